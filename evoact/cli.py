@@ -1,0 +1,133 @@
+"""The ``evoact`` command line: search, show and export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from evoact.config import BUDGETS, make_config
+from evoact.evolution import REPLACEMENTS
+from evoact.export import export_torch_module
+from evoact.search_space import SearchSpaceError
+from evoact.store import STATUSES, RunStore, RunStoreError
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@click.group()
+@click.version_option(package_name="evoact")
+def main() -> None:
+    """Search for activation functions, inspect the results and export the winners to torch."""
+
+
+@main.command()
+@click.option("--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True, help="Preset size of the search.")
+@click.option("--space", default="default", show_default=True, help="Shipped search space name or path to a .toml file.")
+@click.option("--task", default=None, help="Task to train candidates on (default: mnist1d-cnn).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of evolution and training; fixes the run.")
+@click.option("--population", type=int, help="Population size (overrides the budget).")
+@click.option("--offspring", type=int, help="Children per generation (overrides the budget).")
+@click.option("--generations", type=int, help="Generations, the initial one included (overrides the budget).")
+@click.option("--epochs", type=int, help="Training epochs per candidate (overrides the budget).")
+@click.option("--replacement", type=click.Choice(REPLACEMENTS), help="aging: regularized evolution; truncation: keep the best.")
+@click.option("--workers", type=int, help="Parallel Ray workers (default: number of CPU cores).")
+@click.option("--timeout", type=float, help="Seconds after which a candidate's evaluation is cancelled (default 600).")
+@click.option("--address", default=None, help="Ray cluster address HOST:PORT (default: $RAY_ADDRESS, else a local Ray on 127.0.0.1).")
+@click.option("--name", default=None, help="Run directory name under --runs-dir (default: date-time-space-task-seed).")
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="Where run directories go.")
+def search(budget, space, task, seed, population, offspring, generations, epochs, replacement, workers, timeout, address, name, runs_dir) -> None:
+    """Run an evolutionary search and store every candidate in a run directory."""
+    from evoact.search import default_run_dir, run_search
+
+    try:
+        config = make_config(budget, space=space, task=task, seed=seed, population=population, offspring=offspring,
+                             generations=generations, epochs=epochs, replacement=replacement, workers=workers,
+                             timeout=timeout, address=address)
+    except ValueError as exc:
+        _fail(str(exc))
+    run_dir = runs_dir / name if name else default_run_dir(config, runs_dir)
+    console.print(f"evoact: searching {config.space} on {config.task} ({config.budget} budget, seed {config.seed}) into [bold]{run_dir}[/]", highlight=False)
+    try:
+        run_search(config, run_dir)
+    except (SearchSpaceError, RunStoreError, ValueError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        console.print(f"interrupted; everything finished so far is saved in {run_dir}")
+        sys.exit(130)
+    _print_run(RunStore.open(run_dir), top=10, status=None)
+    console.print(f"\nnext: evoact show {run_dir}   |   evoact export {run_dir} ID -o my_act.py", highlight=False)
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--top", type=int, default=20, show_default=True, help="How many ranked candidates to list.")
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="List candidates of one status instead of the ranking.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
+    """Show a run's hall of fame (baselines marked) and status counts; works while it runs."""
+    store = _open(run)
+    if as_json:
+        ranked = store.ranked()
+        click.echo(json.dumps({
+            "run": str(run), "state": store.meta().get("state"), "counts": store.counts(), "config": store.config()["config"],
+            "ranking": [dict(r, rank=i + 1) for i, r in enumerate(ranked)][:top],
+            "baselines": [r for r in store.candidates() if r["label"]],
+            **({"candidates": store.candidates(status)} if status else {}),
+        }, indent=2))
+        return
+    _print_run(store, top, status)
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.argument("candidate_id", type=int)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Python file to write.")
+def export(run: Path, candidate_id: int, output: Path) -> None:
+    """Export a candidate as a standalone torch module file (imports only torch)."""
+    store = _open(run)
+    row = store.candidate(candidate_id)
+    if row is None:
+        _fail(f"{run}: no candidate with id {candidate_id}")
+    params = store.config()["search_space"]
+    from evoact.search_space import parse_search_space
+
+    learnable = parse_search_space(params["text"], params["source"]).learnable
+    export_torch_module(output, row["formula"], learnable, row["learned"] or None)
+    console.print(f"wrote {output}: {row['formula']}", highlight=False)
+
+
+def _open(run: Path) -> RunStore:
+    try:
+        return RunStore.open(run)
+    except RunStoreError as exc:
+        _fail(str(exc))
+
+
+def _print_run(store: RunStore, top: int, status: str | None) -> None:
+    meta, config = store.meta(), store.config()["config"]
+    counts = store.counts()
+    console.print(f"[bold]{store.path}[/]  state: {meta.get('state')}  space: {config['space']}  task: {config['task']}  seed: {config['seed']}", highlight=False)
+    console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
+    if status:
+        rows, title = store.candidates(status), f"{status} candidates"
+    else:
+        rows, title = store.ranked()[:top], f"ranking (top {top}; fitness = validation accuracy)"
+    table = Table(title=title, title_justify="left")
+    for col in ("rank", "id", "formula", "fitness", "test acc", "nodes", "gen", "status"):
+        table.add_column(col, justify="right" if col not in ("formula", "status") else "left", overflow="fold")
+    for rank, r in enumerate(rows, 1):
+        name = f"[cyan]baseline {r['label']}[/]: {r['formula']}" if r["label"] else r["formula"]
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"
+        note = r["status"] + (f" ({r['error']})" if r["error"] else "") + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
+        table.add_row(str(rank), str(r["id"]), name, fmt(r["fitness"]), fmt(r["test_acc"]), str(r["nodes"] or "-"),
+                      "-" if r["generation"] is None else str(r["generation"]), note)
+    console.print(table)

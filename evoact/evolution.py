@@ -1,0 +1,153 @@
+"""The search algorithm: regularized (aging) or truncation evolution over genomes, in ask/tell form.
+
+It knows nothing of training or storage: ``ask`` proposes novel candidates, ``tell`` hands back
+their fitness. All randomness comes from the algorithm's own seeded state, so a seed fixes a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import sympy as sp
+from deap import gp
+
+from evoact.compiler import CompileError, lower
+from evoact.formula import to_formula
+from evoact.genome import Genome
+
+REPLACEMENTS = ("aging", "truncation")
+_MAX_TRIES = 200
+
+
+@dataclass(frozen=True)
+class EvolutionConfig:
+    """How the population evolves."""
+
+    population: int = 16
+    offspring: int = 16
+    tournament: int = 4
+    crossover_prob: float = 0.5
+    mutation_prob: float = 0.8
+    replacement: str = "aging"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A candidate the algorithm wants evaluated."""
+
+    tree: str
+    formula: str
+    nodes: int
+    origin: str
+    parents: tuple[int, ...] = ()
+
+
+@dataclass
+class Member:
+    """An evaluated population member; ``fitness`` is None when its evaluation failed."""
+
+    id: int
+    tree: gp.PrimitiveTree
+    fitness: float | None
+
+
+@dataclass
+class Evolution:
+    """Tournament selection with crossover and mutation; aging or truncation replacement."""
+
+    genome: Genome
+    config: EvolutionConfig
+    population: list[Member] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    generation: int = 0
+    _state: object = None
+
+    def __post_init__(self) -> None:
+        if self.config.replacement not in REPLACEMENTS:
+            raise ValueError(f"unknown replacement {self.config.replacement!r}; use one of {', '.join(REPLACEMENTS)}")
+        self._state = random.Random(self.config.seed).getstate()
+
+    @contextlib.contextmanager
+    def _rng(self) -> Iterator[None]:
+        """DEAP draws from the global ``random``; lend it the algorithm's state and take it back."""
+        outer = random.getstate()
+        random.setstate(self._state)
+        try:
+            yield
+        finally:
+            self._state = random.getstate()
+            random.setstate(outer)
+
+    def propose(self, tree: gp.PrimitiveTree, origin: str, parents: tuple[int, ...] = (), force: bool = False) -> Proposal | None:
+        """A proposal for ``tree`` if it is valid and new (``force`` admits a known formula)."""
+        if not self.genome.within_limits(tree) and not force:
+            return None
+        expr = self.genome.to_expr(tree)
+        formula = to_formula(expr)
+        if (formula in self.seen and not force) or not _trainable(expr):
+            return None
+        self.seen.add(formula)
+        return Proposal(str(tree), formula, len(tree), origin, parents)
+
+    def ask(self) -> list[Proposal]:
+        """The next batch: the initial population (seeds, then random trees), later the offspring."""
+        with self._rng():
+            return self._initial() if not self.population else [self._child() for _ in range(self.config.offspring)]
+
+    def _initial(self) -> list[Proposal]:
+        out = [p for p in (self.propose(self.genome.parse(s), "seed", force=True) for s in self.genome.space.seeds) if p]
+        for _ in range(self.config.population * _MAX_TRIES):
+            if len(out) >= self.config.population:
+                break
+            proposal = self.propose(self.genome.random_tree(), "random")
+            if proposal:
+                out.append(proposal)
+        return out
+
+    def _child(self) -> Proposal:
+        for _ in range(_MAX_TRIES):
+            first = self._tournament()
+            if random.random() < self.config.crossover_prob:
+                second = self._tournament()
+                tree, parents, origin = self.genome.crossover(first.tree, second.tree), (first.id, second.id), "crossover"
+                if random.random() < self.config.mutation_prob:
+                    tree, origin = self.genome.mutate(tree), "crossover+mutation"
+            else:
+                tree, parents, origin = self.genome.mutate(first.tree), (first.id,), "mutation"
+            proposal = self.propose(tree, origin, tuple(sorted(set(parents))))
+            if proposal:
+                return proposal
+        while True:  # the neighbourhood is exhausted: explore with a fresh random tree
+            proposal = self.propose(self.genome.random_tree(), "random")
+            if proposal:
+                return proposal
+
+    def _tournament(self) -> Member:
+        entrants = random.sample(self.population, min(self.config.tournament, len(self.population)))
+        return max(entrants, key=lambda m: -1.0 if m.fitness is None else m.fitness)
+
+    def tell(self, proposals: list[Proposal], ids: list[int], fitness: list[float | None]) -> None:
+        """Add evaluated proposals (in proposal order) to the population and apply replacement."""
+        for proposal, cid, fit in zip(proposals, ids, fitness):
+            self.population.append(Member(cid, self.genome.parse(proposal.tree), fit))
+        size = self.config.population
+        if self.config.replacement == "aging":
+            self.population = self.population[-size:]
+        else:
+            self.population = sorted(self.population, key=lambda m: (-1.0 if m.fitness is None else -m.fitness, m.id))[:size]
+        self.generation += 1
+
+
+def _trainable(expr: sp.Expr) -> bool:
+    """Worth training at all: depends on x and compiles to finite torch code."""
+    if sp.Symbol("x", real=True) not in expr.free_symbols:
+        return False
+    try:
+        lower(expr)
+    except CompileError:
+        return False
+    return True

@@ -1,0 +1,197 @@
+"""Genomes: DEAP ``gp`` trees over a search space, their variation operators and their SymPy meaning."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import sympy as sp
+from deap import gp
+
+from evoact.primitives import PRIMITIVES, X, symbol
+from evoact.search_space import SearchSpace, SearchSpaceError
+
+
+class Real:
+    """The one value type of a ``free`` space."""
+
+
+class Operand:
+    """Core units: what a unary function reads (x or another unit)."""
+
+
+class Unit(Operand):
+    """Core units: the output of a binary function, usable wherever an operand is."""
+
+
+class Branch:
+    """Core units: the output of a unary function, read by a binary function."""
+
+
+_TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|([(),]))")
+
+
+class TreeSyntaxError(ValueError):
+    """A tree string does not describe a tree of the search space."""
+
+
+def _number_name(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class Genome:
+    """The tree encoding of one search space: create, parse, vary and interpret trees."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        core = space.structure == "core_units"
+        operand, root, unary_out = (Operand, Unit, Branch) if core else (Real, Real, Real)
+        self.pset = gp.PrimitiveSetTyped("evoact", [], root)
+        self.pset.addTerminal("x", operand, name="x")
+        for name in space.unary:
+            self.pset.addPrimitive(_noop, [operand], unary_out, name=name)
+        for name in space.binary:
+            self.pset.addPrimitive(_noop, [unary_out, unary_out], root, name=name)
+        self._leaves: dict[str, sp.Expr] = {"x": X}
+        for value in space.constants:
+            name = _number_name(value)
+            self.pset.addTerminal(value, operand, name=name)
+            self._leaves[name] = sp.Rational(repr(value))
+        for name in space.learnable_terminals:
+            self.pset.addTerminal(name, operand, name=name)
+            self._leaves[name] = symbol(name)
+        self._min_height = self._closing_heights()
+        for i, seed in enumerate(space.seeds):
+            try:
+                tree = self.parse(seed)
+            except TreeSyntaxError as exc:
+                raise SearchSpaceError(f"{space.source}: seeds[{i}]: {exc}") from None
+            if not self.within_limits(tree):
+                raise SearchSpaceError(f"{space.source}: seeds[{i}]: {seed!r} exceeds the space's limits")
+
+    # --- creation -------------------------------------------------------------------------
+    def _closing_heights(self) -> dict[type, float]:
+        """Smallest subtree height that can produce each type (a fixed point over the primitives)."""
+        types = set(self.pset.primitives) | set(self.pset.terminals)
+        height = {t: 0.0 if self.pset.terminals.get(t) else float("inf") for t in types}
+        changed = True
+        while changed:
+            changed = False
+            for t in types:
+                for prim in self.pset.primitives.get(t, []):
+                    h = 1 + max(height[a] for a in prim.args)
+                    if h < height[t]:
+                        height[t], changed = h, True
+        return height
+
+    def random_tree(self, min_depth: int | None = None, max_depth: int | None = None, type_: type | None = None) -> gp.PrimitiveTree:
+        """A random tree grown between the depths given (defaults: the space's initial depths)."""
+        limits = self.space.limits
+        lo = limits.init_min_depth if min_depth is None else min_depth
+        hi = limits.init_max_depth if max_depth is None else max_depth
+        nodes: list = []
+        self._grow(type_ or self.pset.ret, 0, lo, max(hi, self._min_height[type_ or self.pset.ret]), nodes)
+        return gp.PrimitiveTree(nodes)
+
+    def _grow(self, type_: type, depth: int, min_depth: int, max_depth: int, out: list) -> None:
+        terminals = self.pset.terminals.get(type_, [])
+        prims = [p for p in self.pset.primitives.get(type_, []) if depth + 1 + max(self._min_height[a] for a in p.args) <= max_depth]
+        leaf_ratio = len(terminals) / (len(terminals) + len(prims)) if prims else 1.0
+        if terminals and (not prims or (depth >= min_depth and random.random() < leaf_ratio)):
+            x = [t for t in terminals if t.name == "x"]
+            out.append(x[0] if x and random.random() < 0.5 else random.choice(terminals))
+            return
+        prim = random.choice(prims)
+        out.append(prim)
+        for arg in prim.args:
+            self._grow(arg, depth + 1, min_depth, max_depth, out)
+
+    # --- text ----------------------------------------------------------------------------
+    def parse(self, text: str) -> gp.PrimitiveTree:
+        """Parse a tree string such as ``mul(x, sigmoid(x))`` (never evaluates any of it)."""
+        tokens, pos = [], 0
+        while pos < len(text.rstrip()):
+            m = _TOKEN.match(text, pos)
+            if not m:
+                raise TreeSyntaxError(f"unexpected character {text[pos:].strip()[:1]!r} at position {pos} in {text!r}")
+            tokens.append(m.group(1) or (_number_name(float(m.group(2))) if m.group(2) else m.group(3)))
+            pos = m.end()
+        nodes: list = []
+        rest = self._parse_node(tokens, 0, self.pset.ret, nodes, text)
+        if rest != len(tokens):
+            raise TreeSyntaxError(f"unexpected {tokens[rest]!r} after a complete tree in {text!r}")
+        return gp.PrimitiveTree(nodes)
+
+    def _parse_node(self, tokens: list[str], i: int, type_: type, out: list, text: str) -> int:
+        if i >= len(tokens):
+            raise TreeSyntaxError(f"{text!r} ends too early")
+        name = tokens[i]
+        node = self.pset.mapping.get(name)
+        if node is None:
+            raise TreeSyntaxError(f"{name!r} is not a primitive or terminal of this space")
+        if not issubclass(node.ret, type_):
+            raise TreeSyntaxError(f"{name!r} cannot stand where a {type_.__name__} is expected in {text!r}")
+        out.append(node)
+        if not isinstance(node, gp.Primitive):
+            return i + 1
+        i += 1
+        for k, arg in enumerate(node.args):
+            expected = "(" if k == 0 else ","
+            if i >= len(tokens) or tokens[i] != expected:
+                raise TreeSyntaxError(f"{name!r} takes {node.arity} argument(s); expected {expected!r} in {text!r}")
+            i = self._parse_node(tokens, i + 1, arg, out, text)
+        if i >= len(tokens) or tokens[i] != ")":
+            raise TreeSyntaxError(f"{name!r} takes {node.arity} argument(s); expected ')' in {text!r}")
+        return i + 1
+
+    # --- meaning -------------------------------------------------------------------------
+    def to_expr(self, tree: gp.PrimitiveTree) -> sp.Expr:
+        """The SymPy expression a tree denotes."""
+        stack: list[sp.Expr] = []
+        for node in reversed(tree):
+            if isinstance(node, gp.Primitive):
+                args = [stack.pop() for _ in range(node.arity)]
+                stack.append(PRIMITIVES[node.name].build(*args))
+            else:
+                stack.append(self._leaves[node.name])
+        return stack[0]
+
+    # --- variation -----------------------------------------------------------------------
+    def within_limits(self, tree: gp.PrimitiveTree) -> bool:
+        """Whether a tree respects the space's depth and size limits (bloat control)."""
+        return tree.height <= self.space.limits.max_depth and len(tree) <= self.space.limits.max_nodes
+
+    def crossover(self, a: gp.PrimitiveTree, b: gp.PrimitiveTree) -> gp.PrimitiveTree:
+        """One-point typed crossover: a copy of ``a`` with one subtree replaced by one of ``b``."""
+        child = gp.PrimitiveTree(list(a))
+        by_type: dict[str, tuple[list[int], list[int]]] = {}
+        for idx, node in enumerate(child):
+            by_type.setdefault(node.ret.__name__, ([], []))[0].append(idx)
+        for idx, node in enumerate(b):
+            if node.ret.__name__ in by_type:
+                by_type[node.ret.__name__][1].append(idx)
+        common = sorted(t for t, (ia, ib) in by_type.items() if ia and ib)
+        if not common:
+            return child
+        ia, ib = by_type[random.choice(common)]
+        i, j = random.choice(ia), random.choice(ib)
+        child[child.searchSubtree(i)] = b[b.searchSubtree(j)]
+        return child
+
+    def mutate(self, tree: gp.PrimitiveTree) -> gp.PrimitiveTree:
+        """Apply one random mutation: subtree replacement, node replacement or shrinking."""
+        child = gp.PrimitiveTree(list(tree))
+        kind = random.choice(("subtree", "node", "shrink") if len(child) > 1 else ("subtree",))
+        if kind == "subtree":
+            index = random.randrange(len(child))
+            type_ = child[index].ret
+            child[child.searchSubtree(index)] = self.random_tree(0, 2, type_)
+        elif kind == "node":
+            (child,) = gp.mutNodeReplacement(child, self.pset)
+        else:
+            (child,) = gp.mutShrink(child)
+        return child
+
+
+def _noop(*args: object) -> None:
+    """Placeholder callable: evoact never runs trees through DEAP's ``compile`` (it uses ``eval``)."""

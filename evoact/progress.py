@@ -1,0 +1,64 @@
+"""Live progress of a search: a rich display on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+def _eta(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+class SearchProgress:
+    """Shows generation, evaluated and failed counts, the best fitness so far and an ETA."""
+
+    def __init__(self, total: int, generations: int, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.total, self.generations = total, generations
+        self.done = self.failed = 0
+        self.best: tuple[float, str] | None = None
+        self.generation = "baselines"
+        self.started = time.monotonic()
+        self._live = self.console.is_terminal
+        if self._live:
+            self._bar = Progress(
+                TextColumn("[bold]{task.fields[generation]}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("failed {task.fields[failed]}  best {task.fields[best]}"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+            )
+            self._task = self._bar.add_task("search", total=total, generation=self.generation, failed=0, best="-")
+            self._bar.start()
+
+    def set_generation(self, generation: int) -> None:
+        """Announce the generation whose candidates are now being evaluated."""
+        self.generation = f"gen {generation}/{self.generations - 1}"
+        if self._live:
+            self._bar.update(self._task, generation=self.generation)
+
+    def update(self, row: dict[str, Any]) -> None:
+        """Account for one finished candidate (a store row)."""
+        self.done += 1
+        self.failed += row["status"] == "failed"
+        if row["status"] in ("ok", "duplicate") and row.get("fitness") is not None and (self.best is None or row["fitness"] > self.best[0]):
+            self.best = (row["fitness"], row["label"] or row["formula"])
+        best = f"{self.best[0]:.4f} {self.best[1]}" if self.best else "-"
+        if self._live:
+            self._bar.update(self._task, advance=1, failed=self.failed, best=best)
+            return
+        elapsed = time.monotonic() - self.started
+        eta = _eta(elapsed / self.done * (self.total - self.done))
+        outcome = f"{row['status']} {row['fitness']:.4f}" if row.get("fitness") is not None else f"{row['status']}: {row.get('error')}"
+        self.console.print(
+            f"[{self.generation}] {self.done}/{self.total} #{row['id']} {outcome} {row['label'] or row['formula']}"
+            f" | failed {self.failed} | best {best} | ETA {eta}", highlight=False, soft_wrap=True, markup=False,
+        )
+
+    def close(self) -> None:
+        """Stop the live display."""
+        if self._live:
+            self._bar.stop()

@@ -1,0 +1,176 @@
+"""Search-space files: load a TOML description of primitives, terminals and limits, and validate it."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from evoact.primitives import BETA, BINARY_NAMES, PRIMITIVES, UNARY_NAMES
+
+STRUCTURES = ("free", "core_units")
+_IDENT_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+class SearchSpaceError(ValueError):
+    """A search-space file is missing, malformed, or names something unknown."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of expression trees: at creation and after every variation (bloat control)."""
+
+    max_depth: int = 5
+    max_nodes: int = 15
+    init_min_depth: int = 1
+    init_max_depth: int = 3
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search space: which primitives, terminals and limits trees are built from."""
+
+    name: str
+    source: str
+    text: str
+    description: str = ""
+    structure: str = "free"
+    unary: tuple[str, ...] = ()
+    binary: tuple[str, ...] = ()
+    constants: tuple[float, ...] = ()
+    learnable_terminals: tuple[str, ...] = ()
+    learnable: dict[str, float] = field(default_factory=dict)
+    limits: Limits = Limits()
+    seeds: tuple[str, ...] = ()
+
+
+_SCHEMA: dict[str, Any] = {
+    "name": str,
+    "description": str,
+    "structure": str,
+    "seeds": list,
+    "primitives": {"unary": list, "binary": list},
+    "terminals": {"constants": list, "learnable": list},
+    "learnable": dict,
+    "limits": {"max_depth": int, "max_nodes": int, "init_min_depth": int, "init_max_depth": int},
+}
+
+
+def builtin_spaces() -> list[str]:
+    """Names of the search spaces shipped with evoact."""
+    return sorted(p.name[:-5] for p in resources.files("evoact.search_spaces").iterdir() if p.name.endswith(".toml"))
+
+
+def load_search_space(name_or_path: str | Path) -> SearchSpace:
+    """Load a shipped search space by name (``default``) or any ``.toml`` file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise SearchSpaceError(f"{path}: no such search-space file")
+        return parse_search_space(path.read_text(encoding="utf-8"), str(path))
+    name = str(name_or_path)
+    if name not in builtin_spaces():
+        raise SearchSpaceError(f"{name}: unknown search space; shipped ones are {', '.join(builtin_spaces())}, or give a path to a .toml file")
+    text = resources.files("evoact.search_spaces").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return parse_search_space(text, f"search_spaces/{name}.toml")
+
+
+def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
+    """Validate the text of a search-space file; errors name the file, the entry and the problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SearchSpaceError(f"{source}: not valid TOML: {exc}") from None
+
+    def fail(entry: str, problem: str) -> SearchSpaceError:
+        return SearchSpaceError(f"{source}: {entry}: {problem}")
+
+    _check_keys(data, _SCHEMA, "", fail)
+    if "name" not in data:
+        raise fail("name", "missing; every search space needs a name")
+    structure = data.get("structure", "free")
+    if structure not in STRUCTURES:
+        raise fail("structure", f"{structure!r} is not one of {', '.join(STRUCTURES)}")
+
+    prims = data.get("primitives", {})
+    unary = _names(prims.get("unary", []), UNARY_NAMES, "primitives.unary", "unary", fail)
+    binary = _names(prims.get("binary", []), BINARY_NAMES, "primitives.binary", "binary", fail)
+    if not unary and not binary:
+        raise fail("primitives", "no unary or binary primitives; a space needs at least one")
+    if structure == "core_units" and not (unary and binary):
+        raise fail("primitives", "structure 'core_units' needs both unary and binary primitives")
+
+    learnable: dict[str, float] = {}
+    for key, value in data.get("learnable", {}).items():
+        if not _is_identifier(key) or key == "x":
+            raise fail(f"learnable.{key}", "a learnable constant's name must be lowercase letters, digits or '_', start with a letter, and not be 'x'")
+        learnable[key] = _number(value, f"learnable.{key}", fail)
+    for name in unary + binary:
+        if PRIMITIVES[name].needs_beta and BETA not in learnable:
+            raise fail(f"primitives: {name}", f"needs the learnable constant '{BETA}'; declare it under [learnable] ({BETA} = 1.0)")
+
+    terminals = data.get("terminals", {})
+    constants = tuple(_number(v, f"terminals.constants[{i}]", fail) for i, v in enumerate(terminals.get("constants", [])))
+    if len(set(constants)) != len(constants):
+        raise fail("terminals.constants", "lists a number twice")
+    learn_terms = tuple(terminals.get("learnable", []))
+    for i, name in enumerate(learn_terms):
+        if name not in learnable:
+            raise fail(f"terminals.learnable[{i}]", f"{name!r} is not declared under [learnable]")
+
+    limits = Limits(**{k: v for k, v in data.get("limits", {}).items()})
+    for key in ("max_depth", "init_min_depth", "init_max_depth"):
+        if not 0 <= getattr(limits, key) <= 12:
+            raise fail(f"limits.{key}", "must be between 0 and 12")
+    if not 1 <= limits.max_nodes <= 200:
+        raise fail("limits.max_nodes", "must be between 1 and 200")
+    if not limits.init_min_depth <= limits.init_max_depth <= limits.max_depth:
+        raise fail("limits", "needs init_min_depth <= init_max_depth <= max_depth")
+
+    seeds = data.get("seeds", [])
+    for i, seed in enumerate(seeds):
+        if not isinstance(seed, str):
+            raise fail(f"seeds[{i}]", "must be a tree string such as \"mul(x, sigmoid(x))\"")
+    return SearchSpace(
+        name=data["name"], source=source, text=text, description=data.get("description", ""),
+        structure=structure, unary=unary, binary=binary, constants=constants,
+        learnable_terminals=learn_terms, learnable=learnable, limits=limits, seeds=tuple(seeds),
+    )
+
+
+def _check_keys(data: dict, schema: dict, prefix: str, fail) -> None:
+    for key, value in data.items():
+        entry = f"{prefix}{key}"
+        if key not in schema:
+            raise fail(entry, f"unknown key; allowed here: {', '.join(schema)}")
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if not isinstance(value, dict):
+                raise fail(entry, f"must be a table [{entry}]")
+            _check_keys(value, expected, f"{entry}.", fail)
+        elif expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise fail(entry, f"must be an integer, got {value!r}")
+        elif not isinstance(value, expected):
+            raise fail(entry, f"must be a {expected.__name__}, got {type(value).__name__}")
+
+
+def _names(values: list, known: tuple[str, ...], entry: str, kind: str, fail) -> tuple[str, ...]:
+    for i, name in enumerate(values):
+        if name not in known:
+            raise fail(f"{entry}[{i}]", f"unknown {kind} primitive {name!r}; known: {', '.join(known)}")
+    if len(set(values)) != len(values):
+        raise fail(entry, "lists a primitive twice")
+    return tuple(values)
+
+
+def _number(value: Any, entry: str, fail) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or abs(value) > 1e6:
+        raise fail(entry, f"must be a finite number of magnitude at most 1e6, got {value!r}")
+    return float(value)
+
+
+def _is_identifier(name: str) -> bool:
+    return bool(name) and name[0].isalpha() and name.isascii() and set(name) <= _IDENT_CHARS

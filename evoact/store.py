@@ -1,0 +1,168 @@
+"""The run directory: the exact config as JSON and every candidate in an SQLite database (no pickle)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+CONFIG_FILE = "config.json"
+DB_FILE = "candidates.db"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE candidates (
+    id INTEGER PRIMARY KEY,
+    formula TEXT NOT NULL,
+    genome TEXT,
+    label TEXT,
+    generation INTEGER,
+    parents TEXT NOT NULL DEFAULT '[]',
+    origin TEXT NOT NULL,
+    nodes INTEGER,
+    status TEXT NOT NULL DEFAULT 'pending',
+    fitness REAL,
+    val_acc REAL,
+    test_acc REAL,
+    train_seconds REAL,
+    seconds REAL,
+    learned TEXT,
+    error TEXT,
+    duplicate_of INTEGER REFERENCES candidates(id),
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX candidates_formula ON candidates(formula);
+"""
+
+STATUSES = ("pending", "ok", "failed", "duplicate")
+
+
+class RunStoreError(RuntimeError):
+    """A run directory is missing, not a run, or cannot be written where asked."""
+
+
+class RunStore:
+    """One run directory. The search is its only writer; readers open it read-only."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+
+    @classmethod
+    def create(cls, path: str | Path, config: dict[str, Any]) -> "RunStore":
+        """Create a new run directory; refuses one that already holds a run."""
+        path = Path(path)
+        if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists():
+            raise RunStoreError(f"{path} already holds a run; choose another --name or directory (nothing was overwritten)")
+        path.mkdir(parents=True, exist_ok=True)
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        conn = sqlite3.connect(path / DB_FILE, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        store = cls(path, conn)
+        store.set_meta("schema_version", SCHEMA_VERSION)
+        store.set_meta("state", "running")
+        store.set_meta("started_at", time.time())
+        return store
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunStore":
+        """Open an existing run read-only; safe while the search is still writing it."""
+        path = Path(path)
+        db = path / DB_FILE
+        if not path.is_dir():
+            raise RunStoreError(f"{path}: no such run directory")
+        if not db.is_file():
+            raise RunStoreError(f"{path}: not an evoact run directory (no {DB_FILE})")
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=5000")
+        store = cls(path, conn)
+        try:
+            version = store.meta().get("schema_version")
+        except sqlite3.DatabaseError as exc:
+            raise RunStoreError(f"{db}: not a readable run database ({exc})") from None
+        if version != SCHEMA_VERSION:
+            raise RunStoreError(f"{db}: run format version {version!r}, this evoact reads version {SCHEMA_VERSION}")
+        return store
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._conn.close()
+
+    # --- meta and config ----------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """The exact configuration the run was started with."""
+        return json.loads((self.path / CONFIG_FILE).read_text(encoding="utf-8"))
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Record one run-level fact (state, timings, counters) as JSON."""
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def meta(self) -> dict[str, Any]:
+        """All run-level facts."""
+        return {k: json.loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
+
+    # --- candidates ---------------------------------------------------------------------
+    def add_candidate(self, formula: str, origin: str, *, genome: str | None = None, label: str | None = None,
+                      generation: int | None = None, parents: tuple[int, ...] = (), nodes: int | None = None) -> int:
+        """Register a proposed candidate as pending and return its id."""
+        cur = self._conn.execute(
+            "INSERT INTO candidates (formula, genome, label, generation, parents, origin, nodes, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (formula, genome, label, generation, json.dumps(list(parents)), origin, nodes, time.time()),
+        )
+        return int(cur.lastrowid)
+
+    def record_result(self, cid: int, result: dict[str, Any]) -> None:
+        """Store a finished evaluation; committed at once so that nothing finished is lost."""
+        self._conn.execute(
+            "UPDATE candidates SET status=?, fitness=?, val_acc=?, test_acc=?, train_seconds=?, seconds=?,"
+            " learned=?, error=?, duplicate_of=?, finished_at=? WHERE id=?",
+            (result["status"], result.get("fitness"), result.get("val_acc"), result.get("test_acc"),
+             result.get("train_seconds"), result.get("seconds"), json.dumps(result.get("learned") or {}),
+             result.get("error"), result.get("duplicate_of"), time.time(), cid),
+        )
+
+    def evaluated(self, formula: str) -> dict[str, Any] | None:
+        """The first finished evaluation of exactly this formula, if any."""
+        rows = self._select("WHERE formula=? AND status IN ('ok', 'failed') ORDER BY id LIMIT 1", (formula,))
+        return rows[0] if rows else None
+
+    def candidate(self, cid: int) -> dict[str, Any] | None:
+        """One candidate by id."""
+        rows = self._select("WHERE id=?", (cid,))
+        return rows[0] if rows else None
+
+    def candidates(self, status: str | None = None) -> list[dict[str, Any]]:
+        """All candidates (optionally of one status) in id order."""
+        return self._select("WHERE status=? ORDER BY id", (status,)) if status else self._select("ORDER BY id", ())
+
+    def ranked(self) -> list[dict[str, Any]]:
+        """Successfully trained candidates and baselines, best fitness first (ties: earlier id)."""
+        return self._select("WHERE status='ok' ORDER BY fitness DESC, id ASC", ())
+
+    def hall_of_fame(self, size: int = 10) -> list[dict[str, Any]]:
+        """The best evolved (non-baseline) candidates."""
+        return [r for r in self.ranked() if r["label"] is None][:size]
+
+    def counts(self) -> dict[str, int]:
+        """How many candidates are in each status, baselines included."""
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update(dict(self._conn.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status")))
+        return counts
+
+    def _select(self, where: str, args: tuple) -> list[dict[str, Any]]:
+        cur = self._conn.execute(f"SELECT * FROM candidates {where}", args)
+        names = [c[0] for c in cur.description]
+        rows = []
+        for values in cur.fetchall():
+            row = dict(zip(names, values))
+            row["parents"] = json.loads(row["parents"])
+            row["learned"] = json.loads(row["learned"]) if row["learned"] else {}
+            rows.append(row)
+        return rows

@@ -1,0 +1,74 @@
+"""Train a model on a task's data with one fixed protocol and measure validation and test accuracy."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evoact.tasks.base import Dataset
+
+
+class TrainingError(RuntimeError):
+    """Training broke down (non-finite loss or outputs): the candidate fails with this reason."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training protocol shared by every candidate and baseline of a run."""
+
+    epochs: int = 25
+    batch_size: int = 100
+    lr: float = 1e-2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Accuracies after training and the wall time it took."""
+
+    val_acc: float
+    test_acc: float
+    train_loss: float
+    seconds: float
+
+
+def train(model: nn.Module, data: Dataset, config: TrainConfig) -> TrainResult:
+    """Adam on cross-entropy for ``config.epochs`` epochs, with a seeded batch order."""
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    order = torch.Generator().manual_seed(config.seed)
+    n = len(data.x_train)
+    start = time.perf_counter()
+    model.train()
+    loss_sum = 0.0
+    for epoch in range(config.epochs):
+        perm = torch.randperm(n, generator=order)
+        loss_sum, batches = 0.0, 0
+        for i in range(0, n, config.batch_size):
+            idx = perm[i : i + config.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+            if not torch.isfinite(loss):
+                raise TrainingError(f"non-finite loss in epoch {epoch + 1}")
+            loss.backward()
+            opt.step()
+            loss_sum, batches = loss_sum + loss.item(), batches + 1
+        loss_sum /= batches
+    seconds = time.perf_counter() - start
+    return TrainResult(accuracy(model, data.x_val, data.y_val), accuracy(model, data.x_test, data.y_test), loss_sum, seconds)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of correct predictions; non-finite outputs are a training failure."""
+    model.eval()
+    logits = model(x)
+    model.train()
+    if not torch.isfinite(logits).all():
+        raise TrainingError("non-finite network outputs at evaluation")
+    acc = (logits.argmax(1) == y).float().mean().item()
+    return acc if math.isfinite(acc) else 0.0
