@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from evoact.config import BUDGETS, make_config
@@ -114,20 +115,28 @@ def _open(run: Path) -> RunStore:
 
 def _print_run(store: RunStore, top: int, status: str | None) -> None:
     meta, config = store.meta(), store.config()["config"]
-    counts = store.counts()
     console.print(f"[bold]{store.path}[/]  state: {meta.get('state')}  space: {config['space']}  task: {config['task']}  seed: {config['seed']}", highlight=False)
-    console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
+    console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in store.counts().items()), highlight=False)
     if status:
-        rows, title = store.candidates(status), f"{status} candidates"
+        rows, title = list(enumerate(store.candidates(status), 1)), f"{status} candidates"
     else:
-        rows, title = store.ranked()[:top], f"ranking (top {top}; fitness = validation accuracy)"
+        rows = [(rank, r) for rank, r in enumerate(store.ranked(), 1) if rank <= top or r["label"]]
+        title = f"ranking (top {top} and every baseline; fitness = validation accuracy)"
     table = Table(title=title, title_justify="left")
     for col in ("rank", "id", "formula", "fitness", "test acc", "nodes", "gen", "status"):
-        table.add_column(col, justify="right" if col not in ("formula", "status") else "left", overflow="fold")
-    for rank, r in enumerate(rows, 1):
-        name = f"[cyan]baseline {r['label']}[/]: {r['formula']}" if r["label"] else r["formula"]
-        fmt = lambda v: "-" if v is None else f"{v:.4f}"
+        table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
+    for rank, r in rows:
+        formula = escape(r["formula"])
         note = r["status"] + (f" ({r['error']})" if r["error"] else "") + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
-        table.add_row(str(rank), str(r["id"]), name, fmt(r["fitness"]), fmt(r["test_acc"]), str(r["nodes"] or "-"),
-                      "-" if r["generation"] is None else str(r["generation"]), note)
+        table.add_row(str(rank), str(r["id"]), f"[cyan]baseline {r['label']}[/]: {formula}" if r["label"] else formula,
+                      _num(r["fitness"]), _num(r["test_acc"]), str(r["nodes"] or "-"),
+                      "-" if r["generation"] is None else str(r["generation"]), escape(note))
     console.print(table)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,7 @@ from evoact.training import TrainConfig
 #: Budget presets. ``generations`` counts the initial population as generation 0.
 BUDGETS: dict[str, dict[str, Any]] = {
     "tiny": dict(population=6, offspring=4, generations=2, epochs=2),
-    "quick": dict(population=16, offspring=16, generations=4, epochs=25),
+    "quick": dict(population=16, offspring=16, generations=5, epochs=25),
     "standard": dict(population=32, offspring=16, generations=12, epochs=50),
     "thorough": dict(population=64, offspring=32, generations=30, epochs=100),
 }
@@ -29,7 +29,7 @@ class SearchConfig:
     seed: int = 0
     population: int = 16
     offspring: int = 16
-    generations: int = 4
+    generations: int = 5
     tournament: int = 4
     crossover_prob: float = 0.5
     mutation_prob: float = 0.8

@@ -44,6 +44,7 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
         "versions": {"evoact": evoact.__version__, "torch": torch.__version__, "python": platform.python_version()},
     })
     algorithm = Evolution(genome, config.evolution())
+    algorithm.seen.update(baselines.values())  # evolution explores beyond the baselines (seeds may still equal one)
     total = len(baselines) + config.population + config.offspring * (config.generations - 1)
     progress = SearchProgress(total, config.generations, console)
     pool = None

@@ -1,0 +1,51 @@
+"""End to end through the real console script: a tiny real search, show, export, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def test_tiny_search_then_show_and_export(run_cli, tmp_path):
+    out = run_cli("search", "--budget", "tiny", "--seed", "1", "--name", "e2e", "--workers", "2")
+    assert "runs/e2e" in out.stdout and "baseline relu" in out.stdout
+    assert "[gen 1/1]" in out.stderr and "ETA" in out.stderr  # plain progress lines when not a terminal
+
+    shown = json.loads(run_cli("show", "runs/e2e", "--json").stdout)
+    assert shown["state"] == "finished" and shown["counts"]["pending"] == 0
+    assert shown["counts"]["ok"] + shown["counts"]["failed"] + shown["counts"]["duplicate"] == 4 + 6 + 4
+    fitness = [r["fitness"] for r in shown["ranking"]]
+    assert fitness == sorted(fitness, reverse=True) and [r["rank"] for r in shown["ranking"]] == list(range(1, len(fitness) + 1))
+    assert {b["label"] for b in shown["baselines"]} == {"relu", "gelu", "silu", "tanh"}
+
+    best = next(r for r in shown["ranking"] if r["label"] is None)
+    run_cli("export", "runs/e2e", str(best["id"]), "-o", "best.py")
+    code = "import importlib.util,sys,torch;sys.modules['evoact']=None;s=importlib.util.spec_from_file_location('m',sys.argv[1]);m=importlib.util.module_from_spec(s);s.loader.exec_module(m);print(m.FORMULA);print(m.Activation()(torch.randn(2,3)).shape)"
+    loaded = subprocess.run([sys.executable, "-c", code, str(tmp_path / "best.py")], capture_output=True, text=True, check=True)
+    assert loaded.stdout.splitlines() == [best["formula"], "torch.Size([2, 3])"]
+
+    refused = run_cli("search", "--budget", "tiny", "--name", "e2e", check=False)
+    assert refused.returncode != 0 and "already holds a run" in refused.stderr
+    assert json.loads(run_cli("show", "runs/e2e", "--json").stdout)["counts"] == shown["counts"]  # nothing lost
+
+
+@pytest.mark.parametrize("args, message", [
+    (["show", "runs/none"], "runs/none: no such run directory"),
+    (["search", "--space", "nonexistent"], "unknown search space"),
+    (["search", "--space", "broken.toml"], "broken.toml: no such search-space file"),
+    (["search", "--task", "imagenet"], "unknown task 'imagenet'"),
+    (["search", "--population", "0"], "population must be at least 1"),
+])
+def test_bad_input_gets_a_one_line_error(run_cli, args, message):
+    proc = run_cli(*args, check=False)
+    assert proc.returncode != 0
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], proc.stderr
+
+
+def test_search_on_the_paper_space(run_cli):
+    run_cli("search", "--budget", "tiny", "--space", "ramachandran2017", "--name", "paper", "--generations", "1")
+    shown = json.loads(run_cli("show", "runs/paper", "--json", "--status", "ok").stdout)
+    assert shown["config"]["space"] == "ramachandran2017"
+    assert any("beta" in r["formula"] for r in shown["candidates"] if not r["label"])

@@ -1,0 +1,40 @@
+import ast
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from evoact.compiler import compile_activation
+from evoact.export import export_torch_module
+
+PROBE = [-6.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.1, 3.0, 7.5]
+CHECK = """
+import json, sys
+sys.modules["evoact"] = None  # prove the file needs no evoact
+import importlib.util, torch
+spec = importlib.util.spec_from_file_location("exported", sys.argv[1])
+mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+x = torch.tensor(json.loads(sys.argv[2]))
+m = mod.Activation()
+print(json.dumps({"module": m(x).tolist(), "function": mod.activation(x).tolist(),
+                  "params": [n for n, _ in m.named_parameters()], "formula": mod.FORMULA}))
+"""
+
+
+@pytest.mark.parametrize("formula, params", [
+    ("x*sigmoid(beta*x)", {"beta": 1.5}),
+    ("Max(x, tanh(x)) + atan(x)**2 - x", {}),
+    ("x*tanh(softplus(x))", {}),
+    ("beta*log(Abs(x) + 1/1000) + (1 - beta)*sqrt(Abs(x))", {"beta": 0.25}),
+])
+def test_exported_file_runs_without_evoact_and_matches_compiled(tmp_path, formula, params):
+    path = export_torch_module(tmp_path / "act.py", formula, params, {"beta": [1.2, 0.8]} if params else None)
+    imports = {n.names[0].name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Import)}
+    assert imports == {"torch"} and not any(isinstance(n, ast.ImportFrom) for n in ast.walk(ast.parse(path.read_text())))
+    out = subprocess.run([sys.executable, "-c", CHECK, str(path), json.dumps(PROBE)], capture_output=True, text=True, check=True)
+    got = json.loads(out.stdout)
+    want = compile_activation(formula, params)(torch.tensor(PROBE)).tolist()
+    assert got["module"] == pytest.approx(want, abs=1e-6) and got["function"] == pytest.approx(want, abs=1e-6)
+    assert got["params"] == list(params)

@@ -1,0 +1,75 @@
+import random
+
+import pytest
+import sympy as sp
+
+from evoact.genome import Genome, TreeSyntaxError
+from evoact.primitives import X
+from evoact.search_space import load_search_space
+
+
+@pytest.fixture(params=["default", "ramachandran2017"])
+def genome(request):
+    return Genome(load_search_space(request.param))
+
+
+def test_random_trees_respect_initial_depths(genome):
+    random.seed(0)
+    limits = genome.space.limits
+    for _ in range(300):
+        tree = genome.random_tree()
+        assert tree.height <= max(limits.init_max_depth, 2)
+        assert isinstance(genome.to_expr(tree), sp.Expr)
+
+
+def test_core_units_have_binary_of_unaries_shape():
+    genome = Genome(load_search_space("ramachandran2017"))
+    random.seed(1)
+    for _ in range(200):
+        tree = genome.random_tree()
+        assert tree[0].name in genome.space.binary
+        assert tree[1].name in genome.space.unary
+
+
+def test_variation_respects_types_and_limits_are_checkable(genome):
+    random.seed(2)
+    for _ in range(300):
+        a, b = genome.random_tree(), genome.random_tree()
+        for child in (genome.crossover(a, b), genome.mutate(a)):
+            genome.parse(str(child))  # a child is always a well-typed tree of the space
+            if genome.within_limits(child):
+                assert child.height <= genome.space.limits.max_depth and len(child) <= genome.space.limits.max_nodes
+
+
+def test_tree_string_round_trip(genome):
+    random.seed(3)
+    for _ in range(200):
+        tree = genome.random_tree()
+        assert str(genome.parse(str(tree))) == str(tree)
+
+
+def test_seed_trees_mean_known_functions():
+    default = Genome(load_search_space("default"))
+    assert default.to_expr(default.parse("mul(x, sigmoid(x))")) == X / (1 + sp.exp(-X))
+    rama = Genome(load_search_space("ramachandran2017"))
+    beta = sp.Symbol("beta", real=True)
+    assert rama.to_expr(rama.parse("sigmul(scale(x), identity(x))")) == X / (1 + sp.exp(-beta * X))
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("mul(x)", "takes 2 argument"),
+    ("foo(x)", "'foo' is not a primitive"),
+    ("mul(x, x) x", "after a complete tree"),
+    ("mul(x, __import__)", "not a primitive"),
+    ("mul(x; x)", "unexpected character"),
+])
+def test_parse_errors(text, problem):
+    genome = Genome(load_search_space("default"))
+    with pytest.raises(TreeSyntaxError, match=problem):
+        genome.parse(text)
+
+
+def test_parse_rejects_wrong_type_in_core_units():
+    rama = Genome(load_search_space("ramachandran2017"))
+    with pytest.raises(TreeSyntaxError, match="cannot stand where"):
+        rama.parse("tanh(x)")  # a candidate must be a core unit b(u1, u2)

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+
+from evoact.genome import Genome
+from evoact.search_space import SearchSpaceError, builtin_spaces, load_search_space, parse_search_space
+
+
+def test_shipped_spaces_load():
+    assert {"default", "ramachandran2017"} <= set(builtin_spaces())
+    for name in builtin_spaces():
+        space = load_search_space(name)
+        assert space.name == name
+        Genome(space)
+
+
+def test_ramachandran_space_is_the_full_paper_space():
+    space = load_search_space("ramachandran2017")
+    assert len(space.unary) == 24 and len(space.binary) == 10
+    assert space.structure == "core_units"
+    assert space.learnable == {"beta": 1.0}
+
+
+def test_load_by_path(repo_root):
+    space = load_search_space(repo_root / "search_spaces" / "default.toml")
+    assert space.name == "default" and space.source.endswith("default.toml")
+
+
+GOOD = """
+name = "t"
+[primitives]
+unary = ["tanh"]
+binary = ["add"]
+"""
+
+
+@pytest.mark.parametrize("text, entry, problem", [
+    ('name = "t"\n[primitives]\nunary = ["tanhh"]', "primitives.unary[0]", "unknown unary primitive 'tanhh'"),
+    ('name = "t"\n[primitives]\nbinary = ["tanh"]', "primitives.binary[0]", "unknown binary primitive 'tanh'"),
+    ('name = "t"\n[primitives]\nunary = ["scale"]', "primitives: scale", "needs the learnable constant 'beta'"),
+    ('name = "t"\ncolour = 1\n[primitives]\nunary = ["tanh"]', "colour", "unknown key"),
+    ('[primitives]\nunary = ["tanh"]', "name", "missing"),
+    ('name = "t"\n[primitives]\nunary = []', "primitives", "no unary or binary"),
+    (GOOD + '[limits]\nmax_depth = "5"', "limits.max_depth", "must be an integer"),
+    (GOOD + '[limits]\nmax_depth = 2\ninit_max_depth = 3', "limits", "init_min_depth <= init_max_depth <= max_depth"),
+    (GOOD + '[terminals]\nconstants = [1e300]', "terminals.constants[0]", "finite number"),
+    (GOOD + '[terminals]\nlearnable = ["alpha"]', "terminals.learnable[0]", "not declared under [learnable]"),
+    ('name = "t"\nstructure = "dag"\n[primitives]\nunary = ["tanh"]', "structure", "not one of"),
+    ('name = "t"\n[primitives\nunary = ["tanh"]', "", "not valid TOML"),
+])
+def test_malformed_files_name_file_entry_and_problem(text, entry, problem):
+    with pytest.raises(SearchSpaceError) as err:
+        parse_search_space(text, "spaces/bad.toml")
+    message = str(err.value)
+    assert message.startswith("spaces/bad.toml: ")
+    assert entry in message and problem in message
+
+
+def test_bad_seed_is_reported_with_its_entry():
+    space = parse_search_space('seeds = ["add(x, sigmoid(x))"]' + GOOD, "s.toml")
+    with pytest.raises(SearchSpaceError, match=r"s.toml: seeds\[0\]: 'sigmoid' is not a primitive"):
+        Genome(space)
+
+
+def test_unknown_name_and_missing_file(tmp_path: Path):
+    with pytest.raises(SearchSpaceError, match="unknown search space"):
+        load_search_space("nope")
+    with pytest.raises(SearchSpaceError, match="no such search-space file"):
+        load_search_space(tmp_path / "missing.toml")

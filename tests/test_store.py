@@ -1,0 +1,62 @@
+import sqlite3
+
+import pytest
+
+from evoact.store import DB_FILE, RunStore, RunStoreError
+
+
+def _filled(path):
+    store = RunStore.create(path, {"config": {"seed": 1}})
+    a = store.add_candidate("Max(0, x)", "baseline", label="relu")
+    b = store.add_candidate("tanh(x)", "random", genome="tanh(x)", generation=0, nodes=2)
+    c = store.add_candidate("x**2", "mutation", genome="square(x)", generation=1, parents=(b,), nodes=2)
+    store.record_result(a, {"status": "ok", "fitness": 0.8, "val_acc": 0.8, "test_acc": 0.79})
+    store.record_result(b, {"status": "ok", "fitness": 0.9, "val_acc": 0.9, "test_acc": 0.88, "learned": {"beta": [1.5]}})
+    store.record_result(c, {"status": "failed", "error": "non-finite loss in epoch 1"})
+    return store, (a, b, c)
+
+
+def test_candidates_are_ranked_counted_and_read_back(tmp_path):
+    store, (a, b, c) = _filled(tmp_path / "run")
+    assert [r["id"] for r in store.ranked()] == [b, a]
+    assert [r["id"] for r in store.hall_of_fame()] == [b]
+    assert store.counts() == {"pending": 0, "ok": 2, "failed": 1, "duplicate": 0}
+    row = store.candidate(c)
+    assert row["parents"] == [b] and row["error"] == "non-finite loss in epoch 1" and row["generation"] == 1
+    assert store.candidate(b)["learned"] == {"beta": [1.5]}
+    assert store.evaluated("tanh(x)")["id"] == b and store.evaluated("sin(x)") is None
+    assert store.config() == {"config": {"seed": 1}}
+
+
+def test_reader_sees_committed_rows_while_writer_is_open_and_cannot_write(tmp_path):
+    writer, _ = _filled(tmp_path / "run")
+    reader = RunStore.open(tmp_path / "run")
+    assert reader.counts()["ok"] == 2
+    writer.record_result(writer.add_candidate("sin(x)", "random"), {"status": "ok", "fitness": 0.5})
+    assert reader.counts()["ok"] == 3
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.set_meta("state", "tampered")
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    store, _ = _filled(tmp_path / "run")
+    store.close()
+    with pytest.raises(RunStoreError, match="already holds a run"):
+        RunStore.create(tmp_path / "run", {})
+    assert RunStore.open(tmp_path / "run").counts()["ok"] == 2
+
+
+def test_broken_run_directories_get_clear_errors(tmp_path):
+    with pytest.raises(RunStoreError, match="no such run directory"):
+        RunStore.open(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunStoreError, match="not an evoact run directory"):
+        RunStore.open(tmp_path / "empty")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / DB_FILE).write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(RunStoreError, match="not a readable run database"):
+        RunStore.open(tmp_path / "junk")
+    store, _ = _filled(tmp_path / "future")
+    store.set_meta("schema_version", 99)
+    with pytest.raises(RunStoreError, match="run format version 99"):
+        RunStore.open(tmp_path / "future")
