@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from evoact.baselines import DEFAULT_BASELINES
@@ -27,48 +27,41 @@ class SearchConfig:
     space: str = "default"
     task: str = "mnist1d-cnn"
     seed: int = 0
-    population: int = 16
-    offspring: int = 16
     generations: int = 5
-    tournament: int = 4
-    crossover_prob: float = 0.5
-    mutation_prob: float = 0.8
-    replacement: str = "aging"
-    epochs: int = 25
-    batch_size: int = 100
-    lr: float = 1e-2
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     workers: int = 2
     timeout: float = 600.0
     address: str | None = None
-
-    def evolution(self) -> EvolutionConfig:
-        """The part of the config the search algorithm reads."""
-        return EvolutionConfig(self.population, self.offspring, self.tournament, self.crossover_prob,
-                               self.mutation_prob, self.replacement, self.seed)
-
-    def training(self) -> TrainConfig:
-        """The training protocol shared by every evaluation of the run."""
-        return TrainConfig(self.epochs, self.batch_size, self.lr, self.seed)
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {**asdict(self), "baselines": list(self.baselines)}
 
 
-def make_config(budget: str = "quick", **overrides: Any) -> SearchConfig:
-    """A config from a budget preset, with explicit settings (None means 'keep the preset') on top."""
+def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
+    """A config from a budget preset with settings on top (None keeps the preset).
+
+    A setting names a field of the search, evolution or training config (``epochs``, ``population``...).
+    """
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
-    known = {f.name for f in fields(SearchConfig)}
-    unknown = set(overrides) - known
+    chosen = {**BUDGETS[budget], **{k: v for k, v in settings.items() if v is not None}}
+    groups = {cls: {f.name for f in fields(cls)} - {"seed"} for cls in (SearchConfig, EvolutionConfig, TrainConfig)}
+    unknown = set(chosen) - set().union(*groups.values()) - {"seed"}
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    base = replace(SearchConfig(budget=budget, workers=os.cpu_count() or 1), **BUDGETS[budget])
-    config = replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    pick = lambda cls: {k: v for k, v in chosen.items() if k in groups[cls]}
+    seed = chosen.get("seed", 0)
+    config = SearchConfig(
+        budget=budget, seed=seed, workers=os.cpu_count() or 1, **pick(SearchConfig),
+        evolution=EvolutionConfig(**pick(EvolutionConfig)), training=replace(TrainConfig(**pick(TrainConfig)), seed=seed),
+    )
     for name in ("population", "offspring", "generations", "epochs", "batch_size", "workers", "tournament"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
+        value = chosen.get(name, 1)
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
     if config.timeout <= 0:
         raise ValueError(f"timeout must be positive, got {config.timeout}")
     return config

@@ -32,7 +32,6 @@ class EvolutionConfig:
     crossover_prob: float = 0.5
     mutation_prob: float = 0.8
     replacement: str = "aging"
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,7 @@ class Evolution:
 
     genome: Genome
     config: EvolutionConfig
+    seed: int = 0
     population: list[Member] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     generation: int = 0
@@ -69,7 +69,7 @@ class Evolution:
     def __post_init__(self) -> None:
         if self.config.replacement not in REPLACEMENTS:
             raise ValueError(f"unknown replacement {self.config.replacement!r}; use one of {', '.join(REPLACEMENTS)}")
-        self._state = random.Random(self.config.seed).getstate()
+        self._state = random.Random(self.seed).getstate()
 
     @contextlib.contextmanager
     def _rng(self) -> Iterator[None]:

@@ -43,9 +43,9 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
         "search_space": {"source": space.source, "text": space.text},
         "versions": {"evoact": evoact.__version__, "torch": torch.__version__, "python": platform.python_version()},
     })
-    algorithm = Evolution(genome, config.evolution())
+    algorithm = Evolution(genome, config.evolution, config.seed)
     algorithm.seen.update(baselines.values())  # evolution explores beyond the baselines (seeds may still equal one)
-    total = len(baselines) + config.population + config.offspring * (config.generations - 1)
+    total = len(baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
     progress = SearchProgress(total, config.generations, console)
     pool = None
     try:
@@ -83,7 +83,7 @@ def _evaluate(store: RunStore, pool: WorkerPool, ids: list[int], config: SearchC
             store.record_result(cid, {**earlier, "status": "duplicate", "duplicate_of": earlier["id"], "seconds": 0.0})
             progress.update(store.candidate(cid))
             continue
-        jobs.append(make_job(row["formula"], config.task, config.training(), params))
+        jobs.append(make_job(row["formula"], config.task, config.training, params))
         job_ids.append(cid)
     for index, result in pool.imap(jobs):
         store.record_result(job_ids[index], result)

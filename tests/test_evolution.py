@@ -19,7 +19,7 @@ def closeness_to_gelu(formula: str) -> float:
 
 
 def run(seed: int, generations: int = 5, replacement: str = "aging", space: str = "default"):
-    evo = Evolution(Genome(load_search_space(space)), EvolutionConfig(population=12, offspring=8, seed=seed, replacement=replacement))
+    evo = Evolution(Genome(load_search_space(space)), EvolutionConfig(population=12, offspring=8, replacement=replacement), seed)
     history, next_id = [], 1
     for _ in range(generations):
         proposals = evo.ask()

@@ -1,0 +1,28 @@
+import pytest
+
+from evoact.config import BUDGETS, make_config
+
+
+def test_budget_presets_and_settings_reach_their_config():
+    config = make_config("quick", seed=7, epochs=3, population=10, replacement="truncation", space="ramachandran2017")
+    assert config.generations == BUDGETS["quick"]["generations"] and config.space == "ramachandran2017"
+    assert config.evolution.population == 10 and config.evolution.offspring == BUDGETS["quick"]["offspring"]
+    assert config.evolution.replacement == "truncation"
+    assert config.training.epochs == 3 and config.training.seed == config.seed == 7
+    assert make_config("tiny", epochs=None).training.epochs == BUDGETS["tiny"]["epochs"]  # None keeps the preset
+
+
+def test_config_round_trips_to_json_ready_dict():
+    data = make_config("tiny").to_dict()
+    assert data["evolution"]["population"] == 6 and data["training"]["epochs"] == 2 and data["baselines"][0] == "relu"
+
+
+@pytest.mark.parametrize("budget, settings, message", [
+    ("huge", {}, "unknown budget 'huge'"),
+    ("quick", {"colour": "red"}, "unknown setting(s): colour"),
+    ("quick", {"epochs": 0}, "epochs must be at least 1"),
+    ("quick", {"timeout": -1.0}, "timeout must be positive"),
+])
+def test_bad_settings_are_named(budget, settings, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make_config(budget, **settings)
