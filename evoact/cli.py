@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -20,7 +21,7 @@ from evoact.store import STATUSES, RunStore, RunStoreError
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
@@ -89,21 +90,81 @@ def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("run", type=click.Path(path_type=Path))
-@click.argument("candidate_id", type=int)
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Python file to write.")
-def export(run: Path, candidate_id: int, output: Path) -> None:
-    """Export a candidate as a standalone torch module file (imports only torch)."""
-    store = _open(run)
-    row = store.candidate(candidate_id)
-    if row is None:
-        _fail(f"{run}: no candidate with id {candidate_id}")
-    params = store.config()["search_space"]
-    from evoact.search_space import parse_search_space
+@click.argument("run", type=click.Path(path_type=Path), required=False)
+@click.argument("candidate_id", type=int, required=False)
+@click.option("--expr", "formula", default=None, help="Describe this formula instead of a run's candidate.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def inspect(run: Path | None, candidate_id: int | None, formula: str | None, as_json: bool) -> None:
+    """Describe a candidate (RUN ID) or a formula (--expr): canonical form, LaTeX, size, lineage, results."""
+    from evoact.inspection import describe_candidate, describe_formula
 
-    learnable = parse_search_space(params["text"], params["source"]).learnable
-    export_torch_module(output, row["formula"], learnable, row["learned"] or None)
-    console.print(f"wrote {output}: {row['formula']}", highlight=False)
+    if (formula is None) == (run is None or candidate_id is None):
+        _fail("give either RUN ID or --expr FORMULA")
+    if formula is not None:
+        info = describe_formula(_checked(formula))
+    else:
+        store = _open(run)
+        if store.candidate(candidate_id) is None:
+            _fail(f"{run}: no candidate with id {candidate_id}")
+        info = describe_candidate(store, candidate_id)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        console.print(f"[bold]{key:>14}[/]  {escape(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}", highlight=False)
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=Path), required=False)
+@click.argument("candidate_id", type=int, required=False)
+@click.option("--expr", "formula", default=None, help="Export this formula instead of a run's candidate.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Initial value of a learnable constant (repeatable).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Python file to write.")
+def export(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...], output: Path) -> None:
+    """Export a candidate (RUN ID) or a formula (--expr) as a standalone torch module file (imports only torch)."""
+    if (formula is None) == (run is None or candidate_id is None):
+        _fail("give either RUN ID or --expr FORMULA")
+    learned = None
+    if formula is None:
+        store = _open(run)
+        row = store.candidate(candidate_id)
+        if row is None:
+            _fail(f"{run}: no candidate with id {candidate_id}")
+        formula, learned = row["formula"], row["learned"] or None
+        space = store.config().get("search_space", {})
+        from evoact.search_space import parse_search_space
+
+        initial = parse_search_space(space["text"], space["source"]).learnable if "text" in space else {}
+    else:
+        initial = {}
+    initial.update(_params(params))
+    _checked(formula)
+    export_torch_module(output, formula, initial, learned)
+    console.print(f"wrote {output}: {escape(formula)}", highlight=False)
+
+
+def _checked(formula: str) -> str:
+    """The formula if the safe parser accepts it; a one-line error otherwise."""
+    from evoact.formula import FormulaError, parse
+
+    try:
+        parse(formula)
+    except FormulaError as exc:
+        _fail(f"invalid formula: {exc}")
+    return formula
+
+
+def _params(pairs: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            _fail(f"--param {pair!r}: expected NAME=VALUE")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            _fail(f"--param {pair!r}: {value!r} is not a number")
+    return out
 
 
 def _open(run: Path) -> RunStore:

@@ -115,7 +115,7 @@ class _Lowering:
         if not e.free_symbols:
             try:
                 c = float(e)
-            except TypeError:
+            except (TypeError, ValueError, OverflowError):
                 raise CompileError(f"constant {to_formula(e)} is not a real number") from None
             if not math.isfinite(c):
                 raise CompileError(f"constant {to_formula(e)} is not finite")

@@ -47,7 +47,7 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     """
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
-    chosen = {**BUDGETS[budget], **{k: v for k, v in settings.items() if v is not None}}
+    chosen = {"workers": os.cpu_count() or 1, **BUDGETS[budget], **{k: v for k, v in settings.items() if v is not None}}
     groups = {cls: {f.name for f in fields(cls)} - {"seed"} for cls in (SearchConfig, EvolutionConfig, TrainConfig)}
     unknown = set(chosen) - set().union(*groups.values()) - {"seed"}
     if unknown:
@@ -55,7 +55,7 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     pick = lambda cls: {k: v for k, v in chosen.items() if k in groups[cls]}
     seed = chosen.get("seed", 0)
     config = SearchConfig(
-        budget=budget, seed=seed, workers=os.cpu_count() or 1, **pick(SearchConfig),
+        budget=budget, seed=seed, **pick(SearchConfig),
         evolution=EvolutionConfig(**pick(EvolutionConfig)), training=replace(TrainConfig(**pick(TrainConfig)), seed=seed),
     )
     for name in ("population", "offspring", "generations", "epochs", "batch_size", "workers", "tournament"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import math
 import re
 from typing import Callable
@@ -15,6 +16,7 @@ MAX_DEPTH = 60
 MAX_NODES = 400
 MAX_LITERAL = 1e6
 MAX_EXPONENT = 64
+MAX_CONSTANT = 1e12
 
 
 class FormulaError(ValueError):
@@ -39,6 +41,8 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., sp.Expr]]] = {
     "gelu": (1, _gelu), "mish": (1, lambda u: u * sp.tanh(softplus(u))),
 }
 _CONSTANTS = {"E": sp.E, "pi": sp.pi}
+# Names generated code uses (the input, torch, temporaries t0, t1, ...) can never be constants.
+_RESERVED = {"x", "torch", "self", "math", "F", "nn", *FUNCTIONS, *_CONSTANTS}
 _TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(\*\*|[-+*/^(),]))")
 
 
@@ -47,10 +51,17 @@ def to_formula(expr: sp.Expr) -> str:
     return sp.sstr(expr)
 
 
+def is_constant_name(name: str) -> bool:
+    """Whether ``name`` may name a learnable constant: lowercase identifier, not reserved by formulas or Python."""
+    return (bool(re.fullmatch(r"[a-z][a-z0-9_]*", name)) and name not in _RESERVED and not keyword.iskeyword(name)
+            and not keyword.issoftkeyword(name) and not re.fullmatch(r"t\d+", name))
+
+
 def parse(text: str, learnable: tuple[str, ...] | None = None) -> sp.Expr:
     """Parse a formula in ``x`` (and learnable constants) into a SymPy expression, with size limits.
 
-    ``learnable`` limits which other names are allowed; ``None`` accepts any lowercase identifier.
+    ``learnable`` limits which other names are allowed; ``None`` accepts any name ``is_constant_name`` allows.
+    Never evaluates the text: a hand-written recursive-descent parser builds the expression.
     """
     if not isinstance(text, str):
         raise FormulaError(f"a formula must be text, got {type(text).__name__}")
@@ -60,6 +71,8 @@ def parse(text: str, learnable: tuple[str, ...] | None = None) -> sp.Expr:
 
 
 class _Parser:
+    """Recursive descent over tokens. Every recursion passes through ``unary``, which bounds the depth."""
+
     def __init__(self, text: str, learnable: tuple[str, ...] | None) -> None:
         self.text, self.learnable = text, learnable
         self.tokens: list[tuple[str, str, int]] = []
@@ -67,14 +80,12 @@ class _Parser:
         while pos < end:
             m = _TOKEN.match(text, pos)
             if not m:
-                bad = text[pos:].lstrip()[:1]
-                raise FormulaError(f"position {len(text) - len(text[pos:].lstrip())}: unexpected character {bad!r}")
+                at = len(text) - len(text[pos:].lstrip())
+                raise FormulaError(f"position {at}: unexpected character {text[at]!r}")
             kind = "num" if m.group(1) else "name" if m.group(2) else "op"
             self.tokens.append((kind, m.group(m.lastindex), m.start(m.lastindex)))
             pos = m.end()
-        self.i = 0
-        self.depth = 0
-        self.nodes = 0
+        self.i = self.depth = self.nodes = 0
 
     def parse(self) -> sp.Expr:
         if not self.tokens:
@@ -82,8 +93,6 @@ class _Parser:
         expr = self.expr()
         if self.i < len(self.tokens):
             raise self.error(f"unexpected {self.tokens[self.i][1]!r}")
-        if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-            raise FormulaError("formula has an infinite or undefined constant part")
         return expr
 
     def error(self, problem: str) -> FormulaError:
@@ -98,23 +107,30 @@ class _Parser:
             raise self.error(f"expected {expected!r}" + (f", found {self.peek()!r}" if self.peek() else " before the end"))
         self.i += 1
 
-    def count(self) -> None:
+    def node(self, expr: sp.Expr) -> sp.Expr:
+        """Count a node and keep constant parts finite and small, so later numeric evaluation is cheap."""
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise self.error(f"formula has more than {MAX_NODES} nodes")
+        if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+            raise self.error("this part is infinite or undefined (division by zero?)")
+        if expr.free_symbols:
+            return expr
+        try:
+            value = complex(expr)
+        except (TypeError, ValueError, OverflowError):
+            raise self.error(f"constant {to_formula(expr)} cannot be evaluated") from None
+        if value.imag != 0 or not math.isfinite(value.real) or abs(value.real) > MAX_CONSTANT:
+            raise self.error(f"constant {to_formula(expr)} is not a real number of magnitude at most {MAX_CONSTANT:g}")
+        return expr
 
     def expr(self) -> sp.Expr:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise self.error(f"formula nests deeper than {MAX_DEPTH} levels")
         result = self.term()
         while self.peek() in ("+", "-"):
             op = self.tokens[self.i][1]
             self.i += 1
-            self.count()
             rhs = self.term()
-            result = result + rhs if op == "+" else result - rhs
-        self.depth -= 1
+            result = self.node(result + rhs if op == "+" else result - rhs)
         return result
 
     def term(self) -> sp.Expr:
@@ -122,52 +138,46 @@ class _Parser:
         while self.peek() in ("*", "/"):
             op = self.tokens[self.i][1]
             self.i += 1
-            self.count()
             rhs = self.unary()
-            result = result * rhs if op == "*" else result / rhs
+            result = self.node(result * rhs if op == "*" else result / rhs)
         return result
 
     def unary(self) -> sp.Expr:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"formula nests deeper than {MAX_DEPTH} levels")
         if self.peek() in ("-", "+"):
             op = self.tokens[self.i][1]
             self.i += 1
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise self.error(f"formula nests deeper than {MAX_DEPTH} levels")
             operand = self.unary()
-            self.depth -= 1
-            return -operand if op == "-" else operand
-        return self.power()
+            result = self.node(-operand) if op == "-" else operand
+        else:
+            result = self.power()
+        self.depth -= 1
+        return result
 
     def power(self) -> sp.Expr:
         base = self.atom()
-        if self.peek() in ("**", "^"):
-            self.i += 1
-            self.count()
-            exponent = self.unary()
-            return self.pow(base, exponent)
-        return base
-
-    def pow(self, base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
-        if exponent.is_number and (not exponent.is_real or abs(float(exponent)) > MAX_EXPONENT):
+        if self.peek() not in ("**", "^"):
+            return base
+        self.i += 1
+        exponent = self.unary()
+        if exponent.is_number and abs(float(exponent)) > MAX_EXPONENT:
             raise self.error(f"exponent {to_formula(exponent)} is outside [-{MAX_EXPONENT}, {MAX_EXPONENT}]")
-        if base.is_number and exponent.is_number:
-            value = float(base) ** float(exponent) if float(base) > 0 else None
-            if value is None or not math.isfinite(value) or abs(value) > MAX_LITERAL**2:
-                raise self.error("a constant power is too large, negative-based or undefined")
-        return base**exponent
+        if base.is_number and exponent.is_number and (float(base) < 0 and not exponent.is_integer or float(base) == 0 and float(exponent) < 0):
+            raise self.error(f"({to_formula(base)})**({to_formula(exponent)}) is not a real number")
+        return self.node(base**exponent)
 
     def atom(self) -> sp.Expr:
         if self.i >= len(self.tokens):
             raise self.error("formula ends too early")
         kind, value, _ = self.tokens[self.i]
-        self.count()
         if kind == "num":
-            self.i += 1
             number = float(value)
             if not math.isfinite(number) or abs(number) > MAX_LITERAL:
                 raise self.error(f"number {value} is larger than {MAX_LITERAL:g}")
-            return sp.Rational(value)
+            self.i += 1
+            return self.node(sp.Rational(value))
         if value == "(":
             self.i += 1
             inner = self.expr()
@@ -175,27 +185,22 @@ class _Parser:
             return inner
         if kind != "name":
             raise self.error(f"unexpected {value!r}")
-        self.i += 1
-        if self.peek() == "(":
+        if self.i + 1 < len(self.tokens) and self.tokens[self.i + 1][1] == "(":
             return self.call(value)
-        if value == "x":
-            return X
-        if value in _CONSTANTS:
-            return _CONSTANTS[value]
         if value in FUNCTIONS:
             raise self.error(f"function {value!r} needs arguments in parentheses")
-        self.i -= 1
-        allowed = self.learnable is None and value.islower() and not value.startswith("_") or (self.learnable is not None and value in self.learnable)
+        allowed = value == "x" or value in _CONSTANTS or (
+            is_constant_name(value) if self.learnable is None else value in self.learnable)
         if not allowed:
             raise self.error(f"unknown name {value!r}; a formula uses x, learnable constants and known functions")
         self.i += 1
-        return symbol(value)
+        return self.node(X if value == "x" else _CONSTANTS.get(value) or symbol(value))
 
     def call(self, name: str) -> sp.Expr:
         if name not in FUNCTIONS:
-            self.i -= 1
             raise self.error(f"unknown function {name!r}")
         arity, build = FUNCTIONS[name]
+        self.i += 1
         self.take("(")
         args = [self.expr()]
         while self.peek() == ",":
@@ -204,4 +209,4 @@ class _Parser:
         self.take(")")
         if (arity > 0 and len(args) != arity) or (arity < 0 and len(args) < -arity):
             raise self.error(f"{name} takes {arity if arity > 0 else f'at least {-arity}'} argument(s), got {len(args)}")
-        return build(*args)
+        return self.node(build(*args))

@@ -31,6 +31,10 @@ class Branch:
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|([(),]))")
 
 
+MAX_TREE_TEXT = 2000
+MAX_TREE_DEPTH = 40
+
+
 class TreeSyntaxError(ValueError):
     """A tree string does not describe a tree of the search space."""
 
@@ -109,20 +113,25 @@ class Genome:
     # --- text ----------------------------------------------------------------------------
     def parse(self, text: str) -> gp.PrimitiveTree:
         """Parse a tree string such as ``mul(x, sigmoid(x))`` (never evaluates any of it)."""
+        if len(text) > MAX_TREE_TEXT:
+            raise TreeSyntaxError(f"tree string is {len(text)} characters long; the limit is {MAX_TREE_TEXT}")
         tokens, pos = [], 0
         while pos < len(text.rstrip()):
             m = _TOKEN.match(text, pos)
             if not m:
-                raise TreeSyntaxError(f"unexpected character {text[pos:].strip()[:1]!r} at position {pos} in {text!r}")
+                at = len(text) - len(text[pos:].lstrip())
+                raise TreeSyntaxError(f"unexpected character {text[at]!r} at position {at}")
             tokens.append(m.group(1) or (_number_name(float(m.group(2))) if m.group(2) else m.group(3)))
             pos = m.end()
         nodes: list = []
-        rest = self._parse_node(tokens, 0, self.pset.ret, nodes, text)
+        rest = self._parse_node(tokens, 0, self.pset.ret, nodes, text, 0)
         if rest != len(tokens):
             raise TreeSyntaxError(f"unexpected {tokens[rest]!r} after a complete tree in {text!r}")
         return gp.PrimitiveTree(nodes)
 
-    def _parse_node(self, tokens: list[str], i: int, type_: type, out: list, text: str) -> int:
+    def _parse_node(self, tokens: list[str], i: int, type_: type, out: list, text: str, depth: int) -> int:
+        if depth > MAX_TREE_DEPTH:
+            raise TreeSyntaxError(f"tree nests deeper than {MAX_TREE_DEPTH} levels")
         if i >= len(tokens):
             raise TreeSyntaxError(f"{text!r} ends too early")
         name = tokens[i]
@@ -139,7 +148,7 @@ class Genome:
             expected = "(" if k == 0 else ","
             if i >= len(tokens) or tokens[i] != expected:
                 raise TreeSyntaxError(f"{name!r} takes {node.arity} argument(s); expected {expected!r} in {text!r}")
-            i = self._parse_node(tokens, i + 1, arg, out, text)
+            i = self._parse_node(tokens, i + 1, arg, out, text, depth + 1)
         if i >= len(tokens) or tokens[i] != ")":
             raise TreeSyntaxError(f"{name!r} takes {node.arity} argument(s); expected ')' in {text!r}")
         return i + 1

@@ -9,10 +9,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from evoact.formula import is_constant_name
 from evoact.primitives import BETA, BINARY_NAMES, PRIMITIVES, UNARY_NAMES
 
 STRUCTURES = ("free", "core_units")
-_IDENT_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
+MAX_FILE_BYTES = 1_000_000
 
 
 class SearchSpaceError(ValueError):
@@ -70,7 +71,13 @@ def load_search_space(name_or_path: str | Path) -> SearchSpace:
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise SearchSpaceError(f"{path}: no such search-space file")
-        return parse_search_space(path.read_text(encoding="utf-8"), str(path))
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise SearchSpaceError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a search-space file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise SearchSpaceError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        return parse_search_space(text, str(path))
     name = str(name_or_path)
     if name not in builtin_spaces():
         raise SearchSpaceError(f"{name}: unknown search space; shipped ones are {', '.join(builtin_spaces())}, or give a path to a .toml file")
@@ -105,8 +112,9 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
 
     learnable: dict[str, float] = {}
     for key, value in data.get("learnable", {}).items():
-        if not _is_identifier(key) or key == "x":
-            raise fail(f"learnable.{key}", "a learnable constant's name must be lowercase letters, digits or '_', start with a letter, and not be 'x'")
+        if not is_constant_name(key):
+            raise fail(f"learnable.{key}", "a learnable constant's name must be lowercase letters, digits or '_', start with a letter,"
+                       " and not be x, a function name, a Python keyword, torch, self or t<digits>")
         learnable[key] = _number(value, f"learnable.{key}", fail)
     for name in unary + binary:
         if PRIMITIVES[name].needs_beta and BETA not in learnable:
@@ -170,7 +178,3 @@ def _number(value: Any, entry: str, fail) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or abs(value) > 1e6:
         raise fail(entry, f"must be a finite number of magnitude at most 1e6, got {value!r}")
     return float(value)
-
-
-def _is_identifier(name: str) -> bool:
-    return bool(name) and name[0].isalpha() and name.isascii() and set(name) <= _IDENT_CHARS

@@ -88,6 +88,12 @@ class RunStore:
             raise RunStoreError(f"{db}: not a readable run database ({exc})") from None
         if version != SCHEMA_VERSION:
             raise RunStoreError(f"{db}: run format version {version!r}, this evoact reads version {SCHEMA_VERSION}")
+        try:
+            config = store.config()
+        except (OSError, ValueError) as exc:
+            raise RunStoreError(f"{path / CONFIG_FILE}: missing or not valid JSON ({exc})") from None
+        if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+            raise RunStoreError(f"{path / CONFIG_FILE}: not an evoact run config")
         return store
 
     def close(self) -> None:

@@ -36,6 +36,11 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     (["search", "--space", "broken.toml"], "broken.toml: no such search-space file"),
     (["search", "--task", "imagenet"], "unknown task 'imagenet'"),
     (["search", "--population", "0"], "population must be at least 1"),
+    (["inspect", "--expr", "x +"], "invalid formula: position 3: formula ends too early"),
+    (["inspect"], "give either RUN ID or --expr FORMULA"),
+    (["export", "--expr", "import os", "-o", "a.py"], "invalid formula: position 0: unknown name 'import'"),
+    (["export", "--expr", "x*beta", "--param", "beta", "-o", "a.py"], "expected NAME=VALUE"),
+    (["export", "runs/none", "3", "-o", "a.py"], "runs/none: no such run directory"),
 ])
 def test_bad_input_gets_a_one_line_error(run_cli, args, message):
     proc = run_cli(*args, check=False)
@@ -49,3 +54,10 @@ def test_search_on_the_paper_space(run_cli):
     shown = json.loads(run_cli("show", "runs/paper", "--json", "--status", "ok").stdout)
     assert shown["config"]["space"] == "ramachandran2017"
     assert any("beta" in r["formula"] for r in shown["candidates"] if not r["label"])
+
+
+def test_inspect_and_export_a_formula(run_cli, tmp_path):
+    info = json.loads(run_cli("inspect", "--expr", "x*sigmoid(beta*x)", "--json").stdout)
+    assert info["formula"] == "x/(1 + exp(-beta*x))" and info["constants"] == ["beta"] and "beta" in info["latex"]
+    run_cli("export", "--expr", "swish(x)", "-o", "swish.py")
+    assert "FORMULA = 'x/(1 + exp(-x))'" in (tmp_path / "swish.py").read_text()

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from evoact.config import BUDGETS, make_config
@@ -10,6 +12,7 @@ def test_budget_presets_and_settings_reach_their_config():
     assert config.evolution.replacement == "truncation"
     assert config.training.epochs == 3 and config.training.seed == config.seed == 7
     assert make_config("tiny", epochs=None).training.epochs == BUDGETS["tiny"]["epochs"]  # None keeps the preset
+    assert make_config("tiny").workers == (os.cpu_count() or 1) and make_config("tiny", workers=3).workers == 3
 
 
 def test_config_round_trips_to_json_ready_dict():

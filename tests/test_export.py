@@ -6,8 +6,10 @@ import sys
 import pytest
 import torch
 
+from evoact import load_activation
 from evoact.compiler import compile_activation
-from evoact.export import export_torch_module
+from evoact.export import export_torch_module, read_torch_module
+from evoact.formula import FormulaError
 
 PROBE = [-6.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.1, 3.0, 7.5]
 CHECK = """
@@ -38,3 +40,38 @@ def test_exported_file_runs_without_evoact_and_matches_compiled(tmp_path, formul
     want = compile_activation(formula, params)(torch.tensor(PROBE)).tolist()
     assert got["module"] == pytest.approx(want, abs=1e-6) and got["function"] == pytest.approx(want, abs=1e-6)
     assert got["params"] == list(params)
+
+
+def test_load_activation_reads_exported_files_without_running_them(tmp_path):
+    path = export_torch_module(tmp_path / "act.py", "x*sigmoid(beta*x)", {"beta": 1.25})
+    loaded = load_activation(path)
+    x = torch.linspace(-3, 3, 11)
+    torch.testing.assert_close(loaded(x), compile_activation("x*sigmoid(beta*x)", {"beta": 1.25})(x))
+    assert load_activation(str(path), {"beta": 2.0}).params["beta"].item() == 2.0
+    assert load_activation("relu(x)")(torch.tensor([-1.0, 2.0])).tolist() == [0.0, 2.0]
+
+    canary = tmp_path / "CANARY"
+    hostile = tmp_path / "hostile.py"
+    hostile.write_text(f"import os\nos.system('touch {canary}')\nFORMULA = 'tanh(x)'\nPARAMS = {{}}\n")
+    assert torch.equal(load_activation(hostile)(x), torch.tanh(x))
+    assert not canary.exists()
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("x = 1\n", "no FORMULA string"),
+    ("FORMULA = open('f').read()\n", "FORMULA is not a plain literal"),
+    ("FORMULA = 'tanh(x)'\nPARAMS = {'beta': 'one'}\n", "PARAMS must map constant names to numbers"),
+    ("def broken(:\n", "not a readable Python file"),
+])
+def test_load_activation_rejects_files_that_are_not_exports(tmp_path, content, problem):
+    path = tmp_path / "bad.py"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=problem):
+        read_torch_module(path)
+
+
+def test_load_activation_parses_the_formula_in_a_file_safely(tmp_path):
+    path = tmp_path / "sneaky.py"
+    path.write_text("FORMULA = \"__import__('os').system('true')\"\n")
+    with pytest.raises(FormulaError, match="unexpected character"):
+        load_activation(path)

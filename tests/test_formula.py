@@ -2,31 +2,34 @@ import random
 
 import pytest
 import sympy as sp
+import torch
 
-from evoact.formula import FormulaError, parse, to_formula
+from evoact.compiler import CompiledActivation, lower
+
+from evoact.formula import FormulaError, is_constant_name, parse, to_formula
 from evoact.genome import Genome
 from evoact.primitives import X
 from evoact.search_space import load_search_space
 
 
-def _same_function(a: sp.Expr, b: sp.Expr) -> bool:
-    subs = {s: 0.7 for s in (a.free_symbols | b.free_symbols) if s.name != "x"}
-    for v in (-3.1, -0.4, 0.0, 0.9, 2.5):
-        va, vb = complex(a.subs(subs).subs(X, v).evalf()), complex(b.subs(subs).subs(X, v).evalf())
-        if abs(va - vb) > 1e-9 * max(1.0, abs(va)):
-            return False
-    return True
+GRID = torch.linspace(-6, 6, 97, dtype=torch.float64)
+
+
+def _values(expr: sp.Expr) -> torch.Tensor:
+    return CompiledActivation(lower(expr), {"beta": 0.75}).double()(GRID).detach()
 
 
 @pytest.mark.parametrize("space", ["default", "ramachandran2017"])
-def test_canonical_string_parses_back_to_the_same_function(space):
+def test_1000_random_trees_parse_back_to_the_same_function(space):
     genome = Genome(load_search_space(space))
     random.seed(4)
-    for _ in range(150):
+    for _ in range(1000):
         expr = genome.to_expr(genome.random_tree())
-        back = parse(to_formula(expr))
-        assert back == expr or _same_function(back, expr), to_formula(expr)
-        assert to_formula(parse(to_formula(back))) == to_formula(back)  # canonical form is a fixed point
+        text = to_formula(expr)
+        back = parse(text)
+        if back != expr:  # SymPy may re-associate constants; the function must still be the same
+            torch.testing.assert_close(_values(back), _values(expr), rtol=1e-9, atol=1e-12, equal_nan=True, msg=text)
+        assert to_formula(parse(to_formula(back))) == to_formula(back)  # the canonical form is a fixed point
 
 
 def test_aliases_mean_the_textbook_functions():
@@ -62,3 +65,34 @@ def test_learnable_names_can_be_restricted():
     assert parse("beta*x", learnable=("beta",)).free_symbols == {X, sp.Symbol("beta", real=True)}
     with pytest.raises(FormulaError, match="position 0: unknown name 'gamma'"):
         parse("gamma*x", learnable=("beta",))
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("x" + "**x" * 300, "nests deeper than"),
+    ("-" * 1500 + "x", "nests deeper than"),
+    ("exp(exp(exp(1000)))", "not a real number of magnitude"),
+    ("exp(exp(exp(2)))*x", "not a real number of magnitude"),
+    ("(-8)**(1/3)*x", "is not a real number"),
+    ("log(0) + x", "infinite or undefined"),
+    ("sqrt(-1)*x", "not a real number"),
+    ("x\x00", "position 1: unexpected character"),
+    ("\u0445*x", "position 0: unexpected character"),  # Cyrillic look-alike of x
+    ("x + 1" * 500, "characters long"),
+    ("+".join(["sin(%d*x)" % i for i in range(150)]), "more than 400 nodes"),
+])
+def test_hostile_formulas_are_bounded_and_explained(text, problem):
+    with pytest.raises(FormulaError, match=problem):
+        parse(text)
+
+
+@pytest.mark.parametrize("name, ok", [("beta", True), ("alpha_2", True), ("lambda", False), ("torch", False),
+                                      ("t0", False), ("x", False), ("exp", False), ("Beta", False), ("_b", False), ("self", False)])
+def test_constant_names_cannot_collide_with_generated_code(name, ok):
+    assert is_constant_name(name) is ok
+    if not ok and name != "x":  # x is the input, not a constant
+        with pytest.raises(FormulaError):
+            parse(f"{name}*x")
+
+
+def test_exponential_chains_of_x_stay_symbolic():
+    assert to_formula(parse("exp(exp(exp(x)))")) == "exp(exp(exp(x)))"

@@ -67,3 +67,25 @@ def test_unknown_name_and_missing_file(tmp_path: Path):
         load_search_space("nope")
     with pytest.raises(SearchSpaceError, match="no such search-space file"):
         load_search_space(tmp_path / "missing.toml")
+
+
+def test_binary_and_oversized_files_are_refused(tmp_path: Path):
+    binary = tmp_path / "space.toml"
+    binary.write_bytes(b"name = \"t\"\n\xff\xfe")
+    with pytest.raises(SearchSpaceError, match="space.toml: not UTF-8 text"):
+        load_search_space(binary)
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * 1_100_000)
+    with pytest.raises(SearchSpaceError, match="big.toml: larger than"):
+        load_search_space(big)
+
+
+@pytest.mark.parametrize("seed, problem", [
+    ("tanh(" * 60 + "x" + ")" * 60, "nests deeper than"),
+    ("mul(x, sigmoid(x)); import os", "unexpected character ';'"),
+    ("tanh(tanh(tanh(tanh(tanh(tanh(x))))))", "exceeds the space's limits"),
+])
+def test_hostile_or_oversized_seeds_are_refused(seed, problem):
+    space = parse_search_space(f"seeds = [{seed!r}]".replace("'", '"') + GOOD, "s.toml")
+    with pytest.raises(SearchSpaceError, match=rf"s.toml: seeds\[0\]: .*{problem}"):
+        Genome(space)

@@ -56,6 +56,14 @@ def test_broken_run_directories_get_clear_errors(tmp_path):
     (tmp_path / "junk" / DB_FILE).write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(RunStoreError, match="not a readable run database"):
         RunStore.open(tmp_path / "junk")
+    store, _ = _filled(tmp_path / "noconfig")
+    (tmp_path / "noconfig" / "config.json").unlink()
+    with pytest.raises(RunStoreError, match="config.json: missing or not valid JSON"):
+        RunStore.open(tmp_path / "noconfig")
+    store, _ = _filled(tmp_path / "badconfig")
+    (tmp_path / "badconfig" / "config.json").write_text("{truncated")
+    with pytest.raises(RunStoreError, match="config.json: missing or not valid JSON"):
+        RunStore.open(tmp_path / "badconfig")
     store, _ = _filled(tmp_path / "future")
     store.set_meta("schema_version", 99)
     with pytest.raises(RunStoreError, match="run format version 99"):

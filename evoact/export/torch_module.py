@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
-from evoact.compiler import lower, program_source
+from evoact.compiler import CompiledActivation, compile_activation, lower, program_source
 from evoact.formula import parse
 
 _TEMPLATE = '''"""Activation function exported by evoact.
@@ -16,6 +17,7 @@ Formula: {formula}
 import torch
 
 FORMULA = {formula_repr}
+PARAMS = {params_repr}
 
 
 def activation(x: torch.Tensor{param_args}) -> torch.Tensor:
@@ -48,7 +50,7 @@ def torch_module_source(formula: str, params: dict[str, float] | None = None,
         values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in vals)}" for k, vals in sorted(learned.items()))
         learned_note = f"Values learned per layer in the run: {values}.\n"
     return _TEMPLATE.format(
-        formula=program.formula, formula_repr=repr(program.formula), learned=learned_note, cls=class_name,
+        formula=program.formula, formula_repr=repr(program.formula), params_repr=repr(init), learned=learned_note, cls=class_name,
         param_args="".join(f", {p}={v!r}" for p, v in init.items()),
         param_casts="".join(f"    {p} = torch.as_tensor({p}, dtype=x.dtype, device=x.device)\n" for p in init),
         body="\n".join("    " + line for line in program_source(program)),
@@ -65,3 +67,41 @@ def export_torch_module(path: str | Path, formula: str, params: dict[str, float]
     path = Path(path)
     path.write_text(torch_module_source(formula, params, learned), encoding="utf-8")
     return path
+
+
+MAX_MODULE_BYTES = 1_000_000
+
+
+def read_torch_module(path: str | Path) -> tuple[str, dict[str, float]]:
+    """The formula and parameter values of an exported module, read with ``ast`` (the file never runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if path.stat().st_size > MAX_MODULE_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_MODULE_BYTES} bytes; not an evoact-exported module")
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable Python file ({exc})") from None
+    found: dict[str, object] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id in ("FORMULA", "PARAMS"):
+                try:
+                    found[node.targets[0].id] = ast.literal_eval(node.value)
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    raise ValueError(f"{path}: {node.targets[0].id} is not a plain literal") from None
+    formula, params = found.get("FORMULA"), found.get("PARAMS", {})
+    if not isinstance(formula, str):
+        raise ValueError(f"{path}: not an evoact-exported module (no FORMULA string)")
+    if not isinstance(params, dict) or not all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in params.items()):
+        raise ValueError(f"{path}: PARAMS must map constant names to numbers")
+    return formula, {k: float(v) for k, v in params.items()}
+
+
+def load_activation(path_or_formula: str | Path, params: dict[str, float] | None = None) -> CompiledActivation:
+    """An activation module from an exported ``.py`` file or from a formula; both go through the safe parser."""
+    if isinstance(path_or_formula, Path) or str(path_or_formula).endswith(".py"):
+        formula, stored = read_torch_module(path_or_formula)
+        return compile_activation(formula, {**stored, **(params or {})})
+    return compile_activation(str(path_or_formula), params)
