@@ -15,6 +15,7 @@ from rich.table import Table
 from evoact.config import BUDGETS, make_config
 from evoact.evolution import REPLACEMENTS
 from evoact.export import export_torch_module
+from evoact.inspection import cascade_breakdown
 from evoact.search_space import SearchSpaceError
 from evoact.store import STATUSES, RunStore, RunStoreError
 
@@ -44,16 +45,26 @@ def main() -> None:
 @click.option("--workers", type=int, help="Parallel Ray workers (default: number of CPU cores).")
 @click.option("--timeout", type=float, help="Seconds after which a candidate's evaluation is cancelled (default 600).")
 @click.option("--address", default=None, help="Ray cluster address HOST:PORT (default: $RAY_ADDRESS, else a local Ray on 127.0.0.1).")
+@click.option("--activation-mode", type=click.Choice(["auto", "symbolic", "fused", "autograd"]),
+              help="How candidates are compiled for training (default auto: fused only for long trainings).")
+@click.option("--no-screening", is_flag=True, help="Disable the rejection cascade (static, cache, stability, quality).")
+@click.option("--no-cache", is_flag=True, help="Do not reuse outcomes of functionally identical candidates.")
+@click.option("--evaluations-per-hash", type=int, help="Trainings of a function before its cached mean is reused (default 1).")
+@click.option("--stability-depth", type=int, help="Depth of the random network of the stability check (default 8).")
+@click.option("--hurdle-ratio", type=float, help="Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).")
 @click.option("--name", default=None, help="Run directory name under --runs-dir (default: date-time-space-task-seed).")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="Where run directories go.")
-def search(budget, space, task, seed, population, offspring, generations, epochs, replacement, workers, timeout, address, name, runs_dir) -> None:
+def search(budget, space, task, seed, population, offspring, generations, epochs, replacement, workers, timeout, address,
+           activation_mode, no_screening, no_cache, evaluations_per_hash, stability_depth, hurdle_ratio, name, runs_dir) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
     from evoact.search import default_run_dir, run_search
 
     try:
         config = make_config(budget, space=space, task=task, seed=seed, population=population, offspring=offspring,
                              generations=generations, epochs=epochs, replacement=replacement, workers=workers,
-                             timeout=timeout, address=address)
+                             timeout=timeout, address=address, activation_mode=activation_mode, active=False if no_screening else None,
+                             use_cache=False if no_cache else None, evaluations_per_hash=evaluations_per_hash,
+                             stability_depth=stability_depth, hurdle_ratio=hurdle_ratio)
     except ValueError as exc:
         _fail(str(exc))
     run_dir = runs_dir / name if name else default_run_dir(config, runs_dir)
@@ -81,6 +92,7 @@ def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
         ranked = store.ranked()
         click.echo(json.dumps({
             "run": str(run), "state": store.meta().get("state"), "counts": store.counts(), "config": store.config()["config"],
+            "cascade": cascade_breakdown(store),
             "ranking": [dict(r, rank=i + 1) for i, r in enumerate(ranked)][:top],
             "baselines": [r for r in store.candidates() if r["label"]],
             **({"candidates": store.candidates(status)} if status else {}),
@@ -178,6 +190,15 @@ def _print_run(store: RunStore, top: int, status: str | None) -> None:
     meta, config = store.meta(), store.config()["config"]
     console.print(f"[bold]{store.path}[/]  state: {meta.get('state')}  space: {config['space']}  task: {config['task']}  seed: {config['seed']}", highlight=False)
     console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in store.counts().items()), highlight=False)
+    b = cascade_breakdown(store)
+    reasons = ", ".join(f"{k} {v}" for k, v in b["static_reasons"].items())
+    console.print(
+        f"cascade: {b['proposed']} proposed -> {b['rejected_static']} rejected by static screening"
+        + (f" ({reasons})" if reasons else "") + f", {b['cache_hits']} cache hits, {b['rejected_stability']} rejected as unstable,"
+        f" {b['rejected_quality']} below the quality hurdle" + (f" ({b['hurdle']:.4f})" if b["hurdle"] else "")
+        + f", {b['fully_trained']} fully trained, {b['failed']} failed", highlight=False)
+    console.print(f"training time: {b['train_seconds']:.0f} s spent, about {b['train_seconds_saved']:.0f} s saved by the cascade"
+                  f" ({b['full_training_seconds']:.1f} s per full training)", highlight=False)
     if status:
         rows, title = list(enumerate(store.candidates(status), 1)), f"{status} candidates"
     else:
@@ -188,7 +209,7 @@ def _print_run(store: RunStore, top: int, status: str | None) -> None:
         table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
     for rank, r in rows:
         formula = escape(r["formula"])
-        note = r["status"] + (f" ({r['error']})" if r["error"] else "") + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
+        note = r["status"] + (f" [{r['stage']}]" if r["stage"] else "") + (f" ({r['error']})" if r["error"] else "") + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
         table.add_row(str(rank), str(r["id"]), f"[cyan]baseline {r['label']}[/]: {formula}" if r["label"] else formula,
                       _num(r["fitness"]), _num(r["test_acc"]), str(r["nodes"] or "-"),
                       "-" if r["generation"] is None else str(r["generation"]), escape(note))

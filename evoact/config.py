@@ -7,13 +7,15 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from evoact.baselines import DEFAULT_BASELINES
+from evoact.compiler import choose_mode
 from evoact.evolution import EvolutionConfig
+from evoact.screening.config import ScreeningConfig
 from evoact.training import TrainConfig
 
 #: Budget presets. ``generations`` counts the initial population as generation 0.
 BUDGETS: dict[str, dict[str, Any]] = {
     "tiny": dict(population=6, offspring=4, generations=2, epochs=2),
-    "quick": dict(population=16, offspring=16, generations=5, epochs=25),
+    "quick": dict(population=16, offspring=16, generations=6, epochs=25),
     "standard": dict(population=32, offspring=16, generations=12, epochs=50),
     "thorough": dict(population=64, offspring=32, generations=30, epochs=100),
 }
@@ -27,13 +29,14 @@ class SearchConfig:
     space: str = "default"
     task: str = "mnist1d-cnn"
     seed: int = 0
-    generations: int = 5
+    generations: int = 6
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     workers: int = 2
     timeout: float = 600.0
     address: str | None = None
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
+    screening: ScreeningConfig = field(default_factory=ScreeningConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -43,12 +46,13 @@ class SearchConfig:
 def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     """A config from a budget preset with settings on top (None keeps the preset).
 
-    A setting names a field of the search, evolution or training config (``epochs``, ``population``...).
+    A setting names a field of the search, evolution, training or screening config (``epochs``, ``population``,
+    ``hurdle_ratio``...).
     """
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
     chosen = {"workers": os.cpu_count() or 1, **BUDGETS[budget], **{k: v for k, v in settings.items() if v is not None}}
-    groups = {cls: {f.name for f in fields(cls)} - {"seed"} for cls in (SearchConfig, EvolutionConfig, TrainConfig)}
+    groups = {cls: {f.name for f in fields(cls)} - {"seed"} for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig)}
     unknown = set(chosen) - set().union(*groups.values()) - {"seed"}
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -57,11 +61,13 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     config = SearchConfig(
         budget=budget, seed=seed, **pick(SearchConfig),
         evolution=EvolutionConfig(**pick(EvolutionConfig)), training=replace(TrainConfig(**pick(TrainConfig)), seed=seed),
+        screening=ScreeningConfig(**pick(ScreeningConfig)),
     )
-    for name in ("population", "offspring", "generations", "epochs", "batch_size", "workers", "tournament"):
+    for name in ("population", "offspring", "generations", "epochs", "batch_size", "workers", "tournament", "evaluations_per_hash"):
         value = chosen.get(name, 1)
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
+    choose_mode(config.training.activation_mode, 0)  # raises for an unknown mode
     if config.timeout <= 0:
         raise ValueError(f"timeout must be positive, got {config.timeout}")
     return config

@@ -47,11 +47,11 @@ class Proposal:
 
 @dataclass
 class Member:
-    """An evaluated population member; ``fitness`` is None when its evaluation failed."""
+    """An evaluated population member."""
 
     id: int
     tree: gp.PrimitiveTree
-    fitness: float | None
+    fitness: float
 
 
 @dataclass
@@ -64,6 +64,7 @@ class Evolution:
     population: list[Member] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     generation: int = 0
+    seeded: bool = False
     _state: object = None
 
     def __post_init__(self) -> None:
@@ -93,20 +94,28 @@ class Evolution:
         self.seen.add(formula)
         return Proposal(str(tree), formula, len(tree), origin, parents)
 
-    def ask(self) -> list[Proposal]:
-        """The next batch: the initial population (seeds, then random trees), later the offspring."""
-        with self._rng():
-            return self._initial() if not self.population else [self._child() for _ in range(self.config.offspring)]
+    def ask(self, n: int | None = None) -> list[Proposal]:
+        """The next ``n`` proposals (default: a population, then an offspring batch).
 
-    def _initial(self) -> list[Proposal]:
-        out = [p for p in (self.propose(self.genome.parse(s), "seed", force=True) for s in self.genome.space.seeds) if p]
-        for _ in range(self.config.population * _MAX_TRIES):
-            if len(out) >= self.config.population:
-                break
+        The first call starts with the space's seeds; until a population has been told, proposals are random
+        trees, afterwards children of tournament winners.
+        """
+        n = n or (self.config.offspring if self.population else self.config.population)
+        with self._rng():
+            out: list[Proposal] = []
+            if not self.seeded:
+                self.seeded = True
+                out = [p for p in (self.propose(self.genome.parse(s), "seed", force=True) for s in self.genome.space.seeds) if p]
+            while len(out) < n:
+                out.append(self._child() if self.population else self._random())
+            return out
+
+    def _random(self) -> Proposal:
+        for _ in range(_MAX_TRIES * 10):
             proposal = self.propose(self.genome.random_tree(), "random")
             if proposal:
-                out.append(proposal)
-        return out
+                return proposal
+        raise RuntimeError(f"search space {self.genome.space.name!r} seems exhausted: no new valid tree in {_MAX_TRIES * 10} tries")
 
     def _child(self) -> Proposal:
         for _ in range(_MAX_TRIES):
@@ -121,24 +130,25 @@ class Evolution:
             proposal = self.propose(tree, origin, tuple(sorted(set(parents))))
             if proposal:
                 return proposal
-        while True:  # the neighbourhood is exhausted: explore with a fresh random tree
-            proposal = self.propose(self.genome.random_tree(), "random")
-            if proposal:
-                return proposal
+        return self._random()  # the neighbourhood is exhausted: explore with a fresh random tree
 
     def _tournament(self) -> Member:
         entrants = random.sample(self.population, min(self.config.tournament, len(self.population)))
-        return max(entrants, key=lambda m: -1.0 if m.fitness is None else m.fitness)
+        return max(entrants, key=lambda m: m.fitness)
 
     def tell(self, proposals: list[Proposal], ids: list[int], fitness: list[float | None]) -> None:
-        """Add evaluated proposals (in proposal order) to the population and apply replacement."""
+        """Add proposals that got a fitness (in proposal order) to the population and apply replacement.
+
+        Failed or rejected proposals (fitness None) stay out of the population but are never proposed again.
+        """
         for proposal, cid, fit in zip(proposals, ids, fitness):
-            self.population.append(Member(cid, self.genome.parse(proposal.tree), fit))
+            if fit is not None:
+                self.population.append(Member(cid, self.genome.parse(proposal.tree), fit))
         size = self.config.population
         if self.config.replacement == "aging":
             self.population = self.population[-size:]
         else:
-            self.population = sorted(self.population, key=lambda m: (-1.0 if m.fitness is None else -m.fitness, m.id))[:size]
+            self.population = sorted(self.population, key=lambda m: (-m.fitness, m.id))[:size]
         self.generation += 1
 
 

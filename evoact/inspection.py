@@ -35,7 +35,37 @@ def describe_candidate(store: RunStore, cid: int) -> dict[str, Any]:
         "id": cid, "label": row["label"], "status": row["status"], "error": row["error"],
         "duplicate_of": row["duplicate_of"], "fitness": row["fitness"], "val_acc": row["val_acc"],
         "test_acc": row["test_acc"], "train_seconds": row["train_seconds"], "learned": row["learned"],
+        "stage": row["stage"], "equivalent_to": row["equivalent_to"], "probe_acc": row["probe_acc"],
+        "fingerprint": row["fingerprint"],
         "generation": row["generation"], "origin": row["origin"], "genome": row["genome"],
         "parents": [{"id": p["id"], "formula": p["formula"], "fitness": p["fitness"]} for p in parents if p],
         "baselines": {r["label"]: r["fitness"] for r in store.candidates() if r["label"]},
+    }
+
+
+def cascade_breakdown(store: RunStore) -> dict[str, Any]:
+    """What the rejection cascade did: proposals, rejections per stage, cache hits, trainings, seconds saved.
+
+    Savings are estimated from the measured cost of a full training in this run: each candidate removed
+    before training saves one; one stopped at the quality hurdle saves the rest of its epochs.
+    """
+    rows = [r for r in store.candidates() if r["label"] is None]
+    full = [r["train_seconds"] for r in store.candidates() if r["status"] == "ok" and r["train_seconds"]]
+    full_cost = sum(full) / len(full) if full else 0.0
+    stages = {stage: [r for r in rows if r["stage"] == stage] for stage in ("static", "cache", "stability", "quality")}
+    saved = full_cost * (len(stages["static"]) + len(stages["cache"]) + len(stages["stability"]))
+    saved += sum(max(0.0, full_cost - (r["train_seconds"] or 0.0)) for r in stages["quality"])
+    reasons: dict[str, int] = {}
+    for r in stages["static"]:
+        key = r["error"].split(" (")[0].split(":")[0] if r["error"] else "?"
+        reasons[key] = reasons.get(key, 0) + 1
+    return {
+        "proposed": len(rows),
+        "rejected_static": len(stages["static"]), "static_reasons": reasons,
+        "cache_hits": len(stages["cache"]),
+        "rejected_stability": len(stages["stability"]), "rejected_quality": len(stages["quality"]),
+        "fully_trained": sum(r["status"] == "ok" for r in rows), "failed": sum(r["status"] == "failed" for r in rows),
+        "train_seconds": sum(r["train_seconds"] or 0.0 for r in store.candidates()),
+        "full_training_seconds": full_cost, "train_seconds_saved": saved,
+        "hurdle": store.meta().get("hurdle"),
     }

@@ -21,6 +21,7 @@ class SearchProgress:
         self.console = console or Console(stderr=True)
         self.total, self.generations = total, generations
         self.done = self.failed = 0
+        self.removed: dict[str, int] = {}
         self.best: tuple[float, str] | None = None
         self.generation = "baselines"
         self.started = time.monotonic()
@@ -28,10 +29,10 @@ class SearchProgress:
         if self._live:
             self._bar = Progress(
                 TextColumn("[bold]{task.fields[generation]}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("failed {task.fields[failed]}  best {task.fields[best]}"),
+                TextColumn("failed {task.fields[failed]}  screened out {task.fields[screened]}  best {task.fields[best]}"),
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
             )
-            self._task = self._bar.add_task("search", total=total, generation=self.generation, failed=0, best="-")
+            self._task = self._bar.add_task("search", total=total, generation=self.generation, failed=0, best="-", screened="-")
             self._bar.start()
 
     def set_generation(self, generation: int) -> None:
@@ -43,7 +44,7 @@ class SearchProgress:
     def update(self, row: dict[str, Any]) -> None:
         """Account for one finished candidate (a store row)."""
         self.done += 1
-        self.failed += row["status"] == "failed"
+        self.failed += row["status"] in ("failed", "rejected")
         if row["status"] in ("ok", "duplicate") and row.get("fitness") is not None and (self.best is None or row["fitness"] > self.best[0]):
             self.best = (row["fitness"], row["label"] or row["formula"])
         best = f"{self.best[0]:.4f} {self.best[1]}" if self.best else "-"
@@ -57,6 +58,17 @@ class SearchProgress:
             f"[{self.generation}] {self.done}/{self.total} #{row['id']} {outcome} {row['label'] or row['formula']}"
             f" | failed {self.failed} | best {best} | ETA {eta}", highlight=False, soft_wrap=True, markup=False,
         )
+
+    def screened(self, row: dict[str, Any]) -> None:
+        """Account for a candidate the cascade removed before training (rejected at stage 1, or a cache hit)."""
+        self.removed[row["stage"]] = self.removed.get(row["stage"], 0) + 1
+        summary = ", ".join(f"{k} {v}" for k, v in self.removed.items())
+        if self._live:
+            self._bar.update(self._task, screened=summary)
+            return
+        outcome = f"rejected ({row['error']})" if row["status"] == "rejected" else f"duplicate of {row['equivalent_to']}"
+        self.console.print(f"[{self.generation}] screened #{row['id']} {row['formula']}: {outcome} | removed so far: {summary}",
+                           highlight=False, soft_wrap=True, markup=False)
 
     def close(self) -> None:
         """Stop the live display."""

@@ -1,9 +1,10 @@
-"""Run a search: search space -> evolution -> Ray evaluation -> run store, with live progress."""
+"""Run a search: search space -> evolution -> rejection cascade -> Ray training -> run store, with progress."""
 
 from __future__ import annotations
 
 import platform
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,17 @@ import evoact
 from evoact.baselines import baseline_formula
 from evoact.config import SearchConfig
 from evoact.evaluation import make_job
-from evoact.evolution import Evolution
+from evoact.evolution import Evolution, Proposal
 from evoact.genome import Genome
 from evoact.progress import SearchProgress
+from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
 from evoact.search_space import load_search_space
 from evoact.store import RunStore
 from evoact.tasks import get_task
 from evoact.workers import WorkerPool
 
 RUNS_ROOT = Path("runs")
+_MAX_TOP_UPS = 25
 
 
 def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
@@ -47,17 +50,27 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
     algorithm.seen.update(baselines.values())  # evolution explores beyond the baselines (seeds may still equal one)
     total = len(baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
     progress = SearchProgress(total, config.generations, console)
+    cascade = _Cascade(store, config, space.learnable, space.limits.max_nodes, run_dir)
     pool = None
     try:
         pool = WorkerPool(config.workers, config.address, config.timeout)
         ids = [store.add_candidate(formula, "baseline", label=name) for name, formula in baselines.items()]
-        _evaluate(store, pool, ids, config, space.learnable, progress)
+        cascade.train(pool, cascade.screen(ids, progress, baseline=True)[0], progress)
+        cascade.set_hurdle()
         for generation in range(config.generations):
             progress.set_generation(generation)
-            proposals = algorithm.ask()
-            ids = [store.add_candidate(p.formula, p.origin, genome=p.tree, generation=generation, parents=p.parents, nodes=p.nodes) for p in proposals]
-            fitness = _evaluate(store, pool, ids, config, space.learnable, progress)
-            algorithm.tell(proposals, ids, fitness)
+            target = config.evolution.population if generation == 0 else config.evolution.offspring
+            proposals, ids, survivors, kept = [], [], [], 0
+            for _ in range(_MAX_TOP_UPS):  # refill stage-1 rejections, so each generation evaluates `target`
+                batch = algorithm.ask(target - kept)
+                batch_ids = [_add(store, p, generation) for p in batch]
+                proposals, ids = proposals + batch, ids + batch_ids
+                to_train, passed = cascade.screen(batch_ids, progress)
+                survivors, kept = survivors + to_train, kept + passed
+                if kept >= target:
+                    break
+            cascade.train(pool, survivors, progress)
+            algorithm.tell(proposals, ids, [cascade.fitness(cid) for cid in ids])
         store.set_meta("state", "finished")
     except BaseException:
         store.set_meta("state", "interrupted")
@@ -67,26 +80,113 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
         progress.close()
         if pool is not None:
             pool.close()
+        cascade.close()
         store.close()
     return store
 
 
-def _evaluate(store: RunStore, pool: WorkerPool, ids: list[int], config: SearchConfig,
-              params: dict[str, float], progress: SearchProgress) -> list[float | None]:
-    """Evaluate candidates (a formula already evaluated in this run is reused, not retrained)."""
-    jobs: list[dict[str, Any]] = []
-    job_ids: list[int] = []
-    for cid in ids:
-        row = store.candidate(cid)
-        earlier = store.evaluated(row["formula"])
-        if earlier is not None:
-            store.record_result(cid, {**earlier, "status": "duplicate", "duplicate_of": earlier["id"], "seconds": 0.0})
-            progress.update(store.candidate(cid))
-            continue
-        jobs.append(make_job(row["formula"], config.task, config.training, params))
-        job_ids.append(cid)
-    for index, result in pool.imap(jobs):
-        store.record_result(job_ids[index], result)
-        progress.update(store.candidate(job_ids[index]))
-    rows = {cid: store.candidate(cid) for cid in ids}
-    return [rows[cid]["fitness"] if rows[cid]["status"] in ("ok", "duplicate") else None for cid in ids]
+def _add(store: RunStore, p: Proposal, generation: int) -> int:
+    return store.add_candidate(p.formula, p.origin, genome=p.tree, generation=generation, parents=p.parents, nodes=p.nodes)
+
+
+class _Cascade:
+    """Stages 1-2 in the driver (one numba batch, the fingerprint cache); stages 3-4 and training in workers."""
+
+    def __init__(self, store: RunStore, config: SearchConfig, params: dict[str, float], max_nodes: int, run_dir: Path) -> None:
+        self.store, self.config, self.params, self.max_nodes = store, config, params, max_nodes
+        self.screening = config.screening
+        self.protocol = protocol_key(config.task, asdict(config.training))
+        use_cache = self.screening.active and self.screening.use_cache
+        self.cache = FitnessCache(run_dir.parent / CACHE_FILE) if use_cache else None
+        self.hurdle: float | None = None
+        self._waiting: dict[int, int] = {}  # in-batch functional duplicate -> the candidate it waits for
+        self._fingerprints: dict[int, str] = {}
+
+    def screen(self, ids: list[int], progress: SearchProgress, baseline: bool = False) -> tuple[list[int], int]:
+        """Record stage-1 rejections and cache hits; return the ids that need training and how many passed stage 1.
+
+        A cache hit passes: it is evaluated, for free.
+        """
+        rows = [self.store.candidate(cid) for cid in ids]
+        if not self.screening.active:
+            return [r["id"] for r in rows if not self._reuse_exact(r)], len(rows)
+        verdicts = screen_static([r["formula"] for r in rows], [r["nodes"] for r in rows], self.params, self.max_nodes, self.screening)
+        survivors: list[int] = []
+        batch: dict[str, int] = {}
+        for row, verdict in zip(rows, verdicts):
+            cid = row["id"]
+            if verdict.fingerprint:
+                self.store.set_fingerprint(cid, verdict.fingerprint)
+                self._fingerprints[cid] = verdict.fingerprint
+            if verdict.reason:
+                self.store.record_result(cid, {"status": "rejected", "stage": "static", "error": verdict.reason, "seconds": 0.0})
+                progress.screened(self.store.candidate(cid))
+            elif not baseline and verdict.fingerprint in batch:
+                self._waiting[cid] = batch[verdict.fingerprint]  # resolved when that one's result arrives
+            elif not baseline and self._reuse_cached(cid, verdict.fingerprint):
+                progress.screened(self.store.candidate(cid))
+            else:
+                survivors.append(cid)
+                batch[verdict.fingerprint] = cid
+        return survivors, sum(v.reason is None for v in verdicts)
+
+    def _reuse_exact(self, row: dict[str, Any]) -> bool:
+        earlier = self.store.evaluated(row["formula"])
+        if earlier is None:
+            return False
+        self.store.record_result(row["id"], {**earlier, "status": "duplicate", "stage": "cache", "duplicate_of": earlier["id"],
+                                             "equivalent_to": f"#{earlier['id']} {earlier['formula']}", "seconds": 0.0})
+        return True
+
+    def _reuse_cached(self, cid: int, fp: str) -> bool:
+        if self.cache is None:
+            return False
+        outcome = self.cache.get(self.protocol, fp)
+        if outcome is None or (outcome.status == "ok" and outcome.evaluations < self.screening.evaluations_per_hash):
+            return False
+        same_run = self.store.candidates_with_fingerprint(fp)
+        self.store.record_result(cid, {
+            "status": "duplicate", "stage": "cache", "fitness": outcome.fitness, "val_acc": outcome.fitness,
+            "error": outcome.reason if outcome.status != "ok" else None, "seconds": 0.0,
+            "duplicate_of": same_run[0]["id"] if same_run and same_run[0]["id"] != cid else None,
+            "equivalent_to": f"{outcome.source} {outcome.formula} ({outcome.status}, {outcome.evaluations} evaluation(s))",
+        })
+        return True
+
+    def set_hurdle(self) -> None:
+        """The quality hurdle: a fraction of the worst baseline's accuracy after the same short training."""
+        probes = [r["probe_acc"] for r in self.store.candidates() if r["label"] and r["probe_acc"] is not None]
+        if self.screening.active and probes:
+            self.hurdle = self.screening.hurdle_ratio * min(probes)
+            self.store.set_meta("hurdle", self.hurdle)
+
+    def train(self, pool: WorkerPool, ids: list[int], progress: SearchProgress) -> None:
+        """Stages 3-4 and full training in the workers; results go to the store and the cache as they arrive."""
+        rows = [self.store.candidate(cid) for cid in ids]
+        jobs = [make_job(r["formula"], self.config.task, self.config.training, self.params, self.screening,
+                         None if r["label"] else self.hurdle) for r in rows]
+        for index, result in pool.imap(jobs):
+            cid = ids[index]
+            self.store.record_result(cid, result)
+            if self.cache is not None and cid in self._fingerprints:
+                self.cache.add(self.protocol, self._fingerprints[cid], result["status"], result.get("fitness"),
+                               result.get("error"), rows[index]["formula"], f"{self.store.path.name} #{cid}")
+            progress.update(self.store.candidate(cid))
+        for cid, original in list(self._waiting.items()):
+            done = self.store.candidate(original)
+            if done["status"] != "pending":
+                self.store.record_result(cid, {**done, "status": "duplicate", "stage": "cache", "duplicate_of": original,
+                                               "equivalent_to": f"#{original} {done['formula']}", "seconds": 0.0,
+                                               "error": done["error"]})
+                progress.screened(self.store.candidate(cid))
+                del self._waiting[cid]
+
+    def fitness(self, cid: int) -> float | None:
+        """Fitness the algorithm sees: trained or reused values; None for rejected and failed candidates."""
+        row = self.store.candidate(cid)
+        return row["fitness"] if row["status"] in ("ok", "duplicate") else None
+
+    def close(self) -> None:
+        """Close the cache."""
+        if self.cache is not None:
+            self.cache.close()

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CONFIG_FILE = "config.json"
 DB_FILE = "candidates.db"
 
@@ -32,13 +32,19 @@ CREATE TABLE candidates (
     learned TEXT,
     error TEXT,
     duplicate_of INTEGER REFERENCES candidates(id),
+    equivalent_to TEXT,
+    stage TEXT,
+    fingerprint TEXT,
+    probe_acc REAL,
     created_at REAL NOT NULL,
     finished_at REAL
 );
 CREATE INDEX candidates_formula ON candidates(formula);
 """
 
-STATUSES = ("pending", "ok", "failed", "duplicate")
+STATUSES = ("pending", "ok", "failed", "rejected", "duplicate")
+#: Where a candidate left the cascade: rejected at a stage, or reused from the cache.
+STAGES = ("static", "cache", "stability", "quality")
 
 
 class RunStoreError(RuntimeError):
@@ -125,19 +131,28 @@ class RunStore:
         return int(cur.lastrowid)
 
     def record_result(self, cid: int, result: dict[str, Any]) -> None:
-        """Store a finished evaluation; committed at once so that nothing finished is lost."""
+        """Store a finished evaluation, rejection or reuse; committed at once so that nothing finished is lost."""
         self._conn.execute(
             "UPDATE candidates SET status=?, fitness=?, val_acc=?, test_acc=?, train_seconds=?, seconds=?,"
-            " learned=?, error=?, duplicate_of=?, finished_at=? WHERE id=?",
+            " learned=?, error=?, duplicate_of=?, equivalent_to=?, stage=?, probe_acc=?, finished_at=? WHERE id=?",
             (result["status"], result.get("fitness"), result.get("val_acc"), result.get("test_acc"),
              result.get("train_seconds"), result.get("seconds"), json.dumps(result.get("learned") or {}),
-             result.get("error"), result.get("duplicate_of"), time.time(), cid),
+             result.get("error"), result.get("duplicate_of"), result.get("equivalent_to"), result.get("stage"),
+             result.get("probe_acc"), time.time(), cid),
         )
+
+    def set_fingerprint(self, cid: int, fingerprint: str) -> None:
+        """Record a candidate's functional fingerprint (stage 2 key)."""
+        self._conn.execute("UPDATE candidates SET fingerprint=? WHERE id=?", (fingerprint, cid))
 
     def evaluated(self, formula: str) -> dict[str, Any] | None:
         """The first finished evaluation of exactly this formula, if any."""
         rows = self._select("WHERE formula=? AND status IN ('ok', 'failed') ORDER BY id LIMIT 1", (formula,))
         return rows[0] if rows else None
+
+    def candidates_with_fingerprint(self, fingerprint: str) -> list[dict[str, Any]]:
+        """Candidates of this run with the given functional fingerprint, in id order."""
+        return self._select("WHERE fingerprint=? ORDER BY id", (fingerprint,))
 
     def candidate(self, cid: int) -> dict[str, Any] | None:
         """One candidate by id."""

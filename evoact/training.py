@@ -25,26 +25,34 @@ class TrainConfig:
     batch_size: int = 100
     lr: float = 1e-2
     seed: int = 0
+    activation_mode: str = "auto"  # compiler.MODES or auto: fused only when the training repays the compile
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Accuracies after training and the wall time it took."""
+    """Accuracies after training (test is None when stopped at the hurdle) and the wall time it took."""
 
     val_acc: float
-    test_acc: float
+    test_acc: float | None
     train_loss: float
     seconds: float
+    probe_acc: float | None = None
+    stopped: bool = False
 
 
-def train(model: nn.Module, data: Dataset, config: TrainConfig) -> TrainResult:
-    """Adam on cross-entropy for ``config.epochs`` epochs, with a seeded batch order."""
+def train(model: nn.Module, data: Dataset, config: TrainConfig, probe_epoch: int | None = None,
+          hurdle: float | None = None) -> TrainResult:
+    """Adam on cross-entropy for ``config.epochs`` epochs, with a seeded batch order.
+
+    After ``probe_epoch`` epochs the validation accuracy is measured (``probe_acc``); below ``hurdle`` training
+    stops there. Measuring does not disturb training, so a survivor ends exactly as an uninterrupted run.
+    """
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     order = torch.Generator().manual_seed(config.seed)
     n = len(data.x_train)
     start = time.perf_counter()
     model.train()
-    loss_sum = 0.0
+    loss_sum, probe_acc = 0.0, None
     for epoch in range(config.epochs):
         perm = torch.randperm(n, generator=order)
         loss_sum, batches = 0.0, 0
@@ -58,8 +66,13 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig) -> TrainResult:
             opt.step()
             loss_sum, batches = loss_sum + loss.item(), batches + 1
         loss_sum /= batches
+        if epoch + 1 == probe_epoch:
+            probe_acc = accuracy(model, data.x_val, data.y_val)
+            if hurdle is not None and probe_acc < hurdle:
+                return TrainResult(probe_acc, None, loss_sum, time.perf_counter() - start, probe_acc, stopped=True)
     seconds = time.perf_counter() - start
-    return TrainResult(accuracy(model, data.x_val, data.y_val), accuracy(model, data.x_test, data.y_test), loss_sum, seconds)
+    return TrainResult(accuracy(model, data.x_val, data.y_val), accuracy(model, data.x_test, data.y_test), loss_sum,
+                       seconds, probe_acc)
 
 
 @torch.no_grad()

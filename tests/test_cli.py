@@ -14,7 +14,8 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
 
     shown = json.loads(run_cli("show", "runs/e2e", "--json").stdout)
     assert shown["state"] == "finished" and shown["counts"]["pending"] == 0
-    assert shown["counts"]["ok"] + shown["counts"]["failed"] + shown["counts"]["duplicate"] == 4 + 6 + 4
+    assert sum(shown["counts"].values()) == shown["cascade"]["proposed"] + 4
+    assert shown["cascade"]["proposed"] >= 6 + 4 and "train_seconds_saved" in shown["cascade"]
     fitness = [r["fitness"] for r in shown["ranking"]]
     assert fitness == sorted(fitness, reverse=True) and [r["rank"] for r in shown["ranking"]] == list(range(1, len(fitness) + 1))
     assert {b["label"] for b in shown["baselines"]} == {"relu", "gelu", "silu", "tanh"}

@@ -5,7 +5,7 @@ import sympy as sp
 import torch
 import torch.nn.functional as F
 
-from evoact.compiler import CompileError, CompiledActivation, compile_activation, lower, program_source
+from evoact.compiler import CompileError, compile_activation, lower, program_source
 from evoact.genome import Genome
 from evoact.primitives import X
 from evoact.search_space import load_search_space
@@ -75,7 +75,7 @@ def test_random_trees_match_sympy_evaluation(space):
     for _ in range(120):
         expr = genome.to_expr(genome.random_tree())
         try:
-            act = CompiledActivation(lower(expr), {"beta": 0.75}).double()
+            act = compile_activation(expr, {"beta": 0.75}).double()
         except CompileError:
             continue
         got = act(torch.tensor(points, dtype=torch.float64)).tolist()
@@ -100,3 +100,106 @@ def test_runs_on_cuda():
     act = compile_activation("x*sigmoid(beta*x)").cuda()
     x = torch.randn(1000, device="cuda")
     torch.testing.assert_close(act(x).cpu(), F.silu(x.cpu()))
+
+
+# --- symbolic backward, memory, fused path (issue: the compiler) -----------------------------------------------
+BENCH_FUNCTIONS = [
+    "silu(x)", "x/2*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3)))", "mish(x)", "softplus(x)", "Max(0, x) + Min(0, exp(x) - 1)",
+    "atan(x)**2 - x", "x*asinh(x)**2", "Max(x, tanh(x))", "x*sigmoid(x)*tanh(x) + erf(x)/(1 + x**2)", "x*sigmoid(beta*x)",
+]
+
+
+def _kink_free_input(n: int = 12, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, generator=g, dtype=torch.float64) * 2
+    return (x + torch.sign(x) * 0.05).requires_grad_()  # keep clear of kinks at 0
+
+
+@pytest.mark.parametrize("formula", BENCH_FUNCTIONS)
+def test_symbolic_backward_passes_gradcheck_with_constants(formula):
+    act = compile_activation(formula, {"beta": 1.3}).double()
+    params = list(act.parameters())
+
+    assert torch.autograd.gradcheck(lambda x, *p: _apply(act, x, p), (_kink_free_input(), *[q.detach().clone().requires_grad_() for q in params]))
+
+
+def _apply(act, x, params):
+    return act._function.apply(x, *params)
+
+
+def test_symbolic_backward_passes_gradcheck_on_300_random_trees():
+    genome = Genome(load_search_space("default"))
+    random.seed(12)
+    checked = 0
+    while checked < 300:
+        expr = genome.to_expr(genome.random_tree())
+        try:
+            act = compile_activation(expr, {"beta": 0.9}).double()
+        except CompileError:
+            continue
+        x = _kink_free_input(8, checked)
+        with torch.no_grad():
+            y = act(x)
+        if X not in expr.free_symbols or not torch.isfinite(y).all() or y.abs().max() > 1e6:
+            continue
+        params = [p.detach().clone().requires_grad_() for p in act.parameters()]
+        assert torch.autograd.gradcheck(lambda x, *p: _apply(act, x, p), (x, *params), atol=1e-5, rtol=1e-3), sp.sstr(expr)
+        checked += 1
+
+
+def _saved_numel(act, x) -> int:
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+        act(x)
+    return sum(saved)
+
+
+@pytest.mark.parametrize("formula", BENCH_FUNCTIONS)
+def test_backward_saves_only_the_input(formula):
+    x = torch.randn(1000, requires_grad=True)
+    act = compile_activation(formula, {"beta": 1.0})
+    assert _saved_numel(act, x) == x.numel() + len(act.program.params)  # the input and 0-d constants
+    if formula.startswith("x*sigmoid(x)*tanh"):
+        assert _saved_numel(compile_activation(formula, mode="autograd"), x) > 4 * x.numel()
+
+
+def test_no_nan_gradient_where_the_forward_is_finite():
+    x = torch.tensor([0.0, 1e-30, -2.0], dtype=torch.float64, requires_grad=True)
+    for formula in ("sqrt(Abs(x))", "sinc(x)", "log(Abs(x) + 1/1000)", "x/(Abs(x) + 1/1000)", "Abs(x)*Max(x, 0)"):
+        y = compile_activation(formula).double()(x)
+        (grad,) = torch.autograd.grad(y.sum(), x)
+        assert torch.isfinite(y).all() and not torch.isnan(grad).any(), formula
+
+
+def test_kinks_get_the_midpoint_subgradient():
+    x = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    for formula, slope in (("relu(x)", 0.5), ("Abs(x)", 0.0), ("Max(x, -x)", 0.0), ("Min(0, x)", 0.5)):
+        (grad,) = torch.autograd.grad(compile_activation(formula).double()(x).sum(), x)
+        assert grad.item() == slope, formula
+
+
+def test_double_backward_works():
+    for formula in ("silu(x)", "x*asinh(x)**2", "Max(x, tanh(x))"):
+        act = compile_activation(formula).double()
+        assert torch.autograd.gradgradcheck(lambda x: act(x), (_kink_free_input(6),))
+
+
+def test_fused_mode_matches_symbolic_values_and_gradients():
+    x = torch.randn(3000, requires_grad=True)
+    fused, eager = compile_activation("x*sigmoid(beta*x)", {"beta": 1.2}, mode="fused"), compile_activation("x*sigmoid(beta*x)", {"beta": 1.2})
+    y1, y2 = fused(x), eager(x)
+    g1 = torch.autograd.grad(y1.sum(), [x, *fused.parameters()])
+    g2 = torch.autograd.grad(y2.sum(), [x, *eager.parameters()])
+    torch.testing.assert_close(y1, y2)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_auto_mode_fuses_only_long_trainings():
+    from evoact.compiler import choose_mode
+    from evoact.compiler.module import FUSED_MIN_STEPS
+
+    assert choose_mode("auto", 800) == "symbolic" and choose_mode("auto", FUSED_MIN_STEPS) == "fused"
+    assert choose_mode("autograd", 10) == "autograd"
+    with pytest.raises(ValueError, match="unknown activation mode 'jit'"):
+        choose_mode("jit", 10)

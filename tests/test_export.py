@@ -18,9 +18,11 @@ sys.modules["evoact"] = None  # prove the file needs no evoact
 import importlib.util, torch
 spec = importlib.util.spec_from_file_location("exported", sys.argv[1])
 mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-x = torch.tensor(json.loads(sys.argv[2]))
+x = torch.tensor(json.loads(sys.argv[2]), requires_grad=True)
 m = mod.Activation()
-print(json.dumps({"module": m(x).tolist(), "function": mod.activation(x).tolist(),
+y = m(x)
+grads = torch.autograd.grad(y.sum(), [x, *m.parameters()])
+print(json.dumps({"module": y.tolist(), "function": mod.activation(x).tolist(), "grads": [g.tolist() for g in grads],
                   "params": [n for n, _ in m.named_parameters()], "formula": mod.FORMULA}))
 """
 
@@ -37,8 +39,13 @@ def test_exported_file_runs_without_evoact_and_matches_compiled(tmp_path, formul
     assert imports == {"torch"} and not any(isinstance(n, ast.ImportFrom) for n in ast.walk(ast.parse(path.read_text())))
     out = subprocess.run([sys.executable, "-c", CHECK, str(path), json.dumps(PROBE)], capture_output=True, text=True, check=True)
     got = json.loads(out.stdout)
-    want = compile_activation(formula, params)(torch.tensor(PROBE)).tolist()
-    assert got["module"] == pytest.approx(want, abs=1e-6) and got["function"] == pytest.approx(want, abs=1e-6)
+    act = compile_activation(formula, params)
+    x = torch.tensor(PROBE, requires_grad=True)
+    y = act(x)
+    want_grads = torch.autograd.grad(y.sum(), [x, *act.parameters()])
+    assert got["module"] == pytest.approx(y.tolist(), abs=1e-6) and got["function"] == pytest.approx(y.tolist(), abs=1e-6)
+    for g, w in zip(got["grads"], want_grads):
+        assert g == pytest.approx(w.tolist(), abs=1e-6)
     assert got["params"] == list(params)
 
 
@@ -75,3 +82,15 @@ def test_load_activation_parses_the_formula_in_a_file_safely(tmp_path):
     path.write_text("FORMULA = \"__import__('os').system('true')\"\n")
     with pytest.raises(FormulaError, match="unexpected character"):
         load_activation(path)
+
+
+def test_exported_module_can_use_the_fused_path(tmp_path):
+    path = export_torch_module(tmp_path / "act.py", "x*tanh(softplus(x))")
+    code = ("import importlib.util,sys,torch;sys.modules['evoact']=None;"
+            "s=importlib.util.spec_from_file_location('m',sys.argv[1]);m=importlib.util.module_from_spec(s);s.loader.exec_module(m);"
+            "x=torch.linspace(-3,3,64,requires_grad=True);a=m.Activation(fused=True)(x);b=m.Activation()(x);"
+            "ga,=torch.autograd.grad(a.sum(),x);gb,=torch.autograd.grad(b.sum(),x);"
+            "print(float((a-b).abs().max()), float((ga-gb).abs().max()))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    value_gap, grad_gap = map(float, out.stdout.split())
+    assert value_gap < 1e-6 and grad_gap < 1e-6

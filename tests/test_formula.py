@@ -4,7 +4,7 @@ import pytest
 import sympy as sp
 import torch
 
-from evoact.compiler import CompiledActivation, lower
+from evoact.compiler import compile_activation
 
 from evoact.formula import FormulaError, is_constant_name, parse, to_formula
 from evoact.genome import Genome
@@ -16,7 +16,7 @@ GRID = torch.linspace(-6, 6, 97, dtype=torch.float64)
 
 
 def _values(expr: sp.Expr) -> torch.Tensor:
-    return CompiledActivation(lower(expr), {"beta": 0.75}).double()(GRID).detach()
+    return compile_activation(expr, {"beta": 0.75}).double()(GRID).detach()
 
 
 @pytest.mark.parametrize("space", ["default", "ramachandran2017"])

@@ -5,13 +5,15 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from evoact.compiler import CompiledActivation, compile_activation, lower, program_source
+from evoact.compiler import CompiledActivation, compile_activation, derivatives, lower, lower_many, program_source
 from evoact.formula import parse
 
 _TEMPLATE = '''"""Activation function exported by evoact.
 
 Formula: {formula}
-{learned}Needs only torch. Use ``{cls}()`` as a module or ``activation(x)`` as a function.
+{learned}Needs only torch. ``{cls}()`` is an nn.Module whose backward is the symbolic derivative (it saves only
+the input, like torch's own activations); ``{cls}(fused=True)`` compiles forward and backward with
+torch.compile. ``activation(x)`` is the plain functional form.
 """
 
 import torch
@@ -22,17 +24,59 @@ PARAMS = {params_repr}
 
 def activation(x: torch.Tensor{param_args}) -> torch.Tensor:
     """Apply the activation elementwise to a tensor of any shape."""
-{param_casts}{body}
+{param_casts}{forward}
+
+
+def activation_derivatives(x: torch.Tensor{param_args}):
+    """Elementwise derivatives: d/dx{param_names_doc}."""
+{param_casts}{backward}
+
+
+def _forward(x, *params):
+    return activation(x, *params)
+
+
+def _backward(x, grad, *params):
+    slopes = activation_derivatives(x, *params)
+    grads = [grad * torch.nan_to_num(s, nan=0.0) for s in ((slopes,) if isinstance(slopes, torch.Tensor) else slopes)]
+    return [grads[0]] + [g.sum() for g in grads[1:]]
+
+
+def _make_function(forward, backward):
+    class _Activation(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *params):
+            ctx.save_for_backward(x, *params)
+            return forward(x, *params)
+
+        @staticmethod
+        def backward(ctx, grad):
+            x, *params = ctx.saved_tensors
+            grads = backward(x, grad, *params)
+            return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_input_grad))
+
+    return _Activation
+
+
+_FUNCTIONS = {{}}
+
+
+def _function(fused: bool):
+    if fused not in _FUNCTIONS:
+        forward, backward = (torch.compile(_forward), torch.compile(_backward)) if fused else (_forward, _backward)
+        _FUNCTIONS[fused] = _make_function(forward, backward)
+    return _FUNCTIONS[fused]
 
 
 class {cls}(torch.nn.Module):
     """``activation`` as a module{module_doc}."""
 
-    def __init__(self{init_args}) -> None:
+    def __init__(self{init_args}, fused: bool = False) -> None:
         super().__init__()
+        self.fused = fused
 {init_body}
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return activation(x{forward_args})
+        return _function(self.fused).apply(x{forward_args})
 
     def extra_repr(self) -> str:
         return FORMULA
@@ -42,7 +86,8 @@ class {cls}(torch.nn.Module):
 def torch_module_source(formula: str, params: dict[str, float] | None = None,
                         learned: dict[str, list[float]] | None = None, class_name: str = "Activation") -> str:
     """The source of a standalone module for ``formula``; learnable constants start at ``params``."""
-    program = lower(parse(formula))
+    expr = parse(formula)
+    program, derivative = lower(expr), lower_many(derivatives(expr), expr)
     params = params or {}
     init = {p: float(params.get(p, 1.0)) for p in program.params}
     learned_note = ""
@@ -52,11 +97,13 @@ def torch_module_source(formula: str, params: dict[str, float] | None = None,
     return _TEMPLATE.format(
         formula=program.formula, formula_repr=repr(program.formula), params_repr=repr(init), learned=learned_note, cls=class_name,
         param_args="".join(f", {p}={v!r}" for p, v in init.items()),
+        param_names_doc="".join(f", d/d{p}" for p in init),
         param_casts="".join(f"    {p} = torch.as_tensor({p}, dtype=x.dtype, device=x.device)\n" for p in init),
-        body="\n".join("    " + line for line in program_source(program)),
+        forward="\n".join("    " + line for line in program_source(program)),
+        backward="\n".join("    " + line for line in program_source(derivative)),
         module_doc=" with learnable " + ", ".join(init) if init else "",
         init_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),
-        init_body="".join(f"        self.{p} = torch.nn.Parameter(torch.tensor(float({p})))\n" for p in init) or "",
+        init_body="".join(f"        self.{p} = torch.nn.Parameter(torch.tensor(float({p})))\n" for p in init),
         forward_args="".join(f", self.{p}" for p in init),
     )
 

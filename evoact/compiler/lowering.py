@@ -1,0 +1,227 @@
+"""Lower SymPy expressions to straight-line programs of torch ops (shared subexpressions computed once)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Union
+
+import sympy as sp
+
+from evoact.formula import to_formula
+
+Arg = Union[str, float]
+
+
+class CompileError(ValueError):
+    """An expression uses something evoact cannot turn into torch code."""
+
+
+_UNARY_FUNCS = {
+    sp.sin: "sin", sp.cos: "cos", sp.tan: "tan", sp.sinh: "sinh", sp.cosh: "cosh", sp.tanh: "tanh",
+    sp.asinh: "asinh", sp.atan: "atan", sp.erf: "erf", sp.erfc: "erfc", sp.Abs: "abs", sp.sign: "sign",
+    sp.sinc: "sinc", sp.exp: "exp",
+}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One step of a program: ``target = OPS[fn](*args)``."""
+
+    target: str
+    fn: str
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True)
+class Program:
+    """A straight-line torch program computing one or more outputs from ``x`` and learnable constants."""
+
+    formula: str
+    params: tuple[str, ...]
+    ops: tuple[Op, ...]
+    outputs: tuple[str, ...]
+
+    @property
+    def output(self) -> str:
+        """The first (for an activation, the only) output."""
+        return self.outputs[0]
+
+
+class Sigmoid(sp.Function):
+    """``1/(1+exp(-u))`` as one function, so that derivatives stay in the stable form s*(1-s)."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return Sigmoid(self.args[0]) * (1 - Sigmoid(self.args[0]))
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return self.args[0].is_extended_real
+
+
+class Softplus(sp.Function):
+    """``log(1+exp(u))`` as one function, whose derivative is ``Sigmoid(u)``."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return Sigmoid(self.args[0])
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return self.args[0].is_extended_real
+
+
+def lower(expr: sp.Expr) -> Program:
+    """Turn an expression into a single-output program."""
+    return lower_many([expr], expr)
+
+
+def lower_many(exprs: list[sp.Expr], of: sp.Expr) -> Program:
+    """One program computing several expressions (e.g. a function's derivatives) with shared subexpressions.
+
+    ``of`` is the activation they belong to: it names the program and fixes its parameters.
+    """
+    return _Lowering().run(exprs, of)
+
+
+class _Lowering:
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.memo: dict[sp.Expr, Arg] = {}
+
+    def run(self, exprs: list[sp.Expr], of: sp.Expr) -> Program:
+        x = sp.Symbol("x", real=True)
+        params = tuple(sorted(s.name for s in of.free_symbols if s.name != "x"))
+        outputs = []
+        for expr in exprs:
+            out = self.value(expr)
+            if isinstance(out, float):
+                out = self.emit("full_like", "x", out)
+            elif x not in expr.free_symbols:
+                out = self.emit("broadcast", "x", out)
+            outputs.append(out)
+        return Program(to_formula(of), params, tuple(self.ops), tuple(outputs))
+
+    def emit(self, fn: str, *args: Arg) -> str:
+        name = f"t{len(self.ops)}"
+        self.ops.append(Op(name, fn, args))
+        return name
+
+    def value(self, e: sp.Expr) -> Arg:
+        if not e.free_symbols:
+            try:
+                c = float(e)
+            except (TypeError, ValueError, OverflowError):
+                raise CompileError(f"constant {to_formula(e)} is not a real number") from None
+            if not math.isfinite(c):
+                raise CompileError(f"constant {to_formula(e)} is not finite")
+            return c
+        if e.is_Symbol:
+            return e.name
+        if e not in self.memo:
+            self.memo[e] = self.node(e)
+        return self.memo[e]
+
+    def node(self, e: sp.Expr) -> Arg:
+        if e.is_Add:
+            return self.add(e)
+        if e.is_Mul:
+            return self.mul(e)
+        if e.is_Pow:
+            return self.pow(e.base, e.exp)
+        if e.func == sp.log:
+            inner = _softplus_arg(e)
+            return self.emit("softplus", self.value(inner)) if inner is not None else self.emit("log", self.value(e.args[0]))
+        if e.func in (sp.Max, sp.Min):
+            return self.extremum(e)
+        if e.func == sp.Heaviside:
+            return self.emit("heaviside", self.value(e.args[0]))
+        if e.func == Sigmoid:
+            return self.emit("sigmoid", self.value(e.args[0]))
+        if e.func == Softplus:
+            return self.emit("softplus", self.value(e.args[0]))
+        if e.func in _UNARY_FUNCS:
+            return self.emit(_UNARY_FUNCS[e.func], self.value(e.args[0]))
+        raise CompileError(f"cannot compile {e.func.__name__} in {to_formula(e)}")
+
+    def partial(self, key: sp.Expr, fn: str, a: Arg, b: Arg) -> Arg:
+        """A partial sum or product, memoized like any subexpression so that programs share it."""
+        if key not in self.memo:
+            self.memo[key] = self.emit(fn, a, b)
+        return self.memo[key]
+
+    def add(self, e: sp.Expr) -> Arg:
+        const = sum(float(self.value(t)) for t in e.args if not t.free_symbols)
+        parts = sorted((t for t in e.args if t.free_symbols), key=lambda t: t.could_extract_minus_sign())
+        acc = self.value(parts[0])
+        for k, term in enumerate(parts[1:], 2):
+            minus = term.could_extract_minus_sign()
+            acc = self.partial(sp.Add(*parts[:k]), "sub" if minus else "add", acc, self.value(-term if minus else term))
+        return self.emit("add", acc, const) if const != 0 else acc
+
+    def mul(self, e: sp.Expr) -> Arg:
+        coeff = math.prod(float(self.value(f)) for f in e.args if not f.free_symbols)
+        num, den = [], []
+        for factor in (f for f in e.args if f.free_symbols):
+            if factor.is_Pow and factor.exp.is_number and factor.exp.is_negative and _sigmoid_arg(factor) is None:
+                den.append(factor.base ** (-factor.exp))
+            else:
+                num.append(factor)
+        acc: Arg | None = None
+        for k, factor in enumerate(num):
+            acc = self.value(factor) if acc is None else self.partial(sp.Mul(*num[: k + 1]), "mul", acc, self.value(factor))
+        if den:
+            d = self.value(sp.Mul(*den))
+            acc = self.emit("reciprocal", d) if acc is None else self.emit("div", acc, d)
+        if coeff == -1:
+            return self.emit("neg", acc)
+        return self.emit("mul", acc, coeff) if coeff != 1 else acc
+
+    def pow(self, base: sp.Expr, exp: sp.Expr) -> Arg:
+        sig = _sigmoid_arg(sp.Pow(base, exp, evaluate=False))
+        if sig is not None:
+            return self.emit("sigmoid", self.value(sig))
+        if not base.free_symbols:
+            return self.emit("exp", self.value(exp * sp.log(base)))
+        b = self.value(base)
+        if exp.is_number:
+            special = {2: "square", sp.S.Half: "sqrt", -sp.S.Half: "rsqrt", -1: "reciprocal"}
+            for k, fn in special.items():
+                if exp == k:
+                    return self.emit(fn, b)
+            return self.emit("pow", b, float(exp))
+        return self.emit("pow", b, self.value(exp))
+
+    def extremum(self, e: sp.Expr) -> Arg:
+        consts = [float(a) for a in e.args if not a.free_symbols]
+        tensors = [self.value(a) for a in e.args if a.free_symbols]
+        is_max = e.func == sp.Max
+        acc = tensors[0]
+        for t in tensors[1:]:
+            acc = self.emit("maximum" if is_max else "minimum", acc, t)
+        if consts:
+            acc = self.emit("clamp_min" if is_max else "clamp_max", acc, max(consts) if is_max else min(consts))
+        return acc
+
+
+def stable_form(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every sigmoid and softplus pattern written as ``Sigmoid``/``Softplus`` functions."""
+    expr = expr.replace(lambda e: e.free_symbols and _sigmoid_arg(e) is not None, lambda e: Sigmoid(_sigmoid_arg(e)))
+    return expr.replace(lambda e: e.free_symbols and _softplus_arg(e) is not None, lambda e: Softplus(_softplus_arg(e)))
+
+
+def _softplus_arg(e: sp.Expr) -> sp.Expr | None:
+    """``u`` when ``e`` is ``log(1 + exp(u))``, else None."""
+    if e.func == sp.log and e.args[0].is_Add and len(e.args[0].args) == 2 and sp.S.One in e.args[0].args:
+        other = e.args[0].args[0] if e.args[0].args[1] == 1 else e.args[0].args[1]
+        if other.func == sp.exp:
+            return other.args[0]
+    return None
+
+
+def _sigmoid_arg(e: sp.Expr) -> sp.Expr | None:
+    """``u`` when ``e`` is ``1/(1 + exp(-u))``, else None."""
+    if e.is_Pow and e.exp == -1 and e.base.is_Add and len(e.base.args) == 2 and sp.S.One in e.base.args:
+        other = e.base.args[0] if e.base.args[1] == 1 else e.base.args[1]
+        if other.func == sp.exp:
+            return -other.args[0]
+    return None
+
+

@@ -1,0 +1,126 @@
+"""Compiled activations as torch modules: symbolic backward (saves only the input), plain autograd, or fused."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import types
+from typing import Callable
+
+import sympy as sp
+import torch
+from torch import nn
+
+from evoact.compiler.derivative import derivatives
+from evoact.compiler.lowering import Program, lower, lower_many
+from evoact.compiler.ops import OPS
+from evoact.formula import parse, to_formula
+
+#: ``symbolic``: eager forward, generated backward from the saved input only (default);
+#: ``fused``: the same forward and backward compiled by torch.compile (inductor: C++ on CPU, Triton on CUDA);
+#: ``autograd``: the forward's ops recorded by autograd (saves every intermediate; for comparison).
+MODES = ("symbolic", "fused", "autograd")
+#: Training steps from which ``auto`` picks ``fused``: below it a compile (seconds) costs more than it saves.
+FUSED_MIN_STEPS = 20_000
+
+
+def run_program(program: Program, x: torch.Tensor, params: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """Execute a program on a tensor of any shape; returns its outputs."""
+    env: dict[str, torch.Tensor] = {"x": x, **params}
+    for op in program.ops:
+        env[op.target] = OPS[op.fn][0](*[env[a] if isinstance(a, str) else a for a in op.args])
+    return [env[o] for o in program.outputs]
+
+
+def choose_mode(mode: str, training_steps: int) -> str:
+    """Resolve ``auto``: fused only when the training is long enough to repay the compile."""
+    if mode == "auto":
+        return "fused" if training_steps >= FUSED_MIN_STEPS else "symbolic"
+    if mode not in MODES:
+        raise ValueError(f"unknown activation mode {mode!r}; use auto or one of {', '.join(MODES)}")
+    return mode
+
+
+@functools.lru_cache(maxsize=2048)
+def _compiled(formula: str, expr: sp.Expr, mode: str) -> tuple[Program, Program | None, type[torch.autograd.Function] | None]:
+    """Forward program, backward program and autograd Function of a formula: built once per process."""
+    forward = lower(expr)
+    if mode == "autograd":
+        return forward, None, None
+    backward = lower_many(derivatives(expr), expr)
+    return forward, backward, _function(forward, backward, fused=mode == "fused")
+
+
+def _function(forward: Program, backward: Program, fused: bool) -> type[torch.autograd.Function]:
+    names = forward.params
+
+    def fwd(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+        return run_program(forward, x, dict(zip(names, params)))[0]
+
+    def bwd(x: torch.Tensor, grad: torch.Tensor, *params: torch.Tensor) -> list[torch.Tensor]:
+        slopes = run_program(backward, x, dict(zip(names, params)))
+        # 0/0 at a measure-zero point (e.g. sinc at 0) must not poison the gradient where the forward is finite.
+        grads = [grad * torch.nan_to_num(s, nan=0.0) for s in slopes]
+        return [grads[0], *[g.sum() for g in grads[1:]]]
+
+    if fused:
+        tag = hashlib.sha256(forward.formula.encode()).hexdigest()[:12]
+        fwd, bwd = (torch.compile(_own_code(f, tag)) for f in (fwd, bwd))  # shapes specialise first: fastest code
+    return _make_function(fwd, bwd, forward.formula)
+
+
+def _own_code(fn: Callable, tag: str) -> Callable:
+    """A copy of ``fn`` with its own code object: torch.compile caches per code object, and formulas sharing
+    one would evict each other (and fall back to eager after its recompile limit)."""
+    code = fn.__code__.replace(co_name=f"{fn.__name__}_{tag}", co_qualname=f"{fn.__qualname__}_{tag}")
+    return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
+
+
+def _make_function(fwd: Callable, bwd: Callable, formula: str) -> type[torch.autograd.Function]:
+    class SymbolicActivation(torch.autograd.Function):
+        """Forward from the program; backward from the symbolic derivative, using only the saved input."""
+
+        @staticmethod
+        def forward(ctx, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+            ctx.save_for_backward(x, *params)
+            return fwd(x, *params)
+
+        @staticmethod
+        def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+            x, *params = ctx.saved_tensors
+            grads = bwd(x, grad.contiguous(), *params)
+            return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_input_grad))
+
+    SymbolicActivation.__qualname__ = f"SymbolicActivation[{formula}]"
+    return SymbolicActivation
+
+
+class CompiledActivation(nn.Module):
+    """An activation compiled from a formula; learnable constants are ``nn.Parameter``s."""
+
+    def __init__(self, expr: sp.Expr, init: dict[str, float] | None = None, mode: str = "symbolic") -> None:
+        super().__init__()
+        mode = choose_mode(mode, 0)
+        self.mode = mode
+        self.program, self.backward_program, self._function = _compiled(to_formula(expr), expr, mode)
+        init = init or {}
+        self.params = nn.ParameterDict({p: nn.Parameter(torch.tensor(float(init.get(p, 1.0)))) for p in self.program.params})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        params = [self.params[p] for p in self.program.params]
+        if self._function is None:
+            return run_program(self.program, x, dict(zip(self.program.params, params)))[0]
+        return self._function.apply(x, *params)
+
+    def extra_repr(self) -> str:
+        return f"{self.program.formula}, mode={self.mode}"
+
+
+def compile_activation(formula_or_expr: str | sp.Expr, params: dict[str, float] | None = None,
+                       mode: str = "symbolic") -> CompiledActivation:
+    """Compile a formula (parsed safely) or a SymPy expression into a torch activation module.
+
+    ``mode``: ``symbolic`` (default), ``fused``, ``autograd`` (see ``MODES``).
+    """
+    expr = parse(formula_or_expr) if isinstance(formula_or_expr, str) else formula_or_expr
+    return CompiledActivation(expr, params, mode)

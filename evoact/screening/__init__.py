@@ -1,0 +1,54 @@
+"""The rejection cascade: static screening, functional-equivalence cache, stability and quality hurdle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from evoact.compiler import CompileError, lower
+from evoact.formula import FormulaError, parse
+from evoact.screening.cache import CACHE_FILE, FitnessCache, Outcome, protocol_key
+from evoact.screening.config import ScreeningConfig
+from evoact.screening.fingerprint import fingerprint
+from evoact.screening.kernel import Batch
+from evoact.screening.probe import probe_points
+from evoact.screening.stability import stability_reason
+from evoact.screening.static import static_reason
+
+_SECOND_SETTING = 0.5  # learnable constants are also probed at this multiple of their initial value
+
+
+@dataclass(frozen=True)
+class StaticVerdict:
+    """Stage-1 outcome of one candidate, and its fingerprint when it has one."""
+
+    reason: str | None
+    fingerprint: str | None
+
+
+def screen_static(formulas: list[str], nodes: list[int | None], params: dict[str, float], max_nodes: int | None,
+                  config: ScreeningConfig) -> list[StaticVerdict]:
+    """Run stage 1 on a batch with one numba call, and fingerprint the survivors."""
+    programs, index, verdicts = [], [], [StaticVerdict(None, None)] * len(formulas)
+    for i, text in enumerate(formulas):
+        try:
+            programs.append(lower(parse(text)))
+            index.append(i)
+        except (FormulaError, CompileError) as exc:
+            verdicts[i] = StaticVerdict(f"cannot be compiled: {exc}", None)
+    if not programs:
+        return verdicts
+    xs = probe_points()
+    values, derivs = Batch(programs, [params] * len(programs)).evaluate(xs)
+    varied = {k: v * _SECOND_SETTING for k, v in params.items()}
+    values2, derivs2 = Batch(programs, [varied] * len(programs)).evaluate(xs)
+    for row, i in enumerate(index):
+        reason = static_reason(values[row], derivs[row], nodes[i], max_nodes, config)
+        fp = fingerprint(np.stack([values[row], values2[row]]), np.stack([derivs[row], derivs2[row]]), config.fingerprint_bits)
+        verdicts[i] = StaticVerdict(reason, fp)
+    return verdicts
+
+
+__all__ = ["CACHE_FILE", "FitnessCache", "Outcome", "ScreeningConfig", "StaticVerdict", "protocol_key",
+           "screen_static", "stability_reason"]

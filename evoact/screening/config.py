@@ -1,0 +1,29 @@
+"""Thresholds of the rejection cascade; stored in every run's config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScreeningConfig:
+    """Every threshold of the cascade (docs/SCREENING.md explains each)."""
+
+    active: bool = True
+    # stage 1: static screening on the probe set
+    max_nonfinite: float = 0.01
+    flat_tolerance: float = 1e-6
+    # stage 2: functional-equivalence cache
+    fingerprint_bits: int = 16
+    evaluations_per_hash: int = 1
+    use_cache: bool = True
+    # stage 3: stability in a deep random network
+    stability_depth: int = 8
+    stability_width: int = 64
+    stability_steps: int = 3
+    vanish_rms: float = 1e-4
+    explode_rms: float = 1e4
+    max_grad_norm: float = 1e8
+    # stage 4: quality hurdle after a short training
+    hurdle_fraction: float = 0.2
+    hurdle_ratio: float = 0.75

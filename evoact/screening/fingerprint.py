@@ -1,0 +1,22 @@
+"""Stage 2 key: a hash of a function's values and slopes on the probe set, with truncated mantissas."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+def fingerprint(values: np.ndarray, derivs: np.ndarray, bits: int) -> str:
+    """Equal for functionally identical candidates (near-identical ones collide on purpose); stable across runs.
+
+    ``values``/``derivs`` may hold several rows (e.g. two settings of the learnable constants).
+    """
+    data = np.concatenate([np.atleast_2d(values), np.atleast_2d(derivs)], axis=1).astype(np.float64)
+    finite = np.isfinite(data)
+    mantissa, exponent = np.frexp(np.where(finite, data, 0.0))
+    rounded = np.round(mantissa * 2.0**bits).astype(np.int64)
+    exponent = np.where(rounded == 0, 0, exponent)
+    code = np.where(finite, rounded, np.where(np.isnan(data), 2**62, np.sign(np.nan_to_num(data, nan=0.0)).astype(np.int64) * (2**61)))
+    digest = hashlib.sha256(code.tobytes() + exponent.astype(np.int64).tobytes())
+    return digest.hexdigest()[:32]

@@ -1,0 +1,121 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from evoact.compiler import compile_activation, lower
+from evoact.evaluation import evaluate, make_job
+from evoact.formula import parse
+from evoact.genome import Genome
+from evoact.screening import FitnessCache, ScreeningConfig, protocol_key, screen_static, stability_reason
+from evoact.screening.kernel import Batch
+from evoact.screening.probe import probe_points
+from evoact.search_space import load_search_space
+from evoact.training import TrainConfig
+
+CONFIG = ScreeningConfig()
+KNOWN = ["relu(x)", "gelu(x)", "silu(x)", "mish(x)", "tanh(x)", "softplus(x)"]
+
+
+def _static(*formulas: str):
+    return screen_static(list(formulas), [None] * len(formulas), {"beta": 1.0}, 12, CONFIG)
+
+
+@pytest.mark.parametrize("formula, reason", [
+    ("x", "affine function"),
+    ("2*x + 1", "affine function"),
+    ("3 + 0*x", "constant function"),
+    ("exp(exp(x))", "non-finite value or derivative"),
+    ("log(-Abs(x) - 1)", "non-finite value or derivative on 100.0%"),
+    ("Min(x, exp(x))", "affine function"),  # it is x in disguise
+])
+def test_static_screening_rejects_broken_and_flat_functions(formula, reason):
+    (verdict,) = _static(formula)
+    assert verdict.reason is not None and reason in verdict.reason
+
+
+def test_static_screening_rejects_what_cannot_compile_and_what_is_too_large():
+    verdicts = screen_static(["1/(x - x)", "tanh(x)"], [None, 20], {}, 12, CONFIG)
+    assert "cannot be compiled" in verdicts[0].reason
+    assert verdicts[1].reason == "20 nodes, over the space's limit of 12"
+
+
+def test_known_activations_pass_stages_1_and_3():
+    for formula, verdict in zip(KNOWN, _static(*KNOWN)):
+        assert verdict.reason is None, formula
+        assert stability_reason(lambda: compile_activation(formula), CONFIG) is None, formula
+
+
+@pytest.mark.parametrize("formula, reason", [
+    ("sin(1000*x)", "gradient norm"),
+    ("x**2", "forward signal explodes"),
+    ("x/10 + tanh(x)/100", "forward signal vanishes"),
+])
+def test_stability_rejects_unstable_activations(formula, reason):
+    assert _static(formula)[0].reason is None  # nothing wrong with them statically
+    assert reason in stability_reason(lambda: compile_activation(formula), CONFIG)
+
+
+def test_fingerprints_identify_functions_not_spellings():
+    fps = [v.fingerprint for v in _static("x*sigmoid(x)", "x/(1 + exp(-x))", "silu(x)", "Min(x, exp(x))", "x", "x*sigmoid(beta*x)",
+                                          "x*sigmoid(x) + 1e-12*x")]
+    assert fps[0] == fps[1] == fps[2]
+    assert fps[3] == fps[4]
+    assert fps[5] != fps[0]  # a learnable constant makes it a different function
+    assert fps[6] == fps[0]  # near-identical functions collide on purpose
+    again = _static("silu(x)")[0].fingerprint  # stable across calls (and, being pure arithmetic, processes)
+    assert again == fps[0]
+
+
+def test_kernel_agrees_with_torch_values_and_gradients_on_random_trees():
+    xs = probe_points()
+    random.seed(11)
+    for space in ("default", "ramachandran2017"):
+        genome = Genome(load_search_space(space))
+        exprs = [genome.to_expr(genome.random_tree()) for _ in range(200)]
+        programs = [lower(e) for e in exprs]
+        values, derivs = Batch(programs, [{"beta": 0.75}] * len(programs)).evaluate(xs)
+        for i, program in enumerate(programs):
+            x = torch.tensor(xs, requires_grad=True)
+            y = compile_activation(exprs[i], {"beta": 0.75}, mode="autograd").double()(x)
+            grad = torch.autograd.grad(y.sum(), x, allow_unused=True)[0] if y.requires_grad else None
+            grad = np.zeros_like(xs) if grad is None else grad.numpy()
+            same = np.isclose(values[i], y.detach().numpy(), rtol=1e-7, atol=1e-9, equal_nan=True)
+            finite = np.isfinite(grad) & np.isfinite(derivs[i])
+            slope = np.isclose(derivs[i], grad, rtol=1e-6, atol=1e-8) | ~finite
+            assert same.mean() > 0.99 and slope.mean() > 0.99, program.formula  # kinks may differ at a tie point
+
+
+def test_cache_keeps_the_mean_per_protocol(tmp_path):
+    cache = FitnessCache(tmp_path / "cache.db")
+    protocol = protocol_key("mnist1d-cnn", {"epochs": 3})
+    cache.add(protocol, "fp", "ok", 0.8, None, "tanh(x)", "run #1")
+    cache.add(protocol, "fp", "ok", 0.9, None, "tanh(x)", "run #7")
+    outcome = cache.get(protocol, "fp")
+    assert outcome.evaluations == 2 and outcome.fitness == pytest.approx(0.85) and outcome.source == "run #1"
+    assert cache.get(protocol_key("mnist1d-cnn", {"epochs": 4}), "fp") is None
+    cache.add(protocol, "bad", "rejected", None, "forward signal explodes", "x**2", "run #3")
+    assert cache.get(protocol, "bad").reason == "forward signal explodes"
+    cache.close()
+    assert FitnessCache(tmp_path / "cache.db").get(protocol, "fp").evaluations == 2  # persists across processes
+
+
+def test_quality_hurdle_stops_weak_candidates_and_leaves_survivors_untouched():
+    train = TrainConfig(epochs=3)
+    weak = evaluate(make_job("tanh(x)", "mnist1d-cnn", train, {}, CONFIG, hurdle=0.99))
+    assert weak["status"] == "rejected" and weak["stage"] == "quality" and "below the hurdle 0.9900" in weak["error"]
+    plain = evaluate(make_job("relu(x)", "mnist1d-cnn", train, {}))
+    screened = evaluate(make_job("relu(x)", "mnist1d-cnn", train, {}, CONFIG, hurdle=0.2))
+    assert screened["status"] == "ok" and screened["val_acc"] == plain["val_acc"] and screened["test_acc"] == plain["test_acc"]
+    assert screened["probe_acc"] is not None
+
+
+def test_unstable_candidates_are_rejected_in_the_worker_before_training():
+    result = evaluate(make_job("sin(1000*x)", "mnist1d-cnn", TrainConfig(epochs=3), {}, CONFIG, hurdle=0.2))
+    assert result["status"] == "rejected" and result["stage"] == "stability" and "train_seconds" not in result
+
+
+def test_parse_of_known_formulas_is_what_the_kernel_sees():
+    (verdict,) = _static("relu(x)")
+    assert verdict.fingerprint == _static(str(parse("Max(x, 0)")))[0].fingerprint
