@@ -1,11 +1,12 @@
-"""The ``evoact`` command line: search, show and export."""
+"""The ``evoact`` command line: search, resume, show, inspect and export."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 import click
 from rich.console import Console
@@ -18,6 +19,7 @@ from evoact.export import export_torch_module
 from evoact.inspection import cascade_breakdown
 from evoact.search_space import SearchSpaceError
 from evoact.store import STATUSES, RunStore, RunStoreError
+from evoact.workers import WorkerError
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -69,13 +71,38 @@ def search(budget, space, task, seed, population, offspring, generations, epochs
         _fail(str(exc))
     run_dir = runs_dir / name if name else default_run_dir(config, runs_dir)
     console.print(f"evoact: searching {config.space} on {config.task} ({config.budget} budget, seed {config.seed}) into [bold]{run_dir}[/]", highlight=False)
+    _run_to_end(run_dir, lambda: run_search(config, run_dir))
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=Path))
+def resume(run: Path) -> None:
+    """Continue an interrupted search (killed, crashed or stopped with Ctrl-C) where it stopped."""
+    from evoact.search import resume_search
+
+    console.print(f"evoact: resuming [bold]{run}[/]", highlight=False)
+    _run_to_end(run, lambda: resume_search(run))
+
+
+def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
+    """Run a search with clean errors; Ctrl-C stops after saving, a second Ctrl-C at once."""
+
+    def first_interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        console.print("stopping; Ctrl-C again to stop at once (what is finished is saved either way)")
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, first_interrupt)
     try:
-        run_search(config, run_dir)
-    except (SearchSpaceError, RunStoreError, ValueError) as exc:
+        start()
+    except (SearchSpaceError, RunStoreError, WorkerError, ValueError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        console.print(f"interrupted; everything finished so far is saved in {run_dir}")
+        console.print(f"interrupted; everything finished so far is saved in {run_dir}; continue with: evoact resume {run_dir}",
+                      highlight=False)
         sys.exit(130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     _print_run(RunStore.open(run_dir), top=10, status=None)
     console.print(f"\nnext: evoact show {run_dir}   |   evoact export {run_dir} ID -o my_act.py", highlight=False)
 

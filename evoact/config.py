@@ -42,6 +42,17 @@ class SearchConfig:
         """JSON-ready form."""
         return {**asdict(self), "baselines": list(self.baselines)}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SearchConfig":
+        """The config ``to_dict`` wrote (a stored run's); a one-line error for anything else."""
+        nested = {"evolution": EvolutionConfig, "training": TrainConfig, "screening": ScreeningConfig}
+        try:
+            parts = {name: kind(**data[name]) for name, kind in nested.items()}
+            rest = {k: v for k, v in data.items() if k not in nested}
+            return cls(**{**rest, **parts, "baselines": tuple(rest.get("baselines", DEFAULT_BASELINES))})
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a search config this evoact understands ({type(exc).__name__}: {exc})") from None
+
 
 def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     """A config from a budget preset with settings on top (None keeps the preset).

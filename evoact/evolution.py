@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import random
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import sympy as sp
 from deap import gp
@@ -150,6 +150,22 @@ class Evolution:
         else:
             self.population = sorted(self.population, key=lambda m: (-m.fitness, m.id))[:size]
         self.generation += 1
+
+    def state(self) -> dict[str, Any]:
+        """Everything ``restore`` needs to continue exactly where this algorithm is, as JSON-ready data."""
+        version, internal, gauss = self._state
+        return {
+            "generation": self.generation, "seeded": self.seeded, "seen": sorted(self.seen),
+            "population": [{"id": m.id, "tree": str(m.tree), "fitness": m.fitness} for m in self.population],
+            "rng": [version, list(internal), gauss],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a ``state()``: the same proposals follow as if the run had never stopped."""
+        version, internal, gauss = state["rng"]
+        self._state = (version, tuple(internal), gauss)
+        self.generation, self.seeded, self.seen = state["generation"], state["seeded"], set(state["seen"])
+        self.population = [Member(m["id"], self.genome.parse(m["tree"]), m["fitness"]) for m in state["population"]]
 
 
 def _trainable(expr: sp.Expr) -> bool:

@@ -20,7 +20,7 @@ class SearchProgress:
     def __init__(self, total: int, generations: int, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.total, self.generations = total, generations
-        self.done = self.failed = 0
+        self.done = self.failed = self.skipped = 0
         self.removed: dict[str, int] = {}
         self.best: tuple[float, str] | None = None
         self.generation = "baselines"
@@ -52,12 +52,24 @@ class SearchProgress:
             self._bar.update(self._task, advance=1, failed=self.failed, best=best)
             return
         elapsed = time.monotonic() - self.started
-        eta = _eta(elapsed / self.done * (self.total - self.done))
+        eta = _eta(elapsed / (self.done - self.skipped) * (self.total - self.done))
         outcome = f"{row['status']} {row['fitness']:.4f}" if row.get("fitness") is not None else f"{row['status']}: {row.get('error')}"
         self.console.print(
             f"[{self.generation}] {self.done}/{self.total} #{row['id']} {outcome} {row['label'] or row['formula']}"
             f" | failed {self.failed} | best {best} | ETA {eta}", highlight=False, soft_wrap=True, markup=False,
         )
+
+    def skip(self, count: int) -> None:
+        """Account for candidates a resumed run found already finished."""
+        if count:
+            self.done += count
+            self.skipped += count
+            if self._live:
+                self._bar.update(self._task, advance=count)
+
+    def note(self, message: str) -> None:
+        """Say something about the run as a whole (resuming, a damaged checkpoint)."""
+        self.console.print(f"evoact: {message}", highlight=False, soft_wrap=True, markup=False)
 
     def screened(self, row: dict[str, Any]) -> None:
         """Account for a candidate the cascade removed before training (rejected at stage 1, or a cache hit)."""

@@ -1,4 +1,4 @@
-"""Run a search: search space -> evolution -> rejection cascade -> Ray training -> run store, with progress."""
+"""Run or resume a search: search space -> evolution -> rejection cascade -> Ray training -> run store, checkpoints."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from rich.console import Console
 
 import evoact
 from evoact.baselines import baseline_formula
+from evoact.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from evoact.config import SearchConfig
 from evoact.evaluation import make_job
 from evoact.evolution import Evolution, Proposal
 from evoact.genome import Genome
 from evoact.progress import SearchProgress
 from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
-from evoact.search_space import load_search_space
-from evoact.store import RunStore
+from evoact.search_space import SearchSpace, load_search_space, parse_search_space
+from evoact.store import RunStore, RunStoreError
 from evoact.tasks import get_task
 from evoact.workers import WorkerPool
 
@@ -37,33 +38,72 @@ def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
 def run_search(config: SearchConfig, run_dir: Path, console: Console | None = None) -> RunStore:
     """Evaluate the baselines, then evolve for ``config.generations`` generations; returns the closed store."""
     space = load_search_space(config.space)
-    genome = Genome(space)
-    task = get_task(config.task)
-    baselines = {name: baseline_formula(name) for name in config.baselines}
-    task.load()  # generate and cache the data once, before any worker needs it
+    get_task(config.task)  # an unknown task fails before the run directory exists
     store = RunStore.create(run_dir, {
         "config": config.to_dict(),
         "search_space": {"source": space.source, "text": space.text},
         "versions": {"evoact": evoact.__version__, "torch": torch.__version__, "python": platform.python_version()},
     })
+    return _drive(store, config, space, None, console)
+
+
+def resume_search(run_dir: Path, console: Console | None = None) -> RunStore:
+    """Continue an interrupted run from its newest intact checkpoint, reusing every finished evaluation.
+
+    The result equals an uninterrupted run's with the same seed: the algorithm restarts from its saved state,
+    proposes the same candidates, and finds their rows (finished ones are reused, in-flight ones re-run).
+    """
+    store = RunStore.reopen(run_dir)
+    try:
+        if store.meta().get("state") == "finished":
+            raise RunStoreError(f"{run_dir} already finished; there is nothing to resume")
+        stored = store.config()
+        config = SearchConfig.from_dict(stored["config"])
+        space = parse_search_space(stored["search_space"]["text"], stored["search_space"]["source"])
+        checkpoint = read_checkpoint(store.path)
+    except BaseException:
+        store.close()
+        raise
+    return _drive(store, config, space, checkpoint, console)
+
+
+def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, checkpoint: Checkpoint | None,
+           console: Console | None) -> RunStore:
+    genome = Genome(space)
+    task = get_task(config.task)
+    baselines = {name: baseline_formula(name) for name in config.baselines}
     algorithm = Evolution(genome, config.evolution, config.seed)
     algorithm.seen.update(baselines.values())  # evolution explores beyond the baselines (seeds may still equal one)
     total = len(baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
     progress = SearchProgress(total, config.generations, console)
-    cascade = _Cascade(store, config, space.learnable, space.limits.max_nodes, run_dir)
+    if checkpoint is not None:
+        for note in checkpoint.skipped:
+            progress.note(f"skipping damaged checkpoint {note}")
+        if checkpoint.generation >= 0:
+            algorithm.restore(checkpoint.state)
+        progress.note(f"resuming after generation {checkpoint.generation}" if checkpoint.generation >= 0 else
+                      "resuming from the start (no intact checkpoint); finished evaluations are reused")
+    existing = _Existing(store)
+    cascade = _Cascade(store, config, space.learnable, space.limits.max_nodes, store.path)
+    store.set_meta("state", "running")
     pool = None
     try:
+        task.load()  # generate and cache the data once, before any worker needs it
         pool = WorkerPool(config.workers, config.address, config.timeout)
-        ids = [store.add_candidate(formula, "baseline", label=name) for name, formula in baselines.items()]
+        store.set_meta("ray_address", pool.address)
+        ids = [existing.claim(None, name) or store.add_candidate(formula, "baseline", label=name) for name, formula in baselines.items()]
+        progress.skip(existing.finished(ids))
         cascade.train(pool, cascade.screen(ids, progress, baseline=True)[0], progress)
         cascade.set_hurdle()
-        for generation in range(config.generations):
+        for generation in range(algorithm.generation, config.generations):
             progress.set_generation(generation)
+            cascade.start_generation()
             target = config.evolution.population if generation == 0 else config.evolution.offspring
             proposals, ids, survivors, kept = [], [], [], 0
             for _ in range(_MAX_TOP_UPS):  # refill stage-1 rejections, so each generation evaluates `target`
                 batch = algorithm.ask(target - kept)
-                batch_ids = [_add(store, p, generation) for p in batch]
+                batch_ids = [existing.claim(generation, p.formula) or _add(store, p, generation) for p in batch]
+                progress.skip(existing.finished(batch_ids))
                 proposals, ids = proposals + batch, ids + batch_ids
                 to_train, passed = cascade.screen(batch_ids, progress)
                 survivors, kept = survivors + to_train, kept + passed
@@ -71,6 +111,8 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
                     break
             cascade.train(pool, survivors, progress)
             algorithm.tell(proposals, ids, [cascade.fitness(cid) for cid in ids])
+            write_checkpoint(store.path, generation, algorithm.state())
+        existing.abandon()
         store.set_meta("state", "finished")
     except BaseException:
         store.set_meta("state", "interrupted")
@@ -89,6 +131,30 @@ def _add(store: RunStore, p: Proposal, generation: int) -> int:
     return store.add_candidate(p.formula, p.origin, genome=p.tree, generation=generation, parents=p.parents, nodes=p.nodes)
 
 
+class _Existing:
+    """Rows an interrupted run already holds, for the resumed run to find again instead of adding."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+        self._rows: dict[tuple[int | None, str], int] = {}
+        for row in store.candidates():
+            self._rows.setdefault((row["generation"], row["label"] or row["formula"]), row["id"])
+
+    def claim(self, generation: int | None, key: str) -> int | None:
+        """The id of the stored row for this baseline label or (generation, formula), if any."""
+        return self._rows.pop((generation, key), None)
+
+    def finished(self, ids: list[int]) -> int:
+        """How many of these rows already have a result."""
+        return sum(self.store.candidate(cid)["status"] != "pending" for cid in ids)
+
+    def abandon(self) -> None:
+        """Record rows the resumed run never proposed again (only if the code changed in between) as failed."""
+        for cid in self._rows.values():
+            if self.store.candidate(cid)["status"] == "pending":
+                self.store.record_result(cid, {"status": "failed", "error": "not proposed again when the run was resumed"})
+
+
 class _Cascade:
     """Stages 1-2 in the driver (one numba batch, the fingerprint cache); stages 3-4 and training in workers."""
 
@@ -99,20 +165,31 @@ class _Cascade:
         use_cache = self.screening.active and self.screening.use_cache
         self.cache = FitnessCache(run_dir.parent / CACHE_FILE) if use_cache else None
         self.hurdle: float | None = None
-        self._waiting: dict[int, int] = {}  # in-batch functional duplicate -> the candidate it waits for
+        self._waiting: dict[int, int] = {}  # in-generation functional duplicate -> the candidate it waits for
         self._fingerprints: dict[int, str] = {}
+        self._batch: dict[str, int] = {}  # fingerprint -> the first candidate of this generation trained for it
+
+    def start_generation(self) -> None:
+        """Functional duplicates are spotted within a generation, across its top-up batches."""
+        self._batch = {}
 
     def screen(self, ids: list[int], progress: SearchProgress, baseline: bool = False) -> tuple[list[int], int]:
         """Record stage-1 rejections and cache hits; return the ids that need training and how many passed stage 1.
 
-        A cache hit passes: it is evaluated, for free.
+        A cache hit passes: it is evaluated, for free. Rows that already have a result (a resumed run) are
+        counted as they were decided and are not screened again.
         """
         rows = [self.store.candidate(cid) for cid in ids]
+        done = [r for r in rows if r["status"] != "pending"]
+        for row in done:
+            if row["fingerprint"] and row["stage"] not in ("static", "cache") and row["duplicate_of"] is None:
+                self._batch.setdefault(row["fingerprint"], row["id"])
+        passed = sum(not (r["status"] == "rejected" and r["stage"] == "static") for r in done)
+        rows = [r for r in rows if r["status"] == "pending"]
         if not self.screening.active:
-            return [r["id"] for r in rows if not self._reuse_exact(r)], len(rows)
+            return [r["id"] for r in rows if not self._reuse_exact(r)], passed + len(rows)
         verdicts = screen_static([r["formula"] for r in rows], [r["nodes"] for r in rows], self.params, self.max_nodes, self.screening)
         survivors: list[int] = []
-        batch: dict[str, int] = {}
         for row, verdict in zip(rows, verdicts):
             cid = row["id"]
             if verdict.fingerprint:
@@ -121,14 +198,15 @@ class _Cascade:
             if verdict.reason:
                 self.store.record_result(cid, {"status": "rejected", "stage": "static", "error": verdict.reason, "seconds": 0.0})
                 progress.screened(self.store.candidate(cid))
-            elif not baseline and verdict.fingerprint in batch:
-                self._waiting[cid] = batch[verdict.fingerprint]  # resolved when that one's result arrives
+            elif not baseline and verdict.fingerprint in self._batch:
+                self._waiting[cid] = self._batch[verdict.fingerprint]  # resolved when that one's result arrives
             elif not baseline and self._reuse_cached(cid, verdict.fingerprint):
                 progress.screened(self.store.candidate(cid))
             else:
                 survivors.append(cid)
-                batch[verdict.fingerprint] = cid
-        return survivors, sum(v.reason is None for v in verdicts)
+                if not baseline:
+                    self._batch[verdict.fingerprint] = cid
+        return survivors, passed + sum(v.reason is None for v in verdicts)
 
     def _reuse_exact(self, row: dict[str, Any]) -> bool:
         earlier = self.store.evaluated(row["formula"])

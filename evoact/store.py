@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 SCHEMA_VERSION = 2
 CONFIG_FILE = "config.json"
 DB_FILE = "candidates.db"
+LOCK_FILE = ".writer.lock"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,30 +54,56 @@ class RunStoreError(RuntimeError):
     """A run directory is missing, not a run, or cannot be written where asked."""
 
 
+def _lock(path: Path) -> int:
+    """Hold ``path``'s writer lock for this process's lifetime (the OS drops it if the process dies)."""
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunStoreError(f"{path} is being written by another evoact process; wait for it or stop it first") from None
+    return fd
+
+
+def _writer(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path / DB_FILE, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
 class RunStore:
     """One run directory. The search is its only writer; readers open it read-only."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: int | None = None) -> None:
         self.path = path
         self._conn = conn
+        self._lock = lock
 
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any]) -> "RunStore":
         """Create a new run directory; refuses one that already holds a run."""
         path = Path(path)
         if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists():
-            raise RunStoreError(f"{path} already holds a run; choose another --name or directory (nothing was overwritten)")
+            raise RunStoreError(f"{path} already holds a run; continue it with `evoact resume {path}` or choose another --name (nothing was overwritten)")
         path.mkdir(parents=True, exist_ok=True)
+        lock = _lock(path)
         (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        conn = sqlite3.connect(path / DB_FILE, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn = _writer(path)
         conn.executescript(_SCHEMA)
-        store = cls(path, conn)
+        store = cls(path, conn, lock)
         store.set_meta("schema_version", SCHEMA_VERSION)
         store.set_meta("state", "running")
         store.set_meta("started_at", time.time())
         return store
+
+    @classmethod
+    def reopen(cls, path: str | Path) -> "RunStore":
+        """Open an unfinished run for writing again (to resume it); refuses while another process writes it."""
+        path = Path(path)
+        cls.open(path).close()  # the same checks as a reader
+        lock = _lock(path)
+        return cls(path, _writer(path), lock)
 
     @classmethod
     def open(cls, path: str | Path) -> "RunStore":
@@ -103,8 +132,11 @@ class RunStore:
         return store
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Close the database connection and let another writer in."""
         self._conn.close()
+        if self._lock is not None:
+            os.close(self._lock)  # releases the flock
+            self._lock = None
 
     # --- meta and config ----------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -164,8 +196,13 @@ class RunStore:
         return self._select("WHERE status=? ORDER BY id", (status,)) if status else self._select("ORDER BY id", ())
 
     def ranked(self) -> list[dict[str, Any]]:
-        """Successfully trained candidates and baselines, best fitness first (ties: earlier id)."""
-        return self._select("WHERE status='ok' ORDER BY fitness DESC, id ASC", ())
+        """Candidates and baselines with a fitness, best first (ties: earlier id), one row per function.
+
+        A cache hit on another run's result counts (its fitness is that function's mean); a duplicate of a
+        candidate in this run does not, since its original is already ranked.
+        """
+        return self._select("WHERE status IN ('ok', 'duplicate') AND fitness IS NOT NULL AND duplicate_of IS NULL"
+                            " ORDER BY fitness DESC, id ASC", ())
 
     def hall_of_fame(self, size: int = 10) -> list[dict[str, Any]]:
         """The best evolved (non-baseline) candidates."""

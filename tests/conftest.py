@@ -25,8 +25,8 @@ def pytest_collection_modifyitems(config, items):
 def run_cli(tmp_path):
     """Run the real ``evoact`` console script in a subprocess, from a scratch directory."""
 
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def run(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         proc = subprocess.run([sys.executable, "-m", "evoact.cli", *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=900)
         if check and proc.returncode != 0:

@@ -1,10 +1,14 @@
 """End to end through the real console script: a tiny real search, show, export, and bad input."""
 
 import json
+import os
+import socket
 import subprocess
 import sys
 
 import pytest
+
+from evoact.store import RunStore
 
 
 def test_tiny_search_then_show_and_export(run_cli, tmp_path):
@@ -62,3 +66,22 @@ def test_inspect_and_export_a_formula(run_cli, tmp_path):
     assert info["formula"] == "x/(1 + exp(-beta*x))" and info["constants"] == ["beta"] and "beta" in info["latex"]
     run_cli("export", "--expr", "swish(x)", "-o", "swish.py")
     assert "FORMULA = 'x/(1 + exp(-x))'" in (tmp_path / "swish.py").read_text()
+
+
+def test_search_on_an_existing_ray_cluster(run_cli, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+    start = ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
+    try:  # a driver uses the cluster's authentication mode
+        run_cli("search", "--budget", "tiny", "--generations", "1", "--name", "cluster", "--address", f"127.0.0.1:{port}",
+                env={"RAY_AUTH_MODE": "token"})
+    finally:
+        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+    shown = json.loads(run_cli("show", "runs/cluster", "--json").stdout)
+    store = RunStore.open(tmp_path / "runs" / "cluster")
+    assert store.meta()["ray_address"] == f"127.0.0.1:{port}"  # the cluster's workers, not a private local Ray
+    assert shown["state"] == "finished" and shown["counts"]["ok"] >= 4 + 1 and shown["counts"]["pending"] == 0

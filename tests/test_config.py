@@ -1,8 +1,9 @@
+import json
 import os
 
 import pytest
 
-from evoact.config import BUDGETS, make_config
+from evoact.config import BUDGETS, SearchConfig, make_config
 
 
 def test_budget_presets_and_settings_reach_their_config():
@@ -18,6 +19,10 @@ def test_budget_presets_and_settings_reach_their_config():
 def test_config_round_trips_to_json_ready_dict():
     data = make_config("tiny").to_dict()
     assert data["evolution"]["population"] == 6 and data["training"]["epochs"] == 2 and data["baselines"][0] == "relu"
+    config = make_config("tiny", seed=7, hurdle_ratio=0.5)
+    assert SearchConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config  # what resume reads back
+    with pytest.raises(ValueError, match="not a search config this evoact understands"):
+        SearchConfig.from_dict({**data, "training": {"epochz": 3}})
 
 
 @pytest.mark.parametrize("budget, settings, message", [

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -69,3 +71,12 @@ def test_truncation_keeps_the_best_and_aging_keeps_the_newest():
 def test_unknown_replacement_is_rejected():
     with pytest.raises(ValueError, match="unknown replacement 'best'"):
         Evolution(Genome(load_search_space("default")), EvolutionConfig(replacement="best"))
+
+
+def test_a_restored_state_continues_with_the_same_proposals():
+    evo, _ = run(4, generations=3)
+    saved = json.loads(json.dumps(evo.state()))  # checkpoints hold JSON only
+    later = [p.formula for p in evo.ask()]
+    fresh = Evolution(Genome(load_search_space("default")), EvolutionConfig(population=12, offspring=8), seed=99)
+    fresh.restore(saved)
+    assert [p.formula for p in fresh.ask()] == later and fresh.generation == 3

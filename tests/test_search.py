@@ -1,6 +1,19 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+import pytest
+from click.testing import CliRunner
+
+from evoact.checkpoint import CHECKPOINT_DIR
+from evoact.cli import main
 from evoact.config import make_config
-from evoact.search import run_search
-from evoact.store import RunStore
+from evoact.screening import CACHE_FILE, FitnessCache, protocol_key
+from evoact.search import resume_search, run_search
+from evoact.store import RunStore, RunStoreError
 
 
 def _hall_of_fame(path):
@@ -10,13 +23,13 @@ def _hall_of_fame(path):
 
 def test_same_seed_gives_the_same_hall_of_fame(tmp_path):
     config = make_config("tiny", seed=3, workers=2, generations=3)
-    run_search(config, tmp_path / "a")
-    run_search(config, tmp_path / "b")
-    first, store = _hall_of_fame(tmp_path / "a")
-    second, _ = _hall_of_fame(tmp_path / "b")
+    run_search(config, tmp_path / "a" / "run")  # separate run folders: no shared fitness cache, both train everything
+    run_search(config, tmp_path / "b" / "run")
+    first, store = _hall_of_fame(tmp_path / "a" / "run")
+    second, _ = _hall_of_fame(tmp_path / "b" / "run")
     assert first == second and len(first) >= 5
-    run_search(make_config("tiny", seed=4, workers=2, generations=3), tmp_path / "c")
-    assert _hall_of_fame(tmp_path / "c")[0] != first
+    run_search(make_config("tiny", seed=4, workers=2, generations=3), tmp_path / "c" / "run")
+    assert _hall_of_fame(tmp_path / "c" / "run")[0] != first
 
     meta, counts = store.meta(), store.counts()
     assert meta["state"] == "finished" and counts["pending"] == 0
@@ -46,10 +59,12 @@ def test_a_second_run_reuses_the_first_runs_outcomes_through_the_cache(tmp_path)
     first, second = RunStore.open(tmp_path / "first"), RunStore.open(tmp_path / "second")
     seen = {r["formula"]: r for r in first.candidates() if r["stage"] != "static"}
     again = [r for r in second.candidates() if not r["label"] and r["stage"] != "static"]
-    assert len(again) == 6 + 4 and all(r["formula"] in seen for r in again)
+    assert len(again) == 6 and all(r["formula"] in seen for r in again)  # one generation: the population of 6
     for r in again:  # same seed, same proposals: every one already evaluated is reused, not retrained
         assert r["status"] == "duplicate" and r["stage"] == "cache" and r["equivalent_to"].startswith("first #")
         assert r["fitness"] == seen[r["formula"]]["fitness"]
+    reused = [r["formula"] for r in second.hall_of_fame()]  # cache hits rank in the second run's hall of fame
+    assert reused and reused == [r["formula"] for r in first.hall_of_fame()]
 
 
 def test_no_screening_trains_everything_proposed(tmp_path):
@@ -57,3 +72,94 @@ def test_no_screening_trains_everything_proposed(tmp_path):
     rows = [r for r in RunStore.open(tmp_path / "plain").candidates() if not r["label"]]
     assert all(r["stage"] in (None, "cache") and r["status"] != "rejected" for r in rows)
     assert all(r["fingerprint"] is None for r in rows)
+
+
+def test_evaluations_per_hash_retrains_until_the_mean_has_enough_evaluations(tmp_path):
+    config = make_config("tiny", workers=2, generations=1, seed=6, evaluations_per_hash=2)
+    run_search(config, tmp_path / "one")
+    run_search(config, tmp_path / "two")
+    run_search(config, tmp_path / "three")
+    two = [r for r in RunStore.open(tmp_path / "two").candidates() if not r["label"] and r["stage"] is None]
+    three = [r for r in RunStore.open(tmp_path / "three").candidates() if not r["label"] and r["stage"] != "static"]
+    assert any(r["status"] == "ok" for r in two)  # one evaluation was not enough: trained again
+    reused = [r for r in three if r["formula"] in {t["formula"] for t in two if t["status"] == "ok"}]
+    assert reused and all(r["status"] == "duplicate" and "2 evaluation(s)" in r["equivalent_to"] for r in reused)
+    cache = FitnessCache(tmp_path / CACHE_FILE)
+    fp = reused[0]["fingerprint"]
+    outcome = cache.get(protocol_key(config.task, asdict(config.training)), fp)
+    assert outcome.evaluations == 2 and outcome.fitness == pytest.approx(reused[0]["fitness"])
+
+
+def _start(args, cwd):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "evoact.cli", *args], cwd=cwd, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _watch(proc, run, until):
+    """Read the run with ``evoact show --json`` while it is written, until ``until(rows)`` or the process ends."""
+    reads = 0
+    while proc.poll() is None:
+        shown = CliRunner().invoke(main, ["show", str(run), "--json"]) if (run / "candidates.db").exists() else None
+        if shown is not None:
+            assert shown.exit_code == 0, shown.output  # never "database is locked"
+            reads += 1
+            if until(RunStore.open(run).candidates()):
+                return reads
+        time.sleep(0.2)
+    raise AssertionError(f"the search ended before the kill point:\n{proc.stdout.read()}")
+
+
+def _kill(proc, sig):
+    os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig)
+    return proc.wait(timeout=120), proc.stdout.read()
+
+
+def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path):
+    args = ["--budget", "tiny", "--generations", "3", "--seed", "3", "--workers", "2"]
+    run_search(make_config("tiny", seed=3, workers=2, generations=3), tmp_path / "whole" / "run")
+    run = tmp_path / "parts" / "run"
+    finished = lambda generation, n: lambda rows: sum(r["generation"] == generation and r["status"] != "pending" for r in rows) >= n  # noqa: E731
+
+    search = _start(["search", *args, "--runs-dir", str(run.parent), "--name", "run"], tmp_path)
+    assert _watch(search, run, finished(0, 2)) > 0
+    code, out = _kill(search, signal.SIGINT)  # Ctrl-C in the middle of generation 0
+    assert code == 130 and "continue with: evoact resume" in out and RunStore.open(run).meta()["state"] == "interrupted"
+
+    resumed = _start(["resume", str(run)], tmp_path)
+    _watch(resumed, run, lambda rows: finished(1, 1)(rows) and any(r["status"] == "pending" for r in rows if r["generation"] == 1))
+    _kill(resumed, signal.SIGKILL)  # mid-generation 1, with evaluations in flight
+    before = {r["id"]: r["finished_at"] for r in RunStore.open(run).candidates() if r["status"] != "pending"}
+    newest = sorted((run / CHECKPOINT_DIR).glob("gen-*.json"))[-1]
+    newest.write_text(newest.read_text()[:100])  # as if the kill had torn the checkpoint write
+
+    final = subprocess.run([sys.executable, "-m", "evoact.cli", "resume", str(run)], cwd=tmp_path, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    assert f"skipping damaged checkpoint {newest.name}" in final.stdout + final.stderr, final.stderr
+
+    whole, parts = RunStore.open(tmp_path / "whole" / "run"), RunStore.open(run)
+    assert parts.meta()["state"] == "finished" and parts.counts()["pending"] == 0
+    key = lambda r: (r["generation"] if r["generation"] is not None else -1, r["label"] or r["formula"])  # noqa: E731
+    assert sorted(map(key, parts.candidates())) == sorted(map(key, whole.candidates()))  # nothing lost, nothing twice
+    assert all(parts.candidate(cid)["finished_at"] == at for cid, at in before.items())  # finished ones were not redone
+    assert _hall_of_fame(run)[0] == _hall_of_fame(tmp_path / "whole" / "run")[0]
+
+
+def test_a_second_ctrl_c_stops_at_once_keeping_what_was_committed(tmp_path):
+    run = tmp_path / "runs" / "run"
+    search = _start(["search", "--budget", "tiny", "--seed", "2", "--workers", "2", "--runs-dir", str(run.parent), "--name", "run"], tmp_path)
+    _watch(search, run, lambda rows: sum(r["status"] != "pending" for r in rows) >= 2)
+    search.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    search.send_signal(signal.SIGINT)
+    assert search.wait(timeout=60) == -signal.SIGINT  # killed by the signal itself: no cleanup was waited for
+    assert "Ctrl-C again to stop at once" in search.stdout.read()
+    assert sum(r["status"] != "pending" for r in RunStore.open(run).candidates()) >= 2
+
+
+def test_resume_refuses_a_finished_run_and_search_refuses_an_existing_one(tmp_path, run_cli):
+    run_search(make_config("tiny", seed=1, workers=2, generations=1), tmp_path / "runs" / "done")
+    with pytest.raises(RunStoreError, match="already finished; there is nothing to resume"):
+        resume_search(tmp_path / "runs" / "done")
+    refused = run_cli("search", "--budget", "tiny", "--name", "done", check=False)
+    assert refused.returncode != 0 and "evoact resume runs/done" in refused.stderr

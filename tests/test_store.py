@@ -20,12 +20,23 @@ def test_candidates_are_ranked_counted_and_read_back(tmp_path):
     store, (a, b, c) = _filled(tmp_path / "run")
     assert [r["id"] for r in store.ranked()] == [b, a]
     assert [r["id"] for r in store.hall_of_fame()] == [b]
-    assert store.counts() == {"pending": 0, "ok": 2, "failed": 1, "duplicate": 0}
+    assert store.counts() == {"pending": 0, "ok": 2, "failed": 1, "rejected": 0, "duplicate": 0}
     row = store.candidate(c)
     assert row["parents"] == [b] and row["error"] == "non-finite loss in epoch 1" and row["generation"] == 1
     assert store.candidate(b)["learned"] == {"beta": [1.5]}
     assert store.evaluated("tanh(x)")["id"] == b and store.evaluated("sin(x)") is None
     assert store.config() == {"config": {"seed": 1}}
+
+
+def test_ranking_counts_cache_hits_once_per_function(tmp_path):
+    store, (a, b, c) = _filled(tmp_path / "run")
+    hit = store.add_candidate("sin(x)", "random", genome="sin(x)", generation=1, nodes=2)
+    store.record_result(hit, {"status": "duplicate", "stage": "cache", "fitness": 0.95, "equivalent_to": "other #4 sin(x)"})
+    again = store.add_candidate("sin(x) + 0", "random", genome="add(sin(x), 0)", generation=1, nodes=4)
+    store.record_result(again, {"status": "duplicate", "stage": "cache", "fitness": 0.95, "duplicate_of": hit})
+    rejected = store.add_candidate("exp(x)", "random", genome="exp(x)", generation=1, nodes=2)
+    store.record_result(rejected, {"status": "duplicate", "stage": "cache", "error": "unstable", "equivalent_to": "other #5"})
+    assert [r["id"] for r in store.ranked()] == [hit, b, a]
 
 
 def test_reader_sees_committed_rows_while_writer_is_open_and_cannot_write(tmp_path):
@@ -68,3 +79,15 @@ def test_broken_run_directories_get_clear_errors(tmp_path):
     store.set_meta("schema_version", 99)
     with pytest.raises(RunStoreError, match="run format version 99"):
         RunStore.open(tmp_path / "future")
+
+
+def test_only_one_writer_at_a_time_and_a_finished_writer_lets_the_next_in(tmp_path):
+    writer, _ = _filled(tmp_path / "run")
+    with pytest.raises(RunStoreError, match="being written by another evoact process"):
+        RunStore.reopen(tmp_path / "run")
+    RunStore.open(tmp_path / "run").close()  # readers need no lock
+    writer.close()
+    again = RunStore.reopen(tmp_path / "run")
+    again.record_result(again.add_candidate("sin(x)", "random"), {"status": "ok", "fitness": 0.5})
+    again.close()
+    assert RunStore.open(tmp_path / "run").counts()["ok"] == 3

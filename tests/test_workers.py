@@ -28,3 +28,36 @@ def test_a_job_over_the_timeout_is_cancelled_and_the_pool_goes_on(pool):
     results = dict(slow.imap(jobs))
     assert results[0]["status"] == "failed" and results[0]["error"] == "timed out after 4 s"
     assert results[1]["status"] == "ok"
+
+
+def test_local_ray_listens_on_loopback_only(pool):
+    import ray
+
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+
+
+def test_worker_faults_are_retried_once_then_recorded_and_the_pool_goes_on(pool, tmp_path):
+    def faulty(job):  # defined here so that Ray ships it by value to the workers
+        import os
+        import signal
+        import time
+
+        if job["kind"] == "dies once" and not os.path.exists(job["marker"]):
+            open(job["marker"], "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        if job["kind"] == "always dies":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if job["kind"] == "hangs":
+            time.sleep(600)
+        if job["kind"] == "raises":
+            raise ValueError("broken candidate")
+        return {"status": "ok", "fitness": 0.5, "pid": os.getpid()}
+
+    kinds = ["dies once", "always dies", "hangs", "raises", "fine"]
+    faults = WorkerPool(2, timeout=15, function=faulty)
+    results = dict(faults.imap([{"kind": k, "marker": str(tmp_path / "died")} for k in kinds]))
+    assert (tmp_path / "died").exists() and results[0]["status"] == "ok"  # died, then ran again in a fresh worker
+    assert results[1]["status"] == "failed" and results[1]["error"].startswith("worker process died during the evaluation (2 attempts)")
+    assert results[2] == {**results[2], "status": "failed", "error": "timed out after 15 s"}
+    assert results[3] == {**results[3], "status": "failed", "error": "the evaluation raised ValueError: broken candidate"}
+    assert results[4]["status"] == "ok"

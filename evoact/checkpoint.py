@@ -1,0 +1,82 @@
+"""Generation checkpoints: the search algorithm's state as checksummed JSON, written atomically.
+
+A checkpoint is written to a temporary file, flushed to disk and renamed over its final name, so a crash
+leaves either the old file or the new one. A checksum catches a file damaged anyway (truncated, edited,
+a disk error); reading falls back to the newest checkpoint that is intact. JSON only: opening a run
+directory received from someone else never executes code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHECKPOINT_DIR = "checkpoints"
+FORMAT = 1
+KEEP = 3
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The state after ``generation`` finished, and the damaged newer checkpoints that were skipped."""
+
+    generation: int
+    state: dict[str, Any]
+    skipped: tuple[str, ...] = ()
+
+
+def _digest(state: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(state, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _path(run_dir: Path, generation: int) -> Path:
+    return run_dir / CHECKPOINT_DIR / f"gen-{generation:05d}.json"
+
+
+def write_checkpoint(run_dir: Path, generation: int, state: dict[str, Any]) -> Path:
+    """Atomically write the state after ``generation`` and keep only the newest few checkpoints."""
+    final = _path(run_dir, generation)
+    final.parent.mkdir(exist_ok=True)
+    tmp = final.with_suffix(".json.tmp")
+    payload = {"format": FORMAT, "generation": generation, "sha256": _digest(state), "state": state}
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    directory = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # make the rename itself durable
+    finally:
+        os.close(directory)
+    for old in sorted(final.parent.glob("gen-*.json"))[:-KEEP]:
+        old.unlink()
+    return final
+
+
+def _problem(path: Path) -> tuple[dict[str, Any] | None, str]:
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"unreadable ({type(exc).__name__}: {exc})"
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("state"), dict):
+        return None, "not an evoact checkpoint of a known format"
+    if payload.get("sha256") != _digest(payload["state"]):
+        return None, "checksum mismatch (the file was damaged or edited)"
+    return payload, ""
+
+
+def read_checkpoint(run_dir: Path) -> Checkpoint | None:
+    """The newest intact checkpoint (None if there is none), naming each damaged one skipped on the way."""
+    skipped = []
+    for path in sorted((run_dir / CHECKPOINT_DIR).glob("gen-*.json"), reverse=True):
+        payload, problem = _problem(path)
+        if payload is None:
+            skipped.append(f"{path.name}: {problem}")
+            continue
+        return Checkpoint(int(payload["generation"]), payload["state"], tuple(skipped))
+    return Checkpoint(-1, {}, tuple(skipped)) if skipped else None
