@@ -1,7 +1,7 @@
 """Benchmark: forward+backward time and saved-for-backward memory of compiled activations vs torch natives.
 
 Run:  python bench/compiler_speed.py [--sizes 1000000 16000000] [--reps 7]
-For each function: (a) torch's native, (b) eager sympy.lambdify(modules="torch"), (c) evoact symbolic
+For each function: (a) torch's native, (b) eager sympy.lambdify(modules="torch", Max/Min folded pairwise), (c) evoact symbolic
 (eager forward, generated backward), (d) evoact fused (torch.compile of both). Times are medians of --reps
 runs on one tensor; ratios are taken within this run. CUDA is measured too when a GPU is present.
 """
@@ -9,6 +9,7 @@ runs on one tensor; ratios are taken within this run. CUDA is measured too when 
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import statistics
 import time
@@ -23,6 +24,14 @@ from rich.table import Table
 from evoact.compiler import compile_activation
 from evoact.formula import parse
 from evoact.primitives import X
+
+def _pairwise(op):
+    """sympy's torch printer emits torch.max(0, x) for Max, which torch rejects: fold the arguments pairwise."""
+    return lambda *args: functools.reduce(lambda a, b: op(torch.as_tensor(a), torch.as_tensor(b)), args)
+
+
+#: Makes the lambdify baseline run on every function (constant parts become floats, not ints torch rejects).
+_LAMBDIFY_FIXES = {"max": _pairwise(torch.maximum), "min": _pairwise(torch.minimum)}  # the names the printer writes
 
 FUNCTIONS = [
     ("SiLU", "silu(x)", F.silu),
@@ -76,7 +85,8 @@ def main() -> None:
             expr = parse(formula)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                lambdified = sp.lambdify(X, expr, modules="torch")
+                numeric = expr.replace(lambda e: e.is_number and not e.is_Atom, lambda e: sp.N(e))  # sqrt(2) -> 1.414...
+                lambdified = sp.lambdify(X, numeric, modules=[_LAMBDIFY_FIXES, "torch"])
             symbolic = compile_activation(expr).to(device)
             fused = compile_activation(expr, mode="fused").to(device)
             start = time.perf_counter()

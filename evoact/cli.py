@@ -1,4 +1,4 @@
-"""The ``evoact`` command line: search, resume, show, inspect and export."""
+"""The ``evoact`` command line: search, resume, show, inspect, plot, report and export."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.table import Table
 
 from evoact.config import BUDGETS, make_config
 from evoact.evolution import REPLACEMENTS
-from evoact.export import export_torch_module
+from evoact.export import EXPORTERS
 from evoact.inspection import cascade_breakdown
 from evoact.search_space import SearchSpaceError
 from evoact.store import STATUSES, RunStore, RunStoreError
@@ -26,6 +26,37 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
+
+
+def _target_arguments(verb: str) -> Callable:
+    """RUN ID or --expr FORMULA, and --param values: what inspect, plot and export act on."""
+    decorators = [
+        click.argument("run", type=click.Path(path_type=Path), required=False),
+        click.argument("candidate_id", type=int, required=False),
+        click.option("--expr", "formula", default=None, help=f"{verb} this formula instead of a run's candidate."),
+        click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                     help="Value of a learnable constant (repeatable; default: the run's trained value, else 1)."),
+    ]
+
+    def apply(command: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+def _target(run: Path | None, candidate_id: int | None, formula: str | None) -> tuple[RunStore | None, dict | None]:
+    """The store and row named by RUN ID, or (None, None) for --expr; a one-line error when both or neither are given."""
+    if (formula is None) == (run is None or candidate_id is None):
+        _fail("give either RUN ID or --expr FORMULA")
+    if formula is not None:
+        return None, None
+    store = _open(run)
+    row = store.candidate(candidate_id)
+    if row is None:
+        _fail(f"{run}: no candidate with id {candidate_id}")
+    return store, row
 
 
 @click.group()
@@ -129,57 +160,102 @@ def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("run", type=click.Path(path_type=Path), required=False)
-@click.argument("candidate_id", type=int, required=False)
-@click.option("--expr", "formula", default=None, help="Describe this formula instead of a run's candidate.")
+@_target_arguments("Describe")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, help="Also write a PNG of f and f' with references.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def inspect(run: Path | None, candidate_id: int | None, formula: str | None, as_json: bool) -> None:
-    """Describe a candidate (RUN ID) or a formula (--expr): canonical form, LaTeX, size, lineage, results."""
+def inspect(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...],
+            plot_path: Path | None, as_json: bool) -> None:
+    """Describe a candidate (RUN ID) or a formula (--expr): forms, properties, nearest known activations, lineage."""
     from evoact.inspection import describe_candidate, describe_formula
 
-    if (formula is None) == (run is None or candidate_id is None):
-        _fail("give either RUN ID or --expr FORMULA")
-    if formula is not None:
-        info = describe_formula(_checked(formula))
-    else:
-        store = _open(run)
-        if store.candidate(candidate_id) is None:
-            _fail(f"{run}: no candidate with id {candidate_id}")
-        info = describe_candidate(store, candidate_id)
+    store, _ = _target(run, candidate_id, formula)
+    info = describe_candidate(store, candidate_id) if store else describe_formula(_checked(formula), _params(params))
+    if plot_path is not None:
+        from evoact.plotting import write_plot
+
+        write_plot(plot_path, info["formula"], info["constant_values"])
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
+    properties, nearest = info.pop("properties"), info.pop("nearest_known")
     for key, value in info.items():
-        console.print(f"[bold]{key:>14}[/]  {escape(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}", highlight=False)
+        console.print(f"[bold]{key:>15}[/]  {escape(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}", highlight=False)
+    table = Table(title="properties", title_justify="left")
+    for col in ("property", "value", "found", "detail"):
+        table.add_column(col, overflow="fold")
+    for name, p in properties.items():
+        detail = ", ".join(f"{k} {v}" for k, v in p.items() if k not in ("value", "how"))
+        table.add_row(name, escape(str(p["value"])), p["how"], escape(detail))
+    console.print(table)
+    table = Table(title="nearest known activations (relative RMS distance after fitting output scale and beta)", title_justify="left")
+    for col in ("name", "distance", "scale", "beta", "verdict", "reference"):
+        table.add_column(col, overflow="fold")
+    for m in nearest:
+        table.add_row(m["name"], f"{m['distance']:.4f}", f"{m['scale']:.3g}", "-" if m["beta"] is None else f"{m['beta']:.3g}",
+                      "rediscovery" if m["rediscovery"] else "-", escape(m["reference"]))
+    console.print(table)
+    if plot_path is not None:
+        console.print(f"wrote {plot_path}", highlight=False)
 
 
 @main.command()
-@click.argument("run", type=click.Path(path_type=Path), required=False)
-@click.argument("candidate_id", type=int, required=False)
-@click.option("--expr", "formula", default=None, help="Export this formula instead of a run's candidate.")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Initial value of a learnable constant (repeatable).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Python file to write.")
-def export(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...], output: Path) -> None:
-    """Export a candidate (RUN ID) or a formula (--expr) as a standalone torch module file (imports only torch)."""
-    if (formula is None) == (run is None or candidate_id is None):
-        _fail("give either RUN ID or --expr FORMULA")
+@_target_arguments("Export")
+@click.option("--format", "fmt", type=click.Choice(list(EXPORTERS)), default="module", show_default=True,
+              help="module: standalone torch file; sympy: a file rebuilding the SymPy expression; latex; json.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="File to write.")
+def export(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...], fmt: str, output: Path) -> None:
+    """Export a candidate (RUN ID) or a formula (--expr): a standalone torch module (imports only torch), SymPy, LaTeX or JSON.
+
+    A run's learnable constants start at their trained values (the mean over layers); --param overrides.
+    """
+    from evoact.inspection import mean_learned
+
+    store, row = _target(run, candidate_id, formula)
     learned = None
-    if formula is None:
-        store = _open(run)
-        row = store.candidate(candidate_id)
-        if row is None:
-            _fail(f"{run}: no candidate with id {candidate_id}")
+    initial: dict[str, float] = {}
+    if row is not None:
         formula, learned = row["formula"], row["learned"] or None
         space = store.config().get("search_space", {})
         from evoact.search_space import parse_search_space
 
         initial = parse_search_space(space["text"], space["source"]).learnable if "text" in space else {}
-    else:
-        initial = {}
+        initial.update(mean_learned(learned or {}))
     initial.update(_params(params))
     _checked(formula)
-    export_torch_module(output, formula, initial, learned)
-    console.print(f"wrote {output}: {escape(formula)}", highlight=False)
+    EXPORTERS[fmt](output, formula, initial, learned)
+    console.print(f"wrote {output} ({fmt}): {escape(formula)}", highlight=False)
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="HTML file to write.")
+@click.option("--top", type=int, default=10, show_default=True, help="Hall-of-fame entries to describe.")
+def report(run: Path, output: Path, top: int) -> None:
+    """Write a self-contained HTML report of a run (config, progress, cascade, hall of fame with plots, baselines)."""
+    from evoact.report import write_report
+
+    write_report(_open(run), output, top)
+    console.print(f"wrote {output}", highlight=False)
+
+
+@main.command()
+@_target_arguments("Plot")
+@click.option("--range", "span", type=(float, float), default=(-5.0, 5.0), show_default=True, help="x range.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
+def plot(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...],
+         span: tuple[float, float], output: Path) -> None:
+    """Plot a candidate (RUN ID) or a formula (--expr) and its derivative, with ReLU, GELU and SiLU for reference."""
+    from evoact.inspection import mean_learned
+    from evoact.plotting import write_plot
+
+    _, row = _target(run, candidate_id, formula)
+    values = _params(params)
+    if row is not None:
+        formula, values = row["formula"], {**mean_learned(row["learned"] or {}), **values}
+    if not span[0] < span[1]:
+        _fail(f"--range {span[0]:g} {span[1]:g}: the start must be below the end")
+    write_plot(output, _checked(formula), values, span)
+    console.print(f"wrote {output}", highlight=False)
 
 
 def _checked(formula: str) -> str:

@@ -1,12 +1,15 @@
-"""Describe a formula or a run's candidate: canonical form, LaTeX, size, lineage and results."""
+"""Describe a formula or a run's candidate: canonical form, LaTeX, size, properties, nearest known, lineage, results."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import sympy as sp
 
+from evoact.catalog import nearest_known
 from evoact.formula import parse, to_formula
+from evoact.properties import activation_properties
 from evoact.store import RunStore
 
 
@@ -15,23 +18,38 @@ def count_nodes(expr: sp.Expr) -> int:
     return sum(1 for _ in sp.preorder_traversal(expr))
 
 
-def describe_formula(text: str) -> dict[str, Any]:
-    """What a formula is: as given, canonical, LaTeX, node count and learnable constants."""
+def describe_formula(text: str, params: dict[str, float] | None = None, analyse: bool = True) -> dict[str, Any]:
+    """What a formula is: as given, canonical, LaTeX, node count, constants, properties and nearest known activations.
+
+    Learnable constants take ``params`` (default 1) for the properties and the comparison.
+    """
     expr = parse(text)
-    return {
-        "input": text, "formula": to_formula(expr), "latex": sp.latex(expr), "nodes": count_nodes(expr),
-        "constants": sorted(s.name for s in expr.free_symbols if s.name != "x"),
+    formula = to_formula(expr)
+    constants = sorted(s.name for s in expr.free_symbols if s.name != "x")
+    values = {name: (params or {}).get(name, 1.0) for name in constants}
+    info: dict[str, Any] = {
+        "input": text, "formula": formula, "latex": sp.latex(expr), "nodes": count_nodes(expr),
+        "constants": constants, "constant_values": values,
     }
+    if analyse:
+        info["properties"] = activation_properties(formula, values)
+        info["nearest_known"] = [{**asdict(m), "rediscovery": m.rediscovery} for m in nearest_known(formula, values)]
+    return info
 
 
-def describe_candidate(store: RunStore, cid: int) -> dict[str, Any]:
+def mean_learned(learned: dict[str, list[float]]) -> dict[str, float]:
+    """One value per learnable constant: the mean over the layers that learned it."""
+    return {name: sum(v) / len(v) for name, v in learned.items() if v}
+
+
+def describe_candidate(store: RunStore, cid: int, analyse: bool = True) -> dict[str, Any]:
     """A run candidate: its formula description, status or failure reason, lineage and the baselines' fitness."""
     row = store.candidate(cid)
     if row is None:
         raise KeyError(f"{store.path}: no candidate with id {cid}")
     parents = [store.candidate(p) for p in row["parents"]]
     return {
-        **describe_formula(row["formula"]),
+        **describe_formula(row["formula"], mean_learned(row["learned"]), analyse),
         "id": cid, "label": row["label"], "status": row["status"], "error": row["error"],
         "duplicate_of": row["duplicate_of"], "fitness": row["fitness"], "val_acc": row["val_acc"],
         "test_acc": row["test_acc"], "train_seconds": row["train_seconds"], "learned": row["learned"],

@@ -46,6 +46,10 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     (["export", "--expr", "import os", "-o", "a.py"], "invalid formula: position 0: unknown name 'import'"),
     (["export", "--expr", "x*beta", "--param", "beta", "-o", "a.py"], "expected NAME=VALUE"),
     (["export", "runs/none", "3", "-o", "a.py"], "runs/none: no such run directory"),
+    (["export", "--expr", "x", "--format", "pdf", "-o", "a.pdf"], "Invalid value for '--format'"),
+    (["plot", "--expr", "x", "--range", "1", "0", "-o", "p.png"], "--range 1 0: the start must be below the end"),
+    (["report", "runs/none", "-o", "r.html"], "runs/none: no such run directory"),
+    (["resume", "runs/none"], "runs/none: no such run directory"),
 ])
 def test_bad_input_gets_a_one_line_error(run_cli, args, message):
     proc = run_cli(*args, check=False)
@@ -66,6 +70,16 @@ def test_inspect_and_export_a_formula(run_cli, tmp_path):
     assert info["formula"] == "x/(1 + exp(-beta*x))" and info["constants"] == ["beta"] and "beta" in info["latex"]
     run_cli("export", "--expr", "swish(x)", "-o", "swish.py")
     assert "FORMULA = 'x/(1 + exp(-x))'" in (tmp_path / "swish.py").read_text()
+    mish = json.loads(run_cli("inspect", "--expr", "x*tanh(log(1 + exp(x)))", "--json", "--plot", "mish.png").stdout)
+    assert mish["nearest_known"][0]["name"] == "Mish" and mish["nearest_known"][0]["rediscovery"]
+    assert mish["properties"]["monotonic"] == {"value": False, "how": "numeric"}
+    assert (tmp_path / "mish.png").read_bytes().startswith(b"\x89PNG")
+    shown = run_cli("inspect", "--expr", "x*sigmoid(b*x)", "--param", "b=1.702").stdout
+    assert "rediscovery" in shown and "GELU" in shown and "Lipschitz" in shown
+    run_cli("plot", "--expr", "x*sigmoid(x)", "--range", "-8", "8", "-o", "silu.png")
+    assert (tmp_path / "silu.png").read_bytes().startswith(b"\x89PNG")
+    run_cli("export", "--expr", "gelu(x)", "--format", "latex", "-o", "gelu.tex")
+    assert "\\operatorname{erf}" in (tmp_path / "gelu.tex").read_text()
 
 
 def test_search_on_an_existing_ray_cluster(run_cli, tmp_path):

@@ -1,15 +1,21 @@
 import ast
+import importlib.util
+import io
 import json
 import subprocess
 import sys
 
+import onnx
 import pytest
 import torch
+from onnx.reference import ReferenceEvaluator
 
 from evoact import load_activation
 from evoact.compiler import compile_activation
-from evoact.export import export_torch_module, read_torch_module
-from evoact.formula import FormulaError
+from evoact.export import export_json, export_latex, export_sympy, export_torch_module, onnx_unsupported, read_torch_module
+from evoact.formula import FormulaError, parse
+from evoact.inspection import mean_learned
+from evoact.store import RunStore
 
 PROBE = [-6.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.1, 3.0, 7.5]
 CHECK = """
@@ -94,3 +100,60 @@ def test_exported_module_can_use_the_fused_path(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     value_gap, grad_gap = map(float, out.stdout.split())
     assert value_gap < 1e-6 and grad_gap < 1e-6
+
+
+def test_every_hall_of_fame_entry_of_a_real_run_exports_and_matches_the_run(tmp_path, run_cli):
+    run_cli("search", "--budget", "tiny", "--seed", "4", "--workers", "2", "--name", "hof", "--space", "ramachandran2017")
+    store = RunStore.open(tmp_path / "runs" / "hof")
+    entries = store.hall_of_fame()
+    assert entries
+    for row in entries:
+        out = tmp_path / f"act{row['id']}.py"
+        run_cli("export", "runs/hof", str(row["id"]), "-o", str(out))
+        got = json.loads(subprocess.run([sys.executable, "-c", CHECK, str(out), json.dumps(PROBE)], capture_output=True,
+                                        text=True, check=True).stdout)
+        params = mean_learned(row["learned"])
+        module = compile_activation(row["formula"], params)
+        x = torch.tensor(PROBE, requires_grad=True)
+        y = module(x)
+        grads = torch.autograd.grad(y.sum(), [x, *module.parameters()])
+        assert got["module"] == pytest.approx(y.tolist(), rel=1e-6, abs=1e-6), row["formula"]
+        for mine, theirs in zip(grads, got["grads"]):
+            assert theirs == pytest.approx(mine.tolist(), rel=1e-6, abs=1e-6), row["formula"]
+
+
+@pytest.mark.parametrize("formula", ["x*sigmoid(beta*x)", "gelu(x)", "mish(x)", "Max(0, x) + Min(0, exp(x) - 1)", "asinh(x)*x"])
+def test_exported_modules_script_compile_and_export_to_onnx_or_say_why_not(tmp_path, formula):
+    out = export_torch_module(tmp_path / "act.py", formula, {"beta": 1.5})
+    spec = importlib.util.spec_from_file_location("act", out)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    m = mod.Activation()
+    x = torch.linspace(-4, 4, 32).reshape(4, 8)
+    expected = m(x).detach()
+    assert torch.allclose(torch.jit.script(m)(x), expected, atol=1e-6)
+    assert torch.allclose(torch.compile(m)(x), expected, atol=1e-6)
+    buffer = io.BytesIO()
+    missing = onnx_unsupported(formula)
+    if missing:
+        assert f"torch.onnx.export cannot export {', '.join(missing)}" in out.read_text()
+        with pytest.raises(Exception, match="export"):
+            torch.onnx.export(m.eval(), (x,), buffer, dynamo=False)
+        return
+    torch.onnx.export(m.eval(), (x,), buffer, dynamo=False)
+    model = onnx.load_from_string(buffer.getvalue())
+    onnx.checker.check_model(model)
+    result = ReferenceEvaluator(model).run(None, {model.graph.input[0].name: x.numpy()})[0]
+    assert torch.allclose(torch.from_numpy(result), expected, atol=1e-6)
+
+
+def test_sympy_latex_and_json_exports_read_back(tmp_path):
+    formula = "x*sigmoid(beta*x)"
+    namespace: dict = {}
+    exec((export_sympy(tmp_path / "a_sympy.py", formula, {"beta": 1.5})).read_text(), namespace)  # our own output
+    assert namespace["EXPR"] == parse(formula) and namespace["PARAMS"] == {"beta": 1.5}
+    latex = export_latex(tmp_path / "a.tex", formula, {"beta": 1.5}).read_text()
+    assert r"f(x) = \frac{x}{1 + e^{- \beta x}}" in latex and r"\beta = 1.5" in latex
+    record = json.loads(export_json(tmp_path / "a.json", formula, {"beta": 1.5}, {"beta": [1.4, 1.6]}).read_text())
+    assert parse(record["formula"]) == parse(formula) and record["params"] == {"beta": 1.5}
+    assert record["learned_per_layer"] == {"beta": [1.4, 1.6]}

@@ -11,7 +11,7 @@ from evoact.formula import parse
 _TEMPLATE = '''"""Activation function exported by evoact.
 
 Formula: {formula}
-{learned}Needs only torch. ``{cls}()`` is an nn.Module whose backward is the symbolic derivative (it saves only
+{learned}{onnx}Needs only torch. ``{cls}()`` is an nn.Module whose backward is the symbolic derivative (it saves only
 the input, like torch's own activations); ``{cls}(fused=True)`` compiles forward and backward with
 torch.compile. ``activation(x)`` is the plain functional form.
 """
@@ -22,22 +22,30 @@ FORMULA = {formula_repr}
 PARAMS = {params_repr}
 
 
+def _activation(x: torch.Tensor{tensor_args}) -> torch.Tensor:
+{forward}
+
+
+def _derivatives(x: torch.Tensor{tensor_args}):
+{backward}
+
+
 def activation(x: torch.Tensor{param_args}) -> torch.Tensor:
     """Apply the activation elementwise to a tensor of any shape."""
-{param_casts}{forward}
+    return _activation(x{tensor_casts})
 
 
 def activation_derivatives(x: torch.Tensor{param_args}):
     """Elementwise derivatives: d/dx{param_names_doc}."""
-{param_casts}{backward}
+    return _derivatives(x{tensor_casts})
 
 
 def _forward(x, *params):
-    return activation(x, *params)
+    return _activation(x, *params)
 
 
 def _backward(x, grad, *params):
-    slopes = activation_derivatives(x, *params)
+    slopes = _derivatives(x, *params)
     grads = [grad * torch.nan_to_num(s, nan=0.0) for s in ((slopes,) if isinstance(slopes, torch.Tensor) else slopes)]
     return [grads[0]] + [g.sum() for g in grads[1:]]
 
@@ -76,11 +84,32 @@ class {cls}(torch.nn.Module):
         self.fused = fused
 {init_body}
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function: autograd differentiates the ops
+            return _activation(x{forward_args})
+        return self._apply(x)
+
+    @torch.jit.unused
+    def _apply(self, x: torch.Tensor) -> torch.Tensor:
         return _function(self.fused).apply(x{forward_args})
 
     def extra_repr(self) -> str:
         return FORMULA
 '''
+
+
+#: Ops that torch's ONNX exporter (torch 2.13, TorchScript-based, opset 20) cannot export; measured in tests.
+ONNX_UNSUPPORTED = ("sinh", "cosh", "asinh", "erfc", "sinc")
+
+
+def onnx_unsupported(formula: str) -> list[str]:
+    """The ops of ``formula``'s forward that torch.onnx.export cannot export (empty: it exports)."""
+    return sorted({op.fn for op in lower(parse(formula)).ops} & set(ONNX_UNSUPPORTED))
+
+
+def _onnx_note(missing: list[str]) -> str:
+    if not missing:
+        return "Works with torch.jit.script, torch.compile and torch.onnx.export.\n"
+    return f"Works with torch.jit.script and torch.compile; torch.onnx.export cannot export {', '.join(missing)}.\n"
 
 
 def torch_module_source(formula: str, params: dict[str, float] | None = None,
@@ -96,9 +125,11 @@ def torch_module_source(formula: str, params: dict[str, float] | None = None,
         learned_note = f"Values learned per layer in the run: {values}.\n"
     return _TEMPLATE.format(
         formula=program.formula, formula_repr=repr(program.formula), params_repr=repr(init), learned=learned_note, cls=class_name,
-        param_args="".join(f", {p}={v!r}" for p, v in init.items()),
+        onnx=_onnx_note(onnx_unsupported(formula)),
+        param_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),
+        tensor_args="".join(f", {p}: torch.Tensor" for p in init),
+        tensor_casts="".join(f", torch.tensor({p}, dtype=x.dtype, device=x.device)" for p in init),
         param_names_doc="".join(f", d/d{p}" for p in init),
-        param_casts="".join(f"    {p} = torch.as_tensor({p}, dtype=x.dtype, device=x.device)\n" for p in init),
         forward="\n".join("    " + line for line in program_source(program)),
         backward="\n".join("    " + line for line in program_source(derivative)),
         module_doc=" with learnable " + ", ".join(init) if init else "",

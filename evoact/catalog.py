@@ -1,0 +1,149 @@
+"""Published activation functions, and which of them a formula is closest to (is it a rediscovery?).
+
+Closeness is functional: the relative RMS difference on the fixed probe points (an N(0,1) sample and a grid
+over [-10, 10]), after the best output scale ``a`` (a network absorbs it in the next layer) and, for entries
+with a learnable ``beta``, the best ``beta``. So ``x*sigmoid(x)`` is SiLU, and ``x*sigmoid(1.702*x)`` is
+close to GELU.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+import torch
+
+from evoact.compiler import lower, run_program
+from evoact.formula import parse
+from evoact.screening.probe import probe_points
+
+#: Relative RMS difference under which a match counts as a rediscovery.
+REDISCOVERY = 0.01
+_BETAS = np.geomspace(0.05, 20.0, 121)
+
+
+@dataclass(frozen=True)
+class Known:
+    """One published activation: name, formula (``beta`` is fitted when present), reference."""
+
+    name: str
+    formula: str
+    reference: str
+
+
+CATALOG: tuple[Known, ...] = (
+    Known("ReLU", "max(0, x)", "Nair & Hinton 2010, Rectified linear units improve restricted Boltzmann machines"),
+    Known("LeakyReLU", "max(x, 0.01*x)", "Maas et al. 2013, Rectifier nonlinearities improve neural network acoustic models"),
+    Known("PReLU", "max(x, 0) + min(beta*x, 0)", "He et al. 2015, Delving deep into rectifiers"),
+    Known("ReLU6", "min(max(0, x), 6)", "Krizhevsky 2010, Convolutional deep belief networks on CIFAR-10"),
+    Known("Squared ReLU", "max(0, x)**2", "So et al. 2021, Primer: searching for efficient transformers"),
+    Known("ELU", "max(0, x) + min(0, exp(x) - 1)", "Clevert et al. 2016, Fast and accurate deep network learning by ELUs"),
+    Known("SELU", "1.0507009873554805*(max(0, x) + min(0, 1.6732632423543772*(exp(x) - 1)))",
+          "Klambauer et al. 2017, Self-normalizing neural networks"),
+    Known("CELU", "max(0, x) + min(0, beta*(exp(x/beta) - 1))", "Barron 2017, Continuously differentiable exponential linear units"),
+    Known("GELU", "gelu(x)", "Hendrycks & Gimpel 2016, Gaussian error linear units"),
+    Known("GELU (tanh approximation)", "x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3)))/2", "Hendrycks & Gimpel 2016"),
+    Known("SiLU / Swish", "x*sigmoid(beta*x)", "Elfwing et al. 2018; Ramachandran, Zoph & Le 2017, Searching for activation functions"),
+    Known("E-swish", "1.375*x*sigmoid(x)", "Alcaide 2018, E-swish: adjusting activations to different network depths"),
+    Known("Mish", "mish(x)", "Misra 2019, Mish: a self regularized non-monotonic activation function"),
+    Known("Softplus", "softplus(beta*x)/beta", "Dugas et al. 2001, Incorporating second-order functional knowledge"),
+    Known("Softsign", "x/(1 + abs(x))", "Bergstra et al. 2009, Quadratic polynomials learn better image features"),
+    Known("Tanh", "tanh(x)", "LeCun et al. 1998, Efficient backprop"),
+    Known("Sigmoid", "sigmoid(x)", "Rumelhart, Hinton & Williams 1986"),
+    Known("HardTanh", "max(-1, min(1, x))", "Collobert 2004, Large scale machine learning"),
+    Known("HardSigmoid", "max(0, min(1, x/6 + 1/2))", "Courbariaux et al. 2015, BinaryConnect"),
+    Known("HardSwish", "x*max(0, min(1, x/6 + 1/2))", "Howard et al. 2019, Searching for MobileNetV3"),
+    Known("LogSigmoid", "-softplus(-x)", "PyTorch nn.LogSigmoid"),
+    Known("TanhShrink", "x - tanh(x)", "PyTorch nn.Tanhshrink"),
+    Known("SoftShrink", "max(0, x - 1/2) + min(0, x + 1/2)", "Donoho 1995, De-noising by soft-thresholding"),
+    Known("HardShrink", "x*Heaviside(abs(x) - 1/2)", "PyTorch nn.Hardshrink"),
+    Known("GoLU", "x*exp(-exp(-x))", "Das et al. 2025, Gompertz linear units"),
+    Known("Snake", "x + sin(beta*x)**2/beta", "Ziyin, Hartwig & Ueda 2020, Neural networks fail to learn periodic functions"),
+    Known("SQNL", "sign(x)*(min(abs(x), 2) - min(abs(x), 2)**2/4)", "Wuraola & Patel 2018, SQNL: a new computationally efficient activation"),
+    Known("Bent identity", "(sqrt(x**2 + 1) - 1)/2 + x", "Bent identity (Wikipedia table of activation functions)"),
+    Known("ISRU", "x/sqrt(1 + beta*x**2)", "Carlile et al. 2017, Improving deep learning by inverse square root linear units"),
+    Known("ISRLU", "max(0, x) + min(0, x/sqrt(1 + beta*x**2))", "Carlile et al. 2017"),
+    Known("Sine (SIREN)", "sin(beta*x)", "Sitzmann et al. 2020, Implicit neural representations with periodic activation functions"),
+    Known("Cosine", "cos(x)", "Parascandolo et al. 2016, Taming the waves: sine as activation function"),
+    Known("Gaussian", "exp(-x**2)", "Broomhead & Lowe 1988, Radial basis functions"),
+    Known("Sinc", "sinc(x)", "Ramachandran, Zoph & Le 2017 (primitive)"),
+    Known("ELiSH", "sigmoid(x)*(max(0, x) + min(0, exp(x) - 1))", "Basirat & Roth 2018, The quest for the golden activation function"),
+    Known("HardELiSH", "max(0, min(1, (x + 1)/2))*(max(0, x) + min(0, exp(x) - 1))", "Basirat & Roth 2018"),
+    Known("Serf", "x*erf(softplus(x))", "Nag & Bhattacharyya 2021, SERF: towards better training of deep neural networks"),
+    Known("Logish", "x*log(1 + sigmoid(x))", "Zhu et al. 2021, Logish: a new nonlinear nonmonotonic activation function"),
+    Known("Smish", "x*tanh(log(1 + sigmoid(x)))", "Wang et al. 2022, Smish: a novel activation function for deep learning"),
+    Known("TanhExp", "x*tanh(exp(x))", "Liu & Di 2020, TanhExp: a smooth activation function with high convergence speed"),
+    Known("Phish", "x*tanh(gelu(x))", "Naveen 2022, Phish: a novel hyper-optimizable activation function"),
+    Known("LiSHT", "x*tanh(x)", "Roy et al. 2019, LiSHT: non-parametric linearly scaled hyperbolic tangent"),
+    Known("Arctan", "atan(x)", "Arctangent (Wikipedia table of activation functions)"),
+    Known("Arsinh", "asinh(x)", "Inverse hyperbolic sine (Wikipedia table of activation functions)"),
+    Known("Erf", "erf(x)", "Error function as a sigmoidal activation"),
+    Known("Absolute value", "abs(x)", "Jarrett et al. 2009, What is the best multi-stage architecture for object recognition?"),
+    Known("Identity", "x", "linear (no nonlinearity)"),
+    Known("Square", "x**2", "quadratic unit (Livni, Shalev-Shwartz & Shamir 2014)"),
+)
+
+
+@dataclass(frozen=True)
+class Match:
+    """How close a formula is to a known activation."""
+
+    name: str
+    formula: str
+    reference: str
+    distance: float  # relative RMS difference on the probe points after fitting scale and beta
+    scale: float
+    beta: float | None
+
+    @property
+    def rediscovery(self) -> bool:
+        """Within ``REDISCOVERY`` of the known function."""
+        return self.distance <= REDISCOVERY
+
+
+def evaluate(expr: sp.Expr, x: np.ndarray, params: dict[str, np.ndarray | float]) -> np.ndarray:
+    """Values of ``expr`` at ``x`` (float64), broadcasting array-valued constants against ``x``."""
+    tensors = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in params.items()}
+    with torch.no_grad():
+        out = run_program(lower(expr), torch.as_tensor(x, dtype=torch.float64), tensors)[0]
+    return np.broadcast_to(out.numpy(), np.broadcast_shapes(x.shape, *(np.shape(v) for v in params.values())))
+
+
+@functools.lru_cache(maxsize=1)
+def _catalog_values() -> list[tuple[Known, np.ndarray, np.ndarray | None]]:
+    """Each entry's values on the probe points: one row, or one row per candidate ``beta``."""
+    x = probe_points()
+    out = []
+    for known in CATALOG:
+        expr = parse(known.formula)
+        if any(s.name == "beta" for s in expr.free_symbols):
+            out.append((known, evaluate(expr, x[None, :], {"beta": _BETAS[:, None]}), _BETAS))
+        else:
+            out.append((known, evaluate(expr, x, {})[None, :], None))
+    return out
+
+
+def nearest_known(formula: str, params: dict[str, float] | None = None, top: int = 3) -> list[Match]:
+    """The ``top`` closest catalog entries to a formula (its constants at ``params``, default 1)."""
+    expr = parse(formula)
+    values = {s.name: (params or {}).get(s.name, 1.0) for s in expr.free_symbols if s.name != "x"}
+    f = evaluate(expr, probe_points(), values)
+    norm = float(np.sqrt(np.mean(f**2)))
+    if not np.all(np.isfinite(f)) or norm == 0.0:
+        return []
+    matches = []
+    for known, rows, betas in _catalog_values():
+        finite = np.all(np.isfinite(rows), axis=1)
+        if not finite.any():
+            continue
+        g = np.where(finite[:, None], rows, 0.0)
+        gg = np.einsum("kn,kn->k", g, g)
+        scale = np.divide(g @ f, gg, out=np.zeros_like(gg), where=gg > 0)
+        error = np.sqrt(np.mean((f[None, :] - scale[:, None] * g) ** 2, axis=1)) / norm
+        error[~finite] = np.inf
+        best = int(np.argmin(error))
+        matches.append(Match(known.name, known.formula, known.reference, float(error[best]), float(scale[best]),
+                             None if betas is None else float(betas[best])))
+    return sorted(matches, key=lambda m: m.distance)[:top]

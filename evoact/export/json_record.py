@@ -1,0 +1,26 @@
+"""Export an activation as a JSON record: formula, LaTeX, constants and the run's learned values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sympy as sp
+
+import evoact
+from evoact.formula import parse, to_formula
+
+
+def export_json(path: str | Path, formula: str, params: dict[str, float] | None = None,
+                learned: dict[str, list[float]] | None = None) -> Path:
+    """Write the record (``formula`` parses back with ``evoact.parse``); returns the path."""
+    expr = parse(formula)
+    names = sorted(s.name for s in expr.free_symbols if s.name != "x")
+    record = {
+        "formula": to_formula(expr), "latex": sp.latex(expr),
+        "params": {n: float((params or {}).get(n, 1.0)) for n in names},
+        "learned_per_layer": learned or {}, "exported_by": f"evoact {evoact.__version__}",
+    }
+    path = Path(path)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,23 @@
+"""Export an activation as a LaTeX equation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sympy as sp
+
+from evoact.formula import parse
+
+
+def export_latex(path: str | Path, formula: str, params: dict[str, float] | None = None,
+                 learned: dict[str, list[float]] | None = None) -> Path:
+    """Write ``f(x) = ...`` as a display equation, with the constants' values underneath; returns the path."""
+    expr = parse(formula)
+    lines = [f"% {formula}", r"\begin{equation}", f"  f(x) = {sp.latex(expr)}", r"\end{equation}"]
+    names = sorted(s.name for s in expr.free_symbols if s.name != "x")
+    if names:
+        values = ", ".join(f"{sp.latex(sp.Symbol(n))} = {float((params or {}).get(n, 1.0)):.6g}" for n in names)
+        lines.append(f"with ${values}$" + (" (learned)" if learned else " (initial)") + ".")
+    path = Path(path)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

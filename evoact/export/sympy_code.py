@@ -1,0 +1,30 @@
+"""Export an activation as a Python file that rebuilds it as a SymPy expression (needs only sympy)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sympy as sp
+
+from evoact.formula import parse, to_formula
+
+_TEMPLATE = '''"""Activation function exported by evoact as a SymPy expression.
+
+Formula: {formula}
+"""
+
+from sympy import *  # noqa: F401,F403  (the names srepr writes)
+
+EXPR = {srepr}
+PARAMS = {params!r}
+'''
+
+
+def export_sympy(path: str | Path, formula: str, params: dict[str, float] | None = None,
+                 learned: dict[str, list[float]] | None = None) -> Path:
+    """Write ``EXPR`` (exact ``srepr``: symbols keep their assumptions) and ``PARAMS``; returns the path."""
+    expr = parse(formula)
+    path = Path(path)
+    values = {s.name: float((params or {}).get(s.name, 1.0)) for s in expr.free_symbols if s.name != "x"}
+    path.write_text(_TEMPLATE.format(formula=to_formula(expr), srepr=sp.srepr(expr), params=values), encoding="utf-8")
+    return path

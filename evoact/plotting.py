@@ -1,0 +1,54 @@
+"""Pictures of activations: the function and its derivative beside ReLU, GELU and SiLU (PNG, headless)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed, and never a GUI window from a library call
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from evoact.catalog import evaluate  # noqa: E402
+from evoact.compiler import derivatives  # noqa: E402
+from evoact.formula import parse  # noqa: E402
+
+REFERENCES = {"ReLU": "max(0, x)", "GELU": "gelu(x)", "SiLU": "silu(x)"}
+
+
+def plot_png(formula: str, params: dict[str, float] | None = None, span: tuple[float, float] = (-5.0, 5.0),
+             title: str | None = None) -> bytes:
+    """A PNG of ``formula`` and its derivative over ``span``, references drawn thin and grey."""
+    x = np.linspace(span[0], span[1], 801)
+    fig, (top, bottom) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
+    for name, ref in REFERENCES.items():
+        expr = parse(ref)
+        top.plot(x, evaluate(expr, x, {}), lw=1, alpha=0.55, ls="--", label=name)
+        bottom.plot(x, evaluate(derivatives(expr)[0], x, {}), lw=1, alpha=0.55, ls="--", label=name)
+    expr = parse(formula)
+    values = {s.name: (params or {}).get(s.name, 1.0) for s in expr.free_symbols if s.name != "x"}
+    top.plot(x, evaluate(expr, x, values), lw=2.2, color="black", label="this")
+    bottom.plot(x, evaluate(derivatives(expr)[0], x, values), lw=2.2, color="black", label="this")
+    for axis, label in ((top, "f(x)"), (bottom, "f'(x)")):
+        axis.axhline(0, color="#999", lw=0.6)
+        axis.axvline(0, color="#999", lw=0.6)
+        axis.set_xlabel("x")
+        axis.set_title(label)
+        axis.grid(alpha=0.3)
+    top.legend(fontsize=8, loc="upper left")
+    fig.suptitle(title or formula, fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_plot(path: str | Path, formula: str, params: dict[str, float] | None = None,
+               span: tuple[float, float] = (-5.0, 5.0)) -> Path:
+    """Write ``plot_png`` to ``path``."""
+    path = Path(path)
+    path.write_bytes(plot_png(formula, params, span))
+    return path

@@ -1,0 +1,222 @@
+"""What an activation is like: values at 0, limits, bounds, monotonicity, smoothness, gating, slope, cost.
+
+Each property says how it was found: ``symbolic`` (SymPy, exact) or ``numeric`` (evaluated on grids, an
+estimate), or ``measured`` (timed on this machine).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import sympy as sp
+import torch
+
+from evoact.catalog import evaluate
+from evoact.compiler import compile_activation, derivatives
+from evoact.formula import parse
+from evoact.primitives import X
+from evoact.screening.probe import probe_points
+
+_KINKS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside)
+_SYMBOLIC_SECONDS = 3.0  # for all SymPy steps of one activation together
+_WILD = "oscillates unboundedly"
+_FINE = np.linspace(-10.0, 10.0, 20_001) + 1e-5 * math.pi  # offset so that no grid point sits on a kink at 0
+
+
+class _TooSlow(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[bool]:
+    """Bound SymPy work (limits can run for minutes); yields False where no alarm can be set (not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise _TooSlow
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield True
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _number(value: sp.Expr) -> float | str | None:
+    """A SymPy result as a JSON-ready value: a float, "inf"/"-inf", "oscillates" (bounded), or None."""
+    if isinstance(value, sp.AccumBounds):
+        return "oscillates" if value.min.is_finite and value.max.is_finite else _WILD
+    if value in (sp.oo, -sp.oo):
+        return "inf" if value == sp.oo else "-inf"
+    if value.is_number and value.is_finite and value.is_real:
+        try:
+            return float(value.evalf())
+        except TypeError:
+            return None
+    return None
+
+
+def _plain(value: float) -> float | str | None:
+    """A float for JSON: infinities as strings, NaN as None."""
+    if math.isnan(value):
+        return None
+    return value if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+
+
+class _SymPyBudget:
+    """Runs SymPy steps while a shared time budget lasts (None after): a tower like exp(exp(...)) must not hang."""
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
+
+    def __call__(self, compute: Callable[[], Any]) -> Any:
+        if self.left <= 0.05:
+            return None
+        start = time.perf_counter()
+        try:
+            with _time_limit(self.left) as armed:
+                return compute() if armed else None
+        except (_TooSlow, NotImplementedError, ValueError, TypeError, RecursionError, OverflowError, ZeroDivisionError):
+            return None
+        finally:
+            self.left -= time.perf_counter() - start
+
+
+def _jsonable(value: Any) -> Any:
+    """Floats made JSON-safe all the way down (see ``_plain``)."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return _plain(float(value)) if isinstance(value, (float, np.floating)) else value
+
+
+def _numeric_limit(f: np.ndarray) -> float | str:
+    """From values at 1e2, 1e3 ... 1e6 in one direction: converging, growing or neither."""
+    growing = np.isinf(f[-1]) or (np.all(np.diff(np.abs(f)) > 0) and abs(f[-1]) > 2 * max(1.0, abs(f[0])))
+    if growing and np.all(np.sign(f[1:]) == np.sign(f[-1])):
+        return "inf" if f[-1] > 0 else "-inf"
+    if abs(f[-1] - f[-2]) <= 1e-4 * max(1.0, abs(f[-1])):
+        return float(f[-1])
+    return "oscillates" if np.all(np.abs(f) <= 1e3) else _WILD
+
+
+def _isolated_jumps(values: np.ndarray, floor: float) -> bool:
+    """A step between neighbours much larger than the steps around it: a jump, not steep smooth change."""
+    step = np.abs(np.diff(values))
+    around = np.maximum(np.concatenate([[0.0], step[:-1]]), np.concatenate([step[1:], [0.0]]))
+    return bool(np.any(step > 10.0 * around + floor))
+
+
+def _measured_cost(expr: sp.Expr, params: dict[str, float]) -> float:
+    """Forward + backward time relative to torch's ReLU on 2^18 floats (median of 7, after 3 warm-up runs)."""
+    module = compile_activation(expr, params)
+    x = torch.randn(1 << 18, requires_grad=True)
+
+    def timed(fn) -> float:
+        runs = []
+        for _ in range(10):
+            start = time.perf_counter()
+            fn(x).sum().backward()
+            runs.append(time.perf_counter() - start)
+        return sorted(runs[3:])[3]
+
+    return timed(module) / timed(torch.relu)
+
+
+def activation_properties(formula: str, params: dict[str, float] | None = None, cost: bool = True) -> dict[str, dict[str, Any]]:
+    """Properties of an activation with its learnable constants at ``params`` (default 1)."""
+    with np.errstate(all="ignore"):  # overflow and inf - inf are expected on wide grids; results say so
+        return _properties(formula, params, cost)
+
+
+def _properties(formula: str, params: dict[str, float] | None, cost: bool) -> dict[str, dict[str, Any]]:
+    expr = parse(formula)
+    values = {s: (params or {}).get(s.name, 1.0) for s in expr.free_symbols if s != X}
+    fixed = expr.subs({s: sp.Integer(int(v)) if float(v).is_integer() else sp.Float(v) for s, v in values.items()})
+    slope = derivatives(fixed)[0]
+    smooth_everywhere = not fixed.has(*_KINKS)
+    symbolic = _SymPyBudget(_SYMBOLIC_SECONDS)
+    out: dict[str, dict[str, Any]] = {}
+
+    def put(name: str, value: Any, how: str, **detail: Any) -> None:
+        out[name] = {"value": value, "how": how, **detail}
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return evaluate(fixed, x, {})
+
+    def df(x: np.ndarray) -> np.ndarray:
+        return evaluate(slope, x, {})
+
+    at_zero = symbolic(lambda: _number(fixed.subs(X, 0))) if smooth_everywhere else None
+    put("f(0)", at_zero, "symbolic") if isinstance(at_zero, float) else put("f(0)", float(f(np.array([0.0]))[0]), "numeric")
+    h = 1e-6
+    left, right = (f(np.array([0.0])) - f(np.array([-h])))[0] / h, (f(np.array([h])) - f(np.array([0.0])))[0] / h
+    slope_zero = symbolic(lambda: _number(sp.diff(fixed, X).subs(X, 0))) if smooth_everywhere else None
+    if isinstance(slope_zero, float):
+        put("f'(0)", slope_zero, "symbolic")
+    elif abs(left - right) > 1e-3 * max(1.0, abs(left), abs(right)):
+        put("f'(0)", None, "numeric", note=f"not differentiable at 0: left {left:.4g}, right {right:.4g}")
+    else:
+        put("f'(0)", float((left + right) / 2), "numeric")
+
+    far = 10.0 ** np.arange(2, 7)
+    for name, to, points in (("limit at -inf", -sp.oo, -far), ("limit at +inf", sp.oo, far)):
+        exact = symbolic(lambda: _number(sp.limit(fixed, X, to)))  # noqa: B023 (called at once)
+        put(name, exact, "symbolic") if exact is not None else put(name, _numeric_limit(f(points)), "numeric")
+
+    wide = np.concatenate([np.linspace(-1e3, 1e3, 200_001), probe_points()])
+    y = f(wide)
+    limits = (out["limit at -inf"], out["limit at +inf"])
+    how = "symbolic" if all(lim["how"] == "symbolic" for lim in limits) and smooth_everywhere else "numeric"
+    put("bounded above", all(lim["value"] not in ("inf", _WILD) for lim in limits) and not np.any(y == np.inf), how,
+        sup_seen=_plain(float(np.nanmax(y))))
+    put("bounded below", all(lim["value"] not in ("-inf", _WILD) for lim in limits) and not np.any(y == -np.inf), how,
+        inf_seen=_plain(float(np.nanmin(y))))
+
+    d_fine, d_wide, steps = df(_FINE), df(wide), np.diff(f(_FINE))  # steps catch jumps the derivative misses
+    tolerance = 1e-9 * max(1.0, float(np.nanmax(np.abs(d_wide))))
+    increasing = bool(np.all(d_wide >= -tolerance) and np.all(steps >= -1e-12))
+    decreasing = bool(np.all(d_wide <= tolerance) and np.all(steps <= 1e-12))
+    put("monotonic", "increasing" if increasing else "decreasing" if decreasing else False, "numeric")
+
+    if smooth_everywhere:
+        put("smoothness", "C-infinity", "symbolic")
+    elif _isolated_jumps(f(_FINE), 1e-6):
+        put("smoothness", "discontinuous", "numeric")
+    elif _isolated_jumps(d_fine, 1e-3):
+        put("smoothness", "continuous, not differentiable (kinks)", "numeric")
+    else:
+        put("smoothness", "C1", "numeric")
+
+    normal = f(probe_points()[:512])
+    rms = float(np.sqrt(np.mean(normal**2)))
+    put("zero-centred", bool(rms > 0 and abs(float(np.mean(normal))) <= 0.05 * rms), "numeric",
+        mean_on_normal=float(np.mean(normal)))
+
+    gate = _gate(fixed)
+    put("self-gated", gate is not None, "symbolic", **({"gate": str(gate)} if gate is not None else {}))
+
+    inner, outer = float(np.nanmax(np.abs(d_fine))), float(np.nanmax(np.abs(d_wide)))
+    lipschitz = bool(np.isfinite(outer) and outer <= 1.1 * inner + 1e-9)
+    put("max |f'| on [-10, 10]", _plain(inner), "numeric")
+    put("Lipschitz", lipschitz, "numeric", **({"constant": outer} if lipschitz else {"max_slope_on_[-1000,1000]": _plain(outer)}))
+    if cost:
+        put("cost vs ReLU", round(_measured_cost(expr, {s.name: v for s, v in values.items()}), 2), "measured")
+    return _jsonable(out)
+
+
+def _gate(expr: sp.Expr) -> sp.Expr | None:
+    """``g`` when the activation is ``x*g(x)`` with ``g`` not constant."""
+    if isinstance(expr, sp.Mul) and X in expr.args or isinstance(expr, sp.Pow) and expr.base == X and expr.exp.is_number and expr.exp > 1:
+        gate = expr / X  # SymPy cancels the factor x as it builds the quotient
+        return gate if gate.has(X) else None
+    return None

@@ -1,0 +1,39 @@
+import pytest
+
+from evoact.catalog import CATALOG, REDISCOVERY, nearest_known
+from evoact.formula import parse
+
+
+def test_the_catalog_is_large_parsable_and_referenced():
+    assert len(CATALOG) >= 40 and len({k.name for k in CATALOG}) == len(CATALOG)
+    for known in CATALOG:
+        parse(known.formula)
+        assert known.reference
+
+
+@pytest.mark.parametrize("formula, name", [
+    ("x*sigmoid(x)", "SiLU / Swish"),
+    ("x*tanh(log(1 + exp(x)))", "Mish"),
+    ("max(0, x)", "ReLU"),
+    ("3*max(0, x)", "ReLU"),  # an output scale does not hide a rediscovery
+    ("x*sigmoid(beta*x)", "SiLU / Swish"),
+    ("x*erf(x/sqrt(2))/2 + x/2", "GELU"),
+    ("tanh(x)", "Tanh"),
+])
+def test_rediscoveries_are_named(formula, name):
+    best = nearest_known(formula)[0]
+    assert best.name == name and best.rediscovery and best.distance <= REDISCOVERY
+
+
+def test_a_learnable_scale_is_fitted_and_near_misses_are_not_rediscoveries():
+    swish = nearest_known("x*sigmoid(2*x)")[0]
+    assert swish.name == "SiLU / Swish" and swish.beta == pytest.approx(2.0, rel=0.05)
+    near_gelu = {m.name: m for m in nearest_known("x*sigmoid(1.702*x)", top=5)}
+    assert near_gelu["GELU"].distance < 0.01  # the sigmoid approximation of GELU
+    novel = nearest_known("sin(x)*Min(x, asinh(x))")[0]
+    assert not novel.rediscovery and novel.distance > 0.05
+
+
+def test_learnable_constants_of_the_formula_take_the_given_values():
+    assert nearest_known("max(0, x) + min(0, a*x)", {"a": 0.01})[0].name == "LeakyReLU"
+    assert nearest_known("max(0, x) + min(0, a*x)", {"a": 0.0})[0].name == "ReLU"

@@ -1,0 +1,49 @@
+import json
+import time
+
+import pytest
+
+from evoact.properties import activation_properties
+
+
+def _values(formula):
+    return {k: v["value"] for k, v in activation_properties(formula, cost=False).items()}
+
+
+@pytest.mark.parametrize("formula, expected", [
+    ("max(0, x)", {"f(0)": 0.0, "f'(0)": None, "limit at -inf": 0.0, "limit at +inf": "inf", "bounded above": False,
+                   "bounded below": True, "monotonic": "increasing", "smoothness": "continuous, not differentiable (kinks)",
+                   "zero-centred": False, "self-gated": False, "Lipschitz": True}),
+    ("tanh(x)", {"f(0)": 0.0, "f'(0)": 1.0, "limit at -inf": -1.0, "limit at +inf": 1.0, "bounded above": True,
+                 "bounded below": True, "monotonic": "increasing", "smoothness": "C-infinity", "zero-centred": True,
+                 "self-gated": False, "Lipschitz": True}),
+    ("x*sigmoid(x)", {"f(0)": 0.0, "f'(0)": 0.5, "limit at -inf": 0.0, "limit at +inf": "inf", "bounded above": False,
+                      "bounded below": True, "monotonic": False, "smoothness": "C-infinity", "zero-centred": False,
+                      "self-gated": True, "Lipschitz": True}),
+    ("sin(x)", {"f(0)": 0.0, "f'(0)": 1.0, "limit at +inf": "oscillates", "bounded above": True, "bounded below": True,
+                "monotonic": False, "smoothness": "C-infinity", "zero-centred": True, "Lipschitz": True}),
+    ("x**3", {"f(0)": 0.0, "f'(0)": 0.0, "limit at -inf": "-inf", "limit at +inf": "inf", "bounded above": False,
+              "bounded below": False, "monotonic": "increasing", "zero-centred": True, "self-gated": True, "Lipschitz": False}),
+    ("exp(x)", {"f(0)": 1.0, "limit at -inf": 0.0, "limit at +inf": "inf", "bounded above": False, "bounded below": True,
+                "monotonic": "increasing", "zero-centred": False, "Lipschitz": False}),
+    ("x*Heaviside(abs(x) - 1/2)", {"smoothness": "discontinuous", "zero-centred": True}),
+])
+def test_properties_of_known_functions(formula, expected):
+    values = _values(formula)
+    assert {k: values[k] for k in expected} == expected
+
+
+def test_each_property_says_how_it_was_found_and_is_json_ready():
+    props = activation_properties("x*sigmoid(beta*x)", {"beta": 2.0})
+    assert {p["how"] for p in props.values()} <= {"symbolic", "numeric", "measured"}
+    assert props["cost vs ReLU"]["how"] == "measured" and props["cost vs ReLU"]["value"] > 0
+    assert props["self-gated"]["gate"] == "1/(1 + exp(-2*x))"
+    assert props["max |f'| on [-10, 10]"]["value"] == pytest.approx(1.0998, abs=1e-3)
+    json.loads(json.dumps(activation_properties("exp(x)", cost=False), allow_nan=False))
+
+
+def test_a_tower_of_exponentials_is_described_in_bounded_time():
+    start = time.perf_counter()
+    props = activation_properties("exp(" * 40 + "x" + ")" * 40, cost=False)
+    assert time.perf_counter() - start < 20  # SymPy gets a few seconds in all, then numbers take over
+    json.dumps(props, allow_nan=False)
