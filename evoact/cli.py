@@ -169,7 +169,8 @@ def inspect(run: Path | None, candidate_id: int | None, formula: str | None, par
     from evoact.inspection import describe_candidate, describe_formula
 
     store, _ = _target(run, candidate_id, formula)
-    info = describe_candidate(store, candidate_id) if store else describe_formula(_checked(formula), _params(params))
+    values = _params(params)
+    info = describe_candidate(store, candidate_id, params=values) if store else describe_formula(_checked(formula), values)
     if plot_path is not None:
         from evoact.plotting import write_plot
 

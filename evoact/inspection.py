@@ -42,14 +42,15 @@ def mean_learned(learned: dict[str, list[float]]) -> dict[str, float]:
     return {name: sum(v) / len(v) for name, v in learned.items() if v}
 
 
-def describe_candidate(store: RunStore, cid: int, analyse: bool = True) -> dict[str, Any]:
-    """A run candidate: its formula description, status or failure reason, lineage and the baselines' fitness."""
+def describe_candidate(store: RunStore, cid: int, analyse: bool = True, params: dict[str, float] | None = None) -> dict[str, Any]:
+    """A run candidate: its formula description (constants at their trained values unless ``params`` says otherwise),
+    status or failure reason, lineage and the baselines' fitness."""
     row = store.candidate(cid)
     if row is None:
         raise KeyError(f"{store.path}: no candidate with id {cid}")
     parents = [store.candidate(p) for p in row["parents"]]
     return {
-        **describe_formula(row["formula"], mean_learned(row["learned"]), analyse),
+        **describe_formula(row["formula"], {**mean_learned(row["learned"]), **(params or {})}, analyse),
         "id": cid, "label": row["label"], "status": row["status"], "error": row["error"],
         "duplicate_of": row["duplicate_of"], "fitness": row["fitness"], "val_acc": row["val_acc"],
         "test_acc": row["test_acc"], "train_seconds": row["train_seconds"], "learned": row["learned"],
