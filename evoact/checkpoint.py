@@ -53,7 +53,10 @@ def write_checkpoint(run_dir: Path, generation: int, state: dict[str, Any]) -> P
         os.fsync(directory)  # make the rename itself durable
     finally:
         os.close(directory)
-    for old in sorted(final.parent.glob("gen-*.json"))[:-KEEP]:
+    existing = sorted(final.parent.glob("gen-*.json"))
+    newer = [p for p in existing if p.name > final.name]  # a damaged future the run has now replaced
+    older = [p for p in existing if p.name <= final.name]
+    for old in newer + older[:-KEEP]:
         old.unlink()
     return final
 
@@ -78,5 +81,9 @@ def read_checkpoint(run_dir: Path) -> Checkpoint | None:
         if payload is None:
             skipped.append(f"{path.name}: {problem}")
             continue
-        return Checkpoint(int(payload["generation"]), payload["state"], tuple(skipped))
+        generation = payload.get("generation")
+        if not isinstance(generation, int) or path.name != _path(run_dir, generation).name:
+            skipped.append(f"{path.name}: its generation does not match its name")
+            continue
+        return Checkpoint(generation, payload["state"], tuple(skipped))
     return Checkpoint(-1, {}, tuple(skipped)) if skipped else None

@@ -314,7 +314,7 @@ def _print_run(store: RunStore, top: int, status: str | None) -> None:
     for rank, r in rows:
         formula = escape(r["formula"])
         note = r["status"] + (f" [{r['stage']}]" if r["stage"] else "") + (f" ({r['error']})" if r["error"] else "") + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
-        table.add_row(str(rank), str(r["id"]), f"[cyan]baseline {r['label']}[/]: {formula}" if r["label"] else formula,
+        table.add_row(str(rank), str(r["id"]), f"[cyan]baseline {escape(r['label'])}[/]: {formula}" if r["label"] else formula,
                       _num(r["fitness"]), _num(r["test_acc"]), str(r["nodes"] or "-"),
                       "-" if r["generation"] is None else str(r["generation"]), escape(note))
     console.print(table)

@@ -29,27 +29,37 @@ _WILD = "oscillates unboundedly"
 _FINE = np.linspace(-10.0, 10.0, 20_001) + 1e-5 * math.pi  # offset so that no grid point sits on a kink at 0
 
 
-class _TooSlow(Exception):
-    pass
+class _TooSlow(BaseException):
+    """Raised by the alarm; a BaseException so that SymPy's own ``except Exception`` cannot swallow it."""
 
 
 @contextmanager
 def _time_limit(seconds: float) -> Iterator[bool]:
-    """Bound SymPy work (limits can run for minutes); yields False where no alarm can be set (not the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
+    """Bound SymPy work (limits can run for minutes) with SIGALRM; a caller's own alarm is put back afterwards.
+
+    Yields False, arming nothing, off the main thread or when the current handler cannot be restored.
+    """
+    previous = signal.getsignal(signal.SIGALRM)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
         yield False
         return
+    outer, interval = signal.getitimer(signal.ITIMER_REAL)
+    start = time.monotonic()
 
     def stop(signum: int, frame: object) -> None:
         raise _TooSlow
 
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.signal(signal.SIGALRM, stop)
     try:
-        yield True
+        signal.setitimer(signal.ITIMER_REAL, min(seconds, outer) if outer > 0 else seconds)
+        try:
+            yield True
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer > 0:  # the caller's watchdog still fires, on time (or at once if its time came while we ran)
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3), interval)
 
 
 def _number(value: sp.Expr) -> float | str | None:

@@ -69,22 +69,29 @@ def resume_search(run_dir: Path, console: Console | None = None) -> RunStore:
 
 def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, checkpoint: Checkpoint | None,
            console: Console | None) -> RunStore:
-    genome = Genome(space)
-    task = get_task(config.task)
-    baselines = {name: baseline_formula(name) for name in config.baselines}
-    algorithm = Evolution(genome, config.evolution, config.seed)
-    algorithm.seen.update(baselines.values())  # evolution explores beyond the baselines (seeds may still equal one)
+    try:  # nothing below may leave the store open (and its writer lock held) if it fails
+        task = get_task(config.task)
+        baselines = {name: baseline_formula(name) for name in config.baselines}
+        algorithm = Evolution(Genome(space), config.evolution, config.seed)
+        algorithm.seen.update(baselines.values())  # evolution explores beyond the baselines (seeds may still equal one)
+        if checkpoint is not None and checkpoint.generation >= 0:
+            try:
+                algorithm.restore(checkpoint.state)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise RunStoreError(f"{store.path}: checkpoint of generation {checkpoint.generation} cannot be continued"
+                                    f" by this evoact ({type(exc).__name__}: {exc})") from None
+        existing = _Existing(store)
+        cascade = _Cascade(store, config, space.learnable, space.limits.max_nodes, store.path)
+    except BaseException:
+        store.close()
+        raise
     total = len(baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
     progress = SearchProgress(total, config.generations, console)
     if checkpoint is not None:
         for note in checkpoint.skipped:
             progress.note(f"skipping damaged checkpoint {note}")
-        if checkpoint.generation >= 0:
-            algorithm.restore(checkpoint.state)
         progress.note(f"resuming after generation {checkpoint.generation}" if checkpoint.generation >= 0 else
                       "resuming from the start (no intact checkpoint); finished evaluations are reused")
-    existing = _Existing(store)
-    cascade = _Cascade(store, config, space.learnable, space.limits.max_nodes, store.path)
     store.set_meta("state", "running")
     pool = None
     try:
@@ -136,13 +143,14 @@ class _Existing:
 
     def __init__(self, store: RunStore) -> None:
         self.store = store
-        self._rows: dict[tuple[int | None, str], int] = {}
-        for row in store.candidates():
-            self._rows.setdefault((row["generation"], row["label"] or row["formula"]), row["id"])
+        self._rows: dict[tuple[int | None, str], list[int]] = {}
+        for row in store.candidates():  # id order: the order the run added them
+            self._rows.setdefault((row["generation"], row["label"] or row["formula"]), []).append(row["id"])
 
     def claim(self, generation: int | None, key: str) -> int | None:
-        """The id of the stored row for this baseline label or (generation, formula), if any."""
-        return self._rows.pop((generation, key), None)
+        """The id of the next stored row for this baseline label or (generation, formula), if any."""
+        ids = self._rows.get((generation, key))
+        return ids.pop(0) if ids else None
 
     def finished(self, ids: list[int]) -> int:
         """How many of these rows already have a result."""
@@ -150,7 +158,7 @@ class _Existing:
 
     def abandon(self) -> None:
         """Record rows the resumed run never proposed again (only if the code changed in between) as failed."""
-        for cid in self._rows.values():
+        for cid in (cid for ids in self._rows.values() for cid in ids):
             if self.store.candidate(cid)["status"] == "pending":
                 self.store.record_result(cid, {"status": "failed", "error": "not proposed again when the run was resumed"})
 
@@ -246,7 +254,7 @@ class _Cascade:
         for index, result in pool.imap(jobs):
             cid = ids[index]
             self.store.record_result(cid, result)
-            if self.cache is not None and cid in self._fingerprints:
+            if self.cache is not None and cid in self._fingerprints and not result.get("transient"):
                 self.cache.add(self.protocol, self._fingerprints[cid], result["status"], result.get("fitness"),
                                result.get("error"), rows[index]["formula"], f"{self.store.path.name} #{cid}")
             progress.update(self.store.candidate(cid))

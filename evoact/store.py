@@ -68,7 +68,7 @@ def _lock(path: Path) -> int:
 def _writer(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path / DB_FILE, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA synchronous=FULL")  # a committed row survives an OS crash, as the checkpoints after it do
     return conn
 
 

@@ -102,15 +102,16 @@ class WorkerPool:
                     else:
                         cause = exc.cause if isinstance(exc.cause, BaseException) else exc
                         error = f"the evaluation raised {type(cause).__name__}: {cause}"
-                    result = {"status": "failed", "error": error, "seconds": time.monotonic() - started}
+                    result = {"status": "failed", "error": error, "seconds": time.monotonic() - started, "transient": died}
                 yield index, result
-            if not ready and self.timeout:
+            if self.timeout:
                 now = time.monotonic()
                 for ref, (index, _, _, started) in list(running.items()):
                     if now - started >= self.timeout:
                         ray.cancel(ref, force=True)
                         del running[ref]
-                        yield index, {"status": "failed", "error": f"timed out after {self.timeout:g} s", "seconds": now - started}
+                        yield index, {"status": "failed", "error": f"timed out after {self.timeout:g} s", "seconds": now - started,
+                                      "transient": True}
 
     def close(self) -> None:
         """Shut down Ray if this pool started it."""

@@ -45,3 +45,13 @@ def test_a_process_killed_while_writing_leaves_the_previous_checkpoint_intact(tm
     checkpoint = read_checkpoint(tmp_path)
     assert tmp.exists(), "the writer finished before it could be killed; the test proves nothing"
     assert checkpoint.generation == 0 and checkpoint.state == {"generation": 1}
+
+
+def test_writing_an_earlier_generation_replaces_a_damaged_future(tmp_path):
+    for generation in (5, 6, 7):
+        write_checkpoint(tmp_path, generation, {"generation": generation + 1})
+        (tmp_path / CHECKPOINT_DIR / f"gen-{generation:05d}.json").write_text("{")
+    assert read_checkpoint(tmp_path).generation == -1  # all damaged: the resumed run starts over
+    write_checkpoint(tmp_path, 0, {"generation": 1})
+    assert sorted(p.name for p in (tmp_path / CHECKPOINT_DIR).iterdir()) == ["gen-00000.json"]
+    assert read_checkpoint(tmp_path).generation == 0

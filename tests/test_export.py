@@ -12,7 +12,8 @@ from onnx.reference import ReferenceEvaluator
 
 from evoact import load_activation
 from evoact.compiler import compile_activation
-from evoact.export import export_json, export_latex, export_sympy, export_torch_module, onnx_unsupported, read_torch_module
+from evoact.export import (export_json, export_latex, export_sympy, export_torch_module, onnx_unsupported, read_torch_module,
+                           torch_module_source)
 from evoact.formula import FormulaError, parse
 from evoact.inspection import mean_learned
 from evoact.store import RunStore
@@ -157,3 +158,12 @@ def test_sympy_latex_and_json_exports_read_back(tmp_path):
     record = json.loads(export_json(tmp_path / "a.json", formula, {"beta": 1.5}, {"beta": [1.4, 1.6]}).read_text())
     assert parse(record["formula"]) == parse(formula) and record["params"] == {"beta": 1.5}
     assert record["learned_per_layer"] == {"beta": [1.4, 1.6]}
+
+
+def test_a_hostile_run_directory_cannot_write_code_into_an_exported_module():
+    hostile = {'z"""\nimport os; os.system("touch PWNED")\n"""': [1.0], "beta": [1.25, 1.75]}
+    source = torch_module_source("x*sigmoid(beta*x)", {"beta": 1.5}, hostile)
+    assert "PWNED" not in source and "beta = 1.25, 1.75" in source
+    ast.parse(source)
+    with pytest.raises(ValueError, match="beta = nan: must be a finite number"):
+        torch_module_source("x*sigmoid(beta*x)", {"beta": float("nan")})

@@ -1,4 +1,5 @@
 import json
+import signal
 import time
 
 import pytest
@@ -47,3 +48,16 @@ def test_a_tower_of_exponentials_is_described_in_bounded_time():
     props = activation_properties("exp(" * 40 + "x" + ")" * 40, cost=False)
     assert time.perf_counter() - start < 20  # SymPy gets a few seconds in all, then numbers take over
     json.dumps(props, allow_nan=False)
+
+
+def test_a_callers_alarm_survives_the_sympy_time_limit():
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    signal.setitimer(signal.ITIMER_REAL, 30.0)
+    try:
+        activation_properties("tanh(x)", cost=False)
+        remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert signal.getsignal(signal.SIGALRM) is not None and 0 < remaining <= 30.0 and not fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import sympy as sp
 
-from evoact.formula import parse
+from evoact.formula import parse, to_formula
 
 
 def export_latex(path: str | Path, formula: str, params: dict[str, float] | None = None,
                  learned: dict[str, list[float]] | None = None) -> Path:
     """Write ``f(x) = ...`` as a display equation, with the constants' values underneath; returns the path."""
     expr = parse(formula)
-    lines = [f"% {formula}", r"\begin{equation}", f"  f(x) = {sp.latex(expr)}", r"\end{equation}"]
+    lines = [f"% {to_formula(expr)}", r"\begin{equation}", f"  f(x) = {sp.latex(expr)}", r"\end{equation}"]
     names = sorted(s.name for s in expr.free_symbols if s.name != "x")
     if names:
         values = ", ".join(f"{sp.latex(sp.Symbol(n))} = {float((params or {}).get(n, 1.0)):.6g}" for n in names)

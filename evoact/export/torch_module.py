@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from pathlib import Path
 
 from evoact.compiler import CompiledActivation, compile_activation, derivatives, lower, lower_many, program_source
@@ -119,10 +120,13 @@ def torch_module_source(formula: str, params: dict[str, float] | None = None,
     program, derivative = lower(expr), lower_many(derivatives(expr), expr)
     params = params or {}
     init = {p: float(params.get(p, 1.0)) for p in program.params}
+    for name, value in init.items():
+        if not math.isfinite(value):
+            raise ValueError(f"constant {name} = {value}: must be a finite number")
     learned_note = ""
-    if learned:
-        values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in vals)}" for k, vals in sorted(learned.items()))
-        learned_note = f"Values learned per layer in the run: {values}.\n"
+    if learned:  # only the formula's own constants and numbers: a run directory must not write code into the file
+        values = "; ".join(f"{k} = {', '.join(f'{float(v):.6g}' for v in learned[k])}" for k in program.params if k in learned)
+        learned_note = f"Values learned per layer in the run: {values}.\n" if values else ""
     return _TEMPLATE.format(
         formula=program.formula, formula_repr=repr(program.formula), params_repr=repr(init), learned=learned_note, cls=class_name,
         onnx=_onnx_note(onnx_unsupported(formula)),
