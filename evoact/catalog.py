@@ -12,11 +12,9 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import sympy as sp
-import torch
 
-from evoact.compiler import lower, run_program
-from evoact.formula import parse
+from evoact.compiler import values_at
+from evoact.formula import constant_values, parse
 from evoact.screening.probe import probe_points
 
 #: Relative RMS difference under which a match counts as a rediscovery.
@@ -103,14 +101,6 @@ class Match:
         return self.distance <= REDISCOVERY
 
 
-def evaluate(expr: sp.Expr, x: np.ndarray, params: dict[str, np.ndarray | float]) -> np.ndarray:
-    """Values of ``expr`` at ``x`` (float64), broadcasting array-valued constants against ``x``."""
-    tensors = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in params.items()}
-    with torch.no_grad():
-        out = run_program(lower(expr), torch.as_tensor(x, dtype=torch.float64), tensors)[0]
-    return np.broadcast_to(out.numpy(), np.broadcast_shapes(x.shape, *(np.shape(v) for v in params.values())))
-
-
 @functools.lru_cache(maxsize=1)
 def _catalog_values() -> list[tuple[Known, np.ndarray, np.ndarray | None]]:
     """Each entry's values on the probe points: one row, or one row per candidate ``beta``."""
@@ -119,17 +109,16 @@ def _catalog_values() -> list[tuple[Known, np.ndarray, np.ndarray | None]]:
     for known in CATALOG:
         expr = parse(known.formula)
         if any(s.name == "beta" for s in expr.free_symbols):
-            out.append((known, evaluate(expr, x[None, :], {"beta": _BETAS[:, None]}), _BETAS))
+            out.append((known, values_at(expr, x[None, :], {"beta": _BETAS[:, None]}), _BETAS))
         else:
-            out.append((known, evaluate(expr, x, {})[None, :], None))
+            out.append((known, values_at(expr, x, {})[None, :], None))
     return out
 
 
 def nearest_known(formula: str, params: dict[str, float] | None = None, top: int = 3) -> list[Match]:
     """The ``top`` closest catalog entries to a formula (its constants at ``params``, default 1)."""
     expr = parse(formula)
-    values = {s.name: (params or {}).get(s.name, 1.0) for s in expr.free_symbols if s.name != "x"}
-    f = evaluate(expr, probe_points(), values)
+    f = values_at(expr, probe_points(), constant_values(expr, params))
     norm = float(np.sqrt(np.mean(f**2)))
     if not np.all(np.isfinite(f)) or norm == 0.0:
         return []

@@ -46,17 +46,24 @@ def _target_arguments(verb: str) -> Callable:
     return apply
 
 
-def _target(run: Path | None, candidate_id: int | None, formula: str | None) -> tuple[RunStore | None, dict | None]:
-    """The store and row named by RUN ID, or (None, None) for --expr; a one-line error when both or neither are given."""
+def _target(run: Path | None, candidate_id: int | None, formula: str | None,
+            params: tuple[str, ...]) -> tuple[RunStore | None, dict | None, str, dict[str, float]]:
+    """Store, row, checked formula and constant values for RUN ID (row None for --expr); --param values win.
+
+    A one-line error when both or neither of RUN ID and --expr are given.
+    """
+    from evoact.inspection import candidate_constants
+
     if (formula is None) == (run is None or candidate_id is None):
         _fail("give either RUN ID or --expr FORMULA")
+    values = _params(params)
     if formula is not None:
-        return None, None
+        return None, None, _checked(formula), values
     store = _open(run)
     row = store.candidate(candidate_id)
     if row is None:
         _fail(f"{run}: no candidate with id {candidate_id}")
-    return store, row
+    return store, row, _checked(row["formula"]), {**candidate_constants(store, row), **values}
 
 
 @click.group()
@@ -168,9 +175,8 @@ def inspect(run: Path | None, candidate_id: int | None, formula: str | None, par
     """Describe a candidate (RUN ID) or a formula (--expr): forms, properties, nearest known activations, lineage."""
     from evoact.inspection import describe_candidate, describe_formula
 
-    store, _ = _target(run, candidate_id, formula)
-    values = _params(params)
-    info = describe_candidate(store, candidate_id, params=values) if store else describe_formula(_checked(formula), values)
+    store, _, formula, values = _target(run, candidate_id, formula, params)
+    info = describe_candidate(store, candidate_id, values) if store else describe_formula(formula, values)
     if plot_path is not None:
         from evoact.plotting import write_plot
 
@@ -209,21 +215,8 @@ def export(run: Path | None, candidate_id: int | None, formula: str | None, para
 
     A run's learnable constants start at their trained values (the mean over layers); --param overrides.
     """
-    from evoact.inspection import mean_learned
-
-    store, row = _target(run, candidate_id, formula)
-    learned = None
-    initial: dict[str, float] = {}
-    if row is not None:
-        formula, learned = row["formula"], row["learned"] or None
-        space = store.config().get("search_space", {})
-        from evoact.search_space import parse_search_space
-
-        initial = parse_search_space(space["text"], space["source"]).learnable if "text" in space else {}
-        initial.update(mean_learned(learned or {}))
-    initial.update(_params(params))
-    _checked(formula)
-    EXPORTERS[fmt](output, formula, initial, learned)
+    _, row, formula, values = _target(run, candidate_id, formula, params)
+    EXPORTERS[fmt](output, formula, values, (row["learned"] or None) if row else None)
     console.print(f"wrote {output} ({fmt}): {escape(formula)}", highlight=False)
 
 
@@ -246,16 +239,12 @@ def report(run: Path, output: Path, top: int) -> None:
 def plot(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...],
          span: tuple[float, float], output: Path) -> None:
     """Plot a candidate (RUN ID) or a formula (--expr) and its derivative, with ReLU, GELU and SiLU for reference."""
-    from evoact.inspection import mean_learned
     from evoact.plotting import write_plot
 
-    _, row = _target(run, candidate_id, formula)
-    values = _params(params)
-    if row is not None:
-        formula, values = row["formula"], {**mean_learned(row["learned"] or {}), **values}
+    _, _, formula, values = _target(run, candidate_id, formula, params)
     if not span[0] < span[1]:
         _fail(f"--range {span[0]:g} {span[1]:g}: the start must be below the end")
-    write_plot(output, _checked(formula), values, span)
+    write_plot(output, formula, values, span)
     console.print(f"wrote {output}", highlight=False)
 
 

@@ -51,6 +51,11 @@ def to_formula(expr: sp.Expr) -> str:
     return sp.sstr(expr)
 
 
+def constant_values(expr: sp.Expr, params: dict[str, float] | None = None) -> dict[str, float]:
+    """Each learnable constant of ``expr``, in name order, with its value from ``params`` (1 where not given)."""
+    return {name: float((params or {}).get(name, 1.0)) for name in sorted(s.name for s in expr.free_symbols if s != X)}
+
+
 def is_constant_name(name: str) -> bool:
     """Whether ``name`` may name a learnable constant: lowercase identifier, not reserved by formulas or Python."""
     return (bool(re.fullmatch(r"[a-z][a-z0-9_]*", name)) and name not in _RESERVED and not keyword.iskeyword(name)

@@ -8,8 +8,9 @@ from typing import Any
 import sympy as sp
 
 from evoact.catalog import nearest_known
-from evoact.formula import parse, to_formula
+from evoact.formula import constant_values, parse, to_formula
 from evoact.properties import activation_properties
+from evoact.search_space import parse_search_space
 from evoact.store import RunStore
 
 
@@ -18,23 +19,20 @@ def count_nodes(expr: sp.Expr) -> int:
     return sum(1 for _ in sp.preorder_traversal(expr))
 
 
-def describe_formula(text: str, params: dict[str, float] | None = None, analyse: bool = True) -> dict[str, Any]:
+def describe_formula(text: str, params: dict[str, float] | None = None) -> dict[str, Any]:
     """What a formula is: as given, canonical, LaTeX, node count, constants, properties and nearest known activations.
 
     Learnable constants take ``params`` (default 1) for the properties and the comparison.
     """
     expr = parse(text)
     formula = to_formula(expr)
-    constants = sorted(s.name for s in expr.free_symbols if s.name != "x")
-    values = {name: (params or {}).get(name, 1.0) for name in constants}
-    info: dict[str, Any] = {
+    values = constant_values(expr, params)
+    return {
         "input": text, "formula": formula, "latex": sp.latex(expr), "nodes": count_nodes(expr),
-        "constants": constants, "constant_values": values,
+        "constants": list(values), "constant_values": values,
+        "properties": activation_properties(formula, values),
+        "nearest_known": [{**asdict(m), "rediscovery": m.rediscovery} for m in nearest_known(formula, values)],
     }
-    if analyse:
-        info["properties"] = activation_properties(formula, values)
-        info["nearest_known"] = [{**asdict(m), "rediscovery": m.rediscovery} for m in nearest_known(formula, values)]
-    return info
 
 
 def mean_learned(learned: dict[str, list[float]]) -> dict[str, float]:
@@ -42,7 +40,14 @@ def mean_learned(learned: dict[str, list[float]]) -> dict[str, float]:
     return {name: sum(v) / len(v) for name, v in learned.items() if v}
 
 
-def describe_candidate(store: RunStore, cid: int, analyse: bool = True, params: dict[str, float] | None = None) -> dict[str, Any]:
+def candidate_constants(store: RunStore, row: dict[str, Any]) -> dict[str, float]:
+    """A run candidate's constants: the search space's initial values, replaced by the run's trained means."""
+    space = store.config().get("search_space", {})
+    initial = parse_search_space(space["text"], space["source"]).learnable if "text" in space else {}
+    return {**initial, **mean_learned(row["learned"] or {})}
+
+
+def describe_candidate(store: RunStore, cid: int, params: dict[str, float] | None = None) -> dict[str, Any]:
     """A run candidate: its formula description (constants at their trained values unless ``params`` says otherwise),
     status or failure reason, lineage and the baselines' fitness."""
     row = store.candidate(cid)
@@ -50,7 +55,7 @@ def describe_candidate(store: RunStore, cid: int, analyse: bool = True, params: 
         raise KeyError(f"{store.path}: no candidate with id {cid}")
     parents = [store.candidate(p) for p in row["parents"]]
     return {
-        **describe_formula(row["formula"], {**mean_learned(row["learned"]), **(params or {})}, analyse),
+        **describe_formula(row["formula"], {**candidate_constants(store, row), **(params or {})}),
         "id": cid, "label": row["label"], "status": row["status"], "error": row["error"],
         "duplicate_of": row["duplicate_of"], "fitness": row["fitness"], "val_acc": row["val_acc"],
         "test_acc": row["test_acc"], "train_seconds": row["train_seconds"], "learned": row["learned"],

@@ -11,9 +11,8 @@ matplotlib.use("Agg")  # no display needed, and never a GUI window from a librar
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from evoact.catalog import evaluate  # noqa: E402
-from evoact.compiler import derivatives  # noqa: E402
-from evoact.formula import parse  # noqa: E402
+from evoact.compiler import derivatives, values_at  # noqa: E402
+from evoact.formula import constant_values, parse  # noqa: E402
 
 REFERENCES = {"ReLU": "max(0, x)", "GELU": "gelu(x)", "SiLU": "silu(x)"}
 
@@ -25,12 +24,12 @@ def plot_png(formula: str, params: dict[str, float] | None = None, span: tuple[f
     fig, (top, bottom) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
     for name, ref in REFERENCES.items():
         expr = parse(ref)
-        top.plot(x, evaluate(expr, x, {}), lw=1, alpha=0.55, ls="--", label=name)
-        bottom.plot(x, evaluate(derivatives(expr)[0], x, {}), lw=1, alpha=0.55, ls="--", label=name)
+        top.plot(x, values_at(expr, x, {}), lw=1, alpha=0.55, ls="--", label=name)
+        bottom.plot(x, values_at(derivatives(expr)[0], x, {}), lw=1, alpha=0.55, ls="--", label=name)
     expr = parse(formula)
-    values = {s.name: (params or {}).get(s.name, 1.0) for s in expr.free_symbols if s.name != "x"}
-    top.plot(x, evaluate(expr, x, values), lw=2.2, color="black", label="this")
-    bottom.plot(x, evaluate(derivatives(expr)[0], x, values), lw=2.2, color="black", label="this")
+    values = constant_values(expr, params)
+    top.plot(x, values_at(expr, x, values), lw=2.2, color="black", label="this")
+    bottom.plot(x, values_at(derivatives(expr)[0], x, values), lw=2.2, color="black", label="this")
     for axis, label in ((top, "f(x)"), (bottom, "f'(x)")):
         axis.axhline(0, color="#999", lw=0.6)
         axis.axvline(0, color="#999", lw=0.6)
@@ -39,6 +38,11 @@ def plot_png(formula: str, params: dict[str, float] | None = None, span: tuple[f
         axis.grid(alpha=0.3)
     top.legend(fontsize=8, loc="upper left")
     fig.suptitle(title or formula, fontsize=9)
+    return figure_png(fig)
+
+
+def figure_png(fig: plt.Figure) -> bytes:
+    """A finished figure as PNG bytes; the figure is closed (pyplot keeps every open one alive)."""
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

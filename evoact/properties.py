@@ -17,11 +17,10 @@ import numpy as np
 import sympy as sp
 import torch
 
-from evoact.catalog import evaluate
-from evoact.compiler import compile_activation, derivatives
-from evoact.formula import parse
-from evoact.primitives import X
-from evoact.screening.probe import probe_points
+from evoact.compiler import compile_activation, derivatives, values_at
+from evoact.formula import constant_values, parse
+from evoact.primitives import X, symbol
+from evoact.screening.probe import N_NORMAL, probe_points
 
 _KINKS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside)
 _SYMBOLIC_SECONDS = 3.0  # for all SymPy steps of one activation together
@@ -84,7 +83,11 @@ def _plain(value: float) -> float | str | None:
 
 
 class _SymPyBudget:
-    """Runs SymPy steps while a shared time budget lasts (None after): a tower like exp(exp(...)) must not hang."""
+    """Runs SymPy steps while a shared time budget lasts: a tower like exp(exp(...)) must not hang.
+
+    None means "not decided symbolically" (out of time, or SymPy cannot: NotImplementedError); the caller then
+    estimates numerically. Only kink-free expressions are given to SymPy (its limits crash on Max/Min).
+    """
 
     def __init__(self, seconds: float) -> None:
         self.left = seconds
@@ -96,7 +99,7 @@ class _SymPyBudget:
         try:
             with _time_limit(self.left) as armed:
                 return compute() if armed else None
-        except (_TooSlow, NotImplementedError, ValueError, TypeError, RecursionError, OverflowError, ZeroDivisionError):
+        except (_TooSlow, NotImplementedError):
             return None
         finally:
             self.left -= time.perf_counter() - start
@@ -150,8 +153,8 @@ def activation_properties(formula: str, params: dict[str, float] | None = None, 
 
 def _properties(formula: str, params: dict[str, float] | None, cost: bool) -> dict[str, dict[str, Any]]:
     expr = parse(formula)
-    values = {s: (params or {}).get(s.name, 1.0) for s in expr.free_symbols if s != X}
-    fixed = expr.subs({s: sp.Integer(int(v)) if float(v).is_integer() else sp.Float(v) for s, v in values.items()})
+    values = constant_values(expr, params)
+    fixed = expr.subs({symbol(n): sp.Integer(int(v)) if v.is_integer() else sp.Float(v) for n, v in values.items()})
     slope = derivatives(fixed)[0]
     smooth_everywhere = not fixed.has(*_KINKS)
     symbolic = _SymPyBudget(_SYMBOLIC_SECONDS)
@@ -161,15 +164,16 @@ def _properties(formula: str, params: dict[str, float] | None, cost: bool) -> di
         out[name] = {"value": value, "how": how, **detail}
 
     def f(x: np.ndarray) -> np.ndarray:
-        return evaluate(fixed, x, {})
+        return values_at(fixed, x, {})
 
     def df(x: np.ndarray) -> np.ndarray:
-        return evaluate(slope, x, {})
+        return values_at(slope, x, {})
 
-    at_zero = symbolic(lambda: _number(fixed.subs(X, 0))) if smooth_everywhere else None
-    put("f(0)", at_zero, "symbolic") if isinstance(at_zero, float) else put("f(0)", float(f(np.array([0.0]))[0]), "numeric")
     h = 1e-6
-    left, right = (f(np.array([0.0])) - f(np.array([-h])))[0] / h, (f(np.array([h])) - f(np.array([0.0])))[0] / h
+    below, zero, above = f(np.array([-h, 0.0, h]))
+    at_zero = symbolic(lambda: _number(fixed.subs(X, 0))) if smooth_everywhere else None
+    put("f(0)", at_zero, "symbolic") if isinstance(at_zero, float) else put("f(0)", float(zero), "numeric")
+    left, right = (zero - below) / h, (above - zero) / h
     slope_zero = symbolic(lambda: _number(sp.diff(fixed, X).subs(X, 0))) if smooth_everywhere else None
     if isinstance(slope_zero, float):
         put("f'(0)", slope_zero, "symbolic")
@@ -180,19 +184,21 @@ def _properties(formula: str, params: dict[str, float] | None, cost: bool) -> di
 
     far = 10.0 ** np.arange(2, 7)
     for name, to, points in (("limit at -inf", -sp.oo, -far), ("limit at +inf", sp.oo, far)):
-        exact = symbolic(lambda: _number(sp.limit(fixed, X, to)))  # noqa: B023 (called at once)
+        exact = symbolic(lambda: _number(sp.limit(fixed, X, to))) if smooth_everywhere else None  # noqa: B023 (called at once)
         put(name, exact, "symbolic") if exact is not None else put(name, _numeric_limit(f(points)), "numeric")
 
-    wide = np.concatenate([np.linspace(-1e3, 1e3, 200_001), probe_points()])
+    probes = probe_points()
+    wide = np.concatenate([np.linspace(-1e3, 1e3, 200_001), probes])
     y = f(wide)
     limits = (out["limit at -inf"], out["limit at +inf"])
     how = "symbolic" if all(lim["how"] == "symbolic" for lim in limits) and smooth_everywhere else "numeric"
     put("bounded above", all(lim["value"] not in ("inf", _WILD) for lim in limits) and not np.any(y == np.inf), how,
-        sup_seen=_plain(float(np.nanmax(y))))
+        sup_seen=np.nanmax(y))
     put("bounded below", all(lim["value"] not in ("-inf", _WILD) for lim in limits) and not np.any(y == -np.inf), how,
-        inf_seen=_plain(float(np.nanmin(y))))
+        inf_seen=np.nanmin(y))
 
-    d_fine, d_wide, steps = df(_FINE), df(wide), np.diff(f(_FINE))  # steps catch jumps the derivative misses
+    f_fine, d_fine, d_wide = f(_FINE), df(_FINE), df(wide)
+    steps = np.diff(f_fine)  # steps catch jumps the derivative misses
     tolerance = 1e-9 * max(1.0, float(np.nanmax(np.abs(d_wide))))
     increasing = bool(np.all(d_wide >= -tolerance) and np.all(steps >= -1e-12))
     decreasing = bool(np.all(d_wide <= tolerance) and np.all(steps <= 1e-12))
@@ -200,14 +206,14 @@ def _properties(formula: str, params: dict[str, float] | None, cost: bool) -> di
 
     if smooth_everywhere:
         put("smoothness", "C-infinity", "symbolic")
-    elif _isolated_jumps(f(_FINE), 1e-6):
+    elif _isolated_jumps(f_fine, 1e-6):
         put("smoothness", "discontinuous", "numeric")
     elif _isolated_jumps(d_fine, 1e-3):
         put("smoothness", "continuous, not differentiable (kinks)", "numeric")
     else:
         put("smoothness", "C1", "numeric")
 
-    normal = f(probe_points()[:512])
+    normal = f(probes[:N_NORMAL])
     rms = float(np.sqrt(np.mean(normal**2)))
     put("zero-centred", bool(rms > 0 and abs(float(np.mean(normal))) <= 0.05 * rms), "numeric",
         mean_on_normal=float(np.mean(normal)))
@@ -217,11 +223,11 @@ def _properties(formula: str, params: dict[str, float] | None, cost: bool) -> di
 
     inner, outer = float(np.nanmax(np.abs(d_fine))), float(np.nanmax(np.abs(d_wide)))
     lipschitz = bool(np.isfinite(outer) and outer <= 1.1 * inner + 1e-9)
-    put("max |f'| on [-10, 10]", _plain(inner), "numeric")
-    put("Lipschitz", lipschitz, "numeric", **({"constant": outer} if lipschitz else {"max_slope_on_[-1000,1000]": _plain(outer)}))
+    put("max |f'| on [-10, 10]", inner, "numeric")
+    put("Lipschitz", lipschitz, "numeric", **({"constant": outer} if lipschitz else {"max_slope_on_[-1000,1000]": outer}))
     if cost:
-        put("cost vs ReLU", round(_measured_cost(expr, {s.name: v for s, v in values.items()}), 2), "measured")
-    return _jsonable(out)
+        put("cost vs ReLU", round(_measured_cost(expr, values), 2), "measured")
+    return _jsonable(out)  # every float JSON-safe: infinities as strings, NaN as None
 
 
 def _gate(expr: sp.Expr) -> sp.Expr | None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import statistics
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 from matplotlib.ticker import MaxNLocator
 
 from evoact.inspection import cascade_breakdown, describe_candidate
-from evoact.plotting import plot_png, plt
+from evoact.plotting import figure_png, plot_png, plt
 from evoact.store import RunStore
 
 _STYLE = """
@@ -67,11 +66,7 @@ def progress_png(store: RunStore) -> bytes | None:
     axis.set_ylabel("fitness (validation accuracy)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def render_report(store: RunStore, top: int = 10) -> str:

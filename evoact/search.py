@@ -99,7 +99,6 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, checkpoint
         pool = WorkerPool(config.workers, config.address, config.timeout)
         store.set_meta("ray_address", pool.address)
         ids = [existing.claim(None, name) or store.add_candidate(formula, "baseline", label=name) for name, formula in baselines.items()]
-        progress.skip(existing.finished(ids))
         cascade.train(pool, cascade.screen(ids, progress, baseline=True)[0], progress)
         cascade.set_hurdle()
         for generation in range(algorithm.generation, config.generations):
@@ -110,7 +109,6 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, checkpoint
             for _ in range(_MAX_TOP_UPS):  # refill stage-1 rejections, so each generation evaluates `target`
                 batch = algorithm.ask(target - kept)
                 batch_ids = [existing.claim(generation, p.formula) or _add(store, p, generation) for p in batch]
-                progress.skip(existing.finished(batch_ids))
                 proposals, ids = proposals + batch, ids + batch_ids
                 to_train, passed = cascade.screen(batch_ids, progress)
                 survivors, kept = survivors + to_train, kept + passed
@@ -152,10 +150,6 @@ class _Existing:
         ids = self._rows.get((generation, key))
         return ids.pop(0) if ids else None
 
-    def finished(self, ids: list[int]) -> int:
-        """How many of these rows already have a result."""
-        return sum(self.store.candidate(cid)["status"] != "pending" for cid in ids)
-
     def abandon(self) -> None:
         """Record rows the resumed run never proposed again (only if the code changed in between) as failed."""
         for cid in (cid for ids in self._rows.values() for cid in ids):
@@ -189,6 +183,7 @@ class _Cascade:
         """
         rows = [self.store.candidate(cid) for cid in ids]
         done = [r for r in rows if r["status"] != "pending"]
+        progress.skip(len(done))
         for row in done:
             if row["fingerprint"] and row["stage"] not in ("static", "cache") and row["duplicate_of"] is None:
                 self._batch.setdefault(row["fingerprint"], row["id"])

@@ -2,7 +2,7 @@
 
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import CompileError, Op, Program, lower, lower_many
-from evoact.compiler.module import MODES, CompiledActivation, choose_mode, compile_activation, run_program
+from evoact.compiler.module import MODES, CompiledActivation, choose_mode, compile_activation, run_program, values_at
 from evoact.compiler.ops import OPS
 
 
@@ -14,4 +14,4 @@ def program_source(program: Program) -> list[str]:
 
 
 __all__ = ["MODES", "OPS", "CompileError", "CompiledActivation", "Op", "Program", "choose_mode", "compile_activation",
-           "derivatives", "lower", "lower_many", "program_source", "run_program"]
+           "derivatives", "lower", "lower_many", "program_source", "run_program", "values_at"]

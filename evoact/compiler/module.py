@@ -7,6 +7,7 @@ import hashlib
 import types
 from typing import Callable
 
+import numpy as np
 import sympy as sp
 import torch
 from torch import nn
@@ -30,6 +31,14 @@ def run_program(program: Program, x: torch.Tensor, params: dict[str, torch.Tenso
     for op in program.ops:
         env[op.target] = OPS[op.fn][0](*[env[a] if isinstance(a, str) else a for a in op.args])
     return [env[o] for o in program.outputs]
+
+
+def values_at(expr: sp.Expr, x: np.ndarray, params: dict[str, np.ndarray | float]) -> np.ndarray:
+    """Values of ``expr`` at ``x`` in float64 NumPy, broadcasting array-valued constants against ``x``."""
+    tensors = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in params.items()}
+    with torch.no_grad():
+        out = run_program(lower(expr), torch.as_tensor(x, dtype=torch.float64), tensors)[0]
+    return np.broadcast_to(out.numpy(), np.broadcast_shapes(x.shape, *(np.shape(v) for v in params.values())))
 
 
 def choose_mode(mode: str, training_steps: int) -> str:

@@ -8,17 +8,16 @@ from pathlib import Path
 import sympy as sp
 
 import evoact
-from evoact.formula import parse, to_formula
+from evoact.formula import constant_values, parse, to_formula
 
 
 def export_json(path: str | Path, formula: str, params: dict[str, float] | None = None,
                 learned: dict[str, list[float]] | None = None) -> Path:
     """Write the record (``formula`` parses back with ``evoact.parse``); returns the path."""
     expr = parse(formula)
-    names = sorted(s.name for s in expr.free_symbols if s.name != "x")
     record = {
         "formula": to_formula(expr), "latex": sp.latex(expr),
-        "params": {n: float((params or {}).get(n, 1.0)) for n in names},
+        "params": constant_values(expr, params),
         "learned_per_layer": learned or {}, "exported_by": f"evoact {evoact.__version__}",
     }
     path = Path(path)

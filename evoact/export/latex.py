@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from evoact.formula import parse, to_formula
+from evoact.formula import constant_values, parse, to_formula
 
 
 def export_latex(path: str | Path, formula: str, params: dict[str, float] | None = None,
@@ -14,10 +14,10 @@ def export_latex(path: str | Path, formula: str, params: dict[str, float] | None
     """Write ``f(x) = ...`` as a display equation, with the constants' values underneath; returns the path."""
     expr = parse(formula)
     lines = [f"% {to_formula(expr)}", r"\begin{equation}", f"  f(x) = {sp.latex(expr)}", r"\end{equation}"]
-    names = sorted(s.name for s in expr.free_symbols if s.name != "x")
-    if names:
-        values = ", ".join(f"{sp.latex(sp.Symbol(n))} = {float((params or {}).get(n, 1.0)):.6g}" for n in names)
-        lines.append(f"with ${values}$" + (" (learned)" if learned else " (initial)") + ".")
+    values = constant_values(expr, params)
+    if values:
+        shown = ", ".join(f"{sp.latex(sp.Symbol(n))} = {v:.6g}" for n, v in values.items())
+        lines.append(f"with ${shown}$" + (" (learned)" if learned else " (initial)") + ".")
     path = Path(path)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from evoact.formula import parse, to_formula
+from evoact.formula import constant_values, parse, to_formula
 
 _TEMPLATE = '''"""Activation function exported by evoact as a SymPy expression.
 
@@ -25,6 +25,6 @@ def export_sympy(path: str | Path, formula: str, params: dict[str, float] | None
     """Write ``EXPR`` (exact ``srepr``: symbols keep their assumptions) and ``PARAMS``; returns the path."""
     expr = parse(formula)
     path = Path(path)
-    values = {s.name: float((params or {}).get(s.name, 1.0)) for s in expr.free_symbols if s.name != "x"}
-    path.write_text(_TEMPLATE.format(formula=to_formula(expr), srepr=sp.srepr(expr), params=values), encoding="utf-8")
+    path.write_text(_TEMPLATE.format(formula=to_formula(expr), srepr=sp.srepr(expr), params=constant_values(expr, params)),
+                    encoding="utf-8")
     return path
