@@ -1,4 +1,4 @@
-"""The ``evoact`` command line: search, resume, show, inspect, plot, report and export."""
+"""The ``evoact`` command line: search, resume, confirm, show, inspect, plot, report, export and tasks."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evoact.config import BUDGETS, make_config
-from evoact.evolution import REPLACEMENTS
+from evoact.config import BUDGETS, SELECTIONS, SearchConfig, make_config
+from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.export import EXPORTERS
 from evoact.inspection import cascade_breakdown
 from evoact.search_space import SearchSpaceError
@@ -75,7 +75,15 @@ def main() -> None:
 @main.command()
 @click.option("--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True, help="Preset size of the search.")
 @click.option("--space", default="default", show_default=True, help="Shipped search space name or path to a .toml file.")
-@click.option("--task", default=None, help="Task to train candidates on (default: mnist1d-cnn).")
+@click.option("--task", "tasks", multiple=True, help="Task to train candidates on (default: mnist1d-cnn); repeat for multi-task"
+              " fitness. Built-in: evoact tasks; your own: MODULE:FUNCTION or FILE.py:FUNCTION.")
+@click.option("--weights", default=None, help="Multi-task weights, comma-separated, one per --task (default: equal).")
+@click.option("--selection", type=click.Choice(SELECTIONS), help="mean: weighted mean of baseline-normalised task scores"
+              " (default); pareto: NSGA-II over the tasks' scores.")
+@click.option("--complexity", is_flag=True, help="With --selection pareto, also minimise the formula's node count.")
+@click.option("--algorithm", type=click.Choice(list(ALGORITHMS)), help="evolution (default) or random: random search through"
+              " the same space, cascade and evaluator, as a baseline.")
+@click.option("--data-dir", default=None, help="Where tasks that read files find them (cifar10-resnet20: DIR/cifar-10-batches-py).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of evolution and training; fixes the run.")
 @click.option("--population", type=int, help="Population size (overrides the budget).")
 @click.option("--offspring", type=int, help="Children per generation (overrides the budget).")
@@ -94,13 +102,16 @@ def main() -> None:
 @click.option("--hurdle-ratio", type=float, help="Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).")
 @click.option("--name", default=None, help="Run directory name under --runs-dir (default: date-time-space-task-seed).")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="Where run directories go.")
-def search(budget, space, task, seed, population, offspring, generations, epochs, replacement, workers, timeout, address,
-           activation_mode, no_screening, no_cache, evaluations_per_hash, stability_depth, hurdle_ratio, name, runs_dir) -> None:
+def search(budget, space, tasks, weights, selection, complexity, algorithm, data_dir, seed, population, offspring, generations,
+           epochs, replacement, workers, timeout, address, activation_mode, no_screening, no_cache, evaluations_per_hash,
+           stability_depth, hurdle_ratio, name, runs_dir) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
     from evoact.search import default_run_dir, run_search
 
     try:
-        config = make_config(budget, space=space, task=task, seed=seed, population=population, offspring=offspring,
+        config = make_config(budget, space=space, tasks=tasks or None, task_weights=_floats("--weights", weights),
+                             selection=selection, complexity_objective=complexity or None, algorithm=algorithm,
+                             data_dir=data_dir, seed=seed, population=population, offspring=offspring,
                              generations=generations, epochs=epochs, replacement=replacement, workers=workers,
                              timeout=timeout, address=address, activation_mode=activation_mode, active=False if no_screening else None,
                              use_cache=False if no_cache else None, evaluations_per_hash=evaluations_per_hash,
@@ -108,8 +119,22 @@ def search(budget, space, task, seed, population, offspring, generations, epochs
     except ValueError as exc:
         _fail(str(exc))
     run_dir = runs_dir / name if name else default_run_dir(config, runs_dir)
-    console.print(f"evoact: searching {config.space} on {config.task} ({config.budget} budget, seed {config.seed}) into [bold]{run_dir}[/]", highlight=False)
+    console.print(f"evoact: {config.algorithm} over {config.space} on {', '.join(config.tasks)} ({config.budget} budget,"
+                  f" seed {config.seed}) into [bold]{run_dir}[/]", highlight=False)
     _run_to_end(run_dir, lambda: run_search(config, run_dir))
+
+
+@main.command()
+def tasks() -> None:
+    """List the built-in tasks (a user task is given as MODULE:FUNCTION or FILE.py:FUNCTION)."""
+    from evoact.tasks import TASKS
+
+    table = Table(title="built-in tasks", title_justify="left")
+    table.add_column("name")
+    table.add_column("description", overflow="fold")
+    for name, task in sorted(TASKS.items()):
+        table.add_row(name, task.description)
+    console.print(table)
 
 
 @main.command()
@@ -147,6 +172,59 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
 
 @main.command()
 @click.argument("run", type=click.Path(path_type=Path))
+@click.option("--top", type=int, default=3, show_default=True, help="How many of the hall of fame to confirm.")
+@click.option("--seeds", type=int, default=5, show_default=True, help="Fresh training seeds per function and task.")
+@click.option("--task", "tasks", multiple=True, help="Task to confirm on (repeatable; default: the run's tasks).")
+@click.option("--epochs", type=int, default=None, help="Training epochs (default: the run's).")
+@click.option("--workers", type=int, default=None, help="Parallel Ray workers (default: the run's).")
+@click.option("--markdown", is_flag=True, help="Print the result as Markdown tables (for a README or a paper draft).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int | None, workers: int | None,
+            markdown: bool, as_json: bool) -> None:
+    """Re-train the top candidates and ReLU, GELU, SiLU, Mish, tanh with fresh seeds; report test accuracy and p-values.
+
+    Every training is stored in the run as it finishes (an interrupted confirm continues), and so is the summary.
+    """
+    from evoact.confirmation import confirm_run
+
+    try:
+        summary = confirm_run(run, top, seeds, list(tasks) or None, epochs, workers)
+    except (RunStoreError, WorkerError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_confirmation(summary, markdown)
+
+
+def _print_confirmation(summary: dict, markdown: bool = False) -> None:
+    """Per task: mean ± std test accuracy over fresh seeds, differences and paired p-values against ReLU and the best baseline."""
+    head = ["function", "formula", "test acc (mean ± std)", "n", "vs ReLU", "p", "vs best baseline", "p", "learned constants"]
+    diff = lambda v: "-" if v is None else f"{v:+.4f}"  # noqa: E731
+    pval = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
+    for task, result in summary["tasks"].items():
+        title = (f"{task}: test accuracy over {len(summary['seeds'])} fresh seeds ({summary['epochs']} epochs);"
+                 f" best baseline {result['best_baseline']}; p: two-sided paired t-test over seeds")
+        rows = [[r["name"], r["formula"], "-" if r["mean"] is None else f"{r['mean']:.4f} ± {r['std'] or 0:.4f}",
+                 str(r["n"]) + (f" ({r['failed']} failed)" if r["failed"] else ""), diff(r["diff_vs_relu"]), pval(r["p_vs_relu"]),
+                 diff(r["diff_vs_best_baseline"]), pval(r["p_vs_best_baseline"]),
+                 ", ".join(f"{k}={v:.3g}" for k, v in r["learned"].items()) or "-"] for r in result["rows"]]
+        if markdown:
+            cell = lambda c: c.replace("|", "\\|")  # noqa: E731
+            click.echo(f"\n**{title}**\n\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+            for row in rows:
+                click.echo("| " + " | ".join(f"`{cell(c)}`" if i == 1 else cell(c) for i, c in enumerate(row)) + " |")
+            continue
+        table = Table(title=title, title_justify="left")
+        for col in head:
+            table.add_column(col, overflow="fold")
+        for row in rows:
+            table.add_row(*(escape(c) for c in row))
+        console.print(table)
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=Path))
 @click.option("--top", type=int, default=20, show_default=True, help="How many ranked candidates to list.")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="List candidates of one status instead of the ranking.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -154,12 +232,16 @@ def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
     """Show a run's hall of fame (baselines marked) and status counts; works while it runs."""
     store = _open(run)
     if as_json:
+        from evoact.inspection import pareto_rows
+
+        config = SearchConfig.from_dict(store.config()["config"])
         ranked = store.ranked()
         click.echo(json.dumps({
             "run": str(run), "state": store.meta().get("state"), "counts": store.counts(), "config": store.config()["config"],
             "cascade": cascade_breakdown(store),
             "ranking": [dict(r, rank=i + 1) for i, r in enumerate(ranked)][:top],
             "baselines": [r for r in store.candidates() if r["label"]],
+            **({"pareto_front": pareto_rows(store, config.tasks, config.complexity_objective)} if config.selection == "pareto" else {}),
             **({"candidates": store.candidates(status)} if status else {}),
         }, indent=2))
         return
@@ -259,6 +341,16 @@ def _checked(formula: str) -> str:
     return formula
 
 
+def _floats(option: str, text: str | None) -> tuple[float, ...] | None:
+    """Comma-separated numbers, or a one-line error naming the option."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        _fail(f"{option} {text!r}: expected comma-separated numbers")
+
+
 def _params(pairs: tuple[str, ...]) -> dict[str, float]:
     out = {}
     for pair in pairs:
@@ -280,8 +372,9 @@ def _open(run: Path) -> RunStore:
 
 
 def _print_run(store: RunStore, top: int, status: str | None) -> None:
-    meta, config = store.meta(), store.config()["config"]
-    console.print(f"[bold]{store.path}[/]  state: {meta.get('state')}  space: {config['space']}  task: {config['task']}  seed: {config['seed']}", highlight=False)
+    meta, config = store.meta(), SearchConfig.from_dict(store.config()["config"])
+    console.print(f"[bold]{store.path}[/]  state: {meta.get('state')}  {config.algorithm} over {config.space}  tasks:"
+                  f" {', '.join(config.tasks)}  selection: {config.selection}  seed: {config.seed}", highlight=False)
     console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in store.counts().items()), highlight=False)
     b = cascade_breakdown(store)
     reasons = ", ".join(f"{k} {v}" for k, v in b["static_reasons"].items())
@@ -296,7 +389,8 @@ def _print_run(store: RunStore, top: int, status: str | None) -> None:
         rows, title = list(enumerate(store.candidates(status), 1)), f"{status} candidates"
     else:
         rows = [(rank, r) for rank, r in enumerate(store.ranked(), 1) if rank <= top or r["label"]]
-        title = f"ranking (top {top} and every baseline; fitness = validation accuracy)"
+        measure = "validation accuracy" if len(config.tasks) == 1 else "weighted mean over tasks of validation accuracy / best baseline's"
+        title = f"ranking (top {top} and every baseline; fitness = {measure})"
     table = Table(title=title, title_justify="left")
     for col in ("rank", "id", "formula", "fitness", "test acc", "nodes", "gen", "status"):
         table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
@@ -306,6 +400,25 @@ def _print_run(store: RunStore, top: int, status: str | None) -> None:
         table.add_row(str(rank), str(r["id"]), f"[cyan]baseline {escape(r['label'])}[/]: {formula}" if r["label"] else formula,
                       _num(r["fitness"]), _num(r["test_acc"]), str(r["nodes"] or "-"),
                       "-" if r["generation"] is None else str(r["generation"]), escape(note))
+    console.print(table)
+    if config.selection == "pareto" and not status:
+        _print_pareto(store, config)
+    if meta.get("confirmation") and not status:
+        _print_confirmation(meta["confirmation"])
+
+
+def _print_pareto(store: RunStore, config: SearchConfig) -> None:
+    from evoact.inspection import pareto_rows
+
+    rows = pareto_rows(store, config.tasks, config.complexity_objective)
+    table = Table(title=f"Pareto front ({len(rows)} candidates; task scores are validation accuracy / best baseline's)",
+                  title_justify="left")
+    names = [*config.tasks, *(["nodes"] if config.complexity_objective else [])]
+    for col in ("id", "formula", *names):
+        table.add_column(col, justify="left" if col == "formula" else "right", overflow="fold")
+    for r in rows:
+        table.add_row(str(r["id"]), escape(r["formula"]), *(str(r["objectives"][n]) if n == "nodes" else f"{r['objectives'][n]:.4f}"
+                                                           for n in names))
     console.print(table)
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from evoact.baselines import DEFAULT_BASELINES
 from evoact.compiler import choose_mode
-from evoact.evolution import EvolutionConfig
+from evoact.evolution import ALGORITHMS, EvolutionConfig
 from evoact.screening.config import ScreeningConfig
+from evoact.tasks import canonical_task_name
 from evoact.training import TrainConfig
 
 #: Budget presets. ``generations`` counts the initial population as generation 0.
@@ -21,26 +22,40 @@ BUDGETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: How a candidate's scores on several tasks select it: a weighted mean of baseline-normalised scores, or NSGA-II.
+SELECTIONS = ("mean", "pareto")
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Everything that determines a search; stored verbatim in the run directory."""
 
     budget: str = "quick"
     space: str = "default"
-    task: str = "mnist1d-cnn"
+    tasks: tuple[str, ...] = ("mnist1d-cnn",)
     seed: int = 0
     generations: int = 6
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     workers: int = 2
     timeout: float = 600.0
     address: str | None = None
+    algorithm: str = "evolution"
+    selection: str = "mean"
+    task_weights: tuple[float, ...] = ()
+    complexity_objective: bool = False
+    data_dir: str | None = None
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
     screening: ScreeningConfig = field(default_factory=ScreeningConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {**asdict(self), "baselines": list(self.baselines)}
+        return {**asdict(self), "baselines": list(self.baselines), "tasks": list(self.tasks), "task_weights": list(self.task_weights)}
+
+    @property
+    def task(self) -> str:
+        """The first task: the one the quality hurdle is measured on and that names the run."""
+        return self.tasks[0]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SearchConfig":
@@ -48,8 +63,10 @@ class SearchConfig:
         nested = {"evolution": EvolutionConfig, "training": TrainConfig, "screening": ScreeningConfig}
         try:
             parts = {name: kind(**data[name]) for name, kind in nested.items()}
-            rest = {k: v for k, v in data.items() if k not in nested}
-            return cls(**{**rest, **parts, "baselines": tuple(rest.get("baselines", DEFAULT_BASELINES))})
+            rest = {k: v for k, v in data.items() if k not in nested and k != "task"}
+            tasks = tuple(rest.get("tasks") or [data["task"]])  # runs before multi-task fitness named one task
+            return cls(**{**rest, **parts, "tasks": tasks, "task_weights": tuple(rest.get("task_weights", ())),
+                          "baselines": tuple(rest.get("baselines", DEFAULT_BASELINES))})
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a search config this evoact understands ({type(exc).__name__}: {exc})") from None
 
@@ -63,6 +80,11 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
     chosen = {"workers": os.cpu_count() or 1, **BUDGETS[budget], **{k: v for k, v in settings.items() if v is not None}}
+    for name in ("tasks", "task_weights", "baselines"):
+        if name in chosen:
+            chosen[name] = tuple(chosen[name])
+    if "tasks" in chosen:
+        chosen["tasks"] = tuple(canonical_task_name(t) for t in chosen["tasks"])
     groups = {cls: {f.name for f in fields(cls)} - {"seed"} for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig)}
     unknown = set(chosen) - set().union(*groups.values()) - {"seed"}
     if unknown:
@@ -79,6 +101,18 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     choose_mode(config.training.activation_mode, 0)  # raises for an unknown mode
+    if config.algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {config.algorithm!r}; use one of {', '.join(ALGORITHMS)}")
+    if config.selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {config.selection!r}; use one of {', '.join(SELECTIONS)}")
+    if not config.tasks or len(set(config.tasks)) != len(config.tasks):
+        raise ValueError(f"tasks must be one or more distinct task names, got {list(config.tasks)}")
+    if config.task_weights and (len(config.task_weights) != len(config.tasks) or min(config.task_weights) < 0
+                                or sum(config.task_weights) <= 0):
+        raise ValueError(f"task weights {list(config.task_weights)}: give one non-negative weight per task"
+                         f" ({len(config.tasks)}), not all zero")
+    if config.complexity_objective and config.selection != "pareto":
+        raise ValueError("the complexity objective needs --selection pareto")
     if config.timeout <= 0:
         raise ValueError(f"timeout must be positive, got {config.timeout}")
     return config

@@ -13,18 +13,19 @@ from evoact.formula import parse
 from evoact.screening.config import ScreeningConfig
 from evoact.screening.stability import stability_reason
 from evoact.tasks import get_task
-from evoact.training import TrainConfig, TrainingError, train
+from evoact.training import TrainConfig, TrainingError
 
 
-def make_job(formula: str, task: str, train: TrainConfig, params: dict[str, float],
-             screening: ScreeningConfig | None = None, hurdle: float | None = None) -> dict[str, Any]:
+def make_job(formula: str, tasks: tuple[str, ...] | list[str], train: TrainConfig, params: dict[str, float],
+             screening: ScreeningConfig | None = None, hurdle: float | None = None, data_dir: str | None = None) -> dict[str, Any]:
     """A job is plain data (formula text, names and numbers), so workers never unpickle evoact objects.
 
     With ``screening`` the worker runs the stability check first and measures the quality hurdle's accuracy
-    after ``hurdle_fraction`` of the epochs, stopping there when it is below ``hurdle``.
+    on the first task after ``hurdle_fraction`` of the epochs, stopping there when it is below ``hurdle``.
     """
-    return {"formula": formula, "task": task, "train": asdict(train), "params": dict(params),
-            "screening": asdict(screening) if screening and screening.active else None, "hurdle": hurdle}
+    return {"formula": formula, "tasks": list(tasks), "train": asdict(train), "params": dict(params),
+            "screening": asdict(screening) if screening and screening.active else None, "hurdle": hurdle,
+            "data_dir": data_dir}
 
 
 def hurdle_epoch(epochs: int, screening: ScreeningConfig) -> int:
@@ -33,41 +34,52 @@ def hurdle_epoch(epochs: int, screening: ScreeningConfig) -> int:
 
 
 def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
-    """Compile the job's formula, train the task's model with it and return metrics or the failure reason."""
+    """Compile the job's formula, train each task's model with it and return metrics or the failure reason.
+
+    ``val_acc``, ``test_acc`` and ``learned`` are the first task's; ``scores`` holds every task's.
+    """
     torch.set_num_threads(threads)
     start = time.perf_counter()
+    scores: dict[str, dict[str, Any]] = {}
     try:
         expr = parse(job["formula"])
-        task = get_task(job["task"])
         config = TrainConfig(**job["train"])
-        data = task.load()
-        mode = choose_mode(config.activation_mode, config.epochs * -(-len(data.x_train) // config.batch_size))
-        make = lambda: CompiledActivation(expr, job["params"], mode)  # noqa: E731
         screening = ScreeningConfig(**job["screening"]) if job.get("screening") else None
-        probe = None
-        if screening is not None:
-            reason = stability_reason(make, screening, config.seed)
-            if reason:
-                return {"status": "rejected", "stage": "stability", "error": reason, "seconds": time.perf_counter() - start}
-            probe = hurdle_epoch(config.epochs, screening)
-        torch.manual_seed(config.seed)
-        model = task.build_model(make)
-        result = train(model, data, config, probe, job.get("hurdle"))
-        if result.stopped:
-            return {"status": "rejected", "stage": "quality", "probe_acc": result.probe_acc, "train_seconds": result.seconds,
-                    "error": f"validation accuracy {result.probe_acc:.4f} after {probe} epoch(s) is below the hurdle {job['hurdle']:.4f}",
-                    "seconds": time.perf_counter() - start}
+        for index, name in enumerate(job["tasks"]):
+            task = get_task(name, job.get("data_dir"))
+            mode = choose_mode(config.activation_mode, task.steps(config))
+            made: list[CompiledActivation] = []
+            make = lambda: made.append(CompiledActivation(expr, job["params"], mode)) or made[-1]  # noqa: E731
+            probe = None
+            if screening is not None and index == 0:
+                reason = stability_reason(make, screening, config.seed)
+                if reason:
+                    return {"status": "rejected", "stage": "stability", "error": reason, "seconds": time.perf_counter() - start}
+                probe = hurdle_epoch(config.epochs, screening)
+                made.clear()
+            result = task.run(make, config, probe, job.get("hurdle") if index == 0 else None)
+            if result.stopped:
+                return {"status": "rejected", "stage": "quality", "probe_acc": result.probe_acc, "train_seconds": result.seconds,
+                        "error": f"validation accuracy {result.probe_acc:.4f} after {probe} epoch(s) is below the hurdle {job['hurdle']:.4f}",
+                        "seconds": time.perf_counter() - start}
+            scores[name] = {"val_acc": result.val_acc, "test_acc": result.test_acc, "train_seconds": result.seconds,
+                            "probe_acc": result.probe_acc, "learned": _learned(made)}
     except TrainingError as exc:
         return {"status": "failed", "error": str(exc), "seconds": time.perf_counter() - start}
     except Exception as exc:  # a candidate must never stop the run: record why it failed
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - start}
-    learned: dict[str, list[float]] = {}
-    for module in model.modules():
-        if isinstance(module, CompiledActivation):
-            for name, p in module.params.items():
-                learned.setdefault(name, []).append(round(p.item(), 6))
+    first = scores[job["tasks"][0]]
     return {
-        "status": "ok", "fitness": result.val_acc, "val_acc": result.val_acc, "test_acc": result.test_acc,
-        "train_loss": result.train_loss, "train_seconds": result.seconds, "seconds": time.perf_counter() - start,
-        "learned": learned, "probe_acc": result.probe_acc,
+        "status": "ok", "fitness": first["val_acc"], "val_acc": first["val_acc"], "test_acc": first["test_acc"],
+        "train_seconds": sum(s["train_seconds"] for s in scores.values()), "seconds": time.perf_counter() - start,
+        "learned": first["learned"], "probe_acc": first["probe_acc"], "scores": scores,
     }
+
+
+def _learned(made: list[CompiledActivation]) -> dict[str, list[float]]:
+    """Each learnable constant's trained value in every layer that has it."""
+    learned: dict[str, list[float]] = {}
+    for module in made:
+        for name, p in module.params.items():
+            learned.setdefault(name, []).append(round(p.item(), 6))
+    return learned

@@ -1,6 +1,6 @@
-"""The search algorithm: regularized (aging) or truncation evolution over genomes, in ask/tell form.
+"""The search algorithms: regularized (aging) or truncation evolution, and random search, in ask/tell form.
 
-It knows nothing of training or storage: ``ask`` proposes novel candidates, ``tell`` hands back
+They know nothing of training or storage: ``ask`` proposes novel candidates, ``tell`` hands back
 their fitness. All randomness comes from the algorithm's own seeded state, so a seed fixes a run.
 """
 
@@ -17,6 +17,7 @@ from deap import gp
 from evoact.compiler import CompileError, lower
 from evoact.formula import to_formula
 from evoact.genome import Genome
+from evoact.pareto import nsga2_ranks, nsga2_select
 
 REPLACEMENTS = ("aging", "truncation")
 _MAX_TRIES = 200
@@ -45,13 +46,16 @@ class Proposal:
     parents: tuple[int, ...] = ()
 
 
+Fitness = float | tuple[float, ...]  # a tuple: objectives, all maximised (Pareto selection)
+
+
 @dataclass
 class Member:
     """An evaluated population member."""
 
     id: int
     tree: gp.PrimitiveTree
-    fitness: float
+    fitness: Fitness
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Evolution:
     generation: int = 0
     seeded: bool = False
     _state: object = None
+    _keys: dict[int, object] = field(default_factory=dict, repr=False)  # member id -> what tournaments compare
 
     def __post_init__(self) -> None:
         if self.config.replacement not in REPLACEMENTS:
@@ -107,8 +112,11 @@ class Evolution:
                 self.seeded = True
                 out = [p for p in (self.propose(self.genome.parse(s), "seed", force=True) for s in self.genome.space.seeds) if p]
             while len(out) < n:
-                out.append(self._child() if self.population else self._random())
+                out.append(self._next())
             return out
+
+    def _next(self) -> Proposal:
+        return self._child() if self.population else self._random()
 
     def _random(self) -> Proposal:
         for _ in range(_MAX_TRIES * 10):
@@ -134,12 +142,21 @@ class Evolution:
 
     def _tournament(self) -> Member:
         entrants = random.sample(self.population, min(self.config.tournament, len(self.population)))
-        return max(entrants, key=lambda m: m.fitness)
+        return max(entrants, key=lambda m: self._keys[m.id])
 
-    def tell(self, proposals: list[Proposal], ids: list[int], fitness: list[float | None]) -> None:
+    def _rank(self) -> None:
+        """Tournament keys: the fitness, or for objective tuples NSGA-II's (front, crowding) in the population."""
+        if self.population and isinstance(self.population[0].fitness, tuple):
+            ranks = nsga2_ranks([m.fitness for m in self.population])
+            self._keys = {m.id: (-front, crowding) for m, (front, crowding) in zip(self.population, ranks)}
+        else:
+            self._keys = {m.id: m.fitness for m in self.population}
+
+    def tell(self, proposals: list[Proposal], ids: list[int], fitness: list[Fitness | None]) -> None:
         """Add proposals that got a fitness (in proposal order) to the population and apply replacement.
 
         Failed or rejected proposals (fitness None) stay out of the population but are never proposed again.
+        Truncation keeps the best: the highest fitness, or for objective tuples NSGA-II's choice.
         """
         for proposal, cid, fit in zip(proposals, ids, fitness):
             if fit is not None:
@@ -147,9 +164,12 @@ class Evolution:
         size = self.config.population
         if self.config.replacement == "aging":
             self.population = self.population[-size:]
+        elif self.population and isinstance(self.population[0].fitness, tuple):
+            self.population = [self.population[i] for i in nsga2_select([m.fitness for m in self.population], size)]
         else:
             self.population = sorted(self.population, key=lambda m: (-m.fitness, m.id))[:size]
         self.generation += 1
+        self._rank()
 
     def state(self) -> dict[str, Any]:
         """Everything ``restore`` needs to continue exactly where this algorithm is, as JSON-ready data."""
@@ -165,7 +185,20 @@ class Evolution:
         version, internal, gauss = state["rng"]
         self._state = (version, tuple(internal), gauss)
         self.generation, self.seeded, self.seen = state["generation"], state["seeded"], set(state["seen"])
-        self.population = [Member(m["id"], self.genome.parse(m["tree"]), m["fitness"]) for m in state["population"]]
+        self.population = [Member(m["id"], self.genome.parse(m["tree"]), tuple(f) if isinstance(f := m["fitness"], list) else f)
+                           for m in state["population"]]
+        self._rank()
+
+
+class RandomSearch(Evolution):
+    """The baseline evolution must beat: the space's seeds, then uniformly random trees, never children."""
+
+    def _next(self) -> Proposal:
+        return self._random()
+
+
+#: ``--algorithm`` names: both share the space, the cascade and the evaluator; only how proposals are made differs.
+ALGORITHMS: dict[str, type[Evolution]] = {"evolution": Evolution, "random": RandomSearch}
 
 
 def _trainable(expr: sp.Expr) -> bool:

@@ -9,7 +9,9 @@ import sympy as sp
 
 from evoact.catalog import nearest_known
 from evoact.formula import constant_values, parse, to_formula
+from evoact.pareto import pareto_front
 from evoact.properties import activation_properties
+from evoact.scoring import objectives
 from evoact.search_space import parse_search_space
 from evoact.store import RunStore
 
@@ -93,3 +95,21 @@ def cascade_breakdown(store: RunStore) -> dict[str, Any]:
         "full_training_seconds": full_cost, "train_seconds_saved": saved,
         "hurdle": store.meta().get("hurdle"),
     }
+
+
+def pareto_rows(store: RunStore, tasks: list[str] | tuple[str, ...], complexity: bool) -> list[dict[str, Any]]:
+    """The run's Pareto front over evolved candidates (baseline-normalised task scores, and size if it was an objective).
+
+    Each row gets ``objectives`` (per task, then nodes), best fitness first.
+    """
+    refs = store.meta().get("references") or {}
+    rows = [(r, o) for r in store.hall_of_fame(size=len(store.ranked()))
+            if (o := objectives(r, refs, tasks, complexity)) is not None]
+    out = []
+    for i in pareto_front([o for _, o in rows]):
+        row, values = rows[i]
+        shown = dict(zip(tasks, values))
+        if complexity:
+            shown["nodes"] = row["nodes"]
+        out.append({**row, "objectives": shown})
+    return out

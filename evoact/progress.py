@@ -1,4 +1,4 @@
-"""Live progress of a search: a rich display on a terminal, plain lines otherwise."""
+"""Live progress of long work (a search, a confirmation): a rich display on a terminal, plain lines otherwise."""
 
 from __future__ import annotations
 
@@ -81,6 +81,34 @@ class SearchProgress:
         outcome = f"rejected ({row['error']})" if row["status"] == "rejected" else f"duplicate of {row['equivalent_to']}"
         self.console.print(f"[{self.generation}] screened #{row['id']} {row['formula']}: {outcome} | removed so far: {summary}",
                            highlight=False, soft_wrap=True, markup=False)
+
+    def close(self) -> None:
+        """Stop the live display."""
+        if self._live:
+            self._bar.stop()
+
+
+class CountProgress:
+    """Progress of a known number of jobs (confirmation trainings): a bar on a terminal, a line per job otherwise."""
+
+    def __init__(self, total: int, title: str, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.total, self.done, self.started = total, 0, time.monotonic()
+        self._live = self.console.is_terminal
+        if self._live:
+            self._bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("ETA"), TimeRemainingColumn(), console=self.console)
+            self._task = self._bar.add_task(title, total=total)
+            self._bar.start()
+
+    def update(self, message: str) -> None:
+        """One job finished; ``message`` says which and how it went."""
+        self.done += 1
+        if self._live:
+            self._bar.update(self._task, advance=1)
+            return
+        eta = _eta((time.monotonic() - self.started) / self.done * (self.total - self.done))
+        self.console.print(f"{self.done}/{self.total} {message} | ETA {eta}", highlight=False, soft_wrap=True, markup=False)
 
     def close(self) -> None:
         """Stop the live display."""

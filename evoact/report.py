@@ -14,6 +14,7 @@ from typing import Any
 
 from matplotlib.ticker import MaxNLocator
 
+from evoact.config import SearchConfig
 from evoact.inspection import cascade_breakdown, describe_candidate
 from evoact.plotting import figure_png, plot_png, plt
 from evoact.store import RunStore
@@ -76,7 +77,8 @@ def render_report(store: RunStore, top: int = 10) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>evoact report: {html.escape(store.path.name)}</title>",
              f"<style>{_STYLE}</style></head><body><h1>evoact run {html.escape(store.path.name)}</h1>"]
     parts.append(_table(["setting", "value"], [
-        ["state", meta.get("state")], ["search space", c["space"]], ["task", c["task"]], ["seed", c["seed"]],
+        ["state", meta.get("state")], ["search space", c["space"]], ["algorithm", c.get("algorithm", "evolution")],
+        ["tasks", ", ".join(SearchConfig.from_dict(c).tasks)], ["selection", c.get("selection", "mean")], ["seed", c["seed"]],
         ["budget", c["budget"]], ["generations", c["generations"]], ["population / offspring",
                                                                      f"{c['evolution']['population']} / {c['evolution']['offspring']}"],
         ["epochs", c["training"]["epochs"]], ["versions", config.get("versions")],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -16,10 +17,11 @@ from evoact.baselines import baseline_formula
 from evoact.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from evoact.config import SearchConfig
 from evoact.evaluation import make_job
-from evoact.evolution import Evolution, Proposal
+from evoact.evolution import ALGORITHMS, Fitness, Proposal
 from evoact.genome import Genome
 from evoact.progress import SearchProgress
 from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
+from evoact.scoring import normalised, objectives, references, weighted_mean
 from evoact.search_space import SearchSpace, load_search_space, parse_search_space
 from evoact.store import RunStore, RunStoreError
 from evoact.tasks import get_task
@@ -30,15 +32,17 @@ _MAX_TOP_UPS = 25
 
 
 def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
-    """``runs/<date>-<time>-<space>-<task>-s<seed>``: sortable and says what ran."""
+    """``runs/<date>-<time>-<space>-<task>-s<seed>``: sortable and says what ran (a user task by its function)."""
     space = Path(config.space).stem
-    return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{space}-{config.task}-s{config.seed}"
+    task = re.sub(r"[^\w.-]+", "_", config.task.rpartition(":")[2]) + (f"+{len(config.tasks) - 1}" if len(config.tasks) > 1 else "")
+    return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{space}-{task}-s{config.seed}"
 
 
 def run_search(config: SearchConfig, run_dir: Path, console: Console | None = None) -> RunStore:
     """Evaluate the baselines, then evolve for ``config.generations`` generations; returns the closed store."""
     space = load_search_space(config.space)
-    get_task(config.task)  # an unknown task fails before the run directory exists
+    for name in config.tasks:  # an unknown task fails before the run directory exists
+        get_task(name, config.data_dir)
     store = RunStore.create(run_dir, {
         "config": config.to_dict(),
         "search_space": {"source": space.source, "text": space.text},
@@ -70,9 +74,9 @@ def resume_search(run_dir: Path, console: Console | None = None) -> RunStore:
 def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, checkpoint: Checkpoint | None,
            console: Console | None) -> RunStore:
     try:  # nothing below may leave the store open (and its writer lock held) if it fails
-        task = get_task(config.task)
+        tasks = [get_task(name, config.data_dir) for name in config.tasks]
         baselines = {name: baseline_formula(name) for name in config.baselines}
-        algorithm = Evolution(Genome(space), config.evolution, config.seed)
+        algorithm = ALGORITHMS[config.algorithm](Genome(space), config.evolution, config.seed)
         algorithm.seen.update(baselines.values())  # evolution explores beyond the baselines (seeds may still equal one)
         if checkpoint is not None and checkpoint.generation >= 0:
             try:
@@ -95,12 +99,13 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, checkpoint
     store.set_meta("state", "running")
     pool = None
     try:
-        task.load()  # generate and cache the data once, before any worker needs it
+        for task in tasks:
+            task.prepare()  # generate and cache the data once, before any worker needs it
         pool = WorkerPool(config.workers, config.address, config.timeout)
         store.set_meta("ray_address", pool.address)
         ids = [existing.claim(None, name) or store.add_candidate(formula, "baseline", label=name) for name, formula in baselines.items()]
         cascade.train(pool, cascade.screen(ids, progress, baseline=True)[0], progress)
-        cascade.set_hurdle()
+        cascade.calibrate()
         for generation in range(algorithm.generation, config.generations):
             progress.set_generation(generation)
             cascade.start_generation()
@@ -163,13 +168,17 @@ class _Cascade:
     def __init__(self, store: RunStore, config: SearchConfig, params: dict[str, float], max_nodes: int, run_dir: Path) -> None:
         self.store, self.config, self.params, self.max_nodes = store, config, params, max_nodes
         self.screening = config.screening
-        self.protocol = protocol_key(config.task, asdict(config.training))
-        use_cache = self.screening.active and self.screening.use_cache
+        multi = {"tasks": list(config.tasks), "weights": list(config.task_weights), "baselines": list(config.baselines)}
+        self.protocol = protocol_key(config.task if len(config.tasks) == 1 else multi, asdict(config.training))
+        # A Pareto run selects on per-task scores, which the cache (one fitness per function) does not keep.
+        use_cache = self.screening.active and self.screening.use_cache and config.selection != "pareto"
         self.cache = FitnessCache(run_dir.parent / CACHE_FILE) if use_cache else None
         self.hurdle: float | None = None
+        self.references: dict[str, float] = {}
         self._waiting: dict[int, int] = {}  # in-generation functional duplicate -> the candidate it waits for
         self._fingerprints: dict[int, str] = {}
         self._batch: dict[str, int] = {}  # fingerprint -> the first candidate of this generation trained for it
+        self._baselines: dict[str, int] = {}  # fingerprint -> the baseline trained for it
 
     def start_generation(self) -> None:
         """Functional duplicates are spotted within a generation, across its top-up batches."""
@@ -186,7 +195,7 @@ class _Cascade:
         progress.skip(len(done))
         for row in done:
             if row["fingerprint"] and row["stage"] not in ("static", "cache") and row["duplicate_of"] is None:
-                self._batch.setdefault(row["fingerprint"], row["id"])
+                (self._baselines if baseline else self._batch).setdefault(row["fingerprint"], row["id"])
         passed = sum(not (r["status"] == "rejected" and r["stage"] == "static") for r in done)
         rows = [r for r in rows if r["status"] == "pending"]
         if not self.screening.active:
@@ -201,14 +210,13 @@ class _Cascade:
             if verdict.reason:
                 self.store.record_result(cid, {"status": "rejected", "stage": "static", "error": verdict.reason, "seconds": 0.0})
                 progress.screened(self.store.candidate(cid))
-            elif not baseline and verdict.fingerprint in self._batch:
-                self._waiting[cid] = self._batch[verdict.fingerprint]  # resolved when that one's result arrives
+            elif not baseline and (original := self._batch.get(verdict.fingerprint) or self._baselines.get(verdict.fingerprint)):
+                self._waiting[cid] = original  # resolved when that one's result arrives
             elif not baseline and self._reuse_cached(cid, verdict.fingerprint):
                 progress.screened(self.store.candidate(cid))
             else:
                 survivors.append(cid)
-                if not baseline:
-                    self._batch[verdict.fingerprint] = cid
+                (self._baselines if baseline else self._batch)[verdict.fingerprint] = cid
         return survivors, passed + sum(v.reason is None for v in verdicts)
 
     def _reuse_exact(self, row: dict[str, Any]) -> bool:
@@ -234,20 +242,39 @@ class _Cascade:
         })
         return True
 
-    def set_hurdle(self) -> None:
-        """The quality hurdle: a fraction of the worst baseline's accuracy after the same short training."""
-        probes = [r["probe_acc"] for r in self.store.candidates() if r["label"] and r["probe_acc"] is not None]
+    def calibrate(self) -> None:
+        """From the trained baselines: the quality hurdle and each task's reference accuracy.
+
+        The hurdle is a fraction of the worst baseline's accuracy after the same short training; the
+        references (best baseline per task, 1.0 where every baseline failed) normalise multi-task scores,
+        the baselines' own fitness included.
+        """
+        baselines = [r for r in self.store.candidates() if r["label"]]
+        probes = [r["probe_acc"] for r in baselines if r["probe_acc"] is not None]
         if self.screening.active and probes:
             self.hurdle = self.screening.hurdle_ratio * min(probes)
             self.store.set_meta("hurdle", self.hurdle)
+        self.references = {t: 1.0 for t in self.config.tasks} | references(baselines, self.config.tasks)
+        self.store.set_meta("references", self.references)
+        for row in baselines:
+            if row["status"] == "ok" and len(self.config.tasks) > 1:
+                self.store.set_fitness(row["id"], self._scored(row)["fitness"])
+
+    def _scored(self, result: dict[str, Any]) -> dict[str, Any]:
+        """A multi-task result's fitness: the weighted mean of its baseline-normalised scores (once known)."""
+        values = normalised(result.get("scores") or {}, self.references, self.config.tasks)
+        if len(self.config.tasks) == 1 or result["status"] != "ok" or values is None:
+            return result
+        return {**result, "fitness": weighted_mean(values, self.config.task_weights)}
 
     def train(self, pool: WorkerPool, ids: list[int], progress: SearchProgress) -> None:
         """Stages 3-4 and full training in the workers; results go to the store and the cache as they arrive."""
         rows = [self.store.candidate(cid) for cid in ids]
-        jobs = [make_job(r["formula"], self.config.task, self.config.training, self.params, self.screening,
-                         None if r["label"] else self.hurdle) for r in rows]
+        jobs = [make_job(r["formula"], self.config.tasks, self.config.training, self.params, self.screening,
+                         None if r["label"] else self.hurdle, self.config.data_dir) for r in rows]
         for index, result in pool.imap(jobs):
             cid = ids[index]
+            result = self._scored(result)
             self.store.record_result(cid, result)
             if self.cache is not None and cid in self._fingerprints and not result.get("transient"):
                 self.cache.add(self.protocol, self._fingerprints[cid], result["status"], result.get("fitness"),
@@ -262,10 +289,14 @@ class _Cascade:
                 progress.screened(self.store.candidate(cid))
                 del self._waiting[cid]
 
-    def fitness(self, cid: int) -> float | None:
-        """Fitness the algorithm sees: trained or reused values; None for rejected and failed candidates."""
+    def fitness(self, cid: int) -> Fitness | None:
+        """What the algorithm sees: the fitness, or Pareto objectives; None for rejected and failed candidates."""
         row = self.store.candidate(cid)
-        return row["fitness"] if row["status"] in ("ok", "duplicate") else None
+        if row["status"] not in ("ok", "duplicate"):
+            return None
+        if self.config.selection == "pareto":
+            return objectives(row, self.references, self.config.tasks, self.config.complexity_objective)
+        return row["fitness"]
 
     def close(self) -> None:
         """Close the cache."""

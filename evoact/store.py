@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: Older versions this evoact still reads (and upgrades when it writes them).
+READABLE_VERSIONS = (2, 3)
 CONFIG_FILE = "config.json"
 DB_FILE = "candidates.db"
 LOCK_FILE = ".writer.lock"
@@ -39,11 +41,28 @@ CREATE TABLE candidates (
     stage TEXT,
     fingerprint TEXT,
     probe_acc REAL,
+    scores TEXT,
     created_at REAL NOT NULL,
     finished_at REAL
 );
 CREATE INDEX candidates_formula ON candidates(formula);
+""" + """
+CREATE TABLE IF NOT EXISTS confirmations (
+    formula TEXT NOT NULL,
+    name TEXT NOT NULL,
+    task TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    epochs INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    val_acc REAL,
+    test_acc REAL,
+    learned TEXT,
+    error TEXT,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (formula, task, seed, epochs)
+);
 """
+_CONFIRMATIONS = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS confirmations"):]
 
 STATUSES = ("pending", "ok", "failed", "rejected", "duplicate")
 #: Where a candidate left the cascade: rejected at a stage, or reused from the cache.
@@ -99,11 +118,22 @@ class RunStore:
 
     @classmethod
     def reopen(cls, path: str | Path) -> "RunStore":
-        """Open an unfinished run for writing again (to resume it); refuses while another process writes it."""
+        """Open a run for writing again (to resume or confirm it); refuses while another process writes it."""
         path = Path(path)
         cls.open(path).close()  # the same checks as a reader
         lock = _lock(path)
-        return cls(path, _writer(path), lock)
+        store = cls(path, _writer(path), lock)
+        store._upgrade()
+        return store
+
+    def _upgrade(self) -> None:
+        """Bring a version-2 run to this version: a ``scores`` column and the confirmations table."""
+        if self.meta().get("schema_version") == 2:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("ALTER TABLE candidates ADD COLUMN scores TEXT")
+            self._conn.execute(_CONFIRMATIONS)
+            self.set_meta("schema_version", SCHEMA_VERSION)
+            self._conn.execute("COMMIT")
 
     @classmethod
     def open(cls, path: str | Path) -> "RunStore":
@@ -121,8 +151,9 @@ class RunStore:
             version = store.meta().get("schema_version")
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"{db}: not a readable run database ({exc})") from None
-        if version != SCHEMA_VERSION:
-            raise RunStoreError(f"{db}: run format version {version!r}, this evoact reads version {SCHEMA_VERSION}")
+        if version not in READABLE_VERSIONS:
+            raise RunStoreError(f"{db}: run format version {version!r}, this evoact reads versions"
+                                f" {', '.join(map(str, READABLE_VERSIONS))}")
         try:
             config = store.config()
         except (OSError, ValueError) as exc:
@@ -166,12 +197,16 @@ class RunStore:
         """Store a finished evaluation, rejection or reuse; committed at once so that nothing finished is lost."""
         self._conn.execute(
             "UPDATE candidates SET status=?, fitness=?, val_acc=?, test_acc=?, train_seconds=?, seconds=?,"
-            " learned=?, error=?, duplicate_of=?, equivalent_to=?, stage=?, probe_acc=?, finished_at=? WHERE id=?",
+            " learned=?, error=?, duplicate_of=?, equivalent_to=?, stage=?, probe_acc=?, scores=?, finished_at=? WHERE id=?",
             (result["status"], result.get("fitness"), result.get("val_acc"), result.get("test_acc"),
              result.get("train_seconds"), result.get("seconds"), json.dumps(result.get("learned") or {}),
              result.get("error"), result.get("duplicate_of"), result.get("equivalent_to"), result.get("stage"),
-             result.get("probe_acc"), time.time(), cid),
+             result.get("probe_acc"), json.dumps(result["scores"]) if result.get("scores") else None, time.time(), cid),
         )
+
+    def set_fitness(self, cid: int, fitness: float) -> None:
+        """Replace a finished candidate's fitness (a baseline's, once the multi-task references are known)."""
+        self._conn.execute("UPDATE candidates SET fitness=? WHERE id=?", (fitness, cid))
 
     def set_fingerprint(self, cid: int, fingerprint: str) -> None:
         """Record a candidate's functional fingerprint (stage 2 key)."""
@@ -222,5 +257,27 @@ class RunStore:
             row = dict(zip(names, values))
             row["parents"] = json.loads(row["parents"])
             row["learned"] = json.loads(row["learned"]) if row["learned"] else {}
+            row["scores"] = json.loads(row["scores"]) if row.get("scores") else {}
             rows.append(row)
         return rows
+
+    # --- confirmation -------------------------------------------------------------------
+    def confirmation(self, formula: str, task: str, seed: int, epochs: int) -> dict[str, Any] | None:
+        """A stored confirmation training, if this one was already done."""
+        rows = self.confirmations("WHERE formula=? AND task=? AND seed=? AND epochs=?", (formula, task, seed, epochs))
+        return rows[0] if rows else None
+
+    def confirmations(self, where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
+        """Stored confirmation trainings (none for a run that was never confirmed)."""
+        if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name='confirmations'").fetchone():
+            return []
+        cur = self._conn.execute(f"SELECT * FROM confirmations {where} ORDER BY finished_at", args)
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, values), learned=json.loads(values[names.index("learned")] or "{}")) for values in cur.fetchall()]
+
+    def add_confirmation(self, formula: str, name: str, task: str, seed: int, epochs: int, result: dict[str, Any]) -> None:
+        """Store one confirmation training, committed at once."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO confirmations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (formula, name, task, seed, epochs, result["status"], result.get("val_acc"), result.get("test_acc"),
+             json.dumps(result.get("learned") or {}), result.get("error"), time.time()))

@@ -5,27 +5,27 @@ FAST = TrainConfig(epochs=2)
 
 
 def test_relu_trains_above_chance_and_reports_both_splits():
-    result = evaluate(make_job("relu(x)", "mnist1d-cnn", FAST, {}))
+    result = evaluate(make_job("relu(x)", ("mnist1d-cnn",), FAST, {}))
     assert result["status"] == "ok"
     assert result["fitness"] == result["val_acc"] and result["val_acc"] > 0.25  # chance is 0.1
     assert 0.0 < result["test_acc"] <= 1.0 and result["train_seconds"] > 0
 
 
 def test_same_job_gives_the_same_fitness():
-    job = make_job("x*tanh(x)", "mnist1d-mlp", FAST, {})
+    job = make_job("x*tanh(x)", ("mnist1d-mlp",), FAST, {})
     assert evaluate(job)["val_acc"] == evaluate(job)["val_acc"]
 
 
 def test_learned_constants_are_reported_per_layer():
-    result = evaluate(make_job("x*sigmoid(beta*x)", "mnist1d-cnn", FAST, {"beta": 1.0}))
+    result = evaluate(make_job("x*sigmoid(beta*x)", ("mnist1d-cnn",), FAST, {"beta": 1.0}))
     assert result["status"] == "ok"
     assert len(result["learned"]["beta"]) == 3 and result["learned"]["beta"] != [1.0, 1.0, 1.0]
 
 
 def test_failures_are_results_with_reasons():
-    exploding = evaluate(make_job("exp(exp(exp(x)))", "mnist1d-cnn", FAST, {}))
+    exploding = evaluate(make_job("exp(exp(exp(x)))", ("mnist1d-cnn",), FAST, {}))
     assert exploding == {"status": "failed", "error": "non-finite loss in epoch 1", "seconds": exploding["seconds"]}
-    broken = evaluate(make_job("x +", "mnist1d-cnn", FAST, {}))
+    broken = evaluate(make_job("x +", ("mnist1d-cnn",), FAST, {}))
     assert broken["status"] == "failed" and "FormulaError" in broken["error"]
-    unknown = evaluate(make_job("x", "no-such-task", FAST, {}))
+    unknown = evaluate(make_job("x", ("no-such-task",), FAST, {}))
     assert unknown["status"] == "failed" and "unknown task" in unknown["error"]

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from evoact.compiler import compile_activation
-from evoact.evolution import Evolution, EvolutionConfig
+from evoact.evolution import ALGORITHMS, Evolution, EvolutionConfig, RandomSearch
 from evoact.genome import Genome
 from evoact.search_space import load_search_space
 
@@ -20,14 +20,21 @@ def closeness_to_gelu(formula: str) -> float:
     return -err if err == err and err != float("inf") else None
 
 
-def run(seed: int, generations: int = 5, replacement: str = "aging", space: str = "default"):
-    evo = Evolution(Genome(load_search_space(space)), EvolutionConfig(population=12, offspring=8, replacement=replacement), seed)
+def pareto_fitness(proposal):
+    """Two objectives, both maximised: closeness to GELU and shortness."""
+    close = closeness_to_gelu(proposal.formula)
+    return None if close is None else (close, -float(proposal.nodes))
+
+
+def run(seed: int, generations: int = 5, replacement: str = "aging", space: str = "default", algorithm: str = "evolution",
+        fitness=lambda p: closeness_to_gelu(p.formula)):
+    evo = ALGORITHMS[algorithm](Genome(load_search_space(space)), EvolutionConfig(population=12, offspring=8, replacement=replacement), seed)
     history, next_id = [], 1
     for _ in range(generations):
         proposals = evo.ask()
         ids = list(range(next_id, next_id + len(proposals)))
         next_id += len(proposals)
-        evo.tell(proposals, ids, [closeness_to_gelu(p.formula) for p in proposals])
+        evo.tell(proposals, ids, [fitness(p) for p in proposals])
         history.append(proposals)
     return evo, history
 
@@ -80,3 +87,29 @@ def test_a_restored_state_continues_with_the_same_proposals():
     fresh = Evolution(Genome(load_search_space("default")), EvolutionConfig(population=12, offspring=8), seed=99)
     fresh.restore(saved)
     assert [p.formula for p in fresh.ask()] == later and fresh.generation == 3
+
+
+def test_random_search_starts_like_evolution_then_proposes_only_random_trees():
+    rand, rand_history = run(3, generations=4, algorithm="random")
+    _, evo_history = run(3, generations=4)
+    assert isinstance(rand, RandomSearch)
+    assert [p.formula for p in rand_history[0]] == [p.formula for p in evo_history[0]]  # same seeds, same first population
+    later = [p for g in rand_history[1:] for p in g]
+    assert len(later) == 3 * 8 and {p.origin for p in later} == {"random"} and not any(p.parents for p in later)
+    formulas = [p.formula for g in rand_history for p in g]
+    assert len(formulas) == len(set(formulas))
+
+
+def test_pareto_truncation_keeps_nsga2_choice_and_restores_exactly():
+    evo, history = run(5, generations=4, replacement="truncation", fitness=pareto_fitness)
+    assert all(isinstance(m.fitness, tuple) and len(m.fitness) == 2 for m in evo.population)
+    kept = {m.id for m in evo.population}
+    everyone = [(i, f) for i, p in enumerate((p for g in history for p in g), 1) if (f := pareto_fitness(p)) is not None]
+    dominated = lambda a, b: all(x <= y for x, y in zip(a, b)) and a != b  # noqa: E731
+    front = {i for i, f in everyone if not any(dominated(f, g) for _, g in everyone)}
+    assert front <= kept or len(kept) == 12  # the whole first front survives unless it alone overfills the population
+    saved = json.loads(json.dumps(evo.state()))
+    later = [p.formula for p in evo.ask()]
+    fresh = Evolution(Genome(load_search_space("default")), EvolutionConfig(population=12, offspring=8, replacement="truncation"), 0)
+    fresh.restore(saved)
+    assert [p.formula for p in fresh.ask()] == later

@@ -103,16 +103,16 @@ def test_cache_keeps_the_mean_per_protocol(tmp_path):
 
 def test_quality_hurdle_stops_weak_candidates_and_leaves_survivors_untouched():
     train = TrainConfig(epochs=3)
-    weak = evaluate(make_job("tanh(x)", "mnist1d-cnn", train, {}, CONFIG, hurdle=0.99))
+    weak = evaluate(make_job("tanh(x)", ("mnist1d-cnn",), train, {}, CONFIG, hurdle=0.99))
     assert weak["status"] == "rejected" and weak["stage"] == "quality" and "below the hurdle 0.9900" in weak["error"]
-    plain = evaluate(make_job("relu(x)", "mnist1d-cnn", train, {}))
-    screened = evaluate(make_job("relu(x)", "mnist1d-cnn", train, {}, CONFIG, hurdle=0.2))
+    plain = evaluate(make_job("relu(x)", ("mnist1d-cnn",), train, {}))
+    screened = evaluate(make_job("relu(x)", ("mnist1d-cnn",), train, {}, CONFIG, hurdle=0.2))
     assert screened["status"] == "ok" and screened["val_acc"] == plain["val_acc"] and screened["test_acc"] == plain["test_acc"]
     assert screened["probe_acc"] is not None
 
 
 def test_unstable_candidates_are_rejected_in_the_worker_before_training():
-    result = evaluate(make_job("sin(1000*x)", "mnist1d-cnn", TrainConfig(epochs=3), {}, CONFIG, hurdle=0.2))
+    result = evaluate(make_job("sin(1000*x)", ("mnist1d-cnn",), TrainConfig(epochs=3), {}, CONFIG, hurdle=0.2))
     assert result["status"] == "rejected" and result["stage"] == "stability" and "train_seconds" not in result
 
 

@@ -1,9 +1,32 @@
+import pickle
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from evoact.tasks import TASKS, get_task
+from evoact.tasks import TASKS, canonical_task_name, get_task
+from evoact.tasks.cifar10 import FOLDER, TEST_FILE, TRAIN_FILES
+from evoact.tasks.digits import load_digits
 from evoact.tasks.mnist1d import load_mnist1d
+from evoact.training import TrainConfig
+
+EXAMPLE = "docs/examples/spirals_task.py:spirals"
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory):
+    """A tiny CIFAR-10 in torchvision's layout (pickled dicts of uint8 rows), 40 images per training batch."""
+    root = tmp_path_factory.mktemp("cifar")
+    folder = root / FOLDER
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, n in [(f, 40) for f in TRAIN_FILES] + [(TEST_FILE, 30)]:
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 60, (n, 3072)).astype(np.uint8) + (labels[:, None] * 19).astype(np.uint8)  # learnable
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": images, b"labels": labels.tolist(), b"filenames": [b"x.png"] * n}, f, protocol=2)
+    return str(root)
 
 
 def test_mnist1d_splits_are_disjoint_sized_and_stable():
@@ -15,9 +38,38 @@ def test_mnist1d_splits_are_disjoint_sized_and_stable():
     assert torch.equal(again.x_val, data.x_val) and torch.equal(again.y_test, data.y_test)
 
 
+def test_digits_split_is_fixed_disjoint_and_scaled():
+    data = load_digits()
+    assert data.x_train.shape == (1137, 1, 8, 8) and data.x_val.shape == (300, 1, 8, 8) and data.x_test.shape == (360, 1, 8, 8)
+    assert 0.0 <= float(data.x_train.min()) and float(data.x_train.max()) <= 1.0
+    rows = lambda x: {tuple(r.flatten().tolist()) for r in x}  # noqa: E731
+    assert not rows(data.x_test) & rows(data.x_val) - rows(data.x_train)  # no image is in two splits (bar exact copies)
+    load_digits.cache_clear()
+    assert torch.equal(load_digits().y_test, data.y_test)
+
+
+def test_cifar10_reads_torchvision_layout_and_holds_out_validation(cifar_dir):
+    data = get_task("cifar10-resnet20", cifar_dir).load()
+    assert data.x_train.shape == (180, 3, 32, 32) and data.x_val.shape == (20, 3, 32, 32) and data.x_test.shape == (30, 3, 32, 32)
+    assert abs(float(data.x_train.mean())) < 1e-4  # normalised with the training split's statistics
+
+
+def test_cifar10_refuses_missing_data_and_pickled_code(tmp_path, cifar_dir):
+    with pytest.raises(ValueError, match="pass --data-dir DIR"):
+        get_task("cifar10-resnet20").prepare()
+    with pytest.raises(ValueError, match="missing data_batch_1"):
+        get_task("cifar10-resnet20", str(tmp_path)).prepare()
+    evil = tmp_path / "evil" / FOLDER
+    evil.mkdir(parents=True)
+    for name in (*TRAIN_FILES, TEST_FILE):
+        (evil / name).write_bytes(pickle.dumps({b"data": __import__("os").system}))
+    with pytest.raises(ValueError, match="posix.system is not allowed|os.system is not allowed"):
+        get_task("cifar10-resnet20", str(tmp_path / "evil")).load()
+
+
 @pytest.mark.parametrize("name", sorted(TASKS))
-def test_models_use_the_given_activation_everywhere(name):
-    task = get_task(name)
+def test_models_use_the_given_activation_everywhere(name, cifar_dir):
+    task = get_task(name, cifar_dir)
     made = []
 
     def factory() -> nn.Module:
@@ -29,6 +81,39 @@ def test_models_use_the_given_activation_everywhere(name):
     assert len(made) >= 2 and all(any(m is a for a in model.modules()) for m in made)
 
 
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_one_epoch_of_training_scores_both_splits(name, cifar_dir):
+    result = get_task(name, cifar_dir).run(nn.ReLU, TrainConfig(epochs=1, batch_size=50))
+    assert 0.0 <= result.val_acc <= 1.0 and 0.0 <= result.test_acc <= 1.0 and result.seconds > 0
+    if name != "cifar10-resnet20":  # the tiny synthetic CIFAR is too small to say anything about learning
+        assert result.val_acc > 0.2  # chance is 0.1
+
+
+def test_user_task_from_a_file_runs_the_documented_example():
+    name = canonical_task_name(EXAMPLE)
+    assert name.startswith("/") and name.endswith("spirals_task.py:spirals")
+    result = get_task(name).run(nn.Tanh, TrainConfig(epochs=5, seed=3))
+    assert 0.5 < result.val_acc <= 1.0 and result.test_acc is not None
+
+
+def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
+    (tmp_path / "my_tasks.py").write_text(
+        "def good(make_activation, seed, epochs):\n    return {'val_acc': 0.5 + seed / 100}\n"
+        "def bad(make_activation, seed, epochs):\n    return {'accuracy': 1}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert get_task("my_tasks:good").run(nn.ReLU, TrainConfig(seed=7)).val_acc == pytest.approx(0.57)
+    from evoact.training import TrainingError
+
+    with pytest.raises(TrainingError, match="numeric 'val_acc'"):
+        get_task("my_tasks:bad").run(nn.ReLU, TrainConfig())
+    with pytest.raises(ValueError, match="has no function 'nothing'"):
+        get_task("my_tasks:nothing")
+    with pytest.raises(ValueError, match="cannot import no_such_module"):
+        get_task("no_such_module:f")
+    with pytest.raises(ValueError, match="no such file"):
+        get_task(str(tmp_path / "absent.py") + ":f")
+
+
 def test_unknown_task_lists_known_ones():
-    with pytest.raises(ValueError, match="unknown task 'cifar'; known tasks: mnist1d-cnn, mnist1d-mlp"):
+    with pytest.raises(ValueError, match="unknown task 'cifar'; known tasks: cifar10-resnet20, digits-cnn, mnist1d-cnn, mnist1d-mlp"):
         get_task("cifar")

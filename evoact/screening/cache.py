@@ -26,8 +26,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
 """
 
 
-def protocol_key(task: str, training: dict[str, Any]) -> str:
-    """Outcomes are shared only between evaluations with the same task and training protocol."""
+def protocol_key(task: str | dict[str, Any], training: dict[str, Any]) -> str:
+    """Outcomes are shared only between evaluations with the same task (or tasks and weighting) and training protocol."""
     return hashlib.sha256(json.dumps({"task": task, "training": training}, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -1,18 +1,29 @@
-"""The task registry: real datasets and models on which candidate activations are trained."""
+"""The task registry: real datasets and models on which candidate activations are trained, and user tasks."""
 
 from __future__ import annotations
 
-from evoact.tasks.base import Dataset, Task
+from evoact.tasks.base import Dataset, DatasetTask, Task
+from evoact.tasks.cifar10 import Cifar10ResNet20
+from evoact.tasks.digits import DigitsCnn
 from evoact.tasks.mnist1d import Mnist1dCnn, Mnist1dMlp
+from evoact.tasks.user import UserTask, canonical_user_task, is_user_task
 
-TASKS: dict[str, Task] = {t.name: t for t in (Mnist1dCnn(), Mnist1dMlp())}
+#: Built-in task name -> class; a user task is named MODULE:FUNCTION or FILE.py:FUNCTION instead.
+TASKS: dict[str, type[DatasetTask]] = {t.name: t for t in (Mnist1dCnn, Mnist1dMlp, DigitsCnn, Cifar10ResNet20)}
 
 
-def get_task(name: str) -> Task:
-    """Look a task up by name, with a clear error listing the known ones."""
+def get_task(name: str, data_dir: str | None = None) -> Task:
+    """A built-in task (reading ``data_dir`` where it needs files) or a user's, with a clear error for unknown names."""
+    if is_user_task(name):
+        return UserTask(name)
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    return TASKS[name]
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}, or MODULE:FUNCTION for your own")
+    return TASKS[name](data_dir)
 
 
-__all__ = ["Dataset", "TASKS", "Task", "get_task"]
+def canonical_task_name(name: str) -> str:
+    """The name a run records: built-in names as they are, user task files as absolute paths."""
+    return canonical_user_task(name) if is_user_task(name) else name
+
+
+__all__ = ["Dataset", "DatasetTask", "TASKS", "Task", "canonical_task_name", "get_task"]

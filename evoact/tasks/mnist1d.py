@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from evoact.tasks.base import ActivationFactory, Dataset, Task, cache_dir
+from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask, cache_dir
 
 VAL_SIZE = 800
 _SEED = 42
@@ -61,7 +61,7 @@ class _Cnn(nn.Module):
         return self.head(x.flatten(1))
 
 
-class Mnist1dCnn(Task):
+class Mnist1dCnn(DatasetTask):
     """A 3-layer 1-D CNN (25 channels) on MNIST-1D: separates activations within a few seconds."""
 
     name = "mnist1d-cnn"
@@ -74,7 +74,7 @@ class Mnist1dCnn(Task):
         return _Cnn(make_activation)
 
 
-class Mnist1dMlp(Task):
+class Mnist1dMlp(DatasetTask):
     """A 2-hidden-layer MLP (100 units) on MNIST-1D: fast, but plateaus near 0.6 accuracy."""
 
     name = "mnist1d-mlp"

@@ -1,0 +1,137 @@
+"""Held-out confirmation: re-train a run's best candidates and the reference baselines with fresh seeds, on test data.
+
+Search fitness is validation accuracy with the run's seed; claims are made here instead: every function is
+trained again with seeds the search never used and scored on the test split, and each candidate is compared
+with ReLU and with the best baseline by a paired t-test over the seeds (a pair shares the seed, hence the
+initialisation stream and batch order). Every training is committed to the run as it finishes, so an
+interrupted confirmation continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from scipy.stats import ttest_rel
+
+from evoact.baselines import baseline_formula
+from evoact.config import SearchConfig
+from evoact.evaluation import make_job
+from evoact.progress import CountProgress
+from evoact.search_space import parse_search_space
+from evoact.store import RunStore
+from evoact.tasks import canonical_task_name, get_task
+from evoact.workers import WorkerPool
+
+#: The references every confirmation trains (the issue's five), whatever baselines the search used.
+CONFIRM_BASELINES = ("relu", "gelu", "silu", "mish", "tanh")
+#: Confirmation seeds start here: far from the small seeds searches use.
+FRESH_SEED_BASE = 10_000
+
+
+def fresh_seeds(count: int, search_seed: int) -> list[int]:
+    """``count`` training seeds the search did not use."""
+    return [s for s in range(FRESH_SEED_BASE, FRESH_SEED_BASE + count + 1) if s != search_seed][:count]
+
+
+def paired_p_value(a: list[float], b: list[float]) -> float | None:
+    """Two-sided paired t-test p-value of ``a`` against ``b``; 1.0 when every pair is equal, None below 2 pairs."""
+    if len(a) < 2:
+        return None
+    if all(x == y for x, y in zip(a, b)):
+        return 1.0
+    with warnings.catch_warnings():  # near-constant differences: scipy warns, the p-value is still the test's
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(ttest_rel(a, b).pvalue)
+    return p if math.isfinite(p) else 1.0  # a constant non-zero difference: no spread to test against
+
+
+def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, epochs: int | None = None,
+                workers: int | None = None, console: Console | None = None) -> dict[str, Any]:
+    """Train the top ``top`` candidates and the five baselines with ``seeds`` fresh seeds on each task; store and return the summary."""
+    if top < 1 or seeds < 2:
+        raise ValueError(f"confirm needs --top >= 1 and --seeds >= 2 (a paired test needs pairs), got {top} and {seeds}")
+    store = RunStore.reopen(run_dir)
+    pool = progress = None
+    try:
+        stored = store.config()
+        config = SearchConfig.from_dict(stored["config"])
+        params = parse_search_space(stored["search_space"]["text"], stored["search_space"]["source"]).learnable
+        tasks = [canonical_task_name(t) for t in tasks] if tasks else list(config.tasks)
+        epochs = epochs or config.training.epochs
+        if epochs < 1:
+            raise ValueError(f"--epochs must be at least 1, got {epochs}")
+        entries = _entries(store, top)
+        seed_list = fresh_seeds(seeds, config.seed)
+        for name in tasks:
+            get_task(name, config.data_dir).prepare()
+        todo = [(entry, task, seed) for task in tasks for entry in entries for seed in seed_list
+                if store.confirmation(entry["formula"], task, seed, epochs) is None]
+        if todo:
+            progress = CountProgress(len(todo), "confirming", console)
+            pool = WorkerPool(workers or config.workers, config.address, config.timeout)
+            jobs = [make_job(e["formula"], (task,), replace(config.training, seed=seed, epochs=epochs), params,
+                             data_dir=config.data_dir) for e, task, seed in todo]
+            for index, result in pool.imap(jobs):
+                entry, task, seed = todo[index]
+                store.add_confirmation(entry["formula"], entry["name"], task, seed, epochs, result)
+                outcome = f"test {result['test_acc']:.4f}" if result["status"] == "ok" else f"{result['status']}: {result.get('error')}"
+                progress.update(f"{entry['name']} on {task} seed {seed}: {outcome}")
+        summary = summarise(store, entries, tasks, seed_list, epochs)
+        store.set_meta("confirmation", summary)
+        return summary
+    finally:
+        if progress is not None:
+            progress.close()
+        if pool is not None:
+            pool.close()
+        store.close()
+
+
+def _entries(store: RunStore, top: int) -> list[dict[str, Any]]:
+    """The functions to confirm: the hall of fame's top, then the baselines (a candidate equal to one stays a candidate)."""
+    best = store.hall_of_fame(top)
+    if not best:
+        raise ValueError(f"{store.path}: no evolved candidate has a fitness yet; nothing to confirm")
+    named = {baseline_formula(name): name for name in CONFIRM_BASELINES}  # canonical formulas, as the store's are
+    entries = [{"name": f"#{r['id']}" + (f" = {named[r['formula']]}" if r["formula"] in named else ""),
+                "formula": r["formula"], "baseline": False} for r in best]
+    known = {e["formula"] for e in entries}
+    return entries + [{"name": name, "formula": formula, "baseline": True} for formula, name in named.items() if formula not in known]
+
+
+def summarise(store: RunStore, entries: list[dict[str, Any]], tasks: list[str], seeds: list[int], epochs: int) -> dict[str, Any]:
+    """Per task and function: test accuracy mean and std over the seeds, paired p-values against ReLU and the best baseline."""
+    out: dict[str, Any] = {"seeds": seeds, "epochs": epochs, "tasks": {}}
+    for task in tasks:
+        accs: dict[str, dict[int, float]] = {}
+        rows = []
+        for e in entries:
+            done = [store.confirmation(e["formula"], task, s, epochs) for s in seeds]
+            ok = [r for r in done if r and r["status"] == "ok"]
+            accs[e["name"]] = {r["seed"]: r["test_acc"] for r in ok}
+            learned: dict[str, list[float]] = {}
+            for r in ok:
+                for name, values in r["learned"].items():
+                    learned.setdefault(name, []).extend(values)
+            rows.append({**e, "n": len(ok), "failed": sum(1 for r in done if r and r["status"] != "ok"),
+                         "learned": {name: statistics.fmean(values) for name, values in learned.items()}})
+        means = {name: statistics.fmean(a.values()) for name, a in accs.items() if a}
+        baselines = [e["name"] for e in entries if e["baseline"] and e["name"] in means]
+        best_baseline = max(baselines, key=lambda n: means[n]) if baselines else None
+        for row in rows:
+            values = list(accs[row["name"]].values())
+            row["mean"] = means.get(row["name"])
+            row["std"] = statistics.stdev(values) if len(values) > 1 else None
+            for key, ref in (("vs_relu", "relu"), ("vs_best_baseline", best_baseline)):
+                pairs = [s for s in accs[row["name"]] if ref in accs and s in accs[ref]]
+                same = ref is None or ref == row["name"]
+                row[f"p_{key}"] = None if same else paired_p_value([accs[row["name"]][s] for s in pairs], [accs[ref][s] for s in pairs])
+                row[f"diff_{key}"] = None if same or row["mean"] is None or ref not in means else row["mean"] - means[ref]
+        out["tasks"][task] = {"best_baseline": best_baseline, "rows": rows}
+    return out

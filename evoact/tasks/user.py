@@ -1,0 +1,81 @@
+"""User tasks: ``--task module:function`` or ``--task path/to/file.py:function``, a function that trains and scores.
+
+The function is called as ``function(make_activation, seed=..., epochs=...)``: it builds its model with
+``make_activation()`` for every nonlinearity, trains it, and returns a mapping with ``val_acc`` (what selection
+uses, higher is better) and optionally ``test_acc``. It runs inside the Ray workers, imported the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import importlib.util
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from evoact.tasks.base import ActivationFactory, Task
+from evoact.training import TrainConfig, TrainingError, TrainResult
+
+
+def is_user_task(name: str) -> bool:
+    """Whether a task name refers to a user's function rather than a built-in task."""
+    return ":" in name
+
+
+def canonical_user_task(name: str) -> str:
+    """The spec a run records: a file path made absolute, so workers and a resume find the same file."""
+    target, _, function = name.rpartition(":")
+    if target.endswith(".py"):
+        target = str(Path(target).expanduser().resolve())
+    return f"{target}:{function}"
+
+
+@functools.lru_cache(maxsize=16)
+def load_user_function(name: str) -> Callable[..., Any]:
+    """Import the module or file and return the function; a one-line error naming what is missing."""
+    target, _, function = name.rpartition(":")
+    if not target or not function:
+        raise ValueError(f"task {name!r}: a user task is MODULE:FUNCTION or FILE.py:FUNCTION")
+    try:
+        if target.endswith(".py"):
+            path = Path(target)
+            if not path.is_file():
+                raise ValueError(f"task {name!r}: no such file {path}")
+            spec = importlib.util.spec_from_file_location(f"evoact_user_task_{hashlib.sha256(target.encode()).hexdigest()[:12]}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+    except ImportError as exc:
+        raise ValueError(f"task {name!r}: cannot import {target} ({exc})") from None
+    fn = getattr(module, function, None)
+    if not callable(fn):
+        raise ValueError(f"task {name!r}: {target} has no function {function!r}")
+    return fn
+
+
+class UserTask(Task):
+    """A user's function that builds, trains and scores a model from an activation factory."""
+
+    def __init__(self, name: str) -> None:
+        self.name = canonical_user_task(name)
+        self.description = f"user task {self.name}"
+        self.function = load_user_function(self.name)
+
+    def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_epoch: int | None = None,
+            hurdle: float | None = None) -> TrainResult:
+        """Call the function; no quality hurdle (it trains on its own terms), so probe and hurdle are ignored."""
+        start = time.perf_counter()
+        metrics = self.function(make_activation, seed=config.seed, epochs=config.epochs)
+        try:
+            val = float(metrics["val_acc"])
+            test = None if metrics.get("test_acc") is None else float(metrics["test_acc"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise TrainingError(f"user task {self.name} must return a mapping with a numeric 'val_acc' ({type(exc).__name__}: {exc})") from None
+        if not math.isfinite(val) or (test is not None and not math.isfinite(test)):
+            raise TrainingError(f"user task {self.name} returned a non-finite accuracy")
+        loss = metrics.get("train_loss")
+        return TrainResult(val, test, None if loss is None else float(loss), time.perf_counter() - start)

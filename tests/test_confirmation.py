@@ -1,0 +1,80 @@
+import statistics
+
+import pytest
+
+from evoact.cli import main
+from evoact.config import make_config
+from evoact.confirmation import CONFIRM_BASELINES, confirm_run, fresh_seeds, paired_p_value
+from evoact.search import run_search
+from evoact.store import RunStore
+
+TASKS = ["mnist1d-mlp", "digits-cnn"]
+
+
+@pytest.fixture(scope="module")
+def confirmed(tmp_path_factory):
+    """A tiny finished search, confirmed on two tasks with 2 fresh seeds and 1 epoch."""
+    run = tmp_path_factory.mktemp("confirm") / "run"
+    run_search(make_config("tiny", tasks=("mnist1d-mlp",), workers=2, generations=1), run)
+    summary = confirm_run(run, top=2, seeds=2, tasks=TASKS, epochs=1, workers=2)
+    return run, summary
+
+
+def test_paired_p_value_edge_cases_and_a_clear_difference():
+    assert paired_p_value([0.5], [0.4]) is None
+    assert paired_p_value([0.5, 0.6, 0.7], [0.5, 0.6, 0.7]) == 1.0
+    better = [0.80, 0.82, 0.79, 0.81, 0.83]
+    assert paired_p_value(better, [b - d for b, d in zip(better, (0.05, 0.06, 0.04, 0.05, 0.07))]) < 0.001
+    assert paired_p_value(better, [b + d for b, d in zip(better, (0.01, -0.01, 0.02, -0.02, 0.0))]) > 0.5
+
+
+def test_fresh_seeds_avoid_the_search_seed():
+    assert fresh_seeds(3, 0) == [10000, 10001, 10002]
+    assert fresh_seeds(3, 10001) == [10000, 10002, 10003]
+
+
+def test_confirm_trains_top_candidates_and_the_five_baselines_on_fresh_seeds(confirmed):
+    run, summary = confirmed
+    store = RunStore.open(run)
+    stored = store.confirmations()
+    assert summary["seeds"] == [10000, 10001] and summary["epochs"] == 1 and list(summary["tasks"]) == TASKS
+    for task in TASKS:
+        rows = summary["tasks"][task]["rows"]
+        names = [r["name"] for r in rows]
+        assert len([r for r in rows if not r["baseline"]]) == 2
+        covered = {n for n in names if not n.startswith("#")} | {n.split(" = ")[1] for n in names if " = " in n}
+        assert covered == set(CONFIRM_BASELINES)  # each baseline trained, or named as the candidate equal to it
+        for row in rows:
+            mine = {r["seed"]: r["test_acc"] for r in stored if r["formula"] == row["formula"] and r["task"] == task}
+            assert sorted(mine) == summary["seeds"] and row["n"] == 2
+            assert row["mean"] == pytest.approx(statistics.fmean(mine.values()))
+            assert row["std"] == pytest.approx(statistics.stdev(mine.values()))
+            relu = {r["seed"]: r["test_acc"] for r in stored if r["formula"] == "Max(0, x)" and r["task"] == task}
+            if row["name"] != "relu":
+                assert row["p_vs_relu"] == paired_p_value([mine[s] for s in sorted(mine)], [relu[s] for s in sorted(mine)])
+        best = summary["tasks"][task]["best_baseline"]
+        assert best in CONFIRM_BASELINES and max((r["mean"], r["name"]) for r in rows if r["baseline"])[1] == best
+    assert len(stored) == sum(len(summary["tasks"][t]["rows"]) for t in TASKS) * 2
+    assert store.meta()["confirmation"] == summary
+
+
+def test_confirm_again_reuses_every_stored_training_and_show_prints_it(confirmed):
+    run, summary = confirmed
+    before = RunStore.open(run).confirmations()
+    assert confirm_run(run, top=2, seeds=2, tasks=TASKS, epochs=1, workers=2) == summary
+    assert RunStore.open(run).confirmations() == before  # nothing re-trained: finished_at unchanged
+    from click.testing import CliRunner
+
+    out = CliRunner().invoke(main, ["show", str(run)]).output
+    assert "mnist1d-mlp: test accuracy over 2 fresh seeds" in out and "digits-cnn" in out
+    md = CliRunner().invoke(main, ["confirm", str(run), "--top", "2", "--seeds", "2", "--task", "mnist1d-mlp",
+                                   "--task", "digits-cnn", "--epochs", "1", "--markdown"]).output
+    assert "| function | formula | test acc (mean ± std) |" in md and "| relu | `Max(0, x)` |" in md
+
+
+def test_confirm_refuses_bad_arguments(confirmed):
+    run, _ = confirmed
+    with pytest.raises(ValueError, match="--seeds >= 2"):
+        confirm_run(run, seeds=1)
+    with pytest.raises(ValueError, match="unknown task 'nope'"):
+        confirm_run(run, tasks=["nope"])
