@@ -16,14 +16,14 @@ from evoact.tasks import get_task
 from evoact.training import TrainConfig, TrainingError
 
 
-def make_job(formula: str, tasks: tuple[str, ...] | list[str], train: TrainConfig, params: dict[str, float],
+def make_job(formula: str, tasks: str | tuple[str, ...] | list[str], train: TrainConfig, params: dict[str, float],
              screening: ScreeningConfig | None = None, hurdle: float | None = None, data_dir: str | None = None) -> dict[str, Any]:
-    """A job is plain data (formula text, names and numbers), so workers never unpickle evoact objects.
+    """A job is plain data (formula text, task names and numbers), so workers never unpickle evoact objects.
 
     With ``screening`` the worker runs the stability check first and measures the quality hurdle's accuracy
     on the first task after ``hurdle_fraction`` of the epochs, stopping there when it is below ``hurdle``.
     """
-    return {"formula": formula, "tasks": list(tasks), "train": asdict(train), "params": dict(params),
+    return {"formula": formula, "tasks": [tasks] if isinstance(tasks, str) else list(tasks), "train": asdict(train), "params": dict(params),
             "screening": asdict(screening) if screening and screening.active else None, "hurdle": hurdle,
             "data_dir": data_dir}
 

@@ -95,6 +95,15 @@ def render_report(store: RunStore, top: int = 10) -> str:
     ]))
     parts.append("<h2>Baselines</h2>" + _table(["baseline", "formula", "fitness", "test acc", "status"], [
         [r["label"], r["formula"], r["fitness"], r["test_acc"], r["status"]] for r in store.candidates() if r["label"]]))
+    confirmation = meta.get("confirmation")
+    if confirmation:
+        parts.append(f"<h2>Confirmation on fresh seeds</h2><p>test accuracy over seeds {confirmation['seeds']},"
+                     f" {confirmation['epochs']} epochs; p: two-sided paired t-test over seeds</p>")
+        for task, result in confirmation["tasks"].items():
+            parts.append(f"<h3>{html.escape(task)} (best baseline: {html.escape(str(result['best_baseline']))})</h3>" + _table(
+                ["function", "formula", "mean", "std", "n", "vs ReLU", "p", "vs best baseline", "p", "learned constants"],
+                [[r["name"], r["formula"], r["mean"], r["std"], r["n"], r["diff_vs_relu"], r["p_vs_relu"],
+                  r["diff_vs_best_baseline"], r["p_vs_best_baseline"], r["learned"] or None] for r in result["rows"]]))
     parts.append("<h2>Hall of fame</h2>")
     for rank, row in enumerate(store.hall_of_fame(top), 1):
         info = describe_candidate(store, row["id"])

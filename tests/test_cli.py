@@ -50,12 +50,42 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     (["plot", "--expr", "x", "--range", "1", "0", "-o", "p.png"], "--range 1 0: the start must be below the end"),
     (["report", "runs/none", "-o", "r.html"], "runs/none: no such run directory"),
     (["resume", "runs/none"], "runs/none: no such run directory"),
+    (["search", "--task", "mnist1d-cnn", "--weights", "1,x"], "--weights '1,x': expected comma-separated numbers"),
+    (["search", "--task", "mnist1d-cnn", "--weights", "1,2"], "give one non-negative weight per task (1)"),
+    (["search", "--complexity"], "the complexity objective needs --selection pareto"),
+    (["search", "--task", "digits-cnn", "--task", "digits-cnn"], "tasks must be one or more distinct task names"),
+    (["search", "--task", "cifar10-resnet20"], "cifar10-resnet20 reads CIFAR-10 from disk: pass --data-dir DIR"),
+    (["search", "--task", "no_module_here:f"], "cannot import no_module_here"),
+    (["confirm", "runs/none"], "runs/none: no such run directory"),
 ])
 def test_bad_input_gets_a_one_line_error(run_cli, args, message):
     proc = run_cli(*args, check=False)
     assert proc.returncode != 0
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1 and message in error_lines[0], proc.stderr
+
+
+def test_multi_task_pareto_search_shows_its_front(run_cli):
+    out = run_cli("search", "--budget", "tiny", "--task", "mnist1d-mlp", "--task", "digits-cnn", "--selection", "pareto",
+                  "--complexity", "--replacement", "truncation", "--generations", "2", "--name", "mo")
+    assert "Pareto front" in out.stdout
+    shown = json.loads(run_cli("show", "runs/mo", "--json", "--top", "100").stdout)
+    baselines = [b for b in shown["baselines"] if b["status"] == "ok"]
+    for task in ("mnist1d-mlp", "digits-cnn"):  # the best baseline on each task is the reference: score 1.0
+        best = max(b["scores"][task]["val_acc"] for b in baselines)
+        assert all(b["fitness"] <= 1.0 for b in baselines) and best > 0
+    evolved = [r for r in shown["ranking"] if r["label"] is None and r["scores"]]
+    refs = {t: max(b["scores"][t]["val_acc"] for b in baselines) for t in ("mnist1d-mlp", "digits-cnn")}
+    point = lambda r: (r["scores"]["mnist1d-mlp"]["val_acc"] / refs["mnist1d-mlp"], r["scores"]["digits-cnn"]["val_acc"] / refs["digits-cnn"], -r["nodes"])  # noqa: E731
+    dominated = lambda a, b: all(x <= y for x, y in zip(a, b)) and a != b  # noqa: E731
+    front = {r["id"] for r in shown["pareto_front"]}
+    assert front == {r["id"] for r in evolved if not any(dominated(point(r), point(o)) for o in evolved)} and front
+    assert all(r["fitness"] == pytest.approx(sum(point(r)[:2]) / 2) for r in evolved)
+
+
+def test_tasks_lists_the_built_in_tasks(run_cli):
+    out = run_cli("tasks").stdout
+    assert all(name in out for name in ("mnist1d-cnn", "mnist1d-mlp", "digits-cnn", "cifar10-resnet20"))
 
 
 def test_search_on_the_paper_space(run_cli):

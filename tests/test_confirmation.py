@@ -58,7 +58,7 @@ def test_confirm_trains_top_candidates_and_the_five_baselines_on_fresh_seeds(con
     assert store.meta()["confirmation"] == summary
 
 
-def test_confirm_again_reuses_every_stored_training_and_show_prints_it(confirmed):
+def test_confirm_again_reuses_every_stored_training_and_show_and_report_print_it(confirmed):
     run, summary = confirmed
     before = RunStore.open(run).confirmations()
     assert confirm_run(run, top=2, seeds=2, tasks=TASKS, epochs=1, workers=2) == summary
@@ -70,6 +70,9 @@ def test_confirm_again_reuses_every_stored_training_and_show_prints_it(confirmed
     md = CliRunner().invoke(main, ["confirm", str(run), "--top", "2", "--seeds", "2", "--task", "mnist1d-mlp",
                                    "--task", "digits-cnn", "--epochs", "1", "--markdown"]).output
     assert "| function | formula | test acc (mean ± std) |" in md and "| relu | `Max(0, x)` |" in md
+    from evoact.report import render_report
+
+    assert "Confirmation on fresh seeds" in render_report(RunStore.open(run), top=1)
 
 
 def test_confirm_refuses_bad_arguments(confirmed):

@@ -163,3 +163,45 @@ def test_resume_refuses_a_finished_run_and_search_refuses_an_existing_one(tmp_pa
         resume_search(tmp_path / "runs" / "done")
     refused = run_cli("search", "--budget", "tiny", "--name", "done", check=False)
     assert refused.returncode != 0 and "evoact resume runs/done" in refused.stderr
+
+
+FAULTY_TASK = '''
+import math, os, signal, time
+import torch
+from torch import nn
+
+def task(make_activation, seed, epochs):
+    """A real small training, except for three baselines recognised by f(1): they kill, hang or raise."""
+    at_one = float(make_activation()(torch.tensor([1.0])))
+    if abs(at_one - math.tanh(1.0)) < 1e-6:
+        os.kill(os.getpid(), signal.SIGKILL)  # the worker process dies, every time
+    if abs(at_one - 1 / (1 + math.exp(-1.0))) < 1e-6:
+        time.sleep(3600)  # silu: hangs past --timeout
+    if abs(at_one - 0.5 * (1 + math.erf(1 / math.sqrt(2)))) < 1e-6:
+        raise ValueError("injected failure")  # gelu
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 2, generator=g)
+    y = ((x[:, 0] * x[:, 1]) > 0).long()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, 16), make_activation(), nn.Linear(16, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(20 * epochs):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return {"val_acc": (model(x).argmax(1) == y).float().mean().item()}
+'''
+
+
+def test_worker_faults_during_a_run_are_recorded_and_the_run_completes(tmp_path, run_cli):
+    (tmp_path / "faulty.py").write_text(FAULTY_TASK)
+    proc = run_cli("search", "--budget", "tiny", "--generations", "1", "--workers", "2", "--timeout", "15",
+                   "--task", "faulty.py:task", "--name", "run")
+    store = RunStore.open(tmp_path / "runs" / "run")
+    assert store.meta()["state"] == "finished" and store.counts()["pending"] == 0, proc.stdout
+    errors = {r["label"]: (r["status"], r["error"]) for r in store.candidates() if r["label"]}
+    assert errors["tanh"][0] == "failed" and errors["tanh"][1].startswith("worker process died during the evaluation (2 attempts)")
+    assert errors["silu"] == ("failed", "timed out after 15 s")
+    assert errors["gelu"] == ("failed", "ValueError: injected failure")
+    assert errors["relu"] == ("ok", None)
+    assert any(r["status"] == "ok" for r in store.candidates() if not r["label"])  # evolution carried on after the faults

@@ -34,7 +34,7 @@ class Task(ABC):
     name: str
     description: str
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """Make the data ready once, in the driver, before any worker needs it (generate, cache, check paths)."""
 
     def steps(self, config: TrainConfig) -> int:
