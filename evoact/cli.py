@@ -84,6 +84,8 @@ def main() -> None:
 @click.option("--algorithm", type=click.Choice(list(ALGORITHMS)), help="evolution (default) or random: random search through"
               " the same space, cascade and evaluator, as a baseline.")
 @click.option("--data-dir", default=None, help="Where tasks that read files find them (cifar10-resnet20: DIR/cifar-10-batches-py).")
+@click.option("--gpus-per-job", type=float, help="GPUs Ray reserves per evaluation, e.g. 0.25 to share one GPU between 4"
+              " workers (default 0: CPU tasks; cifar10-resnet20 wants a GPU).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of evolution and training; fixes the run.")
 @click.option("--population", type=int, help="Population size (overrides the budget).")
 @click.option("--offspring", type=int, help="Children per generation (overrides the budget).")
@@ -102,7 +104,7 @@ def main() -> None:
 @click.option("--hurdle-ratio", type=float, help="Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).")
 @click.option("--name", default=None, help="Run directory name under --runs-dir (default: date-time-space-task-seed).")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="Where run directories go.")
-def search(budget, space, tasks, weights, selection, complexity, algorithm, data_dir, seed, population, offspring, generations,
+def search(budget, space, tasks, weights, selection, complexity, algorithm, data_dir, gpus_per_job, seed, population, offspring, generations,
            epochs, replacement, workers, timeout, address, activation_mode, no_screening, no_cache, evaluations_per_hash,
            stability_depth, hurdle_ratio, name, runs_dir) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
@@ -111,7 +113,7 @@ def search(budget, space, tasks, weights, selection, complexity, algorithm, data
     try:
         config = make_config(budget, space=space, tasks=tasks or None, task_weights=_floats("--weights", weights),
                              selection=selection, complexity_objective=complexity or None, algorithm=algorithm,
-                             data_dir=data_dir, seed=seed, population=population, offspring=offspring,
+                             data_dir=data_dir, gpus_per_job=gpus_per_job, seed=seed, population=population, offspring=offspring,
                              generations=generations, epochs=epochs, replacement=replacement, workers=workers,
                              timeout=timeout, address=address, activation_mode=activation_mode, active=False if no_screening else None,
                              use_cache=False if no_cache else None, evaluations_per_hash=evaluations_per_hash,
@@ -137,14 +139,19 @@ def tasks() -> None:
     console.print(table)
 
 
+_TRUST = click.option("--trust-task", "trust", is_flag=True,
+                      help="Run the user task (MODULE:FUNCTION or FILE.py:FUNCTION) that the run's config names.")
+
+
 @main.command()
 @click.argument("run", type=click.Path(path_type=Path))
-def resume(run: Path) -> None:
+@_TRUST
+def resume(run: Path, trust: bool) -> None:
     """Continue an interrupted search (killed, crashed or stopped with Ctrl-C) where it stopped."""
     from evoact.search import resume_search
 
     console.print(f"evoact: resuming [bold]{run}[/]", highlight=False)
-    _run_to_end(run, lambda: resume_search(run))
+    _run_to_end(run, lambda: resume_search(run, trust_user_tasks=trust))
 
 
 def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
@@ -177,9 +184,10 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
 @click.option("--task", "tasks", multiple=True, help="Task to confirm on (repeatable; default: the run's tasks).")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: the run's).")
 @click.option("--workers", type=int, default=None, help="Parallel Ray workers (default: the run's).")
+@_TRUST
 @click.option("--markdown", is_flag=True, help="Print the result as Markdown tables (for a README or a paper draft).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int | None, workers: int | None,
+def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int | None, workers: int | None, trust: bool,
             markdown: bool, as_json: bool) -> None:
     """Re-train the top candidates and ReLU, GELU, SiLU, Mish, tanh with fresh seeds; report test accuracy and p-values.
 
@@ -188,7 +196,7 @@ def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int
     from evoact.confirmation import confirm_run
 
     try:
-        summary = confirm_run(run, top, seeds, list(tasks) or None, epochs, workers)
+        summary = confirm_run(run, top, seeds, list(tasks) or None, epochs, workers, trust_user_tasks=trust)
     except (RunStoreError, WorkerError, ValueError) as exc:
         _fail(str(exc))
     if as_json:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from evoact.baselines import DEFAULT_BASELINES
@@ -44,6 +46,7 @@ class SearchConfig:
     task_weights: tuple[float, ...] = ()
     complexity_objective: bool = False
     data_dir: str | None = None
+    gpus_per_job: float = 0.0
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
     screening: ScreeningConfig = field(default_factory=ScreeningConfig)
@@ -85,6 +88,8 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
             chosen[name] = tuple(chosen[name])
     if "tasks" in chosen:
         chosen["tasks"] = tuple(canonical_task_name(t) for t in chosen["tasks"])
+    if chosen.get("data_dir"):
+        chosen["data_dir"] = str(Path(chosen["data_dir"]).expanduser().resolve())  # resume and workers find it anywhere
     groups = {cls: {f.name for f in fields(cls)} - {"seed"} for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig)}
     unknown = set(chosen) - set().union(*groups.values()) - {"seed"}
     if unknown:
@@ -108,11 +113,13 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     if not config.tasks or len(set(config.tasks)) != len(config.tasks):
         raise ValueError(f"tasks must be one or more distinct task names, got {list(config.tasks)}")
     if config.task_weights and (len(config.task_weights) != len(config.tasks) or min(config.task_weights) < 0
-                                or sum(config.task_weights) <= 0):
-        raise ValueError(f"task weights {list(config.task_weights)}: give one non-negative weight per task"
+                                or sum(config.task_weights) <= 0 or not all(map(math.isfinite, config.task_weights))):
+        raise ValueError(f"task weights {list(config.task_weights)}: give one finite non-negative weight per task"
                          f" ({len(config.tasks)}), not all zero")
     if config.complexity_objective and config.selection != "pareto":
         raise ValueError("the complexity objective needs --selection pareto")
+    if not 0 <= config.gpus_per_job <= 64:
+        raise ValueError(f"gpus_per_job must be between 0 and 64, got {config.gpus_per_job}")
     if config.timeout <= 0:
         raise ValueError(f"timeout must be positive, got {config.timeout}")
     return config

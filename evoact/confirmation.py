@@ -25,7 +25,7 @@ from evoact.evaluation import make_job
 from evoact.progress import CountProgress
 from evoact.search_space import parse_search_space
 from evoact.store import RunStore
-from evoact.tasks import canonical_task_name, get_task
+from evoact.tasks import canonical_task_name, get_task, require_trusted
 from evoact.workers import WorkerPool
 
 #: The references every confirmation trains (the issue's five), whatever baselines the search used.
@@ -40,32 +40,46 @@ def fresh_seeds(count: int, search_seed: int) -> list[int]:
 
 
 def paired_p_value(a: list[float], b: list[float]) -> float | None:
-    """Two-sided paired t-test p-value of ``a`` against ``b``; 1.0 when every pair is equal, None below 2 pairs."""
-    if len(a) < 2:
+    """Two-sided paired t-test p-value of ``a`` against ``b``; 1.0 when every pair is equal.
+
+    None when it is undefined: fewer than 2 pairs, or differences without spread (all equal but not zero),
+    where the t statistic is infinite and a p-value of 0 would claim a certainty that 2-5 seeds cannot give.
+    """
+    diffs = [x - y for x, y in zip(a, b)]
+    if len(diffs) < 2:
         return None
-    if all(x == y for x, y in zip(a, b)):
+    if all(d == 0 for d in diffs):
         return 1.0
-    with warnings.catch_warnings():  # near-constant differences: scipy warns, the p-value is still the test's
+    if statistics.pstdev(diffs) <= 1e-12 * max(1.0, max(abs(d) for d in diffs)):
+        return None
+    with warnings.catch_warnings():  # nearly constant differences: scipy warns, the p-value is still the test's
         warnings.simplefilter("ignore", RuntimeWarning)
         p = float(ttest_rel(a, b).pvalue)
-    return p if math.isfinite(p) else 1.0  # a constant non-zero difference: no spread to test against
+    return p if math.isfinite(p) else None
 
 
 def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, epochs: int | None = None,
-                workers: int | None = None, console: Console | None = None) -> dict[str, Any]:
-    """Train the top ``top`` candidates and the five baselines with ``seeds`` fresh seeds on each task; store and return the summary."""
+                workers: int | None = None, console: Console | None = None, trust_user_tasks: bool = False) -> dict[str, Any]:
+    """Train the top ``top`` candidates and the five baselines with ``seeds`` fresh seeds on each task; store and return the summary.
+
+    Tasks named on the command line are the caller's; user tasks that come from the run's config are run only
+    with ``trust_user_tasks`` (a run directory from elsewhere must not run code by being confirmed).
+    Trainings that timed out or lost their worker are not stored, so running confirm again retries them.
+    """
     if top < 1 or seeds < 2:
         raise ValueError(f"confirm needs --top >= 1 and --seeds >= 2 (a paired test needs pairs), got {top} and {seeds}")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
     store = RunStore.reopen(run_dir)
     pool = progress = None
     try:
         stored = store.config()
         config = SearchConfig.from_dict(stored["config"])
         params = parse_search_space(stored["search_space"]["text"], stored["search_space"]["source"]).learnable
+        if not tasks:
+            require_trusted(config.tasks, trust_user_tasks, "confirm")
         tasks = [canonical_task_name(t) for t in tasks] if tasks else list(config.tasks)
         epochs = epochs or config.training.epochs
-        if epochs < 1:
-            raise ValueError(f"--epochs must be at least 1, got {epochs}")
         entries = _entries(store, top)
         seed_list = fresh_seeds(seeds, config.seed)
         for name in tasks:
@@ -74,14 +88,19 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
                 if store.confirmation(entry["formula"], task, seed, epochs) is None]
         if todo:
             progress = CountProgress(len(todo), "confirming", console)
-            pool = WorkerPool(workers or config.workers, config.address, config.timeout)
+            timeout = config.timeout * max(1.0, epochs / config.training.epochs)  # the run's limit, per epoch
+            pool = WorkerPool(workers or config.workers, config.address, timeout, config.gpus_per_job)
             jobs = [make_job(e["formula"], (task,), replace(config.training, seed=seed, epochs=epochs), params,
                              data_dir=config.data_dir) for e, task, seed in todo]
             for index, result in pool.imap(jobs):
                 entry, task, seed = todo[index]
-                store.add_confirmation(entry["formula"], entry["name"], task, seed, epochs, result)
+                if result["status"] == "ok" and result.get("test_acc") is None:
+                    result = {"status": "failed", "error": f"task {task} reported no test_acc, which confirm needs"}
+                if not result.get("transient"):
+                    store.add_confirmation(entry["formula"], entry["name"], task, seed, epochs, result)
                 outcome = f"test {result['test_acc']:.4f}" if result["status"] == "ok" else f"{result['status']}: {result.get('error')}"
-                progress.update(f"{entry['name']} on {task} seed {seed}: {outcome}")
+                progress.update(f"{entry['name']} on {task} seed {seed}: {outcome}" + (" (not stored: run confirm again to retry)"
+                                                                                       if result.get("transient") else ""))
         summary = summarise(store, entries, tasks, seed_list, epochs)
         store.set_meta("confirmation", summary)
         return summary
@@ -94,15 +113,17 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
 
 
 def _entries(store: RunStore, top: int) -> list[dict[str, Any]]:
-    """The functions to confirm: the hall of fame's top, then the baselines (a candidate equal to one stays a candidate)."""
+    """The functions to confirm: the hall of fame's top, then all five baselines.
+
+    A candidate equal to a baseline is named so (``#7 = mish``) and shares its trainings, which are keyed by formula.
+    """
     best = store.hall_of_fame(top)
     if not best:
         raise ValueError(f"{store.path}: no evolved candidate has a fitness yet; nothing to confirm")
     named = {baseline_formula(name): name for name in CONFIRM_BASELINES}  # canonical formulas, as the store's are
-    entries = [{"name": f"#{r['id']}" + (f" = {named[r['formula']]}" if r["formula"] in named else ""),
-                "formula": r["formula"], "baseline": False} for r in best]
-    known = {e["formula"] for e in entries}
-    return entries + [{"name": name, "formula": formula, "baseline": True} for formula, name in named.items() if formula not in known]
+    return ([{"name": f"#{r['id']}" + (f" = {named[r['formula']]}" if r["formula"] in named else ""),
+              "formula": r["formula"], "baseline": False} for r in best]
+            + [{"name": name, "formula": formula, "baseline": True} for formula, name in named.items()])
 
 
 def summarise(store: RunStore, entries: list[dict[str, Any]], tasks: list[str], seeds: list[int], epochs: int) -> dict[str, Any]:
@@ -129,9 +150,10 @@ def summarise(store: RunStore, entries: list[dict[str, Any]], tasks: list[str], 
             row["mean"] = means.get(row["name"])
             row["std"] = statistics.stdev(values) if len(values) > 1 else None
             for key, ref in (("vs_relu", "relu"), ("vs_best_baseline", best_baseline)):
-                pairs = [s for s in accs[row["name"]] if ref in accs and s in accs[ref]]
-                same = ref is None or ref == row["name"]
-                row[f"p_{key}"] = None if same else paired_p_value([accs[row["name"]][s] for s in pairs], [accs[ref][s] for s in pairs])
-                row[f"diff_{key}"] = None if same or row["mean"] is None or ref not in means else row["mean"] - means[ref]
+                pairs = [s for s in accs[row["name"]] if ref in accs and s in accs[ref]]  # seeds both finished
+                mine, theirs = [accs[row["name"]][s] for s in pairs], [accs[ref][s] for s in pairs]
+                same = ref is None or ref == row["name"] or not pairs
+                row[f"p_{key}"] = None if same else paired_p_value(mine, theirs)
+                row[f"diff_{key}"] = None if same else statistics.fmean(mine) - statistics.fmean(theirs)
         out["tasks"][task] = {"best_baseline": best_baseline, "rows": rows}
     return out

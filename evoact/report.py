@@ -97,8 +97,9 @@ def render_report(store: RunStore, top: int = 10) -> str:
         [r["label"], r["formula"], r["fitness"], r["test_acc"], r["status"]] for r in store.candidates() if r["label"]]))
     confirmation = meta.get("confirmation")
     if confirmation:
-        parts.append(f"<h2>Confirmation on fresh seeds</h2><p>test accuracy over seeds {confirmation['seeds']},"
-                     f" {confirmation['epochs']} epochs; p: two-sided paired t-test over seeds</p>")
+        seeds, epochs = html.escape(str(confirmation["seeds"])), html.escape(str(confirmation["epochs"]))
+        parts.append(f"<h2>Confirmation on fresh seeds</h2><p>test accuracy over seeds {seeds}, {epochs} epochs;"
+                     " p: two-sided paired t-test over seeds</p>")
         for task, result in confirmation["tasks"].items():
             parts.append(f"<h3>{html.escape(task)} (best baseline: {html.escape(str(result['best_baseline']))})</h3>" + _table(
                 ["function", "formula", "mean", "std", "n", "vs ReLU", "p", "vs best baseline", "p", "learned constants"],

@@ -24,7 +24,7 @@ from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_stat
 from evoact.scoring import normalised, objectives, references, weighted_mean
 from evoact.search_space import SearchSpace, load_search_space, parse_search_space
 from evoact.store import RunStore, RunStoreError
-from evoact.tasks import get_task
+from evoact.tasks import get_task, require_trusted
 from evoact.workers import WorkerPool
 
 RUNS_ROOT = Path("runs")
@@ -51,11 +51,12 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
     return _drive(store, config, space, None, console)
 
 
-def resume_search(run_dir: Path, console: Console | None = None) -> RunStore:
+def resume_search(run_dir: Path, console: Console | None = None, trust_user_tasks: bool = False) -> RunStore:
     """Continue an interrupted run from its newest intact checkpoint, reusing every finished evaluation.
 
     The result equals an uninterrupted run's with the same seed: the algorithm restarts from its saved state,
     proposes the same candidates, and finds their rows (finished ones are reused, in-flight ones re-run).
+    A run that trains with user tasks is resumed only with ``trust_user_tasks``: its config names code to run.
     """
     store = RunStore.reopen(run_dir)
     try:
@@ -63,6 +64,7 @@ def resume_search(run_dir: Path, console: Console | None = None) -> RunStore:
             raise RunStoreError(f"{run_dir} already finished; there is nothing to resume")
         stored = store.config()
         config = SearchConfig.from_dict(stored["config"])
+        require_trusted(config.tasks, trust_user_tasks, "resume")
         space = parse_search_space(stored["search_space"]["text"], stored["search_space"]["source"])
         checkpoint = read_checkpoint(store.path)
     except BaseException:
@@ -101,7 +103,7 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, checkpoint
     try:
         for task in tasks:
             task.prepare()  # generate and cache the data once, before any worker needs it
-        pool = WorkerPool(config.workers, config.address, config.timeout)
+        pool = WorkerPool(config.workers, config.address, config.timeout, config.gpus_per_job)
         store.set_meta("ray_address", pool.address)
         ids = [existing.claim(None, name) or store.add_candidate(formula, "baseline", label=name) for name, formula in baselines.items()]
         cascade.train(pool, cascade.screen(ids, progress, baseline=True)[0], progress)
@@ -168,8 +170,10 @@ class _Cascade:
     def __init__(self, store: RunStore, config: SearchConfig, params: dict[str, float], max_nodes: int, run_dir: Path) -> None:
         self.store, self.config, self.params, self.max_nodes = store, config, params, max_nodes
         self.screening = config.screening
-        multi = {"tasks": list(config.tasks), "weights": list(config.task_weights), "baselines": list(config.baselines)}
-        self.protocol = protocol_key(config.task if len(config.tasks) == 1 else multi, asdict(config.training))
+        multi = {"tasks": list(config.tasks), "weights": list(config.task_weights), "baselines": list(config.baselines),
+                 "data_dir": config.data_dir}
+        single = config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
+        self.protocol = protocol_key(single if len(config.tasks) == 1 else multi, asdict(config.training))
         # A Pareto run selects on per-task scores, which the cache (one fitness per function) does not keep.
         use_cache = self.screening.active and self.screening.use_cache and config.selection != "pareto"
         self.cache = FitnessCache(run_dir.parent / CACHE_FILE) if use_cache else None
@@ -235,7 +239,8 @@ class _Cascade:
             return False
         same_run = self.store.candidates_with_fingerprint(fp)
         self.store.record_result(cid, {
-            "status": "duplicate", "stage": "cache", "fitness": outcome.fitness, "val_acc": outcome.fitness,
+            "status": "duplicate", "stage": "cache", "fitness": outcome.fitness,
+            "val_acc": outcome.fitness if len(self.config.tasks) == 1 else None,  # a multi-task fitness is no accuracy
             "error": outcome.reason if outcome.status != "ok" else None, "seconds": 0.0,
             "duplicate_of": same_run[0]["id"] if same_run and same_run[0]["id"] != cid else None,
             "equivalent_to": f"{outcome.source} {outcome.formula} ({outcome.status}, {outcome.evaluations} evaluation(s))",

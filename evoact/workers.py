@@ -44,8 +44,8 @@ def start_ray(workers: int, address: str | None = None) -> bool:
         except ConnectionError as exc:
             raise WorkerError(f"cannot reach the Ray cluster at {address} ({exc}); is it running (`ray status`)?") from None
     else:
-        ray.init(
-            num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
+        ray.init(  # "local": a new private Ray, even when a `ray start` cluster runs on this machine
+            address="local", num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
             object_store_memory=128 * 1024 * 1024, **quiet,
         )
         bound = ray.get_runtime_context().gcs_address
@@ -60,9 +60,10 @@ class WorkerPool:
 
     A job whose worker process dies (killed, a crash, out of memory) runs once more in a fresh worker
     before it is recorded as failed; a job over the timeout is cancelled. Either way the pool goes on.
+    ``gpus_per_job`` reserves a (fraction of a) GPU per job, so GPU tasks are placed on and see a GPU.
     """
 
-    def __init__(self, workers: int, address: str | None = None, timeout: float | None = None,
+    def __init__(self, workers: int, address: str | None = None, timeout: float | None = None, gpus_per_job: float = 0.0,
                  function: Callable[[dict[str, Any]], dict[str, Any]] = evaluate) -> None:
         self.workers = max(1, workers)
         self.timeout = timeout
@@ -70,7 +71,7 @@ class WorkerPool:
         import ray
 
         self.address = ray.get_runtime_context().gcs_address
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(function)
+        self._remote = ray.remote(num_cpus=1, num_gpus=gpus_per_job, max_retries=0)(function)
 
     def imap(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
         """Yield ``(index, result)`` for each job as it finishes; failures come back as results too."""

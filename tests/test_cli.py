@@ -51,8 +51,9 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     (["report", "runs/none", "-o", "r.html"], "runs/none: no such run directory"),
     (["resume", "runs/none"], "runs/none: no such run directory"),
     (["search", "--task", "mnist1d-cnn", "--weights", "1,x"], "--weights '1,x': expected comma-separated numbers"),
-    (["search", "--task", "mnist1d-cnn", "--weights", "1,2"], "give one non-negative weight per task (1)"),
+    (["search", "--task", "mnist1d-cnn", "--weights", "1,2"], "give one finite non-negative weight per task (1)"),
     (["search", "--complexity"], "the complexity objective needs --selection pareto"),
+    (["search", "--task", "mnist1d-cnn", "--task", "digits-cnn", "--weights", "1,nan"], "give one finite non-negative weight"),
     (["search", "--task", "digits-cnn", "--task", "digits-cnn"], "tasks must be one or more distinct task names"),
     (["search", "--task", "cifar10-resnet20"], "cifar10-resnet20 reads CIFAR-10 from disk: pass --data-dir DIR"),
     (["search", "--task", "no_module_here:f"], "cannot import no_module_here"),
@@ -112,6 +113,18 @@ def test_inspect_and_export_a_formula(run_cli, tmp_path):
     assert "\\operatorname{erf}" in (tmp_path / "gelu.tex").read_text()
 
 
+def _stop_cluster(port: int) -> None:
+    """Stop the processes of the cluster on ``port`` only: `ray stop` would also kill any other Ray on the machine."""
+    import psutil
+
+    marks = (f"127.0.0.1:{port}", f"--gcs_server_port={port}")
+    procs = [p for p in psutil.process_iter(["cmdline"]) if any(m in " ".join(p.info["cmdline"] or []) for m in marks)]
+    for p in procs:
+        p.terminate()
+    for p in psutil.wait_procs(procs, timeout=30)[1]:
+        p.kill()
+
+
 def test_search_on_an_existing_ray_cluster(run_cli, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,9 +136,12 @@ def test_search_on_an_existing_ray_cluster(run_cli, tmp_path):
     try:  # a driver uses the cluster's authentication mode
         run_cli("search", "--budget", "tiny", "--generations", "1", "--name", "cluster", "--address", f"127.0.0.1:{port}",
                 env={"RAY_AUTH_MODE": "token"})
+        run_cli("search", "--budget", "tiny", "--generations", "1", "--name", "private")  # no --address: not this cluster
     finally:
-        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_cluster(port)
     shown = json.loads(run_cli("show", "runs/cluster", "--json").stdout)
     store = RunStore.open(tmp_path / "runs" / "cluster")
     assert store.meta()["ray_address"] == f"127.0.0.1:{port}"  # the cluster's workers, not a private local Ray
+    private = RunStore.open(tmp_path / "runs" / "private").meta()["ray_address"]
+    assert private.startswith("127.0.0.1:") and private != f"127.0.0.1:{port}"
     assert shown["state"] == "finished" and shown["counts"]["ok"] >= 4 + 1 and shown["counts"]["pending"] == 0

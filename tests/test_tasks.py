@@ -96,6 +96,13 @@ def test_user_task_from_a_file_runs_the_documented_example():
     assert 0.5 < result.val_acc <= 1.0 and result.test_acc is not None
 
 
+def test_user_task_file_may_use_dataclasses(tmp_path):
+    (tmp_path / "typed.py").write_text(
+        "from __future__ import annotations\nfrom dataclasses import dataclass\n\n@dataclass\nclass Setting:\n    acc: float\n\n"
+        "def task(make_activation, seed, epochs):\n    return {'val_acc': Setting(0.25).acc}\n")
+    assert get_task(f"{tmp_path / 'typed.py'}:task").run(nn.ReLU, TrainConfig()).val_acc == 0.25
+
+
 def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
     (tmp_path / "my_tasks.py").write_text(
         "def good(make_activation, seed, epochs):\n    return {'val_acc': 0.5 + seed / 100}\n"

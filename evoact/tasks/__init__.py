@@ -21,9 +21,16 @@ def get_task(name: str, data_dir: str | None = None) -> Task:
     return TASKS[name](data_dir)
 
 
+def require_trusted(names: tuple[str, ...] | list[str], trusted: bool, verb: str) -> None:
+    """Refuse to run user tasks named by a run directory (which may come from anyone) unless the caller trusts them."""
+    user = [n for n in names if is_user_task(n)]
+    if user and not trusted:
+        raise ValueError(f"this run trains with user code ({', '.join(user)}); {verb} runs it only with --trust-task")
+
+
 def canonical_task_name(name: str) -> str:
     """The name a run records: built-in names as they are, user task files as absolute paths."""
     return canonical_user_task(name) if is_user_task(name) else name
 
 
-__all__ = ["Dataset", "DatasetTask", "TASKS", "Task", "canonical_task_name", "get_task"]
+__all__ = ["Dataset", "DatasetTask", "TASKS", "Task", "canonical_task_name", "get_task", "require_trusted"]

@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import importlib.util
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -44,8 +45,10 @@ def load_user_function(name: str) -> Callable[..., Any]:
             path = Path(target)
             if not path.is_file():
                 raise ValueError(f"task {name!r}: no such file {path}")
-            spec = importlib.util.spec_from_file_location(f"evoact_user_task_{hashlib.sha256(target.encode()).hexdigest()[:12]}", path)
+            module_name = f"evoact_user_task_{hashlib.sha256(target.encode()).hexdigest()[:12]}"
+            spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module  # as an import would: dataclasses and pickling look the module up
             spec.loader.exec_module(module)
         else:
             module = importlib.import_module(target)
