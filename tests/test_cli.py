@@ -89,10 +89,12 @@ def test_tasks_lists_the_built_in_tasks(run_cli):
     assert all(name in out for name in ("mnist1d-cnn", "mnist1d-mlp", "digits-cnn", "cifar10-resnet20"))
 
 
-def test_search_on_the_paper_space(run_cli):
-    run_cli("search", "--budget", "tiny", "--space", "ramachandran2017", "--name", "paper", "--generations", "1")
+def test_random_search_on_the_paper_space(run_cli, tmp_path):
+    run_cli("search", "--budget", "tiny", "--space", "ramachandran2017", "--name", "paper", "--generations", "2", "--algorithm", "random")
     shown = json.loads(run_cli("show", "runs/paper", "--json", "--status", "ok").stdout)
-    assert shown["config"]["space"] == "ramachandran2017"
+    assert shown["config"]["space"] == "ramachandran2017" and shown["config"]["algorithm"] == "random"
+    evolved = [r for r in RunStore.open(tmp_path / "runs" / "paper").candidates() if not r["label"]]
+    assert {r["generation"] for r in evolved} == {0, 1} and {r["origin"] for r in evolved} <= {"seed", "random"}
     assert any("beta" in r["formula"] for r in shown["candidates"] if not r["label"])
 
 
