@@ -22,6 +22,7 @@ from scipy.stats import ttest_rel
 from evoact.baselines import baseline_formula
 from evoact.config import SearchConfig
 from evoact.evaluation import make_job
+from evoact.inspection import mean_learned
 from evoact.progress import CountProgress
 from evoact.search_space import parse_search_space
 from evoact.store import RunStore
@@ -141,7 +142,7 @@ def summarise(store: RunStore, entries: list[dict[str, Any]], tasks: list[str], 
                 for name, values in r["learned"].items():
                     learned.setdefault(name, []).extend(values)
             rows.append({**e, "n": len(ok), "failed": sum(1 for r in done if r and r["status"] != "ok"),
-                         "learned": {name: statistics.fmean(values) for name, values in learned.items()}})
+                         "learned": mean_learned(learned)})
         means = {name: statistics.fmean(a.values()) for name, a in accs.items() if a}
         baselines = [e["name"] for e in entries if e["baseline"] and e["name"] in means]
         best_baseline = max(baselines, key=lambda n: means[n]) if baselines else None

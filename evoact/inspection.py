@@ -103,8 +103,8 @@ def pareto_rows(store: RunStore, tasks: list[str] | tuple[str, ...], complexity:
     Each row gets ``objectives`` (per task, then nodes), best fitness first.
     """
     refs = store.meta().get("references") or {}
-    rows = [(r, o) for r in store.hall_of_fame(size=len(store.ranked()))
-            if (o := objectives(r, refs, tasks, complexity)) is not None]
+    rows = [(r, o) for r in store.ranked()
+            if r["label"] is None and (o := objectives(r, refs, tasks, complexity)) is not None]
     out = []
     for i in pareto_front([o for _, o in rows]):
         row, values = rows[i]
