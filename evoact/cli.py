@@ -143,15 +143,23 @@ _TRUST = click.option("--trust-task", "trust", is_flag=True,
                       help="Run the user task (MODULE:FUNCTION or FILE.py:FUNCTION) that the run's config names.")
 
 
+_ADDRESS = click.option("--address", default=None, help="Ray cluster address HOST:PORT (default: $RAY_ADDRESS, else a private"
+                        " local Ray; the address stored in the run is never used on its own).")
+_DATA_DIR = click.option("--data-dir", default=None, help="Where tasks that read files find them (the folder stored in the run"
+                         " is never used on its own).")
+
+
 @main.command()
 @click.argument("run", type=click.Path(path_type=Path))
 @_TRUST
-def resume(run: Path, trust: bool) -> None:
+@_ADDRESS
+@_DATA_DIR
+def resume(run: Path, trust: bool, address: str | None, data_dir: str | None) -> None:
     """Continue an interrupted search (killed, crashed or stopped with Ctrl-C) where it stopped."""
     from evoact.search import resume_search
 
-    console.print(f"evoact: resuming [bold]{run}[/]", highlight=False)
-    _run_to_end(run, lambda: resume_search(run, trust_user_tasks=trust))
+    console.print(f"evoact: resuming [bold]{escape(str(run))}[/]", highlight=False)
+    _run_to_end(run, lambda: resume_search(run, trust_user_tasks=trust, address=address, data_dir=data_dir))
 
 
 def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
@@ -185,10 +193,12 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: the run's).")
 @click.option("--workers", type=int, default=None, help="Parallel Ray workers (default: the run's).")
 @_TRUST
+@_ADDRESS
+@_DATA_DIR
 @click.option("--markdown", is_flag=True, help="Print the result as Markdown tables (for a README or a paper draft).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int | None, workers: int | None, trust: bool,
-            markdown: bool, as_json: bool) -> None:
+            address: str | None, data_dir: str | None, markdown: bool, as_json: bool) -> None:
     """Re-train the top candidates and ReLU, GELU, SiLU, Mish, tanh with fresh seeds; report test accuracy and p-values.
 
     Every training is stored in the run as it finishes (an interrupted confirm continues), and so is the summary.
@@ -196,7 +206,8 @@ def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int
     from evoact.confirmation import confirm_run
 
     try:
-        summary = confirm_run(run, top, seeds, list(tasks) or None, epochs, workers, trust_user_tasks=trust)
+        summary = confirm_run(run, top, seeds, list(tasks) or None, epochs, workers, trust_user_tasks=trust, address=address,
+                              data_dir=data_dir)
     except (RunStoreError, WorkerError, ValueError) as exc:
         _fail(str(exc))
     if as_json:

@@ -123,3 +123,22 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     if config.timeout <= 0:
         raise ValueError(f"timeout must be positive, got {config.timeout}")
     return config
+
+
+def restated(config: SearchConfig, address: str | None = None, data_dir: str | None = None) -> tuple[SearchConfig, list[str]]:
+    """A stored run's config, with where code runs and where data is read taken from the user, never from the run.
+
+    A run directory is data that users copy and share: its Ray address and data directory are used only when the
+    user gives them again (``--address`` or ``$RAY_ADDRESS``, ``--data-dir``). Returns the config to run with and
+    a note for each stored location left unused.
+    """
+    notes = []
+    if config.address and not (address or os.environ.get("RAY_ADDRESS")):
+        notes.append(f"the run was made on the Ray cluster at {config.address}; a run's stored address is never contacted on"
+                     " its own (pass --address or set RAY_ADDRESS to use a cluster): running on a private local Ray")
+    if config.data_dir and not data_dir:
+        notes.append(f"the run read its data from {config.data_dir}; a run's stored data directory is never used on its own"
+                     " (pass --data-dir to read data from a folder)")
+    if data_dir:
+        data_dir = str(Path(data_dir).expanduser().resolve())
+    return replace(config, address=address or None, data_dir=data_dir or None), notes

@@ -20,7 +20,7 @@ from rich.console import Console
 from scipy.stats import ttest_rel
 
 from evoact.baselines import baseline_formula
-from evoact.config import SearchConfig
+from evoact.config import SearchConfig, restated
 from evoact.evaluation import make_job
 from evoact.inspection import mean_learned
 from evoact.progress import CountProgress
@@ -60,12 +60,14 @@ def paired_p_value(a: list[float], b: list[float]) -> float | None:
 
 
 def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, epochs: int | None = None,
-                workers: int | None = None, console: Console | None = None, trust_user_tasks: bool = False) -> dict[str, Any]:
+                workers: int | None = None, console: Console | None = None, trust_user_tasks: bool = False,
+                address: str | None = None, data_dir: str | None = None) -> dict[str, Any]:
     """Train the top ``top`` candidates and the five baselines with ``seeds`` fresh seeds on each task; store and return the summary.
 
     Tasks named on the command line are the caller's; user tasks that come from the run's config are run only
     with ``trust_user_tasks`` (a run directory from elsewhere must not run code by being confirmed).
     Trainings that timed out or lost their worker are not stored, so running confirm again retries them.
+    The run's stored Ray address and data directory are not used unless given again as ``address`` and ``data_dir``.
     """
     if top < 1 or seeds < 2:
         raise ValueError(f"confirm needs --top >= 1 and --seeds >= 2 (a paired test needs pairs), got {top} and {seeds}")
@@ -75,7 +77,9 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
     pool = progress = None
     try:
         stored = store.config()
-        config = SearchConfig.from_dict(stored["config"])
+        config, notes = restated(SearchConfig.from_dict(stored["config"]), address, data_dir)
+        for note in notes:
+            (console or Console(stderr=True)).print(f"evoact: {note}", highlight=False, markup=False, soft_wrap=True)
         params = parse_search_space(stored["search_space"]["text"], stored["search_space"]["source"]).learnable
         if not tasks:
             require_trusted(config.tasks, trust_user_tasks, "confirm")

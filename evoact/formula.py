@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import math
 import re
 from typing import Callable
 
 import sympy as sp
+import torch
 
 from evoact.primitives import X, sigmoid, softplus, symbol
 
@@ -41,8 +43,10 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., sp.Expr]]] = {
     "gelu": (1, _gelu), "mish": (1, lambda u: u * sp.tanh(softplus(u))),
 }
 _CONSTANTS = {"E": sp.E, "pi": sp.pi}
-# Names generated code uses (the input, torch, temporaries t0, t1, ...) can never be constants.
-_RESERVED = {"x", "torch", "self", "math", "F", "nn", *FUNCTIONS, *_CONSTANTS}
+# A constant becomes an attribute of an nn.Module and an argument in generated code, so it can never be a name that
+# code uses: the input, torch, Python's builtins, nn.Module's attributes and the modules' own (temporaries t0, t1...).
+_RESERVED = {"x", "torch", "self", "math", "F", "nn", "fused", "mode", "program", "backward_program", "params",
+             *FUNCTIONS, *_CONSTANTS, *dir(builtins), *dir(torch.nn.Module())}
 _TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(\*\*|[-+*/^(),]))")
 
 
@@ -56,10 +60,19 @@ def constant_values(expr: sp.Expr, params: dict[str, float] | None = None) -> di
     return {name: float((params or {}).get(name, 1.0)) for name in sorted(s.name for s in expr.free_symbols if s != X)}
 
 
+def constant_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a learnable constant, or None when it can."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        return "a constant's name is lowercase letters, digits and '_', starting with a letter"
+    if name in _RESERVED or keyword.iskeyword(name) or keyword.issoftkeyword(name) or re.fullmatch(r"t\d+", name):
+        return (f"{name!r} is reserved (x, a function name, a Python keyword or builtin, an attribute of torch's nn.Module,"
+                " or a name generated code uses); choose another name for the constant")
+    return None
+
+
 def is_constant_name(name: str) -> bool:
-    """Whether ``name`` may name a learnable constant: lowercase identifier, not reserved by formulas or Python."""
-    return (bool(re.fullmatch(r"[a-z][a-z0-9_]*", name)) and name not in _RESERVED and not keyword.iskeyword(name)
-            and not keyword.issoftkeyword(name) and not re.fullmatch(r"t\d+", name))
+    """Whether ``name`` may name a learnable constant (``constant_name_problem`` says why not)."""
+    return constant_name_problem(name) is None
 
 
 def parse(text: str, learnable: tuple[str, ...] | None = None) -> sp.Expr:
@@ -197,7 +210,8 @@ class _Parser:
         allowed = value == "x" or value in _CONSTANTS or (
             is_constant_name(value) if self.learnable is None else value in self.learnable)
         if not allowed:
-            raise self.error(f"unknown name {value!r}; a formula uses x, learnable constants and known functions")
+            reserved = self.learnable is None and re.fullmatch(r"[a-z][a-z0-9_]*", value) and constant_name_problem(value)
+            raise self.error(reserved or f"unknown name {value!r}; a formula uses x, learnable constants and known functions")
         self.i += 1
         return self.node(X if value == "x" else _CONSTANTS.get(value) or symbol(value))
 

@@ -15,7 +15,7 @@ from rich.console import Console
 import evoact
 from evoact.baselines import baseline_formula
 from evoact.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
-from evoact.config import SearchConfig
+from evoact.config import SearchConfig, restated
 from evoact.evaluation import make_job
 from evoact.evolution import ALGORITHMS, Fitness, Proposal
 from evoact.genome import Genome
@@ -51,30 +51,32 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
     return _drive(store, config, space, None, console)
 
 
-def resume_search(run_dir: Path, console: Console | None = None, trust_user_tasks: bool = False) -> RunStore:
+def resume_search(run_dir: Path, console: Console | None = None, trust_user_tasks: bool = False, address: str | None = None,
+                  data_dir: str | None = None) -> RunStore:
     """Continue an interrupted run from its newest intact checkpoint, reusing every finished evaluation.
 
     The result equals an uninterrupted run's with the same seed: the algorithm restarts from its saved state,
     proposes the same candidates, and finds their rows (finished ones are reused, in-flight ones re-run).
     A run that trains with user tasks is resumed only with ``trust_user_tasks``: its config names code to run.
+    Its stored Ray address and data directory are not used unless given again as ``address`` and ``data_dir``.
     """
     store = RunStore.reopen(run_dir)
     try:
         if store.meta().get("state") == "finished":
             raise RunStoreError(f"{run_dir} already finished; there is nothing to resume")
         stored = store.config()
-        config = SearchConfig.from_dict(stored["config"])
+        config, notes = restated(SearchConfig.from_dict(stored["config"]), address, data_dir)
         require_trusted(config.tasks, trust_user_tasks, "resume")
         space = parse_search_space(stored["search_space"]["text"], stored["search_space"]["source"])
         checkpoint = read_checkpoint(store.path)
     except BaseException:
         store.close()
         raise
-    return _drive(store, config, space, checkpoint, console)
+    return _drive(store, config, space, checkpoint, console, notes)
 
 
 def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, checkpoint: Checkpoint | None,
-           console: Console | None) -> RunStore:
+           console: Console | None, notes: list[str] = ()) -> RunStore:
     try:  # nothing below may leave the store open (and its writer lock held) if it fails
         tasks = [get_task(name, config.data_dir) for name in config.tasks]
         baselines = {name: baseline_formula(name) for name in config.baselines}
@@ -93,6 +95,8 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, checkpoint
         raise
     total = len(baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
     progress = SearchProgress(total, config.generations, console)
+    for note in notes:
+        progress.note(note)
     if checkpoint is not None:
         for note in checkpoint.skipped:
             progress.note(f"skipping damaged checkpoint {note}")

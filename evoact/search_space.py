@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from evoact.formula import is_constant_name
+from evoact.formula import constant_name_problem
 from evoact.primitives import BETA, BINARY_NAMES, PRIMITIVES, UNARY_NAMES
 
 STRUCTURES = ("free", "core_units")
@@ -112,9 +112,8 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
 
     learnable: dict[str, float] = {}
     for key, value in data.get("learnable", {}).items():
-        if not is_constant_name(key):
-            raise fail(f"learnable.{key}", "a learnable constant's name must be lowercase letters, digits or '_', start with a letter,"
-                       " and not be x, a function name, a Python keyword, torch, self or t<digits>")
+        if problem := constant_name_problem(key):
+            raise fail(f"learnable.{key}", problem)
         learnable[key] = _number(value, f"learnable.{key}", fail)
     for name in unary + binary:
         if PRIMITIVES[name].needs_beta and BETA not in learnable:

@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -147,3 +148,29 @@ def test_search_on_an_existing_ray_cluster(run_cli, tmp_path):
     private = RunStore.open(tmp_path / "runs" / "private").meta()["ray_address"]
     assert private.startswith("127.0.0.1:") and private != f"127.0.0.1:{port}"
     assert shown["state"] == "finished" and shown["counts"]["ok"] >= 4 + 1 and shown["counts"]["pending"] == 0
+
+
+def test_a_runs_stored_ray_address_and_data_dir_are_never_used_on_their_own(run_cli, tmp_path):
+    run_cli("search", "--budget", "tiny", "--generations", "1", "--name", "shared")
+    with socket.socket() as listener:  # the cluster a tampered run points to: it must never be contacted
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        config_file = tmp_path / "runs" / "shared" / "config.json"
+        stored = json.loads(config_file.read_text())
+        stored["config"].update(address=f"127.0.0.1:{listener.getsockname()[1]}", data_dir=str(tmp_path / "elsewhere"))
+        config_file.write_text(json.dumps(stored))
+        with sqlite3.connect(tmp_path / "runs" / "shared" / "candidates.db") as db:
+            db.execute("UPDATE meta SET value = '\"interrupted\"' WHERE key = 'state'")
+        env = {"RAY_ADDRESS": ""}
+        resumed = run_cli("resume", "runs/shared", env=env)
+        confirmed = run_cli("confirm", "runs/shared", "--top", "1", "--seeds", "2", "--epochs", "1", env=env)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    for proc in (resumed, confirmed):
+        said = proc.stdout + proc.stderr
+        assert "a run's stored address is never contacted on its own" in said and "running on a private local Ray" in said
+        assert f"the run read its data from {tmp_path / 'elsewhere'}" in said
+    store = RunStore.open(tmp_path / "runs" / "shared")
+    assert store.meta()["state"] == "finished" and store.meta()["ray_address"].startswith("127.0.0.1:")
+    assert store.meta()["confirmation"]["tasks"]

@@ -203,3 +203,11 @@ def test_auto_mode_fuses_only_long_trainings():
     assert choose_mode("autograd", 10) == "autograd"
     with pytest.raises(ValueError, match="unknown activation mode 'jit'"):
         choose_mode("jit", 10)
+
+
+@pytest.mark.parametrize("formula", ["x*sigmoid(beta*x)", "Max(x, alpha*x) + beta*tanh(x)"])
+def test_compiled_module_works_in_networks_the_way_users_handle_them(formula):
+    from module_handling import handle
+
+    checks = handle(lambda: compile_activation(formula, {"alpha": 0.1, "beta": 1.5}))
+    assert checks and all(checks.values()), checks

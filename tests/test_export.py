@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import onnx
 import pytest
@@ -11,7 +12,7 @@ import torch
 from onnx.reference import ReferenceEvaluator
 
 from evoact import load_activation
-from evoact.compiler import compile_activation
+from evoact.compiler import CompiledActivation, compile_activation
 from evoact.export import (export_json, export_latex, export_sympy, export_torch_module, onnx_unsupported, read_torch_module,
                            torch_module_source)
 from evoact.formula import FormulaError, parse
@@ -167,3 +168,30 @@ def test_a_hostile_run_directory_cannot_write_code_into_an_exported_module():
     ast.parse(source)
     with pytest.raises(ValueError, match="beta = nan: must be a finite number"):
         torch_module_source("x*sigmoid(beta*x)", {"beta": float("nan")})
+
+
+HANDLING = Path(__file__).with_name("module_handling.py")
+WITHOUT_EVOACT = "import runpy, sys; sys.modules['evoact'] = None; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+
+
+@pytest.mark.parametrize("formula", ["x*sigmoid(beta*x)", "Max(x, alpha*x) + beta*tanh(x)"])
+def test_exported_module_works_in_networks_the_way_users_handle_them(tmp_path, formula):
+    path = export_torch_module(tmp_path / "act.py", formula, {"alpha": 0.1, "beta": 1.5})
+    proc = subprocess.run([sys.executable, "-I", "-c", WITHOUT_EVOACT, str(HANDLING), str(path)], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    checks = json.loads(proc.stdout.splitlines()[-1])
+    assert checks and all(checks.values()), checks
+
+
+def test_no_generated_name_shadows_an_nn_module_attribute():
+    module_names = set(dir(torch.nn.Module())) - {"__init__", "forward", "extra_repr"}
+    tree = ast.parse(torch_module_source("x*sigmoid(beta*x) + alpha", {"alpha": 0.5}))
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    defined = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+    assigned = {t.attr for n in ast.walk(cls) if isinstance(n, ast.Assign) for t in n.targets
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
+    assert defined | assigned and not (defined | assigned) & module_names
+    own = {name for name in vars(CompiledActivation) if not name.startswith("__")} - {"forward", "extra_repr"}
+    assert not own & module_names
+

@@ -4,14 +4,8 @@ from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import CompileError, Op, Program, lower, lower_many
 from evoact.compiler.module import MODES, CompiledActivation, choose_mode, compile_activation, run_program, values_at
 from evoact.compiler.ops import OPS
-
-
-def program_source(program: Program) -> list[str]:
-    """Python source lines (assignments, then ``return``) computing the program's outputs with torch."""
-    lines = [f"{op.target} = " + OPS[op.fn][1].format(*[a if isinstance(a, str) else repr(a) for a in op.args])
-             for op in program.ops]
-    return lines + [f"return {', '.join(program.outputs)}"]
-
+from evoact.compiler.standalone import program_source, standalone_module, standalone_source
 
 __all__ = ["MODES", "OPS", "CompileError", "CompiledActivation", "Op", "Program", "choose_mode", "compile_activation",
-           "derivatives", "lower", "lower_many", "program_source", "run_program", "values_at"]
+           "derivatives", "lower", "lower_many", "program_source", "run_program", "standalone_module", "standalone_source",
+           "values_at"]

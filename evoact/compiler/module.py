@@ -15,6 +15,7 @@ from torch import nn
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
 from evoact.compiler.ops import OPS
+from evoact.compiler.standalone import standalone_module
 from evoact.formula import parse, to_formula
 
 #: ``symbolic``: eager forward, generated backward from the saved input only (default);
@@ -105,7 +106,7 @@ def _make_function(fwd: Callable, bwd: Callable, formula: str) -> type[torch.aut
 
 
 class CompiledActivation(nn.Module):
-    """An activation compiled from a formula; learnable constants are ``nn.Parameter``s."""
+    """An activation compiled from a formula; learnable constants are ``nn.Parameter``s in ``params``."""
 
     def __init__(self, expr: sp.Expr, init: dict[str, float] | None = None, mode: str = "symbolic") -> None:
         super().__init__()
@@ -120,6 +121,13 @@ class CompiledActivation(nn.Module):
         if self._function is None:
             return run_program(self.program, x, dict(zip(self.program.params, params)))[0]
         return self._function.apply(x, *params)
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """TorchScript compiles from source: script the standalone module instead, holding these same parameters."""
+        twin = standalone_module(self.program.formula).Activation()
+        for name, param in self.params.items():
+            setattr(twin.params, name, param)
+        return twin.train(self.training)
 
     def extra_repr(self) -> str:
         return f"{self.program.formula}, mode={self.mode}"

@@ -3,8 +3,9 @@
 from evoact.export.json_record import export_json
 from evoact.export.latex import export_latex
 from evoact.export.sympy_code import export_sympy
-from evoact.export.torch_module import (ONNX_UNSUPPORTED, export_torch_module, load_activation, onnx_unsupported,
-                                        read_torch_module, torch_module_source)
+from evoact.compiler.standalone import ONNX_UNSUPPORTED, onnx_unsupported
+from evoact.compiler.standalone import standalone_source as torch_module_source
+from evoact.export.torch_module import export_torch_module, load_activation, read_torch_module
 
 #: ``evoact export --format`` choices.
 EXPORTERS = {"module": export_torch_module, "sympy": export_sympy, "latex": export_latex, "json": export_json}
