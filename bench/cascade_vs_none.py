@@ -17,7 +17,7 @@ from rich.table import Table
 
 from evoact.compiler import compile_activation
 from evoact.config import make_config
-from evoact.inspection import cascade_breakdown
+from evoact.run import Run
 from evoact.screening import ScreeningConfig, stability_reason
 from evoact.search import run_search
 from evoact.store import RunStore
@@ -43,7 +43,7 @@ def main() -> None:
                 run_search(make_config(args.budget, seed=seed, active=active), run_dir, Console(stderr=True, quiet=True))
                 wall = time.perf_counter() - start
                 store = RunStore.open(run_dir)
-                b, best = cascade_breakdown(store), store.hall_of_fame(1)[0]
+                b, best = Run(store).cascade(), store.hall_of_fame(1)[0]
                 unstable = stability_reason(lambda: compile_activation(best["formula"]), ScreeningConfig())
                 results[mode] = (b, best)
                 table.add_row(str(seed), mode, str(b["proposed"]), str(b["rejected_static"]), str(b["cache_hits"]),

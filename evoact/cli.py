@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Callable, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -16,10 +16,13 @@ from rich.table import Table
 from evoact.config import BUDGETS, SELECTIONS, SearchConfig, make_config
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.export import EXPORTERS
-from evoact.inspection import cascade_breakdown
+from evoact.records import STATUSES, Candidate
+from evoact.run import Run, open_run
 from evoact.search_space import SearchSpaceError
-from evoact.store import STATUSES, RunStore, RunStoreError
+from evoact.store import RunStoreError
 from evoact.workers import WorkerError
+
+T = TypeVar("T")
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -47,23 +50,21 @@ def _target_arguments(verb: str) -> Callable:
 
 
 def _target(run: Path | None, candidate_id: int | None, formula: str | None,
-            params: tuple[str, ...]) -> tuple[RunStore | None, dict | None, str, dict[str, float]]:
-    """Store, row, checked formula and constant values for RUN ID (row None for --expr); --param values win.
+            params: tuple[str, ...]) -> tuple[Run | None, Candidate | None, str, dict[str, float]]:
+    """Run, candidate, checked formula and constant values for RUN ID (candidate None for --expr); --param values win.
 
     A one-line error when both or neither of RUN ID and --expr are given.
     """
-    from evoact.inspection import candidate_constants
-
     if (formula is None) == (run is None or candidate_id is None):
         _fail("give either RUN ID or --expr FORMULA")
     values = _params(params)
     if formula is not None:
         return None, None, _checked(formula), values
-    store = _open(run)
-    row = store.candidate(candidate_id)
+    opened = _open(run)
+    row = opened.store.candidate(candidate_id)
     if row is None:
         _fail(f"{run}: no candidate with id {candidate_id}")
-    return store, row, _checked(row["formula"]), {**candidate_constants(store, row), **values}
+    return opened, row, _checked(row.formula), {**_read(opened.constants, row), **values}
 
 
 @click.group()
@@ -181,7 +182,7 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
         sys.exit(130)
     finally:
         signal.signal(signal.SIGINT, previous)
-    _print_run(RunStore.open(run_dir), top=10, status=None)
+    _print_run(open_run(run_dir), top=10, status=None)
     console.print(f"\nnext: evoact show {run_dir}   |   evoact export {run_dir} ID -o my_act.py", highlight=False)
 
 
@@ -218,24 +219,17 @@ def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int
 
 def _print_confirmation(summary: dict, markdown: bool = False) -> None:
     """Per task: mean ± std test accuracy over fresh seeds, differences and paired p-values against ReLU and the best baseline."""
-    head = ["function", "formula", "test acc (mean ± std)", "n", "vs ReLU", "p", "vs best baseline", "p", "learned constants"]
-    diff = lambda v: "-" if v is None else f"{v:+.4f}"  # noqa: E731
-    pval = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
-    for task, result in summary["tasks"].items():
-        title = (f"{task}: test accuracy over {len(summary['seeds'])} fresh seeds ({summary['epochs']} epochs);"
-                 f" best baseline {result['best_baseline']}; p: two-sided paired t-test over seeds")
-        rows = [[r["name"], r["formula"], "-" if r["mean"] is None else f"{r['mean']:.4f} ± {r['std'] or 0:.4f}",
-                 str(r["n"]) + (f" ({r['failed']} failed)" if r["failed"] else ""), diff(r["diff_vs_relu"]), pval(r["p_vs_relu"]),
-                 diff(r["diff_vs_best_baseline"]), pval(r["p_vs_best_baseline"]),
-                 ", ".join(f"{k}={v:.3g}" for k, v in r["learned"].items()) or "-"] for r in result["rows"]]
+    from evoact.confirmation import TABLE_HEADER, tables
+
+    for title, rows in tables(summary):
         if markdown:
             cell = lambda c: c.replace("|", "\\|")  # noqa: E731
-            click.echo(f"\n**{title}**\n\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+            click.echo(f"\n**{title}**\n\n| " + " | ".join(TABLE_HEADER) + " |\n|" + "---|" * len(TABLE_HEADER))
             for row in rows:
                 click.echo("| " + " | ".join(f"`{cell(c)}`" if i == 1 else cell(c) for i, c in enumerate(row)) + " |")
             continue
-        table = Table(title=title, title_justify="left")
-        for col in head:
+        table = Table(title=escape(title), title_justify="left")
+        for col in TABLE_HEADER:
             table.add_column(col, overflow="fold")
         for row in rows:
             table.add_row(*(escape(c) for c in row))
@@ -249,22 +243,11 @@ def _print_confirmation(summary: dict, markdown: bool = False) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
     """Show a run's hall of fame (baselines marked) and status counts; works while it runs."""
-    store = _open(run)
+    opened = _open(run)
     if as_json:
-        from evoact.inspection import pareto_rows
-
-        config = SearchConfig.from_dict(store.config()["config"])
-        ranked = store.ranked()
-        click.echo(json.dumps({
-            "run": str(run), "state": store.meta().get("state"), "counts": store.counts(), "config": store.config()["config"],
-            "cascade": cascade_breakdown(store),
-            "ranking": [dict(r, rank=i + 1) for i, r in enumerate(ranked)][:top],
-            "baselines": [r for r in store.candidates() if r["label"]],
-            **({"pareto_front": pareto_rows(store, config.tasks, config.complexity_objective)} if config.selection == "pareto" else {}),
-            **({"candidates": store.candidates(status)} if status else {}),
-        }, indent=2))
+        click.echo(json.dumps(_read(opened.summary, top, status), indent=2))
         return
-    _print_run(store, top, status)
+    _print_run(opened, top, status)
 
 
 @main.command()
@@ -276,8 +259,8 @@ def inspect(run: Path | None, candidate_id: int | None, formula: str | None, par
     """Describe a candidate (RUN ID) or a formula (--expr): forms, properties, nearest known activations, lineage."""
     from evoact.inspection import describe_candidate, describe_formula
 
-    store, _, formula, values = _target(run, candidate_id, formula, params)
-    info = describe_candidate(store, candidate_id, values) if store else describe_formula(formula, values)
+    opened, _, formula, values = _target(run, candidate_id, formula, params)
+    info = describe_candidate(opened, candidate_id, values) if opened else describe_formula(formula, values)
     if plot_path is not None:
         from evoact.plotting import write_plot
 
@@ -329,7 +312,7 @@ def report(run: Path, output: Path, top: int) -> None:
     """Write a self-contained HTML report of a run (config, progress, cascade, hall of fame with plots, baselines)."""
     from evoact.report import write_report
 
-    write_report(_open(run), output, top)
+    write_report(_open(run).store, output, top)
     console.print(f"wrote {output}", highlight=False)
 
 
@@ -383,31 +366,42 @@ def _params(pairs: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
-def _open(run: Path) -> RunStore:
+def _open(run: Path) -> Run:
     try:
-        return RunStore.open(run)
+        return open_run(run)
     except RunStoreError as exc:
         _fail(str(exc))
 
 
-def _print_run(store: RunStore, top: int, status: str | None) -> None:
-    meta, config = store.meta(), SearchConfig.from_dict(store.config()["config"])
-    console.print(f"[bold]{store.path}[/]  state: {meta.get('state')}  {config.algorithm} over {config.space}  tasks:"
-                  f" {', '.join(config.tasks)}  selection: {config.selection}  seed: {config.seed}", highlight=False)
-    console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in store.counts().items()), highlight=False)
-    b = cascade_breakdown(store)
+def _read(read: Callable[..., T], *args: object) -> T:
+    """What a run directory says, or a one-line error naming what in it is broken."""
+    try:
+        return read(*args)
+    except (RunStoreError, SearchSpaceError) as exc:
+        _fail(str(exc))
+
+
+def _print_run(run: Run, top: int, status: str | None) -> None:
+    summary = _read(run.summary, top, status)
+    config = run.config
+    console.print(f"[bold]{escape(str(run.path))}[/]  state: {summary['state']}  {config.algorithm} over {escape(config.space)}  tasks:"
+                  f" {escape(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}", highlight=False)
+    console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()), highlight=False)
+    b = summary["cascade"]
     reasons = ", ".join(f"{k} {v}" for k, v in b["static_reasons"].items())
     console.print(
         f"cascade: {b['proposed']} proposed -> {b['rejected_static']} rejected by static screening"
-        + (f" ({reasons})" if reasons else "") + f", {b['cache_hits']} cache hits, {b['rejected_stability']} rejected as unstable,"
+        + (f" ({escape(reasons)})" if reasons else "") + f", {b['cache_hits']} cache hits, {b['rejected_stability']} rejected as unstable,"
         f" {b['rejected_quality']} below the quality hurdle" + (f" ({b['hurdle']:.4f})" if b["hurdle"] else "")
         + f", {b['fully_trained']} fully trained, {b['failed']} failed", highlight=False)
     console.print(f"training time: {b['train_seconds']:.0f} s spent, about {b['train_seconds_saved']:.0f} s saved by the cascade"
                   f" ({b['full_training_seconds']:.1f} s per full training)", highlight=False)
     if status:
-        rows, title = list(enumerate(store.candidates(status), 1)), f"{status} candidates"
+        rows, title = list(enumerate(summary["candidates"], 1)), f"{status} candidates"
     else:
-        rows = [(rank, r) for rank, r in enumerate(store.ranked(), 1) if rank <= top or r["label"]]
+        shown = {r["id"] for r in summary["ranking"]}
+        rows = sorted(((r["rank"], r) for r in summary["ranking"] + [b for b in summary["baselines"] if b["rank"] and b["id"] not in shown]),
+                      key=lambda pair: pair[0])
         measure = "validation accuracy" if len(config.tasks) == 1 else "weighted mean over tasks of validation accuracy / best baseline's"
         title = f"ranking (top {top} and every baseline; fitness = {measure})"
     table = Table(title=title, title_justify="left")
@@ -421,20 +415,17 @@ def _print_run(store: RunStore, top: int, status: str | None) -> None:
                       "-" if r["generation"] is None else str(r["generation"]), escape(note))
     console.print(table)
     if config.selection == "pareto" and not status:
-        _print_pareto(store, config)
-    if meta.get("confirmation") and not status:
-        _print_confirmation(meta["confirmation"])
+        _print_pareto(summary["pareto_front"], config)
+    if summary["confirmation"] and not status:
+        _print_confirmation(summary["confirmation"])
 
 
-def _print_pareto(store: RunStore, config: SearchConfig) -> None:
-    from evoact.inspection import pareto_rows
-
-    rows = pareto_rows(store, config.tasks, config.complexity_objective)
+def _print_pareto(rows: list[dict], config: SearchConfig) -> None:
     table = Table(title=f"Pareto front ({len(rows)} candidates; task scores are validation accuracy / best baseline's)",
                   title_justify="left")
     names = [*config.tasks, *(["nodes"] if config.complexity_objective else [])]
     for col in ("id", "formula", *names):
-        table.add_column(col, justify="left" if col == "formula" else "right", overflow="fold")
+        table.add_column(escape(col), justify="left" if col == "formula" else "right", overflow="fold")
     for r in rows:
         table.add_row(str(r["id"]), escape(r["formula"]), *(str(r["objectives"][n]) if n == "nodes" else f"{r['objectives'][n]:.4f}"
                                                            for n in names))

@@ -20,11 +20,11 @@ from rich.console import Console
 from scipy.stats import ttest_rel
 
 from evoact.baselines import baseline_formula
-from evoact.config import SearchConfig, restated
+from evoact.config import restated
 from evoact.evaluation import make_job
 from evoact.inspection import mean_learned
 from evoact.progress import CountProgress
-from evoact.search_space import parse_search_space
+from evoact.run import Run
 from evoact.store import RunStore
 from evoact.tasks import canonical_task_name, get_task, require_trusted
 from evoact.workers import WorkerPool
@@ -76,11 +76,11 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
     store = RunStore.reopen(run_dir)
     pool = progress = None
     try:
-        stored = store.config()
-        config, notes = restated(SearchConfig.from_dict(stored["config"]), address, data_dir)
+        run = Run(store)
+        config, notes = restated(run.config, address, data_dir)
         for note in notes:
             (console or Console(stderr=True)).print(f"evoact: {note}", highlight=False, markup=False, soft_wrap=True)
-        params = parse_search_space(stored["search_space"]["text"], stored["search_space"]["source"]).learnable
+        params = run.space.learnable
         if not tasks:
             require_trusted(config.tasks, trust_user_tasks, "confirm")
         tasks = [canonical_task_name(t) for t in tasks] if tasks else list(config.tasks)
@@ -126,8 +126,8 @@ def _entries(store: RunStore, top: int) -> list[dict[str, Any]]:
     if not best:
         raise ValueError(f"{store.path}: no evolved candidate has a fitness yet; nothing to confirm")
     named = {baseline_formula(name): name for name in CONFIRM_BASELINES}  # canonical formulas, as the store's are
-    return ([{"name": f"#{r['id']}" + (f" = {named[r['formula']]}" if r["formula"] in named else ""),
-              "formula": r["formula"], "baseline": False} for r in best]
+    return ([{"name": f"#{r.id}" + (f" = {named[r.formula]}" if r.formula in named else ""),
+              "formula": r.formula, "baseline": False} for r in best]
             + [{"name": name, "formula": formula, "baseline": True} for formula, name in named.items()])
 
 
@@ -161,4 +161,24 @@ def summarise(store: RunStore, entries: list[dict[str, Any]], tasks: list[str], 
                 row[f"p_{key}"] = None if same else paired_p_value(mine, theirs)
                 row[f"diff_{key}"] = None if same else statistics.fmean(mine) - statistics.fmean(theirs)
         out["tasks"][task] = {"best_baseline": best_baseline, "rows": rows}
+    return out
+
+
+TABLE_HEADER = ("function", "formula", "test acc (mean ± std)", "n", "vs ReLU", "p", "vs best baseline", "p", "learned constants")
+
+
+def tables(summary: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
+    """The confirmation as tables of text, one per task (title, rows under ``TABLE_HEADER``): what the CLI, its
+    Markdown and the report print."""
+    diff = lambda v: "-" if v is None else f"{v:+.4f}"  # noqa: E731
+    pval = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
+    out = []
+    for task, result in summary["tasks"].items():
+        title = (f"{task}: test accuracy over {len(summary['seeds'])} fresh seeds ({summary['epochs']} epochs);"
+                 f" best baseline {result['best_baseline']}; p: two-sided paired t-test over seeds")
+        rows = [[r["name"], r["formula"], "-" if r["mean"] is None else f"{r['mean']:.4f} ± {r['std'] or 0:.4f}",
+                 str(r["n"]) + (f" ({r['failed']} failed)" if r["failed"] else ""), diff(r["diff_vs_relu"]), pval(r["p_vs_relu"]),
+                 diff(r["diff_vs_best_baseline"]), pval(r["p_vs_best_baseline"]),
+                 ", ".join(f"{k}={v:.3g}" for k, v in r["learned"].items()) or "-"] for r in result["rows"]]
+        out.append((title, rows))
     return out

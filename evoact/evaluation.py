@@ -1,4 +1,4 @@
-"""Evaluate one candidate: formula text in, JSON-ready metrics out. This is what a worker runs."""
+"""Evaluate one candidate: a plain job in, a plain outcome out (``records.Outcome``). This is what a worker runs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import torch
 
 from evoact.compiler import CompiledActivation, choose_mode
 from evoact.formula import parse
+from evoact.records import Outcome, TaskScore
+from evoact.scoring import fitness
 from evoact.screening.config import ScreeningConfig
 from evoact.screening.stability import stability_reason
 from evoact.tasks import get_task
@@ -34,13 +36,13 @@ def hurdle_epoch(epochs: int, screening: ScreeningConfig) -> int:
 
 
 def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
-    """Compile the job's formula, train each task's model with it and return metrics or the failure reason.
+    """Compile the job's formula, train each task's model with it and return the plain ``Outcome``.
 
     ``val_acc``, ``test_acc`` and ``learned`` are the first task's; ``scores`` holds every task's.
     """
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    scores: dict[str, dict[str, Any]] = {}
+    scores: dict[str, TaskScore] = {}
     try:
         expr = parse(job["formula"])
         config = TrainConfig(**job["train"])
@@ -54,32 +56,29 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
             if screening is not None and index == 0:
                 reason = stability_reason(make, screening, config.seed)
                 if reason:
-                    return {"status": "rejected", "stage": "stability", "error": reason, "seconds": time.perf_counter() - start}
+                    return Outcome("rejected", stage="stability", error=reason, seconds=time.perf_counter() - start).plain()
                 probe = hurdle_epoch(config.epochs, screening)
                 made.clear()
             result = task.run(make, config, probe, job.get("hurdle") if index == 0 else None)
             if result.stopped:
-                return {"status": "rejected", "stage": "quality", "probe_acc": result.probe_acc, "train_seconds": result.seconds,
-                        "error": f"validation accuracy {result.probe_acc:.4f} after {probe} epoch(s) is below the hurdle {job['hurdle']:.4f}",
-                        "seconds": time.perf_counter() - start}
-            scores[name] = {"val_acc": result.val_acc, "test_acc": result.test_acc, "train_seconds": result.seconds,
-                            "probe_acc": result.probe_acc, "learned": _learned(made)}
+                return Outcome("rejected", stage="quality", probe_acc=result.probe_acc, train_seconds=result.seconds,
+                               error=f"validation accuracy {result.probe_acc:.4f} after {probe} epoch(s) is below the hurdle"
+                                     f" {job['hurdle']:.4f}", seconds=time.perf_counter() - start).plain()
+            scores[name] = TaskScore(result.val_acc, result.test_acc, result.seconds, result.probe_acc, _learned(made))
     except TrainingError as exc:
-        return {"status": "failed", "error": str(exc), "seconds": time.perf_counter() - start}
+        return Outcome("failed", error=str(exc), seconds=time.perf_counter() - start).plain()
     except Exception as exc:  # a candidate must never stop the run: record why it failed
-        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - start}
+        return Outcome("failed", error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start).plain()
     first = scores[job["tasks"][0]]
-    return {
-        "status": "ok", "fitness": first["val_acc"], "val_acc": first["val_acc"], "test_acc": first["test_acc"],
-        "train_seconds": sum(s["train_seconds"] for s in scores.values()), "seconds": time.perf_counter() - start,
-        "learned": first["learned"], "probe_acc": first["probe_acc"], "scores": scores,
-    }
+    return Outcome("ok", fitness(scores, job["tasks"]), first.val_acc, first.test_acc,
+                   sum(s.train_seconds for s in scores.values()), time.perf_counter() - start, first.probe_acc,
+                   first.learned, scores=scores).plain()
 
 
-def _learned(made: list[CompiledActivation]) -> dict[str, list[float]]:
+def _learned(made: list[CompiledActivation]) -> dict[str, tuple[float, ...]]:
     """Each learnable constant's trained value in every layer that has it."""
     learned: dict[str, list[float]] = {}
     for module in made:
         for name, p in module.params.items():
             learned.setdefault(name, []).append(round(p.item(), 6))
-    return learned
+    return {name: tuple(values) for name, values in learned.items()}

@@ -1,7 +1,8 @@
 """The search algorithms: regularized (aging) or truncation evolution, and random search, in ask/tell form.
 
 They know nothing of training or storage: ``ask`` proposes novel candidates, ``tell`` hands back
-their fitness. All randomness comes from the algorithm's own seeded state, so a seed fixes a run.
+their fitness. What may be proposed at all is the problem's to say (``admissible``; by default anything that
+depends on x). All randomness comes from the algorithm's own seeded state, so a seed fixes a run.
 """
 
 from __future__ import annotations
@@ -9,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import random
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import sympy as sp
 from deap import gp
 
-from evoact.compiler import CompileError, lower
-from evoact.formula import to_formula
+from evoact.formula import X, to_formula
 from evoact.genome import Genome
 from evoact.pareto import nsga2_ranks, nsga2_select
 
@@ -65,6 +65,7 @@ class Evolution:
     genome: Genome
     config: EvolutionConfig
     seed: int = 0
+    admissible: Callable[[sp.Expr], bool] = field(default=lambda expr: X in expr.free_symbols, repr=False)
     population: list[Member] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     generation: int = 0
@@ -94,7 +95,7 @@ class Evolution:
             return None
         expr = self.genome.to_expr(tree)
         formula = to_formula(expr)
-        if (formula in self.seen and not force) or not _trainable(expr):
+        if (formula in self.seen and not force) or not self.admissible(expr):
             return None
         self.seen.add(formula)
         return Proposal(str(tree), formula, len(tree), origin, parents)
@@ -199,14 +200,3 @@ class RandomSearch(Evolution):
 
 #: ``--algorithm`` names: both share the space, the cascade and the evaluator; only how proposals are made differs.
 ALGORITHMS: dict[str, type[Evolution]] = {"evolution": Evolution, "random": RandomSearch}
-
-
-def _trainable(expr: sp.Expr) -> bool:
-    """Worth training at all: depends on x and compiles to finite torch code."""
-    if sp.Symbol("x", real=True) not in expr.free_symbols:
-        return False
-    try:
-        lower(expr)
-    except CompileError:
-        return False
-    return True

@@ -11,7 +11,7 @@ from typing import Callable
 import sympy as sp
 import torch
 
-from evoact.primitives import X, sigmoid, softplus, symbol
+from evoact.ops import OPS, sigmoid, softplus
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
@@ -29,16 +29,12 @@ def _gelu(u: sp.Expr) -> sp.Expr:
     return u * (1 + sp.erf(u / sp.sqrt(2))) / 2
 
 
-#: Function names the parser accepts, with their arity and SymPy meaning (aliases included).
+#: Function names the parser accepts, with their arity (-2: two or more) and SymPy meaning: every op of the op table
+#: that has a name in formulas, and aliases built from those.
 FUNCTIONS: dict[str, tuple[int, Callable[..., sp.Expr]]] = {
-    "exp": (1, sp.exp), "log": (1, sp.log), "sqrt": (1, sp.sqrt),
-    "sin": (1, sp.sin), "cos": (1, sp.cos), "tan": (1, sp.tan),
-    "sinh": (1, sp.sinh), "cosh": (1, sp.cosh), "tanh": (1, sp.tanh),
-    "asinh": (1, sp.asinh), "atan": (1, sp.atan), "erf": (1, sp.erf), "erfc": (1, sp.erfc),
-    "sinc": (1, sp.sinc), "sign": (1, sp.sign), "Heaviside": (1, lambda u: sp.Heaviside(u, sp.S.Half)),
-    "Abs": (1, sp.Abs), "abs": (1, sp.Abs),
-    "Max": (-2, sp.Max), "max": (-2, sp.Max), "Min": (-2, sp.Min), "min": (-2, sp.Min),
-    "sigmoid": (1, sigmoid), "softplus": (1, softplus), "relu": (1, lambda u: sp.Max(u, 0)),
+    op.formula: (-2 if op.variadic else op.arity, op.build or op.sympy) for op in OPS.values() if op.formula}
+FUNCTIONS |= {
+    "abs": FUNCTIONS["Abs"], "max": FUNCTIONS["Max"], "min": FUNCTIONS["Min"], "relu": (1, lambda u: sp.Max(u, 0)),
     "silu": (1, lambda u: u * sigmoid(u)), "swish": (1, lambda u: u * sigmoid(u)),
     "gelu": (1, _gelu), "mish": (1, lambda u: u * sp.tanh(softplus(u))),
 }
@@ -50,6 +46,21 @@ _RESERVED = {"x", "torch", "self", "math", "F", "nn", "fused", "mode", "program"
 _TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(\*\*|[-+*/^(),]))")
 
 
+#: The input of every formula.
+X = sp.Symbol("x", real=True)
+
+
+def symbol(name: str) -> sp.Symbol:
+    """The real SymPy symbol of the input ``x`` or of a learnable constant."""
+    return sp.Symbol(name, real=True)
+
+
+def constant_names(expr: sp.Expr) -> tuple[str, ...]:
+    """The learnable constants of ``expr``: its free names other than x, sorted. Programs, derivatives and modules
+    take the constants in this order."""
+    return tuple(sorted(s.name for s in expr.free_symbols if s.name != "x"))
+
+
 def to_formula(expr: sp.Expr) -> str:
     """The canonical formula string of an expression (SymPy's term ordering; constants stay exact)."""
     return sp.sstr(expr)
@@ -57,7 +68,7 @@ def to_formula(expr: sp.Expr) -> str:
 
 def constant_values(expr: sp.Expr, params: dict[str, float] | None = None) -> dict[str, float]:
     """Each learnable constant of ``expr``, in name order, with its value from ``params`` (1 where not given)."""
-    return {name: float((params or {}).get(name, 1.0)) for name in sorted(s.name for s in expr.free_symbols if s != X)}
+    return {name: float((params or {}).get(name, 1.0)) for name in constant_names(expr)}
 
 
 def constant_name_problem(name: str) -> str | None:
@@ -65,8 +76,8 @@ def constant_name_problem(name: str) -> str | None:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         return "a constant's name is lowercase letters, digits and '_', starting with a letter"
     if name in _RESERVED or keyword.iskeyword(name) or keyword.issoftkeyword(name) or re.fullmatch(r"t\d+", name):
-        return (f"{name!r} is reserved (x, a function name, a Python keyword or builtin, an attribute of torch's nn.Module,"
-                " or a name generated code uses); choose another name for the constant")
+        return (f"{name!r} cannot name a constant: it is reserved (x, a function name, a Python keyword or builtin, an"
+                " attribute of torch's nn.Module, or a name generated code uses)")
     return None
 
 
@@ -211,7 +222,7 @@ class _Parser:
             is_constant_name(value) if self.learnable is None else value in self.learnable)
         if not allowed:
             reserved = self.learnable is None and re.fullmatch(r"[a-z][a-z0-9_]*", value) and constant_name_problem(value)
-            raise self.error(reserved or f"unknown name {value!r}; a formula uses x, learnable constants and known functions")
+            raise self.error(f"unknown name {value!r}; " + (reserved or "a formula uses x, learnable constants and known functions"))
         self.i += 1
         return self.node(X if value == "x" else _CONSTANTS.get(value) or symbol(value))
 

@@ -8,7 +8,8 @@ import re
 import sympy as sp
 from deap import gp
 
-from evoact.primitives import PRIMITIVES, X, symbol
+from evoact.formula import X, symbol
+from evoact.primitives import PRIMITIVES
 from evoact.search_space import SearchSpace, SearchSpaceError
 
 

@@ -1,90 +1,84 @@
-"""The primitive vocabulary: every unary and binary building block a search space may name."""
+"""The search-space vocabulary: every unary and binary building block a space may name, as a formula.
+
+A primitive is a formula of ``u`` (unary) or ``u1`` and ``u2`` (binary) in the formula language (``docs/FORMULAS.md``),
+read by the safe parser, whose other names are the learnable constants it uses. Adding one is one line here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
 
 import sympy as sp
 
-#: The protection constant of ``log(|x| + eps)`` and ``x1 / (x2 + eps)``.
-EPS = sp.Rational(1, 1000)
-#: The learnable constant that primitives such as ``scale`` (``beta*x``) refer to.
-BETA = "beta"
+from evoact.formula import X, constant_names, parse, symbol
 
-X = sp.Symbol("x", real=True)
+__all__ = ["BINARY_NAMES", "PRIMITIVES", "Primitive", "UNARY_NAMES", "X"]
 
-
-def symbol(name: str) -> sp.Symbol:
-    """Return the real SymPy symbol used for the input ``x`` or a learnable constant."""
-    return sp.Symbol(name, real=True)
-
-
-def sigmoid(u: sp.Expr) -> sp.Expr:
-    """Logistic sigmoid in SymPy's own vocabulary, so that it simplifies and differentiates."""
-    return 1 / (1 + sp.exp(-u))
-
-
-def softplus(u: sp.Expr) -> sp.Expr:
-    """``log(1 + exp(u))`` in SymPy's own vocabulary."""
-    return sp.log(1 + sp.exp(u))
+_ARGUMENTS = {1: ("u",), 2: ("u1", "u2")}
 
 
 @dataclass(frozen=True)
 class Primitive:
-    """One building block: its name in search-space files, arity, SymPy builder and meaning."""
+    """One building block: its name in search-space files, arity, formula and what it means."""
 
     name: str
     arity: int
-    build: Callable[..., sp.Expr]
+    formula: str
     meaning: str
-    needs_beta: bool = False
+    expr: sp.Expr = field(init=False, repr=False, compare=False)
+    constants: tuple[str, ...] = field(init=False, compare=False)
 
+    def __post_init__(self) -> None:
+        expr = parse(self.formula)
+        object.__setattr__(self, "expr", expr)
+        object.__setattr__(self, "constants", tuple(n for n in constant_names(expr) if n not in _ARGUMENTS[self.arity]))
 
-def _b() -> sp.Symbol:
-    return symbol(BETA)
+    def build(self, *args: sp.Expr) -> sp.Expr:
+        """The primitive applied to SymPy expressions."""
+        return self.expr.xreplace({symbol(name): arg for name, arg in zip(_ARGUMENTS[self.arity], args)})
 
 
 _UNARY = [
-    Primitive("identity", 1, lambda u: u, "x"),
-    Primitive("neg", 1, lambda u: -u, "-x"),
-    Primitive("abs", 1, sp.Abs, "|x|"),
-    Primitive("square", 1, lambda u: u**2, "x^2"),
-    Primitive("cube", 1, lambda u: u**3, "x^3"),
-    Primitive("sqrt", 1, lambda u: sp.sqrt(sp.Abs(u)), "sqrt(|x|), protected square root"),
-    Primitive("scale", 1, lambda u: _b() * u, "beta*x", needs_beta=True),
-    Primitive("shift", 1, lambda u: u + _b(), "x + beta", needs_beta=True),
-    Primitive("log", 1, lambda u: sp.log(sp.Abs(u) + EPS), "log(|x| + eps), protected logarithm"),
-    Primitive("exp", 1, sp.exp, "exp(x)"),
-    Primitive("sin", 1, sp.sin, "sin(x)"),
-    Primitive("cos", 1, sp.cos, "cos(x)"),
-    Primitive("sinh", 1, sp.sinh, "sinh(x)"),
-    Primitive("cosh", 1, sp.cosh, "cosh(x)"),
-    Primitive("tanh", 1, sp.tanh, "tanh(x)"),
-    Primitive("asinh", 1, sp.asinh, "asinh(x)"),
-    Primitive("atan", 1, sp.atan, "atan(x)"),
-    Primitive("sinc", 1, sp.sinc, "sin(x)/x"),
-    Primitive("relu", 1, lambda u: sp.Max(u, 0), "max(x, 0)"),
-    Primitive("min0", 1, lambda u: sp.Min(u, 0), "min(x, 0)"),
-    Primitive("sigmoid", 1, sigmoid, "1/(1 + exp(-x))"),
-    Primitive("softplus", 1, softplus, "log(1 + exp(x))"),
-    Primitive("gauss", 1, lambda u: sp.exp(-(u**2)), "exp(-x^2)"),
-    Primitive("erf", 1, sp.erf, "erf(x)"),
-    Primitive("erfc", 1, sp.erfc, "1 - erf(x)"),
-    Primitive("softsign", 1, lambda u: u / (1 + sp.Abs(u)), "x/(1 + |x|)"),
+    Primitive("identity", 1, "u", "x"),
+    Primitive("neg", 1, "-u", "-x"),
+    Primitive("abs", 1, "Abs(u)", "|x|"),
+    Primitive("square", 1, "u**2", "x^2"),
+    Primitive("cube", 1, "u**3", "x^3"),
+    Primitive("sqrt", 1, "sqrt(Abs(u))", "sqrt(|x|), protected square root"),
+    Primitive("scale", 1, "beta*u", "beta*x"),
+    Primitive("shift", 1, "u + beta", "x + beta"),
+    Primitive("log", 1, "log(Abs(u) + 1/1000)", "log(|x| + eps), protected logarithm"),
+    Primitive("exp", 1, "exp(u)", "exp(x)"),
+    Primitive("sin", 1, "sin(u)", "sin(x)"),
+    Primitive("cos", 1, "cos(u)", "cos(x)"),
+    Primitive("sinh", 1, "sinh(u)", "sinh(x)"),
+    Primitive("cosh", 1, "cosh(u)", "cosh(x)"),
+    Primitive("tanh", 1, "tanh(u)", "tanh(x)"),
+    Primitive("asinh", 1, "asinh(u)", "asinh(x)"),
+    Primitive("atan", 1, "atan(u)", "atan(x)"),
+    Primitive("sinc", 1, "sinc(u)", "sin(x)/x"),
+    Primitive("relu", 1, "Max(u, 0)", "max(x, 0)"),
+    Primitive("min0", 1, "Min(u, 0)", "min(x, 0)"),
+    Primitive("sigmoid", 1, "sigmoid(u)", "1/(1 + exp(-x))"),
+    Primitive("softplus", 1, "softplus(u)", "log(1 + exp(x))"),
+    Primitive("gauss", 1, "exp(-u**2)", "exp(-x^2)"),
+    Primitive("erf", 1, "erf(u)", "erf(x)"),
+    Primitive("erfc", 1, "erfc(u)", "1 - erf(x)"),
+    Primitive("softsign", 1, "u/(1 + Abs(u))", "x/(1 + |x|)"),
+    Primitive("snake", 1, "u + sin(alpha*u)**2/alpha", "x + sin(alpha*x)^2/alpha, Snake (Ziyin et al. 2020)"),
 ]
 
 _BINARY = [
-    Primitive("add", 2, lambda a, b: a + b, "x1 + x2"),
-    Primitive("mul", 2, lambda a, b: a * b, "x1 * x2"),
-    Primitive("sub", 2, lambda a, b: a - b, "x1 - x2"),
-    Primitive("div", 2, lambda a, b: a / (b + EPS), "x1/(x2 + eps), protected division"),
-    Primitive("max", 2, sp.Max, "max(x1, x2)"),
-    Primitive("min", 2, sp.Min, "min(x1, x2)"),
-    Primitive("sigmul", 2, lambda a, b: sigmoid(a) * b, "sigmoid(x1) * x2"),
-    Primitive("gauss_diff", 2, lambda a, b: sp.exp(-_b() * (a - b) ** 2), "exp(-beta*(x1 - x2)^2)", True),
-    Primitive("laplace_diff", 2, lambda a, b: sp.exp(-_b() * sp.Abs(a - b)), "exp(-beta*|x1 - x2|)", True),
-    Primitive("mix", 2, lambda a, b: _b() * a + (1 - _b()) * b, "beta*x1 + (1 - beta)*x2", True),
+    Primitive("add", 2, "u1 + u2", "x1 + x2"),
+    Primitive("mul", 2, "u1*u2", "x1 * x2"),
+    Primitive("sub", 2, "u1 - u2", "x1 - x2"),
+    Primitive("div", 2, "u1/(u2 + 1/1000)", "x1/(x2 + eps), protected division"),
+    Primitive("max", 2, "Max(u1, u2)", "max(x1, x2)"),
+    Primitive("min", 2, "Min(u1, u2)", "min(x1, x2)"),
+    Primitive("sigmul", 2, "sigmoid(u1)*u2", "sigmoid(x1) * x2"),
+    Primitive("gauss_diff", 2, "exp(-beta*(u1 - u2)**2)", "exp(-beta*(x1 - x2)^2)"),
+    Primitive("laplace_diff", 2, "exp(-beta*Abs(u1 - u2))", "exp(-beta*|x1 - x2|)"),
+    Primitive("mix", 2, "beta*u1 + (1 - beta)*u2", "beta*x1 + (1 - beta)*x2"),
 ]
 
 #: Every primitive by name.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from evoact.records import Candidate
 
 
 def _eta(seconds: float) -> str:
@@ -23,7 +24,7 @@ class SearchProgress:
         self.done = self.failed = self.skipped = 0
         self.removed: dict[str, int] = {}
         self.best: tuple[float, str] | None = None
-        self.generation = "baselines"
+        self.label = "baselines"
         self.started = time.monotonic()
         self._live = self.console.is_terminal
         if self._live:
@@ -32,54 +33,59 @@ class SearchProgress:
                 TextColumn("failed {task.fields[failed]}  screened out {task.fields[screened]}  best {task.fields[best]}"),
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
             )
-            self._task = self._bar.add_task("search", total=total, generation=self.generation, failed=0, best="-", screened="-")
+            self._task = self._bar.add_task("search", total=total, generation=self.label, failed=0, best="-", screened="-")
             self._bar.start()
 
-    def set_generation(self, generation: int) -> None:
+    def generation(self, generation: int) -> None:
         """Announce the generation whose candidates are now being evaluated."""
-        self.generation = f"gen {generation}/{self.generations - 1}"
+        self.label = f"gen {generation}/{self.generations - 1}"
         if self._live:
-            self._bar.update(self._task, generation=self.generation)
+            self._bar.update(self._task, generation=self.label)
 
-    def update(self, row: dict[str, Any]) -> None:
+    def update(self, row: Candidate) -> None:
         """Account for one finished candidate (a store row)."""
         self.done += 1
-        self.failed += row["status"] in ("failed", "rejected")
-        if row["status"] in ("ok", "duplicate") and row.get("fitness") is not None and (self.best is None or row["fitness"] > self.best[0]):
-            self.best = (row["fitness"], row["label"] or row["formula"])
+        o = row.outcome
+        self.failed += o.status in ("failed", "rejected")
+        if o.status in ("ok", "duplicate") and o.fitness is not None and (self.best is None or o.fitness > self.best[0]):
+            self.best = (o.fitness, row.label or row.formula)
         best = f"{self.best[0]:.4f} {self.best[1]}" if self.best else "-"
         if self._live:
             self._bar.update(self._task, advance=1, failed=self.failed, best=best)
             return
         elapsed = time.monotonic() - self.started
         eta = _eta(elapsed / (self.done - self.skipped) * (self.total - self.done))
-        outcome = f"{row['status']} {row['fitness']:.4f}" if row.get("fitness") is not None else f"{row['status']}: {row.get('error')}"
+        outcome = f"{o.status} {o.fitness:.4f}" if o.fitness is not None else f"{o.status}: {o.error}"
         self.console.print(
-            f"[{self.generation}] {self.done}/{self.total} #{row['id']} {outcome} {row['label'] or row['formula']}"
+            f"[{self.label}] {self.done}/{self.total} #{row.id} {outcome} {row.label or row.formula}"
             f" | failed {self.failed} | best {best} | ETA {eta}", highlight=False, soft_wrap=True, markup=False,
         )
 
-    def skip(self, count: int) -> None:
-        """Account for candidates a resumed run found already finished."""
-        if count:
-            self.done += count
-            self.skipped += count
-            if self._live:
-                self._bar.update(self._task, advance=count)
+    def finished(self, row: Candidate) -> None:
+        """Account for a candidate that got its outcome: screened out before training, or evaluated."""
+        self.screened(row) if row.outcome.stage in ("static", "cache") else self.update(row)
+
+    def resumed(self, row: Candidate) -> None:
+        """Account for a candidate a resumed run found already finished."""
+        self.done += 1
+        self.skipped += 1
+        if self._live:
+            self._bar.update(self._task, advance=1)
 
     def note(self, message: str) -> None:
         """Say something about the run as a whole (resuming, a damaged checkpoint)."""
         self.console.print(f"evoact: {message}", highlight=False, soft_wrap=True, markup=False)
 
-    def screened(self, row: dict[str, Any]) -> None:
+    def screened(self, row: Candidate) -> None:
         """Account for a candidate the cascade removed before training (rejected at stage 1, or a cache hit)."""
-        self.removed[row["stage"]] = self.removed.get(row["stage"], 0) + 1
+        o = row.outcome
+        self.removed[o.stage] = self.removed.get(o.stage, 0) + 1
         summary = ", ".join(f"{k} {v}" for k, v in self.removed.items())
         if self._live:
             self._bar.update(self._task, screened=summary)
             return
-        outcome = f"rejected ({row['error']})" if row["status"] == "rejected" else f"duplicate of {row['equivalent_to']}"
-        self.console.print(f"[{self.generation}] screened #{row['id']} {row['formula']}: {outcome} | removed so far: {summary}",
+        outcome = f"rejected ({o.error})" if o.status == "rejected" else f"duplicate of {o.equivalent_to}"
+        self.console.print(f"[{self.label}] screened #{row.id} {row.formula}: {outcome} | removed so far: {summary}",
                            highlight=False, soft_wrap=True, markup=False)
 
     def close(self) -> None:

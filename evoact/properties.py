@@ -19,7 +19,7 @@ import torch
 
 from evoact.compiler import compile_activation, derivatives, values_at
 from evoact.formula import constant_values, parse
-from evoact.primitives import X, symbol
+from evoact.formula import X, symbol
 from evoact.screening.probe import N_NORMAL, probe_points
 
 _KINKS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside)

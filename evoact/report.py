@@ -14,9 +14,10 @@ from typing import Any
 
 from matplotlib.ticker import MaxNLocator
 
-from evoact.config import SearchConfig
-from evoact.inspection import cascade_breakdown, describe_candidate
+from evoact.confirmation import TABLE_HEADER, tables
+from evoact.inspection import describe_candidate
 from evoact.plotting import figure_png, plot_png, plt
+from evoact.run import Run
 from evoact.store import RunStore
 
 _STYLE = """
@@ -45,23 +46,23 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def progress_png(store: RunStore) -> bytes | None:
+def progress_png(run: Run) -> bytes | None:
     """Best-so-far and median fitness per generation, with the best baseline as a line."""
-    evolved = [r for r in store.candidates() if r["label"] is None and r["fitness"] is not None and r["generation"] is not None]
+    evolved = [r for r in run.store.candidates() if r.label is None and r.outcome.fitness is not None and r.generation is not None]
     if not evolved:
         return None
-    generations = sorted({r["generation"] for r in evolved})
-    medians = [statistics.median(r["fitness"] for r in evolved if r["generation"] == g) for g in generations]
+    generations = sorted({r.generation for r in evolved})
+    medians = [statistics.median(r.outcome.fitness for r in evolved if r.generation == g) for g in generations]
     best, bests = float("-inf"), []
     for g in generations:
-        best = max(best, *(r["fitness"] for r in evolved if r["generation"] == g))
+        best = max(best, *(r.outcome.fitness for r in evolved if r.generation == g))
         bests.append(best)
     fig, axis = plt.subplots(figsize=(7, 3.2), dpi=110)
     axis.plot(generations, bests, marker="o", label="best so far")
     axis.plot(generations, medians, marker="s", label="median of the generation")
-    baselines = [r for r in store.ranked() if r["label"]]
+    baselines = [r for r in run.store.ranked() if r.label]
     if baselines:
-        axis.axhline(baselines[0]["fitness"], color="grey", ls="--", label=f"best baseline ({baselines[0]['label']})")
+        axis.axhline(baselines[0].outcome.fitness, color="grey", ls="--", label=f"best baseline ({baselines[0].label})")
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("generation")
     axis.set_ylabel("fitness (validation accuracy)")
@@ -71,22 +72,22 @@ def progress_png(store: RunStore) -> bytes | None:
 
 
 def render_report(store: RunStore, top: int = 10) -> str:
-    """The report's HTML text."""
-    config, meta = store.config(), store.meta()
-    c = config["config"]
+    """The report's HTML text: the summary ``evoact show`` prints, with plots and each top candidate described."""
+    run = Run(store)
+    summary, config = run.summary(top), run.config
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>evoact report: {html.escape(store.path.name)}</title>",
              f"<style>{_STYLE}</style></head><body><h1>evoact run {html.escape(store.path.name)}</h1>"]
     parts.append(_table(["setting", "value"], [
-        ["state", meta.get("state")], ["search space", c["space"]], ["algorithm", c.get("algorithm", "evolution")],
-        ["tasks", ", ".join(SearchConfig.from_dict(c).tasks)], ["selection", c.get("selection", "mean")], ["seed", c["seed"]],
-        ["budget", c["budget"]], ["generations", c["generations"]], ["population / offspring",
-                                                                     f"{c['evolution']['population']} / {c['evolution']['offspring']}"],
-        ["epochs", c["training"]["epochs"]], ["versions", config.get("versions")],
+        ["state", summary["state"]], ["search space", config.space], ["algorithm", config.algorithm],
+        ["tasks", ", ".join(config.tasks)], ["selection", config.selection], ["seed", config.seed],
+        ["budget", config.budget], ["generations", config.generations],
+        ["population / offspring", f"{config.evolution.population} / {config.evolution.offspring}"],
+        ["epochs", config.training.epochs], ["versions", store.config().get("versions")],
     ]))
     parts.append("<h2>Progress</h2>")
-    png = progress_png(store)
+    png = progress_png(run)
     parts.append(_img(png, "fitness over generations") if png else "<p class='muted'>no evolved candidate has a fitness yet</p>")
-    b = cascade_breakdown(store)
+    b = summary["cascade"]
     parts.append("<h2>Rejection cascade</h2>" + _table(["stage", "candidates"], [
         ["proposed", b["proposed"]], ["rejected by static screening", b["rejected_static"]],
         ["reused from the fitness cache", b["cache_hits"]], ["rejected as unstable", b["rejected_stability"]],
@@ -94,24 +95,18 @@ def render_report(store: RunStore, top: int = 10) -> str:
         ["training seconds spent / saved (estimate)", f"{b['train_seconds']:.0f} / {b['train_seconds_saved']:.0f}"],
     ]))
     parts.append("<h2>Baselines</h2>" + _table(["baseline", "formula", "fitness", "test acc", "status"], [
-        [r["label"], r["formula"], r["fitness"], r["test_acc"], r["status"]] for r in store.candidates() if r["label"]]))
-    confirmation = meta.get("confirmation")
-    if confirmation:
-        seeds, epochs = html.escape(str(confirmation["seeds"])), html.escape(str(confirmation["epochs"]))
-        parts.append(f"<h2>Confirmation on fresh seeds</h2><p>test accuracy over seeds {seeds}, {epochs} epochs;"
-                     " p: two-sided paired t-test over seeds</p>")
-        for task, result in confirmation["tasks"].items():
-            parts.append(f"<h3>{html.escape(task)} (best baseline: {html.escape(str(result['best_baseline']))})</h3>" + _table(
-                ["function", "formula", "mean", "std", "n", "vs ReLU", "p", "vs best baseline", "p", "learned constants"],
-                [[r["name"], r["formula"], r["mean"], r["std"], r["n"], r["diff_vs_relu"], r["p_vs_relu"],
-                  r["diff_vs_best_baseline"], r["p_vs_best_baseline"], r["learned"] or None] for r in result["rows"]]))
+        [r["label"], r["formula"], r["fitness"], r["test_acc"], r["status"]] for r in summary["baselines"]]))
+    if summary["confirmation"]:
+        parts.append("<h2>Confirmation on fresh seeds</h2>")
+        for title, rows in tables(summary["confirmation"]):
+            parts.append(f"<h3>{html.escape(title)}</h3>" + _table(list(TABLE_HEADER), rows))
     parts.append("<h2>Hall of fame</h2>")
     for rank, row in enumerate(store.hall_of_fame(top), 1):
-        info = describe_candidate(store, row["id"])
-        parts.append(f"<div class='entry'><h3>#{rank} &middot; candidate {row['id']}: <code>{html.escape(row['formula'])}</code></h3>")
+        info = describe_candidate(run, row.id)
+        parts.append(f"<div class='entry'><h3>#{rank} &middot; candidate {row.id}: <code>{html.escape(row.formula)}</code></h3>")
         parts.append(_table(["fitness", "test acc", "nodes", "generation", "origin", "learned constants", "status"], [
-            [row["fitness"], row["test_acc"], row["nodes"], row["generation"], row["origin"], row["learned"] or None, row["status"]]]))
-        parts.append(_img(plot_png(row["formula"], info["constant_values"], title=row["formula"]), f"plot of {row['formula']}"))
+            [row.outcome.fitness, row.outcome.test_acc, row.nodes, row.generation, row.origin, row["learned"] or None, row.status]]))
+        parts.append(_img(plot_png(row.formula, info["constant_values"], title=row.formula), f"plot of {row.formula}"))
         parts.append(_table(["property", "value", "found"], [[k, p["value"], p["how"]] for k, p in info["properties"].items()]))
         parts.append(_table(["nearest known", "distance", "rediscovery", "reference"], [
             [m["name"], m["distance"], "yes" if m["rediscovery"] else "no", m["reference"]] for m in info["nearest_known"]]))

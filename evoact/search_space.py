@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from evoact.formula import constant_name_problem
-from evoact.primitives import BETA, BINARY_NAMES, PRIMITIVES, UNARY_NAMES
+from evoact.primitives import BINARY_NAMES, PRIMITIVES, UNARY_NAMES
 
 STRUCTURES = ("free", "core_units")
 MAX_FILE_BYTES = 1_000_000
@@ -116,8 +116,10 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
             raise fail(f"learnable.{key}", problem)
         learnable[key] = _number(value, f"learnable.{key}", fail)
     for name in unary + binary:
-        if PRIMITIVES[name].needs_beta and BETA not in learnable:
-            raise fail(f"primitives: {name}", f"needs the learnable constant '{BETA}'; declare it under [learnable] ({BETA} = 1.0)")
+        for constant in PRIMITIVES[name].constants:
+            if constant not in learnable:
+                raise fail(f"primitives: {name}", f"needs the learnable constant '{constant}'; declare it under [learnable]"
+                           f" ({constant} = 1.0)")
 
     terminals = data.get("terminals", {})
     constants = tuple(_number(v, f"terminals.constants[{i}]", fail) for i, v in enumerate(terminals.get("constants", [])))

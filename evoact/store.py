@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evoact.records import STATUSES, Candidate, Outcome
+
 SCHEMA_VERSION = 3
 #: Older versions this evoact still reads (and upgrades when it writes them).
 READABLE_VERSIONS = (2, 3)
@@ -64,9 +66,6 @@ CREATE TABLE IF NOT EXISTS confirmations (
 """
 _CONFIRMATIONS = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS confirmations"):]
 
-STATUSES = ("pending", "ok", "failed", "rejected", "duplicate")
-#: Where a candidate left the cascade: rejected at a stage, or reused from the cache.
-STAGES = ("static", "cache", "stability", "quality")
 
 
 class RunStoreError(RuntimeError):
@@ -193,15 +192,14 @@ class RunStore:
         )
         return int(cur.lastrowid)
 
-    def record_result(self, cid: int, result: dict[str, Any]) -> None:
+    def record_result(self, cid: int, result: Outcome | dict[str, Any]) -> None:
         """Store a finished evaluation, rejection or reuse; committed at once so that nothing finished is lost."""
+        o = result if isinstance(result, Outcome) else Outcome.from_plain(result)
         self._conn.execute(
             "UPDATE candidates SET status=?, fitness=?, val_acc=?, test_acc=?, train_seconds=?, seconds=?,"
             " learned=?, error=?, duplicate_of=?, equivalent_to=?, stage=?, probe_acc=?, scores=?, finished_at=? WHERE id=?",
-            (result["status"], result.get("fitness"), result.get("val_acc"), result.get("test_acc"),
-             result.get("train_seconds"), result.get("seconds"), json.dumps(result.get("learned") or {}),
-             result.get("error"), result.get("duplicate_of"), result.get("equivalent_to"), result.get("stage"),
-             result.get("probe_acc"), json.dumps(result["scores"]) if result.get("scores") else None, time.time(), cid),
+            (o.status, o.fitness, o.val_acc, o.test_acc, o.train_seconds, o.seconds, json.dumps(o["learned"]), o.error,
+             o.duplicate_of, o.equivalent_to, o.stage, o.probe_acc, json.dumps(o["scores"]) if o.scores else None, time.time(), cid),
         )
 
     def set_fitness(self, cid: int, fitness: float) -> None:
@@ -212,25 +210,25 @@ class RunStore:
         """Record a candidate's functional fingerprint (stage 2 key)."""
         self._conn.execute("UPDATE candidates SET fingerprint=? WHERE id=?", (fingerprint, cid))
 
-    def evaluated(self, formula: str) -> dict[str, Any] | None:
+    def evaluated(self, formula: str) -> Candidate | None:
         """The first finished evaluation of exactly this formula, if any."""
         rows = self._select("WHERE formula=? AND status IN ('ok', 'failed') ORDER BY id LIMIT 1", (formula,))
         return rows[0] if rows else None
 
-    def candidates_with_fingerprint(self, fingerprint: str) -> list[dict[str, Any]]:
+    def candidates_with_fingerprint(self, fingerprint: str) -> list[Candidate]:
         """Candidates of this run with the given functional fingerprint, in id order."""
         return self._select("WHERE fingerprint=? ORDER BY id", (fingerprint,))
 
-    def candidate(self, cid: int) -> dict[str, Any] | None:
+    def candidate(self, cid: int) -> Candidate | None:
         """One candidate by id."""
         rows = self._select("WHERE id=?", (cid,))
         return rows[0] if rows else None
 
-    def candidates(self, status: str | None = None) -> list[dict[str, Any]]:
+    def candidates(self, status: str | None = None) -> list[Candidate]:
         """All candidates (optionally of one status) in id order."""
         return self._select("WHERE status=? ORDER BY id", (status,)) if status else self._select("ORDER BY id", ())
 
-    def ranked(self) -> list[dict[str, Any]]:
+    def ranked(self) -> list[Candidate]:
         """Candidates and baselines with a fitness, best first (ties: earlier id), one row per function.
 
         A cache hit on another run's result counts (its fitness is that function's mean); a duplicate of a
@@ -239,9 +237,9 @@ class RunStore:
         return self._select("WHERE status IN ('ok', 'duplicate') AND fitness IS NOT NULL AND duplicate_of IS NULL"
                             " ORDER BY fitness DESC, id ASC", ())
 
-    def hall_of_fame(self, size: int = 10) -> list[dict[str, Any]]:
+    def hall_of_fame(self, size: int = 10) -> list[Candidate]:
         """The best evolved (non-baseline) candidates."""
-        return [r for r in self.ranked() if r["label"] is None][:size]
+        return [r for r in self.ranked() if r.label is None][:size]
 
     def counts(self) -> dict[str, int]:
         """How many candidates are in each status, baselines included."""
@@ -249,17 +247,10 @@ class RunStore:
         counts.update(dict(self._conn.execute("SELECT status, COUNT(*) FROM candidates GROUP BY status")))
         return counts
 
-    def _select(self, where: str, args: tuple) -> list[dict[str, Any]]:
+    def _select(self, where: str, args: tuple) -> list[Candidate]:
         cur = self._conn.execute(f"SELECT * FROM candidates {where}", args)
         names = [c[0] for c in cur.description]
-        rows = []
-        for values in cur.fetchall():
-            row = dict(zip(names, values))
-            row["parents"] = json.loads(row["parents"])
-            row["learned"] = json.loads(row["learned"]) if row["learned"] else {}
-            row["scores"] = json.loads(row["scores"]) if row.get("scores") else {}
-            rows.append(row)
-        return rows
+        return [_candidate(dict(zip(names, values))) for values in cur.fetchall()]
 
     # --- confirmation -------------------------------------------------------------------
     def confirmation(self, formula: str, task: str, seed: int, epochs: int) -> dict[str, Any] | None:
@@ -281,3 +272,15 @@ class RunStore:
             "INSERT OR REPLACE INTO confirmations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (formula, name, task, seed, epochs, result["status"], result.get("val_acc"), result.get("test_acc"),
              json.dumps(result.get("learned") or {}), result.get("error"), time.time()))
+
+
+_CANDIDATE_COLUMNS = ("id", "formula", "origin", "genome", "label", "generation", "nodes", "fingerprint", "created_at")
+
+
+def _candidate(row: dict[str, Any]) -> Candidate:
+    """A stored row as a record."""
+    outcome = {k: v for k, v in row.items() if k not in _CANDIDATE_COLUMNS and k != "parents" and v is not None}
+    outcome["learned"] = json.loads(outcome.get("learned") or "{}")
+    outcome["scores"] = json.loads(outcome.get("scores") or "{}")
+    return Candidate(**{k: row[k] for k in _CANDIDATE_COLUMNS}, parents=tuple(json.loads(row["parents"])),
+                     outcome=Outcome.from_plain(outcome))

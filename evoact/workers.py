@@ -8,9 +8,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-# Set before Ray is imported or started anywhere in evoact: no usage statistics leave the machine.
-os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-
 import evoact
 from evoact.evaluation import evaluate
 
@@ -28,6 +25,7 @@ def start_ray(workers: int, address: str | None = None) -> bool:
 
     Returns True when this call started Ray (and so should shut it down).
     """
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # before Ray is imported: no usage statistics leave the machine
     address = address or os.environ.get("RAY_ADDRESS") or None
     if not address or address.rpartition(":")[0] in ("127.0.0.1", "localhost"):
         # Without this Ray turns 127.0.0.1 into the machine's network address and binds or connects there.
@@ -58,9 +56,10 @@ def start_ray(workers: int, address: str | None = None) -> bool:
 class WorkerPool:
     """Runs jobs on Ray workers, at most ``workers`` at a time, with a per-job timeout.
 
-    A job whose worker process dies (killed, a crash, out of memory) runs once more in a fresh worker
-    before it is recorded as failed; a job over the timeout is cancelled. Either way the pool goes on.
-    ``gpus_per_job`` reserves a (fraction of a) GPU per job, so GPU tasks are placed on and see a GPU.
+    ``submit`` queues a job and returns its ticket; ``results`` yields ``(ticket, result)`` as jobs finish. A job whose
+    worker process dies (killed, a crash, out of memory) runs once more in a fresh worker before it is recorded as
+    failed; a job over the timeout is cancelled. Either way the pool goes on. ``gpus_per_job`` reserves a (fraction
+    of a) GPU per job, so GPU tasks are placed on and see a GPU.
     """
 
     def __init__(self, workers: int, address: str | None = None, timeout: float | None = None, gpus_per_job: float = 0.0,
@@ -72,47 +71,86 @@ class WorkerPool:
 
         self.address = ray.get_runtime_context().gcs_address
         self._remote = ray.remote(num_cpus=1, num_gpus=gpus_per_job, max_retries=0)(function)
+        self._queue: list[tuple[int, dict[str, Any], int]] = []  # waiting for a free worker, next one last
+        self._running: dict[Any, tuple[int, dict[str, Any], int, float]] = {}  # ref -> ticket, job, attempt, start
+        self._tickets = 0
 
-    def imap(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Yield ``(index, result)`` for each job as it finishes; failures come back as results too."""
+    def submit(self, job: dict[str, Any]) -> int:
+        """Queue a job; it starts as soon as a worker is free. Returns its ticket."""
+        self._tickets += 1
+        self._queue.insert(0, (self._tickets, job, 0))
+        self._fill()
+        return self._tickets
+
+    @property
+    def busy(self) -> int:
+        """Jobs submitted and not yet finished."""
+        return len(self._queue) + len(self._running)
+
+    def _fill(self) -> None:
+        while self._queue and len(self._running) < self.workers:
+            ticket, job, attempt = self._queue.pop()
+            self._running[self._remote.remote(job)] = (ticket, job, attempt, time.monotonic())
+
+    def results(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Wait for the next job(s) to finish and yield ``(ticket, result)`` for each; failures come back as results too."""
         import ray
 
-        queue = [(index, job, 0) for index, job in enumerate(jobs)][::-1]
-        running: dict[Any, tuple[int, dict[str, Any], int, float]] = {}
-        while queue or running:
-            while queue and len(running) < self.workers:
-                index, job, attempt = queue.pop()
-                running[self._remote.remote(job)] = (index, job, attempt, time.monotonic())
+        while self._running:
             wait = None
             if self.timeout:
-                oldest = min(started for *_, started in running.values())
+                oldest = min(started for *_, started in self._running.values())
                 wait = max(0.0, oldest + self.timeout - time.monotonic())
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=wait)
-            for ref in ready:
-                index, job, attempt, started = running.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    died = not isinstance(exc, ray.exceptions.RayTaskError)  # not an exception raised by the job itself
-                    if died and attempt < RETRIES_AFTER_DEATH:
-                        queue.append((index, job, attempt + 1))
-                        continue
-                    if died:
-                        lines = str(exc).strip().splitlines()
-                        error = f"{FAILED_WORKER} ({attempt + 1} attempts): {lines[0] if lines else type(exc).__name__}"
-                    else:
-                        cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-                        error = f"the evaluation raised {type(cause).__name__}: {cause}"
-                    result = {"status": "failed", "error": error, "seconds": time.monotonic() - started, "transient": died}
-                yield index, result
-            if self.timeout:
-                now = time.monotonic()
-                for ref, (index, _, _, started) in list(running.items()):
-                    if now - started >= self.timeout:
-                        ray.cancel(ref, force=True)
-                        del running[ref]
-                        yield index, {"status": "failed", "error": f"timed out after {self.timeout:g} s", "seconds": now - started,
-                                      "transient": True}
+            ready, _ = ray.wait(list(self._running), num_returns=1, timeout=wait)
+            if ready:  # and whatever else finished meanwhile, in one go
+                ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
+            finished = [self._finished(ref) for ref in ready] + self._timed_out()
+            self._fill()
+            finished = [item for item in finished if item is not None]
+            if finished:
+                yield from finished
+                return
+
+    def _finished(self, ref: Any) -> tuple[int, dict[str, Any]] | None:
+        import ray
+
+        ticket, job, attempt, started = self._running.pop(ref)
+        try:
+            return ticket, ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            died = not isinstance(exc, ray.exceptions.RayTaskError)  # not an exception raised by the job itself
+            if died and attempt < RETRIES_AFTER_DEATH:
+                self._queue.append((ticket, job, attempt + 1))
+                return None
+            if died:
+                lines = str(exc).strip().splitlines()
+                error = f"{FAILED_WORKER} ({attempt + 1} attempts): {lines[0] if lines else type(exc).__name__}"
+            else:
+                cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+                error = f"the evaluation raised {type(cause).__name__}: {cause}"
+            return ticket, {"status": "failed", "error": error, "seconds": time.monotonic() - started, "transient": died}
+
+    def _timed_out(self) -> list[tuple[int, dict[str, Any]]]:
+        import ray
+
+        if not self.timeout:
+            return []
+        now, out = time.monotonic(), []
+        for ref, (ticket, _, _, started) in list(self._running.items()):
+            if now - started >= self.timeout:
+                ray.cancel(ref, force=True)
+                del self._running[ref]
+                out.append((ticket, {"status": "failed", "error": f"timed out after {self.timeout:g} s",
+                                     "seconds": now - started, "transient": True}))
+        return out
+
+    def imap(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Run ``jobs`` and yield ``(index, result)`` for each as it finishes."""
+        index = {self.submit(job): i for i, job in enumerate(jobs)}
+        while index and self.busy:
+            for ticket, result in self.results():
+                if ticket in index:
+                    yield index.pop(ticket), result
 
     def close(self) -> None:
         """Shut down Ray if this pool started it."""

@@ -211,3 +211,11 @@ def test_compiled_module_works_in_networks_the_way_users_handle_them(formula):
 
     checks = handle(lambda: compile_activation(formula, {"alpha": 0.1, "beta": 1.5}))
     assert checks and all(checks.values()), checks
+
+
+def test_scripting_networks_of_compiled_modules_is_reliable():
+    """torch.jit.script remembers prepared modules by id(); a freed original must not lend its id to a twin's part."""
+    for _ in range(30):
+        net = torch.nn.Sequential(torch.nn.Linear(2, 2), compile_activation("Max(x, alpha*x) + beta*tanh(x)"),
+                                  torch.nn.Linear(2, 2), compile_activation("Max(x, alpha*x) + beta*tanh(x)"))
+        torch.jit.script(net)

@@ -89,3 +89,12 @@ def test_hostile_or_oversized_seeds_are_refused(seed, problem):
     space = parse_search_space(f"seeds = [{seed!r}]".replace("'", '"') + GOOD, "s.toml")
     with pytest.raises(SearchSpaceError, match=rf"s.toml: seeds\[0\]: .*{problem}"):
         Genome(space)
+
+
+def test_the_space_format_documents_every_primitive(repo_root):
+    from evoact.primitives import PRIMITIVES
+
+    documented = (repo_root / "docs" / "SEARCH_SPACES.md").read_text()
+    for primitive in PRIMITIVES.values():
+        row = next(line for line in documented.splitlines() if line.startswith(f"| `{primitive.name}` | {primitive.arity} |"))
+        assert all(f"uses `{c}`" in row for c in primitive.constants), row

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from evoact.compiler.lowering import stable_form
-from evoact.primitives import X
+from evoact.formula import X, constant_names, symbol
 
 
 def derivatives(expr: sp.Expr) -> list[sp.Expr]:
@@ -15,9 +15,8 @@ def derivatives(expr: sp.Expr) -> list[sp.Expr]:
     are consistent with each other), and Dirac deltas from differentiating ``sign``/``Heaviside`` are zero.
     """
     stable = stable_form(expr)
-    params = sorted((s for s in expr.free_symbols if s.name != "x"), key=lambda s: s.name)
     out = []
-    for symbol in [X, *params]:
-        d = sp.diff(stable, symbol)
+    for variable in [X, *map(symbol, constant_names(expr))]:
+        d = sp.diff(stable, variable)
         out.append(d.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero))
     return out

@@ -8,20 +8,14 @@ from typing import Union
 
 import sympy as sp
 
-from evoact.formula import to_formula
+from evoact.formula import constant_names, to_formula
+from evoact.ops import BY_SYMPY_CLASS, Sigmoid, Softplus
 
 Arg = Union[str, float]
 
 
 class CompileError(ValueError):
     """An expression uses something evoact cannot turn into torch code."""
-
-
-_UNARY_FUNCS = {
-    sp.sin: "sin", sp.cos: "cos", sp.tan: "tan", sp.sinh: "sinh", sp.cosh: "cosh", sp.tanh: "tanh",
-    sp.asinh: "asinh", sp.atan: "atan", sp.erf: "erf", sp.erfc: "erfc", sp.Abs: "abs", sp.sign: "sign",
-    sp.sinc: "sinc", sp.exp: "exp",
-}
 
 
 @dataclass(frozen=True)
@@ -48,26 +42,6 @@ class Program:
         return self.outputs[0]
 
 
-class Sigmoid(sp.Function):
-    """``1/(1+exp(-u))`` as one function, so that derivatives stay in the stable form s*(1-s)."""
-
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return Sigmoid(self.args[0]) * (1 - Sigmoid(self.args[0]))
-
-    def _eval_is_extended_real(self) -> bool | None:
-        return self.args[0].is_extended_real
-
-
-class Softplus(sp.Function):
-    """``log(1+exp(u))`` as one function, whose derivative is ``Sigmoid(u)``."""
-
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return Sigmoid(self.args[0])
-
-    def _eval_is_extended_real(self) -> bool | None:
-        return self.args[0].is_extended_real
-
-
 def lower(expr: sp.Expr) -> Program:
     """Turn an expression into a single-output program."""
     return lower_many([expr], expr)
@@ -88,7 +62,7 @@ class _Lowering:
 
     def run(self, exprs: list[sp.Expr], of: sp.Expr) -> Program:
         x = sp.Symbol("x", real=True)
-        params = tuple(sorted(s.name for s in of.free_symbols if s.name != "x"))
+        params = constant_names(of)
         outputs = []
         for expr in exprs:
             out = self.value(expr)
@@ -126,19 +100,12 @@ class _Lowering:
             return self.mul(e)
         if e.is_Pow:
             return self.pow(e.base, e.exp)
-        if e.func == sp.log:
-            inner = _softplus_arg(e)
-            return self.emit("softplus", self.value(inner)) if inner is not None else self.emit("log", self.value(e.args[0]))
+        if (inner := _softplus_arg(e)) is not None:
+            return self.emit("softplus", self.value(inner))
         if e.func in (sp.Max, sp.Min):
             return self.extremum(e)
-        if e.func == sp.Heaviside:
-            return self.emit("heaviside", self.value(e.args[0]))
-        if e.func == Sigmoid:
-            return self.emit("sigmoid", self.value(e.args[0]))
-        if e.func == Softplus:
-            return self.emit("softplus", self.value(e.args[0]))
-        if e.func in _UNARY_FUNCS:
-            return self.emit(_UNARY_FUNCS[e.func], self.value(e.args[0]))
+        if e.func in BY_SYMPY_CLASS:  # Heaviside's second argument is its value at 0, fixed to 1/2 by the op
+            return self.emit(BY_SYMPY_CLASS[e.func], self.value(e.args[0]))
         raise CompileError(f"cannot compile {e.func.__name__} in {to_formula(e)}")
 
     def partial(self, key: sp.Expr, fn: str, a: Arg, b: Arg) -> Arg:

@@ -14,9 +14,9 @@ from torch import nn
 
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
-from evoact.compiler.ops import OPS
 from evoact.compiler.standalone import standalone_module
 from evoact.formula import parse, to_formula
+from evoact.ops import OPS
 
 #: ``symbolic``: eager forward, generated backward from the saved input only (default);
 #: ``fused``: the same forward and backward compiled by torch.compile (inductor: C++ on CPU, Triton on CUDA);
@@ -30,7 +30,7 @@ def run_program(program: Program, x: torch.Tensor, params: dict[str, torch.Tenso
     """Execute a program on a tensor of any shape; returns its outputs."""
     env: dict[str, torch.Tensor] = {"x": x, **params}
     for op in program.ops:
-        env[op.target] = OPS[op.fn][0](*[env[a] if isinstance(a, str) else a for a in op.args])
+        env[op.target] = OPS[op.fn].torch(*[env[a] if isinstance(a, str) else a for a in op.args])
     return [env[o] for o in program.outputs]
 
 
@@ -127,6 +127,9 @@ class CompiledActivation(nn.Module):
         twin = standalone_module(self.program.formula).Activation()
         for name, param in self.params.items():
             setattr(twin.params, name, param)
+        # torch.jit.script remembers prepared modules by id(): this module must outlive the call, or a new module
+        # could take its id (and its twin's place) while the network is scripted.
+        twin.__dict__["_scripted_from"] = (self,)
         return twin.train(self.training)
 
     def extra_repr(self) -> str:

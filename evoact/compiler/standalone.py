@@ -18,12 +18,12 @@ from pathlib import Path
 
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
-from evoact.compiler.ops import OPS
 from evoact.formula import parse
+from evoact.ops import ONNX_UNSUPPORTED, OPS
 
 def program_source(program: Program) -> list[str]:
     """Python source lines (assignments, then ``return``) computing the program's outputs with torch."""
-    lines = [f"{op.target} = " + OPS[op.fn][1].format(*[a if isinstance(a, str) else repr(a) for a in op.args])
+    lines = [f"{op.target} = " + OPS[op.fn].template.format(*[a if isinstance(a, str) else repr(a) for a in op.args])
              for op in program.ops]
     return lines + [f"return {', '.join(program.outputs)}"]
 
@@ -115,10 +115,6 @@ def _function(fused: bool):
     def extra_repr(self) -> str:
         return FORMULA
 '''
-
-
-#: Ops that torch's ONNX exporter (torch 2.13, TorchScript-based, opset 20) cannot export; measured in tests.
-ONNX_UNSUPPORTED = ("sinh", "cosh", "asinh", "erfc", "sinc")
 
 
 def onnx_unsupported(formula: str) -> list[str]:

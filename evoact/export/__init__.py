@@ -3,9 +3,10 @@
 from evoact.export.json_record import export_json
 from evoact.export.latex import export_latex
 from evoact.export.sympy_code import export_sympy
-from evoact.compiler.standalone import ONNX_UNSUPPORTED, onnx_unsupported
+from evoact.compiler.standalone import onnx_unsupported
 from evoact.compiler.standalone import standalone_source as torch_module_source
 from evoact.export.torch_module import export_torch_module, load_activation, read_torch_module
+from evoact.ops import ONNX_UNSUPPORTED
 
 #: ``evoact export --format`` choices.
 EXPORTERS = {"module": export_torch_module, "sympy": export_sympy, "latex": export_latex, "json": export_json}

@@ -13,12 +13,15 @@ import numba
 import numpy as np
 
 from evoact.compiler import Program
+from evoact.ops import KERNEL_CODES
 
-OPCODES = {name: i for i, name in enumerate([
-    "add", "sub", "mul", "div", "neg", "reciprocal", "square", "sqrt", "rsqrt", "pow", "exp", "log", "sin", "cos",
-    "tan", "sinh", "cosh", "tanh", "asinh", "atan", "erf", "erfc", "abs", "sign", "sigmoid", "softplus", "sinc",
-    "heaviside", "maximum", "minimum", "clamp_min", "clamp_max", "full_like", "broadcast",
-])}
+# The op table's op codes, as globals numba compiles into the branches below.
+_ADD, _SUB, _MUL, _DIV, _NEG, _RECIPROCAL = (KERNEL_CODES[n] for n in ("add", "sub", "mul", "div", "neg", "reciprocal"))
+_SQUARE, _SQRT, _RSQRT, _POW, _EXP, _LOG = (KERNEL_CODES[n] for n in ("square", "sqrt", "rsqrt", "pow", "exp", "log"))
+_SIN, _COS, _TAN, _SINH, _COSH, _TANH = (KERNEL_CODES[n] for n in ("sin", "cos", "tan", "sinh", "cosh", "tanh"))
+_ASINH, _ATAN, _ERF, _ERFC, _ABS, _SIGN = (KERNEL_CODES[n] for n in ("asinh", "atan", "erf", "erfc", "abs", "sign"))
+_SIGMOID, _SOFTPLUS, _SINC, _HEAVISIDE, _MAXIMUM, _MINIMUM = (KERNEL_CODES[n] for n in ("sigmoid", "softplus", "sinc", "heaviside", "maximum", "minimum"))
+_CLAMP_MIN, _CLAMP_MAX, _FULL_LIKE, _BROADCAST = (KERNEL_CODES[n] for n in ("clamp_min", "clamp_max", "full_like", "broadcast"))
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
@@ -38,7 +41,7 @@ class Batch:
             base = 1 + len(program.params)
             for k, op in enumerate(program.ops):
                 regs[op.target] = base + k
-                self.op[c, k] = OPCODES[op.fn]
+                self.op[c, k] = KERNEL_CODES[op.fn]
                 for slot, arg in enumerate(op.args[:2]):
                     reg, const = (self.areg, self.aconst) if slot == 0 else (self.breg, self.bconst)
                     if isinstance(arg, str):
@@ -84,29 +87,29 @@ def _run(op, areg, aconst, breg, bconst, nops, out, nparams, params, xs, values,
                 b = v[breg[c, k]] if breg[c, k] >= 0 else bconst[c, k]
                 db = d[breg[c, k]] if breg[c, k] >= 0 else 0.0
                 code = op[c, k]
-                if code == 0:
+                if code == _ADD:
                     r, dr = a + b, da + db
-                elif code == 1:
+                elif code == _SUB:
                     r, dr = a - b, da - db
-                elif code == 2:
+                elif code == _MUL:
                     r, dr = a * b, a * db + b * da
-                elif code == 3:
+                elif code == _DIV:
                     r = a / b if b != 0.0 else (math.copysign(math.inf, a) if a != 0.0 else math.nan)
                     dr = (da * b - a * db) / (b * b) if b != 0.0 else math.nan
-                elif code == 4:
+                elif code == _NEG:
                     r, dr = -a, -da
-                elif code == 5:
+                elif code == _RECIPROCAL:
                     r = 1.0 / a if a != 0.0 else math.inf
                     dr = -da / (a * a) if a != 0.0 else math.nan
-                elif code == 6:
+                elif code == _SQUARE:
                     r, dr = a * a, 2.0 * a * da
-                elif code == 7:
+                elif code == _SQRT:
                     r = math.sqrt(a) if a >= 0.0 else math.nan
                     dr = da / (2.0 * r) if r > 0.0 else math.nan
-                elif code == 8:
+                elif code == _RSQRT:
                     r = 1.0 / math.sqrt(a) if a > 0.0 else math.nan
                     dr = -0.5 * r * r * r * da
-                elif code == 9:
+                elif code == _POW:
                     if a < 0.0 and b != math.floor(b):
                         r, dr = math.nan, math.nan
                     elif a == 0.0 and b < 0.0:
@@ -116,64 +119,66 @@ def _run(op, areg, aconst, breg, bconst, nops, out, nparams, params, xs, values,
                         dr = b * a ** (b - 1.0) * da if a != 0.0 or b >= 1.0 else 0.0
                         if db != 0.0:
                             dr += r * math.log(a) * db if a > 0.0 else math.nan
-                elif code == 10:
+                elif code == _EXP:
                     r = math.exp(a)
                     dr = r * da
-                elif code == 11:
+                elif code == _LOG:
                     r = math.log(a) if a > 0.0 else (-math.inf if a == 0.0 else math.nan)
                     dr = da / a if a != 0.0 else math.nan
-                elif code == 12:
+                elif code == _SIN:
                     r, dr = math.sin(a), math.cos(a) * da
-                elif code == 13:
+                elif code == _COS:
                     r, dr = math.cos(a), -math.sin(a) * da
-                elif code == 14:
+                elif code == _TAN:
                     r = math.tan(a)
                     dr = (1.0 + r * r) * da
-                elif code == 15:
+                elif code == _SINH:
                     r, dr = math.sinh(a), math.cosh(a) * da
-                elif code == 16:
+                elif code == _COSH:
                     r, dr = math.cosh(a), math.sinh(a) * da
-                elif code == 17:
+                elif code == _TANH:
                     r = math.tanh(a)
                     dr = (1.0 - r * r) * da
-                elif code == 18:
+                elif code == _ASINH:
                     r, dr = math.asinh(a), da / math.sqrt(1.0 + a * a)
-                elif code == 19:
+                elif code == _ATAN:
                     r, dr = math.atan(a), da / (1.0 + a * a)
-                elif code == 20:
+                elif code == _ERF:
                     r, dr = math.erf(a), _TWO_OVER_SQRT_PI * math.exp(-a * a) * da
-                elif code == 21:
+                elif code == _ERFC:
                     r, dr = math.erfc(a), -_TWO_OVER_SQRT_PI * math.exp(-a * a) * da
-                elif code == 22:
+                elif code == _ABS:
                     r, dr = abs(a), (da if a > 0.0 else (-da if a < 0.0 else 0.0))
-                elif code == 23:
+                elif code == _SIGN:
                     r, dr = (1.0 if a > 0.0 else (-1.0 if a < 0.0 else 0.0)), 0.0
-                elif code == 24:
+                elif code == _SIGMOID:
                     r = _sigmoid(a)
                     dr = r * (1.0 - r) * da
-                elif code == 25:
+                elif code == _SOFTPLUS:
                     r = a if a > 20.0 else math.log1p(math.exp(a))
                     dr = _sigmoid(a) * da
-                elif code == 26:
+                elif code == _SINC:
                     if a == 0.0:
                         r, dr = 1.0, 0.0
                     else:
                         r = math.sin(a) / a
                         dr = (math.cos(a) - r) / a * da
-                elif code == 27:
+                elif code == _HEAVISIDE:
                     r, dr = (1.0 if a > 0.0 else (0.0 if a < 0.0 else 0.5)), 0.0
-                elif code == 28:
+                elif code == _MAXIMUM:
                     r, dr = (a, da) if a >= b else (b, db)
-                elif code == 29:
+                elif code == _MINIMUM:
                     r, dr = (a, da) if a <= b else (b, db)
-                elif code == 30:
+                elif code == _CLAMP_MIN:
                     r, dr = (a, da) if a >= b else (b, 0.0)
-                elif code == 31:
+                elif code == _CLAMP_MAX:
                     r, dr = (a, da) if a <= b else (b, 0.0)
-                elif code == 32:
+                elif code == _FULL_LIKE:
                     r, dr = b, 0.0
-                else:
+                elif code == _BROADCAST:
                     r, dr = b, db
+                else:  # an op without a branch: its values fail screening, and the op table's test names it
+                    r, dr = math.nan, math.nan
                 v[base + k] = r
                 d[base + k] = dr
             values[c, j] = v[out[c]]

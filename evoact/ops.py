@@ -1,0 +1,125 @@
+"""The op vocabulary, in one table: every operation a formula, a compiled program or an exported file can hold.
+
+Each entry carries its SymPy meaning, its torch callable, its source template, its branch of the screening
+kernel and whether torch's ONNX exporter handles it. The parser's function names, the lowering's SymPy-class
+map, the interpreter, the generated code, the kernel's op codes and the ONNX notes are all read from here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sympy as sp
+import torch
+import torch.nn.functional as F
+
+_INV_PI = 1.0 / math.pi
+
+
+class Sigmoid(sp.Function):
+    """``1/(1+exp(-u))`` as one function, so that derivatives stay in the stable form s*(1-s)."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return Sigmoid(self.args[0]) * (1 - Sigmoid(self.args[0]))
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return self.args[0].is_extended_real
+
+
+class Softplus(sp.Function):
+    """``log(1+exp(u))`` as one function, whose derivative is ``Sigmoid(u)``."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return Sigmoid(self.args[0])
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return self.args[0].is_extended_real
+
+
+def sigmoid(u: sp.Expr) -> sp.Expr:
+    """Logistic sigmoid in SymPy's own vocabulary, so that it simplifies and differentiates."""
+    return 1 / (1 + sp.exp(-u))
+
+
+def softplus(u: sp.Expr) -> sp.Expr:
+    """``log(1 + exp(u))`` in SymPy's own vocabulary."""
+    return sp.log(1 + sp.exp(u))
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation: how programs name it, compute it, print it, screen it and export it.
+
+    ``arity``: its arguments in a program. ``sympy``: the SymPy function class the lowering turns into this op (None
+    for ops it emits from the shape of an expression: sums, products, powers, constants). ``formula``: the op's name in
+    formulas, built by ``build`` (default: ``sympy``) from ``arity`` arguments, or two or more when ``variadic``.
+    ``kernel``: the op code of its branch in ``screening/kernel.py``; codes are fixed, so a new op takes a new code.
+    """
+
+    name: str
+    arity: int
+    torch: Callable[..., torch.Tensor]
+    template: str
+    kernel: int
+    onnx: bool = True
+    sympy: Any = None
+    formula: str | None = None
+    build: Callable[..., sp.Expr] | None = None
+    variadic: bool = False
+
+
+def _heaviside(u: torch.Tensor) -> torch.Tensor:
+    """Heaviside with H(0) = 1/2 from comparisons: differentiable (zero slope), so double backward works."""
+    return (u > 0).to(u.dtype) + (u == 0).to(u.dtype) * 0.5
+
+
+_TABLE = (
+    Operation("add", 2, torch.add, "{0} + {1}", 0),
+    Operation("sub", 2, torch.sub, "{0} - {1}", 1),
+    Operation("mul", 2, torch.mul, "{0} * {1}", 2),
+    Operation("div", 2, torch.div, "{0} / {1}", 3),
+    Operation("neg", 1, torch.neg, "-{0}", 4),
+    Operation("reciprocal", 1, torch.reciprocal, "torch.reciprocal({0})", 5),
+    Operation("square", 1, torch.square, "torch.square({0})", 6),
+    Operation("sqrt", 1, torch.sqrt, "torch.sqrt({0})", 7, formula="sqrt", build=sp.sqrt),
+    Operation("rsqrt", 1, torch.rsqrt, "torch.rsqrt({0})", 8),
+    Operation("pow", 2, torch.pow, "torch.pow({0}, {1})", 9),
+    Operation("exp", 1, torch.exp, "torch.exp({0})", 10, sympy=sp.exp, formula="exp"),
+    Operation("log", 1, torch.log, "torch.log({0})", 11, sympy=sp.log, formula="log"),
+    Operation("sin", 1, torch.sin, "torch.sin({0})", 12, sympy=sp.sin, formula="sin"),
+    Operation("cos", 1, torch.cos, "torch.cos({0})", 13, sympy=sp.cos, formula="cos"),
+    Operation("tan", 1, torch.tan, "torch.tan({0})", 14, sympy=sp.tan, formula="tan"),
+    Operation("sinh", 1, torch.sinh, "torch.sinh({0})", 15, onnx=False, sympy=sp.sinh, formula="sinh"),
+    Operation("cosh", 1, torch.cosh, "torch.cosh({0})", 16, onnx=False, sympy=sp.cosh, formula="cosh"),
+    Operation("tanh", 1, torch.tanh, "torch.tanh({0})", 17, sympy=sp.tanh, formula="tanh"),
+    Operation("asinh", 1, torch.asinh, "torch.asinh({0})", 18, onnx=False, sympy=sp.asinh, formula="asinh"),
+    Operation("atan", 1, torch.atan, "torch.atan({0})", 19, sympy=sp.atan, formula="atan"),
+    Operation("erf", 1, torch.erf, "torch.erf({0})", 20, sympy=sp.erf, formula="erf"),
+    Operation("erfc", 1, torch.erfc, "torch.erfc({0})", 21, onnx=False, sympy=sp.erfc, formula="erfc"),
+    Operation("abs", 1, torch.abs, "torch.abs({0})", 22, sympy=sp.Abs, formula="Abs"),
+    Operation("sign", 1, torch.sign, "torch.sign({0})", 23, sympy=sp.sign, formula="sign"),
+    Operation("sigmoid", 1, torch.sigmoid, "torch.sigmoid({0})", 24, sympy=Sigmoid, formula="sigmoid", build=sigmoid),
+    Operation("softplus", 1, F.softplus, "torch.nn.functional.softplus({0})", 25, sympy=Softplus, formula="softplus",
+              build=softplus),
+    Operation("sinc", 1, lambda u: torch.sinc(u * _INV_PI), "torch.sinc({0} * " + repr(_INV_PI) + ")", 26, onnx=False,
+              sympy=sp.sinc, formula="sinc"),
+    Operation("heaviside", 1, _heaviside, "(({0} > 0).to({0}.dtype) + ({0} == 0).to({0}.dtype) * 0.5)", 27,
+              sympy=sp.Heaviside, formula="Heaviside", build=lambda u: sp.Heaviside(u, sp.S.Half)),
+    Operation("maximum", 2, torch.maximum, "torch.maximum({0}, {1})", 28, sympy=sp.Max, formula="Max", variadic=True),
+    Operation("minimum", 2, torch.minimum, "torch.minimum({0}, {1})", 29, sympy=sp.Min, formula="Min", variadic=True),
+    Operation("clamp_min", 2, torch.clamp_min, "torch.clamp_min({0}, {1})", 30),
+    Operation("clamp_max", 2, torch.clamp_max, "torch.clamp_max({0}, {1})", 31),
+    Operation("full_like", 2, torch.full_like, "torch.full_like({0}, {1})", 32),
+    Operation("broadcast", 2, lambda x, p: torch.zeros_like(x) + p, "torch.zeros_like({0}) + {1}", 33),
+)
+
+#: Op name -> its entry.
+OPS: dict[str, Operation] = {op.name: op for op in _TABLE}
+#: The kernel's op code of every op.
+KERNEL_CODES: dict[str, int] = {op.name: op.kernel for op in _TABLE}
+#: SymPy function class -> the op the lowering turns it into.
+BY_SYMPY_CLASS: dict[Any, str] = {op.sympy: op.name for op in _TABLE if op.sympy is not None}
+#: Ops torch's ONNX exporter (torch 2.13, TorchScript-based, opset 20) cannot export; measured in tests.
+ONNX_UNSUPPORTED: tuple[str, ...] = tuple(op.name for op in _TABLE if not op.onnx)

@@ -1,0 +1,254 @@
+"""The problem side of a search: what a proposal is worth. It owns the rejection cascade, evaluation and scoring.
+
+The algorithm proposes and is told fitness (EvoTorch's Problem/SearchAlgorithm split). Here a proposal becomes a
+stored candidate; stages 1-2 of the cascade run in the driver (one numba batch, the fingerprint cache), stages 3-4
+and training in the Ray workers; results are scored (``scoring``), stored, cached and announced to the hooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Iterable
+
+import sympy as sp
+
+from evoact.baselines import baseline_formula
+from evoact.compiler import CompileError, lower
+from evoact.config import SearchConfig
+from evoact.evaluation import make_job
+from evoact.evolution import Fitness, Proposal
+from evoact.formula import X
+from evoact.hooks import Hooks
+from evoact.records import Candidate, Outcome
+from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
+from evoact.scoring import fitness, objectives, references
+from evoact.search_space import SearchSpace
+from evoact.store import RunStore
+from evoact.workers import WorkerPool
+
+
+class Problem:
+    """Turns proposals into fitness through the cascade, the workers and scoring; every outcome goes to the store."""
+
+    def __init__(self, store: RunStore, config: SearchConfig, space: SearchSpace, hooks: Hooks) -> None:
+        self.store, self.config, self.hooks = store, config, hooks
+        self.params, self.max_nodes = space.learnable, space.limits.max_nodes
+        self.screening = config.screening
+        self.baseline_formulas = {name: baseline_formula(name) for name in config.baselines}
+        multi = {"tasks": list(config.tasks), "weights": list(config.task_weights), "baselines": list(config.baselines),
+                 "data_dir": config.data_dir}
+        single = config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
+        self.protocol = protocol_key(single if len(config.tasks) == 1 else multi, asdict(config.training))
+        # A Pareto run selects on per-task scores, which the cache (one fitness per function) does not keep.
+        use_cache = self.screening.active and self.screening.use_cache and config.selection != "pareto"
+        self.cache = FitnessCache(store.path.parent / CACHE_FILE) if use_cache else None
+        self.hurdle: float | None = None
+        self.references: dict[str, float] | None = None  # known once the baselines are in
+        self.pool: WorkerPool | None = None
+        self._existing = _Existing(store)
+        self._training: dict[int, Candidate] = {}  # pool ticket -> the candidate it trains
+        self._waiting: dict[int, int] = {}  # functional duplicate -> the candidate whose outcome it takes
+        self._fingerprints: dict[int, str] = {}
+        self._batch: dict[str, int] = {}  # fingerprint -> the first candidate of this generation trained for it
+        self._baselines: dict[str, int] = {}  # fingerprint -> the baseline trained for it
+        self._uncached: list[Candidate] = []  # results whose fitness waited for the references
+
+    # --- what the algorithm may propose ----------------------------------------------------
+    @staticmethod
+    def admissible(expr: sp.Expr) -> bool:
+        """Worth proposing at all: depends on x and compiles to finite torch code."""
+        if X not in expr.free_symbols:
+            return False
+        try:
+            lower(expr)
+        except CompileError:
+            return False
+        return True
+
+    # --- the baselines -------------------------------------------------------------------
+    def evaluate_baselines(self, pool: WorkerPool) -> None:
+        """Train the reference activations, then calibrate the quality hurdle and the per-task references."""
+        self.pool = pool
+        rows = [self._existing.claim(None, name) or self.store.add_candidate(formula, "baseline", label=name)
+                for name, formula in self.baseline_formulas.items()]
+        self._dispatch(self._screen([self.store.candidate(cid) for cid in rows], baseline=True)[0])
+        self.drain()
+        self._calibrate()
+
+    def _calibrate(self) -> None:
+        """From the trained baselines: the quality hurdle and each task's reference accuracy.
+
+        The hurdle is a fraction of the worst baseline's accuracy after the same short training; the references
+        (best baseline per task, 1.0 where every baseline failed) normalise multi-task scores, the baselines'
+        own fitness included.
+        """
+        baselines = [r for r in self.store.candidates() if r.label]
+        probes = [r.outcome.probe_acc for r in baselines if r.outcome.probe_acc is not None]
+        if self.screening.active and probes:
+            self.hurdle = self.screening.hurdle_ratio * min(probes)
+            self.store.set_meta("hurdle", self.hurdle)
+        self.references = {t: 1.0 for t in self.config.tasks} | references(baselines, self.config.tasks)
+        self.store.set_meta("references", self.references)
+        for row in baselines:
+            if row.status == "ok" and len(self.config.tasks) > 1:
+                self.store.set_fitness(row.id, self._fitness(row.outcome))
+        for row in self._uncached:
+            self._cache(self.store.candidate(row.id))
+        self._uncached.clear()
+
+    # --- proposals -----------------------------------------------------------------------
+    def start_generation(self) -> None:
+        """Functional duplicates are spotted within a generation, across its top-up batches."""
+        self._batch = {}
+
+    def submit(self, proposals: Iterable[Proposal], generation: int) -> tuple[list[Candidate], int]:
+        """Store proposals as candidates (or find them in a resumed run), screen them and start training the survivors.
+
+        Returns the candidates and how many passed stage 1 (a cache hit passes: it is evaluated, for free).
+        """
+        ids = [self._existing.claim(generation, p.formula) or self.store.add_candidate(
+            p.formula, p.origin, genome=p.tree, generation=generation, parents=p.parents, nodes=p.nodes) for p in proposals]
+        candidates = [self.store.candidate(cid) for cid in ids]
+        survivors, passed = self._screen(candidates)
+        self._dispatch(survivors)
+        return candidates, passed
+
+    def _screen(self, rows: list[Candidate], baseline: bool = False) -> tuple[list[Candidate], int]:
+        """Stages 1-2: record rejections and cache hits; return what needs training and how many passed stage 1.
+
+        Rows that already have an outcome (a resumed run) are counted as they were decided and not screened again.
+        """
+        done = [r for r in rows if r.status != "pending"]
+        for row in done:
+            self.hooks.resumed(row)
+            if row.fingerprint and row.outcome.stage not in ("static", "cache") and row.outcome.duplicate_of is None:
+                (self._baselines if baseline else self._batch).setdefault(row.fingerprint, row.id)
+        passed = sum(not (r.status == "rejected" and r.outcome.stage == "static") for r in done)
+        rows = [r for r in rows if r.status == "pending"]
+        if not self.screening.active:
+            return [r for r in rows if not self._reuse_exact(r)], passed + len(rows)
+        verdicts = screen_static([r.formula for r in rows], [r.nodes for r in rows], self.params, self.max_nodes, self.screening)
+        survivors: list[Candidate] = []
+        for row, verdict in zip(rows, verdicts):
+            if verdict.fingerprint:
+                self.store.set_fingerprint(row.id, verdict.fingerprint)
+                self._fingerprints[row.id] = verdict.fingerprint
+            if verdict.reason:
+                self._finish(row.id, Outcome("rejected", stage="static", error=verdict.reason, seconds=0.0))
+            elif not baseline and (original := self._batch.get(verdict.fingerprint) or self._baselines.get(verdict.fingerprint)):
+                self._waiting[row.id] = original  # resolved when that one's outcome arrives
+            elif not baseline and self._reuse_cached(row.id, verdict.fingerprint):
+                pass
+            else:
+                survivors.append(row)
+                (self._baselines if baseline else self._batch)[verdict.fingerprint] = row.id
+        self._resolve_waiting()
+        return survivors, passed + sum(v.reason is None for v in verdicts)
+
+    def _reuse_exact(self, row: Candidate) -> bool:
+        earlier = self.store.evaluated(row.formula)
+        if earlier is None:
+            return False
+        self._finish(row.id, earlier.outcome.with_(status="duplicate", stage="cache", duplicate_of=earlier.id, seconds=0.0,
+                                                   equivalent_to=f"#{earlier.id} {earlier.formula}"))
+        return True
+
+    def _reuse_cached(self, cid: int, fp: str) -> bool:
+        if self.cache is None:
+            return False
+        known = self.cache.get(self.protocol, fp)
+        if known is None or (known.status == "ok" and known.evaluations < self.screening.evaluations_per_hash):
+            return False
+        same_run = self.store.candidates_with_fingerprint(fp)
+        self._finish(cid, Outcome(
+            "duplicate", stage="cache", fitness=known.fitness,
+            val_acc=known.fitness if len(self.config.tasks) == 1 else None,  # a multi-task fitness is no accuracy
+            error=known.reason if known.status != "ok" else None, seconds=0.0,
+            duplicate_of=same_run[0].id if same_run and same_run[0].id != cid else None,
+            equivalent_to=f"{known.source} {known.formula} ({known.status}, {known.evaluations} evaluation(s))"))
+        return True
+
+    # --- training ------------------------------------------------------------------------
+    def _dispatch(self, rows: list[Candidate]) -> None:
+        """Stages 3-4 and full training go to the workers; baselines skip the hurdle they calibrate."""
+        for row in rows:
+            job = make_job(row.formula, self.config.tasks, self.config.training, self.params, self.screening,
+                           None if row.label else self.hurdle, self.config.data_dir)
+            self._training[self.pool.submit(job)] = row
+
+    def drain(self) -> None:
+        """Wait until everything dispatched has an outcome, storing each as it arrives."""
+        while self._training:
+            for ticket, plain in self.pool.results():
+                row = self._training.pop(ticket)
+                outcome = Outcome.from_plain(plain)
+                self._finish(row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == "ok" else outcome)
+                self._cache(self.store.candidate(row.id), outcome.transient)
+            self._resolve_waiting()
+
+    def _fitness(self, outcome: Outcome) -> float | None:
+        return fitness(outcome.scores, self.config.tasks, self.references, self.config.task_weights)
+
+    def _cache(self, row: Candidate, transient: bool = False) -> None:
+        """Share a trained function's outcome with later candidates and runs; a worker's death or a timeout is no
+        outcome of the function. A fitness that needs the references waits for them."""
+        if self.cache is None or row.id not in self._fingerprints or transient:
+            return
+        if row.status == "ok" and row.outcome.fitness is None:
+            self._uncached.append(row)
+            return
+        self.cache.add(self.protocol, self._fingerprints[row.id], row.status, row.outcome.fitness, row.outcome.error,
+                       row.formula, f"{self.store.path.name} #{row.id}")
+
+    def _finish(self, cid: int, outcome: Outcome) -> None:
+        self.store.record_result(cid, outcome)
+        self.hooks.finished(self.store.candidate(cid))
+
+    def _resolve_waiting(self) -> None:
+        """Functional duplicates take their original's outcome as soon as it has one."""
+        for cid, original in list(self._waiting.items()):
+            done = self.store.candidate(original)
+            if done.status != "pending":
+                del self._waiting[cid]
+                self._finish(cid, done.outcome.with_(status="duplicate", stage="cache", duplicate_of=original, seconds=0.0,
+                                                     equivalent_to=f"#{original} {done.formula}"))
+
+    # --- what the algorithm is told --------------------------------------------------------
+    def fitness(self, cid: int) -> Fitness | None:
+        """The fitness, or Pareto objectives; None for rejected and failed candidates."""
+        row = self.store.candidate(cid)
+        if row.status not in ("ok", "duplicate"):
+            return None
+        if self.config.selection == "pareto":
+            return objectives(row, self.references or {}, self.config.tasks, self.config.complexity_objective)
+        return row.outcome.fitness
+
+    def finish(self) -> None:
+        """Rows a resumed run never proposed again (only if the code changed in between) are recorded as failed."""
+        for cid in self._existing.unclaimed():
+            if self.store.candidate(cid).status == "pending":
+                self.store.record_result(cid, Outcome("failed", error="not proposed again when the run was resumed"))
+
+    def close(self) -> None:
+        """Close the cache."""
+        if self.cache is not None:
+            self.cache.close()
+
+
+class _Existing:
+    """Rows an interrupted run already holds, for the resumed run to find again instead of adding."""
+
+    def __init__(self, store: RunStore) -> None:
+        self._rows: dict[tuple[int | None, str], list[int]] = {}
+        for row in store.candidates():  # id order: the order the run added them
+            self._rows.setdefault((row.generation, row.label or row.formula), []).append(row.id)
+
+    def claim(self, generation: int | None, key: str) -> int | None:
+        """The id of the next stored row for this baseline label or (generation, formula), if any."""
+        ids = self._rows.get((generation, key))
+        return ids.pop(0) if ids else None
+
+    def unclaimed(self) -> list[int]:
+        """Stored rows nobody claimed."""
+        return [cid for ids in self._rows.values() for cid in ids]
+

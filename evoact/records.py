@@ -1,0 +1,163 @@
+"""Typed records: a candidate and the outcome of evaluating it, frozen; plain data only at the worker boundary.
+
+Workers receive plain jobs and return plain outcomes (``Outcome.plain``/``Outcome.from_plain``); the store, the
+problem, the driver and the readers pass these records. A record also reads like a row of plain data
+(``candidate["fitness"]``, the JSON form of that field), for scripts and ``--json`` output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
+
+STATUSES = ("pending", "ok", "failed", "rejected", "duplicate")
+#: Where a candidate left the cascade: rejected at a stage, or reused from the cache.
+STAGES = ("static", "cache", "stability", "quality")
+
+
+class RecordError(ValueError):
+    """Plain data that does not make a record: a field unknown, missing, of the wrong type or out of range."""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, _Record):
+        return value.row()
+    return value
+
+
+class _Record:
+    """Shared by the records: the plain form and row-style reads."""
+
+    def plain(self) -> dict[str, Any]:
+        """JSON-ready data: tuples as lists, nested records as dicts; fields at their default are left out."""
+        out = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+            if value != default:
+                out[f.name] = _plain(value)
+        return out
+
+    def row(self) -> dict[str, Any]:
+        """Every field in its JSON form, defaults included: what ``show --json`` prints."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+    def __getitem__(self, key: str) -> Any:
+        return _plain(getattr(self, key))
+
+
+def _learned(data: Any) -> dict[str, tuple[float, ...]]:
+    if not isinstance(data, Mapping) or not all(isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in data.items()):
+        raise RecordError("learned must map constant names to lists of numbers")
+    return {k: tuple(float(x) for x in v) for k, v in data.items()}
+
+
+@dataclass(frozen=True)
+class TaskScore(_Record):
+    """What training a candidate on one task measured."""
+
+    val_acc: float | None = None
+    test_acc: float | None = None
+    train_seconds: float | None = None
+    probe_acc: float | None = None
+    learned: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_plain(cls, data: Mapping[str, Any]) -> "TaskScore":
+        """The score a worker sent; a ``RecordError`` for anything else."""
+        return cls(**_checked(cls, data, {"learned": _learned}))
+
+
+@dataclass(frozen=True)
+class Outcome(_Record):
+    """What evaluating a candidate gave: a status, its measurements or the reason it failed or was rejected.
+
+    ``transient``: a failure of the machinery (a worker died, a timeout), not of the function; never cached.
+    """
+
+    status: str = "pending"
+    fitness: float | None = None
+    val_acc: float | None = None
+    test_acc: float | None = None
+    train_seconds: float | None = None
+    seconds: float | None = None
+    probe_acc: float | None = None
+    learned: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    error: str | None = None
+    stage: str | None = None
+    duplicate_of: int | None = None
+    equivalent_to: str | None = None
+    scores: Mapping[str, TaskScore] = field(default_factory=dict)
+    transient: bool = False
+    finished_at: float | None = None
+
+    @classmethod
+    def from_plain(cls, data: Mapping[str, Any]) -> "Outcome":
+        """The outcome a worker (or a stored row) sent; a ``RecordError`` for anything else."""
+        scores = lambda s: {str(k): TaskScore.from_plain(v) for k, v in (s or {}).items()}  # noqa: E731
+        outcome = cls(**_checked(cls, data, {"learned": _learned, "scores": scores}))
+        if outcome.status not in STATUSES or (outcome.stage is not None and outcome.stage not in STAGES):
+            raise RecordError(f"unknown status {outcome.status!r} or stage {outcome.stage!r}")
+        return outcome
+
+    def with_(self, **changes: Any) -> "Outcome":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Candidate(_Record):
+    """A proposed candidate: what it is, where it came from, and its outcome (``pending`` until it has one)."""
+
+    id: int
+    formula: str
+    origin: str
+    genome: str | None = None
+    label: str | None = None
+    generation: int | None = None
+    parents: tuple[int, ...] = ()
+    nodes: int | None = None
+    fingerprint: str | None = None
+    created_at: float | None = None
+    outcome: Outcome = field(default_factory=Outcome)
+
+    def __getitem__(self, key: str) -> Any:
+        """A field of the candidate or of its outcome, in JSON form (rows read as before the records)."""
+        if key != "outcome" and key in Outcome.__dataclass_fields__:
+            return self.outcome[key]
+        return super().__getitem__(key)
+
+    def row(self) -> dict[str, Any]:
+        """The candidate and its outcome as one flat JSON row (``transient`` is never stored)."""
+        flat = {k: v for k, v in super().row().items() if k != "outcome"}
+        return {**flat, **{k: v for k, v in self.outcome.row().items() if k != "transient"}}
+
+    @property
+    def status(self) -> str:
+        """The outcome's status."""
+        return self.outcome.status
+
+
+def _checked(cls: type, data: Mapping[str, Any], convert: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as keyword arguments of ``cls``: known fields only, numbers finite, nested parts converted."""
+    if not isinstance(data, Mapping):
+        raise RecordError(f"{cls.__name__} data must be a mapping, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise RecordError(f"{cls.__name__} has no field(s) {', '.join(sorted(map(str, unknown)))}")
+    out = {}
+    for key, value in data.items():
+        if key in convert:
+            out[key] = convert[key](value)
+        elif value is not None and known[key].type in ("float | None",) and not (
+                isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+            raise RecordError(f"{cls.__name__}.{key} must be a finite number, got {value!r}")
+        else:
+            out[key] = value
+    return out
