@@ -12,9 +12,10 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import sympy as sp
 
 from evoact.compiler import values_at
-from evoact.formula import constant_values, parse
+from evoact.formula import as_expression, constant_values, parse
 from evoact.screening.probe import probe_points
 
 #: Relative RMS difference under which a match counts as a rediscovery.
@@ -115,9 +116,9 @@ def _catalog_values() -> list[tuple[Known, np.ndarray, np.ndarray | None]]:
     return out
 
 
-def nearest_known(formula: str, params: dict[str, float] | None = None, top: int = 3) -> list[Match]:
+def nearest_known(formula: str | sp.Expr, params: dict[str, float] | None = None, top: int = 3) -> list[Match]:
     """The ``top`` closest catalog entries to a formula (its constants at ``params``, default 1)."""
-    expr = parse(formula)
+    expr = as_expression(formula)
     f = values_at(expr, probe_points(), constant_values(expr, params))
     norm = float(np.sqrt(np.mean(f**2)))
     if not np.all(np.isfinite(f)) or norm == 0.0:

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Callable, NoReturn, TypeVar
 
 import click
+import sympy as sp
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evoact.config import BUDGETS, SELECTIONS, SearchConfig, make_config
+from evoact.config import BUDGETS, SELECTIONS, SearchConfig, check, make_config
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.export import EXPORTERS
 from evoact.records import STATUSES, Candidate
@@ -50,21 +51,20 @@ def _target_arguments(verb: str) -> Callable:
 
 
 def _target(run: Path | None, candidate_id: int | None, formula: str | None,
-            params: tuple[str, ...]) -> tuple[Run | None, Candidate | None, str, dict[str, float]]:
-    """Run, candidate, checked formula and constant values for RUN ID (candidate None for --expr); --param values win.
-
-    A one-line error when both or neither of RUN ID and --expr are given.
+            params: tuple[str, ...]) -> tuple[Run | None, Candidate | None, str, sp.Expr, dict[str, float]]:
+    """Run, candidate, formula, its expression (parsed once, here) and constant values for RUN ID (candidate None
+    for --expr); --param values win. A one-line error when both or neither of RUN ID and --expr are given.
     """
     if (formula is None) == (run is None or candidate_id is None):
         _fail("give either RUN ID or --expr FORMULA")
     values = _params(params)
     if formula is not None:
-        return None, None, _checked(formula), values
+        return None, None, formula, _checked(formula), values
     opened = _open(run)
     row = opened.store.candidate(candidate_id)
     if row is None:
         _fail(f"{run}: no candidate with id {candidate_id}")
-    return opened, row, _checked(row.formula), {**_read(opened.constants, row), **values}
+    return opened, row, row.formula, _checked(row.formula), {**_read(opened.constants, row), **values}
 
 
 @click.group()
@@ -259,12 +259,12 @@ def inspect(run: Path | None, candidate_id: int | None, formula: str | None, par
     """Describe a candidate (RUN ID) or a formula (--expr): forms, properties, nearest known activations, lineage."""
     from evoact.inspection import describe_candidate, describe_formula
 
-    opened, _, formula, values = _target(run, candidate_id, formula, params)
-    info = describe_candidate(opened, candidate_id, values) if opened else describe_formula(formula, values)
+    opened, _, formula, expr, values = _target(run, candidate_id, formula, params)
+    info = describe_candidate(opened, candidate_id, values, expr) if opened else describe_formula(formula, values, expr)
     if plot_path is not None:
         from evoact.plotting import write_plot
 
-        write_plot(plot_path, info["formula"], info["constant_values"])
+        write_plot(plot_path, expr, info["constant_values"])
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -299,7 +299,7 @@ def export(run: Path | None, candidate_id: int | None, formula: str | None, para
 
     A run's learnable constants start at their trained values (the mean over layers); --param overrides.
     """
-    _, row, formula, values = _target(run, candidate_id, formula, params)
+    _, row, formula, _, values = _target(run, candidate_id, formula, params)
     EXPORTERS[fmt](output, formula, values, (row["learned"] or None) if row else None)
     console.print(f"wrote {output} ({fmt}): {escape(formula)}", highlight=False)
 
@@ -325,22 +325,21 @@ def plot(run: Path | None, candidate_id: int | None, formula: str | None, params
     """Plot a candidate (RUN ID) or a formula (--expr) and its derivative, with ReLU, GELU and SiLU for reference."""
     from evoact.plotting import write_plot
 
-    _, _, formula, values = _target(run, candidate_id, formula, params)
+    _, _, _, expr, values = _target(run, candidate_id, formula, params)
     if not span[0] < span[1]:
         _fail(f"--range {span[0]:g} {span[1]:g}: the start must be below the end")
-    write_plot(output, formula, values, span)
+    write_plot(output, expr, values, span)
     console.print(f"wrote {output}", highlight=False)
 
 
-def _checked(formula: str) -> str:
-    """The formula if the safe parser accepts it; a one-line error otherwise."""
+def _checked(formula: str) -> sp.Expr:
+    """The formula parsed by the safe parser; a one-line error if it refuses it."""
     from evoact.formula import FormulaError, parse
 
     try:
-        parse(formula)
+        return parse(formula)
     except FormulaError as exc:
         _fail(f"invalid formula: {exc}")
-    return formula
 
 
 def _floats(option: str, text: str | None) -> tuple[float, ...] | None:
@@ -360,9 +359,9 @@ def _params(pairs: tuple[str, ...]) -> dict[str, float]:
         if not sep:
             _fail(f"--param {pair!r}: expected NAME=VALUE")
         try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            _fail(f"--param {pair!r}: {value!r} is not a number")
+            out[name.strip()] = check("param", float(value))
+        except ValueError as exc:
+            _fail(f"--param {pair!r}: " + (f"{value!r} is not a number" if "could not convert" in str(exc) else str(exc)))
     return out
 
 

@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from evoact.baselines import DEFAULT_BASELINES
+from evoact.baselines import BASELINES, DEFAULT_BASELINES
 from evoact.compiler import choose_mode
-from evoact.evolution import ALGORITHMS, EvolutionConfig
+from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig
 from evoact.screening.config import ScreeningConfig
 from evoact.tasks import canonical_task_name
 from evoact.training import TrainConfig
@@ -26,11 +26,72 @@ BUDGETS: dict[str, dict[str, Any]] = {
 
 #: How a candidate's scores on several tasks select it: a weighted mean of baseline-normalised scores, or NSGA-II.
 SELECTIONS = ("mean", "pareto")
+#: Largest seed: every RNG evoact seeds (Python's, NumPy's, torch's) takes it.
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The type and finite range a number may take, and what it is called in messages."""
+
+    kind: type
+    low: float
+    high: float
+    low_open: bool = False  # the low end itself is excluded (positive numbers)
+
+    def check(self, name: str, value: Any) -> None:
+        """A one-line ``ValueError`` naming ``name`` unless ``value`` is of the kind and in range."""
+        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool) and (self.kind is float or isinstance(value, int))
+        if not ok_type or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite {'integer' if self.kind is int else 'number'}, got {value!r}")
+        if value < self.low or (self.low_open and value == self.low):
+            raise ValueError(f"{name} must be {'positive' if self.low_open and self.low == 0 else f'at least {_text(self.low)}'},"
+                             f" got {value!r}")
+        if value > self.high:
+            raise ValueError(f"{name} must be at most {_text(self.high)}, got {value!r}")
+
+
+def _text(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() and abs(number) < 1e15 else f"{number:g}"
+
+
+#: The one table of bounds: every number a config, a command-line option, a resumed config.json or a checkpoint can
+#: set, by field name (nested configs' fields by their own names).
+BOUNDS: dict[str, Bound] = {
+    "seed": Bound(int, 0, MAX_SEED), "generations": Bound(int, 1, 10_000), "workers": Bound(int, 1, 100_000),
+    "timeout": Bound(float, 0, 7 * 24 * 3600, low_open=True), "gpus_per_job": Bound(float, 0, 64),
+    "population": Bound(int, 1, 100_000), "offspring": Bound(int, 1, 100_000), "tournament": Bound(int, 1, 100_000),
+    "crossover_prob": Bound(float, 0, 1), "mutation_prob": Bound(float, 0, 1),
+    "epochs": Bound(int, 1, 100_000), "batch_size": Bound(int, 1, 1_000_000), "lr": Bound(float, 0, 10, low_open=True),
+    "max_nonfinite": Bound(float, 0, 1), "flat_tolerance": Bound(float, 0, 1), "fingerprint_bits": Bound(int, 1, 52),
+    "evaluations_per_hash": Bound(int, 1, 1000), "stability_depth": Bound(int, 1, 64), "stability_width": Bound(int, 1, 4096),
+    "stability_steps": Bound(int, 0, 100), "vanish_rms": Bound(float, 0, 1e300), "explode_rms": Bound(float, 0, 1e300),
+    "max_grad_norm": Bound(float, 0, 1e300), "hurdle_fraction": Bound(float, 0, 1, low_open=True),
+    "hurdle_ratio": Bound(float, 0, 1), "task_weight": Bound(float, 0, 1e6),
+    "confirm_top": Bound(int, 1, 1000), "confirm_seeds": Bound(int, 2, 1000), "param": Bound(float, -1e6, 1e6),
+}
+MAX_TASKS = 32
+MAX_TEXT = 4096  # a space path, task name, address or data directory
+
+
+def check(name: str, value: Any) -> Any:
+    """``value`` if it is within ``BOUNDS[name]``, else a one-line ``ValueError`` naming it."""
+    BOUNDS[name].check(name, value)
+    return value
+
+
+def _check_fields(obj: Any) -> None:
+    for f in fields(obj):
+        if f.name in BOUNDS:
+            check(f.name, getattr(obj, f.name))
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Everything that determines a search; stored verbatim in the run directory."""
+    """Everything that determines a search; stored verbatim in the run directory and checked on every way in.
+
+    ``seed`` fixes evolution and training: it is held here once, and the training protocol takes it from here.
+    """
 
     budget: str = "quick"
     space: str = "default"
@@ -51,9 +112,63 @@ class SearchConfig:
     training: TrainConfig = field(default_factory=TrainConfig)
     screening: ScreeningConfig = field(default_factory=ScreeningConfig)
 
+    def __post_init__(self) -> None:
+        for name in ("tasks", "baselines", "task_weights"):
+            if not isinstance(getattr(self, name), tuple):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        if isinstance(self.training, TrainConfig):
+            object.__setattr__(self, "training", replace(self.training, seed=self.seed))
+        self._validate()
+
+    def _validate(self) -> None:
+        """Every field's type and range (``BOUNDS``) and the rules between fields, each as a one-line error."""
+        for part, kind in ((self.evolution, EvolutionConfig), (self.training, TrainConfig), (self.screening, ScreeningConfig)):
+            if not isinstance(part, kind):
+                raise ValueError(f"{kind.__name__} expected, got {type(part).__name__}")
+        for obj in (self, self.evolution, self.training, self.screening):
+            _check_fields(obj)
+        if self.budget not in BUDGETS:
+            raise ValueError(f"unknown budget {self.budget!r}; use one of {', '.join(BUDGETS)}")
+        for name in ("space", "address", "data_dir"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
+                raise ValueError(f"{name} must be text of at most {MAX_TEXT} characters")
+        if not self.tasks or len(self.tasks) > MAX_TASKS or len(set(self.tasks)) != len(self.tasks) or not all(
+                isinstance(t, str) and 0 < len(t) <= MAX_TEXT for t in self.tasks):
+            raise ValueError(f"tasks must be one or more distinct task names (at most {MAX_TASKS}), got {list(self.tasks)}")
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if not self.baselines or unknown:
+            raise ValueError(f"baselines must be some of {', '.join(BASELINES)}, got {list(self.baselines)}")
+        for name, value in (("algorithm", self.algorithm), ("selection", self.selection)):
+            known = ALGORITHMS if name == "algorithm" else SELECTIONS
+            if value not in known:
+                raise ValueError(f"unknown {name} {value!r}; use one of {', '.join(known)}")
+        if self.evolution.replacement not in REPLACEMENTS:
+            raise ValueError(f"unknown replacement {self.evolution.replacement!r}; use one of {', '.join(REPLACEMENTS)}")
+        choose_mode(self.training.activation_mode, 0)  # raises for an unknown mode
+        if self.task_weights:
+            try:
+                for weight in self.task_weights:
+                    check("task_weight", weight)
+            except ValueError:
+                raise ValueError(f"task weights {list(self.task_weights)}: give one finite non-negative weight per task"
+                                 f" ({len(self.tasks)}), not all zero") from None
+            if len(self.task_weights) != len(self.tasks) or sum(self.task_weights) <= 0:
+                raise ValueError(f"task weights {list(self.task_weights)}: give one finite non-negative weight per task"
+                                 f" ({len(self.tasks)}), not all zero")
+        if self.complexity_objective and self.selection != "pareto":
+            raise ValueError("the complexity objective needs --selection pareto")
+        for name in ("active", "use_cache"):
+            if not isinstance(getattr(self.screening, name), bool):
+                raise ValueError(f"{name} must be true or false")
+        if not isinstance(self.complexity_objective, bool):
+            raise ValueError("complexity_objective must be true or false")
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {**asdict(self), "baselines": list(self.baselines), "tasks": list(self.tasks), "task_weights": list(self.task_weights)}
+        """JSON-ready form (the seed once, at the top)."""
+        data = {**asdict(self), "baselines": list(self.baselines), "tasks": list(self.tasks), "task_weights": list(self.task_weights)}
+        del data["training"]["seed"]
+        return data
 
     @property
     def task(self) -> str:
@@ -65,12 +180,12 @@ class SearchConfig:
         """The config ``to_dict`` wrote (a stored run's); a one-line error for anything else."""
         nested = {"evolution": EvolutionConfig, "training": TrainConfig, "screening": ScreeningConfig}
         try:
-            parts = {name: kind(**data[name]) for name, kind in nested.items()}
+            parts = {name: kind(**{k: v for k, v in data[name].items() if k != "seed"}) for name, kind in nested.items()}
             rest = {k: v for k, v in data.items() if k not in nested and k != "task"}
             tasks = tuple(rest.get("tasks") or [data["task"]])  # runs before multi-task fitness named one task
             return cls(**{**rest, **parts, "tasks": tasks, "task_weights": tuple(rest.get("task_weights", ())),
                           "baselines": tuple(rest.get("baselines", DEFAULT_BASELINES))})
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a search config this evoact understands ({type(exc).__name__}: {exc})") from None
 
 
@@ -83,9 +198,6 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
     chosen = {"workers": os.cpu_count() or 1, **BUDGETS[budget], **{k: v for k, v in settings.items() if v is not None}}
-    for name in ("tasks", "task_weights", "baselines"):
-        if name in chosen:
-            chosen[name] = tuple(chosen[name])
     if "tasks" in chosen:
         chosen["tasks"] = tuple(canonical_task_name(t) for t in chosen["tasks"])
     if chosen.get("data_dir"):
@@ -94,35 +206,13 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     unknown = set(chosen) - set().union(*groups.values()) - {"seed"}
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    pick = lambda cls: {k: v for k, v in chosen.items() if k in groups[cls]}
-    seed = chosen.get("seed", 0)
-    config = SearchConfig(
-        budget=budget, seed=seed, **pick(SearchConfig),
-        evolution=EvolutionConfig(**pick(EvolutionConfig)), training=replace(TrainConfig(**pick(TrainConfig)), seed=seed),
-        screening=ScreeningConfig(**pick(ScreeningConfig)),
-    )
-    for name in ("population", "offspring", "generations", "epochs", "batch_size", "workers", "tournament", "evaluations_per_hash"):
-        value = chosen.get(name, 1)
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    choose_mode(config.training.activation_mode, 0)  # raises for an unknown mode
-    if config.algorithm not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {config.algorithm!r}; use one of {', '.join(ALGORITHMS)}")
-    if config.selection not in SELECTIONS:
-        raise ValueError(f"unknown selection {config.selection!r}; use one of {', '.join(SELECTIONS)}")
-    if not config.tasks or len(set(config.tasks)) != len(config.tasks):
-        raise ValueError(f"tasks must be one or more distinct task names, got {list(config.tasks)}")
-    if config.task_weights and (len(config.task_weights) != len(config.tasks) or min(config.task_weights) < 0
-                                or sum(config.task_weights) <= 0 or not all(map(math.isfinite, config.task_weights))):
-        raise ValueError(f"task weights {list(config.task_weights)}: give one finite non-negative weight per task"
-                         f" ({len(config.tasks)}), not all zero")
-    if config.complexity_objective and config.selection != "pareto":
-        raise ValueError("the complexity objective needs --selection pareto")
-    if not 0 <= config.gpus_per_job <= 64:
-        raise ValueError(f"gpus_per_job must be between 0 and 64, got {config.gpus_per_job}")
-    if config.timeout <= 0:
-        raise ValueError(f"timeout must be positive, got {config.timeout}")
-    return config
+    pick = lambda cls: {k: v for k, v in chosen.items() if k in groups[cls]}  # noqa: E731
+    try:
+        parts = dict(evolution=EvolutionConfig(**pick(EvolutionConfig)), training=TrainConfig(**pick(TrainConfig)),
+                     screening=ScreeningConfig(**pick(ScreeningConfig)))
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    return SearchConfig(budget=budget, seed=chosen.get("seed", 0), **pick(SearchConfig), **parts)
 
 
 def restated(config: SearchConfig, address: str | None = None, data_dir: str | None = None) -> tuple[SearchConfig, list[str]]:

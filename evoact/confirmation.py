@@ -20,7 +20,7 @@ from rich.console import Console
 from scipy.stats import ttest_rel
 
 from evoact.baselines import baseline_formula
-from evoact.config import restated
+from evoact.config import check, restated
 from evoact.evaluation import make_job
 from evoact.inspection import mean_learned
 from evoact.progress import CountProgress
@@ -69,10 +69,13 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
     Trainings that timed out or lost their worker are not stored, so running confirm again retries them.
     The run's stored Ray address and data directory are not used unless given again as ``address`` and ``data_dir``.
     """
-    if top < 1 or seeds < 2:
+    if isinstance(top, int) and isinstance(seeds, int) and (top < 1 or seeds < 2):
         raise ValueError(f"confirm needs --top >= 1 and --seeds >= 2 (a paired test needs pairs), got {top} and {seeds}")
-    if epochs is not None and epochs < 1:
-        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    check("confirm_top", top)
+    check("confirm_seeds", seeds)
+    for name, value in (("epochs", epochs), ("workers", workers)):
+        if value is not None:
+            check(name, value)
     store = RunStore.reopen(run_dir)
     pool = progress = None
     try:

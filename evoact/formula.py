@@ -61,6 +61,11 @@ def constant_names(expr: sp.Expr) -> tuple[str, ...]:
     return tuple(sorted(s.name for s in expr.free_symbols if s.name != "x"))
 
 
+def as_expression(formula: str | sp.Expr) -> sp.Expr:
+    """A formula parsed (safely), or an expression already parsed, as it is: parse a text once and pass the result on."""
+    return parse(formula) if isinstance(formula, str) else formula
+
+
 def to_formula(expr: sp.Expr) -> str:
     """The canonical formula string of an expression (SymPy's term ordering; constants stay exact)."""
     return sp.sstr(expr)

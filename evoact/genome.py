@@ -172,7 +172,12 @@ class Genome:
         return tree.height <= self.space.limits.max_depth and len(tree) <= self.space.limits.max_nodes
 
     def crossover(self, a: gp.PrimitiveTree, b: gp.PrimitiveTree) -> gp.PrimitiveTree:
-        """One-point typed crossover: a copy of ``a`` with one subtree replaced by one of ``b``."""
+        """One-point typed crossover: a copy of ``a`` with one subtree replaced by one of ``b``.
+
+        DEAP's ``cxOnePoint`` does the same but draws the node type from a set, whose order follows the types' hashes
+        and so differs between processes; sorting the types by name keeps a seed's search the same in every process
+        (a resumed run, a worker). It also returns one child, not two.
+        """
         child = gp.PrimitiveTree(list(a))
         by_type: dict[str, tuple[list[int], list[int]]] = {}
         for idx, node in enumerate(child):

@@ -20,19 +20,19 @@ def count_nodes(expr: sp.Expr) -> int:
     return sum(1 for _ in sp.preorder_traversal(expr))
 
 
-def describe_formula(text: str, params: dict[str, float] | None = None) -> dict[str, Any]:
+def describe_formula(text: str, params: dict[str, float] | None = None, expr: sp.Expr | None = None) -> dict[str, Any]:
     """What a formula is: as given, canonical, LaTeX, node count, constants, properties and nearest known activations.
 
-    Learnable constants take ``params`` (default 1) for the properties and the comparison.
+    Learnable constants take ``params`` (default 1) for the properties and the comparison. ``expr``: the text already
+    parsed (it is parsed once, here, otherwise).
     """
-    expr = parse(text)
-    formula = to_formula(expr)
+    expr = parse(text) if expr is None else expr
     values = constant_values(expr, params)
     return {
-        "input": text, "formula": formula, "latex": sp.latex(expr), "nodes": count_nodes(expr),
+        "input": text, "formula": to_formula(expr), "latex": sp.latex(expr), "nodes": count_nodes(expr),
         "constants": list(values), "constant_values": values,
-        "properties": activation_properties(formula, values),
-        "nearest_known": [{**asdict(m), "rediscovery": m.rediscovery} for m in nearest_known(formula, values)],
+        "properties": activation_properties(expr, values),
+        "nearest_known": [{**asdict(m), "rediscovery": m.rediscovery} for m in nearest_known(expr, values)],
     }
 
 
@@ -41,7 +41,7 @@ def mean_learned(learned: Mapping[str, Sequence[float]]) -> dict[str, float]:
     return {name: sum(v) / len(v) for name, v in learned.items() if v}
 
 
-def describe_candidate(run: Run, cid: int, params: dict[str, float] | None = None) -> dict[str, Any]:
+def describe_candidate(run: Run, cid: int, params: dict[str, float] | None = None, expr: sp.Expr | None = None) -> dict[str, Any]:
     """A run candidate: its formula description (constants at their trained values unless ``params`` says otherwise),
     status or failure reason, lineage and the baselines' fitness."""
     row = run.store.candidate(cid)
@@ -50,7 +50,7 @@ def describe_candidate(run: Run, cid: int, params: dict[str, float] | None = Non
     parents = [run.store.candidate(p) for p in row.parents]
     o = row.outcome
     return {
-        **describe_formula(row.formula, {**run.constants(row), **(params or {})}),
+        **describe_formula(row.formula, {**run.constants(row), **(params or {})}, expr),
         "id": cid, "label": row.label, "status": o.status, "error": o.error,
         "duplicate_of": o.duplicate_of, "fitness": o.fitness, "val_acc": o.val_acc,
         "test_acc": o.test_acc, "train_seconds": o.train_seconds, "learned": row["learned"],

@@ -10,14 +10,15 @@ import matplotlib
 matplotlib.use("Agg")  # no display needed, and never a GUI window from a library call
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import sympy as sp  # noqa: E402
 
 from evoact.compiler import derivatives, values_at  # noqa: E402
-from evoact.formula import constant_values, parse  # noqa: E402
+from evoact.formula import as_expression, constant_values, parse  # noqa: E402
 
 REFERENCES = {"ReLU": "max(0, x)", "GELU": "gelu(x)", "SiLU": "silu(x)"}
 
 
-def plot_png(formula: str, params: dict[str, float] | None = None, span: tuple[float, float] = (-5.0, 5.0),
+def plot_png(formula: str | sp.Expr, params: dict[str, float] | None = None, span: tuple[float, float] = (-5.0, 5.0),
              title: str | None = None) -> bytes:
     """A PNG of ``formula`` and its derivative over ``span``, references drawn thin and grey."""
     x = np.linspace(span[0], span[1], 801)
@@ -26,7 +27,7 @@ def plot_png(formula: str, params: dict[str, float] | None = None, span: tuple[f
         expr = parse(ref)
         top.plot(x, values_at(expr, x, {}), lw=1, alpha=0.55, ls="--", label=name)
         bottom.plot(x, values_at(derivatives(expr)[0], x, {}), lw=1, alpha=0.55, ls="--", label=name)
-    expr = parse(formula)
+    expr = as_expression(formula)
     values = constant_values(expr, params)
     top.plot(x, values_at(expr, x, values), lw=2.2, color="black", label="this")
     bottom.plot(x, values_at(derivatives(expr)[0], x, values), lw=2.2, color="black", label="this")
@@ -50,7 +51,7 @@ def figure_png(fig: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def write_plot(path: str | Path, formula: str, params: dict[str, float] | None = None,
+def write_plot(path: str | Path, formula: str | sp.Expr, params: dict[str, float] | None = None,
                span: tuple[float, float] = (-5.0, 5.0)) -> Path:
     """Write ``plot_png`` to ``path``."""
     path = Path(path)

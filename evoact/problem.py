@@ -7,7 +7,7 @@ and training in the Ray workers; results are scored (``scoring``), stored, cache
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Iterable
 
 import sympy as sp
@@ -52,6 +52,7 @@ class Problem:
         self._batch: dict[str, int] = {}  # fingerprint -> the first candidate of this generation trained for it
         self._baselines: dict[str, int] = {}  # fingerprint -> the baseline trained for it
         self._uncached: list[Candidate] = []  # results whose fitness waited for the references
+        self._rows: dict[int, Candidate] = {}  # every candidate of this session, as last stored
 
     # --- what the algorithm may propose ----------------------------------------------------
     @staticmethod
@@ -71,7 +72,7 @@ class Problem:
         self.pool = pool
         rows = [self._existing.claim(None, name) or self.store.add_candidate(formula, "baseline", label=name)
                 for name, formula in self.baseline_formulas.items()]
-        self._dispatch(self._screen([self.store.candidate(cid) for cid in rows], baseline=True)[0])
+        self._dispatch(self._screen(self._read(rows), baseline=True)[0])
         self.drain()
         self._calibrate()
 
@@ -82,7 +83,7 @@ class Problem:
         (best baseline per task, 1.0 where every baseline failed) normalise multi-task scores, the baselines'
         own fitness included.
         """
-        baselines = [r for r in self.store.candidates() if r.label]
+        baselines = [r for r in self._rows.values() if r.label]
         probes = [r.outcome.probe_acc for r in baselines if r.outcome.probe_acc is not None]
         if self.screening.active and probes:
             self.hurdle = self.screening.hurdle_ratio * min(probes)
@@ -92,8 +93,9 @@ class Problem:
         for row in baselines:
             if row.status == "ok" and len(self.config.tasks) > 1:
                 self.store.set_fitness(row.id, self._fitness(row.outcome))
+                self._rows[row.id] = replace(row, outcome=row.outcome.with_(fitness=self._fitness(row.outcome)))
         for row in self._uncached:
-            self._cache(self.store.candidate(row.id))
+            self._cache(self._rows[row.id])
         self._uncached.clear()
 
     # --- proposals -----------------------------------------------------------------------
@@ -108,7 +110,7 @@ class Problem:
         """
         ids = [self._existing.claim(generation, p.formula) or self.store.add_candidate(
             p.formula, p.origin, genome=p.tree, generation=generation, parents=p.parents, nodes=p.nodes) for p in proposals]
-        candidates = [self.store.candidate(cid) for cid in ids]
+        candidates = self._read(ids)
         survivors, passed = self._screen(candidates)
         self._dispatch(survivors)
         return candidates, passed
@@ -133,6 +135,7 @@ class Problem:
             if verdict.fingerprint:
                 self.store.set_fingerprint(row.id, verdict.fingerprint)
                 self._fingerprints[row.id] = verdict.fingerprint
+                self._rows[row.id] = replace(self._rows[row.id], fingerprint=verdict.fingerprint)
             if verdict.reason:
                 self._finish(row.id, Outcome("rejected", stage="static", error=verdict.reason, seconds=0.0))
             elif not baseline and (original := self._batch.get(verdict.fingerprint) or self._baselines.get(verdict.fingerprint)):
@@ -182,8 +185,8 @@ class Problem:
             for ticket, plain in self.pool.results():
                 row = self._training.pop(ticket)
                 outcome = Outcome.from_plain(plain)
-                self._finish(row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == "ok" else outcome)
-                self._cache(self.store.candidate(row.id), outcome.transient)
+                done = self._finish(row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == "ok" else outcome)
+                self._cache(done, outcome.transient)
             self._resolve_waiting()
 
     def _fitness(self, outcome: Outcome) -> float | None:
@@ -200,14 +203,22 @@ class Problem:
         self.cache.add(self.protocol, self._fingerprints[row.id], row.status, row.outcome.fitness, row.outcome.error,
                        row.formula, f"{self.store.path.name} #{row.id}")
 
-    def _finish(self, cid: int, outcome: Outcome) -> None:
+    def _read(self, ids: list[int]) -> list[Candidate]:
+        """Candidates as stored (a resumed run's may already have outcomes), kept in hand from here on."""
+        rows = [self.store.candidate(cid) for cid in ids]
+        self._rows.update((row.id, row) for row in rows)
+        return rows
+
+    def _finish(self, cid: int, outcome: Outcome) -> Candidate:
         self.store.record_result(cid, outcome)
-        self.hooks.finished(self.store.candidate(cid))
+        done = self._rows[cid] = replace(self._rows[cid], outcome=outcome)
+        self.hooks.finished(done)
+        return done
 
     def _resolve_waiting(self) -> None:
         """Functional duplicates take their original's outcome as soon as it has one."""
         for cid, original in list(self._waiting.items()):
-            done = self.store.candidate(original)
+            done = self._rows[original]
             if done.status != "pending":
                 del self._waiting[cid]
                 self._finish(cid, done.outcome.with_(status="duplicate", stage="cache", duplicate_of=original, seconds=0.0,
@@ -216,7 +227,7 @@ class Problem:
     # --- what the algorithm is told --------------------------------------------------------
     def fitness(self, cid: int) -> Fitness | None:
         """The fitness, or Pareto objectives; None for rejected and failed candidates."""
-        row = self.store.candidate(cid)
+        row = self._rows[cid]
         if row.status not in ("ok", "duplicate"):
             return None
         if self.config.selection == "pareto":
@@ -226,7 +237,7 @@ class Problem:
     def finish(self) -> None:
         """Rows a resumed run never proposed again (only if the code changed in between) are recorded as failed."""
         for cid in self._existing.unclaimed():
-            if self.store.candidate(cid).status == "pending":
+            if self.store.candidate(cid).status == "pending":  # rows this session never read
                 self.store.record_result(cid, Outcome("failed", error="not proposed again when the run was resumed"))
 
     def close(self) -> None:

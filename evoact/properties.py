@@ -7,72 +7,22 @@ estimate), or ``measured`` (timed on this machine).
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import sympy as sp
 import torch
 
+from evoact.bounded import StepFailed, TooSlow, bounded
 from evoact.compiler import compile_activation, derivatives, values_at
-from evoact.formula import constant_values, parse
-from evoact.formula import X, symbol
+from evoact.formula import X, as_expression, constant_values, symbol
 from evoact.screening.probe import N_NORMAL, probe_points
+from evoact.symbolic import WILD, limit, slope_at, value_at
 
 _KINKS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside)
 _SYMBOLIC_SECONDS = 3.0  # for all SymPy steps of one activation together
-_WILD = "oscillates unboundedly"
 _FINE = np.linspace(-10.0, 10.0, 20_001) + 1e-5 * math.pi  # offset so that no grid point sits on a kink at 0
-
-
-class _TooSlow(BaseException):
-    """Raised by the alarm; a BaseException so that SymPy's own ``except Exception`` cannot swallow it."""
-
-
-@contextmanager
-def _time_limit(seconds: float) -> Iterator[bool]:
-    """Bound SymPy work (limits can run for minutes) with SIGALRM; a caller's own alarm is put back afterwards.
-
-    Yields False, arming nothing, off the main thread or when the current handler cannot be restored.
-    """
-    previous = signal.getsignal(signal.SIGALRM)
-    if threading.current_thread() is not threading.main_thread() or previous is None:
-        yield False
-        return
-    outer, interval = signal.getitimer(signal.ITIMER_REAL)
-    start = time.monotonic()
-
-    def stop(signum: int, frame: object) -> None:
-        raise _TooSlow
-
-    signal.signal(signal.SIGALRM, stop)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, min(seconds, outer) if outer > 0 else seconds)
-        try:
-            yield True
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    finally:
-        signal.signal(signal.SIGALRM, previous)
-        if outer > 0:  # the caller's watchdog still fires, on time (or at once if its time came while we ran)
-            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3), interval)
-
-
-def _number(value: sp.Expr) -> float | str | None:
-    """A SymPy result as a JSON-ready value: a float, "inf"/"-inf", "oscillates" (bounded), or None."""
-    if isinstance(value, sp.AccumBounds):
-        return "oscillates" if value.min.is_finite and value.max.is_finite else _WILD
-    if value in (sp.oo, -sp.oo):
-        return "inf" if value == sp.oo else "-inf"
-    if value.is_number and value.is_finite and value.is_real:
-        try:
-            return float(value.evalf())
-        except TypeError:
-            return None
-    return None
 
 
 def _plain(value: float) -> float | str | None:
@@ -85,21 +35,21 @@ def _plain(value: float) -> float | str | None:
 class _SymPyBudget:
     """Runs SymPy steps while a shared time budget lasts: a tower like exp(exp(...)) must not hang.
 
-    None means "not decided symbolically" (out of time, or SymPy cannot: NotImplementedError); the caller then
-    estimates numerically. Only kink-free expressions are given to SymPy (its limits crash on Max/Min).
+    Each step runs in the bounded helper process (``evoact.bounded``), so the limit holds in any thread. None means
+    "not decided symbolically" (out of time, or SymPy cannot); the caller then estimates numerically. Only
+    kink-free expressions are given to SymPy (its limits crash on Max/Min).
     """
 
     def __init__(self, seconds: float) -> None:
         self.left = seconds
 
-    def __call__(self, compute: Callable[[], Any]) -> Any:
+    def __call__(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.left <= 0.05:
             return None
         start = time.perf_counter()
         try:
-            with _time_limit(self.left) as armed:
-                return compute() if armed else None
-        except (_TooSlow, NotImplementedError):
+            return bounded(fn, *args, seconds=self.left)
+        except (TooSlow, StepFailed):
             return None
         finally:
             self.left -= time.perf_counter() - start
@@ -119,7 +69,7 @@ def _numeric_limit(f: np.ndarray) -> float | str:
         return "inf" if f[-1] > 0 else "-inf"
     if abs(f[-1] - f[-2]) <= 1e-4 * max(1.0, abs(f[-1])):
         return float(f[-1])
-    return "oscillates" if np.all(np.abs(f) <= 1e3) else _WILD
+    return "oscillates" if np.all(np.abs(f) <= 1e3) else WILD
 
 
 def _isolated_jumps(values: np.ndarray, floor: float) -> bool:
@@ -145,14 +95,14 @@ def _measured_cost(expr: sp.Expr, params: dict[str, float]) -> float:
     return timed(module) / timed(torch.relu)
 
 
-def activation_properties(formula: str, params: dict[str, float] | None = None, cost: bool = True) -> dict[str, dict[str, Any]]:
+def activation_properties(formula: str | sp.Expr, params: dict[str, float] | None = None, cost: bool = True) -> dict[str, dict[str, Any]]:
     """Properties of an activation with its learnable constants at ``params`` (default 1)."""
     with np.errstate(all="ignore"):  # overflow and inf - inf are expected on wide grids; results say so
         return _properties(formula, params, cost)
 
 
-def _properties(formula: str, params: dict[str, float] | None, cost: bool) -> dict[str, dict[str, Any]]:
-    expr = parse(formula)
+def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: bool) -> dict[str, dict[str, Any]]:
+    expr = as_expression(formula)
     values = constant_values(expr, params)
     fixed = expr.subs({symbol(n): sp.Integer(int(v)) if v.is_integer() else sp.Float(v) for n, v in values.items()})
     slope = derivatives(fixed)[0]
@@ -171,10 +121,10 @@ def _properties(formula: str, params: dict[str, float] | None, cost: bool) -> di
 
     h = 1e-6
     below, zero, above = f(np.array([-h, 0.0, h]))
-    at_zero = symbolic(lambda: _number(fixed.subs(X, 0))) if smooth_everywhere else None
+    at_zero = symbolic(value_at, fixed, X, 0) if smooth_everywhere else None
     put("f(0)", at_zero, "symbolic") if isinstance(at_zero, float) else put("f(0)", float(zero), "numeric")
     left, right = (zero - below) / h, (above - zero) / h
-    slope_zero = symbolic(lambda: _number(sp.diff(fixed, X).subs(X, 0))) if smooth_everywhere else None
+    slope_zero = symbolic(slope_at, fixed, X, 0) if smooth_everywhere else None
     if isinstance(slope_zero, float):
         put("f'(0)", slope_zero, "symbolic")
     elif abs(left - right) > 1e-3 * max(1.0, abs(left), abs(right)):
@@ -184,7 +134,7 @@ def _properties(formula: str, params: dict[str, float] | None, cost: bool) -> di
 
     far = 10.0 ** np.arange(2, 7)
     for name, to, points in (("limit at -inf", -sp.oo, -far), ("limit at +inf", sp.oo, far)):
-        exact = symbolic(lambda: _number(sp.limit(fixed, X, to))) if smooth_everywhere else None  # noqa: B023 (called at once)
+        exact = symbolic(limit, fixed, X, to) if smooth_everywhere else None
         put(name, exact, "symbolic") if exact is not None else put(name, _numeric_limit(f(points)), "numeric")
 
     probes = probe_points()
@@ -192,9 +142,9 @@ def _properties(formula: str, params: dict[str, float] | None, cost: bool) -> di
     y = f(wide)
     limits = (out["limit at -inf"], out["limit at +inf"])
     how = "symbolic" if all(lim["how"] == "symbolic" for lim in limits) and smooth_everywhere else "numeric"
-    put("bounded above", all(lim["value"] not in ("inf", _WILD) for lim in limits) and not np.any(y == np.inf), how,
+    put("bounded above", all(lim["value"] not in ("inf", WILD) for lim in limits) and not np.any(y == np.inf), how,
         sup_seen=np.nanmax(y))
-    put("bounded below", all(lim["value"] not in ("-inf", _WILD) for lim in limits) and not np.any(y == -np.inf), how,
+    put("bounded below", all(lim["value"] not in ("-inf", WILD) for lim in limits) and not np.any(y == -np.inf), how,
         inf_seen=np.nanmin(y))
 
     f_fine, d_fine, d_wide = f(_FINE), df(_FINE), df(wide)

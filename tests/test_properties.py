@@ -61,3 +61,16 @@ def test_a_callers_alarm_survives_the_sympy_time_limit():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_properties_are_the_same_in_any_thread_and_bounded_there_too():
+    from concurrent.futures import ThreadPoolExecutor
+
+    tower = "exp(" * 40 + "x" + ")" * 40
+    with ThreadPoolExecutor(1) as pool:
+        in_thread = pool.submit(activation_properties, "x*sigmoid(x)", None, False).result()
+        start = time.perf_counter()
+        pool.submit(activation_properties, tower, None, False).result()
+        assert time.perf_counter() - start < 20
+    assert in_thread == activation_properties("x*sigmoid(x)", cost=False)
+    assert {in_thread[k]["how"] for k in ("f(0)", "f'(0)", "limit at -inf", "limit at +inf")} == {"symbolic"}

@@ -1,0 +1,38 @@
+"""SymPy steps that can take unbounded time, as plain functions of SymPy alone: ``evoact.bounded`` runs them in its
+helper process, which imports this module and SymPy, nothing else."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+#: What a limit that grows without bound in both directions is called.
+WILD = "oscillates unboundedly"
+
+
+def number(value: sp.Expr) -> float | str | None:
+    """A SymPy result as a JSON-ready value: a float, "inf"/"-inf", "oscillates" (bounded), or None."""
+    if isinstance(value, sp.AccumBounds):
+        return "oscillates" if value.min.is_finite and value.max.is_finite else WILD
+    if value in (sp.oo, -sp.oo):
+        return "inf" if value == sp.oo else "-inf"
+    if value.is_number and value.is_finite and value.is_real:
+        try:
+            return float(value.evalf())
+        except TypeError:
+            return None
+    return None
+
+
+def value_at(expr: sp.Expr, x: sp.Symbol, point: float) -> float | str | None:
+    """``expr`` at ``x = point``, exactly."""
+    return number(expr.subs(x, point))
+
+
+def slope_at(expr: sp.Expr, x: sp.Symbol, point: float) -> float | str | None:
+    """The derivative of ``expr`` in ``x`` at ``point``, exactly."""
+    return number(sp.diff(expr, x).subs(x, point))
+
+
+def limit(expr: sp.Expr, x: sp.Symbol, to: sp.Expr) -> float | str | None:
+    """The limit of ``expr`` as ``x`` goes to ``to`` (``sp.oo`` or ``-sp.oo``)."""
+    return number(sp.limit(expr, x, to))
