@@ -14,12 +14,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evoact.config import BUDGETS, SELECTIONS, SearchConfig, check, make_config
+from evoact.config import BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, SELECTIONS, SearchConfig, check, make_config
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.export import EXPORTERS
 from evoact.records import STATUSES, Candidate
 from evoact.run import Run, open_run
+from evoact.scoring import AGGREGATES, SCORES
 from evoact.search_space import SearchSpaceError
+from evoact.tasks import SUITES
 from evoact.store import RunStoreError
 from evoact.workers import WorkerError
 
@@ -76,11 +78,17 @@ def main() -> None:
 @main.command()
 @click.option("--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True, help="Preset size of the search.")
 @click.option("--space", default="default", show_default=True, help="Shipped search space name or path to a .toml file.")
-@click.option("--task", "tasks", multiple=True, help="Task to train candidates on (default: mnist1d-cnn); repeat for multi-task"
-              " fitness. Built-in: evoact tasks; your own: MODULE:FUNCTION or FILE.py:FUNCTION.")
-@click.option("--weights", default=None, help="Multi-task weights, comma-separated, one per --task (default: equal).")
-@click.option("--selection", type=click.Choice(SELECTIONS), help="mean: weighted mean of baseline-normalised task scores"
-              " (default); pareto: NSGA-II over the tasks' scores.")
+@click.option("--suite", type=click.Choice(list(SUITES)), default=None, help="A named group of tasks to train candidates on"
+              " (default: general; evoact tasks lists them).")
+@click.option("--task", "tasks", multiple=True, help="Task to train candidates on instead of a suite; repeat for several"
+              " (cheapest first). Built-in: evoact tasks; your own: MODULE:FUNCTION or FILE.py:FUNCTION.")
+@click.option("--weights", default=None, help="Task weights of the mean aggregate, comma-separated, one per task (default: equal).")
+@click.option("--selection", type=click.Choice(SELECTIONS), help="mean: one fitness aggregated from the tasks' relative"
+              " scores (default); pareto: NSGA-II over the tasks' scores.")
+@click.option("--score", type=click.Choice(SCORES), help="What classification tasks are compared on: accuracy or loss"
+              f" (default {DEFAULT_SCORE}; regression and language models always by loss).")
+@click.option("--aggregate", type=click.Choice(AGGREGATES), help="How the tasks' relative scores combine: mean, worst"
+              f" (the worst task), q25 (the lower quartile) (default {DEFAULT_AGGREGATE}).")
 @click.option("--complexity", is_flag=True, help="With --selection pareto, also minimise the formula's node count.")
 @click.option("--algorithm", type=click.Choice(list(ALGORITHMS)), help="evolution (default) or random: random search through"
               " the same space, cascade and evaluator, as a baseline.")
@@ -91,7 +99,7 @@ def main() -> None:
 @click.option("--population", type=int, help="Population size (overrides the budget).")
 @click.option("--offspring", type=int, help="Children per generation (overrides the budget).")
 @click.option("--generations", type=int, help="Generations, the initial one included (overrides the budget).")
-@click.option("--epochs", type=int, help="Training epochs per candidate (overrides the budget).")
+@click.option("--epochs", type=int, help="Training epochs on every task (default: each task's own, scaled by the budget).")
 @click.option("--replacement", type=click.Choice(REPLACEMENTS), help="aging: regularized evolution; truncation: keep the best.")
 @click.option("--workers", type=int, help="Parallel Ray workers (default: number of CPU cores).")
 @click.option("--timeout", type=float, help="Seconds after which a candidate's evaluation is cancelled (default 600).")
@@ -105,15 +113,18 @@ def main() -> None:
 @click.option("--hurdle-ratio", type=float, help="Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).")
 @click.option("--name", default=None, help="Run directory name under --runs-dir (default: date-time-space-task-seed).")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="Where run directories go.")
-def search(budget, space, tasks, weights, selection, complexity, algorithm, data_dir, gpus_per_job, seed, population, offspring, generations,
-           epochs, replacement, workers, timeout, address, activation_mode, no_screening, no_cache, evaluations_per_hash,
-           stability_depth, hurdle_ratio, name, runs_dir) -> None:
+def search(budget, space, suite, tasks, weights, selection, score, aggregate, complexity, algorithm, data_dir, gpus_per_job, seed,
+           population, offspring, generations, epochs, replacement, workers, timeout, address, activation_mode, no_screening,
+           no_cache, evaluations_per_hash, stability_depth, hurdle_ratio, name, runs_dir) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
     from evoact.search import default_run_dir, run_search
 
+    if suite and tasks:
+        _fail("give --suite or --task, not both")
     try:
-        config = make_config(budget, space=space, tasks=tasks or None, task_weights=_floats("--weights", weights),
-                             selection=selection, complexity_objective=complexity or None, algorithm=algorithm,
+        config = make_config(budget, space=space, tasks=tasks or (SUITES[suite] if suite else None),
+                             task_weights=_floats("--weights", weights), selection=selection, score=score, aggregate=aggregate,
+                             complexity_objective=complexity or None, algorithm=algorithm,
                              data_dir=data_dir, gpus_per_job=gpus_per_job, seed=seed, population=population, offspring=offspring,
                              generations=generations, epochs=epochs, replacement=replacement, workers=workers,
                              timeout=timeout, address=address, activation_mode=activation_mode, active=False if no_screening else None,
@@ -129,15 +140,19 @@ def search(budget, space, tasks, weights, selection, complexity, algorithm, data
 
 @main.command()
 def tasks() -> None:
-    """List the built-in tasks (a user task is given as MODULE:FUNCTION or FILE.py:FUNCTION)."""
+    """List the built-in tasks and suites (a user task is given as MODULE:FUNCTION or FILE.py:FUNCTION)."""
     from evoact.tasks import TASKS
 
     table = Table(title="built-in tasks", title_justify="left")
-    table.add_column("name")
-    table.add_column("description", overflow="fold")
-    for name, task in sorted(TASKS.items()):
-        table.add_row(name, task.description)
+    for col in ("name", "suite", "metric", "measures", "description"):
+        table.add_column(col, overflow="fold")
+    for name, task in TASKS.items():
+        suites = ", ".join(n for n, members in SUITES.items() if name in members) or "-"
+        table.add_row(name, suites, task.metric, task.measures, task.description)
     console.print(table)
+    console.print("suites (--suite NAME; general is the default fitness, heldout what confirm adds by default):")
+    for name, members in SUITES.items():
+        console.print(f"  {name}: {', '.join(members)}", highlight=False)
 
 
 _TRUST = click.option("--trust-task", "trust", is_flag=True,
@@ -219,17 +234,17 @@ def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int
 
 def _print_confirmation(summary: dict, markdown: bool = False) -> None:
     """Per task: mean ± std test accuracy over fresh seeds, differences and paired p-values against ReLU and the best baseline."""
-    from evoact.confirmation import TABLE_HEADER, tables
+    from evoact.confirmation import tables
 
-    for title, rows in tables(summary):
+    for title, header, rows in tables(summary):
         if markdown:
             cell = lambda c: c.replace("|", "\\|")  # noqa: E731
-            click.echo(f"\n**{title}**\n\n| " + " | ".join(TABLE_HEADER) + " |\n|" + "---|" * len(TABLE_HEADER))
+            click.echo(f"\n**{title}**\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
             for row in rows:
                 click.echo("| " + " | ".join(f"`{cell(c)}`" if i == 1 else cell(c) for i, c in enumerate(row)) + " |")
             continue
         table = Table(title=escape(title), title_justify="left")
-        for col in TABLE_HEADER:
+        for col in header:
             table.add_column(col, overflow="fold")
         for row in rows:
             table.add_row(*(escape(c) for c in row))
@@ -388,11 +403,15 @@ def _print_run(run: Run, top: int, status: str | None) -> None:
     console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()), highlight=False)
     b = summary["cascade"]
     reasons = ", ".join(f"{k} {v}" for k, v in b["static_reasons"].items())
+    per_task = ", ".join(f"{escape(t)} {n}" for t, n in b["rejected_quality_by_task"].items())
     console.print(
         f"cascade: {b['proposed']} proposed -> {b['rejected_static']} rejected by static screening"
         + (f" ({escape(reasons)})" if reasons else "") + f", {b['cache_hits']} cache hits, {b['rejected_stability']} rejected as unstable,"
-        f" {b['rejected_quality']} below the quality hurdle" + (f" ({b['hurdle']:.4f})" if b["hurdle"] else "")
+        f" {b['rejected_quality']} below a task's quality hurdle" + (f" ({per_task})" if per_task else "")
         + f", {b['fully_trained']} fully trained, {b['failed']} failed", highlight=False)
+    if b["hurdles"]:
+        console.print("hurdles: " + ", ".join(f"{escape(t)} {h['metric']} {'>=' if h['metric'] == 'accuracy' else '<='} {h['limit']:.4g}"
+                                               for t, h in b["hurdles"].items()), highlight=False)
     console.print(f"training time: {b['train_seconds']:.0f} s spent, about {b['train_seconds_saved']:.0f} s saved by the cascade"
                   f" ({b['full_training_seconds']:.1f} s per full training)", highlight=False)
     if status:
@@ -401,26 +420,48 @@ def _print_run(run: Run, top: int, status: str | None) -> None:
         shown = {r["id"] for r in summary["ranking"]}
         rows = sorted(((r["rank"], r) for r in summary["ranking"] + [b for b in summary["baselines"] if b["rank"] and b["id"] not in shown]),
                       key=lambda pair: pair[0])
-        measure = "validation accuracy" if len(config.tasks) == 1 else "weighted mean over tasks of validation accuracy / best baseline's"
-        title = f"ranking (top {top} and every baseline; fitness = {measure})"
+        title = f"ranking (top {top} and every baseline; fitness = {run.fitness_measure()})"
+    single = len(config.tasks) == 1  # several tasks: their measures follow in a table of their own
+    test = "test loss" if single and run.metrics[config.task] == "loss" else "test acc"
     table = Table(title=title, title_justify="left")
-    for col in ("rank", "id", "formula", "fitness", "test acc", "nodes", "gen", "status"):
+    for col in ("rank", "id", "formula", "fitness", *([test] if single else []), "nodes", "gen", "status"):
         table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
     for rank, r in rows:
         formula = escape(r["formula"])
         note = r["status"] + (f" [{r['stage']}]" if r["stage"] else "") + (f" ({r['error']})" if r["error"] else "") + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
+        first = (r["scores"] or {}).get(config.task) or {}
+        measured = [_num(first.get("test_loss") if test == "test loss" else r["test_acc"])] if single else []
         table.add_row(str(rank), str(r["id"]), f"[cyan]baseline {escape(r['label'])}[/]: {formula}" if r["label"] else formula,
-                      _num(r["fitness"]), _num(r["test_acc"]), str(r["nodes"] or "-"),
+                      _num(r["fitness"]), *measured, str(r["nodes"] or "-"),
                       "-" if r["generation"] is None else str(r["generation"]), escape(note))
     console.print(table)
+    if len(config.tasks) > 1 and not status:
+        _print_task_scores([r for _, r in rows], run.metrics)
     if config.selection == "pareto" and not status:
         _print_pareto(summary["pareto_front"], config)
     if summary["confirmation"] and not status:
         _print_confirmation(summary["confirmation"])
 
 
+def _print_task_scores(rows: list[dict], metrics: dict[str, str]) -> None:
+    """Each task's validation measure of the ranked rows: accuracy (higher is better) or loss (lower is better)."""
+    table = Table(title="per task: validation accuracy (acc) or loss; 'rejected' marks the task whose quality hurdle a"
+                  " candidate missed", title_justify="left")
+    table.add_column("id", justify="right")
+    for task, metric in metrics.items():
+        table.add_column(f"{escape(task)} ({'acc' if metric == 'accuracy' else 'loss'})", justify="right", overflow="fold")
+    for r in rows:
+        cells = []
+        for task, metric in metrics.items():
+            s = (r["scores"] or {}).get(task)
+            value = None if s is None else s["val_acc"] if metric == "accuracy" else s["val_loss"]
+            cells.append("-" if s is None else "rejected" if s["stopped"] else _num(value))
+        table.add_row(str(r["id"]), *cells)
+    console.print(table)
+
+
 def _print_pareto(rows: list[dict], config: SearchConfig) -> None:
-    table = Table(title=f"Pareto front ({len(rows)} candidates; task scores are validation accuracy / best baseline's)",
+    table = Table(title=f"Pareto front ({len(rows)} candidates; task scores relative to the best baseline's)",
                   title_justify="left")
     names = [*config.tasks, *(["nodes"] if config.complexity_objective else [])]
     for col in ("id", "formula", *names):

@@ -11,17 +11,21 @@ from typing import Any
 from evoact.baselines import BASELINES, DEFAULT_BASELINES
 from evoact.compiler import choose_mode
 from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig
+from evoact.scoring import AGGREGATES, SCORES
 from evoact.screening.config import ScreeningConfig
-from evoact.tasks import canonical_task_name
+from evoact.tasks import SUITES, canonical_task_name
 from evoact.training import TrainConfig
 
-#: Budget presets. ``generations`` counts the initial population as generation 0.
+#: Budget presets. ``generations`` counts the initial population as generation 0; ``epoch_scale`` multiplies each
+#: task's own training length (a fraction of an epoch is allowed).
 BUDGETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(population=6, offspring=4, generations=2, epochs=2),
-    "quick": dict(population=16, offspring=16, generations=6, epochs=25),
-    "standard": dict(population=32, offspring=16, generations=12, epochs=50),
-    "thorough": dict(population=64, offspring=32, generations=30, epochs=100),
+    "tiny": dict(population=6, offspring=4, generations=2, epoch_scale=0.1),
+    "quick": dict(population=16, offspring=16, generations=6, epoch_scale=1.0),
+    "standard": dict(population=32, offspring=16, generations=12, epoch_scale=2.0),
+    "thorough": dict(population=64, offspring=32, generations=30, epoch_scale=4.0),
 }
+#: The default score and aggregate of a search over several tasks (measured: bench/results/fitness_transfer.md).
+DEFAULT_SCORE, DEFAULT_AGGREGATE = "accuracy", "mean"
 
 
 #: How a candidate's scores on several tasks select it: a weighted mean of baseline-normalised scores, or NSGA-II.
@@ -63,6 +67,7 @@ BOUNDS: dict[str, Bound] = {
     "population": Bound(int, 1, 100_000), "offspring": Bound(int, 1, 100_000), "tournament": Bound(int, 1, 100_000),
     "crossover_prob": Bound(float, 0, 1), "mutation_prob": Bound(float, 0, 1),
     "epochs": Bound(int, 1, 100_000), "batch_size": Bound(int, 1, 1_000_000), "lr": Bound(float, 0, 10, low_open=True),
+    "epoch_scale": Bound(float, 0, 1000, low_open=True),
     "max_nonfinite": Bound(float, 0, 1), "flat_tolerance": Bound(float, 0, 1), "fingerprint_bits": Bound(int, 1, 52),
     "evaluations_per_hash": Bound(int, 1, 1000), "stability_depth": Bound(int, 1, 64), "stability_width": Bound(int, 1, 4096),
     "stability_steps": Bound(int, 0, 100), "vanish_rms": Bound(float, 0, 1e300), "explode_rms": Bound(float, 0, 1e300),
@@ -82,7 +87,7 @@ def check(name: str, value: Any) -> Any:
 
 def _check_fields(obj: Any) -> None:
     for f in fields(obj):
-        if f.name in BOUNDS:
+        if f.name in BOUNDS and not (getattr(obj, f.name) is None and "None" in str(f.type)):
             check(f.name, getattr(obj, f.name))
 
 
@@ -95,7 +100,7 @@ class SearchConfig:
 
     budget: str = "quick"
     space: str = "default"
-    tasks: tuple[str, ...] = ("mnist1d-cnn",)
+    tasks: tuple[str, ...] = SUITES["general"]
     seed: int = 0
     generations: int = 6
     baselines: tuple[str, ...] = DEFAULT_BASELINES
@@ -104,6 +109,8 @@ class SearchConfig:
     address: str | None = None
     algorithm: str = "evolution"
     selection: str = "mean"
+    score: str = DEFAULT_SCORE
+    aggregate: str = DEFAULT_AGGREGATE
     task_weights: tuple[float, ...] = ()
     complexity_objective: bool = False
     data_dir: str | None = None
@@ -139,8 +146,8 @@ class SearchConfig:
         unknown = [b for b in self.baselines if b not in BASELINES]
         if not self.baselines or unknown:
             raise ValueError(f"baselines must be some of {', '.join(BASELINES)}, got {list(self.baselines)}")
-        for name, value in (("algorithm", self.algorithm), ("selection", self.selection)):
-            known = ALGORITHMS if name == "algorithm" else SELECTIONS
+        for name, value, known in (("algorithm", self.algorithm, ALGORITHMS), ("selection", self.selection, SELECTIONS),
+                                   ("score", self.score, SCORES), ("aggregate", self.aggregate, AGGREGATES)):
             if value not in known:
                 raise ValueError(f"unknown {name} {value!r}; use one of {', '.join(known)}")
         if self.evolution.replacement not in REPLACEMENTS:
@@ -181,7 +188,8 @@ class SearchConfig:
         nested = {"evolution": EvolutionConfig, "training": TrainConfig, "screening": ScreeningConfig}
         try:
             parts = {name: kind(**{k: v for k, v in data[name].items() if k != "seed"}) for name, kind in nested.items()}
-            rest = {k: v for k, v in data.items() if k not in nested and k != "task"}
+            rest = {"score": "accuracy", "aggregate": "mean",  # what runs before these settings scored by
+                    **{k: v for k, v in data.items() if k not in nested and k != "task"}}
             tasks = tuple(rest.get("tasks") or [data["task"]])  # runs before multi-task fitness named one task
             return cls(**{**rest, **parts, "tasks": tasks, "task_weights": tuple(rest.get("task_weights", ())),
                           "baselines": tuple(rest.get("baselines", DEFAULT_BASELINES))})

@@ -1,9 +1,9 @@
 """Held-out confirmation: re-train a run's best candidates and the reference baselines with fresh seeds, on test data.
 
-Search fitness is validation accuracy with the run's seed; claims are made here instead: every function is
-trained again with seeds the search never used and scored on the test split, and each candidate is compared
-with ReLU and with the best baseline by a paired t-test over the seeds (a pair shares the seed, hence the
-initialisation stream and batch order). Every training is committed to the run as it finishes, so an
+Search fitness is measured on validation splits with the run's seed; claims are made here instead: every function
+is trained again with seeds the search never used, on the run's tasks and on held-out tasks the search never saw,
+and scored on the test split; each candidate is compared with ReLU and with the best baseline by a paired t-test
+over the seeds (a pair shares the seed, hence the initialisation stream and batch order). Every training is committed to the run as it finishes, so an
 interrupted confirmation continues where it stopped.
 """
 
@@ -26,7 +26,9 @@ from evoact.inspection import mean_learned
 from evoact.progress import CountProgress
 from evoact.run import Run
 from evoact.store import RunStore
-from evoact.tasks import canonical_task_name, get_task, require_trusted
+from evoact.tasks import SUITES, DatasetTask, Task, canonical_task_name, get_task, require_trusted
+from evoact.tasks.user import EPOCHS as USER_EPOCHS
+from evoact.training import TrainConfig
 from evoact.workers import WorkerPool
 
 #: The references every confirmation trains (the issue's five), whatever baselines the search used.
@@ -59,11 +61,18 @@ def paired_p_value(a: list[float], b: list[float]) -> float | None:
     return p if math.isfinite(p) else None
 
 
+def default_tasks(run_tasks: tuple[str, ...] | list[str]) -> list[str]:
+    """What confirm trains on by default: the run's tasks, then the held-out suite's tasks the run did not use."""
+    return [*run_tasks, *(t for t in SUITES["heldout"] if t not in run_tasks)]
+
+
 def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, epochs: int | None = None,
                 workers: int | None = None, console: Console | None = None, trust_user_tasks: bool = False,
                 address: str | None = None, data_dir: str | None = None) -> dict[str, Any]:
     """Train the top ``top`` candidates and the five baselines with ``seeds`` fresh seeds on each task; store and return the summary.
 
+    Tasks default to the run's and the held-out suite's (``default_tasks``); the summary marks the held-out ones.
+    Each task trains as long as in the run (its own epochs at the run's budget), or ``epochs`` on every task.
     Tasks named on the command line are the caller's; user tasks that come from the run's config are run only
     with ``trust_user_tasks`` (a run directory from elsewhere must not run code by being confirmed).
     Trainings that timed out or lost their worker are not stored, so running confirm again retries them.
@@ -86,30 +95,37 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
         params = run.space.learnable
         if not tasks:
             require_trusted(config.tasks, trust_user_tasks, "confirm")
-        tasks = [canonical_task_name(t) for t in tasks] if tasks else list(config.tasks)
-        epochs = epochs or config.training.epochs
+        tasks = [canonical_task_name(t) for t in tasks] if tasks else default_tasks(config.tasks)
+        train = replace(config.training, epochs=epochs) if epochs else config.training
+        loaded = {name: get_task(name, config.data_dir) for name in tasks}
+        length = {name: _epochs(task, train) for name, task in loaded.items()}
         entries = _entries(store, top)
         seed_list = fresh_seeds(seeds, config.seed)
-        for name in tasks:
-            get_task(name, config.data_dir).prepare()
+        for task in loaded.values():
+            task.prepare()
         todo = [(entry, task, seed) for task in tasks for entry in entries for seed in seed_list
-                if store.confirmation(entry["formula"], task, seed, epochs) is None]
+                if store.confirmation(entry["formula"], task, seed, length[task]) is None]
         if todo:
             progress = CountProgress(len(todo), "confirming", console)
-            timeout = config.timeout * max(1.0, epochs / config.training.epochs)  # the run's limit, per epoch
+            timeout = config.timeout * (max(1.0, epochs / config.training.epochs) if epochs and config.training.epochs else 1.0)
             pool = WorkerPool(workers or config.workers, config.address, timeout, config.gpus_per_job)
-            jobs = [make_job(e["formula"], (task,), replace(config.training, seed=seed, epochs=epochs), params,
-                             data_dir=config.data_dir) for e, task, seed in todo]
+            jobs = [make_job(e["formula"], (task,), replace(train, seed=seed), params, data_dir=config.data_dir) for e, task, seed in todo]
             for index, result in pool.imap(jobs):
                 entry, task, seed = todo[index]
-                if result["status"] == "ok" and result.get("test_acc") is None:
-                    result = {"status": "failed", "error": f"task {task} reported no test_acc, which confirm needs"}
+                measured = "test_acc" if loaded[task].metric == "accuracy" else "test_loss"
+                score = result.get("scores", {}).get(task, {})
+                if result["status"] == "ok" and score.get(measured) is None:
+                    result = {"status": "failed", "error": f"task {task} reported no {measured}, which confirm needs"}
                 if not result.get("transient"):
-                    store.add_confirmation(entry["formula"], entry["name"], task, seed, epochs, result)
-                outcome = f"test {result['test_acc']:.4f}" if result["status"] == "ok" else f"{result['status']}: {result.get('error')}"
+                    store.add_confirmation(entry["formula"], entry["name"], task, seed, length[task],
+                                           {**result, "test_loss": score.get("test_loss")})
+                outcome = (f"{measured.replace('_', ' ')} {score[measured]:.4f}" if result["status"] == "ok"
+                           else f"{result['status']}: {result.get('error')}")
                 progress.update(f"{entry['name']} on {task} seed {seed}: {outcome}" + (" (not stored: run confirm again to retry)"
                                                                                        if result.get("transient") else ""))
-        summary = summarise(store, entries, tasks, seed_list, epochs)
+        summary = summarise(store, entries, tasks, seed_list, length, {t: loaded[t].metric for t in tasks},
+                            [t for t in tasks if t not in config.tasks])
+        summary["epochs"] = epochs
         store.set_meta("confirmation", summary)
         return summary
     finally:
@@ -118,6 +134,13 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
         if pool is not None:
             pool.close()
         store.close()
+
+
+def _epochs(task: Task, train: TrainConfig) -> float:
+    """How long ``task`` trains under ``train``: what keys its stored trainings."""
+    if isinstance(task, DatasetTask):
+        return task.schedule(train).epochs
+    return train.epochs if train.epochs is not None else max(1, round(USER_EPOCHS * train.epoch_scale))
 
 
 def _entries(store: RunStore, top: int) -> list[dict[str, Any]]:
@@ -134,54 +157,67 @@ def _entries(store: RunStore, top: int) -> list[dict[str, Any]]:
             + [{"name": name, "formula": formula, "baseline": True} for formula, name in named.items()])
 
 
-def summarise(store: RunStore, entries: list[dict[str, Any]], tasks: list[str], seeds: list[int], epochs: int) -> dict[str, Any]:
-    """Per task and function: test accuracy mean and std over the seeds, paired p-values against ReLU and the best baseline."""
-    out: dict[str, Any] = {"seeds": seeds, "epochs": epochs, "tasks": {}}
+def summarise(store: RunStore, entries: list[dict[str, Any]], tasks: list[str], seeds: list[int], epochs: dict[str, float],
+              metrics: dict[str, str] | None = None, held_out: list[str] = ()) -> dict[str, Any]:
+    """Per task and function: the test measure's mean and std over the seeds (accuracy, or loss where the task's metric
+    is loss), and paired p-values against ReLU and the best baseline (highest accuracy, lowest loss)."""
+    out: dict[str, Any] = {"seeds": seeds, "tasks": {}}
     for task in tasks:
-        accs: dict[str, dict[int, float]] = {}
+        metric = (metrics or {}).get(task, "accuracy")
+        measured = "test_acc" if metric == "accuracy" else "test_loss"
+        values_of: dict[str, dict[int, float]] = {}
         rows = []
         for e in entries:
-            done = [store.confirmation(e["formula"], task, s, epochs) for s in seeds]
-            ok = [r for r in done if r and r["status"] == "ok"]
-            accs[e["name"]] = {r["seed"]: r["test_acc"] for r in ok}
+            done = [store.confirmation(e["formula"], task, s, epochs[task]) for s in seeds]
+            ok = [r for r in done if r and r["status"] == "ok" and r[measured] is not None]
+            values_of[e["name"]] = {r["seed"]: r[measured] for r in ok}
             learned: dict[str, list[float]] = {}
             for r in ok:
                 for name, values in r["learned"].items():
                     learned.setdefault(name, []).extend(values)
             rows.append({**e, "n": len(ok), "failed": sum(1 for r in done if r and r["status"] != "ok"),
                          "learned": mean_learned(learned)})
-        means = {name: statistics.fmean(a.values()) for name, a in accs.items() if a}
+        means = {name: statistics.fmean(a.values()) for name, a in values_of.items() if a}
         baselines = [e["name"] for e in entries if e["baseline"] and e["name"] in means]
-        best_baseline = max(baselines, key=lambda n: means[n]) if baselines else None
+        best = max if metric == "accuracy" else min
+        best_baseline = best(baselines, key=lambda n: means[n]) if baselines else None
         for row in rows:
-            values = list(accs[row["name"]].values())
+            values = list(values_of[row["name"]].values())
             row["mean"] = means.get(row["name"])
             row["std"] = statistics.stdev(values) if len(values) > 1 else None
             for key, ref in (("vs_relu", "relu"), ("vs_best_baseline", best_baseline)):
-                pairs = [s for s in accs[row["name"]] if ref in accs and s in accs[ref]]  # seeds both finished
-                mine, theirs = [accs[row["name"]][s] for s in pairs], [accs[ref][s] for s in pairs]
+                pairs = [s for s in values_of[row["name"]] if ref in values_of and s in values_of[ref]]  # seeds both finished
+                mine, theirs = [values_of[row["name"]][s] for s in pairs], [values_of[ref][s] for s in pairs]
                 same = ref is None or ref == row["name"] or not pairs
                 row[f"p_{key}"] = None if same else paired_p_value(mine, theirs)
                 row[f"diff_{key}"] = None if same else statistics.fmean(mine) - statistics.fmean(theirs)
-        out["tasks"][task] = {"best_baseline": best_baseline, "rows": rows}
+        out["tasks"][task] = {"best_baseline": best_baseline, "rows": rows, "metric": metric, "held_out": task in held_out,
+                              "epochs": epochs[task]}
     return out
 
 
-TABLE_HEADER = ("function", "formula", "test acc (mean ± std)", "n", "vs ReLU", "p", "vs best baseline", "p", "learned constants")
+def header(metric: str) -> tuple[str, ...]:
+    """The columns of a task's confirmation table."""
+    return ("function", "formula", f"test {'acc' if metric == 'accuracy' else 'loss'} (mean ± std)", "n", "vs ReLU", "p",
+            "vs best baseline", "p", "learned constants")
 
 
-def tables(summary: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
-    """The confirmation as tables of text, one per task (title, rows under ``TABLE_HEADER``): what the CLI, its
-    Markdown and the report print."""
+def tables(summary: dict[str, Any]) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
+    """The confirmation as tables of text, one per task (title, header, rows): what the CLI, its Markdown and the
+    report print. Held-out tasks say so in their title."""
     diff = lambda v: "-" if v is None else f"{v:+.4f}"  # noqa: E731
     pval = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
     out = []
     for task, result in summary["tasks"].items():
-        title = (f"{task}: test accuracy over {len(summary['seeds'])} fresh seeds ({summary['epochs']} epochs);"
-                 f" best baseline {result['best_baseline']}; p: two-sided paired t-test over seeds")
+        metric = result.get("metric", "accuracy")
+        length = summary.get("epochs") or result.get("epochs")
+        title = (f"{task}{' (held-out: not used by the search)' if result.get('held_out') else ''}: test"
+                 f" {metric} over {len(summary['seeds'])} fresh seeds ({'higher' if metric == 'accuracy' else 'lower'} is better;"
+                 f" {'?' if length is None else f'{length:g}'} epochs); best baseline {result['best_baseline']};"
+                 " p: two-sided paired t-test over seeds")
         rows = [[r["name"], r["formula"], "-" if r["mean"] is None else f"{r['mean']:.4f} ± {r['std'] or 0:.4f}",
                  str(r["n"]) + (f" ({r['failed']} failed)" if r["failed"] else ""), diff(r["diff_vs_relu"]), pval(r["p_vs_relu"]),
                  diff(r["diff_vs_best_baseline"]), pval(r["p_vs_best_baseline"]),
                  ", ".join(f"{k}={v:.3g}" for k, v in r["learned"].items()) or "-"] for r in result["rows"]]
-        out.append((title, rows))
+        out.append((title, header(metric), rows))
     return out

@@ -15,24 +15,23 @@ from evoact.scoring import fitness
 from evoact.screening.config import ScreeningConfig
 from evoact.screening.stability import stability_reason
 from evoact.tasks import get_task
-from evoact.training import TrainConfig, TrainingError
+from evoact.training import Hurdle, TrainConfig, TrainingError
 
 
 def make_job(formula: str, tasks: str | tuple[str, ...] | list[str], train: TrainConfig, params: dict[str, float],
-             screening: ScreeningConfig | None = None, hurdle: float | None = None, data_dir: str | None = None) -> dict[str, Any]:
+             screening: ScreeningConfig | None = None, hurdle: float | None = None, data_dir: str | None = None,
+             hurdles: dict[str, Hurdle] | None = None, score: str = "accuracy") -> dict[str, Any]:
     """A job is plain data (formula text, task names and numbers), so workers never unpickle evoact objects.
 
-    With ``screening`` the worker runs the stability check first and measures the quality hurdle's accuracy
-    on the first task after ``hurdle_fraction`` of the epochs, stopping there when it is below ``hurdle``.
+    Tasks are trained in order, cheapest first. With ``screening`` the worker runs the stability check first and
+    measures each task's quality hurdle (``hurdles``; ``hurdle``: the first task's accuracy) after ``hurdle_fraction``
+    of its training, rejecting the candidate at the first task it misses, without training on the rest (EvoNorms).
     """
-    return {"formula": formula, "tasks": [tasks] if isinstance(tasks, str) else list(tasks), "train": asdict(train), "params": dict(params),
-            "screening": asdict(screening) if screening and screening.active else None, "hurdle": hurdle,
-            "data_dir": data_dir}
-
-
-def hurdle_epoch(epochs: int, screening: ScreeningConfig) -> int:
-    """The epoch after which the quality hurdle is measured (at least 1)."""
-    return max(1, round(epochs * screening.hurdle_fraction))
+    names = [tasks] if isinstance(tasks, str) else list(tasks)
+    hurdles = dict(hurdles or {}) | ({names[0]: Hurdle("accuracy", hurdle)} if hurdle is not None else {})
+    return {"formula": formula, "tasks": names, "train": asdict(train), "params": dict(params),
+            "screening": asdict(screening) if screening and screening.active else None,
+            "hurdles": {name: asdict(h) for name, h in hurdles.items()}, "data_dir": data_dir, "score": score}
 
 
 def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
@@ -43,35 +42,41 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
     torch.set_num_threads(threads)
     start = time.perf_counter()
     scores: dict[str, TaskScore] = {}
+    metrics: dict[str, str] = {}
     try:
         expr = parse(job["formula"])
         config = TrainConfig(**job["train"])
         screening = ScreeningConfig(**job["screening"]) if job.get("screening") else None
         for index, name in enumerate(job["tasks"]):
             task = get_task(name, job.get("data_dir"))
+            metrics[name] = task.metric
             mode = choose_mode(config.activation_mode, task.steps(config))
             made: list[CompiledActivation] = []
             make = lambda: made.append(CompiledActivation(expr, job["params"], mode)) or made[-1]  # noqa: E731
-            probe = None
             if screening is not None and index == 0:
                 reason = stability_reason(make, screening, config.seed)
                 if reason:
                     return Outcome("rejected", stage="stability", error=reason, seconds=time.perf_counter() - start).plain()
-                probe = hurdle_epoch(config.epochs, screening)
                 made.clear()
-            result = task.run(make, config, probe, job.get("hurdle") if index == 0 else None)
+            probe = task.probe_step(config, screening.hurdle_fraction) if screening is not None else None
+            hurdle = Hurdle(**job["hurdles"][name]) if name in (job.get("hurdles") or {}) else None
+            result = task.run(make, config, probe, hurdle)
+            scores[name] = TaskScore(result.val_acc, result.test_acc, result.seconds, result.probe_acc, _learned(made),
+                                     result.val_loss, result.test_loss, result.probe_loss, result.stopped)
             if result.stopped:
-                return Outcome("rejected", stage="quality", probe_acc=result.probe_acc, train_seconds=result.seconds,
-                               error=f"validation accuracy {result.probe_acc:.4f} after {probe} epoch(s) is below the hurdle"
-                                     f" {job['hurdle']:.4f}", seconds=time.perf_counter() - start).plain()
-            scores[name] = TaskScore(result.val_acc, result.test_acc, result.seconds, result.probe_acc, _learned(made))
+                measured = (f"accuracy {result.probe_acc:.4f}" if hurdle.metric == "accuracy" else f"loss {result.probe_loss:.4g}")
+                return Outcome("rejected", stage="quality", probe_acc=result.probe_acc,
+                               train_seconds=sum(s.train_seconds for s in scores.values()), scores=scores,
+                               error=f"{name}: validation {measured} after {probe} step(s) is "
+                                     f"{'below' if hurdle.metric == 'accuracy' else 'above'} the hurdle {hurdle.limit:.4f}",
+                               seconds=time.perf_counter() - start).plain()
     except TrainingError as exc:
         return Outcome("failed", error=str(exc), seconds=time.perf_counter() - start).plain()
     except Exception as exc:  # a candidate must never stop the run: record why it failed
         return Outcome("failed", error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start).plain()
     first = scores[job["tasks"][0]]
-    return Outcome("ok", fitness(scores, job["tasks"]), first.val_acc, first.test_acc,
-                   sum(s.train_seconds for s in scores.values()), time.perf_counter() - start, first.probe_acc,
+    return Outcome("ok", fitness(scores, job["tasks"], metrics=metrics, score=job.get("score", "accuracy")), first.val_acc,
+                   first.test_acc, sum(s.train_seconds for s in scores.values()), time.perf_counter() - start, first.probe_acc,
                    first.learned, scores=scores).plain()
 
 

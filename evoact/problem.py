@@ -21,29 +21,33 @@ from evoact.formula import X
 from evoact.hooks import Hooks
 from evoact.records import Candidate, Outcome
 from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
-from evoact.scoring import fitness, objectives, references
+from evoact.scoring import fitness, objectives, references, uses_loss
 from evoact.search_space import SearchSpace
 from evoact.store import RunStore
+from evoact.training import Hurdle
 from evoact.workers import WorkerPool
 
 
 class Problem:
     """Turns proposals into fitness through the cascade, the workers and scoring; every outcome goes to the store."""
 
-    def __init__(self, store: RunStore, config: SearchConfig, space: SearchSpace, hooks: Hooks) -> None:
-        self.store, self.config, self.hooks = store, config, hooks
+    def __init__(self, store: RunStore, config: SearchConfig, space: SearchSpace, hooks: Hooks, metrics: dict[str, str]) -> None:
+        self.store, self.config, self.hooks, self.metrics = store, config, hooks, metrics
         self.params, self.max_nodes = space.learnable, space.limits.max_nodes
         self.screening = config.screening
         self.baseline_formulas = {name: baseline_formula(name) for name in config.baselines}
         multi = {"tasks": list(config.tasks), "weights": list(config.task_weights), "baselines": list(config.baselines),
-                 "data_dir": config.data_dir}
+                 "data_dir": config.data_dir} | ({} if (config.score, config.aggregate) == ("accuracy", "mean") else
+                                                  {"score": config.score, "aggregate": config.aggregate})
         single = config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
+        if config.score != "accuracy":
+            single = {"task": config.task, "data_dir": config.data_dir, "score": config.score}
         self.protocol = protocol_key(single if len(config.tasks) == 1 else multi, asdict(config.training))
         # A Pareto run selects on per-task scores, which the cache (one fitness per function) does not keep.
         use_cache = self.screening.active and self.screening.use_cache and config.selection != "pareto"
         self.cache = FitnessCache(store.path.parent / CACHE_FILE) if use_cache else None
-        self.hurdle: float | None = None
-        self.references: dict[str, float] | None = None  # known once the baselines are in
+        self.hurdles: dict[str, Hurdle] = {}  # per task, known once the baselines are in
+        self.references: dict[str, float] | None = None  # likewise
         self.pool: WorkerPool | None = None
         self._existing = _Existing(store)
         self._training: dict[int, Candidate] = {}  # pool ticket -> the candidate it trains
@@ -84,11 +88,13 @@ class Problem:
         own fitness included.
         """
         baselines = [r for r in self._rows.values() if r.label]
-        probes = [r.outcome.probe_acc for r in baselines if r.outcome.probe_acc is not None]
-        if self.screening.active and probes:
-            self.hurdle = self.screening.hurdle_ratio * min(probes)
-            self.store.set_meta("hurdle", self.hurdle)
-        self.references = {t: 1.0 for t in self.config.tasks} | references(baselines, self.config.tasks)
+        if self.screening.active:
+            self.hurdles = hurdles(baselines, self.metrics, self.screening.hurdle_ratio)
+            self.store.set_meta("hurdles", {task: asdict(h) for task, h in self.hurdles.items()})
+            if self.config.task in self.hurdles:
+                self.store.set_meta("hurdle", self.hurdles[self.config.task].limit)
+        self.references = {t: 1.0 for t in self.config.tasks} | references(baselines, self.config.tasks, self.metrics,
+                                                                           self.config.score)
         self.store.set_meta("references", self.references)
         for row in baselines:
             if row.status == "ok" and len(self.config.tasks) > 1:
@@ -165,7 +171,8 @@ class Problem:
         same_run = self.store.candidates_with_fingerprint(fp)
         self._finish(cid, Outcome(
             "duplicate", stage="cache", fitness=known.fitness,
-            val_acc=known.fitness if len(self.config.tasks) == 1 else None,  # a multi-task fitness is no accuracy
+            val_acc=known.fitness if len(self.config.tasks) == 1 and not uses_loss(self.metrics[self.config.task],
+                                                                                   self.config.score) else None,
             error=known.reason if known.status != "ok" else None, seconds=0.0,
             duplicate_of=same_run[0].id if same_run and same_run[0].id != cid else None,
             equivalent_to=f"{known.source} {known.formula} ({known.status}, {known.evaluations} evaluation(s))"))
@@ -176,7 +183,7 @@ class Problem:
         """Stages 3-4 and full training go to the workers; baselines skip the hurdle they calibrate."""
         for row in rows:
             job = make_job(row.formula, self.config.tasks, self.config.training, self.params, self.screening,
-                           None if row.label else self.hurdle, self.config.data_dir)
+                           data_dir=self.config.data_dir, hurdles=None if row.label else self.hurdles, score=self.config.score)
             self._training[self.pool.submit(job)] = row
 
     def drain(self) -> None:
@@ -190,7 +197,8 @@ class Problem:
             self._resolve_waiting()
 
     def _fitness(self, outcome: Outcome) -> float | None:
-        return fitness(outcome.scores, self.config.tasks, self.references, self.config.task_weights)
+        return fitness(outcome.scores, self.config.tasks, self.references, self.config.task_weights, self.metrics,
+                       self.config.score, self.config.aggregate)
 
     def _cache(self, row: Candidate, transient: bool = False) -> None:
         """Share a trained function's outcome with later candidates and runs; a worker's death or a timeout is no
@@ -231,7 +239,8 @@ class Problem:
         if row.status not in ("ok", "duplicate"):
             return None
         if self.config.selection == "pareto":
-            return objectives(row, self.references or {}, self.config.tasks, self.config.complexity_objective)
+            return objectives(row, self.references or {}, self.config.tasks, self.config.complexity_objective, self.metrics,
+                              self.config.score)
         return row.outcome.fitness
 
     def finish(self) -> None:
@@ -244,6 +253,21 @@ class Problem:
         """Close the cache."""
         if self.cache is not None:
             self.cache.close()
+
+
+def hurdles(baselines: list[Candidate], metrics: dict[str, str], ratio: float) -> dict[str, Hurdle]:
+    """Each task's quality hurdle from the baselines' probes on it: ``ratio`` of the worst baseline's accuracy, or its
+    loss over ``ratio`` (a looser hurdle for a smaller ratio; 0 turns it off)."""
+    out: dict[str, Hurdle] = {}
+    if ratio <= 0:
+        return out
+    for task, metric in metrics.items():
+        probes = [s for r in baselines if (s := r.outcome.scores.get(task)) is not None]
+        if metric == "accuracy" and (accs := [p.probe_acc for p in probes if p.probe_acc is not None]):
+            out[task] = Hurdle("accuracy", ratio * min(accs))
+        elif metric == "loss" and (losses := [p.probe_loss for p in probes if p.probe_loss is not None]):
+            out[task] = Hurdle("loss", max(losses) / ratio)
+    return out
 
 
 class _Existing:

@@ -59,13 +59,17 @@ def _learned(data: Any) -> dict[str, tuple[float, ...]]:
 
 @dataclass(frozen=True)
 class TaskScore(_Record):
-    """What training a candidate on one task measured."""
+    """What training a candidate on one task measured (accuracies None for regression and language modelling)."""
 
     val_acc: float | None = None
     test_acc: float | None = None
     train_seconds: float | None = None
     probe_acc: float | None = None
     learned: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    val_loss: float | None = None
+    test_loss: float | None = None
+    probe_loss: float | None = None
+    stopped: bool = False  # rejected at this task's quality hurdle: val_* are the probe's
 
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> "TaskScore":

@@ -14,7 +14,7 @@ from typing import Any
 
 from matplotlib.ticker import MaxNLocator
 
-from evoact.confirmation import TABLE_HEADER, tables
+from evoact.confirmation import tables
 from evoact.inspection import describe_candidate
 from evoact.plotting import figure_png, plot_png, plt
 from evoact.run import Run
@@ -98,8 +98,8 @@ def render_report(store: RunStore, top: int = 10) -> str:
         [r["label"], r["formula"], r["fitness"], r["test_acc"], r["status"]] for r in summary["baselines"]]))
     if summary["confirmation"]:
         parts.append("<h2>Confirmation on fresh seeds</h2>")
-        for title, rows in tables(summary["confirmation"]):
-            parts.append(f"<h3>{html.escape(title)}</h3>" + _table(list(TABLE_HEADER), rows))
+        for title, header, rows in tables(summary["confirmation"]):
+            parts.append(f"<h3>{html.escape(title)}</h3>" + _table(list(header), rows))
     parts.append("<h2>Hall of fame</h2>")
     for rank, row in enumerate(store.hall_of_fame(top), 1):
         info = describe_candidate(run, row.id)

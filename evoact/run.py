@@ -11,9 +11,10 @@ from evoact.config import SearchConfig
 from evoact.inspection import mean_learned
 from evoact.pareto import pareto_front
 from evoact.records import Candidate
-from evoact.scoring import objectives
+from evoact.scoring import objectives, uses_loss
 from evoact.search_space import SearchSpace, parse_search_space
 from evoact.store import RunStore, RunStoreError
+from evoact.tasks import TASKS
 
 
 class Run:
@@ -39,6 +40,19 @@ class Run:
             raise RunStoreError(f"{self.path / 'config.json'}: no search space text")
         return parse_search_space(stored["text"], str(stored.get("source", "config.json")))
 
+    @functools.cached_property
+    def metrics(self) -> dict[str, str]:
+        """Each task's metric, ``accuracy`` or ``loss`` (a task no longer known, or a user's: accuracy)."""
+        return {name: TASKS[name].metric if name in TASKS else "accuracy" for name in self.config.tasks}
+
+    def fitness_measure(self) -> str:
+        """What this run's fitness is, in words."""
+        c = self.config
+        if len(c.tasks) == 1:
+            return "minus validation loss" if uses_loss(self.metrics[c.task], c.score) else "validation accuracy"
+        compared = "loss" if c.score == "loss" else "accuracy (loss on loss tasks)"
+        return f"{c.aggregate} over the tasks of the validation {compared} relative to the best baseline's"
+
     def constants(self, row: Candidate) -> dict[str, float]:
         """A candidate's constants: the search space's initial values, replaced by the values the run trained (means)."""
         return {**self.space.learnable, **mean_learned(row.outcome.learned)}
@@ -60,11 +74,16 @@ class Run:
         for r in stages["static"]:
             key = r.outcome.error.split(" (")[0].split(":")[0] if r.outcome.error else "?"
             reasons[key] = reasons.get(key, 0) + 1
+        by_task: dict[str, int] = {}  # the task whose hurdle each rejection missed
+        for r in stages["quality"]:
+            task = next((t for t, s in r.outcome.scores.items() if s.stopped), self.config.task)
+            by_task[task] = by_task.get(task, 0) + 1
         return {
             "proposed": len(rows),
             "rejected_static": len(stages["static"]), "static_reasons": reasons,
             "cache_hits": len(stages["cache"]),
             "rejected_stability": len(stages["stability"]), "rejected_quality": len(stages["quality"]),
+            "rejected_quality_by_task": by_task, "hurdles": self.store.meta().get("hurdles") or {},
             "fully_trained": sum(r.status == "ok" for r in rows), "failed": sum(r.status == "failed" for r in rows),
             "train_seconds": sum(r.outcome.train_seconds or 0.0 for r in everything),
             "full_training_seconds": full_cost, "train_seconds_saved": saved,
@@ -78,7 +97,8 @@ class Run:
         """
         tasks, complexity = self.config.tasks, self.config.complexity_objective
         refs = self.store.meta().get("references") or {}
-        rows = [(r, o) for r in self.store.ranked() if r.label is None and (o := objectives(r, refs, tasks, complexity)) is not None]
+        rows = [(r, o) for r in self.store.ranked() if r.label is None
+                and (o := objectives(r, refs, tasks, complexity, self.metrics, self.config.score)) is not None]
         out = []
         for i in pareto_front([o for _, o in rows]):
             row, values = rows[i]

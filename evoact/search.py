@@ -83,7 +83,7 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, checkpoint
     problem = None
     try:  # nothing below may leave the store open (and its writer lock held) if it fails
         tasks = [get_task(name, config.data_dir) for name in config.tasks]
-        problem = Problem(store, config, space, hooks)
+        problem = Problem(store, config, space, hooks, {task.name: task.metric for task in tasks})
         algorithm = ALGORITHMS[config.algorithm](Genome(space), config.evolution, config.seed, admissible=problem.admissible)
         algorithm.seen.update(problem.baseline_formulas.values())  # explore beyond the baselines (seeds may still equal one)
         if checkpoint is not None and checkpoint.generation >= 0:

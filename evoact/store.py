@@ -5,16 +5,18 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from evoact.records import STATUSES, Candidate, Outcome
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Older versions this evoact still reads (and upgrades when it writes them).
-READABLE_VERSIONS = (2, 3)
+READABLE_VERSIONS = (2, 3, 4)
 CONFIG_FILE = "config.json"
 DB_FILE = "candidates.db"
 LOCK_FILE = ".writer.lock"
@@ -61,6 +63,7 @@ CREATE TABLE IF NOT EXISTS confirmations (
     learned TEXT,
     error TEXT,
     finished_at REAL NOT NULL,
+    test_loss REAL,
     PRIMARY KEY (formula, task, seed, epochs)
 );
 """
@@ -100,20 +103,34 @@ class RunStore:
 
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any]) -> "RunStore":
-        """Create a new run directory; refuses one that already holds a run."""
+        """Create a new run directory; refuses one that already holds a run.
+
+        The directory is made whole under a temporary name and renamed into place, so a crash or a refused start
+        never leaves a half-made run, and a reader never sees one.
+        """
         path = Path(path)
-        if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists():
+        if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists() or (path.exists() and not path.is_dir()):
             raise RunStoreError(f"{path} already holds a run; continue it with `evoact resume {path}` or choose another --name (nothing was overwritten)")
-        path.mkdir(parents=True, exist_ok=True)
-        lock = _lock(path)
-        (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        conn = _writer(path)
-        conn.executescript(_SCHEMA)
-        store = cls(path, conn, lock)
-        store.set_meta("schema_version", SCHEMA_VERSION)
-        store.set_meta("state", "running")
-        store.set_meta("started_at", time.time())
-        return store
+        path.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent))
+        try:
+            lock = _lock(building)
+            (building / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            conn = _writer(building)
+            conn.executescript(_SCHEMA)
+            for key, value in (("schema_version", SCHEMA_VERSION), ("state", "running"), ("started_at", time.time())):
+                conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+            conn.close()
+            os.chmod(building, 0o755)
+            try:
+                os.rename(building, path)  # atomic; replaces only an empty directory
+            except OSError:
+                os.close(lock)
+                raise RunStoreError(f"{path} exists and is not empty; choose another --name (nothing was overwritten)") from None
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        return cls(path, _writer(path), lock)
 
     @classmethod
     def reopen(cls, path: str | Path) -> "RunStore":
@@ -126,13 +143,19 @@ class RunStore:
         return store
 
     def _upgrade(self) -> None:
-        """Bring a version-2 run to this version: a ``scores`` column and the confirmations table."""
-        if self.meta().get("schema_version") == 2:
-            self._conn.execute("BEGIN IMMEDIATE")
+        """Bring an older run to this version: version 3 added a ``scores`` column and the confirmations table,
+        version 4 the confirmations' ``test_loss``."""
+        version = self.meta().get("schema_version")
+        if version == SCHEMA_VERSION:
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        if version == 2:
             self._conn.execute("ALTER TABLE candidates ADD COLUMN scores TEXT")
             self._conn.execute(_CONFIRMATIONS)
-            self.set_meta("schema_version", SCHEMA_VERSION)
-            self._conn.execute("COMMIT")
+        else:
+            self._conn.execute("ALTER TABLE confirmations ADD COLUMN test_loss REAL")
+        self.set_meta("schema_version", SCHEMA_VERSION)
+        self._conn.execute("COMMIT")
 
     @classmethod
     def open(cls, path: str | Path) -> "RunStore":
@@ -253,7 +276,7 @@ class RunStore:
         return [_candidate(dict(zip(names, values))) for values in cur.fetchall()]
 
     # --- confirmation -------------------------------------------------------------------
-    def confirmation(self, formula: str, task: str, seed: int, epochs: int) -> dict[str, Any] | None:
+    def confirmation(self, formula: str, task: str, seed: int, epochs: float) -> dict[str, Any] | None:
         """A stored confirmation training, if this one was already done."""
         rows = self.confirmations("WHERE formula=? AND task=? AND seed=? AND epochs=?", (formula, task, seed, epochs))
         return rows[0] if rows else None
@@ -266,12 +289,13 @@ class RunStore:
         names = [c[0] for c in cur.description]
         return [dict(zip(names, values), learned=json.loads(values[names.index("learned")] or "{}")) for values in cur.fetchall()]
 
-    def add_confirmation(self, formula: str, name: str, task: str, seed: int, epochs: int, result: dict[str, Any]) -> None:
+    def add_confirmation(self, formula: str, name: str, task: str, seed: int, epochs: float, result: dict[str, Any]) -> None:
         """Store one confirmation training, committed at once."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO confirmations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO confirmations (formula, name, task, seed, epochs, status, val_acc, test_acc, learned, error,"
+            " finished_at, test_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (formula, name, task, seed, epochs, result["status"], result.get("val_acc"), result.get("test_acc"),
-             json.dumps(result.get("learned") or {}), result.get("error"), time.time()))
+             json.dumps(result.get("learned") or {}), result.get("error"), time.time(), result.get("test_loss")))
 
 
 _CANDIDATE_COLUMNS = ("id", "formula", "origin", "genome", "label", "generation", "nodes", "fingerprint", "created_at")

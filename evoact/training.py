@@ -1,7 +1,12 @@
-"""Train a model on a task's data with one fixed protocol and measure validation and test accuracy."""
+"""Train a model on a task's data with one protocol and measure it on the validation and test splits.
+
+Classification is trained on cross-entropy and measured by accuracy and loss (a model may predict at every
+position of a sequence); regression is trained and measured by the mean squared error.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -13,6 +18,9 @@ from torch import nn
 if TYPE_CHECKING:
     from evoact.tasks.base import Dataset
 
+#: How a task's model is trained and measured.
+LOSSES = ("cross_entropy", "mse")
+
 
 class TrainingError(RuntimeError):
     """Training broke down (non-finite loss or outputs): the candidate fails with this reason."""
@@ -20,74 +28,137 @@ class TrainingError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training protocol shared by every candidate and baseline of a run."""
+    """The training protocol shared by every candidate and baseline of a run: what the tasks do not fix themselves.
 
-    epochs: int = 25
-    batch_size: int = 100
-    lr: float = 1e-2
+    ``epochs``, ``batch_size``, ``lr``: the same for every task, or None for each task's own; a task's own epochs
+    are multiplied by ``epoch_scale`` (the budget's), which may leave a fraction of an epoch.
+    """
+
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
     seed: int = 0
     activation_mode: str = "auto"  # compiler.MODES or auto: fused only when the training repays the compile
+    epoch_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One training's length and step size: epochs (a fraction of one allowed), batch size, learning rate, seed."""
+
+    epochs: float
+    batch_size: int
+    lr: float
+    seed: int
+
+    def steps(self, n: int) -> int:
+        """Optimizer steps over ``n`` training examples."""
+        return max(1, round(self.epochs * math.ceil(n / self.batch_size)))
+
+    def probe_step(self, n: int, fraction: float) -> int:
+        """The step after which the quality hurdle is measured: whole epochs when there are some, else a fraction."""
+        per_epoch = math.ceil(n / self.batch_size)
+        if self.epochs >= 1:
+            return min(self.steps(n), max(1, round(self.epochs * fraction)) * per_epoch)
+        return max(1, round(self.steps(n) * fraction))
+
+
+@dataclass(frozen=True)
+class Hurdle:
+    """Stop a training whose validation measure is worse than ``limit`` at the probe: accuracy below, or loss above."""
+
+    metric: str
+    limit: float
+
+    def fails(self, acc: float | None, loss: float) -> bool:
+        """Whether the probe's measures miss the hurdle."""
+        return (acc is not None and acc < self.limit) if self.metric == "accuracy" else loss > self.limit
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Accuracies after training (test is None when stopped at the hurdle) and the wall time it took."""
+    """Measures after training (test is None when stopped at the hurdle; accuracies None for regression) and time."""
 
-    val_acc: float
+    val_acc: float | None
     test_acc: float | None
     train_loss: float | None
     seconds: float
     probe_acc: float | None = None
     stopped: bool = False
+    val_loss: float | None = None
+    test_loss: float | None = None
+    probe_loss: float | None = None
 
 
-def train(model: nn.Module, data: Dataset, config: TrainConfig, probe_epoch: int | None = None,
-          hurdle: float | None = None, device: torch.device | str = "cpu") -> TrainResult:
-    """Adam on cross-entropy for ``config.epochs`` epochs, with a seeded batch order, on ``device``.
+def train(model: nn.Module, data: Dataset, schedule: Schedule, loss: str = "cross_entropy", probe_step: int | None = None,
+          hurdle: Hurdle | None = None, device: torch.device | str = "cpu") -> TrainResult:
+    """Adam on ``loss`` for ``schedule``'s steps, with a seeded batch order, on ``device``.
 
-    After ``probe_epoch`` epochs the validation accuracy is measured (``probe_acc``); below ``hurdle`` training
-    stops there. Measuring does not disturb training, so a survivor ends exactly as an uninterrupted run.
+    After ``probe_step`` steps the validation split is measured (``probe_acc``, ``probe_loss``); short of ``hurdle``
+    training stops there. Measuring does not disturb training, so a survivor ends exactly as an uninterrupted run.
     """
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    order = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=schedule.lr)
+    order = torch.Generator().manual_seed(schedule.seed)
     n = len(data.x_train)
+    total, step, epoch = schedule.steps(n), 0, 0
     start = time.perf_counter()
     model.train()
-    loss_sum, probe_acc = 0.0, None
-    for epoch in range(config.epochs):
+    loss_sum, batches, probe = 0.0, 0, None
+    while step < total:
         perm = torch.randperm(n, generator=order)
+        epoch += 1
         loss_sum, batches = 0.0, 0
-        for i in range(0, n, config.batch_size):
-            idx = perm[i : i + config.batch_size]
+        for i in range(0, n, schedule.batch_size):
+            idx = perm[i : i + schedule.batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(data.x_train[idx].to(device)), data.y_train[idx].to(device))
-            if not torch.isfinite(loss):
-                raise TrainingError(f"non-finite loss in epoch {epoch + 1}")
-            loss.backward()
+            value = _loss(model(data.x_train[idx].to(device)), data.y_train[idx].to(device), loss)
+            if not torch.isfinite(value):
+                raise TrainingError(f"non-finite loss in epoch {epoch}")
+            value.backward()
             opt.step()
-            loss_sum, batches = loss_sum + loss.item(), batches + 1
-        loss_sum /= batches
-        if epoch + 1 == probe_epoch:
-            probe_acc = accuracy(model, data.x_val, data.y_val)
-            if hurdle is not None and probe_acc < hurdle:
-                return TrainResult(probe_acc, None, loss_sum, time.perf_counter() - start, probe_acc, stopped=True)
+            loss_sum, batches, step = loss_sum + value.item(), batches + 1, step + 1
+            if step == probe_step:
+                probe = measure(model, data.x_val, data.y_val, loss)
+                if hurdle is not None and hurdle.fails(*probe):
+                    return TrainResult(probe[0], None, loss_sum / batches, time.perf_counter() - start, probe[0], True,
+                                       val_loss=probe[1], probe_loss=probe[1])
+            if step == total:
+                break
     seconds = time.perf_counter() - start
-    return TrainResult(accuracy(model, data.x_val, data.y_val),
-                       accuracy(model, data.x_test, data.y_test), loss_sum, seconds, probe_acc)
+    (val_acc, val_loss), (test_acc, test_loss) = measure(model, data.x_val, data.y_val, loss), measure(
+        model, data.x_test, data.y_test, loss)
+    return TrainResult(val_acc, test_acc, loss_sum / max(batches, 1), seconds, probe and probe[0], val_loss=val_loss,
+                       test_loss=test_loss, probe_loss=probe and probe[1])
+
+
+def _loss(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
+    if loss == "mse":
+        return F.mse_loss(output.reshape(target.shape), target)
+    return F.cross_entropy(output.reshape(-1, output.shape[-1]), target.reshape(-1))
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Fraction of correct predictions, in eval mode and in batches (on the model's device); non-finite outputs fail."""
+def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy",
+            batch_size: int = 1000) -> tuple[float | None, float]:
+    """Accuracy (None for regression) and mean loss, in eval mode and in batches; non-finite outputs fail."""
     device = next(model.parameters()).device
     model.eval()
-    correct = 0
+    correct, total = 0, 0.0
     for i in range(0, len(x), batch_size):
-        logits = model(x[i : i + batch_size].to(device))
-        if not torch.isfinite(logits).all():
+        output = model(x[i : i + batch_size].to(device))
+        if not torch.isfinite(output).all():
             model.train()
             raise TrainingError("non-finite network outputs at evaluation")
-        correct += int((logits.argmax(1).cpu() == y[i : i + batch_size]).sum())
+        target = y[i : i + batch_size].to(device)
+        total += float(_loss(output, target, loss)) * target.numel()
+        if loss == "cross_entropy":
+            correct += int((output.argmax(-1) == target.reshape(output.shape[:-1])).sum())
     model.train()
-    return correct / len(x)
+    count = y.numel()
+    return (correct / count if loss == "cross_entropy" else None), total / count
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    """Fraction of correct predictions (classification)."""
+    return measure(model, x, y, "cross_entropy", batch_size)[0]

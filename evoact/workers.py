@@ -14,6 +14,7 @@ from evoact.evaluation import evaluate
 _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's local node address stays 127.0.0.1
 FAILED_WORKER = "worker process died during the evaluation"
 RETRIES_AFTER_DEATH = 1
+_SLICE = 0.25  # seconds the pool waits on Ray at a time
 
 
 class WorkerError(RuntimeError):
@@ -97,10 +98,10 @@ class WorkerPool:
         import ray
 
         while self._running:
-            wait = None
+            wait = _SLICE  # ray.wait holds back Python's signal handlers: Ctrl-C must act within a slice
             if self.timeout:
                 oldest = min(started for *_, started in self._running.values())
-                wait = max(0.0, oldest + self.timeout - time.monotonic())
+                wait = min(wait, max(0.0, oldest + self.timeout - time.monotonic()))
             ready, _ = ray.wait(list(self._running), num_returns=1, timeout=wait)
             if ready:  # and whatever else finished meanwhile, in one go
                 ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)

@@ -1,6 +1,7 @@
 import statistics
 
 import pytest
+from click.testing import CliRunner
 
 from evoact.cli import main
 from evoact.config import make_config
@@ -81,3 +82,32 @@ def test_confirm_refuses_bad_arguments(confirmed):
         confirm_run(run, seeds=1)
     with pytest.raises(ValueError, match="unknown task 'nope'"):
         confirm_run(run, tasks=["nope"])
+
+
+def test_confirm_adds_the_held_out_suite_by_default_and_its_statistics_follow_the_stored_rows(tmp_path):
+    from evoact.tasks import SUITES
+
+    run = tmp_path / "run"
+    run_search(make_config("tiny", tasks=("mnist1d-cnn",), workers=2, generations=1), run)
+    summary = confirm_run(run, top=1, seeds=2, workers=2)
+    held_out = [t for t, result in summary["tasks"].items() if result["held_out"]]
+    assert list(summary["tasks"])[0] == "mnist1d-cnn" and not summary["tasks"]["mnist1d-cnn"]["held_out"]
+    assert held_out == [t for t in SUITES["heldout"] if t != "mnist1d-cnn"]  # the held-out set excludes the run's task
+    stored = RunStore.open(run).confirmations()
+    for task in ("friedman-mlp", "digits-deep-mlp"):  # a loss task and an accuracy task
+        result = summary["tasks"][task]
+        measured = "test_loss" if result["metric"] == "loss" else "test_acc"
+        assert result["metric"] == ("loss" if task == "friedman-mlp" else "accuracy")
+        values = {r["name"]: {s["seed"]: s[measured] for s in stored if s["formula"] == r["formula"] and s["task"] == task}
+                  for r in result["rows"]}
+        means = {name: statistics.fmean(v.values()) for name, v in values.items()}
+        pick = min if result["metric"] == "loss" else max
+        assert result["best_baseline"] == pick((n for n in CONFIRM_BASELINES), key=means.get)
+        for row in result["rows"]:
+            assert row["mean"] == pytest.approx(means[row["name"]]) and row["n"] == 2
+            if row["name"] != "relu":
+                seeds = sorted(values[row["name"]])
+                assert row["p_vs_relu"] == paired_p_value([values[row["name"]][s] for s in seeds], [values["relu"][s] for s in seeds])
+                assert row["diff_vs_relu"] == pytest.approx(means[row["name"]] - means["relu"])
+    shown = CliRunner().invoke(main, ["show", str(run)]).output
+    assert "friedman-mlp (held-out: not used by the search): test loss over 2 fresh seeds (lower is better" in shown

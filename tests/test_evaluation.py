@@ -29,3 +29,13 @@ def test_failures_are_results_with_reasons():
     assert broken["status"] == "failed" and "FormulaError" in broken["error"]
     unknown = evaluate(make_job("x", ("no-such-task",), FAST, {}))
     assert unknown["status"] == "failed" and "unknown task" in unknown["error"]
+
+
+def test_a_learnable_constant_trains_per_layer_on_every_suite_task():
+    from evoact.tasks import SUITES
+
+    for task in (*SUITES["general"], *SUITES["heldout"]):
+        result = evaluate(make_job("x*sigmoid(beta*x)", (task,), TrainConfig(epoch_scale=0.1), {"beta": 1.0}))
+        assert result["status"] == "ok", (task, result)
+        betas = result["scores"][task]["learned"]["beta"]
+        assert len(betas) >= 2 and all(b != 1.0 for b in betas), (task, betas)  # one per activation layer, each trained

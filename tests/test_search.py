@@ -76,7 +76,7 @@ def test_no_screening_trains_everything_proposed(tmp_path):
 
 
 def test_evaluations_per_hash_retrains_until_the_mean_has_enough_evaluations(tmp_path):
-    config = make_config("tiny", workers=2, generations=1, seed=6, evaluations_per_hash=2)
+    config = make_config("tiny", tasks=("mnist1d-cnn",), epochs=2, workers=2, generations=1, seed=6, evaluations_per_hash=2)
     run_search(config, tmp_path / "one")
     run_search(config, tmp_path / "two")
     run_search(config, tmp_path / "three")

@@ -9,7 +9,7 @@ from evoact.tasks import TASKS, canonical_task_name, get_task
 from evoact.tasks.cifar10 import FOLDER, TEST_FILE, TRAIN_FILES
 from evoact.tasks.digits import load_digits
 from evoact.tasks.mnist1d import load_mnist1d
-from evoact.training import TrainConfig
+from evoact.training import TrainConfig, measure
 
 EXAMPLE = "docs/examples/spirals_task.py:spirals"
 
@@ -77,15 +77,27 @@ def test_models_use_the_given_activation_everywhere(name, cifar_dir):
         return made[-1]
 
     model = task.build_model(factory)
-    assert model(task.load().x_val[:5]).shape == (5, 10)
+    output, data = model(task.load().x_val[:5]), task.load()
+    classes = int(max(data.y_train.max(), data.y_val.max())) + 1 if task.loss == "cross_entropy" else 1
+    assert output.shape[0] == 5 and output.shape[-1] == classes and output.shape[1:-1] == data.y_val.shape[1:]
     assert len(made) >= 2 and all(any(m is a for a in model.modules()) for m in made)
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_one_epoch_of_training_scores_both_splits(name, cifar_dir):
-    result = get_task(name, cifar_dir).run(nn.ReLU, TrainConfig(epochs=1, batch_size=50))
-    assert 0.0 <= result.val_acc <= 1.0 and 0.0 <= result.test_acc <= 1.0 and result.seconds > 0
+    task = get_task(name, cifar_dir)
+    data = task.load()
+    torch.manual_seed(0)
+    _, untrained = measure(task.build_model(nn.ReLU), data.x_train, data.y_train, task.loss)
+    result = task.run(nn.ReLU, TrainConfig(epochs=1, batch_size=50))
+    assert result.seconds > 0 and 0 < result.val_loss < float("inf") and 0 < result.test_loss < float("inf")
+    if task.loss == "cross_entropy":  # classification, also where selection reads the loss (language modelling)
+        assert 0.0 <= result.val_acc <= 1.0 and 0.0 <= result.test_acc <= 1.0
+    else:
+        assert result.val_acc is None and result.test_acc is None
     if name != "cifar10-resnet20":  # the tiny synthetic CIFAR is too small to say anything about learning
+        assert result.train_loss < untrained  # one epoch learned something (the epoch's mean loss, on the training split)
+    if name in ("mnist1d-cnn", "mnist1d-mlp", "digits-cnn"):
         assert result.val_acc > 0.2  # chance is 0.1
 
 
@@ -122,5 +134,7 @@ def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
 
 
 def test_unknown_task_lists_known_ones():
-    with pytest.raises(ValueError, match="unknown task 'cifar'; known tasks: cifar10-resnet20, digits-cnn, mnist1d-cnn, mnist1d-mlp"):
+    with pytest.raises(ValueError, match="unknown task 'cifar'; known tasks: cifar10-resnet20, digits-cnn, digits-deep-mlp, "
+                                         "digits-resmlp, friedman-mlp, mnist1d-cnn, mnist1d-deep-mlp, mnist1d-mlp, mnist1d-resnet,"
+                                         " periodic-mlp, tabular-wide-mlp, text-transformer"):
         get_task("cifar")

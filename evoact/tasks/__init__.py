@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from evoact.tasks.base import Dataset, DatasetTask, Task
 from evoact.tasks.cifar10 import Cifar10ResNet20
-from evoact.tasks.digits import DigitsCnn
-from evoact.tasks.mnist1d import Mnist1dCnn, Mnist1dMlp
+from evoact.tasks.digits import DigitsCnn, DigitsDeepMlp, DigitsResMlp
+from evoact.tasks.mnist1d import Mnist1dCnn, Mnist1dDeepMlp, Mnist1dMlp, Mnist1dResNet
+from evoact.tasks.periodic import PeriodicMlp
+from evoact.tasks.tabular import FriedmanMlp, TabularWideMlp
+from evoact.tasks.text import TextTransformer
 from evoact.tasks.user import UserTask, canonical_user_task, is_user_task
 
 #: Built-in task name -> class; a user task is named MODULE:FUNCTION or FILE.py:FUNCTION instead.
-TASKS: dict[str, type[DatasetTask]] = {t.name: t for t in (Mnist1dCnn, Mnist1dMlp, DigitsCnn, Cifar10ResNet20)}
+TASKS: dict[str, type[DatasetTask]] = {t.name: t for t in (
+    PeriodicMlp, Mnist1dDeepMlp, Mnist1dResNet, TextTransformer, DigitsDeepMlp, TabularWideMlp, DigitsResMlp, FriedmanMlp,
+    Mnist1dCnn, Mnist1dMlp, DigitsCnn, Cifar10ResNet20)}
+
+#: Named groups of tasks, each cheapest first. ``general`` is the default fitness: one task of each kind that
+#: differs between networks (extrapolating regression, a deep plain MLP, a normalised ResNet, a transformer).
+#: ``heldout`` is what ``evoact confirm`` checks a general search's winners on: other data, other networks.
+SUITES: dict[str, tuple[str, ...]] = {
+    "general": ("periodic-mlp", "mnist1d-deep-mlp", "mnist1d-resnet", "text-transformer"),
+    "heldout": ("digits-deep-mlp", "tabular-wide-mlp", "digits-resmlp", "friedman-mlp", "mnist1d-cnn", "digits-cnn"),
+}
 
 
 def get_task(name: str, data_dir: str | None = None) -> Task:
@@ -33,4 +46,4 @@ def canonical_task_name(name: str) -> str:
     return canonical_user_task(name) if is_user_task(name) else name
 
 
-__all__ = ["Dataset", "DatasetTask", "TASKS", "Task", "canonical_task_name", "get_task", "require_trusted"]
+__all__ = ["Dataset", "DatasetTask", "SUITES", "TASKS", "Task", "canonical_task_name", "get_task", "require_trusted"]

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from evoact.training import TrainConfig, TrainResult, train
+from evoact.training import Hurdle, Schedule, TrainConfig, TrainResult, train
 
 ActivationFactory = Callable[[], nn.Module]
 
@@ -29,10 +29,16 @@ class Dataset:
 
 
 class Task(ABC):
-    """A problem on which a candidate activation is trained and scored (validation and test accuracy)."""
+    """A problem on which a candidate activation is trained and scored on held-out data.
+
+    ``metric``: what selection reads, ``accuracy`` (higher is better) or ``loss`` (lower is better; regression and
+    language modelling). ``measures``: what about an activation the task tests, in words.
+    """
 
     name: str
     description: str
+    measures: str = ""
+    metric: str = "accuracy"
 
     def prepare(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """Make the data ready once, in the driver, before any worker needs it (generate, cache, check paths)."""
@@ -41,14 +47,27 @@ class Task(ABC):
         """Optimizer steps one training takes (0 if unknown): decides whether compiling the activation pays."""
         return 0
 
+    def probe_step(self, config: TrainConfig, fraction: float) -> int | None:
+        """The step after which the quality hurdle is measured (None: this task is not probed)."""
+        return None
+
     @abstractmethod
-    def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_epoch: int | None = None,
-            hurdle: float | None = None) -> TrainResult:
+    def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_step: int | None = None,
+            hurdle: Hurdle | None = None) -> TrainResult:
         """Train a fresh model whose every nonlinearity is ``make_activation()`` and measure it."""
 
 
 class DatasetTask(Task):
-    """A task made of a dataset and a model, trained with evoact's one protocol (``training.train``)."""
+    """A task made of a dataset and a model, trained with evoact's one protocol (``training.train``).
+
+    ``epochs``, ``batch_size`` and ``lr`` are its own training (at the ``quick`` budget); ``loss`` is
+    ``cross_entropy`` (classification, also at every position of a sequence) or ``mse`` (regression).
+    """
+
+    epochs: float = 25
+    batch_size: int = 100
+    lr: float = 1e-2
+    loss: str = "cross_entropy"
 
     def __init__(self, data_dir: str | None = None) -> None:
         self.data_dir = data_dir
@@ -68,14 +87,23 @@ class DatasetTask(Task):
     def prepare(self) -> None:
         self.load()
 
-    def steps(self, config: TrainConfig) -> int:
-        return config.epochs * -(-len(self.load().x_train) // config.batch_size)
+    def schedule(self, config: TrainConfig) -> Schedule:
+        """This task's training under the run's protocol: the run's numbers where it sets them, else the task's own."""
+        epochs = config.epochs if config.epochs is not None else self.epochs * config.epoch_scale
+        return Schedule(epochs, config.batch_size or self.batch_size, config.lr or self.lr, config.seed)
 
-    def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_epoch: int | None = None,
-            hurdle: float | None = None) -> TrainResult:
+    def steps(self, config: TrainConfig) -> int:
+        return self.schedule(config).steps(len(self.load().x_train))
+
+    def probe_step(self, config: TrainConfig, fraction: float) -> int | None:
+        return self.schedule(config).probe_step(len(self.load().x_train), fraction)
+
+    def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_step: int | None = None,
+            hurdle: Hurdle | None = None) -> TrainResult:
         data = self.load()
         torch.manual_seed(config.seed)
-        return train(self.build_model(make_activation), data, config, probe_epoch, hurdle, self.device())
+        return train(self.build_model(make_activation), data, self.schedule(config), self.loss, probe_step, hurdle,
+                     self.device())
 
 
 def cache_dir() -> Path:

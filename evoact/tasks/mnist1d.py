@@ -61,11 +61,42 @@ class _Cnn(nn.Module):
         return self.head(x.flatten(1))
 
 
+class _ResidualBlock(nn.Module):
+    def __init__(self, make_activation: ActivationFactory, channels: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv1d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm1d(channels)
+        self.conv2, self.bn2 = nn.Conv1d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm1d(channels)
+        self.act1, self.act2 = make_activation(), make_activation()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act2(x + self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x))))))
+
+
+class _ResNet(nn.Module):
+    def __init__(self, make_activation: ActivationFactory, channels: int = 16, blocks: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv1d(1, channels, 5, 2, 2, bias=False), nn.BatchNorm1d(channels), make_activation())
+        self.blocks = nn.Sequential(*[_ResidualBlock(make_activation, channels) for _ in range(blocks)])
+        self.head = nn.Linear(channels, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x.unsqueeze(1))).mean(-1))
+
+
+def deep_mlp(make_activation: ActivationFactory, inputs: int, outputs: int, depth: int, width: int = 64) -> nn.Sequential:
+    """``depth`` hidden layers of ``width`` units with no normalisation and PyTorch's default initialisation."""
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(inputs if i == 0 else width, width), make_activation()]
+    return nn.Sequential(*layers, nn.Linear(width, outputs))
+
+
 class Mnist1dCnn(DatasetTask):
     """A 3-layer 1-D CNN (25 channels) on MNIST-1D: separates activations within a few seconds."""
 
     name = "mnist1d-cnn"
     description = "3-layer 1-D CNN on MNIST-1D (3,200 train / 800 val / 1,000 test)"
+    measures = "a small convolutional network without normalisation"
 
     def load(self) -> Dataset:
         return load_mnist1d()
@@ -79,9 +110,40 @@ class Mnist1dMlp(DatasetTask):
 
     name = "mnist1d-mlp"
     description = "MLP 40-100-100-10 on MNIST-1D (3,200 train / 800 val / 1,000 test)"
+    measures = "a shallow MLP"
 
     def load(self) -> Dataset:
         return load_mnist1d()
 
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
         return nn.Sequential(nn.Linear(40, 100), make_activation(), nn.Linear(100, 100), make_activation(), nn.Linear(100, 10))
+
+
+class Mnist1dDeepMlp(DatasetTask):
+    """Eight hidden layers and no normalisation: the signal must propagate through the activation alone."""
+
+    name = "mnist1d-deep-mlp"
+    description = "plain MLP, 8 hidden layers of 64, no normalisation, on MNIST-1D (3,200 / 800 / 1,000)"
+    measures = "signal propagation in a deep network without normalisation"
+    epochs, batch_size, lr = 10, 64, 1e-3
+
+    def load(self) -> Dataset:
+        return load_mnist1d()
+
+    def build_model(self, make_activation: ActivationFactory) -> nn.Module:
+        return deep_mlp(make_activation, 40, 10, depth=8)
+
+
+class Mnist1dResNet(DatasetTask):
+    """A 1-D ResNet with BatchNorm: residual connections and normalisation, as in most modern networks."""
+
+    name = "mnist1d-resnet"
+    description = "1-D ResNet (stem + 3 residual blocks of 16 channels, BatchNorm) on MNIST-1D (3,200 / 800 / 1,000)"
+    measures = "a residual network with batch normalisation"
+    epochs, batch_size, lr = 8, 64, 3e-3
+
+    def load(self) -> Dataset:
+        return load_mnist1d()
+
+    def build_model(self, make_activation: ActivationFactory) -> nn.Module:
+        return _ResNet(make_activation)

@@ -1,6 +1,7 @@
 """User tasks: ``--task module:function`` or ``--task path/to/file.py:function``, a function that trains and scores.
 
-The function is called as ``function(make_activation, seed=..., epochs=...)``: it builds its model with
+The function is called as ``function(make_activation, seed=..., epochs=...)`` (25 epochs at the quick budget,
+scaled by the budget, or ``--epochs``): it builds its model with
 ``make_activation()`` for every nonlinearity, trains it, and returns a mapping with ``val_acc`` (what selection
 uses, higher is better) and optionally ``test_acc``. It runs inside the Ray workers, imported the same way.
 """
@@ -18,7 +19,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evoact.tasks.base import ActivationFactory, Task
-from evoact.training import TrainConfig, TrainingError, TrainResult
+from evoact.training import Hurdle, TrainConfig, TrainingError, TrainResult
+
+#: The epochs a user task is asked for at the quick budget (scaled by the budget, or the run's ``--epochs``).
+EPOCHS = 25
 
 
 def is_user_task(name: str) -> bool:
@@ -68,11 +72,12 @@ class UserTask(Task):
         self.description = f"user task {self.name}"
         self.function = load_user_function(self.name)
 
-    def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_epoch: int | None = None,
-            hurdle: float | None = None) -> TrainResult:
+    def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_step: int | None = None,
+            hurdle: Hurdle | None = None) -> TrainResult:
         """Call the function; no quality hurdle (it trains on its own terms), so probe and hurdle are ignored."""
         start = time.perf_counter()
-        metrics = self.function(make_activation, seed=config.seed, epochs=config.epochs)
+        epochs = config.epochs if config.epochs is not None else max(1, round(EPOCHS * config.epoch_scale))
+        metrics = self.function(make_activation, seed=config.seed, epochs=epochs)
         try:
             val = float(metrics["val_acc"])
             test = None if metrics.get("test_acc") is None else float(metrics["test_acc"])

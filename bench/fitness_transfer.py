@@ -1,0 +1,180 @@
+"""Benchmark: which fitness transfers? Score every function of a fixed pool on the search tasks and on held-out tasks,
+then ask each fitness rule (per-task score x aggregate) which functions it would select, and how those do held out.
+
+Run:  python bench/fitness_transfer.py [--random 60] [--seeds 0 1] [--workers 2] [--out bench/results/fitness_transfer]
+
+The pool: the five confirmation baselines, the catalog's published activations (beta = 1) and random trees of the
+default space that pass static screening. Every function is trained (quick-budget length, no cascade) on the
+``general`` suite (what a search scores) and on the ``heldout`` suite (what it never sees), with each seed. A
+rule's fitness is computed from the ``general`` validation measures exactly as a search would (references: the best
+of relu, gelu, silu and tanh); a function's held-out score is the mean over held-out tasks of its test measure
+relative to the best of the same four baselines (accuracy / best accuracy, or best loss / loss), averaged over
+seeds. Reported per rule: Spearman's rank correlation between fitness and held-out score over the pool, and the
+mean held-out score of the rule's top 1, 3 and 10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from evoact.baselines import baseline_formula  # noqa: E402
+from evoact.catalog import CATALOG  # noqa: E402
+from evoact.confirmation import CONFIRM_BASELINES  # noqa: E402
+from evoact.evaluation import make_job  # noqa: E402
+from evoact.formula import parse, to_formula  # noqa: E402
+from evoact.genome import Genome  # noqa: E402
+from evoact.records import Candidate, Outcome, TaskScore  # noqa: E402
+from evoact.screening import ScreeningConfig, screen_static  # noqa: E402
+from evoact.scoring import AGGREGATES, SCORES, fitness, references  # noqa: E402
+from evoact.search_space import load_search_space  # noqa: E402
+from evoact.tasks import SUITES, TASKS, get_task  # noqa: E402
+from evoact.training import TrainConfig  # noqa: E402
+from evoact.workers import WorkerPool  # noqa: E402
+
+REFERENCE_BASELINES = ("relu", "gelu", "silu", "tanh")  # a search's default baselines
+
+
+def pool(random_trees: int, seed: int) -> dict[str, str]:
+    """Name -> canonical formula: baselines, the catalog (beta = 1), random trees that pass static screening."""
+    out = {name: baseline_formula(name) for name in CONFIRM_BASELINES}
+    for known in CATALOG:
+        expr = parse(known.formula)
+        formula = to_formula(expr.subs({s: 1 for s in expr.free_symbols if s.name == "beta"}))
+        if formula not in out.values():
+            out[known.name] = formula
+    space = load_search_space("default")
+    genome, rng_state = Genome(space), random.getstate()
+    random.seed(seed)
+    seen = set(out.values())
+    try:
+        while sum(name.startswith("random") for name in out) < random_trees:
+            expr = genome.to_expr(genome.random_tree())
+            formula = to_formula(expr)
+            if formula in seen or not any(s.name == "x" for s in expr.free_symbols):
+                continue
+            seen.add(formula)
+            (verdict,) = screen_static([formula], [None], space.learnable, None, ScreeningConfig())
+            if verdict.reason is None:
+                out[f"random {sum(n.startswith('random') for n in out) + 1}"] = formula
+    finally:
+        random.setstate(rng_state)
+    return out
+
+
+def train_all(functions: dict[str, str], tasks: list[str], seeds: list[int], workers: int) -> dict:
+    """(name, task, seed) -> TaskScore, for every function, task and seed (failures left out)."""
+    for task in tasks:
+        get_task(task).prepare()
+    todo = [(name, task, seed) for name in functions for task in tasks for seed in seeds]
+    pool_ = WorkerPool(workers, timeout=600)
+    out, start = {}, time.monotonic()
+    try:
+        jobs = [make_job(functions[n], (t,), TrainConfig(seed=s), {"beta": 1.0}) for n, t, s in todo]
+        for done, (index, result) in enumerate(pool_.imap(jobs), 1):
+            name, task, seed = todo[index]
+            if result["status"] == "ok":
+                out[(name, task, seed)] = TaskScore.from_plain(result["scores"][task])
+            if done % 50 == 0:
+                print(f"{done}/{len(todo)} trainings, {time.monotonic() - start:.0f} s", flush=True)
+    finally:
+        pool_.close()
+    return out
+
+
+def heldout_score(name: str, scores: dict, tasks: list[str], seeds: list[int], metrics: dict[str, str]) -> float | None:
+    """Mean over held-out tasks and seeds of the test measure relative to the best reference baseline of that seed."""
+    values = []
+    for seed in seeds:
+        for task in tasks:
+            loss = metrics[task] == "loss"
+            mine = scores.get((name, task, seed))
+            refs = [s for b in REFERENCE_BASELINES if (s := scores.get((b, task, seed))) is not None]
+            if mine is None or not refs:
+                return None
+            if loss:
+                values.append(min(r.test_loss for r in refs) / mine.test_loss)
+            else:
+                values.append(mine.test_acc / max(r.test_acc for r in refs))
+    return statistics.fmean(values)
+
+
+def rule_fitness(name: str, scores: dict, tasks: list[str], seeds: list[int], metrics: dict[str, str], score: str,
+                 how: str) -> float | None:
+    """The fitness a search with this rule gives ``name`` on ``tasks`` (mean over seeds), references from this pool."""
+    values = []
+    for seed in seeds:
+        mine = {t: scores[(name, t, seed)] for t in tasks if (name, t, seed) in scores}
+        baselines = [Candidate(0, "", "baseline", label=b, outcome=Outcome("ok", scores={t: scores[(b, t, seed)] for t in tasks
+                                                                                         if (b, t, seed) in scores}))
+                     for b in REFERENCE_BASELINES]
+        refs = references(baselines, tasks, metrics, score)
+        value = fitness(mine, tasks, refs, (), metrics, score, how)
+        if value is None:
+            return None
+        values.append(value)
+    return statistics.fmean(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--random", type=int, default=60)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default="bench/results/fitness_transfer")
+    args = parser.parse_args()
+    functions = pool(args.random, 0)
+    search, held = list(SUITES["general"]), list(SUITES["heldout"])
+    metrics = {t: TASKS[t].metric for t in search + held}
+    print(f"{len(functions)} functions x {len(search) + len(held)} tasks x {len(args.seeds)} seeds", flush=True)
+    started = time.monotonic()
+    scores = train_all(functions, search + held, args.seeds, args.workers)
+    minutes = (time.monotonic() - started) / 60
+    truth = {n: v for n in functions if (v := heldout_score(n, scores, held, args.seeds, metrics)) is not None}
+    variants = {"general": search, "general without periodic-mlp": [t for t in search if t != "periodic-mlp"]}
+    rows = []
+    for label, tasks in variants.items():
+        for score in SCORES:
+            for how in AGGREGATES:
+                fit = {n: v for n in truth if (v := rule_fitness(n, scores, tasks, args.seeds, metrics, score, how)) is not None}
+                ranked = sorted(fit, key=lambda n: -fit[n])
+                rho = spearmanr([fit[n] for n in ranked], [truth[n] for n in ranked]).statistic
+                top = {k: statistics.fmean(truth[n] for n in ranked[:k]) for k in (1, 3, 10)}
+                rows.append({"tasks": label, "score": score, "aggregate": how, "functions": len(ranked), "spearman": rho,
+                             **{f"held_out_top{k}": v for k, v in top.items()}, "top3": ranked[:3]})
+    best_possible = sorted(truth.values(), reverse=True)
+    lines = [f"# Which fitness transfers to held-out tasks? ({len(functions)} functions, seeds {args.seeds}, {minutes:.0f} min)",
+             "", f"Command: `python bench/fitness_transfer.py --random {args.random} --seeds {' '.join(map(str, args.seeds))}"
+             f" --workers {args.workers}`", "",
+             f"Search tasks (general suite): {', '.join(search)}. Held-out tasks: {', '.join(held)}.",
+             "Held-out score: mean over held-out tasks and seeds of the test measure relative to the best of relu, gelu,"
+             " silu and tanh (1.0 = as good as the best of them; accuracy ratio, or loss ratio best/mine).",
+             f"For scale: the best function of the pool held out scores {best_possible[0]:.4f}, the 10th {best_possible[9]:.4f},"
+             f" the median {statistics.median(best_possible):.4f}; relu {truth.get('relu', float('nan')):.4f},"
+             f" gelu {truth.get('gelu', float('nan')):.4f}, silu {truth.get('silu', float('nan')):.4f},"
+             f" mish {truth.get('mish', float('nan')):.4f}.", "",
+             "| search tasks | score | aggregate | Spearman (fitness vs held-out) | held-out score of top 1 | top 3 | top 10 | top 3 by fitness |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['tasks']} | {r['score']} | {r['aggregate']} | {r['spearman']:.3f} | {r['held_out_top1']:.4f} |"
+                     f" {r['held_out_top3']:.4f} | {r['held_out_top10']:.4f} | {', '.join(r['top3'])} |")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps({
+        "functions": functions, "seeds": args.seeds, "rules": rows, "held_out": truth,
+        "scores": {f"{n}|{t}|{s}": v.plain() for (n, t, s), v in scores.items()}}, indent=1))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
