@@ -19,7 +19,7 @@ from evoact.compiler import compile_activation
 from evoact.config import make_config
 from evoact.run import Run
 from evoact.screening import ScreeningConfig, stability_reason
-from evoact.search import run_search
+from evoact.driver import run_search
 from evoact.store import RunStore
 
 

@@ -1,6 +1,7 @@
-"""Benchmark: evolution versus random search at equal evaluation budgets, over several seeds, on one task.
+"""Benchmark: evolution versus random search at equal evaluation budgets, over several seeds, under the default fitness.
 
-Run:  python bench/evolution_vs_random.py [--seeds 0 1 2] [--task mnist1d-cnn] [--epochs 10] [--out bench/results]
+Run:  python bench/evolution_vs_random.py [--seeds 0 1 2] [--task NAME ...] [--epochs N] [--out bench/results]
+(default: the general suite, each task's own training length at the quick budget)
 Both algorithms draw from the same space and go through the same cascade and evaluator; an evaluation is a
 proposal that passed static screening (what each generation's quota counts). Prints best validation accuracy
 so far versus evaluations for both (mean over seeds, and per seed), how many evaluations evolution needed to
@@ -20,10 +21,11 @@ from rich.console import Console
 from rich.table import Table
 
 from evoact.config import make_config
+from evoact.driver import run_search
 from evoact.plotting import plt
-from evoact.search import run_search
 from evoact.search_space import load_search_space
 from evoact.store import RunStore
+from evoact.tasks import SUITES
 
 ALGORITHMS = ("evolution", "random")
 
@@ -32,10 +34,10 @@ def best_so_far(run_dir: Path) -> list[float]:
     """Best fitness after each evaluation, in proposal order (baselines and static rejections excluded)."""
     curve, best = [], float("-inf")
     for row in RunStore.open(run_dir).candidates():
-        if row["label"] is not None or row["stage"] == "static":
+        if row.label is not None or row.outcome.stage == "static":
             continue
-        if row["status"] in ("ok", "duplicate") and row["fitness"] is not None:
-            best = max(best, row["fitness"])
+        if row.status in ("ok", "duplicate") and row.outcome.fitness is not None:
+            best = max(best, row.outcome.fitness)
         curve.append(best)
     return curve
 
@@ -52,11 +54,11 @@ def _unseeded(folder: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--task", default="mnist1d-cnn")
+    parser.add_argument("--task", nargs="+", default=None, help="tasks (default: the general suite)")
     parser.add_argument("--population", type=int, default=12)
     parser.add_argument("--offspring", type=int, default=12)
     parser.add_argument("--generations", type=int, default=6)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=None, help="epochs on every task (default: each task's own)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep-seeds", action="store_true",
                         help="start both from the space's seed activations (SiLU, Mish); by default both start from random trees")
@@ -71,7 +73,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 run_dir = Path(tmp) / "run"  # a fresh folder each: no fitness cache shared between runs
                 space = "default" if args.keep_seeds else _unseeded(Path(tmp))
-                config = make_config("quick", tasks=(args.task,), space=space, seed=seed, algorithm=algorithm, population=args.population,
+                config = make_config("quick", tasks=args.task, space=space, seed=seed, algorithm=algorithm, population=args.population,
                                      offspring=args.offspring, generations=args.generations, epochs=args.epochs, workers=args.workers)
                 start = time.perf_counter()
                 run_search(config, run_dir, Console(stderr=True, quiet=True))
@@ -82,7 +84,8 @@ def main() -> None:
     budget = min(len(c) for cs in curves.values() for c in cs)
     marks = sorted({*range(args.population, budget + 1, args.offspring), budget})
     start = "the space's seed activations" if args.keep_seeds else "random trees (space seeds removed)"
-    table = Table(title=f"best validation accuracy so far vs evaluations on {args.task} ({args.epochs} epochs; both start from"
+    tasks = ", ".join(args.task or SUITES["general"])
+    table = Table(title=f"best fitness so far vs evaluations on {tasks} ({args.epochs or 'each task its own'} epochs; both start from"
                         f" {start}; seeds {', '.join(map(str, args.seeds))}; mean over seeds, then per seed)")
     table.add_column("evaluations", justify="right")
     for algorithm in ALGORITHMS:
@@ -116,8 +119,8 @@ def main() -> None:
         ax.plot(xs, [statistics.fmean(c[i] for c in curves[algorithm]) for i in range(budget)], color=color, linewidth=2.5,
                 label=f"{algorithm} (mean of {len(args.seeds)} seeds)")
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("best validation accuracy so far")
-    ax.set_title(f"evolution vs random search on {args.task}")
+    ax.set_ylabel("best fitness so far")
+    ax.set_title(f"evolution vs random search on {tasks}")
     ax.legend(loc="lower right")
     fig.tight_layout()
     png = args.out / "evolution_vs_random.png"

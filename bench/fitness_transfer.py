@@ -125,24 +125,41 @@ def rule_fitness(name: str, scores: dict, tasks: list[str], seeds: list[int], me
     return statistics.fmean(values)
 
 
+VARIANTS = {  # search task sets compared; held-out truth uses only tasks outside all of them
+    "periodic, deep MLP, ResNet, transformer": ["periodic-mlp", "mnist1d-deep-mlp", "mnist1d-resnet", "text-transformer"],
+    "deep MLP, ResNet, transformer": ["mnist1d-deep-mlp", "mnist1d-resnet", "text-transformer"],
+    "deep MLP, ResNet, transformer, friedman": ["mnist1d-deep-mlp", "mnist1d-resnet", "text-transformer", "friedman-mlp"],
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--random", type=int, default=60)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="bench/results/fitness_transfer")
+    parser.add_argument("--scores", help="re-analyse the trainings recorded in this JSON instead of training")
     args = parser.parse_args()
-    functions = pool(args.random, 0)
-    search, held = list(SUITES["general"]), list(SUITES["heldout"])
-    metrics = {t: TASKS[t].metric for t in search + held}
-    print(f"{len(functions)} functions x {len(search) + len(held)} tasks x {len(args.seeds)} seeds", flush=True)
-    started = time.monotonic()
-    scores = train_all(functions, search + held, args.seeds, args.workers)
-    minutes = (time.monotonic() - started) / 60
+    every = sorted({t for tasks in VARIANTS.values() for t in tasks} | set(SUITES["general"]) | set(SUITES["heldout"]))
+    held = [t for t in every if all(t not in tasks for tasks in VARIANTS.values())]
+    metrics = {t: TASKS[t].metric for t in every}
+    if args.scores:
+        recorded = json.loads(Path(args.scores).read_text())
+        functions, args.seeds, minutes = recorded["functions"], recorded["seeds"], recorded.get("minutes", 42)
+        scores = {(n, t, int(s)): TaskScore.from_plain(v) for key, v in recorded["scores"].items()
+                  for n, t, s in [key.rsplit("|", 2)]}
+        command = recorded.get("command", f"python bench/fitness_transfer.py --random {args.random} --seeds 0 1 --workers 2")
+    else:
+        functions = pool(args.random, 0)
+        print(f"{len(functions)} functions x {len(every)} tasks x {len(args.seeds)} seeds", flush=True)
+        started = time.monotonic()
+        scores = train_all(functions, every, args.seeds, args.workers)
+        minutes = (time.monotonic() - started) / 60
+        command = (f"python bench/fitness_transfer.py --random {args.random} --seeds {' '.join(map(str, args.seeds))}"
+                   f" --workers {args.workers}")
     truth = {n: v for n in functions if (v := heldout_score(n, scores, held, args.seeds, metrics)) is not None}
-    variants = {"general": search, "general without periodic-mlp": [t for t in search if t != "periodic-mlp"]}
     rows = []
-    for label, tasks in variants.items():
+    for label, tasks in VARIANTS.items():
         for score in SCORES:
             for how in AGGREGATES:
                 fit = {n: v for n in truth if (v := rule_fitness(n, scores, tasks, args.seeds, metrics, score, how)) is not None}
@@ -153,9 +170,8 @@ def main() -> None:
                              **{f"held_out_top{k}": v for k, v in top.items()}, "top3": ranked[:3]})
     best_possible = sorted(truth.values(), reverse=True)
     lines = [f"# Which fitness transfers to held-out tasks? ({len(functions)} functions, seeds {args.seeds}, {minutes:.0f} min)",
-             "", f"Command: `python bench/fitness_transfer.py --random {args.random} --seeds {' '.join(map(str, args.seeds))}"
-             f" --workers {args.workers}`", "",
-             f"Search tasks (general suite): {', '.join(search)}. Held-out tasks: {', '.join(held)}.",
+             "", f"Command: `{command}`" + (f", re-analysed with `--scores {args.scores}`" if args.scores else ""), "",
+             f"Held-out tasks (in no search set): {', '.join(held)}.",
              "Held-out score: mean over held-out tasks and seeds of the test measure relative to the best of relu, gelu,"
              " silu and tanh (1.0 = as good as the best of them; accuracy ratio, or loss ratio best/mine).",
              f"For scale: the best function of the pool held out scores {best_possible[0]:.4f}, the 10th {best_possible[9]:.4f},"
@@ -171,8 +187,9 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps({
-        "functions": functions, "seeds": args.seeds, "rules": rows, "held_out": truth,
-        "scores": {f"{n}|{t}|{s}": v.plain() for (n, t, s), v in scores.items()}}, indent=1))
+        "command": command, "minutes": minutes, "functions": functions, "seeds": args.seeds, "held_out_tasks": held,
+        "rules": rows, "held_out": truth, "scores": {f"{n}|{t}|{s}": v.plain() for (n, t, s), v in scores.items()}},
+        indent=1))
     print("\n".join(lines))
 
 

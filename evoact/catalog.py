@@ -9,6 +9,7 @@ close to GELU.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,8 +121,13 @@ def nearest_known(formula: str | sp.Expr, params: dict[str, float] | None = None
     """The ``top`` closest catalog entries to a formula (its constants at ``params``, default 1)."""
     expr = as_expression(formula)
     f = values_at(expr, probe_points(), constant_values(expr, params))
+    with np.errstate(all="ignore"):  # values too large to square are no catalog entry's: they compare as no match
+        return _nearest(f, top)
+
+
+def _nearest(f: np.ndarray, top: int) -> list[Match]:
     norm = float(np.sqrt(np.mean(f**2)))
-    if not np.all(np.isfinite(f)) or norm == 0.0:
+    if not np.all(np.isfinite(f)) or norm == 0.0 or not math.isfinite(norm):
         return []
     matches = []
     for known, rows, betas in _catalog_values():

@@ -13,11 +13,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = 1
 KEEP = 3
+MAX_BYTES = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,28 @@ def _path(run_dir: Path, generation: int) -> Path:
     return run_dir / CHECKPOINT_DIR / f"gen-{generation:05d}.json"
 
 
+class CheckpointError(OSError):
+    """The checkpoint folder is not a plain folder of the run (a symlink, or not a folder)."""
+
+
+def _folder(run_dir: Path) -> Path:
+    """The run's checkpoint folder, refused unless it is a real folder inside the run: never follow a link out."""
+    folder = run_dir / CHECKPOINT_DIR
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise CheckpointError(f"{folder}: not a plain folder (a symbolic link or a file); a run directory's files must be its own")
+    return folder
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    """The checkpoint files in ``folder``: regular files only, never links (pruning must not reach outside the run)."""
+    return sorted(p for p in folder.glob("gen-*.json") if not p.is_symlink() and p.is_file())
+
+
 def write_checkpoint(run_dir: Path, generation: int, state: dict[str, Any]) -> Path:
     """Atomically write the state after ``generation`` and keep only the newest few checkpoints."""
+    folder = _folder(run_dir)
     final = _path(run_dir, generation)
-    final.parent.mkdir(exist_ok=True)
+    folder.mkdir(exist_ok=True)
     tmp = final.with_suffix(".json.tmp")
     payload = {"format": FORMAT, "generation": generation, "sha256": _digest(state), "state": state}
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -53,7 +72,7 @@ def write_checkpoint(run_dir: Path, generation: int, state: dict[str, Any]) -> P
         os.fsync(directory)  # make the rename itself durable
     finally:
         os.close(directory)
-    existing = sorted(final.parent.glob("gen-*.json"))
+    existing = _checkpoints(folder)
     newer = [p for p in existing if p.name > final.name]  # a damaged future the run has now replaced
     older = [p for p in existing if p.name <= final.name]
     for old in newer + older[:-KEEP]:
@@ -62,6 +81,8 @@ def write_checkpoint(run_dir: Path, generation: int, state: dict[str, Any]) -> P
 
 
 def _problem(path: Path) -> tuple[dict[str, Any] | None, str]:
+    if path.stat().st_size > MAX_BYTES:
+        return None, f"larger than {MAX_BYTES} bytes"
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -73,10 +94,14 @@ def _problem(path: Path) -> tuple[dict[str, Any] | None, str]:
     return payload, ""
 
 
-def read_checkpoint(run_dir: Path) -> Checkpoint | None:
-    """The newest intact checkpoint (None if there is none), naming each damaged one skipped on the way."""
+def read_checkpoint(run_dir: Path, check: Callable[[int, dict[str, Any]], str | None] | None = None) -> Checkpoint | None:
+    """The newest intact checkpoint (None if there is none), naming each one skipped on the way: damaged, a link, or
+    (``check`` returns why) holding a state that does not fit the run."""
     skipped = []
-    for path in sorted((run_dir / CHECKPOINT_DIR).glob("gen-*.json"), reverse=True):
+    folder = _folder(run_dir)
+    links = sorted(p.name for p in folder.glob("gen-*.json") if p.is_symlink() or not p.is_file())
+    skipped += [f"{name}: not a regular file (a symbolic link?); ignored" for name in links]
+    for path in reversed(_checkpoints(folder)):
         payload, problem = _problem(path)
         if payload is None:
             skipped.append(f"{path.name}: {problem}")
@@ -84,6 +109,9 @@ def read_checkpoint(run_dir: Path) -> Checkpoint | None:
         generation = payload.get("generation")
         if not isinstance(generation, int) or path.name != _path(run_dir, generation).name:
             skipped.append(f"{path.name}: its generation does not match its name")
+            continue
+        if check is not None and (problem := check(generation, payload["state"])):
+            skipped.append(f"{path.name}: {problem}")
             continue
         return Checkpoint(generation, payload["state"], tuple(skipped))
     return Checkpoint(-1, {}, tuple(skipped)) if skipped else None

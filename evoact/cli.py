@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn, TypeVar
+from typing import Any, Callable, NoReturn, TypeVar
 
 import click
 import sympy as sp
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from evoact.config import BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, SELECTIONS, SearchConfig, check, make_config
+from evoact.config import BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, MODES, SELECTIONS, SearchConfig, check, make_config
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.export import EXPORTERS
+from evoact.formula import constant_names
 from evoact.records import STATUSES, Candidate
 from evoact.run import Run, open_run
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.search_space import SearchSpaceError
 from evoact.tasks import SUITES
 from evoact.store import RunStoreError
+from evoact.terminal import plain, shown
 from evoact.workers import WorkerError
 
 T = TypeVar("T")
@@ -30,8 +32,15 @@ T = TypeVar("T")
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
+class _Error(click.ClickException):
+    """A one-line error whose text came from files or input: printed with its control characters written out."""
+
+    def format_message(self) -> str:
+        return plain(self.message)
+
+
 def _fail(message: str) -> NoReturn:
-    raise click.ClickException(message)
+    raise _Error(message)
 
 
 def _target_arguments(verb: str) -> Callable:
@@ -60,16 +69,46 @@ def _target(run: Path | None, candidate_id: int | None, formula: str | None,
     if (formula is None) == (run is None or candidate_id is None):
         _fail("give either RUN ID or --expr FORMULA")
     values = _params(params)
-    if formula is not None:
-        return None, None, formula, _checked(formula), values
-    opened = _open(run)
-    row = opened.store.candidate(candidate_id)
-    if row is None:
-        _fail(f"{run}: no candidate with id {candidate_id}")
-    return opened, row, row.formula, _checked(row.formula), {**_read(opened.constants, row), **values}
+    opened = row = None
+    if formula is None:
+        opened = _open(run)
+        row = opened.store.candidate(candidate_id)
+        if row is None:
+            _fail(f"{run}: no candidate with id {candidate_id}")
+        formula = row.formula
+    expr = _checked(formula)
+    names = constant_names(expr)
+    for name in values:
+        if name not in names:
+            _fail(f"--param {name}: the formula has no constant {name!r}" + (f" (its constants: {', '.join(names)})" if names else
+                                                                              " (it has no learnable constants)"))
+    return opened, row, formula, expr, {**(_read(opened.constants, row) if row else {}), **values}
 
 
-@click.group()
+def _constants_note(expr: sp.Expr, values: dict[str, float]) -> str | None:
+    """Name the learnable constants a formula has, so that a typo (``y + 1``) is seen to become one."""
+    names = constant_names(expr)
+    if not names:
+        return None
+    listed = ", ".join(f"{n} = {values.get(n, 1.0):.6g}" for n in names)
+    return f"learnable constants: {shown(listed)} (every name that is neither x nor a function is a learnable constant)"
+
+
+class _Commands(click.Group):
+    """evoact's commands: whatever a damaged or hostile file, a bad input or a full disk raises ends in one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (RunStoreError, SearchSpaceError, WorkerError, ValueError, OSError, sqlite3.Error, RecursionError) as exc:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise _Error(detail if not isinstance(exc, (OSError, sqlite3.Error, RecursionError)) else
+                         f"{detail} ({type(exc).__name__})") from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="evoact")
 def main() -> None:
     """Search for activation functions, inspect the results and export the winners to torch."""
@@ -92,6 +131,8 @@ def main() -> None:
 @click.option("--complexity", is_flag=True, help="With --selection pareto, also minimise the formula's node count.")
 @click.option("--algorithm", type=click.Choice(list(ALGORITHMS)), help="evolution (default) or random: random search through"
               " the same space, cascade and evaluator, as a baseline.")
+@click.option("--mode", type=click.Choice(MODES), help="generational: whole generations, a seed fixes the run; async: steady"
+              " state, every worker always busy; auto (default): async when --workers exceeds the children per generation.")
 @click.option("--data-dir", default=None, help="Where tasks that read files find them (cifar10-resnet20: DIR/cifar-10-batches-py).")
 @click.option("--gpus-per-job", type=float, help="GPUs Ray reserves per evaluation, e.g. 0.25 to share one GPU between 4"
               " workers (default 0: CPU tasks; cifar10-resnet20 wants a GPU).")
@@ -113,18 +154,18 @@ def main() -> None:
 @click.option("--hurdle-ratio", type=float, help="Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).")
 @click.option("--name", default=None, help="Run directory name under --runs-dir (default: date-time-space-task-seed).")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="Where run directories go.")
-def search(budget, space, suite, tasks, weights, selection, score, aggregate, complexity, algorithm, data_dir, gpus_per_job, seed,
+def search(budget, space, suite, tasks, weights, selection, score, aggregate, complexity, algorithm, mode, data_dir, gpus_per_job, seed,
            population, offspring, generations, epochs, replacement, workers, timeout, address, activation_mode, no_screening,
            no_cache, evaluations_per_hash, stability_depth, hurdle_ratio, name, runs_dir) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
-    from evoact.search import default_run_dir, run_search
+    from evoact.driver import default_run_dir, run_search
 
     if suite and tasks:
         _fail("give --suite or --task, not both")
     try:
         config = make_config(budget, space=space, tasks=tasks or (SUITES[suite] if suite else None),
                              task_weights=_floats("--weights", weights), selection=selection, score=score, aggregate=aggregate,
-                             complexity_objective=complexity or None, algorithm=algorithm,
+                             complexity_objective=complexity or None, algorithm=algorithm, mode=mode,
                              data_dir=data_dir, gpus_per_job=gpus_per_job, seed=seed, population=population, offspring=offspring,
                              generations=generations, epochs=epochs, replacement=replacement, workers=workers,
                              timeout=timeout, address=address, activation_mode=activation_mode, active=False if no_screening else None,
@@ -133,8 +174,8 @@ def search(budget, space, suite, tasks, weights, selection, score, aggregate, co
     except ValueError as exc:
         _fail(str(exc))
     run_dir = runs_dir / name if name else default_run_dir(config, runs_dir)
-    console.print(f"evoact: {config.algorithm} over {config.space} on {', '.join(config.tasks)} ({config.budget} budget,"
-                  f" seed {config.seed}) into [bold]{run_dir}[/]", highlight=False)
+    console.print(f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))} ({config.budget}"
+                  f" budget, seed {config.seed}) into [bold]{shown(run_dir)}[/]", highlight=False)
     _run_to_end(run_dir, lambda: run_search(config, run_dir))
 
 
@@ -172,9 +213,9 @@ _DATA_DIR = click.option("--data-dir", default=None, help="Where tasks that read
 @_DATA_DIR
 def resume(run: Path, trust: bool, address: str | None, data_dir: str | None) -> None:
     """Continue an interrupted search (killed, crashed or stopped with Ctrl-C) where it stopped."""
-    from evoact.search import resume_search
+    from evoact.driver import resume_search
 
-    console.print(f"evoact: resuming [bold]{escape(str(run))}[/]", highlight=False)
+    console.print(f"evoact: resuming [bold]{shown(str(run))}[/]", highlight=False)
     _run_to_end(run, lambda: resume_search(run, trust_user_tasks=trust, address=address, data_dir=data_dir))
 
 
@@ -192,8 +233,11 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
     except (SearchSpaceError, RunStoreError, WorkerError, ValueError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        console.print(f"interrupted; everything finished so far is saved in {run_dir}; continue with: evoact resume {run_dir}",
-                      highlight=False)
+        if run_dir.exists():
+            console.print(f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with: evoact resume"
+                          f" {shown(str(run_dir))}", highlight=False)
+        else:
+            console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
         sys.exit(130)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -243,11 +287,11 @@ def _print_confirmation(summary: dict, markdown: bool = False) -> None:
             for row in rows:
                 click.echo("| " + " | ".join(f"`{cell(c)}`" if i == 1 else cell(c) for i, c in enumerate(row)) + " |")
             continue
-        table = Table(title=escape(title), title_justify="left")
+        table = Table(title=shown(title), title_justify="left")
         for col in header:
             table.add_column(col, overflow="fold")
         for row in rows:
-            table.add_row(*(escape(c) for c in row))
+            table.add_row(*(shown(c) for c in row))
         console.print(table)
 
 
@@ -263,6 +307,71 @@ def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
         click.echo(json.dumps(_read(opened.summary, top, status), indent=2))
         return
     _print_run(opened, top, status)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path), default=Path("runs"), required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def runs(folder: Path, as_json: bool) -> None:
+    """List the runs in FOLDER (default: runs): state, tasks, best against the best baseline, size, duration, and the
+    command that runs each again. A run whose process died shows as interrupted."""
+    from evoact.run import find_runs
+
+    found = find_runs(folder)
+    overviews = [_read(r.overview) for r in found]
+    if as_json:
+        click.echo(json.dumps(overviews, indent=2))
+        return
+    if not found:
+        console.print(f"no runs in {shown(str(folder))}", highlight=False)
+        return
+    table = Table(title=f"runs in {shown(str(folder))} (compare some: evoact compare RUN RUN ...)", title_justify="left")
+    for col in ("run", "state", "tasks", "best (fitness, id)", "best baseline", "candidates", "time", "run again with"):
+        table.add_column(col, overflow="fold")
+    for o in overviews:
+        best, base = o["best"], o["best_baseline"]
+        table.add_row(shown(o["name"]), o["state"], shown(_tasks_text(o["tasks"])),
+                      "-" if best is None else f"{best['fitness']:.4f} #{best['id']}",
+                      "-" if base is None else f"{base['fitness']:.4f} {base['name']}", str(o["candidates"]),
+                      _duration(o["seconds"]), shown(o["command"] or "-"))
+    console.print(table)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--top", type=int, default=3, show_default=True, help="Best functions to list per run.")
+def compare(run_dirs: tuple[Path, ...], top: int) -> None:
+    """Put runs side by side, e.g. one search with different seeds: settings, results and each run's best functions."""
+    if len(run_dirs) < 2:
+        _fail("compare needs two or more run directories")
+    opened = [_open(path) for path in run_dirs]
+    overviews = [_read(r.overview) for r in opened]
+    table = Table(title="runs side by side", title_justify="left")
+    table.add_column("")
+    for o in overviews:
+        table.add_column(shown(o["name"]), overflow="fold")
+    rows = [("state", lambda r, o: o["state"]), ("tasks", lambda r, o: _tasks_text(o["tasks"])),
+            ("seed", lambda r, o: str(o["seed"])), ("budget", lambda r, o: o["budget"]),
+            ("fitness", lambda r, o: r.fitness_measure()), ("candidates", lambda r, o: str(o["candidates"])),
+            ("time", lambda r, o: _duration(o["seconds"])),
+            ("best baseline", lambda r, o: "-" if o["best_baseline"] is None else
+             f"{o['best_baseline']['fitness']:.4f} {o['best_baseline']['name']}")]
+    rows += [(f"#{i + 1}", lambda r, o, i=i: "-" if len(best := r.ranking(top)) <= i else
+              f"{best[i].outcome.fitness:.4f} {best[i].formula}") for i in range(top)]
+    for label, cell in rows:
+        table.add_row(label, *(shown(cell(r, o)) for r, o in zip(opened, overviews)))
+    console.print(table)
+
+
+def _tasks_text(tasks: list[str]) -> str:
+    return next((f"{name} suite" for name, members in SUITES.items() if list(members) == list(tasks)), ", ".join(tasks))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
 
 
 @main.command()
@@ -284,21 +393,23 @@ def inspect(run: Path | None, candidate_id: int | None, formula: str | None, par
         click.echo(json.dumps(info, indent=2))
         return
     properties, nearest = info.pop("properties"), info.pop("nearest_known")
+    if note := _constants_note(expr, info["constant_values"]):
+        console.print(note, highlight=False)
     for key, value in info.items():
-        console.print(f"[bold]{key:>15}[/]  {escape(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}", highlight=False)
+        console.print(f"[bold]{key:>15}[/]  {shown(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}", highlight=False)
     table = Table(title="properties", title_justify="left")
     for col in ("property", "value", "found", "detail"):
         table.add_column(col, overflow="fold")
     for name, p in properties.items():
         detail = ", ".join(f"{k} {v}" for k, v in p.items() if k not in ("value", "how"))
-        table.add_row(name, escape(str(p["value"])), p["how"], escape(detail))
+        table.add_row(name, shown(str(p["value"])), p["how"], shown(detail))
     console.print(table)
     table = Table(title="nearest known activations (relative RMS distance after fitting output scale and beta)", title_justify="left")
     for col in ("name", "distance", "scale", "beta", "verdict", "reference"):
         table.add_column(col, overflow="fold")
     for m in nearest:
         table.add_row(m["name"], f"{m['distance']:.4f}", f"{m['scale']:.3g}", "-" if m["beta"] is None else f"{m['beta']:.3g}",
-                      "rediscovery" if m["rediscovery"] else "-", escape(m["reference"]))
+                      "rediscovery" if m["rediscovery"] else "-", shown(m["reference"]))
     console.print(table)
     if plot_path is not None:
         console.print(f"wrote {plot_path}", highlight=False)
@@ -314,9 +425,15 @@ def export(run: Path | None, candidate_id: int | None, formula: str | None, para
 
     A run's learnable constants start at their trained values (the mean over layers); --param overrides.
     """
-    _, row, formula, _, values = _target(run, candidate_id, formula, params)
+    _, row, formula, expr, values = _target(run, candidate_id, formula, params)
+    if row is not None and row.status in ("rejected", "failed"):
+        console.print(f"note: candidate #{row.id} {row.status}" + (f" at {row.outcome.stage}" if row.outcome.stage else "")
+                      + f" ({shown(row.outcome.error or 'no reason recorded')}); exported as asked, but it has no fitness",
+                      highlight=False)
     EXPORTERS[fmt](output, formula, values, (row["learned"] or None) if row else None)
-    console.print(f"wrote {output} ({fmt}): {escape(formula)}", highlight=False)
+    console.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
+    if note := _constants_note(expr, values):
+        console.print(note, highlight=False)
 
 
 @main.command()
@@ -398,27 +515,27 @@ def _read(read: Callable[..., T], *args: object) -> T:
 def _print_run(run: Run, top: int, status: str | None) -> None:
     summary = _read(run.summary, top, status)
     config = run.config
-    console.print(f"[bold]{escape(str(run.path))}[/]  state: {summary['state']}  {config.algorithm} over {escape(config.space)}  tasks:"
-                  f" {escape(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}", highlight=False)
+    console.print(f"[bold]{shown(str(run.path))}[/]  state: {summary['state']}  {config.algorithm} over {shown(config.space)}  tasks:"
+                  f" {shown(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}", highlight=False)
     console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()), highlight=False)
     b = summary["cascade"]
     reasons = ", ".join(f"{k} {v}" for k, v in b["static_reasons"].items())
-    per_task = ", ".join(f"{escape(t)} {n}" for t, n in b["rejected_quality_by_task"].items())
+    per_task = ", ".join(f"{shown(t)} {n}" for t, n in b["rejected_quality_by_task"].items())
     console.print(
         f"cascade: {b['proposed']} proposed -> {b['rejected_static']} rejected by static screening"
-        + (f" ({escape(reasons)})" if reasons else "") + f", {b['cache_hits']} cache hits, {b['rejected_stability']} rejected as unstable,"
+        + (f" ({shown(reasons)})" if reasons else "") + f", {b['cache_hits']} cache hits, {b['rejected_stability']} rejected as unstable,"
         f" {b['rejected_quality']} below a task's quality hurdle" + (f" ({per_task})" if per_task else "")
         + f", {b['fully_trained']} fully trained, {b['failed']} failed", highlight=False)
     if b["hurdles"]:
-        console.print("hurdles: " + ", ".join(f"{escape(t)} {h['metric']} {'>=' if h['metric'] == 'accuracy' else '<='} {h['limit']:.4g}"
+        console.print("hurdles: " + ", ".join(f"{shown(t)} {h['metric']} {'>=' if h['metric'] == 'accuracy' else '<='} {h['limit']:.4g}"
                                                for t, h in b["hurdles"].items()), highlight=False)
     console.print(f"training time: {b['train_seconds']:.0f} s spent, about {b['train_seconds_saved']:.0f} s saved by the cascade"
                   f" ({b['full_training_seconds']:.1f} s per full training)", highlight=False)
     if status:
-        rows, title = list(enumerate(summary["candidates"], 1)), f"{status} candidates"
+        rows, title = list(enumerate(summary["candidates"], 1)), f"{status} candidates (first {top})"
     else:
-        shown = {r["id"] for r in summary["ranking"]}
-        rows = sorted(((r["rank"], r) for r in summary["ranking"] + [b for b in summary["baselines"] if b["rank"] and b["id"] not in shown]),
+        listed = {r["id"] for r in summary["ranking"]}
+        rows = sorted(((r["rank"], r) for r in summary["ranking"] + [b for b in summary["baselines"] if b["rank"] and b["id"] not in listed]),
                       key=lambda pair: pair[0])
         title = f"ranking (top {top} and every baseline; fitness = {run.fitness_measure()})"
     single = len(config.tasks) == 1  # several tasks: their measures follow in a table of their own
@@ -426,14 +543,21 @@ def _print_run(run: Run, top: int, status: str | None) -> None:
     table = Table(title=title, title_justify="left")
     for col in ("rank", "id", "formula", "fitness", *([test] if single else []), "nodes", "gen", "status"):
         table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
+    variants = {r["id"]: r for r in summary["ranking"] if r["variant_of"] is not None}
     for rank, r in rows:
-        formula = escape(r["formula"])
+        if r["id"] in variants:
+            continue  # listed under the function it rescales
+        formula = shown(r["formula"])
+        same = [v for v in variants.values() if v["variant_of"] == r["id"]]
+        if same:
+            formula += "\n" + "\n".join(f"  [dim]variant #{v['id']} = {v['factor']:.3g} x this: {shown(v['formula'])}"
+                                         f" ({_num(v['fitness'])})[/]" for v in same)
         note = r["status"] + (f" [{r['stage']}]" if r["stage"] else "") + (f" ({r['error']})" if r["error"] else "") + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
         first = (r["scores"] or {}).get(config.task) or {}
         measured = [_num(first.get("test_loss") if test == "test loss" else r["test_acc"])] if single else []
-        table.add_row(str(rank), str(r["id"]), f"[cyan]baseline {escape(r['label'])}[/]: {formula}" if r["label"] else formula,
+        table.add_row(str(rank), str(r["id"]), f"[cyan]baseline {shown(r['label'])}[/]: {formula}" if r["label"] else formula,
                       _num(r["fitness"]), *measured, str(r["nodes"] or "-"),
-                      "-" if r["generation"] is None else str(r["generation"]), escape(note))
+                      "-" if r["generation"] is None else str(r["generation"]), shown(note))
     console.print(table)
     if len(config.tasks) > 1 and not status:
         _print_task_scores([r for _, r in rows], run.metrics)
@@ -449,7 +573,7 @@ def _print_task_scores(rows: list[dict], metrics: dict[str, str]) -> None:
                   " candidate missed", title_justify="left")
     table.add_column("id", justify="right")
     for task, metric in metrics.items():
-        table.add_column(f"{escape(task)} ({'acc' if metric == 'accuracy' else 'loss'})", justify="right", overflow="fold")
+        table.add_column(f"{shown(task)} ({'acc' if metric == 'accuracy' else 'loss'})", justify="right", overflow="fold")
     for r in rows:
         cells = []
         for task, metric in metrics.items():
@@ -465,9 +589,9 @@ def _print_pareto(rows: list[dict], config: SearchConfig) -> None:
                   title_justify="left")
     names = [*config.tasks, *(["nodes"] if config.complexity_objective else [])]
     for col in ("id", "formula", *names):
-        table.add_column(escape(col), justify="left" if col == "formula" else "right", overflow="fold")
+        table.add_column(shown(col), justify="left" if col == "formula" else "right", overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), escape(r["formula"]), *(str(r["objectives"][n]) if n == "nodes" else f"{r['objectives'][n]:.4f}"
+        table.add_row(str(r["id"]), shown(r["formula"]), *(str(r["objectives"][n]) if n == "nodes" else f"{r['objectives'][n]:.4f}"
                                                            for n in names))
     console.print(table)
 

@@ -30,6 +30,9 @@ DEFAULT_SCORE, DEFAULT_AGGREGATE = "accuracy", "mean"
 
 #: How a candidate's scores on several tasks select it: a weighted mean of baseline-normalised scores, or NSGA-II.
 SELECTIONS = ("mean", "pareto")
+#: How evaluations are scheduled: whole generations (a seed fixes the run), asynchronous steady state (every worker
+#: always busy), or ``auto``: asynchronous when there are more workers than a generation's children.
+MODES = ("auto", "generational", "async")
 #: Largest seed: every RNG evoact seeds (Python's, NumPy's, torch's) takes it.
 MAX_SEED = 2**32 - 1
 
@@ -108,6 +111,7 @@ class SearchConfig:
     timeout: float = 600.0
     address: str | None = None
     algorithm: str = "evolution"
+    mode: str = "auto"
     selection: str = "mean"
     score: str = DEFAULT_SCORE
     aggregate: str = DEFAULT_AGGREGATE
@@ -146,7 +150,8 @@ class SearchConfig:
         unknown = [b for b in self.baselines if b not in BASELINES]
         if not self.baselines or unknown:
             raise ValueError(f"baselines must be some of {', '.join(BASELINES)}, got {list(self.baselines)}")
-        for name, value, known in (("algorithm", self.algorithm, ALGORITHMS), ("selection", self.selection, SELECTIONS),
+        for name, value, known in (("algorithm", self.algorithm, ALGORITHMS), ("mode", self.mode, MODES),
+                                   ("selection", self.selection, SELECTIONS),
                                    ("score", self.score, SCORES), ("aggregate", self.aggregate, AGGREGATES)):
             if value not in known:
                 raise ValueError(f"unknown {name} {value!r}; use one of {', '.join(known)}")
@@ -178,6 +183,11 @@ class SearchConfig:
         return data
 
     @property
+    def steady(self) -> bool:
+        """Whether the search runs asynchronously (steady state) rather than generation by generation."""
+        return self.mode == "async" or (self.mode == "auto" and self.workers > self.evolution.offspring)
+
+    @property
     def task(self) -> str:
         """The first task: the one the quality hurdle is measured on and that names the run."""
         return self.tasks[0]
@@ -188,7 +198,7 @@ class SearchConfig:
         nested = {"evolution": EvolutionConfig, "training": TrainConfig, "screening": ScreeningConfig}
         try:
             parts = {name: kind(**{k: v for k, v in data[name].items() if k != "seed"}) for name, kind in nested.items()}
-            rest = {"score": "accuracy", "aggregate": "mean",  # what runs before these settings scored by
+            rest = {"score": "accuracy", "aggregate": "mean", "mode": "generational",  # what runs before these settings did
                     **{k: v for k, v in data.items() if k not in nested and k != "task"}}
             tasks = tuple(rest.get("tasks") or [data["task"]])  # runs before multi-task fitness named one task
             return cls(**{**rest, **parts, "tasks": tasks, "task_weights": tuple(rest.get("task_weights", ())),

@@ -62,7 +62,7 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
             hurdle = Hurdle(**job["hurdles"][name]) if name in (job.get("hurdles") or {}) else None
             result = task.run(make, config, probe, hurdle)
             scores[name] = TaskScore(result.val_acc, result.test_acc, result.seconds, result.probe_acc, _learned(made),
-                                     result.val_loss, result.test_loss, result.probe_loss, result.stopped)
+                                     result.val_loss, result.test_loss, result.probe_loss, result.stopped, result.curve)
             if result.stopped:
                 measured = (f"accuracy {result.probe_acc:.4f}" if hurdle.metric == "accuracy" else f"loss {result.probe_loss:.4g}")
                 return Outcome("rejected", stage="quality", probe_acc=result.probe_acc,

@@ -8,6 +8,7 @@ depends on x). All randomness comes from the algorithm's own seeded state, so a 
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -18,6 +19,7 @@ from deap import gp
 from evoact.formula import X, to_formula
 from evoact.genome import Genome
 from evoact.pareto import nsga2_ranks, nsga2_select
+from evoact.search_space import SearchSpaceError
 
 REPLACEMENTS = ("aging", "truncation")
 _MAX_TRIES = 200
@@ -66,9 +68,11 @@ class Evolution:
     config: EvolutionConfig
     seed: int = 0
     admissible: Callable[[sp.Expr], bool] = field(default=lambda expr: X in expr.free_symbols, repr=False)
+    steady: bool = False  # steady state (asynchronous): random until a population is evaluated, then one child at a time
     population: list[Member] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
-    generation: int = 0
+    generation: int = 0  # tells so far: generations, or in steady state evaluations
+    told: int = 0  # proposals told
     seeded: bool = False
     _state: object = None
     _keys: dict[int, object] = field(default_factory=dict, repr=False)  # member id -> what tournaments compare
@@ -104,7 +108,8 @@ class Evolution:
         """The next ``n`` proposals (default: a population, then an offspring batch).
 
         The first call starts with the space's seeds; until a population has been told, proposals are random
-        trees, afterwards children of tournament winners.
+        trees, afterwards children of tournament winners. In steady state a population is whole only once
+        ``population`` proposals were told (Real et al.'s regularized evolution), whatever arrives first.
         """
         n = n or (self.config.offspring if self.population else self.config.population)
         with self._rng():
@@ -117,14 +122,16 @@ class Evolution:
             return out
 
     def _next(self) -> Proposal:
-        return self._child() if self.population else self._random()
+        ready = self.population and (not self.steady or self.told >= self.config.population)
+        return self._child() if ready else self._random()
 
     def _random(self) -> Proposal:
         for _ in range(_MAX_TRIES * 10):
             proposal = self.propose(self.genome.random_tree(), "random")
             if proposal:
                 return proposal
-        raise RuntimeError(f"search space {self.genome.space.name!r} seems exhausted: no new valid tree in {_MAX_TRIES * 10} tries")
+        raise SearchSpaceError(f"search space {self.genome.space.name!r} seems exhausted: no new admissible tree in"
+                               f" {_MAX_TRIES * 10} tries (its primitives and limits allow too few distinct functions)")
 
     def _child(self) -> Proposal:
         for _ in range(_MAX_TRIES):
@@ -162,6 +169,7 @@ class Evolution:
         for proposal, cid, fit in zip(proposals, ids, fitness):
             if fit is not None:
                 self.population.append(Member(cid, self.genome.parse(proposal.tree), fit))
+        self.told += len(proposals)
         size = self.config.population
         if self.config.replacement == "aging":
             self.population = self.population[-size:]
@@ -176,19 +184,60 @@ class Evolution:
         """Everything ``restore`` needs to continue exactly where this algorithm is, as JSON-ready data."""
         version, internal, gauss = self._state
         return {
-            "generation": self.generation, "seeded": self.seeded, "seen": sorted(self.seen),
+            "generation": self.generation, "told": self.told, "seeded": self.seeded, "seen": sorted(self.seen),
             "population": [{"id": m.id, "tree": str(m.tree), "fitness": m.fitness} for m in self.population],
             "rng": [version, list(internal), gauss],
         }
+
+    def state_problem(self, state: Any, generations: int) -> str | None:
+        """Why ``state`` cannot be this run's algorithm state, or None: a checkpoint is a file, checked like one."""
+        if not isinstance(state, dict):
+            return "its algorithm state is not a mapping"
+        problems = [
+            (_count(state.get("generation"), generations), f"generation {state.get('generation')!r} is not within 0..{generations}"),
+            (_count(state.get("told", 0), 10**9), f"told {state.get('told')!r} is not a count"),
+            (isinstance(state.get("seeded"), bool), f"seeded {state.get('seeded')!r} is not true or false"),
+            (isinstance(seen := state.get("seen"), list) and all(isinstance(s, str) for s in seen), "seen is not a list of formulas"),
+            (isinstance(pop := state.get("population"), list) and len(pop) <= self.config.population,
+             f"the population is not a list of at most {self.config.population} members (the config's population)"),
+        ]
+        problem = next((why for ok, why in problems if not ok), None)
+        if problem:
+            return problem
+        for member in pop:
+            if not (isinstance(member, dict) and _count(member.get("id"), 2**62) and isinstance(member.get("tree"), str)
+                    and _fitness(member.get("fitness"))):
+                return f"population member {str(member)[:60]!r} is not an id, a tree and a finite fitness"
+            try:
+                self.genome.parse(member["tree"])
+            except ValueError as exc:
+                return f"population member {member['id']}: {exc}"
+        rng = state.get("rng")
+        try:
+            version, internal, gauss = rng
+            random.Random().setstate((version, tuple(internal), gauss))
+        except (TypeError, ValueError, OverflowError):
+            return "its random-number state is not one Python's random module can continue"
+        return None
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a ``state()``: the same proposals follow as if the run had never stopped."""
         version, internal, gauss = state["rng"]
         self._state = (version, tuple(internal), gauss)
         self.generation, self.seeded, self.seen = state["generation"], state["seeded"], set(state["seen"])
+        self.told = state.get("told", 0)  # checkpoints before steady state counted generations only
         self.population = [Member(m["id"], self.genome.parse(m["tree"]), tuple(f) if isinstance(f := m["fitness"], list) else f)
                            for m in state["population"]]
         self._rank()
+
+
+def _count(value: Any, most: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
+
+
+def _fitness(value: Any) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
 
 
 class RandomSearch(Evolution):

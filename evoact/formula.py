@@ -16,9 +16,13 @@ from evoact.ops import OPS, sigmoid, softplus
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
 MAX_NODES = 400
-MAX_LITERAL = 1e6
 MAX_EXPONENT = 64
-MAX_CONSTANT = 1e12
+MAX_DECIMAL_EXPONENT = 30
+MAX_CONSTANT = 10.0**MAX_DECIMAL_EXPONENT  # every number, written or computed, is 0 or within 1e-30 .. 1e30 in magnitude
+MAX_LITERAL = MAX_CONSTANT
+MAX_DIGITS = 30  # significant digits of a written number (exact rationals from floats need 17)
+MAX_ARGS = 32  # arguments of Max and Min
+MAX_TOWER = 3  # powers whose exponent depends on x, stacked in one chain (x**x**x**x is 3)
 
 
 class FormulaError(ValueError):
@@ -38,11 +42,12 @@ FUNCTIONS |= {
     "silu": (1, lambda u: u * sigmoid(u)), "swish": (1, lambda u: u * sigmoid(u)),
     "gelu": (1, _gelu), "mish": (1, lambda u: u * sp.tanh(softplus(u))),
 }
-_CONSTANTS = {"E": sp.E, "pi": sp.pi}
+_CONSTANTS = {"E": sp.E, "e": sp.E, "pi": sp.pi}  # e is Euler's number, as in maths, never a learnable constant
+_NOT_NUMBERS = {"nan", "inf", "infinity", "oo", "zoo"}
 # A constant becomes an attribute of an nn.Module and an argument in generated code, so it can never be a name that
 # code uses: the input, torch, Python's builtins, nn.Module's attributes and the modules' own (temporaries t0, t1...).
 _RESERVED = {"x", "torch", "self", "math", "F", "nn", "fused", "mode", "program", "backward_program", "params",
-             *FUNCTIONS, *_CONSTANTS, *dir(builtins), *dir(torch.nn.Module())}
+             *FUNCTIONS, *_CONSTANTS, *_NOT_NUMBERS, *dir(builtins), *dir(torch.nn.Module())}
 _TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(\*\*|[-+*/^(),]))")
 
 
@@ -101,7 +106,59 @@ def parse(text: str, learnable: tuple[str, ...] | None = None) -> sp.Expr:
         raise FormulaError(f"a formula must be text, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
         raise FormulaError(f"formula is {len(text)} characters long; the limit is {MAX_LENGTH}")
-    return _Parser(text, learnable).parse()
+    expr = _Parser(text, learnable).parse()
+    canonical = to_formula(expr)
+    if canonical != text.strip():  # what is accepted is stored and exported as its canonical form: that must parse too
+        try:
+            if len(canonical) > MAX_LENGTH:
+                raise FormulaError(f"it is {len(canonical)} characters long; the limit is {MAX_LENGTH}")
+            _Parser(canonical, learnable).parse()
+        except FormulaError as exc:
+            raise FormulaError(f"its canonical form {canonical[:60]}{'...' if len(canonical) > 60 else ''} is refused: {exc}") from None
+    if (height := _tower(expr, {})) > MAX_TOWER:
+        raise FormulaError(f"formula stacks {height} powers with exponents in x; the limit is {MAX_TOWER}")
+    return expr
+
+
+def check_params(params: dict[str, float] | None) -> dict[str, float]:
+    """Constant values as finite floats of magnitude at most ``MAX_CONSTANT``; a ``FormulaError`` names any other."""
+    out = {}
+    for name, value in (params or {}).items():
+        if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise FormulaError(f"constant {name!r} = {value!r}: a constant's value must be a number")
+        if not math.isfinite(value) or abs(value) > MAX_CONSTANT:
+            raise FormulaError(f"constant {name} = {value}: must be a finite number of magnitude at most {MAX_CONSTANT:g}")
+        out[name] = float(value)
+    return out
+
+
+MAX_LAYERS = 1000  # learned values per constant: one per activation layer
+
+
+def check_learned(learned: object, names: tuple[str, ...]) -> dict[str, list[float]]:
+    """A run's learned values (constant -> one value per layer) for ``names``, checked: finite numbers, at most
+    ``MAX_LAYERS`` each; a ``FormulaError`` says what else was found. Stored values come from files, so never trusted."""
+    if not isinstance(learned, dict):
+        raise FormulaError(f"learned values must map constant names to lists of numbers, got {type(learned).__name__}")
+    out = {}
+    for name in names:
+        values = learned.get(name)
+        if values is None:
+            continue
+        if not isinstance(values, (list, tuple)) or len(values) > MAX_LAYERS:
+            raise FormulaError(f"learned values of {name} must be a list of at most {MAX_LAYERS} numbers")
+        out[name] = [check_params({name: v})[name] for v in values]
+    return out
+
+
+def _tower(expr: sp.Expr, seen: dict) -> int:
+    """How many powers with x in the exponent are stacked in ``expr``'s deepest chain (exp counts as one)."""
+    if expr in seen:
+        return seen[expr]
+    below = max((_tower(a, seen) for a in expr.args), default=0)
+    exponent = expr.exp if isinstance(expr, sp.Pow) else expr.args[0] if isinstance(expr, sp.exp) else None
+    seen[expr] = height = below + (exponent is not None and X in exponent.free_symbols)
+    return height
 
 
 class _Parser:
@@ -156,6 +213,8 @@ class _Parser:
             raise self.error(f"constant {to_formula(expr)} cannot be evaluated") from None
         if value.imag != 0 or not math.isfinite(value.real) or abs(value.real) > MAX_CONSTANT:
             raise self.error(f"constant {to_formula(expr)} is not a real number of magnitude at most {MAX_CONSTANT:g}")
+        if 0 < abs(value.real) < 1 / MAX_CONSTANT:
+            raise self.error(f"constant {to_formula(expr)} is nonzero but smaller than {1 / MAX_CONSTANT:g}: it underflows")
         return expr
 
     def expr(self) -> sp.Expr:
@@ -207,9 +266,15 @@ class _Parser:
             raise self.error("formula ends too early")
         kind, value, _ = self.tokens[self.i]
         if kind == "num":
+            mantissa, _, written_exponent = value.lower().partition("e")
+            digits = mantissa.replace(".", "").lstrip("0")
+            if len(digits.rstrip("0")) > MAX_DIGITS or len(written_exponent.lstrip("+-").lstrip("0")) > 2:
+                raise self.error(f"number {value[:40]} has more than {MAX_DIGITS} significant digits or a huge exponent")
             number = float(value)
             if not math.isfinite(number) or abs(number) > MAX_LITERAL:
                 raise self.error(f"number {value} is larger than {MAX_LITERAL:g}")
+            if number and not 10.0**-MAX_DECIMAL_EXPONENT <= abs(number):
+                raise self.error(f"number {value} is smaller than 1e-{MAX_DECIMAL_EXPONENT}")
             self.i += 1
             return self.node(sp.Rational(value))
         if value == "(":
@@ -223,6 +288,8 @@ class _Parser:
             return self.call(value)
         if value in FUNCTIONS:
             raise self.error(f"function {value!r} needs arguments in parentheses")
+        if value.lower() in _NOT_NUMBERS:
+            raise self.error(f"{value!r} is not allowed: a formula holds finite real numbers only")
         allowed = value == "x" or value in _CONSTANTS or (
             is_constant_name(value) if self.learnable is None else value in self.learnable)
         if not allowed:
@@ -244,4 +311,6 @@ class _Parser:
         self.take(")")
         if (arity > 0 and len(args) != arity) or (arity < 0 and len(args) < -arity):
             raise self.error(f"{name} takes {arity if arity > 0 else f'at least {-arity}'} argument(s), got {len(args)}")
+        if len(args) > MAX_ARGS:
+            raise self.error(f"{name} has {len(args)} arguments; the limit is {MAX_ARGS}")
         return self.node(build(*args))

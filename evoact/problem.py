@@ -57,6 +57,7 @@ class Problem:
         self._baselines: dict[str, int] = {}  # fingerprint -> the baseline trained for it
         self._uncached: list[Candidate] = []  # results whose fitness waited for the references
         self._rows: dict[int, Candidate] = {}  # every candidate of this session, as last stored
+        self._finished: list[Candidate] = []  # proposals that got an outcome since the last ``collect``
 
     # --- what the algorithm may propose ----------------------------------------------------
     @staticmethod
@@ -186,15 +187,30 @@ class Problem:
                            data_dir=self.config.data_dir, hurdles=None if row.label else self.hurdles, score=self.config.score)
             self._training[self.pool.submit(job)] = row
 
-    def drain(self) -> None:
-        """Wait until everything dispatched has an outcome, storing each as it arrives."""
-        while self._training:
+    @property
+    def in_flight(self) -> int:
+        """Candidates being trained now."""
+        return len(self._training)
+
+    def poll(self) -> None:
+        """Wait for the next outcomes from the workers and store them, all those that arrived together in one commit."""
+        with self.store.transaction():
             for ticket, plain in self.pool.results():
                 row = self._training.pop(ticket)
                 outcome = Outcome.from_plain(plain)
                 done = self._finish(row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == "ok" else outcome)
                 self._cache(done, outcome.transient)
             self._resolve_waiting()
+
+    def drain(self) -> None:
+        """Wait until everything dispatched has an outcome, storing each as it arrives."""
+        while self._training:
+            self.poll()
+
+    def collect(self) -> list[Candidate]:
+        """The proposals that got an outcome since the last call (screened out, reused or trained), in that order."""
+        out, self._finished = self._finished, []
+        return out
 
     def _fitness(self, outcome: Outcome) -> float | None:
         return fitness(outcome.scores, self.config.tasks, self.references, self.config.task_weights, self.metrics,
@@ -220,6 +236,8 @@ class Problem:
     def _finish(self, cid: int, outcome: Outcome) -> Candidate:
         self.store.record_result(cid, outcome)
         done = self._rows[cid] = replace(self._rows[cid], outcome=outcome)
+        if done.label is None:
+            self._finished.append(done)
         self.hooks.finished(done)
         return done
 
@@ -242,6 +260,13 @@ class Problem:
             return objectives(row, self.references or {}, self.config.tasks, self.config.complexity_objective, self.metrics,
                               self.config.score)
         return row.outcome.fitness
+
+    def readmit(self, ids: list[int]) -> None:
+        """Candidates a resumed asynchronous run awaits: those with an outcome are collected as finished, the others are
+        screened and trained again."""
+        rows = self._read(ids)
+        self._finished += [r for r in rows if r.status != "pending"]
+        self._dispatch(self._screen([r for r in rows if r.status == "pending"])[0])
 
     def finish(self) -> None:
         """Rows a resumed run never proposed again (only if the code changed in between) are recorded as failed."""

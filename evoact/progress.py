@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from evoact.records import Candidate
+from evoact.terminal import plain
 
 
 def _eta(seconds: float) -> str:
@@ -15,13 +16,24 @@ def _eta(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
+def shorten(text: str, width: int) -> str:
+    """``text`` made printable (``terminal.plain``) and cut to ``width`` characters, an ellipsis marking the cut."""
+    text = plain(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class SearchProgress:
-    """Shows generation, evaluated and failed counts, the best fitness so far and an ETA."""
+    """Shows the generation, evaluations done out of the budget, rejections, failures, the best fitness so far and an ETA.
+
+    An evaluation is what a generation's quota counts: a candidate that passed static screening (trained, rejected
+    in training, or reused from the cache). The ETA comes from this session's own pace, so a resumed run's earlier
+    work neither hastens nor slows it. Lines fit 80 columns: long formulas end in an ellipsis.
+    """
 
     def __init__(self, total: int, generations: int, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.total, self.generations = total, generations
-        self.done = self.failed = self.skipped = 0
+        self.done = self.failed = self.rejected = self.skipped = 0
         self.removed: dict[str, int] = {}
         self.best: tuple[float, str] | None = None
         self.label = "baselines"
@@ -29,64 +41,76 @@ class SearchProgress:
         self._live = self.console.is_terminal
         if self._live:
             self._bar = Progress(
-                TextColumn("[bold]{task.fields[generation]}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("failed {task.fields[failed]}  screened out {task.fields[screened]}  best {task.fields[best]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+                TextColumn("[bold]{task.fields[generation]}"), BarColumn(bar_width=10), MofNCompleteColumn(),
+                TextColumn("rej {task.fields[rejected]} fail {task.fields[failed]} best {task.fields[best]} ETA {task.fields[eta]}"),
+                console=self.console,
             )
-            self._task = self._bar.add_task("search", total=total, generation=self.label, failed=0, best="-", screened="-")
+            self._task = self._bar.add_task("search", total=total, generation=self.label, failed=0, rejected=0, best="-", eta="-")
             self._bar.start()
 
     def generation(self, generation: int) -> None:
         """Announce the generation whose candidates are now being evaluated."""
         self.label = f"gen {generation}/{self.generations - 1}"
-        if self._live:
-            self._bar.update(self._task, generation=self.label)
+        self._show()
 
-    def update(self, row: Candidate) -> None:
-        """Account for one finished candidate (a store row)."""
-        self.done += 1
+    def _best(self) -> str:
+        return f"{self.best[0]:.4f} {shorten(self.best[1], 12)}" if self.best else "-"
+
+    def _eta(self) -> str:
+        fresh = self.done - self.skipped
+        if fresh <= 0:
+            return "-"
+        return _eta((time.monotonic() - self.started) / fresh * max(0, self.total - self.done))
+
+    def _show(self) -> None:
+        if self._live:
+            self._bar.update(self._task, completed=self.done, generation=self.label, failed=self.failed, rejected=self.rejected,
+                             best=self._best(), eta=self._eta())
+
+    def _count(self, row: Candidate) -> None:
         o = row.outcome
-        self.failed += o.status in ("failed", "rejected")
+        if o.stage == "static":  # refilled: not one of the budget's evaluations
+            self.removed["static"] = self.removed.get("static", 0) + 1
+            return
+        self.done += 1
+        self.rejected += o.status == "rejected"
+        self.failed += o.status == "failed"
+        if o.stage == "cache":
+            self.removed["cache"] = self.removed.get("cache", 0) + 1
         if o.status in ("ok", "duplicate") and o.fitness is not None and (self.best is None or o.fitness > self.best[0]):
             self.best = (o.fitness, row.label or row.formula)
-        best = f"{self.best[0]:.4f} {self.best[1]}" if self.best else "-"
-        if self._live:
-            self._bar.update(self._task, advance=1, failed=self.failed, best=best)
-            return
-        elapsed = time.monotonic() - self.started
-        eta = _eta(elapsed / (self.done - self.skipped) * (self.total - self.done))
-        outcome = f"{o.status} {o.fitness:.4f}" if o.fitness is not None else f"{o.status}: {o.error}"
-        self.console.print(
-            f"[{self.label}] {self.done}/{self.total} #{row.id} {outcome} {row.label or row.formula}"
-            f" | failed {self.failed} | best {best} | ETA {eta}", highlight=False, soft_wrap=True, markup=False,
-        )
 
     def finished(self, row: Candidate) -> None:
-        """Account for a candidate that got its outcome: screened out before training, or evaluated."""
-        self.screened(row) if row.outcome.stage in ("static", "cache") else self.update(row)
+        """Account for a candidate that got its outcome: screened out before training, reused, or evaluated."""
+        self._count(row)
+        self._show()
+        if self._live:
+            return
+        o = row.outcome
+        what = row.label or shorten(row.formula, 40)
+        if o.stage == "static":
+            self._line(f"screened out #{row.id} {what}: {shorten(o.error or '', 60)}")
+        elif o.stage == "cache":
+            self._line(f"{self.done}/{self.total} #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
+        else:
+            outcome = f"{o.status} {o.fitness:.4f}" if o.fitness is not None else o.status if o.status == "ok" else \
+                f"{o.status}: {shorten(o.error or '', 60)}"
+            self._line(f"{self.done}/{self.total} #{row.id} {outcome} {what}")
+
+    def _line(self, text: str) -> None:
+        self.console.print(f"[{self.label}] {text} | rejected {self.rejected} | failed {self.failed} | best {self._best()}"
+                           f" | ETA {self._eta()}", highlight=False, soft_wrap=True, markup=False)
 
     def resumed(self, row: Candidate) -> None:
         """Account for a candidate a resumed run found already finished."""
-        self.done += 1
-        self.skipped += 1
-        if self._live:
-            self._bar.update(self._task, advance=1)
+        before = self.done
+        self._count(row)
+        self.skipped += self.done - before
+        self._show()
 
     def note(self, message: str) -> None:
         """Say something about the run as a whole (resuming, a damaged checkpoint)."""
-        self.console.print(f"evoact: {message}", highlight=False, soft_wrap=True, markup=False)
-
-    def screened(self, row: Candidate) -> None:
-        """Account for a candidate the cascade removed before training (rejected at stage 1, or a cache hit)."""
-        o = row.outcome
-        self.removed[o.stage] = self.removed.get(o.stage, 0) + 1
-        summary = ", ".join(f"{k} {v}" for k, v in self.removed.items())
-        if self._live:
-            self._bar.update(self._task, screened=summary)
-            return
-        outcome = f"rejected ({o.error})" if o.status == "rejected" else f"duplicate of {o.equivalent_to}"
-        self.console.print(f"[{self.label}] screened #{row.id} {row.formula}: {outcome} | removed so far: {summary}",
-                           highlight=False, soft_wrap=True, markup=False)
+        self.console.print(f"evoact: {plain(message)}", highlight=False, soft_wrap=True, markup=False)
 
     def close(self) -> None:
         """Stop the live display."""
@@ -114,7 +138,7 @@ class CountProgress:
             self._bar.update(self._task, advance=1)
             return
         eta = _eta((time.monotonic() - self.started) / self.done * (self.total - self.done))
-        self.console.print(f"{self.done}/{self.total} {message} | ETA {eta}", highlight=False, soft_wrap=True, markup=False)
+        self.console.print(f"{self.done}/{self.total} {plain(message)} | ETA {eta}", highlight=False, soft_wrap=True, markup=False)
 
     def close(self) -> None:
         """Stop the live display."""

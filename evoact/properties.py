@@ -79,20 +79,22 @@ def _isolated_jumps(values: np.ndarray, floor: float) -> bool:
     return bool(np.any(step > 10.0 * around + floor))
 
 
-def _measured_cost(expr: sp.Expr, params: dict[str, float]) -> float:
-    """Forward + backward time relative to torch's ReLU on 2^18 floats (median of 7, after 3 warm-up runs)."""
+def _measured_cost(expr: sp.Expr, params: dict[str, float], rounds: int = 15) -> dict[str, float]:
+    """Forward + backward time relative to torch's ReLU on 2^18 floats: the two timed in alternation (so that the
+    machine's load falls on both), after warm-up, and the median of the per-round ratios with its quartiles."""
     module = compile_activation(expr, params)
     x = torch.randn(1 << 18, requires_grad=True)
 
     def timed(fn) -> float:
-        runs = []
-        for _ in range(10):
-            start = time.perf_counter()
-            fn(x).sum().backward()
-            runs.append(time.perf_counter() - start)
-        return sorted(runs[3:])[3]
+        start = time.perf_counter()
+        fn(x).sum().backward()
+        return time.perf_counter() - start
 
-    return timed(module) / timed(torch.relu)
+    for _ in range(3):
+        timed(module), timed(torch.relu)
+    ratios = sorted(timed(module) / timed(torch.relu) for _ in range(rounds))
+    return {"value": round(ratios[rounds // 2], 2), "quartiles": [round(ratios[rounds // 4], 2), round(ratios[3 * rounds // 4], 2)],
+            "rounds": rounds}
 
 
 def activation_properties(formula: str | sp.Expr, params: dict[str, float] | None = None, cost: bool = True) -> dict[str, dict[str, Any]]:
@@ -176,7 +178,8 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     put("max |f'| on [-10, 10]", inner, "numeric")
     put("Lipschitz", lipschitz, "numeric", **({"constant": outer} if lipschitz else {"max_slope_on_[-1000,1000]": outer}))
     if cost:
-        put("cost vs ReLU", round(_measured_cost(expr, values), 2), "measured")
+        measured = _measured_cost(expr, values)
+        put("cost vs ReLU", measured.pop("value"), "measured", **measured, note="median of alternating rounds with torch.relu")
     return _jsonable(out)  # every float JSON-safe: infinities as strings, NaN as None
 
 

@@ -51,6 +51,12 @@ class _Record:
         return _plain(getattr(self, key))
 
 
+def _numbers(data: Any) -> tuple[float, ...]:
+    if not isinstance(data, (list, tuple)) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data):
+        raise RecordError("a curve must be a list of numbers")
+    return tuple(float(v) for v in data)
+
+
 def _learned(data: Any) -> dict[str, tuple[float, ...]]:
     if not isinstance(data, Mapping) or not all(isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in data.items()):
         raise RecordError("learned must map constant names to lists of numbers")
@@ -70,11 +76,12 @@ class TaskScore(_Record):
     test_loss: float | None = None
     probe_loss: float | None = None
     stopped: bool = False  # rejected at this task's quality hurdle: val_* are the probe's
+    curve: tuple[float, ...] = ()  # the validation loss after each epoch: the learning curve
 
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> "TaskScore":
         """The score a worker sent; a ``RecordError`` for anything else."""
-        return cls(**_checked(cls, data, {"learned": _learned}))
+        return cls(**_checked(cls, data, {"learned": _learned, "curve": _numbers}))
 
 
 @dataclass(frozen=True)

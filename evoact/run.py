@@ -4,16 +4,23 @@ that ``evoact show`` prints and the report renders."""
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from evoact.compiler import values_at
 from evoact.config import SearchConfig
+from evoact.formula import parse
 from evoact.inspection import mean_learned
 from evoact.pareto import pareto_front
 from evoact.records import Candidate
+from evoact.screening.fingerprint import scale_free_fingerprint
+from evoact.screening.probe import probe_points
 from evoact.scoring import objectives, uses_loss
 from evoact.search_space import SearchSpace, parse_search_space
-from evoact.store import RunStore, RunStoreError
+from evoact.store import RunStore, RunStoreError, writer_active
 from evoact.tasks import TASKS
 
 
@@ -108,24 +115,163 @@ class Run:
             out.append({**row.row(), "objectives": shown})
         return out
 
+    @property
+    def state(self) -> str:
+        """``finished``, ``running``, or ``interrupted``: a run whose writer is gone (its lock is free) is not running,
+        whatever its last word was."""
+        state = self.store.meta().get("state")
+        if state == "running" and not writer_active(self.path):
+            return "interrupted"
+        return state or "interrupted"
+
+    def duration(self) -> float | None:
+        """Seconds from the run's start to its end (to now while it runs)."""
+        meta = self.store.meta()
+        start, end = meta.get("started_at"), meta.get("finished_at")
+        if not isinstance(start, (int, float)):
+            return None
+        return (end if isinstance(end, (int, float)) and self.state != "running" else time.time()) - start
+
+    def command(self) -> str | None:
+        """The command that runs this search again, as recorded when it started."""
+        command = self.store.config().get("command")
+        return command if isinstance(command, str) else None
+
+    def overview(self) -> dict[str, Any]:
+        """One line about the run, as ``evoact runs`` lists it: state, tasks, best against the best baseline, size, time."""
+        best, baseline = self.best, next((r for r in self.store.ranked() if r.label), None)
+        counts = self.store.counts()
+        return {"name": self.path.name, "path": str(self.path), "state": self.state, "tasks": list(self.config.tasks),
+                "seed": self.config.seed, "budget": self.config.budget,
+                "best": None if best is None else {"id": best.id, "formula": best.formula, "fitness": best.outcome.fitness},
+                "best_baseline": None if baseline is None else {"name": baseline.label, "fitness": baseline.outcome.fitness},
+                "candidates": self.store.proposed(), "counts": counts, "seconds": self.duration(),
+                "command": self.command()}
+
+    def verdict(self) -> dict[str, Any] | None:
+        """What the run found, first: its best function against the best baseline, overall and per task (validation),
+        and what a confirmation on fresh seeds said of it where there is one. None before any candidate has a fitness."""
+        best = self.best
+        if best is None:
+            return None
+        baselines = [r for r in self.store.ranked() if r.label]
+        per_task = {}
+        for task, metric in self.metrics.items():
+            mine = best.outcome.scores.get(task)
+            measured = "val_acc" if metric == "accuracy" else "val_loss"
+            theirs = [(r.label, getattr(r.outcome.scores[task], measured)) for r in baselines if task in r.outcome.scores
+                      and getattr(r.outcome.scores[task], measured) is not None]
+            pick = max if metric == "accuracy" else min
+            name, value = pick(theirs, key=lambda t: t[1]) if theirs else (None, None)
+            per_task[task] = {"metric": metric, "winner": None if mine is None else getattr(mine, measured),
+                              "best_baseline": name, "baseline": value}
+        confirmed = {}
+        for task, result in ((self.store.meta().get("confirmation") or {}).get("tasks") or {}).items():
+            row = next((r for r in result["rows"] if r["name"].split(" ")[0] == f"#{best.id}"), None)
+            if row is not None:
+                diff, p = row["diff_vs_best_baseline"], row["p_vs_best_baseline"]
+                better = diff is not None and (diff > 0 if result.get("metric", "accuracy") == "accuracy" else diff < 0)
+                confirmed[task] = {"held_out": bool(result.get("held_out")), "best_baseline": result["best_baseline"], "diff": diff,
+                                   "p": p, "verdict": "-" if p is None else ("better" if better else "worse") if p < 0.05 else "no significant difference"}
+        head = baselines[0] if baselines else None
+        return {"winner": {"id": best.id, "formula": best.formula, "fitness": best.outcome.fitness},
+                "best_baseline": None if head is None else {"name": head.label, "fitness": head.outcome.fitness},
+                "margin": None if head is None else best.outcome.fitness - head.outcome.fitness,
+                "per_task": per_task, "confirmed": confirmed or None}
+
+    def lineage(self, cid: int, depth: int = 6) -> dict[str, Any]:
+        """A candidate and its ancestors, ``depth`` generations back: id, formula, fitness, origin, generation, parents."""
+        row = self.candidate(cid)
+        return {"id": row.id, "formula": row.formula, "fitness": row.outcome.fitness, "origin": row.origin,
+                "generation": row.generation,
+                "parents": [self.lineage(p, depth - 1) for p in row.parents if depth > 1 and self.store.candidate(p)]}
+
+    def _grouped(self, ranked: list[Candidate], top: int) -> list[dict[str, Any]]:
+        """The ranking's first ``top`` rows; a function that only rescales a better-ranked one (a constant output
+        factor, sign included) is marked as that one's variant (``variant_of``, ``factor``): the same idea twice."""
+        heads: dict[str, tuple[int, np.ndarray]] = {}
+        out = []
+        for rank, row in enumerate(ranked[:top], 1):
+            values = values_at(parse(row.formula), probe_points(), self.constants(row))
+            key = scale_free_fingerprint(values)
+            entry = {**row.row(), "rank": rank, "variant_of": None, "factor": None}
+            if key in heads:
+                head, reference = heads[key]
+                entry["variant_of"] = head
+                entry["factor"] = float(np.sqrt(np.mean(values**2) / np.mean(reference**2))) * (1 if values @ reference >= 0 else -1)
+            elif key:
+                heads[key] = (row.id, values)
+            out.append(entry)
+        return out
+
     def summary(self, top: int = 20, status: str | None = None) -> dict[str, Any]:
         """Everything ``evoact show`` prints and the report renders, as JSON-ready data."""
-        meta = self.store.meta()
         everything = self.store.candidates()
         ranked = self.store.ranked()
         rank = {r.id: i for i, r in enumerate(ranked, 1)}
         out = {
-            "run": str(self.path), "state": meta.get("state"), "counts": self.store.counts(), "config": self.config.to_dict(),
+            "run": str(self.path), "state": self.state, "counts": self.store.counts(), "config": self.config.to_dict(),
             "cascade": self.cascade(),
-            "ranking": [{**r.row(), "rank": i} for i, r in enumerate(ranked, 1) if i <= top],
+            "ranking": self._grouped(ranked, top),
             "baselines": [{**r.row(), "rank": rank.get(r.id)} for r in everything if r.label],
-            "confirmation": meta.get("confirmation"),
+            "confirmation": self.store.meta().get("confirmation"), "verdict": self.verdict(),
         }
         if self.config.selection == "pareto":
             out["pareto_front"] = self.pareto_front()
         if status:
-            out["candidates"] = [r.row() for r in everything if r.status == status]
+            out["candidates"] = [r.row() for r in everything if r.status == status][:top]
         return out
+
+    def ranking(self, top: int | None = None) -> list[Candidate]:
+        """Evolved candidates with a fitness, best first (baselines left out), at most ``top``."""
+        return self.store.hall_of_fame(top if top is not None else 1_000_000)
+
+    @property
+    def best(self) -> Candidate | None:
+        """The best evolved candidate so far (None before any has a fitness)."""
+        best = self.ranking(1)
+        return best[0] if best else None
+
+    def candidate(self, cid: int) -> Candidate:
+        """One candidate by id; a ``KeyError`` naming the run when there is none."""
+        row = self.store.candidate(cid)
+        if row is None:
+            raise KeyError(f"{self.path}: no candidate with id {cid}")
+        return row
+
+    def export(self, path: str | Path, candidate: int | None = None, format: str = "module") -> Path:
+        """Write a candidate (default: the best) as ``module`` (standalone torch file), ``sympy``, ``latex`` or ``json``;
+        learnable constants start at the values the run trained."""
+        from evoact.export import EXPORTERS
+
+        if format not in EXPORTERS:
+            raise ValueError(f"unknown export format {format!r}; use one of {', '.join(EXPORTERS)}")
+        row = self.candidate(candidate) if candidate is not None else self.best
+        if row is None:
+            raise ValueError(f"{self.path}: no evolved candidate has a fitness yet; nothing to export")
+        return EXPORTERS[format](Path(path), row.formula, self.constants(row), dict(row.outcome.learned) or None)
+
+    def confirm(self, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, **options: Any) -> dict[str, Any]:
+        """``evoact confirm``: re-train the top candidates and the baselines on fresh seeds, held-out tasks included."""
+        from evoact.confirmation import confirm_run
+
+        return confirm_run(self.path, top, seeds, tasks, **options)
+
+    def resume(self, **options: Any) -> "Run":
+        """``evoact resume``: continue this run where it stopped; returns it, reopened."""
+        from evoact.driver import resume_search
+
+        resume_search(self.path, **options)
+        return open_run(self.path)
+
+    def report(self, path: str | Path, top: int = 10) -> Path:
+        """``evoact report``: the run as one self-contained HTML file."""
+        from evoact.report import write_report
+
+        return write_report(self.store, path, top)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, state={self.store.meta().get('state')!r}, candidates={sum(self.store.counts().values())})"
 
     def close(self) -> None:
         """Close the store."""
@@ -135,3 +281,15 @@ class Run:
 def open_run(path: str | Path) -> Run:
     """Open a run directory for reading; safe while its search is still running."""
     return Run(RunStore.open(path))
+
+
+def find_runs(folder: str | Path) -> list[Run]:
+    """Every run directory directly inside ``folder``, oldest first (unreadable ones are left out)."""
+    runs = []
+    for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
+        if path.is_dir() and not path.name.startswith(".") and (path / "candidates.db").is_file():
+            try:
+                runs.append(open_run(path))
+            except RunStoreError:
+                continue
+    return sorted(runs, key=lambda r: r.store.meta().get("started_at") or 0)

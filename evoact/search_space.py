@@ -14,6 +14,9 @@ from evoact.primitives import BINARY_NAMES, PRIMITIVES, UNARY_NAMES
 
 STRUCTURES = ("free", "core_units")
 MAX_FILE_BYTES = 1_000_000
+MAX_SEEDS = 256
+MAX_CONSTANTS = 64
+MAX_LEARNABLE = 32
 
 
 class SearchSpaceError(ValueError):
@@ -91,6 +94,8 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SearchSpaceError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise SearchSpaceError(f"{source}: nests too deeply to be a search-space file") from None
 
     def fail(entry: str, problem: str) -> SearchSpaceError:
         return SearchSpaceError(f"{source}: {entry}: {problem}")
@@ -110,6 +115,12 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
     if structure == "core_units" and not (unary and binary):
         raise fail("primitives", "structure 'core_units' needs both unary and binary primitives")
 
+    for entry, values, cap in (("learnable", data.get("learnable", {}), MAX_LEARNABLE),
+                               ("terminals.constants", data.get("terminals", {}).get("constants", []), MAX_CONSTANTS),
+                               ("terminals.learnable", data.get("terminals", {}).get("learnable", []), MAX_LEARNABLE),
+                               ("seeds", data.get("seeds", []), MAX_SEEDS)):
+        if len(values) > cap:
+            raise fail(entry, f"lists {len(values)} entries; the limit is {cap}")
     learnable: dict[str, float] = {}
     for key, value in data.get("learnable", {}).items():
         if problem := constant_name_problem(key):
@@ -138,6 +149,10 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
         raise fail("limits.max_nodes", "must be between 1 and 200")
     if not limits.init_min_depth <= limits.init_max_depth <= limits.max_depth:
         raise fail("limits", "needs init_min_depth <= init_max_depth <= max_depth")
+    fewest = (limits.init_min_depth + 1) if unary else (2 * limits.init_min_depth + 1)  # nodes of the leanest such tree
+    if fewest > limits.max_nodes:
+        raise fail("limits", f"no tree can satisfy them: a tree of depth init_min_depth = {limits.init_min_depth} has at least"
+                   f" {fewest} nodes, more than max_nodes = {limits.max_nodes}")
 
     seeds = data.get("seeds", [])
     for i, seed in enumerate(seeds):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import math
 import os
 import shutil
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
+from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.records import STATUSES, Candidate, Outcome
 
 SCHEMA_VERSION = 4
@@ -75,15 +78,69 @@ class RunStoreError(RuntimeError):
     """A run directory is missing, not a run, or cannot be written where asked."""
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: What each run fact must be: (check, what it is, for the error).
+_META: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "state": (lambda v: v in ("running", "finished", "interrupted"), "running, finished or interrupted"),
+    "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a version number"),
+    "started_at": (_number, "a time"), "finished_at": (_number, "a time"),
+    "mode": (lambda v: v in ("generational", "async"), "generational or async"),
+    "ray_address": (lambda v: v is None or isinstance(v, str), "an address"),
+    "hurdle": (lambda v: v is None or _number(v), "a number"),
+    "hurdles": (lambda v: isinstance(v, dict) and all(isinstance(h, dict) and _number(h.get("limit")) and
+                                                        isinstance(h.get("metric"), str) for h in v.values()), "hurdles per task"),
+    "references": (lambda v: isinstance(v, dict), "references per task"),
+    "confirmation": (lambda v: v is None or isinstance(v, dict), "a confirmation record"),
+}
+
+
+def _quoted(key: object) -> str:
+    """A stored key, quoted and cut short for an error message."""
+    return repr(str(key)[:40])
+
+
+def _closed_box(path: Path) -> None:
+    """Refuse a run directory whose own files are links or not regular files: through them, reading, writing or
+    pruning the run would reach files outside it."""
+    for name, kind in ((CONFIG_FILE, "file"), (DB_FILE, "file"), (f"{DB_FILE}-wal", "file"), (f"{DB_FILE}-shm", "file"),
+                       (LOCK_FILE, "file"), (CHECKPOINT_DIR, "folder")):
+        entry = path / name
+        if entry.is_symlink():
+            raise RunStoreError(f"{entry}: a symbolic link; a run directory's files must be its own")
+        if entry.exists() and not (entry.is_dir() if kind == "folder" else entry.is_file()):
+            raise RunStoreError(f"{entry}: not a regular {kind}")
+
+
 def _lock(path: Path) -> int:
     """Hold ``path``'s writer lock for this process's lifetime (the OS drops it if the process dies)."""
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise RunStoreError(f"{path / LOCK_FILE}: cannot be opened as the run's lock file ({exc.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise RunStoreError(f"{path} is being written by another evoact process; wait for it or stop it first") from None
     return fd
+
+
+def writer_active(path: Path) -> bool:
+    """Whether a process holds ``path``'s writer lock now (a search or confirmation writing it)."""
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing also releases the shared lock taken to look
+    return False
 
 
 def _writer(path: Path) -> sqlite3.Connection:
@@ -164,6 +221,7 @@ class RunStore:
         db = path / DB_FILE
         if not path.is_dir():
             raise RunStoreError(f"{path}: no such run directory")
+        _closed_box(path)
         if not db.is_file():
             raise RunStoreError(f"{path}: not an evoact run directory (no {DB_FILE})")
         conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
@@ -184,6 +242,21 @@ class RunStore:
             raise RunStoreError(f"{path / CONFIG_FILE}: not an evoact run config")
         return store
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """What is written inside commits at once: one disk sync for many results. Each write is a whole row, so an
+        interruption (Ctrl-C) still commits those written before it."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:
+                self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
     def close(self) -> None:
         """Close the database connection and let another writer in."""
         self._conn.close()
@@ -201,8 +274,18 @@ class RunStore:
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     def meta(self) -> dict[str, Any]:
-        """All run-level facts."""
-        return {k: json.loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
+        """All run-level facts, each checked against what evoact writes there (a run directory is not trusted)."""
+        out = {}
+        for key, text in self._conn.execute("SELECT key, value FROM meta"):
+            try:
+                value = json.loads(text)
+            except (TypeError, ValueError):
+                raise RunStoreError(f"{self.path / DB_FILE}: the run fact {_quoted(key)} is not valid JSON") from None
+            fits, what = _META.get(key, (lambda v: True, ""))
+            if not fits(value):
+                raise RunStoreError(f"{self.path / DB_FILE}: the run fact {_quoted(key)} is {str(value)[:40]!r}, not {what}")
+            out[key] = value
+        return out
 
     # --- candidates ---------------------------------------------------------------------
     def add_candidate(self, formula: str, origin: str, *, genome: str | None = None, label: str | None = None,
@@ -263,6 +346,10 @@ class RunStore:
     def hall_of_fame(self, size: int = 10) -> list[Candidate]:
         """The best evolved (non-baseline) candidates."""
         return [r for r in self.ranked() if r.label is None][:size]
+
+    def proposed(self) -> int:
+        """How many candidates the search proposed (every row but the baselines)."""
+        return self._conn.execute("SELECT COUNT(*) FROM candidates WHERE label IS NULL").fetchone()[0]
 
     def counts(self) -> dict[str, int]:
         """How many candidates are in each status, baselines included."""

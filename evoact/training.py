@@ -88,6 +88,7 @@ class TrainResult:
     val_loss: float | None = None
     test_loss: float | None = None
     probe_loss: float | None = None
+    curve: tuple[float, ...] = ()  # the validation loss after each epoch
 
 
 def train(model: nn.Module, data: Dataset, schedule: Schedule, loss: str = "cross_entropy", probe_step: int | None = None,
@@ -95,7 +96,8 @@ def train(model: nn.Module, data: Dataset, schedule: Schedule, loss: str = "cros
     """Adam on ``loss`` for ``schedule``'s steps, with a seeded batch order, on ``device``.
 
     After ``probe_step`` steps the validation split is measured (``probe_acc``, ``probe_loss``); short of ``hurdle``
-    training stops there. Measuring does not disturb training, so a survivor ends exactly as an uninterrupted run.
+    training stops there. After each epoch it is measured too, for the learning curve. Measuring does not disturb
+    training, so a survivor ends exactly as an uninterrupted run.
     """
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=schedule.lr)
@@ -104,7 +106,7 @@ def train(model: nn.Module, data: Dataset, schedule: Schedule, loss: str = "cros
     total, step, epoch = schedule.steps(n), 0, 0
     start = time.perf_counter()
     model.train()
-    loss_sum, batches, probe = 0.0, 0, None
+    loss_sum, batches, probe, curve = 0.0, 0, None, []
     while step < total:
         perm = torch.randperm(n, generator=order)
         epoch += 1
@@ -125,11 +127,14 @@ def train(model: nn.Module, data: Dataset, schedule: Schedule, loss: str = "cros
                                        val_loss=probe[1], probe_loss=probe[1])
             if step == total:
                 break
+        if step < total:  # the last epoch's measure is the final one, below
+            curve.append(measure(model, data.x_val, data.y_val, loss)[1])
     seconds = time.perf_counter() - start
     (val_acc, val_loss), (test_acc, test_loss) = measure(model, data.x_val, data.y_val, loss), measure(
         model, data.x_test, data.y_test, loss)
+    curve.append(val_loss)
     return TrainResult(val_acc, test_acc, loss_sum / max(batches, 1), seconds, probe and probe[0], val_loss=val_loss,
-                       test_loss=test_loss, probe_loss=probe and probe[1])
+                       test_loss=test_loss, probe_loss=probe and probe[1], curve=tuple(curve))
 
 
 def _loss(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:

@@ -39,3 +39,25 @@ def run_cli(tmp_path):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> Path:
+    """A small real run directory made without training: a real config and space, candidates with results, and a
+    checkpoint. Copy it before changing it."""
+    from evoact.checkpoint import write_checkpoint
+    from evoact.config import make_config
+    from evoact.search_space import load_search_space
+    from evoact.store import RunStore
+
+    path = tmp_path_factory.mktemp("small") / "run"
+    config, space = make_config("tiny", seed=1, tasks=("mnist1d-cnn",)), load_search_space("default")
+    store = RunStore.create(path, {"config": config.to_dict(), "search_space": {"text": space.text, "source": space.source}})
+    first = store.add_candidate("Max(0, x)", "baseline", label="relu")
+    store.record_result(first, {"status": "ok", "fitness": 0.8, "val_acc": 0.8, "test_acc": 0.79})
+    second = store.add_candidate("x*tanh(x)", "random", genome="mul(x, tanh(x))", generation=0, nodes=4)
+    store.record_result(second, {"status": "ok", "fitness": 0.9, "val_acc": 0.9, "test_acc": 0.88})
+    store.set_meta("state", "interrupted")
+    store.close()
+    write_checkpoint(path, 0, {"generation": 1, "told": 6, "seeded": True, "seen": [], "population": [], "rng": [3, [0] * 625, None]})
+    return path

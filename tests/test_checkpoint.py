@@ -1,8 +1,15 @@
+import hashlib
 import json
 import subprocess
 import sys
 
-from evoact.checkpoint import CHECKPOINT_DIR, KEEP, read_checkpoint, write_checkpoint
+import pytest
+
+from evoact.checkpoint import CHECKPOINT_DIR, KEEP, CheckpointError, read_checkpoint, write_checkpoint
+from evoact.config import make_config
+from evoact.evolution import Evolution
+from evoact.genome import Genome
+from evoact.search_space import load_search_space
 
 
 def test_the_newest_checkpoint_is_read_back_and_old_ones_pruned(tmp_path):
@@ -55,3 +62,60 @@ def test_writing_an_earlier_generation_replaces_a_damaged_future(tmp_path):
     write_checkpoint(tmp_path, 0, {"generation": 1})
     assert sorted(p.name for p in (tmp_path / CHECKPOINT_DIR).iterdir()) == ["gen-00000.json"]
     assert read_checkpoint(tmp_path).generation == 0
+
+
+def _signed(folder, generation, state):
+    """A checkpoint file as an attacker would write it: intact, correctly checksummed, with any content."""
+    digest = hashlib.sha256(json.dumps(state, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    (folder / f"gen-{generation:05d}.json").write_text(json.dumps({"format": 1, "generation": generation, "sha256": digest,
+                                                                  "state": state}))
+
+
+def test_a_checkpoint_whose_content_does_not_fit_the_run_is_skipped_with_its_reason(tmp_path):
+    config = make_config("tiny", seed=1)
+    algorithm = Evolution(Genome(load_search_space("default")), config.evolution, 1)
+    algorithm.ask(config.evolution.population)
+    good = algorithm.state()
+    write_checkpoint(tmp_path, 0, good)
+    folder = tmp_path / CHECKPOINT_DIR
+    hostile = {
+        1: {**good, "generation": 10**9},
+        2: {**good, "population": [{"id": 1, "tree": "x", "fitness": 0.5}] * (config.evolution.population + 1)},
+        3: {**good, "population": [{"id": -4, "tree": "x", "fitness": 0.5}]},
+        4: {**good, "population": [{"id": 1, "tree": "__import__('os')", "fitness": 0.5}]},
+        5: {**good, "population": [{"id": 1, "tree": "x", "fitness": float("nan")}]},
+        6: {**good, "rng": [3, [1, 2], None]},
+        7: {**good, "seeded": 10**6},
+        8: [1, 2, 3],
+    }
+    for generation, state in hostile.items():
+        _signed(folder, generation, state)
+    checkpoint = read_checkpoint(tmp_path, lambda generation, state: algorithm.state_problem(state, config.generations))
+    assert checkpoint.generation == 0 and checkpoint.state == good
+    reasons = dict(s.split(": ", 1) for s in checkpoint.skipped)
+    assert len(reasons) == len(hostile) and all(reasons.values())
+    assert "generation 1000000000 is not within 0..2" in reasons["gen-00001.json"]
+    assert "at most 6 members" in reasons["gen-00002.json"] and "random-number state" in reasons["gen-00006.json"]
+    assert "unexpected character" in reasons["gen-00004.json"] or "unknown" in reasons["gen-00004.json"]
+
+
+def test_checkpoint_links_are_never_followed_read_or_pruned(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "gen-00000.json").write_text("precious")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / CHECKPOINT_DIR).symlink_to(outside)
+    with pytest.raises(CheckpointError, match="not a plain folder"):
+        write_checkpoint(run, 5, {"generation": 6})
+    with pytest.raises(CheckpointError, match="not a plain folder"):
+        read_checkpoint(run)
+    (run / CHECKPOINT_DIR).unlink()
+    folder = run / CHECKPOINT_DIR
+    folder.mkdir()
+    (folder / "gen-00000.json").symlink_to(outside / "gen-00000.json")
+    for generation in range(1, 6):
+        write_checkpoint(run, generation, {"generation": generation + 1})
+    assert (outside / "gen-00000.json").read_text() == "precious"  # pruning removed only the run's own files
+    checkpoint = read_checkpoint(run)
+    assert checkpoint.generation == 5 and checkpoint.skipped == ("gen-00000.json: not a regular file (a symbolic link?); ignored",)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -174,3 +175,81 @@ def test_a_runs_stored_ray_address_and_data_dir_are_never_used_on_their_own(run_
     store = RunStore.open(tmp_path / "runs" / "shared")
     assert store.meta()["state"] == "finished" and store.meta()["ray_address"].startswith("127.0.0.1:")
     assert store.meta()["confirmation"]["tasks"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["inspect", "--expr", "x*sigmoid(beta*x)", "--param", "gamma=2"], "--param gamma: the formula has no constant 'gamma' (its constants: beta)"),
+    (["export", "--expr", "tanh(x)", "--param", "beta=2", "-o", "a.py"], "--param beta: the formula has no constant 'beta' (it has no learnable constants)"),
+    (["export", "--expr", "x*beta", "--param", "beta=nan", "-o", "a.py"], "--param 'beta=nan': param must be a finite number, got nan"),
+    (["search", "--suite", "general", "--task", "mnist1d-cnn"], "give --suite or --task, not both"),
+])
+def test_nothing_is_silently_accepted(run_cli, args, message):
+    proc = run_cli(*args, check=False)
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert proc.returncode != 0 and len(error_lines) == 1 and message in error_lines[0], proc.stderr
+
+
+def test_a_free_name_is_shown_as_the_learnable_constant_it_becomes(run_cli, tmp_path):
+    for verb in (["inspect", "--expr", "y + x*x"], ["export", "--expr", "y + x*x", "-o", "typo.py"]):
+        shown = run_cli(*verb).stdout
+        assert "learnable constants: y = 1 (every name that is neither x nor a function is a learnable constant)" in shown
+    assert "RuntimeWarning" not in run_cli("inspect", "--expr", "x**2*exp(x**2/20)").stderr  # no NumPy noise
+    assert "RuntimeWarning" not in run_cli("plot", "--expr", "exp(exp(x))", "-o", "p.png").stderr
+
+
+def test_a_search_that_fails_before_its_first_evaluation_leaves_no_run_directory(run_cli, tmp_path):
+    (tmp_path / "bad.toml").write_text('name = "bad"\nseeds = ["tanh(y)"]\n[primitives]\nunary = ["tanh"]\n')
+    for args, message in ((["--space", "bad.toml"], "seeds[0]"), (["--task", "nope"], "unknown task 'nope'"),
+                          (["--population", "0"], "population must be at least 1")):
+        refused = run_cli("search", "--budget", "tiny", "--name", "stuck", *args, check=False)
+        assert refused.returncode != 0 and message in refused.stderr
+        assert not (tmp_path / "runs" / "stuck").exists()
+    run_cli("search", "--budget", "tiny", "--task", "mnist1d-cnn", "--epochs", "1", "--generations", "1", "--name", "stuck")
+    assert (tmp_path / "runs" / "stuck" / "candidates.db").is_file()  # the name was free to use
+
+
+def test_show_respects_top_for_a_status_and_export_names_a_rejected_candidate(run_cli, tmp_path):
+    run_cli("search", "--budget", "tiny", "--task", "mnist1d-cnn", "--epochs", "1", "--seed", "3", "--name", "r")
+    store = RunStore.open(tmp_path / "runs" / "r")
+    rejected = store.candidates("rejected")
+    assert len(rejected) >= 2
+    listed = json.loads(run_cli("show", "runs/r", "--status", "rejected", "--top", "1", "--json").stdout)["candidates"]
+    assert [r["id"] for r in listed] == [rejected[0]["id"]]
+    assert "rejected candidates (first 1)" in run_cli("show", "runs/r", "--status", "rejected", "--top", "1").stdout
+    out = run_cli("export", "runs/r", str(rejected[0]["id"]), "-o", "rej.py").stdout
+    assert f"note: candidate #{rejected[0]['id']} rejected at {rejected[0]['stage']}" in out and "it has no fitness" in out
+
+
+def test_progress_counts_rejections_as_rejected_and_adds_up(run_cli, tmp_path):
+    proc = run_cli("search", "--budget", "tiny", "--task", "mnist1d-cnn", "--epochs", "1", "--seed", "3", "--workers", "2",
+                   "--name", "p")
+    store = RunStore.open(tmp_path / "runs" / "p")
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("[")]
+    last = lines[-1]
+    rejected = sum(r["status"] == "rejected" and r["stage"] != "static" for r in store.candidates())
+    assert f"| rejected {rejected} | failed {store.counts()['failed']} |" in last
+    done = [line.split("]")[1].split()[0] for line in lines if "screened out" not in line]
+    assert done[-1] == "14/14"  # 4 baselines + 6 + 4 evaluations: the budget, counted whole
+    assert all(len(line) <= 200 for line in lines) and all("…" in line or len(line.split(" | ")[0]) < 120 for line in lines)
+
+
+def test_text_from_a_run_directory_reaches_the_terminal_escaped(run_cli, small_run, tmp_path):
+    run = tmp_path / "copied"
+    shutil.copytree(small_run, run)
+    stored = json.loads((run / "config.json").read_text())
+    stored["config"]["space"] = "\x1b]0;owned\x07\x1b[2J[bold red]spoofed[/]"
+    (run / "config.json").write_text(json.dumps(stored))
+    out = run_cli("show", str(run))
+    assert "\x1b" not in out.stdout + out.stderr and "\\x1b]0;owned\\x07" in out.stdout, out.stdout
+    assert "[bold red]spoofed[/]" in out.stdout  # markup shown as text, not interpreted
+    listed = run_cli("runs", str(tmp_path))
+    assert "\x1b" not in listed.stdout and "copied" in listed.stdout and "│ 1 " in listed.stdout  # one proposed candidate
+
+
+def test_errors_are_one_line_with_the_documented_exit_code(run_cli, small_run, tmp_path):
+    run = tmp_path / "copied"
+    shutil.copytree(small_run, run)
+    (run / "config.json").write_text(json.dumps({"config": {"seed": float("nan")}}).replace("NaN", "1e999"))
+    proc = run_cli("show", str(run), check=False)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"Error: {run / 'config.json'}")
+    assert run_cli("show", "--no-such-option", check=False).returncode == 2  # a usage error

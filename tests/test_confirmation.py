@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from evoact.cli import main
 from evoact.config import make_config
 from evoact.confirmation import CONFIRM_BASELINES, confirm_run, fresh_seeds, paired_p_value
-from evoact.search import run_search
+from evoact.driver import run_search
 from evoact.store import RunStore
 
 TASKS = ["mnist1d-mlp", "digits-cnn"]

@@ -9,6 +9,8 @@ def test_relu_trains_above_chance_and_reports_both_splits():
     assert result["status"] == "ok"
     assert result["fitness"] == result["val_acc"] and result["val_acc"] > 0.25  # chance is 0.1
     assert 0.0 < result["test_acc"] <= 1.0 and result["train_seconds"] > 0
+    curve = result["scores"]["mnist1d-cnn"]["curve"]  # the validation loss after each of the two epochs
+    assert len(curve) == 2 and curve[-1] == result["scores"]["mnist1d-cnn"]["val_loss"] and curve[1] < curve[0]
 
 
 def test_same_job_gives_the_same_fitness():

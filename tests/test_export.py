@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+import re
 from pathlib import Path
 
 import onnx
@@ -195,3 +196,28 @@ def test_no_generated_name_shadows_an_nn_module_attribute():
     own = {name for name in vars(CompiledActivation) if not name.startswith("__")} - {"forward", "extra_repr"}
     assert not own & module_names
 
+
+
+@pytest.mark.parametrize("name", sorted(set(dir(torch.nn.Module())) - {"__class__"}))
+def test_every_nn_module_attribute_name_is_refused_as_a_constant(name):
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        pytest.skip("not a constant-shaped name: the parser reads it as something else")
+    with pytest.raises(FormulaError, match="reserved"):
+        parse(f"x*{name}")
+
+
+def test_non_finite_or_foreign_constants_are_refused_everywhere(tmp_path):
+    with pytest.raises(FormulaError, match="needs a formula"):
+        compile_activation(None)
+    for bad in (float("inf"), float("nan"), 1e40):
+        with pytest.raises(FormulaError, match="must be a finite number"):
+            compile_activation("x*beta", {"beta": bad})
+    path = tmp_path / "m.py"
+    path.write_text(torch_module_source("x*beta", {"beta": 2.0}).replace("PARAMS = {'beta': 2.0}", "PARAMS = {'beta': 1e999}"))
+    with pytest.raises(ValueError, match="PARAMS must map constant names to numbers .constant beta = inf: must be a finite number"):
+        load_activation(path)
+    for learned in ({"beta": ["__import__('os')"]}, {"beta": [float("nan")]}, {"beta": "1,2"}, ["beta"]):
+        with pytest.raises(FormulaError):
+            export_json(tmp_path / "a.json", "x*beta", None, learned)
+    export_json(tmp_path / "a.json", "x*beta", None, {"beta": [1, 2.5], "not_a_constant_of_it": [3]})
+    assert json.loads((tmp_path / "a.json").read_text())["learned_per_layer"] == {"beta": [1.0, 2.5]}

@@ -1,5 +1,6 @@
 """Property-based: no text, however hostile, executes code, hangs or exhausts memory in the parser or the CLI."""
 
+import re
 import time
 import tracemalloc
 
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from evoact.cli import main
-from evoact.formula import FormulaError, parse
+from evoact.formula import FormulaError, parse, to_formula
 
 TOKENS = ["x", "beta", "(", ")", "+", "-", "*", "/", "**", "^", ",", ".", "0", "1", "9", "1e5", "1e308", "e", "E", "pi",
           "exp", "log", "sin", "Max", "sigmoid", "relu", "abs", "_", "__", "__class__", "__import__", "lambda", "import",
@@ -86,3 +87,29 @@ def test_inspect_expr_in_a_real_process_never_runs_code(run_cli, tmp_path, index
     else:
         assert "formula" in proc.stdout
     assert not canary.exists()
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("0.1234567890123456789012345678901*x", "more than 30 significant digits"),
+    ("1e400*x", "huge exponent"),
+    ("1e-31*x", "smaller than 1e-30"),
+    ("1e31*x", "larger than 1e+30"),
+    ("0.000001**6*x", "underflows"),
+    ("1000000**6*x", "magnitude at most 1e+30"),
+    ("Max(" + ", ".join(["x"] * 33) + ")", "Max has 33 arguments; the limit is 32"),
+    ("x**x**x**x**x", "stacks 4 powers with exponents in x; the limit is 3"),
+    ("exp(exp(exp(exp(x))))", "stacks 4 powers"),
+    ("nan*x", "'nan' is not allowed"), ("x + oo", "'oo' is not allowed"), ("zoo", "'zoo' is not allowed"),
+    ("inf", "'inf' is not allowed"),
+])
+def test_formulas_that_would_cost_without_bound_are_refused_at_parse_time(text, problem):
+    start = time.perf_counter()
+    with pytest.raises(FormulaError, match=re.escape(problem)):
+        parse(text)
+    assert time.perf_counter() - start < 1
+
+
+def test_e_is_eulers_number_and_whatever_is_accepted_parses_again_from_its_canonical_form():
+    assert parse("e*x") == parse("E*x") == sp.E * parse("x") and not parse("e*x").free_symbols - {parse("x")}
+    for text in ["2101401974710961*Max(0, x)/2000000000000000", "518*1931*x", "x*exp(x - 28)", "Max(0, x)**2"]:
+        assert to_formula(parse(to_formula(parse(text)))) == to_formula(parse(text))

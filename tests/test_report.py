@@ -7,7 +7,7 @@ import pytest
 
 from evoact.config import make_config
 from evoact.report import render_report, write_report
-from evoact.search import run_search
+from evoact.driver import run_search
 from evoact.store import RunStore
 
 
@@ -22,7 +22,8 @@ def test_the_report_is_one_self_contained_file(store):
     page = render_report(store, top=3)
     assert not re.search(r'(?:src|href)\s*=\s*["\'](?!data:)', page)  # nothing to fetch
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == 1 + min(3, len(store.hall_of_fame(3)))  # progress, then one plot per entry
+    curves = "id='curves'" in page  # learning curves, where a task trained more than one epoch
+    assert len(images) == 1 + min(3, len(store.hall_of_fame(3))) + curves  # progress, one plot per entry, curves
     assert all(base64.b64decode(i).startswith(b"\x89PNG\r\n\x1a\n") for i in images)
     for row in store.hall_of_fame(3):
         assert row["formula"].replace("<", "&lt;").replace(">", "&gt;") in page

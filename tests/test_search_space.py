@@ -47,6 +47,13 @@ binary = ["add"]
     (GOOD + '[terminals]\nlearnable = ["alpha"]', "terminals.learnable[0]", "not declared under [learnable]"),
     ('name = "t"\nstructure = "dag"\n[primitives]\nunary = ["tanh"]', "structure", "not one of"),
     ('name = "t"\n[primitives\nunary = ["tanh"]', "", "not valid TOML"),
+    ("a = " + "[" * 5000 + "]" * 5000, "", "nests too deeply"),
+    ("seeds = [" + ", ".join(['"x"'] * 257) + "]" + GOOD, "seeds", "lists 257 entries; the limit is 256"),
+    (GOOD + "[terminals]\nconstants = [" + ", ".join(str(i) for i in range(65)) + "]", "terminals.constants", "the limit is 64"),
+    (GOOD + "[learnable]\n" + "".join(f"c{i} = 1.0\n" for i in range(33)), "learnable", "the limit is 32"),
+    (GOOD + "[learnable]\ntraining = 1.0", "learnable.training", "reserved"),
+    (GOOD + "[learnable]\ne = 1.0", "learnable.e", "reserved"),
+    (GOOD + "[limits]\nmax_nodes = 2\ninit_min_depth = 3\ninit_max_depth = 3", "limits", "no tree can satisfy them"),
 ])
 def test_malformed_files_name_file_entry_and_problem(text, entry, problem):
     with pytest.raises(SearchSpaceError) as err:

@@ -91,3 +91,33 @@ def test_only_one_writer_at_a_time_and_a_finished_writer_lets_the_next_in(tmp_pa
     again.record_result(again.add_candidate("sin(x)", "random"), {"status": "ok", "fitness": 0.5})
     again.close()
     assert RunStore.open(tmp_path / "run").counts()["ok"] == 3
+
+
+@pytest.mark.parametrize("name", ["config.json", ".writer.lock", "checkpoints", DB_FILE])
+def test_a_run_directory_is_a_closed_box_links_inside_are_refused(tmp_path, name):
+    store, _ = _filled(tmp_path / "run")
+    store.close()
+    run, outside = tmp_path / "run", tmp_path / "outside"
+    outside.mkdir()
+    target = outside / name
+    if (run / name).exists():
+        (run / name).rename(target)
+    elif name == "checkpoints":
+        target.mkdir()
+    else:
+        target.write_text("")
+    (run / name).symlink_to(target)
+    for opening in (RunStore.open, RunStore.reopen):
+        with pytest.raises(RunStoreError, match=f"{name}: a symbolic link; a run directory's files must be its own"):
+            opening(run)
+    assert sorted(p.name for p in outside.iterdir()) == [name]  # nothing was made or removed outside the run
+
+
+def test_a_lock_file_that_is_a_link_is_never_followed(tmp_path):
+    store, _ = _filled(tmp_path / "run")
+    store.close()
+    (tmp_path / "run" / ".writer.lock").unlink()
+    (tmp_path / "run" / ".writer.lock").symlink_to(tmp_path / "created-outside")  # a dangling link
+    with pytest.raises(RunStoreError, match="symbolic link"):
+        RunStore.reopen(tmp_path / "run")
+    assert not (tmp_path / "created-outside").exists()

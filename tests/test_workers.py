@@ -61,3 +61,45 @@ def test_worker_faults_are_retried_once_then_recorded_and_the_pool_goes_on(pool,
     assert results[2] == {**results[2], "status": "failed", "error": "timed out after 15 s"}
     assert results[3] == {**results[3], "status": "failed", "error": "the evaluation raised ValueError: broken candidate"}
     assert results[4]["status"] == "ok"
+
+
+def test_an_async_search_across_a_multi_node_cluster_loses_nothing_when_a_node_dies(tmp_path, monkeypatch):
+    """A head and two worker nodes on loopback (ray.cluster_utils); one worker node is killed mid-run."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from ray.cluster_utils import Cluster
+
+    from evoact.store import RunStore
+
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # nodes bind 127.0.0.1
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False})
+    nodes = [cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1") for _ in range(2)]
+    cluster.wait_for_nodes()
+    address = cluster.address
+    try:
+        args = ["search", "--budget", "tiny", "--task", "mnist1d-cnn", "--epochs", "3", "--generations", "5", "--workers", "4",
+                "--mode", "async", "--address", address, "--name", "multi"]
+        search = subprocess.Popen([sys.executable, "-m", "evoact.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        db = tmp_path / "runs" / "multi" / "candidates.db"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and search.poll() is None:
+            if db.exists() and sum(r["status"] != "pending" and not r["label"] for r in RunStore.open(db.parent).candidates()) >= 6:
+                break
+            time.sleep(0.5)
+        assert search.poll() is None, search.stdout.read()
+        cluster.remove_node(nodes[0], allow_graceful=False)  # a worker node dies with evaluations in flight
+        out, _ = search.communicate(timeout=600)
+        assert search.returncode == 0, out
+    finally:
+        cluster.shutdown()
+    store = RunStore.open(tmp_path / "runs" / "multi")
+    rows = store.candidates()
+    assert store.meta()["state"] == "finished" and store.counts()["pending"] == 0
+    assert store.meta()["ray_address"] == address and store.meta()["mode"] == "async"
+    assert not any("worker process died" in (r["error"] or "") for r in rows), json.dumps([r["error"] for r in rows])
+    assert sum(not r["label"] and r["stage"] != "static" for r in rows) >= 6 + 4 * 4  # the whole budget was evaluated

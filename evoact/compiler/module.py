@@ -15,7 +15,7 @@ from torch import nn
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
 from evoact.compiler.standalone import standalone_module
-from evoact.formula import parse, to_formula
+from evoact.formula import FormulaError, check_params, parse, to_formula
 from evoact.ops import OPS
 
 #: ``symbolic``: eager forward, generated backward from the saved input only (default);
@@ -113,7 +113,7 @@ class CompiledActivation(nn.Module):
         mode = choose_mode(mode, 0)
         self.mode = mode
         self.program, self.backward_program, self._function = _compiled(to_formula(expr), expr, mode)
-        init = init or {}
+        init = check_params(init)
         self.params = nn.ParameterDict({p: nn.Parameter(torch.tensor(float(init.get(p, 1.0)))) for p in self.program.params})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -143,4 +143,6 @@ def compile_activation(formula_or_expr: str | sp.Expr, params: dict[str, float] 
     ``mode``: ``symbolic`` (default), ``fused``, ``autograd`` (see ``MODES``).
     """
     expr = parse(formula_or_expr) if isinstance(formula_or_expr, str) else formula_or_expr
+    if not isinstance(expr, sp.Expr):
+        raise FormulaError(f"compile_activation needs a formula (text) or a SymPy expression, got {type(expr).__name__}")
     return CompiledActivation(expr, params, mode)

@@ -10,7 +10,6 @@ import atexit
 import functools
 import hashlib
 import importlib.util
-import math
 import shutil
 import tempfile
 import types
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
-from evoact.formula import parse
+from evoact.formula import check_learned, check_params, parse
 from evoact.ops import ONNX_UNSUPPORTED, OPS
 
 def program_source(program: Program) -> list[str]:
@@ -144,15 +143,13 @@ def standalone_source(formula: str, params: dict[str, float] | None = None, lear
     """
     expr = parse(formula)
     program, derivative = lower(expr), lower_many(derivatives(expr), expr)
-    params = params or {}
-    init = {p: float(params.get(p, 1.0)) for p in program.params}
-    for name, value in init.items():
-        if not math.isfinite(value):
-            raise ValueError(f"constant {name} = {value}: must be a finite number")
+    params = check_params(params)
+    init = {p: params.get(p, 1.0) for p in program.params}
     owner = "params." if container else ""
     learned_note = ""
     if learned:  # only the formula's own constants and numbers: a run directory must not write code into the file
-        values = "; ".join(f"{k} = {', '.join(f'{float(v):.6g}' for v in learned[k])}" for k in program.params if k in learned)
+        learned = check_learned(learned, program.params)
+        values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in learned[k])}" for k in program.params if k in learned)
         learned_note = f"Values learned per layer in the run: {values}.\n" if values else ""
     return _TEMPLATE.format(
         formula=program.formula, formula_repr=repr(program.formula), params_repr=repr(init), learned=learned_note, cls=class_name,

@@ -8,7 +8,7 @@ from pathlib import Path
 import sympy as sp
 
 import evoact
-from evoact.formula import constant_values, parse, to_formula
+from evoact.formula import check_learned, constant_names, constant_values, parse, to_formula
 
 
 def export_json(path: str | Path, formula: str, params: dict[str, float] | None = None,
@@ -18,7 +18,7 @@ def export_json(path: str | Path, formula: str, params: dict[str, float] | None 
     record = {
         "formula": to_formula(expr), "latex": sp.latex(expr),
         "params": constant_values(expr, params),
-        "learned_per_layer": learned or {}, "exported_by": f"evoact {evoact.__version__}",
+        "learned_per_layer": check_learned(learned or {}, constant_names(expr)), "exported_by": f"evoact {evoact.__version__}",
     }
     path = Path(path)
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 from evoact.compiler import CompiledActivation, compile_activation, standalone_source
+from evoact.formula import FormulaError, check_params
 
 
 def export_torch_module(path: str | Path, formula: str, params: dict[str, float] | None = None,
@@ -41,9 +42,12 @@ def read_torch_module(path: str | Path) -> tuple[str, dict[str, float]]:
     formula, params = found.get("FORMULA"), found.get("PARAMS", {})
     if not isinstance(formula, str):
         raise ValueError(f"{path}: not an evoact-exported module (no FORMULA string)")
-    if not isinstance(params, dict) or not all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in params.items()):
+    if not isinstance(params, dict):
         raise ValueError(f"{path}: PARAMS must map constant names to numbers")
-    return formula, {k: float(v) for k, v in params.items()}
+    try:
+        return formula, check_params(params)
+    except FormulaError as exc:
+        raise ValueError(f"{path}: PARAMS must map constant names to numbers ({exc})") from None
 
 
 def load_activation(path_or_formula: str | Path, params: dict[str, float] | None = None) -> CompiledActivation:

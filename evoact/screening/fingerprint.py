@@ -20,3 +20,19 @@ def fingerprint(values: np.ndarray, derivs: np.ndarray, bits: int) -> str:
     code = np.where(finite, rounded, np.where(np.isnan(data), 2**62, np.sign(np.nan_to_num(data, nan=0.0)).astype(np.int64) * (2**61)))
     digest = hashlib.sha256(code.tobytes() + exponent.astype(np.int64).tobytes())
     return digest.hexdigest()[:32]
+
+
+def scale_free_fingerprint(values: np.ndarray, bits: int = 10) -> str | None:
+    """Equal for functions that differ only by a constant output factor, sign included (``f`` and ``-2 f``): the
+    values divided by their RMS and signed so that the first clearly nonzero one is positive. None when the values
+    are not all finite or all zero."""
+    values = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        return None
+    with np.errstate(over="ignore"):
+        scale = float(np.sqrt(np.mean(values**2)))
+    if scale == 0.0 or not np.isfinite(scale):
+        return None
+    unit = values / scale
+    first = np.flatnonzero(np.abs(unit) > 1e-3)
+    return fingerprint(unit * np.sign(unit[first[0]]), np.zeros_like(unit), bits)

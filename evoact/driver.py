@@ -1,0 +1,262 @@
+"""Run or resume a search: the driver that wires the algorithm, the problem and the hooks.
+
+The algorithm asks and is told; the problem turns proposals into fitness; the progress display and the
+checkpoints hang on hooks. Generation by generation: ask for a generation's quota (topped up where stage 1
+rejects), evaluate it, tell the algorithm, checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import re
+import shlex
+import shutil
+import sqlite3
+import time
+from typing import Callable
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+import evoact
+from evoact.checkpoint import read_checkpoint
+from evoact.config import SearchConfig, make_config, restated
+from evoact.evolution import ALGORITHMS, Evolution, Proposal
+from evoact.genome import Genome
+from evoact.hooks import Checkpoints, Hooks
+from evoact.problem import Problem
+from evoact.progress import SearchProgress
+from evoact.search_space import SearchSpace, load_search_space, parse_search_space
+from evoact.store import RunStore, RunStoreError
+from evoact.tasks import get_task, require_trusted
+from evoact.workers import WorkerPool
+
+RUNS_ROOT = Path("runs")
+_MAX_TOP_UPS = 25
+
+
+def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
+    """``runs/<date>-<time>-<space>-<task>-s<seed>``: sortable and says what ran (a user task by its function)."""
+    space = Path(config.space).stem
+    task = re.sub(r"[^\w.-]+", "_", config.task.rpartition(":")[2]) + (f"+{len(config.tasks) - 1}" if len(config.tasks) > 1 else "")
+    return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{space}-{task}-s{config.seed}"
+
+
+def run_search(config: SearchConfig, run_dir: Path, console: Console | None = None) -> RunStore:
+    """Evaluate the baselines, then evolve for ``config.generations`` generations; returns the closed store.
+
+    What can be checked before the run directory exists is (the space and its seed trees, the tasks); a search that
+    still fails before its first evaluation leaves no run directory behind.
+    """
+    space = load_search_space(config.space)
+    Genome(space)  # a bad seed tree fails here
+    for name in config.tasks:
+        get_task(name, config.data_dir)
+    store = RunStore.create(run_dir, {
+        "config": config.to_dict(), "command": reproduce_command(config, run_dir),
+        "search_space": {"source": space.source, "text": space.text},
+        "versions": {"evoact": evoact.__version__, "torch": torch.__version__, "python": platform.python_version()},
+    })
+    try:
+        return _drive(store, config, space, False, console)
+    except BaseException:
+        with contextlib.suppress(RunStoreError, sqlite3.Error):
+            if not any(r.status != "pending" for r in RunStore.open(run_dir).candidates()):
+                shutil.rmtree(run_dir, ignore_errors=True)  # nothing was evaluated: nothing to keep or resume
+        raise
+
+
+def reproduce_command(config: SearchConfig, run_dir: Path) -> str:
+    """The ``evoact search`` command that runs this config again (into another directory of the same folder)."""
+    from evoact.tasks import SUITES
+
+    defaults = make_config(config.budget, workers=config.workers)
+    parts = ["evoact search", f"--budget {config.budget}", f"--seed {config.seed}"]
+    if config.space != defaults.space:
+        parts.append(f"--space {shlex.quote(config.space)}")
+    suite = next((name for name, tasks in SUITES.items() if tasks == config.tasks), None)
+    if config.tasks != defaults.tasks:
+        parts += [f"--suite {suite}"] if suite else [f"--task {shlex.quote(t)}" for t in config.tasks]
+    for option, value, default in (
+            ("--algorithm", config.algorithm, defaults.algorithm), ("--mode", config.mode, defaults.mode),
+            ("--selection", config.selection, defaults.selection), ("--score", config.score, defaults.score),
+            ("--aggregate", config.aggregate, defaults.aggregate), ("--epochs", config.training.epochs, defaults.training.epochs),
+            ("--population", config.evolution.population, defaults.evolution.population),
+            ("--offspring", config.evolution.offspring, defaults.evolution.offspring),
+            ("--generations", config.generations, defaults.generations),
+            ("--replacement", config.evolution.replacement, defaults.evolution.replacement),
+            ("--workers", config.workers, None), ("--timeout", config.timeout, defaults.timeout),
+            ("--hurdle-ratio", config.screening.hurdle_ratio, defaults.screening.hurdle_ratio),
+            ("--stability-depth", config.screening.stability_depth, defaults.screening.stability_depth),
+            ("--evaluations-per-hash", config.screening.evaluations_per_hash, defaults.screening.evaluations_per_hash),
+            ("--gpus-per-job", config.gpus_per_job, defaults.gpus_per_job)):
+        if value != default:
+            parts.append(f"{option} {value:g}" if isinstance(value, float) else f"{option} {value}")
+    if config.task_weights:
+        parts.append("--weights " + ",".join(f"{w:g}" for w in config.task_weights))
+    if config.complexity_objective:
+        parts.append("--complexity")
+    if not config.screening.active:
+        parts.append("--no-screening")
+    elif not config.screening.use_cache:
+        parts.append("--no-cache")
+    if config.data_dir:
+        parts.append(f"--data-dir {shlex.quote(config.data_dir)}")
+    return " ".join(parts + [f"--name {shlex.quote(run_dir.name)}-again"])
+
+
+def resume_search(run_dir: Path, console: Console | None = None, trust_user_tasks: bool = False, address: str | None = None,
+                  data_dir: str | None = None) -> RunStore:
+    """Continue an interrupted run from its newest intact checkpoint, reusing every finished evaluation.
+
+    The result equals an uninterrupted run's with the same seed: the algorithm restarts from its saved state,
+    proposes the same candidates, and finds their rows (finished ones are reused, in-flight ones re-run).
+    A run that trains with user tasks is resumed only with ``trust_user_tasks``: its config names code to run.
+    Its stored Ray address and data directory are not used unless given again as ``address`` and ``data_dir``.
+    """
+    store = RunStore.reopen(run_dir)
+    try:
+        if store.meta().get("state") == "finished":
+            raise RunStoreError(f"{run_dir} already finished; there is nothing to resume")
+        stored = store.config()
+        config, notes = restated(SearchConfig.from_dict(stored["config"]), address, data_dir)
+        require_trusted(config.tasks, trust_user_tasks, "resume")
+        space = parse_search_space(stored["search_space"]["text"], stored["search_space"]["source"])
+    except BaseException:
+        store.close()
+        raise
+    return _drive(store, config, space, True, console, notes)
+
+
+def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, resuming: bool, console: Console | None,
+           notes: list[str] = ()) -> RunStore:
+    total = len(config.baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
+    hooks = Hooks(SearchProgress(total, config.generations, console), Checkpoints(store.path))
+    problem = None
+    try:  # nothing below may leave the store open (and its writer lock held) if it fails
+        tasks = [get_task(name, config.data_dir) for name in config.tasks]
+        problem = Problem(store, config, space, hooks, {task.name: task.metric for task in tasks})
+        steady = config.steady
+        algorithm = ALGORITHMS[config.algorithm](Genome(space), config.evolution, config.seed, admissible=problem.admissible,
+                                                 steady=steady)
+        algorithm.seen.update(problem.baseline_formulas.values())  # explore beyond the baselines (seeds may still equal one)
+        checkpoint = read_checkpoint(store.path, _checker(algorithm, config, total)) if resuming else None
+        if checkpoint is not None and checkpoint.generation >= 0:
+            try:
+                algorithm.restore(checkpoint.state["algorithm"] if steady else checkpoint.state)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise RunStoreError(f"{store.path}: checkpoint of generation {checkpoint.generation} cannot be continued"
+                                    f" by this evoact ({type(exc).__name__}: {exc})") from None
+    except BaseException:
+        hooks.close()
+        if problem is not None:
+            problem.close()
+        store.close()
+        raise
+    for note in [*notes, *(f"skipping checkpoint {skipped}" for skipped in (checkpoint.skipped if checkpoint else ()))]:
+        hooks.note(note)
+    if checkpoint is not None:
+        hooks.note(f"resuming after generation {checkpoint.generation}" if checkpoint.generation >= 0 else
+                   "resuming from the start (no intact checkpoint); finished evaluations are reused")
+    store.set_meta("state", "running")
+    store.set_meta("mode", "async" if steady else "generational")
+    pool = None
+    try:
+        for task in tasks:
+            task.prepare()  # generate and cache the data once, before any worker needs it
+        pool = WorkerPool(config.workers, config.address, config.timeout, config.gpus_per_job)
+        store.set_meta("ray_address", pool.address)
+        problem.evaluate_baselines(pool)
+        if steady:
+            run_steady(problem, algorithm, hooks, config, checkpoint.state if checkpoint and checkpoint.generation >= 0 else None)
+        else:
+            run_generations(problem, algorithm, hooks, config)
+        problem.finish()
+        store.set_meta("state", "finished")
+    except BaseException:
+        store.set_meta("state", "interrupted")
+        raise
+    finally:
+        store.set_meta("finished_at", time.time())
+        hooks.close()
+        if pool is not None:
+            pool.close()
+        problem.close()
+        store.close()
+    return store
+
+
+def _checker(algorithm: Evolution, config: SearchConfig, total: int) -> Callable[[int, dict], str | None]:
+    """What a checkpoint must hold to continue this run: a checkpoint is a file from a run directory, so checked."""
+    def problem(generation: int, state: dict) -> str | None:
+        most = total if config.steady else config.generations  # steady state counts results, not generations
+        if generation > most:
+            return f"generation {generation} is beyond this run's {most}"
+        if not config.steady:
+            return algorithm.state_problem(state, most)
+        if not (isinstance(awaited := state.get("awaited"), list) and all(isinstance(i, int) and i >= 0 for i in awaited)
+                and isinstance(state.get("asked_through"), int) and state["asked_through"] >= 0):
+            return "its proposals in flight are not candidate ids"
+        return algorithm.state_problem(state.get("algorithm"), most)
+    return problem
+
+
+def run_generations(problem: Problem, algorithm: Evolution, hooks: Hooks, config: SearchConfig) -> None:
+    """Generation by generation: ask for a generation's quota (topped up where stage 1 rejects), evaluate all of it,
+    tell, checkpoint. A seed fixes the whole run, resumed or not."""
+    for generation in range(algorithm.generation, config.generations):
+        hooks.generation(generation)
+        problem.start_generation()
+        target = config.evolution.population if generation == 0 else config.evolution.offspring
+        proposals, candidates, kept = [], [], 0
+        for _ in range(_MAX_TOP_UPS):  # refill stage-1 rejections, so each generation evaluates `target`
+            batch = algorithm.ask(target - kept)
+            made, passed = problem.submit(batch, generation)
+            proposals, candidates, kept = proposals + batch, candidates + made, kept + passed
+            if kept >= target:
+                break
+        problem.drain()
+        algorithm.tell(proposals, [c.id for c in candidates], [problem.fitness(c.id) for c in candidates])
+        hooks.step(generation, algorithm.state())
+
+
+def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: SearchConfig, saved: dict | None) -> None:
+    """Asynchronous steady state (regularized evolution, Real et al. 2019): whenever an outcome arrives the algorithm is
+    told and asked for one new proposal, so every worker always holds work; aging counts evaluations.
+
+    The run evaluates as many candidates past stage 1 as the generational schedule would. A checkpoint holds the
+    algorithm's state and the proposals it awaits; a resumed run tells what finished meanwhile and re-runs the rest.
+    """
+    total = config.evolution.population + config.evolution.offspring * (config.generations - 1)
+    per_label = config.evolution.offspring  # progress and reports group evaluations by this many, like generations
+    awaited: dict[int, Proposal] = {}
+    kept = 0
+    if saved is not None:  # what the checkpoint awaited, and what was proposed after it, is in the store
+        rows = [r for r in problem.store.candidates() if r.label is None]
+        unknown = [r for r in rows if r.id in set(saved["awaited"]) or r.id > saved["asked_through"]]
+        algorithm.seen.update(r.formula for r in rows)
+        awaited = {r.id: Proposal(r.genome, r.formula, r.nodes, r.origin, tuple(r.parents)) for r in unknown}
+        kept = sum(not (r.status == "rejected" and r.outcome.stage == "static") for r in rows)
+        problem.readmit([r.id for r in unknown])
+    last_step, label = algorithm.told, -1
+    asked_through = max(awaited, default=saved["asked_through"] if saved else 0)
+    while True:
+        while kept < total and problem.in_flight < config.workers:
+            for proposal in algorithm.ask(1):  # the first ask also brings the space's seed trees
+                (candidate,), passed = problem.submit([proposal], min(algorithm.told // per_label, config.generations - 1))
+                awaited[candidate.id], kept, asked_through = proposal, kept + passed, candidate.id
+        if algorithm.told // per_label != label:
+            label = algorithm.told // per_label
+            hooks.generation(min(label, config.generations - 1))
+        finished = [c for c in problem.collect() if c.id in awaited]
+        if finished:
+            algorithm.tell([awaited.pop(c.id) for c in finished], [c.id for c in finished], [problem.fitness(c.id) for c in finished])
+            if algorithm.told - last_step >= per_label or (kept >= total and not awaited):
+                last_step = algorithm.told
+                hooks.step(algorithm.told, {"algorithm": algorithm.state(), "awaited": sorted(awaited), "asked_through": asked_through})
+        elif problem.in_flight:
+            problem.poll()
+        elif kept >= total:
+            return

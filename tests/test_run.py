@@ -1,0 +1,100 @@
+"""Reading runs: the runs list and its states, side-by-side comparison, variants in the hall of fame, the Python API."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import evoact
+from evoact.cli import main
+from evoact.config import make_config
+from evoact.records import Outcome, TaskScore
+from evoact.run import open_run
+from evoact.store import RunStore
+
+
+@pytest.fixture(scope="module")
+def api_run(tmp_path_factory):
+    """A real search through the Python API, as the README shows it (tiny budget, one cheap task)."""
+    folder = tmp_path_factory.mktemp("api")
+    return evoact.search(budget="tiny", seed=1, tasks=["mnist1d-cnn"], epochs=2, workers=2, name="api", runs_dir=folder / "runs",
+                         quiet=True)
+
+
+def test_the_python_api_runs_a_search_and_reads_exports_and_confirms_it(api_run, tmp_path):
+    assert api_run.state == "finished" and api_run.config.seed == 1 and repr(api_run).startswith("Run(")
+    ranking = api_run.ranking(3)
+    assert ranking and ranking[0] == api_run.best and all(r.label is None for r in ranking)
+    fitness = [r.outcome.fitness for r in api_run.ranking()]
+    assert fitness == sorted(fitness, reverse=True)
+    module = api_run.export(tmp_path / "best.py")
+    assert f"FORMULA = {api_run.best.formula!r}" in module.read_text()
+    assert json.loads(api_run.export(tmp_path / "best.json", format="json").read_text())["formula"] == api_run.best.formula
+    summary = api_run.confirm(top=1, seeds=2, tasks=["mnist1d-cnn"], epochs=1, workers=2)
+    assert summary["tasks"]["mnist1d-cnn"]["rows"][0]["name"].split(" = ")[0] == f"#{api_run.best.id}"  # "= mish" if it is one
+    again = evoact.open_run(api_run.path)
+    assert again.verdict()["confirmed"]["mnist1d-cnn"]["best_baseline"] in ("relu", "gelu", "silu", "mish", "tanh")
+    assert api_run.report(tmp_path / "report.html").read_text().count("id='verdict'") == 1
+    with pytest.raises(KeyError, match="no candidate with id 9999"):
+        api_run.candidate(9999)
+
+
+def test_runs_lists_states_the_writer_lock_decides(api_run, tmp_path):
+    folder = api_run.path.parent
+    listed = json.loads(CliRunner().invoke(main, ["runs", str(folder), "--json"]).output)
+    (entry,) = listed
+    assert entry["name"] == "api" and entry["state"] == "finished" and entry["tasks"] == ["mnist1d-cnn"]
+    assert entry["best"]["id"] == api_run.best.id and entry["best_baseline"]["name"] and entry["seconds"] > 0
+    assert entry["command"].startswith("evoact search --budget tiny --seed 1 --task mnist1d-cnn --epochs 2")
+    with sqlite3.connect(api_run.path / "candidates.db") as db:  # the last word of a process that died
+        db.execute("UPDATE meta SET value = '\"running\"' WHERE key = 'state'")
+    assert open_run(api_run.path).state == "interrupted"
+    writer = RunStore.reopen(api_run.path)  # a live writer: running
+    try:
+        assert open_run(api_run.path).state == "running"
+        shown = CliRunner().invoke(main, ["runs", str(folder)]).output
+        assert "running" in shown and "api" in shown
+    finally:
+        writer.close()
+    assert json.loads(CliRunner().invoke(main, ["show", str(api_run.path), "--json"]).output)["state"] == "interrupted"
+
+
+def test_compare_puts_runs_side_by_side(api_run, tmp_path):
+    other = evoact.search(budget="tiny", seed=2, tasks=["mnist1d-cnn"], epochs=2, workers=2, name="other",
+                          runs_dir=tmp_path / "runs", quiet=True)
+    shown = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["compare", str(api_run.path), str(other.path), "--top", "2"])
+    assert shown.exit_code == 0, shown.output
+    lines = [line for line in shown.output.splitlines() if line.count("│") >= 3]
+    seed_row = next(line for line in lines if line.split("│")[1].strip() == "seed")
+    assert [c.strip() for c in seed_row.split("│")[2:4]] == ["1", "2"]
+    assert any(line.split("│")[1].strip() == "#2" for line in lines)
+    refused = CliRunner().invoke(main, ["compare", str(other.path)])
+    assert refused.exit_code != 0 and "two or more run directories" in refused.output
+
+
+def test_functions_that_only_rescale_a_better_one_are_its_variants(tmp_path):
+    config = make_config("tiny", tasks=("mnist1d-cnn",)).to_dict()
+    store = RunStore.create(tmp_path / "run", {"config": config, "search_space": {
+        "text": 'name = "t"\n[primitives]\nunary = ["sin"]\n', "source": "t"}})
+    ok = lambda v: Outcome("ok", fitness=v, val_acc=v, scores={"mnist1d-cnn": TaskScore(val_acc=v)})  # noqa: E731
+    for formula, fitness in (("x/(1 + exp(-x))", 0.9), ("-2*x/(1 + exp(-x))", 0.89), ("x*tanh(x)", 0.85),
+                             ("x/((1 + exp(-x))*(exp(-E) + 1))", 0.8)):
+        store.record_result(store.add_candidate(formula, "random", generation=0), ok(fitness))
+    store.close()
+    ranking = json.loads(CliRunner().invoke(main, ["show", str(tmp_path / "run"), "--json"]).output)["ranking"]
+    marks = {r["formula"]: (r["variant_of"], r["factor"]) for r in ranking}
+    assert marks["x/(1 + exp(-x))"] == (None, None) and marks["x*tanh(x)"] == (None, None)
+    assert marks["-2*x/(1 + exp(-x))"][0] == 1 and marks["-2*x/(1 + exp(-x))"][1] == pytest.approx(-2.0)
+    assert marks["x/((1 + exp(-x))*(exp(-E) + 1))"][0] == 1
+    shown = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(tmp_path / "run")]).output
+    assert "variant #2 = -2 x this" in shown
+
+
+def test_an_exported_module_of_the_api_needs_no_evoact(api_run, tmp_path):
+    assert api_run.export(tmp_path / "mine.py") == tmp_path / "mine.py"
+    code = "import sys, torch; sys.modules['evoact'] = None; sys.path.insert(0, sys.argv[1]); import mine; print(mine.Activation()(torch.ones(2)).shape)"
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "torch.Size([2])"
