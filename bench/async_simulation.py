@@ -22,6 +22,7 @@ results: how many results per second the driver handles, which bounds workers x 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import heapq
 import json
 import math
@@ -77,7 +78,8 @@ class Landscape:
                 self.formulas.append(row.formula)
                 self.kinds.append(kind)
                 self.fitness.append(o.fitness if kind == "ok" else None)
-                values.append((v - v.mean()) / (v.std() + 1e-9))
+                with np.errstate(all="ignore"):
+                    values.append((v - v.mean()) / (v.std() + 1e-9))
             run.close()
         self.values = np.array(values)
         ok = [f for f in self.fitness if f is not None]
@@ -187,7 +189,7 @@ def simulate(landscape: Landscape, workers: int, steady: bool, evaluations: int,
             "driver_busy": driver_busy / makespan, "best": best, "makespan": makespan}
 
 
-def driver_throughput(landscape: Landscape, results: int, batch: int) -> float:
+def driver_throughput(results: int, batch: int) -> float:
     """Results per second the real driver loop handles (algorithm, problem, store, checkpoints) when evaluations are instant."""
 
     class InstantPool:
@@ -196,11 +198,11 @@ def driver_throughput(landscape: Landscape, results: int, batch: int) -> float:
         def __init__(self) -> None:
             self.ready: list[tuple[int, dict]] = []
             self.tickets = 0
-            self.rng = np.random.default_rng(0)
 
         def submit(self, job: dict) -> int:
             self.tickets += 1
-            kind, fit, _ = landscape.outcome(job["formula"], job["params"], self.rng)
+            digest = int(hashlib.sha256(job["formula"].encode()).hexdigest()[:8], 16)  # no simulator cost in the driver's time
+            kind, fit = ("ok", 0.8 + digest % 1000 / 5000) if digest % 4 else ("failed", None)
             task = job["tasks"][0]
             outcome = Outcome("ok", val_acc=fit, scores={task: TaskScore(val_acc=fit, train_seconds=1.0)}, seconds=1.0) \
                 if kind == "ok" else Outcome("failed", error="simulated", seconds=1.0)
@@ -248,7 +250,7 @@ def main() -> None:
           f" times: " + ", ".join(f"{k} {len(v)} (median {statistics.median(v):.1f} s)" for k, v in landscape.seconds.items() if v))
     rows = []
     for workers in args.workers:
-        evaluations = max(512, 5 * workers)
+        evaluations = max(512, 3 * workers)  # enough for a steady state at every size
         for mode in ("generational", "async"):
             runs = [simulate(landscape, workers, mode == "async", evaluations, seed, args.population, args.offspring)
                     for seed in args.seeds]
@@ -256,7 +258,7 @@ def main() -> None:
                    **{k: statistics.fmean(r[k] for r in runs) for k in runs[0]}, "best_std": statistics.pstdev(r["best"] for r in runs)}
             rows.append(row)
             print(row, flush=True)
-    throughput = {batch: driver_throughput(landscape, 2000, batch) for batch in (1, 50)}
+    throughput = {batch: driver_throughput(2000, batch) for batch in (1, 50)}
     lines = [f"# Generational vs asynchronous evolution, simulated ({len(args.seeds)} seeds each)", "",
              f"Command: `python bench/async_simulation.py --recorded {' '.join(args.recorded)} --seeds {' '.join(map(str, args.seeds))}"
              f" --workers {' '.join(map(str, args.workers))}`", "",

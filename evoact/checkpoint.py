@@ -85,8 +85,8 @@ def _problem(path: Path) -> tuple[dict[str, Any] | None, str]:
         return None, f"larger than {MAX_BYTES} bytes"
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return None, f"unreadable ({type(exc).__name__}: {exc})"
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return None, f"unreadable ({type(exc).__name__}: {str(exc)[:100]})"
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("state"), dict):
         return None, "not an evoact checkpoint of a known format"
     if payload.get("sha256") != _digest(payload["state"]):

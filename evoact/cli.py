@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
@@ -102,10 +102,17 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except (RunStoreError, SearchSpaceError, WorkerError, ValueError, OSError, sqlite3.Error, RecursionError) as exc:
-            detail = " ".join(str(exc).split()) or type(exc).__name__
-            raise _Error(detail if not isinstance(exc, (OSError, sqlite3.Error, RecursionError)) else
-                         f"{detail} ({type(exc).__name__})") from None
+        except KeyboardInterrupt:
+            click.echo("stopped (Ctrl-C); nothing saved was lost", err=True)
+            ctx.exit(130)
+        except (RunStoreError, SearchSpaceError, WorkerError, ValueError) as exc:
+            raise _Error(" ".join(str(exc).split()) or type(exc).__name__) from None
+        except Exception as exc:  # a damaged or hostile file can fail anywhere: one line, never a traceback
+            if os.environ.get("EVOACT_DEBUG"):
+                raise
+            detail = " ".join(str(exc).split())[:300]
+            raise _Error(f"{detail + ' ' if detail else ''}({type(exc).__name__}; a damaged or unexpected file?"
+                         " EVOACT_DEBUG=1 shows where)") from None
 
 
 @click.group(cls=_Commands)
@@ -317,10 +324,16 @@ def runs(folder: Path, as_json: bool) -> None:
     command that runs each again. A run whose process died shows as interrupted."""
     from evoact.run import find_runs
 
-    found = find_runs(folder)
-    overviews = [_read(r.overview) for r in found]
+    found, overviews, unreadable = find_runs(folder), [], []
+    for run in found:  # one damaged run does not hide the others
+        try:
+            overviews.append(run.overview())
+        except (RunStoreError, SearchSpaceError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            unreadable.append(f"{run.path.name}: {' '.join(str(exc).split())[:200]}")
     if as_json:
         click.echo(json.dumps(overviews, indent=2))
+        for line in unreadable:
+            click.echo(f"not listed: {plain(line)}", err=True)
         return
     if not found:
         console.print(f"no runs in {shown(str(folder))}", highlight=False)
@@ -332,9 +345,11 @@ def runs(folder: Path, as_json: bool) -> None:
         best, base = o["best"], o["best_baseline"]
         table.add_row(shown(o["name"]), o["state"], shown(_tasks_text(o["tasks"])),
                       "-" if best is None else f"{best['fitness']:.4f} #{best['id']}",
-                      "-" if base is None else f"{base['fitness']:.4f} {base['name']}", str(o["candidates"]),
+                      "-" if base is None else shown(f"{base['fitness']:.4f} {base['name']}"), str(o["candidates"]),
                       _duration(o["seconds"]), shown(o["command"] or "-"))
     console.print(table)
+    for line in unreadable:
+        console.print(f"not listed: {shown(line)}", highlight=False)
 
 
 @main.command()
@@ -527,7 +542,7 @@ def _print_run(run: Run, top: int, status: str | None) -> None:
         f" {b['rejected_quality']} below a task's quality hurdle" + (f" ({per_task})" if per_task else "")
         + f", {b['fully_trained']} fully trained, {b['failed']} failed", highlight=False)
     if b["hurdles"]:
-        console.print("hurdles: " + ", ".join(f"{shown(t)} {h['metric']} {'>=' if h['metric'] == 'accuracy' else '<='} {h['limit']:.4g}"
+        console.print("hurdles: " + ", ".join(f"{shown(t)} {shown(h['metric'])} {'>=' if h['metric'] == 'accuracy' else '<='} {h['limit']:.4g}"
                                                for t, h in b["hurdles"].items()), highlight=False)
     console.print(f"training time: {b['train_seconds']:.0f} s spent, about {b['train_seconds_saved']:.0f} s saved by the cascade"
                   f" ({b['full_training_seconds']:.1f} s per full training)", highlight=False)

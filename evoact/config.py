@@ -49,7 +49,7 @@ class Bound:
     def check(self, name: str, value: Any) -> None:
         """A one-line ``ValueError`` naming ``name`` unless ``value`` is of the kind and in range."""
         ok_type = isinstance(value, (int, float)) and not isinstance(value, bool) and (self.kind is float or isinstance(value, int))
-        if not ok_type or not math.isfinite(value):
+        if not ok_type or not (isinstance(value, int) or math.isfinite(value)):
             raise ValueError(f"{name} must be a finite {'integer' if self.kind is int else 'number'}, got {value!r}")
         if value < self.low or (self.low_open and value == self.low):
             raise ValueError(f"{name} must be {'positive' if self.low_open and self.low == 0 else f'at least {_text(self.low)}'},"

@@ -191,7 +191,8 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, resuming: 
 def _checker(algorithm: Evolution, config: SearchConfig, total: int) -> Callable[[int, dict], str | None]:
     """What a checkpoint must hold to continue this run: a checkpoint is a file from a run directory, so checked."""
     def problem(generation: int, state: dict) -> str | None:
-        most = total if config.steady else config.generations  # steady state counts results, not generations
+        # steady state counts every result, stage-1 rejections too: allow a thousand per evaluation
+        most = total * 1000 if config.steady else config.generations
         if generation > most:
             return f"generation {generation} is beyond this run's {most}"
         if not config.steady:

@@ -237,7 +237,8 @@ def _count(value: Any, most: int) -> bool:
 
 def _fitness(value: Any) -> bool:
     values = value if isinstance(value, list) else [value]
-    return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+    return bool(values) and all(isinstance(v, float) and math.isfinite(v) or isinstance(v, int) and not isinstance(v, bool)
+                                and abs(v) <= 2**53 for v in values)
 
 
 class RandomSearch(Evolution):

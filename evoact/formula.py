@@ -21,7 +21,7 @@ MAX_DECIMAL_EXPONENT = 30
 MAX_CONSTANT = 10.0**MAX_DECIMAL_EXPONENT  # every number, written or computed, is 0 or within 1e-30 .. 1e30 in magnitude
 MAX_LITERAL = MAX_CONSTANT
 MAX_DIGITS = 30  # significant digits of a written number (exact rationals from floats need 17)
-MAX_ARGS = 32  # arguments of Max and Min
+MAX_ARGS = 8  # arguments of Max and Min (SymPy compares them pairwise: their derivative grows fast)
 MAX_TOWER = 3  # powers whose exponent depends on x, stacked in one chain (x**x**x**x is 3)
 
 
@@ -126,7 +126,7 @@ def check_params(params: dict[str, float] | None) -> dict[str, float]:
     for name, value in (params or {}).items():
         if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
             raise FormulaError(f"constant {name!r} = {value!r}: a constant's value must be a number")
-        if not math.isfinite(value) or abs(value) > MAX_CONSTANT:
+        if not (isinstance(value, int) or math.isfinite(value)) or abs(value) > MAX_CONSTANT:
             raise FormulaError(f"constant {name} = {value}: must be a finite number of magnitude at most {MAX_CONSTANT:g}")
         out[name] = float(value)
     return out
@@ -152,11 +152,12 @@ def check_learned(learned: object, names: tuple[str, ...]) -> dict[str, list[flo
 
 
 def _tower(expr: sp.Expr, seen: dict) -> int:
-    """How many powers with x in the exponent are stacked in ``expr``'s deepest chain (exp counts as one)."""
+    """How many powers with x in the exponent are stacked in ``expr``'s deepest chain (``exp`` is not counted: its
+    towers merely overflow, and the symbolic steps on them are bounded in time)."""
     if expr in seen:
         return seen[expr]
     below = max((_tower(a, seen) for a in expr.args), default=0)
-    exponent = expr.exp if isinstance(expr, sp.Pow) else expr.args[0] if isinstance(expr, sp.exp) else None
+    exponent = expr.exp if isinstance(expr, sp.Pow) else None
     seen[expr] = height = below + (exponent is not None and X in exponent.free_symbols)
     return height
 

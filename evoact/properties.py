@@ -80,16 +80,19 @@ def _isolated_jumps(values: np.ndarray, floor: float) -> bool:
 
 
 def _measured_cost(expr: sp.Expr, params: dict[str, float], rounds: int = 15) -> dict[str, float]:
-    """Forward + backward time relative to torch's ReLU on 2^18 floats: the two timed in alternation (so that the
-    machine's load falls on both), after warm-up, and the median of the per-round ratios with its quartiles."""
+    """Forward + backward time relative to torch's ReLU on up to 2^18 floats: the two timed in alternation (so that the
+    machine's load falls on both), after warm-up, and the median of the per-round ratios with its quartiles. A costly
+    formula is timed on fewer floats, so that measuring it takes about a second at most."""
     module = compile_activation(expr, params)
-    x = torch.randn(1 << 18, requires_grad=True)
+    x = torch.randn(1 << 14, requires_grad=True)
 
     def timed(fn) -> float:
         start = time.perf_counter()
         fn(x).sum().backward()
         return time.perf_counter() - start
 
+    per_float = timed(module) / x.numel()
+    x = torch.randn(int(min(1 << 18, max(1 << 14, 0.02 / max(per_float, 1e-12)))), requires_grad=True)
     for _ in range(3):
         timed(module), timed(torch.relu)
     ratios = sorted(timed(module) / timed(torch.relu) for _ in range(rounds))

@@ -60,7 +60,13 @@ def _numbers(data: Any) -> tuple[float, ...]:
 def _learned(data: Any) -> dict[str, tuple[float, ...]]:
     if not isinstance(data, Mapping) or not all(isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in data.items()):
         raise RecordError("learned must map constant names to lists of numbers")
-    return {k: tuple(float(x) for x in v) for k, v in data.items()}
+    try:
+        out = {k: tuple(float(x) for x in v) for k, v in data.items()}
+    except (TypeError, ValueError, OverflowError):
+        raise RecordError("learned must map constant names to lists of numbers") from None
+    if not all(math.isfinite(x) for v in out.values() for x in v):
+        raise RecordError("learned values must be finite numbers")
+    return out
 
 
 @dataclass(frozen=True)

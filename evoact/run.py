@@ -179,12 +179,16 @@ class Run:
                 "margin": None if head is None else best.outcome.fitness - head.outcome.fitness,
                 "per_task": per_task, "confirmed": confirmed or None}
 
-    def lineage(self, cid: int, depth: int = 6) -> dict[str, Any]:
-        """A candidate and its ancestors, ``depth`` generations back: id, formula, fitness, origin, generation, parents."""
+    def lineage(self, cid: int, depth: int = 6, budget: list[int] | None = None) -> dict[str, Any]:
+        """A candidate and its ancestors, ``depth`` generations back: id, formula, fitness, origin, generation, parents
+        (at most two distinct parents each, and 64 entries in all: stored parents are data, not trusted)."""
+        budget = [64] if budget is None else budget
+        budget[0] -= 1
         row = self.candidate(cid)
+        parents = [p for p in dict.fromkeys(row.parents)][:2] if depth > 1 else []
         return {"id": row.id, "formula": row.formula, "fitness": row.outcome.fitness, "origin": row.origin,
                 "generation": row.generation,
-                "parents": [self.lineage(p, depth - 1) for p in row.parents if depth > 1 and self.store.candidate(p)]}
+                "parents": [self.lineage(p, depth - 1, budget) for p in parents if budget[0] > 0 and self.store.candidate(p)]}
 
     def _grouped(self, ranked: list[Candidate], top: int) -> list[dict[str, Any]]:
         """The ranking's first ``top`` rows; a function that only rescales a better-ranked one (a constant output
@@ -287,7 +291,7 @@ def find_runs(folder: str | Path) -> list[Run]:
     """Every run directory directly inside ``folder``, oldest first (unreadable ones are left out)."""
     runs = []
     for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
-        if path.is_dir() and not path.name.startswith(".") and (path / "candidates.db").is_file():
+        if path.is_dir() and not path.is_symlink() and not path.name.startswith(".") and (path / "candidates.db").is_file():
             try:
                 runs.append(open_run(path))
             except RunStoreError:

@@ -138,7 +138,7 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
         raise fail("terminals.constants", "lists a number twice")
     learn_terms = tuple(terminals.get("learnable", []))
     for i, name in enumerate(learn_terms):
-        if name not in learnable:
+        if not isinstance(name, str) or name not in learnable:
             raise fail(f"terminals.learnable[{i}]", f"{name!r} is not declared under [learnable]")
 
     limits = Limits(**{k: v for k, v in data.get("limits", {}).items()})
@@ -183,7 +183,7 @@ def _check_keys(data: dict, schema: dict, prefix: str, fail) -> None:
 
 def _names(values: list, known: tuple[str, ...], entry: str, kind: str, fail) -> tuple[str, ...]:
     for i, name in enumerate(values):
-        if name not in known:
+        if not isinstance(name, str) or name not in known:
             raise fail(f"{entry}[{i}]", f"unknown {kind} primitive {name!r}; known: {', '.join(known)}")
     if len(set(values)) != len(values):
         raise fail(entry, "lists a primitive twice")
@@ -191,6 +191,6 @@ def _names(values: list, known: tuple[str, ...], entry: str, kind: str, fail) ->
 
 
 def _number(value: Any, entry: str, fail) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or abs(value) > 1e6:
-        raise fail(entry, f"must be a finite number of magnitude at most 1e6, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > 1e6 or not math.isfinite(value):
+        raise fail(entry, f"must be a finite number of magnitude at most 1e6, got {str(value)[:40]}")
     return float(value)

@@ -106,7 +106,7 @@ def _closed_box(path: Path) -> None:
     """Refuse a run directory whose own files are links or not regular files: through them, reading, writing or
     pruning the run would reach files outside it."""
     for name, kind in ((CONFIG_FILE, "file"), (DB_FILE, "file"), (f"{DB_FILE}-wal", "file"), (f"{DB_FILE}-shm", "file"),
-                       (LOCK_FILE, "file"), (CHECKPOINT_DIR, "folder")):
+                       (f"{DB_FILE}-journal", "file"), (LOCK_FILE, "file"), (CHECKPOINT_DIR, "folder")):
         entry = path / name
         if entry.is_symlink():
             raise RunStoreError(f"{entry}: a symbolic link; a run directory's files must be its own")
@@ -228,6 +228,10 @@ class RunStore:
         conn.execute("PRAGMA busy_timeout=5000")
         store = cls(path, conn)
         try:
+            # evoact writes tables and indexes only: a view or trigger in a received file could compute without end
+            odd = conn.execute("SELECT name FROM sqlite_master WHERE type NOT IN ('table', 'index') LIMIT 1").fetchone()
+            if odd:
+                raise RunStoreError(f"{db}: holds {str(odd[0])[:40]!r}, which is not a table or index evoact wrote")
             version = store.meta().get("schema_version")
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"{db}: not a readable run database ({exc})") from None

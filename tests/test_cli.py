@@ -138,9 +138,9 @@ def test_search_on_an_existing_ray_cluster(run_cli, tmp_path):
              "--include-dashboard=false", "--disable-usage-stats"]
     subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
     try:  # a driver uses the cluster's authentication mode
-        run_cli("search", "--budget", "tiny", "--generations", "1", "--name", "cluster", "--address", f"127.0.0.1:{port}",
-                env={"RAY_AUTH_MODE": "token"})
-        run_cli("search", "--budget", "tiny", "--generations", "1", "--name", "private")  # no --address: not this cluster
+        run_cli("search", "--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "1", "--name", "cluster", "--address",
+                f"127.0.0.1:{port}", env={"RAY_AUTH_MODE": "token"})
+        run_cli("search", "--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "1", "--name", "private")  # not this cluster
     finally:
         _stop_cluster(port)
     shown = json.loads(run_cli("show", "runs/cluster", "--json").stdout)
@@ -152,7 +152,7 @@ def test_search_on_an_existing_ray_cluster(run_cli, tmp_path):
 
 
 def test_a_runs_stored_ray_address_and_data_dir_are_never_used_on_their_own(run_cli, tmp_path):
-    run_cli("search", "--budget", "tiny", "--generations", "1", "--name", "shared")
+    run_cli("search", "--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "1", "--name", "shared")
     with socket.socket() as listener:  # the cluster a tampered run points to: it must never be contacted
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -165,7 +165,7 @@ def test_a_runs_stored_ray_address_and_data_dir_are_never_used_on_their_own(run_
             db.execute("UPDATE meta SET value = '\"interrupted\"' WHERE key = 'state'")
         env = {"RAY_ADDRESS": ""}
         resumed = run_cli("resume", "runs/shared", env=env)
-        confirmed = run_cli("confirm", "runs/shared", "--top", "1", "--seeds", "2", "--epochs", "1", env=env)
+        confirmed = run_cli("confirm", "runs/shared", "--top", "1", "--seeds", "2", "--epochs", "1", "--task", "mnist1d-mlp", env=env)
         with pytest.raises(BlockingIOError):
             listener.accept()
     for proc in (resumed, confirmed):
@@ -253,3 +253,21 @@ def test_errors_are_one_line_with_the_documented_exit_code(run_cli, small_run, t
     proc = run_cli("show", str(run), check=False)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"Error: {run / 'config.json'}")
     assert run_cli("show", "--no-such-option", check=False).returncode == 2  # a usage error
+
+
+def test_a_damaged_row_or_fact_ends_in_one_line_and_a_long_ancestry_stays_cheap(run_cli, small_run, tmp_path):
+    for n, (sql, args) in enumerate([("UPDATE candidates SET parents = '5' WHERE id = 2", ["show"]),
+                                     ("UPDATE candidates SET learned = '{\"a\": [1e999]}' WHERE id = 2", ["show"]),
+                                     ("UPDATE meta SET value = '{\"a\": 1}' WHERE key = 'state'", ["show"]),
+                                     ("UPDATE candidates SET parents = '[2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]' WHERE id = 2",
+                                      ["report"])]):
+        run = tmp_path / f"run{n}"
+        shutil.copytree(small_run, run)
+        with sqlite3.connect(run / "candidates.db") as db:
+            db.execute(sql)
+        command = [args[0], str(run)] + (["-o", str(tmp_path / "r.html")] if args[0] == "report" else [])
+        proc = run_cli(*command, check=False)
+        if args[0] == "report":  # its own ancestor 16 times over: listed a bounded number of times, quickly
+            assert proc.returncode == 0 and (tmp_path / "r.html").read_text().count("<li") <= 64
+        else:
+            assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -1,9 +1,13 @@
 import json
 import os
+from dataclasses import fields
 
 import pytest
 
-from evoact.config import BUDGETS, SearchConfig, make_config
+from evoact.config import BOUNDS, BUDGETS, SearchConfig, check, make_config
+from evoact.evolution import EvolutionConfig
+from evoact.screening import ScreeningConfig
+from evoact.training import TrainConfig
 
 
 def test_budget_presets_and_settings_reach_their_config():
@@ -36,3 +40,24 @@ def test_config_round_trips_to_json_ready_dict():
 def test_bad_settings_are_named(budget, settings, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make_config(budget, **settings)
+
+
+_FIELDS = {f.name for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig) for f in fields(cls)}
+
+
+@pytest.mark.parametrize("name", sorted(BOUNDS))
+def test_every_bounded_number_refuses_nan_infinity_and_values_out_of_range_on_every_way_in(name):
+    bound = BOUNDS[name]
+    bad = [float("nan"), float("inf"), -float("inf"), bound.high * 10 + 10, bound.low - 1, "3", True, 10**400]
+    for value in bad:
+        with pytest.raises(ValueError, match=name):
+            check(name, value)
+        if name in _FIELDS:
+            with pytest.raises(ValueError, match=name):
+                make_config("tiny", **{name: value})  # the CLI and the Python API
+            stored = make_config("tiny").to_dict()  # a resumed config.json
+            part = next((p for p in ("evolution", "training", "screening") if name in stored[p]), None)
+            (stored[part] if part else stored)[name] = value
+            with pytest.raises(ValueError, match=name):
+                SearchConfig.from_dict(stored)
+    check(name, bound.high)  # the ends of the range are inside it

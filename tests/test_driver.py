@@ -22,13 +22,13 @@ def _hall_of_fame(path):
 
 
 def test_same_seed_gives_the_same_hall_of_fame(tmp_path):
-    config = make_config("tiny", seed=3, workers=2, generations=3)
+    config = make_config("tiny", seed=3, workers=2, generations=3, tasks=("mnist1d-mlp",))
     run_search(config, tmp_path / "a" / "run")  # separate run folders: no shared fitness cache, both train everything
     run_search(config, tmp_path / "b" / "run")
     first, store = _hall_of_fame(tmp_path / "a" / "run")
     second, _ = _hall_of_fame(tmp_path / "b" / "run")
     assert first == second and len(first) >= 5
-    run_search(make_config("tiny", seed=4, workers=2, generations=3), tmp_path / "c" / "run")
+    run_search(make_config("tiny", seed=4, workers=2, generations=3, tasks=("mnist1d-mlp",)), tmp_path / "c" / "run")
     assert _hall_of_fame(tmp_path / "c" / "run")[0] != first
 
     meta, counts = store.meta(), store.counts()
@@ -45,7 +45,7 @@ def test_same_seed_gives_the_same_hall_of_fame(tmp_path):
 
 
 def test_a_seed_equal_to_a_baseline_reuses_its_result(tmp_path):
-    run_search(make_config("tiny", workers=2, generations=1), tmp_path / "run")
+    run_search(make_config("tiny", workers=2, generations=1, tasks=("mnist1d-mlp",)), tmp_path / "run")
     store = RunStore.open(tmp_path / "run")
     silu = next(r for r in store.candidates() if r["label"] == "silu")
     seeded = next(r for r in store.candidates() if r["origin"] == "seed" and r["formula"] == silu["formula"])
@@ -54,8 +54,8 @@ def test_a_seed_equal_to_a_baseline_reuses_its_result(tmp_path):
 
 
 def test_a_second_run_reuses_the_first_runs_outcomes_through_the_cache(tmp_path):
-    run_search(make_config("tiny", workers=2, generations=1, seed=5), tmp_path / "first")
-    run_search(make_config("tiny", workers=2, generations=1, seed=5), tmp_path / "second")
+    run_search(make_config("tiny", workers=2, generations=1, seed=5, tasks=("mnist1d-mlp",)), tmp_path / "first")
+    run_search(make_config("tiny", workers=2, generations=1, seed=5, tasks=("mnist1d-mlp",)), tmp_path / "second")
     first, second = RunStore.open(tmp_path / "first"), RunStore.open(tmp_path / "second")
     seen = {r["formula"]: r for r in first.candidates() if r["stage"] != "static"}
     again = [r for r in second.candidates() if not r["label"] and r["stage"] != "static"]
@@ -69,7 +69,7 @@ def test_a_second_run_reuses_the_first_runs_outcomes_through_the_cache(tmp_path)
 
 
 def test_no_screening_trains_everything_proposed(tmp_path):
-    run_search(make_config("tiny", workers=2, generations=1, active=False), tmp_path / "plain")
+    run_search(make_config("tiny", workers=2, generations=1, active=False, tasks=("mnist1d-mlp",)), tmp_path / "plain")
     rows = [r for r in RunStore.open(tmp_path / "plain").candidates() if not r["label"]]
     assert all(r["stage"] in (None, "cache") and r["status"] != "rejected" for r in rows)
     assert all(r["fingerprint"] is None for r in rows)
@@ -159,7 +159,7 @@ def test_a_second_ctrl_c_stops_at_once_keeping_what_was_committed(tmp_path):
 
 
 def test_resume_refuses_a_finished_run_and_search_refuses_an_existing_one(tmp_path, run_cli):
-    run_search(make_config("tiny", seed=1, workers=2, generations=1), tmp_path / "runs" / "done")
+    run_search(make_config("tiny", seed=1, workers=2, generations=1, tasks=("mnist1d-mlp",)), tmp_path / "runs" / "done")
     with pytest.raises(RunStoreError, match="already finished; there is nothing to resume"):
         resume_search(tmp_path / "runs" / "done")
     refused = run_cli("search", "--budget", "tiny", "--name", "done", check=False)

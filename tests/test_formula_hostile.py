@@ -96,9 +96,9 @@ def test_inspect_expr_in_a_real_process_never_runs_code(run_cli, tmp_path, index
     ("1e31*x", "larger than 1e+30"),
     ("0.000001**6*x", "underflows"),
     ("1000000**6*x", "magnitude at most 1e+30"),
-    ("Max(" + ", ".join(["x"] * 33) + ")", "Max has 33 arguments; the limit is 32"),
+    ("Max(" + ", ".join(["x"] * 9) + ")", "Max has 9 arguments; the limit is 8"),
     ("x**x**x**x**x", "stacks 4 powers with exponents in x; the limit is 3"),
-    ("exp(exp(exp(exp(x))))", "stacks 4 powers"),
+    ("x**(2**x**x**x)", "stacks 4 powers"),
     ("nan*x", "'nan' is not allowed"), ("x + oo", "'oo' is not allowed"), ("zoo", "'zoo' is not allowed"),
     ("inf", "'inf' is not allowed"),
 ])

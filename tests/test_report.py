@@ -14,7 +14,7 @@ from evoact.store import RunStore
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("report") / "run"
-    run_search(make_config("tiny", seed=1, workers=2, generations=2), path)
+    run_search(make_config("tiny", seed=1, workers=2, generations=2, tasks=("mnist1d-mlp",), epochs=3), path)  # curves: 3 epochs
     return RunStore.open(path)
 
 
@@ -22,8 +22,7 @@ def test_the_report_is_one_self_contained_file(store):
     page = render_report(store, top=3)
     assert not re.search(r'(?:src|href)\s*=\s*["\'](?!data:)', page)  # nothing to fetch
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    curves = "id='curves'" in page  # learning curves, where a task trained more than one epoch
-    assert len(images) == 1 + min(3, len(store.hall_of_fame(3))) + curves  # progress, one plot per entry, curves
+    assert len(images) == 1 + 1 + min(3, len(store.hall_of_fame(3)))  # progress, learning curves, one plot per entry
     assert all(base64.b64decode(i).startswith(b"\x89PNG\r\n\x1a\n") for i in images)
     for row in store.hall_of_fame(3):
         assert row["formula"].replace("<", "&lt;").replace(">", "&gt;") in page
@@ -53,6 +52,8 @@ def _render_in_chromium(report, tmp_path):
         images = browser.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
         assert len(images) >= 2 and all(done and w > 100 and h > 100 for done, w, h in images), images
         assert browser.title.startswith("evoact report")
+        for section in ("verdict", "curves", "lineage"):  # what the report answers first, and the winner's ancestry
+            assert browser.find_element("id", section).is_displayed(), section
         assert browser.save_screenshot(str(tmp_path / "report.png"))
     finally:
         browser.quit()
@@ -61,11 +62,11 @@ def _render_in_chromium(report, tmp_path):
 
 
 def test_the_report_renders_in_headless_chromium_with_every_image(store, tmp_path):
-    assert _render_in_chromium(write_report(store, tmp_path / "report.html", top=3), tmp_path) == 1 + len(store.hall_of_fame(3))
+    assert _render_in_chromium(write_report(store, tmp_path / "report.html", top=3), tmp_path) == 2 + len(store.hall_of_fame(3))
 
 
 @pytest.mark.slow
 def test_the_report_of_a_quickstart_run_renders(tmp_path):
     run_search(make_config("quick", seed=0), tmp_path / "runs" / "quick")
     store = RunStore.open(tmp_path / "runs" / "quick")
-    assert _render_in_chromium(write_report(store, tmp_path / "report.html"), tmp_path) == 1 + len(store.hall_of_fame(10)) == 11
+    assert _render_in_chromium(write_report(store, tmp_path / "report.html"), tmp_path) == 2 + len(store.hall_of_fame(10)) == 12

@@ -1,3 +1,4 @@
+import os
 import sqlite3
 
 import pytest
@@ -121,3 +122,17 @@ def test_a_lock_file_that_is_a_link_is_never_followed(tmp_path):
     with pytest.raises(RunStoreError, match="symbolic link"):
         RunStore.reopen(tmp_path / "run")
     assert not (tmp_path / "created-outside").exists()
+
+
+def test_a_database_holding_views_or_a_special_journal_file_is_refused(tmp_path):
+    store, _ = _filled(tmp_path / "run")
+    store.close()
+    with sqlite3.connect(tmp_path / "run" / DB_FILE) as db:  # a view could compute without end when read
+        db.execute("CREATE VIEW endless AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n")
+    with pytest.raises(RunStoreError, match="'endless', which is not a table or index evoact wrote"):
+        RunStore.open(tmp_path / "run")
+    store, _ = _filled(tmp_path / "fifo")
+    store.close()
+    os.mkfifo(tmp_path / "fifo" / f"{DB_FILE}-journal")  # reading through it would block for ever
+    with pytest.raises(RunStoreError, match="journal: not a regular file"):
+        RunStore.open(tmp_path / "fifo")

@@ -8,13 +8,15 @@ from pathlib import Path
 import sympy as sp
 
 import evoact
-from evoact.formula import check_learned, constant_names, constant_values, parse, to_formula
+from evoact.compiler.standalone import standalone_source
+from evoact.formula import check_learned, check_params, constant_names, constant_values, parse, to_formula
 
 
 def export_json(path: str | Path, formula: str, params: dict[str, float] | None = None,
                 learned: dict[str, list[float]] | None = None) -> Path:
     """Write the record (``formula`` parses back with ``evoact.parse``); returns the path."""
-    expr = parse(formula)
+    expr, params = parse(formula), check_params(params)
+    standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
     record = {
         "formula": to_formula(expr), "latex": sp.latex(expr),
         "params": constant_values(expr, params),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import sympy as sp
 
-from evoact.formula import constant_values, parse, to_formula
+from evoact.compiler.standalone import standalone_source
+from evoact.formula import check_params, constant_values, parse, to_formula
 
 _TEMPLATE = '''"""Activation function exported by evoact as a SymPy expression.
 
@@ -23,7 +24,8 @@ PARAMS = {params!r}
 def export_sympy(path: str | Path, formula: str, params: dict[str, float] | None = None,
                  learned: dict[str, list[float]] | None = None) -> Path:
     """Write ``EXPR`` (exact ``srepr``: symbols keep their assumptions) and ``PARAMS``; returns the path."""
-    expr = parse(formula)
+    expr, params = parse(formula), check_params(params)
+    standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
     path = Path(path)
     path.write_text(_TEMPLATE.format(formula=to_formula(expr), srepr=sp.srepr(expr), params=constant_values(expr, params)),
                     encoding="utf-8")

@@ -29,8 +29,8 @@ def read_torch_module(path: str | Path) -> tuple[str, dict[str, float]]:
         raise ValueError(f"{path}: larger than {MAX_MODULE_BYTES} bytes; not an evoact-exported module")
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable Python file ({exc})") from None
+    except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
+        raise ValueError(f"{path}: not a readable Python file ({type(exc).__name__}: {str(exc)[:100]})") from None
     found: dict[str, object] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
