@@ -444,7 +444,7 @@ def export(run: Path | None, candidate_id: int | None, formula: str | None, para
     if row is not None and row.status in ("rejected", "failed"):
         console.print(f"note: candidate #{row.id} {row.status}" + (f" at {row.outcome.stage}" if row.outcome.stage else "")
                       + f" ({shown(row.outcome.error or 'no reason recorded')}); exported as asked, but it has no fitness",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
     EXPORTERS[fmt](output, formula, values, (row["learned"] or None) if row else None)
     console.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
     if note := _constants_note(expr, values):

@@ -28,7 +28,8 @@ from evoact.genome import Genome
 from evoact.hooks import Checkpoints, Hooks
 from evoact.problem import Problem
 from evoact.progress import SearchProgress
-from evoact.search_space import SearchSpace, load_search_space, parse_search_space
+from evoact.run import Run
+from evoact.search_space import SearchSpace, load_search_space
 from evoact.store import RunStore, RunStoreError
 from evoact.tasks import get_task, require_trusted
 from evoact.workers import WorkerPool
@@ -120,10 +121,10 @@ def resume_search(run_dir: Path, console: Console | None = None, trust_user_task
     try:
         if store.meta().get("state") == "finished":
             raise RunStoreError(f"{run_dir} already finished; there is nothing to resume")
-        stored = store.config()
-        config, notes = restated(SearchConfig.from_dict(stored["config"]), address, data_dir)
+        run = Run(store)  # the one reader of a run's config and space
+        config, notes = restated(run.config, address, data_dir)
         require_trusted(config.tasks, trust_user_tasks, "resume")
-        space = parse_search_space(stored["search_space"]["text"], stored["search_space"]["source"])
+        space = run.space
     except BaseException:
         store.close()
         raise

@@ -271,3 +271,32 @@ def test_a_damaged_row_or_fact_ends_in_one_line_and_a_long_ancestry_stays_cheap(
             assert proc.returncode == 0 and (tmp_path / "r.html").read_text().count("<li") <= 64
         else:
             assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_full_disk_ends_in_one_line_and_loses_nothing(run_cli, small_run, tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(full)], capture_output=True).returncode != 0:
+        pytest.skip("needs permission to mount a small tmpfs (root)")
+    try:
+        run = full / "run"
+        shutil.copytree(small_run, run)
+        before = run_cli("show", str(run), "--json").stdout
+        try:  # fill the disk to the last byte
+            with open(full / "filler", "wb", buffering=0) as filler:
+                while True:
+                    filler.write(b"\0" * 4096)
+        except OSError:
+            pass
+        for args in (["report", str(run), "-o", str(full / "r.html")], ["export", str(run), "2", "-o", str(full / "a.py")],
+                     ["show", str(run)]):
+            proc = run_cli(*args, check=False)
+            assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+            if args[0] != "show":  # even reading may need room (SQLite's shared-memory file): then one line too
+                assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "No space left" in proc.stderr, proc.stderr
+            else:
+                assert proc.returncode == 0 or proc.stderr.count("\n") == 1, proc.stderr
+        (full / "filler").unlink()
+        assert run_cli("show", str(run), "--json").stdout == before  # nothing saved was lost
+    finally:
+        subprocess.run(["umount", "-l", str(full)], capture_output=True)

@@ -1,0 +1,81 @@
+"""Summary of confirmed runs on held-out tasks: each run's top functions against ReLU and against the best of GELU,
+SiLU and Mish on each task, with two-sided paired t-tests over the confirmation seeds (stored in the runs).
+
+Run:  python bench/heldout_summary.py runs/budget-quick-s0 runs/budget-standard-s0 [--top 3] [--out bench/results/heldout_summary.md]
+
+Reads what ``evoact confirm`` stored; trains nothing. A verdict is "better" or "worse" only at p < 0.05.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from scipy.stats import ttest_rel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from evoact.run import open_run  # noqa: E402
+from evoact.tasks import TASKS  # noqa: E402
+
+STRONG = ("gelu", "silu", "mish")
+
+
+def _verdict(mine: list[float], theirs: list[float], higher: bool) -> str:
+    diff = statistics.fmean(m - t for m, t in zip(mine, theirs))
+    p = ttest_rel(mine, theirs).pvalue if any(m != t for m, t in zip(mine, theirs)) else 1.0
+    better = diff > 0 if higher else diff < 0
+    word = ("**better**" if better else "**worse**") if p < 0.05 else "tie"
+    return f"{word} ({diff:+.4f}, p {p:.2g})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--top", type=int, default=3)
+    parser.add_argument("--out", default="bench/results/heldout_summary.md")
+    args = parser.parse_args()
+    lines = ["# Held-out tasks: the runs' top functions against ReLU and the best of GELU/SiLU/Mish", "",
+             f"Command: `python bench/heldout_summary.py {' '.join(args.runs)} --top {args.top}` (reads the runs' stored"
+             " confirmations; `bench/results/confirm_*_s0.md` hold the full tables and their commands).", "",
+             "Per task: the test measure's mean over the confirmation seeds; 'better'/'worse' only where the two-sided paired"
+             " t-test over seeds gives p < 0.05, else 'tie'. The strongest baseline is the best of GELU, SiLU and Mish on"
+             " that task.", ""]
+    for path in args.runs:
+        run = open_run(path)
+        rows = run.store.confirmations()
+        top = [r for r in run.ranking(args.top)]
+        lines += [f"## {Path(path).name}", "", "| task | metric | function | mean | vs ReLU | strongest baseline | vs it |",
+                  "|---|---|---|---|---|---|---|"]
+        for task in sorted({r["task"] for r in rows}, key=lambda t: list(TASKS).index(t) if t in TASKS else 99):
+            metric = TASKS[task].metric if task in TASKS else "accuracy"
+            key, higher = ("test_acc", True) if metric == "accuracy" else ("test_loss", False)
+            by = {}
+            for r in rows:
+                if r["task"] == task and r["status"] == "ok" and r[key] is not None:
+                    by.setdefault(r["name"].split(" ")[0], {})[r["seed"]] = r[key]
+            strong = [b for b in STRONG if b in by]
+            if "relu" not in by or not strong:
+                continue
+            means = {b: statistics.fmean(by[b].values()) for b in strong}
+            best = (max if higher else min)(strong, key=means.get)
+            for cand in top:
+                name = f"#{cand.id}"
+                if name not in by:
+                    continue
+                seeds = sorted(set(by[name]) & set(by["relu"]) & set(by[best]))
+                mine = [by[name][s] for s in seeds]
+                lines.append(f"| {task} | {metric} | {name} `{cand.formula}` | {statistics.fmean(mine):.4f} |"
+                             f" {_verdict(mine, [by['relu'][s] for s in seeds], higher)} | {best} {means[best]:.4f} |"
+                             f" {_verdict(mine, [by[best][s] for s in seeds], higher)} |")
+        lines.append("")
+        run.close()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
