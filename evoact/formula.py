@@ -18,7 +18,7 @@ MAX_DEPTH = 60
 MAX_NODES = 400
 MAX_EXPONENT = 64
 MAX_DECIMAL_EXPONENT = 30
-MAX_CONSTANT = 10.0**MAX_DECIMAL_EXPONENT  # every number, written or computed, is 0 or within 1e-30 .. 1e30 in magnitude
+MAX_CONSTANT = 10.0**MAX_DECIMAL_EXPONENT  # a written number is 0 or within 1e-30 .. 1e30; a computed one at most 1e30
 MAX_LITERAL = MAX_CONSTANT
 MAX_DIGITS = 30  # significant digits of a written number (exact rationals from floats need 17)
 MAX_ARGS = 8  # arguments of Max and Min (SymPy compares them pairwise: their derivative grows fast)
@@ -214,8 +214,6 @@ class _Parser:
             raise self.error(f"constant {to_formula(expr)} cannot be evaluated") from None
         if value.imag != 0 or not math.isfinite(value.real) or abs(value.real) > MAX_CONSTANT:
             raise self.error(f"constant {to_formula(expr)} is not a real number of magnitude at most {MAX_CONSTANT:g}")
-        if 0 < abs(value.real) < 1 / MAX_CONSTANT:
-            raise self.error(f"constant {to_formula(expr)} is nonzero but smaller than {1 / MAX_CONSTANT:g}: it underflows")
         return expr
 
     def expr(self) -> sp.Expr:
@@ -269,8 +267,11 @@ class _Parser:
         if kind == "num":
             mantissa, _, written_exponent = value.lower().partition("e")
             digits = mantissa.replace(".", "").lstrip("0")
-            if len(digits.rstrip("0")) > MAX_DIGITS or len(written_exponent.lstrip("+-").lstrip("0")) > 2:
-                raise self.error(f"number {value[:40]} has more than {MAX_DIGITS} significant digits or a huge exponent")
+            if len(digits.rstrip("0")) > MAX_DIGITS:
+                raise self.error(f"number {value[:40]} has more than {MAX_DIGITS} significant digits")
+            if len(written_exponent.lstrip("+-").lstrip("0")) > 2:
+                raise self.error(f"number {value[:40]} is " + (f"smaller than 1e-{MAX_DECIMAL_EXPONENT}" if
+                                 written_exponent.startswith("-") else f"larger than {MAX_LITERAL:g}"))
             number = float(value)
             if not math.isfinite(number) or abs(number) > MAX_LITERAL:
                 raise self.error(f"number {value} is larger than {MAX_LITERAL:g}")

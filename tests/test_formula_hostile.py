@@ -91,10 +91,10 @@ def test_inspect_expr_in_a_real_process_never_runs_code(run_cli, tmp_path, index
 
 @pytest.mark.parametrize("text, problem", [
     ("0.1234567890123456789012345678901*x", "more than 30 significant digits"),
-    ("1e400*x", "huge exponent"),
+    ("1e400*x", "larger than 1e+30"),
+    ("1e-400*x", "smaller than 1e-30"),
     ("1e-31*x", "smaller than 1e-30"),
     ("1e31*x", "larger than 1e+30"),
-    ("0.000001**6*x", "underflows"),
     ("1000000**6*x", "magnitude at most 1e+30"),
     ("Max(" + ", ".join(["x"] * 9) + ")", "Max has 9 arguments; the limit is 8"),
     ("x**x**x**x**x", "stacks 4 powers with exponents in x; the limit is 3"),

@@ -74,3 +74,9 @@ def test_properties_are_the_same_in_any_thread_and_bounded_there_too():
         assert time.perf_counter() - start < 20
     assert in_thread == activation_properties("x*sigmoid(x)", cost=False)
     assert {in_thread[k]["how"] for k in ("f(0)", "f'(0)", "limit at -inf", "limit at +inf")} == {"symbolic"}
+
+
+def test_the_measured_cost_is_a_median_of_interleaved_rounds_with_its_spread():
+    cost = activation_properties("relu(x)")["cost vs ReLU"]  # relu itself: once read 34.5x, from an unwarmed first call
+    low, high = cost["quartiles"]
+    assert cost["rounds"] >= 9 and low <= cost["value"] <= high and 0 < cost["value"] < 10
