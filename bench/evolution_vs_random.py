@@ -1,11 +1,12 @@
 """Benchmark: evolution versus random search at equal evaluation budgets, over several seeds, under the default fitness.
 
-Run:  python bench/evolution_vs_random.py [--seeds 0 1 2] [--task NAME ...] [--epochs N] [--out bench/results]
-(default: the general suite, each task's own training length at the quick budget)
+Run:  python bench/evolution_vs_random.py [--seeds 0 1 2] [--task NAME ...] [--epochs N] [--out bench/results] [--keep DIR]
+(default: the general suite, each task's own training length at the quick budget; --keep leaves the runs in DIR,
+e.g. as recorded runs for bench/async_simulation.py)
 Both algorithms draw from the same space and go through the same cascade and evaluator; an evaluation is a
-proposal that passed static screening (what each generation's quota counts). Prints best validation accuracy
-so far versus evaluations for both (mean over seeds, and per seed), how many evaluations evolution needed to
-reach random search's final best, and writes the curves as a PNG.
+proposal that passed static screening (what each generation's quota counts). Prints the best fitness so far
+versus evaluations for both (mean over seeds, and per seed), a paired t-test of the final bests over seeds, how
+many evaluations evolution needed to reach random search's final best, and writes the curves as a PNG.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from evoact.config import make_config
+from evoact.confirmation import paired_p_value
 from evoact.driver import run_search
 from evoact.plotting import plt
 from evoact.search_space import load_search_space
@@ -63,6 +66,7 @@ def main() -> None:
     parser.add_argument("--keep-seeds", action="store_true",
                         help="start both from the space's seed activations (SiLU, Mish); by default both start from random trees")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--keep", type=Path, default=None, help="keep the runs as DIR/<algorithm>-s<seed>/run (default: temporary)")
     args = parser.parse_args()
     console = Console(width=200)
     console.print("$ python " + " ".join(sys.argv))
@@ -70,8 +74,10 @@ def main() -> None:
     walls: dict[str, list[float]] = {a: [] for a in ALGORITHMS}
     for seed in args.seeds:
         for algorithm in ALGORITHMS:
-            with tempfile.TemporaryDirectory() as tmp:
-                run_dir = Path(tmp) / "run"  # a fresh folder each: no fitness cache shared between runs
+            # a fresh folder each: the fitness cache lives beside the run, and none is shared between runs
+            with (nullcontext(str(args.keep / f"{algorithm}-s{seed}")) if args.keep else tempfile.TemporaryDirectory()) as tmp:
+                run_dir = Path(tmp) / "run"
+                Path(tmp).mkdir(parents=True, exist_ok=True)
                 space = "default" if args.keep_seeds else _unseeded(Path(tmp))
                 config = make_config("quick", tasks=args.task, space=space, seed=seed, algorithm=algorithm, population=args.population,
                                      offspring=args.offspring, generations=args.generations, epochs=args.epochs, workers=args.workers)
@@ -99,6 +105,13 @@ def main() -> None:
             cells += [f"{means[a]:.4f}", " ".join(f"{c[n - 1]:.4f}" for c in curves[a])]
         table.add_row(str(n), *cells, f"{means['evolution'] - means['random']:+.4f}")
     console.print(table)
+    finals = {a: [c[budget - 1] for c in curves[a]] for a in ALGORITHMS}
+    p = paired_p_value(finals["evolution"], finals["random"])
+    diffs = [e - r for e, r in zip(finals["evolution"], finals["random"])]
+    console.print(f"final best after {budget} evaluations, evolution - random: {statistics.fmean(diffs):+.4f}"
+                  + (f" ± {statistics.stdev(diffs):.4f} (sd over seeds)" if len(diffs) > 1 else "")
+                  + f", evolution ahead in {sum(d > 0 for d in diffs)} of {len(diffs)} seeds, paired t-test p = "
+                  + (f"{p:.3f}" if p is not None else "n/a"))
     reached = []
     for seed, evo, rand in zip(args.seeds, curves["evolution"], curves["random"]):
         target = rand[budget - 1]

@@ -36,6 +36,7 @@ from evoact.workers import WorkerPool
 
 RUNS_ROOT = Path("runs")
 _MAX_TOP_UPS = 25
+_CHECKPOINT_SECONDS = 1.0  # steady state: at most one checkpoint a second (results are in the store already)
 
 
 def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
@@ -228,8 +229,10 @@ def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: Sea
     """Asynchronous steady state (regularized evolution, Real et al. 2019): whenever an outcome arrives the algorithm is
     told and asked for one new proposal, so every worker always holds work; aging counts evaluations.
 
-    The run evaluates as many candidates past stage 1 as the generational schedule would. A checkpoint holds the
-    algorithm's state and the proposals it awaits; a resumed run tells what finished meanwhile and re-runs the rest.
+    The run evaluates as many candidates past stage 1 as the generational schedule would. Each pass's proposals and
+    outcomes commit together. A checkpoint (after every ``offspring`` results, at most one a second, after the commit)
+    holds the algorithm's state and the proposals it awaits; a resumed run tells what finished meanwhile and re-runs
+    the rest.
     """
     total = config.evolution.population + config.evolution.offspring * (config.generations - 1)
     per_label = config.evolution.offspring  # progress and reports group evaluations by this many, like generations
@@ -242,21 +245,25 @@ def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: Sea
         awaited = {r.id: Proposal(r.genome, r.formula, r.nodes, r.origin, tuple(r.parents)) for r in unknown}
         kept = sum(not (r.status == "rejected" and r.outcome.stage == "static") for r in rows)
         problem.readmit([r.id for r in unknown])
-    last_step, label = algorithm.told, -1
+    last_step, last_time, label = algorithm.told, time.monotonic(), -1
     asked_through = max(awaited, default=saved["asked_through"] if saved else 0)
     while True:
-        while kept < total and problem.in_flight < config.workers:
-            for proposal in algorithm.ask(1):  # the first ask also brings the space's seed trees
-                (candidate,), passed = problem.submit([proposal], min(algorithm.told // per_label, config.generations - 1))
-                awaited[candidate.id], kept, asked_through = proposal, kept + passed, candidate.id
-        if algorithm.told // per_label != label:
-            label = algorithm.told // per_label
-            hooks.generation(min(label, config.generations - 1))
-        finished = [c for c in problem.collect() if c.id in awaited]
+        with problem.batch():  # what one pass proposes and learns commits at once
+            while kept < total and problem.in_flight < config.workers:
+                for proposal in algorithm.ask(1):  # the first ask also brings the space's seed trees
+                    (candidate,), passed = problem.submit([proposal], min(algorithm.told // per_label, config.generations - 1))
+                    awaited[candidate.id], kept, asked_through = proposal, kept + passed, candidate.id
+            if algorithm.told // per_label != label:
+                label = algorithm.told // per_label
+                hooks.generation(min(label, config.generations - 1))
+            finished = [c for c in problem.collect() if c.id in awaited]
+            if finished:
+                algorithm.tell([awaited.pop(c.id) for c in finished], [c.id for c in finished],
+                               [problem.fitness(c.id) for c in finished])
         if finished:
-            algorithm.tell([awaited.pop(c.id) for c in finished], [c.id for c in finished], [problem.fitness(c.id) for c in finished])
-            if algorithm.told - last_step >= per_label or (kept >= total and not awaited):
-                last_step = algorithm.told
+            last = kept >= total and not awaited
+            if last or (algorithm.told - last_step >= per_label and time.monotonic() - last_time >= _CHECKPOINT_SECONDS):
+                last_step, last_time = algorithm.told, time.monotonic()
                 hooks.step(algorithm.told, {"algorithm": algorithm.state(), "awaited": sorted(awaited), "asked_through": asked_through})
         elif problem.in_flight:
             problem.poll()

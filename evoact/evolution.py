@@ -76,6 +76,7 @@ class Evolution:
     seeded: bool = False
     _state: object = None
     _keys: dict[int, object] = field(default_factory=dict, repr=False)  # member id -> what tournaments compare
+    _tried: set[str] = field(default_factory=set, repr=False)  # trees already proposed or refused (a shortcut, no state)
 
     def __post_init__(self) -> None:
         if self.config.replacement not in REPLACEMENTS:
@@ -95,8 +96,13 @@ class Evolution:
 
     def propose(self, tree: gp.PrimitiveTree, origin: str, parents: tuple[int, ...] = (), force: bool = False) -> Proposal | None:
         """A proposal for ``tree`` if it is valid and new (``force`` admits a known formula)."""
-        if not self.genome.within_limits(tree) and not force:
-            return None
+        if not force:
+            text = str(tree)
+            if text in self._tried:  # its answer would be the same as the first time: no
+                return None
+            self._tried.add(text)
+            if not self.genome.within_limits(tree):
+                return None
         expr = self.genome.to_expr(tree)
         formula = to_formula(expr)
         if (formula in self.seen and not force) or not self.admissible(expr):
@@ -225,6 +231,7 @@ class Evolution:
         version, internal, gauss = state["rng"]
         self._state = (version, tuple(internal), gauss)
         self.generation, self.seeded, self.seen = state["generation"], state["seeded"], set(state["seen"])
+        self._tried = set()  # answered against another seen set
         self.told = state.get("told", 0)  # checkpoints before steady state counted generations only
         self.population = [Member(m["id"], self.genome.parse(m["tree"]), tuple(f) if isinstance(f := m["fitness"], list) else f)
                            for m in state["population"]]

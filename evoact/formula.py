@@ -6,6 +6,7 @@ import builtins
 import keyword
 import math
 import re
+from functools import lru_cache
 from typing import Callable
 
 import sympy as sp
@@ -38,7 +39,7 @@ def _gelu(u: sp.Expr) -> sp.Expr:
 FUNCTIONS: dict[str, tuple[int, Callable[..., sp.Expr]]] = {
     op.formula: (-2 if op.variadic else op.arity, op.build or op.sympy) for op in OPS.values() if op.formula}
 FUNCTIONS |= {
-    "abs": FUNCTIONS["Abs"], "max": FUNCTIONS["Max"], "min": FUNCTIONS["Min"], "relu": (1, lambda u: sp.Max(u, 0)),
+    "abs": FUNCTIONS["Abs"], "max": FUNCTIONS["Max"], "min": FUNCTIONS["Min"], "relu": (1, lambda u: FUNCTIONS["Max"][1](u, 0)),
     "silu": (1, lambda u: u * sigmoid(u)), "swish": (1, lambda u: u * sigmoid(u)),
     "gelu": (1, _gelu), "mish": (1, lambda u: u * sp.tanh(softplus(u))),
 }
@@ -66,13 +67,29 @@ def constant_names(expr: sp.Expr) -> tuple[str, ...]:
     return tuple(sorted(s.name for s in expr.free_symbols if s.name != "x"))
 
 
+_REBUILT = {op.sympy: op.build for op in OPS.values() if op.sympy in (sp.Max, sp.Min)}
+
+
+def substitute(expr: sp.Expr, mapping: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
+    """``expr`` with symbols replaced, built as the parser builds it (SymPy's ``xreplace`` rebuilds ``Max`` and
+    ``Min`` from scratch; the op table's builders remember them)."""
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args:
+        return expr
+    args = [substitute(arg, mapping) for arg in expr.args]
+    return _REBUILT.get(expr.func, expr.func)(*args)
+
+
 def as_expression(formula: str | sp.Expr) -> sp.Expr:
     """A formula parsed (safely), or an expression already parsed, as it is: parse a text once and pass the result on."""
     return parse(formula) if isinstance(formula, str) else formula
 
 
+@lru_cache(maxsize=4096)
 def to_formula(expr: sp.Expr) -> str:
-    """The canonical formula string of an expression (SymPy's term ordering; constants stay exact)."""
+    """The canonical formula string of an expression (SymPy's term ordering; constants stay exact); remembered, as a
+    search prints the same expression to name it, to check it and to lower it."""
     return sp.sstr(expr)
 
 

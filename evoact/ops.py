@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import sympy as sp
 import torch
+from sympy.functions.elementary.miscellaneous import ShortCircuit
 import torch.nn.functional as F
 
 _INV_PI = 1.0 / math.pi
@@ -46,6 +47,75 @@ def sigmoid(u: sp.Expr) -> sp.Expr:
 def softplus(u: sp.Expr) -> sp.Expr:
     """``log(1 + exp(u))`` in SymPy's own vocabulary."""
     return sp.log(1 + sp.exp(u))
+
+
+_LATTICE: dict[tuple[type, frozenset], sp.Expr] = {}
+_LATTICE_SIZE = 1 << 15
+
+
+def _lattice(cls: type, *args: Any) -> sp.Expr:
+    """``Max`` or ``Min`` of ``args`` with SymPy's cheap simplifications only, remembered by argument set.
+
+    SymPy's own ``Max`` compares every pair of arguments through its assumptions and factoring, the costliest step
+    of building a formula (milliseconds each). Here: nested ones flatten, numbers reduce to one, an argument whose
+    sign shows it cannot win goes, and of two arguments that differ by a number the losing one goes; anything subtler
+    stays (a functional duplicate is still found by its fingerprint). The same ones are built again and again: a
+    child keeps most of its parent, and screening reads back the formula text the algorithm printed.
+    """
+    key = (cls, frozenset(map(sp.sympify, args)))
+    out = _LATTICE.get(key)
+    if out is None:
+        if len(_LATTICE) >= _LATTICE_SIZE:
+            _LATTICE.clear()
+        out = _LATTICE[key] = _simplified(cls, key[1])
+        if isinstance(out, cls):  # what its printed form is read back as
+            _LATTICE[(cls, frozenset(out.args))] = out
+    return out
+
+
+def _simplified(cls: type, args: frozenset) -> sp.Expr:
+    try:
+        args = cls._collapse_arguments(frozenset(cls._new_args_filter(args)))
+    except ShortCircuit:
+        return cls.zero
+    big = cls is sp.Max
+
+    def beats(difference: sp.Expr) -> bool:
+        """Whether ``a`` wins over ``b``, given the number ``a - b``."""
+        return bool(difference >= 0) if big else bool(difference <= 0)
+
+    kept: list[sp.Expr] = []
+    for a in (a for a in args if not a.is_comparable):
+        if any((a - b).is_comparable and beats(b - a) for b in kept):
+            continue
+        kept = [b for b in kept if not ((a - b).is_comparable and beats(a - b))] + [a]
+    numbers = [a for a in args if a.is_comparable]
+    if numbers:
+        best = numbers[0]
+        for n in numbers[1:]:
+            best = n if beats(n - best) else best
+        wins_over_zero = (lambda a: a.is_extended_nonnegative) if big else (lambda a: a.is_extended_nonpositive)
+        loses_to_zero = (lambda a: a.is_extended_nonpositive) if big else (lambda a: a.is_extended_nonnegative)
+        if beats(-best) and any(wins_over_zero(a) for a in kept):  # a >= 0 >= best (for Max)
+            numbers = []
+        else:
+            numbers = [best]
+            if beats(best):  # best >= 0 >= a (for Max)
+                kept = [a for a in kept if not loses_to_zero(a)]
+    out = frozenset(kept + numbers)
+    if not out:
+        return cls.identity
+    return next(iter(out)) if len(out) == 1 else cls(*out, evaluate=False)
+
+
+def maximum(*args: Any) -> sp.Expr:
+    """SymPy's ``Max``, remembered."""
+    return _lattice(sp.Max, *args)
+
+
+def minimum(*args: Any) -> sp.Expr:
+    """SymPy's ``Min``, remembered."""
+    return _lattice(sp.Min, *args)
 
 
 @dataclass(frozen=True)
@@ -107,8 +177,10 @@ _TABLE = (
               sympy=sp.sinc, formula="sinc"),
     Operation("heaviside", 1, _heaviside, "(({0} > 0).to({0}.dtype) + ({0} == 0).to({0}.dtype) * 0.5)", 27,
               sympy=sp.Heaviside, formula="Heaviside", build=lambda u: sp.Heaviside(u, sp.S.Half)),
-    Operation("maximum", 2, torch.maximum, "torch.maximum({0}, {1})", 28, sympy=sp.Max, formula="Max", variadic=True),
-    Operation("minimum", 2, torch.minimum, "torch.minimum({0}, {1})", 29, sympy=sp.Min, formula="Min", variadic=True),
+    Operation("maximum", 2, torch.maximum, "torch.maximum({0}, {1})", 28, sympy=sp.Max, formula="Max", variadic=True,
+              build=maximum),
+    Operation("minimum", 2, torch.minimum, "torch.minimum({0}, {1})", 29, sympy=sp.Min, formula="Min", variadic=True,
+              build=minimum),
     Operation("clamp_min", 2, torch.clamp_min, "torch.clamp_min({0}, {1})", 30),
     Operation("clamp_max", 2, torch.clamp_max, "torch.clamp_max({0}, {1})", 31),
     Operation("full_like", 2, torch.full_like, "torch.full_like({0}, {1})", 32),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from evoact.formula import X, constant_names, parse, symbol
+from evoact.formula import X, constant_names, parse, substitute, symbol
 
 __all__ = ["BINARY_NAMES", "PRIMITIVES", "Primitive", "UNARY_NAMES", "X"]
 
@@ -35,7 +35,7 @@ class Primitive:
 
     def build(self, *args: sp.Expr) -> sp.Expr:
         """The primitive applied to SymPy expressions."""
-        return self.expr.xreplace({symbol(name): arg for name, arg in zip(_ARGUMENTS[self.arity], args)})
+        return substitute(self.expr, {symbol(name): arg for name, arg in zip(_ARGUMENTS[self.arity], args)})
 
 
 _UNARY = [

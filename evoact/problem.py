@@ -7,6 +7,7 @@ and training in the Ray workers; results are scored (``scoring``), stored, cache
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, replace
 from typing import Iterable
 
@@ -115,12 +116,17 @@ class Problem:
 
         Returns the candidates and how many passed stage 1 (a cache hit passes: it is evaluated, for free).
         """
-        ids = [self._existing.claim(generation, p.formula) or self.store.add_candidate(
-            p.formula, p.origin, genome=p.tree, generation=generation, parents=p.parents, nodes=p.nodes) for p in proposals]
-        candidates = self._read(ids)
-        survivors, passed = self._screen(candidates)
-        self._dispatch(survivors)
+        with self.batch():
+            ids = [self._existing.claim(generation, p.formula) or self.store.add_candidate(
+                p.formula, p.origin, genome=p.tree, generation=generation, parents=p.parents, nodes=p.nodes) for p in proposals]
+            candidates = self._read(ids)
+            survivors, passed = self._screen(candidates)
+            self._dispatch(survivors)
         return candidates, passed
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """What this run records inside (candidates, outcomes) commits at once: one disk sync for many rows."""
+        return self.store.transaction()
 
     def _screen(self, rows: list[Candidate], baseline: bool = False) -> tuple[list[Candidate], int]:
         """Stages 1-2: record rejections and cache hits; return what needs training and how many passed stage 1.
@@ -193,9 +199,11 @@ class Problem:
         return len(self._training)
 
     def poll(self) -> None:
-        """Wait for the next outcomes from the workers and store them, all those that arrived together in one commit."""
-        with self.store.transaction():
-            for ticket, plain in self.pool.results():
+        """Wait for the next outcomes from the workers and store them, all those that arrived together in one commit
+        (no database is held while waiting: the fitness cache is shared with other runs)."""
+        arrived = list(self.pool.results())
+        with self.batch(), self.cache.transaction() if self.cache is not None else contextlib.nullcontext():
+            for ticket, plain in arrived:
                 row = self._training.pop(ticket)
                 outcome = Outcome.from_plain(plain)
                 done = self._finish(row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == "ok" else outcome)

@@ -12,9 +12,10 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from evoact.checkpoint import CHECKPOINT_DIR
+from evoact.database import transaction
 from evoact.records import STATUSES, Candidate, Outcome
 
 SCHEMA_VERSION = 4
@@ -246,20 +247,9 @@ class RunStore:
             raise RunStoreError(f"{path / CONFIG_FILE}: not an evoact run config")
         return store
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """What is written inside commits at once: one disk sync for many results. Each write is a whole row, so an
-        interruption (Ctrl-C) still commits those written before it."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            try:
-                self._conn.execute("COMMIT")
-            except sqlite3.Error:
-                self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """What is written inside commits at once (``database.transaction``)."""
+        return transaction(self._conn)
 
     def close(self) -> None:
         """Close the database connection and let another writer in."""

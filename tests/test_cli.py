@@ -92,7 +92,8 @@ def test_tasks_lists_the_built_in_tasks(run_cli):
 
 
 def test_random_search_on_the_paper_space(run_cli, tmp_path):
-    run_cli("search", "--budget", "tiny", "--space", "ramachandran2017", "--name", "paper", "--generations", "2", "--algorithm", "random")
+    run_cli("search", "--budget", "tiny", "--task", "mnist1d-mlp", "--space", "ramachandran2017", "--name", "paper", "--generations", "2",
+            "--algorithm", "random")
     shown = json.loads(run_cli("show", "runs/paper", "--json", "--status", "ok").stdout)
     assert shown["config"]["space"] == "ramachandran2017" and shown["config"]["algorithm"] == "random"
     evolved = [r for r in RunStore.open(tmp_path / "runs" / "paper").candidates() if not r["label"]]

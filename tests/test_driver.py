@@ -117,8 +117,8 @@ def _kill(proc, sig):
 
 
 def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path):
-    args = ["--budget", "tiny", "--generations", "3", "--seed", "3", "--workers", "2"]
-    run_search(make_config("tiny", seed=3, workers=2, generations=3), tmp_path / "whole" / "run")
+    args = ["--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "3", "--seed", "3", "--workers", "2"]
+    run_search(make_config("tiny", seed=3, workers=2, generations=3, tasks=("mnist1d-mlp",)), tmp_path / "whole" / "run")
     run = tmp_path / "parts" / "run"
     finished = lambda generation, n: lambda rows: sum(r["generation"] == generation and r["status"] != "pending" for r in rows) >= n  # noqa: E731
 
@@ -148,7 +148,8 @@ def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path
 
 def test_a_second_ctrl_c_stops_at_once_keeping_what_was_committed(tmp_path):
     run = tmp_path / "runs" / "run"
-    search = _start(["search", "--budget", "tiny", "--seed", "2", "--workers", "2", "--runs-dir", str(run.parent), "--name", "run"], tmp_path)
+    search = _start(["search", "--budget", "tiny", "--task", "mnist1d-mlp", "--seed", "2", "--workers", "2", "--runs-dir", str(run.parent),
+                     "--name", "run"], tmp_path)
     _watch(search, run, lambda rows: sum(r["status"] != "pending" for r in rows) >= 2)
     search.send_signal(signal.SIGINT)
     time.sleep(0.5)

@@ -85,3 +85,54 @@ def test_a_new_primitive_is_one_table_entry():
     assert act.params["alpha"].item() == 0.5 and act.params["alpha"].grad.abs().item() > 0
     with pytest.raises(SearchSpaceError, match="primitives: snake: needs the learnable constant 'alpha'"):
         parse_search_space(text.replace("alpha = 0.5", "beta = 1.0"))
+
+
+@pytest.mark.parametrize("text, simplest", [
+    ("Max(x, 0)", "Max(0, x)"), ("Max(x**2, 0)", "x**2"), ("Min(exp(x), 0)", "0"), ("Max(exp(x), -1)", "exp(x)"),
+    ("Min(Abs(x), -2)", "-2"), ("Max(x, x + 1)", "x + 1"), ("Min(x, x + 1, 3, 2)", "Min(2, x)"),
+    ("Max(x, Max(sin(x), 1/2))", "Max(1/2, x, sin(x))"), ("Max(x, x)", "x"), ("Max(1, 2)", "2"), ("Min(x, x - pi)", "x - pi"),
+])
+def test_max_and_min_simplify_by_numbers_signs_and_constant_gaps(text, simplest):
+    assert str(parse(text)) == simplest
+
+
+def test_max_and_min_of_random_trees_are_sympys_functions_and_their_text_reads_back():
+    """The op table's cheap Max and Min denote the same function as SymPy's own, and their printed form parses."""
+    import random
+
+    import sympy as sp
+
+    from evoact.compiler import values_at
+    from evoact.formula import FormulaError, to_formula
+    from evoact.genome import Genome
+    from evoact.primitives import PRIMITIVES
+    from evoact.search_space import load_search_space
+
+    def sympys(tree) -> sp.Expr:
+        """The tree built with SymPy's own (full) Max and Min."""
+        stack: list[sp.Expr] = []
+        for node in reversed(tree):
+            if node.name in PRIMITIVES:
+                prim, args = PRIMITIVES[node.name], [stack.pop() for _ in range(node.arity)]
+                names = ("u",) if prim.arity == 1 else ("u1", "u2")
+                stack.append(prim.expr.xreplace({sp.Symbol(n, real=True): a for n, a in zip(names, args)}))
+            else:
+                stack.append(genome.to_expr(type(tree)([node])))
+        return stack[0]
+
+    genome, points, checked = Genome(load_search_space("default")), np.linspace(-4, 4, 81), 0
+    random.seed(7)
+    for _ in range(300):
+        tree = genome.random_tree()
+        if not any(node.name in ("max", "min", "relu", "min0") for node in tree):
+            continue
+        ours, theirs = genome.to_expr(tree), sympys(tree)
+        params = {"beta": 0.7} if "beta" in str(tree) else {}
+        try:
+            again = parse(to_formula(ours))
+        except FormulaError:
+            continue  # beyond the formula limits (a huge constant), as SymPy's form is
+        for other in (theirs, again):
+            np.testing.assert_allclose(values_at(ours, points, params), values_at(other, points, params), rtol=1e-9, atol=1e-12)
+        checked += 1
+    assert checked >= 30

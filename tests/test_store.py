@@ -136,3 +136,19 @@ def test_a_database_holding_views_or_a_special_journal_file_is_refused(tmp_path)
     os.mkfifo(tmp_path / "fifo" / f"{DB_FILE}-journal")  # reading through it would block for ever
     with pytest.raises(RunStoreError, match="journal: not a regular file"):
         RunStore.open(tmp_path / "fifo")
+
+
+def test_a_transaction_commits_many_writes_at_once_nested_ones_join_it_and_an_interruption_keeps_what_was_written(tmp_path):
+    store = RunStore.create(tmp_path / "run", {"config": {"seed": 1}})
+    reader = RunStore.open(tmp_path / "run")
+    with store.transaction():
+        a = store.add_candidate("tanh(x)", "random", generation=0)
+        with store.transaction():  # part of the outer one
+            b = store.add_candidate("sin(x)", "random", generation=0)
+        assert reader.candidates() == []  # nothing committed before the outer one ends
+    assert [r.id for r in reader.candidates()] == [a, b]
+    with pytest.raises(KeyboardInterrupt):
+        with store.transaction():
+            store.record_result(a, {"status": "ok", "fitness": 0.5, "val_acc": 0.5})
+            raise KeyboardInterrupt
+    assert reader.candidate(a).status == "ok"

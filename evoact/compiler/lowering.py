@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Union
 
 import sympy as sp
@@ -42,8 +43,10 @@ class Program:
         return self.outputs[0]
 
 
+@lru_cache(maxsize=4096)
 def lower(expr: sp.Expr) -> Program:
-    """Turn an expression into a single-output program."""
+    """Turn an expression into a single-output program (remembered: a search lowers a proposal to judge it, then to
+    screen it)."""
     return lower_many([expr], expr)
 
 

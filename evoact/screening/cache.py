@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from evoact.database import transaction
 
 CACHE_FILE = "fitness_cache.db"
 
@@ -70,6 +73,10 @@ class FitnessCache:
             " evaluations = evaluations + 1, fitness_sum = CASE WHEN excluded.status = 'ok' AND status = 'ok'"
             " THEN fitness_sum + excluded.fitness_sum ELSE fitness_sum END",
             (protocol, fp, status, fitness, reason, formula, source))
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """What is recorded inside commits at once (``database.transaction``)."""
+        return transaction(self._conn)
 
     def close(self) -> None:
         """Close the database."""

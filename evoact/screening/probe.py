@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
@@ -15,6 +16,11 @@ def probe_points() -> np.ndarray:
 
     Quantiles rather than a random draw keep fingerprints identical across processes, machines and versions.
     """
+    return _points().copy()
+
+
+@lru_cache(maxsize=1)
+def _points() -> np.ndarray:
     normal = NormalDist()
     sample = [min(5.0, max(-5.0, normal.inv_cdf((i + 0.5) / N_NORMAL))) for i in range(N_NORMAL)]
     return np.concatenate([np.array(sample), np.linspace(*GRID)])
