@@ -14,7 +14,7 @@ import sympy as sp
 from rich.console import Console
 from rich.table import Table
 
-from evoact.config import BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, MODES, SELECTIONS, SearchConfig, check, make_config
+from evoact.config import BOUNDS, BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, MODES, SELECTIONS, SearchConfig, check, make_config
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.export import EXPORTERS
 from evoact.formula import constant_names
@@ -309,6 +309,7 @@ def _print_confirmation(summary: dict, markdown: bool = False) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
     """Show a run's hall of fame (baselines marked) and status counts; works while it runs."""
+    BOUNDS["show_top"].check("--top", top)
     opened = _open(run)
     if as_json:
         click.echo(json.dumps(_read(opened.summary, top, status), indent=2))
@@ -359,6 +360,7 @@ def compare(run_dirs: tuple[Path, ...], top: int) -> None:
     """Put runs side by side, e.g. one search with different seeds: settings, results and each run's best functions."""
     if len(run_dirs) < 2:
         _fail("compare needs two or more run directories")
+    BOUNDS["compare_top"].check("--top", top)
     opened = [_open(path) for path in run_dirs]
     overviews = [_read(r.overview) for r in opened]
     table = Table(title="runs side by side", title_justify="left")

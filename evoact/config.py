@@ -77,6 +77,7 @@ BOUNDS: dict[str, Bound] = {
     "max_grad_norm": Bound(float, 0, 1e300), "hurdle_fraction": Bound(float, 0, 1, low_open=True),
     "hurdle_ratio": Bound(float, 0, 1), "task_weight": Bound(float, 0, 1e6),
     "confirm_top": Bound(int, 1, 1000), "confirm_seeds": Bound(int, 2, 1000), "param": Bound(float, -1e6, 1e6),
+    "show_top": Bound(int, 1, 1_000_000), "compare_top": Bound(int, 1, 100),
 }
 MAX_TASKS = 32
 MAX_TEXT = 4096  # a space path, task name, address or data directory

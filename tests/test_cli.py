@@ -39,6 +39,8 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["show", "runs/none"], "runs/none: no such run directory"),
+    (["show", "runs/none", "--top", "0"], "--top must be at least 1"),
+    (["compare", "runs/a", "runs/b", "--top", "1000"], "--top must be at most 100"),
     (["search", "--space", "nonexistent"], "unknown search space"),
     (["search", "--space", "broken.toml"], "broken.toml: no such search-space file"),
     (["search", "--task", "imagenet"], "unknown task 'imagenet'"),
