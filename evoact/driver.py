@@ -239,9 +239,11 @@ def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: Sea
     awaited: dict[int, Proposal] = {}
     kept = 0
     if saved is not None:  # what the checkpoint awaited, and what was proposed after it, is in the store
-        rows = [r for r in problem.store.candidates() if r.label is None]
-        unknown = [r for r in rows if r.id in set(saved["awaited"]) or r.id > saved["asked_through"]]
-        algorithm.seen.update(r.formula for r in rows)
+        every = problem.store.candidates()
+        rows = [r for r in every if r.label is None]
+        awaited_ids = set(saved["awaited"])
+        unknown = [r for r in rows if r.id in awaited_ids or r.id > saved["asked_through"]]
+        algorithm.seen.update(r.formula for r in every)  # the checkpoint leaves them out: they grow with the run
         awaited = {r.id: Proposal(r.genome, r.formula, r.nodes, r.origin, tuple(r.parents)) for r in unknown}
         kept = sum(not (r.status == "rejected" and r.outcome.stage == "static") for r in rows)
         problem.readmit([r.id for r in unknown])
@@ -264,7 +266,8 @@ def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: Sea
             last = kept >= total and not awaited
             if last or (algorithm.told - last_step >= per_label and time.monotonic() - last_time >= _CHECKPOINT_SECONDS):
                 last_step, last_time = algorithm.told, time.monotonic()
-                hooks.step(algorithm.told, {"algorithm": algorithm.state(), "awaited": sorted(awaited), "asked_through": asked_through})
+                hooks.step(algorithm.told, {"algorithm": algorithm.state(seen=False), "awaited": sorted(awaited),
+                                            "asked_through": asked_through})
         elif problem.in_flight:
             problem.poll()
         elif kept >= total:

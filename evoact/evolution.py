@@ -23,6 +23,7 @@ from evoact.search_space import SearchSpaceError
 
 REPLACEMENTS = ("aging", "truncation")
 _MAX_TRIES = 200
+_MAX_TRIED = 1 << 20  # trees remembered as already tried
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ class Evolution:
             text = str(tree)
             if text in self._tried:  # its answer would be the same as the first time: no
                 return None
+            if len(self._tried) >= _MAX_TRIED:
+                self._tried.clear()  # a shortcut only: forgetting costs time, never changes an answer
             self._tried.add(text)
             if not self.genome.within_limits(tree):
                 return None
@@ -186,11 +189,12 @@ class Evolution:
         self.generation += 1
         self._rank()
 
-    def state(self) -> dict[str, Any]:
-        """Everything ``restore`` needs to continue exactly where this algorithm is, as JSON-ready data."""
+    def state(self, seen: bool = True) -> dict[str, Any]:
+        """Everything ``restore`` needs to continue exactly where this algorithm is, as JSON-ready data. Without
+        ``seen`` (the formulas proposed so far, which grow with the run) when the caller restores them itself."""
         version, internal, gauss = self._state
         return {
-            "generation": self.generation, "told": self.told, "seeded": self.seeded, "seen": sorted(self.seen),
+            "generation": self.generation, "told": self.told, "seeded": self.seeded, "seen": sorted(self.seen) if seen else [],
             "population": [{"id": m.id, "tree": str(m.tree), "fitness": m.fitness} for m in self.population],
             "rng": [version, list(internal), gauss],
         }
