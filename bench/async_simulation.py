@@ -3,7 +3,7 @@ simulation, and the driver's own throughput.
 
 Run:  python bench/async_simulation.py --recorded RUN_DIR ... [--seeds 0 1 2 3 4] [--workers 2 16 128 1000]
           [--out bench/results/async_simulation]
-      python bench/async_simulation.py --throughput-only
+      python bench/async_simulation.py --throughput-only [--results 2000]
 
 Simulation: the real algorithm (``evolution.Evolution``: ask, tell, aging) and the real cascade's decisions (static
 screening with the numba kernel, functional duplicates by fingerprint) run as they do in a search; only training is
@@ -341,10 +341,11 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=32)
     parser.add_argument("--offspring", type=int, default=16)
     parser.add_argument("--throughput-only", action="store_true", help="measure only the driver's throughput (no --recorded needed)")
+    parser.add_argument("--results", type=int, default=2000, help="results the driver throughput is measured over")
     parser.add_argument("--out", default="bench/results/async_simulation")
     args = parser.parse_args()
     if args.throughput_only:
-        lines, measured = throughput_lines()
+        lines, measured = throughput_lines(results=args.results)
         print(f"$ python {' '.join(sys.argv)}\n")
         print("\n".join(lines))
         return
@@ -365,7 +366,7 @@ def main() -> None:
                    "makespans": [r["makespan"] for r in runs], "traces": [r["trace"] for r in runs]}
             rows.append(row)
             print({k: v for k, v in row.items() if k not in ("traces", "bests", "makespans")}, flush=True)
-    throughput, measured = throughput_lines()
+    throughput, measured = throughput_lines(results=args.results)
     lines = [f"# Generational vs asynchronous evolution, simulated ({len(args.seeds)} seeds each)", "",
              f"Command: `python bench/async_simulation.py --recorded {' '.join(args.recorded)} --seeds {' '.join(map(str, args.seeds))}"
              f" --workers {' '.join(map(str, args.workers))}`", "",

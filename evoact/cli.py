@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 import sympy as sp
 from rich.console import Console
 from rich.table import Table
@@ -165,7 +166,7 @@ def search(budget, space, suite, tasks, weights, selection, score, aggregate, co
            population, offspring, generations, epochs, replacement, workers, timeout, address, activation_mode, no_screening,
            no_cache, evaluations_per_hash, stability_depth, hurdle_ratio, name, runs_dir) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
-    from evoact.driver import default_run_dir, run_search
+    from evoact.driver import check_search, default_run_dir, run_search
 
     if suite and tasks:
         _fail("give --suite or --task, not both")
@@ -180,6 +181,7 @@ def search(budget, space, suite, tasks, weights, selection, score, aggregate, co
                              stability_depth=stability_depth, hurdle_ratio=hurdle_ratio)
     except ValueError as exc:
         _fail(str(exc))
+    check_search(config)  # what is wrong with the space or the tasks, before the run is announced
     run_dir = runs_dir / name if name else default_run_dir(config, runs_dir)
     console.print(f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))} ({config.budget}"
                   f" budget, seed {config.seed}) into [bold]{shown(run_dir)}[/]", highlight=False)
@@ -256,7 +258,7 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--top", type=int, default=3, show_default=True, help="How many of the hall of fame to confirm.")
 @click.option("--seeds", type=int, default=5, show_default=True, help="Fresh training seeds per function and task.")
-@click.option("--task", "tasks", multiple=True, help="Task to confirm on (repeatable; default: the run's tasks).")
+@click.option("--task", "tasks", multiple=True, help="Task to confirm on (repeatable; default: the run's tasks, then the held-out suite's).")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: the run's).")
 @click.option("--workers", type=int, default=None, help="Parallel Ray workers (default: the run's).")
 @_TRUST
@@ -337,6 +339,8 @@ def runs(folder: Path, as_json: bool) -> None:
             click.echo(f"not listed: {plain(line)}", err=True)
         return
     if not found:
+        if not folder.is_dir() and click.get_current_context().get_parameter_source("folder") != ParameterSource.DEFAULT:
+            _fail(f"{folder}: no such folder")
         console.print(f"no runs in {shown(str(folder))}", highlight=False)
         return
     table = Table(title=f"runs in {shown(str(folder))} (compare some: evoact compare RUN RUN ...)", title_justify="left")

@@ -49,13 +49,10 @@ def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
 def run_search(config: SearchConfig, run_dir: Path, console: Console | None = None) -> RunStore:
     """Evaluate the baselines, then evolve for ``config.generations`` generations; returns the closed store.
 
-    What can be checked before the run directory exists is (the space and its seed trees, the tasks); a search that
-    still fails before its first evaluation leaves no run directory behind.
+    What can be checked before the run directory exists is (``check_search``); a search that still fails before
+    its first evaluation leaves no run directory behind.
     """
-    space = load_search_space(config.space)
-    Genome(space)  # a bad seed tree fails here
-    for name in config.tasks:
-        get_task(name, config.data_dir)
+    space = check_search(config)
     store = RunStore.create(run_dir, {
         "config": config.to_dict(), "command": reproduce_command(config, run_dir),
         "search_space": {"source": space.source, "text": space.text},
@@ -68,6 +65,15 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
             if not any(r.status != "pending" for r in RunStore.open(run_dir).candidates()):
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing was evaluated: nothing to keep or resume
         raise
+
+
+def check_search(config: SearchConfig) -> SearchSpace:
+    """The config's space with its seed trees parsed, and its tasks found; raises what is wrong with them."""
+    space = load_search_space(config.space)
+    Genome(space)  # a bad seed tree fails here
+    for name in config.tasks:
+        get_task(name, config.data_dir)
+    return space
 
 
 def reproduce_command(config: SearchConfig, run_dir: Path) -> str:

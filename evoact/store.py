@@ -168,7 +168,8 @@ class RunStore:
         """
         path = Path(path)
         if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists() or (path.exists() and not path.is_dir()):
-            raise RunStoreError(f"{path} already holds a run; continue it with `evoact resume {path}` or choose another --name (nothing was overwritten)")
+            raise RunStoreError(f"{path} already holds a run (nothing was overwritten); choose another --name, or see it with"
+                               f" `evoact show {path}` (an unfinished one continues with `evoact resume {path}`)")
         path.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent))
         try:

@@ -40,6 +40,7 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["show", "runs/none"], "runs/none: no such run directory"),
     (["show", "runs/none", "--top", "0"], "--top must be at least 1"),
+    (["runs", "nope"], "nope: no such folder"),
     (["compare", "runs/a", "runs/b", "--top", "1000"], "--top must be at most 100"),
     (["search", "--space", "nonexistent"], "unknown search space"),
     (["search", "--space", "broken.toml"], "broken.toml: no such search-space file"),
@@ -68,6 +69,8 @@ def test_bad_input_gets_a_one_line_error(run_cli, args, message):
     assert proc.returncode != 0
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1 and message in error_lines[0], proc.stderr
+    if message.startswith(("unknown", "give", "population", "tasks must")):  # a search refused before it starts
+        assert " into " not in proc.stdout  # announces no run directory
 
 
 def test_multi_task_pareto_search_shows_its_front(run_cli):

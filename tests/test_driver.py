@@ -255,10 +255,12 @@ def task(make_activation, seed, epochs):
 
 
 def _utilisation(store, workers):
-    """Busy worker time over the evolved candidates' span, from the run's own timestamps (start = finish - seconds)."""
+    """Busy worker time from the first evolved candidate's start until the last one's start (afterwards a finite budget
+    only drains, in any mode), from the run's own timestamps (start = finish - seconds)."""
     rows = [r for r in store.candidates() if not r["label"] and r["stage"] not in ("static", "cache") and r["seconds"]]
-    start = min(r["finished_at"] - r["seconds"] for r in rows)
-    return sum(r["seconds"] for r in rows) / (workers * (max(r["finished_at"] for r in rows) - start))
+    spans = [(r["finished_at"] - r["seconds"], r["finished_at"]) for r in rows]
+    first, last = min(start for start, _ in spans), max(start for start, _ in spans)
+    return sum(min(end, last) - start for start, end in spans if start < last) / (workers * (last - first))
 
 
 def test_async_keeps_more_workers_than_cores_busy(tmp_path, run_cli):
