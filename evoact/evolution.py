@@ -97,8 +97,8 @@ class Evolution:
 
     def propose(self, tree: gp.PrimitiveTree, origin: str, parents: tuple[int, ...] = (), force: bool = False) -> Proposal | None:
         """A proposal for ``tree`` if it is valid and new (``force`` admits a known formula)."""
+        text = str(tree)
         if not force:
-            text = str(tree)
             if text in self._tried:  # its answer would be the same as the first time: no
                 return None
             if len(self._tried) >= _MAX_TRIED:
@@ -111,7 +111,7 @@ class Evolution:
         if (formula in self.seen and not force) or not self.admissible(expr):
             return None
         self.seen.add(formula)
-        return Proposal(str(tree), formula, len(tree), origin, parents)
+        return Proposal(text, formula, len(tree), origin, parents)
 
     def ask(self, n: int | None = None) -> list[Proposal]:
         """The next ``n`` proposals (default: a population, then an offspring batch).

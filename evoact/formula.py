@@ -12,7 +12,7 @@ from typing import Callable
 import sympy as sp
 import torch
 
-from evoact.ops import OPS, sigmoid, softplus
+from evoact.ops import OPS, maximum, sigmoid, softplus
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
@@ -39,7 +39,7 @@ def _gelu(u: sp.Expr) -> sp.Expr:
 FUNCTIONS: dict[str, tuple[int, Callable[..., sp.Expr]]] = {
     op.formula: (-2 if op.variadic else op.arity, op.build or op.sympy) for op in OPS.values() if op.formula}
 FUNCTIONS |= {
-    "abs": FUNCTIONS["Abs"], "max": FUNCTIONS["Max"], "min": FUNCTIONS["Min"], "relu": (1, lambda u: FUNCTIONS["Max"][1](u, 0)),
+    "abs": FUNCTIONS["Abs"], "max": FUNCTIONS["Max"], "min": FUNCTIONS["Min"], "relu": (1, lambda u: maximum(u, 0)),
     "silu": (1, lambda u: u * sigmoid(u)), "swish": (1, lambda u: u * sigmoid(u)),
     "gelu": (1, _gelu), "mish": (1, lambda u: u * sp.tanh(softplus(u))),
 }
@@ -67,7 +67,7 @@ def constant_names(expr: sp.Expr) -> tuple[str, ...]:
     return tuple(sorted(s.name for s in expr.free_symbols if s.name != "x"))
 
 
-_REBUILT = {op.sympy: op.build for op in OPS.values() if op.sympy in (sp.Max, sp.Min)}
+_REBUILT = {op.sympy: op.build for op in OPS.values() if op.variadic and op.build}  # Max, Min: SymPy class -> builder
 
 
 def substitute(expr: sp.Expr, mapping: dict[sp.Symbol, sp.Expr]) -> sp.Expr:

@@ -86,9 +86,10 @@ def _simplified(cls: type, args: frozenset) -> sp.Expr:
 
     kept: list[sp.Expr] = []
     for a in (a for a in args if not a.is_comparable):
-        if any((a - b).is_comparable and beats(b - a) for b in kept):
+        gaps = [(b, a - b) for b in kept]
+        if any(gap.is_comparable and beats(-gap) for _, gap in gaps):
             continue
-        kept = [b for b in kept if not ((a - b).is_comparable and beats(a - b))] + [a]
+        kept = [b for b, gap in gaps if not (gap.is_comparable and beats(gap))] + [a]
     numbers = [a for a in args if a.is_comparable]
     if numbers:
         best = numbers[0]
