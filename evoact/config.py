@@ -169,6 +169,8 @@ class SearchConfig:
             if len(self.task_weights) != len(self.tasks) or sum(self.task_weights) <= 0:
                 raise ValueError(f"task weights {list(self.task_weights)}: give one finite non-negative weight per task"
                                  f" ({len(self.tasks)}), not all zero")
+            if self.aggregate != "mean" and len(self.tasks) > 1:
+                raise ValueError(f"task weights weigh a mean; --aggregate {self.aggregate} would ignore them (add --aggregate mean)")
         if self.complexity_objective and self.selection != "pareto":
             raise ValueError("the complexity objective needs --selection pareto")
         for name in ("active", "use_cache"):

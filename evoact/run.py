@@ -58,7 +58,8 @@ class Run:
         if len(c.tasks) == 1:
             return "minus validation loss" if uses_loss(self.metrics[c.task], c.score) else "validation accuracy"
         compared = "loss" if c.score == "loss" else "accuracy (loss on loss tasks)"
-        return f"{c.aggregate} over the tasks of the validation {compared} relative to the best baseline's"
+        how = {"mean": "mean", "worst": "lowest", "q25": "lower quartile"}[c.aggregate]
+        return f"{how} over the tasks of the validation {compared} relative to the best baseline's"
 
     def constants(self, row: Candidate) -> dict[str, float]:
         """A candidate's constants: the search space's initial values, replaced by the values the run trained (means)."""

@@ -70,11 +70,6 @@ def aggregate(values: Sequence[float], how: str = "mean", weights: Sequence[floa
     return sum(w * v for w, v in zip(weights, values)) / sum(weights)
 
 
-def weighted_mean(values: Sequence[float], weights: Sequence[float] = ()) -> float:
-    """The weighted mean of normalised scores (equal weights when none are given)."""
-    return aggregate(values, "mean", weights)
-
-
 def fitness(scores: Mapping[str, TaskScore], tasks: Sequence[str], refs: Mapping[str, float] | None = None,
             weights: Sequence[float] = (), metrics: Mapping[str, str] | None = None, score: str = "accuracy",
             how: str = "mean") -> float | None:

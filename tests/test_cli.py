@@ -59,6 +59,8 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     (["search", "--task", "mnist1d-cnn", "--weights", "1,2"], "give one finite non-negative weight per task (1)"),
     (["search", "--complexity"], "the complexity objective needs --selection pareto"),
     (["search", "--task", "mnist1d-cnn", "--task", "digits-cnn", "--weights", "1,nan"], "give one finite non-negative weight"),
+    (["search", "--task", "mnist1d-cnn", "--task", "digits-cnn", "--weights", "2,1", "--aggregate", "worst"],
+     "--aggregate worst would ignore them"),
     (["search", "--task", "digits-cnn", "--task", "digits-cnn"], "tasks must be one or more distinct task names"),
     (["search", "--task", "cifar10-resnet20"], "cifar10-resnet20 reads CIFAR-10 from disk: pass --data-dir DIR"),
     (["search", "--task", "no_module_here:f"], "cannot import no_module_here"),

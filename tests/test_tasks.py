@@ -8,6 +8,7 @@ from torch import nn
 from evoact.tasks import TASKS, canonical_task_name, get_task
 from evoact.tasks.cifar10 import FOLDER, TEST_FILE, TRAIN_FILES
 from evoact.tasks.digits import load_digits
+from evoact.tasks.feynman import formulas, load_feynman, measured
 from evoact.tasks.mnist1d import load_mnist1d
 from evoact.training import TrainConfig, measure
 
@@ -48,6 +49,23 @@ def test_digits_split_is_fixed_disjoint_and_scaled():
     assert torch.equal(load_digits().y_test, data.y_test)
 
 
+def test_feynman_targets_are_the_formulas_standardised_on_training_rows():
+    data = load_feynman()
+    assert data.x_train.shape == (2000, 30) and data.y_train.shape == (2000, 6) and data.y_test.shape == (500, 6)
+    assert torch.allclose(data.y_train.mean(0), torch.zeros(6), atol=1e-5)
+    assert torch.allclose(data.y_train.std(0), torch.ones(6), atol=1e-3)
+    load_feynman.cache_clear()
+    assert torch.equal(load_feynman().y_test, data.y_test)  # generated from a fixed seed
+    x, y = formulas(np.random.default_rng(1), 100)
+    a, b, t1, t2 = x[:, 5:9].T  # the law of cosines, checked against the distance between two points
+    assert np.allclose(y[:, 2], np.hypot(a - b * np.cos(t1 - t2), b * np.sin(t1 - t2)))
+    assert np.allclose(y[:, 4], (x[:, 12] * x[:, 14] + x[:, 13] * x[:, 15]) / (x[:, 12] + x[:, 13]))  # centre of mass
+    noisy_x, noisy_y = measured(np.random.default_rng(1), 100)  # the same draws, then dummies and noise
+    assert np.array_equal(noisy_x[:, :20], x) and noisy_x.shape == (100, 30)
+    noise = (noisy_y - y) / y.std(0)
+    assert 0.05 < noise.std() < 0.15 and not np.allclose(noisy_y, y)
+
+
 def test_cifar10_reads_torchvision_layout_and_holds_out_validation(cifar_dir):
     data = get_task("cifar10-resnet20", cifar_dir).load()
     assert data.x_train.shape == (180, 3, 32, 32) and data.x_val.shape == (20, 3, 32, 32) and data.x_test.shape == (30, 3, 32, 32)
@@ -78,8 +96,11 @@ def test_models_use_the_given_activation_everywhere(name, cifar_dir):
 
     model = task.build_model(factory)
     output, data = model(task.load().x_val[:5]), task.load()
-    classes = int(max(data.y_train.max(), data.y_val.max())) + 1 if task.loss == "cross_entropy" else 1
-    assert output.shape[0] == 5 and output.shape[-1] == classes and output.shape[1:-1] == data.y_val.shape[1:]
+    if task.loss == "cross_entropy":
+        classes = int(max(data.y_train.max(), data.y_val.max())) + 1
+        assert output.shape[0] == 5 and output.shape[-1] == classes and output.shape[1:-1] == data.y_val.shape[1:]
+    else:  # one output per regression target
+        assert output.reshape(data.y_val[:5].shape).shape == data.y_val[:5].shape
     assert len(made) >= 2 and all(any(m is a for a in model.modules()) for m in made)
 
 
@@ -135,6 +156,6 @@ def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
 
 def test_unknown_task_lists_known_ones():
     with pytest.raises(ValueError, match="unknown task 'cifar'; known tasks: cifar10-resnet20, digits-cnn, digits-deep-mlp, "
-                                         "digits-resmlp, friedman-mlp, mnist1d-cnn, mnist1d-deep-mlp, mnist1d-mlp, mnist1d-resnet,"
+                                         "digits-resmlp, feynman-mlp, friedman-mlp, mnist1d-cnn, mnist1d-deep-mlp, mnist1d-mlp, mnist1d-resnet,"
                                          " periodic-mlp, tabular-wide-mlp, text-transformer"):
         get_task("cifar")

@@ -13,11 +13,11 @@ from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask
 _SEED = 0
 
 
-def _split(x: np.ndarray, y: np.ndarray, train: int, val: int, regression: bool) -> Dataset:
-    """Standardised on the training split; validation and test follow it."""
+def split(x: np.ndarray, y: np.ndarray, train: int, val: int, regression: bool) -> Dataset:
+    """Standardised on the training split (each input, each regression target); validation and test follow it."""
     x = (x - x[:train].mean(0)) / x[:train].std(0)
     if regression:
-        y = (y - y[:train].mean()) / y[:train].std()
+        y = (y - y[:train].mean(0)) / y[:train].std(0)
     xt = torch.tensor(x, dtype=torch.float32)
     yt = torch.tensor(y, dtype=torch.float32 if regression else torch.long)
     parts = (slice(0, train), slice(train, train + val), slice(train + val, None))
@@ -31,7 +31,7 @@ def load_tabular() -> Dataset:
 
     x, y = make_classification(n_samples=4000, n_features=20, n_informative=12, n_redundant=4, n_classes=4,
                                n_clusters_per_class=2, class_sep=0.8, flip_y=0.02, random_state=_SEED)
-    return _split(x, y, 2800, 600, regression=False)
+    return split(x, y, 2800, 600, regression=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,7 +40,7 @@ def load_friedman() -> Dataset:
     from sklearn.datasets import make_friedman1
 
     x, y = make_friedman1(n_samples=3000, n_features=10, noise=0.5, random_state=_SEED)
-    return _split(x, y, 2000, 500, regression=True)
+    return split(x, y, 2000, 500, regression=True)
 
 
 class TabularWideMlp(DatasetTask):
