@@ -111,8 +111,8 @@ def heldout_score(name: str, scores: dict, tasks: list[str], seeds: list[int], m
 
 def worst_heldout(name: str, scores: dict, tasks: list[str], seeds: list[int], metrics: dict[str, str]) -> float:
     """How ``name`` does on the held-out task where it does worst, against the best of GELU, SiLU and Mish (test
-    measure ratio, mean over seeds): the README goal's comparison, over every ``heldout`` suite task outside ``tasks``
-    except periodic-mlp, whose extrapolation losses swing too much between two seeds to rank anything."""
+    measure ratio, mean over seeds; NaN if none is known): the README goal's comparison, over every ``heldout`` suite
+    task outside ``tasks`` except periodic-mlp, whose extrapolation losses swing too much between two seeds."""
     ratios = []
     for task in (t for t in SUITES["heldout"] if t not in tasks and t != "periodic-mlp"):
         values = []
@@ -124,7 +124,7 @@ def worst_heldout(name: str, scores: dict, tasks: list[str], seeds: list[int], m
                           else mine.test_acc / max(r.test_acc for r in refs))
         else:
             ratios.append(statistics.fmean(values))
-    return min(ratios)
+    return min(ratios, default=float("nan"))
 
 
 def rule_fitness(name: str, scores: dict, tasks: list[str], seeds: list[int], metrics: dict[str, str], score: str,
