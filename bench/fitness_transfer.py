@@ -92,20 +92,23 @@ def train_all(functions: dict[str, str], tasks: list[str], seeds: list[int], wor
     return out
 
 
+def relative(mine: TaskScore, refs: list[TaskScore], metric: str) -> float:
+    """A test measure relative to the best of ``refs`` (accuracy / best accuracy, or best loss / loss): 1.0 matches it."""
+    if metric == "loss":
+        return min(r.test_loss for r in refs) / mine.test_loss
+    return mine.test_acc / max(r.test_acc for r in refs)
+
+
 def heldout_score(name: str, scores: dict, tasks: list[str], seeds: list[int], metrics: dict[str, str]) -> float | None:
     """Mean over held-out tasks and seeds of the test measure relative to the best reference baseline of that seed."""
     values = []
     for seed in seeds:
         for task in tasks:
-            loss = metrics[task] == "loss"
             mine = scores.get((name, task, seed))
             refs = [s for b in REFERENCE_BASELINES if (s := scores.get((b, task, seed))) is not None]
             if mine is None or not refs:
                 return None
-            if loss:
-                values.append(min(r.test_loss for r in refs) / mine.test_loss)
-            else:
-                values.append(mine.test_acc / max(r.test_acc for r in refs))
+            values.append(relative(mine, refs, metrics[task]))
     return statistics.fmean(values)
 
 
@@ -120,8 +123,7 @@ def worst_heldout(name: str, scores: dict, tasks: list[str], seeds: list[int], m
             mine, refs = scores.get((name, task, seed)), [scores.get((b, task, seed)) for b in STRONG_BASELINES]
             if mine is None or None in refs:
                 break
-            values.append(min(r.test_loss for r in refs) / mine.test_loss if metrics[task] == "loss"
-                          else mine.test_acc / max(r.test_acc for r in refs))
+            values.append(relative(mine, refs, metrics[task]))
         else:
             ratios.append(statistics.fmean(values))
     return min(ratios, default=float("nan"))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,6 +27,17 @@ class Dataset:
     y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+
+
+def split(x: np.ndarray, y: np.ndarray, train: int, val: int, regression: bool) -> Dataset:
+    """Standardised on the training split (each input, each regression target); validation and test follow it."""
+    x = (x - x[:train].mean(0)) / x[:train].std(0)
+    if regression:
+        y = (y - y[:train].mean(0)) / y[:train].std(0)
+    xt = torch.tensor(x, dtype=torch.float32)
+    yt = torch.tensor(y, dtype=torch.float32 if regression else torch.long)
+    parts = (slice(0, train), slice(train, train + val), slice(train + val, None))
+    return Dataset(*(t for part in parts for t in (xt[part], yt[part])))
 
 
 class Task(ABC):

@@ -11,8 +11,7 @@ import functools
 import numpy as np
 from torch import nn
 
-from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask
-from evoact.tasks.tabular import split
+from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask, split
 
 _SEED = 0
 _ROWS = 3000
@@ -26,7 +25,7 @@ def formulas(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     theta, sigma = u(1, 3, 1)[:, 0], u(1, 3, 1)[:, 0]                     # I.6.20: a Gaussian density
     q1, q2, r = u(1, 5, 3).T                                              # I.12.2: Coulomb's law
     x1, x2, t1, t2 = u(1, 5, 4).T                                         # I.29.16: the law of cosines
-    moles, temp, volume = u(1, 5, 3).T                                      # I.39.22: the ideal gas
+    moles, temp, volume = u(1, 5, 3).T                                    # I.39.22: the ideal gas
     m1, m2, r1, r2 = u(1, 5, 4).T                                         # I.18.4: the centre of mass
     x, t, v, c = u(1, 5, 1)[:, 0], u(1, 5, 1)[:, 0], u(1, 2, 1)[:, 0], u(3, 10, 1)[:, 0]  # I.15.3x: Lorentz
     inputs = np.stack([theta, sigma, q1, q2, r, x1, x2, t1, t2, moles, temp, volume, m1, m2, r1, r2, x, t, v, c], 1)

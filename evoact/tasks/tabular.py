@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-import torch
 from torch import nn
 
-from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask
+from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask, split
 
 _SEED = 0
-
-
-def split(x: np.ndarray, y: np.ndarray, train: int, val: int, regression: bool) -> Dataset:
-    """Standardised on the training split (each input, each regression target); validation and test follow it."""
-    x = (x - x[:train].mean(0)) / x[:train].std(0)
-    if regression:
-        y = (y - y[:train].mean(0)) / y[:train].std(0)
-    xt = torch.tensor(x, dtype=torch.float32)
-    yt = torch.tensor(y, dtype=torch.float32 if regression else torch.long)
-    parts = (slice(0, train), slice(train, train + val), slice(train + val, None))
-    return Dataset(*(t for part in parts for t in (xt[part], yt[part])))
 
 
 @functools.lru_cache(maxsize=1)
