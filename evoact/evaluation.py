@@ -50,7 +50,7 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
         for index, name in enumerate(job["tasks"]):
             task = get_task(name, job.get("data_dir"))
             metrics[name] = task.metric
-            mode = choose_mode(config.activation_mode, task.steps(config))
+            mode = choose_mode(config.activation_mode, task.steps(config), task.device().type)
             made: list[CompiledActivation] = []
             make = lambda: made.append(CompiledActivation(expr, job["params"], mode)) or made[-1]  # noqa: E731
             if screening is not None and index == 0:

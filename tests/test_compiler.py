@@ -200,6 +200,7 @@ def test_auto_mode_fuses_only_long_trainings():
     from evoact.compiler.module import FUSED_MIN_STEPS
 
     assert choose_mode("auto", 800) == "symbolic" and choose_mode("auto", FUSED_MIN_STEPS) == "fused"
+    assert choose_mode("auto", 10 * FUSED_MIN_STEPS, "cuda") == "symbolic"  # slower fused on CUDA: cuda_paths.md
     assert choose_mode("autograd", 10) == "autograd"
     with pytest.raises(ValueError, match="unknown activation mode 'jit'"):
         choose_mode("jit", 10)

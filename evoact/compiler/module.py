@@ -22,7 +22,8 @@ from evoact.ops import OPS
 #: ``fused``: the same forward and backward compiled by torch.compile (inductor: C++ on CPU, Triton on CUDA);
 #: ``autograd``: the forward's ops recorded by autograd (saves every intermediate; for comparison).
 MODES = ("symbolic", "fused", "autograd")
-#: Training steps from which ``auto`` picks ``fused``: below it a compile (seconds) costs more than it saves.
+#: Training steps from which ``auto`` picks ``fused`` on the CPU: below it a compile (seconds) costs more than it saves.
+#: On CUDA ``auto`` never fuses: training ResNet-20 on an H200, fused was slower than symbolic (bench/results/cuda_paths.md).
 FUSED_MIN_STEPS = 20_000
 
 
@@ -42,10 +43,10 @@ def values_at(expr: sp.Expr, x: np.ndarray, params: dict[str, np.ndarray | float
     return np.broadcast_to(out.numpy(), np.broadcast_shapes(x.shape, *(np.shape(v) for v in params.values())))
 
 
-def choose_mode(mode: str, training_steps: int) -> str:
-    """Resolve ``auto``: fused only when the training is long enough to repay the compile."""
+def choose_mode(mode: str, training_steps: int, device: str = "cpu") -> str:
+    """Resolve ``auto``: fused only on the CPU and when the training is long enough to repay the compile."""
     if mode == "auto":
-        return "fused" if training_steps >= FUSED_MIN_STEPS else "symbolic"
+        return "fused" if device == "cpu" and training_steps >= FUSED_MIN_STEPS else "symbolic"
     if mode not in MODES:
         raise ValueError(f"unknown activation mode {mode!r}; use auto or one of {', '.join(MODES)}")
     return mode

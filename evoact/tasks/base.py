@@ -63,6 +63,10 @@ class Task(ABC):
         """The step after which the quality hurdle is measured (None: this task is not probed)."""
         return None
 
+    def device(self) -> torch.device:
+        """Where the model trains: the CPU unless a task is worth a GPU."""
+        return torch.device("cpu")
+
     @abstractmethod
     def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_step: int | None = None,
             hurdle: Hurdle | None = None) -> TrainResult:
@@ -91,10 +95,6 @@ class DatasetTask(Task):
     @abstractmethod
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
         """A fresh model whose every nonlinearity is ``make_activation()``."""
-
-    def device(self) -> torch.device:
-        """Where the model trains: the CPU unless a task is worth a GPU."""
-        return torch.device("cpu")
 
     def prepare(self) -> None:
         self.load()
