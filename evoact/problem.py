@@ -25,8 +25,22 @@ from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_stat
 from evoact.scoring import fitness, objectives, references, uses_loss
 from evoact.search_space import SearchSpace
 from evoact.store import RunStore
+from evoact.tasks import get_task
 from evoact.training import Hurdle
 from evoact.workers import WorkerPool
+
+
+def fitness_protocol(config: SearchConfig) -> str:
+    """The fitness cache's key for ``config``: outcomes are shared only under the same tasks (at the same code
+    revision), weighting, scoring and training protocol."""
+    multi = {"tasks": list(config.tasks), "weights": list(config.task_weights), "baselines": list(config.baselines),
+             "data_dir": config.data_dir} | ({} if (config.score, config.aggregate) == ("accuracy", "mean") else
+                                              {"score": config.score, "aggregate": config.aggregate})
+    single = config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
+    if config.score != "accuracy":
+        single = {"task": config.task, "data_dir": config.data_dir, "score": config.score}
+    revisions = {name: get_task(name, config.data_dir).revision() for name in config.tasks}
+    return protocol_key(single if len(config.tasks) == 1 else multi, asdict(config.training) | {"revisions": revisions})
 
 
 class Problem:
@@ -37,13 +51,7 @@ class Problem:
         self.params, self.max_nodes = space.learnable, space.limits.max_nodes
         self.screening = config.screening
         self.baseline_formulas = {name: baseline_formula(name) for name in config.baselines}
-        multi = {"tasks": list(config.tasks), "weights": list(config.task_weights), "baselines": list(config.baselines),
-                 "data_dir": config.data_dir} | ({} if (config.score, config.aggregate) == ("accuracy", "mean") else
-                                                  {"score": config.score, "aggregate": config.aggregate})
-        single = config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
-        if config.score != "accuracy":
-            single = {"task": config.task, "data_dir": config.data_dir, "score": config.score}
-        self.protocol = protocol_key(single if len(config.tasks) == 1 else multi, asdict(config.training))
+        self.protocol = fitness_protocol(config)
         # A Pareto run selects on per-task scores, which the cache (one fitness per function) does not keep.
         use_cache = self.screening.active and self.screening.use_cache and config.selection != "pareto"
         self.cache = FitnessCache(store.path.parent / CACHE_FILE) if use_cache else None

@@ -3,7 +3,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +10,8 @@ from click.testing import CliRunner
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.cli import main
 from evoact.config import make_config
-from evoact.screening import CACHE_FILE, FitnessCache, protocol_key
+from evoact.problem import fitness_protocol
+from evoact.screening import CACHE_FILE, FitnessCache
 from evoact.driver import resume_search, run_search
 from evoact.store import RunStore, RunStoreError
 
@@ -68,6 +68,17 @@ def test_a_second_run_reuses_the_first_runs_outcomes_through_the_cache(tmp_path)
     assert reused and reused == [r["formula"] for r in first.hall_of_fame()]
 
 
+def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
+    task = tmp_path / "my_task.py"
+    task.write_text("def task(make_activation, seed, epochs):\n    return {'val_acc': 0.5}\n")
+    config = make_config("tiny", tasks=(f"{task}:task",))
+    before = fitness_protocol(config)
+    assert fitness_protocol(config) == before  # the same code: cached outcomes are shared
+    task.write_text("def task(make_activation, seed, epochs):\n    return {'val_acc': 0.75}\n")
+    assert fitness_protocol(config) != before  # a changed task never reuses the old fitness
+    assert fitness_protocol(make_config("tiny", tasks=("mnist1d-mlp",))) != fitness_protocol(make_config("tiny", tasks=("mnist1d-cnn",)))
+
+
 def test_no_screening_trains_everything_proposed(tmp_path):
     run_search(make_config("tiny", workers=2, generations=1, active=False, tasks=("mnist1d-mlp",)), tmp_path / "plain")
     rows = [r for r in RunStore.open(tmp_path / "plain").candidates() if not r["label"]]
@@ -87,7 +98,7 @@ def test_evaluations_per_hash_retrains_until_the_mean_has_enough_evaluations(tmp
     assert reused and all(r["status"] == "duplicate" and "2 evaluation(s)" in r["equivalent_to"] for r in reused)
     cache = FitnessCache(tmp_path / CACHE_FILE)
     fp = reused[0]["fingerprint"]
-    outcome = cache.get(protocol_key(config.task, asdict(config.training)), fp)
+    outcome = cache.get(fitness_protocol(config), fp)
     assert outcome.evaluations == 2 and outcome.fitness == pytest.approx(reused[0]["fitness"])
 
 

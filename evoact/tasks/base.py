@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -67,6 +69,11 @@ class Task(ABC):
         """Where the model trains: the CPU unless a task is worth a GPU."""
         return torch.device("cpu")
 
+    def revision(self) -> str:
+        """A digest of the code that decides this task's outcomes (its module, the task base, the training loop): the
+        fitness cache shares outcomes only within one revision, so a changed task never reuses stale fitness."""
+        return source_digest(type(self), Task, train)
+
     @abstractmethod
     def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_step: int | None = None,
             hurdle: Hurdle | None = None) -> TrainResult:
@@ -116,6 +123,14 @@ class DatasetTask(Task):
         torch.manual_seed(config.seed)
         return train(self.build_model(make_activation), data, self.schedule(config), self.loss, probe_step, hurdle,
                      self.device())
+
+
+def source_digest(*objects: object) -> str:
+    """A short digest of the source files that define ``objects``."""
+    digest = hashlib.sha256()
+    for obj in objects:
+        digest.update(Path(inspect.getsourcefile(obj)).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def cache_dir() -> Path:

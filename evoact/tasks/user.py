@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from evoact.tasks.base import ActivationFactory, Task
+from evoact.tasks.base import ActivationFactory, Task, source_digest
 from evoact.training import Hurdle, TrainConfig, TrainingError, TrainResult
 
 #: The epochs a user task is asked for at the quick budget (scaled by the budget, or the run's ``--epochs``).
@@ -71,6 +71,10 @@ class UserTask(Task):
         self.name = canonical_user_task(name)
         self.description = f"user task {self.name}"
         self.function = load_user_function(self.name)
+
+    def revision(self) -> str:
+        """A digest of the file that defines the user's function: editing it starts a new cache revision."""
+        return source_digest(self.function)
 
     def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_step: int | None = None,
             hurdle: Hurdle | None = None) -> TrainResult:
