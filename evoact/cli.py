@@ -12,10 +12,9 @@ from typing import Any, Callable, NoReturn, TypeVar
 import click
 from click.core import ParameterSource
 import sympy as sp
-from rich.console import Console
 from rich.table import Table
 
-from evoact.config import BOUNDS, BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, MODES, SELECTIONS, SearchConfig, check, make_config
+from evoact.config import BOUNDS, BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, MODES, SELECTIONS, check, make_config
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.export import EXPORTERS
 from evoact.formula import constant_names
@@ -26,11 +25,11 @@ from evoact.search_space import SearchSpaceError
 from evoact.tasks import SUITES
 from evoact.store import RunStoreError
 from evoact.terminal import plain, shown
+from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs
 from evoact.workers import WorkerError
 
 T = TypeVar("T")
 
-console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class _Error(click.ClickException):
@@ -250,7 +249,8 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
         sys.exit(130)
     finally:
         signal.signal(signal.SIGINT, previous)
-    _print_run(open_run(run_dir), top=10, status=None)
+    finished = open_run(run_dir)
+    print_run(finished, _read(finished.summary, 10, None), top=10, status=None)
     console.print(f"\nnext: evoact show {run_dir}   |   evoact export {run_dir} ID -o my_act.py", highlight=False)
 
 
@@ -282,26 +282,7 @@ def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
-        _print_confirmation(summary, markdown)
-
-
-def _print_confirmation(summary: dict, markdown: bool = False) -> None:
-    """Per task: mean ± std test accuracy over fresh seeds, differences and paired p-values against ReLU and the best baseline."""
-    from evoact.confirmation import tables
-
-    for title, header, rows in tables(summary):
-        if markdown:
-            cell = lambda c: c.replace("|", "\\|")  # noqa: E731
-            click.echo(f"\n**{title}**\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-            for row in rows:
-                click.echo("| " + " | ".join(f"`{cell(c)}`" if i == 1 else cell(c) for i, c in enumerate(row)) + " |")
-            continue
-        table = Table(title=shown(title), title_justify="left")
-        for col in header:
-            table.add_column(col, overflow="fold")
-        for row in rows:
-            table.add_row(*(shown(c) for c in row))
-        console.print(table)
+        print_confirmation(summary, markdown)
 
 
 @main.command()
@@ -316,7 +297,7 @@ def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(_read(opened.summary, top, status), indent=2))
         return
-    _print_run(opened, top, status)
+    print_run(opened, _read(opened.summary, top, status), top, status)
 
 
 @main.command()
@@ -343,18 +324,7 @@ def runs(folder: Path, as_json: bool) -> None:
             _fail(f"{folder}: no such folder")
         console.print(f"no runs in {shown(str(folder))}", highlight=False)
         return
-    table = Table(title=f"runs in {shown(str(folder))} (compare some: evoact compare RUN RUN ...)", title_justify="left")
-    for col in ("run", "state", "tasks", "best (fitness, id)", "best baseline", "candidates", "time", "run again with"):
-        table.add_column(col, overflow="fold")
-    for o in overviews:
-        best, base = o["best"], o["best_baseline"]
-        table.add_row(shown(o["name"]), o["state"], shown(_tasks_text(o["tasks"])),
-                      "-" if best is None else f"{best['fitness']:.4f} #{best['id']}",
-                      "-" if base is None else shown(f"{base['fitness']:.4f} {base['name']}"), str(o["candidates"]),
-                      _duration(o["seconds"]), shown(o["command"] or "-"))
-    console.print(table)
-    for line in unreadable:
-        console.print(f"not listed: {shown(line)}", highlight=False)
+    print_runs(folder, overviews, unreadable)
 
 
 @main.command()
@@ -367,32 +337,7 @@ def compare(run_dirs: tuple[Path, ...], top: int) -> None:
     BOUNDS["compare_top"].check("--top", top)
     opened = [_open(path) for path in run_dirs]
     overviews = [_read(r.overview) for r in opened]
-    table = Table(title="runs side by side", title_justify="left")
-    table.add_column("")
-    for o in overviews:
-        table.add_column(shown(o["name"]), overflow="fold")
-    rows = [("state", lambda r, o: o["state"]), ("tasks", lambda r, o: _tasks_text(o["tasks"])),
-            ("seed", lambda r, o: str(o["seed"])), ("budget", lambda r, o: o["budget"]),
-            ("fitness", lambda r, o: r.fitness_measure()), ("candidates", lambda r, o: str(o["candidates"])),
-            ("time", lambda r, o: _duration(o["seconds"])),
-            ("best baseline", lambda r, o: "-" if o["best_baseline"] is None else
-             f"{o['best_baseline']['fitness']:.4f} {o['best_baseline']['name']}")]
-    rows += [(f"#{i + 1}", lambda r, o, i=i: "-" if len(best := r.ranking(top)) <= i else
-              f"{best[i].outcome.fitness:.4f} {best[i].formula}") for i in range(top)]
-    for label, cell in rows:
-        table.add_row(label, *(shown(cell(r, o)) for r, o in zip(opened, overviews)))
-    console.print(table)
-
-
-def _tasks_text(tasks: list[str]) -> str:
-    return next((f"{name} suite" for name, members in SUITES.items() if list(members) == list(tasks)), ", ".join(tasks))
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+    print_comparison(opened, overviews, top)
 
 
 @main.command()
@@ -531,94 +476,6 @@ def _read(read: Callable[..., T], *args: object) -> T:
         return read(*args)
     except (RunStoreError, SearchSpaceError) as exc:
         _fail(str(exc))
-
-
-def _print_run(run: Run, top: int, status: str | None) -> None:
-    summary = _read(run.summary, top, status)
-    config = run.config
-    console.print(f"[bold]{shown(str(run.path))}[/]  state: {summary['state']}  {config.algorithm} over {shown(config.space)}  tasks:"
-                  f" {shown(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}", highlight=False)
-    console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()), highlight=False)
-    b = summary["cascade"]
-    reasons = ", ".join(f"{k} {v}" for k, v in b["static_reasons"].items())
-    per_task = ", ".join(f"{shown(t)} {n}" for t, n in b["rejected_quality_by_task"].items())
-    console.print(
-        f"cascade: {b['proposed']} proposed -> {b['rejected_static']} rejected by static screening"
-        + (f" ({shown(reasons)})" if reasons else "") + f", {b['cache_hits']} cache hits, {b['rejected_stability']} rejected as unstable,"
-        f" {b['rejected_quality']} below a task's quality hurdle" + (f" ({per_task})" if per_task else "")
-        + f", {b['fully_trained']} fully trained, {b['failed']} failed", highlight=False)
-    if b["hurdles"]:
-        console.print("hurdles: " + ", ".join(f"{shown(t)} {shown(h['metric'])} {'>=' if h['metric'] == 'accuracy' else '<='} {h['limit']:.4g}"
-                                               for t, h in b["hurdles"].items()), highlight=False)
-    console.print(f"training time: {b['train_seconds']:.0f} s spent, about {b['train_seconds_saved']:.0f} s saved by the cascade"
-                  f" ({b['full_training_seconds']:.1f} s per full training)", highlight=False)
-    if status:
-        rows, title = list(enumerate(summary["candidates"], 1)), f"{status} candidates (first {top})"
-    else:
-        listed = {r["id"] for r in summary["ranking"]}
-        rows = sorted(((r["rank"], r) for r in summary["ranking"] + [b for b in summary["baselines"] if b["rank"] and b["id"] not in listed]),
-                      key=lambda pair: pair[0])
-        title = f"ranking (top {top} and every baseline; fitness = {run.fitness_measure()})"
-    single = len(config.tasks) == 1  # several tasks: their measures follow in a table of their own
-    test = "test loss" if single and run.metrics[config.task] == "loss" else "test acc"
-    table = Table(title=title, title_justify="left")
-    for col in ("rank", "id", "formula", "fitness", *([test] if single else []), "nodes", "gen", "status"):
-        table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
-    variants = {r["id"]: r for r in summary["ranking"] if r["variant_of"] is not None}
-    for rank, r in rows:
-        if r["id"] in variants:
-            continue  # listed under the function it rescales
-        formula = shown(r["formula"])
-        same = [v for v in variants.values() if v["variant_of"] == r["id"]]
-        if same:
-            formula += "\n" + "\n".join(f"  [dim]variant #{v['id']} = {v['factor']:.3g} x this: {shown(v['formula'])}"
-                                         f" ({_num(v['fitness'])})[/]" for v in same)
-        note = r["status"] + (f" [{r['stage']}]" if r["stage"] else "") + (f" ({r['error']})" if r["error"] else "") + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
-        first = (r["scores"] or {}).get(config.task) or {}
-        measured = [_num(first.get("test_loss") if test == "test loss" else r["test_acc"])] if single else []
-        table.add_row(str(rank), str(r["id"]), f"[cyan]baseline {shown(r['label'])}[/]: {formula}" if r["label"] else formula,
-                      _num(r["fitness"]), *measured, str(r["nodes"] or "-"),
-                      "-" if r["generation"] is None else str(r["generation"]), shown(note))
-    console.print(table)
-    if len(config.tasks) > 1 and not status:
-        _print_task_scores([r for _, r in rows], run.metrics)
-    if config.selection == "pareto" and not status:
-        _print_pareto(summary["pareto_front"], config)
-    if summary["confirmation"] and not status:
-        _print_confirmation(summary["confirmation"])
-
-
-def _print_task_scores(rows: list[dict], metrics: dict[str, str]) -> None:
-    """Each task's validation measure of the ranked rows: accuracy (higher is better) or loss (lower is better)."""
-    table = Table(title="per task: validation accuracy (acc) or loss; 'rejected' marks the task whose quality hurdle a"
-                  " candidate missed", title_justify="left")
-    table.add_column("id", justify="right")
-    for task, metric in metrics.items():
-        table.add_column(f"{shown(task)} ({'acc' if metric == 'accuracy' else 'loss'})", justify="right", overflow="fold")
-    for r in rows:
-        cells = []
-        for task, metric in metrics.items():
-            s = (r["scores"] or {}).get(task)
-            value = None if s is None else s["val_acc"] if metric == "accuracy" else s["val_loss"]
-            cells.append("-" if s is None else "rejected" if s["stopped"] else _num(value))
-        table.add_row(str(r["id"]), *cells)
-    console.print(table)
-
-
-def _print_pareto(rows: list[dict], config: SearchConfig) -> None:
-    table = Table(title=f"Pareto front ({len(rows)} candidates; task scores relative to the best baseline's)",
-                  title_justify="left")
-    names = [*config.tasks, *(["nodes"] if config.complexity_objective else [])]
-    for col in ("id", "formula", *names):
-        table.add_column(shown(col), justify="left" if col == "formula" else "right", overflow="fold")
-    for r in rows:
-        table.add_row(str(r["id"]), shown(r["formula"]), *(str(r["objectives"][n]) if n == "nodes" else f"{r['objectives'][n]:.4f}"
-                                                           for n in names))
-    console.print(table)
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def check_search(config: SearchConfig) -> SearchSpace:
     space = load_search_space(config.space)
     Genome(space)  # a bad seed tree fails here
     for name in config.tasks:
-        get_task(name, config.data_dir)
+        get_task(name, config.data_dir).check()
     return space
 
 

@@ -63,6 +63,7 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
      "--aggregate worst would ignore them"),
     (["search", "--task", "digits-cnn", "--task", "digits-cnn"], "tasks must be one or more distinct task names"),
     (["search", "--task", "cifar10-resnet20"], "cifar10-resnet20 reads CIFAR-10 from disk: pass --data-dir DIR"),
+    (["search", "--task", "cifar10-resnet20", "--data-dir", "nowhere"], "not CIFAR-10 in torchvision's layout"),
     (["search", "--task", "no_module_here:f"], "cannot import no_module_here"),
     (["confirm", "runs/none"], "runs/none: no such run directory"),
 ])
@@ -71,7 +72,7 @@ def test_bad_input_gets_a_one_line_error(run_cli, args, message):
     assert proc.returncode != 0
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1 and message in error_lines[0], proc.stderr
-    if message.startswith(("unknown", "give", "population", "tasks must")):  # a search refused before it starts
+    if message.startswith(("unknown", "give", "population", "tasks must", "cifar10", "not CIFAR")):  # refused before it starts
         assert " into " not in proc.stdout  # announces no run directory
 
 

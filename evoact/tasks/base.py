@@ -54,6 +54,9 @@ class Task(ABC):
     measures: str = ""
     metric: str = "accuracy"
 
+    def check(self) -> None:  # noqa: B027 - a hook with nothing to do by default
+        """Raise what is wrong with the task's inputs (a missing data folder) cheaply, before a run is announced."""
+
     def prepare(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """Make the data ready once, in the driver, before any worker needs it (generate, cache, check paths)."""
 

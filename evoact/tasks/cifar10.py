@@ -110,6 +110,9 @@ class Cifar10ResNet20(DatasetTask):
     description = "ResNet-20 on CIFAR-10 (45,000 train / 5,000 val / 10,000 test) from --data-dir; GPU recommended"
     measures = "a residual image network with batch normalisation, at the Swish search's scale"
 
+    def check(self) -> None:
+        batches_folder(self.data_dir)
+
     def load(self) -> Dataset:
         return load_cifar10(str(batches_folder(self.data_dir)))
 
