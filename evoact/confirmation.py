@@ -106,7 +106,7 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
         todo = [(entry, task, seed) for task in tasks for entry in entries for seed in seed_list
                 if store.confirmation(entry["formula"], task, seed, length[task]) is None]
         if todo:
-            progress = CountProgress(len(todo), "confirming", console)
+            progress = CountProgress(len(todo), "confirming", console, workers or config.workers)
             timeout = config.timeout * (max(1.0, epochs / config.training.epochs) if epochs and config.training.epochs else 1.0)
             pool = WorkerPool(workers or config.workers, config.address, timeout, config.gpus_per_job)
             jobs = [make_job(e["formula"], (task,), replace(train, seed=seed), params, data_dir=config.data_dir) for e, task, seed in todo]

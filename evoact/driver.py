@@ -141,7 +141,7 @@ def resume_search(run_dir: Path, console: Console | None = None, trust_user_task
 def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, resuming: bool, console: Console | None,
            notes: list[str] = ()) -> RunStore:
     total = len(config.baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
-    hooks = Hooks(SearchProgress(total, config.generations, console), Checkpoints(store.path))
+    hooks = Hooks(SearchProgress(total, config.generations, console, config.workers), Checkpoints(store.path))
     problem = None
     try:  # nothing below may leave the store open (and its writer lock held) if it fails
         tasks = [get_task(name, config.data_dir) for name in config.tasks]

@@ -26,13 +26,15 @@ class SearchProgress:
     """Shows the generation, evaluations done out of the budget, rejections, failures, the best fitness so far and an ETA.
 
     An evaluation is what a generation's quota counts: a candidate that passed static screening (trained, rejected
-    in training, or reused from the cache). The ETA comes from this session's own pace, so a resumed run's earlier
-    work neither hastens nor slows it. Lines fit 80 columns: long formulas end in an ellipsis.
+    in training, or reused from the cache). The ETA comes from this session's own pace, once ``workers`` evaluations
+    have finished (before that the first results, of workers started together, would make it ``workers`` times too
+    long), so a resumed run's earlier work neither hastens nor slows it. Lines fit 80 columns: long formulas end in
+    an ellipsis.
     """
 
-    def __init__(self, total: int, generations: int, console: Console | None = None) -> None:
+    def __init__(self, total: int, generations: int, console: Console | None = None, workers: int = 1) -> None:
         self.console = console or Console(stderr=True)
-        self.total, self.generations = total, generations
+        self.total, self.generations, self.workers = total, generations, max(1, workers)
         self.done = self.failed = self.rejected = self.skipped = 0
         self.removed: dict[str, int] = {}
         self.best: tuple[float, str] | None = None
@@ -58,7 +60,7 @@ class SearchProgress:
 
     def _eta(self) -> str:
         fresh = self.done - self.skipped
-        if fresh <= 0:
+        if fresh < min(self.workers, self.total - self.skipped) or fresh <= 0:
             return "-"
         return _eta((time.monotonic() - self.started) / fresh * max(0, self.total - self.done))
 
@@ -119,11 +121,12 @@ class SearchProgress:
 
 
 class CountProgress:
-    """Progress of a known number of jobs (confirmation trainings): a bar on a terminal, a line per job otherwise."""
+    """Progress of a known number of jobs (confirmation trainings): a bar on a terminal, a line per job otherwise; the
+    ETA waits for a first wave of ``workers`` jobs, as a search's does."""
 
-    def __init__(self, total: int, title: str, console: Console | None = None) -> None:
+    def __init__(self, total: int, title: str, console: Console | None = None, workers: int = 1) -> None:
         self.console = console or Console(stderr=True)
-        self.total, self.done, self.started = total, 0, time.monotonic()
+        self.total, self.done, self.started, self.workers = total, 0, time.monotonic(), max(1, workers)
         self._live = self.console.is_terminal
         if self._live:
             self._bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -137,7 +140,8 @@ class CountProgress:
         if self._live:
             self._bar.update(self._task, advance=1)
             return
-        eta = _eta((time.monotonic() - self.started) / self.done * (self.total - self.done))
+        full_wave = self.done >= min(self.workers, self.total)  # as for a search: the first results came together
+        eta = _eta((time.monotonic() - self.started) / self.done * (self.total - self.done)) if full_wave else "-"
         self.console.print(f"{self.done}/{self.total} {plain(message)} | ETA {eta}", highlight=False, soft_wrap=True, markup=False)
 
     def close(self) -> None:

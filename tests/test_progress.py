@@ -1,0 +1,35 @@
+import io
+import re
+
+from rich.console import Console
+
+from evoact.progress import CountProgress, SearchProgress
+from evoact.records import Candidate, Outcome
+
+
+def _lines(progress: SearchProgress, outcomes: list[Outcome]) -> list[str]:
+    for i, outcome in enumerate(outcomes, 1):
+        progress.finished(Candidate(i, "x*tanh(x)", "random", outcome=outcome))
+    return progress.console.file.getvalue().splitlines()
+
+
+def test_the_eta_waits_for_a_full_wave_of_workers():
+    progress = SearchProgress(12, 2, Console(file=io.StringIO(), force_terminal=False, width=200), workers=3)
+    lines = _lines(progress, [Outcome("ok", fitness=0.5 + i / 100, val_acc=0.5) for i in range(4)])
+    assert [line.endswith("ETA -") for line in lines] == [True, True, False, False]  # 3 workers: none before 3 are done
+    assert re.search(r"ETA \d+m\d\ds$", lines[2]) and "3/12" in lines[2] and "best 0.5200" in lines[2]
+
+
+def test_a_screened_out_candidate_is_not_an_evaluation():
+    progress = SearchProgress(5, 1, Console(file=io.StringIO(), force_terminal=False, width=200))
+    lines = _lines(progress, [Outcome("rejected", stage="static", error="constant"), Outcome("failed", error="nan loss")])
+    assert lines[0].startswith("[baselines] screened out #1") and "ETA -" in lines[0]
+    assert "1/5 #2 failed: nan loss" in lines[1] and "failed 1" in lines[1] and re.search(r"ETA \d+m\d\ds$", lines[1])
+
+
+def test_a_confirmation_s_eta_waits_for_its_workers_too():
+    progress = CountProgress(4, "confirming", Console(file=io.StringIO(), force_terminal=False, width=200), workers=2)
+    for job in range(3):
+        progress.update(f"job {job}: ok")
+    lines = progress.console.file.getvalue().splitlines()
+    assert lines[0] == "1/4 job 0: ok | ETA -" and re.fullmatch(r"2/4 job 1: ok \| ETA \d+m\d\ds", lines[1])
