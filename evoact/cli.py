@@ -31,7 +31,6 @@ from evoact.workers import WorkerError
 T = TypeVar("T")
 
 
-
 class _Error(click.ClickException):
     """A one-line error whose text came from files or input: printed with its control characters written out."""
 
