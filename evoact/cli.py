@@ -222,6 +222,7 @@ def resume(run: Path, trust: bool, address: str | None, data_dir: str | None) ->
     """Continue an interrupted search (killed, crashed or stopped with Ctrl-C) where it stopped."""
     from evoact.driver import resume_search
 
+    _open(run).close()  # what is wrong with the directory, before it is announced
     console.print(f"evoact: resuming [bold]{shown(str(run))}[/]", highlight=False)
     _run_to_end(run, lambda: resume_search(run, trust_user_tasks=trust, address=address, data_dir=data_dir))
 
@@ -231,7 +232,8 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
 
     def first_interrupt(signum: int, frame: object) -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        console.print("stopping; Ctrl-C again to stop at once (what is finished is saved either way)")
+        console.print(f"stopping; Ctrl-C again to stop at once (what is finished is saved either way; continue later with:"
+                      f" evoact resume {shown(str(run_dir))})", highlight=False)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, first_interrupt)
@@ -384,13 +386,17 @@ def inspect(run: Path | None, candidate_id: int | None, formula: str | None, par
 @_target_arguments("Export")
 @click.option("--format", "fmt", type=click.Choice(list(EXPORTERS)), default="module", show_default=True,
               help="module: standalone torch file; sympy: a file rebuilding the SymPy expression; latex; json.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="File to write.")
-def export(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...], fmt: str, output: Path) -> None:
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="File to write (a new one, unless --force).")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def export(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...], fmt: str, output: Path,
+           force: bool) -> None:
     """Export a candidate (RUN ID) or a formula (--expr): a standalone torch module (imports only torch), SymPy, LaTeX or JSON.
 
     A run's learnable constants start at their trained values (the mean over layers); --param overrides.
     """
     _, row, formula, expr, values = _target(run, candidate_id, formula, params)
+    if output.exists() and not force:
+        _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
     if row is not None and row.status in ("rejected", "failed"):
         console.print(f"note: candidate #{row.id} {row.status}" + (f" at {row.outcome.stage}" if row.outcome.stage else "")
                       + f" ({shown(row.outcome.error or 'no reason recorded')}); exported as asked, but it has no fitness",

@@ -37,6 +37,7 @@ class SearchProgress:
         self.total, self.generations, self.workers = total, generations, max(1, workers)
         self.done = self.failed = self.rejected = self.skipped = 0
         self.removed: dict[str, int] = {}
+        self._counted: set[int] = set()  # a resumed run's candidates may be reported twice: count each once
         self.best: tuple[float, str] | None = None
         self.label = "baselines"
         self.started = time.monotonic()
@@ -70,6 +71,9 @@ class SearchProgress:
                              best=self._best(), eta=self._eta())
 
     def _count(self, row: Candidate) -> None:
+        if row.id in self._counted:
+            return
+        self._counted.add(row.id)
         o = row.outcome
         if o.stage == "static":  # refilled: not one of the budget's evaluations
             self.removed["static"] = self.removed.get("static", 0) + 1

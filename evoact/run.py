@@ -193,18 +193,19 @@ class Run:
 
     def _grouped(self, ranked: list[Candidate], top: int) -> list[dict[str, Any]]:
         """The ranking's first ``top`` rows; a function that only rescales a better-ranked one (a constant output
-        factor, sign included) is marked as that one's variant (``variant_of``, ``factor``): the same idea twice."""
+        factor, sign included) is marked as that one's variant (``variant_of``, ``factor``): the same idea twice. A
+        baseline is never a variant: it keeps its own row."""
         heads: dict[str, tuple[int, np.ndarray]] = {}
         out = []
         for rank, row in enumerate(ranked[:top], 1):
             values = values_at(parse(row.formula), probe_points(), self.constants(row))
             key = scale_free_fingerprint(values)
             entry = {**row.row(), "rank": rank, "variant_of": None, "factor": None}
-            if key in heads:
+            if key in heads and not row.label:
                 head, reference = heads[key]
                 entry["variant_of"] = head
                 entry["factor"] = float(np.sqrt(np.mean(values**2) / np.mean(reference**2))) * (1 if values @ reference >= 0 else -1)
-            elif key:
+            elif key and key not in heads:
                 heads[key] = (row.id, values)
             out.append(entry)
         return out

@@ -72,8 +72,8 @@ def test_bad_input_gets_a_one_line_error(run_cli, args, message):
     assert proc.returncode != 0
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1 and message in error_lines[0], proc.stderr
-    if message.startswith(("unknown", "give", "population", "tasks must", "cifar10", "not CIFAR")):  # refused before it starts
-        assert " into " not in proc.stdout  # announces no run directory
+    if message.startswith(("unknown", "give", "population", "tasks must", "cifar10", "not CIFAR", "runs/none")):
+        assert " into " not in proc.stdout and "resuming" not in proc.stdout  # refused before a run is announced
 
 
 def test_multi_task_pareto_search_shows_its_front(run_cli):
@@ -114,6 +114,11 @@ def test_inspect_and_export_a_formula(run_cli, tmp_path):
     assert info["formula"] == "x/(1 + exp(-beta*x))" and info["constants"] == ["beta"] and "beta" in info["latex"]
     run_cli("export", "--expr", "swish(x)", "-o", "swish.py")
     assert "FORMULA = 'x/(1 + exp(-x))'" in (tmp_path / "swish.py").read_text()
+    refused = run_cli("export", "--expr", "mish(x)", "-o", "swish.py", check=False)  # a user's file is never overwritten
+    assert refused.returncode == 1 and "swish.py exists; nothing was written" in refused.stderr
+    assert "FORMULA = 'x/(1 + exp(-x))'" in (tmp_path / "swish.py").read_text()
+    run_cli("export", "--expr", "mish(x)", "-o", "swish.py", "--force")
+    assert "FORMULA = 'x*tanh(log(exp(x) + 1))'" in (tmp_path / "swish.py").read_text()
     mish = json.loads(run_cli("inspect", "--expr", "x*tanh(log(1 + exp(x)))", "--json", "--plot", "mish.png").stdout)
     assert mish["nearest_known"][0]["name"] == "Mish" and mish["nearest_known"][0]["rediscovery"]
     assert mish["properties"]["monotonic"] == {"value": False, "how": "numeric"}

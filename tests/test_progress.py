@@ -33,3 +33,14 @@ def test_a_confirmation_s_eta_waits_for_its_workers_too():
         progress.update(f"job {job}: ok")
     lines = progress.console.file.getvalue().splitlines()
     assert lines[0] == "1/4 job 0: ok | ETA -" and re.fullmatch(r"2/4 job 1: ok \| ETA \d+m\d\ds", lines[1])
+
+
+def test_a_resumed_run_counts_on_from_what_was_finished_each_candidate_once():
+    progress = SearchProgress(6, 2, Console(file=io.StringIO(), force_terminal=False, width=200))
+    done = [Candidate(i, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=0.5, val_acc=0.5)) for i in (1, 2, 3)]
+    for row in done + done[2:]:  # the driver reports every stored outcome; a re-read candidate is reported again
+        progress.resumed(row)
+    assert (progress.done, progress.skipped) == (3, 3)
+    progress.finished(done[2])  # an asynchronous run collects a stored outcome as finished: still counted once
+    progress.finished(Candidate(4, "x*sigmoid(x)", "random", outcome=Outcome("ok", fitness=0.6, val_acc=0.6)))
+    assert progress.console.file.getvalue().splitlines()[-1].startswith("[baselines] 4/6 #4 ok 0.6000")

@@ -83,6 +83,7 @@ def test_functions_that_only_rescale_a_better_one_are_its_variants(tmp_path):
     for formula, fitness in (("x/(1 + exp(-x))", 0.9), ("-2*x/(1 + exp(-x))", 0.89), ("x*tanh(x)", 0.85),
                              ("x/((1 + exp(-x))*(exp(-E) + 1))", 0.8)):
         store.record_result(store.add_candidate(formula, "random", generation=0), ok(fitness))
+    store.record_result(store.add_candidate("x/(2*(1 + exp(-x)))", "baseline", label="half-silu"), ok(0.7))
     store.close()
     ranking = json.loads(CliRunner().invoke(main, ["show", str(tmp_path / "run"), "--json"]).output)["ranking"]
     marks = {r["formula"]: (r["variant_of"], r["factor"]) for r in ranking}
@@ -91,6 +92,7 @@ def test_functions_that_only_rescale_a_better_one_are_its_variants(tmp_path):
     assert marks["x/((1 + exp(-x))*(exp(-E) + 1))"][0] == 1
     shown = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(tmp_path / "run")]).output
     assert "variant #2 = -2 x this" in shown
+    assert marks["x/(2*(1 + exp(-x)))"] == (None, None) and "baseline half-silu" in shown  # a baseline keeps its row
 
 
 def test_an_exported_module_of_the_api_needs_no_evoact(api_run, tmp_path):

@@ -32,9 +32,9 @@ def stability_reason(make_activation: Callable[[], nn.Module], config: Screening
         if step == 0:
             rms = h.detach().pow(2).mean().sqrt().item()
             if not math.isfinite(rms) or rms > config.explode_rms:
-                return f"forward signal explodes in a {config.stability_depth}-layer random network (RMS {rms:.3g})"
+                return f"forward signal explodes in a random network of {config.stability_depth} layers (RMS {rms:.3g})"
             if rms < config.vanish_rms:
-                return f"forward signal vanishes in a {config.stability_depth}-layer random network (RMS {rms:.3g})"
+                return f"forward signal vanishes in a random network of {config.stability_depth} layers (RMS {rms:.3g})"
         loss = F.cross_entropy(h @ head.T, y)
         grads = torch.autograd.grad(loss, params, create_graph=step < config.stability_steps, allow_unused=True)
         grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, params)]
