@@ -128,8 +128,9 @@ def _kill(proc, sig):
 
 
 def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path):
-    args = ["--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "3", "--seed", "3", "--workers", "2"]
-    run_search(make_config("tiny", seed=3, workers=2, generations=3, tasks=("mnist1d-mlp",)), tmp_path / "whole" / "run")
+    # Trainings of a second or so: the kill points (a generation part done, part in flight) last long enough to be seen.
+    args = ["--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "3", "--seed", "3", "--workers", "2", "--epochs", "8"]
+    run_search(make_config("tiny", seed=3, workers=2, generations=3, tasks=("mnist1d-mlp",), epochs=8), tmp_path / "whole" / "run")
     run = tmp_path / "parts" / "run"
     finished = lambda generation, n: lambda rows: sum(r["generation"] == generation and r["status"] != "pending" for r in rows) >= n  # noqa: E731
 
