@@ -123,16 +123,11 @@ def placement() -> list[str]:
     """Markdown rows: what a Ray job of evoact's pool sees of the GPU, with and without --gpus-per-job."""
     rows = []
     for gpus in (0.0, 0.25):
-        pool = WorkerPool(2, gpus_per_job=gpus, function=_probe)  # starts Ray on loopback: import ray after it
-        import ray
-        for _ in range(2):
-            pool.submit({})
-        seen = []
-        while pool.busy:
-            seen += [result for _, result in pool.results()]
-        ray.shutdown()
-        for result in seen[:1]:
-            rows.append(f"| {gpus} | `{result['CUDA_VISIBLE_DEVICES']}` | {result['cuda']} |")
+        pool = WorkerPool(1, gpus_per_job=gpus, function=_probe)  # starts Ray on loopback: import ray after it
+        (result,) = pool.imap([{}])
+        pool.close()
+        seen = result[1]
+        rows.append(f"| {gpus} | `{seen['CUDA_VISIBLE_DEVICES']}` | {seen['cuda']} |")
     return rows
 
 

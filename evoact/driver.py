@@ -168,6 +168,7 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, resuming: 
     if checkpoint is not None:
         hooks.note(f"resuming after generation {checkpoint.generation}" if checkpoint.generation >= 0 else
                    "resuming from the start (no intact checkpoint); finished evaluations are reused")
+    if resuming:
         for row in store.candidates():  # what earlier sessions finished counts in the progress, read again or not
             if row.status != "pending":
                 hooks.resumed(row)

@@ -143,7 +143,6 @@ class Problem:
         """
         done = [r for r in rows if r.status != "pending"]
         for row in done:
-            self.hooks.resumed(row)
             if row.fingerprint and row.outcome.stage not in ("static", "cache") and row.outcome.duplicate_of is None:
                 (self._baselines if baseline else self._batch).setdefault(row.fingerprint, row.id)
         passed = sum(not (r.status == "rejected" and r.outcome.stage == "static") for r in done)

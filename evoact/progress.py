@@ -16,6 +16,14 @@ def _eta(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
+def _remaining(started: float, fresh: int, left: int, workers: int) -> str:
+    """Time left at this session's pace (``fresh`` jobs done since ``started``, ``left`` to go), or "-" until a first
+    wave of ``workers`` jobs is in: the first results of workers started together come at once."""
+    if fresh <= 0 or fresh < min(workers, fresh + left):
+        return "-"
+    return _eta((time.monotonic() - started) / fresh * left)
+
+
 def shorten(text: str, width: int) -> str:
     """``text`` made printable (``terminal.plain``) and cut to ``width`` characters, an ellipsis marking the cut."""
     text = plain(text)
@@ -60,10 +68,7 @@ class SearchProgress:
         return f"{self.best[0]:.4f} {shorten(self.best[1], 12)}" if self.best else "-"
 
     def _eta(self) -> str:
-        fresh = self.done - self.skipped
-        if fresh < min(self.workers, self.total - self.skipped) or fresh <= 0:
-            return "-"
-        return _eta((time.monotonic() - self.started) / fresh * max(0, self.total - self.done))
+        return _remaining(self.started, self.done - self.skipped, max(0, self.total - self.done), self.workers)
 
     def _show(self) -> None:
         if self._live:
@@ -144,8 +149,7 @@ class CountProgress:
         if self._live:
             self._bar.update(self._task, advance=1)
             return
-        full_wave = self.done >= min(self.workers, self.total)  # as for a search: the first results came together
-        eta = _eta((time.monotonic() - self.started) / self.done * (self.total - self.done)) if full_wave else "-"
+        eta = _remaining(self.started, self.done, self.total - self.done, self.workers)
         self.console.print(f"{self.done}/{self.total} {plain(message)} | ETA {eta}", highlight=False, soft_wrap=True, markup=False)
 
     def close(self) -> None:

@@ -129,10 +129,11 @@ class DatasetTask(Task):
 
 
 def source_digest(*objects: object) -> str:
-    """A short digest of the source files that define ``objects``."""
+    """A short digest of the source files that define ``objects`` (a callable object: its class)."""
     digest = hashlib.sha256()
     for obj in objects:
-        digest.update(Path(inspect.getsourcefile(obj)).read_bytes())
+        source = inspect.getsourcefile(obj if inspect.isclass(obj) or inspect.isroutine(obj) else type(obj))
+        digest.update(Path(source).read_bytes() if source else repr(obj).encode())
     return digest.hexdigest()[:16]
 
 
