@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evoact.compiler import values_at  # noqa: E402
 from evoact.config import make_config  # noqa: E402
 from evoact.confirmation import paired_p_value  # noqa: E402
+from evoact.driver import run_steady  # noqa: E402
 from evoact.evolution import Evolution  # noqa: E402
 from evoact.formula import parse  # noqa: E402
 from evoact.genome import Genome  # noqa: E402
@@ -53,7 +54,6 @@ from evoact.records import Outcome, TaskScore  # noqa: E402
 from evoact.run import open_run  # noqa: E402
 from evoact.screening import ScreeningConfig, screen_static  # noqa: E402
 from evoact.screening.probe import probe_points  # noqa: E402
-from evoact.driver import run_steady  # noqa: E402
 from evoact.search_space import load_search_space  # noqa: E402
 from evoact.store import RunStore  # noqa: E402
 
@@ -71,8 +71,15 @@ class Landscape:
             run = open_run(path)
             for row in run.store.candidates():
                 o = row.outcome
-                kind = "ok" if o.status == "ok" else o.stage if o.status == "rejected" and o.stage in ("quality", "stability") \
-                    else "failed" if o.status == "failed" else None
+                kind = (
+                    "ok"
+                    if o.status == "ok"
+                    else o.stage
+                    if o.status == "rejected" and o.stage in ("quality", "stability")
+                    else "failed"
+                    if o.status == "failed"
+                    else None
+                )
                 if kind is None or row.label is not None:
                     continue
                 if o.seconds:
@@ -90,7 +97,9 @@ class Landscape:
         ok = [f for f in self.fitness if f is not None]
         self.spread = statistics.pstdev(ok) if len(ok) > 1 else 0.0
 
-    def outcome(self, formula: str, params: dict[str, float], rng: np.random.Generator) -> tuple[str, float | None, float]:
+    def outcome(
+        self, formula: str, params: dict[str, float], rng: np.random.Generator
+    ) -> tuple[str, float | None, float]:
         """(kind, fitness, seconds) of evaluating ``formula``: its nearest recorded function's, with noise."""
         v = values_at(parse(formula), probe_points(), params)
         if not np.all(np.isfinite(v)):
@@ -106,16 +115,21 @@ class Landscape:
         return kind, self.fitness[i] + float(rng.normal(0.0, noise)), seconds
 
 
-def simulate(landscape: Landscape, workers: int, steady: bool, evaluations: int, seed: int, population: int,
-             offspring: int) -> dict[str, float]:
+def simulate(
+    landscape: Landscape, workers: int, steady: bool, evaluations: int, seed: int, population: int, offspring: int
+) -> dict[str, float]:
     """One simulated search: the real algorithm and screening, simulated training times, one driver.
 
     ``evaluations`` counts trainings (proposals that pass static screening and are no functional duplicate).
     """
     space = load_search_space("default")
     rng = np.random.default_rng(seed)
-    algorithm = Evolution(Genome(space), replace(make_config("quick").evolution, population=population, offspring=offspring),
-                          seed, steady=steady)
+    algorithm = Evolution(
+        Genome(space),
+        replace(make_config("quick").evolution, population=population, offspring=offspring),
+        seed,
+        steady=steady,
+    )
     known: dict[str, float | None] = {}  # fingerprint -> fitness: the functional-equivalence cache
     screening = ScreeningConfig()
     driver_free = driver_busy = 0.0
@@ -136,7 +150,9 @@ def simulate(landscape: Landscape, workers: int, steady: bool, evaluations: int,
         nonlocal ids
         out, told = [], []
         for p in proposals:
-            verdict = driver(at, lambda: screen_static([p.formula], [p.nodes], space.learnable, space.limits.max_nodes, screening)[0])
+            verdict = driver(
+                at, lambda: screen_static([p.formula], [p.nodes], space.learnable, space.limits.max_nodes, screening)[0]
+            )
             if verdict.reason or verdict.fingerprint in known:
                 told.append((p, None if verdict.reason else known[verdict.fingerprint]))
                 continue
@@ -145,7 +161,10 @@ def simulate(landscape: Landscape, workers: int, steady: bool, evaluations: int,
             out.append((p, fit, seconds))
         if told:
             ids += len(told)
-            driver(at, lambda: algorithm.tell([p for p, _ in told], list(range(ids - len(told), ids)), [f for _, f in told]))
+            driver(
+                at,
+                lambda: algorithm.tell([p for p, _ in told], list(range(ids - len(told), ids)), [f for _, f in told]),
+            )
         return out
 
     trace: list[tuple[float, float]] = []  # (when, best fitness so far)
@@ -195,7 +214,12 @@ def simulate(landscape: Landscape, workers: int, steady: bool, evaluations: int,
             for (_, fit, _), end in zip(jobs, ends):
                 account(end, fit)
             ids += len(jobs)
-            driver(now, lambda: algorithm.tell([p for p, _, _ in jobs], list(range(ids - len(jobs), ids)), [f for _, f, _ in jobs]))
+            driver(
+                now,
+                lambda: algorithm.tell(
+                    [p for p, _, _ in jobs], list(range(ids - len(jobs), ids)), [f for _, f, _ in jobs]
+                ),
+            )
         makespan = now
     starts = sorted(start for start, _ in spans)
     last = starts[-1]  # the last training starts: after it the budget only drains
@@ -206,10 +230,16 @@ def simulate(landscape: Landscape, workers: int, steady: bool, evaluations: int,
         spent = sum(min(end, last) - max(start, since) for start, end in spans if start < last and end > since)
         return spent / (workers * (last - since)) if last > since else 1.0
 
-    return {"utilisation": sum(end - start for start, end in spans) / (workers * makespan),
-            "utilisation_until_last": busy(0.0), "utilisation_steady": busy(filled),
-            "per_hour": trained / makespan * 3600, "driver_busy": driver_busy / makespan, "best": best, "makespan": makespan,
-            "trace": trace}
+    return {
+        "utilisation": sum(end - start for start, end in spans) / (workers * makespan),
+        "utilisation_until_last": busy(0.0),
+        "utilisation_steady": busy(filled),
+        "per_hour": trained / makespan * 3600,
+        "driver_busy": driver_busy / makespan,
+        "best": best,
+        "makespan": makespan,
+        "trace": trace,
+    }
 
 
 def best_by(trace: list[tuple[float, float]], when: float) -> float:
@@ -244,7 +274,9 @@ class _InstantPool:
 
     def submit(self, job: dict) -> int:
         self.tickets += 1
-        digest = int(hashlib.sha256(job["formula"].encode()).hexdigest()[:8], 16)  # no simulator cost in the driver's time
+        digest = int(
+            hashlib.sha256(job["formula"].encode()).hexdigest()[:8], 16
+        )  # no simulator cost in the driver's time
         task = job["tasks"][0]
         if digest % 4:
             fit = 0.8 + digest % 1000 / 5000
@@ -259,7 +291,7 @@ class _InstantPool:
         return len(self.ready)
 
     def results(self):
-        out, self.ready = self.ready[:self.batch], self.ready[self.batch:]
+        out, self.ready = self.ready[: self.batch], self.ready[self.batch :]
         yield from out
 
 
@@ -276,9 +308,15 @@ def driver_throughput(results: int, batch: int, workers: int = 1000, population:
     in each part (ask, tell, static screening, run store writes and commits, fitness cache, checkpoints, the rest)."""
     import evoact.problem as problem_module
 
-    config = make_config("quick", tasks=("mnist1d-cnn",), workers=workers, mode="async", population=population,
-                         offspring=population,
-                         generations=(2 * workers + population + results) // population + 2)  # ends long before asks stop
+    config = make_config(
+        "quick",
+        tasks=("mnist1d-cnn",),
+        workers=workers,
+        mode="async",
+        population=population,
+        offspring=population,
+        generations=(2 * workers + population + results) // population + 2,
+    )  # ends long before asks stop
     spent = dict.fromkeys(PARTS, 0.0)
     marks: list[tuple[int, float, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -300,6 +338,7 @@ def driver_throughput(results: int, batch: int, workers: int = 1000, population:
                 marks.append((algorithm.told, time.perf_counter(), dict(spent)))
             if len(marks) > 1 and marks[-1][0] - marks[0][0] >= results:
                 raise _Enough
+
         algorithm.tell = timed_tell
         screen = problem_module.screen_static
         problem_module.screen_static = _Timed(screen, spent, "screening")
@@ -322,14 +361,20 @@ def driver_throughput(results: int, batch: int, workers: int = 1000, population:
 def throughput_lines(batches: tuple[int, ...] = (1, 10, 50), results: int = 2000) -> tuple[list[str], dict]:
     """The driver-throughput table (results per second and milliseconds per result by part) for each batch size."""
     measured = {batch: driver_throughput(results, batch) for batch in batches}
-    lines = [f"Driver throughput, measured: the real driver loop (`driver.run_steady`) with the real algorithm, problem, SQLite"
-             f" run store, fitness cache and checkpoints, 1,000 workers whose evaluations finish at once, arriving in batches;"
-             f" {results:,} results once every worker holds work and the population (100) is whole.", "",
-             "| results per batch | results / s | " + " | ".join(f"{p} ms" for p in (*PARTS, "rest")) + " |",
-             "|---" * (len(PARTS) + 3) + "|"]
+    lines = [
+        f"Driver throughput, measured: the real driver loop (`driver.run_steady`) with the real algorithm, problem, SQLite"
+        f" run store, fitness cache and checkpoints, 1,000 workers whose evaluations finish at once, arriving in batches;"
+        f" {results:,} results once every worker holds work and the population (100) is whole.",
+        "",
+        "| results per batch | results / s | " + " | ".join(f"{p} ms" for p in (*PARTS, "rest")) + " |",
+        "|---" * (len(PARTS) + 3) + "|",
+    ]
     for batch, m in measured.items():
-        lines.append(f"| {batch} | {m['results_per_second']:,.0f} | "
-                     + " | ".join(f"{m['ms_per_result'][p]:.2f}" for p in (*PARTS, "rest")) + " |")
+        lines.append(
+            f"| {batch} | {m['results_per_second']:,.0f} | "
+            + " | ".join(f"{m['ms_per_result'][p]:.2f}" for p in (*PARTS, "rest"))
+            + " |"
+        )
     return lines, measured
 
 
@@ -340,7 +385,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 16, 128, 1000])
     parser.add_argument("--population", type=int, default=32)
     parser.add_argument("--offspring", type=int, default=16)
-    parser.add_argument("--throughput-only", action="store_true", help="measure only the driver's throughput (no --recorded needed)")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="measure only the driver's throughput (no --recorded needed)"
+    )
     parser.add_argument("--results", type=int, default=2000, help="results the driver throughput is measured over")
     parser.add_argument("--out", default="bench/results/async_simulation")
     args = parser.parse_args()
@@ -352,48 +399,77 @@ def main() -> None:
     if not args.recorded:
         parser.error("--recorded RUN_DIR ... is needed for the simulation")
     landscape = Landscape(args.recorded)
-    print(f"landscape: {len(landscape.formulas)} recorded functions;"
-          f" times: " + ", ".join(f"{k} {len(v)} (median {statistics.median(v):.1f} s)" for k, v in landscape.seconds.items() if v))
+    print(
+        f"landscape: {len(landscape.formulas)} recorded functions;"
+        f" times: "
+        + ", ".join(f"{k} {len(v)} (median {statistics.median(v):.1f} s)" for k, v in landscape.seconds.items() if v)
+    )
     rows = []
     for workers in args.workers:
         evaluations = max(512, 5 * workers)  # enough for a steady state at every size
         for mode in ("generational", "async"):
-            runs = [simulate(landscape, workers, mode == "async", evaluations, seed, args.population, args.offspring)
-                    for seed in args.seeds]
-            row = {"workers": workers, "mode": mode, "evaluations": evaluations,
-                   **{k: statistics.fmean(r[k] for r in runs) for k in runs[0] if k != "trace"},
-                   "best_std": statistics.pstdev(r["best"] for r in runs), "bests": [r["best"] for r in runs],
-                   "makespans": [r["makespan"] for r in runs], "traces": [r["trace"] for r in runs]}
+            runs = [
+                simulate(landscape, workers, mode == "async", evaluations, seed, args.population, args.offspring)
+                for seed in args.seeds
+            ]
+            row = {
+                "workers": workers,
+                "mode": mode,
+                "evaluations": evaluations,
+                **{k: statistics.fmean(r[k] for r in runs) for k in runs[0] if k != "trace"},
+                "best_std": statistics.pstdev(r["best"] for r in runs),
+                "bests": [r["best"] for r in runs],
+                "makespans": [r["makespan"] for r in runs],
+                "traces": [r["trace"] for r in runs],
+            }
             rows.append(row)
             print({k: v for k, v in row.items() if k not in ("traces", "bests", "makespans")}, flush=True)
     throughput, measured = throughput_lines(results=args.results)
-    lines = [f"# Generational vs asynchronous evolution, simulated ({len(args.seeds)} seeds each)", "",
-             f"Command: `python bench/async_simulation.py --recorded {' '.join(args.recorded)} --seeds {' '.join(map(str, args.seeds))}"
-             f" --workers {' '.join(map(str, args.workers))}`", "",
-             f"Recorded runs: {_provenance(args.recorded)}.", "",
-             f"Landscape: {len(landscape.formulas)} recorded evaluations; evaluation seconds by outcome (median): "
-             + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in landscape.seconds.items() if v)
-             + f". Population {args.population}, {args.offspring} children per generation.", "",
-             "Worker utilisation: over the whole run; until the last training starts (afterwards a finite budget only"
-             " drains, in any mode); and in the steady state, from when as many trainings have started as there are"
-             " workers (the driver fills them one proposal at a time) until the last start.", "",
-             "| workers | mode | evaluations | worker utilisation | until the last start | steady state | evaluations / hour |"
-             " driver busy | best fitness (mean ± sd) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Generational vs asynchronous evolution, simulated ({len(args.seeds)} seeds each)",
+        "",
+        f"Command: `python bench/async_simulation.py --recorded {' '.join(args.recorded)} --seeds {' '.join(map(str, args.seeds))}"
+        f" --workers {' '.join(map(str, args.workers))}`",
+        "",
+        f"Recorded runs: {_provenance(args.recorded)}.",
+        "",
+        f"Landscape: {len(landscape.formulas)} recorded evaluations; evaluation seconds by outcome (median): "
+        + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in landscape.seconds.items() if v)
+        + f". Population {args.population}, {args.offspring} children per generation.",
+        "",
+        "Worker utilisation: over the whole run; until the last training starts (afterwards a finite budget only"
+        " drains, in any mode); and in the steady state, from when as many trainings have started as there are"
+        " workers (the driver fills them one proposal at a time) until the last start.",
+        "",
+        "| workers | mode | evaluations | worker utilisation | until the last start | steady state | evaluations / hour |"
+        " driver busy | best fitness (mean ± sd) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['workers']} | {r['mode']} | {r['evaluations']} | {r['utilisation']:.1%} |"
-                     f" {r['utilisation_until_last']:.1%} | {r['utilisation_steady']:.1%} | {r['per_hour']:,.0f} |"
-                     f" {r['driver_busy']:.2%} | {r['best']:.4f} ± {r['best_std']:.4f} |")
-    lines += ["", "Async against generational with the same seeds (paired): the best fitness at equal evaluations, and at equal"
-              " wall time (what generational had found when async finished).", "",
-              "| workers | equal evaluations: async - generational | paired p | equal wall time: async - generational |",
-              "|---|---|---|---|"]
+        lines.append(
+            f"| {r['workers']} | {r['mode']} | {r['evaluations']} | {r['utilisation']:.1%} |"
+            f" {r['utilisation_until_last']:.1%} | {r['utilisation_steady']:.1%} | {r['per_hour']:,.0f} |"
+            f" {r['driver_busy']:.2%} | {r['best']:.4f} ± {r['best_std']:.4f} |"
+        )
+    lines += [
+        "",
+        "Async against generational with the same seeds (paired): the best fitness at equal evaluations, and at equal"
+        " wall time (what generational had found when async finished).",
+        "",
+        "| workers | equal evaluations: async - generational | paired p | equal wall time: async - generational |",
+        "|---|---|---|---|",
+    ]
     for generational, steady in zip(rows[::2], rows[1::2]):
         equal = [a - g for a, g in zip(steady["bests"], generational["bests"])]
-        timed = [a - best_by(trace, end) for a, trace, end in zip(steady["bests"], generational["traces"], steady["makespans"])]
+        timed = [
+            a - best_by(trace, end)
+            for a, trace, end in zip(steady["bests"], generational["traces"], steady["makespans"])
+        ]
         p = paired_p_value(steady["bests"], generational["bests"])
-        lines.append(f"| {steady['workers']} | {statistics.fmean(equal):+.4f} ± {statistics.stdev(equal):.4f} |"
-                     f" {'n/a' if p is None else f'{p:.2f}'} | {statistics.fmean(timed):+.4f} ± {statistics.stdev(timed):.4f} |")
+        lines.append(
+            f"| {steady['workers']} | {statistics.fmean(equal):+.4f} ± {statistics.stdev(equal):.4f} |"
+            f" {'n/a' if p is None else f'{p:.2f}'} | {statistics.fmean(timed):+.4f} ± {statistics.stdev(timed):.4f} |"
+        )
     lines += ["", *throughput]
     for row in rows:
         del row["traces"]

@@ -31,14 +31,31 @@ def main() -> None:
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--out", default="bench/results/budgets.md")
     args = parser.parse_args()
-    lines = [f"# Search budgets: wall time on {os.cpu_count()} cores", "",
-             f"Command: `python bench/budgets.py --budgets {' '.join(args.budgets)} --seed {args.seed}`", "",
-             "| budget | wall time | target | candidates proposed | evaluated (past static screening) | trained fully |"
-             " best fitness | best baseline's |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Search budgets: wall time on {os.cpu_count()} cores",
+        "",
+        f"Command: `python bench/budgets.py --budgets {' '.join(args.budgets)} --seed {args.seed}`",
+        "",
+        "| budget | wall time | target | candidates proposed | evaluated (past static screening) | trained fully |"
+        " best fitness | best baseline's |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for budget in args.budgets:
         name = f"budget-{budget}-s{args.seed}"
-        command = [sys.executable, "-m", "evoact.cli", "search", "--budget", budget, "--seed", str(args.seed), "--name", name,
-                   "--runs-dir", args.runs_dir]
+        command = [
+            sys.executable,
+            "-m",
+            "evoact.cli",
+            "search",
+            "--budget",
+            budget,
+            "--seed",
+            str(args.seed),
+            "--name",
+            name,
+            "--runs-dir",
+            args.runs_dir,
+        ]
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
@@ -46,10 +63,12 @@ def main() -> None:
         cascade, best = run.cascade(), run.best
         baseline = next((r for r in run.store.ranked() if r.label), None)
         target = TARGETS[budget]
-        lines.append(f"| {budget} | {wall / 60:.1f} min | {'-' if target is None else f'{target / 60:.0f} min'} |"
-                     f" {cascade['proposed']} | {cascade['proposed'] - cascade['rejected_static']} | {cascade['fully_trained']} |"
-                     f" {best.outcome.fitness:.4f} (#{best.id} `{best.formula}`) |"
-                     f" {baseline.outcome.fitness:.4f} ({baseline.label}) |")
+        lines.append(
+            f"| {budget} | {wall / 60:.1f} min | {'-' if target is None else f'{target / 60:.0f} min'} |"
+            f" {cascade['proposed']} | {cascade['proposed'] - cascade['rejected_static']} | {cascade['fully_trained']} |"
+            f" {best.outcome.fitness:.4f} (#{best.id} `{best.formula}`) |"
+            f" {baseline.outcome.fitness:.4f} ({baseline.label}) |"
+        )
         print(lines[-1], flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

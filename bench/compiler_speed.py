@@ -25,6 +25,7 @@ from evoact.compiler import compile_activation
 from evoact.formula import parse
 from evoact.primitives import X
 
+
 def _pairwise(op):
     """sympy's torch printer emits torch.max(0, x) for Max, which torch rejects: fold the arguments pairwise."""
     return lambda *args: functools.reduce(lambda a, b: op(torch.as_tensor(a), torch.as_tensor(b)), args)
@@ -52,7 +53,9 @@ def measure(fn, n: int, device: str, reps: int) -> tuple[float, float]:
     x = torch.randn(n, device=device, requires_grad=True)
     grad = torch.ones_like(x)
     saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel() * t.element_size()) or t, lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: saved.append(t.numel() * t.element_size()) or t, lambda t: t
+    ):
         fn(x).backward(grad)
     times = []
     for _ in range(reps + 2):
@@ -75,17 +78,35 @@ def main() -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     console = Console(width=220)
     for device in devices:
-        name = torch.cuda.get_device_name() if device == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        name = (
+            torch.cuda.get_device_name()
+            if device == "cuda"
+            else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        )
         table = Table(title=f"forward+backward, median of {args.reps}, torch {torch.__version__}, {device} ({name})")
-        for col in ("function", "floats", "native ms", "lambdify ms", "symbolic ms", "fused ms", "fused/native",
-                    "symbolic/native", "symbolic/lambdify", "fused/lambdify", "saved MB native/lambdify/symbolic/fused", "fused compile s"):
+        for col in (
+            "function",
+            "floats",
+            "native ms",
+            "lambdify ms",
+            "symbolic ms",
+            "fused ms",
+            "fused/native",
+            "symbolic/native",
+            "symbolic/lambdify",
+            "fused/lambdify",
+            "saved MB native/lambdify/symbolic/fused",
+            "fused compile s",
+        ):
             table.add_column(col, justify="left" if col == "function" else "right")
         misses = []
         for label, formula, native in FUNCTIONS:
             expr = parse(formula)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                numeric = expr.replace(lambda e: e.is_number and not e.is_Atom, lambda e: sp.N(e))  # sqrt(2) -> 1.414...
+                numeric = expr.replace(
+                    lambda e: e.is_number and not e.is_Atom, lambda e: sp.N(e)
+                )  # sqrt(2) -> 1.414...
                 lambdified = sp.lambdify(X, numeric, modules=[_LAMBDIFY_FIXES, "torch"])
             symbolic = compile_activation(expr).to(device)
             fused = compile_activation(expr, mode="fused").to(device)
@@ -102,17 +123,34 @@ def main() -> None:
                         console.print(f"[dim]{label} {key}: {type(exc).__name__}: {str(exc)[:80]}[/]")
                 ms = lambda k: f"{res[k][0] * 1e3:.1f}" if res[k] else "-"  # noqa: E731
                 ratio = lambda a, b: f"{res[a][0] / res[b][0]:.2f}" if res[a] and res[b] else "-"  # noqa: E731
-                mem = "/".join(f"{res[k][1]:.0f}" if res[k] else "-" for k in ("native", "lambdify", "symbolic", "fused"))
-                table.add_row(label, f"{n / 1e6:.0f}M", ms("native"), ms("lambdify"), ms("symbolic"), ms("fused"),
-                              ratio("fused", "native"), ratio("symbolic", "native"), ratio("symbolic", "lambdify"),
-                              ratio("fused", "lambdify"), mem, f"{compile_s:.1f}")
+                mem = "/".join(
+                    f"{res[k][1]:.0f}" if res[k] else "-" for k in ("native", "lambdify", "symbolic", "fused")
+                )
+                table.add_row(
+                    label,
+                    f"{n / 1e6:.0f}M",
+                    ms("native"),
+                    ms("lambdify"),
+                    ms("symbolic"),
+                    ms("fused"),
+                    ratio("fused", "native"),
+                    ratio("symbolic", "native"),
+                    ratio("symbolic", "lambdify"),
+                    ratio("fused", "lambdify"),
+                    mem,
+                    f"{compile_s:.1f}",
+                )
                 if res["native"] and res["fused"] and res["fused"][0] > 1.15 * res["native"][0]:
-                    misses.append(f"{label} {n / 1e6:.0f}M: fused {res['fused'][0] / res['native'][0]:.2f}x native (target <= 1.15x)")
+                    misses.append(
+                        f"{label} {n / 1e6:.0f}M: fused {res['fused'][0] / res['native'][0]:.2f}x native (target <= 1.15x)"
+                    )
                 for k in ("symbolic", "fused"):
                     if res["lambdify"] and res[k]:
                         r = res[k][0] / res["lambdify"][0]
                         if label in COMPOUND and r >= 1.0:
-                            misses.append(f"{label} {n / 1e6:.0f}M: {k} {r:.2f}x lambdify (target < 1x on compound expressions)")
+                            misses.append(
+                                f"{label} {n / 1e6:.0f}M: {k} {r:.2f}x lambdify (target < 1x on compound expressions)"
+                            )
                         if label not in COMPOUND and r > 1.5:
                             misses.append(f"{label} {n / 1e6:.0f}M: {k} {r:.2f}x lambdify (target <= 1.5x)")
         console.print(table)

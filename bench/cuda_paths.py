@@ -31,8 +31,12 @@ from evoact.training import TrainConfig
 from evoact.workers import WorkerPool
 
 WARMUP_EPOCHS = 0.05
-FORMULAS = ["x*sigmoid(beta*x)", "2*x*tanh(atan(beta) + atan(x))", "-x*tanh((x + log(exp(x) + 1))*tanh(beta))",
-            "Max(x, beta*tanh(x)) + erf(x)/(1 + x**2)"]
+FORMULAS = [
+    "x*sigmoid(beta*x)",
+    "2*x*tanh(atan(beta) + atan(x))",
+    "-x*tanh((x + log(exp(x) + 1))*tanh(beta))",
+    "Max(x, beta*tanh(x)) + erf(x)/(1 + x**2)",
+]
 
 
 def _values(module: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -116,7 +120,10 @@ def training(data_dir: Path, epochs: int) -> list[str]:
 def _probe(job: dict) -> dict:
     import torch
 
-    return {"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"), "cuda": torch.cuda.is_available()}
+    return {
+        "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "(unset)"),
+        "cuda": torch.cuda.is_available(),
+    }
 
 
 def placement() -> list[str]:
@@ -146,7 +153,9 @@ def main() -> None:
         print("| formula | path | max abs error f | d/dx | d/dbeta |\n| --- | --- | --- | --- | --- |")
         print("\n".join(correctness(Path(tmp))), flush=True)
         data_dir = write_synthetic_cifar(Path(tmp), args.images)
-        print(f"\n## cifar10-resnet20 on the GPU, {args.epochs} epoch(s) on {args.images} synthetic images (not CIFAR-10)\n")
+        print(
+            f"\n## cifar10-resnet20 on the GPU, {args.epochs} epoch(s) on {args.images} synthetic images (not CIFAR-10)\n"
+        )
         start = time.perf_counter()
         print("| activation | s / epoch | ratio to torch SiLU | val acc |\n| --- | --- | --- | --- |")
         print("\n".join(training(data_dir, args.epochs)), flush=True)

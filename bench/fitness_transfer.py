@@ -34,8 +34,8 @@ from evoact.evaluation import make_job  # noqa: E402
 from evoact.formula import parse, to_formula  # noqa: E402
 from evoact.genome import Genome  # noqa: E402
 from evoact.records import Candidate, Outcome, TaskScore  # noqa: E402
-from evoact.screening import ScreeningConfig, screen_static  # noqa: E402
 from evoact.scoring import AGGREGATES, SCORES, fitness, references  # noqa: E402
+from evoact.screening import ScreeningConfig, screen_static  # noqa: E402
 from evoact.search_space import load_search_space  # noqa: E402
 from evoact.tasks import SUITES, TASKS, get_task  # noqa: E402
 from evoact.training import TrainConfig  # noqa: E402
@@ -112,7 +112,9 @@ def heldout_score(name: str, scores: dict, tasks: list[str], seeds: list[int], m
     return statistics.fmean(values)
 
 
-def heldout_ratios(name: str, scores: dict, tasks: list[str], seeds: list[int], metrics: dict[str, str]) -> dict[str, float]:
+def heldout_ratios(
+    name: str, scores: dict, tasks: list[str], seeds: list[int], metrics: dict[str, str]
+) -> dict[str, float]:
     """Per held-out task, how ``name`` does against the best of GELU, SiLU and Mish (test measure ratio, mean over
     seeds; below 1 is worse): the README goal's comparison, over every ``heldout`` suite task outside ``tasks``
     except periodic-mlp, whose extrapolation losses swing too much between two seeds."""
@@ -134,15 +136,23 @@ def worst_heldout(name: str, scores: dict, tasks: list[str], seeds: list[int], m
     return min(heldout_ratios(name, scores, tasks, seeds, metrics).values(), default=float("nan"))
 
 
-def rule_fitness(name: str, scores: dict, tasks: list[str], seeds: list[int], metrics: dict[str, str], score: str,
-                 how: str) -> float | None:
+def rule_fitness(
+    name: str, scores: dict, tasks: list[str], seeds: list[int], metrics: dict[str, str], score: str, how: str
+) -> float | None:
     """The fitness a search with this rule gives ``name`` on ``tasks`` (mean over seeds), references from this pool."""
     values = []
     for seed in seeds:
         mine = {t: scores[(name, t, seed)] for t in tasks if (name, t, seed) in scores}
-        baselines = [Candidate(0, "", "baseline", label=b, outcome=Outcome("ok", scores={t: scores[(b, t, seed)] for t in tasks
-                                                                                         if (b, t, seed) in scores}))
-                     for b in REFERENCE_BASELINES]
+        baselines = [
+            Candidate(
+                0,
+                "",
+                "baseline",
+                label=b,
+                outcome=Outcome("ok", scores={t: scores[(b, t, seed)] for t in tasks if (b, t, seed) in scores}),
+            )
+            for b in REFERENCE_BASELINES
+        ]
         refs = references(baselines, tasks, metrics, score)
         value = fitness(mine, tasks, refs, (), metrics, score, how)
         if value is None:
@@ -152,10 +162,20 @@ def rule_fitness(name: str, scores: dict, tasks: list[str], seeds: list[int], me
 
 
 VARIANTS = {  # search task sets compared; held-out truth uses only tasks outside all of them
-    "periodic, deep MLP, ResNet, transformer": ["periodic-mlp", "mnist1d-deep-mlp", "mnist1d-resnet", "text-transformer"],
+    "periodic, deep MLP, ResNet, transformer": [
+        "periodic-mlp",
+        "mnist1d-deep-mlp",
+        "mnist1d-resnet",
+        "text-transformer",
+    ],
     "deep MLP, ResNet, transformer": ["mnist1d-deep-mlp", "mnist1d-resnet", "text-transformer"],
     "deep MLP, ResNet, transformer, feynman": ["mnist1d-deep-mlp", "mnist1d-resnet", "text-transformer", "feynman-mlp"],
-    "deep MLP, ResNet, transformer, friedman": ["mnist1d-deep-mlp", "mnist1d-resnet", "text-transformer", "friedman-mlp"],
+    "deep MLP, ResNet, transformer, friedman": [
+        "mnist1d-deep-mlp",
+        "mnist1d-resnet",
+        "text-transformer",
+        "friedman-mlp",
+    ],
 }
 
 
@@ -174,9 +194,14 @@ def main() -> None:
     if args.scores:
         recorded = json.loads(Path(args.scores).read_text())
         functions, args.seeds, minutes = recorded["functions"], recorded["seeds"], recorded.get("minutes", 42)
-        scores = {(n, t, int(s)): TaskScore.from_plain(v) for key, v in recorded["scores"].items()
-                  for n, t, s in [key.rsplit("|", 2)]}
-        command = recorded.get("command", f"python bench/fitness_transfer.py --random {args.random} --seeds 0 1 --workers 2")
+        scores = {
+            (n, t, int(s)): TaskScore.from_plain(v)
+            for key, v in recorded["scores"].items()
+            for n, t, s in [key.rsplit("|", 2)]
+        }
+        command = recorded.get(
+            "command", f"python bench/fitness_transfer.py --random {args.random} --seeds 0 1 --workers 2"
+        )
         missing = [t for t in every if not any(key[1] == t for key in scores)]
         if missing:  # a task added since: train only it, and keep it with the rest
             print(f"training {len(functions)} functions x {missing} x {len(args.seeds)} seeds", flush=True)
@@ -190,62 +215,109 @@ def main() -> None:
         started = time.monotonic()
         scores = train_all(functions, every, args.seeds, args.workers)
         minutes = (time.monotonic() - started) / 60
-        command = (f"python bench/fitness_transfer.py --random {args.random} --seeds {' '.join(map(str, args.seeds))}"
-                   f" --workers {args.workers}")
+        command = (
+            f"python bench/fitness_transfer.py --random {args.random} --seeds {' '.join(map(str, args.seeds))}"
+            f" --workers {args.workers}"
+        )
     truth = {n: v for n in functions if (v := heldout_score(n, scores, held, args.seeds, metrics)) is not None}
     rows = []
     for label, tasks in VARIANTS.items():
         for score in SCORES:
             for how in AGGREGATES:
-                fit = {n: v for n in truth if (v := rule_fitness(n, scores, tasks, args.seeds, metrics, score, how)) is not None}
+                fit = {
+                    n: v
+                    for n in truth
+                    if (v := rule_fitness(n, scores, tasks, args.seeds, metrics, score, how)) is not None
+                }
                 ranked = sorted(fit, key=lambda n: -fit[n])
                 rho = spearmanr([fit[n] for n in ranked], [truth[n] for n in ranked]).statistic
                 top = {k: statistics.fmean(truth[n] for n in ranked[:k]) for k in (1, 3, 10)}
-                worst = {k: statistics.fmean(worst_heldout(n, scores, tasks, args.seeds, metrics) for n in ranked[:k])
-                         for k in (1, 3, 5)}
-                rows.append({"tasks": label, "score": score, "aggregate": how, "functions": len(ranked), "spearman": rho,
-                             **{f"held_out_top{k}": v for k, v in top.items()}, "top3": ranked[:3],
-                             **{f"worst_task_top{k}": v for k, v in worst.items()}})
+                worst = {
+                    k: statistics.fmean(worst_heldout(n, scores, tasks, args.seeds, metrics) for n in ranked[:k])
+                    for k in (1, 3, 5)
+                }
+                rows.append(
+                    {
+                        "tasks": label,
+                        "score": score,
+                        "aggregate": how,
+                        "functions": len(ranked),
+                        "spearman": rho,
+                        **{f"held_out_top{k}": v for k, v in top.items()},
+                        "top3": ranked[:3],
+                        **{f"worst_task_top{k}": v for k, v in worst.items()},
+                    }
+                )
     best_possible = sorted(truth.values(), reverse=True)
-    lines = [f"# Which fitness transfers to held-out tasks? ({len(functions)} functions, seeds {args.seeds}, {minutes:.0f} min)",
-             "", f"Command: `{command}`" + (f", re-analysed with `--scores {args.scores}`" if args.scores else ""), "",
-             f"Held-out tasks (in no search set): {', '.join(held)}.",
-             "Held-out score: mean over held-out tasks and seeds of the test measure relative to the best of relu, gelu,"
-             " silu and tanh (1.0 = as good as the best of them; accuracy ratio, or loss ratio best/mine).",
-             f"For scale: the best function of the pool held out scores {best_possible[0]:.4f}, the 10th {best_possible[9]:.4f},"
-             f" the median {statistics.median(best_possible):.4f}; relu {truth.get('relu', float('nan')):.4f},"
-             f" gelu {truth.get('gelu', float('nan')):.4f}, silu {truth.get('silu', float('nan')):.4f},"
-             f" mish {truth.get('mish', float('nan')):.4f}.", "",
-             "Worst held-out task: for each function the rule ranks in its top 1, 3 or 5 (mean over them), its score on"
-             " the held-out task where it does worst against the best of GELU, SiLU and Mish (test measure ratio, mean"
-             " over seeds; below 1 is worse), over every `heldout` suite task the search set does not use, regression"
-             " included, except periodic-mlp (its extrapolation losses swing by half between two seeds).", "",
-             "| search tasks | score | aggregate | Spearman (fitness vs held-out) | held-out score of top 1 | top 3 | top 10 |"
-             " worst held-out task, top 1 | top 3 | top 5 | top 3 by fitness |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Which fitness transfers to held-out tasks? ({len(functions)} functions, seeds {args.seeds}, {minutes:.0f} min)",
+        "",
+        f"Command: `{command}`" + (f", re-analysed with `--scores {args.scores}`" if args.scores else ""),
+        "",
+        f"Held-out tasks (in no search set): {', '.join(held)}.",
+        "Held-out score: mean over held-out tasks and seeds of the test measure relative to the best of relu, gelu,"
+        " silu and tanh (1.0 = as good as the best of them; accuracy ratio, or loss ratio best/mine).",
+        f"For scale: the best function of the pool held out scores {best_possible[0]:.4f}, the 10th {best_possible[9]:.4f},"
+        f" the median {statistics.median(best_possible):.4f}; relu {truth.get('relu', float('nan')):.4f},"
+        f" gelu {truth.get('gelu', float('nan')):.4f}, silu {truth.get('silu', float('nan')):.4f},"
+        f" mish {truth.get('mish', float('nan')):.4f}.",
+        "",
+        "Worst held-out task: for each function the rule ranks in its top 1, 3 or 5 (mean over them), its score on"
+        " the held-out task where it does worst against the best of GELU, SiLU and Mish (test measure ratio, mean"
+        " over seeds; below 1 is worse), over every `heldout` suite task the search set does not use, regression"
+        " included, except periodic-mlp (its extrapolation losses swing by half between two seeds).",
+        "",
+        "| search tasks | score | aggregate | Spearman (fitness vs held-out) | held-out score of top 1 | top 3 | top 10 |"
+        " worst held-out task, top 1 | top 3 | top 5 | top 3 by fitness |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['tasks']} | {r['score']} | {r['aggregate']} | {r['spearman']:.3f} | {r['held_out_top1']:.4f} |"
-                     f" {r['held_out_top3']:.4f} | {r['held_out_top10']:.4f} |"
-                     f" {r['worst_task_top1']:.3f} | {r['worst_task_top3']:.3f} | {r['worst_task_top5']:.3f} | {', '.join(r['top3'])} |")
-    pool_worst = {n: r for n in functions if len(r := heldout_ratios(n, scores, [], args.seeds, metrics)) == len(held_goal)}
+        lines.append(
+            f"| {r['tasks']} | {r['score']} | {r['aggregate']} | {r['spearman']:.3f} | {r['held_out_top1']:.4f} |"
+            f" {r['held_out_top3']:.4f} | {r['held_out_top10']:.4f} |"
+            f" {r['worst_task_top1']:.3f} | {r['worst_task_top3']:.3f} | {r['worst_task_top5']:.3f} | {', '.join(r['top3'])} |"
+        )
+    pool_worst = {
+        n: r for n in functions if len(r := heldout_ratios(n, scores, [], args.seeds, metrics)) == len(held_goal)
+    }
     by_worst = sorted(pool_worst, key=lambda n: -min(pool_worst[n].values()))
-    lines += ["", "## Could any function of the pool meet the goal?", "",
-              f"Every function of the pool by its worst task among {', '.join(held_goal)} (the goal's held-out tasks,"
-              " periodic-mlp aside), against the best of GELU, SiLU and Mish on each (test measure ratio, mean over"
-              f" seeds; 1.0 = as good as the best of them). {sum(min(r.values()) >= 0.99 for r in pool_worst.values())}"
-              f" of {len(pool_worst)} functions come within 1% of it on every task; the 10 best:", "",
-              "| function | worst task | its ratio | " + " | ".join(held_goal) + " |",
-              "|---|---|---|" + "---|" * len(held_goal)]
+    lines += [
+        "",
+        "## Could any function of the pool meet the goal?",
+        "",
+        f"Every function of the pool by its worst task among {', '.join(held_goal)} (the goal's held-out tasks,"
+        " periodic-mlp aside), against the best of GELU, SiLU and Mish on each (test measure ratio, mean over"
+        f" seeds; 1.0 = as good as the best of them). {sum(min(r.values()) >= 0.99 for r in pool_worst.values())}"
+        f" of {len(pool_worst)} functions come within 1% of it on every task; the 10 best:",
+        "",
+        "| function | worst task | its ratio | " + " | ".join(held_goal) + " |",
+        "|---|---|---|" + "---|" * len(held_goal),
+    ]
     for n in by_worst[:10]:
         worst = min(pool_worst[n], key=pool_worst[n].get)
-        lines.append(f"| {n} | {worst} | {pool_worst[n][worst]:.3f} | " + " | ".join(f"{pool_worst[n][t]:.3f}" for t in held_goal) + " |")
+        lines.append(
+            f"| {n} | {worst} | {pool_worst[n][worst]:.3f} | "
+            + " | ".join(f"{pool_worst[n][t]:.3f}" for t in held_goal)
+            + " |"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps({
-        "command": command, "minutes": minutes, "functions": functions, "seeds": args.seeds, "held_out_tasks": held,
-        "rules": rows, "held_out": truth, "scores": {f"{n}|{t}|{s}": v.plain() for (n, t, s), v in scores.items()}},
-        indent=1))
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "command": command,
+                "minutes": minutes,
+                "functions": functions,
+                "seeds": args.seeds,
+                "held_out_tasks": held,
+                "rules": rows,
+                "held_out": truth,
+                "scores": {f"{n}|{t}|{s}": v.plain() for (n, t, s), v in scores.items()},
+            },
+            indent=1,
+        )
+    )
     print("\n".join(lines))
 
 

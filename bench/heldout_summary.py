@@ -37,18 +37,27 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--out", default="bench/results/heldout_summary.md")
     args = parser.parse_args()
-    lines = ["# Held-out tasks: the runs' top functions against ReLU and the best of GELU/SiLU/Mish", "",
-             f"Command: `python bench/heldout_summary.py {' '.join(args.runs)} --top {args.top}` (reads the runs' stored"
-             " confirmations; `bench/results/confirm_*_s0.md` hold the full tables and their commands).", "",
-             "Per task: the test measure's mean over the confirmation seeds; 'better'/'worse' only where the two-sided paired"
-             " t-test over seeds gives p < 0.05, else 'tie'. The strongest baseline is the best of GELU, SiLU and Mish on"
-             " that task. The rows for GELU, SiLU and Mish hold them to the same comparison.", ""]
+    lines = [
+        "# Held-out tasks: the runs' top functions against ReLU and the best of GELU/SiLU/Mish",
+        "",
+        f"Command: `python bench/heldout_summary.py {' '.join(args.runs)} --top {args.top}` (reads the runs' stored"
+        " confirmations; `bench/results/confirm_*_s0.md` hold the full tables and their commands).",
+        "",
+        "Per task: the test measure's mean over the confirmation seeds; 'better'/'worse' only where the two-sided paired"
+        " t-test over seeds gives p < 0.05, else 'tie'. The strongest baseline is the best of GELU, SiLU and Mish on"
+        " that task. The rows for GELU, SiLU and Mish hold them to the same comparison.",
+        "",
+    ]
     for path in args.runs:
         run = open_run(path)
         rows = run.store.confirmations()
         top = [r for r in run.ranking(args.top)]
-        lines += [f"## {Path(path).name}", "", "| task | metric | function | mean | vs ReLU | strongest baseline | vs it |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {Path(path).name}",
+            "",
+            "| task | metric | function | mean | vs ReLU | strongest baseline | vs it |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for task in sorted({r["task"] for r in rows}, key=lambda t: list(TASKS).index(t) if t in TASKS else 99):
             metric = TASKS[task].metric if task in TASKS else "accuracy"
             key, higher = ("test_acc", True) if metric == "accuracy" else ("test_loss", False)
@@ -62,14 +71,18 @@ def main() -> None:
             means = {b: statistics.fmean(by[b].values()) for b in strong}
             best = (max if higher else min)(strong, key=means.get)
             # the strong baselines too: does any of them meet the goal the runs' winners are held to?
-            for name, label in [(f"#{c.id}", f"#{c.id} `{c.formula}`") for c in top] + [(b, f"baseline {b}") for b in strong]:
+            for name, label in [(f"#{c.id}", f"#{c.id} `{c.formula}`") for c in top] + [
+                (b, f"baseline {b}") for b in strong
+            ]:
                 if name not in by:
                     continue
                 seeds = sorted(set(by[name]) & set(by["relu"]) & set(by[best]))
                 mine = [by[name][s] for s in seeds]
-                lines.append(f"| {task} | {metric} | {label} | {statistics.fmean(mine):.4f} |"
-                             f" {_verdict(mine, [by['relu'][s] for s in seeds], higher)} | {best} {means[best]:.4f} |"
-                             f" {_verdict(mine, [by[best][s] for s in seeds], higher)} |")
+                lines.append(
+                    f"| {task} | {metric} | {label} | {statistics.fmean(mine):.4f} |"
+                    f" {_verdict(mine, [by['relu'][s] for s in seeds], higher)} | {best} {means[best]:.4f} |"
+                    f" {_verdict(mine, [by[best][s] for s in seeds], higher)} |"
+                )
         lines.append("")
         run.close()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

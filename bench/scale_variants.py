@@ -52,20 +52,28 @@ def main() -> None:
     finally:
         pool.close()
     minutes = (time.monotonic() - start) / 60
-    lines = [f"# Scale variants: do c*f and f train alike? ({len(todo)} trainings, {minutes:.0f} min)", "",
-             f"Command: `python bench/scale_variants.py --seeds {' '.join(map(str, args.seeds))} --workers {args.workers}`", "",
-             "Validation measure of c*f minus that of f, mean over seeds (accuracy: higher is better; loss: lower is better),"
-             " and the two-sided paired t-test p over seeds. '-' where a training failed.", "",
-             "| f | c | " + " | ".join(f"{t} ({TASKS[t].metric})" for t in tasks) + " |",
-             "|---|---|" + "---|" * len(tasks)]
+    lines = [
+        f"# Scale variants: do c*f and f train alike? ({len(todo)} trainings, {minutes:.0f} min)",
+        "",
+        f"Command: `python bench/scale_variants.py --seeds {' '.join(map(str, args.seeds))} --workers {args.workers}`",
+        "",
+        "Validation measure of c*f minus that of f, mean over seeds (accuracy: higher is better; loss: lower is better),"
+        " and the two-sided paired t-test p over seeds. '-' where a training failed.",
+        "",
+        "| f | c | " + " | ".join(f"{t} ({TASKS[t].metric})" for t in tasks) + " |",
+        "|---|---|" + "---|" * len(tasks),
+    ]
     differ = 0
     for base in BASES:
         for c in FACTORS:
             cells = []
             for task in tasks:
                 measure = "val_acc" if TASKS[task].metric == "accuracy" else "val_loss"
-                pairs = [(getattr(scores[((base, c), task, s)], measure), getattr(scores[((base, "1"), task, s)], measure))
-                         for s in args.seeds if ((base, c), task, s) in scores and ((base, "1"), task, s) in scores]
+                pairs = [
+                    (getattr(scores[((base, c), task, s)], measure), getattr(scores[((base, "1"), task, s)], measure))
+                    for s in args.seeds
+                    if ((base, c), task, s) in scores and ((base, "1"), task, s) in scores
+                ]
                 if len(pairs) < 2:
                     cells.append("-")
                     continue
@@ -75,8 +83,11 @@ def main() -> None:
                 differ += p < 0.05
                 cells.append(f"{diff:+.4f} (p {p:.2g})")
             lines.append(f"| {base} | {c} | " + " | ".join(cells) + " |")
-    lines += ["", f"{differ} of {len(BASES) * len(FACTORS) * len(tasks)} comparisons differ at p < 0.05 with"
-              f" {len(args.seeds)} seeds."]
+    lines += [
+        "",
+        f"{differ} of {len(BASES) * len(FACTORS) * len(tasks)} comparisons differ at p < 0.05 with"
+        f" {len(args.seeds)} seeds.",
+    ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

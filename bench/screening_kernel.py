@@ -89,7 +89,9 @@ def main() -> None:
     ran = ~np.isnan(lv).all(axis=1)
     finite_agree = (np.isfinite(kv[ran]) == np.isfinite(lv[ran])).mean()
 
-    table = Table(title=f"static screening of {len(exprs)} random trees of '{args.space}' on {len(xs)} probe points (seed {args.seed})")
+    table = Table(
+        title=f"static screening of {len(exprs)} random trees of '{args.space}' on {len(xs)} probe points (seed {args.seed})"
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("distinct formulas", str(len(set(formulas))))

@@ -9,8 +9,12 @@ __version__ = "0.1.0"
 
 #: The public API, imported on first use so that ``import evoact.<module>`` stays light.
 _API = {
-    "search": "evoact.api", "open_run": "evoact.run", "compile_activation": "evoact.compiler",
-    "load_activation": "evoact.export", "parse": "evoact.formula", "to_formula": "evoact.formula",
+    "search": "evoact.api",
+    "open_run": "evoact.run",
+    "compile_activation": "evoact.compiler",
+    "load_activation": "evoact.export",
+    "parse": "evoact.formula",
+    "to_formula": "evoact.formula",
     "load_search_space": "evoact.search_space",
 }
 

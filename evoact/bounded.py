@@ -16,10 +16,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-_WORKER = r'''
+_WORKER = r"""
 import pickle, struct, sys
 import sympy  # noqa: F401  (what the steps are)
 read, write = sys.stdin.buffer, sys.stdout.buffer
@@ -38,7 +39,7 @@ while True:
         data = pickle.dumps(("error", f"unpicklable result ({type(exc).__name__})"))
     write.write(struct.pack("<Q", len(data)) + data)
     write.flush()
-'''
+"""
 
 
 class TooSlow(Exception):
@@ -57,9 +58,17 @@ class _Helper:
     def _start(self) -> subprocess.Popen:
         if self.process is None or self.process.poll() is not None:
             package_root = str(Path(__file__).resolve().parent.parent)  # the steps' module is found where this one is
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-            self.process = subprocess.Popen([sys.executable, "-c", _WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=subprocess.DEVNULL, env=env)
+            env = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+            }
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
         return self.process
 
     def _stop(self) -> None:

@@ -35,17 +35,34 @@ class Known:
 
 CATALOG: tuple[Known, ...] = (
     Known("ReLU", "max(0, x)", "Nair & Hinton 2010, Rectified linear units improve restricted Boltzmann machines"),
-    Known("LeakyReLU", "max(x, 0.01*x)", "Maas et al. 2013, Rectifier nonlinearities improve neural network acoustic models"),
+    Known(
+        "LeakyReLU",
+        "max(x, 0.01*x)",
+        "Maas et al. 2013, Rectifier nonlinearities improve neural network acoustic models",
+    ),
     Known("PReLU", "max(x, 0) + min(beta*x, 0)", "He et al. 2015, Delving deep into rectifiers"),
     Known("ReLU6", "min(max(0, x), 6)", "Krizhevsky 2010, Convolutional deep belief networks on CIFAR-10"),
     Known("Squared ReLU", "max(0, x)**2", "So et al. 2021, Primer: searching for efficient transformers"),
-    Known("ELU", "max(0, x) + min(0, exp(x) - 1)", "Clevert et al. 2016, Fast and accurate deep network learning by ELUs"),
-    Known("SELU", "1.0507009873554805*(max(0, x) + min(0, 1.6732632423543772*(exp(x) - 1)))",
-          "Klambauer et al. 2017, Self-normalizing neural networks"),
-    Known("CELU", "max(0, x) + min(0, beta*(exp(x/beta) - 1))", "Barron 2017, Continuously differentiable exponential linear units"),
+    Known(
+        "ELU", "max(0, x) + min(0, exp(x) - 1)", "Clevert et al. 2016, Fast and accurate deep network learning by ELUs"
+    ),
+    Known(
+        "SELU",
+        "1.0507009873554805*(max(0, x) + min(0, 1.6732632423543772*(exp(x) - 1)))",
+        "Klambauer et al. 2017, Self-normalizing neural networks",
+    ),
+    Known(
+        "CELU",
+        "max(0, x) + min(0, beta*(exp(x/beta) - 1))",
+        "Barron 2017, Continuously differentiable exponential linear units",
+    ),
     Known("GELU", "gelu(x)", "Hendrycks & Gimpel 2016, Gaussian error linear units"),
     Known("GELU (tanh approximation)", "x*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3)))/2", "Hendrycks & Gimpel 2016"),
-    Known("SiLU / Swish", "x*sigmoid(beta*x)", "Elfwing et al. 2018; Ramachandran, Zoph & Le 2017, Searching for activation functions"),
+    Known(
+        "SiLU / Swish",
+        "x*sigmoid(beta*x)",
+        "Elfwing et al. 2018; Ramachandran, Zoph & Le 2017, Searching for activation functions",
+    ),
     Known("E-swish", "1.375*x*sigmoid(x)", "Alcaide 2018, E-swish: adjusting activations to different network depths"),
     Known("Mish", "mish(x)", "Misra 2019, Mish: a self regularized non-monotonic activation function"),
     Known("Softplus", "softplus(beta*x)/beta", "Dugas et al. 2001, Incorporating second-order functional knowledge"),
@@ -60,27 +77,59 @@ CATALOG: tuple[Known, ...] = (
     Known("SoftShrink", "max(0, x - 1/2) + min(0, x + 1/2)", "Donoho 1995, De-noising by soft-thresholding"),
     Known("HardShrink", "x*Heaviside(abs(x) - 1/2)", "PyTorch nn.Hardshrink"),
     Known("GoLU", "x*exp(-exp(-x))", "Das et al. 2025, Gompertz linear units"),
-    Known("Snake", "x + sin(beta*x)**2/beta", "Ziyin, Hartwig & Ueda 2020, Neural networks fail to learn periodic functions"),
-    Known("SQNL", "sign(x)*(min(abs(x), 2) - min(abs(x), 2)**2/4)", "Wuraola & Patel 2018, SQNL: a new computationally efficient activation"),
+    Known(
+        "Snake",
+        "x + sin(beta*x)**2/beta",
+        "Ziyin, Hartwig & Ueda 2020, Neural networks fail to learn periodic functions",
+    ),
+    Known(
+        "SQNL",
+        "sign(x)*(min(abs(x), 2) - min(abs(x), 2)**2/4)",
+        "Wuraola & Patel 2018, SQNL: a new computationally efficient activation",
+    ),
     Known("Bent identity", "(sqrt(x**2 + 1) - 1)/2 + x", "Bent identity (Wikipedia table of activation functions)"),
-    Known("ISRU", "x/sqrt(1 + beta*x**2)", "Carlile et al. 2017, Improving deep learning by inverse square root linear units"),
+    Known(
+        "ISRU",
+        "x/sqrt(1 + beta*x**2)",
+        "Carlile et al. 2017, Improving deep learning by inverse square root linear units",
+    ),
     Known("ISRLU", "max(0, x) + min(0, x/sqrt(1 + beta*x**2))", "Carlile et al. 2017"),
-    Known("Sine (SIREN)", "sin(beta*x)", "Sitzmann et al. 2020, Implicit neural representations with periodic activation functions"),
+    Known(
+        "Sine (SIREN)",
+        "sin(beta*x)",
+        "Sitzmann et al. 2020, Implicit neural representations with periodic activation functions",
+    ),
     Known("Cosine", "cos(x)", "Parascandolo et al. 2016, Taming the waves: sine as activation function"),
     Known("Gaussian", "exp(-x**2)", "Broomhead & Lowe 1988, Radial basis functions"),
     Known("Sinc", "sinc(x)", "Ramachandran, Zoph & Le 2017 (primitive)"),
-    Known("ELiSH", "sigmoid(x)*(max(0, x) + min(0, exp(x) - 1))", "Basirat & Roth 2018, The quest for the golden activation function"),
+    Known(
+        "ELiSH",
+        "sigmoid(x)*(max(0, x) + min(0, exp(x) - 1))",
+        "Basirat & Roth 2018, The quest for the golden activation function",
+    ),
     Known("HardELiSH", "max(0, min(1, (x + 1)/2))*(max(0, x) + min(0, exp(x) - 1))", "Basirat & Roth 2018"),
-    Known("Serf", "x*erf(softplus(x))", "Nag & Bhattacharyya 2021, SERF: towards better training of deep neural networks"),
-    Known("Logish", "x*log(1 + sigmoid(x))", "Zhu et al. 2021, Logish: a new nonlinear nonmonotonic activation function"),
-    Known("Smish", "x*tanh(log(1 + sigmoid(x)))", "Wang et al. 2022, Smish: a novel activation function for deep learning"),
-    Known("TanhExp", "x*tanh(exp(x))", "Liu & Di 2020, TanhExp: a smooth activation function with high convergence speed"),
+    Known(
+        "Serf", "x*erf(softplus(x))", "Nag & Bhattacharyya 2021, SERF: towards better training of deep neural networks"
+    ),
+    Known(
+        "Logish", "x*log(1 + sigmoid(x))", "Zhu et al. 2021, Logish: a new nonlinear nonmonotonic activation function"
+    ),
+    Known(
+        "Smish", "x*tanh(log(1 + sigmoid(x)))", "Wang et al. 2022, Smish: a novel activation function for deep learning"
+    ),
+    Known(
+        "TanhExp", "x*tanh(exp(x))", "Liu & Di 2020, TanhExp: a smooth activation function with high convergence speed"
+    ),
     Known("Phish", "x*tanh(gelu(x))", "Naveen 2022, Phish: a novel hyper-optimizable activation function"),
     Known("LiSHT", "x*tanh(x)", "Roy et al. 2019, LiSHT: non-parametric linearly scaled hyperbolic tangent"),
     Known("Arctan", "atan(x)", "Arctangent (Wikipedia table of activation functions)"),
     Known("Arsinh", "asinh(x)", "Inverse hyperbolic sine (Wikipedia table of activation functions)"),
     Known("Erf", "erf(x)", "Error function as a sigmoidal activation"),
-    Known("Absolute value", "abs(x)", "Jarrett et al. 2009, What is the best multi-stage architecture for object recognition?"),
+    Known(
+        "Absolute value",
+        "abs(x)",
+        "Jarrett et al. 2009, What is the best multi-stage architecture for object recognition?",
+    ),
     Known("Identity", "x", "linear (no nonlinearity)"),
     Known("Square", "x**2", "quadratic unit (Livni, Shalev-Shwartz & Shamir 2014)"),
 )
@@ -140,6 +189,14 @@ def _nearest(f: np.ndarray, top: int) -> list[Match]:
         error = np.sqrt(np.mean((f[None, :] - scale[:, None] * g) ** 2, axis=1)) / norm
         error[~finite] = np.inf
         best = int(np.argmin(error))
-        matches.append(Match(known.name, known.formula, known.reference, float(error[best]), float(scale[best]),
-                             None if betas is None else float(betas[best])))
+        matches.append(
+            Match(
+                known.name,
+                known.formula,
+                known.reference,
+                float(error[best]),
+                float(scale[best]),
+                None if betas is None else float(betas[best]),
+            )
+        )
     return sorted(matches, key=lambda m: m.distance)[:top]

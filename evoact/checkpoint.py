@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = 1
@@ -46,7 +47,9 @@ def _folder(run_dir: Path) -> Path:
     """The run's checkpoint folder, refused unless it is a real folder inside the run: never follow a link out."""
     folder = run_dir / CHECKPOINT_DIR
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-        raise CheckpointError(f"{folder}: not a plain folder (a symbolic link or a file); a run directory's files must be its own")
+        raise CheckpointError(
+            f"{folder}: not a plain folder (a symbolic link or a file); a run directory's files must be its own"
+        )
     return folder
 
 
@@ -94,7 +97,9 @@ def _problem(path: Path) -> tuple[dict[str, Any] | None, str]:
     return payload, ""
 
 
-def read_checkpoint(run_dir: Path, check: Callable[[int, dict[str, Any]], str | None] | None = None) -> Checkpoint | None:
+def read_checkpoint(
+    run_dir: Path, check: Callable[[int, dict[str, Any]], str | None] | None = None
+) -> Checkpoint | None:
     """The newest intact checkpoint (None if there is none), naming each one skipped on the way: damaged, a link, or
     (``check`` returns why) holding a state that does not fit the run."""
     skipped = []

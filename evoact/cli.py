@@ -6,12 +6,13 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
-from click.core import ParameterSource
 import sympy as sp
+from click.core import ParameterSource
 from rich.table import Table
 
 from evoact.config import BOUNDS, BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, MODES, SELECTIONS, check, make_config
@@ -22,8 +23,8 @@ from evoact.records import STATUSES, Candidate
 from evoact.run import Run, open_run
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.search_space import SearchSpaceError
-from evoact.tasks import SUITES
 from evoact.store import RunStoreError
+from evoact.tasks import SUITES
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs
 from evoact.workers import WorkerError
@@ -48,8 +49,13 @@ def _target_arguments(verb: str) -> Callable:
         click.argument("run", type=click.Path(path_type=Path), required=False),
         click.argument("candidate_id", type=int, required=False),
         click.option("--expr", "formula", default=None, help=f"{verb} this formula instead of a run's candidate."),
-        click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-                     help="Value of a learnable constant (repeatable; default: the run's trained value, else 1)."),
+        click.option(
+            "--param",
+            "params",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Value of a learnable constant (repeatable; default: the run's trained value, else 1).",
+        ),
     ]
 
     def apply(command: Callable) -> Callable:
@@ -60,8 +66,9 @@ def _target_arguments(verb: str) -> Callable:
     return apply
 
 
-def _target(run: Path | None, candidate_id: int | None, formula: str | None,
-            params: tuple[str, ...]) -> tuple[Run | None, Candidate | None, str, sp.Expr, dict[str, float]]:
+def _target(
+    run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...]
+) -> tuple[Run | None, Candidate | None, str, sp.Expr, dict[str, float]]:
     """Run, candidate, formula, its expression (parsed once, here) and constant values for RUN ID (candidate None
     for --expr); --param values win. A one-line error when both or neither of RUN ID and --expr are given.
     """
@@ -79,8 +86,10 @@ def _target(run: Path | None, candidate_id: int | None, formula: str | None,
     names = constant_names(expr)
     for name in values:
         if name not in names:
-            _fail(f"--param {name}: the formula has no constant {name!r}" + (f" (its constants: {', '.join(names)})" if names else
-                                                                              " (it has no learnable constants)"))
+            _fail(
+                f"--param {name}: the formula has no constant {name!r}"
+                + (f" (its constants: {', '.join(names)})" if names else " (it has no learnable constants)")
+            )
     return opened, row, formula, expr, {**(_read(opened.constants, row) if row else {}), **values}
 
 
@@ -110,8 +119,10 @@ class _Commands(click.Group):
             if os.environ.get("EVOACT_DEBUG"):
                 raise
             detail = " ".join(str(exc).split())[:300]
-            raise _Error(f"{detail + ' ' if detail else ''}({type(exc).__name__}; a damaged or unexpected file?"
-                         " EVOACT_DEBUG=1 shows where)") from None
+            raise _Error(
+                f"{detail + ' ' if detail else ''}({type(exc).__name__}; a damaged or unexpected file?"
+                " EVOACT_DEBUG=1 shows where)"
+            ) from None
 
 
 @click.group(cls=_Commands)
@@ -121,68 +132,188 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True, help="Preset size of the search.")
-@click.option("--space", default="default", show_default=True, help="Shipped search space name or path to a .toml file.")
-@click.option("--suite", type=click.Choice(list(SUITES)), default=None, help="A named group of tasks to train candidates on"
-              " (default: general; evoact tasks lists them).")
-@click.option("--task", "tasks", multiple=True, help="Task to train candidates on instead of a suite; repeat for several"
-              " (cheapest first). Built-in: evoact tasks; your own: MODULE:FUNCTION or FILE.py:FUNCTION.")
-@click.option("--weights", default=None, help="Task weights of the mean aggregate, comma-separated, one per task (default: equal).")
-@click.option("--selection", type=click.Choice(SELECTIONS), help="mean: one fitness aggregated from the tasks' relative"
-              " scores (default); pareto: NSGA-II over the tasks' scores.")
-@click.option("--score", type=click.Choice(SCORES), help="What classification tasks are compared on: accuracy or loss"
-              f" (default {DEFAULT_SCORE}; regression and language models always by loss).")
-@click.option("--aggregate", type=click.Choice(AGGREGATES), help="How the tasks' relative scores combine: mean, worst"
-              f" (the worst task), q25 (the lower quartile) (default {DEFAULT_AGGREGATE}).")
+@click.option(
+    "--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True, help="Preset size of the search."
+)
+@click.option(
+    "--space", default="default", show_default=True, help="Shipped search space name or path to a .toml file."
+)
+@click.option(
+    "--suite",
+    type=click.Choice(list(SUITES)),
+    default=None,
+    help="A named group of tasks to train candidates on (default: general; evoact tasks lists them).",
+)
+@click.option(
+    "--task",
+    "tasks",
+    multiple=True,
+    help="Task to train candidates on instead of a suite; repeat for several"
+    " (cheapest first). Built-in: evoact tasks; your own: MODULE:FUNCTION or FILE.py:FUNCTION.",
+)
+@click.option(
+    "--weights",
+    default=None,
+    help="Task weights of the mean aggregate, comma-separated, one per task (default: equal).",
+)
+@click.option(
+    "--selection",
+    type=click.Choice(SELECTIONS),
+    help="mean: one fitness aggregated from the tasks' relative"
+    " scores (default); pareto: NSGA-II over the tasks' scores.",
+)
+@click.option(
+    "--score",
+    type=click.Choice(SCORES),
+    help="What classification tasks are compared on: accuracy or loss"
+    f" (default {DEFAULT_SCORE}; regression and language models always by loss).",
+)
+@click.option(
+    "--aggregate",
+    type=click.Choice(AGGREGATES),
+    help="How the tasks' relative scores combine: mean, worst"
+    f" (the worst task), q25 (the lower quartile) (default {DEFAULT_AGGREGATE}).",
+)
 @click.option("--complexity", is_flag=True, help="With --selection pareto, also minimise the formula's node count.")
-@click.option("--algorithm", type=click.Choice(list(ALGORITHMS)), help="evolution (default) or random: random search through"
-              " the same space, cascade and evaluator, as a baseline.")
-@click.option("--mode", type=click.Choice(MODES), help="generational: whole generations, a seed fixes the run; async: steady"
-              " state, every worker always busy; auto (default): async when --workers exceeds the children per generation.")
-@click.option("--data-dir", default=None, help="Where tasks that read files find them (cifar10-resnet20: DIR/cifar-10-batches-py).")
-@click.option("--gpus-per-job", type=float, help="GPUs Ray reserves per evaluation, e.g. 0.25 to share one GPU between 4"
-              " workers (default 0: CPU tasks; cifar10-resnet20 wants a GPU).")
+@click.option(
+    "--algorithm",
+    type=click.Choice(list(ALGORITHMS)),
+    help="evolution (default) or random: random search through the same space, cascade and evaluator, as a baseline.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    help="generational: whole generations, a seed fixes the run; async: steady"
+    " state, every worker always busy; auto (default): async when --workers exceeds the children per generation.",
+)
+@click.option(
+    "--data-dir",
+    default=None,
+    help="Where tasks that read files find them (cifar10-resnet20: DIR/cifar-10-batches-py).",
+)
+@click.option(
+    "--gpus-per-job",
+    type=float,
+    help="GPUs Ray reserves per evaluation, e.g. 0.25 to share one GPU between 4"
+    " workers (default 0: CPU tasks; cifar10-resnet20 wants a GPU).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of evolution and training; fixes the run.")
 @click.option("--population", type=int, help="Population size (overrides the budget).")
 @click.option("--offspring", type=int, help="Children per generation (overrides the budget).")
 @click.option("--generations", type=int, help="Generations, the initial one included (overrides the budget).")
-@click.option("--epochs", type=int, help="Training epochs on every task (default: each task's own, scaled by the budget).")
-@click.option("--replacement", type=click.Choice(REPLACEMENTS), help="aging: regularized evolution; truncation: keep the best.")
+@click.option(
+    "--epochs", type=int, help="Training epochs on every task (default: each task's own, scaled by the budget)."
+)
+@click.option(
+    "--replacement", type=click.Choice(REPLACEMENTS), help="aging: regularized evolution; truncation: keep the best."
+)
 @click.option("--workers", type=int, help="Parallel Ray workers (default: number of CPU cores).")
 @click.option("--timeout", type=float, help="Seconds after which a candidate's evaluation is cancelled (default 600).")
-@click.option("--address", default=None, help="Ray cluster address HOST:PORT (default: $RAY_ADDRESS, else a local Ray on 127.0.0.1).")
-@click.option("--activation-mode", type=click.Choice(["auto", "symbolic", "fused", "autograd"]),
-              help="How candidates are compiled for training (default auto: fused only for long trainings).")
+@click.option(
+    "--address",
+    default=None,
+    help="Ray cluster address HOST:PORT (default: $RAY_ADDRESS, else a local Ray on 127.0.0.1).",
+)
+@click.option(
+    "--activation-mode",
+    type=click.Choice(["auto", "symbolic", "fused", "autograd"]),
+    help="How candidates are compiled for training (default auto: fused only for long trainings).",
+)
 @click.option("--no-screening", is_flag=True, help="Disable the rejection cascade (static, cache, stability, quality).")
 @click.option("--no-cache", is_flag=True, help="Do not reuse outcomes of functionally identical candidates.")
-@click.option("--evaluations-per-hash", type=int, help="Trainings of a function before its cached mean is reused (default 1).")
+@click.option(
+    "--evaluations-per-hash", type=int, help="Trainings of a function before its cached mean is reused (default 1)."
+)
 @click.option("--stability-depth", type=int, help="Depth of the random network of the stability check (default 8).")
-@click.option("--hurdle-ratio", type=float, help="Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).")
+@click.option(
+    "--hurdle-ratio",
+    type=float,
+    help="Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).",
+)
 @click.option("--name", default=None, help="Run directory name under --runs-dir (default: date-time-space-task-seed).")
-@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="Where run directories go.")
-def search(budget, space, suite, tasks, weights, selection, score, aggregate, complexity, algorithm, mode, data_dir, gpus_per_job, seed,
-           population, offspring, generations, epochs, replacement, workers, timeout, address, activation_mode, no_screening,
-           no_cache, evaluations_per_hash, stability_depth, hurdle_ratio, name, runs_dir) -> None:
+@click.option(
+    "--runs-dir",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Where run directories go.",
+)
+def search(
+    budget,
+    space,
+    suite,
+    tasks,
+    weights,
+    selection,
+    score,
+    aggregate,
+    complexity,
+    algorithm,
+    mode,
+    data_dir,
+    gpus_per_job,
+    seed,
+    population,
+    offspring,
+    generations,
+    epochs,
+    replacement,
+    workers,
+    timeout,
+    address,
+    activation_mode,
+    no_screening,
+    no_cache,
+    evaluations_per_hash,
+    stability_depth,
+    hurdle_ratio,
+    name,
+    runs_dir,
+) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
     from evoact.driver import check_search, default_run_dir, run_search
 
     if suite and tasks:
         _fail("give --suite or --task, not both")
     try:
-        config = make_config(budget, space=space, tasks=tasks or (SUITES[suite] if suite else None),
-                             task_weights=_floats("--weights", weights), selection=selection, score=score, aggregate=aggregate,
-                             complexity_objective=complexity or None, algorithm=algorithm, mode=mode,
-                             data_dir=data_dir, gpus_per_job=gpus_per_job, seed=seed, population=population, offspring=offspring,
-                             generations=generations, epochs=epochs, replacement=replacement, workers=workers,
-                             timeout=timeout, address=address, activation_mode=activation_mode, active=False if no_screening else None,
-                             use_cache=False if no_cache else None, evaluations_per_hash=evaluations_per_hash,
-                             stability_depth=stability_depth, hurdle_ratio=hurdle_ratio)
+        config = make_config(
+            budget,
+            space=space,
+            tasks=tasks or (SUITES[suite] if suite else None),
+            task_weights=_floats("--weights", weights),
+            selection=selection,
+            score=score,
+            aggregate=aggregate,
+            complexity_objective=complexity or None,
+            algorithm=algorithm,
+            mode=mode,
+            data_dir=data_dir,
+            gpus_per_job=gpus_per_job,
+            seed=seed,
+            population=population,
+            offspring=offspring,
+            generations=generations,
+            epochs=epochs,
+            replacement=replacement,
+            workers=workers,
+            timeout=timeout,
+            address=address,
+            activation_mode=activation_mode,
+            active=False if no_screening else None,
+            use_cache=False if no_cache else None,
+            evaluations_per_hash=evaluations_per_hash,
+            stability_depth=stability_depth,
+            hurdle_ratio=hurdle_ratio,
+        )
     except ValueError as exc:
         _fail(str(exc))
     check_search(config)  # what is wrong with the space or the tasks, before the run is announced
     run_dir = runs_dir / name if name else default_run_dir(config, runs_dir)
-    console.print(f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))} ({config.budget}"
-                  f" budget, seed {config.seed}) into [bold]{shown(run_dir)}[/]", highlight=False)
+    console.print(
+        f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))} ({config.budget}"
+        f" budget, seed {config.seed}) into [bold]{shown(run_dir)}[/]",
+        highlight=False,
+    )
     _run_to_end(run_dir, lambda: run_search(config, run_dir))
 
 
@@ -203,14 +334,25 @@ def tasks() -> None:
         console.print(f"  {name}: {', '.join(members)}", highlight=False)
 
 
-_TRUST = click.option("--trust-task", "trust", is_flag=True,
-                      help="Run the user task (MODULE:FUNCTION or FILE.py:FUNCTION) that the run's config names.")
+_TRUST = click.option(
+    "--trust-task",
+    "trust",
+    is_flag=True,
+    help="Run the user task (MODULE:FUNCTION or FILE.py:FUNCTION) that the run's config names.",
+)
 
 
-_ADDRESS = click.option("--address", default=None, help="Ray cluster address HOST:PORT (default: $RAY_ADDRESS, else a private"
-                        " local Ray; the address stored in the run is never used on its own).")
-_DATA_DIR = click.option("--data-dir", default=None, help="Where tasks that read files find them (the folder stored in the run"
-                         " is never used on its own).")
+_ADDRESS = click.option(
+    "--address",
+    default=None,
+    help="Ray cluster address HOST:PORT (default: $RAY_ADDRESS, else a private"
+    " local Ray; the address stored in the run is never used on its own).",
+)
+_DATA_DIR = click.option(
+    "--data-dir",
+    default=None,
+    help="Where tasks that read files find them (the folder stored in the run is never used on its own).",
+)
 
 
 @main.command()
@@ -232,8 +374,11 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
 
     def first_interrupt(signum: int, frame: object) -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        console.print(f"stopping; Ctrl-C again to stop at once (what is finished is saved either way; continue later with:"
-                      f" evoact resume {shown(str(run_dir))})", highlight=False)
+        console.print(
+            f"stopping; Ctrl-C again to stop at once (what is finished is saved either way; continue later with:"
+            f" evoact resume {shown(str(run_dir))})",
+            highlight=False,
+        )
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, first_interrupt)
@@ -243,8 +388,11 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
         _fail(str(exc))
     except KeyboardInterrupt:
         if run_dir.exists():
-            console.print(f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with: evoact resume"
-                          f" {shown(str(run_dir))}", highlight=False)
+            console.print(
+                f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with: evoact resume"
+                f" {shown(str(run_dir))}",
+                highlight=False,
+            )
         else:
             console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
         sys.exit(130)
@@ -259,7 +407,12 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--top", type=int, default=3, show_default=True, help="How many of the hall of fame to confirm.")
 @click.option("--seeds", type=int, default=5, show_default=True, help="Fresh training seeds per function and task.")
-@click.option("--task", "tasks", multiple=True, help="Task to confirm on (repeatable; default: the run's tasks, then the held-out suite's).")
+@click.option(
+    "--task",
+    "tasks",
+    multiple=True,
+    help="Task to confirm on (repeatable; default: the run's tasks, then the held-out suite's).",
+)
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: the run's).")
 @click.option("--workers", type=int, default=None, help="Parallel Ray workers (default: the run's).")
 @_TRUST
@@ -267,8 +420,19 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
 @_DATA_DIR
 @click.option("--markdown", is_flag=True, help="Print the result as Markdown tables (for a README or a paper draft).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int | None, workers: int | None, trust: bool,
-            address: str | None, data_dir: str | None, markdown: bool, as_json: bool) -> None:
+def confirm(
+    run: Path,
+    top: int,
+    seeds: int,
+    tasks: tuple[str, ...],
+    epochs: int | None,
+    workers: int | None,
+    trust: bool,
+    address: str | None,
+    data_dir: str | None,
+    markdown: bool,
+    as_json: bool,
+) -> None:
     """Re-train the top candidates and ReLU, GELU, SiLU, Mish, tanh with fresh seeds; report test accuracy and p-values.
 
     Every training is stored in the run as it finishes (an interrupted confirm continues), and so is the summary.
@@ -276,8 +440,17 @@ def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int
     from evoact.confirmation import confirm_run
 
     try:
-        summary = confirm_run(run, top, seeds, list(tasks) or None, epochs, workers, trust_user_tasks=trust, address=address,
-                              data_dir=data_dir)
+        summary = confirm_run(
+            run,
+            top,
+            seeds,
+            list(tasks) or None,
+            epochs,
+            workers,
+            trust_user_tasks=trust,
+            address=address,
+            data_dir=data_dir,
+        )
     except (RunStoreError, WorkerError, ValueError) as exc:
         _fail(str(exc))
     if as_json:
@@ -289,7 +462,9 @@ def confirm(run: Path, top: int, seeds: int, tasks: tuple[str, ...], epochs: int
 @main.command()
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--top", type=int, default=20, show_default=True, help="How many ranked candidates to list.")
-@click.option("--status", type=click.Choice(STATUSES), default=None, help="List candidates of one status instead of the ranking.")
+@click.option(
+    "--status", type=click.Choice(STATUSES), default=None, help="List candidates of one status instead of the ranking."
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
     """Show a run's hall of fame (baselines marked) and status counts; works while it runs."""
@@ -321,7 +496,10 @@ def runs(folder: Path, as_json: bool) -> None:
             click.echo(f"not listed: {plain(line)}", err=True)
         return
     if not found:
-        if not folder.is_dir() and click.get_current_context().get_parameter_source("folder") != ParameterSource.DEFAULT:
+        if (
+            not folder.is_dir()
+            and click.get_current_context().get_parameter_source("folder") != ParameterSource.DEFAULT
+        ):
             _fail(f"{folder}: no such folder")
         console.print(f"no runs in {shown(str(folder))}", highlight=False)
         return
@@ -343,10 +521,22 @@ def compare(run_dirs: tuple[Path, ...], top: int) -> None:
 
 @main.command()
 @_target_arguments("Describe")
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, help="Also write a PNG of f and f' with references.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write a PNG of f and f' with references.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def inspect(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...],
-            plot_path: Path | None, as_json: bool) -> None:
+def inspect(
+    run: Path | None,
+    candidate_id: int | None,
+    formula: str | None,
+    params: tuple[str, ...],
+    plot_path: Path | None,
+    as_json: bool,
+) -> None:
     """Describe a candidate (RUN ID) or a formula (--expr): forms, properties, nearest known activations, lineage."""
     from evoact.inspection import describe_candidate, describe_formula
 
@@ -363,7 +553,10 @@ def inspect(run: Path | None, candidate_id: int | None, formula: str | None, par
     if note := _constants_note(expr, info["constant_values"]):
         console.print(note, highlight=False)
     for key, value in info.items():
-        console.print(f"[bold]{key:>15}[/]  {shown(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}", highlight=False)
+        console.print(
+            f"[bold]{key:>15}[/]  {shown(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}",
+            highlight=False,
+        )
     table = Table(title="properties", title_justify="left")
     for col in ("property", "value", "found", "detail"):
         table.add_column(col, overflow="fold")
@@ -371,12 +564,21 @@ def inspect(run: Path | None, candidate_id: int | None, formula: str | None, par
         detail = ", ".join(f"{k} {v}" for k, v in p.items() if k not in ("value", "how"))
         table.add_row(name, shown(str(p["value"])), p["how"], shown(detail))
     console.print(table)
-    table = Table(title="nearest known activations (relative RMS distance after fitting output scale and beta)", title_justify="left")
+    table = Table(
+        title="nearest known activations (relative RMS distance after fitting output scale and beta)",
+        title_justify="left",
+    )
     for col in ("name", "distance", "scale", "beta", "verdict", "reference"):
         table.add_column(col, overflow="fold")
     for m in nearest:
-        table.add_row(m["name"], f"{m['distance']:.4f}", f"{m['scale']:.3g}", "-" if m["beta"] is None else f"{m['beta']:.3g}",
-                      "rediscovery" if m["rediscovery"] else "-", shown(m["reference"]))
+        table.add_row(
+            m["name"],
+            f"{m['distance']:.4f}",
+            f"{m['scale']:.3g}",
+            "-" if m["beta"] is None else f"{m['beta']:.3g}",
+            "rediscovery" if m["rediscovery"] else "-",
+            shown(m["reference"]),
+        )
     console.print(table)
     if plot_path is not None:
         console.print(f"wrote {plot_path}", highlight=False)
@@ -384,12 +586,27 @@ def inspect(run: Path | None, candidate_id: int | None, formula: str | None, par
 
 @main.command()
 @_target_arguments("Export")
-@click.option("--format", "fmt", type=click.Choice(list(EXPORTERS)), default="module", show_default=True,
-              help="module: standalone torch file; sympy: a file rebuilding the SymPy expression; latex; json.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="File to write (a new one, unless --force).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(EXPORTERS)),
+    default="module",
+    show_default=True,
+    help="module: standalone torch file; sympy: a file rebuilding the SymPy expression; latex; json.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), required=True, help="File to write (a new one, unless --force)."
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def export(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...], fmt: str, output: Path,
-           force: bool) -> None:
+def export(
+    run: Path | None,
+    candidate_id: int | None,
+    formula: str | None,
+    params: tuple[str, ...],
+    fmt: str,
+    output: Path,
+    force: bool,
+) -> None:
     """Export a candidate (RUN ID) or a formula (--expr): a standalone torch module (imports only torch), SymPy, LaTeX or JSON.
 
     A run's learnable constants start at their trained values (the mean over layers); --param overrides.
@@ -398,9 +615,13 @@ def export(run: Path | None, candidate_id: int | None, formula: str | None, para
     if output.exists() and not force:
         _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
     if row is not None and row.status in ("rejected", "failed"):
-        console.print(f"note: candidate #{row.id} {row.status}" + (f" at {row.outcome.stage}" if row.outcome.stage else "")
-                      + f" ({shown(row.outcome.error or 'no reason recorded')}); exported as asked, but it has no fitness",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"note: candidate #{row.id} {row.status}"
+            + (f" at {row.outcome.stage}" if row.outcome.stage else "")
+            + f" ({shown(row.outcome.error or 'no reason recorded')}); exported as asked, but it has no fitness",
+            highlight=False,
+            soft_wrap=True,
+        )
     EXPORTERS[fmt](output, formula, values, (row["learned"] or None) if row else None)
     console.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
     if note := _constants_note(expr, values):
@@ -423,8 +644,14 @@ def report(run: Path, output: Path, top: int) -> None:
 @_target_arguments("Plot")
 @click.option("--range", "span", type=(float, float), default=(-5.0, 5.0), show_default=True, help="x range.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
-def plot(run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...],
-         span: tuple[float, float], output: Path) -> None:
+def plot(
+    run: Path | None,
+    candidate_id: int | None,
+    formula: str | None,
+    params: tuple[str, ...],
+    span: tuple[float, float],
+    output: Path,
+) -> None:
     """Plot a candidate (RUN ID) or a formula (--expr) and its derivative, with ReLU, GELU and SiLU for reference."""
     from evoact.plotting import write_plot
 
@@ -464,7 +691,9 @@ def _params(pairs: tuple[str, ...]) -> dict[str, float]:
         try:
             out[name.strip()] = check("param", float(value))
         except ValueError as exc:
-            _fail(f"--param {pair!r}: " + (f"{value!r} is not a number" if "could not convert" in str(exc) else str(exc)))
+            _fail(
+                f"--param {pair!r}: " + (f"{value!r} is not a number" if "could not convert" in str(exc) else str(exc))
+            )
     return out
 
 

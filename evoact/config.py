@@ -48,12 +48,18 @@ class Bound:
 
     def check(self, name: str, value: Any) -> None:
         """A one-line ``ValueError`` naming ``name`` unless ``value`` is of the kind and in range."""
-        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool) and (self.kind is float or isinstance(value, int))
+        ok_type = (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and (self.kind is float or isinstance(value, int))
+        )
         if not ok_type or not (isinstance(value, int) or math.isfinite(value)):
             raise ValueError(f"{name} must be a finite {'integer' if self.kind is int else 'number'}, got {value!r}")
         if value < self.low or (self.low_open and value == self.low):
-            raise ValueError(f"{name} must be {'positive' if self.low_open and self.low == 0 else f'at least {_text(self.low)}'},"
-                             f" got {value!r}")
+            raise ValueError(
+                f"{name} must be {'positive' if self.low_open and self.low == 0 else f'at least {_text(self.low)}'},"
+                f" got {value!r}"
+            )
         if value > self.high:
             raise ValueError(f"{name} must be at most {_text(self.high)}, got {value!r}")
 
@@ -65,19 +71,38 @@ def _text(number: float) -> str:
 #: The one table of bounds: every number a config, a command-line option, a resumed config.json or a checkpoint can
 #: set, by field name (nested configs' fields by their own names).
 BOUNDS: dict[str, Bound] = {
-    "seed": Bound(int, 0, MAX_SEED), "generations": Bound(int, 1, 10_000), "workers": Bound(int, 1, 100_000),
-    "timeout": Bound(float, 0, 7 * 24 * 3600, low_open=True), "gpus_per_job": Bound(float, 0, 64),
-    "population": Bound(int, 1, 100_000), "offspring": Bound(int, 1, 100_000), "tournament": Bound(int, 1, 100_000),
-    "crossover_prob": Bound(float, 0, 1), "mutation_prob": Bound(float, 0, 1),
-    "epochs": Bound(int, 1, 100_000), "batch_size": Bound(int, 1, 1_000_000), "lr": Bound(float, 0, 10, low_open=True),
+    "seed": Bound(int, 0, MAX_SEED),
+    "generations": Bound(int, 1, 10_000),
+    "workers": Bound(int, 1, 100_000),
+    "timeout": Bound(float, 0, 7 * 24 * 3600, low_open=True),
+    "gpus_per_job": Bound(float, 0, 64),
+    "population": Bound(int, 1, 100_000),
+    "offspring": Bound(int, 1, 100_000),
+    "tournament": Bound(int, 1, 100_000),
+    "crossover_prob": Bound(float, 0, 1),
+    "mutation_prob": Bound(float, 0, 1),
+    "epochs": Bound(int, 1, 100_000),
+    "batch_size": Bound(int, 1, 1_000_000),
+    "lr": Bound(float, 0, 10, low_open=True),
     "epoch_scale": Bound(float, 0, 1000, low_open=True),
-    "max_nonfinite": Bound(float, 0, 1), "flat_tolerance": Bound(float, 0, 1), "fingerprint_bits": Bound(int, 1, 52),
-    "evaluations_per_hash": Bound(int, 1, 1000), "stability_depth": Bound(int, 1, 64), "stability_width": Bound(int, 1, 4096),
-    "stability_steps": Bound(int, 0, 100), "vanish_rms": Bound(float, 0, 1e300), "explode_rms": Bound(float, 0, 1e300),
-    "max_grad_norm": Bound(float, 0, 1e300), "hurdle_fraction": Bound(float, 0, 1, low_open=True),
-    "hurdle_ratio": Bound(float, 0, 1), "task_weight": Bound(float, 0, 1e6),
-    "confirm_top": Bound(int, 1, 1000), "confirm_seeds": Bound(int, 2, 1000), "param": Bound(float, -1e6, 1e6),
-    "show_top": Bound(int, 1, 1_000_000), "compare_top": Bound(int, 1, 100),
+    "max_nonfinite": Bound(float, 0, 1),
+    "flat_tolerance": Bound(float, 0, 1),
+    "fingerprint_bits": Bound(int, 1, 52),
+    "evaluations_per_hash": Bound(int, 1, 1000),
+    "stability_depth": Bound(int, 1, 64),
+    "stability_width": Bound(int, 1, 4096),
+    "stability_steps": Bound(int, 0, 100),
+    "vanish_rms": Bound(float, 0, 1e300),
+    "explode_rms": Bound(float, 0, 1e300),
+    "max_grad_norm": Bound(float, 0, 1e300),
+    "hurdle_fraction": Bound(float, 0, 1, low_open=True),
+    "hurdle_ratio": Bound(float, 0, 1),
+    "task_weight": Bound(float, 0, 1e6),
+    "confirm_top": Bound(int, 1, 1000),
+    "confirm_seeds": Bound(int, 2, 1000),
+    "param": Bound(float, -1e6, 1e6),
+    "show_top": Bound(int, 1, 1_000_000),
+    "compare_top": Bound(int, 1, 100),
 }
 MAX_TASKS = 32
 MAX_TEXT = 4096  # a space path, task name, address or data directory
@@ -134,7 +159,11 @@ class SearchConfig:
 
     def _validate(self) -> None:
         """Every field's type and range (``BOUNDS``) and the rules between fields, each as a one-line error."""
-        for part, kind in ((self.evolution, EvolutionConfig), (self.training, TrainConfig), (self.screening, ScreeningConfig)):
+        for part, kind in (
+            (self.evolution, EvolutionConfig),
+            (self.training, TrainConfig),
+            (self.screening, ScreeningConfig),
+        ):
             if not isinstance(part, kind):
                 raise ValueError(f"{kind.__name__} expected, got {type(part).__name__}")
         for obj in (self, self.evolution, self.training, self.screening):
@@ -145,32 +174,50 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
                 raise ValueError(f"{name} must be text of at most {MAX_TEXT} characters")
-        if not self.tasks or len(self.tasks) > MAX_TASKS or len(set(self.tasks)) != len(self.tasks) or not all(
-                isinstance(t, str) and 0 < len(t) <= MAX_TEXT for t in self.tasks):
-            raise ValueError(f"tasks must be one or more distinct task names (at most {MAX_TASKS}), got {list(self.tasks)}")
+        if (
+            not self.tasks
+            or len(self.tasks) > MAX_TASKS
+            or len(set(self.tasks)) != len(self.tasks)
+            or not all(isinstance(t, str) and 0 < len(t) <= MAX_TEXT for t in self.tasks)
+        ):
+            raise ValueError(
+                f"tasks must be one or more distinct task names (at most {MAX_TASKS}), got {list(self.tasks)}"
+            )
         unknown = [b for b in self.baselines if b not in BASELINES]
         if not self.baselines or unknown:
             raise ValueError(f"baselines must be some of {', '.join(BASELINES)}, got {list(self.baselines)}")
-        for name, value, known in (("algorithm", self.algorithm, ALGORITHMS), ("mode", self.mode, MODES),
-                                   ("selection", self.selection, SELECTIONS),
-                                   ("score", self.score, SCORES), ("aggregate", self.aggregate, AGGREGATES)):
+        for name, value, known in (
+            ("algorithm", self.algorithm, ALGORITHMS),
+            ("mode", self.mode, MODES),
+            ("selection", self.selection, SELECTIONS),
+            ("score", self.score, SCORES),
+            ("aggregate", self.aggregate, AGGREGATES),
+        ):
             if value not in known:
                 raise ValueError(f"unknown {name} {value!r}; use one of {', '.join(known)}")
         if self.evolution.replacement not in REPLACEMENTS:
-            raise ValueError(f"unknown replacement {self.evolution.replacement!r}; use one of {', '.join(REPLACEMENTS)}")
+            raise ValueError(
+                f"unknown replacement {self.evolution.replacement!r}; use one of {', '.join(REPLACEMENTS)}"
+            )
         choose_mode(self.training.activation_mode, 0)  # raises for an unknown mode
         if self.task_weights:
             try:
                 for weight in self.task_weights:
                     check("task_weight", weight)
             except ValueError:
-                raise ValueError(f"task weights {list(self.task_weights)}: give one finite non-negative weight per task"
-                                 f" ({len(self.tasks)}), not all zero") from None
+                raise ValueError(
+                    f"task weights {list(self.task_weights)}: give one finite non-negative weight per task"
+                    f" ({len(self.tasks)}), not all zero"
+                ) from None
             if len(self.task_weights) != len(self.tasks) or sum(self.task_weights) <= 0:
-                raise ValueError(f"task weights {list(self.task_weights)}: give one finite non-negative weight per task"
-                                 f" ({len(self.tasks)}), not all zero")
+                raise ValueError(
+                    f"task weights {list(self.task_weights)}: give one finite non-negative weight per task"
+                    f" ({len(self.tasks)}), not all zero"
+                )
             if self.aggregate != "mean" and len(self.tasks) > 1:
-                raise ValueError(f"task weights weigh a mean; --aggregate {self.aggregate} would ignore them (add --aggregate mean)")
+                raise ValueError(
+                    f"task weights weigh a mean; --aggregate {self.aggregate} would ignore them (add --aggregate mean)"
+                )
         if self.complexity_objective and self.selection != "pareto":
             raise ValueError("the complexity objective needs --selection pareto")
         for name in ("active", "use_cache"):
@@ -181,7 +228,12 @@ class SearchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the seed once, at the top)."""
-        data = {**asdict(self), "baselines": list(self.baselines), "tasks": list(self.tasks), "task_weights": list(self.task_weights)}
+        data = {
+            **asdict(self),
+            "baselines": list(self.baselines),
+            "tasks": list(self.tasks),
+            "task_weights": list(self.task_weights),
+        }
         del data["training"]["seed"]
         return data
 
@@ -196,16 +248,29 @@ class SearchConfig:
         return self.tasks[0]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SearchConfig":
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
         """The config ``to_dict`` wrote (a stored run's); a one-line error for anything else."""
         nested = {"evolution": EvolutionConfig, "training": TrainConfig, "screening": ScreeningConfig}
         try:
-            parts = {name: kind(**{k: v for k, v in data[name].items() if k != "seed"}) for name, kind in nested.items()}
-            rest = {"score": "accuracy", "aggregate": "mean", "mode": "generational",  # what runs before these settings did
-                    **{k: v for k, v in data.items() if k not in nested and k != "task"}}
+            parts = {
+                name: kind(**{k: v for k, v in data[name].items() if k != "seed"}) for name, kind in nested.items()
+            }
+            rest = {
+                "score": "accuracy",
+                "aggregate": "mean",
+                "mode": "generational",  # what runs before these settings did
+                **{k: v for k, v in data.items() if k not in nested and k != "task"},
+            }
             tasks = tuple(rest.get("tasks") or [data["task"]])  # runs before multi-task fitness named one task
-            return cls(**{**rest, **parts, "tasks": tasks, "task_weights": tuple(rest.get("task_weights", ())),
-                          "baselines": tuple(rest.get("baselines", DEFAULT_BASELINES))})
+            return cls(
+                **{
+                    **rest,
+                    **parts,
+                    "tasks": tasks,
+                    "task_weights": tuple(rest.get("task_weights", ())),
+                    "baselines": tuple(rest.get("baselines", DEFAULT_BASELINES)),
+                }
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a search config this evoact understands ({type(exc).__name__}: {exc})") from None
 
@@ -223,20 +288,28 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
         chosen["tasks"] = tuple(canonical_task_name(t) for t in chosen["tasks"])
     if chosen.get("data_dir"):
         chosen["data_dir"] = str(Path(chosen["data_dir"]).expanduser().resolve())  # resume and workers find it anywhere
-    groups = {cls: {f.name for f in fields(cls)} - {"seed"} for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig)}
+    groups = {
+        cls: {f.name for f in fields(cls)} - {"seed"}
+        for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig)
+    }
     unknown = set(chosen) - set().union(*groups.values()) - {"seed"}
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     pick = lambda cls: {k: v for k, v in chosen.items() if k in groups[cls]}  # noqa: E731
     try:
-        parts = dict(evolution=EvolutionConfig(**pick(EvolutionConfig)), training=TrainConfig(**pick(TrainConfig)),
-                     screening=ScreeningConfig(**pick(ScreeningConfig)))
+        parts = dict(
+            evolution=EvolutionConfig(**pick(EvolutionConfig)),
+            training=TrainConfig(**pick(TrainConfig)),
+            screening=ScreeningConfig(**pick(ScreeningConfig)),
+        )
     except TypeError as exc:
         raise ValueError(str(exc)) from None
     return SearchConfig(budget=budget, seed=chosen.get("seed", 0), **pick(SearchConfig), **parts)
 
 
-def restated(config: SearchConfig, address: str | None = None, data_dir: str | None = None) -> tuple[SearchConfig, list[str]]:
+def restated(
+    config: SearchConfig, address: str | None = None, data_dir: str | None = None
+) -> tuple[SearchConfig, list[str]]:
     """A stored run's config, with where code runs and where data is read taken from the user, never from the run.
 
     A run directory is data that users copy and share: its Ray address and data directory are used only when the
@@ -245,11 +318,15 @@ def restated(config: SearchConfig, address: str | None = None, data_dir: str | N
     """
     notes = []
     if config.address and not (address or os.environ.get("RAY_ADDRESS")):
-        notes.append(f"the run was made on the Ray cluster at {config.address}; a run's stored address is never contacted on"
-                     " its own (pass --address or set RAY_ADDRESS to use a cluster): running on a private local Ray")
+        notes.append(
+            f"the run was made on the Ray cluster at {config.address}; a run's stored address is never contacted on"
+            " its own (pass --address or set RAY_ADDRESS to use a cluster): running on a private local Ray"
+        )
     if config.data_dir and not data_dir:
-        notes.append(f"the run read its data from {config.data_dir}; a run's stored data directory is never used on its own"
-                     " (pass --data-dir to read data from a folder)")
+        notes.append(
+            f"the run read its data from {config.data_dir}; a run's stored data directory is never used on its own"
+            " (pass --data-dir to read data from a folder)"
+        )
     if data_dir:
         data_dir = str(Path(data_dir).expanduser().resolve())
     return replace(config, address=address or None, data_dir=data_dir or None), notes

@@ -66,9 +66,18 @@ def default_tasks(run_tasks: tuple[str, ...] | list[str]) -> list[str]:
     return [*run_tasks, *(t for t in SUITES["heldout"] if t not in run_tasks)]
 
 
-def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, epochs: int | None = None,
-                workers: int | None = None, console: Console | None = None, trust_user_tasks: bool = False,
-                address: str | None = None, data_dir: str | None = None) -> dict[str, Any]:
+def confirm_run(
+    run_dir: Path,
+    top: int = 3,
+    seeds: int = 5,
+    tasks: list[str] | None = None,
+    epochs: int | None = None,
+    workers: int | None = None,
+    console: Console | None = None,
+    trust_user_tasks: bool = False,
+    address: str | None = None,
+    data_dir: str | None = None,
+) -> dict[str, Any]:
     """Train the top ``top`` candidates and the five baselines with ``seeds`` fresh seeds on each task; store and return the summary.
 
     Tasks default to the run's and the held-out suite's (``default_tasks``); the summary marks the held-out ones.
@@ -79,7 +88,9 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
     The run's stored Ray address and data directory are not used unless given again as ``address`` and ``data_dir``.
     """
     if isinstance(top, int) and isinstance(seeds, int) and (top < 1 or seeds < 2):
-        raise ValueError(f"confirm needs --top >= 1 and --seeds >= 2 (a paired test needs pairs), got {top} and {seeds}")
+        raise ValueError(
+            f"confirm needs --top >= 1 and --seeds >= 2 (a paired test needs pairs), got {top} and {seeds}"
+        )
     check("confirm_top", top)
     check("confirm_seeds", seeds)
     for name, value in (("epochs", epochs), ("workers", workers)):
@@ -103,13 +114,23 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
         seed_list = fresh_seeds(seeds, config.seed)
         for task in loaded.values():
             task.prepare()
-        todo = [(entry, task, seed) for task in tasks for entry in entries for seed in seed_list
-                if store.confirmation(entry["formula"], task, seed, length[task]) is None]
+        todo = [
+            (entry, task, seed)
+            for task in tasks
+            for entry in entries
+            for seed in seed_list
+            if store.confirmation(entry["formula"], task, seed, length[task]) is None
+        ]
         if todo:
             progress = CountProgress(len(todo), "confirming", console, workers or config.workers)
-            timeout = config.timeout * (max(1.0, epochs / config.training.epochs) if epochs and config.training.epochs else 1.0)
+            timeout = config.timeout * (
+                max(1.0, epochs / config.training.epochs) if epochs and config.training.epochs else 1.0
+            )
             pool = WorkerPool(workers or config.workers, config.address, timeout, config.gpus_per_job)
-            jobs = [make_job(e["formula"], (task,), replace(train, seed=seed), params, data_dir=config.data_dir) for e, task, seed in todo]
+            jobs = [
+                make_job(e["formula"], (task,), replace(train, seed=seed), params, data_dir=config.data_dir)
+                for e, task, seed in todo
+            ]
             for index, result in pool.imap(jobs):
                 entry, task, seed = todo[index]
                 measured = "test_acc" if loaded[task].metric == "accuracy" else "test_loss"
@@ -117,14 +138,32 @@ def confirm_run(run_dir: Path, top: int = 3, seeds: int = 5, tasks: list[str] | 
                 if result["status"] == "ok" and score.get(measured) is None:
                     result = {"status": "failed", "error": f"task {task} reported no {measured}, which confirm needs"}
                 if not result.get("transient"):
-                    store.add_confirmation(entry["formula"], entry["name"], task, seed, length[task],
-                                           {**result, "test_loss": score.get("test_loss")})
-                outcome = (f"{measured.replace('_', ' ')} {score[measured]:.4f}" if result["status"] == "ok"
-                           else f"{result['status']}: {result.get('error')}")
-                progress.update(f"{entry['name']} on {task} seed {seed}: {outcome}" + (" (not stored: run confirm again to retry)"
-                                                                                       if result.get("transient") else ""))
-        summary = summarise(store, entries, tasks, seed_list, length, {t: loaded[t].metric for t in tasks},
-                            [t for t in tasks if t not in config.tasks])
+                    store.add_confirmation(
+                        entry["formula"],
+                        entry["name"],
+                        task,
+                        seed,
+                        length[task],
+                        {**result, "test_loss": score.get("test_loss")},
+                    )
+                outcome = (
+                    f"{measured.replace('_', ' ')} {score[measured]:.4f}"
+                    if result["status"] == "ok"
+                    else f"{result['status']}: {result.get('error')}"
+                )
+                progress.update(
+                    f"{entry['name']} on {task} seed {seed}: {outcome}"
+                    + (" (not stored: run confirm again to retry)" if result.get("transient") else "")
+                )
+        summary = summarise(
+            store,
+            entries,
+            tasks,
+            seed_list,
+            length,
+            {t: loaded[t].metric for t in tasks},
+            [t for t in tasks if t not in config.tasks],
+        )
         summary["epochs"] = epochs
         store.set_meta("confirmation", summary)
         return summary
@@ -152,13 +191,25 @@ def _entries(store: RunStore, top: int) -> list[dict[str, Any]]:
     if not best:
         raise ValueError(f"{store.path}: no evolved candidate has a fitness yet; nothing to confirm")
     named = {baseline_formula(name): name for name in CONFIRM_BASELINES}  # canonical formulas, as the store's are
-    return ([{"name": f"#{r.id}" + (f" = {named[r.formula]}" if r.formula in named else ""),
-              "formula": r.formula, "baseline": False} for r in best]
-            + [{"name": name, "formula": formula, "baseline": True} for formula, name in named.items()])
+    return [
+        {
+            "name": f"#{r.id}" + (f" = {named[r.formula]}" if r.formula in named else ""),
+            "formula": r.formula,
+            "baseline": False,
+        }
+        for r in best
+    ] + [{"name": name, "formula": formula, "baseline": True} for formula, name in named.items()]
 
 
-def summarise(store: RunStore, entries: list[dict[str, Any]], tasks: list[str], seeds: list[int], epochs: dict[str, float],
-              metrics: dict[str, str] | None = None, held_out: list[str] = ()) -> dict[str, Any]:
+def summarise(
+    store: RunStore,
+    entries: list[dict[str, Any]],
+    tasks: list[str],
+    seeds: list[int],
+    epochs: dict[str, float],
+    metrics: dict[str, str] | None = None,
+    held_out: list[str] = (),
+) -> dict[str, Any]:
     """Per task and function: the test measure's mean and std over the seeds (accuracy, or loss where the task's metric
     is loss), and paired p-values against ReLU and the best baseline (highest accuracy, lowest loss)."""
     out: dict[str, Any] = {"seeds": seeds, "tasks": {}}
@@ -175,8 +226,14 @@ def summarise(store: RunStore, entries: list[dict[str, Any]], tasks: list[str], 
             for r in ok:
                 for name, values in r["learned"].items():
                     learned.setdefault(name, []).extend(values)
-            rows.append({**e, "n": len(ok), "failed": sum(1 for r in done if r and r["status"] != "ok"),
-                         "learned": mean_learned(learned)})
+            rows.append(
+                {
+                    **e,
+                    "n": len(ok),
+                    "failed": sum(1 for r in done if r and r["status"] != "ok"),
+                    "learned": mean_learned(learned),
+                }
+            )
         means = {name: statistics.fmean(a.values()) for name, a in values_of.items() if a}
         baselines = [e["name"] for e in entries if e["baseline"] and e["name"] in means]
         best = max if metric == "accuracy" else min
@@ -186,20 +243,36 @@ def summarise(store: RunStore, entries: list[dict[str, Any]], tasks: list[str], 
             row["mean"] = means.get(row["name"])
             row["std"] = statistics.stdev(values) if len(values) > 1 else None
             for key, ref in (("vs_relu", "relu"), ("vs_best_baseline", best_baseline)):
-                pairs = [s for s in values_of[row["name"]] if ref in values_of and s in values_of[ref]]  # seeds both finished
+                pairs = [
+                    s for s in values_of[row["name"]] if ref in values_of and s in values_of[ref]
+                ]  # seeds both finished
                 mine, theirs = [values_of[row["name"]][s] for s in pairs], [values_of[ref][s] for s in pairs]
                 same = ref is None or ref == row["name"] or not pairs
                 row[f"p_{key}"] = None if same else paired_p_value(mine, theirs)
                 row[f"diff_{key}"] = None if same else statistics.fmean(mine) - statistics.fmean(theirs)
-        out["tasks"][task] = {"best_baseline": best_baseline, "rows": rows, "metric": metric, "held_out": task in held_out,
-                              "epochs": epochs[task]}
+        out["tasks"][task] = {
+            "best_baseline": best_baseline,
+            "rows": rows,
+            "metric": metric,
+            "held_out": task in held_out,
+            "epochs": epochs[task],
+        }
     return out
 
 
 def header(metric: str) -> tuple[str, ...]:
     """The columns of a task's confirmation table."""
-    return ("function", "formula", f"test {'acc' if metric == 'accuracy' else 'loss'} (mean ± std)", "n", "vs ReLU", "p",
-            "vs best baseline", "p", "learned constants")
+    return (
+        "function",
+        "formula",
+        f"test {'acc' if metric == 'accuracy' else 'loss'} (mean ± std)",
+        "n",
+        "vs ReLU",
+        "p",
+        "vs best baseline",
+        "p",
+        "learned constants",
+    )
 
 
 def tables(summary: dict[str, Any]) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
@@ -211,13 +284,25 @@ def tables(summary: dict[str, Any]) -> list[tuple[str, tuple[str, ...], list[lis
     for task, result in summary["tasks"].items():
         metric = result.get("metric", "accuracy")
         length = summary.get("epochs") or result.get("epochs")
-        title = (f"{task}{' (held-out: not used by the search)' if result.get('held_out') else ''}: test"
-                 f" {metric} over {len(summary['seeds'])} fresh seeds ({'higher' if metric == 'accuracy' else 'lower'} is better;"
-                 f" {'?' if length is None else f'{length:g}'} epochs); best baseline {result['best_baseline']};"
-                 " p: two-sided paired t-test over seeds")
-        rows = [[r["name"], r["formula"], "-" if r["mean"] is None else f"{r['mean']:.4f} ± {r['std'] or 0:.4f}",
-                 str(r["n"]) + (f" ({r['failed']} failed)" if r["failed"] else ""), diff(r["diff_vs_relu"]), pval(r["p_vs_relu"]),
-                 diff(r["diff_vs_best_baseline"]), pval(r["p_vs_best_baseline"]),
-                 ", ".join(f"{k}={v:.3g}" for k, v in r["learned"].items()) or "-"] for r in result["rows"]]
+        title = (
+            f"{task}{' (held-out: not used by the search)' if result.get('held_out') else ''}: test"
+            f" {metric} over {len(summary['seeds'])} fresh seeds ({'higher' if metric == 'accuracy' else 'lower'} is better;"
+            f" {'?' if length is None else f'{length:g}'} epochs); best baseline {result['best_baseline']};"
+            " p: two-sided paired t-test over seeds"
+        )
+        rows = [
+            [
+                r["name"],
+                r["formula"],
+                "-" if r["mean"] is None else f"{r['mean']:.4f} ± {r['std'] or 0:.4f}",
+                str(r["n"]) + (f" ({r['failed']} failed)" if r["failed"] else ""),
+                diff(r["diff_vs_relu"]),
+                pval(r["p_vs_relu"]),
+                diff(r["diff_vs_best_baseline"]),
+                pval(r["p_vs_best_baseline"]),
+                ", ".join(f"{k}={v:.3g}" for k, v in r["learned"].items()) or "-",
+            ]
+            for r in result["rows"]
+        ]
         out.append((title, header(metric), rows))
     return out

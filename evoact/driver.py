@@ -14,7 +14,7 @@ import shlex
 import shutil
 import sqlite3
 import time
-from typing import Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -42,7 +42,9 @@ _CHECKPOINT_SECONDS = 1.0  # steady state: at most one checkpoint a second (resu
 def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
     """``runs/<date>-<time>-<space>-<task>-s<seed>``: sortable and says what ran (a user task by its function)."""
     space = Path(config.space).stem
-    task = re.sub(r"[^\w.-]+", "_", config.task.rpartition(":")[2]) + (f"+{len(config.tasks) - 1}" if len(config.tasks) > 1 else "")
+    task = re.sub(r"[^\w.-]+", "_", config.task.rpartition(":")[2]) + (
+        f"+{len(config.tasks) - 1}" if len(config.tasks) > 1 else ""
+    )
     return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{space}-{task}-s{config.seed}"
 
 
@@ -53,11 +55,15 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
     its first evaluation leaves no run directory behind.
     """
     space = check_search(config)
-    store = RunStore.create(run_dir, {
-        "config": config.to_dict(), "command": reproduce_command(config, run_dir),
-        "search_space": {"source": space.source, "text": space.text},
-        "versions": {"evoact": evoact.__version__, "torch": torch.__version__, "python": platform.python_version()},
-    })
+    store = RunStore.create(
+        run_dir,
+        {
+            "config": config.to_dict(),
+            "command": reproduce_command(config, run_dir),
+            "search_space": {"source": space.source, "text": space.text},
+            "versions": {"evoact": evoact.__version__, "torch": torch.__version__, "python": platform.python_version()},
+        },
+    )
     try:
         return _drive(store, config, space, False, console)
     except BaseException:
@@ -88,18 +94,23 @@ def reproduce_command(config: SearchConfig, run_dir: Path) -> str:
     if config.tasks != defaults.tasks:
         parts += [f"--suite {suite}"] if suite else [f"--task {shlex.quote(t)}" for t in config.tasks]
     for option, value, default in (
-            ("--algorithm", config.algorithm, defaults.algorithm), ("--mode", config.mode, defaults.mode),
-            ("--selection", config.selection, defaults.selection), ("--score", config.score, defaults.score),
-            ("--aggregate", config.aggregate, defaults.aggregate), ("--epochs", config.training.epochs, defaults.training.epochs),
-            ("--population", config.evolution.population, defaults.evolution.population),
-            ("--offspring", config.evolution.offspring, defaults.evolution.offspring),
-            ("--generations", config.generations, defaults.generations),
-            ("--replacement", config.evolution.replacement, defaults.evolution.replacement),
-            ("--workers", config.workers, None), ("--timeout", config.timeout, defaults.timeout),
-            ("--hurdle-ratio", config.screening.hurdle_ratio, defaults.screening.hurdle_ratio),
-            ("--stability-depth", config.screening.stability_depth, defaults.screening.stability_depth),
-            ("--evaluations-per-hash", config.screening.evaluations_per_hash, defaults.screening.evaluations_per_hash),
-            ("--gpus-per-job", config.gpus_per_job, defaults.gpus_per_job)):
+        ("--algorithm", config.algorithm, defaults.algorithm),
+        ("--mode", config.mode, defaults.mode),
+        ("--selection", config.selection, defaults.selection),
+        ("--score", config.score, defaults.score),
+        ("--aggregate", config.aggregate, defaults.aggregate),
+        ("--epochs", config.training.epochs, defaults.training.epochs),
+        ("--population", config.evolution.population, defaults.evolution.population),
+        ("--offspring", config.evolution.offspring, defaults.evolution.offspring),
+        ("--generations", config.generations, defaults.generations),
+        ("--replacement", config.evolution.replacement, defaults.evolution.replacement),
+        ("--workers", config.workers, None),
+        ("--timeout", config.timeout, defaults.timeout),
+        ("--hurdle-ratio", config.screening.hurdle_ratio, defaults.screening.hurdle_ratio),
+        ("--stability-depth", config.screening.stability_depth, defaults.screening.stability_depth),
+        ("--evaluations-per-hash", config.screening.evaluations_per_hash, defaults.screening.evaluations_per_hash),
+        ("--gpus-per-job", config.gpus_per_job, defaults.gpus_per_job),
+    ):
         if value != default:
             parts.append(f"{option} {value:g}" if isinstance(value, float) else f"{option} {value}")
     if config.task_weights:
@@ -115,8 +126,13 @@ def reproduce_command(config: SearchConfig, run_dir: Path) -> str:
     return " ".join(parts + [f"--name {shlex.quote(run_dir.name)}-again"])
 
 
-def resume_search(run_dir: Path, console: Console | None = None, trust_user_tasks: bool = False, address: str | None = None,
-                  data_dir: str | None = None) -> RunStore:
+def resume_search(
+    run_dir: Path,
+    console: Console | None = None,
+    trust_user_tasks: bool = False,
+    address: str | None = None,
+    data_dir: str | None = None,
+) -> RunStore:
     """Continue an interrupted run from its newest intact checkpoint, reusing every finished evaluation.
 
     The result equals an uninterrupted run's with the same seed: the algorithm restarts from its saved state,
@@ -138,8 +154,14 @@ def resume_search(run_dir: Path, console: Console | None = None, trust_user_task
     return _drive(store, config, space, True, console, notes)
 
 
-def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, resuming: bool, console: Console | None,
-           notes: list[str] = ()) -> RunStore:
+def _drive(
+    store: RunStore,
+    config: SearchConfig,
+    space: SearchSpace,
+    resuming: bool,
+    console: Console | None,
+    notes: list[str] = (),
+) -> RunStore:
     total = len(config.baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
     hooks = Hooks(SearchProgress(total, config.generations, console, config.workers), Checkpoints(store.path))
     problem = None
@@ -147,16 +169,21 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, resuming: 
         tasks = [get_task(name, config.data_dir) for name in config.tasks]
         problem = Problem(store, config, space, hooks, {task.name: task.metric for task in tasks})
         steady = config.steady
-        algorithm = ALGORITHMS[config.algorithm](Genome(space), config.evolution, config.seed, admissible=problem.admissible,
-                                                 steady=steady)
-        algorithm.seen.update(problem.baseline_formulas.values())  # explore beyond the baselines (seeds may still equal one)
+        algorithm = ALGORITHMS[config.algorithm](
+            Genome(space), config.evolution, config.seed, admissible=problem.admissible, steady=steady
+        )
+        algorithm.seen.update(
+            problem.baseline_formulas.values()
+        )  # explore beyond the baselines (seeds may still equal one)
         checkpoint = read_checkpoint(store.path, _checker(algorithm, config, total)) if resuming else None
         if checkpoint is not None and checkpoint.generation >= 0:
             try:
                 algorithm.restore(checkpoint.state["algorithm"] if steady else checkpoint.state)
             except (KeyError, TypeError, ValueError, IndexError) as exc:
-                raise RunStoreError(f"{store.path}: checkpoint of generation {checkpoint.generation} cannot be continued"
-                                    f" by this evoact ({type(exc).__name__}: {exc})") from None
+                raise RunStoreError(
+                    f"{store.path}: checkpoint of generation {checkpoint.generation} cannot be continued"
+                    f" by this evoact ({type(exc).__name__}: {exc})"
+                ) from None
     except BaseException:
         hooks.close()
         if problem is not None:
@@ -166,8 +193,11 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, resuming: 
     for note in [*notes, *(f"skipping checkpoint {skipped}" for skipped in (checkpoint.skipped if checkpoint else ()))]:
         hooks.note(note)
     if checkpoint is not None:
-        hooks.note(f"resuming after generation {checkpoint.generation}" if checkpoint.generation >= 0 else
-                   "resuming from the start (no intact checkpoint); finished evaluations are reused")
+        hooks.note(
+            f"resuming after generation {checkpoint.generation}"
+            if checkpoint.generation >= 0
+            else "resuming from the start (no intact checkpoint); finished evaluations are reused"
+        )
     if resuming:
         for row in store.candidates():  # what earlier sessions finished counts in the progress, read again or not
             if row.status != "pending":
@@ -182,7 +212,13 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, resuming: 
         store.set_meta("ray_address", pool.address)
         problem.evaluate_baselines(pool)
         if steady:
-            run_steady(problem, algorithm, hooks, config, checkpoint.state if checkpoint and checkpoint.generation >= 0 else None)
+            run_steady(
+                problem,
+                algorithm,
+                hooks,
+                config,
+                checkpoint.state if checkpoint and checkpoint.generation >= 0 else None,
+            )
         else:
             run_generations(problem, algorithm, hooks, config)
         problem.finish()
@@ -202,6 +238,7 @@ def _drive(store: RunStore, config: SearchConfig, space: SearchSpace, resuming: 
 
 def _checker(algorithm: Evolution, config: SearchConfig, total: int) -> Callable[[int, dict], str | None]:
     """What a checkpoint must hold to continue this run: a checkpoint is a file from a run directory, so checked."""
+
     def problem(generation: int, state: dict) -> str | None:
         # steady state counts every result, stage-1 rejections too: allow a thousand per evaluation
         most = total * 1000 if config.steady else config.generations
@@ -209,10 +246,15 @@ def _checker(algorithm: Evolution, config: SearchConfig, total: int) -> Callable
             return f"generation {generation} is beyond this run's {most}"
         if not config.steady:
             return algorithm.state_problem(state, most)
-        if not (isinstance(awaited := state.get("awaited"), list) and all(isinstance(i, int) and i >= 0 for i in awaited)
-                and isinstance(state.get("asked_through"), int) and state["asked_through"] >= 0):
+        if not (
+            isinstance(awaited := state.get("awaited"), list)
+            and all(isinstance(i, int) and i >= 0 for i in awaited)
+            and isinstance(state.get("asked_through"), int)
+            and state["asked_through"] >= 0
+        ):
             return "its proposals in flight are not candidate ids"
         return algorithm.state_problem(state.get("algorithm"), most)
+
     return problem
 
 
@@ -263,21 +305,34 @@ def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: Sea
         with problem.batch():  # what one pass proposes and learns commits at once
             while kept < total and problem.in_flight < config.workers:
                 for proposal in algorithm.ask(1):  # the first ask also brings the space's seed trees
-                    (candidate,), passed = problem.submit([proposal], min(algorithm.told // per_label, config.generations - 1))
+                    (candidate,), passed = problem.submit(
+                        [proposal], min(algorithm.told // per_label, config.generations - 1)
+                    )
                     awaited[candidate.id], kept, asked_through = proposal, kept + passed, candidate.id
             if algorithm.told // per_label != label:
                 label = algorithm.told // per_label
                 hooks.generation(min(label, config.generations - 1))
             finished = [c for c in problem.collect() if c.id in awaited]
             if finished:
-                algorithm.tell([awaited.pop(c.id) for c in finished], [c.id for c in finished],
-                               [problem.fitness(c.id) for c in finished])
+                algorithm.tell(
+                    [awaited.pop(c.id) for c in finished],
+                    [c.id for c in finished],
+                    [problem.fitness(c.id) for c in finished],
+                )
         if finished:
             last = kept >= total and not awaited
-            if last or (algorithm.told - last_step >= per_label and time.monotonic() - last_time >= _CHECKPOINT_SECONDS):
+            if last or (
+                algorithm.told - last_step >= per_label and time.monotonic() - last_time >= _CHECKPOINT_SECONDS
+            ):
                 last_step, last_time = algorithm.told, time.monotonic()
-                hooks.step(algorithm.told, {"algorithm": algorithm.state(seen=False), "awaited": sorted(awaited),
-                                            "asked_through": asked_through})
+                hooks.step(
+                    algorithm.told,
+                    {
+                        "algorithm": algorithm.state(seen=False),
+                        "awaited": sorted(awaited),
+                        "asked_through": asked_through,
+                    },
+                )
         elif problem.in_flight:
             problem.poll()
         elif kept >= total:

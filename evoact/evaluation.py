@@ -18,9 +18,17 @@ from evoact.tasks import get_task
 from evoact.training import Hurdle, TrainConfig, TrainingError
 
 
-def make_job(formula: str, tasks: str | tuple[str, ...] | list[str], train: TrainConfig, params: dict[str, float],
-             screening: ScreeningConfig | None = None, hurdle: float | None = None, data_dir: str | None = None,
-             hurdles: dict[str, Hurdle] | None = None, score: str = "accuracy") -> dict[str, Any]:
+def make_job(
+    formula: str,
+    tasks: str | tuple[str, ...] | list[str],
+    train: TrainConfig,
+    params: dict[str, float],
+    screening: ScreeningConfig | None = None,
+    hurdle: float | None = None,
+    data_dir: str | None = None,
+    hurdles: dict[str, Hurdle] | None = None,
+    score: str = "accuracy",
+) -> dict[str, Any]:
     """A job is plain data (formula text, task names and numbers), so workers never unpickle evoact objects.
 
     Tasks are trained in order, cheapest first. With ``screening`` the worker runs the stability check first and
@@ -29,9 +37,16 @@ def make_job(formula: str, tasks: str | tuple[str, ...] | list[str], train: Trai
     """
     names = [tasks] if isinstance(tasks, str) else list(tasks)
     hurdles = dict(hurdles or {}) | ({names[0]: Hurdle("accuracy", hurdle)} if hurdle is not None else {})
-    return {"formula": formula, "tasks": names, "train": asdict(train), "params": dict(params),
-            "screening": asdict(screening) if screening and screening.active else None,
-            "hurdles": {name: asdict(h) for name, h in hurdles.items()}, "data_dir": data_dir, "score": score}
+    return {
+        "formula": formula,
+        "tasks": names,
+        "train": asdict(train),
+        "params": dict(params),
+        "screening": asdict(screening) if screening and screening.active else None,
+        "hurdles": {name: asdict(h) for name, h in hurdles.items()},
+        "data_dir": data_dir,
+        "score": score,
+    }
 
 
 def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
@@ -56,28 +71,57 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
             if screening is not None and index == 0:
                 reason = stability_reason(make, screening, config.seed)
                 if reason:
-                    return Outcome("rejected", stage="stability", error=reason, seconds=time.perf_counter() - start).plain()
+                    return Outcome(
+                        "rejected", stage="stability", error=reason, seconds=time.perf_counter() - start
+                    ).plain()
                 made.clear()
             probe = task.probe_step(config, screening.hurdle_fraction) if screening is not None else None
             hurdle = Hurdle(**job["hurdles"][name]) if name in (job.get("hurdles") or {}) else None
             result = task.run(make, config, probe, hurdle)
-            scores[name] = TaskScore(result.val_acc, result.test_acc, result.seconds, result.probe_acc, _learned(made),
-                                     result.val_loss, result.test_loss, result.probe_loss, result.stopped, result.curve)
+            scores[name] = TaskScore(
+                result.val_acc,
+                result.test_acc,
+                result.seconds,
+                result.probe_acc,
+                _learned(made),
+                result.val_loss,
+                result.test_loss,
+                result.probe_loss,
+                result.stopped,
+                result.curve,
+            )
             if result.stopped:
-                measured = (f"accuracy {result.probe_acc:.4f}" if hurdle.metric == "accuracy" else f"loss {result.probe_loss:.4g}")
-                return Outcome("rejected", stage="quality", probe_acc=result.probe_acc,
-                               train_seconds=sum(s.train_seconds for s in scores.values()), scores=scores,
-                               error=f"{name}: validation {measured} after {probe} step(s) is "
-                                     f"{'below' if hurdle.metric == 'accuracy' else 'above'} the hurdle {hurdle.limit:.4f}",
-                               seconds=time.perf_counter() - start).plain()
+                measured = (
+                    f"accuracy {result.probe_acc:.4f}"
+                    if hurdle.metric == "accuracy"
+                    else f"loss {result.probe_loss:.4g}"
+                )
+                return Outcome(
+                    "rejected",
+                    stage="quality",
+                    probe_acc=result.probe_acc,
+                    train_seconds=sum(s.train_seconds for s in scores.values()),
+                    scores=scores,
+                    error=f"{name}: validation {measured} after {probe} step(s) is "
+                    f"{'below' if hurdle.metric == 'accuracy' else 'above'} the hurdle {hurdle.limit:.4f}",
+                    seconds=time.perf_counter() - start,
+                ).plain()
     except TrainingError as exc:
         return Outcome("failed", error=str(exc), seconds=time.perf_counter() - start).plain()
     except Exception as exc:  # a candidate must never stop the run: record why it failed
         return Outcome("failed", error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start).plain()
     first = scores[job["tasks"][0]]
-    return Outcome("ok", fitness(scores, job["tasks"], metrics=metrics, score=job.get("score", "accuracy")), first.val_acc,
-                   first.test_acc, sum(s.train_seconds for s in scores.values()), time.perf_counter() - start, first.probe_acc,
-                   first.learned, scores=scores).plain()
+    return Outcome(
+        "ok",
+        fitness(scores, job["tasks"], metrics=metrics, score=job.get("score", "accuracy")),
+        first.val_acc,
+        first.test_acc,
+        sum(s.train_seconds for s in scores.values()),
+        time.perf_counter() - start,
+        first.probe_acc,
+        first.learned,
+        scores=scores,
+    ).plain()
 
 
 def _learned(made: list[CompiledActivation]) -> dict[str, tuple[float, ...]]:

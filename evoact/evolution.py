@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import sympy as sp
 from deap import gp
@@ -69,7 +70,9 @@ class Evolution:
     config: EvolutionConfig
     seed: int = 0
     admissible: Callable[[sp.Expr], bool] = field(default=lambda expr: X in expr.free_symbols, repr=False)
-    steady: bool = False  # steady state (asynchronous): random until a population is evaluated, then one child at a time
+    steady: bool = (
+        False  # steady state (asynchronous): random until a population is evaluated, then one child at a time
+    )
     population: list[Member] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     generation: int = 0  # tells so far: generations, or in steady state evaluations
@@ -77,7 +80,9 @@ class Evolution:
     seeded: bool = False
     _state: object = None
     _keys: dict[int, object] = field(default_factory=dict, repr=False)  # member id -> what tournaments compare
-    _tried: set[str] = field(default_factory=set, repr=False)  # trees already proposed or refused (a shortcut, no state)
+    _tried: set[str] = field(
+        default_factory=set, repr=False
+    )  # trees already proposed or refused (a shortcut, no state)
 
     def __post_init__(self) -> None:
         if self.config.replacement not in REPLACEMENTS:
@@ -95,7 +100,9 @@ class Evolution:
             self._state = random.getstate()
             random.setstate(outer)
 
-    def propose(self, tree: gp.PrimitiveTree, origin: str, parents: tuple[int, ...] = (), force: bool = False) -> Proposal | None:
+    def propose(
+        self, tree: gp.PrimitiveTree, origin: str, parents: tuple[int, ...] = (), force: bool = False
+    ) -> Proposal | None:
         """A proposal for ``tree`` if it is valid and new (``force`` admits a known formula)."""
         text = str(tree)
         if not force:
@@ -125,7 +132,11 @@ class Evolution:
             out: list[Proposal] = []
             if not self.seeded:
                 self.seeded = True
-                out = [p for p in (self.propose(self.genome.parse(s), "seed", force=True) for s in self.genome.space.seeds) if p]
+                out = [
+                    p
+                    for p in (self.propose(self.genome.parse(s), "seed", force=True) for s in self.genome.space.seeds)
+                    if p
+                ]
             while len(out) < n:
                 out.append(self._next())
             return out
@@ -139,15 +150,21 @@ class Evolution:
             proposal = self.propose(self.genome.random_tree(), "random")
             if proposal:
                 return proposal
-        raise SearchSpaceError(f"search space {self.genome.space.name!r} seems exhausted: no new admissible tree in"
-                               f" {_MAX_TRIES * 10} tries (its primitives and limits allow too few distinct functions)")
+        raise SearchSpaceError(
+            f"search space {self.genome.space.name!r} seems exhausted: no new admissible tree in"
+            f" {_MAX_TRIES * 10} tries (its primitives and limits allow too few distinct functions)"
+        )
 
     def _child(self) -> Proposal:
         for _ in range(_MAX_TRIES):
             first = self._tournament()
             if random.random() < self.config.crossover_prob:
                 second = self._tournament()
-                tree, parents, origin = self.genome.crossover(first.tree, second.tree), (first.id, second.id), "crossover"
+                tree, parents, origin = (
+                    self.genome.crossover(first.tree, second.tree),
+                    (first.id, second.id),
+                    "crossover",
+                )
                 if random.random() < self.config.mutation_prob:
                     tree, origin = self.genome.mutate(tree), "crossover+mutation"
             else:
@@ -194,7 +211,10 @@ class Evolution:
         ``seen`` (the formulas proposed so far, which grow with the run) when the caller restores them itself."""
         version, internal, gauss = self._state
         return {
-            "generation": self.generation, "told": self.told, "seeded": self.seeded, "seen": sorted(self.seen) if seen else [],
+            "generation": self.generation,
+            "told": self.told,
+            "seeded": self.seeded,
+            "seen": sorted(self.seen) if seen else [],
             "population": [{"id": m.id, "tree": str(m.tree), "fitness": m.fitness} for m in self.population],
             "rng": [version, list(internal), gauss],
         }
@@ -204,19 +224,31 @@ class Evolution:
         if not isinstance(state, dict):
             return "its algorithm state is not a mapping"
         problems = [
-            (_count(state.get("generation"), generations), f"generation {state.get('generation')!r} is not within 0..{generations}"),
+            (
+                _count(state.get("generation"), generations),
+                f"generation {state.get('generation')!r} is not within 0..{generations}",
+            ),
             (_count(state.get("told", 0), 10**9), f"told {state.get('told')!r} is not a count"),
             (isinstance(state.get("seeded"), bool), f"seeded {state.get('seeded')!r} is not true or false"),
-            (isinstance(seen := state.get("seen"), list) and all(isinstance(s, str) for s in seen), "seen is not a list of formulas"),
-            (isinstance(pop := state.get("population"), list) and len(pop) <= self.config.population,
-             f"the population is not a list of at most {self.config.population} members (the config's population)"),
+            (
+                isinstance(seen := state.get("seen"), list) and all(isinstance(s, str) for s in seen),
+                "seen is not a list of formulas",
+            ),
+            (
+                isinstance(pop := state.get("population"), list) and len(pop) <= self.config.population,
+                f"the population is not a list of at most {self.config.population} members (the config's population)",
+            ),
         ]
         problem = next((why for ok, why in problems if not ok), None)
         if problem:
             return problem
         for member in pop:
-            if not (isinstance(member, dict) and _count(member.get("id"), 2**62) and isinstance(member.get("tree"), str)
-                    and _fitness(member.get("fitness"))):
+            if not (
+                isinstance(member, dict)
+                and _count(member.get("id"), 2**62)
+                and isinstance(member.get("tree"), str)
+                and _fitness(member.get("fitness"))
+            ):
                 return f"population member {str(member)[:60]!r} is not an id, a tree and a finite fitness"
             try:
                 self.genome.parse(member["tree"])
@@ -237,8 +269,10 @@ class Evolution:
         self.generation, self.seeded, self.seen = state["generation"], state["seeded"], set(state["seen"])
         self._tried = set()  # answered against another seen set
         self.told = state.get("told", 0)  # checkpoints before steady state counted generations only
-        self.population = [Member(m["id"], self.genome.parse(m["tree"]), tuple(f) if isinstance(f := m["fitness"], list) else f)
-                           for m in state["population"]]
+        self.population = [
+            Member(m["id"], self.genome.parse(m["tree"]), tuple(f) if isinstance(f := m["fitness"], list) else f)
+            for m in state["population"]
+        ]
         self._rank()
 
 
@@ -248,8 +282,10 @@ def _count(value: Any, most: int) -> bool:
 
 def _fitness(value: Any) -> bool:
     values = value if isinstance(value, list) else [value]
-    return bool(values) and all(isinstance(v, float) and math.isfinite(v) or isinstance(v, int) and not isinstance(v, bool)
-                                and abs(v) <= 2**53 for v in values)
+    return bool(values) and all(
+        isinstance(v, float) and math.isfinite(v) or isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 2**53
+        for v in values
+    )
 
 
 class RandomSearch(Evolution):

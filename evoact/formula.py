@@ -6,8 +6,8 @@ import builtins
 import keyword
 import math
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import sympy as sp
 import torch
@@ -37,19 +37,43 @@ def _gelu(u: sp.Expr) -> sp.Expr:
 #: Function names the parser accepts, with their arity (-2: two or more) and SymPy meaning: every op of the op table
 #: that has a name in formulas, and aliases built from those.
 FUNCTIONS: dict[str, tuple[int, Callable[..., sp.Expr]]] = {
-    op.formula: (-2 if op.variadic else op.arity, op.build or op.sympy) for op in OPS.values() if op.formula}
+    op.formula: (-2 if op.variadic else op.arity, op.build or op.sympy) for op in OPS.values() if op.formula
+}
 FUNCTIONS |= {
-    "abs": FUNCTIONS["Abs"], "max": FUNCTIONS["Max"], "min": FUNCTIONS["Min"], "relu": (1, lambda u: maximum(u, 0)),
-    "silu": (1, lambda u: u * sigmoid(u)), "swish": (1, lambda u: u * sigmoid(u)),
-    "gelu": (1, _gelu), "mish": (1, lambda u: u * sp.tanh(softplus(u))),
+    "abs": FUNCTIONS["Abs"],
+    "max": FUNCTIONS["Max"],
+    "min": FUNCTIONS["Min"],
+    "relu": (1, lambda u: maximum(u, 0)),
+    "silu": (1, lambda u: u * sigmoid(u)),
+    "swish": (1, lambda u: u * sigmoid(u)),
+    "gelu": (1, _gelu),
+    "mish": (1, lambda u: u * sp.tanh(softplus(u))),
 }
 _CONSTANTS = {"E": sp.E, "e": sp.E, "pi": sp.pi}  # e is Euler's number, as in maths, never a learnable constant
 _NOT_NUMBERS = {"nan", "inf", "infinity", "oo", "zoo"}
 # A constant becomes an attribute of an nn.Module and an argument in generated code, so it can never be a name that
 # code uses: the input, torch, Python's builtins, nn.Module's attributes and the modules' own (temporaries t0, t1...).
-_RESERVED = {"x", "torch", "self", "math", "F", "nn", "fused", "mode", "program", "backward_program", "params",
-             *FUNCTIONS, *_CONSTANTS, *_NOT_NUMBERS, *dir(builtins), *dir(torch.nn.Module())}
-_TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(\*\*|[-+*/^(),]))")
+_RESERVED = {
+    "x",
+    "torch",
+    "self",
+    "math",
+    "F",
+    "nn",
+    "fused",
+    "mode",
+    "program",
+    "backward_program",
+    "params",
+    *FUNCTIONS,
+    *_CONSTANTS,
+    *_NOT_NUMBERS,
+    *dir(builtins),
+    *dir(torch.nn.Module()),
+}
+_TOKEN = re.compile(
+    r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(\*\*|[-+*/^(),]))"
+)
 
 
 #: The input of every formula.
@@ -103,8 +127,10 @@ def constant_name_problem(name: str) -> str | None:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         return "a constant's name is lowercase letters, digits and '_', starting with a letter"
     if name in _RESERVED or keyword.iskeyword(name) or keyword.issoftkeyword(name) or re.fullmatch(r"t\d+", name):
-        return (f"{name!r} cannot name a constant: it is reserved (x, a function name, a Python keyword or builtin, an"
-                " attribute of torch's nn.Module, or a name generated code uses)")
+        return (
+            f"{name!r} cannot name a constant: it is reserved (x, a function name, a Python keyword or builtin, an"
+            " attribute of torch's nn.Module, or a name generated code uses)"
+        )
     return None
 
 
@@ -131,7 +157,9 @@ def parse(text: str, learnable: tuple[str, ...] | None = None) -> sp.Expr:
                 raise FormulaError(f"it is {len(canonical)} characters long; the limit is {MAX_LENGTH}")
             _Parser(canonical, learnable).parse()
         except FormulaError as exc:
-            raise FormulaError(f"its canonical form {canonical[:60]}{'...' if len(canonical) > 60 else ''} is refused: {exc}") from None
+            raise FormulaError(
+                f"its canonical form {canonical[:60]}{'...' if len(canonical) > 60 else ''} is refused: {exc}"
+            ) from None
     if (height := _tower(expr, {})) > MAX_TOWER:
         raise FormulaError(f"formula stacks {height} powers with exponents in x; the limit is {MAX_TOWER}")
     return expr
@@ -144,7 +172,9 @@ def check_params(params: dict[str, float] | None) -> dict[str, float]:
         if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
             raise FormulaError(f"constant {name!r} = {value!r}: a constant's value must be a number")
         if not (isinstance(value, int) or math.isfinite(value)) or abs(value) > MAX_CONSTANT:
-            raise FormulaError(f"constant {name} = {value}: must be a finite number of magnitude at most {MAX_CONSTANT:g}")
+            raise FormulaError(
+                f"constant {name} = {value}: must be a finite number of magnitude at most {MAX_CONSTANT:g}"
+            )
         out[name] = float(value)
     return out
 
@@ -213,7 +243,9 @@ class _Parser:
 
     def take(self, expected: str) -> None:
         if self.peek() != expected:
-            raise self.error(f"expected {expected!r}" + (f", found {self.peek()!r}" if self.peek() else " before the end"))
+            raise self.error(
+                f"expected {expected!r}" + (f", found {self.peek()!r}" if self.peek() else " before the end")
+            )
         self.i += 1
 
     def node(self, expr: sp.Expr) -> sp.Expr:
@@ -273,7 +305,11 @@ class _Parser:
         exponent = self.unary()
         if exponent.is_number and abs(float(exponent)) > MAX_EXPONENT:
             raise self.error(f"exponent {to_formula(exponent)} is outside [-{MAX_EXPONENT}, {MAX_EXPONENT}]")
-        if base.is_number and exponent.is_number and (float(base) < 0 and not exponent.is_integer or float(base) == 0 and float(exponent) < 0):
+        if (
+            base.is_number
+            and exponent.is_number
+            and (float(base) < 0 and not exponent.is_integer or float(base) == 0 and float(exponent) < 0)
+        ):
             raise self.error(f"({to_formula(base)})**({to_formula(exponent)}) is not a real number")
         return self.node(base**exponent)
 
@@ -287,8 +323,14 @@ class _Parser:
             if len(digits.rstrip("0")) > MAX_DIGITS:
                 raise self.error(f"number {value[:40]} has more than {MAX_DIGITS} significant digits")
             if len(written_exponent.lstrip("+-").lstrip("0")) > 2:
-                raise self.error(f"number {value[:40]} is " + (f"smaller than 1e-{MAX_DECIMAL_EXPONENT}" if
-                                 written_exponent.startswith("-") else f"larger than {MAX_LITERAL:g}"))
+                raise self.error(
+                    f"number {value[:40]} is "
+                    + (
+                        f"smaller than 1e-{MAX_DECIMAL_EXPONENT}"
+                        if written_exponent.startswith("-")
+                        else f"larger than {MAX_LITERAL:g}"
+                    )
+                )
             number = float(value)
             if not math.isfinite(number) or abs(number) > MAX_LITERAL:
                 raise self.error(f"number {value} is larger than {MAX_LITERAL:g}")
@@ -309,11 +351,18 @@ class _Parser:
             raise self.error(f"function {value!r} needs arguments in parentheses")
         if value.lower() in _NOT_NUMBERS:
             raise self.error(f"{value!r} is not allowed: a formula holds finite real numbers only")
-        allowed = value == "x" or value in _CONSTANTS or (
-            is_constant_name(value) if self.learnable is None else value in self.learnable)
+        allowed = (
+            value == "x"
+            or value in _CONSTANTS
+            or (is_constant_name(value) if self.learnable is None else value in self.learnable)
+        )
         if not allowed:
-            reserved = self.learnable is None and re.fullmatch(r"[a-z][a-z0-9_]*", value) and constant_name_problem(value)
-            raise self.error(f"unknown name {value!r}; " + (reserved or "a formula uses x, learnable constants and known functions"))
+            reserved = (
+                self.learnable is None and re.fullmatch(r"[a-z][a-z0-9_]*", value) and constant_name_problem(value)
+            )
+            raise self.error(
+                f"unknown name {value!r}; " + (reserved or "a formula uses x, learnable constants and known functions")
+            )
         self.i += 1
         return self.node(X if value == "x" else _CONSTANTS.get(value) or symbol(value))
 
@@ -329,7 +378,9 @@ class _Parser:
             args.append(self.expr())
         self.take(")")
         if (arity > 0 and len(args) != arity) or (arity < 0 and len(args) < -arity):
-            raise self.error(f"{name} takes {arity if arity > 0 else f'at least {-arity}'} argument(s), got {len(args)}")
+            raise self.error(
+                f"{name} takes {arity if arity > 0 else f'at least {-arity}'} argument(s), got {len(args)}"
+            )
         if len(args) > MAX_ARGS:
             raise self.error(f"{name} has {len(args)} arguments; the limit is {MAX_ARGS}")
         return self.node(build(*args))

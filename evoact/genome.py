@@ -89,7 +89,9 @@ class Genome:
                         height[t], changed = h, True
         return height
 
-    def random_tree(self, min_depth: int | None = None, max_depth: int | None = None, type_: type | None = None) -> gp.PrimitiveTree:
+    def random_tree(
+        self, min_depth: int | None = None, max_depth: int | None = None, type_: type | None = None
+    ) -> gp.PrimitiveTree:
         """A random tree grown between the depths given (defaults: the space's initial depths)."""
         limits = self.space.limits
         lo = limits.init_min_depth if min_depth is None else min_depth
@@ -100,7 +102,11 @@ class Genome:
 
     def _grow(self, type_: type, depth: int, min_depth: int, max_depth: int, out: list) -> None:
         terminals = self.pset.terminals.get(type_, [])
-        prims = [p for p in self.pset.primitives.get(type_, []) if depth + 1 + max(self._min_height[a] for a in p.args) <= max_depth]
+        prims = [
+            p
+            for p in self.pset.primitives.get(type_, [])
+            if depth + 1 + max(self._min_height[a] for a in p.args) <= max_depth
+        ]
         leaf_ratio = len(terminals) / (len(terminals) + len(prims)) if prims else 1.0
         if terminals and (not prims or (depth >= min_depth and random.random() < leaf_ratio)):
             x = [t for t in terminals if t.name == "x"]

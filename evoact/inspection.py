@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
@@ -29,8 +30,12 @@ def describe_formula(text: str, params: dict[str, float] | None = None, expr: sp
     expr = parse(text) if expr is None else expr
     values = constant_values(expr, params)
     return {
-        "input": text, "formula": to_formula(expr), "latex": sp.latex(expr), "nodes": count_nodes(expr),
-        "constants": list(values), "constant_values": values,
+        "input": text,
+        "formula": to_formula(expr),
+        "latex": sp.latex(expr),
+        "nodes": count_nodes(expr),
+        "constants": list(values),
+        "constant_values": values,
         "properties": activation_properties(expr, values),
         "nearest_known": [{**asdict(m), "rediscovery": m.rediscovery} for m in nearest_known(expr, values)],
     }
@@ -41,7 +46,9 @@ def mean_learned(learned: Mapping[str, Sequence[float]]) -> dict[str, float]:
     return {name: sum(v) / len(v) for name, v in learned.items() if v}
 
 
-def describe_candidate(run: Run, cid: int, params: dict[str, float] | None = None, expr: sp.Expr | None = None) -> dict[str, Any]:
+def describe_candidate(
+    run: Run, cid: int, params: dict[str, float] | None = None, expr: sp.Expr | None = None
+) -> dict[str, Any]:
     """A run candidate: its formula description (constants at their trained values unless ``params`` says otherwise),
     status or failure reason, lineage and the baselines' fitness."""
     row = run.store.candidate(cid)
@@ -51,12 +58,23 @@ def describe_candidate(run: Run, cid: int, params: dict[str, float] | None = Non
     o = row.outcome
     return {
         **describe_formula(row.formula, {**run.constants(row), **(params or {})}, expr),
-        "id": cid, "label": row.label, "status": o.status, "error": o.error,
-        "duplicate_of": o.duplicate_of, "fitness": o.fitness, "val_acc": o.val_acc,
-        "test_acc": o.test_acc, "train_seconds": o.train_seconds, "learned": row["learned"],
-        "stage": o.stage, "equivalent_to": o.equivalent_to, "probe_acc": o.probe_acc,
+        "id": cid,
+        "label": row.label,
+        "status": o.status,
+        "error": o.error,
+        "duplicate_of": o.duplicate_of,
+        "fitness": o.fitness,
+        "val_acc": o.val_acc,
+        "test_acc": o.test_acc,
+        "train_seconds": o.train_seconds,
+        "learned": row["learned"],
+        "stage": o.stage,
+        "equivalent_to": o.equivalent_to,
+        "probe_acc": o.probe_acc,
         "fingerprint": row.fingerprint,
-        "generation": row.generation, "origin": row.origin, "genome": row.genome,
+        "generation": row.generation,
+        "origin": row.origin,
+        "genome": row.genome,
         "parents": [{"id": p.id, "formula": p.formula, "fitness": p.outcome.fitness} for p in parents if p],
         "baselines": {r.label: r.outcome.fitness for r in run.store.candidates() if r.label},
     }

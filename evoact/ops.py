@@ -8,13 +8,14 @@ map, the interpreter, the generated code, the kernel's op codes and the ONNX not
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import sympy as sp
 import torch
-from sympy.functions.elementary.miscellaneous import ShortCircuit
 import torch.nn.functional as F
+from sympy.functions.elementary.miscellaneous import ShortCircuit
 
 _INV_PI = 1.0 / math.pi
 
@@ -172,16 +173,58 @@ _TABLE = (
     Operation("abs", 1, torch.abs, "torch.abs({0})", 22, sympy=sp.Abs, formula="Abs"),
     Operation("sign", 1, torch.sign, "torch.sign({0})", 23, sympy=sp.sign, formula="sign"),
     Operation("sigmoid", 1, torch.sigmoid, "torch.sigmoid({0})", 24, sympy=Sigmoid, formula="sigmoid", build=sigmoid),
-    Operation("softplus", 1, F.softplus, "torch.nn.functional.softplus({0})", 25, sympy=Softplus, formula="softplus",
-              build=softplus),
-    Operation("sinc", 1, lambda u: torch.sinc(u * _INV_PI), "torch.sinc({0} * " + repr(_INV_PI) + ")", 26, onnx=False,
-              sympy=sp.sinc, formula="sinc"),
-    Operation("heaviside", 1, _heaviside, "(({0} > 0).to({0}.dtype) + ({0} == 0).to({0}.dtype) * 0.5)", 27,
-              sympy=sp.Heaviside, formula="Heaviside", build=lambda u: sp.Heaviside(u, sp.S.Half)),
-    Operation("maximum", 2, torch.maximum, "torch.maximum({0}, {1})", 28, sympy=sp.Max, formula="Max", variadic=True,
-              build=maximum),
-    Operation("minimum", 2, torch.minimum, "torch.minimum({0}, {1})", 29, sympy=sp.Min, formula="Min", variadic=True,
-              build=minimum),
+    Operation(
+        "softplus",
+        1,
+        F.softplus,
+        "torch.nn.functional.softplus({0})",
+        25,
+        sympy=Softplus,
+        formula="softplus",
+        build=softplus,
+    ),
+    Operation(
+        "sinc",
+        1,
+        lambda u: torch.sinc(u * _INV_PI),
+        "torch.sinc({0} * " + repr(_INV_PI) + ")",
+        26,
+        onnx=False,
+        sympy=sp.sinc,
+        formula="sinc",
+    ),
+    Operation(
+        "heaviside",
+        1,
+        _heaviside,
+        "(({0} > 0).to({0}.dtype) + ({0} == 0).to({0}.dtype) * 0.5)",
+        27,
+        sympy=sp.Heaviside,
+        formula="Heaviside",
+        build=lambda u: sp.Heaviside(u, sp.S.Half),
+    ),
+    Operation(
+        "maximum",
+        2,
+        torch.maximum,
+        "torch.maximum({0}, {1})",
+        28,
+        sympy=sp.Max,
+        formula="Max",
+        variadic=True,
+        build=maximum,
+    ),
+    Operation(
+        "minimum",
+        2,
+        torch.minimum,
+        "torch.minimum({0}, {1})",
+        29,
+        sympy=sp.Min,
+        formula="Min",
+        variadic=True,
+        build=minimum,
+    ),
     Operation("clamp_min", 2, torch.clamp_min, "torch.clamp_min({0}, {1})", 30),
     Operation("clamp_max", 2, torch.clamp_max, "torch.clamp_max({0}, {1})", 31),
     Operation("full_like", 2, torch.full_like, "torch.full_like({0}, {1})", 32),

@@ -18,8 +18,12 @@ from evoact.formula import as_expression, constant_values, parse  # noqa: E402
 REFERENCES = {"ReLU": "max(0, x)", "GELU": "gelu(x)", "SiLU": "silu(x)"}
 
 
-def plot_png(formula: str | sp.Expr, params: dict[str, float] | None = None, span: tuple[float, float] = (-5.0, 5.0),
-             title: str | None = None) -> bytes:
+def plot_png(
+    formula: str | sp.Expr,
+    params: dict[str, float] | None = None,
+    span: tuple[float, float] = (-5.0, 5.0),
+    title: str | None = None,
+) -> bytes:
     """A PNG of ``formula`` and its derivative over ``span``, references drawn thin and grey."""
     x = np.linspace(span[0], span[1], 801)
     fig, (top, bottom) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
@@ -51,8 +55,12 @@ def figure_png(fig: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
-def write_plot(path: str | Path, formula: str | sp.Expr, params: dict[str, float] | None = None,
-               span: tuple[float, float] = (-5.0, 5.0)) -> Path:
+def write_plot(
+    path: str | Path,
+    formula: str | sp.Expr,
+    params: dict[str, float] | None = None,
+    span: tuple[float, float] = (-5.0, 5.0),
+) -> Path:
     """Write ``plot_png`` to ``path``."""
     path = Path(path)
     path.write_bytes(plot_png(formula, params, span))

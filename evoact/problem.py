@@ -8,8 +8,8 @@ and training in the Ray workers; results are scored (``scoring``), stored, cache
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import asdict, replace
-from typing import Iterable
 
 import sympy as sp
 
@@ -21,8 +21,8 @@ from evoact.evolution import Fitness, Proposal
 from evoact.formula import X
 from evoact.hooks import Hooks
 from evoact.records import Candidate, Outcome
-from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
 from evoact.scoring import fitness, objectives, references, uses_loss
+from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
 from evoact.search_space import SearchSpace
 from evoact.store import RunStore
 from evoact.tasks import get_task
@@ -33,9 +33,16 @@ from evoact.workers import WorkerPool
 def fitness_protocol(config: SearchConfig) -> str:
     """The fitness cache's key for ``config``: outcomes are shared only under the same tasks (at the same code
     revision), weighting, scoring and training protocol."""
-    multi = {"tasks": list(config.tasks), "weights": list(config.task_weights), "baselines": list(config.baselines),
-             "data_dir": config.data_dir} | ({} if (config.score, config.aggregate) == ("accuracy", "mean") else
-                                              {"score": config.score, "aggregate": config.aggregate})
+    multi = {
+        "tasks": list(config.tasks),
+        "weights": list(config.task_weights),
+        "baselines": list(config.baselines),
+        "data_dir": config.data_dir,
+    } | (
+        {}
+        if (config.score, config.aggregate) == ("accuracy", "mean")
+        else {"score": config.score, "aggregate": config.aggregate}
+    )
     single = config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
     if config.score != "accuracy":
         single = {"task": config.task, "data_dir": config.data_dir, "score": config.score}
@@ -46,7 +53,9 @@ def fitness_protocol(config: SearchConfig) -> str:
 class Problem:
     """Turns proposals into fitness through the cascade, the workers and scoring; every outcome goes to the store."""
 
-    def __init__(self, store: RunStore, config: SearchConfig, space: SearchSpace, hooks: Hooks, metrics: dict[str, str]) -> None:
+    def __init__(
+        self, store: RunStore, config: SearchConfig, space: SearchSpace, hooks: Hooks, metrics: dict[str, str]
+    ) -> None:
         self.store, self.config, self.hooks, self.metrics = store, config, hooks, metrics
         self.params, self.max_nodes = space.learnable, space.limits.max_nodes
         self.screening = config.screening
@@ -84,8 +93,10 @@ class Problem:
     def evaluate_baselines(self, pool: WorkerPool) -> None:
         """Train the reference activations, then calibrate the quality hurdle and the per-task references."""
         self.pool = pool
-        rows = [self._existing.claim(None, name) or self.store.add_candidate(formula, "baseline", label=name)
-                for name, formula in self.baseline_formulas.items()]
+        rows = [
+            self._existing.claim(None, name) or self.store.add_candidate(formula, "baseline", label=name)
+            for name, formula in self.baseline_formulas.items()
+        ]
         self._dispatch(self._screen(self._read(rows), baseline=True)[0])
         self.drain()
         self._calibrate()
@@ -103,8 +114,9 @@ class Problem:
             self.store.set_meta("hurdles", {task: asdict(h) for task, h in self.hurdles.items()})
             if self.config.task in self.hurdles:
                 self.store.set_meta("hurdle", self.hurdles[self.config.task].limit)
-        self.references = {t: 1.0 for t in self.config.tasks} | references(baselines, self.config.tasks, self.metrics,
-                                                                           self.config.score)
+        self.references = {t: 1.0 for t in self.config.tasks} | references(
+            baselines, self.config.tasks, self.metrics, self.config.score
+        )
         self.store.set_meta("references", self.references)
         for row in baselines:
             if row.status == "ok" and len(self.config.tasks) > 1:
@@ -125,8 +137,13 @@ class Problem:
         Returns the candidates and how many passed stage 1 (a cache hit passes: it is evaluated, for free).
         """
         with self.batch():
-            ids = [self._existing.claim(generation, p.formula) or self.store.add_candidate(
-                p.formula, p.origin, genome=p.tree, generation=generation, parents=p.parents, nodes=p.nodes) for p in proposals]
+            ids = [
+                self._existing.claim(generation, p.formula)
+                or self.store.add_candidate(
+                    p.formula, p.origin, genome=p.tree, generation=generation, parents=p.parents, nodes=p.nodes
+                )
+                for p in proposals
+            ]
             candidates = self._read(ids)
             survivors, passed = self._screen(candidates)
             self._dispatch(survivors)
@@ -149,7 +166,9 @@ class Problem:
         rows = [r for r in rows if r.status == "pending"]
         if not self.screening.active:
             return [r for r in rows if not self._reuse_exact(r)], passed + len(rows)
-        verdicts = screen_static([r.formula for r in rows], [r.nodes for r in rows], self.params, self.max_nodes, self.screening)
+        verdicts = screen_static(
+            [r.formula for r in rows], [r.nodes for r in rows], self.params, self.max_nodes, self.screening
+        )
         survivors: list[Candidate] = []
         for row, verdict in zip(rows, verdicts):
             if verdict.fingerprint:
@@ -158,7 +177,9 @@ class Problem:
                 self._rows[row.id] = replace(self._rows[row.id], fingerprint=verdict.fingerprint)
             if verdict.reason:
                 self._finish(row.id, Outcome("rejected", stage="static", error=verdict.reason, seconds=0.0))
-            elif not baseline and (original := self._batch.get(verdict.fingerprint) or self._baselines.get(verdict.fingerprint)):
+            elif not baseline and (
+                original := self._batch.get(verdict.fingerprint) or self._baselines.get(verdict.fingerprint)
+            ):
                 self._waiting[row.id] = original  # resolved when that one's outcome arrives
             elif not baseline and self._reuse_cached(row.id, verdict.fingerprint):
                 pass
@@ -172,8 +193,16 @@ class Problem:
         earlier = self.store.evaluated(row.formula)
         if earlier is None:
             return False
-        self._finish(row.id, earlier.outcome.with_(status="duplicate", stage="cache", duplicate_of=earlier.id, seconds=0.0,
-                                                   equivalent_to=f"#{earlier.id} {earlier.formula}"))
+        self._finish(
+            row.id,
+            earlier.outcome.with_(
+                status="duplicate",
+                stage="cache",
+                duplicate_of=earlier.id,
+                seconds=0.0,
+                equivalent_to=f"#{earlier.id} {earlier.formula}",
+            ),
+        )
         return True
 
     def _reuse_cached(self, cid: int, fp: str) -> bool:
@@ -183,21 +212,37 @@ class Problem:
         if known is None or (known.status == "ok" and known.evaluations < self.screening.evaluations_per_hash):
             return False
         same_run = self.store.candidates_with_fingerprint(fp)
-        self._finish(cid, Outcome(
-            "duplicate", stage="cache", fitness=known.fitness,
-            val_acc=known.fitness if len(self.config.tasks) == 1 and not uses_loss(self.metrics[self.config.task],
-                                                                                   self.config.score) else None,
-            error=known.reason if known.status != "ok" else None, seconds=0.0,
-            duplicate_of=same_run[0].id if same_run and same_run[0].id != cid else None,
-            equivalent_to=f"{known.source} {known.formula} ({known.status}, {known.evaluations} evaluation(s))"))
+        self._finish(
+            cid,
+            Outcome(
+                "duplicate",
+                stage="cache",
+                fitness=known.fitness,
+                val_acc=known.fitness
+                if len(self.config.tasks) == 1 and not uses_loss(self.metrics[self.config.task], self.config.score)
+                else None,
+                error=known.reason if known.status != "ok" else None,
+                seconds=0.0,
+                duplicate_of=same_run[0].id if same_run and same_run[0].id != cid else None,
+                equivalent_to=f"{known.source} {known.formula} ({known.status}, {known.evaluations} evaluation(s))",
+            ),
+        )
         return True
 
     # --- training ------------------------------------------------------------------------
     def _dispatch(self, rows: list[Candidate]) -> None:
         """Stages 3-4 and full training go to the workers; baselines skip the hurdle they calibrate."""
         for row in rows:
-            job = make_job(row.formula, self.config.tasks, self.config.training, self.params, self.screening,
-                           data_dir=self.config.data_dir, hurdles=None if row.label else self.hurdles, score=self.config.score)
+            job = make_job(
+                row.formula,
+                self.config.tasks,
+                self.config.training,
+                self.params,
+                self.screening,
+                data_dir=self.config.data_dir,
+                hurdles=None if row.label else self.hurdles,
+                score=self.config.score,
+            )
             self._training[self.pool.submit(job)] = row
 
     @property
@@ -213,7 +258,9 @@ class Problem:
             for ticket, plain in arrived:
                 row = self._training.pop(ticket)
                 outcome = Outcome.from_plain(plain)
-                done = self._finish(row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == "ok" else outcome)
+                done = self._finish(
+                    row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == "ok" else outcome
+                )
                 self._cache(done, outcome.transient)
             self._resolve_waiting()
 
@@ -228,8 +275,15 @@ class Problem:
         return out
 
     def _fitness(self, outcome: Outcome) -> float | None:
-        return fitness(outcome.scores, self.config.tasks, self.references, self.config.task_weights, self.metrics,
-                       self.config.score, self.config.aggregate)
+        return fitness(
+            outcome.scores,
+            self.config.tasks,
+            self.references,
+            self.config.task_weights,
+            self.metrics,
+            self.config.score,
+            self.config.aggregate,
+        )
 
     def _cache(self, row: Candidate, transient: bool = False) -> None:
         """Share a trained function's outcome with later candidates and runs; a worker's death or a timeout is no
@@ -239,8 +293,15 @@ class Problem:
         if row.status == "ok" and row.outcome.fitness is None:
             self._uncached.append(row)
             return
-        self.cache.add(self.protocol, self._fingerprints[row.id], row.status, row.outcome.fitness, row.outcome.error,
-                       row.formula, f"{self.store.path.name} #{row.id}")
+        self.cache.add(
+            self.protocol,
+            self._fingerprints[row.id],
+            row.status,
+            row.outcome.fitness,
+            row.outcome.error,
+            row.formula,
+            f"{self.store.path.name} #{row.id}",
+        )
 
     def _read(self, ids: list[int]) -> list[Candidate]:
         """Candidates as stored (a resumed run's may already have outcomes), kept in hand from here on."""
@@ -262,8 +323,16 @@ class Problem:
             done = self._rows[original]
             if done.status != "pending":
                 del self._waiting[cid]
-                self._finish(cid, done.outcome.with_(status="duplicate", stage="cache", duplicate_of=original, seconds=0.0,
-                                                     equivalent_to=f"#{original} {done.formula}"))
+                self._finish(
+                    cid,
+                    done.outcome.with_(
+                        status="duplicate",
+                        stage="cache",
+                        duplicate_of=original,
+                        seconds=0.0,
+                        equivalent_to=f"#{original} {done.formula}",
+                    ),
+                )
 
     # --- what the algorithm is told --------------------------------------------------------
     def fitness(self, cid: int) -> Fitness | None:
@@ -272,8 +341,14 @@ class Problem:
         if row.status not in ("ok", "duplicate"):
             return None
         if self.config.selection == "pareto":
-            return objectives(row, self.references or {}, self.config.tasks, self.config.complexity_objective, self.metrics,
-                              self.config.score)
+            return objectives(
+                row,
+                self.references or {},
+                self.config.tasks,
+                self.config.complexity_objective,
+                self.metrics,
+                self.config.score,
+            )
         return row.outcome.fitness
 
     def readmit(self, ids: list[int]) -> None:
@@ -326,4 +401,3 @@ class _Existing:
     def unclaimed(self) -> list[int]:
         """Stored rows nobody claimed."""
         return [cid for ids in self._rows.values() for cid in ids]
-

@@ -52,11 +52,17 @@ class SearchProgress:
         self._live = self.console.is_terminal
         if self._live:
             self._bar = Progress(
-                TextColumn("[bold]{task.fields[generation]}"), BarColumn(bar_width=10), MofNCompleteColumn(),
-                TextColumn("rej {task.fields[rejected]} fail {task.fields[failed]} best {task.fields[best]} ETA {task.fields[eta]}"),
+                TextColumn("[bold]{task.fields[generation]}"),
+                BarColumn(bar_width=10),
+                MofNCompleteColumn(),
+                TextColumn(
+                    "rej {task.fields[rejected]} fail {task.fields[failed]} best {task.fields[best]} ETA {task.fields[eta]}"
+                ),
                 console=self.console,
             )
-            self._task = self._bar.add_task("search", total=total, generation=self.label, failed=0, rejected=0, best="-", eta="-")
+            self._task = self._bar.add_task(
+                "search", total=total, generation=self.label, failed=0, rejected=0, best="-", eta="-"
+            )
             self._bar.start()
 
     def generation(self, generation: int) -> None:
@@ -72,8 +78,15 @@ class SearchProgress:
 
     def _show(self) -> None:
         if self._live:
-            self._bar.update(self._task, completed=self.done, generation=self.label, failed=self.failed, rejected=self.rejected,
-                             best=self._best(), eta=self._eta())
+            self._bar.update(
+                self._task,
+                completed=self.done,
+                generation=self.label,
+                failed=self.failed,
+                rejected=self.rejected,
+                best=self._best(),
+                eta=self._eta(),
+            )
 
     def _count(self, row: Candidate) -> None:
         if row.id in self._counted:
@@ -88,7 +101,11 @@ class SearchProgress:
         self.failed += o.status == "failed"
         if o.stage == "cache":
             self.removed["cache"] = self.removed.get("cache", 0) + 1
-        if o.status in ("ok", "duplicate") and o.fitness is not None and (self.best is None or o.fitness > self.best[0]):
+        if (
+            o.status in ("ok", "duplicate")
+            and o.fitness is not None
+            and (self.best is None or o.fitness > self.best[0])
+        ):
             self.best = (o.fitness, row.label or row.formula)
 
     def finished(self, row: Candidate) -> None:
@@ -104,13 +121,23 @@ class SearchProgress:
         elif o.stage == "cache":
             self._line(f"{self.done}/{self.total} #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
         else:
-            outcome = f"{o.status} {o.fitness:.4f}" if o.fitness is not None else o.status if o.status == "ok" else \
-                f"{o.status}: {shorten(o.error or '', 60)}"
+            outcome = (
+                f"{o.status} {o.fitness:.4f}"
+                if o.fitness is not None
+                else o.status
+                if o.status == "ok"
+                else f"{o.status}: {shorten(o.error or '', 60)}"
+            )
             self._line(f"{self.done}/{self.total} #{row.id} {outcome} {what}")
 
     def _line(self, text: str) -> None:
-        self.console.print(f"[{self.label}] {text} | rejected {self.rejected} | failed {self.failed} | best {self._best()}"
-                           f" | ETA {self._eta()}", highlight=False, soft_wrap=True, markup=False)
+        self.console.print(
+            f"[{self.label}] {text} | rejected {self.rejected} | failed {self.failed} | best {self._best()}"
+            f" | ETA {self._eta()}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
 
     def resumed(self, row: Candidate) -> None:
         """Account for a candidate a resumed run found already finished."""
@@ -138,8 +165,15 @@ class CountProgress:
         self.total, self.done, self.started, self.workers = total, 0, time.monotonic(), max(1, workers)
         self._live = self.console.is_terminal
         if self._live:
-            self._bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TextColumn("ETA"), TimeRemainingColumn(), console=self.console)
+            self._bar = Progress(
+                TextColumn(f"[bold]{title}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
             self._task = self._bar.add_task(title, total=total)
             self._bar.start()
 
@@ -150,7 +184,9 @@ class CountProgress:
             self._bar.update(self._task, advance=1)
             return
         eta = _remaining(self.started, self.done, self.total - self.done, self.workers)
-        self.console.print(f"{self.done}/{self.total} {plain(message)} | ETA {eta}", highlight=False, soft_wrap=True, markup=False)
+        self.console.print(
+            f"{self.done}/{self.total} {plain(message)} | ETA {eta}", highlight=False, soft_wrap=True, markup=False
+        )
 
     def close(self) -> None:
         """Stop the live display."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -96,11 +97,16 @@ def _measured_cost(expr: sp.Expr, params: dict[str, float], rounds: int = 15) ->
     for _ in range(3):
         timed(module), timed(torch.relu)
     ratios = sorted(timed(module) / timed(torch.relu) for _ in range(rounds))
-    return {"value": round(ratios[rounds // 2], 2), "quartiles": [round(ratios[rounds // 4], 2), round(ratios[3 * rounds // 4], 2)],
-            "rounds": rounds}
+    return {
+        "value": round(ratios[rounds // 2], 2),
+        "quartiles": [round(ratios[rounds // 4], 2), round(ratios[3 * rounds // 4], 2)],
+        "rounds": rounds,
+    }
 
 
-def activation_properties(formula: str | sp.Expr, params: dict[str, float] | None = None, cost: bool = True) -> dict[str, dict[str, Any]]:
+def activation_properties(
+    formula: str | sp.Expr, params: dict[str, float] | None = None, cost: bool = True
+) -> dict[str, dict[str, Any]]:
     """Properties of an activation with its learnable constants at ``params`` (default 1)."""
     with np.errstate(all="ignore"):  # overflow and inf - inf are expected on wide grids; results say so
         return _properties(formula, params, cost)
@@ -147,10 +153,18 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     y = f(wide)
     limits = (out["limit at -inf"], out["limit at +inf"])
     how = "symbolic" if all(lim["how"] == "symbolic" for lim in limits) and smooth_everywhere else "numeric"
-    put("bounded above", all(lim["value"] not in ("inf", WILD) for lim in limits) and not np.any(y == np.inf), how,
-        sup_seen=np.nanmax(y))
-    put("bounded below", all(lim["value"] not in ("-inf", WILD) for lim in limits) and not np.any(y == -np.inf), how,
-        inf_seen=np.nanmin(y))
+    put(
+        "bounded above",
+        all(lim["value"] not in ("inf", WILD) for lim in limits) and not np.any(y == np.inf),
+        how,
+        sup_seen=np.nanmax(y),
+    )
+    put(
+        "bounded below",
+        all(lim["value"] not in ("-inf", WILD) for lim in limits) and not np.any(y == -np.inf),
+        how,
+        inf_seen=np.nanmin(y),
+    )
 
     f_fine, d_fine, d_wide = f(_FINE), df(_FINE), df(wide)
     steps = np.diff(f_fine)  # steps catch jumps the derivative misses
@@ -170,8 +184,12 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
 
     normal = f(probes[:N_NORMAL])
     rms = float(np.sqrt(np.mean(normal**2)))
-    put("zero-centred", bool(rms > 0 and abs(float(np.mean(normal))) <= 0.05 * rms), "numeric",
-        mean_on_normal=float(np.mean(normal)))
+    put(
+        "zero-centred",
+        bool(rms > 0 and abs(float(np.mean(normal))) <= 0.05 * rms),
+        "numeric",
+        mean_on_normal=float(np.mean(normal)),
+    )
 
     gate = _gate(fixed)
     put("self-gated", gate is not None, "symbolic", **({"gate": str(gate)} if gate is not None else {}))
@@ -179,16 +197,34 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     inner, outer = float(np.nanmax(np.abs(d_fine))), float(np.nanmax(np.abs(d_wide)))
     lipschitz = bool(np.isfinite(outer) and outer <= 1.1 * inner + 1e-9)
     put("max |f'| on [-10, 10]", inner, "numeric")
-    put("Lipschitz", lipschitz, "numeric", **({"constant": outer} if lipschitz else {"max_slope_on_[-1000,1000]": outer}))
+    put(
+        "Lipschitz",
+        lipschitz,
+        "numeric",
+        **({"constant": outer} if lipschitz else {"max_slope_on_[-1000,1000]": outer}),
+    )
     if cost:
         measured = _measured_cost(expr, values)
-        put("cost vs ReLU", measured.pop("value"), "measured", **measured, note="median of alternating rounds with torch.relu")
+        put(
+            "cost vs ReLU",
+            measured.pop("value"),
+            "measured",
+            **measured,
+            note="median of alternating rounds with torch.relu",
+        )
     return _jsonable(out)  # every float JSON-safe: infinities as strings, NaN as None
 
 
 def _gate(expr: sp.Expr) -> sp.Expr | None:
     """``g`` when the activation is ``x*g(x)`` with ``g`` not constant."""
-    if isinstance(expr, sp.Mul) and X in expr.args or isinstance(expr, sp.Pow) and expr.base == X and expr.exp.is_number and expr.exp > 1:
+    if (
+        isinstance(expr, sp.Mul)
+        and X in expr.args
+        or isinstance(expr, sp.Pow)
+        and expr.base == X
+        and expr.exp.is_number
+        and expr.exp > 1
+    ):
         gate = expr / X  # SymPy cancels the factor x as it builds the quotient
         return gate if gate.has(X) else None
     return None

@@ -8,8 +8,9 @@ problem, the driver and the readers pass these records. A record also reads like
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 STATUSES = ("pending", "ok", "failed", "rejected", "duplicate")
 #: Where a candidate left the cascade: rejected at a stage, or reused from the cache.
@@ -52,13 +53,17 @@ class _Record:
 
 
 def _numbers(data: Any) -> tuple[float, ...]:
-    if not isinstance(data, (list, tuple)) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data):
+    if not isinstance(data, (list, tuple)) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in data
+    ):
         raise RecordError("a curve must be a list of numbers")
     return tuple(float(v) for v in data)
 
 
 def _learned(data: Any) -> dict[str, tuple[float, ...]]:
-    if not isinstance(data, Mapping) or not all(isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in data.items()):
+    if not isinstance(data, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in data.items()
+    ):
         raise RecordError("learned must map constant names to lists of numbers")
     try:
         out = {k: tuple(float(x) for x in v) for k, v in data.items()}
@@ -85,7 +90,7 @@ class TaskScore(_Record):
     curve: tuple[float, ...] = ()  # the validation loss after each epoch: the learning curve
 
     @classmethod
-    def from_plain(cls, data: Mapping[str, Any]) -> "TaskScore":
+    def from_plain(cls, data: Mapping[str, Any]) -> TaskScore:
         """The score a worker sent; a ``RecordError`` for anything else."""
         return cls(**_checked(cls, data, {"learned": _learned, "curve": _numbers}))
 
@@ -114,7 +119,7 @@ class Outcome(_Record):
     finished_at: float | None = None
 
     @classmethod
-    def from_plain(cls, data: Mapping[str, Any]) -> "Outcome":
+    def from_plain(cls, data: Mapping[str, Any]) -> Outcome:
         """The outcome a worker (or a stored row) sent; a ``RecordError`` for anything else."""
         scores = lambda s: {str(k): TaskScore.from_plain(v) for k, v in (s or {}).items()}  # noqa: E731
         outcome = cls(**_checked(cls, data, {"learned": _learned, "scores": scores}))
@@ -122,7 +127,7 @@ class Outcome(_Record):
             raise RecordError(f"unknown status {outcome.status!r} or stage {outcome.stage!r}")
         return outcome
 
-    def with_(self, **changes: Any) -> "Outcome":
+    def with_(self, **changes: Any) -> Outcome:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
@@ -172,8 +177,11 @@ def _checked(cls: type, data: Mapping[str, Any], convert: dict[str, Any]) -> dic
     for key, value in data.items():
         if key in convert:
             out[key] = convert[key](value)
-        elif value is not None and known[key].type in ("float | None",) and not (
-                isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+        elif (
+            value is not None
+            and known[key].type in ("float | None",)
+            and not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+        ):
             raise RecordError(f"{cls.__name__}.{key} must be a finite number, got {value!r}")
         else:
             out[key] = value

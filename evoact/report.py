@@ -49,7 +49,11 @@ def _text(value: Any) -> str:
 
 def progress_png(run: Run) -> bytes | None:
     """Best-so-far and median fitness per generation, with the best baseline as a line."""
-    evolved = [r for r in run.store.candidates() if r.label is None and r.outcome.fitness is not None and r.generation is not None]
+    evolved = [
+        r
+        for r in run.store.candidates()
+        if r.label is None and r.outcome.fitness is not None and r.generation is not None
+    ]
     if not evolved:
         return None
     generations = sorted({r.generation for r in evolved})
@@ -75,7 +79,11 @@ def progress_png(run: Run) -> bytes | None:
 def curves_png(run: Run, top: int = 3) -> bytes | None:
     """Validation loss per epoch on each task, for the best candidates (solid) and the baselines (dashed)."""
     rows = run.ranking(top) + [r for r in run.store.candidates() if r.label and r.status == "ok"]
-    tasks = [t for t in run.config.tasks if any(len(r.outcome.scores.get(t, ()) and r.outcome.scores[t].curve) > 1 for r in rows)]
+    tasks = [
+        t
+        for t in run.config.tasks
+        if any(len(r.outcome.scores.get(t, ()) and r.outcome.scores[t].curve) > 1 for r in rows)
+    ]
     if not tasks:
         return None
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 3.0), dpi=100, squeeze=False)
@@ -83,8 +91,13 @@ def curves_png(run: Run, top: int = 3) -> bytes | None:
         for row in rows:
             curve = row.outcome.scores[task].curve if task in row.outcome.scores else ()
             if len(curve) > 1:
-                axis.plot(range(1, len(curve) + 1), curve, ls="--" if row.label else "-", lw=1 if row.label else 1.8,
-                          label=row.label or f"#{row.id}")
+                axis.plot(
+                    range(1, len(curve) + 1),
+                    curve,
+                    ls="--" if row.label else "-",
+                    lw=1 if row.label else 1.8,
+                    label=row.label or f"#{row.id}",
+                )
         axis.set_title(task, fontsize=9)
         axis.set_xlabel("epoch")
         axis.set_ylabel("validation loss")
@@ -99,26 +112,62 @@ def _verdict(verdict: dict[str, Any] | None) -> str:
     if verdict is None:
         return "<div id='verdict'><h2>Verdict</h2><p class='muted'>no evolved candidate has a fitness yet</p></div>"
     w, b = verdict["winner"], verdict["best_baseline"]
-    head = (f"<p>Winner: candidate {w['id']} <code>{html.escape(w['formula'])}</code>, fitness {_text(w['fitness'])}"
-            + ("" if b is None else f" against the best baseline's {_text(b['fitness'])} ({html.escape(str(b['name']))}):"
-               f" {'+' if verdict['margin'] >= 0 else ''}{_text(verdict['margin'])}") + ".</p>")
+    head = (
+        f"<p>Winner: candidate {w['id']} <code>{html.escape(w['formula'])}</code>, fitness {_text(w['fitness'])}"
+        + (
+            ""
+            if b is None
+            else f" against the best baseline's {_text(b['fitness'])} ({html.escape(str(b['name']))}):"
+            f" {'+' if verdict['margin'] >= 0 else ''}{_text(verdict['margin'])}"
+        )
+        + ".</p>"
+    )
     rows = []
     for task, t in verdict["per_task"].items():
         c = (verdict["confirmed"] or {}).get(task)
-        rows.append([task, t["metric"], t["winner"], f"{t['baseline']:.4g} ({t['best_baseline']})" if t["baseline"] is not None else "-",
-                     "not confirmed" if c is None else f"{c['verdict']} (diff {_text(c['diff'])}, p {_text(c['p'])})"])
+        rows.append(
+            [
+                task,
+                t["metric"],
+                t["winner"],
+                f"{t['baseline']:.4g} ({t['best_baseline']})" if t["baseline"] is not None else "-",
+                "not confirmed" if c is None else f"{c['verdict']} (diff {_text(c['diff'])}, p {_text(c['p'])})",
+            ]
+        )
     for task, c in (verdict["confirmed"] or {}).items():
         if task not in verdict["per_task"]:
-            rows.append([f"{task} (held-out)", "-", "-", c["best_baseline"], f"{c['verdict']} (diff {_text(c['diff'])}, p {_text(c['p'])})"])
-    note = "" if verdict["confirmed"] else "<p class='muted'>Not confirmed yet: <code>evoact confirm RUN</code> re-trains it on fresh seeds and held-out tasks.</p>"
-    return ("<div id='verdict'><h2>Verdict</h2>" + head + _table(["task", "metric", "winner (validation)", "best baseline",
-                                                                    "confirmed on fresh seeds (vs best baseline)"], rows) + note + "</div>")
+            rows.append(
+                [
+                    f"{task} (held-out)",
+                    "-",
+                    "-",
+                    c["best_baseline"],
+                    f"{c['verdict']} (diff {_text(c['diff'])}, p {_text(c['p'])})",
+                ]
+            )
+    note = (
+        ""
+        if verdict["confirmed"]
+        else "<p class='muted'>Not confirmed yet: <code>evoact confirm RUN</code> re-trains it on fresh seeds and held-out tasks.</p>"
+    )
+    return (
+        "<div id='verdict'><h2>Verdict</h2>"
+        + head
+        + _table(
+            ["task", "metric", "winner (validation)", "best baseline", "confirmed on fresh seeds (vs best baseline)"],
+            rows,
+        )
+        + note
+        + "</div>"
+    )
 
 
 def _lineage(tree: dict[str, Any]) -> str:
     """A candidate's ancestry as nested lists."""
-    item = (f"<li>#{tree['id']} <code>{html.escape(tree['formula'])}</code> ({html.escape(str(tree['origin']))},"
-            f" generation {_text(tree['generation'])}, fitness {_text(tree['fitness'])})")
+    item = (
+        f"<li>#{tree['id']} <code>{html.escape(tree['formula'])}</code> ({html.escape(str(tree['origin']))},"
+        f" generation {_text(tree['generation'])}, fitness {_text(tree['fitness'])})"
+    )
     if tree["parents"]:
         item += "<ul>" + "".join(_lineage(p) for p in tree["parents"]) + "</ul>"
     return item + "</li>"
@@ -128,40 +177,76 @@ def render_report(store: RunStore, top: int = 10) -> str:
     """The report's HTML text: the summary ``evoact show`` prints, with plots and each top candidate described."""
     run = Run(store)
     summary, config = run.summary(top), run.config
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>evoact report: {html.escape(store.path.name)}</title>",
-             f"<style>{_STYLE}</style></head><body><h1>evoact run {html.escape(store.path.name)}</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>evoact report: {html.escape(store.path.name)}</title>",
+        f"<style>{_STYLE}</style></head><body><h1>evoact run {html.escape(store.path.name)}</h1>",
+    ]
     started = store.meta().get("started_at")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)) if isinstance(started, (int, float)) else "-"
     seconds = run.duration()
-    parts.append(f"<p id='run-facts'>{html.escape(summary['state'])} &middot; started {html.escape(when)} &middot; took"
-                 f" {'-' if seconds is None else f'{seconds / 60:.1f} min'} &middot; run again with <code>"
-                 f"{html.escape(run.command() or '-')}</code></p>")
+    parts.append(
+        f"<p id='run-facts'>{html.escape(summary['state'])} &middot; started {html.escape(when)} &middot; took"
+        f" {'-' if seconds is None else f'{seconds / 60:.1f} min'} &middot; run again with <code>"
+        f"{html.escape(run.command() or '-')}</code></p>"
+    )
     parts.append(_verdict(summary["verdict"]))
     versions = store.config().get("versions")
-    parts.append("<h2>Settings</h2>" + _table(["setting", "value"], [
-        ["search space", config.space], ["algorithm", config.algorithm], ["mode", store.meta().get("mode", "generational")],
-        ["tasks", ", ".join(config.tasks)], ["fitness", run.fitness_measure()], ["selection", config.selection],
-        ["seed", config.seed], ["budget", config.budget], ["generations", config.generations],
-        ["population / offspring", f"{config.evolution.population} / {config.evolution.offspring}"],
-        ["epochs", config.training.epochs or f"each task's own x {config.training.epoch_scale:g}"],
-    ]))
+    parts.append(
+        "<h2>Settings</h2>"
+        + _table(
+            ["setting", "value"],
+            [
+                ["search space", config.space],
+                ["algorithm", config.algorithm],
+                ["mode", store.meta().get("mode", "generational")],
+                ["tasks", ", ".join(config.tasks)],
+                ["fitness", run.fitness_measure()],
+                ["selection", config.selection],
+                ["seed", config.seed],
+                ["budget", config.budget],
+                ["generations", config.generations],
+                ["population / offspring", f"{config.evolution.population} / {config.evolution.offspring}"],
+                ["epochs", config.training.epochs or f"each task's own x {config.training.epoch_scale:g}"],
+            ],
+        )
+    )
     if isinstance(versions, dict):
         parts.append("<h3>Versions</h3>" + _table(["package", "version"], [[k, v] for k, v in versions.items()]))
     parts.append("<h2>Progress</h2>")
     png = progress_png(run)
-    parts.append(_img(png, "fitness over generations") if png else "<p class='muted'>no evolved candidate has a fitness yet</p>")
+    parts.append(
+        _img(png, "fitness over generations") if png else "<p class='muted'>no evolved candidate has a fitness yet</p>"
+    )
     curves = curves_png(run)
     if curves:
         parts.append("<h2 id='curves'>Learning curves</h2>" + _img(curves, "validation loss per epoch"))
     b = summary["cascade"]
-    parts.append("<h2>Rejection cascade</h2>" + _table(["stage", "candidates"], [
-        ["proposed", b["proposed"]], ["rejected by static screening", b["rejected_static"]],
-        ["reused from the fitness cache", b["cache_hits"]], ["rejected as unstable", b["rejected_stability"]],
-        ["below the quality hurdle", b["rejected_quality"]], ["fully trained", b["fully_trained"]], ["failed", b["failed"]],
-        ["training seconds spent / saved (estimate)", f"{b['train_seconds']:.0f} / {b['train_seconds_saved']:.0f}"],
-    ]))
-    parts.append("<h2>Baselines</h2>" + _table(["baseline", "formula", "fitness", "test acc", "status"], [
-        [r["label"], r["formula"], r["fitness"], r["test_acc"], r["status"]] for r in summary["baselines"]]))
+    parts.append(
+        "<h2>Rejection cascade</h2>"
+        + _table(
+            ["stage", "candidates"],
+            [
+                ["proposed", b["proposed"]],
+                ["rejected by static screening", b["rejected_static"]],
+                ["reused from the fitness cache", b["cache_hits"]],
+                ["rejected as unstable", b["rejected_stability"]],
+                ["below the quality hurdle", b["rejected_quality"]],
+                ["fully trained", b["fully_trained"]],
+                ["failed", b["failed"]],
+                [
+                    "training seconds spent / saved (estimate)",
+                    f"{b['train_seconds']:.0f} / {b['train_seconds_saved']:.0f}",
+                ],
+            ],
+        )
+    )
+    parts.append(
+        "<h2>Baselines</h2>"
+        + _table(
+            ["baseline", "formula", "fitness", "test acc", "status"],
+            [[r["label"], r["formula"], r["fitness"], r["test_acc"], r["status"]] for r in summary["baselines"]],
+        )
+    )
     if summary["confirmation"]:
         parts.append("<h2>Confirmation on fresh seeds</h2>")
         for title, header, rows in tables(summary["confirmation"]):
@@ -169,15 +254,40 @@ def render_report(store: RunStore, top: int = 10) -> str:
     parts.append("<h2>Hall of fame</h2>")
     for rank, row in enumerate(store.hall_of_fame(top), 1):
         info = describe_candidate(run, row.id)
-        parts.append(f"<div class='entry'><h3>#{rank} &middot; candidate {row.id}: <code>{html.escape(row.formula)}</code></h3>")
-        parts.append(_table(["fitness", "test acc", "nodes", "generation", "origin", "learned constants", "status"], [
-            [row.outcome.fitness, row.outcome.test_acc, row.nodes, row.generation, row.origin, row["learned"] or None, row.status]]))
+        parts.append(
+            f"<div class='entry'><h3>#{rank} &middot; candidate {row.id}: <code>{html.escape(row.formula)}</code></h3>"
+        )
+        parts.append(
+            _table(
+                ["fitness", "test acc", "nodes", "generation", "origin", "learned constants", "status"],
+                [
+                    [
+                        row.outcome.fitness,
+                        row.outcome.test_acc,
+                        row.nodes,
+                        row.generation,
+                        row.origin,
+                        row["learned"] or None,
+                        row.status,
+                    ]
+                ],
+            )
+        )
         parts.append(_img(plot_png(row.formula, info["constant_values"], title=row.formula), f"plot of {row.formula}"))
         if rank == 1:
             parts.append(f"<h4>Lineage</h4><ul id='lineage'>{_lineage(run.lineage(row.id))}</ul>")
-        parts.append(_table(["property", "value", "found"], [[k, p["value"], p["how"]] for k, p in info["properties"].items()]))
-        parts.append(_table(["nearest known", "distance", "rediscovery", "reference"], [
-            [m["name"], m["distance"], "yes" if m["rediscovery"] else "no", m["reference"]] for m in info["nearest_known"]]))
+        parts.append(
+            _table(["property", "value", "found"], [[k, p["value"], p["how"]] for k, p in info["properties"].items()])
+        )
+        parts.append(
+            _table(
+                ["nearest known", "distance", "rediscovery", "reference"],
+                [
+                    [m["name"], m["distance"], "yes" if m["rediscovery"] else "no", m["reference"]]
+                    for m in info["nearest_known"]
+                ],
+            )
+        )
         parts.append("</div>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -16,9 +16,9 @@ from evoact.formula import parse
 from evoact.inspection import mean_learned
 from evoact.pareto import pareto_front
 from evoact.records import Candidate
+from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
-from evoact.scoring import objectives, uses_loss
 from evoact.search_space import SearchSpace, parse_search_space
 from evoact.store import RunStore, RunStoreError, writer_active
 from evoact.tasks import TASKS
@@ -75,7 +75,10 @@ class Run:
         rows = [r for r in everything if r.label is None]
         full = [r.outcome.train_seconds for r in everything if r.status == "ok" and r.outcome.train_seconds]
         full_cost = sum(full) / len(full) if full else 0.0
-        stages = {stage: [r for r in rows if r.outcome.stage == stage] for stage in ("static", "cache", "stability", "quality")}
+        stages = {
+            stage: [r for r in rows if r.outcome.stage == stage]
+            for stage in ("static", "cache", "stability", "quality")
+        }
         saved = full_cost * (len(stages["static"]) + len(stages["cache"]) + len(stages["stability"]))
         saved += sum(max(0.0, full_cost - (r.outcome.train_seconds or 0.0)) for r in stages["quality"])
         reasons: dict[str, int] = {}
@@ -88,13 +91,18 @@ class Run:
             by_task[task] = by_task.get(task, 0) + 1
         return {
             "proposed": len(rows),
-            "rejected_static": len(stages["static"]), "static_reasons": reasons,
+            "rejected_static": len(stages["static"]),
+            "static_reasons": reasons,
             "cache_hits": len(stages["cache"]),
-            "rejected_stability": len(stages["stability"]), "rejected_quality": len(stages["quality"]),
-            "rejected_quality_by_task": by_task, "hurdles": self.store.meta().get("hurdles") or {},
-            "fully_trained": sum(r.status == "ok" for r in rows), "failed": sum(r.status == "failed" for r in rows),
+            "rejected_stability": len(stages["stability"]),
+            "rejected_quality": len(stages["quality"]),
+            "rejected_quality_by_task": by_task,
+            "hurdles": self.store.meta().get("hurdles") or {},
+            "fully_trained": sum(r.status == "ok" for r in rows),
+            "failed": sum(r.status == "failed" for r in rows),
             "train_seconds": sum(r.outcome.train_seconds or 0.0 for r in everything),
-            "full_training_seconds": full_cost, "train_seconds_saved": saved,
+            "full_training_seconds": full_cost,
+            "train_seconds_saved": saved,
             "hurdle": self.store.meta().get("hurdle"),
         }
 
@@ -105,8 +113,12 @@ class Run:
         """
         tasks, complexity = self.config.tasks, self.config.complexity_objective
         refs = self.store.meta().get("references") or {}
-        rows = [(r, o) for r in self.store.ranked() if r.label is None
-                and (o := objectives(r, refs, tasks, complexity, self.metrics, self.config.score)) is not None]
+        rows = [
+            (r, o)
+            for r in self.store.ranked()
+            if r.label is None
+            and (o := objectives(r, refs, tasks, complexity, self.metrics, self.config.score)) is not None
+        ]
         out = []
         for i in pareto_front([o for _, o in rows]):
             row, values = rows[i]
@@ -142,12 +154,22 @@ class Run:
         """One line about the run, as ``evoact runs`` lists it: state, tasks, best against the best baseline, size, time."""
         best, baseline = self.best, next((r for r in self.store.ranked() if r.label), None)
         counts = self.store.counts()
-        return {"name": self.path.name, "path": str(self.path), "state": self.state, "tasks": list(self.config.tasks),
-                "seed": self.config.seed, "budget": self.config.budget,
-                "best": None if best is None else {"id": best.id, "formula": best.formula, "fitness": best.outcome.fitness},
-                "best_baseline": None if baseline is None else {"name": baseline.label, "fitness": baseline.outcome.fitness},
-                "candidates": self.store.proposed(), "counts": counts, "seconds": self.duration(),
-                "command": self.command()}
+        return {
+            "name": self.path.name,
+            "path": str(self.path),
+            "state": self.state,
+            "tasks": list(self.config.tasks),
+            "seed": self.config.seed,
+            "budget": self.config.budget,
+            "best": None if best is None else {"id": best.id, "formula": best.formula, "fitness": best.outcome.fitness},
+            "best_baseline": None
+            if baseline is None
+            else {"name": baseline.label, "fitness": baseline.outcome.fitness},
+            "candidates": self.store.proposed(),
+            "counts": counts,
+            "seconds": self.duration(),
+            "command": self.command(),
+        }
 
     def verdict(self) -> dict[str, Any] | None:
         """What the run found, first: its best function against the best baseline, overall and per task (validation),
@@ -160,25 +182,44 @@ class Run:
         for task, metric in self.metrics.items():
             mine = best.outcome.scores.get(task)
             measured = "val_acc" if metric == "accuracy" else "val_loss"
-            theirs = [(r.label, getattr(r.outcome.scores[task], measured)) for r in baselines if task in r.outcome.scores
-                      and getattr(r.outcome.scores[task], measured) is not None]
+            theirs = [
+                (r.label, getattr(r.outcome.scores[task], measured))
+                for r in baselines
+                if task in r.outcome.scores and getattr(r.outcome.scores[task], measured) is not None
+            ]
             pick = max if metric == "accuracy" else min
             name, value = pick(theirs, key=lambda t: t[1]) if theirs else (None, None)
-            per_task[task] = {"metric": metric, "winner": None if mine is None else getattr(mine, measured),
-                              "best_baseline": name, "baseline": value}
+            per_task[task] = {
+                "metric": metric,
+                "winner": None if mine is None else getattr(mine, measured),
+                "best_baseline": name,
+                "baseline": value,
+            }
         confirmed = {}
         for task, result in ((self.store.meta().get("confirmation") or {}).get("tasks") or {}).items():
             row = next((r for r in result["rows"] if r["name"].split(" ")[0] == f"#{best.id}"), None)
             if row is not None:
                 diff, p = row["diff_vs_best_baseline"], row["p_vs_best_baseline"]
                 better = diff is not None and (diff > 0 if result.get("metric", "accuracy") == "accuracy" else diff < 0)
-                confirmed[task] = {"held_out": bool(result.get("held_out")), "best_baseline": result["best_baseline"], "diff": diff,
-                                   "p": p, "verdict": "-" if p is None else ("better" if better else "worse") if p < 0.05 else "no significant difference"}
+                confirmed[task] = {
+                    "held_out": bool(result.get("held_out")),
+                    "best_baseline": result["best_baseline"],
+                    "diff": diff,
+                    "p": p,
+                    "verdict": "-"
+                    if p is None
+                    else ("better" if better else "worse")
+                    if p < 0.05
+                    else "no significant difference",
+                }
         head = baselines[0] if baselines else None
-        return {"winner": {"id": best.id, "formula": best.formula, "fitness": best.outcome.fitness},
-                "best_baseline": None if head is None else {"name": head.label, "fitness": head.outcome.fitness},
-                "margin": None if head is None else best.outcome.fitness - head.outcome.fitness,
-                "per_task": per_task, "confirmed": confirmed or None}
+        return {
+            "winner": {"id": best.id, "formula": best.formula, "fitness": best.outcome.fitness},
+            "best_baseline": None if head is None else {"name": head.label, "fitness": head.outcome.fitness},
+            "margin": None if head is None else best.outcome.fitness - head.outcome.fitness,
+            "per_task": per_task,
+            "confirmed": confirmed or None,
+        }
 
     def lineage(self, cid: int, depth: int = 6, budget: list[int] | None = None) -> dict[str, Any]:
         """A candidate and its ancestors, ``depth`` generations back: id, formula, fitness, origin, generation, parents
@@ -187,9 +228,16 @@ class Run:
         budget[0] -= 1
         row = self.candidate(cid)
         parents = [p for p in dict.fromkeys(row.parents)][:2] if depth > 1 else []
-        return {"id": row.id, "formula": row.formula, "fitness": row.outcome.fitness, "origin": row.origin,
-                "generation": row.generation,
-                "parents": [self.lineage(p, depth - 1, budget) for p in parents if budget[0] > 0 and self.store.candidate(p)]}
+        return {
+            "id": row.id,
+            "formula": row.formula,
+            "fitness": row.outcome.fitness,
+            "origin": row.origin,
+            "generation": row.generation,
+            "parents": [
+                self.lineage(p, depth - 1, budget) for p in parents if budget[0] > 0 and self.store.candidate(p)
+            ],
+        }
 
     def _grouped(self, ranked: list[Candidate], top: int) -> list[dict[str, Any]]:
         """The ranking's first ``top`` rows; a function that only rescales a better-ranked one (a constant output
@@ -204,7 +252,9 @@ class Run:
             if key in heads and not row.label:
                 head, reference = heads[key]
                 entry["variant_of"] = head
-                entry["factor"] = float(np.sqrt(np.mean(values**2) / np.mean(reference**2))) * (1 if values @ reference >= 0 else -1)
+                entry["factor"] = float(np.sqrt(np.mean(values**2) / np.mean(reference**2))) * (
+                    1 if values @ reference >= 0 else -1
+                )
             elif key and key not in heads:
                 heads[key] = (row.id, values)
             out.append(entry)
@@ -216,11 +266,15 @@ class Run:
         ranked = self.store.ranked()
         rank = {r.id: i for i, r in enumerate(ranked, 1)}
         out = {
-            "run": str(self.path), "state": self.state, "counts": self.store.counts(), "config": self.config.to_dict(),
+            "run": str(self.path),
+            "state": self.state,
+            "counts": self.store.counts(),
+            "config": self.config.to_dict(),
             "cascade": self.cascade(),
             "ranking": self._grouped(ranked, top),
             "baselines": [{**r.row(), "rank": rank.get(r.id)} for r in everything if r.label],
-            "confirmation": self.store.meta().get("confirmation"), "verdict": self.verdict(),
+            "confirmation": self.store.meta().get("confirmation"),
+            "verdict": self.verdict(),
         }
         if self.config.selection == "pareto":
             out["pareto_front"] = self.pareto_front()
@@ -263,7 +317,7 @@ class Run:
 
         return confirm_run(self.path, top, seeds, tasks, **options)
 
-    def resume(self, **options: Any) -> "Run":
+    def resume(self, **options: Any) -> Run:
         """``evoact resume``: continue this run where it stopped; returns it, reopened."""
         from evoact.driver import resume_search
 
@@ -293,7 +347,12 @@ def find_runs(folder: str | Path) -> list[Run]:
     """Every run directory directly inside ``folder``, oldest first (unreadable ones are left out)."""
     runs = []
     for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
-        if path.is_dir() and not path.is_symlink() and not path.name.startswith(".") and (path / "candidates.db").is_file():
+        if (
+            path.is_dir()
+            and not path.is_symlink()
+            and not path.name.startswith(".")
+            and (path / "candidates.db").is_file()
+        ):
             try:
                 runs.append(open_run(path))
             except RunStoreError:

@@ -10,7 +10,7 @@ loss tasks compare losses either way.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -32,14 +32,24 @@ def _value(s: TaskScore, metric: str, score: str) -> float | None:
     return s.val_loss if uses_loss(metric, score) else s.val_acc
 
 
-def references(baselines: Sequence[Candidate], tasks: Sequence[str], metrics: Mapping[str, str] | None = None,
-               score: str = "accuracy") -> dict[str, float]:
+def references(
+    baselines: Sequence[Candidate],
+    tasks: Sequence[str],
+    metrics: Mapping[str, str] | None = None,
+    score: str = "accuracy",
+) -> dict[str, float]:
     """Per task, the best baseline's measure (highest accuracy, lowest loss): a relative score of 1.0 matches it."""
     refs = {}
     for task in tasks:
         metric = (metrics or {}).get(task, "accuracy")
-        values = [v for row in baselines if task in row.outcome.scores and not row.outcome.scores[task].stopped
-                  and (v := _value(row.outcome.scores[task], metric, score)) is not None and math.isfinite(v)]
+        values = [
+            v
+            for row in baselines
+            if task in row.outcome.scores
+            and not row.outcome.scores[task].stopped
+            and (v := _value(row.outcome.scores[task], metric, score)) is not None
+            and math.isfinite(v)
+        ]
         if uses_loss(metric, score) and values and min(values) > 0:
             refs[task] = min(values)
         elif not uses_loss(metric, score) and values and max(values) > 0:
@@ -47,8 +57,13 @@ def references(baselines: Sequence[Candidate], tasks: Sequence[str], metrics: Ma
     return refs
 
 
-def normalised(scores: Mapping[str, TaskScore], refs: Mapping[str, float], tasks: Sequence[str],
-               metrics: Mapping[str, str] | None = None, score: str = "accuracy") -> list[float] | None:
+def normalised(
+    scores: Mapping[str, TaskScore],
+    refs: Mapping[str, float],
+    tasks: Sequence[str],
+    metrics: Mapping[str, str] | None = None,
+    score: str = "accuracy",
+) -> list[float] | None:
     """Each task's score relative to its reference, in ``tasks`` order; None when a task or its measure is missing."""
     out = []
     for task in tasks:
@@ -70,9 +85,15 @@ def aggregate(values: Sequence[float], how: str = "mean", weights: Sequence[floa
     return sum(w * v for w, v in zip(weights, values)) / sum(weights)
 
 
-def fitness(scores: Mapping[str, TaskScore], tasks: Sequence[str], refs: Mapping[str, float] | None = None,
-            weights: Sequence[float] = (), metrics: Mapping[str, str] | None = None, score: str = "accuracy",
-            how: str = "mean") -> float | None:
+def fitness(
+    scores: Mapping[str, TaskScore],
+    tasks: Sequence[str],
+    refs: Mapping[str, float] | None = None,
+    weights: Sequence[float] = (),
+    metrics: Mapping[str, str] | None = None,
+    score: str = "accuracy",
+    how: str = "mean",
+) -> float | None:
     """A candidate's fitness from its scores: None when a task is missing, or for several tasks until ``refs`` are known."""
     if len(tasks) == 1:
         if tasks[0] not in scores:
@@ -84,8 +105,14 @@ def fitness(scores: Mapping[str, TaskScore], tasks: Sequence[str], refs: Mapping
     return None if values is None else aggregate(values, how, weights)
 
 
-def objectives(row: Candidate, refs: Mapping[str, float], tasks: Sequence[str], complexity: bool,
-               metrics: Mapping[str, str] | None = None, score: str = "accuracy") -> tuple[float, ...] | None:
+def objectives(
+    row: Candidate,
+    refs: Mapping[str, float],
+    tasks: Sequence[str],
+    complexity: bool,
+    metrics: Mapping[str, str] | None = None,
+    score: str = "accuracy",
+) -> tuple[float, ...] | None:
     """What NSGA-II maximises for a candidate: its relative score per task, then minus its node count if asked."""
     values = normalised(row.outcome.scores, refs, tasks, metrics, score)
     if values is None:

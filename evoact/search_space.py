@@ -83,7 +83,9 @@ def load_search_space(name_or_path: str | Path) -> SearchSpace:
         return parse_search_space(text, str(path))
     name = str(name_or_path)
     if name not in builtin_spaces():
-        raise SearchSpaceError(f"{name}: unknown search space; shipped ones are {', '.join(builtin_spaces())}, or give a path to a .toml file")
+        raise SearchSpaceError(
+            f"{name}: unknown search space; shipped ones are {', '.join(builtin_spaces())}, or give a path to a .toml file"
+        )
     text = resources.files("evoact.search_spaces").joinpath(f"{name}.toml").read_text(encoding="utf-8")
     return parse_search_space(text, f"search_spaces/{name}.toml")
 
@@ -115,10 +117,12 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
     if structure == "core_units" and not (unary and binary):
         raise fail("primitives", "structure 'core_units' needs both unary and binary primitives")
 
-    for entry, values, cap in (("learnable", data.get("learnable", {}), MAX_LEARNABLE),
-                               ("terminals.constants", data.get("terminals", {}).get("constants", []), MAX_CONSTANTS),
-                               ("terminals.learnable", data.get("terminals", {}).get("learnable", []), MAX_LEARNABLE),
-                               ("seeds", data.get("seeds", []), MAX_SEEDS)):
+    for entry, values, cap in (
+        ("learnable", data.get("learnable", {}), MAX_LEARNABLE),
+        ("terminals.constants", data.get("terminals", {}).get("constants", []), MAX_CONSTANTS),
+        ("terminals.learnable", data.get("terminals", {}).get("learnable", []), MAX_LEARNABLE),
+        ("seeds", data.get("seeds", []), MAX_SEEDS),
+    ):
         if len(values) > cap:
             raise fail(entry, f"lists {len(values)} entries; the limit is {cap}")
     learnable: dict[str, float] = {}
@@ -129,11 +133,15 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
     for name in unary + binary:
         for constant in PRIMITIVES[name].constants:
             if constant not in learnable:
-                raise fail(f"primitives: {name}", f"needs the learnable constant '{constant}'; declare it under [learnable]"
-                           f" ({constant} = 1.0)")
+                raise fail(
+                    f"primitives: {name}",
+                    f"needs the learnable constant '{constant}'; declare it under [learnable] ({constant} = 1.0)",
+                )
 
     terminals = data.get("terminals", {})
-    constants = tuple(_number(v, f"terminals.constants[{i}]", fail) for i, v in enumerate(terminals.get("constants", [])))
+    constants = tuple(
+        _number(v, f"terminals.constants[{i}]", fail) for i, v in enumerate(terminals.get("constants", []))
+    )
     if len(set(constants)) != len(constants):
         raise fail("terminals.constants", "lists a number twice")
     learn_terms = tuple(terminals.get("learnable", []))
@@ -151,17 +159,29 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
         raise fail("limits", "needs init_min_depth <= init_max_depth <= max_depth")
     fewest = (limits.init_min_depth + 1) if unary else (2 * limits.init_min_depth + 1)  # nodes of the leanest such tree
     if fewest > limits.max_nodes:
-        raise fail("limits", f"no tree can satisfy them: a tree of depth init_min_depth = {limits.init_min_depth} has at least"
-                   f" {fewest} nodes, more than max_nodes = {limits.max_nodes}")
+        raise fail(
+            "limits",
+            f"no tree can satisfy them: a tree of depth init_min_depth = {limits.init_min_depth} has at least"
+            f" {fewest} nodes, more than max_nodes = {limits.max_nodes}",
+        )
 
     seeds = data.get("seeds", [])
     for i, seed in enumerate(seeds):
         if not isinstance(seed, str):
-            raise fail(f"seeds[{i}]", "must be a tree string such as \"mul(x, sigmoid(x))\"")
+            raise fail(f"seeds[{i}]", 'must be a tree string such as "mul(x, sigmoid(x))"')
     return SearchSpace(
-        name=data["name"], source=source, text=text, description=data.get("description", ""),
-        structure=structure, unary=unary, binary=binary, constants=constants,
-        learnable_terminals=learn_terms, learnable=learnable, limits=limits, seeds=tuple(seeds),
+        name=data["name"],
+        source=source,
+        text=text,
+        description=data.get("description", ""),
+        structure=structure,
+        unary=unary,
+        binary=binary,
+        constants=constants,
+        learnable_terminals=learn_terms,
+        learnable=learnable,
+        limits=limits,
+        seeds=tuple(seeds),
     )
 
 

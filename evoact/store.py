@@ -11,8 +11,9 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.database import transaction
@@ -25,7 +26,8 @@ CONFIG_FILE = "config.json"
 DB_FILE = "candidates.db"
 LOCK_FILE = ".writer.lock"
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE candidates (
     id INTEGER PRIMARY KEY,
@@ -54,7 +56,8 @@ CREATE TABLE candidates (
     finished_at REAL
 );
 CREATE INDEX candidates_formula ON candidates(formula);
-""" + """
+"""
+    + """
 CREATE TABLE IF NOT EXISTS confirmations (
     formula TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -71,8 +74,8 @@ CREATE TABLE IF NOT EXISTS confirmations (
     PRIMARY KEY (formula, task, seed, epochs)
 );
 """
-_CONFIRMATIONS = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS confirmations"):]
-
+)
+_CONFIRMATIONS = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS confirmations") :]
 
 
 class RunStoreError(RuntimeError):
@@ -87,12 +90,20 @@ def _number(value: Any) -> bool:
 _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     "state": (lambda v: v in ("running", "finished", "interrupted"), "running, finished or interrupted"),
     "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a version number"),
-    "started_at": (_number, "a time"), "finished_at": (_number, "a time"),
+    "started_at": (_number, "a time"),
+    "finished_at": (_number, "a time"),
     "mode": (lambda v: v in ("generational", "async"), "generational or async"),
     "ray_address": (lambda v: v is None or isinstance(v, str), "an address"),
     "hurdle": (lambda v: v is None or _number(v), "a number"),
-    "hurdles": (lambda v: isinstance(v, dict) and all(isinstance(h, dict) and _number(h.get("limit")) and
-                                                        isinstance(h.get("metric"), str) for h in v.values()), "hurdles per task"),
+    "hurdles": (
+        lambda v: (
+            isinstance(v, dict)
+            and all(
+                isinstance(h, dict) and _number(h.get("limit")) and isinstance(h.get("metric"), str) for h in v.values()
+            )
+        ),
+        "hurdles per task",
+    ),
     "references": (lambda v: isinstance(v, dict), "references per task"),
     "confirmation": (lambda v: v is None or isinstance(v, dict), "a confirmation record"),
 }
@@ -106,8 +117,15 @@ def _quoted(key: object) -> str:
 def _closed_box(path: Path) -> None:
     """Refuse a run directory whose own files are links or not regular files: through them, reading, writing or
     pruning the run would reach files outside it."""
-    for name, kind in ((CONFIG_FILE, "file"), (DB_FILE, "file"), (f"{DB_FILE}-wal", "file"), (f"{DB_FILE}-shm", "file"),
-                       (f"{DB_FILE}-journal", "file"), (LOCK_FILE, "file"), (CHECKPOINT_DIR, "folder")):
+    for name, kind in (
+        (CONFIG_FILE, "file"),
+        (DB_FILE, "file"),
+        (f"{DB_FILE}-wal", "file"),
+        (f"{DB_FILE}-shm", "file"),
+        (f"{DB_FILE}-journal", "file"),
+        (LOCK_FILE, "file"),
+        (CHECKPOINT_DIR, "folder"),
+    ):
         entry = path / name
         if entry.is_symlink():
             raise RunStoreError(f"{entry}: a symbolic link; a run directory's files must be its own")
@@ -125,7 +143,9 @@ def _lock(path: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise RunStoreError(f"{path} is being written by another evoact process; wait for it or stop it first") from None
+        raise RunStoreError(
+            f"{path} is being written by another evoact process; wait for it or stop it first"
+        ) from None
     return fd
 
 
@@ -160,7 +180,7 @@ class RunStore:
         self._lock = lock
 
     @classmethod
-    def create(cls, path: str | Path, config: dict[str, Any]) -> "RunStore":
+    def create(cls, path: str | Path, config: dict[str, Any]) -> RunStore:
         """Create a new run directory; refuses one that already holds a run.
 
         The directory is made whole under a temporary name and renamed into place, so a crash or a refused start
@@ -168,8 +188,10 @@ class RunStore:
         """
         path = Path(path)
         if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists() or (path.exists() and not path.is_dir()):
-            raise RunStoreError(f"{path} already holds a run (nothing was overwritten); choose another --name, or see it with"
-                               f" `evoact show {path}` (an unfinished one continues with `evoact resume {path}`)")
+            raise RunStoreError(
+                f"{path} already holds a run (nothing was overwritten); choose another --name, or see it with"
+                f" `evoact show {path}` (an unfinished one continues with `evoact resume {path}`)"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent))
         try:
@@ -185,14 +207,16 @@ class RunStore:
                 os.rename(building, path)  # atomic; replaces only an empty directory
             except OSError:
                 os.close(lock)
-                raise RunStoreError(f"{path} exists and is not empty; choose another --name (nothing was overwritten)") from None
+                raise RunStoreError(
+                    f"{path} exists and is not empty; choose another --name (nothing was overwritten)"
+                ) from None
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
         return cls(path, _writer(path), lock)
 
     @classmethod
-    def reopen(cls, path: str | Path) -> "RunStore":
+    def reopen(cls, path: str | Path) -> RunStore:
         """Open a run for writing again (to resume or confirm it); refuses while another process writes it."""
         path = Path(path)
         cls.open(path).close()  # the same checks as a reader
@@ -217,7 +241,7 @@ class RunStore:
         self._conn.execute("COMMIT")
 
     @classmethod
-    def open(cls, path: str | Path) -> "RunStore":
+    def open(cls, path: str | Path) -> RunStore:
         """Open an existing run read-only; safe while the search is still writing it."""
         path = Path(path)
         db = path / DB_FILE
@@ -238,8 +262,10 @@ class RunStore:
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"{db}: not a readable run database ({exc})") from None
         if version not in READABLE_VERSIONS:
-            raise RunStoreError(f"{db}: run format version {version!r}, this evoact reads versions"
-                                f" {', '.join(map(str, READABLE_VERSIONS))}")
+            raise RunStoreError(
+                f"{db}: run format version {version!r}, this evoact reads versions"
+                f" {', '.join(map(str, READABLE_VERSIONS))}"
+            )
         try:
             config = store.config()
         except (OSError, ValueError) as exc:
@@ -278,13 +304,24 @@ class RunStore:
                 raise RunStoreError(f"{self.path / DB_FILE}: the run fact {_quoted(key)} is not valid JSON") from None
             fits, what = _META.get(key, (lambda v: True, ""))
             if not fits(value):
-                raise RunStoreError(f"{self.path / DB_FILE}: the run fact {_quoted(key)} is {str(value)[:40]!r}, not {what}")
+                raise RunStoreError(
+                    f"{self.path / DB_FILE}: the run fact {_quoted(key)} is {str(value)[:40]!r}, not {what}"
+                )
             out[key] = value
         return out
 
     # --- candidates ---------------------------------------------------------------------
-    def add_candidate(self, formula: str, origin: str, *, genome: str | None = None, label: str | None = None,
-                      generation: int | None = None, parents: tuple[int, ...] = (), nodes: int | None = None) -> int:
+    def add_candidate(
+        self,
+        formula: str,
+        origin: str,
+        *,
+        genome: str | None = None,
+        label: str | None = None,
+        generation: int | None = None,
+        parents: tuple[int, ...] = (),
+        nodes: int | None = None,
+    ) -> int:
         """Register a proposed candidate as pending and return its id."""
         cur = self._conn.execute(
             "INSERT INTO candidates (formula, genome, label, generation, parents, origin, nodes, created_at)"
@@ -299,8 +336,23 @@ class RunStore:
         self._conn.execute(
             "UPDATE candidates SET status=?, fitness=?, val_acc=?, test_acc=?, train_seconds=?, seconds=?,"
             " learned=?, error=?, duplicate_of=?, equivalent_to=?, stage=?, probe_acc=?, scores=?, finished_at=? WHERE id=?",
-            (o.status, o.fitness, o.val_acc, o.test_acc, o.train_seconds, o.seconds, json.dumps(o["learned"]), o.error,
-             o.duplicate_of, o.equivalent_to, o.stage, o.probe_acc, json.dumps(o["scores"]) if o.scores else None, time.time(), cid),
+            (
+                o.status,
+                o.fitness,
+                o.val_acc,
+                o.test_acc,
+                o.train_seconds,
+                o.seconds,
+                json.dumps(o["learned"]),
+                o.error,
+                o.duplicate_of,
+                o.equivalent_to,
+                o.stage,
+                o.probe_acc,
+                json.dumps(o["scores"]) if o.scores else None,
+                time.time(),
+                cid,
+            ),
         )
 
     def set_fitness(self, cid: int, fitness: float) -> None:
@@ -335,8 +387,11 @@ class RunStore:
         A cache hit on another run's result counts (its fitness is that function's mean); a duplicate of a
         candidate in this run does not, since its original is already ranked.
         """
-        return self._select("WHERE status IN ('ok', 'duplicate') AND fitness IS NOT NULL AND duplicate_of IS NULL"
-                            " ORDER BY fitness DESC, id ASC", ())
+        return self._select(
+            "WHERE status IN ('ok', 'duplicate') AND fitness IS NOT NULL AND duplicate_of IS NULL"
+            " ORDER BY fitness DESC, id ASC",
+            (),
+        )
 
     def hall_of_fame(self, size: int = 10) -> list[Candidate]:
         """The best evolved (non-baseline) candidates."""
@@ -369,15 +424,33 @@ class RunStore:
             return []
         cur = self._conn.execute(f"SELECT * FROM confirmations {where} ORDER BY finished_at", args)
         names = [c[0] for c in cur.description]
-        return [dict(zip(names, values), learned=json.loads(values[names.index("learned")] or "{}")) for values in cur.fetchall()]
+        return [
+            dict(zip(names, values), learned=json.loads(values[names.index("learned")] or "{}"))
+            for values in cur.fetchall()
+        ]
 
-    def add_confirmation(self, formula: str, name: str, task: str, seed: int, epochs: float, result: dict[str, Any]) -> None:
+    def add_confirmation(
+        self, formula: str, name: str, task: str, seed: int, epochs: float, result: dict[str, Any]
+    ) -> None:
         """Store one confirmation training, committed at once."""
         self._conn.execute(
             "INSERT OR REPLACE INTO confirmations (formula, name, task, seed, epochs, status, val_acc, test_acc, learned, error,"
             " finished_at, test_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (formula, name, task, seed, epochs, result["status"], result.get("val_acc"), result.get("test_acc"),
-             json.dumps(result.get("learned") or {}), result.get("error"), time.time(), result.get("test_loss")))
+            (
+                formula,
+                name,
+                task,
+                seed,
+                epochs,
+                result["status"],
+                result.get("val_acc"),
+                result.get("test_acc"),
+                json.dumps(result.get("learned") or {}),
+                result.get("error"),
+                time.time(),
+                result.get("test_loss"),
+            ),
+        )
 
 
 _CANDIDATE_COLUMNS = ("id", "formula", "origin", "genome", "label", "generation", "nodes", "fingerprint", "created_at")
@@ -388,5 +461,8 @@ def _candidate(row: dict[str, Any]) -> Candidate:
     outcome = {k: v for k, v in row.items() if k not in _CANDIDATE_COLUMNS and k != "parents" and v is not None}
     outcome["learned"] = json.loads(outcome.get("learned") or "{}")
     outcome["scores"] = json.loads(outcome.get("scores") or "{}")
-    return Candidate(**{k: row[k] for k in _CANDIDATE_COLUMNS}, parents=tuple(json.loads(row["parents"])),
-                     outcome=Outcome.from_plain(outcome))
+    return Candidate(
+        **{k: row[k] for k in _CANDIDATE_COLUMNS},
+        parents=tuple(json.loads(row["parents"])),
+        outcome=Outcome.from_plain(outcome),
+    )

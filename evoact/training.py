@@ -91,8 +91,15 @@ class TrainResult:
     curve: tuple[float, ...] = ()  # the validation loss after each epoch
 
 
-def train(model: nn.Module, data: Dataset, schedule: Schedule, loss: str = "cross_entropy", probe_step: int | None = None,
-          hurdle: Hurdle | None = None, device: torch.device | str = "cpu") -> TrainResult:
+def train(
+    model: nn.Module,
+    data: Dataset,
+    schedule: Schedule,
+    loss: str = "cross_entropy",
+    probe_step: int | None = None,
+    hurdle: Hurdle | None = None,
+    device: torch.device | str = "cpu",
+) -> TrainResult:
     """Adam on ``loss`` for ``schedule``'s steps, with a seeded batch order, on ``device``.
 
     After ``probe_step`` steps the validation split is measured (``probe_acc``, ``probe_loss``); short of ``hurdle``
@@ -123,18 +130,37 @@ def train(model: nn.Module, data: Dataset, schedule: Schedule, loss: str = "cros
             if step == probe_step:
                 probe = measure(model, data.x_val, data.y_val, loss)
                 if hurdle is not None and hurdle.fails(*probe):
-                    return TrainResult(probe[0], None, loss_sum / batches, time.perf_counter() - start, probe[0], True,
-                                       val_loss=probe[1], probe_loss=probe[1])
+                    return TrainResult(
+                        probe[0],
+                        None,
+                        loss_sum / batches,
+                        time.perf_counter() - start,
+                        probe[0],
+                        True,
+                        val_loss=probe[1],
+                        probe_loss=probe[1],
+                    )
             if step == total:
                 break
         if step < total:  # the last epoch's measure is the final one, below
             curve.append(measure(model, data.x_val, data.y_val, loss)[1])
     seconds = time.perf_counter() - start
-    (val_acc, val_loss), (test_acc, test_loss) = measure(model, data.x_val, data.y_val, loss), measure(
-        model, data.x_test, data.y_test, loss)
+    (val_acc, val_loss), (test_acc, test_loss) = (
+        measure(model, data.x_val, data.y_val, loss),
+        measure(model, data.x_test, data.y_test, loss),
+    )
     curve.append(val_loss)
-    return TrainResult(val_acc, test_acc, loss_sum / max(batches, 1), seconds, probe and probe[0], val_loss=val_loss,
-                       test_loss=test_loss, probe_loss=probe and probe[1], curve=tuple(curve))
+    return TrainResult(
+        val_acc,
+        test_acc,
+        loss_sum / max(batches, 1),
+        seconds,
+        probe and probe[0],
+        val_loss=val_loss,
+        test_loss=test_loss,
+        probe_loss=probe and probe[1],
+        curve=tuple(curve),
+    )
 
 
 def _loss(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
@@ -144,8 +170,9 @@ def _loss(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor
 
 
 @torch.no_grad()
-def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy",
-            batch_size: int = 1000) -> tuple[float | None, float]:
+def measure(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "cross_entropy", batch_size: int = 1000
+) -> tuple[float | None, float]:
     """Accuracy (None for regression) and mean loss, in eval mode and in batches; non-finite outputs fail."""
     device = next(model.parameters()).device
     model.eval()

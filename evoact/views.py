@@ -20,28 +20,49 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 def print_run(run: Run, summary: dict, top: int, status: str | None) -> None:
     """A run's header, cascade, ranking (or one status's candidates), per-task scores, Pareto front and confirmation."""
     config = run.config
-    console.print(f"[bold]{shown(str(run.path))}[/]  state: {summary['state']}  {config.algorithm} over {shown(config.space)}  tasks:"
-                  f" {shown(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}", highlight=False)
+    console.print(
+        f"[bold]{shown(str(run.path))}[/]  state: {summary['state']}  {config.algorithm} over {shown(config.space)}  tasks:"
+        f" {shown(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}",
+        highlight=False,
+    )
     console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()), highlight=False)
     b = summary["cascade"]
     reasons = ", ".join(f"{k} {v}" for k, v in b["static_reasons"].items())
     per_task = ", ".join(f"{shown(t)} {n}" for t, n in b["rejected_quality_by_task"].items())
     console.print(
         f"cascade: {b['proposed']} proposed -> {b['rejected_static']} rejected by static screening"
-        + (f" ({shown(reasons)})" if reasons else "") + f", {b['cache_hits']} cache hits, {b['rejected_stability']} rejected as unstable,"
-        f" {b['rejected_quality']} below a task's quality hurdle" + (f" ({per_task})" if per_task else "")
-        + f", {b['fully_trained']} fully trained, {b['failed']} failed", highlight=False)
+        + (f" ({shown(reasons)})" if reasons else "")
+        + f", {b['cache_hits']} cache hits, {b['rejected_stability']} rejected as unstable,"
+        f" {b['rejected_quality']} below a task's quality hurdle"
+        + (f" ({per_task})" if per_task else "")
+        + f", {b['fully_trained']} fully trained, {b['failed']} failed",
+        highlight=False,
+    )
     if b["hurdles"]:
-        console.print("hurdles: " + ", ".join(f"{shown(t)} {shown(h['metric'])} {'>=' if h['metric'] == 'accuracy' else '<='} {h['limit']:.4g}"
-                                               for t, h in b["hurdles"].items()), highlight=False)
-    console.print(f"training time: {b['train_seconds']:.0f} s spent, about {b['train_seconds_saved']:.0f} s saved by the cascade"
-                  f" ({b['full_training_seconds']:.1f} s per full training)", highlight=False)
+        console.print(
+            "hurdles: "
+            + ", ".join(
+                f"{shown(t)} {shown(h['metric'])} {'>=' if h['metric'] == 'accuracy' else '<='} {h['limit']:.4g}"
+                for t, h in b["hurdles"].items()
+            ),
+            highlight=False,
+        )
+    console.print(
+        f"training time: {b['train_seconds']:.0f} s spent, about {b['train_seconds_saved']:.0f} s saved by the cascade"
+        f" ({b['full_training_seconds']:.1f} s per full training)",
+        highlight=False,
+    )
     if status:
         rows, title = list(enumerate(summary["candidates"], 1)), f"{status} candidates (first {top})"
     else:
         listed = {r["id"] for r in summary["ranking"]}
-        rows = sorted(((r["rank"], r) for r in summary["ranking"] + [b for b in summary["baselines"] if b["rank"] and b["id"] not in listed]),
-                      key=lambda pair: pair[0])
+        rows = sorted(
+            (
+                (r["rank"], r)
+                for r in summary["ranking"] + [b for b in summary["baselines"] if b["rank"] and b["id"] not in listed]
+            ),
+            key=lambda pair: pair[0],
+        )
         title = f"ranking (top {top} and every baseline; fitness = {run.fitness_measure()})"
     single = len(config.tasks) == 1  # several tasks: their measures follow in a table of their own
     test = "test loss" if single and run.metrics[config.task] == "loss" else "test acc"
@@ -55,14 +76,28 @@ def print_run(run: Run, summary: dict, top: int, status: str | None) -> None:
         formula = shown(r["formula"])
         same = [v for v in variants.values() if v["variant_of"] == r["id"]]
         if same:
-            formula += "\n" + "\n".join(f"  [dim]variant #{v['id']} = {v['factor']:.3g} x this: {shown(v['formula'])}"
-                                         f" ({_num(v['fitness'])})[/]" for v in same)
-        note = r["status"] + (f" [{r['stage']}]" if r["stage"] else "") + (f" ({r['error']})" if r["error"] else "") + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
+            formula += "\n" + "\n".join(
+                f"  [dim]variant #{v['id']} = {v['factor']:.3g} x this: {shown(v['formula'])} ({_num(v['fitness'])})[/]"
+                for v in same
+            )
+        note = (
+            r["status"]
+            + (f" [{r['stage']}]" if r["stage"] else "")
+            + (f" ({r['error']})" if r["error"] else "")
+            + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
+        )
         first = (r["scores"] or {}).get(config.task) or {}
         measured = [_num(first.get("test_loss") if test == "test loss" else r["test_acc"])] if single else []
-        table.add_row(str(rank), str(r["id"]), f"[cyan]baseline {shown(r['label'])}[/]: {formula}" if r["label"] else formula,
-                      _num(r["fitness"]), *measured, str(r["nodes"] or "-"),
-                      "-" if r["generation"] is None else str(r["generation"]), shown(note))
+        table.add_row(
+            str(rank),
+            str(r["id"]),
+            f"[cyan]baseline {shown(r['label'])}[/]: {formula}" if r["label"] else formula,
+            _num(r["fitness"]),
+            *measured,
+            str(r["nodes"] or "-"),
+            "-" if r["generation"] is None else str(r["generation"]),
+            shown(note),
+        )
     console.print(table)
     if len(config.tasks) > 1 and not status:
         _task_scores([r for _, r in rows], run.metrics)
@@ -74,11 +109,16 @@ def print_run(run: Run, summary: dict, top: int, status: str | None) -> None:
 
 def _task_scores(rows: list[dict], metrics: dict[str, str]) -> None:
     """Each task's validation measure of the ranked rows: accuracy (higher is better) or loss (lower is better)."""
-    table = Table(title="per task: validation accuracy (acc) or loss; 'rejected' marks the task whose quality hurdle a"
-                  " candidate missed", title_justify="left")
+    table = Table(
+        title="per task: validation accuracy (acc) or loss; 'rejected' marks the task whose quality hurdle a"
+        " candidate missed",
+        title_justify="left",
+    )
     table.add_column("id", justify="right")
     for task, metric in metrics.items():
-        table.add_column(f"{shown(task)} ({'acc' if metric == 'accuracy' else 'loss'})", justify="right", overflow="fold")
+        table.add_column(
+            f"{shown(task)} ({'acc' if metric == 'accuracy' else 'loss'})", justify="right", overflow="fold"
+        )
     for r in rows:
         cells = []
         for task, metric in metrics.items():
@@ -90,14 +130,19 @@ def _task_scores(rows: list[dict], metrics: dict[str, str]) -> None:
 
 
 def _pareto(rows: list[dict], config: SearchConfig) -> None:
-    table = Table(title=f"Pareto front ({len(rows)} candidates; task scores relative to the best baseline's)",
-                  title_justify="left")
+    table = Table(
+        title=f"Pareto front ({len(rows)} candidates; task scores relative to the best baseline's)",
+        title_justify="left",
+    )
     names = [*config.tasks, *(["nodes"] if config.complexity_objective else [])]
     for col in ("id", "formula", *names):
         table.add_column(shown(col), justify="left" if col == "formula" else "right", overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), shown(r["formula"]), *(str(r["objectives"][n]) if n == "nodes" else f"{r['objectives'][n]:.4f}"
-                                                           for n in names))
+        table.add_row(
+            str(r["id"]),
+            shown(r["formula"]),
+            *(str(r["objectives"][n]) if n == "nodes" else f"{r['objectives'][n]:.4f}" for n in names),
+        )
     console.print(table)
 
 
@@ -126,15 +171,23 @@ def print_confirmation(summary: dict, markdown: bool = False) -> None:
 
 def print_runs(folder: Path, overviews: list[dict], unreadable: list[str]) -> None:
     """The runs of a folder, one row each, then the runs that could not be read."""
-    table = Table(title=f"runs in {shown(str(folder))} (compare some: evoact compare RUN RUN ...)", title_justify="left")
+    table = Table(
+        title=f"runs in {shown(str(folder))} (compare some: evoact compare RUN RUN ...)", title_justify="left"
+    )
     for col in ("run", "state", "tasks", "best (fitness, id)", "best baseline", "candidates", "time", "run again with"):
         table.add_column(col, overflow="fold")
     for o in overviews:
         best, base = o["best"], o["best_baseline"]
-        table.add_row(shown(o["name"]), o["state"], shown(_tasks_text(o["tasks"])),
-                      "-" if best is None else f"{best['fitness']:.4f} #{best['id']}",
-                      "-" if base is None else shown(f"{base['fitness']:.4f} {base['name']}"), str(o["candidates"]),
-                      _duration(o["seconds"]), shown(o["command"] or "-"))
+        table.add_row(
+            shown(o["name"]),
+            o["state"],
+            shown(_tasks_text(o["tasks"])),
+            "-" if best is None else f"{best['fitness']:.4f} #{best['id']}",
+            "-" if base is None else shown(f"{base['fitness']:.4f} {base['name']}"),
+            str(o["candidates"]),
+            _duration(o["seconds"]),
+            shown(o["command"] or "-"),
+        )
     console.print(table)
     for line in unreadable:
         console.print(f"not listed: {shown(line)}", highlight=False)
@@ -146,14 +199,32 @@ def print_comparison(opened: list[Run], overviews: list[dict], top: int) -> None
     table.add_column("")
     for o in overviews:
         table.add_column(shown(o["name"]), overflow="fold")
-    rows = [("state", lambda r, o: o["state"]), ("tasks", lambda r, o: _tasks_text(o["tasks"])),
-            ("seed", lambda r, o: str(o["seed"])), ("budget", lambda r, o: o["budget"]),
-            ("fitness", lambda r, o: r.fitness_measure()), ("candidates", lambda r, o: str(o["candidates"])),
-            ("time", lambda r, o: _duration(o["seconds"])),
-            ("best baseline", lambda r, o: "-" if o["best_baseline"] is None else
-             f"{o['best_baseline']['fitness']:.4f} {o['best_baseline']['name']}")]
-    rows += [(f"#{i + 1}", lambda r, o, i=i: "-" if len(best := r.ranking(top)) <= i else
-              f"{best[i].outcome.fitness:.4f} {best[i].formula}") for i in range(top)]
+    rows = [
+        ("state", lambda r, o: o["state"]),
+        ("tasks", lambda r, o: _tasks_text(o["tasks"])),
+        ("seed", lambda r, o: str(o["seed"])),
+        ("budget", lambda r, o: o["budget"]),
+        ("fitness", lambda r, o: r.fitness_measure()),
+        ("candidates", lambda r, o: str(o["candidates"])),
+        ("time", lambda r, o: _duration(o["seconds"])),
+        (
+            "best baseline",
+            lambda r, o: (
+                "-"
+                if o["best_baseline"] is None
+                else f"{o['best_baseline']['fitness']:.4f} {o['best_baseline']['name']}"
+            ),
+        ),
+    ]
+    rows += [
+        (
+            f"#{i + 1}",
+            lambda r, o, i=i: (
+                "-" if len(best := r.ranking(top)) <= i else f"{best[i].outcome.fitness:.4f} {best[i].formula}"
+            ),
+        )
+        for i in range(top)
+    ]
     for label, cell in rows:
         table.add_row(label, *(shown(cell(r, o)) for r, o in zip(opened, overviews)))
     console.print(table)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import evoact
 from evoact.evaluation import evaluate
@@ -41,16 +42,24 @@ def start_ray(workers: int, address: str | None = None) -> bool:
         try:
             ray.init(address=address, runtime_env={"py_modules": [package]}, **quiet)
         except ConnectionError as exc:
-            raise WorkerError(f"cannot reach the Ray cluster at {address} ({exc}); is it running (`ray status`)?") from None
+            raise WorkerError(
+                f"cannot reach the Ray cluster at {address} ({exc}); is it running (`ray status`)?"
+            ) from None
     else:
         ray.init(  # "local": a new private Ray, even when a `ray start` cluster runs on this machine
-            address="local", num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
-            object_store_memory=128 * 1024 * 1024, **quiet,
+            address="local",
+            num_cpus=workers,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            object_store_memory=128 * 1024 * 1024,
+            **quiet,
         )
         bound = ray.get_runtime_context().gcs_address
         if not bound.startswith("127.0.0.1:"):
             ray.shutdown()
-            raise WorkerError(f"local Ray bound to {bound}, not loopback: import evoact.workers before ray, or set {_LOOPBACK_SWITCH}=0")
+            raise WorkerError(
+                f"local Ray bound to {bound}, not loopback: import evoact.workers before ray, or set {_LOOPBACK_SWITCH}=0"
+            )
     return True
 
 
@@ -63,8 +72,14 @@ class WorkerPool:
     of a) GPU per job, so GPU tasks are placed on and see a GPU.
     """
 
-    def __init__(self, workers: int, address: str | None = None, timeout: float | None = None, gpus_per_job: float = 0.0,
-                 function: Callable[[dict[str, Any]], dict[str, Any]] = evaluate) -> None:
+    def __init__(
+        self,
+        workers: int,
+        address: str | None = None,
+        timeout: float | None = None,
+        gpus_per_job: float = 0.0,
+        function: Callable[[dict[str, Any]], dict[str, Any]] = evaluate,
+    ) -> None:
         self.workers = max(1, workers)
         self.timeout = timeout
         self._owns_ray = start_ray(self.workers, address)  # before ray is imported: see start_ray
@@ -129,7 +144,12 @@ class WorkerPool:
             else:
                 cause = exc.cause if isinstance(exc.cause, BaseException) else exc
                 error = f"the evaluation raised {type(cause).__name__}: {cause}"
-            return ticket, {"status": "failed", "error": error, "seconds": time.monotonic() - started, "transient": died}
+            return ticket, {
+                "status": "failed",
+                "error": error,
+                "seconds": time.monotonic() - started,
+                "transient": died,
+            }
 
     def _timed_out(self) -> list[tuple[int, dict[str, Any]]]:
         import ray
@@ -141,8 +161,17 @@ class WorkerPool:
             if now - started >= self.timeout:
                 ray.cancel(ref, force=True)
                 del self._running[ref]
-                out.append((ticket, {"status": "failed", "error": f"timed out after {self.timeout:g} s",
-                                     "seconds": now - started, "transient": True}))
+                out.append(
+                    (
+                        ticket,
+                        {
+                            "status": "failed",
+                            "error": f"timed out after {self.timeout:g} s",
+                            "seconds": now - started,
+                            "transient": True,
+                        },
+                    )
+                )
         return out
 
     def imap(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -27,8 +27,14 @@ def run_cli(tmp_path):
 
     def run(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        proc = subprocess.run([sys.executable, "-m", "evoact.cli", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [sys.executable, "-m", "evoact.cli", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"evoact {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -52,12 +58,16 @@ def small_run(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("small") / "run"
     config, space = make_config("tiny", seed=1, tasks=("mnist1d-cnn",)), load_search_space("default")
-    store = RunStore.create(path, {"config": config.to_dict(), "search_space": {"text": space.text, "source": space.source}})
+    store = RunStore.create(
+        path, {"config": config.to_dict(), "search_space": {"text": space.text, "source": space.source}}
+    )
     first = store.add_candidate("Max(0, x)", "baseline", label="relu")
     store.record_result(first, {"status": "ok", "fitness": 0.8, "val_acc": 0.8, "test_acc": 0.79})
     second = store.add_candidate("x*tanh(x)", "random", genome="mul(x, tanh(x))", generation=0, nodes=4)
     store.record_result(second, {"status": "ok", "fitness": 0.9, "val_acc": 0.9, "test_acc": 0.88})
     store.set_meta("state", "interrupted")
     store.close()
-    write_checkpoint(path, 0, {"generation": 1, "told": 6, "seeded": True, "seen": [], "population": [], "rng": [3, [0] * 625, None]})
+    write_checkpoint(
+        path, 0, {"generation": 1, "told": 6, "seeded": True, "seen": [], "population": [], "rng": [3, [0] * 625, None]}
+    )
     return path

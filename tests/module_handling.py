@@ -11,8 +11,8 @@ import importlib
 import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -42,10 +42,14 @@ def handle(make: Callable[[], nn.Module]) -> dict[str, bool]:
     checks: dict[str, bool] = {}
 
     double = copy.deepcopy(net).to(torch.float64)
-    checks["to(float64)"] = double(x.double()).dtype == torch.float64 and all(p.dtype == torch.float64 for p in double.parameters())
+    checks["to(float64)"] = double(x.double()).dtype == torch.float64 and all(
+        p.dtype == torch.float64 for p in double.parameters()
+    )
     checks["double()"] = _same(copy.deepcopy(net).double()(x.double()), want)
     half = copy.deepcopy(net).half()
-    checks["half()"] = half(x.half()).dtype == torch.float16 and all(p.dtype == torch.float16 for p in half.parameters())
+    checks["half()"] = half(x.half()).dtype == torch.float16 and all(
+        p.dtype == torch.float16 for p in half.parameters()
+    )
     checks["float()"] = _same(copy.deepcopy(net).double().float()(x), want)
     checks["to(cpu)"] = _same(copy.deepcopy(net).to("cpu")(x), want)
     checks["to(meta)"] = copy.deepcopy(net).to("meta")(x.to("meta")).device.type == "meta"
@@ -57,13 +61,17 @@ def handle(make: Callable[[], nn.Module]) -> dict[str, bool]:
     torch.save(net.state_dict(), buffer)
     fresh = _net(make)
     fresh.load_state_dict(torch.load(io.BytesIO(buffer.getvalue()), weights_only=True))
-    checks["state_dict round trip"] = _same(fresh(x), want) and all(p.item() == torch.tensor(1.3).item() for p in _constants(fresh))
+    checks["state_dict round trip"] = _same(fresh(x), want) and all(
+        p.item() == torch.tensor(1.3).item() for p in _constants(fresh)
+    )
 
     twin = copy.deepcopy(net)
     with torch.no_grad():
         for p in _constants(twin):
             p.add_(1.0)
-    checks["deepcopy"] = _same(copy.deepcopy(net)(x), want) and all(p.item() == torch.tensor(1.3).item() for p in _constants(net))
+    checks["deepcopy"] = _same(copy.deepcopy(net)(x), want) and all(
+        p.item() == torch.tensor(1.3).item() for p in _constants(net)
+    )
 
     scripted = torch.jit.script(copy.deepcopy(net))
     saved = io.BytesIO()
@@ -71,8 +79,11 @@ def handle(make: Callable[[], nn.Module]) -> dict[str, bool]:
     loaded = torch.jit.load(io.BytesIO(saved.getvalue()))
     grad_eager = torch.autograd.grad(net(x).sum(), _constants(net))
     grad_script = torch.autograd.grad(scripted(x).sum(), _constants(scripted))
-    checks["torch.jit.script"] = (_same(scripted(x), want) and all(_same(a, b) for a, b in zip(grad_eager, grad_script))
-                                  and list(scripted.state_dict()) == list(net.state_dict()))
+    checks["torch.jit.script"] = (
+        _same(scripted(x), want)
+        and all(_same(a, b) for a, b in zip(grad_eager, grad_script))
+        and list(scripted.state_dict()) == list(net.state_dict())
+    )
     checks["torch.jit.save/load"] = _same(loaded(x), want)
     checks["torch.compile"] = _same(torch.compile(copy.deepcopy(net))(x), want)
 
@@ -86,7 +97,9 @@ def handle(make: Callable[[], nn.Module]) -> dict[str, bool]:
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    checks["training steps"] = losses[-1] < losses[0] and all(p.item() != torch.tensor(1.3).item() for p in _constants(trained))
+    checks["training steps"] = losses[-1] < losses[0] and all(
+        p.item() != torch.tensor(1.3).item() for p in _constants(trained)
+    )
     return checks
 
 

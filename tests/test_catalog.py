@@ -11,15 +11,18 @@ def test_the_catalog_is_large_parsable_and_referenced():
         assert known.reference
 
 
-@pytest.mark.parametrize("formula, name", [
-    ("x*sigmoid(x)", "SiLU / Swish"),
-    ("x*tanh(log(1 + exp(x)))", "Mish"),
-    ("max(0, x)", "ReLU"),
-    ("3*max(0, x)", "ReLU"),  # an output scale does not hide a rediscovery
-    ("x*sigmoid(beta*x)", "SiLU / Swish"),
-    ("x*erf(x/sqrt(2))/2 + x/2", "GELU"),
-    ("tanh(x)", "Tanh"),
-])
+@pytest.mark.parametrize(
+    "formula, name",
+    [
+        ("x*sigmoid(x)", "SiLU / Swish"),
+        ("x*tanh(log(1 + exp(x)))", "Mish"),
+        ("max(0, x)", "ReLU"),
+        ("3*max(0, x)", "ReLU"),  # an output scale does not hide a rediscovery
+        ("x*sigmoid(beta*x)", "SiLU / Swish"),
+        ("x*erf(x/sqrt(2))/2 + x/2", "GELU"),
+        ("tanh(x)", "Tanh"),
+    ],
+)
 def test_rediscoveries_are_named(formula, name):
     best = nearest_known(formula)[0]
     assert best.name == name and best.rediscovery and best.distance <= REDISCOVERY

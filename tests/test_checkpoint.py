@@ -18,7 +18,11 @@ def test_the_newest_checkpoint_is_read_back_and_old_ones_pruned(tmp_path):
     names = sorted(p.name for p in (tmp_path / CHECKPOINT_DIR).iterdir())
     assert names == [f"gen-{g:05d}.json" for g in range(5 - KEEP, 5)]
     checkpoint = read_checkpoint(tmp_path)
-    assert checkpoint.generation == 4 and checkpoint.state == {"generation": 5, "rng": [3, [1, 2], None]} and not checkpoint.skipped
+    assert (
+        checkpoint.generation == 4
+        and checkpoint.state == {"generation": 5, "rng": [3, [1, 2], None]}
+        and not checkpoint.skipped
+    )
     assert read_checkpoint(tmp_path / "elsewhere") is None
 
 
@@ -67,8 +71,9 @@ def test_writing_an_earlier_generation_replaces_a_damaged_future(tmp_path):
 def _signed(folder, generation, state):
     """A checkpoint file as an attacker would write it: intact, correctly checksummed, with any content."""
     digest = hashlib.sha256(json.dumps(state, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    (folder / f"gen-{generation:05d}.json").write_text(json.dumps({"format": 1, "generation": generation, "sha256": digest,
-                                                                  "state": state}))
+    (folder / f"gen-{generation:05d}.json").write_text(
+        json.dumps({"format": 1, "generation": generation, "sha256": digest, "state": state})
+    )
 
 
 def test_a_checkpoint_whose_content_does_not_fit_the_run_is_skipped_with_its_reason(tmp_path):
@@ -118,4 +123,6 @@ def test_checkpoint_links_are_never_followed_read_or_pruned(tmp_path):
         write_checkpoint(run, generation, {"generation": generation + 1})
     assert (outside / "gen-00000.json").read_text() == "precious"  # pruning removed only the run's own files
     checkpoint = read_checkpoint(run)
-    assert checkpoint.generation == 5 and checkpoint.skipped == ("gen-00000.json: not a regular file (a symbolic link?); ignored",)
+    assert checkpoint.generation == 5 and checkpoint.skipped == (
+        "gen-00000.json: not a regular file (a symbolic link?); ignored",
+    )

@@ -23,13 +23,17 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     assert sum(shown["counts"].values()) == shown["cascade"]["proposed"] + 4
     assert shown["cascade"]["proposed"] >= 6 + 4 and "train_seconds_saved" in shown["cascade"]
     fitness = [r["fitness"] for r in shown["ranking"]]
-    assert fitness == sorted(fitness, reverse=True) and [r["rank"] for r in shown["ranking"]] == list(range(1, len(fitness) + 1))
+    assert fitness == sorted(fitness, reverse=True) and [r["rank"] for r in shown["ranking"]] == list(
+        range(1, len(fitness) + 1)
+    )
     assert {b["label"] for b in shown["baselines"]} == {"relu", "gelu", "silu", "tanh"}
 
     best = next(r for r in shown["ranking"] if r["label"] is None)
     run_cli("export", "runs/e2e", str(best["id"]), "-o", "best.py")
     code = "import importlib.util,sys,torch;sys.modules['evoact']=None;s=importlib.util.spec_from_file_location('m',sys.argv[1]);m=importlib.util.module_from_spec(s);s.loader.exec_module(m);print(m.FORMULA);print(m.Activation()(torch.randn(2,3)).shape)"
-    loaded = subprocess.run([sys.executable, "-c", code, str(tmp_path / "best.py")], capture_output=True, text=True, check=True)
+    loaded = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "best.py")], capture_output=True, text=True, check=True
+    )
     assert loaded.stdout.splitlines() == [best["formula"], "torch.Size([2, 3])"]
 
     refused = run_cli("search", "--budget", "tiny", "--name", "e2e", check=False)
@@ -37,36 +41,44 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     assert json.loads(run_cli("show", "runs/e2e", "--json").stdout)["counts"] == shown["counts"]  # nothing lost
 
 
-@pytest.mark.parametrize("args, message", [
-    (["show", "runs/none"], "runs/none: no such run directory"),
-    (["show", "runs/none", "--top", "0"], "--top must be at least 1"),
-    (["runs", "nope"], "nope: no such folder"),
-    (["compare", "runs/a", "runs/b", "--top", "1000"], "--top must be at most 100"),
-    (["search", "--space", "nonexistent"], "unknown search space"),
-    (["search", "--space", "broken.toml"], "broken.toml: no such search-space file"),
-    (["search", "--task", "imagenet"], "unknown task 'imagenet'"),
-    (["search", "--population", "0"], "population must be at least 1"),
-    (["inspect", "--expr", "x +"], "invalid formula: position 3: formula ends too early"),
-    (["inspect"], "give either RUN ID or --expr FORMULA"),
-    (["export", "--expr", "import os", "-o", "a.py"], "invalid formula: position 0: unknown name 'import'"),
-    (["export", "--expr", "x*beta", "--param", "beta", "-o", "a.py"], "expected NAME=VALUE"),
-    (["export", "runs/none", "3", "-o", "a.py"], "runs/none: no such run directory"),
-    (["export", "--expr", "x", "--format", "pdf", "-o", "a.pdf"], "Invalid value for '--format'"),
-    (["plot", "--expr", "x", "--range", "1", "0", "-o", "p.png"], "--range 1 0: the start must be below the end"),
-    (["report", "runs/none", "-o", "r.html"], "runs/none: no such run directory"),
-    (["resume", "runs/none"], "runs/none: no such run directory"),
-    (["search", "--task", "mnist1d-cnn", "--weights", "1,x"], "--weights '1,x': expected comma-separated numbers"),
-    (["search", "--task", "mnist1d-cnn", "--weights", "1,2"], "give one finite non-negative weight per task (1)"),
-    (["search", "--complexity"], "the complexity objective needs --selection pareto"),
-    (["search", "--task", "mnist1d-cnn", "--task", "digits-cnn", "--weights", "1,nan"], "give one finite non-negative weight"),
-    (["search", "--task", "mnist1d-cnn", "--task", "digits-cnn", "--weights", "2,1", "--aggregate", "worst"],
-     "--aggregate worst would ignore them"),
-    (["search", "--task", "digits-cnn", "--task", "digits-cnn"], "tasks must be one or more distinct task names"),
-    (["search", "--task", "cifar10-resnet20"], "cifar10-resnet20 reads CIFAR-10 from disk: pass --data-dir DIR"),
-    (["search", "--task", "cifar10-resnet20", "--data-dir", "nowhere"], "not CIFAR-10 in torchvision's layout"),
-    (["search", "--task", "no_module_here:f"], "cannot import no_module_here"),
-    (["confirm", "runs/none"], "runs/none: no such run directory"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["show", "runs/none"], "runs/none: no such run directory"),
+        (["show", "runs/none", "--top", "0"], "--top must be at least 1"),
+        (["runs", "nope"], "nope: no such folder"),
+        (["compare", "runs/a", "runs/b", "--top", "1000"], "--top must be at most 100"),
+        (["search", "--space", "nonexistent"], "unknown search space"),
+        (["search", "--space", "broken.toml"], "broken.toml: no such search-space file"),
+        (["search", "--task", "imagenet"], "unknown task 'imagenet'"),
+        (["search", "--population", "0"], "population must be at least 1"),
+        (["inspect", "--expr", "x +"], "invalid formula: position 3: formula ends too early"),
+        (["inspect"], "give either RUN ID or --expr FORMULA"),
+        (["export", "--expr", "import os", "-o", "a.py"], "invalid formula: position 0: unknown name 'import'"),
+        (["export", "--expr", "x*beta", "--param", "beta", "-o", "a.py"], "expected NAME=VALUE"),
+        (["export", "runs/none", "3", "-o", "a.py"], "runs/none: no such run directory"),
+        (["export", "--expr", "x", "--format", "pdf", "-o", "a.pdf"], "Invalid value for '--format'"),
+        (["plot", "--expr", "x", "--range", "1", "0", "-o", "p.png"], "--range 1 0: the start must be below the end"),
+        (["report", "runs/none", "-o", "r.html"], "runs/none: no such run directory"),
+        (["resume", "runs/none"], "runs/none: no such run directory"),
+        (["search", "--task", "mnist1d-cnn", "--weights", "1,x"], "--weights '1,x': expected comma-separated numbers"),
+        (["search", "--task", "mnist1d-cnn", "--weights", "1,2"], "give one finite non-negative weight per task (1)"),
+        (["search", "--complexity"], "the complexity objective needs --selection pareto"),
+        (
+            ["search", "--task", "mnist1d-cnn", "--task", "digits-cnn", "--weights", "1,nan"],
+            "give one finite non-negative weight",
+        ),
+        (
+            ["search", "--task", "mnist1d-cnn", "--task", "digits-cnn", "--weights", "2,1", "--aggregate", "worst"],
+            "--aggregate worst would ignore them",
+        ),
+        (["search", "--task", "digits-cnn", "--task", "digits-cnn"], "tasks must be one or more distinct task names"),
+        (["search", "--task", "cifar10-resnet20"], "cifar10-resnet20 reads CIFAR-10 from disk: pass --data-dir DIR"),
+        (["search", "--task", "cifar10-resnet20", "--data-dir", "nowhere"], "not CIFAR-10 in torchvision's layout"),
+        (["search", "--task", "no_module_here:f"], "cannot import no_module_here"),
+        (["confirm", "runs/none"], "runs/none: no such run directory"),
+    ],
+)
 def test_bad_input_gets_a_one_line_error(run_cli, args, message):
     proc = run_cli(*args, check=False)
     assert proc.returncode != 0
@@ -77,8 +89,24 @@ def test_bad_input_gets_a_one_line_error(run_cli, args, message):
 
 
 def test_multi_task_pareto_search_shows_its_front(run_cli):
-    out = run_cli("search", "--budget", "tiny", "--task", "mnist1d-mlp", "--task", "digits-cnn", "--selection", "pareto",
-                  "--complexity", "--replacement", "truncation", "--generations", "2", "--name", "mo")
+    out = run_cli(
+        "search",
+        "--budget",
+        "tiny",
+        "--task",
+        "mnist1d-mlp",
+        "--task",
+        "digits-cnn",
+        "--selection",
+        "pareto",
+        "--complexity",
+        "--replacement",
+        "truncation",
+        "--generations",
+        "2",
+        "--name",
+        "mo",
+    )
     assert "Pareto front" in out.stdout
     shown = json.loads(run_cli("show", "runs/mo", "--json", "--top", "100").stdout)
     baselines = [b for b in shown["baselines"] if b["status"] == "ok"]
@@ -87,7 +115,11 @@ def test_multi_task_pareto_search_shows_its_front(run_cli):
         assert all(b["fitness"] <= 1.0 for b in baselines) and best > 0
     evolved = [r for r in shown["ranking"] if r["label"] is None and r["scores"]]
     refs = {t: max(b["scores"][t]["val_acc"] for b in baselines) for t in ("mnist1d-mlp", "digits-cnn")}
-    point = lambda r: (r["scores"]["mnist1d-mlp"]["val_acc"] / refs["mnist1d-mlp"], r["scores"]["digits-cnn"]["val_acc"] / refs["digits-cnn"], -r["nodes"])  # noqa: E731
+    point = lambda r: (
+        r["scores"]["mnist1d-mlp"]["val_acc"] / refs["mnist1d-mlp"],
+        r["scores"]["digits-cnn"]["val_acc"] / refs["digits-cnn"],
+        -r["nodes"],
+    )  # noqa: E731
     dominated = lambda a, b: all(x <= y for x, y in zip(a, b)) and a != b  # noqa: E731
     front = {r["id"] for r in shown["pareto_front"]}
     assert front == {r["id"] for r in evolved if not any(dominated(point(r), point(o)) for o in evolved)} and front
@@ -100,8 +132,21 @@ def test_tasks_lists_the_built_in_tasks(run_cli):
 
 
 def test_random_search_on_the_paper_space(run_cli, tmp_path):
-    run_cli("search", "--budget", "tiny", "--task", "mnist1d-mlp", "--space", "ramachandran2017", "--name", "paper", "--generations", "2",
-            "--algorithm", "random")
+    run_cli(
+        "search",
+        "--budget",
+        "tiny",
+        "--task",
+        "mnist1d-mlp",
+        "--space",
+        "ramachandran2017",
+        "--name",
+        "paper",
+        "--generations",
+        "2",
+        "--algorithm",
+        "random",
+    )
     shown = json.loads(run_cli("show", "runs/paper", "--json", "--status", "ok").stdout)
     assert shown["config"]["space"] == "ramachandran2017" and shown["config"]["algorithm"] == "random"
     evolved = [r for r in RunStore.open(tmp_path / "runs" / "paper").candidates() if not r["label"]]
@@ -114,7 +159,9 @@ def test_inspect_and_export_a_formula(run_cli, tmp_path):
     assert info["formula"] == "x/(1 + exp(-beta*x))" and info["constants"] == ["beta"] and "beta" in info["latex"]
     run_cli("export", "--expr", "swish(x)", "-o", "swish.py")
     assert "FORMULA = 'x/(1 + exp(-x))'" in (tmp_path / "swish.py").read_text()
-    refused = run_cli("export", "--expr", "mish(x)", "-o", "swish.py", check=False)  # a user's file is never overwritten
+    refused = run_cli(
+        "export", "--expr", "mish(x)", "-o", "swish.py", check=False
+    )  # a user's file is never overwritten
     assert refused.returncode == 1 and "swish.py exists; nothing was written" in refused.stderr
     assert "FORMULA = 'x/(1 + exp(-x))'" in (tmp_path / "swish.py").read_text()
     run_cli("export", "--expr", "mish(x)", "-o", "swish.py", "--force")
@@ -147,14 +194,41 @@ def test_search_on_an_existing_ray_cluster(run_cli, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
-    start = ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-             "--include-dashboard=false", "--disable-usage-stats"]
+    env = {
+        **os.environ,
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+    }
+    start = [
+        "ray",
+        "start",
+        "--head",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+    ]
     subprocess.run(start, env=env, check=True, capture_output=True, timeout=120)
     try:  # a driver uses the cluster's authentication mode
-        run_cli("search", "--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "1", "--name", "cluster", "--address",
-                f"127.0.0.1:{port}", env={"RAY_AUTH_MODE": "token"})
-        run_cli("search", "--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "1", "--name", "private")  # not this cluster
+        run_cli(
+            "search",
+            "--budget",
+            "tiny",
+            "--task",
+            "mnist1d-mlp",
+            "--generations",
+            "1",
+            "--name",
+            "cluster",
+            "--address",
+            f"127.0.0.1:{port}",
+            env={"RAY_AUTH_MODE": "token"},
+        )
+        run_cli(
+            "search", "--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "1", "--name", "private"
+        )  # not this cluster
     finally:
         _stop_cluster(port)
     shown = json.loads(run_cli("show", "runs/cluster", "--json").stdout)
@@ -179,24 +253,40 @@ def test_a_runs_stored_ray_address_and_data_dir_are_never_used_on_their_own(run_
             db.execute("UPDATE meta SET value = '\"interrupted\"' WHERE key = 'state'")
         env = {"RAY_ADDRESS": ""}
         resumed = run_cli("resume", "runs/shared", env=env)
-        confirmed = run_cli("confirm", "runs/shared", "--top", "1", "--seeds", "2", "--epochs", "1", "--task", "mnist1d-mlp", env=env)
+        confirmed = run_cli(
+            "confirm", "runs/shared", "--top", "1", "--seeds", "2", "--epochs", "1", "--task", "mnist1d-mlp", env=env
+        )
         with pytest.raises(BlockingIOError):
             listener.accept()
     for proc in (resumed, confirmed):
         said = proc.stdout + proc.stderr
-        assert "a run's stored address is never contacted on its own" in said and "running on a private local Ray" in said
+        assert (
+            "a run's stored address is never contacted on its own" in said and "running on a private local Ray" in said
+        )
         assert f"the run read its data from {tmp_path / 'elsewhere'}" in said
     store = RunStore.open(tmp_path / "runs" / "shared")
     assert store.meta()["state"] == "finished" and store.meta()["ray_address"].startswith("127.0.0.1:")
     assert store.meta()["confirmation"]["tasks"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["inspect", "--expr", "x*sigmoid(beta*x)", "--param", "gamma=2"], "--param gamma: the formula has no constant 'gamma' (its constants: beta)"),
-    (["export", "--expr", "tanh(x)", "--param", "beta=2", "-o", "a.py"], "--param beta: the formula has no constant 'beta' (it has no learnable constants)"),
-    (["export", "--expr", "x*beta", "--param", "beta=nan", "-o", "a.py"], "--param 'beta=nan': param must be a finite number, got nan"),
-    (["search", "--suite", "general", "--task", "mnist1d-cnn"], "give --suite or --task, not both"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["inspect", "--expr", "x*sigmoid(beta*x)", "--param", "gamma=2"],
+            "--param gamma: the formula has no constant 'gamma' (its constants: beta)",
+        ),
+        (
+            ["export", "--expr", "tanh(x)", "--param", "beta=2", "-o", "a.py"],
+            "--param beta: the formula has no constant 'beta' (it has no learnable constants)",
+        ),
+        (
+            ["export", "--expr", "x*beta", "--param", "beta=nan", "-o", "a.py"],
+            "--param 'beta=nan': param must be a finite number, got nan",
+        ),
+        (["search", "--suite", "general", "--task", "mnist1d-cnn"], "give --suite or --task, not both"),
+    ],
+)
 def test_nothing_is_silently_accepted(run_cli, args, message):
     proc = run_cli(*args, check=False)
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
@@ -206,19 +296,26 @@ def test_nothing_is_silently_accepted(run_cli, args, message):
 def test_a_free_name_is_shown_as_the_learnable_constant_it_becomes(run_cli, tmp_path):
     for verb in (["inspect", "--expr", "y + x*x"], ["export", "--expr", "y + x*x", "-o", "typo.py"]):
         shown = run_cli(*verb).stdout
-        assert "learnable constants: y = 1 (every name that is neither x nor a function is a learnable constant)" in shown
+        assert (
+            "learnable constants: y = 1 (every name that is neither x nor a function is a learnable constant)" in shown
+        )
     assert "RuntimeWarning" not in run_cli("inspect", "--expr", "x**2*exp(x**2/20)").stderr  # no NumPy noise
     assert "RuntimeWarning" not in run_cli("plot", "--expr", "exp(exp(x))", "-o", "p.png").stderr
 
 
 def test_a_search_that_fails_before_its_first_evaluation_leaves_no_run_directory(run_cli, tmp_path):
     (tmp_path / "bad.toml").write_text('name = "bad"\nseeds = ["tanh(y)"]\n[primitives]\nunary = ["tanh"]\n')
-    for args, message in ((["--space", "bad.toml"], "seeds[0]"), (["--task", "nope"], "unknown task 'nope'"),
-                          (["--population", "0"], "population must be at least 1")):
+    for args, message in (
+        (["--space", "bad.toml"], "seeds[0]"),
+        (["--task", "nope"], "unknown task 'nope'"),
+        (["--population", "0"], "population must be at least 1"),
+    ):
         refused = run_cli("search", "--budget", "tiny", "--name", "stuck", *args, check=False)
         assert refused.returncode != 0 and message in refused.stderr
         assert not (tmp_path / "runs" / "stuck").exists()
-    run_cli("search", "--budget", "tiny", "--task", "mnist1d-cnn", "--epochs", "1", "--generations", "1", "--name", "stuck")
+    run_cli(
+        "search", "--budget", "tiny", "--task", "mnist1d-cnn", "--epochs", "1", "--generations", "1", "--name", "stuck"
+    )
     assert (tmp_path / "runs" / "stuck" / "candidates.db").is_file()  # the name was free to use
 
 
@@ -231,12 +328,27 @@ def test_show_respects_top_for_a_status_and_export_names_a_rejected_candidate(ru
     assert [r["id"] for r in listed] == [rejected[0]["id"]]
     assert "rejected candidates (first 1)" in run_cli("show", "runs/r", "--status", "rejected", "--top", "1").stdout
     out = run_cli("export", "runs/r", str(rejected[0]["id"]), "-o", "rej.py").stdout
-    assert f"note: candidate #{rejected[0]['id']} rejected at {rejected[0]['stage']}" in out and "it has no fitness" in out
+    assert (
+        f"note: candidate #{rejected[0]['id']} rejected at {rejected[0]['stage']}" in out and "it has no fitness" in out
+    )
 
 
 def test_progress_counts_rejections_as_rejected_and_adds_up(run_cli, tmp_path):
-    proc = run_cli("search", "--budget", "tiny", "--task", "mnist1d-cnn", "--epochs", "1", "--seed", "3", "--workers", "2",
-                   "--name", "p")
+    proc = run_cli(
+        "search",
+        "--budget",
+        "tiny",
+        "--task",
+        "mnist1d-cnn",
+        "--epochs",
+        "1",
+        "--seed",
+        "3",
+        "--workers",
+        "2",
+        "--name",
+        "p",
+    )
     store = RunStore.open(tmp_path / "runs" / "p")
     lines = [line for line in proc.stderr.splitlines() if line.startswith("[")]
     last = lines[-1]
@@ -244,7 +356,9 @@ def test_progress_counts_rejections_as_rejected_and_adds_up(run_cli, tmp_path):
     assert f"| rejected {rejected} | failed {store.counts()['failed']} |" in last
     done = [line.split("]")[1].split()[0] for line in lines if "screened out" not in line]
     assert done[-1] == "14/14"  # 4 baselines + 6 + 4 evaluations: the budget, counted whole
-    assert all(len(line) <= 200 for line in lines) and all("…" in line or len(line.split(" | ")[0]) < 120 for line in lines)
+    assert all(len(line) <= 200 for line in lines) and all(
+        "…" in line or len(line.split(" | ")[0]) < 120 for line in lines
+    )
 
 
 def test_text_from_a_run_directory_reaches_the_terminal_escaped(run_cli, small_run, tmp_path):
@@ -257,7 +371,9 @@ def test_text_from_a_run_directory_reaches_the_terminal_escaped(run_cli, small_r
     assert "\x1b" not in out.stdout + out.stderr and "\\x1b]0;owned\\x07" in out.stdout, out.stdout
     assert "[bold red]spoofed[/]" in out.stdout  # markup shown as text, not interpreted
     listed = run_cli("runs", str(tmp_path))
-    assert "\x1b" not in listed.stdout and "copied" in listed.stdout and "│ 1 " in listed.stdout  # one proposed candidate
+    assert (
+        "\x1b" not in listed.stdout and "copied" in listed.stdout and "│ 1 " in listed.stdout
+    )  # one proposed candidate
 
 
 def test_errors_are_one_line_with_the_documented_exit_code(run_cli, small_run, tmp_path):
@@ -265,16 +381,26 @@ def test_errors_are_one_line_with_the_documented_exit_code(run_cli, small_run, t
     shutil.copytree(small_run, run)
     (run / "config.json").write_text(json.dumps({"config": {"seed": float("nan")}}).replace("NaN", "1e999"))
     proc = run_cli("show", str(run), check=False)
-    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"Error: {run / 'config.json'}")
+    assert (
+        proc.returncode == 1
+        and proc.stderr.count("\n") == 1
+        and proc.stderr.startswith(f"Error: {run / 'config.json'}")
+    )
     assert run_cli("show", "--no-such-option", check=False).returncode == 2  # a usage error
 
 
 def test_a_damaged_row_or_fact_ends_in_one_line_and_a_long_ancestry_stays_cheap(run_cli, small_run, tmp_path):
-    for n, (sql, args) in enumerate([("UPDATE candidates SET parents = '5' WHERE id = 2", ["show"]),
-                                     ("UPDATE candidates SET learned = '{\"a\": [1e999]}' WHERE id = 2", ["show"]),
-                                     ("UPDATE meta SET value = '{\"a\": 1}' WHERE key = 'state'", ["show"]),
-                                     ("UPDATE candidates SET parents = '[2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]' WHERE id = 2",
-                                      ["report"])]):
+    for n, (sql, args) in enumerate(
+        [
+            ("UPDATE candidates SET parents = '5' WHERE id = 2", ["show"]),
+            ("UPDATE candidates SET learned = '{\"a\": [1e999]}' WHERE id = 2", ["show"]),
+            ("UPDATE meta SET value = '{\"a\": 1}' WHERE key = 'state'", ["show"]),
+            (
+                "UPDATE candidates SET parents = '[2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]' WHERE id = 2",
+                ["report"],
+            ),
+        ]
+    ):
         run = tmp_path / f"run{n}"
         shutil.copytree(small_run, run)
         with sqlite3.connect(run / "candidates.db") as db:
@@ -290,7 +416,10 @@ def test_a_damaged_row_or_fact_ends_in_one_line_and_a_long_ancestry_stays_cheap(
 def test_a_full_disk_ends_in_one_line_and_loses_nothing(run_cli, small_run, tmp_path):
     full = tmp_path / "full"
     full.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(full)], capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(full)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("needs permission to mount a small tmpfs (root)")
     try:
         run = full / "run"
@@ -302,12 +431,17 @@ def test_a_full_disk_ends_in_one_line_and_loses_nothing(run_cli, small_run, tmp_
                     filler.write(b"\0" * 4096)
         except OSError:
             pass
-        for args in (["report", str(run), "-o", str(full / "r.html")], ["export", str(run), "2", "-o", str(full / "a.py")],
-                     ["show", str(run)]):
+        for args in (
+            ["report", str(run), "-o", str(full / "r.html")],
+            ["export", str(run), "2", "-o", str(full / "a.py")],
+            ["show", str(run)],
+        ):
             proc = run_cli(*args, check=False)
             assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
             if args[0] != "show":  # even reading may need room (SQLite's shared-memory file): then one line too
-                assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "No space left" in proc.stderr, proc.stderr
+                assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "No space left" in proc.stderr, (
+                    proc.stderr
+                )
             else:
                 assert proc.returncode == 0 or proc.stderr.count("\n") == 1, proc.stderr
         (full / "filler").unlink()

@@ -48,7 +48,7 @@ def test_constant_and_parameter_only_formulas_broadcast_to_input():
 
 def test_learnable_constants_are_parameters_that_train():
     act = compile_activation("x*sigmoid(beta*x)", {"beta": 1.702})
-    (name, beta), = act.named_parameters()
+    ((name, beta),) = act.named_parameters()
     assert name == "params.beta" and beta.item() == pytest.approx(1.702)
     act(torch.linspace(-3, 3, 50)).pow(2).sum().backward()
     assert beta.grad is not None and beta.grad.abs().item() > 0
@@ -62,7 +62,11 @@ def test_shared_subexpressions_are_computed_once():
 def test_generated_source_matches_the_interpreted_program():
     program = lower(X * sp.tanh(sp.log(1 + sp.exp(X))))
     assert program_source(program) == [
-        "t0 = torch.nn.functional.softplus(x)", "t1 = torch.tanh(t0)", "t2 = x * t1", "return t2"]
+        "t0 = torch.nn.functional.softplus(x)",
+        "t1 = torch.tanh(t0)",
+        "t2 = x * t1",
+        "return t2",
+    ]
 
 
 @pytest.mark.parametrize("space", ["default", "ramachandran2017"])
@@ -104,8 +108,16 @@ def test_runs_on_cuda():
 
 # --- symbolic backward, memory, fused path (issue: the compiler) -----------------------------------------------
 BENCH_FUNCTIONS = [
-    "silu(x)", "x/2*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3)))", "mish(x)", "softplus(x)", "Max(0, x) + Min(0, exp(x) - 1)",
-    "atan(x)**2 - x", "x*asinh(x)**2", "Max(x, tanh(x))", "x*sigmoid(x)*tanh(x) + erf(x)/(1 + x**2)", "x*sigmoid(beta*x)",
+    "silu(x)",
+    "x/2*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3)))",
+    "mish(x)",
+    "softplus(x)",
+    "Max(0, x) + Min(0, exp(x) - 1)",
+    "atan(x)**2 - x",
+    "x*asinh(x)**2",
+    "Max(x, tanh(x))",
+    "x*sigmoid(x)*tanh(x) + erf(x)/(1 + x**2)",
+    "x*sigmoid(beta*x)",
 ]
 
 
@@ -120,7 +132,9 @@ def test_symbolic_backward_passes_gradcheck_with_constants(formula):
     act = compile_activation(formula, {"beta": 1.3}).double()
     params = list(act.parameters())
 
-    assert torch.autograd.gradcheck(lambda x, *p: _apply(act, x, p), (_kink_free_input(), *[q.detach().clone().requires_grad_() for q in params]))
+    assert torch.autograd.gradcheck(
+        lambda x, *p: _apply(act, x, p), (_kink_free_input(), *[q.detach().clone().requires_grad_() for q in params])
+    )
 
 
 def _apply(act, x, params):
@@ -143,7 +157,9 @@ def test_symbolic_backward_passes_gradcheck_on_300_random_trees():
         if X not in expr.free_symbols or not torch.isfinite(y).all() or y.abs().max() > 1e6:
             continue
         params = [p.detach().clone().requires_grad_() for p in act.parameters()]
-        assert torch.autograd.gradcheck(lambda x, *p: _apply(act, x, p), (x, *params), atol=1e-5, rtol=1e-3), sp.sstr(expr)
+        assert torch.autograd.gradcheck(lambda x, *p: _apply(act, x, p), (x, *params), atol=1e-5, rtol=1e-3), sp.sstr(
+            expr
+        )
         checked += 1
 
 
@@ -186,7 +202,10 @@ def test_double_backward_works():
 
 def test_fused_mode_matches_symbolic_values_and_gradients():
     x = torch.randn(3000, requires_grad=True)
-    fused, eager = compile_activation("x*sigmoid(beta*x)", {"beta": 1.2}, mode="fused"), compile_activation("x*sigmoid(beta*x)", {"beta": 1.2})
+    fused, eager = (
+        compile_activation("x*sigmoid(beta*x)", {"beta": 1.2}, mode="fused"),
+        compile_activation("x*sigmoid(beta*x)", {"beta": 1.2}),
+    )
     y1, y2 = fused(x), eager(x)
     g1 = torch.autograd.grad(y1.sum(), [x, *fused.parameters()])
     g2 = torch.autograd.grad(y2.sum(), [x, *eager.parameters()])
@@ -217,6 +236,10 @@ def test_compiled_module_works_in_networks_the_way_users_handle_them(formula):
 def test_scripting_networks_of_compiled_modules_is_reliable():
     """torch.jit.script remembers prepared modules by id(); a freed original must not lend its id to a twin's part."""
     for _ in range(30):
-        net = torch.nn.Sequential(torch.nn.Linear(2, 2), compile_activation("Max(x, alpha*x) + beta*tanh(x)"),
-                                  torch.nn.Linear(2, 2), compile_activation("Max(x, alpha*x) + beta*tanh(x)"))
+        net = torch.nn.Sequential(
+            torch.nn.Linear(2, 2),
+            compile_activation("Max(x, alpha*x) + beta*tanh(x)"),
+            torch.nn.Linear(2, 2),
+            compile_activation("Max(x, alpha*x) + beta*tanh(x)"),
+        )
         torch.jit.script(net)

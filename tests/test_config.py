@@ -16,27 +16,36 @@ def test_budget_presets_and_settings_reach_their_config():
     assert config.evolution.population == 10 and config.evolution.offspring == BUDGETS["quick"]["offspring"]
     assert config.evolution.replacement == "truncation"
     assert config.training.epochs == 3 and config.training.seed == config.seed == 7
-    assert make_config("tiny", epochs=None).training.epoch_scale == BUDGETS["tiny"]["epoch_scale"]  # None keeps the preset
+    assert (
+        make_config("tiny", epochs=None).training.epoch_scale == BUDGETS["tiny"]["epoch_scale"]
+    )  # None keeps the preset
     assert make_config("tiny").training.epochs is None  # each task trains its own epochs, scaled by the budget
     assert make_config("tiny").workers == (os.cpu_count() or 1) and make_config("tiny", workers=3).workers == 3
 
 
 def test_config_round_trips_to_json_ready_dict():
     data = make_config("tiny").to_dict()
-    assert data["evolution"]["population"] == 6 and data["training"]["epoch_scale"] == 0.1 and data["baselines"][0] == "relu"
+    assert (
+        data["evolution"]["population"] == 6
+        and data["training"]["epoch_scale"] == 0.1
+        and data["baselines"][0] == "relu"
+    )
     config = make_config("tiny", seed=7, hurdle_ratio=0.5)
     assert SearchConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config  # what resume reads back
     with pytest.raises(ValueError, match="not a search config this evoact understands"):
         SearchConfig.from_dict({**data, "training": {"epochz": 3}})
 
 
-@pytest.mark.parametrize("budget, settings, message", [
-    ("huge", {}, "unknown budget 'huge'"),
-    ("quick", {"colour": "red"}, "unknown setting(s): colour"),
-    ("quick", {"epochs": 0}, "epochs must be at least 1"),
-    ("quick", {"timeout": -1.0}, "timeout must be positive"),
-    ("quick", {"activation_mode": "jit"}, "unknown activation mode 'jit'"),
-])
+@pytest.mark.parametrize(
+    "budget, settings, message",
+    [
+        ("huge", {}, "unknown budget 'huge'"),
+        ("quick", {"colour": "red"}, "unknown setting(s): colour"),
+        ("quick", {"epochs": 0}, "epochs must be at least 1"),
+        ("quick", {"timeout": -1.0}, "timeout must be positive"),
+        ("quick", {"activation_mode": "jit"}, "unknown activation mode 'jit'"),
+    ],
+)
 def test_bad_settings_are_named(budget, settings, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make_config(budget, **settings)

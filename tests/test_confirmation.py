@@ -44,7 +44,9 @@ def test_confirm_trains_top_candidates_and_the_five_baselines_on_fresh_seeds(con
         rows = summary["tasks"][task]["rows"]
         names = [r["name"] for r in rows]
         assert len([r for r in rows if not r["baseline"]]) == 2
-        assert [n for n in names if not n.startswith("#")] == list(CONFIRM_BASELINES)  # all five, even if a candidate equals one
+        assert [n for n in names if not n.startswith("#")] == list(
+            CONFIRM_BASELINES
+        )  # all five, even if a candidate equals one
         for row in rows:
             mine = {r["seed"]: r["test_acc"] for r in stored if r["formula"] == row["formula"] and r["task"] == task}
             assert sorted(mine) == summary["seeds"] and row["n"] == 2
@@ -52,10 +54,14 @@ def test_confirm_trains_top_candidates_and_the_five_baselines_on_fresh_seeds(con
             assert row["std"] == pytest.approx(statistics.stdev(mine.values()))
             relu = {r["seed"]: r["test_acc"] for r in stored if r["formula"] == "Max(0, x)" and r["task"] == task}
             if row["name"] != "relu":
-                assert row["p_vs_relu"] == paired_p_value([mine[s] for s in sorted(mine)], [relu[s] for s in sorted(mine)])
+                assert row["p_vs_relu"] == paired_p_value(
+                    [mine[s] for s in sorted(mine)], [relu[s] for s in sorted(mine)]
+                )
         best = summary["tasks"][task]["best_baseline"]
         assert best in CONFIRM_BASELINES and max((r["mean"], r["name"]) for r in rows if r["baseline"])[1] == best
-    assert len(stored) == len({r["formula"] for r in summary["tasks"][TASKS[0]]["rows"]}) * len(TASKS) * 2  # one per function
+    assert (
+        len(stored) == len({r["formula"] for r in summary["tasks"][TASKS[0]]["rows"]}) * len(TASKS) * 2
+    )  # one per function
     assert store.meta()["confirmation"] == summary
 
 
@@ -68,8 +74,28 @@ def test_confirm_again_reuses_every_stored_training_and_show_and_report_print_it
 
     out = CliRunner().invoke(main, ["show", str(run)]).output
     assert "mnist1d-mlp: test accuracy over 2 fresh seeds" in out and "digits-cnn" in out
-    md = CliRunner().invoke(main, ["confirm", str(run), "--top", "2", "--seeds", "2", "--task", "mnist1d-mlp",
-                                   "--task", "digits-cnn", "--epochs", "1", "--markdown"]).output
+    md = (
+        CliRunner()
+        .invoke(
+            main,
+            [
+                "confirm",
+                str(run),
+                "--top",
+                "2",
+                "--seeds",
+                "2",
+                "--task",
+                "mnist1d-mlp",
+                "--task",
+                "digits-cnn",
+                "--epochs",
+                "1",
+                "--markdown",
+            ],
+        )
+        .output
+    )
     assert "| function | formula | test acc (mean ± std) |" in md and "| relu | `Max(0, x)` |" in md
     from evoact.report import render_report
 
@@ -98,8 +124,10 @@ def test_confirm_adds_the_held_out_suite_by_default_and_its_statistics_follow_th
         result = summary["tasks"][task]
         measured = "test_loss" if result["metric"] == "loss" else "test_acc"
         assert result["metric"] == ("loss" if task == "friedman-mlp" else "accuracy")
-        values = {r["name"]: {s["seed"]: s[measured] for s in stored if s["formula"] == r["formula"] and s["task"] == task}
-                  for r in result["rows"]}
+        values = {
+            r["name"]: {s["seed"]: s[measured] for s in stored if s["formula"] == r["formula"] and s["task"] == task}
+            for r in result["rows"]
+        }
         means = {name: statistics.fmean(v.values()) for name, v in values.items()}
         pick = min if result["metric"] == "loss" else max
         assert result["best_baseline"] == pick((n for n in CONFIRM_BASELINES), key=means.get)
@@ -107,7 +135,9 @@ def test_confirm_adds_the_held_out_suite_by_default_and_its_statistics_follow_th
             assert row["mean"] == pytest.approx(means[row["name"]]) and row["n"] == 2
             if row["name"] != "relu":
                 seeds = sorted(values[row["name"]])
-                assert row["p_vs_relu"] == paired_p_value([values[row["name"]][s] for s in seeds], [values["relu"][s] for s in seeds])
+                assert row["p_vs_relu"] == paired_p_value(
+                    [values[row["name"]][s] for s in seeds], [values["relu"][s] for s in seeds]
+                )
                 assert row["diff_vs_relu"] == pytest.approx(means[row["name"]] - means["relu"])
     shown = CliRunner().invoke(main, ["show", str(run)]).output
     assert "friedman-mlp (held-out: not used by the search): test loss over 2 fresh seeds (lower is better" in shown

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.cli import main
 from evoact.config import make_config
+from evoact.driver import resume_search, run_search
 from evoact.problem import fitness_protocol
 from evoact.screening import CACHE_FILE, FitnessCache
-from evoact.driver import resume_search, run_search
 from evoact.store import RunStore, RunStoreError
 
 
@@ -62,7 +62,9 @@ def test_a_second_run_reuses_the_first_runs_outcomes_through_the_cache(tmp_path)
     assert len(again) == 6 and all(r["formula"] in seen for r in again)  # one generation: the population of 6
     for r in again:  # same seed, same proposals: every one already evaluated is reused, not retrained
         assert r["status"] == "duplicate" and r["stage"] == "cache"
-        assert r["equivalent_to"].startswith("first #") or second.candidate(r["duplicate_of"])["label"]  # or this run's baseline
+        assert (
+            r["equivalent_to"].startswith("first #") or second.candidate(r["duplicate_of"])["label"]
+        )  # or this run's baseline
         assert r["fitness"] == seen[r["formula"]]["fitness"]
     reused = [r["formula"] for r in second.hall_of_fame()]  # cache hits rank in the second run's hall of fame
     assert reused and reused == [r["formula"] for r in first.hall_of_fame()]
@@ -76,7 +78,9 @@ def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
     assert fitness_protocol(config) == before  # the same code: cached outcomes are shared
     task.write_text("def task(make_activation, seed, epochs):\n    return {'val_acc': 0.75}\n")
     assert fitness_protocol(config) != before  # a changed task never reuses the old fitness
-    assert fitness_protocol(make_config("tiny", tasks=("mnist1d-mlp",))) != fitness_protocol(make_config("tiny", tasks=("mnist1d-cnn",)))
+    assert fitness_protocol(make_config("tiny", tasks=("mnist1d-mlp",))) != fitness_protocol(
+        make_config("tiny", tasks=("mnist1d-cnn",))
+    )
 
 
 def test_no_screening_trains_everything_proposed(tmp_path):
@@ -87,7 +91,9 @@ def test_no_screening_trains_everything_proposed(tmp_path):
 
 
 def test_evaluations_per_hash_retrains_until_the_mean_has_enough_evaluations(tmp_path):
-    config = make_config("tiny", tasks=("mnist1d-cnn",), epochs=2, workers=2, generations=1, seed=6, evaluations_per_hash=2)
+    config = make_config(
+        "tiny", tasks=("mnist1d-cnn",), epochs=2, workers=2, generations=1, seed=6, evaluations_per_hash=2
+    )
     run_search(config, tmp_path / "one")
     run_search(config, tmp_path / "two")
     run_search(config, tmp_path / "three")
@@ -104,8 +110,15 @@ def test_evaluations_per_hash_retrains_until_the_mean_has_enough_evaluations(tmp
 
 def _start(args, cwd):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "evoact.cli", *args], cwd=cwd, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "evoact.cli", *args],
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _watch(proc, run, until):
@@ -129,10 +142,28 @@ def _kill(proc, sig):
 
 def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path):
     # Trainings of a second or so: the kill points (a generation part done, part in flight) last long enough to be seen.
-    args = ["--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "3", "--seed", "3", "--workers", "2", "--epochs", "8"]
-    run_search(make_config("tiny", seed=3, workers=2, generations=3, tasks=("mnist1d-mlp",), epochs=8), tmp_path / "whole" / "run")
+    args = [
+        "--budget",
+        "tiny",
+        "--task",
+        "mnist1d-mlp",
+        "--generations",
+        "3",
+        "--seed",
+        "3",
+        "--workers",
+        "2",
+        "--epochs",
+        "8",
+    ]
+    run_search(
+        make_config("tiny", seed=3, workers=2, generations=3, tasks=("mnist1d-mlp",), epochs=8),
+        tmp_path / "whole" / "run",
+    )
     run = tmp_path / "parts" / "run"
-    finished = lambda generation, n: lambda rows: sum(r["generation"] == generation and r["status"] != "pending" for r in rows) >= n  # noqa: E731
+    finished = lambda generation, n: (
+        lambda rows: sum(r["generation"] == generation and r["status"] != "pending" for r in rows) >= n
+    )  # noqa: E731
 
     search = _start(["search", *args, "--runs-dir", str(run.parent), "--name", "run"], tmp_path)
     assert _watch(search, run, finished(0, 2)) > 0
@@ -140,13 +171,19 @@ def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path
     assert code == 130 and "continue with: evoact resume" in out and RunStore.open(run).meta()["state"] == "interrupted"
 
     resumed = _start(["resume", str(run)], tmp_path)
-    _watch(resumed, run, lambda rows: finished(1, 1)(rows) and any(r["status"] == "pending" for r in rows if r["generation"] == 1))
+    _watch(
+        resumed,
+        run,
+        lambda rows: finished(1, 1)(rows) and any(r["status"] == "pending" for r in rows if r["generation"] == 1),
+    )
     _kill(resumed, signal.SIGKILL)  # mid-generation 1, with evaluations in flight
     before = {r["id"]: r["finished_at"] for r in RunStore.open(run).candidates() if r["status"] != "pending"}
     newest = sorted((run / CHECKPOINT_DIR).glob("gen-*.json"))[-1]
     newest.write_text(newest.read_text()[:100])  # as if the kill had torn the checkpoint write
 
-    final = subprocess.run([sys.executable, "-m", "evoact.cli", "resume", str(run)], cwd=tmp_path, capture_output=True, text=True)
+    final = subprocess.run(
+        [sys.executable, "-m", "evoact.cli", "resume", str(run)], cwd=tmp_path, capture_output=True, text=True
+    )
     assert final.returncode == 0, final.stderr
     assert f"skipping checkpoint {newest.name}" in final.stdout + final.stderr, final.stderr
 
@@ -160,8 +197,24 @@ def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path
 
 def test_a_second_ctrl_c_stops_at_once_keeping_what_was_committed(tmp_path):
     run = tmp_path / "runs" / "run"
-    search = _start(["search", "--budget", "tiny", "--task", "mnist1d-mlp", "--seed", "2", "--workers", "2", "--runs-dir", str(run.parent),
-                     "--name", "run"], tmp_path)
+    search = _start(
+        [
+            "search",
+            "--budget",
+            "tiny",
+            "--task",
+            "mnist1d-mlp",
+            "--seed",
+            "2",
+            "--workers",
+            "2",
+            "--runs-dir",
+            str(run.parent),
+            "--name",
+            "run",
+        ],
+        tmp_path,
+    )
     _watch(search, run, lambda rows: sum(r["status"] != "pending" for r in rows) >= 2)
     search.send_signal(signal.SIGINT)
     time.sleep(0.5)
@@ -172,7 +225,9 @@ def test_a_second_ctrl_c_stops_at_once_keeping_what_was_committed(tmp_path):
 
 
 def test_resume_refuses_a_finished_run_and_search_refuses_an_existing_one(tmp_path, run_cli):
-    run_search(make_config("tiny", seed=1, workers=2, generations=1, tasks=("mnist1d-mlp",)), tmp_path / "runs" / "done")
+    run_search(
+        make_config("tiny", seed=1, workers=2, generations=1, tasks=("mnist1d-mlp",)), tmp_path / "runs" / "done"
+    )
     with pytest.raises(RunStoreError, match="already finished; there is nothing to resume"):
         resume_search(tmp_path / "runs" / "done")
     refused = run_cli("search", "--budget", "tiny", "--name", "done", check=False)
@@ -209,39 +264,82 @@ def task(make_activation, seed, epochs):
 
 def test_worker_faults_during_a_run_are_recorded_and_the_run_completes(tmp_path, run_cli):
     (tmp_path / "faulty.py").write_text(FAULTY_TASK)
-    proc = run_cli("search", "--budget", "tiny", "--generations", "1", "--workers", "2", "--timeout", "15",
-                   "--task", "faulty.py:task", "--name", "run")
+    proc = run_cli(
+        "search",
+        "--budget",
+        "tiny",
+        "--generations",
+        "1",
+        "--workers",
+        "2",
+        "--timeout",
+        "15",
+        "--task",
+        "faulty.py:task",
+        "--name",
+        "run",
+    )
     store = RunStore.open(tmp_path / "runs" / "run")
     assert store.meta()["state"] == "finished" and store.counts()["pending"] == 0, proc.stdout
     errors = {r["label"]: (r["status"], r["error"]) for r in store.candidates() if r["label"]}
-    assert errors["tanh"][0] == "failed" and errors["tanh"][1].startswith("worker process died during the evaluation (2 attempts)")
+    assert errors["tanh"][0] == "failed" and errors["tanh"][1].startswith(
+        "worker process died during the evaluation (2 attempts)"
+    )
     assert errors["silu"] == ("failed", "timed out after 15 s")
     assert errors["gelu"] == ("failed", "ValueError: injected failure")
     assert errors["relu"] == ("ok", None)
-    assert any(r["status"] == "ok" for r in store.candidates() if not r["label"])  # evolution carried on after the faults
+    assert any(
+        r["status"] == "ok" for r in store.candidates() if not r["label"]
+    )  # evolution carried on after the faults
     refused = run_cli("confirm", "runs/run", check=False)  # the run's config names user code: not run unasked
     assert refused.returncode != 0 and "confirm runs it only with --trust-task" in refused.stderr
 
 
 def test_an_async_run_killed_mid_run_resumes_losing_no_finished_evaluation(tmp_path):
-    args = ["--budget", "tiny", "--task", "mnist1d-cnn", "--epochs", "2", "--generations", "4", "--seed", "5", "--workers", "3",
-            "--mode", "async"]
+    args = [
+        "--budget",
+        "tiny",
+        "--task",
+        "mnist1d-cnn",
+        "--epochs",
+        "2",
+        "--generations",
+        "4",
+        "--seed",
+        "5",
+        "--workers",
+        "3",
+        "--mode",
+        "async",
+    ]
     run = tmp_path / "runs" / "run"
     search = _start(["search", *args, "--runs-dir", str(run.parent), "--name", "run"], tmp_path)
     evolved = lambda rows: [r for r in rows if not r["label"]]  # noqa: E731
-    _watch(search, run, lambda rows: sum(r["status"] != "pending" for r in evolved(rows)) >= 10
-           and any(r["status"] == "pending" for r in evolved(rows)))
+    _watch(
+        search,
+        run,
+        lambda rows: (
+            sum(r["status"] != "pending" for r in evolved(rows)) >= 10
+            and any(r["status"] == "pending" for r in evolved(rows))
+        ),
+    )
     _kill(search, signal.SIGKILL)  # with evaluations in flight
     before = {r["id"]: r["finished_at"] for r in RunStore.open(run).candidates() if r["status"] != "pending"}
     assert RunStore.open(run).meta()["mode"] == "async" and sorted((run / CHECKPOINT_DIR).glob("gen-*.json"))
 
-    final = subprocess.run([sys.executable, "-m", "evoact.cli", "resume", str(run)], cwd=tmp_path, capture_output=True, text=True)
+    final = subprocess.run(
+        [sys.executable, "-m", "evoact.cli", "resume", str(run)], cwd=tmp_path, capture_output=True, text=True
+    )
     assert final.returncode == 0, final.stderr
     store = RunStore.open(run)
     assert store.meta()["state"] == "finished" and store.counts()["pending"] == 0
-    assert all(store.candidate(cid)["finished_at"] == at for cid, at in before.items())  # nothing finished was lost or redone
+    assert all(
+        store.candidate(cid)["finished_at"] == at for cid, at in before.items()
+    )  # nothing finished was lost or redone
     rows = evolved(store.candidates())
-    assert sum(not (r["status"] == "rejected" and r["stage"] == "static") for r in rows) >= 6 + 4 * 3  # the whole budget
+    assert (
+        sum(not (r["status"] == "rejected" and r["stage"] == "static") for r in rows) >= 6 + 4 * 3
+    )  # the whole budget
     assert len({r["formula"] for r in rows}) == len(rows)  # nothing proposed twice
 
 

@@ -26,9 +26,17 @@ def pareto_fitness(proposal):
     return None if close is None else (close, -float(proposal.nodes))
 
 
-def run(seed: int, generations: int = 5, replacement: str = "aging", space: str = "default", algorithm: str = "evolution",
-        fitness=lambda p: closeness_to_gelu(p.formula)):
-    evo = ALGORITHMS[algorithm](Genome(load_search_space(space)), EvolutionConfig(population=12, offspring=8, replacement=replacement), seed)
+def run(
+    seed: int,
+    generations: int = 5,
+    replacement: str = "aging",
+    space: str = "default",
+    algorithm: str = "evolution",
+    fitness=lambda p: closeness_to_gelu(p.formula),
+):
+    evo = ALGORITHMS[algorithm](
+        Genome(load_search_space(space)), EvolutionConfig(population=12, offspring=8, replacement=replacement), seed
+    )
     history, next_id = [], 1
     for _ in range(generations):
         proposals = evo.ask()
@@ -93,7 +101,9 @@ def test_random_search_starts_like_evolution_then_proposes_only_random_trees():
     rand, rand_history = run(3, generations=4, algorithm="random")
     _, evo_history = run(3, generations=4)
     assert isinstance(rand, RandomSearch)
-    assert [p.formula for p in rand_history[0]] == [p.formula for p in evo_history[0]]  # same seeds, same first population
+    assert [p.formula for p in rand_history[0]] == [
+        p.formula for p in evo_history[0]
+    ]  # same seeds, same first population
     later = [p for g in rand_history[1:] for p in g]
     assert len(later) == 3 * 8 and {p.origin for p in later} == {"random"} and not any(p.parents for p in later)
     formulas = [p.formula for g in rand_history for p in g]
@@ -104,12 +114,16 @@ def test_pareto_truncation_keeps_nsga2_choice_and_restores_exactly():
     evo, history = run(5, generations=4, replacement="truncation", fitness=pareto_fitness)
     assert all(isinstance(m.fitness, tuple) and len(m.fitness) == 2 for m in evo.population)
     kept = {m.id for m in evo.population}
-    everyone = [(i, f) for i, p in enumerate((p for g in history for p in g), 1) if (f := pareto_fitness(p)) is not None]
+    everyone = [
+        (i, f) for i, p in enumerate((p for g in history for p in g), 1) if (f := pareto_fitness(p)) is not None
+    ]
     dominated = lambda a, b: all(x <= y for x, y in zip(a, b)) and a != b  # noqa: E731
     front = {i for i, f in everyone if not any(dominated(f, g) for _, g in everyone)}
     assert front <= kept or len(kept) == 12  # the whole first front survives unless it alone overfills the population
     saved = json.loads(json.dumps(evo.state()))
     later = [p.formula for p in evo.ask()]
-    fresh = Evolution(Genome(load_search_space("default")), EvolutionConfig(population=12, offspring=8, replacement="truncation"), 0)
+    fresh = Evolution(
+        Genome(load_search_space("default")), EvolutionConfig(population=12, offspring=8, replacement="truncation"), 0
+    )
     fresh.restore(saved)
     assert [p.formula for p in fresh.ask()] == later

@@ -2,9 +2,9 @@ import ast
 import importlib.util
 import io
 import json
+import re
 import subprocess
 import sys
-import re
 from pathlib import Path
 
 import onnx
@@ -14,8 +14,15 @@ from onnx.reference import ReferenceEvaluator
 
 from evoact import load_activation
 from evoact.compiler import CompiledActivation, compile_activation
-from evoact.export import (export_json, export_latex, export_sympy, export_torch_module, onnx_unsupported, read_torch_module,
-                           torch_module_source)
+from evoact.export import (
+    export_json,
+    export_latex,
+    export_sympy,
+    export_torch_module,
+    onnx_unsupported,
+    read_torch_module,
+    torch_module_source,
+)
 from evoact.formula import FormulaError, parse
 from evoact.inspection import mean_learned
 from evoact.store import RunStore
@@ -36,23 +43,32 @@ print(json.dumps({"module": y.tolist(), "function": mod.activation(x).tolist(), 
 """
 
 
-@pytest.mark.parametrize("formula, params", [
-    ("x*sigmoid(beta*x)", {"beta": 1.5}),
-    ("Max(x, tanh(x)) + atan(x)**2 - x", {}),
-    ("x*tanh(softplus(x))", {}),
-    ("beta*log(Abs(x) + 1/1000) + (1 - beta)*sqrt(Abs(x))", {"beta": 0.25}),
-])
+@pytest.mark.parametrize(
+    "formula, params",
+    [
+        ("x*sigmoid(beta*x)", {"beta": 1.5}),
+        ("Max(x, tanh(x)) + atan(x)**2 - x", {}),
+        ("x*tanh(softplus(x))", {}),
+        ("beta*log(Abs(x) + 1/1000) + (1 - beta)*sqrt(Abs(x))", {"beta": 0.25}),
+    ],
+)
 def test_exported_file_runs_without_evoact_and_matches_compiled(tmp_path, formula, params):
     path = export_torch_module(tmp_path / "act.py", formula, params, {"beta": [1.2, 0.8]} if params else None)
     imports = {n.names[0].name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Import)}
-    assert imports == {"torch"} and not any(isinstance(n, ast.ImportFrom) for n in ast.walk(ast.parse(path.read_text())))
-    out = subprocess.run([sys.executable, "-c", CHECK, str(path), json.dumps(PROBE)], capture_output=True, text=True, check=True)
+    assert imports == {"torch"} and not any(
+        isinstance(n, ast.ImportFrom) for n in ast.walk(ast.parse(path.read_text()))
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK, str(path), json.dumps(PROBE)], capture_output=True, text=True, check=True
+    )
     got = json.loads(out.stdout)
     act = compile_activation(formula, params)
     x = torch.tensor(PROBE, requires_grad=True)
     y = act(x)
     want_grads = torch.autograd.grad(y.sum(), [x, *act.parameters()])
-    assert got["module"] == pytest.approx(y.tolist(), abs=1e-6) and got["function"] == pytest.approx(y.tolist(), abs=1e-6)
+    assert got["module"] == pytest.approx(y.tolist(), abs=1e-6) and got["function"] == pytest.approx(
+        y.tolist(), abs=1e-6
+    )
     for g, w in zip(got["grads"], want_grads):
         assert g == pytest.approx(w.tolist(), abs=1e-6)
     assert got["params"] == list(params)
@@ -73,12 +89,15 @@ def test_load_activation_reads_exported_files_without_running_them(tmp_path):
     assert not canary.exists()
 
 
-@pytest.mark.parametrize("content, problem", [
-    ("x = 1\n", "no FORMULA string"),
-    ("FORMULA = open('f').read()\n", "FORMULA is not a plain literal"),
-    ("FORMULA = 'tanh(x)'\nPARAMS = {'beta': 'one'}\n", "PARAMS must map constant names to numbers"),
-    ("def broken(:\n", "not a readable Python file"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("x = 1\n", "no FORMULA string"),
+        ("FORMULA = open('f').read()\n", "FORMULA is not a plain literal"),
+        ("FORMULA = 'tanh(x)'\nPARAMS = {'beta': 'one'}\n", "PARAMS must map constant names to numbers"),
+        ("def broken(:\n", "not a readable Python file"),
+    ],
+)
 def test_load_activation_rejects_files_that_are_not_exports(tmp_path, content, problem):
     path = tmp_path / "bad.py"
     path.write_text(content)
@@ -95,26 +114,33 @@ def test_load_activation_parses_the_formula_in_a_file_safely(tmp_path):
 
 def test_exported_module_can_use_the_fused_path(tmp_path):
     path = export_torch_module(tmp_path / "act.py", "x*tanh(softplus(x))")
-    code = ("import importlib.util,sys,torch;sys.modules['evoact']=None;"
-            "s=importlib.util.spec_from_file_location('m',sys.argv[1]);m=importlib.util.module_from_spec(s);s.loader.exec_module(m);"
-            "x=torch.linspace(-3,3,64,requires_grad=True);a=m.Activation(fused=True)(x);b=m.Activation()(x);"
-            "ga,=torch.autograd.grad(a.sum(),x);gb,=torch.autograd.grad(b.sum(),x);"
-            "print(float((a-b).abs().max()), float((ga-gb).abs().max()))")
+    code = (
+        "import importlib.util,sys,torch;sys.modules['evoact']=None;"
+        "s=importlib.util.spec_from_file_location('m',sys.argv[1]);m=importlib.util.module_from_spec(s);s.loader.exec_module(m);"
+        "x=torch.linspace(-3,3,64,requires_grad=True);a=m.Activation(fused=True)(x);b=m.Activation()(x);"
+        "ga,=torch.autograd.grad(a.sum(),x);gb,=torch.autograd.grad(b.sum(),x);"
+        "print(float((a-b).abs().max()), float((ga-gb).abs().max()))"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     value_gap, grad_gap = map(float, out.stdout.split())
     assert value_gap < 1e-6 and grad_gap < 1e-6
 
 
 def test_every_hall_of_fame_entry_of_a_real_run_exports_and_matches_the_run(tmp_path, run_cli):
-    run_cli("search", "--budget", "tiny", "--seed", "4", "--workers", "2", "--name", "hof", "--space", "ramachandran2017")
+    run_cli(
+        "search", "--budget", "tiny", "--seed", "4", "--workers", "2", "--name", "hof", "--space", "ramachandran2017"
+    )
     store = RunStore.open(tmp_path / "runs" / "hof")
     entries = store.hall_of_fame()
     assert entries
     for row in entries:
         out = tmp_path / f"act{row['id']}.py"
         run_cli("export", "runs/hof", str(row["id"]), "-o", str(out))
-        got = json.loads(subprocess.run([sys.executable, "-c", CHECK, str(out), json.dumps(PROBE)], capture_output=True,
-                                        text=True, check=True).stdout)
+        got = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", CHECK, str(out), json.dumps(PROBE)], capture_output=True, text=True, check=True
+            ).stdout
+        )
         params = mean_learned(row["learned"])
         module = compile_activation(row["formula"], params)
         x = torch.tensor(PROBE, requires_grad=True)
@@ -125,7 +151,9 @@ def test_every_hall_of_fame_entry_of_a_real_run_exports_and_matches_the_run(tmp_
             assert theirs == pytest.approx(mine.tolist(), rel=1e-6, abs=1e-6), row["formula"]
 
 
-@pytest.mark.parametrize("formula", ["x*sigmoid(beta*x)", "gelu(x)", "mish(x)", "Max(0, x) + Min(0, exp(x) - 1)", "asinh(x)*x"])
+@pytest.mark.parametrize(
+    "formula", ["x*sigmoid(beta*x)", "gelu(x)", "mish(x)", "Max(0, x) + Min(0, exp(x) - 1)", "asinh(x)*x"]
+)
 def test_exported_modules_script_compile_and_export_to_onnx_or_say_why_not(tmp_path, formula):
     out = export_torch_module(tmp_path / "act.py", formula, {"beta": 1.5})
     spec = importlib.util.spec_from_file_location("act", out)
@@ -178,8 +206,12 @@ WITHOUT_EVOACT = "import runpy, sys; sys.modules['evoact'] = None; sys.argv = sy
 @pytest.mark.parametrize("formula", ["x*sigmoid(beta*x)", "Max(x, alpha*x) + beta*tanh(x)"])
 def test_exported_module_works_in_networks_the_way_users_handle_them(tmp_path, formula):
     path = export_torch_module(tmp_path / "act.py", formula, {"alpha": 0.1, "beta": 1.5})
-    proc = subprocess.run([sys.executable, "-I", "-c", WITHOUT_EVOACT, str(HANDLING), str(path)], capture_output=True,
-                          text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", WITHOUT_EVOACT, str(HANDLING), str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     checks = json.loads(proc.stdout.splitlines()[-1])
     assert checks and all(checks.values()), checks
@@ -190,12 +222,16 @@ def test_no_generated_name_shadows_an_nn_module_attribute():
     tree = ast.parse(torch_module_source("x*sigmoid(beta*x) + alpha", {"alpha": 0.5}))
     (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     defined = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
-    assigned = {t.attr for n in ast.walk(cls) if isinstance(n, ast.Assign) for t in n.targets
-                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
+    assigned = {
+        t.attr
+        for n in ast.walk(cls)
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+    }
     assert defined | assigned and not (defined | assigned) & module_names
     own = {name for name in vars(CompiledActivation) if not name.startswith("__")} - {"forward", "extra_repr"}
     assert not own & module_names
-
 
 
 @pytest.mark.parametrize("name", sorted(set(dir(torch.nn.Module())) - {"__class__"}))
@@ -213,8 +249,12 @@ def test_non_finite_or_foreign_constants_are_refused_everywhere(tmp_path):
         with pytest.raises(FormulaError, match="must be a finite number"):
             compile_activation("x*beta", {"beta": bad})
     path = tmp_path / "m.py"
-    path.write_text(torch_module_source("x*beta", {"beta": 2.0}).replace("PARAMS = {'beta': 2.0}", "PARAMS = {'beta': 1e999}"))
-    with pytest.raises(ValueError, match="PARAMS must map constant names to numbers .constant beta = inf: must be a finite number"):
+    path.write_text(
+        torch_module_source("x*beta", {"beta": 2.0}).replace("PARAMS = {'beta': 2.0}", "PARAMS = {'beta': 1e999}")
+    )
+    with pytest.raises(
+        ValueError, match="PARAMS must map constant names to numbers .constant beta = inf: must be a finite number"
+    ):
         load_activation(path)
     for learned in ({"beta": ["__import__('os')"]}, {"beta": [float("nan")]}, {"beta": "1,2"}, ["beta"]):
         with pytest.raises(FormulaError):

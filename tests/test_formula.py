@@ -5,12 +5,10 @@ import sympy as sp
 import torch
 
 from evoact.compiler import compile_activation
-
 from evoact.formula import FormulaError, is_constant_name, parse, to_formula
 from evoact.genome import Genome
 from evoact.primitives import X
 from evoact.search_space import load_search_space
-
 
 GRID = torch.linspace(-6, 6, 97, dtype=torch.float64)
 
@@ -41,21 +39,24 @@ def test_aliases_mean_the_textbook_functions():
     assert parse("0.5*x") == X / 2
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("", "empty formula"),
-    ("x +", "ends too early"),
-    ("__import__('os').system('true')", "unexpected character"),
-    ("x.__class__", "unexpected character"),
-    ("lambda: 1", "unexpected character"),
-    ("open(x)", "unknown function 'open'"),
-    ("x**(10**10)", "exponent"),
-    ("1e400*x", "larger than"),
-    ("max(x)", "at least 2 argument"),
-    ("(" * 5000 + "x" + ")" * 5000, "limit"),
-    ("tanh", "needs arguments"),
-    ("Beta*x", "unknown name 'Beta'"),
-    ("x / 0", "infinite or undefined"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("", "empty formula"),
+        ("x +", "ends too early"),
+        ("__import__('os').system('true')", "unexpected character"),
+        ("x.__class__", "unexpected character"),
+        ("lambda: 1", "unexpected character"),
+        ("open(x)", "unknown function 'open'"),
+        ("x**(10**10)", "exponent"),
+        ("1e400*x", "larger than"),
+        ("max(x)", "at least 2 argument"),
+        ("(" * 5000 + "x" + ")" * 5000, "limit"),
+        ("tanh", "needs arguments"),
+        ("Beta*x", "unknown name 'Beta'"),
+        ("x / 0", "infinite or undefined"),
+    ],
+)
 def test_bad_formulas_get_positioned_errors(text, problem):
     with pytest.raises(FormulaError, match=problem):
         parse(text)
@@ -67,26 +68,42 @@ def test_learnable_names_can_be_restricted():
         parse("gamma*x", learnable=("beta",))
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("x" + "**x" * 300, "nests deeper than"),
-    ("-" * 1500 + "x", "nests deeper than"),
-    ("exp(exp(exp(1000)))", "not a real number of magnitude"),
-    ("exp(exp(exp(2)))*x", "not a real number of magnitude"),
-    ("(-8)**(1/3)*x", "is not a real number"),
-    ("log(0) + x", "infinite or undefined"),
-    ("sqrt(-1)*x", "not a real number"),
-    ("x\x00", "position 1: unexpected character"),
-    ("\u0445*x", "position 0: unexpected character"),  # Cyrillic look-alike of x
-    ("x + 1" * 500, "characters long"),
-    ("+".join(["sin(%d*x)" % i for i in range(150)]), "more than 400 nodes"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("x" + "**x" * 300, "nests deeper than"),
+        ("-" * 1500 + "x", "nests deeper than"),
+        ("exp(exp(exp(1000)))", "not a real number of magnitude"),
+        ("exp(exp(exp(2)))*x", "not a real number of magnitude"),
+        ("(-8)**(1/3)*x", "is not a real number"),
+        ("log(0) + x", "infinite or undefined"),
+        ("sqrt(-1)*x", "not a real number"),
+        ("x\x00", "position 1: unexpected character"),
+        ("\u0445*x", "position 0: unexpected character"),  # Cyrillic look-alike of x
+        ("x + 1" * 500, "characters long"),
+        ("+".join(["sin(%d*x)" % i for i in range(150)]), "more than 400 nodes"),
+    ],
+)
 def test_hostile_formulas_are_bounded_and_explained(text, problem):
     with pytest.raises(FormulaError, match=problem):
         parse(text)
 
 
-@pytest.mark.parametrize("name, ok", [("beta", True), ("alpha_2", True), ("lambda", False), ("torch", False),
-                                      ("t0", False), ("x", False), ("exp", False), ("Beta", False), ("_b", False), ("self", False)])
+@pytest.mark.parametrize(
+    "name, ok",
+    [
+        ("beta", True),
+        ("alpha_2", True),
+        ("lambda", False),
+        ("torch", False),
+        ("t0", False),
+        ("x", False),
+        ("exp", False),
+        ("Beta", False),
+        ("_b", False),
+        ("self", False),
+    ],
+)
 def test_constant_names_cannot_collide_with_generated_code(name, ok):
     assert is_constant_name(name) is ok
     if not ok and name != "x":  # x is the input, not a constant

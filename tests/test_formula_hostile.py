@@ -13,10 +13,66 @@ from hypothesis import strategies as st
 from evoact.cli import main
 from evoact.formula import FormulaError, parse, to_formula
 
-TOKENS = ["x", "beta", "(", ")", "+", "-", "*", "/", "**", "^", ",", ".", "0", "1", "9", "1e5", "1e308", "e", "E", "pi",
-          "exp", "log", "sin", "Max", "sigmoid", "relu", "abs", "_", "__", "__class__", "__import__", "lambda", "import",
-          "os", "open", "eval", "f'", "'", '"', "{", "}", "[", "]", ":", ";", "=", "!", "@", "\\", "\x00", "\u0445", "\u2212",
-          " ", "\n", "\t", "#", "`", "$"]
+TOKENS = [
+    "x",
+    "beta",
+    "(",
+    ")",
+    "+",
+    "-",
+    "*",
+    "/",
+    "**",
+    "^",
+    ",",
+    ".",
+    "0",
+    "1",
+    "9",
+    "1e5",
+    "1e308",
+    "e",
+    "E",
+    "pi",
+    "exp",
+    "log",
+    "sin",
+    "Max",
+    "sigmoid",
+    "relu",
+    "abs",
+    "_",
+    "__",
+    "__class__",
+    "__import__",
+    "lambda",
+    "import",
+    "os",
+    "open",
+    "eval",
+    "f'",
+    "'",
+    '"',
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    ";",
+    "=",
+    "!",
+    "@",
+    "\\",
+    "\x00",
+    "\u0445",
+    "\u2212",
+    " ",
+    "\n",
+    "\t",
+    "#",
+    "`",
+    "$",
+]
 hostile = st.one_of(st.lists(st.sampled_from(TOKENS), max_size=200).map("".join), st.text(max_size=300))
 
 
@@ -28,7 +84,7 @@ def canary_payloads(canary: str) -> list[str]:
         f"f\"{{open('{canary}', 'w')}}\"",
         f"x.__class__.__init__.__globals__['os'].system('touch {canary}')",
         f"exec(\"open('{canary}','w')\")",
-        f"eval('open(\"{canary}\",\"w\")')",
+        f'eval(\'open("{canary}","w")\')',
         f"import os; os.system('touch {canary}')",
         "x" + "**(10**10)",
         "(" * 10000 + "x" + ")" * 10000,
@@ -83,25 +139,32 @@ def test_inspect_expr_in_a_real_process_never_runs_code(run_cli, tmp_path, index
     canary = tmp_path / "CANARY"
     proc = run_cli("inspect", "--expr", canary_payloads(str(canary))[index], check=False)
     if proc.returncode != 0:  # an error is one clear line; a valid formula (an exp chain of x) is described
-        assert proc.returncode == 1 and proc.stderr.startswith("Error: invalid formula:") and proc.stderr.count("\n") == 1
+        assert (
+            proc.returncode == 1 and proc.stderr.startswith("Error: invalid formula:") and proc.stderr.count("\n") == 1
+        )
     else:
         assert "formula" in proc.stdout
     assert not canary.exists()
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("0.1234567890123456789012345678901*x", "more than 30 significant digits"),
-    ("1e400*x", "larger than 1e+30"),
-    ("1e-400*x", "smaller than 1e-30"),
-    ("1e-31*x", "smaller than 1e-30"),
-    ("1e31*x", "larger than 1e+30"),
-    ("1000000**6*x", "magnitude at most 1e+30"),
-    ("Max(" + ", ".join(["x"] * 9) + ")", "Max has 9 arguments; the limit is 8"),
-    ("x**x**x**x**x", "stacks 4 powers with exponents in x; the limit is 3"),
-    ("x**(2**x**x**x)", "stacks 4 powers"),
-    ("nan*x", "'nan' is not allowed"), ("x + oo", "'oo' is not allowed"), ("zoo", "'zoo' is not allowed"),
-    ("inf", "'inf' is not allowed"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("0.1234567890123456789012345678901*x", "more than 30 significant digits"),
+        ("1e400*x", "larger than 1e+30"),
+        ("1e-400*x", "smaller than 1e-30"),
+        ("1e-31*x", "smaller than 1e-30"),
+        ("1e31*x", "larger than 1e+30"),
+        ("1000000**6*x", "magnitude at most 1e+30"),
+        ("Max(" + ", ".join(["x"] * 9) + ")", "Max has 9 arguments; the limit is 8"),
+        ("x**x**x**x**x", "stacks 4 powers with exponents in x; the limit is 3"),
+        ("x**(2**x**x**x)", "stacks 4 powers"),
+        ("nan*x", "'nan' is not allowed"),
+        ("x + oo", "'oo' is not allowed"),
+        ("zoo", "'zoo' is not allowed"),
+        ("inf", "'inf' is not allowed"),
+    ],
+)
 def test_formulas_that_would_cost_without_bound_are_refused_at_parse_time(text, problem):
     start = time.perf_counter()
     with pytest.raises(FormulaError, match=re.escape(problem)):

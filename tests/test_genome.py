@@ -56,13 +56,16 @@ def test_seed_trees_mean_known_functions():
     assert rama.to_expr(rama.parse("sigmul(scale(x), identity(x))")) == X / (1 + sp.exp(-beta * X))
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("mul(x)", "takes 2 argument"),
-    ("foo(x)", "'foo' is not a primitive"),
-    ("mul(x, x) x", "after a complete tree"),
-    ("mul(x, __import__)", "not a primitive"),
-    ("mul(x; x)", "unexpected character"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("mul(x)", "takes 2 argument"),
+        ("foo(x)", "'foo' is not a primitive"),
+        ("mul(x, x) x", "after a complete tree"),
+        ("mul(x, __import__)", "not a primitive"),
+        ("mul(x; x)", "unexpected character"),
+    ],
+)
 def test_parse_errors(text, problem):
     genome = Genome(load_search_space("default"))
     with pytest.raises(TreeSyntaxError, match=problem):

@@ -87,11 +87,22 @@ def test_a_new_primitive_is_one_table_entry():
         parse_search_space(text.replace("alpha = 0.5", "beta = 1.0"))
 
 
-@pytest.mark.parametrize("text, simplest", [
-    ("Max(x, 0)", "Max(0, x)"), ("Max(x**2, 0)", "x**2"), ("Min(exp(x), 0)", "0"), ("Max(exp(x), -1)", "exp(x)"),
-    ("Min(Abs(x), -2)", "-2"), ("Max(x, x + 1)", "x + 1"), ("Min(x, x + 1, 3, 2)", "Min(2, x)"),
-    ("Max(x, Max(sin(x), 1/2))", "Max(1/2, x, sin(x))"), ("Max(x, x)", "x"), ("Max(1, 2)", "2"), ("Min(x, x - pi)", "x - pi"),
-])
+@pytest.mark.parametrize(
+    "text, simplest",
+    [
+        ("Max(x, 0)", "Max(0, x)"),
+        ("Max(x**2, 0)", "x**2"),
+        ("Min(exp(x), 0)", "0"),
+        ("Max(exp(x), -1)", "exp(x)"),
+        ("Min(Abs(x), -2)", "-2"),
+        ("Max(x, x + 1)", "x + 1"),
+        ("Min(x, x + 1, 3, 2)", "Min(2, x)"),
+        ("Max(x, Max(sin(x), 1/2))", "Max(1/2, x, sin(x))"),
+        ("Max(x, x)", "x"),
+        ("Max(1, 2)", "2"),
+        ("Min(x, x - pi)", "x - pi"),
+    ],
+)
 def test_max_and_min_simplify_by_numbers_signs_and_constant_gaps(text, simplest):
     assert str(parse(text)) == simplest
 
@@ -133,6 +144,8 @@ def test_max_and_min_of_random_trees_are_sympys_functions_and_their_text_reads_b
         except FormulaError:
             continue  # beyond the formula limits (a huge constant), as SymPy's form is
         for other in (theirs, again):
-            np.testing.assert_allclose(values_at(ours, points, params), values_at(other, points, params), rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(
+                values_at(ours, points, params), values_at(other, points, params), rtol=1e-9, atol=1e-12
+            )
         checked += 1
     assert checked >= 30

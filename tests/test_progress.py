@@ -22,7 +22,9 @@ def test_the_eta_waits_for_a_full_wave_of_workers():
 
 def test_a_screened_out_candidate_is_not_an_evaluation():
     progress = SearchProgress(5, 1, Console(file=io.StringIO(), force_terminal=False, width=200))
-    lines = _lines(progress, [Outcome("rejected", stage="static", error="constant"), Outcome("failed", error="nan loss")])
+    lines = _lines(
+        progress, [Outcome("rejected", stage="static", error="constant"), Outcome("failed", error="nan loss")]
+    )
     assert lines[0].startswith("[baselines] screened out #1") and "ETA -" in lines[0]
     assert "1/5 #2 failed: nan loss" in lines[1] and "failed 1" in lines[1] and re.search(r"ETA \d+m\d\ds$", lines[1])
 

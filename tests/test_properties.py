@@ -11,24 +11,102 @@ def _values(formula):
     return {k: v["value"] for k, v in activation_properties(formula, cost=False).items()}
 
 
-@pytest.mark.parametrize("formula, expected", [
-    ("max(0, x)", {"f(0)": 0.0, "f'(0)": None, "limit at -inf": 0.0, "limit at +inf": "inf", "bounded above": False,
-                   "bounded below": True, "monotonic": "increasing", "smoothness": "continuous, not differentiable (kinks)",
-                   "zero-centred": False, "self-gated": False, "Lipschitz": True}),
-    ("tanh(x)", {"f(0)": 0.0, "f'(0)": 1.0, "limit at -inf": -1.0, "limit at +inf": 1.0, "bounded above": True,
-                 "bounded below": True, "monotonic": "increasing", "smoothness": "C-infinity", "zero-centred": True,
-                 "self-gated": False, "Lipschitz": True}),
-    ("x*sigmoid(x)", {"f(0)": 0.0, "f'(0)": 0.5, "limit at -inf": 0.0, "limit at +inf": "inf", "bounded above": False,
-                      "bounded below": True, "monotonic": False, "smoothness": "C-infinity", "zero-centred": False,
-                      "self-gated": True, "Lipschitz": True}),
-    ("sin(x)", {"f(0)": 0.0, "f'(0)": 1.0, "limit at +inf": "oscillates", "bounded above": True, "bounded below": True,
-                "monotonic": False, "smoothness": "C-infinity", "zero-centred": True, "Lipschitz": True}),
-    ("x**3", {"f(0)": 0.0, "f'(0)": 0.0, "limit at -inf": "-inf", "limit at +inf": "inf", "bounded above": False,
-              "bounded below": False, "monotonic": "increasing", "zero-centred": True, "self-gated": True, "Lipschitz": False}),
-    ("exp(x)", {"f(0)": 1.0, "limit at -inf": 0.0, "limit at +inf": "inf", "bounded above": False, "bounded below": True,
-                "monotonic": "increasing", "zero-centred": False, "Lipschitz": False}),
-    ("x*Heaviside(abs(x) - 1/2)", {"smoothness": "discontinuous", "zero-centred": True}),
-])
+@pytest.mark.parametrize(
+    "formula, expected",
+    [
+        (
+            "max(0, x)",
+            {
+                "f(0)": 0.0,
+                "f'(0)": None,
+                "limit at -inf": 0.0,
+                "limit at +inf": "inf",
+                "bounded above": False,
+                "bounded below": True,
+                "monotonic": "increasing",
+                "smoothness": "continuous, not differentiable (kinks)",
+                "zero-centred": False,
+                "self-gated": False,
+                "Lipschitz": True,
+            },
+        ),
+        (
+            "tanh(x)",
+            {
+                "f(0)": 0.0,
+                "f'(0)": 1.0,
+                "limit at -inf": -1.0,
+                "limit at +inf": 1.0,
+                "bounded above": True,
+                "bounded below": True,
+                "monotonic": "increasing",
+                "smoothness": "C-infinity",
+                "zero-centred": True,
+                "self-gated": False,
+                "Lipschitz": True,
+            },
+        ),
+        (
+            "x*sigmoid(x)",
+            {
+                "f(0)": 0.0,
+                "f'(0)": 0.5,
+                "limit at -inf": 0.0,
+                "limit at +inf": "inf",
+                "bounded above": False,
+                "bounded below": True,
+                "monotonic": False,
+                "smoothness": "C-infinity",
+                "zero-centred": False,
+                "self-gated": True,
+                "Lipschitz": True,
+            },
+        ),
+        (
+            "sin(x)",
+            {
+                "f(0)": 0.0,
+                "f'(0)": 1.0,
+                "limit at +inf": "oscillates",
+                "bounded above": True,
+                "bounded below": True,
+                "monotonic": False,
+                "smoothness": "C-infinity",
+                "zero-centred": True,
+                "Lipschitz": True,
+            },
+        ),
+        (
+            "x**3",
+            {
+                "f(0)": 0.0,
+                "f'(0)": 0.0,
+                "limit at -inf": "-inf",
+                "limit at +inf": "inf",
+                "bounded above": False,
+                "bounded below": False,
+                "monotonic": "increasing",
+                "zero-centred": True,
+                "self-gated": True,
+                "Lipschitz": False,
+            },
+        ),
+        (
+            "exp(x)",
+            {
+                "f(0)": 1.0,
+                "limit at -inf": 0.0,
+                "limit at +inf": "inf",
+                "bounded above": False,
+                "bounded below": True,
+                "monotonic": "increasing",
+                "zero-centred": False,
+                "Lipschitz": False,
+            },
+        ),
+        ("x*Heaviside(abs(x) - 1/2)", {"smoothness": "discontinuous", "zero-centred": True}),
+    ],
+)
 def test_properties_of_known_functions(formula, expected):
     values = _values(formula)
     assert {k: values[k] for k in expected} == expected

@@ -15,8 +15,9 @@ def _block(readme: str, marker: str) -> str:
 
 def test_the_readme_python_api_example_and_runs_commands_work(repo_root, tmp_path):
     readme = (repo_root / "README.md").read_text()
-    proc = subprocess.run([sys.executable, "-c", _block(readme, "api-example")], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", _block(readme, "api-example")], cwd=tmp_path, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "my_act.py").is_file() and (tmp_path / "runs" / "api-demo" / "candidates.db").is_file()
     printed = proc.stdout.splitlines()
@@ -24,8 +25,13 @@ def test_the_readme_python_api_example_and_runs_commands_work(repo_root, tmp_pat
     commands = [line.split("  #")[0].split() for line in _block(readme, "runs-example").splitlines()]
     for command in filter(None, commands):
         assert command[0] == "evoact"
-        run = subprocess.run([sys.executable, "-m", "evoact.cli", *command[1:]], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=300)
+        run = subprocess.run(
+            [sys.executable, "-m", "evoact.cli", *command[1:]],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert run.returncode == 0, (command, run.stderr)
         if command[1] == "runs" and "--json" in command:
             assert [r["name"] for r in json.loads(run.stdout)] == ["api-demo", "api-demo-2"]
@@ -35,10 +41,17 @@ def test_the_readme_budget_table_is_what_the_code_runs(repo_root):
     from evoact.config import BUDGETS
 
     readme = (repo_root / "README.md").read_text()
-    rows = {m.group(1): m.groups()[1:] for m in re.finditer(r"^\| `(\w+)` \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) x", readme, re.M)}
+    rows = {
+        m.group(1): m.groups()[1:]
+        for m in re.finditer(r"^\| `(\w+)` \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) x", readme, re.M)
+    }
     assert set(rows) == set(BUDGETS)
     for name, (population, offspring, generations, evaluations, scale) in rows.items():
         b = BUDGETS[name]
         assert (int(population), int(offspring), int(generations), float(scale)) == (
-            b["population"], b["offspring"], b["generations"], b["epoch_scale"])
+            b["population"],
+            b["offspring"],
+            b["generations"],
+            b["epoch_scale"],
+        )
         assert int(evaluations) == b["population"] + b["offspring"] * (b["generations"] - 1)  # what a run evaluates

@@ -6,15 +6,17 @@ import shutil
 import pytest
 
 from evoact.config import make_config
-from evoact.report import render_report, write_report
 from evoact.driver import run_search
+from evoact.report import render_report, write_report
 from evoact.store import RunStore
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("report") / "run"
-    run_search(make_config("tiny", seed=1, workers=2, generations=2, tasks=("mnist1d-mlp",), epochs=3), path)  # curves: 3 epochs
+    run_search(
+        make_config("tiny", seed=1, workers=2, generations=2, tasks=("mnist1d-mlp",), epochs=3), path
+    )  # curves: 3 epochs
     return RunStore.open(path)
 
 
@@ -42,14 +44,25 @@ def _render_in_chromium(report, tmp_path):
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for drivers online
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp_path / 'profile'}",
-                 "--window-size=1200,2400"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-sync",
+        "--disable-background-networking",
+        "--disable-component-update",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1200,2400",
+    ):
         options.add_argument(flag)
     browser = webdriver.Chrome(service=Service(driver), options=options)
     try:
         browser.get(report.resolve().as_uri())
-        images = browser.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        images = browser.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+        )
         assert len(images) >= 2 and all(done and w > 100 and h > 100 for done, w, h in images), images
         assert browser.title.startswith("evoact report")
         for section in ("verdict", "curves", "lineage"):  # what the report answers first, and the winner's ancestry
@@ -62,11 +75,17 @@ def _render_in_chromium(report, tmp_path):
 
 
 def test_the_report_renders_in_headless_chromium_with_every_image(store, tmp_path):
-    assert _render_in_chromium(write_report(store, tmp_path / "report.html", top=3), tmp_path) == 2 + len(store.hall_of_fame(3))
+    assert _render_in_chromium(write_report(store, tmp_path / "report.html", top=3), tmp_path) == 2 + len(
+        store.hall_of_fame(3)
+    )
 
 
 @pytest.mark.slow
 def test_the_report_of_a_quickstart_run_renders(tmp_path):
     run_search(make_config("quick", seed=0), tmp_path / "runs" / "quick")
     store = RunStore.open(tmp_path / "runs" / "quick")
-    assert _render_in_chromium(write_report(store, tmp_path / "report.html"), tmp_path) == 2 + len(store.hall_of_fame(10)) == 12
+    assert (
+        _render_in_chromium(write_report(store, tmp_path / "report.html"), tmp_path)
+        == 2 + len(store.hall_of_fame(10))
+        == 12
+    )

@@ -20,8 +20,16 @@ from evoact.store import RunStore
 def api_run(tmp_path_factory):
     """A real search through the Python API, as the README shows it (tiny budget, one cheap task)."""
     folder = tmp_path_factory.mktemp("api")
-    return evoact.search(budget="tiny", seed=1, tasks=["mnist1d-cnn"], epochs=2, workers=2, name="api", runs_dir=folder / "runs",
-                         quiet=True)
+    return evoact.search(
+        budget="tiny",
+        seed=1,
+        tasks=["mnist1d-cnn"],
+        epochs=2,
+        workers=2,
+        name="api",
+        runs_dir=folder / "runs",
+        quiet=True,
+    )
 
 
 def test_the_python_api_runs_a_search_and_reads_exports_and_confirms_it(api_run, tmp_path):
@@ -32,9 +40,13 @@ def test_the_python_api_runs_a_search_and_reads_exports_and_confirms_it(api_run,
     assert fitness == sorted(fitness, reverse=True)
     module = api_run.export(tmp_path / "best.py")
     assert f"FORMULA = {api_run.best.formula!r}" in module.read_text()
-    assert json.loads(api_run.export(tmp_path / "best.json", format="json").read_text())["formula"] == api_run.best.formula
+    assert (
+        json.loads(api_run.export(tmp_path / "best.json", format="json").read_text())["formula"] == api_run.best.formula
+    )
     summary = api_run.confirm(top=1, seeds=2, tasks=["mnist1d-cnn"], epochs=1, workers=2)
-    assert summary["tasks"]["mnist1d-cnn"]["rows"][0]["name"].split(" = ")[0] == f"#{api_run.best.id}"  # "= mish" if it is one
+    assert (
+        summary["tasks"]["mnist1d-cnn"]["rows"][0]["name"].split(" = ")[0] == f"#{api_run.best.id}"
+    )  # "= mish" if it is one
     again = evoact.open_run(api_run.path)
     assert again.verdict()["confirmed"]["mnist1d-cnn"]["best_baseline"] in ("relu", "gelu", "silu", "mish", "tanh")
     assert api_run.report(tmp_path / "report.html").read_text().count("id='verdict'") == 1
@@ -63,9 +75,19 @@ def test_runs_lists_states_the_writer_lock_decides(api_run, tmp_path):
 
 
 def test_compare_puts_runs_side_by_side(api_run, tmp_path):
-    other = evoact.search(budget="tiny", seed=2, tasks=["mnist1d-cnn"], epochs=2, workers=2, name="other",
-                          runs_dir=tmp_path / "runs", quiet=True)
-    shown = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["compare", str(api_run.path), str(other.path), "--top", "2"])
+    other = evoact.search(
+        budget="tiny",
+        seed=2,
+        tasks=["mnist1d-cnn"],
+        epochs=2,
+        workers=2,
+        name="other",
+        runs_dir=tmp_path / "runs",
+        quiet=True,
+    )
+    shown = CliRunner(env={"COLUMNS": "200"}).invoke(
+        main, ["compare", str(api_run.path), str(other.path), "--top", "2"]
+    )
     assert shown.exit_code == 0, shown.output
     lines = [line for line in shown.output.splitlines() if line.count("│") >= 3]
     seed_row = next(line for line in lines if line.split("│")[1].strip() == "seed")
@@ -77,11 +99,17 @@ def test_compare_puts_runs_side_by_side(api_run, tmp_path):
 
 def test_functions_that_only_rescale_a_better_one_are_its_variants(tmp_path):
     config = make_config("tiny", tasks=("mnist1d-cnn",)).to_dict()
-    store = RunStore.create(tmp_path / "run", {"config": config, "search_space": {
-        "text": 'name = "t"\n[primitives]\nunary = ["sin"]\n', "source": "t"}})
+    store = RunStore.create(
+        tmp_path / "run",
+        {"config": config, "search_space": {"text": 'name = "t"\n[primitives]\nunary = ["sin"]\n', "source": "t"}},
+    )
     ok = lambda v: Outcome("ok", fitness=v, val_acc=v, scores={"mnist1d-cnn": TaskScore(val_acc=v)})  # noqa: E731
-    for formula, fitness in (("x/(1 + exp(-x))", 0.9), ("-2*x/(1 + exp(-x))", 0.89), ("x*tanh(x)", 0.85),
-                             ("x/((1 + exp(-x))*(exp(-E) + 1))", 0.8)):
+    for formula, fitness in (
+        ("x/(1 + exp(-x))", 0.9),
+        ("-2*x/(1 + exp(-x))", 0.89),
+        ("x*tanh(x)", 0.85),
+        ("x/((1 + exp(-x))*(exp(-E) + 1))", 0.8),
+    ):
         store.record_result(store.add_candidate(formula, "random", generation=0), ok(fitness))
     store.record_result(store.add_candidate("x/(2*(1 + exp(-x)))", "baseline", label="half-silu"), ok(0.7))
     store.close()

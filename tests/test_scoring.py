@@ -8,14 +8,24 @@ METRICS = {"deep": "accuracy", "regression": "loss", "lm": "loss"}
 
 
 def baseline(label: str, acc: float, mse: float, nats: float, stopped: bool = False) -> Candidate:
-    scores = {"deep": TaskScore(val_acc=acc, val_loss=1.0, stopped=stopped), "regression": TaskScore(val_loss=mse),
-              "lm": TaskScore(val_loss=nats)}
+    scores = {
+        "deep": TaskScore(val_acc=acc, val_loss=1.0, stopped=stopped),
+        "regression": TaskScore(val_loss=mse),
+        "lm": TaskScore(val_loss=nats),
+    }
     return Candidate(0, "x", "baseline", label=label, outcome=Outcome("ok", scores=scores))
 
 
 def test_references_take_each_tasks_best_baseline_and_skip_stopped_ones():
-    refs = references([baseline("relu", 0.80, 0.040, 0.70), baseline("silu", 0.70, 0.020, 0.65),
-                        baseline("tanh", 0.95, 0.010, 0.60, stopped=True)], TASKS, METRICS)
+    refs = references(
+        [
+            baseline("relu", 0.80, 0.040, 0.70),
+            baseline("silu", 0.70, 0.020, 0.65),
+            baseline("tanh", 0.95, 0.010, 0.60, stopped=True),
+        ],
+        TASKS,
+        METRICS,
+    )
     assert refs == {"deep": 0.80, "regression": 0.010, "lm": 0.60}  # tanh stopped at deep's hurdle counts elsewhere
 
 
@@ -24,7 +34,9 @@ def test_worst_task_decides_so_one_big_win_cannot_pay_for_a_loss():
     even = {"deep": TaskScore(val_acc=0.84), "regression": TaskScore(val_loss=0.025), "lm": TaskScore(val_loss=0.50)}
     steady = {"deep": TaskScore(val_acc=0.80), "regression": TaskScore(val_loss=0.020), "lm": TaskScore(val_loss=0.60)}
     assert normalised(even, refs, TASKS, METRICS) == pytest.approx([1.05, 0.8, 1.2])
-    assert fitness(even, TASKS, refs, metrics=METRICS, how="mean") > fitness(steady, TASKS, refs, metrics=METRICS, how="mean")
+    assert fitness(even, TASKS, refs, metrics=METRICS, how="mean") > fitness(
+        steady, TASKS, refs, metrics=METRICS, how="mean"
+    )
     assert fitness(even, TASKS, refs, metrics=METRICS, how="worst") == pytest.approx(0.8)
     assert fitness(steady, TASKS, refs, metrics=METRICS, how="worst") == pytest.approx(1.0)
 

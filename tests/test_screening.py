@@ -22,14 +22,17 @@ def _static(*formulas: str):
     return screen_static(list(formulas), [None] * len(formulas), {"beta": 1.0}, 12, CONFIG)
 
 
-@pytest.mark.parametrize("formula, reason", [
-    ("x", "affine function"),
-    ("2*x + 1", "affine function"),
-    ("3 + 0*x", "constant function"),
-    ("exp(exp(x))", "non-finite value or derivative"),
-    ("log(-Abs(x) - 1)", "non-finite value or derivative on 100.0%"),
-    ("Min(x, exp(x))", "affine function"),  # it is x in disguise
-])
+@pytest.mark.parametrize(
+    "formula, reason",
+    [
+        ("x", "affine function"),
+        ("2*x + 1", "affine function"),
+        ("3 + 0*x", "constant function"),
+        ("exp(exp(x))", "non-finite value or derivative"),
+        ("log(-Abs(x) - 1)", "non-finite value or derivative on 100.0%"),
+        ("Min(x, exp(x))", "affine function"),  # it is x in disguise
+    ],
+)
 def test_static_screening_rejects_broken_and_flat_functions(formula, reason):
     (verdict,) = _static(formula)
     assert verdict.reason is not None and reason in verdict.reason
@@ -47,19 +50,32 @@ def test_known_activations_pass_stages_1_and_3():
         assert stability_reason(lambda: compile_activation(formula), CONFIG) is None, formula
 
 
-@pytest.mark.parametrize("formula, reason", [
-    ("sin(1000*x)", "gradient norm"),
-    ("x**2", "forward signal explodes"),
-    ("x/10 + tanh(x)/100", "forward signal vanishes"),
-])
+@pytest.mark.parametrize(
+    "formula, reason",
+    [
+        ("sin(1000*x)", "gradient norm"),
+        ("x**2", "forward signal explodes"),
+        ("x/10 + tanh(x)/100", "forward signal vanishes"),
+    ],
+)
 def test_stability_rejects_unstable_activations(formula, reason):
     assert _static(formula)[0].reason is None  # nothing wrong with them statically
     assert reason in stability_reason(lambda: compile_activation(formula), CONFIG)
 
 
 def test_fingerprints_identify_functions_not_spellings():
-    fps = [v.fingerprint for v in _static("x*sigmoid(x)", "x/(1 + exp(-x))", "silu(x)", "Min(x, exp(x))", "x", "x*sigmoid(beta*x)",
-                                          "x*sigmoid(x) + 1e-12*x")]
+    fps = [
+        v.fingerprint
+        for v in _static(
+            "x*sigmoid(x)",
+            "x/(1 + exp(-x))",
+            "silu(x)",
+            "Min(x, exp(x))",
+            "x",
+            "x*sigmoid(beta*x)",
+            "x*sigmoid(x) + 1e-12*x",
+        )
+    ]
     assert fps[0] == fps[1] == fps[2]
     assert fps[3] == fps[4]
     assert fps[5] != fps[0]  # a learnable constant makes it a different function
@@ -107,7 +123,11 @@ def test_quality_hurdle_stops_weak_candidates_and_leaves_survivors_untouched():
     assert weak["status"] == "rejected" and weak["stage"] == "quality" and "below the hurdle 0.9900" in weak["error"]
     plain = evaluate(make_job("relu(x)", ("mnist1d-cnn",), train, {}))
     screened = evaluate(make_job("relu(x)", ("mnist1d-cnn",), train, {}, CONFIG, hurdle=0.2))
-    assert screened["status"] == "ok" and screened["val_acc"] == plain["val_acc"] and screened["test_acc"] == plain["test_acc"]
+    assert (
+        screened["status"] == "ok"
+        and screened["val_acc"] == plain["val_acc"]
+        and screened["test_acc"] == plain["test_acc"]
+    )
     assert screened["probe_acc"] is not None
 
 

@@ -34,27 +34,42 @@ binary = ["add"]
 """
 
 
-@pytest.mark.parametrize("text, entry, problem", [
-    ('name = "t"\n[primitives]\nunary = ["tanhh"]', "primitives.unary[0]", "unknown unary primitive 'tanhh'"),
-    ('name = "t"\n[primitives]\nbinary = ["tanh"]', "primitives.binary[0]", "unknown binary primitive 'tanh'"),
-    ('name = "t"\n[primitives]\nunary = ["scale"]', "primitives: scale", "needs the learnable constant 'beta'"),
-    ('name = "t"\ncolour = 1\n[primitives]\nunary = ["tanh"]', "colour", "unknown key"),
-    ('[primitives]\nunary = ["tanh"]', "name", "missing"),
-    ('name = "t"\n[primitives]\nunary = []', "primitives", "no unary or binary"),
-    (GOOD + '[limits]\nmax_depth = "5"', "limits.max_depth", "must be an integer"),
-    (GOOD + '[limits]\nmax_depth = 2\ninit_max_depth = 3', "limits", "init_min_depth <= init_max_depth <= max_depth"),
-    (GOOD + '[terminals]\nconstants = [1e300]', "terminals.constants[0]", "finite number"),
-    (GOOD + '[terminals]\nlearnable = ["alpha"]', "terminals.learnable[0]", "not declared under [learnable]"),
-    ('name = "t"\nstructure = "dag"\n[primitives]\nunary = ["tanh"]', "structure", "not one of"),
-    ('name = "t"\n[primitives\nunary = ["tanh"]', "", "not valid TOML"),
-    ("a = " + "[" * 5000 + "]" * 5000, "", "nests too deeply"),
-    ("seeds = [" + ", ".join(['"x"'] * 257) + "]" + GOOD, "seeds", "lists 257 entries; the limit is 256"),
-    (GOOD + "[terminals]\nconstants = [" + ", ".join(str(i) for i in range(65)) + "]", "terminals.constants", "the limit is 64"),
-    (GOOD + "[learnable]\n" + "".join(f"c{i} = 1.0\n" for i in range(33)), "learnable", "the limit is 32"),
-    (GOOD + "[learnable]\ntraining = 1.0", "learnable.training", "reserved"),
-    (GOOD + "[learnable]\ne = 1.0", "learnable.e", "reserved"),
-    (GOOD + "[limits]\nmax_nodes = 2\ninit_min_depth = 3\ninit_max_depth = 3", "limits", "no tree can satisfy them"),
-])
+@pytest.mark.parametrize(
+    "text, entry, problem",
+    [
+        ('name = "t"\n[primitives]\nunary = ["tanhh"]', "primitives.unary[0]", "unknown unary primitive 'tanhh'"),
+        ('name = "t"\n[primitives]\nbinary = ["tanh"]', "primitives.binary[0]", "unknown binary primitive 'tanh'"),
+        ('name = "t"\n[primitives]\nunary = ["scale"]', "primitives: scale", "needs the learnable constant 'beta'"),
+        ('name = "t"\ncolour = 1\n[primitives]\nunary = ["tanh"]', "colour", "unknown key"),
+        ('[primitives]\nunary = ["tanh"]', "name", "missing"),
+        ('name = "t"\n[primitives]\nunary = []', "primitives", "no unary or binary"),
+        (GOOD + '[limits]\nmax_depth = "5"', "limits.max_depth", "must be an integer"),
+        (
+            GOOD + "[limits]\nmax_depth = 2\ninit_max_depth = 3",
+            "limits",
+            "init_min_depth <= init_max_depth <= max_depth",
+        ),
+        (GOOD + "[terminals]\nconstants = [1e300]", "terminals.constants[0]", "finite number"),
+        (GOOD + '[terminals]\nlearnable = ["alpha"]', "terminals.learnable[0]", "not declared under [learnable]"),
+        ('name = "t"\nstructure = "dag"\n[primitives]\nunary = ["tanh"]', "structure", "not one of"),
+        ('name = "t"\n[primitives\nunary = ["tanh"]', "", "not valid TOML"),
+        ("a = " + "[" * 5000 + "]" * 5000, "", "nests too deeply"),
+        ("seeds = [" + ", ".join(['"x"'] * 257) + "]" + GOOD, "seeds", "lists 257 entries; the limit is 256"),
+        (
+            GOOD + "[terminals]\nconstants = [" + ", ".join(str(i) for i in range(65)) + "]",
+            "terminals.constants",
+            "the limit is 64",
+        ),
+        (GOOD + "[learnable]\n" + "".join(f"c{i} = 1.0\n" for i in range(33)), "learnable", "the limit is 32"),
+        (GOOD + "[learnable]\ntraining = 1.0", "learnable.training", "reserved"),
+        (GOOD + "[learnable]\ne = 1.0", "learnable.e", "reserved"),
+        (
+            GOOD + "[limits]\nmax_nodes = 2\ninit_min_depth = 3\ninit_max_depth = 3",
+            "limits",
+            "no tree can satisfy them",
+        ),
+    ],
+)
 def test_malformed_files_name_file_entry_and_problem(text, entry, problem):
     with pytest.raises(SearchSpaceError) as err:
         parse_search_space(text, "spaces/bad.toml")
@@ -78,7 +93,7 @@ def test_unknown_name_and_missing_file(tmp_path: Path):
 
 def test_binary_and_oversized_files_are_refused(tmp_path: Path):
     binary = tmp_path / "space.toml"
-    binary.write_bytes(b"name = \"t\"\n\xff\xfe")
+    binary.write_bytes(b'name = "t"\n\xff\xfe')
     with pytest.raises(SearchSpaceError, match="space.toml: not UTF-8 text"):
         load_search_space(binary)
     big = tmp_path / "big.toml"
@@ -87,11 +102,14 @@ def test_binary_and_oversized_files_are_refused(tmp_path: Path):
         load_search_space(big)
 
 
-@pytest.mark.parametrize("seed, problem", [
-    ("tanh(" * 60 + "x" + ")" * 60, "nests deeper than"),
-    ("mul(x, sigmoid(x)); import os", "unexpected character ';'"),
-    ("tanh(tanh(tanh(tanh(tanh(tanh(x))))))", "exceeds the space's limits"),
-])
+@pytest.mark.parametrize(
+    "seed, problem",
+    [
+        ("tanh(" * 60 + "x" + ")" * 60, "nests deeper than"),
+        ("mul(x, sigmoid(x)); import os", "unexpected character ';'"),
+        ("tanh(tanh(tanh(tanh(tanh(tanh(x))))))", "exceeds the space's limits"),
+    ],
+)
 def test_hostile_or_oversized_seeds_are_refused(seed, problem):
     space = parse_search_space(f"seeds = [{seed!r}]".replace("'", '"') + GOOD, "s.toml")
     with pytest.raises(SearchSpaceError, match=rf"s.toml: seeds\[0\]: .*{problem}"):
@@ -103,5 +121,7 @@ def test_the_space_format_documents_every_primitive(repo_root):
 
     documented = (repo_root / "docs" / "SEARCH_SPACES.md").read_text()
     for primitive in PRIMITIVES.values():
-        row = next(line for line in documented.splitlines() if line.startswith(f"| `{primitive.name}` | {primitive.arity} |"))
+        row = next(
+            line for line in documented.splitlines() if line.startswith(f"| `{primitive.name}` | {primitive.arity} |")
+        )
         assert all(f"uses `{c}`" in row for c in primitive.constants), row

@@ -12,7 +12,9 @@ def _filled(path):
     b = store.add_candidate("tanh(x)", "random", genome="tanh(x)", generation=0, nodes=2)
     c = store.add_candidate("x**2", "mutation", genome="square(x)", generation=1, parents=(b,), nodes=2)
     store.record_result(a, {"status": "ok", "fitness": 0.8, "val_acc": 0.8, "test_acc": 0.79})
-    store.record_result(b, {"status": "ok", "fitness": 0.9, "val_acc": 0.9, "test_acc": 0.88, "learned": {"beta": [1.5]}})
+    store.record_result(
+        b, {"status": "ok", "fitness": 0.9, "val_acc": 0.9, "test_acc": 0.88, "learned": {"beta": [1.5]}}
+    )
     store.record_result(c, {"status": "failed", "error": "non-finite loss in epoch 1"})
     return store, (a, b, c)
 
@@ -32,11 +34,15 @@ def test_candidates_are_ranked_counted_and_read_back(tmp_path):
 def test_ranking_counts_cache_hits_once_per_function(tmp_path):
     store, (a, b, c) = _filled(tmp_path / "run")
     hit = store.add_candidate("sin(x)", "random", genome="sin(x)", generation=1, nodes=2)
-    store.record_result(hit, {"status": "duplicate", "stage": "cache", "fitness": 0.95, "equivalent_to": "other #4 sin(x)"})
+    store.record_result(
+        hit, {"status": "duplicate", "stage": "cache", "fitness": 0.95, "equivalent_to": "other #4 sin(x)"}
+    )
     again = store.add_candidate("sin(x) + 0", "random", genome="add(sin(x), 0)", generation=1, nodes=4)
     store.record_result(again, {"status": "duplicate", "stage": "cache", "fitness": 0.95, "duplicate_of": hit})
     rejected = store.add_candidate("exp(x)", "random", genome="exp(x)", generation=1, nodes=2)
-    store.record_result(rejected, {"status": "duplicate", "stage": "cache", "error": "unstable", "equivalent_to": "other #5"})
+    store.record_result(
+        rejected, {"status": "duplicate", "stage": "cache", "error": "unstable", "equivalent_to": "other #5"}
+    )
     assert [r["id"] for r in store.ranked()] == [hit, b, a]
 
 
@@ -128,7 +134,9 @@ def test_a_database_holding_views_or_a_special_journal_file_is_refused(tmp_path)
     store, _ = _filled(tmp_path / "run")
     store.close()
     with sqlite3.connect(tmp_path / "run" / DB_FILE) as db:  # a view could compute without end when read
-        db.execute("CREATE VIEW endless AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n")
+        db.execute(
+            "CREATE VIEW endless AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n"
+        )
     with pytest.raises(RunStoreError, match="'endless', which is not a table or index evoact wrote"):
         RunStore.open(tmp_path / "run")
     store, _ = _filled(tmp_path / "fifo")
@@ -138,7 +146,9 @@ def test_a_database_holding_views_or_a_special_journal_file_is_refused(tmp_path)
         RunStore.open(tmp_path / "fifo")
 
 
-def test_a_transaction_commits_many_writes_at_once_nested_ones_join_it_and_an_interruption_keeps_what_was_written(tmp_path):
+def test_a_transaction_commits_many_writes_at_once_nested_ones_join_it_and_an_interruption_keeps_what_was_written(
+    tmp_path,
+):
     store = RunStore.create(tmp_path / "run", {"config": {"seed": 1}})
     reader = RunStore.open(tmp_path / "run")
     with store.transaction():

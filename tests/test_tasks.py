@@ -41,7 +41,11 @@ def test_mnist1d_splits_are_disjoint_sized_and_stable():
 
 def test_digits_split_is_fixed_disjoint_and_scaled():
     data = load_digits()
-    assert data.x_train.shape == (1137, 1, 8, 8) and data.x_val.shape == (300, 1, 8, 8) and data.x_test.shape == (360, 1, 8, 8)
+    assert (
+        data.x_train.shape == (1137, 1, 8, 8)
+        and data.x_val.shape == (300, 1, 8, 8)
+        and data.x_test.shape == (360, 1, 8, 8)
+    )
     assert 0.0 <= float(data.x_train.min()) and float(data.x_train.max()) <= 1.0
     rows = lambda x: {tuple(r.flatten().tolist()) for r in x}  # noqa: E731
     assert not rows(data.x_test) & rows(data.x_val) - rows(data.x_train)  # no image is in two splits (bar exact copies)
@@ -68,7 +72,11 @@ def test_feynman_targets_are_the_formulas_standardised_on_training_rows():
 
 def test_cifar10_reads_torchvision_layout_and_holds_out_validation(cifar_dir):
     data = get_task("cifar10-resnet20", cifar_dir).load()
-    assert data.x_train.shape == (180, 3, 32, 32) and data.x_val.shape == (20, 3, 32, 32) and data.x_test.shape == (30, 3, 32, 32)
+    assert (
+        data.x_train.shape == (180, 3, 32, 32)
+        and data.x_val.shape == (20, 3, 32, 32)
+        and data.x_test.shape == (30, 3, 32, 32)
+    )
     assert abs(float(data.x_train.mean())) < 1e-4  # normalised with the training split's statistics
 
 
@@ -117,7 +125,9 @@ def test_one_epoch_of_training_scores_both_splits(name, cifar_dir):
     else:
         assert result.val_acc is None and result.test_acc is None
     if name != "cifar10-resnet20":  # the tiny synthetic CIFAR is too small to say anything about learning
-        assert result.train_loss < untrained  # one epoch learned something (the epoch's mean loss, on the training split)
+        assert (
+            result.train_loss < untrained
+        )  # one epoch learned something (the epoch's mean loss, on the training split)
     if name in ("mnist1d-cnn", "mnist1d-mlp", "digits-cnn"):
         assert result.val_acc > 0.2  # chance is 0.1
 
@@ -132,14 +142,16 @@ def test_user_task_from_a_file_runs_the_documented_example():
 def test_user_task_file_may_use_dataclasses(tmp_path):
     (tmp_path / "typed.py").write_text(
         "from __future__ import annotations\nfrom dataclasses import dataclass\n\n@dataclass\nclass Setting:\n    acc: float\n\n"
-        "def task(make_activation, seed, epochs):\n    return {'val_acc': Setting(0.25).acc}\n")
+        "def task(make_activation, seed, epochs):\n    return {'val_acc': Setting(0.25).acc}\n"
+    )
     assert get_task(f"{tmp_path / 'typed.py'}:task").run(nn.ReLU, TrainConfig()).val_acc == 0.25
 
 
 def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
     (tmp_path / "my_tasks.py").write_text(
         "def good(make_activation, seed, epochs):\n    return {'val_acc': 0.5 + seed / 100}\n"
-        "def bad(make_activation, seed, epochs):\n    return {'accuracy': 1}\n")
+        "def bad(make_activation, seed, epochs):\n    return {'accuracy': 1}\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert get_task("my_tasks:good").run(nn.ReLU, TrainConfig(seed=7)).val_acc == pytest.approx(0.57)
     from evoact.training import TrainingError
@@ -155,7 +167,10 @@ def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
 
 
 def test_unknown_task_lists_known_ones():
-    with pytest.raises(ValueError, match="unknown task 'cifar'; known tasks: cifar10-resnet20, digits-cnn, digits-deep-mlp, "
-                                         "digits-resmlp, feynman-mlp, friedman-mlp, mnist1d-cnn, mnist1d-deep-mlp, mnist1d-mlp, mnist1d-resnet,"
-                                         " periodic-mlp, tabular-wide-mlp, text-transformer"):
+    with pytest.raises(
+        ValueError,
+        match="unknown task 'cifar'; known tasks: cifar10-resnet20, digits-cnn, digits-deep-mlp, "
+        "digits-resmlp, feynman-mlp, friedman-mlp, mnist1d-cnn, mnist1d-deep-mlp, mnist1d-mlp, mnist1d-resnet,"
+        " periodic-mlp, tabular-wide-mlp, text-transformer",
+    ):
         get_task("cifar")

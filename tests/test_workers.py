@@ -24,7 +24,10 @@ def test_jobs_run_in_parallel_on_real_ray_and_failures_are_results(pool):
 
 def test_a_job_over_the_timeout_is_cancelled_and_the_pool_goes_on(pool):
     slow = WorkerPool(2, timeout=4)  # shares the running Ray started by the fixture
-    jobs = [make_job("relu(x)", ("mnist1d-cnn",), TrainConfig(epochs=500), {}), make_job("relu(x)", ("mnist1d-mlp",), TrainConfig(epochs=1), {})]
+    jobs = [
+        make_job("relu(x)", ("mnist1d-cnn",), TrainConfig(epochs=500), {}),
+        make_job("relu(x)", ("mnist1d-mlp",), TrainConfig(epochs=1), {}),
+    ]
     results = dict(slow.imap(jobs))
     assert results[0]["status"] == "failed" and results[0]["error"] == "timed out after 4 s"
     assert results[1]["status"] == "ok"
@@ -57,9 +60,15 @@ def test_worker_faults_are_retried_once_then_recorded_and_the_pool_goes_on(pool,
     faults = WorkerPool(2, timeout=15, function=faulty)
     results = dict(faults.imap([{"kind": k, "marker": str(tmp_path / "died")} for k in kinds]))
     assert (tmp_path / "died").exists() and results[0]["status"] == "ok"  # died, then ran again in a fresh worker
-    assert results[1]["status"] == "failed" and results[1]["error"].startswith("worker process died during the evaluation (2 attempts)")
+    assert results[1]["status"] == "failed" and results[1]["error"].startswith(
+        "worker process died during the evaluation (2 attempts)"
+    )
     assert results[2] == {**results[2], "status": "failed", "error": "timed out after 15 s"}
-    assert results[3] == {**results[3], "status": "failed", "error": "the evaluation raised ValueError: broken candidate"}
+    assert results[3] == {
+        **results[3],
+        "status": "failed",
+        "error": "the evaluation raised ValueError: broken candidate",
+    }
     assert results[4]["status"] == "ok"
 
 
@@ -76,19 +85,46 @@ def test_an_async_search_across_a_multi_node_cluster_loses_nothing_when_a_node_d
 
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # nodes bind 127.0.0.1
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False})
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False}
+    )
     nodes = [cluster.add_node(num_cpus=2, node_ip_address="127.0.0.1") for _ in range(2)]
     cluster.wait_for_nodes()
     address = cluster.address
     try:
-        args = ["search", "--budget", "tiny", "--task", "mnist1d-cnn", "--epochs", "3", "--generations", "5", "--workers", "4",
-                "--mode", "async", "--address", address, "--name", "multi"]
-        search = subprocess.Popen([sys.executable, "-m", "evoact.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
+        args = [
+            "search",
+            "--budget",
+            "tiny",
+            "--task",
+            "mnist1d-cnn",
+            "--epochs",
+            "3",
+            "--generations",
+            "5",
+            "--workers",
+            "4",
+            "--mode",
+            "async",
+            "--address",
+            address,
+            "--name",
+            "multi",
+        ]
+        search = subprocess.Popen(
+            [sys.executable, "-m", "evoact.cli", *args],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         db = tmp_path / "runs" / "multi" / "candidates.db"
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and search.poll() is None:
-            if db.exists() and sum(r["status"] != "pending" and not r["label"] for r in RunStore.open(db.parent).candidates()) >= 6:
+            if (
+                db.exists()
+                and sum(r["status"] != "pending" and not r["label"] for r in RunStore.open(db.parent).candidates()) >= 6
+            ):
                 break
             time.sleep(0.5)
         assert search.poll() is None, search.stdout.read()

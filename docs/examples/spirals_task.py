@@ -31,5 +31,7 @@ def spirals(make_activation, seed: int, epochs: int) -> dict[str, float]:
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     with torch.no_grad():
-        return {"val_acc": (model(xv).argmax(1) == yv).float().mean().item(),
-                "test_acc": (model(xt).argmax(1) == yt).float().mean().item()}
+        return {
+            "val_acc": (model(xv).argmax(1) == yv).float().mean().item(),
+            "test_acc": (model(xt).argmax(1) == yt).float().mean().item(),
+        }

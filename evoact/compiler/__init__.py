@@ -6,6 +6,21 @@ from evoact.compiler.module import MODES, CompiledActivation, choose_mode, compi
 from evoact.compiler.standalone import program_source, standalone_module, standalone_source
 from evoact.ops import OPS
 
-__all__ = ["MODES", "OPS", "CompileError", "CompiledActivation", "Op", "Program", "choose_mode", "compile_activation",
-           "derivatives", "lower", "lower_many", "program_source", "run_program", "standalone_module", "standalone_source",
-           "values_at"]
+__all__ = [
+    "MODES",
+    "OPS",
+    "CompileError",
+    "CompiledActivation",
+    "Op",
+    "Program",
+    "choose_mode",
+    "compile_activation",
+    "derivatives",
+    "lower",
+    "lower_many",
+    "program_source",
+    "run_program",
+    "standalone_module",
+    "standalone_source",
+    "values_at",
+]

@@ -136,7 +136,11 @@ class _Lowering:
                 num.append(factor)
         acc: Arg | None = None
         for k, factor in enumerate(num):
-            acc = self.value(factor) if acc is None else self.partial(sp.Mul(*num[: k + 1]), "mul", acc, self.value(factor))
+            acc = (
+                self.value(factor)
+                if acc is None
+                else self.partial(sp.Mul(*num[: k + 1]), "mul", acc, self.value(factor))
+            )
         if den:
             d = self.value(sp.Mul(*den))
             acc = self.emit("reciprocal", d) if acc is None else self.emit("div", acc, d)
@@ -193,5 +197,3 @@ def _sigmoid_arg(e: sp.Expr) -> sp.Expr | None:
         if other.func == sp.exp:
             return -other.args[0]
     return None
-
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import types
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import sympy as sp
@@ -53,7 +53,9 @@ def choose_mode(mode: str, training_steps: int, device: str = "cpu") -> str:
 
 
 @functools.lru_cache(maxsize=2048)
-def _compiled(formula: str, expr: sp.Expr, mode: str) -> tuple[Program, Program | None, type[torch.autograd.Function] | None]:
+def _compiled(
+    formula: str, expr: sp.Expr, mode: str
+) -> tuple[Program, Program | None, type[torch.autograd.Function] | None]:
     """Forward program, backward program and autograd Function of a formula: built once per process."""
     forward = lower(expr)
     if mode == "autograd":
@@ -115,7 +117,9 @@ class CompiledActivation(nn.Module):
         self.mode = mode
         self.program, self.backward_program, self._function = _compiled(to_formula(expr), expr, mode)
         init = check_params(init)
-        self.params = nn.ParameterDict({p: nn.Parameter(torch.tensor(float(init.get(p, 1.0)))) for p in self.program.params})
+        self.params = nn.ParameterDict(
+            {p: nn.Parameter(torch.tensor(float(init.get(p, 1.0)))) for p in self.program.params}
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         params = [self.params[p] for p in self.program.params]
@@ -137,13 +141,16 @@ class CompiledActivation(nn.Module):
         return f"{self.program.formula}, mode={self.mode}"
 
 
-def compile_activation(formula_or_expr: str | sp.Expr, params: dict[str, float] | None = None,
-                       mode: str = "symbolic") -> CompiledActivation:
+def compile_activation(
+    formula_or_expr: str | sp.Expr, params: dict[str, float] | None = None, mode: str = "symbolic"
+) -> CompiledActivation:
     """Compile a formula (parsed safely) or a SymPy expression into a torch activation module.
 
     ``mode``: ``symbolic`` (default), ``fused``, ``autograd`` (see ``MODES``).
     """
     expr = parse(formula_or_expr) if isinstance(formula_or_expr, str) else formula_or_expr
     if not isinstance(expr, sp.Expr):
-        raise FormulaError(f"compile_activation needs a formula (text) or a SymPy expression, got {type(expr).__name__}")
+        raise FormulaError(
+            f"compile_activation needs a formula (text) or a SymPy expression, got {type(expr).__name__}"
+        )
     return CompiledActivation(expr, params, mode)

@@ -20,10 +20,13 @@ from evoact.compiler.lowering import Program, lower, lower_many
 from evoact.formula import check_learned, check_params, parse
 from evoact.ops import ONNX_UNSUPPORTED, OPS
 
+
 def program_source(program: Program) -> list[str]:
     """Python source lines (assignments, then ``return``) computing the program's outputs with torch."""
-    lines = [f"{op.target} = " + OPS[op.fn].template.format(*[a if isinstance(a, str) else repr(a) for a in op.args])
-             for op in program.ops]
+    lines = [
+        f"{op.target} = " + OPS[op.fn].template.format(*[a if isinstance(a, str) else repr(a) for a in op.args])
+        for op in program.ops
+    ]
     return lines + [f"return {', '.join(program.outputs)}"]
 
 
@@ -134,8 +137,13 @@ _CONTAINER = '''class _Constants(torch.nn.Module):
 '''
 
 
-def standalone_source(formula: str, params: dict[str, float] | None = None, learned: dict[str, list[float]] | None = None,
-                      class_name: str = "Activation", container: bool = False) -> str:
+def standalone_source(
+    formula: str,
+    params: dict[str, float] | None = None,
+    learned: dict[str, list[float]] | None = None,
+    class_name: str = "Activation",
+    container: bool = False,
+) -> str:
     """The source of a standalone module for ``formula``; learnable constants start at ``params``.
 
     The constants are the module's attributes (``Activation().beta``), or with ``container`` the attributes of its
@@ -152,7 +160,11 @@ def standalone_source(formula: str, params: dict[str, float] | None = None, lear
         values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in learned[k])}" for k in program.params if k in learned)
         learned_note = f"Values learned per layer in the run: {values}.\n" if values else ""
     return _TEMPLATE.format(
-        formula=program.formula, formula_repr=repr(program.formula), params_repr=repr(init), learned=learned_note, cls=class_name,
+        formula=program.formula,
+        formula_repr=repr(program.formula),
+        params_repr=repr(init),
+        learned=learned_note,
+        cls=class_name,
         onnx=_onnx_note(onnx_unsupported(formula)),
         param_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),
         tensor_args="".join(f", {p}: torch.Tensor" for p in init),
@@ -162,8 +174,8 @@ def standalone_source(formula: str, params: dict[str, float] | None = None, lear
         backward="\n".join("    " + line for line in program_source(derivative)),
         module_doc=" with learnable " + ", ".join(init) if init else "",
         init_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),
-        init_body=("        self.params = _Constants()\n" if container else "") + "".join(
-            f"        self.{owner}{p} = torch.nn.Parameter(torch.tensor(float({p})))\n" for p in init),
+        init_body=("        self.params = _Constants()\n" if container else "")
+        + "".join(f"        self.{owner}{p} = torch.nn.Parameter(torch.tensor(float({p})))\n" for p in init),
         forward_args="".join(f", self.{owner}{p}" for p in init),
         container=_CONTAINER if container else "",
     )

@@ -12,15 +12,21 @@ from evoact.compiler.standalone import standalone_source
 from evoact.formula import check_learned, check_params, constant_names, constant_values, parse, to_formula
 
 
-def export_json(path: str | Path, formula: str, params: dict[str, float] | None = None,
-                learned: dict[str, list[float]] | None = None) -> Path:
+def export_json(
+    path: str | Path,
+    formula: str,
+    params: dict[str, float] | None = None,
+    learned: dict[str, list[float]] | None = None,
+) -> Path:
     """Write the record (``formula`` parses back with ``evoact.parse``); returns the path."""
     expr, params = parse(formula), check_params(params)
     standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
     record = {
-        "formula": to_formula(expr), "latex": sp.latex(expr),
+        "formula": to_formula(expr),
+        "latex": sp.latex(expr),
         "params": constant_values(expr, params),
-        "learned_per_layer": check_learned(learned or {}, constant_names(expr)), "exported_by": f"evoact {evoact.__version__}",
+        "learned_per_layer": check_learned(learned or {}, constant_names(expr)),
+        "exported_by": f"evoact {evoact.__version__}",
     }
     path = Path(path)
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

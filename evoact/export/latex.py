@@ -10,8 +10,12 @@ from evoact.compiler.standalone import standalone_source
 from evoact.formula import check_params, constant_values, parse, to_formula
 
 
-def export_latex(path: str | Path, formula: str, params: dict[str, float] | None = None,
-                 learned: dict[str, list[float]] | None = None) -> Path:
+def export_latex(
+    path: str | Path,
+    formula: str,
+    params: dict[str, float] | None = None,
+    learned: dict[str, list[float]] | None = None,
+) -> Path:
     """Write ``f(x) = ...`` as a display equation, with the constants' values underneath; returns the path."""
     expr, params = parse(formula), check_params(params)
     standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)

@@ -21,12 +21,18 @@ PARAMS = {params!r}
 '''
 
 
-def export_sympy(path: str | Path, formula: str, params: dict[str, float] | None = None,
-                 learned: dict[str, list[float]] | None = None) -> Path:
+def export_sympy(
+    path: str | Path,
+    formula: str,
+    params: dict[str, float] | None = None,
+    learned: dict[str, list[float]] | None = None,
+) -> Path:
     """Write ``EXPR`` (exact ``srepr``: symbols keep their assumptions) and ``PARAMS``; returns the path."""
     expr, params = parse(formula), check_params(params)
     standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
     path = Path(path)
-    path.write_text(_TEMPLATE.format(formula=to_formula(expr), srepr=sp.srepr(expr), params=constant_values(expr, params)),
-                    encoding="utf-8")
+    path.write_text(
+        _TEMPLATE.format(formula=to_formula(expr), srepr=sp.srepr(expr), params=constant_values(expr, params)),
+        encoding="utf-8",
+    )
     return path

@@ -9,8 +9,12 @@ from evoact.compiler import CompiledActivation, compile_activation, standalone_s
 from evoact.formula import FormulaError, check_params
 
 
-def export_torch_module(path: str | Path, formula: str, params: dict[str, float] | None = None,
-                        learned: dict[str, list[float]] | None = None) -> Path:
+def export_torch_module(
+    path: str | Path,
+    formula: str,
+    params: dict[str, float] | None = None,
+    learned: dict[str, list[float]] | None = None,
+) -> Path:
     """Write the standalone module file and return its path."""
     path = Path(path)
     path.write_text(standalone_source(formula, params, learned), encoding="utf-8")

@@ -27,8 +27,13 @@ class StaticVerdict:
     fingerprint: str | None
 
 
-def screen_static(formulas: list[str], nodes: list[int | None], params: dict[str, float], max_nodes: int | None,
-                  config: ScreeningConfig) -> list[StaticVerdict]:
+def screen_static(
+    formulas: list[str],
+    nodes: list[int | None],
+    params: dict[str, float],
+    max_nodes: int | None,
+    config: ScreeningConfig,
+) -> list[StaticVerdict]:
     """Run stage 1 on a batch with one numba call, and fingerprint the survivors."""
     programs, index, verdicts = [], [], [StaticVerdict(None, None)] * len(formulas)
     for i, text in enumerate(formulas):
@@ -45,10 +50,20 @@ def screen_static(formulas: list[str], nodes: list[int | None], params: dict[str
     values2, derivs2 = Batch(programs, [varied] * len(programs)).evaluate(xs)
     for row, i in enumerate(index):
         reason = static_reason(values[row], derivs[row], nodes[i], max_nodes, config)
-        fp = fingerprint(np.stack([values[row], values2[row]]), np.stack([derivs[row], derivs2[row]]), config.fingerprint_bits)
+        fp = fingerprint(
+            np.stack([values[row], values2[row]]), np.stack([derivs[row], derivs2[row]]), config.fingerprint_bits
+        )
         verdicts[i] = StaticVerdict(reason, fp)
     return verdicts
 
 
-__all__ = ["CACHE_FILE", "FitnessCache", "Outcome", "ScreeningConfig", "StaticVerdict", "protocol_key",
-           "screen_static", "stability_reason"]
+__all__ = [
+    "CACHE_FILE",
+    "FitnessCache",
+    "Outcome",
+    "ScreeningConfig",
+    "StaticVerdict",
+    "protocol_key",
+    "screen_static",
+    "stability_reason",
+]

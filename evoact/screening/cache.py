@@ -60,19 +60,23 @@ class FitnessCache:
         """The outcome recorded for a fingerprint, if any."""
         row = self._conn.execute(
             "SELECT status, evaluations, fitness_sum, reason, formula, source FROM outcomes WHERE protocol=? AND fingerprint=?",
-            (protocol, fp)).fetchone()
+            (protocol, fp),
+        ).fetchone()
         if row is None:
             return None
         status, n, total, reason, formula, source = row
         return Outcome(status, n, total / n if total is not None and n else None, reason, formula, source)
 
-    def add(self, protocol: str, fp: str, status: str, fitness: float | None, reason: str | None, formula: str, source: str) -> None:
+    def add(
+        self, protocol: str, fp: str, status: str, fitness: float | None, reason: str | None, formula: str, source: str
+    ) -> None:
         """Record one evaluation: fitness values accumulate; a rejection or failure is kept as the outcome."""
         self._conn.execute(
             "INSERT INTO outcomes VALUES (?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT(protocol, fingerprint) DO UPDATE SET"
             " evaluations = evaluations + 1, fitness_sum = CASE WHEN excluded.status = 'ok' AND status = 'ok'"
             " THEN fitness_sum + excluded.fitness_sum ELSE fitness_sum END",
-            (protocol, fp, status, fitness, reason, formula, source))
+            (protocol, fp, status, fitness, reason, formula, source),
+        )
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """What is recorded inside commits at once (``database.transaction``)."""

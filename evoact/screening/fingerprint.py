@@ -17,7 +17,11 @@ def fingerprint(values: np.ndarray, derivs: np.ndarray, bits: int) -> str:
     mantissa, exponent = np.frexp(np.where(finite, data, 0.0))
     rounded = np.round(mantissa * 2.0**bits).astype(np.int64)
     exponent = np.where(rounded == 0, 0, exponent)
-    code = np.where(finite, rounded, np.where(np.isnan(data), 2**62, np.sign(np.nan_to_num(data, nan=0.0)).astype(np.int64) * (2**61)))
+    code = np.where(
+        finite,
+        rounded,
+        np.where(np.isnan(data), 2**62, np.sign(np.nan_to_num(data, nan=0.0)).astype(np.int64) * (2**61)),
+    )
     digest = hashlib.sha256(code.tobytes() + exponent.astype(np.int64).tobytes())
     return digest.hexdigest()[:32]
 

@@ -20,8 +20,12 @@ _ADD, _SUB, _MUL, _DIV, _NEG, _RECIPROCAL = (KERNEL_CODES[n] for n in ("add", "s
 _SQUARE, _SQRT, _RSQRT, _POW, _EXP, _LOG = (KERNEL_CODES[n] for n in ("square", "sqrt", "rsqrt", "pow", "exp", "log"))
 _SIN, _COS, _TAN, _SINH, _COSH, _TANH = (KERNEL_CODES[n] for n in ("sin", "cos", "tan", "sinh", "cosh", "tanh"))
 _ASINH, _ATAN, _ERF, _ERFC, _ABS, _SIGN = (KERNEL_CODES[n] for n in ("asinh", "atan", "erf", "erfc", "abs", "sign"))
-_SIGMOID, _SOFTPLUS, _SINC, _HEAVISIDE, _MAXIMUM, _MINIMUM = (KERNEL_CODES[n] for n in ("sigmoid", "softplus", "sinc", "heaviside", "maximum", "minimum"))
-_CLAMP_MIN, _CLAMP_MAX, _FULL_LIKE, _BROADCAST = (KERNEL_CODES[n] for n in ("clamp_min", "clamp_max", "full_like", "broadcast"))
+_SIGMOID, _SOFTPLUS, _SINC, _HEAVISIDE, _MAXIMUM, _MINIMUM = (
+    KERNEL_CODES[n] for n in ("sigmoid", "softplus", "sinc", "heaviside", "maximum", "minimum")
+)
+_CLAMP_MIN, _CLAMP_MAX, _FULL_LIKE, _BROADCAST = (
+    KERNEL_CODES[n] for n in ("clamp_min", "clamp_max", "full_like", "broadcast")
+)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
@@ -56,8 +60,20 @@ class Batch:
         """Values and derivatives (d/dx) of every program at every point: two (candidates, points) arrays."""
         values = np.empty((len(self.op), len(xs)))
         derivs = np.empty((len(self.op), len(xs)))
-        _run(self.op, self.areg, self.aconst, self.breg, self.bconst, self.nops, self.out, self.nparams, self.params,
-             np.ascontiguousarray(xs, dtype=np.float64), values, derivs)
+        _run(
+            self.op,
+            self.areg,
+            self.aconst,
+            self.breg,
+            self.bconst,
+            self.nops,
+            self.out,
+            self.nparams,
+            self.params,
+            np.ascontiguousarray(xs, dtype=np.float64),
+            values,
+            derivs,
+        )
         return values, derivs
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +18,10 @@ def stability_reason(make_activation: Callable[[], nn.Module], config: Screening
     while the weights take ``stability_steps`` adversarial steps that increase it."""
     gen = torch.Generator().manual_seed(seed)
     width = config.stability_width
-    weights = [torch.randn(width, width, generator=gen, dtype=torch.float64) * math.sqrt(2.0 / width)
-               for _ in range(config.stability_depth)]
+    weights = [
+        torch.randn(width, width, generator=gen, dtype=torch.float64) * math.sqrt(2.0 / width)
+        for _ in range(config.stability_depth)
+    ]
     head = torch.randn(10, width, generator=gen, dtype=torch.float64) / math.sqrt(width)
     x = torch.randn(256, width, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 10, (256,), generator=gen)
@@ -43,6 +45,7 @@ def stability_reason(make_activation: Callable[[], nn.Module], config: Screening
             return f"gradient norm {norm.item():.3g} after {step} adversarial weight perturbation step(s) (limit {config.max_grad_norm:.3g})"
         if step < config.stability_steps and norm.requires_grad:
             ascent = torch.autograd.grad(norm, params, allow_unused=True)
-            weights = [w + 0.01 * w.norm() * a / (a.norm() + 1e-12) if a is not None else w
-                       for w, a in zip(weights, ascent)]
+            weights = [
+                w + 0.01 * w.norm() * a / (a.norm() + 1e-12) if a is not None else w for w, a in zip(weights, ascent)
+            ]
     return None

@@ -13,9 +13,24 @@ from evoact.tasks.text import TextTransformer
 from evoact.tasks.user import UserTask, canonical_user_task, is_user_task
 
 #: Built-in task name -> class; a user task is named MODULE:FUNCTION or FILE.py:FUNCTION instead.
-TASKS: dict[str, type[DatasetTask]] = {t.name: t for t in (
-    PeriodicMlp, Mnist1dDeepMlp, Mnist1dResNet, TextTransformer, DigitsDeepMlp, TabularWideMlp, DigitsResMlp, FriedmanMlp,
-    FeynmanMlp, Mnist1dCnn, Mnist1dMlp, DigitsCnn, Cifar10ResNet20)}
+TASKS: dict[str, type[DatasetTask]] = {
+    t.name: t
+    for t in (
+        PeriodicMlp,
+        Mnist1dDeepMlp,
+        Mnist1dResNet,
+        TextTransformer,
+        DigitsDeepMlp,
+        TabularWideMlp,
+        DigitsResMlp,
+        FriedmanMlp,
+        FeynmanMlp,
+        Mnist1dCnn,
+        Mnist1dMlp,
+        DigitsCnn,
+        Cifar10ResNet20,
+    )
+}
 
 #: Named groups of tasks, each cheapest first. ``general`` is the default fitness: a deep plain MLP, a normalised
 #: ResNet and a transformer language model (bench/results/fitness_transfer.md and the held-out confirmations in
@@ -24,8 +39,15 @@ TASKS: dict[str, type[DatasetTask]] = {t.name: t for t in (
 #: but lost elsewhere). ``heldout`` is what ``evoact confirm`` checks a general search's winners on.
 SUITES: dict[str, tuple[str, ...]] = {
     "general": ("mnist1d-deep-mlp", "mnist1d-resnet", "text-transformer"),
-    "heldout": ("periodic-mlp", "digits-deep-mlp", "tabular-wide-mlp", "digits-resmlp", "friedman-mlp", "mnist1d-cnn",
-                "digits-cnn"),
+    "heldout": (
+        "periodic-mlp",
+        "digits-deep-mlp",
+        "tabular-wide-mlp",
+        "digits-resmlp",
+        "friedman-mlp",
+        "mnist1d-cnn",
+        "digits-cnn",
+    ),
 }
 
 
@@ -34,7 +56,9 @@ def get_task(name: str, data_dir: str | None = None) -> Task:
     if is_user_task(name):
         return UserTask(name)
     if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}, or MODULE:FUNCTION for your own")
+        raise ValueError(
+            f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}, or MODULE:FUNCTION for your own"
+        )
     return TASKS[name](data_dir)
 
 

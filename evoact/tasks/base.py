@@ -6,9 +6,9 @@ import hashlib
 import inspect
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -78,8 +78,13 @@ class Task(ABC):
         return source_digest(type(self), Task, train)
 
     @abstractmethod
-    def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_step: int | None = None,
-            hurdle: Hurdle | None = None) -> TrainResult:
+    def run(
+        self,
+        make_activation: ActivationFactory,
+        config: TrainConfig,
+        probe_step: int | None = None,
+        hurdle: Hurdle | None = None,
+    ) -> TrainResult:
         """Train a fresh model whose every nonlinearity is ``make_activation()`` and measure it."""
 
 
@@ -120,12 +125,18 @@ class DatasetTask(Task):
     def probe_step(self, config: TrainConfig, fraction: float) -> int | None:
         return self.schedule(config).probe_step(len(self.load().x_train), fraction)
 
-    def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_step: int | None = None,
-            hurdle: Hurdle | None = None) -> TrainResult:
+    def run(
+        self,
+        make_activation: ActivationFactory,
+        config: TrainConfig,
+        probe_step: int | None = None,
+        hurdle: Hurdle | None = None,
+    ) -> TrainResult:
         data = self.load()
         torch.manual_seed(config.seed)
-        return train(self.build_model(make_activation), data, self.schedule(config), self.loss, probe_step, hurdle,
-                     self.device())
+        return train(
+            self.build_model(make_activation), data, self.schedule(config), self.loss, probe_step, hurdle, self.device()
+        )
 
 
 def source_digest(*objects: object) -> str:

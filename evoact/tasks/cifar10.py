@@ -17,8 +17,10 @@ TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
 VAL_SIZE = 5000
 _NUMPY_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")} | {
-    (f"numpy.{core}.{module}", name) for core in ("core", "_core")
-    for module, name in (("multiarray", "_reconstruct"), ("numeric", "_frombuffer"))}
+    (f"numpy.{core}.{module}", name)
+    for core in ("core", "_core")
+    for module, name in (("multiarray", "_reconstruct"), ("numeric", "_frombuffer"))
+}
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -46,8 +48,10 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def batches_folder(data_dir: str | None) -> Path:
     """The ``cifar-10-batches-py`` folder under ``data_dir`` (or ``data_dir`` itself); a one-line error if absent."""
     if not data_dir:
-        raise ValueError("cifar10-resnet20 reads CIFAR-10 from disk: pass --data-dir DIR, where DIR holds"
-                         f" {FOLDER}/ (torchvision's layout); evoact never downloads it")
+        raise ValueError(
+            "cifar10-resnet20 reads CIFAR-10 from disk: pass --data-dir DIR, where DIR holds"
+            f" {FOLDER}/ (torchvision's layout); evoact never downloads it"
+        )
     root = Path(data_dir).expanduser()
     folder = root if root.name == FOLDER else root / FOLDER
     missing = [name for name in (*TRAIN_FILES, TEST_FILE) if not (folder / name).is_file()]
@@ -67,8 +71,14 @@ def load_cifar10(data_dir: str) -> Dataset:
     x_train = torch.tensor(x[:-val], dtype=torch.float32) / 255
     mean, std = x_train.mean(dim=(0, 2, 3), keepdim=True), x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-3)
     scale = lambda a: (torch.tensor(a, dtype=torch.float32) / 255 - mean) / std  # noqa: E731
-    return Dataset((x_train - mean) / std, torch.tensor(y[:-val]), scale(x[-val:]), torch.tensor(y[-val:]),
-                   scale(xt), torch.tensor(yt))
+    return Dataset(
+        (x_train - mean) / std,
+        torch.tensor(y[:-val]),
+        scale(x[-val:]),
+        torch.tensor(y[-val:]),
+        scale(xt),
+        torch.tensor(yt),
+    )
 
 
 class _Block(nn.Module):
@@ -77,8 +87,11 @@ class _Block(nn.Module):
         self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
         self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
         self.act1, self.act2 = make_activation(), make_activation()
-        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))

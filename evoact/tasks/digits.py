@@ -59,7 +59,12 @@ class DigitsCnn(DatasetTask):
 class _ResidualLayerNormBlock(nn.Module):
     def __init__(self, make_activation: ActivationFactory, width: int) -> None:
         super().__init__()
-        self.norm, self.fc1, self.act, self.fc2 = nn.LayerNorm(width), nn.Linear(width, 2 * width), make_activation(), nn.Linear(2 * width, width)
+        self.norm, self.fc1, self.act, self.fc2 = (
+            nn.LayerNorm(width),
+            nn.Linear(width, 2 * width),
+            make_activation(),
+            nn.Linear(2 * width, width),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.fc2(self.act(self.fc1(self.norm(x))))
@@ -69,7 +74,9 @@ class DigitsDeepMlp(DatasetTask):
     """Ten hidden layers and no normalisation on the digits' 64 pixels."""
 
     name = "digits-deep-mlp"
-    description = "plain MLP, 10 hidden layers of 64, no normalisation, on scikit-learn's 8x8 digits (1,137 / 300 / 360)"
+    description = (
+        "plain MLP, 10 hidden layers of 64, no normalisation, on scikit-learn's 8x8 digits (1,137 / 300 / 360)"
+    )
     measures = "signal propagation in a deep network without normalisation"
     epochs, batch_size, lr = 30, 64, 1e-3
 

@@ -50,7 +50,13 @@ def _generate(path) -> None:
 class _Cnn(nn.Module):
     def __init__(self, make_activation: ActivationFactory, channels: int = 25) -> None:
         super().__init__()
-        self.conv = nn.ModuleList([nn.Conv1d(1, channels, 5, 2, 1), nn.Conv1d(channels, channels, 3, 2, 1), nn.Conv1d(channels, channels, 3, 2, 1)])
+        self.conv = nn.ModuleList(
+            [
+                nn.Conv1d(1, channels, 5, 2, 1),
+                nn.Conv1d(channels, channels, 3, 2, 1),
+                nn.Conv1d(channels, channels, 3, 2, 1),
+            ]
+        )
         self.acts = nn.ModuleList([make_activation() for _ in self.conv])
         self.head = nn.Linear(channels * 5, 10)
 
@@ -75,7 +81,9 @@ class _ResidualBlock(nn.Module):
 class _ResNet(nn.Module):
     def __init__(self, make_activation: ActivationFactory, channels: int = 16, blocks: int = 3) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv1d(1, channels, 5, 2, 2, bias=False), nn.BatchNorm1d(channels), make_activation())
+        self.stem = nn.Sequential(
+            nn.Conv1d(1, channels, 5, 2, 2, bias=False), nn.BatchNorm1d(channels), make_activation()
+        )
         self.blocks = nn.Sequential(*[_ResidualBlock(make_activation, channels) for _ in range(blocks)])
         self.head = nn.Linear(channels, 10)
 
@@ -83,7 +91,9 @@ class _ResNet(nn.Module):
         return self.head(self.blocks(self.stem(x.unsqueeze(1))).mean(-1))
 
 
-def deep_mlp(make_activation: ActivationFactory, inputs: int, outputs: int, depth: int, width: int = 64) -> nn.Sequential:
+def deep_mlp(
+    make_activation: ActivationFactory, inputs: int, outputs: int, depth: int, width: int = 64
+) -> nn.Sequential:
     """``depth`` hidden layers of ``width`` units with no normalisation and PyTorch's default initialisation."""
     layers: list[nn.Module] = []
     for i in range(depth):
@@ -116,7 +126,9 @@ class Mnist1dMlp(DatasetTask):
         return load_mnist1d()
 
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
-        return nn.Sequential(nn.Linear(40, 100), make_activation(), nn.Linear(100, 100), make_activation(), nn.Linear(100, 10))
+        return nn.Sequential(
+            nn.Linear(40, 100), make_activation(), nn.Linear(100, 100), make_activation(), nn.Linear(100, 10)
+        )
 
 
 class Mnist1dDeepMlp(DatasetTask):

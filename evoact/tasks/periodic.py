@@ -38,4 +38,6 @@ class PeriodicMlp(DatasetTask):
         return load_periodic()
 
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
-        return nn.Sequential(nn.Linear(1, 64), make_activation(), nn.Linear(64, 64), make_activation(), nn.Linear(64, 1))
+        return nn.Sequential(
+            nn.Linear(1, 64), make_activation(), nn.Linear(64, 64), make_activation(), nn.Linear(64, 1)
+        )

@@ -16,8 +16,17 @@ def load_tabular() -> Dataset:
     """4,000 rows of 20 features in 4 classes (``make_classification``: 12 informative, 4 redundant, 2% label noise)."""
     from sklearn.datasets import make_classification
 
-    x, y = make_classification(n_samples=4000, n_features=20, n_informative=12, n_redundant=4, n_classes=4,
-                               n_clusters_per_class=2, class_sep=0.8, flip_y=0.02, random_state=_SEED)
+    x, y = make_classification(
+        n_samples=4000,
+        n_features=20,
+        n_informative=12,
+        n_redundant=4,
+        n_classes=4,
+        n_clusters_per_class=2,
+        class_sep=0.8,
+        flip_y=0.02,
+        random_state=_SEED,
+    )
     return split(x, y, 2800, 600, regression=False)
 
 
@@ -34,7 +43,9 @@ class TabularWideMlp(DatasetTask):
     """A wide, shallow MLP on tabular data: the network users train on spreadsheets."""
 
     name = "tabular-wide-mlp"
-    description = "MLP, 2 hidden layers of 512, on a tabular classification set (2,800 / 600 / 600; 20 features, 4 classes)"
+    description = (
+        "MLP, 2 hidden layers of 512, on a tabular classification set (2,800 / 600 / 600; 20 features, 4 classes)"
+    )
     measures = "a wide shallow MLP on tabular data"
     epochs, batch_size, lr = 8, 64, 1e-3
 
@@ -42,7 +53,9 @@ class TabularWideMlp(DatasetTask):
         return load_tabular()
 
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
-        return nn.Sequential(nn.Linear(20, 512), make_activation(), nn.Linear(512, 512), make_activation(), nn.Linear(512, 4))
+        return nn.Sequential(
+            nn.Linear(20, 512), make_activation(), nn.Linear(512, 512), make_activation(), nn.Linear(512, 4)
+        )
 
 
 class FriedmanMlp(DatasetTask):
@@ -58,5 +71,12 @@ class FriedmanMlp(DatasetTask):
         return load_friedman()
 
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
-        return nn.Sequential(nn.Linear(10, 64), make_activation(), nn.Linear(64, 64), make_activation(),
-                             nn.Linear(64, 64), make_activation(), nn.Linear(64, 1))
+        return nn.Sequential(
+            nn.Linear(10, 64),
+            make_activation(),
+            nn.Linear(64, 64),
+            make_activation(),
+            nn.Linear(64, 64),
+            make_activation(),
+            nn.Linear(64, 1),
+        )

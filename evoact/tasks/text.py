@@ -70,7 +70,9 @@ class _Block(nn.Module):
 class _Transformer(nn.Module):
     """Pre-LayerNorm causal transformer: the activation sits in each block's MLP, as in GPT."""
 
-    def __init__(self, make_activation: ActivationFactory, vocabulary: int, width: int = 32, heads: int = 4, layers: int = 2) -> None:
+    def __init__(
+        self, make_activation: ActivationFactory, vocabulary: int, width: int = 32, heads: int = 4, layers: int = 2
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocabulary, width)
         self.position = nn.Parameter(torch.randn(CONTEXT, width) * 0.1)

@@ -15,8 +15,9 @@ import importlib.util
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evoact.tasks.base import ActivationFactory, Task, source_digest
 from evoact.training import Hurdle, TrainConfig, TrainingError, TrainResult
@@ -76,8 +77,13 @@ class UserTask(Task):
         """A digest of the file that defines the user's function: editing it starts a new cache revision."""
         return source_digest(self.function)
 
-    def run(self, make_activation: ActivationFactory, config: TrainConfig, probe_step: int | None = None,
-            hurdle: Hurdle | None = None) -> TrainResult:
+    def run(
+        self,
+        make_activation: ActivationFactory,
+        config: TrainConfig,
+        probe_step: int | None = None,
+        hurdle: Hurdle | None = None,
+    ) -> TrainResult:
         """Call the function; no quality hurdle (it trains on its own terms), so probe and hurdle are ignored."""
         start = time.perf_counter()
         epochs = config.epochs if config.epochs is not None else max(1, round(EPOCHS * config.epoch_scale))
@@ -86,7 +92,9 @@ class UserTask(Task):
             val = float(metrics["val_acc"])
             test = None if metrics.get("test_acc") is None else float(metrics["test_acc"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise TrainingError(f"user task {self.name} must return a mapping with a numeric 'val_acc' ({type(exc).__name__}: {exc})") from None
+            raise TrainingError(
+                f"user task {self.name} must return a mapping with a numeric 'val_acc' ({type(exc).__name__}: {exc})"
+            ) from None
         if not math.isfinite(val) or (test is not None and not math.isfinite(test)):
             raise TrainingError(f"user task {self.name} returned a non-finite accuracy")
         loss = metrics.get("train_loss")
