@@ -41,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from evoact.api import open_run  # noqa: E402
 from evoact.compiler import values_at  # noqa: E402
 from evoact.config import make_config  # noqa: E402
 from evoact.confirmation import paired_p_value  # noqa: E402
@@ -51,7 +52,6 @@ from evoact.genome import Genome  # noqa: E402
 from evoact.hooks import Checkpoints, Hooks  # noqa: E402
 from evoact.problem import Problem  # noqa: E402
 from evoact.records import Outcome, TaskScore  # noqa: E402
-from evoact.run import open_run  # noqa: E402
 from evoact.screening import ScreeningConfig, screen_static  # noqa: E402
 from evoact.screening.probe import probe_points  # noqa: E402
 from evoact.search_space import load_search_space  # noqa: E402
@@ -151,8 +151,9 @@ def simulate(
         out, told = [], []
         for p in proposals:
             verdict = driver(
-                at, lambda: screen_static([p.formula], [p.nodes], space.learnable, space.limits.max_nodes, screening)[0]
-            )
+                at,
+                lambda p=p: screen_static([p.formula], [p.nodes], space.learnable, space.limits.max_nodes, screening),
+            )[0]
             if verdict.reason or verdict.fingerprint in known:
                 told.append((p, None if verdict.reason else known[verdict.fingerprint]))
                 continue
@@ -188,7 +189,7 @@ def simulate(
             trained += 1
             account(finish, fit)
             ids += 1
-            driver(finish, lambda: algorithm.tell([proposal], [ids], [fit]))
+            driver(finish, lambda proposal=proposal, ids=ids, fit=fit: algorithm.tell([proposal], [ids], [fit]))
             while len(running) < workers and trained + len(running) < evaluations:
                 for p, fit2, seconds in screen(finish, driver(finish, lambda: algorithm.ask(1))):
                     order += 1
@@ -201,7 +202,7 @@ def simulate(
             target = population if algorithm.told == 0 else offspring
             jobs: list[tuple[object, float | None, float]] = []
             while len(jobs) < target:  # screened-out proposals are topped up, as the driver does
-                jobs += screen(now, driver(now, lambda: algorithm.ask(target - len(jobs))))
+                jobs += screen(now, driver(now, lambda target=target, jobs=jobs: algorithm.ask(target - len(jobs))))
             free = [driver_free] * workers  # the generation's trainings queue for the workers
             ends = []
             for _, _, seconds in jobs:
@@ -216,7 +217,7 @@ def simulate(
             ids += len(jobs)
             driver(
                 now,
-                lambda: algorithm.tell(
+                lambda jobs=jobs, ids=ids: algorithm.tell(
                     [p for p, _, _ in jobs], list(range(ids - len(jobs), ids)), [f for _, f, _ in jobs]
                 ),
             )
@@ -362,8 +363,9 @@ def throughput_lines(batches: tuple[int, ...] = (1, 10, 50), results: int = 2000
     """The driver-throughput table (results per second and milliseconds per result by part) for each batch size."""
     measured = {batch: driver_throughput(results, batch) for batch in batches}
     lines = [
-        f"Driver throughput, measured: the real driver loop (`driver.run_steady`) with the real algorithm, problem, SQLite"
-        f" run store, fitness cache and checkpoints, 1,000 workers whose evaluations finish at once, arriving in batches;"
+        f"Driver throughput, measured: the real driver loop (`driver.run_steady`) with the real algorithm, problem,"
+        f" SQLite run store, fitness cache and checkpoints, 1,000 workers whose evaluations finish at once, arriving in"
+        f" batches;"
         f" {results:,} results once every worker holds work and the population (100) is whole.",
         "",
         "| results per batch | results / s | " + " | ".join(f"{p} ms" for p in (*PARTS, "rest")) + " |",
@@ -428,7 +430,8 @@ def main() -> None:
     lines = [
         f"# Generational vs asynchronous evolution, simulated ({len(args.seeds)} seeds each)",
         "",
-        f"Command: `python bench/async_simulation.py --recorded {' '.join(args.recorded)} --seeds {' '.join(map(str, args.seeds))}"
+        f"Command: `python bench/async_simulation.py --recorded {' '.join(args.recorded)}"
+        f" --seeds {' '.join(map(str, args.seeds))}"
         f" --workers {' '.join(map(str, args.workers))}`",
         "",
         f"Recorded runs: {_provenance(args.recorded)}.",
@@ -441,8 +444,8 @@ def main() -> None:
         " drains, in any mode); and in the steady state, from when as many trainings have started as there are"
         " workers (the driver fills them one proposal at a time) until the last start.",
         "",
-        "| workers | mode | evaluations | worker utilisation | until the last start | steady state | evaluations / hour |"
-        " driver busy | best fitness (mean ± sd) |",
+        "| workers | mode | evaluations | worker utilisation | until the last start | steady state"
+        " | evaluations / hour | driver busy | best fitness (mean ± sd) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from evoact.api import open_run  # noqa: E402
 from evoact.config import BUDGETS  # noqa: E402
-from evoact.run import open_run  # noqa: E402
 
 TARGETS = {"tiny": 120, "quick": 600, "standard": 2700, "thorough": None}
 
@@ -65,7 +65,8 @@ def main() -> None:
         target = TARGETS[budget]
         lines.append(
             f"| {budget} | {wall / 60:.1f} min | {'-' if target is None else f'{target / 60:.0f} min'} |"
-            f" {cascade['proposed']} | {cascade['proposed'] - cascade['rejected_static']} | {cascade['fully_trained']} |"
+            f" {cascade['proposed']} | {cascade['proposed'] - cascade['rejected_static']} |"
+            f" {cascade['fully_trained']} |"
             f" {best.outcome.fitness:.4f} (#{best.id} `{best.formula}`) |"
             f" {baseline.outcome.fitness:.4f} ({baseline.label}) |"
         )

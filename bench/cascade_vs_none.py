@@ -18,7 +18,7 @@ from rich.table import Table
 from evoact.compiler import compile_activation
 from evoact.config import make_config
 from evoact.driver import run_search
-from evoact.run import Run
+from evoact.run import RunReader
 from evoact.screening import ScreeningConfig, stability_reason
 from evoact.store import RunStore
 
@@ -59,33 +59,32 @@ def main() -> None:
                 )
                 wall = time.perf_counter() - start
                 store = RunStore.open(run_dir)
-                b, best = Run(store).cascade(), store.hall_of_fame(1)[0]
-                unstable = stability_reason(lambda: compile_activation(best["formula"]), ScreeningConfig())
+                b, best = RunReader(store).cascade(), store.hall_of_fame(1)[0]
+                unstable = stability_reason(lambda best=best: compile_activation(best.formula), ScreeningConfig())
                 results[mode] = (b, best)
                 table.add_row(
                     str(seed),
                     mode,
-                    str(b["proposed"]),
-                    str(b["rejected_static"]),
-                    str(b["cache_hits"]),
-                    str(b["rejected_stability"]),
-                    str(b["rejected_quality"]),
-                    str(b["fully_trained"]),
-                    str(b["failed"]),
-                    f"{b['train_seconds']:.0f}",
+                    str(b.proposed),
+                    str(b.rejected_static),
+                    str(b.cache_hits),
+                    str(b.rejected_stability),
+                    str(b.rejected_quality),
+                    str(b.fully_trained),
+                    str(b.failed),
+                    f"{b.train_seconds:.0f}",
                     f"{wall:.0f}",
-                    f"{best['fitness']:.4f}",
-                    best["formula"],
+                    f"{best.outcome.fitness:.4f}",
+                    best.formula,
                     "yes" if unstable is None else f"no: {unstable}",
                 )
-        ratios.append(results["cascade"][0]["train_seconds"] / results["no-screening"][0]["train_seconds"])
-        deltas.append(results["cascade"][1]["fitness"] - results["no-screening"][1]["fitness"])
+        ratios.append(results["cascade"][0].train_seconds / results["no-screening"][0].train_seconds)
+        deltas.append(results["cascade"][1].outcome.fitness - results["no-screening"][1].outcome.fitness)
     console.print(table)
     val_size = 800
     console.print(f"training seconds, cascade / no-screening, per seed: {', '.join(f'{r:.2f}' for r in ratios)}")
-    console.print(
-        f"best fitness, cascade minus no-screening, per seed: {', '.join(f'{d:+.4f} ({d * val_size:+.0f} of {val_size} validation examples)' for d in deltas)}"
-    )
+    differences = ", ".join(f"{d:+.4f} ({d * val_size:+.0f} of {val_size} validation examples)" for d in deltas)
+    console.print(f"best fitness, cascade minus no-screening, per seed: {differences}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Benchmark: forward+backward time and saved-for-backward memory of compiled activations vs torch natives.
 
 Run:  python bench/compiler_speed.py [--sizes 1000000 16000000] [--reps 7]
-For each function: (a) torch's native, (b) eager sympy.lambdify(modules="torch", Max/Min folded pairwise), (c) evoact symbolic
-(eager forward, generated backward), (d) evoact fused (torch.compile of both). Times are medians of --reps
+For each function: (a) torch's native, (b) eager sympy.lambdify(modules="torch", Max/Min folded pairwise), (c) evoact
+symbolic (eager forward, generated backward), (d) evoact fused (torch.compile of both). Times are medians of --reps
 runs on one tensor; ratios are taken within this run. CUDA is measured too when a GPU is present.
 """
 
@@ -121,8 +121,13 @@ def main() -> None:
                     except (RuntimeError, TypeError) as exc:  # e.g. lambdify's torch code for Max with a number
                         res[key] = None
                         console.print(f"[dim]{label} {key}: {type(exc).__name__}: {str(exc)[:80]}[/]")
-                ms = lambda k: f"{res[k][0] * 1e3:.1f}" if res[k] else "-"  # noqa: E731
-                ratio = lambda a, b: f"{res[a][0] / res[b][0]:.2f}" if res[a] and res[b] else "-"  # noqa: E731
+
+                def ms(k, res=res):
+                    return f"{res[k][0] * 1e3:.1f}" if res[k] else "-"
+
+                def ratio(a, b, res=res):
+                    return f"{res[a][0] / res[b][0]:.2f}" if res[a] and res[b] else "-"
+
                 mem = "/".join(
                     f"{res[k][1]:.0f}" if res[k] else "-" for k in ("native", "lambdify", "symbolic", "fused")
                 )
@@ -142,7 +147,8 @@ def main() -> None:
                 )
                 if res["native"] and res["fused"] and res["fused"][0] > 1.15 * res["native"][0]:
                     misses.append(
-                        f"{label} {n / 1e6:.0f}M: fused {res['fused'][0] / res['native'][0]:.2f}x native (target <= 1.15x)"
+                        f"{label} {n / 1e6:.0f}M: fused {res['fused'][0] / res['native'][0]:.2f}x native"
+                        " (target <= 1.15x)"
                     )
                 for k in ("symbolic", "fused"):
                     if res["lambdify"] and res[k]:

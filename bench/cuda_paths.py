@@ -7,7 +7,8 @@ Run on a machine with a CUDA GPU:  python bench/cuda_paths.py [--images 50000] [
    patterns plus noise, written in torchvision's layout: not CIFAR-10, which evoact never downloads): seconds per
    epoch for each activation mode against torch's own SiLU, and the validation accuracy reached (learning works;
    not a CIFAR-10 result).
-3. A Ray job of ``WorkerPool`` with ``gpus_per_job`` 0 and 0.25: its CUDA_VISIBLE_DEVICES and whether torch sees the GPU.
+3. A Ray job of ``WorkerPool`` with ``gpus_per_job`` 0 and 0.25: its CUDA_VISIBLE_DEVICES and whether torch sees the
+   GPU.
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ def main() -> None:
         print("\n".join(correctness(Path(tmp))), flush=True)
         data_dir = write_synthetic_cifar(Path(tmp), args.images)
         print(
-            f"\n## cifar10-resnet20 on the GPU, {args.epochs} epoch(s) on {args.images} synthetic images (not CIFAR-10)\n"
+            f"\n## cifar10-resnet20 on the GPU, {args.epochs} epoch(s) on {args.images} synthetic images"
+            " (not CIFAR-10)\n"
         )
         start = time.perf_counter()
         print("| activation | s / epoch | ratio to torch SiLU | val acc |\n| --- | --- | --- | --- |")

@@ -1,6 +1,7 @@
 """Benchmark: evolution versus random search at equal evaluation budgets, over several seeds, under the default fitness.
 
-Run:  python bench/evolution_vs_random.py [--seeds 0 1 2] [--task NAME ...] [--epochs N] [--out bench/results] [--keep DIR]
+Run:  python bench/evolution_vs_random.py [--seeds 0 1 2] [--task NAME ...] [--epochs N] [--out bench/results]
+      [--keep DIR]
 (default: the general suite, each task's own training length at the quick budget; --keep leaves the runs in DIR,
 e.g. as recorded runs for bench/async_simulation.py)
 Both algorithms draw from the same space and go through the same cascade and evaluator; an evaluation is a
@@ -103,16 +104,16 @@ def main() -> None:
                 walls[algorithm].append(time.perf_counter() - start)
                 curves[algorithm].append(best_so_far(run_dir))
             console.print(
-                f"seed {seed} {algorithm}: {len(curves[algorithm][-1])} evaluations, best {curves[algorithm][-1][-1]:.4f},"
-                f" {walls[algorithm][-1]:.0f} s"
+                f"seed {seed} {algorithm}: {len(curves[algorithm][-1])} evaluations,"
+                f" best {curves[algorithm][-1][-1]:.4f}, {walls[algorithm][-1]:.0f} s"
             )
     budget = min(len(c) for cs in curves.values() for c in cs)
     marks = sorted({*range(args.population, budget + 1, args.offspring), budget})
     start = "the space's seed activations" if args.keep_seeds else "random trees (space seeds removed)"
     tasks = ", ".join(args.task or SUITES["general"])
     table = Table(
-        title=f"best fitness so far vs evaluations on {tasks} ({args.epochs or 'each task its own'} epochs; both start from"
-        f" {start}; seeds {', '.join(map(str, args.seeds))}; mean over seeds, then per seed)"
+        title=f"best fitness so far vs evaluations on {tasks} ({args.epochs or 'each task its own'} epochs;"
+        f" both start from {start}; seeds {', '.join(map(str, args.seeds))}; mean over seeds, then per seed)"
     )
     table.add_column("evaluations", justify="right")
     for algorithm in ALGORITHMS:
@@ -141,14 +142,16 @@ def main() -> None:
         hit = next((i + 1 for i, v in enumerate(evo[:budget]) if v >= target), None)
         reached.append(hit)
         console.print(
-            f"seed {seed}: random search's final best {target:.4f} after {budget} evaluations; evolution reached it after "
+            f"seed {seed}: random search's final best {target:.4f} after {budget} evaluations;"
+            " evolution reached it after "
             + (f"{hit} evaluations" if hit else f"- (not within {budget}; its best was {evo[budget - 1]:.4f})")
         )
     found = [h for h in reached if h]
     console.print(
         f"evolution reached random search's final best in {len(found)} of {len(reached)} seeds"
         + (
-            f", after {statistics.fmean(found):.0f} evaluations on average ({statistics.fmean(found) / budget:.0%} of the budget)"
+            f", after {statistics.fmean(found):.0f} evaluations on average"
+            f" ({statistics.fmean(found) / budget:.0%} of the budget)"
             if found
             else ""
         )

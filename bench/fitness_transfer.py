@@ -93,7 +93,8 @@ def train_all(functions: dict[str, str], tasks: list[str], seeds: list[int], wor
 
 
 def relative(mine: TaskScore, refs: list[TaskScore], metric: str) -> float:
-    """A test measure relative to the best of ``refs`` (accuracy / best accuracy, or best loss / loss): 1.0 matches it."""
+    """A test measure relative to the best of ``refs`` (accuracy / best accuracy, or best loss / loss): 1.0 matches
+    it."""
     if metric == "loss":
         return min(r.test_loss for r in refs) / mine.test_loss
     return mine.test_acc / max(r.test_acc for r in refs)
@@ -250,14 +251,16 @@ def main() -> None:
                 )
     best_possible = sorted(truth.values(), reverse=True)
     lines = [
-        f"# Which fitness transfers to held-out tasks? ({len(functions)} functions, seeds {args.seeds}, {minutes:.0f} min)",
+        f"# Which fitness transfers to held-out tasks?"
+        f" ({len(functions)} functions, seeds {args.seeds}, {minutes:.0f} min)",
         "",
         f"Command: `{command}`" + (f", re-analysed with `--scores {args.scores}`" if args.scores else ""),
         "",
         f"Held-out tasks (in no search set): {', '.join(held)}.",
         "Held-out score: mean over held-out tasks and seeds of the test measure relative to the best of relu, gelu,"
         " silu and tanh (1.0 = as good as the best of them; accuracy ratio, or loss ratio best/mine).",
-        f"For scale: the best function of the pool held out scores {best_possible[0]:.4f}, the 10th {best_possible[9]:.4f},"
+        f"For scale: the best function of the pool held out scores {best_possible[0]:.4f},"
+        f" the 10th {best_possible[9]:.4f},"
         f" the median {statistics.median(best_possible):.4f}; relu {truth.get('relu', float('nan')):.4f},"
         f" gelu {truth.get('gelu', float('nan')):.4f}, silu {truth.get('silu', float('nan')):.4f},"
         f" mish {truth.get('mish', float('nan')):.4f}.",
@@ -267,15 +270,16 @@ def main() -> None:
         " over seeds; below 1 is worse), over every `heldout` suite task the search set does not use, regression"
         " included, except periodic-mlp (its extrapolation losses swing by half between two seeds).",
         "",
-        "| search tasks | score | aggregate | Spearman (fitness vs held-out) | held-out score of top 1 | top 3 | top 10 |"
-        " worst held-out task, top 1 | top 3 | top 5 | top 3 by fitness |",
+        "| search tasks | score | aggregate | Spearman (fitness vs held-out) | held-out score of top 1 | top 3"
+        " | top 10 | worst held-out task, top 1 | top 3 | top 5 | top 3 by fitness |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['tasks']} | {r['score']} | {r['aggregate']} | {r['spearman']:.3f} | {r['held_out_top1']:.4f} |"
             f" {r['held_out_top3']:.4f} | {r['held_out_top10']:.4f} |"
-            f" {r['worst_task_top1']:.3f} | {r['worst_task_top3']:.3f} | {r['worst_task_top5']:.3f} | {', '.join(r['top3'])} |"
+            f" {r['worst_task_top1']:.3f} | {r['worst_task_top3']:.3f} | {r['worst_task_top5']:.3f} |"
+            f" {', '.join(r['top3'])} |"
         )
     pool_worst = {
         n: r for n in functions if len(r := heldout_ratios(n, scores, [], args.seeds, metrics)) == len(held_goal)

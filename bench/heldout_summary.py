@@ -1,7 +1,8 @@
 """Summary of confirmed runs on held-out tasks: each run's top functions against ReLU and against the best of GELU,
 SiLU and Mish on each task, with two-sided paired t-tests over the confirmation seeds (stored in the runs).
 
-Run:  python bench/heldout_summary.py runs/budget-quick-s0 runs/budget-standard-s0 [--top 3] [--out bench/results/heldout_summary.md]
+Run:  python bench/heldout_summary.py runs/budget-quick-s0 runs/budget-standard-s0 [--top 3]
+      [--out bench/results/heldout_summary.md]
 
 Reads what ``evoact confirm`` stored; trains nothing. A verdict is "better" or "worse" only at p < 0.05.
 """
@@ -17,7 +18,7 @@ from scipy.stats import ttest_rel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evoact.run import open_run  # noqa: E402
+from evoact.api import open_run  # noqa: E402
 from evoact.tasks import TASKS  # noqa: E402
 
 STRONG = ("gelu", "silu", "mish")
@@ -43,9 +44,9 @@ def main() -> None:
         f"Command: `python bench/heldout_summary.py {' '.join(args.runs)} --top {args.top}` (reads the runs' stored"
         " confirmations; `bench/results/confirm_*_s0.md` hold the full tables and their commands).",
         "",
-        "Per task: the test measure's mean over the confirmation seeds; 'better'/'worse' only where the two-sided paired"
-        " t-test over seeds gives p < 0.05, else 'tie'. The strongest baseline is the best of GELU, SiLU and Mish on"
-        " that task. The rows for GELU, SiLU and Mish hold them to the same comparison.",
+        "Per task: the test measure's mean over the confirmation seeds; 'better'/'worse' only where the two-sided"
+        " paired t-test over seeds gives p < 0.05, else 'tie'. The strongest baseline is the best of GELU, SiLU and"
+        " Mish on that task. The rows for GELU, SiLU and Mish hold them to the same comparison.",
         "",
     ]
     for path in args.runs:

@@ -57,8 +57,8 @@ def main() -> None:
         "",
         f"Command: `python bench/scale_variants.py --seeds {' '.join(map(str, args.seeds))} --workers {args.workers}`",
         "",
-        "Validation measure of c*f minus that of f, mean over seeds (accuracy: higher is better; loss: lower is better),"
-        " and the two-sided paired t-test p over seeds. '-' where a training failed.",
+        "Validation measure of c*f minus that of f, mean over seeds (accuracy: higher is better; loss: lower is"
+        " better), and the two-sided paired t-test p over seeds. '-' where a training failed.",
         "",
         "| f | c | " + " | ".join(f"{t} ({TASKS[t].metric})" for t in tasks) + " |",
         "|---|---|" + "---|" * len(tasks),

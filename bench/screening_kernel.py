@@ -90,7 +90,8 @@ def main() -> None:
     finite_agree = (np.isfinite(kv[ran]) == np.isfinite(lv[ran])).mean()
 
     table = Table(
-        title=f"static screening of {len(exprs)} random trees of '{args.space}' on {len(xs)} probe points (seed {args.seed})"
+        title=f"static screening of {len(exprs)} random trees of '{args.space}' on {len(xs)} probe points"
+        f" (seed {args.seed})"
     )
     table.add_column("measure")
     table.add_column("value", justify="right")

@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 #: The public API, imported on first use so that ``import evoact.<module>`` stays light.
 _API = {
     "search": "evoact.api",
-    "open_run": "evoact.run",
+    "open_run": "evoact.api",
     "compile_activation": "evoact.compiler",
     "load_activation": "evoact.export",
     "parse": "evoact.formula",

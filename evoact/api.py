@@ -1,9 +1,12 @@
 """The Python API: the functions the command line calls, returning a run object (in the spirit of Optuna's study).
 
-import evoact
-run = evoact.search(budget="quick", seed=0)   # as `evoact search --budget quick --seed 0`
-run.best, run.ranking(5), run.export("my_act.py"), run.confirm(), run.report("report.html")
-run = evoact.open_run("runs/my-run")         # any run directory, also one still running
+    import evoact
+    run = evoact.search(budget="quick", seed=0)   # as `evoact search --budget quick --seed 0`
+    run.best, run.ranking(5), run.export("my_act.py"), run.confirm(), run.report("report.html")
+    run = evoact.open_run("runs/my-run")         # any run directory, also one still running
+
+``Run`` adds the actions (export, confirm, resume, report) to the run reader (``evoact.run.RunReader``): the reader
+sits below the driver, the confirmation and the report, and this layer above them, so imports run one way.
 """
 
 from __future__ import annotations
@@ -14,8 +17,47 @@ from typing import Any
 from rich.console import Console
 
 from evoact.config import make_config
-from evoact.driver import default_run_dir, run_search
-from evoact.run import Run, open_run
+from evoact.confirmation import confirm_run
+from evoact.driver import default_run_dir, resume_search, run_search
+from evoact.export import EXPORTERS
+from evoact.report import write_report
+from evoact.run import RunReader
+from evoact.store import RunStore
+from evoact.summaries import Confirmation
+
+
+class Run(RunReader):
+    """A run directory: what the reader reads (config, ranking, best, summary...), and what can be done with it."""
+
+    def export(self, path: str | Path, candidate: int | None = None, format: str = "module") -> Path:
+        """Write a candidate (default: the best) as ``module`` (standalone torch file), ``sympy``, ``latex`` or
+        ``json``; learnable constants start at the values the run trained."""
+        if format not in EXPORTERS:
+            raise ValueError(f"unknown export format {format!r}; use one of {', '.join(EXPORTERS)}")
+        row = self.candidate(candidate) if candidate is not None else self.best
+        if row is None:
+            raise ValueError(f"{self.path}: no evolved candidate has a fitness yet; nothing to export")
+        return EXPORTERS[format](
+            Path(path), row.formula, self.constants(row), {k: list(v) for k, v in row.outcome.learned.items()} or None
+        )
+
+    def confirm(self, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, **options: Any) -> Confirmation:
+        """``evoact confirm``: re-train the top candidates and the baselines on fresh seeds, held-out tasks included."""
+        return confirm_run(self.path, top, seeds, tasks, **options)
+
+    def resume(self, **options: Any) -> Run:
+        """``evoact resume``: continue this run where it stopped; returns it, reopened."""
+        resume_search(self.path, **options)
+        return open_run(self.path)
+
+    def report(self, path: str | Path, top: int = 10) -> Path:
+        """``evoact report``: the run as one self-contained HTML file."""
+        return write_report(self.store, path, top)
+
+
+def open_run(path: str | Path) -> Run:
+    """Open a run directory for reading and acting on; safe while its search is still running."""
+    return Run(RunStore.open(path))
 
 
 def search(

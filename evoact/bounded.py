@@ -81,6 +81,7 @@ class _Helper:
         with self.lock:
             deadline = time.monotonic() + seconds
             process = self._start()
+            assert process.stdin is not None  # started with stdin=PIPE
             data = pickle.dumps((fn, args))
             try:
                 process.stdin.write(struct.pack("<Q", len(data)) + data)
@@ -96,6 +97,7 @@ class _Helper:
 
     @staticmethod
     def _read(process: subprocess.Popen, size: int, deadline: float) -> bytes:
+        assert process.stdout is not None  # started with stdout=PIPE
         out, fd = b"", process.stdout.fileno()
         while len(out) < size:
             left = deadline - time.monotonic()

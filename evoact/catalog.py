@@ -156,7 +156,7 @@ class Match:
 def _catalog_values() -> list[tuple[Known, np.ndarray, np.ndarray | None]]:
     """Each entry's values on the probe points: one row, or one row per candidate ``beta``."""
     x = probe_points()
-    out = []
+    out: list[tuple[Known, np.ndarray, np.ndarray | None]] = []
     for known in CATALOG:
         expr = parse(known.formula)
         if any(s.name == "beta" for s in expr.free_symbols):

@@ -115,8 +115,8 @@ def read_checkpoint(
         if not isinstance(generation, int) or path.name != _path(run_dir, generation).name:
             skipped.append(f"{path.name}: its generation does not match its name")
             continue
-        if check is not None and (problem := check(generation, payload["state"])):
-            skipped.append(f"{path.name}: {problem}")
+        if check is not None and (mismatch := check(generation, payload["state"])):
+            skipped.append(f"{path.name}: {mismatch}")
             continue
         return Checkpoint(generation, payload["state"], tuple(skipped))
     return Checkpoint(-1, {}, tuple(skipped)) if skipped else None

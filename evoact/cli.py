@@ -15,16 +15,15 @@ import sympy as sp
 from click.core import ParameterSource
 from rich.table import Table
 
-from evoact.config import BOUNDS, BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, MODES, SELECTIONS, check, make_config
-from evoact.evolution import ALGORITHMS, REPLACEMENTS
+from evoact.api import Run, open_run
+from evoact.config import BOUNDS, check, make_config
 from evoact.export import EXPORTERS
 from evoact.formula import constant_names
-from evoact.records import STATUSES, Candidate
-from evoact.run import Run, open_run
-from evoact.scoring import AGGREGATES, SCORES
+from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, settings_from
+from evoact.records import Candidate, Status
 from evoact.search_space import SearchSpaceError
 from evoact.store import RunStoreError
-from evoact.tasks import SUITES
+from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, task_group
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs
 from evoact.workers import WorkerError
@@ -75,13 +74,15 @@ def _target(
     if (formula is None) == (run is None or candidate_id is None):
         _fail("give either RUN ID or --expr FORMULA")
     values = _params(params)
-    opened = row = None
-    if formula is None:
+    opened: Run | None = None
+    row: Candidate | None = None
+    if formula is None and run is not None and candidate_id is not None:
         opened = _open(run)
         row = opened.store.candidate(candidate_id)
         if row is None:
             _fail(f"{run}: no candidate with id {candidate_id}")
         formula = row.formula
+    assert formula is not None  # checked above: either RUN ID or --expr
     expr = _checked(formula)
     names = constant_names(expr)
     for name in values:
@@ -90,7 +91,8 @@ def _target(
                 f"--param {name}: the formula has no constant {name!r}"
                 + (f" (its constants: {', '.join(names)})" if names else " (it has no learnable constants)")
             )
-    return opened, row, formula, expr, {**(_read(opened.constants, row) if row else {}), **values}
+    trained = _read(opened.constants, row) if opened is not None and row is not None else {}
+    return opened, row, formula, expr, {**trained, **values}
 
 
 def _constants_note(expr: sp.Expr, values: dict[str, float]) -> str | None:
@@ -131,105 +133,26 @@ def main() -> None:
     """Search for activation functions, inspect the results and export the winners to torch."""
 
 
+def _search_options(command: Callable) -> Callable:
+    """The ``search`` command's options, made from the one table (``evoact.options.SEARCH_OPTIONS``)."""
+    for option in reversed(SEARCH_OPTIONS):
+        kind, extra = option.kind, dict[str, Any]()
+        if kind == FLAG:
+            extra = {"is_flag": True}
+        elif kind == MULTIPLE:
+            extra = {"multiple": True}
+        elif isinstance(kind, tuple):
+            extra = {"type": click.Choice(list(kind))}
+        elif kind in (int, float):
+            extra = {"type": kind}
+        if option.default is not None:
+            extra.update(default=option.default, show_default=True)
+        command = click.option(option.flag, option.name, help=option.help, **extra)(command)
+    return command
+
+
 @main.command()
-@click.option(
-    "--budget", type=click.Choice(list(BUDGETS)), default="quick", show_default=True, help="Preset size of the search."
-)
-@click.option(
-    "--space", default="default", show_default=True, help="Shipped search space name or path to a .toml file."
-)
-@click.option(
-    "--suite",
-    type=click.Choice(list(SUITES)),
-    default=None,
-    help="A named group of tasks to train candidates on (default: general; evoact tasks lists them).",
-)
-@click.option(
-    "--task",
-    "tasks",
-    multiple=True,
-    help="Task to train candidates on instead of a suite; repeat for several"
-    " (cheapest first). Built-in: evoact tasks; your own: MODULE:FUNCTION or FILE.py:FUNCTION.",
-)
-@click.option(
-    "--weights",
-    default=None,
-    help="Task weights of the mean aggregate, comma-separated, one per task (default: equal).",
-)
-@click.option(
-    "--selection",
-    type=click.Choice(SELECTIONS),
-    help="mean: one fitness aggregated from the tasks' relative"
-    " scores (default); pareto: NSGA-II over the tasks' scores.",
-)
-@click.option(
-    "--score",
-    type=click.Choice(SCORES),
-    help="What classification tasks are compared on: accuracy or loss"
-    f" (default {DEFAULT_SCORE}; regression and language models always by loss).",
-)
-@click.option(
-    "--aggregate",
-    type=click.Choice(AGGREGATES),
-    help="How the tasks' relative scores combine: mean, worst"
-    f" (the worst task), q25 (the lower quartile) (default {DEFAULT_AGGREGATE}).",
-)
-@click.option("--complexity", is_flag=True, help="With --selection pareto, also minimise the formula's node count.")
-@click.option(
-    "--algorithm",
-    type=click.Choice(list(ALGORITHMS)),
-    help="evolution (default) or random: random search through the same space, cascade and evaluator, as a baseline.",
-)
-@click.option(
-    "--mode",
-    type=click.Choice(MODES),
-    help="generational: whole generations, a seed fixes the run; async: steady"
-    " state, every worker always busy; auto (default): async when --workers exceeds the children per generation.",
-)
-@click.option(
-    "--data-dir",
-    default=None,
-    help="Where tasks that read files find them (cifar10-resnet20: DIR/cifar-10-batches-py).",
-)
-@click.option(
-    "--gpus-per-job",
-    type=float,
-    help="GPUs Ray reserves per evaluation, e.g. 0.25 to share one GPU between 4"
-    " workers (default 0: CPU tasks; cifar10-resnet20 wants a GPU).",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of evolution and training; fixes the run.")
-@click.option("--population", type=int, help="Population size (overrides the budget).")
-@click.option("--offspring", type=int, help="Children per generation (overrides the budget).")
-@click.option("--generations", type=int, help="Generations, the initial one included (overrides the budget).")
-@click.option(
-    "--epochs", type=int, help="Training epochs on every task (default: each task's own, scaled by the budget)."
-)
-@click.option(
-    "--replacement", type=click.Choice(REPLACEMENTS), help="aging: regularized evolution; truncation: keep the best."
-)
-@click.option("--workers", type=int, help="Parallel Ray workers (default: number of CPU cores).")
-@click.option("--timeout", type=float, help="Seconds after which a candidate's evaluation is cancelled (default 600).")
-@click.option(
-    "--address",
-    default=None,
-    help="Ray cluster address HOST:PORT (default: $RAY_ADDRESS, else a local Ray on 127.0.0.1).",
-)
-@click.option(
-    "--activation-mode",
-    type=click.Choice(["auto", "symbolic", "fused", "autograd"]),
-    help="How candidates are compiled for training (default auto: fused only for long trainings).",
-)
-@click.option("--no-screening", is_flag=True, help="Disable the rejection cascade (static, cache, stability, quality).")
-@click.option("--no-cache", is_flag=True, help="Do not reuse outcomes of functionally identical candidates.")
-@click.option(
-    "--evaluations-per-hash", type=int, help="Trainings of a function before its cached mean is reused (default 1)."
-)
-@click.option("--stability-depth", type=int, help="Depth of the random network of the stability check (default 8).")
-@click.option(
-    "--hurdle-ratio",
-    type=float,
-    help="Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).",
-)
+@_search_options
 @click.option("--name", default=None, help="Run directory name under --runs-dir (default: date-time-space-task-seed).")
 @click.option(
     "--runs-dir",
@@ -238,73 +161,13 @@ def main() -> None:
     show_default=True,
     help="Where run directories go.",
 )
-def search(
-    budget,
-    space,
-    suite,
-    tasks,
-    weights,
-    selection,
-    score,
-    aggregate,
-    complexity,
-    algorithm,
-    mode,
-    data_dir,
-    gpus_per_job,
-    seed,
-    population,
-    offspring,
-    generations,
-    epochs,
-    replacement,
-    workers,
-    timeout,
-    address,
-    activation_mode,
-    no_screening,
-    no_cache,
-    evaluations_per_hash,
-    stability_depth,
-    hurdle_ratio,
-    name,
-    runs_dir,
-) -> None:
+def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
     from evoact.driver import check_search, default_run_dir, run_search
 
-    if suite and tasks:
-        _fail("give --suite or --task, not both")
     try:
-        config = make_config(
-            budget,
-            space=space,
-            tasks=tasks or (SUITES[suite] if suite else None),
-            task_weights=_floats("--weights", weights),
-            selection=selection,
-            score=score,
-            aggregate=aggregate,
-            complexity_objective=complexity or None,
-            algorithm=algorithm,
-            mode=mode,
-            data_dir=data_dir,
-            gpus_per_job=gpus_per_job,
-            seed=seed,
-            population=population,
-            offspring=offspring,
-            generations=generations,
-            epochs=epochs,
-            replacement=replacement,
-            workers=workers,
-            timeout=timeout,
-            address=address,
-            activation_mode=activation_mode,
-            active=False if no_screening else None,
-            use_cache=False if no_cache else None,
-            evaluations_per_hash=evaluations_per_hash,
-            stability_depth=stability_depth,
-            hurdle_ratio=hurdle_ratio,
-        )
+        settings = settings_from(values)
+        config = make_config(settings.pop("budget"), **settings)
     except ValueError as exc:
         _fail(str(exc))
     check_search(config)  # what is wrong with the space or the tasks, before the run is announced
@@ -323,15 +186,18 @@ def tasks() -> None:
     from evoact.tasks import TASKS
 
     table = Table(title="built-in tasks", title_justify="left")
-    for col in ("name", "suite", "metric", "measures", "description"):
+    for col in ("name", "group", "metric", "measures", "description"):
         table.add_column(col, overflow="fold")
     for name, task in TASKS.items():
-        suites = ", ".join(n for n, members in SUITES.items() if name in members) or "-"
-        table.add_row(name, suites, task.metric, task.measures, task.description)
+        table.add_row(name, task_group(name) or "-", task.metric, task.measures, task.description)
     console.print(table)
-    console.print("suites (--suite NAME; general is the default fitness, heldout what confirm adds by default):")
+    console.print(
+        "groups: search (the default fitness, --suite general), validation (what confirm adds and what settings are"
+        " chosen by; once named heldout), test (only reported: evoact confirm RUN --group test; never searched on)"
+    )
     for name, members in SUITES.items():
-        console.print(f"  {name}: {', '.join(members)}", highlight=False)
+        if name not in SUITE_ALIASES:
+            console.print(f"  {name}: {', '.join(members)}", highlight=False)
 
 
 _TRUST = click.option(
@@ -389,8 +255,8 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
     except KeyboardInterrupt:
         if run_dir.exists():
             console.print(
-                f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with: evoact resume"
-                f" {shown(str(run_dir))}",
+                f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with:"
+                f" evoact resume {shown(str(run_dir))}",
                 highlight=False,
             )
         else:
@@ -411,7 +277,21 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
     "--task",
     "tasks",
     multiple=True,
-    help="Task to confirm on (repeatable; default: the run's tasks, then the held-out suite's).",
+    help="Task to confirm on (repeatable; default: the tasks of the groups given by --group).",
+)
+@click.option(
+    "--group",
+    "groups",
+    type=click.Choice(GROUPS),
+    multiple=True,
+    help="Task group to confirm on (repeatable): search (the run's own tasks), validation, test (only reported)."
+    " Default: search and validation.",
+)
+@click.option(
+    "--also",
+    multiple=True,
+    metavar="FORMULA",
+    help="A formula of your own to confirm beside the run's top (repeatable), e.g. another run's winner.",
 )
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: the run's).")
 @click.option("--workers", type=int, default=None, help="Parallel Ray workers (default: the run's).")
@@ -425,6 +305,8 @@ def confirm(
     top: int,
     seeds: int,
     tasks: tuple[str, ...],
+    groups: tuple[str, ...],
+    also: tuple[str, ...],
     epochs: int | None,
     workers: int | None,
     trust: bool,
@@ -433,10 +315,13 @@ def confirm(
     markdown: bool,
     as_json: bool,
 ) -> None:
-    """Re-train the top candidates and ReLU, GELU, SiLU, Mish, tanh with fresh seeds; report test accuracy and p-values.
+    """Re-train the top candidates and ReLU, GELU, SiLU, Mish, tanh with fresh seeds; report test measures, p-values
+    and, per task group, each function's ratio to the best of GELU, SiLU and Mish.
 
     Every training is stored in the run as it finishes (an interrupted confirm continues), and so is the summary.
     """
+    if tasks and groups:
+        _fail("give --task or --group, not both")
     from evoact.confirmation import confirm_run
 
     try:
@@ -450,11 +335,13 @@ def confirm(
             trust_user_tasks=trust,
             address=address,
             data_dir=data_dir,
+            groups=groups or None,
+            also=list(also),
         )
     except (RunStoreError, WorkerError, ValueError) as exc:
         _fail(str(exc))
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(summary.to_json(), indent=2))
     else:
         print_confirmation(summary, markdown)
 
@@ -463,7 +350,10 @@ def confirm(
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--top", type=int, default=20, show_default=True, help="How many ranked candidates to list.")
 @click.option(
-    "--status", type=click.Choice(STATUSES), default=None, help="List candidates of one status instead of the ranking."
+    "--status",
+    type=click.Choice([s.value for s in Status]),
+    default=None,
+    help="List candidates of one status instead of the ranking.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
@@ -471,7 +361,7 @@ def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
     BOUNDS["show_top"].check("--top", top)
     opened = _open(run)
     if as_json:
-        click.echo(json.dumps(_read(opened.summary, top, status), indent=2))
+        click.echo(json.dumps(_read(opened.summary, top, status).to_json(), indent=2))
         return
     print_run(opened, _read(opened.summary, top, status), top, status)
 
@@ -491,7 +381,7 @@ def runs(folder: Path, as_json: bool) -> None:
         except (RunStoreError, SearchSpaceError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             unreadable.append(f"{run.path.name}: {' '.join(str(exc).split())[:200]}")
     if as_json:
-        click.echo(json.dumps(overviews, indent=2))
+        click.echo(json.dumps([o.to_json() for o in overviews], indent=2))
         for line in unreadable:
             click.echo(f"not listed: {plain(line)}", err=True)
         return
@@ -541,7 +431,11 @@ def inspect(
     from evoact.inspection import describe_candidate, describe_formula
 
     opened, _, formula, expr, values = _target(run, candidate_id, formula, params)
-    info = describe_candidate(opened, candidate_id, values, expr) if opened else describe_formula(formula, values, expr)
+    info = (
+        describe_candidate(opened, candidate_id, values, expr)
+        if opened is not None and candidate_id is not None
+        else describe_formula(formula, values, expr)
+    )
     if plot_path is not None:
         from evoact.plotting import write_plot
 
@@ -607,14 +501,15 @@ def export(
     output: Path,
     force: bool,
 ) -> None:
-    """Export a candidate (RUN ID) or a formula (--expr): a standalone torch module (imports only torch), SymPy, LaTeX or JSON.
+    """Export a candidate (RUN ID) or a formula (--expr): a standalone torch module (imports only torch), SymPy, LaTeX
+    or JSON.
 
     A run's learnable constants start at their trained values (the mean over layers); --param overrides.
     """
     _, row, formula, expr, values = _target(run, candidate_id, formula, params)
     if output.exists() and not force:
         _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
-    if row is not None and row.status in ("rejected", "failed"):
+    if row is not None and row.status in (Status.REJECTED, Status.FAILED):
         console.print(
             f"note: candidate #{row.id} {row.status}"
             + (f" at {row.outcome.stage}" if row.outcome.stage else "")
@@ -622,7 +517,8 @@ def export(
             highlight=False,
             soft_wrap=True,
         )
-    EXPORTERS[fmt](output, formula, values, (row["learned"] or None) if row else None)
+    learned = {k: list(v) for k, v in row.outcome.learned.items()} if row else {}
+    EXPORTERS[fmt](output, formula, values, learned or None)
     console.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
     if note := _constants_note(expr, values):
         console.print(note, highlight=False)
@@ -670,16 +566,6 @@ def _checked(formula: str) -> sp.Expr:
         return parse(formula)
     except FormulaError as exc:
         _fail(f"invalid formula: {exc}")
-
-
-def _floats(option: str, text: str | None) -> tuple[float, ...] | None:
-    """Comma-separated numbers, or a one-line error naming the option."""
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        _fail(f"{option} {text!r}: expected comma-separated numbers")
 
 
 def _params(pairs: tuple[str, ...]) -> dict[str, float]:

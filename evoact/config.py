@@ -17,12 +17,13 @@ from evoact.tasks import SUITES, canonical_task_name
 from evoact.training import TrainConfig
 
 #: Budget presets. ``generations`` counts the initial population as generation 0; ``epoch_scale`` multiplies each
-#: task's own training length (a fraction of an epoch is allowed).
+#: task's own training length (a fraction of an epoch is allowed); ``race_top`` and ``race_seeds``: racing the elite,
+#: every candidate that enters the top ``race_top`` trains on ``race_seeds`` seeds in all (0: no racing).
 BUDGETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(population=6, offspring=4, generations=2, epoch_scale=0.1),
-    "quick": dict(population=16, offspring=16, generations=6, epoch_scale=1.0),
-    "standard": dict(population=32, offspring=16, generations=12, epoch_scale=2.0),
-    "thorough": dict(population=64, offspring=32, generations=30, epoch_scale=4.0),
+    "tiny": dict(population=6, offspring=4, generations=2, epoch_scale=0.1, race_top=0, race_seeds=3),
+    "quick": dict(population=16, offspring=16, generations=6, epoch_scale=1.0, race_top=5, race_seeds=3),
+    "standard": dict(population=32, offspring=16, generations=12, epoch_scale=2.0, race_top=5, race_seeds=3),
+    "thorough": dict(population=64, offspring=32, generations=30, epoch_scale=4.0, race_top=10, race_seeds=5),
 }
 #: The default score and aggregate of a search over several tasks (measured: bench/results/fitness_transfer.md).
 DEFAULT_SCORE, DEFAULT_AGGREGATE = "accuracy", "mean"
@@ -102,6 +103,8 @@ BOUNDS: dict[str, Bound] = {
     "confirm_seeds": Bound(int, 2, 1000),
     "param": Bound(float, -1e6, 1e6),
     "show_top": Bound(int, 1, 1_000_000),
+    "race_top": Bound(int, 0, 10_000),
+    "race_seeds": Bound(int, 1, 100),
     "compare_top": Bound(int, 1, 100),
 }
 MAX_TASKS = 32
@@ -145,6 +148,8 @@ class SearchConfig:
     complexity_objective: bool = False
     data_dir: str | None = None
     gpus_per_job: float = 0.0
+    race_top: int = 5
+    race_seeds: int = 3
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
     screening: ScreeningConfig = field(default_factory=ScreeningConfig)
@@ -182,6 +187,11 @@ class SearchConfig:
         ):
             raise ValueError(
                 f"tasks must be one or more distinct task names (at most {MAX_TASKS}), got {list(self.tasks)}"
+            )
+        if reported := [t for t in self.tasks if t in SUITES["test"]]:
+            raise ValueError(
+                f"{', '.join(reported)}: the test group only reports results (evoact confirm RUN --group test) and is"
+                " never searched on; search on the general or validation suite's tasks, or your own"
             )
         unknown = [b for b in self.baselines if b not in BASELINES]
         if not self.baselines or unknown:
@@ -243,6 +253,11 @@ class SearchConfig:
         return self.mode == "async" or (self.mode == "auto" and self.workers > self.evolution.offspring)
 
     @property
+    def racing(self) -> bool:
+        """Whether candidates entering the top ``race_top`` train on more seeds."""
+        return self.race_top > 0 and self.race_seeds > 1
+
+    @property
     def task(self) -> str:
         """The first task: the one the quality hurdle is measured on and that names the run."""
         return self.tasks[0]
@@ -259,6 +274,7 @@ class SearchConfig:
                 "score": "accuracy",
                 "aggregate": "mean",
                 "mode": "generational",  # what runs before these settings did
+                "race_top": 0,
                 **{k: v for k, v in data.items() if k not in nested and k != "task"},
             }
             tasks = tuple(rest.get("tasks") or [data["task"]])  # runs before multi-task fitness named one task
@@ -283,21 +299,28 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     """
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
-    chosen = {"workers": os.cpu_count() or 1, **BUDGETS[budget], **{k: v for k, v in settings.items() if v is not None}}
+    chosen: dict[str, Any] = {
+        "workers": os.cpu_count() or 1,
+        **BUDGETS[budget],
+        **{k: v for k, v in settings.items() if v is not None},
+    }
     if "tasks" in chosen:
         chosen["tasks"] = tuple(canonical_task_name(t) for t in chosen["tasks"])
     if chosen.get("data_dir"):
         chosen["data_dir"] = str(Path(chosen["data_dir"]).expanduser().resolve())  # resume and workers find it anywhere
-    groups = {
+    groups: dict[type, set[str]] = {
         cls: {f.name for f in fields(cls)} - {"seed"}
         for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig)
     }
     unknown = set(chosen) - set().union(*groups.values()) - {"seed"}
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    pick = lambda cls: {k: v for k, v in chosen.items() if k in groups[cls]}  # noqa: E731
+
+    def pick(cls: type) -> dict[str, Any]:
+        return {k: v for k, v in chosen.items() if k in groups[cls]}
+
     try:
-        parts = dict(
+        parts: dict[str, Any] = dict(
             evolution=EvolutionConfig(**pick(EvolutionConfig)),
             training=TrainConfig(**pick(TrainConfig)),
             screening=ScreeningConfig(**pick(ScreeningConfig)),

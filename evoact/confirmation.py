@@ -3,8 +3,8 @@
 Search fitness is measured on validation splits with the run's seed; claims are made here instead: every function
 is trained again with seeds the search never used, on the run's tasks and on held-out tasks the search never saw,
 and scored on the test split; each candidate is compared with ReLU and with the best baseline by a paired t-test
-over the seeds (a pair shares the seed, hence the initialisation stream and batch order). Every training is committed to the run as it finishes, so an
-interrupted confirmation continues where it stopped.
+over the seeds (a pair shares the seed, hence the initialisation stream and batch order). Every training is
+committed to the run as it finishes, so an interrupted confirmation continues where it stopped.
 """
 
 from __future__ import annotations
@@ -22,17 +22,41 @@ from scipy.stats import ttest_rel
 from evoact.baselines import baseline_formula
 from evoact.config import check, restated
 from evoact.evaluation import make_job
-from evoact.inspection import mean_learned
+from evoact.formula import FormulaError, parse, to_formula
 from evoact.progress import CountProgress
-from evoact.run import Run
+from evoact.records import Status, mean_learned
+from evoact.run import RunReader
 from evoact.store import RunStore
-from evoact.tasks import SUITES, DatasetTask, Task, canonical_task_name, get_task, require_trusted
+from evoact.summaries import Confirmation, ConfirmationRow, GroupRatio, GroupSummary, TaskConfirmation
+from evoact.tasks import (
+    GROUPS,
+    DatasetTask,
+    Task,
+    canonical_task_name,
+    get_task,
+    group_tasks,
+    require_trusted,
+    task_group,
+)
 from evoact.tasks.user import EPOCHS as USER_EPOCHS
 from evoact.training import TrainConfig
 from evoact.workers import WorkerPool
 
 #: The references every confirmation trains (the issue's five), whatever baselines the search used.
 CONFIRM_BASELINES = ("relu", "gelu", "silu", "mish", "tanh")
+#: What a group's ratios compare with: on each task, the best of these (the issue's strongest published baselines).
+RATIO_REFERENCES = ("gelu", "silu", "mish")
+#: The groups ``evoact confirm`` trains on unless told: the run's own tasks and the validation group. The test group
+#: only reports results, so it is asked for by name (``--group test``).
+DEFAULT_GROUPS = ("search", "validation")
+#: How the baselines are written in titles.
+_SHOWN = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "mish": "Mish", "tanh": "tanh"}
+#: How a task's table names its group.
+GROUP_LABELS = {
+    "search": " (search group: the run's own task)",
+    "validation": " (validation group: not used by the search)",
+    "test": " (test group: only reported, nothing is chosen by it)",
+}
 #: Confirmation seeds start here: far from the small seeds searches use.
 FRESH_SEED_BASE = 10_000
 
@@ -61,9 +85,22 @@ def paired_p_value(a: list[float], b: list[float]) -> float | None:
     return p if math.isfinite(p) else None
 
 
-def default_tasks(run_tasks: tuple[str, ...] | list[str]) -> list[str]:
-    """What confirm trains on by default: the run's tasks, then the held-out suite's tasks the run did not use."""
-    return [*run_tasks, *(t for t in SUITES["heldout"] if t not in run_tasks)]
+def default_tasks(run_tasks: tuple[str, ...] | list[str], groups: tuple[str, ...] = DEFAULT_GROUPS) -> list[str]:
+    """What confirm trains on: the run's own tasks (the ``search`` group) if asked, then the tasks of the other groups
+    asked for that the run did not use."""
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown or not groups:
+        raise ValueError(f"unknown task group {', '.join(map(repr, unknown)) or '(none)'}; groups: {', '.join(GROUPS)}")
+    out = list(run_tasks) if "search" in groups else []
+    for group in groups:
+        if group != "search":
+            out += [t for t in group_tasks(group) if t not in run_tasks and t not in out]
+    return out
+
+
+def group_of(task: str, run_tasks: tuple[str, ...] | list[str]) -> str | None:
+    """A confirmed task's group: ``search`` for the run's own tasks, else the built-in task's group (None: other)."""
+    return "search" if task in run_tasks else task_group(task)
 
 
 def confirm_run(
@@ -77,10 +114,15 @@ def confirm_run(
     trust_user_tasks: bool = False,
     address: str | None = None,
     data_dir: str | None = None,
-) -> dict[str, Any]:
-    """Train the top ``top`` candidates and the five baselines with ``seeds`` fresh seeds on each task; store and return the summary.
+    groups: tuple[str, ...] | None = None,
+    also: list[str] | None = None,
+) -> Confirmation:
+    """Train the top ``top`` candidates and the five baselines with ``seeds`` fresh seeds on each task; store and
+    return the summary.
 
-    Tasks default to the run's and the held-out suite's (``default_tasks``); the summary marks the held-out ones.
+    Tasks default to the run's own and the validation group's (``default_tasks``); ``groups`` chooses other groups
+    (``test`` only reports). The summary labels each task's group and gives each group's ratios against the best of
+    GELU, SiLU and Mish. ``also``: formulas of the caller's to confirm beside the run's top.
     Each task trains as long as in the run (its own epochs at the run's budget), or ``epochs`` on every task.
     Tasks named on the command line are the caller's; user tasks that come from the run's config are run only
     with ``trust_user_tasks`` (a run directory from elsewhere must not run code by being confirmed).
@@ -99,21 +141,23 @@ def confirm_run(
     store = RunStore.reopen(run_dir)
     pool = progress = None
     try:
-        run = Run(store)
+        run = RunReader(store)
         config, notes = restated(run.config, address, data_dir)
         for note in notes:
             (console or Console(stderr=True)).print(f"evoact: {note}", highlight=False, markup=False, soft_wrap=True)
         params = run.space.learnable
         if not tasks:
             require_trusted(config.tasks, trust_user_tasks, "confirm")
-        tasks = [canonical_task_name(t) for t in tasks] if tasks else default_tasks(config.tasks)
+        tasks = (
+            [canonical_task_name(t) for t in tasks] if tasks else default_tasks(config.tasks, groups or DEFAULT_GROUPS)
+        )
         train = replace(config.training, epochs=epochs) if epochs else config.training
         loaded = {name: get_task(name, config.data_dir) for name in tasks}
         length = {name: _epochs(task, train) for name, task in loaded.items()}
-        entries = _entries(store, top)
+        entries = _entries(store, top, also or [])
         seed_list = fresh_seeds(seeds, config.seed)
-        for task in loaded.values():
-            task.prepare()
+        for loaded_task in loaded.values():
+            loaded_task.prepare()
         todo = [
             (entry, task, seed)
             for task in tasks
@@ -135,7 +179,7 @@ def confirm_run(
                 entry, task, seed = todo[index]
                 measured = "test_acc" if loaded[task].metric == "accuracy" else "test_loss"
                 score = result.get("scores", {}).get(task, {})
-                if result["status"] == "ok" and score.get(measured) is None:
+                if result["status"] == Status.OK and score.get(measured) is None:
                     result = {"status": "failed", "error": f"task {task} reported no {measured}, which confirm needs"}
                 if not result.get("transient"):
                     store.add_confirmation(
@@ -148,7 +192,7 @@ def confirm_run(
                     )
                 outcome = (
                     f"{measured.replace('_', ' ')} {score[measured]:.4f}"
-                    if result["status"] == "ok"
+                    if result["status"] == Status.OK
                     else f"{result['status']}: {result.get('error')}"
                 )
                 progress.update(
@@ -163,9 +207,10 @@ def confirm_run(
             length,
             {t: loaded[t].metric for t in tasks},
             [t for t in tasks if t not in config.tasks],
+            epochs,
+            {t: group_of(t, config.tasks) for t in tasks},
         )
-        summary["epochs"] = epochs
-        store.set_meta("confirmation", summary)
+        store.set_meta("confirmation", summary.to_json())
         return summary
     finally:
         if progress is not None:
@@ -182,8 +227,9 @@ def _epochs(task: Task, train: TrainConfig) -> float:
     return train.epochs if train.epochs is not None else max(1, round(USER_EPOCHS * train.epoch_scale))
 
 
-def _entries(store: RunStore, top: int) -> list[dict[str, Any]]:
-    """The functions to confirm: the hall of fame's top, then all five baselines.
+def _entries(store: RunStore, top: int, also: list[str]) -> list[dict[str, Any]]:
+    """The functions to confirm: the hall of fame's top (by its raced mean where raced), the caller's formulas, then
+    all five baselines.
 
     A candidate equal to a baseline is named so (``#7 = mish``) and shares its trainings, which are keyed by formula.
     """
@@ -191,14 +237,29 @@ def _entries(store: RunStore, top: int) -> list[dict[str, Any]]:
     if not best:
         raise ValueError(f"{store.path}: no evolved candidate has a fitness yet; nothing to confirm")
     named = {baseline_formula(name): name for name in CONFIRM_BASELINES}  # canonical formulas, as the store's are
-    return [
-        {
-            "name": f"#{r.id}" + (f" = {named[r.formula]}" if r.formula in named else ""),
-            "formula": r.formula,
-            "baseline": False,
-        }
-        for r in best
-    ] + [{"name": name, "formula": formula, "baseline": True} for formula, name in named.items()]
+    return (
+        [
+            {
+                "name": f"#{r.id}" + (f" = {named[r.formula]}" if r.formula in named else ""),
+                "formula": r.formula,
+                "baseline": False,
+            }
+            for r in best
+        ]
+        + [
+            {"name": f"given {i}", "formula": formula, "baseline": False}
+            for i, formula in enumerate(dict.fromkeys(_canonical(f) for f in also), 1)
+        ]
+        + [{"name": name, "formula": formula, "baseline": True} for formula, name in named.items()]
+    )
+
+
+def _canonical(text: str) -> str:
+    """A formula of the caller's in canonical form (read by the safe parser; a one-line error if it is none)."""
+    try:
+        return to_formula(parse(text))
+    except FormulaError as exc:
+        raise ValueError(f"--also {text!r}: {exc}") from None
 
 
 def summarise(
@@ -208,56 +269,112 @@ def summarise(
     seeds: list[int],
     epochs: dict[str, float],
     metrics: dict[str, str] | None = None,
-    held_out: list[str] = (),
-) -> dict[str, Any]:
+    held_out: list[str] | tuple[str, ...] = (),
+    forced_epochs: float | None = None,
+    groups: dict[str, str | None] | None = None,
+) -> Confirmation:
     """Per task and function: the test measure's mean and std over the seeds (accuracy, or loss where the task's metric
     is loss), and paired p-values against ReLU and the best baseline (highest accuracy, lowest loss)."""
-    out: dict[str, Any] = {"seeds": seeds, "tasks": {}}
+    results = {}
     for task in tasks:
         metric = (metrics or {}).get(task, "accuracy")
         measured = "test_acc" if metric == "accuracy" else "test_loss"
         values_of: dict[str, dict[int, float]] = {}
-        rows = []
+        done_of: dict[str, tuple[int, int, dict[str, float]]] = {}
         for e in entries:
             done = [store.confirmation(e["formula"], task, s, epochs[task]) for s in seeds]
-            ok = [r for r in done if r and r["status"] == "ok" and r[measured] is not None]
+            ok = [r for r in done if r and r["status"] == Status.OK and r[measured] is not None]
             values_of[e["name"]] = {r["seed"]: r[measured] for r in ok}
             learned: dict[str, list[float]] = {}
             for r in ok:
                 for name, values in r["learned"].items():
                     learned.setdefault(name, []).extend(values)
-            rows.append(
-                {
-                    **e,
-                    "n": len(ok),
-                    "failed": sum(1 for r in done if r and r["status"] != "ok"),
-                    "learned": mean_learned(learned),
-                }
+            done_of[e["name"]] = (
+                len(ok),
+                sum(1 for r in done if r and r["status"] != Status.OK),
+                mean_learned(learned),
             )
         means = {name: statistics.fmean(a.values()) for name, a in values_of.items() if a}
         baselines = [e["name"] for e in entries if e["baseline"] and e["name"] in means]
         best = max if metric == "accuracy" else min
         best_baseline = best(baselines, key=lambda n: means[n]) if baselines else None
-        for row in rows:
-            values = list(values_of[row["name"]].values())
-            row["mean"] = means.get(row["name"])
-            row["std"] = statistics.stdev(values) if len(values) > 1 else None
-            for key, ref in (("vs_relu", "relu"), ("vs_best_baseline", best_baseline)):
-                pairs = [
-                    s for s in values_of[row["name"]] if ref in values_of and s in values_of[ref]
-                ]  # seeds both finished
-                mine, theirs = [values_of[row["name"]][s] for s in pairs], [values_of[ref][s] for s in pairs]
-                same = ref is None or ref == row["name"] or not pairs
-                row[f"p_{key}"] = None if same else paired_p_value(mine, theirs)
-                row[f"diff_{key}"] = None if same else statistics.fmean(mine) - statistics.fmean(theirs)
-        out["tasks"][task] = {
-            "best_baseline": best_baseline,
-            "rows": rows,
-            "metric": metric,
-            "held_out": task in held_out,
-            "epochs": epochs[task],
-        }
+        rows = []
+        for e in entries:
+            name, values = e["name"], list(values_of[e["name"]].values())
+            tests = [_paired(values_of, name, ref) for ref in ("relu", best_baseline)]
+            n, failed, learned_means = done_of[name]
+            rows.append(
+                ConfirmationRow(
+                    name=name,
+                    formula=e["formula"],
+                    baseline=e["baseline"],
+                    n=n,
+                    failed=failed,
+                    learned=learned_means,
+                    mean=means.get(name),
+                    std=statistics.stdev(values) if len(values) > 1 else None,
+                    p_vs_relu=tests[0][0],
+                    diff_vs_relu=tests[0][1],
+                    p_vs_best_baseline=tests[1][0],
+                    diff_vs_best_baseline=tests[1][1],
+                )
+            )
+        group = (groups or {}).get(task)
+        results[task] = TaskConfirmation(best_baseline, tuple(rows), metric, task in held_out, epochs[task], group)
+    return Confirmation(tuple(seeds), results, forced_epochs, group_ratios(results) or None)
+
+
+def group_ratios(results: dict[str, TaskConfirmation]) -> dict[str, GroupSummary]:
+    """Per group: each function's test measure relative to the best of ``RATIO_REFERENCES`` on each task (accuracy
+    over the best accuracy, or the best loss over its loss: above 1 is better), its mean and worst over the tasks."""
+    out = {}
+    for group in dict.fromkeys(r.group for r in results.values() if r.group):
+        tasks = [t for t, r in results.items() if r.group == group]
+        ratios: dict[str, dict[str, float]] = {}
+        for task in tasks:
+            result = results[task]
+            means = {row.name: row.mean for row in result.rows if row.mean is not None}
+            refs = [means[n] for n in RATIO_REFERENCES if n in means]
+            if not refs:
+                continue
+            best = max(refs) if result.metric == "accuracy" else min(refs)
+            for name, mean in means.items():
+                ratio = mean / best if result.metric == "accuracy" else (best / mean if mean > 0 else None)
+                if ratio is not None and best > 0:
+                    ratios.setdefault(name, {})[task] = ratio
+        first = results[tasks[0]]
+        rows = []
+        for row in first.rows:
+            mine = ratios.get(row.name, {})
+            worst = min(mine, key=lambda t: mine[t]) if mine else None
+            rows.append(
+                GroupRatio(
+                    row.name,
+                    row.formula,
+                    row.baseline,
+                    statistics.fmean(mine.values()) if mine else None,
+                    mine[worst] if worst else None,
+                    worst,
+                    len(mine),
+                )
+            )
+        out[group] = GroupSummary(tuple(tasks), RATIO_REFERENCES, tuple(rows))
     return out
+
+
+def _paired(values_of: dict[str, dict[int, float]], name: str, ref: str | None) -> tuple[float | None, float | None]:
+    """The paired p-value and mean difference of ``name`` against ``ref`` over the seeds both finished (None, None
+    against itself, against nothing, or without a shared seed)."""
+    pairs = [s for s in values_of[name] if ref in values_of and s in values_of[ref]]
+    if ref is None or ref == name or not pairs:
+        return None, None
+    mine, theirs = [values_of[name][s] for s in pairs], [values_of[ref][s] for s in pairs]
+    return paired_p_value(mine, theirs), statistics.fmean(mine) - statistics.fmean(theirs)
+
+
+def _listed(names: list[str]) -> str:
+    """``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def header(metric: str) -> tuple[str, ...]:
@@ -275,34 +392,58 @@ def header(metric: str) -> tuple[str, ...]:
     )
 
 
-def tables(summary: dict[str, Any]) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
+def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
     """The confirmation as tables of text, one per task (title, header, rows): what the CLI, its Markdown and the
     report print. Held-out tasks say so in their title."""
-    diff = lambda v: "-" if v is None else f"{v:+.4f}"  # noqa: E731
-    pval = lambda v: "-" if v is None else f"{v:.3g}"  # noqa: E731
+
+    def diff(v: float | None) -> str:
+        return "-" if v is None else f"{v:+.4f}"
+
+    def pval(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3g}"
+
     out = []
-    for task, result in summary["tasks"].items():
-        metric = result.get("metric", "accuracy")
-        length = summary.get("epochs") or result.get("epochs")
+    for task, result in summary.tasks.items():
+        metric = result.metric
+        length = summary.epochs or result.epochs
+        held_out = " (held-out: not used by the search)" if result.held_out else ""
+        label = GROUP_LABELS.get(result.group or "", held_out)
         title = (
-            f"{task}{' (held-out: not used by the search)' if result.get('held_out') else ''}: test"
-            f" {metric} over {len(summary['seeds'])} fresh seeds ({'higher' if metric == 'accuracy' else 'lower'} is better;"
-            f" {'?' if length is None else f'{length:g}'} epochs); best baseline {result['best_baseline']};"
+            f"{task}{label}: test"
+            f" {metric} over {len(summary.seeds)} fresh seeds ({'higher' if metric == 'accuracy' else 'lower'} is"
+            f" better; {'?' if length is None else f'{length:g}'} epochs); best baseline {result.best_baseline};"
             " p: two-sided paired t-test over seeds"
         )
         rows = [
             [
-                r["name"],
-                r["formula"],
-                "-" if r["mean"] is None else f"{r['mean']:.4f} ± {r['std'] or 0:.4f}",
-                str(r["n"]) + (f" ({r['failed']} failed)" if r["failed"] else ""),
-                diff(r["diff_vs_relu"]),
-                pval(r["p_vs_relu"]),
-                diff(r["diff_vs_best_baseline"]),
-                pval(r["p_vs_best_baseline"]),
-                ", ".join(f"{k}={v:.3g}" for k, v in r["learned"].items()) or "-",
+                r.name,
+                r.formula,
+                "-" if r.mean is None else f"{r.mean:.4f} ± {r.std or 0:.4f}",
+                str(r.n) + (f" ({r.failed} failed)" if r.failed else ""),
+                diff(r.diff_vs_relu),
+                pval(r.p_vs_relu),
+                diff(r.diff_vs_best_baseline),
+                pval(r.p_vs_best_baseline),
+                ", ".join(f"{k}={v:.3g}" for k, v in r.learned.items()) or "-",
             ]
-            for r in result["rows"]
+            for r in result.rows
         ]
         out.append((title, header(metric), rows))
+    for group, ratios in (summary.groups or {}).items():
+        title = (
+            f"{group} group ({len(ratios.tasks)} tasks): test measure relative to the best of"
+            f" {_listed([_SHOWN.get(n, n) for n in ratios.references])} on each task"
+            " (accuracy / best, or best loss / loss; above 1 is better), mean and worst over the tasks"
+        )
+        cells = [
+            [
+                r.name,
+                r.formula,
+                "-" if r.mean is None else f"{r.mean:.4f}",
+                "-" if r.worst is None else f"{r.worst:.4f}",
+                r.worst_task or "-",
+            ]
+            for r in ratios.rows
+        ]
+        out.append((title, ("function", "formula", "mean ratio", "worst ratio", "worst task"), cells))
     return out

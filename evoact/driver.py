@@ -8,13 +8,13 @@ rejects), evaluate it, tell the algorithm, checkpoint.
 from __future__ import annotations
 
 import contextlib
+import math
 import platform
 import re
-import shlex
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -22,13 +22,15 @@ from rich.console import Console
 
 import evoact
 from evoact.checkpoint import read_checkpoint
-from evoact.config import SearchConfig, make_config, restated
+from evoact.config import SearchConfig, restated
 from evoact.evolution import ALGORITHMS, Evolution, Proposal
 from evoact.genome import Genome
 from evoact.hooks import Checkpoints, Hooks
+from evoact.options import reproduce_command
 from evoact.problem import Problem
 from evoact.progress import SearchProgress
-from evoact.run import Run
+from evoact.records import Candidate, Stage, Status
+from evoact.run import RunReader
 from evoact.search_space import SearchSpace, load_search_space
 from evoact.store import RunStore, RunStoreError
 from evoact.tasks import get_task, require_trusted
@@ -68,7 +70,7 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
         return _drive(store, config, space, False, console)
     except BaseException:
         with contextlib.suppress(RunStoreError, sqlite3.Error):
-            if not any(r.status != "pending" for r in RunStore.open(run_dir).candidates()):
+            if not any(r.status != Status.PENDING for r in RunStore.open(run_dir).candidates()):
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing was evaluated: nothing to keep or resume
         raise
 
@@ -80,50 +82,6 @@ def check_search(config: SearchConfig) -> SearchSpace:
     for name in config.tasks:
         get_task(name, config.data_dir).check()
     return space
-
-
-def reproduce_command(config: SearchConfig, run_dir: Path) -> str:
-    """The ``evoact search`` command that runs this config again (into another directory of the same folder)."""
-    from evoact.tasks import SUITES
-
-    defaults = make_config(config.budget, workers=config.workers)
-    parts = ["evoact search", f"--budget {config.budget}", f"--seed {config.seed}"]
-    if config.space != defaults.space:
-        parts.append(f"--space {shlex.quote(config.space)}")
-    suite = next((name for name, tasks in SUITES.items() if tasks == config.tasks), None)
-    if config.tasks != defaults.tasks:
-        parts += [f"--suite {suite}"] if suite else [f"--task {shlex.quote(t)}" for t in config.tasks]
-    for option, value, default in (
-        ("--algorithm", config.algorithm, defaults.algorithm),
-        ("--mode", config.mode, defaults.mode),
-        ("--selection", config.selection, defaults.selection),
-        ("--score", config.score, defaults.score),
-        ("--aggregate", config.aggregate, defaults.aggregate),
-        ("--epochs", config.training.epochs, defaults.training.epochs),
-        ("--population", config.evolution.population, defaults.evolution.population),
-        ("--offspring", config.evolution.offspring, defaults.evolution.offspring),
-        ("--generations", config.generations, defaults.generations),
-        ("--replacement", config.evolution.replacement, defaults.evolution.replacement),
-        ("--workers", config.workers, None),
-        ("--timeout", config.timeout, defaults.timeout),
-        ("--hurdle-ratio", config.screening.hurdle_ratio, defaults.screening.hurdle_ratio),
-        ("--stability-depth", config.screening.stability_depth, defaults.screening.stability_depth),
-        ("--evaluations-per-hash", config.screening.evaluations_per_hash, defaults.screening.evaluations_per_hash),
-        ("--gpus-per-job", config.gpus_per_job, defaults.gpus_per_job),
-    ):
-        if value != default:
-            parts.append(f"{option} {value:g}" if isinstance(value, float) else f"{option} {value}")
-    if config.task_weights:
-        parts.append("--weights " + ",".join(f"{w:g}" for w in config.task_weights))
-    if config.complexity_objective:
-        parts.append("--complexity")
-    if not config.screening.active:
-        parts.append("--no-screening")
-    elif not config.screening.use_cache:
-        parts.append("--no-cache")
-    if config.data_dir:
-        parts.append(f"--data-dir {shlex.quote(config.data_dir)}")
-    return " ".join(parts + [f"--name {shlex.quote(run_dir.name)}-again"])
 
 
 def resume_search(
@@ -144,7 +102,7 @@ def resume_search(
     try:
         if store.meta().get("state") == "finished":
             raise RunStoreError(f"{run_dir} already finished; there is nothing to resume")
-        run = Run(store)  # the one reader of a run's config and space
+        run = RunReader(store)  # the one reader of a run's config and space
         config, notes = restated(run.config, address, data_dir)
         require_trusted(config.tasks, trust_user_tasks, "resume")
         space = run.space
@@ -160,7 +118,7 @@ def _drive(
     space: SearchSpace,
     resuming: bool,
     console: Console | None,
-    notes: list[str] = (),
+    notes: Sequence[str] = (),
 ) -> RunStore:
     total = len(config.baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
     hooks = Hooks(SearchProgress(total, config.generations, console, config.workers), Checkpoints(store.path))
@@ -192,6 +150,8 @@ def _drive(
         raise
     for note in [*notes, *(f"skipping checkpoint {skipped}" for skipped in (checkpoint.skipped if checkpoint else ()))]:
         hooks.note(note)
+    if checkpoint is not None and checkpoint.generation >= 0:
+        problem.known_through(math.inf if steady else checkpoint.generation)
     if checkpoint is not None:
         hooks.note(
             f"resuming after generation {checkpoint.generation}"
@@ -200,7 +160,7 @@ def _drive(
         )
     if resuming:
         for row in store.candidates():  # what earlier sessions finished counts in the progress, read again or not
-            if row.status != "pending":
+            if row.status != Status.PENDING:
                 hooks.resumed(row)
     store.set_meta("state", "running")
     store.set_meta("mode", "async" if steady else "generational")
@@ -221,6 +181,7 @@ def _drive(
             )
         else:
             run_generations(problem, algorithm, hooks, config)
+        problem.race_to_end()
         problem.finish()
         store.set_meta("state", "finished")
     except BaseException:
@@ -260,12 +221,14 @@ def _checker(algorithm: Evolution, config: SearchConfig, total: int) -> Callable
 
 def run_generations(problem: Problem, algorithm: Evolution, hooks: Hooks, config: SearchConfig) -> None:
     """Generation by generation: ask for a generation's quota (topped up where stage 1 rejects), evaluate all of it,
-    tell, checkpoint. A seed fixes the whole run, resumed or not."""
+    race the new top, tell, checkpoint. A seed fixes the whole run, resumed or not."""
     for generation in range(algorithm.generation, config.generations):
         hooks.generation(generation)
         problem.start_generation()
         target = config.evolution.population if generation == 0 else config.evolution.offspring
-        proposals, candidates, kept = [], [], 0
+        proposals: list[Proposal] = []
+        candidates: list[Candidate] = []
+        kept = 0
         for _ in range(_MAX_TOP_UPS):  # refill stage-1 rejections, so each generation evaluates `target`
             batch = algorithm.ask(target - kept)
             made, passed = problem.submit(batch, generation)
@@ -273,8 +236,16 @@ def run_generations(problem: Problem, algorithm: Evolution, hooks: Hooks, config
             if kept >= target:
                 break
         problem.drain()
+        problem.race_to_end()
         algorithm.tell(proposals, [c.id for c in candidates], [problem.fitness(c.id) for c in candidates])
         hooks.step(generation, algorithm.state())
+
+
+def _proposal(row: Candidate) -> Proposal:
+    """The proposal a stored evolved candidate was made from (a row without its tree is a damaged run)."""
+    if row.genome is None or row.nodes is None:
+        raise RunStoreError(f"candidate #{row.id} has no stored tree; the run directory is damaged")
+    return Proposal(row.genome, row.formula, row.nodes, row.origin, tuple(row.parents))
 
 
 def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: SearchConfig, saved: dict | None) -> None:
@@ -296,8 +267,8 @@ def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: Sea
         awaited_ids = set(saved["awaited"])
         unknown = [r for r in rows if r.id in awaited_ids or r.id > saved["asked_through"]]
         algorithm.seen.update(r.formula for r in every)  # the checkpoint leaves them out: they grow with the run
-        awaited = {r.id: Proposal(r.genome, r.formula, r.nodes, r.origin, tuple(r.parents)) for r in unknown}
-        kept = sum(not (r.status == "rejected" and r.outcome.stage == "static") for r in rows)
+        awaited = {r.id: _proposal(r) for r in unknown}
+        kept = sum(not (r.status == Status.REJECTED and r.outcome.stage == Stage.STATIC) for r in rows)
         problem.readmit([r.id for r in unknown])
     last_step, last_time, label = algorithm.told, time.monotonic(), -1
     asked_through = max(awaited, default=saved["asked_through"] if saved else 0)
@@ -319,6 +290,7 @@ def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: Sea
                     [c.id for c in finished],
                     [problem.fitness(c.id) for c in finished],
                 )
+                problem.race()  # the seeds a new top lacks train beside the next children
         if finished:
             last = kept >= total and not awaited
             if last or (

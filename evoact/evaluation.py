@@ -10,7 +10,7 @@ import torch
 
 from evoact.compiler import CompiledActivation, choose_mode
 from evoact.formula import parse
-from evoact.records import Outcome, TaskScore
+from evoact.records import Outcome, Stage, Status, TaskScore
 from evoact.scoring import fitness
 from evoact.screening.config import ScreeningConfig
 from evoact.screening.stability import stability_reason
@@ -67,12 +67,16 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
             metrics[name] = task.metric
             mode = choose_mode(config.activation_mode, task.steps(config), task.device().type)
             made: list[CompiledActivation] = []
-            make = lambda: made.append(CompiledActivation(expr, job["params"], mode)) or made[-1]  # noqa: E731
+
+            def make(made: list[CompiledActivation] = made, mode: str = mode) -> CompiledActivation:
+                made.append(CompiledActivation(expr, job["params"], mode))
+                return made[-1]
+
             if screening is not None and index == 0:
                 reason = stability_reason(make, screening, config.seed)
                 if reason:
                     return Outcome(
-                        "rejected", stage="stability", error=reason, seconds=time.perf_counter() - start
+                        Status.REJECTED, stage=Stage.STABILITY, error=reason, seconds=time.perf_counter() - start
                     ).plain()
                 made.clear()
             probe = task.probe_step(config, screening.hurdle_fraction) if screening is not None else None
@@ -91,37 +95,43 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
                 result.curve,
             )
             if result.stopped:
+                assert hurdle is not None  # training stops early only at a hurdle
                 measured = (
                     f"accuracy {result.probe_acc:.4f}"
                     if hurdle.metric == "accuracy"
                     else f"loss {result.probe_loss:.4g}"
                 )
                 return Outcome(
-                    "rejected",
-                    stage="quality",
+                    Status.REJECTED,
+                    stage=Stage.QUALITY,
                     probe_acc=result.probe_acc,
-                    train_seconds=sum(s.train_seconds for s in scores.values()),
+                    train_seconds=_trained(scores),
                     scores=scores,
                     error=f"{name}: validation {measured} after {probe} step(s) is "
                     f"{'below' if hurdle.metric == 'accuracy' else 'above'} the hurdle {hurdle.limit:.4f}",
                     seconds=time.perf_counter() - start,
                 ).plain()
     except TrainingError as exc:
-        return Outcome("failed", error=str(exc), seconds=time.perf_counter() - start).plain()
+        return Outcome(Status.FAILED, error=str(exc), seconds=time.perf_counter() - start).plain()
     except Exception as exc:  # a candidate must never stop the run: record why it failed
-        return Outcome("failed", error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start).plain()
+        return Outcome(Status.FAILED, error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start).plain()
     first = scores[job["tasks"][0]]
     return Outcome(
-        "ok",
+        Status.OK,
         fitness(scores, job["tasks"], metrics=metrics, score=job.get("score", "accuracy")),
         first.val_acc,
         first.test_acc,
-        sum(s.train_seconds for s in scores.values()),
+        _trained(scores),
         time.perf_counter() - start,
         first.probe_acc,
         first.learned,
         scores=scores,
     ).plain()
+
+
+def _trained(scores: dict[str, TaskScore]) -> float:
+    """Seconds spent training, all tasks together (every score here was measured, so none is None)."""
+    return sum(s.train_seconds or 0.0 for s in scores.values())
 
 
 def _learned(made: list[CompiledActivation]) -> dict[str, tuple[float, ...]]:

@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sympy as sp
 from deap import gp
@@ -78,8 +78,8 @@ class Evolution:
     generation: int = 0  # tells so far: generations, or in steady state evaluations
     told: int = 0  # proposals told
     seeded: bool = False
-    _state: object = None
-    _keys: dict[int, object] = field(default_factory=dict, repr=False)  # member id -> what tournaments compare
+    _state: tuple[Any, ...] = ()  # the random module's state, set in __post_init__
+    _keys: dict[int, Fitness] = field(default_factory=dict, repr=False)  # member id -> what tournaments compare
     _tried: set[str] = field(
         default_factory=set, repr=False
     )  # trees already proposed or refused (a shortcut, no state)
@@ -156,6 +156,7 @@ class Evolution:
         )
 
     def _child(self) -> Proposal:
+        parents: tuple[int, ...]
         for _ in range(_MAX_TRIES):
             first = self._tournament()
             if random.random() < self.config.crossover_prob:
@@ -181,7 +182,7 @@ class Evolution:
     def _rank(self) -> None:
         """Tournament keys: the fitness, or for objective tuples NSGA-II's (front, crowding) in the population."""
         if self.population and isinstance(self.population[0].fitness, tuple):
-            ranks = nsga2_ranks([m.fitness for m in self.population])
+            ranks = nsga2_ranks(_objectives(self.population))
             self._keys = {m.id: (-front, crowding) for m, (front, crowding) in zip(self.population, ranks)}
         else:
             self._keys = {m.id: m.fitness for m in self.population}
@@ -200,9 +201,9 @@ class Evolution:
         if self.config.replacement == "aging":
             self.population = self.population[-size:]
         elif self.population and isinstance(self.population[0].fitness, tuple):
-            self.population = [self.population[i] for i in nsga2_select([m.fitness for m in self.population], size)]
+            self.population = [self.population[i] for i in nsga2_select(_objectives(self.population), size)]
         else:
-            self.population = sorted(self.population, key=lambda m: (-m.fitness, m.id))[:size]
+            self.population = sorted(self.population, key=lambda m: (-cast(float, m.fitness), m.id))[:size]
         self.generation += 1
         self._rank()
 
@@ -242,7 +243,7 @@ class Evolution:
         problem = next((why for ok, why in problems if not ok), None)
         if problem:
             return problem
-        for member in pop:
+        for member in state["population"]:
             if not (
                 isinstance(member, dict)
                 and _count(member.get("id"), 2**62)
@@ -254,7 +255,7 @@ class Evolution:
                 self.genome.parse(member["tree"])
             except ValueError as exc:
                 return f"population member {member['id']}: {exc}"
-        rng = state.get("rng")
+        rng: Any = state.get("rng")  # anything: unpacked and checked just below
         try:
             version, internal, gauss = rng
             random.Random().setstate((version, tuple(internal), gauss))
@@ -274,6 +275,11 @@ class Evolution:
             for m in state["population"]
         ]
         self._rank()
+
+
+def _objectives(members: list[Member]) -> list[tuple[float, ...]]:
+    """The members' objective tuples (a population's fitnesses are all tuples or all numbers; these are tuples)."""
+    return [cast(tuple[float, ...], m.fitness) for m in members]
 
 
 def _count(value: Any, most: int) -> bool:

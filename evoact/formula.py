@@ -106,7 +106,8 @@ def substitute(expr: sp.Expr, mapping: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
 
 
 def as_expression(formula: str | sp.Expr) -> sp.Expr:
-    """A formula parsed (safely), or an expression already parsed, as it is: parse a text once and pass the result on."""
+    """A formula parsed (safely), or an expression already parsed, as it is: parse a text once and pass the
+    result on."""
     return parse(formula) if isinstance(formula, str) else formula
 
 
@@ -184,7 +185,8 @@ MAX_LAYERS = 1000  # learned values per constant: one per activation layer
 
 def check_learned(learned: object, names: tuple[str, ...]) -> dict[str, list[float]]:
     """A run's learned values (constant -> one value per layer) for ``names``, checked: finite numbers, at most
-    ``MAX_LAYERS`` each; a ``FormulaError`` says what else was found. Stored values come from files, so never trusted."""
+    ``MAX_LAYERS`` each; a ``FormulaError`` says what else was found. Stored values come from files, so never
+    trusted."""
     if not isinstance(learned, dict):
         raise FormulaError(f"learned values must map constant names to lists of numbers, got {type(learned).__name__}")
     out = {}
@@ -222,6 +224,7 @@ class _Parser:
                 at = len(text) - len(text[pos:].lstrip())
                 raise FormulaError(f"position {at}: unexpected character {text[at]!r}")
             kind = "num" if m.group(1) else "name" if m.group(2) else "op"
+            assert m.lastindex is not None  # every token alternative is a group
             self.tokens.append((kind, m.group(m.lastindex), m.start(m.lastindex)))
             pos = m.end()
         self.i = self.depth = self.nodes = 0

@@ -100,7 +100,7 @@ class Genome:
         self._grow(type_ or self.pset.ret, 0, lo, max(hi, self._min_height[type_ or self.pset.ret]), nodes)
         return gp.PrimitiveTree(nodes)
 
-    def _grow(self, type_: type, depth: int, min_depth: int, max_depth: int, out: list) -> None:
+    def _grow(self, type_: type, depth: int, min_depth: int, max_depth: float, out: list) -> None:
         terminals = self.pset.terminals.get(type_, [])
         prims = [
             p

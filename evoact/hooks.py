@@ -1,66 +1,103 @@
-"""Hooks: what the driver and the problem announce, for the progress display and the checkpoints to act on.
+"""Hooks: what the driver and the problem announce, for the progress display, the checkpoints and loggers to act on.
 
-A hook is any object with some of these methods; ``Hooks`` calls each subscriber that has the event's method.
+A subscriber subclasses ``Hook`` and overrides the events it wants; ``Hooks`` refuses one with a public method that
+is no event (a misspelt ``finnished`` would otherwise never fire, and nothing would say so).
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 from evoact.checkpoint import write_checkpoint
 from evoact.records import Candidate
 
-EVENTS = ("note", "generation", "resumed", "finished", "step", "close")
 
-
-class Hooks:
-    """The subscribers of a search, called in order for each event.
-
-    ``note(message)``: something about the run as a whole; ``generation(index)``: a step starts; ``resumed(candidate)``:
-    a resumed run found this outcome already stored; ``finished(candidate)``: a candidate got its outcome;
-    ``step(index, state)``: the algorithm was told a step's results and its state is ``state``; ``close()``: the end.
-    """
-
-    def __init__(self, *subscribers: Any) -> None:
-        self.subscribers = list(subscribers)
-
-    def _call(self, event: str, *args: Any) -> None:
-        for subscriber in self.subscribers:
-            method = getattr(subscriber, event, None)
-            if method is not None:
-                method(*args)
+class Hook:
+    """The events of a search; each does nothing here, and a subscriber overrides the ones it acts on."""
 
     def note(self, message: str) -> None:
-        """Say something about the run as a whole."""
-        self._call("note", message)
+        """Something about the run as a whole."""
 
     def generation(self, index: int) -> None:
         """A step starts."""
-        self._call("generation", index)
 
     def resumed(self, candidate: Candidate) -> None:
         """A resumed run found this candidate's outcome already stored."""
-        self._call("resumed", candidate)
 
     def finished(self, candidate: Candidate) -> None:
         """A candidate got its outcome."""
-        self._call("finished", candidate)
 
     def step(self, index: int, state: dict[str, Any]) -> None:
         """The algorithm was told a step's results; ``state`` is its state now."""
-        self._call("step", index, state)
 
     def close(self) -> None:
         """The search ends."""
-        self._call("close")
 
 
-class Checkpoints:
+#: The events, by name: the public methods of ``Hook``.
+EVENTS = tuple(name for name, _ in inspect.getmembers(Hook, inspect.isfunction) if not name.startswith("_"))
+
+
+class HookError(TypeError):
+    """A subscriber that is not a ``Hook``, or one with a method that no event calls."""
+
+
+def _checked(subscriber: Any) -> Hook:
+    """``subscriber`` if it is a ``Hook`` whose public methods are all events; a one-line ``HookError`` otherwise."""
+    name = type(subscriber).__name__
+    if not isinstance(subscriber, Hook):
+        raise HookError(f"hook {name} must subclass evoact.hooks.Hook (events: {', '.join(EVENTS)})")
+    unknown = [
+        attr
+        for attr, value in inspect.getmembers(type(subscriber), callable)
+        if not attr.startswith("_") and attr not in EVENTS and not isinstance(value, type)
+    ]
+    if unknown:
+        raise HookError(
+            f"hook {name} has method(s) {', '.join(unknown)} that no event calls (events: {', '.join(EVENTS)})"
+        )
+    return subscriber
+
+
+class Hooks(Hook):
+    """The subscribers of a search, each checked when registered and called in order for each event."""
+
+    def __init__(self, *subscribers: Any) -> None:
+        self.subscribers = [_checked(s) for s in subscribers]
+
+    def note(self, message: str) -> None:
+        for subscriber in self.subscribers:
+            subscriber.note(message)
+
+    def generation(self, index: int) -> None:
+        for subscriber in self.subscribers:
+            subscriber.generation(index)
+
+    def resumed(self, candidate: Candidate) -> None:
+        for subscriber in self.subscribers:
+            subscriber.resumed(candidate)
+
+    def finished(self, candidate: Candidate) -> None:
+        for subscriber in self.subscribers:
+            subscriber.finished(candidate)
+
+    def step(self, index: int, state: dict[str, Any]) -> None:
+        for subscriber in self.subscribers:
+            subscriber.step(index, state)
+
+    def close(self) -> None:
+        for subscriber in self.subscribers:
+            subscriber.close()
+
+
+class Checkpoints(Hook):
     """Writes the algorithm's state after every step, so that a resumed run continues exactly there."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
 
     def step(self, index: int, state: dict[str, Any]) -> None:
+        """Write the step's state."""
         write_checkpoint(self.run_dir, index, state)

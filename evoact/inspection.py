@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sympy as sp
 
 from evoact.catalog import nearest_known
 from evoact.formula import constant_values, parse, to_formula
 from evoact.properties import activation_properties
-
-if TYPE_CHECKING:
-    from evoact.run import Run
+from evoact.run import RunReader
 
 
 def count_nodes(expr: sp.Expr) -> int:
@@ -41,13 +38,8 @@ def describe_formula(text: str, params: dict[str, float] | None = None, expr: sp
     }
 
 
-def mean_learned(learned: Mapping[str, Sequence[float]]) -> dict[str, float]:
-    """One value per learnable constant: the mean over the layers that learned it."""
-    return {name: sum(v) / len(v) for name, v in learned.items() if v}
-
-
 def describe_candidate(
-    run: Run, cid: int, params: dict[str, float] | None = None, expr: sp.Expr | None = None
+    run: RunReader, cid: int, params: dict[str, float] | None = None, expr: sp.Expr | None = None
 ) -> dict[str, Any]:
     """A run candidate: its formula description (constants at their trained values unless ``params`` says otherwise),
     status or failure reason, lineage and the baselines' fitness."""
@@ -67,7 +59,7 @@ def describe_candidate(
         "val_acc": o.val_acc,
         "test_acc": o.test_acc,
         "train_seconds": o.train_seconds,
-        "learned": row["learned"],
+        "learned": {k: list(v) for k, v in o.learned.items()},
         "stage": o.stage,
         "equivalent_to": o.equivalent_to,
         "probe_acc": o.probe_acc,

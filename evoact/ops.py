@@ -15,7 +15,7 @@ from typing import Any
 import sympy as sp
 import torch
 import torch.nn.functional as F
-from sympy.functions.elementary.miscellaneous import ShortCircuit
+from sympy.functions.elementary.miscellaneous import MinMaxBase, ShortCircuit
 
 _INV_PI = 1.0 / math.pi
 
@@ -50,11 +50,11 @@ def softplus(u: sp.Expr) -> sp.Expr:
     return sp.log(1 + sp.exp(u))
 
 
-_LATTICE: dict[tuple[type, frozenset], sp.Expr] = {}
+_LATTICE: dict[tuple[type[MinMaxBase], frozenset], sp.Expr] = {}
 _LATTICE_SIZE = 1 << 15
 
 
-def _lattice(cls: type, *args: Any) -> sp.Expr:
+def _lattice(cls: type[MinMaxBase], *args: Any) -> sp.Expr:
     """``Max`` or ``Min`` of ``args`` with SymPy's cheap simplifications only, remembered by argument set.
 
     SymPy's own ``Max`` compares every pair of arguments through its assumptions and factoring, the costliest step
@@ -74,7 +74,7 @@ def _lattice(cls: type, *args: Any) -> sp.Expr:
     return out
 
 
-def _simplified(cls: type, args: frozenset) -> sp.Expr:
+def _simplified(cls: type[MinMaxBase], args: frozenset) -> sp.Expr:
     try:
         args = cls._collapse_arguments(frozenset(cls._new_args_filter(args)))
     except ShortCircuit:

@@ -28,7 +28,8 @@ def _points(objectives: Sequence[Sequence[float]]) -> list[_Point]:
 
 
 def nsga2_ranks(objectives: Sequence[Sequence[float]]) -> list[tuple[int, float]]:
-    """Per point: its front (0 = non-dominated) and crowding distance; smaller front, then larger crowding, is better."""
+    """Per point: its front (0 = non-dominated) and crowding distance; smaller front, then larger crowding, is
+    better."""
     points = _points(objectives)
     out: list[tuple[int, float]] = [(0, 0.0)] * len(points)
     for front_index, front in enumerate(tools.sortNondominated(points, len(points)) if points else []):

@@ -8,6 +8,7 @@ and training in the Ray workers; results are scored (``scoring``), stored, cache
 from __future__ import annotations
 
 import contextlib
+import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, replace
 
@@ -15,12 +16,12 @@ import sympy as sp
 
 from evoact.baselines import baseline_formula
 from evoact.compiler import CompileError, lower
-from evoact.config import SearchConfig
+from evoact.config import MAX_SEED, SearchConfig
 from evoact.evaluation import make_job
 from evoact.evolution import Fitness, Proposal
 from evoact.formula import X
 from evoact.hooks import Hooks
-from evoact.records import Candidate, Outcome
+from evoact.records import Candidate, Outcome, RaceResult, Stage, Status
 from evoact.scoring import fitness, objectives, references, uses_loss
 from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
 from evoact.search_space import SearchSpace
@@ -28,6 +29,14 @@ from evoact.store import RunStore
 from evoact.tasks import get_task
 from evoact.training import Hurdle
 from evoact.workers import WorkerPool
+
+#: Racing seeds are the search's seed plus multiples of this prime (wrapped into the seed range): never the search's.
+RACE_SEED_STRIDE = 1_000_003
+
+
+def race_seed(search_seed: int, index: int) -> int:
+    """The training seed of a candidate's ``index``-th extra seed when racing (index 0 is the search's own)."""
+    return (search_seed + RACE_SEED_STRIDE * index) % (MAX_SEED + 1)
 
 
 def fitness_protocol(config: SearchConfig) -> str:
@@ -43,7 +52,9 @@ def fitness_protocol(config: SearchConfig) -> str:
         if (config.score, config.aggregate) == ("accuracy", "mean")
         else {"score": config.score, "aggregate": config.aggregate}
     )
-    single = config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
+    single: str | dict[str, str | None] = (
+        config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
+    )
     if config.score != "accuracy":
         single = {"task": config.task, "data_dir": config.data_dir, "score": config.score}
     revisions = {name: get_task(name, config.data_dir).revision() for name in config.tasks}
@@ -76,6 +87,9 @@ class Problem:
         self._uncached: list[Candidate] = []  # results whose fitness waited for the references
         self._rows: dict[int, Candidate] = {}  # every candidate of this session, as last stored
         self._finished: list[Candidate] = []  # proposals that got an outcome since the last ``collect``
+        self._racing: dict[int, tuple[int, int]] = {}  # pool ticket -> (candidate, seed) of a racing training
+        self._raced: dict[int, dict[int, float | None]] = {}  # candidate -> seed -> fitness known to this session
+        self._race_protocols: dict[int, str] = {}  # seed -> the fitness cache's key for trainings with that seed
 
     # --- what the algorithm may propose ----------------------------------------------------
     @staticmethod
@@ -100,6 +114,7 @@ class Problem:
         self._dispatch(self._screen(self._read(rows), baseline=True)[0])
         self.drain()
         self._calibrate()
+        self.race_to_end(baselines=True)
 
     def _calibrate(self) -> None:
         """From the trained baselines: the quality hurdle and each task's reference accuracy.
@@ -176,16 +191,17 @@ class Problem:
                 self._fingerprints[row.id] = verdict.fingerprint
                 self._rows[row.id] = replace(self._rows[row.id], fingerprint=verdict.fingerprint)
             if verdict.reason:
-                self._finish(row.id, Outcome("rejected", stage="static", error=verdict.reason, seconds=0.0))
-            elif not baseline and (
-                original := self._batch.get(verdict.fingerprint) or self._baselines.get(verdict.fingerprint)
-            ):
+                self._finish(row.id, Outcome(Status.REJECTED, stage=Stage.STATIC, error=verdict.reason, seconds=0.0))
+                continue
+            fp = verdict.fingerprint
+            assert fp is not None  # every candidate that passes stage 1 has a fingerprint
+            if not baseline and (original := self._batch.get(fp) or self._baselines.get(fp)):
                 self._waiting[row.id] = original  # resolved when that one's outcome arrives
-            elif not baseline and self._reuse_cached(row.id, verdict.fingerprint):
+            elif not baseline and self._reuse_cached(row.id, fp):
                 pass
             else:
                 survivors.append(row)
-                (self._baselines if baseline else self._batch)[verdict.fingerprint] = row.id
+                (self._baselines if baseline else self._batch)[fp] = row.id
         self._resolve_waiting()
         return survivors, passed + sum(v.reason is None for v in verdicts)
 
@@ -215,8 +231,8 @@ class Problem:
         self._finish(
             cid,
             Outcome(
-                "duplicate",
-                stage="cache",
+                Status.DUPLICATE,
+                stage=Stage.CACHE,
                 fitness=known.fitness,
                 val_acc=known.fitness
                 if len(self.config.tasks) == 1 and not uses_loss(self.metrics[self.config.task], self.config.score)
@@ -233,6 +249,7 @@ class Problem:
     def _dispatch(self, rows: list[Candidate]) -> None:
         """Stages 3-4 and full training go to the workers; baselines skip the hurdle they calibrate."""
         for row in rows:
+            assert self.pool is not None  # set by evaluate_baselines, before anything is trained
             job = make_job(
                 row.formula,
                 self.config.tasks,
@@ -247,15 +264,19 @@ class Problem:
 
     @property
     def in_flight(self) -> int:
-        """Candidates being trained now."""
-        return len(self._training)
+        """Trainings running now: candidates and racing seeds."""
+        return len(self._training) + len(self._racing)
 
     def poll(self) -> None:
         """Wait for the next outcomes from the workers and store them, all those that arrived together in one commit
         (no database is held while waiting: the fitness cache is shared with other runs)."""
+        assert self.pool is not None  # set by evaluate_baselines, before anything is trained
         arrived = list(self.pool.results())
         with self.batch(), self.cache.transaction() if self.cache is not None else contextlib.nullcontext():
             for ticket, plain in arrived:
+                if ticket in self._racing:
+                    self._raced_result(*self._racing.pop(ticket), Outcome.from_plain(plain))
+                    continue
                 row = self._training.pop(ticket)
                 outcome = Outcome.from_plain(plain)
                 done = self._finish(
@@ -266,8 +287,129 @@ class Problem:
 
     def drain(self) -> None:
         """Wait until everything dispatched has an outcome, storing each as it arrives."""
-        while self._training:
+        while self._training or self._racing:
             self.poll()
+
+    # --- racing the elite ----------------------------------------------------------------
+    def race(self, baselines: bool = False) -> int:
+        """Start the seeds that the current top ``race_top`` candidates (or the baselines) lack, up to ``race_seeds``
+        in all; a seed already stored (a resumed run) or in the fitness cache is taken instead of trained. Returns
+        how many seeds became known or started, 0 once nothing is missing."""
+        if not self.config.racing or self.references is None:
+            return 0
+        busy = set(self._racing.values())
+        changed = 0
+        for row in self._baselines_trained() if baselines else self._top():
+            for index in range(1, self.config.race_seeds):
+                seed = race_seed(self.config.seed, index)
+                if seed in self._raced.get(row.id, {}) or (row.id, seed) in busy:
+                    continue
+                changed += 1
+                if (known := self._race_known(row, seed)) is not None:
+                    self._know_race(known)
+                    continue
+                assert self.pool is not None  # set by evaluate_baselines, before anything is trained
+                job = make_job(
+                    row.formula,
+                    self.config.tasks,
+                    replace(self.config.training, seed=seed),
+                    self.params,
+                    self.screening,
+                    data_dir=self.config.data_dir,
+                    score=self.config.score,
+                )
+                self._racing[self.pool.submit(job)] = (row.id, seed)
+        return changed
+
+    def race_to_end(self, baselines: bool = False) -> None:
+        """Race until every candidate of the top ``race_top`` (or every baseline) has its seeds: a candidate pushed
+        out of the top by a raced mean gets no more; one that enters it gets its seeds."""
+        while self.race(baselines):
+            self.drain()
+
+    def _top(self) -> list[Candidate]:
+        """The current top ``race_top`` evolved candidates known to this session, ranked as the store ranks them."""
+        ranked = [
+            r
+            for r in self._rows.values()
+            if r.label is None
+            and r.status in (Status.OK, Status.DUPLICATE)
+            and r.outcome.duplicate_of is None
+            and r.outcome.fitness is not None
+        ]
+        ranked.sort(key=lambda r: (-(r.rank_fitness or 0.0), r.id))
+        return ranked[: self.config.race_top]
+
+    def _baselines_trained(self) -> list[Candidate]:
+        return [r for r in self._rows.values() if r.label and r.status == Status.OK and r.outcome.fitness is not None]
+
+    def _race_known(self, row: Candidate, seed: int) -> RaceResult | None:
+        """A seed's result without training: stored by an earlier session of this run, or in the fitness cache."""
+        stored = next((r for r in self.store.races(row.id) if r.seed == seed), None)
+        if stored is not None:
+            return stored
+        fingerprint = row.fingerprint or self._fingerprints.get(row.id)
+        if self.cache is None or fingerprint is None:
+            return None
+        known = self.cache.get(self._race_protocol(seed), fingerprint)
+        if known is None:
+            return None
+        result = RaceResult(
+            row.id,
+            seed,
+            Status.OK if known.status == Status.OK else Status.FAILED,
+            known.fitness if known.status == Status.OK else None,
+            0.0,
+            known.reason if known.status != Status.OK else None,
+            f"{known.source} {known.formula}",
+        )
+        self.store.add_race(result)
+        return result
+
+    def _race_protocol(self, seed: int) -> str:
+        """The fitness cache's key for a training with ``seed``: racing seeds are cached like a search's own."""
+        if seed not in self._race_protocols:
+            self._race_protocols[seed] = fitness_protocol(replace(self.config, seed=seed))
+        return self._race_protocols[seed]
+
+    def _raced_result(self, cid: int, seed: int, outcome: Outcome) -> None:
+        """A racing training finished: its fitness under this seed is stored, cached and counted in the mean; a
+        failure of the machinery counts as a failed seed for this session only (it is not stored)."""
+        ok = outcome.status == Status.OK
+        result = RaceResult(
+            cid,
+            seed,
+            outcome.status,
+            self._fitness(outcome) if ok else None,
+            outcome.seconds,
+            outcome.error,
+        )
+        row = self._rows[cid]
+        if not outcome.transient:
+            self.store.add_race(result)
+            fingerprint = row.fingerprint or self._fingerprints.get(cid)
+            if self.cache is not None and fingerprint is not None:
+                self.cache.add(
+                    self._race_protocol(seed),
+                    fingerprint,
+                    result.status,
+                    result.fitness,
+                    result.error,
+                    row.formula,
+                    f"{self.store.path.name} #{cid}",
+                )
+        self._know_race(result)
+
+    def _know_race(self, result: RaceResult) -> None:
+        """Count a seed's result in its candidate's raced mean (stored, and used for the next top ``race_top``)."""
+        seeds = self._raced.setdefault(result.candidate, {})
+        seeds[result.seed] = result.fitness if result.status == Status.OK else None
+        row = self._rows[result.candidate]
+        values = [v for v in (row.outcome.fitness, *seeds.values()) if v is not None]
+        mean = statistics.fmean(values) if values else None
+        std = statistics.stdev(values) if len(values) > 1 else None
+        self.store.set_raced(row.id, mean, std, len(values))
+        self._rows[row.id] = replace(row, raced_fitness=mean, raced_std=std, raced_seeds=len(values))
 
     def collect(self) -> list[Candidate]:
         """The proposals that got an outcome since the last call (screened out, reused or trained), in that order."""
@@ -305,9 +447,31 @@ class Problem:
 
     def _read(self, ids: list[int]) -> list[Candidate]:
         """Candidates as stored (a resumed run's may already have outcomes), kept in hand from here on."""
-        rows = [self.store.candidate(cid) for cid in ids]
+        rows = [self._session(self._stored(cid)) for cid in ids]
         self._rows.update((row.id, row) for row in rows)
         return rows
+
+    def _session(self, row: Candidate) -> Candidate:
+        """A stored row as this session knows it: its raced mean counts only once this session has raced it (a
+        resumed run then decides on the same facts, in the same order, as the uninterrupted one)."""
+        if row.id in self._raced or row.raced_seeds == 1:
+            return row
+        return replace(row, raced_fitness=None, raced_std=None, raced_seeds=1)
+
+    def known_through(self, generation: float) -> None:
+        """A resumed run: the candidates of generations up to ``generation`` (all for an asynchronous run), already
+        decided before the checkpoint it continues from, are known with their raced seeds, as if never stopped."""
+        for row in self.store.candidates():
+            if row.label is None and row.generation is not None and row.generation <= generation:
+                self._rows[row.id] = row
+                for race in self.store.races(row.id):
+                    self._raced.setdefault(row.id, {})[race.seed] = race.fitness if race.status == Status.OK else None
+
+    def _stored(self, cid: int) -> Candidate:
+        """A candidate of this run's store (ids come from it, so it is there)."""
+        row = self.store.candidate(cid)
+        assert row is not None, f"candidate {cid} is not in the run store"
+        return row
 
     def _finish(self, cid: int, outcome: Outcome) -> Candidate:
         self.store.record_result(cid, outcome)
@@ -361,8 +525,10 @@ class Problem:
     def finish(self) -> None:
         """Rows a resumed run never proposed again (only if the code changed in between) are recorded as failed."""
         for cid in self._existing.unclaimed():
-            if self.store.candidate(cid).status == "pending":  # rows this session never read
-                self.store.record_result(cid, Outcome("failed", error="not proposed again when the run was resumed"))
+            if self._stored(cid).status == "pending":  # rows this session never read
+                self.store.record_result(
+                    cid, Outcome(Status.FAILED, error="not proposed again when the run was resumed")
+                )
 
     def close(self) -> None:
         """Close the cache."""

@@ -7,7 +7,8 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from evoact.records import Candidate
+from evoact.hooks import Hook
+from evoact.records import Candidate, Status
 from evoact.terminal import plain
 
 
@@ -30,8 +31,8 @@ def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class SearchProgress:
-    """Shows the generation, evaluations done out of the budget, rejections, failures, the best fitness so far and an ETA.
+class SearchProgress(Hook):
+    """Shows the generation, evaluations done out of the budget, rejections, failures, the best fitness and an ETA.
 
     An evaluation is what a generation's quota counts: a candidate that passed static screening (trained, rejected
     in training, or reused from the cache). The ETA comes from this session's own pace, once ``workers`` evaluations
@@ -56,7 +57,8 @@ class SearchProgress:
                 BarColumn(bar_width=10),
                 MofNCompleteColumn(),
                 TextColumn(
-                    "rej {task.fields[rejected]} fail {task.fields[failed]} best {task.fields[best]} ETA {task.fields[eta]}"
+                    "rej {task.fields[rejected]} fail {task.fields[failed]} best {task.fields[best]}"
+                    " ETA {task.fields[eta]}"
                 ),
                 console=self.console,
             )
@@ -97,12 +99,12 @@ class SearchProgress:
             self.removed["static"] = self.removed.get("static", 0) + 1
             return
         self.done += 1
-        self.rejected += o.status == "rejected"
-        self.failed += o.status == "failed"
+        self.rejected += o.status == Status.REJECTED
+        self.failed += o.status == Status.FAILED
         if o.stage == "cache":
             self.removed["cache"] = self.removed.get("cache", 0) + 1
         if (
-            o.status in ("ok", "duplicate")
+            o.status in (Status.OK, Status.DUPLICATE)
             and o.fitness is not None
             and (self.best is None or o.fitness > self.best[0])
         ):
@@ -125,7 +127,7 @@ class SearchProgress:
                 f"{o.status} {o.fitness:.4f}"
                 if o.fitness is not None
                 else o.status
-                if o.status == "ok"
+                if o.status == Status.OK
                 else f"{o.status}: {shorten(o.error or '', 60)}"
             )
             self._line(f"{self.done}/{self.total} #{row.id} {outcome} {what}")

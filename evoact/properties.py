@@ -80,7 +80,7 @@ def _isolated_jumps(values: np.ndarray, floor: float) -> bool:
     return bool(np.any(step > 10.0 * around + floor))
 
 
-def _measured_cost(expr: sp.Expr, params: dict[str, float], rounds: int = 15) -> dict[str, float]:
+def _measured_cost(expr: sp.Expr, params: dict[str, float], rounds: int = 15) -> dict[str, float | list[float]]:
     """Forward + backward time relative to torch's ReLU on up to 2^18 floats: the two timed in alternation (so that the
     machine's load falls on both), after warm-up, and the median of the per-round ratios with its quartiles. A costly
     formula is timed on fewer floats, so that measuring it takes about a second at most."""

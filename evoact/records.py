@@ -1,20 +1,39 @@
 """Typed records: a candidate and the outcome of evaluating it, frozen; plain data only at the worker boundary.
 
 Workers receive plain jobs and return plain outcomes (``Outcome.plain``/``Outcome.from_plain``); the store, the
-problem, the driver and the readers pass these records. A record also reads like a row of plain data
-(``candidate["fitness"]``, the JSON form of that field), for scripts and ``--json`` output.
+problem, the driver and the readers pass these records, and ``row()`` gives a record's JSON form for ``--json``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from typing import Any
 
-STATUSES = ("pending", "ok", "failed", "rejected", "duplicate")
-#: Where a candidate left the cascade: rejected at a stage, or reused from the cache.
-STAGES = ("static", "cache", "stability", "quality")
+
+class Status(StrEnum):
+    """Where a candidate stands: waiting, trained, failed, rejected by the cascade, or a duplicate of another."""
+
+    PENDING = "pending"
+    OK = "ok"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+
+class Stage(StrEnum):
+    """Where a candidate left the cascade: rejected at a stage, or reused from the cache."""
+
+    STATIC = "static"
+    CACHE = "cache"
+    STABILITY = "stability"
+    QUALITY = "quality"
+
+
+STATUSES = tuple(s.value for s in Status)
+STAGES = tuple(s.value for s in Stage)
 
 
 class RecordError(ValueError):
@@ -39,7 +58,7 @@ class _Record:
         out = {}
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+            default = f.default_factory() if callable(f.default_factory) else f.default
             if value != default:
                 out[f.name] = _plain(value)
         return out
@@ -47,9 +66,6 @@ class _Record:
     def row(self) -> dict[str, Any]:
         """Every field in its JSON form, defaults included: what ``show --json`` prints."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
-
-    def __getitem__(self, key: str) -> Any:
-        return _plain(getattr(self, key))
 
 
 def _numbers(data: Any) -> tuple[float, ...]:
@@ -102,7 +118,7 @@ class Outcome(_Record):
     ``transient``: a failure of the machinery (a worker died, a timeout), not of the function; never cached.
     """
 
-    status: str = "pending"
+    status: Status = Status.PENDING
     fitness: float | None = None
     val_acc: float | None = None
     test_acc: float | None = None
@@ -111,7 +127,7 @@ class Outcome(_Record):
     probe_acc: float | None = None
     learned: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     error: str | None = None
-    stage: str | None = None
+    stage: Stage | None = None
     duplicate_of: int | None = None
     equivalent_to: str | None = None
     scores: Mapping[str, TaskScore] = field(default_factory=dict)
@@ -122,10 +138,16 @@ class Outcome(_Record):
     def from_plain(cls, data: Mapping[str, Any]) -> Outcome:
         """The outcome a worker (or a stored row) sent; a ``RecordError`` for anything else."""
         scores = lambda s: {str(k): TaskScore.from_plain(v) for k, v in (s or {}).items()}  # noqa: E731
-        outcome = cls(**_checked(cls, data, {"learned": _learned, "scores": scores}))
-        if outcome.status not in STATUSES or (outcome.stage is not None and outcome.stage not in STAGES):
-            raise RecordError(f"unknown status {outcome.status!r} or stage {outcome.stage!r}")
-        return outcome
+        return cls(**_checked(cls, data, {"learned": _learned, "scores": scores}))
+
+    def __post_init__(self) -> None:
+        """Statuses and stages given as text (from workers, stored rows, callers) become their enums."""
+        try:
+            object.__setattr__(self, "status", Status(self.status))
+            if self.stage is not None:
+                object.__setattr__(self, "stage", Stage(self.stage))
+        except ValueError:
+            raise RecordError(f"unknown status {self.status!r} or stage {self.stage!r}") from None
 
     def with_(self, **changes: Any) -> Outcome:
         """A copy with some fields changed."""
@@ -146,13 +168,10 @@ class Candidate(_Record):
     nodes: int | None = None
     fingerprint: str | None = None
     created_at: float | None = None
+    raced_fitness: float | None = None  # the mean over ``raced_seeds`` seeds once raced
+    raced_std: float | None = None
+    raced_seeds: int = 1
     outcome: Outcome = field(default_factory=Outcome)
-
-    def __getitem__(self, key: str) -> Any:
-        """A field of the candidate or of its outcome, in JSON form (rows read as before the records)."""
-        if key != "outcome" and key in Outcome.__dataclass_fields__:
-            return self.outcome[key]
-        return super().__getitem__(key)
 
     def row(self) -> dict[str, Any]:
         """The candidate and its outcome as one flat JSON row (``transient`` is never stored)."""
@@ -160,9 +179,35 @@ class Candidate(_Record):
         return {**flat, **{k: v for k, v in self.outcome.row().items() if k != "transient"}}
 
     @property
-    def status(self) -> str:
+    def rank_fitness(self) -> float | None:
+        """What the ranking orders by: the mean over the raced seeds once raced, else the one training's fitness."""
+        return self.raced_fitness if self.raced_fitness is not None else self.outcome.fitness
+
+    @property
+    def status(self) -> Status:
         """The outcome's status."""
         return self.outcome.status
+
+
+@dataclass(frozen=True)
+class RaceResult(_Record):
+    """One extra training of a candidate on another seed, for racing the elite: its fitness under that seed.
+
+    ``source``: where a reused result came from (the fitness cache's run and candidate), None when trained here.
+    """
+
+    candidate: int
+    seed: int
+    status: Status
+    fitness: float | None = None
+    seconds: float | None = None
+    error: str | None = None
+    source: str | None = None
+    finished_at: float | None = None
+
+    def __post_init__(self) -> None:
+        """The status given as text becomes its enum."""
+        object.__setattr__(self, "status", Status(self.status))
 
 
 def _checked(cls: type, data: Mapping[str, Any], convert: dict[str, Any]) -> dict[str, Any]:
@@ -186,3 +231,8 @@ def _checked(cls: type, data: Mapping[str, Any], convert: dict[str, Any]) -> dic
         else:
             out[key] = value
     return out
+
+
+def mean_learned(learned: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """One value per learnable constant: the mean over the layers (or trainings) that learned it."""
+    return {name: sum(v) / len(v) for name, v in learned.items() if v}

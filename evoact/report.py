@@ -18,12 +18,15 @@ from matplotlib.ticker import MaxNLocator
 from evoact.confirmation import tables
 from evoact.inspection import describe_candidate
 from evoact.plotting import figure_png, plot_png, plt
-from evoact.run import Run
+from evoact.records import Status
+from evoact.run import RunReader
 from evoact.store import RunStore
+from evoact.summaries import Verdict
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}
 th{background:#f3f3f3}code{font-size:13px}.entry{border-top:2px solid #ddd;margin-top:1.5em;padding-top:.5em}
 img{max-width:100%}.muted{color:#777}
 """
@@ -47,27 +50,26 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
-def progress_png(run: Run) -> bytes | None:
+def progress_png(run: RunReader) -> bytes | None:
     """Best-so-far and median fitness per generation, with the best baseline as a line."""
-    evolved = [
-        r
-        for r in run.store.candidates()
-        if r.label is None and r.outcome.fitness is not None and r.generation is not None
-    ]
-    if not evolved:
+    by_generation: dict[int, list[float]] = {}
+    for r in run.store.candidates():
+        if r.label is None and r.outcome.fitness is not None and r.generation is not None:
+            by_generation.setdefault(r.generation, []).append(r.outcome.fitness)
+    if not by_generation:
         return None
-    generations = sorted({r.generation for r in evolved})
-    medians = [statistics.median(r.outcome.fitness for r in evolved if r.generation == g) for g in generations]
+    generations = sorted(by_generation)
+    medians = [statistics.median(by_generation[g]) for g in generations]
     best, bests = float("-inf"), []
     for g in generations:
-        best = max(best, *(r.outcome.fitness for r in evolved if r.generation == g))
+        best = max(best, *by_generation[g])
         bests.append(best)
     fig, axis = plt.subplots(figsize=(7, 3.2), dpi=110)
     axis.plot(generations, bests, marker="o", label="best so far")
     axis.plot(generations, medians, marker="s", label="median of the generation")
     baselines = [r for r in run.store.ranked() if r.label]
-    if baselines:
-        axis.axhline(baselines[0].outcome.fitness, color="grey", ls="--", label=f"best baseline ({baselines[0].label})")
+    if baselines and baselines[0].rank_fitness is not None:
+        axis.axhline(baselines[0].rank_fitness, color="grey", ls="--", label=f"best baseline ({baselines[0].label})")
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("generation")
     axis.set_ylabel("fitness (validation accuracy)")
@@ -76,13 +78,11 @@ def progress_png(run: Run) -> bytes | None:
     return figure_png(fig)
 
 
-def curves_png(run: Run, top: int = 3) -> bytes | None:
+def curves_png(run: RunReader, top: int = 3) -> bytes | None:
     """Validation loss per epoch on each task, for the best candidates (solid) and the baselines (dashed)."""
-    rows = run.ranking(top) + [r for r in run.store.candidates() if r.label and r.status == "ok"]
+    rows = run.ranking(top) + [r for r in run.store.candidates() if r.label and r.status == Status.OK]
     tasks = [
-        t
-        for t in run.config.tasks
-        if any(len(r.outcome.scores.get(t, ()) and r.outcome.scores[t].curve) > 1 for r in rows)
+        t for t in run.config.tasks if any(t in r.outcome.scores and len(r.outcome.scores[t].curve) > 1 for r in rows)
     ]
     if not tasks:
         return None
@@ -107,48 +107,44 @@ def curves_png(run: Run, top: int = 3) -> bytes | None:
     return figure_png(fig)
 
 
-def _verdict(verdict: dict[str, Any] | None) -> str:
+def _verdict(verdict: Verdict | None) -> str:
     """The answer first: the winner, its margin over the best baseline on each task, and whether it was confirmed."""
     if verdict is None:
         return "<div id='verdict'><h2>Verdict</h2><p class='muted'>no evolved candidate has a fitness yet</p></div>"
-    w, b = verdict["winner"], verdict["best_baseline"]
+    w, b, margin = verdict.winner, verdict.best_baseline, verdict.margin
     head = (
-        f"<p>Winner: candidate {w['id']} <code>{html.escape(w['formula'])}</code>, fitness {_text(w['fitness'])}"
+        f"<p>Winner: candidate {w.id} <code>{html.escape(w.formula)}</code>, fitness {_text(w.fitness)}"
         + (
             ""
-            if b is None
-            else f" against the best baseline's {_text(b['fitness'])} ({html.escape(str(b['name']))}):"
-            f" {'+' if verdict['margin'] >= 0 else ''}{_text(verdict['margin'])}"
+            if b is None or margin is None
+            else f" against the best baseline's {_text(b.fitness)} ({html.escape(str(b.name))}):"
+            f" {'+' if margin >= 0 else ''}{_text(margin)}"
         )
         + ".</p>"
     )
+    confirmed = verdict.confirmed or {}
     rows = []
-    for task, t in verdict["per_task"].items():
-        c = (verdict["confirmed"] or {}).get(task)
+    for task, t in verdict.per_task.items():
+        c = confirmed.get(task)
         rows.append(
             [
                 task,
-                t["metric"],
-                t["winner"],
-                f"{t['baseline']:.4g} ({t['best_baseline']})" if t["baseline"] is not None else "-",
-                "not confirmed" if c is None else f"{c['verdict']} (diff {_text(c['diff'])}, p {_text(c['p'])})",
+                t.metric,
+                t.winner,
+                f"{t.baseline:.4g} ({t.best_baseline})" if t.baseline is not None else "-",
+                "not confirmed" if c is None else f"{c.verdict} (diff {_text(c.diff)}, p {_text(c.p)})",
             ]
         )
-    for task, c in (verdict["confirmed"] or {}).items():
-        if task not in verdict["per_task"]:
+    for task, c in confirmed.items():
+        if task not in verdict.per_task:
             rows.append(
-                [
-                    f"{task} (held-out)",
-                    "-",
-                    "-",
-                    c["best_baseline"],
-                    f"{c['verdict']} (diff {_text(c['diff'])}, p {_text(c['p'])})",
-                ]
+                [f"{task} (held-out)", "-", "-", c.best_baseline, f"{c.verdict} (diff {_text(c.diff)}, p {_text(c.p)})"]
             )
     note = (
         ""
-        if verdict["confirmed"]
-        else "<p class='muted'>Not confirmed yet: <code>evoact confirm RUN</code> re-trains it on fresh seeds and held-out tasks.</p>"
+        if confirmed
+        else "<p class='muted'>Not confirmed yet: <code>evoact confirm RUN</code> re-trains it on fresh seeds and"
+        " held-out tasks.</p>"
     )
     return (
         "<div id='verdict'><h2>Verdict</h2>"
@@ -175,21 +171,22 @@ def _lineage(tree: dict[str, Any]) -> str:
 
 def render_report(store: RunStore, top: int = 10) -> str:
     """The report's HTML text: the summary ``evoact show`` prints, with plots and each top candidate described."""
-    run = Run(store)
+    run = RunReader(store)
     summary, config = run.summary(top), run.config
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>evoact report: {html.escape(store.path.name)}</title>",
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>evoact report: {html.escape(store.path.name)}</title>",
         f"<style>{_STYLE}</style></head><body><h1>evoact run {html.escape(store.path.name)}</h1>",
     ]
     started = store.meta().get("started_at")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)) if isinstance(started, (int, float)) else "-"
     seconds = run.duration()
     parts.append(
-        f"<p id='run-facts'>{html.escape(summary['state'])} &middot; started {html.escape(when)} &middot; took"
+        f"<p id='run-facts'>{html.escape(summary.state)} &middot; started {html.escape(when)} &middot; took"
         f" {'-' if seconds is None else f'{seconds / 60:.1f} min'} &middot; run again with <code>"
         f"{html.escape(run.command() or '-')}</code></p>"
     )
-    parts.append(_verdict(summary["verdict"]))
+    parts.append(_verdict(summary.verdict))
     versions = store.config().get("versions")
     parts.append(
         "<h2>Settings</h2>"
@@ -220,22 +217,22 @@ def render_report(store: RunStore, top: int = 10) -> str:
     curves = curves_png(run)
     if curves:
         parts.append("<h2 id='curves'>Learning curves</h2>" + _img(curves, "validation loss per epoch"))
-    b = summary["cascade"]
+    b = summary.cascade
     parts.append(
         "<h2>Rejection cascade</h2>"
         + _table(
             ["stage", "candidates"],
             [
-                ["proposed", b["proposed"]],
-                ["rejected by static screening", b["rejected_static"]],
-                ["reused from the fitness cache", b["cache_hits"]],
-                ["rejected as unstable", b["rejected_stability"]],
-                ["below the quality hurdle", b["rejected_quality"]],
-                ["fully trained", b["fully_trained"]],
-                ["failed", b["failed"]],
+                ["proposed", b.proposed],
+                ["rejected by static screening", b.rejected_static],
+                ["reused from the fitness cache", b.cache_hits],
+                ["rejected as unstable", b.rejected_stability],
+                ["below the quality hurdle", b.rejected_quality],
+                ["fully trained", b.fully_trained],
+                ["failed", b.failed],
                 [
                     "training seconds spent / saved (estimate)",
-                    f"{b['train_seconds']:.0f} / {b['train_seconds_saved']:.0f}",
+                    f"{b.train_seconds:.0f} / {b.train_seconds_saved:.0f}",
                 ],
             ],
         )
@@ -244,12 +241,15 @@ def render_report(store: RunStore, top: int = 10) -> str:
         "<h2>Baselines</h2>"
         + _table(
             ["baseline", "formula", "fitness", "test acc", "status"],
-            [[r["label"], r["formula"], r["fitness"], r["test_acc"], r["status"]] for r in summary["baselines"]],
+            [
+                [c.label, c.formula, c.rank_fitness, c.outcome.test_acc, c.status]
+                for c in (row.candidate for row in summary.baselines)
+            ],
         )
     )
-    if summary["confirmation"]:
+    if summary.confirmation:
         parts.append("<h2>Confirmation on fresh seeds</h2>")
-        for title, header, rows in tables(summary["confirmation"]):
+        for title, header, rows in tables(summary.confirmation):
             parts.append(f"<h3>{html.escape(title)}</h3>" + _table(list(header), rows))
     parts.append("<h2>Hall of fame</h2>")
     for rank, row in enumerate(store.hall_of_fame(top), 1):
@@ -259,15 +259,16 @@ def render_report(store: RunStore, top: int = 10) -> str:
         )
         parts.append(
             _table(
-                ["fitness", "test acc", "nodes", "generation", "origin", "learned constants", "status"],
+                ["fitness", "seeds", "test acc", "nodes", "generation", "origin", "learned constants", "status"],
                 [
                     [
-                        row.outcome.fitness,
+                        row.rank_fitness,
+                        row.raced_seeds,
                         row.outcome.test_acc,
                         row.nodes,
                         row.generation,
                         row.origin,
-                        row["learned"] or None,
+                        {k: list(v) for k, v in row.outcome.learned.items()} or None,
                         row.status,
                     ]
                 ],

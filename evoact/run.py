@@ -1,5 +1,6 @@
-"""Reading a run directory: its config and search space as typed objects, a candidate's constants, and the summary
-that ``evoact show`` prints and the report renders."""
+"""Reading a run directory: its config and search space as typed objects, a candidate's constants, and the typed
+summaries (``evoact.summaries``) that ``evoact show`` prints and the report renders. Acting on a run (export,
+confirm, resume, report) is the API's (``evoact.api.Run``): this module only reads."""
 
 from __future__ import annotations
 
@@ -13,18 +14,31 @@ import numpy as np
 from evoact.compiler import values_at
 from evoact.config import SearchConfig
 from evoact.formula import parse
-from evoact.inspection import mean_learned
 from evoact.pareto import pareto_front
-from evoact.records import Candidate
+from evoact.records import Candidate, Stage, Status, mean_learned
 from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
 from evoact.search_space import SearchSpace, parse_search_space
 from evoact.store import RunStore, RunStoreError, writer_active
+from evoact.summaries import (
+    BaselineRef,
+    BaselineRow,
+    CascadeSummary,
+    Confirmation,
+    FunctionRef,
+    ParetoPoint,
+    RankedCandidate,
+    RunOverview,
+    RunSummary,
+    TaskVerdict,
+    Verdict,
+    confirmed_verdict,
+)
 from evoact.tasks import TASKS
 
 
-class Run:
+class RunReader:
     """One run, read through its store: parsed once, checked where it is read."""
 
     def __init__(self, store: RunStore) -> None:
@@ -62,10 +76,10 @@ class Run:
         return f"{how} over the tasks of the validation {compared} relative to the best baseline's"
 
     def constants(self, row: Candidate) -> dict[str, float]:
-        """A candidate's constants: the search space's initial values, replaced by the values the run trained (means)."""
+        """A candidate's constants: the space's initial values, replaced by the values the run trained (means)."""
         return {**self.space.learnable, **mean_learned(row.outcome.learned)}
 
-    def cascade(self) -> dict[str, Any]:
+    def cascade(self) -> CascadeSummary:
         """What the rejection cascade did: proposals, rejections per stage, cache hits, trainings, seconds saved.
 
         Savings are estimated from the measured cost of a full training in this run: each candidate removed
@@ -73,44 +87,47 @@ class Run:
         """
         everything = self.store.candidates()
         rows = [r for r in everything if r.label is None]
-        full = [r.outcome.train_seconds for r in everything if r.status == "ok" and r.outcome.train_seconds]
+        full = [r.outcome.train_seconds for r in everything if r.status == Status.OK and r.outcome.train_seconds]
         full_cost = sum(full) / len(full) if full else 0.0
-        stages = {
-            stage: [r for r in rows if r.outcome.stage == stage]
-            for stage in ("static", "cache", "stability", "quality")
-        }
-        saved = full_cost * (len(stages["static"]) + len(stages["cache"]) + len(stages["stability"]))
-        saved += sum(max(0.0, full_cost - (r.outcome.train_seconds or 0.0)) for r in stages["quality"])
+        stages = {stage: [r for r in rows if r.outcome.stage == stage] for stage in Stage}
+        saved = full_cost * (len(stages[Stage.STATIC]) + len(stages[Stage.CACHE]) + len(stages[Stage.STABILITY]))
+        saved += sum(max(0.0, full_cost - (r.outcome.train_seconds or 0.0)) for r in stages[Stage.QUALITY])
         reasons: dict[str, int] = {}
-        for r in stages["static"]:
+        for r in stages[Stage.STATIC]:
             key = r.outcome.error.split(" (")[0].split(":")[0] if r.outcome.error else "?"
             reasons[key] = reasons.get(key, 0) + 1
         by_task: dict[str, int] = {}  # the task whose hurdle each rejection missed
-        for r in stages["quality"]:
+        for r in stages[Stage.QUALITY]:
             task = next((t for t, s in r.outcome.scores.items() if s.stopped), self.config.task)
             by_task[task] = by_task.get(task, 0) + 1
-        return {
-            "proposed": len(rows),
-            "rejected_static": len(stages["static"]),
-            "static_reasons": reasons,
-            "cache_hits": len(stages["cache"]),
-            "rejected_stability": len(stages["stability"]),
-            "rejected_quality": len(stages["quality"]),
-            "rejected_quality_by_task": by_task,
-            "hurdles": self.store.meta().get("hurdles") or {},
-            "fully_trained": sum(r.status == "ok" for r in rows),
-            "failed": sum(r.status == "failed" for r in rows),
-            "train_seconds": sum(r.outcome.train_seconds or 0.0 for r in everything),
-            "full_training_seconds": full_cost,
-            "train_seconds_saved": saved,
-            "hurdle": self.store.meta().get("hurdle"),
-        }
+        meta = self.store.meta()
+        races = self.store.races()
+        evolved = [r for r in self.store.ranked() if r.label is None]
+        first_seed = max(evolved, key=lambda r: (r.outcome.fitness or 0.0, -r.id), default=None)
+        return CascadeSummary(
+            proposed=len(rows),
+            rejected_static=len(stages[Stage.STATIC]),
+            static_reasons=reasons,
+            cache_hits=len(stages[Stage.CACHE]),
+            rejected_stability=len(stages[Stage.STABILITY]),
+            rejected_quality=len(stages[Stage.QUALITY]),
+            rejected_quality_by_task=by_task,
+            hurdles=meta.get("hurdles") or {},
+            fully_trained=sum(r.status == Status.OK for r in rows),
+            failed=sum(r.status == Status.FAILED for r in rows),
+            train_seconds=sum(r.outcome.train_seconds or 0.0 for r in everything),
+            full_training_seconds=full_cost,
+            train_seconds_saved=saved,
+            hurdle=meta.get("hurdle"),
+            race_trainings=len(races),
+            race_reused=sum(r.source is not None for r in races),
+            race_seconds=sum(r.seconds or 0.0 for r in races),
+            single_seed_best=first_seed.id if races and first_seed is not None else None,
+        )
 
-    def pareto_front(self) -> list[dict[str, Any]]:
-        """The Pareto front over evolved candidates (baseline-normalised task scores, and size if it was an objective).
-
-        Each row gets ``objectives`` (per task, then nodes), best fitness first.
-        """
+    def pareto_front(self) -> tuple[ParetoPoint, ...]:
+        """The Pareto front over evolved candidates (baseline-normalised task scores, and size if it was an objective):
+        each with its ``objectives`` (per task, then nodes), best fitness first."""
         tasks, complexity = self.config.tasks, self.config.complexity_objective
         refs = self.store.meta().get("references") or {}
         rows = [
@@ -122,11 +139,11 @@ class Run:
         out = []
         for i in pareto_front([o for _, o in rows]):
             row, values = rows[i]
-            shown = dict(zip(tasks, values))
+            shown: dict[str, Any] = dict(zip(tasks, values))
             if complexity:
                 shown["nodes"] = row.nodes
-            out.append({**row.row(), "objectives": shown})
-        return out
+            out.append(ParetoPoint(row, shown))
+        return tuple(out)
 
     @property
     def state(self) -> str:
@@ -150,30 +167,37 @@ class Run:
         command = self.store.config().get("command")
         return command if isinstance(command, str) else None
 
-    def overview(self) -> dict[str, Any]:
-        """One line about the run, as ``evoact runs`` lists it: state, tasks, best against the best baseline, size, time."""
+    def overview(self) -> RunOverview:
+        """One line about the run, as ``evoact runs`` lists it: state, tasks, best against the best baseline, time."""
         best, baseline = self.best, next((r for r in self.store.ranked() if r.label), None)
-        counts = self.store.counts()
-        return {
-            "name": self.path.name,
-            "path": str(self.path),
-            "state": self.state,
-            "tasks": list(self.config.tasks),
-            "seed": self.config.seed,
-            "budget": self.config.budget,
-            "best": None if best is None else {"id": best.id, "formula": best.formula, "fitness": best.outcome.fitness},
-            "best_baseline": None
-            if baseline is None
-            else {"name": baseline.label, "fitness": baseline.outcome.fitness},
-            "candidates": self.store.proposed(),
-            "counts": counts,
-            "seconds": self.duration(),
-            "command": self.command(),
-        }
+        return RunOverview(
+            name=self.path.name,
+            path=str(self.path),
+            state=self.state,
+            tasks=self.config.tasks,
+            seed=self.config.seed,
+            budget=self.config.budget,
+            best=None if best is None else FunctionRef(best.id, best.formula, best.rank_fitness),
+            best_baseline=None if baseline is None else BaselineRef(str(baseline.label), baseline.rank_fitness),
+            candidates=self.store.proposed(),
+            counts=self.store.counts(),
+            seconds=self.duration(),
+            command=self.command(),
+        )
 
-    def verdict(self) -> dict[str, Any] | None:
+    def confirmation(self) -> Confirmation | None:
+        """What the last ``evoact confirm`` of this run found, if it was confirmed."""
+        stored = self.store.meta().get("confirmation")
+        if stored is None:
+            return None
+        try:
+            return Confirmation.from_json(stored)
+        except ValueError as exc:
+            raise RunStoreError(f"{self.path}: {exc}") from None
+
+    def verdict(self) -> Verdict | None:
         """What the run found, first: its best function against the best baseline, overall and per task (validation),
-        and what a confirmation on fresh seeds said of it where there is one. None before any candidate has a fitness."""
+        and what a confirmation on fresh seeds said of it where there is one; None before anything has a fitness."""
         best = self.best
         if best is None:
             return None
@@ -189,37 +213,23 @@ class Run:
             ]
             pick = max if metric == "accuracy" else min
             name, value = pick(theirs, key=lambda t: t[1]) if theirs else (None, None)
-            per_task[task] = {
-                "metric": metric,
-                "winner": None if mine is None else getattr(mine, measured),
-                "best_baseline": name,
-                "baseline": value,
-            }
+            per_task[task] = TaskVerdict(metric, None if mine is None else getattr(mine, measured), name, value)
+        confirmation = self.confirmation()
         confirmed = {}
-        for task, result in ((self.store.meta().get("confirmation") or {}).get("tasks") or {}).items():
-            row = next((r for r in result["rows"] if r["name"].split(" ")[0] == f"#{best.id}"), None)
+        for task, result in (confirmation.tasks if confirmation else {}).items():
+            row = next((r for r in result.rows if r.id == best.id), None)
             if row is not None:
-                diff, p = row["diff_vs_best_baseline"], row["p_vs_best_baseline"]
-                better = diff is not None and (diff > 0 if result.get("metric", "accuracy") == "accuracy" else diff < 0)
-                confirmed[task] = {
-                    "held_out": bool(result.get("held_out")),
-                    "best_baseline": result["best_baseline"],
-                    "diff": diff,
-                    "p": p,
-                    "verdict": "-"
-                    if p is None
-                    else ("better" if better else "worse")
-                    if p < 0.05
-                    else "no significant difference",
-                }
+                confirmed[task] = confirmed_verdict(result, row)
         head = baselines[0] if baselines else None
-        return {
-            "winner": {"id": best.id, "formula": best.formula, "fitness": best.outcome.fitness},
-            "best_baseline": None if head is None else {"name": head.label, "fitness": head.outcome.fitness},
-            "margin": None if head is None else best.outcome.fitness - head.outcome.fitness,
-            "per_task": per_task,
-            "confirmed": confirmed or None,
-        }
+        return Verdict(
+            winner=FunctionRef(best.id, best.formula, best.rank_fitness),
+            best_baseline=None if head is None else BaselineRef(str(head.label), head.rank_fitness),
+            margin=None
+            if head is None or best.rank_fitness is None or head.rank_fitness is None
+            else best.rank_fitness - head.rank_fitness,
+            per_task=per_task,
+            confirmed=confirmed or None,
+        )
 
     def lineage(self, cid: int, depth: int = 6, budget: list[int] | None = None) -> dict[str, Any]:
         """A candidate and its ancestors, ``depth`` generations back: id, formula, fitness, origin, generation, parents
@@ -239,7 +249,7 @@ class Run:
             ],
         }
 
-    def _grouped(self, ranked: list[Candidate], top: int) -> list[dict[str, Any]]:
+    def _grouped(self, ranked: list[Candidate], top: int) -> tuple[RankedCandidate, ...]:
         """The ranking's first ``top`` rows; a function that only rescales a better-ranked one (a constant output
         factor, sign included) is marked as that one's variant (``variant_of``, ``factor``): the same idea twice. A
         baseline is never a variant: it keeps its own row."""
@@ -248,39 +258,34 @@ class Run:
         for rank, row in enumerate(ranked[:top], 1):
             values = values_at(parse(row.formula), probe_points(), self.constants(row))
             key = scale_free_fingerprint(values)
-            entry = {**row.row(), "rank": rank, "variant_of": None, "factor": None}
             if key in heads and not row.label:
                 head, reference = heads[key]
-                entry["variant_of"] = head
-                entry["factor"] = float(np.sqrt(np.mean(values**2) / np.mean(reference**2))) * (
-                    1 if values @ reference >= 0 else -1
-                )
-            elif key and key not in heads:
+                factor = float(np.sqrt(np.mean(values**2) / np.mean(reference**2)))
+                out.append(RankedCandidate(row, rank, head, factor * (1 if values @ reference >= 0 else -1)))
+                continue
+            if key and key not in heads:
                 heads[key] = (row.id, values)
-            out.append(entry)
-        return out
+            out.append(RankedCandidate(row, rank))
+        return tuple(out)
 
-    def summary(self, top: int = 20, status: str | None = None) -> dict[str, Any]:
-        """Everything ``evoact show`` prints and the report renders, as JSON-ready data."""
+    def summary(self, top: int = 20, status: Status | str | None = None) -> RunSummary:
+        """Everything ``evoact show`` prints and the report renders; ``status``: also list that status's candidates."""
         everything = self.store.candidates()
         ranked = self.store.ranked()
         rank = {r.id: i for i, r in enumerate(ranked, 1)}
-        out = {
-            "run": str(self.path),
-            "state": self.state,
-            "counts": self.store.counts(),
-            "config": self.config.to_dict(),
-            "cascade": self.cascade(),
-            "ranking": self._grouped(ranked, top),
-            "baselines": [{**r.row(), "rank": rank.get(r.id)} for r in everything if r.label],
-            "confirmation": self.store.meta().get("confirmation"),
-            "verdict": self.verdict(),
-        }
-        if self.config.selection == "pareto":
-            out["pareto_front"] = self.pareto_front()
-        if status:
-            out["candidates"] = [r.row() for r in everything if r.status == status][:top]
-        return out
+        return RunSummary(
+            run=str(self.path),
+            state=self.state,
+            counts=self.store.counts(),
+            config=self.config.to_dict(),
+            cascade=self.cascade(),
+            ranking=self._grouped(ranked, top),
+            baselines=tuple(BaselineRow(r, rank.get(r.id)) for r in everything if r.label),
+            confirmation=self.confirmation(),
+            verdict=self.verdict(),
+            pareto_front=self.pareto_front() if self.config.selection == "pareto" else None,
+            candidates=tuple(r for r in everything if r.status == status)[:top] if status else None,
+        )
 
     def ranking(self, top: int | None = None) -> list[Candidate]:
         """Evolved candidates with a fitness, best first (baselines left out), at most ``top``."""
@@ -299,51 +304,21 @@ class Run:
             raise KeyError(f"{self.path}: no candidate with id {cid}")
         return row
 
-    def export(self, path: str | Path, candidate: int | None = None, format: str = "module") -> Path:
-        """Write a candidate (default: the best) as ``module`` (standalone torch file), ``sympy``, ``latex`` or ``json``;
-        learnable constants start at the values the run trained."""
-        from evoact.export import EXPORTERS
-
-        if format not in EXPORTERS:
-            raise ValueError(f"unknown export format {format!r}; use one of {', '.join(EXPORTERS)}")
-        row = self.candidate(candidate) if candidate is not None else self.best
-        if row is None:
-            raise ValueError(f"{self.path}: no evolved candidate has a fitness yet; nothing to export")
-        return EXPORTERS[format](Path(path), row.formula, self.constants(row), dict(row.outcome.learned) or None)
-
-    def confirm(self, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, **options: Any) -> dict[str, Any]:
-        """``evoact confirm``: re-train the top candidates and the baselines on fresh seeds, held-out tasks included."""
-        from evoact.confirmation import confirm_run
-
-        return confirm_run(self.path, top, seeds, tasks, **options)
-
-    def resume(self, **options: Any) -> Run:
-        """``evoact resume``: continue this run where it stopped; returns it, reopened."""
-        from evoact.driver import resume_search
-
-        resume_search(self.path, **options)
-        return open_run(self.path)
-
-    def report(self, path: str | Path, top: int = 10) -> Path:
-        """``evoact report``: the run as one self-contained HTML file."""
-        from evoact.report import write_report
-
-        return write_report(self.store, path, top)
-
     def __repr__(self) -> str:
-        return f"Run({str(self.path)!r}, state={self.store.meta().get('state')!r}, candidates={sum(self.store.counts().values())})"
+        state, count = self.store.meta().get("state"), sum(self.store.counts().values())
+        return f"{type(self).__name__}({str(self.path)!r}, state={state!r}, candidates={count})"
 
     def close(self) -> None:
         """Close the store."""
         self.store.close()
 
 
-def open_run(path: str | Path) -> Run:
+def read_run(path: str | Path) -> RunReader:
     """Open a run directory for reading; safe while its search is still running."""
-    return Run(RunStore.open(path))
+    return RunReader(RunStore.open(path))
 
 
-def find_runs(folder: str | Path) -> list[Run]:
+def find_runs(folder: str | Path) -> list[RunReader]:
     """Every run directory directly inside ``folder``, oldest first (unreadable ones are left out)."""
     runs = []
     for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
@@ -354,7 +329,7 @@ def find_runs(folder: str | Path) -> list[Run]:
             and (path / "candidates.db").is_file()
         ):
             try:
-                runs.append(open_run(path))
+                runs.append(read_run(path))
             except RunStoreError:
                 continue
     return sorted(runs, key=lambda r: r.store.meta().get("started_at") or 0)

@@ -76,7 +76,8 @@ def normalised(
 
 
 def aggregate(values: Sequence[float], how: str = "mean", weights: Sequence[float] = ()) -> float:
-    """Relative scores combined: the weighted mean (equal weights when none are given), the worst, or the lower quartile."""
+    """Relative scores combined: the weighted mean (equal weights when none are given), the worst, or the lower
+    quartile."""
     if how == "worst":
         return min(values)
     if how == "q25":
@@ -94,7 +95,8 @@ def fitness(
     score: str = "accuracy",
     how: str = "mean",
 ) -> float | None:
-    """A candidate's fitness from its scores: None when a task is missing, or for several tasks until ``refs`` are known."""
+    """A candidate's fitness from its scores: None when a task is missing, or for several tasks until ``refs`` are
+    known."""
     if len(tasks) == 1:
         if tasks[0] not in scores:
             return None

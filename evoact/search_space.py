@@ -84,7 +84,8 @@ def load_search_space(name_or_path: str | Path) -> SearchSpace:
     name = str(name_or_path)
     if name not in builtin_spaces():
         raise SearchSpaceError(
-            f"{name}: unknown search space; shipped ones are {', '.join(builtin_spaces())}, or give a path to a .toml file"
+            f"{name}: unknown search space; shipped ones are {', '.join(builtin_spaces())},"
+            " or give a path to a .toml file"
         )
     text = resources.files("evoact.search_spaces").joinpath(f"{name}.toml").read_text(encoding="utf-8")
     return parse_search_space(text, f"search_spaces/{name}.toml")

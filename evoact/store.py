@@ -17,11 +17,11 @@ from typing import Any
 
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.database import transaction
-from evoact.records import STATUSES, Candidate, Outcome
+from evoact.records import STATUSES, Candidate, Outcome, RaceResult
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Older versions this evoact still reads (and upgrades when it writes them).
-READABLE_VERSIONS = (2, 3, 4)
+READABLE_VERSIONS = (2, 3, 4, 5)
 CONFIG_FILE = "config.json"
 DB_FILE = "candidates.db"
 LOCK_FILE = ".writer.lock"
@@ -53,7 +53,10 @@ CREATE TABLE candidates (
     probe_acc REAL,
     scores TEXT,
     created_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    raced_fitness REAL,
+    raced_std REAL,
+    raced_seeds INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX candidates_formula ON candidates(formula);
 """
@@ -74,8 +77,24 @@ CREATE TABLE IF NOT EXISTS confirmations (
     PRIMARY KEY (formula, task, seed, epochs)
 );
 """
+    + """
+CREATE TABLE IF NOT EXISTS races (
+    candidate INTEGER NOT NULL REFERENCES candidates(id),
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    fitness REAL,
+    seconds REAL,
+    error TEXT,
+    source TEXT,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (candidate, seed)
+);
+"""
 )
-_CONFIRMATIONS = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS confirmations") :]
+_CONFIRMATIONS = _SCHEMA[
+    _SCHEMA.index("CREATE TABLE IF NOT EXISTS confirmations") : _SCHEMA.index("CREATE TABLE IF NOT EXISTS races")
+]
+_RACES = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS races") :]
 
 
 class RunStoreError(RuntimeError):
@@ -227,7 +246,7 @@ class RunStore:
 
     def _upgrade(self) -> None:
         """Bring an older run to this version: version 3 added a ``scores`` column and the confirmations table,
-        version 4 the confirmations' ``test_loss``."""
+        version 4 the confirmations' ``test_loss``, version 5 racing (the raced columns and the races table)."""
         version = self.meta().get("schema_version")
         if version == SCHEMA_VERSION:
             return
@@ -235,8 +254,11 @@ class RunStore:
         if version == 2:
             self._conn.execute("ALTER TABLE candidates ADD COLUMN scores TEXT")
             self._conn.execute(_CONFIRMATIONS)
-        else:
+        elif version == 3:
             self._conn.execute("ALTER TABLE confirmations ADD COLUMN test_loss REAL")
+        for column in ("raced_fitness REAL", "raced_std REAL", "raced_seeds INTEGER NOT NULL DEFAULT 1"):
+            self._conn.execute(f"ALTER TABLE candidates ADD COLUMN {column}")
+        self._conn.execute(_RACES)
         self.set_meta("schema_version", SCHEMA_VERSION)
         self._conn.execute("COMMIT")
 
@@ -328,14 +350,17 @@ class RunStore:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (formula, genome, label, generation, json.dumps(list(parents)), origin, nodes, time.time()),
         )
+        assert cur.lastrowid is not None  # set by the INSERT
         return int(cur.lastrowid)
 
     def record_result(self, cid: int, result: Outcome | dict[str, Any]) -> None:
         """Store a finished evaluation, rejection or reuse; committed at once so that nothing finished is lost."""
         o = result if isinstance(result, Outcome) else Outcome.from_plain(result)
+        plain = o.row()  # every field in its JSON form
         self._conn.execute(
             "UPDATE candidates SET status=?, fitness=?, val_acc=?, test_acc=?, train_seconds=?, seconds=?,"
-            " learned=?, error=?, duplicate_of=?, equivalent_to=?, stage=?, probe_acc=?, scores=?, finished_at=? WHERE id=?",
+            " learned=?, error=?, duplicate_of=?, equivalent_to=?, stage=?, probe_acc=?, scores=?, finished_at=?"
+            " WHERE id=?",
             (
                 o.status,
                 o.fitness,
@@ -343,19 +368,19 @@ class RunStore:
                 o.test_acc,
                 o.train_seconds,
                 o.seconds,
-                json.dumps(o["learned"]),
+                json.dumps(plain["learned"]),
                 o.error,
                 o.duplicate_of,
                 o.equivalent_to,
                 o.stage,
                 o.probe_acc,
-                json.dumps(o["scores"]) if o.scores else None,
+                json.dumps(plain["scores"]) if o.scores else None,
                 time.time(),
                 cid,
             ),
         )
 
-    def set_fitness(self, cid: int, fitness: float) -> None:
+    def set_fitness(self, cid: int, fitness: float | None) -> None:
         """Replace a finished candidate's fitness (a baseline's, once the multi-task references are known)."""
         self._conn.execute("UPDATE candidates SET fitness=? WHERE id=?", (fitness, cid))
 
@@ -382,16 +407,23 @@ class RunStore:
         return self._select("WHERE status=? ORDER BY id", (status,)) if status else self._select("ORDER BY id", ())
 
     def ranked(self) -> list[Candidate]:
-        """Candidates and baselines with a fitness, best first (ties: earlier id), one row per function.
+        """Candidates and baselines with a fitness, best first (ties: earlier id), one row per function; a raced
+        candidate ranks by its mean over its seeds.
 
         A cache hit on another run's result counts (its fitness is that function's mean); a duplicate of a
         candidate in this run does not, since its original is already ranked.
         """
+        order = "COALESCE(raced_fitness, fitness)" if self._raced() else "fitness"
         return self._select(
             "WHERE status IN ('ok', 'duplicate') AND fitness IS NOT NULL AND duplicate_of IS NULL"
-            " ORDER BY fitness DESC, id ASC",
+            f" ORDER BY {order} DESC, id ASC",
             (),
         )
+
+    def _raced(self) -> bool:
+        """Whether this run's table has the raced columns (runs before version 5 were never raced)."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(candidates)")}
+        return "raced_fitness" in columns
 
     def hall_of_fame(self, size: int = 10) -> list[Candidate]:
         """The best evolved (non-baseline) candidates."""
@@ -411,6 +443,39 @@ class RunStore:
         cur = self._conn.execute(f"SELECT * FROM candidates {where}", args)
         names = [c[0] for c in cur.description]
         return [_candidate(dict(zip(names, values))) for values in cur.fetchall()]
+
+    # --- racing -------------------------------------------------------------------------
+    def add_race(self, result: RaceResult) -> None:
+        """Store one extra-seed training of a candidate, committed at once."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO races (candidate, seed, status, fitness, seconds, error, source, finished_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                result.candidate,
+                result.seed,
+                result.status,
+                result.fitness,
+                result.seconds,
+                result.error,
+                result.source,
+                time.time(),
+            ),
+        )
+
+    def races(self, cid: int | None = None) -> list[RaceResult]:
+        """The stored extra-seed trainings, of one candidate or of all (none for a run made before racing)."""
+        if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name='races'").fetchone():
+            return []
+        where, args = ("WHERE candidate=?", (cid,)) if cid is not None else ("", ())
+        cur = self._conn.execute(f"SELECT * FROM races {where} ORDER BY candidate, seed", args)
+        names = [c[0] for c in cur.description]
+        return [RaceResult(**dict(zip(names, values))) for values in cur.fetchall()]
+
+    def set_raced(self, cid: int, mean: float | None, std: float | None, seeds: int) -> None:
+        """Record a candidate's fitness over its raced seeds: the mean, its spread and how many seeds."""
+        self._conn.execute(
+            "UPDATE candidates SET raced_fitness=?, raced_std=?, raced_seeds=? WHERE id=?", (mean, std, seeds, cid)
+        )
 
     # --- confirmation -------------------------------------------------------------------
     def confirmation(self, formula: str, task: str, seed: int, epochs: float) -> dict[str, Any] | None:
@@ -434,8 +499,8 @@ class RunStore:
     ) -> None:
         """Store one confirmation training, committed at once."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO confirmations (formula, name, task, seed, epochs, status, val_acc, test_acc, learned, error,"
-            " finished_at, test_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO confirmations (formula, name, task, seed, epochs, status, val_acc, test_acc,"
+            " learned, error, finished_at, test_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 formula,
                 name,
@@ -453,7 +518,20 @@ class RunStore:
         )
 
 
-_CANDIDATE_COLUMNS = ("id", "formula", "origin", "genome", "label", "generation", "nodes", "fingerprint", "created_at")
+_CANDIDATE_COLUMNS = (
+    "id",
+    "formula",
+    "origin",
+    "genome",
+    "label",
+    "generation",
+    "nodes",
+    "fingerprint",
+    "created_at",
+    "raced_fitness",
+    "raced_std",
+    "raced_seeds",
+)
 
 
 def _candidate(row: dict[str, Any]) -> Candidate:
@@ -462,7 +540,7 @@ def _candidate(row: dict[str, Any]) -> Candidate:
     outcome["learned"] = json.loads(outcome.get("learned") or "{}")
     outcome["scores"] = json.loads(outcome.get("scores") or "{}")
     return Candidate(
-        **{k: row[k] for k in _CANDIDATE_COLUMNS},
+        **{k: row[k] for k in _CANDIDATE_COLUMNS if k in row},
         parents=tuple(json.loads(row["parents"])),
         outcome=Outcome.from_plain(outcome),
     )

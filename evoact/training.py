@@ -1,25 +1,48 @@
 """Train a model on a task's data with one protocol and measure it on the validation and test splits.
 
 Classification is trained on cross-entropy and measured by accuracy and loss (a model may predict at every
-position of a sequence); regression is trained and measured by the mean squared error.
+position of a sequence); regression is trained and measured by the mean squared error. A task chooses its
+optimizer from ``OPTIMIZERS`` (Adam unless it says otherwise).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:
-    from evoact.tasks.base import Dataset
-
 #: How a task's model is trained and measured.
 LOSSES = ("cross_entropy", "mse")
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter], "Schedule"], torch.optim.Optimizer]
+
+#: The optimizers a task may train with, by name: each makes one from the parameters and the schedule's numbers.
+#: ``adam`` (the default; the schedule's weight decay is Adam's L2 term, 0 unless set), ``adamw`` (decoupled weight
+#: decay, on every parameter), ``sgd`` (with the schedule's momentum, Nesterov's if it says so, and weight decay).
+OPTIMIZERS: dict[str, OptimizerFactory] = {
+    "adam": lambda params, s: torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay),
+    "adamw": lambda params, s: torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay),
+    "sgd": lambda params, s: torch.optim.SGD(
+        params, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov, weight_decay=s.weight_decay
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Tensors of one task's splits: validation drives selection, test is kept for reports and confirmation."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
 
 
 class TrainingError(RuntimeError):
@@ -44,12 +67,35 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Schedule:
-    """One training's length and step size: epochs (a fraction of one allowed), batch size, learning rate, seed."""
+    """One training's length, step size and optimizer: epochs (a fraction of one allowed), batch size, learning rate,
+    seed, and the optimizer (a name in ``OPTIMIZERS``) with its momentum (SGD's), Nesterov's form and weight decay;
+    ``cosine``: the learning rate falls from ``lr`` to 0 along a half cosine over the steps (else it stays ``lr``)."""
 
     epochs: float
     batch_size: int
     lr: float
     seed: int
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    nesterov: bool = False
+    cosine: bool = False
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+        if self.optimizer != "sgd" and (self.momentum or self.nesterov):
+            raise ValueError(f"momentum and nesterov are SGD's; {self.optimizer} has its own")
+        if self.nesterov and self.momentum <= 0:
+            raise ValueError("Nesterov's momentum needs a momentum above 0")
+
+    def make_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """This schedule's optimizer over ``params``."""
+        return OPTIMIZERS[self.optimizer](params, self)
+
+    def lr_at(self, step: int, total: int) -> float:
+        """The learning rate for the step after ``step`` of ``total``: ``lr``, or its cosine decay."""
+        return 0.5 * self.lr * (1 + math.cos(math.pi * step / total)) if self.cosine else self.lr
 
     def steps(self, n: int) -> int:
         """Optimizer steps over ``n`` training examples."""
@@ -100,14 +146,14 @@ def train(
     hurdle: Hurdle | None = None,
     device: torch.device | str = "cpu",
 ) -> TrainResult:
-    """Adam on ``loss`` for ``schedule``'s steps, with a seeded batch order, on ``device``.
+    """The schedule's optimizer (Adam by default) on ``loss`` for its steps, with a seeded batch order, on ``device``.
 
     After ``probe_step`` steps the validation split is measured (``probe_acc``, ``probe_loss``); short of ``hurdle``
     training stops there. After each epoch it is measured too, for the learning curve. Measuring does not disturb
     training, so a survivor ends exactly as an uninterrupted run.
     """
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=schedule.lr)
+    opt = schedule.make_optimizer(model.parameters())
     order = torch.Generator().manual_seed(schedule.seed)
     n = len(data.x_train)
     total, step, epoch = schedule.steps(n), 0, 0
@@ -121,6 +167,9 @@ def train(
         for i in range(0, n, schedule.batch_size):
             idx = perm[i : i + schedule.batch_size]
             opt.zero_grad(set_to_none=True)
+            if schedule.cosine:
+                for group in opt.param_groups:
+                    group["lr"] = schedule.lr_at(step, total)
             value = _loss(model(data.x_train[idx].to(device)), data.y_train[idx].to(device), loss)
             if not torch.isfinite(value):
                 raise TrainingError(f"non-finite loss in epoch {epoch}")
@@ -193,4 +242,6 @@ def measure(
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     """Fraction of correct predictions (classification)."""
-    return measure(model, x, y, "cross_entropy", batch_size)[0]
+    acc, _ = measure(model, x, y, "cross_entropy", batch_size)
+    assert acc is not None  # cross-entropy is always measured with accuracy
+    return acc

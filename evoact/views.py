@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -10,104 +11,118 @@ from rich.console import Console
 from rich.table import Table
 
 from evoact.config import SearchConfig
-from evoact.run import Run
+from evoact.confirmation import tables
+from evoact.records import Candidate, Status
+from evoact.run import RunReader
+from evoact.summaries import BaselineRow, Confirmation, ParetoPoint, RankedCandidate, RunOverview, RunSummary
 from evoact.tasks import SUITES
 from evoact.terminal import shown
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 
-def print_run(run: Run, summary: dict, top: int, status: str | None) -> None:
+def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | str | None) -> None:
     """A run's header, cascade, ranking (or one status's candidates), per-task scores, Pareto front and confirmation."""
     config = run.config
     console.print(
-        f"[bold]{shown(str(run.path))}[/]  state: {summary['state']}  {config.algorithm} over {shown(config.space)}  tasks:"
-        f" {shown(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}",
+        f"[bold]{shown(str(run.path))}[/]  state: {summary.state}  {config.algorithm} over {shown(config.space)}"
+        f"  tasks: {shown(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}",
         highlight=False,
     )
-    console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()), highlight=False)
-    b = summary["cascade"]
-    reasons = ", ".join(f"{k} {v}" for k, v in b["static_reasons"].items())
-    per_task = ", ".join(f"{shown(t)} {n}" for t, n in b["rejected_quality_by_task"].items())
+    console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary.counts.items()), highlight=False)
+    b = summary.cascade
+    reasons = ", ".join(f"{k} {v}" for k, v in b.static_reasons.items())
+    per_task = ", ".join(f"{shown(t)} {n}" for t, n in b.rejected_quality_by_task.items())
     console.print(
-        f"cascade: {b['proposed']} proposed -> {b['rejected_static']} rejected by static screening"
+        f"cascade: {b.proposed} proposed -> {b.rejected_static} rejected by static screening"
         + (f" ({shown(reasons)})" if reasons else "")
-        + f", {b['cache_hits']} cache hits, {b['rejected_stability']} rejected as unstable,"
-        f" {b['rejected_quality']} below a task's quality hurdle"
+        + f", {b.cache_hits} cache hits, {b.rejected_stability} rejected as unstable,"
+        f" {b.rejected_quality} below a task's quality hurdle"
         + (f" ({per_task})" if per_task else "")
-        + f", {b['fully_trained']} fully trained, {b['failed']} failed",
+        + f", {b.fully_trained} fully trained, {b.failed} failed",
         highlight=False,
     )
-    if b["hurdles"]:
+    if b.hurdles:
         console.print(
             "hurdles: "
             + ", ".join(
                 f"{shown(t)} {shown(h['metric'])} {'>=' if h['metric'] == 'accuracy' else '<='} {h['limit']:.4g}"
-                for t, h in b["hurdles"].items()
+                for t, h in b.hurdles.items()
             ),
             highlight=False,
         )
     console.print(
-        f"training time: {b['train_seconds']:.0f} s spent, about {b['train_seconds_saved']:.0f} s saved by the cascade"
-        f" ({b['full_training_seconds']:.1f} s per full training)",
+        f"training time: {b.train_seconds:.0f} s spent, about {b.train_seconds_saved:.0f} s saved by the cascade"
+        f" ({b.full_training_seconds:.1f} s per full training)",
         highlight=False,
     )
-    if status:
-        rows, title = list(enumerate(summary["candidates"], 1)), f"{status} candidates (first {top})"
-    else:
-        listed = {r["id"] for r in summary["ranking"]}
-        rows = sorted(
-            (
-                (r["rank"], r)
-                for r in summary["ranking"] + [b for b in summary["baselines"] if b["rank"] and b["id"] not in listed]
-            ),
-            key=lambda pair: pair[0],
+    if b.race_trainings:
+        best = summary.ranking[0].candidate.id if summary.ranking and not summary.ranking[0].candidate.label else None
+        console.print(
+            f"racing: each candidate in the top k = {config.race_top} trains on n = {config.race_seeds} seeds and ranks"
+            f" by their mean: {b.race_trainings} extra trainings ({b.race_reused} reused from the fitness cache),"
+            f" {b.race_seconds:.0f} s; the best by one seed was #{b.single_seed_best}"
+            + ("" if b.single_seed_best == best else f", the best by the mean is #{best}"),
+            highlight=False,
         )
+    rows: list[tuple[int | None, Candidate]]
+    variants: dict[int, RankedCandidate] = {}
+    if status:
+        rows, title = list(enumerate(summary.candidates or (), 1)), f"{status} candidates (first {top})"
+    else:
+        listed = {r.candidate.id for r in summary.ranking}
+        ranked: list[RankedCandidate | BaselineRow] = [*summary.ranking]
+        ranked += [b for b in summary.baselines if b.rank and b.candidate.id not in listed]
+        rows = sorted(((r.rank, r.candidate) for r in ranked), key=lambda pair: pair[0] or 0)
+        variants = {r.candidate.id: r for r in summary.ranking if r.variant_of is not None}
         title = f"ranking (top {top} and every baseline; fitness = {run.fitness_measure()})"
     single = len(config.tasks) == 1  # several tasks: their measures follow in a table of their own
     test = "test loss" if single and run.metrics[config.task] == "loss" else "test acc"
     table = Table(title=title, title_justify="left")
     for col in ("rank", "id", "formula", "fitness", *([test] if single else []), "nodes", "gen", "status"):
         table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
-    variants = {r["id"]: r for r in summary["ranking"] if r["variant_of"] is not None}
     for rank, r in rows:
-        if r["id"] in variants:
+        if r.id in variants:
             continue  # listed under the function it rescales
-        formula = shown(r["formula"])
-        same = [v for v in variants.values() if v["variant_of"] == r["id"]]
+        o = r.outcome
+        formula = shown(r.formula)
+        same = [v for v in variants.values() if v.variant_of == r.id]
         if same:
             formula += "\n" + "\n".join(
-                f"  [dim]variant #{v['id']} = {v['factor']:.3g} x this: {shown(v['formula'])} ({_num(v['fitness'])})[/]"
+                f"  [dim]variant #{v.candidate.id} = {v.factor or 0:.3g} x this: {shown(v.candidate.formula)}"
+                f" ({_fitness(v.candidate)})[/]"
                 for v in same
             )
         note = (
-            r["status"]
-            + (f" [{r['stage']}]" if r["stage"] else "")
-            + (f" ({r['error']})" if r["error"] else "")
-            + (f" = #{r['duplicate_of']}" if r["duplicate_of"] else "")
+            o.status
+            + (f" [{o.stage}]" if o.stage else "")
+            + (f" ({o.error})" if o.error else "")
+            + (f" = #{o.duplicate_of}" if o.duplicate_of else "")
         )
-        first = (r["scores"] or {}).get(config.task) or {}
-        measured = [_num(first.get("test_loss") if test == "test loss" else r["test_acc"])] if single else []
+        first = o.scores.get(config.task)
+        measured = (
+            [_num(first.test_loss if first else None) if test == "test loss" else _num(o.test_acc)] if single else []
+        )
         table.add_row(
             str(rank),
-            str(r["id"]),
-            f"[cyan]baseline {shown(r['label'])}[/]: {formula}" if r["label"] else formula,
-            _num(r["fitness"]),
+            str(r.id),
+            f"[cyan]baseline {shown(r.label)}[/]: {formula}" if r.label else formula,
+            _fitness(r),
             *measured,
-            str(r["nodes"] or "-"),
-            "-" if r["generation"] is None else str(r["generation"]),
+            str(r.nodes or "-"),
+            "-" if r.generation is None else str(r.generation),
             shown(note),
         )
     console.print(table)
     if len(config.tasks) > 1 and not status:
         _task_scores([r for _, r in rows], run.metrics)
     if config.selection == "pareto" and not status:
-        _pareto(summary["pareto_front"], config)
-    if summary["confirmation"] and not status:
-        print_confirmation(summary["confirmation"])
+        _pareto(summary.pareto_front or (), config)
+    if summary.confirmation and not status:
+        print_confirmation(summary.confirmation)
 
 
-def _task_scores(rows: list[dict], metrics: dict[str, str]) -> None:
+def _task_scores(rows: list[Candidate], metrics: dict[str, str]) -> None:
     """Each task's validation measure of the ranked rows: accuracy (higher is better) or loss (lower is better)."""
     table = Table(
         title="per task: validation accuracy (acc) or loss; 'rejected' marks the task whose quality hurdle a"
@@ -122,14 +137,14 @@ def _task_scores(rows: list[dict], metrics: dict[str, str]) -> None:
     for r in rows:
         cells = []
         for task, metric in metrics.items():
-            s = (r["scores"] or {}).get(task)
-            value = None if s is None else s["val_acc"] if metric == "accuracy" else s["val_loss"]
-            cells.append("-" if s is None else "rejected" if s["stopped"] else _num(value))
-        table.add_row(str(r["id"]), *cells)
+            s = r.outcome.scores.get(task)
+            value = None if s is None else s.val_acc if metric == "accuracy" else s.val_loss
+            cells.append("-" if s is None else "rejected" if s.stopped else _num(value))
+        table.add_row(str(r.id), *cells)
     console.print(table)
 
 
-def _pareto(rows: list[dict], config: SearchConfig) -> None:
+def _pareto(rows: tuple[ParetoPoint, ...], config: SearchConfig) -> None:
     table = Table(
         title=f"Pareto front ({len(rows)} candidates; task scores relative to the best baseline's)",
         title_justify="left",
@@ -139,27 +154,33 @@ def _pareto(rows: list[dict], config: SearchConfig) -> None:
         table.add_column(shown(col), justify="left" if col == "formula" else "right", overflow="fold")
     for r in rows:
         table.add_row(
-            str(r["id"]),
-            shown(r["formula"]),
-            *(str(r["objectives"][n]) if n == "nodes" else f"{r['objectives'][n]:.4f}" for n in names),
+            str(r.candidate.id),
+            shown(r.candidate.formula),
+            *(str(r.objectives[n]) if n == "nodes" else f"{r.objectives[n]:.4f}" for n in names),
         )
     console.print(table)
+
+
+def _fitness(row: Candidate) -> str:
+    """The fitness the ranking uses: one training's, or the mean ± std over the raced seeds (and how many)."""
+    if row.raced_seeds > 1 and row.raced_fitness is not None:
+        return f"{row.raced_fitness:.4f} ± {row.raced_std or 0.0:.4f} ({row.raced_seeds})"
+    return _num(row.outcome.fitness)
 
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def print_confirmation(summary: dict, markdown: bool = False) -> None:
-    """Per task: mean ± std test accuracy over fresh seeds, differences and paired p-values against ReLU and the best baseline."""
-    from evoact.confirmation import tables
-
+def print_confirmation(summary: Confirmation, markdown: bool = False) -> None:
+    """Per task: mean ± std test measure over fresh seeds, differences and paired p-values against ReLU and the best
+    baseline."""
     for title, header, rows in tables(summary):
         if markdown:
-            cell = lambda c: c.replace("|", "\\|")  # noqa: E731
             click.echo(f"\n**{title}**\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
             for row in rows:
-                click.echo("| " + " | ".join(f"`{cell(c)}`" if i == 1 else cell(c) for i, c in enumerate(row)) + " |")
+                cells = [c.replace("|", "\\|") for c in row]
+                click.echo("| " + " | ".join(f"`{c}`" if i == 1 else c for i, c in enumerate(cells)) + " |")
             continue
         table = Table(title=shown(title), title_justify="left")
         for col in header:
@@ -169,7 +190,7 @@ def print_confirmation(summary: dict, markdown: bool = False) -> None:
         console.print(table)
 
 
-def print_runs(folder: Path, overviews: list[dict], unreadable: list[str]) -> None:
+def print_runs(folder: Path, overviews: Sequence[RunOverview], unreadable: Sequence[str]) -> None:
     """The runs of a folder, one row each, then the runs that could not be read."""
     table = Table(
         title=f"runs in {shown(str(folder))} (compare some: evoact compare RUN RUN ...)", title_justify="left"
@@ -177,60 +198,53 @@ def print_runs(folder: Path, overviews: list[dict], unreadable: list[str]) -> No
     for col in ("run", "state", "tasks", "best (fitness, id)", "best baseline", "candidates", "time", "run again with"):
         table.add_column(col, overflow="fold")
     for o in overviews:
-        best, base = o["best"], o["best_baseline"]
+        best, base = o.best, o.best_baseline
         table.add_row(
-            shown(o["name"]),
-            o["state"],
-            shown(_tasks_text(o["tasks"])),
-            "-" if best is None else f"{best['fitness']:.4f} #{best['id']}",
-            "-" if base is None else shown(f"{base['fitness']:.4f} {base['name']}"),
-            str(o["candidates"]),
-            _duration(o["seconds"]),
-            shown(o["command"] or "-"),
+            shown(o.name),
+            o.state,
+            shown(_tasks_text(o.tasks)),
+            "-" if best is None else f"{_num(best.fitness)} #{best.id}",
+            "-" if base is None else shown(f"{_num(base.fitness)} {base.name}"),
+            str(o.candidates),
+            _duration(o.seconds),
+            shown(o.command or "-"),
         )
     console.print(table)
     for line in unreadable:
         console.print(f"not listed: {shown(line)}", highlight=False)
 
 
-def print_comparison(opened: list[Run], overviews: list[dict], top: int) -> None:
+def print_comparison(opened: Sequence[RunReader], overviews: Sequence[RunOverview], top: int) -> None:
     """Runs side by side: settings, results and each run's best functions."""
     table = Table(title="runs side by side", title_justify="left")
     table.add_column("")
     for o in overviews:
-        table.add_column(shown(o["name"]), overflow="fold")
-    rows = [
-        ("state", lambda r, o: o["state"]),
-        ("tasks", lambda r, o: _tasks_text(o["tasks"])),
-        ("seed", lambda r, o: str(o["seed"])),
-        ("budget", lambda r, o: o["budget"]),
+        table.add_column(shown(o.name), overflow="fold")
+
+    def best_baseline(o: RunOverview) -> str:
+        return "-" if o.best_baseline is None else f"{_num(o.best_baseline.fitness)} {o.best_baseline.name}"
+
+    def nth_best(r: RunReader, i: int) -> str:
+        best = r.ranking(top)
+        return "-" if len(best) <= i else f"{_fitness(best[i])} {best[i].formula}"
+
+    rows: list[tuple[str, Callable[[RunReader, RunOverview], str]]] = [
+        ("state", lambda r, o: o.state),
+        ("tasks", lambda r, o: _tasks_text(o.tasks)),
+        ("seed", lambda r, o: str(o.seed)),
+        ("budget", lambda r, o: o.budget),
         ("fitness", lambda r, o: r.fitness_measure()),
-        ("candidates", lambda r, o: str(o["candidates"])),
-        ("time", lambda r, o: _duration(o["seconds"])),
-        (
-            "best baseline",
-            lambda r, o: (
-                "-"
-                if o["best_baseline"] is None
-                else f"{o['best_baseline']['fitness']:.4f} {o['best_baseline']['name']}"
-            ),
-        ),
+        ("candidates", lambda r, o: str(o.candidates)),
+        ("time", lambda r, o: _duration(o.seconds)),
+        ("best baseline", lambda r, o: best_baseline(o)),
     ]
-    rows += [
-        (
-            f"#{i + 1}",
-            lambda r, o, i=i: (
-                "-" if len(best := r.ranking(top)) <= i else f"{best[i].outcome.fitness:.4f} {best[i].formula}"
-            ),
-        )
-        for i in range(top)
-    ]
+    rows += [(f"#{i + 1}", lambda r, o, i=i: nth_best(r, i)) for i in range(top)]  # type: ignore[misc]
     for label, cell in rows:
         table.add_row(label, *(shown(cell(r, o)) for r, o in zip(opened, overviews)))
     console.print(table)
 
 
-def _tasks_text(tasks: list[str]) -> str:
+def _tasks_text(tasks: tuple[str, ...] | list[str]) -> str:
     return next((f"{name} suite" for name, members in SUITES.items() if list(members) == list(tasks)), ", ".join(tasks))
 
 

@@ -36,7 +36,7 @@ def start_ray(workers: int, address: str | None = None) -> bool:
 
     if ray.is_initialized():
         return False
-    quiet = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
+    quiet: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     if address:
         package = str(Path(evoact.__file__).parent)
         try:
@@ -58,7 +58,8 @@ def start_ray(workers: int, address: str | None = None) -> bool:
         if not bound.startswith("127.0.0.1:"):
             ray.shutdown()
             raise WorkerError(
-                f"local Ray bound to {bound}, not loopback: import evoact.workers before ray, or set {_LOOPBACK_SWITCH}=0"
+                f"local Ray bound to {bound}, not loopback: import evoact.workers before ray,"
+                f" or set {_LOOPBACK_SWITCH}=0"
             )
     return True
 
@@ -109,7 +110,8 @@ class WorkerPool:
             self._running[self._remote.remote(job)] = (ticket, job, attempt, time.monotonic())
 
     def results(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Wait for the next job(s) to finish and yield ``(ticket, result)`` for each; failures come back as results too."""
+        """Wait for the next job(s) to finish and yield ``(ticket, result)`` for each; failures come back as results
+        too."""
         import ray
 
         while self._running:
@@ -122,9 +124,9 @@ class WorkerPool:
                 ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
             finished = [self._finished(ref) for ref in ready] + self._timed_out()
             self._fill()
-            finished = [item for item in finished if item is not None]
-            if finished:
-                yield from finished
+            done = [item for item in finished if item is not None]
+            if done:
+                yield from done
                 return
 
     def _finished(self, ref: Any) -> tuple[int, dict[str, Any]] | None:
@@ -138,12 +140,12 @@ class WorkerPool:
             if died and attempt < RETRIES_AFTER_DEATH:
                 self._queue.append((ticket, job, attempt + 1))
                 return None
-            if died:
-                lines = str(exc).strip().splitlines()
-                error = f"{FAILED_WORKER} ({attempt + 1} attempts): {lines[0] if lines else type(exc).__name__}"
-            else:
+            if isinstance(exc, ray.exceptions.RayTaskError):  # not died: the job itself raised
                 cause = exc.cause if isinstance(exc.cause, BaseException) else exc
                 error = f"the evaluation raised {type(cause).__name__}: {cause}"
+            else:
+                lines = str(exc).strip().splitlines()
+                error = f"{FAILED_WORKER} ({attempt + 1} attempts): {lines[0] if lines else type(exc).__name__}"
             return ticket, {
                 "status": "failed",
                 "error": error,

@@ -46,7 +46,10 @@ def test_a_damaged_checkpoint_is_skipped_for_the_previous_good_one(tmp_path):
 
 def test_a_process_killed_while_writing_leaves_the_previous_checkpoint_intact(tmp_path):
     write_checkpoint(tmp_path, 0, {"generation": 1})
-    big = "import sys; from evoact.checkpoint import write_checkpoint; write_checkpoint(__import__('pathlib').Path(sys.argv[1]), 1, {'seen': ['x' * 64] * 3_000_000})"
+    big = (
+        "import sys; from evoact.checkpoint import write_checkpoint;"
+        " write_checkpoint(__import__('pathlib').Path(sys.argv[1]), 1, {'seen': ['x' * 64] * 3_000_000})"
+    )
     proc = subprocess.Popen([sys.executable, "-c", big, str(tmp_path)])
     tmp = tmp_path / CHECKPOINT_DIR / "gen-00001.json.tmp"
     while not tmp.exists() and proc.poll() is None:

@@ -30,7 +30,11 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
 
     best = next(r for r in shown["ranking"] if r["label"] is None)
     run_cli("export", "runs/e2e", str(best["id"]), "-o", "best.py")
-    code = "import importlib.util,sys,torch;sys.modules['evoact']=None;s=importlib.util.spec_from_file_location('m',sys.argv[1]);m=importlib.util.module_from_spec(s);s.loader.exec_module(m);print(m.FORMULA);print(m.Activation()(torch.randn(2,3)).shape)"
+    code = (
+        "import importlib.util,sys,torch;sys.modules['evoact']=None;"
+        "s=importlib.util.spec_from_file_location('m',sys.argv[1]);m=importlib.util.module_from_spec(s);"
+        "s.loader.exec_module(m);print(m.FORMULA);print(m.Activation()(torch.randn(2,3)).shape)"
+    )
     loaded = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "best.py")], capture_output=True, text=True, check=True
     )
@@ -115,12 +119,17 @@ def test_multi_task_pareto_search_shows_its_front(run_cli):
         assert all(b["fitness"] <= 1.0 for b in baselines) and best > 0
     evolved = [r for r in shown["ranking"] if r["label"] is None and r["scores"]]
     refs = {t: max(b["scores"][t]["val_acc"] for b in baselines) for t in ("mnist1d-mlp", "digits-cnn")}
-    point = lambda r: (
-        r["scores"]["mnist1d-mlp"]["val_acc"] / refs["mnist1d-mlp"],
-        r["scores"]["digits-cnn"]["val_acc"] / refs["digits-cnn"],
-        -r["nodes"],
-    )  # noqa: E731
-    dominated = lambda a, b: all(x <= y for x, y in zip(a, b)) and a != b  # noqa: E731
+
+    def point(r):
+        return (
+            r["scores"]["mnist1d-mlp"]["val_acc"] / refs["mnist1d-mlp"],
+            r["scores"]["digits-cnn"]["val_acc"] / refs["digits-cnn"],
+            -r["nodes"],
+        )
+
+    def dominated(a, b):
+        return all(x <= y for x, y in zip(a, b)) and a != b
+
     front = {r["id"] for r in shown["pareto_front"]}
     assert front == {r["id"] for r in evolved if not any(dominated(point(r), point(o)) for o in evolved)} and front
     assert all(r["fitness"] == pytest.approx(sum(point(r)[:2]) / 2) for r in evolved)
@@ -131,6 +140,7 @@ def test_tasks_lists_the_built_in_tasks(run_cli):
     assert all(name in out for name in ("mnist1d-cnn", "mnist1d-mlp", "digits-cnn", "cifar10-resnet20"))
 
 
+@pytest.mark.slow
 def test_random_search_on_the_paper_space(run_cli, tmp_path):
     run_cli(
         "search",
@@ -149,8 +159,8 @@ def test_random_search_on_the_paper_space(run_cli, tmp_path):
     )
     shown = json.loads(run_cli("show", "runs/paper", "--json", "--status", "ok").stdout)
     assert shown["config"]["space"] == "ramachandran2017" and shown["config"]["algorithm"] == "random"
-    evolved = [r for r in RunStore.open(tmp_path / "runs" / "paper").candidates() if not r["label"]]
-    assert {r["generation"] for r in evolved} == {0, 1} and {r["origin"] for r in evolved} <= {"seed", "random"}
+    evolved = [r for r in RunStore.open(tmp_path / "runs" / "paper").candidates() if not r.label]
+    assert {r.generation for r in evolved} == {0, 1} and {r.origin for r in evolved} <= {"seed", "random"}
     assert any("beta" in r["formula"] for r in shown["candidates"] if not r["label"])
 
 
@@ -190,6 +200,7 @@ def _stop_cluster(port: int) -> None:
         p.kill()
 
 
+@pytest.mark.slow
 def test_search_on_an_existing_ray_cluster(run_cli, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -239,6 +250,7 @@ def test_search_on_an_existing_ray_cluster(run_cli, tmp_path):
     assert shown["state"] == "finished" and shown["counts"]["ok"] >= 4 + 1 and shown["counts"]["pending"] == 0
 
 
+@pytest.mark.slow
 def test_a_runs_stored_ray_address_and_data_dir_are_never_used_on_their_own(run_cli, tmp_path):
     run_cli("search", "--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "1", "--name", "shared")
     with socket.socket() as listener:  # the cluster a tampered run points to: it must never be contacted
@@ -325,11 +337,12 @@ def test_show_respects_top_for_a_status_and_export_names_a_rejected_candidate(ru
     rejected = store.candidates("rejected")
     assert len(rejected) >= 2
     listed = json.loads(run_cli("show", "runs/r", "--status", "rejected", "--top", "1", "--json").stdout)["candidates"]
-    assert [r["id"] for r in listed] == [rejected[0]["id"]]
+    assert [r["id"] for r in listed] == [rejected[0].id]
     assert "rejected candidates (first 1)" in run_cli("show", "runs/r", "--status", "rejected", "--top", "1").stdout
-    out = run_cli("export", "runs/r", str(rejected[0]["id"]), "-o", "rej.py").stdout
+    out = run_cli("export", "runs/r", str(rejected[0].id), "-o", "rej.py").stdout
     assert (
-        f"note: candidate #{rejected[0]['id']} rejected at {rejected[0]['stage']}" in out and "it has no fitness" in out
+        f"note: candidate #{rejected[0].id} rejected at {rejected[0].outcome.stage}" in out
+        and "it has no fitness" in out
     )
 
 
@@ -352,7 +365,7 @@ def test_progress_counts_rejections_as_rejected_and_adds_up(run_cli, tmp_path):
     store = RunStore.open(tmp_path / "runs" / "p")
     lines = [line for line in proc.stderr.splitlines() if line.startswith("[")]
     last = lines[-1]
-    rejected = sum(r["status"] == "rejected" and r["stage"] != "static" for r in store.candidates())
+    rejected = sum(r.status == "rejected" and r.outcome.stage != "static" for r in store.candidates())
     assert f"| rejected {rejected} | failed {store.counts()['failed']} |" in last
     done = [line.split("]")[1].split()[0] for line in lines if "screened out" not in line]
     assert done[-1] == "14/14"  # 4 baselines + 6 + 4 evaluations: the budget, counted whole

@@ -157,8 +157,8 @@ def test_symbolic_backward_passes_gradcheck_on_300_random_trees():
         if X not in expr.free_symbols or not torch.isfinite(y).all() or y.abs().max() > 1e6:
             continue
         params = [p.detach().clone().requires_grad_() for p in act.parameters()]
-        assert torch.autograd.gradcheck(lambda x, *p: _apply(act, x, p), (x, *params), atol=1e-5, rtol=1e-3), sp.sstr(
-            expr
+        assert torch.autograd.gradcheck(lambda x, *p, act=act: _apply(act, x, p), (x, *params), atol=1e-5, rtol=1e-3), (
+            sp.sstr(expr)
         )
         checked += 1
 
@@ -197,7 +197,7 @@ def test_kinks_get_the_midpoint_subgradient():
 def test_double_backward_works():
     for formula in ("silu(x)", "x*asinh(x)**2", "Max(x, tanh(x))"):
         act = compile_activation(formula).double()
-        assert torch.autograd.gradgradcheck(lambda x: act(x), (_kink_free_input(6),))
+        assert torch.autograd.gradgradcheck(lambda x, act=act: act(x), (_kink_free_input(6),))
 
 
 def test_fused_mode_matches_symbolic_values_and_gradients():

@@ -1,3 +1,4 @@
+import json
 import statistics
 
 import pytest
@@ -5,9 +6,18 @@ from click.testing import CliRunner
 
 from evoact.cli import main
 from evoact.config import make_config
-from evoact.confirmation import CONFIRM_BASELINES, confirm_run, fresh_seeds, paired_p_value
+from evoact.confirmation import (
+    CONFIRM_BASELINES,
+    confirm_run,
+    default_tasks,
+    fresh_seeds,
+    group_ratios,
+    paired_p_value,
+    tables,
+)
 from evoact.driver import run_search
 from evoact.store import RunStore
+from evoact.summaries import Confirmation, ConfirmationRow, TaskConfirmation
 
 TASKS = ["mnist1d-mlp", "digits-cnn"]
 
@@ -39,30 +49,26 @@ def test_confirm_trains_top_candidates_and_the_five_baselines_on_fresh_seeds(con
     run, summary = confirmed
     store = RunStore.open(run)
     stored = store.confirmations()
-    assert summary["seeds"] == [10000, 10001] and summary["epochs"] == 1 and list(summary["tasks"]) == TASKS
+    assert summary.seeds == (10000, 10001) and summary.epochs == 1 and list(summary.tasks) == TASKS
     for task in TASKS:
-        rows = summary["tasks"][task]["rows"]
-        names = [r["name"] for r in rows]
-        assert len([r for r in rows if not r["baseline"]]) == 2
+        rows = summary.tasks[task].rows
+        names = [r.name for r in rows]
+        assert len([r for r in rows if not r.baseline]) == 2
         assert [n for n in names if not n.startswith("#")] == list(
             CONFIRM_BASELINES
         )  # all five, even if a candidate equals one
         for row in rows:
-            mine = {r["seed"]: r["test_acc"] for r in stored if r["formula"] == row["formula"] and r["task"] == task}
-            assert sorted(mine) == summary["seeds"] and row["n"] == 2
-            assert row["mean"] == pytest.approx(statistics.fmean(mine.values()))
-            assert row["std"] == pytest.approx(statistics.stdev(mine.values()))
+            mine = {r["seed"]: r["test_acc"] for r in stored if r["formula"] == row.formula and r["task"] == task}
+            assert tuple(sorted(mine)) == summary.seeds and row.n == 2
+            assert row.mean == pytest.approx(statistics.fmean(mine.values()))
+            assert row.std == pytest.approx(statistics.stdev(mine.values()))
             relu = {r["seed"]: r["test_acc"] for r in stored if r["formula"] == "Max(0, x)" and r["task"] == task}
-            if row["name"] != "relu":
-                assert row["p_vs_relu"] == paired_p_value(
-                    [mine[s] for s in sorted(mine)], [relu[s] for s in sorted(mine)]
-                )
-        best = summary["tasks"][task]["best_baseline"]
-        assert best in CONFIRM_BASELINES and max((r["mean"], r["name"]) for r in rows if r["baseline"])[1] == best
-    assert (
-        len(stored) == len({r["formula"] for r in summary["tasks"][TASKS[0]]["rows"]}) * len(TASKS) * 2
-    )  # one per function
-    assert store.meta()["confirmation"] == summary
+            if row.name != "relu":
+                assert row.p_vs_relu == paired_p_value([mine[s] for s in sorted(mine)], [relu[s] for s in sorted(mine)])
+        best = summary.tasks[task].best_baseline
+        assert best in CONFIRM_BASELINES and max((r.mean, r.name) for r in rows if r.baseline)[1] == best
+    assert len(stored) == len({r.formula for r in summary.tasks[TASKS[0]].rows}) * len(TASKS) * 2  # one per function
+    assert store.meta()["confirmation"] == summary.to_json()
 
 
 def test_confirm_again_reuses_every_stored_training_and_show_and_report_print_it(confirmed):
@@ -73,7 +79,8 @@ def test_confirm_again_reuses_every_stored_training_and_show_and_report_print_it
     from click.testing import CliRunner
 
     out = CliRunner().invoke(main, ["show", str(run)]).output
-    assert "mnist1d-mlp: test accuracy over 2 fresh seeds" in out and "digits-cnn" in out
+    assert "mnist1d-mlp (search group: the run's own task): test accuracy over 2 fresh seeds" in out
+    assert "digits-cnn (validation group: not used by the search)" in out
     md = (
         CliRunner()
         .invoke(
@@ -116,28 +123,94 @@ def test_confirm_adds_the_held_out_suite_by_default_and_its_statistics_follow_th
     run = tmp_path / "run"
     run_search(make_config("tiny", tasks=("mnist1d-cnn",), workers=2, generations=1), run)
     summary = confirm_run(run, top=1, seeds=2, workers=2)
-    held_out = [t for t, result in summary["tasks"].items() if result["held_out"]]
-    assert list(summary["tasks"])[0] == "mnist1d-cnn" and not summary["tasks"]["mnist1d-cnn"]["held_out"]
+    held_out = [t for t, result in summary.tasks.items() if result.held_out]
+    assert list(summary.tasks)[0] == "mnist1d-cnn" and not summary.tasks["mnist1d-cnn"].held_out
     assert held_out == [t for t in SUITES["heldout"] if t != "mnist1d-cnn"]  # the held-out set excludes the run's task
     stored = RunStore.open(run).confirmations()
     for task in ("friedman-mlp", "digits-deep-mlp"):  # a loss task and an accuracy task
-        result = summary["tasks"][task]
-        measured = "test_loss" if result["metric"] == "loss" else "test_acc"
-        assert result["metric"] == ("loss" if task == "friedman-mlp" else "accuracy")
+        result = summary.tasks[task]
+        measured = "test_loss" if result.metric == "loss" else "test_acc"
+        assert result.metric == ("loss" if task == "friedman-mlp" else "accuracy")
         values = {
-            r["name"]: {s["seed"]: s[measured] for s in stored if s["formula"] == r["formula"] and s["task"] == task}
-            for r in result["rows"]
+            r.name: {s["seed"]: s[measured] for s in stored if s["formula"] == r.formula and s["task"] == task}
+            for r in result.rows
         }
         means = {name: statistics.fmean(v.values()) for name, v in values.items()}
-        pick = min if result["metric"] == "loss" else max
-        assert result["best_baseline"] == pick((n for n in CONFIRM_BASELINES), key=means.get)
-        for row in result["rows"]:
-            assert row["mean"] == pytest.approx(means[row["name"]]) and row["n"] == 2
-            if row["name"] != "relu":
-                seeds = sorted(values[row["name"]])
-                assert row["p_vs_relu"] == paired_p_value(
-                    [values[row["name"]][s] for s in seeds], [values["relu"][s] for s in seeds]
+        pick = min if result.metric == "loss" else max
+        assert result.best_baseline == pick((n for n in CONFIRM_BASELINES), key=means.get)
+        for row in result.rows:
+            assert row.mean == pytest.approx(means[row.name]) and row.n == 2
+            if row.name != "relu":
+                seeds = sorted(values[row.name])
+                assert row.p_vs_relu == paired_p_value(
+                    [values[row.name][s] for s in seeds], [values["relu"][s] for s in seeds]
                 )
-                assert row["diff_vs_relu"] == pytest.approx(means[row["name"]] - means["relu"])
+                assert row.diff_vs_relu == pytest.approx(means[row.name] - means["relu"])
     shown = CliRunner().invoke(main, ["show", str(run)]).output
-    assert "friedman-mlp (held-out: not used by the search): test loss over 2 fresh seeds (lower is better" in shown
+    assert "friedman-mlp (validation group: not used by the search): test loss over 2 fresh seeds (lower is" in shown
+    assert "validation group (6 tasks): test measure relative to the best of GELU, SiLU and" in shown
+
+
+def _row(name, mean, baseline=True):
+    return ConfirmationRow(name, f"f_{name}", baseline, 2, 0, {}, mean, 0.01, None, None, None, None)
+
+
+def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
+    acc = TaskConfirmation(
+        "gelu",
+        (_row("#4", 0.90, False), _row("relu", 0.80), _row("gelu", 0.95), _row("silu", 0.93)),
+        "accuracy",
+        True,
+        1,
+        "test",
+    )
+    loss = TaskConfirmation(
+        "mish",
+        (_row("#4", 0.50, False), _row("relu", 0.60), _row("gelu", 0.45), _row("mish", 0.40)),
+        "loss",
+        True,
+        1,
+        "test",
+    )
+    other = TaskConfirmation("gelu", (_row("#4", 0.5, False), _row("gelu", 0.5)), "accuracy", False, 1, "search")
+    groups = group_ratios({"a": acc, "b": loss, "c": other})
+    assert list(groups) == ["test", "search"] and groups["test"].tasks == ("a", "b")
+    mine = next(r for r in groups["test"].rows if r.name == "#4")
+    assert mine.mean == pytest.approx((0.90 / 0.95 + 0.40 / 0.50) / 2) and mine.worst == pytest.approx(0.8)
+    assert mine.worst_task == "b" and mine.tasks == 2
+    gelu = next(r for r in groups["test"].rows if r.name == "gelu")
+    assert gelu.mean == pytest.approx((1.0 + 0.40 / 0.45) / 2)
+    summary = Confirmation((1, 2), {"a": acc, "b": loss}, None, groups)
+    again = Confirmation.from_json(json.loads(json.dumps(summary.to_json())))
+    assert again == summary
+    titles = [title for title, _, _ in tables(summary)]
+    assert any("test group (2 tasks)" in t and "mean and worst" in t for t in titles)
+    assert any(t.startswith("a (test group: only reported") for t in titles)
+
+
+def test_default_tasks_follow_the_groups_and_the_test_group_is_asked_for_by_name():
+    from evoact.tasks import SUITES
+
+    run_tasks = ("mnist1d-cnn",)
+    assert default_tasks(run_tasks) == ["mnist1d-cnn", *(t for t in SUITES["validation"] if t != "mnist1d-cnn")]
+    assert default_tasks(run_tasks, ("test",)) == list(SUITES["test"])
+    with pytest.raises(ValueError, match="unknown task group 'nope'"):
+        default_tasks(run_tasks, ("nope",))
+
+
+def test_a_search_never_trains_on_the_test_group():
+    with pytest.raises(ValueError, match="the test group only reports results"):
+        make_config("tiny", tasks=("cancer-wide-mlp",))
+    refused = CliRunner().invoke(main, ["search", "--suite", "test"])
+    assert refused.exit_code == 2 and "'test' is not one of" in refused.output
+
+
+def test_formulas_of_ones_own_are_confirmed_beside_the_top(confirmed):
+    from evoact.confirmation import _entries
+
+    run, _ = confirmed
+    entries = _entries(RunStore.open(run), 1, ["x*tanh(x)", "tanh(x)*x"])
+    assert [e["name"] for e in entries][:2] == [entries[0]["name"], "given 1"] and entries[1]["formula"] == "x*tanh(x)"
+    assert [e["name"] for e in entries if e["baseline"]] == list(CONFIRM_BASELINES)  # the same formula once
+    with pytest.raises(ValueError, match="--also 'x\\*\\*': "):
+        _entries(RunStore.open(run), 1, ["x**"])

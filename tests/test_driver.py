@@ -18,7 +18,7 @@ from evoact.store import RunStore, RunStoreError
 
 def _hall_of_fame(path):
     store = RunStore.open(path)
-    return [(r["formula"], r["fitness"], r["test_acc"]) for r in store.hall_of_fame(10)], store
+    return [(r.formula, r.outcome.fitness, r.outcome.test_acc) for r in store.hall_of_fame(10)], store
 
 
 def test_same_seed_gives_the_same_hall_of_fame(tmp_path):
@@ -34,40 +34,40 @@ def test_same_seed_gives_the_same_hall_of_fame(tmp_path):
     meta, counts = store.meta(), store.counts()
     assert meta["state"] == "finished" and counts["pending"] == 0
     rows = store.candidates()
-    baselines = [r for r in rows if r["label"]]
-    assert sorted(r["label"] for r in baselines) == ["gelu", "relu", "silu", "tanh"]
-    evolved = [r for r in rows if not r["label"]]
-    assert {r["generation"] for r in evolved} == {0, 1, 2}
-    evaluated = [r for r in evolved if r["stage"] != "static"]
+    baselines = [r for r in rows if r.label]
+    assert sorted(r.label for r in baselines) == ["gelu", "relu", "silu", "tanh"]
+    evolved = [r for r in rows if not r.label]
+    assert {r.generation for r in evolved} == {0, 1, 2}
+    evaluated = [r for r in evolved if r.outcome.stage != "static"]
     assert len(evaluated) == 6 + 2 * 4  # stage-1 rejections are refilled, so each generation evaluates its quota
-    assert all(r["parents"] for r in evolved if r["origin"] in ("mutation", "crossover", "crossover+mutation"))
+    assert all(r.parents for r in evolved if r.origin in ("mutation", "crossover", "crossover+mutation"))
     assert store.config()["config"]["seed"] == 3 and "[primitives]" in store.config()["search_space"]["text"]
 
 
 def test_a_seed_equal_to_a_baseline_reuses_its_result(tmp_path):
     run_search(make_config("tiny", workers=2, generations=1, tasks=("mnist1d-mlp",)), tmp_path / "run")
     store = RunStore.open(tmp_path / "run")
-    silu = next(r for r in store.candidates() if r["label"] == "silu")
-    seeded = next(r for r in store.candidates() if r["origin"] == "seed" and r["formula"] == silu["formula"])
-    assert seeded["status"] == "duplicate" and seeded["stage"] == "cache"
-    assert seeded["duplicate_of"] == silu["id"] and seeded["fitness"] == silu["fitness"]
+    silu = next(r for r in store.candidates() if r.label == "silu")
+    seeded = next(r for r in store.candidates() if r.origin == "seed" and r.formula == silu.formula)
+    assert seeded.status == "duplicate" and seeded.outcome.stage == "cache"
+    assert seeded.outcome.duplicate_of == silu.id and seeded.outcome.fitness == silu.outcome.fitness
 
 
 def test_a_second_run_reuses_the_first_runs_outcomes_through_the_cache(tmp_path):
     run_search(make_config("tiny", workers=2, generations=1, seed=5, tasks=("mnist1d-mlp",)), tmp_path / "first")
     run_search(make_config("tiny", workers=2, generations=1, seed=5, tasks=("mnist1d-mlp",)), tmp_path / "second")
     first, second = RunStore.open(tmp_path / "first"), RunStore.open(tmp_path / "second")
-    seen = {r["formula"]: r for r in first.candidates() if r["stage"] != "static"}
-    again = [r for r in second.candidates() if not r["label"] and r["stage"] != "static"]
-    assert len(again) == 6 and all(r["formula"] in seen for r in again)  # one generation: the population of 6
+    seen = {r.formula: r for r in first.candidates() if r.outcome.stage != "static"}
+    again = [r for r in second.candidates() if not r.label and r.outcome.stage != "static"]
+    assert len(again) == 6 and all(r.formula in seen for r in again)  # one generation: the population of 6
     for r in again:  # same seed, same proposals: every one already evaluated is reused, not retrained
-        assert r["status"] == "duplicate" and r["stage"] == "cache"
+        assert r.status == "duplicate" and r.outcome.stage == "cache"
         assert (
-            r["equivalent_to"].startswith("first #") or second.candidate(r["duplicate_of"])["label"]
+            r.outcome.equivalent_to.startswith("first #") or second.candidate(r.outcome.duplicate_of).label
         )  # or this run's baseline
-        assert r["fitness"] == seen[r["formula"]]["fitness"]
-    reused = [r["formula"] for r in second.hall_of_fame()]  # cache hits rank in the second run's hall of fame
-    assert reused and reused == [r["formula"] for r in first.hall_of_fame()]
+        assert r.outcome.fitness == seen[r.formula].outcome.fitness
+    reused = [r.formula for r in second.hall_of_fame()]  # cache hits rank in the second run's hall of fame
+    assert reused and reused == [r.formula for r in first.hall_of_fame()]
 
 
 def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
@@ -85,9 +85,9 @@ def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
 
 def test_no_screening_trains_everything_proposed(tmp_path):
     run_search(make_config("tiny", workers=2, generations=1, active=False, tasks=("mnist1d-mlp",)), tmp_path / "plain")
-    rows = [r for r in RunStore.open(tmp_path / "plain").candidates() if not r["label"]]
-    assert all(r["stage"] in (None, "cache") and r["status"] != "rejected" for r in rows)
-    assert all(r["fingerprint"] is None for r in rows)
+    rows = [r for r in RunStore.open(tmp_path / "plain").candidates() if not r.label]
+    assert all(r.outcome.stage in (None, "cache") and r.status != "rejected" for r in rows)
+    assert all(r.fingerprint is None for r in rows)
 
 
 def test_evaluations_per_hash_retrains_until_the_mean_has_enough_evaluations(tmp_path):
@@ -97,15 +97,15 @@ def test_evaluations_per_hash_retrains_until_the_mean_has_enough_evaluations(tmp
     run_search(config, tmp_path / "one")
     run_search(config, tmp_path / "two")
     run_search(config, tmp_path / "three")
-    two = [r for r in RunStore.open(tmp_path / "two").candidates() if not r["label"] and r["stage"] is None]
-    three = [r for r in RunStore.open(tmp_path / "three").candidates() if not r["label"] and r["stage"] != "static"]
-    assert any(r["status"] == "ok" for r in two)  # one evaluation was not enough: trained again
-    reused = [r for r in three if r["formula"] in {t["formula"] for t in two if t["status"] == "ok"}]
-    assert reused and all(r["status"] == "duplicate" and "2 evaluation(s)" in r["equivalent_to"] for r in reused)
+    two = [r for r in RunStore.open(tmp_path / "two").candidates() if not r.label and r.outcome.stage is None]
+    three = [r for r in RunStore.open(tmp_path / "three").candidates() if not r.label and r.outcome.stage != "static"]
+    assert any(r.status == "ok" for r in two)  # one evaluation was not enough: trained again
+    reused = [r for r in three if r.formula in {t.formula for t in two if t.status == "ok"}]
+    assert reused and all(r.status == "duplicate" and "2 evaluation(s)" in r.outcome.equivalent_to for r in reused)
     cache = FitnessCache(tmp_path / CACHE_FILE)
-    fp = reused[0]["fingerprint"]
+    fp = reused[0].fingerprint
     outcome = cache.get(fitness_protocol(config), fp)
-    assert outcome.evaluations == 2 and outcome.fitness == pytest.approx(reused[0]["fitness"])
+    assert outcome.evaluations == 2 and outcome.fitness == pytest.approx(reused[0].outcome.fitness)
 
 
 def _start(args, cwd):
@@ -161,9 +161,9 @@ def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path
         tmp_path / "whole" / "run",
     )
     run = tmp_path / "parts" / "run"
-    finished = lambda generation, n: (
-        lambda rows: sum(r["generation"] == generation and r["status"] != "pending" for r in rows) >= n
-    )  # noqa: E731
+
+    def finished(generation, n):
+        return lambda rows: sum(r.generation == generation and r.status != "pending" for r in rows) >= n
 
     search = _start(["search", *args, "--runs-dir", str(run.parent), "--name", "run"], tmp_path)
     assert _watch(search, run, finished(0, 2)) > 0
@@ -174,10 +174,10 @@ def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path
     _watch(
         resumed,
         run,
-        lambda rows: finished(1, 1)(rows) and any(r["status"] == "pending" for r in rows if r["generation"] == 1),
+        lambda rows: finished(1, 1)(rows) and any(r.status == "pending" for r in rows if r.generation == 1),
     )
     _kill(resumed, signal.SIGKILL)  # mid-generation 1, with evaluations in flight
-    before = {r["id"]: r["finished_at"] for r in RunStore.open(run).candidates() if r["status"] != "pending"}
+    before = {r.id: r.outcome.finished_at for r in RunStore.open(run).candidates() if r.status != "pending"}
     newest = sorted((run / CHECKPOINT_DIR).glob("gen-*.json"))[-1]
     newest.write_text(newest.read_text()[:100])  # as if the kill had torn the checkpoint write
 
@@ -189,9 +189,11 @@ def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path
 
     whole, parts = RunStore.open(tmp_path / "whole" / "run"), RunStore.open(run)
     assert parts.meta()["state"] == "finished" and parts.counts()["pending"] == 0
-    key = lambda r: (r["generation"] if r["generation"] is not None else -1, r["label"] or r["formula"])  # noqa: E731
+    key = lambda r: (r.generation if r.generation is not None else -1, r.label or r.formula)  # noqa: E731
     assert sorted(map(key, parts.candidates())) == sorted(map(key, whole.candidates()))  # nothing lost, nothing twice
-    assert all(parts.candidate(cid)["finished_at"] == at for cid, at in before.items())  # finished ones were not redone
+    assert all(
+        parts.candidate(cid).outcome.finished_at == at for cid, at in before.items()
+    )  # finished ones were not redone
     assert _hall_of_fame(run)[0] == _hall_of_fame(tmp_path / "whole" / "run")[0]
 
 
@@ -215,13 +217,13 @@ def test_a_second_ctrl_c_stops_at_once_keeping_what_was_committed(tmp_path):
         ],
         tmp_path,
     )
-    _watch(search, run, lambda rows: sum(r["status"] != "pending" for r in rows) >= 2)
+    _watch(search, run, lambda rows: sum(r.status != "pending" for r in rows) >= 2)
     search.send_signal(signal.SIGINT)
     time.sleep(0.5)
     search.send_signal(signal.SIGINT)
     assert search.wait(timeout=60) == -signal.SIGINT  # killed by the signal itself: no cleanup was waited for
     assert "Ctrl-C again to stop at once" in search.stdout.read()
-    assert sum(r["status"] != "pending" for r in RunStore.open(run).candidates()) >= 2
+    assert sum(r.status != "pending" for r in RunStore.open(run).candidates()) >= 2
 
 
 def test_resume_refuses_a_finished_run_and_search_refuses_an_existing_one(tmp_path, run_cli):
@@ -262,6 +264,7 @@ def task(make_activation, seed, epochs):
 '''
 
 
+@pytest.mark.slow
 def test_worker_faults_during_a_run_are_recorded_and_the_run_completes(tmp_path, run_cli):
     (tmp_path / "faulty.py").write_text(FAULTY_TASK)
     proc = run_cli(
@@ -281,20 +284,19 @@ def test_worker_faults_during_a_run_are_recorded_and_the_run_completes(tmp_path,
     )
     store = RunStore.open(tmp_path / "runs" / "run")
     assert store.meta()["state"] == "finished" and store.counts()["pending"] == 0, proc.stdout
-    errors = {r["label"]: (r["status"], r["error"]) for r in store.candidates() if r["label"]}
+    errors = {r.label: (r.status, r.outcome.error) for r in store.candidates() if r.label}
     assert errors["tanh"][0] == "failed" and errors["tanh"][1].startswith(
         "worker process died during the evaluation (2 attempts)"
     )
     assert errors["silu"] == ("failed", "timed out after 15 s")
     assert errors["gelu"] == ("failed", "ValueError: injected failure")
     assert errors["relu"] == ("ok", None)
-    assert any(
-        r["status"] == "ok" for r in store.candidates() if not r["label"]
-    )  # evolution carried on after the faults
+    assert any(r.status == "ok" for r in store.candidates() if not r.label)  # evolution carried on after the faults
     refused = run_cli("confirm", "runs/run", check=False)  # the run's config names user code: not run unasked
     assert refused.returncode != 0 and "confirm runs it only with --trust-task" in refused.stderr
 
 
+@pytest.mark.slow
 def test_an_async_run_killed_mid_run_resumes_losing_no_finished_evaluation(tmp_path):
     args = [
         "--budget",
@@ -314,17 +316,17 @@ def test_an_async_run_killed_mid_run_resumes_losing_no_finished_evaluation(tmp_p
     ]
     run = tmp_path / "runs" / "run"
     search = _start(["search", *args, "--runs-dir", str(run.parent), "--name", "run"], tmp_path)
-    evolved = lambda rows: [r for r in rows if not r["label"]]  # noqa: E731
+    evolved = lambda rows: [r for r in rows if not r.label]  # noqa: E731
     _watch(
         search,
         run,
         lambda rows: (
-            sum(r["status"] != "pending" for r in evolved(rows)) >= 10
-            and any(r["status"] == "pending" for r in evolved(rows))
+            sum(r.status != "pending" for r in evolved(rows)) >= 10
+            and any(r.status == "pending" for r in evolved(rows))
         ),
     )
     _kill(search, signal.SIGKILL)  # with evaluations in flight
-    before = {r["id"]: r["finished_at"] for r in RunStore.open(run).candidates() if r["status"] != "pending"}
+    before = {r.id: r.outcome.finished_at for r in RunStore.open(run).candidates() if r.status != "pending"}
     assert RunStore.open(run).meta()["mode"] == "async" and sorted((run / CHECKPOINT_DIR).glob("gen-*.json"))
 
     final = subprocess.run(
@@ -334,13 +336,13 @@ def test_an_async_run_killed_mid_run_resumes_losing_no_finished_evaluation(tmp_p
     store = RunStore.open(run)
     assert store.meta()["state"] == "finished" and store.counts()["pending"] == 0
     assert all(
-        store.candidate(cid)["finished_at"] == at for cid, at in before.items()
+        store.candidate(cid).outcome.finished_at == at for cid, at in before.items()
     )  # nothing finished was lost or redone
     rows = evolved(store.candidates())
     assert (
-        sum(not (r["status"] == "rejected" and r["stage"] == "static") for r in rows) >= 6 + 4 * 3
+        sum(not (r.status == "rejected" and r.outcome.stage == "static") for r in rows) >= 6 + 4 * 3
     )  # the whole budget
-    assert len({r["formula"] for r in rows}) == len(rows)  # nothing proposed twice
+    assert len({r.formula for r in rows}) == len(rows)  # nothing proposed twice
 
 
 SLOW_TASK = '''
@@ -367,12 +369,17 @@ def task(make_activation, seed, epochs):
 def _utilisation(store, workers):
     """Busy worker time from the first evolved candidate's start until the last one's start (afterwards a finite budget
     only drains, in any mode), from the run's own timestamps (start = finish - seconds)."""
-    rows = [r for r in store.candidates() if not r["label"] and r["stage"] not in ("static", "cache") and r["seconds"]]
-    spans = [(r["finished_at"] - r["seconds"], r["finished_at"]) for r in rows]
+    rows = [
+        r
+        for r in store.candidates()
+        if not r.label and r.outcome.stage not in ("static", "cache") and r.outcome.seconds
+    ]
+    spans = [(r.outcome.finished_at - r.outcome.seconds, r.outcome.finished_at) for r in rows]
     first, last = min(start for start, _ in spans), max(start for start, _ in spans)
     return sum(min(end, last) - start for start, end in spans if start < last) / (workers * (last - first))
 
 
+@pytest.mark.slow
 def test_async_keeps_more_workers_than_cores_busy(tmp_path, run_cli):
     (tmp_path / "slow.py").write_text(SLOW_TASK)
     common = ["--budget", "tiny", "--task", "slow.py:task", "--generations", "5", "--workers", "6", "--no-cache"]

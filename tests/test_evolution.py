@@ -71,7 +71,10 @@ def test_same_seed_same_search_other_seed_other_search():
     _, a = run(7, space="ramachandran2017")
     _, b = run(7, space="ramachandran2017")
     _, c = run(8, space="ramachandran2017")
-    flat = lambda h: [(p.tree, p.parents) for g in h for p in g]
+
+    def flat(h):
+        return [(p.tree, p.parents) for g in h for p in g]
+
     assert flat(a) == flat(b) and flat(a) != flat(c)
 
 

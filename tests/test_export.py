@@ -24,7 +24,7 @@ from evoact.export import (
     torch_module_source,
 )
 from evoact.formula import FormulaError, parse
-from evoact.inspection import mean_learned
+from evoact.records import mean_learned
 from evoact.store import RunStore
 
 PROBE = [-6.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.1, 3.0, 7.5]
@@ -126,6 +126,7 @@ def test_exported_module_can_use_the_fused_path(tmp_path):
     assert value_gap < 1e-6 and grad_gap < 1e-6
 
 
+@pytest.mark.slow
 def test_every_hall_of_fame_entry_of_a_real_run_exports_and_matches_the_run(tmp_path, run_cli):
     run_cli(
         "search", "--budget", "tiny", "--seed", "4", "--workers", "2", "--name", "hof", "--space", "ramachandran2017"
@@ -134,21 +135,21 @@ def test_every_hall_of_fame_entry_of_a_real_run_exports_and_matches_the_run(tmp_
     entries = store.hall_of_fame()
     assert entries
     for row in entries:
-        out = tmp_path / f"act{row['id']}.py"
-        run_cli("export", "runs/hof", str(row["id"]), "-o", str(out))
+        out = tmp_path / f"act{row.id}.py"
+        run_cli("export", "runs/hof", str(row.id), "-o", str(out))
         got = json.loads(
             subprocess.run(
                 [sys.executable, "-c", CHECK, str(out), json.dumps(PROBE)], capture_output=True, text=True, check=True
             ).stdout
         )
-        params = mean_learned(row["learned"])
-        module = compile_activation(row["formula"], params)
+        params = mean_learned(row.outcome.learned)
+        module = compile_activation(row.formula, params)
         x = torch.tensor(PROBE, requires_grad=True)
         y = module(x)
         grads = torch.autograd.grad(y.sum(), [x, *module.parameters()])
-        assert got["module"] == pytest.approx(y.tolist(), rel=1e-6, abs=1e-6), row["formula"]
+        assert got["module"] == pytest.approx(y.tolist(), rel=1e-6, abs=1e-6), row.formula
         for mine, theirs in zip(grads, got["grads"]):
-            assert theirs == pytest.approx(mine.tolist(), rel=1e-6, abs=1e-6), row["formula"]
+            assert theirs == pytest.approx(mine.tolist(), rel=1e-6, abs=1e-6), row.formula
 
 
 @pytest.mark.parametrize(
@@ -200,7 +201,10 @@ def test_a_hostile_run_directory_cannot_write_code_into_an_exported_module():
 
 
 HANDLING = Path(__file__).with_name("module_handling.py")
-WITHOUT_EVOACT = "import runpy, sys; sys.modules['evoact'] = None; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+WITHOUT_EVOACT = (
+    "import runpy, sys; sys.modules['evoact'] = None; sys.argv = sys.argv[1:];"
+    " runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 @pytest.mark.parametrize("formula", ["x*sigmoid(beta*x)", "Max(x, alpha*x) + beta*tanh(x)"])

@@ -81,7 +81,7 @@ def test_learnable_names_can_be_restricted():
         ("x\x00", "position 1: unexpected character"),
         ("\u0445*x", "position 0: unexpected character"),  # Cyrillic look-alike of x
         ("x + 1" * 500, "characters long"),
-        ("+".join(["sin(%d*x)" % i for i in range(150)]), "more than 400 nodes"),
+        ("+".join([f"sin({i}*x)" for i in range(150)]), "more than 400 nodes"),
     ],
 )
 def test_hostile_formulas_are_bounded_and_explained(text, problem):

@@ -68,7 +68,8 @@ def test_the_onnx_flag_says_whether_torch_exports_the_op(tmp_path, name):
 
 
 def test_a_new_primitive_is_one_table_entry():
-    """Snake (Ziyin et al. 2020), x + sin(alpha*x)^2/alpha with a learnable alpha, added as one line of primitives.py."""
+    """Snake (Ziyin et al. 2020), x + sin(alpha*x)^2/alpha with a learnable alpha, added as one line of
+    primitives.py."""
     from evoact.genome import Genome
     from evoact.screening import ScreeningConfig, screen_static
     from evoact.search_space import SearchSpaceError, parse_search_space

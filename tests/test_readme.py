@@ -43,11 +43,14 @@ def test_the_readme_budget_table_is_what_the_code_runs(repo_root):
     readme = (repo_root / "README.md").read_text()
     rows = {
         m.group(1): m.groups()[1:]
-        for m in re.finditer(r"^\| `(\w+)` \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) x", readme, re.M)
+        for m in re.finditer(
+            r"^\| `(\w+)` \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) x[^|]*\| (off|\d+, \d+) \|", readme, re.M
+        )
     }
     assert set(rows) == set(BUDGETS)
-    for name, (population, offspring, generations, evaluations, scale) in rows.items():
+    for name, (population, offspring, generations, evaluations, scale, race) in rows.items():
         b = BUDGETS[name]
+        assert race == ("off" if b["race_top"] == 0 else f"{b['race_top']}, {b['race_seeds']}")
         assert (int(population), int(offspring), int(generations), float(scale)) == (
             b["population"],
             b["offspring"],

@@ -27,7 +27,7 @@ def test_the_report_is_one_self_contained_file(store):
     assert len(images) == 1 + 1 + min(3, len(store.hall_of_fame(3)))  # progress, learning curves, one plot per entry
     assert all(base64.b64decode(i).startswith(b"\x89PNG\r\n\x1a\n") for i in images)
     for row in store.hall_of_fame(3):
-        assert row["formula"].replace("<", "&lt;").replace(">", "&gt;") in page
+        assert row.formula.replace("<", "&lt;").replace(">", "&gt;") in page
     assert "Rejection cascade" in page and "baseline" in page.lower() and "nearest known" in page
 
 

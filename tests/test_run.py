@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 import evoact
+from evoact.api import open_run
 from evoact.cli import main
 from evoact.config import make_config
 from evoact.records import Outcome, TaskScore
-from evoact.run import open_run
 from evoact.store import RunStore
 
 
@@ -44,11 +44,9 @@ def test_the_python_api_runs_a_search_and_reads_exports_and_confirms_it(api_run,
         json.loads(api_run.export(tmp_path / "best.json", format="json").read_text())["formula"] == api_run.best.formula
     )
     summary = api_run.confirm(top=1, seeds=2, tasks=["mnist1d-cnn"], epochs=1, workers=2)
-    assert (
-        summary["tasks"]["mnist1d-cnn"]["rows"][0]["name"].split(" = ")[0] == f"#{api_run.best.id}"
-    )  # "= mish" if it is one
+    assert summary.tasks["mnist1d-cnn"].rows[0].name.split(" = ")[0] == f"#{api_run.best.id}"  # "= mish" if it is one
     again = evoact.open_run(api_run.path)
-    assert again.verdict()["confirmed"]["mnist1d-cnn"]["best_baseline"] in ("relu", "gelu", "silu", "mish", "tanh")
+    assert again.verdict().confirmed["mnist1d-cnn"].best_baseline in ("relu", "gelu", "silu", "mish", "tanh")
     assert api_run.report(tmp_path / "report.html").read_text().count("id='verdict'") == 1
     with pytest.raises(KeyError, match="no candidate with id 9999"):
         api_run.candidate(9999)
@@ -125,6 +123,9 @@ def test_functions_that_only_rescale_a_better_one_are_its_variants(tmp_path):
 
 def test_an_exported_module_of_the_api_needs_no_evoact(api_run, tmp_path):
     assert api_run.export(tmp_path / "mine.py") == tmp_path / "mine.py"
-    code = "import sys, torch; sys.modules['evoact'] = None; sys.path.insert(0, sys.argv[1]); import mine; print(mine.Activation()(torch.ones(2)).shape)"
+    code = (
+        "import sys, torch; sys.modules['evoact'] = None; sys.path.insert(0, sys.argv[1]); import mine;"
+        " print(mine.Activation()(torch.ones(2)).shape)"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "torch.Size([2])"

@@ -47,7 +47,7 @@ def test_static_screening_rejects_what_cannot_compile_and_what_is_too_large():
 def test_known_activations_pass_stages_1_and_3():
     for formula, verdict in zip(KNOWN, _static(*KNOWN)):
         assert verdict.reason is None, formula
-        assert stability_reason(lambda: compile_activation(formula), CONFIG) is None, formula
+        assert stability_reason(lambda formula=formula: compile_activation(formula), CONFIG) is None, formula
 
 
 @pytest.mark.parametrize(

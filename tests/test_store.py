@@ -21,13 +21,13 @@ def _filled(path):
 
 def test_candidates_are_ranked_counted_and_read_back(tmp_path):
     store, (a, b, c) = _filled(tmp_path / "run")
-    assert [r["id"] for r in store.ranked()] == [b, a]
-    assert [r["id"] for r in store.hall_of_fame()] == [b]
+    assert [r.id for r in store.ranked()] == [b, a]
+    assert [r.id for r in store.hall_of_fame()] == [b]
     assert store.counts() == {"pending": 0, "ok": 2, "failed": 1, "rejected": 0, "duplicate": 0}
     row = store.candidate(c)
-    assert row["parents"] == [b] and row["error"] == "non-finite loss in epoch 1" and row["generation"] == 1
-    assert store.candidate(b)["learned"] == {"beta": [1.5]}
-    assert store.evaluated("tanh(x)")["id"] == b and store.evaluated("sin(x)") is None
+    assert row.parents == (b,) and row.outcome.error == "non-finite loss in epoch 1" and row.generation == 1
+    assert store.candidate(b).outcome.learned == {"beta": (1.5,)}
+    assert store.evaluated("tanh(x)").id == b and store.evaluated("sin(x)") is None
     assert store.config() == {"config": {"seed": 1}}
 
 
@@ -43,7 +43,7 @@ def test_ranking_counts_cache_hits_once_per_function(tmp_path):
     store.record_result(
         rejected, {"status": "duplicate", "stage": "cache", "error": "unstable", "equivalent_to": "other #5"}
     )
-    assert [r["id"] for r in store.ranked()] == [hit, b, a]
+    assert [r.id for r in store.ranked()] == [hit, b, a]
 
 
 def test_reader_sees_committed_rows_while_writer_is_open_and_cannot_write(tmp_path):

@@ -72,6 +72,7 @@ def test_worker_faults_are_retried_once_then_recorded_and_the_pool_goes_on(pool,
     assert results[4]["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_an_async_search_across_a_multi_node_cluster_loses_nothing_when_a_node_dies(tmp_path, monkeypatch):
     """A head and two worker nodes on loopback (ray.cluster_utils); one worker node is killed mid-run."""
     import json
@@ -123,7 +124,7 @@ def test_an_async_search_across_a_multi_node_cluster_loses_nothing_when_a_node_d
         while time.monotonic() < deadline and search.poll() is None:
             if (
                 db.exists()
-                and sum(r["status"] != "pending" and not r["label"] for r in RunStore.open(db.parent).candidates()) >= 6
+                and sum(r.status != "pending" and not r.label for r in RunStore.open(db.parent).candidates()) >= 6
             ):
                 break
             time.sleep(0.5)
@@ -137,5 +138,6 @@ def test_an_async_search_across_a_multi_node_cluster_loses_nothing_when_a_node_d
     rows = store.candidates()
     assert store.meta()["state"] == "finished" and store.counts()["pending"] == 0
     assert store.meta()["ray_address"] == address and store.meta()["mode"] == "async"
-    assert not any("worker process died" in (r["error"] or "") for r in rows), json.dumps([r["error"] for r in rows])
-    assert sum(not r["label"] and r["stage"] != "static" for r in rows) >= 6 + 4 * 4  # the whole budget was evaluated
+    errors = [r.outcome.error for r in rows]
+    assert not any("worker process died" in (e or "") for e in errors), json.dumps(errors)
+    assert sum(not r.label and r.outcome.stage != "static" for r in rows) >= 6 + 4 * 4  # the whole budget was evaluated

@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Union
 
 import sympy as sp
 
 from evoact.formula import constant_names, to_formula
 from evoact.ops import BY_SYMPY_CLASS, Sigmoid, Softplus
 
-Arg = Union[str, float]
+Arg = str | float
 
 
 class CompileError(ValueError):
@@ -144,6 +143,7 @@ class _Lowering:
         if den:
             d = self.value(sp.Mul(*den))
             acc = self.emit("reciprocal", d) if acc is None else self.emit("div", acc, d)
+        assert acc is not None  # a product with free symbols has a factor that holds them
         if coeff == -1:
             return self.emit("neg", acc)
         return self.emit("mul", acc, coeff) if coeff != 1 else acc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import sympy as sp
@@ -23,7 +23,8 @@ from evoact.ops import OPS
 #: ``autograd``: the forward's ops recorded by autograd (saves every intermediate; for comparison).
 MODES = ("symbolic", "fused", "autograd")
 #: Training steps from which ``auto`` picks ``fused`` on the CPU: below it a compile (seconds) costs more than it saves.
-#: On CUDA ``auto`` never fuses: training ResNet-20 on an H200, fused was slower than symbolic (bench/results/cuda_paths.md).
+#: On CUDA ``auto`` never fuses: training ResNet-20 on an H200, fused was slower than symbolic
+#: (bench/results/cuda_paths.md).
 FUSED_MIN_STEPS = 20_000
 
 
@@ -35,7 +36,7 @@ def run_program(program: Program, x: torch.Tensor, params: dict[str, torch.Tenso
     return [env[o] for o in program.outputs]
 
 
-def values_at(expr: sp.Expr, x: np.ndarray, params: dict[str, np.ndarray | float]) -> np.ndarray:
+def values_at(expr: sp.Expr, x: np.ndarray, params: Mapping[str, np.ndarray | float]) -> np.ndarray:
     """Values of ``expr`` at ``x`` in float64 NumPy, broadcasting array-valued constants against ``x``."""
     tensors = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in params.items()}
     with torch.no_grad():

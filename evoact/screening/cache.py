@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
 
 
 def protocol_key(task: str | dict[str, Any], training: dict[str, Any]) -> str:
-    """Outcomes are shared only between evaluations with the same task (or tasks and weighting) and training protocol."""
+    """Outcomes are shared only between evaluations with the same task (or tasks and weighting) and training
+    protocol."""
     return hashlib.sha256(json.dumps({"task": task, "training": training}, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -59,7 +60,8 @@ class FitnessCache:
     def get(self, protocol: str, fp: str) -> Outcome | None:
         """The outcome recorded for a fingerprint, if any."""
         row = self._conn.execute(
-            "SELECT status, evaluations, fitness_sum, reason, formula, source FROM outcomes WHERE protocol=? AND fingerprint=?",
+            "SELECT status, evaluations, fitness_sum, reason, formula, source FROM outcomes"
+            " WHERE protocol=? AND fingerprint=?",
             (protocol, fp),
         ).fetchone()
         if row is None:

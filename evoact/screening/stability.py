@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -38,11 +39,14 @@ def stability_reason(make_activation: Callable[[], nn.Module], config: Screening
             if rms < config.vanish_rms:
                 return f"forward signal vanishes in a random network of {config.stability_depth} layers (RMS {rms:.3g})"
         loss = F.cross_entropy(h @ head.T, y)
-        grads = torch.autograd.grad(loss, params, create_graph=step < config.stability_steps, allow_unused=True)
-        grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, params)]
-        norm = torch.sqrt(sum(g.pow(2).sum() for g in grads))
+        found = torch.autograd.grad(loss, params, create_graph=step < config.stability_steps, allow_unused=True)
+        grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(found, params)]
+        norm = torch.sqrt(cast(torch.Tensor, sum(g.pow(2).sum() for g in grads)))  # a tensor: there are layers
         if not torch.isfinite(norm) or norm.item() > config.max_grad_norm:
-            return f"gradient norm {norm.item():.3g} after {step} adversarial weight perturbation step(s) (limit {config.max_grad_norm:.3g})"
+            return (
+                f"gradient norm {norm.item():.3g} after {step} adversarial weight perturbation step(s)"
+                f" (limit {config.max_grad_norm:.3g})"
+            )
         if step < config.stability_steps and norm.requires_grad:
             ascent = torch.autograd.grad(norm, params, allow_unused=True)
             weights = [

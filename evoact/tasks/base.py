@@ -7,28 +7,17 @@ import inspect
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from evoact.training import Hurdle, Schedule, TrainConfig, TrainResult, train
+from evoact.training import Dataset, Hurdle, Schedule, TrainConfig, TrainResult, train
 
 ActivationFactory = Callable[[], nn.Module]
 
-
-@dataclass(frozen=True)
-class Dataset:
-    """Tensors of one task's splits: validation drives selection, test is kept for reports and confirmation."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
+__all__ = ["ActivationFactory", "Dataset", "DatasetTask", "Task", "cache_dir", "source_digest", "split"]
 
 
 def split(x: np.ndarray, y: np.ndarray, train: int, val: int, regression: bool) -> Dataset:
@@ -93,12 +82,20 @@ class DatasetTask(Task):
 
     ``epochs``, ``batch_size`` and ``lr`` are its own training (at the ``quick`` budget); ``loss`` is
     ``cross_entropy`` (classification, also at every position of a sequence) or ``mse`` (regression).
+    ``optimizer`` names one of ``training.OPTIMIZERS`` (Adam unless a task says otherwise), with ``momentum`` and
+    ``nesterov`` (SGD's) and ``weight_decay``; ``cosine`` decays the learning rate to 0 over the training. A different
+    weight initialisation is the task's ``build_model``'s.
     """
 
     epochs: float = 25
     batch_size: int = 100
     lr: float = 1e-2
     loss: str = "cross_entropy"
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    nesterov: bool = False
+    cosine: bool = False
 
     def __init__(self, data_dir: str | None = None) -> None:
         self.data_dir = data_dir
@@ -117,7 +114,17 @@ class DatasetTask(Task):
     def schedule(self, config: TrainConfig) -> Schedule:
         """This task's training under the run's protocol: the run's numbers where it sets them, else the task's own."""
         epochs = config.epochs if config.epochs is not None else self.epochs * config.epoch_scale
-        return Schedule(epochs, config.batch_size or self.batch_size, config.lr or self.lr, config.seed)
+        return Schedule(
+            epochs,
+            config.batch_size or self.batch_size,
+            config.lr or self.lr,
+            config.seed,
+            self.optimizer,
+            self.momentum,
+            self.weight_decay,
+            self.nesterov,
+            self.cosine,
+        )
 
     def steps(self, config: TrainConfig) -> int:
         return self.schedule(config).steps(len(self.load().x_train))

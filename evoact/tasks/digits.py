@@ -56,7 +56,9 @@ class DigitsCnn(DatasetTask):
         return _Cnn(make_activation)
 
 
-class _ResidualLayerNormBlock(nn.Module):
+class ResidualLayerNormBlock(nn.Module):
+    """A pre-LayerNorm residual MLP block: x + fc2(act(fc1(norm(x)))), twice as wide inside."""
+
     def __init__(self, make_activation: ActivationFactory, width: int) -> None:
         super().__init__()
         self.norm, self.fc1, self.act, self.fc2 = (
@@ -101,7 +103,7 @@ class DigitsResMlp(DatasetTask):
         return load_flat_digits()
 
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
-        blocks = [_ResidualLayerNormBlock(make_activation, 64) for _ in range(4)]
+        blocks = [ResidualLayerNormBlock(make_activation, 64) for _ in range(4)]
         return nn.Sequential(nn.Linear(64, 64), *blocks, nn.LayerNorm(64), nn.Linear(64, 10))
 
 

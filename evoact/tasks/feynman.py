@@ -57,7 +57,8 @@ def load_feynman() -> Dataset:
 
 
 class FeynmanMlp(DatasetTask):
-    """Smooth multi-output regression of the kind scientific surrogate models do: products, ratios, roots, exponentials."""
+    """Smooth multi-output regression of the kind scientific surrogate models do: products, ratios, roots,
+    exponentials."""
 
     name = "feynman-mlp"
     description = (

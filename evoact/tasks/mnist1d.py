@@ -6,6 +6,7 @@ import functools
 import os
 import random
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,9 +21,16 @@ _SEED = 42
 @functools.lru_cache(maxsize=1)
 def load_mnist1d() -> Dataset:
     """MNIST-1D's 4,000/1,000 split, with the last 800 training sequences held out for validation."""
-    path = cache_dir() / f"mnist1d-seed{_SEED}.npz"
+    return read_mnist1d(_SEED)
+
+
+def read_mnist1d(seed: int, samples: int | None = None) -> Dataset:
+    """MNIST-1D drawn with ``seed`` (``samples`` sequences, else the package's 5,000), generated once and cached on
+    disk: its own test split, and the last 800 training sequences held out for validation."""
+    name = f"mnist1d-seed{seed}.npz" if samples is None else f"mnist1d-seed{seed}-n{samples}.npz"
+    path = cache_dir() / name
     if not path.exists():
-        _generate(path)
+        _generate(path, seed, samples)
     with np.load(path, allow_pickle=False) as d:
         x, y, xt, yt = (torch.tensor(d[k]) for k in ("x", "y", "x_test", "y_test"))
     x, xt = x.float(), xt.float()
@@ -30,13 +38,15 @@ def load_mnist1d() -> Dataset:
     return Dataset(x[:n], y[:n], x[n:], y[n:], xt, yt)
 
 
-def _generate(path) -> None:
+def _generate(path: Path, seed: int, samples: int | None) -> None:
     from mnist1d.data import get_dataset_args, make_dataset
 
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
         args = get_dataset_args()
-        args.seed = _SEED
+        args.seed = seed
+        if samples is not None:
+            args.num_samples = samples
         data = make_dataset(args)
     finally:
         random.setstate(py_state)

@@ -1,4 +1,5 @@
-"""Tabular tasks on data scikit-learn generates from a fixed seed (nothing downloaded): classification and regression."""
+"""Tabular tasks on data scikit-learn generates from a fixed seed (nothing downloaded): classification and
+regression."""
 
 from __future__ import annotations
 

@@ -92,7 +92,10 @@ class TextTransformer(DatasetTask):
     """Next-character prediction with attention, LayerNorm and residual connections: a tiny GPT."""
 
     name = "text-transformer"
-    description = f"causal transformer (2 blocks, width 32) predicting the next character of a synthetic language ({CONTEXT}-character windows; loss in nats)"
+    description = (
+        "causal transformer (2 blocks, width 32) predicting the next character of a synthetic language "
+        f"({CONTEXT}-character windows; loss in nats)"
+    )
     measures = "a transformer's MLP: language modelling"
     metric = "loss"
     epochs, batch_size, lr = 2, 32, 3e-3

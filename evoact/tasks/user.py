@@ -52,6 +52,8 @@ def load_user_function(name: str) -> Callable[..., Any]:
                 raise ValueError(f"task {name!r}: no such file {path}")
             module_name = f"evoact_user_task_{hashlib.sha256(target.encode()).hexdigest()[:12]}"
             spec = importlib.util.spec_from_file_location(module_name, path)
+            if spec is None or spec.loader is None:
+                raise ValueError(f"task {name!r}: cannot load {path} as a Python module")
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module  # as an import would: dataclasses and pickling look the module up
             spec.loader.exec_module(module)

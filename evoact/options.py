@@ -1,0 +1,270 @@
+"""The one table of search options: each ``evoact search`` option's flag, setting, kind, help and default.
+
+The command line builds its ``search`` options from ``SEARCH_OPTIONS`` and turns what was given into settings with
+``settings_from``; the command a run records for running it again is written back from the same table
+(``reproduce_command``), so every option round-trips.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from evoact.compiler import MODES as COMPILE_MODES
+from evoact.config import BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, MODES, SELECTIONS, SearchConfig, make_config
+from evoact.evolution import ALGORITHMS, REPLACEMENTS
+from evoact.scoring import AGGREGATES, SCORES
+from evoact.tasks import SUITES
+
+#: Option kinds besides a type or a tuple of choices: an on/off flag, a repeatable text, comma-separated numbers,
+#: and racing's ``K,N`` (or 0).
+FLAG, MULTIPLE, NUMBERS, RACE = "flag", "multiple", "numbers", "race"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``evoact search`` option.
+
+    ``setting``: the config setting it sets (``make_config``'s name); ``kind``: ``int``, ``float``, ``str``, a tuple of
+    choices, ``FLAG``, ``MULTIPLE`` or ``NUMBERS``; ``default``: the command line's own default (None: the budget
+    preset's); ``flag_value``: what a ``FLAG`` sets its setting to.
+    """
+
+    flag: str
+    setting: str
+    kind: Any
+    help: str
+    default: Any = None
+    flag_value: Any = True
+
+    @property
+    def name(self) -> str:
+        """The keyword the command receives the option's value as."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+SEARCH_OPTIONS: tuple[Option, ...] = (
+    Option("--budget", "budget", tuple(BUDGETS), "Preset size of the search.", default="quick"),
+    Option("--seed", "seed", int, "Seed of evolution and training; fixes the run.", default=0),
+    Option("--space", "space", str, "Shipped search space name or path to a .toml file.", default="default"),
+    Option(
+        "--suite",
+        "tasks",
+        tuple(name for name in SUITES if name != "test"),  # the test group only reports: never searched on
+        "A named group of tasks to train candidates on (default: general; evoact tasks lists them).",
+    ),
+    Option(
+        "--task",
+        "tasks",
+        MULTIPLE,
+        "Task to train candidates on instead of a suite; repeat for several (cheapest first). Built-in: evoact tasks;"
+        " your own: MODULE:FUNCTION or FILE.py:FUNCTION.",
+    ),
+    Option(
+        "--weights",
+        "task_weights",
+        NUMBERS,
+        "Task weights of the mean aggregate, comma-separated, one per task (default: equal).",
+    ),
+    Option(
+        "--selection",
+        "selection",
+        SELECTIONS,
+        "mean: one fitness aggregated from the tasks' relative scores (default); pareto: NSGA-II over the tasks'"
+        " scores.",
+    ),
+    Option(
+        "--score",
+        "score",
+        SCORES,
+        f"What classification tasks are compared on: accuracy or loss (default {DEFAULT_SCORE}; regression and"
+        " language models always by loss).",
+    ),
+    Option(
+        "--aggregate",
+        "aggregate",
+        AGGREGATES,
+        "How the tasks' relative scores combine: mean, worst (the worst task), q25 (the lower quartile) (default"
+        f" {DEFAULT_AGGREGATE}).",
+    ),
+    Option("--complexity", "complexity_objective", FLAG, "With --selection pareto, also minimise the formula's size."),
+    Option(
+        "--algorithm",
+        "algorithm",
+        tuple(ALGORITHMS),
+        "evolution (default) or random: random search through the same space, cascade and evaluator, as a baseline.",
+    ),
+    Option(
+        "--mode",
+        "mode",
+        MODES,
+        "generational: whole generations, a seed fixes the run; async: steady state, every worker always busy; auto"
+        " (default): async when --workers exceeds the children per generation.",
+    ),
+    Option(
+        "--data-dir",
+        "data_dir",
+        str,
+        "Where tasks that read files find them (cifar10-resnet20: DIR/cifar-10-batches-py).",
+    ),
+    Option(
+        "--gpus-per-job",
+        "gpus_per_job",
+        float,
+        "GPUs Ray reserves per evaluation, e.g. 0.25 to share one GPU between 4 workers (default 0: CPU tasks;"
+        " cifar10-resnet20 wants a GPU).",
+    ),
+    Option("--population", "population", int, "Population size (overrides the budget)."),
+    Option("--offspring", "offspring", int, "Children per generation (overrides the budget)."),
+    Option("--generations", "generations", int, "Generations, the initial one included (overrides the budget)."),
+    Option(
+        "--epochs", "epochs", int, "Training epochs on every task (default: each task's own, scaled by the budget)."
+    ),
+    Option("--replacement", "replacement", REPLACEMENTS, "aging: regularized evolution; truncation: keep the best."),
+    Option("--workers", "workers", int, "Parallel Ray workers (default: number of CPU cores)."),
+    Option("--timeout", "timeout", float, "Seconds after which a candidate's evaluation is cancelled (default 600)."),
+    Option(
+        "--address",
+        "address",
+        str,
+        "Ray cluster address HOST:PORT (default: $RAY_ADDRESS, else a local Ray on 127.0.0.1).",
+    ),
+    Option(
+        "--activation-mode",
+        "activation_mode",
+        ("auto", *COMPILE_MODES),
+        "How candidates are compiled for training (default auto: fused only for long trainings on the CPU).",
+    ),
+    Option(
+        "--no-screening",
+        "active",
+        FLAG,
+        "Disable the rejection cascade (static, cache, stability, quality).",
+        flag_value=False,
+    ),
+    Option(
+        "--no-cache",
+        "use_cache",
+        FLAG,
+        "Do not reuse outcomes of functionally identical candidates.",
+        flag_value=False,
+    ),
+    Option(
+        "--evaluations-per-hash",
+        "evaluations_per_hash",
+        int,
+        "Trainings of a function before its cached mean is reused (default 1).",
+    ),
+    Option(
+        "--stability-depth", "stability_depth", int, "Depth of the random network of the stability check (default 8)."
+    ),
+    Option(
+        "--race",
+        "race_top",
+        RACE,
+        "Racing the elite: K,N trains every candidate that enters the top K on N seeds in all, and ranks by the mean"
+        " (default: the budget's, 5,3 for quick and standard); 0 turns it off.",
+    ),
+    Option(
+        "--hurdle-ratio",
+        "hurdle_ratio",
+        float,
+        "Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).",
+    ),
+)
+
+
+def setting_of(config: SearchConfig, setting: str) -> Any:
+    """A setting's value in ``config``, wherever it lives (the search config or its evolution, training or screening
+    part)."""
+    for part in (config, config.evolution, config.training, config.screening):
+        if setting in {f.name for f in fields(part)}:
+            return getattr(part, setting)
+    raise KeyError(setting)
+
+
+def settings_from(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings for ``make_config`` from the values the command received, by option name (None: not given)."""
+    suite, tasks = values.get("suite"), values.get("task") or ()
+    if suite and tasks:
+        raise ValueError("give --suite or --task, not both")
+    settings: dict[str, Any] = {"tasks": tuple(tasks) or (SUITES[suite] if suite else None)}
+    for option in SEARCH_OPTIONS:
+        value = values.get(option.name)
+        if option.setting == "tasks":
+            continue
+        if option.kind == FLAG:
+            settings[option.setting] = option.flag_value if value else None
+        elif option.kind == NUMBERS:
+            settings[option.setting] = _numbers(option.flag, value)
+        elif option.kind == RACE:
+            settings["race_top"], settings["race_seeds"] = _race(option.flag, value)
+        else:
+            settings[option.setting] = value
+    return settings
+
+
+def _numbers(flag: str, text: str | None) -> tuple[float, ...] | None:
+    """Comma-separated numbers (``--weights 1,2``), or a one-line error naming the option."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: expected comma-separated numbers") from None
+
+
+def _race(flag: str, text: str | None) -> tuple[int | None, int | None]:
+    """``K,N`` as (K, N); ``0`` as no racing; a one-line error naming the option otherwise."""
+    if text is None:
+        return None, None
+    parts = text.split(",")
+    try:
+        numbers = [int(part) for part in parts]
+    except ValueError:
+        numbers = []
+    if numbers == [0]:
+        return 0, None
+    if len(numbers) != 2:
+        raise ValueError(f"{flag} {text!r}: expected K,N (race the top K on N seeds in all) or 0 (no racing)")
+    return numbers[0], numbers[1]
+
+
+def _text(value: Any) -> str:
+    """A value as the command line reads it back exactly (floats in their shortest exact form)."""
+    if isinstance(value, float):
+        return repr(value).removesuffix(".0")
+    return shlex.quote(str(value))
+
+
+def reproduce_command(config: SearchConfig, run_dir: Path | None = None) -> str:
+    """The ``evoact search`` command that runs ``config`` again: every option whose value differs from the budget's
+    default, read from ``SEARCH_OPTIONS`` (and ``--name`` for a new directory beside ``run_dir``)."""
+    defaults = make_config(config.budget, workers=config.workers)
+    parts = ["evoact search"]
+    for option in SEARCH_OPTIONS:
+        if option.setting == "tasks":
+            continue
+        value = setting_of(config, option.setting)
+        if option.kind == FLAG:
+            if value == option.flag_value and value != setting_of(defaults, option.setting):
+                parts.append(option.flag)
+        elif option.kind == NUMBERS:
+            if value:
+                parts.append(f"{option.flag} " + ",".join(_text(float(v)) for v in value))
+        elif option.kind == RACE:
+            race = (config.race_top, config.race_seeds)
+            if race != (defaults.race_top, defaults.race_seeds):
+                parts.append(f"{option.flag} {race[0]},{race[1]}")
+        elif option.setting in ("budget", "seed", "workers") or value != setting_of(defaults, option.setting):
+            if value is not None:
+                parts.append(f"{option.flag} {_text(value)}")
+        if option.flag == "--space" and config.tasks != defaults.tasks:
+            suite = next((name for name, tasks in SUITES.items() if tasks == config.tasks), None)
+            parts += [f"--suite {suite}"] if suite else [f"--task {shlex.quote(t)}" for t in config.tasks]
+    if run_dir is not None:
+        parts.append(f"--name {shlex.quote(run_dir.name)}-again")
+    return " ".join(parts)

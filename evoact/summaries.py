@@ -1,0 +1,302 @@
+"""Typed read results of a run: the cascade summary, the verdict, the run overview, the confirmation and the summary
+that ``evoact show`` prints, each frozen, with ``to_json`` giving the ``--json`` form (keys as they always were)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from evoact.records import Candidate
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, _Summary):
+        return value.to_json()
+    if isinstance(value, Mapping):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_json(v) for v in value]
+    return value
+
+
+class _Summary:
+    """Shared by the read results: the JSON form, field by field, in declaration order."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data: nested results as dicts, tuples as lists."""
+        return {f.name: _json(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CascadeSummary(_Summary):
+    """What the rejection cascade did: proposals, rejections per stage, cache hits, trainings, seconds saved."""
+
+    proposed: int
+    rejected_static: int
+    static_reasons: Mapping[str, int]
+    cache_hits: int
+    rejected_stability: int
+    rejected_quality: int
+    rejected_quality_by_task: Mapping[str, int]
+    hurdles: Mapping[str, Mapping[str, Any]]  # task -> {"metric", "limit"}, as the run stored them
+    fully_trained: int
+    failed: int
+    train_seconds: float
+    full_training_seconds: float
+    train_seconds_saved: float
+    hurdle: float | None
+    race_trainings: int = 0  # racing the elite: extra-seed results, those reused from the cache, seconds trained
+    race_reused: int = 0
+    race_seconds: float = 0.0
+    single_seed_best: int | None = None  # the best evolved candidate by its first seed alone, where racing ran
+
+
+@dataclass(frozen=True)
+class FunctionRef(_Summary):
+    """An evolved candidate named by id, formula and fitness."""
+
+    id: int
+    formula: str
+    fitness: float | None
+
+
+@dataclass(frozen=True)
+class BaselineRef(_Summary):
+    """A baseline named with its fitness."""
+
+    name: str
+    fitness: float | None
+
+
+@dataclass(frozen=True)
+class TaskVerdict(_Summary):
+    """One task of the verdict: the winner's validation measure against the best baseline's."""
+
+    metric: str
+    winner: float | None
+    best_baseline: str | None
+    baseline: float | None
+
+
+@dataclass(frozen=True)
+class ConfirmedVerdict(_Summary):
+    """What a confirmation said of the winner on one task: the difference to the best baseline and its p-value."""
+
+    held_out: bool
+    best_baseline: str | None
+    diff: float | None
+    p: float | None
+    verdict: str  # "better", "worse", "no significant difference" or "-" (p undefined)
+
+
+@dataclass(frozen=True)
+class Verdict(_Summary):
+    """What a run found, first: its best function against the best baseline, per task, and as confirmed."""
+
+    winner: FunctionRef
+    best_baseline: BaselineRef | None
+    margin: float | None
+    per_task: Mapping[str, TaskVerdict]
+    confirmed: Mapping[str, ConfirmedVerdict] | None
+
+
+@dataclass(frozen=True)
+class RunOverview(_Summary):
+    """One run in a line, as ``evoact runs`` lists it and ``evoact compare`` sets runs side by side."""
+
+    name: str
+    path: str
+    state: str
+    tasks: tuple[str, ...]
+    seed: int
+    budget: str
+    best: FunctionRef | None
+    best_baseline: BaselineRef | None
+    candidates: int
+    counts: Mapping[str, int]
+    seconds: float | None
+    command: str | None
+
+
+@dataclass(frozen=True)
+class ConfirmationRow(_Summary):
+    """One function of a task's confirmation: its test measure over the seeds, paired tests against two references."""
+
+    name: str
+    formula: str
+    baseline: bool
+    n: int
+    failed: int
+    learned: Mapping[str, float]
+    mean: float | None
+    std: float | None
+    p_vs_relu: float | None
+    diff_vs_relu: float | None
+    p_vs_best_baseline: float | None
+    diff_vs_best_baseline: float | None
+
+    @property
+    def id(self) -> int | None:
+        """The candidate's id for an evolved function (``#7`` or ``#7 = mish``), None for a baseline."""
+        head = self.name.split(" ")[0]
+        return int(head[1:]) if head.startswith("#") and head[1:].isdigit() else None
+
+
+@dataclass(frozen=True)
+class TaskConfirmation(_Summary):
+    """A confirmation on one task: every function's row, the best baseline, the metric and the training length."""
+
+    best_baseline: str | None
+    rows: tuple[ConfirmationRow, ...]
+    metric: str
+    held_out: bool
+    epochs: float | None
+    group: str | None = None  # search (the run's own tasks), validation, test, or None for another task
+
+
+@dataclass(frozen=True)
+class GroupRatio(_Summary):
+    """One function over a group of tasks: its test measure relative to the best of the reference baselines on each
+    task (accuracy over the best accuracy, or the best loss over its loss), as the mean and the worst over them."""
+
+    name: str
+    formula: str
+    baseline: bool
+    mean: float | None
+    worst: float | None
+    worst_task: str | None
+    tasks: int
+
+
+@dataclass(frozen=True)
+class GroupSummary(_Summary):
+    """A group's tasks in this confirmation and each function's ratios over them."""
+
+    tasks: tuple[str, ...]
+    references: tuple[str, ...]
+    rows: tuple[GroupRatio, ...]
+
+
+@dataclass(frozen=True)
+class Confirmation(_Summary):
+    """What ``evoact confirm`` found: the fresh seeds and each task's confirmation; ``epochs`` if one was forced."""
+
+    seeds: tuple[int, ...]
+    tasks: Mapping[str, TaskConfirmation]
+    epochs: float | None = None
+    groups: Mapping[str, GroupSummary] | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Confirmation:
+        """A stored confirmation (its JSON form; older runs lack some keys); a ``ValueError`` for anything else."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("tasks"), Mapping):
+            raise ValueError("a stored confirmation must be a mapping with tasks")
+        try:
+            tasks = {
+                str(task): TaskConfirmation(
+                    best_baseline=result.get("best_baseline"),
+                    rows=tuple(
+                        ConfirmationRow(**{f.name: row.get(f.name) for f in fields(ConfirmationRow)})
+                        for row in result["rows"]
+                    ),
+                    metric=result.get("metric", "accuracy"),
+                    held_out=bool(result.get("held_out")),
+                    epochs=result.get("epochs"),
+                    group=result.get("group"),
+                )
+                for task, result in data["tasks"].items()
+            }
+            groups = {
+                str(name): GroupSummary(
+                    tuple(group["tasks"]),
+                    tuple(group["references"]),
+                    tuple(GroupRatio(**{f.name: row.get(f.name) for f in fields(GroupRatio)}) for row in group["rows"]),
+                )
+                for name, group in (data.get("groups") or {}).items()
+            }
+            return cls(
+                seeds=tuple(data.get("seeds") or ()),
+                tasks=tasks,
+                epochs=data.get("epochs"),
+                groups=groups or None,
+            )
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise ValueError(f"a stored confirmation evoact cannot read ({type(exc).__name__}: {exc})") from None
+
+
+def confirmed_verdict(result: TaskConfirmation, row: ConfirmationRow) -> ConfirmedVerdict:
+    """A confirmation row against its task's best baseline, in words: better, worse or no significant difference."""
+    diff, p = row.diff_vs_best_baseline, row.p_vs_best_baseline
+    better = diff is not None and (diff > 0 if result.metric == "accuracy" else diff < 0)
+    if p is None:
+        verdict = "-"
+    else:
+        verdict = ("better" if better else "worse") if p < 0.05 else "no significant difference"
+    return ConfirmedVerdict(result.held_out, result.best_baseline, diff, p, verdict)
+
+
+@dataclass(frozen=True)
+class RankedCandidate(_Summary):
+    """A row of the ranking: the candidate, its rank, and the better-ranked function it only rescales, if any."""
+
+    candidate: Candidate
+    rank: int
+    variant_of: int | None = None
+    factor: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The candidate's flat JSON row with its rank and variant fields."""
+        return {**self.candidate.row(), "rank": self.rank, "variant_of": self.variant_of, "factor": self.factor}
+
+
+@dataclass(frozen=True)
+class BaselineRow(_Summary):
+    """A baseline with its rank among everything with a fitness (None without one)."""
+
+    candidate: Candidate
+    rank: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The baseline's flat JSON row with its rank."""
+        return {**self.candidate.row(), "rank": self.rank}
+
+
+@dataclass(frozen=True)
+class ParetoPoint(_Summary):
+    """A candidate on the Pareto front with its objectives (per task, then nodes if size was an objective)."""
+
+    candidate: Candidate
+    objectives: Mapping[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        """The candidate's flat JSON row with its objectives."""
+        return {**self.candidate.row(), "objectives": dict(self.objectives)}
+
+
+@dataclass(frozen=True)
+class RunSummary(_Summary):
+    """Everything ``evoact show`` prints and the report renders; ``pareto_front`` only for Pareto selection,
+    ``candidates`` only when one status was asked for."""
+
+    run: str
+    state: str
+    counts: Mapping[str, int]
+    config: Mapping[str, Any]
+    cascade: CascadeSummary
+    ranking: tuple[RankedCandidate, ...]
+    baselines: tuple[BaselineRow, ...]
+    confirmation: Confirmation | None
+    verdict: Verdict | None
+    pareto_front: tuple[ParetoPoint, ...] | None = None
+    candidates: tuple[Candidate, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` form; the optional parts only where they apply."""
+        out = super().to_json()
+        for name in ("pareto_front", "candidates"):
+            if out[name] is None:
+                del out[name]
+        if self.candidates is not None:
+            out["candidates"] = [c.row() for c in self.candidates]
+        return out

@@ -1,0 +1,61 @@
+"""Hooks: a subscriber is a declared ``Hook``; one with a method that no event calls is refused when registered."""
+
+import pytest
+
+from evoact.hooks import EVENTS, Checkpoints, Hook, HookError, Hooks
+from evoact.records import Candidate, Outcome
+
+
+class Recorder(Hook):
+    def __init__(self) -> None:
+        self.heard: list[tuple] = []
+
+    def finished(self, candidate: Candidate) -> None:
+        self.heard.append(("finished", candidate.id))
+
+    def note(self, message: str) -> None:
+        self.heard.append(("note", message))
+
+    def close(self) -> None:
+        self.heard.append(("close",))
+
+
+def test_the_events_are_the_hook_methods():
+    assert set(EVENTS) == {"note", "generation", "resumed", "finished", "step", "close"}
+
+
+def test_each_subscriber_hears_the_events_it_overrides_in_order():
+    first, second = Recorder(), Recorder()
+    hooks = Hooks(first, second)
+    row = Candidate(3, "tanh(x)", "random", outcome=Outcome(status="ok", fitness=0.5))
+    hooks.note("hello")
+    hooks.generation(1)  # nobody overrides it: nothing happens, nothing fails
+    hooks.finished(row)
+    hooks.close()
+    assert first.heard == second.heard == [("note", "hello"), ("finished", 3), ("close",)]
+
+
+def test_a_misspelt_event_is_refused_when_registered():
+    class Typo(Hook):
+        def finnished(self, candidate: Candidate) -> None:  # never an event
+            pass
+
+    with pytest.raises(HookError, match="Typo has method\\(s\\) finnished that no event calls"):
+        Hooks(Recorder(), Typo())
+
+
+def test_a_subscriber_that_is_no_hook_is_refused():
+    class Plain:
+        def finished(self, candidate: Candidate) -> None:
+            pass
+
+    with pytest.raises(HookError, match="Plain must subclass evoact.hooks.Hook"):
+        Hooks(Plain())
+
+
+def test_private_helpers_are_allowed_and_checkpoints_are_a_hook(tmp_path):
+    class Helper(Hook):
+        def _count(self) -> int:
+            return 1
+
+    Hooks(Helper(), Checkpoints(tmp_path))

@@ -1,0 +1,132 @@
+"""The one table of search options: the command line is made from it, and every option round-trips through the
+command a run records for running it again."""
+
+import shlex
+
+import click
+import pytest
+
+from evoact.cli import search
+from evoact.config import make_config
+from evoact.options import FLAG, MULTIPLE, NUMBERS, RACE, SEARCH_OPTIONS, reproduce_command, settings_from
+from evoact.tasks import SUITES
+
+#: A value other than the quick budget's default for every option, by flag.
+CHANGED = {
+    "--budget": "tiny",
+    "--seed": 7,
+    "--space": "ramachandran2017",
+    "--suite": "heldout",
+    "--task": ("mnist1d-cnn", "digits-cnn"),
+    "--weights": "1,2.5",
+    "--selection": "pareto",
+    "--score": "loss",
+    "--aggregate": "mean",  # the default; weights need the mean: --aggregate is changed in its own case below
+    "--complexity": True,
+    "--algorithm": "random",
+    "--mode": "async",
+    "--data-dir": "/tmp/some data",
+    "--gpus-per-job": 0.25,
+    "--population": 9,
+    "--offspring": 5,
+    "--generations": 3,
+    "--epochs": 2,
+    "--replacement": "truncation",
+    "--workers": 3,
+    "--timeout": 123.456789,
+    "--address": "127.0.0.1:6380",
+    "--activation-mode": "fused",
+    "--no-screening": True,
+    "--no-cache": True,
+    "--evaluations-per-hash": 2,
+    "--stability-depth": 5,
+    "--hurdle-ratio": 0.123456789,
+    "--race": "2,4",
+}
+
+
+def _parse(command: str) -> dict:
+    """The settings the command line makes of a recorded ``evoact search ...`` command."""
+    words = shlex.split(command)
+    assert words[:2] == ["evoact", "search"]
+    context = search.make_context("search", words[2:])
+    values = dict(context.params)
+    values.pop("name"), values.pop("runs_dir")
+    settings = settings_from(values)
+    return make_config(settings.pop("budget"), **settings)
+
+
+def _args(flag: str, value) -> list[str]:
+    if value is True:
+        return [flag]
+    if isinstance(value, tuple):
+        return [part for v in value for part in (flag, v)]
+    return [flag, str(value)]
+
+
+def test_every_table_option_is_a_search_option_of_the_command_line():
+    flags = {opt for param in search.params for opt in param.opts}
+    assert {o.flag for o in SEARCH_OPTIONS} <= flags
+    assert flags - {o.flag for o in SEARCH_OPTIONS} == {"--name", "--runs-dir"}
+    assert set(CHANGED) == {o.flag for o in SEARCH_OPTIONS}  # this test covers every option
+
+
+@pytest.mark.parametrize("option", SEARCH_OPTIONS, ids=lambda o: o.flag)
+def test_each_option_round_trips_through_the_rerun_command(option):
+    base = ["--workers", "2"] if option.flag != "--workers" else []
+    extra = ["--selection", "pareto"] if option.flag == "--complexity" else []
+    if option.flag == "--weights":
+        extra = ["--task", "mnist1d-cnn", "--task", "digits-cnn"]
+    config = _parse("evoact search " + shlex.join([*base, *extra, *_args(option.flag, CHANGED[option.flag])]))
+    default = _parse("evoact search " + shlex.join([*base, *extra]))
+    if option.flag != "--aggregate":
+        assert config != default, f"{option.flag} changed nothing"
+    assert _parse(reproduce_command(config)) == config
+
+
+def test_all_options_at_once_round_trip():
+    args = ["--aggregate", "mean"]
+    for flag, value in CHANGED.items():
+        if flag not in ("--suite", "--aggregate"):
+            args += _args(flag, value)
+    config = _parse("evoact search " + shlex.join(args))
+    assert config.tasks == CHANGED["--task"] and config.task_weights == (1.0, 2.5)
+    assert config.timeout == 123.456789 and config.screening.hurdle_ratio == 0.123456789
+    assert _parse(reproduce_command(config)) == config
+
+
+def test_a_suite_is_recorded_by_name_and_the_run_name_is_suggested(tmp_path):
+    config = make_config("quick", tasks=SUITES["heldout"], workers=2)
+    command = reproduce_command(config, tmp_path / "my-run")
+    assert "--suite heldout" in command or "--suite validation" in command
+    assert command.endswith("--name my-run-again") and _parse(command.rsplit(" --name", 1)[0]) == config
+
+
+def test_race_zero_turns_racing_off_and_round_trips():
+    config = _parse("evoact search --workers 2 --race 0")
+    assert config.race_top == 0 and not config.racing
+    assert _parse(reproduce_command(config)) == config
+    assert _parse("evoact search --workers 2").racing  # quick races by default
+
+
+def test_bad_numbers_and_a_suite_with_tasks_are_one_line_errors():
+    with pytest.raises(ValueError, match="--weights '1,x': expected comma-separated numbers"):
+        settings_from({"weights": "1,x"})
+    with pytest.raises(ValueError, match="give --suite or --task, not both"):
+        settings_from({"suite": "general", "task": ("mnist1d-cnn",)})
+    with pytest.raises(ValueError, match="--race '3,x': expected K,N"):
+        settings_from({"race": "3,x"})
+
+
+def test_kinds_map_to_click_parameters():
+    params = {p.opts[0]: p for p in search.params}
+    for option in SEARCH_OPTIONS:
+        param = params[option.flag]
+        if option.kind == FLAG:
+            assert param.is_flag
+        elif option.kind == MULTIPLE:
+            assert param.multiple
+        elif isinstance(option.kind, tuple):
+            assert isinstance(param.type, click.Choice) and list(param.type.choices) == list(option.kind)
+        elif option.kind in (NUMBERS, RACE):
+            assert param.type == click.STRING

@@ -1,0 +1,131 @@
+"""Racing the elite: a candidate that enters the top-k trains again on more seeds, and the ranking uses the mean."""
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from evoact.api import open_run
+from evoact.cli import main
+from evoact.config import make_config
+from evoact.driver import run_search
+from evoact.store import RunStore
+
+#: A tiny search raced with k = 3, n = 3 on a task that trains in about a second.
+SETTINGS = dict(seed=3, workers=2, generations=3, tasks=("mnist1d-mlp",), epochs=4, race_top=3, race_seeds=3)
+
+
+def _ranking(path):
+    store = RunStore.open(path)
+    return [(r.formula, r.raced_fitness, r.raced_seeds, r.outcome.fitness) for r in store.ranked()]
+
+
+@pytest.fixture(scope="module")
+def raced(tmp_path_factory):
+    path = tmp_path_factory.mktemp("raced") / "run"
+    run_search(make_config("tiny", **SETTINGS), path)
+    return path
+
+
+def test_the_top_k_carry_n_seeds_and_the_ranking_uses_their_mean(raced):
+    store = RunStore.open(raced)
+    top = store.hall_of_fame(3)
+    assert len(top) == 3 and all(r.raced_seeds == 3 for r in top)
+    for row in top:
+        seeds = store.races(row.id)
+        assert sorted(s.seed for s in seeds) == sorted(set(s.seed for s in seeds)) and len(seeds) == 2
+        assert 3 not in {s.seed for s in seeds}  # the search's own seed is the first of the n
+        values = [row.outcome.fitness, *(s.fitness for s in seeds)]
+        assert row.raced_fitness == pytest.approx(statistics.fmean(values))
+        assert row.raced_std == pytest.approx(statistics.stdev(values))
+    ranked = [r for r in store.ranked()]
+    assert [r.rank_fitness for r in ranked] == sorted((r.rank_fitness for r in ranked), reverse=True)
+    assert all(r.raced_seeds == 3 for r in ranked if r.label)  # baselines are raced too, so they compare alike
+    unraced = [r for r in store.hall_of_fame(1000) if r.raced_seeds == 1]
+    assert unraced and all(not store.races(r.id) for r in unraced)  # never in the top-k: no more seeds
+
+
+def test_show_says_what_racing_spent_and_lists_seeds(raced):
+    shown = json.loads(CliRunner().invoke(main, ["show", str(raced), "--json"]).output)
+    cascade = shown["cascade"]
+    store = RunStore.open(raced)
+    assert cascade["race_trainings"] == len(store.races()) > 0 and cascade["race_seconds"] > 0
+    best = shown["ranking"][0]
+    assert best["raced_seeds"] >= 1 and "raced_fitness" in best
+    text = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(raced)]).output
+    assert "racing: each candidate in the top k = 3 trains on n = 3 seeds" in text and "± " in text
+    assert open_run(raced).best.id == store.hall_of_fame(1)[0].id
+
+
+def test_the_same_search_gives_the_same_raced_ranking(raced, tmp_path):
+    run_search(make_config("tiny", **SETTINGS), tmp_path / "again" / "run")  # its own folder: its own cache
+    assert _ranking(tmp_path / "again" / "run") == _ranking(raced)
+
+
+def test_race_results_are_shared_through_the_fitness_cache_per_seed(tmp_path):
+    first, second = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
+    run_search(make_config("tiny", **SETTINGS), first)
+    run_search(make_config("tiny", **SETTINGS), second)  # the same folder: the same fitness cache
+    trained = [r for r in RunStore.open(second).races() if r.source is None]
+    reused = [r for r in RunStore.open(second).races() if r.source]
+    assert reused and not [r for r in trained if not RunStore.open(second).candidate(r.candidate).label]
+    assert _ranking(second) == [(f, m, n, v) for f, m, n, v in _ranking(first)]
+
+
+def test_race_zero_turns_racing_off_and_bad_settings_are_refused(tmp_path):
+    path = tmp_path / "off"
+    run_search(make_config("tiny", **{**SETTINGS, "race_top": 0}), path)
+    store = RunStore.open(path)
+    assert store.races() == [] and all(r.raced_seeds == 1 for r in store.ranked())
+    with pytest.raises(ValueError, match="race_seeds must be at least 1"):
+        make_config("tiny", race_seeds=0)
+    refused = CliRunner().invoke(main, ["search", "--budget", "tiny", "--race", "3,x"])
+    assert refused.exit_code != 0 and "--race '3,x'" in refused.output
+
+
+def test_a_raced_run_killed_mid_way_resumes_to_the_same_ranking(raced, tmp_path):
+    run = tmp_path / "parts" / "run"
+    args = ["--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "3", "--seed", "3", "--workers", "2"]
+    args += ["--epochs", "4", "--race", "3,3", "--runs-dir", str(run.parent), "--name", "run"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evoact.cli", "search", *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 600
+    while proc.poll() is None and time.time() < deadline:  # kill once some races are stored and more are to come
+        if (run / "candidates.db").exists():
+            store = RunStore.open(run)
+            if len(store.races()) >= 4 and any(r.generation == 1 for r in store.candidates()):
+                break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the search ended before the kill point"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    before = {(r.candidate, r.seed): r.finished_at for r in RunStore.open(run).races()}
+    done = CliRunner().invoke(main, ["resume", str(run)])
+    assert done.exit_code == 0, done.output
+    after = {(r.candidate, r.seed): r.finished_at for r in RunStore.open(run).races()}
+    assert all(after[key] == at for key, at in before.items())  # stored races were not trained again
+    assert _ranking(run) == _ranking(raced)
+
+
+def test_racing_works_in_async_mode(tmp_path):
+    path = tmp_path / "async"
+    run_search(make_config("tiny", **{**SETTINGS, "mode": "async", "workers": 3}), path)
+    store = RunStore.open(path)
+    assert store.meta()["mode"] == "async"
+    top = store.hall_of_fame(3)
+    assert len(top) == 3 and all(r.raced_seeds == 3 and len(store.races(r.id)) == 2 for r in top)
+    ranked = store.ranked()
+    assert [r.rank_fitness for r in ranked] == sorted((r.rank_fitness for r in ranked), reverse=True)
