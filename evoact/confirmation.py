@@ -138,6 +138,9 @@ def confirm_run(
     for name, value in (("epochs", epochs), ("workers", workers)):
         if value is not None:
             check(name, value)
+    extra = [_canonical(f) for f in also or []]  # what is wrong with the arguments, before the run is opened to write
+    if groups is not None:
+        default_tasks((), groups)
     store = RunStore.reopen(run_dir)
     pool = progress = None
     try:
@@ -154,7 +157,7 @@ def confirm_run(
         train = replace(config.training, epochs=epochs) if epochs else config.training
         loaded = {name: get_task(name, config.data_dir) for name in tasks}
         length = {name: _epochs(task, train) for name, task in loaded.items()}
-        entries = _entries(store, top, also or [])
+        entries = _entries(store, top, extra)
         seed_list = fresh_seeds(seeds, config.seed)
         for loaded_task in loaded.values():
             loaded_task.prepare()
@@ -338,10 +341,11 @@ def group_ratios(results: dict[str, TaskConfirmation]) -> dict[str, GroupSummary
             if not refs:
                 continue
             best = max(refs) if result.metric == "accuracy" else min(refs)
+            if best <= 0:  # no ratio to a reference that scored nothing (or a loss of 0)
+                continue
             for name, mean in means.items():
-                ratio = mean / best if result.metric == "accuracy" else (best / mean if mean > 0 else None)
-                if ratio is not None and best > 0:
-                    ratios.setdefault(name, {})[task] = ratio
+                if result.metric == "accuracy" or mean > 0:
+                    ratios.setdefault(name, {})[task] = mean / best if result.metric == "accuracy" else best / mean
         first = results[tasks[0]]
         rows = []
         for row in first.rows:

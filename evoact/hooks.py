@@ -58,6 +58,13 @@ def _checked(subscriber: Any) -> Hook:
         raise HookError(
             f"hook {name} has method(s) {', '.join(unknown)} that no event calls (events: {', '.join(EVENTS)})"
         )
+    for event in EVENTS:  # an event method must take what the event gives, or it would fail mid-run
+        mine, declared = (inspect.signature(getattr(hook, event)) for hook in (subscriber, Hook()))
+        if len(mine.parameters) != len(declared.parameters):  # events pass their arguments by position
+            raise HookError(
+                f"hook {name}.{event} takes ({', '.join(mine.parameters)}); the event gives"
+                f" ({', '.join(declared.parameters)})"
+            )
     return subscriber
 
 

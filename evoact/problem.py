@@ -337,7 +337,7 @@ class Problem:
             and r.outcome.duplicate_of is None
             and r.outcome.fitness is not None
         ]
-        ranked.sort(key=lambda r: (-(r.rank_fitness or 0.0), r.id))
+        ranked.sort(key=lambda r: (r.raced_failed > 0, -(r.rank_fitness or 0.0), r.id))  # as store.ranked()
         return ranked[: self.config.race_top]
 
     def _baselines_trained(self) -> list[Candidate]:
@@ -369,7 +369,10 @@ class Problem:
     def _race_protocol(self, seed: int) -> str:
         """The fitness cache's key for a training with ``seed``: racing seeds are cached like a search's own."""
         if seed not in self._race_protocols:
-            self._race_protocols[seed] = fitness_protocol(replace(self.config, seed=seed))
+            # its own key: a racing seed's fitness is scored against this run's references and skips the hurdle,
+            # so it is shared with this search's racing seeds only, never with a search whose own seed it is
+            main = fitness_protocol(replace(self.config, seed=seed))
+            self._race_protocols[seed] = f"{main} raced-for-seed-{self.config.seed}"
         return self._race_protocols[seed]
 
     def _raced_result(self, cid: int, seed: int, outcome: Outcome) -> None:
@@ -406,10 +409,13 @@ class Problem:
         seeds[result.seed] = result.fitness if result.status == Status.OK else None
         row = self._rows[result.candidate]
         values = [v for v in (row.outcome.fitness, *seeds.values()) if v is not None]
+        failed = sum(v is None for v in seeds.values())
         mean = statistics.fmean(values) if values else None
         std = statistics.stdev(values) if len(values) > 1 else None
-        self.store.set_raced(row.id, mean, std, len(values))
-        self._rows[row.id] = replace(row, raced_fitness=mean, raced_std=std, raced_seeds=len(values))
+        self.store.set_raced(row.id, mean, std, len(values), failed)
+        self._rows[row.id] = replace(
+            row, raced_fitness=mean, raced_std=std, raced_seeds=len(values), raced_failed=failed
+        )
 
     def collect(self) -> list[Candidate]:
         """The proposals that got an outcome since the last call (screened out, reused or trained), in that order."""
@@ -454,9 +460,9 @@ class Problem:
     def _session(self, row: Candidate) -> Candidate:
         """A stored row as this session knows it: its raced mean counts only once this session has raced it (a
         resumed run then decides on the same facts, in the same order, as the uninterrupted one)."""
-        if row.id in self._raced or row.raced_seeds == 1:
+        if row.id in self._raced or (row.raced_seeds == 1 and not row.raced_failed):
             return row
-        return replace(row, raced_fitness=None, raced_std=None, raced_seeds=1)
+        return replace(row, raced_fitness=None, raced_std=None, raced_seeds=1, raced_failed=0)
 
     def known_through(self, generation: float) -> None:
         """A resumed run: the candidates of generations up to ``generation`` (all for an asynchronous run), already

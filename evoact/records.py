@@ -171,7 +171,19 @@ class Candidate(_Record):
     raced_fitness: float | None = None  # the mean over ``raced_seeds`` seeds once raced
     raced_std: float | None = None
     raced_seeds: int = 1
+    raced_failed: int = 0  # raced seeds whose training failed: the candidate ranks below every one without
     outcome: Outcome = field(default_factory=Outcome)
+
+    def __post_init__(self) -> None:
+        """The raced fields, read from a run directory (not trusted), are finite numbers and counts."""
+        for name in ("raced_fitness", "raced_std"):
+            value = getattr(self, name)
+            if value is not None and not _finite(value):
+                raise RecordError(f"candidate #{self.id}: {name} must be a finite number, got {value!r}")
+        for name in ("raced_seeds", "raced_failed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise RecordError(f"candidate #{self.id}: {name} must be a count, got {value!r}")
 
     def row(self) -> dict[str, Any]:
         """The candidate and its outcome as one flat JSON row (``transient`` is never stored)."""
@@ -206,8 +218,17 @@ class RaceResult(_Record):
     finished_at: float | None = None
 
     def __post_init__(self) -> None:
-        """The status given as text becomes its enum."""
-        object.__setattr__(self, "status", Status(self.status))
+        """The status given as text becomes its enum; a stored row (not trusted) must hold a finite fitness."""
+        try:
+            object.__setattr__(self, "status", Status(self.status))
+        except ValueError:
+            raise RecordError(f"candidate #{self.candidate} seed {self.seed}: unknown status {self.status!r}") from None
+        if self.fitness is not None and not _finite(self.fitness):
+            raise RecordError(f"candidate #{self.candidate} seed {self.seed}: fitness must be a finite number")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _checked(cls: type, data: Mapping[str, Any], convert: dict[str, Any]) -> dict[str, Any]:

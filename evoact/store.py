@@ -56,7 +56,8 @@ CREATE TABLE candidates (
     finished_at REAL,
     raced_fitness REAL,
     raced_std REAL,
-    raced_seeds INTEGER NOT NULL DEFAULT 1
+    raced_seeds INTEGER NOT NULL DEFAULT 1,
+    raced_failed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX candidates_formula ON candidates(formula);
 """
@@ -256,7 +257,12 @@ class RunStore:
             self._conn.execute(_CONFIRMATIONS)
         elif version == 3:
             self._conn.execute("ALTER TABLE confirmations ADD COLUMN test_loss REAL")
-        for column in ("raced_fitness REAL", "raced_std REAL", "raced_seeds INTEGER NOT NULL DEFAULT 1"):
+        for column in (
+            "raced_fitness REAL",
+            "raced_std REAL",
+            "raced_seeds INTEGER NOT NULL DEFAULT 1",
+            "raced_failed INTEGER NOT NULL DEFAULT 0",
+        ):
             self._conn.execute(f"ALTER TABLE candidates ADD COLUMN {column}")
         self._conn.execute(_RACES)
         self.set_meta("schema_version", SCHEMA_VERSION)
@@ -408,22 +414,24 @@ class RunStore:
 
     def ranked(self) -> list[Candidate]:
         """Candidates and baselines with a fitness, best first (ties: earlier id), one row per function; a raced
-        candidate ranks by its mean over its seeds.
+        candidate ranks by its mean over its seeds, and one that failed on a raced seed below all that did not.
 
         A cache hit on another run's result counts (its fitness is that function's mean); a duplicate of a
         candidate in this run does not, since its original is already ranked.
         """
-        order = "COALESCE(raced_fitness, fitness)" if self._raced() else "fitness"
+        columns = self._columns()
+        order = "COALESCE(raced_fitness, fitness) DESC" if "raced_fitness" in columns else "fitness DESC"
+        if "raced_failed" in columns:
+            order = f"raced_failed > 0, {order}"
         return self._select(
             "WHERE status IN ('ok', 'duplicate') AND fitness IS NOT NULL AND duplicate_of IS NULL"
-            f" ORDER BY {order} DESC, id ASC",
+            f" ORDER BY {order}, id ASC",
             (),
         )
 
-    def _raced(self) -> bool:
-        """Whether this run's table has the raced columns (runs before version 5 were never raced)."""
-        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(candidates)")}
-        return "raced_fitness" in columns
+    def _columns(self) -> set[str]:
+        """The candidate table's columns (runs before version 5 have no raced ones: they were never raced)."""
+        return {row[1] for row in self._conn.execute("PRAGMA table_info(candidates)")}
 
     def hall_of_fame(self, size: int = 10) -> list[Candidate]:
         """The best evolved (non-baseline) candidates."""
@@ -471,10 +479,12 @@ class RunStore:
         names = [c[0] for c in cur.description]
         return [RaceResult(**dict(zip(names, values))) for values in cur.fetchall()]
 
-    def set_raced(self, cid: int, mean: float | None, std: float | None, seeds: int) -> None:
-        """Record a candidate's fitness over its raced seeds: the mean, its spread and how many seeds."""
+    def set_raced(self, cid: int, mean: float | None, std: float | None, seeds: int, failed: int) -> None:
+        """Record a candidate's fitness over its raced seeds: the mean, its spread, how many seeds trained and how
+        many failed."""
         self._conn.execute(
-            "UPDATE candidates SET raced_fitness=?, raced_std=?, raced_seeds=? WHERE id=?", (mean, std, seeds, cid)
+            "UPDATE candidates SET raced_fitness=?, raced_std=?, raced_seeds=?, raced_failed=? WHERE id=?",
+            (mean, std, seeds, failed, cid),
         )
 
     # --- confirmation -------------------------------------------------------------------
@@ -531,6 +541,7 @@ _CANDIDATE_COLUMNS = (
     "raced_fitness",
     "raced_std",
     "raced_seeds",
+    "raced_failed",
 )
 
 

@@ -57,7 +57,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         highlight=False,
     )
     if b.race_trainings:
-        best = summary.ranking[0].candidate.id if summary.ranking and not summary.ranking[0].candidate.label else None
+        best = next((r.candidate.id for r in summary.ranking if not r.candidate.label), None)
         console.print(
             f"racing: each candidate in the top k = {config.race_top} trains on n = {config.race_seeds} seeds and ranks"
             f" by their mean: {b.race_trainings} extra trainings ({b.race_reused} reused from the fitness cache),"
@@ -163,8 +163,11 @@ def _pareto(rows: tuple[ParetoPoint, ...], config: SearchConfig) -> None:
 
 def _fitness(row: Candidate) -> str:
     """The fitness the ranking uses: one training's, or the mean ± std over the raced seeds (and how many)."""
+    failed = f", {row.raced_failed} failed" if row.raced_failed else ""
     if row.raced_seeds > 1 and row.raced_fitness is not None:
-        return f"{row.raced_fitness:.4f} ± {row.raced_std or 0.0:.4f} ({row.raced_seeds})"
+        return f"{row.raced_fitness:.4f} ± {row.raced_std or 0.0:.4f} ({row.raced_seeds}{failed})"
+    if failed:
+        return f"{_num(row.outcome.fitness)} (1{failed})"
     return _num(row.outcome.fitness)
 
 

@@ -214,3 +214,17 @@ def test_formulas_of_ones_own_are_confirmed_beside_the_top(confirmed):
     assert [e["name"] for e in entries if e["baseline"]] == list(CONFIRM_BASELINES)  # the same formula once
     with pytest.raises(ValueError, match="--also 'x\\*\\*': "):
         _entries(RunStore.open(run), 1, ["x**"])
+
+
+def test_group_ratios_skip_a_task_whose_references_scored_nothing():
+    zero = TaskConfirmation("gelu", (_row("#4", 0.5, False), _row("gelu", 0.0)), "accuracy", True, 1, "test")
+    assert group_ratios({"z": zero})["test"].rows[0].mean is None
+
+
+def test_bad_arguments_are_refused_before_the_run_is_opened_to_write(confirmed):
+    run, _ = confirmed
+    with pytest.raises(ValueError, match="--also 'x\\*\\*'"):
+        confirm_run(run, also=["x**"])
+    with pytest.raises(ValueError, match="unknown task group 'nope'"):
+        confirm_run(run, groups=("nope",))
+    assert RunStore.open(run).meta()["state"] == "finished"  # nothing was written

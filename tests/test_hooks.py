@@ -59,3 +59,12 @@ def test_private_helpers_are_allowed_and_checkpoints_are_a_hook(tmp_path):
             return 1
 
     Hooks(Helper(), Checkpoints(tmp_path))
+
+
+def test_an_event_method_that_takes_other_arguments_is_refused():
+    class Short(Hook):
+        def step(self, index: int) -> None:  # the event also gives the state
+            pass
+
+    with pytest.raises(HookError, match=r"Short.step takes \(index\); the event gives \(index, state\)"):
+        Hooks(Short())

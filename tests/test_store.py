@@ -3,6 +3,7 @@ import sqlite3
 
 import pytest
 
+from evoact.records import Candidate, Outcome, RaceResult, RecordError
 from evoact.store import DB_FILE, RunStore, RunStoreError
 
 
@@ -162,3 +163,23 @@ def test_a_transaction_commits_many_writes_at_once_nested_ones_join_it_and_an_in
             store.record_result(a, {"status": "ok", "fitness": 0.5, "val_acc": 0.5})
             raise KeyboardInterrupt
     assert reader.candidate(a).status == "ok"
+
+
+def test_a_candidate_that_failed_a_raced_seed_ranks_below_every_one_that_did_not(tmp_path):
+    store = RunStore.create(tmp_path / "run", {"config": {}})
+    steady, flaky, plain = (store.add_candidate(f, "random") for f in ("tanh(x)", "sin(x)", "x*tanh(x)"))
+    for cid, fitness in ((steady, 0.80), (flaky, 0.95), (plain, 0.70)):
+        store.record_result(cid, Outcome("ok", fitness=fitness))
+    store.set_raced(steady, 0.82, 0.01, 3, 0)
+    store.set_raced(flaky, 0.95, None, 1, 2)  # both extra seeds failed: its one good seed must not carry it
+    assert [r.id for r in store.ranked()] == [steady, plain, flaky]
+    assert store.candidate(flaky).raced_failed == 2
+
+
+def test_raced_fields_and_race_rows_from_a_damaged_run_are_refused_in_one_line():
+    with pytest.raises(RecordError, match="raced_fitness must be a finite number"):
+        Candidate(1, "x", "random", raced_fitness=float("inf"))
+    with pytest.raises(RecordError, match="raced_seeds must be a count"):
+        Candidate(1, "x", "random", raced_seeds="many")
+    with pytest.raises(RecordError, match="unknown status 'bogus'"):
+        RaceResult(1, 7, "bogus")
