@@ -267,4 +267,20 @@ def reproduce_command(config: SearchConfig, run_dir: Path | None = None) -> str:
             parts += [f"--suite {suite}"] if suite else [f"--task {shlex.quote(t)}" for t in config.tasks]
     if run_dir is not None:
         parts.append(f"--name {shlex.quote(run_dir.name)}-again")
+    unsaid = [
+        f"{name}={_text(value)}" for name, value in _settings(config).items() if value != _settings(defaults)[name]
+    ]
+    if unsaid:  # set from Python, with no option to say it: named, so that nobody re-runs something else unawares
+        parts.append(f"  # and from Python: {', '.join(unsaid)}")
     return " ".join(parts)
+
+
+def _settings(config: SearchConfig) -> dict[str, Any]:
+    """The settings of ``config`` that no option sets (the seed of its training part is the search's)."""
+    said = {o.setting for o in SEARCH_OPTIONS} | {"race_seeds", "seed"}
+    out: dict[str, Any] = {}
+    for part in (config, config.evolution, config.training, config.screening):
+        for f in fields(part):
+            if f.name not in said and f.name not in ("evolution", "training", "screening"):
+                out[f.name] = getattr(part, f.name)
+    return out

@@ -130,3 +130,11 @@ def test_kinds_map_to_click_parameters():
             assert isinstance(param.type, click.Choice) and list(param.type.choices) == list(option.kind)
         elif option.kind in (NUMBERS, RACE):
             assert param.type == click.STRING
+
+
+def test_settings_with_no_option_are_named_beside_the_command():
+    config = make_config("quick", workers=2, lr=0.01, tournament=3)
+    command = reproduce_command(config)
+    assert command.endswith("# and from Python: tournament=3, lr=0.01")
+    assert _parse(command.split("  #")[0]) == make_config("quick", workers=2)  # what the options alone give
+    assert "#" not in reproduce_command(make_config("quick", workers=2))
