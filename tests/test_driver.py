@@ -90,6 +90,7 @@ def test_no_screening_trains_everything_proposed(tmp_path):
     assert all(r.fingerprint is None for r in rows)
 
 
+@pytest.mark.slow
 def test_evaluations_per_hash_retrains_until_the_mean_has_enough_evaluations(tmp_path):
     config = make_config(
         "tiny", tasks=("mnist1d-cnn",), epochs=2, workers=2, generations=1, seed=6, evaluations_per_hash=2

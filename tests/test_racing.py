@@ -63,11 +63,13 @@ def test_show_says_what_racing_spent_and_lists_seeds(raced):
     assert open_run(raced).best.id == store.hall_of_fame(1)[0].id
 
 
+@pytest.mark.slow
 def test_the_same_search_gives_the_same_raced_ranking(raced, tmp_path):
     run_search(make_config("tiny", **SETTINGS), tmp_path / "again" / "run")  # its own folder: its own cache
     assert _ranking(tmp_path / "again" / "run") == _ranking(raced)
 
 
+@pytest.mark.slow
 def test_race_results_are_shared_through_the_fitness_cache_per_seed(tmp_path):
     first, second = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
     run_search(make_config("tiny", **SETTINGS), first)
