@@ -31,10 +31,9 @@ def main() -> None:
     for path in args.runs:
         run = open_run(path)
         cascade, config = run.cascade(), run.config
-        evolved = [r for r in run.store.ranked() if r.label is None]
-        first = max(evolved, key=lambda r: (r.outcome.fitness or 0.0, -r.id))
         best = run.best
-        assert best is not None
+        assert best is not None and cascade.single_seed_best is not None, f"{path}: not a raced run"
+        first = run.candidate(cascade.single_seed_best)
         changed += first.id != best.id
         share = cascade.race_seconds / cascade.train_seconds if cascade.train_seconds else 0.0
         minutes = (run.duration() or 0.0) / 60

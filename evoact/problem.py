@@ -300,12 +300,13 @@ class Problem:
         busy = set(self._racing.values())
         changed = 0
         for row in self._baselines_trained() if baselines else self._top():
+            stored = {r.seed: r for r in self.store.races(row.id)}
             for index in range(1, self.config.race_seeds):
                 seed = race_seed(self.config.seed, index)
                 if seed in self._raced.get(row.id, {}) or (row.id, seed) in busy:
                     continue
                 changed += 1
-                if (known := self._race_known(row, seed)) is not None:
+                if (known := stored.get(seed) or self._race_cached(row, seed)) is not None:
                     self._know_race(known)
                     continue
                 assert self.pool is not None  # set by evaluate_baselines, before anything is trained
@@ -343,11 +344,8 @@ class Problem:
     def _baselines_trained(self) -> list[Candidate]:
         return [r for r in self._rows.values() if r.label and r.status == Status.OK and r.outcome.fitness is not None]
 
-    def _race_known(self, row: Candidate, seed: int) -> RaceResult | None:
-        """A seed's result without training: stored by an earlier session of this run, or in the fitness cache."""
-        stored = next((r for r in self.store.races(row.id) if r.seed == seed), None)
-        if stored is not None:
-            return stored
+    def _race_cached(self, row: Candidate, seed: int) -> RaceResult | None:
+        """A seed's result from the fitness cache (stored here as this run's race), without training."""
         fingerprint = row.fingerprint or self._fingerprints.get(row.id)
         if self.cache is None or fingerprint is None:
             return None

@@ -198,6 +198,7 @@ class RunStore:
         self.path = path
         self._conn = conn
         self._lock = lock
+        self._known_columns: set[str] | None = None
 
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any]) -> RunStore:
@@ -430,8 +431,11 @@ class RunStore:
         )
 
     def _columns(self) -> set[str]:
-        """The candidate table's columns (runs before version 5 have no raced ones: they were never raced)."""
-        return {row[1] for row in self._conn.execute("PRAGMA table_info(candidates)")}
+        """The candidate table's columns (runs before version 5 have no raced ones: they were never raced), read once:
+        only ``_upgrade`` changes them, before anything is ranked."""
+        if self._known_columns is None:
+            self._known_columns = {row[1] for row in self._conn.execute("PRAGMA table_info(candidates)")}
+        return self._known_columns
 
     def hall_of_fame(self, size: int = 10) -> list[Candidate]:
         """The best evolved (non-baseline) candidates."""
