@@ -293,6 +293,13 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
     metavar="FORMULA",
     help="A formula of your own to confirm beside the run's top (repeatable), e.g. another run's winner.",
 )
+@click.option(
+    "--baselines-from",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="RUN",
+    help="Copy the baselines' trainings from another run confirmed under the same protocol instead of training them.",
+)
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: the run's).")
 @click.option("--workers", type=int, default=None, help="Parallel Ray workers (default: the run's).")
 @_TRUST
@@ -307,6 +314,7 @@ def confirm(
     tasks: tuple[str, ...],
     groups: tuple[str, ...],
     also: tuple[str, ...],
+    baselines_from: Path | None,
     epochs: int | None,
     workers: int | None,
     trust: bool,
@@ -337,6 +345,7 @@ def confirm(
             data_dir=data_dir,
             groups=groups or None,
             also=list(also),
+            baselines_from=baselines_from,
         )
     except (RunStoreError, WorkerError, ValueError) as exc:
         _fail(str(exc))

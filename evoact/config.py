@@ -88,6 +88,7 @@ BOUNDS: dict[str, Bound] = {
     "epoch_scale": Bound(float, 0, 1000, low_open=True),
     "max_nonfinite": Bound(float, 0, 1),
     "flat_tolerance": Bound(float, 0, 1),
+    "min_rank_correlation": Bound(float, 0, 1),
     "fingerprint_bits": Bound(int, 1, 52),
     "evaluations_per_hash": Bound(int, 1, 1000),
     "stability_depth": Bound(int, 1, 64),
@@ -267,8 +268,10 @@ class SearchConfig:
         """The config ``to_dict`` wrote (a stored run's); a one-line error for anything else."""
         nested = {"evolution": EvolutionConfig, "training": TrainConfig, "screening": ScreeningConfig}
         try:
+            before = {"screening": {"min_rank_correlation": 0.0}}  # what runs before these settings did
             parts = {
-                name: kind(**{k: v for k, v in data[name].items() if k != "seed"}) for name, kind in nested.items()
+                name: kind(**{**before.get(name, {}), **{k: v for k, v in data[name].items() if k != "seed"}})
+                for name, kind in nested.items()
             }
             rest = {
                 "score": "accuracy",

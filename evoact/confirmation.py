@@ -20,7 +20,7 @@ from rich.console import Console
 from scipy.stats import ttest_rel
 
 from evoact.baselines import baseline_formula
-from evoact.config import check, restated
+from evoact.config import SearchConfig, check, restated
 from evoact.evaluation import make_job
 from evoact.formula import FormulaError, parse, to_formula
 from evoact.progress import CountProgress
@@ -116,6 +116,7 @@ def confirm_run(
     data_dir: str | None = None,
     groups: tuple[str, ...] | None = None,
     also: list[str] | None = None,
+    baselines_from: Path | None = None,
 ) -> Confirmation:
     """Train the top ``top`` candidates and the five baselines with ``seeds`` fresh seeds on each task; store and
     return the summary.
@@ -128,6 +129,8 @@ def confirm_run(
     with ``trust_user_tasks`` (a run directory from elsewhere must not run code by being confirmed).
     Trainings that timed out or lost their worker are not stored, so running confirm again retries them.
     The run's stored Ray address and data directory are not used unless given again as ``address`` and ``data_dir``.
+    ``baselines_from``: another run confirmed under the same training protocol, whose baseline trainings (same
+    formula, task, seed and length) are copied instead of trained again (``shared_baselines``).
     """
     if isinstance(top, int) and isinstance(seeds, int) and (top < 1 or seeds < 2):
         raise ValueError(
@@ -159,6 +162,14 @@ def confirm_run(
         length = {name: _epochs(task, train) for name, task in loaded.items()}
         entries = _entries(store, top, extra)
         seed_list = fresh_seeds(seeds, config.seed)
+        if baselines_from is not None:
+            copied = shared_baselines(store, baselines_from, config, entries, tasks, seed_list, length)
+            (console or Console(stderr=True)).print(
+                f"evoact: {copied} baseline trainings copied from {baselines_from}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         for loaded_task in loaded.values():
             loaded_task.prepare()
         todo = [
@@ -221,6 +232,45 @@ def confirm_run(
         if pool is not None:
             pool.close()
         store.close()
+
+
+def shared_baselines(
+    store: RunStore,
+    other: Path,
+    config: SearchConfig,
+    entries: list[dict[str, Any]],
+    tasks: list[str],
+    seeds: list[int],
+    length: dict[str, float],
+) -> int:
+    """Copy into ``store`` the baseline trainings that the run at ``other`` already made with the same formula, task,
+    seed and length, and return how many; a one-line error unless both runs train under the same protocol.
+
+    A baseline's confirmation depends only on those and on the training protocol, so several runs of one budget need
+    not each train the five baselines again.
+    """
+    source = RunStore.open(other)
+    try:
+        theirs = RunReader(source).config
+        ours = (replace(config.training, seed=0), config.data_dir)
+        if (replace(theirs.training, seed=0), theirs.data_dir) != ours:
+            raise ValueError(
+                f"--baselines-from {other}: that run trains under another protocol"
+                f" ({theirs.training} against this run's {config.training}); its baselines cannot be reused"
+            )
+        copied = 0
+        for entry in (e for e in entries if e["baseline"]):
+            for task in tasks:
+                for seed in seeds:
+                    if store.confirmation(entry["formula"], task, seed, length[task]) is not None:
+                        continue
+                    row = source.confirmation(entry["formula"], task, seed, length[task])
+                    if row is not None and row["status"] == Status.OK:
+                        store.add_confirmation(entry["formula"], entry["name"], task, seed, length[task], row)
+                        copied += 1
+        return copied
+    finally:
+        source.close()
 
 
 def _epochs(task: Task, train: TrainConfig) -> float:

@@ -169,6 +169,13 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         " (default: the budget's, 5,3 for quick and standard); 0 turns it off.",
     ),
     Option(
+        "--min-rank-correlation",
+        "min_rank_correlation",
+        float,
+        "Reject units whose |rank correlation| with x on N(0,1) is below this: even functions lose the input's sign"
+        " (default 0.8; 0 turns the check off).",
+    ),
+    Option(
         "--hurdle-ratio",
         "hurdle_ratio",
         float,

@@ -70,3 +70,10 @@ def test_every_bounded_number_refuses_nan_infinity_and_values_out_of_range_on_ev
             with pytest.raises(ValueError, match=name):
                 SearchConfig.from_dict(stored)
     check(name, bound.high)  # the ends of the range are inside it
+
+
+def test_runs_made_before_the_sign_check_resume_without_it():
+    stored = make_config("tiny").to_dict()
+    assert stored["screening"]["min_rank_correlation"] == 0.8
+    del stored["screening"]["min_rank_correlation"]
+    assert SearchConfig.from_dict(stored).screening.min_rank_correlation == 0.0

@@ -16,7 +16,7 @@ from evoact.confirmation import (
     tables,
 )
 from evoact.driver import run_search
-from evoact.store import RunStore
+from evoact.store import DB_FILE, RunStore
 from evoact.summaries import Confirmation, ConfirmationRow, TaskConfirmation
 
 TASKS = ["mnist1d-mlp", "digits-cnn"]
@@ -228,3 +228,37 @@ def test_bad_arguments_are_refused_before_the_run_is_opened_to_write(confirmed):
     with pytest.raises(ValueError, match="unknown task group 'nope'"):
         confirm_run(run, groups=("nope",))
     assert RunStore.open(run).meta()["state"] == "finished"  # nothing was written
+
+
+def test_baselines_are_copied_from_a_run_confirmed_under_the_same_protocol(confirmed, tmp_path):
+    import io
+    import shutil
+    import sqlite3
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from evoact.confirmation import shared_baselines
+    from evoact.run import read_run
+
+    source, summary = confirmed
+    twin = tmp_path / "twin"
+    shutil.copytree(source, twin)
+    with sqlite3.connect(twin / DB_FILE) as db:
+        db.execute("DELETE FROM confirmations")
+    out = io.StringIO()
+    again = confirm_run(
+        twin, top=2, seeds=2, tasks=TASKS, epochs=1, workers=2, baselines_from=source, console=Console(file=out)
+    )
+    assert f"{len(CONFIRM_BASELINES) * len(TASKS) * 2} baseline trainings copied from {source}" in out.getvalue()
+    assert again == summary  # the candidates trained again, the baselines copied: the same results
+    theirs = {(r["formula"], r["task"], r["seed"]): r["test_acc"] for r in RunStore.open(source).confirmations()}
+    assert {(r["formula"], r["task"], r["seed"]): r["test_acc"] for r in RunStore.open(twin).confirmations()} == theirs
+    config = read_run(twin).config
+    other = replace(config, training=replace(config.training, batch_size=7))
+    store = RunStore.reopen(twin)
+    try:
+        with pytest.raises(ValueError, match="trains under another protocol"):
+            shared_baselines(store, source, other, [], TASKS, [10000], {t: 1 for t in TASKS})
+    finally:
+        store.close()

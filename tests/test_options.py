@@ -40,6 +40,7 @@ CHANGED = {
     "--no-cache": True,
     "--evaluations-per-hash": 2,
     "--stability-depth": 5,
+    "--min-rank-correlation": 0.5,
     "--hurdle-ratio": 0.123456789,
     "--race": "2,4",
 }

@@ -59,7 +59,8 @@ def test_known_activations_pass_stages_1_and_3():
     ],
 )
 def test_stability_rejects_unstable_activations(formula, reason):
-    assert _static(formula)[0].reason is None  # nothing wrong with them statically
+    no_sign_check = ScreeningConfig(min_rank_correlation=0.0)  # x**2 and sin(1000*x) also lose the input's sign
+    assert screen_static([formula], [None], {}, 12, no_sign_check)[0].reason is None  # nothing else wrong statically
     assert reason in stability_reason(lambda: compile_activation(formula), CONFIG)
 
 
@@ -139,3 +140,24 @@ def test_unstable_candidates_are_rejected_in_the_worker_before_training():
 def test_parse_of_known_formulas_is_what_the_kernel_sees():
     (verdict,) = _static("relu(x)")
     assert verdict.fingerprint == _static(str(parse("Max(x, 0)")))[0].fingerprint
+
+
+@pytest.mark.parametrize(
+    "formula, rho",
+    [
+        ("x*erf(x)", "0.00"),  # even: x and -x give the next layer the same value
+        ("x*tanh(x*(beta + 1))", "0.00"),
+        ("(x + log(exp(x) + 1))*tanh(x)", "0.42"),  # |x|-like for x < 0
+        ("Min(x, beta - Abs(x))", "0.59"),
+    ],
+)
+def test_static_screening_rejects_units_that_lose_the_input_sign(formula, rho):
+    (verdict,) = _static(formula)
+    assert verdict.reason == f"loses the input's sign: rank correlation with x on N(0, 1) is {rho} (minimum 0.8)"
+    (off,) = screen_static([formula], [None], {"beta": 1.0}, 12, ScreeningConfig(min_rank_correlation=0.0))
+    assert off.reason is None
+
+
+def test_the_sign_check_keeps_mirror_images_and_non_monotone_units_that_keep_the_sign():
+    kept = ["-Max(0, x)", "gelu(x)", "x + sin(x)**2", "exp(Max(0, x)**2)", "(x + tanh(x) + atan(x))/(1 + exp(-x))"]
+    assert [v.reason for v in _static(*kept)] == [None] * len(kept)

@@ -13,6 +13,9 @@ class ScreeningConfig:
     # stage 1: static screening on the probe set
     max_nonfinite: float = 0.01
     flat_tolerance: float = 1e-6
+    #: the least |Spearman correlation| of f(x) with x on the probe's N(0, 1) sample: below it the unit throws away
+    #: the input's sign (even functions such as x*erf(x) score 0); 0 turns the check off
+    min_rank_correlation: float = 0.8
     # stage 2: functional-equivalence cache
     fingerprint_bits: int = 16
     evaluations_per_hash: int = 1

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from evoact.screening.config import ScreeningConfig
+from evoact.screening.probe import N_NORMAL
 
 
 def static_reason(
@@ -21,6 +23,21 @@ def static_reason(
         return "constant function"
     if np.ptp(d) <= config.flat_tolerance * (1.0 + np.abs(d).max()):
         return f"affine function (slope {d.mean():.4g}): no nonlinearity"
+    if config.min_rank_correlation > 0 and (rho := rank_correlation(values)) < config.min_rank_correlation:
+        return (
+            f"loses the input's sign: rank correlation with x on N(0, 1) is {rho:.2f}"
+            f" (minimum {config.min_rank_correlation:g})"
+        )
     if nodes is not None and max_nodes is not None and nodes > max_nodes:
         return f"{nodes} nodes, over the space's limit of {max_nodes}"
     return None
+
+
+def rank_correlation(values: np.ndarray) -> float:
+    """|Spearman correlation| of a unit's values with its input on the probe's N(0, 1) sample (probe order): 0 for an
+    even function, which gives the next layer no way to tell x from -x; a negated unit counts as its mirror image."""
+    sample, xs = values[:N_NORMAL], np.arange(N_NORMAL)  # the sample is sorted, so its ranks are its positions
+    keep = np.isfinite(sample)
+    if keep.sum() < 3 or np.ptp(sample[keep]) == 0:
+        return 0.0
+    return float(abs(spearmanr(sample[keep], xs[keep])[0]))
