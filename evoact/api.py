@@ -22,6 +22,7 @@ from evoact.driver import default_run_dir, resume_search, run_search
 from evoact.export import EXPORTERS
 from evoact.report import write_report
 from evoact.run import RunReader
+from evoact.stopping import StopRules, parse_duration
 from evoact.store import RunStore
 from evoact.summaries import Confirmation
 
@@ -45,9 +46,16 @@ class Run(RunReader):
         """``evoact confirm``: re-train the top candidates and the baselines on fresh seeds, held-out tasks included."""
         return confirm_run(self.path, top, seeds, tasks, **options)
 
-    def resume(self, **options: Any) -> Run:
-        """``evoact resume``: continue this run where it stopped; returns it, reopened."""
-        resume_search(self.path, **options)
+    def resume(
+        self,
+        max_time: float | str | None = None,
+        target_fitness: float | None = None,
+        patience: int | None = None,
+        **options: Any,
+    ) -> Run:
+        """``evoact resume``: continue this run where it stopped, under this session's stopping rules (``search``'s);
+        returns it, reopened."""
+        resume_search(self.path, stop=_rules(max_time, target_fitness, patience), **options)
         return open_run(self.path)
 
     def report(self, path: str | Path, top: int = 10) -> Path:
@@ -66,17 +74,27 @@ def search(
     name: str | None = None,
     runs_dir: str | Path = "runs",
     quiet: bool = False,
+    max_time: float | str | None = None,
+    target_fitness: float | None = None,
+    patience: int | None = None,
     **settings: Any,
 ) -> Run:
-    """Run a search and return it, finished and open for reading.
+    """Run a search and return it, finished (or stopped by a rule) and open for reading.
 
     ``settings`` are ``evoact search``'s options by their config names (``seed``, ``tasks``, ``epochs``,
-    ``population``, ``workers``, ``mode``, ``space``...); ``quiet`` hides the progress display.
+    ``population``, ``workers``, ``mode``, ``space``...); ``quiet`` hides the progress display. Stopping rules end
+    the session early: ``max_time`` (seconds, or a duration such as ``"10m"``), ``target_fitness``, ``patience``
+    (generations, or evaluations in async mode, without a better best); ``Run.resume`` continues a stopped run.
     """
     config = make_config(budget, **settings)
     run_dir = Path(runs_dir) / name if name else default_run_dir(config, Path(runs_dir))
-    run_search(config, run_dir, Console(stderr=True, quiet=quiet))
+    run_search(config, run_dir, Console(stderr=True, quiet=quiet), stop=_rules(max_time, target_fitness, patience))
     return open_run(run_dir)
+
+
+def _rules(max_time: float | str | None, target_fitness: float | None, patience: int | None) -> StopRules:
+    """Stopping rules from the API's arguments (a duration may be given as text, as on the command line)."""
+    return StopRules(parse_duration(max_time) if isinstance(max_time, str) else max_time, target_fitness, patience)
 
 
 __all__ = ["Run", "open_run", "search"]

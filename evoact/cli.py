@@ -19,7 +19,7 @@ from evoact.api import Run, open_run
 from evoact.config import BOUNDS, check, make_config
 from evoact.export import EXPORTERS
 from evoact.formula import constant_names
-from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, settings_from
+from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
 from evoact.records import Candidate, Status
 from evoact.search_space import SearchSpaceError
 from evoact.store import RunStoreError
@@ -148,6 +148,13 @@ def _search_options(command: Callable) -> Callable:
         if option.default is not None:
             extra.update(default=option.default, show_default=True)
         command = click.option(option.flag, option.name, help=option.help, **extra)(command)
+    return _stop_options(command)
+
+
+def _stop_options(command: Callable) -> Callable:
+    """The stopping rules' options (``evoact.options.STOP_OPTIONS``), for ``search`` and ``resume``."""
+    for option in reversed(STOP_OPTIONS):
+        command = click.option(option.flag, option.name, type=option.kind, default=None, help=option.help)(command)
     return command
 
 
@@ -166,6 +173,7 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     from evoact.driver import check_search, default_run_dir, run_search
 
     try:
+        stop = stop_rules_from({o.name: values.pop(o.name) for o in STOP_OPTIONS})
         settings = settings_from(values)
         config = make_config(settings.pop("budget"), **settings)
     except ValueError as exc:
@@ -177,7 +185,7 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
         f" budget, seed {config.seed}) into [bold]{shown(run_dir)}[/]",
         highlight=False,
     )
-    _run_to_end(run_dir, lambda: run_search(config, run_dir))
+    _run_to_end(run_dir, lambda: run_search(config, run_dir, stop=stop))
 
 
 @main.command()
@@ -226,13 +234,19 @@ _DATA_DIR = click.option(
 @_TRUST
 @_ADDRESS
 @_DATA_DIR
-def resume(run: Path, trust: bool, address: str | None, data_dir: str | None) -> None:
-    """Continue an interrupted search (killed, crashed or stopped with Ctrl-C) where it stopped."""
+@_stop_options
+def resume(run: Path, trust: bool, address: str | None, data_dir: str | None, **rules: Any) -> None:
+    """Continue an interrupted search (killed, crashed, stopped with Ctrl-C or by a stopping rule) where it stopped;
+    stopping rules given here apply to this session."""
     from evoact.driver import resume_search
 
+    try:
+        stop = stop_rules_from(rules)
+    except ValueError as exc:
+        _fail(str(exc))
     _open(run).close()  # what is wrong with the directory, before it is announced
     console.print(f"evoact: resuming [bold]{shown(str(run))}[/]", highlight=False)
-    _run_to_end(run, lambda: resume_search(run, trust_user_tasks=trust, address=address, data_dir=data_dir))
+    _run_to_end(run, lambda: resume_search(run, trust_user_tasks=trust, address=address, data_dir=data_dir, stop=stop))
 
 
 def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
@@ -266,6 +280,11 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
         signal.signal(signal.SIGINT, previous)
     finished = open_run(run_dir)
     print_run(finished, _read(finished.summary, 10, None), top=10, status=None)
+    if finished.state == "stopped":
+        console.print(
+            f"\nstopped early: continue with evoact resume {shown(str(run_dir))} (with another stopping rule, or none)",
+            highlight=False,
+        )
     console.print(f"\nnext: evoact show {run_dir}   |   evoact export {run_dir} ID -o my_act.py", highlight=False)
 
 

@@ -32,6 +32,7 @@ from evoact.progress import SearchProgress
 from evoact.records import Candidate, Stage, Status
 from evoact.run import RunReader
 from evoact.search_space import SearchSpace, load_search_space
+from evoact.stopping import Stopper, StopRules
 from evoact.store import RunStore, RunStoreError
 from evoact.tasks import get_task, require_trusted
 from evoact.workers import WorkerPool
@@ -50,11 +51,14 @@ def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
     return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{space}-{task}-s{config.seed}"
 
 
-def run_search(config: SearchConfig, run_dir: Path, console: Console | None = None) -> RunStore:
+def run_search(
+    config: SearchConfig, run_dir: Path, console: Console | None = None, stop: StopRules | None = None
+) -> RunStore:
     """Evaluate the baselines, then evolve for ``config.generations`` generations; returns the closed store.
 
     What can be checked before the run directory exists is (``check_search``); a search that still fails before
-    its first evaluation leaves no run directory behind.
+    its first evaluation leaves no run directory behind. ``stop``: rules that end this session early (the run is
+    then ``stopped``, and ``resume_search`` continues it).
     """
     space = check_search(config)
     store = RunStore.create(
@@ -67,7 +71,7 @@ def run_search(config: SearchConfig, run_dir: Path, console: Console | None = No
         },
     )
     try:
-        return _drive(store, config, space, False, console)
+        return _drive(store, config, space, False, console, stop=stop)
     except BaseException:
         with contextlib.suppress(RunStoreError, sqlite3.Error):
             if not any(r.status != Status.PENDING for r in RunStore.open(run_dir).candidates()):
@@ -90,13 +94,15 @@ def resume_search(
     trust_user_tasks: bool = False,
     address: str | None = None,
     data_dir: str | None = None,
+    stop: StopRules | None = None,
 ) -> RunStore:
-    """Continue an interrupted run from its newest intact checkpoint, reusing every finished evaluation.
+    """Continue an interrupted or stopped run from its newest intact checkpoint, reusing every finished evaluation.
 
     The result equals an uninterrupted run's with the same seed: the algorithm restarts from its saved state,
     proposes the same candidates, and finds their rows (finished ones are reused, in-flight ones re-run).
     A run that trains with user tasks is resumed only with ``trust_user_tasks``: its config names code to run.
     Its stored Ray address and data directory are not used unless given again as ``address`` and ``data_dir``.
+    ``stop``: this session's stopping rules (those of an earlier session are not kept).
     """
     store = RunStore.reopen(run_dir)
     try:
@@ -109,7 +115,7 @@ def resume_search(
     except BaseException:
         store.close()
         raise
-    return _drive(store, config, space, True, console, notes)
+    return _drive(store, config, space, True, console, notes, stop)
 
 
 def _drive(
@@ -119,6 +125,7 @@ def _drive(
     resuming: bool,
     console: Console | None,
     notes: Sequence[str] = (),
+    stop: StopRules | None = None,
 ) -> RunStore:
     total = len(config.baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
     hooks = Hooks(SearchProgress(total, config.generations, console, config.workers), Checkpoints(store.path))
@@ -163,7 +170,9 @@ def _drive(
             if row.status != Status.PENDING:
                 hooks.resumed(row)
     store.set_meta("state", "running")
+    store.set_meta("stopped_because", None)
     store.set_meta("mode", "async" if steady else "generational")
+    stopper = Stopper(stop or StopRules())
     pool = None
     try:
         for task in tasks:
@@ -172,18 +181,24 @@ def _drive(
         store.set_meta("ray_address", pool.address)
         problem.evaluate_baselines(pool)
         if steady:
-            run_steady(
+            reason = run_steady(
                 problem,
                 algorithm,
                 hooks,
                 config,
                 checkpoint.state if checkpoint and checkpoint.generation >= 0 else None,
+                stopper,
             )
         else:
-            run_generations(problem, algorithm, hooks, config)
-        problem.race_to_end()
-        problem.finish()
-        store.set_meta("state", "finished")
+            reason = run_generations(problem, algorithm, hooks, config, stopper)
+        if reason is None:
+            problem.race_to_end()
+            problem.finish()
+            store.set_meta("state", "finished")
+        else:
+            hooks.note(f"stopping: {reason}")
+            store.set_meta("stopped_because", reason)
+            store.set_meta("state", "stopped")
     except BaseException:
         store.set_meta("state", "interrupted")
         raise
@@ -219,9 +234,13 @@ def _checker(algorithm: Evolution, config: SearchConfig, total: int) -> Callable
     return problem
 
 
-def run_generations(problem: Problem, algorithm: Evolution, hooks: Hooks, config: SearchConfig) -> None:
+def run_generations(
+    problem: Problem, algorithm: Evolution, hooks: Hooks, config: SearchConfig, stopper: Stopper | None = None
+) -> str | None:
     """Generation by generation: ask for a generation's quota (topped up where stage 1 rejects), evaluate all of it,
-    race the new top, tell, checkpoint. A seed fixes the whole run, resumed or not."""
+    race the new top, tell, checkpoint. A seed fixes the whole run, resumed or not.
+
+    Returns why ``stopper`` ended the session after a checkpoint before the last generation, or None."""
     for generation in range(algorithm.generation, config.generations):
         hooks.generation(generation)
         problem.start_generation()
@@ -239,6 +258,17 @@ def run_generations(problem: Problem, algorithm: Evolution, hooks: Hooks, config
         problem.race_to_end()
         algorithm.tell(proposals, [c.id for c in candidates], [problem.fitness(c.id) for c in candidates])
         hooks.step(generation, algorithm.state())
+        if stopper is not None and generation < config.generations - 1:
+            reason = stopper.check(generation, _best(problem.store))
+            if reason is not None:
+                return reason
+    return None
+
+
+def _best(store: RunStore) -> float | None:
+    """The best evolved candidate's fitness as the ranking sees it (its raced mean where raced)."""
+    best = next((r for r in store.ranked() if r.label is None and r.status == Status.OK), None)
+    return None if best is None else best.rank_fitness
 
 
 def _proposal(row: Candidate) -> Proposal:
@@ -248,14 +278,22 @@ def _proposal(row: Candidate) -> Proposal:
     return Proposal(row.genome, row.formula, row.nodes, row.origin, tuple(row.parents))
 
 
-def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: SearchConfig, saved: dict | None) -> None:
+def run_steady(
+    problem: Problem,
+    algorithm: Evolution,
+    hooks: Hooks,
+    config: SearchConfig,
+    saved: dict | None,
+    stopper: Stopper | None = None,
+) -> str | None:
     """Asynchronous steady state (regularized evolution, Real et al. 2019): whenever an outcome arrives the algorithm is
     told and asked for one new proposal, so every worker always holds work; aging counts evaluations.
 
     The run evaluates as many candidates past stage 1 as the generational schedule would. Each pass's proposals and
     outcomes commit together. A checkpoint (after every ``offspring`` results, at most one a second, after the commit)
     holds the algorithm's state and the proposals it awaits; a resumed run tells what finished meanwhile and re-runs
-    the rest.
+    the rest. Returns why ``stopper`` ended the session after a checkpoint (evaluations in flight are re-run by a
+    resume), or None.
     """
     total = config.evolution.population + config.evolution.offspring * (config.generations - 1)
     per_label = config.evolution.offspring  # progress and reports group evaluations by this many, like generations
@@ -305,7 +343,11 @@ def run_steady(problem: Problem, algorithm: Evolution, hooks: Hooks, config: Sea
                         "asked_through": asked_through,
                     },
                 )
+                if stopper is not None and not last:
+                    reason = stopper.check(algorithm.told, _best(problem.store))
+                    if reason is not None:
+                        return reason
         elif problem.in_flight:
             problem.poll()
         elif kept >= total:
-            return
+            return None

@@ -17,6 +17,7 @@ from evoact.compiler import MODES as COMPILE_MODES
 from evoact.config import BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, MODES, SELECTIONS, SearchConfig, make_config
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.scoring import AGGREGATES, SCORES
+from evoact.stopping import StopRules, parse_duration
 from evoact.tasks import SUITES
 
 #: Option kinds besides a type or a tuple of choices: an on/off flag, a repeatable text, comma-separated numbers,
@@ -182,6 +183,40 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).",
     ),
 )
+
+
+#: The options of a session's stopping rules (``evoact search`` and ``evoact resume``): they end this session early and
+#: are not part of the run's config, so a stopped run can be resumed with other rules or none.
+STOP_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--max-time",
+        "max_time",
+        str,
+        "Stop this session after DURATION (90s, 10m, 1h30m); the run can be resumed.",
+    ),
+    Option(
+        "--target-fitness",
+        "target_fitness",
+        float,
+        "Stop once the best evolved candidate's fitness (its raced mean where raced) reaches this.",
+    ),
+    Option(
+        "--patience",
+        "patience",
+        int,
+        "Stop after this many generations (evaluations in async mode) without a better best candidate.",
+    ),
+)
+
+
+def stop_rules_from(values: Mapping[str, Any]) -> StopRules:
+    """The stopping rules the command line was given (``STOP_OPTIONS`` by their keyword names)."""
+    max_time = values.get("max_time")
+    return StopRules(
+        max_time=parse_duration(max_time) if max_time is not None else None,
+        target_fitness=values.get("target_fitness"),
+        patience=values.get("patience"),
+    )
 
 
 def setting_of(config: SearchConfig, setting: str) -> Any:

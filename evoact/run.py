@@ -147,8 +147,8 @@ class RunReader:
 
     @property
     def state(self) -> str:
-        """``finished``, ``running``, or ``interrupted``: a run whose writer is gone (its lock is free) is not running,
-        whatever its last word was."""
+        """``finished``, ``running``, ``stopped`` (by a stopping rule; resumable) or ``interrupted``: a run whose writer
+        is gone (its lock is free) is not running, whatever its last word was."""
         state = self.store.meta().get("state")
         if state == "running" and not writer_active(self.path):
             return "interrupted"
@@ -285,6 +285,7 @@ class RunReader:
             verdict=self.verdict(),
             pareto_front=self.pareto_front() if self.config.selection == "pareto" else None,
             candidates=tuple(r for r in everything if r.status == status)[:top] if status else None,
+            stopped_because=self.store.meta().get("stopped_because") if self.state == "stopped" else None,
         )
 
     def ranking(self, top: int | None = None) -> list[Candidate]:

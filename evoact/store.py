@@ -108,7 +108,11 @@ def _number(value: Any) -> bool:
 
 #: What each run fact must be: (check, what it is, for the error).
 _META: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "state": (lambda v: v in ("running", "finished", "interrupted"), "running, finished or interrupted"),
+    "state": (
+        lambda v: v in ("running", "finished", "interrupted", "stopped"),
+        "running, finished, interrupted or stopped",
+    ),
+    "stopped_because": (lambda v: v is None or isinstance(v, str), "a reason"),
     "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a version number"),
     "started_at": (_number, "a time"),
     "finished_at": (_number, "a time"),

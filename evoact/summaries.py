@@ -290,11 +290,12 @@ class RunSummary(_Summary):
     verdict: Verdict | None
     pareto_front: tuple[ParetoPoint, ...] | None = None
     candidates: tuple[Candidate, ...] | None = None
+    stopped_because: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` form; the optional parts only where they apply."""
         out = super().to_json()
-        for name in ("pareto_front", "candidates"):
+        for name in ("pareto_front", "candidates", "stopped_because"):
             if out[name] is None:
                 del out[name]
         if self.candidates is not None:

@@ -25,7 +25,9 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
     """A run's header, cascade, ranking (or one status's candidates), per-task scores, Pareto front and confirmation."""
     config = run.config
     console.print(
-        f"[bold]{shown(str(run.path))}[/]  state: {summary.state}  {config.algorithm} over {shown(config.space)}"
+        f"[bold]{shown(str(run.path))}[/]  state: {summary.state}"
+        + (f" ({shown(summary.stopped_because)}; evoact resume continues it)" if summary.stopped_because else "")
+        + f"  {config.algorithm} over {shown(config.space)}"
         f"  tasks: {shown(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}",
         highlight=False,
     )

@@ -8,7 +8,16 @@ import pytest
 
 from evoact.cli import search
 from evoact.config import make_config
-from evoact.options import FLAG, MULTIPLE, NUMBERS, RACE, SEARCH_OPTIONS, reproduce_command, settings_from
+from evoact.options import (
+    FLAG,
+    MULTIPLE,
+    NUMBERS,
+    RACE,
+    SEARCH_OPTIONS,
+    STOP_OPTIONS,
+    reproduce_command,
+    settings_from,
+)
 from evoact.tasks import SUITES
 
 #: A value other than the quick budget's default for every option, by flag.
@@ -68,7 +77,7 @@ def _args(flag: str, value) -> list[str]:
 def test_every_table_option_is_a_search_option_of_the_command_line():
     flags = {opt for param in search.params for opt in param.opts}
     assert {o.flag for o in SEARCH_OPTIONS} <= flags
-    assert flags - {o.flag for o in SEARCH_OPTIONS} == {"--name", "--runs-dir"}
+    assert flags - {o.flag for o in SEARCH_OPTIONS} == {"--name", "--runs-dir"} | {o.flag for o in STOP_OPTIONS}
     assert set(CHANGED) == {o.flag for o in SEARCH_OPTIONS}  # this test covers every option
 
 

@@ -1,0 +1,75 @@
+"""Stopping rules: a deadline, a target fitness and patience end a session cleanly, and resume continues the run."""
+
+import json
+
+import pytest
+
+import evoact
+from evoact.stopping import Stopper, StopRules, parse_duration
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90), ("45s", 45), ("10m", 600), ("1h30m", 5400), ("2d", 172800)])
+def test_durations_read_as_the_command_line_writes_them(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10x", "m", "-5", "0", "1h-3m", "400d"])
+def test_a_bad_duration_is_refused_in_one_line(text):
+    with pytest.raises(ValueError, match="--max-time"):
+        parse_duration(text)
+
+
+def test_rules_refuse_what_they_cannot_mean():
+    for bad in (dict(max_time=0), dict(target_fitness=float("nan")), dict(patience=0), dict(patience=True)):
+        with pytest.raises(ValueError):
+            StopRules(**bad)
+    assert not StopRules().any and StopRules(patience=3).any
+
+
+def test_the_stopper_says_why_once_a_rule_is_met():
+    now = [0.0]
+    stopper = Stopper(StopRules(max_time=60, patience=2), clock=lambda: now[0])
+    assert stopper.check(0, 0.90) is None
+    assert stopper.check(1, 0.95) is None  # better: patience starts again
+    assert stopper.check(2, 0.95) is None
+    assert stopper.check(3, 0.94) == "no better fitness for 2 steps (patience 2)"
+    late = Stopper(StopRules(max_time=60), clock=lambda: now[0])
+    now[0] = 61.0
+    assert late.check(0, None) == "the session ran 61 s, its limit is 60 s"
+    assert Stopper(StopRules(target_fitness=1.0)).check(0, 1.02) == "the best fitness 1.0200 reached the target 1"
+    assert Stopper(StopRules()).check(5, None) is None
+
+
+def test_a_stopped_search_says_so_and_resume_finishes_it_as_an_uninterrupted_run(run_cli, tmp_path):
+    args = ("--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "3", "--workers", "2", "--seed", "2")
+    out = run_cli("search", *args, "--name", "stopped", "--target-fitness", "-1000")
+    assert "stopped early: continue with evoact resume runs/stopped" in out.stdout
+    shown = run_cli("show", "runs/stopped").stdout
+    assert "state: stopped (the best fitness" in shown and "reached the target -1000; evoact resume continues it)" in (
+        " ".join(shown.split())
+    )
+    stopped = json.loads(run_cli("show", "runs/stopped", "--json").stdout)
+    assert stopped["state"] == "stopped" and "reached the target -1000" in stopped["stopped_because"]
+    assert max(r["generation"] or 0 for r in stopped["ranking"]) == 0  # it stopped after generation 0 of 0..2
+
+    bad = run_cli("resume", "runs/stopped", "--patience", "0", check=False)
+    assert bad.returncode != 0 and "patience" in bad.stderr and "Traceback" not in bad.stderr
+    run_cli("resume", "runs/stopped")  # no rule this time: to the end
+    resumed = json.loads(run_cli("show", "runs/stopped", "--json").stdout)
+    assert resumed["state"] == "finished" and "stopped_because" not in resumed
+
+    run_cli("search", *args, "--name", "whole")
+    whole = json.loads(run_cli("show", "runs/whole", "--json").stdout)
+    assert [(r["formula"], r["fitness"]) for r in resumed["ranking"]] == [
+        (r["formula"], r["fitness"]) for r in whole["ranking"]
+    ]
+
+
+@pytest.mark.slow
+def test_an_async_search_stops_at_its_deadline_and_resumes_from_the_python_api(tmp_path):
+    run = evoact.search(
+        "tiny", name="deadline", runs_dir=tmp_path, quiet=True, tasks=("mnist1d-mlp",), mode="async", max_time=0.001
+    )
+    assert run.state == "stopped" and run.summary().stopped_because.startswith("the session ran")
+    finished = run.resume(patience=1_000)
+    assert finished.state == "finished" and finished.best is not None
