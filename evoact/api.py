@@ -11,6 +11,7 @@ sits below the driver, the confirmation and the report, and this layer above the
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from evoact.config import make_config
 from evoact.confirmation import confirm_run
 from evoact.driver import default_run_dir, resume_search, run_search
 from evoact.export import EXPORTERS
+from evoact.records import Candidate
 from evoact.report import write_report
 from evoact.run import RunReader
 from evoact.stopping import StopRules, parse_duration
@@ -29,6 +31,15 @@ from evoact.summaries import Confirmation
 
 class Run(RunReader):
     """A run directory: what the reader reads (config, ranking, best, summary...), and what can be done with it."""
+
+    @property
+    def best(self) -> Candidate | None:
+        """The best evolved candidate so far (None before any has a fitness); warns (``UserWarning``) when it is not
+        better than the run's best baseline, as ``show``, the report and the search's last lines say."""
+        verdict = self.verdict()
+        if verdict is not None and verdict.note:
+            warnings.warn(verdict.note, UserWarning, stacklevel=2)
+        return super().best
 
     def export(self, path: str | Path, candidate: int | None = None, format: str = "module") -> Path:
         """Write a candidate (default: the best) as ``module`` (standalone torch file), ``sympy``, ``latex`` or
@@ -77,6 +88,7 @@ def search(
     max_time: float | str | None = None,
     target_fitness: float | None = None,
     patience: int | None = None,
+    load_if_exists: bool = False,
     **settings: Any,
 ) -> Run:
     """Run a search and return it, finished (or stopped by a rule) and open for reading.
@@ -85,9 +97,23 @@ def search(
     ``population``, ``workers``, ``mode``, ``space``...); ``quiet`` hides the progress display. Stopping rules end
     the session early: ``max_time`` (seconds, or a duration such as ``"10m"``), ``target_fitness``, ``patience``
     (generations, or evaluations in async mode, without a better best); ``Run.resume`` continues a stopped run.
+    ``load_if_exists`` (with ``name``; Optuna's ``create_study`` has it too): a run of that name made with the same
+    settings is opened instead of refused, and resumed first if it did not finish; other settings are an error.
     """
     config = make_config(budget, **settings)
     run_dir = Path(runs_dir) / name if name else default_run_dir(config, Path(runs_dir))
+    if load_if_exists and name and run_dir.exists():
+        existing = open_run(run_dir)
+        mine, theirs = (dict(c.to_dict(), workers=None, address=None) for c in (config, existing.config))
+        if mine != theirs:
+            changed = ", ".join(sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)))
+            raise ValueError(f"{run_dir} exists and was made with other settings ({changed}); choose another name")
+        if existing.state in ("interrupted", "stopped"):
+            # the caller named these very tasks, so its user tasks are its own code
+            return existing.resume(
+                max_time, target_fitness, patience, console=Console(stderr=True, quiet=quiet), trust_user_tasks=True
+            )
+        return existing
     run_search(config, run_dir, Console(stderr=True, quiet=quiet), stop=_rules(max_time, target_fitness, patience))
     return open_run(run_dir)
 

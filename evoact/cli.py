@@ -254,11 +254,7 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
 
     def first_interrupt(signum: int, frame: object) -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        console.print(
-            f"stopping; Ctrl-C again to stop at once (what is finished is saved either way; continue later with:"
-            f" evoact resume {shown(str(run_dir))})",
-            highlight=False,
-        )
+        console.print("stopping; Ctrl-C again to stop at once (what is finished is saved either way)", highlight=False)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, first_interrupt)
@@ -279,13 +275,21 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     finished = open_run(run_dir)
-    print_run(finished, _read(finished.summary, 10, None), top=10, status=None)
+    summary = _read(finished.summary, 10, None)
+    print_run(finished, summary, top=10, status=None)
+    if summary.verdict is not None and summary.verdict.note:
+        console.print(f"\n[yellow]note:[/] {shown(summary.verdict.note)}", highlight=False)
     if finished.state == "stopped":
         console.print(
             f"\nstopped early: continue with evoact resume {shown(str(run_dir))} (with another stopping rule, or none)",
             highlight=False,
         )
-    console.print(f"\nnext: evoact show {run_dir}   |   evoact export {run_dir} ID -o my_act.py", highlight=False)
+    console.print(
+        f"\nnext: evoact show {shown(str(run_dir))}   |   evoact confirm {shown(str(run_dir))} --task my_task.py:fn"
+        f" (your own network)   |   evoact export {shown(str(run_dir))} ID -o my_act.py   |   evoact runs"
+        f" {shown(str(run_dir.parent))}",
+        highlight=False,
+    )
 
 
 @main.command()

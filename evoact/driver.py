@@ -127,8 +127,11 @@ def _drive(
     notes: Sequence[str] = (),
     stop: StopRules | None = None,
 ) -> RunStore:
-    total = len(config.baselines) + config.evolution.population + config.evolution.offspring * (config.generations - 1)
-    hooks = Hooks(SearchProgress(total, config.generations, console, config.workers), Checkpoints(store.path))
+    total = config.evolution.population + config.evolution.offspring * (config.generations - 1)
+    hooks = Hooks(
+        SearchProgress(total, config.generations, console, config.workers, len(config.baselines)),
+        Checkpoints(store.path),
+    )
     problem = None
     try:  # nothing below may leave the store open (and its writer lock held) if it fails
         tasks = [get_task(name, config.data_dir) for name in config.tasks]

@@ -309,6 +309,8 @@ def reproduce_command(config: SearchConfig, run_dir: Path | None = None) -> str:
             parts += [f"--suite {suite}"] if suite else [f"--task {shlex.quote(t)}" for t in config.tasks]
     if run_dir is not None:
         parts.append(f"--name {shlex.quote(run_dir.name)}-again")
+        if run_dir.parent != Path("runs"):
+            parts.append(f"--runs-dir {shlex.quote(str(run_dir.parent))}")
     unsaid = [
         f"{name}={_text(value)}" for name, value in _settings(config).items() if value != _settings(defaults)[name]
     ]

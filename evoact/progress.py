@@ -35,16 +35,20 @@ class SearchProgress(Hook):
     """Shows the generation, evaluations done out of the budget, rejections, failures, the best fitness and an ETA.
 
     An evaluation is what a generation's quota counts: a candidate that passed static screening (trained, rejected
-    in training, or reused from the cache). The ETA comes from this session's own pace, once ``workers`` evaluations
+    in training, or reused from the cache); ``total`` of them make the budget's number (96 at ``quick``), the
+    ``baselines`` are counted apart (``baseline 2/4``), and generations are numbered from 0, as ``show``'s ``gen``
+    column. The ETA comes from this session's own pace, once ``workers`` evaluations
     have finished (before that the first results, of workers started together, would make it ``workers`` times too
     long), so a resumed run's earlier work neither hastens nor slows it. Lines fit 80 columns: long formulas end in
     an ellipsis.
     """
 
-    def __init__(self, total: int, generations: int, console: Console | None = None, workers: int = 1) -> None:
+    def __init__(
+        self, total: int, generations: int, console: Console | None = None, workers: int = 1, baselines: int = 0
+    ) -> None:
         self.console = console or Console(stderr=True)
-        self.total, self.generations, self.workers = total, generations, max(1, workers)
-        self.done = self.failed = self.rejected = self.skipped = 0
+        self.total, self.generations, self.workers, self.baselines = total, generations, max(1, workers), baselines
+        self.done = self.failed = self.rejected = self.skipped = self.baselines_done = 0
         self.removed: dict[str, int] = {}
         self._counted: set[int] = set()  # a resumed run's candidates may be reported twice: count each once
         self.best: tuple[float, str] | None = None
@@ -69,14 +73,16 @@ class SearchProgress(Hook):
 
     def generation(self, generation: int) -> None:
         """Announce the generation whose candidates are now being evaluated."""
-        self.label = f"gen {generation}/{self.generations - 1}"
+        self.label = f"gen {generation} of 0-{self.generations - 1}"
         self._show()
 
     def _best(self) -> str:
         return f"{self.best[0]:.4f} {shorten(self.best[1], 12)}" if self.best else "-"
 
     def _eta(self) -> str:
-        return _remaining(self.started, self.done - self.skipped, max(0, self.total - self.done), self.workers)
+        done = self.done + self.baselines_done
+        left = max(0, self.total - self.done) + max(0, self.baselines - self.baselines_done)
+        return _remaining(self.started, done - self.skipped, left, self.workers)
 
     def _show(self) -> None:
         if self._live:
@@ -98,7 +104,10 @@ class SearchProgress(Hook):
         if o.stage == "static":  # refilled: not one of the budget's evaluations
             self.removed["static"] = self.removed.get("static", 0) + 1
             return
-        self.done += 1
+        if row.label:
+            self.baselines_done += 1
+        else:
+            self.done += 1
         self.rejected += o.status == Status.REJECTED
         self.failed += o.status == Status.FAILED
         if o.stage == "cache":
@@ -118,10 +127,11 @@ class SearchProgress(Hook):
             return
         o = row.outcome
         what = row.label or shorten(row.formula, 40)
+        count = f"baseline {self.baselines_done}/{self.baselines}" if row.label else f"{self.done}/{self.total}"
         if o.stage == "static":
             self._line(f"screened out #{row.id} {what}: {shorten(o.error or '', 60)}")
         elif o.stage == "cache":
-            self._line(f"{self.done}/{self.total} #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
+            self._line(f"{count} #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
         else:
             outcome = (
                 f"{o.status} {o.fitness:.4f}"
@@ -130,7 +140,7 @@ class SearchProgress(Hook):
                 if o.status == Status.OK
                 else f"{o.status}: {shorten(o.error or '', 60)}"
             )
-            self._line(f"{self.done}/{self.total} #{row.id} {outcome} {what}")
+            self._line(f"{count} #{row.id} {outcome} {what}")
 
     def _line(self, text: str) -> None:
         self.console.print(

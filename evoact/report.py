@@ -28,7 +28,7 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#22
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}
 th{background:#f3f3f3}code{font-size:13px}.entry{border-top:2px solid #ddd;margin-top:1.5em;padding-top:.5em}
-img{max-width:100%}.muted{color:#777}
+img{max-width:100%}.muted{color:#777}.warn{color:#a40}
 """
 
 
@@ -122,6 +122,8 @@ def _verdict(verdict: Verdict | None) -> str:
         )
         + ".</p>"
     )
+    if verdict.note:
+        head += f"<p class='warn'><b>Note:</b> {html.escape(verdict.note)}.</p>"
     confirmed = verdict.confirmed or {}
     rows = []
     for task, t in verdict.per_task.items():

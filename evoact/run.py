@@ -169,7 +169,7 @@ class RunReader:
 
     def overview(self) -> RunOverview:
         """One line about the run, as ``evoact runs`` lists it: state, tasks, best against the best baseline, time."""
-        best, baseline = self.best, next((r for r in self.store.ranked() if r.label), None)
+        best, baseline = self._top(), next((r for r in self.store.ranked() if r.label), None)
         return RunOverview(
             name=self.path.name,
             path=str(self.path),
@@ -198,7 +198,7 @@ class RunReader:
     def verdict(self) -> Verdict | None:
         """What the run found, first: its best function against the best baseline, overall and per task (validation),
         and what a confirmation on fresh seeds said of it where there is one; None before anything has a fitness."""
-        best = self.best
+        best = self._top()
         if best is None:
             return None
         baselines = [r for r in self.store.ranked() if r.label]
@@ -295,6 +295,9 @@ class RunReader:
     @property
     def best(self) -> Candidate | None:
         """The best evolved candidate so far (None before any has a fitness)."""
+        return self._top()
+
+    def _top(self) -> Candidate | None:
         best = self.ranking(1)
         return best[0] if best else None
 

@@ -100,6 +100,17 @@ class Verdict(_Summary):
     per_task: Mapping[str, TaskVerdict]
     confirmed: Mapping[str, ConfirmedVerdict] | None
 
+    @property
+    def note(self) -> str | None:
+        """A warning when the run's best evolved function is not better than its best baseline, else None."""
+        b, w = self.best_baseline, self.winner
+        if b is None or self.margin is None or self.margin > 0:
+            return None
+        return (
+            f"the best evolved candidate #{w.id} (fitness {w.fitness:.4f}) is not better than the baseline {b.name}"
+            f" ({b.fitness:.4f}): this run found nothing to prefer to {b.name}"
+        )
+
 
 @dataclass(frozen=True)
 class RunOverview(_Summary):

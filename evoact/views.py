@@ -32,6 +32,8 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         highlight=False,
     )
     console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary.counts.items()), highlight=False)
+    if summary.verdict is not None and summary.verdict.note:
+        console.print(f"[yellow]note:[/] {shown(summary.verdict.note)}", highlight=False)
     b = summary.cascade
     reasons = ", ".join(f"{k} {v}" for k, v in b.static_reasons.items())
     per_task = ", ".join(f"{shown(t)} {n}" for t, n in b.rejected_quality_by_task.items())

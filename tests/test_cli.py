@@ -16,7 +16,8 @@ from evoact.store import RunStore
 def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     out = run_cli("search", "--budget", "tiny", "--seed", "1", "--name", "e2e", "--workers", "2")
     assert "runs/e2e" in out.stdout and "baseline relu" in out.stdout
-    assert "[gen 1/1]" in out.stderr and "ETA" in out.stderr  # plain progress lines when not a terminal
+    assert "[gen 1 of 0-1]" in out.stderr and "ETA" in out.stderr  # plain progress lines when not a terminal
+    assert "[baselines] baseline 4/4 " in out.stderr and " 10/10 #" in out.stderr  # tiny: 6 + 4 evaluations
 
     shown = json.loads(run_cli("show", "runs/e2e", "--json").stdout)
     assert shown["state"] == "finished" and shown["counts"]["pending"] == 0
@@ -368,7 +369,7 @@ def test_progress_counts_rejections_as_rejected_and_adds_up(run_cli, tmp_path):
     rejected = sum(r.status == "rejected" and r.outcome.stage != "static" for r in store.candidates())
     assert f"| rejected {rejected} | failed {store.counts()['failed']} |" in last
     done = [line.split("]")[1].split()[0] for line in lines if "screened out" not in line]
-    assert done[-1] == "14/14"  # 4 baselines + 6 + 4 evaluations: the budget, counted whole
+    assert done[-1] == "10/10" and done.count("baseline") == 4  # 6 + 4 evaluations: the budget; baselines apart
     assert all(len(line) <= 200 for line in lines) and all(
         "…" in line or len(line.split(" | ")[0]) < 120 for line in lines
     )

@@ -2,6 +2,7 @@
 command a run records for running it again."""
 
 import shlex
+from pathlib import Path
 
 import click
 import pytest
@@ -109,7 +110,9 @@ def test_a_suite_is_recorded_by_name_and_the_run_name_is_suggested(tmp_path):
     config = make_config("quick", tasks=SUITES["heldout"], workers=2)
     command = reproduce_command(config, tmp_path / "my-run")
     assert "--suite heldout" in command or "--suite validation" in command
-    assert command.endswith("--name my-run-again") and _parse(command.rsplit(" --name", 1)[0]) == config
+    assert command.endswith(f"--name my-run-again --runs-dir {tmp_path}")  # the folder it was in, not runs/
+    assert _parse(command.rsplit(" --name", 1)[0]) == config
+    assert reproduce_command(config, Path("runs") / "mine").endswith("--name mine-again")  # the default folder
 
 
 def test_race_zero_turns_racing_off_and_round_trips():

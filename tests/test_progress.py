@@ -46,3 +46,13 @@ def test_a_resumed_run_counts_on_from_what_was_finished_each_candidate_once():
     progress.finished(done[2])  # an asynchronous run collects a stored outcome as finished: still counted once
     progress.finished(Candidate(4, "x*sigmoid(x)", "random", outcome=Outcome("ok", fitness=0.6, val_acc=0.6)))
     assert progress.console.file.getvalue().splitlines()[-1].startswith("[baselines] 4/6 #4 ok 0.6000")
+
+
+def test_baselines_are_counted_apart_from_the_budget_s_evaluations_and_generations_count_from_0():
+    progress = SearchProgress(96, 6, Console(file=io.StringIO(), force_terminal=False, width=200), baselines=4)
+    progress.finished(Candidate(1, "Max(0, x)", "baseline", label="relu", outcome=Outcome("ok", fitness=0.5)))
+    progress.generation(5)
+    progress.finished(Candidate(5, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=0.6, val_acc=0.6)))
+    first, last = progress.console.file.getvalue().splitlines()
+    assert first.startswith("[baselines] baseline 1/4 #1 ok 0.5000 relu")
+    assert last.startswith("[gen 5 of 0-5] 1/96 #5 ok 0.6000")  # the sixth generation, numbered as show numbers it

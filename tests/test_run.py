@@ -13,7 +13,7 @@ from evoact.api import open_run
 from evoact.cli import main
 from evoact.config import make_config
 from evoact.records import Outcome, TaskScore
-from evoact.store import RunStore
+from evoact.store import RunStore, RunStoreError
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +129,17 @@ def test_an_exported_module_of_the_api_needs_no_evoact(api_run, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "torch.Size([2])"
+
+
+def test_load_if_exists_finishes_a_stopped_run_opens_a_finished_one_and_refuses_other_settings(tmp_path):
+    settings = dict(budget="tiny", seed=3, tasks=["mnist1d-mlp"], generations=3, workers=2, name="again", quiet=True)
+    stopped = evoact.search(**settings, runs_dir=tmp_path, target_fitness=-1000, load_if_exists=True)
+    assert stopped.state == "stopped"
+    with pytest.raises(RunStoreError):  # a taken name is refused unless asked to load it
+        evoact.search(**settings, runs_dir=tmp_path)
+    finished = evoact.search(**settings, runs_dir=tmp_path, load_if_exists=True)  # resumed to its end
+    assert finished.path == stopped.path and finished.state == "finished"
+    opened = evoact.search(**{**settings, "workers": 1}, runs_dir=tmp_path, load_if_exists=True)  # nothing to do
+    assert opened.ranking() == finished.ranking()
+    with pytest.raises(ValueError, match="exists and was made with other settings"):
+        evoact.search(**{**settings, "seed": 4}, runs_dir=tmp_path, load_if_exists=True)

@@ -3,6 +3,11 @@
 evoact calls ``spirals(make_activation, seed=..., epochs=...)`` in each worker. Build the model with
 ``make_activation()`` wherever a nonlinearity goes, train it however you like, and return ``val_acc``
 (what the search selects on) and ``test_acc`` (what ``evoact confirm`` reports).
+
+``epochs`` is evoact's, not yours: 25 at the ``quick`` budget, scaled by the budget (``tiny`` 2, ``standard`` 50,
+``thorough`` 100), or what ``--epochs`` says; ``evoact confirm RUN --task this.py:spirals`` gives it the same as the
+run's search did (or its own ``--epochs``). Train for as long as it says, so that search and confirmation agree.
+Copy this file as the template of your own task: ``evoact confirm RUN --task my_task.py:my_function``.
 """
 
 import math
