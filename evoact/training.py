@@ -137,6 +137,12 @@ class TrainResult:
     curve: tuple[float, ...] = ()  # the validation loss after each epoch
 
 
+#: How many steps the training loop runs between reading the loss back from the device: each read waits for the
+#: device (on a GPU, every step's read would leave it idle between launches), so non-finite losses are caught late by
+#: at most this many steps, which changes nothing a result reports.
+READBACK_STEPS = 16
+
+
 def train(
     model: nn.Module,
     data: Dataset,
@@ -145,37 +151,40 @@ def train(
     probe_step: int | None = None,
     hurdle: Hurdle | None = None,
     device: torch.device | str = "cpu",
+    readback: int = READBACK_STEPS,
 ) -> TrainResult:
     """The schedule's optimizer (Adam by default) on ``loss`` for its steps, with a seeded batch order, on ``device``.
 
     After ``probe_step`` steps the validation split is measured (``probe_acc``, ``probe_loss``); short of ``hurdle``
     training stops there. After each epoch it is measured too, for the learning curve. Measuring does not disturb
-    training, so a survivor ends exactly as an uninterrupted run.
+    training, so a survivor ends exactly as an uninterrupted run. The training split is moved to ``device`` once,
+    and the loss is read back every ``readback`` steps (and at the probe and each epoch's end), not every step.
     """
     model.to(device)
     opt = schedule.make_optimizer(model.parameters())
     order = torch.Generator().manual_seed(schedule.seed)
     n = len(data.x_train)
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     total, step, epoch = schedule.steps(n), 0, 0
     start = time.perf_counter()
     model.train()
     loss_sum, batches, probe, curve = 0.0, 0, None, []
     while step < total:
-        perm = torch.randperm(n, generator=order)
+        perm = torch.randperm(n, generator=order).to(device)
         epoch += 1
-        loss_sum, batches = 0.0, 0
+        running, batches = torch.zeros((), device=device), 0
         for i in range(0, n, schedule.batch_size):
             idx = perm[i : i + schedule.batch_size]
             opt.zero_grad(set_to_none=True)
             if schedule.cosine:
                 for group in opt.param_groups:
                     group["lr"] = schedule.lr_at(step, total)
-            value = _loss(model(data.x_train[idx].to(device)), data.y_train[idx].to(device), loss)
-            if not torch.isfinite(value):
-                raise TrainingError(f"non-finite loss in epoch {epoch}")
+            value = _loss(model(x_train[idx]), y_train[idx], loss)
             value.backward()
             opt.step()
-            loss_sum, batches, step = loss_sum + value.item(), batches + 1, step + 1
+            running, batches, step = running + value.detach(), batches + 1, step + 1
+            if step % readback == 0 or step in (probe_step, total) or i + schedule.batch_size >= n:
+                loss_sum = _read_back(running, epoch)
             if step == probe_step:
                 probe = measure(model, data.x_val, data.y_val, loss)
                 if hurdle is not None and hurdle.fails(*probe):
@@ -210,6 +219,14 @@ def train(
         probe_loss=probe and probe[1],
         curve=tuple(curve),
     )
+
+
+def _read_back(running: torch.Tensor, epoch: int) -> float:
+    """The epoch's summed loss so far, read from the device (one wait); a non-finite one fails the training."""
+    value = running.item()
+    if not math.isfinite(value):
+        raise TrainingError(f"non-finite loss in epoch {epoch}")
+    return value
 
 
 def _loss(output: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
