@@ -1,19 +1,31 @@
 """Benchmark: forward+backward time and saved-for-backward memory of compiled activations vs torch natives.
 
-Run:  python bench/compiler_speed.py [--sizes 1000000 16000000] [--reps 7]
-For each function: (a) torch's native, (b) eager sympy.lambdify(modules="torch", Max/Min folded pairwise), (c) evoact
-symbolic (eager forward, generated backward), (d) evoact fused (torch.compile of both). Times are medians of --reps
-runs on one tensor; ratios are taken within this run. CUDA is measured too when a GPU is present.
+Run:  python bench/compiler_speed.py [--sizes 1000000] [--reps 25] [--threads 1] > bench/results/compiler_speed.txt
+Timing is interleaved: each repetition times every variant of a row once, in turn (the order rotating), so that load
+from other processes falls on all of them alike; a time is the median of --reps. Ratios are taken within a row.
+On a machine busy with other jobs, --threads 1: torch's threads otherwise wait for each other at every op.
+1. torch's own activations written as formulas: (a) torch's native, (b) eager sympy.lambdify (modules="torch",
+   Max/Min folded pairwise), (c) evoact symbolic (eager forward, generated backward), (d) evoact fused, (e) the
+   composed program fused (the formula's elementwise ops without natives, torch.compile of forward and backward: what
+   fused ran before natives). The goal of issue #27: median fused/native over these <= 1.10 at 1M floats on the CPU.
+2. formulas without a native equivalent: lambdify, symbolic and fused.
+3. the README's winners and 10 random trees of the default space: symbolic and fused against torch's SiLU (the
+   memory-bound floor of a one-op activation).
+Sizes: --sizes, else 1M floats on the CPU and 16M on CUDA (measured too when a GPU is present).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import platform
+import random
 import statistics
+import sys
 import time
 import warnings
+from collections.abc import Callable
 
 import sympy as sp
 import torch
@@ -21,9 +33,13 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from evoact.compiler import compile_activation
+from evoact.compiler import CompileError, compile_activation, derivatives, lower, lower_many
+from evoact.compiler.module import _function
 from evoact.formula import parse
+from evoact.genome import Genome
+from evoact.native import NATIVES
 from evoact.primitives import X
+from evoact.search_space import load_search_space
 
 
 def _pairwise(op):
@@ -34,133 +50,284 @@ def _pairwise(op):
 #: Makes the lambdify baseline run on every function (constant parts become floats, not ints torch rejects).
 _LAMBDIFY_FIXES = {"max": _pairwise(torch.maximum), "min": _pairwise(torch.minimum)}  # the names the printer writes
 
-FUNCTIONS = [
+KNOWN = [
     ("SiLU", "silu(x)", F.silu),
+    ("GELU", "gelu(x)", F.gelu),
     ("GELU (tanh)", "x/2*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3)))", lambda x: F.gelu(x, approximate="tanh")),
     ("Mish", "mish(x)", F.mish),
     ("Softplus", "softplus(x)", F.softplus),
     ("ELU", "Max(0, x) + Min(0, exp(x) - 1)", F.elu),
-    ("atan(x)^2 - x", "atan(x)**2 - x", None),
-    ("x*asinh(x)^2", "x*asinh(x)**2", None),
-    ("max(x, tanh(x))", "Max(x, tanh(x))", None),
-    ("compound (10+ nodes)", "x*sigmoid(x)*tanh(x) + erf(x)/(1 + x**2)", None),
+    ("LogSigmoid", "-softplus(-x)", F.logsigmoid),
+    ("Tanh", "tanh(x)", torch.tanh),
+    ("Sigmoid", "sigmoid(x)", torch.sigmoid),
+    ("ReLU", "relu(x)", F.relu),
+    ("ReLU6", "Min(6, Max(0, x))", F.relu6),
+    ("Hardtanh", "Min(1, Max(-1, x))", F.hardtanh),
 ]
-COMPOUND = {"atan(x)^2 - x", "x*asinh(x)^2", "max(x, tanh(x))", "compound (10+ nodes)"}
+COMPOUND = [
+    ("atan(x)^2 - x", "atan(x)**2 - x"),
+    ("x*asinh(x)^2", "x*asinh(x)**2"),
+    ("max(x, tanh(x))", "Max(x, tanh(x))"),
+    ("compound (10+ nodes)", "x*sigmoid(x)*tanh(x) + erf(x)/(1 + x**2)"),
+]
+WINNERS = ["(x + tanh(x) + atan(x))/(1 + exp(-x))", "x*tanh(x*(beta + 1))", "2*x*tanh(atan(beta) + atan(x))"]
+GOAL = 1.10
 
 
-def measure(fn, n: int, device: str, reps: int) -> tuple[float, float]:
-    """Median seconds of forward+backward, and MB saved for backward."""
+def random_trees(count: int, seed: int = 0) -> list[sp.Expr]:
+    """``count`` random trees of the default space that compile, depend on x and are finite on N(0, 1) samples."""
+    genome = Genome(load_search_space("default"))
+    random.seed(seed)
+    out: list[sp.Expr] = []
+    while len(out) < count:
+        expr = genome.to_expr(genome.random_tree())
+        try:
+            with torch.no_grad():
+                y = compile_activation(expr)(torch.randn(1000))
+        except CompileError:
+            continue
+        if X in expr.free_symbols and torch.isfinite(y).all() and expr not in out:
+            out.append(expr)
+    return out
+
+
+def lambdified(expr: sp.Expr) -> Callable:
+    """Eager torch code from sympy.lambdify."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        numeric = expr.replace(lambda e: e.is_number and not e.is_Atom, lambda e: sp.N(e))  # sqrt(2) -> 1.414...
+        return sp.lambdify(X, numeric, modules=[_LAMBDIFY_FIXES, "torch"])
+
+
+def composed_fused(expr: sp.Expr) -> Callable:
+    """The formula's composed elementwise program (no natives) with its symbolic backward, both torch.compiled."""
+    function = _function(lower(expr), lower_many(derivatives(expr), expr), fused=True)
+    return function.apply
+
+
+def compiled(fn: Callable, device: str) -> float:
+    """Seconds of the first call (the compile, where there is one)."""
+    start = time.perf_counter()
+    fn(torch.randn(8, device=device, requires_grad=True)).sum().backward()
+    return time.perf_counter() - start
+
+
+def interleaved(fns: dict[str, Callable | None], n: int, device: str, reps: int) -> dict[str, tuple[float, float]]:
+    """Median seconds of forward+backward and MB saved for backward of each variant, timed in turn."""
     x = torch.randn(n, device=device, requires_grad=True)
     grad = torch.ones_like(x)
-    saved = []
-    with torch.autograd.graph.saved_tensors_hooks(
-        lambda t: saved.append(t.numel() * t.element_size()) or t, lambda t: t
-    ):
-        fn(x).backward(grad)
-    times = []
-    for _ in range(reps + 2):
-        x.grad = None
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn(x).backward(grad)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[2:]), sum(saved) / 2**20
+    live: dict[str, Callable] = {}
+    saved: dict[str, float] = {}
+    for key, fn in fns.items():
+        if fn is None:
+            continue
+        sizes: list[int] = []
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(
+                lambda t, sizes=sizes: sizes.append(t.numel() * t.element_size()) or t, lambda t: t
+            ):
+                fn(x).backward(grad)
+            fn(x).backward(grad)
+        except (RuntimeError, TypeError) as exc:  # e.g. lambdify's torch code for Max with a number
+            print(f"  {key}: {type(exc).__name__}: {str(exc)[:80]}")
+            continue
+        live[key], saved[key] = fn, sum(sizes) / 2**20
+    times: dict[str, list[float]] = {k: [] for k in live}
+    keys = list(live)
+    for rep in range(reps):
+        for key in keys[rep % len(keys) :] + keys[: rep % len(keys)]:
+            x.grad = None
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            live[key](x).backward(grad)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[key].append(time.perf_counter() - start)
+    return {k: (statistics.median(v), saved[k]) for k, v in times.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 16_000_000])
-    parser.add_argument("--reps", type=int, default=7)
-    args = parser.parse_args()
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    console = Console(width=220)
-    for device in devices:
-        name = (
-            torch.cuda.get_device_name()
-            if device == "cuda"
-            else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-        )
-        table = Table(title=f"forward+backward, median of {args.reps}, torch {torch.__version__}, {device} ({name})")
-        for col in (
+def _table(title: str, columns: list[str]) -> Table:
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("function", "formula") else "right")
+    return table
+
+
+def _ms(res: dict, key: str) -> str:
+    return f"{res[key][0] * 1e3:.2f}" if key in res else "-"
+
+
+def _ratio(res: dict, a: str, b: str) -> float | None:
+    return res[a][0] / res[b][0] if a in res and b in res else None
+
+
+def _fmt(r: float | None) -> str:
+    return f"{r:.2f}" if r is not None else "-"
+
+
+def known_table(console: Console, device: str, sizes: list[int], reps: int, where: str) -> list[str]:
+    """Table 1; returns the goal lines."""
+    table = _table(
+        f"1. torch's own activations as formulas: forward+backward, median of {reps} interleaved, {where}",
+        [
             "function",
+            "fused calls",
             "floats",
             "native ms",
             "lambdify ms",
             "symbolic ms",
             "fused ms",
+            "composed fused ms",
             "fused/native",
             "symbolic/native",
-            "symbolic/lambdify",
-            "fused/lambdify",
-            "saved MB native/lambdify/symbolic/fused",
-            "fused compile s",
-        ):
-            table.add_column(col, justify="left" if col == "function" else "right")
-        misses = []
-        for label, formula, native in FUNCTIONS:
-            expr = parse(formula)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                numeric = expr.replace(
-                    lambda e: e.is_number and not e.is_Atom, lambda e: sp.N(e)
-                )  # sqrt(2) -> 1.414...
-                lambdified = sp.lambdify(X, numeric, modules=[_LAMBDIFY_FIXES, "torch"])
-            symbolic = compile_activation(expr).to(device)
-            fused = compile_activation(expr, mode="fused").to(device)
-            start = time.perf_counter()
-            fused(torch.randn(8, device=device, requires_grad=True)).sum().backward()
-            compile_s = time.perf_counter() - start
-            for n in args.sizes:
-                res = {}
-                for key, fn in (("native", native), ("lambdify", lambdified), ("symbolic", symbolic), ("fused", fused)):
-                    try:
-                        res[key] = measure(fn, n, device, args.reps) if fn is not None else None
-                    except (RuntimeError, TypeError) as exc:  # e.g. lambdify's torch code for Max with a number
-                        res[key] = None
-                        console.print(f"[dim]{label} {key}: {type(exc).__name__}: {str(exc)[:80]}[/]")
+            "composed fused/native",
+            "saved MB native/symbolic/fused",
+            "compile s (fused, composed)",
+        ],
+    )
+    ratios: dict[int, list[float]] = {n: [] for n in sizes}
+    for label, formula, native in KNOWN:
+        expr = parse(formula)
+        symbolic = compile_activation(expr).to(device)
+        fused = compile_activation(expr, mode="fused").to(device)
+        composed = composed_fused(expr)
+        compile_s = f"{compiled(fused, device):.1f}, {compiled(composed, device):.1f}"
+        natives = [op.fn for op in fused.program.ops if op.fn in NATIVES]
+        calls = f"torch's {natives[0]}" if fused.program.native else "its program"
+        variants = {
+            "native": native,
+            "lambdify": lambdified(expr),
+            "symbolic": symbolic,
+            "fused": fused,
+            "composed": composed,
+        }
+        for n in sizes:
+            res = interleaved(variants, n, device, reps)
+            ratio = _ratio(res, "fused", "native")
+            if ratio is not None:
+                ratios[n].append(ratio)
+            table.add_row(
+                label,
+                calls,
+                f"{n / 1e6:.0f}M",
+                *(_ms(res, k) for k in variants),
+                _fmt(ratio),
+                _fmt(_ratio(res, "symbolic", "native")),
+                _fmt(_ratio(res, "composed", "native")),
+                "/".join(f"{res[k][1]:.0f}" if k in res else "-" for k in ("native", "symbolic", "fused")),
+                compile_s,
+            )
+    console.print(table)
+    console.print(
+        "Where fused calls torch's own op, fused/native compares that op with itself (plus a Python call and the"
+        " numbers around it): the spread of those ratios around 1 is this machine's timing noise."
+    )
+    return [
+        f"goal (issue #27): median fused/native over the {len(r)} functions of table 1 <= {GOAL:.2f} at"
+        f" {n / 1e6:.0f}M floats on {device}: median {statistics.median(r):.2f}, "
+        + ("met" if statistics.median(r) <= GOAL else "missed")
+        for n, r in ratios.items()
+        if r
+    ]
 
-                def ms(k, res=res):
-                    return f"{res[k][0] * 1e3:.1f}" if res[k] else "-"
 
-                def ratio(a, b, res=res):
-                    return f"{res[a][0] / res[b][0]:.2f}" if res[a] and res[b] else "-"
+def compound_table(console: Console, device: str, sizes: list[int], reps: int, where: str) -> list[str]:
+    """Table 2; returns the compiler issue's missed targets (compiled faster than lambdify on compound formulas)."""
+    table = _table(
+        f"2. formulas without a native equivalent: forward+backward, median of {reps} interleaved, {where}",
+        ["function", "floats", "lambdify ms", "symbolic ms", "fused ms", "symbolic/lambdify", "fused/lambdify"],
+    )
+    misses = []
+    for label, formula in COMPOUND:
+        expr = parse(formula)
+        fused = compile_activation(expr, mode="fused").to(device)
+        compiled(fused, device)
+        variants = {"lambdify": lambdified(expr), "symbolic": compile_activation(expr).to(device), "fused": fused}
+        for n in sizes:
+            res = interleaved(variants, n, device, reps)
+            table.add_row(
+                label,
+                f"{n / 1e6:.0f}M",
+                *(_ms(res, k) for k in variants),
+                _fmt(_ratio(res, "symbolic", "lambdify")),
+                _fmt(_ratio(res, "fused", "lambdify")),
+            )
+            for k in ("symbolic", "fused"):
+                r = _ratio(res, k, "lambdify")
+                if r is not None and r >= 1.0:
+                    misses.append(f"{label} {n / 1e6:.0f}M: {k} {r:.2f}x lambdify (target < 1x on compound formulas)")
+    console.print(table)
+    return misses
 
-                mem = "/".join(
-                    f"{res[k][1]:.0f}" if res[k] else "-" for k in ("native", "lambdify", "symbolic", "fused")
-                )
-                table.add_row(
-                    label,
-                    f"{n / 1e6:.0f}M",
-                    ms("native"),
-                    ms("lambdify"),
-                    ms("symbolic"),
-                    ms("fused"),
-                    ratio("fused", "native"),
-                    ratio("symbolic", "native"),
-                    ratio("symbolic", "lambdify"),
-                    ratio("fused", "lambdify"),
-                    mem,
-                    f"{compile_s:.1f}",
-                )
-                if res["native"] and res["fused"] and res["fused"][0] > 1.15 * res["native"][0]:
-                    misses.append(
-                        f"{label} {n / 1e6:.0f}M: fused {res['fused'][0] / res['native'][0]:.2f}x native"
-                        " (target <= 1.15x)"
-                    )
-                for k in ("symbolic", "fused"):
-                    if res["lambdify"] and res[k]:
-                        r = res[k][0] / res["lambdify"][0]
-                        if label in COMPOUND and r >= 1.0:
-                            misses.append(
-                                f"{label} {n / 1e6:.0f}M: {k} {r:.2f}x lambdify (target < 1x on compound expressions)"
-                            )
-                        if label not in COMPOUND and r > 1.5:
-                            misses.append(f"{label} {n / 1e6:.0f}M: {k} {r:.2f}x lambdify (target <= 1.5x)")
-        console.print(table)
-        console.print("targets missed: " + ("none" if not misses else "\n  " + "\n  ".join(misses)))
+
+def silu_table(console: Console, device: str, sizes: list[int], reps: int, where: str) -> None:
+    """Table 3: the README's winners and random trees against torch's SiLU."""
+    table = _table(
+        f"3. the README's winners and random trees against torch's SiLU: forward+backward, median of {reps}"
+        f" interleaved, {where}",
+        ["formula", "floats", "SiLU ms", "symbolic ms", "fused ms", "symbolic/SiLU", "fused/SiLU", "compile s"],
+    )
+    rows = [("winner", parse(f)) for f in WINNERS] + [("random", e) for e in random_trees(10)]
+    fused_ratios: dict[int, list[float]] = {n: [] for n in sizes}
+    for kind, expr in rows:
+        fused = compile_activation(expr, mode="fused").to(device)
+        compile_s = compiled(fused, device)
+        variants = {"silu": F.silu, "symbolic": compile_activation(expr).to(device), "fused": fused}
+        for n in sizes:
+            res = interleaved(variants, n, device, reps)
+            ratio = _ratio(res, "fused", "silu")
+            if ratio is not None and kind == "random":
+                fused_ratios[n].append(ratio)
+            table.add_row(
+                f"{kind}: {sp.sstr(expr)}",
+                f"{n / 1e6:.0f}M",
+                *(_ms(res, k) for k in variants),
+                _fmt(_ratio(res, "symbolic", "silu")),
+                _fmt(ratio),
+                f"{compile_s:.1f}",
+            )
+    console.print(table)
+    for n, r in fused_ratios.items():
+        if r:
+            console.print(
+                f"random trees at {n / 1e6:.0f}M: fused/SiLU median {statistics.median(r):.2f},"
+                f" range {min(r):.2f}-{max(r):.2f}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", help="floats per tensor (default: 1M on CPU, 16M on CUDA)")
+    parser.add_argument("--reps", type=int, default=25)
+    parser.add_argument("--threads", type=int, help="torch's CPU threads (default: torch's own choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    console = Console(width=230)
+    console.print(f"$ python bench/compiler_speed.py {' '.join(sys.argv[1:])}".rstrip())
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    console.print(
+        f"Timing is interleaved (every variant of a row once per repetition, in rotating order): this machine ran other"
+        f" CPU jobs at the same time (1-minute load average {load:.1f} at the start on {os.cpu_count()} cores)."
+        " Compile times are those of the first call, with torch's on-disk inductor cache as this machine left it."
+    )
+    start = time.perf_counter()
+    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        sizes = args.sizes or ([1_000_000] if device == "cpu" else [16_000_000])
+        name = (
+            torch.cuda.get_device_name()
+            if device == "cuda"
+            else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        )
+        where = f"torch {torch.__version__}, {device} ({name})"
+        goals = known_table(console, device, sizes, args.reps, where)
+        misses = compound_table(console, device, sizes, args.reps, where)
+        silu_table(console, device, sizes, args.reps, where)
+        for line in goals:
+            console.print(line)
+        console.print("compound targets missed: " + ("none" if not misses else "\n  " + "\n  ".join(misses)))
+    console.print(f"total {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

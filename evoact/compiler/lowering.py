@@ -9,6 +9,7 @@ from functools import lru_cache
 import sympy as sp
 
 from evoact.formula import constant_names, to_formula
+from evoact.native import NATIVES, SLOT, recognise
 from evoact.ops import BY_SYMPY_CLASS, Sigmoid, Softplus
 
 Arg = str | float
@@ -20,7 +21,7 @@ class CompileError(ValueError):
 
 @dataclass(frozen=True)
 class Op:
-    """One step of a program: ``target = OPS[fn](*args)``."""
+    """One step of a program: ``target = PROGRAM_OPS[fn](*args)`` (the op table's ops and the natives)."""
 
     target: str
     fn: str
@@ -41,24 +42,39 @@ class Program:
         """The first (for an activation, the only) output."""
         return self.outputs[0]
 
+    @property
+    def native(self) -> bool:
+        """Whether the program is one native activation with only sums and multiples by numbers around it: autograd
+        then records the native op alone, differentiates it as torch does and saves only the tensor torch saves."""
+        return (
+            not self.params
+            and sum(op.fn in NATIVES for op in self.ops) == 1
+            and all(
+                op.fn in NATIVES or op.fn in ("add", "sub", "neg") or (op.fn == "mul" and float in map(type, op.args))
+                for op in self.ops
+            )
+        )
+
 
 @lru_cache(maxsize=4096)
-def lower(expr: sp.Expr) -> Program:
+def lower(expr: sp.Expr, natives: bool = False) -> Program:
     """Turn an expression into a single-output program (remembered: a search lowers a proposal to judge it, then to
-    screen it)."""
-    return lower_many([expr], expr)
+    screen it). With ``natives``, parts that are torch's own activations (``evoact.native``) become their native ops:
+    for torch modules; the screening kernel knows the op table's ops only."""
+    return lower_many([expr], expr, natives)
 
 
-def lower_many(exprs: list[sp.Expr], of: sp.Expr) -> Program:
+def lower_many(exprs: list[sp.Expr], of: sp.Expr, natives: bool = False) -> Program:
     """One program computing several expressions (e.g. a function's derivatives) with shared subexpressions.
 
     ``of`` is the activation they belong to: it names the program and fixes its parameters.
     """
-    return _Lowering().run(exprs, of)
+    return _Lowering(natives).run(exprs, of)
 
 
 class _Lowering:
-    def __init__(self) -> None:
+    def __init__(self, natives: bool) -> None:
+        self.natives = natives
         self.ops: list[Op] = []
         self.memo: dict[sp.Expr, Arg] = {}
 
@@ -96,6 +112,10 @@ class _Lowering:
         return self.memo[e]
 
     def node(self, e: sp.Expr) -> Arg:
+        if self.natives and (match := recognise(e)) is not None:
+            if match.value not in self.memo:
+                self.memo[match.value] = self.emit(match.native.name, self.value(match.argument))
+            return self.value(match.rest.xreplace({SLOT: sp.Symbol(str(self.memo[match.value]), real=True)}))
         if e.is_Add:
             return self.add(e)
         if e.is_Mul:

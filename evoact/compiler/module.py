@@ -16,11 +16,15 @@ from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
 from evoact.compiler.standalone import standalone_module
 from evoact.formula import FormulaError, check_params, parse, to_formula
-from evoact.ops import OPS
+from evoact.native import PROGRAM_OPS
 
 #: ``symbolic``: eager forward, generated backward from the saved input only (default);
 #: ``fused``: the same forward and backward compiled by torch.compile (inductor: C++ on CPU, Triton on CUDA);
 #: ``autograd``: the forward's ops recorded by autograd (saves every intermediate; for comparison).
+#: In every mode the forward calls torch's own activation wherever a part of the formula is one (``evoact.native``),
+#: and a formula that is one such activation, summed with or multiplied by numbers, is that native op with torch's
+#: own backward: faster than any code evoact generates for it, saving what torch's activation saves (and at a kink
+#: torch's subgradient, relu'(0) = 0, where the symbolic backward takes the midpoint).
 MODES = ("symbolic", "fused", "autograd")
 #: Training steps from which ``auto`` picks ``fused`` on the CPU: below it a compile (seconds) costs more than it saves.
 #: On CUDA ``auto`` never fuses: training ResNet-20 on an H200, fused was slower than symbolic
@@ -32,7 +36,7 @@ def run_program(program: Program, x: torch.Tensor, params: dict[str, torch.Tenso
     """Execute a program on a tensor of any shape; returns its outputs."""
     env: dict[str, torch.Tensor] = {"x": x, **params}
     for op in program.ops:
-        env[op.target] = OPS[op.fn].torch(*[env[a] if isinstance(a, str) else a for a in op.args])
+        env[op.target] = PROGRAM_OPS[op.fn].torch(*[env[a] if isinstance(a, str) else a for a in op.args])
     return [env[o] for o in program.outputs]
 
 
@@ -58,8 +62,8 @@ def _compiled(
     formula: str, expr: sp.Expr, mode: str
 ) -> tuple[Program, Program | None, type[torch.autograd.Function] | None]:
     """Forward program, backward program and autograd Function of a formula: built once per process."""
-    forward = lower(expr)
-    if mode == "autograd":
+    forward = lower(expr, natives=True)
+    if mode == "autograd" or forward.native:
         return forward, None, None
     backward = lower_many(derivatives(expr), expr)
     return forward, backward, _function(forward, backward, fused=mode == "fused")

@@ -1,6 +1,7 @@
 """Standalone module source: an activation as a Python file that needs only torch, and that file loaded back.
 
-The source is built from the op table's templates, identifiers and float literals only, never from input text.
+The source is built from the op table's and the natives' templates, identifiers and float literals only, never from
+input text.
 ``evoact export`` writes it; ``CompiledActivation`` scripts through it, since TorchScript compiles from source.
 """
 
@@ -18,13 +19,14 @@ from pathlib import Path
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
 from evoact.formula import check_learned, check_params, parse
-from evoact.ops import ONNX_UNSUPPORTED, OPS
+from evoact.native import NATIVES, PROGRAM_OPS
+from evoact.ops import ONNX_UNSUPPORTED
 
 
 def program_source(program: Program) -> list[str]:
     """Python source lines (assignments, then ``return``) computing the program's outputs with torch."""
     lines = [
-        f"{op.target} = " + OPS[op.fn].template.format(*[a if isinstance(a, str) else repr(a) for a in op.args])
+        f"{op.target} = " + PROGRAM_OPS[op.fn].template.format(*[a if isinstance(a, str) else repr(a) for a in op.args])
         for op in program.ops
     ]
     return lines + [f"return {', '.join(program.outputs)}"]
@@ -33,15 +35,14 @@ def program_source(program: Program) -> list[str]:
 _TEMPLATE = '''"""Activation function exported by evoact.
 
 Formula: {formula}
-{learned}{onnx}Needs only torch. ``{cls}()`` is an nn.Module whose backward is the symbolic derivative (it saves only
-the input, like torch's own activations); ``{cls}(fused=True)`` compiles forward and backward with
-torch.compile. ``activation(x)`` is the plain functional form.
+{learned}{onnx}Needs only torch. {module_note} ``activation(x)`` is the plain functional form.
 """
 
 import torch
 
 FORMULA = {formula_repr}
 PARAMS = {params_repr}
+NATIVE = {native}
 
 
 def _activation(x: torch.Tensor{tensor_args}) -> torch.Tensor:
@@ -112,6 +113,8 @@ def _function(fused: bool):
 
     @torch.jit.unused
     def _symbolic(self, x: torch.Tensor) -> torch.Tensor:
+        if NATIVE:  # torch's own op: autograd differentiates it as torch does
+            return _activation(x{forward_args})
         return _function(self.fused).apply(x{forward_args})
 
     def extra_repr(self) -> str:
@@ -121,7 +124,7 @@ def _function(fused: bool):
 
 def onnx_unsupported(formula: str) -> list[str]:
     """The ops of ``formula``'s forward that torch.onnx.export cannot export (empty: it exports)."""
-    return sorted({op.fn for op in lower(parse(formula)).ops} & set(ONNX_UNSUPPORTED))
+    return sorted({op.fn for op in lower(parse(formula), natives=True).ops} & set(ONNX_UNSUPPORTED))
 
 
 def _onnx_note(missing: list[str]) -> str:
@@ -150,10 +153,11 @@ def standalone_source(
     submodule ``params``, as in ``CompiledActivation``, so that the scripted twin keeps that module's parameter names.
     """
     expr = parse(formula)
-    program, derivative = lower(expr), lower_many(derivatives(expr), expr)
+    program, derivative = lower(expr, natives=True), lower_many(derivatives(expr), expr)
     params = check_params(params)
     init = {p: params.get(p, 1.0) for p in program.params}
     owner = "params." if container else ""
+    native = next(op.fn for op in program.ops if op.fn in NATIVES) if program.native else None
     learned_note = ""
     if learned:  # only the formula's own constants and numbers: a run directory must not write code into the file
         learned = check_learned(learned, program.params)
@@ -163,6 +167,15 @@ def standalone_source(
         formula=program.formula,
         formula_repr=repr(program.formula),
         params_repr=repr(init),
+        native=native is not None,
+        module_note=(
+            f"``{class_name}()`` is an nn.Module calling torch's own {native} (numbers around it), differentiated as\n"
+            "torch differentiates it; ``fused`` changes nothing."
+            if native
+            else f"``{class_name}()`` is an nn.Module whose backward is the symbolic derivative (it saves only\n"
+            f"the input, like torch's own activations); ``{class_name}(fused=True)`` compiles forward and backward\n"
+            "with torch.compile."
+        ),
         learned=learned_note,
         cls=class_name,
         onnx=_onnx_note(onnx_unsupported(formula)),

@@ -8,12 +8,18 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from evoact import native
+from evoact.compiler import derivative, lowering, module
 from evoact.training import Dataset, Hurdle, Schedule, TrainConfig, TrainResult, train
+
+#: What turns a formula into the module every task trains (the compiler and torch's own ops): part of each revision.
+COMPILER = (lowering, derivative, module, native)
 
 ActivationFactory = Callable[[], nn.Module]
 
@@ -62,9 +68,10 @@ class Task(ABC):
         return torch.device("cpu")
 
     def revision(self) -> str:
-        """A digest of the code that decides this task's outcomes (its module, the task base, the training loop): the
-        fitness cache shares outcomes only within one revision, so a changed task never reuses stale fitness."""
-        return source_digest(type(self), Task, train)
+        """A digest of the code that decides this task's outcomes (its module, the task base, the training loop, the
+        compiler): the fitness cache shares outcomes only within one revision, so changed code never reuses stale
+        fitness."""
+        return source_digest(type(self), Task, train, *COMPILER)
 
     @abstractmethod
     def run(
@@ -147,10 +154,12 @@ class DatasetTask(Task):
 
 
 def source_digest(*objects: object) -> str:
-    """A short digest of the source files that define ``objects`` (a callable object: its class)."""
+    """A short digest of the source files that define ``objects`` (modules, classes, functions; another object: its
+    class)."""
     digest = hashlib.sha256()
     for obj in objects:
-        source = inspect.getsourcefile(obj if inspect.isclass(obj) or inspect.isroutine(obj) else type(obj))
+        defined: Any = obj if inspect.isclass(obj) or inspect.isroutine(obj) or inspect.ismodule(obj) else type(obj)
+        source = inspect.getsourcefile(defined)
         digest.update(Path(source).read_bytes() if source else repr(obj).encode())
     return digest.hexdigest()[:16]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evoact.tasks.base import ActivationFactory, Task, source_digest
+from evoact.tasks.base import COMPILER, ActivationFactory, Task, source_digest
 from evoact.training import Hurdle, TrainConfig, TrainingError, TrainResult
 
 #: The epochs a user task is asked for at the quick budget (scaled by the budget, or the run's ``--epochs``).
@@ -76,8 +76,9 @@ class UserTask(Task):
         self.function = load_user_function(self.name)
 
     def revision(self) -> str:
-        """A digest of the file that defines the user's function: editing it starts a new cache revision."""
-        return source_digest(self.function)
+        """A digest of the file that defines the user's function (and of the compiler): editing it starts a new cache
+        revision."""
+        return source_digest(self.function, *COMPILER)
 
     def run(
         self,
