@@ -1,4 +1,5 @@
 import ast
+import functools
 import importlib.util
 import io
 import json
@@ -265,3 +266,65 @@ def test_non_finite_or_foreign_constants_are_refused_everywhere(tmp_path):
             export_json(tmp_path / "a.json", "x*beta", None, learned)
     export_json(tmp_path / "a.json", "x*beta", None, {"beta": [1, 2.5], "not_a_constant_of_it": [3]})
     assert json.loads((tmp_path / "a.json").read_text())["learned_per_layer"] == {"beta": [1.0, 2.5]}
+
+
+def _load(path: Path):
+    """An exported file, imported as a module."""
+    spec = importlib.util.spec_from_file_location(f"act_{abs(hash(path))}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _conv_norm_activation(channels: int, activation_layer, inplace: bool | None = True) -> torch.nn.Sequential:
+    """torchvision's Conv2dNormActivation, as it builds its activation: ``activation_layer(inplace=inplace)``, or
+    ``activation_layer()`` when inplace is None."""
+    layers = [torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False), torch.nn.BatchNorm2d(channels)]
+    layers.append(activation_layer() if inplace is None else activation_layer(inplace=inplace))
+    return torch.nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("formula", ["x*sigmoid(beta*x)", "(x + tanh(x) + atan(x))/(1 + exp(-x))", "silu(x)"])
+def test_exported_and_compiled_modules_drop_into_models_that_build_activations_inplace(tmp_path, formula):
+    exported = _load(export_torch_module(tmp_path / "act.py", formula, {"beta": 1.5}))
+    compiled = functools.partial(compile_activation, formula, {"beta": 1.5})
+    x = torch.randn(2, 4, 6, 6)
+    for make in (exported.Activation, compiled):
+        outputs, grads = [], []
+        for inplace in (None, False, True):  # torchvision's three ways; timm calls act_layer(inplace=True)
+            torch.manual_seed(0)
+            block = _conv_norm_activation(4, make, inplace)
+            inputs = x.clone().requires_grad_()
+            out = block(inputs)
+            (grad,) = torch.autograd.grad(out.square().sum(), [inputs])
+            outputs.append(out)
+            grads.append(grad)
+        assert all(torch.allclose(o, outputs[0]) and torch.allclose(g, grads[0]) for o, g in zip(outputs, grads))
+        act = make(inplace=True)
+        assert "inplace=True" in repr(act)
+        with torch.no_grad():  # where autograd does not need the input, the input holds the result, as torch's do
+            t = torch.randn(5)
+            expected = make()(t.clone())
+            assert act(t) is t and torch.allclose(t, expected)
+
+
+def test_learnable_constants_are_keywords_so_a_positional_true_means_inplace(tmp_path):
+    mod = _load(export_torch_module(tmp_path / "act.py", "x*sigmoid(beta*x)", {"beta": 1.5}))
+    act = mod.Activation(True)  # nn.ReLU(True) is inplace=True; it once set beta = 1.0 silently
+    assert act.inplace and act.beta.item() == 1.5 and mod.Activation(beta=0.5).beta.item() == 0.5
+    with pytest.raises(TypeError):
+        mod.Activation(True, 0.5)  # a constant given by position
+    with pytest.raises(TypeError, match="inplace must be True or False.*Activation\\(beta=...\\)"):
+        mod.Activation(0.5)
+    with pytest.raises(TypeError, match="inplace must be True or False"):
+        compile_activation("x*sigmoid(beta*x)", inplace=1)
+
+
+def test_the_exported_file_says_what_torch_onnx_export_needs_and_it_is_true(tmp_path):
+    path = export_torch_module(tmp_path / "act.py", "x*sigmoid(beta*x)", {"beta": 1.5})
+    assert "its default exporter needs the\nonnxscript package; without it, pass dynamo=False" in path.read_text()
+    m, x = _load(path).Activation().eval(), torch.randn(3, 4)
+    torch.onnx.export(m, (x,), io.BytesIO(), dynamo=False)
+    if importlib.util.find_spec("onnxscript") is None:
+        with pytest.raises(ModuleNotFoundError, match="onnxscript"):
+            torch.onnx.export(m, (x,), io.BytesIO())

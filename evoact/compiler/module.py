@@ -116,10 +116,14 @@ def _make_function(fwd: Callable, bwd: Callable, formula: str) -> type[torch.aut
 class CompiledActivation(nn.Module):
     """An activation compiled from a formula; learnable constants are ``nn.Parameter``s in ``params``."""
 
-    def __init__(self, expr: sp.Expr, init: dict[str, float] | None = None, mode: str = "symbolic") -> None:
+    def __init__(
+        self, expr: sp.Expr, init: dict[str, float] | None = None, mode: str = "symbolic", inplace: bool = False
+    ) -> None:
         super().__init__()
+        if not isinstance(inplace, bool):
+            raise TypeError(f"inplace must be True or False, got {inplace!r}")
         mode = choose_mode(mode, 0)
-        self.mode = mode
+        self.mode, self.inplace = mode, inplace
         self.program, self.backward_program, self._function = _compiled(to_formula(expr), expr, mode)
         init = check_params(init)
         self.params = nn.ParameterDict(
@@ -129,12 +133,16 @@ class CompiledActivation(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         params = [self.params[p] for p in self.program.params]
         if self._function is None:
-            return run_program(self.program, x, dict(zip(self.program.params, params)))[0]
-        return self._function.apply(x, *params)
+            y = run_program(self.program, x, dict(zip(self.program.params, params)))[0]
+        else:
+            y = self._function.apply(x, *params)
+        if self.inplace and not (torch.is_grad_enabled() and x.requires_grad):
+            return x.copy_(y)  # torch's inplace=True: x holds the result (out of place where autograd needs x)
+        return y
 
     def __prepare_scriptable__(self) -> nn.Module:
         """TorchScript compiles from source: script the standalone module instead, holding these same parameters."""
-        twin = standalone_module(self.program.formula).Activation()
+        twin = standalone_module(self.program.formula).Activation(inplace=self.inplace)
         for name, param in self.params.items():
             setattr(twin.params, name, param)
         # torch.jit.script remembers prepared modules by id(): this module must outlive the call, or a new module
@@ -143,19 +151,24 @@ class CompiledActivation(nn.Module):
         return twin.train(self.training)
 
     def extra_repr(self) -> str:
-        return f"{self.program.formula}, mode={self.mode}"
+        return f"{self.program.formula}, mode={self.mode}" + (", inplace=True" if self.inplace else "")
 
 
 def compile_activation(
-    formula_or_expr: str | sp.Expr, params: dict[str, float] | None = None, mode: str = "symbolic"
+    formula_or_expr: str | sp.Expr,
+    params: dict[str, float] | None = None,
+    mode: str = "symbolic",
+    *,
+    inplace: bool = False,
 ) -> CompiledActivation:
     """Compile a formula (parsed safely) or a SymPy expression into a torch activation module.
 
-    ``mode``: ``symbolic`` (default), ``fused``, ``autograd`` (see ``MODES``).
+    ``mode``: ``symbolic`` (default), ``fused``, ``autograd`` (see ``MODES``); ``inplace``: as torch's activations,
+    the input holds the result (where autograd does not need the input; out of place where it does).
     """
     expr = parse(formula_or_expr) if isinstance(formula_or_expr, str) else formula_or_expr
     if not isinstance(expr, sp.Expr):
         raise FormulaError(
             f"compile_activation needs a formula (text) or a SymPy expression, got {type(expr).__name__}"
         )
-    return CompiledActivation(expr, params, mode)
+    return CompiledActivation(expr, params, mode, inplace)

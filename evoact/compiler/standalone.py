@@ -100,16 +100,26 @@ def _function(fused: bool):
 
 
 {container}class {cls}(torch.nn.Module):
-    """``activation`` as a module{module_doc}."""
+    """``activation`` as a module{module_doc}; ``inplace=True`` as torch's activations take it."""
 
-    def __init__(self{init_args}, fused: bool = False) -> None:
+    def __init__(self, inplace: bool = False, *{init_args}, fused: bool = False) -> None:
         super().__init__()
+        if not isinstance(inplace, bool):
+            raise TypeError(
+                f"inplace must be True or False, got {{inplace!r}};"
+                " learnable constants are keywords: {cls}({init_example})"
+            )
+        self.inplace = inplace
         self.fused = fused
 {init_body}
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function: autograd differentiates the ops
-            return _activation(x{forward_args})
-        return self._symbolic(x)
+            y = _activation(x{forward_args})
+        else:
+            y = self._symbolic(x)
+        if self.inplace and not (torch.is_grad_enabled() and x.requires_grad):
+            return x.copy_(y)  # torch's inplace=True: x holds the result (out of place where autograd needs x)
+        return y
 
     @torch.jit.unused
     def _symbolic(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +128,7 @@ def _function(fused: bool):
         return _function(self.fused).apply(x{forward_args})
 
     def extra_repr(self) -> str:
-        return FORMULA
+        return FORMULA + (", inplace=True" if self.inplace else "")
 '''
 
 
@@ -129,7 +139,10 @@ def onnx_unsupported(formula: str) -> list[str]:
 
 def _onnx_note(missing: list[str]) -> str:
     if not missing:
-        return "Works with torch.jit.script, torch.compile and torch.onnx.export.\n"
+        return (
+            "Works with torch.jit.script, torch.compile and torch.onnx.export (its default exporter needs the\n"
+            "onnxscript package; without it, pass dynamo=False).\n"
+        )
     return f"Works with torch.jit.script and torch.compile; torch.onnx.export cannot export {', '.join(missing)}.\n"
 
 
@@ -187,6 +200,7 @@ def standalone_source(
         backward="\n".join("    " + line for line in program_source(derivative)),
         module_doc=" with learnable " + ", ".join(init) if init else "",
         init_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),
+        init_example=", ".join(f"{p}=..." for p in init) or "inplace=True",
         init_body=("        self.params = _Constants()\n" if container else "")
         + "".join(f"        self.{owner}{p} = torch.nn.Parameter(torch.tensor(float({p})))\n" for p in init),
         forward_args="".join(f", self.{owner}{p}" for p in init),
