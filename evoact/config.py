@@ -151,12 +151,15 @@ class SearchConfig:
     gpus_per_job: float = 0.0
     race_top: int = 5
     race_seeds: int = 3
+    guesses: tuple[str, ...] = ()
+    warm_start: str | None = None
+    warm_trees: tuple[str, ...] = ()
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
     screening: ScreeningConfig = field(default_factory=ScreeningConfig)
 
     def __post_init__(self) -> None:
-        for name in ("tasks", "baselines", "task_weights"):
+        for name in ("tasks", "baselines", "task_weights", "guesses", "warm_trees"):
             if not isinstance(getattr(self, name), tuple):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
         if isinstance(self.training, TrainConfig):
@@ -176,7 +179,7 @@ class SearchConfig:
             _check_fields(obj)
         if self.budget not in BUDGETS:
             raise ValueError(f"unknown budget {self.budget!r}; use one of {', '.join(BUDGETS)}")
-        for name in ("space", "address", "data_dir"):
+        for name in ("space", "address", "data_dir", "warm_start"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT):
                 raise ValueError(f"{name} must be text of at most {MAX_TEXT} characters")
@@ -194,6 +197,16 @@ class SearchConfig:
                 f"{', '.join(reported)}: the test group only reports results (evoact confirm RUN --group test) and is"
                 " never searched on; search on the general or validation suite's tasks, or your own"
             )
+        first = self.guesses + self.warm_trees
+        if len(first) > self.evolution.population or not all(
+            isinstance(t, str) and 0 < len(t) <= MAX_TEXT for t in first
+        ):
+            raise ValueError(
+                f"guesses and warm-start trees: at most the population ({self.evolution.population}) tree strings of at"
+                f" most {MAX_TEXT} characters, got {len(first)}"
+            )
+        if self.warm_trees and not self.warm_start:
+            raise ValueError("warm-start trees need the run they came from (warm_start)")
         unknown = [b for b in self.baselines if b not in BASELINES]
         if not self.baselines or unknown:
             raise ValueError(f"baselines must be some of {', '.join(BASELINES)}, got {list(self.baselines)}")
@@ -244,6 +257,8 @@ class SearchConfig:
             "baselines": list(self.baselines),
             "tasks": list(self.tasks),
             "task_weights": list(self.task_weights),
+            "guesses": list(self.guesses),
+            "warm_trees": list(self.warm_trees),
         }
         del data["training"]["seed"]
         return data

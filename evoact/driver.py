@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -24,13 +25,13 @@ import evoact
 from evoact.checkpoint import read_checkpoint
 from evoact.config import SearchConfig, restated
 from evoact.evolution import ALGORITHMS, Evolution, Proposal
-from evoact.genome import Genome
+from evoact.genome import Genome, TreeSyntaxError
 from evoact.hooks import Checkpoints, Hooks
 from evoact.options import reproduce_command
 from evoact.problem import Problem
 from evoact.progress import SearchProgress
 from evoact.records import Candidate, Stage, Status
-from evoact.run import RunReader
+from evoact.run import RunReader, read_run
 from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
 from evoact.store import RunStore, RunStoreError
@@ -58,8 +59,10 @@ def run_search(
 
     What can be checked before the run directory exists is (``check_search``); a search that still fails before
     its first evaluation leaves no run directory behind. ``stop``: rules that end this session early (the run is
-    then ``stopped``, and ``resume_search`` continues it).
+    then ``stopped``, and ``resume_search`` continues it). A ``warm_start`` run's hall of fame is read here, once, into
+    the config's ``warm_trees``, so that the run keeps what it started from.
     """
+    config = with_warm_start(config)
     space = check_search(config)
     store = RunStore.create(
         run_dir,
@@ -80,12 +83,43 @@ def run_search(
 
 
 def check_search(config: SearchConfig) -> SearchSpace:
-    """The config's space with its seed trees parsed, and its tasks found; raises what is wrong with them."""
+    """The config's space with its seed trees, guesses and warm-start trees parsed, and its tasks found; raises what
+    is wrong with them."""
     space = load_search_space(config.space)
-    Genome(space)  # a bad seed tree fails here
+    genome = Genome(space)  # a bad seed tree fails here
+    for flag, trees in (("--guess", config.guesses), ("--warm-start", config.warm_trees)):
+        for tree in trees:
+            try:
+                parsed = genome.parse(tree)
+            except TreeSyntaxError as exc:
+                raise ValueError(
+                    f"{flag} {tree!r}: {exc}; give a tree of the space's vocabulary, as its seeds:"
+                    f" {space.seeds[0] if space.seeds else 'mul(x, sigmoid(x))'}"
+                ) from None
+            if not genome.within_limits(parsed):
+                raise ValueError(f"{flag} {tree!r} exceeds the space's limits (depth and nodes)")
     for name in config.tasks:
         get_task(name, config.data_dir).check()
     return space
+
+
+def with_warm_start(config: SearchConfig) -> SearchConfig:
+    """``config`` with its ``warm_start`` run's best trees (up to half the population) as ``warm_trees``; a one-line
+    error when that run searched another space or has no evolved candidate with a fitness."""
+    if not config.warm_start or config.warm_trees:
+        return config
+    source = read_run(config.warm_start)
+    try:
+        if source.space.text != load_search_space(config.space).text:
+            raise ValueError(
+                f"--warm-start {config.warm_start}: that run searched another space; a warm start needs the same"
+            )
+        trees = tuple(r.genome for r in source.ranking(max(1, config.evolution.population // 2)) if r.genome)
+    finally:
+        source.store.close()
+    if not trees:
+        raise ValueError(f"--warm-start {config.warm_start}: that run has no evolved candidate with a fitness yet")
+    return replace(config, warm_start=str(Path(config.warm_start).resolve()), warm_trees=trees)
 
 
 def resume_search(
@@ -137,8 +171,9 @@ def _drive(
         tasks = [get_task(name, config.data_dir) for name in config.tasks]
         problem = Problem(store, config, space, hooks, {task.name: task.metric for task in tasks})
         steady = config.steady
+        first = tuple((t, "guess") for t in config.guesses) + tuple((t, "warm start") for t in config.warm_trees)
         algorithm = ALGORITHMS[config.algorithm](
-            Genome(space), config.evolution, config.seed, admissible=problem.admissible, steady=steady
+            Genome(space), config.evolution, config.seed, admissible=problem.admissible, steady=steady, first=first
         )
         algorithm.seen.update(
             problem.baseline_formulas.values()

@@ -73,6 +73,9 @@ class Evolution:
     steady: bool = (
         False  # steady state (asynchronous): random until a population is evaluated, then one child at a time
     )
+    #: (tree string, origin) placed in the first generation after the space's seeds: the user's guesses
+    #: (``guess``) and another run's hall of fame (``warm start``)
+    first: tuple[tuple[str, str], ...] = ()
     population: list[Member] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
     generation: int = 0  # tells so far: generations, or in steady state evaluations
@@ -123,8 +126,8 @@ class Evolution:
     def ask(self, n: int | None = None) -> list[Proposal]:
         """The next ``n`` proposals (default: a population, then an offspring batch).
 
-        The first call starts with the space's seeds; until a population has been told, proposals are random
-        trees, afterwards children of tournament winners. In steady state a population is whole only once
+        The first call starts with the space's seeds and then ``first``; until a population has been told, proposals
+        are random trees, afterwards children of tournament winners. In steady state a population is whole only once
         ``population`` proposals were told (Real et al.'s regularized evolution), whatever arrives first.
         """
         n = n or (self.config.offspring if self.population else self.config.population)
@@ -132,11 +135,8 @@ class Evolution:
             out: list[Proposal] = []
             if not self.seeded:
                 self.seeded = True
-                out = [
-                    p
-                    for p in (self.propose(self.genome.parse(s), "seed", force=True) for s in self.genome.space.seeds)
-                    if p
-                ]
+                given = [(s, "seed") for s in self.genome.space.seeds] + list(self.first)
+                out = [p for p in (self.propose(self.genome.parse(s), o, force=True) for s, o in given) if p]
             while len(out) < n:
                 out.append(self._next())
             return out

@@ -170,6 +170,19 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         " (default: the budget's, 5,3 for quick and standard); 0 turns it off.",
     ),
     Option(
+        "--guess",
+        "guesses",
+        MULTIPLE,
+        "A tree of your own for the first generation, in the space's vocabulary as its seeds (repeatable), e.g."
+        " 'mul(x, tanh(softplus(x)))'.",
+    ),
+    Option(
+        "--warm-start",
+        "warm_start",
+        str,
+        "Another run (same space) whose hall of fame seeds the first generation (up to half the population).",
+    ),
+    Option(
         "--min-rank-correlation",
         "min_rank_correlation",
         float,
@@ -244,6 +257,8 @@ def settings_from(values: Mapping[str, Any]) -> dict[str, Any]:
             settings[option.setting] = _numbers(option.flag, value)
         elif option.kind == RACE:
             settings["race_top"], settings["race_seeds"] = _race(option.flag, value)
+        elif option.kind == MULTIPLE:
+            settings[option.setting] = tuple(value or ()) or None
         else:
             settings[option.setting] = value
     return settings
@@ -301,6 +316,8 @@ def reproduce_command(config: SearchConfig, run_dir: Path | None = None) -> str:
             race = (config.race_top, config.race_seeds)
             if race != (defaults.race_top, defaults.race_seeds):
                 parts.append(f"{option.flag} {race[0]},{race[1]}")
+        elif option.kind == MULTIPLE:
+            parts += [f"{option.flag} {_text(v)}" for v in value]
         elif option.setting in ("budget", "seed", "workers") or value != setting_of(defaults, option.setting):
             if value is not None:
                 parts.append(f"{option.flag} {_text(value)}")
@@ -321,7 +338,7 @@ def reproduce_command(config: SearchConfig, run_dir: Path | None = None) -> str:
 
 def _settings(config: SearchConfig) -> dict[str, Any]:
     """The settings of ``config`` that no option sets (the seed of its training part is the search's)."""
-    said = {o.setting for o in SEARCH_OPTIONS} | {"race_seeds", "seed"}
+    said = {o.setting for o in SEARCH_OPTIONS} | {"race_seeds", "seed", "warm_trees"}  # warm_trees: --warm-start's
     out: dict[str, Any] = {}
     for part in (config, config.evolution, config.training, config.screening):
         for f in fields(part):

@@ -34,6 +34,19 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
     console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary.counts.items()), highlight=False)
     if summary.verdict is not None and summary.verdict.note:
         console.print(f"[yellow]note:[/] {shown(summary.verdict.note)}", highlight=False)
+    if config.guesses or config.warm_trees:
+        console.print(
+            "first generation also seeded with: "
+            + ", ".join(
+                ([f"{len(config.guesses)} guesses (origin 'guess')"] if config.guesses else [])
+                + (
+                    [f"{len(config.warm_trees)} of {shown(str(config.warm_start))}'s best (origin 'warm start')"]
+                    if config.warm_trees
+                    else []
+                )
+            ),
+            highlight=False,
+        )
     b = summary.cascade
     reasons = ", ".join(f"{k} {v}" for k, v in b.static_reasons.items())
     per_task = ", ".join(f"{shown(t)} {n}" for t, n in b.rejected_quality_by_task.items())

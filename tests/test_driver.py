@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -390,3 +391,34 @@ def test_async_keeps_more_workers_than_cores_busy(tmp_path, run_cli):
     assert steady.meta()["mode"] == "async" and steady.counts()["pending"] == 0
     assert _utilisation(steady, 6) >= 0.75  # six workers on two cores, each nearly always holding an evaluation
     assert _utilisation(generations, 6) < _utilisation(steady, 6)  # a generation of 4 children leaves 2 of 6 idle
+
+
+def test_guesses_and_a_warm_start_seed_the_first_generation_and_show_says_whence(tmp_path):
+    source = tmp_path / "source"
+    run_search(make_config("tiny", workers=2, generations=1, seed=6, tasks=("mnist1d-mlp",)), source)
+    best = [r.genome for r in RunStore.open(source).hall_of_fame(3)]
+    guess = "mul(x, atan(softplus(x)))"
+    config = make_config(
+        "tiny", workers=2, generations=1, seed=7, tasks=("mnist1d-mlp",), guesses=(guess,), warm_start=str(source)
+    )
+    run_search(config, tmp_path / "warm")
+    store = RunStore.open(tmp_path / "warm")
+    first = {r.genome: r.origin for r in store.candidates() if r.generation == 0 and not r.label}
+    assert first[guess] == "guess" and [first[g] for g in best] == ["warm start"] * 3  # tiny: half of 6
+    stored = store.config()["config"]
+    assert stored["warm_trees"] == best and stored["warm_start"] == str(source.resolve())  # kept, not read again
+    shown = " ".join(CliRunner().invoke(main, ["show", str(tmp_path / "warm")]).output.split())
+    assert "first generation also seeded with: 1 guesses (origin 'guess'), 3 of" in shown
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(guesses=("mul(x, nope(x))",)), "--guess 'mul(x, nope(x))': 'nope' is not a primitive or terminal"),
+        (dict(warm_start="no/such/run"), "no/such/run: no such run directory"),
+    ],
+)
+def test_a_bad_guess_or_warm_start_is_refused_before_a_run_directory_exists(tmp_path, settings, message):
+    with pytest.raises((ValueError, RunStoreError), match=re.escape(message)):
+        run_search(make_config("tiny", workers=2, tasks=("mnist1d-mlp",), **settings), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -50,6 +50,8 @@ CHANGED = {
     "--no-cache": True,
     "--evaluations-per-hash": 2,
     "--stability-depth": 5,
+    "--guess": ("mul(x, sigmoid(x))", "tanh(x)"),
+    "--warm-start": "runs/an old run",
     "--min-rank-correlation": 0.5,
     "--hurdle-ratio": 0.123456789,
     "--race": "2,4",
