@@ -12,6 +12,7 @@ sits below the driver, the confirmation and the report, and this layer above the
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from evoact.config import make_config
 from evoact.confirmation import confirm_run
 from evoact.driver import default_run_dir, resume_search, run_search
 from evoact.export import EXPORTERS
+from evoact.hooks import Hook
 from evoact.records import Candidate
 from evoact.report import write_report
 from evoact.run import RunReader
@@ -89,6 +91,7 @@ def search(
     target_fitness: float | None = None,
     patience: int | None = None,
     load_if_exists: bool = False,
+    callbacks: Sequence[Hook] = (),
     **settings: Any,
 ) -> Run:
     """Run a search and return it, finished (or stopped by a rule) and open for reading.
@@ -97,6 +100,7 @@ def search(
     ``population``, ``workers``, ``mode``, ``space``...); ``quiet`` hides the progress display. Stopping rules end
     the session early: ``max_time`` (seconds, or a duration such as ``"10m"``), ``target_fitness``, ``patience``
     (generations, or evaluations in async mode, without a better best); ``Run.resume`` continues a stopped run.
+    ``callbacks``: hooks that hear the search's events (``evoact.hooks.Hook``; ``evoact.loggers.TensorBoardLogger``).
     ``load_if_exists`` (with ``name``; Optuna's ``create_study`` has it too): a run of that name made with the same
     settings is opened instead of refused, and resumed first if it did not finish; other settings are an error.
     """
@@ -114,7 +118,13 @@ def search(
                 max_time, target_fitness, patience, console=Console(stderr=True, quiet=quiet), trust_user_tasks=True
             )
         return existing
-    run_search(config, run_dir, Console(stderr=True, quiet=quiet), stop=_rules(max_time, target_fitness, patience))
+    run_search(
+        config,
+        run_dir,
+        Console(stderr=True, quiet=quiet),
+        stop=_rules(max_time, target_fitness, patience),
+        callbacks=callbacks,
+    )
     return open_run(run_dir)
 
 

@@ -19,6 +19,8 @@ from evoact.api import Run, open_run
 from evoact.config import BOUNDS, check, make_config
 from evoact.export import EXPORTERS
 from evoact.formula import constant_names
+from evoact.hooks import Hook
+from evoact.loggers import LOGGERS, make_logger
 from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
 from evoact.records import Candidate, Status
 from evoact.search_space import SearchSpaceError
@@ -152,10 +154,28 @@ def _search_options(command: Callable) -> Callable:
 
 
 def _stop_options(command: Callable) -> Callable:
-    """The stopping rules' options (``evoact.options.STOP_OPTIONS``), for ``search`` and ``resume``."""
+    """A session's options for ``search`` and ``resume``: the stopping rules (``evoact.options.STOP_OPTIONS``) and
+    ``--log-to``."""
     for option in reversed(STOP_OPTIONS):
         command = click.option(option.flag, option.name, type=option.kind, default=None, help=option.help)(command)
-    return command
+    return click.option(
+        "--log-to",
+        type=(click.Choice(list(LOGGERS)), click.Path(path_type=Path)),
+        default=None,
+        metavar="LOGGER DIR",
+        help="Also log every candidate, the config and the best-so-far curve to an experiment tracker's local files:"
+        " tensorboard DIR (pip install evoact[tensorboard]).",
+    )(command)
+
+
+def _callbacks(log_to: tuple[str, Path] | None) -> list[Hook]:
+    """The loggers ``--log-to`` asks for (a one-line error if one cannot be made)."""
+    if log_to is None:
+        return []
+    try:
+        return [make_logger(*log_to)]
+    except (ImportError, ValueError) as exc:
+        _fail(str(exc))
 
 
 @main.command()
@@ -172,6 +192,7 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
     from evoact.driver import check_search, default_run_dir, run_search
 
+    log_to = values.pop("log_to")
     try:
         stop = stop_rules_from({o.name: values.pop(o.name) for o in STOP_OPTIONS})
         settings = settings_from(values)
@@ -185,7 +206,8 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
         f" budget, seed {config.seed}) into [bold]{shown(run_dir)}[/]",
         highlight=False,
     )
-    _run_to_end(run_dir, lambda: run_search(config, run_dir, stop=stop))
+    callbacks = _callbacks(log_to)
+    _run_to_end(run_dir, lambda: run_search(config, run_dir, stop=stop, callbacks=callbacks))
 
 
 @main.command()
@@ -235,7 +257,9 @@ _DATA_DIR = click.option(
 @_ADDRESS
 @_DATA_DIR
 @_stop_options
-def resume(run: Path, trust: bool, address: str | None, data_dir: str | None, **rules: Any) -> None:
+def resume(
+    run: Path, trust: bool, address: str | None, data_dir: str | None, log_to: tuple[str, Path] | None, **rules: Any
+) -> None:
     """Continue an interrupted search (killed, crashed, stopped with Ctrl-C or by a stopping rule) where it stopped;
     stopping rules given here apply to this session."""
     from evoact.driver import resume_search
@@ -245,8 +269,14 @@ def resume(run: Path, trust: bool, address: str | None, data_dir: str | None, **
     except ValueError as exc:
         _fail(str(exc))
     _open(run).close()  # what is wrong with the directory, before it is announced
+    callbacks = _callbacks(log_to)
     console.print(f"evoact: resuming [bold]{shown(str(run))}[/]", highlight=False)
-    _run_to_end(run, lambda: resume_search(run, trust_user_tasks=trust, address=address, data_dir=data_dir, stop=stop))
+    _run_to_end(
+        run,
+        lambda: resume_search(
+            run, trust_user_tasks=trust, address=address, data_dir=data_dir, stop=stop, callbacks=callbacks
+        ),
+    )
 
 
 def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:

@@ -26,7 +26,7 @@ from evoact.checkpoint import read_checkpoint
 from evoact.config import SearchConfig, restated
 from evoact.evolution import ALGORITHMS, Evolution, Proposal
 from evoact.genome import Genome, TreeSyntaxError
-from evoact.hooks import Checkpoints, Hooks
+from evoact.hooks import Checkpoints, Hook, Hooks
 from evoact.options import reproduce_command
 from evoact.problem import Problem
 from evoact.progress import SearchProgress
@@ -53,15 +53,22 @@ def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
 
 
 def run_search(
-    config: SearchConfig, run_dir: Path, console: Console | None = None, stop: StopRules | None = None
+    config: SearchConfig,
+    run_dir: Path,
+    console: Console | None = None,
+    stop: StopRules | None = None,
+    callbacks: Sequence[Hook] = (),
 ) -> RunStore:
     """Evaluate the baselines, then evolve for ``config.generations`` generations; returns the closed store.
 
     What can be checked before the run directory exists is (``check_search``); a search that still fails before
     its first evaluation leaves no run directory behind. ``stop``: rules that end this session early (the run is
     then ``stopped``, and ``resume_search`` continues it). A ``warm_start`` run's hall of fame is read here, once, into
-    the config's ``warm_trees``, so that the run keeps what it started from.
+    the config's ``warm_trees``, so that the run keeps what it started from. ``callbacks``: hooks
+    (``evoact.hooks.Hook``) that hear the search's events beside the progress display and the checkpoints, such as
+    ``evoact.loggers``'.
     """
+    Hooks(*callbacks)  # a callback that is no hook is refused before anything is made
     config = with_warm_start(config)
     space = check_search(config)
     store = RunStore.create(
@@ -74,7 +81,7 @@ def run_search(
         },
     )
     try:
-        return _drive(store, config, space, False, console, stop=stop)
+        return _drive(store, config, space, False, console, stop=stop, callbacks=callbacks)
     except BaseException:
         with contextlib.suppress(RunStoreError, sqlite3.Error):
             if not any(r.status != Status.PENDING for r in RunStore.open(run_dir).candidates()):
@@ -129,6 +136,7 @@ def resume_search(
     address: str | None = None,
     data_dir: str | None = None,
     stop: StopRules | None = None,
+    callbacks: Sequence[Hook] = (),
 ) -> RunStore:
     """Continue an interrupted or stopped run from its newest intact checkpoint, reusing every finished evaluation.
 
@@ -149,7 +157,7 @@ def resume_search(
     except BaseException:
         store.close()
         raise
-    return _drive(store, config, space, True, console, notes, stop)
+    return _drive(store, config, space, True, console, notes, stop, callbacks)
 
 
 def _drive(
@@ -160,12 +168,18 @@ def _drive(
     console: Console | None,
     notes: Sequence[str] = (),
     stop: StopRules | None = None,
+    callbacks: Sequence[Hook] = (),
 ) -> RunStore:
     total = config.evolution.population + config.evolution.offspring * (config.generations - 1)
-    hooks = Hooks(
-        SearchProgress(total, config.generations, console, config.workers, len(config.baselines)),
-        Checkpoints(store.path),
-    )
+    try:
+        hooks = Hooks(
+            SearchProgress(total, config.generations, console, config.workers, len(config.baselines)),
+            Checkpoints(store.path),
+            *callbacks,
+        )
+    except BaseException:
+        store.close()
+        raise
     problem = None
     try:  # nothing below may leave the store open (and its writer lock held) if it fails
         tasks = [get_task(name, config.data_dir) for name in config.tasks]
@@ -193,6 +207,7 @@ def _drive(
             problem.close()
         store.close()
         raise
+    hooks.start(config.to_dict())
     for note in [*notes, *(f"skipping checkpoint {skipped}" for skipped in (checkpoint.skipped if checkpoint else ()))]:
         hooks.note(note)
     if checkpoint is not None and checkpoint.generation >= 0:

@@ -17,6 +17,9 @@ from evoact.records import Candidate
 class Hook:
     """The events of a search; each does nothing here, and a subscriber overrides the ones it acts on."""
 
+    def start(self, config: dict[str, Any]) -> None:
+        """A search session starts (a new run, or a resumed one): its config, as the run stores it."""
+
     def note(self, message: str) -> None:
         """Something about the run as a whole."""
 
@@ -73,6 +76,10 @@ class Hooks(Hook):
 
     def __init__(self, *subscribers: Any) -> None:
         self.subscribers = [_checked(s) for s in subscribers]
+
+    def start(self, config: dict[str, Any]) -> None:
+        for subscriber in self.subscribers:
+            subscriber.start(config)
 
     def note(self, message: str) -> None:
         for subscriber in self.subscribers:
