@@ -48,7 +48,7 @@ class Run(RunReader):
         ``json``; learnable constants start at the values the run trained."""
         if format not in EXPORTERS:
             raise ValueError(f"unknown export format {format!r}; use one of {', '.join(EXPORTERS)}")
-        row = self.candidate(candidate) if candidate is not None else self.best
+        row = self.candidate(candidate) if candidate is not None else self._top()
         if row is None:
             raise ValueError(f"{self.path}: no evolved candidate has a fitness yet; nothing to export")
         return EXPORTERS[format](
@@ -108,14 +108,24 @@ def search(
     run_dir = Path(runs_dir) / name if name else default_run_dir(config, Path(runs_dir))
     if load_if_exists and name and run_dir.exists():
         existing = open_run(run_dir)
-        mine, theirs = (dict(c.to_dict(), workers=None, address=None) for c in (config, existing.config))
+        # the stored warm-start trees were read from that run once (it may have gone on since); its path, resolved
+        warm = str(Path(config.warm_start).resolve()) if config.warm_start else None
+        mine = dict(config.to_dict(), workers=None, address=None, warm_trees=None, warm_start=warm)
+        theirs = dict(existing.config.to_dict(), workers=None, address=None, warm_trees=None)
         if mine != theirs:
             changed = ", ".join(sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)))
             raise ValueError(f"{run_dir} exists and was made with other settings ({changed}); choose another name")
         if existing.state in ("interrupted", "stopped"):
             # the caller named these very tasks, so its user tasks are its own code
             return existing.resume(
-                max_time, target_fitness, patience, console=Console(stderr=True, quiet=quiet), trust_user_tasks=True
+                max_time,
+                target_fitness,
+                patience,
+                console=Console(stderr=True, quiet=quiet),
+                trust_user_tasks=True,
+                address=config.address,
+                data_dir=config.data_dir,
+                callbacks=callbacks,
             )
         return existing
     run_search(

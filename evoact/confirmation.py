@@ -39,6 +39,7 @@ from evoact.tasks import (
     task_group,
 )
 from evoact.tasks.user import EPOCHS as USER_EPOCHS
+from evoact.tasks.user import is_user_task
 from evoact.training import TrainConfig
 from evoact.workers import WorkerPool
 
@@ -163,7 +164,7 @@ def confirm_run(
         entries = _entries(store, top, extra)
         seed_list = fresh_seeds(seeds, config.seed)
         if baselines_from is not None:
-            copied = shared_baselines(store, baselines_from, config, entries, tasks, seed_list, length)
+            copied = shared_baselines(store, baselines_from, run.config, entries, tasks, seed_list, length)
             (console or Console(stderr=True)).print(
                 f"evoact: {copied} baseline trainings copied from {baselines_from}",
                 highlight=False,
@@ -244,20 +245,34 @@ def shared_baselines(
     length: dict[str, float],
 ) -> int:
     """Copy into ``store`` the baseline trainings that the run at ``other`` already made with the same formula, task,
-    seed and length, and return how many; a one-line error unless both runs train under the same protocol.
+    seed and length, and return how many; a one-line error unless both runs were made by the same evoact version
+    under the same training protocol (``config``: this run's stored config).
 
-    A baseline's confirmation depends only on those and on the training protocol, so several runs of one budget need
-    not each train the five baselines again.
+    A baseline's confirmation depends only on those (and on the task's code, which the version fixes for built-in
+    tasks; a user task's file can change under the same name, so user tasks are never shared), so several runs of one
+    budget need not each train the five baselines again. The source is recorded in the run (``baselines_from``).
     """
+    user = [t for t in tasks if is_user_task(t)]
+    if user:
+        raise ValueError(f"--baselines-from: user tasks ({', '.join(user)}) are never shared; their code may change")
     source = RunStore.open(other)
     try:
         theirs = RunReader(source).config
-        ours = (replace(config.training, seed=0), config.data_dir)
-        if (replace(theirs.training, seed=0), theirs.data_dir) != ours:
+        versions = [(s.config().get("versions") or {}).get("evoact") for s in (source, store)]
+        if versions[0] != versions[1] or versions[0] is None:
             raise ValueError(
-                f"--baselines-from {other}: that run trains under another protocol"
-                f" ({theirs.training} against this run's {config.training}); its baselines cannot be reused"
+                f"--baselines-from {other}: that run was made by evoact {versions[0]}, this one by {versions[1]};"
+                " baselines are shared only between runs of one version"
             )
+        for name, mine, other_value in (
+            ("training protocol", replace(config.training, seed=0), replace(theirs.training, seed=0)),
+            ("data directory", config.data_dir, theirs.data_dir),
+        ):
+            if mine != other_value:
+                raise ValueError(
+                    f"--baselines-from {other}: that run has another {name} ({other_value} against this run's {mine});"
+                    " its baselines cannot be reused"
+                )
         copied = 0
         for entry in (e for e in entries if e["baseline"]):
             for task in tasks:
@@ -265,12 +280,20 @@ def shared_baselines(
                     if store.confirmation(entry["formula"], task, seed, length[task]) is not None:
                         continue
                     row = source.confirmation(entry["formula"], task, seed, length[task])
-                    if row is not None and row["status"] == Status.OK:
-                        store.add_confirmation(entry["formula"], entry["name"], task, seed, length[task], row)
-                        copied += 1
+                    measures = [row.get(m) for m in ("test_acc", "test_loss")] if row else []
+                    if row is None or row["status"] != Status.OK or not any(_finite(m) for m in measures):
+                        continue
+                    store.add_confirmation(entry["formula"], entry["name"], task, seed, length[task], row)
+                    copied += 1
+        if copied:
+            store.set_meta("baselines_from", str(Path(other).resolve()))
         return copied
     finally:
         source.close()
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _epochs(task: Task, train: TrainConfig) -> float:

@@ -201,31 +201,32 @@ def _drive(
                     f"{store.path}: checkpoint of generation {checkpoint.generation} cannot be continued"
                     f" by this evoact ({type(exc).__name__}: {exc})"
                 ) from None
+        hooks.start(config.to_dict())
+        skipped = checkpoint.skipped if checkpoint else ()
+        for note in [*notes, *(f"skipping checkpoint {name}" for name in skipped)]:
+            hooks.note(note)
+        if checkpoint is not None and checkpoint.generation >= 0:
+            problem.known_through(math.inf if steady else checkpoint.generation)
+        if checkpoint is not None:
+            hooks.note(
+                f"resuming after generation {checkpoint.generation}"
+                if checkpoint.generation >= 0
+                else "resuming from the start (no intact checkpoint); finished evaluations are reused"
+            )
+        if resuming:
+            for row in store.candidates():  # what earlier sessions finished counts in the progress, read again or not
+                if row.status != Status.PENDING:
+                    hooks.resumed(row)
+        store.set_meta("state", "running")
+        store.set_meta("stopped_because", None)
+        store.set_meta("mode", "async" if steady else "generational")
+        stopper = Stopper(stop or StopRules())
     except BaseException:
         hooks.close()
         if problem is not None:
             problem.close()
         store.close()
         raise
-    hooks.start(config.to_dict())
-    for note in [*notes, *(f"skipping checkpoint {skipped}" for skipped in (checkpoint.skipped if checkpoint else ()))]:
-        hooks.note(note)
-    if checkpoint is not None and checkpoint.generation >= 0:
-        problem.known_through(math.inf if steady else checkpoint.generation)
-    if checkpoint is not None:
-        hooks.note(
-            f"resuming after generation {checkpoint.generation}"
-            if checkpoint.generation >= 0
-            else "resuming from the start (no intact checkpoint); finished evaluations are reused"
-        )
-    if resuming:
-        for row in store.candidates():  # what earlier sessions finished counts in the progress, read again or not
-            if row.status != Status.PENDING:
-                hooks.resumed(row)
-    store.set_meta("state", "running")
-    store.set_meta("stopped_because", None)
-    store.set_meta("mode", "async" if steady else "generational")
-    stopper = Stopper(stop or StopRules())
     pool = None
     try:
         for task in tasks:

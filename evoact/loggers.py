@@ -37,8 +37,15 @@ class TensorBoardLogger(Hook):
         """Log the run's config (as text: TensorBoard's text tab)."""
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```", 0)
 
+    def resumed(self, candidate: Candidate) -> None:
+        """A resumed run's earlier candidate: it counts toward the best so far (it was logged when it finished)."""
+        fitness = candidate.outcome.fitness
+        if not candidate.label and fitness is not None and math.isfinite(fitness):
+            self.best = max(self.best, fitness)
+
     def finished(self, candidate: Candidate) -> None:
-        """Log one candidate: fitness, per-task scores, formula and verdict."""
+        """Log one candidate: fitness (its first seed's, as the algorithm is told it), per-task scores, formula and
+        verdict."""
         o, step = candidate.outcome, candidate.id
         name = candidate.label or f"#{candidate.id}"
         verdict = o.status if o.stage is None else f"{o.status} at {o.stage}"

@@ -153,9 +153,9 @@ class SearchProgress(Hook):
 
     def resumed(self, row: Candidate) -> None:
         """Account for a candidate a resumed run found already finished."""
-        before = self.done
+        before = self.done + self.baselines_done
         self._count(row)
-        self.skipped += self.done - before
+        self.skipped += self.done + self.baselines_done - before
         self._show()
 
     def note(self, message: str) -> None:

@@ -172,7 +172,7 @@ def train(
     while step < total:
         perm = torch.randperm(n, generator=order).to(device)
         epoch += 1
-        running, batches = torch.zeros((), device=device), 0
+        running, batches = torch.zeros((), dtype=torch.float64, device=device), 0  # as exact as a Python sum
         for i in range(0, n, schedule.batch_size):
             idx = perm[i : i + schedule.batch_size]
             opt.zero_grad(set_to_none=True)
@@ -182,7 +182,7 @@ def train(
             value = _loss(model(x_train[idx]), y_train[idx], loss)
             value.backward()
             opt.step()
-            running, batches, step = running + value.detach(), batches + 1, step + 1
+            running, batches, step = running + value.detach().double(), batches + 1, step + 1
             if step % readback == 0 or step in (probe_step, total) or i + schedule.batch_size >= n:
                 loss_sum = _read_back(running, epoch)
             if step == probe_step:

@@ -252,13 +252,14 @@ def test_baselines_are_copied_from_a_run_confirmed_under_the_same_protocol(confi
     )
     assert f"{len(CONFIRM_BASELINES) * len(TASKS) * 2} baseline trainings copied from {source}" in out.getvalue()
     assert again == summary  # the candidates trained again, the baselines copied: the same results
+    assert RunStore.open(twin).meta()["baselines_from"] == str(source.resolve())
     theirs = {(r["formula"], r["task"], r["seed"]): r["test_acc"] for r in RunStore.open(source).confirmations()}
     assert {(r["formula"], r["task"], r["seed"]): r["test_acc"] for r in RunStore.open(twin).confirmations()} == theirs
     config = read_run(twin).config
     other = replace(config, training=replace(config.training, batch_size=7))
     store = RunStore.reopen(twin)
     try:
-        with pytest.raises(ValueError, match="trains under another protocol"):
+        with pytest.raises(ValueError, match="that run has another training protocol"):
             shared_baselines(store, source, other, [], TASKS, [10000], {t: 1 for t in TASKS})
     finally:
         store.close()

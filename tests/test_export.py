@@ -328,3 +328,15 @@ def test_the_exported_file_says_what_torch_onnx_export_needs_and_it_is_true(tmp_
     if importlib.util.find_spec("onnxscript") is None:
         with pytest.raises(ModuleNotFoundError, match="onnxscript"):
             torch.onnx.export(m, (x,), io.BytesIO())
+
+
+def test_inplace_keeps_the_input_when_only_a_learnable_constant_needs_gradients(tmp_path):
+    exported = _load(export_torch_module(tmp_path / "act.py", "x*tanh(beta*x)", {"beta": 1.5}))
+    for make in (exported.Activation, functools.partial(compile_activation, "x*tanh(beta*x)", {"beta": 1.5})):
+        grads = []
+        for inplace in (False, True):  # a frozen backbone: the input needs no gradient, beta does
+            act, x = make(inplace=inplace), torch.linspace(-2, 2, 9)
+            act(x).square().sum().backward()
+            grads.append(next(act.parameters()).grad)
+            assert torch.equal(x, torch.linspace(-2, 2, 9))  # autograd needed x: it was left alone
+        assert torch.allclose(grads[0], grads[1])

@@ -136,7 +136,7 @@ class CompiledActivation(nn.Module):
             y = run_program(self.program, x, dict(zip(self.program.params, params)))[0]
         else:
             y = self._function.apply(x, *params)
-        if self.inplace and not (torch.is_grad_enabled() and x.requires_grad):
+        if self.inplace and not (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))):
             return x.copy_(y)  # torch's inplace=True: x holds the result (out of place where autograd needs x)
         return y
 

@@ -117,7 +117,7 @@ def _function(fused: bool):
             y = _activation(x{forward_args})
         else:
             y = self._symbolic(x)
-        if self.inplace and not (torch.is_grad_enabled() and x.requires_grad):
+        if self.inplace and not (torch.is_grad_enabled() and (x.requires_grad{grad_checks})):
             return x.copy_(y)  # torch's inplace=True: x holds the result (out of place where autograd needs x)
         return y
 
@@ -196,6 +196,7 @@ def standalone_source(
         tensor_args="".join(f", {p}: torch.Tensor" for p in init),
         tensor_casts="".join(f", torch.tensor({p}, dtype=x.dtype, device=x.device)" for p in init),
         param_names_doc="".join(f", d/d{p}" for p in init),
+        grad_checks="".join(f" or self.{owner}{p}.requires_grad" for p in init),
         forward="\n".join("    " + line for line in program_source(program)),
         backward="\n".join("    " + line for line in program_source(derivative)),
         module_doc=" with learnable " + ", ".join(init) if init else "",
