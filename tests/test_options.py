@@ -80,7 +80,8 @@ def _args(flag: str, value) -> list[str]:
 def test_every_table_option_is_a_search_option_of_the_command_line():
     flags = {opt for param in search.params for opt in param.opts}
     assert {o.flag for o in SEARCH_OPTIONS} <= flags
-    assert flags - {o.flag for o in SEARCH_OPTIONS} == {"--name", "--runs-dir", "--log-to"} | {o.flag for o in STOP_OPTIONS}
+    session = {"--name", "--runs-dir", "--log-to"} | {o.flag for o in STOP_OPTIONS}
+    assert flags - {o.flag for o in SEARCH_OPTIONS} == session
     assert set(CHANGED) == {o.flag for o in SEARCH_OPTIONS}  # this test covers every option
 
 
