@@ -24,7 +24,7 @@ from evoact.config import SearchConfig, check, restated
 from evoact.evaluation import make_job
 from evoact.formula import FormulaError, parse, to_formula
 from evoact.progress import CountProgress
-from evoact.records import Status, mean_learned
+from evoact.records import Status, finite_number, mean_learned
 from evoact.run import RunReader
 from evoact.store import RunStore
 from evoact.summaries import Confirmation, ConfirmationRow, GroupRatio, GroupSummary, TaskConfirmation
@@ -281,7 +281,7 @@ def shared_baselines(
                         continue
                     row = source.confirmation(entry["formula"], task, seed, length[task])
                     measures = [row.get(m) for m in ("test_acc", "test_loss")] if row else []
-                    if row is None or row["status"] != Status.OK or not any(_finite(m) for m in measures):
+                    if row is None or row["status"] != Status.OK or not any(finite_number(m) for m in measures):
                         continue
                     store.add_confirmation(entry["formula"], entry["name"], task, seed, length[task], row)
                     copied += 1
@@ -290,10 +290,6 @@ def shared_baselines(
         return copied
     finally:
         source.close()
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _epochs(task: Task, train: TrainConfig) -> float:

@@ -178,7 +178,7 @@ class Candidate(_Record):
         """The raced fields, read from a run directory (not trusted), are finite numbers and counts."""
         for name in ("raced_fitness", "raced_std"):
             value = getattr(self, name)
-            if value is not None and not _finite(value):
+            if value is not None and not finite_number(value):
                 raise RecordError(f"candidate #{self.id}: {name} must be a finite number, got {value!r}")
         for name in ("raced_seeds", "raced_failed"):
             value = getattr(self, name)
@@ -223,11 +223,12 @@ class RaceResult(_Record):
             object.__setattr__(self, "status", Status(self.status))
         except ValueError:
             raise RecordError(f"candidate #{self.candidate} seed {self.seed}: unknown status {self.status!r}") from None
-        if self.fitness is not None and not _finite(self.fitness):
+        if self.fitness is not None and not finite_number(self.fitness):
             raise RecordError(f"candidate #{self.candidate} seed {self.seed}: fitness must be a finite number")
 
 
-def _finite(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
+    """Whether ``value`` is a finite int or float (not a bool): what a stored measure must be."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

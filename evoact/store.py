@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
 import shutil
 import sqlite3
@@ -17,7 +16,7 @@ from typing import Any
 
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.database import transaction
-from evoact.records import STATUSES, Candidate, Outcome, RaceResult
+from evoact.records import STATUSES, Candidate, Outcome, RaceResult, finite_number
 
 SCHEMA_VERSION = 5
 #: Older versions this evoact still reads (and upgrades when it writes them).
@@ -102,10 +101,6 @@ class RunStoreError(RuntimeError):
     """A run directory is missing, not a run, or cannot be written where asked."""
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 #: What each run fact must be: (check, what it is, for the error).
 _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     "state": (
@@ -114,16 +109,17 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "stopped_because": (lambda v: v is None or isinstance(v, str), "a reason"),
     "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a version number"),
-    "started_at": (_number, "a time"),
-    "finished_at": (_number, "a time"),
+    "started_at": (finite_number, "a time"),
+    "finished_at": (finite_number, "a time"),
     "mode": (lambda v: v in ("generational", "async"), "generational or async"),
     "ray_address": (lambda v: v is None or isinstance(v, str), "an address"),
-    "hurdle": (lambda v: v is None or _number(v), "a number"),
+    "hurdle": (lambda v: v is None or finite_number(v), "a number"),
     "hurdles": (
         lambda v: (
             isinstance(v, dict)
             and all(
-                isinstance(h, dict) and _number(h.get("limit")) and isinstance(h.get("metric"), str) for h in v.values()
+                isinstance(h, dict) and finite_number(h.get("limit")) and isinstance(h.get("metric"), str)
+                for h in v.values()
             )
         ),
         "hurdles per task",
