@@ -161,19 +161,18 @@ def _stop_options(command: Callable) -> Callable:
     return click.option(
         "--log-to",
         type=(click.Choice(list(LOGGERS)), click.Path(path_type=Path)),
-        default=None,
+        multiple=True,
         metavar="LOGGER DIR",
         help="Also log every candidate, the config and the best-so-far curve to an experiment tracker's local files:"
-        " tensorboard DIR (pip install evoact[tensorboard]).",
+        " tensorboard DIR (pip install evoact[tensorboard]) or mlflow DIR (pip install evoact[mlflow]); repeat for"
+        " both.",
     )(command)
 
 
-def _callbacks(log_to: tuple[str, Path] | None) -> list[Hook]:
+def _callbacks(log_to: tuple[tuple[str, Path], ...]) -> list[Hook]:
     """The loggers ``--log-to`` asks for (a one-line error if one cannot be made)."""
-    if log_to is None:
-        return []
     try:
-        return [make_logger(*log_to)]
+        return [make_logger(kind, folder) for kind, folder in log_to]
     except (ImportError, ValueError) as exc:
         _fail(str(exc))
 
@@ -258,7 +257,12 @@ _DATA_DIR = click.option(
 @_DATA_DIR
 @_stop_options
 def resume(
-    run: Path, trust: bool, address: str | None, data_dir: str | None, log_to: tuple[str, Path] | None, **rules: Any
+    run: Path,
+    trust: bool,
+    address: str | None,
+    data_dir: str | None,
+    log_to: tuple[tuple[str, Path], ...],
+    **rules: Any,
 ) -> None:
     """Continue an interrupted search (killed, crashed, stopped with Ctrl-C or by a stopping rule) where it stopped;
     stopping rules given here apply to this session."""
@@ -434,20 +438,16 @@ def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
 def runs(folder: Path, as_json: bool) -> None:
     """List the runs in FOLDER (default: runs): state, tasks, best against the best baseline, size, duration, and the
     command that runs each again. A run whose process died shows as interrupted."""
-    from evoact.run import find_runs
+    from evoact.run import list_runs
 
-    found, overviews, unreadable = find_runs(folder), [], []
-    for run in found:  # one damaged run does not hide the others
-        try:
-            overviews.append(run.overview())
-        except (RunStoreError, SearchSpaceError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            unreadable.append(f"{run.path.name}: {' '.join(str(exc).split())[:200]}")
+    listed, unreadable = list_runs(folder)
+    overviews = [o for _, o in listed]
     if as_json:
         click.echo(json.dumps([o.to_json() for o in overviews], indent=2))
         for line in unreadable:
             click.echo(f"not listed: {plain(line)}", err=True)
         return
-    if not found:
+    if not listed and not unreadable:
         if (
             not folder.is_dir()
             and click.get_current_context().get_parameter_source("folder") != ParameterSource.DEFAULT
@@ -596,6 +596,39 @@ def report(run: Path, output: Path, top: int) -> None:
 
     write_report(_open(run).store, output, top)
     console.print(f"wrote {output}", highlight=False)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path), default=Path("runs"), required=False)
+@click.option("--port", type=int, default=8750, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
+@click.option(
+    "--refresh", type=float, default=2.0, show_default=True, help="Seconds between an open page's checks for news."
+)
+@click.option("--top", type=int, default=10, show_default=True, help="Hall-of-fame entries on a run's page.")
+def dashboard(folder: Path, port: int, refresh: float, top: int) -> None:
+    """Serve a live, read-only web page over the runs in FOLDER (default: runs), on 127.0.0.1 only: the runs, each
+    run's progress, cascade, hall of fame and confirmations, and runs side by side. Pages follow running searches."""
+    from evoact.dashboard import make_server
+
+    BOUNDS["port"].check("--port", port)
+    BOUNDS["refresh"].check("--refresh", refresh)
+    BOUNDS["show_top"].check("--top", top)
+    if not folder.is_dir():
+        _fail(f"{folder}: no such folder")
+    try:
+        server = make_server(folder, port, top, refresh)
+    except OSError as exc:
+        _fail(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc} (choose another --port, or 0 for any)")
+    console.print(
+        f"evoact dashboard for {shown(str(folder))} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops it)",
+        highlight=False,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        console.print("dashboard stopped", highlight=False)
+    finally:
+        server.server_close()
 
 
 @main.command()

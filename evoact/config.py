@@ -107,6 +107,8 @@ BOUNDS: dict[str, Bound] = {
     "race_top": Bound(int, 0, 10_000),
     "race_seeds": Bound(int, 1, 100),
     "compare_top": Bound(int, 1, 100),
+    "port": Bound(int, 0, 65_535),
+    "refresh": Bound(float, 0.2, 3600),
 }
 MAX_TASKS = 32
 MAX_TEXT = 4096  # a space path, task name, address or data directory

@@ -1,15 +1,24 @@
 """Experiment-tracker loggers: hooks that write a search's events where people watch experiments (local files only).
 
-``TensorBoardLogger(DIR)`` writes TensorBoard event files (``pip install evoact[tensorboard]``): per candidate its
-fitness, its score on each task and its formula with the cascade's verdict (step: the candidate's id); per run the
-config and the best fitness so far after each step (step: the generation, or evaluations in async mode). Pass one to
-``evoact.search(..., callbacks=[...])`` or give ``--log-to tensorboard DIR``.
+Each logs, per candidate, its fitness, its score on each task and its formula with the cascade's verdict (step: the
+candidate's id), and per run the config and the best fitness so far after each step (step: the generation, or
+evaluations in async mode):
+
+- ``TensorBoardLogger(DIR)``: TensorBoard event files (``pip install evoact[tensorboard]``);
+- ``MLflowLogger(DIR)``: one MLflow run in a local SQLite tracking store ``DIR/mlflow.db``, artifacts in
+  ``DIR/artifacts`` (``pip install evoact[mlflow]``; MLflow's telemetry is turned off). Formulas and verdicts go to
+  the artifact ``candidates.json``, as MLflow has no text per step. See them with ``mlflow ui --backend-store-uri
+  sqlite:///DIR/mlflow.db``.
+
+Pass one to ``evoact.search(..., callbacks=[...])`` or give ``--log-to tensorboard|mlflow DIR``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +26,41 @@ from evoact.hooks import Hook
 from evoact.records import Candidate, Status
 
 #: ``--log-to`` names and the extra each needs.
-LOGGERS = {"tensorboard": "tensorboard"}
+LOGGERS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
 
 
-class TensorBoardLogger(Hook):
+def _verdict(candidate: Candidate) -> str:
+    """A candidate's cascade verdict in words, with the reason where it was not trained to the end."""
+    o = candidate.outcome
+    verdict = o.status if o.stage is None else f"{o.status} at {o.stage}"
+    return verdict + (f": {o.error}" if o.error and o.status != Status.OK else "")
+
+
+def _measures(candidate: Candidate) -> dict[str, float]:
+    """A candidate's finite numbers to plot: its fitness and each task's measures, named ``TASK/val_acc`` and so on."""
+    o = candidate.outcome
+    out = {"fitness": o.fitness} if o.fitness is not None and math.isfinite(o.fitness) else {}
+    for task, score in o.scores.items():
+        for measure in ("val_acc", "val_loss", "test_acc", "test_loss"):
+            value = getattr(score, measure)
+            if value is not None and math.isfinite(value):
+                out[f"{task}/{measure}"] = value
+    return out
+
+
+class _Logger(Hook):
+    """What both loggers keep: the best evolved fitness so far, for the per-step curve."""
+
+    best = -math.inf
+
+    def resumed(self, candidate: Candidate) -> None:
+        """A candidate counts toward the best so far (one from a resumed run's earlier sessions too)."""
+        fitness = candidate.outcome.fitness
+        if not candidate.label and fitness is not None and math.isfinite(fitness):
+            self.best = max(self.best, fitness)
+
+
+class TensorBoardLogger(_Logger):
     """Writes a search's candidates, config and best-so-far curve as TensorBoard event files in ``log_dir``."""
 
     def __init__(self, log_dir: str | Path) -> None:
@@ -31,35 +71,19 @@ class TensorBoardLogger(Hook):
                 "the TensorBoard logger needs the tensorboard package: pip install evoact[tensorboard]"
             ) from None
         self.writer = SummaryWriter(str(log_dir))
-        self.best = -math.inf
 
     def start(self, config: dict[str, Any]) -> None:
         """Log the run's config (as text: TensorBoard's text tab)."""
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```", 0)
 
-    def resumed(self, candidate: Candidate) -> None:
-        """A resumed run's earlier candidate: it counts toward the best so far (it was logged when it finished)."""
-        fitness = candidate.outcome.fitness
-        if not candidate.label and fitness is not None and math.isfinite(fitness):
-            self.best = max(self.best, fitness)
-
     def finished(self, candidate: Candidate) -> None:
         """Log one candidate: fitness (its first seed's, as the algorithm is told it), per-task scores, formula and
         verdict."""
-        o, step = candidate.outcome, candidate.id
         name = candidate.label or f"#{candidate.id}"
-        verdict = o.status if o.stage is None else f"{o.status} at {o.stage}"
-        detail = f": {o.error}" if o.error and o.status != Status.OK else ""
-        self.writer.add_text("candidates", f"{name} `{candidate.formula}` {verdict}{detail}", step)
-        if o.fitness is not None and math.isfinite(o.fitness):
-            self.writer.add_scalar("fitness", o.fitness, step)
-            if not candidate.label:
-                self.best = max(self.best, o.fitness)
-        for task, score in o.scores.items():
-            for measure in ("val_acc", "val_loss", "test_acc", "test_loss"):
-                value = getattr(score, measure)
-                if value is not None and math.isfinite(value):
-                    self.writer.add_scalar(f"{task}/{measure}", value, step)
+        self.writer.add_text("candidates", f"{name} `{candidate.formula}` {_verdict(candidate)}", candidate.id)
+        for key, value in _measures(candidate).items():
+            self.writer.add_scalar(key, value, candidate.id)
+        self.resumed(candidate)
 
     def step(self, index: int, state: dict[str, Any]) -> None:
         """Log the best evolved fitness so far."""
@@ -72,8 +96,72 @@ class TensorBoardLogger(Hook):
         self.writer.close()
 
 
+class MLflowLogger(_Logger):
+    """Writes a search as one MLflow run in a local SQLite tracking store under ``log_dir`` (no server, no traffic)."""
+
+    def __init__(self, log_dir: str | Path, experiment: str = "evoact") -> None:
+        os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"  # nothing leaves this machine
+        os.environ["DO_NOT_TRACK"] = "true"
+        try:
+            from mlflow import MlflowClient
+            from mlflow.entities import Metric
+        except ImportError:
+            raise ImportError("the MLflow logger needs the mlflow package: pip install evoact[mlflow]") from None
+        folder = Path(log_dir).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+        self.metric = Metric
+        known = self.client.get_experiment_by_name(experiment)
+        self.experiment = (
+            known.experiment_id
+            if known
+            else self.client.create_experiment(experiment, artifact_location=(folder / "artifacts").as_uri())
+        )
+        self.run_id: str | None = None
+        self.rows: list[dict[str, Any]] = []
+
+    def start(self, config: dict[str, Any]) -> None:
+        """Open the MLflow run and log the config as its parameters (nested settings as dotted names)."""
+        self.run_id = self.client.create_run(self.experiment, run_name=f"evoact seed {config.get('seed')}").info.run_id
+        flat: dict[str, Any] = {}
+        for key, value in config.items():
+            if isinstance(value, dict):
+                flat.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                flat[key] = value
+        for key, value in flat.items():
+            self.client.log_param(self.run_id, key, json.dumps(value) if isinstance(value, (list, dict)) else value)
+
+    def finished(self, candidate: Candidate) -> None:
+        """Log one candidate's numbers as metrics at step = its id, and keep its formula and verdict for the table."""
+        if self.run_id is None:
+            return
+        now = int(time.time() * 1000)
+        metrics = [self.metric(key, value, now, candidate.id) for key, value in _measures(candidate).items()]
+        if metrics:
+            self.client.log_batch(self.run_id, metrics=metrics)
+        row = {"id": candidate.id, "label": candidate.label, "formula": candidate.formula}
+        self.rows.append({**row, "fitness": candidate.outcome.fitness, "verdict": _verdict(candidate)})
+        self.resumed(candidate)
+
+    def step(self, index: int, state: dict[str, Any]) -> None:
+        """Log the best evolved fitness so far, and the candidates table as it stands."""
+        if self.run_id is None:
+            return
+        if math.isfinite(self.best):
+            self.client.log_metric(self.run_id, "best_fitness", self.best, step=index)
+        self.client.log_dict(self.run_id, {"candidates": self.rows}, "candidates.json")
+
+    def close(self) -> None:
+        """Write the candidates table and end the MLflow run."""
+        if self.run_id is not None:
+            self.client.log_dict(self.run_id, {"candidates": self.rows}, "candidates.json")
+            self.client.set_terminated(self.run_id)
+            self.run_id = None
+
+
 def make_logger(kind: str, log_dir: str | Path) -> Hook:
     """The logger ``--log-to KIND DIR`` names; a one-line error for an unknown kind."""
     if kind not in LOGGERS:
         raise ValueError(f"--log-to {kind!r}: known loggers are {', '.join(LOGGERS)}")
-    return TensorBoardLogger(log_dir)
+    return TensorBoardLogger(log_dir) if kind == "tensorboard" else MLflowLogger(log_dir)

@@ -6,6 +6,7 @@ problem, the driver and the readers pass these records, and ``row()`` gives a re
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -232,11 +233,17 @@ def finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """A record class's field names and their annotations (read once: records are parsed by the thousand)."""
+    return {f.name: f.type for f in fields(cls)}
+
+
 def _checked(cls: type, data: Mapping[str, Any], convert: dict[str, Any]) -> dict[str, Any]:
     """``data`` as keyword arguments of ``cls``: known fields only, numbers finite, nested parts converted."""
     if not isinstance(data, Mapping):
         raise RecordError(f"{cls.__name__} data must be a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in fields(cls)}
+    known = _field_types(cls)
     unknown = set(data) - set(known)
     if unknown:
         raise RecordError(f"{cls.__name__} has no field(s) {', '.join(sorted(map(str, unknown)))}")
@@ -246,7 +253,7 @@ def _checked(cls: type, data: Mapping[str, Any], convert: dict[str, Any]) -> dic
             out[key] = convert[key](value)
         elif (
             value is not None
-            and known[key].type in ("float | None",)
+            and known[key] == "float | None"
             and not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
         ):
             raise RecordError(f"{cls.__name__}.{key} must be a finite number, got {value!r}")

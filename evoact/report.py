@@ -6,6 +6,7 @@ Images are embedded as data URIs and nothing is fetched, so the file opens anywh
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import statistics
@@ -18,12 +19,12 @@ from matplotlib.ticker import MaxNLocator
 from evoact.confirmation import tables
 from evoact.inspection import describe_candidate
 from evoact.plotting import figure_png, plot_png, plt
-from evoact.records import Status
+from evoact.records import Candidate, Status
 from evoact.run import RunReader
 from evoact.store import RunStore
-from evoact.summaries import Verdict
+from evoact.summaries import ParetoPoint, Verdict
 
-_STYLE = """
+STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}
@@ -32,11 +33,11 @@ img{max-width:100%}.muted{color:#777}.warn{color:#a40}
 """
 
 
-def _img(png: bytes, alt: str) -> str:
+def image_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
+def html_table(header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_text(v))}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -107,6 +108,49 @@ def curves_png(run: RunReader, top: int = 3) -> bytes | None:
     return figure_png(fig)
 
 
+@functools.lru_cache(maxsize=256)
+def _formula_png(formula: str, constants: tuple[tuple[str, float], ...]) -> bytes:
+    """A formula's plot, drawn once per process: a live page re-renders the same hall of fame many times."""
+    return plot_png(formula, dict(constants), title=formula)
+
+
+def _task_scores(run: RunReader, row: Candidate) -> str:
+    """A candidate's measures per task (its first training), and its fitness on each raced seed with their spread."""
+    rows = []
+    for task, metric in run.metrics.items():
+        score = row.outcome.scores.get(task)
+        measure = "acc" if metric == "accuracy" else "loss"
+        rows.append(
+            [
+                task,
+                metric,
+                None if score is None else getattr(score, f"val_{measure}"),
+                None if score is None else getattr(score, f"test_{measure}"),
+                "stopped at the quality hurdle" if score is not None and score.stopped else "",
+            ]
+        )
+    out = html_table(["task", "metric", "validation", "test", ""], rows)
+    races = run.store.races(row.id)
+    if races:
+        spread = "-" if row.raced_std is None else f"{row.raced_std:.4g}"
+        seeds = ", ".join(f"{_text(r.fitness)} (seed {r.seed}, {r.status})" for r in races)
+        out += (
+            f"<p class='seeds'>Raced: mean {_text(row.rank_fitness)} &plusmn; {html.escape(spread)} (standard"
+            f" deviation) over {row.raced_seeds} seeds; first training {_text(row.outcome.fitness)}, then"
+            f" {html.escape(seeds)}.</p>"
+        )
+    return out
+
+
+def _pareto(run: RunReader, points: tuple[ParetoPoint, ...]) -> str:
+    """The Pareto front as a table: each task's score relative to the best baseline's, and size where it counted."""
+    names = [*run.config.tasks, *(["nodes"] if run.config.complexity_objective else [])]
+    return f"<h2 id='pareto'>Pareto front ({len(points)} candidates)</h2>" + html_table(
+        ["id", "formula", *names],
+        [[p.candidate.id, p.candidate.formula, *(p.objectives[n] for n in names)] for p in points],
+    )
+
+
 def _verdict(verdict: Verdict | None) -> str:
     """The answer first: the winner, its margin over the best baseline on each task, and whether it was confirmed."""
     if verdict is None:
@@ -151,7 +195,7 @@ def _verdict(verdict: Verdict | None) -> str:
     return (
         "<div id='verdict'><h2>Verdict</h2>"
         + head
-        + _table(
+        + html_table(
             ["task", "metric", "winner (validation)", "best baseline", "confirmed on fresh seeds (vs best baseline)"],
             rows,
         )
@@ -171,14 +215,17 @@ def _lineage(tree: dict[str, Any]) -> str:
     return item + "</li>"
 
 
-def render_report(store: RunStore, top: int = 10) -> str:
-    """The report's HTML text: the summary ``evoact show`` prints, with plots and each top candidate described."""
+def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "") -> str:
+    """The report's HTML text: the summary ``evoact show`` prints, with plots and each top candidate described.
+
+    ``head`` and ``nav`` (trusted HTML, for the dashboard) go at the end of the head and the start of the body.
+    """
     run = RunReader(store)
     summary, config = run.summary(top), run.config
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>evoact report: {html.escape(store.path.name)}</title>",
-        f"<style>{_STYLE}</style></head><body><h1>evoact run {html.escape(store.path.name)}</h1>",
+        f"<style>{STYLE}</style>{head}</head><body>{nav}<h1>evoact run {html.escape(store.path.name)}</h1>",
     ]
     started = store.meta().get("started_at")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)) if isinstance(started, (int, float)) else "-"
@@ -192,7 +239,7 @@ def render_report(store: RunStore, top: int = 10) -> str:
     versions = store.config().get("versions")
     parts.append(
         "<h2>Settings</h2>"
-        + _table(
+        + html_table(
             ["setting", "value"],
             [
                 ["search space", config.space],
@@ -210,19 +257,21 @@ def render_report(store: RunStore, top: int = 10) -> str:
         )
     )
     if isinstance(versions, dict):
-        parts.append("<h3>Versions</h3>" + _table(["package", "version"], [[k, v] for k, v in versions.items()]))
-    parts.append("<h2>Progress</h2>")
+        parts.append("<h3>Versions</h3>" + html_table(["package", "version"], [[k, v] for k, v in versions.items()]))
+    parts.append("<h2 id='progress'>Progress</h2>")
     png = progress_png(run)
     parts.append(
-        _img(png, "fitness over generations") if png else "<p class='muted'>no evolved candidate has a fitness yet</p>"
+        image_tag(png, "fitness over generations")
+        if png
+        else "<p class='muted'>no evolved candidate has a fitness yet</p>"
     )
     curves = curves_png(run)
     if curves:
-        parts.append("<h2 id='curves'>Learning curves</h2>" + _img(curves, "validation loss per epoch"))
+        parts.append("<h2 id='curves'>Learning curves</h2>" + image_tag(curves, "validation loss per epoch"))
     b = summary.cascade
     parts.append(
-        "<h2>Rejection cascade</h2>"
-        + _table(
+        "<h2 id='cascade'>Rejection cascade</h2>"
+        + html_table(
             ["stage", "candidates"],
             [
                 ["proposed", b.proposed],
@@ -240,8 +289,8 @@ def render_report(store: RunStore, top: int = 10) -> str:
         )
     )
     parts.append(
-        "<h2>Baselines</h2>"
-        + _table(
+        "<h2 id='baselines'>Baselines</h2>"
+        + html_table(
             ["baseline", "formula", "fitness", "test acc", "status"],
             [
                 [c.label, c.formula, c.rank_fitness, c.outcome.test_acc, c.status]
@@ -249,18 +298,20 @@ def render_report(store: RunStore, top: int = 10) -> str:
             ],
         )
     )
+    if summary.pareto_front is not None:
+        parts.append(_pareto(run, summary.pareto_front))
     if summary.confirmation:
-        parts.append("<h2>Confirmation on fresh seeds</h2>")
+        parts.append("<h2 id='confirmation'>Confirmation on fresh seeds</h2>")
         for title, header, rows in tables(summary.confirmation):
-            parts.append(f"<h3>{html.escape(title)}</h3>" + _table(list(header), rows))
-    parts.append("<h2>Hall of fame</h2>")
+            parts.append(f"<h3>{html.escape(title)}</h3>" + html_table(list(header), rows))
+    parts.append("<h2 id='hall-of-fame'>Hall of fame</h2>")
     for rank, row in enumerate(store.hall_of_fame(top), 1):
         info = describe_candidate(run, row.id)
         parts.append(
             f"<div class='entry'><h3>#{rank} &middot; candidate {row.id}: <code>{html.escape(row.formula)}</code></h3>"
         )
         parts.append(
-            _table(
+            html_table(
                 ["fitness", "seeds", "test acc", "nodes", "generation", "origin", "learned constants", "status"],
                 [
                     [
@@ -276,14 +327,18 @@ def render_report(store: RunStore, top: int = 10) -> str:
                 ],
             )
         )
-        parts.append(_img(plot_png(row.formula, info["constant_values"], title=row.formula), f"plot of {row.formula}"))
+        parts.append(_task_scores(run, row))
+        constants = tuple(sorted(info["constant_values"].items()))
+        parts.append(image_tag(_formula_png(row.formula, constants), f"plot of {row.formula}"))
         if rank == 1:
             parts.append(f"<h4>Lineage</h4><ul id='lineage'>{_lineage(run.lineage(row.id))}</ul>")
         parts.append(
-            _table(["property", "value", "found"], [[k, p["value"], p["how"]] for k, p in info["properties"].items()])
+            html_table(
+                ["property", "value", "found"], [[k, p["value"], p["how"]] for k, p in info["properties"].items()]
+            )
         )
         parts.append(
-            _table(
+            html_table(
                 ["nearest known", "distance", "rediscovery", "reference"],
                 [
                     [m["name"], m["distance"], "yes" if m["rediscovery"] else "no", m["reference"]]

@@ -19,7 +19,7 @@ from evoact.records import Candidate, Stage, Status, mean_learned
 from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
-from evoact.search_space import SearchSpace, parse_search_space
+from evoact.search_space import SearchSpace, SearchSpaceError, parse_search_space
 from evoact.store import RunStore, RunStoreError, writer_active
 from evoact.summaries import (
     BaselineRef,
@@ -337,3 +337,15 @@ def find_runs(folder: str | Path) -> list[RunReader]:
             except RunStoreError:
                 continue
     return sorted(runs, key=lambda r: r.store.meta().get("started_at") or 0)
+
+
+def list_runs(folder: str | Path) -> tuple[list[tuple[RunReader, RunOverview]], list[str]]:
+    """Every run in ``folder`` with its overview, oldest first, and a line for each run that could not be read: one
+    damaged run does not hide the others."""
+    listed, unreadable = [], []
+    for run in find_runs(folder):
+        try:
+            listed.append((run, run.overview()))
+        except (RunStoreError, SearchSpaceError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            unreadable.append(f"{run.path.name}: {' '.join(str(exc).split())[:200]}")
+    return listed, unreadable

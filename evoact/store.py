@@ -199,6 +199,7 @@ class RunStore:
         self._conn = conn
         self._lock = lock
         self._known_columns: set[str] | None = None
+        self._read: tuple[int, dict[tuple[str, tuple], list[Candidate]]] = (-1, {})
 
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any]) -> RunStore:
@@ -452,9 +453,20 @@ class RunStore:
         return counts
 
     def _select(self, where: str, args: tuple) -> list[Candidate]:
+        """Candidates matching ``where``; a reader parses each answer once until another connection commits (SQLite's
+        ``data_version``), so pages that read a 10,000-candidate run several times read it once."""
+        if self._lock is None:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._read[0]:
+                self._read = (version, {})
+            if (where, args) in self._read[1]:
+                return list(self._read[1][where, args])
         cur = self._conn.execute(f"SELECT * FROM candidates {where}", args)
         names = [c[0] for c in cur.description]
-        return [_candidate(dict(zip(names, values))) for values in cur.fetchall()]
+        rows = [_candidate(dict(zip(names, values))) for values in cur.fetchall()]
+        if self._lock is None:
+            self._read[1][where, args] = rows
+        return list(rows)
 
     # --- racing -------------------------------------------------------------------------
     def add_race(self, result: RaceResult) -> None:

@@ -210,36 +210,41 @@ def print_confirmation(summary: Confirmation, markdown: bool = False) -> None:
         console.print(table)
 
 
+#: The columns of ``evoact runs`` and of the dashboard's runs list.
+RUNS_HEADER = ("run", "state", "tasks", "best (fitness, id)", "best baseline", "candidates", "time", "run again with")
+
+
+def run_row(o: RunOverview) -> list[str]:
+    """One run as a row under ``RUNS_HEADER`` (plain text: each view escapes it its own way)."""
+    best, base = o.best, o.best_baseline
+    return [
+        o.name,
+        o.state,
+        _tasks_text(o.tasks),
+        "-" if best is None else f"{_num(best.fitness)} #{best.id}",
+        "-" if base is None else f"{_num(base.fitness)} {base.name}",
+        str(o.candidates),
+        _duration(o.seconds),
+        o.command or "-",
+    ]
+
+
 def print_runs(folder: Path, overviews: Sequence[RunOverview], unreadable: Sequence[str]) -> None:
     """The runs of a folder, one row each, then the runs that could not be read."""
     table = Table(
         title=f"runs in {shown(str(folder))} (compare some: evoact compare RUN RUN ...)", title_justify="left"
     )
-    for col in ("run", "state", "tasks", "best (fitness, id)", "best baseline", "candidates", "time", "run again with"):
+    for col in RUNS_HEADER:
         table.add_column(col, overflow="fold")
     for o in overviews:
-        best, base = o.best, o.best_baseline
-        table.add_row(
-            shown(o.name),
-            o.state,
-            shown(_tasks_text(o.tasks)),
-            "-" if best is None else f"{_num(best.fitness)} #{best.id}",
-            "-" if base is None else shown(f"{_num(base.fitness)} {base.name}"),
-            str(o.candidates),
-            _duration(o.seconds),
-            shown(o.command or "-"),
-        )
+        table.add_row(*(shown(cell) for cell in run_row(o)))
     console.print(table)
     for line in unreadable:
         console.print(f"not listed: {shown(line)}", highlight=False)
 
 
-def print_comparison(opened: Sequence[RunReader], overviews: Sequence[RunOverview], top: int) -> None:
-    """Runs side by side: settings, results and each run's best functions."""
-    table = Table(title="runs side by side", title_justify="left")
-    table.add_column("")
-    for o in overviews:
-        table.add_column(shown(o.name), overflow="fold")
+def comparison_rows(opened: Sequence[RunReader], overviews: Sequence[RunOverview], top: int) -> list[list[str]]:
+    """Runs side by side as rows of plain text: a label, then one cell per run (settings, results, best functions)."""
 
     def best_baseline(o: RunOverview) -> str:
         return "-" if o.best_baseline is None else f"{_num(o.best_baseline.fitness)} {o.best_baseline.name}"
@@ -259,8 +264,17 @@ def print_comparison(opened: Sequence[RunReader], overviews: Sequence[RunOvervie
         ("best baseline", lambda r, o: best_baseline(o)),
     ]
     rows += [(f"#{i + 1}", lambda r, o, i=i: nth_best(r, i)) for i in range(top)]  # type: ignore[misc]
-    for label, cell in rows:
-        table.add_row(label, *(shown(cell(r, o)) for r, o in zip(opened, overviews)))
+    return [[label, *(cell(r, o) for r, o in zip(opened, overviews))] for label, cell in rows]
+
+
+def print_comparison(opened: Sequence[RunReader], overviews: Sequence[RunOverview], top: int) -> None:
+    """Runs side by side: settings, results and each run's best functions."""
+    table = Table(title="runs side by side", title_justify="left")
+    table.add_column("")
+    for o in overviews:
+        table.add_column(shown(o.name), overflow="fold")
+    for row in comparison_rows(opened, overviews, top):
+        table.add_row(*(shown(cell) for cell in row))
     console.print(table)
 
 

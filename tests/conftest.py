@@ -1,6 +1,7 @@
-"""Shared test setup: a private dataset cache and an opt-in flag for slow end-to-end tests."""
+"""Shared test setup: a private dataset cache, an opt-in flag for slow end-to-end tests, a headless browser."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,35 @@ def small_run(tmp_path_factory) -> Path:
         path, 0, {"generation": 1, "told": 6, "seeded": True, "seen": [], "population": [], "rng": [3, [0] * 625, None]}
     )
     return path
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Headless Chromium driven by Selenium, offline; quit at the end of the test."""
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver are missing: the README's install command installs them")
+        pytest.skip("needs Debian's chromium and chromium-driver (the README's install command installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for drivers online
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-sync",
+        "--disable-background-networking",
+        "--disable-component-update",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1200,2400",
+    ):
+        options.add_argument(flag)
+    opened = webdriver.Chrome(service=Service(driver), options=options)
+    yield opened
+    opened.quit()

@@ -1,6 +1,10 @@
 """Loggers: a search's events written where experiment trackers read them, and read back from there."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -10,17 +14,33 @@ from evoact.hooks import HookError
 from evoact.store import RunStore
 
 
-def test_a_search_logged_to_tensorboard_reads_back_as_the_run_stored_it(run_cli, tmp_path):
-    run_cli(
-        "search", "--budget", "tiny", "--task", "mnist1d-mlp", "--workers", "2", "--seed", "4", "--name", "logged",
-        "--log-to", "tensorboard", "tb",
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    """A tiny real search logged to TensorBoard and MLflow at once, from the command line: its folder."""
+    folder = tmp_path_factory.mktemp("logged")
+    subprocess.run(
+        [
+            sys.executable, "-m", "evoact.cli", "search", "--budget", "tiny", "--task", "mnist1d-mlp", "--workers", "2",
+            "--seed", "4", "--name", "logged", "--log-to", "tensorboard", "tb", "--log-to", "mlflow", "ml",
+        ],
+        cwd=folder, check=True, capture_output=True, timeout=900,
     )  # fmt: skip
-    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "tensors": 0}).Reload()
-    rows = [r for r in RunStore.open(tmp_path / "runs" / "logged").candidates() if r.outcome.fitness is not None]
+    return folder
+
+
+@pytest.fixture
+def stored(logs):
+    """The logged search's run store."""
+    return RunStore.open(logs / "runs" / "logged")
+
+
+def test_a_search_logged_to_tensorboard_reads_back_as_the_run_stored_it(logs, stored):
+    events = EventAccumulator(str(logs / "tb"), size_guidance={"scalars": 0, "tensors": 0}).Reload()
+    rows = [r for r in stored.candidates() if r.outcome.fitness is not None]
     logged = {e.step: e.value for e in events.Scalars("fitness")}
     assert logged == pytest.approx({r.id: r.outcome.fitness for r in rows}, rel=1e-6)
     accuracy = {e.step: e.value for e in events.Scalars("mnist1d-mlp/val_acc")}
-    every = RunStore.open(tmp_path / "runs" / "logged").candidates()
+    every = stored.candidates()
     trained = {r.id: r.outcome.scores["mnist1d-mlp"].val_acc for r in every if "mnist1d-mlp" in r.outcome.scores}
     assert accuracy == pytest.approx(trained, rel=1e-6) and trained  # those stopped at the hurdle too
     best = [e.value for e in events.Scalars("best_fitness")]
@@ -29,6 +49,28 @@ def test_a_search_logged_to_tensorboard_reads_back_as_the_run_stored_it(run_cli,
     assert all(r.formula in texts[r.id] for r in rows) and any("rejected at" in t for t in texts.values())
     config = events.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
     assert json.loads(config.strip("`\n"))["seed"] == 4
+
+
+def test_the_same_search_logged_to_mlflow_reads_back_as_the_run_stored_it(logs, stored, tmp_path):
+    os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")  # nothing leaves this machine
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{logs / 'ml' / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("evoact").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.params["seed"] == "4"
+    history = lambda key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}  # noqa: E731
+    rows = [r for r in stored.candidates() if r.outcome.fitness is not None]
+    assert history("fitness") == pytest.approx({r.id: r.outcome.fitness for r in rows}, rel=1e-6)
+    every = stored.candidates()
+    trained = {r.id: r.outcome.scores["mnist1d-mlp"].val_acc for r in every if "mnist1d-mlp" in r.outcome.scores}
+    assert history("mnist1d-mlp/val_acc") == pytest.approx(trained, rel=1e-6) and trained
+    best = [value for _, value in sorted(history("best_fitness").items())]
+    assert best == sorted(best) and best[-1] == pytest.approx(max(r.outcome.fitness for r in rows if not r.label))
+    table = json.loads(Path(client.download_artifacts(run.info.run_id, "candidates.json", str(tmp_path))).read_text())
+    by_id = {row["id"]: row for row in table["candidates"]}
+    assert set(by_id) == {r.id for r in every if r.status != "pending"}
+    assert all(by_id[r.id]["formula"] == r.formula for r in every if r.id in by_id)
+    assert any(row["verdict"].startswith("rejected at") for row in by_id.values())
 
 
 def test_a_callback_that_is_no_hook_is_refused_before_a_run_directory_exists(tmp_path):

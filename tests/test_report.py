@@ -1,7 +1,5 @@
 import base64
-import os
 import re
-import shutil
 
 import pytest
 
@@ -31,61 +29,17 @@ def test_the_report_is_one_self_contained_file(store):
     assert "Rejection cascade" in page and "baseline" in page.lower() and "nearest known" in page
 
 
-def _render_in_chromium(report, tmp_path):
+def test_the_report_renders_in_headless_chromium_with_every_image(store, tmp_path, browser):
     """Open the report in headless Chromium, check every image decoded, and take a screenshot."""
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromedriver are missing: the README's install command installs them")
-        pytest.skip("needs Debian's chromium and chromium-driver (the README's install command installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for drivers online
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-sync",
-        "--disable-background-networking",
-        "--disable-component-update",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1200,2400",
-    ):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(driver), options=options)
-    try:
-        browser.get(report.resolve().as_uri())
-        images = browser.execute_script(
-            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
-        )
-        assert len(images) >= 2 and all(done and w > 100 and h > 100 for done, w, h in images), images
-        assert browser.title.startswith("evoact report")
-        for section in ("verdict", "curves", "lineage"):  # what the report answers first, and the winner's ancestry
-            assert browser.find_element("id", section).is_displayed(), section
-        assert browser.save_screenshot(str(tmp_path / "report.png"))
-    finally:
-        browser.quit()
+    report = write_report(store, tmp_path / "report.html", top=3)
+    browser.get(report.resolve().as_uri())
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+    )
+    assert len(images) == 2 + len(store.hall_of_fame(3))
+    assert all(done and w > 100 and h > 100 for done, w, h in images), images
+    assert browser.title.startswith("evoact report")
+    for section in ("verdict", "curves", "lineage"):  # what the report answers first, and the winner's ancestry
+        assert browser.find_element("id", section).is_displayed(), section
+    assert browser.save_screenshot(str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
-    return len(images)
-
-
-def test_the_report_renders_in_headless_chromium_with_every_image(store, tmp_path):
-    assert _render_in_chromium(write_report(store, tmp_path / "report.html", top=3), tmp_path) == 2 + len(
-        store.hall_of_fame(3)
-    )
-
-
-@pytest.mark.slow
-def test_the_report_of_a_quickstart_run_renders(tmp_path):
-    run_search(make_config("quick", seed=0), tmp_path / "runs" / "quick")
-    store = RunStore.open(tmp_path / "runs" / "quick")
-    assert (
-        _render_in_chromium(write_report(store, tmp_path / "report.html"), tmp_path)
-        == 2 + len(store.hall_of_fame(10))
-        == 12
-    )
