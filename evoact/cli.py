@@ -548,7 +548,8 @@ def inspect(
     type=click.Choice(list(EXPORTERS)),
     default="module",
     show_default=True,
-    help="module: standalone torch file; sympy: a file rebuilding the SymPy expression; latex; json.",
+    help="module: standalone torch file; sympy: a file rebuilding the SymPy expression; latex; json; jax: a"
+    " jax.numpy function (needs only jax).",
 )
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), required=True, help="File to write (a new one, unless --force)."
@@ -563,8 +564,8 @@ def export(
     output: Path,
     force: bool,
 ) -> None:
-    """Export a candidate (RUN ID) or a formula (--expr): a standalone torch module (imports only torch), SymPy, LaTeX
-    or JSON.
+    """Export a candidate (RUN ID) or a formula (--expr): a standalone torch module (imports only torch), SymPy, LaTeX,
+    JSON or a JAX function (imports only jax).
 
     A run's learnable constants start at their trained values (the mean over layers); --param overrides.
     """

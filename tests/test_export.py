@@ -3,6 +3,7 @@ import functools
 import importlib.util
 import io
 import json
+import math
 import re
 import subprocess
 import sys
@@ -14,8 +15,10 @@ import torch
 from onnx.reference import ReferenceEvaluator
 
 from evoact import load_activation
+from evoact.catalog import CATALOG
 from evoact.compiler import CompiledActivation, compile_activation
 from evoact.export import (
+    export_jax,
     export_json,
     export_latex,
     export_sympy,
@@ -340,3 +343,35 @@ def test_inplace_keeps_the_input_when_only_a_learnable_constant_needs_gradients(
             grads.append(next(act.parameters()).grad)
             assert torch.equal(x, torch.linspace(-2, 2, 9))  # autograd needed x: it was left alone
         assert torch.allclose(grads[0], grads[1])
+
+
+def test_every_op_of_the_table_has_a_jax_form():
+    from evoact.ops import OPS
+
+    assert all(op.jax for op in OPS.values()), [name for name, op in OPS.items() if not op.jax]
+
+
+@pytest.mark.parametrize("known", CATALOG, ids=[k.name for k in CATALOG])
+def test_the_jax_export_of_every_published_function_matches_torch(tmp_path, known):
+    jax = pytest.importorskip("jax")  # the dev install has it; a user without jax never needs it
+    jax.config.update("jax_enable_x64", True)
+    params = {"beta": 1.25} if "beta" in known.formula else {}  # exact in float32, as torch keeps constants
+    mod = _load(export_jax(tmp_path / "act_jax.py", known.formula, params))
+    x = torch.linspace(-4.0, 4.0, 161, dtype=torch.float64, requires_grad=True)
+    torch_y = compile_activation(known.formula, params)(x)
+    (slope,) = torch.autograd.grad(torch_y.sum(), x)
+    jax_x = jax.numpy.asarray(x.detach().numpy())
+    jax_y = jax.jit(mod.activation)(jax_x)
+    jax_slope = jax.vmap(jax.grad(mod.activation))(jax_x)
+    assert jax_y.dtype == jax_x.dtype and jax_y.shape == jax_x.shape and mod.PARAMS == params
+    got_y, got_slope = (torch.from_numpy(jax.device_get(a).copy()) for a in (jax_y, jax_slope))
+    assert (got_y - torch_y.detach()).abs().max() < 1e-9
+    assert torch.allclose(got_slope, slope, rtol=1e-7, atol=1e-7, equal_nan=True)  # kinks included
+
+
+def test_a_run_candidate_exports_to_jax_from_the_command_line(run_cli, small_run, tmp_path):
+    jax = pytest.importorskip("jax")
+    run_cli("export", str(small_run), "2", "--format", "jax", "-o", "act.py")
+    mod = _load(tmp_path / "act.py")
+    assert mod.FORMULA == "x*tanh(x)"
+    assert float(mod.activation(jax.numpy.float32(2.0))) == pytest.approx(2.0 * math.tanh(2.0), rel=1e-6)

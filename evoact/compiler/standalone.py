@@ -17,18 +17,22 @@ import types
 from pathlib import Path
 
 from evoact.compiler.derivative import derivatives
-from evoact.compiler.lowering import Program, lower, lower_many
+from evoact.compiler.lowering import CompileError, Program, lower, lower_many
 from evoact.formula import check_learned, check_params, parse
 from evoact.native import NATIVES, PROGRAM_OPS
 from evoact.ops import ONNX_UNSUPPORTED
 
 
-def program_source(program: Program) -> list[str]:
-    """Python source lines (assignments, then ``return``) computing the program's outputs with torch."""
-    lines = [
-        f"{op.target} = " + PROGRAM_OPS[op.fn].template.format(*[a if isinstance(a, str) else repr(a) for a in op.args])
-        for op in program.ops
-    ]
+def program_source(program: Program, dialect: str = "torch") -> list[str]:
+    """Python source lines (assignments, then ``return``) computing the program's outputs with torch, or with
+    ``jax.numpy`` for ``dialect="jax"`` (the op table's ``jax`` templates; a program without natives)."""
+    lines = []
+    for op in program.ops:
+        entry = PROGRAM_OPS[op.fn]
+        template = entry.template if dialect == "torch" else getattr(entry, "jax", "")
+        if not template:
+            raise CompileError(f"{op.fn} has no {dialect} form")
+        lines.append(f"{op.target} = " + template.format(*[a if isinstance(a, str) else repr(a) for a in op.args]))
     return lines + [f"return {', '.join(program.outputs)}"]
 
 

@@ -1,0 +1,59 @@
+"""Export an activation as a Python file with a ``jax.numpy`` function (needs only jax)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evoact.compiler import lower
+from evoact.compiler.standalone import program_source, standalone_source
+from evoact.formula import check_learned, check_params, parse
+
+_TEMPLATE = '''"""Activation function exported by evoact as a JAX function.
+
+Formula: {formula}
+{learned}Needs only jax. ``activation(x{doc_args})`` applies it elementwise to an array of any shape; it works under
+``jax.jit``, ``jax.grad`` and ``jax.vmap``, and takes learnable constants as arguments (pass them from your model's
+parameters to learn them).
+"""
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.special
+
+FORMULA = {formula_repr}
+PARAMS = {params_repr}
+
+
+def activation(x{param_args}):
+    """Apply the activation elementwise."""
+{body}
+'''
+
+
+def export_jax(
+    path: str | Path,
+    formula: str,
+    params: dict[str, float] | None = None,
+    learned: dict[str, list[float]] | None = None,
+) -> Path:
+    """Write ``activation(x, **constants)`` in ``jax.numpy``, from the op table's JAX forms; returns the path."""
+    params = check_params(params)
+    standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
+    program = lower(parse(formula))  # the op table's ops only: torch's natives have no JAX form here
+    init = {p: params.get(p, 1.0) for p in program.params}
+    learned = check_learned(learned, program.params) if learned else {}  # numbers only: no text from a run in code
+    values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in learned[k])}" for k in program.params if k in learned)
+    path = Path(path)
+    path.write_text(
+        _TEMPLATE.format(
+            formula=program.formula,
+            learned=f"Values learned per layer in the run: {values}.\n" if values else "",
+            doc_args="".join(f", {p}={v!r}" for p, v in init.items()),
+            formula_repr=repr(program.formula),
+            params_repr=repr(init),
+            param_args="".join(f", {p}={v!r}" for p, v in init.items()),
+            body="\n".join("    " + line for line in program_source(program, "jax")),
+        ),
+        encoding="utf-8",
+    )
+    return path
