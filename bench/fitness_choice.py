@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evoact.api import open_run  # noqa: E402
 from evoact.confirmation import RATIO_REFERENCES, confirm_run  # noqa: E402
 from evoact.summaries import Confirmation  # noqa: E402
+from evoact.tasks import SUITES  # noqa: E402
 
 MEAN_GOAL, WORST_GOAL = 1.00, 0.96
 #: Validation tasks whose test measure swings too much between seeds to compare functions by (fitness_transfer's rule).
@@ -42,7 +43,9 @@ def variant(path: str) -> str:
     """A run's setting as the comparison names it."""
     config = open_run(path).config
     check = config.screening.min_rank_correlation
-    return f"aggregate {config.aggregate}, sign check {'off' if not check else f'>= {check:g}'}"
+    extra = [t for t in config.tasks if t not in SUITES["general"]]
+    added = f", search group + {', '.join(extra)}" if extra else ""
+    return f"aggregate {config.aggregate}, sign check {'off' if not check else f'>= {check:g}'}{added}"
 
 
 def main() -> None:
