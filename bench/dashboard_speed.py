@@ -4,7 +4,8 @@ Run:  python bench/dashboard_speed.py RUN [--candidates 10000] [--out bench/resu
 
 RUN is a finished search. Its directory is copied twice into a scratch folder: once as it is, once grown to
 ``--candidates`` rows by adding copies of its own candidates' stored outcomes (formulas, scores, curves and all, in
-later generations), so that every page has real data to show. Each page is timed as a browser gets it, over HTTP
+later generations, their fitness lowered by 1 so that the hall of fame keeps its different formulas), so that every
+page has real data to show. Each page is timed as a browser gets it, over HTTP
 from a dashboard on 127.0.0.1: the first time (rendered) and again with nothing changed (served from its cache), and
 the stamp an open page polls. The baseline, measured in the same process: reading the run's summary as
 ``evoact show`` does.
@@ -25,16 +26,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from evoact import report  # noqa: E402
 from evoact.dashboard import make_server  # noqa: E402
 from evoact.run import read_run  # noqa: E402
 from evoact.store import RunStore  # noqa: E402
 
 
-def grow(path: Path, size: int) -> None:
-    """Add copies of the run's own evolved candidates until it holds ``size`` rows."""
+def grow(path: Path, size: int, more: bool = False) -> None:
+    """Add copies of the run's own evolved candidates, each ranked below every original, until it holds ``size``
+    rows (with ``more``: add ``size`` rows), as a running search adds them."""
     store = RunStore.reopen(path)
     rows = [r for r in store.candidates() if r.label is None and r.outcome.status != "pending"]
-    have, rng = len(store.candidates()), random.Random(0)
+    have, rng = (0 if more else len(store.candidates())), random.Random(0)
     last = max(r.generation or 0 for r in rows)
     with store.transaction():
         for i in range(size - have):
@@ -42,7 +45,9 @@ def grow(path: Path, size: int) -> None:
             cid = store.add_candidate(
                 row.formula, row.origin, generation=last + 1 + i // 100, parents=row.parents, nodes=row.nodes
             )
-            store.record_result(cid, row.outcome)
+            fitness = row.outcome.fitness
+            # ranked below the originals, so that the hall of fame shows as many different formulas as before
+            store.record_result(cid, row.outcome.with_(fitness=None if fitness is None else fitness - 1.0))
     store.close()
 
 
@@ -58,7 +63,10 @@ def timed(url: str, repeat: int = 1) -> float:
 
 
 def measure(folder: Path, name: str) -> dict[str, float]:
-    """Seconds per page for the run ``name`` in ``folder``, on a fresh dashboard."""
+    """Seconds per page for the run ``name`` in ``folder``, on a fresh dashboard (no formula plotted or described
+    before)."""
+    report._formula_png.cache_clear()
+    report._described.cache_clear()
     server = make_server(folder, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -67,6 +75,7 @@ def measure(folder: Path, name: str) -> dict[str, float]:
             "runs list": timed(f"{url}/"),
             "run page, first": timed(f"{url}/run/{name}"),
             "run page, again": timed(f"{url}/run/{name}", 5),
+            "run page, after one more candidate": (grow(folder / name, 1, more=True), timed(f"{url}/run/{name}"))[1],
             "stamp (polled by an open page)": timed(f"{url}/stamp?run={name}", 20),
             "two runs side by side": timed(f"{url}/compare?run={name}&run={name}-copy"),
         }
@@ -96,6 +105,7 @@ def main() -> None:
         grow(big / "run", args.candidates)
         grow(big / "run-copy", args.candidates)
         rows = len(RunStore.open(small / "run").candidates()), len(RunStore.open(big / "run").candidates())
+        report.render_report(RunStore.open(small / "run"))  # one-time starts (matplotlib's fonts, the catalog's values)
         results = measure(small, "run"), measure(big, "run")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -105,8 +115,10 @@ def main() -> None:
         f"Command: `python bench/dashboard_speed.py {args.run} --candidates {args.candidates}` (2 cores; the run"
         " grown with copies of its own stored candidates).",
         "",
-        "Seconds to fetch each page over HTTP from a dashboard on 127.0.0.1 (first: rendered; again: nothing changed,"
-        " the median of 5). The baseline is reading the run's summary as `evoact show` does, in the same process.",
+        "Seconds to fetch each page over HTTP from a fresh dashboard on 127.0.0.1 (first: rendered, every plot drawn;"
+        " again: nothing changed, the median of 5; after one more candidate: what an open page's live update costs)."
+        " The baseline is reading the run's summary as `evoact show` does,"
+        " in the same process.",
         "",
         f"| page | {rows[0]} candidates | {rows[1]} candidates | ratio to the baseline at {rows[1]} |",
         "|---|---|---|---|",

@@ -17,7 +17,7 @@ from typing import Any
 from matplotlib.ticker import MaxNLocator
 
 from evoact.confirmation import tables
-from evoact.inspection import describe_candidate
+from evoact.inspection import describe_formula
 from evoact.plotting import figure_png, plot_png, plt
 from evoact.records import Candidate, Status
 from evoact.run import RunReader
@@ -106,6 +106,12 @@ def curves_png(run: RunReader, top: int = 3) -> bytes | None:
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     return figure_png(fig)
+
+
+@functools.lru_cache(maxsize=256)
+def _described(formula: str, constants: tuple[tuple[str, float], ...]) -> dict[str, Any]:
+    """A formula's properties and nearest known functions, found once per process (as ``_formula_png``)."""
+    return describe_formula(formula, dict(constants))
 
 
 @functools.lru_cache(maxsize=256)
@@ -306,7 +312,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
             parts.append(f"<h3>{html.escape(title)}</h3>" + html_table(list(header), rows))
     parts.append("<h2 id='hall-of-fame'>Hall of fame</h2>")
     for rank, row in enumerate(store.hall_of_fame(top), 1):
-        info = describe_candidate(run, row.id)
+        info = _described(row.formula, tuple(sorted(run.constants(row).items())))
         parts.append(
             f"<div class='entry'><h3>#{rank} &middot; candidate {row.id}: <code>{html.escape(row.formula)}</code></h3>"
         )
