@@ -9,25 +9,29 @@ Run on a machine with a CUDA GPU:  python bench/cuda_paths.py [--images 50000] [
    not a CIFAR-10 result).
 3. A Ray job of ``WorkerPool`` with ``gpus_per_job`` 0 and 0.25: its CUDA_VISIBLE_DEVICES and whether torch sees the
    GPU.
+4. ``cifar10-fast``: one full training (the speedrun's schedule, 9.9 epochs at batch 1024) on 50,000 synthetic images
+   in CIFAR-10's layout, with torch's GELU and with evoact's compiled formulas (seconds, and the synthetic problem's
+   test accuracy); then candidates per hour on the one GPU with 1, 2, 4 and 8 trainings sharing it (Ray workers with
+   ``gpus_per_job`` 1/k).
+
+``--smoke`` runs every section tiny on the CPU, to check the script where no GPU is (its numbers mean nothing).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from evoact.compiler import MODES, compile_activation
 from evoact.export.torch_module import export_torch_module
 from evoact.tasks import get_task
-from evoact.tasks.cifar10 import FOLDER, TEST_FILE, TRAIN_FILES
+from evoact.tasks.cifar10_fast import write_synthetic_cifar10
 from evoact.training import TrainConfig
 from evoact.workers import WorkerPool
 
@@ -82,23 +86,6 @@ def correctness(folder: Path) -> list[str]:
     return rows
 
 
-def write_synthetic_cifar(root: Path, images: int, seed: int = 0) -> Path:
-    """CIFAR-10's layout and shapes filled with ten class patterns plus noise: enough to see a network learn."""
-    rng = np.random.default_rng(seed)
-    low = rng.normal(size=(10, 3, 4, 4))
-    templates = np.kron(low, np.ones((1, 1, 8, 8)))  # 32 x 32, blocky class patterns
-    folder = root / FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    per_batch = images // (len(TRAIN_FILES) + 1)
-    for name in (*TRAIN_FILES, TEST_FILE):
-        labels = rng.integers(0, 10, per_batch)
-        pixels = 128 + 4 * templates[labels] + 50 * rng.normal(size=(per_batch, 3, 32, 32))
-        data = np.clip(pixels, 0, 255).astype(np.uint8).reshape(per_batch, 3072)
-        with open(folder / name, "wb") as f:
-            pickle.dump({b"data": data, b"labels": labels.tolist()}, f)
-    return root
-
-
 def training(data_dir: Path, epochs: int) -> list[str]:
     """Markdown rows: seconds per epoch and validation accuracy of cifar10-resnet20 on the GPU, per activation path."""
     task = get_task("cifar10-resnet20", str(data_dir))
@@ -115,6 +102,56 @@ def training(data_dir: Path, epochs: int) -> list[str]:
         per_epoch = result.seconds / epochs
         base = base or per_epoch
         rows.append(f"| {name} | {per_epoch:.2f} | {per_epoch / base:.2f} | {result.val_acc:.3f} |")
+    return rows
+
+
+def fast_training(data_dir: Path, smoke: bool) -> list[str]:
+    """Markdown rows: seconds of one full cifar10-fast training and its synthetic test accuracy, per activation."""
+    task = get_task("cifar10-fast", str(data_dir))
+    config = TrainConfig(epochs=1, batch_size=64) if smoke else TrainConfig()
+    paths: dict[str, object] = {"torch nn.GELU (the reference)": nn.GELU}
+    for formula in ("gelu(x)", FORMULAS[1]):
+        paths[f"`{formula}`, auto"] = lambda formula=formula: compile_activation(formula)
+    rows, base = [], None
+    for name, make in paths.items():
+        task.run(make, TrainConfig(epochs=1, batch_size=64 if smoke else 1024))  # cuDNN's autotuning, first launches
+        result = task.run(make, config)
+        base = base or result.seconds
+        rows.append(f"| {name} | {result.seconds:.2f} | {result.seconds / base:.2f} | {result.test_acc:.3f} |")
+    return rows
+
+
+def _train_fast(job: dict) -> dict:
+    from torch import nn
+
+    from evoact.tasks import get_task
+    from evoact.training import TrainConfig
+
+    task = get_task("cifar10-fast", job["data_dir"])
+    result = task.run(nn.GELU, TrainConfig(seed=job["seed"], **job["config"]))
+    return {"seconds": result.seconds, "test_acc": result.test_acc}
+
+
+def sharing(data_dir: Path, smoke: bool) -> list[str]:
+    """Markdown rows: candidates per hour on one GPU with k cifar10-fast trainings sharing it (k per GPU)."""
+    config = {"epochs": 1, "batch_size": 64} if smoke else {}
+    rows = []
+    for k in (1, 2) if smoke else (1, 2, 4, 8):
+        pool = WorkerPool(k, gpus_per_job=0 if smoke else 1 / k, function=_train_fast)
+        list(pool.imap([{"data_dir": str(data_dir), "seed": 0, "config": config}] * k))  # warm every worker up
+        start = time.perf_counter()
+        jobs = [{"data_dir": str(data_dir), "seed": s, "config": config} for s in range(2 * k)]
+        results = [r for _, r in pool.imap(jobs)]
+        wall = time.perf_counter() - start
+        pool.close()
+        failed = [r for r in results if "seconds" not in r]
+        if failed:
+            raise SystemExit(f"a shared training failed: {failed[0]}")
+        seconds = [r["seconds"] for r in results]
+        rows.append(
+            f"| {k} | {len(results)} | {wall:.1f} | {3600 * len(results) / wall:.0f} |"
+            f" {sum(seconds) / len(seconds):.2f} |"
+        )
     return rows
 
 
@@ -143,25 +180,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60000, help="synthetic images in all (train and test)")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--smoke", action="store_true", help="every section tiny on the CPU: checks the script only")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
+    if args.smoke:
+        args.images, args.epochs = 240, 1
+    elif not torch.cuda.is_available():
         raise SystemExit("bench/cuda_paths.py needs a CUDA GPU (torch.cuda.is_available() is False)")
     from importlib.metadata import version
 
-    print(f"# CUDA paths: torch {torch.__version__}, {torch.cuda.get_device_name()}, ray {version('ray')}\n")
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (smoke run)"
+    print(f"# CUDA paths: torch {torch.__version__}, {device}, ray {version('ray')}\n")
     with tempfile.TemporaryDirectory() as tmp:
-        print("## Compiled and exported activations on CUDA (float32) against a float64 CPU reference\n")
-        print("| formula | path | max abs error f | d/dx | d/dbeta |\n| --- | --- | --- | --- | --- |")
-        print("\n".join(correctness(Path(tmp))), flush=True)
-        data_dir = write_synthetic_cifar(Path(tmp), args.images)
+        data_dir = Path(tmp)
+        write_synthetic_cifar10(data_dir, train=args.images * 5 // 6, test=args.images // 6)
+        if not args.smoke:  # sections 1 and 2 need the GPU; they were measured before (bench/results/cuda_paths.md)
+            print("## Compiled and exported activations on CUDA (float32) against a float64 CPU reference\n")
+            print("| formula | path | max abs error f | d/dx | d/dbeta |\n| --- | --- | --- | --- | --- |")
+            print("\n".join(correctness(Path(tmp))), flush=True)
+            print(
+                f"\n## cifar10-resnet20 on the GPU, {args.epochs} epoch(s) on {args.images} synthetic images"
+                " (not CIFAR-10)\n"
+            )
+            start = time.perf_counter()
+            print("| activation | s / epoch | ratio to torch SiLU | val acc |\n| --- | --- | --- | --- |")
+            print("\n".join(training(data_dir, args.epochs)), flush=True)
+            print(f"\n({time.perf_counter() - start:.0f} s with warm-ups)")
         print(
-            f"\n## cifar10-resnet20 on the GPU, {args.epochs} epoch(s) on {args.images} synthetic images"
-            " (not CIFAR-10)\n"
+            f"\n## cifar10-fast: one full training on {args.images * 5 // 6} synthetic images (not CIFAR-10)\n"
+            "\n| activation | s / training | ratio to torch GELU | synthetic test acc |\n| --- | --- | --- | --- |"
         )
-        start = time.perf_counter()
-        print("| activation | s / epoch | ratio to torch SiLU | val acc |\n| --- | --- | --- | --- |")
-        print("\n".join(training(data_dir, args.epochs)), flush=True)
-        print(f"\n({time.perf_counter() - start:.0f} s with warm-ups)")
+        print("\n".join(fast_training(data_dir, args.smoke)), flush=True)
+        print(
+            "\n## cifar10-fast trainings sharing one GPU (Ray workers, gpus_per_job 1/k)\n"
+            "\n| per GPU | trainings | wall s | candidates / hour | s per training |\n| --- | --- | --- | --- | --- |"
+        )
+        print("\n".join(sharing(data_dir, args.smoke)), flush=True)
     print("\n## What a Ray job sees (WorkerPool, local Ray)\n")
     print("| gpus_per_job | CUDA_VISIBLE_DEVICES | torch.cuda.is_available() |\n| --- | --- | --- |")
     print("\n".join(placement()))

@@ -109,7 +109,7 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--data-dir",
         "data_dir",
         str,
-        "Where tasks that read files find them (cifar10-resnet20: DIR/cifar-10-batches-py).",
+        "Where tasks that read files find them (cifar10-resnet20, cifar10-fast: DIR/cifar-10-batches-py).",
     ),
     Option(
         "--gpus-per-job",

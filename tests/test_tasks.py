@@ -179,3 +179,62 @@ def test_unknown_task_lists_known_ones():
         "source-char-mlp, tabular-wide-mlp, text-transformer",
     ):
         get_task("cifar")
+
+
+@pytest.fixture(scope="module")
+def synthetic_cifar(tmp_path_factory):
+    """The synthetic image problem in CIFAR-10's layout: 2,500 training and 500 test images."""
+    from evoact.tasks.cifar10_fast import write_synthetic_cifar10
+
+    root = tmp_path_factory.mktemp("synthetic")
+    write_synthetic_cifar10(root, train=2500, test=500, seed=0)
+    return str(root)
+
+
+def test_the_synthetic_cifar_defeats_a_linear_model_and_the_fast_task_learns_it(synthetic_cifar):
+    from sklearn.linear_model import LogisticRegression
+
+    from evoact.tasks.cifar10_fast import Cifar10Fast
+
+    task = Cifar10Fast(synthetic_cifar, widths=(16, 32, 32))  # CPU-sized; the network and training are the task's
+    data = task.load()
+    assert data.x_train.shape == (2250, 3, 32, 32) and data.x_test.shape == (500, 3, 32, 32)
+    flat = lambda x: x.reshape(len(x), -1).numpy()  # noqa: E731
+    linear = LogisticRegression(max_iter=300).fit(flat(data.x_train), data.y_train.numpy())
+    assert linear.score(flat(data.x_test), data.y_test.numpy()) < 0.25  # chance is 0.1
+    result = task.run(nn.GELU, TrainConfig(epochs=5, batch_size=256, seed=0))
+    assert result.test_acc > 0.4 and result.val_acc > 0.4
+    assert len(result.curve) == 5 and result.curve[-1] < result.curve[0]
+
+
+def test_the_fast_task_whitens_patches_and_augments_on_the_device(synthetic_cifar):
+    from evoact.tasks.cifar10_fast import TRANSLATE, FastNet, augment
+
+    x = get_task("cifar10-fast", synthetic_cifar).load().x_train[:400]
+    model = FastNet(nn.GELU, (8, 8, 8))
+    model.whiten_from(x)
+    with torch.no_grad():
+        white = (model.whiten(x) - model.whiten.bias[:, None, None])[:, :12].transpose(0, 1).reshape(12, -1)
+    assert torch.allclose(torch.cov(white), torch.eye(12), atol=0.02)  # the 12 directions: unit variance, uncorrelated
+    assert torch.allclose(model.whiten.weight[12:], -model.whiten.weight[:12])
+    padded = torch.nn.functional.pad(x, (TRANSLATE,) * 4, mode="reflect")
+    flip = torch.arange(len(x)) % 2 == 0
+    out = augment(padded, flip, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    for i in range(6):  # each image is one of its 25 translations, mirrored where asked
+        crops = [padded[i, :, r : r + 32, c : c + 32] for r in range(5) for c in range(5)]
+        assert any(torch.equal(out[i], crop.flip(-1) if flip[i] else crop) for crop in crops), i
+
+
+def test_the_fast_task_fails_a_diverging_training_and_names_the_data_it_needs(tmp_path, synthetic_cifar):
+    from evoact.tasks.cifar10_fast import Cifar10Fast
+    from evoact.training import TrainingError
+
+    class Blowup(nn.Module):
+        def forward(self, x):
+            return x * float("inf")
+
+    with pytest.raises(TrainingError, match="non-finite"):
+        Cifar10Fast(synthetic_cifar, widths=(8, 8, 8)).run(Blowup, TrainConfig(epochs=1, batch_size=500))
+    with pytest.raises(ValueError, match="cifar10-fast reads CIFAR-10 from disk: pass --data-dir"):
+        get_task("cifar10-fast").check()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evoact.tasks.base import Dataset, DatasetTask, Task
 from evoact.tasks.cifar10 import Cifar10ResNet20
+from evoact.tasks.cifar10_fast import Cifar10Fast
 from evoact.tasks.clinical import CancerWideMlp, DiabetesMlp
 from evoact.tasks.digits import DigitsCnn, DigitsDeepMlp, DigitsResMlp
 from evoact.tasks.feynman import FeynmanMlp
@@ -34,6 +35,7 @@ TASKS: dict[str, type[DatasetTask]] = {
         Mnist1dMlp,
         DigitsCnn,
         Cifar10ResNet20,
+        Cifar10Fast,
         DiabetesMlp,
         CancerWideMlp,
         ClustersResMlp,

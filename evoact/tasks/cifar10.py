@@ -45,11 +45,12 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images.reshape(-1, 3, 32, 32), labels
 
 
-def batches_folder(data_dir: str | None) -> Path:
-    """The ``cifar-10-batches-py`` folder under ``data_dir`` (or ``data_dir`` itself); a one-line error if absent."""
+def batches_folder(data_dir: str | None, task: str = "cifar10-resnet20") -> Path:
+    """The ``cifar-10-batches-py`` folder under ``data_dir`` (or ``data_dir`` itself); a one-line error, naming the
+    ``task`` that asked, if absent."""
     if not data_dir:
         raise ValueError(
-            "cifar10-resnet20 reads CIFAR-10 from disk: pass --data-dir DIR, where DIR holds"
+            f"{task} reads CIFAR-10 from disk: pass --data-dir DIR, where DIR holds"
             f" {FOLDER}/ (torchvision's layout); evoact never downloads it"
         )
     root = Path(data_dir).expanduser()
