@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -93,7 +94,7 @@ def test_bad_input_gets_a_one_line_error(run_cli, args, message):
         assert " into " not in proc.stdout and "resuming" not in proc.stdout  # refused before a run is announced
 
 
-def test_multi_task_pareto_search_shows_its_front(run_cli):
+def test_multi_task_pareto_search_shows_its_front(run_cli, tmp_path):
     out = run_cli(
         "search",
         "--budget",
@@ -134,6 +135,9 @@ def test_multi_task_pareto_search_shows_its_front(run_cli):
     front = {r["id"] for r in shown["pareto_front"]}
     assert front == {r["id"] for r in evolved if not any(dominated(point(r), point(o)) for o in evolved)} and front
     assert all(r["fitness"] == pytest.approx(sum(point(r)[:2]) / 2) for r in evolved)
+    run_cli("report", "runs/mo", "-o", "mo.html")  # the report and the dashboard's run page show the same front
+    section = (tmp_path / "mo.html").read_text().split("<h2 id='pareto'>", 1)[1].split("<h2", 1)[0]
+    assert {int(i) for i in re.findall(r"<tr><td>(\d+)</td>", section)} == front
 
 
 def test_tasks_lists_the_built_in_tasks(run_cli):

@@ -43,7 +43,7 @@ def test_groups_are_disjoint_and_named():
         for b in GROUPS:
             assert a == b or not groups[a] & groups[b], (a, b)
     assert all(task_group(t) == g for g, tasks in groups.items() for t in tasks)
-    assert task_group("feynman-mlp") is None and task_group("no-such-task") is None
+    assert task_group("feynman-mlp") == "search" and task_group("mnist1d-mlp") is None and task_group("x") is None
     assert set(LOADERS) == groups["test"] and len(groups["test"]) >= 6
     with pytest.raises(ValueError, match="unknown task group 'heldout'"):
         group_tasks("heldout")
@@ -147,7 +147,7 @@ def test_adam_stays_the_default_and_matches_a_plain_adam_loop():
 
 
 def test_existing_tasks_keep_plain_adam():
-    for name in (*SUITES["general"], *SUITES["validation"], "feynman-mlp", "mnist1d-mlp", "cifar10-resnet20"):
+    for name in (*SUITES["general"], *SUITES["validation"], "mnist1d-mlp", "cifar10-resnet20"):
         schedule = TASKS[name]().schedule(TrainConfig())
         assert (schedule.optimizer, schedule.momentum, schedule.weight_decay) == ("adam", 0.0, 0.0), name
         assert not schedule.nesterov and not schedule.cosine, name
