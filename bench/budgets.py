@@ -28,17 +28,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budgets", nargs="+", default=["quick", "standard"], choices=list(BUDGETS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--runs-dir", default="runs", help="a fresh folder times the search without the fitness cache")
     parser.add_argument("--out", default="bench/results/budgets.md")
     args = parser.parse_args()
     lines = [
         f"# Search budgets: wall time on {os.cpu_count()} cores",
         "",
-        f"Command: `python bench/budgets.py --budgets {' '.join(args.budgets)} --seed {args.seed}`",
+        f"Command: `python bench/budgets.py --budgets {' '.join(args.budgets)} --seed {args.seed}"
+        f" --runs-dir {args.runs_dir}`",
         "",
         "| budget | wall time | target | candidates proposed | evaluated (past static screening) | trained fully |"
-        " best fitness | best baseline's |",
-        "|---|---|---|---|---|---|---|---|",
+        " racing trainings | best fitness (raced mean) | best baseline's |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for budget in args.budgets:
         name = f"budget-{budget}-s{args.seed}"
@@ -65,10 +66,10 @@ def main() -> None:
         target = TARGETS[budget]
         lines.append(
             f"| {budget} | {wall / 60:.1f} min | {'-' if target is None else f'{target / 60:.0f} min'} |"
-            f" {cascade['proposed']} | {cascade['proposed'] - cascade['rejected_static']} |"
-            f" {cascade['fully_trained']} |"
-            f" {best.outcome.fitness:.4f} (#{best.id} `{best.formula}`) |"
-            f" {baseline.outcome.fitness:.4f} ({baseline.label}) |"
+            f" {cascade.proposed} | {cascade.proposed - cascade.rejected_static} | {cascade.fully_trained} |"
+            f" {cascade.race_trainings} |"
+            + ("- |" if best is None else f" {best.rank_fitness:.4f} (#{best.id} `{best.formula}`) |")
+            + ("- |" if baseline is None else f" {baseline.rank_fitness:.4f} ({baseline.label}) |")
         )
         print(lines[-1], flush=True)
     out = Path(args.out)
