@@ -442,6 +442,8 @@ def runs(folder: Path, as_json: bool) -> None:
 
     listed, unreadable = list_runs(folder)
     overviews = [o for _, o in listed]
+    for run, _ in listed:
+        run.close()
     if as_json:
         click.echo(json.dumps([o.to_json() for o in overviews], indent=2))
         for line in unreadable:
@@ -613,9 +615,9 @@ def dashboard(folder: Path, port: int, refresh: float, top: int) -> None:
 
     BOUNDS["port"].check("--port", port)
     BOUNDS["refresh"].check("--refresh", refresh)
-    BOUNDS["show_top"].check("--top", top)
-    if not folder.is_dir():
-        _fail(f"{folder}: no such folder")
+    BOUNDS["dashboard_top"].check("--top", top)
+    if folder.exists() and not folder.is_dir():
+        _fail(f"{folder}: not a folder")
     try:
         server = make_server(folder, port, top, refresh)
     except OSError as exc:
@@ -624,6 +626,8 @@ def dashboard(folder: Path, port: int, refresh: float, top: int) -> None:
         f"evoact dashboard for {shown(str(folder))} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops it)",
         highlight=False,
     )
+    if not folder.exists():
+        console.print(f"{shown(str(folder))} does not exist yet: runs appear as searches make them", highlight=False)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

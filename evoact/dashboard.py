@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import sys
 import threading
 import time
 import traceback
@@ -62,6 +63,10 @@ LIVE_JS = """(function () {
 """
 
 
+#: The live state shown: a page that stopped following its runs says so.
+_LIVE_STYLE = "#offline{display:none}html[data-live=offline] #offline{display:inline}"
+
+
 class NotFound(LookupError):
     """A page or run that the dashboard does not have."""
 
@@ -75,6 +80,7 @@ class Dashboard:
         self.refresh = refresh
         self._pages: OrderedDict[tuple[str, ...], str] = OrderedDict()
         self._render = threading.Lock()  # matplotlib's pyplot is not thread-safe, and a page is rendered once
+        self._pages_lock = threading.Lock()
 
     def run_path(self, name: str) -> Path:
         """The run directory called ``name`` directly in the folder; ``NotFound`` for anything else (no paths)."""
@@ -83,7 +89,7 @@ class Dashboard:
             not name
             or name.startswith(".")
             or "/" in name
-            or "\\0" in name
+            or "\0" in name
             or path.is_symlink()
             or not (path / DB_FILE).is_file()
         ):
@@ -92,6 +98,8 @@ class Dashboard:
 
     def stamp(self, names: Sequence[str] = ()) -> str:
         """A short text that changes whenever the given runs (none: the folder's list of runs) change on disk."""
+        if not names and not self.folder.is_dir():
+            return "no-folder"
         paths = [self.run_path(n) for n in names] or sorted(p for p in self.folder.iterdir() if (p / DB_FILE).is_file())
         facts = []
         for path in paths:
@@ -104,22 +112,29 @@ class Dashboard:
                 # a reader's first look makes an empty write-ahead log: no news
                 facts.append(f"{info.st_mtime_ns}:{info.st_size}" if info and info.st_size else "-")
             facts.append(str(writer_active(path)))
-        return hashlib.sha256("\0".join(facts).encode()).hexdigest()[:16]
+        return hashlib.sha256("\0".join(facts).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
     def _cached(self, key: tuple[str, ...], stamp: str, render: Callable[[str], str]) -> str:
-        """A page rendered once per stamp (a live run's page is asked for by every open browser tab)."""
-        with self._render:
+        """A page rendered once per stamp (a live run's page is asked for by every open browser tab); a cached page
+        is served while another renders."""
+        with self._pages_lock:
             page = self._pages.get((*key, stamp))
+        if page is not None:
+            return page
+        with self._render:
+            with self._pages_lock:
+                page = self._pages.get((*key, stamp))
             if page is None:
                 page = render(stamp)
-                self._pages[(*key, stamp)] = page
-                while len(self._pages) > 32:
-                    self._pages.popitem(last=False)
+                with self._pages_lock:
+                    self._pages[(*key, stamp)] = page
+                    while len(self._pages) > 32:
+                        self._pages.popitem(last=False)
             return page
 
     def _head(self, stamp: str, stamp_url: str) -> str:
         return (
-            f"<meta name='evoact-stamp' content='{stamp}'>"
+            f"<meta name='evoact-stamp' content='{stamp}'><style>{_LIVE_STYLE}</style>"
             f"<script src='/live.js' data-stamp='{html.escape(stamp_url, quote=True)}'"
             f" data-every='{self.refresh:g}'></script>"
         )
@@ -128,7 +143,8 @@ class Dashboard:
         return (
             f"<nav id='nav'><a href='/'>all runs</a> &middot; <span class='muted'>live: this page follows the runs"
             f" it shows (checked every {self.refresh:g} s; last change seen {time.strftime('%H:%M:%S')},"
-            f" stamp <code id='stamp'>{stamp}</code>)</span></nav>"
+            f" stamp <code id='stamp'>{stamp}</code>)</span><span id='offline' class='warn'> &middot; not following:"
+            " the dashboard does not answer, or the run is gone</span></nav>"
         )
 
     def index_page(self) -> str:
@@ -136,7 +152,12 @@ class Dashboard:
         return self._cached(("index",), self.stamp(), self._index)
 
     def _index(self, stamp: str) -> str:
+        if not self.folder.is_dir():
+            body = f"<p class='warn' id='runs'>{html.escape(str(self.folder))}: no such folder (yet)</p>"
+            return self._page("evoact runs", stamp, "/stamp", body)
         listed, unreadable = list_runs(self.folder)
+        for run, _ in listed:
+            run.close()
         rows = []
         for _, overview in listed:
             cells = run_row(overview)
@@ -226,6 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
     dashboard: Dashboard
     server_version = "evoact-dashboard"
 
+    def do_HEAD(self) -> None:  # noqa: N802 (the standard library's name)
+        self._head_only = True
+        self.do_GET()
+
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
         if not self._local_host():
             self._send(HTTPStatus.FORBIDDEN, "text/plain", "this dashboard answers only to 127.0.0.1 and localhost")
@@ -250,6 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.NOT_FOUND, "text/html", _error_page(str(exc)))
         except RunStoreError as exc:
             self._send(HTTPStatus.UNPROCESSABLE_ENTITY, "text/html", _error_page(str(exc)))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser left (a tab closed mid-page)
         except Exception as exc:  # one bad page must not stop the dashboard
             traceback.print_exc()
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, "text/html", _error_page(f"{type(exc).__name__}: {exc}"))
@@ -268,7 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.wfile.write(data)
+        if not getattr(self, "_head_only", False):
+            self.wfile.write(data)
 
     def log_message(self, format: str, *args: object) -> None:
         """Requests are not logged: a live page asks every few seconds."""
@@ -287,6 +315,13 @@ def make_server(
 ) -> ThreadingHTTPServer:
     """A dashboard server on 127.0.0.1:``port`` (0: any free port), not yet serving: call ``serve_forever``."""
     handler = type("Handler", (_Handler,), {"dashboard": Dashboard(folder, top, refresh)})
-    server = ThreadingHTTPServer((HOST, port), handler)
+    server = _Server((HOST, port), handler)
     server.daemon_threads = True
     return server
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A browser that left mid-answer is no error worth a traceback."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]

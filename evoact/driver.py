@@ -222,6 +222,7 @@ def _drive(
         store.set_meta("mode", "async" if steady else "generational")
         stopper = Stopper(stop or StopRules())
     except BaseException:
+        hooks.end("interrupted")
         hooks.close()
         if problem is not None:
             problem.close()
@@ -258,6 +259,7 @@ def _drive(
         raise
     finally:
         store.set_meta("finished_at", time.time())
+        hooks.end(str(store.meta().get("state")))
         hooks.close()
         if pool is not None:
             pool.close()

@@ -35,8 +35,11 @@ class Hook:
     def step(self, index: int, state: dict[str, Any]) -> None:
         """The algorithm was told a step's results; ``state`` is its state now."""
 
+    def end(self, state: str) -> None:
+        """The session ends: ``finished``, ``stopped`` (by a stopping rule; resumable) or ``interrupted``."""
+
     def close(self) -> None:
-        """The search ends."""
+        """The search ends (after ``end``): release what the hook holds."""
 
 
 #: The events, by name: the public methods of ``Hook``.
@@ -100,6 +103,10 @@ class Hooks(Hook):
     def step(self, index: int, state: dict[str, Any]) -> None:
         for subscriber in self.subscribers:
             subscriber.step(index, state)
+
+    def end(self, state: str) -> None:
+        for subscriber in self.subscribers:
+            subscriber.end(state)
 
     def close(self) -> None:
         for subscriber in self.subscribers:

@@ -15,9 +15,11 @@ Pass one to ``evoact.search(..., callbacks=[...])`` or give ``--log-to tensorboa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -137,7 +139,7 @@ class MLflowLogger(_Logger):
         if self.run_id is None:
             return
         now = int(time.time() * 1000)
-        metrics = [self.metric(key, value, now, candidate.id) for key, value in _measures(candidate).items()]
+        metrics = [self.metric(_key(key), value, now, candidate.id) for key, value in _measures(candidate).items()]
         if metrics:
             self.client.log_batch(self.run_id, metrics=metrics)
         row = {"id": candidate.id, "label": candidate.label, "formula": candidate.formula}
@@ -152,12 +154,23 @@ class MLflowLogger(_Logger):
             self.client.log_metric(self.run_id, "best_fitness", self.best, step=index)
         self.client.log_dict(self.run_id, {"candidates": self.rows}, "candidates.json")
 
-    def close(self) -> None:
-        """Write the candidates table and end the MLflow run."""
+    def end(self, state: str) -> None:
+        """Write the candidates table and end the MLflow run: FINISHED when the search finished or a stopping rule
+        stopped it, KILLED when it was interrupted (it can be resumed, into a new MLflow run)."""
         if self.run_id is not None:
             self.client.log_dict(self.run_id, {"candidates": self.rows}, "candidates.json")
-            self.client.set_terminated(self.run_id)
+            self.client.set_terminated(self.run_id, "KILLED" if state == "interrupted" else "FINISHED")
             self.run_id = None
+
+
+def _key(name: str) -> str:
+    """A metric name MLflow takes: a user task's path (``/home/me/task.py:fn/val_acc``) becomes its file name and
+    function with a short digest of the whole (MLflow refuses leading slashes and ``..``)."""
+    if re.fullmatch(r"[A-Za-z0-9_\-. :]+(/[A-Za-z0-9_\-. :]+)?", name) and ".." not in name:
+        return name
+    task, _, measure = name.rpartition("/")
+    short = re.sub(r"[^A-Za-z0-9_\-.:]", "_", task.replace("\\", "/").rsplit("/", 1)[-1]).strip(".") or "task"
+    return f"{short}-{hashlib.sha256(task.encode()).hexdigest()[:8]}/{measure}"
 
 
 def make_logger(kind: str, log_dir: str | Path) -> Hook:

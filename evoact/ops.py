@@ -140,7 +140,7 @@ class Operation:
     formula: str | None = None
     build: Callable[..., sp.Expr] | None = None
     variadic: bool = False
-    jax: str = ""  # its source template in ``jax.numpy`` terms, for the JAX export
+    jax: str = ""  # its source template for the JAX export, over the modules ``_jax`` and ``_jnp`` (jax.numpy)
 
 
 def _heaviside(u: torch.Tensor) -> torch.Tensor:
@@ -154,23 +154,23 @@ _TABLE = (
     Operation("mul", 2, torch.mul, "{0} * {1}", 2, jax="{0} * {1}"),
     Operation("div", 2, torch.div, "{0} / {1}", 3, jax="{0} / {1}"),
     Operation("neg", 1, torch.neg, "-{0}", 4, jax="-{0}"),
-    Operation("reciprocal", 1, torch.reciprocal, "torch.reciprocal({0})", 5, jax="jnp.reciprocal({0})"),
-    Operation("square", 1, torch.square, "torch.square({0})", 6, jax="jnp.square({0})"),
-    Operation("sqrt", 1, torch.sqrt, "torch.sqrt({0})", 7, formula="sqrt", build=sp.sqrt, jax="jnp.sqrt({0})"),
-    Operation("rsqrt", 1, torch.rsqrt, "torch.rsqrt({0})", 8, jax="jax.lax.rsqrt({0})"),
-    Operation("pow", 2, torch.pow, "torch.pow({0}, {1})", 9, jax="jnp.power({0}, {1})"),
-    Operation("exp", 1, torch.exp, "torch.exp({0})", 10, sympy=sp.exp, formula="exp", jax="jnp.exp({0})"),
-    Operation("log", 1, torch.log, "torch.log({0})", 11, sympy=sp.log, formula="log", jax="jnp.log({0})"),
-    Operation("sin", 1, torch.sin, "torch.sin({0})", 12, sympy=sp.sin, formula="sin", jax="jnp.sin({0})"),
-    Operation("cos", 1, torch.cos, "torch.cos({0})", 13, sympy=sp.cos, formula="cos", jax="jnp.cos({0})"),
-    Operation("tan", 1, torch.tan, "torch.tan({0})", 14, sympy=sp.tan, formula="tan", jax="jnp.tan({0})"),
+    Operation("reciprocal", 1, torch.reciprocal, "torch.reciprocal({0})", 5, jax="_jnp.reciprocal({0})"),
+    Operation("square", 1, torch.square, "torch.square({0})", 6, jax="_jnp.square({0})"),
+    Operation("sqrt", 1, torch.sqrt, "torch.sqrt({0})", 7, formula="sqrt", build=sp.sqrt, jax="_jnp.sqrt({0})"),
+    Operation("rsqrt", 1, torch.rsqrt, "torch.rsqrt({0})", 8, jax="_jax.lax.rsqrt({0})"),
+    Operation("pow", 2, torch.pow, "torch.pow({0}, {1})", 9, jax="_jnp.power({0}, {1})"),
+    Operation("exp", 1, torch.exp, "torch.exp({0})", 10, sympy=sp.exp, formula="exp", jax="_jnp.exp({0})"),
+    Operation("log", 1, torch.log, "torch.log({0})", 11, sympy=sp.log, formula="log", jax="_jnp.log({0})"),
+    Operation("sin", 1, torch.sin, "torch.sin({0})", 12, sympy=sp.sin, formula="sin", jax="_jnp.sin({0})"),
+    Operation("cos", 1, torch.cos, "torch.cos({0})", 13, sympy=sp.cos, formula="cos", jax="_jnp.cos({0})"),
+    Operation("tan", 1, torch.tan, "torch.tan({0})", 14, sympy=sp.tan, formula="tan", jax="_jnp.tan({0})"),
     Operation(
-        "sinh", 1, torch.sinh, "torch.sinh({0})", 15, onnx=False, sympy=sp.sinh, formula="sinh", jax="jnp.sinh({0})"
+        "sinh", 1, torch.sinh, "torch.sinh({0})", 15, onnx=False, sympy=sp.sinh, formula="sinh", jax="_jnp.sinh({0})"
     ),
     Operation(
-        "cosh", 1, torch.cosh, "torch.cosh({0})", 16, onnx=False, sympy=sp.cosh, formula="cosh", jax="jnp.cosh({0})"
+        "cosh", 1, torch.cosh, "torch.cosh({0})", 16, onnx=False, sympy=sp.cosh, formula="cosh", jax="_jnp.cosh({0})"
     ),
-    Operation("tanh", 1, torch.tanh, "torch.tanh({0})", 17, sympy=sp.tanh, formula="tanh", jax="jnp.tanh({0})"),
+    Operation("tanh", 1, torch.tanh, "torch.tanh({0})", 17, sympy=sp.tanh, formula="tanh", jax="_jnp.tanh({0})"),
     Operation(
         "asinh",
         1,
@@ -180,10 +180,12 @@ _TABLE = (
         onnx=False,
         sympy=sp.asinh,
         formula="asinh",
-        jax="jnp.arcsinh({0})",
+        jax="_jnp.arcsinh({0})",
     ),
-    Operation("atan", 1, torch.atan, "torch.atan({0})", 19, sympy=sp.atan, formula="atan", jax="jnp.arctan({0})"),
-    Operation("erf", 1, torch.erf, "torch.erf({0})", 20, sympy=sp.erf, formula="erf", jax="jax.scipy.special.erf({0})"),
+    Operation("atan", 1, torch.atan, "torch.atan({0})", 19, sympy=sp.atan, formula="atan", jax="_jnp.arctan({0})"),
+    Operation(
+        "erf", 1, torch.erf, "torch.erf({0})", 20, sympy=sp.erf, formula="erf", jax="_jax.scipy.special.erf({0})"
+    ),
     Operation(
         "erfc",
         1,
@@ -193,10 +195,10 @@ _TABLE = (
         onnx=False,
         sympy=sp.erfc,
         formula="erfc",
-        jax="jax.scipy.special.erfc({0})",
+        jax="_jax.scipy.special.erfc({0})",
     ),
-    Operation("abs", 1, torch.abs, "torch.abs({0})", 22, sympy=sp.Abs, formula="Abs", jax="jnp.abs({0})"),
-    Operation("sign", 1, torch.sign, "torch.sign({0})", 23, sympy=sp.sign, formula="sign", jax="jnp.sign({0})"),
+    Operation("abs", 1, torch.abs, "torch.abs({0})", 22, sympy=sp.Abs, formula="Abs", jax="_jnp.abs({0})"),
+    Operation("sign", 1, torch.sign, "torch.sign({0})", 23, sympy=sp.sign, formula="sign", jax="_jnp.sign({0})"),
     Operation(
         "sigmoid",
         1,
@@ -206,7 +208,7 @@ _TABLE = (
         sympy=Sigmoid,
         formula="sigmoid",
         build=sigmoid,
-        jax="jax.nn.sigmoid({0})",
+        jax="_jax.nn.sigmoid({0})",
     ),
     Operation(
         "softplus",
@@ -217,7 +219,7 @@ _TABLE = (
         sympy=Softplus,
         formula="softplus",
         build=softplus,
-        jax="jax.nn.softplus({0})",
+        jax="_jax.nn.softplus({0})",
     ),
     Operation(
         "sinc",
@@ -228,7 +230,7 @@ _TABLE = (
         onnx=False,
         sympy=sp.sinc,
         formula="sinc",
-        jax="jnp.sinc({0} * " + repr(_INV_PI) + ")",
+        jax="_jnp.sinc({0} * " + repr(_INV_PI) + ")",
     ),
     Operation(
         "heaviside",
@@ -239,7 +241,7 @@ _TABLE = (
         sympy=sp.Heaviside,
         formula="Heaviside",
         build=lambda u: sp.Heaviside(u, sp.S.Half),
-        jax="jnp.heaviside({0}, 0.5)",
+        jax="_jnp.heaviside({0}, 0.5)",
     ),
     Operation(
         "maximum",
@@ -251,7 +253,7 @@ _TABLE = (
         formula="Max",
         variadic=True,
         build=maximum,
-        jax="jnp.maximum({0}, {1})",
+        jax="_jnp.maximum({0}, {1})",
     ),
     Operation(
         "minimum",
@@ -263,18 +265,18 @@ _TABLE = (
         formula="Min",
         variadic=True,
         build=minimum,
-        jax="jnp.minimum({0}, {1})",
+        jax="_jnp.minimum({0}, {1})",
     ),
-    Operation("clamp_min", 2, torch.clamp_min, "torch.clamp_min({0}, {1})", 30, jax="jnp.maximum({0}, {1})"),
-    Operation("clamp_max", 2, torch.clamp_max, "torch.clamp_max({0}, {1})", 31, jax="jnp.minimum({0}, {1})"),
-    Operation("full_like", 2, torch.full_like, "torch.full_like({0}, {1})", 32, jax="jnp.full_like({0}, {1})"),
+    Operation("clamp_min", 2, torch.clamp_min, "torch.clamp_min({0}, {1})", 30, jax="_jnp.maximum({0}, {1})"),
+    Operation("clamp_max", 2, torch.clamp_max, "torch.clamp_max({0}, {1})", 31, jax="_jnp.minimum({0}, {1})"),
+    Operation("full_like", 2, torch.full_like, "torch.full_like({0}, {1})", 32, jax="_jnp.full_like({0}, {1})"),
     Operation(
         "broadcast",
         2,
         lambda x, p: torch.zeros_like(x) + p,
         "torch.zeros_like({0}) + {1}",
         33,
-        jax="jnp.zeros_like({0}) + {1}",
+        jax="_jnp.zeros_like({0}) + {1}",
     ),
 )
 

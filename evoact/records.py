@@ -176,7 +176,8 @@ class Candidate(_Record):
     outcome: Outcome = field(default_factory=Outcome)
 
     def __post_init__(self) -> None:
-        """The raced fields, read from a run directory (not trusted), are finite numbers and counts."""
+        """The raced fields, generation, size and parents, read from a run directory (not trusted), are finite numbers,
+        counts and ids."""
         for name in ("raced_fitness", "raced_std"):
             value = getattr(self, name)
             if value is not None and not finite_number(value):
@@ -185,6 +186,12 @@ class Candidate(_Record):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise RecordError(f"candidate #{self.id}: {name} must be a count, got {value!r}")
+        for name in ("generation", "nodes"):  # SQLite keeps whatever a crafted file puts in a column
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise RecordError(f"candidate #{self.id}: {name} must be a count, got {str(value)[:40]!r}")
+        if not all(isinstance(p, int) and not isinstance(p, bool) for p in self.parents):
+            raise RecordError(f"candidate #{self.id}: parents must be candidate ids")
 
     def row(self) -> dict[str, Any]:
         """The candidate and its outcome as one flat JSON row (``transient`` is never stored)."""

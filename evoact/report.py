@@ -213,8 +213,9 @@ def _verdict(verdict: Verdict | None) -> str:
 def _lineage(tree: dict[str, Any]) -> str:
     """A candidate's ancestry as nested lists."""
     item = (
-        f"<li>#{tree['id']} <code>{html.escape(tree['formula'])}</code> ({html.escape(str(tree['origin']))},"
-        f" generation {_text(tree['generation'])}, fitness {_text(tree['fitness'])})"
+        f"<li>#{html.escape(_text(tree['id']))} <code>{html.escape(tree['formula'])}</code>"
+        f" ({html.escape(str(tree['origin']))}, generation {html.escape(_text(tree['generation']))},"
+        f" fitness {html.escape(_text(tree['fitness']))})"
     )
     if tree["parents"]:
         item += "<ul>" + "".join(_lineage(p) for p in tree["parents"]) + "</ul>"

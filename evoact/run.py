@@ -5,6 +5,7 @@ confirm, resume, report) is the API's (``evoact.api.Run``): this module only rea
 from __future__ import annotations
 
 import functools
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,12 @@ from evoact.compiler import values_at
 from evoact.config import SearchConfig
 from evoact.formula import parse
 from evoact.pareto import pareto_front
-from evoact.records import Candidate, Stage, Status, mean_learned
+from evoact.records import Candidate, RecordError, Stage, Status, mean_learned
 from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
 from evoact.search_space import SearchSpace, SearchSpaceError, parse_search_space
-from evoact.store import RunStore, RunStoreError, writer_active
+from evoact.store import DB_FILE, RunStore, RunStoreError, writer_active
 from evoact.summaries import (
     BaselineRef,
     BaselineRow,
@@ -322,30 +323,27 @@ def read_run(path: str | Path) -> RunReader:
     return RunReader(RunStore.open(path))
 
 
-def find_runs(folder: str | Path) -> list[RunReader]:
-    """Every run directory directly inside ``folder``, oldest first (unreadable ones are left out)."""
-    runs = []
-    for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
-        if (
-            path.is_dir()
-            and not path.is_symlink()
-            and not path.name.startswith(".")
-            and (path / "candidates.db").is_file()
-        ):
-            try:
-                runs.append(read_run(path))
-            except RunStoreError:
-                continue
-    return sorted(runs, key=lambda r: r.store.meta().get("started_at") or 0)
-
-
 def list_runs(folder: str | Path) -> tuple[list[tuple[RunReader, RunOverview]], list[str]]:
-    """Every run in ``folder`` with its overview, oldest first, and a line for each run that could not be read: one
-    damaged run does not hide the others."""
+    """Every run directly inside ``folder`` with its overview, oldest first, and a line for each run directory that
+    could not be read (one damaged or crafted run hides no other). The caller closes the readers."""
     listed, unreadable = [], []
-    for run in find_runs(folder):
+    for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
+        if path.name.startswith(".") or path.is_symlink() or not path.is_dir() or not (path / DB_FILE).is_file():
+            continue
+        name = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         try:
+            path.name.encode("utf-8")
+        except UnicodeEncodeError:
+            unreadable.append(f"{name}: the folder's name is not UTF-8 text; rename it to list it")
+            continue
+        run = None
+        try:
+            run = read_run(path)
             listed.append((run, run.overview()))
-        except (RunStoreError, SearchSpaceError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            unreadable.append(f"{run.path.name}: {' '.join(str(exc).split())[:200]}")
+        except (RunStoreError, SearchSpaceError, RecordError, sqlite3.DatabaseError, ValueError, TypeError, KeyError,
+                AttributeError, OverflowError) as exc:  # fmt: skip
+            if run is not None:
+                run.close()
+            unreadable.append(f"{name}: {' '.join(str(exc).split())[:200]}")
+    listed.sort(key=lambda pair: pair[0].store.meta().get("started_at") or 0)
     return listed, unreadable

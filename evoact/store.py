@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -159,23 +160,25 @@ def _lock(path: Path) -> int:
         fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         raise RunStoreError(f"{path / LOCK_FILE}: cannot be opened as the run's lock file ({exc.strerror})") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise RunStoreError(
-            f"{path} is being written by another evoact process; wait for it or stop it first"
-        ) from None
-    return fd
+    for _ in range(20):  # a reader looking (``writer_active``) holds it shared for an instant: wait that out
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            time.sleep(0.025)
+    os.close(fd)
+    raise RunStoreError(f"{path} is being written by another evoact process; wait for it or stop it first")
 
 
 def writer_active(path: Path) -> bool:
     """Whether a process holds ``path``'s writer lock now (a search or confirmation writing it)."""
-    try:
-        fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+    try:  # non-blocking: a named pipe in a received run directory must not hang whoever looks
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -283,6 +286,16 @@ class RunStore:
         conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=5000")
         store = cls(path, conn)
+        try:
+            return store._checked()
+        except BaseException:
+            conn.close()
+            raise
+
+    def _checked(self) -> RunStore:
+        """This newly opened store, if it holds a run this version reads; a ``RunStoreError`` saying why not."""
+        path, conn, store = self.path, self._conn, self
+        db = path / DB_FILE
         try:
             # evoact writes tables and indexes only: a view or trigger in a received file could compute without end
             odd = conn.execute("SELECT name FROM sqlite_master WHERE type NOT IN ('table', 'index') LIMIT 1").fetchone()

@@ -136,10 +136,37 @@ def test_a_page_is_rendered_again_only_when_its_run_changed(folder):
         dashboard.run_page("../first")
 
 
-def test_the_command_refuses_a_missing_folder_and_a_taken_port(run_cli, tmp_path, serve, folder):
-    proc = run_cli("dashboard", str(tmp_path / "none"), check=False)
-    assert proc.returncode != 0 and "no such folder" in proc.stderr
+def test_the_command_refuses_a_file_and_a_taken_port(run_cli, tmp_path, serve, folder):
+    (tmp_path / "a_file").write_text("x")
+    proc = run_cli("dashboard", str(tmp_path / "a_file"), check=False)
+    assert proc.returncode != 0 and "not a folder" in proc.stderr
     port = serve(folder).rsplit(":", 1)[1]
     proc = run_cli("dashboard", str(folder), "--port", port, check=False)
     assert proc.returncode != 0 and f"cannot serve on 127.0.0.1:{port}" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_odd_run_directories_are_listed_as_unreadable_and_hang_nothing(folder, serve):
+    import os
+    import sqlite3
+
+    shutil.copytree(folder / "first", folder / "crafted")  # a valid run whose candidates table is another one
+    with sqlite3.connect(folder / "crafted" / "candidates.db") as db:
+        db.execute("DROP TABLE candidates")
+        db.execute("CREATE TABLE candidates (id INTEGER PRIMARY KEY)")
+    shutil.copytree(folder / "first", folder / "lineage")  # text where a generation is: no markup reaches a page
+    with sqlite3.connect(folder / "lineage" / "candidates.db") as db:
+        db.execute("UPDATE candidates SET generation = '<img src=x onerror=alert(3)>'")
+    (folder / "piped").mkdir()
+    shutil.copy(folder / "first" / "candidates.db", folder / "piped")
+    shutil.copy(folder / "first" / "config.json", folder / "piped")
+    os.mkfifo(folder / "piped" / ".writer.lock")  # opening a named pipe to look at it would wait for ever
+    os.mkdir(folder / os.fsdecode(b"bad\xff"))
+    shutil.copy(folder / "first" / "candidates.db", folder / os.fsdecode(b"bad\xff"))
+    url = serve(folder)
+    status, page, _ = _get(f"{url}/")
+    assert status == 200 and "first" in page and "<img src=x onerror=alert(3)>" not in page
+    assert "not listed: crafted" in page and "not listed: lineage" in page and "not UTF-8" in page
+    assert _get(f"{url}/stamp?run=piped")[0] == 200
+    status, page, _ = _get(f"{url}/run/lineage")
+    assert status != 200 and "<img src=x" not in page and "generation must be a count" in page

@@ -375,3 +375,10 @@ def test_a_run_candidate_exports_to_jax_from_the_command_line(run_cli, small_run
     mod = _load(tmp_path / "act.py")
     assert mod.FORMULA == "x*tanh(x)"
     assert float(mod.activation(jax.numpy.float32(2.0))) == pytest.approx(2.0 * math.tanh(2.0), rel=1e-6)
+
+
+def test_the_jax_export_works_whatever_its_constants_are_called(tmp_path):
+    jax = pytest.importorskip("jax")
+    for name in ("jax", "jnp"):  # a constant is a parameter of the function: it must not hide the modules
+        mod = _load(export_jax(tmp_path / f"act_{name}.py", f"x*sigmoid({name}*x)", {name: 2.0}))
+        assert float(mod.activation(jax.numpy.float32(1.0))) == pytest.approx(1 / (1 + math.exp(-2.0)), rel=1e-6)

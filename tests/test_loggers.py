@@ -83,3 +83,28 @@ def test_an_unknown_logger_is_a_one_line_error(run_cli):
     out = run_cli("search", "--budget", "tiny", "--log-to", "wandb", "x", check=False)
     assert out.returncode != 0 and "Invalid value for '--log-to': 'wandb'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_mlflow_takes_a_user_task_s_path_and_says_when_a_search_was_interrupted(tmp_path):
+    os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    from mlflow import MlflowClient
+
+    from evoact.loggers import MLflowLogger
+    from evoact.records import Candidate, Outcome, TaskScore
+
+    task = "/home/me/../my tasks/net.py:fit"  # a user task's name is its path: MLflow refuses that as a metric name
+    logger = MLflowLogger(tmp_path / "ml")
+    logger.start({"seed": 7, "tasks": [task]})
+    score = TaskScore(val_acc=0.5, val_loss=1.25)
+    logger.finished(Candidate(5, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=0.5, scores={task: score})))
+    logger.step(0, {})
+    logger.end("interrupted")
+    logger.close()
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("evoact").experiment_id])
+    assert run.info.status == "KILLED" and run.data.params["seed"] == "7"
+    keys = set(run.data.metrics)
+    assert "fitness" in keys and "best_fitness" in keys
+    (val_acc,) = [k for k in keys if k.endswith("/val_acc")]
+    assert val_acc.startswith("net.py:fit-") and ".." not in val_acc and not val_acc.startswith("/")
+    assert [m.value for m in client.get_metric_history(run.info.run_id, val_acc)] == [0.5]

@@ -5,6 +5,7 @@ import json
 import pytest
 
 import evoact
+from evoact.hooks import Hook
 from evoact.stopping import Stopper, StopRules, parse_duration
 
 
@@ -66,10 +67,23 @@ def test_a_stopped_search_says_so_and_resume_finishes_it_as_an_uninterrupted_run
 
 
 @pytest.mark.slow
+class _Ends(Hook):
+    """Hears how each session ends."""
+
+    def __init__(self) -> None:
+        self.states: list[str] = []
+
+    def end(self, state: str) -> None:
+        self.states.append(state)
+
+
 def test_an_async_search_stops_at_its_deadline_and_resumes_from_the_python_api(tmp_path):
+    ends = _Ends()
     run = evoact.search(
-        "tiny", name="deadline", runs_dir=tmp_path, quiet=True, tasks=("mnist1d-mlp",), mode="async", max_time=0.001
-    )
+        "tiny", name="deadline", runs_dir=tmp_path, quiet=True, tasks=("mnist1d-mlp",), mode="async", max_time=0.001,
+        callbacks=[ends],
+    )  # fmt: skip
     assert run.state == "stopped" and run.summary().stopped_because.startswith("the session ran")
-    finished = run.resume(patience=1_000)
+    finished = run.resume(patience=1_000, callbacks=[ends])
     assert finished.state == "finished" and finished.best is not None
+    assert ends.states == ["stopped", "finished"]  # each session's hooks hear how it ended

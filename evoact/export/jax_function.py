@@ -16,9 +16,9 @@ Formula: {formula}
 parameters to learn them).
 """
 
-import jax
-import jax.numpy as jnp
-import jax.scipy.special
+import jax as _jax  # underscored: a learnable constant (a parameter below) can never take these names
+import jax.numpy as _jnp
+import jax.scipy.special  # noqa: F401  (makes _jax.scipy.special available)
 
 FORMULA = {formula_repr}
 PARAMS = {params_repr}
