@@ -123,7 +123,8 @@ class MLflowLogger(_Logger):
         self.rows: list[dict[str, Any]] = []
 
     def start(self, config: dict[str, Any]) -> None:
-        """Open the MLflow run and log the config as its parameters (nested settings as dotted names)."""
+        """Open the MLflow run and log the config as its parameters (nested settings as dotted names) and whole as the
+        artifact ``config.json``."""
         self.run_id = self.client.create_run(self.experiment, run_name=f"evoact seed {config.get('seed')}").info.run_id
         flat: dict[str, Any] = {}
         for key, value in config.items():
@@ -132,7 +133,9 @@ class MLflowLogger(_Logger):
             else:
                 flat[key] = value
         for key, value in flat.items():
-            self.client.log_param(self.run_id, key, json.dumps(value) if isinstance(value, (list, dict)) else value)
+            text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+            self.client.log_param(self.run_id, key, text if len(text) <= 500 else "(long: see config.json)")
+        self.client.log_dict(self.run_id, config, "config.json")  # whole, where a parameter would be cut
 
     def finished(self, candidate: Candidate) -> None:
         """Log one candidate's numbers as metrics at step = its id, and keep its formula and verdict for the table."""

@@ -94,7 +94,7 @@ def test_mlflow_takes_a_user_task_s_path_and_says_when_a_search_was_interrupted(
 
     task = "/home/me/../my tasks/net.py:fit"  # a user task's name is its path: MLflow refuses that as a metric name
     logger = MLflowLogger(tmp_path / "ml")
-    logger.start({"seed": 7, "tasks": [task]})
+    logger.start({"seed": 7, "tasks": [task], "warm_trees": ["mul(x, x)"] * 200})
     score = TaskScore(val_acc=0.5, val_loss=1.25)
     logger.finished(Candidate(5, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=0.5, scores={task: score})))
     logger.step(0, {})
@@ -103,6 +103,9 @@ def test_mlflow_takes_a_user_task_s_path_and_says_when_a_search_was_interrupted(
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("evoact").experiment_id])
     assert run.info.status == "KILLED" and run.data.params["seed"] == "7"
+    config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json", str(tmp_path))).read_text())
+    assert config["tasks"] == [task] and len(config["warm_trees"]) == 200
+    assert run.data.params["warm_trees"] == "(long: see config.json)"
     keys = set(run.data.metrics)
     assert "fitness" in keys and "best_fitness" in keys
     (val_acc,) = [k for k in keys if k.endswith("/val_acc")]
