@@ -388,7 +388,8 @@ def run_steady(
         if finished:
             last = kept >= total and not awaited
             if last or (
-                algorithm.told - last_step >= per_label and time.monotonic() - last_time >= _CHECKPOINT_SECONDS
+                algorithm.told - last_step >= per_label
+                and (time.monotonic() - last_time >= _CHECKPOINT_SECONDS or (stopper is not None and stopper.overdue()))
             ):
                 last_step, last_time = algorithm.told, time.monotonic()
                 hooks.step(

@@ -64,6 +64,10 @@ class Stopper:
         self.best = -math.inf
         self.improved_at: int | None = None
 
+    def overdue(self) -> bool:
+        """Whether the session's time is up: then the next step is checkpointed and checked at once."""
+        return self.rules.max_time is not None and self.clock() - self.started >= self.rules.max_time
+
     def check(self, step: int, best: float | None) -> str | None:
         """Why the session should stop after ``step`` with this best fitness so far (None: go on)."""
         rules = self.rules
