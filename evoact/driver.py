@@ -25,6 +25,7 @@ import evoact
 from evoact.checkpoint import read_checkpoint
 from evoact.config import SearchConfig, restated
 from evoact.evolution import ALGORITHMS, Evolution, Proposal
+from evoact.formula import FormulaError, parse
 from evoact.genome import Genome, TreeSyntaxError
 from evoact.hooks import Checkpoints, Hook, Hooks
 from evoact.options import reproduce_command
@@ -69,7 +70,7 @@ def run_search(
     ``evoact.loggers``'.
     """
     Hooks(*callbacks)  # a callback that is no hook is refused before anything is made
-    config = with_warm_start(config)
+    config = with_guess_trees(with_warm_start(config))
     space = check_search(config)
     store = RunStore.create(
         run_dir,
@@ -127,6 +128,32 @@ def with_warm_start(config: SearchConfig) -> SearchConfig:
     if not trees:
         raise ValueError(f"--warm-start {config.warm_start}: that run has no evolved candidate with a fitness yet")
     return replace(config, warm_start=str(Path(config.warm_start).resolve()), warm_trees=trees)
+
+
+def with_guess_trees(config: SearchConfig) -> SearchConfig:
+    """``config`` with each guess that is a formula (``x*tanh(softplus(x))``) replaced by the space's tree for it, so
+    that the run stores the trees it evolves from; a one-line error for a guess that is neither a tree of the space
+    nor a formula the space's vocabulary writes exactly."""
+    if not config.guesses:
+        return config
+    genome, trees = Genome(load_search_space(config.space)), []
+    for guess in config.guesses:
+        try:
+            genome.parse(guess)
+            trees.append(guess)
+            continue
+        except TreeSyntaxError as as_tree:
+            try:
+                expr = parse(guess)
+            except FormulaError as exc:
+                raise ValueError(
+                    f"--guess {guess!r}: neither a tree of the space ({as_tree}) nor a formula ({exc})"
+                ) from None
+        try:
+            trees.append(str(genome.from_formula(expr)))
+        except TreeSyntaxError as exc:
+            raise ValueError(f"--guess {guess!r}: {exc}") from None
+    return replace(config, guesses=tuple(trees))
 
 
 def resume_search(

@@ -160,6 +160,54 @@ class Genome:
             raise TreeSyntaxError(f"{name!r} takes {node.arity} argument(s); expected ')' in {text!r}")
         return i + 1
 
+    def from_formula(self, expr: sp.Expr) -> gp.PrimitiveTree:
+        """A tree of this space that denotes ``expr`` exactly (a formula's own tree), or a ``TreeSyntaxError`` naming
+        the part the space's vocabulary cannot write."""
+        if sp.count_ops(expr) > 4 * self.space.limits.max_nodes:
+            raise TreeSyntaxError(f"{expr} is larger than this space's trees ({self.space.limits.max_nodes} nodes)")
+        text = self._written(expr)
+        tree = self.parse(text)
+        if self.to_expr(tree) != expr:  # the tree must mean the formula, not something close to it
+            raise TreeSyntaxError(f"{text!r} does not give back the formula {expr}")
+        return tree
+
+    def _written(self, e: sp.Expr) -> str:
+        """``e`` as a tree string of this space's primitives and leaves."""
+        for name, leaf in self._leaves.items():
+            if e == leaf:
+                return name
+        args = list(e.args)
+        if isinstance(e, (sp.Add, sp.Mul)) and len(args) > 2:  # sums and products: one binary node at a time
+            head, rest = (args[0], e.func(*args[1:])) if len(args) > 2 else args
+            args = [head, rest]
+        if isinstance(e, sp.Mul) and args[0] == -1 and "neg" in self.space.unary:
+            return f"neg({self._written(e.func(*args[1:]) if len(args) > 2 else args[1])})"
+        for name in (*self.space.unary, *self.space.binary):
+            primitive = PRIMITIVES[name]
+            wilds = [sp.Wild(f"w{i}") for i in range(primitive.arity)]
+            if isinstance(e, (sp.Add, sp.Mul)) and primitive.arity == 2 and primitive.build(*wilds).func == e.func:
+                found = dict(zip(wilds, args))  # the two halves of a sum or product, in order
+            else:  # a match must take smaller parts (sqrt(e) squared is e too, without end)
+                size = sp.count_ops(e)
+                found = {w: v for w, v in (e.match(primitive.build(*wilds)) or {}).items() if sp.count_ops(v) < size}
+            parts = [found.get(w) for w in wilds]
+            if all(p is not None and p != e for p in parts) and primitive.build(*parts) == e:
+                try:
+                    return f"{name}({', '.join(self._written(p) for p in parts)})"
+                except TreeSyntaxError:
+                    continue
+        if e.is_number:
+            raise TreeSyntaxError(
+                f"the number {e} is not a constant of this space ({', '.join(map(str, self.space.constants))})"
+            )
+        known = {abs(v) for v in self._leaves.values() if v.is_number} | {sp.Integer(1)}
+        lacking = sorted({str(abs(n)) for n in e.atoms(sp.Number) if abs(n) not in known})
+        raise TreeSyntaxError(
+            f"{e} cannot be written with this space's primitives ({', '.join(self.space.unary)},"
+            f" {', '.join(self.space.binary)}) and constants"
+            + (f" (it needs the number(s) {', '.join(lacking)})" if lacking else "")
+        )
+
     # --- meaning -------------------------------------------------------------------------
     def to_expr(self, tree: gp.PrimitiveTree) -> sp.Expr:
         """The SymPy expression a tree denotes."""

@@ -173,8 +173,8 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--guess",
         "guesses",
         MULTIPLE,
-        "A tree of your own for the first generation, in the space's vocabulary as its seeds (repeatable), e.g."
-        " 'mul(x, tanh(softplus(x)))'.",
+        "A function of your own for the first generation (repeatable): a formula the space can write, e.g."
+        " 'x*erf(2*x)', or a tree of its vocabulary as its seeds, e.g. 'mul(x, tanh(softplus(x)))'.",
     ),
     Option(
         "--warm-start",

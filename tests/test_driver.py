@@ -397,24 +397,32 @@ def test_guesses_and_a_warm_start_seed_the_first_generation_and_show_says_whence
     source = tmp_path / "source"
     run_search(make_config("tiny", workers=2, generations=1, seed=6, tasks=("mnist1d-mlp",)), source)
     best = [r.genome for r in RunStore.open(source).hall_of_fame(3)]
-    guess = "mul(x, atan(softplus(x)))"
+    guess, formula = "mul(x, atan(softplus(x)))", "x*erf(2*x)"  # a tree of the space, and a formula it writes
     config = make_config(
-        "tiny", workers=2, generations=1, seed=7, tasks=("mnist1d-mlp",), guesses=(guess,), warm_start=str(source)
-    )
+        "tiny", workers=2, generations=1, seed=7, tasks=("mnist1d-mlp",), guesses=(guess, formula),
+        warm_start=str(source),
+    )  # fmt: skip
     run_search(config, tmp_path / "warm")
     store = RunStore.open(tmp_path / "warm")
     first = {r.genome: r.origin for r in store.candidates() if r.generation == 0 and not r.label}
-    assert first[guess] == "guess" and [first[g] for g in best] == ["warm start"] * 3  # tiny: half of 6
+    assert first[guess] == first["mul(x, erf(mul(2, x)))"] == "guess"
+    assert [first[g] for g in best] == ["warm start"] * 3  # tiny: half of 6
     stored = store.config()["config"]
     assert stored["warm_trees"] == best and stored["warm_start"] == str(source.resolve())  # kept, not read again
+    assert stored["guesses"] == [guess, "mul(x, erf(mul(2, x)))"]  # the formula's tree: what a resume evolves from
     shown = " ".join(CliRunner().invoke(main, ["show", str(tmp_path / "warm")]).output.split())
-    assert "first generation also seeded with: 1 guesses (origin 'guess'), 3 of" in shown
+    assert "first generation also seeded with: 2 guesses (origin 'guess'), 3 of" in shown
 
 
 @pytest.mark.parametrize(
     "settings, message",
     [
-        (dict(guesses=("mul(x, nope(x))",)), "--guess 'mul(x, nope(x))': 'nope' is not a primitive or terminal"),
+        (
+            dict(guesses=("mul(x, nope(x))",)),
+            "--guess 'mul(x, nope(x))': neither a tree of the space ('nope' is not a primitive or terminal",
+        ),
+        (dict(guesses=("x*sigmoid(1.702*x)",)), "with this space's primitives (neg, abs,"),
+        (dict(guesses=("x*sigmoid(1.702*x)",)), "(it needs the number(s) 851/500)"),
         (dict(warm_start="no/such/run"), "no/such/run: no such run directory"),
     ],
 )
