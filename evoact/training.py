@@ -184,7 +184,7 @@ def train(
             opt.step()
             running, batches, step = running + value.detach().double(), batches + 1, step + 1
             if step % readback == 0 or step in (probe_step, total) or i + schedule.batch_size >= n:
-                loss_sum = _read_back(running, epoch)
+                loss_sum = read_back(running, epoch)
             if step == probe_step:
                 probe = measure(model, data.x_val, data.y_val, loss)
                 if hurdle is not None and hurdle.fails(*probe):
@@ -221,7 +221,7 @@ def train(
     )
 
 
-def _read_back(running: torch.Tensor, epoch: int) -> float:
+def read_back(running: torch.Tensor, epoch: int) -> float:
     """The epoch's summed loss so far, read from the device (one wait); a non-finite one fails the training."""
     value = running.item()
     if not math.isfinite(value):

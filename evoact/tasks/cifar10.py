@@ -117,21 +117,25 @@ class _ResNet20(nn.Module):
         return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))
 
 
-class Cifar10ResNet20(DatasetTask):
-    """ResNet-20 on CIFAR-10 from ``--data-dir``; trains on the GPU when there is one."""
+class Cifar10Task(DatasetTask):
+    """A task on CIFAR-10 from ``--data-dir`` (never downloaded); trains on the GPU when there is one."""
+
+    def check(self) -> None:
+        batches_folder(self.data_dir, self.name)
+
+    def load(self) -> Dataset:
+        return load_cifar10(str(batches_folder(self.data_dir, self.name)))
+
+    def device(self) -> torch.device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Cifar10ResNet20(Cifar10Task):
+    """ResNet-20 on CIFAR-10."""
 
     name = "cifar10-resnet20"
     description = "ResNet-20 on CIFAR-10 (45,000 train / 5,000 val / 10,000 test) from --data-dir; GPU recommended"
     measures = "a residual image network with batch normalisation, at the Swish search's scale"
 
-    def check(self) -> None:
-        batches_folder(self.data_dir)
-
-    def load(self) -> Dataset:
-        return load_cifar10(str(batches_folder(self.data_dir)))
-
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
         return _ResNet20(make_activation)
-
-    def device(self) -> torch.device:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")

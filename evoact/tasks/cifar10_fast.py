@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask
-from evoact.tasks.cifar10 import FOLDER, TEST_FILE, TRAIN_FILES, batches_folder, load_cifar10
-from evoact.training import Hurdle, Schedule, TrainConfig, TrainingError, TrainResult
+from evoact.tasks.base import ActivationFactory, Dataset
+from evoact.tasks.cifar10 import FOLDER, TEST_FILE, TRAIN_FILES, Cifar10Task
+from evoact.training import READBACK_STEPS, Hurdle, Schedule, TrainConfig, TrainingError, TrainResult, read_back
 
 WIDTHS = (64, 256, 256)
 MOMENTUM = 0.85
@@ -40,7 +40,6 @@ LABEL_SMOOTHING = 0.2
 WHITEN_BIAS_EPOCHS = 3
 LOOKAHEAD_EVERY = 5
 TRANSLATE = 2
-READBACK_STEPS = 16
 
 
 class _Group(nn.Module):
@@ -101,7 +100,7 @@ class FastNet(nn.Module):
         return self.head(F.max_pool2d(x, 3).flatten(1)) / 9
 
 
-class Cifar10Fast(DatasetTask):
+class Cifar10Fast(Cifar10Task):
     """The speedrun's network and training on CIFAR-10 from ``--data-dir``; trains on the GPU when there is one."""
 
     name = "cifar10-fast"
@@ -118,17 +117,8 @@ class Cifar10Fast(DatasetTask):
         super().__init__(data_dir)
         self.widths = widths
 
-    def check(self) -> None:
-        batches_folder(self.data_dir, self.name)
-
-    def load(self) -> Dataset:
-        return load_cifar10(str(batches_folder(self.data_dir, self.name)))
-
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
         return FastNet(make_activation, self.widths)
-
-    def device(self) -> torch.device:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     def run(
         self,
@@ -205,7 +195,7 @@ def train_fast(
             if step % LOOKAHEAD_EVERY == 0:
                 _lookahead(model, slow, 0.95**LOOKAHEAD_EVERY * (step / total) ** 3)
             if step % READBACK_STEPS == 0 or step in (probe_step, total):
-                loss_sum = _read_back(running, epoch)
+                loss_sum = read_back(running, epoch)
             if step == probe_step:
                 probe = measure_fast(model, data.x_val, data.y_val)
                 if hurdle is not None and hurdle.fails(*probe):
@@ -215,7 +205,7 @@ def train_fast(
                     )  # fmt: skip
             if step == total:
                 break
-        loss_sum = _read_back(running, epoch)
+        loss_sum = read_back(running, epoch)
         if step < total:
             curve.append(measure_fast(model, data.x_val, data.y_val)[1])
     _lookahead(model, slow, 1.0)  # the end: the slow weights are the model
@@ -266,13 +256,6 @@ def augment(padded: torch.Tensor, flip: torch.Tensor, generator: torch.Generator
     batch = torch.arange(n, device=padded.device)[:, None, None, None]
     channels = torch.arange(padded.shape[1], device=padded.device)[None, :, None, None]
     return padded[batch, channels, rows, cols]
-
-
-def _read_back(running: torch.Tensor, epoch: int) -> float:
-    value = running.item()
-    if not math.isfinite(value):
-        raise TrainingError(f"non-finite loss in epoch {epoch}")
-    return value
 
 
 @torch.no_grad()
