@@ -178,17 +178,16 @@ class Genome:
                 return name
         args = list(e.args)
         if isinstance(e, (sp.Add, sp.Mul)) and len(args) > 2:  # sums and products: one binary node at a time
-            head, rest = (args[0], e.func(*args[1:])) if len(args) > 2 else args
-            args = [head, rest]
+            args = [args[0], e.func(*args[1:])]
         if isinstance(e, sp.Mul) and args[0] == -1 and "neg" in self.space.unary:
-            return f"neg({self._written(e.func(*args[1:]) if len(args) > 2 else args[1])})"
+            return f"neg({self._written(args[1])})"
+        size = sp.count_ops(e)
         for name in (*self.space.unary, *self.space.binary):
             primitive = PRIMITIVES[name]
             wilds = [sp.Wild(f"w{i}") for i in range(primitive.arity)]
             if isinstance(e, (sp.Add, sp.Mul)) and primitive.arity == 2 and primitive.build(*wilds).func == e.func:
                 found = dict(zip(wilds, args))  # the two halves of a sum or product, in order
             else:  # a match must take smaller parts (sqrt(e) squared is e too, without end)
-                size = sp.count_ops(e)
                 found = {w: v for w, v in (e.match(primitive.build(*wilds)) or {}).items() if sp.count_ops(v) < size}
             parts = [found.get(w) for w in wilds]
             if all(p is not None and p != e for p in parts) and primitive.build(*parts) == e:
