@@ -325,6 +325,8 @@ def run_generations(
 
     Returns why ``stopper`` ended the session after a checkpoint before the last generation, or None."""
     for generation in range(algorithm.generation, config.generations):
+        if algorithm.exhausted:
+            break
         hooks.generation(generation)
         problem.start_generation()
         target = config.evolution.population if generation == 0 else config.evolution.offspring
@@ -333,6 +335,8 @@ def run_generations(
         kept = 0
         for _ in range(_MAX_TOP_UPS):  # refill stage-1 rejections, so each generation evaluates `target`
             batch = algorithm.ask(target - kept)
+            if not batch:
+                break
             made, passed = problem.submit(batch, generation)
             proposals, candidates, kept = proposals + batch, candidates + made, kept + passed
             if kept >= target:
@@ -395,7 +399,7 @@ def run_steady(
     asked_through = max(awaited, default=saved["asked_through"] if saved else 0)
     while True:
         with problem.batch():  # what one pass proposes and learns commits at once
-            while kept < total and problem.in_flight < config.workers:
+            while kept < total and problem.in_flight < config.workers and not algorithm.exhausted:
                 for proposal in algorithm.ask(1):  # the first ask also brings the space's seed trees
                     (candidate,), passed = problem.submit(
                         [proposal], min(algorithm.told // per_label, config.generations - 1)
@@ -413,7 +417,7 @@ def run_steady(
                 )
                 problem.race()  # the seeds a new top lacks train beside the next children
         if finished:
-            last = kept >= total and not awaited
+            last = (kept >= total or algorithm.exhausted) and not awaited
             if last or (
                 algorithm.told - last_step >= per_label
                 and (time.monotonic() - last_time >= _CHECKPOINT_SECONDS or (stopper is not None and stopper.overdue()))
@@ -433,5 +437,5 @@ def run_steady(
                         return reason
         elif problem.in_flight:
             problem.poll()
-        elif kept >= total:
+        elif kept >= total or algorithm.exhausted:
             return None

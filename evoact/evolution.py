@@ -137,11 +137,16 @@ class Evolution:
                 self.seeded = True
                 given = [(s, "seed") for s in self.genome.space.seeds] + list(self.first)
                 out = [p for p in (self.propose(self.genome.parse(s), o, force=True) for s, o in given) if p]
-            while len(out) < n:
-                out.append(self._next())
+            while len(out) < n and (proposal := self._next()) is not None:
+                out.append(proposal)
             return out
 
-    def _next(self) -> Proposal:
+    @property
+    def exhausted(self) -> bool:
+        """Whether the algorithm has nothing left to propose (only an enumeration ends)."""
+        return False
+
+    def _next(self) -> Proposal | None:
         ready = self.population and (not self.steady or self.told >= self.config.population)
         return self._child() if ready else self._random()
 
@@ -301,5 +306,44 @@ class RandomSearch(Evolution):
         return self._random()
 
 
-#: ``--algorithm`` names: both share the space, the cascade and the evaluator; only how proposals are made differs.
-ALGORITHMS: dict[str, type[Evolution]] = {"evolution": Evolution, "random": RandomSearch}
+@dataclass
+class Enumeration(Evolution):
+    """Every tree of the space within its initial depths, once, in an order the seed shuffles, then nothing: what
+    builds an activation benchmark table. Any prefix is a uniform sample, so a table stopped early is still fair."""
+
+    cursor: int = 0  # trees of the order already taken
+    _order: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._order = self.genome.all_trees()
+        random.Random(self.seed).shuffle(self._order)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.seeded and self.cursor >= len(self._order)
+
+    def _next(self) -> Proposal | None:
+        while self.cursor < len(self._order):
+            self.cursor += 1
+            proposal = self.propose(self.genome.parse(self._order[self.cursor - 1]), "enumeration")
+            if proposal:
+                return proposal
+        return None
+
+    def state(self, seen: bool = True) -> dict[str, Any]:
+        return {**super().state(seen), "cursor": self.cursor}
+
+    def state_problem(self, state: Any, generations: int) -> str | None:
+        problem = super().state_problem(state, generations)
+        if problem is None and not _count(state.get("cursor"), len(self._order)):
+            return f"cursor {state.get('cursor')!r} is not within 0..{len(self._order)} (the trees to enumerate)"
+        return problem
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        self.cursor = state["cursor"]
+
+
+#: ``--algorithm`` names: all share the space, the cascade and the evaluator; only how proposals are made differs.
+ALGORITHMS: dict[str, type[Evolution]] = {"evolution": Evolution, "random": RandomSearch, "enumeration": Enumeration}

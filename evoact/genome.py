@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 
@@ -34,6 +35,7 @@ _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|([-+]?\d+(?:\.\d*)?(?:[eE][
 
 MAX_TREE_TEXT = 2000
 MAX_TREE_DEPTH = 40
+MAX_ENUMERATED = 200_000  # trees ``all_trees`` lists at most: a space past it is too big to enumerate
 
 
 class TreeSyntaxError(ValueError):
@@ -116,6 +118,34 @@ class Genome:
         out.append(prim)
         for arg in prim.args:
             self._grow(arg, depth + 1, min_depth, max_depth, out)
+
+    def all_trees(self) -> list[str]:
+        """Every tree within the space's initial depths and limits, as tree strings in a fixed order (for
+        enumeration); a ``SearchSpaceError`` if there are more than ``MAX_ENUMERATED``."""
+        limits = self.space.limits
+        memo: dict[tuple[type, int], list[list]] = {}
+
+        def trees(type_: type, depth_left: int) -> list[list]:
+            if (type_, depth_left) not in memo:
+                out: list[list] = [[t] for t in self.pset.terminals.get(type_, [])]
+                for prim in self.pset.primitives.get(type_, []) if depth_left > 0 else []:
+                    for args in itertools.product(*(trees(a, depth_left - 1) for a in prim.args)):
+                        out.append([prim, *itertools.chain.from_iterable(args)])
+                        if len(out) > MAX_ENUMERATED:
+                            raise SearchSpaceError(
+                                f"search space {self.space.name!r} has more than {MAX_ENUMERATED:,} trees within"
+                                f" its initial depths {limits.init_min_depth}-{limits.init_max_depth}: too many to"
+                                " enumerate"
+                            )
+                memo[(type_, depth_left)] = out
+            return memo[(type_, depth_left)]
+
+        out = []
+        for nodes in trees(self.pset.ret, limits.init_max_depth):
+            tree = gp.PrimitiveTree(nodes)
+            if tree.height >= min(limits.init_min_depth, self._min_height[self.pset.ret]) and self.within_limits(tree):
+                out.append(str(tree))
+        return out
 
     # --- text ----------------------------------------------------------------------------
     def parse(self, text: str) -> gp.PrimitiveTree:

@@ -96,7 +96,9 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--algorithm",
         "algorithm",
         tuple(ALGORITHMS),
-        "evolution (default) or random: random search through the same space, cascade and evaluator, as a baseline.",
+        "evolution (default); random: random search through the same space, cascade and evaluator, as a baseline;"
+        " enumeration: every tree within the space's initial depths once, in an order the seed shuffles (a"
+        " benchmark table's build; the run ends when the trees do).",
     ),
     Option(
         "--mode",
@@ -123,6 +125,12 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
     Option("--generations", "generations", int, "Generations, the initial one included (overrides the budget)."),
     Option(
         "--epochs", "epochs", int, "Training epochs on every task (default: each task's own, scaled by the budget)."
+    ),
+    Option(
+        "--epoch-scale",
+        "epoch_scale",
+        float,
+        "Multiply each task's own training length by this (overrides the budget's; a fraction of an epoch is allowed).",
     ),
     Option("--replacement", "replacement", REPLACEMENTS, "aging: regularized evolution; truncation: keep the best."),
     Option("--workers", "workers", int, "Parallel Ray workers (default: number of CPU cores)."),
