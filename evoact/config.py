@@ -99,6 +99,7 @@ BOUNDS: dict[str, Bound] = {
     "max_grad_norm": Bound(float, 0, 1e300),
     "hurdle_fraction": Bound(float, 0, 1, low_open=True),
     "hurdle_ratio": Bound(float, 0, 1),
+    "surrogate": Bound(float, 0, 1),
     "task_weight": Bound(float, 0, 1e6),
     "confirm_top": Bound(int, 1, 1000),
     "confirm_seeds": Bound(int, 2, 1000),

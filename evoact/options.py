@@ -198,6 +198,14 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         " (default 0.8; 0 turns the check off).",
     ),
     Option(
+        "--surrogate",
+        "surrogate",
+        float,
+        "Surrogate stage: of the candidates past the cache, train only those the surrogate predicts in the top FRACTION"
+        " of the functions it knows (and 1 in 10 of the rest, to explore); it starts from the benchmark table when the"
+        " tasks are the table's and learns from the run's own results. 0 turns it off (the default).",
+    ),
+    Option(
         "--hurdle-ratio",
         "hurdle_ratio",
         float,

@@ -15,6 +15,7 @@ from dataclasses import asdict, replace
 import sympy as sp
 
 from evoact.baselines import baseline_formula
+from evoact.benchtable import TableError, load_table
 from evoact.compiler import CompileError, lower
 from evoact.config import MAX_SEED, SearchConfig
 from evoact.evaluation import make_job
@@ -26,6 +27,7 @@ from evoact.scoring import fitness, objectives, references, uses_loss
 from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
 from evoact.search_space import SearchSpace
 from evoact.store import RunStore
+from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_examples
 from evoact.tasks import get_task
 from evoact.training import Hurdle
 from evoact.workers import WorkerPool
@@ -90,6 +92,8 @@ class Problem:
         self._racing: dict[int, tuple[int, int]] = {}  # pool ticket -> (candidate, seed) of a racing training
         self._raced: dict[int, dict[int, float | None]] = {}  # candidate -> seed -> fitness known to this session
         self._race_protocols: dict[int, str] = {}  # seed -> the fitness cache's key for trainings with that seed
+        self.gate = self._gate() if self.screening.active and self.screening.surrogate > 0 else None
+        self._gate_generation: int | None = None  # the generation the surrogate was last fitted for
 
     # --- what the algorithm may propose ----------------------------------------------------
     @staticmethod
@@ -140,6 +144,52 @@ class Problem:
         for row in self._uncached:
             self._cache(self._rows[row.id])
         self._uncached.clear()
+
+    def _gate(self) -> Gate | None:
+        """The surrogate stage (not for Pareto selection, whose fitness is no one number), starting from the shipped
+        benchmark table when this run's tasks are the table's."""
+        if self.config.selection == "pareto":
+            return None
+        prior: list[Example] = []
+        try:
+            table = load_table()
+            if table.tasks == self.config.tasks:
+                prior = table_examples(table)
+        except TableError:
+            pass  # no table shipped: the surrogate learns from this run alone
+        surrogate = Surrogate(self.config.tasks, dict(self.params), seed=self.config.seed)
+        return Gate(
+            surrogate, self.screening.surrogate, EXPLORE, self.config.aggregate, self.config.task_weights, prior
+        )
+
+    def _surrogate(self, rows: list[Candidate]) -> list[Candidate]:
+        """The surrogate stage: the rows it lets train; the others are recorded as skipped, with the prediction.
+
+        The surrogate is fitted once per generation on the results of the generations before it (and the table), so
+        a resumed run, which has the same earlier generations, decides alike."""
+        assert self.gate is not None and self.references is not None
+        generation = rows[0].generation or 0
+        if self._gate_generation != generation:
+            self._gate_generation = generation
+            examples = []
+            for row in self.store.candidates():
+                if row.label is not None or row.generation is None or row.generation >= generation:
+                    continue
+                if row.status == Status.OK:
+                    scores = relative_scores(row.outcome.scores, self.references, self.config.tasks, self.metrics)
+                    examples.append(Example(row.formula, scores))
+                elif row.status == Status.FAILED or row.outcome.stage in (Stage.STABILITY, Stage.QUALITY):
+                    examples.append(Example(row.formula, None))
+            self.gate.refit(examples)
+        kept = []
+        for row, decision in zip(rows, self.gate.decide([r.formula for r in rows])):
+            if decision.train:
+                kept.append(row)
+            else:
+                self._finish(
+                    row.id, Outcome(Status.REJECTED, stage=Stage.SURROGATE, error=decision.reason, seconds=0.0)
+                )
+        return kept
 
     # --- proposals -----------------------------------------------------------------------
     def start_generation(self) -> None:
@@ -202,6 +252,8 @@ class Problem:
             else:
                 survivors.append(row)
                 (self._baselines if baseline else self._batch)[fp] = row.id
+        if self.gate is not None and not baseline and survivors:
+            survivors = self._surrogate(survivors)
         self._resolve_waiting()
         return survivors, passed + sum(v.reason is None for v in verdicts)
 

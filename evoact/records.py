@@ -31,6 +31,7 @@ class Stage(StrEnum):
     CACHE = "cache"
     STABILITY = "stability"
     QUALITY = "quality"
+    SURROGATE = "surrogate"
 
 
 STATUSES = tuple(s.value for s in Status)

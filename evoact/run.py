@@ -91,7 +91,9 @@ class RunReader:
         full = [r.outcome.train_seconds for r in everything if r.status == Status.OK and r.outcome.train_seconds]
         full_cost = sum(full) / len(full) if full else 0.0
         stages = {stage: [r for r in rows if r.outcome.stage == stage] for stage in Stage}
+        surrogate_saved = full_cost * len(stages[Stage.SURROGATE])
         saved = full_cost * (len(stages[Stage.STATIC]) + len(stages[Stage.CACHE]) + len(stages[Stage.STABILITY]))
+        saved += surrogate_saved
         saved += sum(max(0.0, full_cost - (r.outcome.train_seconds or 0.0)) for r in stages[Stage.QUALITY])
         reasons: dict[str, int] = {}
         for r in stages[Stage.STATIC]:
@@ -124,6 +126,8 @@ class RunReader:
             race_reused=sum(r.source is not None for r in races),
             race_seconds=sum(r.seconds or 0.0 for r in races),
             single_seed_best=first_seed.id if races and first_seed is not None else None,
+            skipped_surrogate=len(stages[Stage.SURROGATE]),
+            surrogate_seconds_saved=surrogate_saved,
         )
 
     def pareto_front(self) -> tuple[ParetoPoint, ...]:

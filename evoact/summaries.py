@@ -50,6 +50,8 @@ class CascadeSummary(_Summary):
     race_reused: int = 0
     race_seconds: float = 0.0
     single_seed_best: int | None = None  # the best evolved candidate by its first seed alone, where racing ran
+    skipped_surrogate: int = 0  # candidates the surrogate stage did not let train
+    surrogate_seconds_saved: float = 0.0
 
 
 @dataclass(frozen=True)

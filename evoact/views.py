@@ -53,7 +53,9 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
     console.print(
         f"cascade: {b.proposed} proposed -> {b.rejected_static} rejected by static screening"
         + (f" ({shown(reasons)})" if reasons else "")
-        + f", {b.cache_hits} cache hits, {b.rejected_stability} rejected as unstable,"
+        + f", {b.cache_hits} cache hits"
+        + (f", {b.skipped_surrogate} skipped by the surrogate" if b.skipped_surrogate else "")
+        + f", {b.rejected_stability} rejected as unstable,"
         f" {b.rejected_quality} below a task's quality hurdle"
         + (f" ({per_task})" if per_task else "")
         + f", {b.fully_trained} fully trained, {b.failed} failed",
@@ -70,7 +72,13 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         )
     console.print(
         f"training time: {b.train_seconds:.0f} s spent, about {b.train_seconds_saved:.0f} s saved by the cascade"
-        f" ({b.full_training_seconds:.1f} s per full training)",
+        f" ({b.full_training_seconds:.1f} s per full training"
+        + (
+            f"; the surrogate skipped {b.skipped_surrogate}, about {b.surrogate_seconds_saved:.0f} s"
+            if b.skipped_surrogate
+            else ""
+        )
+        + ")",
         highlight=False,
     )
     if b.race_trainings:

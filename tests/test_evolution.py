@@ -6,8 +6,9 @@ import torch.nn.functional as F
 
 from evoact.compiler import compile_activation
 from evoact.evolution import ALGORITHMS, Evolution, EvolutionConfig, RandomSearch
+from evoact.formula import to_formula
 from evoact.genome import Genome
-from evoact.search_space import load_search_space
+from evoact.search_space import SearchSpaceError, load_search_space
 
 GRID = torch.linspace(-4, 4, 201)
 
@@ -130,3 +131,73 @@ def test_pareto_truncation_keeps_nsga2_choice_and_restores_exactly():
     )
     fresh.restore(saved)
     assert [p.formula for p in fresh.ask()] == later
+
+
+TINY_UNIT = """
+name = "tiny_unit"
+description = "three unary and two binary functions: 18 trees of one core unit"
+structure = "core_units"
+seeds = ["sigmul(scale(x), identity(x))"]
+[primitives]
+unary = ["identity", "tanh", "scale"]
+binary = ["mul", "sigmul"]
+[learnable]
+beta = 1.0
+[limits]
+max_depth = 2
+max_nodes = 5
+init_min_depth = 2
+init_max_depth = 2
+"""
+
+
+def tiny_unit_genome(tmp_path):
+    path = tmp_path / "tiny_unit.toml"
+    path.write_text(TINY_UNIT)
+    return Genome(load_search_space(path))
+
+
+def enumerate_all(evo, tell_every: int = 4):
+    """Ask until the enumeration is exhausted, telling a constant fitness; returns the proposals in order."""
+    out = []
+    while not evo.exhausted:
+        batch = evo.ask(tell_every)
+        evo.tell(batch, list(range(len(out), len(out) + len(batch))), [1.0] * len(batch))
+        out += batch
+    return out
+
+
+def test_enumeration_proposes_every_function_of_the_space_once_then_nothing(tmp_path):
+    genome = tiny_unit_genome(tmp_path)
+    trees = genome.all_trees()
+    assert len(trees) == 2 * 3 * 3 and len(set(trees)) == len(trees)
+    evo = ALGORITHMS["enumeration"](genome, EvolutionConfig(population=4, offspring=4), 0)
+    proposals = enumerate_all(evo)
+    formulas = [p.formula for p in proposals]
+    assert len(formulas) == len(set(formulas))  # each function once
+    distinct = {to_formula(genome.to_expr(genome.parse(t))) for t in trees}
+    assert set(formulas) == {f for f in distinct if "x" in f}  # every function that depends on x
+    assert proposals[0].origin == "seed" and {p.origin for p in proposals[1:]} == {"enumeration"}
+    assert evo.ask(4) == []
+    other = enumerate_all(ALGORITHMS["enumeration"](genome, EvolutionConfig(population=4, offspring=4), 1))
+    assert [p.formula for p in other] != formulas and {p.formula for p in other} == set(formulas)
+
+
+def test_a_restored_enumeration_continues_where_it_stopped(tmp_path):
+    genome = tiny_unit_genome(tmp_path)
+    config = EvolutionConfig(population=4, offspring=4)
+    whole = enumerate_all(ALGORITHMS["enumeration"](genome, config, 3))
+    first = ALGORITHMS["enumeration"](genome, config, 3)
+    head = first.ask(4)
+    first.tell(head, [0, 1, 2, 3], [1.0] * 4)
+    state = json.loads(json.dumps(first.state()))
+    again = ALGORITHMS["enumeration"](genome, config, 3)
+    assert again.state_problem(state, 10) is None
+    again.restore(state)
+    assert head + enumerate_all(again) == whole
+    assert "cursor" in again.state_problem(dict(state, cursor=10**6), 10)
+
+
+def test_a_space_too_big_to_enumerate_is_refused_in_one_line():
+    with pytest.raises(SearchSpaceError, match="too many to enumerate"):
+        ALGORITHMS["enumeration"](Genome(load_search_space("default")), EvolutionConfig(), 0)

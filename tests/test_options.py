@@ -41,6 +41,7 @@ CHANGED = {
     "--offspring": 5,
     "--generations": 3,
     "--epochs": 2,
+    "--epoch-scale": 0.37,
     "--replacement": "truncation",
     "--workers": 3,
     "--timeout": 123.456789,
@@ -54,6 +55,7 @@ CHANGED = {
     "--warm-start": "runs/an old run",
     "--min-rank-correlation": 0.5,
     "--hurdle-ratio": 0.123456789,
+    "--surrogate": 0.3,
     "--race": "2,4",
 }
 

@@ -30,3 +30,5 @@ class ScreeningConfig:
     # stage 4: quality hurdle after a short training
     hurdle_fraction: float = 0.2
     hurdle_ratio: float = 0.75
+    # the surrogate stage (surrogate.py): train only candidates predicted in the top ``surrogate`` share; 0: off
+    surrogate: float = 0.0

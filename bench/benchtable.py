@@ -1,0 +1,183 @@
+"""Build the activation benchmark table with the engine itself, and export it as evoact's shipped data file.
+
+    python bench/benchtable.py build    # one enumeration run per seed (resumed where a run stopped), in parallel
+    python bench/benchtable.py catalog  # the catalog's published functions, same protocol and seeds (resumable)
+    python bench/benchtable.py export   # read the runs, write evoact/data/benchtable.json.gz
+
+Each run enumerates every tree of the ``core_unit`` space once (``--algorithm enumeration``) under the default
+cascade and trains what passes it on the default search tasks at a shortened schedule (``--epoch-scale``), without
+racing. A run is an ordinary run directory: stop the build at any moment and run it again to go on. The export keys
+functions by their fingerprint (the functional-equivalence cache's), so the seeds' runs join even where they trained
+different but equivalent trees, and maps every tree of the space to its function. The catalog's published functions
+(most of which no core unit writes) are trained by the workers' own evaluation with each run's protocol and scored
+against that run's baselines; they join the table as entries labelled ``published:NAME`` with no trees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import evoact  # noqa: E402
+from evoact.benchtable import BenchTable, Entry, Trial, from_runs  # noqa: E402
+from evoact.catalog import CATALOG  # noqa: E402
+from evoact.evaluation import evaluate, make_job  # noqa: E402
+from evoact.formula import parse, to_formula  # noqa: E402
+from evoact.records import Outcome, Status  # noqa: E402
+from evoact.scoring import fitness  # noqa: E402
+
+SPACE = "core_unit"
+SEEDS = (0, 1)
+EPOCH_SCALE = 0.25
+OUT = ROOT / "evoact" / "data" / "benchtable.json.gz"
+CATALOG_FILE = "benchtable-catalog.json"
+
+
+#: The settings of each seed's run (``evoact search`` options by their config names).
+SETTINGS = dict(
+    space=SPACE,
+    algorithm="enumeration",
+    mode="generational",
+    epoch_scale=EPOCH_SCALE,
+    race_top=0,
+    population=64,
+    offspring=64,
+    generations=60,  # more than the space's trees need: the enumeration ends the run
+)
+
+
+def build_seed(seed: int, runs_dir: Path, workers: int) -> None:
+    """Build (or, run again, resume) one seed's part of the table: an ordinary enumeration run."""
+    run = evoact.search(
+        "quick",
+        name=f"benchtable-s{seed}",
+        runs_dir=runs_dir,
+        load_if_exists=True,
+        seed=seed,
+        workers=workers,
+        **SETTINGS,
+    )
+    run.close()
+
+
+def build(runs_dir: Path, workers: int) -> None:
+    """Run (or resume) every seed's enumeration at once, each in its own process with its share of the workers."""
+    share = str(max(1, workers // len(SEEDS)))
+    args = ["--runs-dir", str(runs_dir), "--workers", share]
+    procs = [subprocess.Popen([sys.executable, __file__, "seed", str(seed), *args]) for seed in SEEDS]
+    if any(p.wait() for p in procs):
+        sys.exit("a seed's run failed or was stopped; run the build again to resume it")
+
+
+def build_catalog(runs_dir: Path, workers: int) -> None:
+    """Train every published function of the catalog on each seed with that seed's run protocol (no hurdle: they are
+    reference points), saving each result as it arrives, so the step can stop and go on."""
+    path = runs_dir / CATALOG_FILE
+    done = json.loads(path.read_text()) if path.exists() else {}
+    jobs = {}
+    for seed in SEEDS:
+        run = evoact.open_run(runs_dir / f"benchtable-s{seed}")
+        config = run.config
+        run.close()
+        for known in CATALOG:
+            if f"{seed}:{known.name}" not in done:
+                train = replace(config.training, seed=seed)
+                jobs[f"{seed}:{known.name}"] = make_job(
+                    to_formula(parse(known.formula)), config.tasks, train, {"beta": 1.0}, config.screening
+                )
+    with ProcessPoolExecutor(workers) as pool:
+        futures = {pool.submit(evaluate, job): key for key, job in jobs.items()}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            path.with_suffix(".tmp").write_text(json.dumps(done))
+            path.with_suffix(".tmp").replace(path)
+            print(f"{len(done)}/{len(SEEDS) * len(CATALOG)} {futures[future]}", flush=True)
+
+
+def catalog_entries(runs_dir: Path, references: dict[int, dict[str, float]], metrics: dict[str, str]) -> list[Entry]:
+    """The published functions' entries, each seed scored against that seed's run's baselines."""
+    path = runs_dir / CATALOG_FILE
+    if not path.exists():
+        sys.exit(f"{path} is missing; run python bench/benchtable.py catalog first")
+    done = json.loads(path.read_text())
+    entries = []
+    for known in CATALOG:
+        trials = []
+        for seed in SEEDS:
+            outcome = Outcome.from_plain(done[f"{seed}:{known.name}"])
+            value = None
+            if outcome.status == Status.OK:
+                value = fitness(outcome.scores, list(metrics), references[seed], metrics=metrics)
+            trials.append(
+                Trial(seed, outcome.status, outcome.stage, outcome.error, value, outcome.seconds or 0.0, outcome.scores)
+            )
+        entries.append(Entry(to_formula(parse(known.formula)), (), tuple(trials), None, f"published:{known.name}"))
+    return entries
+
+
+def export(runs_dir: Path, out: Path) -> BenchTable:
+    """The table from the seeds' runs (every run finished), written to ``out``."""
+    runs, protocol, references = {}, {}, {}
+    for seed in SEEDS:
+        run = evoact.open_run(runs_dir / f"benchtable-s{seed}")
+        try:
+            if run.state != "finished":
+                sys.exit(f"{run.path} is {run.state}; finish the build first (python bench/benchtable.py build)")
+            runs[seed] = run.store.candidates()
+            references[seed] = run.store.meta()["references"]
+            config = run.config
+            protocol = {
+                "tasks": list(config.tasks),
+                "metrics": run.metrics(),
+                "epoch_scale": config.training.epoch_scale,
+                "baselines": list(config.baselines),
+                "cascade": "the default: static screening, fingerprint cache, stability, quality hurdle",
+                "evoact": evoact.__version__,
+                "command": "python bench/benchtable.py build && python bench/benchtable.py export",
+                "built": time.strftime("%Y-%m-%d", time.gmtime(run.store.meta().get("finished_at", time.time()))),
+            }
+            space = run.space
+        finally:
+            run.close()
+    table = from_runs(space, runs, protocol)
+    table = BenchTable(table.protocol, (*table.entries, *catalog_entries(runs_dir, references, protocol["metrics"])))
+    table.save(out)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("build", "catalog", "export", "seed"))
+    parser.add_argument("seed", nargs="?", type=int, help="with the action seed: the one seed to build")
+    parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
+    parser.add_argument("--workers", type=int, default=None, help="Ray workers in all (default: CPU cores)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    workers = args.workers or os.cpu_count() or 1
+    if args.action == "build":
+        build(args.runs_dir, workers)
+    elif args.action == "catalog":
+        build_catalog(args.runs_dir, workers)
+    elif args.action == "seed":
+        build_seed(args.seed, args.runs_dir, workers)
+    else:
+        table = export(args.runs_dir, args.out)
+        scored = table.scored()
+        print(
+            f"{args.out}: {len(table.entries)} functions ({len(scored)} trained to the end on every seed) for"
+            f" {len(table.trees)} trees; {args.out.stat().st_size / 1e6:.2f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""The activation benchmark table: every function of an enumerable space trained on the default search tasks, read back.
+
+A table is built by the engine itself (``bench/benchtable.py``: one ``--algorithm enumeration`` run per seed) and
+shipped as a compact JSON file; ``load_table`` returns it typed. Searches can then be replayed against it by lookup
+instead of training (``bench/replay.py``), and the surrogate stage learns from it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from evoact.formula import to_formula
+from evoact.genome import Genome
+from evoact.records import Candidate, RecordError, Stage, Status, TaskScore
+from evoact.search_space import SearchSpace
+
+FORMAT = "evoact-benchtable"
+VERSION = 1
+#: The table shipped with evoact (``bench/benchtable.py export`` writes it).
+SHIPPED = "benchtable.json.gz"
+
+
+class TableError(ValueError):
+    """A file that is not a benchmark table of this version."""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What one seed of the table's protocol gave one function: the cascade's verdict and, where it trained, its
+    fitness (relative to that seed's baselines, as a search with that seed scores it) and per-task measures."""
+
+    seed: int
+    status: Status
+    stage: Stage | None = None
+    reason: str | None = None
+    fitness: float | None = None
+    seconds: float = 0.0  # the evaluation's wall time, training included (0: rejected before training)
+    scores: Mapping[str, TaskScore] = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        """Whether this seed trained at all (fully, or up to a quality hurdle)."""
+        return bool(self.scores)
+
+    def plain(self) -> dict[str, Any]:
+        """The JSON form of the table file."""
+        out: dict[str, Any] = {"seed": self.seed, "status": str(self.status)}
+        out |= {"stage": str(self.stage)} if self.stage else {}
+        out |= {k: v for k, v in (("reason", self.reason), ("fitness", self.fitness)) if v is not None}
+        out |= {"seconds": round(self.seconds, 3)} if self.seconds else {}
+        out |= {"scores": {t: s.plain() for t, s in self.scores.items()}} if self.scores else {}
+        return out
+
+    @classmethod
+    def from_plain(cls, data: Mapping[str, Any]) -> Trial:
+        """A trial read from a table file."""
+        fitness = data.get("fitness")
+        if fitness is not None and not (isinstance(fitness, (int, float)) and math.isfinite(fitness)):
+            raise RecordError(f"fitness {fitness!r} is not a finite number")
+        return cls(
+            int(data["seed"]),
+            Status(data["status"]),
+            Stage(data["stage"]) if data.get("stage") else None,
+            data.get("reason"),
+            None if fitness is None else float(fitness),
+            float(data.get("seconds", 0.0)),
+            {str(t): TaskScore.from_plain(s) for t, s in data.get("scores", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One function of the table (functionally equivalent trees are one entry): its formula, the trees of the space
+    that write it, a baseline's name where it is one, and one trial per seed."""
+
+    formula: str
+    trees: tuple[str, ...]
+    trials: tuple[Trial, ...]
+    fingerprint: str | None = None
+    label: str | None = None
+
+    @property
+    def static(self) -> bool:
+        """Whether static screening rejects it (before any training, the same under every seed)."""
+        return bool(self.trials) and self.trials[0].stage == Stage.STATIC
+
+    @property
+    def fitness(self) -> float | None:
+        """The true score: the mean fitness over the seeds, None unless every seed trained to the end."""
+        values = [t.fitness for t in self.trials]
+        if not values or any(v is None or t.status != Status.OK for v, t in zip(values, self.trials)):
+            return None
+        return sum(v for v in values if v is not None) / len(values)
+
+    def measure(self, task: str, split: str = "val") -> float | None:
+        """The mean over seeds of a task's validation (``val``) or test (``test``) accuracy, or its loss for a task
+        measured by loss; None unless every seed trained to the end."""
+        values = []
+        for trial in self.trials:
+            score = trial.scores.get(task)
+            if trial.status != Status.OK or score is None:
+                return None
+            value = getattr(score, f"{split}_acc")
+            values.append(value if value is not None else getattr(score, f"{split}_loss"))
+        return None if not values or None in values else sum(values) / len(values)
+
+    def plain(self) -> dict[str, Any]:
+        """The JSON form of the table file."""
+        out: dict[str, Any] = {"formula": self.formula, "trees": list(self.trees)}
+        out |= {k: v for k, v in (("fingerprint", self.fingerprint), ("label", self.label)) if v is not None}
+        return out | {"trials": [t.plain() for t in self.trials]}
+
+    @classmethod
+    def from_plain(cls, data: Mapping[str, Any]) -> Entry:
+        """An entry read from a table file."""
+        return cls(
+            str(data["formula"]),
+            tuple(str(t) for t in data.get("trees", [])),
+            tuple(Trial.from_plain(t) for t in data["trials"]),
+            data.get("fingerprint"),
+            data.get("label"),
+        )
+
+
+@dataclass(frozen=True)
+class BenchTable:
+    """A benchmark table: how it was made (``protocol``: space, tasks and their metrics, seeds, schedule, versions,
+    the command) and its entries, with every tree of the space mapped to its entry."""
+
+    protocol: Mapping[str, Any]
+    entries: tuple[Entry, ...]
+    _by_tree: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for i, entry in enumerate(self.entries):
+            for tree in entry.trees:
+                self._by_tree.setdefault(tree, i)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks every function was trained on."""
+        return tuple(self.protocol["tasks"])
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The training seeds, one trial each."""
+        return tuple(self.protocol["seeds"])
+
+    @property
+    def space(self) -> str:
+        """The search space the table enumerates."""
+        return str(self.protocol["space"])
+
+    def entry(self, tree: str) -> Entry:
+        """The entry of a tree of the space (a ``KeyError`` naming it if the table lacks it)."""
+        if tree not in self._by_tree:
+            raise KeyError(f"tree {tree!r} is not in the benchmark table of space {self.space!r}")
+        return self.entries[self._by_tree[tree]]
+
+    def index(self, tree: str) -> int:
+        """The position of a tree's entry in ``entries``."""
+        self.entry(tree)
+        return self._by_tree[tree]
+
+    @property
+    def trees(self) -> tuple[str, ...]:
+        """Every tree of the space the table covers."""
+        return tuple(self._by_tree)
+
+    def baseline(self, name: str) -> Entry:
+        """A baseline's entry (``relu``, ``gelu``, ``silu``, ``tanh``)."""
+        for entry in self.entries:
+            if entry.label == name:
+                return entry
+        raise KeyError(f"the benchmark table has no baseline {name!r}")
+
+    def scored(self) -> list[Entry]:
+        """The entries that trained to the end on every seed (those with a true score), baselines left out."""
+        return [e for e in self.entries if e.fitness is not None and e.label is None]
+
+    def plain(self) -> dict[str, Any]:
+        """The JSON form of the table file."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "protocol": dict(self.protocol),
+            "entries": [e.plain() for e in self.entries],
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write the table as gzipped JSON (reproducibly: no timestamp in the gzip header)."""
+        text = json.dumps(self.plain(), separators=(",", ":"), sort_keys=True).encode()
+        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as out:
+            out.write(text)
+
+
+def from_runs(space: SearchSpace, runs: Mapping[int, list[Candidate]], protocol: Mapping[str, Any]) -> BenchTable:
+    """The table of finished enumeration runs of ``space``, one per seed (seed -> its candidates, baselines included):
+    functions keyed by fingerprint (the functional-equivalence cache's), so the seeds join where they trained different
+    but equivalent trees, and every tree of the space mapped to its function. A ``TableError`` if a run is unfinished
+    or a tree has no entry under every seed."""
+    genome = Genome(space)
+    formulas = {tree: to_formula(genome.to_expr(genome.parse(tree))) for tree in genome.all_trees()}
+    trials: dict[str, dict[int, Trial]] = {}
+    names: dict[str, tuple[str, str | None, str | None]] = {}  # key -> formula, fingerprint, label
+    tree_keys: dict[str, str] = {}
+    for seed, rows in runs.items():
+        by_id = {r.id: r for r in rows}
+        by_formula = {r.formula: r for r in reversed(rows)}  # the first of each formula (a baseline's: the baseline)
+
+        def evaluated(row: Candidate, by_id: dict[int, Candidate] = by_id) -> Candidate:
+            while row.outcome.duplicate_of is not None:
+                row = by_id[row.outcome.duplicate_of]
+            return row
+
+        for row in rows:
+            if row.status == Status.PENDING:
+                raise TableError(f"seed {seed}: candidate #{row.id} has no outcome; finish the run first")
+            key = _key(evaluated(row))
+            if evaluated(row) is row:
+                trials.setdefault(key, {})[seed] = _trial(row, seed)
+                names.setdefault(key, (row.formula, row.fingerprint, row.label))
+            if row.label is not None:
+                names[key] = (row.formula, row.fingerprint, row.label)
+        for tree, formula in formulas.items():
+            if formula not in by_formula:
+                raise TableError(f"seed {seed}: no candidate writes {formula} (tree {tree}); finish the run first")
+            key = _key(evaluated(by_formula[formula]))
+            if tree_keys.setdefault(tree, key) != key:
+                raise TableError(f"tree {tree} is a different function under seed {seed}")
+    seeds = sorted(runs)
+    by_key: dict[str, list[str]] = {}
+    for tree, key in tree_keys.items():
+        by_key.setdefault(key, []).append(tree)
+    entries = []
+    for key, per_seed in sorted(trials.items(), key=lambda kv: (names[kv[0]][0], kv[0])):
+        if sorted(per_seed) != seeds:
+            if key in by_key:
+                raise TableError(f"{names[key][0]} was evaluated under seeds {sorted(per_seed)} only")
+            continue  # a formula no tree of the space writes (a baseline's rewrite): nothing can look it up
+        formula, fingerprint, label = names[key]
+        trees = tuple(sorted(by_key.get(key, [])))
+        entries.append(Entry(formula, trees, tuple(per_seed[s] for s in seeds), fingerprint, label))
+    return BenchTable(dict(protocol, space=space.name, seeds=seeds), tuple(entries))
+
+
+def _key(row: Candidate) -> str:
+    """A function's key in the table: its fingerprint, or its formula if static screening rejected it."""
+    return row.fingerprint or f"formula:{row.formula}"
+
+
+def _trial(row: Candidate, seed: int) -> Trial:
+    out = row.outcome
+    trained = out.status == Status.OK or bool(out.scores)
+    fitness = out.fitness if out.status == Status.OK else None
+    return Trial(seed, out.status, out.stage, out.error, fitness, (out.seconds or 0.0) if trained else 0.0, out.scores)
+
+
+def load_table(path: str | Path | None = None) -> BenchTable:
+    """The benchmark table at ``path`` (default: the one shipped with evoact), checked; a ``TableError`` in one line
+    otherwise."""
+    try:
+        if path is None:
+            raw = resources.files("evoact.data").joinpath(SHIPPED).read_bytes()
+        else:
+            raw = Path(path).read_bytes()
+        data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    except (OSError, ValueError, EOFError) as exc:
+        raise TableError(f"cannot read the benchmark table {path or SHIPPED}: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
+        raise TableError(f"{path or SHIPPED} is not an {FORMAT} file of version {VERSION}")
+    try:
+        protocol = data["protocol"]
+        if not isinstance(protocol, dict) or not all(k in protocol for k in ("space", "tasks", "seeds")):
+            raise RecordError("its protocol lacks the space, the tasks or the seeds")
+        return BenchTable(protocol, tuple(Entry.from_plain(e) for e in data["entries"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TableError(f"{path or SHIPPED}: a damaged benchmark table ({exc})") from None

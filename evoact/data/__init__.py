@@ -1,0 +1,1 @@
+"""Data shipped with evoact: the activation benchmark table (``evoact.benchtable``)."""

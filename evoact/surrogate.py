@@ -1,0 +1,203 @@
+"""The surrogate: predicts each task's relative score, and so the fitness, of an activation it has not trained.
+
+After AQuaSurF (Bingham & Miikkulainen 2023), written from the paper: features that take milliseconds
+(``features.py``) and a regressor from scikit-learn (extremely randomised trees, chosen by cross-validated rank
+correlation on the benchmark table: ``bench/results/surrogate.md``). It starts from the benchmark table
+(``benchtable.py``) and learns from a run's own results as they come.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.ensemble import ExtraTreesRegressor
+
+from evoact.benchtable import BenchTable, Entry
+from evoact.features import features
+from evoact.records import Status, TaskScore
+from evoact.scoring import aggregate, normalised, uses_loss
+
+TREES = 200
+EXPLORE = 0.1  # of the candidates the surrogate stage would skip, the share that trains anyway
+
+
+@dataclass
+class Example:
+    """What the surrogate learns from: a function and its per-task relative scores (None: it did not train to the
+    end, so it counts as the worst seen on every task)."""
+
+    formula: str
+    scores: tuple[float, ...] | None
+
+
+@dataclass
+class Surrogate:
+    """Per-task relative scores predicted from features; the fitness predicted as their mean (the default
+    aggregate). ``params``: the learnable constants' initial values the features are read at."""
+
+    tasks: tuple[str, ...]
+    params: dict[str, float]
+    seed: int = 0
+    examples: list[Example] = field(default_factory=list)
+    #: formula -> features, shareable between surrogates with the same ``params``
+    feature_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _model: ExtraTreesRegressor | None = field(default=None, repr=False)
+    #: after ``fit``: each example's scores predicted by the trees that did not see it (the honest spread)
+    out_of_bag: np.ndarray | None = field(default=None, repr=False)
+
+    def _features(self, formulas: Sequence[str]) -> np.ndarray:
+        new = [f for f in dict.fromkeys(formulas) if f not in self.feature_cache]
+        if new:
+            self.feature_cache.update(zip(new, features(new, self.params)))
+        return np.array([self.feature_cache[f] for f in formulas]).reshape(len(formulas), -1)
+
+    def add(self, examples: Sequence[Example]) -> None:
+        """Learn from more functions at the next ``fit``."""
+        self.examples.extend(examples)
+
+    def fit(self) -> bool:
+        """Fit the regressor to every example so far; False (and no model) while fewer than 10 trained to the end."""
+        known = [e for e in self.examples if e.scores is not None]
+        if len(known) < 10:
+            self._model = None
+            return False
+        floor = np.min(np.array([e.scores for e in known]), axis=0)
+        y = np.array([e.scores if e.scores is not None else floor for e in self.examples])
+        self._model = ExtraTreesRegressor(
+            TREES, min_samples_leaf=2, bootstrap=True, oob_score=True, n_jobs=1, random_state=self.seed
+        )
+        with warnings.catch_warnings():  # a few examples may never be out of the bag: their row is NaN
+            warnings.simplefilter("ignore", UserWarning)
+            self._model.fit(self._features([e.formula for e in self.examples]), y)
+        self.out_of_bag = np.asarray(self._model.oob_prediction_).reshape(len(y), len(self.tasks))
+        return True
+
+    @property
+    def ready(self) -> bool:
+        """Whether the surrogate can predict (it has been fitted)."""
+        return self._model is not None
+
+    def predict_scores(self, formulas: Sequence[str]) -> np.ndarray:
+        """Predicted relative scores: one row per formula, one column per task."""
+        if self._model is None:
+            raise RuntimeError("the surrogate is not fitted yet")
+        out = self._model.predict(self._features(formulas))
+        return out.reshape(len(formulas), len(self.tasks))
+
+    def predict(self, formulas: Sequence[str]) -> np.ndarray:
+        """Predicted fitness (the mean of the predicted relative scores) of each formula."""
+        return self.predict_scores(formulas).mean(axis=1)
+
+
+def relative_scores(
+    scores: Mapping[str, TaskScore], refs: Mapping[str, float], tasks: Sequence[str], metrics: Mapping[str, str]
+) -> tuple[float, ...] | None:
+    """Each task's score relative to the best baseline's (validation accuracy, or loss for loss tasks)."""
+    values = normalised(scores, refs, tasks, metrics)
+    return None if values is None else tuple(values)
+
+
+def table_examples(table: BenchTable) -> list[Example]:
+    """Every function of the table that got past static screening, with its per-task relative scores averaged over
+    the seeds (each seed against its own baselines), or None where a seed did not train to the end."""
+    metrics = dict(table.protocol.get("metrics", {}))
+    refs = [_refs(table, i, metrics) for i in range(len(table.seeds))]
+    out = []
+    for entry in table.entries:
+        if entry.label is not None or entry.static:
+            continue
+        per_seed = [
+            relative_scores(t.scores, refs[i], table.tasks, metrics) if t.status == Status.OK else None
+            for i, t in enumerate(entry.trials)
+        ]
+        if any(s is None for s in per_seed):
+            out.append(Example(entry.formula, None))
+        else:
+            out.append(Example(entry.formula, tuple(np.mean(np.array(per_seed), axis=0))))
+    return out
+
+
+def _refs(table: BenchTable, seed_index: int, metrics: Mapping[str, str]) -> dict[str, float]:
+    """The best baseline's measure per task under one seed of the table."""
+    refs: dict[str, float] = {}
+    names = set(table.protocol.get("baselines", ()))
+    baselines: list[Entry] = [e for e in table.entries if e.label in names]
+    for task in table.tasks:
+        loss = uses_loss(metrics.get(task, "accuracy"), "accuracy")
+        values = [
+            v
+            for e in baselines
+            if (s := e.trials[seed_index].scores.get(task)) is not None
+            and not s.stopped
+            and (v := s.val_loss if loss else s.val_acc) is not None
+        ]
+        if values:
+            refs[task] = min(values) if loss else max(values)
+    return refs
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The surrogate stage's verdict on one candidate: train it or not, and why."""
+
+    train: bool
+    predicted: float | None = None
+    threshold: float | None = None
+    explored: bool = False
+
+    @property
+    def reason(self) -> str:
+        """The verdict in words, as ``show`` prints a skip."""
+        return (
+            f"the surrogate predicts fitness {self.predicted:.4f}, below {self.threshold:.4f}"
+            " (the top share of the functions it knows)"
+        )
+
+
+@dataclass
+class Gate:
+    """The surrogate stage of the cascade: of the candidates past the cache, train those whose predicted fitness is
+    in the top ``keep`` of the functions the surrogate knows (judged on its out-of-bag predictions, which shrink as
+    new predictions do), and a share ``explore`` of the rest, chosen by a hash of the run's seed and the formula so
+    that a resumed run decides alike. Until it has been fitted, everything trains."""
+
+    surrogate: Surrogate
+    keep: float
+    explore: float
+    how: str = "mean"
+    weights: tuple[float, ...] = ()
+    prior: list[Example] = field(default_factory=list)
+    threshold: float | None = None
+
+    def refit(self, examples: Sequence[Example]) -> None:
+        """Learn from the prior (the benchmark table, where it fits) and ``examples`` (the run's own results)."""
+        self.surrogate.examples = [*self.prior, *examples]
+        self.threshold = None
+        if self.surrogate.fit() and self.surrogate.out_of_bag is not None:
+            oob = self._fitness(self.surrogate.out_of_bag)
+            oob = oob[np.isfinite(oob)]
+            self.threshold = float(np.quantile(oob, 1 - self.keep)) if len(oob) else None
+
+    def _fitness(self, scores: np.ndarray) -> np.ndarray:
+        return np.array([aggregate(list(row), self.how, self.weights) for row in scores])
+
+    def decide(self, formulas: Sequence[str]) -> list[Decision]:
+        """Whether each formula trains."""
+        if self.threshold is None or not formulas:
+            return [Decision(True) for _ in formulas]
+        predicted = self._fitness(self.surrogate.predict_scores(formulas))
+        out = []
+        for formula, value in zip(formulas, predicted):
+            explored = value < self.threshold and _share(self.surrogate.seed, formula) < self.explore
+            out.append(Decision(bool(value >= self.threshold or explored), float(value), self.threshold, explored))
+        return out
+
+
+def _share(seed: int, formula: str) -> float:
+    """A number in [0, 1) fixed by the seed and the formula: the same in every process and session."""
+    digest = hashlib.sha256(f"{seed}:{formula}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64

@@ -1,0 +1,124 @@
+import gzip
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import evoact
+from evoact.benchtable import TableError, from_runs, load_table
+from evoact.evaluation import evaluate, make_job
+from evoact.records import Outcome, Status
+from evoact.search_space import load_search_space
+from evoact.training import TrainConfig
+
+TINY_UNIT = """
+name = "tiny_unit"
+description = "three unary and two binary functions: 18 trees of one core unit"
+structure = "core_units"
+seeds = ["sigmul(scale(x), identity(x))"]
+[primitives]
+unary = ["identity", "tanh", "scale"]
+binary = ["mul", "sigmul"]
+[learnable]
+beta = 1.0
+[limits]
+max_depth = 2
+max_nodes = 5
+init_min_depth = 2
+init_max_depth = 2
+"""
+
+
+def test_enumeration_runs_make_a_table_that_maps_every_tree_and_reads_back(tmp_path):
+    space_file = tmp_path / "tiny_unit.toml"
+    space_file.write_text(TINY_UNIT)
+    runs = {}
+    for seed in (0, 1):
+        run = evoact.search(
+            "tiny",
+            name=f"table-s{seed}",
+            runs_dir=tmp_path / "runs",
+            quiet=True,
+            seed=seed,
+            space=str(space_file),
+            algorithm="enumeration",
+            tasks=("feynman-mlp", "mnist1d-mlp"),
+            race_top=0,
+            population=8,
+            offspring=8,
+            generations=10,  # more than the 18 trees need: the enumeration ends the run
+            workers=2,
+        )
+        runs[seed] = run.store.candidates()
+        assert run.state == "finished" and max(r.generation or 0 for r in runs[seed]) < 9
+        run.close()
+    space = load_search_space(space_file)
+    table = from_runs(space, runs, {"tasks": ["feynman-mlp", "mnist1d-mlp"]})
+    assert len(table.trees) == 18 and table.seeds == (0, 1)
+    assert {e.label for e in table.entries} >= {"relu", "gelu", "silu", "tanh"}
+    swish = table.entry("sigmul(scale(x), identity(x))")
+    assert [t.seed for t in swish.trials] == [0, 1] and swish.fitness is not None
+    assert swish.fitness == pytest.approx(np.mean([t.fitness for t in swish.trials]))
+    assert set(swish.trials[0].scores) == {"feynman-mlp", "mnist1d-mlp"}
+    assert swish.measure("mnist1d-mlp", "test") is not None
+    even = table.entry("mul(identity(x), identity(x))")  # x**2 loses the input's sign: static screening
+    assert even.static and even.fitness is None and all(not t.trained for t in even.trials)
+    assert not swish.static
+    assert table.entry("mul(identity(x), tanh(x))") is table.entry("mul(tanh(x), identity(x))")  # one function
+    with pytest.raises(KeyError, match="not in the benchmark table"):
+        table.entry("mul(x, x)")
+
+    table.save(tmp_path / "table.json.gz")
+    again = load_table(tmp_path / "table.json.gz")
+    assert again.plain() == table.plain() and again.trees == table.trees
+
+    unfinished = {0: [*runs[0][:-1], replace(runs[0][-1], outcome=Outcome())]}
+    with pytest.raises(TableError, match="no outcome"):
+        from_runs(space, unfinished, {"tasks": ["feynman-mlp"]})
+
+
+def test_damaged_tables_are_refused_in_one_line(tmp_path):
+    bad = tmp_path / "bad.json.gz"
+    bad.write_bytes(b"\x1f\x8bnot gzip")
+    with pytest.raises(TableError, match="cannot read"):
+        load_table(bad)
+    bad.write_bytes(gzip.compress(json.dumps({"format": "something else"}).encode()))
+    with pytest.raises(TableError, match="not an evoact-benchtable file"):
+        load_table(bad)
+    bad.write_bytes(json.dumps({"format": "evoact-benchtable", "version": 1, "protocol": {}, "entries": []}).encode())
+    with pytest.raises(TableError, match="damaged"):
+        load_table(bad)
+    with pytest.raises(TableError, match="cannot read"):
+        load_table(tmp_path / "missing.json.gz")
+
+
+def test_the_shipped_table_agrees_with_a_fresh_training_of_three_of_its_functions():
+    """Three functions (the best, the median and a poor one that trained) trained again on another seed: every task's
+    validation measure lies within four seed-to-seed standard deviations (pooled over the table) of the table's mean."""
+    table = load_table()
+    assert len(table.entries) >= 1000 and len(table.trees) == 3087
+    scored = sorted(table.scored(), key=lambda e: e.fitness)
+    chosen = [scored[-1], scored[len(scored) // 2], scored[len(scored) // 10]]
+    train = TrainConfig(seed=2, epoch_scale=table.protocol["epoch_scale"])
+    for entry in chosen:
+        plain = evaluate(make_job(entry.formula, table.tasks, train, {"beta": 1.0}))
+        fresh = Outcome.from_plain(plain)
+        assert fresh.status == Status.OK, fresh.error
+        for task in table.tasks:
+            spread = _seed_sd(table, task)
+            value = fresh.scores[task].val_acc
+            value = fresh.scores[task].val_loss if value is None else value
+            assert abs(value - entry.measure(task)) <= 4 * spread, (entry.formula, task, value, entry.measure(task))
+
+
+def _seed_sd(table, task):
+    """The standard deviation of one training's validation measure on ``task``, from the table's seed pairs."""
+    pairs = []
+    for entry in table.scored():
+        values = [
+            t.scores[task].val_acc if t.scores[task].val_acc is not None else t.scores[task].val_loss
+            for t in entry.trials
+        ]
+        pairs.append(values[0] - values[1])
+    return float(np.std(pairs) / np.sqrt(2))

@@ -1,0 +1,21 @@
+import math
+
+import numpy as np
+
+from evoact.features import NAMES, POINTS, features
+
+
+def test_features_read_values_slopes_moments_and_deep_network_statistics():
+    rows = features(["Max(0, x)", "x/(1 + exp(-x))", "Max(0, x)", "exp(exp(x))", "not a formula"], {"beta": 1.0})
+    assert rows.shape == (5, len(NAMES)) and np.isfinite(rows).all()
+    relu, silu, again, explodes, broken = rows
+    assert np.array_equal(relu, again)  # fixed probes, weights and inputs: the same function, the same row
+    at = {name: i for i, name in enumerate(NAMES)}
+    assert relu[at["value@2.00"]] == 1 + math.log(2)  # values beyond 1 are compressed logarithmically
+    assert relu[at["value@-2.00"]] == 0 and relu[at["slope@2.00"]] == 1 and relu[at["slope@-2.00"]] == 0
+    assert relu[at["neg_fraction"]] == 0 and silu[at["neg_fraction"]] == 0.5
+    assert abs(relu[at["mean_slope"]] - 0.5) < 0.01  # half of N(0, 1) is positive
+    # He initialisation keeps ReLU's signal near 1 through 8 plain layers; exp(exp(x)) blows up
+    assert abs(relu[at["plain_act8"]]) < 0.5 and explodes[at["plain_act8"]] > 2
+    assert not broken.any()
+    assert len(POINTS) * 2 + 7 + 8 == len(NAMES)

@@ -1,0 +1,81 @@
+import numpy as np
+from click.testing import CliRunner
+from scipy.stats import spearmanr
+
+import evoact
+from evoact.benchtable import load_table
+from evoact.cli import main
+from evoact.surrogate import Example, Gate, Surrogate, table_examples
+
+
+def test_the_surrogate_ranks_functions_it_was_not_fitted_on():
+    table = load_table()
+    examples = table_examples(table)
+    assert len(examples) > 1000 and sum(e.scores is not None for e in examples) > 500
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(examples))
+    fit, held = [examples[i] for i in order[::2]], [examples[i] for i in order[1::2] if examples[i].scores]
+    surrogate = Surrogate(table.tasks, {"beta": 1.0})
+    surrogate.add(fit)
+    assert surrogate.fit()
+    predicted = surrogate.predict_scores([e.formula for e in held])
+    truth = np.array([e.scores for e in held])
+    assert predicted.shape == truth.shape == (len(held), len(table.tasks))
+    assert spearmanr(predicted.mean(1), truth.mean(1)).statistic > 0.5  # the fitness: bench/results/surrogate.md
+    for k in range(len(table.tasks)):
+        assert spearmanr(predicted[:, k], truth[:, k]).statistic > 0.3
+
+
+def test_the_gate_trains_everything_until_fitted_then_the_predicted_top_share_and_decides_alike_every_time():
+    formulas = [f"{a}*x + tanh({b}*x)" for a in range(1, 6) for b in range(1, 7)]
+    examples = [Example(f, (1.0 - 0.05 * i,)) for i, f in enumerate(formulas)]
+
+    def gate():
+        return Gate(Surrogate(("task",), {}, seed=3), keep=0.3, explore=0.1)
+
+    first = gate()
+    assert all(d.train and d.predicted is None for d in first.decide(formulas))
+    first.refit(examples)
+    second = gate()
+    second.refit(examples)
+    decisions = first.decide(formulas)
+    assert decisions == second.decide(formulas)
+    trained = [d for d in decisions if d.train]
+    assert 0.2 * len(formulas) <= len(trained) <= 0.6 * len(formulas)
+    skipped = [d for d in decisions if not d.train]
+    assert skipped and all(d.predicted < d.threshold and "below" in d.reason for d in skipped)
+    assert all(d.predicted >= d.threshold or d.explored for d in trained)
+    unfitted = gate()
+    unfitted.refit([Example(f, None) for f in formulas])  # nothing trained to the end: no surrogate yet
+    assert unfitted.threshold is None and all(d.train for d in unfitted.decide(formulas))
+
+
+def _decisions(run):
+    return [(r.formula, str(r.status), str(r.outcome.stage), r.outcome.error) for r in run.store.candidates()]
+
+
+def test_a_search_with_the_surrogate_records_its_skips_and_a_resumed_run_decides_alike(tmp_path):
+    """Through the public search path, on the table's tasks (so the surrogate starts from the shipped table): skips are
+    stored with the prediction that decided them, ``show`` counts them with the time saved, and a run stopped after its
+    first generation and resumed makes every decision the uninterrupted run made."""
+    settings = dict(quiet=True, seed=2, surrogate=0.3, workers=2, generations=3, epoch_scale=0.05)
+    whole = evoact.search("tiny", name="whole", runs_dir=tmp_path / "a", **settings)
+    stopped = evoact.search("tiny", name="part", runs_dir=tmp_path / "b", target_fitness=-1e9, **settings)
+    assert stopped.state == "stopped"
+    resumed = stopped.resume()
+    assert resumed.state == "finished" and _decisions(resumed) == _decisions(whole)
+
+    skipped = [r for r in whole.store.candidates() if r.outcome.stage == "surrogate"]
+    trained = [r for r in whole.store.candidates() if r.label is None and r.status == "ok"]
+    assert (
+        skipped and trained and all(r.status == "rejected" and "surrogate predicts" in r.outcome.error for r in skipped)
+    )
+    cascade = whole.cascade()
+    assert cascade.skipped_surrogate == len(skipped) and cascade.surrogate_seconds_saved > 0
+    shown = CliRunner().invoke(main, ["show", str(whole.path)])
+    assert shown.exit_code == 0 and f"{len(skipped)} skipped by the surrogate" in shown.output.replace("\n", " ")
+
+    off = evoact.search("tiny", name="off", runs_dir=tmp_path / "c", **{**settings, "surrogate": 0.0})
+    assert not [r for r in off.store.candidates() if r.outcome.stage == "surrogate"]
+    for run in (whole, resumed, off, stopped):
+        run.close()
