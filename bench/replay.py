@@ -37,18 +37,17 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evoact.benchtable import BenchTable, Entry, load_table  # noqa: E402
+from evoact.benchtable import BenchTable, load_table  # noqa: E402
 from evoact.config import BUDGETS  # noqa: E402
 from evoact.evolution import Evolution, EvolutionConfig, RandomSearch  # noqa: E402
 from evoact.genome import Genome  # noqa: E402
-from evoact.records import Status  # noqa: E402
-from evoact.search_space import load_search_space  # noqa: E402
-from evoact.surrogate import Example, Surrogate  # noqa: E402
+from evoact.records import Status, TaskScore  # noqa: E402
+from evoact.search_space import SearchSpaceError, load_search_space  # noqa: E402
+from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_references  # noqa: E402
 
 METHODS = ("random", "evolution", "evolution+racing", "evolution+surrogate")
 RACE_TOP = 5
-SURROGATE_FRACTION = 0.25  # of each generation's new functions, the share the surrogate lets train
-EXPLORE = 0.1  # of the rest, the share that trains anyway
+KEEP = 0.25  # the surrogate stage trains what it predicts in this top share (and EXPLORE of the rest)
 OUT = ROOT / "bench" / "results"
 FEATURES: dict = {}  # formula -> surrogate features, shared by every replay
 
@@ -60,7 +59,7 @@ class Replay:
     table: BenchTable
     rng: random.Random
     seen: dict[int, list[float | None]] = field(default_factory=dict)  # entry -> fitness per seed drawn
-    drawn: dict[int, list[int]] = field(default_factory=dict)  # entry -> seeds drawn
+    drawn: dict[int, list[int]] = field(default_factory=dict)  # entry -> seeds drawn (trial positions)
     trained: list[int] = field(default_factory=list)  # entry per training, in order
     chosen: list[int | None] = field(default_factory=list)  # the search's own #1 after each training
 
@@ -88,59 +87,53 @@ class Replay:
         known = [(v, i) for i in self.seen if (v := self.observed(i)) is not None]
         return max(known)[1] if known else None
 
+    def examples(self, refs: list[dict[str, float]]) -> list[Example]:
+        """What the surrogate learns from: each function trained, with the per-task relative scores of the first seed
+        drawn for it (None: it did not train to the end)."""
+        metrics = dict(self.table.protocol.get("metrics", {}))
+        out = []
+        for index, picks in self.drawn.items():
+            entry, pick = self.table.entries[index], picks[0]
+            trial = entry.trials[pick]
+            scores = relative_scores(trial.scores, refs[pick], self.table.tasks, metrics)
+            out.append(Example(entry.formula, scores if trial.status == Status.OK else None))
+        return out
 
-def lookup(table: BenchTable, tree: str) -> tuple[int, Entry]:
-    index = table.index(tree)
-    return index, table.entries[index]
 
-
-def replay(table: BenchTable, method: str, seed: int, trainings: int) -> Replay:
+def replay(table: BenchTable, method: str, seed: int, trainings: int, space: str | None = None) -> Replay:
     """Run one method with one seed until it has spent ``trainings`` trainings."""
-    genome = Genome(load_search_space(table.space))
+    genome = Genome(load_search_space(space or table.space))
     quick = BUDGETS["quick"]
     config = EvolutionConfig(population=quick["population"], offspring=quick["offspring"])
     algorithm: Evolution = (RandomSearch if method == "random" else Evolution)(genome, config, seed=seed)
+    baselines = set(table.protocol.get("baselines", ()))
+    algorithm.seen.update(e.formula for e in table.entries if e.label in baselines)  # as the driver does
     run = Replay(table, random.Random(seed))
-    surrogate = (
-        Surrogate(("fitness",), {"beta": 1.0}, seed=seed, feature_cache=FEATURES)
-        if method == "evolution+surrogate"
-        else None
-    )
-    gate = random.Random(seed + 1)
-    learned = 0
+    gate = None
+    if method == "evolution+surrogate":  # the engine's own stage, learning only from this search's trainings
+        gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed, feature_cache=FEATURES), KEEP, EXPLORE)
+    refs = table_references(table)
     while len(run.trained) < trainings:
-        proposals = algorithm.ask()
+        try:
+            proposals = algorithm.ask()
+        except SearchSpaceError:  # a space this small runs out of new functions
+            break
         if not proposals:
             break
-        fresh = []  # (position, entry index) of functions past static screening not yet trained
-        for pos, proposal in enumerate(proposals):
-            index, entry = lookup(table, proposal.tree)
-            if not entry.static and index not in run.seen and index not in [i for _, i in fresh]:
-                fresh.append((pos, index))
-        allowed = {i for _, i in fresh}
-        if surrogate is not None and len(run.trained) > learned:
-            surrogate.examples = [
-                Example(table.entries[i].formula, None if (v := run.observed(i)) is None else (v,)) for i in run.seen
-            ]
-            learned = len(run.trained)
-            surrogate.fit()
-        if surrogate is not None and surrogate.ready and fresh:
-            predicted = surrogate.predict([table.entries[i].formula for _, i in fresh])
-            keep = max(1, round(SURROGATE_FRACTION * len(fresh)))
-            order = np.argsort(-predicted, kind="stable")
-            allowed = {fresh[k][1] for k in order[:keep]} | {i for _, i in fresh if gate.random() < EXPLORE}
+        if gate is not None:
+            gate.refit(run.examples(refs))  # once per generation, on what earlier generations trained
         fitness: list[float | None] = []
         for proposal in proposals:
-            index, entry = lookup(table, proposal.tree)
+            index = table.index(proposal.tree)
+            entry = table.entries[index]
             if entry.static:
                 fitness.append(None)  # static screening: no training
             elif index in run.seen:
                 fitness.append(run.observed(index))  # the fitness cache
-            elif index in allowed and len(run.trained) < trainings:
-                allowed.discard(index)
-                fitness.append(run.train(index))
-            else:
+            elif len(run.trained) >= trainings or (gate is not None and not gate.decide([entry.formula])[0].train):
                 fitness.append(None)  # skipped by the surrogate (or the budget is spent)
+            else:
+                fitness.append(run.train(index))
         algorithm.tell(proposals, list(range(len(proposals))), fitness)
         if method == "evolution+racing":
             top = sorted((v, i) for i in run.seen if (v := run.observed(i)) is not None)[-RACE_TOP:]
@@ -150,27 +143,72 @@ def replay(table: BenchTable, method: str, seed: int, trainings: int) -> Replay:
     return run
 
 
-def curves(table: BenchTable, runs: list[Replay], trainings: int) -> dict[str, np.ndarray]:
-    """Per run, regret after each training: of the best function trained so far, and of the search's own #1."""
-    truth = {i: e.fitness for i, e in enumerate(table.entries) if e.label is None and e.fitness is not None}
-    best = max(truth.values())
+def test_truth(table: BenchTable) -> dict[int, float | None]:
+    """Each function of the space's true score: its fitness on the held-out test measures (each task's test accuracy
+    or loss relative to the best baseline's on that seed), the mean over the seeds; None unless every seed trained
+    to the end. Searches select on validation measures, so racing's two seeds do not make its estimate the truth."""
+    metrics = dict(table.protocol.get("metrics", {}))
+    names = set(table.protocol.get("baselines", ()))
+    refs = []
+    for i in range(len(table.seeds)):
+        refs.append({})
+        for task in table.tasks:
+            loss = metrics.get(task) == "loss"
+            values = [
+                v
+                for e in table.entries
+                if e.label in names
+                and e.trials[i].status == Status.OK
+                and (v := _test(e.trials[i].scores[task], loss)) is not None
+            ]
+            refs[i][task] = min(values) if loss else max(values)
+    truth: dict[int, float | None] = {}
+    for index, entry in enumerate(table.entries):
+        if not entry.trees:
+            continue  # a published function no tree writes: no search here can find it
+        if entry.static or any(t.status != Status.OK for t in entry.trials):
+            truth[index] = None
+            continue
+        per_seed = []
+        for i, trial in enumerate(entry.trials):
+            ratios = []
+            for task in table.tasks:
+                value = _test(trial.scores[task], metrics.get(task) == "loss")
+                ratios.append(refs[i][task] / value if metrics.get(task) == "loss" else value / refs[i][task])
+            per_seed.append(sum(ratios) / len(ratios))
+        truth[index] = sum(per_seed) / len(per_seed)
+    return truth
+
+
+def _test(score: TaskScore, loss: bool) -> float | None:
+    return score.test_loss if loss else score.test_acc
+
+
+def curves(truth: dict[int, float | None], runs: list[Replay], trainings: int) -> dict[str, np.ndarray]:
+    """Per run, regret after each training: of the best function trained so far (found), and of the function the
+    search ranks first (chosen). A function without a true score (it failed on a seed) counts as the worst."""
+    known = [v for v in truth.values() if v is not None]
+    best, worst = max(known), min(known)
+    value = lambda i: worst if i is None or truth.get(i) is None else truth[i]  # noqa: E731
     found = np.full((len(runs), trainings), np.nan)
     chosen = np.full((len(runs), trainings), np.nan)
     for r, run in enumerate(runs):
-        top = -np.inf
+        top = worst
         for t, (index, pick) in enumerate(zip(run.trained, run.chosen)):
-            top = max(top, truth.get(index, -np.inf))
-            found[r, t] = best - top if np.isfinite(top) else np.nan
-            chosen[r, t] = best - truth[pick] if pick is not None and pick in truth else np.nan
-        found[r, len(run.trained) :] = found[r, len(run.trained) - 1] if run.trained else np.nan
-        chosen[r, len(run.trained) :] = chosen[r, len(run.trained) - 1] if run.trained else np.nan
+            top = max(top, value(index))
+            found[r, t], chosen[r, t] = best - top, best - value(pick)
+        if run.trained:  # a search that ran out of new functions keeps its last regret
+            found[r, len(run.trained) :], chosen[r, len(run.trained) :] = (
+                found[r, len(run.trained) - 1],
+                chosen[r, len(run.trained) - 1],
+            )
     return {"found": found, "chosen": chosen}
 
 
-def to_top(table: BenchTable, runs: list[Replay], share: float = 0.01) -> list[float]:
-    """Per run, the trainings it took to train one of the table's top ``share`` functions (inf if it never did)."""
-    truth = sorted((e.fitness, i) for i, e in enumerate(table.entries) if e.label is None and e.fitness is not None)
-    top = {i for _, i in truth[-max(1, round(share * len(truth))) :]}
+def to_top(truth: dict[int, float | None], runs: list[Replay], share: float = 0.01) -> list[float]:
+    """Per run, the trainings it took to train one of the space's top ``share`` functions (inf if it never did)."""
+    ranked = sorted((v, i) for i, v in truth.items() if v is not None)
+    top = {i for _, i in ranked[-max(1, round(share * len(ranked))) :]}
     return [next((t + 1 for t, i in enumerate(run.trained) if i in top), float("inf")) for run in runs]
 
 
@@ -179,25 +217,40 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--trainings", type=int, default=300)
     parser.add_argument("--table", type=Path, default=None)
+    parser.add_argument("--space", default=None, help="the table's space file (default: the shipped space it names)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     table = load_table(args.table)
+    truth = test_truth(table)
     started = time.time()
     results = {}
     for method in METHODS:
-        runs = [replay(table, method, seed, args.trainings) for seed in range(args.seeds)]
-        results[method] = (runs, curves(table, runs, args.trainings), to_top(table, runs))
+        runs = [replay(table, method, seed, args.trainings, args.space) for seed in range(args.seeds)]
+        results[method] = (runs, curves(truth, runs, args.trainings), to_top(truth, runs))
         print(f"{method}: {time.time() - started:.0f} s", flush=True)
-    write(table, results, args)
+    write(table, truth, results, args, time.time() - started)
 
 
 def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mean = np.nanmean(values, axis=0)
-    half = stats.t.ppf(0.975, values.shape[0] - 1) * np.nanstd(values, axis=0, ddof=1) / np.sqrt(values.shape[0])
+    """Mean and 95% t-interval per column, over the runs that have a value there."""
+    n = np.sum(~np.isnan(values), axis=0)
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(values, axis=0)
+        half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * np.nanstd(values, axis=0, ddof=1) / np.sqrt(n)
     return mean, mean - half, mean + half
 
 
-def write(table: BenchTable, results: dict, args: argparse.Namespace) -> None:
+def _holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of several p-values."""
+    order = np.argsort(pvalues)
+    adjusted, running = [0.0] * len(pvalues), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def write(table: BenchTable, truth: dict, results: dict, args: argparse.Namespace, seconds: float) -> None:
     """The regret plot, the figures as JSON and the markdown summary."""
     import matplotlib
 
@@ -214,65 +267,78 @@ def write(table: BenchTable, results: dict, args: argparse.Namespace) -> None:
             ax.fill_between(x, lo, hi, alpha=0.2)
         ax.set_xlabel("trainings")
         ax.set_title(f"regret of the {'best function trained' if kind == 'found' else 'search own #1'}")
-        ax.set_yscale("log")
-    axes[0].set_ylabel(f"table's best true fitness minus (mean and 95% band over {args.seeds} seeds)")
+        ax.set_yscale("symlog", linthresh=1e-3)
+    axes[0].set_ylabel(f"best true score minus (mean, 95% band, {args.seeds} seeds)")
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(args.out / "replay.png", dpi=110)
-    points = [n for n in (25, 50, 100, 200, 300, 500) if n <= args.trainings]
+    points = [n for n in (10, 25, 50, 100, 200, 300, 500) if n <= args.trainings]
+    median_to_top = {m: statistics.median(top) for m, (_, _, top) in results.items()}
     summary = {
         method: {
             kind: {str(n): float(np.nanmean(curve[kind][:, n - 1])) for n in points} for kind in ("found", "chosen")
         }
-        | {"to_top_1pct_median": statistics.median(top)}
-        for method, (_, curve, top) in results.items()
+        | {"to_top_1pct_median": None if np.isinf(median_to_top[method]) else median_to_top[method]}
+        for method, (_, curve, _) in results.items()
     }
     (args.out / "replay.json").write_text(json.dumps(summary, indent=1))
-    scored = table.scored()
+    known = [v for v in truth.values() if v is not None]
     lines = [
         "# Offline replay against the activation benchmark table",
         "",
-        f"Command: `python bench/replay.py --seeds {args.seeds} --trainings {args.trainings}`",
+        f"Command: `python bench/replay.py --seeds {args.seeds} --trainings {args.trainings}` ({seconds / 60:.1f} min"
+        " on 2 cores, one process)",
         "",
-        f"Table: {len(table.entries)} functions of the `{table.space}` space ({len(scored)} trained to the end on"
-        f" every seed), tasks {', '.join(table.tasks)}, seeds {list(table.seeds)}, epoch scale"
-        f" {table.protocol.get('epoch_scale')}. Best true fitness {max(e.fitness for e in scored):.4f}.",
+        f"Table: the `{table.space}` space's {len(truth)} functions ({len(known)} trained to the end on every seed),"
+        f" tasks {', '.join(table.tasks)}, seeds {list(table.seeds)}, epoch scale {table.protocol.get('epoch_scale')}."
+        " A search selects on validation measures (the fitness); the true score is the same fitness on the test"
+        f" measures, the mean over the seeds: best {max(known):.4f}, median {statistics.median(known):.4f}.",
         "",
         "Mean regret over seeds (lower is better) after a number of trainings: of the best function trained so far"
-        " (found) and of the function the search ranks first (chosen):",
+        " (found) and of the function the search itself ranks first (chosen); and the median number of trainings to"
+        " train one of the space's top-1% functions (`-`: not within the budget for most seeds):",
         "",
         "| method | "
         + " | ".join(f"found @{n}" for n in points)
         + " | "
         + " | ".join(f"chosen @{n}" for n in points)
-        + " | trainings to a top-1% function (median) |",
+        + " | to a top-1% function |",
         "|---|" + "---|" * (2 * len(points) + 1),
     ]
     for method, figures in summary.items():
+        to_top = figures["to_top_1pct_median"]
         lines.append(
             f"| {method} | "
             + " | ".join(f"{figures['found'][str(n)]:.4f}" for n in points)
             + " | "
             + " | ".join(f"{figures['chosen'][str(n)]:.4f}" for n in points)
-            + f" | {figures['to_top_1pct_median']} |"
+            + f" | {'-' if to_top is None else f'{to_top:g}'} |"
         )
+    checks = [(n, kind) for n in (points[len(points) // 2], points[-1]) for kind in ("found", "chosen")]
+    pairs = (("evolution", "random"), ("evolution+racing", "evolution"), ("evolution+surrogate", "evolution"))
+    tests = []
+    for a, b in pairs:
+        for n, kind in checks:
+            da, db = results[a][1][kind][:, n - 1], results[b][1][kind][:, n - 1]
+            diff = da - db
+            p = float(stats.wilcoxon(diff).pvalue) if np.any(diff != 0) else 1.0
+            tests.append((a, b, kind, n, float(np.mean(da)), float(np.mean(db)), p))
+    adjusted = _holm([t[-1] for t in tests])
     lines += [
         "",
-        "Paired tests over seeds (the same seed replays each method), Wilcoxon signed-rank on the regret:",
+        f"Paired tests over the {args.seeds} seeds (each seed replays every method), Wilcoxon signed-rank on the"
+        f" regret, p-values Holm-adjusted over these {len(tests)} tests:",
+        "",
+        "| comparison | regret of | trainings | mean regret (first) | mean regret (second) | p (Holm) |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {a} vs {b} | {kind} | {n} | {ma:.4f} | {mb:.4f} | {p:.3g} |"
+            for (a, b, kind, n, ma, mb, _), p in zip(tests, adjusted)
+        ),
+        "",
+        "![regret](replay.png)",
         "",
     ]
-    for a, b in (("evolution", "random"), ("evolution+racing", "evolution"), ("evolution+surrogate", "evolution")):
-        for kind in ("found", "chosen"):
-            for n in points:
-                da, db = results[a][1][kind][:, n - 1], results[b][1][kind][:, n - 1]
-                ok = ~(np.isnan(da) | np.isnan(db))
-                diff = da[ok] - db[ok]
-                p = stats.wilcoxon(diff).pvalue if np.any(diff != 0) else 1.0
-                lines.append(
-                    f"- {a} vs {b}, {kind} @{n}: mean regret {np.mean(da[ok]):.4f} vs {np.mean(db[ok]):.4f},"
-                    f" p = {p:.3g}"
-                )
-    lines += ["", "![regret](replay.png)", ""]
     (args.out / "replay.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

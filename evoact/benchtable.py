@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from evoact.formula import to_formula
+from evoact.formula import X, parse, to_formula
 from evoact.genome import Genome
 from evoact.records import Candidate, RecordError, Stage, Status, TaskScore
 from evoact.search_space import SearchSpace
@@ -25,6 +25,7 @@ FORMAT = "evoact-benchtable"
 VERSION = 1
 #: The table shipped with evoact (``bench/benchtable.py export`` writes it).
 SHIPPED = "benchtable.json.gz"
+NO_INPUT = "does not depend on x (never proposed)"
 
 
 class TableError(ValueError):
@@ -230,9 +231,14 @@ def from_runs(space: SearchSpace, runs: Mapping[int, list[Candidate]], protocol:
             if row.label is not None:
                 names[key] = (row.formula, row.fingerprint, row.label)
         for tree, formula in formulas.items():
-            if formula not in by_formula:
+            if formula not in by_formula and X not in parse(formula).free_symbols:
+                key = f"formula:{formula}"  # no search proposes a function that ignores x: a static rejection
+                trials.setdefault(key, {})[seed] = Trial(seed, Status.REJECTED, Stage.STATIC, NO_INPUT)
+                names.setdefault(key, (formula, None, None))
+            elif formula not in by_formula:
                 raise TableError(f"seed {seed}: no candidate writes {formula} (tree {tree}); finish the run first")
-            key = _key(evaluated(by_formula[formula]))
+            else:
+                key = _key(evaluated(by_formula[formula]))
             if tree_keys.setdefault(tree, key) != key:
                 raise TableError(f"tree {tree} is a different function under seed {seed}")
     seeds = sorted(runs)

@@ -323,6 +323,11 @@ class Enumeration(Evolution):
     def exhausted(self) -> bool:
         return self.seeded and self.cursor >= len(self._order)
 
+    def ask(self, n: int | None = None) -> list[Proposal]:
+        out = super().ask(n)
+        self._skip_known()  # so ``exhausted`` is true as soon as the last new function is proposed
+        return out
+
     def _next(self) -> Proposal | None:
         while self.cursor < len(self._order):
             self.cursor += 1
@@ -330,6 +335,16 @@ class Enumeration(Evolution):
             if proposal:
                 return proposal
         return None
+
+    def _skip_known(self) -> None:
+        """Move past the trees that write no new admissible function (``seen`` only grows: they never will)."""
+        while self.cursor < len(self._order):
+            tree = self.genome.parse(self._order[self.cursor])
+            if self.genome.within_limits(tree):
+                expr = self.genome.to_expr(tree)
+                if to_formula(expr) not in self.seen and self.admissible(expr):
+                    return
+            self.cursor += 1
 
     def state(self, seen: bool = True) -> dict[str, Any]:
         return {**super().state(seen), "cursor": self.cursor}

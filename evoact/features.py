@@ -32,10 +32,13 @@ NETWORKS = tuple(
     for what, layers in (("act", (2, 4, 8)), ("grad", (1,)))
     for layer in layers
 )
+_SECOND = 0.5  # learnable constants are also read at this multiple of their initial value, as the fingerprint does
 #: The names of the columns ``features`` returns, in order.
 NAMES = (
     *(f"value@{x:.2f}" for x in POINTS),
     *(f"slope@{x:.2f}" for x in POINTS),
+    *(f"value@{x:.2f},constants/2" for x in POINTS),
+    *(f"slope@{x:.2f},constants/2" for x in POINTS),
     *MOMENTS,
     *NETWORKS,
 )
@@ -62,10 +65,12 @@ def features(formulas: list[str], params: dict[str, float]) -> np.ndarray:
         return out
     batch = Batch(programs, [params] * len(programs))
     values, slopes = batch.evaluate(POINTS)
+    values2, slopes2 = Batch(programs, [{k: v * _SECOND for k, v in params.items()}] * len(programs)).evaluate(POINTS)
     nv, ns = batch.evaluate(_NORMAL)
+    probes = 4 * len(POINTS)
     for row, i in enumerate(index):
-        out[i, : 2 * len(POINTS)] = _squash(np.concatenate([values[row], slopes[row]]))
-        out[i, 2 * len(POINTS) : 2 * len(POINTS) + len(MOMENTS)] = _squash(_moments(nv[row], ns[row]))
+        out[i, :probes] = _squash(np.concatenate([values[row], slopes[row], values2[row], slopes2[row]]))
+        out[i, probes : probes + len(MOMENTS)] = _squash(_moments(nv[row], ns[row]))
         out[i, -len(NETWORKS) :] = _networks(formulas[i], params)
     return out
 

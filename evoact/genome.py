@@ -143,7 +143,7 @@ class Genome:
         out = []
         for nodes in trees(self.pset.ret, limits.init_max_depth):
             tree = gp.PrimitiveTree(nodes)
-            if tree.height >= min(limits.init_min_depth, self._min_height[self.pset.ret]) and self.within_limits(tree):
+            if tree.height >= max(limits.init_min_depth, self._min_height[self.pset.ret]) and self.within_limits(tree):
                 out.append(str(tree))
         return out
 

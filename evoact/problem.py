@@ -153,7 +153,7 @@ class Problem:
         prior: list[Example] = []
         try:
             table = load_table()
-            if table.tasks == self.config.tasks:
+            if table.tasks == self.config.tasks and self.config.score == "accuracy":  # the table's scoring
                 prior = table_examples(table)
         except TableError:
             pass  # no table shipped: the surrogate learns from this run alone
@@ -176,7 +176,9 @@ class Problem:
                 if row.label is not None or row.generation is None or row.generation >= generation:
                     continue
                 if row.status == Status.OK:
-                    scores = relative_scores(row.outcome.scores, self.references, self.config.tasks, self.metrics)
+                    scores = relative_scores(
+                        row.outcome.scores, self.references, self.config.tasks, self.metrics, self.config.score
+                    )
                     examples.append(Example(row.formula, scores))
                 elif row.status == Status.FAILED or row.outcome.stage in (Stage.STABILITY, Stage.QUALITY):
                     examples.append(Example(row.formula, None))
@@ -538,10 +540,15 @@ class Problem:
         return done
 
     def _resolve_waiting(self) -> None:
-        """Functional duplicates take their original's outcome as soon as it has one."""
+        """Functional duplicates take their original's outcome as soon as it has one (skipped by the surrogate: they
+        are skipped too, and counted as such)."""
         for cid, original in list(self._waiting.items()):
             done = self._rows[original]
-            if done.status != "pending":
+            if done.outcome.stage == Stage.SURROGATE:
+                del self._waiting[cid]
+                error = f"a functional duplicate of #{original}, which the surrogate skipped"
+                self._finish(cid, Outcome(Status.REJECTED, stage=Stage.SURROGATE, error=error, seconds=0.0))
+            elif done.status != "pending":
                 del self._waiting[cid]
                 self._finish(
                     cid,

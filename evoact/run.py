@@ -91,7 +91,13 @@ class RunReader:
         full = [r.outcome.train_seconds for r in everything if r.status == Status.OK and r.outcome.train_seconds]
         full_cost = sum(full) / len(full) if full else 0.0
         stages = {stage: [r for r in rows if r.outcome.stage == stage] for stage in Stage}
-        surrogate_saved = full_cost * len(stages[Stage.SURROGATE])
+        # a skipped candidate saves what an evaluation past the cache costs on average (some stop at a hurdle)
+        past_cache = [
+            r.outcome.train_seconds or 0.0
+            for r in rows
+            if r.outcome.stage not in (Stage.STATIC, Stage.CACHE, Stage.SURROGATE) and r.status != Status.PENDING
+        ]
+        surrogate_saved = len(stages[Stage.SURROGATE]) * (sum(past_cache) / len(past_cache) if past_cache else 0.0)
         saved = full_cost * (len(stages[Stage.STATIC]) + len(stages[Stage.CACHE]) + len(stages[Stage.STABILITY]))
         saved += surrogate_saved
         saved += sum(max(0.0, full_cost - (r.outcome.train_seconds or 0.0)) for r in stages[Stage.QUALITY])

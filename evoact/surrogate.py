@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.ensemble import ExtraTreesRegressor
 
-from evoact.benchtable import BenchTable, Entry
-from evoact.features import features
-from evoact.records import Status, TaskScore
-from evoact.scoring import aggregate, normalised, uses_loss
+from evoact.benchtable import BenchTable
+from evoact.features import POINTS, features
+from evoact.records import Candidate, Outcome, Status, TaskScore
+from evoact.scoring import aggregate, normalised, references
 
 TREES = 200
 EXPLORE = 0.1  # of the candidates the surrogate stage would skip, the share that trains anyway
@@ -93,22 +93,51 @@ class Surrogate:
         return self.predict_scores(formulas).mean(axis=1)
 
 
+def function_groups(formulas: Sequence[str], params: dict[str, float]) -> list[int]:
+    """A group number per formula: formulas whose values on the probe points agree at the constants' initial values
+    share one (``x/(1 + exp(-beta*x))`` and SiLU at beta = 1). Cross-validation holds a group out together."""
+    rows = np.round(features(list(formulas), params)[:, : len(POINTS)], 6)
+    keys: dict[bytes, int] = {}
+    return [keys.setdefault(row.tobytes(), len(keys)) for row in rows]
+
+
 def relative_scores(
-    scores: Mapping[str, TaskScore], refs: Mapping[str, float], tasks: Sequence[str], metrics: Mapping[str, str]
+    scores: Mapping[str, TaskScore],
+    refs: Mapping[str, float],
+    tasks: Sequence[str],
+    metrics: Mapping[str, str],
+    score: str = "accuracy",
 ) -> tuple[float, ...] | None:
-    """Each task's score relative to the best baseline's (validation accuracy, or loss for loss tasks)."""
-    values = normalised(scores, refs, tasks, metrics)
+    """Each task's score relative to the best baseline's, as the fitness compares them (``scoring.normalised``)."""
+    values = normalised(scores, refs, tasks, metrics, score)
     return None if values is None else tuple(values)
 
 
-def table_examples(table: BenchTable) -> list[Example]:
-    """Every function of the table that got past static screening, with its per-task relative scores averaged over
-    the seeds (each seed against its own baselines), or None where a seed did not train to the end."""
+def table_references(table: BenchTable) -> list[dict[str, float]]:
+    """Per seed of the table, each task's best baseline measure (``scoring.references``, on validation accuracy
+    or loss, as the table's runs scored)."""
     metrics = dict(table.protocol.get("metrics", {}))
-    refs = [_refs(table, i, metrics) for i in range(len(table.seeds))]
+    names = set(table.protocol.get("baselines", ()))
+    out = []
+    for i in range(len(table.seeds)):
+        rows = [
+            Candidate(0, e.formula, "baseline", label=e.label, outcome=Outcome(Status.OK, scores=e.trials[i].scores))
+            for e in table.entries
+            if e.label in names and e.trials[i].status == Status.OK
+        ]
+        out.append(references(rows, table.tasks, metrics))
+    return out
+
+
+def table_examples(table: BenchTable) -> list[Example]:
+    """Every function of the table that got past static screening (baselines and published ones too), with its
+    per-task relative scores averaged over the seeds (each against its own seed's baselines), or None where a seed
+    did not train to the end."""
+    metrics = dict(table.protocol.get("metrics", {}))
+    refs = table_references(table)
     out = []
     for entry in table.entries:
-        if entry.label is not None or entry.static:
+        if entry.static:
             continue
         per_seed = [
             relative_scores(t.scores, refs[i], table.tasks, metrics) if t.status == Status.OK else None
@@ -119,25 +148,6 @@ def table_examples(table: BenchTable) -> list[Example]:
         else:
             out.append(Example(entry.formula, tuple(np.mean(np.array(per_seed), axis=0))))
     return out
-
-
-def _refs(table: BenchTable, seed_index: int, metrics: Mapping[str, str]) -> dict[str, float]:
-    """The best baseline's measure per task under one seed of the table."""
-    refs: dict[str, float] = {}
-    names = set(table.protocol.get("baselines", ()))
-    baselines: list[Entry] = [e for e in table.entries if e.label in names]
-    for task in table.tasks:
-        loss = uses_loss(metrics.get(task, "accuracy"), "accuracy")
-        values = [
-            v
-            for e in baselines
-            if (s := e.trials[seed_index].scores.get(task)) is not None
-            and not s.stopped
-            and (v := s.val_loss if loss else s.val_acc) is not None
-        ]
-        if values:
-            refs[task] = min(values) if loss else max(values)
-    return refs
 
 
 @dataclass(frozen=True)

@@ -430,3 +430,46 @@ def test_a_bad_guess_or_warm_start_is_refused_before_a_run_directory_exists(tmp_
     with pytest.raises((ValueError, RunStoreError), match=re.escape(message)):
         run_search(make_config("tiny", workers=2, tasks=("mnist1d-mlp",), **settings), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+TINY_UNIT = """
+name = "tiny_unit"
+description = "three unary and two binary functions: 18 trees of one core unit"
+structure = "core_units"
+seeds = ["sigmul(scale(x), identity(x))"]
+[primitives]
+unary = ["identity", "tanh", "scale"]
+binary = ["mul", "sigmul"]
+[learnable]
+beta = 1.0
+[limits]
+max_depth = 2
+max_nodes = 5
+init_min_depth = 2
+init_max_depth = 2
+"""
+
+
+def test_an_async_enumeration_ends_when_its_trees_do_with_every_function_evaluated_once(tmp_path):
+    space = tmp_path / "tiny_unit.toml"
+    space.write_text(TINY_UNIT)
+    config = make_config(
+        "tiny",
+        space=str(space),
+        algorithm="enumeration",
+        mode="async",
+        workers=2,
+        population=4,
+        offspring=4,
+        generations=50,
+        race_top=0,
+        tasks=("mnist1d-mlp",),
+    )
+    run_search(config, tmp_path / "run")
+    store = RunStore.open(tmp_path / "run")
+    evolved = [r for r in store.candidates() if r.label is None]
+    assert store.meta()["state"] == "finished" and store.counts()["pending"] == 0
+    formulas = [r.formula for r in evolved]
+    assert len(formulas) == len(set(formulas)) and len(formulas) < 4 + 4 * 49  # the trees ran out first
+    # every function of the space that depends on x and is no baseline: x*x, x*tanh(x), beta*x*tanh(x), ...
+    assert {"x*tanh(x)", "beta*x*tanh(x)", "tanh(x)/(1 + exp(-x))", "x**2"} <= set(formulas)

@@ -162,6 +162,7 @@ def enumerate_all(evo, tell_every: int = 4):
     out = []
     while not evo.exhausted:
         batch = evo.ask(tell_every)
+        assert batch  # exhausted as soon as the last new function is out: never an empty generation
         evo.tell(batch, list(range(len(out), len(out) + len(batch))), [1.0] * len(batch))
         out += batch
     return out
@@ -201,3 +202,10 @@ def test_a_restored_enumeration_continues_where_it_stopped(tmp_path):
 def test_a_space_too_big_to_enumerate_is_refused_in_one_line():
     with pytest.raises(SearchSpaceError, match="too many to enumerate"):
         ALGORITHMS["enumeration"](Genome(load_search_space("default")), EvolutionConfig(), 0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_enumeration_knows_it_is_exhausted_once_its_last_function_is_proposed(tmp_path, seed):
+    enumerate_all(
+        ALGORITHMS["enumeration"](tiny_unit_genome(tmp_path), EvolutionConfig(population=4, offspring=4), seed)
+    )

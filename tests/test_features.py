@@ -18,4 +18,6 @@ def test_features_read_values_slopes_moments_and_deep_network_statistics():
     # He initialisation keeps ReLU's signal near 1 through 8 plain layers; exp(exp(x)) blows up
     assert abs(relu[at["plain_act8"]]) < 0.5 and explodes[at["plain_act8"]] > 2
     assert not broken.any()
-    assert len(POINTS) * 2 + 7 + 8 == len(NAMES)
+    assert len(POINTS) * 4 + 7 + 8 == len(NAMES)
+    scaled = features(["x/(1 + exp(-beta*x))", "x/(1 + exp(-x))"], {"beta": 1.0})
+    assert not np.array_equal(scaled[0], scaled[1])  # equal at beta = 1, told apart at beta / 2
