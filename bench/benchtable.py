@@ -138,7 +138,7 @@ def export(runs_dir: Path, out: Path) -> BenchTable:
             config = run.config
             protocol = {
                 "tasks": list(config.tasks),
-                "metrics": run.metrics(),
+                "metrics": run.metrics,
                 "epoch_scale": config.training.epoch_scale,
                 "baselines": list(config.baselines),
                 "cascade": "the default: static screening, fingerprint cache, stability, quality hurdle",

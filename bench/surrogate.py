@@ -51,7 +51,7 @@ def main() -> None:
     predicted = {"extra trees (evoact)": np.zeros_like(truth), "k nearest neighbours (AQuaSurF)": np.zeros_like(truth)}
     groups = function_groups([e.formula for e in examples], {"beta": 1.0})
     for train, test in GroupKFold(5).split(examples, groups=groups):
-        surrogate = Surrogate(tasks, {"beta": 1.0}, feature_cache=everything.feature_cache)
+        surrogate = Surrogate(tasks, {"beta": 1.0})  # shares the features computed above (one cache per process)
         surrogate.add([examples[i] for i in train])
         surrogate.fit()
         predicted["extra trees (evoact)"][test] = surrogate.predict_scores([examples[i].formula for i in test])

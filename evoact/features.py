@@ -50,10 +50,16 @@ def _squash(a: np.ndarray) -> np.ndarray:
     return np.where(np.abs(a) <= 1, a, np.sign(a) * (1 + np.log(np.maximum(np.abs(a), 1))))
 
 
-def features(formulas: list[str], params: dict[str, float]) -> np.ndarray:
-    """One row of ``NAMES`` per formula, its learnable constants at ``params`` (a formula that does not compile gets a
-    row of zeros: the cascade rejects it before any surrogate sees it)."""
-    out = np.zeros((len(formulas), len(NAMES)))
+def probe_values(formulas: list[str], params: dict[str, float]) -> np.ndarray:
+    """Each formula's values on ``POINTS`` with its constants at ``params`` (NaN where it does not compile)."""
+    out = np.full((len(formulas), len(POINTS)), np.nan)
+    programs, index = _programs(formulas)
+    if programs:
+        out[index] = Batch(programs, [params] * len(programs)).evaluate(POINTS)[0]
+    return out
+
+
+def _programs(formulas: list[str]) -> tuple[list, list[int]]:
     programs, index = [], []
     for i, text in enumerate(formulas):
         try:
@@ -61,6 +67,14 @@ def features(formulas: list[str], params: dict[str, float]) -> np.ndarray:
             index.append(i)
         except (FormulaError, CompileError):
             continue
+    return programs, index
+
+
+def features(formulas: list[str], params: dict[str, float]) -> np.ndarray:
+    """One row of ``NAMES`` per formula, its learnable constants at ``params`` (a formula that does not compile gets a
+    row of zeros: the cascade rejects it before any surrogate sees it)."""
+    out = np.zeros((len(formulas), len(NAMES)))
+    programs, index = _programs(formulas)
     if not programs:
         return out
     batch = Batch(programs, [params] * len(programs))

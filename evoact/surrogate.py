@@ -17,11 +17,12 @@ import numpy as np
 from sklearn.ensemble import ExtraTreesRegressor
 
 from evoact.benchtable import BenchTable
-from evoact.features import POINTS, features
+from evoact.features import features, probe_values
 from evoact.records import Candidate, Outcome, Status, TaskScore
 from evoact.scoring import aggregate, normalised, references
 
 TREES = 200
+_FEATURES: dict[tuple, dict[str, np.ndarray]] = {}  # params -> formula -> features: computed once per process
 EXPLORE = 0.1  # of the candidates the surrogate stage would skip, the share that trains anyway
 
 
@@ -43,17 +44,23 @@ class Surrogate:
     params: dict[str, float]
     seed: int = 0
     examples: list[Example] = field(default_factory=list)
-    #: formula -> features, shareable between surrogates with the same ``params``
-    feature_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: formula -> features; by default shared by every surrogate of this process with the same ``params``
+    feature_cache: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _model: ExtraTreesRegressor | None = field(default=None, repr=False)
     #: after ``fit``: each example's scores predicted by the trees that did not see it (the honest spread)
     out_of_bag: np.ndarray | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.feature_cache is None:
+            self.feature_cache = _FEATURES.setdefault(tuple(sorted(self.params.items())), {})
+
     def _features(self, formulas: Sequence[str]) -> np.ndarray:
-        new = [f for f in dict.fromkeys(formulas) if f not in self.feature_cache]
+        cache = self.feature_cache
+        assert cache is not None  # set in __post_init__
+        new = [f for f in dict.fromkeys(formulas) if f not in cache]
         if new:
-            self.feature_cache.update(zip(new, features(new, self.params)))
-        return np.array([self.feature_cache[f] for f in formulas]).reshape(len(formulas), -1)
+            cache.update(zip(new, features(new, self.params)))
+        return np.array([cache[f] for f in formulas]).reshape(len(formulas), -1)
 
     def add(self, examples: Sequence[Example]) -> None:
         """Learn from more functions at the next ``fit``."""
@@ -96,7 +103,7 @@ class Surrogate:
 def function_groups(formulas: Sequence[str], params: dict[str, float]) -> list[int]:
     """A group number per formula: formulas whose values on the probe points agree at the constants' initial values
     share one (``x/(1 + exp(-beta*x))`` and SiLU at beta = 1). Cross-validation holds a group out together."""
-    rows = np.round(features(list(formulas), params)[:, : len(POINTS)], 6)
+    rows = np.round(probe_values(list(formulas), params), 6)
     keys: dict[bytes, int] = {}
     return [keys.setdefault(row.tobytes(), len(keys)) for row in rows]
 
