@@ -56,7 +56,7 @@ SETTINGS = dict(
 )
 
 
-def build_seed(seed: int, runs_dir: Path, workers: int) -> None:
+def build_seed(seed: int, runs_dir: Path, workers: int, epoch_scale: float) -> None:
     """Build (or, run again, resume) one seed's part of the table: an ordinary enumeration run."""
     run = evoact.search(
         "quick",
@@ -65,15 +65,15 @@ def build_seed(seed: int, runs_dir: Path, workers: int) -> None:
         load_if_exists=True,
         seed=seed,
         workers=workers,
-        **SETTINGS,
+        **(SETTINGS | {"epoch_scale": epoch_scale}),
     )
     run.close()
 
 
-def build(runs_dir: Path, workers: int) -> None:
+def build(runs_dir: Path, workers: int, epoch_scale: float) -> None:
     """Run (or resume) every seed's enumeration at once, each in its own process with its share of the workers."""
     share = str(max(1, workers // len(SEEDS)))
-    args = ["--runs-dir", str(runs_dir), "--workers", share]
+    args = ["--runs-dir", str(runs_dir), "--workers", share, "--epoch-scale", str(epoch_scale)]
     procs = [subprocess.Popen([sys.executable, __file__, "seed", str(seed), *args]) for seed in SEEDS]
     if any(p.wait() for p in procs):
         sys.exit("a seed's run failed or was stopped; run the build again to resume it")
@@ -162,14 +162,21 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
     parser.add_argument("--workers", type=int, default=None, help="Ray workers in all (default: CPU cores)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--epoch-scale",
+        type=float,
+        default=EPOCH_SCALE,
+        help=f"each task's quick schedule times this (default {EPOCH_SCALE}, the shipped table's; use another"
+        " --runs-dir for another scale)",
+    )
     args = parser.parse_args()
     workers = args.workers or os.cpu_count() or 1
     if args.action == "build":
-        build(args.runs_dir, workers)
+        build(args.runs_dir, workers, args.epoch_scale)
     elif args.action == "catalog":
         build_catalog(args.runs_dir, workers)
     elif args.action == "seed":
-        build_seed(args.seed, args.runs_dir, workers)
+        build_seed(args.seed, args.runs_dir, workers, args.epoch_scale)
     else:
         table = export(args.runs_dir, args.out)
         scored = table.scored()
