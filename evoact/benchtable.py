@@ -94,7 +94,8 @@ class Entry:
 
     @property
     def fitness(self) -> float | None:
-        """The true score: the mean fitness over the seeds, None unless every seed trained to the end."""
+        """The mean fitness over the seeds (on validation measures, as searches select), None unless every seed
+        trained to the end."""
         values = [t.fitness for t in self.trials]
         if not values or any(v is None or t.status != Status.OK for v, t in zip(values, self.trials)):
             return None
@@ -174,13 +175,6 @@ class BenchTable:
     def trees(self) -> tuple[str, ...]:
         """Every tree of the space the table covers."""
         return tuple(self._by_tree)
-
-    def baseline(self, name: str) -> Entry:
-        """A baseline's entry (``relu``, ``gelu``, ``silu``, ``tanh``)."""
-        for entry in self.entries:
-            if entry.label == name:
-                return entry
-        raise KeyError(f"the benchmark table has no baseline {name!r}")
 
     def scored(self) -> list[Entry]:
         """The entries that trained to the end on every seed (those with a true score), baselines left out."""

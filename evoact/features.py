@@ -42,10 +42,11 @@ NAMES = (
     *MOMENTS,
     *NETWORKS,
 )
-_SQUASH = 50.0  # values beyond are compressed logarithmically: one exploding function must not dominate a distance
+_SQUASH = 50.0  # what a non-finite value counts as
 
 
 def _squash(a: np.ndarray) -> np.ndarray:
+    """Values beyond +-1 compressed logarithmically: one exploding function must not dominate the trees' splits."""
     a = np.nan_to_num(a, nan=_SQUASH, posinf=_SQUASH, neginf=-_SQUASH)
     return np.where(np.abs(a) <= 1, a, np.sign(a) * (1 + np.log(np.maximum(np.abs(a), 1))))
 

@@ -37,8 +37,8 @@ class Example:
 
 @dataclass
 class Surrogate:
-    """Per-task relative scores predicted from features; the fitness predicted as their mean (the default
-    aggregate). ``params``: the learnable constants' initial values the features are read at."""
+    """Per-task relative scores predicted from features (the fitness is their aggregate: ``Gate``). ``params``: the
+    learnable constants' initial values the features are read at."""
 
     tasks: tuple[str, ...]
     params: dict[str, float]
@@ -83,21 +83,12 @@ class Surrogate:
         self.out_of_bag = np.asarray(self._model.oob_prediction_).reshape(len(y), len(self.tasks))
         return True
 
-    @property
-    def ready(self) -> bool:
-        """Whether the surrogate can predict (it has been fitted)."""
-        return self._model is not None
-
     def predict_scores(self, formulas: Sequence[str]) -> np.ndarray:
         """Predicted relative scores: one row per formula, one column per task."""
         if self._model is None:
             raise RuntimeError("the surrogate is not fitted yet")
         out = self._model.predict(self._features(formulas))
         return out.reshape(len(formulas), len(self.tasks))
-
-    def predict(self, formulas: Sequence[str]) -> np.ndarray:
-        """Predicted fitness (the mean of the predicted relative scores) of each formula."""
-        return self.predict_scores(formulas).mean(axis=1)
 
 
 def function_groups(formulas: Sequence[str], params: dict[str, float]) -> list[int]:
