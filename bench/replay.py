@@ -115,6 +115,7 @@ def replay(table: BenchTable, method: str, seed: int, trainings: int, space: str
     if method == "evolution+surrogate":  # the engine's own stage, learning only from this search's trainings
         gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), KEEP, EXPLORE)
     refs = table_references(table)
+    told = 0
     while len(run.trained) < trainings:
         try:
             proposals = algorithm.ask()
@@ -139,7 +140,9 @@ def replay(table: BenchTable, method: str, seed: int, trainings: int, space: str
                 fitness.append(None)  # skipped by the surrogate (or the budget is spent)
             else:
                 fitness.append(run.train(index))
-        algorithm.tell(proposals, list(range(len(proposals))), fitness)
+        ids = list(range(told, told + len(proposals)))  # candidate ids, unique as a run's are: tournaments key on them
+        told += len(proposals)
+        algorithm.tell(proposals, ids, fitness)
         if method == "evolution+racing":
             top = sorted((v, i) for i in run.seen if (v := run.observed(i)) is not None)[-RACE_TOP:]
             for _, index in top:
