@@ -104,3 +104,29 @@ def browser(tmp_path):
     opened = webdriver.Chrome(service=Service(driver), options=options)
     yield opened
     opened.quit()
+
+
+TINY_UNIT = """
+name = "tiny_unit"
+description = "three unary and two binary functions: 18 trees of one core unit"
+structure = "core_units"
+seeds = ["sigmul(scale(x), identity(x))"]
+[primitives]
+unary = ["identity", "tanh", "scale"]
+binary = ["mul", "sigmul"]
+[learnable]
+beta = 1.0
+[limits]
+max_depth = 2
+max_nodes = 5
+init_min_depth = 2
+init_max_depth = 2
+"""
+
+
+@pytest.fixture
+def tiny_unit(tmp_path) -> Path:
+    """A space file of one core unit over three unary and two binary functions: 18 trees, few enough to enumerate."""
+    path = tmp_path / "tiny_unit.toml"
+    path.write_text(TINY_UNIT)
+    return path

@@ -12,27 +12,9 @@ from evoact.records import Outcome, Status
 from evoact.search_space import load_search_space
 from evoact.training import TrainConfig
 
-TINY_UNIT = """
-name = "tiny_unit"
-description = "three unary and two binary functions: 18 trees of one core unit"
-structure = "core_units"
-seeds = ["sigmul(scale(x), identity(x))"]
-[primitives]
-unary = ["identity", "tanh", "scale"]
-binary = ["mul", "sigmul"]
-[learnable]
-beta = 1.0
-[limits]
-max_depth = 2
-max_nodes = 5
-init_min_depth = 2
-init_max_depth = 2
-"""
 
-
-def test_enumeration_runs_make_a_table_that_maps_every_tree_and_reads_back(tmp_path):
-    space_file = tmp_path / "tiny_unit.toml"
-    space_file.write_text(TINY_UNIT)
+def test_enumeration_runs_make_a_table_that_maps_every_tree_and_reads_back(tmp_path, tiny_unit):
+    space_file = tiny_unit
     runs = {}
     for seed in (0, 1):
         run = evoact.search(

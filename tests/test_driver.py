@@ -432,27 +432,8 @@ def test_a_bad_guess_or_warm_start_is_refused_before_a_run_directory_exists(tmp_
     assert not (tmp_path / "run").exists()
 
 
-TINY_UNIT = """
-name = "tiny_unit"
-description = "three unary and two binary functions: 18 trees of one core unit"
-structure = "core_units"
-seeds = ["sigmul(scale(x), identity(x))"]
-[primitives]
-unary = ["identity", "tanh", "scale"]
-binary = ["mul", "sigmul"]
-[learnable]
-beta = 1.0
-[limits]
-max_depth = 2
-max_nodes = 5
-init_min_depth = 2
-init_max_depth = 2
-"""
-
-
-def test_an_async_enumeration_ends_when_its_trees_do_with_every_function_evaluated_once(tmp_path):
-    space = tmp_path / "tiny_unit.toml"
-    space.write_text(TINY_UNIT)
+def test_an_async_enumeration_ends_when_its_trees_do_with_every_function_evaluated_once(tmp_path, tiny_unit):
+    space = tiny_unit
     config = make_config(
         "tiny",
         space=str(space),

@@ -133,27 +133,7 @@ def test_pareto_truncation_keeps_nsga2_choice_and_restores_exactly():
     assert [p.formula for p in fresh.ask()] == later
 
 
-TINY_UNIT = """
-name = "tiny_unit"
-description = "three unary and two binary functions: 18 trees of one core unit"
-structure = "core_units"
-seeds = ["sigmul(scale(x), identity(x))"]
-[primitives]
-unary = ["identity", "tanh", "scale"]
-binary = ["mul", "sigmul"]
-[learnable]
-beta = 1.0
-[limits]
-max_depth = 2
-max_nodes = 5
-init_min_depth = 2
-init_max_depth = 2
-"""
-
-
-def tiny_unit_genome(tmp_path):
-    path = tmp_path / "tiny_unit.toml"
-    path.write_text(TINY_UNIT)
+def tiny_unit_genome(path):
     return Genome(load_search_space(path))
 
 
@@ -168,8 +148,8 @@ def enumerate_all(evo, tell_every: int = 4):
     return out
 
 
-def test_enumeration_proposes_every_function_of_the_space_once_then_nothing(tmp_path):
-    genome = tiny_unit_genome(tmp_path)
+def test_enumeration_proposes_every_function_of_the_space_once_then_nothing(tiny_unit):
+    genome = tiny_unit_genome(tiny_unit)
     trees = genome.all_trees()
     assert len(trees) == 2 * 3 * 3 and len(set(trees)) == len(trees)
     evo = ALGORITHMS["enumeration"](genome, EvolutionConfig(population=4, offspring=4), 0)
@@ -184,8 +164,8 @@ def test_enumeration_proposes_every_function_of_the_space_once_then_nothing(tmp_
     assert [p.formula for p in other] != formulas and {p.formula for p in other} == set(formulas)
 
 
-def test_a_restored_enumeration_continues_where_it_stopped(tmp_path):
-    genome = tiny_unit_genome(tmp_path)
+def test_a_restored_enumeration_continues_where_it_stopped(tiny_unit):
+    genome = tiny_unit_genome(tiny_unit)
     config = EvolutionConfig(population=4, offspring=4)
     whole = enumerate_all(ALGORITHMS["enumeration"](genome, config, 3))
     first = ALGORITHMS["enumeration"](genome, config, 3)
@@ -205,7 +185,7 @@ def test_a_space_too_big_to_enumerate_is_refused_in_one_line():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_an_enumeration_knows_it_is_exhausted_once_its_last_function_is_proposed(tmp_path, seed):
+def test_an_enumeration_knows_it_is_exhausted_once_its_last_function_is_proposed(tiny_unit, seed):
     enumerate_all(
-        ALGORITHMS["enumeration"](tiny_unit_genome(tmp_path), EvolutionConfig(population=4, offspring=4), seed)
+        ALGORITHMS["enumeration"](tiny_unit_genome(tiny_unit), EvolutionConfig(population=4, offspring=4), seed)
     )
