@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 import sympy as sp
 
+from evoact.baselines import PAU_FORMULA, PAU_INIT
 from evoact.compiler import values_at
 from evoact.formula import as_expression, constant_values, parse
 from evoact.screening.probe import probe_points
@@ -26,11 +29,13 @@ _BETAS = np.geomspace(0.05, 20.0, 121)
 
 @dataclass(frozen=True)
 class Known:
-    """One published activation: name, formula (``beta`` is fitted when present), reference."""
+    """One published activation: name, formula (``beta`` is fitted when present), reference, and the values its other
+    constants start from (a PAU's coefficients)."""
 
     name: str
     formula: str
     reference: str
+    params: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
 
 CATALOG: tuple[Known, ...] = (
@@ -132,6 +137,12 @@ CATALOG: tuple[Known, ...] = (
     ),
     Known("Identity", "x", "linear (no nonlinearity)"),
     Known("Square", "x**2", "quadratic unit (Livni, Shalev-Shwartz & Shamir 2014)"),
+    Known(
+        "PAU",
+        PAU_FORMULA,
+        "Molina, Schramowski & Kersting 2020, Pade activation units (5/4, safe form, Leaky ReLU initialisation)",
+        PAU_INIT,
+    ),
 )
 
 
@@ -162,7 +173,7 @@ def _catalog_values() -> list[tuple[Known, np.ndarray, np.ndarray | None]]:
         if any(s.name == "beta" for s in expr.free_symbols):
             out.append((known, values_at(expr, x[None, :], {"beta": _BETAS[:, None]}), _BETAS))
         else:
-            out.append((known, values_at(expr, x, {})[None, :], None))
+            out.append((known, values_at(expr, x, dict(known.params))[None, :], None))
     return out
 
 

@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from evoact.baselines import BASELINES, DEFAULT_BASELINES
+from evoact.baselines import BASELINES, DEFAULT_BASELINES, GLU_BASELINES
 from evoact.compiler import choose_mode
 from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.screening.config import ScreeningConfig
-from evoact.tasks import SUITES, canonical_task_name
+from evoact.tasks import SUITES, canonical_task_name, task_family
 from evoact.training import TrainConfig
 
 #: Budget presets. ``generations`` counts the initial population as generation 0; ``epoch_scale`` multiplies each
@@ -313,6 +313,12 @@ class SearchConfig:
             raise ValueError(f"not a search config this evoact understands ({type(exc).__name__}: {exc})") from None
 
 
+def default_baselines(tasks: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The baselines a run on ``tasks`` trains unless told: on GLU tasks the gates ReGLU, GEGLU, SwiGLU, a sine gate
+    and expanded-range SiLU; else ReLU, GELU, SiLU and tanh."""
+    return GLU_BASELINES if task_family(tasks) == "glu" else DEFAULT_BASELINES
+
+
 def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     """A config from a budget preset with settings on top (None keeps the preset).
 
@@ -328,6 +334,7 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     }
     if "tasks" in chosen:
         chosen["tasks"] = tuple(canonical_task_name(t) for t in chosen["tasks"])
+    chosen.setdefault("baselines", default_baselines(chosen.get("tasks", SUITES["general"])))
     if chosen.get("data_dir"):
         chosen["data_dir"] = str(Path(chosen["data_dir"]).expanduser().resolve())  # resume and workers find it anywhere
     groups: dict[type, set[str]] = {

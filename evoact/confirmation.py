@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from scipy.stats import ttest_rel
 
-from evoact.baselines import baseline_formula
+from evoact.baselines import GLU_BASELINES, baseline_formula, baseline_params
 from evoact.config import SearchConfig, check, restated
 from evoact.evaluation import make_job
 from evoact.formula import FormulaError, parse, to_formula
@@ -36,6 +36,7 @@ from evoact.tasks import (
     get_task,
     group_tasks,
     require_trusted,
+    task_family,
     task_group,
 )
 from evoact.tasks.user import EPOCHS as USER_EPOCHS
@@ -47,11 +48,25 @@ from evoact.workers import WorkerPool
 CONFIRM_BASELINES = ("relu", "gelu", "silu", "mish", "tanh")
 #: What a group's ratios compare with: on each task, the best of these (the issue's strongest published baselines).
 RATIO_REFERENCES = ("gelu", "silu", "mish")
+#: Per task family (``tasks.FAMILIES``): the baselines confirm trains and what the ratios compare with. On GLU tasks
+#: the functions are gates: ReGLU, GEGLU, SwiGLU, a sine gate, expanded-range SiLU; ratios against GEGLU and SwiGLU.
+FAMILY_BASELINES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "pointwise": (CONFIRM_BASELINES, RATIO_REFERENCES),
+    "glu": (GLU_BASELINES, ("gelu", "silu")),
+}
 #: The groups ``evoact confirm`` trains on unless told: the run's own tasks and the validation group. The test group
 #: only reports results, so it is asked for by name (``--group test``).
 DEFAULT_GROUPS = ("search", "validation")
 #: How the baselines are written in titles.
-_SHOWN = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "mish": "Mish", "tanh": "tanh"}
+_SHOWN = {
+    "relu": "ReLU",
+    "gelu": "GELU",
+    "silu": "SiLU",
+    "mish": "Mish",
+    "tanh": "tanh",
+    "sine": "sine",
+    "xsilu": "xSiLU",
+}
 #: How a task's table names its group.
 GROUP_LABELS = {
     "search": " (search group: the run's own task)",
@@ -93,9 +108,10 @@ def default_tasks(run_tasks: tuple[str, ...] | list[str], groups: tuple[str, ...
     if unknown or not groups:
         raise ValueError(f"unknown task group {', '.join(map(repr, unknown)) or '(none)'}; groups: {', '.join(GROUPS)}")
     out = list(run_tasks) if "search" in groups else []
+    family = task_family(run_tasks)
     for group in groups:
         if group != "search":
-            out += [t for t in group_tasks(group) if t not in run_tasks and t not in out]
+            out += [t for t in group_tasks(group, family) if t not in run_tasks and t not in out]
     return out
 
 
@@ -161,7 +177,8 @@ def confirm_run(
         train = replace(config.training, epochs=epochs) if epochs else config.training
         loaded = {name: get_task(name, config.data_dir) for name in tasks}
         length = {name: _epochs(task, train) for name, task in loaded.items()}
-        entries = _entries(store, top, extra)
+        baselines, references = FAMILY_BASELINES[task_family(config.tasks)]
+        entries = _entries(store, top, extra, baselines, params)
         seed_list = fresh_seeds(seeds, config.seed)
         if baselines_from is not None:
             copied = shared_baselines(store, baselines_from, run.config, entries, tasks, seed_list, length)
@@ -187,7 +204,7 @@ def confirm_run(
             )
             pool = WorkerPool(workers or config.workers, config.address, timeout, config.gpus_per_job)
             jobs = [
-                make_job(e["formula"], (task,), replace(train, seed=seed), params, data_dir=config.data_dir)
+                make_job(e["formula"], (task,), replace(train, seed=seed), e["params"], data_dir=config.data_dir)
                 for e, task, seed in todo
             ]
             for index, result in pool.imap(jobs):
@@ -224,6 +241,7 @@ def confirm_run(
             [t for t in tasks if t not in config.tasks],
             epochs,
             {t: group_of(t, config.tasks) for t in tasks},
+            references,
         )
         store.set_meta("confirmation", summary.to_json())
         return summary
@@ -299,30 +317,41 @@ def _epochs(task: Task, train: TrainConfig) -> float:
     return train.epochs if train.epochs is not None else max(1, round(USER_EPOCHS * train.epoch_scale))
 
 
-def _entries(store: RunStore, top: int, also: list[str]) -> list[dict[str, Any]]:
-    """The functions to confirm: the hall of fame's top (by its raced mean where raced), the caller's formulas, then
-    all five baselines.
+def _entries(
+    store: RunStore,
+    top: int,
+    also: list[str],
+    baselines: tuple[str, ...] = CONFIRM_BASELINES,
+    params: dict[str, float] | None = None,
+) -> list[dict[str, Any]]:
+    """The functions to confirm, each with where its constants start (``params``, a baseline's own): the hall of
+    fame's top (by its raced mean where raced), the caller's formulas, then the ``baselines``.
 
     A candidate equal to a baseline is named so (``#7 = mish``) and shares its trainings, which are keyed by formula.
     """
+    params = params or {}
     best = store.hall_of_fame(top)
     if not best:
         raise ValueError(f"{store.path}: no evolved candidate has a fitness yet; nothing to confirm")
-    named = {baseline_formula(name): name for name in CONFIRM_BASELINES}  # canonical formulas, as the store's are
+    named = {baseline_formula(name): name for name in baselines}  # canonical formulas, as the store's are
     return (
         [
             {
                 "name": f"#{r.id}" + (f" = {named[r.formula]}" if r.formula in named else ""),
                 "formula": r.formula,
                 "baseline": False,
+                "params": params,
             }
             for r in best
         ]
         + [
-            {"name": f"given {i}", "formula": formula, "baseline": False}
+            {"name": f"given {i}", "formula": formula, "baseline": False, "params": params}
             for i, formula in enumerate(dict.fromkeys(_canonical(f) for f in also), 1)
         ]
-        + [{"name": name, "formula": formula, "baseline": True} for formula, name in named.items()]
+        + [
+            {"name": name, "formula": formula, "baseline": True, "params": baseline_params(name, params)}
+            for formula, name in named.items()
+        ]
     )
 
 
@@ -344,6 +373,7 @@ def summarise(
     held_out: list[str] | tuple[str, ...] = (),
     forced_epochs: float | None = None,
     groups: dict[str, str | None] | None = None,
+    references: tuple[str, ...] = RATIO_REFERENCES,
 ) -> Confirmation:
     """Per task and function: the test measure's mean and std over the seeds (accuracy, or loss where the task's metric
     is loss), and paired p-values against ReLU and the best baseline (highest accuracy, lowest loss)."""
@@ -393,11 +423,13 @@ def summarise(
             )
         group = (groups or {}).get(task)
         results[task] = TaskConfirmation(best_baseline, tuple(rows), metric, task in held_out, epochs[task], group)
-    return Confirmation(tuple(seeds), results, forced_epochs, group_ratios(results) or None)
+    return Confirmation(tuple(seeds), results, forced_epochs, group_ratios(results, references) or None)
 
 
-def group_ratios(results: dict[str, TaskConfirmation]) -> dict[str, GroupSummary]:
-    """Per group: each function's test measure relative to the best of ``RATIO_REFERENCES`` on each task (accuracy
+def group_ratios(
+    results: dict[str, TaskConfirmation], references: tuple[str, ...] = RATIO_REFERENCES
+) -> dict[str, GroupSummary]:
+    """Per group: each function's test measure relative to the best of ``references`` on each task (accuracy
     over the best accuracy, or the best loss over its loss: above 1 is better), its mean and worst over the tasks."""
     out = {}
     for group in dict.fromkeys(r.group for r in results.values() if r.group):
@@ -406,7 +438,7 @@ def group_ratios(results: dict[str, TaskConfirmation]) -> dict[str, GroupSummary
         for task in tasks:
             result = results[task]
             means = {row.name: row.mean for row in result.rows if row.mean is not None}
-            refs = [means[n] for n in RATIO_REFERENCES if n in means]
+            refs = [means[n] for n in references if n in means]
             if not refs:
                 continue
             best = max(refs) if result.metric == "accuracy" else min(refs)
@@ -431,7 +463,7 @@ def group_ratios(results: dict[str, TaskConfirmation]) -> dict[str, GroupSummary
                     len(mine),
                 )
             )
-        out[group] = GroupSummary(tuple(tasks), RATIO_REFERENCES, tuple(rows))
+        out[group] = GroupSummary(tuple(tasks), references, tuple(rows))
     return out
 
 

@@ -13,8 +13,18 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from evoact.baselines import BASELINES
 from evoact.compiler import MODES as COMPILE_MODES
-from evoact.config import BUDGETS, DEFAULT_AGGREGATE, DEFAULT_SCORE, MODES, SELECTIONS, SearchConfig, make_config
+from evoact.config import (
+    BUDGETS,
+    DEFAULT_AGGREGATE,
+    DEFAULT_SCORE,
+    MODES,
+    SELECTIONS,
+    SearchConfig,
+    default_baselines,
+    make_config,
+)
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.stopping import StopRules, parse_duration
@@ -63,6 +73,14 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         MULTIPLE,
         "Task to train candidates on instead of a suite; repeat for several (cheapest first). Built-in: evoact tasks;"
         " your own: MODULE:FUNCTION or FILE.py:FUNCTION.",
+    ),
+    Option(
+        "--baseline",
+        "baselines",
+        MULTIPLE,
+        "A reference activation to train with the candidates; repeat for several (default: relu, gelu, silu, tanh;"
+        " on GLU tasks relu, gelu, silu, sine, xsilu: ReGLU, GEGLU, SwiGLU, a sine gate and expanded-range SiLU)."
+        f" Known: {', '.join(BASELINES)}.",
     ),
     Option(
         "--weights",
@@ -332,6 +350,9 @@ def reproduce_command(config: SearchConfig, run_dir: Path | None = None) -> str:
             race = (config.race_top, config.race_seeds)
             if race != (defaults.race_top, defaults.race_seeds):
                 parts.append(f"{option.flag} {race[0]},{race[1]}")
+        elif option.setting == "baselines":
+            if value != default_baselines(config.tasks):
+                parts += [f"{option.flag} {_text(v)}" for v in value]
         elif option.kind == MULTIPLE:
             parts += [f"{option.flag} {_text(v)}" for v in value]
         elif option.setting in ("budget", "seed", "workers") or value != setting_of(defaults, option.setting):

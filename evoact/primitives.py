@@ -66,6 +66,18 @@ _UNARY = [
     Primitive("erfc", 1, "erfc(u)", "1 - erf(x)"),
     Primitive("softsign", 1, "u/(1 + Abs(u))", "x/(1 + |x|)"),
     Primitive("snake", 1, "u + sin(alpha*u)**2/alpha", "x + sin(alpha*x)^2/alpha, Snake (Ziyin et al. 2020)"),
+    Primitive(
+        "numerator5",
+        1,
+        "a0 + a1*u + a2*u**2 + a3*u**3 + a4*u**4 + a5*u**5",
+        "a0 + a1*x + ... + a5*x^5: a PAU's numerator, every coefficient learnable",
+    ),
+    Primitive(
+        "denominator4",
+        1,
+        "b1*u + b2*u**2 + b3*u**3 + b4*u**4",
+        "b1*x + ... + b4*x^4: a PAU's denominator polynomial (without its 1), every coefficient learnable",
+    ),
 ]
 
 _BINARY = [
@@ -79,6 +91,7 @@ _BINARY = [
     Primitive("gauss_diff", 2, "exp(-beta*(u1 - u2)**2)", "exp(-beta*(x1 - x2)^2)"),
     Primitive("laplace_diff", 2, "exp(-beta*Abs(u1 - u2))", "exp(-beta*|x1 - x2|)"),
     Primitive("mix", 2, "beta*u1 + (1 - beta)*u2", "beta*x1 + (1 - beta)*x2"),
+    Primitive("rdiv", 2, "u1/(1 + Abs(u2))", "x1/(1 + |x2|), safe rational division (a PAU's denominator)"),
 ]
 
 #: Every primitive by name.

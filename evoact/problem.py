@@ -14,7 +14,7 @@ from dataclasses import asdict, replace
 
 import sympy as sp
 
-from evoact.baselines import baseline_formula
+from evoact.baselines import baseline_formula, baseline_params
 from evoact.benchtable import TableError, load_table
 from evoact.compiler import CompileError, lower
 from evoact.config import MAX_SEED, SearchConfig
@@ -108,6 +108,10 @@ class Problem:
         return True
 
     # --- the baselines -------------------------------------------------------------------
+    def params_of(self, row: Candidate) -> dict[str, float]:
+        """Where a candidate's constants start: the space's values, or a baseline's own (PAU's fitted ones)."""
+        return baseline_params(row.label, self.params) if row.label else self.params
+
     def evaluate_baselines(self, pool: WorkerPool) -> None:
         """Train the reference activations, then calibrate the quality hurdle and the per-task references."""
         self.pool = pool
@@ -233,9 +237,15 @@ class Problem:
         rows = [r for r in rows if r.status == "pending"]
         if not self.screening.active:
             return [r for r in rows if not self._reuse_exact(r)], passed + len(rows)
-        verdicts = screen_static(
-            [r.formula for r in rows], [r.nodes for r in rows], self.params, self.max_nodes, self.screening
-        )
+        if baseline:  # each baseline at its own constants' values
+            verdicts = [
+                screen_static([r.formula], [r.nodes], self.params_of(r), self.max_nodes, self.screening)[0]
+                for r in rows
+            ]
+        else:
+            verdicts = screen_static(
+                [r.formula for r in rows], [r.nodes for r in rows], self.params, self.max_nodes, self.screening
+            )
         survivors: list[Candidate] = []
         for row, verdict in zip(rows, verdicts):
             if verdict.fingerprint:
@@ -308,7 +318,7 @@ class Problem:
                 row.formula,
                 self.config.tasks,
                 self.config.training,
-                self.params,
+                self.params_of(row),
                 self.screening,
                 data_dir=self.config.data_dir,
                 hurdles=None if row.label else self.hurdles,
@@ -368,7 +378,7 @@ class Problem:
                     row.formula,
                     self.config.tasks,
                     replace(self.config.training, seed=seed),
-                    self.params,
+                    self.params_of(row),
                     self.screening,
                     data_dir=self.config.data_dir,
                     score=self.config.score,

@@ -9,6 +9,13 @@ from evoact.tasks.clinical import CancerWideMlp, DiabetesMlp
 from evoact.tasks.digits import DigitsCnn, DigitsDeepMlp, DigitsResMlp
 from evoact.tasks.feynman import FeynmanMlp
 from evoact.tasks.generated import ClustersResMlp, HastieNarrowDeepMlp
+from evoact.tasks.glu import (
+    GluDocsTransformer,
+    GluSourceTransformer,
+    GluTextTransformer,
+    GluTextWideTransformer,
+    GluVit,
+)
 from evoact.tasks.mnist1d import Mnist1dCnn, Mnist1dDeepMlp, Mnist1dMlp, Mnist1dResNet
 from evoact.tasks.mnist1d_groupnorm import Mnist1dGroupNormCnn
 from evoact.tasks.periodic import PeriodicMlp
@@ -43,6 +50,11 @@ TASKS: dict[str, type[DatasetTask]] = {
         Mnist1dGroupNormCnn,
         PhotoCoordinateMlp,
         SourceCharMlp,
+        GluTextTransformer,
+        GluVit,
+        GluSourceTransformer,
+        GluTextWideTransformer,
+        GluDocsTransformer,
     )
 }
 
@@ -81,6 +93,9 @@ SUITES: dict[str, tuple[str, ...]] = {
         "photo-coordinate-mlp",
         "source-char-mlp",
     ),
+    # GLU tasks: the function is the gate of every feed-forward layer (tasks/glu.py); their own three groups.
+    "glu": ("glu-text", "glu-vit", "glu-source"),
+    "glu-validation": ("glu-text-wide", "glu-docs"),
 }
 
 #: Suite names that are another suite's old name (listings show the suite once).
@@ -89,19 +104,34 @@ SUITE_ALIASES: dict[str, str] = {"heldout": "validation"}
 #: The three disjoint groups of built-in tasks, as in machine learning: the fitness trains on ``search``,
 #: choices are made on ``validation``, and ``test`` only reports (see SUITES).
 GROUPS = ("search", "validation", "test")
-_GROUP_SUITES = {"search": "general", "validation": "validation", "test": "test"}
+#: Each family of tasks has its own groups: what the function is in the task's networks (``pointwise``: every
+#: nonlinearity; ``glu``: the gate of each GLU feed-forward layer). A run's family is its tasks'.
+FAMILIES: dict[str, dict[str, str | None]] = {
+    "pointwise": {"search": "general", "validation": "validation", "test": "test"},
+    "glu": {"search": "glu", "validation": "glu-validation", "test": None},
+}
+
+
+def task_family(names: tuple[str, ...] | list[str]) -> str:
+    """``glu`` when every one of ``names`` is a built-in GLU task, else ``pointwise`` (user tasks included)."""
+    glu = [n for n in names if n in TASKS and TASKS[n].family == "glu"]
+    return "glu" if names and len(glu) == len(names) else "pointwise"
 
 
 def task_group(name: str) -> str | None:
-    """The group (``search``, ``validation`` or ``test``) a built-in task belongs to, or None for the others."""
-    return next((group for group in GROUPS if name in SUITES[_GROUP_SUITES[group]]), None)
+    """The group (``search``, ``validation`` or ``test``) a built-in task belongs to in its family, or None."""
+    return next(
+        (group for suites in FAMILIES.values() for group, suite in suites.items() if suite and name in SUITES[suite]),
+        None,
+    )
 
 
-def group_tasks(group: str) -> tuple[str, ...]:
-    """The tasks of one of ``GROUPS``, cheapest first."""
-    if group not in _GROUP_SUITES:
+def group_tasks(group: str, family: str = "pointwise") -> tuple[str, ...]:
+    """The tasks of one of ``GROUPS`` in a family, cheapest first (none where the family has no such group)."""
+    if group not in GROUPS:
         raise ValueError(f"unknown task group {group!r}; groups: {', '.join(GROUPS)}")
-    return SUITES[_GROUP_SUITES[group]]
+    suite = FAMILIES[family][group]
+    return SUITES[suite] if suite else ()
 
 
 def get_task(name: str, data_dir: str | None = None) -> Task:
@@ -128,6 +158,7 @@ def canonical_task_name(name: str) -> str:
 
 
 __all__ = [
+    "FAMILIES",
     "GROUPS",
     "SUITES",
     "SUITE_ALIASES",
@@ -139,5 +170,6 @@ __all__ = [
     "get_task",
     "group_tasks",
     "require_trusted",
+    "task_family",
     "task_group",
 ]

@@ -41,13 +41,15 @@ class Task(ABC):
     """A problem on which a candidate activation is trained and scored on held-out data.
 
     ``metric``: what selection reads, ``accuracy`` (higher is better) or ``loss`` (lower is better; regression and
-    language modelling). ``measures``: what about an activation the task tests, in words.
+    language modelling). ``measures``: what about an activation the task tests, in words. ``family``: what the
+    function is in the network (``pointwise`` or ``glu``, ``tasks.FAMILIES``).
     """
 
     name: str
     description: str
     measures: str = ""
     metric: str = "accuracy"
+    family: str = "pointwise"  # what the function is in the network: every nonlinearity, or a GLU's gate ("glu")
 
     def check(self) -> None:  # noqa: B027 - a hook with nothing to do by default
         """Raise what is wrong with the task's inputs (a missing data folder) cheaply, before a run is announced."""

@@ -1,0 +1,283 @@
+"""GLU tasks: the candidate is the gate g of every feed-forward layer FFN(x) = U (g(W x) * V x) (Shazeer 2020).
+
+The gated layer has the parameters of the plain FFN it replaces: its hidden width is 2/3 of the plain one's, as in
+Shazeer 2020 and in Llama's SwiGLU. A GLU task's ``gated = False`` builds the same network with the plain FFN
+``U act(W x)`` instead (what a GLU is compared with at equal parameters; ``bench/glu.py``). Networks: small
+pre-LayerNorm transformers, causal on text (a synthetic language, Python's own source, Python's documentation; loss
+in nats per character) and a vision transformer on scikit-learn's digits. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+import numpy as np
+import torch
+from torch import nn
+
+from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask
+from evoact.tasks.digits import load_digits
+from evoact.tasks.source_code import ALPHABET, MODULES, UNKNOWN, encode, missing_modules, stdlib_path
+from evoact.tasks.text import alphabet, load_text
+
+#: Characters per window of the text tasks on real text (the model predicts every next character).
+CONTEXT = 32
+_SEED = 0
+
+
+def gated_width(plain: int) -> int:
+    """The hidden width of a GLU layer with the parameters of a plain FFN of hidden width ``plain``."""
+    return round(2 * plain / 3)
+
+
+class GluFfn(nn.Module):
+    """``U (g(W x) * V x)`` with ``g`` the candidate; ``gated=False``: the plain ``U g(W x)`` at the same parameters."""
+
+    def __init__(self, make_activation: ActivationFactory, width: int, plain: int, gated: bool = True) -> None:
+        super().__init__()
+        hidden = gated_width(plain) if gated else plain
+        self.w, self.u = nn.Linear(width, hidden), nn.Linear(hidden, width)
+        self.v = nn.Linear(width, hidden) if gated else None
+        self.gate = make_activation()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.gate(self.w(x))
+        return self.u(h * self.v(x) if self.v is not None else h)
+
+
+class _Block(nn.Module):
+    """A pre-LayerNorm transformer block whose feed-forward layer is a ``GluFfn`` (hidden width 2x the model's)."""
+
+    def __init__(self, make_activation: ActivationFactory, width: int, heads: int, gated: bool) -> None:
+        super().__init__()
+        self.norm1, self.attention = nn.LayerNorm(width), nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm2, self.ffn = nn.LayerNorm(width), GluFfn(make_activation, width, 2 * width, gated)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        y = self.norm1(x)
+        x = x + self.attention(y, y, y, attn_mask=mask, need_weights=False)[0]
+        return x + self.ffn(self.norm2(x))
+
+
+class _Transformer(nn.Module):
+    """Tokens in, per-position logits out: causal over characters, or bidirectional over patches (mean-pooled)."""
+
+    def __init__(
+        self,
+        make_activation: ActivationFactory,
+        embed: nn.Module,
+        tokens: int,
+        outputs: int,
+        width: int,
+        layers: int,
+        gated: bool,
+        causal: bool,
+    ) -> None:
+        super().__init__()
+        self.embed, self.causal = embed, causal
+        self.position = nn.Parameter(torch.randn(tokens, width) * 0.1)
+        self.blocks = nn.ModuleList([_Block(make_activation, width, 4, gated) for _ in range(layers)])
+        self.norm, self.head = nn.LayerNorm(width), nn.Linear(width, outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x)
+        steps = h.shape[1]
+        h = h + self.position[:steps]
+        mask = torch.triu(torch.full((steps, steps), float("-inf"), device=h.device), 1) if self.causal else None
+        for block in self.blocks:
+            h = block(h, mask)
+        h = self.norm(h)
+        return self.head(h if self.causal else h.mean(1))
+
+
+class _Patches(nn.Module):
+    """An 8x8 image as 16 tokens of 2x2 pixels, each embedded linearly."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.project = nn.Linear(4, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        patches = x.reshape(-1, 4, 2, 4, 2).permute(0, 1, 3, 2, 4).reshape(-1, 16, 4)
+        return self.project(patches)
+
+
+class _GluTask(DatasetTask):
+    """What the GLU tasks share: the candidate is a gate; ``gated`` chooses the GLU or the plain FFN."""
+
+    family = "glu"
+    gated = True
+
+
+class GluTextTransformer(_GluTask):
+    """The synthetic language of ``text-transformer`` with GLU feed-forward layers."""
+
+    name = "glu-text"
+    description = (
+        "causal transformer (2 blocks, width 32) whose FFNs are GLUs gated by the function, predicting the next"
+        " character of the synthetic language of text-transformer (loss in nats per character)"
+    )
+    measures = "a GLU gate: language modelling"
+    metric = "loss"
+    epochs, batch_size, lr = 3, 32, 1e-2
+    width, layers = 32, 2
+
+    def load(self) -> Dataset:
+        return load_text()
+
+    def build_model(self, make_activation: ActivationFactory) -> nn.Module:
+        vocabulary = len(alphabet())
+        return _Transformer(
+            make_activation,
+            nn.Embedding(vocabulary, self.width),
+            load_text().x_train.shape[1],
+            vocabulary,
+            self.width,
+            self.layers,
+            self.gated,
+            causal=True,
+        )
+
+
+class GluTextWideTransformer(GluTextTransformer):
+    """Another model size on the same language: twice as wide, three blocks (a held-out GLU task)."""
+
+    name = "glu-text-wide"
+    description = (
+        "causal transformer (3 blocks, width 64) with GLU feed-forward layers on the synthetic language: another"
+        " model size (loss in nats per character)"
+    )
+    lr = 5e-3
+    width, layers = 64, 3
+
+
+def _windows(ids: np.ndarray, count: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    starts = rng.choice(len(ids) - CONTEXT - 1, size=count, replace=False)
+    x = ids[starts[:, None] + np.arange(CONTEXT)]
+    return torch.tensor(x), torch.tensor(ids[starts[:, None] + np.arange(1, CONTEXT + 1)])
+
+
+def _text_dataset(texts: tuple[str, str, str], sizes: tuple[int, int, int]) -> Dataset:
+    """Windows of ``CONTEXT`` characters from the training, validation and test texts, each shifted by one as the
+    targets, drawn with a fixed seed."""
+    rng = np.random.default_rng(_SEED)
+    parts: list[torch.Tensor] = []
+    for text, count in zip(texts, sizes):
+        parts += _windows(encode(text), count, rng)
+    return Dataset(*parts)
+
+
+@functools.lru_cache(maxsize=1)
+def load_source_windows() -> Dataset:
+    """Python standard-library source (the modules of ``source-char-mlp``, whole modules per split): 4,000 train /
+    400 validation / 400 test windows."""
+    if missing := missing_modules():
+        raise ValueError(f"the standard library's source is not installed at {stdlib_path()}: no {missing[0]}.py")
+    texts = tuple(
+        "\n\n".join((stdlib_path() / f"{m}.py").read_text(encoding="utf-8") for m in MODULES[split])
+        for split in ("train", "val", "test")
+    )
+    return _text_dataset(texts, (4000, 400, 400))  # type: ignore[arg-type]
+
+
+def _topics() -> dict[str, str]:
+    """Python's documentation topics (``pydoc_data``, shipped with the interpreter): English prose about the
+    language."""
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        raise ValueError("this Python ships no pydoc_data (its documentation topics), which glu-docs reads") from None
+    return dict(topics)
+
+
+@functools.lru_cache(maxsize=1)
+def load_docs_windows() -> Dataset:
+    """Python's documentation topics, every fifth topic (by name) for validation and the next for test: 4,000 train /
+    400 validation / 400 test windows."""
+    topics = _topics()
+    names = sorted(topics)
+    splits = {"train": [], "val": [], "test": []}  # type: dict[str, list[str]]
+    for i, name in enumerate(names):
+        splits["val" if i % 5 == 0 else "test" if i % 5 == 1 else "train"].append(topics[name])
+    return _text_dataset(tuple("\n\n".join(splits[s]) for s in ("train", "val", "test")), (4000, 400, 400))  # type: ignore[arg-type]
+
+
+class _CharGluTask(_GluTask):
+    """A causal GLU transformer over characters of real text (printable ASCII and one unknown character)."""
+
+    metric = "loss"
+    epochs, batch_size, lr = 4, 32, 1e-2
+
+    def build_model(self, make_activation: ActivationFactory) -> nn.Module:
+        vocabulary = UNKNOWN + 1
+        return _Transformer(
+            make_activation, nn.Embedding(vocabulary, 32), CONTEXT, vocabulary, 32, 2, self.gated, causal=True
+        )
+
+
+class GluSourceTransformer(_CharGluTask):
+    """Real program text: the interpreter's standard-library source, held-out modules for validation and test."""
+
+    name = "glu-source"
+    description = (
+        f"causal transformer (2 blocks, width 32) with GLU feed-forward layers predicting each next character of"
+        f" Python standard-library source ({CONTEXT}-character windows, {len(ALPHABET) + 1} symbols; loss in nats)"
+    )
+    measures = "a GLU gate: language modelling of real code"
+
+    def check(self) -> None:
+        if missing := missing_modules():
+            raise ValueError(f"the standard library's source is not installed at {stdlib_path()}: no {missing[0]}.py")
+
+    def revision(self) -> str:
+        """The code's digest and the text's: another Python's standard library is other data."""
+        digest = hashlib.sha256(super().revision().encode())
+        for path in (stdlib_path() / f"{m}.py" for names in MODULES.values() for m in names):
+            digest.update(path.read_bytes() if path.is_file() else b"missing")
+        return digest.hexdigest()[:16]
+
+    def load(self) -> Dataset:
+        return load_source_windows()
+
+
+class GluDocsTransformer(_CharGluTask):
+    """Another corpus: English prose, Python's documentation topics (a held-out GLU task)."""
+
+    name = "glu-docs"
+    description = (
+        f"causal transformer (2 blocks, width 32) with GLU feed-forward layers predicting each next character of"
+        f" Python's documentation topics (pydoc_data; {CONTEXT}-character windows; loss in nats)"
+    )
+    measures = "a GLU gate: language modelling of English prose"
+
+    def check(self) -> None:
+        _topics()
+
+    def revision(self) -> str:
+        """The code's digest and the text's: another Python's documentation is other data."""
+        digest = hashlib.sha256(super().revision().encode())
+        for name, text in sorted(_topics().items()):
+            digest.update(f"{name}\0{text}\0".encode())
+        return digest.hexdigest()[:16]
+
+    def load(self) -> Dataset:
+        return load_docs_windows()
+
+
+class GluVit(_GluTask):
+    """A vision transformer with GLU feed-forward layers on scikit-learn's 8x8 digits (2x2-pixel patches)."""
+
+    name = "glu-vit"
+    description = (
+        "vision transformer (16 patches of 2x2 pixels, 2 blocks, width 32, mean-pooled) with GLU feed-forward"
+        " layers classifying scikit-learn's 8x8 digits"
+    )
+    measures = "a GLU gate: attention over image patches"
+    epochs, batch_size, lr = 15, 64, 3e-3
+
+    def load(self) -> Dataset:
+        return load_digits()
+
+    def build_model(self, make_activation: ActivationFactory) -> nn.Module:
+        return _Transformer(make_activation, _Patches(32), 16, 10, 32, 2, self.gated, causal=False)
