@@ -222,7 +222,9 @@ def tasks() -> None:
     console.print(table)
     console.print(
         "groups: search (the default fitness, --suite general), validation (what confirm adds and what settings are"
-        " chosen by; once named heldout), test (only reported: evoact confirm RUN --group test; never searched on)"
+        " chosen by; once named heldout), test (only reported: evoact confirm RUN --group test; never searched on)."
+        " GLU tasks (the function is the gate of each GLU feed-forward layer) have their own: search --suite glu,"
+        " validation glu-validation (what confirm adds to a GLU run)"
     )
     for name, members in SUITES.items():
         if name not in SUITE_ALIASES:

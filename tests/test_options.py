@@ -28,6 +28,7 @@ CHANGED = {
     "--space": "ramachandran2017",
     "--suite": "heldout",
     "--task": ("mnist1d-cnn", "digits-cnn"),
+    "--baseline": ("relu", "pau"),
     "--weights": "1,2.5",
     "--selection": "pareto",
     "--score": "loss",

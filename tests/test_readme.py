@@ -2,6 +2,7 @@
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 
@@ -63,3 +64,16 @@ def test_the_readme_budget_table_is_what_the_code_runs(repo_root):
             b["epoch_scale"],
         )
         assert int(evaluations) == b["population"] + b["offspring"] * (b["generations"] - 1)  # what a run evaluates
+
+
+def test_the_readme_glu_example_trains_a_gated_block_with_an_exported_gate(repo_root, tmp_path):
+    readme = (repo_root / "README.md").read_text()
+    export = shlex.split(_block(readme, "glu-export"), comments=True)
+    assert export[:2] == ["evoact", "export"]
+    subprocess.run([sys.executable, "-m", "evoact.cli", *export[1:]], cwd=tmp_path, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _block(readme, "glu-example")], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first, last = (float(line.rsplit(" ", 1)[1]) for line in proc.stdout.splitlines())
+    assert last < 0.5 * first  # the gated block learned with the exported gate

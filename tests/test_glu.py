@@ -1,0 +1,100 @@
+"""GLU tasks (evoact/tasks/glu.py): the function as a gate, at equal parameters, on offline corpora, searched and
+confirmed on held-out GLU tasks through the public API."""
+
+import pytest
+import torch
+from torch import nn
+
+import evoact
+from evoact.baselines import GLU_BASELINES
+from evoact.config import make_config
+from evoact.confirmation import default_tasks
+from evoact.options import reproduce_command
+from evoact.tasks import SUITES, get_task, group_tasks, task_family, task_group
+from evoact.tasks.glu import GluFfn, gated_width, load_docs_windows, load_source_windows
+
+GLU_TASKS = SUITES["glu"] + SUITES["glu-validation"]
+
+
+def _count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", GLU_TASKS)
+def test_a_gated_network_has_the_plain_ones_parameters_and_gates_every_ffn(name):
+    task = get_task(name)
+    gates: list[nn.Module] = []
+
+    def gate() -> nn.Module:
+        gates.append(nn.Sigmoid())
+        return gates[-1]
+
+    gated = task.build_model(gate)
+    task.gated = False
+    plain = task.build_model(nn.GELU)
+    assert abs(_count(gated) - _count(plain)) / _count(plain) < 0.01  # d_ff scaled by 2/3, as in Shazeer 2020
+    ffns = [m for m in gated.modules() if isinstance(m, GluFfn)]
+    assert ffns and len(gates) == len(ffns) and all(f.v is not None for f in ffns)
+    assert all(f.w.out_features == gated_width(f.u.out_features * 2) for f in ffns)
+
+
+def test_the_function_gates_the_linear_path():
+    torch.manual_seed(0)
+    ffn = GluFfn(lambda: _Zero(), 8, 16)
+    x = torch.randn(3, 8)
+    assert torch.allclose(ffn(x), ffn.u.bias.expand(3, 8))  # a gate of 0 closes V x entirely
+    ffn = GluFfn(nn.Identity, 8, 16)
+    assert torch.allclose(ffn(x), ffn.u(ffn.w(x) * ffn.v(x)))  # bilinear: g(Wx) * Vx
+
+
+class _Zero(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
+def test_real_corpora_are_split_by_file_and_topic_and_shifted_by_one():
+    for data in (load_source_windows(), load_docs_windows()):
+        assert data.x_train.shape == (4000, 32) and data.x_val.shape == (400, 32) and data.x_test.shape == (400, 32)
+        assert torch.equal(data.x_train[:, 1:], data.y_train[:, :-1])  # the next character at every position
+        train = {tuple(r.tolist()) for r in data.x_train}
+        repeated = sum(tuple(r.tolist()) in train for r in data.x_test)
+        assert repeated < 0.05 * len(data.x_test)  # other modules / topics (only boilerplate, indentation, recurs)
+    source, docs = load_source_windows(), load_docs_windows()
+    assert not torch.equal(source.x_train, docs.x_train)
+
+
+def test_glu_tasks_are_their_own_family_with_search_and_held_out_groups():
+    assert task_family(SUITES["glu"]) == "glu" and task_family(("glu-text", "mnist1d-cnn")) == "pointwise"
+    assert group_tasks("validation", "glu") == ("glu-text-wide", "glu-docs") and group_tasks("test", "glu") == ()
+    assert task_group("glu-docs") == "validation" and task_group("glu-vit") == "search"
+    assert default_tasks(SUITES["glu"]) == [*SUITES["glu"], "glu-text-wide", "glu-docs"]
+    config = make_config("tiny", tasks=SUITES["glu"])
+    assert config.baselines == GLU_BASELINES  # ReGLU, GEGLU, SwiGLU, sine, xSiLU
+    assert "--suite glu" in reproduce_command(config) and "--baseline" not in reproduce_command(config)
+    assert make_config("tiny").baselines == ("relu", "gelu", "silu", "tanh")
+
+
+def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tmp_path):
+    settings = dict(
+        budget="tiny",
+        tasks=["glu-text"],
+        population=4,
+        offspring=2,
+        generations=2,
+        name="glu",
+        runs_dir=tmp_path,
+        workers=2,
+        quiet=True,
+    )
+    stopped = evoact.search(**settings, target_fitness=-1000)  # stops after its first step
+    assert stopped.overview().state == "stopped"
+    run = stopped.resume()
+    assert run.overview().state == "finished"
+    baselines = {b.candidate.label: b.candidate for b in run.summary().baselines}
+    assert set(baselines) == set(GLU_BASELINES) and all(b.outcome.fitness is not None for b in baselines.values())
+    assert len(baselines["xsilu"].outcome.learned["alpha"]) == 2  # one alpha per block (Huang 2024)
+    summary = run.confirm(top=1, seeds=2, tasks=["glu-docs"], epochs=1)
+    result = summary.tasks["glu-docs"]
+    assert result.group == "validation" and {r.name for r in result.rows if r.baseline} == set(GLU_BASELINES)
+    assert summary.groups is not None and summary.groups["validation"].references == ("gelu", "silu")  # GEGLU, SwiGLU
+    assert run.report(tmp_path / "report.html").stat().st_size > 0
