@@ -224,6 +224,13 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         " tasks are the table's and learns from the run's own results. 0 turns it off (the default).",
     ),
     Option(
+        "--no-surrogate",
+        "surrogate",
+        FLAG,
+        "No surrogate stage: every candidate past the cache trains (the default; the same as --surrogate 0).",
+        flag_value=0.0,
+    ),
+    Option(
         "--hurdle-ratio",
         "hurdle_ratio",
         float,
@@ -286,7 +293,10 @@ def settings_from(values: Mapping[str, Any]) -> dict[str, Any]:
         if option.setting == "tasks":
             continue
         if option.kind == FLAG:
-            settings[option.setting] = option.flag_value if value else None
+            if value and settings.get(option.setting) not in (None, option.flag_value):
+                raise ValueError(f"{option.flag} contradicts another option that sets {option.setting}")
+            if value or option.setting not in settings:
+                settings[option.setting] = option.flag_value if value else None
         elif option.kind == NUMBERS:
             settings[option.setting] = _numbers(option.flag, value)
         elif option.kind == RACE:

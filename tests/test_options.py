@@ -57,6 +57,7 @@ CHANGED = {
     "--min-rank-correlation": 0.5,
     "--hurdle-ratio": 0.123456789,
     "--surrogate": 0.3,
+    "--no-surrogate": True,
     "--race": "2,4",
 }
 
@@ -96,7 +97,7 @@ def test_each_option_round_trips_through_the_rerun_command(option):
         extra = ["--task", "mnist1d-cnn", "--task", "digits-cnn"]
     config = _parse("evoact search " + shlex.join([*base, *extra, *_args(option.flag, CHANGED[option.flag])]))
     default = _parse("evoact search " + shlex.join([*base, *extra]))
-    if option.flag != "--aggregate":
+    if option.flag not in ("--aggregate", "--no-surrogate"):  # these say the default
         assert config != default, f"{option.flag} changed nothing"
     assert _parse(reproduce_command(config)) == config
 
@@ -104,7 +105,7 @@ def test_each_option_round_trips_through_the_rerun_command(option):
 def test_all_options_at_once_round_trip():
     args = ["--aggregate", "mean"]
     for flag, value in CHANGED.items():
-        if flag not in ("--suite", "--aggregate"):
+        if flag not in ("--suite", "--aggregate", "--no-surrogate"):
             args += _args(flag, value)
     config = _parse("evoact search " + shlex.join(args))
     assert config.tasks == CHANGED["--task"] and config.task_weights == (1.0, 2.5)
@@ -157,3 +158,11 @@ def test_settings_with_no_option_are_named_beside_the_command():
     assert command.endswith("# and from Python: tournament=3, lr=0.01")
     assert _parse(command.split("  #")[0]) == make_config("quick", workers=2)  # what the options alone give
     assert "#" not in reproduce_command(make_config("quick", workers=2))
+
+
+def test_no_surrogate_is_the_default_and_contradicts_a_surrogate_fraction():
+    assert _parse("evoact search --no-surrogate").screening.surrogate == 0.0
+    assert _parse("evoact search --no-surrogate") == _parse("evoact search")
+    assert _parse("evoact search --surrogate 0.3").screening.surrogate == 0.3
+    with pytest.raises(ValueError, match="--no-surrogate contradicts another option that sets surrogate"):
+        _parse("evoact search --surrogate 0.3 --no-surrogate")
