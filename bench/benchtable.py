@@ -93,7 +93,11 @@ def build_catalog(runs_dir: Path, workers: int) -> None:
             if f"{seed}:{known.name}" not in done:
                 train = replace(config.training, seed=seed)
                 jobs[f"{seed}:{known.name}"] = make_job(
-                    to_formula(parse(known.formula)), config.tasks, train, {"beta": 1.0}, config.screening
+                    to_formula(parse(known.formula)),
+                    config.tasks,
+                    train,
+                    {"beta": 1.0, **known.params},
+                    config.screening,
                 )
     with ProcessPoolExecutor(workers) as pool:
         futures = {pool.submit(evaluate, job): key for key, job in jobs.items()}

@@ -7,13 +7,15 @@ Run:  python bench/glu.py baselines [--seeds 10]   # ReGLU, GEGLU, SwiGLU, sine,
 
 Every function trains once per task and seed (fresh seeds 10000.., as ``evoact confirm`` uses) with the task's own
 quick schedule, in as many processes as the machine has cores, and is measured on the task's test split. Each row is
-compared with the reference (SwiGLU, or the best of GELU and SiLU for PAU) by a two-sided paired t-test over the
-seeds. Writes bench/results/glu_baselines.md or bench/results/pau.md.
+compared with each reference (SwiGLU, GEGLU and the plain GELU FFN; the best of GELU and SiLU for PAU) by a
+two-sided paired t-test over the
+seeds. Writes bench/results/glu_baselines.md or bench/results/pau.md, and the per-seed measures beside it (.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -78,36 +80,39 @@ def run(functions: dict[str, tuple[str, bool]], tasks: tuple[str, ...], seeds: i
     return {"values": out, "seconds": spent}
 
 
-def table(values: dict, functions: dict, tasks: tuple[str, ...], reference: tuple[str, ...]) -> list[str]:
-    """Per task: mean ± std of each function's test measure, its rank, and a paired test against the best of
-    ``reference`` on that task."""
+def _verdict(mine: list[float], theirs: list[float], higher: bool) -> str:
+    diff = statistics.fmean(mine) - statistics.fmean(theirs)
+    p = ttest_rel(mine, theirs).pvalue
+    better = diff > 0 if higher else diff < 0
+    word = ("**better**" if better else "**worse**") if p < 0.05 else "tie"
+    return f"{word} ({diff:+.4f}, p {p:.2g})"
+
+
+def table(values: dict, functions: dict, tasks: tuple[str, ...], references: tuple[tuple[str, ...], ...]) -> list[str]:
+    """Per task: mean ± std of each function's test measure, its rank, and for each group of ``references`` a paired
+    test against the best of the group on that task."""
     lines = []
     for task in tasks:
         metric = get_task(task).metric
         higher = metric == "accuracy"
         means = {n: statistics.fmean(values[(n, task)].values()) for n in functions}
-        best_ref = (max if higher else min)(reference, key=lambda n: means[n])
+        best = [(max if higher else min)(group, key=lambda n: means[n]) for group in references]
         order = sorted(functions, key=lambda n: -means[n] if higher else means[n])
         lines += [
-            f"### {task} (test {'accuracy; higher' if higher else 'loss in nats; lower'} is better)",
+            f"### {task} (test {'accuracy; higher' if higher else 'loss; lower'} is better)",
             "",
-            f"| rank | function | mean ± std | vs {best_ref} (diff, paired p) |",
-            "|---|---|---|---|",
+            "| rank | function | mean ± std | " + " | ".join(f"vs {b} (diff, paired p)" for b in best) + " |",
+            "|---|---|---|" + "---|" * len(best),
         ]
         for rank, name in enumerate(order, 1):
             vals = values[(name, task)]
             seeds = sorted(vals)
-            mine, theirs = [vals[s] for s in seeds], [values[(best_ref, task)][s] for s in seeds]
-            if name == best_ref:
-                verdict = "-"
-            else:
-                diff = statistics.fmean(mine) - statistics.fmean(theirs)
-                p = ttest_rel(mine, theirs).pvalue
-                better = diff > 0 if higher else diff < 0
-                word = ("**better**" if better else "**worse**") if p < 0.05 else "tie"
-                verdict = f"{word} ({diff:+.4f}, p {p:.2g})"
+            mine = [vals[s] for s in seeds]
+            verdicts = [
+                "-" if name == b else _verdict(mine, [values[(b, task)][s] for s in seeds], higher) for b in best
+            ]
             spread = f"{statistics.fmean(mine):.4f} ± {statistics.stdev(mine):.4f}"
-            lines.append(f"| {rank} | {name} | {spread} | {verdict} |")
+            lines.append(f"| {rank} | {name} | {spread} | " + " | ".join(verdicts) + " |")
         lines.append("")
     return lines
 
@@ -119,10 +124,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     if args.part == "baselines":
-        functions, tasks, reference = GLU_FUNCTIONS, GLU_TASKS, ("SwiGLU",)
+        functions, tasks = GLU_FUNCTIONS, GLU_TASKS
+        references: tuple[tuple[str, ...], ...] = (("SwiGLU",), ("GEGLU",), ("plain FFN, GELU",))
         title, out = "GLU baselines on the language tasks", RESULTS / "glu_baselines.md"
     else:
-        functions, tasks, reference = PAU_FUNCTIONS, SUITES["validation"], ("GELU", "SiLU")
+        functions, tasks, references = PAU_FUNCTIONS, SUITES["validation"], (("GELU", "SiLU"),)
         title, out = "PAU against ReLU, GELU and SiLU on the validation suite", RESULTS / "pau.md"
     start = time.time()
     result = run(functions, tasks, args.seeds, args.workers)
@@ -135,9 +141,11 @@ def main() -> None:
         f"{args.seeds} fresh seeds per function and task ({FRESH_SEED_BASE}..), each task's own quick schedule, test"
         " split. Verdicts: two-sided paired t-test over the seeds; 'better'/'worse' only at p < 0.05.",
         "",
-        *table(result["values"], functions, tasks, reference),
+        *table(result["values"], functions, tasks, references),
     ]
     out.write_text("\n".join(lines))
+    raw = {f"{name} | {task}": values for (name, task), values in result["values"].items()}
+    out.with_suffix(".json").write_text(json.dumps(raw, indent=1) + "\n")
     print("\n".join(lines))
 
 

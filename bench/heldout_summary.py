@@ -2,7 +2,10 @@
 SiLU and Mish on each task, with two-sided paired t-tests over the confirmation seeds (stored in the runs).
 
 Run:  python bench/heldout_summary.py runs/budget-quick-s0 runs/budget-standard-s0 [--top 3]
-      [--out bench/results/heldout_summary.md]
+      [--out bench/results/heldout_summary.md] [--strong gelu,silu,mish [--strong ...]]
+
+``--strong`` names the strong baselines of one comparison (the best of them on each task); given several times, each
+comparison gets its own section (a GLU run: ``--strong silu --strong gelu``, SwiGLU and GEGLU apart).
 
 Reads what ``evoact confirm`` stored; trains nothing. A verdict is "better" or "worse" only at p < 0.05.
 """
@@ -37,24 +40,28 @@ def main() -> None:
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--out", default="bench/results/heldout_summary.md")
+    parser.add_argument("--strong", action="append", help="comma-separated strong baselines (default gelu,silu,mish)")
     args = parser.parse_args()
+    groups = [tuple(g.split(",")) for g in args.strong or [",".join(STRONG)]]
+    said = "".join(f" --strong {','.join(g)}" for g in groups) if args.strong else ""
     lines = [
-        "# Held-out tasks: the runs' top functions against ReLU and the best of GELU/SiLU/Mish",
+        "# Held-out tasks: the runs' top functions against ReLU and the best of the strong baselines",
         "",
-        f"Command: `python bench/heldout_summary.py {' '.join(args.runs)} --top {args.top}` (reads the runs' stored"
-        " confirmations; `bench/results/confirm_*_s0.md` hold the full tables and their commands).",
+        f"Command: `python bench/heldout_summary.py {' '.join(args.runs)} --top {args.top}"
+        f"{f' --out {args.out}' if args.out != parser.get_default('out') else ''}{said}` (reads the runs' stored"
+        " confirmations; `bench/results/confirm_*.md` hold the full tables and their commands).",
         "",
         "Per task: the test measure's mean over the confirmation seeds; 'better'/'worse' only where the two-sided"
-        " paired t-test over seeds gives p < 0.05, else 'tie'. The strongest baseline is the best of GELU, SiLU and"
-        " Mish on that task. The rows for GELU, SiLU and Mish hold them to the same comparison.",
+        " paired t-test over seeds gives p < 0.05, else 'tie'. The strongest baseline is the best of the section's"
+        " strong baselines on that task; their own rows hold them to the same comparison.",
         "",
     ]
-    for path in args.runs:
+    for path, strong_group in ((path, group) for group in groups for path in args.runs):
         run = open_run(path)
         rows = run.store.confirmations()
         top = [r for r in run.ranking(args.top)]
         lines += [
-            f"## {Path(path).name}",
+            f"## {Path(path).name}: against the best of {', '.join(strong_group)}",
             "",
             "| task | metric | function | mean | vs ReLU | strongest baseline | vs it |",
             "|---|---|---|---|---|---|---|",
@@ -66,7 +73,7 @@ def main() -> None:
             for r in rows:
                 if r["task"] == task and r["status"] == "ok" and r[key] is not None:
                     by.setdefault(r["name"].split(" ")[0], {})[r["seed"]] = r[key]
-            strong = [b for b in STRONG if b in by]
+            strong = [b for b in strong_group if b in by]
             if "relu" not in by or not strong:
                 continue
             means = {b: statistics.fmean(by[b].values()) for b in strong}

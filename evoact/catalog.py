@@ -35,7 +35,7 @@ class Known:
     name: str
     formula: str
     reference: str
-    params: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    params: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}), compare=False)
 
 
 CATALOG: tuple[Known, ...] = (

@@ -382,8 +382,9 @@ def confirm(
     markdown: bool,
     as_json: bool,
 ) -> None:
-    """Re-train the top candidates and ReLU, GELU, SiLU, Mish, tanh with fresh seeds; report test measures, p-values
-    and, per task group, each function's ratio to the best of GELU, SiLU and Mish.
+    """Re-train the top candidates and ReLU, GELU, SiLU, Mish, tanh (on GLU tasks the gates ReGLU, GEGLU, SwiGLU,
+    sine, xSiLU; and the run's own baselines) with fresh seeds; report test measures, p-values and, per task group,
+    each function's ratio to the best of GELU, SiLU and Mish (GEGLU and SwiGLU on GLU tasks).
 
     Every training is stored in the run as it finishes (an interrupted confirm continues), and so is the summary.
     """

@@ -22,7 +22,7 @@ from scipy.stats import ttest_rel
 from evoact.baselines import GLU_BASELINES, baseline_formula, baseline_params
 from evoact.config import SearchConfig, check, restated
 from evoact.evaluation import make_job
-from evoact.formula import FormulaError, parse, to_formula
+from evoact.formula import FormulaError, constant_values, parse, to_formula
 from evoact.progress import CountProgress
 from evoact.records import Status, finite_number, mean_learned
 from evoact.run import RunReader
@@ -116,8 +116,11 @@ def default_tasks(run_tasks: tuple[str, ...] | list[str], groups: tuple[str, ...
 
 
 def group_of(task: str, run_tasks: tuple[str, ...] | list[str]) -> str | None:
-    """A confirmed task's group: ``search`` for the run's own tasks, else the built-in task's group (None: other)."""
-    return "search" if task in run_tasks else task_group(task)
+    """A confirmed task's group: ``search`` for the run's own tasks, else the built-in task's group in the run's family
+    (None: other, a user's task or one of another family)."""
+    if task in run_tasks:
+        return "search"
+    return task_group(task) if task_family((task,)) == task_family(run_tasks) else None
 
 
 def confirm_run(
@@ -177,7 +180,11 @@ def confirm_run(
         train = replace(config.training, epochs=epochs) if epochs else config.training
         loaded = {name: get_task(name, config.data_dir) for name in tasks}
         length = {name: _epochs(task, train) for name, task in loaded.items()}
-        baselines, references = FAMILY_BASELINES[task_family(config.tasks)]
+        family = task_family(config.tasks)
+        if not tasks:
+            raise ValueError(f"no tasks to confirm on: {family} tasks have no {_listed(list(groups or ()))} group")
+        baselines, references = FAMILY_BASELINES[family]
+        baselines = tuple(dict.fromkeys((*baselines, *config.baselines)))  # and the run's own (--baseline pau)
         entries = _entries(store, top, extra, baselines, params)
         seed_list = fresh_seeds(seeds, config.seed)
         if baselines_from is not None:
@@ -334,6 +341,15 @@ def _entries(
     if not best:
         raise ValueError(f"{store.path}: no evolved candidate has a fitness yet; nothing to confirm")
     named = {baseline_formula(name): name for name in baselines}  # canonical formulas, as the store's are
+    mine = [(f"#{r.id}", r.formula) for r in best] + [(f"--also {f}", _canonical(f)) for f in also]
+    for who, formula in mine:
+        name = named.get(formula)
+        expr = parse(formula) if name else None
+        if name and constant_values(expr, params) != constant_values(expr, baseline_params(name, params)):
+            raise ValueError(
+                f"{who} is the baseline {name}'s formula with other starting constants; confirmations are kept by"
+                " formula, so the two cannot be confirmed together"
+            )
     return (
         [
             {

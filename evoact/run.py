@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from evoact.baselines import baseline_params
 from evoact.compiler import values_at
 from evoact.config import SearchConfig
 from evoact.formula import parse
@@ -77,8 +78,10 @@ class RunReader:
         return f"{how} over the tasks of the validation {compared} relative to the best baseline's"
 
     def constants(self, row: Candidate) -> dict[str, float]:
-        """A candidate's constants: the space's initial values, replaced by the values the run trained (means)."""
-        return {**self.space.learnable, **mean_learned(row.outcome.learned)}
+        """A candidate's constants: where they started (the space's values, or a baseline's own), replaced by the values
+        the run trained (means)."""
+        start = baseline_params(row.label, self.space.learnable) if row.label else self.space.learnable
+        return {**start, **mean_learned(row.outcome.learned)}
 
     def cascade(self) -> CascadeSummary:
         """What the rejection cascade did: proposals, rejections per stage, cache hits, trainings, seconds saved.

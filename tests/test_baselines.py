@@ -54,7 +54,8 @@ def test_pau_and_a_rational_candidate_train_end_to_end_and_export_every_coeffici
     pau = next(r for r in rows if r.label == "pau")
     assert pau.status == "ok" and set(pau.outcome.learned) == set(PAU_INIT)
     assert any(abs(v[0] - PAU_INIT[k]) > 1e-6 for k, v in pau.outcome.learned.items())  # the coefficients trained
-    evolved = next(r for r in run.ranking(20) if r.label is None and r.outcome.learned)
+    evolved = next((r for r in run.ranking(20) if r.outcome.learned), None)
+    assert evolved is not None, "no evolved rational candidate trained its coefficients"
     for row in (pau, evolved):
         path = run.export(tmp_path / f"act_{row.id}.py", row.id)
         module = evoact.load_activation(path)

@@ -214,6 +214,11 @@ def test_formulas_of_ones_own_are_confirmed_beside_the_top(confirmed):
     assert [e["name"] for e in entries if e["baseline"]] == list(CONFIRM_BASELINES)  # the same formula once
     with pytest.raises(ValueError, match="--also 'x\\*\\*': "):
         _entries(RunStore.open(run), 1, ["x**"])
+    xsilu = "x*(sigmoid(x)*(1 + 2*alpha) - alpha)"  # the xsilu baseline's formula, alpha from 1 instead of 0
+    with pytest.raises(ValueError, match="is the baseline xsilu's formula with other starting constants"):
+        _entries(RunStore.open(run), 1, [xsilu], ("relu", "xsilu"), {"beta": 1.0})
+    entries = _entries(RunStore.open(run), 1, [xsilu.replace("alpha", "beta")], ("relu", "xsilu"), {"beta": 1.0})
+    assert [e["params"] for e in entries if e["name"] == "xsilu"] == [{"beta": 1.0, "alpha": 0.0}]
 
 
 def test_group_ratios_skip_a_task_whose_references_scored_nothing():

@@ -6,12 +6,13 @@ import torch
 from torch import nn
 
 import evoact
-from evoact.baselines import GLU_BASELINES
+from evoact.baselines import BASELINE_PARAMS, BASELINES, GLU_BASELINES
 from evoact.config import make_config
 from evoact.confirmation import default_tasks
 from evoact.options import reproduce_command
 from evoact.tasks import SUITES, get_task, group_tasks, task_family, task_group
 from evoact.tasks.glu import GluFfn, gated_width, load_docs_windows, load_source_windows
+from evoact.tasks.source_code import missing_modules
 
 GLU_TASKS = SUITES["glu"] + SUITES["glu-validation"]
 
@@ -52,6 +53,7 @@ class _Zero(nn.Module):
         return torch.zeros_like(x)
 
 
+@pytest.mark.skipif(bool(missing_modules()), reason="this Python ships no standard-library source")
 def test_real_corpora_are_split_by_file_and_topic_and_shifted_by_one():
     for data in (load_source_windows(), load_docs_windows()):
         assert data.x_train.shape == (4000, 32) and data.x_val.shape == (400, 32) and data.x_test.shape == (400, 32)
@@ -98,3 +100,22 @@ def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tm
     assert result.group == "validation" and {r.name for r in result.rows if r.baseline} == set(GLU_BASELINES)
     assert summary.groups is not None and summary.groups["validation"].references == ("gelu", "silu")  # GEGLU, SwiGLU
     assert run.report(tmp_path / "report.html").stat().st_size > 0
+    with pytest.raises(ValueError, match="no tasks to confirm on: glu tasks have no test group"):
+        run.confirm(top=1, seeds=2, groups=("test",))
+    kept = run.confirmation()
+    assert kept is not None and "glu-docs" in kept.tasks  # the stored confirmation is kept
+
+
+def test_confirmation_groups_and_fingerprints_keep_the_families_apart():
+    from evoact.confirmation import group_of
+    from evoact.screening import ScreeningConfig, screen_static
+
+    assert group_of("glu-docs", SUITES["glu"]) == "validation" and group_of("mnist1d-cnn", SUITES["glu"]) is None
+    assert (
+        group_of("glu-docs", SUITES["general"]) is None and group_of("mnist1d-cnn", SUITES["general"]) == "validation"
+    )
+    formulas = [BASELINES[b] for b in GLU_BASELINES]
+    verdicts = screen_static(
+        formulas, [None] * len(formulas), {"beta": 1.0, **BASELINE_PARAMS["xsilu"]}, None, ScreeningConfig()
+    )
+    assert len({v.fingerprint for v in verdicts}) == len(GLU_BASELINES)  # xSiLU from alpha = 0 is no SiLU

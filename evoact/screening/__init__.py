@@ -17,6 +17,7 @@ from evoact.screening.stability import stability_reason
 from evoact.screening.static import static_reason
 
 _SECOND_SETTING = 0.5  # learnable constants are also probed at this multiple of their initial value
+_FROM_ZERO = 0.5  # and one that starts at 0 (which no multiple moves) at this value
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def screen_static(
         return verdicts
     xs = probe_points()
     values, derivs = Batch(programs, [params] * len(programs)).evaluate(xs)
-    varied = {k: v * _SECOND_SETTING for k, v in params.items()}
+    varied = {k: v * _SECOND_SETTING if v else _FROM_ZERO for k, v in params.items()}
     values2, derivs2 = Batch(programs, [varied] * len(programs)).evaluate(xs)
     for row, i in enumerate(index):
         reason = static_reason(values[row], derivs[row], nodes[i], max_nodes, config)

@@ -16,7 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask
+from evoact.tasks import digits as digits_module
+from evoact.tasks import source_code as source_code_module
+from evoact.tasks import text as text_module
+from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask, source_digest
 from evoact.tasks.digits import load_digits
 from evoact.tasks.source_code import ALPHABET, MODULES, UNKNOWN, encode, missing_modules, stdlib_path
 from evoact.tasks.text import alphabet, load_text
@@ -108,6 +111,11 @@ class _GluTask(DatasetTask):
 
     family = "glu"
     gated = True
+
+    def revision(self) -> str:
+        """The code's digest, with the modules whose code makes these tasks' data."""
+        data = source_digest(text_module, digits_module, source_code_module)
+        return hashlib.sha256(f"{super().revision()}{data}".encode()).hexdigest()[:16]
 
 
 class GluTextTransformer(_GluTask):
