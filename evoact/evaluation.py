@@ -139,5 +139,5 @@ def _learned(made: list[CompiledActivation]) -> dict[str, tuple[float, ...]]:
     learned: dict[str, list[float]] = {}
     for module in made:
         for name, p in module.params.items():
-            learned.setdefault(name, []).append(round(p.item(), 6))
+            learned.setdefault(name, []).append(float(f"{p.item():.7g}"))  # 7 significant digits: small ones too
     return {name: tuple(values) for name, values in learned.items()}
