@@ -314,6 +314,8 @@ class _Parser:
             and (float(base) < 0 and not exponent.is_integer or float(base) == 0 and float(exponent) < 0)
         ):
             raise self.error(f"({to_formula(base)})**({to_formula(exponent)}) is not a real number")
+        if base.is_number and float(base) == 0 and not exponent.is_number:
+            raise self.error(f"0**({to_formula(exponent)}) is infinite wherever its exponent is negative")
         return self.node(base**exponent)
 
     def atom(self) -> sp.Expr:
