@@ -343,9 +343,10 @@ def _entries(
     named = {baseline_formula(name): name for name in baselines}  # canonical formulas, as the store's are
     mine = [(f"#{r.id}", r.formula) for r in best] + [(f"--also {f}", _canonical(f)) for f in also]
     for who, formula in mine:
-        name = named.get(formula)
-        expr = parse(formula) if name else None
-        if name and constant_values(expr, params) != constant_values(expr, baseline_params(name, params)):
+        if (name := named.get(formula)) is None:
+            continue
+        expr = parse(formula)
+        if constant_values(expr, params) != constant_values(expr, baseline_params(name, params)):
             raise ValueError(
                 f"{who} is the baseline {name}'s formula with other starting constants; confirmations are kept by"
                 " formula, so the two cannot be confirmed together"

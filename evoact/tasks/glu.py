@@ -21,7 +21,7 @@ from evoact.tasks import source_code as source_code_module
 from evoact.tasks import text as text_module
 from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask, source_digest
 from evoact.tasks.digits import load_digits
-from evoact.tasks.source_code import ALPHABET, MODULES, UNKNOWN, encode, missing_modules, stdlib_path
+from evoact.tasks.source_code import ALPHABET, UNKNOWN, encode, require_source, split_texts, text_revision
 from evoact.tasks.text import alphabet, load_text
 
 #: Characters per window of the text tasks on real text (the model predicts every next character).
@@ -166,13 +166,17 @@ def _windows(ids: np.ndarray, count: int, rng: np.random.Generator) -> tuple[tor
     return torch.tensor(x), torch.tensor(ids[starts[:, None] + np.arange(1, CONTEXT + 1)])
 
 
-def _text_dataset(texts: tuple[str, str, str], sizes: tuple[int, int, int]) -> Dataset:
+#: Windows drawn from each split's text.
+_SIZES = {"train": 4000, "val": 400, "test": 400}
+
+
+def _text_dataset(texts: dict[str, str]) -> Dataset:
     """Windows of ``CONTEXT`` characters from the training, validation and test texts, each shifted by one as the
     targets, drawn with a fixed seed."""
     rng = np.random.default_rng(_SEED)
     parts: list[torch.Tensor] = []
-    for text, count in zip(texts, sizes):
-        parts += _windows(encode(text), count, rng)
+    for split, count in _SIZES.items():
+        parts += _windows(encode(texts[split]), count, rng)
     return Dataset(*parts)
 
 
@@ -180,13 +184,7 @@ def _text_dataset(texts: tuple[str, str, str], sizes: tuple[int, int, int]) -> D
 def load_source_windows() -> Dataset:
     """Python standard-library source (the modules of ``source-char-mlp``, whole modules per split): 4,000 train /
     400 validation / 400 test windows."""
-    if missing := missing_modules():
-        raise ValueError(f"the standard library's source is not installed at {stdlib_path()}: no {missing[0]}.py")
-    texts = tuple(
-        "\n\n".join((stdlib_path() / f"{m}.py").read_text(encoding="utf-8") for m in MODULES[split])
-        for split in ("train", "val", "test")
-    )
-    return _text_dataset(texts, (4000, 400, 400))  # type: ignore[arg-type]
+    return _text_dataset(split_texts())
 
 
 def _topics() -> dict[str, str]:
@@ -204,11 +202,10 @@ def load_docs_windows() -> Dataset:
     """Python's documentation topics, every fifth topic (by name) for validation and the next for test: 4,000 train /
     400 validation / 400 test windows."""
     topics = _topics()
-    names = sorted(topics)
-    splits = {"train": [], "val": [], "test": []}  # type: dict[str, list[str]]
-    for i, name in enumerate(names):
+    splits: dict[str, list[str]] = {split: [] for split in _SIZES}
+    for i, name in enumerate(sorted(topics)):
         splits["val" if i % 5 == 0 else "test" if i % 5 == 1 else "train"].append(topics[name])
-    return _text_dataset(tuple("\n\n".join(splits[s]) for s in ("train", "val", "test")), (4000, 400, 400))  # type: ignore[arg-type]
+    return _text_dataset({split: "\n\n".join(parts) for split, parts in splits.items()})
 
 
 class _CharGluTask(_GluTask):
@@ -235,15 +232,11 @@ class GluSourceTransformer(_CharGluTask):
     measures = "a GLU gate: language modelling of real code"
 
     def check(self) -> None:
-        if missing := missing_modules():
-            raise ValueError(f"the standard library's source is not installed at {stdlib_path()}: no {missing[0]}.py")
+        require_source()
 
     def revision(self) -> str:
-        """The code's digest and the text's: another Python's standard library is other data."""
-        digest = hashlib.sha256(super().revision().encode())
-        for path in (stdlib_path() / f"{m}.py" for names in MODULES.values() for m in names):
-            digest.update(path.read_bytes() if path.is_file() else b"missing")
-        return digest.hexdigest()[:16]
+        """The code's digest and the text's."""
+        return text_revision(super().revision())
 
     def load(self) -> Dataset:
         return load_source_windows()

@@ -61,6 +61,29 @@ def missing_modules() -> list[str]:
     return [m for names in MODULES.values() for m in names if not (root / f"{m}.py").is_file()]
 
 
+def require_source() -> None:
+    """Raise a one-line error naming the first listed module whose source is not installed."""
+    if missing := missing_modules():
+        raise ValueError(f"the standard library's source is not installed at {stdlib_path()}: no {missing[0]}.py")
+
+
+def split_texts() -> dict[str, str]:
+    """Each split's text (train, val, test): its modules' source, joined."""
+    require_source()
+    return {
+        split: "\n\n".join((stdlib_path() / f"{m}.py").read_text(encoding="utf-8") for m in names)
+        for split, names in MODULES.items()
+    }
+
+
+def text_revision(code_revision: str) -> str:
+    """A task's code revision with the text's digest: another Python's standard library is other data."""
+    digest = hashlib.sha256(code_revision.encode())
+    for path in (stdlib_path() / f"{m}.py" for names in MODULES.values() for m in names):
+        digest.update(path.read_bytes() if path.is_file() else b"missing")
+    return digest.hexdigest()[:16]
+
+
 def encode(text: str) -> np.ndarray:
     """Character ids: a character's place in ``ALPHABET``, or ``UNKNOWN``."""
     table = np.full(128, UNKNOWN, dtype=np.int64)
@@ -79,13 +102,9 @@ def _windows(ids: np.ndarray, count: int, rng: np.random.Generator) -> tuple[tor
 def load_source() -> Dataset:
     """Windows of ``CONTEXT`` characters and the character after each: 240,000 train / 20,000 val / 20,000 test,
     drawn with a fixed seed from each split's modules."""
-    missing = missing_modules()
-    if missing:
-        raise ValueError(f"the standard library's source is not installed at {stdlib_path()}: no {missing[0]}.py")
     rng = np.random.default_rng(_SEED)
     parts: list[torch.Tensor] = []
-    for split_name, names in MODULES.items():
-        text = "\n\n".join((stdlib_path() / f"{m}.py").read_text(encoding="utf-8") for m in names)
+    for split_name, text in split_texts().items():
         parts += _windows(encode(text), SIZES[split_name], rng)
     return Dataset(*parts)
 
@@ -123,16 +142,11 @@ class SourceCharMlp(DatasetTask):
     optimizer, weight_decay, cosine = "adamw", 0.01, True
 
     def check(self) -> None:
-        missing = missing_modules()
-        if missing:
-            raise ValueError(f"the standard library's source is not installed at {stdlib_path()}: no {missing[0]}.py")
+        require_source()
 
     def revision(self) -> str:
-        """The code's digest and the text's: another Python's standard library is other data."""
-        digest = hashlib.sha256(super().revision().encode())
-        for path in (stdlib_path() / f"{m}.py" for names in MODULES.values() for m in names):
-            digest.update(path.read_bytes() if path.is_file() else b"missing")
-        return digest.hexdigest()[:16]
+        """The code's digest and the text's."""
+        return text_revision(super().revision())
 
     def load(self) -> Dataset:
         return load_source()
