@@ -52,6 +52,12 @@ def folder(tmp_path, small_run):
     return runs
 
 
+def _text(browser, element_id: str) -> str:
+    """An element's visible text, read in one step in the page: the page swaps its content in place, so an element
+    found first and read after may be gone in between."""
+    return browser.execute_script("return document.getElementById(arguments[0]).innerText", element_id)
+
+
 def test_a_live_search_page_updates_in_the_browser_while_the_search_runs(tmp_path, serve, browser):
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -71,11 +77,11 @@ def test_a_live_search_page_updates_in_the_browser_while_the_search_runs(tmp_pat
         browser.execute_script("window.sameDocument = true")  # gone if the page were loaded again
         seen_while_running = set()
         while search.poll() is None:
-            seen_while_running.add(browser.find_element("id", "stamp").text)
+            seen_while_running.add(_text(browser, "stamp"))
             assert time.monotonic() < deadline, "the search did not finish"
             time.sleep(0.25)
         assert search.returncode == 0, search.stderr.read().decode()
-        while "finished" not in browser.find_element("id", "run-facts").text:
+        while "finished" not in _text(browser, "run-facts"):
             assert time.monotonic() < deadline, "the page never showed the finished run"
             time.sleep(0.25)
     finally:
