@@ -11,7 +11,8 @@ On a machine busy with other jobs, --threads 1: torch's threads otherwise wait f
 2. formulas without a native equivalent: lambdify, symbolic and fused.
 3. the README's winners and 10 random trees of the default space: symbolic and fused against torch's SiLU (the
    memory-bound floor of a one-op activation).
-Sizes: --sizes, else 1M floats on the CPU and 16M on CUDA (measured too when a GPU is present).
+Sizes: --sizes, else 1M floats on the CPU and 16M on CUDA (measured too when a GPU is present). --devices and
+--tables choose what runs; --no-composed leaves table 1's composed column out (its torch.compile is the slow part).
 """
 
 from __future__ import annotations
@@ -166,7 +167,9 @@ def _fmt(r: float | None) -> str:
     return f"{r:.2f}" if r is not None else "-"
 
 
-def known_table(console: Console, device: str, sizes: list[int], reps: int, where: str) -> list[str]:
+def known_table(
+    console: Console, device: str, sizes: list[int], reps: int, where: str, composed: bool = True
+) -> list[str]:
     """Table 1; returns the goal lines."""
     table = _table(
         f"1. torch's own activations as formulas: forward+backward, median of {reps} interleaved, {where}",
@@ -191,8 +194,8 @@ def known_table(console: Console, device: str, sizes: list[int], reps: int, wher
         expr = parse(formula)
         symbolic = compile_activation(expr).to(device)
         fused = compile_activation(expr, mode="fused").to(device)
-        composed = composed_fused(expr)
-        compile_s = f"{compiled(fused, device):.1f}, {compiled(composed, device):.1f}"
+        program = composed_fused(expr) if composed else None
+        compile_s = f"{compiled(fused, device):.1f}, " + (f"{compiled(program, device):.1f}" if program else "-")
         natives = [op.fn for op in fused.program.ops if op.fn in NATIVES]
         calls = f"torch's {natives[0]}" if fused.program.native else "its program"
         variants = {
@@ -200,7 +203,7 @@ def known_table(console: Console, device: str, sizes: list[int], reps: int, wher
             "lambdify": lambdified(expr),
             "symbolic": symbolic,
             "fused": fused,
-            "composed": composed,
+            "composed": program,
         }
         for n in sizes:
             res = interleaved(variants, n, device, reps)
@@ -301,6 +304,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", help="floats per tensor (default: 1M on CPU, 16M on CUDA)")
     parser.add_argument("--reps", type=int, default=25)
     parser.add_argument("--threads", type=int, help="torch's CPU threads (default: torch's own choice)")
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], help="default: the CPU, and CUDA if present")
+    parser.add_argument("--tables", nargs="+", type=int, choices=[1, 2, 3], default=[1, 2, 3])
+    parser.add_argument("--no-composed", action="store_true", help="table 1 without the composed fused column")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -313,7 +319,7 @@ def main() -> None:
         " Compile times are those of the first call, with torch's on-disk inductor cache as this machine left it."
     )
     start = time.perf_counter()
-    for device in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+    for device in args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
         sizes = args.sizes or ([1_000_000] if device == "cpu" else [16_000_000])
         name = (
             torch.cuda.get_device_name()
@@ -321,12 +327,14 @@ def main() -> None:
             else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
         )
         where = f"torch {torch.__version__}, {device} ({name})"
-        goals = known_table(console, device, sizes, args.reps, where)
-        misses = compound_table(console, device, sizes, args.reps, where)
-        silu_table(console, device, sizes, args.reps, where)
-        for line in goals:
-            console.print(line)
-        console.print("compound targets missed: " + ("none" if not misses else "\n  " + "\n  ".join(misses)))
+        if 1 in args.tables:
+            for line in known_table(console, device, sizes, args.reps, where, not args.no_composed):
+                console.print(line)
+        if 2 in args.tables:
+            misses = compound_table(console, device, sizes, args.reps, where)
+            console.print("compound targets missed: " + ("none" if not misses else "\n  " + "\n  ".join(misses)))
+        if 3 in args.tables:
+            silu_table(console, device, sizes, args.reps, where)
     console.print(f"total {time.perf_counter() - start:.0f} s")
 
 

@@ -1,18 +1,23 @@
-"""Benchmark: evoact's CUDA paths: compiled and exported activations, GPU training, and where Ray puts a GPU job.
+"""Benchmark: evoact's CUDA paths: compiled and exported activations, the training loop, cifar10-fast and GPU sharing.
 
-Run on a machine with a CUDA GPU:  python bench/cuda_paths.py [--images 50000] [--epochs 1]
-1. Every compile mode, and the exported standalone module (plain and fused) moved with ``.to("cuda")``, on CUDA
-   against a float64 CPU reference: the largest absolute error of the forward, d/dx and d/dbeta.
-2. ``cifar10-resnet20`` trained on the GPU for ``--epochs`` on synthetic images of CIFAR-10's shape and count (class
-   patterns plus noise, written in torchvision's layout: not CIFAR-10, which evoact never downloads): seconds per
-   epoch for each activation mode against torch's own SiLU, and the validation accuracy reached (learning works;
-   not a CIFAR-10 result).
-3. A Ray job of ``WorkerPool`` with ``gpus_per_job`` 0 and 0.25: its CUDA_VISIBLE_DEVICES and whether torch sees the
-   GPU.
-4. ``cifar10-fast``: one full training (the speedrun's schedule, 9.9 epochs at batch 1024) on 50,000 synthetic images
-   in CIFAR-10's layout, with torch's GELU and with evoact's compiled formulas (seconds, and the synthetic problem's
-   test accuracy); then candidates per hour on the one GPU with 1, 2, 4 and 8 trainings sharing it (Ray workers with
-   ``gpus_per_job`` 1/k).
+Run on a machine with a CUDA GPU:  python bench/cuda_paths.py [--sections ...] [--train-images 55000] [--epochs 1]
+Sections (all by default, in this order):
+- ``correctness``: every compile mode, and the exported standalone module (plain and fused) moved with
+  ``.to("cuda")``, on CUDA against a float64 CPU reference: the largest absolute error of the forward, d/dx, d/dbeta.
+- ``modes``: ``cifar10-resnet20`` trained for ``--epochs`` per activation mode against torch's own SiLU.
+- ``loop``: ``cifar10-resnet20``'s steps per second and GPU utilisation for one epoch: the loop before issue #27
+  (each batch indexed on the host and copied, the loss read back every step), today's (the split on the device, the
+  loss read every 16 steps), today's reading every step, and today's with bf16 autocast and channels-last.
+- ``fast``: ``cifar10-fast``: one full training (the speedrun's schedule, 9.9 epochs at batch 1,024) with torch's GELU
+  and with evoact's compiled formulas: seconds, and the synthetic problem's test accuracy.
+- ``sharing``: candidates per hour on the one GPU with 1, 2, 4 and 8 cifar10-fast trainings sharing it (Ray workers
+  with ``gpus_per_job`` 1/k).
+- ``search``: a real search (the command line) of ``cifar10-fast`` with 8 workers sharing the GPU, and its summary.
+- ``compile``: ``torch.compile`` of ResNet-20 with the candidate: one epoch's seconds with the compile against eager.
+- ``placement``: what a Ray job of ``WorkerPool`` sees of the GPU with ``gpus_per_job`` 0 and 0.25.
+The images are synthetic, in CIFAR-10's layout (``write_synthetic_cifar10``; evoact never downloads CIFAR-10):
+``--train-images`` 55,000 leaves 50,000 to train on after the 5,000 held out for validation. Accuracies say that the
+networks learn, not what they reach on CIFAR-10.
 
 ``--smoke`` runs every section tiny on the CPU, to check the script where no GPU is (its numbers mean nothing).
 """
@@ -21,18 +26,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from evoact.compiler import MODES, compile_activation
 from evoact.export.torch_module import export_torch_module
 from evoact.tasks import get_task
 from evoact.tasks.cifar10_fast import write_synthetic_cifar10
-from evoact.training import TrainConfig
+from evoact.training import Dataset, Schedule, TrainConfig, train
 from evoact.workers import WorkerPool
 
 WARMUP_EPOCHS = 0.05
@@ -42,6 +53,7 @@ FORMULAS = [
     "-x*tanh((x + log(exp(x) + 1))*tanh(beta))",
     "Max(x, beta*tanh(x)) + erf(x)/(1 + x**2)",
 ]
+SECTIONS = ("correctness", "modes", "loop", "fast", "sharing", "search", "compile", "placement")
 
 
 def _values(module: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -64,10 +76,10 @@ def _exported(formula: str, folder: Path) -> type[nn.Module]:
     return module.Activation
 
 
-def correctness(folder: Path) -> list[str]:
-    """Markdown rows: each formula and path on CUDA, its largest error against the float64 CPU reference."""
+def correctness(folder: Path, device: str) -> list[str]:
+    """Markdown rows: each formula and path on ``device``, its largest error against the float64 CPU reference."""
     x = torch.linspace(-6, 6, 4097, dtype=torch.float64)
-    rows = []
+    rows = ["| formula | path | max abs error f | d/dx | d/dbeta |", "| --- | --- | --- | --- | --- |"]
     for formula in FORMULAS:
         reference = _values(compile_activation(formula, {"beta": 0.8}, mode="autograd").double(), x)
         exported = _exported(formula, folder)
@@ -80,14 +92,14 @@ def correctness(folder: Path) -> list[str]:
                         p.fill_(0.8)
             paths[f"exported module{', fused' if fused else ''}"] = module
         for path, module in paths.items():
-            got = _values(module.to("cuda"), x.float().cuda())
+            got = _values(module.to(device), x.float().to(device))
             errors = [float((g.double().cpu() - r).abs().max()) for g, r in zip(got, reference)]
             rows.append(f"| `{formula}` | {path} | {errors[0]:.1e} | {errors[1]:.1e} | {errors[2]:.1e} |")
     return rows
 
 
-def training(data_dir: Path, epochs: int) -> list[str]:
-    """Markdown rows: seconds per epoch and validation accuracy of cifar10-resnet20 on the GPU, per activation path."""
+def modes(data_dir: Path, epochs: int) -> list[str]:
+    """Markdown rows: seconds per epoch and validation accuracy of cifar10-resnet20, per activation path."""
     task = get_task("cifar10-resnet20", str(data_dir))
     task.prepare()
     config = TrainConfig(epochs=epochs)
@@ -95,7 +107,7 @@ def training(data_dir: Path, epochs: int) -> list[str]:
     for formula in ("x*sigmoid(x)", FORMULAS[1]):
         for mode in MODES:
             paths[f"`{formula}`, {mode}"] = lambda formula=formula, mode=mode: compile_activation(formula, mode=mode)
-    rows, base = [], None
+    rows, base = ["| activation | s / epoch | ratio to torch SiLU | val acc |", "| --- | --- | --- | --- |"], None
     for name, make in paths.items():
         task.run(make, TrainConfig(epoch_scale=WARMUP_EPOCHS / task.epochs))  # cuDNN's autotuning, torch.compile
         result = task.run(make, config)
@@ -105,19 +117,146 @@ def training(data_dir: Path, epochs: int) -> list[str]:
     return rows
 
 
+class Utilisation:
+    """The GPU's mean utilisation (NVML's percent of time a kernel ran) over a ``with`` block, sampled every 20 ms;
+    None off CUDA or where NVML cannot be read."""
+
+    def __init__(self) -> None:
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            try:
+                self.samples.append(torch.cuda.utilization())
+            except Exception:  # noqa: BLE001  # no NVML (pynvml) here: no reading, not a failed benchmark
+                return
+
+    def __enter__(self) -> Utilisation:
+        if torch.cuda.is_available():
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def mean(self) -> float | None:
+        return statistics.mean(self.samples) if self.samples else None
+
+
+def _train_before(model: nn.Module, data: Dataset, schedule: Schedule, device: torch.device) -> float:
+    """Seconds of the training loop as it was before issue #27 (evoact 9aebdd5): each batch indexed on the host and
+    copied to the device, the loss checked and read back every step; no measuring."""
+    model.to(device)
+    opt = schedule.make_optimizer(model.parameters())
+    order = torch.Generator().manual_seed(schedule.seed)
+    n = len(data.x_train)
+    total, step, loss_sum = schedule.steps(n), 0, 0.0
+    _sync(device)
+    start = time.perf_counter()
+    while step < total:
+        perm = torch.randperm(n, generator=order)
+        for i in range(0, n, schedule.batch_size):
+            idx = perm[i : i + schedule.batch_size]
+            opt.zero_grad(set_to_none=True)
+            value = F.cross_entropy(model(data.x_train[idx].to(device)), data.y_train[idx].to(device))
+            if not torch.isfinite(value):
+                raise RuntimeError("non-finite loss")
+            value.backward()
+            opt.step()
+            loss_sum, step = loss_sum + value.item(), step + 1
+            if step == total:
+                break
+    return time.perf_counter() - start
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def loop(data_dir: Path, smoke: bool) -> list[str]:
+    """Markdown rows: cifar10-resnet20's steps per second and GPU utilisation for one epoch, per loop."""
+    task = get_task("cifar10-resnet20", str(data_dir))
+    data, device = task.load(), task.device()
+    schedule = task.schedule(TrainConfig(epochs=1, batch_size=16 if smoke else None))
+    warm = task.schedule(TrainConfig(epoch_scale=WARMUP_EPOCHS / task.epochs))
+    steps = schedule.steps(len(data.x_train))
+    loops: dict[str, Callable[[Schedule], float]] = {
+        "before #27: host batches, loss read every step": lambda s: _train_before(
+            task.build_model(nn.SiLU), data, s, device
+        ),
+        "today: split on the device, loss read every 16 steps": lambda s: (
+            train(task.build_model(nn.SiLU), data, s, device=device).seconds
+        ),
+        "today, loss read every step": lambda s: (
+            train(task.build_model(nn.SiLU), data, s, device=device, readback=1).seconds
+        ),
+        "today + bf16 autocast and channels-last": lambda s: (
+            train(task.build_model(nn.SiLU), data, s, device=device, bf16=True).seconds
+        ),
+    }
+    rows = [
+        f"{steps} steps at batch {schedule.batch_size} (one epoch), activation torch's SiLU\n",
+        "| loop | s | steps / s | ratio to before | GPU utilisation |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    base = None
+    for name, run in loops.items():
+        torch.manual_seed(0)
+        run(warm)  # cuDNN's choices and first launches
+        with Utilisation() as busy:
+            seconds = run(schedule)
+        base = base or seconds
+        util = busy.mean()
+        rows.append(
+            f"| {name} | {seconds:.2f} | {steps / seconds:.0f} | {base / seconds:.2f}x |"
+            f" {'n/a' if util is None else f'{util:.0f}%'} |"
+        )
+    return rows
+
+
+def compiled_model(data_dir: Path, smoke: bool) -> list[str]:
+    """Markdown rows: one epoch of cifar10-resnet20 with the model torch.compile'd (its compile included) and eager."""
+    task = get_task("cifar10-resnet20", str(data_dir))
+    data, device = task.load(), task.device()
+    schedule = task.schedule(TrainConfig(epochs=1, batch_size=16 if smoke else None))
+    rows = ["| model | s for the first epoch (compile included) | s for a second epoch |", "| --- | --- | --- |"]
+    for name, wrap in (("eager", lambda m: m), ("torch.compile", torch.compile)):
+        model = task.build_model(nn.SiLU)
+        step_model = wrap(model)
+        _sync(device)
+        start = time.perf_counter()
+        train(step_model, data, schedule, device=device)
+        first = time.perf_counter() - start
+        second = train(step_model, data, schedule, device=device).seconds
+        rows.append(f"| {name} | {first:.1f} | {second:.2f} |")
+    return rows
+
+
 def fast_training(data_dir: Path, smoke: bool) -> list[str]:
     """Markdown rows: seconds of one full cifar10-fast training and its synthetic test accuracy, per activation."""
     task = get_task("cifar10-fast", str(data_dir))
     config = TrainConfig(epochs=1, batch_size=64) if smoke else TrainConfig()
+    steps = task.steps(config)
     paths: dict[str, object] = {"torch nn.GELU (the reference)": nn.GELU}
     for formula in ("gelu(x)", FORMULAS[1]):
         paths[f"`{formula}`, auto"] = lambda formula=formula: compile_activation(formula)
-    rows, base = [], None
+    rows = [
+        f"{len(task.load().x_train)} training images, {steps} steps at batch {config.batch_size or task.batch_size}\n",
+        "| activation | s / training | ratio to torch GELU | synthetic test acc |",
+        "| --- | --- | --- | --- |",
+    ]
+    base = None
     for name, make in paths.items():
         task.run(make, TrainConfig(epochs=1, batch_size=64 if smoke else 1024))  # cuDNN's autotuning, first launches
-        result = task.run(make, config)
-        base = base or result.seconds
-        rows.append(f"| {name} | {result.seconds:.2f} | {result.seconds / base:.2f} | {result.test_acc:.3f} |")
+        for seed in range(1 if smoke else 3):
+            result = task.run(make, TrainConfig(seed=seed, epochs=config.epochs, batch_size=config.batch_size))
+            base = base or result.seconds
+            rows.append(f"| {name} | {result.seconds:.2f} | {result.seconds / base:.2f} | {result.test_acc:.3f} |")
     return rows
 
 
@@ -135,10 +274,14 @@ def _train_fast(job: dict) -> dict:
 def sharing(data_dir: Path, smoke: bool) -> list[str]:
     """Markdown rows: candidates per hour on one GPU with k cifar10-fast trainings sharing it (k per GPU)."""
     config = {"epochs": 1, "batch_size": 64} if smoke else {}
-    rows = []
+    warm = {"epochs": 1, "batch_size": 64 if smoke else 1024}
+    rows = [
+        "| per GPU | trainings | wall s | candidates / hour | s per training |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for k in (1, 2) if smoke else (1, 2, 4, 8):
         pool = WorkerPool(k, gpus_per_job=0 if smoke else 1 / k, function=_train_fast)
-        list(pool.imap([{"data_dir": str(data_dir), "seed": 0, "config": config}] * k))  # warm every worker up
+        list(pool.imap([{"data_dir": str(data_dir), "seed": 0, "config": warm}] * k))  # every worker loaded and warm
         start = time.perf_counter()
         jobs = [{"data_dir": str(data_dir), "seed": s, "config": config} for s in range(2 * k)]
         results = [r for _, r in pool.imap(jobs)]
@@ -155,6 +298,33 @@ def sharing(data_dir: Path, smoke: bool) -> list[str]:
     return rows
 
 
+def search(data_dir: Path, smoke: bool, workers: int = 8) -> list[str]:
+    """Lines: a real search of cifar10-fast from the command line, ``workers`` sharing the GPU, and its summary."""
+    runs = Path(tempfile.mkdtemp())
+    size = (
+        ["--population", "4", "--offspring", "2", "--epochs", "1"]
+        if smoke
+        else ["--population", "8", "--offspring", "8"]
+    )
+    command = [
+        "evoact", "search", "--task", "cifar10-fast", "--data-dir", str(data_dir), "--workers", str(workers),
+        "--gpus-per-job", "0" if smoke else f"{1 / workers:g}", *size, "--generations", "2", "--race", "0",
+        "--runs-dir", str(runs), "--name", "gpu-fast", "--seed", "0",
+    ]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "evoact.cli", *command[1:]],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wall = time.perf_counter() - start
+    show = subprocess.run(
+        [sys.executable, "-m", "evoact.cli", "show", str(runs / "gpu-fast")], check=True, capture_output=True, text=True
+    ).stdout
+    return [f"```\n$ {' '.join(command)}\n```\n", f"wall time {wall:.0f} s\n", f"```\n{show.rstrip()}\n```"]
+
+
 def _probe(job: dict) -> dict:
     import torch
 
@@ -166,8 +336,8 @@ def _probe(job: dict) -> dict:
 
 def placement() -> list[str]:
     """Markdown rows: what a Ray job of evoact's pool sees of the GPU, with and without --gpus-per-job."""
-    rows = []
-    for gpus in (0.0, 0.25):
+    rows = ["| gpus_per_job | CUDA_VISIBLE_DEVICES | torch.cuda.is_available() |", "| --- | --- | --- |"]
+    for gpus in (0.0, 0.25) if torch.cuda.is_available() else (0.0,):  # a GPU share never starts without a GPU
         pool = WorkerPool(1, gpus_per_job=gpus, function=_probe)  # starts Ray on loopback: import ray after it
         (result,) = pool.imap([{}])
         pool.close()
@@ -178,46 +348,57 @@ def placement() -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=60000, help="synthetic images in all (train and test)")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument(
+        "--train-images", type=int, default=55000, help="synthetic training images (5,000 of them validate)"
+    )
+    parser.add_argument("--test-images", type=int, default=10000)
+    parser.add_argument("--epochs", type=int, default=1, help="epochs of the modes section")
     parser.add_argument("--smoke", action="store_true", help="every section tiny on the CPU: checks the script only")
     args = parser.parse_args()
     if args.smoke:
-        args.images, args.epochs = 240, 1
+        args.train_images, args.test_images, args.epochs = 200, 40, 1
     elif not torch.cuda.is_available():
         raise SystemExit("bench/cuda_paths.py needs a CUDA GPU (torch.cuda.is_available() is False)")
     from importlib.metadata import version
 
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (smoke run)"
-    print(f"# CUDA paths: torch {torch.__version__}, {device}, ray {version('ray')}\n")
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU (smoke run)"
+    print(f"# CUDA paths: torch {torch.__version__}, {name}, ray {version('ray')}\n", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        write_synthetic_cifar10(data_dir, train=args.images * 5 // 6, test=args.images // 6)
-        if not args.smoke:  # sections 1 and 2 need the GPU; they were measured before (bench/results/cuda_paths.md)
-            print("## Compiled and exported activations on CUDA (float32) against a float64 CPU reference\n")
-            print("| formula | path | max abs error f | d/dx | d/dbeta |\n| --- | --- | --- | --- | --- |")
-            print("\n".join(correctness(Path(tmp))), flush=True)
-            print(
-                f"\n## cifar10-resnet20 on the GPU, {args.epochs} epoch(s) on {args.images} synthetic images"
-                " (not CIFAR-10)\n"
-            )
+        write_synthetic_cifar10(data_dir, train=args.train_images, test=args.test_images)
+        sections: dict[str, tuple[str, Callable[[], list[str]]]] = {
+            "correctness": (
+                "Compiled and exported activations on CUDA (float32) against a float64 CPU reference",
+                lambda: correctness(data_dir, str(device)),
+            ),
+            "modes": (
+                f"cifar10-resnet20, {args.epochs} epoch(s) per activation mode",
+                lambda: modes(data_dir, args.epochs),
+            ),
+            "loop": (
+                "cifar10-resnet20: the training loop before and after issue #27",
+                lambda: loop(data_dir, args.smoke),
+            ),
+            "fast": ("cifar10-fast: one full training (3 seeds)", lambda: fast_training(data_dir, args.smoke)),
+            "sharing": (
+                "cifar10-fast trainings sharing one GPU (Ray workers, gpus_per_job 1/k)",
+                lambda: sharing(data_dir, args.smoke),
+            ),
+            "search": ("A real search of cifar10-fast, 8 workers on the GPU", lambda: search(data_dir, args.smoke)),
+            "compile": (
+                "cifar10-resnet20 with torch.compile of the model",
+                lambda: compiled_model(data_dir, args.smoke),
+            ),
+            "placement": ("What a Ray job sees (WorkerPool, local Ray)", placement),
+        }
+        for key in args.sections:
+            title, run = sections[key]
             start = time.perf_counter()
-            print("| activation | s / epoch | ratio to torch SiLU | val acc |\n| --- | --- | --- | --- |")
-            print("\n".join(training(data_dir, args.epochs)), flush=True)
-            print(f"\n({time.perf_counter() - start:.0f} s with warm-ups)")
-        print(
-            f"\n## cifar10-fast: one full training on {args.images * 5 // 6} synthetic images (not CIFAR-10)\n"
-            "\n| activation | s / training | ratio to torch GELU | synthetic test acc |\n| --- | --- | --- | --- |"
-        )
-        print("\n".join(fast_training(data_dir, args.smoke)), flush=True)
-        print(
-            "\n## cifar10-fast trainings sharing one GPU (Ray workers, gpus_per_job 1/k)\n"
-            "\n| per GPU | trainings | wall s | candidates / hour | s per training |\n| --- | --- | --- | --- | --- |"
-        )
-        print("\n".join(sharing(data_dir, args.smoke)), flush=True)
-    print("\n## What a Ray job sees (WorkerPool, local Ray)\n")
-    print("| gpus_per_job | CUDA_VISIBLE_DEVICES | torch.cuda.is_available() |\n| --- | --- | --- |")
-    print("\n".join(placement()))
+            print(f"## {title}\n", flush=True)
+            print("\n".join(run()), flush=True)
+            print(f"\n({time.perf_counter() - start:.0f} s with warm-ups)\n", flush=True)
 
 
 if __name__ == "__main__":

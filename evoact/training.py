@@ -152,6 +152,7 @@ def train(
     hurdle: Hurdle | None = None,
     device: torch.device | str = "cpu",
     readback: int = READBACK_STEPS,
+    bf16: bool = False,
 ) -> TrainResult:
     """The schedule's optimizer (Adam by default) on ``loss`` for its steps, with a seeded batch order, on ``device``.
 
@@ -159,12 +160,18 @@ def train(
     training stops there. After each epoch it is measured too, for the learning curve. Measuring does not disturb
     training, so a survivor ends exactly as an uninterrupted run. The training split is moved to ``device`` once,
     and the loss is read back every ``readback`` steps (and at the probe and each epoch's end), not every step.
+    ``bf16``: on CUDA, the forward runs under bfloat16 autocast with images channels-last (elsewhere it is ignored).
     """
+    device = torch.device(device)
+    mixed = bf16 and device.type == "cuda"
     model.to(device)
     opt = schedule.make_optimizer(model.parameters())
     order = torch.Generator().manual_seed(schedule.seed)
     n = len(data.x_train)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    if mixed and x_train.dim() == 4:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch takes it; its stubs do not
+        x_train = x_train.contiguous(memory_format=torch.channels_last)
     total, step, epoch = schedule.steps(n), 0, 0
     start = time.perf_counter()
     model.train()
@@ -179,7 +186,9 @@ def train(
             if schedule.cosine:
                 for group in opt.param_groups:
                     group["lr"] = schedule.lr_at(step, total)
-            value = _loss(model(x_train[idx]), y_train[idx], loss)
+            with torch.autocast(device.type, torch.bfloat16, enabled=mixed):
+                output = model(x_train[idx])
+            value = _loss(output.float(), y_train[idx], loss)
             value.backward()
             opt.step()
             running, batches, step = running + value.detach().double(), batches + 1, step + 1

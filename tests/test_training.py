@@ -1,5 +1,7 @@
 """The training loop: the loss is read back every N steps (one device wait each), which changes no result."""
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -73,3 +75,22 @@ def test_a_loss_that_turns_non_finite_fails_the_training_at_the_next_read():
     with pytest.raises(TrainingError, match="non-finite loss in epoch 2"):
         train(model, DATA, SCHEDULE)
     assert model[1].calls == 33  # the read after the break, at step 32 (reads 16 steps apart), stopped it
+
+
+def test_bf16_is_a_cuda_switch_that_the_cpu_ignores():
+    plain = train(_model(), DATA, SCHEDULE)
+    mixed = train(_model(), DATA, SCHEDULE, bf16=True)
+    assert dataclasses.replace(mixed, seconds=plain.seconds) == plain
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bf16_trains_images_channels_last_under_autocast_on_cuda():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 2, (512,), generator=g)
+    x = torch.randn(512, 3, 8, 8, generator=g) + y.float()[:, None, None, None]  # class 1 is brighter
+    images = Dataset(x[:384], y[:384], x[384:448], y[384:448], x[448:], y[448:])
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    result = train(model, images, SCHEDULE, device="cuda", bf16=True)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert result.test_acc > 0.9

@@ -93,7 +93,8 @@ class DatasetTask(Task):
     ``cross_entropy`` (classification, also at every position of a sequence) or ``mse`` (regression).
     ``optimizer`` names one of ``training.OPTIMIZERS`` (Adam unless a task says otherwise), with ``momentum`` and
     ``nesterov`` (SGD's) and ``weight_decay``; ``cosine`` decays the learning rate to 0 over the training. A different
-    weight initialisation is the task's ``build_model``'s.
+    weight initialisation is the task's ``build_model``'s. ``bf16``: on CUDA, train under bfloat16 autocast with
+    images channels-last (``training.train``'s), set where a GPU measured it to pay.
     """
 
     epochs: float = 25
@@ -105,6 +106,7 @@ class DatasetTask(Task):
     weight_decay: float = 0.0
     nesterov: bool = False
     cosine: bool = False
+    bf16: bool = False
 
     def __init__(self, data_dir: str | None = None) -> None:
         self.data_dir = data_dir
@@ -151,7 +153,14 @@ class DatasetTask(Task):
         data = self.load()
         torch.manual_seed(config.seed)
         return train(
-            self.build_model(make_activation), data, self.schedule(config), self.loss, probe_step, hurdle, self.device()
+            self.build_model(make_activation),
+            data,
+            self.schedule(config),
+            self.loss,
+            probe_step,
+            hurdle,
+            self.device(),
+            bf16=self.bf16,
         )
 
 
