@@ -2,6 +2,15 @@
 # Issue #27's GPU measurements in one device session (about 9 minutes): run from the repository root on a CUDA machine
 # whose Python has torch, with .whl/site312.tar.xz holding ray, deap and jsonschema for it; results go to $OUT.
 # SMOKE=1 runs every step tiny on the CPU here, to check the script (OUT defaults to a temporary folder).
+# The tarball (28 MB; ray's wheel alone is over the device's 64 MiB carry limit, so its Java, RLlib, Data, Serve, LLM,
+# Train, Tune and dashboard client are left out: evoact's WorkerPool needs none of them), made here once:
+#   d=$(mktemp -d); for p in ray==2.60.0 deap==1.4.4 jsonschema==4.26.0 jsonschema-specifications==2025.9.1 \
+#     referencing==0.37.0 rpds-py==0.30.0; do pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+#     --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 -d "$d/w" "$p"; done
+#   mkdir "$d/s"; for w in "$d"/w/*.whl; do unzip -q -o "$w" -d "$d/s"; done
+#   (cd "$d/s/ray" && rm -rf jars rllib data serve llm train tune dashboard/client)
+#   mkdir -p .whl && tar -cJf .whl/site312.tar.xz -C "$d/s" .      # .whl/ is in .git/info/exclude
+# then, with the device tool: command "bash bench/device_27.sh", carry [".whl/site312.tar.xz"], timeout 590 s.
 set -u
 T0=$(date +%s)
 OUT=${OUT:-$(mktemp -d)}
