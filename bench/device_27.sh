@@ -15,22 +15,34 @@ set -u
 T0=$(date +%s)
 OUT=${OUT:-$(mktemp -d)}
 BUDGET=${BUDGET:-540}
-left() { local l=$((BUDGET - ($(date +%s) - T0))); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
 export PYTHONUNBUFFERED=1 RAY_USAGE_STATS_ENABLED=0
+# evoact as installed (search_spaces/ becomes evoact.search_spaces, as pyproject.toml maps it), from this tree
+rm -rf /tmp/pkg && mkdir -p /tmp/pkg && cp -r evoact /tmp/pkg/ && cp -r search_spaces /tmp/pkg/evoact/search_spaces
 if [ "${SMOKE:-0}" = 1 ]; then
   PY=python; SMOKE_ARG=--smoke; SPEED="--devices cpu --sizes 100000 --reps 3"
+  export PYTHONPATH=/tmp/pkg
 else
-  mkdir -p /tmp/site && tar -xJf .whl/site312.tar.xz -C /tmp/site || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
   PY=python3; SMOKE_ARG=; SPEED="--devices cuda"
+  $PY -c "import tarfile; tarfile.open('.whl/site312.tar.xz').extractall('/tmp/site')" || exit 1
+  export PYTHONPATH=/tmp/pkg:/tmp/site
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >"$OUT/env.txt"
 fi
-$PY -c "import torch, ray, deap; print('torch', torch.__version__, 'ray', ray.__version__)" >>"$OUT/env.txt" 2>&1
-step() { local cap=$1 file=$2; shift 2; echo "== $* at $(($(date +%s) - T0)) s" >>"$OUT/log.txt"
-  timeout "$(left "$cap")" "$@" >>"$OUT/$file" 2>>"$OUT/log.txt"; echo "rc $? at $(($(date +%s) - T0)) s" >>"$OUT/log.txt"; }
-step 130 fast_loop.md $PY bench/cuda_paths.py $SMOKE_ARG --sections fast loop
-step 60 native_cuda.txt $PY bench/compiler_speed.py $SPEED --tables 1 --no-composed
-step 220 sharing.md $PY bench/cuda_paths.py $SMOKE_ARG --sections sharing search
-step 80 compile.md $PY bench/cuda_paths.py $SMOKE_ARG --sections compile
-step 90 silu_cuda.txt $PY bench/compiler_speed.py $SPEED --tables 3
+$PY -c "import torch, ray, deap, evoact.search_spaces as s; print('torch', torch.__version__, 'ray', ray.__version__,
+  'evoact from', s.__file__)" >>"$OUT/env.txt" 2>&1
+# a step runs for at most its cap and what is left of BUDGET (skipped under 15 s), killed 10 s after its TERM
+step() {
+  local cap=$1 file=$2 left; shift 2; left=$((BUDGET - ($(date +%s) - T0)))
+  [ "$left" -lt "$cap" ] && cap=$left
+  if [ "$cap" -lt 15 ]; then echo "== skipped (out of time): $*" >>"$OUT/log.txt"; return; fi
+  echo "== $* at $(($(date +%s) - T0)) s, cap $cap s" >>"$OUT/log.txt"
+  timeout -k 10 "$cap" "$@" >>"$OUT/$file" 2>>"$OUT/log.txt"
+  echo "rc $? at $(($(date +%s) - T0)) s" >>"$OUT/log.txt"
+}
+step 70 fast.md $PY bench/cuda_paths.py $SMOKE_ARG --sections fast
+step 45 native_cuda.txt $PY bench/compiler_speed.py $SPEED --tables 1 --no-composed
+step 80 loop.md $PY bench/cuda_paths.py $SMOKE_ARG --sections loop
+step 150 sharing.md $PY bench/cuda_paths.py $SMOKE_ARG --sections sharing
+step 100 search.md $PY bench/cuda_paths.py $SMOKE_ARG --sections search
+step 90 compile_silu.txt $PY bench/cuda_paths.py $SMOKE_ARG --sections compile
+step 90 compile_silu.txt $PY bench/compiler_speed.py $SPEED --tables 3
 echo "total $(($(date +%s) - T0)) s" >>"$OUT/log.txt"

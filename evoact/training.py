@@ -165,13 +165,13 @@ def train(
     device = torch.device(device)
     mixed = bf16 and device.type == "cuda"
     model.to(device)
-    opt = schedule.make_optimizer(model.parameters())
-    order = torch.Generator().manual_seed(schedule.seed)
-    n = len(data.x_train)
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     if mixed and x_train.dim() == 4:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch takes it; its stubs do not
         x_train = x_train.contiguous(memory_format=torch.channels_last)
+    opt = schedule.make_optimizer(model.parameters())
+    order = torch.Generator().manual_seed(schedule.seed)
+    n = len(data.x_train)
     total, step, epoch = schedule.steps(n), 0, 0
     start = time.perf_counter()
     model.train()
@@ -188,7 +188,7 @@ def train(
                     group["lr"] = schedule.lr_at(step, total)
             with torch.autocast(device.type, torch.bfloat16, enabled=mixed):
                 output = model(x_train[idx])
-            value = _loss(output.float(), y_train[idx], loss)
+            value = _loss(output.float() if mixed else output, y_train[idx], loss)
             value.backward()
             opt.step()
             running, batches, step = running + value.detach().double(), batches + 1, step + 1

@@ -87,7 +87,9 @@ class WorkerPool:
         import ray
 
         self.address = ray.get_runtime_context().gcs_address
-        self._remote = ray.remote(num_cpus=1, num_gpus=gpus_per_job, max_retries=0)(function)
+        # max_calls=0: a worker runs job after job, also on a GPU, where Ray's default starts a fresh process for each
+        # (and so a fresh CUDA context, imports and data load per candidate)
+        self._remote = ray.remote(num_cpus=1, num_gpus=gpus_per_job, max_retries=0, max_calls=0)(function)
         self._queue: list[tuple[int, dict[str, Any], int]] = []  # waiting for a free worker, next one last
         self._running: dict[Any, tuple[int, dict[str, Any], int, float]] = {}  # ref -> ticket, job, attempt, start
         self._tickets = 0

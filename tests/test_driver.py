@@ -22,6 +22,7 @@ def _hall_of_fame(path):
     return [(r.formula, r.outcome.fitness, r.outcome.test_acc) for r in store.hall_of_fame(10)], store
 
 
+@pytest.mark.slow  # the fast lane keeps a kill-and-resume (racing), determinism and a stop (async)
 def test_same_seed_gives_the_same_hall_of_fame(tmp_path):
     config = make_config("tiny", seed=3, workers=2, generations=3, tasks=("mnist1d-mlp",))
     run_search(config, tmp_path / "a" / "run")  # separate run folders: no shared fitness cache, both train everything
@@ -142,6 +143,7 @@ def _kill(proc, sig):
     return proc.wait(timeout=120), proc.stdout.read()
 
 
+@pytest.mark.slow  # the fast lane keeps a kill-and-resume (racing), determinism and a stop (async)
 def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path):
     # Trainings of a second or so: the kill points (a generation part done, part in flight) last long enough to be seen.
     args = [

@@ -41,6 +41,7 @@ def test_the_stopper_says_why_once_a_rule_is_met():
     assert Stopper(StopRules()).check(5, None) is None
 
 
+@pytest.mark.slow  # the fast lane keeps a kill-and-resume (racing), determinism and a stop (async)
 def test_a_stopped_search_says_so_and_resume_finishes_it_as_an_uninterrupted_run(run_cli, tmp_path):
     args = ("--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "3", "--workers", "2", "--seed", "2")
     out = run_cli("search", *args, "--name", "stopped", "--target-fitness", "-1000")

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from scipy.stats import spearmanr
 
@@ -57,17 +58,13 @@ def _decisions(run):
     return [(r.formula, str(r.status), str(r.outcome.stage), r.outcome.error) for r in run.store.candidates()]
 
 
-def test_a_search_with_the_surrogate_records_its_skips_and_a_resumed_run_decides_alike(tmp_path):
-    """Through the public search path, on the table's tasks (so the surrogate starts from the shipped table): skips are
-    stored with the prediction that decided them, ``show`` counts them with the time saved, and a run stopped after its
-    first generation and resumed makes every decision the uninterrupted run made."""
-    settings = dict(quiet=True, seed=2, surrogate=0.3, workers=2, generations=3, epoch_scale=0.05)
-    whole = evoact.search("tiny", name="whole", runs_dir=tmp_path / "a", **settings)
-    stopped = evoact.search("tiny", name="part", runs_dir=tmp_path / "b", target_fitness=-1e9, **settings)
-    assert stopped.state == "stopped"
-    resumed = stopped.resume()
-    assert resumed.state == "finished" and _decisions(resumed) == _decisions(whole)
+SETTINGS = dict(quiet=True, seed=2, surrogate=0.3, workers=2, generations=3, epoch_scale=0.05)
 
+
+def test_a_search_with_the_surrogate_records_its_skips_and_without_it_skips_none(tmp_path):
+    """Through the public search path, on the table's tasks (so the surrogate starts from the shipped table): skips are
+    stored with the prediction that decided them, and ``show`` counts them with the time saved."""
+    whole = evoact.search("tiny", name="whole", runs_dir=tmp_path / "a", **SETTINGS)
     skipped = [r for r in whole.store.candidates() if r.outcome.stage == "surrogate"]
     trained = [r for r in whole.store.candidates() if r.label is None and r.status == "ok"]
     assert (
@@ -78,7 +75,19 @@ def test_a_search_with_the_surrogate_records_its_skips_and_a_resumed_run_decides
     shown = CliRunner().invoke(main, ["show", str(whole.path)])
     assert shown.exit_code == 0 and f"{len(skipped)} skipped by the surrogate" in shown.output.replace("\n", " ")
 
-    off = evoact.search("tiny", name="off", runs_dir=tmp_path / "c", **{**settings, "surrogate": 0.0})
+    off = evoact.search("tiny", name="off", runs_dir=tmp_path / "c", **{**SETTINGS, "surrogate": 0.0})
     assert not [r for r in off.store.candidates() if r.outcome.stage == "surrogate"]
-    for run in (whole, resumed, off, stopped):
+    for run in (whole, off):
+        run.close()
+
+
+@pytest.mark.slow
+def test_a_search_with_the_surrogate_stopped_and_resumed_decides_alike(tmp_path):
+    """A run stopped after its first generation and resumed makes every decision the uninterrupted run made."""
+    whole = evoact.search("tiny", name="whole", runs_dir=tmp_path / "a", **SETTINGS)
+    stopped = evoact.search("tiny", name="part", runs_dir=tmp_path / "b", target_fitness=-1e9, **SETTINGS)
+    assert stopped.state == "stopped"
+    resumed = stopped.resume()
+    assert resumed.state == "finished" and _decisions(resumed) == _decisions(whole)
+    for run in (whole, resumed, stopped):
         run.close()

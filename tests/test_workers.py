@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from evoact.evaluation import make_job
 from evoact.training import TrainConfig
@@ -141,3 +142,19 @@ def test_an_async_search_across_a_multi_node_cluster_loses_nothing_when_a_node_d
     errors = [r.outcome.error for r in rows]
     assert not any("worker process died" in (e or "") for e in errors), json.dumps(errors)
     assert sum(not r.label and r.outcome.stage != "static" for r in rows) >= 6 + 4 * 4  # the whole budget was evaluated
+
+
+def _pid(job: dict) -> dict:
+    import os
+
+    return {"pid": os.getpid()}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_gpu_job_reuses_its_worker_process_and_its_cuda_context():
+    gpu = WorkerPool(2, gpus_per_job=0.5, function=_pid)
+    try:
+        pids = {result["pid"] for _, result in gpu.imap([{}] * 6)}
+    finally:
+        gpu.close()
+    assert len(pids) <= 2  # Ray's own default would start a process per GPU job: six
