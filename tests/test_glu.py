@@ -11,8 +11,9 @@ from evoact.config import make_config
 from evoact.confirmation import default_tasks
 from evoact.options import reproduce_command
 from evoact.tasks import SUITES, get_task, group_tasks, task_family, task_group
-from evoact.tasks.glu import GluFfn, gated_width, load_docs_windows, load_source_windows
+from evoact.tasks.glu import load_docs_windows, load_source_windows
 from evoact.tasks.source_code import missing_modules
+from evoact.tasks.transformer import GluFfn, gated_width
 
 GLU_TASKS = SUITES["glu"] + SUITES["glu-validation"]
 

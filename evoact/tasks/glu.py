@@ -19,79 +19,16 @@ from torch import nn
 from evoact.tasks import digits as digits_module
 from evoact.tasks import source_code as source_code_module
 from evoact.tasks import text as text_module
+from evoact.tasks import transformer as transformer_module
 from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask, source_digest
 from evoact.tasks.digits import load_digits
 from evoact.tasks.source_code import ALPHABET, UNKNOWN, encode, require_source, split_texts, text_revision
 from evoact.tasks.text import alphabet, load_text
+from evoact.tasks.transformer import Transformer
 
 #: Characters per window of the text tasks on real text (the model predicts every next character).
 CONTEXT = 32
 _SEED = 0
-
-
-def gated_width(plain: int) -> int:
-    """The hidden width of a GLU layer with the parameters of a plain FFN of hidden width ``plain``."""
-    return round(2 * plain / 3)
-
-
-class GluFfn(nn.Module):
-    """``U (g(W x) * V x)`` with ``g`` the candidate; ``gated=False``: the plain ``U g(W x)`` at the same parameters."""
-
-    def __init__(self, make_activation: ActivationFactory, width: int, plain: int, gated: bool = True) -> None:
-        super().__init__()
-        hidden = gated_width(plain) if gated else plain
-        self.w, self.u = nn.Linear(width, hidden), nn.Linear(hidden, width)
-        self.v = nn.Linear(width, hidden) if gated else None
-        self.gate = make_activation()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.gate(self.w(x))
-        return self.u(h * self.v(x) if self.v is not None else h)
-
-
-class _Block(nn.Module):
-    """A pre-LayerNorm transformer block whose feed-forward layer is a ``GluFfn`` (hidden width 2x the model's)."""
-
-    def __init__(self, make_activation: ActivationFactory, width: int, heads: int, gated: bool) -> None:
-        super().__init__()
-        self.norm1, self.attention = nn.LayerNorm(width), nn.MultiheadAttention(width, heads, batch_first=True)
-        self.norm2, self.ffn = nn.LayerNorm(width), GluFfn(make_activation, width, 2 * width, gated)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        y = self.norm1(x)
-        x = x + self.attention(y, y, y, attn_mask=mask, need_weights=False)[0]
-        return x + self.ffn(self.norm2(x))
-
-
-class _Transformer(nn.Module):
-    """Tokens in, per-position logits out: causal over characters, or bidirectional over patches (mean-pooled)."""
-
-    def __init__(
-        self,
-        make_activation: ActivationFactory,
-        embed: nn.Module,
-        tokens: int,
-        outputs: int,
-        width: int,
-        layers: int,
-        gated: bool,
-        causal: bool,
-    ) -> None:
-        super().__init__()
-        self.embed, self.causal = embed, causal
-        self.position = nn.Parameter(torch.randn(tokens, width) * 0.1)
-        self.blocks = nn.ModuleList([_Block(make_activation, width, 4, gated) for _ in range(layers)])
-        self.norm, self.head = nn.LayerNorm(width), nn.Linear(width, outputs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.embed(x)
-        steps = h.shape[1]
-        h = h + self.position[:steps]
-        mask = torch.triu(torch.full((steps, steps), float("-inf"), device=h.device), 1) if self.causal else None
-        for block in self.blocks:
-            h = block(h, mask)
-        h = self.norm(h)
-        return self.head(h if self.causal else h.mean(1))
 
 
 class _Patches(nn.Module):
@@ -113,8 +50,8 @@ class _GluTask(DatasetTask):
     gated = True
 
     def revision(self) -> str:
-        """The code's digest, with the modules whose code makes these tasks' data."""
-        data = source_digest(text_module, digits_module, source_code_module)
+        """The code's digest, with the network's module and the modules whose code makes these tasks' data."""
+        data = source_digest(text_module, digits_module, source_code_module, transformer_module)
         return hashlib.sha256(f"{super().revision()}{data}".encode()).hexdigest()[:16]
 
 
@@ -136,7 +73,7 @@ class GluTextTransformer(_GluTask):
 
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
         vocabulary = len(alphabet())
-        return _Transformer(
+        return Transformer(
             make_activation,
             nn.Embedding(vocabulary, self.width),
             load_text().x_train.shape[1],
@@ -216,7 +153,7 @@ class _CharGluTask(_GluTask):
 
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
         vocabulary = UNKNOWN + 1
-        return _Transformer(
+        return Transformer(
             make_activation, nn.Embedding(vocabulary, 32), CONTEXT, vocabulary, 32, 2, self.gated, causal=True
         )
 
@@ -281,4 +218,4 @@ class GluVit(_GluTask):
         return load_digits()
 
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
-        return _Transformer(make_activation, _Patches(32), 16, 10, 32, 2, self.gated, causal=False)
+        return Transformer(make_activation, _Patches(32), 16, 10, 32, 2, self.gated, causal=False)

@@ -9,12 +9,15 @@ which is what attention is for.
 from __future__ import annotations
 
 import functools
+import hashlib
 
 import numpy as np
 import torch
 from torch import nn
 
-from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask
+from evoact.tasks import transformer as transformer_module
+from evoact.tasks.base import ActivationFactory, Dataset, DatasetTask, source_digest
+from evoact.tasks.transformer import Transformer
 
 CONTEXT = 48
 _SEED = 0
@@ -54,40 +57,6 @@ def load_text() -> Dataset:
     return Dataset(*(t for part in parts for t in (x[part], y[part])))
 
 
-class _Block(nn.Module):
-    def __init__(self, make_activation: ActivationFactory, width: int, heads: int) -> None:
-        super().__init__()
-        self.norm1, self.attention = nn.LayerNorm(width), nn.MultiheadAttention(width, heads, batch_first=True)
-        self.norm2 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(nn.Linear(width, 2 * width), make_activation(), nn.Linear(2 * width, width))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        y = self.norm1(x)
-        x = x + self.attention(y, y, y, attn_mask=mask, need_weights=False)[0]
-        return x + self.mlp(self.norm2(x))
-
-
-class _Transformer(nn.Module):
-    """Pre-LayerNorm causal transformer: the activation sits in each block's MLP, as in GPT."""
-
-    def __init__(
-        self, make_activation: ActivationFactory, vocabulary: int, width: int = 32, heads: int = 4, layers: int = 2
-    ) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(vocabulary, width)
-        self.position = nn.Parameter(torch.randn(CONTEXT, width) * 0.1)
-        self.blocks = nn.ModuleList([_Block(make_activation, width, heads) for _ in range(layers)])
-        self.norm, self.head = nn.LayerNorm(width), nn.Linear(width, vocabulary)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        steps = x.shape[1]
-        mask = torch.triu(torch.full((steps, steps), float("-inf"), device=x.device), 1)
-        h = self.embed(x) + self.position[:steps]
-        for block in self.blocks:
-            h = block(h, mask)
-        return self.head(self.norm(h))
-
-
 class TextTransformer(DatasetTask):
     """Next-character prediction with attention, LayerNorm and residual connections: a tiny GPT."""
 
@@ -103,5 +72,12 @@ class TextTransformer(DatasetTask):
     def load(self) -> Dataset:
         return load_text()
 
+    def revision(self) -> str:
+        """The code's digest, with the network's module."""
+        return hashlib.sha256(f"{super().revision()}{source_digest(transformer_module)}".encode()).hexdigest()[:16]
+
     def build_model(self, make_activation: ActivationFactory) -> nn.Module:
-        return _Transformer(make_activation, len(alphabet()))
+        vocabulary = len(alphabet())
+        return Transformer(
+            make_activation, nn.Embedding(vocabulary, 32), CONTEXT, vocabulary, 32, 2, False, causal=True
+        )
