@@ -24,7 +24,6 @@ from evoact.driver import default_run_dir, resume_search, run_search
 from evoact.export import EXPORTERS
 from evoact.hooks import Hook
 from evoact.records import Candidate
-from evoact.report import write_report
 from evoact.run import RunReader
 from evoact.stopping import StopRules, parse_duration
 from evoact.store import RunStore
@@ -73,6 +72,8 @@ class Run(RunReader):
 
     def report(self, path: str | Path, top: int = 10) -> Path:
         """``evoact report``: the run as one self-contained HTML file."""
+        from evoact.report import write_report  # here: matplotlib is slow to import, and most commands draw nothing
+
         return write_report(self.store, path, top)
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from scipy.stats import ttest_rel
 
 from evoact.baselines import GLU_BASELINES, baseline_formula, baseline_params
 from evoact.config import SearchConfig, check, restated
@@ -95,6 +94,8 @@ def paired_p_value(a: list[float], b: list[float]) -> float | None:
         return 1.0
     if statistics.pstdev(diffs) <= 1e-12 * max(1.0, max(abs(d) for d in diffs)):
         return None
+    from scipy.stats import ttest_rel  # here: scipy.stats is slow to import, and every command imports this module
+
     with warnings.catch_warnings():  # nearly constant differences: scipy warns, the p-value is still the test's
         warnings.simplefilter("ignore", RuntimeWarning)
         p = float(ttest_rel(a, b).pvalue)

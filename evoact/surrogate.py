@@ -12,14 +12,17 @@ import hashlib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import ExtraTreesRegressor
 
 from evoact.benchtable import BenchTable
 from evoact.features import features, probe_values
 from evoact.records import Candidate, Outcome, Status, TaskScore
 from evoact.scoring import aggregate, normalised, references
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import ExtraTreesRegressor
 
 TREES = 200
 _FEATURES: dict[tuple, dict[str, np.ndarray]] = {}  # params -> formula -> features: computed once per process
@@ -74,6 +77,8 @@ class Surrogate:
             return False
         floor = np.min(np.array([e.scores for e in known]), axis=0)
         y = np.array([e.scores if e.scores is not None else floor for e in self.examples])
+        from sklearn.ensemble import ExtraTreesRegressor  # here: sklearn is slow to import; most commands fit nothing
+
         self._model = ExtraTreesRegressor(
             TREES, min_samples_leaf=2, bootstrap=True, oob_score=True, n_jobs=1, random_state=self.seed
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from evoact.screening.config import ScreeningConfig
 from evoact.screening.probe import N_NORMAL
@@ -36,6 +35,8 @@ def static_reason(
 def rank_correlation(values: np.ndarray) -> float:
     """|Spearman correlation| of a unit's values with its input on the probe's N(0, 1) sample (probe order): 0 for an
     even function, which gives the next layer no way to tell x from -x; a negated unit counts as its mirror image."""
+    from scipy.stats import spearmanr  # here: scipy.stats takes half a second to import, and every command imports this
+
     sample, xs = values[:N_NORMAL], np.arange(N_NORMAL)  # the sample is sorted, so its ranks are its positions
     keep = np.isfinite(sample)
     if keep.sum() < 3 or np.ptp(sample[keep]) == 0:
