@@ -112,6 +112,7 @@ class Cifar10Fast(Cifar10Task):
     epochs = 9.9
     batch_size = 1024
     lr = 11.5  # per 1024 examples of the summed loss, before decoupling from the momentum
+    bf16 = True  # the reference trains in bfloat16 with channels-last images
 
     def __init__(self, data_dir: str | None = None, widths: tuple[int, int, int] = WIDTHS) -> None:
         super().__init__(data_dir)
@@ -129,7 +130,13 @@ class Cifar10Fast(Cifar10Task):
     ) -> TrainResult:
         torch.manual_seed(config.seed)
         return train_fast(
-            self.build_model(make_activation), self.load(), self.schedule(config), probe_step, hurdle, self.device()
+            self.build_model(make_activation),
+            self.load(),
+            self.schedule(config),
+            probe_step,
+            hurdle,
+            self.device(),
+            self.bf16,
         )
 
 
@@ -140,17 +147,18 @@ def train_fast(
     probe_step: int | None = None,
     hurdle: Hurdle | None = None,
     device: torch.device | str = "cpu",
+    bf16: bool = True,
 ) -> TrainResult:
     """The speedrun's training of ``model`` (a ``FastNet``) on ``data`` for ``schedule``'s epochs, batch size,
     learning rate and seed; measured as ``training.train`` measures (validation after each epoch and at the probe,
-    with test-time flipping)."""
+    with test-time flipping). ``bf16``: on CUDA, bfloat16 autocast and channels-last images, as the reference."""
     if not isinstance(model, FastNet):
         raise TypeError("train_fast trains a FastNet")
     device = torch.device(device)
-    cuda = device.type == "cuda"
+    mixed = bf16 and device.type == "cuda"
     generator = torch.Generator(device=device).manual_seed(schedule.seed)
     model.to(device)
-    if cuda:
+    if mixed:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch takes it; its stubs do not
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     model.whiten_from(x_train[:5000])
@@ -173,7 +181,7 @@ def train_fast(
     model.train()
     while step < total:
         images = augment(padded, flips ^ bool(epoch % 2), generator)
-        if cuda:
+        if mixed:
             images = images.contiguous(memory_format=torch.channels_last)
         order = torch.randperm(n, device=device, generator=generator)
         running, batches = torch.zeros((), dtype=torch.float64, device=device), 0
@@ -184,7 +192,7 @@ def train_fast(
             idx = order[i : i + bs]
             for group in opt.param_groups:
                 group["lr"] = group["base"] * _triangle(step / total)
-            with torch.autocast(device.type, torch.bfloat16, enabled=cuda):
+            with torch.autocast(device.type, torch.bfloat16, enabled=mixed):
                 output = model(images[idx])
             value = F.cross_entropy(output.float(), y_train[idx], label_smoothing=LABEL_SMOOTHING, reduction="sum")
             opt.zero_grad(set_to_none=True)
