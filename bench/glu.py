@@ -56,8 +56,7 @@ def train_one(job: tuple[str, str, bool, str, int]) -> tuple[str, str, int, floa
     torch.set_num_threads(1)
     name, baseline, gated, task_name, seed = job
     task = get_task(task_name)
-    if task.family == "glu":
-        task.gated = gated  # type: ignore[attr-defined]
+    task = task.plain() if not gated else task
     expr, params = parse(BASELINES[baseline]), baseline_params(baseline, {})
     start = time.perf_counter()
     result = task.run(lambda: CompiledActivation(expr, params, "autograd"), TrainConfig(seed=seed))

@@ -44,6 +44,9 @@ BASELINE_PARAMS: dict[str, dict[str, float]] = {"xsilu": {"alpha": 0.0}, "pau": 
 #: The baselines of a run on pointwise tasks, and on GLU tasks (where the function is a gate).
 DEFAULT_BASELINES = ("relu", "gelu", "silu", "tanh")
 GLU_BASELINES = ("relu", "gelu", "silu", "sine", "xsilu")
+#: On GLU tasks a GLU is also compared with the plain feed-forward layer ``U act(W x)`` at equal parameters, with
+#: these activations (Shazeer 2020's ReLU and GELU FFNs): ``confirm`` trains them as ``plain-relu`` and ``plain-gelu``.
+PLAIN_FFN_BASELINES = ("relu", "gelu")
 
 
 def baseline_formula(name: str) -> str:

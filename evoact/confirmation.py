@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from evoact.baselines import GLU_BASELINES, baseline_formula, baseline_params
+from evoact.baselines import GLU_BASELINES, PLAIN_FFN_BASELINES, baseline_formula, baseline_params
 from evoact.config import SearchConfig, check, restated
 from evoact.evaluation import make_job
 from evoact.formula import FormulaError, constant_values, parse, to_formula
@@ -47,12 +47,17 @@ from evoact.workers import WorkerPool
 CONFIRM_BASELINES = ("relu", "gelu", "silu", "mish", "tanh")
 #: What a group's ratios compare with: on each task, the best of these (the issue's strongest published baselines).
 RATIO_REFERENCES = ("gelu", "silu", "mish")
-#: Per task family (``tasks.FAMILIES``): the baselines confirm trains and what the ratios compare with. On GLU tasks
-#: the functions are gates: ReGLU, GEGLU, SwiGLU, a sine gate, expanded-range SiLU; ratios against GEGLU and SwiGLU.
-FAMILY_BASELINES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "pointwise": (CONFIRM_BASELINES, RATIO_REFERENCES),
-    "glu": (GLU_BASELINES, ("gelu", "silu")),
+#: Per task family (``tasks.FAMILIES``): the baselines confirm trains, what the ratios compare with, and the
+#: activations of the plain-FFN baselines. On GLU tasks the functions are gates: ReGLU, GEGLU, SwiGLU, a sine gate,
+#: expanded-range SiLU, and the plain FFN at equal parameters with ReLU and with GELU; ratios against GEGLU and SwiGLU.
+FAMILY_BASELINES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "pointwise": (CONFIRM_BASELINES, RATIO_REFERENCES, ()),
+    "glu": (GLU_BASELINES, ("gelu", "silu"), PLAIN_FFN_BASELINES),
 }
+#: A plain-FFN baseline's name is this and its activation's (``plain-relu``); its trainings are stored under the task's
+#: name and ``PLAIN_TASK`` (``glu-text [plain FFN]``), apart from the gate with the same formula.
+PLAIN_PREFIX = "plain-"
+PLAIN_TASK = " [plain FFN]"
 #: The groups ``evoact confirm`` trains on unless told: the run's own tasks and the validation group. The test group
 #: only reports results, so it is asked for by name (``--group test``).
 DEFAULT_GROUPS = ("search", "validation")
@@ -184,9 +189,9 @@ def confirm_run(
         family = task_family(config.tasks)
         if not tasks:
             raise ValueError(f"no tasks to confirm on: {family} tasks have no {_listed(list(groups or ()))} group")
-        baselines, references = FAMILY_BASELINES[family]
+        baselines, references, plain = FAMILY_BASELINES[family]
         baselines = tuple(dict.fromkeys((*baselines, *config.baselines)))  # and the run's own (--baseline pau)
-        entries = _entries(store, top, extra, baselines, params)
+        entries = _entries(store, top, extra, baselines, params, plain)
         seed_list = fresh_seeds(seeds, config.seed)
         if baselines_from is not None:
             copied = shared_baselines(store, baselines_from, run.config, entries, tasks, seed_list, length)
@@ -203,7 +208,7 @@ def confirm_run(
             for task in tasks
             for entry in entries
             for seed in seed_list
-            if store.confirmation(entry["formula"], task, seed, length[task]) is None
+            if store.confirmation(entry["formula"], stored_task(entry, task), seed, length[task]) is None
         ]
         if todo:
             progress = CountProgress(len(todo), "confirming", console, workers or config.workers)
@@ -212,7 +217,14 @@ def confirm_run(
             )
             pool = WorkerPool(workers or config.workers, config.address, timeout, config.gpus_per_job)
             jobs = [
-                make_job(e["formula"], (task,), replace(train, seed=seed), e["params"], data_dir=config.data_dir)
+                make_job(
+                    e["formula"],
+                    (task,),
+                    replace(train, seed=seed),
+                    e["params"],
+                    data_dir=config.data_dir,
+                    plain=e["plain"],
+                )
                 for e, task, seed in todo
             ]
             for index, result in pool.imap(jobs):
@@ -225,7 +237,7 @@ def confirm_run(
                     store.add_confirmation(
                         entry["formula"],
                         entry["name"],
-                        task,
+                        stored_task(entry, task),
                         seed,
                         length[task],
                         {**result, "test_loss": score.get("test_loss")},
@@ -303,13 +315,14 @@ def shared_baselines(
         for entry in (e for e in entries if e["baseline"]):
             for task in tasks:
                 for seed in seeds:
-                    if store.confirmation(entry["formula"], task, seed, length[task]) is not None:
+                    key = stored_task(entry, task)
+                    if store.confirmation(entry["formula"], key, seed, length[task]) is not None:
                         continue
-                    row = source.confirmation(entry["formula"], task, seed, length[task])
+                    row = source.confirmation(entry["formula"], key, seed, length[task])
                     measures = [row.get(m) for m in ("test_acc", "test_loss")] if row else []
                     if row is None or row["status"] != Status.OK or not any(finite_number(m) for m in measures):
                         continue
-                    store.add_confirmation(entry["formula"], entry["name"], task, seed, length[task], row)
+                    store.add_confirmation(entry["formula"], entry["name"], key, seed, length[task], row)
                     copied += 1
         if copied:
             store.set_meta("baselines_from", str(Path(other).resolve()))
@@ -325,15 +338,22 @@ def _epochs(task: Task, train: TrainConfig) -> float:
     return train.epochs if train.epochs is not None else max(1, round(USER_EPOCHS * train.epoch_scale))
 
 
+def stored_task(entry: dict[str, Any], task: str) -> str:
+    """The task name that keys a function's confirmation trainings on ``task``: a plain-FFN baseline's is apart."""
+    return task + PLAIN_TASK if entry["plain"] else task
+
+
 def _entries(
     store: RunStore,
     top: int,
     also: list[str],
     baselines: tuple[str, ...] = CONFIRM_BASELINES,
     params: dict[str, float] | None = None,
+    plain: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """The functions to confirm, each with where its constants start (``params``, a baseline's own): the hall of
-    fame's top (by its raced mean where raced), the caller's formulas, then the ``baselines``.
+    fame's top (by its raced mean where raced), the caller's formulas, then the ``baselines``, then the ``plain``
+    baselines (each activation in the plain FFN at equal parameters; GLU tasks only).
 
     A candidate equal to a baseline is named so (``#7 = mish``) and shares its trainings, which are keyed by formula.
     """
@@ -359,16 +379,33 @@ def _entries(
                 "formula": r.formula,
                 "baseline": False,
                 "params": params,
+                "plain": False,
             }
             for r in best
         ]
         + [
-            {"name": f"given {i}", "formula": formula, "baseline": False, "params": params}
+            {"name": f"given {i}", "formula": formula, "baseline": False, "params": params, "plain": False}
             for i, formula in enumerate(dict.fromkeys(_canonical(f) for f in also), 1)
         ]
         + [
-            {"name": name, "formula": formula, "baseline": True, "params": baseline_params(name, params)}
+            {
+                "name": name,
+                "formula": formula,
+                "baseline": True,
+                "params": baseline_params(name, params),
+                "plain": False,
+            }
             for formula, name in named.items()
+        ]
+        + [
+            {
+                "name": PLAIN_PREFIX + name,
+                "formula": baseline_formula(name),
+                "baseline": True,
+                "params": baseline_params(name, params),
+                "plain": True,
+            }
+            for name in plain
         ]
     )
 
@@ -402,7 +439,7 @@ def summarise(
         values_of: dict[str, dict[int, float]] = {}
         done_of: dict[str, tuple[int, int, dict[str, float]]] = {}
         for e in entries:
-            done = [store.confirmation(e["formula"], task, s, epochs[task]) for s in seeds]
+            done = [store.confirmation(e["formula"], stored_task(e, task), s, epochs[task]) for s in seeds]
             ok = [r for r in done if r and r["status"] == Status.OK and r[measured] is not None]
             values_of[e["name"]] = {r["seed"]: r[measured] for r in ok}
             learned: dict[str, list[float]] = {}
@@ -537,6 +574,9 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
             f" better; {'?' if length is None else f'{length:g}'} epochs); best baseline {result.best_baseline};"
             " p: two-sided paired t-test over seeds"
         )
+        plain = [r.name for r in result.rows if r.baseline and r.name.startswith(PLAIN_PREFIX)]
+        if plain:
+            title += f"; {_listed(plain)}: the plain FFN at equal parameters, not a GLU, with that activation"
         rows = [
             [
                 r.name,

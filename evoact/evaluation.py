@@ -28,8 +28,11 @@ def make_job(
     data_dir: str | None = None,
     hurdles: dict[str, Hurdle] | None = None,
     score: str = "accuracy",
+    plain: bool = False,
 ) -> dict[str, Any]:
     """A job is plain data (formula text, task names and numbers), so workers never unpickle evoact objects.
+
+    ``plain``: train each task's plain-FFN form (``Task.plain``: GLU tasks only), the function its activation.
 
     Tasks are trained in order, cheapest first. With ``screening`` the worker runs the stability check first and
     measures each task's quality hurdle (``hurdles``; ``hurdle``: the first task's accuracy) after ``hurdle_fraction``
@@ -46,6 +49,7 @@ def make_job(
         "hurdles": {name: asdict(h) for name, h in hurdles.items()},
         "data_dir": data_dir,
         "score": score,
+        "plain": plain,
     }
 
 
@@ -64,6 +68,7 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
         screening = ScreeningConfig(**job["screening"]) if job.get("screening") else None
         for index, name in enumerate(job["tasks"]):
             task = get_task(name, job.get("data_dir"))
+            task = task.plain() if job.get("plain") else task
             metrics[name] = task.metric
             mode = choose_mode(config.activation_mode, task.steps(config), task.device().type)
             made: list[CompiledActivation] = []

@@ -8,14 +8,16 @@ from torch import nn
 import evoact
 from evoact.baselines import BASELINE_PARAMS, BASELINES, GLU_BASELINES
 from evoact.config import make_config
-from evoact.confirmation import default_tasks
+from evoact.confirmation import default_tasks, tables
+from evoact.evaluation import evaluate, make_job
 from evoact.options import reproduce_command
 from evoact.tasks import SUITES, get_task, group_tasks, task_family, task_group
-from evoact.tasks.glu import load_docs_windows, load_source_windows
+from evoact.tasks.glu import load_docs_windows, load_source_windows, load_sympy_windows, sympy_docstrings
 from evoact.tasks.source_code import missing_modules
 from evoact.tasks.transformer import GluFfn, gated_width
+from evoact.training import TrainConfig
 
-GLU_TASKS = SUITES["glu"] + SUITES["glu-validation"]
+GLU_TASKS = SUITES["glu"] + SUITES["glu-validation"] + SUITES["glu-test"]
 
 
 def _count(model: nn.Module) -> int:
@@ -32,11 +34,12 @@ def test_a_gated_network_has_the_plain_ones_parameters_and_gates_every_ffn(name)
         return gates[-1]
 
     gated = task.build_model(gate)
-    task.gated = False
-    plain = task.build_model(nn.GELU)
+    plain = task.plain().build_model(nn.GELU)
     assert abs(_count(gated) - _count(plain)) / _count(plain) < 0.01  # d_ff scaled by 2/3, as in Shazeer 2020
     ffns = [m for m in gated.modules() if isinstance(m, GluFfn)]
     assert ffns and len(gates) == len(ffns) and all(f.v is not None for f in ffns)
+    assert all(f.v is None for f in plain.modules() if isinstance(f, GluFfn))  # U act(W x): no gate
+    assert task.gated  # plain() is a twin: the task itself stays gated
     assert all(f.w.out_features == gated_width(f.u.out_features * 2) for f in ffns)
 
 
@@ -68,8 +71,12 @@ def test_real_corpora_are_split_by_file_and_topic_and_shifted_by_one():
 
 def test_glu_tasks_are_their_own_family_with_search_and_held_out_groups():
     assert task_family(SUITES["glu"]) == "glu" and task_family(("glu-text", "mnist1d-cnn")) == "pointwise"
-    assert group_tasks("validation", "glu") == ("glu-text-wide", "glu-docs") and group_tasks("test", "glu") == ()
+    assert group_tasks("validation", "glu") == ("glu-text-wide", "glu-docs")
+    assert group_tasks("test", "glu") == ("glu-mnist1d", "glu-sympy-docs")
     assert task_group("glu-docs") == "validation" and task_group("glu-vit") == "search"
+    assert task_group("glu-sympy-docs") == "test" and task_family(SUITES["glu-test"]) == "glu"
+    families = [set(group_tasks(g, "glu")) for g in ("search", "validation", "test")]
+    assert all(not a & b for i, a in enumerate(families) for b in families[i + 1 :])  # disjoint
     assert default_tasks(SUITES["glu"]) == [*SUITES["glu"], "glu-text-wide", "glu-docs"]
     config = make_config("tiny", tasks=SUITES["glu"])
     assert config.baselines == GLU_BASELINES  # ReGLU, GEGLU, SwiGLU, sine, xSiLU
@@ -98,11 +105,17 @@ def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tm
     assert len(baselines["xsilu"].outcome.learned["alpha"]) == 2  # one alpha per block (Huang 2024)
     summary = run.confirm(top=1, seeds=2, tasks=["glu-docs"], epochs=1)
     result = summary.tasks["glu-docs"]
-    assert result.group == "validation" and {r.name for r in result.rows if r.baseline} == set(GLU_BASELINES)
+    plain = {"plain-relu", "plain-gelu"}  # the plain FFN at equal parameters, with ReLU and with GELU
+    assert result.group == "validation" and {r.name for r in result.rows if r.baseline} == {*GLU_BASELINES, *plain}
     assert summary.groups is not None and summary.groups["validation"].references == ("gelu", "silu")  # GEGLU, SwiGLU
+    rows = {r.name: r for r in result.rows}
+    assert all(rows[n].n == 2 and rows[n].mean is not None for n in plain)
+    assert rows["plain-relu"].formula == rows["relu"].formula and rows["plain-relu"].mean != rows["relu"].mean
+    stored = {(r["name"], r["task"]) for r in run.store.confirmations()}
+    assert ("plain-relu", "glu-docs [plain FFN]") in stored and ("relu", "glu-docs") in stored  # kept apart
+    title = next(title for title, _, _ in tables(summary) if title.startswith("glu-docs"))
+    assert "plain-relu and plain-gelu: the plain FFN at equal parameters" in title
     assert run.report(tmp_path / "report.html").stat().st_size > 0
-    with pytest.raises(ValueError, match="no tasks to confirm on: glu tasks have no test group"):
-        run.confirm(top=1, seeds=2, groups=("test",))
     kept = run.confirmation()
     assert kept is not None and "glu-docs" in kept.tasks  # the stored confirmation is kept
 
@@ -120,3 +133,23 @@ def test_confirmation_groups_and_fingerprints_keep_the_families_apart():
         formulas, [None] * len(formulas), {"beta": 1.0, **BASELINE_PARAMS["xsilu"]}, None, ScreeningConfig()
     )
     assert len({v.fingerprint for v in verdicts}) == len(GLU_BASELINES)  # xSiLU from alpha = 0 is no SiLU
+
+
+def test_a_plain_ffn_job_trains_the_plain_network_and_a_pointwise_task_has_none():
+    train = TrainConfig(epochs=1, seed=3)
+    gated, plain = (evaluate(make_job("relu(x)", ("glu-text",), train, {}, plain=p)) for p in (False, True))
+    assert gated["status"] == plain["status"] == "ok" and gated["fitness"] != plain["fitness"]
+    assert evaluate(make_job("relu(x)", ("glu-text",), train, {}, plain=True))["fitness"] == plain["fitness"]
+    failed = evaluate(make_job("relu(x)", ("mnist1d-cnn",), train, {}, plain=True))
+    assert failed["status"] == "failed" and "mnist1d-cnn has no GLU layers" in failed["error"]
+    with pytest.raises(ValueError, match="task digits-cnn has no GLU layers, so it has no plain-FFN form"):
+        get_task("digits-cnn").plain()
+
+
+def test_the_sympy_corpus_is_split_by_subpackage_and_shifted_by_one():
+    texts = sympy_docstrings()
+    assert all(len(texts[split]) > 50_000 for split in ("train", "val", "test"))
+    assert texts["train"][:2000] not in texts["test"] and texts["test"][:2000] not in texts["train"]
+    data = load_sympy_windows()
+    assert data.x_train.shape == (6000, 64) and data.x_test.shape == (400, 64)
+    assert torch.equal(data.x_train[:, 1:], data.y_train[:, :-1])

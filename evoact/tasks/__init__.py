@@ -11,7 +11,9 @@ from evoact.tasks.feynman import FeynmanMlp
 from evoact.tasks.generated import ClustersResMlp, HastieNarrowDeepMlp
 from evoact.tasks.glu import (
     GluDocsTransformer,
+    GluMnist1d,
     GluSourceTransformer,
+    GluSympyDocs,
     GluTextTransformer,
     GluTextWideTransformer,
     GluVit,
@@ -55,6 +57,8 @@ TASKS: dict[str, type[DatasetTask]] = {
         GluSourceTransformer,
         GluTextWideTransformer,
         GluDocsTransformer,
+        GluMnist1d,
+        GluSympyDocs,
     )
 }
 
@@ -96,6 +100,8 @@ SUITES: dict[str, tuple[str, ...]] = {
     # GLU tasks: the function is the gate of every feed-forward layer (tasks/glu.py); their own three groups.
     "glu": ("glu-text", "glu-vit", "glu-source"),
     "glu-validation": ("glu-text-wide", "glu-docs"),
+    # Made for the test group before any function was trained on them, as the pointwise test group: only reported.
+    "glu-test": ("glu-mnist1d", "glu-sympy-docs"),
 }
 
 #: Suite names that are another suite's old name (listings show the suite once).
@@ -108,7 +114,7 @@ GROUPS = ("search", "validation", "test")
 #: nonlinearity; ``glu``: the gate of each GLU feed-forward layer). A run's family is its tasks'.
 FAMILIES: dict[str, dict[str, str | None]] = {
     "pointwise": {"search": "general", "validation": "validation", "test": "test"},
-    "glu": {"search": "glu", "validation": "glu-validation", "test": None},
+    "glu": {"search": "glu", "validation": "glu-validation", "test": "glu-test"},
 }
 
 

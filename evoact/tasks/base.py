@@ -69,11 +69,20 @@ class Task(ABC):
         """Where the model trains: the CPU unless a task is worth a GPU."""
         return torch.device("cpu")
 
+    def plain(self) -> Task:
+        """This task's network with plain feed-forward layers ``U act(W x)`` at equal parameters, the function their
+        activation: what a GLU is compared with. Only GLU tasks have one."""
+        raise ValueError(f"task {self.name} has no GLU layers, so it has no plain-FFN form")
+
     def revision(self) -> str:
-        """A digest of the code that decides this task's outcomes (its module, the task base, the training loop, the
-        compiler): the fitness cache shares outcomes only within one revision, so changed code never reuses stale
-        fitness."""
-        return source_digest(type(self), Task, train, *COMPILER)
+        """A digest of the code that decides this task's outcomes (its module and its parents' modules, the task base,
+        the training loop, the compiler): the fitness cache shares outcomes only within one revision, so changed code
+        never reuses stale fitness."""
+        own = {inspect.getsourcefile(type(self)), inspect.getsourcefile(Task)}
+        parents = {
+            file: c for c in type(self).__mro__ if issubclass(c, Task) and (file := inspect.getsourcefile(c)) not in own
+        }
+        return source_digest(type(self), Task, *parents.values(), train, *COMPILER)
 
     @abstractmethod
     def run(
