@@ -23,11 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evoact.api import open_run  # noqa: E402
 from evoact.confirmation import RATIO_REFERENCES, confirm_run  # noqa: E402
 from evoact.summaries import Confirmation  # noqa: E402
-from evoact.tasks import SUITES  # noqa: E402
 
 MEAN_GOAL, WORST_GOAL = 1.00, 0.96
 #: Validation tasks whose test measure swings too much between seeds to compare functions by (fitness_transfer's rule).
 NOISY = ("periodic-mlp",)
+#: The search group before feynman-mlp joined it: variants are named by what they add to it.
+FIRST_SEARCH_GROUP = ("mnist1d-deep-mlp", "mnist1d-resnet", "text-transformer")
 
 
 def ratio(summary: Confirmation, task: str, formula: str) -> float:
@@ -43,9 +44,10 @@ def variant(path: str) -> str:
     """A run's setting as the comparison names it."""
     config = open_run(path).config
     check = config.screening.min_rank_correlation
-    extra = [t for t in config.tasks if t not in SUITES["general"]]
+    extra = [t for t in config.tasks if t not in FIRST_SEARCH_GROUP]
     added = f", search group + {', '.join(extra)}" if extra else ""
-    return f"aggregate {config.aggregate}, sign check {'off' if not check else f'>= {check:g}'}{added}"
+    surrogate = f", surrogate top {config.screening.surrogate:g}" if config.screening.surrogate else ""
+    return f"aggregate {config.aggregate}, sign check {'off' if not check else f'>= {check:g}'}{added}{surrogate}"
 
 
 def main() -> None:

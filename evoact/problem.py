@@ -43,7 +43,7 @@ def race_seed(search_seed: int, index: int) -> int:
 
 def fitness_protocol(config: SearchConfig) -> str:
     """The fitness cache's key for ``config``: outcomes are shared only under the same tasks (at the same code
-    revision), weighting, scoring and training protocol."""
+    revision and on the same kind of device), weighting, scoring and training protocol."""
     multi = {
         "tasks": list(config.tasks),
         "weights": list(config.task_weights),
@@ -59,8 +59,14 @@ def fitness_protocol(config: SearchConfig) -> str:
     )
     if config.score != "accuracy":
         single = {"task": config.task, "data_dir": config.data_dir, "score": config.score}
-    revisions = {name: get_task(name, config.data_dir).revision() for name in config.tasks}
-    return protocol_key(single if len(config.tasks) == 1 else multi, asdict(config.training) | {"revisions": revisions})
+    tasks = {name: get_task(name, config.data_dir) for name in config.tasks}
+    revisions = {name: task.revision() for name, task in tasks.items()}
+    # a task trained on a GPU (in bfloat16 where it says so) measures apart from the CPU's: only then is it keyed
+    devices = {name: kind for name, task in tasks.items() if (kind := task.device().type) != "cpu"}
+    return protocol_key(
+        single if len(config.tasks) == 1 else multi,
+        asdict(config.training) | {"revisions": revisions} | ({"devices": devices} if devices else {}),
+    )
 
 
 class Problem:

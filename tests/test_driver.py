@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from evoact.checkpoint import CHECKPOINT_DIR
@@ -83,6 +84,15 @@ def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
     assert fitness_protocol(make_config("tiny", tasks=("mnist1d-mlp",))) != fitness_protocol(
         make_config("tiny", tasks=("mnist1d-cnn",))
     )
+
+
+def test_the_cache_key_keeps_a_task_trained_on_a_gpu_apart(monkeypatch):
+    from evoact.tasks.mnist1d import Mnist1dMlp
+
+    config = make_config("tiny", tasks=("mnist1d-mlp",))
+    on_cpu = fitness_protocol(config)
+    monkeypatch.setattr(Mnist1dMlp, "device", lambda self: torch.device("cuda"))  # where a GPU is (bf16 there)
+    assert fitness_protocol(config) != on_cpu
 
 
 def test_no_screening_trains_everything_proposed(tmp_path):
