@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from evoact.benchtable import load_table  # noqa: E402
 from evoact.compiler import CompileError, compile_activation  # noqa: E402
 from evoact.formula import FormulaError  # noqa: E402
-from evoact.surrogate import TREES, Surrogate, function_groups, table_examples  # noqa: E402
+from evoact.surrogate import TREES, Surrogate, function_groups, table_examples, targets  # noqa: E402
 
 _N = 64
 SEEDS = 5
@@ -87,8 +87,7 @@ def main() -> None:
     examples = table_examples(table)
     formulas = [e.formula for e in examples]
     known = np.array([e.scores is not None for e in examples])
-    floor = np.min(np.array([e.scores for e in examples if e.scores is not None]), axis=0)
-    truth = np.array([e.scores if e.scores is not None else floor for e in examples])
+    truth = targets(examples)
     base = Surrogate(table.tasks, {"beta": 1.0})._features(formulas)
     started = time.time()
     extra = np.array([fisher(f, {"beta": 1.0}) for f in formulas])

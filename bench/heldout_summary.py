@@ -22,7 +22,8 @@ from scipy.stats import ttest_rel
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evoact.api import open_run  # noqa: E402
-from evoact.tasks import TASKS  # noqa: E402
+from evoact.confirmation import PLAIN_TASK  # noqa: E402
+from evoact.tasks import TASKS, task_group  # noqa: E402
 
 STRONG = ("gelu", "silu", "mish")
 
@@ -63,10 +64,11 @@ def main() -> None:
         lines += [
             f"## {Path(path).name}: against the best of {', '.join(strong_group)}",
             "",
-            "| task | metric | function | mean | vs ReLU | strongest baseline | vs it |",
-            "|---|---|---|---|---|---|---|",
+            "| task | group | metric | function | mean | vs ReLU | strongest baseline | vs it |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        for task in sorted({r["task"] for r in rows}, key=lambda t: list(TASKS).index(t) if t in TASKS else 99):
+        confirmed = {r["task"] for r in rows if not r["task"].endswith(PLAIN_TASK)}  # a GLU's plain twin: not here
+        for task in sorted(confirmed, key=lambda t: list(TASKS).index(t) if t in TASKS else 99):
             metric = TASKS[task].metric if task in TASKS else "accuracy"
             key, higher = ("test_acc", True) if metric == "accuracy" else ("test_loss", False)
             by = {}
@@ -87,7 +89,7 @@ def main() -> None:
                 seeds = sorted(set(by[name]) & set(by["relu"]) & set(by[best]))
                 mine = [by[name][s] for s in seeds]
                 lines.append(
-                    f"| {task} | {metric} | {label} | {statistics.fmean(mine):.4f} |"
+                    f"| {task} | {task_group(task) or '-'} | {metric} | {label} | {statistics.fmean(mine):.4f} |"
                     f" {_verdict(mine, [by['relu'][s] for s in seeds], higher)} | {best} {means[best]:.4f} |"
                     f" {_verdict(mine, [by[best][s] for s in seeds], higher)} |"
                 )

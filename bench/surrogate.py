@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from evoact.benchtable import load_table  # noqa: E402
-from evoact.surrogate import Surrogate, function_groups, table_examples  # noqa: E402
+from evoact.surrogate import Surrogate, function_groups, table_examples, targets  # noqa: E402
 
 
 def main() -> None:
@@ -42,8 +42,7 @@ def main() -> None:
     examples = table_examples(table)
     tasks = table.tasks
     known = np.array([e.scores is not None for e in examples])
-    floor = np.min(np.array([e.scores for e in examples if e.scores is not None]), axis=0)
-    truth = np.array([e.scores if e.scores is not None else floor for e in examples])
+    truth = targets(examples)
     started = time.time()
     everything = Surrogate(tasks, {"beta": 1.0})
     features = everything._features([e.formula for e in examples])

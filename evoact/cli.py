@@ -224,7 +224,7 @@ def tasks() -> None:
         "groups: search (the default fitness, --suite general), validation (what confirm adds and what settings are"
         " chosen by; once named heldout), test (only reported: evoact confirm RUN --group test; never searched on)."
         " GLU tasks (the function is the gate of each GLU feed-forward layer) have their own: search --suite glu,"
-        " validation glu-validation (what confirm adds to a GLU run)"
+        " validation glu-validation (what confirm adds to a GLU run), test glu-test"
     )
     for name, members in SUITES.items():
         if name not in SUITE_ALIASES:

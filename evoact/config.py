@@ -13,7 +13,7 @@ from evoact.compiler import choose_mode
 from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.screening.config import ScreeningConfig
-from evoact.tasks import SUITES, canonical_task_name, task_family
+from evoact.tasks import SUITES, canonical_task_name, task_family, task_group
 from evoact.training import TrainConfig
 
 #: Budget presets. ``generations`` counts the initial population as generation 0; ``epoch_scale`` multiplies each
@@ -196,7 +196,7 @@ class SearchConfig:
             raise ValueError(
                 f"tasks must be one or more distinct task names (at most {MAX_TASKS}), got {list(self.tasks)}"
             )
-        if reported := [t for t in self.tasks if t in SUITES["test"]]:
+        if reported := [t for t in self.tasks if task_group(t) == "test"]:
             raise ValueError(
                 f"{', '.join(reported)}: the test group only reports results (evoact confirm RUN --group test) and is"
                 " never searched on; search on the general or validation suite's tasks, or your own"

@@ -75,8 +75,7 @@ class Surrogate:
         if len(known) < 10:
             self._model = None
             return False
-        floor = np.min(np.array([e.scores for e in known]), axis=0)
-        y = np.array([e.scores if e.scores is not None else floor for e in self.examples])
+        y = targets(self.examples)
         from sklearn.ensemble import ExtraTreesRegressor  # here: sklearn is slow to import; most commands fit nothing
 
         self._model = ExtraTreesRegressor(
@@ -130,6 +129,13 @@ def table_references(table: BenchTable) -> list[dict[str, float]]:
         ]
         out.append(references(rows, table.tasks, metrics))
     return out
+
+
+def targets(examples: Sequence[Example]) -> np.ndarray:
+    """What the surrogate fits, per example and task: its relative scores, or the lowest of the functions that trained
+    to the end where it did not (a broken function scores as the worst working one)."""
+    floor = np.min(np.array([e.scores for e in examples if e.scores is not None]), axis=0)
+    return np.array([e.scores if e.scores is not None else floor for e in examples])
 
 
 def table_examples(table: BenchTable) -> list[Example]:

@@ -82,6 +82,8 @@ def test_glu_tasks_are_their_own_family_with_search_and_held_out_groups():
     assert config.baselines == GLU_BASELINES  # ReGLU, GEGLU, SwiGLU, sine, xSiLU
     assert "--suite glu" in reproduce_command(config) and "--baseline" not in reproduce_command(config)
     assert make_config("tiny").baselines == ("relu", "gelu", "silu", "tanh")
+    with pytest.raises(ValueError, match="glu-mnist1d, glu-sympy-docs: the test group only reports results"):
+        make_config("tiny", tasks=SUITES["glu-test"])  # a search never trains on a test group, GLU or pointwise
 
 
 def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tmp_path):

@@ -205,7 +205,7 @@ def train_fast(
             if step % READBACK_STEPS == 0 or step in (probe_step, total):
                 loss_sum = read_back(running, epoch)
             if step == probe_step:
-                probe = measure_fast(model, data.x_val, data.y_val)
+                probe = measure_fast(model, data.x_val, data.y_val, mixed)
                 if hurdle is not None and hurdle.fails(*probe):
                     return TrainResult(
                         probe[0], None, loss_sum / batches, time.perf_counter() - start, probe[0], True, probe[1],
@@ -215,12 +215,12 @@ def train_fast(
                 break
         loss_sum = read_back(running, epoch)
         if step < total:
-            curve.append(measure_fast(model, data.x_val, data.y_val)[1])
+            curve.append(measure_fast(model, data.x_val, data.y_val, mixed)[1])
     _lookahead(model, slow, 1.0)  # the end: the slow weights are the model
     seconds = time.perf_counter() - start
     (val_acc, val_loss), (test_acc, test_loss) = (
-        measure_fast(model, data.x_val, data.y_val),
-        measure_fast(model, data.x_test, data.y_test),
+        measure_fast(model, data.x_val, data.y_val, mixed),
+        measure_fast(model, data.x_test, data.y_test, mixed),
     )
     curve.append(val_loss)
     return TrainResult(
@@ -267,14 +267,17 @@ def augment(padded: torch.Tensor, flip: torch.Tensor, generator: torch.Generator
 
 
 @torch.no_grad()
-def measure_fast(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy with test-time flipping (the mean of the image's and its mirror's logits)."""
+def measure_fast(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, mixed: bool = False, batch_size: int = 2000
+) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy with test-time flipping (the mean of the image's and its mirror's logits);
+    ``mixed``: under bfloat16 autocast, as the model trained."""
     device = next(model.parameters()).device
     model.eval()
     correct, total = 0, 0.0
     for i in range(0, len(x), batch_size):
         images, target = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
-        with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast(device.type, torch.bfloat16, enabled=mixed):
             output = ((model(images) + model(images.flip(-1))) / 2).float()
         if not torch.isfinite(output).all():
             model.train()
