@@ -22,8 +22,8 @@ from scipy.stats import ttest_rel
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evoact.api import open_run  # noqa: E402
-from evoact.confirmation import PLAIN_TASK  # noqa: E402
-from evoact.tasks import TASKS, task_group  # noqa: E402
+from evoact.confirmation import PLAIN_TASK, group_of  # noqa: E402
+from evoact.tasks import TASKS  # noqa: E402
 
 STRONG = ("gelu", "silu", "mish")
 
@@ -88,8 +88,9 @@ def main() -> None:
                     continue
                 seeds = sorted(set(by[name]) & set(by["relu"]) & set(by[best]))
                 mine = [by[name][s] for s in seeds]
+                group = group_of(task, run.config.tasks) or "-"
                 lines.append(
-                    f"| {task} | {task_group(task) or '-'} | {metric} | {label} | {statistics.fmean(mine):.4f} |"
+                    f"| {task} | {group} | {metric} | {label} | {statistics.fmean(mine):.4f} |"
                     f" {_verdict(mine, [by['relu'][s] for s in seeds], higher)} | {best} {means[best]:.4f} |"
                     f" {_verdict(mine, [by[best][s] for s in seeds], higher)} |"
                 )

@@ -3,9 +3,9 @@
 Run:  python bench/partial_ratios.py RUN [--seeds 10] [--out FILE]
 
 Reads the confirmation trainings stored in RUN (trains nothing) and, for every task on which each function has all
-``--seeds`` trainings, gives each function's test measure relative to the best of GELU, SiLU and Mish there
-(accuracy / best, or best loss / loss). Over the finished tasks the worst ratio is an upper bound of the worst over
-all tasks: the tasks still to train can only lower it.
+``--seeds`` trainings, gives each function's test measure relative to the best of GELU, SiLU and Mish there (of
+GEGLU and SwiGLU on a GLU run; accuracy / best, or best loss / loss). Over the finished tasks the worst ratio is an
+upper bound of the worst over all tasks: the tasks still to train can only lower it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evoact.confirmation import RATIO_REFERENCES  # noqa: E402
+from evoact.confirmation import FAMILY_BASELINES, PLAIN_TASK  # noqa: E402
 from evoact.run import read_run  # noqa: E402
-from evoact.tasks import get_task  # noqa: E402
+from evoact.tasks import get_task, task_family  # noqa: E402
 
 
 def main() -> None:
@@ -29,10 +29,11 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     run = read_run(args.run)
+    references = FAMILY_BASELINES[task_family(run.config.tasks)][1]  # GEGLU and SwiGLU on a GLU run
     trainings: dict[tuple[str, str], list[dict]] = {}
     for row in run.store.confirmations():
-        if row["status"] == "ok":
-            trainings.setdefault((row["task"], row["name"]), []).append(row)
+        if row["status"] == "ok":  # a GLU's plain-FFN twin is its task's, under its own name (plain-relu)
+            trainings.setdefault((row["task"].removesuffix(PLAIN_TASK), row["name"]), []).append(row)
     tasks = list(dict.fromkeys(task for task, _ in trainings))
     ratios: dict[str, dict[str, float]] = {}
     unfinished = []
@@ -44,10 +45,10 @@ def main() -> None:
             for (t, name), rows in trainings.items()
             if t == task and len(rows) >= args.seeds
         }
-        if len(means) < len({n for t, n in trainings if t == task}) or not all(r in means for r in RATIO_REFERENCES):
+        if len(means) < len({n for t, n in trainings if t == task}) or not all(r in means for r in references):
             unfinished.append(task)
             continue
-        refs = [means[r] for r in RATIO_REFERENCES]
+        refs = [means[r] for r in references]
         for name, value in means.items():
             ratios.setdefault(name, {})[task] = value / max(refs) if metric == "accuracy" else min(refs) / value
     done = [t for t in tasks if t not in unfinished]

@@ -13,7 +13,7 @@ from evoact.compiler import choose_mode
 from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.screening.config import ScreeningConfig
-from evoact.tasks import SUITES, canonical_task_name, task_family, task_group
+from evoact.tasks import FAMILIES, SUITES, canonical_task_name, task_family, task_group
 from evoact.training import TrainConfig
 
 #: Budget presets. ``generations`` counts the initial population as generation 0; ``epoch_scale`` multiplies each
@@ -197,9 +197,11 @@ class SearchConfig:
                 f"tasks must be one or more distinct task names (at most {MAX_TASKS}), got {list(self.tasks)}"
             )
         if reported := [t for t in self.tasks if task_group(t) == "test"]:
+            suites = FAMILIES[task_family(reported)]
             raise ValueError(
                 f"{', '.join(reported)}: the test group only reports results (evoact confirm RUN --group test) and is"
-                " never searched on; search on the general or validation suite's tasks, or your own"
+                f" never searched on; search on the {suites['search']} or {suites['validation']} suite's tasks, or"
+                " your own"
             )
         first = self.guesses + self.warm_trees
         if len(first) > self.evolution.population or not all(

@@ -206,7 +206,7 @@ def confirm_run(
         todo = [
             (entry, task, seed)
             for task in tasks
-            for entry in entries
+            for entry in trained_on(entries, task)
             for seed in seed_list
             if store.confirmation(entry["formula"], stored_task(entry, task), seed, length[task]) is None
         ]
@@ -296,11 +296,12 @@ def shared_baselines(
     source = RunStore.open(other)
     try:
         theirs = RunReader(source).config
-        versions = [(s.config().get("versions") or {}).get("evoact") for s in (source, store)]
-        if versions[0] != versions[1] or versions[0] is None:
+        made = [_made_by(s.config().get("versions")) for s in (source, store)]
+        if made[0] != made[1] or not made[0]:
             raise ValueError(
-                f"--baselines-from {other}: that run was made by evoact {versions[0]}, this one by {versions[1]};"
-                " baselines are shared only between runs of one version"
+                f"--baselines-from {other}: that run was made by {_listed(made[0] or ['an unknown version'])}, this one"
+                f" by {_listed(made[1] or ['an unknown version'])}; baselines are shared only between runs of the same"
+                " versions (they decide the trainings and the tasks' data)"
             )
         for name, mine, other_value in (
             ("training protocol", replace(config.training, seed=0), replace(theirs.training, seed=0)),
@@ -312,8 +313,8 @@ def shared_baselines(
                     " its baselines cannot be reused"
                 )
         copied = 0
-        for entry in (e for e in entries if e["baseline"]):
-            for task in tasks:
+        for task in tasks:
+            for entry in (e for e in trained_on(entries, task) if e["baseline"]):
                 for seed in seeds:
                     key = stored_task(entry, task)
                     if store.confirmation(entry["formula"], key, seed, length[task]) is not None:
@@ -331,11 +332,23 @@ def shared_baselines(
         source.close()
 
 
+def _made_by(versions: Any) -> list[str]:
+    """A run's recorded versions as text (``evoact 0.1.0``); a run made before SymPy was recorded has none of it."""
+    if not isinstance(versions, dict) or versions.get("evoact") is None:
+        return []
+    return [f"{name} {versions[name]}" for name in ("evoact", "python", "torch", "sympy") if name in versions]
+
+
 def _epochs(task: Task, train: TrainConfig) -> float:
     """How long ``task`` trains under ``train``: what keys its stored trainings."""
     if isinstance(task, DatasetTask):
         return task.schedule(train).epochs
     return train.epochs if train.epochs is not None else max(1, round(USER_EPOCHS * train.epoch_scale))
+
+
+def trained_on(entries: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
+    """The functions confirmed on ``task``: every one, but the plain-FFN baselines only on GLU tasks."""
+    return [e for e in entries if not e["plain"] or task_family((task,)) == "glu"]
 
 
 def stored_task(entry: dict[str, Any], task: str) -> str:
@@ -438,7 +451,8 @@ def summarise(
         measured = "test_acc" if metric == "accuracy" else "test_loss"
         values_of: dict[str, dict[int, float]] = {}
         done_of: dict[str, tuple[int, int, dict[str, float]]] = {}
-        for e in entries:
+        here = trained_on(entries, task)
+        for e in here:
             done = [store.confirmation(e["formula"], stored_task(e, task), s, epochs[task]) for s in seeds]
             ok = [r for r in done if r and r["status"] == Status.OK and r[measured] is not None]
             values_of[e["name"]] = {r["seed"]: r[measured] for r in ok}
@@ -452,11 +466,12 @@ def summarise(
                 mean_learned(learned),
             )
         means = {name: statistics.fmean(a.values()) for name, a in values_of.items() if a}
-        baselines = [e["name"] for e in entries if e["baseline"] and e["name"] in means]
+        # the best baseline is a function in the task's own network (a gate, on a GLU task), never the plain FFN
+        baselines = [e["name"] for e in here if e["baseline"] and not e["plain"] and e["name"] in means]
         best = max if metric == "accuracy" else min
         best_baseline = best(baselines, key=lambda n: means[n]) if baselines else None
         rows = []
-        for e in entries:
+        for e in here:
             name, values = e["name"], list(values_of[e["name"]].values())
             tests = [_paired(values_of, name, ref) for ref in ("relu", best_baseline)]
             n, failed, learned_means = done_of[name]

@@ -53,6 +53,19 @@ def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
     return root / f"{time.strftime('%Y%m%d-%H%M%S')}-{space}-{task}-s{config.seed}"
 
 
+def versions() -> dict[str, str]:
+    """What a run records of the software that made it: evoact's code, and what decides the tasks' numbers and data
+    (torch; Python, whose standard library and documentation are corpora; SymPy, whose docstrings are one)."""
+    import sympy
+
+    return {
+        "evoact": evoact.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "sympy": sympy.__version__,
+    }
+
+
 def run_search(
     config: SearchConfig,
     run_dir: Path,
@@ -78,7 +91,7 @@ def run_search(
             "config": config.to_dict(),
             "command": reproduce_command(config, run_dir),
             "search_space": {"source": space.source, "text": space.text},
-            "versions": {"evoact": evoact.__version__, "torch": torch.__version__, "python": platform.python_version()},
+            "versions": versions(),
         },
     )
     try:

@@ -62,6 +62,7 @@ def fitness_protocol(config: SearchConfig) -> str:
     tasks = {name: get_task(name, config.data_dir) for name in config.tasks}
     revisions = {name: task.revision() for name, task in tasks.items()}
     # a task trained on a GPU (in bfloat16 where it says so) measures apart from the CPU's: only then is it keyed
+    # (the driver's view of the device: workers of a cluster with other hardware than the driver are not told apart)
     devices = {name: kind for name, task in tasks.items() if (kind := task.device().type) != "cpu"}
     return protocol_key(
         single if len(config.tasks) == 1 else multi,

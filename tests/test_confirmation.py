@@ -16,7 +16,7 @@ from evoact.confirmation import (
     tables,
 )
 from evoact.driver import run_search
-from evoact.store import DB_FILE, RunStore
+from evoact.store import CONFIG_FILE, DB_FILE, RunStore
 from evoact.summaries import Confirmation, ConfirmationRow, TaskConfirmation
 
 TASKS = ["mnist1d-mlp", "digits-cnn"]
@@ -266,5 +266,18 @@ def test_baselines_are_copied_from_a_run_confirmed_under_the_same_protocol(confi
     try:
         with pytest.raises(ValueError, match="that run has another training protocol"):
             shared_baselines(store, source, other, [], TASKS, [10000], {t: 1 for t in TASKS})
+    finally:
+        store.close()
+    elsewhere = tmp_path / "elsewhere"  # made with another SymPy: another glu-sympy-docs corpus
+    shutil.copytree(source, elsewhere)
+    made = json.loads((elsewhere / CONFIG_FILE).read_text())
+    made["versions"]["sympy"] = "0.9"
+    (elsewhere / CONFIG_FILE).write_text(json.dumps(made))
+    store = RunStore.reopen(twin)
+    try:
+        with pytest.raises(
+            ValueError, match=r"sympy 0\.9, this one by .*shared only between runs of the same versions"
+        ):
+            shared_baselines(store, elsewhere, config, [], TASKS, [10000], {t: 1 for t in TASKS})
     finally:
         store.close()

@@ -3,10 +3,12 @@ confirmed on held-out GLU tasks through the public API."""
 
 import pytest
 import torch
+from click.testing import CliRunner
 from torch import nn
 
 import evoact
 from evoact.baselines import BASELINE_PARAMS, BASELINES, GLU_BASELINES
+from evoact.cli import main
 from evoact.config import make_config
 from evoact.confirmation import default_tasks, tables
 from evoact.evaluation import evaluate, make_job
@@ -84,6 +86,8 @@ def test_glu_tasks_are_their_own_family_with_search_and_held_out_groups():
     assert make_config("tiny").baselines == ("relu", "gelu", "silu", "tanh")
     with pytest.raises(ValueError, match="glu-mnist1d, glu-sympy-docs: the test group only reports results"):
         make_config("tiny", tasks=SUITES["glu-test"])  # a search never trains on a test group, GLU or pointwise
+    refused = CliRunner().invoke(main, ["search", "--suite", "glu-test"])
+    assert refused.exit_code == 2 and "Invalid value for '--suite'" in refused.output  # not even offered
 
 
 def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tmp_path):
@@ -117,9 +121,12 @@ def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tm
     assert ("plain-relu", "glu-docs [plain FFN]") in stored and ("relu", "glu-docs") in stored  # kept apart
     title = next(title for title, _, _ in tables(summary) if title.startswith("glu-docs"))
     assert "plain-relu and plain-gelu: the plain FFN at equal parameters" in title
+    other = run.confirm(top=1, seeds=2, tasks=["mnist1d-mlp"], epochs=1).tasks["mnist1d-mlp"]
+    assert not any(r.name.startswith("plain-") for r in other.rows) and all(r.n == 2 for r in other.rows)
+    assert other.best_baseline in GLU_BASELINES  # a pointwise task has no plain twin: nothing failed, none stored
     assert run.report(tmp_path / "report.html").stat().st_size > 0
     kept = run.confirmation()
-    assert kept is not None and "glu-docs" in kept.tasks  # the stored confirmation is kept
+    assert kept is not None and "mnist1d-mlp" in kept.tasks  # the last confirmation is kept
 
 
 def test_confirmation_groups_and_fingerprints_keep_the_families_apart():

@@ -117,6 +117,9 @@ FAMILIES: dict[str, dict[str, str | None]] = {
     "glu": {"search": "glu", "validation": "glu-validation", "test": "glu-test"},
 }
 
+#: Every family's test suite: what a search refuses.
+TEST_SUITES = tuple(suite for groups in FAMILIES.values() if (suite := groups["test"]))
+
 
 def task_family(names: tuple[str, ...] | list[str]) -> str:
     """``glu`` when every one of ``names`` is a built-in GLU task, else ``pointwise`` (user tasks included)."""
@@ -169,6 +172,7 @@ __all__ = [
     "SUITES",
     "SUITE_ALIASES",
     "TASKS",
+    "TEST_SUITES",
     "Dataset",
     "DatasetTask",
     "Task",

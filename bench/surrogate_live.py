@@ -1,0 +1,90 @@
+"""Live searches with and without the surrogate stage: what it skipped, the time it saved, and what the runs found.
+
+Run:  python bench/surrogate_live.py --with RUN [RUN ...] --without RUN [RUN ...] [--out FILE]
+
+The runs are finished default searches that differ only in ``--surrogate`` and are paired by their seed. Reads the
+runs (trains nothing): per run its wall time, full trainings, training seconds (racing included), the candidates
+the surrogate skipped and the training time its own estimate says that saved, and the raced winner. The winners'
+held-out results come from ``bench/fitness_choice.py`` (validation group), which this does not repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from scipy.stats import ttest_rel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from evoact.api import open_run  # noqa: E402
+
+
+def measured(path: str) -> dict:
+    """One run's numbers."""
+    run = open_run(path)
+    overview, cascade = run.overview(), run.cascade()
+    row = {
+        "run": Path(path).name,
+        "seed": overview.seed,
+        "surrogate": run.config.screening.surrogate,
+        "wall": overview.seconds,
+        "trained": cascade.fully_trained,
+        "train": cascade.train_seconds + cascade.race_seconds,
+        "skipped": cascade.skipped_surrogate,
+        "saved": cascade.surrogate_seconds_saved,
+        "per_training": cascade.full_training_seconds,
+        "winner": overview.best.formula if overview.best else "-",
+        "fitness": overview.best.fitness if overview.best else None,
+    }
+    run.close()
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--with", dest="with_", nargs="+", required=True)
+    parser.add_argument("--without", nargs="+", required=True)
+    parser.add_argument("--out", default="bench/results/surrogate_live.md")
+    args = parser.parse_args()
+    on, off = [measured(p) for p in args.with_], [measured(p) for p in args.without]
+    lines = [
+        "# Live default searches with and without the surrogate stage",
+        "",
+        f"Command: `python bench/surrogate_live.py --with {' '.join(args.with_)} --without {' '.join(args.without)}`"
+        " (reads the runs; trains nothing).",
+        "",
+        "| run | seed | surrogate | wall (s) | full trainings | training s (racing included) | skipped by the surrogate"
+        " | saved by it (its estimate, s) | s per full training | raced winner | fitness |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in off + on:
+        lines.append(
+            f"| {r['run']} | {r['seed']} | {r['surrogate'] or 'off'} | {r['wall']:.0f} | {r['trained']} |"
+            f" {r['train']:.0f} | {r['skipped']} | {r['saved']:.0f} | {r['per_training']:.1f} | `{r['winner']}` |"
+            f" {r['fitness']:.4f} |"
+        )
+    pairs = {r["seed"]: r for r in off}
+    paired = [(pairs[r["seed"]], r) for r in on if r["seed"] in pairs]
+    lines += ["", f"Paired by seed ({len(paired)} pairs; two-sided paired t-test, a few seeds: read the means):", ""]
+    for key, what in (
+        ("wall", "wall time (s)"),
+        ("trained", "full trainings"),
+        ("train", "training seconds"),
+        ("fitness", "the winner's raced fitness"),
+    ):
+        a, b = [p[0][key] for p in paired], [p[1][key] for p in paired]
+        p = ttest_rel(b, a).pvalue if len(paired) > 1 and a != b else float("nan")
+        lines.append(
+            f"- {what}: {statistics.fmean(a):.4g} without, {statistics.fmean(b):.4g} with"
+            f" ({statistics.fmean(b) / statistics.fmean(a):.2f}x; p = {p:.2g})"
+        )
+    text = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
