@@ -42,9 +42,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evoact.api import open_run  # noqa: E402
+from evoact.comparison import paired_p_value  # noqa: E402
 from evoact.compiler import values_at  # noqa: E402
 from evoact.config import make_config  # noqa: E402
-from evoact.confirmation import paired_p_value  # noqa: E402
 from evoact.driver import run_steady  # noqa: E402
 from evoact.evolution import Evolution  # noqa: E402
 from evoact.formula import parse  # noqa: E402

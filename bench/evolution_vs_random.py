@@ -23,8 +23,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from evoact.comparison import paired_p_value
 from evoact.config import make_config
-from evoact.confirmation import paired_p_value
 from evoact.driver import run_search
 from evoact.plotting import plt
 from evoact.search_space import load_search_space

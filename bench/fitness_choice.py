@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evoact.api import open_run  # noqa: E402
-from evoact.confirmation import RATIO_REFERENCES, confirm_run  # noqa: E402
+from evoact.comparison import RATIO_REFERENCES  # noqa: E402
+from evoact.confirmation import confirm_run  # noqa: E402
 from evoact.summaries import Confirmation  # noqa: E402
 
 MEAN_GOAL, WORST_GOAL = 1.00, 0.96

@@ -22,7 +22,8 @@ from scipy.stats import ttest_rel
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evoact.api import open_run  # noqa: E402
-from evoact.confirmation import PLAIN_TASK, group_of  # noqa: E402
+from evoact.comparison import PLAIN_TASK  # noqa: E402
+from evoact.confirmation import group_of  # noqa: E402
 from evoact.tasks import TASKS  # noqa: E402
 
 STRONG = ("gelu", "silu", "mish")

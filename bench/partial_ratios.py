@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evoact.confirmation import FAMILY_BASELINES, PLAIN_TASK  # noqa: E402
+from evoact.comparison import PLAIN_TASK  # noqa: E402
+from evoact.confirmation import FAMILY_BASELINES  # noqa: E402
 from evoact.run import read_run  # noqa: E402
 from evoact.tasks import get_task, task_family  # noqa: E402
 

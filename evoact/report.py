@@ -16,7 +16,7 @@ from typing import Any
 
 from matplotlib.ticker import MaxNLocator
 
-from evoact.confirmation import tables
+from evoact.comparison import tables
 from evoact.inspection import describe_formula
 from evoact.plotting import figure_png, plot_png, plt
 from evoact.records import Candidate, Status

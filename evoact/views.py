@@ -10,8 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from evoact.comparison import tables
 from evoact.config import SearchConfig
-from evoact.confirmation import tables
 from evoact.records import Candidate, Status
 from evoact.run import RunReader
 from evoact.summaries import BaselineRow, Confirmation, ParetoPoint, RankedCandidate, RunOverview, RunSummary

@@ -5,19 +5,16 @@ import pytest
 from click.testing import CliRunner
 
 from evoact.cli import main
+from evoact.comparison import paired_p_value
 from evoact.config import make_config
 from evoact.confirmation import (
     CONFIRM_BASELINES,
     confirm_run,
     default_tasks,
     fresh_seeds,
-    group_ratios,
-    paired_p_value,
-    tables,
 )
 from evoact.driver import run_search
 from evoact.store import CONFIG_FILE, DB_FILE, RunStore
-from evoact.summaries import Confirmation, ConfirmationRow, TaskConfirmation
 
 TASKS = ["mnist1d-mlp", "digits-cnn"]
 
@@ -29,15 +26,6 @@ def confirmed(tmp_path_factory):
     run_search(make_config("tiny", tasks=("mnist1d-mlp",), workers=2, generations=1), run)
     summary = confirm_run(run, top=2, seeds=2, tasks=TASKS, epochs=1, workers=2)
     return run, summary
-
-
-def test_paired_p_value_edge_cases_and_a_clear_difference():
-    assert paired_p_value([0.5], [0.4]) is None
-    assert paired_p_value([0.5, 0.6, 0.7], [0.5, 0.6, 0.7]) == 1.0
-    better = [0.80, 0.82, 0.79, 0.81, 0.83]
-    assert paired_p_value(better, [b - d for b, d in zip(better, (0.05, 0.06, 0.04, 0.05, 0.07))]) < 0.001
-    assert paired_p_value(better, [b + d for b, d in zip(better, (0.01, -0.01, 0.02, -0.02, 0.0))]) > 0.5
-    assert paired_p_value([0.9, 0.8], [0.85, 0.75]) is None  # a constant difference has no spread: undefined, not 0
 
 
 def test_fresh_seeds_avoid_the_search_seed():
@@ -151,43 +139,6 @@ def test_confirm_adds_the_held_out_suite_by_default_and_its_statistics_follow_th
     assert "validation group (6 tasks): test measure relative to the best of GELU, SiLU and" in shown
 
 
-def _row(name, mean, baseline=True):
-    return ConfirmationRow(name, f"f_{name}", baseline, 2, 0, {}, mean, 0.01, None, None, None, None)
-
-
-def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
-    acc = TaskConfirmation(
-        "gelu",
-        (_row("#4", 0.90, False), _row("relu", 0.80), _row("gelu", 0.95), _row("silu", 0.93)),
-        "accuracy",
-        True,
-        1,
-        "test",
-    )
-    loss = TaskConfirmation(
-        "mish",
-        (_row("#4", 0.50, False), _row("relu", 0.60), _row("gelu", 0.45), _row("mish", 0.40)),
-        "loss",
-        True,
-        1,
-        "test",
-    )
-    other = TaskConfirmation("gelu", (_row("#4", 0.5, False), _row("gelu", 0.5)), "accuracy", False, 1, "search")
-    groups = group_ratios({"a": acc, "b": loss, "c": other})
-    assert list(groups) == ["test", "search"] and groups["test"].tasks == ("a", "b")
-    mine = next(r for r in groups["test"].rows if r.name == "#4")
-    assert mine.mean == pytest.approx((0.90 / 0.95 + 0.40 / 0.50) / 2) and mine.worst == pytest.approx(0.8)
-    assert mine.worst_task == "b" and mine.tasks == 2
-    gelu = next(r for r in groups["test"].rows if r.name == "gelu")
-    assert gelu.mean == pytest.approx((1.0 + 0.40 / 0.45) / 2)
-    summary = Confirmation((1, 2), {"a": acc, "b": loss}, None, groups)
-    again = Confirmation.from_json(json.loads(json.dumps(summary.to_json())))
-    assert again == summary
-    titles = [title for title, _, _ in tables(summary)]
-    assert any("test group (2 tasks)" in t and "mean and worst" in t for t in titles)
-    assert any(t.startswith("a (test group: only reported") for t in titles)
-
-
 def test_default_tasks_follow_the_groups_and_the_test_group_is_asked_for_by_name():
     from evoact.tasks import SUITES
 
@@ -221,9 +172,26 @@ def test_formulas_of_ones_own_are_confirmed_beside_the_top(confirmed):
     assert [e["params"] for e in entries if e["name"] == "xsilu"] == [{"beta": 1.0, "alpha": 0.0}]
 
 
-def test_group_ratios_skip_a_task_whose_references_scored_nothing():
-    zero = TaskConfirmation("gelu", (_row("#4", 0.5, False), _row("gelu", 0.0)), "accuracy", True, 1, "test")
-    assert group_ratios({"z": zero})["test"].rows[0].mean is None
+def test_a_formula_that_is_a_baseline_s_trains_once_per_seed(confirmed, tmp_path):
+    import io
+    import shutil
+
+    from rich.console import Console
+
+    source, _ = confirmed
+    run = tmp_path / "copy"
+    shutil.copytree(source, run)
+    from evoact.confirmation import _entries
+
+    entries = _entries(RunStore.open(run), 1, ["gelu(x)"])
+    distinct = len({e["formula"] for e in entries})
+    assert distinct < len(entries)  # the given GELU is the baseline's formula (and the top may be one too)
+    out = io.StringIO()
+    confirm_run(run, top=1, seeds=3, tasks=["mnist1d-mlp"], epochs=1, also=["gelu(x)"], console=Console(file=out))
+    # seed 10002 is new: one training per distinct formula, never one per name
+    assert f"{distinct}/{distinct} " in out.getvalue() and f"/{len(entries)} " not in out.getvalue()
+    gelu = [r for r in RunStore.open(run).confirmations() if r["name"] == "gelu" and r["task"] == "mnist1d-mlp"]
+    assert sorted(r["seed"] for r in gelu) == [10000, 10001, 10002]
 
 
 def test_bad_arguments_are_refused_before_the_run_is_opened_to_write(confirmed):

@@ -9,8 +9,9 @@ from torch import nn
 import evoact
 from evoact.baselines import BASELINE_PARAMS, BASELINES, GLU_BASELINES
 from evoact.cli import main
+from evoact.comparison import tables
 from evoact.config import make_config
-from evoact.confirmation import default_tasks, tables
+from evoact.confirmation import default_tasks
 from evoact.evaluation import evaluate, make_job
 from evoact.options import reproduce_command
 from evoact.tasks import SUITES, get_task, group_tasks, task_family, task_group
@@ -121,6 +122,8 @@ def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tm
     assert ("plain-relu", "glu-docs [plain FFN]") in stored and ("relu", "glu-docs") in stored  # kept apart
     title = next(title for title, _, _ in tables(summary) if title.startswith("glu-docs"))
     assert "plain-relu and plain-gelu: the plain FFN at equal parameters" in title
+    ratios = next(title for title, _, _ in tables(summary) if title.startswith("validation group"))
+    assert "relative to the best of GEGLU and SwiGLU on each task" in ratios
     other = run.confirm(top=1, seeds=2, tasks=["mnist1d-mlp"], epochs=1).tasks["mnist1d-mlp"]
     assert not any(r.name.startswith("plain-") for r in other.rows) and all(r.n == 2 for r in other.rows)
     assert other.best_baseline in GLU_BASELINES  # a pointwise task has no plain twin: nothing failed, none stored

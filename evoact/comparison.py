@@ -1,0 +1,277 @@
+"""Comparing confirmed functions: the paired t-test over seeds, each task's summary and each group's ratios, read
+from a run's stored confirmation trainings, and the tables that print them.
+
+A pair of trainings shares its seed, hence the initialisation stream and batch order, so functions are compared by
+paired tests over the seeds; each group of tasks is summarised by every function's ratio to the best of the strong
+references on each task, its mean and its worst. ``confirmation.py`` trains what this reads.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from typing import Any
+
+from evoact.records import Status, mean_learned
+from evoact.store import RunStore
+from evoact.summaries import Confirmation, ConfirmationRow, GroupRatio, GroupSummary, TaskConfirmation
+from evoact.tasks import task_family
+
+#: What a group's ratios compare with: on each task, the best of these (the issue's strongest published baselines).
+RATIO_REFERENCES = ("gelu", "silu", "mish")
+#: A plain-FFN baseline's name is this and its activation's (``plain-relu``); its trainings are stored under the task's
+#: name and ``PLAIN_TASK`` (``glu-text [plain FFN]``), apart from the gate with the same formula.
+PLAIN_PREFIX = "plain-"
+PLAIN_TASK = " [plain FFN]"
+#: How the baselines are written in titles.
+_SHOWN = {
+    "relu": "ReLU",
+    "gelu": "GELU",
+    "silu": "SiLU",
+    "mish": "Mish",
+    "tanh": "tanh",
+    "sine": "sine",
+    "xsilu": "xSiLU",
+}
+#: How the baselines are written where the function is a GLU's gate.
+_SHOWN_AS_GATES = {"relu": "ReGLU", "gelu": "GEGLU", "silu": "SwiGLU"}
+#: How a task's table names its group.
+GROUP_LABELS = {
+    "search": " (search group: the run's own task)",
+    "validation": " (validation group: not used by the search)",
+    "test": " (test group: only reported, nothing is chosen by it)",
+}
+
+
+def _shown(name: str, tasks: tuple[str, ...]) -> str:
+    """A baseline's name in a title: as a gate (``GEGLU``) on GLU tasks."""
+    gates = task_family(tasks) == "glu"
+    return (_SHOWN_AS_GATES if gates else {}).get(name) or _SHOWN.get(name, name)
+
+
+def paired_p_value(a: list[float], b: list[float]) -> float | None:
+    """Two-sided paired t-test p-value of ``a`` against ``b``; 1.0 when every pair is equal.
+
+    None when it is undefined: fewer than 2 pairs, or differences without spread (all equal but not zero),
+    where the t statistic is infinite and a p-value of 0 would claim a certainty that 2-5 seeds cannot give.
+    """
+    diffs = [x - y for x, y in zip(a, b)]
+    if len(diffs) < 2:
+        return None
+    if all(d == 0 for d in diffs):
+        return 1.0
+    if statistics.pstdev(diffs) <= 1e-12 * max(1.0, max(abs(d) for d in diffs)):
+        return None
+    from scipy.stats import ttest_rel  # here: scipy.stats is slow to import, and every command imports this module
+
+    with warnings.catch_warnings():  # nearly constant differences: scipy warns, the p-value is still the test's
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(ttest_rel(a, b).pvalue)
+    return p if math.isfinite(p) else None
+
+
+def trained_on(entries: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
+    """The functions confirmed on ``task``: every one, but the plain-FFN baselines only on GLU tasks."""
+    return [e for e in entries if not e["plain"] or task_family((task,)) == "glu"]
+
+
+def stored_task(entry: dict[str, Any], task: str) -> str:
+    """The task name that keys a function's confirmation trainings on ``task``: a plain-FFN baseline's is apart."""
+    return task + PLAIN_TASK if entry["plain"] else task
+
+
+def summarise(
+    store: RunStore,
+    entries: list[dict[str, Any]],
+    tasks: list[str],
+    seeds: list[int],
+    epochs: dict[str, float],
+    metrics: dict[str, str] | None = None,
+    held_out: list[str] | tuple[str, ...] = (),
+    forced_epochs: float | None = None,
+    groups: dict[str, str | None] | None = None,
+    references: tuple[str, ...] = RATIO_REFERENCES,
+) -> Confirmation:
+    """Per task and function: the test measure's mean and std over the seeds (accuracy, or loss where the task's metric
+    is loss), and paired p-values against ReLU and the best baseline (highest accuracy, lowest loss)."""
+    results = {}
+    for task in tasks:
+        metric = (metrics or {}).get(task, "accuracy")
+        measured = "test_acc" if metric == "accuracy" else "test_loss"
+        values_of: dict[str, dict[int, float]] = {}
+        done_of: dict[str, tuple[int, int, dict[str, float]]] = {}
+        here = trained_on(entries, task)
+        for e in here:
+            done = [store.confirmation(e["formula"], stored_task(e, task), s, epochs[task]) for s in seeds]
+            ok = [r for r in done if r and r["status"] == Status.OK and r[measured] is not None]
+            values_of[e["name"]] = {r["seed"]: r[measured] for r in ok}
+            learned: dict[str, list[float]] = {}
+            for r in ok:
+                for name, values in r["learned"].items():
+                    learned.setdefault(name, []).extend(values)
+            done_of[e["name"]] = (
+                len(ok),
+                sum(1 for r in done if r and r["status"] != Status.OK),
+                mean_learned(learned),
+            )
+        means = {name: statistics.fmean(a.values()) for name, a in values_of.items() if a}
+        # the best baseline is a function in the task's own network (a gate, on a GLU task), never the plain FFN
+        baselines = [e["name"] for e in here if e["baseline"] and not e["plain"] and e["name"] in means]
+        best = max if metric == "accuracy" else min
+        best_baseline = best(baselines, key=lambda n: means[n]) if baselines else None
+        rows = []
+        for e in here:
+            name, values = e["name"], list(values_of[e["name"]].values())
+            tests = [_paired(values_of, name, ref) for ref in ("relu", best_baseline)]
+            n, failed, learned_means = done_of[name]
+            rows.append(
+                ConfirmationRow(
+                    name=name,
+                    formula=e["formula"],
+                    baseline=e["baseline"],
+                    n=n,
+                    failed=failed,
+                    learned=learned_means,
+                    mean=means.get(name),
+                    std=statistics.stdev(values) if len(values) > 1 else None,
+                    p_vs_relu=tests[0][0],
+                    diff_vs_relu=tests[0][1],
+                    p_vs_best_baseline=tests[1][0],
+                    diff_vs_best_baseline=tests[1][1],
+                )
+            )
+        group = (groups or {}).get(task)
+        results[task] = TaskConfirmation(best_baseline, tuple(rows), metric, task in held_out, epochs[task], group)
+    return Confirmation(tuple(seeds), results, forced_epochs, group_ratios(results, references) or None)
+
+
+def group_ratios(
+    results: dict[str, TaskConfirmation], references: tuple[str, ...] = RATIO_REFERENCES
+) -> dict[str, GroupSummary]:
+    """Per group: each function's test measure relative to the best of ``references`` on each task (accuracy
+    over the best accuracy, or the best loss over its loss: above 1 is better), its mean and worst over the tasks."""
+    out = {}
+    for group in dict.fromkeys(r.group for r in results.values() if r.group):
+        tasks = [t for t, r in results.items() if r.group == group]
+        ratios: dict[str, dict[str, float]] = {}
+        for task in tasks:
+            result = results[task]
+            means = {row.name: row.mean for row in result.rows if row.mean is not None}
+            refs = [means[n] for n in references if n in means]
+            if not refs:
+                continue
+            best = max(refs) if result.metric == "accuracy" else min(refs)
+            if best <= 0:  # no ratio to a reference that scored nothing (or a loss of 0)
+                continue
+            for name, mean in means.items():
+                if result.metric == "accuracy" or mean > 0:
+                    ratios.setdefault(name, {})[task] = mean / best if result.metric == "accuracy" else best / mean
+        first = results[tasks[0]]
+        rows = []
+        for row in first.rows:
+            mine = ratios.get(row.name, {})
+            worst = min(mine, key=lambda t: mine[t]) if mine else None
+            rows.append(
+                GroupRatio(
+                    row.name,
+                    row.formula,
+                    row.baseline,
+                    statistics.fmean(mine.values()) if mine else None,
+                    mine[worst] if worst else None,
+                    worst,
+                    len(mine),
+                )
+            )
+        out[group] = GroupSummary(tuple(tasks), references, tuple(rows))
+    return out
+
+
+def _paired(values_of: dict[str, dict[int, float]], name: str, ref: str | None) -> tuple[float | None, float | None]:
+    """The paired p-value and mean difference of ``name`` against ``ref`` over the seeds both finished (None, None
+    against itself, against nothing, or without a shared seed)."""
+    pairs = [s for s in values_of[name] if ref in values_of and s in values_of[ref]]
+    if ref is None or ref == name or not pairs:
+        return None, None
+    mine, theirs = [values_of[name][s] for s in pairs], [values_of[ref][s] for s in pairs]
+    return paired_p_value(mine, theirs), statistics.fmean(mine) - statistics.fmean(theirs)
+
+
+def listed(names: list[str]) -> str:
+    """``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def header(metric: str) -> tuple[str, ...]:
+    """The columns of a task's confirmation table."""
+    return (
+        "function",
+        "formula",
+        f"test {'acc' if metric == 'accuracy' else 'loss'} (mean ± std)",
+        "n",
+        "vs ReLU",
+        "p",
+        "vs best baseline",
+        "p",
+        "learned constants",
+    )
+
+
+def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
+    """The confirmation as tables of text, one per task (title, header, rows): what the CLI, its Markdown and the
+    report print. Held-out tasks say so in their title."""
+
+    def diff(v: float | None) -> str:
+        return "-" if v is None else f"{v:+.4f}"
+
+    def pval(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3g}"
+
+    out = []
+    for task, result in summary.tasks.items():
+        metric = result.metric
+        length = summary.epochs or result.epochs
+        held_out = " (held-out: not used by the search)" if result.held_out else ""
+        label = GROUP_LABELS.get(result.group or "", held_out)
+        title = (
+            f"{task}{label}: test"
+            f" {metric} over {len(summary.seeds)} fresh seeds ({'higher' if metric == 'accuracy' else 'lower'} is"
+            f" better; {'?' if length is None else f'{length:g}'} epochs); best baseline {result.best_baseline};"
+            " p: two-sided paired t-test over seeds"
+        )
+        plain = [r.name for r in result.rows if r.baseline and r.name.startswith(PLAIN_PREFIX)]
+        if plain:
+            title += f"; {listed(plain)}: the plain FFN at equal parameters, not a GLU, with that activation"
+        rows = [
+            [
+                r.name,
+                r.formula,
+                "-" if r.mean is None else f"{r.mean:.4f} ± {r.std or 0:.4f}",
+                str(r.n) + (f" ({r.failed} failed)" if r.failed else ""),
+                diff(r.diff_vs_relu),
+                pval(r.p_vs_relu),
+                diff(r.diff_vs_best_baseline),
+                pval(r.p_vs_best_baseline),
+                ", ".join(f"{k}={v:.3g}" for k, v in r.learned.items()) or "-",
+            ]
+            for r in result.rows
+        ]
+        out.append((title, header(metric), rows))
+    for group, ratios in (summary.groups or {}).items():
+        title = (
+            f"{group} group ({len(ratios.tasks)} tasks): test measure relative to the best of"
+            f" {listed([_shown(n, ratios.tasks) for n in ratios.references])} on each task"
+            " (accuracy / best, or best loss / loss; above 1 is better), mean and worst over the tasks"
+        )
+        cells = [
+            [
+                r.name,
+                r.formula,
+                "-" if r.mean is None else f"{r.mean:.4f}",
+                "-" if r.worst is None else f"{r.worst:.4f}",
+                r.worst_task or "-",
+            ]
+            for r in ratios.rows
+        ]
+        out.append((title, ("function", "formula", "mean ratio", "worst ratio", "worst task"), cells))
+    return out

@@ -1,0 +1,59 @@
+"""Comparing confirmed functions (evoact/comparison.py): the paired test over seeds and each group's ratios."""
+
+import json
+
+import pytest
+
+from evoact.comparison import group_ratios, paired_p_value, tables
+from evoact.summaries import Confirmation, ConfirmationRow, TaskConfirmation
+
+
+def _row(name, mean, baseline=True):
+    return ConfirmationRow(name, f"f_{name}", baseline, 2, 0, {}, mean, 0.01, None, None, None, None)
+
+
+def test_paired_p_value_edge_cases_and_a_clear_difference():
+    assert paired_p_value([0.5], [0.4]) is None
+    assert paired_p_value([0.5, 0.6, 0.7], [0.5, 0.6, 0.7]) == 1.0
+    better = [0.80, 0.82, 0.79, 0.81, 0.83]
+    assert paired_p_value(better, [b - d for b, d in zip(better, (0.05, 0.06, 0.04, 0.05, 0.07))]) < 0.001
+    assert paired_p_value(better, [b + d for b, d in zip(better, (0.01, -0.01, 0.02, -0.02, 0.0))]) > 0.5
+    assert paired_p_value([0.9, 0.8], [0.85, 0.75]) is None  # a constant difference has no spread: undefined, not 0
+
+
+def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
+    acc = TaskConfirmation(
+        "gelu",
+        (_row("#4", 0.90, False), _row("relu", 0.80), _row("gelu", 0.95), _row("silu", 0.93)),
+        "accuracy",
+        True,
+        1,
+        "test",
+    )
+    loss = TaskConfirmation(
+        "mish",
+        (_row("#4", 0.50, False), _row("relu", 0.60), _row("gelu", 0.45), _row("mish", 0.40)),
+        "loss",
+        True,
+        1,
+        "test",
+    )
+    other = TaskConfirmation("gelu", (_row("#4", 0.5, False), _row("gelu", 0.5)), "accuracy", False, 1, "search")
+    groups = group_ratios({"a": acc, "b": loss, "c": other})
+    assert list(groups) == ["test", "search"] and groups["test"].tasks == ("a", "b")
+    mine = next(r for r in groups["test"].rows if r.name == "#4")
+    assert mine.mean == pytest.approx((0.90 / 0.95 + 0.40 / 0.50) / 2) and mine.worst == pytest.approx(0.8)
+    assert mine.worst_task == "b" and mine.tasks == 2
+    gelu = next(r for r in groups["test"].rows if r.name == "gelu")
+    assert gelu.mean == pytest.approx((1.0 + 0.40 / 0.45) / 2)
+    summary = Confirmation((1, 2), {"a": acc, "b": loss}, None, groups)
+    again = Confirmation.from_json(json.loads(json.dumps(summary.to_json())))
+    assert again == summary
+    titles = [title for title, _, _ in tables(summary)]
+    assert any("test group (2 tasks)" in t and "mean and worst" in t for t in titles)
+    assert any(t.startswith("a (test group: only reported") for t in titles)
+
+
+def test_group_ratios_skip_a_task_whose_references_scored_nothing():
+    zero = TaskConfirmation("gelu", (_row("#4", 0.5, False), _row("gelu", 0.0)), "accuracy", True, 1, "test")
+    assert group_ratios({"z": zero})["test"].rows[0].mean is None
