@@ -12,6 +12,7 @@ top-1% function, paired by seed. Writes bench/results/fisher_replay.md.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
@@ -32,6 +33,7 @@ from replay import _replay_job, curves, test_truth, to_top  # noqa: E402
 from evoact import surrogate as surrogate_module  # noqa: E402
 from evoact.benchtable import load_table  # noqa: E402
 from evoact.features import features  # noqa: E402
+from evoact.surrogate import Surrogate  # noqa: E402
 
 PARAMS = {"beta": 1.0}
 CHECKPOINTS = (50, 100, 200, 300)
@@ -39,10 +41,15 @@ CHECKPOINTS = (50, 100, 200, 300)
 
 def with_fisher(formulas: list[str]) -> None:
     """Put every table function's features, with the Fisher spectrum appended, into this process's surrogate
-    feature cache (worker processes forked afterwards inherit it)."""
+    feature cache: a worker's initializer, so it holds under any start method."""
     cache = surrogate_module._FEATURES.setdefault(tuple(sorted(PARAMS.items())), {})
     base = features(formulas, PARAMS)
     cache.update({f: np.concatenate([b, fisher(f, PARAMS)]) for f, b in zip(formulas, base)})
+
+
+def feature_length(formula: str) -> int:
+    """How many features the surrogate of a worker reads for ``formula`` (the check that the Fisher ones are in)."""
+    return len(Surrogate((), PARAMS)._features([formula])[0])
 
 
 def main() -> None:
@@ -56,10 +63,16 @@ def main() -> None:
     jobs = [(None, "evolution+surrogate", seed, args.trainings, None) for seed in range(args.seeds)]
     started = time.time()
     results = {}
+    formulas = [e.formula for e in table.entries]
     for variant in ("today's features", "+ Fisher spectrum"):
-        if variant != "today's features":
-            with_fisher([e.formula for e in table.entries])
-        with ProcessPoolExecutor(args.workers) as pool:  # a fresh pool: its workers fork from this process now
+        fisher_on = variant != "today's features"
+        # spawn: the parent has run torch's OpenMP, after which fork() is unsafe
+        spawn = multiprocessing.get_context("spawn")
+        initializer = {"initializer": with_fisher, "initargs": (formulas,)} if fisher_on else {}
+        with ProcessPoolExecutor(args.workers, mp_context=spawn, **initializer) as pool:
+            lengths = set(pool.map(feature_length, formulas[:1] * args.workers))
+            if lengths != {len(features(formulas[:1], PARAMS)[0]) + 3 * fisher_on}:
+                raise SystemExit(f"{variant}: the workers' surrogate reads {lengths} features; the replay would lie")
             runs = list(pool.map(_replay_job, jobs))
         results[variant] = (curves(truth, runs, args.trainings)["found"], to_top(truth, runs))
         print(f"{variant}: {time.time() - started:.0f} s", flush=True)

@@ -72,17 +72,18 @@ def main() -> None:
         for task in sorted(confirmed, key=lambda t: list(TASKS).index(t) if t in TASKS else 99):
             metric = TASKS[task].metric if task in TASKS else "accuracy"
             key, higher = ("test_acc", True) if metric == "accuracy" else ("test_loss", False)
-            by = {}
+            by: dict[str, dict[int, float]] = {}
             for r in rows:
                 if r["task"] == task and r["status"] == "ok" and r[key] is not None:
                     by.setdefault(r["name"].split(" ")[0], {})[r["seed"]] = r[key]
+                    by.setdefault(r["formula"], {})[r["seed"]] = r[key]  # a top that is a baseline's is stored as it
             strong = [b for b in strong_group if b in by]
             if "relu" not in by or not strong:
                 continue
             means = {b: statistics.fmean(by[b].values()) for b in strong}
             best = (max if higher else min)(strong, key=means.get)
             # the strong baselines too: does any of them meet the goal the runs' winners are held to?
-            for name, label in [(f"#{c.id}", f"#{c.id} `{c.formula}`") for c in top] + [
+            for name, label in [(c.formula, f"#{c.id} `{c.formula}`") for c in top] + [
                 (b, f"baseline {b}") for b in strong
             ]:
                 if name not in by:

@@ -64,7 +64,7 @@ def main() -> None:
         lines.append(
             f"| {r['run']} | {r['seed']} | {r['surrogate'] or 'off'} | {r['wall']:.0f} | {r['trained']} |"
             f" {r['train']:.0f} | {r['skipped']} | {r['saved']:.0f} | {r['per_training']:.1f} | `{r['winner']}` |"
-            f" {r['fitness']:.4f} |"
+            f" {'-' if r['fitness'] is None else format(r['fitness'], '.4f')} |"
         )
     pairs = {r["seed"]: r for r in off}
     paired = [(pairs[r["seed"]], r) for r in on if r["seed"] in pairs]

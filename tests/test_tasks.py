@@ -175,10 +175,10 @@ def test_unknown_task_lists_known_ones():
         ValueError,
         match="unknown task 'cifar'; known tasks: cancer-wide-mlp, cifar10-fast, cifar10-resnet20, clusters-resmlp, "
         "diabetes-mlp, "
-        "digits-cnn, digits-deep-mlp, digits-resmlp, feynman-mlp, friedman-mlp, glu-docs, glu-source, glu-text, "
-        "glu-text-wide, glu-vit, hastie-narrow-deep-mlp, mnist1d-cnn, "
+        "digits-cnn, digits-deep-mlp, digits-resmlp, feynman-mlp, friedman-mlp, glu-docs, glu-mnist1d, glu-source, "
+        "glu-sympy-docs, glu-text, glu-text-wide, glu-vit, hastie-narrow-deep-mlp, mnist1d-cnn, "
         "mnist1d-deep-mlp, mnist1d-groupnorm-cnn, mnist1d-mlp, mnist1d-resnet, periodic-mlp, photo-coordinate-mlp, "
-        "source-char-mlp, tabular-wide-mlp, text-transformer",
+        "source-char-mlp, tabular-wide-mlp, text-transformer, or MODULE:FUNCTION for your own",
     ):
         get_task("cifar")
 
