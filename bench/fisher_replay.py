@@ -64,10 +64,9 @@ def main() -> None:
     started = time.time()
     results = {}
     formulas = [e.formula for e in table.entries]
+    spawn = multiprocessing.get_context("spawn")  # the parent has run torch's OpenMP, after which fork() is unsafe
     for variant in ("today's features", "+ Fisher spectrum"):
         fisher_on = variant != "today's features"
-        # spawn: the parent has run torch's OpenMP, after which fork() is unsafe
-        spawn = multiprocessing.get_context("spawn")
         initializer = {"initializer": with_fisher, "initargs": (formulas,)} if fisher_on else {}
         with ProcessPoolExecutor(args.workers, mp_context=spawn, **initializer) as pool:
             lengths = set(pool.map(feature_length, formulas[:1] * args.workers))

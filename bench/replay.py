@@ -102,17 +102,26 @@ class Replay:
         return out
 
 
-def replay(table: BenchTable, method: str, seed: int, trainings: int, space: str | None = None) -> Replay:
-    """Run one method with one seed until it has spent ``trainings`` trainings."""
+def replay(
+    table: BenchTable,
+    method: str,
+    seed: int,
+    trainings: int,
+    space: str | None = None,
+    select: tuple[int, int] = (0, 0),
+) -> Replay:
+    """Run one method with one seed until it has spent ``trainings`` trainings. ``select`` = (pool, n): each
+    generation proposes ``pool`` and the surrogate's top ``n`` of them train (``select_top``) instead of the gate."""
     genome = Genome(load_search_space(space or table.space))
     quick = BUDGETS["quick"]
-    config = EvolutionConfig(population=quick["population"], offspring=quick["offspring"])
+    pool, n = select
+    config = EvolutionConfig(population=quick["population"], offspring=pool or quick["offspring"])
     algorithm: Evolution = (RandomSearch if method == "random" else Evolution)(genome, config, seed=seed)
     baselines = set(table.protocol.get("baselines", ()))
     algorithm.seen.update(e.formula for e in table.entries if e.label in baselines)  # as the driver does
     run = Replay(table, random.Random(seed))
     gate = None
-    if method == "evolution+surrogate":  # the engine's own stage, learning only from this search's trainings
+    if method == "evolution+surrogate" or n:  # the engine's own stage, learning only from this search's trainings
         gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), KEEP, EXPLORE)
     refs = table_references(table)
     told = 0
@@ -128,8 +137,11 @@ def replay(table: BenchTable, method: str, seed: int, trainings: int, space: str
         allowed = set(fresh)
         if gate is not None:
             gate.refit(run.examples(refs))  # once per generation, on what earlier generations trained
-            decisions = gate.decide([table.entries[i].formula for i in fresh])
-            allowed = {i for i, d in zip(fresh, decisions) if d.train}
+            formulas = [table.entries[i].formula for i in fresh]
+            if n:
+                allowed = {fresh[j] for j in select_top(gate, formulas, n)}
+            else:
+                allowed = {i for i, d in zip(fresh, gate.decide(formulas)) if d.train}
         fitness: list[float | None] = []
         for index in indices:
             if table.entries[index].static:
@@ -149,6 +161,17 @@ def replay(table: BenchTable, method: str, seed: int, trainings: int, space: str
                 if len(run.drawn[index]) < len(table.seeds) and len(run.trained) < trainings:
                     run.train(index)
     return run
+
+
+def select_top(gate: Gate, formulas: list[str], n: int) -> set[int]:
+    """Indices of the ``n`` formulas to train: the surrogate's top ``n - 1`` and one exploration pick (a formula
+    the gate's hash marks for exploring), or the first ``n`` while it cannot predict."""
+    if gate.threshold is None:
+        return set(range(min(n, len(formulas))))
+    decisions = gate.decide(formulas)
+    order = sorted(range(len(formulas)), key=lambda j: -(decisions[j].predicted or 0.0))
+    explore = [j for j in order[n - 1 :] if decisions[j].explored][:1]
+    return set(order[: n - len(explore)] + explore)
 
 
 def test_truth(table: BenchTable) -> dict[int, float | None]:

@@ -37,36 +37,21 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
-from replay import Replay, curves, test_truth, to_top  # noqa: E402
+from replay import KEEP, Replay, curves, replay, select_top, test_truth, to_top  # noqa: E402
 
 from evoact.benchtable import BenchTable, load_table  # noqa: E402
-from evoact.config import BUDGETS  # noqa: E402
-from evoact.evolution import Evolution, EvolutionConfig, RandomSearch  # noqa: E402
-from evoact.genome import Genome  # noqa: E402
-from evoact.search_space import SearchSpaceError, load_search_space  # noqa: E402
 from evoact.surrogate import EXPLORE, Gate, Surrogate, table_references  # noqa: E402
 
-#: method -> (proposer, pool per generation, trained per generation); proposer None: the whole space
-METHODS: dict[str, tuple[str | None, int, int]] = {
-    "evolution": ("evolution", 16, 16),
-    "evolution, ranked 16 of 128": ("evolution", 128, 16),
-    "evolution, ranked 8 of 128": ("evolution", 128, 8),
-    "random, ranked 8 of 256": ("random", 256, 8),
-    "whole space, ranked 8": (None, 0, 8),
+#: method -> (proposer, (pool per generation, trained per generation)); proposer None: the whole space
+METHODS: dict[str, tuple[str | None, tuple[int, int]]] = {
+    "evolution": ("evolution", (0, 0)),
+    "evolution, ranked 16 of 128": ("evolution", (128, 16)),
+    "evolution, ranked 8 of 128": ("evolution", (128, 8)),
+    "random, ranked 8 of 256": ("random", (256, 8)),
+    "whole space, ranked 8": (None, (0, 8)),
 }
 CHECKPOINTS = (25, 50, 100, 150, 300)
 _TABLE: list[BenchTable] = []
-
-
-def select(gate: Gate, formulas: list[str], n: int) -> set[int]:
-    """Indices of the ``n`` formulas to train: the surrogate's top ``n - 1`` and one exploration pick (a formula
-    the gate's hash marks for exploring), or the first ``n`` while it cannot predict."""
-    if gate.threshold is None:
-        return set(range(min(n, len(formulas))))
-    decisions = gate.decide(formulas)
-    order = sorted(range(len(formulas)), key=lambda j: -(decisions[j].predicted or 0.0))
-    explore = [j for j in order[n - 1 :] if decisions[j].explored][:1]
-    return set(order[: n - len(explore)] + explore)
 
 
 def run(method: str, seed: int, trainings: int) -> Replay:
@@ -74,46 +59,20 @@ def run(method: str, seed: int, trainings: int) -> Replay:
     if not _TABLE:
         _TABLE.append(load_table())
     table = _TABLE[0]
-    proposer, pool, n = METHODS[method]
-    replay = Replay(table, random.Random(seed))
+    proposer, select = METHODS[method]
+    if proposer is not None:
+        return replay(table, proposer, seed, trainings, select=select)
+    found = Replay(table, random.Random(seed))
     refs = table_references(table)
-    gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), 0.25, EXPLORE)
-    if proposer is None:
-        space = [i for i, e in enumerate(table.entries) if e.trees and not e.static]
-        random.Random(seed).shuffle(space)
-        while len(replay.trained) < trainings and (left := [i for i in space if i not in replay.seen]):
-            gate.refit(replay.examples(refs))
-            for j in sorted(select(gate, [table.entries[i].formula for i in left], n)):
-                if len(replay.trained) < trainings:
-                    replay.train(left[j])
-        return replay
-    quick = BUDGETS["quick"]
-    kind = RandomSearch if proposer == "random" else Evolution
-    algorithm = kind(Genome(load_search_space(table.space)), EvolutionConfig(quick["population"], pool), seed=seed)
-    algorithm.seen.update(e.formula for e in table.entries if e.label in set(table.protocol.get("baselines", ())))
-    told = 0
-    while len(replay.trained) < trainings:
-        try:
-            proposals = algorithm.ask()
-        except SearchSpaceError:
-            break
-        indices = [table.index(p.tree) for p in proposals]
-        fresh = list(dict.fromkeys(i for i in indices if not table.entries[i].static and i not in replay.seen))
-        allowed = set(fresh)
-        if pool > n:
-            gate.refit(replay.examples(refs))
-            allowed = {fresh[j] for j in select(gate, [table.entries[i].formula for i in fresh], n)}
-        fitness: list[float | None] = []
-        for index in indices:
-            if table.entries[index].static or (index not in replay.seen and index not in allowed):
-                fitness.append(None)
-            elif index in replay.seen:
-                fitness.append(replay.observed(index))
-            else:
-                fitness.append(replay.train(index) if len(replay.trained) < trainings else None)
-        algorithm.tell(proposals, list(range(told, told + len(proposals))), fitness)
-        told += len(proposals)
-    return replay
+    gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), KEEP, EXPLORE)
+    space = [i for i, e in enumerate(table.entries) if e.trees and not e.static]
+    random.Random(seed).shuffle(space)
+    while len(found.trained) < trainings and (left := [i for i in space if i not in found.seen]):
+        gate.refit(found.examples(refs))
+        for j in sorted(select_top(gate, [table.entries[i].formula for i in left], select[1])):
+            if len(found.trained) < trainings:
+                found.train(left[j])
+    return found
 
 
 def _job(job: tuple[str, int, int]) -> Replay:
