@@ -297,7 +297,7 @@ def _shared(pool: WorkerPool, jobs: list[dict]) -> list[dict]:
     return results
 
 
-def sharing(data_dir: Path, smoke: bool) -> Iterator[str]:
+def sharing(data_dir: Path, smoke: bool, per_gpu: list[int]) -> Iterator[str]:
     """Markdown rows: candidates per hour on one GPU with k cifar10-fast trainings sharing it (k per GPU)."""
     config = {"epochs": 1, "batch_size": 64} if smoke else {}
     warm = {"epochs": 1, "batch_size": 64 if smoke else 1024}
@@ -307,7 +307,7 @@ def sharing(data_dir: Path, smoke: bool) -> Iterator[str]:
         "| per GPU | trainings | wall s | candidates / hour | s per training | worker processes |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for k in (1, 2) if smoke else (1, 2, 4, 8):
+    for k in per_gpu:
         pool = WorkerPool(k, gpus_per_job=0 if smoke else 1 / k, function=_train_fast)
         _shared(pool, [{"data_dir": str(data_dir), "seed": 0, "config": warm}] * k)
         start = time.perf_counter()
@@ -372,10 +372,14 @@ def main() -> None:
     )
     parser.add_argument("--test-images", type=int, default=10000)
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the modes section")
+    parser.add_argument(
+        "--per-gpu", type=int, nargs="+", default=[1, 2, 4, 8], help="trainings sharing the GPU (sharing section)"
+    )
     parser.add_argument("--smoke", action="store_true", help="every section tiny on the CPU: checks the script only")
     args = parser.parse_args()
     if args.smoke:
         args.train_images, args.test_images, args.epochs = 200, 40, 1
+        args.per_gpu = [k for k in args.per_gpu if k <= 2] or [1]
     elif not torch.cuda.is_available():
         raise SystemExit("bench/cuda_paths.py needs a CUDA GPU (torch.cuda.is_available() is False)")
     from importlib.metadata import version
@@ -402,7 +406,7 @@ def main() -> None:
             "fast": ("cifar10-fast: full trainings", lambda: fast_training(data_dir, args.smoke)),
             "sharing": (
                 "cifar10-fast trainings sharing one GPU (Ray workers, gpus_per_job 1/k)",
-                lambda: sharing(data_dir, args.smoke),
+                lambda: sharing(data_dir, args.smoke, args.per_gpu),
             ),
             "search": ("A real search of cifar10-fast, 8 workers on the GPU", lambda: search(data_dir, args.smoke)),
             "compile": (
