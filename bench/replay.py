@@ -164,14 +164,8 @@ def replay(
 
 
 def select_top(gate: Gate, formulas: list[str], n: int) -> set[int]:
-    """Indices of the ``n`` formulas to train: the surrogate's top ``n - 1`` and one exploration pick (a formula
-    the gate's hash marks for exploring), or the first ``n`` while it cannot predict."""
-    if gate.threshold is None:
-        return set(range(min(n, len(formulas))))
-    decisions = gate.decide(formulas)
-    order = sorted(range(len(formulas)), key=lambda j: -(decisions[j].predicted or 0.0))
-    explore = [j for j in order[n - 1 :] if decisions[j].explored][:1]
-    return set(order[: n - len(explore)] + explore)
+    """Indices of the ``n`` formulas to train (``Gate.select``: the engine's ``--surrogate-pool``)."""
+    return {j for j, d in enumerate(gate.select(formulas, n)) if d.train}
 
 
 def test_truth(table: BenchTable) -> dict[int, float | None]:

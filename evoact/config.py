@@ -100,6 +100,7 @@ BOUNDS: dict[str, Bound] = {
     "hurdle_fraction": Bound(float, 0, 1, low_open=True),
     "hurdle_ratio": Bound(float, 0, 1),
     "surrogate": Bound(float, 0, 1),
+    "surrogate_pool": Bound(int, 1, 64),
     "task_weight": Bound(float, 0, 1e6),
     "confirm_top": Bound(int, 1, 1000),
     "confirm_seeds": Bound(int, 2, 1000),
@@ -250,6 +251,20 @@ class SearchConfig:
                 )
         if self.complexity_objective and self.selection != "pareto":
             raise ValueError("the complexity objective needs --selection pareto")
+        if self.screening.surrogate_pool > 1:
+            clash = (
+                "--surrogate (the gate; choose one)"
+                if self.screening.surrogate > 0
+                else "--selection pareto (no one fitness to rank by)"
+                if self.selection == "pareto"
+                else "--no-screening"
+                if not self.screening.active
+                else "asynchronous mode, which has no generations (use --mode generational)"
+                if self.steady
+                else None
+            )
+            if clash:
+                raise ValueError(f"--surrogate-pool ranks each generation's proposals: it does not go with {clash}")
         for name in ("active", "use_cache"):
             if not isinstance(getattr(self.screening, name), bool):
                 raise ValueError(f"{name} must be true or false")

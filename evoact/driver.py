@@ -213,7 +213,14 @@ def _drive(
     total = config.evolution.population + config.evolution.offspring * (config.generations - 1)
     try:
         hooks = Hooks(
-            SearchProgress(total, config.generations, console, config.workers, len(config.baselines)),
+            SearchProgress(
+                total,
+                config.generations,
+                console,
+                config.workers,
+                len(config.baselines),
+                trainings=config.screening.surrogate_pool > 1,
+            ),
             Checkpoints(store.path),
             *callbacks,
         )
@@ -334,7 +341,8 @@ def run_generations(
     problem: Problem, algorithm: Evolution, hooks: Hooks, config: SearchConfig, stopper: Stopper | None = None
 ) -> str | None:
     """Generation by generation: ask for a generation's quota (topped up where stage 1 rejects), evaluate all of it,
-    race the new top, tell, checkpoint. A seed fixes the whole run, resumed or not.
+    race the new top, tell, checkpoint. A seed fixes the whole run, resumed or not. With ``--surrogate-pool F`` a
+    generation asks F times its quota and its quota counts trainings: the surrogate picks which (``Problem.submit``).
 
     Returns why ``stopper`` ended the session after a checkpoint before the last generation, or None."""
     for generation in range(algorithm.generation, config.generations):
@@ -346,11 +354,12 @@ def run_generations(
         proposals: list[Proposal] = []
         candidates: list[Candidate] = []
         kept = 0
+        factor = problem.pool_factor(generation)
         for _ in range(_MAX_TOP_UPS):  # refill stage-1 rejections, so each generation evaluates `target`
-            batch = algorithm.ask(target - kept)
+            batch = algorithm.ask((target - kept) * factor)
             if not batch:
                 break
-            made, passed = problem.submit(batch, generation)
+            made, passed = problem.submit(batch, generation, train=target - kept if problem.selecting else None)
             proposals, candidates, kept = proposals + batch, candidates + made, kept + passed
             if kept >= target:
                 break

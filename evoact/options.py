@@ -224,6 +224,15 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         " tasks are the table's and learns from the run's own results. 0 turns it off (the default).",
     ),
     Option(
+        "--surrogate-pool",
+        "surrogate_pool",
+        int,
+        "Surrogate stage, selecting: each generation proposes N times its quota, and the quota's worth that the"
+        " surrogate ranks best train (one of them an exploration pick); the rest are recorded as skipped. Needs"
+        " generational mode and a surrogate that can predict (the benchmark table's tasks, or after 10 trainings)."
+        " 1 turns it off (the default). Replayed: bench/results/surrogate_selection.md.",
+    ),
+    Option(
         "--no-surrogate",
         "surrogate",
         FLAG,

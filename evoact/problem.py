@@ -99,7 +99,9 @@ class Problem:
         self._racing: dict[int, tuple[int, int]] = {}  # pool ticket -> (candidate, seed) of a racing training
         self._raced: dict[int, dict[int, float | None]] = {}  # candidate -> seed -> fitness known to this session
         self._race_protocols: dict[int, str] = {}  # seed -> the fitness cache's key for trainings with that seed
-        self.gate = self._gate() if self.screening.active and self.screening.surrogate > 0 else None
+        self.selecting = self.screening.surrogate_pool > 1  # the surrogate ranks a pool instead of gating
+        surrogate = self.screening.surrogate > 0 or self.selecting
+        self.gate = self._gate() if self.screening.active and surrogate else None
         self._gate_generation: int | None = None  # the generation the surrogate was last fitted for
 
     # --- what the algorithm may propose ----------------------------------------------------
@@ -173,13 +175,10 @@ class Problem:
             surrogate, self.screening.surrogate, EXPLORE, self.config.aggregate, self.config.task_weights, prior
         )
 
-    def _surrogate(self, rows: list[Candidate]) -> list[Candidate]:
-        """The surrogate stage: the rows it lets train; the others are recorded as skipped, with the prediction.
-
-        The surrogate is fitted once per generation on the results of the generations before it (and the table), so
+    def _fit_gate(self, generation: int) -> Gate:
+        """The surrogate fitted once per generation on the results of the generations before it (and the table), so
         a resumed run, which has the same earlier generations, decides alike."""
         assert self.gate is not None and self.references is not None
-        generation = rows[0].generation or 0
         if self._gate_generation != generation:
             self._gate_generation = generation
             examples = []
@@ -194,14 +193,34 @@ class Problem:
                 elif row.status == Status.FAILED or row.outcome.stage in (Stage.STABILITY, Stage.QUALITY):
                     examples.append(Example(row.formula, None))
             self.gate.refit(examples)
+        return self.gate
+
+    def pool_factor(self, generation: int) -> int:
+        """How many times its quota a generation proposes: ``surrogate_pool`` once the surrogate can rank, else 1."""
+        if not self.selecting or self.gate is None:
+            return 1
+        return self.screening.surrogate_pool if self._fit_gate(generation).threshold is not None else 1
+
+    def _surrogate(self, rows: list[Candidate], train: int | None) -> list[Candidate]:
+        """The surrogate stage: the rows it lets train (those it predicts in the top share, or with ``train`` its
+        ``train`` best); the others are recorded as skipped, with the prediction or the rank."""
+        gate = self._fit_gate(rows[0].generation or 0)
+        formulas = [r.formula for r in rows]
+        decisions = gate.decide(formulas) if train is None else gate.select(formulas, train)
         kept = []
-        for row, decision in zip(rows, self.gate.decide([r.formula for r in rows])):
+        for row, decision in zip(rows, decisions):
             if decision.train:
                 kept.append(row)
             else:
                 self._finish(
                     row.id, Outcome(Status.REJECTED, stage=Stage.SURROGATE, error=decision.reason, seconds=0.0)
                 )
+        if train is not None and len(rows) > train:
+            picked = [d.predicted for d in decisions if d.train and d.predicted is not None]
+            self.hooks.note(
+                f"the surrogate ranked {len(rows)} candidates and trains {len(kept)}"
+                + (f" (predicted fitness {min(picked):.4f}-{max(picked):.4f})" if picked else "")
+            )
         return kept
 
     # --- proposals -----------------------------------------------------------------------
@@ -209,10 +228,14 @@ class Problem:
         """Functional duplicates are spotted within a generation, across its top-up batches."""
         self._batch = {}
 
-    def submit(self, proposals: Iterable[Proposal], generation: int) -> tuple[list[Candidate], int]:
+    def submit(
+        self, proposals: Iterable[Proposal], generation: int, train: int | None = None
+    ) -> tuple[list[Candidate], int]:
         """Store proposals as candidates (or find them in a resumed run), screen them and start training the survivors.
 
-        Returns the candidates and how many passed stage 1 (a cache hit passes: it is evaluated, for free).
+        Returns the candidates and how many passed stage 1 (a cache hit passes: it is evaluated, for free). With
+        ``train`` (the surrogate selecting), at most ``train`` of them train, those it ranks best, and the count is
+        of those that trained or train now: the others, free or skipped, are not the generation's quota.
         """
         with self.batch():
             ids = [
@@ -223,7 +246,7 @@ class Problem:
                 for p in proposals
             ]
             candidates = self._read(ids)
-            survivors, passed = self._screen(candidates)
+            survivors, passed = self._screen(candidates, train=train)
             self._dispatch(survivors)
         return candidates, passed
 
@@ -231,12 +254,19 @@ class Problem:
         """What this run records inside (candidates, outcomes) commits at once: one disk sync for many rows."""
         return self.store.transaction()
 
-    def _screen(self, rows: list[Candidate], baseline: bool = False) -> tuple[list[Candidate], int]:
-        """Stages 1-2: record rejections and cache hits; return what needs training and how many passed stage 1.
+    def _screen(
+        self, rows: list[Candidate], baseline: bool = False, train: int | None = None
+    ) -> tuple[list[Candidate], int]:
+        """Stages 1-2: record rejections and cache hits; return what needs training and how many passed stage 1
+        (with ``train``: how many trained or train now, at most ``train``).
 
-        Rows that already have an outcome (a resumed run) are counted as they were decided and not screened again.
+        Rows that already have an outcome (a resumed run) are counted as they were decided and not screened again;
+        a resumed generation's pending rows were all let train (a screening commits whole), so they train again.
         """
         done = [r for r in rows if r.status != "pending"]
+        if train is not None:
+            trained = sum(r.outcome.stage not in (Stage.STATIC, Stage.CACHE, Stage.SURROGATE) for r in done)
+            train = max(0, train - trained)
         for row in done:
             if row.fingerprint and row.outcome.stage not in ("static", "cache") and row.outcome.duplicate_of is None:
                 (self._baselines if baseline else self._batch).setdefault(row.fingerprint, row.id)
@@ -272,8 +302,10 @@ class Problem:
                 survivors.append(row)
                 (self._baselines if baseline else self._batch)[fp] = row.id
         if self.gate is not None and not baseline and survivors:
-            survivors = self._surrogate(survivors)
+            survivors = self._surrogate(survivors, train)
         self._resolve_waiting()
+        if train is not None:
+            return survivors, trained + len(survivors)
         return survivors, passed + sum(v.reason is None for v in verdicts)
 
     def _reuse_exact(self, row: Candidate) -> bool:

@@ -40,13 +40,21 @@ class SearchProgress(Hook):
     column. The ETA comes from this session's own pace, once ``workers`` evaluations
     have finished (before that the first results, of workers started together, would make it ``workers`` times too
     long), so a resumed run's earlier work neither hastens nor slows it. Lines fit 80 columns: long formulas end in
-    an ellipsis.
+    an ellipsis. ``trainings``: the quota counts trainings (``--surrogate-pool``), so reuses are shown uncounted and
+    the candidates the surrogate ranked out not at all (the run's note says how many it ranked).
     """
 
     def __init__(
-        self, total: int, generations: int, console: Console | None = None, workers: int = 1, baselines: int = 0
+        self,
+        total: int,
+        generations: int,
+        console: Console | None = None,
+        workers: int = 1,
+        baselines: int = 0,
+        trainings: bool = False,
     ) -> None:
         self.console = console or Console(stderr=True)
+        self.trainings = trainings
         self.total, self.generations, self.workers, self.baselines = total, generations, max(1, workers), baselines
         self.done = self.failed = self.rejected = self.skipped = self.baselines_done = 0
         self.removed: dict[str, int] = {}
@@ -104,14 +112,15 @@ class SearchProgress(Hook):
         if o.stage == "static":  # refilled: not one of the budget's evaluations
             self.removed["static"] = self.removed.get("static", 0) + 1
             return
-        if row.label:
-            self.baselines_done += 1
-        else:
-            self.done += 1
-        self.rejected += o.status == Status.REJECTED
-        self.failed += o.status == Status.FAILED
-        if o.stage == "cache":
-            self.removed["cache"] = self.removed.get("cache", 0) + 1
+        if o.stage == "cache" or (o.stage == "surrogate" and self.trainings):
+            self.removed[o.stage] = self.removed.get(o.stage, 0) + 1
+        if not (self.trainings and not row.label and o.stage in ("cache", "surrogate")):  # else: not a training
+            if row.label:
+                self.baselines_done += 1
+            else:
+                self.done += 1
+            self.rejected += o.status == Status.REJECTED
+            self.failed += o.status == Status.FAILED
         if (
             o.status in (Status.OK, Status.DUPLICATE)
             and o.fitness is not None
@@ -128,6 +137,10 @@ class SearchProgress(Hook):
         o = row.outcome
         what = row.label or shorten(row.formula, 40)
         count = f"baseline {self.baselines_done}/{self.baselines}" if row.label else f"{self.done}/{self.total}"
+        if self.trainings and not row.label and o.stage in ("cache", "surrogate"):
+            if o.stage == "cache":
+                self._line(f"reused #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
+            return
         if o.stage == "static":
             self._line(f"screened out #{row.id} {what}: {shorten(o.error or '', 60)}")
         elif o.stage == "cache":

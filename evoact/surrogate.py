@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -168,9 +168,17 @@ class Decision:
     threshold: float | None = None
     explored: bool = False
 
+    rank: tuple[int, int, int] | None = None  # selection: (this one's place, of how many, how many train)
+
     @property
     def reason(self) -> str:
         """The verdict in words, as ``show`` prints a skip."""
+        if self.rank is not None:
+            place, of, train = self.rank
+            return (
+                f"the surrogate ranks it {place} of {of} (predicted fitness {self.predicted:.4f}); the generation"
+                f" trains its top {train}"
+            )
         return (
             f"the surrogate predicts fitness {self.predicted:.4f}, below {self.threshold:.4f}"
             " (the top share of the functions it knows)"
@@ -214,6 +222,22 @@ class Gate:
             explored = value < self.threshold and _share(self.surrogate.seed, formula) < self.explore
             out.append(Decision(bool(value >= self.threshold or explored), float(value), self.threshold, explored))
         return out
+
+    def select(self, formulas: Sequence[str], n: int) -> list[Decision]:
+        """Whether each formula trains when only ``n`` may: the surrogate's top ``n - 1`` and one exploration pick (a
+        lower-ranked formula the hash marks for exploring; else the ``n``-th), or the first ``n`` while it cannot
+        predict."""
+        if self.threshold is None or n <= 0:
+            return [Decision(j < n) for j in range(len(formulas))]
+        decisions = self.decide(formulas)
+        order = sorted(range(len(formulas)), key=lambda j: -(decisions[j].predicted or 0.0))
+        explore = [j for j in order[n - 1 :] if decisions[j].explored][:1]
+        chosen = set(order[: n - len(explore)] + explore)
+        place = {j: k + 1 for k, j in enumerate(order)}
+        return [
+            replace(d, train=j in chosen, explored=j in explore, rank=(place[j], len(formulas), n))
+            for j, d in enumerate(decisions)
+        ]
 
 
 def _share(seed: int, formula: str) -> float:

@@ -211,6 +211,36 @@ def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path
     assert _hall_of_fame(run)[0] == _hall_of_fame(tmp_path / "whole" / "run")[0]
 
 
+@pytest.mark.slow
+def test_a_run_selecting_with_the_surrogate_killed_mid_generation_resumes_to_the_same_decisions(tmp_path):
+    """``--surrogate-pool``: a generation's ranking commits whole, so a resumed generation trains again what was let
+    train and lost, and ranks nothing anew; every decision and result is the uninterrupted run's."""
+    settings = dict(seed=2, workers=2, generations=3, surrogate_pool=4, epoch_scale=0.3)
+    run_search(make_config("tiny", **settings), tmp_path / "whole" / "run")
+    run = tmp_path / "parts" / "run"
+    args = ["--budget", "tiny", "--seed", "2", "--workers", "2", "--generations", "3", "--surrogate-pool", "4"]
+    search = _start(["search", *args, "--epoch-scale", "0.3", "--runs-dir", str(run.parent), "--name", "run"], tmp_path)
+
+    def mid_generation_1(rows):
+        mine = [r for r in rows if r.generation == 1]
+        trained = [r for r in mine if r.status != "pending" and r.outcome.stage not in ("static", "cache", "surrogate")]
+        return trained and any(r.status == "pending" for r in mine)
+
+    _watch(search, run, mid_generation_1)
+    _kill(search, signal.SIGKILL)
+    final = subprocess.run(
+        [sys.executable, "-m", "evoact.cli", "resume", str(run)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert final.returncode == 0, final.stderr
+
+    def decisions(path):
+        rows = RunStore.open(path).candidates()
+        return sorted((r.generation or -1, r.formula, r.status, r.outcome.stage, r.outcome.error) for r in rows)
+
+    assert decisions(run) == decisions(tmp_path / "whole" / "run")
+    assert _hall_of_fame(run)[0] == _hall_of_fame(tmp_path / "whole" / "run")[0]
+
+
 def test_a_second_ctrl_c_stops_at_once_keeping_what_was_committed(tmp_path):
     run = tmp_path / "runs" / "run"
     search = _start(

@@ -57,6 +57,7 @@ CHANGED = {
     "--min-rank-correlation": 0.5,
     "--hurdle-ratio": 0.123456789,
     "--surrogate": 0.3,
+    "--surrogate-pool": 8,
     "--no-surrogate": True,
     "--race": "2,4",
 }
@@ -105,7 +106,7 @@ def test_each_option_round_trips_through_the_rerun_command(option):
 def test_all_options_at_once_round_trip():
     args = ["--aggregate", "mean"]
     for flag, value in CHANGED.items():
-        if flag not in ("--suite", "--aggregate", "--no-surrogate"):
+        if flag not in ("--suite", "--aggregate", "--no-surrogate", "--surrogate-pool"):  # the pool: its own test
             args += _args(flag, value)
     config = _parse("evoact search " + shlex.join(args))
     assert config.tasks == CHANGED["--task"] and config.task_weights == (1.0, 2.5)
@@ -166,3 +167,18 @@ def test_no_surrogate_is_the_default_and_contradicts_a_surrogate_fraction():
     assert _parse("evoact search --surrogate 0.3").screening.surrogate == 0.3
     with pytest.raises(ValueError, match="--no-surrogate contradicts another option that sets surrogate"):
         _parse("evoact search --surrogate 0.3 --no-surrogate")
+
+
+def test_a_surrogate_pool_is_its_own_mode_of_the_surrogate_and_needs_generations_and_one_fitness():
+    assert _parse("evoact search --surrogate-pool 8").screening.surrogate_pool == 8
+    assert _parse("evoact search").screening.surrogate_pool == 1
+    for clash, named in (
+        ("--surrogate 0.3", "--surrogate"),
+        ("--selection pareto", "--selection pareto"),
+        ("--mode async", "asynchronous mode"),
+        ("--no-screening", "--no-screening"),
+    ):
+        with pytest.raises(ValueError, match=f"--surrogate-pool ranks each generation's proposals: .*{named}"):
+            _parse(f"evoact search --surrogate-pool 8 {clash}")
+    with pytest.raises(ValueError, match="surrogate_pool must be at least 1"):
+        _parse("evoact search --surrogate-pool 0")

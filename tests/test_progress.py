@@ -56,3 +56,19 @@ def test_baselines_are_counted_apart_from_the_budget_s_evaluations_and_generatio
     first, last = progress.console.file.getvalue().splitlines()
     assert first.startswith("[baselines] baseline 1/4 #1 ok 0.5000 relu")
     assert last.startswith("[gen 5 of 0-5] 1/96 #5 ok 0.6000")  # the sixth generation, numbered as show numbers it
+
+
+def test_when_the_quota_counts_trainings_reuses_are_shown_uncounted_and_ranked_out_candidates_not_at_all():
+    progress = SearchProgress(2, 1, Console(file=io.StringIO(), force_terminal=False, width=200), trainings=True)
+    _lines(
+        progress,
+        [
+            Outcome("rejected", stage="surrogate", error="the surrogate ranks it 9 of 9"),
+            Outcome("duplicate", stage="cache", fitness=0.7, equivalent_to="#1 x*tanh(x)"),
+            Outcome("ok", fitness=0.6, val_acc=0.6),
+        ],
+    )
+    lines = progress.console.file.getvalue().splitlines()
+    assert len(lines) == 2 and "reused #2" in lines[0] and "1/2 #3 ok 0.6000" in lines[1]
+    assert (progress.done, progress.rejected, progress.removed) == (1, 0, {"surrogate": 1, "cache": 1})
+    assert "best 0.7000" in lines[1]  # a reuse's fitness is still the best seen

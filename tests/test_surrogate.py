@@ -54,6 +54,22 @@ def test_the_gate_trains_everything_until_fitted_then_the_predicted_top_share_an
     assert unfitted.threshold is None and all(d.train for d in unfitted.decide(formulas))
 
 
+def test_selecting_trains_the_predicted_top_n_with_one_exploration_pick_and_ranks_the_rest():
+    formulas = [f"{a}*x + tanh({b}*x)" for a in range(1, 6) for b in range(1, 7)]
+    gate = Gate(Surrogate(("task",), {}, seed=3), keep=0.3, explore=0.5)
+    assert [d.train for d in gate.select(formulas, 4)] == [j < 4 for j in range(30)]  # unfitted: the first 4
+    gate.refit([Example(f, (1.0 - 0.05 * i,)) for i, f in enumerate(formulas)])
+    decisions = gate.select(formulas, 4)
+    assert decisions == gate.select(formulas, 4) and sum(d.train for d in decisions) == 4
+    ranked = sorted(decisions, key=lambda d: d.rank[0])
+    assert [d.rank[0] for d in ranked] == list(range(1, 31)) and all(d.rank[1:] == (30, 4) for d in decisions)
+    assert all(d.train for d in ranked[:3]) and sum(d.explored for d in decisions) <= 1  # top 3 + the 4th or a pick
+    assert all(a.predicted >= b.predicted for a, b in zip(ranked, ranked[1:]))
+    skipped = [d for d in decisions if not d.train]
+    assert all("ranks it" in d.reason and "trains its top 4" in d.reason for d in skipped)
+    assert not any(d.train for d in gate.select(formulas, 0))
+
+
 def _decisions(run):
     return [(r.formula, str(r.status), str(r.outcome.stage), r.outcome.error) for r in run.store.candidates()]
 
@@ -91,3 +107,26 @@ def test_a_search_with_the_surrogate_stopped_and_resumed_decides_alike(tmp_path)
     assert resumed.state == "finished" and _decisions(resumed) == _decisions(whole)
     for run in (whole, resumed, stopped):
         run.close()
+
+
+def test_a_search_selecting_from_a_pool_trains_each_generation_s_quota_and_records_the_rest_as_ranked_out(
+    tmp_path, capsys
+):
+    """``--surrogate-pool 4``: each generation asks 4 times its quota and the quota's worth train (the surrogate starts
+    from the shipped table on these tasks, so it ranks from generation 0); the rest are stored with their rank."""
+    settings = {**SETTINGS, "surrogate": 0.0, "surrogate_pool": 4, "quiet": False}
+    run = evoact.search("tiny", name="pool", runs_dir=tmp_path, **settings)
+    rows = [r for r in run.store.candidates() if r.label is None]
+    quota = {0: 6, 1: 4, 2: 4}
+    for generation, wanted in quota.items():
+        mine = [r for r in rows if r.generation == generation]
+        trained = [r for r in mine if r.outcome.stage not in ("static", "cache", "surrogate")]
+        ranked_out = [r for r in mine if r.outcome.stage == "surrogate"]
+        assert len(trained) == wanted and len(mine) >= 4 * wanted
+        assert ranked_out and all("the surrogate ranks it" in r.outcome.error for r in ranked_out)
+    assert run.cascade().skipped_surrogate == sum(r.outcome.stage == "surrogate" for r in rows)
+    shown = capsys.readouterr().err
+    assert "14/14 #" in shown and "15/14" not in shown and "the surrogate ranked" in shown
+    run.close()
+    with pytest.raises(ValueError, match="--surrogate-pool ranks each generation's proposals: it does not go with"):
+        evoact.search("tiny", name="both", runs_dir=tmp_path, **{**settings, "surrogate": 0.3})

@@ -32,3 +32,6 @@ class ScreeningConfig:
     hurdle_ratio: float = 0.75
     # the surrogate stage (surrogate.py): train only candidates predicted in the top ``surrogate`` share; 0: off
     surrogate: float = 0.0
+    #: the surrogate selecting instead: each generation proposes ``surrogate_pool`` times its quota and trains the
+    #: surrogate's top picks, as many as the quota (``Gate.select``); 1: off
+    surrogate_pool: int = 1
