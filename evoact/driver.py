@@ -31,7 +31,7 @@ from evoact.hooks import Checkpoints, Hook, Hooks
 from evoact.options import reproduce_command
 from evoact.problem import Problem
 from evoact.progress import SearchProgress
-from evoact.records import Candidate, Stage, Status
+from evoact.records import USER_ORIGINS, Candidate, Stage, Status
 from evoact.run import RunReader, read_run
 from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
@@ -232,7 +232,8 @@ def _drive(
         tasks = [get_task(name, config.data_dir) for name in config.tasks]
         problem = Problem(store, config, space, hooks, {task.name: task.metric for task in tasks})
         steady = config.steady
-        first = tuple((t, "guess") for t in config.guesses) + tuple((t, "warm start") for t in config.warm_trees)
+        guess, warm = USER_ORIGINS
+        first = tuple((t, guess) for t in config.guesses) + tuple((t, warm) for t in config.warm_trees)
         algorithm = ALGORITHMS[config.algorithm](
             Genome(space), config.evolution, config.seed, admissible=problem.admissible, steady=steady, first=first
         )

@@ -22,7 +22,7 @@ from evoact.evaluation import make_job
 from evoact.evolution import Fitness, Proposal
 from evoact.formula import X
 from evoact.hooks import Hooks
-from evoact.records import Candidate, Outcome, RaceResult, Stage, Status
+from evoact.records import USER_ORIGINS, Candidate, Outcome, RaceResult, Stage, Status
 from evoact.scoring import fitness, objectives, references, uses_loss
 from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
 from evoact.search_space import SearchSpace
@@ -203,22 +203,26 @@ class Problem:
 
     def _surrogate(self, rows: list[Candidate], train: int | None) -> list[Candidate]:
         """The surrogate stage: the rows it lets train (those it predicts in the top share, or with ``train`` its
-        ``train`` best); the others are recorded as skipped, with the prediction or the rank."""
+        ``train`` best); the others are recorded as skipped, with the prediction or the rank. The user's own trees
+        (guesses, warm starts) always train."""
         gate = self._fit_gate(rows[0].generation or 0)
+        kept = [r for r in rows if r.origin in USER_ORIGINS]
+        rows = [r for r in rows if r.origin not in USER_ORIGINS]
         formulas = [r.formula for r in rows]
-        decisions = gate.decide(formulas) if train is None else gate.select(formulas, train)
-        kept = []
+        decisions = gate.decide(formulas) if train is None else gate.select(formulas, train - len(kept))
+        skipped = 0
         for row, decision in zip(rows, decisions):
             if decision.train:
                 kept.append(row)
             else:
+                skipped += 1
                 self._finish(
                     row.id, Outcome(Status.REJECTED, stage=Stage.SURROGATE, error=decision.reason, seconds=0.0)
                 )
-        if train is not None and len(rows) > train:
+        if train is not None and skipped:
             picked = [d.predicted for d in decisions if d.train and d.predicted is not None]
             self.hooks.note(
-                f"the surrogate ranked {len(rows)} candidates and trains {len(kept)}"
+                f"the surrogate ranked {len(rows)} candidates and trains {len(rows) - skipped}"
                 + (f" (predicted fitness {min(picked):.4f}-{max(picked):.4f})" if picked else "")
             )
         return kept

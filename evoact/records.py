@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
+#: The origins of the trees a user gave a run (``--guess``, ``--warm-start``): the surrogate never skips them.
+USER_ORIGINS = ("guess", "warm start")
+
 
 class Status(StrEnum):
     """Where a candidate stands: waiting, trained, failed, rejected by the cascade, or a duplicate of another."""

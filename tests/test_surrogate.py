@@ -115,8 +115,11 @@ def test_a_search_selecting_from_a_pool_trains_each_generation_s_quota_and_recor
     """``--surrogate-pool 4``: each generation asks 4 times its quota and the quota's worth train (the surrogate starts
     from the shipped table on these tasks, so it ranks from generation 0); the rest are stored with their rank."""
     settings = {**SETTINGS, "surrogate": 0.0, "surrogate_pool": 4, "quiet": False}
-    run = evoact.search("tiny", name="pool", runs_dir=tmp_path, **settings)
+    guess = "mul(atan(x), exp(x))"  # the user's own tree goes to the workers, however it ranks
+    run = evoact.search("tiny", name="pool", runs_dir=tmp_path, guesses=(guess,), **settings)
     rows = [r for r in run.store.candidates() if r.label is None]
+    (guessed,) = [r for r in rows if r.origin == "guess"]
+    assert guessed.outcome.stage not in ("static", "cache", "surrogate")
     quota = {0: 6, 1: 4, 2: 4}
     for generation, wanted in quota.items():
         mine = [r for r in rows if r.generation == generation]
