@@ -2,9 +2,10 @@
 
 Run:  python bench/surrogate_live.py --with RUN [RUN ...] --without RUN [RUN ...] [--out FILE]
 
-The runs are finished default searches that differ only in ``--surrogate`` and are paired by their seed. Reads the
-runs (trains nothing): per run its wall time, full trainings, training seconds (racing included), the candidates
-the surrogate skipped and the training time its own estimate says that saved, and the raced winner. The winners'
+The runs are finished default searches that differ only in ``--surrogate`` (or ``--surrogate-pool``) and are paired by
+their seed. Reads the runs (trains nothing): per run its wall time, full trainings, training seconds (racing
+included), the candidates the surrogate skipped and the training time its own estimate says that saved, and the
+raced winner. The winners'
 held-out results come from ``bench/fitness_choice.py`` (validation group), which this does not repeat.
 """
 
@@ -29,7 +30,13 @@ def measured(path: str) -> dict:
     row = {
         "run": Path(path).name,
         "seed": overview.seed,
-        "surrogate": run.config.screening.surrogate,
+        "surrogate": (
+            f"pool {run.config.screening.surrogate_pool}"
+            if run.config.screening.surrogate_pool > 1
+            else f"top {run.config.screening.surrogate:g}"
+            if run.config.screening.surrogate
+            else None
+        ),
         "wall": overview.seconds,
         "trained": cascade.fully_trained,
         "train": cascade.train_seconds + cascade.race_seconds,
