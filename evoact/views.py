@@ -75,7 +75,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         f" ({b.full_training_seconds:.1f} s per full training"
         + (
             f"; the surrogate skipped {b.skipped_surrogate}, about {b.surrogate_seconds_saved:.0f} s"
-            if b.skipped_surrogate
+            if b.skipped_surrogate and b.surrogate_seconds_saved
             else ""
         )
         + ")",
