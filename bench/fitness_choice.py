@@ -48,7 +48,7 @@ def variant(path: str) -> str:
     extra = [t for t in config.tasks if t not in FIRST_SEARCH_GROUP]
     added = f", search group + {', '.join(extra)}" if extra else ""
     surrogate = f", surrogate top {config.screening.surrogate:g}" if config.screening.surrogate else ""
-    if config.screening.surrogate_pool > 1:
+    if config.screening.selecting:
         surrogate = f", surrogate pool {config.screening.surrogate_pool}"
     return f"aggregate {config.aggregate}, sign check {'off' if not check else f'>= {check:g}'}{added}{surrogate}"
 

@@ -32,7 +32,7 @@ def measured(path: str) -> dict:
         "seed": overview.seed,
         "surrogate": (
             f"pool {run.config.screening.surrogate_pool}"
-            if run.config.screening.surrogate_pool > 1
+            if run.config.screening.selecting
             else f"top {run.config.screening.surrogate:g}"
             if run.config.screening.surrogate
             else None

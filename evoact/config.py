@@ -251,7 +251,7 @@ class SearchConfig:
                 )
         if self.complexity_objective and self.selection != "pareto":
             raise ValueError("the complexity objective needs --selection pareto")
-        if self.screening.surrogate_pool > 1:
+        if self.screening.selecting:
             clash = (
                 "--surrogate (the gate; choose one)"
                 if self.screening.surrogate > 0

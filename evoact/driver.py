@@ -219,7 +219,7 @@ def _drive(
                 console,
                 config.workers,
                 len(config.baselines),
-                trainings=config.screening.surrogate_pool > 1,
+                trainings=config.screening.selecting,
             ),
             Checkpoints(store.path),
             *callbacks,
@@ -355,12 +355,12 @@ def run_generations(
         proposals: list[Proposal] = []
         candidates: list[Candidate] = []
         kept = 0
-        factor = problem.pool_factor(generation)
+        factor, selecting = problem.pool_factor(generation), config.screening.selecting
         for _ in range(_MAX_TOP_UPS):  # refill stage-1 rejections, so each generation evaluates `target`
             batch = algorithm.ask((target - kept) * factor)
             if not batch:
                 break
-            made, passed = problem.submit(batch, generation, train=target - kept if problem.selecting else None)
+            made, passed = problem.submit(batch, generation, train=target - kept if selecting else None)
             proposals, candidates, kept = proposals + batch, candidates + made, kept + passed
             if kept >= target:
                 break

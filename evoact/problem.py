@@ -99,8 +99,7 @@ class Problem:
         self._racing: dict[int, tuple[int, int]] = {}  # pool ticket -> (candidate, seed) of a racing training
         self._raced: dict[int, dict[int, float | None]] = {}  # candidate -> seed -> fitness known to this session
         self._race_protocols: dict[int, str] = {}  # seed -> the fitness cache's key for trainings with that seed
-        self.selecting = self.screening.surrogate_pool > 1  # the surrogate ranks a pool instead of gating
-        surrogate = self.screening.surrogate > 0 or self.selecting
+        surrogate = self.screening.surrogate > 0 or self.screening.selecting
         self.gate = self._gate() if self.screening.active and surrogate else None
         self._gate_generation: int | None = None  # the generation the surrogate was last fitted for
 
@@ -197,7 +196,7 @@ class Problem:
 
     def pool_factor(self, generation: int) -> int:
         """How many times its quota a generation proposes: ``surrogate_pool`` once the surrogate can rank, else 1."""
-        if not self.selecting or self.gate is None:
+        if not self.screening.selecting or self.gate is None:
             return 1
         return self.screening.surrogate_pool if self._fit_gate(generation).threshold is not None else 1
 

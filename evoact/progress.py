@@ -104,6 +104,10 @@ class SearchProgress(Hook):
                 eta=self._eta(),
             )
 
+    def _uncounted(self, row: Candidate) -> bool:
+        """Not one of the quota's trainings: a reuse or a ranked-out candidate, where the quota counts trainings."""
+        return self.trainings and not row.label and row.outcome.stage in ("cache", "surrogate")
+
     def _count(self, row: Candidate) -> None:
         if row.id in self._counted:
             return
@@ -112,9 +116,9 @@ class SearchProgress(Hook):
         if o.stage == "static":  # refilled: not one of the budget's evaluations
             self.removed["static"] = self.removed.get("static", 0) + 1
             return
-        if o.stage == "cache" or (o.stage == "surrogate" and self.trainings):
+        if o.stage == "cache" or self._uncounted(row):
             self.removed[o.stage] = self.removed.get(o.stage, 0) + 1
-        if not (self.trainings and not row.label and o.stage in ("cache", "surrogate")):  # else: not a training
+        if not self._uncounted(row):
             if row.label:
                 self.baselines_done += 1
             else:
@@ -137,7 +141,7 @@ class SearchProgress(Hook):
         o = row.outcome
         what = row.label or shorten(row.formula, 40)
         count = f"baseline {self.baselines_done}/{self.baselines}" if row.label else f"{self.done}/{self.total}"
-        if self.trainings and not row.label and o.stage in ("cache", "surrogate"):
+        if self._uncounted(row):
             if o.stage == "cache":
                 self._line(f"reused #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
             return

@@ -167,7 +167,6 @@ class Decision:
     predicted: float | None = None
     threshold: float | None = None
     explored: bool = False
-
     rank: tuple[int, int, int] | None = None  # selection: (this one's place, of how many, how many train)
 
     @property

@@ -35,3 +35,8 @@ class ScreeningConfig:
     #: the surrogate selecting instead: each generation proposes ``surrogate_pool`` times its quota and trains the
     #: surrogate's top picks, as many as the quota (``Gate.select``); 1: off
     surrogate_pool: int = 1
+
+    @property
+    def selecting(self) -> bool:
+        """Whether the surrogate ranks a pool of each generation's proposals (rather than gating, or nothing)."""
+        return self.surrogate_pool > 1
