@@ -116,7 +116,7 @@ class SearchProgress(Hook):
         if o.stage == "static":  # refilled: not one of the budget's evaluations
             self.removed["static"] = self.removed.get("static", 0) + 1
             return
-        if o.stage == "cache" or self._uncounted(row):
+        if o.stage is not None and (o.stage == "cache" or self._uncounted(row)):
             self.removed[o.stage] = self.removed.get(o.stage, 0) + 1
         if not self._uncounted(row):
             if row.label:
