@@ -3,13 +3,17 @@
 Run:  python bench/compiler_speed.py [--sizes 1000000] [--reps 25] [--threads 1] > bench/results/compiler_speed.txt
 Timing is interleaved: each repetition times every variant of a row once, in turn (the order rotating), so that load
 from other processes falls on all of them alike; a time is the median of --reps. Ratios are taken within a row.
+On CUDA a timing queues --block calls (default 20) between two synchronisations, as a training step queues its
+kernels; --block 1 times each call alone, host launch latency included. Table 3 adds, on CUDA, the GPU kernels'
+milliseconds per call (torch's profiler): what the device did, against the wall time the host allowed.
 On a machine busy with other jobs, --threads 1: torch's threads otherwise wait for each other at every op.
 1. torch's own activations written as formulas: (a) torch's native, (b) eager sympy.lambdify (modules="torch",
    Max/Min folded pairwise), (c) evoact symbolic (eager forward, generated backward), (d) evoact fused, (e) the
    composed program fused (the formula's elementwise ops without natives, torch.compile of forward and backward: what
    fused ran before natives). The goal of issue #27: median fused/native over these <= 1.10 at 1M floats on the CPU.
 2. formulas without a native equivalent: lambdify, symbolic and fused.
-3. the README's winners and 10 random trees of the default space: symbolic and fused against torch's SiLU (the
+3. the README's winners and 10 random trees of the default space: symbolic, fused and "graph" (torch.compile of the
+   forward, autograd and torch's partitioner doing the backward) against torch's SiLU (the
    memory-bound floor of a one-op activation).
 Sizes: --sizes, else 1M floats on the CPU and 16M on CUDA (measured too when a GPU is present). --devices and
 --tables choose what runs; --no-composed leaves table 1's composed column out (its torch.compile is the slow part).
@@ -34,8 +38,8 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from evoact.compiler import CompileError, compile_activation, derivatives, lower, lower_many
-from evoact.compiler.module import _function
+from evoact.compiler import CompileError, compile_activation, derivatives, lower, lower_many, run_program
+from evoact.compiler.module import _function, _own_code
 from evoact.formula import parse
 from evoact.genome import Genome
 from evoact.native import NATIVES
@@ -106,6 +110,18 @@ def composed_fused(expr: sp.Expr) -> Callable:
     return function.apply
 
 
+def graph_fused(expr: sp.Expr, device: str) -> Callable:
+    """The alternative to fused mode: torch.compile of the forward as autograd records it, torch's partitioner
+    choosing what the backward saves or recomputes (one compiled graph each way, no evoact backward)."""
+    program = lower(expr, natives=True)
+    params = {p: torch.tensor(1.0, device=device, requires_grad=True) for p in program.params}
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return run_program(program, x, params)[0]
+
+    return torch.compile(_own_code(forward, str(abs(hash(program.formula)))))
+
+
 def compiled(fn: Callable, device: str) -> float:
     """Seconds of the first call (the compile, where there is one)."""
     start = time.perf_counter()
@@ -113,8 +129,11 @@ def compiled(fn: Callable, device: str) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(fns: dict[str, Callable | None], n: int, device: str, reps: int) -> dict[str, tuple[float, float]]:
-    """Median seconds of forward+backward and MB saved for backward of each variant, timed in turn."""
+def interleaved(
+    fns: dict[str, Callable | None], n: int, device: str, reps: int, block: int = 1
+) -> dict[str, tuple[float, float]]:
+    """Median seconds of forward+backward (per call, over ``block`` calls queued between synchronisations) and MB
+    saved for backward of each variant, timed in turn."""
     x = torch.randn(n, device=device, requires_grad=True)
     grad = torch.ones_like(x)
     live: dict[str, Callable] = {}
@@ -141,11 +160,32 @@ def interleaved(fns: dict[str, Callable | None], n: int, device: str, reps: int)
             if device == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            live[key](x).backward(grad)
+            for _ in range(block):
+                live[key](x).backward(grad)
             if device == "cuda":
                 torch.cuda.synchronize()
-            times[key].append(time.perf_counter() - start)
+            times[key].append((time.perf_counter() - start) / block)
     return {k: (statistics.median(v), saved[k]) for k, v in times.items()}
+
+
+def kernel_ms(fn: Callable, n: int, calls: int = 5) -> float | None:
+    """Milliseconds of GPU kernels per forward+backward (torch's profiler): the device's work without the host's."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = torch.randn(n, device="cuda", requires_grad=True)
+    grad = torch.ones_like(x)
+    fn(x).backward(grad)
+    try:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(calls):
+                fn(x).backward(grad)
+            torch.cuda.synchronize()
+        events = prof.key_averages()
+        total = sum(e.self_device_time_total for e in events)
+    except Exception as exc:  # noqa: BLE001  # a profiler without CUPTI: the column stays empty, the timings stand
+        print(f"  kernel time not measured: {type(exc).__name__}: {str(exc)[:80]}")
+        return None
+    return total / calls / 1e3
 
 
 def _table(title: str, columns: list[str]) -> Table:
@@ -168,7 +208,7 @@ def _fmt(r: float | None) -> str:
 
 
 def known_table(
-    console: Console, device: str, sizes: list[int], reps: int, where: str, composed: bool = True
+    console: Console, device: str, sizes: list[int], reps: int, block: int, where: str, composed: bool = True
 ) -> list[str]:
     """Table 1; returns the goal lines."""
     table = _table(
@@ -206,7 +246,7 @@ def known_table(
             "composed": program,
         }
         for n in sizes:
-            res = interleaved(variants, n, device, reps)
+            res = interleaved(variants, n, device, reps, block)
             ratio = _ratio(res, "fused", "native")
             if ratio is not None:
                 ratios[n].append(ratio)
@@ -235,7 +275,7 @@ def known_table(
     ]
 
 
-def compound_table(console: Console, device: str, sizes: list[int], reps: int, where: str) -> list[str]:
+def compound_table(console: Console, device: str, sizes: list[int], reps: int, block: int, where: str) -> list[str]:
     """Table 2; returns the compiler issue's missed targets (compiled faster than lambdify on compound formulas)."""
     table = _table(
         f"2. formulas without a native equivalent: forward+backward, median of {reps} interleaved, {where}",
@@ -248,7 +288,7 @@ def compound_table(console: Console, device: str, sizes: list[int], reps: int, w
         compiled(fused, device)
         variants = {"lambdify": lambdified(expr), "symbolic": compile_activation(expr).to(device), "fused": fused}
         for n in sizes:
-            res = interleaved(variants, n, device, reps)
+            res = interleaved(variants, n, device, reps, block)
             table.add_row(
                 label,
                 f"{n / 1e6:.0f}M",
@@ -264,21 +304,33 @@ def compound_table(console: Console, device: str, sizes: list[int], reps: int, w
     return misses
 
 
-def silu_table(console: Console, device: str, sizes: list[int], reps: int, where: str) -> None:
+def silu_table(console: Console, device: str, sizes: list[int], reps: int, block: int, where: str) -> None:
     """Table 3: the README's winners and random trees against torch's SiLU."""
     table = _table(
         f"3. the README's winners and random trees against torch's SiLU: forward+backward, median of {reps}"
         f" interleaved, {where}",
-        ["formula", "floats", "SiLU ms", "symbolic ms", "fused ms", "symbolic/SiLU", "fused/SiLU", "compile s"],
+        [
+            "formula",
+            "floats",
+            "SiLU ms",
+            "symbolic ms",
+            "fused ms",
+            "graph ms",
+            "symbolic/SiLU",
+            "fused/SiLU",
+            "graph/SiLU",
+            "compile s fused, graph",
+        ]
+        + (["kernels ms SiLU/symbolic/fused/graph"] if device == "cuda" else []),
     )
     rows = [("winner", parse(f)) for f in WINNERS] + [("random", e) for e in random_trees(10)]
     fused_ratios: dict[int, list[float]] = {n: [] for n in sizes}
     for kind, expr in rows:
-        fused = compile_activation(expr, mode="fused").to(device)
-        compile_s = compiled(fused, device)
-        variants = {"silu": F.silu, "symbolic": compile_activation(expr).to(device), "fused": fused}
+        fused, graph = compile_activation(expr, mode="fused").to(device), graph_fused(expr, device)
+        compile_s = f"{compiled(fused, device):.1f}, {compiled(graph, device):.1f}"
+        variants = {"silu": F.silu, "symbolic": compile_activation(expr).to(device), "fused": fused, "graph": graph}
         for n in sizes:
-            res = interleaved(variants, n, device, reps)
+            res = interleaved(variants, n, device, reps, block)
             ratio = _ratio(res, "fused", "silu")
             if ratio is not None and kind == "random":
                 fused_ratios[n].append(ratio)
@@ -288,7 +340,9 @@ def silu_table(console: Console, device: str, sizes: list[int], reps: int, where
                 *(_ms(res, k) for k in variants),
                 _fmt(_ratio(res, "symbolic", "silu")),
                 _fmt(ratio),
-                f"{compile_s:.1f}",
+                _fmt(_ratio(res, "graph", "silu")),
+                compile_s,
+                *(["/".join(_fmt(kernel_ms(variants[k], n)) for k in variants)] if device == "cuda" else []),
             )
     console.print(table)
     for n, r in fused_ratios.items():
@@ -303,6 +357,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", help="floats per tensor (default: 1M on CPU, 16M on CUDA)")
     parser.add_argument("--reps", type=int, default=25)
+    parser.add_argument(
+        "--block",
+        type=int,
+        help="forward+backward calls queued between synchronisations per timing (default: 1 on the CPU, 20 on CUDA,"
+        " where one synchronised call times mostly the host's launches and a training step queues its kernels)",
+    )
     parser.add_argument("--threads", type=int, help="torch's CPU threads (default: torch's own choice)")
     parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], help="default: the CPU, and CUDA if present")
     parser.add_argument("--tables", nargs="+", type=int, choices=[1, 2, 3], default=[1, 2, 3])
@@ -326,15 +386,16 @@ def main() -> None:
             if device == "cuda"
             else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
         )
-        where = f"torch {torch.__version__}, {device} ({name})"
+        block = args.block or (20 if device == "cuda" else 1)
+        where = f"torch {torch.__version__}, {device} ({name})" + (f", {block} calls per timing" if block > 1 else "")
         if 1 in args.tables:
-            for line in known_table(console, device, sizes, args.reps, where, not args.no_composed):
+            for line in known_table(console, device, sizes, args.reps, block, where, not args.no_composed):
                 console.print(line)
         if 2 in args.tables:
-            misses = compound_table(console, device, sizes, args.reps, where)
+            misses = compound_table(console, device, sizes, args.reps, block, where)
             console.print("compound targets missed: " + ("none" if not misses else "\n  " + "\n  ".join(misses)))
         if 3 in args.tables:
-            silu_table(console, device, sizes, args.reps, where)
+            silu_table(console, device, sizes, args.reps, block, where)
     console.print(f"total {time.perf_counter() - start:.0f} s")
 
 

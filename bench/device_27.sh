@@ -45,13 +45,14 @@ step() {
 }
 for name in $STEPS; do
   case $name in
-    fast) step 70 fast.md $PY bench/cuda_paths.py $SMOKE_ARG --sections fast ;;
+    fast) step 160 fast.md $PY bench/cuda_paths.py $SMOKE_ARG --sections fast ;;
     native) step 60 native_cuda.txt $PY bench/compiler_speed.py $SPEED --tables 1 --no-composed ;;
+    native1) step 40 native_cuda_block1.txt $PY bench/compiler_speed.py $SPEED --tables 1 --no-composed --block 1 ;;
     loop) step 80 loop.md $PY bench/cuda_paths.py $SMOKE_ARG --sections loop ;;
     sharing) step 150 sharing.md $PY bench/cuda_paths.py $SMOKE_ARG --sections sharing --per-gpu $PER_GPU ;;
     search) step 110 search.md $PY bench/cuda_paths.py $SMOKE_ARG --sections search ;;
     compile) step 90 compile_silu.txt $PY bench/cuda_paths.py $SMOKE_ARG --sections compile ;;
-    fused) step 90 fused_cuda.txt $PY bench/compiler_speed.py $SPEED --tables 3 ;;
+    fused) step 170 fused_cuda.txt $PY bench/compiler_speed.py $SPEED --tables 3 ;;
     *) echo "unknown step $name" >>"$OUT/log.txt" ;;
   esac
 done

@@ -113,6 +113,13 @@ def _make_function(fwd: Callable, bwd: Callable, formula: str) -> type[torch.aut
     return SymbolicActivation
 
 
+def _direct(program: Program) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """Torch's own op where the program is that op of ``x`` alone: called without the program's interpreter."""
+    if len(program.ops) == 1 and program.ops[0].args == ("x",) and program.outputs == (program.ops[0].target,):
+        return PROGRAM_OPS[program.ops[0].fn].torch
+    return None
+
+
 class CompiledActivation(nn.Module):
     """An activation compiled from a formula; learnable constants are ``nn.Parameter``s in ``params``."""
 
@@ -125,6 +132,7 @@ class CompiledActivation(nn.Module):
         mode = choose_mode(mode, 0)
         self.mode, self.inplace = mode, inplace
         self.program, self.backward_program, self._function = _compiled(to_formula(expr), expr, mode)
+        self._native = _direct(self.program)
         init = check_params(init)
         self.params = nn.ParameterDict(
             {p: nn.Parameter(torch.tensor(float(init.get(p, 1.0)))) for p in self.program.params}
@@ -132,7 +140,9 @@ class CompiledActivation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         params = [self.params[p] for p in self.program.params]
-        if self._function is None:
+        if self._native is not None:
+            y = self._native(x)
+        elif self._function is None:
             y = run_program(self.program, x, dict(zip(self.program.params, params)))[0]
         else:
             y = self._function.apply(x, *params)
