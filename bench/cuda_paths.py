@@ -40,8 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evoact.compiler import MODES, compile_activation
+from evoact.compiler import MODES, compile_activation, lower, run_program
+from evoact.compiler.module import _own_code
 from evoact.export.torch_module import export_torch_module
+from evoact.formula import parse
 from evoact.tasks import get_task
 from evoact.tasks.cifar10_fast import write_synthetic_cifar10
 from evoact.training import Dataset, Schedule, TrainConfig, measure, train
@@ -253,38 +255,56 @@ def compiled_model(data_dir: Path, smoke: bool) -> Iterator[str]:
         yield f"| {name} | {calls[0]:.1f} | {calls[1]:.2f} |"
 
 
+class GraphActivation(nn.Module):
+    """A formula's forward torch.compile'd as autograd records it (torch's partitioner writes the backward): the
+    alternative to fused mode that bench/compiler_speed.py's table 3 calls "graph"."""
+
+    def __init__(self, formula: str) -> None:
+        super().__init__()
+        program = lower(parse(formula), natives=True)
+        self.params = nn.ParameterDict({p: nn.Parameter(torch.tensor(1.0)) for p in program.params})
+
+        def forward(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+            return run_program(program, x, dict(zip(program.params, params)))[0]
+
+        self.names, self.run = program.params, _graph(formula, forward)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x, *(self.params[p] for p in self.names))
+
+
+@functools.lru_cache
+def _graph(formula: str, forward: Callable) -> Callable:
+    """One compiled function per formula per process (its own code object: torch.compile caches per code object)."""
+    return torch.compile(_own_code(forward, str(abs(hash(formula)))))
+
+
 def fast_training(data_dir: Path, smoke: bool) -> Iterator[str]:
-    """Markdown rows: seconds of full cifar10-fast trainings and the synthetic test accuracy, per activation, with
-    and without CUDA graphs (call 3 of bench/results/cuda_27.md timed the fused modes with 98ad639's version)."""
+    """Markdown rows: seconds of full cifar10-fast trainings and the synthetic test accuracy, per activation."""
     task = get_task("cifar10-fast", str(data_dir))
     config = TrainConfig(epochs=1, batch_size=64) if smoke else TrainConfig()
     steps = task.steps(config)
-    formula = functools.partial(compile_activation, FORMULAS[1])
-    paths: list[tuple[str, object, bool, int]] = [
-        ("torch nn.GELU (the reference)", nn.GELU, True, 3),
-        ("torch nn.GELU (the reference)", nn.GELU, False, 1),
-        ("`gelu(x)`, auto", functools.partial(compile_activation, "gelu(x)"), True, 1),
-        (f"`{FORMULAS[1]}`, auto", formula, True, 2),
-        (f"`{FORMULAS[1]}`, auto", formula, False, 1),
-    ]
+    paths: dict[str, tuple[object, int]] = {"torch nn.GELU (the reference)": (nn.GELU, 3)}
+    for formula, mode, seeds in (("gelu(x)", "auto", 1), (FORMULAS[1], "auto", 2), (FORMULAS[1], "fused", 2)):
+        make = functools.partial(compile_activation, formula, mode=mode if mode != "auto" else "symbolic")
+        paths[f"`{formula}`, {mode}"] = (make, seeds)
+    paths[f"`{FORMULAS[1]}`, graph (table 3's)"] = (functools.partial(GraphActivation, FORMULAS[1]), 2)
     yield from [
         f"{len(task.load().x_train)} training images, {steps} steps at batch {config.batch_size or task.batch_size};"
-        " seconds of the training loop (the CUDA graphs' capture included; whitening and the final test-time-flipped"
-        " measures not); the warm-up is one epoch first (cuDNN's autotuning, first launches)\n",
-        "| activation | CUDA graphs | warm-up epoch s | seed | s / training | ratio to the first | synthetic test acc"
-        " |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        " seconds of the training loop (whitening and the final test-time-flipped measures not included); the"
+        " warm-up is one epoch first (cuDNN's autotuning, first launches, a fused formula's compiles)\n",
+        "| activation | warm-up epoch s | seed | s / training | ratio to torch GELU's first | synthetic test acc |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     base = None
-    for name, make, graphs, seeds in paths:
-        task.graphs = graphs
+    for name, (make, seeds) in paths.items():
         warm = task.run(make, TrainConfig(epochs=1, batch_size=64 if smoke else 1024)).seconds
         for seed in range(1 if smoke else seeds):
             result = task.run(make, TrainConfig(seed=seed, epochs=config.epochs, batch_size=config.batch_size))
             base = base or result.seconds
             yield (
-                f"| {name} | {'yes' if graphs else 'no'} | {warm:.1f} | {seed} | {result.seconds:.2f} |"
-                f" {result.seconds / base:.2f} | {result.test_acc:.3f} |"
+                f"| {name} | {warm:.1f} | {seed} | {result.seconds:.2f} | {result.seconds / base:.2f} |"
+                f" {result.test_acc:.3f} |"
             )
 
 

@@ -113,7 +113,6 @@ class Cifar10Fast(Cifar10Task):
     batch_size = 1024
     lr = 11.5  # per 1024 examples of the summed loss, before decoupling from the momentum
     bf16 = True  # the reference trains in bfloat16 with channels-last images
-    graphs = True  # on CUDA, full batches' forward and backward replay as CUDA graphs (train_fast)
 
     def __init__(self, data_dir: str | None = None, widths: tuple[int, int, int] = WIDTHS) -> None:
         super().__init__(data_dir)
@@ -138,7 +137,6 @@ class Cifar10Fast(Cifar10Task):
             hurdle,
             self.device(),
             self.bf16,
-            self.graphs,
         )
 
 
@@ -150,13 +148,10 @@ def train_fast(
     hurdle: Hurdle | None = None,
     device: torch.device | str = "cpu",
     bf16: bool = True,
-    graphs: bool = True,
 ) -> TrainResult:
     """The speedrun's training of ``model`` (a ``FastNet``) on ``data`` for ``schedule``'s epochs, batch size,
     learning rate and seed; measured as ``training.train`` measures (validation after each epoch and at the probe,
-    with test-time flipping). ``bf16``: on CUDA, bfloat16 autocast and channels-last images, as the reference.
-    ``graphs``: on CUDA, each full batch's forward and backward replay as CUDA graphs (one launch each, where eager
-    code launches every op of every activation: a formula of many ops would leave the GPU waiting on the host)."""
+    with test-time flipping). ``bf16``: on CUDA, bfloat16 autocast and channels-last images, as the reference."""
     if not isinstance(model, FastNet):
         raise TypeError("train_fast trains a FastNet")
     device = torch.device(device)
@@ -181,10 +176,7 @@ def train_fast(
     slow = [p.detach().clone() for p in model.state_dict().values()]
     flips = torch.rand(n, device=device, generator=generator) < 0.5
     padded = F.pad(x_train, (TRANSLATE,) * 4, mode="reflect")
-    start = time.perf_counter()  # the graphs' capture counts as training time
-    if graphs and device.type == "cuda" and n >= bs:
-        sample = padded[:bs, :, TRANSLATE:-TRANSLATE, TRANSLATE:-TRANSLATE]
-        _graph_training_step(model, sample.contiguous(memory_format=torch.channels_last) if mixed else sample, mixed)
+    start = time.perf_counter()
     step, epoch, loss_sum, batches, probe, curve = 0, 0, 0.0, 0, None, []
     model.train()
     while step < total:
@@ -200,8 +192,9 @@ def train_fast(
             idx = order[i : i + bs]
             for group in opt.param_groups:
                 group["lr"] = group["base"] * _triangle(step / total)
+            # each weight is cast once per forward, so autocast's cast cache would only be kept (measured without it)
             with torch.autocast(device.type, torch.bfloat16, enabled=mixed, cache_enabled=False):
-                output = model(images[idx]) if len(idx) == bs else FastNet.forward(model, images[idx])
+                output = model(images[idx])
             value = F.cross_entropy(output.float(), y_train[idx], label_smoothing=LABEL_SMOOTHING, reduction="sum")
             opt.zero_grad(set_to_none=True)
             value.backward()
@@ -242,19 +235,6 @@ def train_fast(
         probe_loss=probe and probe[1],
         curve=tuple(curve),
     )
-
-
-def _graph_training_step(model: FastNet, sample: torch.Tensor, mixed: bool) -> None:
-    """Make ``model``'s training forward (and its backward) CUDA graphs captured on ``sample``'s shape; evaluation and
-    other shapes (the epoch's last, short batch: ``FastNet.forward``) stay eager. Capturing runs a few warm-up batches,
-    whose BatchNorm statistics are put back."""
-    model.train()
-    kept = {name: buffer.clone() for name, buffer in model.named_buffers()}
-    with torch.autocast("cuda", torch.bfloat16, enabled=mixed, cache_enabled=False):
-        torch.cuda.make_graphed_callables(model, (sample,), allow_unused_input=True)
-    with torch.no_grad():
-        for name, buffer in model.named_buffers():
-            buffer.copy_(kept[name])
 
 
 def _triangle(progress: float) -> float:
