@@ -10,7 +10,10 @@ import subprocess
 import sys
 
 import pytest
+import ray
+from click.testing import CliRunner
 
+from evoact.cli import main
 from evoact.store import RunStore
 
 
@@ -85,13 +88,34 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         (["confirm", "runs/none"], "runs/none: no such run directory"),
     ],
 )
-def test_bad_input_gets_a_one_line_error(run_cli, args, message):
+def test_bad_input_gets_a_one_line_error(tmp_path, monkeypatch, args, message):
+    """In this process (the console script's own entry point, without a process start per case); the real process
+    is checked below."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code not in (0, None) and not isinstance(result.exception, AssertionError)
+    _assert_one_line_error(result.stdout, result.stderr, message)
+    assert not ray.is_initialized()  # refused before any worker started
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["show", "runs/none"], "runs/none: no such run directory"),
+        (["search", "--space", "nonexistent"], "unknown search space"),
+    ],
+)
+def test_bad_input_in_a_real_process_exits_non_zero_with_one_line(run_cli, args, message):
     proc = run_cli(*args, check=False)
     assert proc.returncode != 0
-    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
-    assert len(error_lines) == 1 and message in error_lines[0], proc.stderr
+    _assert_one_line_error(proc.stdout, proc.stderr, message)
+
+
+def _assert_one_line_error(stdout: str, stderr: str, message: str) -> None:
+    error_lines = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], stderr
     if message.startswith(("unknown", "give", "population", "tasks must", "cifar10", "not CIFAR", "runs/none")):
-        assert " into " not in proc.stdout and "resuming" not in proc.stdout  # refused before a run is announced
+        assert " into " not in stdout and "resuming" not in stdout  # refused before a run is announced
 
 
 def test_multi_task_pareto_search_shows_its_front(run_cli, tmp_path):
@@ -304,10 +328,11 @@ def test_a_runs_stored_ray_address_and_data_dir_are_never_used_on_their_own(run_
         (["search", "--suite", "general", "--task", "mnist1d-cnn"], "give --suite or --task, not both"),
     ],
 )
-def test_nothing_is_silently_accepted(run_cli, args, message):
-    proc = run_cli(*args, check=False)
-    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
-    assert proc.returncode != 0 and len(error_lines) == 1 and message in error_lines[0], proc.stderr
+def test_nothing_is_silently_accepted(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code not in (0, None) and not isinstance(result.exception, AssertionError)
+    _assert_one_line_error(result.stdout, result.stderr, message)
 
 
 def test_a_free_name_is_shown_as_the_learnable_constant_it_becomes(run_cli, tmp_path):
