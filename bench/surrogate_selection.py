@@ -10,7 +10,8 @@ larger pool, and only the surrogate's top few of it train (one of them an explor
 
 - ``evolution``: as in bench/replay.py (16 offspring, all trained);
 - ``evolution, ranked 16 of 128``: evolution proposes 128 children per generation, the top 16 by prediction train;
-- ``evolution, ranked 8 of 128``: the same, the top 8 train;
+- ``evolution, ranked 8 of 128``: the same, the top 8 train (the engine: ``--offspring 8 --surrogate-pool 16``);
+- ``evolution, ranked 8 of 256``: 256 children, the top 8 train (``--offspring 8 --surrogate-pool 32``);
 - ``random, ranked 8 of 256``: random trees instead of children (a space this small runs out of new ones);
 - ``whole space, ranked 8``: the top 8 of every untrained function of the space (possible only in a table).
 
@@ -47,6 +48,7 @@ METHODS: dict[str, tuple[str | None, tuple[int, int]]] = {
     "evolution": ("evolution", (0, 0)),
     "evolution, ranked 16 of 128": ("evolution", (128, 16)),
     "evolution, ranked 8 of 128": ("evolution", (128, 8)),
+    "evolution, ranked 8 of 256": ("evolution", (256, 8)),
     "random, ranked 8 of 256": ("random", (256, 8)),
     "whole space, ranked 8": (None, (0, 8)),
 }
