@@ -193,6 +193,21 @@ def test_a_native_module_saves_what_torch_saves():
             assert sum(saved) == x.numel(), formula
 
 
+@pytest.mark.parametrize(
+    "formula, mode, backward",
+    [
+        ("silu(x)", "symbolic", "SiluBackward0"),  # a native formula: torch's op and its own backward
+        ("gelu(x)", "fused", "GeluBackward0"),
+        ("exp(x)", "symbolic", "SymbolicActivationBackward"),  # one op, but no native: the mode's backward
+        ("sin(x)", "fused", "SymbolicActivationBackward"),
+        ("exp(x)", "autograd", "ExpBackward0"),
+    ],
+)
+def test_a_one_op_formula_differentiates_as_its_mode_says(formula, mode, backward):
+    y = compile_activation(formula, mode=mode)(torch.randn(8, requires_grad=True))
+    assert type(y.grad_fn).__name__ == backward
+
+
 def test_the_screening_programs_hold_only_the_op_tables_ops():
     assert {op.fn for op in lower(parse("silu(x) + mish(x)")).ops} <= set(OPS)
 

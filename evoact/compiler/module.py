@@ -114,7 +114,7 @@ def _make_function(fwd: Callable, bwd: Callable, formula: str) -> type[torch.aut
 
 
 def _direct(program: Program) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """Torch's own op where the program is that op of ``x`` alone: called without the program's interpreter."""
+    """Torch's op where the program is that one op of ``x`` (a native formula): called without the interpreter."""
     if len(program.ops) == 1 and program.ops[0].args == ("x",) and program.outputs == (program.ops[0].target,):
         return PROGRAM_OPS[program.ops[0].fn].torch
     return None
@@ -132,7 +132,7 @@ class CompiledActivation(nn.Module):
         mode = choose_mode(mode, 0)
         self.mode, self.inplace = mode, inplace
         self.program, self.backward_program, self._function = _compiled(to_formula(expr), expr, mode)
-        self._native = _direct(self.program)
+        self._native = _direct(self.program) if self._function is None else None  # the mode's backward otherwise
         init = check_params(init)
         self.params = nn.ParameterDict(
             {p: nn.Parameter(torch.tensor(float(init.get(p, 1.0)))) for p in self.program.params}
