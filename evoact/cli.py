@@ -304,6 +304,7 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
                 f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with:"
                 f" evoact resume {shown(str(run_dir))}",
                 highlight=False,
+                soft_wrap=True,  # a command to copy: never broken inside by a line break
             )
         else:
             console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
@@ -319,12 +320,14 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
         console.print(
             f"\nstopped early: continue with evoact resume {shown(str(run_dir))} (with another stopping rule, or none)",
             highlight=False,
+            soft_wrap=True,
         )
     console.print(
         f"\nnext: evoact show {shown(str(run_dir))}   |   evoact confirm {shown(str(run_dir))} --task my_task.py:fn"
         f" (your own network)   |   evoact export {shown(str(run_dir))} ID -o my_act.py   |   evoact runs"
         f" {shown(str(run_dir.parent))}",
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -19,6 +19,8 @@ from evoact.store import RunStore
 def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     out = run_cli("search", "--budget", "tiny", "--seed", "1", "--name", "e2e", "--workers", "2")
     assert "runs/e2e" in out.stdout and "baseline relu" in out.stdout
+    nexts = [line for line in out.stdout.splitlines() if line.startswith("next: evoact show runs/e2e")]
+    assert nexts and nexts[0].endswith("evoact runs runs")  # commands to copy stay on one line, however long
     assert "[gen 1 of 0-1]" in out.stderr and "ETA" in out.stderr  # plain progress lines when not a terminal
     assert "[baselines] baseline 4/4 " in out.stderr and " 10/10 #" in out.stderr  # tiny: 6 + 4 evaluations
 
