@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import os
 import platform
 import random
@@ -40,7 +41,7 @@ from rich.table import Table
 
 from evoact.compiler import CompileError, compile_activation, derivatives, lower, lower_many, run_program
 from evoact.compiler.module import _function, _own_code
-from evoact.formula import parse
+from evoact.formula import parse, to_formula
 from evoact.genome import Genome
 from evoact.native import NATIVES
 from evoact.primitives import X
@@ -110,16 +111,24 @@ def composed_fused(expr: sp.Expr) -> Callable:
     return function.apply
 
 
+@functools.lru_cache
+def graph_program(formula: str) -> Callable[..., torch.Tensor]:
+    """The alternative to fused mode, ``f(x, *params)`` in the program's order of constants: torch.compile of the
+    forward as autograd records it, torch's partitioner choosing what the backward saves or recomputes (one compiled
+    graph each way, no evoact backward); compiled once per formula and process."""
+    program = lower(parse(formula), natives=True)
+
+    def forward(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+        return run_program(program, x, dict(zip(program.params, params)))[0]
+
+    return torch.compile(_own_code(forward, hashlib.sha256(formula.encode()).hexdigest()[:12]))
+
+
 def graph_fused(expr: sp.Expr, device: str) -> Callable:
-    """The alternative to fused mode: torch.compile of the forward as autograd records it, torch's partitioner
-    choosing what the backward saves or recomputes (one compiled graph each way, no evoact backward)."""
-    program = lower(expr, natives=True)
-    params = {p: torch.tensor(1.0, device=device, requires_grad=True) for p in program.params}
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        return run_program(program, x, params)[0]
-
-    return torch.compile(_own_code(forward, str(abs(hash(program.formula)))))
+    """``graph_program`` with its constants at 1."""
+    run = graph_program(to_formula(expr))
+    params = [torch.tensor(1.0, device=device, requires_grad=True) for _ in lower(expr, natives=True).params]
+    return lambda x: run(x, *params)
 
 
 def compiled(fn: Callable, device: str) -> float:
@@ -168,24 +177,28 @@ def interleaved(
     return {k: (statistics.median(v), saved[k]) for k, v in times.items()}
 
 
-def kernel_ms(fn: Callable, n: int, calls: int = 5) -> float | None:
-    """Milliseconds of GPU kernels per forward+backward (torch's profiler): the device's work without the host's."""
+def kernels(fn: Callable, n: int, calls: int = 5) -> tuple[float, float]:
+    """GPU kernels per forward+backward and their milliseconds (torch's profiler): the device's work, not the host's."""
     from torch.profiler import ProfilerActivity, profile
 
     x = torch.randn(n, device="cuda", requires_grad=True)
     grad = torch.ones_like(x)
     fn(x).backward(grad)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn(x).backward(grad)
+        torch.cuda.synchronize()
+    busy = [e for e in prof.key_averages() if e.self_device_time_total > 0]
+    return sum(e.count for e in busy) / calls, sum(e.self_device_time_total for e in busy) / calls / 1e3
+
+
+def kernel_ms(fn: Callable, n: int) -> float | None:
+    """``kernels``' milliseconds; None where the profiler cannot see the GPU (the timings stand)."""
     try:
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for _ in range(calls):
-                fn(x).backward(grad)
-            torch.cuda.synchronize()
-        events = prof.key_averages()
-        total = sum(e.self_device_time_total for e in events)
-    except Exception as exc:  # noqa: BLE001  # a profiler without CUPTI: the column stays empty, the timings stand
+        return kernels(fn, n)[1]
+    except Exception as exc:  # noqa: BLE001  # a profiler without CUPTI: the column stays empty
         print(f"  kernel time not measured: {type(exc).__name__}: {str(exc)[:80]}")
         return None
-    return total / calls / 1e3
 
 
 def _table(title: str, columns: list[str]) -> Table:

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from compiler_speed import graph_program  # bench/ is on the path when this runs as a script
 from torch import nn
 
-from evoact.compiler import MODES, compile_activation, lower, run_program
-from evoact.compiler.module import _own_code
+from evoact.compiler import MODES, compile_activation, lower
 from evoact.export.torch_module import export_torch_module
 from evoact.formula import parse
 from evoact.tasks import get_task
@@ -256,27 +256,16 @@ def compiled_model(data_dir: Path, smoke: bool) -> Iterator[str]:
 
 
 class GraphActivation(nn.Module):
-    """A formula's forward torch.compile'd as autograd records it (torch's partitioner writes the backward): the
-    alternative to fused mode that bench/compiler_speed.py's table 3 calls "graph"."""
+    """bench/compiler_speed.py's "graph" (``graph_program``) as a module whose constants are parameters."""
 
     def __init__(self, formula: str) -> None:
         super().__init__()
-        program = lower(parse(formula), natives=True)
-        self.params = nn.ParameterDict({p: nn.Parameter(torch.tensor(1.0)) for p in program.params})
-
-        def forward(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-            return run_program(program, x, dict(zip(program.params, params)))[0]
-
-        self.names, self.run = program.params, _graph(formula, forward)
+        self.names = lower(parse(formula), natives=True).params
+        self.params = nn.ParameterDict({p: nn.Parameter(torch.tensor(1.0)) for p in self.names})
+        self.run = graph_program(formula)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x, *(self.params[p] for p in self.names))
-
-
-@functools.lru_cache
-def _graph(formula: str, forward: Callable) -> Callable:
-    """One compiled function per formula per process (its own code object: torch.compile caches per code object)."""
-    return torch.compile(_own_code(forward, str(abs(hash(formula)))))
 
 
 def fast_training(data_dir: Path, smoke: bool) -> Iterator[str]:
@@ -286,7 +275,7 @@ def fast_training(data_dir: Path, smoke: bool) -> Iterator[str]:
     steps = task.steps(config)
     paths: dict[str, tuple[object, int]] = {"torch nn.GELU (the reference)": (nn.GELU, 3)}
     for formula, mode, seeds in (("gelu(x)", "auto", 1), (FORMULAS[1], "auto", 2), (FORMULAS[1], "fused", 2)):
-        make = functools.partial(compile_activation, formula, mode=mode if mode != "auto" else "symbolic")
+        make = functools.partial(compile_activation, formula, mode=mode)
         paths[f"`{formula}`, {mode}"] = (make, seeds)
     paths[f"`{FORMULAS[1]}`, graph (table 3's)"] = (functools.partial(GraphActivation, FORMULAS[1]), 2)
     yield from [

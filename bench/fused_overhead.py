@@ -20,6 +20,7 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 import torch.nn.functional as F
+from compiler_speed import kernels  # bench/ is on the path when this runs as a script
 
 from evoact.compiler import compile_activation
 
@@ -38,21 +39,6 @@ def per_call(fn: Callable, n: int, device: str, calls: int) -> float:
         fn(x).backward(grad)
     _sync(device)
     return (time.perf_counter() - start) / calls * 1e3
-
-
-def kernels(fn: Callable, n: int, calls: int = 5) -> tuple[float, float]:
-    """GPU kernels per forward+backward and their milliseconds (torch's profiler)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    x = torch.randn(n, device="cuda", requires_grad=True)
-    grad = torch.ones_like(x)
-    fn(x).backward(grad)
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(calls):
-            fn(x).backward(grad)
-        torch.cuda.synchronize()
-    busy = [e for e in prof.key_averages() if e.self_device_time_total > 0]
-    return sum(e.count for e in busy) / calls, sum(e.self_device_time_total for e in busy) / calls / 1e3
 
 
 def _sync(device: str) -> None:

@@ -100,9 +100,11 @@ class RunReader:
             for r in rows
             if r.outcome.stage not in (Stage.STATIC, Stage.CACHE, Stage.SURROGATE) and r.status != Status.PENDING
         ]
-        surrogate_saved = len(stages[Stage.SURROGATE]) * (sum(past_cache) / len(past_cache) if past_cache else 0.0)
-        if self.config.screening.selecting:  # it ranked out what only the pool proposed: nothing saved
-            surrogate_saved = 0.0
+        surrogate_saved = (
+            0.0  # selecting, it ranked out what only the pool proposed: nothing saved
+            if self.config.screening.selecting
+            else len(stages[Stage.SURROGATE]) * (sum(past_cache) / len(past_cache) if past_cache else 0.0)
+        )
         saved = full_cost * (len(stages[Stage.STATIC]) + len(stages[Stage.CACHE]) + len(stages[Stage.STABILITY]))
         saved += surrogate_saved
         saved += sum(max(0.0, full_cost - (r.outcome.train_seconds or 0.0)) for r in stages[Stage.QUALITY])
