@@ -12,8 +12,9 @@ from evoact.baselines import BASELINES, DEFAULT_BASELINES, GLU_BASELINES
 from evoact.compiler import choose_mode
 from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig
 from evoact.scoring import AGGREGATES, SCORES
+from evoact.screening.cache import protocol_key
 from evoact.screening.config import ScreeningConfig
-from evoact.tasks import FAMILIES, SUITES, canonical_task_name, task_family, task_group
+from evoact.tasks import FAMILIES, SUITES, canonical_task_name, get_task, task_family, task_group
 from evoact.training import TrainConfig
 
 #: Budget presets. ``generations`` counts the initial population as generation 0; ``epoch_scale`` multiplies each
@@ -399,3 +400,32 @@ def restated(
     if data_dir:
         data_dir = str(Path(data_dir).expanduser().resolve())
     return replace(config, address=address or None, data_dir=data_dir or None), notes
+
+
+def fitness_protocol(config: SearchConfig) -> str:
+    """The fitness cache's key for ``config``: outcomes are shared only under the same tasks (at the same code
+    revision and on the same kind of device), weighting, scoring and training protocol."""
+    multi = {
+        "tasks": list(config.tasks),
+        "weights": list(config.task_weights),
+        "baselines": list(config.baselines),
+        "data_dir": config.data_dir,
+    } | (
+        {}
+        if (config.score, config.aggregate) == ("accuracy", "mean")
+        else {"score": config.score, "aggregate": config.aggregate}
+    )
+    single: str | dict[str, str | None] = (
+        config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
+    )
+    if config.score != "accuracy":
+        single = {"task": config.task, "data_dir": config.data_dir, "score": config.score}
+    tasks = {name: get_task(name, config.data_dir) for name in config.tasks}
+    revisions = {name: task.revision() for name, task in tasks.items()}
+    # a task trained on a GPU (in bfloat16 where it says so) measures apart from the CPU's: only then is it keyed
+    # (the driver's view of the device: workers of a cluster with other hardware than the driver are not told apart)
+    devices = {name: kind for name, task in tasks.items() if (kind := task.device().type) != "cpu"}
+    return protocol_key(
+        single if len(config.tasks) == 1 else multi,
+        asdict(config.training) | {"revisions": revisions} | ({"devices": devices} if devices else {}),
+    )

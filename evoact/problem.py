@@ -8,7 +8,6 @@ and training in the Ray workers; results are scored (``scoring``), stored, cache
 from __future__ import annotations
 
 import contextlib
-import statistics
 from collections.abc import Iterable
 from dataclasses import asdict, replace
 
@@ -17,57 +16,20 @@ import sympy as sp
 from evoact.baselines import baseline_formula, baseline_params
 from evoact.benchtable import TableError, load_table
 from evoact.compiler import CompileError, lower
-from evoact.config import MAX_SEED, SearchConfig
+from evoact.config import SearchConfig, fitness_protocol
 from evoact.evaluation import make_job
 from evoact.evolution import Fitness, Proposal
 from evoact.formula import X
 from evoact.hooks import Hooks
-from evoact.records import USER_ORIGINS, Candidate, Outcome, RaceResult, Stage, Status
+from evoact.racing import Racing
+from evoact.records import USER_ORIGINS, Candidate, Outcome, Stage, Status
 from evoact.scoring import fitness, objectives, references, uses_loss
-from evoact.screening import CACHE_FILE, FitnessCache, protocol_key, screen_static
+from evoact.screening import CACHE_FILE, FitnessCache, screen_static
 from evoact.search_space import SearchSpace
 from evoact.store import RunStore
 from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_examples
-from evoact.tasks import get_task
 from evoact.training import Hurdle
 from evoact.workers import WorkerPool
-
-#: Racing seeds are the search's seed plus multiples of this prime (wrapped into the seed range): never the search's.
-RACE_SEED_STRIDE = 1_000_003
-
-
-def race_seed(search_seed: int, index: int) -> int:
-    """The training seed of a candidate's ``index``-th extra seed when racing (index 0 is the search's own)."""
-    return (search_seed + RACE_SEED_STRIDE * index) % (MAX_SEED + 1)
-
-
-def fitness_protocol(config: SearchConfig) -> str:
-    """The fitness cache's key for ``config``: outcomes are shared only under the same tasks (at the same code
-    revision and on the same kind of device), weighting, scoring and training protocol."""
-    multi = {
-        "tasks": list(config.tasks),
-        "weights": list(config.task_weights),
-        "baselines": list(config.baselines),
-        "data_dir": config.data_dir,
-    } | (
-        {}
-        if (config.score, config.aggregate) == ("accuracy", "mean")
-        else {"score": config.score, "aggregate": config.aggregate}
-    )
-    single: str | dict[str, str | None] = (
-        config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
-    )
-    if config.score != "accuracy":
-        single = {"task": config.task, "data_dir": config.data_dir, "score": config.score}
-    tasks = {name: get_task(name, config.data_dir) for name in config.tasks}
-    revisions = {name: task.revision() for name, task in tasks.items()}
-    # a task trained on a GPU (in bfloat16 where it says so) measures apart from the CPU's: only then is it keyed
-    # (the driver's view of the device: workers of a cluster with other hardware than the driver are not told apart)
-    devices = {name: kind for name, task in tasks.items() if (kind := task.device().type) != "cpu"}
-    return protocol_key(
-        single if len(config.tasks) == 1 else multi,
-        asdict(config.training) | {"revisions": revisions} | ({"devices": devices} if devices else {}),
-    )
 
 
 class Problem:
@@ -96,9 +58,7 @@ class Problem:
         self._uncached: list[Candidate] = []  # results whose fitness waited for the references
         self._rows: dict[int, Candidate] = {}  # every candidate of this session, as last stored
         self._finished: list[Candidate] = []  # proposals that got an outcome since the last ``collect``
-        self._racing: dict[int, tuple[int, int]] = {}  # pool ticket -> (candidate, seed) of a racing training
-        self._raced: dict[int, dict[int, float | None]] = {}  # candidate -> seed -> fitness known to this session
-        self._race_protocols: dict[int, str] = {}  # seed -> the fitness cache's key for trainings with that seed
+        self.racing = Racing(store, config, self.cache, self._rows, self._fitness, self.params_of)
         surrogate = self.screening.surrogate > 0 or self.screening.selecting
         self.gate = self._gate() if self.screening.active and surrogate else None
         self._gate_generation: int | None = None  # the generation the surrogate was last fitted for
@@ -371,7 +331,7 @@ class Problem:
     @property
     def in_flight(self) -> int:
         """Trainings running now: candidates and racing seeds."""
-        return len(self._training) + len(self._racing)
+        return len(self._training) + len(self.racing.tickets)
 
     def poll(self) -> None:
         """Wait for the next outcomes from the workers and store them, all those that arrived together in one commit
@@ -380,8 +340,8 @@ class Problem:
         arrived = list(self.pool.results())
         with self.batch(), self.cache.transaction() if self.cache is not None else contextlib.nullcontext():
             for ticket, plain in arrived:
-                if ticket in self._racing:
-                    self._raced_result(*self._racing.pop(ticket), Outcome.from_plain(plain))
+                if ticket in self.racing.tickets:
+                    self.racing.finished(ticket, Outcome.from_plain(plain))
                     continue
                 row = self._training.pop(ticket)
                 outcome = Outcome.from_plain(plain)
@@ -393,40 +353,17 @@ class Problem:
 
     def drain(self) -> None:
         """Wait until everything dispatched has an outcome, storing each as it arrives."""
-        while self._training or self._racing:
+        while self._training or self.racing.tickets:
             self.poll()
 
-    # --- racing the elite ----------------------------------------------------------------
+    # --- racing the elite (racing.py) ----------------------------------------------------
     def race(self, baselines: bool = False) -> int:
-        """Start the seeds that the current top ``race_top`` candidates (or the baselines) lack, up to ``race_seeds``
-        in all; a seed already stored (a resumed run) or in the fitness cache is taken instead of trained. Returns
-        how many seeds became known or started, 0 once nothing is missing."""
+        """Start the seeds that the current top ``race_top`` candidates (or the baselines) lack; returns how many seeds
+        became known or started, 0 once nothing is missing (or the run does not race)."""
         if not self.config.racing or self.references is None:
             return 0
-        busy = set(self._racing.values())
-        changed = 0
-        for row in self._baselines_trained() if baselines else self._top():
-            stored = {r.seed: r for r in self.store.races(row.id)}
-            for index in range(1, self.config.race_seeds):
-                seed = race_seed(self.config.seed, index)
-                if seed in self._raced.get(row.id, {}) or (row.id, seed) in busy:
-                    continue
-                changed += 1
-                if (known := stored.get(seed) or self._race_cached(row, seed)) is not None:
-                    self._know_race(known)
-                    continue
-                assert self.pool is not None  # set by evaluate_baselines, before anything is trained
-                job = make_job(
-                    row.formula,
-                    self.config.tasks,
-                    replace(self.config.training, seed=seed),
-                    self.params_of(row),
-                    self.screening,
-                    data_dir=self.config.data_dir,
-                    score=self.config.score,
-                )
-                self._racing[self.pool.submit(job)] = (row.id, seed)
-        return changed
+        assert self.pool is not None  # set by evaluate_baselines, before anything is trained
+        return self.racing.start(self.pool, self._baselines_trained() if baselines else self.racing.top())
 
     def race_to_end(self, baselines: bool = False) -> None:
         """Race until every candidate of the top ``race_top`` (or every baseline) has its seeds: a candidate pushed
@@ -434,92 +371,8 @@ class Problem:
         while self.race(baselines):
             self.drain()
 
-    def _top(self) -> list[Candidate]:
-        """The current top ``race_top`` evolved candidates known to this session, ranked as the store ranks them."""
-        ranked = [
-            r
-            for r in self._rows.values()
-            if r.label is None
-            and r.status in (Status.OK, Status.DUPLICATE)
-            and r.outcome.duplicate_of is None
-            and r.outcome.fitness is not None
-        ]
-        ranked.sort(key=lambda r: (r.raced_failed > 0, -(r.rank_fitness or 0.0), r.id))  # as store.ranked()
-        return ranked[: self.config.race_top]
-
     def _baselines_trained(self) -> list[Candidate]:
         return [r for r in self._rows.values() if r.label and r.status == Status.OK and r.outcome.fitness is not None]
-
-    def _race_cached(self, row: Candidate, seed: int) -> RaceResult | None:
-        """A seed's result from the fitness cache (stored here as this run's race), without training."""
-        fingerprint = row.fingerprint or self._fingerprints.get(row.id)
-        if self.cache is None or fingerprint is None:
-            return None
-        known = self.cache.get(self._race_protocol(seed), fingerprint)
-        if known is None:
-            return None
-        result = RaceResult(
-            row.id,
-            seed,
-            Status.OK if known.status == Status.OK else Status.FAILED,
-            known.fitness if known.status == Status.OK else None,
-            0.0,
-            known.reason if known.status != Status.OK else None,
-            f"{known.source} {known.formula}",
-        )
-        self.store.add_race(result)
-        return result
-
-    def _race_protocol(self, seed: int) -> str:
-        """The fitness cache's key for a training with ``seed``: racing seeds are cached like a search's own."""
-        if seed not in self._race_protocols:
-            # its own key: a racing seed's fitness is scored against this run's references and skips the hurdle,
-            # so it is shared with this search's racing seeds only, never with a search whose own seed it is
-            main = fitness_protocol(replace(self.config, seed=seed))
-            self._race_protocols[seed] = f"{main} raced-for-seed-{self.config.seed}"
-        return self._race_protocols[seed]
-
-    def _raced_result(self, cid: int, seed: int, outcome: Outcome) -> None:
-        """A racing training finished: its fitness under this seed is stored, cached and counted in the mean; a
-        failure of the machinery counts as a failed seed for this session only (it is not stored)."""
-        ok = outcome.status == Status.OK
-        result = RaceResult(
-            cid,
-            seed,
-            outcome.status,
-            self._fitness(outcome) if ok else None,
-            outcome.seconds,
-            outcome.error,
-        )
-        row = self._rows[cid]
-        if not outcome.transient:
-            self.store.add_race(result)
-            fingerprint = row.fingerprint or self._fingerprints.get(cid)
-            if self.cache is not None and fingerprint is not None:
-                self.cache.add(
-                    self._race_protocol(seed),
-                    fingerprint,
-                    result.status,
-                    result.fitness,
-                    result.error,
-                    row.formula,
-                    f"{self.store.path.name} #{cid}",
-                )
-        self._know_race(result)
-
-    def _know_race(self, result: RaceResult) -> None:
-        """Count a seed's result in its candidate's raced mean (stored, and used for the next top ``race_top``)."""
-        seeds = self._raced.setdefault(result.candidate, {})
-        seeds[result.seed] = result.fitness if result.status == Status.OK else None
-        row = self._rows[result.candidate]
-        values = [v for v in (row.outcome.fitness, *seeds.values()) if v is not None]
-        failed = sum(v is None for v in seeds.values())
-        mean = statistics.fmean(values) if values else None
-        std = statistics.stdev(values) if len(values) > 1 else None
-        self.store.set_raced(row.id, mean, std, len(values), failed)
-        self._rows[row.id] = replace(
-            row, raced_fitness=mean, raced_std=std, raced_seeds=len(values), raced_failed=failed
-        )
 
     def collect(self) -> list[Candidate]:
         """The proposals that got an outcome since the last call (screened out, reused or trained), in that order."""
@@ -564,7 +417,7 @@ class Problem:
     def _session(self, row: Candidate) -> Candidate:
         """A stored row as this session knows it: its raced mean counts only once this session has raced it (a
         resumed run then decides on the same facts, in the same order, as the uninterrupted one)."""
-        if row.id in self._raced or (row.raced_seeds == 1 and not row.raced_failed):
+        if self.racing.raced(row.id) or (row.raced_seeds == 1 and not row.raced_failed):
             return row
         return replace(row, raced_fitness=None, raced_std=None, raced_seeds=1, raced_failed=0)
 
@@ -574,8 +427,7 @@ class Problem:
         for row in self.store.candidates():
             if row.label is None and row.generation is not None and row.generation <= generation:
                 self._rows[row.id] = row
-                for race in self.store.races(row.id):
-                    self._raced.setdefault(row.id, {})[race.seed] = race.fitness if race.status == Status.OK else None
+                self.racing.remember(row.id)
 
     def _stored(self, cid: int) -> Candidate:
         """A candidate of this run's store (ids come from it, so it is there)."""
