@@ -87,7 +87,8 @@ class RunReader:
         """What the rejection cascade did: proposals, rejections per stage, cache hits, trainings, seconds saved.
 
         Savings are estimated from the measured cost of a full training in this run: each candidate removed
-        before training saves one; one stopped at the quality hurdle saves the rest of its epochs.
+        before training saves one (in a generation the surrogate ranked from a pool, one per pool's worth); one
+        stopped at the quality hurdle saves the rest of its epochs.
         """
         everything = self.store.candidates()
         rows = [r for r in everything if r.label is None]
@@ -105,7 +106,12 @@ class RunReader:
             if self.config.screening.selecting
             else len(stages[Stage.SURROGATE]) * (sum(past_cache) / len(past_cache) if past_cache else 0.0)
         )
-        saved = full_cost * (len(stages[Stage.STATIC]) + len(stages[Stage.CACHE]) + len(stages[Stage.STABILITY]))
+        # a generation the surrogate ranked proposed ``surrogate_pool`` times its quota: of its static and cache
+        # rejections, only that share would have been proposed (and so saved) without the pool
+        pooled = {r.generation for r in stages[Stage.SURROGATE]} if self.config.screening.selecting else set()
+        share = {g: 1 / self.config.screening.surrogate_pool for g in pooled}
+        removed = sum(share.get(r.generation, 1.0) for r in stages[Stage.STATIC] + stages[Stage.CACHE])
+        saved = full_cost * (removed + len(stages[Stage.STABILITY]))
         saved += surrogate_saved
         saved += sum(max(0.0, full_cost - (r.outcome.train_seconds or 0.0)) for r in stages[Stage.QUALITY])
         reasons: dict[str, int] = {}

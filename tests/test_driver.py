@@ -11,9 +11,8 @@ from click.testing import CliRunner
 
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.cli import main
-from evoact.config import make_config
+from evoact.config import fitness_protocol, make_config
 from evoact.driver import resume_search, run_search
-from evoact.config import fitness_protocol
 from evoact.screening import CACHE_FILE, FitnessCache
 from evoact.store import RunStore, RunStoreError
 
