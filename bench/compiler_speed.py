@@ -107,7 +107,7 @@ def lambdified(expr: sp.Expr) -> Callable:
 
 def composed_fused(expr: sp.Expr) -> Callable:
     """The formula's composed elementwise program (no natives) with its symbolic backward, both torch.compiled."""
-    function = _function(lower(expr), lower_many(derivatives(expr), expr), fused=True)
+    function = _function(lower(expr), lower_many(derivatives(expr), expr), "fused", expr)
     return function.apply
 
 
@@ -334,36 +334,48 @@ def silu_table(console: Console, device: str, sizes: list[int], reps: int, block
             "graph/SiLU",
             "compile s fused, graph",
         ]
-        + (["kernels ms SiLU/symbolic/fused/graph"] if device == "cuda" else []),
+        + (["jit ms", "jit/SiLU", "kernels ms SiLU/symbolic/fused/graph/jit"] if device == "cuda" else []),
     )
     rows = [("winner", parse(f)) for f in WINNERS] + [("random", e) for e in random_trees(10)]
     fused_ratios: dict[int, list[float]] = {n: [] for n in sizes}
+    jit_ratios: dict[int, list[float]] = {n: [] for n in sizes}
     for kind, expr in rows:
         fused, graph = compile_activation(expr, mode="fused").to(device), graph_fused(expr, device)
         compile_s = f"{compiled(fused, device):.1f}, {compiled(graph, device):.1f}"
         variants = {"silu": F.silu, "symbolic": compile_activation(expr).to(device), "fused": fused, "graph": graph}
+        if device == "cuda":  # jit is the symbolic mode elsewhere
+            variants["jit"] = jit = compile_activation(expr, mode="jit").to(device)
+            compiled(jit, device)  # NVRTC compiles its two kernels at the first call
         for n in sizes:
             res = interleaved(variants, n, device, reps, block)
             ratio = _ratio(res, "fused", "silu")
             if ratio is not None and kind == "random":
                 fused_ratios[n].append(ratio)
+                if (jit_ratio := _ratio(res, "jit", "silu")) is not None:
+                    jit_ratios[n].append(jit_ratio)
             table.add_row(
                 f"{kind}: {sp.sstr(expr)}",
                 f"{n / 1e6:.0f}M",
-                *(_ms(res, k) for k in variants),
+                *(_ms(res, k) for k in ("silu", "symbolic", "fused", "graph")),
                 _fmt(_ratio(res, "symbolic", "silu")),
                 _fmt(ratio),
                 _fmt(_ratio(res, "graph", "silu")),
                 compile_s,
-                *(["/".join(_fmt(kernel_ms(variants[k], n)) for k in variants)] if device == "cuda" else []),
+                *(
+                    [_ms(res, "jit"), _fmt(_ratio(res, "jit", "silu"))]
+                    + ["/".join(_fmt(kernel_ms(variants[k], n)) for k in variants)]
+                    if device == "cuda"
+                    else []
+                ),
             )
     console.print(table)
-    for n, r in fused_ratios.items():
-        if r:
-            console.print(
-                f"random trees at {n / 1e6:.0f}M: fused/SiLU median {statistics.median(r):.2f},"
-                f" range {min(r):.2f}-{max(r):.2f}"
-            )
+    for mode, ratios in (("fused", fused_ratios), ("jit", jit_ratios)):
+        for n, r in ratios.items():
+            if r:
+                console.print(
+                    f"random trees at {n / 1e6:.0f}M: {mode}/SiLU median {statistics.median(r):.2f},"
+                    f" range {min(r):.2f}-{max(r):.2f}"
+                )
 
 
 def main() -> None:

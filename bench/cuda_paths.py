@@ -274,7 +274,12 @@ def fast_training(data_dir: Path, smoke: bool) -> Iterator[str]:
     config = TrainConfig(epochs=1, batch_size=64) if smoke else TrainConfig()
     steps = task.steps(config)
     paths: dict[str, tuple[object, int]] = {"torch nn.GELU (the reference)": (nn.GELU, 3)}
-    for formula, mode, seeds in (("gelu(x)", "auto", 1), (FORMULAS[1], "auto", 2), (FORMULAS[1], "fused", 2)):
+    for formula, mode, seeds in (
+        ("gelu(x)", "auto", 1),
+        (FORMULAS[1], "auto", 2),
+        (FORMULAS[1], "fused", 2),
+        (FORMULAS[1], "jit", 2),
+    ):
         make = functools.partial(compile_activation, formula, mode=mode)
         paths[f"`{formula}`, {mode}"] = (make, seeds)
     paths[f"`{FORMULAS[1]}`, graph (table 3's)"] = (functools.partial(GraphActivation, FORMULAS[1]), 2)

@@ -19,7 +19,7 @@ BUDGET=${BUDGET:-540}
 export PYTHONUNBUFFERED=1 RAY_USAGE_STATS_ENABLED=0
 # evoact as installed (search_spaces/ becomes evoact.search_spaces, as pyproject.toml maps it), from this tree
 rm -rf /tmp/pkg && mkdir -p /tmp/pkg && cp -r evoact /tmp/pkg/ && cp -r search_spaces /tmp/pkg/evoact/search_spaces
-STEPS=${STEPS:-fast native loop sharing search compile fused}
+STEPS=${STEPS:-fast native loop sharing search compile fused}  # correct: every mode against autograd
 PER_GPU=${PER_GPU:-1 2 4 8}
 if [ "${SMOKE:-0}" = 1 ]; then
   PY=python; SMOKE_ARG=--smoke; SPEED="--devices cpu --sizes 100000 --reps 3"
@@ -45,6 +45,7 @@ step() {
 }
 for name in $STEPS; do
   case $name in
+    correct) step 60 correctness.md $PY bench/cuda_paths.py $SMOKE_ARG --sections correctness ;;
     fast) step 160 fast.md $PY bench/cuda_paths.py $SMOKE_ARG --sections fast ;;
     native) step 60 native_cuda.txt $PY bench/compiler_speed.py $SPEED --tables 1 --no-composed ;;
     native1) step 40 native_cuda_block1.txt $PY bench/compiler_speed.py $SPEED --tables 1 --no-composed --block 1 ;;

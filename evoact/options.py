@@ -163,7 +163,8 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--activation-mode",
         "activation_mode",
         ("auto", *COMPILE_MODES),
-        "How candidates are compiled for training (default auto: fused only for long trainings on the CPU).",
+        "How candidates are compiled for training (default auto: fused only for long trainings on the CPU;"
+        " jit: one CUDA kernel each way per formula, not yet measured on a GPU).",
     ),
     Option(
         "--no-screening",

@@ -1,4 +1,5 @@
 import random
+import shutil
 
 import pytest
 import sympy as sp
@@ -222,8 +223,9 @@ def test_auto_mode_fuses_only_long_trainings():
     assert choose_mode("auto", 800) == "symbolic" and choose_mode("auto", FUSED_MIN_STEPS) == "fused"
     assert choose_mode("auto", 10 * FUSED_MIN_STEPS, "cuda") == "symbolic"  # slower fused on CUDA: cuda_paths.md
     assert choose_mode("autograd", 10) == "autograd"
-    with pytest.raises(ValueError, match="unknown activation mode 'jit'"):
-        choose_mode("jit", 10)
+    assert choose_mode("jit", 10) == "jit"  # never chosen by auto: not yet measured on a GPU
+    with pytest.raises(ValueError, match="unknown activation mode 'triton'"):
+        choose_mode("triton", 10)
 
 
 @pytest.mark.parametrize("formula", ["x*sigmoid(beta*x)", "Max(x, alpha*x) + beta*tanh(x)"])
@@ -244,3 +246,136 @@ def test_scripting_networks_of_compiled_modules_is_reliable():
             compile_activation("Max(x, alpha*x) + beta*tanh(x)"),
         )
         torch.jit.script(net)
+
+
+# --- CUDA kernels written at run time (jit mode) --------------------------------------------------------------------
+#: Formulas whose forward and backward programs use every op of the table (checked in the test).
+CUDA_FORMULAS = [
+    "x - x**2/(beta + 2) + 1/(1 + x**2)",
+    "sqrt(1 + x**2) + 1/sqrt(1 + x**2) + Abs(x)**1.5 + (1 + x**2)**beta",
+    "log(1 + exp(-x**2)) + sin(x) + cos(2*x) + tan(x/4)",
+    "sinh(x/3)*cosh(x/5) + tanh(x)*asinh(x) + atan(x)",
+    "erf(x) - erfc(x/2) + Abs(x)*sign(x)",
+    "x/(1 + exp(-x)) + log(1 + exp(x)) + sinc(x)",
+    "Max(0, x) + Min(1, x) + Max(x, sin(x)) + Min(x, tanh(x))",
+    "beta*x",
+    "x + beta",
+    "Max(0, beta*x) + Heaviside(x)*x",
+]
+CUDA_PARAMS = {"beta": 0.7}
+
+
+def _cuda_programs():
+    from evoact.compiler import derivatives, lower_many
+    from evoact.formula import parse
+
+    out = []
+    for formula in CUDA_FORMULAS:
+        expr = parse(formula)
+        out.append((lower(expr), lower_many(derivatives(expr), expr)))
+    return out
+
+
+def _cuda_sources(device: str = "") -> str:
+    from evoact.compiler.cuda import GUARD, backward_source, forward_source
+
+    parts = [GUARD]
+    for i, (fwd, bwd) in enumerate(_cuda_programs()):
+        parts += [forward_source(fwd, fwd.params, f"f{i}"), backward_source(bwd, fwd.params, f"b{i}")[len(GUARD) :]]
+    return "\n".join(parts).replace("template <typename T>", f"template <typename T> {device}")
+
+
+def test_the_cuda_sources_use_every_op_of_the_table():
+    from evoact.ops import OPS
+
+    used = {op.fn for fwd, bwd in _cuda_programs() for program in (fwd, bwd) for op in program.ops}
+    assert used == set(OPS)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs a C++ compiler")
+def test_the_cuda_kernels_compute_what_the_interpreted_programs_compute(tmp_path):
+    """The kernels' C++ (compiled here by g++ for double: NVRTC needs a GPU) gives the forward values and the
+    gradients (by x and by the constant) that the interpreter gives, for formulas using every op of the table."""
+    import subprocess
+
+    from evoact.compiler import run_program
+
+    xs = [-7.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.0, 1.7, 3.0, 25.0]
+    calls = []
+    for i, (fwd, bwd) in enumerate(_cuda_programs()):
+        params = ", ".join(repr(CUDA_PARAMS[p]) for p in fwd.params)
+        outs = [f"o{j}" for j in range(len(bwd.outputs))]
+        calls.append(
+            f"for (double x : xs) {{ double {', '.join(outs)}; b{i}(x, 1.0{', ' if params else ''}{params},"
+            f' {", ".join(outs)}); printf("%.17g' + " %.17g" * len(outs) + '\\n",'
+            f" f{i}(x{', ' if params else ''}{params}), {', '.join(outs)}); }}"
+        )
+    main = "int main() {\n  double xs[] = {" + ", ".join(map(repr, xs)) + "};\n  " + "\n  ".join(calls) + "\n}\n"
+    source = tmp_path / "kernels.cpp"
+    source.write_text("#include <cmath>\n#include <cstdio>\n" + _cuda_sources() + "\n" + main)
+    subprocess.run(["g++", "-O1", "-o", tmp_path / "kernels", source], check=True, capture_output=True)
+    printed = subprocess.run([tmp_path / "kernels"], check=True, capture_output=True, text=True).stdout.split("\n")
+    x = torch.tensor(xs, dtype=torch.float64)
+    for i, (fwd, bwd) in enumerate(_cuda_programs()):
+        rows = torch.tensor(
+            [[float(v) for v in line.split()] for line in printed[i * len(xs) : (i + 1) * len(xs)]], dtype=torch.float64
+        )
+        params = {p: torch.tensor(CUDA_PARAMS[p], dtype=torch.float64) for p in fwd.params}
+        want = [run_program(fwd, x, params)[0]]
+        want += [torch.nan_to_num(s.expand_as(x), nan=0.0) for s in run_program(bwd, x, params)]
+        for column, values in enumerate(want):
+            torch.testing.assert_close(
+                rows[:, column],
+                values,
+                rtol=1e-9,
+                atol=1e-12,
+                equal_nan=True,
+                msg=lambda m, i=i, c=column: f"{CUDA_FORMULAS[i]} output {c}: {m}",
+            )
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs CUDA's nvcc")
+def test_the_cuda_kernels_compile_as_cuda_device_code(tmp_path):
+    """nvcc compiles every kernel as device code for float, the compute type of float, bfloat16 and half tensors (what
+    jiterator's NVRTC compile takes; here without a GPU)."""
+    import subprocess
+
+    calls = []
+    for i, (fwd, bwd) in enumerate(_cuda_programs()):
+        params = "".join(", x" for _ in fwd.params)
+        outs = [f"o{j}" for j in range(len(bwd.outputs))]
+        calls.append(
+            f"{{ float {', '.join(outs)}; b{i}(x, x{params}, {', '.join(outs)}); y[k] += f{i}(x{params})"
+            + "".join(f" + {o}" for o in outs)
+            + "; }"
+        )
+    kernel = "__global__ void all(float* y, const float* xs) {\n  int k = threadIdx.x; float x = xs[k];\n  "
+    source = tmp_path / "kernels.cu"
+    source.write_text(_cuda_sources("__device__") + "\n" + kernel + "\n  ".join(calls) + "\n}\n")
+    done = subprocess.run(["nvcc", "-c", source, "-o", tmp_path / "kernels.o"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_jit_mode_is_the_symbolic_mode_off_cuda():
+    """On the CPU (and for more constants than a kernel takes) ``jit`` computes exactly what ``symbolic`` does."""
+    x = _kink_free_input()
+    for formula in ("x*atan(beta*x) + sinc(x)", "a*x + b*x**2 + c*x**3 + d*sin(x) + e*cos(x) + f*tanh(x) + g"):
+        jit, symbolic = compile_activation(formula, mode="jit"), compile_activation(formula, mode="symbolic")
+        (gj,) = torch.autograd.grad(jit(x).sum(), x)
+        (gs,) = torch.autograd.grad(symbolic(x).sum(), x)
+        torch.testing.assert_close((jit(x), gj), (symbolic(x), gs), rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_jit_mode_matches_symbolic_on_cuda(dtype):
+    for formula in CUDA_FORMULAS:
+        x = torch.randn(4096, device="cuda", dtype=dtype, requires_grad=True)
+        jit = compile_activation(formula, CUDA_PARAMS, mode="jit").cuda()
+        symbolic = compile_activation(formula, CUDA_PARAMS, mode="symbolic").cuda()
+        outs = []
+        for act in (jit, symbolic):
+            y = act(x)
+            outs.append((y, *torch.autograd.grad(y.square().sum(), [x, *act.parameters()])))
+        tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(outs[0], outs[1], equal_nan=True, msg=formula, **tol)

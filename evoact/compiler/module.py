@@ -6,12 +6,14 @@ import functools
 import hashlib
 import types
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import sympy as sp
 import torch
 from torch import nn
 
+from evoact.compiler import cuda
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
 from evoact.compiler.standalone import standalone_module
@@ -20,12 +22,15 @@ from evoact.native import PROGRAM_OPS
 
 #: ``symbolic``: eager forward, generated backward from the saved input only (default);
 #: ``fused``: the same forward and backward compiled by torch.compile (inductor: C++ on CPU, Triton on CUDA);
-#: ``autograd``: the forward's ops recorded by autograd (saves every intermediate; for comparison).
+#: ``autograd``: the forward's ops recorded by autograd (saves every intermediate; for comparison);
+#: ``jit``: on CUDA tensors the forward and the backward each one elementwise kernel written for the formula at run
+#: time (``compiler/cuda.py``: one memory pass each way); elsewhere, and for more than ``cuda.MAX_PARAMS`` constants,
+#: the symbolic mode.
 #: In every mode the forward calls torch's own activation wherever a part of the formula is one (``evoact.native``),
 #: and a formula that is one such activation, summed with or multiplied by numbers, is that native op with torch's
 #: own backward: faster than any code evoact generates for it, saving what torch's activation saves (and at a kink
 #: torch's subgradient, relu'(0) = 0, where the symbolic backward takes the midpoint).
-MODES = ("symbolic", "fused", "autograd")
+MODES = ("symbolic", "fused", "autograd", "jit")
 #: Training steps from which ``auto`` picks ``fused`` on the CPU: below it a compile (seconds) costs more than it saves.
 #: On CUDA ``auto`` never fuses: training ResNet-20 on an H200, fused was slower than symbolic
 #: (bench/results/cuda_paths.md).
@@ -66,10 +71,10 @@ def _compiled(
     if mode == "autograd" or forward.native:
         return forward, None, None
     backward = lower_many(derivatives(expr), expr)
-    return forward, backward, _function(forward, backward, fused=mode == "fused")
+    return forward, backward, _function(forward, backward, mode, expr)
 
 
-def _function(forward: Program, backward: Program, fused: bool) -> type[torch.autograd.Function]:
+def _function(forward: Program, backward: Program, mode: str, expr: sp.Expr) -> type[torch.autograd.Function]:
     names = forward.params
 
     def fwd(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
@@ -81,10 +86,23 @@ def _function(forward: Program, backward: Program, fused: bool) -> type[torch.au
         grads = [grad * torch.nan_to_num(s, nan=0.0) for s in slopes]
         return [grads[0], *[g.sum() for g in grads[1:]]]
 
-    if fused:
-        tag = hashlib.sha256(forward.formula.encode()).hexdigest()[:12]
+    tag = hashlib.sha256(forward.formula.encode()).hexdigest()[:12]
+    if mode == "fused":
         fwd, bwd = (torch.compile(_own_code(f, tag)) for f in (fwd, bwd))  # shapes specialise first: fastest code
+    elif mode == "jit" and len(names) <= cuda.MAX_PARAMS:
+        # the kernel computes the formula itself: no native ops inside (the op table's CUDA forms)
+        gpu_fwd, gpu_bwd = cuda.kernels(lower(expr), backward, tag)
+        fwd, bwd = _on_cuda(gpu_fwd, fwd), _on_cuda(gpu_bwd, bwd)
     return _make_function(fwd, bwd, forward.formula)
+
+
+def _on_cuda(kernel: Callable, elsewhere: Callable) -> Callable:
+    """``kernel`` for a CUDA input, ``elsewhere`` for any other."""
+
+    def run(x: torch.Tensor, *args: torch.Tensor) -> Any:
+        return kernel(x, *args) if x.is_cuda else elsewhere(x, *args)
+
+    return run
 
 
 def _own_code(fn: Callable, tag: str) -> Callable:
