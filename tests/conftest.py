@@ -22,6 +22,28 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def _stop_ray() -> None:
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def shared_ray(request):
+    """The searches of one test process share one local Ray, as a notebook's searches do (a search uses the Ray it
+    finds running and leaves it up): each then skips Ray's start, its workers' imports and its shutdown. A test marked
+    ``own_ray`` runs with no Ray up, so its search starts and stops its own, as a command-line search does."""
+    if request.node.get_closest_marker("own_ray"):
+        _stop_ray()
+        yield
+        _stop_ray()
+        return
+    from evoact.workers import start_ray  # sets Ray's loopback and no-usage-statistics switches before importing it
+
+    start_ray(2)
+    yield
+
+
 @pytest.fixture
 def run_cli(tmp_path):
     """Run the real ``evoact`` console script in a subprocess, from a scratch directory."""

@@ -89,6 +89,7 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         (["confirm", "runs/none"], "runs/none: no such run directory"),
     ],
 )
+@pytest.mark.own_ray  # Ray must not be up before or after
 def test_bad_input_gets_a_one_line_error(tmp_path, monkeypatch, args, message):
     """In this process (the console script's own entry point, without a process start per case); the real process
     is checked below."""

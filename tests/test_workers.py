@@ -74,6 +74,7 @@ def test_worker_faults_are_retried_once_then_recorded_and_the_pool_goes_on(pool,
 
 
 @pytest.mark.slow
+@pytest.mark.own_ray  # it connects to its own cluster
 def test_an_async_search_across_a_multi_node_cluster_loses_nothing_when_a_node_dies(tmp_path, monkeypatch):
     """A head and two worker nodes on loopback (ray.cluster_utils); one worker node is killed mid-run."""
     import json
