@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ def start_ray(workers: int, address: str | None = None) -> bool:
     if not address or address.rpartition(":")[0] in ("127.0.0.1", "localhost"):
         # Without this Ray turns 127.0.0.1 into the machine's network address and binds or connects there.
         os.environ.setdefault(_LOOPBACK_SWITCH, "0")
+        _loopback_if_imported()
     import ray
 
     if ray.is_initialized():
@@ -62,6 +64,14 @@ def start_ray(workers: int, address: str | None = None) -> bool:
                 f" or set {_LOOPBACK_SWITCH}=0"
             )
     return True
+
+
+def _loopback_if_imported() -> None:
+    """Ray reads the loopback switch once, when it is imported: a Ray imported before evoact (a notebook's ``import
+    ray`` first) is told here too, where its constant still exists (the bind check after ``ray.init`` stays)."""
+    constants = getattr(getattr(sys.modules.get("ray"), "_private", None), "ray_constants", None)
+    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER") and os.environ.get(_LOOPBACK_SWITCH) == "0":
+        constants.ENABLE_RAY_CLUSTER = False
 
 
 class WorkerPool:

@@ -40,6 +40,26 @@ def test_local_ray_listens_on_loopback_only(pool):
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
 
 
+def test_a_ray_imported_before_evoact_still_runs_jobs_on_loopback_only():
+    """A notebook that imports ray first: the private local Ray still binds 127.0.0.1 (Ray reads the switch at its
+    import), and a job runs on it."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import ray\n"
+        "from evoact.workers import WorkerPool\n"
+        "pool = WorkerPool(1, timeout=60)\n"
+        "print(ray.get_runtime_context().gcs_address)\n"
+        "pool.close()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}  # as a fresh shell has it
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith("127.0.0.1:")
+
+
 def test_worker_faults_are_retried_once_then_recorded_and_the_pool_goes_on(pool, tmp_path):
     def faulty(job):  # defined here so that Ray ships it by value to the workers
         import os
