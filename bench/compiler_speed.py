@@ -107,7 +107,7 @@ def lambdified(expr: sp.Expr) -> Callable:
 
 def composed_fused(expr: sp.Expr) -> Callable:
     """The formula's composed elementwise program (no natives) with its symbolic backward, both torch.compiled."""
-    function = _function(lower(expr), lower_many(derivatives(expr), expr), "fused", expr)
+    function = _function(lower(expr), lower_many(derivatives(expr), expr), "fused")
     return function.apply
 
 

@@ -22,12 +22,14 @@ from evoact.ops import OPS, Operation
 @dataclass(frozen=True)
 class Native:
     """A function torch has natively: its name in programs, its formulas in ``x`` (the forms of it SymPy does not
-    bring to one canonical form), its torch callable and its source template."""
+    bring to one canonical form), its torch callable, its source template and its C++ template for the CUDA kernels
+    (``compiler/cuda.py``: in the stable form torch computes it in)."""
 
     name: str
     formulas: tuple[str, ...]
     torch: Callable[..., torch.Tensor]
     template: str
+    cuda: str
 
     @functools.cached_property
     def expressions(self) -> tuple[sp.Expr, ...]:
@@ -46,24 +48,61 @@ def _gelu_tanh(u: torch.Tensor) -> torch.Tensor:
 
 def _op(name: str, formula: str) -> Native:
     """A native that is also an op of the op table: the lowering emits it already; listed for whole-formula use."""
-    return Native(name, (formula,), OPS[name].torch, OPS[name].template)
+    return Native(name, (formula,), OPS[name].torch, OPS[name].template, OPS[name].cuda)
 
 
 _TABLE = (
-    Native("relu", ("relu(x)",), F.relu, "torch.relu({0})"),
-    Native("relu6", ("Min(6, Max(0, x))", "Max(0, Min(6, x))"), F.relu6, "torch.nn.functional.relu6({0})"),
-    Native("hardtanh", ("Min(1, Max(-1, x))", "Max(-1, Min(1, x))"), F.hardtanh, "torch.nn.functional.hardtanh({0})"),
-    Native("elu", ("Max(0, x) + Min(0, exp(x) - 1)",), F.elu, "torch.nn.functional.elu({0})"),
-    Native("silu", ("silu(x)",), F.silu, "torch.nn.functional.silu({0})"),
-    Native("gelu", ("gelu(x)",), F.gelu, "torch.nn.functional.gelu({0})"),
+    Native("relu", ("relu(x)",), F.relu, "torch.relu({0})", "(({0} > T(0) || {0} != {0}) ? {0} : T(0))"),
+    Native(
+        "relu6",
+        ("Min(6, Max(0, x))", "Max(0, Min(6, x))"),
+        F.relu6,
+        "torch.nn.functional.relu6({0})",
+        "({0} != {0} ? {0} : ({0} < T(0) ? T(0) : ({0} > T(6) ? T(6) : {0})))",
+    ),
+    Native(
+        "hardtanh",
+        ("Min(1, Max(-1, x))", "Max(-1, Min(1, x))"),
+        F.hardtanh,
+        "torch.nn.functional.hardtanh({0})",
+        "({0} != {0} ? {0} : ({0} < T(-1) ? T(-1) : ({0} > T(1) ? T(1) : {0})))",
+    ),
+    Native(
+        "elu",
+        ("Max(0, x) + Min(0, exp(x) - 1)",),
+        F.elu,
+        "torch.nn.functional.elu({0})",
+        "({0} > T(0) ? {0} : std::expm1({0}))",
+    ),
+    Native("silu", ("silu(x)",), F.silu, "torch.nn.functional.silu({0})", "({0} / (T(1) + std::exp(-{0})))"),
+    Native(
+        "gelu",
+        ("gelu(x)",),
+        F.gelu,
+        "torch.nn.functional.gelu({0})",
+        "(T(0.5) * {0} * (T(1) + std::erf({0} * T(0.7071067811865476))))",
+    ),
     Native(
         "gelu_tanh",
         ("x/2*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3)))",),
         _gelu_tanh,
         "torch.nn.functional.gelu({0}, approximate='tanh')",
+        "(T(0.5) * {0} * (T(1) + std::tanh(T(0.7978845608028654) * ({0} + T(0.044715) * {0} * {0} * {0}))))",
     ),
-    Native("mish", ("mish(x)",), F.mish, "torch.nn.functional.mish({0})"),
-    Native("logsigmoid", ("-softplus(-x)", "log(sigmoid(x))"), F.logsigmoid, "torch.nn.functional.logsigmoid({0})"),
+    Native(
+        "mish",
+        ("mish(x)",),
+        F.mish,
+        "torch.nn.functional.mish({0})",
+        "({0} * std::tanh({0} > T(20) ? {0} : std::log1p(std::exp({0}))))",
+    ),
+    Native(
+        "logsigmoid",
+        ("-softplus(-x)", "log(sigmoid(x))"),
+        F.logsigmoid,
+        "torch.nn.functional.logsigmoid({0})",
+        "({0} < T(0) ? {0} - std::log1p(std::exp({0})) : -std::log1p(std::exp(-{0})))",
+    ),
     _op("softplus", "softplus(x)"),
     _op("tanh", "tanh(x)"),
     _op("sigmoid", "sigmoid(x)"),

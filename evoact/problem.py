@@ -155,10 +155,13 @@ class Problem:
         return self.gate
 
     def pool_factor(self, generation: int) -> int:
-        """How many times its quota a generation proposes: ``surrogate_pool`` once the surrogate can rank, else 1."""
-        if not self.screening.selecting or self.gate is None:
+        """How many times its quota a generation proposes: ``surrogate_pool`` once the surrogate can rank, else 1. A
+        pooled generation is recorded (``show`` counts only its quota's share of the cascade's rejections as saved)."""
+        if not self.screening.selecting or self.gate is None or self._fit_gate(generation).threshold is None:
             return 1
-        return self.screening.surrogate_pool if self._fit_gate(generation).threshold is not None else 1
+        pooled = set(self.store.meta().get("pooled_generations", ())) | {generation}
+        self.store.set_meta("pooled_generations", sorted(pooled))
+        return self.screening.surrogate_pool
 
     def _surrogate(self, rows: list[Candidate], train: int | None) -> list[Candidate]:
         """The surrogate stage: the rows it lets train (those it predicts in the top share, or with ``train`` its

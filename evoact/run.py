@@ -106,9 +106,10 @@ class RunReader:
             if self.config.screening.selecting
             else len(stages[Stage.SURROGATE]) * (sum(past_cache) / len(past_cache) if past_cache else 0.0)
         )
-        # a generation the surrogate ranked proposed ``surrogate_pool`` times its quota: of its static and cache
-        # rejections, only that share would have been proposed (and so saved) without the pool
-        pooled = {r.generation for r in stages[Stage.SURROGATE]} if self.config.screening.selecting else set()
+        # a pooled generation proposed ``surrogate_pool`` times its quota: of its static and cache rejections, only
+        # that share would have been proposed (and so saved) without the pool
+        meta = self.store.meta()
+        pooled = meta.get("pooled_generations", ())
         share = {g: 1 / self.config.screening.surrogate_pool for g in pooled}
         removed = sum(share.get(r.generation, 1.0) for r in stages[Stage.STATIC] + stages[Stage.CACHE])
         saved = full_cost * (removed + len(stages[Stage.STABILITY]))
@@ -122,7 +123,6 @@ class RunReader:
         for r in stages[Stage.QUALITY]:
             task = next((t for t, s in r.outcome.scores.items() if s.stopped), self.config.task)
             by_task[task] = by_task.get(task, 0) + 1
-        meta = self.store.meta()
         races = self.store.races()
         evolved = [r for r in self.store.ranked() if r.label is None]
         first_seed = max(evolved, key=lambda r: (r.outcome.fitness or 0.0, -r.id), default=None)

@@ -127,6 +127,10 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "references": (lambda v: isinstance(v, dict), "references per task"),
     "confirmation": (lambda v: v is None or isinstance(v, dict), "a confirmation record"),
+    "pooled_generations": (
+        lambda v: isinstance(v, list) and all(isinstance(g, int) and not isinstance(g, bool) for g in v),
+        "a list of generations",
+    ),
 }
 
 

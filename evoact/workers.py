@@ -197,8 +197,16 @@ class WorkerPool:
                     yield index.pop(ticket), result
 
     def close(self) -> None:
-        """Shut down Ray if this pool started it."""
+        """Stop this pool's jobs and shut down Ray if this pool started it; on a Ray it found running (a notebook's, a
+        cluster) its unfinished jobs are cancelled instead, so that a stopped search does not go on training there."""
         import ray
 
-        if self._owns_ray and ray.is_initialized():
+        if not ray.is_initialized():
+            return
+        if self._owns_ray:
             ray.shutdown()
+            return
+        for ref in self._running:
+            ray.cancel(ref)
+        self._running.clear()
+        self._queue.clear()

@@ -249,7 +249,7 @@ def test_scripting_networks_of_compiled_modules_is_reliable():
 
 
 # --- CUDA kernels written at run time (jit mode) --------------------------------------------------------------------
-#: Formulas whose forward and backward programs use every op of the table (checked in the test).
+#: Formulas whose forward and backward programs use every op of the table and every native (checked in the test).
 CUDA_FORMULAS = [
     "x - x**2/(beta + 2) + 1/(1 + x**2)",
     "sqrt(1 + x**2) + 1/sqrt(1 + x**2) + Abs(x)**1.5 + (1 + x**2)**beta",
@@ -261,6 +261,12 @@ CUDA_FORMULAS = [
     "beta*x",
     "x + beta",
     "Max(0, beta*x) + Heaviside(x)*x",
+    # torch's own activations, which the forward computes in torch's stable forms
+    "silu(x) + gelu(x) + mish(x)*beta",
+    "x/2*(1 + tanh(sqrt(2/pi)*(x + 0.044715*x**3)))",
+    "log(sigmoid(x))*beta + Max(0, x) + Min(0, exp(x) - 1)",
+    "Min(6, Max(0, x)) + Min(1, Max(-1, x))*beta",
+    "beta*Max(0, x) + tanh(x) + sigmoid(x) + softplus(x)",
 ]
 CUDA_PARAMS = {"beta": 0.7}
 
@@ -272,7 +278,7 @@ def _cuda_programs():
     out = []
     for formula in CUDA_FORMULAS:
         expr = parse(formula)
-        out.append((lower(expr), lower_many(derivatives(expr), expr)))
+        out.append((lower(expr, natives=True), lower_many(derivatives(expr), expr)))  # as the modules lower
     return out
 
 
@@ -285,53 +291,55 @@ def _cuda_sources(device: str = "") -> str:
     return "\n".join(parts).replace("template <typename T>", f"template <typename T> {device}")
 
 
-def test_the_cuda_sources_use_every_op_of_the_table():
-    from evoact.ops import OPS
+def test_the_cuda_sources_use_every_op_of_the_table_and_every_native():
+    from evoact.native import PROGRAM_OPS
 
     used = {op.fn for fwd, bwd in _cuda_programs() for program in (fwd, bwd) for op in program.ops}
-    assert used == set(OPS)
+    assert used == set(PROGRAM_OPS)
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs a C++ compiler")
 def test_the_cuda_kernels_compute_what_the_interpreted_programs_compute(tmp_path):
-    """The kernels' C++ (compiled here by g++ for double: NVRTC needs a GPU) gives the forward values and the
-    gradients (by x and by the constant) that the interpreter gives, for formulas using every op of the table."""
+    """The kernels' C++ (compiled here by g++: NVRTC needs a GPU) gives the forward values and the gradients (by x and
+    by the constant) that the interpreter gives (torch's own ops and natives), in double and in float (the compute type
+    of float, bfloat16 and half tensors), for formulas using every op of the table and every native, far out on both
+    sides too (logsigmoid stays finite at -100 in float only in its stable form)."""
     import subprocess
 
     from evoact.compiler import run_program
 
-    xs = [-7.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.0, 1.7, 3.0, 25.0]
+    xs = [-100.0, -7.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.0, 1.7, 3.0, 25.0]
+    types = {"double": (torch.float64, "%.17g", 1e-9, 1e-12), "float": (torch.float32, "%.9g", 1e-4, 1e-5)}
     calls = []
-    for i, (fwd, bwd) in enumerate(_cuda_programs()):
-        params = ", ".join(repr(CUDA_PARAMS[p]) for p in fwd.params)
-        outs = [f"o{j}" for j in range(len(bwd.outputs))]
-        calls.append(
-            f"for (double x : xs) {{ double {', '.join(outs)}; b{i}(x, 1.0{', ' if params else ''}{params},"
-            f' {", ".join(outs)}); printf("%.17g' + " %.17g" * len(outs) + '\\n",'
-            f" f{i}(x{', ' if params else ''}{params}), {', '.join(outs)}); }}"
-        )
+    for ctype, (_, fmt, _, _) in types.items():
+        for i, (fwd, bwd) in enumerate(_cuda_programs()):
+            args = "".join(f", {ctype}({CUDA_PARAMS[p]!r})" for p in fwd.params)
+            outs = ", ".join(f"o{j}" for j in range(len(bwd.outputs)))
+            calls.append(
+                f"for (double v : xs) {{ {ctype} x = v, {outs}; b{i}(x, {ctype}(1){args}, {outs});"
+                f' printf("{fmt}' + f" {fmt}" * len(bwd.outputs) + f'\\n", double(f{i}(x{args})), {outs}); }}'
+            )
     main = "int main() {\n  double xs[] = {" + ", ".join(map(repr, xs)) + "};\n  " + "\n  ".join(calls) + "\n}\n"
     source = tmp_path / "kernels.cpp"
     source.write_text("#include <cmath>\n#include <cstdio>\n" + _cuda_sources() + "\n" + main)
     subprocess.run(["g++", "-O1", "-o", tmp_path / "kernels", source], check=True, capture_output=True)
-    printed = subprocess.run([tmp_path / "kernels"], check=True, capture_output=True, text=True).stdout.split("\n")
-    x = torch.tensor(xs, dtype=torch.float64)
-    for i, (fwd, bwd) in enumerate(_cuda_programs()):
-        rows = torch.tensor(
-            [[float(v) for v in line.split()] for line in printed[i * len(xs) : (i + 1) * len(xs)]], dtype=torch.float64
-        )
-        params = {p: torch.tensor(CUDA_PARAMS[p], dtype=torch.float64) for p in fwd.params}
-        want = [run_program(fwd, x, params)[0]]
-        want += [torch.nan_to_num(s.expand_as(x), nan=0.0) for s in run_program(bwd, x, params)]
-        for column, values in enumerate(want):
-            torch.testing.assert_close(
-                rows[:, column],
-                values,
-                rtol=1e-9,
-                atol=1e-12,
-                equal_nan=True,
-                msg=lambda m, i=i, c=column: f"{CUDA_FORMULAS[i]} output {c}: {m}",
-            )
+    lines = iter(subprocess.run([tmp_path / "kernels"], check=True, capture_output=True, text=True).stdout.split("\n"))
+    for ctype, (dtype, _, rtol, atol) in types.items():
+        x = torch.tensor(xs, dtype=dtype)
+        for i, (fwd, bwd) in enumerate(_cuda_programs()):
+            rows = torch.tensor([[float(v) for v in next(lines).split()] for _ in xs], dtype=dtype)
+            params = {p: torch.tensor(CUDA_PARAMS[p], dtype=dtype) for p in fwd.params}
+            want = [run_program(fwd, x, params)[0]]
+            want += [torch.nan_to_num(s.expand_as(x), nan=0.0) for s in run_program(bwd, x, params)]
+            for column, values in enumerate(want):
+                torch.testing.assert_close(
+                    rows[:, column],
+                    values,
+                    rtol=rtol,
+                    atol=atol,
+                    equal_nan=True,
+                    msg=lambda m, i=i, c=column, t=ctype: f"{CUDA_FORMULAS[i]} output {c} in {t}: {m}",
+                )
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs CUDA's nvcc")
@@ -379,3 +387,15 @@ def test_jit_mode_matches_symbolic_on_cuda(dtype):
             outs.append((y, *torch.autograd.grad(y.square().sum(), [x, *act.parameters()])))
         tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(outs[0], outs[1], equal_nan=True, msg=formula, **tol)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_jit_mode_differentiates_twice_on_cuda():
+    """Under ``create_graph`` the backward is the symbolic one, whose graph differentiates again."""
+    x = torch.randn(256, device="cuda", dtype=torch.float64, requires_grad=True)
+    seconds = []
+    for mode in ("jit", "symbolic"):
+        act = compile_activation("x*atan(beta*x)", CUDA_PARAMS, mode=mode).cuda().double()
+        (g,) = torch.autograd.grad(act(x).sum(), x, create_graph=True)
+        seconds.append(torch.autograd.grad(g.sum(), x)[0])
+    torch.testing.assert_close(seconds[0], seconds[1])

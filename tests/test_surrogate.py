@@ -130,7 +130,8 @@ def test_a_search_selecting_from_a_pool_trains_each_generation_s_quota_and_recor
     cascade = run.cascade()  # what it ranked out only the pool proposed: no time counted as saved
     assert cascade.skipped_surrogate == sum(r.outcome.stage == "surrogate" for r in rows)
     assert cascade.surrogate_seconds_saved == 0.0
-    # nor is the pool's extra screening: of a ranked generation's static and cache rejections, a quarter count as saved
+    # nor is the pool's extra screening: of a pooled generation's static and cache rejections, a quarter count as saved
+    assert run.store.meta()["pooled_generations"] == [0, 1, 2]
     removed = cascade.rejected_static + cascade.cache_hits
     assert removed > 0 and cascade.train_seconds_saved < cascade.full_training_seconds * removed
     shown = capsys.readouterr().err

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 import torch
 
@@ -34,6 +36,26 @@ def test_a_job_over_the_timeout_is_cancelled_and_the_pool_goes_on(pool):
     assert results[1]["status"] == "ok"
 
 
+def test_closing_a_pool_on_a_ray_it_did_not_start_cancels_its_unfinished_jobs(pool):
+    """A search stopped in a notebook must not go on training in the notebook's Ray: the CPUs come back."""
+    import ray
+
+    guest = WorkerPool(2, timeout=600)  # shares the running Ray started by the fixture
+    total = ray.cluster_resources()["CPU"]
+    for _ in range(3):  # two start, one waits in the pool's queue
+        guest.submit(make_job("relu(x)", ("mnist1d-cnn",), TrainConfig(epochs=500), {}))
+    deadline = time.monotonic() + 60
+    while ray.available_resources().get("CPU", 0) > total - 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU", 0) <= total - 2  # both are training
+    guest.close()
+    assert guest.busy == 0 and ray.is_initialized()  # not its Ray: left running
+    deadline = time.monotonic() + 60
+    while ray.available_resources().get("CPU", 0) < total and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU", 0) == total
+
+
 def test_local_ray_listens_on_loopback_only(pool):
     import ray
 
@@ -41,8 +63,8 @@ def test_local_ray_listens_on_loopback_only(pool):
 
 
 def test_a_ray_imported_before_evoact_still_runs_jobs_on_loopback_only():
-    """A notebook that imports ray first: the private local Ray still binds 127.0.0.1 (Ray reads the switch at its
-    import), and a job runs on it."""
+    """A notebook that imports ray first: the private local Ray a pool starts still binds 127.0.0.1 (Ray reads the
+    switch at its import)."""
     import os
     import subprocess
     import sys

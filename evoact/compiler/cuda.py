@@ -2,8 +2,9 @@
 
 The symbolic mode runs one torch op per program step, each a pass over memory; on a GPU a formula with no native op
 then costs several times a native activation (``bench/results/cuda_27.md``). Here the program becomes one C++ functor
-(the op table's ``cuda`` templates) that jiterator compiles once per process and runs as one elementwise kernel, so
-a formula costs one memory pass and one C++ op call each way, as torch's own activations do.
+(the ``cuda`` templates of the op table and of the natives, in torch's stable forms) that jiterator compiles once per
+process and runs as one elementwise kernel: the forward one pass over memory; the backward one more, writing the
+gradient by x and, per learnable constant, a tensor that one reduction then sums.
 """
 
 from __future__ import annotations
@@ -79,10 +80,11 @@ def kernels(
     )
 
     def fwd(x: torch.Tensor, *values: torch.Tensor) -> torch.Tensor:
-        return fwd_kernel(x, *(v.to(x.dtype) for v in values))  # one dtype: the vectorised kernel, no casts inside
+        # the constants on x's device (jiterator takes no CPU scalars) and of its dtype (no casts in the kernel)
+        return fwd_kernel(x, *(v.to(x.device, x.dtype) for v in values))
 
     def bwd(x: torch.Tensor, grad: torch.Tensor, *values: torch.Tensor) -> list[torch.Tensor]:
-        out = bwd_kernel(x, grad, *(v.to(x.dtype) for v in values))
+        out = bwd_kernel(x, grad, *(v.to(x.device, x.dtype) for v in values))
         out = [out] if isinstance(out, torch.Tensor) else list(out)
         return [out[0], *(g.sum() for g in out[1:])]
 

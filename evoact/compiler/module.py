@@ -24,9 +24,10 @@ from evoact.native import PROGRAM_OPS
 #: ``fused``: the same forward and backward compiled by torch.compile (inductor: C++ on CPU, Triton on CUDA);
 #: ``autograd``: the forward's ops recorded by autograd (saves every intermediate; for comparison);
 #: ``jit``: on CUDA tensors the forward and the backward each one elementwise kernel written for the formula at run
-#: time (``compiler/cuda.py``: one memory pass each way); elsewhere, and for more than ``cuda.MAX_PARAMS`` constants,
-#: the symbolic mode.
-#: In every mode the forward calls torch's own activation wherever a part of the formula is one (``evoact.native``),
+#: time (``compiler/cuda.py``); elsewhere, for more than ``cuda.MAX_PARAMS`` constants and under a second
+#: differentiation, the symbolic mode.
+#: In every mode the forward calls torch's own activation wherever a part of the formula is one (``evoact.native``;
+#: a jit kernel computes it inside, as torch does),
 #: and a formula that is one such activation, summed with or multiplied by numbers, is that native op with torch's
 #: own backward: faster than any code evoact generates for it, saving what torch's activation saves (and at a kink
 #: torch's subgradient, relu'(0) = 0, where the symbolic backward takes the midpoint).
@@ -71,10 +72,10 @@ def _compiled(
     if mode == "autograd" or forward.native:
         return forward, None, None
     backward = lower_many(derivatives(expr), expr)
-    return forward, backward, _function(forward, backward, mode, expr)
+    return forward, backward, _function(forward, backward, mode)
 
 
-def _function(forward: Program, backward: Program, mode: str, expr: sp.Expr) -> type[torch.autograd.Function]:
+def _function(forward: Program, backward: Program, mode: str) -> type[torch.autograd.Function]:
     names = forward.params
 
     def fwd(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
@@ -90,17 +91,19 @@ def _function(forward: Program, backward: Program, mode: str, expr: sp.Expr) -> 
     if mode == "fused":
         fwd, bwd = (torch.compile(_own_code(f, tag)) for f in (fwd, bwd))  # shapes specialise first: fastest code
     elif mode == "jit" and len(names) <= cuda.MAX_PARAMS:
-        # the kernel computes the formula itself: no native ops inside (the op table's CUDA forms)
-        gpu_fwd, gpu_bwd = cuda.kernels(lower(expr), backward, tag)
+        gpu_fwd, gpu_bwd = cuda.kernels(forward, backward, tag)
         fwd, bwd = _on_cuda(gpu_fwd, fwd), _on_cuda(gpu_bwd, bwd)
     return _make_function(fwd, bwd, forward.formula)
 
 
 def _on_cuda(kernel: Callable, elsewhere: Callable) -> Callable:
-    """``kernel`` for a CUDA input, ``elsewhere`` for any other."""
+    """``kernel`` for a CUDA input (not ROCm's, which has no jiterator), ``elsewhere`` for any other and wherever
+    autograd records (a backward with ``create_graph``: the kernel's result has no graph to differentiate again)."""
 
     def run(x: torch.Tensor, *args: torch.Tensor) -> Any:
-        return kernel(x, *args) if x.is_cuda else elsewhere(x, *args)
+        if x.is_cuda and torch.version.hip is None and not torch.is_grad_enabled():
+            return kernel(x, *args)
+        return elsewhere(x, *args)
 
     return run
 
