@@ -75,7 +75,13 @@ def main() -> None:
         )
     pairs = {r["seed"]: r for r in off}
     paired = [(pairs[r["seed"]], r) for r in on if r["seed"] in pairs]
-    lines += ["", f"Paired by seed ({len(paired)} pairs; two-sided paired t-test, a few seeds: read the means):", ""]
+    lines += [
+        "",
+        f"Paired by seed ({len(paired)} pairs; two-sided paired t-test, a few seeds: read the means):"
+        if len(paired) > 1
+        else "One pair: no test is possible; read it as one data point.",
+        "",
+    ]
     for key, what in (
         ("wall", "wall time (s)"),
         ("trained", "full trainings"),
@@ -86,7 +92,7 @@ def main() -> None:
         p = ttest_rel(b, a).pvalue if len(paired) > 1 and a != b else float("nan")
         lines.append(
             f"- {what}: {statistics.fmean(a):.4g} without, {statistics.fmean(b):.4g} with"
-            f" ({statistics.fmean(b) / statistics.fmean(a):.2f}x; p = {p:.2g})"
+            f" ({statistics.fmean(b) / statistics.fmean(a):.2f}x" + (f"; p = {p:.2g})" if len(paired) > 1 else ")")
         )
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
