@@ -43,7 +43,7 @@ def test_config_round_trips_to_json_ready_dict():
         ("quick", {"colour": "red"}, "unknown setting(s): colour"),
         ("quick", {"epochs": 0}, "epochs must be at least 1"),
         ("quick", {"timeout": -1.0}, "timeout must be positive"),
-        ("quick", {"activation_mode": "jit"}, "unknown activation mode 'jit'"),
+        ("quick", {"activation_mode": "triton"}, "unknown activation mode 'triton'"),
     ],
 )
 def test_bad_settings_are_named(budget, settings, message):
