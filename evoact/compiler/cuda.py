@@ -40,7 +40,7 @@ def _arg(a: str | float) -> str:
 def _body(program: Program) -> list[str]:
     lines = []
     for op in program.ops:
-        template = getattr(PROGRAM_OPS[op.fn], "cuda", "")
+        template = PROGRAM_OPS[op.fn].cuda
         if not template:
             raise CompileError(f"{op.fn} has no CUDA form")
         lines.append(f"  T v_{op.target} = " + template.format(*map(_arg, op.args)) + ";")
