@@ -4,9 +4,10 @@ Run:  python bench/surrogate_live.py --with RUN [RUN ...] --without RUN [RUN ...
 
 The runs are finished default searches that differ only in ``--surrogate`` (or ``--surrogate-pool``) and are paired by
 their seed. Reads the runs (trains nothing): per run its wall time, full trainings, training seconds (racing
-included), the candidates the surrogate skipped and the training time its own estimate says that saved, and the
-raced winner. The winners'
-held-out results come from ``bench/fitness_choice.py`` (validation group), which this does not repeat.
+included), the candidates the surrogate skipped and the training time its own estimate says that saved, the raced
+winner, and where the run holds one (``evoact confirm RUN --group test --seeds 10 --top 1``) the winner's two ratios of
+the held-out goal on the test group: the mean and the worst over the test tasks of its test measure relative to the
+best of GELU, SiLU and Mish there. Validation-group results come from ``bench/fitness_choice.py``.
 """
 
 from __future__ import annotations
@@ -45,9 +46,21 @@ def measured(path: str) -> dict:
         "per_training": cascade.full_training_seconds,
         "winner": overview.best.formula if overview.best else "-",
         "fitness": overview.best.fitness if overview.best else None,
+        "mean": None,
+        "worst": None,
     }
+    confirmation = run.confirmation()
+    test = (confirmation.groups or {}).get("test") if confirmation else None
+    if test is not None and overview.best is not None:
+        top = next((r for r in test.rows if r.name.split(" ")[0] == f"#{overview.best.id}"), None)
+        if top is not None:
+            row["mean"], row["worst"] = top.mean, top.worst
     run.close()
     return row
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def main() -> None:
@@ -64,14 +77,15 @@ def main() -> None:
         " (reads the runs; trains nothing).",
         "",
         "| run | seed | surrogate | wall (s) | full trainings | training s (racing included) | skipped by the surrogate"
-        " | saved by it (its estimate, s) | s per full training | raced winner | fitness |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " | saved by it (its estimate, s) | s per full training | raced winner | fitness | test mean ratio"
+        " | test worst ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in off + on:
         lines.append(
             f"| {r['run']} | {r['seed']} | {r['surrogate'] or 'off'} | {r['wall']:.0f} | {r['trained']} |"
             f" {r['train']:.0f} | {r['skipped']} | {r['saved']:.0f} | {r['per_training']:.1f} | `{r['winner']}` |"
-            f" {'-' if r['fitness'] is None else format(r['fitness'], '.4f')} |"
+            f" {_num(r['fitness'])} | {_num(r['mean'])} | {_num(r['worst'])} |"
         )
     pairs = {r["seed"]: r for r in off}
     paired = [(pairs[r["seed"]], r) for r in on if r["seed"] in pairs]
@@ -87,7 +101,12 @@ def main() -> None:
         ("trained", "full trainings"),
         ("train", "training seconds"),
         ("fitness", "the winner's raced fitness"),
+        ("mean", "the winner's mean ratio on the test group"),
+        ("worst", "the winner's worst ratio on the test group"),
     ):
+        if any(p[0][key] is None or p[1][key] is None for p in paired):
+            lines.append(f"- {what}: not measured for every pair")
+            continue
         a, b = [p[0][key] for p in paired], [p[1][key] for p in paired]
         p = ttest_rel(b, a).pvalue if len(paired) > 1 and a != b else float("nan")
         lines.append(
