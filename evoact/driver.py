@@ -282,11 +282,6 @@ def _drive(
             task.prepare()  # generate and cache the data once, before any worker needs it
         pool = WorkerPool(config.workers, config.address, config.timeout, config.gpus_per_job)
         store.set_meta("ray_address", pool.address)
-        if pool.capacity < config.workers:
-            hooks.note(
-                f"the Ray at {pool.address} has room for {pool.capacity} evaluations at a time, fewer than the"
-                f" {config.workers} workers asked for: at most {pool.capacity} run at once"
-            )
         problem.evaluate_baselines(pool)
         if steady:
             reason = run_steady(

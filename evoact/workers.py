@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 import time
@@ -18,7 +17,6 @@ _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's local node 
 FAILED_WORKER = "worker process died during the evaluation"
 RETRIES_AFTER_DEATH = 1
 _SLICE = 0.25  # seconds the pool waits on Ray at a time
-_CAPACITY_REFRESH = 10.0  # seconds between reads of a shared Ray's size (an autoscaling cluster grows)
 
 
 class WorkerError(RuntimeError):
@@ -82,9 +80,7 @@ class WorkerPool:
     ``submit`` queues a job and returns its ticket; ``results`` yields ``(ticket, result)`` as jobs finish. A job whose
     worker process dies (killed, a crash, out of memory) runs once more in a fresh worker before it is recorded as
     failed; a job over the timeout is cancelled. Either way the pool goes on. ``gpus_per_job`` reserves a (fraction
-    of a) GPU per job, so GPU tasks are placed on and see a GPU. On a Ray it did not start (a notebook's, a cluster)
-    it hands Ray no more jobs than Ray has room for (``capacity``), so that a job's timeout counts from its start,
-    not from a wait in Ray's queue.
+    of a) GPU per job, so GPU tasks are placed on and see a GPU.
     """
 
     def __init__(
@@ -97,7 +93,6 @@ class WorkerPool:
     ) -> None:
         self.workers = max(1, workers)
         self.timeout = timeout
-        self.gpus_per_job = gpus_per_job
         self._owns_ray = start_ray(self.workers, address)  # before ray is imported: see start_ray
         import ray
 
@@ -108,25 +103,6 @@ class WorkerPool:
         self._queue: list[tuple[int, dict[str, Any], int]] = []  # waiting for a free worker, next one last
         self._running: dict[Any, tuple[int, dict[str, Any], int, float]] = {}  # ref -> ticket, job, attempt, start
         self._tickets = 0
-        self._capacity = (self.workers, -math.inf)  # (jobs at a time, when read)
-
-    @property
-    def capacity(self) -> int:
-        """How many of this pool's jobs can run at once: ``workers``, or fewer on a shared Ray with less room (its
-        CPUs, or its GPUs over ``gpus_per_job``), read again every few seconds."""
-        if self._owns_ray:
-            return self.workers
-        room, read = self._capacity
-        if time.monotonic() - read >= _CAPACITY_REFRESH:
-            import ray
-
-            resources = ray.cluster_resources()
-            room = int(resources.get("CPU", 0))
-            if self.gpus_per_job:
-                room = min(room, int(resources.get("GPU", 0) / self.gpus_per_job))
-            room = max(1, min(self.workers, room))
-            self._capacity = (room, time.monotonic())
-        return room
 
     def submit(self, job: dict[str, Any]) -> int:
         """Queue a job; it starts as soon as a worker is free. Returns its ticket."""
@@ -141,7 +117,7 @@ class WorkerPool:
         return len(self._queue) + len(self._running)
 
     def _fill(self) -> None:
-        while self._queue and len(self._running) < self.capacity:
+        while self._queue and len(self._running) < self.workers:
             ticket, job, attempt = self._queue.pop()
             self._running[self._remote.remote(job)] = (ticket, job, attempt, time.monotonic())
 

@@ -33,7 +33,7 @@ def test_a_job_over_the_timeout_is_cancelled_and_the_pool_goes_on(pool):
     ]
     results = dict(slow.imap(jobs))
     assert results[0]["status"] == "failed" and results[0]["error"] == "timed out after 4 s"
-    assert results[1]["status"] == "ok", results[1]
+    assert results[1]["status"] == "ok"
 
 
 def test_closing_a_pool_on_a_ray_it_did_not_start_cancels_its_unfinished_jobs(pool):
@@ -54,25 +54,6 @@ def test_closing_a_pool_on_a_ray_it_did_not_start_cancels_its_unfinished_jobs(po
     while ray.available_resources().get("CPU", 0) < total and time.monotonic() < deadline:
         time.sleep(0.2)
     assert ray.available_resources().get("CPU", 0) == total
-
-
-def test_on_a_smaller_shared_ray_the_timeout_counts_from_a_jobs_start_not_from_its_wait_in_rays_queue(pool):
-    """Four workers asked of a 2-CPU Ray a notebook started: two jobs run at a time, and the two that wait are not
-    timed out for the wait (handed to Ray at once, they would be: 3 s of waiting plus 3 s of work is over 5 s)."""
-    import ray
-
-    def nap(job):
-        time.sleep(job["seconds"])
-        return {"status": "ok"}
-
-    guest = WorkerPool(4, timeout=5, function=nap)  # shares the running Ray started by the fixture
-    assert ray.cluster_resources()["CPU"] == 2 and guest.capacity == 2
-    list(guest.imap([{"seconds": 0}] * 2))  # the workers' processes are up before the clock matters
-    started = time.monotonic()
-    results = dict(guest.imap([{"seconds": 3}] * 4))
-    assert time.monotonic() - started >= 6  # two rounds of two
-    assert [results[i]["status"] for i in range(4)] == ["ok"] * 4
-    guest.close()
 
 
 def test_local_ray_listens_on_loopback_only(pool):
