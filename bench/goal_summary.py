@@ -46,7 +46,7 @@ def main() -> None:
             continue
         best = run.best
         for row in group.rows:
-            top = best is not None and row.name.split(" ")[0] == f"#{best.id}"
+            top = best is not None and row.id == best.id
             if row.baseline or top or not row.name.startswith("#"):
                 met = (
                     "-"

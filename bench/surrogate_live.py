@@ -52,7 +52,7 @@ def measured(path: str) -> dict:
     confirmation = run.confirmation()
     test = (confirmation.groups or {}).get("test") if confirmation else None
     if test is not None and overview.best is not None:
-        top = next((r for r in test.rows if r.name.split(" ")[0] == f"#{overview.best.id}"), None)
+        top = next((r for r in test.rows if r.id == overview.best.id), None)
         if top is not None:
             row["mean"], row["worst"] = top.mean, top.worst
     run.close()

@@ -152,8 +152,13 @@ class ConfirmationRow(_Summary):
     @property
     def id(self) -> int | None:
         """The candidate's id for an evolved function (``#7`` or ``#7 = mish``), None for a baseline."""
-        head = self.name.split(" ")[0]
-        return int(head[1:]) if head.startswith("#") and head[1:].isdigit() else None
+        return _candidate_id(self.name)
+
+
+def _candidate_id(name: str) -> int | None:
+    """The id in a confirmation row's name (``#7`` or ``#7 = mish``), None for any other name."""
+    head = name.split(" ")[0]
+    return int(head[1:]) if head.startswith("#") and head[1:].isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,11 @@ class GroupRatio(_Summary):
     worst: float | None
     worst_task: str | None
     tasks: int
+
+    @property
+    def id(self) -> int | None:
+        """The candidate's id for an evolved function, None for a baseline or a ``--also`` formula."""
+        return _candidate_id(self.name)
 
 
 @dataclass(frozen=True)
