@@ -87,13 +87,12 @@ def main() -> None:
         "| seeds | evolution: median trainings to a top-1% function (reached) | with the surrogate (reached) | ratio |",
         "|---|---|---|---|",
     ]
-    groups = [(args.seeds, slice(0, len(seeds)))]
-    if "," in args.seeds:
-        at = 0
-        for part in args.seeds.split(","):
-            n = len(_seeds(part))
-            groups.insert(len(groups) - 1, (part, slice(at, at + n)))
-            at += n
+    groups, at = [], 0
+    for part in args.seeds.split(","):  # each set of seeds, then all of them together
+        groups.append((part, slice(at, at + len(_seeds(part)))))
+        at += len(_seeds(part))
+    if len(groups) > 1:
+        groups.append((args.seeds, slice(0, len(seeds))))
     for name, part in groups:
         e, p = evolution[part], pooled[part]
         lines.append(
