@@ -402,9 +402,10 @@ def restated(
     return replace(config, address=address or None, data_dir=data_dir or None), notes
 
 
-def fitness_protocol(config: SearchConfig) -> str:
+def fitness_protocol(config: SearchConfig, seeded: bool = True) -> str:
     """The fitness cache's key for ``config``: outcomes are shared only under the same tasks (at the same code
-    revision and on the same kind of device), weighting, scoring and training protocol."""
+    revision and on the same kind of device), weighting, scoring and training protocol. ``seeded=False``: the key
+    of its family, the same protocol under any training seed."""
     multi = {
         "tasks": list(config.tasks),
         "weights": list(config.task_weights),
@@ -427,5 +428,8 @@ def fitness_protocol(config: SearchConfig) -> str:
     devices = {name: kind for name, task in tasks.items() if (kind := task.device().type) != "cpu"}
     return protocol_key(
         single if len(config.tasks) == 1 else multi,
-        asdict(config.training) | {"revisions": revisions} | ({"devices": devices} if devices else {}),
+        asdict(config.training)
+        | {"revisions": revisions}
+        | ({"devices": devices} if devices else {})
+        | ({} if seeded else {"seed": None}),
     )

@@ -19,7 +19,7 @@ from evoact.compiler import CompileError, lower
 from evoact.config import SearchConfig, fitness_protocol
 from evoact.evaluation import make_job
 from evoact.evolution import Fitness, Proposal
-from evoact.formula import X
+from evoact.formula import X, parse
 from evoact.hooks import Hooks
 from evoact.racing import Racing
 from evoact.records import USER_ORIGINS, Candidate, Outcome, Stage, Status
@@ -30,6 +30,8 @@ from evoact.store import RunStore
 from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_examples
 from evoact.training import Hurdle
 from evoact.workers import WorkerPool
+
+_CACHE_PRIOR = "surrogate_cache_prior"  # the run's meta key for its snapshot of the fitness cache
 
 
 class Problem:
@@ -43,6 +45,7 @@ class Problem:
         self.screening = config.screening
         self.baseline_formulas = {name: baseline_formula(name) for name in config.baselines}
         self.protocol = fitness_protocol(config)
+        self.family = fitness_protocol(config, seeded=False)  # what the surrogate may learn from: any training seed
         # A Pareto run selects on per-task scores, which the cache (one fitness per function) does not keep.
         use_cache = self.screening.active and self.screening.use_cache and config.selection != "pareto"
         self.cache = FitnessCache(store.path.parent / CACHE_FILE) if use_cache else None
@@ -119,7 +122,7 @@ class Problem:
 
     def _gate(self) -> Gate | None:
         """The surrogate stage (not for Pareto selection, whose fitness is no one number), starting from the shipped
-        benchmark table when this run's tasks are the table's."""
+        benchmark table when this run's tasks are the table's, and from the shared fitness cache's functions."""
         if self.config.selection == "pareto":
             return None
         prior: list[Example] = []
@@ -129,10 +132,32 @@ class Problem:
                 prior = table_examples(table)
         except TableError:
             pass  # no table shipped: the surrogate learns from this run alone
+        cached = self._cache_prior()
+        self.store.set_meta("surrogate_prior", {"benchmark table": len(prior), "fitness cache": len(cached)})
+        prior += cached
         surrogate = Surrogate(self.config.tasks, dict(self.params), seed=self.config.seed)
         return Gate(
             surrogate, self.screening.surrogate, EXPLORE, self.config.aggregate, self.config.task_weights, prior
         )
+
+    def _cache_prior(self) -> list[Example]:
+        """What earlier runs of this folder trained under this run's protocol (with any training seed), from the shared
+        fitness cache, as it was when this run started: the snapshot is stored in the run, so a resumed run learns
+        from the same functions however the cache has grown since (a run begun before snapshots existed has none)."""
+        meta = self.store.meta()
+        if _CACHE_PRIOR not in meta:
+            fresh = self.cache is not None and not self.store.candidates()
+            names = {X.name, *self.params}
+            snapshot = [
+                [known.formula, list(known.scores) if known.scores else None]
+                for known in (self.cache.known(self.family) if fresh and self.cache is not None else [])
+                if (known.status == Status.OK and known.scores and len(known.scores) == len(self.config.tasks))
+                or known.status in (Status.REJECTED, Status.FAILED)
+                if {s.name for s in parse(known.formula).free_symbols} <= names  # the constants this space has
+            ]
+            self.store.set_meta(_CACHE_PRIOR, snapshot)
+            meta[_CACHE_PRIOR] = snapshot
+        return [Example(formula, tuple(scores) if scores else None) for formula, scores in meta[_CACHE_PRIOR]]
 
     def _fit_gate(self, generation: int) -> Gate:
         """The surrogate fitted once per generation on the results of the generations before it (and the table), so
@@ -395,12 +420,17 @@ class Problem:
 
     def _cache(self, row: Candidate, transient: bool = False) -> None:
         """Share a trained function's outcome with later candidates and runs; a worker's death or a timeout is no
-        outcome of the function. A fitness that needs the references waits for them."""
+        outcome of the function. Its fitness and relative scores need the references: until they are known it waits."""
         if self.cache is None or row.id not in self._fingerprints or transient:
             return
-        if row.status == "ok" and row.outcome.fitness is None:
+        if row.status == Status.OK and (row.outcome.fitness is None or self.references is None):
             self._uncached.append(row)
             return
+        scores = None
+        if row.status == Status.OK:
+            scores = relative_scores(
+                row.outcome.scores, self.references, self.config.tasks, self.metrics, self.config.score
+            )
         self.cache.add(
             self.protocol,
             self._fingerprints[row.id],
@@ -409,6 +439,8 @@ class Problem:
             row.outcome.error,
             row.formula,
             f"{self.store.path.name} #{row.id}",
+            scores,
+            self.family,
         )
 
     def _read(self, ids: list[int]) -> list[Candidate]:

@@ -4,7 +4,7 @@ that ``evoact show`` prints, each frozen, with ``to_json`` giving the ``--json``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from evoact.records import Candidate
@@ -52,6 +52,8 @@ class CascadeSummary(_Summary):
     single_seed_best: int | None = None  # the best evolved candidate by its first seed alone, where racing ran
     skipped_surrogate: int = 0  # candidates the surrogate stage did not let train
     surrogate_seconds_saved: float = 0.0
+    #: where the surrogate stage's knowledge began: "benchmark table" and "fitness cache" -> functions (empty: no stage)
+    surrogate_prior: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

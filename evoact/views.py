@@ -81,6 +81,13 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         + ")",
         highlight=False,
     )
+    if b.surrogate_prior:
+        console.print(
+            "surrogate: started from "
+            + " and ".join(f"{n} functions of the {source}" for source, n in b.surrogate_prior.items())
+            + ", and learns from this run's results",
+            highlight=False,
+        )
     if b.race_trainings:
         best = next((r.candidate.id for r in summary.ranking if not r.candidate.label), None)
         console.print(

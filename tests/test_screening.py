@@ -1,4 +1,5 @@
 import random
+import sqlite3
 
 import numpy as np
 import pytest
@@ -116,6 +117,47 @@ def test_cache_keeps_the_mean_per_protocol(tmp_path):
     assert cache.get(protocol, "bad").reason == "forward signal explodes"
     cache.close()
     assert FitnessCache(tmp_path / "cache.db").get(protocol, "fp").evaluations == 2  # persists across processes
+
+
+def test_cache_means_count_only_the_evaluations_that_gave_a_fitness(tmp_path):
+    """A function trained twice, once to the end and once stopped by a hurdle, keeps the fitness it had, and its
+    relative per-task scores (what the surrogate learns from) are averaged like the fitness."""
+    cache = FitnessCache(tmp_path / "cache.db")
+    protocol = protocol_key("mnist1d-cnn", {"epochs": 3})
+    cache.add(protocol, "fp", "ok", 0.8, None, "tanh(x)", "run #1", (0.9, 1.1), "family")
+    cache.add(protocol, "fp", "rejected", None, "below the hurdle", "tanh(x)", "run #2", None, "family")
+    cache.add(protocol, "fp", "ok", 0.9, None, "tanh(x)", "run #3", (1.0, 1.2), "family")
+    outcome = cache.get(protocol, "fp")
+    assert outcome.evaluations == 3 and outcome.fitness == pytest.approx(0.85)
+    assert outcome.scores == pytest.approx((0.95, 1.15))
+    other_seed = protocol_key("mnist1d-cnn", {"epochs": 3, "seed": 1})
+    cache.add(other_seed, "bad", "rejected", None, "forward signal explodes", "x**2", "run #4", None, "family")
+    cache.add(other_seed, "fp", "ok", 0.7, None, "tanh(x)", "run #4", (0.8, 1.0), "family")
+    cache.add(protocol, "other", "ok", 0.7, None, "sin(x)", "run #5", (0.8, 1.0), "another family")
+    assert cache.get(protocol, "fp").fitness == pytest.approx(0.85)  # a protocol's mean is its own
+    known = [(o.formula, o.status, o.fitness) for o in cache.known("family")]
+    assert known == [("tanh(x)", "ok", pytest.approx(0.85)), ("x**2", "rejected", None), ("tanh(x)", "ok", 0.7)]
+
+
+def test_a_cache_written_before_per_task_scores_opens_and_keeps_its_means(tmp_path):
+    """The first schema's file gains the new columns when opened; its fitness means are those it had."""
+    path = tmp_path / "cache.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE outcomes (protocol TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL,"
+        " evaluations INTEGER NOT NULL, fitness_sum REAL, reason TEXT, formula TEXT NOT NULL, source TEXT NOT NULL,"
+        " PRIMARY KEY (protocol, fingerprint));"
+        " INSERT INTO outcomes VALUES ('p', 'fp', 'ok', 2, 1.7, NULL, 'tanh(x)', 'run #1');"
+        " INSERT INTO outcomes VALUES ('p', 'bad', 'rejected', 1, NULL, 'too weak', 'x**2', 'run #2');"
+    )
+    old.close()
+    cache = FitnessCache(path)
+    assert cache.get("p", "fp").fitness == pytest.approx(0.85) and cache.get("p", "fp").scores is None
+    assert cache.get("p", "bad").fitness is None and cache.get("p", "bad").reason == "too weak"
+    cache.add("p", "fp", "ok", 0.9, None, "tanh(x)", "run #3", (1.0,))
+    assert cache.get("p", "fp").fitness == pytest.approx(2.6 / 3) and cache.get("p", "fp").scores == (1.0,)
+    cache.close()
+    assert FitnessCache(path).get("p", "fp").evaluations == 3  # opened again: nothing to add twice
 
 
 def test_quality_hurdle_stops_weak_candidates_and_leaves_survivors_untouched():
