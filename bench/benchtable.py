@@ -4,6 +4,11 @@
     python bench/benchtable.py catalog  # the catalog's published functions, same protocol and seeds (resumable)
     python bench/benchtable.py export   # read the runs, write evoact/data/benchtable.json.gz
 
+    # the table at the quick budget's whole schedule, the same way (export writes evoact/data/benchtable_full.json.gz)
+    python bench/benchtable.py build --epoch-scale 1 --runs-dir runs/benchtable-full
+    python bench/benchtable.py catalog --runs-dir runs/benchtable-full
+    python bench/benchtable.py export --runs-dir runs/benchtable-full
+
 Each run enumerates every tree of the ``core_unit`` space once (``--algorithm enumeration``) under the default
 cascade and trains what passes it on the default search tasks at a shortened schedule (``--epoch-scale``), without
 racing. A run is an ordinary run directory: stop the build at any moment and run it again to go on. The export keys
@@ -29,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import evoact  # noqa: E402
-from evoact.benchtable import BenchTable, Entry, Trial, from_runs  # noqa: E402
+from evoact.benchtable import SHIPPED, BenchTable, Entry, Trial, from_runs  # noqa: E402
 from evoact.catalog import CATALOG  # noqa: E402
 from evoact.evaluation import evaluate, make_job  # noqa: E402
 from evoact.formula import parse, to_formula  # noqa: E402
@@ -39,7 +44,7 @@ from evoact.scoring import fitness  # noqa: E402
 SPACE = "core_unit"
 SEEDS = (0, 1)
 EPOCH_SCALE = 0.25
-OUT = ROOT / "evoact" / "data" / "benchtable.json.gz"
+DATA = ROOT / "evoact" / "data"
 CATALOG_FILE = "benchtable-catalog.json"
 
 
@@ -129,8 +134,9 @@ def catalog_entries(runs_dir: Path, references: dict[int, dict[str, float]], met
     return entries
 
 
-def export(runs_dir: Path, out: Path) -> BenchTable:
-    """The table from the seeds' runs (every run finished), written to ``out``."""
+def export(runs_dir: Path, out: Path | None) -> tuple[BenchTable, Path]:
+    """The table from the seeds' runs (every run finished), written to ``out`` (default: the shipped file for the runs'
+    schedule), and where it went."""
     runs, protocol, references = {}, {}, {}
     for seed in SEEDS:
         run = evoact.open_run(runs_dir / f"benchtable-s{seed}")
@@ -140,23 +146,33 @@ def export(runs_dir: Path, out: Path) -> BenchTable:
             runs[seed] = run.store.candidates()
             references[seed] = run.store.meta()["references"]
             config = run.config
+            scale = config.training.epoch_scale
+            where = "" if runs_dir.resolve() == (ROOT / "runs").resolve() else f" --runs-dir {runs_dir}"
+            build = "" if scale == EPOCH_SCALE else f" --epoch-scale {scale}"
             protocol = {
                 "tasks": list(config.tasks),
                 "metrics": run.metrics,
-                "epoch_scale": config.training.epoch_scale,
+                "epoch_scale": scale,
                 "baselines": list(config.baselines),
-                "cascade": "the default: static screening, fingerprint cache, stability, quality hurdle",
+                "cascade": "the default: static screening (sign check: |rank correlation with x| >="
+                f" {config.screening.min_rank_correlation}), fingerprint cache, stability, quality hurdle",
                 "evoact": evoact.__version__,
-                "command": "python bench/benchtable.py build && python bench/benchtable.py export",
+                "command": f"python bench/benchtable.py build{build}{where}"
+                f" && python bench/benchtable.py catalog{where} && python bench/benchtable.py export{where}",
                 "built": time.strftime("%Y-%m-%d", time.gmtime(run.store.meta().get("finished_at", time.time()))),
             }
             space = run.space
         finally:
             run.close()
+    if out is None:
+        named = {EPOCH_SCALE: SHIPPED["short"], 1.0: SHIPPED["full"]}
+        if protocol["epoch_scale"] not in named:
+            sys.exit(f"no shipped table is built at epoch scale {protocol['epoch_scale']}: name the file with --out")
+        out = DATA / named[protocol["epoch_scale"]]
     table = from_runs(space, runs, protocol)
     table = BenchTable(table.protocol, (*table.entries, *catalog_entries(runs_dir, references, protocol["metrics"])))
     table.save(out)
-    return table
+    return table, out
 
 
 def main() -> None:
@@ -165,7 +181,7 @@ def main() -> None:
     parser.add_argument("seed", nargs="?", type=int, help="with the action seed: the one seed to build")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
     parser.add_argument("--workers", type=int, default=None, help="Ray workers in all (default: CPU cores)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=None, help="export: the file (default: the shipped one)")
     parser.add_argument(
         "--epoch-scale",
         type=float,
@@ -182,11 +198,11 @@ def main() -> None:
     elif args.action == "seed":
         build_seed(args.seed, args.runs_dir, workers, args.epoch_scale)
     else:
-        table = export(args.runs_dir, args.out)
+        table, out = export(args.runs_dir, args.out)
         scored = table.scored()
         print(
-            f"{args.out}: {len(table.entries)} functions ({len(scored)} trained to the end on every seed) for"
-            f" {len(table.trees)} trees; {args.out.stat().st_size / 1e6:.2f} MB"
+            f"{out}: {len(table.entries)} functions ({len(scored)} trained to the end on every seed) for"
+            f" {len(table.trees)} trees; {out.stat().st_size / 1e6:.2f} MB"
         )
 
 

@@ -23,8 +23,9 @@ from evoact.search_space import SearchSpace
 
 FORMAT = "evoact-benchtable"
 VERSION = 1
-#: The table shipped with evoact (``bench/benchtable.py export`` writes it).
-SHIPPED = "benchtable.json.gz"
+#: The tables shipped with evoact, by schedule (``bench/benchtable.py export`` writes them): a quarter of each task's
+#: quick schedule, and the whole of it (what a default quick search trains)
+SHIPPED = {"short": "benchtable.json.gz", "full": "benchtable_full.json.gz"}
 NO_INPUT = "does not depend on x (never proposed)"
 
 
@@ -263,23 +264,26 @@ def _trial(row: Candidate, seed: int) -> Trial:
     return Trial(seed, out.status, out.stage, out.error, fitness, (out.seconds or 0.0) if trained else 0.0, out.scores)
 
 
-def load_table(path: str | Path | None = None) -> BenchTable:
-    """The benchmark table at ``path`` (default: the one shipped with evoact), checked; a ``TableError`` in one line
-    otherwise."""
+def load_table(path: str | Path | None = None, schedule: str = "short") -> BenchTable:
+    """The benchmark table at ``path`` (default: the one shipped with evoact for ``schedule``, ``short`` or ``full``),
+    checked; a ``TableError`` in one line otherwise."""
+    if path is None and schedule not in SHIPPED:
+        raise TableError(f"no benchmark table is shipped for the schedule {schedule!r}: choose one of {list(SHIPPED)}")
+    name = str(path) if path is not None else SHIPPED[schedule]
     try:
         if path is None:
-            raw = resources.files("evoact.data").joinpath(SHIPPED).read_bytes()
+            raw = resources.files("evoact.data").joinpath(name).read_bytes()
         else:
             raw = Path(path).read_bytes()
         data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
     except (OSError, ValueError, EOFError) as exc:
-        raise TableError(f"cannot read the benchmark table {path or SHIPPED}: {exc}") from None
+        raise TableError(f"cannot read the benchmark table {name}: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
-        raise TableError(f"{path or SHIPPED} is not an {FORMAT} file of version {VERSION}")
+        raise TableError(f"{name} is not an {FORMAT} file of version {VERSION}")
     try:
         protocol = data["protocol"]
         if not isinstance(protocol, dict) or not all(k in protocol for k in ("space", "tasks", "seeds")):
             raise RecordError("its protocol lacks the space, the tasks or the seeds")
         return BenchTable(protocol, tuple(Entry.from_plain(e) for e in data["entries"]))
     except (KeyError, TypeError, ValueError) as exc:
-        raise TableError(f"{path or SHIPPED}: a damaged benchmark table ({exc})") from None
+        raise TableError(f"{name}: a damaged benchmark table ({exc})") from None

@@ -32,6 +32,7 @@ from evoact.training import Hurdle
 from evoact.workers import WorkerPool
 
 _CACHE_PRIOR = "surrogate_cache_prior"  # the run's meta key for its snapshot of the fitness cache
+CACHE_PRIOR_LIMIT = 2000  # the newest results of the cache the surrogate starts from (the table holds about as many)
 
 
 class Problem:
@@ -116,9 +117,9 @@ class Problem:
             if row.status == "ok" and len(self.config.tasks) > 1:
                 self.store.set_fitness(row.id, self._fitness(row.outcome))
                 self._rows[row.id] = replace(row, outcome=row.outcome.with_(fitness=self._fitness(row.outcome)))
-        for row in self._uncached:
+        waiting, self._uncached = self._uncached, []
+        for row in waiting:  # one still without a fitness waits again, in the fresh list
             self._cache(self._rows[row.id])
-        self._uncached.clear()
 
     def _gate(self) -> Gate | None:
         """The surrogate stage (not for Pareto selection, whose fitness is no one number), starting from the shipped
@@ -133,7 +134,10 @@ class Problem:
         except TableError:
             pass  # no table shipped: the surrogate learns from this run alone
         cached = self._cache_prior()
-        self.store.set_meta("surrogate_prior", {"benchmark table": len(prior), "fitness cache": len(cached)})
+        self.store.set_meta(
+            "surrogate_prior",
+            {"functions of the benchmark table": len(prior), "results in the shared fitness cache": len(cached)},
+        )
         prior += cached
         surrogate = Surrogate(self.config.tasks, dict(self.params), seed=self.config.seed)
         return Gate(
@@ -148,11 +152,15 @@ class Problem:
         if _CACHE_PRIOR not in meta:
             fresh = self.cache is not None and not self.store.candidates()
             names = {X.name, *self.params}
-            snapshot = [
-                [known.formula, list(known.scores) if known.scores else None]
+            usable = [
+                known
                 for known in (self.cache.known(self.family) if fresh and self.cache is not None else [])
                 if (known.status == Status.OK and known.scores and len(known.scores) == len(self.config.tasks))
                 or known.status in (Status.REJECTED, Status.FAILED)
+            ]
+            snapshot = [
+                [known.formula, list(known.scores) if known.scores else None]
+                for known in usable[-CACHE_PRIOR_LIMIT:]
                 if {s.name for s in parse(known.formula).free_symbols} <= names  # the constants this space has
             ]
             self.store.set_meta(_CACHE_PRIOR, snapshot)
@@ -427,7 +435,7 @@ class Problem:
             self._uncached.append(row)
             return
         scores = None
-        if row.status == Status.OK:
+        if row.status == Status.OK and self.references is not None:  # always known here: the wait above
             scores = relative_scores(
                 row.outcome.scores, self.references, self.config.tasks, self.metrics, self.config.score
             )

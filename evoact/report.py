@@ -285,7 +285,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
                 ["rejected by static screening", b.rejected_static],
                 ["reused from the fitness cache", b.cache_hits],
                 ["skipped by the surrogate", b.skipped_surrogate],
-                *([f"the surrogate's prior: functions of the {src}", n] for src, n in b.surrogate_prior.items()),
+                *([f"the surrogate started from: {source}", n] for source, n in b.surrogate_prior.items()),
                 ["rejected as unstable", b.rejected_stability],
                 ["below the quality hurdle", b.rejected_quality],
                 ["fully trained", b.fully_trained],

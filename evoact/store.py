@@ -131,6 +131,26 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, list) and all(isinstance(g, int) and not isinstance(g, bool) for g in v),
         "a list of generations",
     ),
+    "surrogate_prior": (
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool) for k, n in v.items())
+        ),
+        "counts per source",
+    ),
+    "surrogate_cache_prior": (
+        lambda v: (
+            isinstance(v, list)
+            and all(
+                isinstance(e, list)
+                and len(e) == 2
+                and isinstance(e[0], str)
+                and (e[1] is None or (isinstance(e[1], list) and all(finite_number(x) for x in e[1])))
+                for e in v
+            )
+        ),
+        "a list of [formula, scores or null]",
+    ),
 }
 
 

@@ -84,7 +84,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
     if b.surrogate_prior:
         console.print(
             "surrogate: started from "
-            + " and ".join(f"{n} functions of the {source}" for source, n in b.surrogate_prior.items())
+            + " and ".join(f"{n} {shown(source)}" for source, n in b.surrogate_prior.items())
             + ", and learns from this run's results",
             highlight=False,
         )

@@ -73,6 +73,8 @@ def test_damaged_tables_are_refused_in_one_line(tmp_path):
         load_table(bad)
     with pytest.raises(TableError, match="cannot read"):
         load_table(tmp_path / "missing.json.gz")
+    with pytest.raises(TableError, match="no benchmark table is shipped for the schedule 'long'"):
+        load_table(schedule="long")
 
 
 def test_the_shipped_table_agrees_with_a_fresh_training_of_three_of_its_functions():

@@ -139,25 +139,32 @@ def test_cache_means_count_only_the_evaluations_that_gave_a_fitness(tmp_path):
     assert known == [("tanh(x)", "ok", pytest.approx(0.85)), ("x**2", "rejected", None), ("tanh(x)", "ok", 0.7)]
 
 
-def test_a_cache_written_before_per_task_scores_opens_and_keeps_its_means(tmp_path):
-    """The first schema's file gains the new columns when opened; its fitness means are those it had."""
+def test_a_cache_written_by_an_earlier_version_keeps_its_means_and_both_versions_go_on_writing(tmp_path):
+    """The first schema's file opens as it is (the new facts live beside it): its means are those it had, an earlier
+    version's insert still works after a new version opened it, and an old entry joins its family when trained
+    again."""
     path = tmp_path / "cache.db"
-    old = sqlite3.connect(path)
-    old.executescript(
+    first = (
         "CREATE TABLE outcomes (protocol TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL,"
         " evaluations INTEGER NOT NULL, fitness_sum REAL, reason TEXT, formula TEXT NOT NULL, source TEXT NOT NULL,"
         " PRIMARY KEY (protocol, fingerprint));"
         " INSERT INTO outcomes VALUES ('p', 'fp', 'ok', 2, 1.7, NULL, 'tanh(x)', 'run #1');"
         " INSERT INTO outcomes VALUES ('p', 'bad', 'rejected', 1, NULL, 'too weak', 'x**2', 'run #2');"
     )
-    old.close()
+    old = sqlite3.connect(path)
+    old.executescript(first)
     cache = FitnessCache(path)
     assert cache.get("p", "fp").fitness == pytest.approx(0.85) and cache.get("p", "fp").scores is None
     assert cache.get("p", "bad").fitness is None and cache.get("p", "bad").reason == "too weak"
-    cache.add("p", "fp", "ok", 0.9, None, "tanh(x)", "run #3", (1.0,))
+    assert cache.known("family") == []
+    old.execute("INSERT INTO outcomes VALUES ('p', 'new', 'ok', 1, 0.5, NULL, 'sin(x)', 'run #9')")  # still writes
+    old.commit()
+    assert cache.get("p", "new").fitness == 0.5
+    cache.add("p", "fp", "ok", 0.9, None, "tanh(x)", "run #3", (1.0,), "family")
     assert cache.get("p", "fp").fitness == pytest.approx(2.6 / 3) and cache.get("p", "fp").scores == (1.0,)
+    assert [o.formula for o in cache.known("family")] == ["tanh(x)"]
     cache.close()
-    assert FitnessCache(path).get("p", "fp").evaluations == 3  # opened again: nothing to add twice
+    assert FitnessCache(path).get("p", "fp").evaluations == 3
 
 
 def test_quality_hurdle_stops_weak_candidates_and_leaves_survivors_untouched():

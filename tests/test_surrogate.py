@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -112,33 +114,40 @@ def test_a_search_with_the_surrogate_stopped_and_resumed_decides_alike(tmp_path)
 
 
 def test_the_surrogate_starts_from_what_earlier_runs_of_the_folder_trained(tmp_path):
-    """On a task the table does not hold, the surrogate starts from the shared fitness cache's functions under the
-    run's protocol: it skips candidates from generation 0, where a run with an empty cache trains them all. The
-    snapshot is stored in the run, so a run resumed after the cache grew learns from the same functions."""
+    """On a task the table does not hold, the surrogate starts from the shared fitness cache's results under the run's
+    protocol with any seed: it skips candidates from generation 0, where a run with an empty cache trains them all.
+    The snapshot is stored in the run, so a run resumed after the cache grew decides as its uninterrupted twin."""
     settings = {**SETTINGS, "tasks": ["mnist1d-mlp"], "generations": 2}
-    evoact.search("tiny", name="first", runs_dir=tmp_path, **{**settings, "surrogate": 0.0, "seed": 5}).close()
-    second = evoact.search("tiny", name="second", runs_dir=tmp_path, target_fitness=-1e9, **settings)
-    meta = second.store.meta()
+    evoact.search("tiny", name="first", runs_dir=tmp_path / "a", **{**settings, "surrogate": 0.0, "seed": 5}).close()
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # two folders whose caches hold the same results
+    whole = evoact.search("tiny", name="second", runs_dir=tmp_path / "a", **settings)
+    meta = whole.store.meta()
     snapshot = meta["surrogate_cache_prior"]
-    assert meta["surrogate_prior"] == {"benchmark table": 0, "fitness cache": len(snapshot)}
+    assert meta["surrogate_prior"] == {
+        "functions of the benchmark table": 0,
+        "results in the shared fitness cache": len(snapshot),
+    }
     assert sum(scores is not None for _, scores in snapshot) >= 10
-    first_generation = [r for r in second.store.candidates() if r.generation == 0 and r.label is None]
+    first_generation = [r for r in whole.store.candidates() if r.generation == 0 and r.label is None]
     assert any(r.outcome.stage == "surrogate" for r in first_generation)
     alone = evoact.search("tiny", name="alone", runs_dir=tmp_path / "empty", target_fitness=-1e9, **settings)
-    assert alone.store.meta()["surrogate_prior"] == {"benchmark table": 0, "fitness cache": 0}
+    assert alone.store.meta()["surrogate_cache_prior"] == []
     assert not any(r.outcome.stage == "surrogate" for r in alone.store.candidates() if r.generation == 0)
 
-    evoact.search("tiny", name="third", runs_dir=tmp_path, **{**settings, "surrogate": 0.0, "seed": 9}).close()
-    family = fitness_protocol(second.config, seeded=False)  # the runs' seeds differ: their family is one
-    assert len(FitnessCache(tmp_path / CACHE_FILE).known(family)) > len(snapshot)  # the cache grew
-    resumed = second.resume()
+    stopped = evoact.search("tiny", name="second", runs_dir=tmp_path / "b", target_fitness=-1e9, **settings)
+    assert stopped.state == "stopped"
+    evoact.search("tiny", name="third", runs_dir=tmp_path / "b", **{**settings, "surrogate": 0.0, "seed": 9}).close()
+    family = fitness_protocol(whole.config, seeded=False)  # the runs' seeds differ: their family is one
+    assert len(FitnessCache(tmp_path / "b" / CACHE_FILE).known(family)) > len(snapshot)  # the cache grew
+    resumed = stopped.resume()
     assert resumed.state == "finished" and resumed.store.meta()["surrogate_cache_prior"] == snapshot
+    assert _decisions(resumed) == _decisions(whole)
     shown = CliRunner().invoke(main, ["show", str(resumed.path)])
     assert (
-        f"surrogate: started from 0 functions of the benchmark table and {len(snapshot)} functions of the fitness"
-        " cache" in " ".join(shown.output.split())
+        f"surrogate: started from 0 functions of the benchmark table and {len(snapshot)} results in the shared"
+        " fitness cache" in " ".join(shown.output.split())
     )
-    for run in (second, alone, resumed):
+    for run in (whole, alone, stopped, resumed):
         run.close()
 
 

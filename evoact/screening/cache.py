@@ -27,11 +27,20 @@ CREATE TABLE IF NOT EXISTS outcomes (
     source TEXT NOT NULL,
     PRIMARY KEY (protocol, fingerprint)
 );
+-- beside ``outcomes`` (whose columns stay as the first versions wrote them, so that they go on writing): how many
+-- evaluations ``fitness_sum`` holds, each task's relative score summed over the ``scores_n`` evaluations that gave it,
+-- and the protocol's family (the protocol but for the training seed: what the surrogate may learn from)
+CREATE TABLE IF NOT EXISTS details (
+    protocol TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    family TEXT,
+    scored INTEGER NOT NULL,
+    scores_sum TEXT,
+    scores_n INTEGER NOT NULL,
+    PRIMARY KEY (protocol, fingerprint)
+);
+CREATE INDEX IF NOT EXISTS details_family ON details (family);
 """
-#: Columns added since the first schema (a cache written before them gains them when it is opened): the number of
-#: evaluations in ``fitness_sum``, each task's relative score summed over the ``scores_n`` evaluations that gave it,
-#: and the protocol's family (the protocol but for the training seed: what the surrogate may learn from)
-_ADDED = {"scored": "INTEGER", "scores_sum": "TEXT", "scores_n": "INTEGER", "family": "TEXT"}
 
 
 def protocol_key(task: str | dict[str, Any], training: dict[str, Any]) -> str:
@@ -55,17 +64,21 @@ class Outcome:
     scores: tuple[float, ...] | None = None
 
 
-_COLUMNS = "status, evaluations, fitness_sum, scored, reason, formula, source, scores_sum, scores_n"
+_SELECT = (
+    "SELECT o.status, o.evaluations, o.fitness_sum, d.scored, o.reason, o.formula, o.source, d.scores_sum, d.scores_n"
+    " FROM outcomes o LEFT JOIN details d ON d.protocol = o.protocol AND d.fingerprint = o.fingerprint"
+)
 
 
 def _outcome(row: tuple[Any, ...]) -> Outcome:
     status, n, total, scored, reason, formula, source, scores_sum, scores_n = row
+    scored = n if scored is None else scored  # written by a version before ``details``: every evaluation counted
     scores = tuple(v / scores_n for v in json.loads(scores_sum)) if scores_sum and scores_n else None
     return Outcome(status, n, total / scored if total is not None and scored else None, reason, formula, source, scores)
 
 
 class FitnessCache:
-    """SQLite store of outcomes; fitness is the mean over the evaluations made so far."""
+    """SQLite store of outcomes; fitness is the mean over the evaluations that gave one."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -73,25 +86,15 @@ class FitnessCache:
         self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)
-        with self.transaction():  # one process adds the new columns; the others find them there
-            have = {row[1] for row in self._conn.execute("PRAGMA table_info(outcomes)")}
-            for column, kind in _ADDED.items():
-                if column not in have:
-                    self._conn.execute(f"ALTER TABLE outcomes ADD COLUMN {column} {kind}")
-            if "scored" not in have:  # before the column, every evaluation of an 'ok' function counted in the mean
-                self._conn.execute("UPDATE outcomes SET scored = evaluations WHERE fitness_sum IS NOT NULL")
-            self._conn.execute("CREATE INDEX IF NOT EXISTS outcomes_family ON outcomes (family)")
 
     def get(self, protocol: str, fp: str) -> Outcome | None:
         """The outcome recorded for a fingerprint, if any."""
-        row = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM outcomes WHERE protocol=? AND fingerprint=?", (protocol, fp)
-        ).fetchone()
+        row = self._conn.execute(f"{_SELECT} WHERE o.protocol=? AND o.fingerprint=?", (protocol, fp)).fetchone()
         return None if row is None else _outcome(row)
 
     def known(self, family: str) -> list[Outcome]:
         """Every outcome recorded under a protocol of ``family`` (any training seed), oldest first."""
-        rows = self._conn.execute(f"SELECT {_COLUMNS} FROM outcomes WHERE family=? ORDER BY rowid", (family,))
+        rows = self._conn.execute(f"{_SELECT} WHERE d.family=? ORDER BY o.rowid", (family,))
         return [_outcome(row) for row in rows]
 
     def add(
@@ -109,49 +112,39 @@ class FitnessCache:
         """Record one evaluation: fitness values (and relative ``scores``) accumulate while every evaluation is 'ok';
         the first outcome's status is kept, and a later rejection or failure counts as an evaluation without a
         fitness. ``family``: the protocol's key without the training seed (``known``)."""
+        key = (protocol, fp)
         with self.transaction():
             row = self._conn.execute(
-                "SELECT status, scores_sum, scores_n FROM outcomes WHERE protocol=? AND fingerprint=?", (protocol, fp)
+                "SELECT o.status, o.evaluations, o.fitness_sum, d.scored, d.scores_sum, d.scores_n FROM outcomes o"
+                " LEFT JOIN details d ON d.protocol = o.protocol AND d.fingerprint = o.fingerprint"
+                " WHERE o.protocol=? AND o.fingerprint=?",
+                key,
             ).fetchone()
             if row is None:
                 self._conn.execute(
-                    "INSERT INTO outcomes (protocol, fingerprint, status, evaluations, fitness_sum, scored, reason,"
-                    " formula, source, scores_sum, scores_n, family) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        protocol,
-                        fp,
-                        status,
-                        fitness,
-                        int(fitness is not None),
-                        reason,
-                        formula,
-                        source,
-                        json.dumps(list(scores)) if scores else None,
-                        1 if scores else 0,
-                        family,
-                    ),
+                    "INSERT INTO outcomes VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+                    (*key, status, fitness, reason, formula, source),
                 )
-                return
-            counts = row[0] == "ok" and status == "ok"
-            summed, n = row[1], row[2] or 0
-            if counts and scores:
-                before = json.loads(summed) if summed else None
-                if before is None or len(before) == len(scores):
-                    summed = json.dumps([a + b for a, b in zip(before or [0.0] * len(scores), scores)])
-                    n += 1
+                scored, summed, n = int(fitness is not None), list(scores) if scores else None, int(bool(scores))
+            else:
+                before, evaluations, total, scored, summed, n = row
+                counts = before == "ok" and status == "ok" and fitness is not None
+                if scored is None:  # a version before ``details`` counted every evaluation in the mean
+                    scored = evaluations if total is not None else 0
+                summed, n = (json.loads(summed), n) if summed else (None, 0)
+                if counts and scores and (summed is None or len(summed) == len(scores)):
+                    summed, n = [a + b for a, b in zip(summed or [0.0] * len(scores), scores)], n + 1
+                scored += int(counts)
+                self._conn.execute(
+                    "UPDATE outcomes SET evaluations = evaluations + 1, fitness_sum = CASE WHEN ? THEN"
+                    " COALESCE(fitness_sum, 0) + ? ELSE fitness_sum END WHERE protocol=? AND fingerprint=?",
+                    (counts, fitness, *key),
+                )
             self._conn.execute(
-                "UPDATE outcomes SET evaluations = evaluations + 1, fitness_sum = CASE WHEN ? THEN"
-                " COALESCE(fitness_sum, 0) + ? ELSE fitness_sum END, scored = COALESCE(scored, 0) + ?,"
-                " scores_sum = ?, scores_n = ? WHERE protocol=? AND fingerprint=?",
-                (
-                    counts and fitness is not None,
-                    fitness,
-                    int(counts and fitness is not None),
-                    summed,
-                    n,
-                    protocol,
-                    fp,
-                ),
+                "INSERT INTO details VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(protocol, fingerprint) DO UPDATE SET"
+                " family = COALESCE(excluded.family, family), scored = excluded.scored,"
+                " scores_sum = excluded.scores_sum, scores_n = excluded.scores_n",
+                (*key, family, scored, json.dumps(summed) if summed else None, n),
             )
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
