@@ -152,7 +152,12 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
     ),
     Option("--replacement", "replacement", REPLACEMENTS, "aging: regularized evolution; truncation: keep the best."),
     Option("--workers", "workers", int, "Parallel Ray workers (default: number of CPU cores)."),
-    Option("--timeout", "timeout", float, "Seconds after which a candidate's evaluation is cancelled (default 600)."),
+    Option(
+        "--timeout",
+        "timeout",
+        float,
+        "Seconds after which a candidate's evaluation is cancelled, counted from its start on a worker (default 600).",
+    ),
     Option(
         "--address",
         "address",

@@ -17,6 +17,7 @@ _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's local node 
 FAILED_WORKER = "worker process died during the evaluation"
 RETRIES_AFTER_DEATH = 1
 _SLICE = 0.25  # seconds the pool waits on Ray at a time
+_STARTED = "started"  # what a job streams first, once a worker runs it: its timeout counts from then
 
 
 class WorkerError(RuntimeError):
@@ -74,13 +75,25 @@ def _loopback_if_imported() -> None:
         constants.ENABLE_RAY_CLUSTER = False
 
 
+def _announced(function: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], Iterator[Any]]:
+    """``function`` as a Ray streaming task: it first says that a worker runs it, then gives its result."""
+
+    def run(job: dict[str, Any]) -> Iterator[Any]:
+        yield _STARTED
+        yield function(job)
+
+    return run
+
+
 class WorkerPool:
     """Runs jobs on Ray workers, at most ``workers`` at a time, with a per-job timeout.
 
     ``submit`` queues a job and returns its ticket; ``results`` yields ``(ticket, result)`` as jobs finish. A job whose
     worker process dies (killed, a crash, out of memory) runs once more in a fresh worker before it is recorded as
-    failed; a job over the timeout is cancelled. Either way the pool goes on. ``gpus_per_job`` reserves a (fraction
-    of a) GPU per job, so GPU tasks are placed on and see a GPU.
+    failed; a job over the timeout is cancelled. Either way the pool goes on. The timeout counts from the moment a
+    worker starts the job, not from its submission: on a cluster busy with other work, or one that is still adding
+    nodes, a job waiting for a place is not cut short. ``gpus_per_job`` reserves a (fraction of a) GPU per job, so GPU
+    tasks are placed on and see a GPU.
     """
 
     def __init__(
@@ -99,9 +112,12 @@ class WorkerPool:
         self.address = ray.get_runtime_context().gcs_address
         # max_calls=0: a worker runs job after job, also on a GPU, where Ray's default starts a fresh process for each
         # (and so a fresh CUDA context, imports and data load per candidate)
-        self._remote = ray.remote(num_cpus=1, num_gpus=gpus_per_job, max_retries=0, max_calls=0)(function)
+        self._remote = ray.remote(
+            num_cpus=1, num_gpus=gpus_per_job, max_retries=0, max_calls=0, num_returns="streaming"
+        )(_announced(function))
         self._queue: list[tuple[int, dict[str, Any], int]] = []  # waiting for a free worker, next one last
-        self._running: dict[Any, tuple[int, dict[str, Any], int, float]] = {}  # ref -> ticket, job, attempt, start
+        # a job's stream -> its ticket, job, attempt, and when a worker started it (None: waiting for a place in Ray)
+        self._running: dict[Any, tuple[int, dict[str, Any], int, float | None]] = {}
         self._tickets = 0
 
     def submit(self, job: dict[str, Any]) -> int:
@@ -119,7 +135,7 @@ class WorkerPool:
     def _fill(self) -> None:
         while self._queue and len(self._running) < self.workers:
             ticket, job, attempt = self._queue.pop()
-            self._running[self._remote.remote(job)] = (ticket, job, attempt, time.monotonic())
+            self._running[self._remote.remote(job)] = (ticket, job, attempt, None)
 
     def results(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Wait for the next job(s) to finish and yield ``(ticket, result)`` for each; failures come back as results
@@ -128,25 +144,31 @@ class WorkerPool:
 
         while self._running:
             wait = _SLICE  # ray.wait holds back Python's signal handlers: Ctrl-C must act within a slice
-            if self.timeout:
-                oldest = min(started for *_, started in self._running.values())
-                wait = min(wait, max(0.0, oldest + self.timeout - time.monotonic()))
+            started = [at for *_, at in self._running.values() if at is not None]
+            if self.timeout and started:
+                wait = min(wait, max(0.0, min(started) + self.timeout - time.monotonic()))
             ready, _ = ray.wait(list(self._running), num_returns=1, timeout=wait)
-            if ready:  # and whatever else finished meanwhile, in one go
+            if ready:  # and whatever else streamed meanwhile, in one go
                 ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
-            finished = [self._finished(ref) for ref in ready] + self._timed_out()
+            finished = [self._streamed(stream) for stream in ready] + self._timed_out()
             self._fill()
             done = [item for item in finished if item is not None]
             if done:
                 yield from done
                 return
 
-    def _finished(self, ref: Any) -> tuple[int, dict[str, Any]] | None:
+    def _streamed(self, stream: Any) -> tuple[int, dict[str, Any]] | None:
+        """What a job's stream gave: its start (noted; None), or its end (its result, a failure, or None to run it
+        again after its worker died)."""
         import ray
 
-        ticket, job, attempt, started = self._running.pop(ref)
+        ticket, job, attempt, started = self._running.pop(stream)
         try:
-            return ticket, ray.get(ref)
+            value = ray.get(next(stream))
+            if value == _STARTED:
+                self._running[stream] = (ticket, job, attempt, time.monotonic())
+                return None
+            return ticket, value
         except ray.exceptions.RayError as exc:
             died = not isinstance(exc, ray.exceptions.RayTaskError)  # not an exception raised by the job itself
             if died and attempt < RETRIES_AFTER_DEATH:
@@ -161,7 +183,7 @@ class WorkerPool:
             return ticket, {
                 "status": "failed",
                 "error": error,
-                "seconds": time.monotonic() - started,
+                "seconds": time.monotonic() - started if started is not None else 0.0,
                 "transient": died,
             }
 
@@ -171,10 +193,10 @@ class WorkerPool:
         if not self.timeout:
             return []
         now, out = time.monotonic(), []
-        for ref, (ticket, _, _, started) in list(self._running.items()):
-            if now - started >= self.timeout:
-                ray.cancel(ref, force=True)
-                del self._running[ref]
+        for stream, (ticket, _, _, started) in list(self._running.items()):
+            if started is not None and now - started >= self.timeout:
+                ray.cancel(stream, force=True)
+                del self._running[stream]
                 out.append(
                     (
                         ticket,
@@ -206,7 +228,7 @@ class WorkerPool:
         if self._owns_ray:
             ray.shutdown()
             return
-        for ref in self._running:
-            ray.cancel(ref)
+        for stream in self._running:
+            ray.cancel(stream)
         self._running.clear()
         self._queue.clear()

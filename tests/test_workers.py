@@ -36,6 +36,23 @@ def test_a_job_over_the_timeout_is_cancelled_and_the_pool_goes_on(pool):
     assert results[1]["status"] == "ok", results[1]
 
 
+def test_the_timeout_counts_from_a_job_s_start_not_from_its_wait_for_a_place(pool):
+    """More jobs than Ray has CPUs (a busy or still-growing cluster): the one that waits for a place is not timed out
+    for the time it waited."""
+    import ray
+
+    def naps(job):  # defined here so that Ray ships it by value to the workers
+        import time
+
+        time.sleep(job["seconds"])
+        return {"status": "ok"}
+
+    cpus = int(ray.cluster_resources()["CPU"])
+    crowded = WorkerPool(cpus + 1, timeout=6, function=naps)  # one job more than Ray can run at once
+    results = dict(crowded.imap([{"seconds": 4}] * (cpus + 1)))
+    assert [r["status"] for _, r in sorted(results.items())] == ["ok"] * (cpus + 1), results
+
+
 def test_closing_a_pool_on_a_ray_it_did_not_start_cancels_its_unfinished_jobs(pool):
     """A search stopped in a notebook must not go on training in the notebook's Ray: the CPUs come back."""
     import ray
