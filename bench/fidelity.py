@@ -1,13 +1,16 @@
 """Does the short schedule rank functions as the whole one does? The two shipped benchmark tables, side by side.
 
     python bench/fidelity.py [--short PATH] [--full PATH]
+    python bench/fidelity.py --full runs/benchtable-full   # while the full table's build runs: what it has so far
 
 The short table trains each function of ``core_unit`` at a quarter of each task's quick schedule, the full table at
 the whole of it (what a default quick search trains); both on seeds 0 and 1, built by ``bench/benchtable.py``. Over
 the functions that trained to the end on both seeds in both tables: Spearman's rank correlation of their mean
 fitness (and per task, of the mean validation measure), against the noise ceiling (how the two seeds of one table
 rank the same functions), and how many of one table's top functions are among the other's. Writes
-bench/results/benchtable.md with what is in each table.
+bench/results/benchtable.md with what is in each table. ``--full`` may also name the full build's runs folder: then the
+functions both its seed runs have evaluated so far stand for the full table (each seed enumerates the space in its own
+shuffled order, so they are a random sample of its functions).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,9 +28,64 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evoact.benchtable import SHIPPED, BenchTable, Entry, load_table  # noqa: E402
+import evoact  # noqa: E402
+from evoact.benchtable import SHIPPED, BenchTable, Entry, Trial, load_table  # noqa: E402
+from evoact.records import Status  # noqa: E402
 
 TOPS = (0.01, 0.05, 0.10)  # top shares compared between the tables
+
+
+def so_far(runs_dir: Path) -> BenchTable:
+    """The functions that every seed run of a table's build (``benchtable-s*`` in ``runs_dir``, finished or not) has
+    evaluated so far, as a table without trees (baselines labelled; the catalog's functions not yet in it)."""
+    trials: dict[str, dict[int, Trial]] = {}
+    names: dict[str, tuple[str, str | None]] = {}
+    protocol: dict = {}
+    seeds = []
+    for path in sorted(runs_dir.glob("benchtable-s*")):
+        run = evoact.open_run(path)
+        seed = run.config.seed
+        seeds.append(seed)
+        protocol = {
+            "space": run.config.space,
+            "tasks": list(run.config.tasks),
+            "baselines": list(run.config.baselines),
+            "epoch_scale": run.config.training.epoch_scale,
+        }
+        for row in run.store.candidates():
+            if row.status in (Status.PENDING, Status.DUPLICATE) or row.fingerprint is None:
+                continue
+            out = row.outcome
+            fitness = out.fitness if out.status == Status.OK else None
+            trials.setdefault(row.fingerprint, {})[seed] = Trial(
+                seed, out.status, out.stage, out.error, fitness, out.seconds or 0.0, out.scores
+            )
+            names.setdefault(row.fingerprint, (row.formula, row.label))
+        run.close()
+    seeds.sort()
+    entries = tuple(
+        Entry(names[key][0], (), tuple(per_seed[s] for s in seeds), key, names[key][1])
+        for key, per_seed in trials.items()
+        if sorted(per_seed) == seeds
+    )
+    return BenchTable(protocol | {"seeds": seeds}, entries)
+
+
+def describe_so_far(table: BenchTable, runs_dir: Path) -> list[str]:
+    """What the unfinished full build has so far."""
+    seconds = [t.seconds for e in table.entries for t in e.trials if t.trained]
+    verdicts = Counter(str(e.trials[0].stage or e.trials[0].status) for e in table.entries if e.label is None)
+    return [
+        f"## The full table, unfinished (`{runs_dir}`, read {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        "",
+        f"- Build: `python bench/benchtable.py build --epoch-scale {table.protocol['epoch_scale']} --runs-dir"
+        f" {runs_dir}`, still running (resumable). So far both seeds have evaluated {len(table.entries)} functions"
+        " (a random sample of the space's: each seed enumerates in its own shuffled order); verdicts under seed"
+        f" {table.seeds[0]} (evolved functions): " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()) + ".",
+        f"- Training time per evaluation that trained: median {statistics.median(seconds):.2f} s, so far"
+        f" {sum(seconds) / 3600:.2f} core-hours.",
+        "",
+    ]
 
 
 def describe(table: BenchTable, name: str, path: Path) -> list[str]:
@@ -165,14 +224,17 @@ def main() -> None:
     parser.add_argument("--full", type=Path, default=data / SHIPPED["full"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "benchtable.md")
     args = parser.parse_args()
-    short, full = load_table(args.short), load_table(args.full)
+    partial = args.full.is_dir()
+    short = load_table(args.short)
+    full = so_far(args.full) if partial else load_table(args.full)
     lines = [
         "# The activation benchmark tables",
         "",
-        "Command: `python bench/fidelity.py` (reads the two shipped tables; trains nothing).",
+        f"Command: `python bench/fidelity.py{f' --full {args.full}' if partial else ''}` (reads the"
+        f" {'short table and the full build so far' if partial else 'two shipped tables'}; trains nothing).",
         "",
         *describe(short, "short", args.short.resolve()),
-        *describe(full, "full", args.full.resolve()),
+        *(describe_so_far(full, args.full) if partial else describe(full, "full", args.full.resolve())),
         *compare(short, full),
     ]
     args.out.write_text("\n".join(lines))
