@@ -25,7 +25,7 @@ from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, setting
 from evoact.records import Candidate, Status
 from evoact.search_space import SearchSpaceError
 from evoact.store import RunStoreError
-from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, task_group
+from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, task_group
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs
 from evoact.workers import WorkerError
@@ -285,6 +285,23 @@ def resume(
     )
 
 
+def _after_interrupt(run_dir: Path) -> str:
+    """What to do after Ctrl-C: resume the run (with --trust-task where it trains user code), or, where it had already
+    finished, look at it."""
+    try:
+        run = open_run(run_dir)
+        state, user = run.state, any(is_user_task(t) for t in run.config.tasks)
+        run.close()
+    except (RunStoreError, ValueError):
+        state, user = "interrupted", False
+    if state == "finished":
+        return f"interrupted after the run had finished; it is complete: evoact show {shown(str(run_dir))}"
+    return (
+        f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with:"
+        f" evoact resume {shown(str(run_dir))}{' --trust-task' if user else ''}"
+    )
+
+
 def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
     """Run a search with clean errors; Ctrl-C stops after saving, a second Ctrl-C at once."""
 
@@ -300,12 +317,7 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
         _fail(str(exc))
     except KeyboardInterrupt:
         if run_dir.exists():
-            console.print(
-                f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with:"
-                f" evoact resume {shown(str(run_dir))}",
-                highlight=False,
-                soft_wrap=True,  # a command to copy: never broken inside by a line break
-            )
+            console.print(_after_interrupt(run_dir), highlight=False, soft_wrap=True)  # a command to copy: one line
         else:
             console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
         sys.exit(130)

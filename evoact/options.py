@@ -182,7 +182,8 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--no-cache",
         "use_cache",
         FLAG,
-        "Do not reuse outcomes of functionally identical candidates.",
+        "Do not reuse outcomes from the runs folder's shared fitness cache (a functional duplicate within this run"
+        " still takes its original's outcome).",
         flag_value=False,
     ),
     Option(

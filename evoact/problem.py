@@ -218,7 +218,7 @@ class Problem:
             picked = [d.predicted for d in decisions if d.train and d.predicted is not None]
             self.hooks.note(
                 f"the surrogate ranked {len(rows)} candidates and trains {len(rows) - skipped}"
-                + (f" (predicted fitness {min(picked):.4f}-{max(picked):.4f})" if picked else "")
+                + (f" (predicted relative scores {min(picked):.4f}-{max(picked):.4f})" if picked else "")
             )
         return kept
 

@@ -147,6 +147,7 @@ class RunReader:
             single_seed_best=first_seed.id if races and first_seed is not None else None,
             skipped_surrogate=len(stages[Stage.SURROGATE]),
             surrogate_seconds_saved=surrogate_saved,
+            pending=sum(r.status == Status.PENDING for r in rows),
             surrogate_prior=meta.get("surrogate_prior") or {},
         )
 

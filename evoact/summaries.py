@@ -52,6 +52,7 @@ class CascadeSummary(_Summary):
     single_seed_best: int | None = None  # the best evolved candidate by its first seed alone, where racing ran
     skipped_surrogate: int = 0  # candidates the surrogate stage did not let train
     surrogate_seconds_saved: float = 0.0
+    pending: int = 0  # proposed and not evaluated yet (a run that is running or was interrupted)
     #: where the surrogate stage's knowledge began: source -> how many examples (empty: no surrogate stage)
     surrogate_prior: Mapping[str, int] = field(default_factory=dict)
 

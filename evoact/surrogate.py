@@ -9,6 +9,7 @@ correlation on the benchmark table: ``bench/results/surrogate.md``). It starts f
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -175,12 +176,12 @@ class Decision:
         if self.rank is not None:
             place, of, train = self.rank
             return (
-                f"the surrogate ranks it {place} of {of} (predicted fitness {self.predicted:.4f}); the generation"
-                f" trains its top {train}"
+                f"the surrogate ranks it {place} of {of} (predicted score {self.predicted:.4f} relative to the best"
+                f" baseline); the generation trains its top {train}"
             )
         return (
-            f"the surrogate predicts fitness {self.predicted:.4f}, below {self.threshold:.4f}"
-            " (the top share of the functions it knows)"
+            f"the surrogate predicts a score of {self.predicted:.4f} relative to the best baseline, below"
+            f" {self.threshold:.4f} (the top share of the functions it knows)"
         )
 
 
@@ -206,7 +207,10 @@ class Gate:
         if self.surrogate.fit() and self.surrogate.out_of_bag is not None:
             oob = self._fitness(self.surrogate.out_of_bag)
             oob = oob[np.isfinite(oob)]
-            self.threshold = float(np.quantile(oob, 1 - self.keep)) if len(oob) else None
+            if self.keep >= 1:  # the whole share: it can rank (for a pool), and gates nothing out
+                self.threshold = -math.inf
+            else:
+                self.threshold = float(np.quantile(oob, 1 - self.keep)) if len(oob) else None
 
     def _fitness(self, scores: np.ndarray) -> np.ndarray:
         return np.array([aggregate(list(row), self.how, self.weights) for row in scores])

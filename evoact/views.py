@@ -58,7 +58,8 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         + f", {b.rejected_stability} rejected as unstable,"
         f" {b.rejected_quality} below a task's quality hurdle"
         + (f" ({per_task})" if per_task else "")
-        + f", {b.fully_trained} fully trained, {b.failed} failed",
+        + f", {b.fully_trained} fully trained, {b.failed} failed"
+        + (f", {b.pending} not evaluated yet" if b.pending else ""),
         highlight=False,
     )
     if b.hurdles:
@@ -93,8 +94,13 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         console.print(
             f"racing: each candidate in the top k = {config.race_top} trains on n = {config.race_seeds} seeds and ranks"
             f" by their mean: {b.race_trainings} extra trainings ({b.race_reused} reused from the fitness cache),"
-            f" {b.race_seconds:.0f} s; the best by one seed was #{b.single_seed_best}"
-            + ("" if b.single_seed_best == best else f", the best by the mean is #{best}"),
+            f" {b.race_seconds:.0f} s"
+            + (
+                "; no evolved candidate has trained yet"
+                if b.single_seed_best is None
+                else f"; the best by one seed was #{b.single_seed_best}"
+                + ("" if b.single_seed_best == best else f", the best by the mean is #{best}")
+            ),
             highlight=False,
         )
     rows: list[tuple[int | None, Candidate]]

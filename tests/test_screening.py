@@ -9,7 +9,7 @@ from evoact.compiler import compile_activation, lower
 from evoact.evaluation import evaluate, make_job
 from evoact.formula import parse
 from evoact.genome import Genome
-from evoact.screening import FitnessCache, ScreeningConfig, protocol_key, screen_static, stability_reason
+from evoact.screening import CacheError, FitnessCache, ScreeningConfig, protocol_key, screen_static, stability_reason
 from evoact.screening.kernel import Batch
 from evoact.screening.probe import probe_points
 from evoact.search_space import load_search_space
@@ -165,6 +165,23 @@ def test_a_cache_written_by_an_earlier_version_keeps_its_means_and_both_versions
     assert [o.formula for o in cache.known("family")] == ["tanh(x)"]
     cache.close()
     assert FitnessCache(path).get("p", "fp").evaluations == 3
+
+
+def test_a_damaged_cache_file_is_named_in_one_line_and_left_as_it_was(tmp_path):
+    path = tmp_path / "cache.db"
+    cache = FitnessCache(path)
+    for i in range(400):  # several pages
+        cache.add("p", f"fp{i}", "ok", 0.5, None, f"tanh(x) + {i}", "run #1")
+    cache.close()
+    data = bytearray(path.read_bytes())
+    data[4096 * 3 : 4096 * 5] = b"\xff" * (4096 * 2)  # pages 4 and 5 overwritten
+    path.write_bytes(bytes(data))
+    with pytest.raises(CacheError, match=f"the fitness cache {path} is damaged or not a cache .*--no-cache"):
+        FitnessCache(path)
+    assert path.read_bytes() == bytes(data)
+    path.write_bytes(b"not a database at all, but long enough to look like a header...." * 10)
+    with pytest.raises(CacheError, match="damaged or not a cache"):
+        FitnessCache(path)
 
 
 def test_quality_hurdle_stops_weak_candidates_and_leaves_survivors_untouched():

@@ -56,6 +56,9 @@ def test_the_gate_trains_everything_until_fitted_then_the_predicted_top_share_an
     unfitted = gate()
     unfitted.refit([Example(f, None) for f in formulas])  # nothing trained to the end: no surrogate yet
     assert unfitted.threshold is None and all(d.train for d in unfitted.decide(formulas))
+    everything = Gate(Surrogate(("task",), {}, seed=3), keep=1.0, explore=0.1)  # the whole share: none skipped
+    everything.refit(examples)
+    assert all(d.train and not d.explored for d in everything.decide(formulas))
 
 
 def test_selecting_trains_the_predicted_top_n_with_one_exploration_pick_and_ranks_the_rest():

@@ -8,7 +8,7 @@ import numpy as np
 
 from evoact.compiler import CompileError, lower
 from evoact.formula import FormulaError, parse
-from evoact.screening.cache import CACHE_FILE, FitnessCache, Outcome, protocol_key
+from evoact.screening.cache import CACHE_FILE, CacheError, FitnessCache, Outcome, protocol_key
 from evoact.screening.config import ScreeningConfig
 from evoact.screening.fingerprint import fingerprint
 from evoact.screening.kernel import Batch
@@ -60,6 +60,7 @@ def screen_static(
 
 __all__ = [
     "CACHE_FILE",
+    "CacheError",
     "FitnessCache",
     "Outcome",
     "ScreeningConfig",

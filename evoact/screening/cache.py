@@ -77,6 +77,10 @@ def _outcome(row: tuple[Any, ...]) -> Outcome:
     return Outcome(status, n, total / scored if total is not None and scored else None, reason, formula, source, scores)
 
 
+class CacheError(ValueError):
+    """The fitness cache's file is damaged or not a cache."""
+
+
 class FitnessCache:
     """SQLite store of outcomes; fitness is the mean over the evaluations that gave one."""
 
@@ -84,8 +88,20 @@ class FitnessCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.executescript(_SCHEMA)
+            damage = self._conn.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc):  # busy, not damaged
+                raise
+            damage = str(exc)
+        if damage != "ok":
+            self._conn.close()
+            raise CacheError(
+                f"the fitness cache {self.path} is damaged or not a cache ({damage}): move it aside (a new one starts"
+                " empty; the runs themselves keep every result) or search with --no-cache"
+            )
 
     def get(self, protocol: str, fp: str) -> Outcome | None:
         """The outcome recorded for a fingerprint, if any."""
