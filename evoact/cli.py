@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -292,7 +293,7 @@ def _after_interrupt(run_dir: Path) -> str:
         run = open_run(run_dir)
         state, user = run.state, any(is_user_task(t) for t in run.config.tasks)
         run.close()
-    except (RunStoreError, ValueError):
+    except (RunStoreError, ValueError, sqlite3.Error, OSError):  # only a hint: never a traceback instead
         state, user = "interrupted", False
     if state == "finished":
         return f"interrupted after the run had finished; it is complete: evoact show {shown(str(run_dir))}"

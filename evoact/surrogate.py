@@ -223,7 +223,8 @@ class Gate:
         out = []
         for formula, value in zip(formulas, predicted):
             explored = value < self.threshold and _share(self.surrogate.seed, formula) < self.explore
-            out.append(Decision(bool(value >= self.threshold or explored), float(value), self.threshold, explored))
+            train = value >= self.threshold or explored or self.keep >= 1  # the whole share: even a NaN trains
+            out.append(Decision(bool(train), float(value), self.threshold, explored))
         return out
 
     def select(self, formulas: Sequence[str], n: int) -> list[Decision]:

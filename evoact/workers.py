@@ -18,6 +18,7 @@ FAILED_WORKER = "worker process died during the evaluation"
 RETRIES_AFTER_DEATH = 1
 _SLICE = 0.25  # seconds the pool waits on Ray at a time
 _STARTED = "started"  # what a job streams first, once a worker runs it: its timeout counts from then
+START_LIMIT = 10  # timeouts a job may wait for a worker to start it before it fails as never started
 
 
 class WorkerError(RuntimeError):
@@ -92,8 +93,9 @@ class WorkerPool:
     worker process dies (killed, a crash, out of memory) runs once more in a fresh worker before it is recorded as
     failed; a job over the timeout is cancelled. Either way the pool goes on. The timeout counts from the moment a
     worker starts the job, not from its submission: on a cluster busy with other work, or one that is still adding
-    nodes, a job waiting for a place is not cut short. ``gpus_per_job`` reserves a (fraction of a) GPU per job, so GPU
-    tasks are placed on and see a GPU.
+    nodes, a job waiting for a place is not cut short; one that no worker starts within ``START_LIMIT`` timeouts fails
+    as never started. ``gpus_per_job`` reserves a (fraction of a) GPU per job, so GPU tasks are placed on and see a
+    GPU; a private local Ray without such a place is refused at once.
     """
 
     def __init__(
@@ -110,14 +112,25 @@ class WorkerPool:
         import ray
 
         self.address = ray.get_runtime_context().gcs_address
+        self.needs = {"CPU": 1.0} | ({"GPU": gpus_per_job} if gpus_per_job else {})
+        if self._owns_ray and not any(
+            node["Alive"] and all(node["Resources"].get(k, 0.0) >= v for k, v in self.needs.items())
+            for node in ray.nodes()
+        ):  # a private Ray never grows: a job it cannot place would wait for ever
+            has = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
+            ray.shutdown()
+            raise WorkerError(
+                f"this machine has no place for a job that needs {self.needs} (its Ray has {has}): drop"
+                " --gpus-per-job, or give --address of a cluster with GPUs"
+            )
         # max_calls=0: a worker runs job after job, also on a GPU, where Ray's default starts a fresh process for each
         # (and so a fresh CUDA context, imports and data load per candidate)
         self._remote = ray.remote(
             num_cpus=1, num_gpus=gpus_per_job, max_retries=0, max_calls=0, num_returns="streaming"
         )(_announced(function))
         self._queue: list[tuple[int, dict[str, Any], int]] = []  # waiting for a free worker, next one last
-        # a job's stream -> its ticket, job, attempt, and when a worker started it (None: waiting for a place in Ray)
-        self._running: dict[Any, tuple[int, dict[str, Any], int, float | None]] = {}
+        # a job's stream -> its ticket, job, attempt, when it was submitted, when a worker started it (None: not yet)
+        self._running: dict[Any, tuple[int, dict[str, Any], int, float, float | None]] = {}
         self._tickets = 0
 
     def submit(self, job: dict[str, Any]) -> int:
@@ -135,7 +148,7 @@ class WorkerPool:
     def _fill(self) -> None:
         while self._queue and len(self._running) < self.workers:
             ticket, job, attempt = self._queue.pop()
-            self._running[self._remote.remote(job)] = (ticket, job, attempt, None)
+            self._running[self._remote.remote(job)] = (ticket, job, attempt, time.monotonic(), None)
 
     def results(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Wait for the next job(s) to finish and yield ``(ticket, result)`` for each; failures come back as results
@@ -144,9 +157,9 @@ class WorkerPool:
 
         while self._running:
             wait = _SLICE  # ray.wait holds back Python's signal handlers: Ctrl-C must act within a slice
-            started = [at for *_, at in self._running.values() if at is not None]
-            if self.timeout and started:
-                wait = min(wait, max(0.0, min(started) + self.timeout - time.monotonic()))
+            if self.timeout and self._running:
+                deadline = min(self._deadline(submitted, started) for *_, submitted, started in self._running.values())
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
             ready, _ = ray.wait(list(self._running), num_returns=1, timeout=wait)
             if ready:  # and whatever else streamed meanwhile, in one go
                 ready, _ = ray.wait(list(self._running), num_returns=len(self._running), timeout=0)
@@ -162,11 +175,11 @@ class WorkerPool:
         again after its worker died)."""
         import ray
 
-        ticket, job, attempt, started = self._running.pop(stream)
+        ticket, job, attempt, submitted, started = self._running.pop(stream)
         try:
             value = ray.get(next(stream))
             if value == _STARTED:
-                self._running[stream] = (ticket, job, attempt, time.monotonic())
+                self._running[stream] = (ticket, job, attempt, submitted, time.monotonic())
                 return None
             return ticket, value
         except ray.exceptions.RayError as exc:
@@ -193,22 +206,27 @@ class WorkerPool:
         if not self.timeout:
             return []
         now, out = time.monotonic(), []
-        for stream, (ticket, _, _, started) in list(self._running.items()):
-            if started is not None and now - started >= self.timeout:
-                ray.cancel(stream, force=True)
-                del self._running[stream]
-                out.append(
-                    (
-                        ticket,
-                        {
-                            "status": "failed",
-                            "error": f"timed out after {self.timeout:g} s",
-                            "seconds": now - started,
-                            "transient": True,
-                        },
-                    )
-                )
+        for stream, (ticket, _, _, submitted, started) in list(self._running.items()):
+            if now < self._deadline(submitted, started):
+                continue
+            ray.cancel(stream, force=True)
+            del self._running[stream]
+            error = (
+                f"timed out after {self.timeout:g} s"
+                if started is not None
+                else f"not started after {START_LIMIT * self.timeout:g} s: no worker of the cluster took it (it needs"
+                f" {self.needs}; `ray status` shows what the cluster has)"
+            )
+            out.append(
+                (ticket, {"status": "failed", "error": error, "seconds": now - (started or now), "transient": True})
+            )
         return out
+
+    def _deadline(self, submitted: float, started: float | None) -> float:
+        """When a job fails: a timeout after its start, or ``START_LIMIT`` timeouts after its submission while no
+        worker has started it."""
+        assert self.timeout  # only asked with a timeout
+        return started + self.timeout if started is not None else submitted + START_LIMIT * self.timeout
 
     def imap(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
         """Run ``jobs`` and yield ``(index, result)`` for each as it finishes."""

@@ -5,7 +5,7 @@ import torch
 
 from evoact.evaluation import make_job
 from evoact.training import TrainConfig
-from evoact.workers import WorkerPool
+from evoact.workers import START_LIMIT, WorkerPool
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,20 @@ def test_the_timeout_counts_from_a_job_s_start_not_from_its_wait_for_a_place(poo
     crowded = WorkerPool(cpus + 1, timeout=6, function=naps)  # one job more than Ray can run at once
     results = dict(crowded.imap([{"seconds": 4}] * (cpus + 1)))
     assert [r["status"] for _, r in sorted(results.items())] == ["ok"] * (cpus + 1), results
+
+
+def test_a_job_no_worker_can_start_fails_as_never_started(pool):
+    """A job asking for a GPU the cluster lacks waits ``START_LIMIT`` timeouts, then fails saying why."""
+    import ray
+
+    if ray.cluster_resources().get("GPU"):
+        pytest.skip("this machine has a GPU")
+    nowhere = WorkerPool(1, timeout=0.5, gpus_per_job=1)  # shares the fixture's Ray: not its own, so it may grow
+    results = dict(nowhere.imap([make_job("relu(x)", ("mnist1d-mlp",), TrainConfig(epochs=1), {})]))
+    error = results[0]["error"]
+    assert results[0]["status"] == "failed" and error.startswith(f"not started after {START_LIMIT * 0.5:g} s"), error
+    assert "no worker of the cluster took it (it needs {'CPU': 1.0, 'GPU': 1}" in error
+    nowhere.close()
 
 
 def test_closing_a_pool_on_a_ray_it_did_not_start_cancels_its_unfinished_jobs(pool):
@@ -218,3 +232,14 @@ def test_a_gpu_job_reuses_its_worker_process_and_its_cuda_context():
     finally:
         gpu.close()
     assert len(pids) <= 2  # Ray's own default would start a process per GPU job: six
+
+
+@pytest.mark.own_ray
+def test_a_private_ray_without_a_place_for_the_job_is_refused_at_once():
+    import ray
+
+    from evoact.workers import WorkerError
+
+    with pytest.raises(WorkerError, match="this machine has no place for a job that needs .*drop --gpus-per-job"):
+        WorkerPool(1, gpus_per_job=64)
+    assert not ray.is_initialized()

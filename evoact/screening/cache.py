@@ -92,9 +92,10 @@ class FitnessCache:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.executescript(_SCHEMA)
             damage = self._conn.execute("PRAGMA quick_check").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            if "locked" in str(exc):  # busy, not damaged
-                raise
+        except sqlite3.Error as exc:
+            self._conn.close()
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                raise CacheError(f"cannot use the fitness cache {self.path} ({exc}): search with --no-cache") from None
             damage = str(exc)
         if damage != "ok":
             self._conn.close()
