@@ -182,6 +182,9 @@ def test_a_damaged_cache_file_is_named_in_one_line_and_left_as_it_was(tmp_path):
     path.write_bytes(b"not a database at all, but long enough to look like a header...." * 10)
     with pytest.raises(CacheError, match="damaged or not a cache"):
         FitnessCache(path)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(CacheError, match="cannot use the fitness cache .*folder .*search with --no-cache"):
+        FitnessCache(tmp_path / "folder")
 
 
 def test_quality_hurdle_stops_weak_candidates_and_leaves_survivors_untouched():

@@ -87,14 +87,17 @@ class FitnessCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise CacheError(f"cannot use the fitness cache {self.path} ({exc}): search with --no-cache") from None
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.executescript(_SCHEMA)
             damage = self._conn.execute("PRAGMA quick_check").fetchone()[0]
         except sqlite3.Error as exc:
-            self._conn.close()
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                self._conn.close()
                 raise CacheError(f"cannot use the fitness cache {self.path} ({exc}): search with --no-cache") from None
             damage = str(exc)
         if damage != "ok":
