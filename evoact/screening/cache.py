@@ -81,6 +81,10 @@ class CacheError(ValueError):
     """The fitness cache's file is damaged or not a cache."""
 
 
+def _unusable(path: Path, exc: sqlite3.Error) -> CacheError:
+    return CacheError(f"cannot use the fitness cache {path} ({exc}): search with --no-cache")
+
+
 class FitnessCache:
     """SQLite store of outcomes; fitness is the mean over the evaluations that gave one."""
 
@@ -90,7 +94,7 @@ class FitnessCache:
         try:
             self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         except sqlite3.Error as exc:
-            raise CacheError(f"cannot use the fitness cache {self.path} ({exc}): search with --no-cache") from None
+            raise _unusable(self.path, exc) from None
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.executescript(_SCHEMA)
@@ -98,7 +102,7 @@ class FitnessCache:
         except sqlite3.Error as exc:
             if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
                 self._conn.close()
-                raise CacheError(f"cannot use the fitness cache {self.path} ({exc}): search with --no-cache") from None
+                raise _unusable(self.path, exc) from None
             damage = str(exc)
         if damage != "ok":
             self._conn.close()
