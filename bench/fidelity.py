@@ -1,7 +1,7 @@
-"""Does the short schedule rank functions as the whole one does? The two shipped benchmark tables, side by side.
+"""Does the short schedule rank functions as the whole one does? The short benchmark table against the full one.
 
-    python bench/fidelity.py [--short PATH] [--full PATH]
     python bench/fidelity.py --full runs/benchtable-full   # while the full table's build runs: what it has so far
+    python bench/fidelity.py                               # once evoact/data/benchtable_full.json.gz is exported
 
 The short table trains each function of ``core_unit`` at a quarter of each task's quick schedule, the full table at
 the whole of it (what a default quick search trains); both on seeds 0 and 1, built by ``bench/benchtable.py``. Over
@@ -100,7 +100,8 @@ def describe(table: BenchTable, name: str, path: Path) -> list[str]:
     n_published = sum(bool(e.label and e.label.startswith("published:")) for e in table.entries)
     seconds = [t.seconds for e in table.entries for t in e.trials if t.trained]
     return [
-        f"## The {name} table (`{path.relative_to(ROOT)}`, {path.stat().st_size / 1e6:.2f} MB)",
+        f"## The {name} table (`{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}`,"
+        f" {path.stat().st_size / 1e6:.2f} MB)",
         "",
         f"- Build: `{table.protocol.get('command')}` (resumable enumeration runs, then the catalog's functions, then"
         " the export).",

@@ -182,8 +182,8 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--no-cache",
         "use_cache",
         FLAG,
-        "Do not reuse outcomes from the runs folder's shared fitness cache (a functional duplicate within this run"
-        " still takes its original's outcome).",
+        "Do not reuse outcomes from the runs folder's shared fitness cache (a functional duplicate within one"
+        " generation, or of a baseline, still takes its original's outcome; a later one trains again).",
         flag_value=False,
     ),
     Option(
