@@ -165,10 +165,12 @@ def confirm_run(
             for entry in trained_on(entries, task)
             for seed in seed_list
         }
+        # done before: kept, except a user task's failures (its file may have been fixed since: they train again)
         todo = [
             job
             for (formula, key, seed), job in keyed.items()
-            if store.confirmation(formula, key, seed, length[job[1]]) is None
+            if (done := store.confirmation(formula, key, seed, length[job[1]])) is None
+            or (done["status"] != Status.OK and is_user_task(job[1]))
         ]
         if todo:
             progress = CountProgress(len(todo), "confirming", console, workers or config.workers)
@@ -211,6 +213,16 @@ def confirm_run(
                     f"{entry['name']} on {task} seed {seed}: {outcome}"
                     + (" (not stored: run confirm again to retry)" if result.get("transient") else "")
                 )
+        results = [
+            store.confirmation(formula, key, seed, length[job[1]]) for (formula, key, seed), job in keyed.items()
+        ]
+        if all(r is None or r["status"] != Status.OK for r in results):
+            first = next((r for r in results if r is not None), None)
+            raise ValueError(
+                "every confirmation training failed"
+                + (f" ({first['name']} on {first['task']}: {first['error']})" if first else "")
+                + "; the run's earlier confirmation is kept"
+            )
         summary = summarise(
             store,
             entries,

@@ -93,6 +93,13 @@ class Problem:
         ]
         self._dispatch(self._screen(self._read(rows), baseline=True)[0])
         self.drain()
+        trained = [self._rows[cid] for cid in rows]
+        if all(r.status != Status.OK for r in trained):  # nothing to score against: no search can mean anything
+            first = trained[0]
+            raise ValueError(
+                f"every baseline failed ({first.label}: {first.outcome.error}); the tasks cannot score candidates:"
+                " fix the task, then start a new search"
+            )
         self._calibrate()
         self.race_to_end(baselines=True)
 

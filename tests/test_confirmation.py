@@ -1,4 +1,5 @@
 import json
+import shutil
 import statistics
 
 import pytest
@@ -249,3 +250,27 @@ def test_baselines_are_copied_from_a_run_confirmed_under_the_same_protocol(confi
             shared_baselines(store, elsewhere, config, [], TASKS, [10000], {t: 1 for t in TASKS})
     finally:
         store.close()
+
+
+def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_fixed_task_trains_again(
+    confirmed, tmp_path
+):
+    """A user's task that cannot train (a bug in it) fails the confirmation in one line and the run keeps the
+    confirmation it had; once the file is fixed, confirming again trains those trainings instead of reusing their
+    failures."""
+    run = tmp_path / "run"
+    shutil.copytree(confirmed[0], run)
+    before = RunStore.open(run).meta()["confirmation"]
+    task = tmp_path / "mine.py"
+    task.write_text("def net(make_activation, seed, epochs):\n    raise RuntimeError('a bug in my task')\n")
+    with pytest.raises(ValueError, match=r"every confirmation training failed \(.* a bug in my task\); the run's ear"):
+        confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
+    assert RunStore.open(run).meta()["confirmation"] == before
+    task.write_text(
+        "def net(make_activation, seed, epochs):\n    return {'val_acc': 0.5 + seed / 1000, 'test_acc': 0.5}\n"
+    )
+    summary = confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
+    stored = RunStore.open(run).confirmations()
+    mine = [r for r in stored if r["task"].endswith("mine.py:net")]
+    assert mine and all(r["status"] == "ok" for r in mine)
+    assert RunStore.open(run).meta()["confirmation"] == summary.to_json() != before

@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import evoact
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.cli import main
 from evoact.config import fitness_protocol, make_config
@@ -496,3 +497,15 @@ def test_an_async_enumeration_ends_when_its_trees_do_with_every_function_evaluat
     assert len(formulas) == len(set(formulas)) and len(formulas) < 4 + 4 * 49  # the trees ran out first
     # every function of the space that depends on x and is no baseline: x*x, x*tanh(x), beta*x*tanh(x), ...
     assert {"x*tanh(x)", "beta*x*tanh(x)", "tanh(x)/(1 + exp(-x))", "x**2"} <= set(formulas)
+
+
+def test_a_search_whose_every_baseline_fails_stops_in_one_line_naming_the_first_error(tmp_path):
+    """A task that cannot train anything (here: its data is missing) stops the search after the baselines, instead of
+    training the whole budget to failures and ending as if it had found something."""
+    (tmp_path / "broken.py").write_text(
+        "def task(make_activation, seed, epochs):\n    raise FileNotFoundError('no such file: data.npz')\n"
+    )
+    with pytest.raises(ValueError, match=r"every baseline failed \(relu: .*no such file: data.npz\); the tasks cannot"):
+        evoact.search("tiny", tasks=[f"{tmp_path / 'broken.py'}:task"], runs_dir=tmp_path, quiet=True, workers=2)
+    rows = RunStore.open(next((tmp_path).glob("*/config.json")).parent).candidates()
+    assert rows and all(r.label for r in rows)  # the baselines' failures are kept; nothing evolved was proposed

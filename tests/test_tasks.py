@@ -168,6 +168,15 @@ def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
         get_task("no_such_module:f")
     with pytest.raises(ValueError, match="no such file"):
         get_task(str(tmp_path / "absent.py") + ":f")
+    (tmp_path / "typo.py").write_text("def f(make_activation, seed, epochs)\n    return {}\n")
+    with pytest.raises(ValueError, match=r"typo.py:f'.*typo.py, line 1: expected ':'"):
+        get_task(str(tmp_path / "typo.py") + ":f")
+    (tmp_path / "breaks.py").write_text("import math\nRATE = math.sqrt(-1)\n")
+    with pytest.raises(ValueError, match="importing .*breaks.py raised ValueError: math domain error"):
+        get_task(str(tmp_path / "breaks.py") + ":f")
+    (tmp_path / "shape.py").write_text("def f(make_activation):\n    return {'val_acc': 1.0}\n")
+    with pytest.raises(ValueError, match=r"f\(make_activation\) cannot be called as f\(make_activation, seed=..."):
+        get_task(str(tmp_path / "shape.py") + ":f")
 
 
 def test_unknown_task_lists_known_ones():

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import math
 import sys
 import time
@@ -39,21 +40,32 @@ def canonical_user_task(name: str) -> str:
     return f"{target}:{function}"
 
 
-@functools.lru_cache(maxsize=16)
 def load_user_function(name: str) -> Callable[..., Any]:
-    """Import the module or file and return the function; a one-line error naming what is missing."""
+    """Import the module or file and return the function; a one-line error naming what is missing. A file edited
+    since it was last imported here is imported again (a notebook's session, or a Ray worker that runs job after
+    job, must not train with the old code)."""
+    target = name.rpartition(":")[0]
+    try:
+        stat = Path(target).stat() if target.endswith(".py") else None
+    except OSError:
+        stat = None
+    return _load_user_function(name, (stat.st_mtime_ns, stat.st_size) if stat else None)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..., Any]:
+    """``load_user_function`` for one version of the file (``stamp``: its time and size)."""
     target, _, function = name.rpartition(":")
     if not target or not function:
         raise ValueError(f"task {name!r}: a user task is MODULE:FUNCTION or FILE.py:FUNCTION")
+    if target.endswith(".py") and not Path(target).is_file():
+        raise ValueError(f"task {name!r}: no such file {target}")
     try:
         if target.endswith(".py"):
-            path = Path(target)
-            if not path.is_file():
-                raise ValueError(f"task {name!r}: no such file {path}")
             module_name = f"evoact_user_task_{hashlib.sha256(target.encode()).hexdigest()[:12]}"
-            spec = importlib.util.spec_from_file_location(module_name, path)
+            spec = importlib.util.spec_from_file_location(module_name, target)
             if spec is None or spec.loader is None:
-                raise ValueError(f"task {name!r}: cannot load {path} as a Python module")
+                raise ImportError(f"{target} is not a Python module")
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module  # as an import would: dataclasses and pickling look the module up
             spec.loader.exec_module(module)
@@ -61,9 +73,22 @@ def load_user_function(name: str) -> Callable[..., Any]:
             module = importlib.import_module(target)
     except ImportError as exc:
         raise ValueError(f"task {name!r}: cannot import {target} ({exc})") from None
+    except SyntaxError as exc:
+        raise ValueError(f"task {name!r}: {exc.filename}, line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:  # the user's module failed while it was imported
+        raise ValueError(f"task {name!r}: importing {target} raised {type(exc).__name__}: {exc}") from None
     fn = getattr(module, function, None)
     if not callable(fn):
         raise ValueError(f"task {name!r}: {target} has no function {function!r}")
+    try:
+        inspect.signature(fn).bind(None, seed=0, epochs=1)  # any make_activation: only the call's shape matters
+    except TypeError:
+        raise ValueError(
+            f"task {name!r}: {function}{inspect.signature(fn)} cannot be called as"
+            f" {function}(make_activation, seed=..., epochs=...)"
+        ) from None
+    except ValueError:  # a callable without a signature (a builtin): it is called and judged then
+        pass
     return fn
 
 
