@@ -610,13 +610,21 @@ def export(
 
 @main.command()
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="HTML file to write.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="HTML file to write [default: RUN/report.html].",
+)
 @click.option("--top", type=int, default=10, show_default=True, help="Hall-of-fame entries to describe.")
-def report(run: Path, output: Path, top: int) -> None:
+def report(run: Path, output: Path | None, top: int) -> None:
     """Write a self-contained HTML report of a run (config, progress, cascade, hall of fame with plots, baselines)."""
     from evoact.report import write_report
 
-    write_report(_open(run).store, output, top)
+    opened = _open(run)
+    output = output or run / "report.html"
+    write_report(opened.store, output, top)
     console.print(f"wrote {output}", highlight=False)
 
 

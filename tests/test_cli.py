@@ -35,6 +35,8 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     assert {b["label"] for b in shown["baselines"]} == {"relu", "gelu", "silu", "tanh"}
 
     best = next(r for r in shown["ranking"] if r["label"] is None)
+    assert "wrote runs/e2e/report.html" in run_cli("report", "runs/e2e").stdout  # beside the run, unless -o says
+    assert (tmp_path / "runs" / "e2e" / "report.html").read_text().startswith("<!doctype html>")
     run_cli("export", "runs/e2e", str(best["id"]), "-o", "best.py")
     code = (
         "import importlib.util,sys,torch;sys.modules['evoact']=None;"
