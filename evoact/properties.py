@@ -122,6 +122,7 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     out: dict[str, dict[str, Any]] = {}
 
     def put(name: str, value: Any, how: str, **detail: Any) -> None:
+        value = 0.0 if isinstance(value, float) and value == 0 else value  # never -0 on a page
         out[name] = {"value": value, "how": how, **detail}
 
     def f(x: np.ndarray) -> np.ndarray:

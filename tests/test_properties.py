@@ -1,4 +1,5 @@
 import json
+import math
 import signal
 import time
 
@@ -158,3 +159,8 @@ def test_the_measured_cost_is_a_median_of_interleaved_rounds_with_its_spread():
     cost = activation_properties("relu(x)")["cost vs ReLU"]  # relu itself: once read 34.5x, from an unwarmed first call
     low, high = cost["quartiles"]
     assert cost["rounds"] >= 9 and low <= cost["value"] <= high and 0 < cost["value"] < 10
+
+
+def test_a_zero_is_never_shown_as_minus_zero():
+    value = activation_properties("Min(0, -x)", cost=False)["f(0)"]["value"]
+    assert value == 0 and math.copysign(1.0, value) == 1.0
