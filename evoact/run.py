@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from evoact.baselines import baseline_params
-from evoact.compiler import values_at
+from evoact.catalog import nearest_known
+from evoact.compiler import CompileError, values_at
 from evoact.config import SearchConfig
-from evoact.formula import parse
+from evoact.formula import FormulaError, parse
 from evoact.pareto import pareto_front
 from evoact.records import Candidate, RecordError, Stage, Status, mean_learned
 from evoact.scoring import objectives, uses_loss
@@ -255,7 +256,16 @@ class RunReader:
             else best.rank_fitness - head.rank_fitness,
             per_task=per_task,
             confirmed=confirmed or None,
+            known_as=self._rediscovers(best),
         )
+
+    def _rediscovers(self, row: Candidate) -> str | None:
+        """The published function a candidate is (up to scale, as ``inspect`` matches it), if any."""
+        try:
+            matches = nearest_known(row.formula, dict(self.space.learnable), top=1)
+        except (FormulaError, CompileError, ValueError):  # a damaged stored formula: no match to report
+            return None
+        return matches[0].name if matches and matches[0].rediscovery else None
 
     def lineage(self, cid: int, depth: int = 6, budget: list[int] | None = None) -> dict[str, Any]:
         """A candidate and its ancestors, ``depth`` generations back: id, formula, fitness, origin, generation, parents

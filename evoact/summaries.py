@@ -104,6 +104,7 @@ class Verdict(_Summary):
     margin: float | None
     per_task: Mapping[str, TaskVerdict]
     confirmed: Mapping[str, ConfirmedVerdict] | None
+    known_as: str | None = None  # the published function the winner is (a rediscovery), if any
 
     @property
     def note(self) -> str | None:

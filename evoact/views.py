@@ -32,6 +32,12 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         highlight=False,
     )
     console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary.counts.items()), highlight=False)
+    if summary.verdict is not None and summary.verdict.known_as:
+        console.print(
+            f"best evolved: #{summary.verdict.winner.id} is {shown(summary.verdict.known_as)}, a published function"
+            " (a rediscovery: `evoact inspect` says how close)",
+            highlight=False,
+        )
     if summary.verdict is not None and summary.verdict.note:
         console.print(f"[yellow]note:[/] {shown(summary.verdict.note)}", highlight=False)
     if config.guesses or config.warm_trees:

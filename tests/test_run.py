@@ -143,3 +143,30 @@ def test_load_if_exists_finishes_a_stopped_run_opens_a_finished_one_and_refuses_
     assert opened.ranking() == finished.ranking()
     with pytest.raises(ValueError, match="exists and was made with other settings"):
         evoact.search(**{**settings, "seed": 4}, runs_dir=tmp_path, load_if_exists=True)
+
+
+def test_the_verdict_names_a_winner_that_is_a_published_function(tmp_path):
+    """The verdict says when the best evolved candidate is a published function (a guess of Mish makes that likely),
+    and show says it too: a rediscovery is no new function."""
+    import evoact
+    from evoact.catalog import nearest_known
+    from evoact.cli import main
+
+    run = evoact.search(
+        "tiny",
+        runs_dir=tmp_path,
+        quiet=True,
+        workers=2,
+        generations=1,
+        tasks=["mnist1d-mlp"],
+        guesses=("mul(x, tanh(softplus(x)))",),
+    )
+    verdict = run.summary().verdict
+    match = nearest_known(verdict.winner.formula, dict(run.space.learnable), top=1)
+    expected = match[0].name if match and match[0].rediscovery else None
+    assert verdict.known_as == expected
+    assert nearest_known("x*tanh(log(exp(x) + 1))", top=1)[0].name == "Mish"
+    shown = " ".join(CliRunner().invoke(main, ["show", str(run.path)]).output.split())
+    said = f"best evolved: #{verdict.winner.id} is {expected}, a published function" in shown
+    assert said == (expected is not None)
+    run.close()
