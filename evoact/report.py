@@ -43,6 +43,14 @@ def html_table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _with_spread(prop: dict[str, Any]) -> Any:
+    """A property's value, with its quartiles where it was timed (a timing on a loaded machine spreads widely)."""
+    if "quartiles" not in prop:
+        return prop["value"]
+    low, high = prop["quartiles"]
+    return f"{_text(prop['value'])} (quartiles {_text(low)}-{_text(high)} over {prop.get('rounds', '?')} rounds)"
+
+
 def _text(value: Any) -> str:
     if value is None:
         return "-"
@@ -345,7 +353,8 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
             parts.append(f"<h4>Lineage</h4><ul id='lineage'>{_lineage(run.lineage(row.id))}</ul>")
         parts.append(
             html_table(
-                ["property", "value", "found"], [[k, p["value"], p["how"]] for k, p in info["properties"].items()]
+                ["property", "value", "found"],
+                [[k, _with_spread(p), p["how"]] for k, p in info["properties"].items()],
             )
         )
         parts.append(

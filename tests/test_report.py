@@ -27,6 +27,7 @@ def test_the_report_is_one_self_contained_file(store):
     for row in store.hall_of_fame(3):
         assert row.formula.replace("<", "&lt;").replace(">", "&gt;") in page
     assert "Rejection cascade" in page and "baseline" in page.lower() and "nearest known" in page
+    assert re.search(r"<td>cost vs ReLU[^<]*</td><td>[0-9.]+ \(quartiles [0-9.]+-[0-9.]+ over 15 rounds\)</td>", page)
 
 
 def test_the_report_renders_in_headless_chromium_with_every_image(store, tmp_path, browser):
