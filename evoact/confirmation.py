@@ -165,12 +165,17 @@ def confirm_run(
             for entry in trained_on(entries, task)
             for seed in seed_list
         }
-        # done before: kept, except a user task's failures (its file may have been fixed since: they train again)
+        revisions = {name: task.revision() for name, task in loaded.items()}  # the tasks' code, as the cache keys it
+
+        def stale(done: dict[str, Any] | None, task: str) -> bool:
+            """Not done, or done by other code of the task (a user's file edited since, another evoact); a training
+            stored before revisions were recorded is kept."""
+            return done is None or done.get("revision") not in (None, revisions[task])
+
         todo = [
             job
             for (formula, key, seed), job in keyed.items()
-            if (done := store.confirmation(formula, key, seed, length[job[1]])) is None
-            or (done["status"] != Status.OK and is_user_task(job[1]))
+            if stale(store.confirmation(formula, key, seed, length[job[1]]), job[1])
         ]
         if todo:
             progress = CountProgress(len(todo), "confirming", console, workers or config.workers)
@@ -202,7 +207,7 @@ def confirm_run(
                         stored_task(entry, task),
                         seed,
                         length[task],
-                        {**result, "test_loss": score.get("test_loss")},
+                        {**result, "test_loss": score.get("test_loss"), "revision": revisions[task]},
                     )
                 outcome = (
                     f"{measured.replace('_', ' ')} {score[measured]:.4f}"

@@ -19,9 +19,9 @@ from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.database import transaction
 from evoact.records import STATUSES, Candidate, Outcome, RaceResult, finite_number
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: Older versions this evoact still reads (and upgrades when it writes them).
-READABLE_VERSIONS = (2, 3, 4, 5)
+READABLE_VERSIONS = (2, 3, 4, 5, 6)
 CONFIG_FILE = "config.json"
 DB_FILE = "candidates.db"
 LOCK_FILE = ".writer.lock"
@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS confirmations (
     error TEXT,
     finished_at REAL NOT NULL,
     test_loss REAL,
+    revision TEXT,
     PRIMARY KEY (formula, task, seed, epochs)
 );
 """
@@ -276,7 +277,8 @@ class RunStore:
 
     def _upgrade(self) -> None:
         """Bring an older run to this version: version 3 added a ``scores`` column and the confirmations table,
-        version 4 the confirmations' ``test_loss``, version 5 racing (the raced columns and the races table)."""
+        version 4 the confirmations' ``test_loss``, version 5 racing (the raced columns and the races table), version 6
+        the confirmations' task ``revision``."""
         version = self.meta().get("schema_version")
         if version == SCHEMA_VERSION:
             return
@@ -286,14 +288,17 @@ class RunStore:
             self._conn.execute(_CONFIRMATIONS)
         elif version == 3:
             self._conn.execute("ALTER TABLE confirmations ADD COLUMN test_loss REAL")
-        for column in (
-            "raced_fitness REAL",
-            "raced_std REAL",
-            "raced_seeds INTEGER NOT NULL DEFAULT 1",
-            "raced_failed INTEGER NOT NULL DEFAULT 0",
-        ):
-            self._conn.execute(f"ALTER TABLE candidates ADD COLUMN {column}")
-        self._conn.execute(_RACES)
+        if version in (3, 4, 5):
+            self._conn.execute("ALTER TABLE confirmations ADD COLUMN revision TEXT")
+        if version in (2, 3, 4):
+            for column in (
+                "raced_fitness REAL",
+                "raced_std REAL",
+                "raced_seeds INTEGER NOT NULL DEFAULT 1",
+                "raced_failed INTEGER NOT NULL DEFAULT 0",
+            ):
+                self._conn.execute(f"ALTER TABLE candidates ADD COLUMN {column}")
+            self._conn.execute(_RACES)
         self.set_meta("schema_version", SCHEMA_VERSION)
         self._conn.execute("COMMIT")
 
@@ -563,7 +568,7 @@ class RunStore:
         """Store one confirmation training, committed at once."""
         self._conn.execute(
             "INSERT OR REPLACE INTO confirmations (formula, name, task, seed, epochs, status, val_acc, test_acc,"
-            " learned, error, finished_at, test_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " learned, error, finished_at, test_loss, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 formula,
                 name,
@@ -577,6 +582,7 @@ class RunStore:
                 result.get("error"),
                 time.time(),
                 result.get("test_loss"),
+                result.get("revision"),
             ),
         )
 

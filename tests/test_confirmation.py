@@ -256,8 +256,8 @@ def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_f
     confirmed, tmp_path
 ):
     """A user's task that cannot train (a bug in it) fails the confirmation in one line and the run keeps the
-    confirmation it had; once the file is fixed, confirming again trains those trainings instead of reusing their
-    failures."""
+    confirmation it had; once the file is fixed, and again once it changes, confirming trains again instead of reusing
+    what the old code gave."""
     run = tmp_path / "run"
     shutil.copytree(confirmed[0], run)
     before = RunStore.open(run).meta()["confirmation"]
@@ -272,5 +272,11 @@ def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_f
     summary = confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
     stored = RunStore.open(run).confirmations()
     mine = [r for r in stored if r["task"].endswith("mine.py:net")]
-    assert mine and all(r["status"] == "ok" for r in mine)
+    assert mine and all(r["status"] == "ok" and r["test_acc"] == 0.5 for r in mine)
     assert RunStore.open(run).meta()["confirmation"] == summary.to_json() != before
+    task.write_text(  # the network changes again: what its old code measured is not reused
+        "def net(make_activation, seed, epochs):\n    return {'val_acc': 0.5, 'test_acc': 0.75}\n"
+    )
+    confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
+    mine = [r for r in RunStore.open(run).confirmations() if r["task"].endswith("mine.py:net")]
+    assert mine and all(r["test_acc"] == 0.75 for r in mine)
