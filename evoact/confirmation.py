@@ -167,16 +167,23 @@ def confirm_run(
         }
         revisions = {name: task.revision() for name, task in loaded.items()}  # the tasks' code, as the cache keys it
 
-        def stale(done: dict[str, Any] | None, task: str) -> bool:
-            """Not done, or done by other code of the task (a user's file edited since, another evoact); a training
-            stored before revisions were recorded is kept."""
-            return done is None or done.get("revision") not in (None, revisions[task])
+        def stale(done: dict[str, Any], task: str) -> bool:
+            """Done by other code of the task (a user's file edited since, another evoact; a training stored before
+            revisions were recorded is kept), or a user task's failure (what it needed may have been fixed since)."""
+            if done.get("revision") not in (None, revisions[task]):
+                return True
+            return done["status"] != Status.OK and is_user_task(task)
 
-        todo = [
-            job
-            for (formula, key, seed), job in keyed.items()
-            if stale(store.confirmation(formula, key, seed, length[job[1]]), job[1])
-        ]
+        stored = {k: store.confirmation(k[0], k[1], k[2], length[job[1]]) for k, job in keyed.items()}
+        again = [k for k, done in stored.items() if done is not None and stale(done, keyed[k][1])]
+        todo = [job for k, job in keyed.items() if stored[k] is None or k in again]
+        if again:
+            (console or Console(stderr=True)).print(
+                f"evoact: {len(again)} stored trainings train again (made by other code of their task, or a user"
+                " task's failures)",
+                highlight=False,
+                markup=False,
+            )
         if todo:
             progress = CountProgress(len(todo), "confirming", console, workers or config.workers)
             timeout = config.timeout * (

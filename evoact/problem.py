@@ -95,10 +95,10 @@ class Problem:
         self.drain()
         trained = [self._rows[cid] for cid in rows]
         if all(r.status != Status.OK for r in trained):  # nothing to score against: no search can mean anything
-            first = trained[0]
+            first = next((r for r in trained if r.outcome.error), trained[0])
             raise ValueError(
                 f"every baseline failed ({first.label}: {first.outcome.error}); the tasks cannot score candidates:"
-                " fix the task, then start a new search"
+                f" fix the task (or --timeout), then start a new search ({self.store.path} keeps these failures)"
             )
         self._calibrate()
         self.race_to_end(baselines=True)

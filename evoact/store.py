@@ -19,9 +19,9 @@ from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.database import transaction
 from evoact.records import STATUSES, Candidate, Outcome, RaceResult, finite_number
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 5
 #: Older versions this evoact still reads (and upgrades when it writes them).
-READABLE_VERSIONS = (2, 3, 4, 5, 6)
+READABLE_VERSIONS = (2, 3, 4, 5)
 CONFIG_FILE = "config.json"
 DB_FILE = "candidates.db"
 LOCK_FILE = ".writer.lock"
@@ -277,10 +277,12 @@ class RunStore:
 
     def _upgrade(self) -> None:
         """Bring an older run to this version: version 3 added a ``scores`` column and the confirmations table,
-        version 4 the confirmations' ``test_loss``, version 5 racing (the raced columns and the races table), version 6
-        the confirmations' task ``revision``."""
+        version 4 the confirmations' ``test_loss``, version 5 racing (the raced columns and the races table). The
+        confirmations' task ``revision`` came later within version 5 (a nullable column earlier versions' readers and
+        writers pass over): it is added where it is missing."""
         version = self.meta().get("schema_version")
-        if version == SCHEMA_VERSION:
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(confirmations)")}
+        if version == SCHEMA_VERSION and (not columns or "revision" in columns):
             return
         self._conn.execute("BEGIN IMMEDIATE")
         if version == 2:
@@ -288,7 +290,7 @@ class RunStore:
             self._conn.execute(_CONFIRMATIONS)
         elif version == 3:
             self._conn.execute("ALTER TABLE confirmations ADD COLUMN test_loss REAL")
-        if version in (3, 4, 5):
+        if columns and "revision" not in columns:
             self._conn.execute("ALTER TABLE confirmations ADD COLUMN revision TEXT")
         if version in (2, 3, 4):
             for column in (

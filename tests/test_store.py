@@ -185,20 +185,20 @@ def test_raced_fields_and_race_rows_from_a_damaged_run_are_refused_in_one_line()
         RaceResult(1, 7, "bogus")
 
 
-def test_a_run_of_the_previous_format_is_upgraded_when_written_and_read_as_it_is(tmp_path):
-    """Version 5 had no confirmation revisions: a reader takes it as it is, a writer adds the column."""
+def test_a_run_without_confirmation_revisions_is_read_as_it_is_and_gains_them_when_written(tmp_path):
+    """Runs confirmed before revisions were recorded: a reader takes them as they are, a writer adds the column (a
+    nullable column, so the format's version and earlier evoacts' readers are unchanged)."""
     path = tmp_path / "run"
     store = RunStore.create(path, {"config": {}})
     store.add_confirmation("relu(x)", "relu", "mnist1d-mlp", 10000, 1, {"status": "ok", "test_acc": 0.5})
     store._conn.execute("ALTER TABLE confirmations DROP COLUMN revision")
-    store.set_meta("schema_version", 5)
     store.close()
     old = RunStore.open(path)
     assert old.confirmation("relu(x)", "mnist1d-mlp", 10000, 1)["test_acc"] == 0.5
     assert "revision" not in old.confirmation("relu(x)", "mnist1d-mlp", 10000, 1)
     old.close()
     upgraded = RunStore.reopen(path)
-    assert upgraded.meta()["schema_version"] == SCHEMA_VERSION == 6
+    assert upgraded.meta()["schema_version"] == SCHEMA_VERSION == 5
     assert upgraded.confirmation("relu(x)", "mnist1d-mlp", 10000, 1)["revision"] is None
     upgraded.add_confirmation("relu(x)", "relu", "mnist1d-mlp", 10001, 1, {"status": "ok", "revision": "abc"})
     assert upgraded.confirmation("relu(x)", "mnist1d-mlp", 10001, 1)["revision"] == "abc"

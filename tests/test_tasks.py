@@ -158,6 +158,10 @@ def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert get_task("my_tasks:good").run(nn.ReLU, TrainConfig(seed=7)).val_acc == pytest.approx(0.57)
+    (tmp_path / "edited.py").write_text("def f(make_activation, seed, epochs):\n    return {'val_acc': 0.25}\n")
+    assert get_task("edited:f").run(nn.ReLU, TrainConfig()).val_acc == 0.25
+    (tmp_path / "edited.py").write_text("def f(make_activation, seed, epochs):\n    return {'val_acc': 0.875}\n")
+    assert get_task("edited:f").run(nn.ReLU, TrainConfig()).val_acc == 0.875  # the module's new code, imported again
     from evoact.training import TrainingError
 
     with pytest.raises(TrainingError, match="numeric 'val_acc'"):
@@ -172,8 +176,23 @@ def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"typo.py:f'.*typo.py, line 1: expected ':'"):
         get_task(str(tmp_path / "typo.py") + ":f")
     (tmp_path / "breaks.py").write_text("import math\nRATE = math.sqrt(-1)\n")
-    with pytest.raises(ValueError, match="importing .*breaks.py raised ValueError: math domain error"):
+    with pytest.raises(ValueError, match="importing .*breaks.py raised ValueError at .*breaks.py, line 2: math domain"):
         get_task(str(tmp_path / "breaks.py") + ":f")
+    (tmp_path / "leaves.py").write_text("import sys\nsys.exit('no data here')\n")
+    with pytest.raises(ValueError, match="importing .*leaves.py raised SystemExit at .*line 2: no data here"):
+        get_task(str(tmp_path / "leaves.py") + ":f")
+    (tmp_path / "wrapped.py").write_text(  # a decorator that supplies an argument itself: callable as asked
+        "import functools\n"
+        "def on_cpu(fn):\n"
+        "    @functools.wraps(fn)\n"
+        "    def run(make_activation, **kw):\n"
+        "        return fn(make_activation, device='cpu', **kw)\n"
+        "    return run\n"
+        "@on_cpu\n"
+        "def f(make_activation, seed, epochs, device):\n"
+        "    return {'val_acc': 0.5}\n"
+    )
+    assert get_task(str(tmp_path / "wrapped.py") + ":f").run(nn.ReLU, TrainConfig()).val_acc == 0.5
     (tmp_path / "shape.py").write_text("def f(make_activation):\n    return {'val_acc': 1.0}\n")
     with pytest.raises(ValueError, match=r"f\(make_activation\) cannot be called as f\(make_activation, seed=..."):
         get_task(str(tmp_path / "shape.py") + ":f")

@@ -16,6 +16,7 @@ import inspect
 import math
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,15 +45,24 @@ def load_user_function(name: str) -> Callable[..., Any]:
     """Import the module or file and return the function; a one-line error naming what is missing. A file edited
     since it was last imported here is imported again (a notebook's session, or a Ray worker that runs job after
     job, must not train with the old code)."""
-    target = name.rpartition(":")[0]
+    return _load_user_function(name, _stamp(name.rpartition(":")[0]))
+
+
+def _stamp(target: str) -> tuple[int, int] | None:
+    """The time and size of a task's file (a module's: where it would be imported from), None if there is none."""
     try:
-        stat = Path(target).stat() if target.endswith(".py") else None
-    except OSError:
-        stat = None
-    return _load_user_function(name, (stat.st_mtime_ns, stat.st_size) if stat else None)
+        if target.endswith(".py"):
+            path = target
+        else:
+            spec = importlib.util.find_spec(target)
+            path = spec.origin if spec is not None and spec.origin else ""
+        stat = Path(path).stat() if path else None
+    except (ImportError, ValueError, OSError):
+        return None
+    return (stat.st_mtime_ns, stat.st_size) if stat else None
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=4)
 def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..., Any]:
     """``load_user_function`` for one version of the file (``stamp``: its time and size)."""
     target, _, function = name.rpartition(":")
@@ -60,36 +70,62 @@ def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..
         raise ValueError(f"task {name!r}: a user task is MODULE:FUNCTION or FILE.py:FUNCTION")
     if target.endswith(".py") and not Path(target).is_file():
         raise ValueError(f"task {name!r}: no such file {target}")
+    module_name = (
+        f"evoact_user_task_{hashlib.sha256(target.encode()).hexdigest()[:12]}" if target.endswith(".py") else target
+    )
     try:
         if target.endswith(".py"):
-            module_name = f"evoact_user_task_{hashlib.sha256(target.encode()).hexdigest()[:12]}"
             spec = importlib.util.spec_from_file_location(module_name, target)
             if spec is None or spec.loader is None:
                 raise ImportError(f"{target} is not a Python module")
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module  # as an import would: dataclasses and pickling look the module up
             spec.loader.exec_module(module)
+        elif target in sys.modules:  # imported before: again, as its file may have changed since (a new stamp)
+            module = importlib.reload(sys.modules[target])
         else:
             module = importlib.import_module(target)
-    except ImportError as exc:
-        raise ValueError(f"task {name!r}: cannot import {target} ({exc})") from None
-    except SyntaxError as exc:
-        raise ValueError(f"task {name!r}: {exc.filename}, line {exc.lineno}: {exc.msg}") from None
-    except Exception as exc:  # the user's module failed while it was imported
-        raise ValueError(f"task {name!r}: importing {target} raised {type(exc).__name__}: {exc}") from None
+    except BaseException as exc:  # the user's module failed while it was imported (SystemExit and all)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        if target.endswith(".py"):
+            sys.modules.pop(module_name, None)  # as a failed import leaves nothing behind
+        raise ValueError(f"task {name!r}: {_import_failure(target, exc)}") from None
     fn = getattr(module, function, None)
     if not callable(fn):
         raise ValueError(f"task {name!r}: {target} has no function {function!r}")
-    try:
-        inspect.signature(fn).bind(None, seed=0, epochs=1)  # any make_activation: only the call's shape matters
-    except TypeError:
-        raise ValueError(
-            f"task {name!r}: {function}{inspect.signature(fn)} cannot be called as"
-            f" {function}(make_activation, seed=..., epochs=...)"
-        ) from None
-    except ValueError:  # a callable without a signature (a builtin): it is called and judged then
-        pass
+    _check_signature(name, function, fn)
     return fn
+
+
+def _import_failure(target: str, exc: BaseException) -> str:
+    """Why importing a user's module failed, in one line, with the place in their file where Python can tell it."""
+    if isinstance(exc, SyntaxError):
+        return f"{exc.filename}, line {exc.lineno}: {exc.msg}"
+    if isinstance(exc, ImportError):
+        return f"cannot import {target} ({' '.join(str(exc).split())})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}, line {frames[-1].lineno}" if frames else ""
+    return f"importing {target} raised {type(exc).__name__}{where}: {' '.join(str(exc).split())}"
+
+
+def _check_signature(name: str, function: str, fn: Callable[..., Any]) -> None:
+    """A one-line error unless ``fn`` can be called as ``fn(make_activation, seed=..., epochs=...)`` (judged on the
+    decorated signature too, where a decorator supplies arguments itself)."""
+    shapes = []
+    for follow in (True, False):
+        try:
+            signature = inspect.signature(fn, follow_wrapped=follow)
+        except (TypeError, ValueError):  # a callable without a signature (a builtin): it is called and judged then
+            return
+        try:
+            signature.bind(None, seed=0, epochs=1)  # any make_activation: only the call's shape matters
+            return
+        except TypeError:
+            shapes.append(signature)
+    raise ValueError(
+        f"task {name!r}: {function}{shapes[0]} cannot be called as {function}(make_activation, seed=..., epochs=...)"
+    )
 
 
 class UserTask(Task):
@@ -103,7 +139,7 @@ class UserTask(Task):
     def revision(self) -> str:
         """A digest of the file that defines the user's function (and of the compiler): editing it starts a new cache
         revision."""
-        return source_digest(self.function, *COMPILER)
+        return source_digest(getattr(self.function, "func", self.function), *COMPILER)  # a partial: its function
 
     def run(
         self,
