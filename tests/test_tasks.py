@@ -268,3 +268,23 @@ def test_the_fast_task_fails_a_diverging_training_and_names_the_data_it_needs(tm
         Cifar10Fast(synthetic_cifar, widths=(8, 8, 8)).run(Blowup, TrainConfig(epochs=1, batch_size=500))
     with pytest.raises(ValueError, match="cifar10-fast reads CIFAR-10 from disk: pass --data-dir"):
         get_task("cifar10-fast").check()
+
+
+def test_a_task_s_revision_without_a_source_file_is_the_same_for_every_copy_of_its_function(tmp_path, monkeypatch):
+    """A bytecode-only module (no .py beside it) is digested by its names, not by an object's address: a function
+    imported afresh, as another process would, keeps the revision."""
+    import importlib
+    import py_compile
+    import sys
+
+    from evoact.tasks.base import source_digest
+
+    source = tmp_path / "sourceless_task.py"
+    source.write_text("def f(make_activation, seed, epochs):\n    return {'val_acc': 1.0}\n")
+    py_compile.compile(str(source), cfile=str(tmp_path / "sourceless_task.pyc"))
+    source.unlink()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = importlib.import_module("sourceless_task").f
+    del sys.modules["sourceless_task"]
+    again = importlib.import_module("sourceless_task").f
+    assert first is not again and source_digest(first) == source_digest(again)

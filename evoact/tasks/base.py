@@ -180,7 +180,9 @@ def source_digest(*objects: object) -> str:
     for obj in objects:
         defined: Any = obj if inspect.isclass(obj) or inspect.isroutine(obj) or inspect.ismodule(obj) else type(obj)
         source = inspect.getsourcefile(defined)
-        digest.update(Path(source).read_bytes() if source else repr(obj).encode())
+        # no source file (a bytecode-only install): its name, the same in every process (a repr may hold an address)
+        named = f"{getattr(defined, '__module__', '')}.{getattr(defined, '__qualname__', '')}"
+        digest.update(Path(source).read_bytes() if source and Path(source).is_file() else named.encode())
     return digest.hexdigest()[:16]
 
 
