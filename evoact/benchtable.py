@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -262,6 +262,24 @@ def _trial(row: Candidate, seed: int) -> Trial:
     trained = out.status == Status.OK or bool(out.scores)
     fitness = out.fitness if out.status == Status.OK else None
     return Trial(seed, out.status, out.stage, out.error, fitness, (out.seconds or 0.0) if trained else 0.0, out.scores)
+
+
+def table_for(
+    tasks: tuple[str, ...], epoch_scale: float, tables: Iterable[BenchTable] | None = None
+) -> BenchTable | None:
+    """Of ``tables`` (default: those shipped), the one trained on ``tasks`` whose schedule is nearest ``epoch_scale``
+    (by ratio: a quick run's is the full table's, a tiny run's the short one's); None if none is on these tasks."""
+    if tables is None:
+        tables = [t for schedule in SHIPPED if (t := _shipped(schedule)) is not None]
+    on_tasks = [t for t in tables if t.tasks == tuple(tasks)]
+    return min(on_tasks, key=lambda t: abs(math.log(epoch_scale / t.protocol["epoch_scale"])), default=None)
+
+
+def _shipped(schedule: str) -> BenchTable | None:
+    try:
+        return load_table(schedule=schedule)
+    except TableError:  # not shipped (yet): the full table is built after the short one
+        return None
 
 
 def load_table(path: str | Path | None = None, schedule: str = "short") -> BenchTable:

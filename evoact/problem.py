@@ -14,7 +14,7 @@ from dataclasses import asdict, replace
 import sympy as sp
 
 from evoact.baselines import baseline_formula, baseline_params
-from evoact.benchtable import TableError, load_table
+from evoact.benchtable import table_for
 from evoact.compiler import CompileError, lower
 from evoact.config import SearchConfig, fitness_protocol
 from evoact.evaluation import make_job
@@ -130,16 +130,14 @@ class Problem:
 
     def _gate(self) -> Gate | None:
         """The surrogate stage (not for Pareto selection, whose fitness is no one number), starting from the shipped
-        benchmark table when this run's tasks are the table's, and from the shared fitness cache's functions."""
+        benchmark table on this run's tasks whose schedule is nearest the run's, and from the shared fitness cache's
+        functions."""
         if self.config.selection == "pareto":
             return None
         prior: list[Example] = []
-        try:
-            table = load_table()
-            if table.tasks == self.config.tasks and self.config.score == "accuracy":  # the table's scoring
-                prior = table_examples(table)
-        except TableError:
-            pass  # no table shipped: the surrogate learns from this run alone
+        table = table_for(self.config.tasks, self.config.training.epoch_scale)  # the schedule nearest the run's
+        if table is not None and self.config.score == "accuracy":  # the table's scoring
+            prior = table_examples(table)
         cached = self._cache_prior()
         self.store.set_meta(
             "surrogate_prior",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import evoact
-from evoact.benchtable import TableError, from_runs, load_table
+from evoact.benchtable import BenchTable, TableError, from_runs, load_table, table_for
 from evoact.evaluation import evaluate, make_job
 from evoact.records import Outcome, Status
 from evoact.search_space import load_search_space
@@ -106,3 +106,17 @@ def _seed_sd(table, task):
         ]
         pairs.append(values[0] - values[1])
     return float(np.std(pairs) / np.sqrt(2))
+
+
+def test_the_surrogate_s_table_is_the_shipped_one_on_the_run_s_tasks_nearest_its_schedule():
+    """Of a short and a full table, a quick run (epoch scale 1) starts from the full one, a tiny run (0.1) from the
+    short one, a run on other tasks from none; today only the short table is shipped, so every run on its tasks takes
+    it."""
+    tasks = ("feynman-mlp", "text-transformer")
+    short = BenchTable({"space": "core_unit", "tasks": list(tasks), "seeds": [0, 1], "epoch_scale": 0.25}, ())
+    full = BenchTable({"space": "core_unit", "tasks": list(tasks), "seeds": [0, 1], "epoch_scale": 1.0}, ())
+    assert table_for(tasks, 1.0, [short, full]) is full and table_for(tasks, 2.0, [short, full]) is full
+    assert table_for(tasks, 0.1, [short, full]) is short
+    assert table_for(("mnist1d-mlp",), 1.0, [short, full]) is None
+    shipped = load_table()
+    assert table_for(shipped.tasks, 1.0).protocol == shipped.protocol
