@@ -175,7 +175,7 @@ def confirm_run(
             return done["status"] != Status.OK and is_user_task(task)
 
         stored = {k: store.confirmation(k[0], k[1], k[2], length[job[1]]) for k, job in keyed.items()}
-        again = [k for k, done in stored.items() if done is not None and stale(done, keyed[k][1])]
+        again = {k for k, done in stored.items() if done is not None and stale(done, keyed[k][1])}
         todo = [job for k, job in keyed.items() if stored[k] is None or k in again]
         if again:
             (console or Console(stderr=True)).print(
@@ -203,6 +203,7 @@ def confirm_run(
             ]
             for index, result in pool.imap(jobs):
                 entry, task, seed = todo[index]
+                key = (entry["formula"], stored_task(entry, task), seed)
                 measured = "test_acc" if loaded[task].metric == "accuracy" else "test_loss"
                 score = result.get("scores", {}).get(task, {})
                 if result["status"] == Status.OK and score.get(measured) is None:
@@ -216,6 +217,7 @@ def confirm_run(
                         length[task],
                         {**result, "test_loss": score.get("test_loss"), "revision": revisions[task]},
                     )
+                    stored[key] = {"name": entry["name"], "task": key[1], **result}  # as it now stands in the run
                 outcome = (
                     f"{measured.replace('_', ' ')} {score[measured]:.4f}"
                     if result["status"] == Status.OK
@@ -225,11 +227,8 @@ def confirm_run(
                     f"{entry['name']} on {task} seed {seed}: {outcome}"
                     + (" (not stored: run confirm again to retry)" if result.get("transient") else "")
                 )
-        results = [
-            store.confirmation(formula, key, seed, length[job[1]]) for (formula, key, seed), job in keyed.items()
-        ]
-        if all(r is None or r["status"] != Status.OK for r in results):
-            first = next((r for r in results if r is not None), None)
+        if all(r is None or r["status"] != Status.OK for r in stored.values()):
+            first = next((r for r in stored.values() if r is not None), None)
             raise ValueError(
                 "every confirmation training failed"
                 + (f" ({first['name']} on {first['task']}: {first['error']})" if first else "")

@@ -155,11 +155,11 @@ class Problem:
         from the same functions however the cache has grown since (a run begun before snapshots existed has none)."""
         meta = self.store.meta()
         if _CACHE_PRIOR not in meta:
-            fresh = self.cache is not None and not self.store.candidates()
             names = {X.name, *self.params}
+            cached = self.cache.known(self.family) if self.cache is not None and not self.store.candidates() else []
             usable = [
                 known
-                for known in (self.cache.known(self.family) if fresh and self.cache is not None else [])
+                for known in cached
                 if (known.status == Status.OK and known.scores and len(known.scores) == len(self.config.tasks))
                 or known.status in (Status.REJECTED, Status.FAILED)
             ]

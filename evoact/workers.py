@@ -157,7 +157,7 @@ class WorkerPool:
 
         while self._running:
             wait = _SLICE  # ray.wait holds back Python's signal handlers: Ctrl-C must act within a slice
-            if self.timeout and self._running:
+            if self.timeout:
                 deadline = min(self._deadline(submitted, started) for *_, submitted, started in self._running.values())
                 wait = min(wait, max(0.0, deadline - time.monotonic()))
             ready, _ = ray.wait(list(self._running), num_returns=1, timeout=wait)

@@ -70,9 +70,16 @@ _SELECT = (
 )
 
 
+def _scored(scored: int | None, evaluations: int, total: float | None) -> int:
+    """How many evaluations ``fitness_sum`` holds; a version before ``details`` counted every evaluation."""
+    if scored is not None:
+        return scored
+    return evaluations if total is not None else 0
+
+
 def _outcome(row: tuple[Any, ...]) -> Outcome:
     status, n, total, scored, reason, formula, source, scores_sum, scores_n = row
-    scored = n if scored is None else scored  # written by a version before ``details``: every evaluation counted
+    scored = _scored(scored, n, total)
     scores = tuple(v / scores_n for v in json.loads(scores_sum)) if scores_sum and scores_n else None
     return Outcome(status, n, total / scored if total is not None and scored else None, reason, formula, source, scores)
 
@@ -153,8 +160,7 @@ class FitnessCache:
             else:
                 before, evaluations, total, scored, summed, n = row
                 counts = before == "ok" and status == "ok" and fitness is not None
-                if scored is None:  # a version before ``details`` counted every evaluation in the mean
-                    scored = evaluations if total is not None else 0
+                scored = _scored(scored, evaluations, total)
                 summed, n = (json.loads(summed), n) if summed else (None, 0)
                 if counts and scores and (summed is None or len(summed) == len(scores)):
                     summed, n = [a + b for a, b in zip(summed or [0.0] * len(scores), scores)], n + 1
