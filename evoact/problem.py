@@ -26,13 +26,12 @@ from evoact.records import USER_ORIGINS, Candidate, Outcome, Stage, Status
 from evoact.scoring import fitness, objectives, references, uses_loss
 from evoact.screening import CACHE_FILE, FitnessCache, screen_static
 from evoact.search_space import SearchSpace
-from evoact.store import RunStore
+from evoact.store import CACHE_PRIOR_LIMIT, RunStore
 from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_examples
 from evoact.training import Hurdle
 from evoact.workers import WorkerPool
 
 _CACHE_PRIOR = "surrogate_cache_prior"  # the run's meta key for its snapshot of the fitness cache
-CACHE_PRIOR_LIMIT = 2000  # the newest results of the cache the surrogate starts from (the table holds about as many)
 
 
 class Problem:

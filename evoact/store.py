@@ -23,6 +23,7 @@ SCHEMA_VERSION = 5
 #: Older versions this evoact still reads (and upgrades when it writes them).
 READABLE_VERSIONS = (2, 3, 4, 5)
 CONFIG_FILE = "config.json"
+CACHE_PRIOR_LIMIT = 2000  # the newest results of the fitness cache a surrogate run starts from (a run fact's bound)
 DB_FILE = "candidates.db"
 LOCK_FILE = ".writer.lock"
 
@@ -142,6 +143,7 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     "surrogate_cache_prior": (
         lambda v: (
             isinstance(v, list)
+            and len(v) <= CACHE_PRIOR_LIMIT
             and all(
                 isinstance(e, list)
                 and len(e) == 2
@@ -150,7 +152,7 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
                 for e in v
             )
         ),
-        "a list of [formula, scores or null]",
+        f"a list of at most {CACHE_PRIOR_LIMIT} [formula, scores or null]",
     ),
 }
 

@@ -4,7 +4,7 @@ import sqlite3
 import pytest
 
 from evoact.records import Candidate, Outcome, RaceResult, RecordError
-from evoact.store import DB_FILE, SCHEMA_VERSION, RunStore, RunStoreError
+from evoact.store import CACHE_PRIOR_LIMIT, DB_FILE, SCHEMA_VERSION, RunStore, RunStoreError
 
 
 def _filled(path):
@@ -203,3 +203,12 @@ def test_a_run_without_confirmation_revisions_is_read_as_it_is_and_gains_them_wh
     upgraded.add_confirmation("relu(x)", "relu", "mnist1d-mlp", 10001, 1, {"status": "ok", "revision": "abc"})
     assert upgraded.confirmation("relu(x)", "mnist1d-mlp", 10001, 1)["revision"] == "abc"
     upgraded.close()
+
+
+def test_a_surrogate_snapshot_longer_than_any_run_writes_is_refused_in_one_line(tmp_path):
+    """The fitness-cache snapshot is data from a run directory: bounded where it is read."""
+    store = RunStore.create(tmp_path / "run", {"config": {}})
+    store.set_meta("surrogate_cache_prior", [["tanh(x)", None]] * (CACHE_PRIOR_LIMIT + 1))
+    with pytest.raises(RunStoreError, match=f"surrogate_cache_prior.*not a list of at most {CACHE_PRIOR_LIMIT}"):
+        store.meta()
+    store.close()
