@@ -37,6 +37,7 @@ import evoact  # noqa: E402
 from evoact.benchtable import SHIPPED, BenchTable, Entry, Trial, from_runs  # noqa: E402
 from evoact.catalog import CATALOG  # noqa: E402
 from evoact.evaluation import evaluate, make_job  # noqa: E402
+from evoact.evolution import parse_shard  # noqa: E402
 from evoact.formula import parse, to_formula  # noqa: E402
 from evoact.records import Outcome, Status  # noqa: E402
 from evoact.scoring import fitness  # noqa: E402
@@ -61,37 +62,45 @@ SETTINGS = dict(
 )
 
 
-def build_seed(seed: int, runs_dir: Path, workers: int, epoch_scale: float) -> None:
+def run_name(seed: int, shard: str) -> str:
+    """The run directory's name of one seed's enumeration (of one shard of the space)."""
+    k, n = parse_shard(shard)
+    return f"benchtable-s{seed}" if n == 1 else f"benchtable-{k}of{n}-s{seed}"
+
+
+def build_seed(seed: int, runs_dir: Path, workers: int, epoch_scale: float, shard: str) -> None:
     """Build (or, run again, resume) one seed's part of the table: an ordinary enumeration run."""
     run = evoact.search(
         "quick",
-        name=f"benchtable-s{seed}",
+        name=run_name(seed, shard),
         runs_dir=runs_dir,
         load_if_exists=True,
         seed=seed,
         workers=workers,
-        **(SETTINGS | {"epoch_scale": epoch_scale}),
+        **(SETTINGS | {"epoch_scale": epoch_scale, "shard": shard}),
     )
     run.close()
 
 
-def build(runs_dir: Path, workers: int, epoch_scale: float) -> None:
+def build(runs_dir: Path, workers: int, epoch_scale: float, shard: str) -> None:
     """Run (or resume) every seed's enumeration at once, each in its own process with its share of the workers."""
     share = str(max(1, workers // len(SEEDS)))
-    args = ["--runs-dir", str(runs_dir), "--workers", share, "--epoch-scale", str(epoch_scale)]
+    args = ["--runs-dir", str(runs_dir), "--workers", share, "--epoch-scale", str(epoch_scale), "--shard", shard]
     procs = [subprocess.Popen([sys.executable, __file__, "seed", str(seed), *args]) for seed in SEEDS]
     if any(p.wait() for p in procs):
         sys.exit("a seed's run failed or was stopped; run the build again to resume it")
 
 
-def build_catalog(runs_dir: Path, workers: int) -> None:
+def build_catalog(runs_dir: Path, workers: int, shard: str) -> None:
     """Train every published function of the catalog on each seed with that seed's run protocol (no hurdle: they are
     reference points), saving each result as it arrives, so the step can stop and go on."""
+    if parse_shard(shard)[0] != 1:
+        sys.exit(f"--shard {shard}: the catalog's functions belong to part 1 of the space; build them with its runs")
     path = runs_dir / CATALOG_FILE
     done = json.loads(path.read_text()) if path.exists() else {}
     jobs = {}
     for seed in SEEDS:
-        run = evoact.open_run(runs_dir / f"benchtable-s{seed}")
+        run = evoact.open_run(runs_dir / run_name(seed, shard))
         config = run.config
         run.close()
         for known in CATALOG:
@@ -189,14 +198,20 @@ def main() -> None:
         help=f"each task's quick schedule times this (default {EPOCH_SCALE}, the shipped table's; use another"
         " --runs-dir for another scale)",
     )
+    parser.add_argument(
+        "--shard",
+        default="1/1",
+        help="K/N: build (or export) only the K-th of N parts of the space, so that several machines or sessions"
+        " build one table between them (default 1/1, all of it); the catalog's functions belong to part 1",
+    )
     args = parser.parse_args()
     workers = args.workers or os.cpu_count() or 1
     if args.action == "build":
-        build(args.runs_dir, workers, args.epoch_scale)
+        build(args.runs_dir, workers, args.epoch_scale, args.shard)
     elif args.action == "catalog":
-        build_catalog(args.runs_dir, workers)
+        build_catalog(args.runs_dir, workers, args.shard)
     elif args.action == "seed":
-        build_seed(args.seed, args.runs_dir, workers, args.epoch_scale)
+        build_seed(args.seed, args.runs_dir, workers, args.epoch_scale, args.shard)
     else:
         table, out = export(args.runs_dir, args.out)
         scored = table.scored()

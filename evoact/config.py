@@ -10,7 +10,7 @@ from typing import Any
 
 from evoact.baselines import BASELINES, DEFAULT_BASELINES, GLU_BASELINES
 from evoact.compiler import choose_mode
-from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig
+from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig, parse_shard
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.screening.cache import protocol_key
 from evoact.screening.config import ScreeningConfig
@@ -227,6 +227,11 @@ class SearchConfig:
         ):
             if value not in known:
                 raise ValueError(f"unknown {name} {value!r}; use one of {', '.join(known)}")
+        parse_shard(self.evolution.shard)
+        if self.evolution.shard != "1/1" and self.algorithm != "enumeration":
+            raise ValueError(
+                f"--shard {self.evolution.shard} splits an enumeration of the space: it needs --algorithm enumeration"
+            )
         if self.evolution.replacement not in REPLACEMENTS:
             raise ValueError(
                 f"unknown replacement {self.evolution.replacement!r}; use one of {', '.join(REPLACEMENTS)}"

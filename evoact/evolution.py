@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -37,6 +38,9 @@ class EvolutionConfig:
     crossover_prob: float = 0.5
     mutation_prob: float = 0.8
     replacement: str = "aging"
+    #: an enumeration's part of the space, ``K/N``: the trees of the K-th of N parts (split by formula), so that
+    #: several machines or sessions build one benchmark table between them
+    shard: str = "1/1"
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,11 @@ class Evolution:
             if not self.seeded:
                 self.seeded = True
                 given = [(s, "seed") for s in self.genome.space.seeds] + list(self.first)
-                out = [p for p in (self.propose(self.genome.parse(s), o, force=True) for s, o in given) if p]
+                out = [
+                    p
+                    for p in (self.propose(self.genome.parse(s), o, force=True) for s, o in given if self._mine(s))
+                    if p
+                ]
             while len(out) < n and (proposal := self._next()) is not None:
                 out.append(proposal)
             return out
@@ -145,6 +153,10 @@ class Evolution:
     def exhausted(self) -> bool:
         """Whether the algorithm has nothing left to propose (only an enumeration ends)."""
         return False
+
+    def _mine(self, tree: str) -> bool:
+        """Whether a tree is this algorithm's to propose (an enumeration's shard holds only part of the space)."""
+        return True
 
     def _next(self) -> Proposal | None:
         ready = self.population and (not self.steady or self.told >= self.config.population)
@@ -313,11 +325,16 @@ class Enumeration(Evolution):
 
     cursor: int = 0  # trees of the order already taken
     _order: list[str] = field(default_factory=list, repr=False)
+    _shard: tuple[int, int] = (1, 1)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._order = self.genome.all_trees()
+        self._shard = parse_shard(self.config.shard)
+        self._order = [tree for tree in self.genome.all_trees() if self._mine(tree)]
         random.Random(self.seed).shuffle(self._order)
+
+    def _mine(self, tree: str) -> bool:
+        return self._shard == (1, 1) or in_shard(to_formula(self.genome.to_expr(self.genome.parse(tree))), self._shard)
 
     @property
     def exhausted(self) -> bool:
@@ -358,6 +375,23 @@ class Enumeration(Evolution):
     def restore(self, state: dict[str, Any]) -> None:
         super().restore(state)
         self.cursor = state["cursor"]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """An enumeration's part ``K/N`` (the K-th of N) as (K, N); a one-line ``ValueError`` naming it otherwise."""
+    parts = text.split("/") if isinstance(text, str) else []
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        k, n = int(parts[0]), int(parts[1])
+        if 1 <= k <= n <= 10_000:
+            return k, n
+    raise ValueError(f"shard {text!r}: expected K/N, the K-th of N parts of the space (1 <= K <= N <= 10000)")
+
+
+def in_shard(formula: str, shard: tuple[int, int]) -> bool:
+    """Whether a formula falls in part K of N (by a hash that never changes, so every machine splits alike and the
+    trees that write one formula share a part)."""
+    k, n = shard
+    return zlib.crc32(formula.encode()) % n == k - 1
 
 
 #: ``--algorithm`` names: all share the space, the cascade and the evaluator; only how proposals are made differs.

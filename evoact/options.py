@@ -119,6 +119,13 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         " benchmark table's build; the run ends when the trees do).",
     ),
     Option(
+        "--shard",
+        "shard",
+        str,
+        "With --algorithm enumeration: K/N enumerates only the K-th of N parts of the space (split by formula), so"
+        " that several machines or sessions build one benchmark table between them (default 1/1, all of it).",
+    ),
+    Option(
         "--mode",
         "mode",
         MODES,

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from evoact.compiler import compile_activation
-from evoact.evolution import ALGORITHMS, Evolution, EvolutionConfig, RandomSearch
+from evoact.evolution import ALGORITHMS, Evolution, EvolutionConfig, RandomSearch, in_shard
 from evoact.formula import to_formula
 from evoact.genome import Genome
 from evoact.search_space import SearchSpaceError, load_search_space
@@ -162,6 +162,21 @@ def test_enumeration_proposes_every_function_of_the_space_once_then_nothing(tiny
     assert evo.ask(4) == []
     other = enumerate_all(ALGORITHMS["enumeration"](genome, EvolutionConfig(population=4, offspring=4), 1))
     assert [p.formula for p in other] != formulas and {p.formula for p in other} == set(formulas)
+
+
+def test_the_shards_of_an_enumeration_split_its_functions_between_them(tiny_unit):
+    genome = tiny_unit_genome(tiny_unit)
+    whole = {p.formula for p in enumerate_all(ALGORITHMS["enumeration"](genome, EvolutionConfig(), 0))}
+    parts = [
+        [p.formula for p in enumerate_all(ALGORITHMS["enumeration"](genome, EvolutionConfig(shard=f"{k}/3"), 0))]
+        for k in (1, 2, 3)
+    ]
+    assert all(parts) and sum(len(p) for p in parts) == len(whole) and set().union(*parts) == whole
+    assert [in_shard(parts[k][-1], (k + 1, 3)) for k in range(3)] == [True] * 3
+    seed = to_formula(genome.to_expr(genome.parse(genome.space.seeds[0])))
+    assert sum(seed in p for p in parts) == 1  # the space's seed is proposed by its own shard only
+    with pytest.raises(ValueError, match="expected K/N"):
+        ALGORITHMS["enumeration"](genome, EvolutionConfig(shard="4/3"), 0)
 
 
 def test_a_restored_enumeration_continues_where_it_stopped(tiny_unit):
