@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import evoact  # noqa: E402
-from evoact.benchtable import SHIPPED, BenchTable, Entry, Trial, from_runs  # noqa: E402
+from evoact.benchtable import SHIPPED, BenchTable, Entry, Trial, from_runs, load_table, merge  # noqa: E402
 from evoact.catalog import CATALOG  # noqa: E402
 from evoact.evaluation import evaluate, make_job  # noqa: E402
-from evoact.evolution import parse_shard  # noqa: E402
 from evoact.formula import parse, to_formula  # noqa: E402
+from evoact.genome import parse_shard  # noqa: E402
 from evoact.records import Outcome, Status  # noqa: E402
 from evoact.scoring import fitness  # noqa: E402
 
@@ -46,6 +46,7 @@ SPACE = "core_unit"
 SEEDS = (0, 1)
 EPOCH_SCALE = 0.25
 DATA = ROOT / "evoact" / "data"
+PARTS = ROOT / "bench" / "data"  # the parts of a sharded build, committed as they are built, until the whole is
 CATALOG_FILE = "benchtable-catalog.json"
 
 
@@ -143,12 +144,14 @@ def catalog_entries(runs_dir: Path, references: dict[int, dict[str, float]], met
     return entries
 
 
-def export(runs_dir: Path, out: Path | None) -> tuple[BenchTable, Path]:
+def export(runs_dir: Path, out: Path | None, shard: str) -> tuple[BenchTable, Path] | None:
     """The table from the seeds' runs (every run finished), written to ``out`` (default: the shipped file for the runs'
-    schedule), and where it went."""
+    schedule), and where it went. One part of a sharded build goes to ``bench/data`` instead, and the whole table
+    (every part rescored against part 1's baselines) is written once every part is there; None until then."""
+    k, n = parse_shard(shard)
     runs, protocol, references = {}, {}, {}
     for seed in SEEDS:
-        run = evoact.open_run(runs_dir / f"benchtable-s{seed}")
+        run = evoact.open_run(runs_dir / run_name(seed, shard))
         try:
             if run.state != "finished":
                 sys.exit(f"{run.path} is {run.state}; finish the build first (python bench/benchtable.py build)")
@@ -157,7 +160,9 @@ def export(runs_dir: Path, out: Path | None) -> tuple[BenchTable, Path]:
             config = run.config
             scale = config.training.epoch_scale
             where = "" if runs_dir.resolve() == (ROOT / "runs").resolve() else f" --runs-dir {runs_dir}"
-            build = "" if scale == EPOCH_SCALE else f" --epoch-scale {scale}"
+            build = ("" if scale == EPOCH_SCALE else f" --epoch-scale {scale}") + where
+            part = f" --shard {shard}" if n > 1 else ""
+            catalog = f" && python bench/benchtable.py catalog{where}{part}" if k == 1 else ""
             protocol = {
                 "tasks": list(config.tasks),
                 "metrics": run.metrics,
@@ -166,22 +171,66 @@ def export(runs_dir: Path, out: Path | None) -> tuple[BenchTable, Path]:
                 "cascade": "the default: static screening (sign check: |rank correlation with x| >="
                 f" {config.screening.min_rank_correlation}), fingerprint cache, stability, quality hurdle",
                 "evoact": evoact.__version__,
-                "command": f"python bench/benchtable.py build{build}{where}"
-                f" && python bench/benchtable.py catalog{where} && python bench/benchtable.py export{where}",
+                "command": f"python bench/benchtable.py build{build}{part}{catalog}"
+                f" && python bench/benchtable.py export{build}{part}",
                 "built": time.strftime("%Y-%m-%d", time.gmtime(run.store.meta().get("finished_at", time.time()))),
             }
             space = run.space
         finally:
             run.close()
+    named = {EPOCH_SCALE: SHIPPED["short"], 1.0: SHIPPED["full"]}
     if out is None:
-        named = {EPOCH_SCALE: SHIPPED["short"], 1.0: SHIPPED["full"]}
         if protocol["epoch_scale"] not in named:
             sys.exit(f"no shipped table is built at epoch scale {protocol['epoch_scale']}: name the file with --out")
         out = DATA / named[protocol["epoch_scale"]]
-    table = from_runs(space, runs, protocol)
-    table = BenchTable(table.protocol, (*table.entries, *catalog_entries(runs_dir, references, protocol["metrics"])))
-    table.save(out)
-    return table, out
+    table = from_runs(space, runs, protocol | {"references": {str(s): r for s, r in references.items()}}, shard)
+    if k == 1:
+        table = BenchTable(
+            table.protocol, (*table.entries, *catalog_entries(runs_dir, references, protocol["metrics"]))
+        )
+    if n == 1:
+        table.save(out)
+        return table, out
+    PARTS.mkdir(exist_ok=True)
+    stem = out.name.removesuffix(".json.gz")
+    files = [PARTS / f"{stem}-{i}of{n}.json.gz" for i in range(1, n + 1)]
+    table.save(files[k - 1])
+    print(f"{files[k - 1]}: part {shard}, {len(table.entries)} functions for {len(table.trees)} trees")
+    missing = [f"{i}/{n}" for i, f in enumerate(files, 1) if not f.exists()]
+    if missing:
+        print(f"parts still to build: {', '.join(missing)} (the whole table is written once every part is here)")
+        return None
+    parts = [load_table(f) for f in files]
+    first = parts[0].protocol["references"]
+    whole = merge(space, [rescored(p, first) for p in parts])
+    spread = max(abs(p.protocol["references"][s][t] / first[s][t] - 1) for p in parts for s in first for t in first[s])
+    whole = BenchTable(
+        {
+            **whole.protocol,
+            "command": f"python bench/benchtable.py build{build} --shard K/{n} && python bench/benchtable.py"
+            f" export{build} --shard K/{n} for each K of 1..{n}, with python bench/benchtable.py catalog{where}"
+            f" --shard 1/{n} before part 1's export",
+            "reference_spread": round(spread, 6),  # the parts' baselines against part 1's, at most (relative)
+        },
+        whole.entries,
+    )
+    whole.save(out)
+    return whole, out
+
+
+def rescored(part: BenchTable, references: dict[str, dict[str, float]]) -> BenchTable:
+    """A part of a sharded build with every fitness relative to ``references`` (part 1's baselines, per seed), so that
+    all parts share one yardstick even where another machine trained their baselines a little differently."""
+    metrics = part.protocol["metrics"]
+    tasks = list(part.tasks)
+
+    def trial(t: Trial) -> Trial:
+        if t.status != Status.OK or not t.scores:
+            return t
+        return replace(t, fitness=fitness(t.scores, tasks, references[str(t.seed)], metrics=metrics))
+
+    entries = tuple(replace(e, trials=tuple(trial(t) for t in e.trials)) for e in part.entries)
+    return BenchTable({**part.protocol, "references": references}, entries)
 
 
 def main() -> None:
@@ -213,12 +262,13 @@ def main() -> None:
     elif args.action == "seed":
         build_seed(args.seed, args.runs_dir, workers, args.epoch_scale, args.shard)
     else:
-        table, out = export(args.runs_dir, args.out)
-        scored = table.scored()
-        print(
-            f"{out}: {len(table.entries)} functions ({len(scored)} trained to the end on every seed) for"
-            f" {len(table.trees)} trees; {out.stat().st_size / 1e6:.2f} MB"
-        )
+        done = export(args.runs_dir, args.out, args.shard)
+        if done:
+            table, out = done
+            print(
+                f"{out}: {len(table.entries)} functions ({len(table.scored())} trained to the end on every seed) for"
+                f" {len(table.trees)} trees; {out.stat().st_size / 1e6:.2f} MB"
+            )
 
 
 if __name__ == "__main__":

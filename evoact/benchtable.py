@@ -11,13 +11,13 @@ import gzip
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from evoact.formula import X, parse, to_formula
-from evoact.genome import Genome
+from evoact.genome import Genome, in_shard, parse_shard
 from evoact.records import Candidate, RecordError, Stage, Status, TaskScore
 from evoact.search_space import SearchSpace
 
@@ -92,6 +92,11 @@ class Entry:
     def static(self) -> bool:
         """Whether static screening rejects it (before any training, the same under every seed)."""
         return bool(self.trials) and self.trials[0].stage == Stage.STATIC
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether its trials are its own (not answers of a fitness cache that another build filled)."""
+        return all(t.stage != Stage.CACHE for t in self.trials)
 
     @property
     def fitness(self) -> float | None:
@@ -197,13 +202,20 @@ class BenchTable:
             out.write(text)
 
 
-def from_runs(space: SearchSpace, runs: Mapping[int, list[Candidate]], protocol: Mapping[str, Any]) -> BenchTable:
-    """The table of finished enumeration runs of ``space``, one per seed (seed -> its candidates, baselines included):
-    functions keyed by fingerprint (the functional-equivalence cache's), so the seeds join where they trained different
-    but equivalent trees, and every tree of the space mapped to its function. A ``TableError`` if a run is unfinished
-    or a tree has no entry under every seed."""
+def from_runs(
+    space: SearchSpace, runs: Mapping[int, list[Candidate]], protocol: Mapping[str, Any], shard: str = "1/1"
+) -> BenchTable:
+    """The table of finished enumeration runs of ``space`` (or of one ``shard`` of it), one per seed (seed -> its
+    candidates, baselines included): functions keyed by fingerprint (the functional-equivalence cache's), so the seeds
+    join where they trained different but equivalent trees, and every tree of the space (the shard) mapped to its
+    function. A ``TableError`` if a run is unfinished or a tree has no entry under every seed."""
     genome = Genome(space)
-    formulas = {tree: to_formula(genome.to_expr(genome.parse(tree))) for tree in genome.all_trees()}
+    part = parse_shard(shard)
+    formulas = {
+        tree: formula
+        for tree in genome.all_trees()
+        if in_shard(formula := to_formula(genome.to_expr(genome.parse(tree))), part)
+    }
     trials: dict[str, dict[int, Trial]] = {}
     names: dict[str, tuple[str, str | None, str | None]] = {}  # key -> formula, fingerprint, label
     tree_keys: dict[str, str] = {}
@@ -249,7 +261,42 @@ def from_runs(space: SearchSpace, runs: Mapping[int, list[Candidate]], protocol:
         formula, fingerprint, label = names[key]
         trees = tuple(sorted(by_key.get(key, [])))
         entries.append(Entry(formula, trees, tuple(per_seed[s] for s in seeds), fingerprint, label))
-    return BenchTable(dict(protocol, space=space.name, seeds=seeds), tuple(entries))
+    return BenchTable(
+        dict(protocol, space=space.name, seeds=seeds) | ({"shard": shard} if part[1] > 1 else {}), tuple(entries)
+    )
+
+
+def merge(space: SearchSpace, parts: Iterable[BenchTable]) -> BenchTable:
+    """One table of ``space`` from the parts of a sharded build (``--shard K/N``, each K once, on one protocol): every
+    function once, with the trees of every part that wrote it (the first part's trials where two parts trained
+    equivalent functions, unless those were answers of the fitness cache a part shared with another). A ``TableError``
+    in one line for a missing, repeated or mismatched part."""
+    ordered = sorted(parts, key=lambda t: parse_shard(t.protocol.get("shard", "1/1")))
+    shards = [parse_shard(t.protocol.get("shard", "1/1")) for t in ordered]
+    n = shards[0][1] if shards else 0
+    if not shards or shards != [(k, n) for k in range(1, n + 1)]:
+        raise TableError(f"parts {[f'{k}/{m}' for k, m in shards]} are not parts 1..N of N, each once")
+    first = ordered[0].protocol
+    for table in ordered[1:]:
+        for name in ("space", "tasks", "seeds", "epoch_scale", "metrics", "baselines"):
+            if table.protocol.get(name) != first.get(name):
+                raise TableError(f"part {table.protocol['shard']}: its {name} differs from part 1's")
+    entries: dict[str, Entry] = {}
+    for table in ordered:
+        for entry in table.entries:
+            key = entry.fingerprint or entry.label or f"formula:{entry.formula}"
+            if key in entries:
+                kept = entries[key] if entries[key].evaluated or not entry.evaluated else entry
+                entries[key] = replace(kept, trees=tuple(sorted({*entries[key].trees, *entry.trees})))
+            else:
+                entries[key] = entry
+    protocol = {k: v for k, v in first.items() if k != "shard"}
+    protocol |= {"shards": n, "built": max(str(t.protocol.get("built", "")) for t in ordered)}
+    table = BenchTable(protocol, tuple(entries.values()))
+    missing = sorted(set(Genome(space).all_trees()) - set(table.trees))
+    if missing:
+        raise TableError(f"{len(missing)} trees of space {space.name!r} are in no part, e.g. {missing[0]}")
+    return table
 
 
 def _key(row: Candidate) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 
 from evoact.baselines import BASELINES, DEFAULT_BASELINES, GLU_BASELINES
 from evoact.compiler import choose_mode
-from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig, parse_shard
+from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig
+from evoact.genome import parse_shard
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.screening.cache import protocol_key
 from evoact.screening.config import ScreeningConfig

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -19,7 +18,7 @@ import sympy as sp
 from deap import gp
 
 from evoact.formula import X, to_formula
-from evoact.genome import Genome
+from evoact.genome import Genome, in_shard, parse_shard
 from evoact.pareto import nsga2_ranks, nsga2_select
 from evoact.search_space import SearchSpaceError
 
@@ -375,23 +374,6 @@ class Enumeration(Evolution):
     def restore(self, state: dict[str, Any]) -> None:
         super().restore(state)
         self.cursor = state["cursor"]
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """An enumeration's part ``K/N`` (the K-th of N) as (K, N); a one-line ``ValueError`` naming it otherwise."""
-    parts = text.split("/") if isinstance(text, str) else []
-    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
-        k, n = int(parts[0]), int(parts[1])
-        if 1 <= k <= n <= 10_000:
-            return k, n
-    raise ValueError(f"shard {text!r}: expected K/N, the K-th of N parts of the space (1 <= K <= N <= 10000)")
-
-
-def in_shard(formula: str, shard: tuple[int, int]) -> bool:
-    """Whether a formula falls in part K of N (by a hash that never changes, so every machine splits alike and the
-    trees that write one formula share a part)."""
-    k, n = shard
-    return zlib.crc32(formula.encode()) % n == k - 1
 
 
 #: ``--algorithm`` names: all share the space, the cascade and the evaluator; only how proposals are made differs.

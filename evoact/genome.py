@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import zlib
 
 import sympy as sp
 from deap import gp
@@ -44,6 +45,23 @@ class TreeSyntaxError(ValueError):
 
 def _number_name(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """An enumeration's part ``K/N`` (the K-th of N) as (K, N); a one-line ``ValueError`` naming it otherwise."""
+    parts = text.split("/") if isinstance(text, str) else []
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        k, n = int(parts[0]), int(parts[1])
+        if 1 <= k <= n <= 10_000:
+            return k, n
+    raise ValueError(f"shard {text!r}: expected K/N, the K-th of N parts of the space (1 <= K <= N <= 10000)")
+
+
+def in_shard(formula: str, shard: tuple[int, int]) -> bool:
+    """Whether a formula falls in part K of N (by a hash that never changes, so every machine splits alike and the
+    trees that write one formula share a part)."""
+    k, n = shard
+    return zlib.crc32(formula.encode()) % n == k - 1
 
 
 class Genome:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import evoact
-from evoact.benchtable import BenchTable, TableError, from_runs, load_table, table_for
+from evoact.benchtable import BenchTable, TableError, from_runs, load_table, merge, table_for
 from evoact.evaluation import evaluate, make_job
-from evoact.records import Outcome, Status
+from evoact.records import Outcome, Stage, Status
 from evoact.search_space import load_search_space
 from evoact.training import TrainConfig
 
@@ -58,6 +58,59 @@ def test_enumeration_runs_make_a_table_that_maps_every_tree_and_reads_back(tmp_p
     unfinished = {0: [*runs[0][:-1], replace(runs[0][-1], outcome=Outcome())]}
     with pytest.raises(TableError, match="no outcome"):
         from_runs(space, unfinished, {"tasks": ["feynman-mlp"]})
+
+
+def test_the_parts_of_a_sharded_build_merge_into_the_table_one_build_makes(tmp_path, tiny_unit):
+    def table(shard, runs_dir):
+        run = evoact.search(
+            "tiny",
+            name=f"table-{shard.replace('/', 'of')}",
+            runs_dir=runs_dir,
+            quiet=True,
+            space=str(tiny_unit),
+            algorithm="enumeration",
+            shard=shard,
+            tasks=("feynman-mlp",),
+            race_top=0,
+            population=8,
+            offspring=8,
+            generations=10,
+            workers=2,
+        )
+        rows = run.store.candidates()
+        run.close()
+        return from_runs(space, {0: rows}, {"tasks": ["feynman-mlp"], "built": shard}, shard)
+
+    space = load_search_space(tiny_unit)
+    whole = table("1/1", tmp_path / "whole")  # the parts share their own fitness cache, not the whole's
+    first, second = table("1/2", tmp_path / "parts"), table("2/2", tmp_path / "parts")
+    assert first.protocol["shard"] == "1/2" and set(first.trees).isdisjoint(second.trees)
+    assert len(first.trees) < 18 and len(second.trees) < 18
+    merged = merge(space, [second, first])
+    assert sorted(merged.trees) == sorted(whole.trees) and merged.protocol["shards"] == 2
+    for tree in whole.trees:  # each tree is the same function, with the same verdict (the fitness cache's answer)
+        a, b = whole.entry(tree), merged.entry(tree)
+        assert (a.formula, a.fingerprint, [t.status for t in a.trials]) == (
+            b.formula,
+            b.fingerprint,
+            [t.status for t in b.trials],
+        )
+        assert a.fitness == b.fitness
+    assert {e.label for e in merged.entries if e.label} == {"relu", "gelu", "silu", "tanh"}  # once each
+    trained = next(e for e in second.entries if e.fitness is not None and e.label is None)
+    answered = replace(  # as if part 1 had met the function first, answered by a cache another build filled
+        trained,
+        trees=(),
+        trials=tuple(
+            replace(t, status=Status.DUPLICATE, stage=Stage.CACHE, fitness=None, scores={}) for t in trained.trials
+        ),
+    )
+    again = merge(space, [BenchTable(first.protocol, (*first.entries, answered)), second])
+    assert again.entry(trained.trees[0]).trials == trained.trials  # the part that trained it gives its trials
+    with pytest.raises(TableError, match="not parts 1..N of N"):
+        merge(space, [first])
+    with pytest.raises(TableError, match="its tasks differs"):
+        merge(space, [first, BenchTable({**second.protocol, "tasks": ["mnist1d-mlp"]}, second.entries)])
 
 
 def test_damaged_tables_are_refused_in_one_line(tmp_path):

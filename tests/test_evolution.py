@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from evoact.compiler import compile_activation
-from evoact.evolution import ALGORITHMS, Evolution, EvolutionConfig, RandomSearch, in_shard
+from evoact.evolution import ALGORITHMS, Evolution, EvolutionConfig, RandomSearch
 from evoact.formula import to_formula
-from evoact.genome import Genome
+from evoact.genome import Genome, in_shard
 from evoact.search_space import SearchSpaceError, load_search_space
 
 GRID = torch.linspace(-4, 4, 201)
