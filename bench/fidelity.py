@@ -1,7 +1,7 @@
 """Does the short schedule rank functions as the whole one does? The short benchmark table against the full one.
 
     python bench/fidelity.py --full runs/benchtable-full   # while the full table's build runs: what it has so far
-    python bench/fidelity.py                               # once evoact/data/benchtable_full.json.gz is exported
+    python bench/fidelity.py                               # the full table, or its parts built so far (bench/data)
 
 The short table trains each function of ``core_unit`` at a quarter of each task's quick schedule, the full table at
 the whole of it (what a default quick search trains); both on seeds 0 and 1, built by ``bench/benchtable.py``. Over
@@ -10,7 +10,9 @@ fitness (and per task, of the mean validation measure), against the noise ceilin
 rank the same functions), and how many of one table's top functions are among the other's. Writes
 bench/results/benchtable.md with what is in each table. ``--full`` may also name the full build's runs folder: then the
 functions both its seed runs have evaluated so far stand for the full table (each seed enumerates the space in its own
-shuffled order, so they are a random sample of its functions).
+shuffled order, so they are a random sample of its functions). Until the full table is whole, the parts of its sharded
+build committed in ``bench/data`` (``bench/benchtable.py export --shard K/N``) stand for it, each part a random share
+of the space's functions.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def so_far(runs_dir: Path) -> BenchTable:
     names: dict[str, tuple[str, str | None]] = {}
     protocol: dict = {}
     seeds = []
-    for path in sorted(runs_dir.glob("benchtable-s*")):
+    for path in sorted(p for p in runs_dir.glob("benchtable-*") if p.is_dir()):  # every shard's, every seed's
         run = evoact.open_run(path)
         seed = run.config.seed
         seeds.append(seed)
@@ -62,7 +64,7 @@ def so_far(runs_dir: Path) -> BenchTable:
             )
             names.setdefault(row.fingerprint, (row.formula, row.label))
         run.close()
-    seeds.sort()
+    seeds = sorted(set(seeds))
     entries = tuple(
         Entry(names[key][0], (), tuple(per_seed[s] for s in seeds), key, names[key][1])
         for key, per_seed in trials.items()
@@ -71,17 +73,43 @@ def so_far(runs_dir: Path) -> BenchTable:
     return BenchTable(protocol | {"seeds": seeds}, entries)
 
 
-def describe_so_far(table: BenchTable, runs_dir: Path) -> list[str]:
-    """What the unfinished full build has so far."""
+def from_parts(files: list[Path]) -> BenchTable:
+    """The parts of a sharded build present so far, as one table (a function two parts hold: the first's entry)."""
+    parts = [load_table(f) for f in files]
+    entries: dict[str, Entry] = {}
+    for part in parts:
+        for entry in part.entries:
+            entries.setdefault(entry.fingerprint or entry.label or entry.formula, entry)
+    return BenchTable({**parts[0].protocol, "parts": [p.protocol["shard"] for p in parts]}, tuple(entries.values()))
+
+
+def describe_so_far(table: BenchTable, source: Path | list[Path]) -> list[str]:
+    """What the unfinished full build has so far: its runs, or its parts."""
     seconds = [t.seconds for e in table.entries for t in e.trials if t.trained]
     verdicts = Counter(str(e.trials[0].stage or e.trials[0].status) for e in table.entries if e.label is None)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if isinstance(source, list):
+        where = ", ".join(f"`{f.relative_to(ROOT)}`" for f in source)
+        n = int(table.protocol["shard"].split("/")[1])
+        built = (
+            f"- Build: `{table.protocol['command']}`, in {n} parts (`--shard K/{n}`) that separate sessions or"
+            f" machines build; parts {', '.join(table.protocol['parts'])} are built. They hold"
+            f" {len(table.entries)} functions (each part a random share of the space's, by a hash of the formula);"
+        )
+    else:
+        where = f"`{source}`"
+        built = (
+            f"- Build: `python bench/benchtable.py build --epoch-scale {table.protocol['epoch_scale']} --runs-dir"
+            f" {source}`, still running (resumable). So far both seeds have evaluated {len(table.entries)} functions"
+            " (a random sample of the space's: each seed enumerates in its own shuffled order);"
+        )
     return [
-        f"## The full table, unfinished (`{runs_dir}`, read {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+        f"## The full table, unfinished ({where}, read {when})",
         "",
-        f"- Build: `python bench/benchtable.py build --epoch-scale {table.protocol['epoch_scale']} --runs-dir"
-        f" {runs_dir}`, still running (resumable). So far both seeds have evaluated {len(table.entries)} functions"
-        " (a random sample of the space's: each seed enumerates in its own shuffled order); verdicts under seed"
-        f" {table.seeds[0]} (evolved functions): " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()) + ".",
+        built
+        + f" verdicts under seed {table.seeds[0]} (evolved functions): "
+        + ", ".join(f"{k} {v}" for k, v in verdicts.most_common())
+        + ".",
         f"- Training time per evaluation that trained: median {statistics.median(seconds):.2f} s, so far"
         f" {sum(seconds) / 3600:.2f} core-hours.",
         "",
@@ -225,17 +253,22 @@ def main() -> None:
     parser.add_argument("--full", type=Path, default=data / SHIPPED["full"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "benchtable.md")
     args = parser.parse_args()
-    partial = args.full.is_dir()
+    parts = sorted((ROOT / "bench" / "data").glob(args.full.name.removesuffix(".json.gz") + "-*of*.json.gz"))
     short = load_table(args.short)
-    full = so_far(args.full) if partial else load_table(args.full)
+    if args.full.is_dir():
+        full, source, read = so_far(args.full), args.full, "the short table and the full build so far"
+    elif not args.full.exists() and parts:
+        full, source, read = from_parts(parts), parts, "the short table and the full table's parts built so far"
+    else:
+        full, source, read = load_table(args.full), None, "the two shipped tables"
     lines = [
         "# The activation benchmark tables",
         "",
-        f"Command: `python bench/fidelity.py{f' --full {args.full}' if partial else ''}` (reads the"
-        f" {'short table and the full build so far' if partial else 'two shipped tables'}; trains nothing).",
+        f"Command: `python bench/fidelity.py{f' --full {args.full}' if args.full.is_dir() else ''}` (reads {read};"
+        " trains nothing).",
         "",
         *describe(short, "short", args.short.resolve()),
-        *(describe_so_far(full, args.full) if partial else describe(full, "full", args.full.resolve())),
+        *(describe(full, "full", args.full.resolve()) if source is None else describe_so_far(full, source)),
         *compare(short, full),
     ]
     args.out.write_text("\n".join(lines))
