@@ -214,12 +214,7 @@ def _drive(
     try:
         hooks = Hooks(
             SearchProgress(
-                total,
-                config.generations,
-                console,
-                config.workers,
-                len(config.baselines),
-                trainings=config.screening.selecting,
+                total, config.generations, console, config.workers, len(config.baselines), config.screening.selecting
             ),
             Checkpoints(store.path),
             *callbacks,
@@ -250,6 +245,8 @@ def _drive(
                     f" by this evoact ({type(exc).__name__}: {exc})"
                 ) from None
         hooks.start(config.to_dict())
+        if (planned := algorithm.planned()) is not None and planned <= total:  # else the budget ends the run first
+            hooks.planned(planned)
         skipped = checkpoint.skipped if checkpoint else ()
         for note in [*notes, *(f"skipping checkpoint {name}" for name in skipped)]:
             hooks.note(note)

@@ -157,6 +157,11 @@ class Evolution:
         """Whether a tree is this algorithm's to propose (an enumeration's shard holds only part of the space)."""
         return True
 
+    def planned(self) -> int | None:
+        """How many proposals the whole run makes at most, where that is known (an enumeration's: the functions of x
+        its trees and seeds write, less those ``seen`` already); None: no end."""
+        return None
+
     def _next(self) -> Proposal | None:
         ready = self.population and (not self.steady or self.told >= self.config.population)
         return self._child() if ready else self._random()
@@ -334,6 +339,11 @@ class Enumeration(Evolution):
 
     def _mine(self, tree: str) -> bool:
         return self._shard == (1, 1) or in_shard(to_formula(self.genome.to_expr(self.genome.parse(tree))), self._shard)
+
+    def planned(self) -> int | None:
+        seeds = [t for t in self.genome.space.seeds if self._mine(t)]
+        exprs = [self.genome.to_expr(self.genome.parse(t)) for t in [*seeds, *self._order]]
+        return len({to_formula(e) for e in exprs if X in e.free_symbols} - self.seen)
 
     @property
     def exhausted(self) -> bool:

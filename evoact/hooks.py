@@ -23,6 +23,10 @@ class Hook:
     def note(self, message: str) -> None:
         """Something about the run as a whole."""
 
+    def planned(self, proposals: int) -> None:
+        """The run ends after at most ``proposals`` proposals, each counted, static screening's rejections too (an
+        enumeration's, when its trees run out before the budget)."""
+
     def generation(self, index: int) -> None:
         """A step starts."""
 
@@ -87,6 +91,10 @@ class Hooks(Hook):
     def note(self, message: str) -> None:
         for subscriber in self.subscribers:
             subscriber.note(message)
+
+    def planned(self, proposals: int) -> None:
+        for subscriber in self.subscribers:
+            subscriber.planned(proposals)
 
     def generation(self, index: int) -> None:
         for subscriber in self.subscribers:

@@ -57,6 +57,7 @@ class SearchProgress(Hook):
         self.trainings = trainings
         self.total, self.generations, self.workers, self.baselines = total, generations, max(1, workers), baselines
         self.done = self.failed = self.rejected = self.skipped = self.baselines_done = 0
+        self.every = False  # count every proposal, screened out or not (``planned``)
         self.removed: dict[str, int] = {}
         self._counted: set[int] = set()  # a resumed run's candidates may be reported twice: count each once
         self.best: tuple[float, str] | None = None
@@ -78,6 +79,13 @@ class SearchProgress(Hook):
                 "search", total=total, generation=self.label, failed=0, rejected=0, best="-", eta="-"
             )
             self._bar.start()
+
+    def planned(self, proposals: int) -> None:
+        """An enumeration's budget: its ``proposals``, all counted, static screening's too (the ETA's pace then
+        includes the instant ones, which the enumeration's shuffled order spreads evenly)."""
+        self.total, self.every = proposals, True
+        if self._live:
+            self._bar.update(self._task, total=proposals)
 
     def generation(self, generation: int) -> None:
         """Announce the generation whose candidates are now being evaluated."""
@@ -113,10 +121,10 @@ class SearchProgress(Hook):
             return
         self._counted.add(row.id)
         o = row.outcome
-        if o.stage == "static":  # refilled: not one of the budget's evaluations
+        if o.stage == "static" and not self.every:  # refilled: not one of the budget's evaluations
             self.removed["static"] = self.removed.get("static", 0) + 1
             return
-        if o.stage is not None and (o.stage == "cache" or self._uncounted(row)):
+        if o.stage is not None and (o.stage in ("cache", "static") or self._uncounted(row)):
             self.removed[o.stage] = self.removed.get(o.stage, 0) + 1
         if not self._uncounted(row):
             if row.label:
@@ -146,7 +154,9 @@ class SearchProgress(Hook):
                 self._line(f"reused #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
             return
         if o.stage == "static":
-            self._line(f"screened out #{row.id} {what}: {shorten(o.error or '', 60)}")
+            self._line(
+                f"{f'{count} ' if self.every else ''}screened out #{row.id} {what}: {shorten(o.error or '', 60)}"
+            )
         elif o.stage == "cache":
             self._line(f"{count} #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
         else:

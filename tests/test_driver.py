@@ -1,3 +1,4 @@
+import io
 import os
 import re
 import signal
@@ -8,6 +9,7 @@ import time
 import pytest
 import torch
 from click.testing import CliRunner
+from rich.console import Console
 
 import evoact
 from evoact.checkpoint import CHECKPOINT_DIR
@@ -489,12 +491,15 @@ def test_an_async_enumeration_ends_when_its_trees_do_with_every_function_evaluat
         race_top=0,
         tasks=("mnist1d-mlp",),
     )
-    run_search(config, tmp_path / "run")
+    console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    run_search(config, tmp_path / "run", console)
     store = RunStore.open(tmp_path / "run")
     evolved = [r for r in store.candidates() if r.label is None]
     assert store.meta()["state"] == "finished" and store.counts()["pending"] == 0
     formulas = [r.formula for r in evolved]
     assert len(formulas) == len(set(formulas)) and len(formulas) < 4 + 4 * 49  # the trees ran out first
+    counted = re.findall(r"\] (\d+)/(\d+) ", console.file.getvalue())  # the progress counts down every proposal
+    assert counted[-1] == (str(len(formulas)), str(len(formulas)))
     # every function of the space that depends on x and is no baseline: x*x, x*tanh(x), beta*x*tanh(x), ...
     assert {"x*tanh(x)", "beta*x*tanh(x)", "tanh(x)/(1 + exp(-x))", "x**2"} <= set(formulas)
 

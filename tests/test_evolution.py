@@ -172,6 +172,8 @@ def test_the_shards_of_an_enumeration_split_its_functions_between_them(tiny_unit
         for k in (1, 2, 3)
     ]
     assert all(parts) and sum(len(p) for p in parts) == len(whole) and set().union(*parts) == whole
+    plans = [ALGORITHMS["enumeration"](genome, EvolutionConfig(shard=f"{k}/3"), 0).planned() for k in (1, 2, 3)]
+    assert plans == [len(p) for p in parts]  # what the progress line counts down
     assert [in_shard(parts[k][-1], (k + 1, 3)) for k in range(3)] == [True] * 3
     seed = to_formula(genome.to_expr(genome.parse(genome.space.seeds[0])))
     assert sum(seed in p for p in parts) == 1  # the space's seed is proposed by its own shard only

@@ -72,3 +72,13 @@ def test_when_the_quota_counts_trainings_reuses_are_shown_uncounted_and_ranked_o
     assert len(lines) == 2 and "reused #2" in lines[0] and "1/2 #3 ok 0.6000" in lines[1]
     assert (progress.done, progress.rejected, progress.removed) == (1, 0, {"surrogate": 1, "cache": 1})
     assert "best 0.7000" in lines[1]  # a reuse's fitness is still the best seen
+
+
+def test_an_enumeration_counts_down_every_proposal_it_plans_screened_out_ones_too():
+    progress = SearchProgress(3840, 60, Console(file=io.StringIO(), force_terminal=False, width=200))
+    progress.planned(3)
+    lines = _lines(
+        progress, [Outcome("rejected", stage="static", error="constant"), Outcome("ok", fitness=0.5, val_acc=0.5)]
+    )
+    assert lines[0].startswith("[baselines] 1/3 screened out #1") and "rejected 1" in lines[0]
+    assert "2/3 #2 ok 0.5000" in lines[1] and (progress.done, progress.removed) == (2, {"static": 1})
