@@ -47,7 +47,6 @@ SEEDS = (0, 1)
 EPOCH_SCALE = 0.25
 DATA = ROOT / "evoact" / "data"
 PARTS = ROOT / "bench" / "data"  # the parts of a sharded build, committed as they are built, until the whole is
-CATALOG_FILE = "benchtable-catalog.json"
 
 
 #: The settings of each seed's run (``evoact search`` options by their config names).
@@ -67,6 +66,12 @@ def run_name(seed: int, shard: str) -> str:
     """The run directory's name of one seed's enumeration (of one shard of the space)."""
     k, n = parse_shard(shard)
     return f"benchtable-s{seed}" if n == 1 else f"benchtable-{k}of{n}-s{seed}"
+
+
+def catalog_file(runs_dir: Path, shard: str) -> Path:
+    """Where the catalog step keeps its results: beside the runs whose protocol it trained with (so that another
+    build's runs in the same folder, another schedule's, never lend it theirs)."""
+    return runs_dir / f"{run_name(0, shard).removesuffix('-s0')}-catalog.json"
 
 
 def build_seed(seed: int, runs_dir: Path, workers: int, epoch_scale: float, shard: str) -> None:
@@ -97,7 +102,7 @@ def build_catalog(runs_dir: Path, workers: int, shard: str) -> None:
     reference points), saving each result as it arrives, so the step can stop and go on."""
     if parse_shard(shard)[0] != 1:
         sys.exit(f"--shard {shard}: the catalog's functions belong to part 1 of the space; build them with its runs")
-    path = runs_dir / CATALOG_FILE
+    path = catalog_file(runs_dir, shard)
     done = json.loads(path.read_text()) if path.exists() else {}
     jobs = {}
     for seed in SEEDS:
@@ -123,9 +128,11 @@ def build_catalog(runs_dir: Path, workers: int, shard: str) -> None:
             print(f"{len(done)}/{len(SEEDS) * len(CATALOG)} {futures[future]}", flush=True)
 
 
-def catalog_entries(runs_dir: Path, references: dict[int, dict[str, float]], metrics: dict[str, str]) -> list[Entry]:
+def catalog_entries(
+    runs_dir: Path, shard: str, references: dict[int, dict[str, float]], metrics: dict[str, str]
+) -> list[Entry]:
     """The published functions' entries, each seed scored against that seed's run's baselines."""
-    path = runs_dir / CATALOG_FILE
+    path = catalog_file(runs_dir, shard)
     if not path.exists():
         sys.exit(f"{path} is missing; run python bench/benchtable.py catalog first")
     done = json.loads(path.read_text())
@@ -186,7 +193,7 @@ def export(runs_dir: Path, out: Path | None, shard: str) -> tuple[BenchTable, Pa
     table = from_runs(space, runs, protocol | {"references": {str(s): r for s, r in references.items()}}, shard)
     if k == 1:
         table = BenchTable(
-            table.protocol, (*table.entries, *catalog_entries(runs_dir, references, protocol["metrics"]))
+            table.protocol, (*table.entries, *catalog_entries(runs_dir, shard, references, protocol["metrics"]))
         )
     if n == 1:
         table.save(out)

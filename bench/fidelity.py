@@ -32,19 +32,21 @@ sys.path.insert(0, str(ROOT))
 
 import evoact  # noqa: E402
 from evoact.benchtable import SHIPPED, BenchTable, Entry, Trial, load_table  # noqa: E402
+from evoact.genome import parse_shard  # noqa: E402
 from evoact.records import Status  # noqa: E402
 
 TOPS = (0.01, 0.05, 0.10)  # top shares compared between the tables
 
 
 def so_far(runs_dir: Path) -> BenchTable:
-    """The functions that every seed run of a table's build (``benchtable-s*`` in ``runs_dir``, finished or not) has
-    evaluated so far, as a table without trees (baselines labelled; the catalog's functions not yet in it)."""
+    """The functions that every seed run of a table's build (``benchtable-s*``, or every part's ``benchtable-KofN-s*``,
+    in ``runs_dir``, finished or not) has evaluated so far, as a table without trees (baselines labelled; the catalog's
+    functions not yet in it)."""
     trials: dict[str, dict[int, Trial]] = {}
     names: dict[str, tuple[str, str | None]] = {}
     protocol: dict = {}
     seeds = []
-    for path in sorted(p for p in runs_dir.glob("benchtable-*") if p.is_dir()):  # every shard's, every seed's
+    for path in sorted(p for p in runs_dir.glob("benchtable-*s[0-9]*") if p.is_dir()):  # every part's, every seed's
         run = evoact.open_run(path)
         seed = run.config.seed
         seeds.append(seed)
@@ -74,8 +76,11 @@ def so_far(runs_dir: Path) -> BenchTable:
 
 
 def from_parts(files: list[Path]) -> BenchTable:
-    """The parts of a sharded build present so far, as one table (a function two parts hold: the first's entry)."""
-    parts = [load_table(f) for f in files]
+    """The parts of a sharded build present so far (of one N), as one table (a function two parts hold: the first's
+    entry)."""
+    parts = sorted((load_table(f) for f in files), key=lambda t: parse_shard(t.protocol["shard"]))
+    if len({parse_shard(t.protocol["shard"])[1] for t in parts}) > 1:
+        sys.exit(f"the parts {', '.join(str(f) for f in files)} split the space in different numbers of parts")
     entries: dict[str, Entry] = {}
     for part in parts:
         for entry in part.entries:

@@ -51,6 +51,11 @@ class Trial:
         """Whether this seed trained at all (fully, or up to a quality hurdle)."""
         return bool(self.scores)
 
+    @property
+    def answered(self) -> bool:
+        """Whether the fitness cache answered it (from another run's training: no verdict or measures of its own)."""
+        return self.stage == Stage.CACHE
+
     def plain(self) -> dict[str, Any]:
         """The JSON form of the table file."""
         out: dict[str, Any] = {"seed": self.seed, "status": str(self.status)}
@@ -92,11 +97,6 @@ class Entry:
     def static(self) -> bool:
         """Whether static screening rejects it (before any training, the same under every seed)."""
         return bool(self.trials) and self.trials[0].stage == Stage.STATIC
-
-    @property
-    def evaluated(self) -> bool:
-        """Whether its trials are its own (not answers of a fitness cache that another build filled)."""
-        return all(t.stage != Stage.CACHE for t in self.trials)
 
     @property
     def fitness(self) -> float | None:
@@ -268,9 +268,9 @@ def from_runs(
 
 def merge(space: SearchSpace, parts: Iterable[BenchTable]) -> BenchTable:
     """One table of ``space`` from the parts of a sharded build (``--shard K/N``, each K once, on one protocol): every
-    function once, with the trees of every part that wrote it (the first part's trials where two parts trained
-    equivalent functions, unless those were answers of the fitness cache a part shared with another). A ``TableError``
-    in one line for a missing, repeated or mismatched part."""
+    function once, with the trees of every part that wrote it, and per seed the trial of the first part that trained
+    it (parts built in one folder share its fitness cache, so a part may hold a cache answer where another trained).
+    A ``TableError`` in one line for a missing, repeated or mismatched part, or a seed that only a cache answered."""
     ordered = sorted(parts, key=lambda t: parse_shard(t.protocol.get("shard", "1/1")))
     shards = [parse_shard(t.protocol.get("shard", "1/1")) for t in ordered]
     n = shards[0][1] if shards else 0
@@ -278,22 +278,42 @@ def merge(space: SearchSpace, parts: Iterable[BenchTable]) -> BenchTable:
         raise TableError(f"parts {[f'{k}/{m}' for k, m in shards]} are not parts 1..N of N, each once")
     first = ordered[0].protocol
     for table in ordered[1:]:
-        for name in ("space", "tasks", "seeds", "epoch_scale", "metrics", "baselines"):
+        for name in ("space", "tasks", "seeds", "epoch_scale", "metrics", "baselines", "cascade"):
             if table.protocol.get(name) != first.get(name):
                 raise TableError(f"part {table.protocol['shard']}: its {name} differs from part 1's")
+    genome = Genome(space)
     entries: dict[str, Entry] = {}
-    for table in ordered:
+    for table, shard in zip(ordered, shards):
+        for tree in table.trees:
+            if not in_shard(to_formula(genome.to_expr(genome.parse(tree))), shard):
+                raise TableError(
+                    f"part {shard[0]}/{n} holds tree {tree}, which is another part's (built with another SymPy?)"
+                )
         for entry in table.entries:
             key = entry.fingerprint or entry.label or f"formula:{entry.formula}"
             if key in entries:
-                kept = entries[key] if entries[key].evaluated or not entry.evaluated else entry
-                entries[key] = replace(kept, trees=tuple(sorted({*entries[key].trees, *entry.trees})))
+                kept = entries[key]
+                trials = tuple(a if b.answered or not a.answered else b for a, b in zip(kept.trials, entry.trials))
+                entries[key] = replace(kept, trees=tuple(sorted({*kept.trees, *entry.trees})), trials=trials)
             else:
                 entries[key] = entry
+    for entry in entries.values():
+        if answered := [t.seed for t in entry.trials if t.answered]:
+            raise TableError(
+                f"{entry.formula}: seed {answered[0]} has only the answer of a fitness cache that another build"
+                " filled; build a table's parts in a folder of their own (--runs-dir)"
+            )
+    published = lambda key: str(entries[key].label).startswith("published:")  # noqa: E731
     protocol = {k: v for k, v in first.items() if k != "shard"}
-    protocol |= {"shards": n, "built": max(str(t.protocol.get("built", "")) for t in ordered)}
-    table = BenchTable(protocol, tuple(entries.values()))
-    missing = sorted(set(Genome(space).all_trees()) - set(table.trees))
+    protocol |= {
+        "shards": n,
+        "built": max(str(t.protocol.get("built", "")) for t in ordered),
+        "evoact": ", ".join(sorted({str(t.protocol.get("evoact")) for t in ordered})),
+    }
+    table = BenchTable(
+        protocol, tuple(entries[k] for k in sorted(entries, key=lambda k: (published(k), entries[k].formula, k)))
+    )
+    missing = sorted(set(genome.all_trees()) - set(table.trees))
     if missing:
         raise TableError(f"{len(missing)} trees of space {space.name!r} are in no part, e.g. {missing[0]}")
     return table

@@ -49,11 +49,9 @@ def _number_name(value: float) -> str:
 
 def parse_shard(text: str) -> tuple[int, int]:
     """An enumeration's part ``K/N`` (the K-th of N) as (K, N); a one-line ``ValueError`` naming it otherwise."""
-    parts = text.split("/") if isinstance(text, str) else []
-    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
-        k, n = int(parts[0]), int(parts[1])
-        if 1 <= k <= n <= 10_000:
-            return k, n
+    found = re.fullmatch(r"([1-9][0-9]*)/([1-9][0-9]*)", text) if isinstance(text, str) else None
+    if found and int(found[1]) <= int(found[2]) <= 10_000:
+        return int(found[1]), int(found[2])
     raise ValueError(f"shard {text!r}: expected K/N, the K-th of N parts of the space (1 <= K <= N <= 10000)")
 
 

@@ -107,6 +107,12 @@ def test_the_parts_of_a_sharded_build_merge_into_the_table_one_build_makes(tmp_p
     )
     again = merge(space, [BenchTable(first.protocol, (*first.entries, answered)), second])
     assert again.entry(trained.trees[0]).trials == trained.trials  # the part that trained it gives its trials
+    only = [e if e is not trained else replace(answered, trees=e.trees) for e in second.entries]
+    with pytest.raises(TableError, match="only the answer of a fitness cache"):
+        merge(space, [first, BenchTable(second.protocol, tuple(only))])
+    stray = next(e for e in first.entries if e.trees)  # a tree of part 1 claimed by part 2
+    with pytest.raises(TableError, match="which is another part's"):
+        merge(space, [first, BenchTable(second.protocol, (*second.entries, replace(stray, fingerprint="other")))])
     with pytest.raises(TableError, match="not parts 1..N of N"):
         merge(space, [first])
     with pytest.raises(TableError, match="its tasks differs"):

@@ -35,6 +35,7 @@ CHANGED = {
     "--aggregate": "mean",  # the default; weights need the mean: --aggregate is changed in its own case below
     "--complexity": True,
     "--algorithm": "random",
+    "--shard": "2/3",  # with --algorithm enumeration (its own case below)
     "--mode": "async",
     "--data-dir": "/tmp/some data",
     "--gpus-per-job": 0.25,
@@ -96,6 +97,8 @@ def test_each_option_round_trips_through_the_rerun_command(option):
     extra = ["--selection", "pareto"] if option.flag == "--complexity" else []
     if option.flag == "--weights":
         extra = ["--task", "mnist1d-cnn", "--task", "digits-cnn"]
+    if option.flag == "--shard":
+        extra = ["--algorithm", "enumeration", "--space", "core_unit"]
     config = _parse("evoact search " + shlex.join([*base, *extra, *_args(option.flag, CHANGED[option.flag])]))
     default = _parse("evoact search " + shlex.join([*base, *extra]))
     if option.flag not in ("--aggregate", "--no-surrogate"):  # these say the default
@@ -106,7 +109,7 @@ def test_each_option_round_trips_through_the_rerun_command(option):
 def test_all_options_at_once_round_trip():
     args = ["--aggregate", "mean"]
     for flag, value in CHANGED.items():
-        if flag not in ("--suite", "--aggregate", "--no-surrogate", "--surrogate-pool"):  # the pool: its own test
+        if flag not in ("--suite", "--aggregate", "--no-surrogate", "--surrogate-pool", "--shard"):  # their own tests
             args += _args(flag, value)
     config = _parse("evoact search " + shlex.join(args))
     assert config.tasks == CHANGED["--task"] and config.task_weights == (1.0, 2.5)
