@@ -57,6 +57,7 @@ class SearchProgress(Hook):
         self.trainings = trainings
         self.total, self.generations, self.workers, self.baselines = total, generations, max(1, workers), baselines
         self.done = self.failed = self.rejected = self.skipped = self.baselines_done = 0
+        self.ranked_out = 0  # of the rejected: candidates the surrogate stage did not train
         self.every = False  # count every proposal, screened out or not (``planned``)
         self.removed: dict[str, int] = {}
         self._counted: set[int] = set()  # a resumed run's candidates may be reported twice: count each once
@@ -95,6 +96,12 @@ class SearchProgress(Hook):
     def _best(self) -> str:
         return f"{self.best[0]:.4f} {shorten(self.best[1], 12)}" if self.best else "-"
 
+    def _rejected(self) -> str:
+        """The rejections, and how many of them the surrogate skipped (not trained, unlike the cascade's others)."""
+        return (
+            f"{self.rejected} ({self.ranked_out} skipped by the surrogate)" if self.ranked_out else str(self.rejected)
+        )
+
     def _eta(self) -> str:
         done = self.done + self.baselines_done
         left = max(0, self.total - self.done) + max(0, self.baselines - self.baselines_done)
@@ -107,7 +114,7 @@ class SearchProgress(Hook):
                 completed=self.done,
                 generation=self.label,
                 failed=self.failed,
-                rejected=self.rejected,
+                rejected=self._rejected(),
                 best=self._best(),
                 eta=self._eta(),
             )
@@ -132,6 +139,7 @@ class SearchProgress(Hook):
             else:
                 self.done += 1
             self.rejected += o.status == Status.REJECTED
+            self.ranked_out += o.stage == "surrogate"
             self.failed += o.status == Status.FAILED
         if (
             o.status in (Status.OK, Status.DUPLICATE)
@@ -171,7 +179,7 @@ class SearchProgress(Hook):
 
     def _line(self, text: str) -> None:
         self.console.print(
-            f"[{self.label}] {text} | rejected {self.rejected} | failed {self.failed} | best {self._best()}"
+            f"[{self.label}] {text} | rejected {self._rejected()} | failed {self.failed} | best {self._best()}"
             f" | ETA {self._eta()}",
             highlight=False,
             soft_wrap=True,

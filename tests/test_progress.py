@@ -82,3 +82,16 @@ def test_an_enumeration_counts_down_every_proposal_it_plans_screened_out_ones_to
     )
     assert lines[0].startswith("[baselines] 1/3 screened out #1") and "rejected 1" in lines[0]
     assert "2/3 #2 ok 0.5000" in lines[1] and (progress.done, progress.removed) == (2, {"static": 1})
+
+
+def test_the_surrogate_s_skips_are_told_apart_from_the_cascade_s_other_rejections():
+    progress = SearchProgress(4, 1, Console(file=io.StringIO(), force_terminal=False, width=200))
+    lines = _lines(
+        progress,
+        [
+            Outcome("rejected", stage="surrogate", error="the surrogate ranks it 9 of 9"),
+            Outcome("rejected", stage="quality", error="validation accuracy 0.1"),
+        ],
+    )
+    assert "| rejected 1 (1 skipped by the surrogate) |" in lines[0]
+    assert "| rejected 2 (1 skipped by the surrogate) |" in lines[1]
