@@ -160,7 +160,9 @@ def test_the_shipped_table_agrees_with_a_fresh_training_of_three_of_its_function
 
 
 def _seed_sd(table, task):
-    """The standard deviation of one training's validation measure on ``task``, from the table's seed pairs."""
+    """The standard deviation of one training's validation measure on ``task``, from the table's seed pairs: their
+    root mean square difference, not their standard deviation, since a seed moves every function alike as well (the
+    full table's text-transformer accuracy is 0.019 apart between its seeds on average, 0.008 around that)."""
     pairs = []
     for entry in table.scored():
         values = [
@@ -168,7 +170,7 @@ def _seed_sd(table, task):
             for t in entry.trials
         ]
         pairs.append(values[0] - values[1])
-    return float(np.std(pairs) / np.sqrt(2))
+    return float(np.sqrt(np.mean(np.square(pairs)) / 2))
 
 
 def test_the_surrogate_s_table_is_the_shipped_one_on_the_run_s_tasks_nearest_its_schedule():
