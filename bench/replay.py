@@ -44,7 +44,7 @@ from evoact.config import BUDGETS  # noqa: E402
 from evoact.evolution import Evolution, EvolutionConfig, RandomSearch  # noqa: E402
 from evoact.genome import Genome  # noqa: E402
 from evoact.records import Status, TaskScore  # noqa: E402
-from evoact.search_space import SearchSpaceError, load_search_space  # noqa: E402
+from evoact.search_space import SearchSpace, SearchSpaceError, load_search_space  # noqa: E402
 from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_references  # noqa: E402
 
 METHODS = ("random", "evolution", "evolution+racing", "evolution+surrogate")
@@ -107,12 +107,12 @@ def replay(
     method: str,
     seed: int,
     trainings: int,
-    space: str | None = None,
+    space: str | SearchSpace | None = None,
     select: tuple[int, int] = (0, 0),
 ) -> Replay:
     """Run one method with one seed until it has spent ``trainings`` trainings. ``select`` = (pool, n): each
     generation proposes ``pool`` and the surrogate's top ``n`` of them train (``select_top``) instead of the gate."""
-    genome = Genome(load_search_space(space or table.space))
+    genome = Genome(space if isinstance(space, SearchSpace) else load_search_space(space or table.space))
     quick = BUDGETS["quick"]
     pool, n = select
     config = EvolutionConfig(population=quick["population"], offspring=pool or quick["offspring"])
