@@ -214,7 +214,12 @@ def _drive(
     try:
         hooks = Hooks(
             SearchProgress(
-                total, config.generations, console, config.workers, len(config.baselines), config.screening.selecting
+                total,
+                config.generations,
+                console,
+                config.workers,
+                len(config.baselines),
+                trainings=config.screening.selecting,
             ),
             Checkpoints(store.path),
             *callbacks,

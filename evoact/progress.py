@@ -128,11 +128,10 @@ class SearchProgress(Hook):
             return
         self._counted.add(row.id)
         o = row.outcome
-        if o.stage == "static" and not self.every:  # refilled: not one of the budget's evaluations
-            self.removed["static"] = self.removed.get("static", 0) + 1
-            return
-        if o.stage is not None and (o.stage in ("cache", "static") or self._uncounted(row)):
+        if o.stage is not None and (o.stage in ("static", "cache") or self._uncounted(row)):
             self.removed[o.stage] = self.removed.get(o.stage, 0) + 1
+        if o.stage == "static" and not self.every:  # refilled: not one of the budget's evaluations
+            return
         if not self._uncounted(row):
             if row.label:
                 self.baselines_done += 1
