@@ -1,6 +1,7 @@
 """Issue #26's quarter goal with more seeds: evolution alone against the engine's surrogate pool, replayed.
 
-    python bench/quarter_goal.py [--seeds 0-29,100-129] [--workers N] [--table PATH --out PATH]
+    python bench/quarter_goal.py [--seeds 0-29,100-129] [--workers N] [--table PATH --out PATH] [--unseeded]
+        [--prior PATH]
 
 The goal: in replay, evolution with the surrogate reaches one of the table's top-1% functions with at most a quarter
 of the trainings evolution alone needs (median over seeds). ``bench/replay.py`` (evolution, 300 trainings) and
@@ -8,7 +9,8 @@ of the trainings evolution alone needs (median over seeds). ``bench/replay.py`` 
 against 164, 0.27x. A median over 30 seeds is noisy, so this replays both on two sets of 30 seeds, paired by seed, and
 gives the ratio of the medians with a bootstrap interval (seeds resampled in pairs). A search that has not reached a
 top-1% function within its budget counts as never (inf). Writes bench/results/quarter_goal.md (by default, on the
-shipped table).
+shipped table). ``--unseeded`` drops the space's seed tree; ``--prior`` starts the surrogate from another table's
+functions (the two-fidelity case: the short table's, replaying the full one).
 """
 
 from __future__ import annotations
@@ -28,24 +30,22 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
-from replay import replay, test_truth, to_top  # noqa: E402
+from replay import _table, prior_examples, replay, test_truth, to_top  # noqa: E402
 
-from evoact.benchtable import BenchTable, load_table  # noqa: E402
+from evoact.benchtable import load_table  # noqa: E402
 from evoact.search_space import load_search_space  # noqa: E402
 
 #: method -> (trainings, (pool per generation, trained per generation)): as bench/replay.py and surrogate_selection.py
 METHODS = {"evolution": (300, (0, 0)), "evolution, ranked 8 of 128": (150, (128, 8))}
 RESAMPLES = 10_000
-_TABLE: dict[Path | None, BenchTable] = {}
 
 
-def _job(job: tuple[str, int, Path | None, bool]):
-    method, seed, path, unseeded = job
-    if path not in _TABLE:
-        _TABLE[path] = load_table(path)
+def _job(job: tuple[str, int, Path | None, bool, Path | None]):
+    method, seed, path, unseeded, prior = job
+    table = _table(path)
     trainings, select = METHODS[method]
-    space = replace(load_search_space(_TABLE[path].space), seeds=()) if unseeded else None
-    return replay(_TABLE[path], "evolution", seed, trainings, space, select=select)
+    space = replace(load_search_space(table.space), seeds=()) if unseeded else None
+    return replay(table, "evolution", seed, trainings, space, select=select, prior=prior_examples(prior))
 
 
 def _seeds(text: str) -> list[int]:
@@ -67,16 +67,24 @@ def main() -> None:
         action="store_true",
         help="the space without its seed tree (Swish), for a table where the seed is itself a top-1%% function",
     )
+    parser.add_argument(
+        "--prior",
+        type=Path,
+        default=None,
+        help="another benchmark table (say, the short schedule's) the surrogate starts from; default: none",
+    )
     args = parser.parse_args()
     seeds = _seeds(args.seeds)
     table = load_table(args.table)
+    if args.prior is not None and load_table(args.prior).tasks != table.tasks:
+        parser.error(f"--prior {args.prior}: its tasks are not the replayed table's ({', '.join(table.tasks)})")
     truth = test_truth(table)
     started = time.time()
     reached: dict[str, np.ndarray] = {}
     with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for method in METHODS:
             reached[method] = np.array(
-                to_top(truth, list(pool.map(_job, [(method, s, args.table, args.unseeded) for s in seeds])))
+                to_top(truth, list(pool.map(_job, [(method, s, args.table, args.unseeded, args.prior) for s in seeds])))
             )
             print(f"{method}: {time.time() - started:.0f} s", flush=True)
     evolution, pooled = reached["evolution"], reached["evolution, ranked 8 of 128"]
@@ -91,6 +99,7 @@ def main() -> None:
         f"Command: `python bench/quarter_goal.py --seeds {args.seeds}"
         + (f" --table {args.table} --out {args.out}" if args.table else "")
         + (" --unseeded" if args.unseeded else "")
+        + (f" --prior {args.prior}" if args.prior else "")
         + f"` ({(time.time() - started) / 60:.0f} min on {args.workers} cores)",
         "",
         f"The `{table.space}` benchmark table (epoch scale {table.protocol['epoch_scale']} of the quick schedule)"
@@ -99,8 +108,14 @@ def main() -> None:
         " each seed replays both methods (paired). Evolution alone: 16 offspring"
         " a generation, all trained, up to 300 trainings (as `bench/replay.py`). With the surrogate: the engine's"
         " `--offspring 8 --surrogate-pool 16`, each generation's 128 children ranked and the top 8 trained (one an"
-        " exploration pick), up to 150 trainings (as `bench/surrogate_selection.py`). The surrogate learns only from"
-        " the search's own trainings. Goal (issue #26): the surrogate's median at most a quarter of evolution's.",
+        " exploration pick), up to 150 trainings (as `bench/surrogate_selection.py`). The surrogate learns"
+        + (
+            f" from every function of `{args.prior}` (epoch scale {load_table(args.prior).protocol['epoch_scale']})"
+            " before the search, and from the search's own trainings."
+            if args.prior
+            else " only from the search's own trainings."
+        )
+        + " Goal (issue #26): the surrogate's median at most a quarter of evolution's.",
         "",
         "| seeds | evolution: median trainings to a top-1% function (reached) | with the surrogate (reached) | ratio |",
         "|---|---|---|---|",

@@ -1,6 +1,6 @@
 """Replay search methods against the activation benchmark table: lookup instead of training, 30 seeds in minutes.
 
-    python bench/replay.py [--seeds 30] [--trainings 300] [--table PATH]
+    python bench/replay.py [--seeds 30] [--trainings 300] [--table PATH] [--unseeded] [--prior PATH] [--out DIR]
 
 Each method runs evoact's own algorithm (``evoact.evolution``) over the table's space with the default cascade's
 verdicts as the table recorded them. A function past static screening costs one training the first time it is
@@ -13,7 +13,10 @@ draws one of the table's seeds, so the noise a search sees is real. Methods:
   seed too (the table holds two seeds; each costs a training);
 - ``evolution+surrogate``: as evolution, but of each generation's new functions only the top quarter by the
   surrogate's prediction trains (and one in ten of the rest, to explore); the surrogate learns only from this
-  search's own trainings (it would know the answers if it started from the table it is replayed against).
+  search's own trainings (it would know the answers if it started from the table it is replayed against), and with
+  ``--prior`` from another table's functions first (say, the short schedule's, replaying the full one).
+
+``--unseeded`` drops the space's seed tree (Swish), for a table where that seed is itself a top-1% function.
 
 Regret at a number of trainings: the table's best true score (the mean over seeds) minus the true score of the best
 function trained so far ("found"), and minus the true score of the function the search itself ranks first
@@ -29,8 +32,9 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +49,15 @@ from evoact.evolution import Evolution, EvolutionConfig, RandomSearch  # noqa: E
 from evoact.genome import Genome  # noqa: E402
 from evoact.records import Status, TaskScore  # noqa: E402
 from evoact.search_space import SearchSpace, SearchSpaceError, load_search_space  # noqa: E402
-from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_references  # noqa: E402
+from evoact.surrogate import (  # noqa: E402
+    EXPLORE,
+    Example,
+    Gate,
+    Surrogate,
+    relative_scores,
+    table_examples,
+    table_references,
+)
 
 METHODS = ("random", "evolution", "evolution+racing", "evolution+surrogate")
 RACE_TOP = 5
@@ -109,9 +121,11 @@ def replay(
     trainings: int,
     space: str | SearchSpace | None = None,
     select: tuple[int, int] = (0, 0),
+    prior: Sequence[Example] = (),
 ) -> Replay:
     """Run one method with one seed until it has spent ``trainings`` trainings. ``select`` = (pool, n): each
-    generation proposes ``pool`` and the surrogate's top ``n`` of them train (``select_top``) instead of the gate."""
+    generation proposes ``pool`` and the surrogate's top ``n`` of them train (``select_top``) instead of the gate.
+    ``prior``: what the surrogate knows before the search (another table's functions; none by default)."""
     genome = Genome(space if isinstance(space, SearchSpace) else load_search_space(space or table.space))
     quick = BUDGETS["quick"]
     pool, n = select
@@ -122,7 +136,7 @@ def replay(
     run = Replay(table, random.Random(seed))
     gate = None
     if method == "evolution+surrogate" or n:  # the engine's own stage, learning only from this search's trainings
-        gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), KEEP, EXPLORE)
+        gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), KEEP, EXPLORE, prior=list(prior))
     refs = table_references(table)
     told = 0
     while len(run.trained) < trainings:
@@ -245,14 +259,30 @@ def main() -> None:
     parser.add_argument("--space", default=None, help="the table's space file (default: the shipped space it names)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU cores)")
+    parser.add_argument(
+        "--unseeded",
+        action="store_true",
+        help="the space without its seed tree (Swish), for a table where the seed is itself a top-1%% function",
+    )
+    parser.add_argument(
+        "--prior",
+        type=Path,
+        default=None,
+        help="another benchmark table (say, the short schedule's) the surrogate starts from; default: none",
+    )
     args = parser.parse_args()
     table = load_table(args.table)
+    if args.prior is not None and load_table(args.prior).tasks != table.tasks:
+        parser.error(f"--prior {args.prior}: its tasks are not the replayed table's ({', '.join(table.tasks)})")
     truth = test_truth(table)
     started = time.time()
     results = {}
     with ProcessPoolExecutor(args.workers) as pool:
         for method in METHODS:
-            jobs = [(args.table, method, seed, args.trainings, args.space) for seed in range(args.seeds)]
+            jobs = [
+                (args.table, method, seed, args.trainings, args.space, args.unseeded, args.prior)
+                for seed in range(args.seeds)
+            ]
             runs = list(pool.map(_replay_job, jobs))
             results[method] = (runs, curves(truth, runs, args.trainings), to_top(truth, runs))
             print(f"{method}: {time.time() - started:.0f} s", flush=True)
@@ -261,10 +291,23 @@ def main() -> None:
 
 def _replay_job(job: tuple) -> Replay:
     """One replay in a worker process (each loads the table once)."""
-    path, method, seed, trainings, space = job
+    path, method, seed, trainings, space, unseeded, prior = job
+    table = _table(path)
+    if unseeded:
+        space = replace(load_search_space(space or table.space), seeds=())
+    return replay(table, method, seed, trainings, space, prior=prior_examples(prior))
+
+
+def _table(path: Path | None) -> BenchTable:
+    """A table, loaded once per process."""
     if path not in _TABLES:
         _TABLES[path] = load_table(path)
-    return replay(_TABLES[path], method, seed, trainings, space)
+    return _TABLES[path]
+
+
+def prior_examples(path: Path | None) -> list[Example]:
+    """What a surrogate starts from: the functions of the table at ``path`` (none without one)."""
+    return [] if path is None else table_examples(_table(path))
 
 
 def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -322,7 +365,14 @@ def write(table: BenchTable, truth: dict, results: dict, args: argparse.Namespac
     lines = [
         "# Offline replay against the activation benchmark table",
         "",
-        f"Command: `python bench/replay.py --seeds {args.seeds} --trainings {args.trainings}` ({seconds / 60:.1f} min"
+        f"Command: `python bench/replay.py --seeds {args.seeds} --trainings {args.trainings}"
+        + "".join(
+            f" --{k} {v}"
+            for k, v in (("table", args.table), ("prior", args.prior), ("out", args.out))
+            if v != OUT and v
+        )
+        + (" --unseeded" if args.unseeded else "")
+        + f"` ({seconds / 60:.1f} min"
         f" on 2 cores, {args.workers} processes)",
         "",
         f"Table: the `{table.space}` space's {len(truth)} functions ({len(known)} trained to the end on every seed),"
@@ -333,7 +383,8 @@ def write(table: BenchTable, truth: dict, results: dict, args: argparse.Namespac
         "Mean regret over seeds (lower is better) after a number of trainings: of the best function trained so far"
         " (found) and of the function the search itself ranks first (chosen); and the median number of trainings to"
         " train one of the space's top-1% functions (`-`: not within the budget for most seeds); and how many seeds"
-        " ran out of new functions to propose before the budget (the space has about 1,260 past static screening;"
+        " ran out of new functions to propose before the budget (the space has"
+        f" {sum(not table.entries[i].static for i in truth)} past static screening;"
         " one that did keeps its last regret):",
         "",
         "| method | "
