@@ -31,7 +31,12 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         f"  tasks: {shown(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}",
         highlight=False,
     )
-    console.print("candidates: " + ", ".join(f"{k} {v}" for k, v in summary.counts.items()), highlight=False)
+    baselines = len(summary.baselines)
+    console.print(
+        f"candidates: {sum(summary.counts.values()) - baselines} proposed and {baselines} baselines; "
+        + ", ".join(f"{k} {v}" for k, v in summary.counts.items()),
+        highlight=False,
+    )
     if summary.verdict is not None and summary.verdict.known_as:
         console.print(
             f"best evolved: #{summary.verdict.winner.id} is {shown(summary.verdict.known_as)}, a published function"

@@ -33,6 +33,10 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         range(1, len(fitness) + 1)
     )
     assert {b["label"] for b in shown["baselines"]} == {"relu", "gelu", "silu", "tanh"}
+    listed = json.loads(run_cli("runs", "runs", "--json").stdout)
+    proposed = shown["cascade"]["proposed"]
+    assert [r["candidates"] for r in listed] == [proposed]  # `runs` and `show` count alike
+    assert f"candidates: {proposed} proposed and 4 baselines; pending 0, ok " in run_cli("show", "runs/e2e").stdout
 
     best = next(r for r in shown["ranking"] if r["label"] is None)
     assert "wrote runs/e2e/report.html" in run_cli("report", "runs/e2e").stdout  # beside the run, unless -o says
