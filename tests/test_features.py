@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import torch
 
 from evoact.features import NAMES, POINTS, features
 
@@ -21,3 +22,13 @@ def test_features_read_values_slopes_moments_and_deep_network_statistics():
     assert len(POINTS) * 4 + 7 + 8 == len(NAMES)
     scaled = features(["x/(1 + exp(-beta*x))", "x/(1 + exp(-x))"], {"beta": 1.0})
     assert not np.array_equal(scaled[0], scaled[1])  # equal at beta = 1, told apart at beta / 2
+
+
+def test_features_leave_torch_s_thread_count_as_they_found_it():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        features(["x*tanh(x)"], {"beta": 1.0})
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
