@@ -20,7 +20,8 @@ draws one of the table's seeds, so the noise a search sees is real. Methods:
 
 Regret at a number of trainings: the table's best true score (the mean over seeds) minus the true score of the best
 function trained so far ("found"), and minus the true score of the function the search itself ranks first
-("chosen": its mean over the seeds it saw). Writes bench/results/replay.md, replay.json and replay.png.
+("chosen": its mean over the seeds it saw). Writes replay.md, replay.json and replay.png in ``--out``
+(bench/results by default).
 """
 
 from __future__ import annotations
@@ -257,7 +258,9 @@ def main() -> None:
     parser.add_argument("--trainings", type=int, default=300)
     parser.add_argument("--table", type=Path, default=None)
     parser.add_argument("--space", default=None, help="the table's space file (default: the shipped space it names)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--out", type=Path, default=OUT, help="folder for replay.md, .json and .png (default: %(default)s)"
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU cores)")
     parser.add_argument(
         "--unseeded",

@@ -16,6 +16,7 @@ from typing import Any
 from evoact.baselines import BASELINES
 from evoact.compiler import MODES as COMPILE_MODES
 from evoact.config import (
+    BOUNDS,
     BUDGETS,
     DEFAULT_AGGREGATE,
     DEFAULT_SCORE,
@@ -327,6 +328,8 @@ def settings_from(values: Mapping[str, Any]) -> dict[str, Any]:
         elif option.kind == MULTIPLE:
             settings[option.setting] = tuple(value or ()) or None
         else:
+            if value is not None and option.kind in (int, float) and option.setting in BOUNDS:
+                BOUNDS[option.setting].check(option.flag, value)  # the error names the option as it was typed
             settings[option.setting] = value
     return settings
 

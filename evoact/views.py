@@ -66,6 +66,11 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         + (f" ({shown(reasons)})" if reasons else "")
         + f", {b.cache_hits} cache hits"
         + (f", {b.skipped_surrogate} skipped by the surrogate" if b.skipped_surrogate else "")
+        + (
+            f" (ranked below their generation's top; the pool proposes {config.screening.surrogate_pool}x)"
+            if b.skipped_surrogate and config.screening.surrogate_pool > 1
+            else ""
+        )
         + f", {b.rejected_stability} rejected as unstable,"
         f" {b.rejected_quality} below a task's quality hurdle"
         + (f" ({per_task})" if per_task else "")

@@ -67,7 +67,8 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         (["search", "--space", "nonexistent"], "unknown search space"),
         (["search", "--space", "broken.toml"], "broken.toml: no such search-space file"),
         (["search", "--task", "imagenet"], "unknown task 'imagenet'"),
-        (["search", "--population", "0"], "population must be at least 1"),
+        (["search", "--population", "0"], "--population must be at least 1"),
+        (["search", "--surrogate", "1.5"], "--surrogate must be at most 1, got 1.5"),
         (["inspect", "--expr", "x +"], "invalid formula: position 3: formula ends too early"),
         (["inspect"], "give either RUN ID or --expr FORMULA"),
         (["export", "--expr", "import os", "-o", "a.py"], "invalid formula: position 0: unknown name 'import'"),
@@ -359,7 +360,7 @@ def test_a_search_that_fails_before_its_first_evaluation_leaves_no_run_directory
     for args, message in (
         (["--space", "bad.toml"], "seeds[0]"),
         (["--task", "nope"], "unknown task 'nope'"),
-        (["--population", "0"], "population must be at least 1"),
+        (["--population", "0"], "--population must be at least 1"),
     ):
         refused = run_cli("search", "--budget", "tiny", "--name", "stuck", *args, check=False)
         assert refused.returncode != 0 and message in refused.stderr

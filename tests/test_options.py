@@ -183,5 +183,5 @@ def test_a_surrogate_pool_is_its_own_mode_of_the_surrogate_and_needs_generations
     ):
         with pytest.raises(ValueError, match=f"--surrogate-pool ranks each generation's proposals: .*{named}"):
             _parse(f"evoact search --surrogate-pool 8 {clash}")
-    with pytest.raises(ValueError, match="surrogate_pool must be at least 1"):
+    with pytest.raises(ValueError, match="--surrogate-pool must be at least 1"):
         _parse("evoact search --surrogate-pool 0")
