@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     table = load_table()
     truth = test_truth(table)
-    jobs = [(None, "evolution+surrogate", seed, args.trainings, None) for seed in range(args.seeds)]
+    jobs = [(None, "evolution+surrogate", seed, args.trainings, None, False, None) for seed in range(args.seeds)]
     started = time.time()
     results = {}
     formulas = [e.formula for e in table.entries]

@@ -38,6 +38,7 @@ from evoact.search_space import load_search_space  # noqa: E402
 #: method -> (trainings, (pool per generation, trained per generation)): as bench/replay.py and surrogate_selection.py
 METHODS = {"evolution": (300, (0, 0)), "evolution, ranked 8 of 128": (150, (128, 8))}
 RESAMPLES = 10_000
+DEFAULT_OUT = ROOT / "results" / "quarter_goal.md"
 
 
 def _job(job: tuple[str, int, Path | None, bool, Path | None]):
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-29,100-129")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--table", type=Path, default=None, help="a benchmark table file (default: the shipped one)")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "quarter_goal.md")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--unseeded",
         action="store_true",
@@ -97,7 +98,8 @@ def main() -> None:
         "# The quarter goal over more seeds: trainings to a top-1% function, evolution alone and with the surrogate",
         "",
         f"Command: `python bench/quarter_goal.py --seeds {args.seeds}"
-        + (f" --table {args.table} --out {args.out}" if args.table else "")
+        + (f" --table {args.table}" if args.table else "")
+        + (f" --out {args.out}" if args.out != DEFAULT_OUT else "")
         + (" --unseeded" if args.unseeded else "")
         + (f" --prior {args.prior}" if args.prior else "")
         + f"` ({(time.time() - started) / 60:.0f} min on {args.workers} cores)",

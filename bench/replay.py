@@ -136,7 +136,7 @@ def replay(
     algorithm.seen.update(e.formula for e in table.entries if e.label in baselines)  # as the driver does
     run = Replay(table, random.Random(seed))
     gate = None
-    if method == "evolution+surrogate" or n:  # the engine's own stage, learning only from this search's trainings
+    if method == "evolution+surrogate" or n:  # the engine's own stage: the prior, then this search's trainings
         gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), KEEP, EXPLORE, prior=list(prior))
     refs = table_references(table)
     told = 0
@@ -371,7 +371,7 @@ def write(table: BenchTable, truth: dict, results: dict, args: argparse.Namespac
         f"Command: `python bench/replay.py --seeds {args.seeds} --trainings {args.trainings}"
         + "".join(
             f" --{k} {v}"
-            for k, v in (("table", args.table), ("prior", args.prior), ("out", args.out))
+            for k, v in (("table", args.table), ("space", args.space), ("prior", args.prior), ("out", args.out))
             if v != OUT and v
         )
         + (" --unseeded" if args.unseeded else "")

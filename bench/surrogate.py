@@ -32,11 +32,13 @@ sys.path.insert(0, str(ROOT))
 from evoact.benchtable import load_table  # noqa: E402
 from evoact.surrogate import Surrogate, function_groups, table_examples, targets  # noqa: E402
 
+DEFAULT_OUT = ROOT / "bench" / "results" / "surrogate.md"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "surrogate.md")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--prior", type=Path, default=None, help="also: a surrogate fitted on this table alone, ranking --table's"
     )
@@ -64,7 +66,8 @@ def main() -> None:
         "# The surrogate's rank correlation on functions it was not fitted on",
         "",
         "Command: `python bench/surrogate.py"
-        + (f" --table {args.table} --out {args.out}" if args.table else "")
+        + (f" --table {args.table}" if args.table else "")
+        + (f" --out {args.out}" if args.out != DEFAULT_OUT else "")
         + (f" --prior {args.prior}" if args.prior else "")
         + "`",
         "",
@@ -100,7 +103,8 @@ def main() -> None:
         "",
         f"Trained in the surrogate's predicted order (all {len(examples)} past static screening), the true top-1%"
         f" functions come at positions {_positions(predicted['extra trees (evoact)'], truth, known, cut)}: the number"
-        " of trainings a search that knew the other folds of this table would need.",
+        " of trainings a search would need whose surrogate knew the rest of this table (each function is scored by"
+        " the fold model that did not see it).",
     ]
     if args.prior is not None:
         prior = load_table(args.prior)

@@ -290,11 +290,18 @@ STOP_OPTIONS: tuple[Option, ...] = (
 def stop_rules_from(values: Mapping[str, Any]) -> StopRules:
     """The stopping rules the command line was given (``STOP_OPTIONS`` by their keyword names)."""
     max_time = values.get("max_time")
-    return StopRules(
-        max_time=parse_duration(max_time) if max_time is not None else None,
-        target_fitness=values.get("target_fitness"),
-        patience=values.get("patience"),
-    )
+    try:
+        return StopRules(
+            max_time=parse_duration(max_time) if max_time is not None else None,
+            target_fitness=values.get("target_fitness"),
+            patience=values.get("patience"),
+        )
+    except ValueError as exc:  # name the option as it was typed (StopRules names its field)
+        message = str(exc)
+        for option in STOP_OPTIONS:
+            if message.startswith(f"{option.name} "):
+                raise ValueError(option.flag + message[len(option.name) :]) from None
+        raise
 
 
 def setting_of(config: SearchConfig, setting: str) -> Any:
