@@ -90,14 +90,21 @@ class Problem:
             self._existing.claim(None, name) or self.store.add_candidate(formula, "baseline", label=name)
             for name, formula in self.baseline_formulas.items()
         ]
-        self._dispatch(self._screen(self._read(rows), baseline=True)[0])
+        stored = self._read(rows)
+        if stored and all(r.status == Status.FAILED for r in stored):  # a resumed run whose task could train nothing
+            failures = [{"label": r.label, "error": r.outcome.error} for r in stored]
+            self.store.set_meta("baseline_failures", [*self.store.meta().get("baseline_failures", []), failures])
+            self.store.retry(rows)  # the failures stay in the run's meta; the task may have been fixed since
+            stored = self._read(rows)
+        self._dispatch(self._screen(stored, baseline=True)[0])
         self.drain()
         trained = [self._rows[cid] for cid in rows]
         if all(r.status != Status.OK for r in trained):  # nothing to score against: no search can mean anything
             first = next((r for r in trained if r.outcome.error), trained[0])
             raise ValueError(
                 f"every baseline failed ({first.label}: {first.outcome.error}); the tasks cannot score candidates:"
-                f" fix the task (or --timeout), then start a new search ({self.store.path} keeps these failures)"
+                f" fix the task or its data, then `evoact resume {self.store.path}` (which takes --data-dir) trains"
+                " them again; a --timeout too short for them needs a new search"
             )
         self._calibrate()
         self.race_to_end(baselines=True)

@@ -434,6 +434,15 @@ class RunStore:
             ),
         )
 
+    def retry(self, cids: list[int]) -> None:
+        """Set failed candidates back to pending, their outcome cleared, to be evaluated again."""
+        self._conn.executemany(
+            "UPDATE candidates SET status='pending', fitness=NULL, val_acc=NULL, test_acc=NULL, train_seconds=NULL,"
+            " seconds=NULL, learned=NULL, error=NULL, duplicate_of=NULL, equivalent_to=NULL, stage=NULL,"
+            " probe_acc=NULL, scores=NULL, finished_at=NULL WHERE id=? AND status='failed'",
+            [(cid,) for cid in cids],
+        )
+
     def set_fitness(self, cid: int, fitness: float | None) -> None:
         """Replace a finished candidate's fitness (a baseline's, once the multi-task references are known)."""
         self._conn.execute("UPDATE candidates SET fitness=? WHERE id=?", (fitness, cid))

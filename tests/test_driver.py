@@ -504,13 +504,30 @@ def test_an_async_enumeration_ends_when_its_trees_do_with_every_function_evaluat
     assert {"x*tanh(x)", "beta*x*tanh(x)", "tanh(x)/(1 + exp(-x))", "x**2"} <= set(formulas)
 
 
-def test_a_search_whose_every_baseline_fails_stops_in_one_line_naming_the_first_error(tmp_path):
+def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_its_task_is_fixed(tmp_path):
     """A task that cannot train anything (here: its data is missing) stops the search after the baselines, instead of
-    training the whole budget to failures and ending as if it had found something."""
+    training the whole budget to failures and ending as if it had found something; once the data is there, resume
+    trains the same baselines again and goes on (the failures stay in the run's meta)."""
     (tmp_path / "broken.py").write_text(
         "def task(make_activation, seed, epochs):\n    raise FileNotFoundError('no such file: data.npz')\n"
     )
     with pytest.raises(ValueError, match=r"every baseline failed \(relu: .*no such file: data.npz\); the tasks cannot"):
         evoact.search("tiny", tasks=[f"{tmp_path / 'broken.py'}:task"], runs_dir=tmp_path, quiet=True, workers=2)
-    rows = RunStore.open(next((tmp_path).glob("*/config.json")).parent).candidates()
+    run_dir = next((tmp_path).glob("*/config.json")).parent
+    store = RunStore.open(run_dir)
+    rows = store.candidates()
     assert rows and all(r.label for r in rows)  # the baselines' failures are kept; nothing evolved was proposed
+    store.close()
+    (tmp_path / "data.npz").write_text("")  # the user fixes what was missing; resume trains the baselines again
+    (tmp_path / "broken.py").write_text(
+        "import os\n"
+        "def task(make_activation, seed, epochs):\n"
+        f"    assert os.path.exists({str(tmp_path / 'data.npz')!r}), 'no such file: data.npz'\n"
+        "    return {'val_acc': 0.5 + 0.1 * (seed % 3), 'test_acc': 0.5}\n"
+    )
+    resume_search(run_dir, Console(file=io.StringIO()), trust_user_tasks=True)
+    store = RunStore.open(run_dir)
+    baselines = [r for r in store.candidates() if r.label]
+    assert [r.id for r in baselines] == [r.id for r in rows] and all(r.status == "ok" for r in baselines)
+    assert store.meta()["state"] == "finished" and store.proposed() > 0
+    assert [f["label"] for f in store.meta()["baseline_failures"][0]] == [r.label for r in rows]
