@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
-from replay import _table, prior_examples, replay, test_truth, to_top  # noqa: E402
+from replay import _table, add_replay_options, check_prior, prior_examples, replay, test_truth, to_top  # noqa: E402
 
 from evoact.benchtable import load_table  # noqa: E402
 from evoact.search_space import load_search_space  # noqa: E402
@@ -63,22 +63,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--table", type=Path, default=None, help="a benchmark table file (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument(
-        "--unseeded",
-        action="store_true",
-        help="the space without its seed tree (Swish), for a table where the seed is itself a top-1%% function",
-    )
-    parser.add_argument(
-        "--prior",
-        type=Path,
-        default=None,
-        help="another benchmark table (say, the short schedule's) the surrogate starts from; default: none",
-    )
+    add_replay_options(parser)
     args = parser.parse_args()
     seeds = _seeds(args.seeds)
     table = load_table(args.table)
-    if args.prior is not None and load_table(args.prior).tasks != table.tasks:
-        parser.error(f"--prior {args.prior}: its tasks are not the replayed table's ({', '.join(table.tasks)})")
+    check_prior(parser, args.prior, table)
     truth = test_truth(table)
     started = time.time()
     reached: dict[str, np.ndarray] = {}

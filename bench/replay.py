@@ -44,7 +44,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evoact.benchtable import BenchTable, load_table  # noqa: E402
+from evoact.benchtable import BenchTable, TableError, load_table  # noqa: E402
 from evoact.config import BUDGETS  # noqa: E402
 from evoact.evolution import Evolution, EvolutionConfig, RandomSearch  # noqa: E402
 from evoact.genome import Genome  # noqa: E402
@@ -262,21 +262,10 @@ def main() -> None:
         "--out", type=Path, default=OUT, help="folder for replay.md, .json and .png (default: %(default)s)"
     )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU cores)")
-    parser.add_argument(
-        "--unseeded",
-        action="store_true",
-        help="the space without its seed tree (Swish), for a table where the seed is itself a top-1%% function",
-    )
-    parser.add_argument(
-        "--prior",
-        type=Path,
-        default=None,
-        help="another benchmark table (say, the short schedule's) the surrogate starts from; default: none",
-    )
+    add_replay_options(parser)
     args = parser.parse_args()
     table = load_table(args.table)
-    if args.prior is not None and load_table(args.prior).tasks != table.tasks:
-        parser.error(f"--prior {args.prior}: its tasks are not the replayed table's ({', '.join(table.tasks)})")
+    check_prior(parser, args.prior, table)
     truth = test_truth(table)
     started = time.time()
     results = {}
@@ -290,6 +279,33 @@ def main() -> None:
             results[method] = (runs, curves(truth, runs, args.trainings), to_top(truth, runs))
             print(f"{method}: {time.time() - started:.0f} s", flush=True)
     write(table, truth, results, args, time.time() - started)
+
+
+def add_replay_options(parser: argparse.ArgumentParser) -> None:
+    """``--unseeded`` and ``--prior``, as every replay script takes them."""
+    parser.add_argument(
+        "--unseeded",
+        action="store_true",
+        help="the space without its seed tree (Swish), for a table where the seed is itself a top-1%% function",
+    )
+    parser.add_argument(
+        "--prior",
+        type=Path,
+        default=None,
+        help="another benchmark table (say, the short schedule's) the surrogate starts from; default: none",
+    )
+
+
+def check_prior(parser: argparse.ArgumentParser, prior: Path | None, table: BenchTable) -> None:
+    """Refuse, in one line, a prior table whose tasks are not the replayed table's."""
+    if prior is None:
+        return
+    try:
+        tasks = load_table(prior).tasks
+    except TableError as exc:
+        parser.error(f"--prior: {exc}")
+    if tasks != table.tasks:
+        parser.error(f"--prior {prior}: its tasks are not the replayed table's ({', '.join(table.tasks)})")
 
 
 def _replay_job(job: tuple) -> Replay:
