@@ -67,6 +67,7 @@ def describe_candidate(
         "generation": row.generation,
         "origin": row.origin,
         "genome": row.genome,
+        "tree_nodes": row.nodes,  # the genome tree's size, as `show` ranks it ("nodes": the formula's)
         "parents": [{"id": p.id, "formula": p.formula, "fitness": p.outcome.fitness} for p in parents if p],
         "baselines": {r.label: r.outcome.fitness for r in run.store.candidates() if r.label},
     }

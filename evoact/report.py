@@ -331,7 +331,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
         )
         parts.append(
             html_table(
-                ["fitness", "seeds", "test acc", "nodes", "generation", "origin", "learned constants", "status"],
+                ["fitness", "seeds", "test acc", "tree nodes", "generation", "origin", "learned constants", "status"],
                 [
                     [
                         row.rank_fitness,

@@ -133,7 +133,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
     single = len(config.tasks) == 1  # several tasks: their measures follow in a table of their own
     test = "test loss" if single and run.metrics[config.task] == "loss" else "test acc"
     table = Table(title=title, title_justify="left")
-    for col in ("rank", "id", "formula", "fitness", *([test] if single else []), "nodes", "gen", "status"):
+    for col in ("rank", "id", "formula", "fitness", *([test] if single else []), "tree nodes", "gen", "status"):
         table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
     for rank, r in rows:
         if r.id in variants:

@@ -16,3 +16,12 @@ def test_inspect_parses_the_formula_it_is_given_once(monkeypatch):
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["formula"] == "x*tanh(beta*x) + x/10"
     assert texts.count("x*tanh(beta*x) + x/10") == 1
+
+
+def test_inspecting_a_run_candidate_gives_its_outcome_and_both_sizes(small_run):
+    shown = CliRunner().invoke(main, ["inspect", str(small_run), "2", "--json"])
+    assert shown.exit_code == 0, shown.output
+    info = json.loads(shown.output)
+    assert (info["id"], info["status"], info["fitness"], info["genome"]) == (2, "ok", 0.9, "mul(x, tanh(x))")
+    assert (info["nodes"], info["tree_nodes"]) == (4, 4)  # x*tanh(x): the formula's nodes, the genome tree's
+    assert info["baselines"] == {"relu": 0.8}
