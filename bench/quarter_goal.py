@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
-from replay import _table, add_replay_options, check_prior, prior_examples, replay, test_truth, to_top  # noqa: E402
+from replay import add_replay_options, check_prior, prior_examples, replay, table_at, test_truth, to_top  # noqa: E402
 
 from evoact.benchtable import load_table  # noqa: E402
 from evoact.search_space import load_search_space  # noqa: E402
@@ -43,7 +43,7 @@ DEFAULT_OUT = ROOT / "results" / "quarter_goal.md"
 
 def _job(job: tuple[str, int, Path | None, bool, Path | None]):
     method, seed, path, unseeded, prior = job
-    table = _table(path)
+    table = table_at(path)
     trainings, select = METHODS[method]
     space = replace(load_search_space(table.space), seeds=()) if unseeded else None
     return replay(table, "evolution", seed, trainings, space, select=select, prior=prior_examples(prior))
@@ -101,7 +101,7 @@ def main() -> None:
         " `--offspring 8 --surrogate-pool 16`, each generation's 128 children ranked and the top 8 trained (one an"
         " exploration pick), up to 150 trainings (as `bench/surrogate_selection.py`). The surrogate learns"
         + (
-            f" from every function of `{args.prior}` (epoch scale {load_table(args.prior).protocol['epoch_scale']})"
+            f" from every function of `{args.prior}` (epoch scale {table_at(args.prior).protocol['epoch_scale']})"
             " before the search, and from the search's own trainings."
             if args.prior
             else " only from the search's own trainings."

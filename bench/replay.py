@@ -301,7 +301,7 @@ def check_prior(parser: argparse.ArgumentParser, prior: Path | None, table: Benc
     if prior is None:
         return
     try:
-        tasks = load_table(prior).tasks
+        tasks = table_at(prior).tasks
     except TableError as exc:
         parser.error(f"--prior: {exc}")
     if tasks != table.tasks:
@@ -311,13 +311,13 @@ def check_prior(parser: argparse.ArgumentParser, prior: Path | None, table: Benc
 def _replay_job(job: tuple) -> Replay:
     """One replay in a worker process (each loads the table once)."""
     path, method, seed, trainings, space, unseeded, prior = job
-    table = _table(path)
+    table = table_at(path)
     if unseeded:
         space = replace(load_search_space(space or table.space), seeds=())
     return replay(table, method, seed, trainings, space, prior=prior_examples(prior))
 
 
-def _table(path: Path | None) -> BenchTable:
+def table_at(path: Path | None) -> BenchTable:
     """A table, loaded once per process."""
     if path not in _TABLES:
         _TABLES[path] = load_table(path)
@@ -326,7 +326,7 @@ def _table(path: Path | None) -> BenchTable:
 
 def prior_examples(path: Path | None) -> list[Example]:
     """What a surrogate starts from: the functions of the table at ``path`` (none without one)."""
-    return [] if path is None else table_examples(_table(path))
+    return [] if path is None else table_examples(table_at(path))
 
 
 def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
