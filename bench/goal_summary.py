@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from evoact.api import open_run
+from evoact.comparison import with_interval
 
 MEAN_GOAL, WORST_GOAL = 1.00, 0.96
 
@@ -32,7 +33,9 @@ def main() -> None:
         "",
         f"Goal: the run's top function (by its raced mean) reaches mean ratio >= {MEAN_GOAL:.2f} and worst ratio"
         f" >= {WORST_GOAL:.2f}. A ratio is the test measure relative to the best of GELU, SiLU and Mish on that task"
-        " (accuracy / best, or best loss / loss), mean over the confirmation's seeds.",
+        " (accuracy / best, or best loss / loss), mean over the confirmation's seeds. In brackets: 95% intervals over"
+        " those seeds (a percentile bootstrap, one draw of seeds for every function; confirmations stored before"
+        " evoact computed them have none).",
         "",
         "| run | function | formula | mean ratio | worst ratio | worst task | goal |",
         "|---|---|---|---|---|---|---|",
@@ -55,17 +58,15 @@ def main() -> None:
                 )
                 name = f"**{row.name}** (top)" if top else row.name
                 lines.append(
-                    f"| {Path(path).name} | {name} | `{row.formula}` | {_num(row.mean)} | {_num(row.worst)} |"
+                    f"| {Path(path).name} | {name} | `{row.formula}` |"
+                    f" {with_interval(row.mean, row.mean_low, row.mean_high)} |"
+                    f" {with_interval(row.worst, row.worst_low, row.worst_high)} |"
                     f" {row.worst_task or '-'} | {met} |"
                 )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
         Path(args.out).write_text(text)
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 if __name__ == "__main__":

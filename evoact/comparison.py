@@ -13,6 +13,8 @@ import statistics
 import warnings
 from typing import Any
 
+import numpy as np
+
 from evoact.records import Status, mean_learned
 from evoact.store import RunStore
 from evoact.summaries import Confirmation, ConfirmationRow, GroupRatio, GroupSummary, TaskConfirmation
@@ -96,6 +98,7 @@ def summarise(
     """Per task and function: the test measure's mean and std over the seeds (accuracy, or loss where the task's metric
     is loss), and paired p-values against ReLU and the best baseline (highest accuracy, lowest loss)."""
     results = {}
+    per_seed: dict[str, dict[str, dict[int, float]]] = {}
     for task in tasks:
         metric = (metrics or {}).get(task, "accuracy")
         measured = "test_acc" if metric == "accuracy" else "test_loss"
@@ -115,6 +118,7 @@ def summarise(
                 sum(1 for r in done if r and r["status"] != Status.OK),
                 mean_learned(learned),
             )
+        per_seed[task] = values_of
         means = {name: statistics.fmean(a.values()) for name, a in values_of.items() if a}
         # the best baseline is a function in the task's own network (a gate, on a GLU task), never the plain FFN
         baselines = [e["name"] for e in here if e["baseline"] and not e["plain"] and e["name"] in means]
@@ -143,14 +147,19 @@ def summarise(
             )
         group = (groups or {}).get(task)
         results[task] = TaskConfirmation(best_baseline, tuple(rows), metric, task in held_out, epochs[task], group)
-    return Confirmation(tuple(seeds), results, forced_epochs, group_ratios(results, references) or None)
+    groups_of = group_ratios(results, references, per_seed, tuple(seeds))
+    return Confirmation(tuple(seeds), results, forced_epochs, groups_of or None)
 
 
 def group_ratios(
-    results: dict[str, TaskConfirmation], references: tuple[str, ...] = RATIO_REFERENCES
+    results: dict[str, TaskConfirmation],
+    references: tuple[str, ...] = RATIO_REFERENCES,
+    per_seed: dict[str, dict[str, dict[int, float]]] | None = None,
+    seeds: tuple[int, ...] = (),
 ) -> dict[str, GroupSummary]:
     """Per group: each function's test measure relative to the best of ``references`` on each task (accuracy
-    over the best accuracy, or the best loss over its loss: above 1 is better), its mean and worst over the tasks."""
+    over the best accuracy, or the best loss over its loss: above 1 is better), its mean and worst over the tasks;
+    with ``per_seed`` (task -> function -> seed -> measure), their 95% intervals over the seeds as well."""
     out = {}
     for group in dict.fromkeys(r.group for r in results.values() if r.group):
         tasks = [t for t, r in results.items() if r.group == group]
@@ -172,6 +181,7 @@ def group_ratios(
         for row in first.rows:
             mine = ratios.get(row.name, {})
             worst = min(mine, key=lambda t: mine[t]) if mine else None
+            spread = _ratio_intervals(results, list(mine), per_seed or {}, seeds, references, row.name)
             rows.append(
                 GroupRatio(
                     row.name,
@@ -181,10 +191,59 @@ def group_ratios(
                     mine[worst] if worst else None,
                     worst,
                     len(mine),
+                    *spread,
                 )
             )
         out[group] = GroupSummary(tuple(tasks), references, tuple(rows))
     return out
+
+
+def _ratio_intervals(
+    results: dict[str, TaskConfirmation],
+    tasks: list[str],
+    per_seed: dict[str, dict[str, dict[int, float]]],
+    seeds: tuple[int, ...],
+    references: tuple[str, ...],
+    name: str,
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """95% percentile-bootstrap intervals of ``name``'s mean and worst ratio over ``tasks``: the seeds are drawn with
+    replacement, the same draw for every function (a seed pairs their trainings). Nones unless it and the references
+    finished every seed there, and with fewer than 3 seeds."""
+    nothing = (None, None, None, None)
+    if len(seeds) < 3 or not tasks:
+        return nothing
+    columns = []
+    for task in tasks:
+        values = per_seed.get(task, {})
+        compared = [name, *(r for r in references if r in values and r != name)]
+        if any(set(values.get(n, {})) != set(seeds) for n in compared):
+            return nothing
+        table = np.array([[values[n][s] for s in seeds] for n in compared])
+        refs = [i for i, n in enumerate(compared) if n in references]
+        columns.append((results[task].metric == "accuracy", table, refs))
+
+    def statistic(draw: np.ndarray, axis: int = -1) -> np.ndarray:
+        ratios = []
+        for accuracy, table, refs in columns:
+            means = table[:, draw.astype(int)].mean(axis=-1)
+            best = means[refs].max(axis=0) if accuracy else means[refs].min(axis=0)
+            ratios.append(means[0] / best if accuracy else best / means[0])
+        return np.stack([np.mean(ratios, axis=0), np.min(ratios, axis=0)])
+
+    from scipy.stats import bootstrap  # here, as ttest_rel above: scipy.stats is slow to import
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):  # seeds that agree exactly: scipy warns
+        warnings.simplefilter("ignore")
+        interval = bootstrap(
+            (np.arange(len(seeds)),),
+            statistic,
+            vectorized=True,
+            n_resamples=2000,
+            method="percentile",
+            random_state=np.random.default_rng(0),
+        ).confidence_interval
+    bounds = [float(v) for v in (interval.low[0], interval.high[0], interval.low[1], interval.high[1])]
+    return (bounds[0], bounds[1], bounds[2], bounds[3]) if all(map(math.isfinite, bounds)) else nothing
 
 
 def _paired(values_of: dict[str, dict[int, float]], name: str, ref: str | None) -> tuple[float | None, float | None]:
@@ -263,15 +322,24 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
             f" {listed([_shown(n, ratios.tasks) for n in ratios.references])} on each task"
             " (accuracy / best, or best loss / loss; above 1 is better), mean and worst over the tasks"
         )
+        if any(r.mean_low is not None for r in ratios.rows):
+            title += "; in brackets, 95% intervals over the seeds (bootstrap)"
         cells = [
             [
                 r.name,
                 r.formula,
-                "-" if r.mean is None else f"{r.mean:.4f}",
-                "-" if r.worst is None else f"{r.worst:.4f}",
+                with_interval(r.mean, r.mean_low, r.mean_high),
+                with_interval(r.worst, r.worst_low, r.worst_high),
                 r.worst_task or "-",
             ]
             for r in ratios.rows
         ]
         out.append((title, ("function", "formula", "mean ratio", "worst ratio", "worst task"), cells))
     return out
+
+
+def with_interval(value: float | None, low: float | None, high: float | None) -> str:
+    """A ratio, with its interval in brackets where one was computed."""
+    if value is None:
+        return "-"
+    return f"{value:.4f}" + ("" if low is None or high is None else f" [{low:.4f}, {high:.4f}]")

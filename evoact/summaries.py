@@ -189,6 +189,11 @@ class GroupRatio(_Summary):
     worst: float | None
     worst_task: str | None
     tasks: int
+    #: 95% intervals over the seeds (a percentile bootstrap; None where a function missed a seed, or stored before)
+    mean_low: float | None = None
+    mean_high: float | None = None
+    worst_low: float | None = None
+    worst_high: float | None = None
 
     @property
     def id(self) -> int | None:

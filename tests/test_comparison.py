@@ -57,3 +57,80 @@ def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
 def test_group_ratios_skip_a_task_whose_references_scored_nothing():
     zero = TaskConfirmation("gelu", (_row("#4", 0.5, False), _row("gelu", 0.0)), "accuracy", True, 1, "test")
     assert group_ratios({"z": zero})["test"].rows[0].mean is None
+
+
+def _task(metric, per_function, group="test"):
+    """A task's confirmation from per-seed measures, and those measures as ``group_ratios`` reads them."""
+    rows = tuple(
+        _row(name, sum(values.values()) / len(values), not name.startswith("#"))
+        for name, values in per_function.items()
+    )
+    return TaskConfirmation("gelu", rows, metric, True, 1, group), per_function
+
+
+def test_group_ratios_give_intervals_over_the_seeds_that_separate_a_clear_win_from_a_tie():
+    seeds = (1, 2, 3, 4, 5, 6)
+    noise = dict(zip(seeds, (0.01, -0.02, 0.015, -0.005, 0.0, 0.01)))
+    gelu = {s: 0.80 + noise[s] for s in seeds}
+    acc, acc_seeds = _task(
+        "accuracy",
+        {
+            "#1": {s: v * 1.05 for s, v in gelu.items()},  # 5% better on every seed
+            "#2": {s: gelu[s] + (0.01 if s % 2 else -0.01) for s in seeds},  # a tie, within noise
+            "gelu": gelu,
+            "silu": {s: v - 0.02 for s, v in gelu.items()},
+        },
+    )
+    loss, loss_seeds = _task(
+        "loss",
+        {
+            "#1": {s: 0.5 - noise[s] for s in seeds},
+            "#2": {s: 0.5 - noise[s] + (0.01 if s % 2 else -0.01) for s in seeds},
+            "gelu": {s: 0.5 - noise[s] for s in seeds},
+            "silu": {s: 0.6 for s in seeds},
+        },
+    )
+    results = {"a": acc, "b": loss}
+    groups = group_ratios(results, per_seed={"a": acc_seeds, "b": loss_seeds}, seeds=seeds)
+    rows = {r.name: r for r in groups["test"].rows}
+    for row in rows.values():
+        assert row.mean_low <= row.mean <= row.mean_high and row.worst_low <= row.worst <= row.worst_high
+    assert rows["#1"].mean_low > 1.0  # better everywhere, beyond the seeds' noise
+    assert rows["#2"].mean_low < 1.0 < rows["#2"].mean_high  # a tie straddles 1
+    assert group_ratios(results, per_seed={"a": acc_seeds, "b": loss_seeds}, seeds=seeds) == groups  # reproducible
+    summary = Confirmation(seeds, results, None, groups)
+    assert Confirmation.from_json(json.loads(json.dumps(summary.to_json()))) == summary
+    table = next(cells for title, _, cells in tables(summary) if title.startswith("test group"))
+    assert any(cell.startswith(f"{rows['#1'].mean:.4f} [") for row in table for cell in row)
+
+    del acc_seeds["#1"][3]  # a missed seed: no interval for that function, the others keep theirs
+    missed = {
+        r.name: r for r in group_ratios(results, per_seed={"a": acc_seeds, "b": loss_seeds}, seeds=seeds)["test"].rows
+    }
+    assert missed["#1"].mean_low is None and missed["#1"].mean is not None and missed["#2"].mean_low is not None
+
+
+def test_a_confirmation_stored_before_intervals_reads_back_without_them():
+    stored = {
+        "seeds": [1, 2],
+        "tasks": {},
+        "groups": {
+            "test": {
+                "tasks": ["a"],
+                "references": ["gelu"],
+                "rows": [
+                    {
+                        "name": "#1",
+                        "formula": "x",
+                        "baseline": False,
+                        "mean": 0.99,
+                        "worst": 0.98,
+                        "worst_task": "a",
+                        "tasks": 1,
+                    }
+                ],
+            }
+        },
+    }
+    row = Confirmation.from_json(stored).groups["test"].rows[0]
+    assert row.mean == 0.99 and row.mean_low is None and row.worst_high is None
