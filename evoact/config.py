@@ -166,9 +166,8 @@ class SearchConfig:
     screening: ScreeningConfig = field(default_factory=ScreeningConfig)
 
     def __post_init__(self) -> None:
-        for name in ("tasks", "baselines", "task_weights", "guesses", "warm_trees"):
-            if not isinstance(getattr(self, name), tuple):
-                object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in _LISTS:
+            object.__setattr__(self, name, _listed(name, getattr(self, name)))
         if isinstance(self.training, TrainConfig):
             object.__setattr__(self, "training", replace(self.training, seed=self.seed))
         self._validate()
@@ -242,12 +241,10 @@ class SearchConfig:
             try:
                 for weight in self.task_weights:
                     check("task_weight", weight)
+                fits = len(self.task_weights) == len(self.tasks) and sum(self.task_weights) > 0
             except ValueError:
-                raise ValueError(
-                    f"task weights {list(self.task_weights)}: give one finite non-negative weight per task"
-                    f" ({len(self.tasks)}), not all zero"
-                ) from None
-            if len(self.task_weights) != len(self.tasks) or sum(self.task_weights) <= 0:
+                fits = False
+            if not fits:
                 raise ValueError(
                     f"task weights {list(self.task_weights)}: give one finite non-negative weight per task"
                     f" ({len(self.tasks)}), not all zero"
@@ -343,6 +340,19 @@ def default_baselines(tasks: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return GLU_BASELINES if task_family(tasks) == "glu" else DEFAULT_BASELINES
 
 
+_LISTS = ("tasks", "baselines", "task_weights", "guesses", "warm_trees")  # the search settings that are lists
+
+
+def _listed(name: str, value: Any) -> tuple:
+    """A list setting as a tuple; a one-line error for text, which ``tuple`` would split into characters."""
+    if isinstance(value, str):
+        raise ValueError(f"{name} must be a list, got the text {value[:80]!r} (write [{value[:80]!r}])")
+    try:
+        return value if isinstance(value, tuple) else tuple(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a list, got {type(value).__name__}") from None
+
+
 def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
     """A config from a budget preset with settings on top (None keeps the preset).
 
@@ -357,7 +367,7 @@ def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
         **{k: v for k, v in settings.items() if v is not None},
     }
     if "tasks" in chosen:
-        chosen["tasks"] = tuple(canonical_task_name(t) for t in chosen["tasks"])
+        chosen["tasks"] = tuple(canonical_task_name(t) for t in _listed("tasks", chosen["tasks"]))
     chosen.setdefault("baselines", default_baselines(chosen.get("tasks", SUITES["general"])))
     if chosen.get("data_dir"):
         chosen["data_dir"] = str(Path(chosen["data_dir"]).expanduser().resolve())  # resume and workers find it anywhere

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 from dataclasses import fields
 
 import pytest
@@ -44,10 +45,13 @@ def test_config_round_trips_to_json_ready_dict():
         ("quick", {"epochs": 0}, "epochs must be at least 1"),
         ("quick", {"timeout": -1.0}, "timeout must be positive"),
         ("quick", {"activation_mode": "triton"}, "unknown activation mode 'triton'"),
+        ("quick", {"tasks": "digits-cnn"}, "tasks must be a list, got the text 'digits-cnn'"),
+        ("quick", {"guesses": "x*tanh(x)"}, "guesses must be a list, got the text 'x*tanh(x)'"),  # not 9 guesses
+        ("quick", {"baselines": 3}, "baselines must be a list, got int"),
     ],
 )
 def test_bad_settings_are_named(budget, settings, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         make_config(budget, **settings)
 
 
