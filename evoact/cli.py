@@ -123,6 +123,8 @@ class _Commands(click.Group):
         except Exception as exc:  # a damaged or hostile file can fail anywhere: one line, never a traceback
             if os.environ.get("EVOACT_DEBUG"):
                 raise
+            if isinstance(exc, OSError) and exc.filename is not None:  # a path that cannot be written or read
+                raise _Error(f"{exc.filename}: {exc.strerror or type(exc).__name__}") from None
             detail = " ".join(str(exc).split())[:300]
             raise _Error(
                 f"{detail + ' ' if detail else ''}({type(exc).__name__}; a damaged or unexpected file?"
@@ -622,6 +624,7 @@ def report(run: Path, output: Path | None, top: int) -> None:
     """Write a self-contained HTML report of a run (config, progress, cascade, hall of fame with plots, baselines)."""
     from evoact.report import write_report
 
+    BOUNDS["report_top"].check("--top", top)
     opened = _open(run)
     output = output or run / "report.html"
     write_report(opened.store, output, top)
@@ -642,7 +645,7 @@ def dashboard(folder: Path, port: int, refresh: float, top: int) -> None:
 
     BOUNDS["port"].check("--port", port)
     BOUNDS["refresh"].check("--refresh", refresh)
-    BOUNDS["dashboard_top"].check("--top", top)
+    BOUNDS["report_top"].check("--top", top)
     if folder.exists() and not folder.is_dir():
         _fail(f"{folder}: not a folder")
     try:

@@ -112,7 +112,7 @@ BOUNDS: dict[str, Bound] = {
     "race_seeds": Bound(int, 1, 100),
     "compare_top": Bound(int, 1, 100),
     "port": Bound(int, 0, 65_535),
-    "dashboard_top": Bound(int, 1, 100),
+    "report_top": Bound(int, 1, 100),  # a report's hall of fame, and the dashboard's pages
     "refresh": Bound(float, 0.2, 3600),
 }
 MAX_TASKS = 32

@@ -17,6 +17,7 @@ from typing import Any
 from matplotlib.ticker import MaxNLocator
 
 from evoact.comparison import tables
+from evoact.config import BOUNDS
 from evoact.inspection import describe_formula
 from evoact.plotting import figure_png, plot_png, plt
 from evoact.records import Candidate, Status
@@ -237,6 +238,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
 
     ``head`` and ``nav`` (trusted HTML, for the dashboard) go at the end of the head and the start of the body.
     """
+    BOUNDS["report_top"].check("top", top)
     run = RunReader(store)
     summary, config = run.summary(top), run.config
     parts = [
