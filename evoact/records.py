@@ -38,7 +38,6 @@ class Stage(StrEnum):
 
 
 STATUSES = tuple(s.value for s in Status)
-STAGES = tuple(s.value for s in Stage)
 
 
 class RecordError(ValueError):

@@ -162,6 +162,8 @@ def train(
     and the loss is read back every ``readback`` steps (and at the probe and each epoch's end), not every step.
     ``bf16``: on CUDA, the forward runs under bfloat16 autocast with images channels-last (elsewhere it is ignored).
     """
+    if loss not in LOSSES:  # anything else would train as cross-entropy without a word
+        raise ValueError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
     device = torch.device(device)
     mixed = bf16 and device.type == "cuda"
     model.to(device)

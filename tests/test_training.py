@@ -94,3 +94,8 @@ def test_bf16_trains_images_channels_last_under_autocast_on_cuda():
     result = train(model, images, SCHEDULE, device="cuda", bf16=True)
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert result.test_acc > 0.9
+
+
+def test_an_unknown_loss_is_refused_rather_than_trained_as_cross_entropy():
+    with pytest.raises(ValueError, match="unknown loss 'mae'; known: cross_entropy, mse"):
+        train(_model(), DATA, SCHEDULE, loss="mae")
