@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-import evoact
 from evoact.checkpoint import read_checkpoint
 from evoact.config import SearchConfig, restated
 from evoact.evolution import ALGORITHMS, Evolution, Proposal
@@ -37,6 +36,7 @@ from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
 from evoact.store import RunStore, RunStoreError
 from evoact.tasks import get_task, require_trusted
+from evoact.version import VERSION
 from evoact.workers import WorkerPool
 
 RUNS_ROOT = Path("runs")
@@ -59,7 +59,7 @@ def versions() -> dict[str, str]:
     import sympy
 
     return {
-        "evoact": evoact.__version__,
+        "evoact": VERSION,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "sympy": sympy.__version__,

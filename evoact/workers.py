@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import evoact
 from evoact.evaluation import evaluate
 
 _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's local node address stays 127.0.0.1
@@ -42,7 +41,7 @@ def start_ray(workers: int, address: str | None = None) -> bool:
         return False
     quiet: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     if address:
-        package = str(Path(evoact.__file__).parent)
+        package = str(Path(__file__).resolve().parent)
         try:
             ray.init(address=address, runtime_env={"py_modules": [package]}, **quiet)
         except ConnectionError as exc:

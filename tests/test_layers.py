@@ -43,7 +43,9 @@ def imports_of(path: Path) -> set[str]:
     """The evoact modules a file imports, anywhere in it (top level, functions, TYPE_CHECKING blocks)."""
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if isinstance(node, ast.ImportFrom) and node.module == "evoact":  # ``from evoact import native``: the module
+            out |= {f"evoact.{a.name}" for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             out |= {node.module} if node.module.split(".")[0] == "evoact" else set()
         elif isinstance(node, ast.ImportFrom) and node.level:
             raise AssertionError(f"{path}: relative import; evoact imports absolutely")
@@ -102,6 +104,7 @@ def test_no_import_cycle():
         ("def f():\n    from evoact.driver import run_search\n", {"evoact.driver"}),
         ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import evoact.api\n", {"evoact.api"}),
         ("import numpy\nfrom os import path\n", set()),
+        ("from evoact import native\n", {"evoact.native"}),
     ],
 )
 def test_the_check_sees_imports_anywhere_in_a_file(tmp_path, source, found):

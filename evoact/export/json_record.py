@@ -7,9 +7,9 @@ from pathlib import Path
 
 import sympy as sp
 
-import evoact
 from evoact.compiler.standalone import standalone_source
 from evoact.formula import check_learned, check_params, constant_names, constant_values, parse, to_formula
+from evoact.version import VERSION
 
 
 def export_json(
@@ -26,7 +26,7 @@ def export_json(
         "latex": sp.latex(expr),
         "params": constant_values(expr, params),
         "learned_per_layer": check_learned(learned or {}, constant_names(expr)),
-        "exported_by": f"evoact {evoact.__version__}",
+        "exported_by": f"evoact {VERSION}",
     }
     path = Path(path)
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
