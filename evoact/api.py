@@ -50,9 +50,7 @@ class Run(RunReader):
         row = self.candidate(candidate) if candidate is not None else self._top()
         if row is None:
             raise ValueError(f"{self.path}: no evolved candidate has a fitness yet; nothing to export")
-        return EXPORTERS[format](
-            Path(path), row.formula, self.constants(row), {k: list(v) for k, v in row.outcome.learned.items()} or None
-        )
+        return EXPORTERS[format](Path(path), row.formula, self.constants(row), row.outcome.learned)
 
     def confirm(self, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, **options: Any) -> Confirmation:
         """``evoact confirm``: re-train the top candidates and the baselines on fresh seeds, held-out tasks included."""

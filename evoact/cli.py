@@ -603,8 +603,7 @@ def export(
             highlight=False,
             soft_wrap=True,
         )
-    learned = {k: list(v) for k, v in row.outcome.learned.items()} if row else {}
-    EXPORTERS[fmt](output, formula, values, learned or None)
+    EXPORTERS[fmt](output, formula, values, row.outcome.learned if row else None)
     console.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
     if note := _constants_note(expr, values):
         console.print(note, highlight=False)

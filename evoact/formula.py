@@ -6,7 +6,7 @@ import builtins
 import keyword
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 
 import sympy as sp
@@ -187,7 +187,7 @@ def check_learned(learned: object, names: tuple[str, ...]) -> dict[str, list[flo
     """A run's learned values (constant -> one value per layer) for ``names``, checked: finite numbers, at most
     ``MAX_LAYERS`` each; a ``FormulaError`` says what else was found. Stored values come from files, so never
     trusted."""
-    if not isinstance(learned, dict):
+    if not isinstance(learned, Mapping):
         raise FormulaError(f"learned values must map constant names to lists of numbers, got {type(learned).__name__}")
     out = {}
     for name in names:
@@ -198,6 +198,14 @@ def check_learned(learned: object, names: tuple[str, ...]) -> dict[str, list[flo
             raise FormulaError(f"learned values of {name} must be a list of at most {MAX_LAYERS} numbers")
         out[name] = [check_params({name: v})[name] for v in values]
     return out
+
+
+def learned_note(learned: Mapping[str, Sequence[float]] | None, names: tuple[str, ...]) -> str:
+    """The exported file's line on a run's learned values (checked: numbers only, so a run directory writes no code
+    into the file), or nothing."""
+    checked = check_learned(learned, names) if learned else {}
+    values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in checked[k])}" for k in names if k in checked)
+    return f"Values learned per layer in the run: {values}.\n" if values else ""
 
 
 def _tower(expr: sp.Expr, seen: dict) -> int:

@@ -35,10 +35,12 @@ img{max-width:100%}.muted{color:#777}.warn{color:#a40}
 
 
 def image_tag(png: bytes, alt: str) -> str:
+    """A PNG inlined as an ``img`` tag: the report stays one self-contained file."""
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
 def html_table(header: list[str], rows: list[list[Any]]) -> str:
+    """An HTML table of escaped cells: numbers to 4 digits, None as ``-``, dicts and lists as JSON."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_text(v))}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -342,7 +344,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
                         row.nodes,
                         row.generation,
                         row.origin,
-                        {k: list(v) for k, v in row.outcome.learned.items()} or None,
+                        dict(row.outcome.learned) or None,
                         row.status,
                     ]
                 ],

@@ -14,11 +14,12 @@ import importlib.util
 import shutil
 import tempfile
 import types
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import CompileError, Program, lower, lower_many
-from evoact.formula import check_learned, check_params, parse
+from evoact.formula import check_params, learned_note, parse
 from evoact.native import NATIVES, PROGRAM_OPS
 from evoact.ops import ONNX_UNSUPPORTED
 
@@ -160,7 +161,7 @@ _CONTAINER = '''class _Constants(torch.nn.Module):
 def standalone_source(
     formula: str,
     params: dict[str, float] | None = None,
-    learned: dict[str, list[float]] | None = None,
+    learned: Mapping[str, Sequence[float]] | None = None,
     class_name: str = "Activation",
     container: bool = False,
 ) -> str:
@@ -175,11 +176,6 @@ def standalone_source(
     init = {p: params.get(p, 1.0) for p in program.params}
     owner = "params." if container else ""
     native = next(op.fn for op in program.ops if op.fn in NATIVES) if program.native else None
-    learned_note = ""
-    if learned:  # only the formula's own constants and numbers: a run directory must not write code into the file
-        learned = check_learned(learned, program.params)
-        values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in learned[k])}" for k in program.params if k in learned)
-        learned_note = f"Values learned per layer in the run: {values}.\n" if values else ""
     return _TEMPLATE.format(
         formula=program.formula,
         formula_repr=repr(program.formula),
@@ -193,7 +189,7 @@ def standalone_source(
             f"the input, like torch's own activations); ``{class_name}(fused=True)`` compiles forward and backward\n"
             "with torch.compile."
         ),
-        learned=learned_note,
+        learned=learned_note(learned, program.params),
         cls=class_name,
         onnx=_onnx_note(onnx_unsupported(formula)),
         param_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),

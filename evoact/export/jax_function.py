@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoact.compiler import lower
 from evoact.compiler.standalone import program_source, standalone_source
-from evoact.formula import check_learned, check_params, parse
+from evoact.formula import check_params, learned_note, parse
 
 _TEMPLATE = '''"""Activation function exported by evoact as a JAX function.
 
@@ -34,20 +35,18 @@ def export_jax(
     path: str | Path,
     formula: str,
     params: dict[str, float] | None = None,
-    learned: dict[str, list[float]] | None = None,
+    learned: Mapping[str, Sequence[float]] | None = None,
 ) -> Path:
     """Write ``activation(x, **constants)`` in ``jax.numpy``, from the op table's JAX forms; returns the path."""
     params = check_params(params)
     standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
     program = lower(parse(formula))  # the op table's ops only: torch's natives have no JAX form here
     init = {p: params.get(p, 1.0) for p in program.params}
-    learned = check_learned(learned, program.params) if learned else {}  # numbers only: no text from a run in code
-    values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in learned[k])}" for k in program.params if k in learned)
     path = Path(path)
     path.write_text(
         _TEMPLATE.format(
             formula=program.formula,
-            learned=f"Values learned per layer in the run: {values}.\n" if values else "",
+            learned=learned_note(learned, program.params),
             doc_args="".join(f", {p}={v!r}" for p, v in init.items()),
             formula_repr=repr(program.formula),
             params_repr=repr(init),

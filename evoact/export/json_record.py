@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import sympy as sp
@@ -16,7 +17,7 @@ def export_json(
     path: str | Path,
     formula: str,
     params: dict[str, float] | None = None,
-    learned: dict[str, list[float]] | None = None,
+    learned: Mapping[str, Sequence[float]] | None = None,
 ) -> Path:
     """Write the record (``formula`` parses back with ``evoact.parse``); returns the path."""
     expr, params = parse(formula), check_params(params)

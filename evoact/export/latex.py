@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import sympy as sp
@@ -14,7 +15,7 @@ def export_latex(
     path: str | Path,
     formula: str,
     params: dict[str, float] | None = None,
-    learned: dict[str, list[float]] | None = None,
+    learned: Mapping[str, Sequence[float]] | None = None,
 ) -> Path:
     """Write ``f(x) = ...`` as a display equation, with the constants' values underneath; returns the path."""
     expr, params = parse(formula), check_params(params)

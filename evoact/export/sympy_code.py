@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import sympy as sp
@@ -25,7 +26,7 @@ def export_sympy(
     path: str | Path,
     formula: str,
     params: dict[str, float] | None = None,
-    learned: dict[str, list[float]] | None = None,
+    learned: Mapping[str, Sequence[float]] | None = None,
 ) -> Path:
     """Write ``EXPR`` (exact ``srepr``: symbols keep their assumptions) and ``PARAMS``; returns the path."""
     expr, params = parse(formula), check_params(params)

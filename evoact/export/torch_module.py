@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoact.compiler import CompiledActivation, compile_activation, standalone_source
@@ -13,7 +14,7 @@ def export_torch_module(
     path: str | Path,
     formula: str,
     params: dict[str, float] | None = None,
-    learned: dict[str, list[float]] | None = None,
+    learned: Mapping[str, Sequence[float]] | None = None,
 ) -> Path:
     """Write the standalone module file and return its path."""
     path = Path(path)
