@@ -19,7 +19,7 @@ from rich.table import Table
 from evoact.api import Run, open_run
 from evoact.config import BOUNDS, check, make_config
 from evoact.export import EXPORTERS
-from evoact.formula import constant_names
+from evoact.formula import DEFAULT_CONSTANT, constant_names
 from evoact.hooks import Hook
 from evoact.loggers import LOGGERS, make_logger
 from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
@@ -103,7 +103,7 @@ def _constants_note(expr: sp.Expr, values: dict[str, float]) -> str | None:
     names = constant_names(expr)
     if not names:
         return None
-    listed = ", ".join(f"{n} = {values.get(n, 1.0):.6g}" for n in names)
+    listed = ", ".join(f"{n} = {values.get(n, DEFAULT_CONSTANT):.6g}" for n in names)
     return f"learnable constants: {shown(listed)} (every name that is neither x nor a function is a learnable constant)"
 
 

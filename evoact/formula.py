@@ -118,9 +118,14 @@ def to_formula(expr: sp.Expr) -> str:
     return sp.sstr(expr)
 
 
+#: Where a learnable constant starts when nothing sets it.
+DEFAULT_CONSTANT = 1.0
+
+
 def constant_values(expr: sp.Expr, params: dict[str, float] | None = None) -> dict[str, float]:
-    """Each learnable constant of ``expr``, in name order, with its value from ``params`` (1 where not given)."""
-    return {name: float((params or {}).get(name, 1.0)) for name in constant_names(expr)}
+    """Each learnable constant of ``expr``, in name order, with its value from ``params`` (``DEFAULT_CONSTANT`` where
+    not given)."""
+    return {name: float((params or {}).get(name, DEFAULT_CONSTANT)) for name in constant_names(expr)}
 
 
 def constant_name_problem(name: str) -> str | None:

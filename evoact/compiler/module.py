@@ -17,7 +17,7 @@ from evoact.compiler import cuda
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
 from evoact.compiler.standalone import standalone_module
-from evoact.formula import FormulaError, check_params, parse, to_formula
+from evoact.formula import DEFAULT_CONSTANT, FormulaError, check_params, parse, to_formula
 from evoact.native import PROGRAM_OPS
 
 #: ``symbolic``: eager forward, generated backward from the saved input only (default);
@@ -156,7 +156,7 @@ class CompiledActivation(nn.Module):
         self._native = _direct(self.program) if self._function is None else None  # the mode's backward otherwise
         init = check_params(init)
         self.params = nn.ParameterDict(
-            {p: nn.Parameter(torch.tensor(float(init.get(p, 1.0)))) for p in self.program.params}
+            {p: nn.Parameter(torch.tensor(float(init.get(p, DEFAULT_CONSTANT)))) for p in self.program.params}
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

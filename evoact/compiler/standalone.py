@@ -19,7 +19,7 @@ from pathlib import Path
 
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import CompileError, Program, lower, lower_many
-from evoact.formula import check_params, learned_note, parse
+from evoact.formula import DEFAULT_CONSTANT, check_params, learned_note, parse
 from evoact.native import NATIVES, PROGRAM_OPS
 from evoact.ops import ONNX_UNSUPPORTED
 
@@ -173,7 +173,7 @@ def standalone_source(
     expr = parse(formula)
     program, derivative = lower(expr, natives=True), lower_many(derivatives(expr), expr)
     params = check_params(params)
-    init = {p: params.get(p, 1.0) for p in program.params}
+    init = {p: params.get(p, DEFAULT_CONSTANT) for p in program.params}
     owner = "params." if container else ""
     native = next(op.fn for op in program.ops if op.fn in NATIVES) if program.native else None
     return _TEMPLATE.format(

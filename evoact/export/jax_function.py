@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evoact.compiler import lower
 from evoact.compiler.standalone import program_source, standalone_source
-from evoact.formula import check_params, learned_note, parse
+from evoact.formula import DEFAULT_CONSTANT, check_params, learned_note, parse
 
 _TEMPLATE = '''"""Activation function exported by evoact as a JAX function.
 
@@ -41,7 +41,7 @@ def export_jax(
     params = check_params(params)
     standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
     program = lower(parse(formula))  # the op table's ops only: torch's natives have no JAX form here
-    init = {p: params.get(p, 1.0) for p in program.params}
+    init = {p: params.get(p, DEFAULT_CONSTANT) for p in program.params}
     path = Path(path)
     path.write_text(
         _TEMPLATE.format(

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from evoact.compiler import Program
+from evoact.formula import DEFAULT_CONSTANT
 from evoact.ops import KERNEL_CODES
 
 # The op table's op codes, as globals numba compiles into the branches below.
@@ -54,7 +55,7 @@ class Batch:
                         const[c, k] = arg
             self.nops[c], self.out[c], self.nparams[c] = len(program.ops), regs[program.output], len(program.params)
             for i, p in enumerate(program.params):
-                self.params[c, i] = values.get(p, 1.0)
+                self.params[c, i] = values.get(p, DEFAULT_CONSTANT)
 
     def evaluate(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Values and derivatives (d/dx) of every program at every point: two (candidates, points) arrays."""
