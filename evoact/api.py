@@ -23,7 +23,7 @@ from evoact.confirmation import confirm_run
 from evoact.driver import default_run_dir, resume_search, run_search
 from evoact.export import EXPORTERS
 from evoact.hooks import Hook
-from evoact.records import Candidate
+from evoact.records import Candidate, RunState
 from evoact.run import RunReader
 from evoact.stopping import StopRules, parse_duration
 from evoact.store import RunStore
@@ -114,7 +114,7 @@ def search(
         if mine != theirs:
             changed = ", ".join(sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)))
             raise ValueError(f"{run_dir} exists and was made with other settings ({changed}); choose another name")
-        if existing.state in ("interrupted", "stopped"):
+        if existing.state in (RunState.INTERRUPTED, RunState.STOPPED):
             # the caller named these very tasks, so its user tasks are its own code
             return existing.resume(
                 max_time,

@@ -23,7 +23,7 @@ from evoact.formula import DEFAULT_CONSTANT, constant_names
 from evoact.hooks import Hook
 from evoact.loggers import LOGGERS, make_logger
 from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
-from evoact.records import Candidate, Status
+from evoact.records import Candidate, RunState, Status
 from evoact.search_space import SearchSpaceError
 from evoact.store import RunStoreError
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, task_group
@@ -296,8 +296,8 @@ def _after_interrupt(run_dir: Path) -> str:
         state, user = run.state, any(is_user_task(t) for t in run.config.tasks)
         run.close()
     except (RunStoreError, ValueError, sqlite3.Error, OSError):  # only a hint: never a traceback instead
-        state, user = "interrupted", False
-    if state == "finished":
+        state, user = RunState.INTERRUPTED, False
+    if state == RunState.FINISHED:
         return f"interrupted after the run had finished; it is complete: evoact show {shown(str(run_dir))}"
     return (
         f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with:"
@@ -331,7 +331,7 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
     print_run(finished, summary, top=10, status=None)
     if summary.verdict is not None and summary.verdict.note:
         console.print(f"\n[yellow]note:[/] {shown(summary.verdict.note)}", highlight=False)
-    if finished.state == "stopped":
+    if finished.state == RunState.STOPPED:
         console.print(
             f"\nstopped early: continue with evoact resume {shown(str(run_dir))} (with another stopping rule, or none)",
             highlight=False,

@@ -30,7 +30,7 @@ from evoact.hooks import Checkpoints, Hook, Hooks
 from evoact.options import reproduce_command
 from evoact.problem import Problem
 from evoact.progress import SearchProgress
-from evoact.records import USER_ORIGINS, Candidate, Stage, Status
+from evoact.records import USER_ORIGINS, Candidate, RunState, Stage, Status
 from evoact.run import RunReader, read_run
 from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
@@ -188,7 +188,7 @@ def resume_search(
     """
     store = RunStore.reopen(run_dir)
     try:
-        if store.meta().get("state") == "finished":
+        if store.meta().get("state") == RunState.FINISHED:
             raise RunStoreError(f"{run_dir} already finished; there is nothing to resume")
         run = RunReader(store)  # the one reader of a run's config and space
         config, notes = restated(run.config, address, data_dir)
@@ -267,12 +267,12 @@ def _drive(
             for row in store.candidates():  # what earlier sessions finished counts in the progress, read again or not
                 if row.status != Status.PENDING:
                     hooks.resumed(row)
-        store.set_meta("state", "running")
+        store.set_meta("state", RunState.RUNNING)
         store.set_meta("stopped_because", None)
         store.set_meta("mode", "async" if steady else "generational")
         stopper = Stopper(stop or StopRules())
     except BaseException:
-        hooks.end("interrupted")
+        hooks.end(RunState.INTERRUPTED)
         hooks.close()
         if problem is not None:
             problem.close()
@@ -299,13 +299,13 @@ def _drive(
         if reason is None:
             problem.race_to_end()
             problem.finish()
-            store.set_meta("state", "finished")
+            store.set_meta("state", RunState.FINISHED)
         else:
             hooks.note(f"stopping: {reason}")
             store.set_meta("stopped_because", reason)
-            store.set_meta("state", "stopped")
+            store.set_meta("state", RunState.STOPPED)
     except BaseException:
-        store.set_meta("state", "interrupted")
+        store.set_meta("state", RunState.INTERRUPTED)
         raise
     finally:
         store.set_meta("finished_at", time.time())

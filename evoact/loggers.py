@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from evoact.hooks import Hook
-from evoact.records import Candidate, Status
+from evoact.records import Candidate, RunState, Status
 
 #: ``--log-to`` names and the extra each needs.
 LOGGERS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
@@ -162,7 +162,7 @@ class MLflowLogger(_Logger):
         stopped it, KILLED when it was interrupted (it can be resumed, into a new MLflow run)."""
         if self.run_id is not None:
             self.client.log_dict(self.run_id, {"candidates": self.rows}, "candidates.json")
-            self.client.set_terminated(self.run_id, "KILLED" if state == "interrupted" else "FINISHED")
+            self.client.set_terminated(self.run_id, "KILLED" if state == RunState.INTERRUPTED else "FINISHED")
             self.run_id = None
 
 

@@ -40,6 +40,16 @@ class Stage(StrEnum):
 STATUSES = tuple(s.value for s in Status)
 
 
+class RunState(StrEnum):
+    """Where a run stands: ``running`` (its writer is alive), ``finished``, ``stopped`` by a stop rule, or
+    ``interrupted`` (Ctrl-C, a crash, a lost writer); stopped and interrupted runs resume."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+    STOPPED = "stopped"
+
+
 class RecordError(ValueError):
     """Plain data that does not make a record: a field unknown, missing, of the wrong type or out of range."""
 

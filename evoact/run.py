@@ -18,7 +18,7 @@ from evoact.compiler import CompileError, values_at
 from evoact.config import SearchConfig
 from evoact.formula import FormulaError, parse
 from evoact.pareto import pareto_front
-from evoact.records import Candidate, RecordError, Stage, Status, mean_learned
+from evoact.records import Candidate, RecordError, RunState, Stage, Status, mean_learned
 from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
@@ -173,13 +173,13 @@ class RunReader:
         return tuple(out)
 
     @property
-    def state(self) -> str:
+    def state(self) -> RunState:
         """``finished``, ``running``, ``stopped`` (by a stopping rule; resumable) or ``interrupted``: a run whose writer
         is gone (its lock is free) is not running, whatever its last word was."""
         state = self.store.meta().get("state")
-        if state == "running" and not writer_active(self.path):
-            return "interrupted"
-        return state or "interrupted"
+        if state == RunState.RUNNING and not writer_active(self.path):
+            return RunState.INTERRUPTED
+        return RunState(state) if state else RunState.INTERRUPTED
 
     def duration(self) -> float | None:
         """Seconds from the run's start to its end (to now while it runs)."""
@@ -187,7 +187,7 @@ class RunReader:
         start, end = meta.get("started_at"), meta.get("finished_at")
         if not isinstance(start, (int, float)):
             return None
-        return (end if isinstance(end, (int, float)) and self.state != "running" else time.time()) - start
+        return (end if isinstance(end, (int, float)) and self.state != RunState.RUNNING else time.time()) - start
 
     def command(self) -> str | None:
         """The command that runs this search again, as recorded when it started."""
@@ -321,7 +321,7 @@ class RunReader:
             verdict=self.verdict(),
             pareto_front=self.pareto_front() if self.config.selection == "pareto" else None,
             candidates=tuple(r for r in everything if r.status == status)[:top] if status else None,
-            stopped_because=self.store.meta().get("stopped_because") if self.state == "stopped" else None,
+            stopped_because=self.store.meta().get("stopped_because") if self.state == RunState.STOPPED else None,
         )
 
     def ranking(self, top: int | None = None) -> list[Candidate]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.database import transaction
-from evoact.records import STATUSES, Candidate, Outcome, RaceResult, finite_number
+from evoact.records import STATUSES, Candidate, Outcome, RaceResult, RunState, finite_number
 
 SCHEMA_VERSION = 5
 #: Older versions this evoact still reads (and upgrades when it writes them).
@@ -107,8 +107,8 @@ class RunStoreError(RuntimeError):
 #: What each run fact must be: (check, what it is, for the error).
 _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     "state": (
-        lambda v: v in ("running", "finished", "interrupted", "stopped"),
-        "running, finished, interrupted or stopped",
+        lambda v: v in tuple(RunState),
+        ", ".join(RunState),
     ),
     "stopped_because": (lambda v: v is None or isinstance(v, str), "a reason"),
     "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a version number"),
@@ -251,7 +251,8 @@ class RunStore:
             (building / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             conn = _writer(building)
             conn.executescript(_SCHEMA)
-            for key, value in (("schema_version", SCHEMA_VERSION), ("state", "running"), ("started_at", time.time())):
+            facts = (("schema_version", SCHEMA_VERSION), ("state", RunState.RUNNING), ("started_at", time.time()))
+            for key, value in facts:
                 conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
             conn.close()
             os.chmod(building, 0o755)
