@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from evoact.baselines import BASELINES
+from evoact.baselines import BASELINES, DEFAULT_BASELINES, GLU_BASELINES
 from evoact.compiler import MODES as COMPILE_MODES
 from evoact.config import (
     BOUNDS,
@@ -28,8 +28,19 @@ from evoact.config import (
 )
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.scoring import AGGREGATES, SCORES
+from evoact.screening import ScreeningConfig
 from evoact.stopping import StopRules, parse_duration
+from evoact.surrogate import EXPLORE, MIN_TRAINED
 from evoact.tasks import SUITES, TEST_SUITES
+
+_SCREENING = ScreeningConfig()  # the cascade's defaults, as the help text states them
+
+
+def _budget_race(budget: str) -> str:
+    """A budget's racing, as ``--race`` writes it."""
+    preset = BUDGETS[budget]
+    return f"{preset['race_top']},{preset['race_seeds']}"
+
 
 #: Option kinds besides a type or a tuple of choices: an on/off flag, a repeatable text, comma-separated numbers,
 #: and racing's ``K,N`` (or 0).
@@ -79,8 +90,9 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--baseline",
         "baselines",
         MULTIPLE,
-        "A reference activation to train with the candidates; repeat for several (default: relu, gelu, silu, tanh;"
-        " on GLU tasks relu, gelu, silu, sine, xsilu: ReGLU, GEGLU, SwiGLU, a sine gate and expanded-range SiLU)."
+        "A reference activation to train with the candidates; repeat for several (default: "
+        f"{', '.join(DEFAULT_BASELINES)}; on GLU tasks {', '.join(GLU_BASELINES)}: ReGLU, GEGLU, SwiGLU, a sine gate"
+        " and expanded-range SiLU)."
         f" Known: {', '.join(BASELINES)}.",
     ),
     Option(
@@ -164,7 +176,8 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--timeout",
         "timeout",
         float,
-        "Seconds after which a candidate's evaluation is cancelled, counted from its start on a worker (default 600).",
+        "Seconds after which a candidate's evaluation is cancelled, counted from its start on a worker (default"
+        f" {SearchConfig.timeout:g}).",
     ),
     Option(
         "--address",
@@ -198,17 +211,20 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--evaluations-per-hash",
         "evaluations_per_hash",
         int,
-        "Trainings of a function before its cached mean is reused (default 1).",
+        f"Trainings of a function before its cached mean is reused (default {_SCREENING.evaluations_per_hash}).",
     ),
     Option(
-        "--stability-depth", "stability_depth", int, "Depth of the random network of the stability check (default 8)."
+        "--stability-depth",
+        "stability_depth",
+        int,
+        f"Depth of the random network of the stability check (default {_SCREENING.stability_depth}).",
     ),
     Option(
         "--race",
         "race_top",
         RACE,
         "Racing the elite: K,N trains every candidate that enters the top K on N seeds in all, and ranks by the mean"
-        " (default: the budget's, 5,3 for quick and standard); 0 turns it off.",
+        f" (default: the budget's, {_budget_race('quick')} for quick and standard); 0 turns it off.",
     ),
     Option(
         "--guess",
@@ -228,15 +244,16 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "min_rank_correlation",
         float,
         "Reject units whose |rank correlation| with x on N(0,1) is below this: even functions lose the input's sign"
-        " (default 0.8; 0 turns the check off).",
+        f" (default {_SCREENING.min_rank_correlation:g}; 0 turns the check off).",
     ),
     Option(
         "--surrogate",
         "surrogate",
         float,
         "Surrogate stage: of the candidates past the cache, train only those the surrogate predicts in the top FRACTION"
-        " of the functions it knows (and 1 in 10 of the rest, to explore); it starts from the benchmark table when the"
-        " tasks are the table's and learns from the run's own results. 0 turns it off (the default).",
+        f" of the functions it knows (and 1 in {round(1 / EXPLORE)} of the rest, to explore); it starts from the"
+        " benchmark table when the tasks are the table's and learns from the run's own results. 0 turns it off (the"
+        " default).",
     ),
     Option(
         "--surrogate-pool",
@@ -244,7 +261,8 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         int,
         "Surrogate stage, selecting: each generation proposes N times its quota, and the quota's worth that the"
         " surrogate ranks best train (one of them an exploration pick); the rest are recorded as skipped. Needs"
-        " generational mode and a surrogate that can predict (the benchmark table's tasks, or after 10 trainings)."
+        " generational mode and a surrogate that can predict (the benchmark table's tasks, or after"
+        f" {MIN_TRAINED} trainings)."
         " 1 turns it off (the default). Replayed: bench/results/surrogate_selection.md.",
     ),
     Option(
@@ -258,7 +276,8 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--hurdle-ratio",
         "hurdle_ratio",
         float,
-        "Quality hurdle as a fraction of the worst baseline's short-training accuracy (default 0.75).",
+        "Quality hurdle as a fraction of the worst baseline's short-training accuracy (default"
+        f" {_SCREENING.hurdle_ratio:g}).",
     ),
 )
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 TREES = 200
 _FEATURES: dict[tuple, dict[str, np.ndarray]] = {}  # params -> formula -> features: computed once per process
 EXPLORE = 0.1  # of the candidates the surrogate stage would skip, the share that trains anyway
+MIN_TRAINED = 10  # functions trained to the end before the surrogate fits
 
 
 @dataclass
@@ -71,9 +72,10 @@ class Surrogate:
         self.examples.extend(examples)
 
     def fit(self) -> bool:
-        """Fit the regressor to every example so far; False (and no model) while fewer than 10 trained to the end."""
+        """Fit the regressor to every example so far; False (and no model) while fewer than ``MIN_TRAINED`` trained to
+        the end."""
         known = [e for e in self.examples if e.scores is not None]
-        if len(known) < 10:
+        if len(known) < MIN_TRAINED:
             self._model = None
             return False
         y = targets(self.examples)
