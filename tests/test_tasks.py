@@ -151,6 +151,16 @@ def test_user_task_file_may_use_dataclasses(tmp_path):
     assert get_task(f"{tmp_path / 'typed.py'}:task").run(nn.ReLU, TrainConfig()).val_acc == 0.25
 
 
+def test_a_user_module_in_the_current_directory_is_found_as_the_readme_says(tmp_path, monkeypatch):
+    """The ``evoact`` console script's ``sys.path`` starts at its own folder, not the current directory."""
+    import sys
+
+    (tmp_path / "here_task.py").write_text("def f(make_activation, seed, epochs):\n    return {'val_acc': 0.5}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
+    assert get_task("here_task:f").run(nn.ReLU, TrainConfig()).val_acc == 0.5
+
+
 def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
     (tmp_path / "my_tasks.py").write_text(
         "def good(make_activation, seed, epochs):\n    return {'val_acc': 0.5 + seed / 100}\n"

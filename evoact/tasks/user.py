@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import inspect
 import math
+import os
 import sys
 import time
 import traceback
@@ -54,6 +55,7 @@ def _stamp(target: str) -> tuple[int, int] | None:
         if target.endswith(".py"):
             path = target
         else:
+            _current_directory_importable()
             spec = importlib.util.find_spec(target)
             path = spec.origin if spec is not None and spec.origin else ""
         stat = Path(path).stat() if path else None
@@ -84,6 +86,7 @@ def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..
         elif target in sys.modules:  # imported before: again, as its file may have changed since (a new stamp)
             module = importlib.reload(sys.modules[target])
         else:
+            _current_directory_importable()
             module = importlib.import_module(target)
     except BaseException as exc:  # the user's module failed while it was imported (SystemExit and all)
         if isinstance(exc, KeyboardInterrupt):
@@ -96,6 +99,14 @@ def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..
         raise ValueError(f"task {name!r}: {target} has no function {function!r}")
     _check_signature(name, function, fn)
     return fn
+
+
+def _current_directory_importable() -> None:
+    """Put the current directory on ``sys.path``, as ``python -m`` does: ``evoact`` is a console script, whose path
+    starts at its own folder, and the README promises ``--task MODULE:FUNCTION`` from the current directory."""
+    here = os.getcwd()
+    if not any(entry in ("", ".", here) for entry in sys.path):
+        sys.path.insert(0, here)
 
 
 def _import_failure(target: str, exc: BaseException) -> str:
