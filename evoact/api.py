@@ -20,7 +20,7 @@ from rich.console import Console
 
 from evoact.config import make_config
 from evoact.confirmation import confirm_run
-from evoact.driver import default_run_dir, resume_search, run_search
+from evoact.driver import resume_search, run_dir_for, run_search
 from evoact.export import EXPORTERS
 from evoact.hooks import Hook
 from evoact.records import Candidate, RunState
@@ -104,7 +104,7 @@ def search(
     settings is opened instead of refused, and resumed first if it did not finish; other settings are an error.
     """
     config = make_config(budget, **settings)
-    run_dir = Path(runs_dir) / name if name else default_run_dir(config, Path(runs_dir))
+    run_dir = run_dir_for(config, Path(runs_dir), name)
     if load_if_exists and name and run_dir.exists():
         existing = open_run(run_dir)
         # the stored warm-start trees were read from that run once (it may have gone on since); its path, resolved

@@ -192,7 +192,7 @@ def _callbacks(log_to: tuple[tuple[str, Path], ...]) -> list[Hook]:
 )
 def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
-    from evoact.driver import check_search, default_run_dir, run_search
+    from evoact.driver import check_search, run_dir_for, run_search
 
     log_to = values.pop("log_to")
     try:
@@ -202,7 +202,7 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     except ValueError as exc:
         _fail(str(exc))
     check_search(config)  # what is wrong with the space or the tasks, before the run is announced
-    run_dir = runs_dir / name if name else default_run_dir(config, runs_dir)
+    run_dir = run_dir_for(config, runs_dir, name)
     console.print(
         f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))} ({config.budget}"
         f" budget, seed {config.seed}) into [bold]{shown(run_dir)}[/]",

@@ -44,7 +44,20 @@ _MAX_TOP_UPS = 25
 _CHECKPOINT_SECONDS = 1.0  # steady state: at most one checkpoint a second (results are in the store already)
 
 
-def default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
+def run_dir_for(config: SearchConfig, root: Path = RUNS_ROOT, name: str | None = None) -> Path:
+    """Where a new run goes: ``root/name``, a one-line error for a name that is not one folder's (a path, ``..``,
+    a hidden name), or by default ``root/<date>-<time>-<space>-<task>-s<seed>``."""
+    if name is None:
+        return _default_run_dir(config, root)
+    if not name or name.startswith(".") or len(name) > 200 or not name.isprintable() or re.search(r"[/\\]", name):
+        raise ValueError(
+            f"--name {name!r}: a run's name is one folder's name under the runs folder (no '/', no leading '.', at most"
+            " 200 printable characters)"
+        )
+    return root / name
+
+
+def _default_run_dir(config: SearchConfig, root: Path = RUNS_ROOT) -> Path:
     """``runs/<date>-<time>-<space>-<task>-s<seed>``: sortable and says what ran (a user task by its function)."""
     space = Path(config.space).stem
     task = re.sub(r"[^\w.-]+", "_", config.task.rpartition(":")[2]) + (

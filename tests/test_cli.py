@@ -86,6 +86,8 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         (["search", "--task", "mnist1d-cnn", "--weights", "1,x"], "--weights '1,x': expected comma-separated numbers"),
         (["search", "--task", "mnist1d-cnn", "--weights", "1,2"], "give one finite non-negative weight per task (1)"),
         (["search", "--complexity"], "the complexity objective needs --selection pareto"),
+        (["search", "--name", "../escape"], "--name '../escape': a run's name is one folder's name"),
+        (["search", "--name", "a/b"], "--name 'a/b': a run's name is one folder's name"),
         (
             ["search", "--task", "mnist1d-cnn", "--task", "digits-cnn", "--weights", "1,nan"],
             "give one finite non-negative weight",
