@@ -243,7 +243,9 @@ def _drive(
     problem = None
     try:  # nothing below may leave the store open (and its writer lock held) if it fails
         tasks = [get_task(name, config.data_dir) for name in config.tasks]
-        problem = Problem(store, config, space, hooks, {task.name: task.metric for task in tasks})
+        metrics = {task.name: task.metric for task in tasks}
+        store.set_meta("metrics", metrics)  # for the readers, which never import a user's task
+        problem = Problem(store, config, space, hooks, metrics)
         steady = config.steady
         guess, warm = USER_ORIGINS
         first = tuple((t, guess) for t in config.guesses) + tuple((t, warm) for t in config.warm_trees)

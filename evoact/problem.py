@@ -28,6 +28,7 @@ from evoact.screening import CACHE_FILE, FitnessCache, screen_static
 from evoact.search_space import SearchSpace
 from evoact.store import CACHE_PRIOR_LIMIT, RunStore
 from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_examples
+from evoact.tasks import is_user_task
 from evoact.training import Hurdle
 from evoact.workers import WorkerPool
 
@@ -101,10 +102,12 @@ class Problem:
         trained = [self._rows[cid] for cid in rows]
         if all(r.status != Status.OK for r in trained):  # nothing to score against: no search can mean anything
             first = next((r for r in trained if r.outcome.error), trained[0])
+            own = any(is_user_task(t) for t in self.config.tasks)
             raise ValueError(
                 f"every baseline failed ({first.label}: {first.outcome.error}); the tasks cannot score candidates:"
-                f" fix the task or its data, then `evoact resume {self.store.path}` (which takes --data-dir) trains"
-                " them again; a --timeout too short for them needs a new search"
+                f" fix the task or its data, then `evoact resume {self.store.path}"
+                + (" --trust-task` trains them again" if own else "` (which takes --data-dir) trains them again")
+                + "; a --timeout too short for them needs a new search"
             )
         self._calibrate()
         self.race_to_end(baselines=True)

@@ -66,8 +66,13 @@ class RunReader:
 
     @functools.cached_property
     def metrics(self) -> dict[str, str]:
-        """Each task's metric, ``accuracy`` or ``loss`` (a task no longer known, or a user's: accuracy)."""
-        return {name: TASKS[name].metric if name in TASKS else "accuracy" for name in self.config.tasks}
+        """Each task's metric, ``accuracy`` or ``loss``: as the run stored it (a user task's, which is never imported
+        to read a run), else the built-in task's (a run from before metrics were stored: a user's is accuracy)."""
+        stored = self.store.meta().get("metrics") or {}
+        return {
+            name: stored.get(name) or (TASKS[name].metric if name in TASKS else "accuracy")
+            for name in self.config.tasks
+        }
 
     def fitness_measure(self) -> str:
         """What this run's fitness is, in words."""

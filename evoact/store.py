@@ -18,6 +18,7 @@ from typing import Any
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.database import transaction
 from evoact.records import STATUSES, Candidate, Outcome, RaceResult, RunState, finite_number
+from evoact.scoring import METRICS
 
 SCHEMA_VERSION = 5
 #: Older versions this evoact still reads (and upgrades when it writes them).
@@ -128,6 +129,7 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
         "hurdles per task",
     ),
     "references": (lambda v: isinstance(v, dict), "references per task"),
+    "metrics": (lambda v: isinstance(v, dict) and all(m in METRICS for m in v.values()), "a metric per task"),
     "confirmation": (lambda v: v is None or isinstance(v, dict), "a confirmation record"),
     "pooled_generations": (
         lambda v: isinstance(v, list) and all(isinstance(g, int) and not isinstance(g, bool) for g in v),

@@ -1,4 +1,6 @@
 import pickle
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +161,55 @@ def test_a_user_module_in_the_current_directory_is_found_as_the_readme_says(tmp_
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
     assert get_task("here_task:f").run(nn.ReLU, TrainConfig()).val_acc == 0.5
+
+
+def test_a_user_regression_is_scored_by_its_loss_beside_an_accuracy_task(tmp_path):
+    """``metric = "loss"``: the fitness mixes the best baseline's loss over the candidate's with accuracy ratios (a
+    -MSE returned as val_acc was averaged raw)."""
+    import evoact
+    from evoact.records import Status
+
+    here = Path(__file__).resolve().parent.parent / "docs" / "examples"
+    wave, spirals = f"{here / 'regression_task.py'}:wave", f"{here / 'spirals_task.py'}:spirals"
+    run = evoact.search("tiny", tasks=[wave, spirals], runs_dir=tmp_path, name="reg", quiet=True, workers=2)
+    assert run.metrics == {wave: "loss", spirals: "accuracy"}
+    rows = [r for r in run.store.candidates() if r.status == Status.OK and r.outcome.fitness is not None]
+    baselines = [r for r in rows if r.label]
+    best_loss = min(r.outcome.scores[wave].val_loss for r in baselines)
+    best_acc = max(r.outcome.scores[spirals].val_acc for r in baselines)
+    assert len(rows) > len(baselines) >= 3
+    for row in rows:
+        scores = row.outcome.scores
+        expected = (best_loss / scores[wave].val_loss + scores[spirals].val_acc / best_acc) / 2
+        assert row.outcome.scores[wave].val_acc is None and row.outcome.fitness == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("    return {'val_acc': -24.7}\n", "returned val_acc -24.7: accuracies are non-negative"),
+        ("    return {'val_loss': 0.5}\nf.metric = 'loss'\n", None),
+        ("    return {'val_loss': 0.0}\nf.metric = 'loss'\n", "returned val_loss 0: a loss must be positive"),
+        ("    return {'val_acc': 0.5}\nf.metric = 'loss'\n", "must return a mapping with a numeric 'val_loss'"),
+        ("    return {'val_loss': 0.5}\n", "numeric 'val_acc' (or set its metric = 'loss' and return 'val_loss')"),
+    ],
+)
+def test_a_user_task_returns_what_its_metric_says(tmp_path, body, message):
+    from evoact.training import TrainingError
+
+    (tmp_path / "t.py").write_text("def f(make_activation, seed, epochs):\n" + body)
+    task = get_task(f"{tmp_path / 't.py'}:f")
+    if message is None:
+        assert task.metric == "loss" and task.run(nn.ReLU, TrainConfig()).val_loss == 0.5
+        return
+    with pytest.raises(TrainingError, match=re.escape(message)):
+        task.run(nn.ReLU, TrainConfig())
+
+
+def test_a_user_task_with_an_unknown_metric_is_refused_when_loaded(tmp_path):
+    (tmp_path / "t.py").write_text("def f(make_activation, seed, epochs):\n    return {}\nf.metric = 'mse'\n")
+    with pytest.raises(ValueError, match="f.metric is 'mse'; use 'accuracy'"):
+        get_task(f"{tmp_path / 't.py'}:f")
 
 
 def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):

@@ -48,7 +48,7 @@ class Task(ABC):
     name: str
     description: str
     measures: str = ""
-    metric: str = "accuracy"
+    metric: str = "accuracy"  # one of scoring.METRICS
     family: str = "pointwise"  # what the function is in the network: every nonlinearity, or a GLU's gate ("glu")
 
     def check(self) -> None:  # noqa: B027 - a hook with nothing to do by default

@@ -3,7 +3,9 @@
 The function is called as ``function(make_activation, seed=..., epochs=...)`` (25 epochs at the quick budget,
 scaled by the budget, or ``--epochs``): it builds its model with
 ``make_activation()`` for every nonlinearity, trains it, and returns a mapping with ``val_acc`` (what selection
-uses, higher is better) and optionally ``test_acc``. It runs inside the Ray workers, imported the same way.
+uses, higher is better) and ``test_acc`` (what ``evoact confirm`` compares). A function with the attribute
+``metric = "loss"`` (a regression) returns ``val_loss`` and ``test_loss`` instead, lower is better. It runs inside
+the Ray workers, imported the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from evoact.scoring import METRICS
 from evoact.tasks.base import COMPILER, ActivationFactory, Task, source_digest
 from evoact.training import Hurdle, TrainConfig, TrainingError, TrainResult
 
@@ -98,6 +101,11 @@ def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..
     if not callable(fn):
         raise ValueError(f"task {name!r}: {target} has no function {function!r}")
     _check_signature(name, function, fn)
+    if (metric := getattr(fn, "metric", "accuracy")) not in METRICS:
+        raise ValueError(
+            f"task {name!r}: {function}.metric is {metric!r}; use 'accuracy' (returns val_acc, higher is"
+            " better) or 'loss' (returns val_loss, lower is better)"
+        )
     return fn
 
 
@@ -146,6 +154,7 @@ class UserTask(Task):
         self.name = canonical_user_task(name)
         self.description = f"user task {self.name}"
         self.function = load_user_function(self.name)
+        self.metric = getattr(self.function, "metric", "accuracy")
 
     def revision(self) -> str:
         """A digest of the file that defines the user's function (and of the compiler): editing it starts a new cache
@@ -163,14 +172,30 @@ class UserTask(Task):
         start = time.perf_counter()
         epochs = config.epochs if config.epochs is not None else max(1, round(EPOCHS * config.epoch_scale))
         metrics = self.function(make_activation, seed=config.seed, epochs=epochs)
+        measure = "acc" if self.metric == "accuracy" else "loss"
         try:
-            val = float(metrics["val_acc"])
-            test = None if metrics.get("test_acc") is None else float(metrics["test_acc"])
+            val = float(metrics[f"val_{measure}"])
+            test = None if metrics.get(f"test_{measure}") is None else float(metrics[f"test_{measure}"])
+            loss = None if metrics.get("train_loss") is None else float(metrics["train_loss"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TrainingError(
-                f"user task {self.name} must return a mapping with a numeric 'val_acc' ({type(exc).__name__}: {exc})"
+                f"user task {self.name} must return a mapping with a numeric 'val_{measure}'"
+                + (" (or set its metric = 'loss' and return 'val_loss')" if measure == "acc" else "")
+                + f" ({type(exc).__name__}: {exc})"
             ) from None
-        if not math.isfinite(val) or (test is not None and not math.isfinite(test)):
-            raise TrainingError(f"user task {self.name} returned a non-finite accuracy")
-        loss = metrics.get("train_loss")
-        return TrainResult(val, test, None if loss is None else float(loss), time.perf_counter() - start)
+        if not all(math.isfinite(v) for v in (val, test, loss) if v is not None):
+            raise TrainingError(f"user task {self.name} returned a non-finite measure")
+        if measure == "acc" and (val < 0 or (test is not None and test < 0)):  # a score relative to the best baseline's
+            raise TrainingError(  # must be a ratio of non-negative numbers
+                f"user task {self.name} returned val_acc {val:.4g}: accuracies are non-negative, higher is better;"
+                " for a loss, set the function's metric = 'loss' and return 'val_loss' and 'test_loss'"
+            )
+        if measure == "loss" and (val <= 0 or (test is not None and test <= 0)):
+            raise TrainingError(
+                f"user task {self.name} returned val_loss {val:.4g}: a loss must be positive (it is compared as the"
+                " best baseline's loss over the candidate's)"
+            )
+        seconds = time.perf_counter() - start
+        if measure == "acc":
+            return TrainResult(val, test, loss, seconds)
+        return TrainResult(None, None, loss, seconds, val_loss=val, test_loss=test)
