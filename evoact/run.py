@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -326,8 +327,18 @@ class RunReader:
             verdict=self.verdict(),
             pareto_front=self.pareto_front() if self.config.selection == "pareto" else None,
             candidates=tuple(r for r in everything if r.status == status)[:top] if status else None,
-            stopped_because=self.store.meta().get("stopped_because") if self.state == RunState.STOPPED else None,
+            stopped_because=self._stopped_because(everything),
         )
+
+    def _stopped_because(self, rows: Sequence[Candidate]) -> str | None:
+        """Why a run stopped short: its stop rule, or a task on which every baseline failed (it cannot score)."""
+        if self.state == RunState.STOPPED:
+            return self.store.meta().get("stopped_because")
+        baselines = [r for r in rows if r.label]
+        if self.state != RunState.RUNNING and baselines and all(r.status == Status.FAILED for r in baselines):
+            first = next((r for r in baselines if r.outcome.error), baselines[0])
+            return f"every baseline failed ({first.label}: {first.outcome.error}); fix the task or its data"
+        return None
 
     def ranking(self, top: int | None = None) -> list[Candidate]:
         """Evolved candidates with a fitness, best first (baselines left out), at most ``top``."""

@@ -516,6 +516,8 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
     ):
         evoact.search("tiny", tasks=[f"{tmp_path / 'broken.py'}:task"], runs_dir=tmp_path, quiet=True, workers=2)
     run_dir = next((tmp_path).glob("*/config.json")).parent
+    said = evoact.open_run(run_dir).summary().stopped_because  # what `show` prints beside the state
+    assert said.startswith("every baseline failed (relu: ") and "no such file: data.npz" in said
     store = RunStore.open(run_dir)
     rows = store.candidates()
     assert rows and all(r.label for r in rows)  # the baselines' failures are kept; nothing evolved was proposed
