@@ -337,10 +337,14 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    confirm = (  # on a user's own tasks: confirm there, on fresh seeds; else on one's own network
+        "--group search --trust-task (fresh seeds on your tasks)"
+        if any(is_user_task(t) for t in finished.config.tasks)
+        else "--task my_task.py:fn (your own network)"
+    )
     console.print(
-        f"\nnext: evoact show {shown(str(run_dir))}   |   evoact confirm {shown(str(run_dir))} --task my_task.py:fn"
-        f" (your own network)   |   evoact export {shown(str(run_dir))} ID -o my_act.py   |   evoact runs"
-        f" {shown(str(run_dir.parent))}",
+        f"\nnext: evoact show {shown(str(run_dir))}   |   evoact confirm {shown(str(run_dir))} {confirm}"
+        f"   |   evoact export {shown(str(run_dir))} ID -o my_act.py   |   evoact runs {shown(str(run_dir.parent))}",
         highlight=False,
         soft_wrap=True,
     )

@@ -266,12 +266,15 @@ def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_f
     shutil.copytree(confirmed[0], run)
     before = RunStore.open(run).meta()["confirmation"]
     task = tmp_path / "mine.py"
-    task.write_text("def net(make_activation, seed, epochs):\n    raise RuntimeError('a bug in my task')\n")
+    task.write_text(
+        "def net(make_activation, seed, epochs):\n    make_activation()\n    raise RuntimeError('a bug in my task')\n"
+    )
     with pytest.raises(ValueError, match=r"every confirmation training failed \(.* a bug in my task\); the run's ear"):
         confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
     assert RunStore.open(run).meta()["confirmation"] == before
     task.write_text(
-        "def net(make_activation, seed, epochs):\n    return {'val_acc': 0.5 + seed / 1000, 'test_acc': 0.5}\n"
+        "def net(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'val_acc': 0.5 + seed / 1000, 'test_acc': 0.5}\n"
     )
     summary = confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
     stored = RunStore.open(run).confirmations()
@@ -279,7 +282,8 @@ def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_f
     assert mine and all(r["status"] == "ok" and r["test_acc"] == 0.5 for r in mine)
     assert RunStore.open(run).meta()["confirmation"] == summary.to_json() != before
     task.write_text(  # the network changes again: what its old code measured is not reused
-        "def net(make_activation, seed, epochs):\n    return {'val_acc': 0.5, 'test_acc': 0.75}\n"
+        "def net(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'val_acc': 0.5, 'test_acc': 0.75}\n"
     )
     confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
     mine = [r for r in RunStore.open(run).confirmations() if r["task"].endswith("mine.py:net")]

@@ -77,11 +77,11 @@ def test_a_second_run_reuses_the_first_runs_outcomes_through_the_cache(tmp_path)
 
 def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
     task = tmp_path / "my_task.py"
-    task.write_text("def task(make_activation, seed, epochs):\n    return {'val_acc': 0.5}\n")
+    task.write_text("def task(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.5}\n")
     config = make_config("tiny", tasks=(f"{task}:task",))
     before = fitness_protocol(config)
     assert fitness_protocol(config) == before  # the same code: cached outcomes are shared
-    task.write_text("def task(make_activation, seed, epochs):\n    return {'val_acc': 0.75}\n")
+    task.write_text("def task(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.75}\n")
     assert fitness_protocol(config) != before  # a changed task never reuses the old fitness
     assert fitness_protocol(make_config("tiny", tasks=("mnist1d-mlp",))) != fitness_protocol(
         make_config("tiny", tasks=("mnist1d-cnn",))
@@ -509,7 +509,8 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
     training the whole budget to failures and ending as if it had found something; once the data is there, resume
     trains the same baselines again and goes on (the failures stay in the run's meta)."""
     (tmp_path / "broken.py").write_text(
-        "def task(make_activation, seed, epochs):\n    raise FileNotFoundError('no such file: data.npz')\n"
+        "def task(make_activation, seed, epochs):\n    make_activation()\n"
+        "    raise FileNotFoundError('no such file: data.npz')\n"
     )
     with pytest.raises(
         ValueError, match=r"every baseline failed \(relu: .*no such file: data.npz\); the tasks cannot.* --trust-task`"
@@ -526,6 +527,7 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
     (tmp_path / "broken.py").write_text(
         "import os\n"
         "def task(make_activation, seed, epochs):\n"
+        "    make_activation()\n"
         f"    assert os.path.exists({str(tmp_path / 'data.npz')!r}), 'no such file: data.npz'\n"
         "    return {'val_acc': 0.5 + 0.1 * (seed % 3), 'test_acc': 0.5}\n"
     )

@@ -148,7 +148,8 @@ def test_user_task_file_may_use_dataclasses(tmp_path):
     (tmp_path / "typed.py").write_text(
         "from __future__ import annotations\nfrom dataclasses import dataclass\n\n"
         "@dataclass\nclass Setting:\n    acc: float\n\n"
-        "def task(make_activation, seed, epochs):\n    return {'val_acc': Setting(0.25).acc}\n"
+        "def task(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'val_acc': Setting(0.25).acc}\n"
     )
     assert get_task(f"{tmp_path / 'typed.py'}:task").run(nn.ReLU, TrainConfig()).val_acc == 0.25
 
@@ -157,7 +158,9 @@ def test_a_user_module_in_the_current_directory_is_found_as_the_readme_says(tmp_
     """The ``evoact`` console script's ``sys.path`` starts at its own folder, not the current directory."""
     import sys
 
-    (tmp_path / "here_task.py").write_text("def f(make_activation, seed, epochs):\n    return {'val_acc': 0.5}\n")
+    (tmp_path / "here_task.py").write_text(
+        "def f(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.5}\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(tmp_path))])
     assert get_task("here_task:f").run(nn.ReLU, TrainConfig()).val_acc == 0.5
@@ -192,12 +195,14 @@ def test_a_user_regression_is_scored_by_its_loss_beside_an_accuracy_task(tmp_pat
         ("    return {'val_loss': 0.0}\nf.metric = 'loss'\n", "returned val_loss 0: a loss must be positive"),
         ("    return {'val_acc': 0.5}\nf.metric = 'loss'\n", "must return a mapping with a numeric 'val_loss'"),
         ("    return {'val_loss': 0.5}\n", "numeric 'val_acc' (or set its metric = 'loss' and return 'val_loss')"),
+        ("    return {'val_acc': 0.5}\n", "never called make_activation(): its model has no candidate in it"),
     ],
 )
 def test_a_user_task_returns_what_its_metric_says(tmp_path, body, message):
     from evoact.training import TrainingError
 
-    (tmp_path / "t.py").write_text("def f(make_activation, seed, epochs):\n" + body)
+    called = "    make_activation()\n" if "never called" not in (message or "") else ""
+    (tmp_path / "t.py").write_text("def f(make_activation, seed, epochs):\n" + called + body)
     task = get_task(f"{tmp_path / 't.py'}:f")
     if message is None:
         assert task.metric == "loss" and task.run(nn.ReLU, TrainConfig()).val_loss == 0.5
@@ -207,21 +212,29 @@ def test_a_user_task_returns_what_its_metric_says(tmp_path, body, message):
 
 
 def test_a_user_task_with_an_unknown_metric_is_refused_when_loaded(tmp_path):
-    (tmp_path / "t.py").write_text("def f(make_activation, seed, epochs):\n    return {}\nf.metric = 'mse'\n")
+    (tmp_path / "t.py").write_text(
+        "def f(make_activation, seed, epochs):\n    make_activation()\n    return {}\nf.metric = 'mse'\n"
+    )
     with pytest.raises(ValueError, match="f.metric is 'mse'; use 'accuracy'"):
         get_task(f"{tmp_path / 't.py'}:f")
 
 
 def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
     (tmp_path / "my_tasks.py").write_text(
-        "def good(make_activation, seed, epochs):\n    return {'val_acc': 0.5 + seed / 100}\n"
-        "def bad(make_activation, seed, epochs):\n    return {'accuracy': 1}\n"
+        "def good(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'val_acc': 0.5 + seed / 100}\n"
+        "def bad(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'accuracy': 1}\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert get_task("my_tasks:good").run(nn.ReLU, TrainConfig(seed=7)).val_acc == pytest.approx(0.57)
-    (tmp_path / "edited.py").write_text("def f(make_activation, seed, epochs):\n    return {'val_acc': 0.25}\n")
+    (tmp_path / "edited.py").write_text(
+        "def f(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.25}\n"
+    )
     assert get_task("edited:f").run(nn.ReLU, TrainConfig()).val_acc == 0.25
-    (tmp_path / "edited.py").write_text("def f(make_activation, seed, epochs):\n    return {'val_acc': 0.875}\n")
+    (tmp_path / "edited.py").write_text(
+        "def f(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.875}\n"
+    )
     assert get_task("edited:f").run(nn.ReLU, TrainConfig()).val_acc == 0.875  # the module's new code, imported again
     from evoact.training import TrainingError
 
@@ -251,6 +264,7 @@ def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
         "    return run\n"
         "@on_cpu\n"
         "def f(make_activation, seed, epochs, device):\n"
+        "    make_activation()\n"
         "    return {'val_acc': 0.5}\n"
     )
     assert get_task(str(tmp_path / "wrapped.py") + ":f").run(nn.ReLU, TrainConfig()).val_acc == 0.5
@@ -341,7 +355,7 @@ def test_a_task_s_revision_without_a_source_file_is_the_same_for_every_copy_of_i
     from evoact.tasks.base import source_digest
 
     source = tmp_path / "sourceless_task.py"
-    source.write_text("def f(make_activation, seed, epochs):\n    return {'val_acc': 1.0}\n")
+    source.write_text("def f(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 1.0}\n")
     py_compile.compile(str(source), cfile=str(tmp_path / "sourceless_task.pyc"))
     source.unlink()
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -171,7 +171,19 @@ class UserTask(Task):
         """Call the function; no quality hurdle (it trains on its own terms), so probe and hurdle are ignored."""
         start = time.perf_counter()
         epochs = config.epochs if config.epochs is not None else max(1, round(EPOCHS * config.epoch_scale))
-        metrics = self.function(make_activation, seed=config.seed, epochs=epochs)
+        calls = 0
+
+        def counted() -> Any:
+            nonlocal calls
+            calls += 1
+            return make_activation()
+
+        metrics = self.function(counted, seed=config.seed, epochs=epochs)
+        if calls == 0:
+            raise TrainingError(
+                f"user task {self.name} never called make_activation(): its model has no candidate in it, so every"
+                " function would score the same"
+            )
         measure = "acc" if self.metric == "accuracy" else "loss"
         try:
             val = float(metrics[f"val_{measure}"])
