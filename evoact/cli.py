@@ -337,16 +337,20 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    confirm = (  # on a user's own tasks: confirm there, on fresh seeds; else on one's own network
-        "--group search --trust-task (fresh seeds on your tasks)"
-        if any(is_user_task(t) for t in finished.config.tasks)
-        else "--task my_task.py:fn (your own network)"
+    console.print(f"\nnext: {next_steps(run_dir, finished.config.tasks)}", highlight=False, soft_wrap=True)
+
+
+def next_steps(run_dir: Path, tasks: tuple[str, ...]) -> str:
+    """What to do after a search: show it, confirm it (on your own tasks where it ran on them, on fresh seeds; else on
+    your own network), export, list the runs."""
+    own = any(is_user_task(t) for t in tasks)
+    confirm = (
+        "--group search --trust-task (fresh seeds on your tasks)" if own else "--task my_task.py:fn (your own network)"
     )
-    console.print(
-        f"\nnext: evoact show {shown(str(run_dir))}   |   evoact confirm {shown(str(run_dir))} {confirm}"
-        f"   |   evoact export {shown(str(run_dir))} ID -o my_act.py   |   evoact runs {shown(str(run_dir.parent))}",
-        highlight=False,
-        soft_wrap=True,
+    where = shown(str(run_dir))
+    return (
+        f"evoact show {where}   |   evoact confirm {where} {confirm}   |   evoact export {where} ID -o my_act.py"
+        f"   |   evoact runs {shown(str(run_dir.parent))}"
     )
 
 

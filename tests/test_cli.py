@@ -528,3 +528,13 @@ def test_after_ctrl_c_the_hint_resumes_with_trust_for_user_code_and_a_finished_r
     )
     for run in (stopped, done):
         run.close()
+
+
+def test_the_next_steps_after_a_search_on_your_own_tasks_confirm_there():
+    from pathlib import Path
+
+    from evoact.cli import next_steps
+
+    run = Path("runs/a")
+    assert "evoact confirm runs/a --group search --trust-task" in next_steps(run, ("/me/task.py:fit",))
+    assert "evoact confirm runs/a --task my_task.py:fn (your own network)" in next_steps(run, ("digits-cnn",))
