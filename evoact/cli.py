@@ -71,19 +71,27 @@ def _target_arguments(verb: str) -> Callable:
 def _target(
     run: Path | None, candidate_id: int | None, formula: str | None, params: tuple[str, ...]
 ) -> tuple[Run | None, Candidate | None, str, sp.Expr, dict[str, float]]:
-    """Run, candidate, formula, its expression (parsed once, here) and constant values for RUN ID (candidate None
-    for --expr); --param values win. A one-line error when both or neither of RUN ID and --expr are given.
+    """Run, candidate, formula, its expression (parsed once, here) and constant values for RUN ID (RUN alone: its
+    best evolved candidate; candidate None for --expr); --param values win. A one-line error when both or neither of
+    RUN and --expr are given.
     """
-    if (formula is None) == (run is None or candidate_id is None):
-        _fail("give either RUN ID or --expr FORMULA")
+    if (formula is None) == (run is None):
+        _fail("give either RUN [ID] or --expr FORMULA")
     values = _params(params)
     opened: Run | None = None
     row: Candidate | None = None
-    if formula is None and run is not None and candidate_id is not None:
+    if formula is None and run is not None:
         opened = _open(run)
-        row = opened.store.candidate(candidate_id)
+        if candidate_id is not None:
+            row = opened.store.candidate(candidate_id)
+        else:
+            row = next(iter(_read(opened.ranking, 1)), None)  # the best, as `show` ranks (its raced mean)
         if row is None:
-            _fail(f"{run}: no candidate with id {candidate_id}")
+            _fail(
+                f"{run}: no candidate with id {candidate_id}"
+                if candidate_id is not None
+                else f"{run}: no evolved candidate has a fitness yet; give an ID"
+            )
         formula = row.formula
     assert formula is not None  # checked above: either RUN ID or --expr
     expr = _checked(formula)
@@ -595,8 +603,8 @@ def export(
     output: Path,
     force: bool,
 ) -> None:
-    """Export a candidate (RUN ID) or a formula (--expr): a standalone torch module (imports only torch), SymPy, LaTeX,
-    JSON or a JAX function (imports only jax).
+    """Export a candidate (RUN ID; RUN alone: its best) or a formula (--expr): a standalone torch module (imports only
+    torch), SymPy, LaTeX, JSON or a JAX function (imports only jax).
 
     A run's learnable constants start at their trained values (the mean over layers); --param overrides.
     """

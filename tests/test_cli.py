@@ -51,6 +51,8 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         [sys.executable, "-c", code, str(tmp_path / "best.py")], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.splitlines() == [best["formula"], "torch.Size([2, 3])"]
+    run_cli("export", "runs/e2e", "-o", "top.py")  # RUN alone: its best, as `show` ranks it
+    assert (tmp_path / "top.py").read_text() == (tmp_path / "best.py").read_text()
 
     refused = run_cli("search", "--budget", "tiny", "--name", "e2e", check=False)
     assert refused.returncode != 0 and "already holds a run" in refused.stderr
@@ -72,7 +74,7 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         (["search", "--patience", "0"], "--patience must be a whole number of steps from 1 to 1000000, got 0"),
         (["search", "--target-fitness", "nan"], "--target-fitness must be a finite number, got nan"),
         (["inspect", "--expr", "x +"], "invalid formula: position 3: formula ends too early"),
-        (["inspect"], "give either RUN ID or --expr FORMULA"),
+        (["inspect"], "give either RUN [ID] or --expr FORMULA"),
         (["export", "--expr", "import os", "-o", "a.py"], "invalid formula: position 0: unknown name 'import'"),
         (["export", "--expr", "x*beta", "--param", "beta", "-o", "a.py"], "expected NAME=VALUE"),
         (["export", "runs/none", "3", "-o", "a.py"], "runs/none: no such run directory"),
