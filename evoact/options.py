@@ -350,7 +350,10 @@ def settings_from(values: Mapping[str, Any]) -> dict[str, Any]:
         elif option.kind == NUMBERS:
             settings[option.setting] = _numbers(option.flag, value)
         elif option.kind == RACE:
-            settings["race_top"], settings["race_seeds"] = _race(option.flag, value)
+            settings["race_top"], settings["race_seeds"] = top, seeds = _race(option.flag, value)
+            for name, number in (("race_top", top), ("race_seeds", seeds)):
+                if number is not None:
+                    BOUNDS[name].check(f"{option.flag} {value}: {'K' if name == 'race_top' else 'N'}", number)
         elif option.kind == MULTIPLE:
             settings[option.setting] = tuple(value or ()) or None
         else:
