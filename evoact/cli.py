@@ -491,7 +491,7 @@ def runs(folder: Path, as_json: bool) -> None:
             not folder.is_dir()
             and click.get_current_context().get_parameter_source("folder") != ParameterSource.DEFAULT
         ):
-            _fail(f"{folder}: no such folder")
+            _fail(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
         console.print(f"no runs in {shown(str(folder))}", highlight=False)
         return
     print_runs(folder, overviews, unreadable)
