@@ -68,15 +68,15 @@ def main() -> None:
             "| task | group | metric | function | mean | vs ReLU | strongest baseline | vs it |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        confirmed = {r["task"] for r in rows if not r["task"].endswith(PLAIN_TASK)}  # a GLU's plain twin: not here
+        confirmed = {r.task for r in rows if not r.task.endswith(PLAIN_TASK)}  # a GLU's plain twin: not here
         for task in sorted(confirmed, key=lambda t: list(TASKS).index(t) if t in TASKS else 99):
             metric = TASKS[task].metric if task in TASKS else "accuracy"
-            key, higher = ("test_acc", True) if metric == "accuracy" else ("test_loss", False)
+            higher = metric == "accuracy"
             by: dict[str, dict[int, float]] = {}
             for r in rows:
-                if r["task"] == task and r["status"] == "ok" and r[key] is not None:
-                    by.setdefault(r["name"].split(" ")[0], {})[r["seed"]] = r[key]
-                    by.setdefault(r["formula"], {})[r["seed"]] = r[key]  # a top that is a baseline's is stored as it
+                if r.task == task and r.status == "ok" and (value := r.measure(metric)) is not None:
+                    by.setdefault(r.name.split(" ")[0], {})[r.seed] = value
+                    by.setdefault(r.formula, {})[r.seed] = value  # a top that is a baseline's is stored as it
             strong = [b for b in strong_group if b in by]
             if "relu" not in by or not strong:
                 continue

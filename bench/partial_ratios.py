@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evoact.comparison import PLAIN_TASK  # noqa: E402
 from evoact.confirmation import FAMILY_BASELINES  # noqa: E402
+from evoact.records import ConfirmationTraining  # noqa: E402
 from evoact.run import read_run  # noqa: E402
 from evoact.tasks import get_task, task_family  # noqa: E402
 
@@ -31,18 +32,17 @@ def main() -> None:
     args = parser.parse_args()
     run = read_run(args.run)
     references = FAMILY_BASELINES[task_family(run.config.tasks)][1]  # GEGLU and SwiGLU on a GLU run
-    trainings: dict[tuple[str, str], list[dict]] = {}
+    trainings: dict[tuple[str, str], list[ConfirmationTraining]] = {}
     for row in run.store.confirmations():
-        if row["status"] == "ok":  # a GLU's plain-FFN twin is its task's, under its own name (plain-relu)
-            trainings.setdefault((row["task"].removesuffix(PLAIN_TASK), row["name"]), []).append(row)
+        if row.status == "ok":  # a GLU's plain-FFN twin is its task's, under its own name (plain-relu)
+            trainings.setdefault((row.task.removesuffix(PLAIN_TASK), row.name), []).append(row)
     tasks = list(dict.fromkeys(task for task, _ in trainings))
     ratios: dict[str, dict[str, float]] = {}
     unfinished = []
     for task in tasks:
         metric = get_task(task).metric
-        measure = "test_acc" if metric == "accuracy" else "test_loss"
         means = {
-            name: statistics.fmean(r[measure] for r in rows)
+            name: statistics.fmean(r.measure(metric) for r in rows)
             for (t, name), rows in trainings.items()
             if t == task and len(rows) >= args.seeds
         }

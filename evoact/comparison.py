@@ -101,21 +101,20 @@ def summarise(
     per_seed: dict[str, dict[str, dict[int, float]]] = {}
     for task in tasks:
         metric = (metrics or {}).get(task, "accuracy")
-        measured = "test_acc" if metric == "accuracy" else "test_loss"
         values_of: dict[str, dict[int, float]] = {}
         done_of: dict[str, tuple[int, int, dict[str, float]]] = {}
         here = trained_on(entries, task)
         for e in here:
             done = [store.confirmation(e["formula"], stored_task(e, task), s, epochs[task]) for s in seeds]
-            ok = [r for r in done if r and r["status"] == Status.OK and r[measured] is not None]
-            values_of[e["name"]] = {r["seed"]: r[measured] for r in ok}
+            ok = [r for r in done if r and r.status == Status.OK and r.measure(metric) is not None]
+            values_of[e["name"]] = {r.seed: r.measure(metric) for r in ok}  # type: ignore[misc]  # not None: above
             learned: dict[str, list[float]] = {}
             for r in ok:
-                for name, values in r["learned"].items():
-                    learned.setdefault(name, []).extend(values)
+                for name, layers in r.learned.items():
+                    learned.setdefault(name, []).extend(layers)
             done_of[e["name"]] = (
                 len(ok),
-                sum(1 for r in done if r and r["status"] != Status.OK),
+                sum(1 for r in done if r and r.status != Status.OK),
                 mean_learned(learned),
             )
         per_seed[task] = values_of

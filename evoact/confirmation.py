@@ -21,7 +21,7 @@ from evoact.config import SearchConfig, check, restated
 from evoact.evaluation import make_job
 from evoact.formula import FormulaError, constant_values, parse, to_formula
 from evoact.progress import CountProgress
-from evoact.records import Status, finite_number
+from evoact.records import ConfirmationTraining, Status
 from evoact.run import RunReader
 from evoact.store import RunStore
 from evoact.summaries import Confirmation
@@ -167,12 +167,12 @@ def confirm_run(
         }
         revisions = {name: task.revision() for name, task in loaded.items()}  # the tasks' code, as the cache keys it
 
-        def stale(done: dict[str, Any], task: str) -> bool:
+        def stale(done: ConfirmationTraining, task: str) -> bool:
             """Done by other code of the task (a user's file edited since, another evoact; a training stored before
             revisions were recorded is kept), or a user task's failure (what it needed may have been fixed since)."""
-            if done.get("revision") not in (None, revisions[task]):
+            if done.revision not in (None, revisions[task]):
                 return True
-            return done["status"] != Status.OK and is_user_task(task)
+            return done.status != Status.OK and is_user_task(task)
 
         stored = {k: store.confirmation(k[0], k[1], k[2], length[job[1]]) for k, job in keyed.items()}
         again = {k for k, done in stored.items() if done is not None and stale(done, keyed[k][1])}
@@ -217,7 +217,7 @@ def confirm_run(
                         length[task],
                         {**result, "test_loss": score.get("test_loss"), "revision": revisions[task]},
                     )
-                    stored[key] = {"name": entry["name"], "task": key[1], **result}  # as it now stands in the run
+                    stored[key] = store.confirmation(*key, length[task])  # as it now stands in the run
                 outcome = (
                     f"{measured.replace('_', ' ')} {score[measured]:.4f}"
                     if result["status"] == Status.OK
@@ -227,11 +227,11 @@ def confirm_run(
                     f"{entry['name']} on {task} seed {seed}: {outcome}"
                     + (" (not stored: run confirm again to retry)" if result.get("transient") else "")
                 )
-        if all(r is None or r["status"] != Status.OK for r in stored.values()):
+        if all(r is None or r.status != Status.OK for r in stored.values()):
             first = next((r for r in stored.values() if r is not None), None)
             raise ValueError(
                 "every confirmation training failed"
-                + (f" ({first['name']} on {first['task']}: {first['error']})" if first else "")
+                + (f" ({first.name} on {first.task}: {first.error})" if first else "")
                 + "; the run's earlier confirmation is kept"
             )
         summary = summarise(
@@ -303,10 +303,9 @@ def shared_baselines(
                     if store.confirmation(entry["formula"], key, seed, length[task]) is not None:
                         continue
                     row = source.confirmation(entry["formula"], key, seed, length[task])
-                    measures = [row.get(m) for m in ("test_acc", "test_loss")] if row else []
-                    if row is None or row["status"] != Status.OK or not any(finite_number(m) for m in measures):
+                    if row is None or row.status != Status.OK or (row.test_acc, row.test_loss) == (None, None):
                         continue
-                    store.add_confirmation(entry["formula"], entry["name"], key, seed, length[task], row)
+                    store.add_confirmation(entry["formula"], entry["name"], key, seed, length[task], row.row())
                     copied += 1
         if copied:
             store.set_meta("baselines_from", str(Path(other).resolve()))

@@ -90,6 +90,12 @@ def _numbers(data: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in data)
 
 
+def _number(data: Any) -> float:
+    if not isinstance(data, (int, float)) or isinstance(data, bool) or not math.isfinite(data):
+        raise RecordError(f"a finite number expected, got {data!r}")
+    return float(data)
+
+
 def _learned(data: Any) -> dict[str, tuple[float, ...]]:
     if not isinstance(data, Mapping) or not all(
         isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in data.items()
@@ -166,6 +172,49 @@ class Outcome(_Record):
     def with_(self, **changes: Any) -> Outcome:
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ConfirmationTraining(_Record):
+    """One ``evoact confirm`` training as stored: a function (its formula, and the name it was confirmed under) on a
+    task with a fresh seed at a length, what it measured or why it failed, and ``revision``, the task's code that made
+    it (None where it was stored before revisions were)."""
+
+    formula: str
+    name: str
+    task: str
+    seed: int
+    epochs: float
+    status: Status
+    val_acc: float | None = None
+    test_acc: float | None = None
+    test_loss: float | None = None
+    learned: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    error: str | None = None
+    finished_at: float | None = None
+    revision: str | None = None
+
+    @classmethod
+    def from_plain(cls, data: Mapping[str, Any]) -> ConfirmationTraining:
+        """A stored row (``learned`` decoded); a ``RecordError`` for anything else."""
+        return cls(**_checked(cls, data, {"learned": _learned, "epochs": _number}))
+
+    def __post_init__(self) -> None:
+        """A row from a file is not trusted: names are text, the seed a whole number, the status a known one."""
+        texts = (self.formula, self.name, self.task)
+        if not all(isinstance(t, str) for t in texts) or not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise RecordError(f"a confirmation training needs text names and a whole seed, got {texts} {self.seed!r}")
+        for text in (self.error, self.revision):
+            if text is not None and not isinstance(text, str):
+                raise RecordError(f"a confirmation training's error and revision are text, got {text!r}")
+        try:
+            object.__setattr__(self, "status", Status(self.status))
+        except ValueError:
+            raise RecordError(f"unknown status {self.status!r}") from None
+
+    def measure(self, metric: str) -> float | None:
+        """The test measure ``metric`` names: accuracy, or loss."""
+        return self.test_acc if metric == "accuracy" else self.test_loss
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ import sqlite3
 import stat
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.database import transaction
-from evoact.records import STATUSES, Candidate, Outcome, RaceResult, RunState, finite_number
+from evoact.records import STATUSES, Candidate, ConfirmationTraining, Outcome, RaceResult, RunState, finite_number
 from evoact.scoring import METRICS
 
 SCHEMA_VERSION = 5
@@ -562,26 +562,33 @@ class RunStore:
         )
 
     # --- confirmation -------------------------------------------------------------------
-    def confirmation(self, formula: str, task: str, seed: int, epochs: float) -> dict[str, Any] | None:
+    def confirmation(self, formula: str, task: str, seed: int, epochs: float) -> ConfirmationTraining | None:
         """A stored confirmation training, if this one was already done."""
         rows = self.confirmations("WHERE formula=? AND task=? AND seed=? AND epochs=?", (formula, task, seed, epochs))
         return rows[0] if rows else None
 
-    def confirmations(self, where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
+    def confirmations(self, where: str = "", args: tuple = ()) -> list[ConfirmationTraining]:
         """Stored confirmation trainings (none for a run that was never confirmed)."""
         if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name='confirmations'").fetchone():
             return []
         cur = self._conn.execute(f"SELECT * FROM confirmations {where} ORDER BY finished_at", args)
         names = [c[0] for c in cur.description]
-        return [
-            dict(zip(names, values), learned=json.loads(values[names.index("learned")] or "{}"))
-            for values in cur.fetchall()
-        ]
+        out = []
+        for values in cur.fetchall():
+            row = dict(zip(names, values))
+            try:
+                row["learned"] = json.loads(row.get("learned") or "{}")
+            except ValueError:
+                db = self.path / DB_FILE
+                raise RunStoreError(f"{db}: a confirmation training's learned values are not JSON") from None
+            out.append(ConfirmationTraining.from_plain(row))
+        return out
 
     def add_confirmation(
-        self, formula: str, name: str, task: str, seed: int, epochs: float, result: dict[str, Any]
+        self, formula: str, name: str, task: str, seed: int, epochs: float, result: Mapping[str, Any]
     ) -> None:
-        """Store one confirmation training, committed at once."""
+        """Store one confirmation training (``result``: a worker's plain result, or another run's stored training's
+        ``row()``), committed at once."""
         self._conn.execute(
             "INSERT OR REPLACE INTO confirmations (formula, name, task, seed, epochs, status, val_acc, test_acc,"
             " learned, error, finished_at, test_loss, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -47,11 +47,11 @@ def test_confirm_trains_top_candidates_and_the_five_baselines_on_fresh_seeds(con
             CONFIRM_BASELINES
         )  # all five, even if a candidate equals one
         for row in rows:
-            mine = {r["seed"]: r["test_acc"] for r in stored if r["formula"] == row.formula and r["task"] == task}
+            mine = {r.seed: r.test_acc for r in stored if r.formula == row.formula and r.task == task}
             assert tuple(sorted(mine)) == summary.seeds and row.n == 2
             assert row.mean == pytest.approx(statistics.fmean(mine.values()))
             assert row.std == pytest.approx(statistics.stdev(mine.values()))
-            relu = {r["seed"]: r["test_acc"] for r in stored if r["formula"] == "Max(0, x)" and r["task"] == task}
+            relu = {r.seed: r.test_acc for r in stored if r.formula == "Max(0, x)" and r.task == task}
             if row.name != "relu":
                 assert row.p_vs_relu == paired_p_value([mine[s] for s in sorted(mine)], [relu[s] for s in sorted(mine)])
         best = summary.tasks[task].best_baseline
@@ -118,10 +118,9 @@ def test_confirm_adds_the_held_out_suite_by_default_and_its_statistics_follow_th
     stored = RunStore.open(run).confirmations()
     for task in ("friedman-mlp", "digits-deep-mlp"):  # a loss task and an accuracy task
         result = summary.tasks[task]
-        measured = "test_loss" if result.metric == "loss" else "test_acc"
         assert result.metric == ("loss" if task == "friedman-mlp" else "accuracy")
         values = {
-            r.name: {s["seed"]: s[measured] for s in stored if s["formula"] == r.formula and s["task"] == task}
+            r.name: {s.seed: s.measure(result.metric) for s in stored if s.formula == r.formula and s.task == task}
             for r in result.rows
         }
         means = {name: statistics.fmean(v.values()) for name, v in values.items()}
@@ -195,8 +194,8 @@ def test_a_formula_that_is_a_baseline_s_trains_once_per_seed(confirmed, tmp_path
     assert ratios and all(r.mean_low <= r.mean <= r.mean_high for r in ratios)  # 3 seeds: intervals over them
     # seed 10002 is new: one training per distinct formula, never one per name
     assert f"{distinct}/{distinct} " in out.getvalue() and f"/{len(entries)} " not in out.getvalue()
-    gelu = [r for r in RunStore.open(run).confirmations() if r["name"] == "gelu" and r["task"] == "mnist1d-mlp"]
-    assert sorted(r["seed"] for r in gelu) == [10000, 10001, 10002]
+    gelu = [r for r in RunStore.open(run).confirmations() if r.name == "gelu" and r.task == "mnist1d-mlp"]
+    assert sorted(r.seed for r in gelu) == [10000, 10001, 10002]
 
 
 def test_bad_arguments_are_refused_before_the_run_is_opened_to_write(confirmed):
@@ -231,8 +230,8 @@ def test_baselines_are_copied_from_a_run_confirmed_under_the_same_protocol(confi
     assert f"{len(CONFIRM_BASELINES) * len(TASKS) * 2} baseline trainings copied from {source}" in out.getvalue()
     assert again == summary  # the candidates trained again, the baselines copied: the same results
     assert RunStore.open(twin).meta()["baselines_from"] == str(source.resolve())
-    theirs = {(r["formula"], r["task"], r["seed"]): r["test_acc"] for r in RunStore.open(source).confirmations()}
-    assert {(r["formula"], r["task"], r["seed"]): r["test_acc"] for r in RunStore.open(twin).confirmations()} == theirs
+    theirs = {(r.formula, r.task, r.seed): r.test_acc for r in RunStore.open(source).confirmations()}
+    assert {(r.formula, r.task, r.seed): r.test_acc for r in RunStore.open(twin).confirmations()} == theirs
     config = read_run(twin).config
     other = replace(config, training=replace(config.training, batch_size=7))
     store = RunStore.reopen(twin)
@@ -278,13 +277,13 @@ def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_f
     )
     summary = confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
     stored = RunStore.open(run).confirmations()
-    mine = [r for r in stored if r["task"].endswith("mine.py:net")]
-    assert mine and all(r["status"] == "ok" and r["test_acc"] == 0.5 for r in mine)
+    mine = [r for r in stored if r.task.endswith("mine.py:net")]
+    assert mine and all(r.status == "ok" and r.test_acc == 0.5 for r in mine)
     assert RunStore.open(run).meta()["confirmation"] == summary.to_json() != before
     task.write_text(  # the network changes again: what its old code measured is not reused
         "def net(make_activation, seed, epochs):\n    make_activation()\n"
         "    return {'val_acc': 0.5, 'test_acc': 0.75}\n"
     )
     confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
-    mine = [r for r in RunStore.open(run).confirmations() if r["task"].endswith("mine.py:net")]
-    assert mine and all(r["test_acc"] == 0.75 for r in mine)
+    mine = [r for r in RunStore.open(run).confirmations() if r.task.endswith("mine.py:net")]
+    assert mine and all(r.test_acc == 0.75 for r in mine)

@@ -194,14 +194,14 @@ def test_a_run_without_confirmation_revisions_is_read_as_it_is_and_gains_them_wh
     store._conn.execute("ALTER TABLE confirmations DROP COLUMN revision")
     store.close()
     old = RunStore.open(path)
-    assert old.confirmation("relu(x)", "mnist1d-mlp", 10000, 1)["test_acc"] == 0.5
-    assert "revision" not in old.confirmation("relu(x)", "mnist1d-mlp", 10000, 1)
+    assert old.confirmation("relu(x)", "mnist1d-mlp", 10000, 1).test_acc == 0.5
+    assert old.confirmation("relu(x)", "mnist1d-mlp", 10000, 1).revision is None  # its table has no such column
     old.close()
     upgraded = RunStore.reopen(path)
     assert upgraded.meta()["schema_version"] == SCHEMA_VERSION == 5
-    assert upgraded.confirmation("relu(x)", "mnist1d-mlp", 10000, 1)["revision"] is None
+    assert upgraded.confirmation("relu(x)", "mnist1d-mlp", 10000, 1).revision is None
     upgraded.add_confirmation("relu(x)", "relu", "mnist1d-mlp", 10001, 1, {"status": "ok", "revision": "abc"})
-    assert upgraded.confirmation("relu(x)", "mnist1d-mlp", 10001, 1)["revision"] == "abc"
+    assert upgraded.confirmation("relu(x)", "mnist1d-mlp", 10001, 1).revision == "abc"
     upgraded.close()
 
 
@@ -212,3 +212,22 @@ def test_a_surrogate_snapshot_longer_than_any_run_writes_is_refused_in_one_line(
     with pytest.raises(RunStoreError, match=f"surrogate_cache_prior.*not a list of at most {CACHE_PRIOR_LIMIT}"):
         store.meta()
     store.close()
+
+
+def test_confirmation_trainings_read_back_as_records_and_a_damaged_one_is_named(tmp_path):
+    from evoact.records import ConfirmationTraining, RecordError
+
+    store = RunStore.create(tmp_path / "run", {"config": {}})
+    result = {"status": "ok", "test_acc": 0.5, "learned": {"beta": [1.5, 2.0]}, "revision": "abc"}
+    store.add_confirmation("beta*x", "#3", "mnist1d-mlp", 10000, 1, result)
+    read = store.confirmation("beta*x", "mnist1d-mlp", 10000, 1)
+    assert isinstance(read, ConfirmationTraining) and read.status == "ok" and read.learned == {"beta": (1.5, 2.0)}
+    assert (read.name, read.seed, read.measure("accuracy"), read.measure("loss")) == ("#3", 10000, 0.5, None)
+    store.add_confirmation("x", "relu", "mnist1d-mlp", 10000, 1, read.row())  # a copy, as --baselines-from makes
+    assert store.confirmation("x", "mnist1d-mlp", 10000, 1).learned == read.learned
+    store._conn.execute("UPDATE confirmations SET status = 'bogus' WHERE formula = 'x'")
+    with pytest.raises(RecordError, match="unknown status 'bogus'"):
+        store.confirmations()
+    store._conn.execute("UPDATE confirmations SET status = 'ok', test_acc = 'NaN?' WHERE formula = 'x'")
+    with pytest.raises(RecordError, match="test_acc must be a finite number"):
+        store.confirmations()
