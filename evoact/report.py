@@ -248,8 +248,8 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
         f"<title>evoact report: {html.escape(store.path.name)}</title>",
         f"<style>{STYLE}</style>{head}</head><body>{nav}<h1>evoact run {html.escape(store.path.name)}</h1>",
     ]
-    started = store.meta().get("started_at")
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)) if isinstance(started, (int, float)) else "-"
+    started = run.started_at
+    when = "-" if started is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
     seconds = run.duration()
     parts.append(
         f"<p id='run-facts'>{html.escape(summary.state)} &middot; started {html.escape(when)} &middot; took"
@@ -257,7 +257,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
         f"{html.escape(run.command() or '-')}</code></p>"
     )
     parts.append(_verdict(summary.verdict))
-    versions = store.config().get("versions")
+    versions = run.versions
     parts.append(
         "<h2>Settings</h2>"
         + html_table(
@@ -265,7 +265,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
             [
                 ["search space", config.space],
                 ["algorithm", config.algorithm],
-                ["mode", store.meta().get("mode", "generational")],
+                ["mode", run.mode],
                 ["tasks", ", ".join(config.tasks)],
                 ["fitness", run.fitness_measure()],
                 ["selection", config.selection],
@@ -277,7 +277,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
             ],
         )
     )
-    if isinstance(versions, dict):
+    if versions:
         parts.append("<h3>Versions</h3>" + html_table(["package", "version"], [[k, v] for k, v in versions.items()]))
     parts.append("<h2 id='progress'>Progress</h2>")
     png = progress_png(run)

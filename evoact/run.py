@@ -187,6 +187,23 @@ class RunReader:
             return RunState.INTERRUPTED
         return RunState(state) if state else RunState.INTERRUPTED
 
+    @property
+    def started_at(self) -> float | None:
+        """When the run started (seconds since the epoch), if recorded."""
+        started = self.store.meta().get("started_at")
+        return float(started) if isinstance(started, (int, float)) else None
+
+    @property
+    def mode(self) -> str:
+        """How it ran: ``generational`` or ``async`` (a run from before the mode was recorded: generational)."""
+        return str(self.store.meta().get("mode", "generational"))
+
+    @property
+    def versions(self) -> dict[str, str] | None:
+        """The software that made the run (evoact, Python, torch, SymPy), as recorded when it started."""
+        versions = self.store.config().get("versions")
+        return {str(k): str(v) for k, v in versions.items()} if isinstance(versions, dict) else None
+
     def duration(self) -> float | None:
         """Seconds from the run's start to its end (to now while it runs)."""
         meta = self.store.meta()
@@ -396,5 +413,5 @@ def list_runs(folder: str | Path) -> tuple[list[tuple[RunReader, RunOverview]], 
             if run is not None:
                 run.close()
             unreadable.append(f"{name}: {' '.join(str(exc).split())[:200]}")
-    listed.sort(key=lambda pair: pair[0].store.meta().get("started_at") or 0)
+    listed.sort(key=lambda pair: pair[0].started_at or 0)
     return listed, unreadable
