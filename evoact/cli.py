@@ -200,7 +200,7 @@ def _callbacks(log_to: tuple[tuple[str, Path], ...]) -> list[Hook]:
 )
 def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
-    from evoact.driver import check_search, run_dir_for, run_search
+    from evoact.driver import check_search, run_dir_for, run_search, with_guess_trees
 
     log_to = values.pop("log_to")
     try:
@@ -209,7 +209,7 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
         config = make_config(settings.pop("budget"), **settings)
     except ValueError as exc:
         _fail(str(exc))
-    check_search(config)  # what is wrong with the space or the tasks, before the run is announced
+    check_search(with_guess_trees(config))  # what is wrong with the space or the tasks, before the run is announced
     run_dir = run_dir_for(config, runs_dir, name)
     console.print(
         f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))} ({config.budget}"
