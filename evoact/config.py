@@ -418,10 +418,25 @@ def restated(
     return replace(config, address=address or None, data_dir=data_dir or None), notes
 
 
-def fitness_protocol(config: SearchConfig, seeded: bool = True) -> str:
+#: The cascade's settings that decide a worker's rejection (stability, quality hurdle): a cached rejection is reused
+#: only under the same ones.
+_VERDICT_SETTINGS = (
+    "stability_depth",
+    "stability_width",
+    "stability_steps",
+    "vanish_rms",
+    "explode_rms",
+    "max_grad_norm",
+    "hurdle_fraction",
+    "hurdle_ratio",
+)
+
+
+def fitness_protocol(config: SearchConfig, seeded: bool = True, verdicts: bool = False) -> str:
     """The fitness cache's key for ``config``: outcomes are shared only under the same tasks (at the same code
     revision and on the same kind of device), weighting, scoring and training protocol. ``seeded=False``: the key
-    of its family, the same protocol under any training seed."""
+    of its family, the same protocol under any training seed. ``verdicts``: the key of its rejections, which also
+    depend on the cascade's stability and hurdle settings (a full training's outcome does not)."""
     multi = {
         "tasks": list(config.tasks),
         "weights": list(config.task_weights),
@@ -447,5 +462,6 @@ def fitness_protocol(config: SearchConfig, seeded: bool = True) -> str:
         asdict(config.training)
         | {"revisions": revisions}
         | ({"devices": devices} if devices else {})
-        | ({} if seeded else {"seed": None}),
+        | ({} if seeded else {"seed": None})
+        | ({"verdicts": {k: getattr(config.screening, k) for k in _VERDICT_SETTINGS}} if verdicts else {}),
     )

@@ -46,6 +46,7 @@ class Problem:
         self.screening = config.screening
         self.baseline_formulas = {name: baseline_formula(name) for name in config.baselines}
         self.protocol = fitness_protocol(config)
+        self.verdicts = fitness_protocol(config, verdicts=True)  # where this run's rejections are shared
         self.family = fitness_protocol(config, seeded=False)  # what the surrogate may learn from: any training seed
         # A Pareto run selects on per-task scores, which the cache (one fitness per function) does not keep.
         use_cache = self.screening.active and self.screening.use_cache and config.selection != "pareto"
@@ -341,6 +342,9 @@ class Problem:
         if self.cache is None:
             return False
         known = self.cache.get(self.protocol, fp)
+        if known is not None and known.status == Status.REJECTED:  # stored by a version that keyed it so: unknown
+            known = None  # settings decided it
+        known = known or self.cache.get(self.verdicts, fp)
         if known is None or (known.status == "ok" and known.evaluations < self.screening.evaluations_per_hash):
             return False
         same_run = self.store.candidates_with_fingerprint(fp)
@@ -454,7 +458,7 @@ class Problem:
                 row.outcome.scores, self.references, self.config.tasks, self.metrics, self.config.score
             )
         self.cache.add(
-            self.protocol,
+            self.verdicts if row.status == Status.REJECTED else self.protocol,
             self._fingerprints[row.id],
             row.status,
             row.outcome.fitness,

@@ -75,6 +75,24 @@ def test_a_second_run_reuses_the_first_runs_outcomes_through_the_cache(tmp_path)
     assert reused and reused == [r.formula for r in first.hall_of_fame()]
 
 
+def test_a_cached_rejection_is_reused_only_under_the_same_hurdle_and_a_full_training_under_any(tmp_path):
+    """A rejection depends on the cascade's settings (a lax run must not inherit a strict run's hurdle verdicts); a
+    function's full training does not."""
+    settings = dict(workers=2, generations=1, seed=5, tasks=("mnist1d-mlp",))
+    strict, lax = make_config("tiny", hurdle_ratio=0.99, **settings), make_config("tiny", hurdle_ratio=0.01, **settings)
+    assert fitness_protocol(strict) == fitness_protocol(lax)  # full trainings are shared
+    assert fitness_protocol(strict, verdicts=True) != fitness_protocol(lax, verdicts=True)
+    run_search(strict, tmp_path / "strict")
+    run_search(lax, tmp_path / "lax")
+    first, second = RunStore.open(tmp_path / "strict"), RunStore.open(tmp_path / "lax")
+    below = {r.formula for r in first.candidates() if r.status == "rejected" and r.outcome.stage == "quality"}
+    assert below  # the strict hurdle rejected some
+    again = {r.formula: r for r in second.candidates() if not r.label}
+    assert all(again[f].outcome.stage != "cache" for f in below if f in again)  # judged anew under the lax hurdle
+    trained = [r for r in again.values() if r.formula not in below and r.outcome.stage == "cache"]
+    assert trained and all(r.status == "duplicate" and r.outcome.error is None for r in trained)  # fitness reused
+
+
 def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
     task = tmp_path / "my_task.py"
     task.write_text("def task(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.5}\n")
