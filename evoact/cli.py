@@ -106,6 +106,19 @@ def _target(
     return opened, row, formula, expr, {**trained, **values}
 
 
+#: What a plot may be written over: an image (matplotlib picks the format by the suffix).
+IMAGES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+
+
+def _overwritable(path: Path, suffixes: tuple[str, ...]) -> None:
+    """A one-line error before anything is written where ``path`` is a folder, or a file of another kind than the
+    command writes (a run's database, a config): only a file of its own kind, by its suffix, is written over."""
+    if path.is_dir():
+        _fail(f"{path}: a folder; give a file name")
+    if path.exists() and path.suffix.lower() not in suffixes:
+        _fail(f"{path} exists and is not a {'/'.join(suffixes)} file; nothing was written (give another name)")
+
+
 def _constants_note(expr: sp.Expr, values: dict[str, float]) -> str | None:
     """Name the learnable constants a formula has, so that a typo (``y + 1``) is seen to become one."""
     names = constant_names(expr)
@@ -531,15 +544,16 @@ def inspect(
     """Describe a candidate (RUN ID) or a formula (--expr): forms, properties, nearest known activations, lineage."""
     from evoact.inspection import describe_candidate, describe_formula
 
-    opened, _, formula, expr, values = _target(run, candidate_id, formula, params)
+    opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
     info = (
-        describe_candidate(opened, candidate_id, values, expr)
-        if opened is not None and candidate_id is not None
+        describe_candidate(opened, row.id, values, expr)
+        if opened is not None and row is not None
         else describe_formula(formula, values, expr)
     )
     if plot_path is not None:
         from evoact.plotting import write_plot
 
+        _overwritable(plot_path, IMAGES)
         write_plot(plot_path, expr, info["constant_values"])
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -642,6 +656,7 @@ def report(run: Path, output: Path | None, top: int) -> None:
     BOUNDS["report_top"].check("--top", top)
     opened = _open(run)
     output = output or run / "report.html"
+    _overwritable(output, (".html", ".htm"))
     write_report(opened.store, output, top)
     console.print(f"wrote {output}", highlight=False)
 
@@ -699,6 +714,7 @@ def plot(
     _, _, _, expr, values = _target(run, candidate_id, formula, params)
     if not span[0] < span[1]:
         _fail(f"--range {span[0]:g} {span[1]:g}: the start must be below the end")
+    _overwritable(output, IMAGES)
     write_plot(output, expr, values, span)
     console.print(f"wrote {output}", highlight=False)
 

@@ -542,3 +542,24 @@ def test_the_next_steps_after_a_search_on_your_own_tasks_confirm_there():
     run = Path("runs/a")
     assert "evoact confirm runs/a --group search --trust-task" in next_steps(run, ("/me/task.py:fit",))
     assert "evoact confirm runs/a --task my_task.py:fn (your own network)" in next_steps(run, ("digits-cnn",))
+
+
+def test_report_and_plot_never_write_over_a_file_of_another_kind(small_run, tmp_path, monkeypatch):
+    """`report -o RUN/candidates.db` destroyed the run; an earlier report or image is written over as before."""
+    run = tmp_path / "copied"
+    shutil.copytree(small_run, run)
+    monkeypatch.chdir(tmp_path)
+    kept = {name: (run / name).read_bytes() for name in ("candidates.db", "config.json")}
+    for args in (
+        ["report", str(run), "-o", str(run / "candidates.db")],
+        ["plot", "--expr", "x", "-o", str(run / "config.json")],
+    ):
+        result = CliRunner().invoke(main, args)
+        assert (
+            result.exit_code == 1 and "exists and is not a" in result.stderr and "nothing was written" in result.stderr
+        )
+    assert {name: (run / name).read_bytes() for name in kept} == kept
+    (tmp_path / "old.html").write_text("an earlier report")
+    assert CliRunner().invoke(main, ["report", str(run), "-o", "old.html"]).exit_code == 0
+    assert (tmp_path / "old.html").read_text().startswith("<!doctype html>")
+    assert "a folder" in CliRunner().invoke(main, ["plot", "--expr", "x", "-o", str(tmp_path)]).stderr
