@@ -34,7 +34,7 @@ from evoact.records import USER_ORIGINS, Candidate, RunState, Stage, Status
 from evoact.run import RunReader, read_run
 from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
-from evoact.store import RunStore, RunStoreError
+from evoact.store import DB_FILE, RunStore, RunStoreError
 from evoact.tasks import get_task, require_trusted
 from evoact.version import VERSION
 from evoact.workers import WorkerPool
@@ -264,6 +264,7 @@ def _drive(
                     f"{store.path}: checkpoint of generation {checkpoint.generation} cannot be continued"
                     f" by this evoact ({type(exc).__name__}: {exc})"
                 ) from None
+            _check_population(store, algorithm, checkpoint.generation)
         hooks.start(config.to_dict())
         if (planned := algorithm.planned()) is not None and planned <= total:  # else the budget ends the run first
             hooks.planned(planned)
@@ -331,6 +332,19 @@ def _drive(
         problem.close()
         store.close()
     return store
+
+
+def _check_population(store: RunStore, algorithm: Evolution, generation: int) -> None:
+    """The checkpoint's population must be rows of the database as it holds them: a database replaced by an older copy,
+    or one that lost its write-ahead log, would otherwise be continued with new candidates under reused ids."""
+    for member in algorithm.population:
+        row = store.candidate(member.id)
+        if row is None or row.genome != str(member.tree):
+            raise RunStoreError(
+                f"{store.path}: its checkpoint after generation {generation} names candidate #{member.id}"
+                f" {member.tree}, which {store.path / DB_FILE} does not hold as such (was it replaced by an older copy,"
+                " or its -wal file lost?); the run cannot continue from it"
+            )
 
 
 def _checker(algorithm: Evolution, config: SearchConfig, total: int) -> Callable[[int, dict], str | None]:

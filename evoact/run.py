@@ -53,9 +53,17 @@ class RunReader:
     def config(self) -> SearchConfig:
         """The search config the run was started with."""
         try:
-            return SearchConfig.from_dict(self.store.config()["config"])
+            config = SearchConfig.from_dict(self.store.config()["config"])
         except ValueError as exc:
             raise RunStoreError(f"{self.path / 'config.json'}: {exc}") from None
+        meta = self.store.meta()
+        made_on = meta.get("metrics") or meta.get("references")  # the tasks the stored results were made on
+        if made_on and set(made_on) != set(config.tasks):
+            raise RunStoreError(
+                f"{self.path / 'config.json'}: names the tasks {', '.join(config.tasks)}, but the run's results were"
+                f" made on {', '.join(made_on)} (was the file edited?)"
+            )
+        return config
 
     @functools.cached_property
     def space(self) -> SearchSpace:

@@ -290,6 +290,33 @@ def test_a_second_ctrl_c_stops_at_once_keeping_what_was_committed(tmp_path):
     assert sum(r.status != "pending" for r in RunStore.open(run).candidates()) >= 2
 
 
+def test_resume_refuses_a_database_that_lost_rows_its_checkpoint_names_and_a_config_edited_to_other_tasks(tmp_path):
+    """Rows lost with a -wal file (or a database replaced by an older copy) must not be re-proposed under reused ids;
+    a config.json edited to other tasks must not rank the stored results under another fitness."""
+    import json
+    import shutil
+
+    run = tmp_path / "runs" / "cut"
+    run_search(make_config("tiny", seed=1, workers=2, generations=2, tasks=("mnist1d-mlp",)), run)
+    for name, damage in (("rows", "rows"), ("tasks", "tasks")):
+        copy = tmp_path / name
+        shutil.copytree(run, copy)
+        store = RunStore.reopen(copy)
+        store.set_meta("state", "interrupted")
+        if damage == "rows":
+            store._conn.execute("DELETE FROM candidates WHERE generation >= 0")  # generation 0 and on: gone
+        store.close()
+        if damage == "tasks":
+            config = json.loads((copy / "config.json").read_text())
+            config["config"]["tasks"] = ["feynman-mlp"]
+            (copy / "config.json").write_text(json.dumps(config))
+            with pytest.raises(RunStoreError, match="names the tasks feynman-mlp, but the run's results were made on"):
+                evoact.open_run(copy).summary()
+        match = "does not hold as such" if damage == "rows" else "names the tasks feynman-mlp"
+        with pytest.raises(RunStoreError, match=match):
+            resume_search(copy, Console(file=io.StringIO()))
+
+
 def test_resume_refuses_a_finished_run_and_search_refuses_an_existing_one(tmp_path, run_cli):
     run_search(
         make_config("tiny", seed=1, workers=2, generations=1, tasks=("mnist1d-mlp",)), tmp_path / "runs" / "done"
