@@ -106,6 +106,21 @@ def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
     )
 
 
+def test_the_cache_key_changes_with_a_helper_module_beside_a_user_task(tmp_path, monkeypatch):
+    """A task that reads its learning rate from a module beside it: editing only that module is a new task."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "lr_helper.py").write_text("LR = 0.01\n")
+    task = tmp_path / "uses_helper.py"
+    task.write_text(
+        "from lr_helper import LR\n"
+        "def task(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': LR}\n"
+    )
+    config = make_config("tiny", tasks=(f"{task}:task",))
+    before = fitness_protocol(config)
+    (tmp_path / "lr_helper.py").write_text("LR = 0.1\n")
+    assert fitness_protocol(config) != before
+
+
 def test_the_cache_key_keeps_a_task_trained_on_a_gpu_apart(monkeypatch):
     from evoact.tasks.mnist1d import Mnist1dMlp
 

@@ -22,6 +22,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from evoact.scoring import METRICS
@@ -157,9 +158,10 @@ class UserTask(Task):
         self.metric = getattr(self.function, "metric", "accuracy")
 
     def revision(self) -> str:
-        """A digest of the file that defines the user's function (and of the compiler): editing it starts a new cache
-        revision."""
-        return source_digest(getattr(self.function, "func", self.function), *COMPILER)  # a partial: its function
+        """A digest of the file that defines the user's function, of the modules it loaded from its own folder (its
+        helpers), and of the compiler: editing any of them starts a new cache revision."""
+        function = getattr(self.function, "func", self.function)  # a partial: its function
+        return source_digest(function, *COMPILER, *_helpers(function))
 
     def run(
         self,
@@ -211,3 +213,25 @@ class UserTask(Task):
         if measure == "acc":
             return TrainResult(val, test, loss, seconds)
         return TrainResult(None, None, loss, seconds, val_loss=val, test_loss=test)
+
+
+def _helpers(function: Callable[..., Any]) -> list[ModuleType]:
+    """The modules loaded from the folder of the file that defines ``function``, or below it, by name: a task's own
+    helpers (``from helper import LR``), whose edits change what it trains. Installed packages and evoact are left
+    out (their versions are keyed apart), and so are modules imported only while it runs, in the workers."""
+    try:
+        source = inspect.getsourcefile(function)
+    except TypeError:
+        return []
+    if not source:
+        return []
+    own = Path(source).resolve()
+    out = []
+    for name, module in sorted(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or name.split(".")[0] == "evoact" or not file.endswith(".py"):
+            continue
+        path = Path(file).resolve()
+        if path != own and own.parent in path.parents and not {"site-packages", "dist-packages"} & set(path.parts):
+            out.append(module)
+    return out
