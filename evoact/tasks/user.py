@@ -188,9 +188,9 @@ class UserTask(Task):
             )
         measure = "acc" if self.metric == "accuracy" else "loss"
         try:
-            val = float(metrics[f"val_{measure}"])
-            test = None if metrics.get(f"test_{measure}") is None else float(metrics[f"test_{measure}"])
-            loss = None if metrics.get("train_loss") is None else float(metrics["train_loss"])
+            val = _number(metrics[f"val_{measure}"])
+            test = None if metrics.get(f"test_{measure}") is None else _number(metrics[f"test_{measure}"])
+            loss = None if metrics.get("train_loss") is None else _number(metrics["train_loss"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise TrainingError(
                 f"user task {self.name} must return a mapping with a numeric 'val_{measure}'"
@@ -213,6 +213,13 @@ class UserTask(Task):
         if measure == "acc":
             return TrainResult(val, test, loss, seconds)
         return TrainResult(None, None, loss, seconds, val_loss=val, test_loss=test)
+
+
+def _number(value: Any) -> float:
+    """A measure a task returned, as a float: a number (a NumPy or torch scalar too), never text or a truth value."""
+    if isinstance(value, (str, bytes, bool)):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
 
 
 def _helpers(function: Callable[..., Any]) -> list[ModuleType]:
