@@ -277,6 +277,17 @@ class RunStore:
         cls.open(path).close()  # the same checks as a reader
         lock = _lock(path)
         store = cls(path, _writer(path), lock)
+        try:
+            damage = [row[0] for row in store._conn.execute("PRAGMA quick_check(3)")]
+        except sqlite3.DatabaseError as exc:
+            damage = [str(exc)]
+        if damage != ["ok"]:  # a damaged file is left as it is: writing into it would mix new rows with the damage
+            store.close()
+            found = " ".join("; ".join(damage).split())[:200]
+            raise RunStoreError(
+                f"{path / DB_FILE}: fails SQLite's integrity check ({found}); nothing was written (restore it from a"
+                " copy, or read what it holds with evoact show)"
+            )
         store._upgrade()
         return store
 

@@ -231,3 +231,34 @@ def test_confirmation_trainings_read_back_as_records_and_a_damaged_one_is_named(
     store._conn.execute("UPDATE confirmations SET status = 'ok', test_acc = 'NaN?' WHERE formula = 'x'")
     with pytest.raises(RecordError, match="test_acc must be a finite number"):
         store.confirmations()
+
+
+def test_a_run_whose_database_fails_the_integrity_check_is_not_written(small_run, tmp_path):
+    """Resume and confirm open a run to write: a damaged page (here: one b-tree page's cell pointers) that reading
+    the facts does not reach must still stop them, before a row is added."""
+    import shutil
+    import sqlite3
+
+    refused = 0
+    pages = (small_run / DB_FILE).stat().st_size // 4096
+    for page in range(1, pages):
+        run = tmp_path / f"page{page}"
+        shutil.copytree(small_run, run)
+        with sqlite3.connect(run / DB_FILE) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        data = bytearray((run / DB_FILE).read_bytes())
+        data[page * 4096 + 8 : page * 4096 + 16] = b"\xff" * 8
+        (run / DB_FILE).write_bytes(bytes(data))
+        try:
+            RunStore.open(run).close()
+            with sqlite3.connect(f"file:{run / DB_FILE}?mode=ro", uri=True) as conn:
+                found = conn.execute("PRAGMA quick_check").fetchone()[0] != "ok"
+        except (RunStoreError, sqlite3.DatabaseError):
+            continue  # damage the reader's own checks already refuse
+        if not found:
+            continue  # a page SQLite's check does not read (free, or a payload's bytes)
+        with pytest.raises(RunStoreError, match="fails SQLite's integrity check.*nothing was written"):
+            RunStore.reopen(run)
+        assert (run / DB_FILE).read_bytes() == bytes(data)
+        refused += 1
+    assert refused  # some page's damage is only found by the check
