@@ -216,6 +216,15 @@ def writer_active(path: Path) -> bool:
     return False
 
 
+def _immutable(path: Path) -> str:
+    """``&immutable=1`` for a run in a folder this process cannot write (an archive, a read-only mount) whose database
+    was closed cleanly (no write-ahead log left): SQLite would otherwise need to create its shared-memory file there.
+    A run with a log left is read as usual, which needs that file to exist already."""
+    wal = path / f"{DB_FILE}-wal"
+    closed = not wal.exists() or wal.stat().st_size == 0
+    return "&immutable=1" if closed and not os.access(path, os.W_OK) else ""
+
+
 def _writer(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path / DB_FILE, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
@@ -330,7 +339,7 @@ class RunStore:
         _closed_box(path)
         if not db.is_file():
             raise RunStoreError(f"{path}: not an evoact run directory (no {DB_FILE})")
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro{_immutable(path)}", uri=True, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=5000")
         store = cls(path, conn)
         try:

@@ -1,5 +1,6 @@
 import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -262,3 +263,27 @@ def test_a_run_whose_database_fails_the_integrity_check_is_not_written(small_run
         assert (run / DB_FILE).read_bytes() == bytes(data)
         refused += 1
     assert refused  # some page's damage is only found by the check
+
+
+def test_a_cleanly_closed_run_in_a_folder_this_process_cannot_write_is_read_without_writing_there(
+    small_run, tmp_path, monkeypatch
+):
+    """An archived or read-only-mounted run: SQLite must not need to create its shared-memory file beside it."""
+    import shutil
+
+    run = tmp_path / "archived"
+    shutil.copytree(small_run, run)
+    with sqlite3.connect(run / DB_FILE) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for leftover in run.glob(f"{DB_FILE}-*"):
+        leftover.unlink()
+    expected = [(r.id, r.formula, r.outcome.fitness) for r in RunStore.open(run).candidates()]
+    for leftover in run.glob(f"{DB_FILE}-*"):
+        leftover.unlink()
+    before = sorted(p.name for p in run.iterdir())
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK and Path(p) == run else access(p, mode))
+    store = RunStore.open(run)
+    assert [(r.id, r.formula, r.outcome.fitness) for r in store.candidates()] == expected
+    store.close()
+    assert sorted(p.name for p in run.iterdir()) == before  # no -shm or -wal made in the folder
