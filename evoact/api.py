@@ -52,8 +52,12 @@ class Run(RunReader):
             raise ValueError(f"{self.path}: no evolved candidate has a fitness yet; nothing to export")
         return EXPORTERS[format](Path(path), row.formula, self.constants(row), row.outcome.learned)
 
-    def confirm(self, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, **options: Any) -> Confirmation:
-        """``evoact confirm``: re-train the top candidates and the baselines on fresh seeds, held-out tasks included."""
+    def confirm(
+        self, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, quiet: bool = False, **options: Any
+    ) -> Confirmation:
+        """``evoact confirm``: re-train the top candidates and the baselines on fresh seeds, held-out tasks included;
+        ``quiet`` hides the progress display, as ``search``'s does."""
+        options.setdefault("console", Console(stderr=True, quiet=quiet))
         return confirm_run(self.path, top, seeds, tasks, **options)
 
     def resume(
@@ -61,10 +65,12 @@ class Run(RunReader):
         max_time: float | str | None = None,
         target_fitness: float | None = None,
         patience: int | None = None,
+        quiet: bool = False,
         **options: Any,
     ) -> Run:
         """``evoact resume``: continue this run where it stopped, under this session's stopping rules (``search``'s);
-        returns it, reopened."""
+        returns it, reopened. ``quiet`` hides the progress display."""
+        options.setdefault("console", Console(stderr=True, quiet=quiet))
         resume_search(self.path, stop=_rules(max_time, target_fitness, patience), **options)
         return open_run(self.path)
 

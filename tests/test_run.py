@@ -32,7 +32,7 @@ def api_run(tmp_path_factory):
     )
 
 
-def test_the_python_api_runs_a_search_and_reads_exports_and_confirms_it(api_run, tmp_path):
+def test_the_python_api_runs_a_search_and_reads_exports_and_confirms_it(api_run, tmp_path, capfd):
     assert api_run.state == "finished" and api_run.config.seed == 1 and repr(api_run).startswith("Run(")
     ranking = api_run.ranking(3)
     assert ranking and ranking[0] == api_run.best and all(r.label is None for r in ranking)
@@ -43,7 +43,9 @@ def test_the_python_api_runs_a_search_and_reads_exports_and_confirms_it(api_run,
     assert (
         json.loads(api_run.export(tmp_path / "best.json", format="json").read_text())["formula"] == api_run.best.formula
     )
-    summary = api_run.confirm(top=1, seeds=2, tasks=["mnist1d-cnn"], epochs=1, workers=2)
+    capfd.readouterr()
+    summary = api_run.confirm(top=1, seeds=2, tasks=["mnist1d-cnn"], epochs=1, workers=2, quiet=True)
+    assert "| ETA" not in capfd.readouterr().err  # quiet, as the search was: no line per training
     assert summary.tasks["mnist1d-cnn"].rows[0].name.split(" = ")[0] == f"#{api_run.best.id}"  # "= mish" if it is one
     again = evoact.open_run(api_run.path)
     assert again.verdict().confirmed["mnist1d-cnn"].best_baseline in ("relu", "gelu", "silu", "mish", "tanh")
