@@ -206,7 +206,8 @@ def confirm_run(
                 key = (entry["formula"], stored_task(entry, task), seed)
                 measured = "test_acc" if loaded[task].metric == "accuracy" else "test_loss"
                 score = result.get("scores", {}).get(task, {})
-                if result["status"] == Status.OK and score.get(measured) is None:
+                missing = result["status"] == Status.OK and score.get(measured) is None
+                if missing:
                     result = {"status": "failed", "error": f"task {task} reported no {measured}, which confirm needs"}
                 if not result.get("transient"):
                     store.add_confirmation(
@@ -227,6 +228,11 @@ def confirm_run(
                     f"{entry['name']} on {task} seed {seed}: {outcome}"
                     + (" (not stored: run confirm again to retry)" if result.get("transient") else "")
                 )
+                if missing and is_user_task(task):  # every other training of the task would miss it too: stop now
+                    raise ValueError(
+                        f"task {task} returned no {measured}, which confirm compares: add it to"
+                        " what the function returns (README, 'Your own task'); the trainings done so far are kept"
+                    )
         if all(r is None or r.status != Status.OK for r in stored.values()):
             first = next((r for r in stored.values() if r is not None), None)
             raise ValueError(

@@ -255,6 +255,22 @@ def test_baselines_are_copied_from_a_run_confirmed_under_the_same_protocol(confi
         store.close()
 
 
+def test_a_user_task_without_a_test_measure_stops_the_confirmation_at_its_first_training(confirmed, tmp_path):
+    """Search needs only val_acc; confirm compares test_acc: say so at once, not after every training failed."""
+    import io
+
+    from rich.console import Console
+
+    run = tmp_path / "run"
+    shutil.copytree(confirmed[0], run)
+    task = tmp_path / "no_test.py"
+    task.write_text("def net(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.5}\n")
+    out = io.StringIO()
+    with pytest.raises(ValueError, match="no_test.py:net returned no test_acc, which confirm compares"):
+        confirm_run(run, top=1, seeds=3, tasks=[f"{task}:net"], epochs=1, workers=1, console=Console(file=out))
+    assert out.getvalue().count(" seed 1000") < 6 * 3  # it stopped before training every function on every seed
+
+
 def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_fixed_task_trains_again(
     confirmed, tmp_path
 ):
