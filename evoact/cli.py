@@ -327,14 +327,19 @@ def _after_interrupt(run_dir: Path) -> str:
 
 
 def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
-    """Run a search with clean errors; Ctrl-C stops after saving, a second Ctrl-C at once."""
+    """Run a search with clean errors; Ctrl-C stops after saving, a second Ctrl-C at once. SIGTERM (what ``timeout``
+    and batch schedulers send) stops as a first Ctrl-C does, and exits with 143."""
+    received: list[int] = []
 
     def first_interrupt(signum: int, frame: object) -> None:
+        received.append(signum)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        console.print("stopping; Ctrl-C again to stop at once (what is finished is saved either way)", highlight=False)
+        said = "terminated (SIGTERM)" if signum == signal.SIGTERM else "Ctrl-C again to stop at once"
+        console.print(f"stopping; {said} (what is finished is saved either way)", highlight=False)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, first_interrupt)
+    previous_term = signal.signal(signal.SIGTERM, first_interrupt)
     try:
         start()
     except (SearchSpaceError, RunStoreError, WorkerError, ValueError) as exc:
@@ -344,9 +349,10 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
             console.print(_after_interrupt(run_dir), highlight=False, soft_wrap=True)  # a command to copy: one line
         else:
             console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
-        sys.exit(130)
+        sys.exit(143 if signal.SIGTERM in received else 130)
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
     finished = open_run(run_dir)
     summary = _read(finished.summary, 10, None)
     print_run(finished, summary, top=10, status=None)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +41,21 @@ def start_ray(workers: int, address: str | None = None) -> bool:
 
     if ray.is_initialized():
         return False
+    # ray.init sets its own SIGTERM handler (exit at once); one the caller set (the command line: stop as Ctrl-C does,
+    # saving what finished) is put back after it
+    term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    try:
+        _init(address, workers)
+    finally:
+        if callable(term):
+            signal.signal(signal.SIGTERM, term)
+    return True
+
+
+def _init(address: str | None, workers: int) -> None:
+    """``ray.init`` on ``address``, or a new private local Ray of ``workers`` CPUs bound to loopback."""
+    import ray
+
     quiet: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     if address:
         package = str(Path(__file__).resolve().parent)
@@ -64,7 +81,6 @@ def start_ray(workers: int, address: str | None = None) -> bool:
                 f"local Ray bound to {bound}, not loopback: import evoact.workers before ray,"
                 f" or set {_LOOPBACK_SWITCH}=0"
             )
-    return True
 
 
 def _loopback_if_imported() -> None:

@@ -243,3 +243,25 @@ def test_a_private_ray_without_a_place_for_the_job_is_refused_at_once():
     with pytest.raises(WorkerError, match="this machine has no place for a job that needs .*drop --gpus-per-job"):
         WorkerPool(1, gpus_per_job=64)
     assert not ray.is_initialized()
+
+
+@pytest.mark.own_ray
+def test_a_sigterm_handler_set_before_ray_starts_is_kept():
+    """ray.init installs its own SIGTERM handler (exit at once); the command line's (stop as Ctrl-C does, saving what
+    finished) must survive it."""
+    import signal
+
+    import ray
+
+    def stop_like_ctrl_c(signum, frame):  # noqa: ANN001, ANN202 - a signal handler's signature
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
+    pool = None
+    try:
+        pool = WorkerPool(1, timeout=60)
+        assert ray.is_initialized() and signal.getsignal(signal.SIGTERM) is stop_like_ctrl_c
+    finally:
+        if pool is not None:
+            pool.close()
+        signal.signal(signal.SIGTERM, previous)
