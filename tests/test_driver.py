@@ -18,6 +18,8 @@ from evoact.config import fitness_protocol, make_config
 from evoact.driver import resume_search, run_search
 from evoact.screening import CACHE_FILE, FitnessCache
 from evoact.store import RunStore, RunStoreError
+from evoact.tasks import get_task
+from evoact.training import TrainConfig
 
 
 def _hall_of_fame(path):
@@ -106,19 +108,30 @@ def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
     )
 
 
-def test_the_cache_key_changes_with_a_helper_module_beside_a_user_task(tmp_path, monkeypatch):
-    """A task that reads its learning rate from a module beside it: editing only that module is a new task."""
-    monkeypatch.syspath_prepend(str(tmp_path))
+@pytest.mark.parametrize("where", ["at the top", "inside the function"])
+def test_the_cache_key_changes_with_a_helper_module_beside_a_user_task(tmp_path, monkeypatch, where):
+    """A task that reads its learning rate from a module beside it (imported at the top of its file, or only when it
+    runs, as workers do): editing only that module is a new task. Run from the task's own folder, which holds modules
+    with relative ``__file__``s' names (torch.classes: ``_classes.py``), and with no PYTHONPATH: the file's folder is
+    importable, as ``python file.py`` makes it."""
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # whatever the import adds is undone
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "lr_helper.py").write_text("LR = 0.01\n")
+    top, inside = (
+        ("from lr_helper import LR\n", "") if where == "at the top" else ("", "    from lr_helper import LR\n")
+    )
     task = tmp_path / "uses_helper.py"
     task.write_text(
-        "from lr_helper import LR\n"
-        "def task(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': LR}\n"
+        f"{top}def task(make_activation, seed, epochs):\n{inside}    make_activation()\n    return {{'val_acc': LR}}\n"
     )
     config = make_config("tiny", tasks=(f"{task}:task",))
     before = fitness_protocol(config)
+    assert fitness_protocol(config) == before
     (tmp_path / "lr_helper.py").write_text("LR = 0.1\n")
     assert fitness_protocol(config) != before
+    assert get_task(f"{task}:task").run(torch.nn.ReLU, TrainConfig()).val_acc > 0  # it imports, with no PYTHONPATH
 
 
 def test_the_cache_key_keeps_a_task_trained_on_a_gpu_apart(monkeypatch):

@@ -22,7 +22,6 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from evoact.scoring import METRICS
@@ -31,6 +30,8 @@ from evoact.training import Hurdle, TrainConfig, TrainingError, TrainResult
 
 #: The epochs a user task is asked for at the quick budget (scaled by the budget, or the run's ``--epochs``).
 EPOCHS = 25
+#: The most ``.py`` files beside a task's file that its cache revision reads (a folder of a whole project has more).
+MAX_HELPERS = 200
 
 
 def is_user_task(name: str) -> bool:
@@ -81,6 +82,7 @@ def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..
     )
     try:
         if target.endswith(".py"):
+            _importable(str(Path(target).resolve().parent))  # its helpers beside it, as ``python file.py`` finds them
             spec = importlib.util.spec_from_file_location(module_name, target)
             if spec is None or spec.loader is None:
                 raise ImportError(f"{target} is not a Python module")
@@ -113,9 +115,14 @@ def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..
 def _current_directory_importable() -> None:
     """Put the current directory on ``sys.path``, as ``python -m`` does: ``evoact`` is a console script, whose path
     starts at its own folder, and the README promises ``--task MODULE:FUNCTION`` from the current directory."""
-    here = os.getcwd()
-    if not any(entry in ("", ".", here) for entry in sys.path):
-        sys.path.insert(0, here)
+    if not any(entry in ("", ".") for entry in sys.path):
+        _importable(os.getcwd())
+
+
+def _importable(folder: str) -> None:
+    """``folder`` on ``sys.path`` (first), unless it is there already."""
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
 
 
 def _import_failure(target: str, exc: BaseException) -> str:
@@ -161,7 +168,10 @@ class UserTask(Task):
         """A digest of the file that defines the user's function, of the modules it loaded from its own folder (its
         helpers), and of the compiler: editing any of them starts a new cache revision."""
         function = getattr(self.function, "func", self.function)  # a partial: its function
-        return source_digest(function, *COMPILER, *_helpers(function))
+        digest = hashlib.sha256(source_digest(function, *COMPILER).encode())
+        for path in _helpers(function):
+            digest.update(str(path).encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()[:16]
 
     def run(
         self,
@@ -222,10 +232,11 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def _helpers(function: Callable[..., Any]) -> list[ModuleType]:
-    """The modules loaded from the folder of the file that defines ``function``, or below it, by name: a task's own
-    helpers (``from helper import LR``), whose edits change what it trains. Installed packages and evoact are left
-    out (their versions are keyed apart), and so are modules imported only while it runs, in the workers."""
+def _helpers(function: Callable[..., Any]) -> list[Path]:
+    """The files of a task's own helpers, whose edits change what it trains: the ``.py`` files beside the file that
+    defines ``function`` (at most ``MAX_HELPERS``, by name; a helper imported inside the function is one), and the
+    modules loaded from below that folder. Installed packages and evoact are left out (their versions are keyed
+    apart); data files are not read."""
     try:
         source = inspect.getsourcefile(function)
     except TypeError:
@@ -233,12 +244,13 @@ def _helpers(function: Callable[..., Any]) -> list[ModuleType]:
     if not source:
         return []
     own = Path(source).resolve()
-    out = []
-    for name, module in sorted(sys.modules.items()):
+    found = set(sorted(p.resolve() for p in own.parent.glob("*.py"))[:MAX_HELPERS])
+    for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
-        if not file or name.split(".")[0] == "evoact" or not file.endswith(".py"):
-            continue
-        path = Path(file).resolve()
-        if path != own and own.parent in path.parents and not {"site-packages", "dist-packages"} & set(path.parts):
-            out.append(module)
-    return out
+        # a relative __file__ (torch.classes has one) names no file of the task's
+        if isinstance(file, str) and os.path.isabs(file) and file.endswith(".py") and name.split(".")[0] != "evoact":
+            path = Path(file).resolve()
+            if own.parent in path.parents and not {"site-packages", "dist-packages"} & set(path.parts):
+                found.add(path)
+    found.discard(own)
+    return sorted(p for p in found if p.is_file())
