@@ -35,7 +35,8 @@ def main() -> None:
         f" >= {WORST_GOAL:.2f}. A ratio is the test measure relative to the best of GELU, SiLU and Mish on that task"
         " (accuracy / best, or best loss / loss), mean over the confirmation's seeds. In brackets: 95% intervals over"
         " those seeds (a percentile bootstrap, one draw of seeds for every function; confirmations stored before"
-        " evoact computed them have none).",
+        " evoact computed them have none). With 10 seeds such an interval holds the truth about 89% of the time"
+        " (`bench/results/interval_coverage.md`): the least of the uncertainty.",
         "",
         "| run | function | formula | mean ratio | worst ratio | worst task | goal |",
         "|---|---|---|---|---|---|---|",

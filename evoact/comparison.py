@@ -20,6 +20,8 @@ from evoact.store import RunStore
 from evoact.summaries import Confirmation, ConfirmationRow, GroupRatio, GroupSummary, TaskConfirmation
 from evoact.tasks import task_family
 
+#: The fewest seeds a group's ratios get intervals from (with 3, a 95% interval holds the truth 3 times in 4).
+INTERVAL_SEEDS = 5
 #: What a group's ratios compare with: on each task, the best of these (the issue's strongest published baselines).
 RATIO_REFERENCES = ("gelu", "silu", "mish")
 #: A plain-FFN baseline's name is this and its activation's (``plain-relu``); its trainings are stored under the task's
@@ -207,9 +209,10 @@ def _ratio_intervals(
 ) -> tuple[float | None, float | None, float | None, float | None]:
     """95% percentile-bootstrap intervals of ``name``'s mean and worst ratio over ``tasks``: the seeds are drawn with
     replacement, the same draw for every function (a seed pairs their trainings). Nones unless it and the references
-    finished every seed there, and with fewer than 3 seeds."""
+    finished every seed there, and with fewer than ``INTERVAL_SEEDS`` seeds. With few seeds such intervals are
+    narrower than the truth (``bench/results/interval_coverage.md``): the least of the uncertainty."""
     nothing = (None, None, None, None)
-    if len(seeds) < 3 or not tasks:
+    if len(seeds) < INTERVAL_SEEDS or not tasks:
         return nothing
     columns = []
     for task in tasks:
@@ -322,7 +325,10 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
             " (accuracy / best, or best loss / loss; above 1 is better), mean and worst over the tasks"
         )
         if any(r.mean_low is not None for r in ratios.rows):
-            title += "; in brackets, 95% intervals over the seeds (bootstrap)"
+            title += (
+                "; in brackets, 95% bootstrap intervals over the seeds (with 5-10 seeds they hold the truth 84-89% of"
+                " the time: read them as the least of the uncertainty)"
+            )
         cells = [
             [
                 r.name,

@@ -103,6 +103,12 @@ def test_group_ratios_give_intervals_over_the_seeds_that_separate_a_clear_win_fr
     table = next(cells for title, _, cells in tables(summary) if title.startswith("test group"))
     assert any(cell.startswith(f"{rows['#1'].mean:.4f} [") for row in table for cell in row)
 
+    first4 = {
+        task: {n: {s: v for s, v in by.items() if s in seeds[:4]} for n, by in measured.items()}
+        for task, measured in (("a", acc_seeds), ("b", loss_seeds))
+    }
+    few = group_ratios(results, per_seed=first4, seeds=seeds[:4])
+    assert all(r.mean_low is None for r in few["test"].rows)  # 4 seeds: too few for an interval worth printing
     del acc_seeds["#1"][3]  # a missed seed: no interval for that function, the others keep theirs
     missed = {
         r.name: r for r in group_ratios(results, per_seed={"a": acc_seeds, "b": loss_seeds}, seeds=seeds)["test"].rows
