@@ -86,6 +86,9 @@ def _target(
             row = opened.store.candidate(candidate_id)
         else:
             row = next(iter(_read(opened.ranking, 1)), None)  # the best, as `show` ranks (its raced mean)
+            verdict = _read(opened.verdict)
+            if row is not None and verdict is not None and verdict.note:  # on stderr: --json output stays JSON
+                click.echo(f"note: {' '.join(verdict.note.split())}", err=True)
         if row is None:
             _fail(
                 f"{run}: no candidate with id {candidate_id}"
@@ -355,9 +358,7 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
         signal.signal(signal.SIGTERM, previous_term)
     finished = open_run(run_dir)
     summary = _read(finished.summary, 10, None)
-    print_run(finished, summary, top=10, status=None)
-    if summary.verdict is not None and summary.verdict.note:
-        console.print(f"\n[yellow]note:[/] {shown(summary.verdict.note)}", highlight=False)
+    print_run(finished, summary, top=10, status=None)  # its verdict's note included
     if finished.state == RunState.STOPPED:
         console.print(
             f"\nstopped early: continue with evoact resume {shown(str(run_dir))} (with another stopping rule, or none)",

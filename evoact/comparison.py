@@ -320,7 +320,8 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
         out.append((title, header(metric), rows))
     for group, ratios in (summary.groups or {}).items():
         title = (
-            f"{group} group ({len(ratios.tasks)} tasks): test measure relative to the best of"
+            f"{group} group ({len(ratios.tasks)} task{'s' if len(ratios.tasks) != 1 else ''}): test measure relative"
+            " to the best of"
             f" {listed([_shown(n, ratios.tasks) for n in ratios.references])} on each task"
             " (accuracy / best, or best loss / loss; above 1 is better), mean and worst over the tasks"
         )

@@ -238,7 +238,7 @@ def confirm_run(
             raise ValueError(
                 "every confirmation training failed"
                 + (f" ({first.name} on {first.task}: {first.error})" if first else "")
-                + "; the run's earlier confirmation is kept"
+                + ("; the run's earlier confirmation is kept" if store.meta().get("confirmation") else "")
             )
         summary = summarise(
             store,

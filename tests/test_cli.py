@@ -51,8 +51,10 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         [sys.executable, "-c", code, str(tmp_path / "best.py")], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.splitlines() == [best["formula"], "torch.Size([2, 3])"]
-    run_cli("export", "runs/e2e", "-o", "top.py")  # RUN alone: its best, as `show` ranks it
+    top = run_cli("export", "runs/e2e", "-o", "top.py")  # RUN alone: its best, as `show` ranks it
     assert (tmp_path / "top.py").read_text() == (tmp_path / "best.py").read_text()
+    verdict = shown["verdict"] or {}
+    assert ("note: " in top.stderr) == bool(verdict.get("note"))  # the run's own verdict on it, if it has one
 
     refused = run_cli("search", "--budget", "tiny", "--name", "e2e", check=False)
     assert refused.returncode != 0 and "already holds a run" in refused.stderr
