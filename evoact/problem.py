@@ -22,7 +22,7 @@ from evoact.evolution import Fitness, Proposal
 from evoact.formula import X, parse
 from evoact.hooks import Hooks
 from evoact.racing import Racing
-from evoact.records import USER_ORIGINS, Candidate, Outcome, Stage, Status
+from evoact.records import USER_ORIGINS, Candidate, Outcome, Stage, Status, baselines_failed
 from evoact.scoring import fitness, objectives, references, uses_loss
 from evoact.screening import CACHE_FILE, FitnessCache, screen_static
 from evoact.search_space import SearchSpace
@@ -101,11 +101,10 @@ class Problem:
         self._dispatch(self._screen(stored, baseline=True)[0])
         self.drain()
         trained = [self._rows[cid] for cid in rows]
-        if all(r.status != Status.OK for r in trained):  # nothing to score against: no search can mean anything
-            first = next((r for r in trained if r.outcome.error), trained[0])
+        if failed := baselines_failed(trained):  # nothing to score against: no search can mean anything
             own = any(is_user_task(t) for t in self.config.tasks)
             raise ValueError(
-                f"every baseline failed ({first.label}: {first.outcome.error}); the tasks cannot score candidates:"
+                f"{failed}; the tasks cannot score candidates:"
                 f" fix the task or its data, then `evoact resume {self.store.path}"
                 + (" --trust-task` trains them again" if own else "` (which takes --data-dir) trains them again")
                 + "; a --timeout too short for them needs a new search"
@@ -342,9 +341,8 @@ class Problem:
         if self.cache is None:
             return False
         known = self.cache.get(self.protocol, fp)
-        if known is not None and known.status == Status.REJECTED:  # stored by a version that keyed it so: unknown
-            known = None  # settings decided it
-        known = known or self.cache.get(self.verdicts, fp)
+        if known is None or known.status == Status.REJECTED:  # a rejection is under its settings' key (one under the
+            known = self.cache.get(self.verdicts, fp)  # plain key is an earlier version's, under settings unknown)
         if known is None or (known.status == "ok" and known.evaluations < self.screening.evaluations_per_hash):
             return False
         same_run = self.store.candidates_with_fingerprint(fp)

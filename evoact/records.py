@@ -91,7 +91,7 @@ def _numbers(data: Any) -> tuple[float, ...]:
 
 
 def _number(data: Any) -> float:
-    if not isinstance(data, (int, float)) or isinstance(data, bool) or not math.isfinite(data):
+    if not finite_number(data):
         raise RecordError(f"a finite number expected, got {data!r}")
     return float(data)
 
@@ -295,6 +295,15 @@ class RaceResult(_Record):
             raise RecordError(f"candidate #{self.candidate} seed {self.seed}: unknown status {self.status!r}") from None
         if self.fitness is not None and not finite_number(self.fitness):
             raise RecordError(f"candidate #{self.candidate} seed {self.seed}: fitness must be a finite number")
+
+
+def baselines_failed(baselines: Sequence[Candidate]) -> str | None:
+    """``every baseline failed (relu: why)`` where none of ``baselines`` trained: no candidate can be scored (a task
+    that cannot train), else None."""
+    if not baselines or any(r.status == Status.OK for r in baselines):
+        return None
+    first = next((r for r in baselines if r.outcome.error), baselines[0])
+    return f"every baseline failed ({first.label}: {first.outcome.error})"
 
 
 def finite_number(value: Any) -> bool:

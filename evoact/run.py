@@ -19,7 +19,7 @@ from evoact.compiler import CompileError, values_at
 from evoact.config import SearchConfig
 from evoact.formula import FormulaError, parse
 from evoact.pareto import pareto_front
-from evoact.records import Candidate, RecordError, RunState, Stage, Status, mean_learned
+from evoact.records import Candidate, RecordError, RunState, Stage, Status, baselines_failed, mean_learned
 from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
@@ -357,13 +357,11 @@ class RunReader:
 
     def _stopped_because(self, rows: Sequence[Candidate]) -> str | None:
         """Why a run stopped short: its stop rule, or a task on which every baseline failed (it cannot score)."""
-        if self.state == RunState.STOPPED:
+        state = self.state
+        if state == RunState.STOPPED:
             return self.store.meta().get("stopped_because")
-        baselines = [r for r in rows if r.label]
-        if self.state != RunState.RUNNING and baselines and all(r.status == Status.FAILED for r in baselines):
-            first = next((r for r in baselines if r.outcome.error), baselines[0])
-            return f"every baseline failed ({first.label}: {first.outcome.error}); fix the task or its data"
-        return None
+        failed = baselines_failed([r for r in rows if r.label]) if state != RunState.RUNNING else None
+        return f"{failed}; fix the task or its data" if failed else None
 
     def ranking(self, top: int | None = None) -> list[Candidate]:
         """Evolved candidates with a fitness, best first (baselines left out), at most ``top``."""
