@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from evoact.config import make_config
+from evoact.config import DEFAULT_BUDGET, make_config
 from evoact.confirmation import confirm_run
 from evoact.driver import resume_search, run_dir_for, run_search
 from evoact.export import EXPORTERS
@@ -87,7 +87,7 @@ def open_run(path: str | Path) -> Run:
 
 
 def search(
-    budget: str = "quick",
+    budget: str = DEFAULT_BUDGET,
     *,
     name: str | None = None,
     runs_dir: str | Path = "runs",

@@ -27,6 +27,8 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "standard": dict(population=32, offspring=16, generations=12, epoch_scale=2.0, race_top=5, race_seeds=3),
     "thorough": dict(population=64, offspring=32, generations=30, epoch_scale=4.0, race_top=10, race_seeds=5),
 }
+#: The budget of a search that names none.
+DEFAULT_BUDGET = "quick"
 #: The default score and aggregate of a search over several tasks (measured: bench/results/fitness_transfer.md).
 DEFAULT_SCORE, DEFAULT_AGGREGATE = "accuracy", "mean"
 
@@ -138,11 +140,11 @@ class SearchConfig:
     ``seed`` fixes evolution and training: it is held here once, and the training protocol takes it from here.
     """
 
-    budget: str = "quick"
+    budget: str = DEFAULT_BUDGET
     space: str = "default"
     tasks: tuple[str, ...] = SUITES["general"]
     seed: int = 0
-    generations: int = 6
+    generations: int = BUDGETS[DEFAULT_BUDGET]["generations"]
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     workers: int = 2
     timeout: float = 600.0
@@ -156,8 +158,8 @@ class SearchConfig:
     complexity_objective: bool = False
     data_dir: str | None = None
     gpus_per_job: float = 0.0
-    race_top: int = 5
-    race_seeds: int = 3
+    race_top: int = BUDGETS[DEFAULT_BUDGET]["race_top"]
+    race_seeds: int = BUDGETS[DEFAULT_BUDGET]["race_seeds"]
     guesses: tuple[str, ...] = ()
     warm_start: str | None = None
     warm_trees: tuple[str, ...] = ()
@@ -353,7 +355,7 @@ def _listed(name: str, value: Any) -> tuple:
         raise ValueError(f"{name} must be a list, got {type(value).__name__}") from None
 
 
-def make_config(budget: str = "quick", **settings: Any) -> SearchConfig:
+def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     """A config from a budget preset with settings on top (None keeps the preset).
 
     A setting names a field of the search, evolution, training or screening config (``epochs``, ``population``,

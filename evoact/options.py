@@ -19,6 +19,7 @@ from evoact.config import (
     BOUNDS,
     BUDGETS,
     DEFAULT_AGGREGATE,
+    DEFAULT_BUDGET,
     DEFAULT_SCORE,
     MODES,
     SELECTIONS,
@@ -39,7 +40,7 @@ _SCREENING = ScreeningConfig()  # the cascade's defaults, as the help text state
 def _budget_race(budget: str) -> str:
     """A budget's racing, as ``--race`` writes it."""
     preset = BUDGETS[budget]
-    return f"{preset['race_top']},{preset['race_seeds']}"
+    return f"{preset['race_top']},{preset['race_seeds']}" if preset["race_top"] else "0"
 
 
 #: Option kinds besides a type or a tuple of choices: an on/off flag, a repeatable text, comma-separated numbers,
@@ -70,7 +71,7 @@ class Option:
 
 
 SEARCH_OPTIONS: tuple[Option, ...] = (
-    Option("--budget", "budget", tuple(BUDGETS), "Preset size of the search.", default="quick"),
+    Option("--budget", "budget", tuple(BUDGETS), "Preset size of the search.", default=DEFAULT_BUDGET),
     Option("--seed", "seed", int, "Seed of evolution and training; fixes the run.", default=0),
     Option("--space", "space", str, "Shipped search space name or path to a .toml file.", default="default"),
     Option(
@@ -224,7 +225,7 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "race_top",
         RACE,
         "Racing the elite: K,N trains every candidate that enters the top K on N seeds in all, and ranks by the mean"
-        f" (default: the budget's, {_budget_race('quick')} for quick and standard); 0 turns it off.",
+        f" (default: the budget's: {', '.join(f'{b} {_budget_race(b)}' for b in BUDGETS)}); 0 turns it off.",
     ),
     Option(
         "--guess",

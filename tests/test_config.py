@@ -5,7 +5,7 @@ from dataclasses import fields
 
 import pytest
 
-from evoact.config import BOUNDS, BUDGETS, SearchConfig, check, make_config
+from evoact.config import BOUNDS, BUDGETS, DEFAULT_BUDGET, SearchConfig, check, make_config
 from evoact.evolution import EvolutionConfig
 from evoact.screening import ScreeningConfig
 from evoact.training import TrainConfig
@@ -22,6 +22,7 @@ def test_budget_presets_and_settings_reach_their_config():
     )  # None keeps the preset
     assert make_config("tiny").training.epochs is None  # each task trains its own epochs, scaled by the budget
     assert make_config("tiny").workers == (os.cpu_count() or 1) and make_config("tiny", workers=3).workers == 3
+    assert SearchConfig(workers=3) == make_config(DEFAULT_BUDGET, workers=3)  # a bare config is the default preset's
 
 
 def test_config_round_trips_to_json_ready_dict():
