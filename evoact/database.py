@@ -3,8 +3,43 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose full disk is an ``OSError`` naming its file (SQLite's message names neither the file nor
+    that it is the disk, not the database, that is full)."""
+
+    def __init__(self, database: str | Path, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self.path = str(database)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            raise _full(exc, self.path) from exc
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            raise _full(exc, self.path) from exc
+
+
+def _full(exc: sqlite3.OperationalError, path: str) -> Exception:
+    if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_FULL:
+        return exc
+    return OSError(errno.ENOSPC, "the disk is full (what was saved before is kept: free space, then resume)", path)
+
+
+def connect(path: str | Path, **kwargs: Any) -> sqlite3.Connection:
+    """A connection for writing, in autocommit mode (``transaction`` groups writes)."""
+    return sqlite3.connect(path, isolation_level=None, factory=_Connection, **kwargs)
 
 
 @contextlib.contextmanager
@@ -18,9 +53,11 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite itself rolls back on some errors (a full disk)
+            try:
+                conn.execute("COMMIT")
+            except (sqlite3.Error, OSError):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evoact.checkpoint import CHECKPOINT_DIR
-from evoact.database import transaction
+from evoact.database import connect, transaction
 from evoact.records import STATUSES, Candidate, ConfirmationTraining, Outcome, RaceResult, RunState, finite_number
 from evoact.scoring import METRICS
 
@@ -226,7 +226,7 @@ def _immutable(path: Path) -> str:
 
 
 def _writer(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path / DB_FILE, isolation_level=None)
+    conn = connect(path / DB_FILE)
     conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
     conn.execute("PRAGMA synchronous=FULL")  # a committed row survives an OS crash, as the checkpoints after it do
     return conn

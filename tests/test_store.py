@@ -1,3 +1,4 @@
+import errno
 import os
 import sqlite3
 from pathlib import Path
@@ -287,3 +288,18 @@ def test_a_cleanly_closed_run_in_a_folder_this_process_cannot_write_is_read_with
     assert [(r.id, r.formula, r.outcome.fitness) for r in store.candidates()] == expected
     store.close()
     assert sorted(p.name for p in run.iterdir()) == before  # no -shm or -wal made in the folder
+
+
+def test_a_full_disk_is_named_with_the_database_and_keeps_what_was_saved(tmp_path):
+    store = RunStore.create(tmp_path / "run", {"config": {"seed": 1}})
+    kept = store.add_candidate("tanh(x)", "random", generation=0)
+    pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+    store._conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own way to run out of room, without a disk
+    with pytest.raises(OSError) as caught:
+        with store.transaction():
+            for _ in range(200):
+                store.add_candidate("sin(x)" + " " * 2000, "random", generation=0)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "run" / DB_FILE)
+    assert "disk is full" in caught.value.strerror
+    store.close()
+    assert [r.id for r in RunStore.open(tmp_path / "run").candidates()] == [kept]

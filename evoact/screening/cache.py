@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evoact.database import transaction
+from evoact.database import connect, transaction
 
 CACHE_FILE = "fitness_cache.db"
 
@@ -99,7 +99,7 @@ class FitnessCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._conn = connect(self.path, timeout=30)
         except sqlite3.Error as exc:
             raise _unusable(self.path, exc) from None
         try:
