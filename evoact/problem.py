@@ -104,8 +104,7 @@ class Problem:
         if failed := baselines_failed(trained):  # nothing to score against: no search can mean anything
             own = any(is_user_task(t) for t in self.config.tasks)
             raise ValueError(
-                f"{failed}; the tasks cannot score candidates:"
-                f" fix the task or its data, then `evoact resume {self.store.path}"
+                f"{failed} (the tasks cannot score candidates), then `evoact resume {self.store.path}"
                 + (" --trust-task` trains them again" if own else "` (which takes --data-dir) trains them again")
                 + "; a --timeout too short for them needs a new search"
             )

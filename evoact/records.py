@@ -298,12 +298,12 @@ class RaceResult(_Record):
 
 
 def baselines_failed(baselines: Sequence[Candidate]) -> str | None:
-    """``every baseline failed (relu: why)`` where none of ``baselines`` trained: no candidate can be scored (a task
-    that cannot train), else None."""
-    if not baselines or any(r.status == Status.OK for r in baselines):
+    """``every baseline failed (relu: why); fix the task or its data`` where every one of ``baselines`` failed: no
+    candidate can be scored (a task that cannot train), else None (also while some are still to train)."""
+    if not baselines or any(r.status != Status.FAILED for r in baselines):
         return None
     first = next((r for r in baselines if r.outcome.error), baselines[0])
-    return f"every baseline failed ({first.label}: {first.outcome.error})"
+    return f"every baseline failed ({first.label}: {first.outcome.error}); fix the task or its data"
 
 
 def finite_number(value: Any) -> bool:

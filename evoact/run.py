@@ -360,8 +360,7 @@ class RunReader:
         state = self.state
         if state == RunState.STOPPED:
             return self.store.meta().get("stopped_because")
-        failed = baselines_failed([r for r in rows if r.label]) if state != RunState.RUNNING else None
-        return f"{failed}; fix the task or its data" if failed else None
+        return baselines_failed([r for r in rows if r.label]) if state != RunState.RUNNING else None
 
     def ranking(self, top: int | None = None) -> list[Candidate]:
         """Evolved candidates with a fitness, best first (baselines left out), at most ``top``."""

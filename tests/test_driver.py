@@ -586,7 +586,7 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
         "    raise FileNotFoundError('no such file: data.npz')\n"
     )
     with pytest.raises(
-        ValueError, match=r"every baseline failed \(relu: .*no such file: data.npz\); the tasks cannot.* --trust-task`"
+        ValueError, match=r"every baseline failed \(relu: .*no such file: data.npz\); fix the task .* --trust-task`"
     ):
         evoact.search("tiny", tasks=[f"{tmp_path / 'broken.py'}:task"], runs_dir=tmp_path, quiet=True, workers=2)
     run_dir = next((tmp_path).glob("*/config.json")).parent

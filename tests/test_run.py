@@ -172,3 +172,19 @@ def test_the_verdict_names_a_winner_that_is_a_published_function(tmp_path):
     said = f"best evolved: #{verdict.winner.id} is {expected}, a published function" in shown
     assert said == (expected is not None)
     run.close()
+
+
+def test_a_run_stopped_before_its_baselines_finished_is_not_said_to_have_failed_them(tmp_path):
+    store = RunStore.create(tmp_path / "run", {"config": make_config("tiny", tasks=["feynman-mlp"]).to_dict()})
+    relu = store.add_candidate("Max(0, x)", "baseline", label="relu")
+    gelu = store.add_candidate("x*(erf(sqrt(2)*x/2) + 1)/2", "baseline", label="gelu")
+    store.record_result(relu, {"status": "failed", "error": "timeout"})
+    store.set_meta("state", "interrupted")
+    store.close()
+    assert open_run(tmp_path / "run").summary().stopped_because is None  # gelu had not trained yet
+    store = RunStore.reopen(tmp_path / "run")
+    store.record_result(gelu, {"status": "failed", "error": "timeout"})
+    store.close()
+    assert open_run(tmp_path / "run").summary().stopped_because == (
+        "every baseline failed (relu: timeout); fix the task or its data"
+    )
