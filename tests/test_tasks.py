@@ -198,14 +198,15 @@ def test_a_user_regression_is_scored_by_its_loss_beside_an_accuracy_task(tmp_pat
         ("    return {'val_acc': 0.5}\n", "never called make_activation(): its model has no candidate in it"),
         ("    return {'val_acc': '0.9'}\n", "numeric 'val_acc'"),
         ("    return {'val_acc': True}\n", "numeric 'val_acc'"),
+        ("    return {'val_loss': 0.5}\nf.metric = 'loss'\ng = functools.partial(f)\n", None),  # a partial of it
     ],
 )
 def test_a_user_task_returns_what_its_metric_says(tmp_path, body, message):
     from evoact.training import TrainingError
 
     called = "    make_activation()\n" if "never called" not in (message or "") else ""
-    (tmp_path / "t.py").write_text("def f(make_activation, seed, epochs):\n" + called + body)
-    task = get_task(f"{tmp_path / 't.py'}:f")
+    (tmp_path / "t.py").write_text("import functools\ndef f(make_activation, seed, epochs):\n" + called + body)
+    task = get_task(f"{tmp_path / 't.py'}:{'g' if 'partial' in body else 'f'}")
     if message is None:
         assert task.metric == "loss" and task.run(nn.ReLU, TrainConfig()).val_loss == 0.5
         return

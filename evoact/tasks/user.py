@@ -104,12 +104,22 @@ def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..
     if not callable(fn):
         raise ValueError(f"task {name!r}: {target} has no function {function!r}")
     _check_signature(name, function, fn)
-    if (metric := getattr(fn, "metric", "accuracy")) not in METRICS:
+    if (metric := metric_of(fn)) not in METRICS:
         raise ValueError(
             f"task {name!r}: {function}.metric is {metric!r}; use 'accuracy' (returns val_acc, higher is"
             " better) or 'loss' (returns val_loss, lower is better)"
         )
     return fn
+
+
+def _defining(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The function a task is: itself, or what a ``functools.partial`` of it calls."""
+    return getattr(fn, "func", fn)
+
+
+def metric_of(fn: Callable[..., Any]) -> str:
+    """What a task function returns: ``accuracy`` unless it (or, for a partial, its function) says ``loss``."""
+    return getattr(fn, "metric", getattr(_defining(fn), "metric", "accuracy"))
 
 
 def _current_directory_importable() -> None:
@@ -162,12 +172,12 @@ class UserTask(Task):
         self.name = canonical_user_task(name)
         self.description = f"user task {self.name}"
         self.function = load_user_function(self.name)
-        self.metric = getattr(self.function, "metric", "accuracy")
+        self.metric = metric_of(self.function)
 
     def revision(self) -> str:
         """A digest of the file that defines the user's function, of the modules it loaded from its own folder (its
         helpers), and of the compiler: editing any of them starts a new cache revision."""
-        function = getattr(self.function, "func", self.function)  # a partial: its function
+        function = _defining(self.function)
         digest = hashlib.sha256(source_digest(function, *COMPILER).encode())
         for path in _helpers(function):
             digest.update(str(path).encode() + b"\0" + path.read_bytes())
