@@ -331,12 +331,14 @@ def _after_interrupt(run_dir: Path) -> str:
 
 def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
     """Run a search with clean errors; Ctrl-C stops after saving, a second Ctrl-C at once. SIGTERM (what ``timeout``
-    and batch schedulers send) stops as a first Ctrl-C does, and exits with 143."""
+    and batch schedulers send) stops as a first Ctrl-C does, and exits with 143; a second signal of either kind stops
+    at once."""
     received: list[int] = []
 
     def first_interrupt(signum: int, frame: object) -> None:
         received.append(signum)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         said = "terminated (SIGTERM)" if signum == signal.SIGTERM else "Ctrl-C again to stop at once"
         console.print(f"stopping; {said} (what is finished is saved either way)", highlight=False)
         raise KeyboardInterrupt

@@ -289,8 +289,8 @@ def test_a_run_selecting_with_the_surrogate_killed_mid_generation_resumes_to_the
     assert _hall_of_fame(run)[0] == _hall_of_fame(tmp_path / "whole" / "run")[0]
 
 
-def test_a_second_ctrl_c_stops_at_once_keeping_what_was_committed(tmp_path):
-    run = tmp_path / "runs" / "run"
+def _search_until_two_trained(run, tmp_path):
+    """A tiny search from the command line, once two of its trainings are stored."""
     search = _start(
         [
             "search",
@@ -310,12 +310,30 @@ def test_a_second_ctrl_c_stops_at_once_keeping_what_was_committed(tmp_path):
         tmp_path,
     )
     _watch(search, run, lambda rows: sum(r.status != "pending" for r in rows) >= 2)
-    search.send_signal(signal.SIGINT)
+    return search
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(signal.SIGINT, signal.SIGINT), pytest.param(signal.SIGTERM, signal.SIGTERM, marks=pytest.mark.slow)],
+)
+def test_a_second_ctrl_c_or_sigterm_stops_at_once_keeping_what_was_committed(tmp_path, first, second):
+    run = tmp_path / "runs" / "run"
+    search = _search_until_two_trained(run, tmp_path)
+    search.send_signal(first)
     time.sleep(0.5)
-    search.send_signal(signal.SIGINT)
-    assert search.wait(timeout=60) == -signal.SIGINT  # killed by the signal itself: no cleanup was waited for
-    assert "Ctrl-C again to stop at once" in search.stdout.read()
+    search.send_signal(second)
+    assert search.wait(timeout=60) == -second  # killed by the signal itself: no cleanup was waited for
+    said = "Ctrl-C again to stop at once" if first == signal.SIGINT else "terminated (SIGTERM)"
+    assert f"stopping; {said}" in search.stdout.read()
     assert sum(r.status != "pending" for r in RunStore.open(run).candidates()) >= 2
+
+
+def test_sigterm_stops_a_search_as_ctrl_c_does_and_exits_143(tmp_path):
+    run = tmp_path / "runs" / "run"
+    code, out = _kill(_search_until_two_trained(run, tmp_path), signal.SIGTERM)
+    assert code == 143 and "stopping; terminated (SIGTERM)" in out and "continue with: evoact resume" in out
+    assert RunStore.open(run).meta()["state"] == "interrupted"
 
 
 def test_resume_refuses_a_database_that_lost_rows_its_checkpoint_names_and_a_config_edited_to_other_tasks(tmp_path):
