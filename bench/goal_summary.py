@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from evoact.api import open_run
-from evoact.comparison import with_interval
+from evoact.comparison import INTERVAL_NOTE, with_interval
 
 MEAN_GOAL, WORST_GOAL = 1.00, 0.96
 
@@ -33,10 +33,9 @@ def main() -> None:
         "",
         f"Goal: the run's top function (by its raced mean) reaches mean ratio >= {MEAN_GOAL:.2f} and worst ratio"
         f" >= {WORST_GOAL:.2f}. A ratio is the test measure relative to the best of GELU, SiLU and Mish on that task"
-        " (accuracy / best, or best loss / loss), mean over the confirmation's seeds. In brackets: 95% intervals over"
-        " those seeds (a percentile bootstrap, one draw of seeds for every function; confirmations stored before"
-        " evoact computed them have none). With 10 seeds such an interval holds the truth about 89% of the time"
-        " (`bench/results/interval_coverage.md`): the least of the uncertainty.",
+        " (accuracy / best, or best loss / loss), mean over the confirmation's seeds. In brackets:"
+        f" {INTERVAL_NOTE} (`bench/results/interval_coverage.md`; confirmations stored before evoact computed them"
+        " have none).",
         "",
         "| run | function | formula | mean ratio | worst ratio | worst task | goal |",
         "|---|---|---|---|---|---|---|",

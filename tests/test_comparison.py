@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from evoact.comparison import group_ratios, paired_p_value, tables
@@ -114,6 +115,21 @@ def test_group_ratios_give_intervals_over_the_seeds_that_separate_a_clear_win_fr
         r.name: r for r in group_ratios(results, per_seed={"a": acc_seeds, "b": loss_seeds}, seeds=seeds)["test"].rows
     }
     assert missed["#1"].mean_low is None and missed["#1"].mean is not None and missed["#2"].mean_low is not None
+
+
+def test_a_function_as_good_as_tied_references_is_within_its_interval_of_them():
+    """The best of tied references' means is too high (each task picks whichever was lucky), so a function equal to
+    them scores below 1 on average; its interval must reach 1 all the same (a percentile interval cannot: every
+    resample picks the lucky one too)."""
+    rng = np.random.default_rng(3)
+    seeds = tuple(range(10))
+    results, per_seed = {}, {}
+    for task in "abcdefg":
+        gelu = {s: 0.8 + v for s, v in zip(seeds, rng.normal(0, 0.01, len(seeds)))}
+        silu = {s: 0.8 + v for s, v in zip(seeds, rng.normal(0, 0.01, len(seeds)))}
+        results[task], per_seed[task] = _task("accuracy", {"#1": dict(gelu), "gelu": gelu, "silu": silu})
+    row = next(r for r in group_ratios(results, per_seed=per_seed, seeds=seeds)["test"].rows if r.name == "#1")
+    assert row.mean < 1.0 < row.mean_high and row.worst_low < 1.0 < row.worst_high
 
 
 def test_a_confirmation_stored_before_intervals_reads_back_without_them():
