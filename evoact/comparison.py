@@ -27,7 +27,7 @@ INTERVAL_METHOD = "basic"
 #: How far the ratio intervals can be trusted (``bench/results/interval_coverage.md``, simulated confirmations).
 INTERVAL_NOTE = (
     "95% bootstrap intervals over the seeds (basic bootstrap, one draw of seeds for every function); with 5-10 seeds"
-    " they held the true mean ratio 76-90% of the time in simulations, the worst ratio 62-88%: read them as the least"
+    " they held the true mean ratio 74-93% of the time in simulations, the worst ratio 64-90%: read them as the least"
     " of the uncertainty"
 )
 #: What a group's ratios compare with: on each task, the best of these (the issue's strongest published baselines).
