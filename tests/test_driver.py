@@ -108,19 +108,27 @@ def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
     )
 
 
-@pytest.mark.parametrize("where", ["at the top", "inside the function"])
+@pytest.mark.parametrize("where", ["at the top", "inside the function", "in a subfolder's module"])
 def test_the_cache_key_changes_with_a_helper_module_beside_a_user_task(tmp_path, monkeypatch, where):
     """A task that reads its learning rate from a module beside it (imported at the top of its file, or only when it
-    runs, as workers do): editing only that module is a new task. Run from the task's own folder, which holds modules
-    with relative ``__file__``s' names (torch.classes: ``_classes.py``), and with no PYTHONPATH: the file's folder is
-    importable, as ``python file.py`` makes it."""
+    runs, as workers do), or from a package below its folder that a module beside it imports: editing only that
+    module is a new task, and the key does not depend on what the process has imported. Run from the task's own
+    folder, which holds modules with relative ``__file__``s' names (torch.classes: ``_classes.py``), and with no
+    PYTHONPATH: the file's folder is importable, as ``python file.py`` makes it."""
     import sys
 
     monkeypatch.setattr(sys, "path", list(sys.path))  # whatever the import adds is undone
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "lr_helper.py").write_text("LR = 0.01\n")
+    helper = tmp_path / "lr_helper.py"
+    if where == "in a subfolder's module":
+        (tmp_path / "lib" / "deep").mkdir(parents=True)
+        (tmp_path / "lib" / "__init__.py").write_text("")
+        (tmp_path / "lib" / "unrelated.py").write_text("X = 1\n")
+        (tmp_path / "lr_helper.py").write_text("from lib.deep import rates\nLR = rates.LR\n")
+        helper = tmp_path / "lib" / "deep" / "rates.py"
+    helper.write_text("LR = 0.01\n")
     top, inside = (
-        ("from lr_helper import LR\n", "") if where == "at the top" else ("", "    from lr_helper import LR\n")
+        ("from lr_helper import LR\n", "") if where != "inside the function" else ("", "    from lr_helper import LR\n")
     )
     task = tmp_path / "uses_helper.py"
     task.write_text(
@@ -128,8 +136,12 @@ def test_the_cache_key_changes_with_a_helper_module_beside_a_user_task(tmp_path,
     )
     config = make_config("tiny", tasks=(f"{task}:task",))
     before = fitness_protocol(config)
+    if where == "in a subfolder's module":
+        import lib.unrelated  # noqa: F401  (imported by this process only: no part of the task)
     assert fitness_protocol(config) == before
-    (tmp_path / "lr_helper.py").write_text("LR = 0.1\n")
+    for name in [m for m in sys.modules if m.split(".")[0] in ("lib", "lr_helper", "uses_helper")]:
+        sys.modules.pop(name)
+    helper.write_text("LR = 0.1\n")
     assert fitness_protocol(config) != before
     assert get_task(f"{task}:task").run(torch.nn.ReLU, TrainConfig()).val_acc > 0  # it imports, with no PYTHONPATH
 

@@ -10,6 +10,7 @@ the Ray workers, imported the same way.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib
@@ -244,9 +245,10 @@ def _number(value: Any) -> float:
 
 def _helpers(function: Callable[..., Any]) -> list[Path]:
     """The files of a task's own helpers, whose edits change what it trains: the ``.py`` files beside the file that
-    defines ``function`` (at most ``MAX_HELPERS``, by name; a helper imported inside the function is one), and the
-    modules loaded from below that folder. Installed packages and evoact are left out (their versions are keyed
-    apart); data files are not read."""
+    defines ``function`` (a helper imported inside the function is one), and the modules below that folder that any
+    of them imports, followed import by import; at most ``MAX_HELPERS`` files. Read from the files, not from what this
+    process has imported, so that every process keys a task alike; installed packages and evoact are left out (their
+    versions are keyed apart), and so are data files and modules imported by a computed name."""
     try:
         source = inspect.getsourcefile(function)
     except TypeError:
@@ -254,20 +256,50 @@ def _helpers(function: Callable[..., Any]) -> list[Path]:
     if not source:
         return []
     own = Path(source).resolve()
-    found = set(sorted(p.resolve() for p in own.parent.glob("*.py"))[:MAX_HELPERS])
-    folders = tuple({os.path.join(str(Path(source).parent), ""), os.path.join(str(own.parent), "")})
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        # a relative __file__ (torch.classes has one) names no file of the task's; the prefix test spares resolving
-        # the path of every module loaded (a tenth of a second per cache key with torch's)
-        if (
-            isinstance(file, str)
-            and file.startswith(folders)
-            and file.endswith(".py")
-            and name.split(".")[0] != "evoact"
-        ):
-            path = Path(file).resolve()
-            if own.parent in path.parents and not {"site-packages", "dist-packages"} & set(path.parts):
+    root = own.parent
+    if {"site-packages", "dist-packages"} & set(root.parts):
+        return []
+    found = {own, *sorted(p.resolve() for p in root.glob("*.py"))[:MAX_HELPERS]}
+    pending = sorted(found)
+    while pending and len(found) < MAX_HELPERS:
+        for path in _imported_files(pending.pop(), root):
+            if path not in found and len(found) < MAX_HELPERS:
                 found.add(path)
+                pending.append(path)
     found.discard(own)
     return sorted(p for p in found if p.is_file())
+
+
+def _imported_files(path: Path, root: Path) -> list[Path]:
+    """The files below ``root`` that the imports written in ``path`` load (packages' ``__init__.py`` included)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return []
+    files = []
+    for level, parts in _imports(path, stat.st_mtime_ns, stat.st_size):
+        base = root if not level else path.parents[min(level, len(path.parents)) - 1]
+        for depth in range(1, len(parts) + 1):
+            stem = base.joinpath(*parts[:depth])
+            for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
+                if candidate.is_file():
+                    files.append(candidate.resolve())
+    return [f for f in files if root in f.parents and f.parts[len(root.parts)] != "evoact"]
+
+
+@functools.lru_cache(maxsize=4096)
+def _imports(path: Path, mtime_ns: int, size: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """What ``path`` imports, as (relative level, dotted parts) with each from-import's names as possible
+    submodules; parsed once per version of the file (a search computes its cache keys several times)."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return ()
+    names: list[tuple[int, tuple[str, ...]]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [(0, tuple(alias.name.split("."))) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = tuple(node.module.split(".")) if node.module else ()
+            names += [(node.level, (*module, alias.name)) for alias in node.names]
+    return tuple(names)
