@@ -17,7 +17,15 @@ from typing import Any
 
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.database import connect, transaction
-from evoact.records import STATUSES, Candidate, ConfirmationTraining, Outcome, RaceResult, RunState, finite_number
+from evoact.records import (
+    STATUSES,
+    Candidate,
+    ConfirmationTraining,
+    Outcome,
+    RaceResult,
+    RunState,
+    finite_number,
+)
 from evoact.scoring import METRICS
 
 SCHEMA_VERSION = 5
@@ -218,11 +226,12 @@ def writer_active(path: Path) -> bool:
 
 def _immutable(path: Path) -> str:
     """``&immutable=1`` for a run in a folder this process cannot write (an archive, a read-only mount) whose database
-    was closed cleanly (no write-ahead log left): SQLite would otherwise need to create its shared-memory file there.
-    A run with a log left is read as usual, which needs that file to exist already."""
+    was closed cleanly (no write-ahead log left) and that no process writes now: SQLite would otherwise need to create
+    its shared-memory file there. A run with a log left, or a writer, is read as usual, which needs that file to exist
+    already."""
     wal = path / f"{DB_FILE}-wal"
     closed = not wal.exists() or wal.stat().st_size == 0
-    return "&immutable=1" if closed and not os.access(path, os.W_OK) else ""
+    return "&immutable=1" if closed and not os.access(path, os.W_OK) and not writer_active(path) else ""
 
 
 def _writer(path: Path) -> sqlite3.Connection:
@@ -598,10 +607,10 @@ class RunStore:
             row = dict(zip(names, values))
             try:
                 row["learned"] = json.loads(row.get("learned") or "{}")
-            except ValueError:
-                db = self.path / DB_FILE
-                raise RunStoreError(f"{db}: a confirmation training's learned values are not JSON") from None
-            out.append(ConfirmationTraining.from_plain(row))
+                out.append(ConfirmationTraining.from_plain(row))
+            except ValueError as exc:  # a RecordError too
+                what = "learned values are not JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                raise RunStoreError(f"{self.path / DB_FILE}: a confirmation training's {what}") from None
         return out
 
     def add_confirmation(

@@ -1,5 +1,6 @@
 import errno
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -217,7 +218,7 @@ def test_a_surrogate_snapshot_longer_than_any_run_writes_is_refused_in_one_line(
 
 
 def test_confirmation_trainings_read_back_as_records_and_a_damaged_one_is_named(tmp_path):
-    from evoact.records import ConfirmationTraining, RecordError
+    from evoact.records import ConfirmationTraining
 
     store = RunStore.create(tmp_path / "run", {"config": {}})
     result = {"status": "ok", "test_acc": 0.5, "learned": {"beta": [1.5, 2.0]}, "revision": "abc"}
@@ -228,10 +229,11 @@ def test_confirmation_trainings_read_back_as_records_and_a_damaged_one_is_named(
     store.add_confirmation("x", "relu", "mnist1d-mlp", 10000, 1, read.row())  # a copy, as --baselines-from makes
     assert store.confirmation("x", "mnist1d-mlp", 10000, 1).learned == read.learned
     store._conn.execute("UPDATE confirmations SET status = 'bogus' WHERE formula = 'x'")
-    with pytest.raises(RecordError, match="unknown status 'bogus'"):
+    db = re.escape(str(tmp_path / "run" / DB_FILE))
+    with pytest.raises(RunStoreError, match=f"{db}: a confirmation training's .*unknown status 'bogus'"):
         store.confirmations()
     store._conn.execute("UPDATE confirmations SET status = 'ok', test_acc = 'NaN?' WHERE formula = 'x'")
-    with pytest.raises(RecordError, match="test_acc must be a finite number"):
+    with pytest.raises(RunStoreError, match=f"{db}: .*test_acc must be a finite number"):
         store.confirmations()
 
 
@@ -288,6 +290,12 @@ def test_a_cleanly_closed_run_in_a_folder_this_process_cannot_write_is_read_with
     assert [(r.id, r.formula, r.outcome.fitness) for r in store.candidates()] == expected
     store.close()
     assert sorted(p.name for p in run.iterdir()) == before  # no -shm or -wal made in the folder
+    writer = RunStore.reopen(run)  # its owner writes it again (its log still empty): a reader must see what it adds
+    reader = RunStore.open(run)
+    added = writer.add_candidate("sin(x)", "random", generation=0)
+    assert reader.candidate(added).formula == "sin(x)"
+    reader.close()
+    writer.close()
 
 
 def test_a_full_disk_is_named_with_the_database_and_keeps_what_was_saved(tmp_path):
