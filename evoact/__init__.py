@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from evoact.version import VERSION as __version__
 
-__all__ = [
-    "__version__",
-    "search",
-    "open_run",
-    "compile_activation",
-    "load_activation",
-    "parse",
-    "to_formula",
-    "load_search_space",
-]
+#: The public API: each name and the module that defines it, imported on first use so that ``import evoact.<module>``
+#: stays light.
+_API = {
+    "search": "evoact.api",
+    "open_run": "evoact.api",
+    "compile_activation": "evoact.compiler",
+    "load_activation": "evoact.export",
+    "parse": "evoact.formula",
+    "to_formula": "evoact.formula",
+    "load_search_space": "evoact.search_space",
+}
+__all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:
-    """The public API, imported on first use so that ``import evoact.<module>`` stays light."""
-    if name in ("search", "open_run"):
-        from evoact.api import open_run, search
-
-        return {"search": search, "open_run": open_run}[name]
-    if name == "compile_activation":
-        from evoact.compiler import compile_activation
-
-        return compile_activation
-    if name == "load_activation":
-        from evoact.export import load_activation
-
-        return load_activation
-    if name in ("parse", "to_formula"):
-        from evoact.formula import parse, to_formula
-
-        return {"parse": parse, "to_formula": to_formula}[name]
-    if name == "load_search_space":
-        from evoact.search_space import load_search_space
-
-        return load_search_space
+    """A name of the public API, from the module that defines it."""
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'evoact' has no attribute {name!r}")

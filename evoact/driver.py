@@ -46,13 +46,13 @@ _CHECKPOINT_SECONDS = 1.0  # steady state: at most one checkpoint a second (resu
 
 def run_dir_for(config: SearchConfig, root: Path = RUNS_ROOT, name: str | None = None) -> Path:
     """Where a new run goes: ``root/name``, a one-line error for a name that is not one folder's (a path, ``..``,
-    a hidden name), or by default ``root/<date>-<time>-<space>-<task>-s<seed>``."""
-    if name is None:
+    a hidden name), or without a name (None or empty) ``root/<date>-<time>-<space>-<task>-s<seed>``."""
+    if not name:
         return _default_run_dir(config, root)
-    if not name or name.startswith(".") or len(name) > 200 or not name.isprintable() or re.search(r"[/\\]", name):
+    if name.startswith(".") or len(name) > 200 or not name.isprintable() or re.search(r"[/\\]", name):
         raise ValueError(
-            f"--name {name!r}: a run's name is one folder's name under the runs folder (no '/', no leading '.', at most"
-            " 200 printable characters)"
+            f"run name {name!r}: a run's name is one folder's name under the runs folder (no '/', no leading '.', at"
+            " most 200 printable characters)"
         )
     return root / name
 

@@ -19,8 +19,8 @@ from evoact.records import Candidate, TaskScore
 #: What a task's selection can read: accuracy (higher is better) or loss (lower is better).
 METRICS = ("accuracy", "loss")
 
-#: What a classification task is compared on.
-SCORES = ("accuracy", "loss")
+#: What a classification task is compared on: either measure it reports.
+SCORES = METRICS
 #: How per-task relative scores combine into one fitness: their (weighted) mean, the worst task, or the lower quartile.
 AGGREGATES = ("mean", "worst", "q25")
 

@@ -90,8 +90,8 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         (["search", "--task", "mnist1d-cnn", "--weights", "1,x"], "--weights '1,x': expected comma-separated numbers"),
         (["search", "--task", "mnist1d-cnn", "--weights", "1,2"], "give one finite non-negative weight per task (1)"),
         (["search", "--complexity"], "the complexity objective needs --selection pareto"),
-        (["search", "--name", "../escape"], "--name '../escape': a run's name is one folder's name"),
-        (["search", "--name", "a/b"], "--name 'a/b': a run's name is one folder's name"),
+        (["search", "--name", "../escape"], "run name '../escape': a run's name is one folder's name"),
+        (["search", "--name", "a/b"], "run name 'a/b': a run's name is one folder's name"),
         (["search", "--race", "3,0"], "--race 3,0: N must be at least 1, got 0"),
         (["search", "--guess", "x*erf(2*x)", "--task", "imagenet"], "unknown task 'imagenet'"),  # the guess passes
         (
