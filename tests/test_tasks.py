@@ -214,6 +214,28 @@ def test_a_user_task_returns_what_its_metric_says(tmp_path, body, message):
         task.run(nn.ReLU, TrainConfig())
 
 
+@pytest.mark.parametrize("where", ["at the top", "inside the function"])
+def test_a_helper_edited_since_a_task_was_loaded_is_read_again(tmp_path, monkeypatch, where):
+    """A notebook's session, or a Ray worker that outlives a search, loads the task again after its helper was edited:
+    it must train with the new helper, not the module it imported before (the cache key has changed with it)."""
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "rate_source.py").write_text("RATE = 0.25\n")
+    top, inside = (
+        ("from rate_source import RATE\n", "") if where == "at the top" else ("", "    from rate_source import RATE\n")
+    )
+    (tmp_path / "t.py").write_text(
+        f"{top}def f(make_activation, seed, epochs):\n{inside}    make_activation()\n    return {{'val_acc': RATE}}\n"
+    )
+    try:
+        assert get_task(f"{tmp_path / 't.py'}:f").run(nn.ReLU, TrainConfig()).val_acc == 0.25
+        (tmp_path / "rate_source.py").write_text("RATE = 0.5\n")
+        assert get_task(f"{tmp_path / 't.py'}:f").run(nn.ReLU, TrainConfig()).val_acc == 0.5
+    finally:
+        sys.modules.pop("rate_source", None)
+
+
 def test_a_user_task_with_an_unknown_metric_is_refused_when_loaded(tmp_path):
     (tmp_path / "t.py").write_text(
         "def f(make_activation, seed, epochs):\n    make_activation()\n    return {}\nf.metric = 'mse'\n"

@@ -50,29 +50,40 @@ def canonical_user_task(name: str) -> str:
 
 def load_user_function(name: str) -> Callable[..., Any]:
     """Import the module or file and return the function; a one-line error naming what is missing. A file edited
-    since it was last imported here is imported again (a notebook's session, or a Ray worker that runs job after
-    job, must not train with the old code)."""
+    since it was last imported here, or one of its helpers, is imported again (a notebook's session, or a Ray worker
+    that runs job after job, must not train with the old code)."""
     return _load_user_function(name, _stamp(name.rpartition(":")[0]))
 
 
-def _stamp(target: str) -> tuple[int, int] | None:
-    """The time and size of a task's file (a module's: where it would be imported from), None if there is none."""
+def _task_file(target: str) -> Path | None:
+    """The file a task's module is (a module's: where it would be imported from), None if there is none."""
+    if target.endswith(".py"):
+        return Path(target)
     try:
-        if target.endswith(".py"):
-            path = target
-        else:
-            _current_directory_importable()
-            spec = importlib.util.find_spec(target)
-            path = spec.origin if spec is not None and spec.origin else ""
-        stat = Path(path).stat() if path else None
-    except (ImportError, ValueError, OSError):
+        _current_directory_importable()
+        spec = importlib.util.find_spec(target)
+    except (ImportError, ValueError):
         return None
-    return (stat.st_mtime_ns, stat.st_size) if stat else None
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+
+
+def _stamp(target: str) -> tuple[tuple[str, int, int], ...] | None:
+    """The time and size of a task's file and of its helpers' (``_helper_files``), None if there is no file."""
+    path = _task_file(target)
+    try:
+        files = [path.resolve(), *_helper_files(path)] if path else []
+        return tuple((str(f), (st := f.stat()).st_mtime_ns, st.st_size) for f in files) or None
+    except OSError:
+        return None
+
+
+#: The files (with their time and size) that each task was last loaded from in this process.
+_LOADED: dict[str, set[tuple[str, int, int]]] = {}
 
 
 @functools.lru_cache(maxsize=4)
-def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..., Any]:
-    """``load_user_function`` for one version of the file (``stamp``: its time and size)."""
+def _load_user_function(name: str, stamp: tuple[tuple[str, int, int], ...] | None) -> Callable[..., Any]:
+    """``load_user_function`` for one version of the file and its helpers (``stamp``)."""
     target, _, function = name.rpartition(":")
     if not target or not function:
         raise ValueError(f"task {name!r}: a user task is MODULE:FUNCTION or FILE.py:FUNCTION")
@@ -81,6 +92,8 @@ def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..
     module_name = (
         f"evoact_user_task_{hashlib.sha256(target.encode()).hexdigest()[:12]}" if target.endswith(".py") else target
     )
+    if stamp and name in _LOADED:  # loaded here before: its helpers edited since are read again
+        _forget([Path(f) for f, mtime, size in stamp[1:] if (f, mtime, size) not in _LOADED[name]])
     try:
         if target.endswith(".py"):
             _importable(str(Path(target).resolve().parent))  # its helpers beside it, as ``python file.py`` finds them
@@ -101,6 +114,7 @@ def _load_user_function(name: str, stamp: tuple[int, int] | None) -> Callable[..
         if target.endswith(".py"):
             sys.modules.pop(module_name, None)  # as a failed import leaves nothing behind
         raise ValueError(f"task {name!r}: {_import_failure(target, exc)}") from None
+    _LOADED[name] = set(stamp or ())
     fn = getattr(module, function, None)
     if not callable(fn):
         raise ValueError(f"task {name!r}: {target} has no function {function!r}")
@@ -243,19 +257,36 @@ def _number(value: Any) -> float:
     return float(value)
 
 
+def _forget(helpers: list[Path]) -> None:
+    """Drop the modules imported from ``helpers`` so that the task's next import reads them again (edited since)."""
+    if not helpers:
+        return
+    wanted = set(helpers)
+    folders = tuple({os.path.join(str(p.parent), "") for p in helpers})
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        # the prefix test spares resolving the path of every module loaded (torch alone has thousands)
+        if isinstance(file, str) and file.startswith(folders) and Path(file).resolve() in wanted:
+            del sys.modules[name]
+
+
 def _helpers(function: Callable[..., Any]) -> list[Path]:
-    """The files of a task's own helpers, whose edits change what it trains: the ``.py`` files beside the file that
-    defines ``function`` (a helper imported inside the function is one), and the modules below that folder that any
-    of them imports, followed import by import; at most ``MAX_HELPERS`` files. Read from the files, not from what this
-    process has imported, so that every process keys a task alike; installed packages and evoact are left out (their
-    versions are keyed apart), and so are data files and modules imported by a computed name."""
+    """The files of the task's own helpers that define ``function`` (``_helper_files``); none for a function without
+    a source file."""
     try:
         source = inspect.getsourcefile(function)
     except TypeError:
         return []
-    if not source:
-        return []
-    own = Path(source).resolve()
+    return _helper_files(Path(source)) if source else []
+
+
+def _helper_files(task_file: Path) -> list[Path]:
+    """The files of a task's own helpers, whose edits change what it trains: the ``.py`` files beside its file (a
+    helper imported inside the function is one), and the modules below that folder that any of them imports, followed
+    import by import; at most ``MAX_HELPERS`` files. Read from the files, not from what this process has imported, so
+    that every process keys a task alike; installed packages and evoact are left out (their versions are keyed
+    apart), and so are data files and modules imported by a computed name."""
+    own = task_file.resolve()
     root = own.parent
     if {"site-packages", "dist-packages"} & set(root.parts):
         return []
