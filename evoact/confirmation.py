@@ -84,6 +84,11 @@ def group_of(task: str, run_tasks: tuple[str, ...] | list[str]) -> str | None:
     return task_group(task) if task_family((task,)) == task_family(run_tasks) else None
 
 
+def _say(console: Console | None, note: str) -> None:
+    """A note on standard error (or on ``console``) before the trainings start."""
+    (console or Console(stderr=True)).print(f"evoact: {note}", highlight=False, markup=False, soft_wrap=True)
+
+
 def confirm_run(
     run_dir: Path,
     top: int = 3,
@@ -130,8 +135,14 @@ def confirm_run(
     try:
         run = RunReader(store)
         config, notes = restated(run.config, address, data_dir)
+        scale = config.training.epoch_scale
+        if not epochs and config.training.epochs is None and scale < 1:
+            notes.append(
+                f"each task trains {scale:g} of its epochs, as this {config.budget} run did: too short for their"
+                " differences to say much of longer trainings (--epochs N trains every task N epochs)"
+            )
         for note in notes:
-            (console or Console(stderr=True)).print(f"evoact: {note}", highlight=False, markup=False, soft_wrap=True)
+            _say(console, note)
         params = run.space.learnable
         if not tasks:
             require_trusted(config.tasks, trust_user_tasks, "confirm")
@@ -150,12 +161,7 @@ def confirm_run(
         seed_list = fresh_seeds(seeds, config.seed)
         if baselines_from is not None:
             copied = shared_baselines(store, baselines_from, run.config, entries, tasks, seed_list, length)
-            (console or Console(stderr=True)).print(
-                f"evoact: {copied} baseline trainings copied from {baselines_from}",
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
-            )
+            _say(console, f"{copied} baseline trainings copied from {baselines_from}")
         for loaded_task in loaded.values():
             loaded_task.prepare()
         # one training per key: a top candidate with a baseline's formula shares its trainings (the baseline's name)
@@ -178,11 +184,10 @@ def confirm_run(
         again = {k for k, done in stored.items() if done is not None and stale(done, keyed[k][1])}
         todo = [job for k, job in keyed.items() if stored[k] is None or k in again]
         if again:
-            (console or Console(stderr=True)).print(
-                f"evoact: {len(again)} stored trainings train again (made by other code of their task, or a user"
-                " task's failures)",
-                highlight=False,
-                markup=False,
+            _say(
+                console,
+                f"{len(again)} stored trainings train again (made by other code of their task, or a user task's"
+                " failures)",
             )
         if todo:
             progress = CountProgress(len(todo), "confirming", console, workers or config.workers)

@@ -45,6 +45,17 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         )
     if summary.verdict is not None and summary.verdict.note:
         console.print(f"[yellow]note:[/] {shown(summary.verdict.note)}", highlight=False)
+    confirmed = [
+        f"{v} {'from' if v == 'no significant difference' else 'than'} {tasks}"
+        for v in ("better", "no significant difference", "worse")
+        if summary.verdict is not None and (tasks := summary.verdict.confirmed_as(v))
+    ]
+    if summary.verdict is not None and confirmed:
+        console.print(
+            f"confirmed on fresh seeds: #{summary.verdict.winner.id} {'; '.join(confirmed)} (paired t-tests against"
+            " each task's best baseline; the tables below)",
+            highlight=False,
+        )
     if config.guesses or config.warm_trees:
         console.print(
             "first generation also seeded with: "

@@ -5,6 +5,7 @@ import statistics
 import pytest
 from click.testing import CliRunner
 
+import evoact
 from evoact.cli import main
 from evoact.comparison import paired_p_value
 from evoact.config import make_config
@@ -70,6 +71,12 @@ def test_confirm_again_reuses_every_stored_training_and_show_and_report_print_it
     out = CliRunner().invoke(main, ["show", str(run)]).output
     assert "mnist1d-mlp (search group: the run's own task): test accuracy over 2 fresh seeds" in out
     assert "digits-cnn (validation group: not used by the search)" in out
+    verdict = evoact.open_run(run).verdict()
+    said = {v: verdict.confirmed_as(v) for v in ("better", "no significant difference", "worse")}
+    flat = " ".join(out.split())
+    assert any(said.values()) and f"confirmed on fresh seeds: #{verdict.winner.id} " in flat
+    assert all(f"{v} {'from' if v[0] == 'n' else 'than'} {t}" in flat for v, t in said.items() if t)
+    assert ("significantly worse than" in (verdict.note or "")) == bool(said["worse"])
     md = (
         CliRunner()
         .invoke(
@@ -303,3 +310,21 @@ def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_f
     confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
     mine = [r for r in RunStore.open(run).confirmations() if r.task.endswith("mine.py:net")]
     assert mine and all(r.test_acc == 0.75 for r in mine)
+
+
+def test_a_confirmation_at_a_short_run_s_length_says_so(confirmed, tmp_path):
+    """A tiny run trains each task a tenth of its epochs; confirming at that length gives p-values about networks
+    that have barely learned, so confirm says so and how to train longer."""
+    import io
+
+    from rich.console import Console
+
+    run = tmp_path / "run"
+    shutil.copytree(confirmed[0], run)
+    out = io.StringIO()
+    confirm_run(run, top=1, seeds=2, tasks=["mnist1d-mlp"], workers=2, console=Console(file=out, width=400))
+    assert "each task trains 0.1 of its epochs, as this tiny run did: too short" in out.getvalue()
+    assert "--epochs N" in out.getvalue()
+    out = io.StringIO()
+    confirm_run(run, top=1, seeds=2, tasks=["mnist1d-mlp"], epochs=1, workers=2, console=Console(file=out, width=400))
+    assert "too short" not in out.getvalue()

@@ -188,3 +188,16 @@ def test_a_run_stopped_before_its_baselines_finished_is_not_said_to_have_failed_
     assert open_run(tmp_path / "run").summary().stopped_because == (
         "every baseline failed (relu: timeout); fix the task or its data"
     )
+
+
+def test_the_verdict_warns_where_a_confirmation_found_the_winner_worse():
+    from evoact.summaries import ConfirmedVerdict, FunctionRef, Verdict
+
+    confirmed = {
+        "diabetes": ConfirmedVerdict(True, "gelu", 0.054, 0.0147, "worse"),
+        "wine": ConfirmedVerdict(True, "tanh", 0.01, 0.3, "no significant difference"),
+    }
+    verdict = Verdict(FunctionRef(15, "Min(1/2, asinh(x))", 1.02), None, None, {}, confirmed)
+    assert verdict.note == "on fresh seeds (evoact confirm) #15 was significantly worse than gelu on diabetes (p 0.015)"
+    assert verdict.confirmed_as("no significant difference") == "tanh on wine (p 0.3)"
+    assert Verdict(FunctionRef(15, "x", 1.02), None, None, {}, {"wine": confirmed["wine"]}).note is None
