@@ -241,6 +241,7 @@ class RunReader:
             counts=self.store.counts(),
             seconds=self.duration(),
             command=self.command(),
+            stopped_because=self._stopped_because(),
         )
 
     def confirmation(self) -> Confirmation | None:
@@ -355,12 +356,15 @@ class RunReader:
             stopped_because=self._stopped_because(everything),
         )
 
-    def _stopped_because(self, rows: Sequence[Candidate]) -> str | None:
-        """Why a run stopped short: its stop rule, or a task on which every baseline failed (it cannot score)."""
+    def _stopped_because(self, rows: Sequence[Candidate] | None = None) -> str | None:
+        """Why a run stopped short: its stop rule, or a task on which every baseline failed (it cannot score);
+        ``rows``: the run's candidates where the caller has read them already."""
         state = self.state
         if state == RunState.STOPPED:
             return self.store.meta().get("stopped_because")
-        return baselines_failed([r for r in rows if r.label]) if state != RunState.RUNNING else None
+        if state != RunState.INTERRUPTED:  # a search whose baselines all fail ends interrupted
+            return None
+        return baselines_failed([r for r in (self.store.candidates() if rows is None else rows) if r.label])
 
     def ranking(self, top: int | None = None) -> list[Candidate]:
         """Evolved candidates with a fitness, best first (baselines left out), at most ``top``."""

@@ -146,6 +146,7 @@ class RunOverview(_Summary):
     counts: Mapping[str, int]
     seconds: float | None
     command: str | None
+    stopped_because: str | None = None  # a stop rule's reason, or every baseline failed: why it did not finish
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from rich.table import Table
 
 from evoact.comparison import tables
 from evoact.config import SearchConfig
-from evoact.records import Candidate, Status
+from evoact.records import Candidate, RunState, Status
 from evoact.run import RunReader
 from evoact.summaries import BaselineRow, Confirmation, ParetoPoint, RankedCandidate, RunOverview, RunSummary
-from evoact.tasks import SUITES
+from evoact.tasks import SUITES, is_user_task
 from evoact.terminal import shown
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -259,21 +259,32 @@ def print_confirmation(summary: Confirmation, markdown: bool = False) -> None:
 
 
 #: The columns of ``evoact runs`` and of the dashboard's runs list.
-RUNS_HEADER = ("run", "state", "tasks", "best (fitness, id)", "best baseline", "candidates", "time", "run again with")
+RUNS_HEADER = (
+    "run",
+    "state",
+    "tasks",
+    "best (fitness, id)",
+    "best baseline",
+    "candidates",
+    "time",
+    "continue or run again with",
+)
 
 
 def run_row(o: RunOverview) -> list[str]:
     """One run as a row under ``RUNS_HEADER`` (plain text: each view escapes it its own way)."""
     best, base = o.best, o.best_baseline
+    unfinished = o.state in (RunState.INTERRUPTED, RunState.STOPPED)
+    trust = " --trust-task" if any(is_user_task(t) for t in o.tasks) else ""
     return [
         o.name,
-        o.state,
+        o.state + (f" ({o.stopped_because})" if o.stopped_because else ""),
         _tasks_text(o.tasks),
         "-" if best is None else f"{_num(best.fitness)} #{best.id}",
         "-" if base is None else f"{_num(base.fitness)} {base.name}",
         str(o.candidates),
         _duration(o.seconds),
-        o.command or "-",
+        f"evoact resume {o.path}{trust}" if unfinished else o.command or "-",
     ]
 
 

@@ -1,5 +1,6 @@
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -49,6 +50,8 @@ def folder(tmp_path, small_run):
     config = json.loads((hostile / "config.json").read_text())
     config["command"] = "<img src=x onerror=alert(2)>"
     (hostile / "config.json").write_text(json.dumps(config))
+    with sqlite3.connect(hostile / "candidates.db") as db:  # finished: the runs list shows the command that made it
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state', '\"finished\"')")
     return runs
 
 

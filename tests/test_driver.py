@@ -20,6 +20,7 @@ from evoact.screening import CACHE_FILE, FitnessCache
 from evoact.store import RunStore, RunStoreError
 from evoact.tasks import get_task
 from evoact.training import TrainConfig
+from evoact.views import run_row
 
 
 def _hall_of_fame(path):
@@ -622,6 +623,11 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
     run_dir = next((tmp_path).glob("*/config.json")).parent
     said = evoact.open_run(run_dir).summary().stopped_because  # what `show` prints beside the state
     assert said.startswith("every baseline failed (relu: ") and "no such file: data.npz" in said
+    row = run_row(evoact.open_run(run_dir).overview())  # as `evoact runs` lists it
+    assert (
+        row[1].startswith("interrupted (every baseline failed (relu:")
+        and row[-1] == f"evoact resume {run_dir} --trust-task"
+    )
     store = RunStore.open(run_dir)
     rows = store.candidates()
     assert rows and all(r.label for r in rows)  # the baselines' failures are kept; nothing evolved was proposed

@@ -14,6 +14,7 @@ from evoact.cli import main
 from evoact.config import make_config
 from evoact.records import Outcome, TaskScore
 from evoact.store import RunStore, RunStoreError
+from evoact.views import run_row
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,7 @@ def test_runs_lists_states_the_writer_lock_decides(api_run, tmp_path):
     with sqlite3.connect(api_run.path / "candidates.db") as db:  # the last word of a process that died
         db.execute("UPDATE meta SET value = '\"running\"' WHERE key = 'state'")
     assert open_run(api_run.path).state == "interrupted"
+    assert run_row(open_run(api_run.path).overview())[-1] == f"evoact resume {api_run.path}"  # not a new search
     writer = RunStore.reopen(api_run.path)  # a live writer: running
     try:
         assert open_run(api_run.path).state == "running"
