@@ -26,7 +26,7 @@ from evoact.hooks import Hook
 from evoact.records import Candidate, RunState
 from evoact.run import RunReader
 from evoact.stopping import StopRules, parse_duration
-from evoact.store import RunStore
+from evoact.store import RUNS_ROOT, RunStore
 from evoact.summaries import Confirmation
 
 
@@ -90,7 +90,7 @@ def search(
     budget: str = DEFAULT_BUDGET,
     *,
     name: str | None = None,
-    runs_dir: str | Path = "runs",
+    runs_dir: str | Path = RUNS_ROOT,
     quiet: bool = False,
     max_time: float | str | None = None,
     target_fitness: float | None = None,

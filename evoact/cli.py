@@ -25,7 +25,7 @@ from evoact.loggers import LOGGERS, make_logger
 from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
 from evoact.records import Candidate, RunState, Status
 from evoact.search_space import SearchSpaceError
-from evoact.store import RunStoreError
+from evoact.store import RUNS_ROOT, RunStoreError
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, task_group
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs
@@ -210,7 +210,7 @@ def _callbacks(log_to: tuple[tuple[str, Path], ...]) -> list[Hook]:
 @click.option(
     "--runs-dir",
     type=click.Path(path_type=Path),
-    default=Path("runs"),
+    default=RUNS_ROOT,
     show_default=True,
     help="Where run directories go.",
 )
@@ -492,7 +492,7 @@ def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("folder", type=click.Path(path_type=Path), default=Path("runs"), required=False)
+@click.argument("folder", type=click.Path(path_type=Path), default=RUNS_ROOT, required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def runs(folder: Path, as_json: bool) -> None:
     """List the runs in FOLDER (default: runs): state, tasks, best against the best baseline, size, duration, and the
@@ -671,7 +671,7 @@ def report(run: Path, output: Path | None, top: int) -> None:
 
 
 @main.command()
-@click.argument("folder", type=click.Path(path_type=Path), default=Path("runs"), required=False)
+@click.argument("folder", type=click.Path(path_type=Path), default=RUNS_ROOT, required=False)
 @click.option("--port", type=int, default=8750, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
 @click.option(
     "--refresh", type=float, default=2.0, show_default=True, help="Seconds between an open page's checks for news."

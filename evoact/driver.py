@@ -34,12 +34,11 @@ from evoact.records import USER_ORIGINS, Candidate, RunState, Stage, Status
 from evoact.run import RunReader, read_run
 from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
-from evoact.store import DB_FILE, RunStore, RunStoreError
+from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError
 from evoact.tasks import get_task, require_trusted
 from evoact.version import VERSION
 from evoact.workers import WorkerPool
 
-RUNS_ROOT = Path("runs")
 _MAX_TOP_UPS = 25
 _CHECKPOINT_SECONDS = 1.0  # steady state: at most one checkpoint a second (results are in the store already)
 

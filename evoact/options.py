@@ -31,6 +31,7 @@ from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.screening import ScreeningConfig
 from evoact.stopping import StopRules, parse_duration
+from evoact.store import RUNS_ROOT
 from evoact.surrogate import EXPLORE, MIN_TRAINED
 from evoact.tasks import SUITES, TEST_SUITES
 
@@ -429,7 +430,7 @@ def reproduce_command(config: SearchConfig, run_dir: Path | None = None) -> str:
             parts += [f"--suite {suite}"] if suite else [f"--task {shlex.quote(t)}" for t in config.tasks]
     if run_dir is not None:
         parts.append(f"--name {shlex.quote(run_dir.name)}-again")
-        if run_dir.parent != Path("runs"):
+        if run_dir.parent != RUNS_ROOT:
             parts.append(f"--runs-dir {shlex.quote(str(run_dir.parent))}")
     unsaid = [
         f"{name}={_text(value)}" for name, value in _settings(config).items() if value != _settings(defaults)[name]

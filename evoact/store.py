@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import shutil
@@ -34,6 +35,8 @@ READABLE_VERSIONS = (2, 3, 4, 5)
 CONFIG_FILE = "config.json"
 CACHE_PRIOR_LIMIT = 2000  # the newest results of the fitness cache a surrogate run starts from (a run fact's bound)
 DB_FILE = "candidates.db"
+#: Where run directories go unless the user names another folder.
+RUNS_ROOT = Path("runs")
 LOCK_FILE = ".writer.lock"
 
 _SCHEMA = (
@@ -207,6 +210,14 @@ def _lock(path: Path) -> int:
     raise RunStoreError(f"{path} is being written by another evoact process; wait for it or stop it first")
 
 
+def _folders(path: Path, limit: int = 1000) -> list[Path]:
+    """At most ``limit`` of the folders in ``path`` (a folder of many files is not read to its end for a hint)."""
+    try:
+        return [p for p in itertools.islice(path.iterdir(), limit) if p.is_dir()]
+    except OSError:
+        return []
+
+
 def writer_active(path: Path) -> bool:
     """Whether a process holds ``path``'s writer lock now (a search or confirmation writing it)."""
     try:  # non-blocking: a named pipe in a received run directory must not hang whoever looks
@@ -344,10 +355,16 @@ class RunStore:
         path = Path(path)
         db = path / DB_FILE
         if not path.is_dir():
-            raise RunStoreError(f"{path}: no such run directory")
+            beside = RUNS_ROOT / path if not path.is_absolute() else None
+            hint = f" (did you mean {beside}?)" if beside is not None and (beside / DB_FILE).is_file() else ""
+            raise RunStoreError(f"{path}: no such run directory{hint}")
         _closed_box(path)
         if not db.is_file():
-            raise RunStoreError(f"{path}: not an evoact run directory (no {DB_FILE})")
+            holds_runs = any((p / DB_FILE).is_file() for p in _folders(path))
+            raise RunStoreError(
+                f"{path}: not an evoact run directory (no {DB_FILE})"
+                + (f"; it holds runs: evoact runs {path} lists them" if holds_runs else "")
+            )
         conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro{_immutable(path)}", uri=True, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=5000")
         store = cls(path, conn)

@@ -71,6 +71,10 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         (["search", "--space", "nonexistent"], "unknown search space"),
         (["search", "--space", "broken.toml"], "broken.toml: no such search-space file"),
         (["search", "--task", "imagenet"], "unknown task 'imagenet'"),
+        (["search", "--task", "mnist1d-mpl"], "unknown task 'mnist1d-mpl'; did you mean 'mnist1d-mlp'?"),
+        (["search", "--task", "wine.py"], "task 'wine.py': name the function in it too, FILE.py:FUNCTION"),
+        (["show", "."], ".: not an evoact run directory (no candidates.db); it holds runs: evoact runs . lists them"),
+        (["show", "made"], "made: no such run directory (did you mean runs/made?)"),
         (["search", "--population", "0"], "--population must be at least 1"),
         (["search", "--surrogate", "1.5"], "--surrogate must be at most 1, got 1.5"),
         (["search", "--patience", "0"], "--patience must be a whole number of steps from 1 to 1000000, got 0"),
@@ -110,10 +114,13 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     ],
 )
 @pytest.mark.own_ray  # Ray must not be up before or after
-def test_bad_input_gets_a_one_line_error(tmp_path, monkeypatch, args, message):
+def test_bad_input_gets_a_one_line_error(tmp_path, monkeypatch, small_run, args, message):
     """In this process (the console script's own entry point, without a process start per case); the real process
     is checked below."""
     monkeypatch.chdir(tmp_path)
+    if args == ["show", "made"] or args == ["show", "."]:  # a run where a hurried user looks beside it
+        shutil.copytree(small_run, tmp_path / "runs" / "made")
+        monkeypatch.chdir(tmp_path / "runs" if args[1] == "." else tmp_path)
     result = CliRunner().invoke(main, args)
     assert result.exit_code not in (0, None) and not isinstance(result.exception, AssertionError)
     _assert_one_line_error(result.stdout, result.stderr, message)

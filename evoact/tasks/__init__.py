@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from evoact.tasks.base import Dataset, DatasetTask, Task
 from evoact.tasks.cifar10 import Cifar10ResNet20
 from evoact.tasks.cifar10_fast import Cifar10Fast
@@ -148,8 +150,13 @@ def get_task(name: str, data_dir: str | None = None) -> Task:
     if is_user_task(name):
         return UserTask(name)
     if name not in TASKS:
+        if name.endswith(".py"):
+            raise ValueError(f"task {name!r}: name the function in it too, FILE.py:FUNCTION ({name}:my_task)")
+        close = difflib.get_close_matches(name, TASKS, n=1)
         raise ValueError(
-            f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}, or MODULE:FUNCTION for your own"
+            f"unknown task {name!r}; "
+            + (f"did you mean {close[0]!r}? " if close else "")
+            + f"known tasks: {', '.join(sorted(TASKS))}, or MODULE:FUNCTION for your own"
         )
     return TASKS[name](data_dir)
 
