@@ -17,12 +17,25 @@ def _eta(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def _remaining(started: float, fresh: int, left: int, workers: int) -> str:
-    """Time left at this session's pace (``fresh`` jobs done since ``started``, ``left`` to go), or "-" until a first
-    wave of ``workers`` jobs is in: the first results of workers started together come at once."""
-    if fresh <= 0 or fresh < min(workers, fresh + left):
-        return "-"
-    return _eta((time.monotonic() - started) / fresh * left)
+class _Pace:
+    """Time left at this session's own pace, timed from when the first wave of ``workers`` jobs is in, and said once
+    a second wave is: before, the start's cost (Ray's workers, the tasks' data) would count as if every job paid it,
+    and results of workers started together, which come at once, would make any pace too slow or too fast."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self.wave_at: float | None = None
+        self.wave = 0
+
+    def remaining(self, fresh: int, left: int) -> str:
+        """The time ``left`` jobs take at the pace of the ``fresh`` ones done so far, or "-" while too few are."""
+        if self.wave_at is None:
+            if fresh > 0 and fresh >= min(self.workers, fresh + left):
+                self.wave_at, self.wave = time.monotonic(), fresh
+            return "-"
+        if fresh - self.wave < min(self.workers, fresh - self.wave + left):
+            return "-"
+        return _eta((time.monotonic() - self.wave_at) / (fresh - self.wave) * left)
 
 
 def shorten(text: str, width: int) -> str:
@@ -37,11 +50,11 @@ class SearchProgress(Hook):
     An evaluation is what a generation's quota counts: a candidate that passed static screening (trained, rejected
     in training, or reused from the cache); ``total`` of them make the budget's number (96 at ``quick``), the
     ``baselines`` are counted apart (``baseline 2/4``), and generations are numbered from 0, as ``show``'s ``gen``
-    column. The ETA comes from this session's own pace, once ``workers`` evaluations
-    have finished (before that the first results, of workers started together, would make it ``workers`` times too
-    long), so a resumed run's earlier work neither hastens nor slows it. Lines fit 80 columns: long formulas end in
-    an ellipsis. ``trainings``: the quota counts trainings (``--surrogate-pool``), so reuses are shown uncounted and
-    the candidates the surrogate ranked out not at all (the run's note says how many it ranked).
+    column. The ETA comes from this session's own pace after its first wave of ``workers`` evaluations
+    (``_Pace``), so neither the start's cost nor a resumed run's earlier work hastens or slows it. Lines fit 80
+    columns: long formulas end in an ellipsis. ``trainings``: the quota counts trainings (``--surrogate-pool``), so
+    reuses are shown uncounted and the candidates the surrogate ranked out not at all (the run's note says how many
+    it ranked).
     """
 
     def __init__(
@@ -63,7 +76,7 @@ class SearchProgress(Hook):
         self._counted: set[int] = set()  # a resumed run's candidates may be reported twice: count each once
         self.best: tuple[float, str] | None = None
         self.label = "baselines"
-        self.started = time.monotonic()
+        self._pace = _Pace(self.workers)
         self._live = self.console.is_terminal
         if self._live:
             self._bar = Progress(
@@ -105,7 +118,7 @@ class SearchProgress(Hook):
     def _eta(self) -> str:
         done = self.done + self.baselines_done
         left = max(0, self.total - self.done) + max(0, self.baselines - self.baselines_done)
-        return _remaining(self.started, done - self.skipped, left, self.workers)
+        return self._pace.remaining(done - self.skipped, left)
 
     def _show(self) -> None:
         if self._live:
@@ -204,11 +217,11 @@ class SearchProgress(Hook):
 
 class CountProgress:
     """Progress of a known number of jobs (confirmation trainings): a bar on a terminal, a line per job otherwise; the
-    ETA waits for a first wave of ``workers`` jobs, as a search's does."""
+    ETA is timed from a first wave of ``workers`` jobs, as a search's is."""
 
     def __init__(self, total: int, title: str, console: Console | None = None, workers: int = 1) -> None:
         self.console = console or Console(stderr=True)
-        self.total, self.done, self.started, self.workers = total, 0, time.monotonic(), max(1, workers)
+        self.total, self.done, self._pace = total, 0, _Pace(workers)
         self._live = self.console.is_terminal
         if self._live:
             self._bar = Progress(
@@ -229,7 +242,7 @@ class CountProgress:
         if self._live:
             self._bar.update(self._task, advance=1)
             return
-        eta = _remaining(self.started, self.done, self.total - self.done, self.workers)
+        eta = self._pace.remaining(self.done, self.total - self.done)
         self.console.print(
             f"{self.done}/{self.total} {plain(message)} | ETA {eta}", highlight=False, soft_wrap=True, markup=False
         )

@@ -13,28 +13,33 @@ def _lines(progress: SearchProgress, outcomes: list[Outcome]) -> list[str]:
     return progress.console.file.getvalue().splitlines()
 
 
-def test_the_eta_waits_for_a_full_wave_of_workers():
+def test_the_eta_is_timed_from_the_first_wave_of_workers_and_said_after_the_second():
+    """The first wave pays the start (Ray's workers, the tasks' data: in a tiny search the first ETA was 4 times the
+    whole run), and a wave's results come together: the pace is timed over a whole wave after the first."""
     progress = SearchProgress(12, 2, Console(file=io.StringIO(), force_terminal=False, width=200), workers=3)
-    lines = _lines(progress, [Outcome("ok", fitness=0.5 + i / 100, val_acc=0.5) for i in range(4)])
-    assert [line.endswith("ETA -") for line in lines] == [True, True, False, False]  # 3 workers: none before 3 are done
-    assert re.search(r"ETA \d+m\d\ds$", lines[2]) and "3/12" in lines[2] and "best 0.5200" in lines[2]
+    lines = _lines(progress, [Outcome("ok", fitness=0.5 + i / 100, val_acc=0.5) for i in range(7)])
+    assert [line.endswith("ETA -") for line in lines] == [True] * 5 + [False] * 2
+    assert re.search(r"ETA \d+m\d\ds$", lines[5]) and "6/12" in lines[5] and "best 0.5500" in lines[5]
 
 
 def test_a_screened_out_candidate_is_not_an_evaluation():
     progress = SearchProgress(5, 1, Console(file=io.StringIO(), force_terminal=False, width=200))
     lines = _lines(
-        progress, [Outcome("rejected", stage="static", error="constant"), Outcome("failed", error="nan loss")]
+        progress,
+        [Outcome("rejected", stage="static", error="constant"), Outcome("failed", error="nan loss"), Outcome("ok")],
     )
     assert lines[0].startswith("[baselines] screened out #1") and "ETA -" in lines[0]
-    assert "1/5 #2 failed: nan loss" in lines[1] and "failed 1" in lines[1] and re.search(r"ETA \d+m\d\ds$", lines[1])
+    assert "1/5 #2 failed: nan loss" in lines[1] and "failed 1" in lines[1]
+    assert "2/5 #3 ok" in lines[2] and re.search(r"ETA \d+m\d\ds$", lines[2])  # one worker: a wave is one job
 
 
 def test_a_confirmation_s_eta_waits_for_its_workers_too():
-    progress = CountProgress(4, "confirming", Console(file=io.StringIO(), force_terminal=False, width=200), workers=2)
-    for job in range(3):
+    progress = CountProgress(6, "confirming", Console(file=io.StringIO(), force_terminal=False, width=200), workers=2)
+    for job in range(4):
         progress.update(f"job {job}: ok")
     lines = progress.console.file.getvalue().splitlines()
-    assert lines[0] == "1/4 job 0: ok | ETA -" and re.fullmatch(r"2/4 job 1: ok \| ETA \d+m\d\ds", lines[1])
+    assert lines[:3] == ["1/6 job 0: ok | ETA -", "2/6 job 1: ok | ETA -", "3/6 job 2: ok | ETA -"]
+    assert re.fullmatch(r"4/6 job 3: ok \| ETA \d+m\d\ds", lines[3])
 
 
 def test_a_resumed_run_counts_on_from_what_was_finished_each_candidate_once():
