@@ -25,7 +25,7 @@ from evoact.loggers import LOGGERS, make_logger
 from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
 from evoact.records import Candidate, RunState, Status
 from evoact.search_space import SearchSpaceError
-from evoact.store import RUNS_ROOT, RunStoreError
+from evoact.store import RUNS_ROOT, RunStore, RunStoreError
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, task_group
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs
@@ -227,6 +227,7 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
         _fail(str(exc))
     check_search(with_guess_trees(config))  # what is wrong with the space or the tasks, before the run is announced
     run_dir = run_dir_for(config, runs_dir, name)
+    _read(RunStore.check_new, run_dir)  # before the run is announced
     console.print(
         f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))} ({config.budget}"
         f" budget, seed {config.seed}) into [bold]{shown(run_dir)}[/]",
@@ -664,10 +665,15 @@ def report(run: Path, output: Path | None, top: int) -> None:
 
     BOUNDS["report_top"].check("--top", top)
     opened = _open(run)
-    output = output or run / "report.html"
-    _overwritable(output, (".html", ".htm"))
-    write_report(opened.store, output, top)
-    console.print(f"wrote {output}", highlight=False)
+    target = output or run / "report.html"
+    _overwritable(target, (".html", ".htm"))
+    try:
+        write_report(opened.store, target, top)
+    except OSError as exc:
+        if output is not None or exc.filename is None:
+            raise
+        _fail(f"{exc.filename}: {exc.strerror}; write the report elsewhere with -o FILE.html")
+    console.print(f"wrote {target}", highlight=False)
 
 
 @main.command()

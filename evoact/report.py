@@ -23,7 +23,7 @@ from evoact.plotting import figure_png, plot_png, plt
 from evoact.records import Candidate, Status
 from evoact.run import RunReader
 from evoact.store import RunStore
-from evoact.summaries import ParetoPoint, Verdict
+from evoact.summaries import ConfirmedVerdict, ParetoPoint, Verdict
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -168,6 +168,12 @@ def _pareto(run: RunReader, points: tuple[ParetoPoint, ...]) -> str:
     )
 
 
+def _confirmed(c: ConfirmedVerdict) -> str:
+    """What a confirmation said of the winner on a task, against the baseline it was compared with there."""
+    against = "from" if c.verdict == "no significant difference" else "than"
+    return f"{c.verdict} {against} {c.best_baseline} (diff {_text(c.diff)}, p {_text(c.p)})"
+
+
 def _verdict(verdict: Verdict | None) -> str:
     """The answer first: the winner, its margin over the best baseline on each task, and whether it was confirmed."""
     if verdict is None:
@@ -197,14 +203,12 @@ def _verdict(verdict: Verdict | None) -> str:
                 t.metric,
                 t.winner,
                 f"{t.baseline:.4g} ({t.best_baseline})" if t.baseline is not None else "-",
-                "not confirmed" if c is None else f"{c.verdict} (diff {_text(c.diff)}, p {_text(c.p)})",
+                "not confirmed" if c is None else _confirmed(c),
             ]
         )
     for task, c in confirmed.items():
         if task not in verdict.per_task:
-            rows.append(
-                [f"{task} (held-out)", "-", "-", c.best_baseline, f"{c.verdict} (diff {_text(c.diff)}, p {_text(c.p)})"]
-            )
+            rows.append([f"{task} (held-out)", "-", "-", "-", _confirmed(c)])
     note = (
         ""
         if confirmed
@@ -215,7 +219,7 @@ def _verdict(verdict: Verdict | None) -> str:
         "<div id='verdict'><h2>Verdict</h2>"
         + head
         + html_table(
-            ["task", "metric", "winner (validation)", "best baseline", "confirmed on fresh seeds (vs best baseline)"],
+            ["task", "metric", "winner (validation)", "best baseline (validation)", "confirmed on fresh seeds"],
             rows,
         )
         + note
@@ -242,7 +246,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
     """
     BOUNDS["report_top"].check("top", top)
     run = RunReader(store)
-    summary, config = run.summary(top), run.config
+    summary, config, test = run.summary(top), run.config, run.test_measure
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>evoact report: {html.escape(store.path.name)}</title>",
@@ -314,9 +318,9 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
     parts.append(
         "<h2 id='baselines'>Baselines</h2>"
         + html_table(
-            ["baseline", "formula", "fitness", "test acc", "status"],
+            ["baseline", "formula", "fitness", *([test] if test else []), "status"],
             [
-                [c.label, c.formula, c.rank_fitness, c.outcome.test_acc, c.status]
+                [c.label, c.formula, c.rank_fitness, *([run.test_value(c)] if test else []), c.status]
                 for c in (row.candidate for row in summary.baselines)
             ],
         )
@@ -335,12 +339,21 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
         )
         parts.append(
             html_table(
-                ["fitness", "seeds", "test acc", "tree nodes", "generation", "origin", "learned constants", "status"],
+                [
+                    "fitness",
+                    "seeds",
+                    *([test] if test else []),
+                    "tree nodes",
+                    "generation",
+                    "origin",
+                    "learned constants",
+                ]
+                + ["status"],
                 [
                     [
                         row.rank_fitness,
                         row.raced_seeds,
-                        row.outcome.test_acc,
+                        *([run.test_value(row)] if test else []),
                         row.nodes,
                         row.generation,
                         row.origin,

@@ -83,6 +83,19 @@ class RunReader:
             for name in self.config.tasks
         }
 
+    @property
+    def test_measure(self) -> str | None:
+        """What a one-task run's rows say of its test split, ``test acc`` or ``test loss``; None for several tasks
+        (each task's measures go in a table of their own)."""
+        if len(self.config.tasks) != 1:
+            return None
+        return "test loss" if self.metrics[self.config.task] == "loss" else "test acc"
+
+    def test_value(self, row: Candidate) -> float | None:
+        """A row's ``test_measure`` (None where it has none)."""
+        score = row.outcome.scores.get(self.config.task)
+        return (score.test_loss if score else None) if self.test_measure == "test loss" else row.outcome.test_acc
+
     def fitness_measure(self) -> str:
         """What this run's fitness is, in words."""
         c = self.config

@@ -262,6 +262,15 @@ class RunStore:
         self._known_columns: set[str] | None = None
         self._read: tuple[int, dict[tuple[str, tuple], list[Candidate]]] = (-1, {})
 
+    @staticmethod
+    def check_new(path: Path) -> None:
+        """Refuse ``path`` for a new run where it holds one already (or is a file)."""
+        if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists() or (path.exists() and not path.is_dir()):
+            raise RunStoreError(
+                f"{path} already holds a run (nothing was overwritten); choose another --name, or see it with"
+                f" `evoact show {path}` (an unfinished one continues with `evoact resume {path}`)"
+            )
+
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any]) -> RunStore:
         """Create a new run directory; refuses one that already holds a run.
@@ -270,11 +279,7 @@ class RunStore:
         never leaves a half-made run, and a reader never sees one.
         """
         path = Path(path)
-        if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists() or (path.exists() and not path.is_dir()):
-            raise RunStoreError(
-                f"{path} already holds a run (nothing was overwritten); choose another --name, or see it with"
-                f" `evoact show {path}` (an unfinished one continues with `evoact resume {path}`)"
-            )
+        cls.check_new(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent))
         try:

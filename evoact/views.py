@@ -141,10 +141,9 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         rows = sorted(((r.rank, r.candidate) for r in ranked), key=lambda pair: pair[0] or 0)
         variants = {r.candidate.id: r for r in summary.ranking if r.variant_of is not None}
         title = f"ranking (top {top} and every baseline; fitness = {run.fitness_measure()})"
-    single = len(config.tasks) == 1  # several tasks: their measures follow in a table of their own
-    test = "test loss" if single and run.metrics[config.task] == "loss" else "test acc"
+    test = run.test_measure  # several tasks: their measures follow in a table of their own
     table = Table(title=title, title_justify="left")
-    for col in ("rank", "id", "formula", "fitness", *([test] if single else []), "tree nodes", "gen", "status"):
+    for col in ("rank", "id", "formula", "fitness", *([test] if test else []), "tree nodes", "gen", "status"):
         table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
     for rank, r in rows:
         if r.id in variants:
@@ -164,10 +163,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
             + (f" ({o.error})" if o.error else "")
             + (f" = #{o.duplicate_of}" if o.duplicate_of else "")
         )
-        first = o.scores.get(config.task)
-        measured = (
-            [_num(first.test_loss if first else None) if test == "test loss" else _num(o.test_acc)] if single else []
-        )
+        measured = [_num(run.test_value(r))] if test else []
         table.add_row(
             str(rank),
             str(r.id),

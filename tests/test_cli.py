@@ -58,6 +58,7 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
 
     refused = run_cli("search", "--budget", "tiny", "--name", "e2e", check=False)
     assert refused.returncode != 0 and "already holds a run" in refused.stderr
+    assert "evoact: evolution over" not in refused.stdout  # refused before it is announced
     assert json.loads(run_cli("show", "runs/e2e", "--json").stdout)["counts"] == shown["counts"]  # nothing lost
 
 
@@ -572,3 +573,19 @@ def test_report_and_plot_never_write_over_a_file_of_another_kind(small_run, tmp_
     assert CliRunner().invoke(main, ["report", str(run), "-o", "old.html"]).exit_code == 0
     assert (tmp_path / "old.html").read_text().startswith("<!doctype html>")
     assert "a folder" in CliRunner().invoke(main, ["plot", "--expr", "x", "-o", str(tmp_path)]).stderr
+
+
+def test_a_report_into_a_run_on_a_read_only_disk_says_where_else_to_write_it(run_cli, small_run, tmp_path):
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("needs permission to mount a small tmpfs (root)")
+    try:
+        shutil.copytree(small_run, disk / "run")
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        proc = run_cli("report", str(disk / "run"), check=False)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "report.html: Read-only file system; write the report elsewhere with -o FILE.html" in proc.stderr
+        assert run_cli("report", str(disk / "run"), "-o", str(tmp_path / "r.html")).returncode == 0
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
