@@ -109,7 +109,28 @@ class Problem:
                 + "; a --timeout too short for them needs a new search"
             )
         self._calibrate()
+        self._warn_untested(trained)
         self.race_to_end(baselines=True)
+
+    def _warn_untested(self, baselines: list[Candidate]) -> None:
+        """Say at once which user tasks return no test measure: the search needs none, but ``confirm`` compares them
+        (and would refuse only after the search)."""
+        untested = [
+            task
+            for task in self.config.tasks
+            if is_user_task(task)
+            and not any(
+                (score := r.outcome.scores.get(task)) is not None
+                and (score.test_acc if self.metrics[task] == "accuracy" else score.test_loss) is not None
+                for r in baselines
+                if r.status == Status.OK
+            )
+        ]
+        if untested:
+            self.hooks.note(
+                f"{', '.join(untested)} returned no test measure (test_acc, or test_loss for a loss task): the search"
+                " needs none, but evoact confirm compares them there; return one to confirm on your task"
+            )
 
     def _calibrate(self) -> None:
         """From the trained baselines: the quality hurdle and each task's reference accuracy.

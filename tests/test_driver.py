@@ -646,3 +646,26 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
     assert [r.id for r in baselines] == [r.id for r in rows] and all(r.status == "ok" for r in baselines)
     assert store.meta()["state"] == "finished" and store.proposed() > 0
     assert [f["label"] for f in store.meta()["baseline_failures"][0]] == [r.label for r in rows]
+
+
+def test_a_user_task_without_a_test_measure_is_named_once_its_baselines_trained(tmp_path):
+    """The search needs only val_acc, confirm compares test_acc: say so at the start, not after the search."""
+    from evoact.hooks import Hook
+
+    class Notes(Hook):
+        def __init__(self) -> None:
+            self.said: list[str] = []
+
+        def note(self, message: str) -> None:
+            self.said.append(message)
+
+    (tmp_path / "t.py").write_text(
+        "def f(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.5}\n"
+    )
+    notes = Notes()
+    config = make_config("tiny", tasks=(f"{tmp_path / 't.py'}:f",), workers=2, generations=1)
+    run_search(config, tmp_path / "run", callbacks=[notes])
+    assert [n for n in notes.said if "returned no test measure" in n] == [
+        f"{tmp_path / 't.py'}:f returned no test measure (test_acc, or test_loss for a loss task): the search needs"
+        " none, but evoact confirm compares them there; return one to confirm on your task"
+    ]
