@@ -80,7 +80,7 @@ def features(formulas: list[str], params: dict[str, float]) -> np.ndarray:
     programs, index = _programs(formulas)
     if not programs:
         return out
-    with _one_thread():
+    with one_thread():
         batch = Batch(programs, [params] * len(programs))
         values, slopes = batch.evaluate(POINTS)
         halved = [{k: v * _SECOND for k, v in params.items()}] * len(programs)
@@ -95,9 +95,10 @@ def features(formulas: list[str], params: dict[str, float]) -> np.ndarray:
 
 
 @contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     """Torch on one thread meanwhile: for tensors this small a thread pool only waits, and on a busy machine its
-    threads wait for cores (40 formulas with other jobs running: 1.6 s on one thread, 11.4 s on two)."""
+    threads wait for cores (40 formulas with other jobs running: 1.6 s on one thread, 11.4 s on two); timings on one
+    thread also vary less with the machine's load."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -17,6 +17,7 @@ import torch
 
 from evoact.bounded import StepFailed, TooSlow, bounded
 from evoact.compiler import compile_activation, derivatives, values_at
+from evoact.features import one_thread
 from evoact.formula import X, as_expression, constant_values, symbol
 from evoact.screening.probe import N_NORMAL, probe_points
 from evoact.symbolic import WILD, limit, slope_at, value_at
@@ -81,9 +82,15 @@ def _isolated_jumps(values: np.ndarray, floor: float) -> bool:
 
 
 def _measured_cost(expr: sp.Expr, params: dict[str, float], rounds: int = 15) -> dict[str, float | list[float]]:
-    """Forward + backward time relative to torch's ReLU on up to 2^18 floats: the two timed in alternation (so that the
-    machine's load falls on both), after warm-up, and the median of the per-round ratios with its quartiles. A costly
-    formula is timed on fewer floats, so that measuring it takes about a second at most."""
+    """Forward + backward time relative to torch's ReLU on up to 2^18 floats, on one thread: the two timed in
+    alternation (so that the machine's load falls on both), after warm-up, and the median of the per-round ratios
+    with its quartiles. A costly formula is timed on fewer floats, so that measuring it takes about a second at
+    most."""
+    with one_thread():
+        return _timed_cost(expr, params, rounds)
+
+
+def _timed_cost(expr: sp.Expr, params: dict[str, float], rounds: int) -> dict[str, float | list[float]]:
     module = compile_activation(expr, params)
     x = torch.randn(1 << 14, requires_grad=True)
 
