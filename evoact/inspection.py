@@ -42,7 +42,8 @@ def describe_candidate(
     run: RunReader, cid: int, params: dict[str, float] | None = None, expr: sp.Expr | None = None
 ) -> dict[str, Any]:
     """A run candidate: its formula description (constants at their trained values unless ``params`` says otherwise),
-    status or failure reason, lineage and the baselines' fitness."""
+    status or failure reason, fitness as ``show`` ranks it, each task's validation and test measure (the first
+    seed's), lineage and the baselines' fitness."""
     row = run.store.candidate(cid)
     if row is None:
         raise KeyError(f"{run.path}: no candidate with id {cid}")
@@ -55,19 +56,26 @@ def describe_candidate(
         "status": o.status,
         "error": o.error,
         "duplicate_of": o.duplicate_of,
-        "fitness": o.fitness,
-        "val_acc": o.val_acc,
-        "test_acc": o.test_acc,
+        "fitness": row.rank_fitness,  # as `show` ranks it: the raced mean where it raced
+        "seeds": row.raced_seeds,
+        "scores": {
+            task: {
+                "metric": metric,
+                "validation": None if score is None else score.val_acc if metric == "accuracy" else score.val_loss,
+                "test": None if score is None else score.test_acc if metric == "accuracy" else score.test_loss,
+            }
+            for task, metric in run.metrics.items()
+            for score in [o.scores.get(task)]
+        },
         "train_seconds": o.train_seconds,
         "learned": {k: list(v) for k, v in o.learned.items()},
         "stage": o.stage,
         "equivalent_to": o.equivalent_to,
-        "probe_acc": o.probe_acc,
         "fingerprint": row.fingerprint,
         "generation": row.generation,
         "origin": row.origin,
         "genome": row.genome,
         "tree_nodes": row.nodes,  # the genome tree's size, as `show` ranks it ("nodes": the formula's)
         "parents": [{"id": p.id, "formula": p.formula, "fitness": p.outcome.fitness} for p in parents if p],
-        "baselines": {r.label: r.outcome.fitness for r in run.store.candidates() if r.label},
+        "baselines": {r.label: r.rank_fitness for r in run.store.candidates() if r.label},
     }
