@@ -341,7 +341,8 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         said = "terminated (SIGTERM)" if signum == signal.SIGTERM else "Ctrl-C again to stop at once"
-        console.print(f"stopping; {said} (what is finished is saved either way)", highlight=False)
+        lead = "\n" if sys.stderr.isatty() else ""  # below the live progress bar's line, not at its end
+        console.print(f"{lead}stopping; {said} (what is finished is saved either way)", highlight=False)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, first_interrupt)
