@@ -236,6 +236,88 @@ def test_a_helper_edited_since_a_task_was_loaded_is_read_again(tmp_path, monkeyp
         sys.modules.pop("rate_source", None)
 
 
+_RETURNS = "    make_activation()\n    return {'val_acc': RATE}\n"
+_TASK = "def f(make_activation, seed, epochs):\n" + _RETURNS
+#: Folders of a user's task whose ``RATE`` comes from a helper: (files, the file to edit, the task's name)
+_LAYOUTS = {
+    "a chain of helpers": (
+        {
+            "t.py": "from a import RATE\ndef f(make_activation, seed, epochs):\n" + _RETURNS,
+            "a.py": "from b import RATE\n",
+        },
+        "b.py",
+        "{root}/t.py:f",
+    ),
+    "a package's submodule": (
+        {
+            "t.py": "from pkg import sub\ndef f(make_activation, seed, epochs):\n    RATE = sub.RATE\n" + _RETURNS,
+            "pkg/__init__.py": "",
+        },
+        "pkg/sub.py",
+        "{root}/t.py:f",
+    ),
+    "a module of a package importing its package by name": (
+        {
+            "proj/__init__.py": "",
+            "proj/tasks.py": "from proj.models.net import RATE\n" + _TASK,
+            "proj/models/__init__.py": "",
+        },
+        "proj/models/net.py",
+        "proj.tasks:f",
+    ),
+    "a package's __init__": (
+        {"proj/tasks.py": "from proj import RATE\n" + _TASK},
+        "proj/__init__.py",
+        "proj.tasks:f",
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", list(_LAYOUTS))
+def test_an_edited_helper_is_read_again_and_keys_the_task_anew(tmp_path, monkeypatch, layout):
+    """However the task reaches its helper, editing only the helper trains with the new code (a notebook or a Ray
+    worker loads the task again) under a new cache key; editing a file it does not import changes neither."""
+    import sys
+
+    files, helper, name = _LAYOUTS[layout]
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(tmp_path)
+    for path, text in {**files, helper: "RATE = 0.25\n", "unrelated.py": "X = 1\n"}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    name = name.format(root=tmp_path)
+    before = {m for m in sys.modules}
+    try:
+        task = get_task(name)
+        assert task.run(nn.ReLU, TrainConfig()).val_acc == 0.25
+        key = task.revision()
+        (tmp_path / "unrelated.py").write_text("X = 2\n")
+        assert get_task(name).revision() == key
+        (tmp_path / helper).write_text("RATE = 0.5\n")
+        again = get_task(name)
+        assert again.run(nn.ReLU, TrainConfig()).val_acc == 0.5 and again.revision() != key
+    finally:
+        for module in set(sys.modules) - before:
+            del sys.modules[module]
+
+
+def test_two_task_folders_with_helpers_of_one_name_each_train_with_their_own(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for folder, rate in (("one", 0.25), ("two", 0.5)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "rates.py").write_text(f"RATE = {rate}\n")
+        (tmp_path / folder / "t.py").write_text(
+            "from rates import RATE\ndef f(make_activation, seed, epochs):\n" + _RETURNS
+        )
+    try:
+        one, two = (get_task(f"{tmp_path / folder / 't.py'}:f") for folder in ("one", "two"))
+        assert (one.run(nn.ReLU, TrainConfig()).val_acc, two.run(nn.ReLU, TrainConfig()).val_acc) == (0.25, 0.5)
+    finally:
+        sys.modules.pop("rates", None)
+
+
 def test_a_user_task_with_an_unknown_metric_is_refused_when_loaded(tmp_path):
     (tmp_path / "t.py").write_text(
         "def f(make_activation, seed, epochs):\n    make_activation()\n    return {}\nf.metric = 'mse'\n"

@@ -31,7 +31,7 @@ from evoact.training import Hurdle, TrainConfig, TrainingError, TrainResult
 
 #: The epochs a user task is asked for at the quick budget (scaled by the budget, or the run's ``--epochs``).
 EPOCHS = 25
-#: The most ``.py`` files beside a task's file that its cache revision reads (a folder of a whole project has more).
+#: The most helper files a task's cache key and load stamp follow (``_helper_files``).
 MAX_HELPERS = 200
 
 
@@ -67,33 +67,37 @@ def _task_file(target: str) -> Path | None:
     return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
 
 
+def _module_name(target: str) -> str:
+    """The name a task's module is imported under (a task file's: one of its own, from its path)."""
+    return f"evoact_user_task_{hashlib.sha256(target.encode()).hexdigest()[:12]}" if target.endswith(".py") else target
+
+
 def _stamp(target: str) -> tuple[tuple[str, int, int], ...] | None:
     """The time and size of a task's file and of its helpers' (``_helper_files``), None if there is no file."""
     path = _task_file(target)
     try:
-        files = [path.resolve(), *_helper_files(path)] if path else []
+        files = [path.resolve(), *_helper_files(path, _module_name(target))] if path else []
         return tuple((str(f), (st := f.stat()).st_mtime_ns, st.st_size) for f in files) or None
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop
         return None
 
 
-#: The files (with their time and size) that each task was last loaded from in this process.
-_LOADED: dict[str, set[tuple[str, int, int]]] = {}
-
-
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=32)
 def _load_user_function(name: str, stamp: tuple[tuple[str, int, int], ...] | None) -> Callable[..., Any]:
-    """``load_user_function`` for one version of the file and its helpers (``stamp``)."""
+    """``load_user_function`` for one version of the file and its helpers (``stamp``): imported afresh, with its
+    helpers, since this process may hold them from before an edit (or another task's helpers of the same name)."""
     target, _, function = name.rpartition(":")
     if not target or not function:
         raise ValueError(f"task {name!r}: a user task is MODULE:FUNCTION or FILE.py:FUNCTION")
     if target.endswith(".py") and not Path(target).is_file():
         raise ValueError(f"task {name!r}: no such file {target}")
-    module_name = (
-        f"evoact_user_task_{hashlib.sha256(target.encode()).hexdigest()[:12]}" if target.endswith(".py") else target
-    )
-    if stamp and name in _LOADED:  # loaded here before: its helpers edited since are read again
-        _forget([Path(f) for f, mtime, size in stamp[1:] if (f, mtime, size) not in _LOADED[name]])
+    module_name = _module_name(target)
+    root = _import_root(Path(stamp[0][0]), module_name) if stamp else None
+    if stamp and root is not None and not _installed(root):  # the user's own code: import it, its helpers afresh
+        for dotted in [module_name, *(_dotted(Path(f), root) for f, _, _ in stamp[1:])]:
+            parts = dotted.split(".")
+            for depth in range(1, len(parts) + 1):  # its packages too: a package holds its old submodules
+                sys.modules.pop(".".join(parts[:depth]), None)
     try:
         if target.endswith(".py"):
             _importable(str(Path(target).resolve().parent))  # its helpers beside it, as ``python file.py`` finds them
@@ -103,7 +107,7 @@ def _load_user_function(name: str, stamp: tuple[tuple[str, int, int], ...] | Non
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module  # as an import would: dataclasses and pickling look the module up
             spec.loader.exec_module(module)
-        elif target in sys.modules:  # imported before: again, as its file may have changed since (a new stamp)
+        elif target in sys.modules:  # an installed module imported before: again, as it may have changed since
             module = importlib.reload(sys.modules[target])
         else:
             _current_directory_importable()
@@ -114,12 +118,11 @@ def _load_user_function(name: str, stamp: tuple[tuple[str, int, int], ...] | Non
         if target.endswith(".py"):
             sys.modules.pop(module_name, None)  # as a failed import leaves nothing behind
         raise ValueError(f"task {name!r}: {_import_failure(target, exc)}") from None
-    _LOADED[name] = set(stamp or ())
     fn = getattr(module, function, None)
     if not callable(fn):
         raise ValueError(f"task {name!r}: {target} has no function {function!r}")
     _check_signature(name, function, fn)
-    if (metric := metric_of(fn)) not in METRICS:
+    if (metric := _metric_of(fn)) not in METRICS:
         raise ValueError(
             f"task {name!r}: {function}.metric is {metric!r}; use 'accuracy' (returns val_acc, higher is"
             " better) or 'loss' (returns val_loss, lower is better)"
@@ -132,7 +135,7 @@ def _defining(fn: Callable[..., Any]) -> Callable[..., Any]:
     return getattr(fn, "func", fn)
 
 
-def metric_of(fn: Callable[..., Any]) -> str:
+def _metric_of(fn: Callable[..., Any]) -> str:
     """What a task function returns: ``accuracy`` unless it (or, for a partial, its function) says ``loss``."""
     return getattr(fn, "metric", getattr(_defining(fn), "metric", "accuracy"))
 
@@ -187,7 +190,7 @@ class UserTask(Task):
         self.name = canonical_user_task(name)
         self.description = f"user task {self.name}"
         self.function = load_user_function(self.name)
-        self.metric = metric_of(self.function)
+        self.metric = _metric_of(self.function)
 
     def revision(self) -> str:
         """A digest of the file that defines the user's function, of the modules it loaded from its own folder (its
@@ -257,19 +260,6 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def _forget(helpers: list[Path]) -> None:
-    """Drop the modules imported from ``helpers`` so that the task's next import reads them again (edited since)."""
-    if not helpers:
-        return
-    wanted = set(helpers)
-    folders = tuple({os.path.join(str(p.parent), "") for p in helpers})
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        # the prefix test spares resolving the path of every module loaded (torch alone has thousands)
-        if isinstance(file, str) and file.startswith(folders) and Path(file).resolve() in wanted:
-            del sys.modules[name]
-
-
 def _helpers(function: Callable[..., Any]) -> list[Path]:
     """The files of the task's own helpers that define ``function`` (``_helper_files``); none for a function without
     a source file."""
@@ -277,20 +267,39 @@ def _helpers(function: Callable[..., Any]) -> list[Path]:
         source = inspect.getsourcefile(function)
     except TypeError:
         return []
-    return _helper_files(Path(source)) if source else []
+    return _helper_files(Path(source), function.__module__) if source else []
 
 
-def _helper_files(task_file: Path) -> list[Path]:
-    """The files of a task's own helpers, whose edits change what it trains: the ``.py`` files beside its file (a
-    helper imported inside the function is one), and the modules below that folder that any of them imports, followed
-    import by import; at most ``MAX_HELPERS`` files. Read from the files, not from what this process has imported, so
-    that every process keys a task alike; installed packages and evoact are left out (their versions are keyed
-    apart), and so are data files and modules imported by a computed name."""
+def _import_root(task_file: Path, module: str) -> Path:
+    """The folder that ``module``'s dotted name starts from (a task file's own folder)."""
+    depth = len(module.split(".")) - (0 if task_file.name == "__init__.py" else 1)
+    return task_file.parents[min(depth, len(task_file.parents) - 1)]
+
+
+def _installed(folder: Path) -> bool:
+    """Whether ``folder`` is in an installed package's place (keyed by its version, never imported afresh)."""
+    return bool({"site-packages", "dist-packages"} & set(folder.parts))
+
+
+def _dotted(path: Path, root: Path) -> str:
+    """The module name a file below ``root`` is imported as."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _helper_files(task_file: Path, module: str) -> list[Path]:
+    """The files of a task's own helpers, whose edits change what it trains: its package's ``__init__.py`` files and
+    the modules below its import root (its folder, for a task file) that it imports, followed import by import (an
+    import inside a function too); at most ``MAX_HELPERS`` files. Read from the files, not from what this process has
+    imported, so that every process keys a task alike. Installed packages and evoact are left out (their versions are
+    keyed apart), and so are data files and modules imported by a computed name."""
     own = task_file.resolve()
-    root = own.parent
-    if {"site-packages", "dist-packages"} & set(root.parts):
+    root = _import_root(own, module)
+    if _installed(root):
         return []
-    found = {own, *sorted(p.resolve() for p in root.glob("*.py"))[:MAX_HELPERS]}
+    found = {own} | {
+        init for folder in own.parents if root in folder.parents and (init := folder / "__init__.py").is_file()
+    }
     pending = sorted(found)
     while pending and len(found) < MAX_HELPERS:
         for path in _imported_files(pending.pop(), root):
@@ -298,7 +307,7 @@ def _helper_files(task_file: Path) -> list[Path]:
                 found.add(path)
                 pending.append(path)
     found.discard(own)
-    return sorted(p for p in found if p.is_file())
+    return sorted(found)
 
 
 def _imported_files(path: Path, root: Path) -> list[Path]:
@@ -313,8 +322,11 @@ def _imported_files(path: Path, root: Path) -> list[Path]:
         for depth in range(1, len(parts) + 1):
             stem = base.joinpath(*parts[:depth])
             for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
-                if candidate.is_file():
-                    files.append(candidate.resolve())
+                try:
+                    if candidate.is_file():
+                        files.append(candidate.resolve())
+                except (OSError, RuntimeError):  # unreadable, or a symbolic link loop
+                    continue
     return [f for f in files if root in f.parents and f.parts[len(root.parts)] != "evoact"]
 
 
