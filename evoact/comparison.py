@@ -222,7 +222,7 @@ def _ratio_intervals(
     The basic (reverse percentile) bootstrap, not the percentile one: the best of close references and the worst of
     close tasks are biased (the best of noisy means is too high), and the basic interval turns that bias back where
     the percentile one doubles it; in simulated confirmations with tied references the percentile intervals held the
-    true ratio a quarter of the time or less (``INTERVAL_NOTE``)."""
+    true ratio about a quarter of the time or less (``INTERVAL_NOTE``)."""
     nothing = (None, None, None, None)
     if len(seeds) < INTERVAL_SEEDS or not tasks:
         return nothing

@@ -30,6 +30,12 @@ class _Connection(sqlite3.Connection):
         except sqlite3.OperationalError as exc:
             raise _full(exc, self.path) from exc
 
+    def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
+        try:
+            return super().executescript(sql_script)
+        except sqlite3.OperationalError as exc:
+            raise _full(exc, self.path) from exc
+
 
 def _full(exc: sqlite3.OperationalError, path: str) -> Exception:
     if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_FULL:
@@ -60,4 +66,5 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    if conn.in_transaction:  # not if SQLite rolled back on an error the block caught
+        conn.execute("COMMIT")

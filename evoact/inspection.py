@@ -58,15 +58,8 @@ def describe_candidate(
         "duplicate_of": o.duplicate_of,
         "fitness": row.rank_fitness,  # as `show` ranks it: the raced mean where it raced
         "seeds": row.raced_seeds,
-        "scores": {
-            task: {
-                "metric": metric,
-                "validation": None if score is None else score.val_acc if metric == "accuracy" else score.val_loss,
-                "test": None if score is None else score.test_acc if metric == "accuracy" else score.test_loss,
-            }
-            for task, metric in run.metrics.items()
-            for score in [o.scores.get(task)]
-        },
+        "metrics": run.metrics,  # which of each task's scores count: val_acc/test_acc, or val_loss/test_loss
+        "scores": {task: score.row() for task, score in o.scores.items()},  # as `show --json` gives them
         "train_seconds": o.train_seconds,
         "learned": {k: list(v) for k, v in o.learned.items()},
         "stage": o.stage,
@@ -76,6 +69,6 @@ def describe_candidate(
         "origin": row.origin,
         "genome": row.genome,
         "tree_nodes": row.nodes,  # the genome tree's size, as `show` ranks it ("nodes": the formula's)
-        "parents": [{"id": p.id, "formula": p.formula, "fitness": p.outcome.fitness} for p in parents if p],
+        "parents": [{"id": p.id, "formula": p.formula, "fitness": p.rank_fitness} for p in parents if p],
         "baselines": {r.label: r.rank_fitness for r in run.store.candidates() if r.label},
     }

@@ -298,9 +298,9 @@ class RaceResult(_Record):
 
 
 def baselines_failed(baselines: Sequence[Candidate]) -> str | None:
-    """``every baseline failed (relu: why); fix the task or its data`` where every one of ``baselines`` failed: no
+    """``every baseline failed (relu: why); fix the task or its data`` where none of ``baselines`` trained: no
     candidate can be scored (a task that cannot train), else None (also while some are still to train)."""
-    if not baselines or any(r.status != Status.FAILED for r in baselines):
+    if not baselines or any(r.status in (Status.OK, Status.PENDING) for r in baselines):
         return None
     first = next((r for r in baselines if r.outcome.error), baselines[0])
     return f"every baseline failed ({first.label}: {first.outcome.error}); fix the task or its data"
