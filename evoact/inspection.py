@@ -70,5 +70,5 @@ def describe_candidate(
         "genome": row.genome,
         "tree_nodes": row.nodes,  # the genome tree's size, as `show` ranks it ("nodes": the formula's)
         "parents": [{"id": p.id, "formula": p.formula, "fitness": p.rank_fitness} for p in parents if p],
-        "baselines": {r.label: r.rank_fitness for r in run.store.candidates() if r.label},
+        "baselines": {r.label: r.rank_fitness for r in run.store.baselines()},
     }

@@ -92,7 +92,7 @@ def progress_png(run: RunReader) -> bytes | None:
 
 def curves_png(run: RunReader, top: int = 3) -> bytes | None:
     """Validation loss per epoch on each task, for the best candidates (solid) and the baselines (dashed)."""
-    rows = run.ranking(top) + [r for r in run.store.candidates() if r.label and r.status == Status.OK]
+    rows = run.ranking(top) + [r for r in run.store.baselines() if r.status == Status.OK]
     tasks = [
         t for t in run.config.tasks if any(t in r.outcome.scores and len(r.outcome.scores[t].curve) > 1 for r in rows)
     ]

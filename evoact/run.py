@@ -377,7 +377,7 @@ class RunReader:
             return self.store.meta().get("stopped_because")
         if state != RunState.INTERRUPTED:  # a search whose baselines all fail ends interrupted
             return None
-        return baselines_failed([r for r in (self.store.candidates() if rows is None else rows) if r.label])
+        return baselines_failed(self.store.baselines() if rows is None else [r for r in rows if r.label])
 
     def ranking(self, top: int | None = None) -> list[Candidate]:
         """Evolved candidates with a fitness, best first (baselines left out), at most ``top``."""

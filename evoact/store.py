@@ -523,6 +523,10 @@ class RunStore:
         """All candidates (optionally of one status) in id order."""
         return self._select("WHERE status=? ORDER BY id", (status,)) if status else self._select("ORDER BY id", ())
 
+    def baselines(self) -> list[Candidate]:
+        """The baselines, in id order."""
+        return self._select("WHERE label IS NOT NULL ORDER BY id", ())
+
     def ranked(self) -> list[Candidate]:
         """Candidates and baselines with a fitness, best first (ties: earlier id), one row per function; a raced
         candidate ranks by its mean over its seeds, and one that failed on a raced seed below all that did not.

@@ -32,6 +32,7 @@ def test_candidates_are_ranked_counted_and_read_back(tmp_path):
     assert row.parents == (b,) and row.outcome.error == "non-finite loss in epoch 1" and row.generation == 1
     assert store.candidate(b).outcome.learned == {"beta": (1.5,)}
     assert store.evaluated("tanh(x)").id == b and store.evaluated("sin(x)") is None
+    assert [r.id for r in store.baselines()] == [a]
     assert store.config() == {"config": {"seed": 1}}
 
 
