@@ -27,7 +27,7 @@ INTERVAL_METHOD = "basic"
 #: How far the ratio intervals can be trusted (``bench/results/interval_coverage.md``, simulated confirmations).
 INTERVAL_NOTE = (
     "95% bootstrap intervals over the seeds (basic bootstrap, one draw of seeds for every function); with 5-10 seeds"
-    " they held the true mean ratio 74-93% of the time in simulations, the worst ratio 64-90%: read them as the least"
+    " they held the true mean ratio 70-90% of the time in simulations, the worst ratio 57-90%: read them as the least"
     " of the uncertainty"
 )
 #: What a group's ratios compare with: on each task, the best of these (the issue's strongest published baselines).
@@ -222,7 +222,7 @@ def _ratio_intervals(
     The basic (reverse percentile) bootstrap, not the percentile one: the best of close references and the worst of
     close tasks are biased (the best of noisy means is too high), and the basic interval turns that bias back where
     the percentile one doubles it; in simulated confirmations with tied references the percentile intervals held the
-    true ratio about a quarter of the time or less (``INTERVAL_NOTE``)."""
+    true ratio 20-28% of the time, the worst ratio never (``INTERVAL_NOTE``)."""
     nothing = (None, None, None, None)
     if len(seeds) < INTERVAL_SEEDS or not tasks:
         return nothing
