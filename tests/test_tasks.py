@@ -318,6 +318,20 @@ def test_two_task_folders_with_helpers_of_one_name_each_train_with_their_own(tmp
         sys.modules.pop("rates", None)
 
 
+def test_a_file_beside_a_task_named_as_an_installed_module_does_not_unload_it(tmp_path, monkeypatch):
+    """``json.py`` or ``torch.py`` beside a task looks like a helper of ``import json``: the process must keep the
+    module it has (importing torch again in a worker would break every tensor it made)."""
+    import json
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for shadow in ("json.py", "torch.py"):
+        (tmp_path / shadow).write_text("RATE = 0.0\n")
+    (tmp_path / "t.py").write_text("import json\nimport torch\nRATE = 0.25\n" + _TASK)
+    assert get_task(f"{tmp_path / 't.py'}:f").run(nn.ReLU, TrainConfig()).val_acc == 0.25
+    assert sys.modules["json"] is json and sys.modules["torch"] is torch
+
+
 def test_a_user_task_with_an_unknown_metric_is_refused_when_loaded(tmp_path):
     (tmp_path / "t.py").write_text(
         "def f(make_activation, seed, epochs):\n    make_activation()\n    return {}\nf.metric = 'mse'\n"

@@ -97,7 +97,9 @@ def _load_user_function(name: str, stamp: tuple[tuple[str, int, int], ...] | Non
         for dotted in [module_name, *(_dotted(Path(f), root) for f, _, _ in stamp[1:])]:
             parts = dotted.split(".")
             for depth in range(1, len(parts) + 1):  # its packages too: a package holds its old submodules
-                sys.modules.pop(".".join(parts[:depth]), None)
+                name_here = ".".join(parts[:depth])
+                if _user_module(sys.modules.get(name_here)):
+                    del sys.modules[name_here]
     try:
         if target.endswith(".py"):
             _importable(str(Path(target).resolve().parent))  # its helpers beside it, as ``python file.py`` finds them
@@ -274,6 +276,15 @@ def _import_root(task_file: Path, module: str) -> Path:
     """The folder that ``module``'s dotted name starts from (a task file's own folder)."""
     depth = len(module.split(".")) - (0 if task_file.name == "__init__.py" else 1)
     return task_file.parents[min(depth, len(task_file.parents) - 1)]
+
+
+def _user_module(module: Any) -> bool:
+    """Whether a loaded module is a user's code, never the standard library's or an installed package's (a file in
+    the task's folder that shadows one must not make this process import torch or json again)."""
+    if module is None or module.__name__.split(".")[0] in sys.stdlib_module_names:
+        return False
+    places = [module.__file__] if getattr(module, "__file__", None) else list(getattr(module, "__path__", []))
+    return bool(places) and not any(_installed(Path(place)) for place in places)
 
 
 def _installed(folder: Path) -> bool:
