@@ -120,8 +120,7 @@ class Problem:
             for task in self.config.tasks
             if is_user_task(task)
             and not any(
-                (score := r.outcome.scores.get(task)) is not None
-                and (score.test_acc if self.metrics[task] == "accuracy" else score.test_loss) is not None
+                (score := r.outcome.scores.get(task)) is not None and score.measure(self.metrics[task]) is not None
                 for r in baselines
                 if r.status == Status.OK
             )

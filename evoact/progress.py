@@ -68,7 +68,7 @@ class SearchProgress(Hook):
     ) -> None:
         self.console = console or Console(stderr=True)
         self.trainings = trainings
-        self.total, self.generations, self.workers, self.baselines = total, generations, max(1, workers), baselines
+        self.total, self.generations, self.baselines = total, generations, baselines
         self.done = self.failed = self.rejected = self.skipped = self.baselines_done = 0
         self.ranked_out = 0  # of the rejected: candidates the surrogate stage did not train
         self.every = False  # count every proposal, screened out or not (``planned``)
@@ -76,7 +76,7 @@ class SearchProgress(Hook):
         self._counted: set[int] = set()  # a resumed run's candidates may be reported twice: count each once
         self.best: tuple[float, str] | None = None
         self.label = "baselines"
-        self._pace = _Pace(self.workers)
+        self._pace = _Pace(workers)
         self._live = self.console.is_terminal
         if self._live:
             self._bar = Progress(

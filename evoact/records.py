@@ -125,6 +125,10 @@ class TaskScore(_Record):
     stopped: bool = False  # rejected at this task's quality hurdle: val_* are the probe's
     curve: tuple[float, ...] = ()  # the validation loss after each epoch: the learning curve
 
+    def measure(self, metric: str) -> float | None:
+        """The test measure ``metric`` names: accuracy, or loss."""
+        return self.test_acc if metric == "accuracy" else self.test_loss
+
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> TaskScore:
         """The score a worker sent; a ``RecordError`` for anything else."""
