@@ -46,7 +46,7 @@ def _job(job: tuple[str, int, Path | None, bool, Path | None]):
     table = table_at(path)
     trainings, select = METHODS[method]
     space = replace(load_search_space(table.space), seeds=()) if unseeded else None
-    return replay(table, "evolution", seed, trainings, space, select=select, prior=prior_examples(prior))
+    return replay(table, "evolution", seed, trainings, space, select=select, prior=prior_examples(prior, table))
 
 
 def _seeds(text: str) -> list[int]:

@@ -314,7 +314,7 @@ def _replay_job(job: tuple) -> Replay:
     table = table_at(path)
     if unseeded:
         space = replace(load_search_space(space or table.space), seeds=())
-    return replay(table, method, seed, trainings, space, prior=prior_examples(prior))
+    return replay(table, method, seed, trainings, space, prior=prior_examples(prior, table))
 
 
 def table_at(path: Path | None) -> BenchTable:
@@ -324,9 +324,14 @@ def table_at(path: Path | None) -> BenchTable:
     return _TABLES[path]
 
 
-def prior_examples(path: Path | None) -> list[Example]:
-    """What a surrogate starts from: the functions of the table at ``path`` (none without one)."""
-    return [] if path is None else table_examples(table_at(path))
+def prior_examples(path: Path | None, replayed: BenchTable | None = None) -> list[Example]:
+    """What a surrogate starts from: the functions of the table at ``path`` (none without one), at its schedule
+    relative to the ``replayed`` table's."""
+    if path is None:
+        return []
+    prior = table_at(path)
+    scale = 1.0 if replayed is None else prior.protocol["epoch_scale"] / replayed.protocol["epoch_scale"]
+    return table_examples(prior, scale)
 
 
 def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -279,6 +279,7 @@ def _drive(
                 else "resuming from the start (no intact checkpoint); finished evaluations are reused"
             )
         if resuming:
+            problem.retry_failed_baselines()
             for row in store.candidates():  # what earlier sessions finished counts in the progress, read again or not
                 if row.status != Status.PENDING:
                     hooks.resumed(row)

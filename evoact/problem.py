@@ -85,6 +85,15 @@ class Problem:
         """Where a candidate's constants start: the space's values, or a baseline's own (PAU's fitted ones)."""
         return baseline_params(row.label, self.params) if row.label else self.params
 
+    def retry_failed_baselines(self) -> None:
+        """A resumed run whose task could train no baseline trains them all again (the task may have been fixed
+        since); the failures stay in the run's meta. Called before the resumed run counts what it already has."""
+        stored = [r for r in self.store.candidates() if r.origin == "baseline"]
+        if stored and all(r.status == Status.FAILED for r in stored):
+            failures = [{"label": r.label, "error": r.outcome.error} for r in stored]
+            self.store.set_meta("baseline_failures", [*self.store.meta().get("baseline_failures", []), failures])
+            self.store.retry([r.id for r in stored])
+
     def evaluate_baselines(self, pool: WorkerPool) -> None:
         """Train the reference activations, then calibrate the quality hurdle and the per-task references."""
         self.pool = pool
@@ -93,11 +102,6 @@ class Problem:
             for name, formula in self.baseline_formulas.items()
         ]
         stored = self._read(rows)
-        if stored and all(r.status == Status.FAILED for r in stored):  # a resumed run whose task could train nothing
-            failures = [{"label": r.label, "error": r.outcome.error} for r in stored]
-            self.store.set_meta("baseline_failures", [*self.store.meta().get("baseline_failures", []), failures])
-            self.store.retry(rows)  # the failures stay in the run's meta; the task may have been fixed since
-            stored = self._read(rows)
         self._dispatch(self._screen(stored, baseline=True)[0])
         self.drain()
         trained = [self._rows[cid] for cid in rows]
@@ -165,7 +169,7 @@ class Problem:
         prior: list[Example] = []
         table = table_for(self.config.tasks, self.config.training.epoch_scale)  # the schedule nearest the run's
         if table is not None and self.config.score == "accuracy":  # the table's scoring
-            prior = table_examples(table)
+            prior = table_examples(table, table.protocol["epoch_scale"] / self.config.training.epoch_scale)
         cached = self._cache_prior()
         self.store.set_meta(
             "surrogate_prior",

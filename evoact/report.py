@@ -180,7 +180,8 @@ def _verdict(verdict: Verdict | None) -> str:
         return "<div id='verdict'><h2>Verdict</h2><p class='muted'>no evolved candidate has a fitness yet</p></div>"
     w, b, margin = verdict.winner, verdict.best_baseline, verdict.margin
     head = (
-        f"<p>Winner: candidate {w.id} <code>{html.escape(w.formula)}</code>"
+        f"<p>{'Winner' if margin is None or margin > 0 else 'Best evolved'}: candidate {w.id}"
+        f" <code>{html.escape(w.formula)}</code>"
         + (f" (<b>{html.escape(verdict.known_as)}</b>, a published function)" if verdict.known_as else "")
         + f", fitness {_text(w.fitness)}"
         + (

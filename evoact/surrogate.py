@@ -34,10 +34,12 @@ MIN_TRAINED = 10  # functions trained to the end before the surrogate fits
 @dataclass
 class Example:
     """What the surrogate learns from: a function and its per-task relative scores (None: it did not train to the
-    end, so it counts as the worst seen on every task)."""
+    end, so it counts as the worst seen on every task), measured at ``schedule`` times the run's training length (a
+    cheaper benchmark table's: below 1)."""
 
     formula: str
     scores: tuple[float, ...] | None
+    schedule: float = 1.0
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Surrogate:
     #: formula -> features; by default shared by every surrogate of this process with the same ``params``
     feature_cache: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _model: ExtraTreesRegressor | None = field(default=None, repr=False)
+    _by_schedule: bool = field(default=False, repr=False)  # fitted with the schedule as a feature
     #: after ``fit``: each example's scores predicted by the trees that did not see it (the honest spread)
     out_of_bag: np.ndarray | None = field(default=None, repr=False)
 
@@ -67,6 +70,13 @@ class Surrogate:
             cache.update(zip(new, features(new, self.params)))
         return np.array([cache[f] for f in formulas]).reshape(len(formulas), -1)
 
+    def _rows(self, formulas: Sequence[str], schedules: Sequence[float]) -> np.ndarray:
+        """The regressor's input: the features, and where the model learns from several training lengths, the
+        length (log2 of the share of the run's: 0 for the run's own), so that scores measured on a shorter
+        schedule inform the run's without being taken for it (two fidelities, as NAS-Bench-201 keeps)."""
+        x = self._features(formulas)
+        return np.hstack([x, np.log2(np.asarray(schedules, float))[:, None]]) if self._by_schedule else x
+
     def add(self, examples: Sequence[Example]) -> None:
         """Learn from more functions at the next ``fit``."""
         self.examples.extend(examples)
@@ -79,6 +89,8 @@ class Surrogate:
             self._model = None
             return False
         y = targets(self.examples)
+        schedules = [e.schedule for e in self.examples]
+        self._by_schedule = len(set(schedules)) > 1
         from sklearn.ensemble import ExtraTreesRegressor  # here: sklearn is slow to import; most commands fit nothing
 
         self._model = ExtraTreesRegressor(
@@ -86,15 +98,15 @@ class Surrogate:
         )
         with warnings.catch_warnings():  # a few examples may never be out of the bag: their row is NaN
             warnings.simplefilter("ignore", UserWarning)
-            self._model.fit(self._features([e.formula for e in self.examples]), y)
+            self._model.fit(self._rows([e.formula for e in self.examples], schedules), y)
         self.out_of_bag = np.asarray(self._model.oob_prediction_).reshape(len(y), len(self.tasks))
         return True
 
     def predict_scores(self, formulas: Sequence[str]) -> np.ndarray:
-        """Predicted relative scores: one row per formula, one column per task."""
+        """Predicted relative scores at the run's own schedule: one row per formula, one column per task."""
         if self._model is None:
             raise RuntimeError("the surrogate is not fitted yet")
-        out = self._model.predict(self._features(formulas))
+        out = self._model.predict(self._rows(formulas, [1.0] * len(formulas)))
         return out.reshape(len(formulas), len(self.tasks))
 
 
@@ -141,10 +153,10 @@ def targets(examples: Sequence[Example]) -> np.ndarray:
     return np.array([e.scores if e.scores is not None else floor for e in examples])
 
 
-def table_examples(table: BenchTable) -> list[Example]:
+def table_examples(table: BenchTable, schedule: float = 1.0) -> list[Example]:
     """Every function of the table that got past static screening (baselines and published ones too), with its
     per-task relative scores averaged over the seeds (each against its own seed's baselines), or None where a seed
-    did not train to the end."""
+    did not train to the end; ``schedule``: the table's training length as a share of the run's."""
     metrics = dict(table.protocol.get("metrics", {}))
     refs = table_references(table)
     out = []
@@ -156,9 +168,9 @@ def table_examples(table: BenchTable) -> list[Example]:
             for i, t in enumerate(entry.trials)
         ]
         if any(s is None for s in per_seed):
-            out.append(Example(entry.formula, None))
+            out.append(Example(entry.formula, None, schedule))
         else:
-            out.append(Example(entry.formula, tuple(np.mean(np.array(per_seed), axis=0))))
+            out.append(Example(entry.formula, tuple(np.mean(np.array(per_seed), axis=0)), schedule))
     return out
 
 

@@ -640,7 +640,11 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
         f"    assert os.path.exists({str(tmp_path / 'data.npz')!r}), 'no such file: data.npz'\n"
         "    return {'val_acc': 0.5 + 0.1 * (seed % 3), 'test_acc': 0.5}\n"
     )
-    resume_search(run_dir, Console(file=io.StringIO()), trust_user_tasks=True)
+    console = Console(file=io.StringIO())
+    resume_search(run_dir, console, trust_user_tasks=True)
+    said = [line for line in console.file.getvalue().splitlines() if "] baseline " in line]
+    assert said and all("| failed 0 |" in line for line in said)  # the retried failures are not counted again
+    assert said[0].startswith("[baselines] baseline 1/")
     store = RunStore.open(run_dir)
     baselines = [r for r in store.candidates() if r.label]
     assert [r.id for r in baselines] == [r.id for r in rows] and all(r.status == "ok" for r in baselines)

@@ -24,6 +24,14 @@ def test_learned_constants_are_reported_per_layer():
     assert len(result["learned"]["beta"]) == 3 and result["learned"]["beta"] != [1.0, 1.0, 1.0]
 
 
+def test_learned_constants_cover_every_task_not_only_the_first():
+    tasks = ("mnist1d-cnn", "mnist1d-mlp")
+    result = evaluate(make_job("x*sigmoid(beta*x)", tasks, FAST, {"beta": 1.0}))
+    assert result["status"] == "ok"
+    per_task = [result["scores"][t]["learned"]["beta"] for t in tasks]
+    assert len(per_task[1]) >= 2 and result["learned"]["beta"] == [*per_task[0], *per_task[1]]
+
+
 def test_failures_are_results_with_reasons():
     exploding = evaluate(make_job("exp(exp(exp(x)))", ("mnist1d-cnn",), FAST, {}))
     assert exploding == {"status": "failed", "error": "non-finite loss in epoch 1", "seconds": exploding["seconds"]}

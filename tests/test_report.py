@@ -44,3 +44,13 @@ def test_the_report_renders_in_headless_chromium_with_every_image(store, tmp_pat
         assert browser.find_element("id", section).is_displayed(), section
     assert browser.save_screenshot(str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_the_verdict_calls_the_top_candidate_a_winner_only_when_it_beats_the_best_baseline(store):
+    from evoact.run import RunReader
+
+    verdict = RunReader(store).verdict()
+    page = render_report(store, top=3)
+    head = re.search(r"<div id='verdict'><h2>Verdict</h2><p>([^:<]+):", page)
+    assert head is not None and verdict is not None and verdict.margin is not None
+    assert head.group(1) == ("Winner" if verdict.margin > 0 else "Best evolved")
