@@ -329,9 +329,7 @@ def prior_examples(path: Path | None, replayed: BenchTable | None = None) -> lis
     relative to the ``replayed`` table's."""
     if path is None:
         return []
-    prior = table_at(path)
-    scale = 1.0 if replayed is None else prior.protocol["epoch_scale"] / replayed.protocol["epoch_scale"]
-    return table_examples(prior, scale)
+    return table_examples(table_at(path), None if replayed is None else replayed.protocol["epoch_scale"])
 
 
 def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -122,6 +122,15 @@ def _overwritable(path: Path, suffixes: tuple[str, ...]) -> None:
         _fail(f"{path} exists and is not a {'/'.join(suffixes)} file; nothing was written (give another name)")
 
 
+def _score_text(score: dict[str, Any], metric: str) -> str:
+    """One task's stored score in a few words: its validation and test measure, and whether it stopped early."""
+    val, test = ("val_acc", "test_acc") if metric == "accuracy" else ("val_loss", "test_loss")
+    text = " ".join(
+        f"{name.replace('_', ' ')} {score[name]:.4g}" for name in (val, test) if score.get(name) is not None
+    )
+    return text + (" (stopped at the quality hurdle)" if score.get("stopped") else "")
+
+
 def _constants_note(expr: sp.Expr, values: dict[str, float]) -> str | None:
     """Name the learnable constants a formula has, so that a typo (``y + 1``) is seen to become one."""
     names = constant_names(expr)
@@ -232,6 +241,7 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
         f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))} ({config.budget}"
         f" budget, seed {config.seed}) into [bold]{shown(run_dir)}[/]",
         highlight=False,
+        soft_wrap=not console.is_terminal,  # a log keeps the run directory on the line that names it
     )
     callbacks = _callbacks(log_to)
     _run_to_end(run_dir, lambda: run_search(config, run_dir, stop=stop, callbacks=callbacks))
@@ -573,6 +583,10 @@ def inspect(
     if note := _constants_note(expr, info["constant_values"]):
         console.print(note, highlight=False)
     for key, value in info.items():
+        if value is None or value == {} or value == []:
+            continue  # --json gives every key; here only what there is
+        if key == "scores":  # a line per task, without the learning curves (--json has them)
+            value = {task: _score_text(score, info["metrics"].get(task, "accuracy")) for task, score in value.items()}
         console.print(
             f"[bold]{key:>15}[/]  {shown(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}",
             highlight=False,

@@ -183,6 +183,8 @@ def confirm_run(
         stored = {k: store.confirmation(k[0], k[1], k[2], length[job[1]]) for k, job in keyed.items()}
         again = {k for k, done in stored.items() if done is not None and stale(done, keyed[k][1])}
         todo = [job for k, job in keyed.items() if stored[k] is None or k in again]
+        if reused := len(keyed) - len(todo):
+            _say(console, f"{reused} of {len(keyed)} trainings already stored (an earlier confirm): {len(todo)} to go")
         if again:
             _say(
                 console,

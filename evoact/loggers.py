@@ -26,6 +26,7 @@ from typing import Any
 
 from evoact.hooks import Hook
 from evoact.records import Candidate, RunState, Status
+from evoact.tasks import is_user_task
 
 #: ``--log-to`` names and the extra each needs.
 LOGGERS = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
@@ -46,8 +47,18 @@ def _measures(candidate: Candidate) -> dict[str, float]:
         for measure in ("val_acc", "val_loss", "test_acc", "test_loss"):
             value = getattr(score, measure)
             if value is not None and math.isfinite(value):
-                out[f"{task}/{measure}"] = value
+                out[f"{_short(task)}/{measure}"] = value
     return out
+
+
+def _short(task: str) -> str:
+    """A task's name in metric names: a user task's path (``/home/me/task.py:fn``) becomes its file name and function
+    with a short digest of the whole, as TensorBoard groups tags by their slashes and MLflow refuses leading slashes
+    and ``..``."""
+    if not is_user_task(task):
+        return task
+    short = re.sub(r"[^A-Za-z0-9_\-.:]", "_", task.replace("\\", "/").rsplit("/", 1)[-1]).strip(".") or "task"
+    return f"{short}-{hashlib.sha256(task.encode()).hexdigest()[:8]}"
 
 
 class _Logger(Hook):
@@ -142,7 +153,7 @@ class MLflowLogger(_Logger):
         if self.run_id is None:
             return
         now = int(time.time() * 1000)
-        metrics = [self.metric(_key(key), value, now, candidate.id) for key, value in _measures(candidate).items()]
+        metrics = [self.metric(key, value, now, candidate.id) for key, value in _measures(candidate).items()]
         if metrics:
             self.client.log_batch(self.run_id, metrics=metrics)
         row = {"id": candidate.id, "label": candidate.label, "formula": candidate.formula}
@@ -164,16 +175,6 @@ class MLflowLogger(_Logger):
             self.client.log_dict(self.run_id, {"candidates": self.rows}, "candidates.json")
             self.client.set_terminated(self.run_id, "KILLED" if state == RunState.INTERRUPTED else "FINISHED")
             self.run_id = None
-
-
-def _key(name: str) -> str:
-    """A metric name MLflow takes: a user task's path (``/home/me/task.py:fn/val_acc``) becomes its file name and
-    function with a short digest of the whole (MLflow refuses leading slashes and ``..``)."""
-    if re.fullmatch(r"[A-Za-z0-9_\-. :]+(/[A-Za-z0-9_\-. :]+)?", name) and ".." not in name:
-        return name
-    task, _, measure = name.rpartition("/")
-    short = re.sub(r"[^A-Za-z0-9_\-.:]", "_", task.replace("\\", "/").rsplit("/", 1)[-1]).strip(".") or "task"
-    return f"{short}-{hashlib.sha256(task.encode()).hexdigest()[:8]}/{measure}"
 
 
 def make_logger(kind: str, log_dir: str | Path) -> Hook:

@@ -169,7 +169,8 @@ class Problem:
         prior: list[Example] = []
         table = table_for(self.config.tasks, self.config.training.epoch_scale)  # the schedule nearest the run's
         if table is not None and self.config.score == "accuracy":  # the table's scoring
-            prior = table_examples(table, table.protocol["epoch_scale"] / self.config.training.epoch_scale)
+            training = self.config.training
+            prior = table_examples(table, None if training.epochs else training.epoch_scale)
         cached = self._cache_prior()
         self.store.set_meta(
             "surrogate_prior",

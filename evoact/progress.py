@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from evoact.hooks import Hook
 from evoact.records import Candidate, Status
-from evoact.terminal import plain
+from evoact.terminal import plain, shorten
 
 
 def _eta(seconds: float) -> str:
@@ -36,12 +36,6 @@ class _Pace:
         if fresh - self.wave < min(self.workers, fresh - self.wave + left):
             return "-"
         return _eta((time.monotonic() - self.wave_at) / (fresh - self.wave) * left)
-
-
-def shorten(text: str, width: int) -> str:
-    """``text`` made printable (``terminal.plain``) and cut to ``width`` characters, an ellipsis marking the cut."""
-    text = plain(text)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class SearchProgress(Hook):

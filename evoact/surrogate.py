@@ -35,7 +35,7 @@ MIN_TRAINED = 10  # functions trained to the end before the surrogate fits
 class Example:
     """What the surrogate learns from: a function and its per-task relative scores (None: it did not train to the
     end, so it counts as the worst seen on every task), measured at ``schedule`` times the run's training length (a
-    cheaper benchmark table's: below 1)."""
+    benchmark table's shorter schedule: below 1; a longer one, as a tiny run's table: above)."""
 
     formula: str
     scores: tuple[float, ...] | None
@@ -153,10 +153,12 @@ def targets(examples: Sequence[Example]) -> np.ndarray:
     return np.array([e.scores if e.scores is not None else floor for e in examples])
 
 
-def table_examples(table: BenchTable, schedule: float = 1.0) -> list[Example]:
+def table_examples(table: BenchTable, epoch_scale: float | None = None) -> list[Example]:
     """Every function of the table that got past static screening (baselines and published ones too), with its
     per-task relative scores averaged over the seeds (each against its own seed's baselines), or None where a seed
-    did not train to the end; ``schedule``: the table's training length as a share of the run's."""
+    did not train to the end; measured at the table's schedule relative to ``epoch_scale``, the run's (None: the
+    same, as where a run fixes its epochs)."""
+    schedule = 1.0 if epoch_scale is None else table.protocol["epoch_scale"] / epoch_scale
     metrics = dict(table.protocol.get("metrics", {}))
     refs = table_references(table)
     out = []
@@ -219,12 +221,22 @@ class Gate:
         self.surrogate.examples = [*self.prior, *examples]
         self.threshold = None
         if self.surrogate.fit() and self.surrogate.out_of_bag is not None:
-            oob = self._fitness(self.surrogate.out_of_bag)
+            oob = self._fitness(self._known_at_run_schedule())
             oob = oob[np.isfinite(oob)]
             if self.keep >= 1:  # the whole share: it can rank (for a pool), and gates nothing out
                 self.threshold = -math.inf
             else:
                 self.threshold = float(np.quantile(oob, 1 - self.keep)) if len(oob) else None
+
+    def _known_at_run_schedule(self) -> np.ndarray:
+        """The known functions' predicted scores as ``decide`` predicts a candidate's, at the run's schedule: the
+        out-of-bag ones where every example is at one schedule, else each function's prediction at the run's (the
+        out-of-bag rows of a cheaper table would set the threshold at that table's level)."""
+        surrogate = self.surrogate
+        if not surrogate._by_schedule:
+            assert surrogate.out_of_bag is not None  # fitted
+            return surrogate.out_of_bag
+        return surrogate.predict_scores(list(dict.fromkeys(e.formula for e in surrogate.examples)))
 
     def _fitness(self, scores: np.ndarray) -> np.ndarray:
         return np.array([aggregate(list(row), self.how, self.weights) for row in scores])

@@ -19,3 +19,9 @@ def plain(text: object) -> str:
 def shown(text: object) -> str:
     """``plain(text)`` with Rich markup escaped: for strings printed with markup on."""
     return escape(plain(text))
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` made printable (``plain``) and cut to ``width`` characters, an ellipsis marking the cut."""
+    text = plain(text)
+    return text if len(text) <= width else text[: width - 1] + "…"

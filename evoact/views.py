@@ -16,7 +16,7 @@ from evoact.records import Candidate, RunState, Status
 from evoact.run import RunReader
 from evoact.summaries import BaselineRow, Confirmation, ParetoPoint, RankedCandidate, RunOverview, RunSummary
 from evoact.tasks import SUITES, is_user_task
-from evoact.terminal import shown
+from evoact.terminal import shorten, shown
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -153,7 +153,8 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         same = [v for v in variants.values() if v.variant_of == r.id]
         if same:
             formula += "\n" + "\n".join(
-                f"  [dim]variant #{v.candidate.id} = {v.factor or 0:.3g} x this: {shown(v.candidate.formula)}"
+                f"  [dim]rank {v.rank}: variant #{v.candidate.id} = {v.factor or 0:.3g} x this:"
+                f" {shown(v.candidate.formula)}"
                 f" ({_fitness(v.candidate)})[/]"
                 for v in same
             )
@@ -274,7 +275,7 @@ def run_row(o: RunOverview) -> list[str]:
     trust = " --trust-task" if any(is_user_task(t) for t in o.tasks) else ""
     return [
         o.name,
-        o.state + (f" ({o.stopped_because})" if o.stopped_because else ""),
+        o.state + (f" ({shorten(o.stopped_because.splitlines()[0], 90)})" if o.stopped_because else ""),
         _tasks_text(o.tasks),
         "-" if best is None else f"{_num(best.fitness)} #{best.id}",
         "-" if base is None else f"{_num(base.fitness)} {base.name}",

@@ -1,9 +1,11 @@
+import io
 import json
 import shutil
 import statistics
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 import evoact
 from evoact.cli import main
@@ -64,7 +66,11 @@ def test_confirm_trains_top_candidates_and_the_five_baselines_on_fresh_seeds(con
 def test_confirm_again_reuses_every_stored_training_and_show_and_report_print_it(confirmed):
     run, summary = confirmed
     before = RunStore.open(run).confirmations()
-    assert confirm_run(run, top=2, seeds=2, tasks=TASKS, epochs=1, workers=2) == summary
+    out = Console(file=io.StringIO())
+    assert confirm_run(run, top=2, seeds=2, tasks=TASKS, epochs=1, workers=2, console=out) == summary
+    assert f"evoact: {len(before)} of {len(before)} trainings already stored (an earlier confirm): 0 to go" in (
+        out.file.getvalue()
+    )
     assert RunStore.open(run).confirmations() == before  # nothing re-trained: finished_at unchanged
     from click.testing import CliRunner
 

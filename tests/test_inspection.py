@@ -26,3 +26,25 @@ def test_inspecting_a_run_candidate_gives_its_outcome_and_both_sizes(small_run):
     assert info["metrics"] == {"mnist1d-cnn": "accuracy"} and info["scores"] == {}  # its result names no task
     assert (info["nodes"], info["tree_nodes"]) == (4, 4)  # x*tanh(x): the formula's nodes, the genome tree's
     assert info["baselines"] == {"relu": 0.8}
+
+
+def test_inspecting_a_run_candidate_prints_a_line_per_task_not_its_curves_or_empty_fields(small_run, tmp_path):
+    import shutil
+
+    from evoact.store import RunStore
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    store = RunStore.reopen(run)
+    cid = store.add_candidate("x*sigmoid(x)", "random", genome="mul(x, sigmoid(x))", generation=0, nodes=4)
+    curve = [1.5, 1.25, 1.125]
+    score = {"val_acc": 0.91, "test_acc": 0.875, "val_loss": 1.125, "curve": curve}
+    store.record_result(cid, {"status": "ok", "fitness": 0.91, "scores": {"mnist1d-cnn": score}})
+    store.close()
+    shown = CliRunner().invoke(main, ["inspect", str(run), str(cid)])
+    assert shown.exit_code == 0, shown.output
+    assert '"mnist1d-cnn": "val acc 0.91 test acc 0.875"' in shown.output
+    assert "1.25" not in shown.output  # the curve is --json's
+    assert not any(line.split()[-1] == "None" for line in shown.output.splitlines() if line.strip())
+    full = json.loads(CliRunner().invoke(main, ["inspect", str(run), str(cid), "--json"]).output)
+    assert full["scores"]["mnist1d-cnn"]["curve"] == curve and full["error"] is None

@@ -111,3 +111,20 @@ def test_mlflow_takes_a_user_task_s_path_and_says_when_a_search_was_interrupted(
     (val_acc,) = [k for k in keys if k.endswith("/val_acc")]
     assert val_acc.startswith("net.py:fit-") and ".." not in val_acc and not val_acc.startswith("/")
     assert [m.value for m in client.get_metric_history(run.info.run_id, val_acc)] == [0.5]
+
+
+def test_a_user_task_s_tensorboard_tags_name_its_file_not_its_whole_path(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from evoact.loggers import TensorBoardLogger
+    from evoact.records import Candidate, Outcome, TaskScore
+
+    task = "/home/me/my tasks/net.py:fit"
+    logger = TensorBoardLogger(tmp_path / "tb")
+    score = TaskScore(val_acc=0.5)
+    logger.finished(Candidate(5, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=0.5, scores={task: score})))
+    logger.close()
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    (tag,) = [t for t in events.Tags()["scalars"] if t.endswith("/val_acc")]
+    assert tag.startswith("net.py:fit-") and tag.count("/") == 1

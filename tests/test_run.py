@@ -121,7 +121,7 @@ def test_functions_that_only_rescale_a_better_one_are_its_variants(tmp_path):
     assert marks["-2*x/(1 + exp(-x))"][0] == 1 and marks["-2*x/(1 + exp(-x))"][1] == pytest.approx(-2.0)
     assert marks["x/((1 + exp(-x))*(exp(-E) + 1))"][0] == 1
     shown = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(tmp_path / "run")]).output
-    assert "variant #2 = -2 x this" in shown
+    assert "rank 2: variant #2 = -2 x this" in shown  # its rank is said where the row folds it
     assert marks["x/(2*(1 + exp(-x)))"] == (None, None) and "baseline half-silu" in shown  # a baseline keeps its row
 
 

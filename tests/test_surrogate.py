@@ -48,6 +48,17 @@ def test_scores_from_a_shorter_schedule_inform_the_run_without_being_taken_for_i
     assert abs(predicted.mean() - np.mean([e.scores[0] for e in own])) < 0.05
 
 
+def test_the_gate_s_top_share_is_judged_at_the_run_s_schedule_where_a_cheaper_table_scores_higher():
+    formulas = [f"{a}*x + tanh({b}*x)" for a in range(1, 6) for b in range(1, 7)]
+    cheap = [Example(f, (1.0 - 0.01 * i,), schedule=0.5) for i, f in enumerate(formulas)]
+    own = [Example(f, (0.9 - 0.01 * i,)) for i, f in enumerate(formulas)]
+    gate = Gate(Surrogate(("task",), {}, seed=2), keep=0.25, explore=0.0, prior=cheap)
+    gate.refit(own)
+    candidates = [*formulas, *(f"{a}*x + atan({b}*x)" for a in range(1, 6) for b in range(1, 7))]
+    trained = sum(d.train for d in gate.decide(candidates))
+    assert 0.15 * len(candidates) <= trained <= 0.45 * len(candidates)  # at the cheap table's level: about a tenth
+
+
 def test_the_gate_trains_everything_until_fitted_then_the_predicted_top_share_and_decides_alike_every_time():
     formulas = [f"{a}*x + tanh({b}*x)" for a in range(1, 6) for b in range(1, 7)]
     examples = [Example(f, (1.0 - 0.05 * i,)) for i, f in enumerate(formulas)]

@@ -153,10 +153,12 @@ def get_task(name: str, data_dir: str | None = None) -> Task:
         if name.endswith(".py"):
             raise ValueError(f"task {name!r}: name the function in it too, FILE.py:FUNCTION ({name}:my_task)")
         close = difflib.get_close_matches(name, TASKS, n=1)
+        reported = sorted(n for n in TASKS if task_group(n) == "test")
         raise ValueError(
             f"unknown task {name!r}; "
             + (f"did you mean {close[0]!r}? " if close else "")
-            + f"known tasks: {', '.join(sorted(TASKS))}, or MODULE:FUNCTION for your own"
+            + f"known tasks: {', '.join(sorted(set(TASKS) - set(reported)))}, or MODULE:FUNCTION for your own; the"
+            f" test group's ({', '.join(reported)}) only report results (evoact confirm RUN --group test)"
         )
     return TASKS[name](data_dir)
 
