@@ -658,7 +658,7 @@ def export(
             highlight=False,
             soft_wrap=True,
         )
-    EXPORTERS[fmt](output, formula, values, row.outcome.learned if row else None)
+    EXPORTERS[fmt](output, formula, values, row.outcome.every_layer if row else None)
     console.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
     if note := _constants_note(expr, values):
         console.print(note, highlight=False)

@@ -56,8 +56,7 @@ def make_job(
 def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
     """Compile the job's formula, train each task's model with it and return the plain ``Outcome``.
 
-    ``val_acc`` and ``test_acc`` are the first task's; ``learned`` holds every task's layers, in task order, so
-    that an export starts from the mean over all of them; ``scores`` holds every task's measures.
+    ``val_acc``, ``test_acc`` and ``learned`` are the first task's; ``scores`` holds every task's.
     """
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -130,7 +129,7 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
         _trained(scores),
         time.perf_counter() - start,
         first.probe_acc,
-        _every_layer(scores),
+        first.learned,
         scores=scores,
     ).plain()
 
@@ -138,15 +137,6 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
 def _trained(scores: dict[str, TaskScore]) -> float:
     """Seconds spent training, all tasks together (every score here was measured, so none is None)."""
     return sum(s.train_seconds or 0.0 for s in scores.values())
-
-
-def _every_layer(scores: dict[str, TaskScore]) -> dict[str, tuple[float, ...]]:
-    """Each learnable constant's trained values over every task's layers, in task order."""
-    out: dict[str, tuple[float, ...]] = {}
-    for score in scores.values():
-        for name, values in score.learned.items():
-            out[name] = out.get(name, ()) + tuple(values)
-    return out
 
 
 def _learned(made: list[CompiledActivation]) -> dict[str, tuple[float, ...]]:

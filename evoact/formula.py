@@ -185,7 +185,7 @@ def check_params(params: dict[str, float] | None) -> dict[str, float]:
     return out
 
 
-MAX_LAYERS = 1000  # learned values per constant: one per activation layer
+MAX_LAYERS = 10_000  # learned values per constant: one per activation layer of every task
 
 
 def check_learned(learned: object, names: tuple[str, ...]) -> dict[str, list[float]]:
@@ -210,7 +210,7 @@ def learned_note(learned: Mapping[str, Sequence[float]] | None, names: tuple[str
     into the file), or nothing."""
     checked = check_learned(learned, names) if learned else {}
     values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in checked[k])}" for k in names if k in checked)
-    return f"Values learned per layer in the run: {values}.\n" if values else ""
+    return f"Values learned per layer in the run (every task's layers, in task order): {values}.\n" if values else ""
 
 
 def _tower(expr: sp.Expr, seen: dict) -> int:

@@ -55,8 +55,8 @@ def _short(task: str) -> str:
     """A task's name in metric names: a user task's path (``/home/me/task.py:fn``) becomes its file name and function
     with a short digest of the whole, as TensorBoard groups tags by their slashes and MLflow refuses leading slashes
     and ``..``."""
-    if not is_user_task(task):
-        return task
+    if not is_user_task(task) or (re.fullmatch(r"[A-Za-z0-9_\-.:]+", task) and ".." not in task):
+        return task  # a built-in task, or a user's MODULE:FUNCTION: already a fine name
     short = re.sub(r"[^A-Za-z0-9_\-.:]", "_", task.replace("\\", "/").rsplit("/", 1)[-1]).strip(".") or "task"
     return f"{short}-{hashlib.sha256(task.encode()).hexdigest()[:8]}"
 

@@ -158,6 +158,16 @@ class Outcome(_Record):
     transient: bool = False
     finished_at: float | None = None
 
+    @property
+    def every_layer(self) -> dict[str, tuple[float, ...]]:
+        """Each learnable constant's trained values over every task's layers, in task order, where an export and
+        ``Run.constants`` start from (``learned`` is the first task's; a row without per-task scores has only it)."""
+        out: dict[str, tuple[float, ...]] = {}
+        for score in self.scores.values():
+            for name, values in score.learned.items():
+                out[name] = out.get(name, ()) + tuple(values)
+        return out or dict(self.learned)
+
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> Outcome:
         """The outcome a worker (or a stored row) sent; a ``RecordError`` for anything else."""

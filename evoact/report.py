@@ -179,8 +179,9 @@ def _verdict(verdict: Verdict | None) -> str:
     if verdict is None:
         return "<div id='verdict'><h2>Verdict</h2><p class='muted'>no evolved candidate has a fitness yet</p></div>"
     w, b, margin = verdict.winner, verdict.best_baseline, verdict.margin
+    called = "Winner" if margin is None or margin > 0 else "Best evolved"
     head = (
-        f"<p>{'Winner' if margin is None or margin > 0 else 'Best evolved'}: candidate {w.id}"
+        f"<p>{called}: candidate {w.id}"
         f" <code>{html.escape(w.formula)}</code>"
         + (f" (<b>{html.escape(verdict.known_as)}</b>, a published function)" if verdict.known_as else "")
         + f", fitness {_text(w.fitness)}"
@@ -220,7 +221,13 @@ def _verdict(verdict: Verdict | None) -> str:
         "<div id='verdict'><h2>Verdict</h2>"
         + head
         + html_table(
-            ["task", "metric", "winner (validation)", "best baseline (validation)", "confirmed on fresh seeds"],
+            [
+                "task",
+                "metric",
+                f"{called.lower()} (validation)",
+                "best baseline (validation)",
+                "confirmed on fresh seeds",
+            ],
             rows,
         )
         + note
@@ -358,7 +365,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
                         row.nodes,
                         row.generation,
                         row.origin,
-                        dict(row.outcome.learned) or None,
+                        row.outcome.every_layer or None,
                         row.status,
                     ]
                 ],

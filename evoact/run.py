@@ -107,9 +107,9 @@ class RunReader:
 
     def constants(self, row: Candidate) -> dict[str, float]:
         """A candidate's constants: where they started (the space's values, or a baseline's own), replaced by the values
-        the run trained (means)."""
+        the run trained (means over every task's layers)."""
         start = baseline_params(row.label, self.space.learnable) if row.label else self.space.learnable
-        return {**start, **mean_learned(row.outcome.learned)}
+        return {**start, **mean_learned(row.outcome.every_layer)}
 
     def cascade(self) -> CascadeSummary:
         """What the rejection cascade did: proposals, rejections per stage, cache hits, trainings, seconds saved.
