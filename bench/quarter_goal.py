@@ -102,7 +102,8 @@ def main() -> None:
         " exploration pick), up to 150 trainings (as `bench/surrogate_selection.py`). The surrogate learns"
         + (
             f" from every function of `{args.prior}` (epoch scale {table_at(args.prior).protocol['epoch_scale']})"
-            " before the search, and from the search's own trainings."
+            " before the search, at that schedule (a feature of the surrogate: `Example.schedule`), and from the"
+            " search's own trainings."
             if args.prior
             else " only from the search's own trainings."
         )
