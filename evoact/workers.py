@@ -262,6 +262,6 @@ class WorkerPool:
             ray.shutdown()
             return
         for stream in self._running:
-            ray.cancel(stream)
+            ray.cancel(stream, force=True)  # a job deep in a training may not see a polite interrupt for minutes
         self._running.clear()
         self._queue.clear()
