@@ -54,7 +54,7 @@ class Surrogate:
     #: formula -> features; by default shared by every surrogate of this process with the same ``params``
     feature_cache: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _model: ExtraTreesRegressor | None = field(default=None, repr=False)
-    _by_schedule: bool = field(default=False, repr=False)  # fitted with the schedule as a feature
+    by_schedule: bool = field(default=False, repr=False)  # fitted with the schedule as a feature
     #: after ``fit``: each example's scores predicted by the trees that did not see it (the honest spread)
     out_of_bag: np.ndarray | None = field(default=None, repr=False)
 
@@ -75,7 +75,7 @@ class Surrogate:
         length (log2 of the share of the run's: 0 for the run's own), so that scores measured on a shorter
         schedule inform the run's without being taken for it (two fidelities, as NAS-Bench-201 keeps)."""
         x = self._features(formulas)
-        return np.hstack([x, np.log2(np.asarray(schedules, float))[:, None]]) if self._by_schedule else x
+        return np.hstack([x, np.log2(np.asarray(schedules, float))[:, None]]) if self.by_schedule else x
 
     def add(self, examples: Sequence[Example]) -> None:
         """Learn from more functions at the next ``fit``."""
@@ -90,7 +90,7 @@ class Surrogate:
             return False
         y = targets(self.examples)
         schedules = [e.schedule for e in self.examples]
-        self._by_schedule = len(set(schedules)) > 1
+        self.by_schedule = len(set(schedules)) > 1
         from sklearn.ensemble import ExtraTreesRegressor  # here: sklearn is slow to import; most commands fit nothing
 
         self._model = ExtraTreesRegressor(
@@ -221,19 +221,19 @@ class Gate:
         self.surrogate.examples = [*self.prior, *examples]
         self.threshold = None
         if self.surrogate.fit() and self.surrogate.out_of_bag is not None:
-            oob = self._fitness(self._known_at_run_schedule())
-            oob = oob[np.isfinite(oob)]
             if self.keep >= 1:  # the whole share: it can rank (for a pool), and gates nothing out
                 self.threshold = -math.inf
-            else:
-                self.threshold = float(np.quantile(oob, 1 - self.keep)) if len(oob) else None
+                return
+            known = self._fitness(self._known_at_run_schedule())
+            known = known[np.isfinite(known)]
+            self.threshold = float(np.quantile(known, 1 - self.keep)) if len(known) else None
 
     def _known_at_run_schedule(self) -> np.ndarray:
         """The known functions' predicted scores as ``decide`` predicts a candidate's, at the run's schedule: the
         out-of-bag ones where every example is at one schedule, else each function's prediction at the run's (the
         out-of-bag rows of a cheaper table would set the threshold at that table's level)."""
         surrogate = self.surrogate
-        if not surrogate._by_schedule:
+        if not surrogate.by_schedule:
             assert surrogate.out_of_bag is not None  # fitted
             return surrogate.out_of_bag
         return surrogate.predict_scores(list(dict.fromkeys(e.formula for e in surrogate.examples)))
