@@ -164,12 +164,13 @@ def confirm_run(
             _say(console, f"{copied} baseline trainings copied from {baselines_from}")
         for loaded_task in loaded.values():
             loaded_task.prepare()
-        # one training per key: a top candidate with a baseline's formula shares its trainings (the baseline's name)
+        # one training per key: a top candidate with a baseline's formula shares its trainings (the baseline's name);
+        # seed by seed, so that the pace (ETA) is every task's early on and a stopped confirm holds whole pairs
         keyed = {
             (entry["formula"], stored_task(entry, task), seed): (entry, task, seed)
+            for seed in seed_list
             for task in tasks
             for entry in trained_on(entries, task)
-            for seed in seed_list
         }
         revisions = {name: task.revision() for name, task in loaded.items()}  # the tasks' code, as the cache keys it
 

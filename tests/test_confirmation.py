@@ -60,6 +60,8 @@ def test_confirm_trains_top_candidates_and_the_five_baselines_on_fresh_seeds(con
         best = summary.tasks[task].best_baseline
         assert best in CONFIRM_BASELINES and max((r.mean, r.name) for r in rows if r.baseline)[1] == best
     assert len(stored) == len({r.formula for r in summary.tasks[TASKS[0]].rows}) * len(TASKS) * 2  # one per function
+    first = stored[: len(stored) // 2 - 2]  # trained seed by seed (two workers may finish a little out of order)
+    assert {r.seed for r in first} == {10000} and {r.task for r in first} == set(TASKS)
     assert store.meta()["confirmation"] == summary.to_json()
 
 
