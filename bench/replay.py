@@ -124,13 +124,15 @@ def replay(
     select: tuple[int, int] = (0, 0),
     prior: Sequence[Example] = (),
 ) -> Replay:
-    """Run one method with one seed until it has spent ``trainings`` trainings. ``select`` = (pool, n): each
-    generation proposes ``pool`` and the surrogate's top ``n`` of them train (``select_top``) instead of the gate.
+    """Run one method with one seed until it has spent ``trainings`` trainings. ``select`` = (pool, n): as the
+    engine's ``--offspring n --surrogate-pool pool/n``, a generation's quota is ``n`` offspring (the first: the
+    population), and once the surrogate can rank, the generation proposes ``pool/n`` times its quota and the
+    surrogate's top quota of them train (``select_top``) instead of the gate; before that, the quota trains.
     ``prior``: what the surrogate knows before the search (another table's functions; none by default)."""
     genome = Genome(space if isinstance(space, SearchSpace) else load_search_space(space or table.space))
     quick = BUDGETS["quick"]
     pool, n = select
-    config = EvolutionConfig(population=quick["population"], offspring=pool or quick["offspring"])
+    config = EvolutionConfig(population=quick["population"], offspring=n or quick["offspring"])
     algorithm: Evolution = (RandomSearch if method == "random" else Evolution)(genome, config, seed=seed)
     baselines = set(table.protocol.get("baselines", ()))
     algorithm.seen.update(e.formula for e in table.entries if e.label in baselines)  # as the driver does
@@ -141,8 +143,12 @@ def replay(
     refs = table_references(table)
     told = 0
     while len(run.trained) < trainings:
+        if gate is not None:
+            gate.refit(run.examples(refs))  # once per generation, on what earlier generations trained
+        quota = config.population if algorithm.generation == 0 else config.offspring  # as the driver's target
+        ranking = bool(n) and gate is not None and gate.threshold is not None
         try:
-            proposals = algorithm.ask()
+            proposals = algorithm.ask(quota * (pool // n) if ranking else quota)  # the driver's pool_factor
         except SearchSpaceError:  # a space this small runs out of new functions
             break
         if not proposals:
@@ -151,11 +157,10 @@ def replay(
         fresh = list(dict.fromkeys(i for i in indices if not table.entries[i].static and i not in run.seen))
         allowed = set(fresh)
         if gate is not None:
-            gate.refit(run.examples(refs))  # once per generation, on what earlier generations trained
             formulas = [table.entries[i].formula for i in fresh]
-            if n:
-                allowed = {fresh[j] for j in select_top(gate, formulas, n)}
-            else:
+            if ranking:
+                allowed = {fresh[j] for j in select_top(gate, formulas, quota)}
+            elif not n:
                 allowed = {i for i, d in zip(fresh, gate.decide(formulas)) if d.train}
         fitness: list[float | None] = []
         for index in indices:
