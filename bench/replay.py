@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from scipy import stats
@@ -62,6 +63,7 @@ from evoact.surrogate import (  # noqa: E402
 
 METHODS = ("random", "evolution", "evolution+racing", "evolution+surrogate")
 RACE_TOP = 5
+TOP_UPS = 25  # asks a generation makes at most to fill its quota (the driver's _MAX_TOP_UPS)
 KEEP = 0.25  # the surrogate stage trains what it predicts in this top share (and EXPLORE of the rest)
 OUT = ROOT / "bench" / "results"
 _TABLES: dict = {}  # path -> the table, loaded once per process
@@ -127,11 +129,14 @@ def replay(
     """Run one method with one seed until it has spent ``trainings`` trainings. ``select`` = (pool, n): as the
     engine's ``--offspring n --surrogate-pool pool/n``, a generation's quota is ``n`` offspring (the first: the
     population), and once the surrogate can rank, the generation proposes ``pool/n`` times its quota and the
-    surrogate's top quota of them train (``select_top``) instead of the gate; before that, the quota trains.
+    surrogate's top quota of them train (``select_top``) instead of the gate; before that, the quota trains. As the
+    driver, a generation asks again for what stage 1 rejected (with a pool: for what did not train).
     ``prior``: what the surrogate knows before the search (another table's functions; none by default)."""
     genome = Genome(space if isinstance(space, SearchSpace) else load_search_space(space or table.space))
     quick = BUDGETS["quick"]
     pool, n = select
+    if n and (pool < n or pool % n):
+        raise ValueError(f"select=({pool}, {n}): the pool must be a multiple of the quota trained")
     config = EvolutionConfig(population=quick["population"], offspring=n or quick["offspring"])
     algorithm: Evolution = (RandomSearch if method == "random" else Evolution)(genome, config, seed=seed)
     baselines = set(table.protocol.get("baselines", ()))
@@ -139,7 +144,8 @@ def replay(
     run = Replay(table, random.Random(seed))
     gate = None
     if method == "evolution+surrogate" or n:  # the engine's own stage: the prior, then this search's trainings
-        gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), KEEP, EXPLORE, prior=list(prior))
+        keep = 0.0 if n else KEEP  # a pool ranks (the engine's --surrogate-pool has no --surrogate share)
+        gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), keep, EXPLORE, prior=list(prior))
     refs = table_references(table)
     told = 0
     while len(run.trained) < trainings:
@@ -147,31 +153,22 @@ def replay(
             gate.refit(run.examples(refs))  # once per generation, on what earlier generations trained
         quota = config.population if algorithm.generation == 0 else config.offspring  # as the driver's target
         ranking = bool(n) and gate is not None and gate.threshold is not None
-        try:
-            proposals = algorithm.ask(quota * (pool // n) if ranking else quota)  # the driver's pool_factor
-        except SearchSpaceError:  # a space this small runs out of new functions
-            break
+        proposals: list = []
+        fitness: list[float | None] = []
+        kept = 0
+        for _ in range(TOP_UPS):  # as the driver: static rejections are made up for (with a pool: what did not train)
+            try:
+                batch = algorithm.ask((quota - kept) * (pool // n if ranking else 1))  # the driver's pool_factor
+            except SearchSpaceError:  # a space this small runs out of new functions
+                break
+            if not batch:
+                break
+            values, passed = _evaluate(run, gate, batch, quota - kept if n else None, ranking, trainings)
+            proposals, fitness, kept = proposals + batch, fitness + values, kept + passed
+            if kept >= quota or len(run.trained) >= trainings:
+                break
         if not proposals:
             break
-        indices = [table.index(p.tree) for p in proposals]
-        fresh = list(dict.fromkeys(i for i in indices if not table.entries[i].static and i not in run.seen))
-        allowed = set(fresh)
-        if gate is not None:
-            formulas = [table.entries[i].formula for i in fresh]
-            if ranking:
-                allowed = {fresh[j] for j in select_top(gate, formulas, quota)}
-            elif not n:
-                allowed = {i for i, d in zip(fresh, gate.decide(formulas)) if d.train}
-        fitness: list[float | None] = []
-        for index in indices:
-            if table.entries[index].static:
-                fitness.append(None)  # static screening: no training
-            elif index in run.seen:
-                fitness.append(run.observed(index))  # the fitness cache
-            elif index not in allowed or len(run.trained) >= trainings:
-                fitness.append(None)  # skipped by the surrogate (or the budget is spent)
-            else:
-                fitness.append(run.train(index))
         ids = list(range(told, told + len(proposals)))  # candidate ids, unique as a run's are: tournaments key on them
         told += len(proposals)
         algorithm.tell(proposals, ids, fitness)
@@ -181,6 +178,39 @@ def replay(
                 if len(run.drawn[index]) < len(table.seeds) and len(run.trained) < trainings:
                     run.train(index)
     return run
+
+
+def _evaluate(
+    run: Replay, gate: Gate | None, batch: list, train: int | None, ranking: bool, trainings: int
+) -> tuple[list[float | None], int]:
+    """One batch of a generation, as ``Problem.submit`` screens it: each proposal's fitness (None: rejected, skipped
+    or over the budget), and how many passed stage 1 (with ``train``, a pool's quota left: how many trained)."""
+    table = run.table
+    indices = [table.index(p.tree) for p in batch]
+    fresh = list(dict.fromkeys(i for i in indices if not table.entries[i].static and i not in run.seen))
+    allowed = set(fresh)
+    if gate is not None:
+        formulas = [table.entries[i].formula for i in fresh]
+        if ranking:
+            allowed = {fresh[j] for j in select_top(gate, formulas, cast(int, train))}
+        elif train is not None:  # a pool whose surrogate cannot rank yet: the first of the quota train
+            allowed = set(fresh[:train])
+        else:
+            allowed = {i for i, d in zip(fresh, gate.decide(formulas)) if d.train}
+    fitness: list[float | None] = []
+    evaluated = 0
+    for index in indices:
+        if table.entries[index].static:
+            fitness.append(None)  # static screening: no training
+        elif index in run.seen:
+            fitness.append(run.observed(index))  # the fitness cache (or this batch's own duplicate)
+        elif index not in allowed or len(run.trained) >= trainings:
+            fitness.append(None)  # skipped by the surrogate (or the budget is spent)
+        else:
+            fitness.append(run.train(index))
+            evaluated += 1
+    passed = evaluated if train is not None else sum(not table.entries[i].static for i in indices)
+    return fitness, passed
 
 
 def select_top(gate: Gate, formulas: list[str], n: int) -> set[int]:

@@ -15,7 +15,7 @@ larger pool, and only the surrogate's top few of it train (one of them an explor
 - ``random, ranked 8 of 256``: random trees instead of children (a space this small runs out of new ones);
 - ``whole space, ranked 8``: the top 8 of every untrained function of the space (possible only in a table).
 
-Until 10 of its trainings have finished, the surrogate cannot rank and the pool's first ones train.
+Until 10 of its trainings have finished, the surrogate cannot rank and a generation's quota trains.
 Writes bench/results/surrogate_selection.md.
 """
 
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
-from replay import KEEP, Replay, curves, replay, select_top, test_truth, to_top  # noqa: E402
+from replay import Replay, curves, replay, select_top, test_truth, to_top  # noqa: E402
 
 from evoact.benchtable import BenchTable, load_table  # noqa: E402
 from evoact.surrogate import EXPLORE, Gate, Surrogate, table_references  # noqa: E402
@@ -66,7 +66,7 @@ def run(method: str, seed: int, trainings: int) -> Replay:
         return replay(table, proposer, seed, trainings, select=select)
     found = Replay(table, random.Random(seed))
     refs = table_references(table)
-    gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), KEEP, EXPLORE)
+    gate = Gate(Surrogate(table.tasks, {"beta": 1.0}, seed=seed), 0.0, EXPLORE)  # ranks, as a pool's
     space = [i for i, e in enumerate(table.entries) if e.trees and not e.static]
     random.Random(seed).shuffle(space)
     while len(found.trained) < trainings and (left := [i for i in space if i not in found.seen]):
