@@ -1,11 +1,13 @@
-"""The goal's ratios from a confirmation that did not finish: per task whose trainings are all stored.
+"""The goal's ratios from a confirmation that did not finish: per task, over the seeds every function finished there.
 
 Run:  python bench/partial_ratios.py RUN [--seeds 10] [--out FILE]
 
-Reads the confirmation trainings stored in RUN (trains nothing) and, for every task on which each function has all
-``--seeds`` trainings, gives each function's test measure relative to the best of GELU, SiLU and Mish there (of
-GEGLU and SwiGLU on a GLU run; accuracy / best, or best loss / loss). Over the finished tasks the worst ratio is an
-upper bound of the worst over all tasks: the tasks still to train can only lower it.
+Reads the confirmation trainings stored in RUN (trains nothing) and, for every task, takes the seeds on which every
+function has its training, and gives each function's mean test measure over those seeds relative to the best of
+GELU, SiLU and Mish there (of GEGLU and SwiGLU on a GLU run; accuracy / best, or best loss / loss). A confirm trains
+seed by seed (every task on the first seed, then the next), so a stopped one has every task on fewer seeds: its
+ratios are estimates over those seeds. One made before that trained task by task: its tasks with all ``--seeds``
+are final, and over those the worst ratio bounds the worst over all tasks from above.
 """
 
 from __future__ import annotations
@@ -38,37 +40,38 @@ def main() -> None:
             trainings.setdefault((row.task.removesuffix(PLAIN_TASK), row.name), []).append(row)
     tasks = list(dict.fromkeys(task for task, _ in trainings))
     ratios: dict[str, dict[str, float]] = {}
-    unfinished = []
+    seeds: dict[str, int] = {}  # task -> the seeds every function finished there
     for task in tasks:
         metric = get_task(task).metric
-        means = {
-            name: statistics.fmean(r.measure(metric) for r in rows)
-            for (t, name), rows in trainings.items()
-            if t == task and len(rows) >= args.seeds
-        }
-        if len(means) < len({n for t, n in trainings if t == task}) or not all(r in means for r in references):
-            unfinished.append(task)
+        rows = {name: {r.seed: r for r in done} for (t, name), done in trainings.items() if t == task}
+        common = set.intersection(*(set(by_seed) for by_seed in rows.values()))
+        if not common or not all(r in rows for r in references):
             continue
+        seeds[task] = len(common)
+        means = {name: statistics.fmean(by_seed[s].measure(metric) for s in common) for name, by_seed in rows.items()}
         refs = [means[r] for r in references]
         for name, value in means.items():
             ratios.setdefault(name, {})[task] = value / max(refs) if metric == "accuracy" else min(refs) / value
-    done = [t for t in tasks if t not in unfinished]
+    done = list(seeds)
+    final = [t for t in done if seeds[t] >= args.seeds]
     lines = [
-        f"# Ratios over the finished tasks of {Path(args.run).name}'s unfinished confirmation",
+        f"# Ratios over the finished trainings of {Path(args.run).name}'s unfinished confirmation",
         "",
         f"Command: `python bench/partial_ratios.py {args.run} --seeds {args.seeds}` (reads the stored trainings).",
         "",
-        f"Finished tasks ({len(done)}): {', '.join(done)}. Unfinished: {', '.join(unfinished) or '-'}. The worst ratio"
-        " over the finished tasks bounds the worst over all tasks from above.",
+        f"Tasks with a seed every function finished ({len(done)} of {len(tasks)}), with how many: "
+        + (", ".join(f"{t} ({seeds[t]})" for t in done) or "-")
+        + f". With all {args.seeds} seeds: {', '.join(final) or '-'}; over those the worst ratio bounds the worst over"
+        " all tasks from above. The others' ratios are estimates over fewer seeds.",
         "",
-        "| function | mean ratio (finished tasks) | worst ratio (task) | " + " | ".join(done) + " |",
+        "| function | mean ratio (these tasks) | worst ratio (task) | " + " | ".join(done) + " |",
         "|---|---|---|" + "---|" * len(done),
     ]
     for name, per_task in ratios.items():
         worst = min(per_task, key=per_task.__getitem__)
         lines.append(
             f"| {name} | {statistics.fmean(per_task.values()):.4f} | {per_task[worst]:.4f} ({worst}) | "
-            + " | ".join(f"{per_task[t]:.3f}" for t in done)
+            + " | ".join(f"{per_task[t]:.3f}" if t in per_task else "-" for t in done)
             + " |"
         )
     text = "\n".join(lines) + "\n"

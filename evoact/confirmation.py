@@ -165,7 +165,8 @@ def confirm_run(
         for loaded_task in loaded.values():
             loaded_task.prepare()
         # one training per key: a top candidate with a baseline's formula shares its trainings (the baseline's name);
-        # seed by seed, so that the pace (ETA) is every task's early on and a stopped confirm holds whole pairs
+        # seed by seed: the pace (ETA) is every task's once the first seed is done, and a stopped confirm holds
+        # every task's first seeds in whole pairs
         keyed = {
             (entry["formula"], stored_task(entry, task), seed): (entry, task, seed)
             for seed in seed_list
