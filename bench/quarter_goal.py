@@ -99,7 +99,9 @@ def main() -> None:
         " each seed replays both methods (paired). Evolution alone: 16 offspring"
         " a generation, all trained, up to 300 trainings (as `bench/replay.py`). With the surrogate: the engine's"
         " `--offspring 8 --surrogate-pool 16`, each generation's 128 children ranked and the top 8 trained (one an"
-        " exploration pick), up to 150 trainings (as `bench/surrogate_selection.py`). The surrogate learns"
+        " exploration pick; the first generation: the population's 16, from 256 random trees once the surrogate can"
+        " rank), up to 150 trainings (as `bench/surrogate_selection.py`). As the engine's driver, a generation asks"
+        " again for what stage 1 rejected (with the surrogate: for what did not train). The surrogate learns"
         + (
             f" from every function of `{args.prior}` (epoch scale {table_at(args.prior).protocol['epoch_scale']})"
             " before the search, at that schedule (a feature of the surrogate: `Example.schedule`), and from the"
