@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 from scipy import stats
@@ -163,7 +162,7 @@ def replay(
                 break
             if not batch:
                 break
-            values, passed = _evaluate(run, gate, batch, quota - kept if n else None, ranking, trainings)
+            values, passed = _evaluate(run, gate, batch, quota - kept if n else None, trainings)
             proposals, fitness, kept = proposals + batch, fitness + values, kept + passed
             if kept >= quota or len(run.trained) >= trainings:
                 break
@@ -181,7 +180,7 @@ def replay(
 
 
 def _evaluate(
-    run: Replay, gate: Gate | None, batch: list, train: int | None, ranking: bool, trainings: int
+    run: Replay, gate: Gate | None, batch: list, train: int | None, trainings: int
 ) -> tuple[list[float | None], int]:
     """One batch of a generation, as ``Problem.submit`` screens it: each proposal's fitness (None: rejected, skipped
     or over the budget), and how many passed stage 1 (with ``train``, a pool's quota left: how many trained)."""
@@ -191,12 +190,12 @@ def _evaluate(
     allowed = set(fresh)
     if gate is not None:
         formulas = [table.entries[i].formula for i in fresh]
-        if ranking:
-            allowed = {fresh[j] for j in select_top(gate, formulas, cast(int, train))}
-        elif train is not None:  # a pool whose surrogate cannot rank yet: the first of the quota train
-            allowed = set(fresh[:train])
-        else:
+        if train is None:
             allowed = {i for i, d in zip(fresh, gate.decide(formulas)) if d.train}
+        elif gate.threshold is not None:  # a pool the surrogate ranks
+            allowed = {fresh[j] for j in select_top(gate, formulas, train)}
+        else:  # a pool whose surrogate cannot rank yet: the first of the quota train
+            allowed = set(fresh[:train])
     fitness: list[float | None] = []
     evaluated = 0
     for index in indices:
