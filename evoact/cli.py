@@ -454,7 +454,8 @@ def confirm(
     sine, xSiLU; and the run's own baselines) with fresh seeds; report test measures, p-values and, per task group,
     each function's ratio to the best of GELU, SiLU and Mish (GEGLU and SwiGLU on GLU tasks).
 
-    Every training is stored in the run as it finishes (an interrupted confirm continues), and so is the summary.
+    Every training is stored in the run as it finishes (an interrupted confirm continues), and so is the summary;
+    ``show`` prints it with what earlier confirmations found on other tasks.
     """
     if tasks and groups:
         _fail("give --task or --group, not both")
@@ -477,6 +478,9 @@ def confirm(
         )
     except (RunStoreError, WorkerError, ValueError) as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo("stopped (Ctrl-C); the trainings done are stored, and the same command again goes on", err=True)
+        raise click.exceptions.Exit(130) from None
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:

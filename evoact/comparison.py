@@ -155,7 +155,9 @@ def summarise(
                 )
             )
         group = (groups or {}).get(task)
-        results[task] = TaskConfirmation(best_baseline, tuple(rows), metric, task in held_out, epochs[task], group)
+        results[task] = TaskConfirmation(
+            best_baseline, tuple(rows), metric, task in held_out, epochs[task], group, tuple(seeds)
+        )
     groups_of = group_ratios(results, references, per_seed, tuple(seeds))
     return Confirmation(tuple(seeds), results, forced_epochs, groups_of or None)
 
@@ -303,12 +305,13 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
     out = []
     for task, result in summary.tasks.items():
         metric = result.metric
-        length = summary.epochs or result.epochs
-        held_out = " (held-out: not used by the search)" if result.held_out else ""
+        length = result.epochs if result.epochs is not None else summary.epochs
+        seeds = result.seeds if result.seeds is not None else summary.seeds
+        held_out = " (not used by the search)" if result.held_out else ""
         label = GROUP_LABELS.get(result.group or "", held_out)
         title = (
             f"{task}{label}: test"
-            f" {metric} over {len(summary.seeds)} fresh seeds ({'higher' if metric == 'accuracy' else 'lower'} is"
+            f" {metric} over {len(seeds)} fresh seeds ({'higher' if metric == 'accuracy' else 'lower'} is"
             f" better, so a difference {'above' if metric == 'accuracy' else 'below'} 0 is better;"
             f" {'?' if length is None else f'{length:g}'} epochs); best baseline {result.best_baseline};"
             " p: two-sided paired t-test over seeds (-: none, from fewer than 2 seeds or differences that never vary)"

@@ -261,7 +261,7 @@ def confirm_run(
             {t: group_of(t, config.tasks) for t in tasks},
             references,
         )
-        store.set_meta("confirmation", summary.to_json())
+        store.set_meta("confirmation", _with_earlier(summary, store.meta().get("confirmation")).to_json())
         return summary
     finally:
         if progress is not None:
@@ -334,6 +334,17 @@ def _made_by(versions: Any) -> list[str]:
     if not isinstance(versions, dict) or versions.get("evoact") is None:
         return []
     return [f"{name} {versions[name]}" for name in ("evoact", "python", "torch", "sympy") if name in versions]
+
+
+def _with_earlier(summary: Confirmation, earlier: object) -> Confirmation:
+    """What the run stores: this confirmation, and the earlier one's results on tasks this one did not train (an
+    earlier summary this evoact cannot read is replaced: its trainings stay in the run)."""
+    if earlier is None:
+        return summary
+    try:
+        return summary.after(Confirmation.from_json(earlier))
+    except ValueError:
+        return summary
 
 
 def _epochs(task: Task, train: TrainConfig) -> float:

@@ -388,6 +388,10 @@ def _race(flag: str, text: str | None) -> tuple[int | None, int | None]:
         return 0, None
     if len(numbers) != 2:
         raise ValueError(f"{flag} {text!r}: expected K,N (race the top K on N seeds in all) or 0 (no racing)")
+    if numbers[0] > 0 and numbers[1] == 1:
+        raise ValueError(
+            f"{flag} {text}: N must be at least 2 to race (every candidate trains on 1 seed); 0 turns it off"
+        )
     return numbers[0], numbers[1]
 
 

@@ -210,7 +210,7 @@ def _verdict(verdict: Verdict | None) -> str:
         )
     for task, c in confirmed.items():
         if task not in verdict.per_task:
-            rows.append([f"{task} (held-out)", "-", "-", "-", _confirmed(c)])
+            rows.append([f"{task} (not used by the search)", "-", "-", "-", _confirmed(c)])
     note = (
         ""
         if confirmed

@@ -4,7 +4,7 @@ that ``evoact show`` prints, each frozen, with ``to_json`` giving the ``--json``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from evoact.records import Candidate
@@ -188,6 +188,7 @@ class TaskConfirmation(_Summary):
     held_out: bool
     epochs: float | None
     group: str | None = None  # search (the run's own tasks), validation, test, or None for another task
+    seeds: tuple[int, ...] | None = None  # the fresh seeds (None: stored before tasks kept their own, the summary's)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ class Confirmation(_Summary):
                     held_out=bool(result.get("held_out")),
                     epochs=result.get("epochs"),
                     group=result.get("group"),
+                    seeds=None if result.get("seeds") is None else tuple(result["seeds"]),
                 )
                 for task, result in data["tasks"].items()
             }
@@ -268,6 +270,22 @@ class Confirmation(_Summary):
             )
         except (AttributeError, KeyError, TypeError) as exc:
             raise ValueError(f"a stored confirmation evoact cannot read ({type(exc).__name__}: {exc})") from None
+
+    def after(self, earlier: Confirmation) -> Confirmation:
+        """This confirmation with what ``earlier`` found on the tasks this one did not train, so that confirming on
+        other tasks or groups adds to what ``show`` and the report say: each task keeps the results of the last
+        confirmation that trained it, and a group its ratios unless this one trained one of its tasks."""
+        kept = {
+            task: result if result.seeds is not None else replace(result, seeds=earlier.seeds)
+            for task, result in earlier.tasks.items()
+            if task not in self.tasks
+        }
+        groups = {
+            name: group
+            for name, group in (earlier.groups or {}).items()
+            if name not in (self.groups or {}) and not set(group.tasks) & set(self.tasks)
+        }
+        return replace(self, tasks={**kept, **self.tasks}, groups={**groups, **(self.groups or {})} or None)
 
 
 def confirmed_verdict(result: TaskConfirmation, row: ConfirmationRow) -> ConfirmedVerdict:

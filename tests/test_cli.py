@@ -98,6 +98,7 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         (["search", "--name", "../escape"], "run name '../escape': a run's name is one folder's name"),
         (["search", "--name", "a/b"], "run name 'a/b': a run's name is one folder's name"),
         (["search", "--race", "3,0"], "--race 3,0: N must be at least 1, got 0"),
+        (["search", "--race", "3,1"], "--race 3,1: N must be at least 2 to race (every candidate trains on 1 seed)"),
         (["search", "--guess", "x*erf(2*x)", "--task", "imagenet"], "unknown task 'imagenet'"),  # the guess passes
         (
             ["search", "--task", "mnist1d-cnn", "--task", "digits-cnn", "--weights", "1,nan"],

@@ -9,7 +9,7 @@ from rich.console import Console
 
 import evoact
 from evoact.cli import main
-from evoact.comparison import paired_p_value
+from evoact.comparison import paired_p_value, tables
 from evoact.config import make_config
 from evoact.confirmation import (
     CONFIRM_BASELINES,
@@ -310,7 +310,8 @@ def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_f
     stored = RunStore.open(run).confirmations()
     mine = [r for r in stored if r.task.endswith("mine.py:net")]
     assert mine and all(r.status == "ok" and r.test_acc == 0.5 for r in mine)
-    assert RunStore.open(run).meta()["confirmation"] == summary.to_json() != before
+    stored_summary = RunStore.open(run).meta()["confirmation"]
+    assert stored_summary != before and stored_summary["tasks"] == {**before["tasks"], **summary.to_json()["tasks"]}
     task.write_text(  # the network changes again: what its old code measured is not reused
         "def net(make_activation, seed, epochs):\n    make_activation()\n"
         "    return {'val_acc': 0.5, 'test_acc': 0.75}\n"
@@ -336,3 +337,68 @@ def test_a_confirmation_at_a_short_run_s_length_says_so(confirmed, tmp_path):
     out = io.StringIO()
     confirm_run(run, top=1, seeds=2, tasks=["mnist1d-mlp"], epochs=1, workers=2, console=Console(file=out, width=400))
     assert "too short" not in out.getvalue()
+
+
+def test_confirming_on_other_tasks_adds_to_what_show_prints_and_a_task_confirmed_again_is_replaced(confirmed, tmp_path):
+    """A run confirmed on its tasks, then on one of the user's: ``show`` and the report keep both (each task with its
+    own number of seeds); confirming a task again replaces its results only."""
+    run = tmp_path / "run"
+    shutil.copytree(confirmed[0], run)
+    task = tmp_path / "mine.py"
+    task.write_text(
+        "def net(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'val_acc': 0.5, 'test_acc': 0.5 + (seed % 7) / 100}\n"
+    )
+    mine = f"{task}:net"
+    confirm_run(run, top=1, seeds=3, tasks=[mine], epochs=1, workers=2)
+    shown = evoact.open_run(run).confirmation()
+    assert shown is not None and set(shown.tasks) == {*TASKS, mine}
+    assert {t: {r.n for r in shown.tasks[t].rows} for t in shown.tasks} == {TASKS[0]: {2}, TASKS[1]: {2}, mine: {3}}
+    assert shown.groups == confirmed[1].groups  # the earlier confirmation's group ratios: none of its tasks retrained
+    titles = [title for title, _, _ in tables(shown)]  # what show, its Markdown and the report print
+    assert titles[0].startswith(f"{TASKS[0]} (search group: the run's own task): test accuracy over 2 fresh seeds")
+    assert titles[2].startswith(f"{mine} (not used by the search): test accuracy over 3 fresh seeds")
+    result = CliRunner().invoke(main, ["show", str(run)], terminal_width=400)
+    assert result.exit_code == 0 and TASKS[1] in result.output and "mine.py:net" in result.output, result.output
+    confirm_run(run, top=1, seeds=2, tasks=[TASKS[1], mine], epochs=1, workers=2)
+    again = evoact.open_run(run).confirmation()
+    assert again is not None and list(again.tasks) == [TASKS[0], TASKS[1], mine]
+    assert {t: {r.n for r in again.tasks[t].rows} for t in again.tasks} == {TASKS[0]: {2}, TASKS[1]: {2}, mine: {2}}
+    assert again.tasks[TASKS[0]] == shown.tasks[TASKS[0]]
+    assert len(again.tasks[TASKS[1]].rows) < len(shown.tasks[TASKS[1]].rows)  # the top 1 now, not 2
+    assert again.groups is not None and shown.groups is not None
+    assert again.groups["search"] == shown.groups["search"] and again.groups["validation"].tasks == (TASKS[1],)
+
+
+def test_ctrl_c_stops_a_confirmation_keeping_its_trainings_and_the_same_command_goes_on(confirmed, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    shutil.copytree(confirmed[0], run)
+    task = tmp_path / "slow.py"
+    task.write_text(
+        "import time\n\ndef net(make_activation, seed, epochs):\n    make_activation()\n    time.sleep(0.5)\n"
+        "    return {'val_acc': 0.5, 'test_acc': 0.5}\n"
+    )
+    args = [sys.executable, "-m", "evoact.cli", "confirm", str(run), "--task", f"{task}:net", "--top", "1"]
+    args += ["--seeds", "4", "--epochs", "1", "--workers", "1"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not [
+        r for r in RunStore.open(run).confirmations() if r.task.endswith("slow.py:net")
+    ]:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "the trainings done are stored, and the same command again goes on" in err, err
+    done = len([r for r in RunStore.open(run).confirmations() if r.task.endswith("slow.py:net")])
+    again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    total = len([r for r in RunStore.open(run).confirmations() if r.task.endswith("slow.py:net")])
+    assert 0 < done < total and total % 4 == 0  # every function on the 4 seeds
+    assert f"{done} of {total} trainings already stored" in again.stdout + again.stderr
