@@ -380,6 +380,8 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     unknown = set(chosen) - set().union(*groups.values()) - {"seed"}
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    if chosen.get("race_top") and chosen.get("race_seeds") == 1:  # here, not in BOUNDS: runs stored so still open
+        raise ValueError("race_seeds 1 races nothing (every candidate trains on 1 seed): give 2 or more, or race_top 0")
 
     def pick(cls: type) -> dict[str, Any]:
         return {k: v for k, v in chosen.items() if k in groups[cls]}

@@ -258,7 +258,7 @@ class RunReader:
         )
 
     def confirmation(self) -> Confirmation | None:
-        """What the last ``evoact confirm`` of this run found, if it was confirmed."""
+        """What this run's confirmations found, if it was confirmed: each task's latest (``Confirmation.after``)."""
         stored = self.store.meta().get("confirmation")
         if stored is None:
             return None

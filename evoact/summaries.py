@@ -226,7 +226,9 @@ class GroupSummary(_Summary):
 
 @dataclass(frozen=True)
 class Confirmation(_Summary):
-    """What ``evoact confirm`` found: the fresh seeds and each task's confirmation; ``epochs`` if one was forced."""
+    """What ``evoact confirm`` found: the fresh seeds and each task's confirmation; ``epochs`` if one was forced. A
+    run's stored summary adds up its confirmations (``after``): there ``seeds`` and ``epochs`` are the last one's, and
+    each task's own are its results'."""
 
     seeds: tuple[int, ...]
     tasks: Mapping[str, TaskConfirmation]
@@ -275,17 +277,29 @@ class Confirmation(_Summary):
         """This confirmation with what ``earlier`` found on the tasks this one did not train, so that confirming on
         other tasks or groups adds to what ``show`` and the report say: each task keeps the results of the last
         confirmation that trained it, and a group its ratios unless this one trained one of its tasks."""
-        kept = {
-            task: result if result.seeds is not None else replace(result, seeds=earlier.seeds)
+        kept = {  # a summary stored before tasks kept their own seeds and length has them once, for every task
+            task: replace(
+                result,
+                seeds=earlier.seeds if result.seeds is None else result.seeds,
+                epochs=earlier.epochs if result.epochs is None else result.epochs,
+            )
             for task, result in earlier.tasks.items()
             if task not in self.tasks
         }
-        groups = {
-            name: group
-            for name, group in (earlier.groups or {}).items()
-            if name not in (self.groups or {}) and not set(group.tasks) & set(self.tasks)
+        kept_groups = {
+            name: group for name, group in (earlier.groups or {}).items() if not set(group.tasks) & set(self.tasks)
         }
-        return replace(self, tasks={**kept, **self.tasks}, groups={**groups, **(self.groups or {})} or None)
+        mine = self.groups or {}
+        return replace(  # in the earlier order, what this one trained in its place and what is new after
+            self,
+            tasks={t: self.tasks.get(t) or kept[t] for t in dict.fromkeys([*earlier.tasks, *self.tasks])},
+            groups={
+                name: mine.get(name) or kept_groups[name]
+                for name in dict.fromkeys([*(earlier.groups or {}), *mine])
+                if name in mine or name in kept_groups
+            }
+            or None,
+        )
 
 
 def confirmed_verdict(result: TaskConfirmation, row: ConfirmationRow) -> ConfirmedVerdict:

@@ -49,6 +49,7 @@ def test_config_round_trips_to_json_ready_dict():
         ("quick", {"tasks": "digits-cnn"}, "tasks must be a list, got the text 'digits-cnn'"),
         ("quick", {"guesses": "x*tanh(x)"}, "guesses must be a list, got the text 'x*tanh(x)'"),  # not 9 guesses
         ("quick", {"baselines": 3}, "baselines must be a list, got int"),
+        ("quick", {"race_seeds": 1}, "race_seeds 1 races nothing"),  # quick races its top 5
     ],
 )
 def test_bad_settings_are_named(budget, settings, message):

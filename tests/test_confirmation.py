@@ -389,16 +389,35 @@ def test_ctrl_c_stops_a_confirmation_keeping_its_trainings_and_the_same_command_
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while time.time() < deadline and not [
-        r for r in RunStore.open(run).confirmations() if r.task.endswith("slow.py:net")
-    ]:
+
+    def mine() -> int:
+        return len([r for r in RunStore.open(run).confirmations() if r.task.endswith("slow.py:net")])
+
+    while time.time() < deadline and proc.poll() is None and not mine():
         time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()  # still running: it has trained some, not all
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "the trainings done are stored, and the same command again goes on" in err, err
-    done = len([r for r in RunStore.open(run).confirmations() if r.task.endswith("slow.py:net")])
+    done = mine()
     again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
-    total = len([r for r in RunStore.open(run).confirmations() if r.task.endswith("slow.py:net")])
+    total = mine()
     assert 0 < done < total and total % 4 == 0  # every function on the 4 seeds
     assert f"{done} of {total} trainings already stored" in again.stdout + again.stderr
+
+
+def test_a_summary_stored_before_tasks_kept_their_seeds_adds_up_with_its_own_seeds_and_length():
+    from evoact.summaries import Confirmation, TaskConfirmation
+
+    old = {  # as an earlier evoact stored it: seeds and a forced length once, for every task
+        "seeds": [10000, 10001],
+        "epochs": 2,
+        "tasks": {"a": {"best_baseline": "relu", "rows": [], "metric": "accuracy", "held_out": False}},
+    }
+    new = Confirmation((10000, 10001, 10002), {"b": TaskConfirmation(None, (), "loss", True, 5.0, None, (10000,))})
+    merged = new.after(Confirmation.from_json(old))
+    assert list(merged.tasks) == ["a", "b"] and Confirmation.from_json(merged.to_json()) == merged
+    a, b = (title for title, _, _ in tables(merged))
+    assert a.startswith("a: test accuracy over 2 fresh seeds") and "; 2 epochs)" in a
+    assert b.startswith("b (not used by the search): test loss over 1 fresh seeds") and "; 5 epochs)" in b
