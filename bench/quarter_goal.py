@@ -5,8 +5,8 @@
 
 The goal: in replay, evolution with the surrogate reaches one of the table's top-1% functions with at most a quarter
 of the trainings evolution alone needs (median over seeds). ``bench/replay.py`` (evolution, 300 trainings) and
-``bench/surrogate_selection.py`` (the pool, "ranked 8 of 128", 150 trainings) measured it on seeds 0-29: 43.5
-against 164, 0.27x. A median over 30 seeds is noisy, so this replays both on two sets of 30 seeds, paired by seed, and
+``bench/surrogate_selection.py`` (the pool, "ranked 8 of 128", 150 trainings) measure it on seeds 0-29. A median
+over 30 seeds is noisy, so this replays both on two sets of 30 seeds, paired by seed, and
 gives the ratio of the medians with a bootstrap interval (seeds resampled in pairs). A search that has not reached a
 top-1% function within its budget counts as never (inf). Writes bench/results/quarter_goal.md (by default, on the
 shipped table). ``--unseeded`` drops the space's seed tree; ``--prior`` starts the surrogate from another table's

@@ -3,8 +3,8 @@
     python bench/surrogate_selection.py [--seeds 30] [--trainings 150] [--workers N]
 
 ``bench/replay.py``'s ``evolution+surrogate`` is the engine's stage: of each generation's proposals it trains those
-predicted in the top quarter of the functions the surrogate knows. It reached a top-1% function after a median of
-84.5 trainings against evolution's 164; issue #26 asked for a quarter (41). This replays the other way to use the
+predicted in the top quarter of the functions the surrogate knows (its figures: bench/results/replay.md); issue #26
+asked it for a quarter of evolution's trainings to a top-1% function. This replays the other way to use the
 same surrogate (same features, same trees, learning only from the search's own trainings): the search proposes a
 larger pool, and only the surrogate's top few of it train (one of them an exploration pick from the rest).
 
@@ -109,8 +109,7 @@ def main() -> None:
         f" {args.trainings} trainings. Regret: the table's best true score minus the best true score trained so far,"
         " mean over seeds (p: two-sided Wilcoxon signed-rank against evolution, paired by seed). Trainings to a"
         " top-1% function: median over seeds (inf: not within the budget). The engine's own stage (a gate on"
-        " evolution's proposals, top quarter) is `evolution+surrogate` in `bench/results/replay.md`: a median of"
-        " 84.5 trainings, evolution 164 (300 trainings).",
+        " evolution's proposals, top quarter) is `evolution+surrogate` in `bench/results/replay.md` (300 trainings).",
         "",
         "| method | " + " | ".join(f"regret @{c} (p)" for c in points) + " | to a top-1% function | reached |",
         "|---|" + "---|" * (len(points) + 2),
