@@ -276,7 +276,7 @@ class Confirmation(_Summary):
     def after(self, earlier: Confirmation) -> Confirmation:
         """This confirmation with what ``earlier`` found on the tasks this one did not train, so that confirming on
         other tasks or groups adds to what ``show`` and the report say: each task keeps the results of the last
-        confirmation that trained it, and a group its ratios unless this one trained one of its tasks."""
+        confirmation that trained it, and a group its ratios unless this one has that group or one of its tasks."""
         kept = {  # a summary stored before tasks kept their own seeds and length has them once, for every task
             task: replace(
                 result,
