@@ -1,7 +1,13 @@
 import io
 import json
+import os
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -339,17 +345,23 @@ def test_a_confirmation_at_a_short_run_s_length_says_so(confirmed, tmp_path):
     assert "too short" not in out.getvalue()
 
 
+def _copy_with_task(confirmed, path: Path, code: str) -> tuple[Path, str]:
+    """A copy of the confirmed run beside a user task file of ``code``, named as ``--task`` takes it."""
+    run = path.parent / "run"
+    shutil.copytree(confirmed[0], run)
+    path.write_text(code)
+    return run, f"{path}:net"
+
+
 def test_confirming_on_other_tasks_adds_to_what_show_prints_and_a_task_confirmed_again_is_replaced(confirmed, tmp_path):
     """A run confirmed on its tasks, then on one of the user's: ``show`` and the report keep both (each task with its
     own number of seeds); confirming a task again replaces its results only."""
-    run = tmp_path / "run"
-    shutil.copytree(confirmed[0], run)
-    task = tmp_path / "mine.py"
-    task.write_text(
+    run, mine = _copy_with_task(
+        confirmed,
+        tmp_path / "mine.py",
         "def net(make_activation, seed, epochs):\n    make_activation()\n"
-        "    return {'val_acc': 0.5, 'test_acc': 0.5 + (seed % 7) / 100}\n"
+        "    return {'val_acc': 0.5, 'test_acc': 0.5 + (seed % 7) / 100}\n",
     )
-    mine = f"{task}:net"
     confirm_run(run, top=1, seeds=3, tasks=[mine], epochs=1, workers=2)
     shown = evoact.open_run(run).confirmation()
     assert shown is not None and set(shown.tasks) == {*TASKS, mine}
@@ -371,23 +383,24 @@ def test_confirming_on_other_tasks_adds_to_what_show_prints_and_a_task_confirmed
 
 
 def test_ctrl_c_stops_a_confirmation_keeping_its_trainings_and_the_same_command_goes_on(confirmed, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    run = tmp_path / "run"
-    shutil.copytree(confirmed[0], run)
-    task = tmp_path / "slow.py"
-    task.write_text(
+    run, slow = _copy_with_task(
+        confirmed,
+        tmp_path / "slow.py",
         "import time\n\ndef net(make_activation, seed, epochs):\n    make_activation()\n    time.sleep(0.5)\n"
-        "    return {'val_acc': 0.5, 'test_acc': 0.5}\n"
+        "    return {'val_acc': 0.5, 'test_acc': 0.5}\n",
     )
-    args = [sys.executable, "-m", "evoact.cli", "confirm", str(run), "--task", f"{task}:net", "--top", "1"]
+    args = [sys.executable, "-m", "evoact.cli", "confirm", str(run), "--task", slow, "--top", "1"]
     args += ["--seeds", "4", "--epochs", "1", "--workers", "1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(  # SIGINT as a terminal delivers it, even where the tests run as a background job
+        args,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 300
 
     def mine() -> int:
