@@ -7,7 +7,8 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -340,13 +341,14 @@ def _after_interrupt(run_dir: Path) -> str:
     )
 
 
-def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
-    """Run a search with clean errors; Ctrl-C stops after saving, a second Ctrl-C at once. SIGTERM (what ``timeout``
-    and batch schedulers send) stops as a first Ctrl-C does, and exits with 143; a second signal of either kind stops
-    at once."""
+@contextmanager
+def _stopping() -> Iterator[list[int]]:
+    """While it is open, Ctrl-C and SIGTERM (what ``timeout`` and batch schedulers send) stop the work as a
+    ``KeyboardInterrupt`` after saying so, and a second signal of either kind stops at once; yields the signals
+    received, so the caller can exit with 130 or 143."""
     received: list[int] = []
 
-    def first_interrupt(signum: int, frame: object) -> None:
+    def first_signal(signum: int, frame: object) -> None:
         received.append(signum)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -355,21 +357,33 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
         console.print(f"{lead}stopping; {said} (what is finished is saved either way)", highlight=False)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, first_interrupt)
-    previous_term = signal.signal(signal.SIGTERM, first_interrupt)
+    previous = signal.signal(signal.SIGINT, first_signal)
+    previous_term = signal.signal(signal.SIGTERM, first_signal)
     try:
-        start()
-    except (SearchSpaceError, RunStoreError, WorkerError, ValueError) as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        if run_dir.exists():
-            console.print(_after_interrupt(run_dir), highlight=False, soft_wrap=True)  # a command to copy: one line
-        else:
-            console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
-        sys.exit(143 if signal.SIGTERM in received else 130)
+        yield received
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
+
+
+def _exit_stopped(received: list[int]) -> NoReturn:
+    """Exit as a stopped command does: 143 after SIGTERM, else 130 (Ctrl-C)."""
+    sys.exit(143 if signal.SIGTERM in received else 130)
+
+
+def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
+    """Run a search with clean errors; Ctrl-C or SIGTERM stops after saving (``_stopping``)."""
+    with _stopping() as received:
+        try:
+            start()
+        except (SearchSpaceError, RunStoreError, WorkerError, ValueError) as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            if run_dir.exists():
+                console.print(_after_interrupt(run_dir), highlight=False, soft_wrap=True)  # a command to copy: one line
+            else:
+                console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
+            _exit_stopped(received)
     finished = open_run(run_dir)
     summary = _read(finished.summary, 10, None)
     print_run(finished, summary, top=10, status=None)  # its verdict's note included
@@ -461,26 +475,27 @@ def confirm(
         _fail("give --task or --group, not both")
     from evoact.confirmation import confirm_run
 
-    try:
-        summary = confirm_run(
-            run,
-            top,
-            seeds,
-            list(tasks) or None,
-            epochs,
-            workers,
-            trust_user_tasks=trust,
-            address=address,
-            data_dir=data_dir,
-            groups=groups or None,
-            also=list(also),
-            baselines_from=baselines_from,
-        )
-    except (RunStoreError, WorkerError, ValueError) as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        click.echo("stopped (Ctrl-C); the trainings done are stored, and the same command again goes on", err=True)
-        raise click.exceptions.Exit(130) from None
+    with _stopping() as received:
+        try:
+            summary = confirm_run(
+                run,
+                top,
+                seeds,
+                list(tasks) or None,
+                epochs,
+                workers,
+                trust_user_tasks=trust,
+                address=address,
+                data_dir=data_dir,
+                groups=groups or None,
+                also=list(also),
+                baselines_from=baselines_from,
+            )
+        except (RunStoreError, WorkerError, ValueError) as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            click.echo("stopped; the trainings done are stored, and the same command again goes on", err=True)
+            _exit_stopped(received)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
@@ -548,6 +563,10 @@ def compare(run_dirs: tuple[Path, ...], top: int) -> None:
     print_comparison(opened, overviews, top)
 
 
+#: ``inspect``'s printed names for two sizes ``--json`` keeps under their keys: the formula's and the genome tree's
+_INSPECT_LABELS = {"nodes": "formula nodes", "tree_nodes": "tree nodes"}
+
+
 @main.command()
 @_target_arguments("Describe")
 @click.option(
@@ -591,8 +610,9 @@ def inspect(
             continue  # --json gives every key; here only what there is
         if key == "scores":  # a line per task, without the learning curves (--json has them)
             value = {task: _score_text(score, info["metrics"].get(task, "accuracy")) for task, score in value.items()}
+        label = _INSPECT_LABELS.get(key, key)
         console.print(
-            f"[bold]{key:>15}[/]  {shown(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}",
+            f"[bold]{label:>15}[/]  {shown(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}",
             highlight=False,
         )
     table = Table(title="properties", title_justify="left")

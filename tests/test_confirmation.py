@@ -382,7 +382,10 @@ def test_confirming_on_other_tasks_adds_to_what_show_prints_and_a_task_confirmed
     assert again.groups["search"] == shown.groups["search"] and again.groups["validation"].tasks == (TASKS[1],)
 
 
-def test_ctrl_c_stops_a_confirmation_keeping_its_trainings_and_the_same_command_goes_on(confirmed, tmp_path):
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_a_confirmation_keeping_its_trainings_and_the_same_command_goes_on(
+    confirmed, tmp_path, signum, code
+):
     run, slow = _copy_with_task(
         confirmed,
         tmp_path / "slow.py",
@@ -392,15 +395,7 @@ def test_ctrl_c_stops_a_confirmation_keeping_its_trainings_and_the_same_command_
     args = [sys.executable, "-m", "evoact.cli", "confirm", str(run), "--task", slow, "--top", "1"]
     args += ["--seeds", "4", "--epochs", "1", "--workers", "1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(  # SIGINT as a terminal delivers it, even where the tests run as a background job
-        args,
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
 
     def mine() -> int:
@@ -409,9 +404,11 @@ def test_ctrl_c_stops_a_confirmation_keeping_its_trainings_and_the_same_command_
     while time.time() < deadline and proc.poll() is None and not mine():
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()  # still running: it has trained some, not all
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "the trainings done are stored, and the same command again goes on" in err, err
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code and "the trainings done are stored, and the same command again goes on" in err, err
+    said = "terminated (SIGTERM)" if signum == signal.SIGTERM else "Ctrl-C again to stop at once"
+    assert f"stopping; {said}" in out + err
     done = mine()
     again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
