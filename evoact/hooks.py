@@ -36,6 +36,10 @@ class Hook:
     def finished(self, candidate: Candidate) -> None:
         """A candidate got its outcome."""
 
+    def scored(self, candidate: Candidate) -> None:
+        """A candidate's fitness was set after its outcome: a multi-task search's baselines, once their scores have
+        made each task's reference."""
+
     def step(self, index: int, state: dict[str, Any]) -> None:
         """The algorithm was told a step's results; ``state`` is its state now."""
 
@@ -107,6 +111,10 @@ class Hooks(Hook):
     def finished(self, candidate: Candidate) -> None:
         for subscriber in self.subscribers:
             subscriber.finished(candidate)
+
+    def scored(self, candidate: Candidate) -> None:
+        for subscriber in self.subscribers:
+            subscriber.scored(candidate)
 
     def step(self, index: int, state: dict[str, Any]) -> None:
         for subscriber in self.subscribers:

@@ -156,6 +156,7 @@ class Problem:
             if row.status == "ok" and len(self.config.tasks) > 1:
                 self.store.set_fitness(row.id, self._fitness(row.outcome))
                 self._rows[row.id] = replace(row, outcome=row.outcome.with_(fitness=self._fitness(row.outcome)))
+                self.hooks.scored(self._rows[row.id])
         waiting, self._uncached = self._uncached, []
         for row in waiting:  # one still without a fitness waits again, in the fresh list
             self._cache(self._rows[row.id])

@@ -147,12 +147,22 @@ class SearchProgress(Hook):
             self.rejected += o.status == Status.REJECTED
             self.ranked_out += o.stage == "surrogate"
             self.failed += o.status == Status.FAILED
+        self._best_of(row)
+
+    def _best_of(self, row: Candidate) -> None:
+        o = row.outcome
         if (
             o.status in (Status.OK, Status.DUPLICATE)
             and o.fitness is not None
             and (self.best is None or o.fitness > self.best[0])
         ):
             self.best = (o.fitness, row.label or row.formula)
+
+    def scored(self, row: Candidate) -> None:
+        """A baseline's fitness, set once the references are known: it counts for the best shown, as after a
+        resume."""
+        self._best_of(row)
+        self._show()
 
     def finished(self, row: Candidate) -> None:
         """Account for a candidate that got its outcome: screened out before training, reused, or evaluated."""

@@ -653,6 +653,36 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
     assert [f["label"] for f in store.meta()["baseline_failures"][0]] == [r.label for r in rows]
 
 
+def test_a_multi_task_search_tells_its_hooks_each_baseline_s_fitness_once_the_references_are_known(tmp_path):
+    """A baseline finishes before the references exist (its scores make them), so its fitness is set afterwards: the
+    hooks hear it (the progress line's best counts the baselines from the start, as after a resume)."""
+    from evoact.hooks import Hook
+    from evoact.records import Candidate
+
+    class Heard(Hook):
+        def __init__(self) -> None:
+            self.finished_with: dict[int, float | None] = {}
+            self.scored_with: dict[int, float | None] = {}
+
+        def finished(self, candidate: Candidate) -> None:
+            if candidate.label:
+                self.finished_with[candidate.id] = candidate.outcome.fitness
+
+        def scored(self, candidate: Candidate) -> None:
+            self.scored_with[candidate.id] = candidate.outcome.fitness
+
+    (tmp_path / "t.py").write_text(
+        "def f(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.5}\n\n\n"
+        "def g(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.25}\n"
+    )
+    heard = Heard()
+    config = make_config("tiny", tasks=(f"{tmp_path / 't.py'}:f", f"{tmp_path / 't.py'}:g"), workers=2, generations=1)
+    run_search(config, tmp_path / "run", callbacks=[heard])
+    stored = {r.id: r.outcome.fitness for r in RunStore.open(tmp_path / "run").candidates() if r.label}
+    assert set(heard.finished_with) == set(stored) and set(heard.finished_with.values()) == {None}
+    assert heard.scored_with == stored and all(v == 1.0 for v in stored.values())  # each ties the references
+
+
 def test_a_user_task_without_a_test_measure_is_named_once_its_baselines_trained(tmp_path):
     """The search needs only val_acc, confirm compares test_acc: say so at the start, not after the search."""
     from evoact.hooks import Hook

@@ -21,7 +21,9 @@ class Recorder(Hook):
 
 
 def test_the_events_are_the_hook_methods():
-    assert set(EVENTS) == {"start", "note", "planned", "generation", "resumed", "finished", "step", "end", "close"}
+    assert set(EVENTS) == {
+        *("start", "note", "planned", "generation", "resumed", "finished", "scored", "step", "end", "close")
+    }
 
 
 def test_each_subscriber_hears_the_events_it_overrides_in_order():

@@ -100,3 +100,12 @@ def test_the_surrogate_s_skips_are_told_apart_from_the_cascade_s_other_rejection
     )
     assert "| rejected 1 (1 skipped by the surrogate) |" in lines[0]
     assert "| rejected 2 (1 skipped by the surrogate) |" in lines[1]
+
+
+def test_a_baseline_scored_after_it_finished_counts_for_the_best_shown():
+    progress = SearchProgress(4, 1, Console(file=io.StringIO(), force_terminal=False, width=200), baselines=1)
+    relu = Candidate(1, "Max(0, x)", "baseline", label="relu", outcome=Outcome("ok", val_acc=0.5))
+    progress.finished(relu)  # a multi-task search's baseline: no fitness until the references are known
+    progress.scored(Candidate(1, "Max(0, x)", "baseline", label="relu", outcome=Outcome("ok", fitness=1.0)))
+    progress.finished(Candidate(2, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=0.9, val_acc=0.45)))
+    assert "best 1.0000 relu" in progress.console.file.getvalue().splitlines()[-1]
