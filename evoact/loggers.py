@@ -98,6 +98,11 @@ class TensorBoardLogger(_Logger):
             self.writer.add_scalar(key, value, candidate.id)
         self.resumed(candidate)
 
+    def scored(self, candidate: Candidate) -> None:
+        """Log a baseline's fitness, set after it finished (a multi-task search's)."""
+        if (fitness := _measures(candidate).get("fitness")) is not None:
+            self.writer.add_scalar("fitness", fitness, candidate.id)
+
     def step(self, index: int, state: dict[str, Any]) -> None:
         """Log the best evolved fitness so far."""
         if math.isfinite(self.best):
@@ -159,6 +164,15 @@ class MLflowLogger(_Logger):
         row = {"id": candidate.id, "label": candidate.label, "formula": candidate.formula}
         self.rows.append({**row, "fitness": candidate.outcome.fitness, "verdict": _verdict(candidate)})
         self.resumed(candidate)
+
+    def scored(self, candidate: Candidate) -> None:
+        """Log a baseline's fitness, set after it finished (a multi-task search's), in its metric and its row."""
+        if self.run_id is None or (fitness := _measures(candidate).get("fitness")) is None:
+            return
+        self.client.log_metric(self.run_id, "fitness", fitness, step=candidate.id)
+        for row in self.rows:
+            if row["id"] == candidate.id:
+                row["fitness"] = fitness
 
     def step(self, index: int, state: dict[str, Any]) -> None:
         """Log the best evolved fitness so far, and the candidates table as it stands."""

@@ -128,3 +128,29 @@ def test_a_user_task_s_tensorboard_tags_name_its_file_not_its_whole_path(tmp_pat
     events.Reload()
     (tag,) = [t for t in events.Tags()["scalars"] if t.endswith("/val_acc")]
     assert tag.startswith("net.py:fit-") and tag.count("/") == 1
+
+
+def test_a_baseline_scored_after_it_finished_is_logged_with_its_fitness(tmp_path):
+    """A multi-task search's baselines finish without a fitness (their scores make the references): both loggers
+    log it when the search tells them (``scored``), MLflow in its candidates table too."""
+    os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    from mlflow import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from evoact.loggers import MLflowLogger, TensorBoardLogger
+    from evoact.records import Candidate, Outcome
+
+    tensorboard, mlflow = TensorBoardLogger(tmp_path / "tb"), MLflowLogger(tmp_path / "ml")
+    mlflow.start({"seed": 1})
+    for logger in (tensorboard, mlflow):
+        logger.finished(Candidate(1, "Max(0, x)", "baseline", label="relu", outcome=Outcome("ok", val_acc=0.5)))
+        logger.scored(Candidate(1, "Max(0, x)", "baseline", label="relu", outcome=Outcome("ok", fitness=0.75)))
+        logger.end("finished")
+        logger.close()
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    assert [(e.step, e.value) for e in events.Scalars("fitness")] == [(1, 0.75)]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("evoact").experiment_id])
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "fitness")] == [(1, 0.75)]
+    table = json.loads(Path(client.download_artifacts(run.info.run_id, "candidates.json", str(tmp_path))).read_text())
+    assert [(row["label"], row["fitness"]) for row in table["candidates"]] == [("relu", 0.75)]
