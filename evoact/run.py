@@ -5,6 +5,7 @@ confirm, resume, report) is the API's (``evoact.api.Run``): this module only rea
 from __future__ import annotations
 
 import functools
+import math
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -226,12 +227,27 @@ class RunReader:
         return {str(k): str(v) for k, v in versions.items()} if isinstance(versions, dict) else None
 
     def duration(self) -> float | None:
-        """Seconds from the run's start to its end (to now while it runs)."""
+        """Seconds the search ran: each session's start to its end, summed, so the time between a stop and a resume
+        does not count. A session killed without a word (``kill -9``, a lost machine) ended at its last stored
+        result; one still running, now. A run from before sessions were recorded is one session."""
         meta = self.store.meta()
-        start, end = meta.get("started_at"), meta.get("finished_at")
+        start = meta.get("started_at")
         if not isinstance(start, (int, float)):
             return None
-        return (end if isinstance(end, (int, float)) and self.state != RunState.RUNNING else time.time()) - start
+        end = meta.get("finished_at")
+        sessions = meta.get("sessions") or [[start, end if isinstance(end, (int, float)) and end >= start else None]]
+        running = self.state == RunState.RUNNING
+        times = self.store.result_times()
+        total = 0.0
+        for i, (begin, ended) in enumerate(sessions):
+            last = i == len(sessions) - 1
+            if last and running:
+                ended = time.time()
+            elif ended is None:
+                until = math.inf if last else sessions[i + 1][0]
+                ended = max((t for t in times if begin <= t < until), default=begin)
+            total += max(0.0, ended - begin)
+        return total
 
     def command(self) -> str | None:
         """The command that runs this search again, as recorded when it started."""

@@ -126,6 +126,16 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a version number"),
     "started_at": (finite_number, "a time"),
     "finished_at": (finite_number, "a time"),
+    "sessions": (
+        lambda v: (
+            isinstance(v, list)
+            and all(
+                isinstance(p, list) and len(p) == 2 and finite_number(p[0]) and (p[1] is None or finite_number(p[1]))
+                for p in v
+            )
+        ),
+        "a list of [start, end or null] times",
+    ),
     "mode": (lambda v: v in ("generational", "async"), "generational or async"),
     "ray_address": (lambda v: v is None or isinstance(v, str), "an address"),
     "hurdle": (lambda v: v is None or finite_number(v), "a number"),
@@ -522,6 +532,14 @@ class RunStore:
     def candidates(self, status: str | None = None) -> list[Candidate]:
         """All candidates (optionally of one status) in id order."""
         return self._select("WHERE status=? ORDER BY id", (status,)) if status else self._select("ORDER BY id", ())
+
+    def result_times(self) -> list[float]:
+        """When each stored result (a candidate's outcome, a raced seed's) was written, in order: where a session
+        killed without a word ended."""
+        has_races = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name='races'").fetchone()
+        races = "UNION ALL SELECT finished_at FROM races" if has_races else ""
+        cur = self._conn.execute(f"SELECT finished_at FROM candidates {races}")
+        return sorted(t for (t,) in cur if finite_number(t))
 
     def baselines(self) -> list[Candidate]:
         """The baselines, in id order."""

@@ -55,6 +55,37 @@ def test_the_python_api_runs_a_search_and_reads_exports_and_confirms_it(api_run,
         api_run.candidate(9999)
 
 
+def test_a_run_s_time_is_its_sessions_summed_and_a_killed_one_ends_at_its_last_result(api_run, small_run, tmp_path):
+    """``runs`` and ``compare`` show the time a search ran: not the days between a stop and a resume, and not a
+    clock that keeps going for a run killed without a word."""
+    import shutil
+
+    meta = RunStore.open(api_run.path).meta()
+    ((began, ended),) = meta["sessions"]  # a real search records its session
+    assert began >= meta["started_at"] and ended == meta["finished_at"]
+    assert api_run.duration() == pytest.approx(ended - began)
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    with sqlite3.connect(run / "candidates.db") as db:  # results at 1010 and 1020, then at 100030
+        for cid, at in zip((1, 2), (1010.0, 1020.0)):
+            db.execute("UPDATE candidates SET finished_at = ? WHERE id = ?", (at, cid))
+        db.execute("UPDATE meta SET value = '1000.0' WHERE key = 'started_at'")
+    killed = open_run(run)
+    assert killed.state == "interrupted" and killed.duration() == 20  # killed after its last result, long ago
+    store = RunStore.reopen(run)
+    later = store.add_candidate("x*sigmoid(x)", "random", genome="mul(x, sigmoid(x))", generation=1, nodes=4)
+    store.record_result(later, {"status": "ok", "fitness": 0.7, "val_acc": 0.7})
+    store.set_meta("sessions", [[1000.0, None], [100000.0, 100050.0]])  # resumed a day later, then finished
+    store.set_meta("finished_at", 100050.0)
+    store.set_meta("state", "finished")
+    store.close()
+    with sqlite3.connect(run / "candidates.db") as db:
+        db.execute("UPDATE candidates SET finished_at = 100030.0 WHERE id = ?", (later,))
+    assert open_run(run).duration() == 20 + 50
+    listed = json.loads(CliRunner().invoke(main, ["runs", str(tmp_path), "--json"]).output)
+    assert [entry["seconds"] for entry in listed] == [70]
+
+
 def test_runs_lists_states_the_writer_lock_decides(api_run, tmp_path):
     folder = api_run.path.parent
     listed = json.loads(CliRunner().invoke(main, ["runs", str(folder), "--json"]).output)
