@@ -344,26 +344,27 @@ def _after_interrupt(run_dir: Path) -> str:
 @contextmanager
 def _stopping() -> Iterator[list[int]]:
     """While it is open, Ctrl-C and SIGTERM (what ``timeout`` and batch schedulers send) stop the work as a
-    ``KeyboardInterrupt`` after saying so, and a second signal of either kind stops at once; yields the signals
-    received, so the caller can exit with 130 or 143."""
+    ``KeyboardInterrupt`` after saying so (on stderr: stdout may be ``--json``), and a second signal of either kind
+    stops at once; yields the signals received, so the caller can exit with 130 or 143. A signal the process was
+    started ignoring (a background job's Ctrl-C) stays ignored."""
     received: list[int] = []
+    kinds = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
 
     def first_signal(signum: int, frame: object) -> None:
         received.append(signum)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for kind in kinds:
+            signal.signal(kind, signal.SIG_DFL)
         said = "terminated (SIGTERM)" if signum == signal.SIGTERM else "Ctrl-C again to stop at once"
         lead = "\n" if sys.stderr.isatty() else ""  # below the live progress bar's line, not at its end
-        console.print(f"{lead}stopping; {said} (what is finished is saved either way)", highlight=False)
+        click.echo(f"{lead}stopping; {said} (what is finished is saved either way)", err=True)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, first_signal)
-    previous_term = signal.signal(signal.SIGTERM, first_signal)
+    previous = {kind: signal.signal(kind, first_signal) for kind in kinds}
     try:
         yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)
 
 
 def _exit_stopped(received: list[int]) -> NoReturn:

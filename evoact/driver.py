@@ -283,7 +283,7 @@ def _drive(
             for row in store.candidates():  # what earlier sessions finished counts in the progress, read again or not
                 if row.status != Status.PENDING:
                     hooks.resumed(row)
-        store.set_meta("sessions", [*(_sessions(store.meta()) if resuming else []), [time.time(), None]])
+        store.set_meta("sessions", [*(store.sessions() if resuming else []), [time.time(), None]])
         store.set_meta("state", RunState.RUNNING)
         store.set_meta("stopped_because", None)
         store.set_meta("mode", "async" if steady else "generational")
@@ -327,7 +327,7 @@ def _drive(
     finally:
         now = time.time()
         store.set_meta("finished_at", now)
-        *earlier, (began, _) = _sessions(store.meta())
+        *earlier, (began, _) = store.sessions()
         store.set_meta("sessions", [*earlier, [began, now]])
         hooks.end(str(store.meta().get("state")))
         hooks.close()
@@ -497,11 +497,3 @@ def run_steady(
             problem.poll()
         elif kept >= total or algorithm.exhausted:
             return None
-
-
-def _sessions(meta: dict) -> list[list]:
-    """A stored run's sessions as [start, end] times (end None where a session was killed without a word); a run from
-    before sessions were recorded had one, from its start to its last recorded end."""
-    if "sessions" in meta:
-        return list(meta["sessions"])
-    return [[meta["started_at"], meta.get("finished_at")]] if "started_at" in meta else []

@@ -154,9 +154,11 @@ class Problem:
         self.store.set_meta("references", self.references)
         for row in baselines:
             if row.status == "ok" and len(self.config.tasks) > 1:
-                self.store.set_fitness(row.id, self._fitness(row.outcome))
-                self._rows[row.id] = replace(row, outcome=row.outcome.with_(fitness=self._fitness(row.outcome)))
-                self.hooks.scored(self._rows[row.id])
+                fitness = self._fitness(row.outcome)
+                self.store.set_fitness(row.id, fitness)
+                self._rows[row.id] = replace(row, outcome=row.outcome.with_(fitness=fitness))
+                if fitness is not None and fitness != row.outcome.fitness:  # a resumed run's were heard as resumed
+                    self.hooks.scored(self._rows[row.id])
         waiting, self._uncached = self._uncached, []
         for row in waiting:  # one still without a fitness waits again, in the fresh list
             self._cache(self._rows[row.id])

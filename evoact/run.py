@@ -4,6 +4,7 @@ confirm, resume, report) is the API's (``evoact.api.Run``): this module only rea
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import sqlite3
@@ -230,22 +231,19 @@ class RunReader:
         """Seconds the search ran: each session's start to its end, summed, so the time between a stop and a resume
         does not count. A session killed without a word (``kill -9``, a lost machine) ended at its last stored
         result; one still running, now. A run from before sessions were recorded is one session."""
-        meta = self.store.meta()
-        start = meta.get("started_at")
-        if not isinstance(start, (int, float)):
+        sessions = self.store.sessions()
+        if not sessions:
             return None
-        end = meta.get("finished_at")
-        sessions = meta.get("sessions") or [[start, end if isinstance(end, (int, float)) and end >= start else None]]
         running = self.state == RunState.RUNNING
-        times = self.store.result_times()
+        times = self.store.result_times() if any(e is None for _, e in sessions) else []  # sorted
         total = 0.0
         for i, (begin, ended) in enumerate(sessions):
             last = i == len(sessions) - 1
             if last and running:
                 ended = time.time()
-            elif ended is None:
-                until = math.inf if last else sessions[i + 1][0]
-                ended = max((t for t in times if begin <= t < until), default=begin)
+            elif ended is None:  # its last result before the next session began
+                before = bisect.bisect_left(times, math.inf if last else sessions[i + 1][0])
+                ended = times[before - 1] if before and times[before - 1] >= begin else begin
             total += max(0.0, ended - begin)
         return total
 

@@ -117,6 +117,20 @@ class RunStoreError(RuntimeError):
 
 
 #: What each run fact must be: (check, what it is, for the error).
+MAX_SESSIONS = 100_000  # a run's sessions (each a search or resume), as a run directory may claim them
+_LAST_TIME = 1e11  # seconds since the epoch: the year 5138
+
+
+def _a_time(value: Any) -> bool:
+    """A time as evoact writes one: seconds since the epoch, not negative, not absurdly far ahead."""
+    return finite_number(value) and 0 <= value <= _LAST_TIME
+
+
+def _a_time_or_none(value: Any) -> bool:
+    """A time, or None where there is none (a session killed without a word has no end)."""
+    return value is None or _a_time(value)
+
+
 _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     "state": (
         lambda v: v in tuple(RunState),
@@ -124,17 +138,15 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "stopped_because": (lambda v: v is None or isinstance(v, str), "a reason"),
     "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a version number"),
-    "started_at": (finite_number, "a time"),
-    "finished_at": (finite_number, "a time"),
+    "started_at": (_a_time, "a time"),
+    "finished_at": (_a_time, "a time"),
     "sessions": (
         lambda v: (
             isinstance(v, list)
-            and all(
-                isinstance(p, list) and len(p) == 2 and finite_number(p[0]) and (p[1] is None or finite_number(p[1]))
-                for p in v
-            )
+            and len(v) <= MAX_SESSIONS
+            and all(isinstance(s, list) and len(s) == 2 and _a_time(s[0]) and _a_time_or_none(s[1]) for s in v)
         ),
-        "a list of [start, end or null] times",
+        f"a list of at most {MAX_SESSIONS:,} [start, end or null] times",
     ),
     "mode": (lambda v: v in ("generational", "async"), "generational or async"),
     "ray_address": (lambda v: v is None or isinstance(v, str), "an address"),
@@ -532,6 +544,17 @@ class RunStore:
     def candidates(self, status: str | None = None) -> list[Candidate]:
         """All candidates (optionally of one status) in id order."""
         return self._select("WHERE status=? ORDER BY id", (status,)) if status else self._select("ORDER BY id", ())
+
+    def sessions(self) -> list[tuple[float, float | None]]:
+        """The run's sessions (a search, then each resume) as [start, end] times, end None where a session was killed
+        without a word; a run from before sessions were recorded had one, from its start to its last recorded end."""
+        meta = self.meta()
+        if "sessions" in meta:
+            return [(start, end) for start, end in meta["sessions"]]
+        if "started_at" not in meta:
+            return []
+        start, end = meta["started_at"], meta.get("finished_at")
+        return [(start, end if end is not None and end >= start else None)]
 
     def result_times(self) -> list[float]:
         """When each stored result (a candidate's outcome, a raced seed's) was written, in order: where a session

@@ -41,13 +41,23 @@ def start_ray(workers: int, address: str | None = None) -> bool:
 
     if ray.is_initialized():
         return False
-    # ray.init sets its own SIGTERM handler (exit at once); one the caller set (the command line: stop as Ctrl-C does,
-    # saving what finished) is put back after it
+    # ray.init sets its own SIGTERM handler (sys.exit at once); one the caller set (the command line: stop as Ctrl-C
+    # does, saving what finished) acts instead for a SIGTERM meanwhile, and is put back after it unless a signal
+    # meanwhile stopped the start (the caller's first signal sets what the next one does)
     term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    restore = callable(term)
     try:
         _init(address, workers)
+    except SystemExit as exc:
+        if exc.code == signal.SIGTERM and callable(term):
+            restore = False
+            term(signal.SIGTERM, None)
+        raise
+    except KeyboardInterrupt:
+        restore = False
+        raise
     finally:
-        if callable(term):
+        if restore:
             signal.signal(signal.SIGTERM, term)
     return True
 

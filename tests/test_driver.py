@@ -192,6 +192,7 @@ def _start(args, cwd):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C as a terminal delivers it
     )
 
 
@@ -681,6 +682,12 @@ def test_a_multi_task_search_tells_its_hooks_each_baseline_s_fitness_once_the_re
     stored = {r.id: r.outcome.fitness for r in RunStore.open(tmp_path / "run").candidates() if r.label}
     assert set(heard.finished_with) == set(stored) and set(heard.finished_with.values()) == {None}
     assert heard.scored_with == stored and all(v == 1.0 for v in stored.values())  # each ties the references
+    writer = RunStore.reopen(tmp_path / "run")
+    writer.set_meta("state", "interrupted")
+    writer.close()
+    again = Heard()
+    resume_search(tmp_path / "run", Console(file=io.StringIO()), trust_user_tasks=True, callbacks=[again])
+    assert again.scored_with == {}  # the stored baselines had their fitness already: heard as resumed, not again
 
 
 def test_a_user_task_without_a_test_measure_is_named_once_its_baselines_trained(tmp_path):

@@ -12,7 +12,7 @@ import evoact
 from evoact.api import open_run
 from evoact.cli import main
 from evoact.config import make_config
-from evoact.records import Outcome, TaskScore
+from evoact.records import Outcome, RaceResult, TaskScore
 from evoact.store import RunStore, RunStoreError
 from evoact.views import run_row
 
@@ -75,15 +75,18 @@ def test_a_run_s_time_is_its_sessions_summed_and_a_killed_one_ends_at_its_last_r
     store = RunStore.reopen(run)
     later = store.add_candidate("x*sigmoid(x)", "random", genome="mul(x, sigmoid(x))", generation=1, nodes=4)
     store.record_result(later, {"status": "ok", "fitness": 0.7, "val_acc": 0.7})
-    store.set_meta("sessions", [[1000.0, None], [100000.0, 100050.0]])  # resumed a day later, then finished
+    store.add_race(RaceResult(candidate=2, seed=1, status="ok", fitness=0.9))  # a raced seed is a result too
+    # resumed a day later and killed before its first result, then resumed again and finished
+    store.set_meta("sessions", [[1000.0, None], [90000.0, None], [100000.0, 100050.0]])
     store.set_meta("finished_at", 100050.0)
     store.set_meta("state", "finished")
     store.close()
     with sqlite3.connect(run / "candidates.db") as db:
         db.execute("UPDATE candidates SET finished_at = 100030.0 WHERE id = ?", (later,))
-    assert open_run(run).duration() == 20 + 50
+        db.execute("UPDATE races SET finished_at = 1030.0")
+    assert open_run(run).duration() == 30 + 0 + 50
     listed = json.loads(CliRunner().invoke(main, ["runs", str(tmp_path), "--json"]).output)
-    assert [entry["seconds"] for entry in listed] == [70]
+    assert [entry["seconds"] for entry in listed] == [80]
 
 
 def test_runs_lists_states_the_writer_lock_decides(api_run, tmp_path):

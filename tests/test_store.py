@@ -218,6 +218,21 @@ def test_a_surrogate_snapshot_longer_than_any_run_writes_is_refused_in_one_line(
     store.close()
 
 
+@pytest.mark.parametrize(
+    "sessions",
+    [[[0, 1e308], [0, 1e308]], [[-5.0, None]], [[1.0, None]] * 100_001, [[1.0]], "x"],
+    ids=["far-future", "negative", "too-many", "no-end", "text"],
+)
+def test_sessions_no_run_writes_are_refused_in_one_line(tmp_path, sessions):
+    """A run's sessions make its time (``runs``): from a run directory, so bounded where they are read (summed
+    times that overflow, or a list that takes minutes to add up, must not reach the readers)."""
+    store = RunStore.create(tmp_path / "run", {"config": {}})
+    store.set_meta("sessions", sessions)
+    with pytest.raises(RunStoreError, match=r"'sessions' is .*not a list of at most 100,000 \[start, end or null\]"):
+        store.meta()
+    store.close()
+
+
 def test_confirmation_trainings_read_back_as_records_and_a_damaged_one_is_named(tmp_path):
     from evoact.records import ConfirmationTraining
 

@@ -265,3 +265,27 @@ def test_a_sigterm_handler_set_before_ray_starts_is_kept():
         if pool is not None:
             pool.close()
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_sigterm_while_ray_starts_stops_as_the_command_line_s_handler_says():
+    """Between ray.init's first line and its return, Ray's own handler would exit at once (code 15, nothing said);
+    the caller's acts instead: the command line says it stops, and exits 143 as it does at any other moment."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, threading\n"
+        "import ray\n"
+        "from evoact.cli import _exit_stopped, _stopping\n"
+        "from evoact.workers import start_ray\n"
+        "with _stopping() as received:\n"
+        "    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()  # Ray takes seconds to start\n"
+        "    try:\n"
+        "        start_ray(1)\n"
+        "    except KeyboardInterrupt:\n"
+        "        ray.shutdown()\n"
+        "        _exit_stopped(received)\n"
+        "print('Ray started before the signal')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 143 and "stopping; terminated (SIGTERM)" in done.stderr, (done.stdout, done.stderr)
