@@ -26,7 +26,7 @@ from evoact.loggers import LOGGERS, make_logger
 from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
 from evoact.records import Candidate, RunState, Status
 from evoact.search_space import SearchSpaceError
-from evoact.store import RUNS_ROOT, RunStore, RunStoreError
+from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, task_group
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs
@@ -546,6 +546,8 @@ def runs(folder: Path, as_json: bool) -> None:
             and click.get_current_context().get_parameter_source("folder") != ParameterSource.DEFAULT
         ):
             _fail(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+        if (folder / DB_FILE).is_file():  # a run, not a folder of runs
+            _fail(f"{folder} is a run, not a folder of runs: evoact show {folder} describes it")
         console.print(f"no runs in {shown(str(folder))}", highlight=False)
         return
     print_runs(folder, overviews, unreadable)
@@ -733,6 +735,8 @@ def dashboard(folder: Path, port: int, refresh: float, top: int) -> None:
     BOUNDS["report_top"].check("--top", top)
     if folder.exists() and not folder.is_dir():
         _fail(f"{folder}: not a folder")
+    if (folder / DB_FILE).is_file():
+        _fail(f"{folder} is a run, not a folder of runs: evoact dashboard {folder.parent} shows it with its neighbours")
     try:
         server = make_server(folder, port, top, refresh)
     except OSError as exc:

@@ -373,6 +373,8 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     chosen.setdefault("baselines", default_baselines(chosen.get("tasks", SUITES["general"])))
     if chosen.get("data_dir"):
         chosen["data_dir"] = str(Path(chosen["data_dir"]).expanduser().resolve())  # resume and workers find it anywhere
+    if (space := chosen.get("space")) and (Path(space).suffix == ".toml" or Path(space).is_file()):
+        chosen["space"] = str(Path(space).expanduser().resolve())  # the command to run it again works from anywhere
     groups: dict[type, set[str]] = {
         cls: {f.name for f in fields(cls)} - {"seed"}
         for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig)

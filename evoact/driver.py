@@ -141,11 +141,15 @@ def with_warm_start(config: SearchConfig) -> SearchConfig:
     error when that run searched another space or has no evolved candidate with a fitness."""
     if not config.warm_start or config.warm_trees:
         return config
-    source = read_run(config.warm_start)
     try:
-        if source.space.text != load_search_space(config.space).text:
+        source = read_run(config.warm_start)
+    except RunStoreError as exc:
+        raise ValueError(f"--warm-start: {exc}") from None
+    try:
+        if source.space.text != (mine := load_search_space(config.space)).text:
             raise ValueError(
-                f"--warm-start {config.warm_start}: that run searched another space; a warm start needs the same"
+                f"--warm-start {config.warm_start}: that run searched {source.space.source}, this search"
+                f" {mine.source}; a warm start needs the same space"
             )
         trees = tuple(r.genome for r in source.ranking(max(1, config.evolution.population // 2)) if r.genome)
     finally:

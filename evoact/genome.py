@@ -246,7 +246,7 @@ class Genome:
                 f"the number {e} is not a constant of this space ({', '.join(map(str, self.space.constants))})"
             )
         known = {abs(v) for v in self._leaves.values() if v.is_number} | {sp.Integer(1)}
-        lacking = sorted({str(abs(n)) for n in e.atoms(sp.Number) if abs(n) not in known})
+        lacking = sorted({str(abs(n)) for n in _numbers(e) if abs(n) not in known})
         raise TreeSyntaxError(
             f"{e} cannot be written with this space's primitives ({', '.join(self.space.unary)},"
             f" {', '.join(self.space.binary)}) and constants"
@@ -309,3 +309,11 @@ class Genome:
 
 def _noop(*args: object) -> None:
     """Placeholder callable: evoact never runs trees through DEAP's ``compile`` (it uses ``eval``)."""
+
+
+def _numbers(e: sp.Expr) -> list[sp.Expr]:
+    """The numbers a formula is written with: its rationals, and its powers of numbers and named constants whole
+    (``sqrt(2)``, ``pi``), not the integers inside them."""
+    if e.is_Number or isinstance(e, sp.NumberSymbol) or (e.is_Pow and e.is_number):
+        return [e]
+    return [n for arg in e.args for n in _numbers(arg)]

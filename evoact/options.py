@@ -233,7 +233,7 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "guesses",
         MULTIPLE,
         "A function of your own for the first generation (repeatable): a formula the space can write, e.g."
-        " 'x*erf(2*x)', or a tree of its vocabulary as its seeds, e.g. 'mul(x, tanh(softplus(x)))'.",
+        " 'x*sigmoid(2*x)', or a tree of its vocabulary as its seeds, e.g. 'mul(x, tanh(softplus(x)))'.",
     ),
     Option(
         "--warm-start",

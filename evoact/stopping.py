@@ -78,7 +78,8 @@ class Stopper:
         if rules.target_fitness is not None and best is not None and best >= rules.target_fitness:
             return f"the best fitness {best:.4f} reached the target {rules.target_fitness:g}"
         if rules.patience is not None and step - self.improved_at >= rules.patience:
-            return f"no better fitness for {step - self.improved_at} steps (patience {rules.patience})"
+            waited = step - self.improved_at
+            return f"no better fitness for {waited} step{'' if waited == 1 else 's'} (patience {rules.patience})"
         elapsed = self.clock() - self.started
         if rules.max_time is not None and elapsed >= rules.max_time:
             return f"the session ran {elapsed:.0f} s, its limit is {rules.max_time:g} s"

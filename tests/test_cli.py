@@ -612,3 +612,9 @@ def test_a_signal_the_command_was_started_ignoring_stays_ignored():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 143 and done.stdout == "still running\n", (done.stdout, done.stderr)
     assert "stopping; terminated (SIGTERM)" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["runs", "dashboard"])
+def test_runs_and_dashboard_pointed_at_one_run_say_so(small_run, command):
+    result = CliRunner().invoke(main, [command, str(small_run)])
+    assert result.exit_code == 1 and f"{small_run} is a run, not a folder of runs: evoact " in result.output

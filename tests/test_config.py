@@ -83,3 +83,11 @@ def test_runs_made_before_the_sign_check_resume_without_it():
     assert stored["screening"]["min_rank_correlation"] == 0.8
     del stored["screening"]["min_rank_correlation"]
     assert SearchConfig.from_dict(stored).screening.min_rank_correlation == 0.0
+
+
+def test_a_space_file_is_kept_by_its_absolute_path_so_the_command_to_run_it_again_works_anywhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my").mkdir()
+    (tmp_path / "my" / "space.toml").write_text("")
+    assert make_config("tiny", space="my/space.toml").space == str(tmp_path / "my" / "space.toml")
+    assert make_config("tiny", space="default").space == "default"  # a shipped space keeps its name

@@ -573,11 +573,19 @@ def test_guesses_and_a_warm_start_seed_the_first_generation_and_show_says_whence
         ),
         (dict(guesses=("x*sigmoid(1.702*x)",)), "with this space's primitives (neg, abs,"),
         (dict(guesses=("x*sigmoid(1.702*x)",)), "(it needs the number(s) 851/500)"),
-        (dict(warm_start="no/such/run"), "no/such/run: no such run directory"),
+        (dict(guesses=("gelu(x)",)), "(it needs the number(s) sqrt(2))"),  # a power of a number, whole
+        (dict(warm_start="no/such/run"), "--warm-start: no/such/run: no such run directory"),
+        (
+            dict(warm_start="SMALL_RUN", space="ramachandran2017"),
+            "that run searched search_spaces/default.toml, this search search_spaces/ramachandran2017.toml; a warm"
+            " start needs the same space",
+        ),
     ],
 )
-def test_a_bad_guess_or_warm_start_is_refused_before_a_run_directory_exists(tmp_path, settings, message):
-    with pytest.raises((ValueError, RunStoreError), match=re.escape(message)):
+def test_a_bad_guess_or_warm_start_is_refused_before_a_run_directory_exists(tmp_path, small_run, settings, message):
+    if settings.get("warm_start") == "SMALL_RUN":
+        settings = dict(settings, warm_start=str(small_run))
+    with pytest.raises(ValueError, match=re.escape(message)):
         run_search(make_config("tiny", workers=2, tasks=("mnist1d-mlp",), **settings), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
