@@ -268,7 +268,7 @@ def _drive(
                     f" by this evoact ({type(exc).__name__}: {exc})"
                 ) from None
             _check_population(store, algorithm, checkpoint.generation)
-        hooks.start(config.to_dict())
+        hooks.start({**config.to_dict(), "run_dir": str(store.path.resolve())})
         if (planned := algorithm.planned()) is not None and planned <= total:  # else the budget ends the run first
             hooks.planned(planned)
         skipped = checkpoint.skipped if checkpoint else ()

@@ -4,8 +4,10 @@ Each logs, per candidate, its fitness, its score on each task and its formula wi
 candidate's id), and per run the config and the best fitness so far after each step (step: the generation, or
 evaluations in async mode):
 
-- ``TensorBoardLogger(DIR)``: TensorBoard event files (``pip install evoact[tensorboard]``);
-- ``MLflowLogger(DIR)``: one MLflow run in a local SQLite tracking store ``DIR/mlflow.db``, artifacts in
+- ``TensorBoardLogger(DIR)``: TensorBoard event files in ``DIR/RUN_NAME`` (each run TensorBoard's own, a resume
+  going on in its run's; ``pip install evoact[tensorboard]``);
+- ``MLflowLogger(DIR)``: one MLflow run per search (named after its run directory, tagged ``evoact.run_dir``, and
+  continued by a resume) in a local SQLite tracking store ``DIR/mlflow.db``, artifacts in
   ``DIR/artifacts`` (``pip install evoact[mlflow]``; MLflow's telemetry is turned off). Formulas and verdicts go to
   the artifact ``candidates.json``, as MLflow has no text per step. See them with ``mlflow ui --backend-store-uri
   sqlite:///DIR/mlflow.db``.
@@ -83,10 +85,21 @@ class TensorBoardLogger(_Logger):
             raise ImportError(
                 "the TensorBoard logger needs the tensorboard package: pip install evoact[tensorboard]"
             ) from None
-        self.writer = SummaryWriter(str(log_dir))
+        self.log_dir, self._writer_class = Path(log_dir), SummaryWriter
+        self._writer: Any = None
+
+    @property
+    def writer(self) -> Any:
+        """The event writer: in ``log_dir``'s folder for the run once ``start`` named it, else in ``log_dir``."""
+        if self._writer is None:
+            self._writer = self._writer_class(str(self.log_dir))
+        return self._writer
 
     def start(self, config: dict[str, Any]) -> None:
-        """Log the run's config (as text: TensorBoard's text tab)."""
+        """Open the run's folder, ``log_dir/RUN_NAME`` (two runs in one ``log_dir`` stay apart, a resumed run goes on
+        in its own), and log the config (as text: TensorBoard's text tab)."""
+        if self._writer is None and config.get("run_dir"):
+            self._writer = self._writer_class(str(self.log_dir / Path(config["run_dir"]).name))
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```", 0)
 
     def finished(self, candidate: Candidate) -> None:
@@ -111,7 +124,8 @@ class TensorBoardLogger(_Logger):
 
     def close(self) -> None:
         """Write what is buffered and close the files."""
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 class MLflowLogger(_Logger):
@@ -139,9 +153,25 @@ class MLflowLogger(_Logger):
         self.rows: list[dict[str, Any]] = []
 
     def start(self, config: dict[str, Any]) -> None:
-        """Open the MLflow run and log the config as its parameters (nested settings as dotted names) and whole as the
-        artifact ``config.json``."""
-        self.run_id = self.client.create_run(self.experiment, run_name=f"evoact seed {config.get('seed')}").info.run_id
+        """Open the MLflow run, or the one an earlier session of this search logged to (a resume: the tag
+        ``evoact.run_dir`` finds it), and log the config as its parameters (nested settings as dotted names) and whole
+        as the artifact ``config.json``."""
+        run_dir = str(config.get("run_dir") or "")
+        earlier = (
+            self.client.search_runs([self.experiment], f"tags.`evoact.run_dir` = '{run_dir}'", max_results=1)
+            if run_dir and "'" not in run_dir
+            else []
+        )
+        if earlier:
+            self.run_id = earlier[0].info.run_id
+            self.client.update_run(self.run_id, status="RUNNING")
+            self.rows = self._logged_rows()
+            return
+        name = f"evoact seed {config.get('seed')}"
+        name = f"{Path(run_dir).name} ({name})" if run_dir else name
+        self.run_id = self.client.create_run(self.experiment, run_name=name).info.run_id
+        if run_dir:
+            self.client.set_tag(self.run_id, "evoact.run_dir", run_dir)
         flat: dict[str, Any] = {}
         for key, value in config.items():
             if isinstance(value, dict):
@@ -153,6 +183,26 @@ class MLflowLogger(_Logger):
             self.client.log_param(self.run_id, key, text if len(text) <= 500 else "(long: see config.json)")
         self.client.log_dict(self.run_id, config, "config.json")  # whole, where a parameter would be cut
 
+    def _logged_rows(self) -> list[dict[str, Any]]:
+        """The candidates table an earlier session of this MLflow run wrote (none if it wrote none)."""
+        import tempfile
+
+        assert self.run_id is not None
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                path = self.client.download_artifacts(self.run_id, "candidates.json", folder)
+            except Exception:  # noqa: BLE001 - MLflow raises its own kinds for a missing artifact
+                return []
+            rows = json.loads(Path(path).read_text()).get("candidates", [])
+        return [row for row in rows if isinstance(row, dict) and isinstance(row.get("id"), int)]
+
+    def resumed(self, candidate: Candidate) -> None:
+        """A candidate an earlier session finished: logged here too unless this MLflow run has it (an earlier session
+        logged elsewhere, or nowhere)."""
+        if self.run_id is not None and all(row["id"] != candidate.id for row in self.rows):
+            self.finished(candidate)
+        super().resumed(candidate)
+
     def finished(self, candidate: Candidate) -> None:
         """Log one candidate's numbers as metrics at step = its id, and keep its formula and verdict for the table."""
         if self.run_id is None:
@@ -163,7 +213,7 @@ class MLflowLogger(_Logger):
             self.client.log_batch(self.run_id, metrics=metrics)
         row = {"id": candidate.id, "label": candidate.label, "formula": candidate.formula}
         self.rows.append({**row, "fitness": candidate.outcome.fitness, "verdict": _verdict(candidate)})
-        self.resumed(candidate)
+        super().resumed(candidate)
 
     def scored(self, candidate: Candidate) -> None:
         """Log a baseline's fitness, set after it finished (a multi-task search's), in its metric and its row."""

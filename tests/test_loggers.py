@@ -35,7 +35,7 @@ def stored(logs):
 
 
 def test_a_search_logged_to_tensorboard_reads_back_as_the_run_stored_it(logs, stored):
-    events = EventAccumulator(str(logs / "tb"), size_guidance={"scalars": 0, "tensors": 0}).Reload()
+    events = EventAccumulator(str(logs / "tb" / "logged"), size_guidance={"scalars": 0, "tensors": 0}).Reload()
     rows = [r for r in stored.candidates() if r.outcome.fitness is not None]
     logged = {e.step: e.value for e in events.Scalars("fitness")}
     assert logged == pytest.approx({r.id: r.outcome.fitness for r in rows}, rel=1e-6)
@@ -154,3 +154,33 @@ def test_a_baseline_scored_after_it_finished_is_logged_with_its_fitness(tmp_path
     assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "fitness")] == [(1, 0.75)]
     table = json.loads(Path(client.download_artifacts(run.info.run_id, "candidates.json", str(tmp_path))).read_text())
     assert [(row["label"], row["fitness"]) for row in table["candidates"]] == [("relu", 0.75)]
+
+
+def test_a_resumed_search_goes_on_in_its_tensorboard_folder_and_its_mlflow_run(tmp_path):
+    """Two sessions of one search (stopped, then resumed) log as one run in each tracker; another search in the same
+    folder stays apart."""
+    os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    from mlflow import MlflowClient
+
+    logs = ["--log-to", "tensorboard", "tb", "--log-to", "mlflow", "ml"]
+    search = [sys.executable, "-m", "evoact.cli", "search", "--budget", "tiny", "--task", "mnist1d-mlp"]
+    search += ["--workers", "2", "--epochs", "1"]
+    run = lambda *args: subprocess.run(args, cwd=tmp_path, check=True, capture_output=True, timeout=900)  # noqa: E731
+    run(*search, "--seed", "5", "--name", "first", "--max-time", "1s", *logs)
+    assert RunStore.open(tmp_path / "runs" / "first").meta()["state"] == "stopped"
+    run(sys.executable, "-m", "evoact.cli", "resume", "runs/first", *logs)
+    run(*search, "--seed", "6", "--name", "second", *logs)
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["first", "second"]
+    stored = {r.id: r.outcome.fitness for r in RunStore.open(tmp_path / "runs" / "first").candidates()}
+    events = EventAccumulator(str(tmp_path / "tb" / "first"), size_guidance={"scalars": 0}).Reload()
+    fitness = {k: v for k, v in stored.items() if v is not None}
+    assert {e.step: e.value for e in events.Scalars("fitness")} == pytest.approx(fitness, rel=1e-6)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("evoact").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["first (evoact seed 5)", "second (evoact seed 6)"]
+    (first,) = [r for r in runs if r.info.run_name.startswith("first")]
+    assert first.info.status == "FINISHED" and first.data.tags["evoact.run_dir"] == str(tmp_path / "runs" / "first")
+    history = {m.step: m.value for m in client.get_metric_history(first.info.run_id, "fitness")}
+    assert history == pytest.approx(fitness, rel=1e-6)
+    table = json.loads(Path(client.download_artifacts(first.info.run_id, "candidates.json", str(tmp_path))).read_text())
+    assert sorted(row["id"] for row in table["candidates"]) == sorted(stored)  # both sessions', each once
