@@ -23,7 +23,7 @@ from evoact.formula import FormulaError, constant_values, parse, to_formula
 from evoact.progress import CountProgress
 from evoact.records import ConfirmationTraining, Status
 from evoact.run import RunReader
-from evoact.store import RunStore
+from evoact.store import RunStore, RunStoreError
 from evoact.summaries import Confirmation
 from evoact.tasks import (
     GROUPS,
@@ -291,7 +291,10 @@ def shared_baselines(
     user = [t for t in tasks if is_user_task(t)]
     if user:
         raise ValueError(f"--baselines-from: user tasks ({', '.join(user)}) are never shared; their code may change")
-    source = RunStore.open(other)
+    try:
+        source = RunStore.open(other)
+    except RunStoreError as exc:
+        raise ValueError(f"--baselines-from: {exc}") from None
     try:
         theirs = RunReader(source).config
         made = [_made_by(s.config().get("versions")) for s in (source, store)]

@@ -384,6 +384,8 @@ class RunStore:
         if not path.is_dir():
             beside = RUNS_ROOT / path if not path.is_absolute() else None
             hint = f" (did you mean {beside}?)" if beside is not None and (beside / DB_FILE).is_file() else ""
+            if path.exists():
+                raise RunStoreError(f"{path}: a file, not a run directory{hint}")
             raise RunStoreError(f"{path}: no such run directory{hint}")
         _closed_box(path)
         if not db.is_file():

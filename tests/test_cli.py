@@ -76,6 +76,7 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         (["search", "--task", "wine.py"], "task 'wine.py': name the function in it too, FILE.py:FUNCTION"),
         (["show", "."], ".: not an evoact run directory (no candidates.db); it holds runs: evoact runs . lists them"),
         (["show", "made"], "made: no such run directory (did you mean runs/made?)"),
+        (["show", "notes.txt"], "notes.txt: a file, not a run directory"),
         (["search", "--population", "0"], "--population must be at least 1"),
         (["search", "--surrogate", "1.5"], "--surrogate must be at most 1, got 1.5"),
         (["search", "--patience", "0"], "--patience must be a whole number of steps from 1 to 1000000, got 0"),
@@ -123,6 +124,7 @@ def test_bad_input_gets_a_one_line_error(tmp_path, monkeypatch, small_run, args,
     if args == ["show", "made"] or args == ["show", "."]:  # a run where a hurried user looks beside it
         shutil.copytree(small_run, tmp_path / "runs" / "made")
         monkeypatch.chdir(tmp_path / "runs" if args[1] == "." else tmp_path)
+    (tmp_path / "notes.txt").write_text("not a run")
     result = CliRunner().invoke(main, args)
     assert result.exit_code not in (0, None) and not isinstance(result.exception, AssertionError)
     _assert_one_line_error(result.stdout, result.stderr, message)

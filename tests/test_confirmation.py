@@ -272,6 +272,8 @@ def test_baselines_are_copied_from_a_run_confirmed_under_the_same_protocol(confi
             ValueError, match=r"sympy 0\.9, this one by .*shared only between runs of the same versions"
         ):
             shared_baselines(store, elsewhere, config, [], TASKS, [10000], {t: 1 for t in TASKS})
+        with pytest.raises(ValueError, match="^--baselines-from: .*nowhere: no such run directory$"):
+            shared_baselines(store, tmp_path / "nowhere", config, [], TASKS, [10000], {t: 1 for t in TASKS})
     finally:
         store.close()
 
