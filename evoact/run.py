@@ -21,7 +21,16 @@ from evoact.compiler import CompileError, values_at
 from evoact.config import SearchConfig
 from evoact.formula import FormulaError, parse
 from evoact.pareto import pareto_front
-from evoact.records import Candidate, RecordError, RunState, Stage, Status, baselines_failed, mean_learned
+from evoact.records import (
+    USER_ORIGINS,
+    Candidate,
+    RecordError,
+    RunState,
+    Stage,
+    Status,
+    baselines_failed,
+    mean_learned,
+)
 from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
@@ -381,6 +390,11 @@ class RunReader:
             pareto_front=self.pareto_front() if self.config.selection == "pareto" else None,
             candidates=tuple(r for r in everything if r.status == status)[:top] if status else None,
             stopped_because=self._stopped_because(everything),
+            user_trees_rejected={
+                origin: n
+                for origin in USER_ORIGINS
+                if (n := sum(r.origin == origin and r.status == Status.REJECTED for r in everything))
+            },
         )
 
     def _stopped_because(self, rows: Sequence[Candidate] | None = None) -> str | None:

@@ -368,6 +368,8 @@ class RunSummary(_Summary):
     pareto_front: tuple[ParetoPoint, ...] | None = None
     candidates: tuple[Candidate, ...] | None = None
     stopped_because: str | None = None
+    #: of the trees the user gave (origin ``guess`` or ``warm start``), how many the cascade rejected, per origin
+    user_trees_rejected: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` form; the optional parts only where they apply."""

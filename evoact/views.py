@@ -56,13 +56,21 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
             " each task's best baseline; the tables below)",
             highlight=False,
         )
+
+    def rejected(origin: str) -> str:
+        n = summary.user_trees_rejected.get(origin, 0)
+        return f"; {n} rejected by the cascade: show --status rejected says why" if n else ""
+
     if config.guesses or config.warm_trees:
         console.print(
             "first generation also seeded with: "
             + ", ".join(
-                ([f"{len(config.guesses)} guesses (origin 'guess')"] if config.guesses else [])
+                ([f"{len(config.guesses)} guesses (origin 'guess'{rejected('guess')})"] if config.guesses else [])
                 + (
-                    [f"{len(config.warm_trees)} of {shown(str(config.warm_start))}'s best (origin 'warm start')"]
+                    [
+                        f"{len(config.warm_trees)} of {shown(str(config.warm_start))}'s best (origin 'warm start'"
+                        f"{rejected('warm start')})"
+                    ]
                     if config.warm_trees
                     else []
                 )

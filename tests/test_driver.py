@@ -561,7 +561,10 @@ def test_guesses_and_a_warm_start_seed_the_first_generation_and_show_says_whence
     assert stored["warm_trees"] == best and stored["warm_start"] == str(source.resolve())  # kept, not read again
     assert stored["guesses"] == [guess, "mul(x, erf(mul(2, x)))"]  # the formula's tree: what a resume evolves from
     shown = " ".join(CliRunner().invoke(main, ["show", str(tmp_path / "warm")]).output.split())
-    assert "first generation also seeded with: 2 guesses (origin 'guess'), 3 of" in shown
+    rejected = sum(r.origin == "guess" and r.status == "rejected" for r in store.candidates())
+    assert rejected == 1  # x*erf(2*x) is even: it loses the input's sign, and the cascade says so
+    said = "2 guesses (origin 'guess'; 1 rejected by the cascade: show --status rejected says why), 3 of"
+    assert f"first generation also seeded with: {said}" in shown
 
 
 @pytest.mark.parametrize(
