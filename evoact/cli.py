@@ -313,7 +313,11 @@ def resume(
         stop = stop_rules_from(rules)
     except ValueError as exc:
         _fail(str(exc))
-    _open(run).close()  # what is wrong with the directory, before it is announced
+    opened = _open(run)  # what is wrong with the directory, before it is announced
+    finished = opened.state == RunState.FINISHED
+    opened.close()
+    if finished:
+        _fail(f"{run} already finished; there is nothing to resume")
     callbacks = _callbacks(log_to)
     console.print(f"evoact: resuming [bold]{shown(str(run))}[/]", highlight=False)
     _run_to_end(

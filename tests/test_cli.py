@@ -59,6 +59,9 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
     refused = run_cli("search", "--budget", "tiny", "--name", "e2e", check=False)
     assert refused.returncode != 0 and "already holds a run" in refused.stderr
     assert "evoact: evolution over" not in refused.stdout  # refused before it is announced
+    refused = run_cli("resume", "runs/e2e", check=False)
+    assert refused.returncode == 1 and "runs/e2e already finished; there is nothing to resume" in refused.stderr
+    assert "resuming" not in refused.stdout  # refused before it is announced
     assert json.loads(run_cli("show", "runs/e2e", "--json").stdout)["counts"] == shown["counts"]  # nothing lost
 
 
