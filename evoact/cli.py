@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -22,6 +19,7 @@ from evoact.config import BOUNDS, check, make_config
 from evoact.export import EXPORTERS
 from evoact.formula import DEFAULT_CONSTANT, constant_names
 from evoact.hooks import Hook
+from evoact.interrupts import exit_stopped, stopping
 from evoact.loggers import LOGGERS, make_logger
 from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
 from evoact.records import Candidate, RunState, Status
@@ -345,40 +343,9 @@ def _after_interrupt(run_dir: Path) -> str:
     )
 
 
-@contextmanager
-def _stopping() -> Iterator[list[int]]:
-    """While it is open, Ctrl-C and SIGTERM (what ``timeout`` and batch schedulers send) stop the work as a
-    ``KeyboardInterrupt`` after saying so (on stderr: stdout may be ``--json``), and a second signal of either kind
-    stops at once; yields the signals received, so the caller can exit with 130 or 143. A signal the process was
-    started ignoring (a background job's Ctrl-C) stays ignored."""
-    received: list[int] = []
-    kinds = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
-
-    def first_signal(signum: int, frame: object) -> None:
-        received.append(signum)
-        for kind in kinds:
-            signal.signal(kind, signal.SIG_DFL)
-        said = "terminated (SIGTERM)" if signum == signal.SIGTERM else "Ctrl-C again to stop at once"
-        lead = "\n" if sys.stderr.isatty() else ""  # below the live progress bar's line, not at its end
-        click.echo(f"{lead}stopping; {said} (what is finished is saved either way)", err=True)
-        raise KeyboardInterrupt
-
-    previous = {kind: signal.signal(kind, first_signal) for kind in kinds}
-    try:
-        yield received
-    finally:
-        for kind, handler in previous.items():
-            signal.signal(kind, handler)
-
-
-def _exit_stopped(received: list[int]) -> NoReturn:
-    """Exit as a stopped command does: 143 after SIGTERM, else 130 (Ctrl-C)."""
-    sys.exit(143 if signal.SIGTERM in received else 130)
-
-
 def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
-    """Run a search with clean errors; Ctrl-C or SIGTERM stops after saving (``_stopping``)."""
-    with _stopping() as received:
+    """Run a search with clean errors; Ctrl-C or SIGTERM stops after saving (``interrupts.stopping``)."""
+    with stopping() as received:
         try:
             start()
         except (SearchSpaceError, RunStoreError, WorkerError, ValueError) as exc:
@@ -388,7 +355,7 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
                 console.print(_after_interrupt(run_dir), highlight=False, soft_wrap=True)  # a command to copy: one line
             else:
                 console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
-            _exit_stopped(received)
+            exit_stopped(received)
     finished = open_run(run_dir)
     summary = _read(finished.summary, 10, None)
     print_run(finished, summary, top=10, status=None)  # its verdict's note included
@@ -480,7 +447,7 @@ def confirm(
         _fail("give --task or --group, not both")
     from evoact.confirmation import confirm_run
 
-    with _stopping() as received:
+    with stopping() as received:
         try:
             summary = confirm_run(
                 run,
@@ -500,7 +467,7 @@ def confirm(
             _fail(str(exc))
         except KeyboardInterrupt:
             click.echo("stopped; the trainings done are stored, and the same command again goes on", err=True)
-            _exit_stopped(received)
+            exit_stopped(received)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:

@@ -20,6 +20,7 @@ from evoact.comparison import PLAIN_PREFIX, RATIO_REFERENCES, listed, stored_tas
 from evoact.config import SearchConfig, check, restated
 from evoact.evaluation import make_job
 from evoact.formula import FormulaError, constant_values, parse, to_formula
+from evoact.interrupts import held
 from evoact.progress import CountProgress
 from evoact.records import ConfirmationTraining, Status
 from evoact.run import RunReader
@@ -264,11 +265,12 @@ def confirm_run(
         store.set_meta("confirmation", _with_earlier(summary, store.meta().get("confirmation")).to_json())
         return summary
     finally:
-        if progress is not None:
-            progress.close()
-        if pool is not None:
-            pool.close()
-        store.close()
+        with held():  # a signal now stops the command after Ray is shut down and the store closed
+            if progress is not None:
+                progress.close()
+            if pool is not None:
+                pool.close()
+            store.close()
 
 
 def shared_baselines(

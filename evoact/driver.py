@@ -27,6 +27,7 @@ from evoact.evolution import ALGORITHMS, Evolution, Proposal
 from evoact.formula import FormulaError, parse
 from evoact.genome import Genome, TreeSyntaxError
 from evoact.hooks import Checkpoints, Hook, Hooks
+from evoact.interrupts import held
 from evoact.options import reproduce_command
 from evoact.problem import Problem
 from evoact.progress import SearchProgress
@@ -329,16 +330,17 @@ def _drive(
         store.set_meta("state", RunState.INTERRUPTED)
         raise
     finally:
-        now = time.time()
-        store.set_meta("finished_at", now)
-        *earlier, (began, _) = store.sessions()
-        store.set_meta("sessions", [*earlier, [began, now]])
-        hooks.end(str(store.meta().get("state")))
-        hooks.close()
-        if pool is not None:
-            pool.close()
-        problem.close()
-        store.close()
+        with held():  # a signal now stops the command after the session's end is recorded and Ray is shut down
+            now = time.time()
+            store.set_meta("finished_at", now)
+            *earlier, (began, _) = store.sessions()
+            store.set_meta("sessions", [*earlier, [began, now]])
+            hooks.end(str(store.meta().get("state")))
+            hooks.close()
+            if pool is not None:
+                pool.close()
+            problem.close()
+            store.close()
     return store
 
 

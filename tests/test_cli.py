@@ -597,28 +597,6 @@ def test_a_report_into_a_run_on_a_read_only_disk_says_where_else_to_write_it(run
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
-def test_a_signal_the_command_was_started_ignoring_stays_ignored():
-    """A background job's Ctrl-C (SIGINT ignored from the start) does not stop a search or a confirm; SIGTERM still
-    does."""
-    script = (
-        "import os, signal, time\n"
-        "from evoact.cli import _exit_stopped, _stopping\n"
-        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-        "with _stopping() as received:\n"
-        "    try:\n"
-        "        os.kill(os.getpid(), signal.SIGINT)\n"
-        "        time.sleep(0.2)\n"
-        "        print('still running', flush=True)\n"
-        "        os.kill(os.getpid(), signal.SIGTERM)\n"
-        "        time.sleep(5)\n"
-        "    except KeyboardInterrupt:\n"
-        "        _exit_stopped(received)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 143 and done.stdout == "still running\n", (done.stdout, done.stderr)
-    assert "stopping; terminated (SIGTERM)" in done.stderr
-
-
 @pytest.mark.parametrize("command", ["runs", "dashboard"])
 def test_runs_and_dashboard_pointed_at_one_run_say_so(small_run, command):
     result = CliRunner().invoke(main, [command, str(small_run)])

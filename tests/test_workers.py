@@ -276,15 +276,15 @@ def test_a_sigterm_while_ray_starts_stops_as_the_command_line_s_handler_says():
     script = (
         "import os, signal, threading\n"
         "import ray\n"
-        "from evoact.cli import _exit_stopped, _stopping\n"
+        "from evoact.interrupts import exit_stopped, stopping\n"
         "from evoact.workers import start_ray\n"
-        "with _stopping() as received:\n"
+        "with stopping() as received:\n"
         "    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()  # Ray takes seconds to start\n"
         "    try:\n"
         "        start_ray(1)\n"
         "    except KeyboardInterrupt:\n"
         "        ray.shutdown()\n"
-        "        _exit_stopped(received)\n"
+        "        exit_stopped(received)\n"
         "print('Ray started before the signal')\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -1,0 +1,53 @@
+"""Signals: the first stops the work after saying so, a second acts at once, cleanup holds a first back."""
+
+import subprocess
+import sys
+
+_RUN = (
+    "import os, signal, time\n"
+    "from evoact.interrupts import exit_stopped, held, stopping\n"
+    "{setup}"
+    "with stopping() as received:\n"
+    "    try:\n"
+    "{body}"
+    "    except KeyboardInterrupt:\n"
+    "        print('stopped', flush=True)\n"
+    "        exit_stopped(received)\n"
+)
+
+
+def _run(body: str, setup: str = "") -> subprocess.CompletedProcess:
+    script = _RUN.format(setup=setup, body="".join(f"        {line}\n" for line in body.splitlines()))
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def test_a_signal_the_command_was_started_ignoring_stays_ignored():
+    """A background job's Ctrl-C (SIGINT ignored from the start) does not stop a search or a confirm; SIGTERM still
+    does, saying so on stderr (stdout may be --json)."""
+    done = _run(
+        "os.kill(os.getpid(), signal.SIGINT)\ntime.sleep(0.2)\nprint('still running', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(5)",
+        setup="signal.signal(signal.SIGINT, signal.SIG_IGN)\n",
+    )
+    assert done.returncode == 143 and done.stdout == "still running\nstopped\n", (done.stdout, done.stderr)
+    assert "stopping; terminated (SIGTERM)" in done.stderr
+
+
+def test_a_first_signal_during_cleanup_stops_the_command_after_it():
+    """A session's last records and Ray's shutdown run whole; the command then stops as the signal said."""
+    done = _run(
+        "with held():\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(0.2)\n"
+        "    print('cleanup done', flush=True)\nprint('went on', flush=True)",
+    )
+    assert done.returncode == 143 and done.stdout == "cleanup done\nstopped\n", (done.stdout, done.stderr)
+    assert "stopping; terminated (SIGTERM)" in done.stderr
+
+
+def test_a_second_signal_during_cleanup_acts_at_once():
+    done = _run(
+        "with held():\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(0.2)\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(5)\n    print('cleanup done', flush=True)",
+        setup="signal.signal(signal.SIGINT, signal.default_int_handler)\n",
+    )
+    assert done.returncode == -2 and done.stdout == "", (done.stdout, done.stderr)  # killed by the signal itself
+    assert "stopping; Ctrl-C again to stop at once" in done.stderr
