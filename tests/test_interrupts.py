@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 _RUN = (
     "import os, signal, time\n"
     "from evoact.interrupts import exit_stopped, held, stopping\n"
@@ -21,25 +23,28 @@ def _run(body: str, setup: str = "") -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
 
 
-def test_a_signal_the_command_was_started_ignoring_stays_ignored():
-    """A background job's Ctrl-C (SIGINT ignored from the start) does not stop a search or a confirm; SIGTERM still
-    does, saying so on stderr (stdout may be --json)."""
-    done = _run(
-        "os.kill(os.getpid(), signal.SIGINT)\ntime.sleep(0.2)\nprint('still running', flush=True)\n"
-        "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(5)",
-        setup="signal.signal(signal.SIGINT, signal.SIG_IGN)\n",
-    )
-    assert done.returncode == 143 and done.stdout == "still running\nstopped\n", (done.stdout, done.stderr)
-    assert "stopping; terminated (SIGTERM)" in done.stderr
-
-
-def test_a_first_signal_during_cleanup_stops_the_command_after_it():
-    """A session's last records and Ray's shutdown run whole; the command then stops as the signal said."""
-    done = _run(
-        "with held():\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(0.2)\n"
-        "    print('cleanup done', flush=True)\nprint('went on', flush=True)",
-    )
-    assert done.returncode == 143 and done.stdout == "cleanup done\nstopped\n", (done.stdout, done.stderr)
+@pytest.mark.parametrize(
+    ("body", "setup", "printed"),
+    [
+        (  # a background job's Ctrl-C (SIGINT ignored from the start) stops nothing; SIGTERM still does
+            "os.kill(os.getpid(), signal.SIGINT)\ntime.sleep(0.2)\nprint('still running', flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(5)",
+            "signal.signal(signal.SIGINT, signal.SIG_IGN)\n",
+            "still running\nstopped\n",
+        ),
+        (  # a session's last records and Ray's shutdown run whole; the command then stops as the signal said
+            "with held():\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(0.2)\n"
+            "    print('cleanup done', flush=True)\nprint('went on', flush=True)",
+            "",
+            "cleanup done\nstopped\n",
+        ),
+    ],
+    ids=["ignored-ctrl-c", "held-cleanup"],
+)
+def test_sigterm_stops_the_command_saying_so_on_stderr(body, setup, printed):
+    """Stopped with 143, the line on stderr (stdout may be --json)."""
+    done = _run(body, setup)
+    assert done.returncode == 143 and done.stdout == printed, (done.stdout, done.stderr)
     assert "stopping; terminated (SIGTERM)" in done.stderr
 
 
