@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from evoact.config import DEFAULT_BUDGET, make_config
+from evoact.config import DEFAULT_BUDGET, make_config, space_argument
 from evoact.confirmation import confirm_run
 from evoact.driver import resume_search, run_dir_for, run_search
 from evoact.export import EXPORTERS
@@ -117,6 +117,7 @@ def search(
         warm = str(Path(config.warm_start).resolve()) if config.warm_start else None
         mine = dict(config.to_dict(), workers=None, address=None, warm_trees=None, warm_start=warm)
         theirs = dict(existing.config.to_dict(), workers=None, address=None, warm_trees=None)
+        theirs["space"] = space_argument(theirs["space"])  # a run stored before spaces were kept by absolute path
         if mine != theirs:
             changed = ", ".join(sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)))
             raise ValueError(f"{run_dir} exists and was made with other settings ({changed}); choose another name")

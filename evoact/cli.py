@@ -502,6 +502,8 @@ def runs(folder: Path, as_json: bool) -> None:
     command that runs each again. A run whose process died shows as interrupted."""
     from evoact.run import list_runs
 
+    if (folder / DB_FILE).is_file():  # a run, not a folder of runs
+        _fail(f"{folder} is a run, not a folder of runs: evoact show {folder} describes it")
     listed, unreadable = list_runs(folder)
     overviews = [o for _, o in listed]
     for run, _ in listed:
@@ -517,8 +519,6 @@ def runs(folder: Path, as_json: bool) -> None:
             and click.get_current_context().get_parameter_source("folder") != ParameterSource.DEFAULT
         ):
             _fail(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
-        if (folder / DB_FILE).is_file():  # a run, not a folder of runs
-            _fail(f"{folder} is a run, not a folder of runs: evoact show {folder} describes it")
         console.print(f"no runs in {shown(str(folder))}", highlight=False)
         return
     print_runs(folder, overviews, unreadable)

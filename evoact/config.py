@@ -355,6 +355,14 @@ def _listed(name: str, value: Any) -> tuple:
         raise ValueError(f"{name} must be a list, got {type(value).__name__}") from None
 
 
+def space_argument(space: str) -> str:
+    """A search space as a config keeps it: a shipped space by its name, a file by its absolute path (so the command
+    that runs the search again works from anywhere)."""
+    if Path(space).suffix == ".toml" or Path(space).is_file():
+        return str(Path(space).expanduser().resolve())
+    return space
+
+
 def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     """A config from a budget preset with settings on top (None keeps the preset).
 
@@ -373,8 +381,8 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     chosen.setdefault("baselines", default_baselines(chosen.get("tasks", SUITES["general"])))
     if chosen.get("data_dir"):
         chosen["data_dir"] = str(Path(chosen["data_dir"]).expanduser().resolve())  # resume and workers find it anywhere
-    if (space := chosen.get("space")) and (Path(space).suffix == ".toml" or Path(space).is_file()):
-        chosen["space"] = str(Path(space).expanduser().resolve())  # the command to run it again works from anywhere
+    if chosen.get("space"):
+        chosen["space"] = space_argument(chosen["space"])
     groups: dict[type, set[str]] = {
         cls: {f.name for f in fields(cls)} - {"seed"}
         for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig)

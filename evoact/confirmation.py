@@ -133,6 +133,7 @@ def confirm_run(
         default_tasks((), groups)
     store = RunStore.reopen(run_dir)
     pool = progress = None
+    failing = False
     try:
         run = RunReader(store)
         config, notes = restated(run.config, address, data_dir)
@@ -264,8 +265,11 @@ def confirm_run(
         )
         store.set_meta("confirmation", _with_earlier(summary, store.meta().get("confirmation")).to_json())
         return summary
+    except BaseException:
+        failing = True
+        raise
     finally:
-        with held():  # a signal now stops the command after Ray is shut down and the store closed
+        with held(failing):  # a signal now stops the command after Ray is shut down and the store closed
             if progress is not None:
                 progress.close()
             if pool is not None:

@@ -269,7 +269,8 @@ def _drive(
                     f" by this evoact ({type(exc).__name__}: {exc})"
                 ) from None
             _check_population(store, algorithm, checkpoint.generation)
-        hooks.start({**config.to_dict(), "run_dir": str(store.path.resolve())})
+        run = {"run_dir": str(store.path.resolve()), "run_started": store.meta().get("started_at")}
+        hooks.start({**config.to_dict(), **run})
         if (planned := algorithm.planned()) is not None and planned <= total:  # else the budget ends the run first
             hooks.planned(planned)
         skipped = checkpoint.skipped if checkpoint else ()
@@ -294,13 +295,14 @@ def _drive(
         store.set_meta("mode", "async" if steady else "generational")
         stopper = Stopper(stop or StopRules())
     except BaseException:
-        hooks.end(RunState.INTERRUPTED)
-        hooks.close()
-        if problem is not None:
-            problem.close()
-        store.close()
+        with held(failing=True):
+            hooks.end(RunState.INTERRUPTED)
+            hooks.close()
+            if problem is not None:
+                problem.close()
+            store.close()
         raise
-    pool = None
+    pool, failing = None, False
     try:
         for task in tasks:
             task.prepare()  # generate and cache the data once, before any worker needs it
@@ -327,10 +329,11 @@ def _drive(
             store.set_meta("stopped_because", reason)
             store.set_meta("state", RunState.STOPPED)
     except BaseException:
+        failing = True
         store.set_meta("state", RunState.INTERRUPTED)
         raise
     finally:
-        with held():  # a signal now stops the command after the session's end is recorded and Ray is shut down
+        with held(failing):  # a signal now stops the command after the session's end is recorded and Ray shut down
             now = time.time()
             store.set_meta("finished_at", now)
             *earlier, (began, _) = store.sessions()

@@ -18,8 +18,8 @@ class Hook:
     """The events of a search; each does nothing here, and a subscriber overrides the ones it acts on."""
 
     def start(self, config: dict[str, Any]) -> None:
-        """A search session starts (a new run, or a resumed one): its config, as the run stores it, and ``run_dir``,
-        the run directory's absolute path."""
+        """A search session starts (a new run, or a resumed one): its config, as the run stores it, ``run_dir``, the
+        run directory's absolute path, and ``run_started``, when the run began (the same in every session)."""
 
     def note(self, message: str) -> None:
         """Something about the run as a whole."""

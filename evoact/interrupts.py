@@ -50,10 +50,11 @@ def exit_stopped(received: list[int]) -> NoReturn:
 
 
 @contextmanager
-def held() -> Iterator[None]:
-    """Cleanup that must run whole (a session's last records, the loggers' end, Ray's shutdown): a first signal
-    meanwhile stops the work once it is done, unless an error is already on its way out; a second still acts at
-    once."""
+def held(failing: bool = False) -> Iterator[None]:
+    """Cleanup that must run whole (a session's last records, the loggers' end, Ray's shutdown): under ``stopping``,
+    a first signal meanwhile stops the work once it is done, unless the cleanup runs for an error on its way out
+    (``failing``: the error is what the caller sees); a second still acts at once. Without ``stopping`` (the Python
+    API) signals act as Python's own handlers say."""
     _held[0] += 1
     try:
         yield
@@ -61,5 +62,5 @@ def held() -> Iterator[None]:
         _held[0] -= 1
         if not _held[0] and _pending:
             _pending.clear()
-            if sys.exc_info()[0] is None:
+            if not failing:
                 raise KeyboardInterrupt

@@ -4,10 +4,10 @@ Each logs, per candidate, its fitness, its score on each task and its formula wi
 candidate's id), and per run the config and the best fitness so far after each step (step: the generation, or
 evaluations in async mode):
 
-- ``TensorBoardLogger(DIR)``: TensorBoard event files in ``DIR/RUN_NAME`` (each run TensorBoard's own, a resume
-  going on in its run's; ``pip install evoact[tensorboard]``);
-- ``MLflowLogger(DIR)``: one MLflow run per search (named after its run directory, tagged ``evoact.run_dir``, and
-  continued by a resume) in a local SQLite tracking store ``DIR/mlflow.db``, artifacts in
+- ``TensorBoardLogger(DIR)``: TensorBoard event files in ``DIR/RUN_NAME START`` (each run TensorBoard's own, a
+  resume going on in its run's; ``pip install evoact[tensorboard]``);
+- ``MLflowLogger(DIR)``: one MLflow run per search (named after its run directory, tagged ``evoact.run_dir`` and
+  ``evoact.run``, and continued by a resume) in a local SQLite tracking store ``DIR/mlflow.db``, artifacts in
   ``DIR/artifacts`` (``pip install evoact[mlflow]``; MLflow's telemetry is turned off). Formulas and verdicts go to
   the artifact ``candidates.json``, as MLflow has no text per step. See them with ``mlflow ui --backend-store-uri
   sqlite:///DIR/mlflow.db``.
@@ -53,6 +53,16 @@ def _measures(candidate: Candidate) -> dict[str, float]:
     return out
 
 
+def _run_label(config: dict[str, Any]) -> str | None:
+    """A run's folder name in a logger's directory: its own name and when it began (``exp1 2026-12-06T02-50-01``),
+    so that runs of one name in two runs folders, or made again, stay apart; None for a start that names no run."""
+    if not config.get("run_dir"):
+        return None
+    began = config.get("run_started")
+    stamp = time.strftime("%Y-%m-%dT%H-%M-%S", time.localtime(began)) if isinstance(began, (int, float)) else ""
+    return f"{Path(config['run_dir']).name} {stamp}".strip()
+
+
 def _short(task: str) -> str:
     """A task's name in metric names: a user task's path (``/home/me/task.py:fn``) becomes its file name and function
     with a short digest of the whole, as TensorBoard groups tags by their slashes and MLflow refuses leading slashes
@@ -96,10 +106,11 @@ class TensorBoardLogger(_Logger):
         return self._writer
 
     def start(self, config: dict[str, Any]) -> None:
-        """Open the run's folder, ``log_dir/RUN_NAME`` (two runs in one ``log_dir`` stay apart, a resumed run goes on
-        in its own), and log the config (as text: TensorBoard's text tab)."""
-        if self._writer is None and config.get("run_dir"):
-            self._writer = self._writer_class(str(self.log_dir / Path(config["run_dir"]).name))
+        """Open the run's folder, ``log_dir/RUN_NAME START`` (two runs in one ``log_dir`` stay apart, a run made
+        again under an old name too; a resumed run goes on in its own), and log the config (as text: TensorBoard's
+        text tab)."""
+        if self._writer is None and (name := _run_label(config)):
+            self._writer = self._writer_class(str(self.log_dir / name))
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```", 0)
 
     def finished(self, candidate: Candidate) -> None:
@@ -154,12 +165,14 @@ class MLflowLogger(_Logger):
 
     def start(self, config: dict[str, Any]) -> None:
         """Open the MLflow run, or the one an earlier session of this search logged to (a resume: the tag
-        ``evoact.run_dir`` finds it), and log the config as its parameters (nested settings as dotted names) and whole
+        ``evoact.run``, its directory and start time, finds it; a run made again under an old name gets its own), and
+        log the config as its parameters (nested settings as dotted names) and whole
         as the artifact ``config.json``."""
-        run_dir = str(config.get("run_dir") or "")
+        run_dir, identity = str(config.get("run_dir") or ""), f"{config.get('run_dir')}@{config.get('run_started')}"
+        quote = next((q for q in "'\"" if q not in identity), None)
         earlier = (
-            self.client.search_runs([self.experiment], f"tags.`evoact.run_dir` = '{run_dir}'", max_results=1)
-            if run_dir and "'" not in run_dir
+            self.client.search_runs([self.experiment], f"tags.`evoact.run` = {quote}{identity}{quote}", max_results=1)
+            if run_dir and quote
             else []
         )
         if earlier:
@@ -172,6 +185,7 @@ class MLflowLogger(_Logger):
         self.run_id = self.client.create_run(self.experiment, run_name=name).info.run_id
         if run_dir:
             self.client.set_tag(self.run_id, "evoact.run_dir", run_dir)
+            self.client.set_tag(self.run_id, "evoact.run", identity)  # the directory and when its run began
         flat: dict[str, Any] = {}
         for key, value in config.items():
             if isinstance(value, dict):
@@ -234,7 +248,7 @@ class MLflowLogger(_Logger):
 
     def end(self, state: str) -> None:
         """Write the candidates table and end the MLflow run: FINISHED when the search finished or a stopping rule
-        stopped it, KILLED when it was interrupted (it can be resumed, into a new MLflow run)."""
+        stopped it, KILLED when it was interrupted (a resume goes on in the same MLflow run)."""
         if self.run_id is not None:
             self.client.log_dict(self.run_id, {"candidates": self.rows}, "candidates.json")
             self.client.set_terminated(self.run_id, "KILLED" if state == RunState.INTERRUPTED else "FINISHED")

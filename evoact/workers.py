@@ -45,7 +45,7 @@ def start_ray(workers: int, address: str | None = None) -> bool:
     # does, saving what finished) acts instead for a SIGTERM meanwhile, and is put back after it unless a signal
     # meanwhile stopped the start (the caller's first signal sets what the next one does)
     term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
-    restore = callable(term)
+    restore = term is not None  # None: a handler not set from Python, which Python cannot put back
     try:
         _init(address, workers)
     except SystemExit as exc:

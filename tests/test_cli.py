@@ -597,7 +597,7 @@ def test_a_report_into_a_run_on_a_read_only_disk_says_where_else_to_write_it(run
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
-@pytest.mark.parametrize("command", ["runs", "dashboard"])
+@pytest.mark.parametrize("command", [["runs"], ["runs", "--json"], ["dashboard"]])
 def test_runs_and_dashboard_pointed_at_one_run_say_so(small_run, command):
-    result = CliRunner().invoke(main, [command, str(small_run)])
+    result = CliRunner().invoke(main, [*command, str(small_run)])
     assert result.exit_code == 1 and f"{small_run} is a run, not a folder of runs: evoact " in result.output

@@ -2,8 +2,10 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,9 @@ def stored(logs):
 
 
 def test_a_search_logged_to_tensorboard_reads_back_as_the_run_stored_it(logs, stored):
-    events = EventAccumulator(str(logs / "tb" / "logged"), size_guidance={"scalars": 0, "tensors": 0}).Reload()
+    (folder,) = (logs / "tb").iterdir()  # the run's own: its name and when it began
+    assert folder.name.startswith("logged 20")
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0}).Reload()
     rows = [r for r in stored.candidates() if r.outcome.fitness is not None]
     logged = {e.step: e.value for e in events.Scalars("fitness")}
     assert logged == pytest.approx({r.id: r.outcome.fitness for r in rows}, rel=1e-6)
@@ -170,14 +174,19 @@ def test_a_resumed_search_goes_on_in_its_tensorboard_folder_and_its_mlflow_run(t
     assert RunStore.open(tmp_path / "runs" / "first").meta()["state"] == "stopped"
     run(sys.executable, "-m", "evoact.cli", "resume", "runs/first", *logs)
     run(*search, "--seed", "6", "--name", "second", *logs)
-    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["first", "second"]
+    shutil.move(tmp_path / "runs" / "second", tmp_path / "old second")
+    time.sleep(1)  # a run made again under an old name began at another second: it is another run
+    run(*search, "--seed", "6", "--name", "second", *logs)
+    folders = sorted(p.name.split(" ")[0] for p in (tmp_path / "tb").iterdir())
+    assert folders == ["first", "second", "second"]  # each run its own folder, the resumed one's one
     stored = {r.id: r.outcome.fitness for r in RunStore.open(tmp_path / "runs" / "first").candidates()}
-    events = EventAccumulator(str(tmp_path / "tb" / "first"), size_guidance={"scalars": 0}).Reload()
+    (first_folder,) = (tmp_path / "tb").glob("first *")
+    events = EventAccumulator(str(first_folder), size_guidance={"scalars": 0}).Reload()
     fitness = {k: v for k, v in stored.items() if v is not None}
     assert {e.step: e.value for e in events.Scalars("fitness")} == pytest.approx(fitness, rel=1e-6)
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("evoact").experiment_id])
-    assert sorted(r.info.run_name for r in runs) == ["first (evoact seed 5)", "second (evoact seed 6)"]
+    assert sorted(r.info.run_name for r in runs) == ["first (evoact seed 5)"] + ["second (evoact seed 6)"] * 2
     (first,) = [r for r in runs if r.info.run_name.startswith("first")]
     assert first.info.status == "FINISHED" and first.data.tags["evoact.run_dir"] == str(tmp_path / "runs" / "first")
     history = {m.step: m.value for m in client.get_metric_history(first.info.run_id, "fitness")}

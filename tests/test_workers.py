@@ -289,3 +289,22 @@ def test_a_sigterm_while_ray_starts_stops_as_the_command_line_s_handler_says():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 143 and "stopping; terminated (SIGTERM)" in done.stderr, (done.stdout, done.stderr)
+
+
+def test_a_sigterm_the_command_was_started_ignoring_stays_ignored_after_ray_starts():
+    import subprocess
+    import sys
+
+    script = (
+        "import signal\n"
+        "import ray\n"
+        "from evoact.interrupts import stopping\n"
+        "from evoact.workers import start_ray\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "with stopping():\n"
+        "    start_ray(1)\n"
+        "    print(signal.getsignal(signal.SIGTERM) is signal.SIG_IGN)\n"
+        "    ray.shutdown()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "True\n", (done.stdout, done.stderr)  # not Ray's own handler, left there by start_ray
