@@ -161,7 +161,7 @@ class MLflowLogger(_Logger):
             else self.client.create_experiment(experiment, artifact_location=(folder / "artifacts").as_uri())
         )
         self.run_id: str | None = None
-        self.rows: list[dict[str, Any]] = []
+        self.rows: dict[int, dict[str, Any]] = {}  # candidate id -> its row of the candidates table
 
     def start(self, config: dict[str, Any]) -> None:
         """Open the MLflow run, or the one an earlier session of this search logged to (a resume: the tag
@@ -197,7 +197,7 @@ class MLflowLogger(_Logger):
             self.client.log_param(self.run_id, key, text if len(text) <= 500 else "(long: see config.json)")
         self.client.log_dict(self.run_id, config, "config.json")  # whole, where a parameter would be cut
 
-    def _logged_rows(self) -> list[dict[str, Any]]:
+    def _logged_rows(self) -> dict[int, dict[str, Any]]:
         """The candidates table an earlier session of this MLflow run wrote (none if it wrote none)."""
         import tempfile
 
@@ -206,14 +206,14 @@ class MLflowLogger(_Logger):
             try:
                 path = self.client.download_artifacts(self.run_id, "candidates.json", folder)
             except Exception:  # noqa: BLE001 - MLflow raises its own kinds for a missing artifact
-                return []
+                return {}
             rows = json.loads(Path(path).read_text()).get("candidates", [])
-        return [row for row in rows if isinstance(row, dict) and isinstance(row.get("id"), int)]
+        return {row["id"]: row for row in rows if isinstance(row, dict) and isinstance(row.get("id"), int)}
 
     def resumed(self, candidate: Candidate) -> None:
         """A candidate an earlier session finished: logged here too unless this MLflow run has it (an earlier session
         logged elsewhere, or nowhere)."""
-        if self.run_id is not None and all(row["id"] != candidate.id for row in self.rows):
+        if self.run_id is not None and candidate.id not in self.rows:
             self.finished(candidate)
         super().resumed(candidate)
 
@@ -226,7 +226,7 @@ class MLflowLogger(_Logger):
         if metrics:
             self.client.log_batch(self.run_id, metrics=metrics)
         row = {"id": candidate.id, "label": candidate.label, "formula": candidate.formula}
-        self.rows.append({**row, "fitness": candidate.outcome.fitness, "verdict": _verdict(candidate)})
+        self.rows[candidate.id] = {**row, "fitness": candidate.outcome.fitness, "verdict": _verdict(candidate)}
         super().resumed(candidate)
 
     def scored(self, candidate: Candidate) -> None:
@@ -234,9 +234,8 @@ class MLflowLogger(_Logger):
         if self.run_id is None or (fitness := _measures(candidate).get("fitness")) is None:
             return
         self.client.log_metric(self.run_id, "fitness", fitness, step=candidate.id)
-        for row in self.rows:
-            if row["id"] == candidate.id:
-                row["fitness"] = fitness
+        if candidate.id in self.rows:
+            self.rows[candidate.id]["fitness"] = fitness
 
     def step(self, index: int, state: dict[str, Any]) -> None:
         """Log the best evolved fitness so far, and the candidates table as it stands."""
@@ -244,13 +243,13 @@ class MLflowLogger(_Logger):
             return
         if math.isfinite(self.best):
             self.client.log_metric(self.run_id, "best_fitness", self.best, step=index)
-        self.client.log_dict(self.run_id, {"candidates": self.rows}, "candidates.json")
+        self.client.log_dict(self.run_id, {"candidates": list(self.rows.values())}, "candidates.json")
 
     def end(self, state: str) -> None:
         """Write the candidates table and end the MLflow run: FINISHED when the search finished or a stopping rule
         stopped it, KILLED when it was interrupted (a resume goes on in the same MLflow run)."""
         if self.run_id is not None:
-            self.client.log_dict(self.run_id, {"candidates": self.rows}, "candidates.json")
+            self.client.log_dict(self.run_id, {"candidates": list(self.rows.values())}, "candidates.json")
             self.client.set_terminated(self.run_id, "KILLED" if state == RunState.INTERRUPTED else "FINISHED")
             self.run_id = None
 

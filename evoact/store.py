@@ -116,7 +116,6 @@ class RunStoreError(RuntimeError):
     """A run directory is missing, not a run, or cannot be written where asked."""
 
 
-#: What each run fact must be: (check, what it is, for the error).
 MAX_SESSIONS = 100_000  # a run's sessions (each a search or resume), as a run directory may claim them
 _LAST_TIME = 1e11  # seconds since the epoch: the year 5138
 
@@ -131,6 +130,7 @@ def _a_time_or_none(value: Any) -> bool:
     return value is None or _a_time(value)
 
 
+#: What each run fact must be: (check, what it is, for the error).
 _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     "state": (
         lambda v: v in tuple(RunState),
