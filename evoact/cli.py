@@ -23,6 +23,7 @@ from evoact.interrupts import exit_stopped, stopping
 from evoact.loggers import LOGGERS, make_logger
 from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
 from evoact.records import Candidate, RunState, Status
+from evoact.run import confirm_command
 from evoact.search_space import SearchSpaceError
 from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, task_group
@@ -372,12 +373,12 @@ def next_steps(run_dir: Path, tasks: tuple[str, ...]) -> str:
     """What to do after a search: show it, confirm it (on your own tasks where it ran on them, on fresh seeds; else on
     your own network), export, list the runs."""
     own = any(is_user_task(t) for t in tasks)
-    confirm = (
-        "--group search --trust-task (fresh seeds on your tasks)" if own else "--task my_task.py:fn (your own network)"
-    )
     where = shown(str(run_dir))
+    confirm = shown(confirm_command(run_dir, tasks)) + (
+        " (fresh seeds on your tasks)" if own else " --task my_task.py:fn (your own network)"
+    )
     return (
-        f"evoact show {where}   |   evoact confirm {where} {confirm}   |   evoact export {where} ID -o my_act.py"
+        f"evoact show {where}   |   {confirm}   |   evoact export {where} ID -o my_act.py"
         f"   |   evoact runs {shown(str(run_dir.parent))}"
     )
 
@@ -645,6 +646,8 @@ def export(
 
     A run's learnable constants start at their trained values (the mean over layers); --param overrides.
     """
+    if output.is_dir() or not output.parent.is_dir():  # before the candidate is chosen and its notes printed
+        _fail(f"{output}: a folder; give a file name" if output.is_dir() else f"{output.parent}: no such folder")
     _, row, formula, expr, values = _target(run, candidate_id, formula, params)
     if output.exists() and not force:
         _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -387,9 +388,11 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
         cls: {f.name for f in fields(cls)} - {"seed"}
         for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig)
     }
-    unknown = set(chosen) - set().union(*groups.values()) - {"seed"}
+    known = set().union(*groups.values()) | {"seed"}
+    unknown = set(chosen) - known
     if unknown:
-        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        hints = [f"{u} (did you mean {m[0]}?)" if (m := get_close_matches(u, known, 1)) else u for u in sorted(unknown)]
+        raise ValueError(f"unknown setting(s): {', '.join(hints)}")
     if chosen.get("race_top") and chosen.get("race_seeds") == 1:  # here, not in BOUNDS: runs stored so still open
         raise ValueError("race_seeds 1 races nothing (every candidate trains on 1 seed): give 2 or more, or race_top 0")
 

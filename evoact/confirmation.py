@@ -143,8 +143,6 @@ def confirm_run(
                 f"each task trains {scale:g} of its epochs, as this {config.budget} run did: too short for their"
                 " differences to say much of longer trainings (--epochs N trains every task N epochs)"
             )
-        for note in notes:
-            _say(console, note)
         params = run.space.learnable
         if not tasks:
             require_trusted(config.tasks, trust_user_tasks, "confirm")
@@ -157,6 +155,8 @@ def confirm_run(
         family = task_family(config.tasks)
         if not tasks:
             raise ValueError(f"no tasks to confirm on: {family} tasks have no {listed(list(groups or ()))} group")
+        for note in notes:  # once the arguments hold: a refusal is one line
+            _say(console, note)
         baselines, references, plain = FAMILY_BASELINES[family]
         baselines = tuple(dict.fromkeys((*baselines, *config.baselines)))  # and the run's own (--baseline pau)
         entries = _entries(store, top, extra, baselines, params, plain)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sysconfig
 import time
+import traceback
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -118,8 +121,9 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
                 ).plain()
     except TrainingError as exc:
         return Outcome(Status.FAILED, error=str(exc), seconds=time.perf_counter() - start).plain()
-    except Exception as exc:  # a candidate must never stop the run: record why it failed
-        return Outcome(Status.FAILED, error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start).plain()
+    except Exception as exc:  # a candidate must never stop the run: record why it failed, and where
+        error = f"{type(exc).__name__}: {exc}{raised_at(exc)}"
+        return Outcome(Status.FAILED, error=error, seconds=time.perf_counter() - start).plain()
     first = scores[job["tasks"][0]]
     return Outcome(
         Status.OK,
@@ -137,6 +141,21 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
 def _trained(scores: dict[str, TaskScore]) -> float:
     """Seconds spent training, all tasks together (every score here was measured, so none is None)."""
     return sum(s.train_seconds or 0.0 for s in scores.values())
+
+
+_LIBRARIES = tuple(
+    str(Path(p).resolve()) for p in {sysconfig.get_path(n) for n in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
+
+
+def raised_at(exc: BaseException) -> str:
+    """`` (at FILE:LINE in FUNCTION)``: the innermost frame of the traceback outside Python's and the installed
+    libraries' files (a user's task file, or evoact's own), so that a failure stored without its traceback still says
+    where to look; empty where there is none."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not str(Path(frame.filename).resolve()).startswith(_LIBRARIES):
+            return f" (at {frame.filename}:{frame.lineno} in {frame.name})"
+    return ""
 
 
 def _learned(made: list[CompiledActivation]) -> dict[str, tuple[float, ...]]:

@@ -334,6 +334,28 @@ def setting_of(config: SearchConfig, setting: str) -> Any:
     raise KeyError(setting)
 
 
+def option_values(config: SearchConfig) -> dict[str, str]:
+    """Each search option's value in ``config`` as text, by flag, one flag per setting (``compare`` shows the ones
+    that differ between runs)."""
+    out: dict[str, str] = {}
+    done: set[str] = set()
+    for option in SEARCH_OPTIONS:
+        if option.setting in done:
+            continue
+        done.add(option.setting)
+        value = setting_of(config, option.setting)
+        if option.kind == RACE:
+            text = "off" if not config.race_top else f"{config.race_top},{config.race_seeds}"
+        elif option.kind == FLAG:
+            text = "yes" if value == option.flag_value else "no"
+        elif isinstance(value, (tuple, list)):
+            text = ", ".join(map(str, value)) or "-"
+        else:
+            text = "the budget's" if value is None else str(value)
+        out[option.flag] = text
+    return out
+
+
 def settings_from(values: Mapping[str, Any]) -> dict[str, Any]:
     """The settings for ``make_config`` from the values the command received, by option name (None: not given)."""
     suite, tasks = values.get("suite"), values.get("task") or ()

@@ -21,7 +21,7 @@ from evoact.config import BOUNDS
 from evoact.inspection import describe_formula
 from evoact.plotting import figure_png, plot_png, plt
 from evoact.records import Candidate, Status
-from evoact.run import RunReader
+from evoact.run import RunReader, confirm_command
 from evoact.store import RunStore
 from evoact.summaries import ConfirmedVerdict, ParetoPoint, Verdict
 
@@ -174,7 +174,7 @@ def _confirmed(c: ConfirmedVerdict) -> str:
     return f"{c.verdict} {against} {c.best_baseline} (diff {_text(c.diff)}, p {_text(c.p)})"
 
 
-def _verdict(verdict: Verdict | None) -> str:
+def _verdict(verdict: Verdict | None, confirm: str) -> str:
     """The answer first: the winner, its margin over the best baseline on each task, and whether it was confirmed."""
     if verdict is None:
         return "<div id='verdict'><h2>Verdict</h2><p class='muted'>no evolved candidate has a fitness yet</p></div>"
@@ -214,8 +214,8 @@ def _verdict(verdict: Verdict | None) -> str:
     note = (
         ""
         if confirmed
-        else "<p class='muted'>Not confirmed yet: <code>evoact confirm RUN</code> re-trains it on fresh seeds and"
-        " held-out tasks.</p>"
+        else f"<p class='muted'>Not confirmed yet: <code>{html.escape(confirm)}</code> re-trains it on fresh seeds"
+        + (" of this run's own tasks.</p>" if "--trust-task" in confirm else " and held-out tasks.</p>")
     )
     return (
         "<div id='verdict'><h2>Verdict</h2>"
@@ -224,8 +224,8 @@ def _verdict(verdict: Verdict | None) -> str:
             [
                 "task",
                 "metric",
-                f"{called.lower()} (validation)",
-                "best baseline (validation)",
+                f"{called.lower()} (validation, first training)",
+                "best baseline (validation, first training)",
                 "confirmed on fresh seeds",
             ],
             rows,
@@ -268,7 +268,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
         f" {'-' if seconds is None else f'{seconds / 60:.1f} min'} &middot; run again with <code>"
         f"{html.escape(run.command() or '-')}</code></p>"
     )
-    parts.append(_verdict(summary.verdict))
+    parts.append(_verdict(summary.verdict, confirm_command(store.path, config.tasks)))
     versions = run.versions
     parts.append(
         "<h2>Settings</h2>"

@@ -50,7 +50,7 @@ from evoact.summaries import (
     Verdict,
     confirmed_verdict,
 )
-from evoact.tasks import TASKS
+from evoact.tasks import TASKS, is_user_task
 
 
 class RunReader:
@@ -125,14 +125,14 @@ class RunReader:
     def cascade(self) -> CascadeSummary:
         """What the rejection cascade did: proposals, rejections per stage, cache hits, trainings, seconds saved.
 
-        Savings are estimated from the measured cost of a full training in this run: each candidate removed
+        Savings are estimated from the median cost of a full training in this run: each candidate removed
         before training saves one (in a generation the surrogate ranked from a pool, one per pool's worth); one
         stopped at the quality hurdle saves the rest of its epochs.
         """
         everything = self.store.candidates()
         rows = [r for r in everything if r.label is None]
         full = [r.outcome.train_seconds for r in everything if r.status == Status.OK and r.outcome.train_seconds]
-        full_cost = sum(full) / len(full) if full else 0.0
+        full_cost = float(np.median(full)) if full else 0.0  # the median: a worker's first training pays its start-up
         stages = {stage: [r for r in rows if r.outcome.stage == stage] for stage in Stage}
         # a skipped candidate saves what an evaluation past the cache costs on average (some stop at a hurdle)
         past_cache = [
@@ -434,6 +434,13 @@ class RunReader:
     def close(self) -> None:
         """Close the store."""
         self.store.close()
+
+
+def confirm_command(run_dir: Path, tasks: Sequence[str]) -> str:
+    """The ``evoact confirm`` command for a run: on fresh seeds of its own tasks, with ``--trust-task``, where it
+    trained a user's code (confirm refuses such a run without it, and the built-in groups are not that network)."""
+    own = any(is_user_task(t) for t in tasks)
+    return f"evoact confirm {run_dir}" + (" --group search --trust-task" if own else "")
 
 
 def read_run(path: str | Path) -> RunReader:

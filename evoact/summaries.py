@@ -76,7 +76,8 @@ class BaselineRef(_Summary):
 
 @dataclass(frozen=True)
 class TaskVerdict(_Summary):
-    """One task of the verdict: the winner's validation measure against the best baseline's."""
+    """One task of the verdict: the winner's validation measure against the best baseline's, each from its first
+    training (racing keeps only the further seeds' fitness, so the best baseline here may not be the raced one)."""
 
     metric: str
     winner: float | None

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from evoact.comparison import tables
 from evoact.config import SearchConfig
+from evoact.options import option_values
 from evoact.records import Candidate, RunState, Status
 from evoact.run import RunReader
 from evoact.summaries import BaselineRow, Confirmation, ParetoPoint, RankedCandidate, RunOverview, RunSummary
@@ -134,7 +135,11 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
                 "; no evolved candidate has trained yet"
                 if b.single_seed_best is None
                 else f"; the best by one seed was #{b.single_seed_best}"
-                + ("" if b.single_seed_best == best else f", the best by the mean is #{best}")
+                + (
+                    ", also the best by the mean"
+                    if b.single_seed_best == best
+                    else f", the best by the mean is #{best}"
+                )
             ),
             highlight=False,
         )
@@ -327,7 +332,11 @@ def comparison_rows(opened: Sequence[RunReader], overviews: Sequence[RunOverview
         ("time", lambda r, o: _duration(o.seconds)),
         ("best baseline", lambda r, o: best_baseline(o)),
     ]
-    rows += [(f"#{i + 1}", lambda r, o, i=i: nth_best(r, i)) for i in range(top)]  # type: ignore[misc]
+    values = [option_values(r.config) for r in opened]
+    above = {"--budget", "--seed", "--suite"}  # rows of their own
+    differ = [flag for flag in values[0] if flag not in above and len({v[flag] for v in values}) > 1]
+    rows[4:4] = [(flag, lambda r, o, flag=flag: option_values(r.config)[flag]) for flag in differ]  # type: ignore[misc]
+    rows += [(f"rank {i + 1}", lambda r, o, i=i: nth_best(r, i)) for i in range(top)]  # type: ignore[misc]
     return [[label, *(cell(r, o) for r, o in zip(opened, overviews))] for label, cell in rows]
 
 

@@ -36,6 +36,7 @@ def test_a_baseline_takes_its_own_constants_over_the_spaces():
         make_config("tiny", baselines=("relu", "nope"))
 
 
+@pytest.mark.slow
 def test_pau_and_a_rational_candidate_train_end_to_end_and_export_every_coefficient(tmp_path):
     run = evoact.search(
         "tiny",

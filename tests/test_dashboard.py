@@ -61,6 +61,7 @@ def _text(browser, element_id: str) -> str:
     return browser.execute_script("return document.getElementById(arguments[0]).innerText", element_id)
 
 
+@pytest.mark.slow
 def test_a_live_search_page_updates_in_the_browser_while_the_search_runs(tmp_path, serve, browser):
     runs = tmp_path / "runs"
     runs.mkdir()

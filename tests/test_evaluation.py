@@ -51,3 +51,14 @@ def test_a_learnable_constant_trains_per_layer_on_every_suite_task():
         assert result["status"] == "ok", (task, result)
         betas = result["scores"][task]["learned"]["beta"]
         assert len(betas) >= 2 and all(b != 1.0 for b in betas), (task, betas)  # one per activation layer, each trained
+
+
+def test_a_failure_in_a_users_task_says_where_in_the_users_file(tmp_path):
+    task = tmp_path / "mine.py"
+    task.write_text(
+        "import torch\n\ndef net(make_activation, seed, epochs):\n    act = make_activation()\n"
+        "    return act(torch.zeros(2)) + torch.zeros(3)  # a shape bug\n"
+    )
+    failed = evaluate(make_job("x*tanh(x)", (f"{task}:net",), FAST, {}))
+    assert failed["status"] == "failed" and failed["error"].startswith("RuntimeError: The size of tensor a (2)")
+    assert failed["error"].endswith(f" (at {task}:5 in net)")  # the user's line, not torch's innermost frame

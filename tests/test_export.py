@@ -116,6 +116,34 @@ def test_load_activation_parses_the_formula_in_a_file_safely(tmp_path):
         load_activation(path)
 
 
+def test_a_networks_checkpoint_moves_between_the_exported_and_the_compiled_module(tmp_path):
+    path = export_torch_module(tmp_path / "act.py", "x*sigmoid(beta*x) + alpha*tanh(x)", {"beta": 1.0, "alpha": 0.5})
+    spec = importlib.util.spec_from_file_location("exported_act", path)
+    exported = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(exported)
+
+    def net(act: torch.nn.Module) -> torch.nn.Sequential:
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(3, 4), act, torch.nn.Linear(4, 1))
+
+    x = torch.randn(5, 3)
+    for make_source, make_target in (
+        (lambda: exported.Activation(beta=1.7, alpha=-0.2), lambda: load_activation(path)),
+        (
+            lambda: compile_activation("x*sigmoid(beta*x) + alpha*tanh(x)", {"beta": 1.7, "alpha": -0.2}),
+            lambda: exported.Activation(),
+        ),
+    ):
+        source, target = net(make_source()), net(make_target())
+        state = source.state_dict()
+        target.load_state_dict(state)  # strict: every key found under the other module's names
+        torch.testing.assert_close(target(x), source(x))
+        assert {n: p.item() for n, p in target[1].named_parameters()} in (
+            {"beta": pytest.approx(1.7), "alpha": pytest.approx(-0.2)},
+            {"params.beta": pytest.approx(1.7), "params.alpha": pytest.approx(-0.2)},
+        )
+
+
 def test_exported_module_can_use_the_fused_path(tmp_path):
     path = export_torch_module(tmp_path / "act.py", "x*tanh(softplus(x))")
     code = (

@@ -160,6 +160,7 @@ def test_a_baseline_scored_after_it_finished_is_logged_with_its_fitness(tmp_path
     assert [(row["label"], row["fitness"]) for row in table["candidates"]] == [("relu", 0.75)]
 
 
+@pytest.mark.slow
 def test_a_resumed_search_goes_on_in_its_tensorboard_folder_and_its_mlflow_run(tmp_path):
     """Two sessions of one search (stopped, then resumed) log as one run in each tracker; another search in the same
     folder stays apart."""

@@ -113,6 +113,20 @@ def test_properties_of_known_functions(formula, expected):
     assert {k: values[k] for k in expected} == expected
 
 
+@pytest.mark.parametrize(
+    "formula, monotonic",
+    [
+        ("x/(1 + exp(-exp(Max(0, x))))", "increasing"),  # its derivative overflows to inf - inf above x = 709
+        ("exp(exp(x))", "increasing"),  # the function itself overflows on [-10, 10]
+        ("-exp(exp(x))", "decreasing"),
+        ("exp(exp(x)) - 2*x", False),  # falls far left, rises right: overflow hides neither
+        ("x*exp(-exp(x))", False),
+    ],
+)
+def test_monotonicity_is_judged_where_the_numbers_overflow(formula, monotonic):
+    assert _values(formula)["monotonic"] == monotonic
+
+
 def test_each_property_says_how_it_was_found_and_is_json_ready():
     props = activation_properties("x*sigmoid(beta*x)", {"beta": 2.0})
     assert {p["how"] for p in props.values()} <= {"symbolic", "numeric", "measured"}

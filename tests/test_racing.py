@@ -122,6 +122,7 @@ def test_a_raced_run_killed_mid_way_resumes_to_the_same_ranking(raced, tmp_path)
     assert _ranking(run) == _ranking(raced)
 
 
+@pytest.mark.slow
 def test_racing_works_in_async_mode(tmp_path):
     path = tmp_path / "async"
     run_search(make_config("tiny", **{**SETTINGS, "mode": "async", "workers": 3}), path)

@@ -55,6 +55,9 @@ def test_the_verdict_calls_the_top_candidate_a_winner_only_when_it_beats_the_bes
         return found.group(1)
 
     assert head(small_run) == "Winner"  # x*tanh(x) at 0.9 against relu's 0.8
+    page = render_report(RunStore.open(small_run), top=2)
+    assert f"Not confirmed yet: <code>evoact confirm {small_run}</code>" in page  # the command, not a placeholder
+    assert "best baseline (validation, first training)" in page  # racing keeps only later seeds' fitness
     shutil.copytree(small_run, tmp_path / "run")
     store = RunStore.reopen(tmp_path / "run")
     store.set_fitness(next(r.id for r in store.candidates() if r.label == "relu"), 0.95)

@@ -4,6 +4,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ from evoact.api import open_run
 from evoact.cli import main
 from evoact.config import make_config
 from evoact.records import Outcome, RaceResult, TaskScore
+from evoact.run import confirm_command
 from evoact.store import RunStore, RunStoreError
 from evoact.views import run_row
 
@@ -115,7 +117,7 @@ def test_compare_puts_runs_side_by_side(api_run, tmp_path):
         budget="tiny",
         seed=2,
         tasks=["mnist1d-cnn"],
-        epochs=2,
+        epochs=1,
         workers=2,
         name="other",
         runs_dir=tmp_path / "runs",
@@ -128,9 +130,32 @@ def test_compare_puts_runs_side_by_side(api_run, tmp_path):
     lines = [line for line in shown.output.splitlines() if line.count("│") >= 3]
     seed_row = next(line for line in lines if line.split("│")[1].strip() == "seed")
     assert [c.strip() for c in seed_row.split("│")[2:4]] == ["1", "2"]
-    assert any(line.split("│")[1].strip() == "#2" for line in lines)
+    labels = [line.split("│")[1].strip() for line in lines]
+    assert "rank 2" in labels and "#2" not in labels  # a rank, not a candidate id
+    epochs_row = next(line for line in lines if line.split("│")[1].strip() == "--epochs")
+    assert [c.strip() for c in epochs_row.split("│")[2:4]] == ["2", "1"]  # the settings that differ, by their option
+    assert "--workers" not in labels and "--space" not in labels  # the same in both: not repeated
     refused = CliRunner().invoke(main, ["compare", str(other.path)])
     assert refused.exit_code != 0 and "two or more run directories" in refused.output
+
+
+def test_the_cost_of_a_full_training_is_the_median_so_a_workers_start_up_does_not_inflate_savings(tmp_path):
+    config = make_config("tiny", tasks=("mnist1d-cnn",)).to_dict()
+    store = RunStore.create(tmp_path / "run", {"config": config, "search_space": {"text": "", "source": "default"}})
+    for k, seconds in enumerate((2.5, 1.9, 0.03, 0.04, 0.03, 0.05, 0.03)):  # two workers' first trainings start up
+        done = Outcome("ok", fitness=0.9, val_acc=0.9, train_seconds=seconds)
+        store.record_result(store.add_candidate(f"x + {k}*tanh(x)", "random", generation=0), done)
+    store.record_result(store.add_candidate("exp(x)", "random", generation=0), Outcome("rejected", stage="stability"))
+    store.close()
+    cascade = open_run(tmp_path / "run").cascade()
+    assert cascade.full_training_seconds == pytest.approx(0.04)
+    assert cascade.train_seconds_saved == pytest.approx(0.04)  # the stability rejection saved one full training
+
+
+def test_the_confirm_command_trusts_a_users_task_only_where_the_run_trained_one():
+    assert confirm_command(Path("runs/a"), ("mnist1d-mlp",)) == "evoact confirm runs/a"
+    mine = confirm_command(Path("runs/a"), ("mnist1d-mlp", "my_task.py:net"))
+    assert mine == "evoact confirm runs/a --group search --trust-task"  # confirm refuses user code without it
 
 
 def test_functions_that_only_rescale_a_better_one_are_its_variants(tmp_path):

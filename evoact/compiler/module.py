@@ -141,6 +141,14 @@ def _direct(program: Program) -> Callable[[torch.Tensor], torch.Tensor] | None:
     return None
 
 
+def _exported_names(module: CompiledActivation, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Load a checkpoint saved with the exported module too, whose constants are attributes (``beta``, not
+    ``params.beta``), so that a network's weights move between the two."""
+    for name in module.params:
+        if prefix + name in state_dict and prefix + "params." + name not in state_dict:
+            state_dict[prefix + "params." + name] = state_dict.pop(prefix + name)
+
+
 class CompiledActivation(nn.Module):
     """An activation compiled from a formula; learnable constants are ``nn.Parameter``s in ``params``."""
 
@@ -158,6 +166,7 @@ class CompiledActivation(nn.Module):
         self.params = nn.ParameterDict(
             {p: nn.Parameter(torch.tensor(float(init.get(p, DEFAULT_CONSTANT)))) for p in self.program.params}
         )
+        self.register_load_state_dict_pre_hook(_exported_names)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         params = [self.params[p] for p in self.program.params]

@@ -104,7 +104,7 @@ def _function(fused: bool):
     return _FUNCTIONS[fused]
 
 
-{container}class {cls}(torch.nn.Module):
+{checkpoints}{container}class {cls}(torch.nn.Module):
     """``activation`` as a module{module_doc}; ``inplace=True`` as torch's activations take it."""
 
     def __init__(self, inplace: bool = False, *{init_args}, fused: bool = False) -> None:
@@ -150,6 +150,15 @@ def _onnx_note(missing: list[str]) -> str:
         )
     return f"Works with torch.jit.script and torch.compile; torch.onnx.export cannot export {', '.join(missing)}.\n"
 
+
+_CHECKPOINTS = '''def _compiled_names(module, state_dict, prefix, *_):
+    """Load a checkpoint saved with evoact's compile_activation module too, whose constants are params.<name>."""
+    for name in PARAMS:
+        if prefix + "params." + name in state_dict and prefix + name not in state_dict:
+            state_dict[prefix + name] = state_dict.pop(prefix + "params." + name)
+
+
+'''
 
 _CONTAINER = '''class _Constants(torch.nn.Module):
     """The learnable constants, held as compile_activation's modules hold them (parameter names params.<name>)."""
@@ -203,7 +212,9 @@ def standalone_source(
         init_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),
         init_example=", ".join(f"{p}=..." for p in init) or "inplace=True",
         init_body=("        self.params = _Constants()\n" if container else "")
-        + "".join(f"        self.{owner}{p} = torch.nn.Parameter(torch.tensor(float({p})))\n" for p in init),
+        + "".join(f"        self.{owner}{p} = torch.nn.Parameter(torch.tensor(float({p})))\n" for p in init)
+        + ("        self.register_load_state_dict_pre_hook(_compiled_names)\n" if init and not container else ""),
+        checkpoints=_CHECKPOINTS if init and not container else "",
         forward_args="".join(f", self.{owner}{p}" for p in init),
         container=_CONTAINER if container else "",
     )
