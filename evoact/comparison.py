@@ -314,7 +314,8 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
             f" {metric} over {len(seeds)} fresh seeds ({'higher' if metric == 'accuracy' else 'lower'} is"
             f" better, so a difference {'above' if metric == 'accuracy' else 'below'} 0 is better;"
             f" {'?' if length is None else f'{length:g}'} epochs); best baseline {result.best_baseline};"
-            " p: two-sided paired t-test over seeds (-: none, from fewer than 2 seeds or differences that never vary)"
+            " p: two-sided paired t-test over seeds (1 where every pair is equal; -: none, from fewer than 2 seeds"
+            " or equal non-zero differences)"
         )
         plain = [r.name for r in result.rows if r.baseline and r.name.startswith(PLAIN_PREFIX)]
         if plain:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import site
 import sysconfig
 import time
 import traceback
@@ -144,17 +145,21 @@ def _trained(scores: dict[str, TaskScore]) -> float:
 
 
 _LIBRARIES = tuple(
-    str(Path(p).resolve()) for p in {sysconfig.get_path(n) for n in ("stdlib", "platstdlib", "purelib", "platlib")}
+    {sysconfig.get_path(n) for n in ("stdlib", "platstdlib", "purelib", "platlib")} | {site.getusersitepackages()}
 )
 
 
 def raised_at(exc: BaseException) -> str:
-    """`` (at FILE:LINE in FUNCTION)``: the innermost frame of the traceback outside Python's and the installed
-    libraries' files (a user's task file, or evoact's own), so that a failure stored without its traceback still says
-    where to look; empty where there is none."""
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if not str(Path(frame.filename).resolve()).startswith(_LIBRARIES):
-            return f" (at {frame.filename}:{frame.lineno} in {frame.name})"
+    """`` (at FILE:LINE in FUNCTION)``: the innermost frame of the traceback outside Python's own files and installed
+    packages (a user's task file, say), so that a failure stored without its traceback still says where to look;
+    empty where there is none."""
+    try:
+        for frame, line in reversed(list(traceback.walk_tb(exc.__traceback__))):
+            name = frame.f_code.co_filename
+            if not name.startswith(_LIBRARIES) and not {"site-packages", "dist-packages"} & set(Path(name).parts):
+                return f" (at {name}:{line} in {frame.f_code.co_name})"
+    except Exception:  # where a failure happened is a courtesy: never a second failure
+        pass
     return ""
 
 

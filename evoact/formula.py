@@ -65,6 +65,7 @@ _RESERVED = {
     "program",
     "backward_program",
     "params",
+    "inplace",
     *FUNCTIONS,
     *_CONSTANTS,
     *_NOT_NUMBERS,

@@ -351,7 +351,7 @@ def option_values(config: SearchConfig) -> dict[str, str]:
         elif isinstance(value, (tuple, list)):
             text = ", ".join(map(str, value)) or "-"
         else:
-            text = "the budget's" if value is None else str(value)
+            text = "-" if value is None else str(value)
         out[option.flag] = text
     return out
 

@@ -177,20 +177,18 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     f_fine, d_fine, d_wide = f(_FINE), df(_FINE), df(wide)
     steps = np.diff(f_fine)  # steps catch jumps the derivative misses
     steps = steps[~np.isnan(steps)]  # inf - inf: an overflowing function's steps say nothing there
-    tolerance = 1e-9 * max(1.0, float(np.nanmax(np.abs(d_wide))))
+    finite = np.abs(d_wide[np.isfinite(d_wide)])
+    tolerance = 1e-9 * max(1.0, float(np.max(finite, initial=0.0)))
     # where the derivative overflows (inf - inf: NaN) it says nothing; there the function's own steps on the grid do
     grid = y[: len(wide) - len(probes)]
     wide_steps, scale = np.diff(grid), np.maximum(1.0, np.abs(grid[1:]))
     judged = np.isnan(d_wide[: len(grid)])[1:] & np.isfinite(wide_steps)
     d_known = d_wide[~np.isnan(d_wide)]
-    increasing = bool(
-        np.all(d_known >= -tolerance)
-        and np.all(steps >= -1e-12)
-        and np.all(wide_steps[judged] >= -1e-9 * scale[judged])
-    )
-    decreasing = bool(
-        np.all(d_known <= tolerance) and np.all(steps <= 1e-12) and np.all(wide_steps[judged] <= 1e-9 * scale[judged])
-    )
+    defined = not (np.isnan(y).any() or np.isnan(f_fine).any())  # undefined somewhere (sqrt(x)): not monotonic
+    rising = np.all(wide_steps[judged] >= -1e-9 * scale[judged])
+    falling = np.all(wide_steps[judged] <= 1e-9 * scale[judged])
+    increasing = defined and bool(np.all(d_known >= -tolerance) and np.all(steps >= -1e-12) and rising)
+    decreasing = defined and bool(np.all(d_known <= tolerance) and np.all(steps <= 1e-12) and falling)
     put("monotonic", "increasing" if increasing else "decreasing" if decreasing else False, "numeric")
 
     if smooth_everywhere:

@@ -355,5 +355,6 @@ def _checked(cls: type, data: Mapping[str, Any], convert: dict[str, Any]) -> dic
 
 
 def mean_learned(learned: Mapping[str, Sequence[float]]) -> dict[str, float]:
-    """One value per learnable constant: the mean over the layers (or trainings) that learned it."""
-    return {name: sum(v) / len(v) for name, v in learned.items() if v}
+    """One value per learnable constant: the mean over the layers (or trainings) that learned it, to the 7 significant
+    digits each value is stored with (an export writes ``1.151616``, not ``1.1516164999999998``)."""
+    return {name: float(f"{sum(v) / len(v):.7g}") for name, v in learned.items() if v}

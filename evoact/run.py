@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
+import shlex
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -440,7 +441,7 @@ def confirm_command(run_dir: Path, tasks: Sequence[str]) -> str:
     """The ``evoact confirm`` command for a run: on fresh seeds of its own tasks, with ``--trust-task``, where it
     trained a user's code (confirm refuses such a run without it, and the built-in groups are not that network)."""
     own = any(is_user_task(t) for t in tasks)
-    return f"evoact confirm {run_dir}" + (" --group search --trust-task" if own else "")
+    return f"evoact confirm {shlex.quote(str(run_dir))}" + (" --group search --trust-task" if own else "")
 
 
 def read_run(path: str | Path) -> RunReader:

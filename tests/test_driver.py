@@ -440,7 +440,7 @@ def test_worker_faults_during_a_run_are_recorded_and_the_run_completes(tmp_path,
         "worker process died during the evaluation (2 attempts)"
     )
     assert errors["silu"] == ("failed", "timed out after 15 s")
-    assert errors["gelu"] == ("failed", "ValueError: injected failure")
+    assert errors["gelu"][0] == "failed" and errors["gelu"][1].startswith("ValueError: injected failure (at ")
     assert errors["relu"] == ("ok", None)
     assert any(r.status == "ok" for r in store.candidates() if not r.label)  # evolution carried on after the faults
     refused = run_cli("confirm", "runs/run", check=False)  # the run's config names user code: not run unasked
@@ -629,7 +629,9 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
         "    raise FileNotFoundError('no such file: data.npz')\n"
     )
     with pytest.raises(
-        ValueError, match=r"every baseline failed \(relu: .*no such file: data.npz\); fix the task .* --trust-task`"
+        ValueError,
+        match=r"every baseline failed \(relu: .*no such file: data.npz \(at .*broken\.py:3 in task\)\); fix the task .*"
+        r" --trust-task`",
     ):
         evoact.search("tiny", tasks=[f"{tmp_path / 'broken.py'}:task"], runs_dir=tmp_path, quiet=True, workers=2)
     run_dir = next((tmp_path).glob("*/config.json")).parent

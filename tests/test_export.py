@@ -411,3 +411,10 @@ def test_the_jax_export_works_whatever_its_constants_are_called(tmp_path):
     for name in ("jax", "jnp"):  # a constant is a parameter of the function: it must not hide the modules
         mod = _load(export_jax(tmp_path / f"act_{name}.py", f"x*sigmoid({name}*x)", {name: 2.0}))
         assert float(mod.activation(jax.numpy.float32(1.0))) == pytest.approx(1 / (1 + math.exp(-2.0)), rel=1e-6)
+
+
+def test_a_constants_mean_over_layers_is_written_with_the_digits_each_layer_was_stored_with(tmp_path):
+    params = mean_learned({"beta": (0.1, 0.2, 0.3)})  # the plain mean is 0.20000000000000004
+    assert params == {"beta": 0.2}
+    export_torch_module(tmp_path / "act.py", "x*sigmoid(beta*x)", params)
+    assert "PARAMS = {'beta': 0.2}" in (tmp_path / "act.py").read_text()

@@ -91,7 +91,6 @@ def test_glu_tasks_are_their_own_family_with_search_and_held_out_groups():
     assert refused.exit_code == 2 and "Invalid value for '--suite'" in refused.output  # not even offered
 
 
-@pytest.mark.slow
 def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tmp_path):
     settings = dict(
         budget="tiny",

@@ -160,6 +160,46 @@ def test_a_baseline_scored_after_it_finished_is_logged_with_its_fitness(tmp_path
     assert [(row["label"], row["fitness"]) for row in table["candidates"]] == [("relu", 0.75)]
 
 
+def test_two_sessions_of_a_run_log_to_one_folder_and_one_mlflow_run_and_a_remade_run_to_its_own(tmp_path):
+    """The events a stopped-then-resumed search sends (``start`` with the same directory and start time, ``resumed``
+    for what the first session finished), and a run made again under the name: without a search (the slow lane's
+    ``test_a_resumed_search_goes_on...`` runs real ones)."""
+    os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    from mlflow import MlflowClient
+
+    from evoact.loggers import MLflowLogger, TensorBoardLogger
+    from evoact.records import Candidate, Outcome
+
+    def row(cid: int, fitness: float) -> Candidate:
+        return Candidate(cid, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=fitness, val_acc=fitness))
+
+    first = {"seed": 5, "run_dir": str(tmp_path / "runs" / "a"), "run_started": 1_760_000_000.0}
+    sessions = [(first, [], [row(1, 0.5)]), (first, [row(1, 0.5)], [row(2, 0.7)])]  # (start, resumed, finished)
+    sessions.append(({**first, "run_started": 1_760_000_100.0}, [], [row(1, 0.6)]))  # made again under the name
+    for config, earlier, finished in sessions:
+        for logger in (TensorBoardLogger(tmp_path / "tb"), MLflowLogger(tmp_path / "ml")):
+            logger.start(config)
+            for candidate in earlier:
+                logger.resumed(candidate)
+            for candidate in finished:
+                logger.finished(candidate)
+            logger.end("finished")
+            logger.close()
+    folders = [f"a {time.strftime('%Y-%m-%dT%H-%M-%S', time.localtime(s))}" for s in (1_760_000_000, 1_760_000_100)]
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == folders
+    events = EventAccumulator(str(tmp_path / "tb" / folders[0]), size_guidance={"scalars": 0}).Reload()
+    assert {e.step: e.value for e in events.Scalars("fitness")} == {1: 0.5, 2: pytest.approx(0.7)}  # both sessions
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("evoact").experiment_id], order_by=["start_time"])
+    assert [r.info.run_name for r in runs] == ["a (evoact seed 5)"] * 2  # the resume went on in the first
+    history = {m.step: m.value for m in client.get_metric_history(runs[0].info.run_id, "fitness")}
+    assert history == {1: 0.5, 2: pytest.approx(0.7)}
+    table = json.loads(
+        Path(client.download_artifacts(runs[0].info.run_id, "candidates.json", str(tmp_path))).read_text()
+    )
+    assert sorted(r["id"] for r in table["candidates"]) == [1, 2]  # each candidate once
+
+
 @pytest.mark.slow
 def test_a_resumed_search_goes_on_in_its_tensorboard_folder_and_its_mlflow_run(tmp_path):
     """Two sessions of one search (stopped, then resumed) log as one run in each tracker; another search in the same

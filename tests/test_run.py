@@ -1,6 +1,7 @@
 """Reading runs: the runs list and its states, side-by-side comparison, variants in the hall of fame, the Python API."""
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from evoact.api import open_run
 from evoact.cli import main
 from evoact.config import make_config
 from evoact.records import Outcome, RaceResult, TaskScore
+from evoact.report import render_report
 from evoact.run import confirm_command
+from evoact.search_space import load_search_space
 from evoact.store import RunStore, RunStoreError
 from evoact.views import run_row
 
@@ -156,6 +159,35 @@ def test_the_confirm_command_trusts_a_users_task_only_where_the_run_trained_one(
     assert confirm_command(Path("runs/a"), ("mnist1d-mlp",)) == "evoact confirm runs/a"
     mine = confirm_command(Path("runs/a"), ("mnist1d-mlp", "my_task.py:net"))
     assert mine == "evoact confirm runs/a --group search --trust-task"  # confirm refuses user code without it
+
+
+def test_a_pareto_runs_front_is_what_show_and_the_report_list(tmp_path):
+    """A stored Pareto run (two tasks and size): the non-dominated evolved candidates, in `show` and the report alike
+    (the slow lane's `test_multi_task_pareto_search_shows_its_front` makes one by searching)."""
+    tasks = ("mnist1d-mlp", "digits-cnn")
+    config = make_config("tiny", tasks=tasks, selection="pareto", complexity_objective=True).to_dict()
+    space = load_search_space("default")
+    store = RunStore.create(tmp_path / "run", {"config": config, "search_space": {"text": space.text, "source": "x"}})
+    store.set_meta("references", {"mnist1d-mlp": 0.8, "digits-cnn": 0.9})
+    rows = {  # formula: (accuracy on each task, nodes)
+        "x*tanh(x)": ((0.8, 0.9), 4),
+        "x*sigmoid(x)": ((0.84, 0.81), 5),  # better on the first task
+        "tanh(x)": ((0.72, 0.81), 2),  # the smallest
+        "x*tanh(x) + sin(x)": ((0.76, 0.86), 7),  # dominated by x*tanh(x)
+    }
+    ids = {}
+    for formula, ((a, b), nodes) in rows.items():
+        scores = {"mnist1d-mlp": TaskScore(val_acc=a), "digits-cnn": TaskScore(val_acc=b)}
+        ids[formula] = store.add_candidate(formula, "random", generation=0, nodes=nodes)
+        store.record_result(ids[formula], Outcome("ok", fitness=(a / 0.8 + b / 0.9) / 2, val_acc=a, scores=scores))
+    store.close()
+    shown = json.loads(CliRunner().invoke(main, ["show", str(tmp_path / "run"), "--json"]).output)
+    front = {r["id"] for r in shown["pareto_front"]}
+    assert front == {ids["x*tanh(x)"], ids["x*sigmoid(x)"], ids["tanh(x)"]}
+    assert "Pareto front" in CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(tmp_path / "run")]).output
+    page = render_report(RunStore.open(tmp_path / "run"), top=3)
+    section = page.split("<h2 id='pareto'>", 1)[1].split("<h2", 1)[0]
+    assert {int(i) for i in re.findall(r"<tr><td>(\d+)</td>", section)} == front
 
 
 def test_functions_that_only_rescale_a_better_one_are_its_variants(tmp_path):

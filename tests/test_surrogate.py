@@ -179,7 +179,6 @@ def test_the_surrogate_starts_from_what_earlier_runs_of_the_folder_trained(tmp_p
         run.close()
 
 
-@pytest.mark.slow
 def test_a_search_selecting_from_a_pool_trains_each_generation_s_quota_and_records_the_rest_as_ranked_out(
     tmp_path, capsys
 ):

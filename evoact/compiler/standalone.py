@@ -213,7 +213,12 @@ def standalone_source(
         init_example=", ".join(f"{p}=..." for p in init) or "inplace=True",
         init_body=("        self.params = _Constants()\n" if container else "")
         + "".join(f"        self.{owner}{p} = torch.nn.Parameter(torch.tensor(float({p})))\n" for p in init)
-        + ("        self.register_load_state_dict_pre_hook(_compiled_names)\n" if init and not container else ""),
+        + (
+            "        if hasattr(self, 'register_load_state_dict_pre_hook'):  # torch 2\n"
+            "            self.register_load_state_dict_pre_hook(_compiled_names)\n"
+            if init and not container
+            else ""
+        ),
         checkpoints=_CHECKPOINTS if init and not container else "",
         forward_args="".join(f", self.{owner}{p}" for p in init),
         container=_CONTAINER if container else "",
