@@ -155,14 +155,15 @@ def confirm_run(
         family = task_family(config.tasks)
         if not tasks:
             raise ValueError(f"no tasks to confirm on: {family} tasks have no {listed(list(groups or ()))} group")
-        for note in notes:  # once the arguments hold: a refusal is one line
-            _say(console, note)
         baselines, references, plain = FAMILY_BASELINES[family]
         baselines = tuple(dict.fromkeys((*baselines, *config.baselines)))  # and the run's own (--baseline pau)
         entries = _entries(store, top, extra, baselines, params, plain)
         seed_list = fresh_seeds(seeds, config.seed)
         if baselines_from is not None:
             copied = shared_baselines(store, baselines_from, run.config, entries, tasks, seed_list, length)
+        for note in notes:  # once the arguments hold: a refusal is one line
+            _say(console, note)
+        if baselines_from is not None:
             _say(console, f"{copied} baseline trainings copied from {baselines_from}")
         for loaded_task in loaded.values():
             loaded_task.prepare()
