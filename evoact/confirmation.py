@@ -161,10 +161,9 @@ def confirm_run(
         seed_list = fresh_seeds(seeds, config.seed)
         if baselines_from is not None:
             copied = shared_baselines(store, baselines_from, run.config, entries, tasks, seed_list, length)
+            notes.append(f"{copied} baseline trainings copied from {baselines_from}")
         for note in notes:  # once the arguments hold: a refusal is one line
             _say(console, note)
-        if baselines_from is not None:
-            _say(console, f"{copied} baseline trainings copied from {baselines_from}")
         for loaded_task in loaded.values():
             loaded_task.prepare()
         # one training per key: a top candidate with a baseline's formula shares its trainings (the baseline's name);

@@ -153,13 +153,10 @@ def raised_at(exc: BaseException) -> str:
     """`` (at FILE:LINE in FUNCTION)``: the innermost frame of the traceback outside Python's own files and installed
     packages (a user's task file, say), so that a failure stored without its traceback still says where to look;
     empty where there is none."""
-    try:
-        for frame, line in reversed(list(traceback.walk_tb(exc.__traceback__))):
-            name = frame.f_code.co_filename
-            if not name.startswith(_LIBRARIES) and not {"site-packages", "dist-packages"} & set(Path(name).parts):
-                return f" (at {name}:{line} in {frame.f_code.co_name})"
-    except Exception:  # where a failure happened is a courtesy: never a second failure
-        pass
+    for frame, line in reversed(list(traceback.walk_tb(exc.__traceback__))):
+        name = frame.f_code.co_filename
+        if not name.startswith(_LIBRARIES) and not {"site-packages", "dist-packages"} & set(Path(name).parts):
+            return f" (at {name}:{line} in {frame.f_code.co_name})"
     return ""
 
 

@@ -332,10 +332,11 @@ def comparison_rows(opened: Sequence[RunReader], overviews: Sequence[RunOverview
         ("time", lambda r, o: _duration(o.seconds)),
         ("best baseline", lambda r, o: best_baseline(o)),
     ]
-    values = [option_values(r.config) for r in opened]
+    values = {id(r): option_values(r.config) for r in opened}
     above = {"--budget", "--seed", "--suite"}  # rows of their own
-    differ = [flag for flag in values[0] if flag not in above and len({v[flag] for v in values}) > 1]
-    rows[4:4] = [(flag, lambda r, o, flag=flag: option_values(r.config)[flag]) for flag in differ]  # type: ignore[misc]
+    differ = [f for f in values[id(opened[0])] if f not in above and len({v[f] for v in values.values()}) > 1]
+    at = next(i for i, (label, _) in enumerate(rows) if label == "budget") + 1  # the settings that differ, after it
+    rows[at:at] = [(f, lambda r, o, f=f: values[id(r)][f]) for f in differ]  # type: ignore[misc]
     rows += [(f"rank {i + 1}", lambda r, o, i=i: nth_best(r, i)) for i in range(top)]  # type: ignore[misc]
     return [[label, *(cell(r, o) for r, o in zip(opened, overviews))] for label, cell in rows]
 
