@@ -50,7 +50,7 @@ class Run(RunReader):
         row = self.candidate(candidate) if candidate is not None else self._top()
         if row is None:
             raise ValueError(f"{self.path}: no evolved candidate has a fitness yet; nothing to export")
-        return EXPORTERS[format](Path(path), row.formula, self.constants(row), row.outcome.every_layer)
+        return EXPORTERS[format](Path(path), row.formula, self.constants(row), self.learned(row))
 
     def confirm(
         self, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, quiet: bool = False, **options: Any

@@ -644,11 +644,12 @@ def export(
     """Export a candidate (RUN ID; RUN alone: its best) or a formula (--expr): a standalone torch module (imports only
     torch), SymPy, LaTeX, JSON or a JAX function (imports only jax).
 
-    A run's learnable constants start at their trained values (the mean over layers); --param overrides.
+    A run's learnable constants start at their trained values (the mean over layers and raced seeds); --param
+    overrides.
     """
     if output.is_dir() or not output.parent.is_dir():  # before the candidate is chosen and its notes printed
         _fail(f"{output}: a folder; give a file name" if output.is_dir() else f"{output.parent}: no such folder")
-    _, row, formula, expr, values = _target(run, candidate_id, formula, params)
+    opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
     if output.exists() and not force:
         _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
     if row is not None and row.status in (Status.REJECTED, Status.FAILED):
@@ -659,7 +660,7 @@ def export(
             highlight=False,
             soft_wrap=True,
         )
-    EXPORTERS[fmt](output, formula, values, row.outcome.every_layer if row else None)
+    EXPORTERS[fmt](output, formula, values, opened.learned(row) if opened and row else None)
     console.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
     if note := _constants_note(expr, values):
         console.print(note, highlight=False)

@@ -61,7 +61,7 @@ def describe_candidate(
         "metrics": run.metrics,  # which of each task's scores count: val_acc/test_acc, or val_loss/test_loss
         "scores": {task: score.row() for task, score in o.scores.items()},  # as `show --json` gives them
         "train_seconds": o.train_seconds,
-        "learned": {k: list(v) for k, v in o.every_layer.items()},  # every task's layers, in task order
+        "learned": {k: list(v) for k, v in run.learned(row).items()},  # every task's layers, then raced seeds'
         "stage": o.stage,
         "equivalent_to": o.equivalent_to,
         "fingerprint": row.fingerprint,

@@ -96,7 +96,13 @@ class Racing:
         cid, seed = self.tickets.pop(ticket)
         ok = outcome.status == Status.OK
         result = RaceResult(
-            cid, seed, outcome.status, self.score(outcome) if ok else None, outcome.seconds, outcome.error
+            cid,
+            seed,
+            outcome.status,
+            self.score(outcome) if ok else None,
+            outcome.seconds,
+            outcome.error,
+            scores=outcome.scores if ok else {},
         )
         row = self.rows[cid]
         if not outcome.transient:

@@ -135,6 +135,14 @@ class TaskScore(_Record):
         return cls(**_checked(cls, data, {"learned": _learned, "curve": _numbers}))
 
 
+def _task_scores(data: Any) -> dict[str, TaskScore]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise RecordError("scores must be a mapping of task to score")
+    return {str(k): TaskScore.from_plain(v) for k, v in data.items()}
+
+
 @dataclass(frozen=True)
 class Outcome(_Record):
     """What evaluating a candidate gave: a status, its measurements or the reason it failed or was rejected.
@@ -171,8 +179,7 @@ class Outcome(_Record):
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> Outcome:
         """The outcome a worker (or a stored row) sent; a ``RecordError`` for anything else."""
-        scores = lambda s: {str(k): TaskScore.from_plain(v) for k, v in (s or {}).items()}  # noqa: E731
-        return cls(**_checked(cls, data, {"learned": _learned, "scores": scores}))
+        return cls(**_checked(cls, data, {"learned": _learned, "scores": _task_scores}))
 
     def __post_init__(self) -> None:
         """Statuses and stages given as text (from workers, stored rows, callers) become their enums."""
@@ -300,6 +307,7 @@ class RaceResult(_Record):
     error: str | None = None
     source: str | None = None
     finished_at: float | None = None
+    scores: Mapping[str, TaskScore] = field(default_factory=dict)  # per task; none for a result reused from the cache
 
     def __post_init__(self) -> None:
         """The status given as text becomes its enum; a stored row (not trusted) must hold a finite fitness."""
@@ -309,6 +317,11 @@ class RaceResult(_Record):
             raise RecordError(f"candidate #{self.candidate} seed {self.seed}: unknown status {self.status!r}") from None
         if self.fitness is not None and not finite_number(self.fitness):
             raise RecordError(f"candidate #{self.candidate} seed {self.seed}: fitness must be a finite number")
+
+    @classmethod
+    def from_plain(cls, data: Mapping[str, Any]) -> RaceResult:
+        """A stored race row (not trusted) as a record; a ``RecordError`` for anything else."""
+        return cls(**_checked(cls, data, {"scores": _task_scores}))
 
 
 def baselines_failed(baselines: Sequence[Candidate]) -> str | None:

@@ -54,6 +54,13 @@ def _with_spread(prop: dict[str, Any]) -> Any:
     return f"{_text(prop['value'])} (quartiles {_text(low)}-{_text(high)} over {prop.get('rounds', '?')} rounds)"
 
 
+def _over_seeds(mean: float | None, std: float | None, seeds: int) -> Any:
+    """A measure over seeds: ``0.912 ± 0.004 (3 seeds)``, or the one value of a single training."""
+    if seeds < 2:
+        return mean
+    return f"{_text(mean)} ± {_text(std)} ({seeds} seeds)"
+
+
 def _text(value: Any) -> str:
     if value is None:
         return "-"
@@ -132,21 +139,33 @@ def _formula_png(formula: str, constants: tuple[tuple[str, float], ...]) -> byte
 
 
 def _task_scores(run: RunReader, row: Candidate) -> str:
-    """A candidate's measures per task (its first training), and its fitness on each raced seed with their spread."""
+    """A candidate's measures per task (its first training; raced, the validation mean over its seeds too), and its
+    fitness on each raced seed with their spread."""
+    means = run.task_means(row)
+    raced = any(m.seeds > 1 for m in means.values())
     rows = []
     for task, metric in run.metrics.items():
         score = row.outcome.scores.get(task)
         measure = "acc" if metric == "accuracy" else "loss"
+        mean = means[task]
         rows.append(
             [
                 task,
                 metric,
                 None if score is None else getattr(score, f"val_{measure}"),
+                *([_over_seeds(mean.mean, mean.std, mean.seeds)] if raced else []),
                 None if score is None else getattr(score, f"test_{measure}"),
                 "stopped at the quality hurdle" if score is not None and score.stopped else "",
             ]
         )
-    out = html_table(["task", "metric", "validation", "test", ""], rows)
+    head = [
+        "task",
+        "metric",
+        *(["validation, first training", "validation, raced: mean ± sd"] if raced else ["validation"]),
+        "test",
+        "",
+    ]
+    out = html_table(head, rows)
     races = run.store.races(row.id)
     if races:
         spread = "-" if row.raced_std is None else f"{row.raced_std:.4g}"
@@ -196,6 +215,7 @@ def _verdict(verdict: Verdict | None, confirm: str) -> str:
     if verdict.note:
         head += f"<p class='warn'><b>Note:</b> {html.escape(verdict.note)}.</p>"
     confirmed = verdict.confirmed or {}
+    raced = any(t.winner_seeds > 1 for t in verdict.per_task.values())
     rows = []
     for task, t in verdict.per_task.items():
         c = confirmed.get(task)
@@ -203,7 +223,7 @@ def _verdict(verdict: Verdict | None, confirm: str) -> str:
             [
                 task,
                 t.metric,
-                t.winner,
+                _over_seeds(t.winner, t.winner_std, t.winner_seeds),
                 f"{t.baseline:.4g} ({t.best_baseline})" if t.baseline is not None else "-",
                 "not confirmed" if c is None else _confirmed(c),
             ]
@@ -224,7 +244,8 @@ def _verdict(verdict: Verdict | None, confirm: str) -> str:
             [
                 "task",
                 "metric",
-                f"{called.lower()} (validation, first training)",
+                f"{called.lower()} (validation"
+                + ("; raced: mean ± sd over its seeds)" if raced else ", first training)"),
                 "best baseline (validation, first training)",
                 "confirmed on fresh seeds",
             ],
@@ -365,7 +386,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
                         row.nodes,
                         row.generation,
                         row.origin,
-                        row.outcome.every_layer or None,
+                        run.learned(row) or None,
                         row.status,
                     ]
                 ],

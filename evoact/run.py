@@ -9,6 +9,7 @@ import functools
 import math
 import shlex
 import sqlite3
+import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,7 @@ from evoact.summaries import (
     RankedCandidate,
     RunOverview,
     RunSummary,
+    TaskMean,
     TaskVerdict,
     Verdict,
     confirmed_verdict,
@@ -119,9 +121,20 @@ class RunReader:
 
     def constants(self, row: Candidate) -> dict[str, float]:
         """A candidate's constants: where they started (the space's values, or a baseline's own), replaced by the values
-        the run trained (means over every task's layers)."""
+        the run trained (means over every task's layers of every seed it trained on)."""
         start = baseline_params(row.label, self.space.learnable) if row.label else self.space.learnable
-        return {**start, **mean_learned(row.outcome.every_layer)}
+        return {**start, **mean_learned(self.learned(row))}
+
+    def learned(self, row: Candidate) -> dict[str, tuple[float, ...]]:
+        """Each learnable constant's trained values over every task's layers, first training first, then each raced
+        seed's (racing ranked the candidate by all of them, so its constants are theirs too)."""
+        out = dict(row.outcome.every_layer)
+        for race in self.store.races(row.id) if row.raced_seeds > 1 else ():
+            if race.status == Status.OK:
+                for score in race.scores.values():
+                    for name, values in score.learned.items():
+                        out[name] = out.get(name, ()) + tuple(values)
+        return out
 
     def cascade(self) -> CascadeSummary:
         """What the rejection cascade did: proposals, rejections per stage, cache hits, trainings, seconds saved.
@@ -299,8 +312,8 @@ class RunReader:
             return None
         baselines = [r for r in self.store.ranked() if r.label]
         per_task = {}
+        means = self.task_means(best)
         for task, metric in self.metrics.items():
-            mine = best.outcome.scores.get(task)
             measured = "val_acc" if metric == "accuracy" else "val_loss"
             theirs = [
                 (r.label, getattr(r.outcome.scores[task], measured))
@@ -309,7 +322,8 @@ class RunReader:
             ]
             pick = max if metric == "accuracy" else min
             name, value = pick(theirs, key=lambda t: t[1]) if theirs else (None, None)
-            per_task[task] = TaskVerdict(metric, None if mine is None else getattr(mine, measured), name, value)
+            mine = means[task]
+            per_task[task] = TaskVerdict(metric, mine.mean, name, value, mine.std, mine.seeds)
         confirmation = self.confirmation()
         confirmed = {}
         for task, result in (confirmation.tasks if confirmation else {}).items():
@@ -420,6 +434,27 @@ class RunReader:
     def _top(self) -> Candidate | None:
         best = self.ranking(1)
         return best[0] if best else None
+
+    def task_means(self, row: Candidate) -> dict[str, TaskMean]:
+        """Each task's validation measure of ``row``: the mean over its first training and its raced seeds that
+        stored per-task scores (a seed reused from the fitness cache has only its fitness), with the spread; a task
+        whose quality hurdle stopped it counts no seed."""
+        seeds = [row.outcome.scores, *(r.scores for r in self.store.races(row.id) if r.status == Status.OK)]
+        out = {}
+        for task, metric in self.metrics.items():
+            measured = "val_acc" if metric == "accuracy" else "val_loss"
+            values = [
+                v
+                for scores in seeds
+                if task in scores and not scores[task].stopped and (v := getattr(scores[task], measured)) is not None
+            ]
+            out[task] = TaskMean(
+                metric,
+                statistics.fmean(values) if values else None,
+                statistics.stdev(values) if len(values) > 1 else None,
+                len(values),
+            )
+        return out
 
     def candidate(self, cid: int) -> Candidate:
         """One candidate by id; a ``KeyError`` naming the run when there is none."""

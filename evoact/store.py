@@ -102,6 +102,7 @@ CREATE TABLE IF NOT EXISTS races (
     error TEXT,
     source TEXT,
     finished_at REAL NOT NULL,
+    scores TEXT,
     PRIMARY KEY (candidate, seed)
 );
 """
@@ -350,13 +351,20 @@ class RunStore:
     def _upgrade(self) -> None:
         """Bring an older run to this version: version 3 added a ``scores`` column and the confirmations table,
         version 4 the confirmations' ``test_loss``, version 5 racing (the raced columns and the races table). The
-        confirmations' task ``revision`` came later within version 5 (a nullable column earlier versions' readers and
-        writers pass over): it is added where it is missing."""
+        confirmations' task ``revision`` and the races' per-task ``scores`` came later within version 5 (nullable
+        columns earlier versions' readers and writers pass over): each is added where it is missing."""
         version = self.meta().get("schema_version")
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(confirmations)")}
-        if version == SCHEMA_VERSION and (not columns or "revision" in columns):
+        race_columns = {row[1] for row in self._conn.execute("PRAGMA table_info(races)")}
+        if (
+            version == SCHEMA_VERSION
+            and (not columns or "revision" in columns)
+            and (not race_columns or "scores" in race_columns)
+        ):
             return
         self._conn.execute("BEGIN IMMEDIATE")
+        if race_columns and "scores" not in race_columns:
+            self._conn.execute("ALTER TABLE races ADD COLUMN scores TEXT")
         if version == 2:
             self._conn.execute("ALTER TABLE candidates ADD COLUMN scores TEXT")
             self._conn.execute(_CONFIRMATIONS)
@@ -628,8 +636,8 @@ class RunStore:
     def add_race(self, result: RaceResult) -> None:
         """Store one extra-seed training of a candidate, committed at once."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO races (candidate, seed, status, fitness, seconds, error, source, finished_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO races (candidate, seed, status, fitness, seconds, error, source, finished_at,"
+            " scores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 result.candidate,
                 result.seed,
@@ -639,6 +647,7 @@ class RunStore:
                 result.error,
                 result.source,
                 time.time(),
+                json.dumps(result.plain()["scores"]) if result.scores else None,
             ),
         )
 
@@ -649,7 +658,17 @@ class RunStore:
         where, args = ("WHERE candidate=?", (cid,)) if cid is not None else ("", ())
         cur = self._conn.execute(f"SELECT * FROM races {where} ORDER BY candidate, seed", args)
         names = [c[0] for c in cur.description]
-        return [RaceResult(**dict(zip(names, values))) for values in cur.fetchall()]
+        out = []
+        for values in cur.fetchall():
+            row = dict(zip(names, values))
+            try:
+                row["scores"] = json.loads(row.get("scores") or "{}")
+                out.append(RaceResult.from_plain(row))
+            except ValueError as exc:  # a RecordError too
+                raise RunStoreError(
+                    f"{self.path / DB_FILE}: race of candidate #{row.get('candidate')} seed {row.get('seed')}: {exc}"
+                ) from None
+        return out
 
     def set_raced(self, cid: int, mean: float | None, std: float | None, seeds: int, failed: int) -> None:
         """Record a candidate's fitness over its raced seeds: the mean, its spread, how many seeds trained and how

@@ -75,14 +75,27 @@ class BaselineRef(_Summary):
 
 
 @dataclass(frozen=True)
+class TaskMean(_Summary):
+    """A candidate's validation measure on one task: the mean over its first training and the raced seeds that
+    stored per-task scores, with its spread (None for one seed) and how many seeds it holds."""
+
+    metric: str
+    mean: float | None
+    std: float | None = None
+    seeds: int = 1
+
+
+@dataclass(frozen=True)
 class TaskVerdict(_Summary):
-    """One task of the verdict: the winner's validation measure against the best baseline's, each from its first
-    training (racing keeps only the further seeds' fitness, so the best baseline here may not be the raced one)."""
+    """One task of the verdict: the winner's validation measure (the mean over its raced seeds where it was raced)
+    against the best baseline's from its one training."""
 
     metric: str
     winner: float | None
     best_baseline: str | None
     baseline: float | None
+    winner_std: float | None = None
+    winner_seeds: int = 1
 
 
 @dataclass(frozen=True)

@@ -190,31 +190,36 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         )
     console.print(table)
     if len(config.tasks) > 1 and not status:
-        _task_scores([r for _, r in rows], run.metrics)
+        _task_scores(run, [r for _, r in rows])
     if config.selection == "pareto" and not status:
         _pareto(summary.pareto_front or (), config)
     if summary.confirmation and not status:
         print_confirmation(summary.confirmation)
 
 
-def _task_scores(rows: list[Candidate], metrics: dict[str, str]) -> None:
-    """Each task's validation measure of the ranked rows: accuracy (higher is better) or loss (lower is better)."""
+def _task_scores(run: RunReader, rows: list[Candidate]) -> None:
+    """Each task's validation measure of the ranked rows: accuracy (higher is better) or loss (lower is better); a
+    raced row's is the mean over its seeds, with their number."""
     table = Table(
-        title="per task: validation accuracy (acc) or loss; 'rejected' marks the task whose quality hurdle a"
-        " candidate missed",
+        title="per task: validation accuracy (acc) or loss; a raced candidate's is the mean over its seeds (n);"
+        " 'rejected' marks the task whose quality hurdle a candidate missed",
         title_justify="left",
     )
     table.add_column("id", justify="right")
-    for task, metric in metrics.items():
+    for task, metric in run.metrics.items():
         table.add_column(
             f"{shown(task)} ({'acc' if metric == 'accuracy' else 'loss'})", justify="right", overflow="fold"
         )
     for r in rows:
+        means = run.task_means(r) if r.raced_seeds > 1 else {}
         cells = []
-        for task, metric in metrics.items():
+        for task, metric in run.metrics.items():
             s = r.outcome.scores.get(task)
             value = None if s is None else s.val_acc if metric == "accuracy" else s.val_loss
-            cells.append("-" if s is None else "rejected" if s.stopped else _num(value))
+            if s is not None and not s.stopped and task in means and means[task].seeds > 1:
+                cells.append(f"{_num(means[task].mean)} ({means[task].seeds})")
+            else:
+                cells.append("-" if s is None else "rejected" if s.stopped else _num(value))
         table.add_row(str(r.id), *cells)
     console.print(table)
 

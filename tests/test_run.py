@@ -294,3 +294,46 @@ def test_the_verdict_warns_where_a_confirmation_found_the_winner_worse():
     assert verdict.note == "on fresh seeds (evoact confirm) #15 was significantly worse than gelu on diabetes (p 0.015)"
     assert verdict.confirmed_as("no significant difference") == "tanh on wine (p 0.3)"
     assert Verdict(FunctionRef(15, "x", 1.02), None, None, {}, {"wine": confirmed["wine"]}).note is None
+
+
+def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path):
+    """Racing stores each seed's per-task scores: the verdict, `show`'s per-task table and the report give a raced
+    candidate's validation measure as the mean over its seeds (a seed reused from the fitness cache has none), and
+    its constants are the mean over every seed's layers."""
+    tasks = ("mnist1d-mlp", "feynman-mlp")
+    config = make_config("tiny", tasks=tasks).to_dict()
+    space = load_search_space("default")
+    store = RunStore.create(tmp_path / "run", {"config": config, "search_space": {"text": space.text, "source": "x"}})
+    store.set_meta("metrics", {"mnist1d-mlp": "accuracy", "feynman-mlp": "loss"})
+    scores = lambda acc, loss: {  # noqa: E731
+        "mnist1d-mlp": TaskScore(val_acc=acc),
+        "feynman-mlp": TaskScore(val_loss=loss),
+    }
+    relu = store.add_candidate("Max(0, x)", "baseline", label="relu")
+    store.record_result(relu, Outcome("ok", fitness=1.0, val_acc=0.8, scores=scores(0.8, 0.5)))
+    best = store.add_candidate("x*tanh(beta*x)", "random", generation=0, nodes=6)
+    first = {**scores(0.9, 0.4), "mnist1d-mlp": TaskScore(val_acc=0.9, learned={"beta": (1.0, 1.2)})}
+    store.record_result(best, Outcome("ok", fitness=1.1, val_acc=0.9, scores=first))
+    raced = {**scores(0.84, 0.46), "feynman-mlp": TaskScore(val_loss=0.46, learned={"beta": (1.4,)})}
+    store.add_race(RaceResult(best, 11, "ok", 1.0, 1.0, scores=raced))
+    store.add_race(RaceResult(best, 12, "ok", 1.05, 0.0, source="cache"))  # reused: fitness only
+    store.set_raced(best, 1.05, 0.05, 3, 0)
+    store.close()
+    run = open_run(tmp_path / "run")
+    means = run.task_means(run.candidate(best))
+    assert means["mnist1d-mlp"].mean == pytest.approx(0.87) and means["mnist1d-mlp"].seeds == 2
+    assert means["feynman-mlp"].mean == pytest.approx(0.43) and means["feynman-mlp"].std == pytest.approx(0.0424264)
+    verdict = run.verdict()
+    assert (
+        verdict.per_task["feynman-mlp"].winner == pytest.approx(0.43)
+        and verdict.per_task["feynman-mlp"].winner_seeds == 2
+    )
+    assert run.task_means(run.candidate(relu))["mnist1d-mlp"].seeds == 1
+    assert run.learned(run.candidate(best)) == {"beta": (1.0, 1.2, 1.4)}  # the raced seed's layers count too
+    assert run.constants(run.candidate(best))["beta"] == pytest.approx(1.2)
+    assert "PARAMS = {'beta': 1.2}" in run.export(tmp_path / "act.py", best, format="sympy").read_text()
+    text = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(tmp_path / "run")]).output
+    assert "0.8700 (2)" in text and "0.4300 (2)" in text and "0.8000" in text
+    page = render_report(RunStore.open(tmp_path / "run"), top=3)
+    assert "raced: mean ± sd over its seeds" in page and "0.87 ± 0.04243 (2 seeds)" in page
+    assert "validation, raced: mean ± sd" in page

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evoact.records import Candidate, Outcome, RaceResult, RecordError
+from evoact.records import Candidate, Outcome, RaceResult, RecordError, TaskScore
 from evoact.store import CACHE_PRIOR_LIMIT, DB_FILE, SCHEMA_VERSION, RunStore, RunStoreError
 
 
@@ -327,3 +327,20 @@ def test_a_full_disk_is_named_with_the_database_and_keeps_what_was_saved(tmp_pat
     assert "disk is full" in caught.value.strerror
     store.close()
     assert [r.id for r in RunStore.open(tmp_path / "run").candidates()] == [kept]
+
+
+def test_a_run_whose_races_lack_per_task_scores_is_read_as_it_is_and_gains_them_when_written(tmp_path):
+    """Races stored before their per-task scores were: read with none, and a writer adds the nullable column."""
+    path = tmp_path / "run"
+    store = RunStore.create(path, {"config": {}})
+    cid = store.add_candidate("x*tanh(x)", "random")
+    store.add_race(RaceResult(cid, 7, "ok", 0.9))
+    store._conn.execute("ALTER TABLE races DROP COLUMN scores")
+    store.close()
+    assert RunStore.open(path).races(cid)[0].scores == {}
+    upgraded = RunStore.reopen(path)
+    upgraded.add_race(RaceResult(cid, 8, "ok", 0.8, scores={"mnist1d-mlp": TaskScore(val_acc=0.8)}))
+    assert [r.scores.get("mnist1d-mlp") for r in upgraded.races(cid)] == [None, TaskScore(val_acc=0.8)]
+    upgraded._conn.execute("UPDATE races SET scores='[1]' WHERE seed=8")
+    with pytest.raises(RunStoreError, match="race of candidate #1 seed 8: scores must be a mapping"):
+        upgraded.races(cid)
