@@ -53,6 +53,18 @@ def _measures(candidate: Candidate) -> dict[str, float]:
     return out
 
 
+def _table_row(candidate: Candidate) -> dict[str, Any]:
+    """A candidate's row of MLflow's candidates table."""
+    o = candidate.outcome
+    return {
+        "id": candidate.id,
+        "label": candidate.label,
+        "formula": candidate.formula,
+        "fitness": o.fitness,
+        "verdict": _verdict(candidate),
+    }
+
+
 def _run_label(config: dict[str, Any]) -> str | None:
     """A run's folder name in a logger's directory: its own name and when it began (``exp1 2026-12-06T02-50-01``),
     so that runs of one name in two runs folders, or made again, stay apart; None for a start that names no run."""
@@ -162,6 +174,7 @@ class MLflowLogger(_Logger):
         )
         self.run_id: str | None = None
         self.rows: dict[int, dict[str, Any]] = {}  # candidate id -> its row of the candidates table
+        self.logged: set[int] = set()  # candidates whose metrics an earlier session of this MLflow run logged
 
     def start(self, config: dict[str, Any]) -> None:
         """Open the MLflow run, or the one an earlier session of this search logged to (a resume: the tag
@@ -178,7 +191,7 @@ class MLflowLogger(_Logger):
         if earlier:
             self.run_id = earlier[0].info.run_id
             self.client.update_run(self.run_id, status="RUNNING")
-            self.rows = self._logged_rows()
+            self.rows, self.logged = self._logged_rows(), self._logged_steps()
             return
         name = f"evoact seed {config.get('seed')}"
         name = f"{Path(run_dir).name} ({name})" if run_dir else name
@@ -210,11 +223,21 @@ class MLflowLogger(_Logger):
             rows = json.loads(Path(path).read_text()).get("candidates", [])
         return {row["id"]: row for row in rows if isinstance(row, dict) and isinstance(row.get("id"), int)}
 
+    def _logged_steps(self) -> set[int]:
+        """The candidates an earlier session logged metrics for: its table may lack the last of them (it is written
+        once a generation, and that session may have crashed before the next), whose points must not be doubled."""
+        assert self.run_id is not None
+        keys = [key for key in self.client.get_run(self.run_id).data.metrics if key != "best_fitness"]
+        return {m.step for key in keys for m in self.client.get_metric_history(self.run_id, key)}
+
     def resumed(self, candidate: Candidate) -> None:
         """A candidate an earlier session finished: logged here too unless this MLflow run has it (an earlier session
-        logged elsewhere, or nowhere)."""
+        logged elsewhere, or nowhere); one whose metrics it has and its table lacks gets its row only."""
         if self.run_id is not None and candidate.id not in self.rows:
-            self.finished(candidate)
+            if candidate.id in self.logged:
+                self.rows[candidate.id] = _table_row(candidate)
+            else:
+                self.finished(candidate)
         super().resumed(candidate)
 
     def finished(self, candidate: Candidate) -> None:
@@ -225,8 +248,7 @@ class MLflowLogger(_Logger):
         metrics = [self.metric(key, value, now, candidate.id) for key, value in _measures(candidate).items()]
         if metrics:
             self.client.log_batch(self.run_id, metrics=metrics)
-        row = {"id": candidate.id, "label": candidate.label, "formula": candidate.formula}
-        self.rows[candidate.id] = {**row, "fitness": candidate.outcome.fitness, "verdict": _verdict(candidate)}
+        self.rows[candidate.id] = _table_row(candidate)
         super().resumed(candidate)
 
     def scored(self, candidate: Candidate) -> None:

@@ -200,6 +200,38 @@ def test_two_sessions_of_a_run_log_to_one_folder_and_one_mlflow_run_and_a_remade
     assert sorted(r["id"] for r in table["candidates"]) == [1, 2]  # each candidate once
 
 
+def test_a_session_that_crashed_after_its_last_table_is_not_logged_twice_when_resumed(tmp_path):
+    """MLflow's candidates table is written once a generation: a session killed after it had logged candidate 2's
+    metrics, but before its next table, leaves 2 out of the table; the resume gives 2 its row, not a second point."""
+    os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    from mlflow import MlflowClient
+
+    from evoact.loggers import MLflowLogger
+    from evoact.records import Candidate, Outcome
+
+    def row(cid: int, fitness: float) -> Candidate:
+        return Candidate(cid, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=fitness, val_acc=fitness))
+
+    config = {"seed": 5, "run_dir": str(tmp_path / "runs" / "a"), "run_started": 1_760_000_000.0}
+    crashed = MLflowLogger(tmp_path / "ml")
+    crashed.start(config)
+    crashed.finished(row(1, 0.5))
+    crashed.step(0, {})
+    crashed.finished(row(2, 0.7))  # then killed: no table with 2, no end
+    resumed = MLflowLogger(tmp_path / "ml")
+    resumed.start(config)
+    for candidate in (row(1, 0.5), row(2, 0.7)):
+        resumed.resumed(candidate)
+    resumed.finished(row(3, 0.6))
+    resumed.end("finished")
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("evoact").experiment_id])
+    history = client.get_metric_history(run.info.run_id, "fitness")
+    assert sorted(m.step for m in history) == [1, 2, 3]  # each candidate's point once
+    table = json.loads(Path(client.download_artifacts(run.info.run_id, "candidates.json", str(tmp_path))).read_text())
+    assert sorted(r["id"] for r in table["candidates"]) == [1, 2, 3]
+
+
 @pytest.mark.slow
 def test_a_resumed_search_goes_on_in_its_tensorboard_folder_and_its_mlflow_run(tmp_path):
     """Two sessions of one search (stopped, then resumed) log as one run in each tracker; another search in the same
