@@ -65,6 +65,27 @@ def run_cli(tmp_path):
     return run
 
 
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Run ``evoact`` in this process (click's runner), from a scratch directory, answering as ``run_cli`` does: for
+    commands whose process start-up is not what a test checks. An error that escaped the command fails the test."""
+    from click.testing import CliRunner
+
+    from evoact.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = CliRunner().invoke(main, list(args))
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        if check and result.exit_code != 0:
+            raise AssertionError(f"evoact {' '.join(args)} failed ({result.exit_code}):\n{result.output}")
+        return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

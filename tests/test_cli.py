@@ -16,7 +16,8 @@ from evoact.cli import main
 from evoact.store import RunStore
 
 
-def test_tiny_search_then_show_and_export(run_cli, tmp_path):
+def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
+    """The real console script searches, shows and exports; the other commands on its run go in this process."""
     out = run_cli("search", "--budget", "tiny", "--seed", "1", "--name", "e2e", "--workers", "2")
     assert "runs/e2e" in out.stdout and "baseline relu" in out.stdout
     nexts = [line for line in out.stdout.splitlines() if line.startswith("next: evoact show runs/e2e")]
@@ -43,13 +44,13 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         range(1, len(fitness) + 1)
     )
     assert {b["label"] for b in shown["baselines"]} == {"relu", "gelu", "silu", "tanh"}
-    listed = json.loads(run_cli("runs", "runs", "--json").stdout)
+    listed = json.loads(cli("runs", "runs", "--json").stdout)
     proposed = shown["cascade"]["proposed"]
     assert [r["candidates"] for r in listed] == [proposed]  # `runs` and `show` count alike
-    assert f"candidates: {proposed} proposed and 4 baselines; pending 0, ok " in run_cli("show", "runs/e2e").stdout
+    assert f"candidates: {proposed} proposed and 4 baselines; pending 0, ok " in cli("show", "runs/e2e").stdout
 
     best = next(r for r in shown["ranking"] if r["label"] is None)
-    assert "wrote runs/e2e/report.html" in run_cli("report", "runs/e2e").stdout  # beside the run, unless -o says
+    assert "wrote runs/e2e/report.html" in cli("report", "runs/e2e").stdout  # beside the run, unless -o says
     assert (tmp_path / "runs" / "e2e" / "report.html").read_text().startswith("<!doctype html>")
     run_cli("export", "runs/e2e", str(best["id"]), "-o", "best.py")
     code = (
@@ -61,18 +62,18 @@ def test_tiny_search_then_show_and_export(run_cli, tmp_path):
         [sys.executable, "-c", code, str(tmp_path / "best.py")], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.splitlines() == [best["formula"], "torch.Size([2, 3])"]
-    top = run_cli("export", "runs/e2e", "-o", "top.py")  # RUN alone: its best, as `show` ranks it
+    top = cli("export", "runs/e2e", "-o", "top.py")  # RUN alone: its best, as `show` ranks it
     assert (tmp_path / "top.py").read_text() == (tmp_path / "best.py").read_text()
     verdict = shown["verdict"] or {}
     assert ("note: " in top.stderr) == bool(verdict.get("note"))  # the run's own verdict on it, if it has one
 
-    refused = run_cli("search", "--budget", "tiny", "--name", "e2e", check=False)
+    refused = cli("search", "--budget", "tiny", "--name", "e2e", check=False)
     assert refused.returncode != 0 and "already holds a run" in refused.stderr
     assert "evoact: evolution over" not in refused.stdout  # refused before it is announced
-    refused = run_cli("resume", "runs/e2e", check=False)
+    refused = cli("resume", "runs/e2e", check=False)
     assert refused.returncode == 1 and "runs/e2e already finished; there is nothing to resume" in refused.stderr
     assert "resuming" not in refused.stdout  # refused before it is announced
-    assert json.loads(run_cli("show", "runs/e2e", "--json").stdout)["counts"] == shown["counts"]  # nothing lost
+    assert json.loads(cli("show", "runs/e2e", "--json").stdout)["counts"] == shown["counts"]  # nothing lost
 
 
 @pytest.mark.parametrize(
@@ -241,27 +242,25 @@ def test_random_search_on_the_paper_space(run_cli, tmp_path):
     assert any("beta" in r["formula"] for r in shown["candidates"] if not r["label"])
 
 
-def test_inspect_and_export_a_formula(run_cli, tmp_path):
-    info = json.loads(run_cli("inspect", "--expr", "x*sigmoid(beta*x)", "--json").stdout)
+def test_inspect_and_export_a_formula(run_cli, cli, tmp_path):
+    info = json.loads(run_cli("inspect", "--expr", "x*sigmoid(beta*x)", "--json").stdout)  # a real process's stdout
     assert info["formula"] == "x/(1 + exp(-beta*x))" and info["constants"] == ["beta"] and "beta" in info["latex"]
-    run_cli("export", "--expr", "swish(x)", "-o", "swish.py")
+    cli("export", "--expr", "swish(x)", "-o", "swish.py")
     assert "FORMULA = 'x/(1 + exp(-x))'" in (tmp_path / "swish.py").read_text()
-    refused = run_cli(
-        "export", "--expr", "mish(x)", "-o", "swish.py", check=False
-    )  # a user's file is never overwritten
+    refused = cli("export", "--expr", "mish(x)", "-o", "swish.py", check=False)  # a user's file is never overwritten
     assert refused.returncode == 1 and "swish.py exists; nothing was written" in refused.stderr
     assert "FORMULA = 'x/(1 + exp(-x))'" in (tmp_path / "swish.py").read_text()
-    run_cli("export", "--expr", "mish(x)", "-o", "swish.py", "--force")
+    cli("export", "--expr", "mish(x)", "-o", "swish.py", "--force")
     assert "FORMULA = 'x*tanh(log(exp(x) + 1))'" in (tmp_path / "swish.py").read_text()
-    mish = json.loads(run_cli("inspect", "--expr", "x*tanh(log(1 + exp(x)))", "--json", "--plot", "mish.png").stdout)
+    mish = json.loads(cli("inspect", "--expr", "x*tanh(log(1 + exp(x)))", "--json", "--plot", "mish.png").stdout)
     assert mish["nearest_known"][0]["name"] == "Mish" and mish["nearest_known"][0]["rediscovery"]
     assert mish["properties"]["monotonic"] == {"value": False, "how": "numeric"}
     assert (tmp_path / "mish.png").read_bytes().startswith(b"\x89PNG")
-    shown = run_cli("inspect", "--expr", "x*sigmoid(b*x)", "--param", "b=1.702").stdout
+    shown = cli("inspect", "--expr", "x*sigmoid(b*x)", "--param", "b=1.702").stdout
     assert "rediscovery" in shown and "GELU" in shown and "Lipschitz" in shown
-    run_cli("plot", "--expr", "x*sigmoid(x)", "--range", "-8", "8", "-o", "silu.png")
+    cli("plot", "--expr", "x*sigmoid(x)", "--range", "-8", "8", "-o", "silu.png")
     assert (tmp_path / "silu.png").read_bytes().startswith(b"\x89PNG")
-    run_cli("export", "--expr", "gelu(x)", "--format", "latex", "-o", "gelu.tex")
+    cli("export", "--expr", "gelu(x)", "--format", "latex", "-o", "gelu.tex")
     assert "\\operatorname{erf}" in (tmp_path / "gelu.tex").read_text()
 
 
@@ -383,14 +382,14 @@ def test_nothing_is_silently_accepted(tmp_path, monkeypatch, args, message):
     _assert_one_line_error(result.stdout, result.stderr, message)
 
 
-def test_a_free_name_is_shown_as_the_learnable_constant_it_becomes(run_cli, tmp_path):
+def test_a_free_name_is_shown_as_the_learnable_constant_it_becomes(run_cli, cli, tmp_path):
     for verb in (["inspect", "--expr", "y + x*x"], ["export", "--expr", "y + x*x", "-o", "typo.py"]):
-        shown = run_cli(*verb).stdout
+        shown = cli(*verb).stdout
         assert (
             "learnable constants: y = 1 (every name that is neither x nor a function is a learnable constant)" in shown
         )
     assert "RuntimeWarning" not in run_cli("inspect", "--expr", "x**2*exp(x**2/20)").stderr  # no NumPy noise
-    assert "RuntimeWarning" not in run_cli("plot", "--expr", "exp(exp(x))", "-o", "p.png").stderr
+    assert "RuntimeWarning" not in run_cli("plot", "--expr", "exp(exp(x))", "-o", "p.png").stderr  # real stderr
 
 
 def test_a_search_that_fails_before_its_first_evaluation_leaves_no_run_directory(run_cli, tmp_path):
@@ -406,7 +405,7 @@ def test_a_search_that_fails_before_its_first_evaluation_leaves_no_run_directory
     assert not list(tmp_path.rglob("*stuck*"))  # no directory, lock or file of it anywhere: the name stays free
 
 
-def test_show_respects_top_for_a_status_and_export_names_a_rejected_candidate(run_cli, small_run, tmp_path):
+def test_show_respects_top_for_a_status_and_export_names_a_rejected_candidate(cli, small_run, tmp_path):
     shutil.copytree(small_run, tmp_path / "runs" / "r")
     store = RunStore.reopen(tmp_path / "runs" / "r")
     for formula, stage in (("exp(x)", "stability"), ("sin(x)", "quality")):
@@ -415,10 +414,10 @@ def test_show_respects_top_for_a_status_and_export_names_a_rejected_candidate(ru
     rejected = store.candidates("rejected")
     store.close()
     assert len(rejected) == 2
-    listed = json.loads(run_cli("show", "runs/r", "--status", "rejected", "--top", "1", "--json").stdout)["candidates"]
+    listed = json.loads(cli("show", "runs/r", "--status", "rejected", "--top", "1", "--json").stdout)["candidates"]
     assert [r["id"] for r in listed] == [rejected[0].id]
-    assert "rejected candidates (first 1)" in run_cli("show", "runs/r", "--status", "rejected", "--top", "1").stdout
-    out = run_cli("export", "runs/r", str(rejected[0].id), "-o", "rej.py").stdout
+    assert "rejected candidates (first 1)" in cli("show", "runs/r", "--status", "rejected", "--top", "1").stdout
+    out = cli("export", "runs/r", str(rejected[0].id), "-o", "rej.py").stdout
     assert (
         f"note: candidate #{rejected[0].id} rejected at {rejected[0].outcome.stage}" in out
         and "it has no fitness" in out
