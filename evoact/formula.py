@@ -211,7 +211,12 @@ def learned_note(learned: Mapping[str, Sequence[float]] | None, names: tuple[str
     into the file), or nothing."""
     checked = check_learned(learned, names) if learned else {}
     values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in checked[k])}" for k in names if k in checked)
-    return f"Values learned per layer in the run (every task's layers, in task order): {values}.\n" if values else ""
+    return (
+        f"Values learned per layer in the run (every task's layers in task order, first training then each raced"
+        f" seed's): {values}.\n"
+        if values
+        else ""
+    )
 
 
 def _tower(expr: sp.Expr, seen: dict) -> int:

@@ -43,7 +43,7 @@ def describe_candidate(
 ) -> dict[str, Any]:
     """A run candidate: its formula description (constants at their trained values unless ``params`` says otherwise),
     status or failure reason, fitness as ``show`` ranks it, each task's validation and test measure (the first
-    seed's), lineage and the baselines' fitness."""
+    seed's) and its validation mean over the raced seeds, lineage and the baselines' fitness."""
     row = run.store.candidate(cid)
     if row is None:
         raise KeyError(f"{run.path}: no candidate with id {cid}")
@@ -60,6 +60,7 @@ def describe_candidate(
         "seeds": row.raced_seeds,
         "metrics": run.metrics,  # which of each task's scores count: val_acc/test_acc, or val_loss/test_loss
         "scores": {task: score.row() for task, score in o.scores.items()},  # as `show --json` gives them
+        "task_means": {task: m.to_json() for task, m in run.task_means(row).items()},  # over raced seeds too
         "train_seconds": o.train_seconds,
         "learned": {k: list(v) for k, v in run.learned(row).items()},  # every task's layers, then raced seeds'
         "stage": o.stage,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
@@ -129,10 +129,24 @@ class TaskScore(_Record):
         """The test measure ``metric`` names: accuracy, or loss."""
         return self.test_acc if metric == "accuracy" else self.test_loss
 
+    def validation(self, metric: str) -> float | None:
+        """The validation measure ``metric`` names: accuracy, or loss."""
+        return self.val_acc if metric == "accuracy" else self.val_loss
+
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> TaskScore:
         """The score a worker sent; a ``RecordError`` for anything else."""
         return cls(**_checked(cls, data, {"learned": _learned, "curve": _numbers}))
+
+
+def every_layer(trainings: Iterable[Mapping[str, TaskScore]]) -> dict[str, tuple[float, ...]]:
+    """Each learnable constant's trained values over every layer of every task of each training, in order."""
+    out: dict[str, tuple[float, ...]] = {}
+    for scores in trainings:
+        for score in scores.values():
+            for name, values in score.learned.items():
+                out[name] = out.get(name, ()) + tuple(values)
+    return out
 
 
 def _task_scores(data: Any) -> dict[str, TaskScore]:
@@ -170,11 +184,7 @@ class Outcome(_Record):
     def every_layer(self) -> dict[str, tuple[float, ...]]:
         """Each learnable constant's trained values over every task's layers, in task order, where an export and
         ``Run.constants`` start from (``learned`` is the first task's; a row without per-task scores has only it)."""
-        out: dict[str, tuple[float, ...]] = {}
-        for score in self.scores.values():
-            for name, values in score.learned.items():
-                out[name] = out.get(name, ()) + tuple(values)
-        return out or dict(self.learned)
+        return every_layer([self.scores]) or dict(self.learned)
 
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> Outcome:

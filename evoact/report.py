@@ -146,15 +146,14 @@ def _task_scores(run: RunReader, row: Candidate) -> str:
     rows = []
     for task, metric in run.metrics.items():
         score = row.outcome.scores.get(task)
-        measure = "acc" if metric == "accuracy" else "loss"
         mean = means[task]
         rows.append(
             [
                 task,
                 metric,
-                None if score is None else getattr(score, f"val_{measure}"),
+                None if score is None else score.validation(metric),
                 *([_over_seeds(mean.mean, mean.std, mean.seeds)] if raced else []),
-                None if score is None else getattr(score, f"test_{measure}"),
+                None if score is None else score.measure(metric),
                 "stopped at the quality hurdle" if score is not None and score.stopped else "",
             ]
         )
@@ -215,7 +214,8 @@ def _verdict(verdict: Verdict | None, confirm: str) -> str:
     if verdict.note:
         head += f"<p class='warn'><b>Note:</b> {html.escape(verdict.note)}.</p>"
     confirmed = verdict.confirmed or {}
-    raced = any(t.winner_seeds > 1 for t in verdict.per_task.values())
+    raced = any(max(t.winner_seeds, t.baseline_seeds) > 1 for t in verdict.per_task.values())
+    measured = "validation; raced: mean ± sd over its seeds" if raced else "validation, first training"
     rows = []
     for task, t in verdict.per_task.items():
         c = confirmed.get(task)
@@ -224,7 +224,9 @@ def _verdict(verdict: Verdict | None, confirm: str) -> str:
                 task,
                 t.metric,
                 _over_seeds(t.winner, t.winner_std, t.winner_seeds),
-                f"{t.baseline:.4g} ({t.best_baseline})" if t.baseline is not None else "-",
+                "-"
+                if t.baseline is None
+                else f"{_text(_over_seeds(t.baseline, t.baseline_std, t.baseline_seeds))} ({t.best_baseline})",
                 "not confirmed" if c is None else _confirmed(c),
             ]
         )
@@ -244,9 +246,8 @@ def _verdict(verdict: Verdict | None, confirm: str) -> str:
             [
                 "task",
                 "metric",
-                f"{called.lower()} (validation"
-                + ("; raced: mean ± sd over its seeds)" if raced else ", first training)"),
-                "best baseline (validation, first training)",
+                f"{called.lower()} ({measured})",
+                f"best baseline ({measured})",
                 "confirmed on fresh seeds",
             ],
             rows,

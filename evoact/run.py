@@ -11,7 +11,7 @@ import shlex
 import sqlite3
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,14 @@ from evoact.pareto import pareto_front
 from evoact.records import (
     USER_ORIGINS,
     Candidate,
+    RaceResult,
     RecordError,
     RunState,
     Stage,
     Status,
+    TaskScore,
     baselines_failed,
+    every_layer,
     mean_learned,
 )
 from evoact.scoring import objectives, uses_loss
@@ -128,13 +131,13 @@ class RunReader:
     def learned(self, row: Candidate) -> dict[str, tuple[float, ...]]:
         """Each learnable constant's trained values over every task's layers, first training first, then each raced
         seed's (racing ranked the candidate by all of them, so its constants are theirs too)."""
-        out = dict(row.outcome.every_layer)
-        for race in self.store.races(row.id) if row.raced_seeds > 1 else ():
-            if race.status == Status.OK:
-                for score in race.scores.values():
-                    for name, values in score.learned.items():
-                        out[name] = out.get(name, ()) + tuple(values)
-        return out
+        return every_layer([row.outcome.scores, *self._raced(row)]) or row.outcome.every_layer
+
+    def _raced(self, row: Candidate, races: Sequence[RaceResult] | None = None) -> list[Mapping[str, TaskScore]]:
+        """The per-task scores of ``row``'s raced seeds that trained (``races``: its stored ones, where read already;
+        a seed reused from the fitness cache has only its fitness)."""
+        races = self.store.races(row.id) if races is None else races
+        return [r.scores for r in races if r.status == Status.OK and r.scores]
 
     def cascade(self) -> CascadeSummary:
         """What the rejection cascade did: proposals, rejections per stage, cache hits, trainings, seconds saved.
@@ -311,19 +314,18 @@ class RunReader:
         if best is None:
             return None
         baselines = [r for r in self.store.ranked() if r.label]
+        races = self._races_of([best, *baselines])
+        means = self.task_means(best, races[best.id])
+        theirs = {str(r.label): self.task_means(r, races[r.id]) for r in baselines}
         per_task = {}
-        means = self.task_means(best)
         for task, metric in self.metrics.items():
-            measured = "val_acc" if metric == "accuracy" else "val_loss"
-            theirs = [
-                (r.label, getattr(r.outcome.scores[task], measured))
-                for r in baselines
-                if task in r.outcome.scores and getattr(r.outcome.scores[task], measured) is not None
-            ]
+            measured = [(mean, name, m[task]) for name, m in theirs.items() if (mean := m[task].mean) is not None]
             pick = max if metric == "accuracy" else min
-            name, value = pick(theirs, key=lambda t: t[1]) if theirs else (None, None)
+            _, name, value = pick(measured, key=lambda t: t[0]) if measured else (0.0, None, TaskMean(metric, None))
             mine = means[task]
-            per_task[task] = TaskVerdict(metric, mine.mean, name, value, mine.std, mine.seeds)
+            per_task[task] = TaskVerdict(
+                metric, mine.mean, name, value.mean, mine.std, mine.seeds, value.std, value.seeds
+            )
         confirmation = self.confirmation()
         confirmed = {}
         for task, result in (confirmation.tasks if confirmation else {}).items():
@@ -374,17 +376,20 @@ class RunReader:
         baseline is never a variant: it keeps its own row."""
         heads: dict[str, tuple[int, np.ndarray]] = {}
         out = []
+        races = self._races_of(ranked[:top])
         for rank, row in enumerate(ranked[:top], 1):
+            means = self.task_means(row, races[row.id])
             values = values_at(parse(row.formula), probe_points(), self.constants(row))
             key = scale_free_fingerprint(values)
             if key in heads and not row.label:
                 head, reference = heads[key]
                 factor = float(np.sqrt(np.mean(values**2) / np.mean(reference**2)))
-                out.append(RankedCandidate(row, rank, head, factor * (1 if values @ reference >= 0 else -1)))
+                sign = 1 if values @ reference >= 0 else -1
+                out.append(RankedCandidate(row, rank, head, factor * sign, means))
                 continue
             if key and key not in heads:
                 heads[key] = (row.id, values)
-            out.append(RankedCandidate(row, rank))
+            out.append(RankedCandidate(row, rank, task_means=means))
         return tuple(out)
 
     def summary(self, top: int = 20, status: Status | str | None = None) -> RunSummary:
@@ -392,6 +397,8 @@ class RunReader:
         everything = self.store.candidates()
         ranked = self.store.ranked()
         rank = {r.id: i for i, r in enumerate(ranked, 1)}
+        baselines = [r for r in everything if r.label]
+        races = self._races_of(baselines)
         return RunSummary(
             run=str(self.path),
             state=self.state,
@@ -399,7 +406,7 @@ class RunReader:
             config=self.config.to_dict(),
             cascade=self.cascade(),
             ranking=self._grouped(ranked, top),
-            baselines=tuple(BaselineRow(r, rank.get(r.id)) for r in everything if r.label),
+            baselines=tuple(BaselineRow(r, rank.get(r.id), self.task_means(r, races[r.id])) for r in baselines),
             confirmation=self.confirmation(),
             verdict=self.verdict(),
             pareto_front=self.pareto_front() if self.config.selection == "pareto" else None,
@@ -435,18 +442,25 @@ class RunReader:
         best = self.ranking(1)
         return best[0] if best else None
 
-    def task_means(self, row: Candidate) -> dict[str, TaskMean]:
-        """Each task's validation measure of ``row``: the mean over its first training and its raced seeds that
-        stored per-task scores (a seed reused from the fitness cache has only its fitness), with the spread; a task
-        whose quality hurdle stopped it counts no seed."""
-        seeds = [row.outcome.scores, *(r.scores for r in self.store.races(row.id) if r.status == Status.OK)]
+    def _races_of(self, rows: Sequence[Candidate]) -> dict[int, list[RaceResult]]:
+        """The stored raced seeds of each of ``rows``, read at once."""
+        wanted: dict[int, list[RaceResult]] = {r.id: [] for r in rows}
+        for race in self.store.races():
+            if race.candidate in wanted:
+                wanted[race.candidate].append(race)
+        return wanted
+
+    def task_means(self, row: Candidate, races: Sequence[RaceResult] | None = None) -> dict[str, TaskMean]:
+        """Each task's validation measure of ``row``: the mean over its first training and its raced seeds' (``races``:
+        its stored ones, where read already), with the spread; a task whose quality hurdle stopped it counts no
+        seed."""
+        trainings = [row.outcome.scores, *self._raced(row, races)]
         out = {}
         for task, metric in self.metrics.items():
-            measured = "val_acc" if metric == "accuracy" else "val_loss"
             values = [
                 v
-                for scores in seeds
-                if task in scores and not scores[task].stopped and (v := getattr(scores[task], measured)) is not None
+                for scores in trainings
+                if task in scores and not scores[task].stopped and (v := scores[task].validation(metric)) is not None
             ]
             out[task] = TaskMean(
                 metric,

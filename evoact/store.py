@@ -102,7 +102,12 @@ CREATE TABLE IF NOT EXISTS races (
     error TEXT,
     source TEXT,
     finished_at REAL NOT NULL,
-    scores TEXT,
+    PRIMARY KEY (candidate, seed)
+);
+CREATE TABLE IF NOT EXISTS race_scores (
+    candidate INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    scores TEXT NOT NULL,
     PRIMARY KEY (candidate, seed)
 );
 """
@@ -111,6 +116,7 @@ _CONFIRMATIONS = _SCHEMA[
     _SCHEMA.index("CREATE TABLE IF NOT EXISTS confirmations") : _SCHEMA.index("CREATE TABLE IF NOT EXISTS races")
 ]
 _RACES = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS races") :]
+_RACE_SCORES = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS race_scores") :]
 
 
 class RunStoreError(RuntimeError):
@@ -351,20 +357,17 @@ class RunStore:
     def _upgrade(self) -> None:
         """Bring an older run to this version: version 3 added a ``scores`` column and the confirmations table,
         version 4 the confirmations' ``test_loss``, version 5 racing (the raced columns and the races table). The
-        confirmations' task ``revision`` and the races' per-task ``scores`` came later within version 5 (nullable
-        columns earlier versions' readers and writers pass over): each is added where it is missing."""
+        confirmations' task ``revision`` (a nullable column earlier versions' readers and writers pass over) and the
+        raced seeds' per-task scores (a table of their own, ``race_scores``, which they do not read) came later within
+        version 5: each is added where it is missing."""
         version = self.meta().get("schema_version")
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(confirmations)")}
-        race_columns = {row[1] for row in self._conn.execute("PRAGMA table_info(races)")}
-        if (
-            version == SCHEMA_VERSION
-            and (not columns or "revision" in columns)
-            and (not race_columns or "scores" in race_columns)
-        ):
+        has_race_scores = self._has("race_scores")
+        if version == SCHEMA_VERSION and (not columns or "revision" in columns) and has_race_scores:
             return
         self._conn.execute("BEGIN IMMEDIATE")
-        if race_columns and "scores" not in race_columns:
-            self._conn.execute("ALTER TABLE races ADD COLUMN scores TEXT")
+        if version == SCHEMA_VERSION and not has_race_scores:
+            self._conn.execute(_RACE_SCORES)
         if version == 2:
             self._conn.execute("ALTER TABLE candidates ADD COLUMN scores TEXT")
             self._conn.execute(_CONFIRMATIONS)
@@ -569,7 +572,7 @@ class RunStore:
     def result_times(self) -> list[float]:
         """When each stored result (a candidate's outcome, a raced seed's) was written, in order: where a session
         killed without a word ended."""
-        has_races = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name='races'").fetchone()
+        has_races = self._has("races")
         races = "UNION ALL SELECT finished_at FROM races" if has_races else ""
         cur = self._conn.execute(f"SELECT finished_at FROM candidates {races}")
         return sorted(t for (t,) in cur if finite_number(t))
@@ -634,29 +637,36 @@ class RunStore:
 
     # --- racing -------------------------------------------------------------------------
     def add_race(self, result: RaceResult) -> None:
-        """Store one extra-seed training of a candidate, committed at once."""
-        self._conn.execute(
-            "INSERT OR REPLACE INTO races (candidate, seed, status, fitness, seconds, error, source, finished_at,"
-            " scores) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                result.candidate,
-                result.seed,
-                result.status,
-                result.fitness,
-                result.seconds,
-                result.error,
-                result.source,
-                time.time(),
-                json.dumps(result.plain()["scores"]) if result.scores else None,
-            ),
-        )
+        """Store one extra-seed training of a candidate, and its per-task scores, committed at once."""
+        key = (result.candidate, result.seed)
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO races (candidate, seed, status, fitness, seconds, error, source, finished_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (*key, result.status, result.fitness, result.seconds, result.error, result.source, time.time()),
+            )
+            if result.scores:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO race_scores (candidate, seed, scores) VALUES (?, ?, ?)",
+                    (*key, json.dumps(result.plain()["scores"])),
+                )
+            else:
+                self._conn.execute("DELETE FROM race_scores WHERE candidate=? AND seed=?", key)
+
+    def _has(self, table: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE name=?", (table,)).fetchone() is not None
 
     def races(self, cid: int | None = None) -> list[RaceResult]:
-        """The stored extra-seed trainings, of one candidate or of all (none for a run made before racing)."""
-        if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name='races'").fetchone():
+        """The stored extra-seed trainings, of one candidate or of all, with their per-task scores (none for a run
+        made before racing; no scores where a seed was reused from the fitness cache, or stored before they were)."""
+        if not self._has("races"):
             return []
-        where, args = ("WHERE candidate=?", (cid,)) if cid is not None else ("", ())
-        cur = self._conn.execute(f"SELECT * FROM races {where} ORDER BY candidate, seed", args)
+        where, args = ("WHERE r.candidate=?", (cid,)) if cid is not None else ("", ())
+        join = "LEFT JOIN race_scores s ON s.candidate = r.candidate AND s.seed = r.seed"
+        scores = ("s.scores", join) if self._has("race_scores") else ("NULL AS scores", "")
+        cur = self._conn.execute(
+            f"SELECT r.*, {scores[0]} FROM races r {scores[1]} {where} ORDER BY r.candidate, r.seed", args
+        )
         names = [c[0] for c in cur.description]
         out = []
         for values in cur.fetchall():
@@ -665,8 +675,9 @@ class RunStore:
                 row["scores"] = json.loads(row.get("scores") or "{}")
                 out.append(RaceResult.from_plain(row))
             except ValueError as exc:  # a RecordError too
+                what = "per-task scores are not JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
                 raise RunStoreError(
-                    f"{self.path / DB_FILE}: race of candidate #{row.get('candidate')} seed {row.get('seed')}: {exc}"
+                    f"{self.path / DB_FILE}: race of candidate #{row.get('candidate')} seed {row.get('seed')}: {what}"
                 ) from None
         return out
 

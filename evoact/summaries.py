@@ -87,8 +87,8 @@ class TaskMean(_Summary):
 
 @dataclass(frozen=True)
 class TaskVerdict(_Summary):
-    """One task of the verdict: the winner's validation measure (the mean over its raced seeds where it was raced)
-    against the best baseline's from its one training."""
+    """One task of the verdict: the winner's validation measure against the best baseline's there, each the mean over
+    its raced seeds where it was raced (``TaskMean``), with their spreads and numbers of seeds."""
 
     metric: str
     winner: float | None
@@ -96,6 +96,8 @@ class TaskVerdict(_Summary):
     baseline: float | None
     winner_std: float | None = None
     winner_seeds: int = 1
+    baseline_std: float | None = None
+    baseline_seeds: int = 1
 
 
 @dataclass(frozen=True)
@@ -335,10 +337,17 @@ class RankedCandidate(_Summary):
     rank: int
     variant_of: int | None = None
     factor: float | None = None
+    task_means: Mapping[str, TaskMean] = field(default_factory=dict)  # per task, over its raced seeds too
 
     def to_json(self) -> dict[str, Any]:
-        """The candidate's flat JSON row with its rank and variant fields."""
-        return {**self.candidate.row(), "rank": self.rank, "variant_of": self.variant_of, "factor": self.factor}
+        """The candidate's flat JSON row with its rank, variant fields and per-task means."""
+        return {
+            **self.candidate.row(),
+            "rank": self.rank,
+            "variant_of": self.variant_of,
+            "factor": self.factor,
+            "task_means": _json(self.task_means),
+        }
 
 
 @dataclass(frozen=True)
@@ -347,10 +356,11 @@ class BaselineRow(_Summary):
 
     candidate: Candidate
     rank: int | None
+    task_means: Mapping[str, TaskMean] = field(default_factory=dict)  # per task, over its raced seeds too
 
     def to_json(self) -> dict[str, Any]:
-        """The baseline's flat JSON row with its rank."""
-        return {**self.candidate.row(), "rank": self.rank}
+        """The baseline's flat JSON row with its rank and per-task means."""
+        return {**self.candidate.row(), "rank": self.rank, "task_means": _json(self.task_means)}
 
 
 @dataclass(frozen=True)

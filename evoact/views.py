@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import click
@@ -15,7 +15,15 @@ from evoact.config import SearchConfig
 from evoact.options import option_values
 from evoact.records import Candidate, RunState, Status
 from evoact.run import RunReader
-from evoact.summaries import BaselineRow, Confirmation, ParetoPoint, RankedCandidate, RunOverview, RunSummary
+from evoact.summaries import (
+    BaselineRow,
+    Confirmation,
+    ParetoPoint,
+    RankedCandidate,
+    RunOverview,
+    RunSummary,
+    TaskMean,
+)
 from evoact.tasks import SUITES, is_user_task
 from evoact.terminal import shorten, shown
 
@@ -190,14 +198,16 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         )
     console.print(table)
     if len(config.tasks) > 1 and not status:
-        _task_scores(run, [r for _, r in rows])
+        means = {r.candidate.id: r.task_means for r in summary.ranking}
+        means.update({b.candidate.id: b.task_means for b in summary.baselines})
+        _task_scores(run.metrics, [(r, means.get(r.id, {})) for _, r in rows])
     if config.selection == "pareto" and not status:
         _pareto(summary.pareto_front or (), config)
     if summary.confirmation and not status:
         print_confirmation(summary.confirmation)
 
 
-def _task_scores(run: RunReader, rows: list[Candidate]) -> None:
+def _task_scores(metrics: dict[str, str], rows: list[tuple[Candidate, Mapping[str, TaskMean]]]) -> None:
     """Each task's validation measure of the ranked rows: accuracy (higher is better) or loss (lower is better); a
     raced row's is the mean over its seeds, with their number."""
     table = Table(
@@ -206,20 +216,18 @@ def _task_scores(run: RunReader, rows: list[Candidate]) -> None:
         title_justify="left",
     )
     table.add_column("id", justify="right")
-    for task, metric in run.metrics.items():
+    for task, metric in metrics.items():
         table.add_column(
             f"{shown(task)} ({'acc' if metric == 'accuracy' else 'loss'})", justify="right", overflow="fold"
         )
-    for r in rows:
-        means = run.task_means(r) if r.raced_seeds > 1 else {}
+    for r, means in rows:
         cells = []
-        for task, metric in run.metrics.items():
-            s = r.outcome.scores.get(task)
-            value = None if s is None else s.val_acc if metric == "accuracy" else s.val_loss
-            if s is not None and not s.stopped and task in means and means[task].seeds > 1:
-                cells.append(f"{_num(means[task].mean)} ({means[task].seeds})")
+        for task, metric in metrics.items():
+            s, mean = r.outcome.scores.get(task), means.get(task)
+            if mean is not None and mean.mean is not None and (mean.seeds > 1 or s is None):
+                cells.append(f"{_num(mean.mean)} ({mean.seeds})")
             else:
-                cells.append("-" if s is None else "rejected" if s.stopped else _num(value))
+                cells.append("-" if s is None else "rejected" if s.stopped else _num(s.validation(metric)))
         table.add_row(str(r.id), *cells)
     console.print(table)
 

@@ -68,15 +68,22 @@ def run_cli(tmp_path):
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
     """Run ``evoact`` in this process (click's runner), from a scratch directory, answering as ``run_cli`` does: for
-    commands whose process start-up is not what a test checks. An error that escaped the command fails the test."""
+    commands whose process start-up is not what a test checks. An unexpected error fails the test with its
+    traceback (``EVOACT_DEBUG``); the one-line form of such errors is tested in real processes."""
     from click.testing import CliRunner
+    from rich.console import Console
 
-    from evoact.cli import main
+    import evoact.cli
+    import evoact.views
 
     monkeypatch.chdir(tmp_path)
+    plain = Console(width=160, color_system=None)  # as a real process piped to a file sees it, whatever pytest's -s
+    monkeypatch.setattr(evoact.views, "console", plain)
+    monkeypatch.setattr(evoact.cli, "console", plain)
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = CliRunner().invoke(main, list(args))
+        # EVOACT_DEBUG: an unexpected error propagates (its traceback fails the test) instead of its one-line form
+        result = CliRunner(env={"EVOACT_DEBUG": "1"}).invoke(evoact.cli.main, list(args), prog_name="evoact")
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         if check and result.exit_code != 0:

@@ -42,7 +42,9 @@ def test_the_top_k_carry_n_seeds_and_the_ranking_uses_their_mean(raced):
         assert sorted(s.seed for s in seeds) == sorted(set(s.seed for s in seeds)) and len(seeds) == 2
         assert 3 not in {s.seed for s in seeds}  # the search's own seed is the first of the n
         trained = [s for s in seeds if s.source is None and s.status == "ok"]
-        assert all(set(s.scores) == {"mnist1d-mlp"} and s.scores["mnist1d-mlp"].val_acc is not None for s in trained)
+        assert trained and all(
+            set(s.scores) == {"mnist1d-mlp"} and s.scores["mnist1d-mlp"].val_acc is not None for s in trained
+        )
         values = [row.outcome.fitness, *(s.fitness for s in seeds)]
         assert row.raced_fitness == pytest.approx(statistics.fmean(values))
         assert row.raced_std == pytest.approx(statistics.stdev(values))

@@ -297,9 +297,9 @@ def test_the_verdict_warns_where_a_confirmation_found_the_winner_worse():
 
 
 def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path):
-    """Racing stores each seed's per-task scores: the verdict, `show`'s per-task table and the report give a raced
-    candidate's validation measure as the mean over its seeds (a seed reused from the fitness cache has none), and
-    its constants are the mean over every seed's layers."""
+    """Racing stores each seed's per-task scores: the verdict (winner and baselines alike), `show`'s per-task table
+    and JSON, `inspect` and the report give a raced candidate's validation measure as the mean over its seeds (a seed
+    reused from the fitness cache has none), and its constants are the mean over every seed's layers."""
     tasks = ("mnist1d-mlp", "feynman-mlp")
     config = make_config("tiny", tasks=tasks).to_dict()
     space = load_search_space("default")
@@ -310,7 +310,11 @@ def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path
         "feynman-mlp": TaskScore(val_loss=loss),
     }
     relu = store.add_candidate("Max(0, x)", "baseline", label="relu")
-    store.record_result(relu, Outcome("ok", fitness=1.0, val_acc=0.8, scores=scores(0.8, 0.5)))
+    store.record_result(relu, Outcome("ok", fitness=1.0, val_acc=0.88, scores=scores(0.88, 0.5)))
+    store.add_race(RaceResult(relu, 11, "ok", 1.0, 1.0, scores=scores(0.8, 0.38)))  # means 0.84 and 0.44
+    store.set_raced(relu, 1.0, 0.0, 2, 0)
+    gelu = store.add_candidate("x*(erf(sqrt(2)*x/2) + 1)/2", "baseline", label="gelu")
+    store.record_result(gelu, Outcome("ok", fitness=0.99, val_acc=0.86, scores=scores(0.86, 0.45)))
     best = store.add_candidate("x*tanh(beta*x)", "random", generation=0, nodes=6)
     first = {**scores(0.9, 0.4), "mnist1d-mlp": TaskScore(val_acc=0.9, learned={"beta": (1.0, 1.2)})}
     store.record_result(best, Outcome("ok", fitness=1.1, val_acc=0.9, scores=first))
@@ -318,22 +322,38 @@ def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path
     store.add_race(RaceResult(best, 11, "ok", 1.0, 1.0, scores=raced))
     store.add_race(RaceResult(best, 12, "ok", 1.05, 0.0, source="cache"))  # reused: fitness only
     store.set_raced(best, 1.05, 0.05, 3, 0)
+    reused = store.add_candidate("x*tanh(x)", "mutation", generation=1, nodes=4)  # its first training: the cache's
+    store.record_result(reused, Outcome("duplicate", fitness=1.02, stage="cache", equivalent_to="x*tanh(x) in b"))
+    store.add_race(RaceResult(reused, 11, "ok", 1.0, 1.0, scores=scores(0.83, 0.41)))
+    store.set_raced(reused, 1.01, 0.01, 2, 0)
     store.close()
     run = open_run(tmp_path / "run")
     means = run.task_means(run.candidate(best))
     assert means["mnist1d-mlp"].mean == pytest.approx(0.87) and means["mnist1d-mlp"].seeds == 2
     assert means["feynman-mlp"].mean == pytest.approx(0.43) and means["feynman-mlp"].std == pytest.approx(0.0424264)
-    verdict = run.verdict()
-    assert (
-        verdict.per_task["feynman-mlp"].winner == pytest.approx(0.43)
-        and verdict.per_task["feynman-mlp"].winner_seeds == 2
-    )
-    assert run.task_means(run.candidate(relu))["mnist1d-mlp"].seeds == 1
+    verdict = run.verdict().per_task
+    assert verdict["feynman-mlp"].winner == pytest.approx(0.43) and verdict["feynman-mlp"].winner_seeds == 2
+    assert (verdict["mnist1d-mlp"].best_baseline, verdict["mnist1d-mlp"].baseline) == ("gelu", 0.86)  # relu: 0.84
+    assert verdict["feynman-mlp"].best_baseline == "relu" and verdict["feynman-mlp"].baseline == pytest.approx(0.44)
+    assert verdict["feynman-mlp"].baseline_seeds == 2
     assert run.learned(run.candidate(best)) == {"beta": (1.0, 1.2, 1.4)}  # the raced seed's layers count too
     assert run.constants(run.candidate(best))["beta"] == pytest.approx(1.2)
     assert "PARAMS = {'beta': 1.2}" in run.export(tmp_path / "act.py", best, format="sympy").read_text()
     text = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(tmp_path / "run")]).output
-    assert "0.8700 (2)" in text and "0.4300 (2)" in text and "0.8000" in text
+    assert "0.8700 (2)" in text and "0.4300 (2)" in text and "0.8600" in text
+    assert "0.8300 (1)" in text  # reused from the cache: its raced seed is all it has per task
+    shown = json.loads(CliRunner().invoke(main, ["show", str(tmp_path / "run"), "--json"]).output)
+    row = next(r for r in shown["ranking"] if r["id"] == best)
+    assert row["task_means"]["feynman-mlp"] == {
+        "metric": "loss",
+        "mean": pytest.approx(0.43),
+        "std": pytest.approx(0.0424264),
+        "seeds": 2,
+    }
+    assert next(b for b in shown["baselines"] if b["label"] == "relu")["task_means"]["mnist1d-mlp"]["seeds"] == 2
+    inspected = json.loads(CliRunner().invoke(main, ["inspect", str(tmp_path / "run"), str(best), "--json"]).output)
+    assert inspected["task_means"]["mnist1d-mlp"]["mean"] == pytest.approx(0.87)
     page = render_report(RunStore.open(tmp_path / "run"), top=3)
     assert "raced: mean ± sd over its seeds" in page and "0.87 ± 0.04243 (2 seeds)" in page
+    assert "0.44 ± 0.08485 (2 seeds) (relu)" in page
     assert "validation, raced: mean ± sd" in page

@@ -330,17 +330,23 @@ def test_a_full_disk_is_named_with_the_database_and_keeps_what_was_saved(tmp_pat
 
 
 def test_a_run_whose_races_lack_per_task_scores_is_read_as_it_is_and_gains_them_when_written(tmp_path):
-    """Races stored before their per-task scores were: read with none, and a writer adds the nullable column."""
+    """Races stored before their per-task scores were: read with none, and a writer adds the table that holds them.
+    The races table itself keeps the columns every earlier evoact of this format reads with ``SELECT *``."""
     path = tmp_path / "run"
     store = RunStore.create(path, {"config": {}})
     cid = store.add_candidate("x*tanh(x)", "random")
     store.add_race(RaceResult(cid, 7, "ok", 0.9))
-    store._conn.execute("ALTER TABLE races DROP COLUMN scores")
+    columns = [row[1] for row in store._conn.execute("PRAGMA table_info(races)")]
+    assert columns == ["candidate", "seed", "status", "fitness", "seconds", "error", "source", "finished_at"]
+    store._conn.execute("DROP TABLE race_scores")
     store.close()
     assert RunStore.open(path).races(cid)[0].scores == {}
     upgraded = RunStore.reopen(path)
     upgraded.add_race(RaceResult(cid, 8, "ok", 0.8, scores={"mnist1d-mlp": TaskScore(val_acc=0.8)}))
     assert [r.scores.get("mnist1d-mlp") for r in upgraded.races(cid)] == [None, TaskScore(val_acc=0.8)]
-    upgraded._conn.execute("UPDATE races SET scores='[1]' WHERE seed=8")
+    upgraded.add_race(RaceResult(cid, 8, "failed", error="diverged"))  # trained again: its old scores go
+    assert upgraded.races(cid)[1].scores == {}
+    upgraded.add_race(RaceResult(cid, 8, "ok", 0.8, scores={"mnist1d-mlp": TaskScore(val_acc=0.8)}))
+    upgraded._conn.execute("UPDATE race_scores SET scores='[1]' WHERE seed=8")
     with pytest.raises(RunStoreError, match="race of candidate #1 seed 8: scores must be a mapping"):
         upgraded.races(cid)
