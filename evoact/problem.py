@@ -386,6 +386,7 @@ class Problem:
                 seconds=0.0,
                 duplicate_of=same_run[0].id if same_run and same_run[0].id != cid else None,
                 equivalent_to=f"{known.source} {known.formula} ({known.status}, {known.evaluations} evaluation(s))",
+                learned=self.cache.learned(self.protocol, fp, self._rows[cid].formula) if known.status == "ok" else {},
             ),
         )
         return True
@@ -492,6 +493,7 @@ class Problem:
             f"{self.store.path.name} #{row.id}",
             scores,
             self.family,
+            row.outcome.every_layer if row.status == Status.OK else None,
         )
 
     def _read(self, ids: list[int]) -> list[Candidate]:

@@ -116,6 +116,7 @@ class Racing:
                     result.error,
                     row.formula,
                     f"{self.store.path.name} #{cid}",
+                    learned=outcome.every_layer if ok else None,
                 )
         self._know(result)
 
@@ -143,6 +144,9 @@ class Racing:
             0.0,
             known.reason if known.status != Status.OK else None,
             f"{known.source} {known.formula}",
+            learned=self.cache.learned(self._protocol(seed), row.fingerprint, row.formula)
+            if known.status == Status.OK
+            else {},
         )
         self.store.add_race(result)
         return result

@@ -318,6 +318,7 @@ class RaceResult(_Record):
     source: str | None = None
     finished_at: float | None = None
     scores: Mapping[str, TaskScore] = field(default_factory=dict)  # per task; none for a result reused from the cache
+    learned: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # a reused result's constants, where known
 
     def __post_init__(self) -> None:
         """The status given as text becomes its enum; a stored row (not trusted) must hold a finite fitness."""
@@ -331,7 +332,7 @@ class RaceResult(_Record):
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> RaceResult:
         """A stored race row (not trusted) as a record; a ``RecordError`` for anything else."""
-        return cls(**_checked(cls, data, {"scores": _task_scores}))
+        return cls(**_checked(cls, data, {"scores": _task_scores, "learned": _learned}))
 
 
 def baselines_failed(baselines: Sequence[Candidate]) -> str | None:

@@ -11,7 +11,7 @@ import shlex
 import sqlite3
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ from evoact.records import (
     RunState,
     Stage,
     Status,
-    TaskScore,
     baselines_failed,
     every_layer,
     mean_learned,
@@ -131,13 +130,17 @@ class RunReader:
     def learned(self, row: Candidate) -> dict[str, tuple[float, ...]]:
         """Each learnable constant's trained values over every task's layers, first training first, then each raced
         seed's (racing ranked the candidate by all of them, so its constants are theirs too)."""
-        return every_layer([row.outcome.scores, *self._raced(row)]) or row.outcome.every_layer
+        out = dict(row.outcome.every_layer)
+        for race in self._raced(row):
+            for name, values in (every_layer([race.scores]) or race.learned).items():
+                out[name] = out.get(name, ()) + tuple(values)
+        return out
 
-    def _raced(self, row: Candidate, races: Sequence[RaceResult] | None = None) -> list[Mapping[str, TaskScore]]:
-        """The per-task scores of ``row``'s raced seeds that trained (``races``: its stored ones, where read already;
-        a seed reused from the fitness cache has only its fitness)."""
+    def _raced(self, row: Candidate, races: Sequence[RaceResult] | None = None) -> list[RaceResult]:
+        """``row``'s raced seeds that trained or were reused from the fitness cache (``races``: its stored ones, where
+        read already); a reused one has no per-task scores, and its constants only where the cache held them."""
         races = self.store.races(row.id) if races is None else races
-        return [r.scores for r in races if r.status == Status.OK and r.scores]
+        return [r for r in races if r.status == Status.OK]
 
     def cascade(self) -> CascadeSummary:
         """What the rejection cascade did: proposals, rejections per stage, cache hits, trainings, seconds saved.
@@ -454,7 +457,7 @@ class RunReader:
         """Each task's validation measure of ``row``: the mean over its first training and its raced seeds' (``races``:
         its stored ones, where read already), with the spread; a task whose quality hurdle stopped it counts no
         seed."""
-        trainings = [row.outcome.scores, *self._raced(row, races)]
+        trainings = [row.outcome.scores, *(r.scores for r in self._raced(row, races))]
         out = {}
         for task, metric in self.metrics.items():
             values = [

@@ -107,7 +107,8 @@ CREATE TABLE IF NOT EXISTS races (
 CREATE TABLE IF NOT EXISTS race_scores (
     candidate INTEGER NOT NULL,
     seed INTEGER NOT NULL,
-    scores TEXT NOT NULL,
+    scores TEXT,
+    learned TEXT,
     PRIMARY KEY (candidate, seed)
 );
 """
@@ -645,10 +646,11 @@ class RunStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (*key, result.status, result.fitness, result.seconds, result.error, result.source, time.time()),
             )
-            if result.scores:
+            if result.scores or result.learned:
+                plain = result.plain()
                 self._conn.execute(
-                    "INSERT OR REPLACE INTO race_scores (candidate, seed, scores) VALUES (?, ?, ?)",
-                    (*key, json.dumps(result.plain()["scores"])),
+                    "INSERT OR REPLACE INTO race_scores (candidate, seed, scores, learned) VALUES (?, ?, ?, ?)",
+                    (*key, json.dumps(plain.get("scores", {})), json.dumps(plain.get("learned", {}))),
                 )
             else:
                 self._conn.execute("DELETE FROM race_scores WHERE candidate=? AND seed=?", key)
@@ -658,12 +660,13 @@ class RunStore:
 
     def races(self, cid: int | None = None) -> list[RaceResult]:
         """The stored extra-seed trainings, of one candidate or of all, with their per-task scores (none for a run
-        made before racing; no scores where a seed was reused from the fitness cache, or stored before they were)."""
+        made before racing; no scores where a seed was reused from the fitness cache, which gives its constants'
+        trained values where it holds them, or stored before they were)."""
         if not self._has("races"):
             return []
         where, args = ("WHERE r.candidate=?", (cid,)) if cid is not None else ("", ())
         join = "LEFT JOIN race_scores s ON s.candidate = r.candidate AND s.seed = r.seed"
-        scores = ("s.scores", join) if self._has("race_scores") else ("NULL AS scores", "")
+        scores = ("s.scores, s.learned", join) if self._has("race_scores") else ("NULL AS scores, NULL AS learned", "")
         cur = self._conn.execute(
             f"SELECT r.*, {scores[0]} FROM races r {scores[1]} {where} ORDER BY r.candidate, r.seed", args
         )
@@ -673,6 +676,7 @@ class RunStore:
             row = dict(zip(names, values))
             try:
                 row["scores"] = json.loads(row.get("scores") or "{}")
+                row["learned"] = json.loads(row.get("learned") or "{}")
                 out.append(RaceResult.from_plain(row))
             except ValueError as exc:  # a RecordError too
                 what = "per-task scores are not JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)

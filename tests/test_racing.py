@@ -73,7 +73,6 @@ def test_the_same_search_gives_the_same_raced_ranking(raced, tmp_path):
     assert _ranking(tmp_path / "again" / "run") == _ranking(raced)
 
 
-@pytest.mark.slow
 def test_race_results_are_shared_through_the_fitness_cache_per_seed(tmp_path):
     first, second = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
     run_search(make_config("tiny", **SETTINGS), first)
@@ -82,6 +81,10 @@ def test_race_results_are_shared_through_the_fitness_cache_per_seed(tmp_path):
     reused = [r for r in RunStore.open(second).races() if r.source]
     assert reused and not [r for r in trained if not RunStore.open(second).candidate(r.candidate).label]
     assert _ranking(second) == [(f, m, n, v) for f, m, n, v in _ranking(first)]
+    a, b = open_run(first), open_run(second)  # reused, and exported with the constants the first run trained
+    learnable = [(x, y) for x, y in zip(a.ranking(), b.ranking()) if "beta" in x.formula]
+    assert learnable and all(a.constants(x) == b.constants(y) for x, y in learnable)
+    assert all(a.learned(x) == b.learned(y) != {} for x, y in learnable)
 
 
 def test_race_zero_turns_racing_off_and_bad_settings_are_refused(tmp_path):

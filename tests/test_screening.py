@@ -119,6 +119,19 @@ def test_cache_keeps_the_mean_per_protocol(tmp_path):
     assert FitnessCache(tmp_path / "cache.db").get(protocol, "fp").evaluations == 2  # persists across processes
 
 
+def test_cache_keeps_trained_constants_for_the_formula_that_learned_them(tmp_path):
+    """A reuse exports the constants its formula trained to; an equivalent formula's (another parameterisation)
+    gets none, and a tampered value is dropped rather than exported."""
+    cache = FitnessCache(tmp_path / "cache.db")
+    protocol = protocol_key("mnist1d-cnn", {"epochs": 3})
+    cache.add(protocol, "fp", "ok", 0.8, None, "x*tanh(beta*x)", "run #1", learned={"beta": (1.1, 1.3)})
+    cache.add(protocol, "fp", "ok", 0.9, None, "x*tanh(x*beta)", "run #2")  # no constants: nothing recorded
+    assert cache.learned(protocol, "fp", "x*tanh(beta*x)") == {"beta": (1.1, 1.3)}
+    assert cache.learned(protocol, "fp", "beta*x*tanh(x)") == {}
+    cache._conn.execute('UPDATE learned SET learned = \'{"beta": ["import os"]}\'')
+    assert cache.learned(protocol, "fp", "x*tanh(beta*x)") == {}
+
+
 def test_cache_means_count_only_the_evaluations_that_gave_a_fitness(tmp_path):
     """A function trained twice, once to the end and once stopped by a hurdle, keeps the fitness it had, and its
     relative per-task scores (what the surrogate learns from) are averaged like the fitness."""

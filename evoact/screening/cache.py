@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,15 @@ CREATE TABLE IF NOT EXISTS details (
     PRIMARY KEY (protocol, fingerprint)
 );
 CREATE INDEX IF NOT EXISTS details_family ON details (family);
+-- the learnable constants' trained values (every layer of every task) of a training of exactly ``formula``: what a
+-- reuse of its outcome exports (an equivalent formula's constants may mean something else)
+CREATE TABLE IF NOT EXISTS learned (
+    protocol TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    formula TEXT NOT NULL,
+    learned TEXT NOT NULL,
+    PRIMARY KEY (protocol, fingerprint, formula)
+);
 """
 
 
@@ -123,6 +133,18 @@ class FitnessCache:
         row = self._conn.execute(f"{_SELECT} WHERE o.protocol=? AND o.fingerprint=?", (protocol, fp)).fetchone()
         return None if row is None else _outcome(row)
 
+    def learned(self, protocol: str, fp: str, formula: str) -> dict[str, tuple[float, ...]]:
+        """The constants' trained values the last training of exactly ``formula`` recorded (none where none did, or
+        where the file holds anything but lists of finite numbers)."""
+        row = self._conn.execute(
+            "SELECT learned FROM learned WHERE protocol=? AND fingerprint=? AND formula=?", (protocol, fp, formula)
+        ).fetchone()
+        try:
+            values = json.loads(row[0]) if row else {}
+            return {str(k): tuple(float(x) for x in v if math.isfinite(x)) for k, v in values.items()}
+        except (ValueError, TypeError, AttributeError):
+            return {}
+
     def known(self, family: str) -> list[Outcome]:
         """Every outcome recorded under a protocol of ``family`` (any training seed), oldest first."""
         rows = self._conn.execute(f"{_SELECT} WHERE d.family=? ORDER BY o.rowid", (family,))
@@ -139,12 +161,19 @@ class FitnessCache:
         source: str,
         scores: Sequence[float] | None = None,
         family: str | None = None,
+        learned: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         """Record one evaluation: fitness values (and relative ``scores``) accumulate while every evaluation is 'ok';
         the first outcome's status is kept, and a later rejection or failure counts as an evaluation without a
-        fitness. ``family``: the protocol's key without the training seed (``known``)."""
+        fitness. ``family``: the protocol's key without the training seed (``known``); ``learned``: the constants'
+        trained values, kept for ``formula`` itself."""
         key = (protocol, fp)
         with self.transaction():
+            if learned:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO learned VALUES (?, ?, ?, ?)",
+                    (*key, formula, json.dumps({k: list(v) for k, v in learned.items()})),
+                )
             row = self._conn.execute(
                 "SELECT o.status, o.evaluations, o.fitness_sum, d.scored, d.scores_sum, d.scores_n FROM outcomes o"
                 " LEFT JOIN details d ON d.protocol = o.protocol AND d.fingerprint = o.fingerprint"
