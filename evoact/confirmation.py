@@ -372,13 +372,14 @@ def _entries(
     plain: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """The functions to confirm, each with where its constants start (``params``, a baseline's own): the hall of
-    fame's top (by its raced mean where raced), the caller's formulas, then the ``baselines``, then the ``plain``
+    fame's top (by its raced mean where raced; a variant ``show`` lists, which only rescales a better-ranked function,
+    is passed over), the caller's formulas, then the ``baselines``, then the ``plain``
     baselines (each activation in the plain FFN at equal parameters; GLU tasks only).
 
     A candidate equal to a baseline is named so (``#7 = mish``) and shares its trainings, which are keyed by formula.
     """
     params = params or {}
-    best = store.hall_of_fame(top)
+    best = RunReader(store).distinct(top)
     if not best:
         raise ValueError(f"{store.path}: no evolved candidate has a fitness yet; nothing to confirm")
     named = {baseline_formula(name): name for name in baselines}  # canonical formulas, as the store's are

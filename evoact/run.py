@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import math
 import shlex
 import sqlite3
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -377,23 +378,33 @@ class RunReader:
         """The ranking's first ``top`` rows; a function that only rescales a better-ranked one (a constant output
         factor, sign included) is marked as that one's variant (``variant_of``, ``factor``): the same idea twice. A
         baseline is never a variant: it keeps its own row."""
-        heads: dict[str, tuple[int, np.ndarray]] = {}
-        out = []
         races = self._races_of(ranked[:top])
-        for rank, row in enumerate(ranked[:top], 1):
-            means = self.task_means(row, races[row.id])
+        return tuple(
+            RankedCandidate(row, rank, head, factor, self.task_means(row, races[row.id]))
+            for rank, row, head, factor in itertools.islice(self._variants(ranked), top)
+        )
+
+    def _variants(self, ranked: Sequence[Candidate]) -> Iterator[tuple[int, Candidate, int | None, float | None]]:
+        """Each of ``ranked`` with its rank and, where it only rescales a better-ranked function, that one's id and
+        the factor (sign included); a baseline is never a variant."""
+        heads: dict[str, tuple[int, np.ndarray]] = {}
+        for rank, row in enumerate(ranked, 1):
             values = values_at(parse(row.formula), probe_points(), self.constants(row))
             key = scale_free_fingerprint(values)
             if key in heads and not row.label:
                 head, reference = heads[key]
                 factor = float(np.sqrt(np.mean(values**2) / np.mean(reference**2)))
-                sign = 1 if values @ reference >= 0 else -1
-                out.append(RankedCandidate(row, rank, head, factor * sign, means))
+                yield rank, row, head, factor * (1 if values @ reference >= 0 else -1)
                 continue
             if key and key not in heads:
                 heads[key] = (row.id, values)
-            out.append(RankedCandidate(row, rank, task_means=means))
-        return tuple(out)
+            yield rank, row, None, None
+
+    def distinct(self, top: int) -> list[Candidate]:
+        """The best ``top`` evolved candidates, passing over each that only rescales a better-ranked function (what
+        ``show`` lists as a variant): what ``confirm --top`` trains, so that N slots hold N ideas."""
+        rows = (row for _, row, head, _ in self._variants(self.store.ranked()) if head is None and not row.label)
+        return list(itertools.islice(rows, top))
 
     def summary(self, top: int = 20, status: Status | str | None = None) -> RunSummary:
         """Everything ``evoact show`` prints and the report renders; ``status``: also list that status's candidates."""

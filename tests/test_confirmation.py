@@ -445,3 +445,28 @@ def test_a_summary_stored_before_tasks_kept_their_seeds_adds_up_with_its_own_see
     a, b = (title for title, _, _ in tables(merged))
     assert a.startswith("a: test accuracy over 2 fresh seeds") and "; 2 epochs)" in a
     assert b.startswith("b (not used by the search): test loss over 1 fresh seeds") and "; 5 epochs)" in b
+
+
+def test_confirm_top_passes_over_a_variant_show_lists(tmp_path):
+    """`show` lists `2*x*tanh(x)` under `x*tanh(x)` as its variant (the same idea, rescaled): `--top 2` confirms two
+    ideas, the best and the next distinct one."""
+    from evoact.api import open_run
+    from evoact.records import Outcome, TaskScore
+    from evoact.search_space import load_search_space
+
+    config = make_config("tiny", tasks=("mnist1d-mlp",)).to_dict()
+    space = load_search_space("default")
+    store = RunStore.create(tmp_path / "run", {"config": config, "search_space": {"text": space.text, "source": "x"}})
+    ids = {}
+    for formula, fitness in (("x*tanh(x)", 1.1), ("2*x*tanh(x)", 1.05), ("x + tanh(x)", 1.0)):
+        ids[formula] = store.add_candidate(formula, "random", generation=0, nodes=4)
+        scores = {"mnist1d-mlp": TaskScore(val_acc=fitness / 2)}
+        store.record_result(ids[formula], Outcome("ok", fitness=fitness, val_acc=fitness / 2, scores=scores))
+    store.set_meta("state", "finished")
+    store.close()
+    ranking = open_run(tmp_path / "run").summary().ranking
+    assert [r.variant_of for r in ranking] == [None, ids["x*tanh(x)"], None]
+    assert [r.id for r in open_run(tmp_path / "run").distinct(2)] == [ids["x*tanh(x)"], ids["x + tanh(x)"]]
+    summary = confirm_run(tmp_path / "run", top=2, seeds=2, tasks=["mnist1d-mlp"], epochs=1, workers=2)
+    confirmed = [r.name for r in summary.tasks["mnist1d-mlp"].rows if not r.baseline]
+    assert sorted(confirmed) == sorted([f"#{ids['x*tanh(x)']}", f"#{ids['x + tanh(x)']}"])
