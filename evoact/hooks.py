@@ -41,6 +41,10 @@ class Hook:
         """A candidate's fitness was set after its outcome: a multi-task search's baselines, once their scores have
         made each task's reference."""
 
+    def raced(self, candidate: Candidate) -> None:
+        """Racing learned another seed of a candidate: its ``rank_fitness`` (the mean over its seeds, which the
+        ranking orders by) is now this."""
+
     def step(self, index: int, state: dict[str, Any]) -> None:
         """The algorithm was told a step's results; ``state`` is its state now."""
 
@@ -116,6 +120,10 @@ class Hooks(Hook):
     def scored(self, candidate: Candidate) -> None:
         for subscriber in self.subscribers:
             subscriber.scored(candidate)
+
+    def raced(self, candidate: Candidate) -> None:
+        for subscriber in self.subscribers:
+            subscriber.raced(candidate)
 
     def step(self, index: int, state: dict[str, Any]) -> None:
         for subscriber in self.subscribers:

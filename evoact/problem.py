@@ -63,7 +63,7 @@ class Problem:
         self._uncached: list[Candidate] = []  # results whose fitness waited for the references
         self._rows: dict[int, Candidate] = {}  # every candidate of this session, as last stored
         self._finished: list[Candidate] = []  # proposals that got an outcome since the last ``collect``
-        self.racing = Racing(store, config, self.cache, self._rows, self._fitness, self.params_of)
+        self.racing = Racing(store, config, self.cache, self._rows, self._fitness, self.params_of, self.hooks.raced)
         surrogate = self.screening.surrogate > 0 or self.screening.selecting
         self.gate = self._gate() if self.screening.active and surrogate else None
         self._gate_generation: int | None = None  # the generation the surrogate was last fitted for

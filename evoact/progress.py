@@ -68,7 +68,7 @@ class SearchProgress(Hook):
         self.every = False  # count every proposal, screened out or not (``planned``)
         self.removed: dict[str, int] = {}
         self._counted: set[int] = set()  # a resumed run's candidates may be reported twice: count each once
-        self.best: tuple[float, str] | None = None
+        self._fitness: dict[int, tuple[float, str]] = {}  # candidate -> what the ranking orders it by, and its name
         self.label = "baselines"
         self._pace = _Pace(workers)
         self._live = self.console.is_terminal
@@ -100,8 +100,16 @@ class SearchProgress(Hook):
         self.label = f"gen {generation} of 0-{self.generations - 1}"
         self._show()
 
+    @property
+    def best(self) -> tuple[float, str] | None:
+        """The best fitness so far and its function's name, as the ranking orders them (by the raced mean where
+        raced; a candidate that failed a raced seed ranks below every other, and a duplicate within the run is its
+        original)."""
+        return max(self._fitness.values(), default=None)
+
     def _best(self) -> str:
-        return f"{self.best[0]:.4f} {shorten(self.best[1], 12)}" if self.best else "-"
+        best = self.best
+        return f"{best[0]:.4f} {shorten(best[1], 12)}" if best else "-"
 
     def _rejected(self) -> str:
         """The rejections, and how many of them the surrogate skipped (not trained, unlike the cascade's others)."""
@@ -150,13 +158,21 @@ class SearchProgress(Hook):
         self._best_of(row)
 
     def _best_of(self, row: Candidate) -> None:
+        fitness = row.rank_fitness
         o = row.outcome
         if (
             o.status in (Status.OK, Status.DUPLICATE)
-            and o.fitness is not None
-            and (self.best is None or o.fitness > self.best[0])
+            and fitness is not None
+            and not (row.raced_failed or o.duplicate_of)
         ):
-            self.best = (o.fitness, row.label or row.formula)
+            self._fitness[row.id] = (fitness, row.label or row.formula)
+        else:
+            self._fitness.pop(row.id, None)
+
+    def raced(self, row: Candidate) -> None:
+        """Another seed of a raced candidate: the best shown follows the ranking's mean."""
+        self._best_of(row)
+        self._show()
 
     def scored(self, row: Candidate) -> None:
         """A baseline's fitness, set once the references are known: it counts for the best shown, as after a

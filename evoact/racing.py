@@ -32,7 +32,8 @@ class Racing:
     """The racing seeds of one search session: which train, what they scored, and each candidate's raced mean.
 
     ``rows`` is the problem's view of this session's candidates (id -> row as last stored); racing updates the raced
-    mean there and in the store. ``score`` turns an outcome into fitness against the run's references.
+    mean there and in the store, and ``announce``s the row. ``score`` turns an outcome into fitness against the
+    run's references.
     """
 
     def __init__(
@@ -43,9 +44,10 @@ class Racing:
         rows: dict[int, Candidate],
         score: Callable[[Outcome], float | None],
         params_of: Callable[[Candidate], dict[str, float]],
+        announce: Callable[[Candidate], None] = lambda row: None,
     ) -> None:
         self.store, self.config, self.cache, self.rows = store, config, cache, rows
-        self.score, self.params_of = score, params_of
+        self.score, self.params_of, self.announce = score, params_of, announce
         self.tickets: dict[int, tuple[int, int]] = {}  # pool ticket -> (candidate, seed) of a racing training
         self._seeds: dict[int, dict[int, float | None]] = {}  # candidate -> seed -> fitness known to this session
         self._protocols: dict[int, str] = {}  # seed -> the fitness cache's key for trainings with that seed
@@ -173,3 +175,4 @@ class Racing:
         self.rows[row.id] = replace(
             row, raced_fitness=mean, raced_std=std, raced_seeds=len(values), raced_failed=failed
         )
+        self.announce(self.rows[row.id])

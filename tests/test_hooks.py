@@ -22,7 +22,7 @@ class Recorder(Hook):
 
 def test_the_events_are_the_hook_methods():
     assert set(EVENTS) == {
-        *("start", "note", "planned", "generation", "resumed", "finished", "scored", "step", "end", "close")
+        *("start", "note", "planned", "generation", "resumed", "finished", "scored", "raced", "step", "end", "close")
     }
 
 

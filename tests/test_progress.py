@@ -109,3 +109,22 @@ def test_a_baseline_scored_after_it_finished_counts_for_the_best_shown():
     progress.scored(Candidate(1, "Max(0, x)", "baseline", label="relu", outcome=Outcome("ok", fitness=1.0)))
     progress.finished(Candidate(2, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=0.9, val_acc=0.45)))
     assert "best 1.0000 relu" in progress.console.file.getvalue().splitlines()[-1]
+
+
+def test_the_best_shown_follows_the_raced_mean_as_the_ranking_does():
+    """A lucky first seed leads until racing's further seeds bring its mean below another's; a candidate that
+    failed a raced seed ranks below every other, there as in the ranking."""
+    from dataclasses import replace
+
+    progress = SearchProgress(4, 1, Console(file=io.StringIO(), force_terminal=False, width=200), baselines=1)
+    gelu = Candidate(1, "x*(erf(sqrt(2)*x/2) + 1)/2", "baseline", label="gelu", outcome=Outcome("ok", fitness=1.0))
+    lucky = Candidate(2, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=1.03))
+    progress.finished(gelu)
+    progress.finished(lucky)
+    assert "best 1.0300 x*tanh(x)" in progress.console.file.getvalue().splitlines()[-1]
+    progress.raced(replace(lucky, raced_fitness=0.99, raced_std=0.04, raced_seeds=3))
+    progress.finished(Candidate(3, "tanh(x)", "random", outcome=Outcome("ok", fitness=0.5)))  # the next line says
+    assert "best 1.0000 gelu" in progress.console.file.getvalue().splitlines()[-1]
+    progress.raced(replace(gelu, raced_fitness=1.01, raced_seeds=2, raced_failed=1))
+    progress.finished(Candidate(4, "sin(x)", "random", outcome=Outcome("rejected")))
+    assert "best 0.9900 x*tanh(x)" in progress.console.file.getvalue().splitlines()[-1]
