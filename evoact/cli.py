@@ -26,7 +26,7 @@ from evoact.records import Candidate, RunState, Status
 from evoact.run import confirm_command
 from evoact.search_space import SearchSpaceError
 from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError
-from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, task_group
+from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, require_trusted, task_group
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs
 from evoact.workers import WorkerError
@@ -312,11 +312,12 @@ def resume(
         stop = stop_rules_from(rules)
     except ValueError as exc:
         _fail(str(exc))
-    opened = _open(run)  # what is wrong with the directory, before it is announced
-    finished = opened.state == RunState.FINISHED
+    opened = _open(run)  # what is wrong with the directory, and trust for its code, before it is announced
+    finished, tasks = opened.state == RunState.FINISHED, opened.config.tasks
     opened.close()
     if finished:
         _fail(f"{run} already finished; there is nothing to resume")
+    require_trusted(tasks, trust, "resume")
     callbacks = _callbacks(log_to)
     console.print(f"evoact: resuming [bold]{shown(str(run))}[/]", highlight=False)
     _run_to_end(

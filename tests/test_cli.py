@@ -541,6 +541,9 @@ def test_after_ctrl_c_the_hint_resumes_with_trust_for_user_code_and_a_finished_r
     stopped = evoact.search(name="mine", tasks=[example], target_fitness=-1e9, **settings)
     assert stopped.state == "stopped"
     assert _after_interrupt(stopped.path).endswith(f"continue with: evoact resume {stopped.path} --trust-task")
+    refused = CliRunner().invoke(main, ["resume", str(stopped.path)])  # without it: refused before it is announced
+    assert refused.exit_code == 1 and "resume runs it only with --trust-task" in refused.stderr
+    assert "resuming" not in refused.stdout
     done = evoact.search(name="done", tasks=["mnist1d-mlp"], **settings)
     assert done.state == "finished"
     assert _after_interrupt(done.path) == (
