@@ -457,12 +457,8 @@ class RunReader:
         return best[0] if best else None
 
     def _races_of(self, rows: Sequence[Candidate]) -> dict[int, list[RaceResult]]:
-        """The stored raced seeds of each of ``rows``, read at once."""
-        wanted: dict[int, list[RaceResult]] = {r.id: [] for r in rows}
-        for race in self.store.races():
-            if race.candidate in wanted:
-                wanted[race.candidate].append(race)
-        return wanted
+        """The stored raced seeds of each of ``rows`` (by the races table's key: a page of a large run reads few)."""
+        return {r.id: self.store.races(r.id) for r in rows}
 
     def task_means(self, row: Candidate, races: Sequence[RaceResult] | None = None) -> dict[str, TaskMean]:
         """Each task's validation measure of ``row``: the mean over its first training and its raced seeds' (``races``:
