@@ -26,3 +26,8 @@ def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'evoact' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API too, for tab completion (its names are imported on first use)."""
+    return sorted({*globals(), *__all__})

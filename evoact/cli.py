@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -374,13 +375,13 @@ def next_steps(run_dir: Path, tasks: tuple[str, ...]) -> str:
     """What to do after a search: show it, confirm it (on your own tasks where it ran on them, on fresh seeds; else on
     your own network), export, list the runs."""
     own = any(is_user_task(t) for t in tasks)
-    where = shown(str(run_dir))
+    where = shown(shlex.quote(str(run_dir)))  # quoted as confirm_command quotes it: each pastes into a shell
     confirm = shown(confirm_command(run_dir, tasks)) + (
         " (fresh seeds on your tasks)" if own else " --task my_task.py:fn (your own network)"
     )
     return (
         f"evoact show {where}   |   {confirm}   |   evoact export {where} ID -o my_act.py"
-        f"   |   evoact runs {shown(str(run_dir.parent))}"
+        f"   |   evoact runs {shown(shlex.quote(str(run_dir.parent)))}"
     )
 
 

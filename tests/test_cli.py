@@ -561,6 +561,9 @@ def test_the_next_steps_after_a_search_on_your_own_tasks_confirm_there():
     run = Path("runs/a")
     assert "evoact confirm runs/a --group search --trust-task" in next_steps(run, ("/me/task.py:fit",))
     assert "evoact confirm runs/a --task my_task.py:fn (your own network)" in next_steps(run, ("digits-cnn",))
+    odd = next_steps(Path("live/C<b>&x"), ("digits-cnn",))  # every command in it pastes into a shell alike
+    assert "evoact show 'live/C<b>&x'" in odd and "evoact export 'live/C<b>&x' ID" in odd
+    assert "evoact confirm 'live/C<b>&x'" in odd and odd.endswith("evoact runs live")
 
 
 def test_report_and_plot_never_write_over_a_file_of_another_kind(small_run, tmp_path, monkeypatch):
