@@ -197,7 +197,7 @@ def _verdict(verdict: Verdict | None, confirm: str) -> str:
     if verdict is None:
         return "<div id='verdict'><h2>Verdict</h2><p class='muted'>no evolved candidate has a fitness yet</p></div>"
     w, b, margin = verdict.winner, verdict.best_baseline, verdict.margin
-    called = "Winner" if margin is None or margin > 0 else "Best evolved"
+    called = "Winner" if verdict.wins else "Best evolved"
     head = (
         f"<p>{called}: candidate {w.id}"
         f" <code>{html.escape(w.formula)}</code>"

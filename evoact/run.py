@@ -338,8 +338,10 @@ class RunReader:
                 confirmed[task] = confirmed_verdict(result, row)
         head = baselines[0] if baselines else None
         return Verdict(
-            winner=FunctionRef(best.id, best.formula, best.rank_fitness),
-            best_baseline=None if head is None else BaselineRef(str(head.label), head.rank_fitness),
+            winner=FunctionRef(best.id, best.formula, best.rank_fitness, best.raced_std, best.raced_seeds),
+            best_baseline=None
+            if head is None
+            else BaselineRef(str(head.label), head.rank_fitness, head.raced_std, head.raced_seeds),
             margin=None
             if head is None or best.rank_fitness is None or head.rank_fitness is None
             else best.rank_fitness - head.rank_fitness,

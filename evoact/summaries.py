@@ -64,6 +64,8 @@ class FunctionRef(_Summary):
     id: int
     formula: str
     fitness: float | None
+    std: float | None = None  # the spread of its raced seeds' fitness (None: one seed)
+    seeds: int = 1
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class BaselineRef(_Summary):
 
     name: str
     fitness: float | None
+    std: float | None = None  # the spread of its raced seeds' fitness (None: one seed)
+    seeds: int = 1
 
 
 @dataclass(frozen=True)
@@ -123,14 +127,41 @@ class Verdict(_Summary):
     known_as: str | None = None  # the published function the winner is (a rediscovery), if any
 
     @property
+    def within_noise(self) -> bool:
+        """The winner leads the best baseline by no more than the seed-to-seed spread of either's fitness (or each
+        trained on one seed, so nothing says how far one seed's luck goes)."""
+        b, w = self.best_baseline, self.winner
+        if b is None or self.margin is None or self.margin <= 0:
+            return False
+        spreads = [s for s in (w.std, b.std) if s is not None]
+        return not spreads or self.margin <= max(spreads)
+
+    @property
+    def wins(self) -> bool:
+        """The winner leads the best baseline by more than seed noise, and no confirmation found it worse."""
+        return self.margin is not None and self.margin > 0 and not self.within_noise and not self.confirmed_as("worse")
+
+    @property
     def note(self) -> str | None:
-        """A warning when the run's best evolved function is not better than its best baseline, or when a
-        confirmation on fresh seeds found it significantly worse than a task's best baseline; else None."""
+        """A warning when the run's best evolved function is not better than its best baseline, or leads it by no
+        more than seed noise, or when a confirmation on fresh seeds found it significantly worse than a task's best
+        baseline; else None."""
         b, w, notes = self.best_baseline, self.winner, []
         if b is not None and self.margin is not None and self.margin <= 0:
             notes.append(
                 f"the best evolved candidate #{w.id} (fitness {w.fitness:.4f}) is not better than the baseline"
                 f" {b.name} ({b.fitness:.4f}): this run found nothing to prefer to {b.name}"
+            )
+        elif b is not None and self.within_noise:
+            spreads = [s for s in (w.std, b.std) if s is not None]
+            noise = (
+                f"no more than their seeds' spread (sd {max(spreads):.4f})"
+                if spreads
+                else "on one seed each, which says nothing of the seeds' spread"
+            )
+            notes.append(
+                f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f}, {noise}:"
+                " confirm it on fresh seeds before trusting the lead"
             )
         if worse := self.confirmed_as("worse"):
             notes.append(f"on fresh seeds (evoact confirm) #{w.id} was significantly worse than {worse}")

@@ -46,7 +46,11 @@ def test_the_report_renders_in_headless_chromium_with_every_image(store, tmp_pat
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
-def test_the_verdict_calls_the_top_candidate_a_winner_only_when_it_beats_the_best_baseline(small_run, tmp_path):
+def test_the_verdict_calls_the_top_candidate_a_winner_only_when_it_beats_the_best_baseline_beyond_noise(
+    small_run, tmp_path
+):
+    """A lead on one seed each, or within the raced seeds' spread, is no win: the report says "Best evolved" and
+    why; a lead beyond the spread is a win; a lead the baseline has is no win either."""
     import shutil
 
     def head(run) -> str:
@@ -54,10 +58,20 @@ def test_the_verdict_calls_the_top_candidate_a_winner_only_when_it_beats_the_bes
         assert found is not None
         return found.group(1)
 
-    assert head(small_run) == "Winner"  # x*tanh(x) at 0.9 against relu's 0.8
+    assert head(small_run) == "Best evolved"  # x*tanh(x) at 0.9 against relu's 0.8, one seed each
     page = render_report(RunStore.open(small_run), top=2)
+    assert "leads the baseline relu by 0.1000, on one seed each" in page and "confirm it on fresh seeds" in page
     assert f"Not confirmed yet: <code>evoact confirm {small_run}</code>" in page  # the command, not a placeholder
-    assert "best baseline (validation, first training)" in page  # racing keeps only later seeds' fitness
+    assert "best baseline (validation, first training)" in page
+    for n, (spread, called) in enumerate(((0.15, "Best evolved"), (0.02, "Winner"))):
+        shutil.copytree(small_run, tmp_path / f"raced{n}")
+        store = RunStore.reopen(tmp_path / f"raced{n}")
+        mine = next(r.id for r in store.candidates() if not r.label)
+        store.set_raced(mine, 0.9, spread, 3, 0)
+        store.set_raced(next(r.id for r in store.candidates() if r.label == "relu"), 0.8, 0.01, 3, 0)
+        store.close()
+        assert head(tmp_path / f"raced{n}") == called, spread
+    assert "spread (sd 0.1500)" in render_report(RunStore.open(tmp_path / "raced0"), top=2)
     shutil.copytree(small_run, tmp_path / "run")
     store = RunStore.reopen(tmp_path / "run")
     store.set_fitness(next(r.id for r in store.candidates() if r.label == "relu"), 0.95)
