@@ -276,7 +276,8 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
     """
     BOUNDS["report_top"].check("top", top)
     run = RunReader(store)
-    summary, config, test = run.summary(top), run.config, run.test_measure
+    summary = run.summary(top + len(store.baselines()))  # its ranking holds the hall of fame's ``top`` and variants
+    config, test = run.config, run.test_measure
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>evoact report: {html.escape(store.path.name)}</title>",
@@ -362,10 +363,19 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
         for title, header, rows in tables(summary.confirmation):
             parts.append(f"<h3>{html.escape(title)}</h3>" + html_table(list(header), rows))
     parts.append("<h2 id='hall-of-fame'>Hall of fame</h2>")
-    for rank, row in enumerate(store.hall_of_fame(top), 1):
+    fame = [r for r in summary.ranking if not r.candidate.label][:top]
+    for rank, ranked in enumerate(fame, 1):
+        row = ranked.candidate
         info = _described(row.formula, tuple(sorted(run.constants(row).items())))
+        variant = (
+            f" <span class='muted'>(a variant of #{ranked.variant_of}: {_text(ranked.factor)} &times; it, the same"
+            " idea rescaled)</span>"
+            if ranked.variant_of is not None
+            else ""
+        )
         parts.append(
-            f"<div class='entry'><h3>#{rank} &middot; candidate {row.id}: <code>{html.escape(row.formula)}</code></h3>"
+            f"<div class='entry'><h3>#{rank} &middot; candidate {row.id}: <code>{html.escape(row.formula)}</code>"
+            f"{variant}</h3>"
         )
         parts.append(
             html_table(

@@ -77,3 +77,21 @@ def test_the_verdict_calls_the_top_candidate_a_winner_only_when_it_beats_the_bes
     store.set_fitness(next(r.id for r in store.candidates() if r.label == "relu"), 0.95)
     store.close()
     assert head(tmp_path / "run") == "Best evolved"
+
+
+def test_the_hall_of_fame_marks_a_variant_as_show_does(tmp_path):
+    """`2*x*tanh(x)` only rescales `x*tanh(x)`: the report's hall of fame says so, as `show` nests it."""
+    from evoact.records import Outcome
+    from evoact.search_space import load_search_space
+
+    config = make_config("tiny", tasks=("mnist1d-mlp",)).to_dict()
+    space = load_search_space("default")
+    store = RunStore.create(tmp_path / "run", {"config": config, "search_space": {"text": space.text, "source": "x"}})
+    ids = [store.add_candidate(f, "random", generation=0, nodes=4) for f in ("x*tanh(x)", "2*x*tanh(x)", "tanh(x)")]
+    for cid, fitness in zip(ids, (0.9, 0.85, 0.7)):
+        store.record_result(cid, Outcome("ok", fitness=fitness, val_acc=fitness))
+    store.close()
+    page = render_report(RunStore.open(tmp_path / "run"), top=3)
+    heads = re.findall(r"<h3>#\d &middot; candidate (\d+):.*?</h3>", page)
+    assert [int(h) for h in heads] == ids
+    assert page.count("(a variant of") == 1 and f"(a variant of #{ids[0]}: 2 &times; it" in page
