@@ -22,7 +22,7 @@ from evoact.evaluation import make_job
 from evoact.formula import FormulaError, constant_values, parse, to_formula
 from evoact.interrupts import held
 from evoact.progress import CountProgress
-from evoact.records import ConfirmationTraining, Status
+from evoact.records import Candidate, ConfirmationTraining, Status
 from evoact.run import RunReader
 from evoact.store import RunStore, RunStoreError
 from evoact.summaries import Confirmation
@@ -157,7 +157,15 @@ def confirm_run(
             raise ValueError(f"no tasks to confirm on: {family} tasks have no {listed(list(groups or ()))} group")
         baselines, references, plain = FAMILY_BASELINES[family]
         baselines = tuple(dict.fromkeys((*baselines, *config.baselines)))  # and the run's own (--baseline pau)
-        entries = _entries(store, top, extra, baselines, params, plain)
+        best, passed = run.distinct(top)
+        if passed:
+            notes.append(
+                "passed over "
+                + ", ".join(f"#{row.id} (a variant of #{head})" for row, head in passed)
+                + ": each only rescales a better-ranked function (evoact show nests it there); --also FORMULA"
+                " confirms one anyway"
+            )
+        entries = _entries(store, best, extra, baselines, params, plain)
         seed_list = fresh_seeds(seeds, config.seed)
         if baselines_from is not None:
             copied = shared_baselines(store, baselines_from, run.config, entries, tasks, seed_list, length)
@@ -365,21 +373,19 @@ def _epochs(task: Task, train: TrainConfig) -> float:
 
 def _entries(
     store: RunStore,
-    top: int,
+    best: list[Candidate],
     also: list[str],
     baselines: tuple[str, ...] = CONFIRM_BASELINES,
     params: dict[str, float] | None = None,
     plain: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """The functions to confirm, each with where its constants start (``params``, a baseline's own): the hall of
-    fame's top (by its raced mean where raced; a variant ``show`` lists, which only rescales a better-ranked function,
-    is passed over), the caller's formulas, then the ``baselines``, then the ``plain``
+    fame's ``best`` (``RunReader.distinct``), the caller's formulas, then the ``baselines``, then the ``plain``
     baselines (each activation in the plain FFN at equal parameters; GLU tasks only).
 
     A candidate equal to a baseline is named so (``#7 = mish``) and shares its trainings, which are keyed by formula.
     """
     params = params or {}
-    best = RunReader(store).distinct(top)
     if not best:
         raise ValueError(f"{store.path}: no evolved candidate has a fitness yet; nothing to confirm")
     named = {baseline_formula(name): name for name in baselines}  # canonical formulas, as the store's are

@@ -402,11 +402,22 @@ class RunReader:
                 heads[key] = (row.id, values)
             yield rank, row, None, None
 
-    def distinct(self, top: int) -> list[Candidate]:
+    def distinct(self, top: int) -> tuple[list[Candidate], list[tuple[Candidate, int]]]:
         """The best ``top`` evolved candidates, passing over each that only rescales a better-ranked function (what
-        ``show`` lists as a variant): what ``confirm --top`` trains, so that N slots hold N ideas."""
-        rows = (row for _, row, head, _ in self._variants(self.store.ranked()) if head is None and not row.label)
-        return list(itertools.islice(rows, top))
+        ``show`` lists as a variant): what ``confirm --top`` trains, so that N slots hold N ideas; and those passed
+        over on the way, each with the function it rescales."""
+        chosen: list[Candidate] = []
+        passed: list[tuple[Candidate, int]] = []
+        for _, row, head, _ in self._variants(self.store.ranked()):
+            if len(chosen) == top:
+                break
+            if row.label:
+                continue
+            if head is None:
+                chosen.append(row)
+            else:
+                passed.append((row, head))
+        return chosen, passed
 
     def summary(self, top: int = 20, status: Status | str | None = None) -> RunSummary:
         """Everything ``evoact show`` prints and the report renders; ``status``: also list that status's candidates."""

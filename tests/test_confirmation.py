@@ -177,19 +177,28 @@ def test_a_search_never_trains_on_the_test_group():
     assert refused.exit_code == 2 and "'test' is not one of" in refused.output
 
 
+def _top(run):
+    """The run's best candidate, as confirm --top 1 takes it."""
+    from evoact.run import RunReader
+
+    return RunReader(RunStore.open(run)).distinct(1)[0]
+
+
 def test_formulas_of_ones_own_are_confirmed_beside_the_top(confirmed):
     from evoact.confirmation import _entries
 
     run, _ = confirmed
-    entries = _entries(RunStore.open(run), 1, ["x*tanh(x)", "tanh(x)*x"])
+    entries = _entries(RunStore.open(run), _top(run), ["x*tanh(x)", "tanh(x)*x"])
     assert [e["name"] for e in entries][:2] == [entries[0]["name"], "given 1"] and entries[1]["formula"] == "x*tanh(x)"
     assert [e["name"] for e in entries if e["baseline"]] == list(CONFIRM_BASELINES)  # the same formula once
     with pytest.raises(ValueError, match="--also 'x\\*\\*': "):
-        _entries(RunStore.open(run), 1, ["x**"])
+        _entries(RunStore.open(run), _top(run), ["x**"])
     xsilu = "x*(sigmoid(x)*(1 + 2*alpha) - alpha)"  # the xsilu baseline's formula, alpha from 1 instead of 0
     with pytest.raises(ValueError, match="is the baseline xsilu's formula with other starting constants"):
-        _entries(RunStore.open(run), 1, [xsilu], ("relu", "xsilu"), {"beta": 1.0})
-    entries = _entries(RunStore.open(run), 1, [xsilu.replace("alpha", "beta")], ("relu", "xsilu"), {"beta": 1.0})
+        _entries(RunStore.open(run), _top(run), [xsilu], ("relu", "xsilu"), {"beta": 1.0})
+    entries = _entries(
+        RunStore.open(run), _top(run), [xsilu.replace("alpha", "beta")], ("relu", "xsilu"), {"beta": 1.0}
+    )
     assert [e["params"] for e in entries if e["name"] == "xsilu"] == [{"beta": 1.0, "alpha": 0.0}]
 
 
@@ -204,7 +213,7 @@ def test_a_formula_that_is_a_baseline_s_trains_once_per_seed(confirmed, tmp_path
     shutil.copytree(source, run)
     from evoact.confirmation import _entries
 
-    entries = _entries(RunStore.open(run), 1, ["gelu(x)"])
+    entries = _entries(RunStore.open(run), _top(run), ["gelu(x)"])
     distinct = len({e["formula"] for e in entries})
     assert distinct < len(entries)  # the given GELU is the baseline's formula (and the top may be one too)
     out = io.StringIO()
@@ -449,7 +458,7 @@ def test_a_summary_stored_before_tasks_kept_their_seeds_adds_up_with_its_own_see
 
 def test_confirm_top_passes_over_a_variant_show_lists(tmp_path):
     """`show` lists `2*x*tanh(x)` under `x*tanh(x)` as its variant (the same idea, rescaled): `--top 2` confirms two
-    ideas, the best and the next distinct one."""
+    ideas, the best and the next distinct one, and says which it passed over."""
     from evoact.api import open_run
     from evoact.records import Outcome, TaskScore
     from evoact.search_space import load_search_space
@@ -466,7 +475,14 @@ def test_confirm_top_passes_over_a_variant_show_lists(tmp_path):
     store.close()
     ranking = open_run(tmp_path / "run").summary().ranking
     assert [r.variant_of for r in ranking] == [None, ids["x*tanh(x)"], None]
-    assert [r.id for r in open_run(tmp_path / "run").distinct(2)] == [ids["x*tanh(x)"], ids["x + tanh(x)"]]
-    summary = confirm_run(tmp_path / "run", top=2, seeds=2, tasks=["mnist1d-mlp"], epochs=1, workers=2)
+    chosen, passed = open_run(tmp_path / "run").distinct(2)
+    assert [r.id for r in chosen] == [ids["x*tanh(x)"], ids["x + tanh(x)"]]
+    assert [(r.id, head) for r, head in passed] == [(ids["2*x*tanh(x)"], ids["x*tanh(x)"])]
+    out = io.StringIO()
+    summary = confirm_run(
+        tmp_path / "run", top=2, seeds=2, tasks=["mnist1d-mlp"], epochs=1, workers=2, console=Console(file=out)
+    )
     confirmed = [r.name for r in summary.tasks["mnist1d-mlp"].rows if not r.baseline]
     assert sorted(confirmed) == sorted([f"#{ids['x*tanh(x)']}", f"#{ids['x + tanh(x)']}"])
+    said = " ".join(out.getvalue().split())
+    assert f"passed over #{ids['2*x*tanh(x)']} (a variant of #{ids['x*tanh(x)']})" in said
