@@ -167,6 +167,10 @@ class Verdict(_Summary):
             notes.append(f"on fresh seeds (evoact confirm) #{w.id} was significantly worse than {worse}")
         return "; ".join(notes) or None
 
+    def to_json(self) -> dict[str, Any]:
+        """The fields, and what they come to: ``wins`` and the ``note`` ``show`` prints."""
+        return {**super().to_json(), "wins": self.wins, "note": self.note}
+
     def confirmed_as(self, verdict: str) -> str:
         """The tasks where the confirmation's verdict on the winner was ``verdict``, each with the baseline it was
         compared with and the p-value (``relu on mnist1d-mlp (p 0.012)``), or an empty string."""

@@ -37,7 +37,9 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         f"[bold]{shown(str(run.path))}[/]  state: {summary.state}"
         + (f" ({shown(summary.stopped_because)}; evoact resume continues it)" if summary.stopped_because else "")
         + f"  {config.algorithm} over {shown(config.space)}"
-        f"  tasks: {shown(', '.join(config.tasks))}  selection: {config.selection}  seed: {config.seed}",
+        f"  tasks: {shown(', '.join(config.tasks))}  selection: {config.selection}"
+        + (f" (aggregate: {config.aggregate})" if len(config.tasks) > 1 else "")
+        + f"  seed: {config.seed}",
         highlight=False,
     )
     baselines = len(summary.baselines)
@@ -163,6 +165,8 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         variants = {r.candidate.id: r for r in summary.ranking if r.variant_of is not None}
         title = f"ranking (top {top} and every baseline; fitness = {run.fitness_measure()})"
     test = run.test_measure  # several tasks: their measures follow in a table of their own
+    if test and config.race_top:
+        test += " (first seed)"  # beside a fitness that is the mean over the raced seeds
     table = Table(title=title, title_justify="left")
     for col in ("rank", "id", "formula", "fitness", *([test] if test else []), "tree nodes", "gen", "status"):
         table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
