@@ -23,6 +23,7 @@ from evoact.confirmation import confirm_run
 from evoact.driver import resume_search, run_dir_for, run_search
 from evoact.export import EXPORTERS
 from evoact.hooks import Hook
+from evoact.options import refuse_option_names
 from evoact.records import Candidate, RunState
 from evoact.run import RunReader
 from evoact.stopping import StopRules, parse_duration
@@ -109,6 +110,7 @@ def search(
     ``load_if_exists`` (with ``name``; Optuna's ``create_study`` has it too): a run of that name made with the same
     settings is opened instead of refused, and resumed first if it did not finish; other settings are an error.
     """
+    refuse_option_names(settings)
     config = make_config(budget, **settings)
     run_dir = run_dir_for(config, Path(runs_dir), name)
     if load_if_exists and name and run_dir.exists():

@@ -334,6 +334,19 @@ def setting_of(config: SearchConfig, setting: str) -> Any:
     raise KeyError(setting)
 
 
+def refuse_option_names(settings: Mapping[str, Any]) -> None:
+    """A ``ValueError`` for a setting given by its command-line name where the config's differs (``race`` for
+    ``race_top`` and ``race_seeds``): the Python API takes the config's names."""
+    by_name = {o.name: o for o in SEARCH_OPTIONS if o.name != o.setting}
+    real = {o.setting for o in SEARCH_OPTIONS}
+    for key in settings:
+        option = by_name.get(key)
+        if option is None or key in real:
+            continue
+        python = "race_top=K, race_seeds=N" if option.kind == RACE else f"{option.setting}=..."
+        raise ValueError(f"{key}: that is the command line's {option.flag}; in Python give {python}")
+
+
 def option_values(config: SearchConfig) -> dict[str, str]:
     """Each search option's value in ``config`` as text, by flag, one flag per setting (``compare`` shows the ones
     that differ between runs)."""

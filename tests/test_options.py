@@ -1,6 +1,7 @@
 """The one table of search options: the command line is made from it, and every option round-trips through the
 command a run records for running it again."""
 
+import re
 import shlex
 from pathlib import Path
 
@@ -185,3 +186,16 @@ def test_a_surrogate_pool_is_its_own_mode_of_the_surrogate_and_needs_generations
             _parse(f"evoact search --surrogate-pool 8 {clash}")
     with pytest.raises(ValueError, match="--surrogate-pool must be at least 1"):
         _parse("evoact search --surrogate-pool 0")
+
+
+def test_a_setting_given_by_its_command_line_name_says_the_python_name():
+    """`evoact.search(race="3,2")` is the command line's spelling: refused in one line naming the settings to give,
+    before anything is made."""
+    import evoact
+
+    for given, expected in (
+        ({"race": "3,2"}, "race: that is the command line's --race; in Python give race_top=K, race_seeds=N"),
+        ({"weights": "1,2"}, "weights: that is the command line's --weights; in Python give task_weights=..."),
+    ):
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            evoact.search(budget="tiny", **given)
