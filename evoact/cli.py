@@ -387,7 +387,13 @@ def next_steps(run_dir: Path, tasks: tuple[str, ...]) -> str:
 
 @main.command()
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option("--top", type=int, default=3, show_default=True, help="How many of the hall of fame to confirm.")
+@click.option(
+    "--top",
+    type=int,
+    default=3,
+    show_default=True,
+    help="How many of the hall of fame to confirm (a variant show nests under a better candidate is passed over).",
+)
 @click.option("--seeds", type=int, default=5, show_default=True, help="Fresh training seeds per function and task.")
 @click.option(
     "--task",

@@ -159,11 +159,11 @@ def confirm_run(
         baselines = tuple(dict.fromkeys((*baselines, *config.baselines)))  # and the run's own (--baseline pau)
         best, passed = run.distinct(top)
         if passed:
+            named = ", ".join(f"#{row.id} (a variant of #{head})" for row, head in passed[:5])
+            more = f" and {len(passed) - 5} more" if len(passed) > 5 else ""
             notes.append(
-                "passed over "
-                + ", ".join(f"#{row.id} (a variant of #{head})" for row, head in passed)
-                + ": each only rescales a better-ranked function (evoact show nests it there); --also FORMULA"
-                " confirms one anyway"
+                f"passed over {named}{more}: each only rescales a better-ranked candidate (evoact show nests it"
+                " there); --also FORMULA confirms one anyway"
             )
         entries = _entries(store, best, extra, baselines, params, plain)
         seed_list = fresh_seeds(seeds, config.seed)

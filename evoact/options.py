@@ -343,7 +343,13 @@ def refuse_option_names(settings: Mapping[str, Any]) -> None:
         option = by_name.get(key)
         if option is None or key in real:
             continue
-        python = "race_top=K, race_seeds=N" if option.kind == RACE else f"{option.setting}=..."
+        python = (
+            "race_top=K, race_seeds=N"
+            if option.kind == RACE
+            else f"{option.setting}={option.flag_value!r}"
+            if option.kind == FLAG
+            else f"{option.setting}=..."
+        )
         raise ValueError(f"{key}: that is the command line's {option.flag}; in Python give {python}")
 
 

@@ -68,7 +68,8 @@ class SearchProgress(Hook):
         self.every = False  # count every proposal, screened out or not (``planned``)
         self.removed: dict[str, int] = {}
         self._counted: set[int] = set()  # a resumed run's candidates may be reported twice: count each once
-        self._fitness: dict[int, tuple[float, str]] = {}  # candidate -> what the ranking orders it by, and its name
+        self._fitness: dict[int, tuple[float, int, str]] = {}  # candidate -> (what the ranking orders by, -id, name)
+        self._top: tuple[float, int, str] | None = None  # the best of them, kept as they come
         self.label = "baselines"
         self._pace = _Pace(workers)
         self._live = self.console.is_terminal
@@ -103,9 +104,9 @@ class SearchProgress(Hook):
     @property
     def best(self) -> tuple[float, str] | None:
         """The best fitness so far and its function's name, as the ranking orders them (by the raced mean where
-        raced; a candidate that failed a raced seed ranks below every other, and a duplicate within the run is its
+        raced, ties to the earlier; one that failed a raced seed is left out, and a duplicate within the run is its
         original)."""
-        return max(self._fitness.values(), default=None)
+        return None if self._top is None else (self._top[0], self._top[2])
 
     def _best(self) -> str:
         best = self.best
@@ -158,16 +159,16 @@ class SearchProgress(Hook):
         self._best_of(row)
 
     def _best_of(self, row: Candidate) -> None:
-        fitness = row.rank_fitness
-        o = row.outcome
-        if (
-            o.status in (Status.OK, Status.DUPLICATE)
-            and fitness is not None
-            and not (row.raced_failed or o.duplicate_of)
-        ):
-            self._fitness[row.id] = (fitness, row.label or row.formula)
-        else:
-            self._fitness.pop(row.id, None)
+        fitness, o = row.rank_fitness, row.outcome
+        self._fitness.pop(row.id, None)
+        eligible = o.status in (Status.OK, Status.DUPLICATE) and fitness is not None
+        if eligible and fitness is not None and not (row.raced_failed or o.duplicate_of):
+            self._fitness[row.id] = entry = (fitness, -row.id, row.label or row.formula)
+            if self._top is None or entry > self._top:
+                self._top = entry
+                return
+        if self._top is not None and self._top[1] == -row.id and self._fitness.get(row.id) != self._top:
+            self._top = max(self._fitness.values(), default=None)  # the best fell (a raced mean): look again
 
     def raced(self, row: Candidate) -> None:
         """Another seed of a raced candidate: the best shown follows the ranking's mean."""

@@ -292,8 +292,8 @@ class RunReader:
             tasks=self.config.tasks,
             seed=self.config.seed,
             budget=self.config.budget,
-            best=None if best is None else FunctionRef(best.id, best.formula, best.rank_fitness),
-            best_baseline=None if baseline is None else BaselineRef(str(baseline.label), baseline.rank_fitness),
+            best=None if best is None else FunctionRef.of(best),
+            best_baseline=None if baseline is None else BaselineRef.of(baseline),
             candidates=self.store.proposed(),
             counts=self.store.counts(),
             seconds=self.duration(),
@@ -338,10 +338,8 @@ class RunReader:
                 confirmed[task] = confirmed_verdict(result, row)
         head = baselines[0] if baselines else None
         return Verdict(
-            winner=FunctionRef(best.id, best.formula, best.rank_fitness, best.raced_std, best.raced_seeds),
-            best_baseline=None
-            if head is None
-            else BaselineRef(str(head.label), head.rank_fitness, head.raced_std, head.raced_seeds),
+            winner=FunctionRef.of(best),
+            best_baseline=None if head is None else BaselineRef.of(head),
             margin=None
             if head is None or best.rank_fitness is None or head.rank_fitness is None
             else best.rank_fitness - head.rank_fitness,
@@ -391,7 +389,11 @@ class RunReader:
         the factor (sign included); a baseline is never a variant."""
         heads: dict[str, tuple[int, np.ndarray]] = {}
         for rank, row in enumerate(ranked, 1):
-            values = values_at(parse(row.formula), probe_points(), self.constants(row))
+            try:
+                values = values_at(parse(row.formula), probe_points(), self.constants(row))
+            except (FormulaError, CompileError, ValueError):  # a damaged stored formula: a row of its own
+                yield rank, row, None, None
+                continue
             key = scale_free_fingerprint(values)
             if key in heads and not row.label:
                 head, reference = heads[key]
@@ -403,17 +405,19 @@ class RunReader:
             yield rank, row, None, None
 
     def distinct(self, top: int) -> tuple[list[Candidate], list[tuple[Candidate, int]]]:
-        """The best ``top`` evolved candidates, passing over each that only rescales a better-ranked function (what
-        ``show`` lists as a variant): what ``confirm --top`` trains, so that N slots hold N ideas; and those passed
-        over on the way, each with the function it rescales."""
+        """The best ``top`` evolved candidates, passing over each that only rescales a better-ranked evolved one (what
+        ``show`` lists as its variant): what ``confirm --top`` trains, so that N slots hold N ideas; and those passed
+        over on the way, each with the candidate it rescales. A variant of a baseline is kept (the run's best may be
+        one: the verdict reads its confirmation)."""
         chosen: list[Candidate] = []
         passed: list[tuple[Candidate, int]] = []
+        baselines: set[int] = set()
         for _, row, head, _ in self._variants(self.store.ranked()):
             if len(chosen) == top:
                 break
             if row.label:
-                continue
-            if head is None:
+                baselines.add(row.id)
+            elif head is None or head in baselines:
                 chosen.append(row)
             else:
                 passed.append((row, head))

@@ -364,11 +364,14 @@ class RunStore:
         version = self.meta().get("schema_version")
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(confirmations)")}
         has_race_scores = self._has("race_scores")
-        if version == SCHEMA_VERSION and (not columns or "revision" in columns) and has_race_scores:
+        race_learned = "learned" in self._columns_of("race_scores")
+        if version == SCHEMA_VERSION and (not columns or "revision" in columns) and has_race_scores and race_learned:
             return
         self._conn.execute("BEGIN IMMEDIATE")
         if version == SCHEMA_VERSION and not has_race_scores:
             self._conn.execute(_RACE_SCORES)
+        elif has_race_scores and not race_learned:  # as the first evoact with the table wrote it
+            self._conn.execute("ALTER TABLE race_scores ADD COLUMN learned TEXT")
         if version == 2:
             self._conn.execute("ALTER TABLE candidates ADD COLUMN scores TEXT")
             self._conn.execute(_CONFIRMATIONS)
@@ -658,6 +661,9 @@ class RunStore:
     def _has(self, table: str) -> bool:
         return self._conn.execute("SELECT 1 FROM sqlite_master WHERE name=?", (table,)).fetchone() is not None
 
+    def _columns_of(self, table: str) -> set[str]:
+        return {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+
     def races(self, cid: int | None = None) -> list[RaceResult]:
         """The stored extra-seed trainings, of one candidate or of all, with their per-task scores (none for a run
         made before racing; no scores where a seed was reused from the fitness cache, which gives its constants'
@@ -666,7 +672,9 @@ class RunStore:
             return []
         where, args = ("WHERE r.candidate=?", (cid,)) if cid is not None else ("", ())
         join = "LEFT JOIN race_scores s ON s.candidate = r.candidate AND s.seed = r.seed"
-        scores = ("s.scores, s.learned", join) if self._has("race_scores") else ("NULL AS scores, NULL AS learned", "")
+        columns = self._columns_of("race_scores")  # none before the table was; no learned in its first form
+        picked = ", ".join(f"s.{c}" if c in columns else f"NULL AS {c}" for c in ("scores", "learned"))
+        scores = (picked, join if columns else "")
         cur = self._conn.execute(
             f"SELECT r.*, {scores[0]} FROM races r {scores[1]} {where} ORDER BY r.candidate, r.seed", args
         )
@@ -679,7 +687,9 @@ class RunStore:
                 row["learned"] = json.loads(row.get("learned") or "{}")
                 out.append(RaceResult.from_plain(row))
             except ValueError as exc:  # a RecordError too
-                what = "per-task scores are not JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                what = (
+                    "per-task scores or constants are not JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                )
                 raise RunStoreError(
                     f"{self.path / DB_FILE}: race of candidate #{row.get('candidate')} seed {row.get('seed')}: {what}"
                 ) from None

@@ -67,6 +67,11 @@ class FunctionRef(_Summary):
     std: float | None = None  # the spread of its raced seeds' fitness (None: one seed)
     seeds: int = 1
 
+    @classmethod
+    def of(cls, row: Candidate) -> FunctionRef:
+        """A candidate as the ranking sees it: by its raced mean where raced, with the spread and number of seeds."""
+        return cls(row.id, row.formula, row.rank_fitness, row.raced_std, row.raced_seeds)
+
 
 @dataclass(frozen=True)
 class BaselineRef(_Summary):
@@ -76,6 +81,11 @@ class BaselineRef(_Summary):
     fitness: float | None
     std: float | None = None  # the spread of its raced seeds' fitness (None: one seed)
     seeds: int = 1
+
+    @classmethod
+    def of(cls, row: Candidate) -> BaselineRef:
+        """A baseline as the ranking sees it: by its raced mean where raced, with the spread and number of seeds."""
+        return cls(str(row.label), row.rank_fitness, row.raced_std, row.raced_seeds)
 
 
 @dataclass(frozen=True)
@@ -128,37 +138,38 @@ class Verdict(_Summary):
 
     @property
     def within_noise(self) -> bool:
-        """The winner leads the best baseline by no more than the seed-to-seed spread of either's fitness (or each
-        trained on one seed, so nothing says how far one seed's luck goes)."""
+        """The winner leads the best baseline by no more than the seed-to-seed spread of either's fitness, or on one
+        seed of its own (which says nothing of how far one seed's luck goes)."""
         b, w = self.best_baseline, self.winner
         if b is None or self.margin is None or self.margin <= 0:
             return False
-        spreads = [s for s in (w.std, b.std) if s is not None]
-        return not spreads or self.margin <= max(spreads)
+        return w.std is None or self.margin <= max(s for s in (w.std, b.std) if s is not None)
 
     @property
     def wins(self) -> bool:
-        """The winner leads the best baseline by more than seed noise, and no confirmation found it worse."""
-        return self.margin is not None and self.margin > 0 and not self.within_noise and not self.confirmed_as("worse")
+        """The winner leads the best baseline beyond seed noise (or a confirmation on fresh seeds found it better
+        somewhere), and no confirmation found it worse."""
+        if self.margin is None or self.margin <= 0 or self.confirmed_as("worse"):
+            return False
+        return not self.within_noise or bool(self.confirmed_as("better"))
 
     @property
     def note(self) -> str | None:
-        """A warning when the run's best evolved function is not better than its best baseline, or leads it by no
-        more than seed noise, or when a confirmation on fresh seeds found it significantly worse than a task's best
-        baseline; else None."""
+        """A warning when the run's best evolved function is not better than its best baseline, or leads it only
+        within seed noise (and no confirmation found it better), or when a confirmation on fresh seeds found it
+        significantly worse than a task's best baseline; else None."""
         b, w, notes = self.best_baseline, self.winner, []
         if b is not None and self.margin is not None and self.margin <= 0:
             notes.append(
                 f"the best evolved candidate #{w.id} (fitness {w.fitness:.4f}) is not better than the baseline"
                 f" {b.name} ({b.fitness:.4f}): this run found nothing to prefer to {b.name}"
             )
-        elif b is not None and self.within_noise:
-            spreads = [s for s in (w.std, b.std) if s is not None]
-            noise = (
-                f"no more than their seeds' spread (sd {max(spreads):.4f})"
-                if spreads
-                else "on one seed each, which says nothing of the seeds' spread"
-            )
+        elif b is not None and self.within_noise and not self.confirmed_as("better"):
+            if w.std is None:
+                noise = "on one seed, which says nothing of its seeds' spread"
+            else:
+                whose = "the larger of their seeds' spreads" if b.std is not None else f"#{w.id}'s seeds' spread"
+                noise = f"no more than {whose} (sd {max(s for s in (w.std, b.std) if s is not None):.4f})"
             notes.append(
                 f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f}, {noise}:"
                 " confirm it on fresh seeds before trusting the lead"

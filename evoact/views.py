@@ -165,7 +165,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         variants = {r.candidate.id: r for r in summary.ranking if r.variant_of is not None}
         title = f"ranking (top {top} and every baseline; fitness = {run.fitness_measure()})"
     test = run.test_measure  # several tasks: their measures follow in a table of their own
-    if test and config.race_top:
+    if test and config.racing:
         test += " (first seed)"  # beside a fitness that is the mean over the raced seeds
     table = Table(title=title, title_justify="left")
     for col in ("rank", "id", "formula", "fitness", *([test] if test else []), "tree nodes", "gen", "status"):

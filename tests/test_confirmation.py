@@ -466,15 +466,20 @@ def test_confirm_top_passes_over_a_variant_show_lists(tmp_path):
     config = make_config("tiny", tasks=("mnist1d-mlp",)).to_dict()
     space = load_search_space("default")
     store = RunStore.create(tmp_path / "run", {"config": config, "search_space": {"text": space.text, "source": "x"}})
+    silu = store.add_candidate("x/(1 + exp(-x))", "baseline", label="silu")
+    store.record_result(silu, Outcome("ok", fitness=0.99, val_acc=0.495, scores={}))
     ids = {}
-    for formula, fitness in (("x*tanh(x)", 1.1), ("2*x*tanh(x)", 1.05), ("x + tanh(x)", 1.0)):
+    rows = (("x*tanh(x)", 1.1), ("2*x*tanh(x)", 1.05), ("x + tanh(x)", 1.0), ("2*x/(1 + exp(-x))", 0.98))
+    for formula, fitness in rows:
         ids[formula] = store.add_candidate(formula, "random", generation=0, nodes=4)
         scores = {"mnist1d-mlp": TaskScore(val_acc=fitness / 2)}
         store.record_result(ids[formula], Outcome("ok", fitness=fitness, val_acc=fitness / 2, scores=scores))
     store.set_meta("state", "finished")
     store.close()
     ranking = open_run(tmp_path / "run").summary().ranking
-    assert [r.variant_of for r in ranking] == [None, ids["x*tanh(x)"], None]
+    assert [r.variant_of for r in ranking] == [None, ids["x*tanh(x)"], None, None, silu]
+    chosen, _ = open_run(tmp_path / "run").distinct(3)  # a baseline's variant is kept: the baseline is no candidate
+    assert [r.id for r in chosen] == [ids["x*tanh(x)"], ids["x + tanh(x)"], ids["2*x/(1 + exp(-x))"]]
     chosen, passed = open_run(tmp_path / "run").distinct(2)
     assert [r.id for r in chosen] == [ids["x*tanh(x)"], ids["x + tanh(x)"]]
     assert [(r.id, head) for r, head in passed] == [(ids["2*x*tanh(x)"], ids["x*tanh(x)"])]

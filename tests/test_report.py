@@ -60,7 +60,7 @@ def test_the_verdict_calls_the_top_candidate_a_winner_only_when_it_beats_the_bes
 
     assert head(small_run) == "Best evolved"  # x*tanh(x) at 0.9 against relu's 0.8, one seed each
     page = render_report(RunStore.open(small_run), top=2)
-    assert "leads the baseline relu by 0.1000, on one seed each" in page and "confirm it on fresh seeds" in page
+    assert "leads the baseline relu by 0.1000, on one seed," in page and "confirm it on fresh seeds" in page
     assert f"Not confirmed yet: <code>evoact confirm {small_run}</code>" in page  # the command, not a placeholder
     assert "best baseline (validation, first training)" in page
     for n, (spread, called) in enumerate(((0.15, "Best evolved"), (0.02, "Winner"))):
@@ -71,7 +71,7 @@ def test_the_verdict_calls_the_top_candidate_a_winner_only_when_it_beats_the_bes
         store.set_raced(next(r.id for r in store.candidates() if r.label == "relu"), 0.8, 0.01, 3, 0)
         store.close()
         assert head(tmp_path / f"raced{n}") == called, spread
-    assert "spread (sd 0.1500)" in render_report(RunStore.open(tmp_path / "raced0"), top=2)
+    assert "spreads (sd 0.1500)" in render_report(RunStore.open(tmp_path / "raced0"), top=2)
     shutil.copytree(small_run, tmp_path / "run")
     store = RunStore.reopen(tmp_path / "run")
     store.set_fitness(next(r.id for r in store.candidates() if r.label == "relu"), 0.95)
@@ -95,3 +95,24 @@ def test_the_hall_of_fame_marks_a_variant_as_show_does(tmp_path):
     heads = re.findall(r"<h3>#\d &middot; candidate (\d+):.*?</h3>", page)
     assert [int(h) for h in heads] == ids
     assert page.count("(a variant of") == 1 and f"(a variant of #{ids[0]}: 2 &times; it" in page
+
+
+def test_a_lead_within_noise_is_a_win_once_a_confirmation_finds_it_better_and_never_after_one_finds_it_worse():
+    from evoact.summaries import BaselineRef, ConfirmedVerdict, FunctionRef, Verdict
+
+    def verdict(*found: str, std: float | None = 0.05) -> Verdict:
+        confirmed = {f"t{i}": ConfirmedVerdict(True, "gelu", 0.01, 0.01, v) for i, v in enumerate(found)}
+        return Verdict(
+            FunctionRef(7, "x*tanh(x)", 1.02, std, 3 if std else 1),
+            BaselineRef("gelu", 1.0, 0.01, 3),
+            0.02,
+            {},
+            confirmed or None,
+        )
+
+    assert verdict().within_noise and not verdict().wins and "the larger of their seeds' spreads" in verdict().note
+    assert verdict("better").wins and verdict("better").note is None  # fresh seeds settled it
+    assert not verdict("better", "worse").wins and "significantly worse than gelu" in verdict("better", "worse").note
+    assert verdict(std=0.001).wins and verdict(std=0.001).note is None  # beyond both spreads
+    one = verdict(std=None)  # the winner on one seed, the baseline raced: its luck is unknown
+    assert not one.wins and "on one seed, which says nothing of its seeds' spread" in one.note

@@ -128,8 +128,9 @@ def test_cache_keeps_trained_constants_for_the_formula_that_learned_them(tmp_pat
     cache.add(protocol, "fp", "ok", 0.9, None, "x*tanh(x*beta)", "run #2")  # no constants: nothing recorded
     assert cache.learned(protocol, "fp", "x*tanh(beta*x)") == {"beta": (1.1, 1.3)}
     assert cache.learned(protocol, "fp", "beta*x*tanh(x)") == {}
-    cache._conn.execute('UPDATE learned SET learned = \'{"beta": ["import os"]}\'')
-    assert cache.learned(protocol, "fp", "x*tanh(beta*x)") == {}
+    for tampered in ('{"beta": ["import os"]}', '{"beta": [1' + "0" * 400 + "]}", "[" * 100_000, '{"gamma": [1]}'):
+        cache._conn.execute("UPDATE learned SET learned = ?", (tampered,))
+        assert cache.learned(protocol, "fp", "x*tanh(beta*x)") == {}, tampered[:20]
 
 
 def test_cache_means_count_only_the_evaluations_that_gave_a_fitness(tmp_path):

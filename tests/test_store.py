@@ -350,3 +350,17 @@ def test_a_run_whose_races_lack_per_task_scores_is_read_as_it_is_and_gains_them_
     upgraded._conn.execute("UPDATE race_scores SET scores='[1]' WHERE seed=8")
     with pytest.raises(RunStoreError, match="race of candidate #1 seed 8: scores must be a mapping"):
         upgraded.races(cid)
+
+
+def test_raced_scores_stored_before_their_constants_column_are_read_and_the_column_is_added_when_written(tmp_path):
+    """The first form of ``race_scores`` had no ``learned`` column: read as it is, and given it by a writer."""
+    path = tmp_path / "run"
+    store = RunStore.create(path, {"config": {}})
+    cid = store.add_candidate("x*tanh(x)", "random")
+    store.add_race(RaceResult(cid, 7, "ok", 0.9, scores={"mnist1d-mlp": TaskScore(val_acc=0.9)}))
+    store._conn.execute("ALTER TABLE race_scores DROP COLUMN learned")
+    store.close()
+    assert RunStore.open(path).races(cid)[0].scores == {"mnist1d-mlp": TaskScore(val_acc=0.9)}
+    upgraded = RunStore.reopen(path)
+    upgraded.add_race(RaceResult(cid, 8, "ok", 0.8, source="cache", learned={"beta": (1.2,)}))
+    assert [r.learned for r in upgraded.races(cid)] == [{}, {"beta": (1.2,)}]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evoact.database import connect, transaction
+from evoact.formula import check_learned, constant_names, parse
 
 CACHE_FILE = "fitness_cache.db"
 
@@ -134,15 +134,20 @@ class FitnessCache:
         return None if row is None else _outcome(row)
 
     def learned(self, protocol: str, fp: str, formula: str) -> dict[str, tuple[float, ...]]:
-        """The constants' trained values the last training of exactly ``formula`` recorded (none where none did, or
-        where the file holds anything but lists of finite numbers)."""
+        """The constants' trained values the last training of exactly ``formula`` recorded; none where none did, or
+        where the shared file holds anything but the formula's constants with bounded lists of finite numbers."""
         row = self._conn.execute(
             "SELECT learned FROM learned WHERE protocol=? AND fingerprint=? AND formula=?", (protocol, fp, formula)
         ).fetchone()
+        if row is None:
+            return {}
         try:
-            values = json.loads(row[0]) if row else {}
-            return {str(k): tuple(float(x) for x in v if math.isfinite(x)) for k, v in values.items()}
-        except (ValueError, TypeError, AttributeError):
+            names = tuple(constant_names(parse(formula)))
+            values = json.loads(row[0])
+            if not isinstance(values, dict) or not set(values) <= set(names):
+                return {}
+            return {k: tuple(v) for k, v in check_learned(values, names).items()}
+        except (ValueError, TypeError, OverflowError, RecursionError):  # a FormulaError too
             return {}
 
     def known(self, family: str) -> list[Outcome]:
