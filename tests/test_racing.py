@@ -15,6 +15,7 @@ from evoact.api import open_run
 from evoact.cli import main
 from evoact.config import make_config
 from evoact.driver import run_search
+from evoact.hooks import Hook
 from evoact.store import RunStore
 
 #: A tiny search raced with k = 3, n = 3 on a task that trains in about a second.
@@ -26,10 +27,23 @@ def _ranking(path):
     return [(r.formula, r.raced_fitness, r.raced_seeds, r.outcome.fitness) for r in store.ranked()]
 
 
+class _Heard(Hook):
+    """What a search's hooks hear of racing."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[int, float | None, int]] = []
+
+    def raced(self, candidate) -> None:
+        self.heard.append((candidate.id, candidate.raced_fitness, candidate.raced_seeds))
+
+
+HEARD = _Heard()
+
+
 @pytest.fixture(scope="module")
 def raced(tmp_path_factory):
     path = tmp_path_factory.mktemp("raced") / "run"
-    run_search(make_config("tiny", **SETTINGS), path)
+    run_search(make_config("tiny", **SETTINGS), path, callbacks=[HEARD])
     return path
 
 
@@ -53,6 +67,10 @@ def test_the_top_k_carry_n_seeds_and_the_ranking_uses_their_mean(raced):
     assert all(r.raced_seeds == 3 for r in ranked if r.label)  # baselines are raced too, so they compare alike
     unraced = [r for r in store.hall_of_fame(1000) if r.raced_seeds == 1]
     assert unraced and all(not store.races(r.id) for r in unraced)  # never in the top-k: no more seeds
+    final = {cid: (mean, seeds) for cid, mean, seeds in HEARD.heard}  # the hooks heard each seed; the last holds
+    assert len(HEARD.heard) == len(store.races()) and all(
+        final[r.id] == (r.raced_fitness, r.raced_seeds) for r in store.ranked() if r.raced_seeds > 1
+    )
 
 
 def test_show_says_what_racing_spent_and_lists_seeds(raced):
