@@ -7,11 +7,12 @@ is no event (a misspelt ``finnished`` would otherwise never fire, and nothing wo
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 from typing import Any
 
 from evoact.checkpoint import write_checkpoint
-from evoact.records import Candidate
+from evoact.records import Candidate, Status
 
 
 class Hook:
@@ -53,6 +54,35 @@ class Hook:
 
     def close(self) -> None:
         """The search ends (after ``end``): release what the hook holds."""
+
+
+class BestSoFar:
+    """The best fitness so far as the store's ranking orders candidates (the raced mean where raced, ties to the
+    earlier; one that failed a raced seed, or duplicates another candidate of the run, left out), kept as results
+    and raced means arrive: what the progress line and the loggers' curve show. ``evolved_only``: baselines left out."""
+
+    def __init__(self, evolved_only: bool = False) -> None:
+        self.evolved_only = evolved_only
+        self._fitness: dict[int, tuple[float, int, str]] = {}  # candidate -> (its rank fitness, -id, name)
+        self._top: tuple[float, int, str] | None = None
+
+    @property
+    def best(self) -> tuple[float, str] | None:
+        """The best fitness and its function's name (its label or formula), or None before any."""
+        return None if self._top is None else (self._top[0], self._top[2])
+
+    def update(self, row: Candidate) -> None:
+        """A candidate's outcome or raced mean, as it stands now."""
+        fitness, o = row.rank_fitness, row.outcome
+        self._fitness.pop(row.id, None)
+        counts = o.status in (Status.OK, Status.DUPLICATE) and not (row.raced_failed or o.duplicate_of)
+        if counts and fitness is not None and math.isfinite(fitness) and not (self.evolved_only and row.label):
+            self._fitness[row.id] = entry = (fitness, -row.id, row.label or row.formula)
+            if self._top is None or entry > self._top:
+                self._top = entry
+                return
+        if self._top is not None and self._top[1] == -row.id and self._fitness.get(row.id) != self._top:
+            self._top = max(self._fitness.values(), default=None)  # the best fell (a raced mean): look again
 
 
 #: The events, by name: the public methods of ``Hook``.

@@ -17,6 +17,7 @@ Pass one to ``evoact.search(..., callbacks=[...])`` or give ``--log-to tensorboa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evoact.hooks import Hook
+from evoact.hooks import BestSoFar, Hook
 from evoact.records import Candidate, RunState, Status
 from evoact.tasks import is_user_task
 
@@ -86,15 +87,25 @@ def _short(task: str) -> str:
 
 
 class _Logger(Hook):
-    """What both loggers keep: the best evolved fitness so far, for the per-step curve."""
+    """What both loggers keep: the best evolved fitness so far, as the ranking orders it, for the per-step curve."""
 
-    best = -math.inf
+    @functools.cached_property
+    def _so_far(self) -> BestSoFar:
+        return BestSoFar(evolved_only=True)
+
+    @property
+    def best(self) -> float:
+        """The best evolved fitness so far (the raced mean where raced); -inf before any."""
+        best = self._so_far.best
+        return -math.inf if best is None else best[0]
 
     def resumed(self, candidate: Candidate) -> None:
         """A candidate counts toward the best so far (one from a resumed run's earlier sessions too)."""
-        fitness = candidate.outcome.fitness
-        if not candidate.label and fitness is not None and math.isfinite(fitness):
-            self.best = max(self.best, fitness)
+        self._so_far.update(candidate)
+
+    def raced(self, candidate: Candidate) -> None:
+        """A raced mean moved: the best so far follows it (the curve's next point shows it)."""
+        self._so_far.update(candidate)
 
 
 class TensorBoardLogger(_Logger):

@@ -7,7 +7,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from evoact.hooks import Hook
+from evoact.hooks import BestSoFar, Hook
 from evoact.records import Candidate, Status
 from evoact.terminal import plain, shorten
 
@@ -68,8 +68,7 @@ class SearchProgress(Hook):
         self.every = False  # count every proposal, screened out or not (``planned``)
         self.removed: dict[str, int] = {}
         self._counted: set[int] = set()  # a resumed run's candidates may be reported twice: count each once
-        self._fitness: dict[int, tuple[float, int, str]] = {}  # candidate -> (what the ranking orders by, -id, name)
-        self._top: tuple[float, int, str] | None = None  # the best of them, kept as they come
+        self._so_far = BestSoFar()
         self.label = "baselines"
         self._pace = _Pace(workers)
         self._live = self.console.is_terminal
@@ -103,10 +102,8 @@ class SearchProgress(Hook):
 
     @property
     def best(self) -> tuple[float, str] | None:
-        """The best fitness so far and its function's name, as the ranking orders them (by the raced mean where
-        raced, ties to the earlier; one that failed a raced seed is left out, and a duplicate within the run is its
-        original)."""
-        return None if self._top is None else (self._top[0], self._top[2])
+        """The best fitness so far and its function's name, as the ranking orders them (``BestSoFar``)."""
+        return self._so_far.best
 
     def _best(self) -> str:
         best = self.best
@@ -159,16 +156,7 @@ class SearchProgress(Hook):
         self._best_of(row)
 
     def _best_of(self, row: Candidate) -> None:
-        fitness, o = row.rank_fitness, row.outcome
-        self._fitness.pop(row.id, None)
-        eligible = o.status in (Status.OK, Status.DUPLICATE) and fitness is not None
-        if eligible and fitness is not None and not (row.raced_failed or o.duplicate_of):
-            self._fitness[row.id] = entry = (fitness, -row.id, row.label or row.formula)
-            if self._top is None or entry > self._top:
-                self._top = entry
-                return
-        if self._top is not None and self._top[1] == -row.id and self._fitness.get(row.id) != self._top:
-            self._top = max(self._fitness.values(), default=None)  # the best fell (a raced mean): look again
+        self._so_far.update(row)
 
     def raced(self, row: Candidate) -> None:
         """Another seed of a raced candidate: the best shown follows the ranking's mean."""

@@ -266,3 +266,25 @@ def test_a_resumed_search_goes_on_in_its_tensorboard_folder_and_its_mlflow_run(t
     assert history == pytest.approx(fitness, rel=1e-6)
     table = json.loads(Path(client.download_artifacts(first.info.run_id, "candidates.json", str(tmp_path))).read_text())
     assert sorted(row["id"] for row in table["candidates"]) == sorted(stored)  # both sessions', each once
+
+
+def test_the_best_so_far_curve_follows_the_raced_mean_as_the_ranking_does(tmp_path):
+    """A lucky first seed tops the curve until racing brings its mean below another's: the next point says so."""
+    from dataclasses import replace
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from evoact.loggers import TensorBoardLogger
+    from evoact.records import Candidate, Outcome
+
+    logger = TensorBoardLogger(tmp_path / "tb")
+    lucky = Candidate(2, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=1.03))
+    steady = Candidate(3, "tanh(x)*x + x", "random", outcome=Outcome("ok", fitness=1.01))
+    for row in (Candidate(1, "Max(0, x)", "baseline", label="relu", outcome=Outcome("ok", fitness=1.2)), lucky, steady):
+        logger.finished(row)
+    logger.step(0, {})
+    logger.raced(replace(lucky, raced_fitness=0.99, raced_seeds=3))
+    logger.step(1, {})
+    logger.close()
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    assert [(e.step, round(e.value, 4)) for e in events.Scalars("best_fitness")] == [(0, 1.03), (1, 1.01)]
