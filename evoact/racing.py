@@ -44,7 +44,7 @@ class Racing:
         rows: dict[int, Candidate],
         score: Callable[[Outcome], float | None],
         params_of: Callable[[Candidate], dict[str, float]],
-        announce: Callable[[Candidate], None] = lambda row: None,
+        announce: Callable[[Candidate], None],
     ) -> None:
         self.store, self.config, self.cache, self.rows = store, config, cache, rows
         self.score, self.params_of, self.announce = score, params_of, announce

@@ -139,13 +139,12 @@ class TaskScore(_Record):
         return cls(**_checked(cls, data, {"learned": _learned, "curve": _numbers}))
 
 
-def every_layer(trainings: Iterable[Mapping[str, TaskScore]]) -> dict[str, tuple[float, ...]]:
-    """Each learnable constant's trained values over every layer of every task of each training, in order."""
+def joined_layers(parts: Iterable[Mapping[str, Sequence[float]]]) -> dict[str, tuple[float, ...]]:
+    """Each learnable constant's values from every part (a task's layers, a training's), in order."""
     out: dict[str, tuple[float, ...]] = {}
-    for scores in trainings:
-        for score in scores.values():
-            for name, values in score.learned.items():
-                out[name] = out.get(name, ()) + tuple(values)
+    for learned in parts:
+        for name, values in learned.items():
+            out[name] = out.get(name, ()) + tuple(values)
     return out
 
 
@@ -184,7 +183,7 @@ class Outcome(_Record):
     def every_layer(self) -> dict[str, tuple[float, ...]]:
         """Each learnable constant's trained values over every task's layers, in task order, where an export and
         ``Run.constants`` start from (``learned`` is the first task's; a row without per-task scores has only it)."""
-        return every_layer([self.scores]) or dict(self.learned)
+        return joined_layers(score.learned for score in self.scores.values()) or dict(self.learned)
 
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> Outcome:
@@ -328,6 +327,12 @@ class RaceResult(_Record):
             raise RecordError(f"candidate #{self.candidate} seed {self.seed}: unknown status {self.status!r}") from None
         if self.fitness is not None and not finite_number(self.fitness):
             raise RecordError(f"candidate #{self.candidate} seed {self.seed}: fitness must be a finite number")
+
+    @property
+    def every_layer(self) -> dict[str, tuple[float, ...]]:
+        """Each learnable constant's trained values over every task's layers of this seed (a result reused from the
+        cache: its constants as the cache held them)."""
+        return joined_layers(score.learned for score in self.scores.values()) or dict(self.learned)
 
     @classmethod
     def from_plain(cls, data: Mapping[str, Any]) -> RaceResult:

@@ -11,6 +11,7 @@ import html
 import json
 import statistics
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,10 @@ from evoact.comparison import tables
 from evoact.config import BOUNDS
 from evoact.inspection import describe_formula
 from evoact.plotting import figure_png, plot_png, plt
-from evoact.records import Candidate, Status
+from evoact.records import Candidate, RaceResult, Status
 from evoact.run import RunReader, confirm_command
 from evoact.store import RunStore
-from evoact.summaries import ConfirmedVerdict, ParetoPoint, Verdict
+from evoact.summaries import ConfirmedVerdict, ParetoPoint, TaskMean, Verdict
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -138,10 +139,9 @@ def _formula_png(formula: str, constants: tuple[tuple[str, float], ...]) -> byte
     return plot_png(formula, dict(constants), title=formula)
 
 
-def _task_scores(run: RunReader, row: Candidate) -> str:
-    """A candidate's measures per task (its first training; raced, the validation mean over its seeds too), and its
-    fitness on each raced seed with their spread."""
-    means = run.task_means(row)
+def _task_scores(run: RunReader, row: Candidate, means: Mapping[str, TaskMean], races: Sequence[RaceResult]) -> str:
+    """A candidate's measures per task (its first training; raced, the validation mean over its seeds too: ``means``),
+    and its fitness on each of its raced seeds (``races``) with their spread."""
     raced = any(m.seeds > 1 for m in means.values())
     rows = []
     for task, metric in run.metrics.items():
@@ -165,7 +165,6 @@ def _task_scores(run: RunReader, row: Candidate) -> str:
         "",
     ]
     out = html_table(head, rows)
-    races = run.store.races(row.id)
     if races:
         spread = "-" if row.raced_std is None else f"{row.raced_std:.4g}"
         seeds = ", ".join(f"{_text(r.fitness)} (seed {r.seed}, {r.status})" for r in races)
@@ -365,8 +364,8 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
     parts.append("<h2 id='hall-of-fame'>Hall of fame</h2>")
     fame = [r for r in summary.ranking if not r.candidate.label][:top]
     for rank, ranked in enumerate(fame, 1):
-        row = ranked.candidate
-        info = _described(row.formula, tuple(sorted(run.constants(row).items())))
+        row, races = ranked.candidate, run.store.races(ranked.candidate.id)
+        info = _described(row.formula, tuple(sorted(run.constants(row, races).items())))
         variant = (
             f" <span class='muted'>(a variant of #{ranked.variant_of}: {_text(ranked.factor)} &times; it, the same"
             " idea rescaled)</span>"
@@ -397,13 +396,13 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
                         row.nodes,
                         row.generation,
                         row.origin,
-                        run.learned(row) or None,
+                        run.learned(row, races) or None,
                         row.status,
                     ]
                 ],
             )
         )
-        parts.append(_task_scores(run, row))
+        parts.append(_task_scores(run, row, ranked.task_means, races))
         constants = tuple(sorted(info["constant_values"].items()))
         parts.append(image_tag(_formula_png(row.formula, constants), f"plot of {row.formula}"))
         if rank == 1:

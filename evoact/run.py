@@ -33,7 +33,7 @@ from evoact.records import (
     Stage,
     Status,
     baselines_failed,
-    every_layer,
+    joined_layers,
     mean_learned,
 )
 from evoact.scoring import objectives, uses_loss
@@ -122,20 +122,17 @@ class RunReader:
         how = {"mean": "mean", "worst": "lowest", "q25": "lower quartile"}[c.aggregate]
         return f"{how} over the tasks of the validation {compared} relative to the best baseline's"
 
-    def constants(self, row: Candidate) -> dict[str, float]:
+    def constants(self, row: Candidate, races: Sequence[RaceResult] | None = None) -> dict[str, float]:
         """A candidate's constants: where they started (the space's values, or a baseline's own), replaced by the values
-        the run trained (means over every task's layers of every seed it trained on)."""
+        the run trained (means over every task's layers of every seed it trained on; ``races``: its stored raced
+        seeds, where read already)."""
         start = baseline_params(row.label, self.space.learnable) if row.label else self.space.learnable
-        return {**start, **mean_learned(self.learned(row))}
+        return {**start, **mean_learned(self.learned(row, races))}
 
-    def learned(self, row: Candidate) -> dict[str, tuple[float, ...]]:
+    def learned(self, row: Candidate, races: Sequence[RaceResult] | None = None) -> dict[str, tuple[float, ...]]:
         """Each learnable constant's trained values over every task's layers, first training first, then each raced
         seed's (racing ranked the candidate by all of them, so its constants are theirs too)."""
-        out = dict(row.outcome.every_layer)
-        for race in self._raced(row):
-            for name, values in (every_layer([race.scores]) or race.learned).items():
-                out[name] = out.get(name, ()) + tuple(values)
-        return out
+        return joined_layers([row.outcome.every_layer, *(r.every_layer for r in self._raced(row, races))])
 
     def _raced(self, row: Candidate, races: Sequence[RaceResult] | None = None) -> list[RaceResult]:
         """``row``'s raced seeds that trained or were reused from the fitness cache (``races``: its stored ones, where
@@ -381,16 +378,19 @@ class RunReader:
         races = self._races_of(ranked[:top])
         return tuple(
             RankedCandidate(row, rank, head, factor, self.task_means(row, races[row.id]))
-            for rank, row, head, factor in itertools.islice(self._variants(ranked), top)
+            for rank, row, head, factor in itertools.islice(self._variants(ranked, races), top)
         )
 
-    def _variants(self, ranked: Sequence[Candidate]) -> Iterator[tuple[int, Candidate, int | None, float | None]]:
+    def _variants(
+        self, ranked: Sequence[Candidate], races: dict[int, list[RaceResult]] | None = None
+    ) -> Iterator[tuple[int, Candidate, int | None, float | None]]:
         """Each of ``ranked`` with its rank and, where it only rescales a better-ranked function, that one's id and
-        the factor (sign included); a baseline is never a variant."""
+        the factor (sign included); a baseline is never a variant. ``races``: raced seeds already read, by id."""
         heads: dict[str, tuple[int, np.ndarray]] = {}
         for rank, row in enumerate(ranked, 1):
             try:
-                values = values_at(parse(row.formula), probe_points(), self.constants(row))
+                constants = self.constants(row, (races or {}).get(row.id))
+                values = values_at(parse(row.formula), probe_points(), constants)
             except (FormulaError, CompileError, ValueError):  # a damaged stored formula: a row of its own
                 yield rank, row, None, None
                 continue
