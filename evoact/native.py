@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 import torch
@@ -44,6 +45,28 @@ class Native:
 
 def _gelu_tanh(u: torch.Tensor) -> torch.Tensor:
     return F.gelu(u, approximate="tanh")
+
+
+class _Mish(torch.autograd.Function):
+    """Torch's mish with torch's backward, and a second derivative that stays finite: torch's own is NaN for inputs
+    above about 100 in float32 (800 in float64), which failed the stability check's gradient steps for 2*Mish."""
+
+    @staticmethod
+    def forward(ctx: Any, u: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(u)
+        return F.mish(u)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (u,) = ctx.saved_tensors
+        if not torch.is_grad_enabled():  # a first derivative only: torch's kernel
+            return torch.ops.aten.mish_backward(grad, u)
+        t = torch.tanh(F.softplus(u))  # differentiated again (create_graph): ops whose own slopes are finite
+        return grad * (t + u * torch.sigmoid(u) * (1 - t * t))
+
+
+def _mish(u: torch.Tensor) -> torch.Tensor:
+    return _Mish.apply(u) if u.requires_grad and torch.is_grad_enabled() else F.mish(u)
 
 
 def _op(name: str, formula: str) -> Native:
@@ -92,7 +115,7 @@ _TABLE = (
     Native(
         "mish",
         ("mish(x)",),
-        F.mish,
+        _mish,
         "torch.nn.functional.mish({0})",
         "({0} * std::tanh({0} > T(20) ? {0} : std::log1p(std::exp({0}))))",
     ),

@@ -65,6 +65,11 @@ def test_stability_rejects_unstable_activations(formula, reason):
     assert reason in stability_reason(lambda: compile_activation(formula), CONFIG)
 
 
+def test_a_scaled_mish_passes_stability_as_a_scaled_silu_does():
+    for formula in ("2*silu(x)", "2*mish(x)", "2*x*tanh(log(exp(x) + 1))"):
+        assert stability_reason(lambda formula=formula: compile_activation(formula), CONFIG) is None, formula
+
+
 def test_fingerprints_identify_functions_not_spellings():
     fps = [
         v.fingerprint
