@@ -182,7 +182,10 @@ def with_guess_trees(config: SearchConfig) -> SearchConfig:
         try:
             trees.append(str(genome.from_formula(expr)))
         except TreeSyntaxError as exc:
-            raise ValueError(f"--guess {guess!r}: {exc}") from None
+            raise ValueError(
+                f"--guess {guess!r}: {exc}; a tree of the space is taken as it is (`evoact inspect RUN ID` prints a"
+                " candidate's as its genome)"
+            ) from None
     return replace(config, guesses=tuple(trees))
 
 

@@ -211,11 +211,21 @@ class Genome:
         the part the space's vocabulary cannot write."""
         if sp.count_ops(expr) > 4 * self.space.limits.max_nodes:
             raise TreeSyntaxError(f"{expr} is larger than this space's trees ({self.space.limits.max_nodes} nodes)")
-        text = self._written(expr)
-        tree = self.parse(text)
-        if self.to_expr(tree) != expr:  # the tree must mean the formula, not something close to it
-            raise TreeSyntaxError(f"{text!r} does not give back the formula {expr}")
-        return tree
+        failed: TreeSyntaxError | None = None
+        # SymPy spreads a number over a sum (2*(1 + y) is 2 + 2*y), which no tree builds: its common factor taken out
+        # again, the formula is as a tree writes it (x/(2*(1 + exp(-x))) as mul(0.5, mul(x, sigmoid(x))))
+        for form in dict.fromkeys((expr, sp.factor_terms(expr))):
+            try:
+                text = self._written(form)
+            except TreeSyntaxError as exc:
+                failed = failed or exc
+                continue
+            tree = self.parse(text)
+            if self.to_expr(tree) == form:  # the tree must mean the formula, not something close to it
+                return tree
+            failed = failed or TreeSyntaxError(f"{text!r} does not give back the formula {expr}")
+        assert failed is not None  # every form failed
+        raise failed
 
     def _written(self, e: sp.Expr) -> str:
         """``e`` as a tree string of this space's primitives and leaves."""

@@ -3,6 +3,7 @@ import random
 import pytest
 import sympy as sp
 
+from evoact.formula import parse
 from evoact.genome import Genome, TreeSyntaxError
 from evoact.primitives import X
 from evoact.search_space import load_search_space
@@ -46,6 +47,20 @@ def test_tree_string_round_trip(genome):
     for _ in range(200):
         tree = genome.random_tree()
         assert str(genome.parse(str(tree))) == str(tree)
+
+
+@pytest.mark.parametrize(
+    "printed, tree",
+    [
+        ("-x/(2*(1 + exp(-x)))", "neg(mul(0.5, mul(x, sigmoid(x))))"),  # SymPy reads 2*(1 + y) as 2 + 2*y
+        ("x/(2*(1 + exp(-x)))", "mul(0.5, mul(x, sigmoid(x)))"),
+        ("x*tanh(log(exp(x) + 1))", "mul(x, tanh(softplus(x)))"),
+    ],
+)
+def test_a_formula_as_show_prints_it_gives_back_its_tree(printed, tree):
+    genome = Genome(load_search_space("default"))
+    assert str(genome.to_expr(genome.parse(tree))) == printed
+    assert str(genome.from_formula(parse(printed))) == tree
 
 
 def test_seed_trees_mean_known_functions():
