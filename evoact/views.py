@@ -330,14 +330,21 @@ def print_runs(folder: Path, overviews: Sequence[RunOverview], unreadable: Seque
 
 
 def comparison_rows(opened: Sequence[RunReader], overviews: Sequence[RunOverview], top: int) -> list[list[str]]:
-    """Runs side by side as rows of plain text: a label, then one cell per run (settings, results, best functions)."""
+    """Runs side by side as rows of plain text: a label, then one cell per run (settings, results, best functions:
+    one idea a rank, its variants counted)."""
 
     def best_baseline(o: RunOverview) -> str:
         return "-" if o.best_baseline is None else f"{_num(o.best_baseline.fitness)} {o.best_baseline.name}"
 
+    best = {id(r): r.distinct(top) for r in opened}  # one idea a row, as confirm --top takes them
+
     def nth_best(r: RunReader, i: int) -> str:
-        best = r.ranking(top)
-        return "-" if len(best) <= i else f"{_fitness(best[i])} {best[i].formula}"
+        chosen, passed = best[id(r)]
+        if len(chosen) <= i:
+            return "-"
+        variants = sum(head == chosen[i].id for _, head in passed)
+        more = f" (+{variants} variant{'s' if variants > 1 else ''})" if variants else ""
+        return f"{_fitness(chosen[i])} {chosen[i].formula}{more}"
 
     rows: list[tuple[str, Callable[[RunReader, RunOverview], str]]] = [
         ("state", lambda r, o: o.state),

@@ -161,6 +161,34 @@ def test_the_confirm_command_trusts_a_users_task_only_where_the_run_trained_one(
     assert mine == "evoact confirm runs/a --group search --trust-task"  # confirm refuses user code without it
 
 
+def test_compare_gives_each_rank_one_idea_and_counts_its_variants(cli, tmp_path):
+    """Ranks in `compare` hold what `confirm --top` takes: `2*x*tanh(x)` rescales the better `x*tanh(x)`, so it is that
+    one's variant, not the next rank."""
+    config = make_config("tiny", tasks=("mnist1d-mlp",)).to_dict()
+    space = load_search_space("default")
+    for name, rows in (
+        ("a", (("x*tanh(x)", 1.1), ("2*x*tanh(x)", 1.05), ("-3*x*tanh(x)", 1.02), ("x + tanh(x)", 1.0))),
+        ("b", (("x/(1 + exp(-x))", 1.2),)),
+    ):
+        store = RunStore.create(
+            tmp_path / name, {"config": config, "search_space": {"text": space.text, "source": "x"}}
+        )
+        for formula, fitness in rows:
+            scores = {"mnist1d-mlp": TaskScore(val_acc=fitness / 2)}
+            made = store.add_candidate(formula, "random", generation=0, nodes=4)
+            store.record_result(made, Outcome("ok", fitness=fitness, val_acc=fitness / 2, scores=scores))
+        store.set_meta("state", "finished")
+        store.close()
+    shown = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--top", "2").stdout
+    cells = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:4]]
+        for line in shown.splitlines()
+        if line.count("│") >= 3
+    }
+    assert cells["rank 1"] == ["1.1000 x*tanh(x) (+2 variants)", "1.2000 x/(1 + exp(-x))"]
+    assert cells["rank 2"] == ["1.0000 x + tanh(x)", "-"]
+
+
 def test_a_pareto_runs_front_is_what_show_and_the_report_list(tmp_path):
     """A stored Pareto run (two tasks and size): the non-dominated evolved candidates, in `show` and the report alike
     (the slow lane's `test_multi_task_pareto_search_shows_its_front` makes one by searching)."""
