@@ -184,6 +184,23 @@ def test_every_hall_of_fame_entry_of_a_real_run_exports_and_matches_the_run(tmp_
             assert theirs == pytest.approx(mine.tolist(), rel=1e-6, abs=1e-6), row.formula
 
 
+def test_an_exported_module_compiles_whole_in_a_fresh_import(tmp_path, monkeypatch):
+    """torch.compile(fullgraph=True) before any eager call: the autograd.Function exists from the import on (made
+    lazily, its class statement broke the graph: 'Invalid call to __build_class__')."""
+    out = export_torch_module(tmp_path / "act.py", "tanh(Min(beta*x, beta + x))", {"beta": 1.5})
+    spec = importlib.util.spec_from_file_location("act_fresh", out)
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "act_fresh", mod)  # as an import leaves it: dynamo looks modules up by name
+    spec.loader.exec_module(mod)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), mod.Activation(), torch.nn.Linear(4, 1))
+    x = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    compiled = torch.compile(net, fullgraph=True)(x)
+    (grad,) = torch.autograd.grad(compiled.sum(), net[0].weight)
+    eager = net(x)
+    torch.testing.assert_close(compiled, eager)
+    torch.testing.assert_close(grad, torch.autograd.grad(eager.sum(), net[0].weight)[0])
+
+
 @pytest.mark.parametrize(
     "formula", ["x*sigmoid(beta*x)", "gelu(x)", "mish(x)", "Max(0, x) + Min(0, exp(x) - 1)", "asinh(x)*x"]
 )

@@ -94,7 +94,7 @@ def _make_function(forward, backward):
     return _Activation
 
 
-_FUNCTIONS = {{}}
+_FUNCTIONS = {{False: _make_function(_forward, _backward)}}  # made on import: torch.compile(fullgraph=True) cannot
 
 
 def _function(fused: bool):
