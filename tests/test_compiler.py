@@ -1,3 +1,4 @@
+import math
 import random
 import shutil
 
@@ -187,6 +188,29 @@ def test_no_nan_gradient_where_the_forward_is_finite():
         y = compile_activation(formula).double()(x)
         (grad,) = torch.autograd.grad(y.sum(), x)
         assert torch.isfinite(y).all() and not torch.isnan(grad).any(), formula
+
+
+@pytest.mark.parametrize("mode", ["symbolic", "fused"])
+@pytest.mark.parametrize(
+    "formula, slope",
+    [
+        ("x*tanh(exp(x))", 1.0),  # TanhExp: exp(x)*(1 - tanh(exp(x))**2) is inf*0 above x = 88 in float32
+        ("x*Min(1/(exp(-1) + 1), exp(x))/(1 + exp(-x))", 1 / (math.exp(-1) + 1)),  # the README's capped SiLU
+    ],
+)
+def test_a_slope_that_overflows_on_the_way_is_the_functions_not_zero(formula, slope, mode):
+    act = compile_activation(formula, mode=mode)
+    for dtype, large in ((torch.float16, [12.0, 20.0]), (torch.float32, [92.0, 1e3]), (torch.float64, [800.0, 1e4])):
+        x = torch.tensor([1.0, *large], dtype=dtype, requires_grad=True)
+        (grad,) = torch.autograd.grad(act.to(dtype)(x).sum(), x)
+        assert grad[1:].tolist() == pytest.approx([slope, slope], rel=1e-3), (dtype, mode)
+    beta = compile_activation("x*tanh(exp(beta*x))", {"beta": 1.0}, mode=mode)
+    x = torch.tensor([1.0, 92.0, 200.0], requires_grad=True)
+    grads = torch.autograd.grad(beta(x).sum(), [x, *beta.parameters()])
+    wide = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)  # only x = 1 moves the function with beta
+    (expected,) = torch.autograd.grad((wide * torch.tanh(torch.exp(wide))).sum(), wide)
+    assert grads[0].tolist() == pytest.approx([expected.item(), 1.0, 1.0], rel=1e-5)
+    assert grads[1].item() == pytest.approx(expected.item() - math.tanh(math.e), rel=1e-4)  # d/dbeta = x**2*...
 
 
 def test_kinks_get_the_midpoint_subgradient():

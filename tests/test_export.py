@@ -184,6 +184,20 @@ def test_every_hall_of_fame_entry_of_a_real_run_exports_and_matches_the_run(tmp_
             assert theirs == pytest.approx(mine.tolist(), rel=1e-6, abs=1e-6), row.formula
 
 
+@pytest.mark.parametrize("fused", [False, True])
+def test_an_exported_slope_that_overflows_on_the_way_is_the_functions(tmp_path, fused):
+    """As the compiled module's: TanhExp's symbolic slope is inf*0 above x = 88 in float32, 710 in float64."""
+    out = export_torch_module(tmp_path / "act.py", "x*tanh(exp(beta*x))", {"beta": 1.0})
+    spec = importlib.util.spec_from_file_location("act_slope", out)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for dtype, large in ((torch.float32, 92.0), (torch.float64, 800.0)):
+        act = mod.Activation(fused=fused).to(dtype)
+        x = torch.tensor([large, 1e4], dtype=dtype, requires_grad=True)
+        grads = torch.autograd.grad(act(x).sum(), [x, act.beta])
+        assert grads[0].tolist() == pytest.approx([1.0, 1.0]) and grads[1].item() == 0.0, dtype
+
+
 def test_an_exported_module_compiles_whole_in_a_fresh_import(tmp_path, monkeypatch):
     """torch.compile(fullgraph=True) before any eager call: the autograd.Function exists from the import on (made
     lazily, its class statement broke the graph: 'Invalid call to __build_class__')."""

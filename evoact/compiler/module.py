@@ -81,19 +81,64 @@ def _function(forward: Program, backward: Program, mode: str) -> type[torch.auto
     def fwd(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
         return run_program(forward, x, dict(zip(names, params)))[0]
 
-    def bwd(x: torch.Tensor, grad: torch.Tensor, *params: torch.Tensor) -> list[torch.Tensor]:
+    def bwd(x: torch.Tensor, grad: torch.Tensor, keep: bool, *params: torch.Tensor) -> list[torch.Tensor]:
         slopes = run_program(backward, x, dict(zip(names, params)))
+        if keep:  # NaN kept, for the caller to mend (``_mended``)
+            return _gradients(grad, slopes)
         # 0/0 at a measure-zero point (e.g. sinc at 0) must not poison the gradient where the forward is finite.
-        grads = [grad * torch.nan_to_num(s, nan=0.0) for s in slopes]
-        return [grads[0], *[g.sum() for g in grads[1:]]]
+        return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
+
+    def mended(x: torch.Tensor, grad: torch.Tensor, *params: torch.Tensor) -> list[torch.Tensor]:
+        values = dict(zip(names, params))
+        slopes = [_mended(s, k, forward, x, values) for k, s in enumerate(run_program(backward, x, values))]
+        return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
 
     tag = hashlib.sha256(forward.formula.encode()).hexdigest()[:12]
     if mode == "fused":
         fwd, bwd = (torch.compile(_own_code(f, tag)) for f in (fwd, bwd))  # shapes specialise first: fastest code
     elif mode == "jit" and len(names) <= cuda.MAX_PARAMS:
         gpu_fwd, gpu_bwd = cuda.kernels(forward, backward, tag)
-        fwd, bwd = _on_cuda(gpu_fwd, fwd), _on_cuda(gpu_bwd, bwd)
-    return _make_function(fwd, bwd, forward.formula)
+        fwd, bwd = _on_cuda(gpu_fwd, fwd), _on_cuda(lambda x, grad, keep, *params: gpu_bwd(x, grad, *params), bwd)
+    return _make_function(fwd, bwd, mended, forward.formula)
+
+
+def _gradients(grad: torch.Tensor, slopes: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The input's gradient, then each constant's (summed over the elements)."""
+    grads = [grad * s for s in slopes]
+    return [grads[0], *[g.sum() for g in grads[1:]]]
+
+
+#: The central difference's step, relative to the point's size: the cube root of float64's machine epsilon.
+_STEP = 6.06e-6
+
+
+def _mended(
+    slope: torch.Tensor, k: int, forward: Program, x: torch.Tensor, params: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """``slope`` (of the input for ``k`` = 0, else of the ``k``-th constant) with each NaN where the forward is
+    finite replaced by a central difference of the forward in float64. The symbolic derivative gives NaN where a
+    factor overflows against one that underflows (x*tanh(exp(x)) above x = 88 in float32: exp(x)*(1 - tanh(...)**2)
+    is inf*0), or at 0/0 (sinc at 0); the difference gives the slope the function has there."""
+    bad = torch.isnan(slope)
+    if not bad.any() or any(p.numel() != 1 for p in params.values()):
+        return slope
+    slope, x = (t.clone() for t in torch.broadcast_tensors(slope, x.detach()))
+    bad = torch.isnan(slope)
+    at = x[bad].double()
+    wide = {n: p.detach().double().reshape(()) for n, p in params.items()}
+
+    def value(point: torch.Tensor, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        return run_program(forward, point, values)[0]
+
+    if k == 0:
+        step = _STEP * at.abs().clamp(min=1.0)
+        slope[bad] = ((value(at + step, wide) - value(at - step, wide)) / (2 * step)).to(slope.dtype)
+    else:
+        name = forward.params[k - 1]
+        step = _STEP * wide[name].abs().clamp(min=1.0)
+        up, down = {**wide, name: wide[name] + step}, {**wide, name: wide[name] - step}
+        slope[bad] = ((value(at, up) - value(at, down)) / (2 * step)).to(slope.dtype)
+    return slope
 
 
 def _on_cuda(kernel: Callable, elsewhere: Callable) -> Callable:
@@ -115,7 +160,7 @@ def _own_code(fn: Callable, tag: str) -> Callable:
     return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
 
 
-def _make_function(fwd: Callable, bwd: Callable, formula: str) -> type[torch.autograd.Function]:
+def _make_function(fwd: Callable, bwd: Callable, mended: Callable, formula: str) -> type[torch.autograd.Function]:
     class SymbolicActivation(torch.autograd.Function):
         """Forward from the program; backward from the symbolic derivative, using only the saved input."""
 
@@ -127,7 +172,12 @@ def _make_function(fwd: Callable, bwd: Callable, formula: str) -> type[torch.aut
         @staticmethod
         def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
             x, *params = ctx.saved_tensors
-            grads = bwd(x, grad.contiguous(), *params)
+            # NaN slopes mended on the CPU; on a GPU the check would wait on it, and a traced graph cannot branch on
+            # it: there they count as 0
+            keep = not x.is_cuda and not torch.compiler.is_compiling()
+            grads = bwd(x, grad.contiguous(), keep, *params)
+            if keep and any(bool(torch.isnan(g).any()) for g in grads):  # a slope to mend (or grad's own NaN)
+                grads = mended(x, grad.contiguous(), *params)
             return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_input_grad))
 
     SymbolicActivation.__qualname__ = f"SymbolicActivation[{formula}]"

@@ -72,10 +72,43 @@ def _forward(x, *params):
     return _activation(x, *params)
 
 
-def _backward(x, grad, *params):
+def _slopes(x, *params):
     slopes = _derivatives(x, *params)
-    grads = [grad * torch.nan_to_num(s, nan=0.0) for s in ((slopes,) if isinstance(slopes, torch.Tensor) else slopes)]
+    return [slopes] if isinstance(slopes, torch.Tensor) else list(slopes)
+
+
+def _gradients(grad, slopes):
+    grads = [grad * s for s in slopes]
     return [grads[0]] + [g.sum() for g in grads[1:]]
+
+
+def _backward(x, grad, keep, *params):
+    if keep:  # NaN kept for _mended_backward
+        return _gradients(grad, _slopes(x, *params))
+    return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in _slopes(x, *params)])
+
+
+def _mended_backward(x, grad, *params):
+    """The backward where a slope is NaN but the function is finite (a factor overflowing against one that underflows,
+    or 0/0): those slopes from a central difference of the function in float64."""
+    slopes = _slopes(x, *params)
+    wide = [p.detach().double().reshape(()) for p in params]
+    for k, slope in enumerate(slopes):
+        if not torch.isnan(slope).any():
+            continue
+        slope, at = (t.clone() for t in torch.broadcast_tensors(slope, x.detach()))
+        bad = torch.isnan(slope)
+        at = at[bad].double()
+        if k == 0:
+            step = 6.06e-6 * at.abs().clamp(min=1.0)
+            up, down = _activation(at + step, *wide), _activation(at - step, *wide)
+        else:
+            step = 6.06e-6 * wide[k - 1].abs().clamp(min=1.0)
+            up = _activation(at, *[w + step if j == k - 1 else w for j, w in enumerate(wide)])
+            down = _activation(at, *[w - step if j == k - 1 else w for j, w in enumerate(wide)])
+        slope[bad] = ((up - down) / (2 * step)).to(slope.dtype)
+        slopes[k] = slope
+    return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
 
 
 def _make_function(forward, backward):
@@ -88,7 +121,12 @@ def _make_function(forward, backward):
         @staticmethod
         def backward(ctx, grad):
             x, *params = ctx.saved_tensors
-            grads = backward(x, grad, *params)
+            # NaN slopes mended on the CPU; on a GPU the check would wait on it, and a traced graph cannot branch on
+            # it: there they count as 0
+            keep = not x.is_cuda and not torch.compiler.is_compiling()
+            grads = backward(x, grad, keep, *params)
+            if keep and any(bool(torch.isnan(g).any()) for g in grads):
+                grads = _mended_backward(x, grad, *params)
             return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_input_grad))
 
     return _Activation
