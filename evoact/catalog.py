@@ -162,6 +162,13 @@ class Match:
         """Within ``REDISCOVERY`` of the known function."""
         return self.distance <= REDISCOVERY
 
+    @property
+    def described(self) -> str:
+        """The known function as the formula is it: scaled (``-2 × Mish``) and at its ``beta``, where they are not 1."""
+        scale = "" if abs(self.scale - 1) < 1e-3 else f"{self.scale:.3g} × "
+        beta = "" if self.beta is None or abs(self.beta - 1) < 1e-3 else f" (beta = {self.beta:.3g})"
+        return f"{scale}{self.name}{beta}"
+
 
 @functools.lru_cache(maxsize=1)
 def _catalog_values() -> list[tuple[Known, np.ndarray, np.ndarray | None]]:

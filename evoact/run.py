@@ -346,12 +346,12 @@ class RunReader:
         )
 
     def _rediscovers(self, row: Candidate) -> str | None:
-        """The published function a candidate is (up to scale, as ``inspect`` matches it), if any."""
+        """The published function a candidate is (as ``inspect`` matches it, with its scale and beta), if any."""
         try:
             matches = nearest_known(row.formula, dict(self.space.learnable), top=1)
         except (FormulaError, CompileError, ValueError):  # a damaged stored formula: no match to report
             return None
-        return matches[0].name if matches and matches[0].rediscovery else None
+        return matches[0].described if matches and matches[0].rediscovery else None
 
     def lineage(self, cid: int, depth: int = 6, budget: list[int] | None = None) -> dict[str, Any]:
         """A candidate and its ancestors, ``depth`` generations back: id, formula, fitness, origin, generation, parents

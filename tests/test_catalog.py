@@ -40,3 +40,17 @@ def test_a_learnable_scale_is_fitted_and_near_misses_are_not_rediscoveries():
 def test_learnable_constants_of_the_formula_take_the_given_values():
     assert nearest_known("max(0, x) + min(0, a*x)", {"a": 0.01})[0].name == "LeakyReLU"
     assert nearest_known("max(0, x) + min(0, a*x)", {"a": 0.0})[0].name == "ReLU"
+
+
+@pytest.mark.parametrize(
+    "formula, described",
+    [
+        ("x*tanh(log(exp(x) + 1))", "Mish"),
+        ("-2*x*tanh(log(exp(x) + 1))", "-2 × Mish"),  # not "Mish": it trains as twice the negated Mish
+        ("x/(1 + exp(-x*exp(1/2)))", "SiLU / Swish (beta = 1.65)"),
+        ("-x/((1 + exp(-x))*(exp(-2) + 1))", "-0.881 × SiLU / Swish"),
+    ],
+)
+def test_a_rediscovery_is_described_with_its_scale_and_beta(formula, described):
+    (match,) = nearest_known(formula, top=1)
+    assert match.rediscovery and match.described == described

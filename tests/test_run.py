@@ -286,7 +286,7 @@ def test_the_verdict_names_a_winner_that_is_a_published_function(tmp_path):
     )
     verdict = run.summary().verdict
     match = nearest_known(verdict.winner.formula, dict(run.space.learnable), top=1)
-    expected = match[0].name if match and match[0].rediscovery else None
+    expected = match[0].described if match and match[0].rediscovery else None
     assert verdict.known_as == expected
     assert nearest_known("x*tanh(log(exp(x) + 1))", top=1)[0].name == "Mish"
     shown = " ".join(CliRunner().invoke(main, ["show", str(run.path)]).output.split())
