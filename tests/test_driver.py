@@ -577,6 +577,7 @@ def test_guesses_and_a_warm_start_seed_the_first_generation_and_show_says_whence
         (dict(guesses=("x*sigmoid(1.702*x)",)), "with this space's primitives (neg, abs,"),
         (dict(guesses=("x*sigmoid(1.702*x)",)), "(it needs the number(s) 851/500); a tree of the space is taken as"),
         (dict(guesses=("gelu(x)",)), "(it needs the number(s) sqrt(2))"),  # a power of a number, whole
+        (dict(guesses=("x*sigmoid(b*x)",)), "'x*sigmoid(b*x)': b: not a variable of this space (x, and its learnable"),
         (dict(warm_start="no/such/run"), "--warm-start: no/such/run: no such run directory"),
         (
             dict(warm_start="SMALL_RUN", space="ramachandran2017"),
