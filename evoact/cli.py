@@ -226,7 +226,7 @@ def _callbacks(log_to: tuple[tuple[str, Path], ...]) -> list[Hook]:
 )
 def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     """Run an evolutionary search and store every candidate in a run directory."""
-    from evoact.driver import check_search, run_dir_for, run_search, with_guess_trees
+    from evoact.driver import check_search, run_dir_for, run_search, with_guess_trees, with_warm_start
 
     log_to = values.pop("log_to")
     try:
@@ -235,7 +235,8 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
         config = make_config(settings.pop("budget"), **settings)
     except ValueError as exc:
         _fail(str(exc))
-    check_search(with_guess_trees(config))  # what is wrong with the space or the tasks, before the run is announced
+    config = with_guess_trees(with_warm_start(config))  # what is wrong with the space, the tasks, a guess or a warm
+    check_search(config)  # start, before the run is announced
     run_dir = run_dir_for(config, runs_dir, name)
     _read(RunStore.check_new, run_dir)  # before the run is announced
     console.print(

@@ -128,6 +128,7 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
         (["search", "--task", "cifar10-resnet20", "--data-dir", "nowhere"], "not CIFAR-10 in torchvision's layout"),
         (["search", "--task", "no_module_here:f"], "cannot import no_module_here"),
         (["confirm", "runs/none"], "runs/none: no such run directory"),
+        (["search", "--warm-start", "runs/none"], "--warm-start: runs/none: no such run directory"),
     ],
 )
 @pytest.mark.own_ray  # Ray must not be up before or after
@@ -162,7 +163,9 @@ def test_bad_input_in_a_real_process_exits_non_zero_with_one_line(run_cli, args,
 def _assert_one_line_error(stdout: str, stderr: str, message: str) -> None:
     error_lines = [line for line in stderr.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1 and message in error_lines[0], stderr
-    if message.startswith(("unknown", "give", "population", "tasks must", "cifar10", "not CIFAR", "runs/none")):
+    if message.startswith(
+        ("unknown", "give", "population", "tasks must", "cifar10", "not CIFAR", "runs/none", "--warm")
+    ):
         assert " into " not in stdout and "resuming" not in stdout  # refused before a run is announced
 
 
