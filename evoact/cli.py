@@ -658,9 +658,9 @@ def export(
     """
     if output.is_dir() or not output.parent.is_dir():  # before the candidate is chosen and its notes printed
         _fail(f"{output}: a folder; give a file name" if output.is_dir() else f"{output.parent}: no such folder")
-    opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
     if output.exists() and not force:
         _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
+    opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
     if row is not None and row.status in (Status.REJECTED, Status.FAILED):
         console.print(
             f"note: candidate #{row.id} {row.status}"

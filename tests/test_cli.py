@@ -66,6 +66,8 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
     assert (tmp_path / "top.py").read_text() == (tmp_path / "best.py").read_text()
     verdict = shown["verdict"] or {}
     assert ("note: " in top.stderr) == bool(verdict.get("note"))  # the run's own verdict on it, if it has one
+    again = cli("export", "runs/e2e", "-o", "top.py", check=False)  # refused before its notes are printed
+    assert again.returncode == 1 and "top.py exists" in again.stderr and "note: " not in again.stderr
 
     refused = cli("search", "--budget", "tiny", "--name", "e2e", check=False)
     assert refused.returncode != 0 and "already holds a run" in refused.stderr
