@@ -211,12 +211,11 @@ class Genome:
         the part the space's vocabulary cannot write."""
         if sp.count_ops(expr) > 4 * self.space.limits.max_nodes:
             raise TreeSyntaxError(f"{expr} is larger than this space's trees ({self.space.limits.max_nodes} nodes)")
-        own = {leaf for leaf in self._leaves.values() if isinstance(leaf, sp.Symbol)}
-        if strangers := sorted(str(s) for s in expr.free_symbols - own):
-            named = sorted(str(leaf) for leaf in own - {X})
+        learnable = sorted(self.space.learnable)
+        if strangers := sorted(str(s) for s in expr.free_symbols - {X, *map(symbol, learnable)}):
             raise TreeSyntaxError(
                 f"{', '.join(strangers)}: not a variable of this space (x, and its learnable constants:"
-                f" {', '.join(named) or 'none'})"
+                f" {', '.join(learnable) or 'none'})"
             )
         failed: TreeSyntaxError | None = None
         # SymPy spreads a number over a sum (2*(1 + y) is 2 + 2*y), which no tree builds: its common factor taken out

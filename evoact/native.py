@@ -49,20 +49,37 @@ def _gelu_tanh(u: torch.Tensor) -> torch.Tensor:
 
 class _Mish(torch.autograd.Function):
     """Torch's mish with torch's backward, and a second derivative that stays finite: torch's own is NaN for inputs
-    above about 100 in float32 (800 in float64), which failed the stability check's gradient steps for 2*Mish."""
+    above about 100 in float32 (800 in float64), which failed the stability check's gradient steps for 2*Mish. Usable
+    by ``torch.func`` (vmap, grad of grad) and forward-mode differentiation, as ``F.mish`` is."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx: Any, u: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(u)
+    def forward(u: torch.Tensor) -> torch.Tensor:
         return F.mish(u)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (u,) = ctx.saved_tensors
         if not torch.is_grad_enabled():  # a first derivative only: torch's kernel
             return torch.ops.aten.mish_backward(grad, u)
-        t = torch.tanh(F.softplus(u))  # differentiated again (create_graph): ops whose own slopes are finite
-        return grad * (t + u * torch.sigmoid(u) * (1 - t * t))
+        return grad * _mish_slope(u)  # differentiated again (create_graph)
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor) -> torch.Tensor:
+        (u,) = ctx.saved_tensors
+        return tangent * _mish_slope(u)
+
+
+def _mish_slope(u: torch.Tensor) -> torch.Tensor:
+    """Mish's derivative from ops whose own slopes are finite everywhere."""
+    t = torch.tanh(F.softplus(u))
+    return t + u * torch.sigmoid(u) * (1 - t * t)
 
 
 def _mish(u: torch.Tensor) -> torch.Tensor:

@@ -200,7 +200,11 @@ def _verdict(verdict: Verdict | None, confirm: str) -> str:
     head = (
         f"<p>{called}: candidate {w.id}"
         f" <code>{html.escape(w.formula)}</code>"
-        + (f" (<b>{html.escape(verdict.known_as)}</b>, a published function)" if verdict.known_as else "")
+        + (
+            f" (<b>{html.escape(verdict.rediscovery or verdict.known_as)}</b>, a published function)"
+            if verdict.known_as
+            else ""
+        )
         + f", fitness {_text(w.fitness)}"
         + (
             ""

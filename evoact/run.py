@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from evoact.baselines import baseline_params
-from evoact.catalog import nearest_known
+from evoact.catalog import Match, nearest_known
 from evoact.compiler import CompileError, values_at
 from evoact.config import SearchConfig
 from evoact.formula import FormulaError, parse
@@ -334,6 +334,7 @@ class RunReader:
             if row is not None:
                 confirmed[task] = confirmed_verdict(result, row)
         head = baselines[0] if baselines else None
+        known = self._rediscovers(best)
         return Verdict(
             winner=FunctionRef.of(best),
             best_baseline=None if head is None else BaselineRef.of(head),
@@ -342,16 +343,17 @@ class RunReader:
             else best.rank_fitness - head.rank_fitness,
             per_task=per_task,
             confirmed=confirmed or None,
-            known_as=self._rediscovers(best),
+            known_as=None if known is None else known.name,
+            rediscovery=None if known is None else known.described,
         )
 
-    def _rediscovers(self, row: Candidate) -> str | None:
-        """The published function a candidate is (as ``inspect`` matches it, with its scale and beta), if any."""
+    def _rediscovers(self, row: Candidate) -> Match | None:
+        """The published function a candidate is (up to scale and beta, as ``inspect`` matches it), if any."""
         try:
             matches = nearest_known(row.formula, dict(self.space.learnable), top=1)
         except (FormulaError, CompileError, ValueError):  # a damaged stored formula: no match to report
             return None
-        return matches[0].described if matches and matches[0].rediscovery else None
+        return matches[0] if matches and matches[0].rediscovery else None
 
     def lineage(self, cid: int, depth: int = 6, budget: list[int] | None = None) -> dict[str, Any]:
         """A candidate and its ancestors, ``depth`` generations back: id, formula, fitness, origin, generation, parents

@@ -134,7 +134,8 @@ class Verdict(_Summary):
     margin: float | None
     per_task: Mapping[str, TaskVerdict]
     confirmed: Mapping[str, ConfirmedVerdict] | None
-    known_as: str | None = None  # the published function the winner is (a rediscovery), if any
+    known_as: str | None = None  # the published function the winner is (a rediscovery), if any: its catalog name
+    rediscovery: str | None = None  # the same with the winner's scale and beta where not 1 ("-2 × Mish")
 
     @property
     def within_noise(self) -> bool:

@@ -49,9 +49,11 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         highlight=False,
     )
     if summary.verdict is not None and summary.verdict.known_as:
+        verdict = summary.verdict
         console.print(
-            f"best evolved: #{summary.verdict.winner.id} is {shown(summary.verdict.known_as)}, a published function"
-            " (a rediscovery: `evoact inspect` says how close)",
+            f"best evolved: #{verdict.winner.id} is {shown(verdict.rediscovery or verdict.known_as)}, a published"
+            f" function{'' if verdict.rediscovery in (None, verdict.known_as) else ' rescaled'} (a rediscovery:"
+            " `evoact inspect` says how close)",
             highlight=False,
         )
     if summary.verdict is not None and summary.verdict.note:

@@ -91,3 +91,15 @@ def test_parse_rejects_wrong_type_in_core_units():
     rama = Genome(load_search_space("ramachandran2017"))
     with pytest.raises(TreeSyntaxError, match="cannot stand where"):
         rama.parse("tanh(x)")  # a candidate must be a core unit b(u1, u2)
+
+
+def test_a_formula_with_a_symbol_the_space_lacks_is_refused_by_name():
+    genome = Genome(load_search_space("default"))
+    with pytest.raises(
+        TreeSyntaxError, match=r"^b: not a variable of this space \(x, and its learnable constants: beta\)"
+    ):
+        genome.from_formula(parse("x*sigmoid(b*x)"))
+    typed = Genome(load_search_space("ramachandran2017"))  # beta only inside a primitive (scale): still its own
+    with pytest.raises(TreeSyntaxError) as refused:
+        typed.from_formula(typed.to_expr(typed.parse(typed.space.seeds[0])))
+    assert "not a variable" not in str(refused.value)

@@ -286,8 +286,9 @@ def test_the_verdict_names_a_winner_that_is_a_published_function(tmp_path):
     )
     verdict = run.summary().verdict
     match = nearest_known(verdict.winner.formula, dict(run.space.learnable), top=1)
-    expected = match[0].described if match and match[0].rediscovery else None
-    assert verdict.known_as == expected
+    known = match[0] if match and match[0].rediscovery else None
+    assert verdict.known_as == (known and known.name) and verdict.rediscovery == (known and known.described)
+    expected = known and known.described
     assert nearest_known("x*tanh(log(exp(x) + 1))", top=1)[0].name == "Mish"
     shown = " ".join(CliRunner().invoke(main, ["show", str(run.path)]).output.split())
     said = f"best evolved: #{verdict.winner.id} is {expected}, a published function" in shown

@@ -12,6 +12,7 @@ import numpy as np
 import sympy as sp
 import torch
 from torch import nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from evoact.compiler import cuda
 from evoact.compiler.derivative import derivatives
@@ -102,6 +103,13 @@ def _function(forward: Program, backward: Program, mode: str) -> type[torch.auto
     return _make_function(fwd, bwd, mended, forward.formula)
 
 
+def can_mend(x: torch.Tensor) -> bool:
+    """Whether a backward may look for NaN slopes to mend: on the CPU, with values to look at. On a GPU looking would
+    wait on it, a graph torch.compile traces cannot branch on it, and under a dispatch mode (fake tensors, make_fx)
+    there are no values: there NaN slopes count as 0."""
+    return x.device.type == "cpu" and not torch.compiler.is_compiling() and _get_current_dispatch_mode() is None
+
+
 def _gradients(grad: torch.Tensor, slopes: list[torch.Tensor]) -> list[torch.Tensor]:
     """The input's gradient, then each constant's (summed over the elements)."""
     grads = [grad * s for s in slopes]
@@ -115,10 +123,11 @@ _STEP = 6.06e-6
 def _mended(
     slope: torch.Tensor, k: int, forward: Program, x: torch.Tensor, params: dict[str, torch.Tensor]
 ) -> torch.Tensor:
-    """``slope`` (of the input for ``k`` = 0, else of the ``k``-th constant) with each NaN where the forward is
-    finite replaced by a central difference of the forward in float64. The symbolic derivative gives NaN where a
-    factor overflows against one that underflows (x*tanh(exp(x)) above x = 88 in float32: exp(x)*(1 - tanh(...)**2)
-    is inf*0), or at 0/0 (sinc at 0); the difference gives the slope the function has there."""
+    """``slope`` (of the input for ``k`` = 0, else of the ``k``-th constant) with each NaN replaced by a central
+    difference of the forward in float64, where that is finite (else 0, as ``nan_to_num`` makes it). The symbolic
+    derivative gives NaN where a factor overflows against one that underflows (x*tanh(exp(x)) above x = 88 in
+    float32: exp(x)*(1 - tanh(...)**2) is inf*0), or at 0/0 (sinc at 0); the difference gives the slope the function
+    has there."""
     bad = torch.isnan(slope)
     if not bad.any() or any(p.numel() != 1 for p in params.values()):
         return slope
@@ -132,12 +141,13 @@ def _mended(
 
     if k == 0:
         step = _STEP * at.abs().clamp(min=1.0)
-        slope[bad] = ((value(at + step, wide) - value(at - step, wide)) / (2 * step)).to(slope.dtype)
+        difference = (value(at + step, wide) - value(at - step, wide)) / (2 * step)
     else:
         name = forward.params[k - 1]
         step = _STEP * wide[name].abs().clamp(min=1.0)
         up, down = {**wide, name: wide[name] + step}, {**wide, name: wide[name] - step}
-        slope[bad] = ((value(at, up) - value(at, down)) / (2 * step)).to(slope.dtype)
+        difference = (value(at, up) - value(at, down)) / (2 * step)
+    slope[bad] = torch.nan_to_num(difference, nan=0.0, posinf=0.0, neginf=0.0).to(slope.dtype)
     return slope
 
 
@@ -172,11 +182,9 @@ def _make_function(fwd: Callable, bwd: Callable, mended: Callable, formula: str)
         @staticmethod
         def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
             x, *params = ctx.saved_tensors
-            # NaN slopes mended on the CPU; on a GPU the check would wait on it, and a traced graph cannot branch on
-            # it: there they count as 0
-            keep = not x.is_cuda and not torch.compiler.is_compiling()
+            keep = can_mend(x)
             grads = bwd(x, grad.contiguous(), keep, *params)
-            if keep and any(bool(torch.isnan(g).any()) for g in grads):  # a slope to mend (or grad's own NaN)
+            if keep and bool(torch.isnan(torch.stack([g.sum() for g in grads])).any()):  # a slope to mend (or grad's)
                 grads = mended(x, grad.contiguous(), *params)
             return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_input_grad))
 

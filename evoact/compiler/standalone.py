@@ -89,9 +89,11 @@ def _backward(x, grad, keep, *params):
 
 
 def _mended_backward(x, grad, *params):
-    """The backward where a slope is NaN but the function is finite (a factor overflowing against one that underflows,
-    or 0/0): those slopes from a central difference of the function in float64."""
+    """The backward where a slope is NaN (a factor overflowing against one that underflows, or 0/0): those slopes from
+    a central difference of the function in float64 where that is finite, else 0."""
     slopes = _slopes(x, *params)
+    if any(p.numel() != 1 for p in params):
+        return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
     wide = [p.detach().double().reshape(()) for p in params]
     for k, slope in enumerate(slopes):
         if not torch.isnan(slope).any():
@@ -106,7 +108,7 @@ def _mended_backward(x, grad, *params):
             step = 6.06e-6 * wide[k - 1].abs().clamp(min=1.0)
             up = _activation(at, *[w + step if j == k - 1 else w for j, w in enumerate(wide)])
             down = _activation(at, *[w - step if j == k - 1 else w for j, w in enumerate(wide)])
-        slope[bad] = ((up - down) / (2 * step)).to(slope.dtype)
+        slope[bad] = torch.nan_to_num((up - down) / (2 * step), nan=0.0, posinf=0.0, neginf=0.0).to(slope.dtype)
         slopes[k] = slope
     return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
 
@@ -121,11 +123,15 @@ def _make_function(forward, backward):
         @staticmethod
         def backward(ctx, grad):
             x, *params = ctx.saved_tensors
-            # NaN slopes mended on the CPU; on a GPU the check would wait on it, and a traced graph cannot branch on
-            # it: there they count as 0
-            keep = not x.is_cuda and not torch.compiler.is_compiling()
+            # NaN slopes mended on the CPU, with values to look at; on a GPU looking would wait on it, a traced graph
+            # cannot branch on it, and fake tensors have no values: there they count as 0
+            keep = (
+                x.device.type == "cpu"
+                and not torch.compiler.is_compiling()
+                and torch.utils._python_dispatch._get_current_dispatch_mode() is None
+            )
             grads = backward(x, grad, keep, *params)
-            if keep and any(bool(torch.isnan(g).any()) for g in grads):
+            if keep and bool(torch.isnan(torch.stack([g.sum() for g in grads])).any()):
                 grads = _mended_backward(x, grad, *params)
             return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_input_grad))
 
