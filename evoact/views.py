@@ -170,7 +170,8 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
     if test and config.racing:
         test += " (first seed)"  # beside a fitness that is the mean over the raced seeds
     table = Table(title=title, title_justify="left")
-    for col in ("rank", "id", "formula", "fitness", *([test] if test else []), "tree nodes", "gen", "status"):
+    ranks = [] if status else ["rank"]  # a list of one status is in id order: no rank to show
+    for col in (*ranks, "id", "formula", "fitness", *([test] if test else []), "tree nodes", "gen", "status"):
         table.add_column(col, justify="left" if col in ("formula", "status") else "right", overflow="fold")
     for rank, r in rows:
         if r.id in variants:
@@ -193,7 +194,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         )
         measured = [_num(run.test_value(r))] if test else []
         table.add_row(
-            str(rank),
+            *([] if status else [str(rank)]),
             str(r.id),
             f"[cyan]baseline {shown(r.label)}[/]: {formula}" if r.label else formula,
             _fitness(r),
