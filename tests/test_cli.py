@@ -423,8 +423,8 @@ def test_show_respects_top_for_a_status_and_export_names_a_rejected_candidate(cl
     assert [r["id"] for r in listed] == [rejected[0].id]
     table = cli("show", "runs/r", "--status", "rejected", "--top", "1").stdout
     assert "rejected candidates (first 1)" in table
-    header = next(line for line in table.splitlines() if "formula" in line and "│" in line)
-    assert [c.strip() for c in header.split("│")[1:3]] == ["id", "formula"]  # no rank: the list is in id order
+    header = next(line for line in table.splitlines() if "formula" in line and "┃" in line)
+    assert [c.strip() for c in header.split("┃")[1:3]] == ["id", "formula"]  # no rank: the list is in id order
     out = cli("export", "runs/r", str(rejected[0].id), "-o", "rej.py").stdout
     assert (
         f"note: candidate #{rejected[0].id} rejected at {rejected[0].outcome.stage}" in out
