@@ -29,7 +29,7 @@ from evoact.search_space import SearchSpaceError
 from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, require_trusted, task_group
 from evoact.terminal import plain, shown
-from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs
+from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs, print_verdict
 from evoact.workers import WorkerError
 
 T = TypeVar("T")
@@ -482,6 +482,7 @@ def confirm(
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
         print_confirmation(summary, markdown)
+        print_verdict(_read(_open(run).verdict), "the tables above")
 
 
 @main.command()

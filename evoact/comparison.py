@@ -344,6 +344,8 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
         )
         if any(r.mean_low is not None for r in ratios.rows):
             title += f"; in brackets, {INTERVAL_NOTE}"
+        else:
+            title += f"; no intervals: they need {INTERVAL_SEEDS} or more seeds (read a ratio with its tasks' p-values)"
         cells = [
             [
                 r.name,

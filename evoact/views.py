@@ -23,6 +23,7 @@ from evoact.summaries import (
     RunOverview,
     RunSummary,
     TaskMean,
+    Verdict,
 )
 from evoact.tasks import SUITES, is_user_task
 from evoact.terminal import shorten, shown
@@ -48,27 +49,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         + ", ".join(f"{k} {v}" for k, v in summary.counts.items()),
         highlight=False,
     )
-    if summary.verdict is not None and summary.verdict.known_as:
-        verdict = summary.verdict
-        console.print(
-            f"best evolved: #{verdict.winner.id} is {shown(verdict.rediscovery or verdict.known_as)}, a published"
-            f" function{'' if verdict.rediscovery in (None, verdict.known_as) else ' rescaled'} (a rediscovery:"
-            " `evoact inspect` says how close)",
-            highlight=False,
-        )
-    if summary.verdict is not None and summary.verdict.note:
-        console.print(f"[yellow]note:[/] {shown(summary.verdict.note)}", highlight=False)
-    confirmed = [
-        f"{v} {'from' if v == 'no significant difference' else 'than'} {tasks}"
-        for v in ("better", "no significant difference", "worse")
-        if summary.verdict is not None and (tasks := summary.verdict.confirmed_as(v))
-    ]
-    if summary.verdict is not None and confirmed:
-        console.print(
-            f"confirmed on fresh seeds: #{summary.verdict.winner.id} {'; '.join(confirmed)} (paired t-tests against"
-            " each task's best baseline; the tables below)",
-            highlight=False,
-        )
+    print_verdict(summary.verdict, "the tables below")
 
     def rejected(origin: str) -> str:
         n = summary.user_trees_rejected.get(origin, 0)
@@ -268,6 +249,34 @@ def _fitness(row: Candidate) -> str:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def print_verdict(verdict: Verdict | None, tables: str) -> None:
+    """The run's verdict in words, as ``show`` heads it and ``confirm`` ends: a rediscovery, a note when its best
+    is no better than a baseline or leads only within noise, and what confirmations on fresh seeds found (``tables``:
+    where their numbers are)."""
+    if verdict is None:
+        return
+    if verdict.known_as:
+        console.print(
+            f"best evolved: #{verdict.winner.id} is {shown(verdict.rediscovery or verdict.known_as)}, a published"
+            f" function{'' if verdict.rediscovery in (None, verdict.known_as) else ' rescaled'} (a rediscovery:"
+            " `evoact inspect` says how close)",
+            highlight=False,
+        )
+    if verdict.note:
+        console.print(f"[yellow]note:[/] {shown(verdict.note)}", highlight=False)
+    confirmed = [
+        f"{v} {'from' if v == 'no significant difference' else 'than'} {tasks}"
+        for v in ("better", "no significant difference", "worse")
+        if (tasks := verdict.confirmed_as(v))
+    ]
+    if confirmed:
+        console.print(
+            f"confirmed on fresh seeds: #{verdict.winner.id} {'; '.join(confirmed)} (paired t-tests against each"
+            f" task's best baseline; {tables})",
+            highlight=False,
+        )
 
 
 def print_confirmation(summary: Confirmation, markdown: bool = False) -> None:

@@ -114,6 +114,9 @@ def test_confirm_again_reuses_every_stored_training_and_show_and_report_print_it
         .output
     )
     assert "| function | formula | test acc (mean ± std) |" in md and "| relu | `Max(0, x)` |" in md
+    flat = " ".join(md.split())  # confirm ends with the run's verdict, as show heads it: no lone table to misread
+    assert f"confirmed on fresh seeds: #{verdict.winner.id} " in flat and "; the tables above)" in flat
+    assert "no intervals: they need 5 or more seeds (read a ratio with its tasks' p-values)" in flat  # 2 seeds
     from evoact.report import render_report
 
     assert "Confirmation on fresh seeds" in render_report(RunStore.open(run), top=1)
