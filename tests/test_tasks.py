@@ -363,6 +363,8 @@ def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
         get_task("my_tasks:bad").run(nn.ReLU, TrainConfig())
     with pytest.raises(ValueError, match="has no function 'nothing'"):
         get_task("my_tasks:nothing")
+    with pytest.raises(ValueError, match="has no function 'godo'; did you mean 'good'\\?"):
+        get_task("my_tasks:godo")
     with pytest.raises(ValueError, match="cannot import no_such_module"):
         get_task("no_such_module:f")
     with pytest.raises(ValueError, match="no such file"):

@@ -22,6 +22,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,11 @@ def _load_user_function(name: str, stamp: tuple[tuple[str, int, int], ...] | Non
         raise ValueError(f"task {name!r}: {_import_failure(target, exc)}") from None
     fn = getattr(module, function, None)
     if not callable(fn):
-        raise ValueError(f"task {name!r}: {target} has no function {function!r}")
+        functions = [k for k, v in vars(module).items() if inspect.isfunction(v) and not k.startswith("_")]
+        close = get_close_matches(function, functions, n=1)
+        raise ValueError(
+            f"task {name!r}: {target} has no function {function!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+        )
     _check_signature(name, function, fn)
     if (metric := _metric_of(fn)) not in METRICS:
         raise ValueError(
