@@ -235,8 +235,9 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
         config = make_config(settings.pop("budget"), **settings)
     except ValueError as exc:
         _fail(str(exc))
-    config = with_guess_trees(with_warm_start(config))  # what is wrong with the space, the tasks, a guess or a warm
-    check_search(config)  # start, before the run is announced
+    # what is wrong with the space, the tasks, a guess or a warm start, before the run is announced
+    config = with_guess_trees(with_warm_start(config))
+    check_search(config)
     run_dir = run_dir_for(config, runs_dir, name)
     _read(RunStore.check_new, run_dir)  # before the run is announced
     console.print(

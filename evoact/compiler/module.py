@@ -17,7 +17,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode
 from evoact.compiler import cuda
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
-from evoact.compiler.standalone import standalone_module
+from evoact.compiler.standalone import DIFFERENCE_STEP, standalone_module
 from evoact.formula import DEFAULT_CONSTANT, FormulaError, check_params, parse, to_formula
 from evoact.native import PROGRAM_OPS
 
@@ -103,7 +103,7 @@ def _function(forward: Program, backward: Program, mode: str) -> type[torch.auto
     return _make_function(fwd, bwd, mended, forward.formula)
 
 
-def can_mend(x: torch.Tensor) -> bool:
+def _can_mend(x: torch.Tensor) -> bool:
     """Whether a backward may look for NaN slopes to mend: on the CPU, with values to look at. On a GPU looking would
     wait on it, a graph torch.compile traces cannot branch on it, and under a dispatch mode (fake tensors, make_fx)
     there are no values: there NaN slopes count as 0."""
@@ -116,10 +116,6 @@ def _gradients(grad: torch.Tensor, slopes: list[torch.Tensor]) -> list[torch.Ten
     return [grads[0], *[g.sum() for g in grads[1:]]]
 
 
-#: The central difference's step, relative to the point's size: the cube root of float64's machine epsilon.
-_STEP = 6.06e-6
-
-
 def _mended(
     slope: torch.Tensor, k: int, forward: Program, x: torch.Tensor, params: dict[str, torch.Tensor]
 ) -> torch.Tensor:
@@ -128,8 +124,7 @@ def _mended(
     derivative gives NaN where a factor overflows against one that underflows (x*tanh(exp(x)) above x = 88 in
     float32: exp(x)*(1 - tanh(...)**2) is inf*0), or at 0/0 (sinc at 0); the difference gives the slope the function
     has there."""
-    bad = torch.isnan(slope)
-    if not bad.any() or any(p.numel() != 1 for p in params.values()):
+    if not torch.isnan(slope).any() or any(p.numel() != 1 for p in params.values()):
         return slope
     slope, x = (t.clone() for t in torch.broadcast_tensors(slope, x.detach()))
     bad = torch.isnan(slope)
@@ -140,11 +135,11 @@ def _mended(
         return run_program(forward, point, values)[0]
 
     if k == 0:
-        step = _STEP * at.abs().clamp(min=1.0)
+        step = DIFFERENCE_STEP * at.abs().clamp(min=1.0)
         difference = (value(at + step, wide) - value(at - step, wide)) / (2 * step)
     else:
         name = forward.params[k - 1]
-        step = _STEP * wide[name].abs().clamp(min=1.0)
+        step = DIFFERENCE_STEP * wide[name].abs().clamp(min=1.0)
         up, down = {**wide, name: wide[name] + step}, {**wide, name: wide[name] - step}
         difference = (value(at, up) - value(at, down)) / (2 * step)
     slope[bad] = torch.nan_to_num(difference, nan=0.0, posinf=0.0, neginf=0.0).to(slope.dtype)
@@ -182,7 +177,7 @@ def _make_function(fwd: Callable, bwd: Callable, mended: Callable, formula: str)
         @staticmethod
         def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
             x, *params = ctx.saved_tensors
-            keep = can_mend(x)
+            keep = _can_mend(x)
             grads = bwd(x, grad.contiguous(), keep, *params)
             if keep and bool(torch.isnan(torch.stack([g.sum() for g in grads])).any()):  # a slope to mend (or grad's)
                 grads = mended(x, grad.contiguous(), *params)

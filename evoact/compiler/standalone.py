@@ -37,6 +37,10 @@ def program_source(program: Program, dialect: str = "torch") -> list[str]:
     return lines + [f"return {', '.join(program.outputs)}"]
 
 
+#: A central difference's step where a symbolic slope is NaN, relative to the point's size: the cube root of
+#: float64's machine epsilon (the compiled module's ``_mended`` and the exported file's ``_mended_backward``).
+DIFFERENCE_STEP = 6.06e-6
+
 _TEMPLATE = '''"""Activation function exported by evoact.
 
 Formula: {formula}
@@ -102,10 +106,10 @@ def _mended_backward(x, grad, *params):
         bad = torch.isnan(slope)
         at = at[bad].double()
         if k == 0:
-            step = 6.06e-6 * at.abs().clamp(min=1.0)
+            step = {step!r} * at.abs().clamp(min=1.0)
             up, down = _activation(at + step, *wide), _activation(at - step, *wide)
         else:
-            step = 6.06e-6 * wide[k - 1].abs().clamp(min=1.0)
+            step = {step!r} * wide[k - 1].abs().clamp(min=1.0)
             up = _activation(at, *[w + step if j == k - 1 else w for j, w in enumerate(wide)])
             down = _activation(at, *[w - step if j == k - 1 else w for j, w in enumerate(wide)])
         slope[bad] = torch.nan_to_num((up - down) / (2 * step), nan=0.0, posinf=0.0, neginf=0.0).to(slope.dtype)
@@ -266,6 +270,7 @@ def standalone_source(
         checkpoints=_CHECKPOINTS if init and not container else "",
         forward_args="".join(f", self.{owner}{p}" for p in init),
         container=_CONTAINER if container else "",
+        step=DIFFERENCE_STEP,
     )
 
 
