@@ -213,6 +213,21 @@ def test_a_slope_that_overflows_on_the_way_is_the_functions_not_zero(formula, sl
     assert grads[1].item() == pytest.approx(expected.item() - math.tanh(math.e), rel=1e-4)  # d/dbeta = x**2*...
 
 
+@pytest.mark.parametrize("mode", ["symbolic", "fused"])
+def test_a_mended_slope_differentiates_again_to_the_functions_second_derivative(mode):
+    """create_graph through points whose slope was mended (TanhExp above x = 88 in float32): the second derivatives
+    are the function's (0 there), not NaN from the ops' inf*0 reaching them through autograd's zeros."""
+    act = compile_activation("x*tanh(exp(beta*x))", {"beta": 1.0}, mode=mode)
+    x = torch.tensor([1.0, 92.0, 200.0], requires_grad=True)
+    gx, gb = torch.autograd.grad(act(x).sum(), [x, *act.parameters()], create_graph=True)
+    second = torch.autograd.grad(gx.sum() + gb, [x, *act.parameters()])
+    wide, beta = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (x.tolist(), 1.0))
+    ex, eb = torch.autograd.grad((wide * torch.tanh(torch.exp(beta * wide))).sum(), [wide, beta], create_graph=True)
+    expected = torch.autograd.grad(ex.sum() + eb, [wide, beta])
+    assert second[0].tolist() == pytest.approx(expected[0].tolist(), rel=1e-4, abs=1e-6)
+    assert second[1].item() == pytest.approx(expected[1].item(), rel=1e-4)
+
+
 def test_kinks_get_the_midpoint_subgradient():
     x = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     for formula, slope in (("Max(x, x/10)", 0.55), ("Abs(x)", 0.0), ("Max(x, -x)", 0.0), ("Min(0, x)", 0.5)):

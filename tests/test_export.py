@@ -196,6 +196,12 @@ def test_an_exported_slope_that_overflows_on_the_way_is_the_functions(tmp_path, 
         x = torch.tensor([large, 1e4], dtype=dtype, requires_grad=True)
         grads = torch.autograd.grad(act(x).sum(), [x, act.beta])
         assert grads[0].tolist() == pytest.approx([1.0, 1.0]) and grads[1].item() == 0.0, dtype
+    act = mod.Activation(fused=fused)
+    x = torch.tensor([1.0, 92.0, 200.0], requires_grad=True)  # differentiated again: the function's, not NaN
+    gx, gb = torch.autograd.grad(act(x).sum(), [x, act.beta], create_graph=True)
+    second = torch.autograd.grad(gx.sum() + gb, [x, act.beta])
+    assert second[0].tolist() == pytest.approx([-0.2243, 0.0, 0.0], abs=1e-4)  # as float64 autograd of the formula
+    assert second[1].item() == pytest.approx(-0.3182, abs=1e-4)
 
 
 def test_an_exported_module_compiles_whole_in_a_fresh_import(tmp_path, monkeypatch):

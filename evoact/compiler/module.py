@@ -91,7 +91,8 @@ def _function(forward: Program, backward: Program, mode: str) -> type[torch.auto
 
     def mended(x: torch.Tensor, grad: torch.Tensor, *params: torch.Tensor) -> list[torch.Tensor]:
         values = dict(zip(names, params))
-        slopes = [_mended(s, k, forward, x, values) for k, s in enumerate(run_program(backward, x, values))]
+        at, where = _cut(backward, x, values) if torch.is_grad_enabled() else (x, values)
+        slopes = [_mended(s, k, forward, x, values) for k, s in enumerate(run_program(backward, at, where))]
         return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
 
     tag = hashlib.sha256(forward.formula.encode()).hexdigest()[:12]
@@ -114,6 +115,20 @@ def _gradients(grad: torch.Tensor, slopes: list[torch.Tensor]) -> list[torch.Ten
     """The input's gradient, then each constant's (summed over the elements)."""
     grads = [grad * s for s in slopes]
     return [grads[0], *[g.sum() for g in grads[1:]]]
+
+
+def _cut(
+    backward: Program, x: torch.Tensor, params: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``x`` and the constants, detached where a slope is NaN, for a backward that is differentiated again
+    (``create_graph``): a mended slope is a number there (its own slope 0), and the ops' NaN (inf*0) must not reach
+    the second derivative through the zeros autograd sends back to them."""
+    if any(p.numel() != 1 for p in params.values()):
+        return x, params
+    with torch.no_grad():
+        slopes = torch.broadcast_tensors(x, *run_program(backward, x, params))[1:]
+        bad = functools.reduce(torch.logical_or, map(torch.isnan, slopes))
+    return torch.where(bad, x.detach(), x), {n: torch.where(bad, p.detach(), p) for n, p in params.items()}
 
 
 def _mended(

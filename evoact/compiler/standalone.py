@@ -98,6 +98,11 @@ def _mended_backward(x, grad, *params):
     slopes = _slopes(x, *params)
     if any(p.numel() != 1 for p in params):
         return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
+    if torch.is_grad_enabled():  # differentiated again: a mended slope is a number (its own slope 0), and the ops'
+        # NaN (inf*0) must not reach the second derivative through the zeros autograd sends back to them
+        with torch.no_grad():
+            bad = torch.stack([torch.isnan(s) for s in torch.broadcast_tensors(x, *slopes)[1:]]).any(0)
+        slopes = _slopes(torch.where(bad, x.detach(), x), *[torch.where(bad, p.detach(), p) for p in params])
     wide = [p.detach().double().reshape(()) for p in params]
     for k, slope in enumerate(slopes):
         if not torch.isnan(slope).any():
