@@ -64,14 +64,45 @@ def _jsonable(value: Any) -> Any:
     return _plain(float(value)) if isinstance(value, (float, np.floating)) else value
 
 
-def _numeric_limit(f: np.ndarray) -> float | str:
-    """From values at 1e2, 1e3 ... 1e6 in one direction: converging, growing or neither."""
+#: Where a limit is looked for numerically: 1e2 ... 1e6, then further out for a monotone approach too slow to judge
+#: there (log(log(x)) grows from 1.5 to 2.6 by 1e6, to 6.5 by 1e300).
+_NEAR, _FURTHER = 10.0 ** np.arange(2, 7), 10.0 ** np.array([10, 30, 100, 300])
+
+
+def _numeric_limit(near: np.ndarray, further: np.ndarray) -> float | str | None:
+    """From values at ``_NEAR`` in one direction, then ``_FURTHER`` while finite: converging, growing or neither
+    (oscillating); None where the values move one way too slowly to tell a limit from growth."""
+    judged = _judged(near)
+    if judged != "oscillates" or not _monotone(near):
+        return judged
+    far = further[: next((i for i, v in enumerate(further) if np.isnan(v)), len(further))]
+    values = np.concatenate([near, far])
+    judged = _judged(values)
+    return None if judged == "oscillates" and _monotone(values) else judged
+
+
+def _judged(f: np.ndarray) -> float | str:
+    """Values far out in one direction: converging, growing or neither."""
     growing = np.isinf(f[-1]) or (np.all(np.diff(np.abs(f)) > 0) and abs(f[-1]) > 2 * max(1.0, abs(f[0])))
     if growing and np.all(np.sign(f[1:]) == np.sign(f[-1])):
         return "inf" if f[-1] > 0 else "-inf"
     if abs(f[-1] - f[-2]) <= 1e-4 * max(1.0, abs(f[-1])):
         return float(f[-1])
     return "oscillates" if np.all(np.abs(f) <= 1e3) else WILD
+
+
+def _monotone(f: np.ndarray) -> bool:
+    """The values move one way only."""
+    steps = np.diff(f)
+    return bool(np.all(steps > 0) or np.all(steps < 0))
+
+
+def _bounded(limits: tuple[dict[str, Any], ...], infinity: str) -> bool | None:
+    """Whether neither limit is ``infinity`` (or oscillates unboundedly); None where a limit could not be told."""
+    values = [lim["value"] for lim in limits]
+    if any(v in (infinity, WILD) for v in values):
+        return False
+    return None if None in values else True
 
 
 def _isolated_jumps(values: np.ndarray, floor: float) -> bool:
@@ -151,10 +182,14 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     else:
         put("f'(0)", round(float((left + right) / 2), 9), "numeric")  # finite differences: noise below 1e-9
 
-    far = 10.0 ** np.arange(2, 7)
-    for name, to, points in (("limit at -inf", -sp.oo, -far), ("limit at +inf", sp.oo, far)):
+    for name, to, side in (("limit at -inf", -sp.oo, -1.0), ("limit at +inf", sp.oo, 1.0)):
         exact = symbolic(limit, fixed, X, to) if smooth_everywhere else None
-        put(name, exact, "symbolic") if exact is not None else put(name, _numeric_limit(f(points)), "numeric")
+        if exact is not None:
+            put(name, exact, "symbolic")
+        elif (found := _numeric_limit(f(side * _NEAR), f(side * _FURTHER))) is not None:
+            put(name, found, "numeric")
+        else:
+            put(name, None, "numeric", note="too slow to tell: moves one way out to 1e300 without settling")
 
     probes = probe_points()
     wide = np.concatenate([np.linspace(-1e3, 1e3, 200_001), probes])
@@ -163,13 +198,13 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     how = "symbolic" if all(lim["how"] == "symbolic" for lim in limits) and smooth_everywhere else "numeric"
     put(
         "bounded above",
-        all(lim["value"] not in ("inf", WILD) for lim in limits) and not np.any(y == np.inf),
+        False if np.any(y == np.inf) else _bounded(limits, "inf"),
         how,
         sup_seen=np.nanmax(y),
     )
     put(
         "bounded below",
-        all(lim["value"] not in ("-inf", WILD) for lim in limits) and not np.any(y == -np.inf),
+        False if np.any(y == -np.inf) else _bounded(limits, "-inf"),
         how,
         inf_seen=np.nanmin(y),
     )
