@@ -65,6 +65,12 @@ def handle(make: Callable[[], nn.Module]) -> dict[str, bool]:
         p.item() == torch.tensor(1.3).item() for p in _constants(fresh)
     )
 
+    whole = io.BytesIO()
+    torch.save(net, whole)  # the whole network pickled, as torch.save(model) and multiprocessing do
+    reloaded = torch.load(io.BytesIO(whole.getvalue()), weights_only=False)
+    grads = [torch.autograd.grad(n(x).sum(), _constants(n)) for n in (net, reloaded)]
+    checks["torch.save(model)"] = _same(reloaded(x), want) and all(_same(a, b) for a, b in zip(*grads))
+
     twin = copy.deepcopy(net)
     with torch.no_grad():
         for p in _constants(twin):

@@ -248,6 +248,17 @@ class CompiledActivation(nn.Module):
             return x.copy_(y)  # torch's inplace=True: x holds the result (out of place where autograd needs x)
         return y
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickle, deepcopy and ``torch.save(model)`` keep: all but the autograd Function and torch's op, which
+        pickle cannot name (the Function is a class made for this formula in this process); loading makes them."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_function", "_native")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        formula = self.program.formula
+        self.program, self.backward_program, self._function = _compiled(formula, parse(formula), self.mode)
+        self._native = _direct(self.program) if self._function is None else None
+
     def __prepare_scriptable__(self) -> nn.Module:
         """TorchScript compiles from source: script the standalone module instead, holding these same parameters."""
         twin = standalone_module(self.program.formula).Activation(inplace=self.inplace)
