@@ -108,7 +108,8 @@ def search(
     (generations, or evaluations in async mode, without a better best); ``Run.resume`` continues a stopped run.
     ``callbacks``: hooks that hear the search's events (``evoact.hooks.Hook``; ``evoact.loggers.TensorBoardLogger``).
     ``load_if_exists`` (with ``name``; Optuna's ``create_study`` has it too): a run of that name made with the same
-    settings is opened instead of refused, and resumed first if it did not finish; other settings are an error.
+    settings is opened instead of refused, and resumed first if it did not finish; other settings are an error, and
+    so is a run another process's search is writing now.
     """
     refuse_option_names(settings)
     config = make_config(budget, **settings)
@@ -123,6 +124,11 @@ def search(
         if mine != theirs:
             changed = ", ".join(sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)))
             raise ValueError(f"{run_dir} exists and was made with other settings ({changed}); choose another name")
+        if existing.state == RunState.RUNNING:  # its search goes on elsewhere: nothing finished to hand back yet
+            raise ValueError(
+                f"{run_dir} is being written by another evoact process (its search is running); wait for it, or read"
+                " it as it goes with evoact.open_run"
+            )
         if existing.state in (RunState.INTERRUPTED, RunState.STOPPED):
             # the caller named these very tasks, so its user tasks are its own code
             return existing.resume(

@@ -316,10 +316,12 @@ def resume(
     except ValueError as exc:
         _fail(str(exc))
     opened = _open(run)  # what is wrong with the directory, and trust for its code, before it is announced
-    finished, tasks = opened.state == RunState.FINISHED, opened.config.tasks
+    state, tasks = opened.state, opened.config.tasks
     opened.close()
-    if finished:
+    if state == RunState.FINISHED:
         _fail(f"{run} already finished; there is nothing to resume")
+    if state == RunState.RUNNING:
+        _fail(f"{run} is being written by another evoact process (its search is running); wait for it or stop it first")
     require_trusted(tasks, trust, "resume")
     callbacks = _callbacks(log_to)
     console.print(f"evoact: resuming [bold]{shown(str(run))}[/]", highlight=False)

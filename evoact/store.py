@@ -296,9 +296,14 @@ class RunStore:
     def check_new(path: Path) -> None:
         """Refuse ``path`` for a new run where it holds one already (or is a file)."""
         if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists() or (path.exists() and not path.is_dir()):
+            later = (
+                "its search is running now in another process"
+                if path.is_dir() and writer_active(path)
+                else f"an unfinished one continues with `evoact resume {path}`"
+            )
             raise RunStoreError(
                 f"{path} already holds a run (nothing was overwritten); choose another --name, or see it with"
-                f" `evoact show {path}` (an unfinished one continues with `evoact resume {path}`)"
+                f" `evoact show {path}` ({later})"
             )
 
     @classmethod

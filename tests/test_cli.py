@@ -76,6 +76,15 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
     assert refused.returncode == 1 and "runs/e2e already finished; there is nothing to resume" in refused.stderr
     assert "resuming" not in refused.stdout  # refused before it is announced
     assert json.loads(cli("show", "runs/e2e", "--json").stdout)["counts"] == shown["counts"]  # nothing lost
+    with sqlite3.connect(tmp_path / "runs" / "e2e" / "candidates.db") as db:  # unfinished, as a killed run is
+        db.execute("UPDATE meta SET value = '\"running\"' WHERE key = 'state'")
+    writer = RunStore.reopen(tmp_path / "runs" / "e2e")  # and its search running in another process
+    try:
+        refused = cli("resume", "runs/e2e", check=False)
+    finally:
+        writer.close()
+    assert refused.returncode == 1 and "runs/e2e is being written by another evoact process" in refused.stderr
+    assert "resuming" not in refused.stdout  # refused before it is announced
 
 
 @pytest.mark.parametrize(

@@ -266,6 +266,14 @@ def test_load_if_exists_finishes_a_stopped_run_opens_a_finished_one_and_refuses_
     assert opened.ranking() == finished.ranking()
     with pytest.raises(ValueError, match="exists and was made with other settings"):
         evoact.search(**{**settings, "seed": 4}, runs_dir=tmp_path, load_if_exists=True)
+    with sqlite3.connect(finished.path / "candidates.db") as db:  # another process's search writing it now
+        db.execute("UPDATE meta SET value = '\"running\"' WHERE key = 'state'")
+    writer = RunStore.reopen(finished.path)  # nothing finished to hand back, and not to be resumed beside it
+    try:
+        with pytest.raises(ValueError, match="is being written by another evoact process .* evoact.open_run"):
+            evoact.search(**settings, runs_dir=tmp_path, load_if_exists=True)
+    finally:
+        writer.close()
 
 
 def test_the_verdict_names_a_winner_that_is_a_published_function(tmp_path):
