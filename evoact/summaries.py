@@ -171,9 +171,10 @@ class Verdict(_Summary):
             else:
                 whose = "the larger of their seeds' spreads" if b.std is not None else f"#{w.id}'s seeds' spread"
                 noise = f"no more than {whose} (sd {max(s for s in (w.std, b.std) if s is not None):.4f})"
+            tested = "; on fresh seeds (evoact confirm) it was not found better" if self.confirmed else ""
+            advice = tested or ": confirm it on fresh seeds before trusting the lead"
             notes.append(
-                f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f}, {noise}:"
-                " confirm it on fresh seeds before trusting the lead"
+                f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f}, {noise}{advice}"
             )
         if worse := self.confirmed_as("worse"):
             notes.append(f"on fresh seeds (evoact confirm) #{w.id} was significantly worse than {worse}")

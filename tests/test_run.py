@@ -5,6 +5,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -321,7 +322,7 @@ def test_a_run_stopped_before_its_baselines_finished_is_not_said_to_have_failed_
 
 
 def test_the_verdict_warns_where_a_confirmation_found_the_winner_worse():
-    from evoact.summaries import ConfirmedVerdict, FunctionRef, Verdict
+    from evoact.summaries import BaselineRef, ConfirmedVerdict, FunctionRef, Verdict
 
     confirmed = {
         "diabetes": ConfirmedVerdict(True, "gelu", 0.054, 0.0147, "worse"),
@@ -331,6 +332,15 @@ def test_the_verdict_warns_where_a_confirmation_found_the_winner_worse():
     assert verdict.note == "on fresh seeds (evoact confirm) #15 was significantly worse than gelu on diabetes (p 0.015)"
     assert verdict.confirmed_as("no significant difference") == "tanh on wine (p 0.3)"
     assert Verdict(FunctionRef(15, "x", 1.02), None, None, {}, {"wine": confirmed["wine"]}).note is None
+    lead = Verdict(FunctionRef(15, "x", 1.02), BaselineRef("tanh", 1.01), 0.01, {}, None)
+    assert lead.note.endswith(
+        "on one seed, which says nothing of its seeds' spread: confirm it on fresh seeds before trusting the lead"
+    )
+    confirmed_lead = replace(lead, confirmed={"wine": confirmed["wine"]})  # what it asked for is done: not asked again
+    assert confirmed_lead.note == (
+        "the best evolved candidate #15 leads the baseline tanh by 0.0100, on one seed, which says nothing of its"
+        " seeds' spread; on fresh seeds (evoact confirm) it was not found better"
+    )
 
 
 def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path):
