@@ -141,8 +141,18 @@ def _constants_note(expr: sp.Expr, values: dict[str, float]) -> str | None:
     return f"learnable constants: {shown(listed)} (every name that is neither x nor a function is a learnable constant)"
 
 
+_LISTS, _STARTS = "`evoact runs` lists runs", "`evoact search` starts a search"
+#: Names other tools give these commands, each with evoact's own: a mistyped command is told where to go.
+_OTHER_NAMES = {"list": _LISTS, "ls": _LISTS, "run": _STARTS, "start": _STARTS, "continue": "`evoact resume` does"}
+
+
 class _Commands(click.Group):
     """evoact's commands: whatever a damaged or hostile file, a bad input or a full disk raises ends in one line."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] in _OTHER_NAMES and args[0] not in self.commands:
+            ctx.fail(f"No such command {args[0]!r}; {_OTHER_NAMES[args[0]]}")
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -464,6 +464,8 @@ class RunReader:
 
     def ranking(self, top: int | None = None) -> list[Candidate]:
         """Evolved candidates with a fitness, best first (baselines left out), at most ``top``."""
+        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 0):
+            raise ValueError(f"top must be a whole number, 0 or more (None: all), got {top!r}")
         return self.store.hall_of_fame(top if top is not None else 1_000_000)
 
     @property
@@ -507,8 +509,10 @@ class RunReader:
         return row
 
     def __repr__(self) -> str:
-        state, count = self.store.meta().get("state"), sum(self.store.counts().values())
-        return f"{type(self).__name__}({str(self.path)!r}, state={state!r}, candidates={count})"
+        # as `evoact runs` and overview() count: the proposed candidates, baselines not among them
+        return (
+            f"{type(self).__name__}({str(self.path)!r}, state={self.state.value!r}, candidates={self.store.proposed()})"
+        )
 
     def close(self) -> None:
         """Close the store."""

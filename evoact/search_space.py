@@ -213,5 +213,6 @@ def _names(values: list, known: tuple[str, ...], entry: str, kind: str, fail) ->
 
 def _number(value: Any, entry: str, fail) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > 1e6 or not math.isfinite(value):
-        raise fail(entry, f"must be a finite number of magnitude at most 1e6, got {str(value)[:40]}")
+        shown = repr(value) if isinstance(value, str) else str(value)  # text quoted: "one" is not the number one
+        raise fail(entry, f"must be a finite number of magnitude at most 1e6, got {shown[:40]}")
     return float(value)

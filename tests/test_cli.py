@@ -467,6 +467,10 @@ def test_errors_are_one_line_with_the_documented_exit_code(run_cli, small_run, t
         and proc.stderr.startswith(f"Error: {run / 'config.json'}")
     )
     assert run_cli("show", "--no-such-option", check=False).returncode == 2  # a usage error
+    for other, ours in (("list", "`evoact runs` lists runs"), ("run", "`evoact search` starts a search")):
+        told = CliRunner().invoke(main, [other])  # another tool's name for a command: told evoact's
+        assert told.exit_code == 2 and told.output.endswith(f"Error: No such command {other!r}; {ours}\n"), told.output
+    assert "Error: No such command 'lst'." in CliRunner().invoke(main, ["lst"]).output  # click's own otherwise
 
 
 def test_export_into_a_missing_folder_or_onto_a_folder_is_one_line_before_any_note(small_run, tmp_path):

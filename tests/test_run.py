@@ -40,8 +40,13 @@ def api_run(tmp_path_factory):
 
 
 def test_the_python_api_runs_a_search_and_reads_exports_and_confirms_it(api_run, tmp_path, capfd):
-    assert api_run.state == "finished" and api_run.config.seed == 1 and repr(api_run).startswith("Run(")
+    assert api_run.state == "finished" and api_run.config.seed == 1
+    proposed = api_run.overview().candidates  # as `evoact runs` counts: baselines not among them
+    assert repr(api_run) == f"Run({str(api_run.path)!r}, state='finished', candidates={proposed})"
     ranking = api_run.ranking(3)
+    for wrong in (-1, 2.5, True):  # not a slice: ranking(-1) gave all but the last
+        with pytest.raises(ValueError, match=f"top must be a whole number, 0 or more .*got {wrong!r}"):
+            api_run.ranking(wrong)
     assert ranking and ranking[0] == api_run.best and all(r.label is None for r in ranking)
     fitness = [r.outcome.fitness for r in api_run.ranking()]
     assert fitness == sorted(fitness, reverse=True)

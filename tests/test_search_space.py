@@ -50,6 +50,7 @@ binary = ["add"]
             "init_min_depth <= init_max_depth <= max_depth",
         ),
         (GOOD + "[terminals]\nconstants = [1e300]", "terminals.constants[0]", "finite number"),
+        (GOOD + '[learnable]\nbeta = "one"', "learnable.beta", "at most 1e6, got 'one'"),  # text, quoted
         (GOOD + '[terminals]\nlearnable = ["alpha"]', "terminals.learnable[0]", "not declared under [learnable]"),
         ('name = "t"\nstructure = "dag"\n[primitives]\nunary = ["tanh"]', "structure", "not one of"),
         ('name = "t"\n[primitives\nunary = ["tanh"]', "", "not valid TOML"),
