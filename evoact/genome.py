@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import re
@@ -36,6 +37,8 @@ _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|([-+]?\d+(?:\.\d*)?(?:[eE][
 
 MAX_TREE_TEXT = 2000
 MAX_TREE_DEPTH = 40
+#: trees ``from_formula`` looks a formula up among, in a space whose types its vocabulary cannot write through
+MAX_LOOKED_UP = 20_000
 MAX_ENUMERATED = 200_000  # trees ``all_trees`` lists at most: a space past it is too big to enumerate
 
 
@@ -223,15 +226,33 @@ class Genome:
         for form in dict.fromkeys((expr, sp.factor_terms(expr))):
             try:
                 text = self._written(form)
+                tree = self.parse(text)  # a typed space's parse refuses what its types do not allow
             except TreeSyntaxError as exc:
                 failed = failed or exc
                 continue
-            tree = self.parse(text)
             if self.to_expr(tree) == form:  # the tree must mean the formula, not something close to it
                 return tree
             failed = failed or TreeSyntaxError(f"{text!r} does not give back the formula {expr}")
         assert failed is not None  # every form failed
-        raise failed
+        # a typed space (core units) writes a formula only through its types: found among its trees instead, where
+        # they are few enough to look through
+        found = next((self._meanings[form] for form in (expr, sp.factor_terms(expr)) if form in self._meanings), None)
+        if found is None:
+            raise failed
+        return self.parse(found)
+
+    @functools.cached_property
+    def _meanings(self) -> dict[sp.Expr, str]:
+        """The expression each tree of an enumerable space denotes, with its smallest tree; empty for a space of more
+        than ``MAX_LOOKED_UP`` trees."""
+        try:
+            trees = self.all_trees()
+        except SearchSpaceError:
+            return {}
+        meanings: dict[sp.Expr, str] = {}
+        for text in sorted(trees, key=len) if len(trees) <= MAX_LOOKED_UP else ():
+            meanings.setdefault(self.to_expr(self.parse(text)), text)
+        return meanings
 
     def _written(self, e: sp.Expr) -> str:
         """``e`` as a tree string of this space's primitives and leaves."""

@@ -100,6 +100,17 @@ def test_a_formula_with_a_symbol_the_space_lacks_is_refused_by_name():
     ):
         genome.from_formula(parse("x*sigmoid(b*x)"))
     typed = Genome(load_search_space("ramachandran2017"))  # beta only inside a primitive (scale): still its own
-    with pytest.raises(TreeSyntaxError) as refused:
-        typed.from_formula(typed.to_expr(typed.parse(typed.space.seeds[0])))
-    assert "not a variable" not in str(refused.value)
+    seed = typed.to_expr(typed.parse(typed.space.seeds[0]))
+    assert str(typed.from_formula(seed)) == typed.space.seeds[0]
+
+
+@pytest.mark.parametrize("space", ["core_unit", "ramachandran2017"])
+def test_a_typed_space_takes_any_of_its_formulas_as_show_prints_them(space):
+    """A core-unit space's types let no formula be written node by node (x*sigmoid(beta*x) is sigmul(scale(x),
+    identity(x))): its trees, few enough to look through, are looked up by meaning instead."""
+    genome = Genome(load_search_space(space))
+    for text in random.Random(0).sample(genome.all_trees(), 60):
+        expr = genome.to_expr(genome.parse(text))
+        assert genome.to_expr(genome.from_formula(parse(str(expr)))) == expr, text
+    with pytest.raises(TreeSyntaxError, match="cannot stand where a .* is expected"):
+        genome.from_formula(parse("tanh(tanh(tanh(x)))"))  # no tree means it: refused as before
