@@ -37,6 +37,8 @@ _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|([-+]?\d+(?:\.\d*)?(?:[eE][
 
 MAX_TREE_TEXT = 2000
 MAX_TREE_DEPTH = 40
+#: SymPy's n-ary forms of binary primitives: Min(a, Min(b, c)) is Min(a, b, c)
+_FLATTENED = (sp.Add, sp.Mul, sp.Min, sp.Max)
 #: trees ``from_formula`` looks a formula up among, in a space whose types its vocabulary cannot write through
 MAX_LOOKED_UP = 20_000
 MAX_ENUMERATED = 200_000  # trees ``all_trees`` lists at most: a space past it is too big to enumerate
@@ -260,7 +262,7 @@ class Genome:
             if e == leaf:
                 return name
         args = list(e.args)
-        if isinstance(e, (sp.Add, sp.Mul)) and len(args) > 2:  # sums and products: one binary node at a time
+        if isinstance(e, _FLATTENED) and len(args) > 2:  # SymPy flattens these: one binary node at a time
             args = [args[0], e.func(*args[1:])]
         if isinstance(e, sp.Mul) and args[0] == -1 and "neg" in self.space.unary:
             return f"neg({self._written(args[1])})"
@@ -268,10 +270,14 @@ class Genome:
         for name in (*self.space.unary, *self.space.binary):
             primitive = PRIMITIVES[name]
             wilds = [sp.Wild(f"w{i}") for i in range(primitive.arity)]
-            if isinstance(e, (sp.Add, sp.Mul)) and primitive.arity == 2 and primitive.build(*wilds).func == e.func:
-                found = dict(zip(wilds, args))  # the two halves of a sum or product, in order
+            built = primitive.build(*wilds)
+            if isinstance(e, _FLATTENED) and primitive.arity == 2 and built.func == e.func:
+                found = dict(zip(wilds, args))  # the two halves of a sum, product, Min or Max, in order
+            elif isinstance(e, (sp.Min, sp.Max)) and len(e.args) > 2 and built.func == e.func:  # min0 of more
+                fixed = [a for a in built.args if not a.has(*wilds)]  # Min(0, w): SymPy's match takes no Min(0, a, b)
+                found = {wilds[0]: e.func(*(a for a in e.args if a not in fixed))} if set(fixed) <= set(e.args) else {}
             else:  # a match must take smaller parts (sqrt(e) squared is e too, without end)
-                found = {w: v for w, v in (e.match(primitive.build(*wilds)) or {}).items() if sp.count_ops(v) < size}
+                found = {w: v for w, v in (e.match(built) or {}).items() if sp.count_ops(v) < size}
             parts = [found.get(w) for w in wilds]
             if all(p is not None and p != e for p in parts) and primitive.build(*parts) == e:
                 try:

@@ -55,6 +55,8 @@ def test_tree_string_round_trip(genome):
         ("-x/(2*(1 + exp(-x)))", "neg(mul(0.5, mul(x, sigmoid(x))))"),  # SymPy reads 2*(1 + y) as 2 + 2*y
         ("x/(2*(1 + exp(-x)))", "mul(0.5, mul(x, sigmoid(x)))"),
         ("x*tanh(log(exp(x) + 1))", "mul(x, tanh(softplus(x)))"),
+        ("Min(0, 1 - x, tanh(x))", "min0(min(tanh(x), add(1, neg(x))))"),  # SymPy flattens a Min of a Min
+        ("Abs(x + 1) + Max(0, beta, x)", "add(abs(add(1, x)), relu(max(beta, x)))"),
     ],
 )
 def test_a_formula_as_show_prints_it_gives_back_its_tree(printed, tree):
