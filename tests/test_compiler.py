@@ -216,7 +216,7 @@ def test_a_slope_that_overflows_on_the_way_is_the_functions_not_zero(formula, sl
 @pytest.mark.parametrize("mode", ["symbolic", "fused"])
 def test_a_mended_slope_differentiates_again_to_the_functions_second_derivative(mode):
     """create_graph through points whose slope was mended (TanhExp above x = 88 in float32): the second derivatives
-    are the function's (0 there), not NaN from the ops' inf*0 reaching them through autograd's zeros."""
+    are the function's, not NaN from the ops' inf*0 reaching them through autograd's zeros."""
     act = compile_activation("x*tanh(exp(beta*x))", {"beta": 1.0}, mode=mode)
     x = torch.tensor([1.0, 92.0, 200.0], requires_grad=True)
     gx, gb = torch.autograd.grad(act(x).sum(), [x, *act.parameters()], create_graph=True)
@@ -226,6 +226,32 @@ def test_a_mended_slope_differentiates_again_to_the_functions_second_derivative(
     expected = torch.autograd.grad(ex.sum() + eb, [wide, beta])
     assert second[0].tolist() == pytest.approx(expected[0].tolist(), rel=1e-4, abs=1e-6)
     assert second[1].item() == pytest.approx(expected[1].item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["symbolic", "fused"])
+@pytest.mark.parametrize(
+    "formula, points, of_constant, expected",
+    [
+        ("sin(x)/x", [0.0, 1.0], False, [-1 / 3, 2 * math.sin(1) - 2 * math.cos(1) - math.sin(1)]),  # f'' at 0: -1/3
+        ("x*tanh(exp(x)) + x**2/2", [100.0, 1.0], False, [1.0, None]),  # not 0: the mended slope's own slope
+        ("sin(x)/x + a*x", [0.0, 1.0], True, [1.0, 1.0]),  # d(dy/da)/dx: a slope without NaN keeps its graph
+        ("x*tanh(exp(x)) + a**2*x**2/2", [100.0, 1.0], True, [200.0, 2.0]),
+    ],
+)
+def test_second_derivatives_where_one_slope_is_mended(formula, points, of_constant, expected, mode):
+    act = compile_activation(formula, {"a": 1.0}, mode=mode)
+    x = torch.tensor(points, requires_grad=True)
+    first = torch.autograd.grad(act(x).sum(), [x, *act.parameters()], create_graph=True)
+    (second,) = torch.autograd.grad(first[1] if of_constant else first[0].sum(), x, retain_graph=True)
+    for got, want, at in zip(second.tolist(), expected, points):
+        if want is None:  # at an ordinary point: as autograd of the formula in float64
+            wide = torch.tensor(at, dtype=torch.float64, requires_grad=True)
+            (slope,) = torch.autograd.grad(wide * torch.tanh(torch.exp(wide)) + wide**2 / 2, wide, create_graph=True)
+            want = torch.autograd.grad(slope, wide)[0].item()
+        assert got == pytest.approx(want, rel=1e-3, abs=1e-5), (formula, at)
+    if of_constant and "a**2" in formula:  # d2y/da2 = x**2 summed: 10001, the mended point's too
+        (twice,) = torch.autograd.grad(first[1], act.parameters())
+        assert twice.item() == pytest.approx(10001.0, rel=1e-4)
 
 
 def test_kinks_get_the_midpoint_subgradient():

@@ -202,6 +202,16 @@ def test_an_exported_slope_that_overflows_on_the_way_is_the_functions(tmp_path, 
     second = torch.autograd.grad(gx.sum() + gb, [x, act.beta])
     assert second[0].tolist() == pytest.approx([-0.2243, 0.0, 0.0], abs=1e-4)  # as float64 autograd of the formula
     assert second[1].item() == pytest.approx(-0.3182, abs=1e-4)
+    for i, (formula, points, expected) in enumerate(
+        (("sin(x)/x", [0.0], [-1 / 3]), ("x*tanh(exp(x)) + x**2/2", [100.0], [1.0]))
+    ):
+        out = export_torch_module(tmp_path / f"second{i}.py", formula)
+        spec = importlib.util.spec_from_file_location(f"act_second{i}", out)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        x = torch.tensor(points, requires_grad=True)  # a mended slope's own slope: f'' there, not 0 or NaN
+        (slope,) = torch.autograd.grad(mod.Activation(fused=fused)(x).sum(), x, create_graph=True)
+        assert torch.autograd.grad(slope.sum(), x)[0].tolist() == pytest.approx(expected, rel=1e-3), formula
 
 
 def test_an_exported_module_compiles_whole_in_a_fresh_import(tmp_path, monkeypatch):

@@ -91,8 +91,10 @@ def _function(forward: Program, backward: Program, mode: str) -> type[torch.auto
 
     def mended(x: torch.Tensor, grad: torch.Tensor, *params: torch.Tensor) -> list[torch.Tensor]:
         values = dict(zip(names, params))
-        at, where = _cut(backward, x, values) if torch.is_grad_enabled() else (x, values)
-        slopes = [_mended(s, k, forward, x, values) for k, s in enumerate(run_program(backward, at, where))]
+        slopes = run_program(backward, x, values)
+        if torch.is_grad_enabled():  # differentiated again (create_graph)
+            slopes = [_cut(backward, k, s, x, values) for k, s in enumerate(slopes)]
+        slopes = [_mended(s, k, forward, x, values) for k, s in enumerate(slopes)]
         return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
 
     tag = hashlib.sha256(forward.formula.encode()).hexdigest()[:12]
@@ -118,17 +120,19 @@ def _gradients(grad: torch.Tensor, slopes: list[torch.Tensor]) -> list[torch.Ten
 
 
 def _cut(
-    backward: Program, x: torch.Tensor, params: dict[str, torch.Tensor]
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """``x`` and the constants, detached where a slope is NaN, for a backward that is differentiated again
-    (``create_graph``): a mended slope is a number there (its own slope 0), and the ops' NaN (inf*0) must not reach
-    the second derivative through the zeros autograd sends back to them."""
+    backward: Program, k: int, slope: torch.Tensor, x: torch.Tensor, params: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """The ``k``-th slope again, from ``x`` and the constants detached where it is NaN, for a backward that is
+    differentiated again (``create_graph``): there ``_mended`` gives it, with its own slope, and the ops' NaN (inf*0)
+    must not reach the second derivatives through the zeros autograd sends back to them. Elsewhere, and in the other
+    slopes, the ops' graph stays."""
     if any(p.numel() != 1 for p in params.values()):
-        return x, params
-    with torch.no_grad():
-        slopes = torch.broadcast_tensors(x, *run_program(backward, x, params))[1:]
-        bad = functools.reduce(torch.logical_or, map(torch.isnan, slopes))
-    return torch.where(bad, x.detach(), x), {n: torch.where(bad, p.detach(), p) for n, p in params.items()}
+        return slope
+    bad = torch.isnan(torch.broadcast_tensors(slope.detach(), x)[0])
+    if not bad.any():
+        return slope
+    cut = {n: torch.where(bad, p.detach(), p) for n, p in params.items()}
+    return run_program(backward, torch.where(bad, x.detach(), x), cut)[k]
 
 
 def _mended(
@@ -138,26 +142,27 @@ def _mended(
     difference of the forward in float64, where that is finite (else 0, as ``nan_to_num`` makes it). The symbolic
     derivative gives NaN where a factor overflows against one that underflows (x*tanh(exp(x)) above x = 88 in
     float32: exp(x)*(1 - tanh(...)**2) is inf*0), or at 0/0 (sinc at 0); the difference gives the slope the function
-    has there."""
+    has there. Where autograd records (``create_graph``), the difference keeps the graph of ``x`` and the constants:
+    differentiated again, it gives a difference of the slope, the second derivative."""
     if not torch.isnan(slope).any() or any(p.numel() != 1 for p in params.values()):
         return slope
-    slope, x = (t.clone() for t in torch.broadcast_tensors(slope, x.detach()))
-    bad = torch.isnan(slope)
+    slope, x = torch.broadcast_tensors(slope, x)
+    slope, bad = slope.clone(), torch.isnan(slope.detach())
     at = x[bad].double()
-    wide = {n: p.detach().double().reshape(()) for n, p in params.items()}
+    wide = {n: p.double().reshape(()) for n, p in params.items()}
 
     def value(point: torch.Tensor, values: dict[str, torch.Tensor]) -> torch.Tensor:
         return run_program(forward, point, values)[0]
 
     if k == 0:
-        step = DIFFERENCE_STEP * at.abs().clamp(min=1.0)
+        step = DIFFERENCE_STEP * at.detach().abs().clamp(min=1.0)
         difference = (value(at + step, wide) - value(at - step, wide)) / (2 * step)
     else:
         name = forward.params[k - 1]
-        step = DIFFERENCE_STEP * wide[name].abs().clamp(min=1.0)
+        step = DIFFERENCE_STEP * wide[name].detach().abs().clamp(min=1.0)
         up, down = {**wide, name: wide[name] + step}, {**wide, name: wide[name] - step}
         difference = (value(at, up) - value(at, down)) / (2 * step)
-    slope[bad] = torch.nan_to_num(difference, nan=0.0, posinf=0.0, neginf=0.0).to(slope.dtype)
+    slope[bad] = torch.where(torch.isfinite(difference), difference, 0.0).to(slope.dtype)
     return slope
 
 

@@ -94,30 +94,31 @@ def _backward(x, grad, keep, *params):
 
 def _mended_backward(x, grad, *params):
     """The backward where a slope is NaN (a factor overflowing against one that underflows, or 0/0): those slopes from
-    a central difference of the function in float64 where that is finite, else 0."""
+    a central difference of the function in float64 where that is finite, else 0. Differentiated again (create_graph),
+    such a slope is computed from inputs cut where it is NaN (the ops' NaN must not reach the second derivatives), and
+    the difference keeps the inputs' graph: its own slope is a difference of the slope."""
     slopes = _slopes(x, *params)
     if any(p.numel() != 1 for p in params):
         return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
-    if torch.is_grad_enabled():  # differentiated again: a mended slope is a number (its own slope 0), and the ops'
-        # NaN (inf*0) must not reach the second derivative through the zeros autograd sends back to them
-        with torch.no_grad():
-            bad = torch.stack([torch.isnan(s) for s in torch.broadcast_tensors(x, *slopes)[1:]]).any(0)
-        slopes = _slopes(torch.where(bad, x.detach(), x), *[torch.where(bad, p.detach(), p) for p in params])
-    wide = [p.detach().double().reshape(()) for p in params]
+    wide = [p.double().reshape(()) for p in params]
     for k, slope in enumerate(slopes):
         if not torch.isnan(slope).any():
             continue
-        slope, at = (t.clone() for t in torch.broadcast_tensors(slope, x.detach()))
-        bad = torch.isnan(slope)
-        at = at[bad].double()
+        slope, at = torch.broadcast_tensors(slope, x)
+        bad = torch.isnan(slope.detach())
+        if torch.is_grad_enabled():
+            cut = [torch.where(bad, p.detach(), p) for p in params]
+            slope = torch.broadcast_tensors(_slopes(torch.where(bad, x.detach(), x), *cut)[k], x)[0]
+        slope, at = slope.clone(), at[bad].double()
         if k == 0:
-            step = {step!r} * at.abs().clamp(min=1.0)
+            step = {step!r} * at.detach().abs().clamp(min=1.0)
             up, down = _activation(at + step, *wide), _activation(at - step, *wide)
         else:
-            step = {step!r} * wide[k - 1].abs().clamp(min=1.0)
+            step = {step!r} * wide[k - 1].detach().abs().clamp(min=1.0)
             up = _activation(at, *[w + step if j == k - 1 else w for j, w in enumerate(wide)])
             down = _activation(at, *[w - step if j == k - 1 else w for j, w in enumerate(wide)])
-        slope[bad] = torch.nan_to_num((up - down) / (2 * step), nan=0.0, posinf=0.0, neginf=0.0).to(slope.dtype)
+        difference = (up - down) / (2 * step)
+        slope[bad] = torch.where(torch.isfinite(difference), difference, torch.zeros_like(difference)).to(slope.dtype)
         slopes[k] = slope
     return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
 
