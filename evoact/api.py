@@ -122,9 +122,11 @@ def search(
         theirs = dict(existing.config.to_dict(), workers=None, address=None, warm_trees=None)
         theirs["space"] = space_argument(theirs["space"])  # a run stored before spaces were kept by absolute path
         if mine != theirs:
+            existing.close()
             changed = ", ".join(sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)))
             raise ValueError(f"{run_dir} exists and was made with other settings ({changed}); choose another name")
         if existing.state == RunState.RUNNING:  # its search goes on elsewhere: nothing finished to hand back yet
+            existing.close()
             raise ValueError(
                 f"{run_dir} is being written by another evoact process (its search is running); wait for it, or read"
                 " it as it goes with evoact.open_run"

@@ -150,7 +150,7 @@ class _Commands(click.Group):
     """evoact's commands: whatever a damaged or hostile file, a bad input or a full disk raises ends in one line."""
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
-        if args and args[0] in _OTHER_NAMES and args[0] not in self.commands:
+        if args and args[0] in _OTHER_NAMES and args[0] not in self.commands and not ctx.resilient_parsing:
             ctx.fail(f"No such command {args[0]!r}; {_OTHER_NAMES[args[0]]}")
         return super().resolve_command(ctx, args)
 

@@ -98,11 +98,12 @@ def _monotone(f: np.ndarray) -> bool:
 
 
 def _bounded(limits: tuple[dict[str, Any], ...], infinity: str) -> bool | None:
-    """Whether neither limit is ``infinity`` (or oscillates unboundedly); None where a limit could not be told."""
-    values = [lim["value"] for lim in limits]
-    if any(v in (infinity, WILD) for v in values):
+    """Whether neither limit is ``infinity`` (or oscillates unboundedly); None where a limit that could not be told
+    moves towards it."""
+    if any(lim["value"] in (infinity, WILD) for lim in limits):
         return False
-    return None if None in values else True
+    towards = "up" if infinity == "inf" else "down"
+    return None if any(lim["value"] is None and lim.get("moves") == towards for lim in limits) else True
 
 
 def _isolated_jumps(values: np.ndarray, floor: float) -> bool:
@@ -186,10 +187,11 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
         exact = symbolic(limit, fixed, X, to) if smooth_everywhere else None
         if exact is not None:
             put(name, exact, "symbolic")
-        elif (found := _numeric_limit(f(side * _NEAR), f(side * _FURTHER))) is not None:
+        elif (found := _numeric_limit(near := f(side * _NEAR), f(side * _FURTHER))) is not None:
             put(name, found, "numeric")
-        else:
-            put(name, None, "numeric", note="too slow to tell: moves one way out to 1e300 without settling")
+        else:  # which way it moves: the bound on that side is what cannot be told
+            moves = "up" if near[-1] > near[0] else "down"
+            put(name, None, "numeric", moves=moves, note="too slow to tell: moves one way out to 1e300, unsettled")
 
     probes = probe_points()
     wide = np.concatenate([np.linspace(-1e3, 1e3, 200_001), probes])

@@ -8,6 +8,7 @@ import bisect
 import functools
 import itertools
 import math
+import operator
 import shlex
 import sqlite3
 import statistics
@@ -57,6 +58,17 @@ from evoact.summaries import (
     confirmed_verdict,
 )
 from evoact.tasks import TASKS, is_user_task
+
+
+def _count(top: Any) -> int:
+    """``top`` as a count: a whole number (NumPy's too), 0 or more; a one-line error otherwise (not a slice's -1)."""
+    try:
+        n = operator.index(top)
+    except TypeError:
+        n = -1
+    if isinstance(top, bool) or n < 0:
+        raise ValueError(f"top must be a whole number, 0 or more (None: all), got {top!r}")
+    return n
 
 
 class RunReader:
@@ -464,9 +476,7 @@ class RunReader:
 
     def ranking(self, top: int | None = None) -> list[Candidate]:
         """Evolved candidates with a fitness, best first (baselines left out), at most ``top``."""
-        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 0):
-            raise ValueError(f"top must be a whole number, 0 or more (None: all), got {top!r}")
-        return self.store.hall_of_fame(top if top is not None else 1_000_000)
+        return self.store.hall_of_fame(_count(top) if top is not None else 1_000_000)
 
     @property
     def best(self) -> Candidate | None:

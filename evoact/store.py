@@ -297,7 +297,7 @@ class RunStore:
         """Refuse ``path`` for a new run where it holds one already (or is a file)."""
         if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists() or (path.exists() and not path.is_dir()):
             later = (
-                "its search is running now in another process"
+                "another evoact process is writing it now"
                 if path.is_dir() and writer_active(path)
                 else f"an unfinished one continues with `evoact resume {path}`"
             )

@@ -171,8 +171,14 @@ class Verdict(_Summary):
             else:
                 whose = "the larger of their seeds' spreads" if b.std is not None else f"#{w.id}'s seeds' spread"
                 noise = f"no more than {whose} (sd {max(s for s in (w.std, b.std) if s is not None):.4f})"
-            tested = "; on fresh seeds (evoact confirm) it was not found better" if self.confirmed else ""
-            advice = tested or ": confirm it on fresh seeds before trusting the lead"
+            if not self.confirmed:
+                advice = ": confirm it on fresh seeds before trusting the lead"
+            elif self.confirmed_as("worse"):
+                advice = ""  # the note on what the confirmation found follows
+            elif all(c.verdict == "-" for c in self.confirmed.values()):
+                advice = "; its confirmation could not judge it (no p-value): confirm it on more seeds"
+            else:
+                advice = "; on fresh seeds (evoact confirm) it was not found better"
             notes.append(
                 f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f}, {noise}{advice}"
             )

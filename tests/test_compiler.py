@@ -301,6 +301,17 @@ def test_compiled_module_works_in_networks_the_way_users_handle_them(formula):
     assert checks and all(checks.values()), checks
 
 
+def test_a_pickled_module_comes_back_with_its_expression_not_its_rounded_text():
+    import pickle
+
+    act = compile_activation(X * sp.Float(1 / 3) + sp.Max(0, X)).double()  # to_formula rounds the float's text
+    back = pickle.loads(pickle.dumps(act))
+    x = torch.linspace(-3, 3, 13, dtype=torch.float64, requires_grad=True)
+    assert torch.equal(back(x), act(x)) and back.mode == act.mode and back.inplace is False
+    grads = [torch.autograd.grad(m(x).sum(), x)[0] for m in (act, back)]
+    assert torch.equal(*grads)
+
+
 def test_scripting_networks_of_compiled_modules_is_reliable():
     """torch.jit.script remembers prepared modules by id(); a freed original must not lend its id to a twin's part."""
     for _ in range(30):

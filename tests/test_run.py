@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -44,6 +45,7 @@ def test_the_python_api_runs_a_search_and_reads_exports_and_confirms_it(api_run,
     proposed = api_run.overview().candidates  # as `evoact runs` counts: baselines not among them
     assert repr(api_run) == f"Run({str(api_run.path)!r}, state='finished', candidates={proposed})"
     ranking = api_run.ranking(3)
+    assert api_run.ranking(np.int64(2)) == ranking[:2]  # NumPy's whole numbers are counts too
     for wrong in (-1, 2.5, True):  # not a slice: ranking(-1) gave all but the last
         with pytest.raises(ValueError, match=f"top must be a whole number, 0 or more .*got {wrong!r}"):
             api_run.ranking(wrong)
@@ -341,6 +343,10 @@ def test_the_verdict_warns_where_a_confirmation_found_the_winner_worse():
     assert lead.note.endswith(
         "on one seed, which says nothing of its seeds' spread: confirm it on fresh seeds before trusting the lead"
     )
+    undecided = replace(lead, confirmed={"wine": ConfirmedVerdict(True, "tanh", 0.0, None, "-")})
+    assert undecided.note.endswith("; its confirmation could not judge it (no p-value): confirm it on more seeds")
+    worse = replace(lead, confirmed={"diabetes": confirmed["diabetes"]})  # said once, by what the confirmation found
+    assert worse.note.count("fresh seeds") == 1 and worse.note.endswith("worse than gelu on diabetes (p 0.015)")
     confirmed_lead = replace(lead, confirmed={"wine": confirmed["wine"]})  # what it asked for is done: not asked again
     assert confirmed_lead.note == (
         "the best evolved candidate #15 leads the baseline tanh by 0.0100, on one seed, which says nothing of its"

@@ -63,7 +63,7 @@ def test_reader_sees_committed_rows_while_writer_is_open_and_cannot_write(tmp_pa
 
 def test_existing_run_is_never_overwritten(tmp_path):
     store, _ = _filled(tmp_path / "run")
-    with pytest.raises(RunStoreError, match=r"already holds a run .*\(its search is running now in another process\)"):
+    with pytest.raises(RunStoreError, match=r"already holds a run .*\(another evoact process is writing it now\)"):
         RunStore.create(tmp_path / "run", {})  # not sent to resume a run that is running
     store.close()
     with pytest.raises(RunStoreError, match="already holds a run .* continues with `evoact resume"):

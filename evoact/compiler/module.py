@@ -233,6 +233,7 @@ class CompiledActivation(nn.Module):
             raise TypeError(f"inplace must be True or False, got {inplace!r}")
         mode = choose_mode(mode, 0)
         self.mode, self.inplace = mode, inplace
+        self._expr = expr  # what a pickle is built again from (a formula's text may round its floats)
         self.program, self.backward_program, self._function = _compiled(to_formula(expr), expr, mode)
         self._native = _direct(self.program) if self._function is None else None  # the mode's backward otherwise
         init = check_params(init)
@@ -259,9 +260,11 @@ class CompiledActivation(nn.Module):
         return {k: v for k, v in self.__dict__.items() if k not in ("_function", "_native")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state = {"inplace": False, **state}  # pickled by a version without inplace
         super().__setstate__(state)
-        formula = self.program.formula
-        self.program, self.backward_program, self._function = _compiled(formula, parse(formula), self.mode)
+        if "_expr" not in state:  # pickled by a version that kept no expression (a native formula's module)
+            self._expr = parse(self.program.formula)
+        self.program, self.backward_program, self._function = _compiled(to_formula(self._expr), self._expr, self.mode)
         self._native = _direct(self.program) if self._function is None else None
 
     def __prepare_scriptable__(self) -> nn.Module:
