@@ -30,6 +30,7 @@ from evoact.tasks import (
     GROUPS,
     DatasetTask,
     Task,
+    UserTask,
     canonical_task_name,
     get_task,
     group_tasks,
@@ -151,6 +152,14 @@ def confirm_run(
         )
         train = replace(config.training, epochs=epochs) if epochs else config.training
         loaded = {name: get_task(name, config.data_dir) for name in tasks}
+        searched = store.meta().get("task_code") or {}  # the user tasks' code the search trained with
+        if edited := [
+            n for n, t in loaded.items() if isinstance(t, UserTask) and searched.get(n) not in (None, t.code())
+        ]:
+            notes.append(
+                f"{', '.join(edited)} changed since the search trained with it (its file or a helper): this"
+                " confirmation measures the new code, beside a ranking the earlier code made"
+            )
         length = {name: _epochs(task, train) for name, task in loaded.items()}
         family = task_family(config.tasks)
         if not tasks:

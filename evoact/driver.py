@@ -36,7 +36,7 @@ from evoact.run import RunReader, read_run
 from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
 from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError
-from evoact.tasks import get_task, require_trusted
+from evoact.tasks import UserTask, get_task, require_trusted
 from evoact.version import VERSION
 from evoact.workers import WorkerPool
 
@@ -220,6 +220,18 @@ def resume_search(
     return _drive(store, config, space, True, console, notes, stop, callbacks)
 
 
+def _same_code(store: RunStore, codes: dict[str, str]) -> None:
+    """Refuse to go on with user tasks whose code changed since the run trained with them: its results so far are
+    the earlier code's, and one ranking would hold both (a changed metric would even mix accuracies and losses)."""
+    stored = store.meta().get("task_code") or {}  # a run made before codes were kept: from now on
+    if changed := [name for name, code in codes.items() if stored.get(name) not in (None, code)]:
+        raise RunStoreError(
+            f"{', '.join(changed)} changed since {store.path} trained with it (its file or a helper it imports): the"
+            " run's results so far are the earlier code's, and a resume would rank both together; restore the"
+            " earlier code, or start a new search"
+        )
+
+
 def _drive(
     store: RunStore,
     config: SearchConfig,
@@ -250,6 +262,10 @@ def _drive(
     problem = None
     try:  # nothing below may leave the store open (and its writer lock held) if it fails
         tasks = [get_task(name, config.data_dir) for name in config.tasks]
+        codes = {name: task.code() for name, task in zip(config.tasks, tasks) if isinstance(task, UserTask)}
+        if resuming:  # before anything is written: a refused resume leaves the run as it was
+            _same_code(store, codes)
+        store.set_meta("task_code", {**(store.meta().get("task_code") or {}), **codes})
         metrics = {task.name: task.metric for task in tasks}
         store.set_meta("metrics", metrics)  # for the readers, which never import a user's task
         problem = Problem(store, config, space, hooks, metrics)

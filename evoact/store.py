@@ -171,6 +171,10 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "references": (lambda v: isinstance(v, dict), "references per task"),
     "metrics": (lambda v: isinstance(v, dict) and all(m in METRICS for m in v.values()), "a metric per task"),
+    "task_code": (
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(c, str) for k, c in v.items()),
+        "a digest per user task",
+    ),
     "confirmation": (lambda v: v is None or isinstance(v, dict), "a confirmation record"),
     "pooled_generations": (
         lambda v: isinstance(v, list) and all(isinstance(g, int) and not isinstance(g, bool) for g in v),

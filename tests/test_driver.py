@@ -725,3 +725,38 @@ def test_a_user_task_without_a_test_measure_is_named_once_its_baselines_trained(
         f"{tmp_path / 't.py'}:f returned no test measure (test_acc, or test_loss for a loss task): the search needs"
         " none, but evoact confirm compares them there; return one to confirm on your task"
     ]
+
+
+EDITED_TASK = (
+    "import torch\n\n"
+    "def net(make_activation, seed, epochs):\n"
+    "    y = make_activation()(torch.linspace(-2, 2, 9)).detach()\n"
+    "    score = float(torch.sigmoid(y.mean())) + seed / 1e6\n"
+    "    return {'val_acc': score, 'test_acc': score}\n"
+)
+
+
+def test_a_user_task_edited_since_the_run_trained_with_it_is_not_resumed_and_confirm_says_so(tmp_path):
+    """A resume after the task's file (or a helper) changed would rank results of both versions together (a changed
+    metric would even mix accuracies and losses): refused, with nothing written; put back, it goes on."""
+    import io
+
+    from rich.console import Console
+
+    task = tmp_path / "mine.py"
+    task.write_text(EDITED_TASK)
+    settings = dict(tasks=[f"{task}:net"], runs_dir=tmp_path / "runs", workers=1, generations=2, quiet=True)
+    stopped = evoact.search("tiny", name="edited", target_fitness=-1000, **settings)
+    assert stopped.state == "stopped"
+    meta = RunStore.open(stopped.path).meta()
+    task.write_text(EDITED_TASK.replace("sigmoid", "tanh").replace("'val_acc'", "'val_loss'").replace("acc'", "loss'"))
+    with pytest.raises(RunStoreError, match=r"mine\.py:net changed since .*edited trained with it .*restore the earl"):
+        stopped.resume(quiet=True, trust_user_tasks=True)
+    assert RunStore.open(stopped.path).meta() == meta  # refused before anything was written
+    task.write_text(EDITED_TASK)
+    finished = stopped.resume(quiet=True, trust_user_tasks=True)
+    assert finished.state == "finished"
+    task.write_text(EDITED_TASK + "# tuned\n")
+    out = io.StringIO()
+    finished.confirm(top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=1, console=Console(file=out, width=300))
+    assert "mine.py:net changed since the search trained with it" in out.getvalue()

@@ -185,6 +185,7 @@ __all__ = [
     "Dataset",
     "DatasetTask",
     "Task",
+    "UserTask",
     "canonical_task_name",
     "get_task",
     "group_tasks",

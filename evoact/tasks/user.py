@@ -200,10 +200,15 @@ class UserTask(Task):
         self.metric = _metric_of(self.function)
 
     def revision(self) -> str:
-        """A digest of the file that defines the user's function, of the modules it loaded from its own folder (its
-        helpers), and of the compiler: editing any of them starts a new cache revision."""
+        """A digest of the user's code (``code``) and of the compiler: editing any of them starts a new cache
+        revision."""
+        return hashlib.sha256(f"{source_digest(*COMPILER)}:{self.code()}".encode()).hexdigest()[:16]
+
+    def code(self) -> str:
+        """A digest of the file that defines the user's function and of the modules it loaded from its own folder
+        (its helpers): what a run records, so that a resume never ranks results of two versions of a task together."""
         function = _defining(self.function)
-        digest = hashlib.sha256(source_digest(function, *COMPILER).encode())
+        digest = hashlib.sha256(source_digest(function).encode())
         for path in _helpers(function):
             digest.update(str(path).encode() + b"\0" + path.read_bytes())
         return digest.hexdigest()[:16]
