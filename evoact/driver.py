@@ -224,7 +224,8 @@ def _same_code(store: RunStore, codes: dict[str, str]) -> None:
     """Refuse to go on with user tasks whose code changed since the run trained with them: its results so far are
     the earlier code's, and one ranking would hold both (a changed metric would even mix accuracies and losses)."""
     stored = store.meta().get("task_code") or {}  # a run made before codes were kept: from now on
-    if changed := [name for name, code in codes.items() if stored.get(name) not in (None, code)]:
+    changed = [name for name, code in codes.items() if stored.get(name) not in (None, code)]
+    if changed and store.counts()[Status.OK]:  # with no result yet (every baseline failed), a fixed task goes on
         raise RunStoreError(
             f"{', '.join(changed)} changed since {store.path} trained with it (its file or a helper it imports): the"
             " run's results so far are the earlier code's, and a resume would rank both together; restore the"
