@@ -6,10 +6,12 @@ import site
 import sysconfig
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import sympy as sp
 import torch
 
 from evoact.compiler import CompiledActivation, choose_mode
@@ -76,10 +78,7 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
             metrics[name] = task.metric
             mode = choose_mode(config.activation_mode, task.steps(config), task.device().type)
             made: list[CompiledActivation] = []
-
-            def make(made: list[CompiledActivation] = made, mode: str = mode) -> CompiledActivation:
-                made.append(CompiledActivation(expr, job["params"], mode))
-                return made[-1]
+            make = _factory(expr, job["params"], mode, made)
 
             if screening is not None and index == 0:
                 reason = stability_reason(make, screening, config.seed)
@@ -137,6 +136,20 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
         first.learned,
         scores=scores,
     ).plain()
+
+
+def _factory(
+    expr: sp.Expr, params: dict[str, float], mode: str, made: list[CompiledActivation]
+) -> Callable[..., CompiledActivation]:
+    """What a task calls for each nonlinearity: a fresh module (kept in ``made`` for its learned constants), taking
+    ``inplace`` as torch's activations do, so that a user's model may pass it as timm's or torchvision's
+    ``act_layer``/``activation_layer``."""
+
+    def make(inplace: bool = False) -> CompiledActivation:
+        made.append(CompiledActivation(expr, params, mode, inplace))
+        return made[-1]
+
+    return make
 
 
 def _trained(scores: dict[str, TaskScore]) -> float:

@@ -21,7 +21,8 @@ from evoact.training import Dataset, Hurdle, Schedule, TrainConfig, TrainResult,
 #: What turns a formula into the module every task trains (the compiler and torch's own ops): part of each revision.
 COMPILER = (lowering, derivative, module, native)
 
-ActivationFactory = Callable[[], nn.Module]
+#: Makes each nonlinearity of a task's model: a fresh module, ``inplace=`` taken as torch's activations take it.
+ActivationFactory = Callable[..., nn.Module]
 
 __all__ = ["ActivationFactory", "Dataset", "DatasetTask", "Task", "cache_dir", "source_digest", "split"]
 

@@ -225,12 +225,18 @@ class UserTask(Task):
         epochs = config.epochs if config.epochs is not None else max(1, round(EPOCHS * config.epoch_scale))
         calls = 0
 
-        def counted() -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:  # inplace=..., as torch's activations take it
             nonlocal calls
             calls += 1
-            return make_activation()
+            return make_activation(*args, **kwargs)
 
-        metrics = self.function(counted, seed=config.seed, epochs=epochs)
+        try:
+            metrics = self.function(counted, seed=config.seed, epochs=epochs)
+        except SystemExit as exc:  # it would end the worker, and the error would say only that a worker died
+            raise TrainingError(
+                f"user task {self.name} called sys.exit({exc.code!r}){self._where(exc)}: a task returns its measures"
+                " (argparse's parse_args() exits so, on arguments it does not know)"
+            ) from None
         if calls == 0:
             raise TrainingError(
                 f"user task {self.name} never called make_activation(): its model has no candidate in it, so every"
@@ -263,6 +269,19 @@ class UserTask(Task):
         if measure == "acc":
             return TrainResult(val, test, loss, seconds)
         return TrainResult(None, None, loss, seconds, val_loss=val, test_loss=test)
+
+    def _where(self, exc: BaseException) -> str:
+        """`` at FILE:LINE in FUNCTION``: the innermost frame of the traceback in the task's own files, if any."""
+        function = _defining(self.function)
+        try:
+            source = inspect.getsourcefile(function)
+        except TypeError:  # a built-in: no file of its own
+            source = None
+        own = {p.resolve() for p in [*([Path(source)] if source else []), *_helpers(function)]}
+        for frame, line in reversed(list(traceback.walk_tb(exc.__traceback__))):
+            if Path(frame.f_code.co_filename).resolve() in own:
+                return f" at {frame.f_code.co_filename}:{line} in {frame.f_code.co_name}"
+        return ""
 
 
 def _number(value: Any) -> float:
