@@ -64,7 +64,7 @@ def test_a_failure_in_a_users_task_says_where_in_the_users_file(tmp_path):
     assert failed["error"].endswith(f" (at {task}:5 in net)")  # the user's line, not torch's innermost frame
 
 
-def test_a_users_task_may_ask_for_inplace_activations_and_its_sys_exit_is_a_failure_that_says_where(tmp_path):
+def test_a_users_task_may_ask_for_inplace_activations_and_its_sys_exit_or_nan_is_a_failure_that_says_which(tmp_path):
     """timm and torchvision build act_layer(inplace=True); sys.exit (or argparse's parse_args) in a task would end
     the worker, and the run would say only that a worker died."""
     task = tmp_path / "mine.py"
@@ -76,10 +76,15 @@ def test_a_users_task_may_ask_for_inplace_activations_and_its_sys_exit_is_a_fail
         "    return {'val_acc': float(torch.sigmoid(y.mean())), 'test_acc': 0.5}\n\n"
         "def leaves(make_activation, seed, epochs):\n"
         "    make_activation()\n"
-        "    sys.exit(3)\n"
+        "    sys.exit(3)\n\n"
+        "def diverged(make_activation, seed, epochs):\n"
+        "    make_activation()\n"
+        "    return {'val_acc': 0.5, 'test_acc': float('nan')}\n"
     )
     done = evaluate(make_job("x*tanh(x)", (f"{task}:net",), FAST, {}))
     assert done["status"] == "ok", done
     left = evaluate(make_job("x*tanh(x)", (f"{task}:leaves",), FAST, {}))
     assert left["status"] == "failed" and left["error"].startswith(f"user task {task}:leaves called sys.exit(3)")
     assert f" at {task}:11 in leaves: a task returns its measures" in left["error"]
+    nan = evaluate(make_job("x*tanh(x)", (f"{task}:diverged",), FAST, {}))
+    assert nan["status"] == "failed" and nan["error"].endswith("returned a non-finite measure (test_acc nan)")

@@ -253,8 +253,9 @@ class UserTask(Task):
                 + (" (or set its metric = 'loss' and return 'val_loss')" if measure == "acc" else "")
                 + f" ({type(exc).__name__}: {exc})"
             ) from None
-        if not all(math.isfinite(v) for v in (val, test, loss) if v is not None):
-            raise TrainingError(f"user task {self.name} returned a non-finite measure")
+        named = {f"val_{measure}": val, f"test_{measure}": test, "train_loss": loss}
+        if bad := [f"{k} {v}" for k, v in named.items() if v is not None and not math.isfinite(v)]:
+            raise TrainingError(f"user task {self.name} returned a non-finite measure ({', '.join(bad)})")
         if measure == "acc" and (val < 0 or (test is not None and test < 0)):  # a score relative to the best baseline's
             raise TrainingError(  # must be a ratio of non-negative numbers
                 f"user task {self.name} returned val_acc {val:.4g}: accuracies are non-negative, higher is better;"
