@@ -324,7 +324,9 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
             [
                 r.name,
                 r.formula,
-                "-" if r.mean is None else f"{r.mean:.4f} ± {r.std or 0:.4f}",
+                "-"
+                if r.mean is None
+                else f"{r.mean:.4f}" + (f" ± {r.std or 0:.4f}" if r.n > 1 else ""),  # one seed: no spread
                 str(r.n) + (f" ({r.failed} failed)" if r.failed else ""),
                 diff(r.diff_vs_relu),
                 pval(r.p_vs_relu),

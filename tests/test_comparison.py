@@ -53,6 +53,11 @@ def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
     titles = [title for title, _, _ in tables(summary)]
     assert any("test group (2 tasks)" in t and "mean and worst" in t for t in titles)
     assert any(t.startswith("a (test group: only reported") for t in titles)
+    one = TaskConfirmation(
+        "gelu", (ConfirmationRow("#4", "x", False, 1, 1, {}, 0.93, 0.0, *[None] * 4),), "accuracy", True, 1
+    )
+    (cells,) = next(rows for title, _, rows in tables(Confirmation((1, 2), {"a": one})) if title.startswith("a"))
+    assert cells[2:4] == ["0.9300", "1 (1 failed)"]  # one seed left: no spread to show (it was "± 0.0000")
 
 
 def test_group_ratios_skip_a_task_whose_references_scored_nothing():
