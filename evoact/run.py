@@ -213,6 +213,8 @@ class RunReader:
             race_trainings=len(races),
             race_reused=sum(r.source is not None for r in races),
             race_seconds=sum(r.seconds or 0.0 for r in races),
+            race_failed=sum(r.status == Status.FAILED for r in races),
+            race_error=next((r.error for r in races if r.status == Status.FAILED and r.error), None),
             single_seed_best=first_seed.id if races and first_seed is not None else None,
             skipped_surrogate=len(stages[Stage.SURROGATE]),
             surrogate_seconds_saved=surrogate_saved,

@@ -49,6 +49,8 @@ class CascadeSummary(_Summary):
     race_trainings: int = 0  # racing the elite: extra-seed results, those reused from the cache, seconds trained
     race_reused: int = 0
     race_seconds: float = 0.0
+    race_failed: int = 0  # extra-seed trainings that failed, and the first one's error
+    race_error: str | None = None
     single_seed_best: int | None = None  # the best evolved candidate by its first seed alone, where racing ran
     skipped_surrogate: int = 0  # candidates the surrogate stage did not let train
     surrogate_seconds_saved: float = 0.0

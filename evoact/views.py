@@ -120,19 +120,24 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         )
     if b.race_trainings:
         best = next((r.candidate.id for r in summary.ranking if not r.candidate.label), None)
+        first = f" (the first: {shorten(b.race_error, 160)})" if b.race_error else ""
+        failed = f"; {b.race_failed} of them failed{first}" if b.race_failed else ""
+        if b.single_seed_best is None:
+            outcome = "; no evolved candidate has trained yet"
+        elif b.race_failed == b.race_trainings:
+            outcome = (
+                ", so no candidate has a mean: the ranking is by first seeds, and a candidate that failed a raced seed"
+                " ranks below those that did not (a task that fails on some seeds for every function needs mending)"
+            )
+        else:
+            outcome = f"; the best by one seed was #{b.single_seed_best}" + (
+                ", also the best by the mean" if b.single_seed_best == best else f", the best by the mean is #{best}"
+            )
         console.print(
-            f"racing: each candidate in the top k = {config.race_top} trains on n = {config.race_seeds} seeds and ranks"
-            f" by their mean: {b.race_trainings} extra trainings ({b.race_reused} reused from the fitness cache),"
-            f" {b.race_seconds:.0f} s"
-            + (
-                "; no evolved candidate has trained yet"
-                if b.single_seed_best is None
-                else f"; the best by one seed was #{b.single_seed_best}"
-                + (
-                    ", also the best by the mean"
-                    if b.single_seed_best == best
-                    else f", the best by the mean is #{best}"
-                )
+            shown(
+                f"racing: each candidate in the top k = {config.race_top} trains on n = {config.race_seeds} seeds and"
+                f" ranks by their mean: {b.race_trainings} extra trainings ({b.race_reused} reused from the fitness"
+                f" cache), {b.race_seconds:.0f} s{failed}{outcome}"
             ),
             highlight=False,
         )

@@ -85,6 +85,28 @@ def test_show_says_what_racing_spent_and_lists_seeds(raced):
     assert open_run(raced).best.id == store.hall_of_fame(1)[0].id
 
 
+def test_show_says_when_raced_seeds_failed_and_why(tmp_path):
+    """A task that fails on the raced seeds: the counts (per candidate) say 0 failed, so the racing line says how
+    many of its trainings failed and the first error, and claims no best by a mean no candidate has."""
+    (tmp_path / "picky.py").write_text(
+        "import torch\n\ndef net(make_activation, seed, epochs):\n"
+        "    y = make_activation()(torch.linspace(-2, 2, 9)).detach()\n"
+        "    if seed != 2:\n        raise RuntimeError(f'seed {seed} is bad')\n"
+        "    return {'val_acc': float(torch.sigmoid(y.mean())), 'test_acc': 0.5}\n"
+    )
+    task = f"{tmp_path / 'picky.py'}:net"
+    config = make_config("tiny", seed=2, workers=2, generations=2, tasks=(task,), race_top=2, race_seeds=2)
+    run_search(config, tmp_path / "run")
+    cascade = json.loads(CliRunner().invoke(main, ["show", str(tmp_path / "run"), "--json"]).output)["cascade"]
+    assert (
+        cascade["race_failed"] == cascade["race_trainings"] > 0
+        and "RuntimeError: seed 1000005 is bad" in cascade["race_error"]
+    )
+    text = " ".join(CliRunner(env={"COLUMNS": "300"}).invoke(main, ["show", str(tmp_path / "run")]).output.split())
+    assert f"{cascade['race_trainings']} of them failed (the first: RuntimeError: seed 1000005 is bad" in text
+    assert "so no candidate has a mean: the ranking is by first seeds" in text and "best by the mean" not in text
+
+
 @pytest.mark.slow
 def test_the_same_search_gives_the_same_raced_ranking(raced, tmp_path):
     run_search(make_config("tiny", **SETTINGS), tmp_path / "again" / "run")  # its own folder: its own cache
