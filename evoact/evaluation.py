@@ -145,8 +145,8 @@ def _factory(
     ``inplace`` as torch's activations do, so that a user's model may pass it as timm's or torchvision's
     ``act_layer``/``activation_layer``."""
 
-    def make(inplace: bool = False) -> CompiledActivation:
-        made.append(CompiledActivation(expr, params, mode, inplace))
+    def make(inplace: bool | None = False) -> CompiledActivation:
+        made.append(CompiledActivation(expr, params, mode, False if inplace is None else inplace))
         return made[-1]
 
     return make

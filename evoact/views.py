@@ -119,19 +119,23 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
             highlight=False,
         )
     if b.race_trainings:
-        best = next((r.candidate.id for r in summary.ranking if not r.candidate.label), None)
-        first = f" (the first: {shorten(b.race_error, 160)})" if b.race_error else ""
+        best = next((r.candidate for r in summary.ranking if not r.candidate.label), None)
+        first = f" (the first: {shorten(' '.join(b.race_error.split()), 160)})" if b.race_error else ""
         failed = f"; {b.race_failed} of them failed{first}" if b.race_failed else ""
-        if b.single_seed_best is None:
+        if b.single_seed_best is None or best is None:
             outcome = "; no evolved candidate has trained yet"
-        elif b.race_failed == b.race_trainings:
-            outcome = (
-                ", so no candidate has a mean: the ranking is by first seeds, and a candidate that failed a raced seed"
-                " ranks below those that did not (a task that fails on some seeds for every function needs mending)"
+        elif best.raced_seeds < 2:  # the first evolved is ranked by one seed: no mean to name a best by
+            outcome = "; no evolved candidate has a mean over seeds yet: the ranking is by first seeds" + (
+                ", and a candidate that failed a raced seed ranks below those that did not (a task that fails on some"
+                " seeds for every function needs mending)"
+                if b.race_failed
+                else ""
             )
         else:
             outcome = f"; the best by one seed was #{b.single_seed_best}" + (
-                ", also the best by the mean" if b.single_seed_best == best else f", the best by the mean is #{best}"
+                ", also the best by the mean"
+                if b.single_seed_best == best.id
+                else f", the best by the mean is #{best.id}"
             )
         console.print(
             shown(

@@ -301,6 +301,54 @@ def test_an_edited_helper_is_read_again_and_keys_the_task_anew(tmp_path, monkeyp
             del sys.modules[module]
 
 
+_DECORATED = (
+    "from deco import timed\nfrom helper import RATE\n\n"
+    "@timed\ndef task(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': RATE}\n"
+)
+
+
+def test_a_user_tasks_code_is_its_own_files_through_a_decorator_and_wherever_they_lie(tmp_path, monkeypatch):
+    """What a run records of its task (``code``, and the cache key built on it): a decorated task's own file and
+    helpers, not its decorator's alone; the same files in another folder (another checkout) are the same code."""
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    deco = "import functools\n\ndef timed(f):\n    @functools.wraps(f)\n    def run(*a, **k):\n"
+    deco += "        return f(*a, **k)\n    return run\n"
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        for name, text in (("deco.py", deco), ("helper.py", "RATE = 0.25\n"), ("t.py", _DECORATED)):
+            (tmp_path / folder / name).write_text(text)
+    before = set(sys.modules)
+    try:
+        codes = [get_task(f"{tmp_path / f / 't.py'}:task").code() for f in "ab"]
+        assert codes[0] == codes[1]
+        (tmp_path / "b" / "t.py").write_text(_DECORATED.replace("make_activation()", "make_activation(inplace=True)"))
+        edited = get_task(f"{tmp_path / 'b' / 't.py'}:task")
+        assert edited.code() != codes[0]  # an edit under the decorator is an edit of the task
+        (tmp_path / "a" / "helper.py").write_text("RATE = 0.5\n")
+        assert get_task(f"{tmp_path / 'a' / 't.py'}:task").code() not in (codes[0], edited.code())
+    finally:
+        for module in set(sys.modules) - before:
+            del sys.modules[module]
+
+
+def test_rays_own_stop_passes_through_a_user_task_and_the_tasks_sys_exit_does_not(tmp_path):
+    """Ray stops a worker (SIGTERM) by raising SystemExit wherever it runs, a task's code too: that must end the
+    worker (its job is retried elsewhere), not be stored as the task's failure."""
+    from evoact.training import TrainingError
+
+    (tmp_path / "t.py").write_text(
+        "import sys\n\ndef stopped(make_activation, seed, epochs):\n    make_activation()\n"
+        "    exc = SystemExit(1)\n    exc.ray_terminate_msg = 'The process receives a SIGTERM.'\n    raise exc\n\n"
+        "def leaves(make_activation, seed, epochs):\n    make_activation()\n    sys.exit()\n"
+    )
+    with pytest.raises(SystemExit):
+        get_task(f"{tmp_path / 't.py'}:stopped").run(nn.ReLU, TrainConfig())
+    with pytest.raises(TrainingError, match=r"called sys.exit\(None\) at .*t\.py:11 in leaves"):
+        get_task(f"{tmp_path / 't.py'}:leaves").run(nn.ReLU, TrainConfig())
+
+
 def test_two_task_folders_with_helpers_of_one_name_each_train_with_their_own(tmp_path, monkeypatch):
     import sys
 

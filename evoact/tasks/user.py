@@ -138,8 +138,9 @@ def _load_user_function(name: str, stamp: tuple[tuple[str, int, int], ...] | Non
 
 
 def _defining(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The function a task is: itself, or what a ``functools.partial`` of it calls."""
-    return getattr(fn, "func", fn)
+    """The function a task is: itself, what a ``functools.partial`` of it calls, or what a decorator (with
+    ``functools.wraps``) wraps: the code whose edits change what it trains."""
+    return inspect.unwrap(getattr(fn, "func", fn))
 
 
 def _metric_of(fn: Callable[..., Any]) -> str:
@@ -209,8 +210,11 @@ class UserTask(Task):
         (its helpers): what a run records, so that a resume never ranks results of two versions of a task together."""
         function = _defining(self.function)
         digest = hashlib.sha256(source_digest(function).encode())
-        for path in _helpers(function):
-            digest.update(str(path).encode() + b"\0" + path.read_bytes())
+        source = inspect.getsourcefile(function)
+        root = _import_root(Path(source).resolve(), function.__module__) if source else None
+        for path in _helpers(function):  # named from the import root: the same code elsewhere is the same task
+            name = path.relative_to(root) if root is not None and path.is_relative_to(root) else path.name
+            digest.update(str(name).encode() + b"\0" + path.read_bytes())
         return digest.hexdigest()[:16]
 
     def run(
@@ -233,6 +237,8 @@ class UserTask(Task):
         try:
             metrics = self.function(counted, seed=config.seed, epochs=epochs)
         except SystemExit as exc:  # it would end the worker, and the error would say only that a worker died
+            if hasattr(exc, "ray_terminate_msg"):  # Ray's own: the worker is told to stop (SIGTERM), not the task
+                raise
             raise TrainingError(
                 f"user task {self.name} called sys.exit({exc.code!r}){self._where(exc)}: a task returns its measures"
                 " (argparse's parse_args() exits so, on arguments it does not know)"
