@@ -72,6 +72,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
             highlight=False,
         )
     b = summary.cascade
+    failed_baselines = sum(r.candidate.status == Status.FAILED for r in summary.baselines)  # beside the proposed ones
     reasons = ", ".join(f"{k} {v}" for k, v in b.static_reasons.items())
     per_task = ", ".join(f"{shown(t)} {n}" for t, n in b.rejected_quality_by_task.items())
     console.print(
@@ -88,7 +89,12 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         f" {b.rejected_quality} below a task's quality hurdle"
         + (f" ({per_task})" if per_task else "")
         + f", {b.fully_trained} fully trained, {b.failed} failed"
-        + (f", {b.pending} not evaluated yet" if b.pending else ""),
+        + (f", {b.pending} not evaluated yet" if b.pending else "")
+        + (
+            f" (and {failed_baselines} baseline{'s' if failed_baselines > 1 else ''} failed)"
+            if failed_baselines
+            else ""
+        ),
         highlight=False,
     )
     if b.hurdles:
@@ -154,6 +160,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         ranked: list[RankedCandidate | BaselineRow] = [*summary.ranking]
         ranked += [b for b in summary.baselines if b.rank and b.candidate.id not in listed]
         rows = sorted(((r.rank, r.candidate) for r in ranked), key=lambda pair: pair[0] or 0)
+        rows += [(None, b.candidate) for b in summary.baselines if not b.rank]  # failed: below, with why
         variants = {r.candidate.id: r for r in summary.ranking if r.variant_of is not None}
         title = f"ranking (top {top} and every baseline; fitness = {run.fitness_measure()})"
     test = run.test_measure  # several tasks: their measures follow in a table of their own
@@ -184,7 +191,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         )
         measured = [_num(run.test_value(r))] if test else []
         table.add_row(
-            *([] if status else [str(rank)]),
+            *([] if status else ["-" if rank is None else str(rank)]),
             str(r.id),
             f"[cyan]baseline {shown(r.label)}[/]: {formula}" if r.label else formula,
             _fitness(r),

@@ -648,6 +648,9 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
     rows = store.candidates()
     assert rows and all(r.label for r in rows)  # the baselines' failures are kept; nothing evolved was proposed
     store.close()
+    shown = " ".join(CliRunner().invoke(main, ["show", str(run_dir)]).output.split())
+    assert "0 failed (and 4 baselines failed)" in shown  # the counts' failures, where the cascade's are the proposed
+    assert all(f"baseline {b}:" in shown for b in ("relu", "gelu", "silu", "tanh"))  # "every baseline", failed too
     (tmp_path / "data.npz").write_text("")  # the user fixes what was missing; resume trains the baselines again
     (tmp_path / "broken.py").write_text(
         "import os\n"
