@@ -474,11 +474,12 @@ def fitness_protocol(config: SearchConfig, seeded: bool = True, verdicts: bool =
     # a task trained on a GPU (in bfloat16 where it says so) measures apart from the CPU's: only then is it keyed
     # (the driver's view of the device: workers of a cluster with other hardware than the driver are not told apart)
     devices = {name: kind for name, task in tasks.items() if (kind := task.device().type) != "cpu"}
+    gate = {"glu_gate": True} if task_family(config.tasks) == "glu" else {}  # screened as gates: rejections apart
     return protocol_key(
         single if len(config.tasks) == 1 else multi,
         asdict(config.training)
         | {"revisions": revisions}
         | ({"devices": devices} if devices else {})
         | ({} if seeded else {"seed": None})
-        | ({"verdicts": {k: getattr(config.screening, k) for k in _VERDICT_SETTINGS}} if verdicts else {}),
+        | ({"verdicts": {k: getattr(config.screening, k) for k in _VERDICT_SETTINGS} | gate} if verdicts else {}),
     )

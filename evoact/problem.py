@@ -8,6 +8,7 @@ and training in the Ray workers; results are scored (``scoring``), stored, cache
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable
 from dataclasses import asdict, replace
 
@@ -28,7 +29,7 @@ from evoact.screening import CACHE_FILE, FitnessCache, screen_static
 from evoact.search_space import SearchSpace
 from evoact.store import CACHE_PRIOR_LIMIT, RunStore
 from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_examples
-from evoact.tasks import is_user_task
+from evoact.tasks import is_user_task, task_family
 from evoact.training import Hurdle
 from evoact.workers import WorkerPool
 
@@ -47,6 +48,7 @@ class Problem:
         self.baseline_formulas = {name: baseline_formula(name) for name in config.baselines}
         self.protocol = fitness_protocol(config)
         self.verdicts = fitness_protocol(config, verdicts=True)  # where this run's rejections are shared
+        self.glu_gate = task_family(config.tasks) == "glu"  # the function is a GLU gate: screened as one
         self.family = fitness_protocol(config, seeded=False)  # what the surrogate may learn from: any training seed
         # A Pareto run selects on per-task scores, which the cache (one fitness per function) does not keep.
         use_cache = self.screening.active and self.screening.use_cache and config.selection != "pareto"
@@ -314,15 +316,11 @@ class Problem:
         rows = [r for r in rows if r.status == "pending"]
         if not self.screening.active:
             return [r for r in rows if not self._reuse_exact(r)], passed + len(rows)
+        screen = functools.partial(screen_static, max_nodes=self.max_nodes, config=self.screening, gate=self.glu_gate)
         if baseline:  # each baseline at its own constants' values
-            verdicts = [
-                screen_static([r.formula], [r.nodes], self.params_of(r), self.max_nodes, self.screening)[0]
-                for r in rows
-            ]
+            verdicts = [screen([r.formula], [r.nodes], self.params_of(r))[0] for r in rows]
         else:
-            verdicts = screen_static(
-                [r.formula for r in rows], [r.nodes for r in rows], self.params, self.max_nodes, self.screening
-            )
+            verdicts = screen([r.formula for r in rows], [r.nodes for r in rows], self.params)
         survivors: list[Candidate] = []
         for row, verdict in zip(rows, verdicts):
             if verdict.fingerprint:

@@ -102,11 +102,14 @@ def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tm
         runs_dir=tmp_path,
         workers=2,
         quiet=True,
+        guesses=("x",),  # the bilinear GLU: an affine gate, screened as a gate
     )
     stopped = evoact.search(**settings, target_fitness=-1000)  # stops after its first step
     assert stopped.overview().state == "stopped"
     run = stopped.resume()
     assert run.overview().state == "finished"
+    (bilinear,) = [r for r in run.store.candidates() if r.formula == "x"]
+    assert bilinear.outcome.stage != "static", bilinear.outcome.error  # trained, not "affine: no nonlinearity"
     baselines = {b.candidate.label: b.candidate for b in run.summary().baselines}
     assert set(baselines) == set(GLU_BASELINES) and all(b.outcome.fitness is not None for b in baselines.values())
     assert len(baselines["xsilu"].outcome.learned["alpha"]) == 2  # one alpha per block (Huang 2024)

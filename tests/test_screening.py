@@ -246,6 +246,16 @@ def test_static_screening_rejects_units_that_lose_the_input_sign(formula, rho):
     assert off.reason is None
 
 
+def test_a_glu_gate_may_be_affine_or_even_but_not_constant():
+    """A gate is multiplied by the layer's other projection: x makes the bilinear GLU (Shazeer 2020) and x**2 keeps
+    the sign through it; a constant gate leaves a linear layer, and a broken one is broken everywhere."""
+    gates = ["x", "beta*x", "x**2", "x*erf(x)", "3 + 0*x", "exp(exp(x))"]
+    verdicts = screen_static(gates, [None] * len(gates), {"beta": 1.0}, 12, CONFIG, gate=True)
+    assert [v.reason for v in verdicts[:4]] == [None] * 4
+    assert "constant function" in verdicts[4].reason and "non-finite" in verdicts[5].reason
+    assert all(v.reason for v in _static(*gates[:4]))  # as pointwise activations: affine or sign-losing
+
+
 def test_the_sign_check_keeps_mirror_images_and_non_monotone_units_that_keep_the_sign():
     kept = ["-Max(0, x)", "gelu(x)", "x + sin(x)**2", "exp(Max(0, x)**2)", "(x + tanh(x) + atan(x))/(1 + exp(-x))"]
     assert [v.reason for v in _static(*kept)] == [None] * len(kept)

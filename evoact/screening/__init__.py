@@ -34,8 +34,10 @@ def screen_static(
     params: dict[str, float],
     max_nodes: int | None,
     config: ScreeningConfig,
+    gate: bool = False,
 ) -> list[StaticVerdict]:
-    """Run stage 1 on a batch with one numba call, and fingerprint the survivors."""
+    """Run stage 1 on a batch with one numba call, and fingerprint the survivors (``gate``: GLU gates,
+    ``static_reason``)."""
     programs, index, verdicts = [], [], [StaticVerdict(None, None)] * len(formulas)
     for i, text in enumerate(formulas):
         try:
@@ -50,7 +52,7 @@ def screen_static(
     varied = {k: v * _SECOND_SETTING if v else _FROM_ZERO for k, v in params.items()}
     values2, derivs2 = Batch(programs, [varied] * len(programs)).evaluate(xs)
     for row, i in enumerate(index):
-        reason = static_reason(values[row], derivs[row], nodes[i], max_nodes, config)
+        reason = static_reason(values[row], derivs[row], nodes[i], max_nodes, config, gate)
         fp = fingerprint(
             np.stack([values[row], values2[row]]), np.stack([derivs[row], derivs2[row]]), config.fingerprint_bits
         )

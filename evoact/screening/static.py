@@ -9,9 +9,16 @@ from evoact.screening.probe import N_NORMAL
 
 
 def static_reason(
-    values: np.ndarray, derivs: np.ndarray, nodes: int | None, max_nodes: int | None, config: ScreeningConfig
+    values: np.ndarray,
+    derivs: np.ndarray,
+    nodes: int | None,
+    max_nodes: int | None,
+    config: ScreeningConfig,
+    gate: bool = False,
 ) -> str | None:
-    """Why a candidate is rejected by static screening, or None when it passes."""
+    """Why a candidate is rejected by static screening, or None when it passes. A GLU ``gate`` is multiplied by the
+    layer's other projection: an affine gate makes a bilinear GLU and an even one keeps the sign through it, so only
+    a constant gate (a linear layer) is rejected of the three."""
     bad = ~(np.isfinite(values) & np.isfinite(derivs))
     if bad.mean() > config.max_nonfinite:
         return (
@@ -20,9 +27,9 @@ def static_reason(
     v, d = values[~bad], derivs[~bad]
     if np.ptp(v) <= config.flat_tolerance * (1.0 + np.abs(v).max()):
         return "constant function"
-    if np.ptp(d) <= config.flat_tolerance * (1.0 + np.abs(d).max()):
+    if not gate and np.ptp(d) <= config.flat_tolerance * (1.0 + np.abs(d).max()):
         return f"affine function (slope {d.mean():.4g}): no nonlinearity"
-    if config.min_rank_correlation > 0 and (rho := rank_correlation(values)) < config.min_rank_correlation:
+    if not gate and config.min_rank_correlation > 0 and (rho := rank_correlation(values)) < config.min_rank_correlation:
         return (
             f"loses the input's sign: rank correlation with x on N(0, 1) is {rho:.2f}"
             f" (minimum {config.min_rank_correlation:g})"
