@@ -252,11 +252,11 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     inner, outer = float(np.nanmax(np.abs(d_fine))), float(np.nanmax(np.abs(d_wide)))
     lipschitz = bool(np.isfinite(outer) and outer <= 1.1 * inner + 1e-9)
     put("max |f'| on [-10, 10]", inner, "numeric")
-    put(
+    put(  # the constant is the steepest slope seen on either grid (the wide one is coarser than [-10, 10]'s)
         "Lipschitz",
         lipschitz,
         "numeric",
-        **({"constant": outer} if lipschitz else {"max_slope_on_[-1000,1000]": outer}),
+        **({"constant": max(inner, outer)} if lipschitz else {"max_slope_on_[-1000,1000]": max(inner, outer)}),
     )
     if cost:
         measured = _measured_cost(expr, values)

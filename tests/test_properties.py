@@ -132,6 +132,14 @@ def test_a_slow_monotone_approach_is_not_called_oscillating(formula, expected):
     assert {k: values[k] for k in expected} == expected
 
 
+def test_the_lipschitz_constant_is_never_below_the_steepest_slope_seen():
+    """x/(|x**2 - 4| + 1) has slope 9 at its kinks (x = 2): the wide grid's coarse steps miss it, the fine grid's
+    [-10, 10] does not, and the constant is the larger."""
+    props = activation_properties("x/(Abs(x**2 - 4) + 1)", cost=False)
+    assert props["Lipschitz"]["value"] is True
+    assert props["Lipschitz"]["constant"] >= props["max |f'| on [-10, 10]"]["value"] > 8.9
+
+
 @pytest.mark.parametrize(
     "formula, monotonic",
     [
