@@ -393,6 +393,12 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     if unknown:
         hints = [f"{u} (did you mean {m[0]}?)" if (m := get_close_matches(u, known, 1)) else u for u in sorted(unknown)]
         raise ValueError(f"unknown setting(s): {', '.join(hints)}")
+    gates = [t for t in chosen.get("tasks", ()) if task_family([t]) == "glu"]
+    if gates and len(gates) != len(chosen["tasks"]):  # here, not in SearchConfig: runs stored so still open
+        raise ValueError(
+            f"{', '.join(gates)}: a GLU task searches a gate (multiplied by V x), the other tasks an activation, with"
+            " other baselines and held-out groups; search them apart (--suite glu, or the pointwise tasks)"
+        )
     if chosen.get("race_top") and chosen.get("race_seeds") == 1:  # here, not in BOUNDS: runs stored so still open
         raise ValueError("race_seeds 1 races nothing (every candidate trains on 1 seed): give 2 or more, or race_top 0")
 

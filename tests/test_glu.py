@@ -89,6 +89,8 @@ def test_glu_tasks_are_their_own_family_with_search_and_held_out_groups():
         make_config("tiny", tasks=SUITES["glu-test"])  # a search never trains on a test group, GLU or pointwise
     refused = CliRunner().invoke(main, ["search", "--suite", "glu-test"])
     assert refused.exit_code == 2 and "Invalid value for '--suite'" in refused.output  # not even offered
+    with pytest.raises(ValueError, match="^glu-text: a GLU task searches a gate .*search them apart"):
+        make_config("tiny", tasks=["mnist1d-mlp", "glu-text"])  # one fitness over gates and activations: no
 
 
 def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tmp_path):
