@@ -343,6 +343,9 @@ def _drive(
         if reason is None:
             problem.race_to_end()
             problem.finish()
+            if algorithm.ran_out:  # it ends as finished: there is nothing left to propose, and so none to resume
+                hooks.note(f"the search ends early: {algorithm.ran_out}")
+                store.set_meta("stopped_because", algorithm.ran_out)
             store.set_meta("state", RunState.FINISHED)
         else:
             hooks.note(f"stopping: {reason}")

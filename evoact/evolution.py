@@ -84,6 +84,8 @@ class Evolution:
     generation: int = 0  # tells so far: generations, or in steady state evaluations
     told: int = 0  # proposals told
     seeded: bool = False
+    #: why proposing stopped, where the space ran out of new functions (a small space can): the search ends there
+    ran_out: str | None = None
     _state: tuple[Any, ...] = ()  # the random module's state, set in __post_init__
     _keys: dict[int, Fitness] = field(default_factory=dict, repr=False)  # member id -> what tournaments compare
     _tried: set[str] = field(
@@ -144,14 +146,18 @@ class Evolution:
                     for p in (self.propose(self.genome.parse(s), o, force=True) for s, o in given if self._mine(s))
                     if p
                 ]
-            while len(out) < n and (proposal := self._next()) is not None:
-                out.append(proposal)
+            try:
+                while len(out) < n and (proposal := self._next()) is not None:
+                    out.append(proposal)
+            except SearchSpaceError as exc:
+                self.ran_out = str(exc)
             return out
 
     @property
     def exhausted(self) -> bool:
-        """Whether the algorithm has nothing left to propose (only an enumeration ends)."""
-        return False
+        """Whether the algorithm has nothing left to propose: an enumeration's end, or a space run out of new
+        functions (``ran_out``)."""
+        return self.ran_out is not None
 
     def _mine(self, tree: str) -> bool:
         """Whether a tree is this algorithm's to propose (an enumeration's shard holds only part of the space)."""

@@ -467,10 +467,11 @@ class RunReader:
         )
 
     def _stopped_because(self, rows: Sequence[Candidate] | None = None) -> str | None:
-        """Why a run stopped short: its stop rule, or a task on which every baseline failed (it cannot score);
+        """Why a run stopped short: its stop rule, its space run out of new functions, or a task on which every
+        baseline failed (it cannot score);
         ``rows``: the run's candidates where the caller has read them already."""
         state = self.state
-        if state == RunState.STOPPED:
+        if state in (RunState.STOPPED, RunState.FINISHED):  # finished with a reason: its space ran out
             return self.store.meta().get("stopped_because")
         if state != RunState.INTERRUPTED:  # a search whose baselines all fail ends interrupted
             return None

@@ -36,7 +36,13 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
     config = run.config
     console.print(
         f"[bold]{shown(str(run.path))}[/]  state: {summary.state}"
-        + (f" ({shown(summary.stopped_because)}; evoact resume continues it)" if summary.stopped_because else "")
+        + (
+            f" ({shown(summary.stopped_because)}"
+            + ("" if summary.state == RunState.FINISHED else "; evoact resume continues it")
+            + ")"
+            if summary.stopped_because
+            else ""
+        )
         + f"  {config.algorithm} over {shown(config.space)}"
         f"  tasks: {shown(', '.join(config.tasks))}  selection: {config.selection}"
         + (f" (aggregate: {config.aggregate})" if len(config.tasks) > 1 else "")

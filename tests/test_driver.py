@@ -763,3 +763,32 @@ def test_a_user_task_edited_since_the_run_trained_with_it_is_not_resumed_and_con
     out = io.StringIO()
     finished.confirm(top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=1, console=Console(file=out, width=300))
     assert "mine.py:net changed since the search trained with it" in out.getvalue()
+
+
+TINY_SPACE = """name = "tiny-space"
+[primitives]
+unary = ["tanh", "relu", "sigmoid", "softplus"]
+binary = ["add", "mul"]
+[terminals]
+constants = [1.0]
+[limits]
+max_depth = 4
+max_nodes = 2
+init_min_depth = 1
+init_max_depth = 3
+"""
+
+
+def test_a_space_that_runs_out_of_new_functions_ends_the_search_finished_saying_so(tmp_path):
+    """Two-node trees give a handful of functions: once they are proposed, the search ends (finished, with the
+    reason), not interrupted with a resume that would only run out again."""
+    (tmp_path / "tiny.toml").write_text(TINY_SPACE)
+    run = evoact.search(
+        "tiny", space=str(tmp_path / "tiny.toml"), tasks=["mnist1d-mlp"], runs_dir=tmp_path, workers=2, quiet=True
+    )
+    assert run.state == "finished" and "seems exhausted" in run.summary().stopped_because
+    assert 0 < run.overview().candidates < 10  # what the space holds, all of it proposed
+    shown = CliRunner().invoke(main, ["show", str(run.path)]).output
+    assert (
+        "state: finished (search space 'tiny-space' seems exhausted" in shown and "resume" not in shown.split("\n")[0]
+    )
