@@ -49,7 +49,7 @@ from evoact.config import BUDGETS  # noqa: E402
 from evoact.evolution import Evolution, EvolutionConfig, RandomSearch  # noqa: E402
 from evoact.genome import Genome  # noqa: E402
 from evoact.records import Status, TaskScore  # noqa: E402
-from evoact.search_space import SearchSpace, SearchSpaceError, load_search_space  # noqa: E402
+from evoact.search_space import SearchSpace, load_search_space  # noqa: E402
 from evoact.surrogate import (  # noqa: E402
     EXPLORE,
     Example,
@@ -156,11 +156,8 @@ def replay(
         fitness: list[float | None] = []
         kept = 0
         for _ in range(TOP_UPS):  # as the driver: static rejections are made up for (with a pool: what did not train)
-            try:
-                batch = algorithm.ask((quota - kept) * (pool // n if ranking else 1))  # the driver's pool_factor
-            except SearchSpaceError:  # a space this small runs out of new functions
-                break
-            if not batch:
+            batch = algorithm.ask((quota - kept) * (pool // n if ranking else 1))  # the driver's pool_factor
+            if not batch:  # a space this small can run out of new functions (``Evolution.ran_out``)
                 break
             values, passed = _evaluate(run, gate, batch, quota - kept if n else None, trainings)
             proposals, fitness, kept = proposals + batch, fitness + values, kept + passed
