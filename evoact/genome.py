@@ -32,6 +32,14 @@ class Branch:
     """Core units: the output of a unary function, read by a binary function."""
 
 
+#: What each type is, in the words of an error (core units: b(u1(x), u2(x)), as Ramachandran et al. write them).
+_WANTED: dict[type, str] = {
+    Real: "a value",
+    Operand: "an operand (x, or a whole unit b(u1(.), u2(.)))",
+    Unit: "a core unit b(u1(.), u2(.)): a binary primitive of two unary ones",
+    Branch: "a unary primitive's branch u(.) of a core unit",
+}
+
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|([(),]))")
 
 
@@ -93,9 +101,18 @@ class Genome:
             try:
                 tree = self.parse(seed)
             except TreeSyntaxError as exc:
-                raise SearchSpaceError(f"{space.source}: seeds[{i}]: {exc}") from None
+                hint = (
+                    "; a seed is a tree of the space's primitives, as mul(x, sigmoid(x)) (a formula goes to --guess)"
+                    if str(exc).startswith("unexpected character")
+                    else ""
+                )
+                raise SearchSpaceError(f"{space.source}: seeds[{i}]: {exc}{hint}") from None
             if not self.within_limits(tree):
-                raise SearchSpaceError(f"{space.source}: seeds[{i}]: {seed!r} exceeds the space's limits")
+                limits = space.limits
+                raise SearchSpaceError(
+                    f"{space.source}: seeds[{i}]: {seed!r} is {tree.height} deep with {len(tree)} nodes, over the"
+                    f" space's limits (max_depth {limits.max_depth}, max_nodes {limits.max_nodes})"
+                )
 
     # --- creation -------------------------------------------------------------------------
     def _closing_heights(self) -> dict[type, float]:
@@ -197,7 +214,7 @@ class Genome:
         if node is None:
             raise TreeSyntaxError(f"{name!r} is not a primitive or terminal of this space")
         if not issubclass(node.ret, type_):
-            raise TreeSyntaxError(f"{name!r} cannot stand where a {type_.__name__} is expected in {text!r}")
+            raise TreeSyntaxError(f"{name!r} cannot stand where {_WANTED[type_]} is expected in {text!r}")
         out.append(node)
         if not isinstance(node, gp.Primitive):
             return i + 1
@@ -208,7 +225,7 @@ class Genome:
                 raise TreeSyntaxError(f"{name!r} takes {node.arity} argument(s); expected {expected!r} in {text!r}")
             i = self._parse_node(tokens, i + 1, arg, out, text, depth + 1)
         if i >= len(tokens) or tokens[i] != ")":
-            raise TreeSyntaxError(f"{name!r} takes {node.arity} argument(s); expected ')' in {text!r}")
+            raise TreeSyntaxError(f"expected ')' to close {name!r}, which takes {node.arity} argument(s), in {text!r}")
         return i + 1
 
     def from_formula(self, expr: sp.Expr) -> gp.PrimitiveTree:

@@ -205,6 +205,9 @@ def _check_keys(data: dict, schema: dict, prefix: str, fail) -> None:
 def _names(values: list, known: tuple[str, ...], entry: str, kind: str, fail) -> tuple[str, ...]:
     for i, name in enumerate(values):
         if not isinstance(name, str) or name not in known:
+            other = "binary" if kind == "unary" else "unary"
+            if isinstance(name, str) and name in PRIMITIVES and (PRIMITIVES[name].arity == 2) == (other == "binary"):
+                raise fail(f"{entry}[{i}]", f"{name!r} is a {other} primitive: list it under {other}")
             raise fail(f"{entry}[{i}]", f"unknown {kind} primitive {name!r}; known: {', '.join(known)}")
     if len(set(values)) != len(values):
         raise fail(entry, "lists a primitive twice")

@@ -91,8 +91,8 @@ def test_parse_errors(text, problem):
 
 def test_parse_rejects_wrong_type_in_core_units():
     rama = Genome(load_search_space("ramachandran2017"))
-    with pytest.raises(TreeSyntaxError, match="cannot stand where"):
-        rama.parse("tanh(x)")  # a candidate must be a core unit b(u1, u2)
+    with pytest.raises(TreeSyntaxError, match="'tanh' cannot stand where a core unit b\\(u1\\(.\\), u2\\(.\\)\\)"):
+        rama.parse("tanh(x)")  # a candidate must be a core unit b(u1, u2), said without the type's class name
 
 
 def test_a_formula_with_a_symbol_the_space_lacks_is_refused_by_name():

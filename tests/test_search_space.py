@@ -38,7 +38,9 @@ binary = ["add"]
     "text, entry, problem",
     [
         ('name = "t"\n[primitives]\nunary = ["tanhh"]', "primitives.unary[0]", "unknown unary primitive 'tanhh'"),
-        ('name = "t"\n[primitives]\nbinary = ["tanh"]', "primitives.binary[0]", "unknown binary primitive 'tanh'"),
+        ('name = "t"\n[primitives]\nbinary = ["tanh"]', "primitives.binary[0]", "'tanh' is a unary primitive: list"),
+        ('name = "t"\n[primitives]\nunary = ["add"]', "primitives.unary[0]", "'add' is a binary primitive: list it"),
+        ('name = "t"\n[primitives]\nbinary = ["tanhh"]', "primitives.binary[0]", "unknown binary primitive 'tanhh'"),
         ('name = "t"\n[primitives]\nunary = ["scale"]', "primitives: scale", "needs the learnable constant 'beta'"),
         ('name = "t"\ncolour = 1\n[primitives]\nunary = ["tanh"]', "colour", "unknown key"),
         ('[primitives]\nunary = ["tanh"]', "name", "missing"),
@@ -108,7 +110,9 @@ def test_binary_and_oversized_files_are_refused(tmp_path: Path):
     [
         ("tanh(" * 60 + "x" + ")" * 60, "nests deeper than"),
         ("mul(x, sigmoid(x)); import os", "unexpected character ';'"),
-        ("tanh(tanh(tanh(tanh(tanh(tanh(x))))))", "exceeds the space's limits"),
+        ("tanh(tanh(tanh(tanh(tanh(tanh(x))))))", r"is 6 deep with 7 nodes, over the space's limits \(max_depth"),
+        ("x*sigmoid(x)", "unexpected character '\\*' at position 1; a seed is a tree .*formula goes to --guess"),
+        ("tanh(tanh(x)", "expected '\\)' to close 'tanh', which takes 1"),
     ],
 )
 def test_hostile_or_oversized_seeds_are_refused(seed, problem):
