@@ -299,8 +299,9 @@ def _drive(
         if checkpoint is not None and checkpoint.generation >= 0:
             problem.known_through(math.inf if steady else checkpoint.generation)
         if checkpoint is not None:
+            done = f"{checkpoint.generation} evaluations" if steady else f"generation {checkpoint.generation}"
             hooks.note(
-                f"resuming after generation {checkpoint.generation}"
+                f"resuming after {done}"
                 if checkpoint.generation >= 0
                 else "resuming from the start (no intact checkpoint); finished evaluations are reused"
             )
@@ -489,15 +490,15 @@ def run_steady(
     asked_through = max(awaited, default=saved["asked_through"] if saved else 0)
     while True:
         with problem.batch():  # what one pass proposes and learns commits at once
+            if algorithm.told // per_label != label:  # before the pass's proposals: theirs, not the baselines' label
+                label = algorithm.told // per_label
+                hooks.generation(min(label, config.generations - 1))
             while kept < total and problem.in_flight < config.workers and not algorithm.exhausted:
                 for proposal in algorithm.ask(1):  # the first ask also brings the space's seed trees
                     (candidate,), passed = problem.submit(
                         [proposal], min(algorithm.told // per_label, config.generations - 1)
                     )
                     awaited[candidate.id], kept, asked_through = proposal, kept + passed, candidate.id
-            if algorithm.told // per_label != label:
-                label = algorithm.told // per_label
-                hooks.generation(min(label, config.generations - 1))
             finished = [c for c in problem.collect() if c.id in awaited]
             if finished:
                 algorithm.tell(

@@ -1,6 +1,7 @@
 """Stopping rules: a deadline, a target fitness and patience end a session cleanly, and resume continues the run."""
 
 import json
+import re
 
 import pytest
 
@@ -78,13 +79,16 @@ class _Ends(Hook):
         self.states.append(state)
 
 
-def test_an_async_search_stops_at_its_deadline_and_resumes_from_the_python_api(tmp_path):
+def test_an_async_search_stops_at_its_deadline_and_resumes_from_the_python_api(tmp_path, capfd):
     ends = _Ends()
     run = evoact.search(
-        "tiny", name="deadline", runs_dir=tmp_path, quiet=True, tasks=("mnist1d-mlp",), mode="async", max_time=0.001,
+        "tiny", name="deadline", runs_dir=tmp_path, tasks=("mnist1d-mlp",), mode="async", max_time=0.001,
         callbacks=[ends],
     )  # fmt: skip
     assert run.state == "stopped" and run.summary().stopped_because.startswith("the session ran")
     finished = run.resume(patience=1_000, callbacks=[ends])
     assert finished.state == "finished" and finished.best is not None
     assert ends.states == ["stopped", "finished"]  # each session's hooks hear how it ended
+    said = capfd.readouterr().err.splitlines()
+    assert all(line.startswith("[baselines] baseline ") for line in said if line.startswith("[baselines]"))
+    assert any(re.search(r"resuming after \d+ evaluations", line) for line in said)  # no generations in async
