@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -106,6 +107,8 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
     _check_keys(data, _SCHEMA, "", fail)
     if "name" not in data:
         raise fail("name", "missing; every search space needs a name")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", data["name"]):  # a table names its space by it
+        raise fail("name", f"{data['name'][:40]!r}: letters, digits, '_', '.' and '-' only (1 to 64), no folders")
     structure = data.get("structure", "free")
     if structure not in STRUCTURES:
         raise fail("structure", f"{structure!r} is not one of {', '.join(STRUCTURES)}")

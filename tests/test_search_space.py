@@ -44,6 +44,12 @@ binary = ["add"]
         ('name = "t"\n[primitives]\nunary = ["scale"]', "primitives: scale", "needs the learnable constant 'beta'"),
         ('name = "t"\ncolour = 1\n[primitives]\nunary = ["tanh"]', "colour", "unknown key"),
         ('[primitives]\nunary = ["tanh"]', "name", "missing"),
+        ('name = ""\n[primitives]\nunary = ["tanh"]', "name", "letters, digits"),
+        (
+            'name = "../../etc"\n[primitives]\nunary = ["tanh"]',
+            "name",
+            "'../../etc': letters, digits, '_', '.' and '-'",
+        ),
         ('name = "t"\n[primitives]\nunary = []', "primitives", "no unary or binary"),
         (GOOD + '[limits]\nmax_depth = "5"', "limits.max_depth", "must be an integer"),
         (
