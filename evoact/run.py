@@ -100,7 +100,7 @@ class RunReader:
         stored = self.store.config().get("search_space")
         if not isinstance(stored, dict) or not isinstance(stored.get("text"), str):
             raise RunStoreError(f"{self.path / 'config.json'}: no search space text")
-        return parse_search_space(stored["text"], str(stored.get("source", "config.json")))
+        return parse_search_space(stored["text"], str(stored.get("source", "config.json")), stored=True)
 
     @functools.cached_property
     def metrics(self) -> dict[str, str]:

@@ -92,8 +92,9 @@ def load_search_space(name_or_path: str | Path) -> SearchSpace:
     return parse_search_space(text, f"search_spaces/{name}.toml")
 
 
-def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
-    """Validate the text of a search-space file; errors name the file, the entry and the problem."""
+def parse_search_space(text: str, source: str = "<string>", stored: bool = False) -> SearchSpace:
+    """Validate the text of a search-space file; errors name the file, the entry and the problem. ``stored``: the
+    text a run kept, read by the rules it was accepted under (a name checked only since is not refused)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -107,7 +108,7 @@ def parse_search_space(text: str, source: str = "<string>") -> SearchSpace:
     _check_keys(data, _SCHEMA, "", fail)
     if "name" not in data:
         raise fail("name", "missing; every search space needs a name")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", data["name"]):  # a table names its space by it
+    if not stored and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", data["name"]):  # tables name it
         raise fail("name", f"{data['name'][:40]!r}: letters, digits, '_', '.' and '-' only (1 to 64), no folders")
     structure = data.get("structure", "free")
     if structure not in STRUCTURES:

@@ -127,6 +127,14 @@ def test_hostile_or_oversized_seeds_are_refused(seed, problem):
         Genome(space)
 
 
+def test_a_run_made_before_names_were_checked_still_reads_its_space():
+    """The name rule is for new spaces: the text a run stored is read as it was accepted then."""
+    text = 'name = "my space"\n[primitives]\nunary = ["tanh"]\n'
+    with pytest.raises(SearchSpaceError, match="name: 'my space': letters"):
+        parse_search_space(text, "s.toml")
+    assert parse_search_space(text, "config.json", stored=True).name == "my space"
+
+
 def test_the_space_format_documents_every_primitive(repo_root):
     from evoact.primitives import PRIMITIVES
 
