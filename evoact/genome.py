@@ -261,6 +261,25 @@ class Genome:
         return self.parse(found)
 
     @functools.cached_property
+    def _numbers(self) -> dict[sp.Expr, str]:
+        """The numbers one or two primitives make of the space's constants, each with its first tree: SymPy
+        evaluates such a part of a formula (atan(1) is pi/4, square(2) is 4), which no longer shows its tree."""
+        leaves = {value: name for name, value in self._leaves.items() if value.is_number}
+        numbers: dict[sp.Expr, str] = {}
+        for name in self.space.binary:
+            for (a, left), (b, right) in itertools.product(leaves.items(), repeat=2):
+                numbers.setdefault(PRIMITIVES[name].build(a, b), f"{name}({left}, {right})")
+        once = {value: text for value, text in leaves.items()}
+        for name in self.space.unary:
+            for value, text in leaves.items():
+                once.setdefault(PRIMITIVES[name].build(value), f"{name}({text})")
+        for name in self.space.unary:
+            for value, text in list(once.items()):
+                numbers.setdefault(PRIMITIVES[name].build(value), f"{name}({text})")
+        numbers.update({v: t for v, t in once.items() if v not in leaves})  # the shorter tree wins
+        return {v: t for v, t in numbers.items() if v.is_number and v.is_finite}
+
+    @functools.cached_property
     def _meanings(self) -> dict[sp.Expr, str]:
         """The expression each tree of an enumerable space denotes, with its smallest tree; empty for a space of more
         than ``MAX_LOOKED_UP`` trees."""
@@ -302,6 +321,8 @@ class Genome:
                 except TreeSyntaxError:
                     continue
         if e.is_number:
+            if e in self._numbers:
+                return self._numbers[e]
             raise TreeSyntaxError(
                 f"the number {e} is not a constant of this space ({', '.join(map(str, self.space.constants))})"
             )

@@ -57,6 +57,9 @@ def test_tree_string_round_trip(genome):
         ("x*tanh(log(exp(x) + 1))", "mul(x, tanh(softplus(x)))"),
         ("Min(0, 1 - x, tanh(x))", "min0(min(tanh(x), add(1, neg(x))))"),  # SymPy flattens a Min of a Min
         ("Abs(x + 1) + Max(0, beta, x)", "add(abs(add(1, x)), relu(max(beta, x)))"),
+        ("Min(pi/4, -tanh(x))", "min(atan(1), neg(tanh(x)))"),  # SymPy evaluates a constant part: atan(1) is pi/4
+        ("erf(Min(0, x) - log(1 + sqrt(2)))", "erf(add(neg(asinh(1)), min0(x)))"),
+        ("x + 4", "add(square(2), x)"),
     ],
 )
 def test_a_formula_as_show_prints_it_gives_back_its_tree(printed, tree):
