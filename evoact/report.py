@@ -70,6 +70,17 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
+def _learned_text(learned: Mapping[str, Sequence[float]]) -> str | None:
+    """Each learned constant as its mean over the layers (and seeds) that trained it, with their range and count:
+    what the exported module starts from, not the raw list of every layer's value."""
+    parts = []
+    for name, values in learned.items():
+        if values:
+            spread = f", {min(values):.3g} to {max(values):.3g}" if len(values) > 1 else ""
+            parts.append(f"{name} = {statistics.fmean(values):.4g} ({len(values)} layer values{spread})")
+    return "; ".join(parts) or None
+
+
 def progress_png(run: RunReader) -> bytes | None:
     """Best-so-far and median fitness per generation, with the best baseline as a line."""
     by_generation: dict[int, list[float]] = {}
@@ -400,7 +411,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
                         row.nodes,
                         row.generation,
                         row.origin,
-                        run.learned(row, races) or None,
+                        _learned_text(run.learned(row, races)),
                         row.status,
                     ]
                 ],

@@ -97,6 +97,21 @@ def test_the_hall_of_fame_marks_a_variant_as_show_does(tmp_path):
     assert page.count("(a variant of") == 1 and f"(a variant of #{ids[0]}: 2 &times; it" in page
 
 
+def test_the_hall_of_fame_gives_a_learned_constant_as_its_mean_over_the_layers(tmp_path):
+    """What the exported module starts from, with the layers' range: not the raw list of every layer's value."""
+    from evoact.records import Outcome
+    from evoact.search_space import load_search_space
+
+    config = make_config("tiny", tasks=("mnist1d-mlp",)).to_dict()
+    space = load_search_space("default")
+    store = RunStore.create(tmp_path / "run", {"config": config, "search_space": {"text": space.text, "source": "x"}})
+    cid = store.add_candidate("x/(1 + exp(-beta*x))", "random", generation=0, nodes=5)
+    store.record_result(cid, Outcome("ok", fitness=0.9, val_acc=0.9, learned={"beta": (1.2, 1.4, 1.6)}))
+    store.close()
+    page = render_report(RunStore.open(tmp_path / "run"), top=1)
+    assert "<td>beta = 1.4 (3 layer values, 1.2 to 1.6)</td>" in page and "[1.2, 1.4, 1.6]" not in page
+
+
 def test_a_lead_within_noise_is_a_win_once_a_confirmation_finds_it_better_and_never_after_one_finds_it_worse():
     from evoact.summaries import BaselineRef, ConfirmedVerdict, FunctionRef, Verdict
 
