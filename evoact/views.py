@@ -391,6 +391,9 @@ def comparison_rows(opened: Sequence[RunReader], overviews: Sequence[RunOverview
         ("best baseline", lambda r, o: best_baseline(o)),
     ]
     values = {id(r): option_values(r.config) for r in opened}
+    for r in opened:  # auto is a setting, not a mode: with the mode it ran in, as show and the report say it
+        if values[id(r)].get("--mode") == "auto":
+            values[id(r)]["--mode"] = f"auto ({r.mode})"
     above = {"--budget", "--seed", "--suite"}  # rows of their own
     differ = [f for f in values[id(opened[0])] if f not in above and len({v[f] for v in values.values()}) > 1]
     at = next(i for i, (label, _) in enumerate(rows) if label == "budget") + 1  # the settings that differ, after it

@@ -123,6 +123,19 @@ def test_runs_lists_states_the_writer_lock_decides(api_run, tmp_path):
     assert json.loads(CliRunner().invoke(main, ["show", str(api_run.path), "--json"]).output)["state"] == "interrupted"
 
 
+def test_compare_gives_an_auto_mode_with_the_mode_it_ran_in(api_run, tmp_path):
+    """--mode auto is a setting: two runs with it that ran differently are told apart by what they ran as."""
+    import shutil
+
+    twin = tmp_path / "twin"
+    shutil.copytree(api_run.path, twin)
+    with sqlite3.connect(twin / "candidates.db") as db:
+        db.execute("UPDATE meta SET value = '\"async\"' WHERE key = 'mode'")
+    shown = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["compare", str(api_run.path), str(twin)]).output
+    (row,) = [line for line in shown.splitlines() if "--mode" in line]
+    assert [c.strip() for c in row.split("│")[2:4]] == ["auto (generational)", "auto (async)"]
+
+
 def test_compare_puts_runs_side_by_side(api_run, tmp_path):
     other = evoact.search(
         budget="tiny",
