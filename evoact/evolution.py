@@ -183,24 +183,29 @@ class Evolution:
         )
 
     def _child(self) -> Proposal:
-        parents: tuple[int, ...]
         for _ in range(_MAX_TRIES):
-            first = self._tournament()
-            if random.random() < self.config.crossover_prob:
-                second = self._tournament()
-                tree, parents, origin = (
-                    self.genome.crossover(first.tree, second.tree),
-                    (first.id, second.id),
-                    "crossover",
-                )
-                if random.random() < self.config.mutation_prob:
-                    tree, origin = self.genome.mutate(tree), "crossover+mutation"
-            else:
-                tree, parents, origin = self.genome.mutate(first.tree), (first.id,), "mutation"
-            proposal = self.propose(tree, origin, tuple(sorted(set(parents))))
-            if proposal:
+            if proposal := self._bred():
                 return proposal
-        return self._random()  # the neighbourhood is exhausted: explore with a fresh random tree
+        try:
+            return self._random()  # the neighbourhood is exhausted: explore with a fresh random tree
+        except SearchSpaceError:  # none new either: children still reach trees random ones cannot (below their depth)
+            for _ in range(_MAX_TRIES * 10):
+                if proposal := self._bred():
+                    return proposal
+            raise
+
+    def _bred(self) -> Proposal | None:
+        """One child of tournament winners, if it is new and valid."""
+        parents: tuple[int, ...]
+        first = self._tournament()
+        if random.random() < self.config.crossover_prob:
+            second = self._tournament()
+            tree, parents, origin = self.genome.crossover(first.tree, second.tree), (first.id, second.id), "crossover"
+            if random.random() < self.config.mutation_prob:
+                tree, origin = self.genome.mutate(tree), "crossover+mutation"
+        else:
+            tree, parents, origin = self.genome.mutate(first.tree), (first.id,), "mutation"
+        return self.propose(tree, origin, tuple(sorted(set(parents))))
 
     def _tournament(self) -> Member:
         entrants = random.sample(self.population, min(self.config.tournament, len(self.population)))
@@ -245,6 +250,7 @@ class Evolution:
             "seen": sorted(self.seen) if seen else [],
             "population": [{"id": m.id, "tree": str(m.tree), "fitness": m.fitness} for m in self.population],
             "rng": [version, list(internal), gauss],
+            "ran_out": self.ran_out,
         }
 
     def state_problem(self, state: Any, generations: int) -> str | None:
@@ -258,6 +264,7 @@ class Evolution:
             ),
             (_count(state.get("told", 0), 10**9), f"told {state.get('told')!r} is not a count"),
             (isinstance(state.get("seeded"), bool), f"seeded {state.get('seeded')!r} is not true or false"),
+            (isinstance(state.get("ran_out"), (str, type(None))), f"ran_out {state.get('ran_out')!r} is not a reason"),
             (
                 isinstance(seen := state.get("seen"), list) and all(isinstance(s, str) for s in seen),
                 "seen is not a list of formulas",
@@ -297,6 +304,7 @@ class Evolution:
         self.generation, self.seeded, self.seen = state["generation"], state["seeded"], set(state["seen"])
         self._tried = set()  # answered against another seen set
         self.told = state.get("told", 0)  # checkpoints before steady state counted generations only
+        self.ran_out = state.get("ran_out")  # checkpoints before it: a space not run out
         self.population = [
             Member(m["id"], self.genome.parse(m["tree"]), tuple(f) if isinstance(f := m["fitness"], list) else f)
             for m in state["population"]

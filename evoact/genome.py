@@ -277,7 +277,7 @@ class Genome:
             for value, text in list(once.items()):
                 numbers.setdefault(PRIMITIVES[name].build(value), f"{name}({text})")
         numbers.update({v: t for v, t in once.items() if v not in leaves})  # the shorter tree wins
-        return {v: t for v, t in numbers.items() if v.is_number and v.is_finite}
+        return {v: t for v, t in numbers.items() if v.is_real is True and v.is_finite}  # not I, nan or zoo
 
     @functools.cached_property
     def _meanings(self) -> dict[sp.Expr, str]:

@@ -77,7 +77,8 @@ def _learned_text(learned: Mapping[str, Sequence[float]]) -> str | None:
     for name, values in learned.items():
         if values:
             spread = f", {min(values):.3g} to {max(values):.3g}" if len(values) > 1 else ""
-            parts.append(f"{name} = {statistics.fmean(values):.4g} ({len(values)} layer values{spread})")
+            counted = f"{len(values)} layer value{'s' if len(values) > 1 else ''}"
+            parts.append(f"{name} = {statistics.fmean(values):.4g} ({counted}{spread})")
     return "; ".join(parts) or None
 
 

@@ -218,7 +218,7 @@ class RunOverview(_Summary):
     counts: Mapping[str, int]
     seconds: float | None
     command: str | None
-    stopped_because: str | None = None  # a stop rule's reason, or every baseline failed: why it did not finish
+    stopped_because: str | None = None  # why it stopped short: a stop rule, its space run out, or its baselines
 
 
 @dataclass(frozen=True)

@@ -206,3 +206,26 @@ def test_an_enumeration_knows_it_is_exhausted_once_its_last_function_is_proposed
     enumerate_all(
         ALGORITHMS["enumeration"](tiny_unit_genome(tiny_unit), EvolutionConfig(population=4, offspring=4), seed)
     )
+
+
+def test_a_small_space_runs_out_only_when_children_find_nothing_new_either_and_a_checkpoint_keeps_it():
+    """Random trees start at init_min_depth 1, so `x` itself comes only from a child: the algorithm must not call
+    the space run out while breeding still finds new functions; once it has, a restored checkpoint says so too."""
+    from evoact.search_space import parse_search_space
+
+    space = parse_search_space(
+        'name = "small"\n[primitives]\nunary = ["tanh"]\nbinary = ["add"]\n'
+        "[limits]\nmax_depth = 2\nmax_nodes = 4\ninit_min_depth = 1\ninit_max_depth = 2\n",
+        "small.toml",
+    )
+    algorithm = Evolution(Genome(space), EvolutionConfig(population=4, offspring=4), seed=0)
+    proposed, ids = [], iter(range(10**6))
+    while not algorithm.exhausted and len(proposed) < 200:
+        batch = algorithm.ask()
+        proposed += [p.formula for p in batch]
+        algorithm.tell(batch, [next(ids) for _ in batch], [float(len(p.formula)) for p in batch])
+    assert algorithm.exhausted and "x" in proposed  # bred, though no random tree is `x`
+    again = Evolution(Genome(space), EvolutionConfig(population=4, offspring=4), seed=0)
+    assert again.state_problem(json.loads(json.dumps(algorithm.state())), 10) is None
+    again.restore(json.loads(json.dumps(algorithm.state())))
+    assert again.exhausted and again.ran_out == algorithm.ran_out
