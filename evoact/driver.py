@@ -220,10 +220,10 @@ def resume_search(
     return _drive(store, config, space, True, console, notes, stop, callbacks)
 
 
-def _same_code(store: RunStore, codes: dict[str, str]) -> None:
-    """Refuse to go on with user tasks whose code changed since the run trained with them: its results so far are
-    the earlier code's, and one ranking would hold both (a changed metric would even mix accuracies and losses)."""
-    stored = store.meta().get("task_code") or {}  # a run made before codes were kept: from now on
+def _same_code(store: RunStore, stored: dict[str, str], codes: dict[str, str]) -> None:
+    """Refuse to go on with user tasks whose code changed since the run trained with them (``stored``; none in a run
+    made before codes were kept): its results so far are the earlier code's, and one ranking would hold both (a
+    changed metric would even mix accuracies and losses)."""
     changed = [name for name, code in codes.items() if stored.get(name) not in (None, code)]
     if changed and store.counts()[Status.OK]:  # with no result yet (every baseline failed), a fixed task goes on
         raise RunStoreError(
@@ -264,9 +264,10 @@ def _drive(
     try:  # nothing below may leave the store open (and its writer lock held) if it fails
         tasks = [get_task(name, config.data_dir) for name in config.tasks]
         codes = {name: task.code() for name, task in zip(config.tasks, tasks) if isinstance(task, UserTask)}
+        stored = store.meta().get("task_code") or {}
         if resuming:  # before anything is written: a refused resume leaves the run as it was
-            _same_code(store, codes)
-        store.set_meta("task_code", {**(store.meta().get("task_code") or {}), **codes})
+            _same_code(store, stored, codes)
+        store.set_meta("task_code", {**stored, **codes})
         metrics = {task.name: task.metric for task in tasks}
         store.set_meta("metrics", metrics)  # for the readers, which never import a user's task
         problem = Problem(store, config, space, hooks, metrics)

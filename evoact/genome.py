@@ -242,7 +242,8 @@ class Genome:
         failed: TreeSyntaxError | None = None
         # SymPy spreads a number over a sum (2*(1 + y) is 2 + 2*y), which no tree builds: its common factor taken out
         # again, the formula is as a tree writes it (x/(2*(1 + exp(-x))) as mul(0.5, mul(x, sigmoid(x))))
-        for form in dict.fromkeys((expr, sp.factor_terms(expr))):
+        forms = tuple(dict.fromkeys((expr, sp.factor_terms(expr))))
+        for form in forms:
             try:
                 text = self._written(form)
                 tree = self.parse(text)  # a typed space's parse refuses what its types do not allow
@@ -255,7 +256,7 @@ class Genome:
         assert failed is not None  # every form failed
         # a typed space (core units) writes a formula only through its types: found among its trees instead, where
         # they are few enough to look through
-        found = next((self._meanings[form] for form in (expr, sp.factor_terms(expr)) if form in self._meanings), None)
+        found = next((self._meanings[form] for form in forms if form in self._meanings), None)
         if found is None:
             raise failed
         return self.parse(found)
@@ -269,7 +270,7 @@ class Genome:
         for name in self.space.binary:
             for (a, left), (b, right) in itertools.product(leaves.items(), repeat=2):
                 numbers.setdefault(PRIMITIVES[name].build(a, b), f"{name}({left}, {right})")
-        once = {value: text for value, text in leaves.items()}
+        once = dict(leaves)
         for name in self.space.unary:
             for value, text in leaves.items():
                 once.setdefault(PRIMITIVES[name].build(value), f"{name}({text})")
@@ -287,8 +288,10 @@ class Genome:
             trees = self.all_trees()
         except SearchSpaceError:
             return {}
+        if len(trees) > MAX_LOOKED_UP:
+            return {}
         meanings: dict[sp.Expr, str] = {}
-        for text in sorted(trees, key=len) if len(trees) <= MAX_LOOKED_UP else ():
+        for text in sorted(trees, key=len):
             meanings.setdefault(self.to_expr(self.parse(text)), text)
         return meanings
 

@@ -233,9 +233,7 @@ class CompiledActivation(nn.Module):
             raise TypeError(f"inplace must be True or False, got {inplace!r}")
         mode = choose_mode(mode, 0)
         self.mode, self.inplace = mode, inplace
-        self._expr = expr  # what a pickle is built again from (a formula's text may round its floats)
-        self.program, self.backward_program, self._function = _compiled(to_formula(expr), expr, mode)
-        self._native = _direct(self.program) if self._function is None else None  # the mode's backward otherwise
+        self._build(expr)
         init = check_params(init)
         self.params = nn.ParameterDict(
             {p: nn.Parameter(torch.tensor(float(init.get(p, DEFAULT_CONSTANT)))) for p in self.program.params}
@@ -262,10 +260,15 @@ class CompiledActivation(nn.Module):
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = {"inplace": False, **state}  # pickled by a version without inplace
         super().__setstate__(state)
-        if "_expr" not in state:  # pickled by a version that kept no expression (a native formula's module)
-            self._expr = parse(self.program.formula)
-        self.program, self.backward_program, self._function = _compiled(to_formula(self._expr), self._expr, self.mode)
-        self._native = _direct(self.program) if self._function is None else None
+        # pickled by a version that kept no expression (a native formula's module): from its formula
+        self._build(parse(self.program.formula) if state.get("_expr") is None else state["_expr"])
+
+    def _build(self, expr: sp.Expr) -> None:
+        """The programs and autograd Function of ``expr`` in this module's mode (made once per process), and the
+        expression itself: what a pickle is built again from (a formula's text may round its floats)."""
+        self._expr = expr
+        self.program, self.backward_program, self._function = _compiled(to_formula(expr), expr, self.mode)
+        self._native = _direct(self.program) if self._function is None else None  # the mode's backward otherwise
 
     def __prepare_scriptable__(self) -> nn.Module:
         """TorchScript compiles from source: script the standalone module instead, holding these same parameters."""
