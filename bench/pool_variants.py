@@ -3,7 +3,9 @@
     python bench/pool_variants.py VARIANT [--seeds 0-29] [--pool 128]
 
 VARIANT: ``base`` (the engine's pool), ``wK`` (the search's own trainings weigh K times a table function in the
-regressor's fit), ``ucbK`` (rank by the trees' mean plus K times their spread, an upper confidence bound).
+regressor's fit), ``ucbK`` (rank by the trees' mean plus K times their spread, an upper confidence bound), ``clipQ``
+(each task's targets raised to their Q-quantile within each schedule's examples, so that the trees' splits sort the
+better functions rather than the broken from the weak).
 ``--pool``: proposals ranked per generation of 8 trainings (the engine's ``--offspring 8 --surrogate-pool pool/8``).
 As ``bench/quarter_goal.py``'s pool with ``--unseeded --prior evoact/data/benchtable.json.gz`` on the full table, but
 a search stops at its first top-1% function (all that the median needs). Prints one line: the median number of
@@ -94,8 +96,21 @@ def _variant(variant: str, top: set[int]) -> None:
             return [replace(d, train=j in chosen) for j, d in enumerate(decisions)]
 
         S.Gate.select = bound
+    elif variant.startswith("clip"):
+        q = float(variant[4:])
+        plain = S.targets
+
+        def clipped(examples):
+            y = plain(examples)
+            schedules = np.array([e.schedule for e in examples])
+            for schedule in set(schedules.tolist()):
+                rows = schedules == schedule
+                y[rows] = np.maximum(y[rows], np.quantile(y[rows], q, axis=0))
+            return y
+
+        S.targets = clipped
     elif variant != "base":
-        raise SystemExit(f"unknown variant {variant!r}: base, wK or ucbK")
+        raise SystemExit(f"unknown variant {variant!r}: base, wK, ucbK or clipQ")
 
 
 def _job(job: tuple[str, int, int]) -> float:

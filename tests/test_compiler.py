@@ -191,6 +191,22 @@ def test_no_nan_gradient_where_the_forward_is_finite():
 
 
 @pytest.mark.parametrize("mode", ["symbolic", "fused"])
+def test_a_nan_input_gets_a_nan_gradient_as_torchs_own_give(mode):
+    """A NaN reaching the activation shows in the gradients it touches (torch's SiLU gives NaN there), while a NaN
+    slope at a finite input (sinc's 0/0 at 0, an overflow against an underflow) is still mended."""
+    nan = float("nan")
+    for formula in ("x*sigmoid(beta*x)", "sinc(x) + beta*x", "x*tanh(exp(beta*x))"):
+        act = compile_activation(formula, {"beta": 1.0}, mode=mode)
+        x = torch.tensor([nan, 0.0, 1.0, 92.0], requires_grad=True)
+        gx, gb = torch.autograd.grad(act(x).sum(), [x, act.params["beta"]])
+        assert torch.isnan(gx[0]) and torch.isfinite(gx[1:]).all(), formula
+        assert torch.isnan(gb), formula
+        x = torch.tensor([0.0, 1.0, 92.0], requires_grad=True)
+        gx, gb = torch.autograd.grad(act(x).sum(), [x, act.params["beta"]])
+        assert torch.isfinite(gx).all() and torch.isfinite(gb), formula
+
+
+@pytest.mark.parametrize("mode", ["symbolic", "fused"])
 @pytest.mark.parametrize(
     "formula, slope",
     [
@@ -384,7 +400,7 @@ def test_the_cuda_kernels_compute_what_the_interpreted_programs_compute(tmp_path
 
     from evoact.compiler import run_program
 
-    xs = [-100.0, -7.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.0, 1.7, 3.0, 25.0]
+    xs = [-100.0, -7.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.0, 1.7, 3.0, 25.0, math.nan]
     types = {"double": (torch.float64, "%.17g", 1e-9, 1e-12), "float": (torch.float32, "%.9g", 1e-4, 1e-5)}
     calls = []
     for ctype, (_, fmt, _, _) in types.items():
@@ -395,7 +411,8 @@ def test_the_cuda_kernels_compute_what_the_interpreted_programs_compute(tmp_path
                 f"for (double v : xs) {{ {ctype} x = v, {outs}; b{i}(x, {ctype}(1){args}, {outs});"
                 f' printf("{fmt}' + f" {fmt}" * len(bwd.outputs) + f'\\n", double(f{i}(x{args})), {outs}); }}'
             )
-    main = "int main() {\n  double xs[] = {" + ", ".join(map(repr, xs)) + "};\n  " + "\n  ".join(calls) + "\n}\n"
+    numbers = ", ".join("NAN" if math.isnan(v) else repr(v) for v in xs)
+    main = "int main() {\n  double xs[] = {" + numbers + "};\n  " + "\n  ".join(calls) + "\n}\n"
     source = tmp_path / "kernels.cpp"
     source.write_text("#include <cmath>\n#include <cstdio>\n" + _cuda_sources() + "\n" + main)
     subprocess.run(["g++", "-O1", "-o", tmp_path / "kernels", source], check=True, capture_output=True)
@@ -406,7 +423,8 @@ def test_the_cuda_kernels_compute_what_the_interpreted_programs_compute(tmp_path
             rows = torch.tensor([[float(v) for v in next(lines).split()] for _ in xs], dtype=dtype)
             params = {p: torch.tensor(CUDA_PARAMS[p], dtype=dtype) for p in fwd.params}
             want = [run_program(fwd, x, params)[0]]
-            want += [torch.nan_to_num(s.expand_as(x), nan=0.0) for s in run_program(bwd, x, params)]
+            slopes = run_program(bwd, x, params)
+            want += [torch.where(x.isnan(), x, torch.nan_to_num(s.expand_as(x), nan=0.0)) for s in slopes]
             for column, values in enumerate(want):
                 torch.testing.assert_close(
                     rows[:, column],

@@ -22,10 +22,10 @@ MAX_PARAMS = 6
 #: float's largest finite value: the backward maps an infinite slope to it, as ``torch.nan_to_num`` does.
 _FLOAT_MAX = "T(3.4028234663852886e38)"
 #: Every backward's first function: its slopes' guard for 0/0 at a measure-zero point (sinc at 0), NaN to 0 and
-#: infinite to finite.
+#: infinite to finite, except at a NaN input, whose slopes are NaN (as torch's own activations give).
 GUARD = (
-    "template <typename T> T evoact_finite(T s) {"
-    f" return s != s ? T(0) : (s > {_FLOAT_MAX} ? {_FLOAT_MAX} : (s < -{_FLOAT_MAX} ? -{_FLOAT_MAX} : s)); }}\n"
+    "template <typename T> T evoact_finite(T s, T x) { return x != x ? x :"
+    f" (s != s ? T(0) : (s > {_FLOAT_MAX} ? {_FLOAT_MAX} : (s < -{_FLOAT_MAX} ? -{_FLOAT_MAX} : s))); }}\n"
 )
 
 
@@ -57,10 +57,11 @@ def forward_source(program: Program, params: Sequence[str], name: str) -> str:
 
 def backward_source(program: Program, params: Sequence[str], name: str) -> str:
     """C++ of a jiterator functor ``name(x, grad, *params, out...)`` writing ``grad * slope`` for each of the program's
-    outputs (the derivatives by ``x`` and by each constant), a NaN slope as 0 (as the symbolic backward does)."""
+    outputs (the derivatives by ``x`` and by each constant), a NaN slope as 0 except at a NaN input (as the symbolic
+    backward does)."""
     outs = [f"T& out{i}" for i in range(len(program.outputs))]
     args = ", ".join(["T v_x", "T evoact_grad", *(f"T v_{p}" for p in params), *outs])
-    writes = [f"  out{i} = evoact_grad * evoact_finite({_arg(o)});" for i, o in enumerate(program.outputs)]
+    writes = [f"  out{i} = evoact_grad * evoact_finite({_arg(o)}, v_x);" for i, o in enumerate(program.outputs)]
     return GUARD + "\n".join([f"template <typename T> void {name}({args}) {{", *_body(program), *writes, "}"])
 
 

@@ -87,7 +87,7 @@ def _function(forward: Program, backward: Program, mode: str) -> type[torch.auto
         if keep:  # NaN kept, for the caller to mend (``_mended``)
             return _gradients(grad, slopes)
         # 0/0 at a measure-zero point (e.g. sinc at 0) must not poison the gradient where the forward is finite.
-        return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
+        return _gradients(grad, [_finite(s, x) for s in slopes])
 
     def mended(x: torch.Tensor, grad: torch.Tensor, *params: torch.Tensor) -> list[torch.Tensor]:
         values = dict(zip(names, params))
@@ -95,7 +95,7 @@ def _function(forward: Program, backward: Program, mode: str) -> type[torch.auto
         if torch.is_grad_enabled():  # differentiated again (create_graph)
             slopes = [_cut(backward, k, s, x, values) for k, s in enumerate(slopes)]
         slopes = [_mended(s, k, forward, x, values) for k, s in enumerate(slopes)]
-        return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
+        return _gradients(grad, [_finite(s, x) for s in slopes])
 
     tag = hashlib.sha256(forward.formula.encode()).hexdigest()[:12]
     if mode == "fused":
@@ -111,6 +111,12 @@ def _can_mend(x: torch.Tensor) -> bool:
     wait on it, a graph torch.compile traces cannot branch on it, and under a dispatch mode (fake tensors, make_fx)
     there are no values: there NaN slopes count as 0."""
     return x.device.type == "cpu" and not torch.compiler.is_compiling() and _get_current_dispatch_mode() is None
+
+
+def _finite(slope: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``slope`` with NaN as 0 and infinities as float's largest, except at a NaN input: there NaN, as torch's own
+    activations give, so a NaN reaching the activation shows in every gradient it touches."""
+    return torch.where(torch.isnan(x), x, torch.nan_to_num(slope, nan=0.0))
 
 
 def _gradients(grad: torch.Tensor, slopes: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -81,6 +81,11 @@ def _slopes(x, *params):
     return [slopes] if isinstance(slopes, torch.Tensor) else list(slopes)
 
 
+def _finite(slope, x):
+    # NaN slopes as 0 (0/0 at a point, such as sinc's at 0), except at a NaN input: NaN there, as torch's own give
+    return torch.where(torch.isnan(x), x, torch.nan_to_num(slope, nan=0.0))
+
+
 def _gradients(grad, slopes):
     grads = [grad * s for s in slopes]
     return [grads[0]] + [g.sum() for g in grads[1:]]
@@ -89,7 +94,7 @@ def _gradients(grad, slopes):
 def _backward(x, grad, keep, *params):
     if keep:  # NaN kept for _mended_backward
         return _gradients(grad, _slopes(x, *params))
-    return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in _slopes(x, *params)])
+    return _gradients(grad, [_finite(s, x) for s in _slopes(x, *params)])
 
 
 def _mended_backward(x, grad, *params):
@@ -99,7 +104,7 @@ def _mended_backward(x, grad, *params):
     the difference keeps the inputs' graph: its own slope is a difference of the slope."""
     slopes = _slopes(x, *params)
     if any(p.numel() != 1 for p in params):
-        return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
+        return _gradients(grad, [_finite(s, x) for s in slopes])
     wide = [p.double().reshape(()) for p in params]
     for k, slope in enumerate(slopes):
         if not torch.isnan(slope).any():
@@ -120,7 +125,7 @@ def _mended_backward(x, grad, *params):
         difference = (up - down) / (2 * step)
         slope[bad] = torch.where(torch.isfinite(difference), difference, torch.zeros_like(difference)).to(slope.dtype)
         slopes[k] = slope
-    return _gradients(grad, [torch.nan_to_num(s, nan=0.0) for s in slopes])
+    return _gradients(grad, [_finite(s, x) for s in slopes])
 
 
 def _make_function(forward, backward):
