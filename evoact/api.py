@@ -27,7 +27,7 @@ from evoact.options import refuse_option_names
 from evoact.records import Candidate, RunState
 from evoact.run import RunReader
 from evoact.stopping import StopRules, parse_duration
-from evoact.store import RUNS_ROOT, RunStore
+from evoact.store import RUNS_ROOT, RunStore, check_target
 from evoact.summaries import Confirmation
 
 
@@ -45,21 +45,53 @@ class Run(RunReader):
 
     def export(self, path: str | Path, candidate: int | None = None, format: str = "module") -> Path:
         """Write a candidate (default: the best) as ``module`` (standalone torch file), ``sympy``, ``latex`` or
-        ``json``; learnable constants start at the values the run trained."""
+        ``json``; learnable constants start at the values the run trained. Writes over ``path`` as ``open(path, "w")``
+        would, except where it holds saved results (a run's database or config): a ``ValueError``, nothing written."""
         if format not in EXPORTERS:
             raise ValueError(f"unknown export format {format!r}; use one of {', '.join(EXPORTERS)}")
+        check_target(Path(path))
         row = self.candidate(candidate) if candidate is not None else self._top()
         if row is None:
             raise ValueError(f"{self.path}: no evolved candidate has a fitness yet; nothing to export")
         return EXPORTERS[format](Path(path), row.formula, self.constants(row), self.learned(row))
 
     def confirm(
-        self, top: int = 3, seeds: int = 5, tasks: list[str] | None = None, quiet: bool = False, **options: Any
+        self,
+        top: int = 3,
+        seeds: int = 5,
+        tasks: list[str] | None = None,
+        quiet: bool = False,
+        *,
+        groups: Sequence[str] | None = None,
+        epochs: int | None = None,
+        workers: int | None = None,
+        trust_user_tasks: bool = False,
+        also: list[str] | None = None,
+        baselines_from: str | Path | None = None,
+        address: str | None = None,
+        data_dir: str | None = None,
+        console: Console | None = None,
     ) -> Confirmation:
-        """``evoact confirm``: re-train the top candidates and the baselines on fresh seeds, held-out tasks included;
-        ``quiet`` hides the progress display, as ``search``'s does."""
-        options.setdefault("console", Console(stderr=True, quiet=quiet))
-        return confirm_run(self.path, top, seeds, tasks, **options)
+        """``evoact confirm``: re-train the top candidates and the baselines on fresh seeds, the run's tasks and the
+        validation group's by default. The keywords are the command's options: ``groups`` (``--group``: "search",
+        "validation", "test"), ``epochs``, ``workers``, ``trust_user_tasks`` (``--trust-task``: run the user tasks the
+        run's config names), ``also`` (formulas to confirm beside the top), ``baselines_from`` (a run whose baseline
+        trainings are copied), ``address``, ``data_dir``; ``quiet`` hides the progress display."""
+        return confirm_run(
+            self.path,
+            top,
+            seeds,
+            tasks,
+            epochs=epochs,
+            workers=workers,
+            console=console or Console(stderr=True, quiet=quiet),
+            trust_user_tasks=trust_user_tasks,
+            address=address,
+            data_dir=data_dir,
+            groups=tuple(groups) if groups is not None else None,
+            also=also,
+            baselines_from=Path(baselines_from) if baselines_from is not None else None,
+        )
 
     def resume(
         self,
@@ -67,18 +99,33 @@ class Run(RunReader):
         target_fitness: float | None = None,
         patience: int | None = None,
         quiet: bool = False,
-        **options: Any,
+        *,
+        trust_user_tasks: bool = False,
+        address: str | None = None,
+        data_dir: str | None = None,
+        callbacks: Sequence[Hook] = (),
+        console: Console | None = None,
     ) -> Run:
         """``evoact resume``: continue this run where it stopped, under this session's stopping rules (``search``'s);
-        returns it, reopened. ``quiet`` hides the progress display."""
-        options.setdefault("console", Console(stderr=True, quiet=quiet))
-        resume_search(self.path, stop=_rules(max_time, target_fitness, patience), **options)
+        returns it, reopened. ``trust_user_tasks`` (``--trust-task``): run the user tasks the run's config names;
+        ``quiet`` hides the progress display."""
+        resume_search(
+            self.path,
+            console=console or Console(stderr=True, quiet=quiet),
+            trust_user_tasks=trust_user_tasks,
+            address=address,
+            data_dir=data_dir,
+            stop=_rules(max_time, target_fitness, patience),
+            callbacks=callbacks,
+        )
         return open_run(self.path)
 
     def report(self, path: str | Path, top: int = 10) -> Path:
-        """``evoact report``: the run as one self-contained HTML file."""
+        """``evoact report``: the run as one self-contained HTML file, written over an HTML file only (as the command's
+        is): any other existing file is a ``ValueError``, nothing written."""
         from evoact.report import write_report  # here: matplotlib is slow to import, and most commands draw nothing
 
+        check_target(Path(path), (".html", ".htm"))
         return write_report(self.store, path, top)
 
 

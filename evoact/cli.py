@@ -26,7 +26,7 @@ from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, setting
 from evoact.records import Candidate, RunState, Status
 from evoact.run import confirm_command
 from evoact.search_space import SearchSpaceError
-from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError
+from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError, check_target
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, require_trusted, task_group
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs, print_verdict
@@ -114,13 +114,21 @@ def _target(
 IMAGES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
 
-def _overwritable(path: Path, suffixes: tuple[str, ...]) -> None:
-    """A one-line error before anything is written where ``path`` is a folder, or a file of another kind than the
-    command writes (a run's database, a config): only a file of its own kind, by its suffix, is written over."""
-    if path.is_dir():
-        _fail(f"{path}: a folder; give a file name")
-    if path.exists() and path.suffix.lower() not in suffixes:
-        _fail(f"{path} exists and is not a {'/'.join(suffixes)} file; nothing was written (give another name)")
+def _overwritable(path: Path, suffixes: tuple[str, ...] = ()) -> None:
+    """A one-line error before anything is written where ``path`` is a folder, holds saved results, or (with
+    ``suffixes``) is a file of another kind than the command writes: only a file of its own kind is written over."""
+    try:
+        check_target(path, suffixes)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _file_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """An output option's file; a name ending in a separator names a folder (``Path`` would drop the separator and
+    write a file of the folder's name)."""
+    if value is not None and value.endswith(("/", os.sep)):
+        raise click.BadParameter(f"{value}: a folder's name; give a file name", ctx, param)
+    return None if value is None else Path(value)
 
 
 def _score_text(score: dict[str, Any], metric: str) -> str:
@@ -570,7 +578,8 @@ _INSPECT_LABELS = {"nodes": "formula nodes", "tree_nodes": "tree nodes"}
 @click.option(
     "--plot",
     "plot_path",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
+    callback=_file_path,
     default=None,
     help="Also write a PNG of f and f' with references.",
 )
@@ -652,7 +661,12 @@ def inspect(
     " jax.numpy function (needs only jax).",
 )
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), required=True, help="File to write (a new one, unless --force)."
+    "-o",
+    "--output",
+    type=click.Path(),
+    callback=_file_path,
+    required=True,
+    help="File to write (a new one, unless --force).",
 )
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def export(
@@ -670,8 +684,7 @@ def export(
     A run's learnable constants start at their trained values (the mean over layers and raced seeds); --param
     overrides.
     """
-    if output.is_dir() or not output.parent.is_dir():  # before the candidate is chosen and its notes printed
-        _fail(f"{output}: a folder; give a file name" if output.is_dir() else f"{output.parent}: no such folder")
+    _overwritable(output)  # before the candidate is chosen and its notes printed
     if output.exists() and not force:
         _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
     opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
@@ -694,7 +707,8 @@ def export(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
+    callback=_file_path,
     default=None,
     help="HTML file to write [default: RUN/report.html].",
 )
@@ -756,7 +770,7 @@ def dashboard(folder: Path, port: int, refresh: float, top: int) -> None:
 @main.command()
 @_target_arguments("Plot")
 @click.option("--range", "span", type=(float, float), default=(-5.0, 5.0), show_default=True, help="x range.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
+@click.option("-o", "--output", type=click.Path(), callback=_file_path, required=True, help="PNG file to write.")
 def plot(
     run: Path | None,
     candidate_id: int | None,

@@ -47,6 +47,8 @@ _CHECKPOINT_SECONDS = 1.0  # steady state: at most one checkpoint a second (resu
 def run_dir_for(config: SearchConfig, root: Path = RUNS_ROOT, name: str | None = None) -> Path:
     """Where a new run goes: ``root/name``, a one-line error for a name that is not one folder's (a path, ``..``,
     a hidden name), or without a name (None or empty) ``root/<date>-<time>-<space>-<task>-s<seed>``."""
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"runs folder {root}: a file, not a folder (give another --runs-dir)")
     if not name:
         return _default_run_dir(config, root)
     if name.startswith(".") or len(name) > 200 or not name.isprintable() or re.search(r"[/\\]", name):

@@ -425,6 +425,8 @@ def _race(flag: str, text: str | None) -> tuple[int | None, int | None]:
         numbers = [int(part) for part in parts]
     except ValueError:
         numbers = []
+    if len(numbers) == 2 and numbers[0] == 0 and numbers[1] >= 0:
+        numbers = [0]  # the top 0 races nothing: no racing, stored as --race 0 is
     if numbers == [0]:
         return 0, None
     if len(numbers) != 2:

@@ -413,10 +413,12 @@ class Problem:
 
     def poll(self) -> None:
         """Wait for the next outcomes from the workers and store them, all those that arrived together in one commit
-        (no database is held while waiting: the fitness cache is shared with other runs)."""
+        (no database is held while waiting: the fitness cache is shared with other runs). The run's commit comes
+        first: killed between the two, a resumed run has its results, and the cache only misses them (the other way
+        round, a result the run had not stored would come back from the cache as a duplicate of itself)."""
         assert self.pool is not None  # set by evaluate_baselines, before anything is trained
         arrived = list(self.pool.results())
-        with self.batch(), self.cache.transaction() if self.cache is not None else contextlib.nullcontext():
+        with self.cache.transaction() if self.cache is not None else contextlib.nullcontext(), self.batch():
             for ticket, plain in arrived:
                 if ticket in self.racing.tickets:
                     self.racing.finished(ticket, Outcome.from_plain(plain))

@@ -269,6 +269,37 @@ def writer_active(path: Path) -> bool:
     return False
 
 
+#: The first bytes of every SQLite database: a run's, the shared fitness cache, anyone's.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_target(path: Path, suffixes: tuple[str, ...] = ()) -> None:
+    """A one-line ``ValueError``, before anything is written, where writing a file at ``path`` (an export, a report,
+    a plot) would lose what is saved or cannot succeed: a folder, a missing folder, a database (a run's results, the
+    fitness cache, a write-ahead log), a run's config, a symbolic link or anything but a regular file, or with
+    ``suffixes``, an existing file of another kind."""
+    if path.is_symlink():  # a link in a received run directory may point at any file
+        raise ValueError(f"{path}: a symbolic link; nothing was written through it (give another name)")
+    if path.is_dir():
+        raise ValueError(f"{path}: a folder; give a file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"{path.parent}: no such folder")
+    if not path.exists():
+        return
+    if not path.is_file():  # a named pipe would block the write, a device take it
+        raise ValueError(f"{path}: not a regular file; nothing was written (give another name)")
+    database = False
+    with contextlib.suppress(OSError), path.open("rb") as file:
+        database = file.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    run_file = path.name == CONFIG_FILE and (path.parent / DB_FILE).exists()
+    if database or run_file or path.name.endswith(("-wal", "-shm", "-journal")):
+        raise ValueError(f"{path} holds saved results ({'a database' if database else 'a run'}); nothing was written")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(
+            f"{path} exists and is not a {'/'.join(suffixes)} file; nothing was written (give another name)"
+        )
+
+
 def _immutable(path: Path) -> str:
     """``&immutable=1`` for a run in a folder this process cannot write (an archive, a read-only mount) whose database
     was closed cleanly (no write-ahead log left) and that no process writes now: SQLite would otherwise need to create

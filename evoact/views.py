@@ -288,6 +288,21 @@ def print_verdict(verdict: Verdict | None, tables: str) -> None:
         )
     if verdict.note:
         console.print(f"[yellow]note:[/] {shown(verdict.note)}", highlight=False)
+    elif verdict.wins and (b := verdict.best_baseline) is not None and verdict.margin is not None:
+        w = verdict.winner
+        spread = [s for s in (w.std, b.std) if s is not None]
+        console.print(
+            f"[green]winner:[/] #{w.id} {shown(w.formula)} leads the best baseline {shown(b.name)} by"
+            f" {verdict.margin:+.4f} in fitness ({w.fitness:.4f} against {b.fitness:.4f}"
+            + (
+                f", more than their seeds' spread, sd {max(spread):.4f}"
+                if spread and verdict.margin > max(spread)
+                else ""
+            )
+            + ")"
+            + ("" if verdict.confirmed else "; `evoact confirm` checks it on fresh seeds and held-out tasks"),
+            highlight=False,
+        )
     confirmed = [
         f"{v} {'from' if v == 'no significant difference' else 'than'} {tasks}"
         for v in ("better", "no significant difference", "worse")

@@ -116,7 +116,8 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
         (["report", "runs/none", "-o", "r.html"], "runs/none: no such run directory"),
         (["report", "runs/none", "--top", "-1"], "--top must be at least 1, got -1"),
         (["export", "--expr", "x", "-o", "missing/a.py"], "missing: no such folder"),
-        (["plot", "--expr", "x", "-o", "missing/p.png"], "missing/p.png: No such file or directory"),
+        (["plot", "--expr", "x", "-o", "missing/p.png"], "missing: no such folder"),
+        (["export", "--expr", "x", "-o", "newdir/"], "newdir/: a folder's name; give a file name"),
         (["resume", "runs/none"], "runs/none: no such run directory"),
         (["search", "--task", "mnist1d-cnn", "--weights", "1,x"], "--weights '1,x': expected comma-separated numbers"),
         (["search", "--task", "mnist1d-cnn", "--weights", "1,2"], "give one finite non-negative weight per task (1)"),
@@ -124,6 +125,7 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
         (["search", "--name", "../escape"], "run name '../escape': a run's name is one folder's name"),
         (["search", "--name", "a/b"], "run name 'a/b': a run's name is one folder's name"),
         (["search", "--race", "3,0"], "--race 3,0: N must be at least 1, got 0"),
+        (["search", "--runs-dir", "notes.txt"], "runs folder notes.txt: a file, not a folder"),
         (["search", "--race", "3,1"], "--race 3,1: N must be at least 2 to race (every candidate trains on 1 seed)"),
         (["search", "--guess", "x*erf(2*x)", "--task", "imagenet"], "unknown task 'imagenet'"),  # the guess passes
         (
@@ -439,6 +441,42 @@ def test_show_respects_top_for_a_status_and_export_names_a_rejected_candidate(cl
         f"note: candidate #{rejected[0].id} rejected at {rejected[0].outcome.stage}" in out
         and "it has no fitness" in out
     )
+
+
+def test_show_names_a_winner_and_nothing_overwrites_a_runs_saved_results(cli, small_run, tmp_path):
+    """A run whose best leads beyond the seeds' spread is said to win in words (as the report and --json do); exports
+    and reports refuse to write over a run's database or config, even with --force, and a folder's name with a
+    trailing separator is not taken for a file's."""
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(small_run, run)
+    store = RunStore.reopen(run)
+    mine = next(r for r in store.ranked() if not r.label)
+    store.set_raced(mine.id, 0.9, 0.02, 3, 0)
+    store.set_raced(next(r.id for r in store.candidates() if r.label == "relu"), 0.8, 0.01, 3, 0)
+    store.close()
+    shown = " ".join(cli("show", "runs/r").stdout.split())
+    assert f"winner: #{mine.id} {mine.formula} leads the best baseline relu by +0.1000 in fitness" in shown
+    assert "(0.9000 against 0.8000, more than their seeds' spread, sd 0.0200)" in shown and "note:" not in shown
+    assert json.loads(cli("show", "runs/r", "--json").stdout)["verdict"]["wins"]
+    saved = {f: (run / f).read_bytes() for f in ("candidates.db", "config.json")}
+    for args in (
+        ["export", "runs/r", "-o", "runs/r/candidates.db", "--force"],
+        ["export", "runs/r", "-o", "runs/r/config.json", "--format", "json", "--force"],
+        ["report", "runs/r", "-o", "runs/r/candidates.db"],
+    ):
+        refused = cli(*args, check=False)
+        assert refused.returncode == 1 and "holds saved results" in refused.stderr, args
+    assert {f: (run / f).read_bytes() for f in saved} == saved
+    (run / "report.html").symlink_to("candidates.db")  # as a received run directory may hold
+    refused = cli("report", "runs/r", check=False)
+    assert refused.returncode == 1 and "report.html: a symbolic link; nothing was written" in refused.stderr
+    (run / "report.html").unlink()
+    os.mkfifo(run / "report.html")  # would block the write
+    refused = cli("report", "runs/r", check=False)
+    assert refused.returncode == 1 and "report.html: not a regular file" in refused.stderr
+    assert {f: (run / f).read_bytes() for f in saved} == saved
+    refused = cli("export", "runs/r", "-o", "out/", check=False)
+    assert refused.returncode == 2 and "out/: a folder's name" in refused.stderr and not (tmp_path / "out").exists()
 
 
 def test_text_from_a_run_directory_reaches_the_terminal_escaped(run_cli, small_run, tmp_path):

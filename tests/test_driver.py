@@ -273,6 +273,51 @@ def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path
     assert _hall_of_fame(run)[0] == _hall_of_fame(tmp_path / "whole" / "run")[0]
 
 
+_KILLED_AFTER_THE_CACHE_COMMITS = """
+import contextlib, os, sys
+import evoact
+from evoact.screening import cache
+
+add, transaction, added = cache.FitnessCache.add, cache.FitnessCache.transaction, [0]
+
+def counted(self, *args, **kwargs):
+    added[0] += 1
+    return add(self, *args, **kwargs)
+
+@contextlib.contextmanager
+def dying(self):
+    before = added[0]
+    with transaction(self):
+        yield
+    if before < 6 <= added[0]:  # killed as the cache commits a candidate's result (the first 4: baselines)
+        os._exit(9)
+
+cache.FitnessCache.add, cache.FitnessCache.transaction = counted, dying
+evoact.search("tiny", runs_dir=sys.argv[1], name="run", seed=3, workers=1, generations=2, tasks=["mnist1d-mlp"],
+              quiet=True)
+"""
+
+
+def test_a_run_killed_between_its_commit_and_the_caches_keeps_its_results(tmp_path):
+    """A search stores an arriving result in the run and in the shared fitness cache. Killed between the two
+    commits, a resumed run must not find its own unstored result in the cache and call it a duplicate of itself:
+    the run commits first."""
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_THE_CACHE_COMMITS, str(tmp_path)], capture_output=True, text=True
+    )
+    assert killed.returncode == 9, killed.stderr
+    run = tmp_path / "run"
+    cached = RunStore.open(run).counts()
+    resumed = evoact.open_run(run).resume(quiet=True)
+    rows = resumed.store.candidates()
+    own = [
+        r for r in rows if r.outcome.stage == "cache" and (r.outcome.equivalent_to or "").startswith(f"run #{r.id} ")
+    ]
+    assert not own, [(r.id, r.outcome.equivalent_to) for r in own]
+    assert resumed.state == "finished" and cached["ok"] >= 1
+    resumed.close()
+
+
 @pytest.mark.slow
 def test_a_run_selecting_with_the_surrogate_killed_mid_generation_resumes_to_the_same_decisions(tmp_path):
     """``--surrogate-pool``: a generation's ranking commits whole, so a resumed generation trains again what was let

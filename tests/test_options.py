@@ -132,6 +132,7 @@ def test_race_zero_turns_racing_off_and_round_trips():
     assert config.race_top == 0 and not config.racing
     assert _parse(reproduce_command(config)) == config
     assert _parse("evoact search --workers 2").racing  # quick races by default
+    assert _parse("evoact search --workers 2 --race 0,5") == config  # the top 0 races nothing: stored as off
 
 
 def test_bad_numbers_and_a_suite_with_tasks_are_one_line_errors():

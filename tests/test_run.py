@@ -325,6 +325,31 @@ def test_the_verdict_names_a_winner_that_is_a_published_function(tmp_path):
     run.close()
 
 
+def test_the_api_writes_no_report_or_export_over_saved_results_or_another_kind_of_file(small_run, tmp_path):
+    """As the command line: ``Run.report`` writes over an HTML file only, and neither it nor ``Run.export`` writes
+    over a run's database; confirm and resume take the command's options by name."""
+    import inspect
+    import shutil
+
+    shutil.copytree(small_run, tmp_path / "run")
+    (tmp_path / "mine.py").write_text("print('my module')")
+    run = open_run(tmp_path / "run")
+    saved = (tmp_path / "run" / "candidates.db").read_bytes()
+    with pytest.raises(ValueError, match="holds saved results"):
+        run.report(tmp_path / "run" / "candidates.db")
+    with pytest.raises(ValueError, match="holds saved results"):
+        run.export(tmp_path / "run" / "candidates.db")
+    with pytest.raises(ValueError, match=r"mine.py exists and is not a .html/.htm file"):
+        run.report(tmp_path / "mine.py")
+    assert (tmp_path / "run" / "candidates.db").read_bytes() == saved
+    assert (tmp_path / "mine.py").read_text() == "print('my module')"
+    assert run.report(tmp_path / "r.html").read_text().startswith("<!doctype html>")
+    assert run.export(tmp_path / "mine.py").read_text().startswith('"""')  # a module: as open(path, "w") would
+    assert {"groups", "trust_user_tasks", "also", "epochs"} <= set(inspect.signature(run.confirm).parameters)
+    assert "trust_user_tasks" in inspect.signature(run.resume).parameters
+    run.close()
+
+
 def test_a_run_stopped_before_its_baselines_finished_is_not_said_to_have_failed_them(tmp_path):
     store = RunStore.create(tmp_path / "run", {"config": make_config("tiny", tasks=["feynman-mlp"]).to_dict()})
     relu = store.add_candidate("Max(0, x)", "baseline", label="relu")

@@ -202,7 +202,9 @@ def test_a_damaged_cache_file_is_named_in_one_line_and_left_as_it_was(tmp_path):
     with pytest.raises(CacheError, match="damaged or not a cache"):
         FitnessCache(path)
     (tmp_path / "folder").mkdir()
-    with pytest.raises(CacheError, match="cannot use the fitness cache .*folder .*search with --no-cache"):
+    with pytest.raises(
+        CacheError, match="cannot use the fitness cache .*folder .*move it aside .*start a search with --no-cache"
+    ):
         FitnessCache(tmp_path / "folder")
 
 

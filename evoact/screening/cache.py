@@ -99,7 +99,10 @@ class CacheError(ValueError):
 
 
 def _unusable(path: Path, exc: sqlite3.Error) -> CacheError:
-    return CacheError(f"cannot use the fitness cache {path} ({exc}): search with --no-cache")
+    return CacheError(
+        f"cannot use the fitness cache {path} ({exc}): make it a writable file or move it aside (the runs themselves"
+        " keep every result), or start a search with --no-cache"
+    )
 
 
 class FitnessCache:
@@ -125,7 +128,7 @@ class FitnessCache:
             self._conn.close()
             raise CacheError(
                 f"the fitness cache {self.path} is damaged or not a cache ({damage}): move it aside (a new one starts"
-                " empty; the runs themselves keep every result) or search with --no-cache"
+                " empty; the runs themselves keep every result), or start a search with --no-cache"
             )
 
     def get(self, protocol: str, fp: str) -> Outcome | None:

@@ -167,7 +167,10 @@ def require_trusted(names: tuple[str, ...] | list[str], trusted: bool, verb: str
     """Refuse to run user tasks named by a run directory (which may come from anyone) unless the caller trusts them."""
     user = [n for n in names if is_user_task(n)]
     if user and not trusted:
-        raise ValueError(f"this run trains with user code ({', '.join(user)}); {verb} runs it only with --trust-task")
+        raise ValueError(
+            f"this run trains with user code ({', '.join(user)}); {verb} runs it only with"
+            " --trust-task (in Python: trust_user_tasks=True)"
+        )
 
 
 def canonical_task_name(name: str) -> str:
