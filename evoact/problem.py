@@ -261,7 +261,12 @@ class Problem:
             picked = [d.predicted for d in decisions if d.train and d.predicted is not None]
             self.hooks.note(
                 f"the surrogate ranked {len(rows)} candidates and trains {len(rows) - skipped}"
-                + (f" (predicted relative scores {min(picked):.4f}-{max(picked):.4f})" if picked else "")
+                + (
+                    f" (predicted {'ranks' if gate.surrogate.ranked else 'relative scores'}"
+                    f" {min(picked):.4f}-{max(picked):.4f})"
+                    if picked
+                    else ""
+                )
             )
         return kept
 

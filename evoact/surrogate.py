@@ -55,6 +55,9 @@ class Surrogate:
     feature_cache: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _model: ExtraTreesRegressor | None = field(default=None, repr=False)
     by_schedule: bool = field(default=False, repr=False)  # fitted with the schedule as a feature
+    ranked: bool = field(
+        default=False, repr=False
+    )  # fitted to ranks (``schedule_ranks``): some scores are not the run's
     #: after ``fit``: each example's scores predicted by the trees that did not see it (the honest spread)
     out_of_bag: np.ndarray | None = field(default=None, repr=False)
 
@@ -91,6 +94,9 @@ class Surrogate:
         y = targets(self.examples)
         schedules = [e.schedule for e in self.examples]
         self.by_schedule = len(set(schedules)) > 1
+        self.ranked = any(schedule != 1.0 for schedule in schedules)
+        if self.ranked:
+            y = schedule_ranks(y, schedules)
         from sklearn.ensemble import ExtraTreesRegressor  # here: sklearn is slow to import; most commands fit nothing
 
         self._model = ExtraTreesRegressor(
@@ -103,7 +109,8 @@ class Surrogate:
         return True
 
     def predict_scores(self, formulas: Sequence[str]) -> np.ndarray:
-        """Predicted relative scores at the run's own schedule: one row per formula, one column per task."""
+        """Predicted relative scores at the run's own schedule (where ``ranked``, their ranks among the functions it
+        knows, from 0 to 1): one row per formula, one column per task."""
         if self._model is None:
             raise RuntimeError("the surrogate is not fitted yet")
         out = self._model.predict(self._rows(formulas, [1.0] * len(formulas)))
@@ -153,6 +160,22 @@ def targets(examples: Sequence[Example]) -> np.ndarray:
     return np.array([e.scores if e.scores is not None else floor for e in examples])
 
 
+def schedule_ranks(y: np.ndarray, schedules: Sequence[float]) -> np.ndarray:
+    """Each task's targets as their rank among the examples measured at the same schedule, from 0 (the worst) to 1
+    (the best). Scores from a shorter training are on another scale than the run's (fast learners lead there, and the
+    spread differs), so a surrogate that learns from both fits their ranks, which share one: with a cheaper benchmark
+    table as its prior, a replayed search found a top-1% function in half the trainings
+    (``bench/results/quarter_goal_prior.md``)."""
+    from scipy.stats import rankdata  # here: scipy (scikit-learn's) is slow to import
+
+    out = np.empty_like(y, dtype=float)
+    at = np.asarray(schedules, float)
+    for schedule in np.unique(at):
+        rows = at == schedule
+        out[rows] = (rankdata(y[rows], axis=0) - 1) / max(1, int(rows.sum()) - 1)
+    return out
+
+
 def table_examples(table: BenchTable, epoch_scale: float | None = None) -> list[Example]:
     """Every function of the table that got past static screening (baselines and published ones too), with its
     per-task relative scores averaged over the seeds (each against its own seed's baselines), or None where a seed
@@ -185,6 +208,7 @@ class Decision:
     threshold: float | None = None
     explored: bool = False
     rank: tuple[int, int, int] | None = None  # selection: (this one's place, of how many, how many train)
+    ranked: bool = False  # ``predicted`` is a rank among the functions the surrogate knows (0 to 1), not a score
 
     @property
     def reason(self) -> str:
@@ -192,13 +216,20 @@ class Decision:
         if self.rank is not None:
             place, of, train = self.rank
             return (
-                f"the surrogate ranks it {place} of {of} (predicted score {self.predicted:.4f} relative to the best"
-                f" baseline); the generation trains its top {train}"
+                f"the surrogate ranks it {place} of {of} (predicted {self.predicted_as}); the generation trains its top"
+                f" {train}"
             )
         return (
-            f"the surrogate predicts a score of {self.predicted:.4f} relative to the best baseline, below"
-            f" {self.threshold:.4f} (the top share of the functions it knows)"
+            f"the surrogate predicts {self.predicted_as}, below {self.threshold:.4f} (the top share of the functions"
+            " it knows)"
         )
+
+    @property
+    def predicted_as(self) -> str:
+        """The prediction in words: a score relative to the best baseline, or a rank among the known functions."""
+        if self.ranked:
+            return f"rank {self.predicted:.4f} among the functions it knows, 0 the worst and 1 the best"
+        return f"score {self.predicted:.4f} relative to the best baseline"
 
 
 @dataclass
@@ -250,7 +281,7 @@ class Gate:
         for formula, value in zip(formulas, predicted):
             explored = value < self.threshold and _share(self.surrogate.seed, formula) < self.explore
             train = value >= self.threshold or explored or self.keep >= 1  # the whole share: even a NaN trains
-            out.append(Decision(bool(train), float(value), self.threshold, explored))
+            out.append(Decision(bool(train), float(value), self.threshold, explored, ranked=self.surrogate.ranked))
         return out
 
     def select(self, formulas: Sequence[str], n: int) -> list[Decision]:

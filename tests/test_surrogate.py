@@ -10,7 +10,7 @@ from evoact.benchtable import load_table
 from evoact.cli import main
 from evoact.config import fitness_protocol
 from evoact.screening import CACHE_FILE, FitnessCache
-from evoact.surrogate import Example, Gate, Surrogate, function_groups, table_examples
+from evoact.surrogate import Decision, Example, Gate, Surrogate, function_groups, schedule_ranks, table_examples
 
 
 def test_the_surrogate_ranks_functions_it_was_not_fitted_on():
@@ -45,7 +45,19 @@ def test_scores_from_a_shorter_schedule_inform_the_run_without_being_taken_for_i
     assert surrogate.fit()
     predicted = surrogate.predict_scores(formulas)[:, 0]
     assert spearmanr(predicted, range(len(formulas))).statistic > 0.9
-    assert abs(predicted.mean() - np.mean([e.scores[0] for e in own])) < 0.05
+    assert surrogate.ranked and 0.0 <= predicted.min() and predicted.max() <= 1.0  # ranks: the two scales differ
+    alone = Surrogate(("task",), {}, seed=1)
+    alone.add(own)
+    assert alone.fit() and not alone.ranked  # the run's own schedule only: scores relative to the best baseline
+    assert abs(alone.predict_scores(formulas)[:, 0].mean() - np.mean([e.scores[0] for e in own])) < 0.05
+
+
+def test_schedule_ranks_put_each_schedule_and_task_on_one_scale():
+    y = np.array([[0.2, 9.0], [0.4, 7.0], [0.4, 8.0], [0.9, 1.0], [0.7, 1.0]])
+    ranks = schedule_ranks(y, [0.25, 0.25, 0.25, 1.0, 1.0])
+    assert ranks.tolist() == [[0.0, 1.0], [0.75, 0.0], [0.75, 0.5], [1.0, 0.5], [0.0, 0.5]]  # ties share a rank
+    wording = Decision(False, 0.25, 0.75, ranked=True).reason
+    assert "predicts rank 0.2500 among the functions it knows, 0 the worst and 1 the best, below 0.7500" in wording
 
 
 def test_the_gate_s_top_share_is_judged_at_the_run_s_schedule_where_a_cheaper_table_scores_higher():
