@@ -5,7 +5,9 @@
 VARIANT: ``base`` (the engine's pool), ``wK`` (the search's own trainings weigh K times a table function in the
 regressor's fit), ``ucbK`` (rank by the trees' mean plus K times their spread, an upper confidence bound), ``clipQ``
 (each task's targets raised to their Q-quantile within each schedule's examples, so that the trees' splits sort the
-better functions rather than the broken from the weak).
+better functions rather than the broken from the weak), ``rank`` (each task's targets as their rank within each
+schedule's examples, from 0 to 1: the two tables on one scale; the engine's own since evoact 1119b20, so that ``base``
+ranks too and ``rank`` is kept to name the probe).
 ``--pool``: proposals ranked per generation of 8 trainings (the engine's ``--offspring 8 --surrogate-pool pool/8``).
 As ``bench/quarter_goal.py``'s pool with ``--unseeded --prior evoact/data/benchtable.json.gz`` on the full table, but
 a search stops at its first top-1% function (all that the median needs). Prints one line: the median number of
@@ -109,8 +111,22 @@ def _variant(variant: str, top: set[int]) -> None:
             return y
 
         S.targets = clipped
+    elif variant == "rank":
+        from scipy.stats import rankdata
+
+        plain = S.targets
+
+        def ranked(examples):
+            y = plain(examples)
+            schedules = np.array([e.schedule for e in examples])
+            for schedule in set(schedules.tolist()):
+                rows = schedules == schedule
+                y[rows] = (rankdata(y[rows], axis=0) - 1) / max(1, rows.sum() - 1)
+            return y
+
+        S.targets = ranked
     elif variant != "base":
-        raise SystemExit(f"unknown variant {variant!r}: base, wK, ucbK or clipQ")
+        raise SystemExit(f"unknown variant {variant!r}: base, wK, ucbK, clipQ or rank")
 
 
 def _job(job: tuple[str, int, int]) -> float:

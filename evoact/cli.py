@@ -16,7 +16,7 @@ from click.core import ParameterSource
 from rich.table import Table
 
 from evoact.api import Run, open_run
-from evoact.config import BOUNDS, check, make_config
+from evoact.config import BOUNDS, BUDGETS, check, make_config
 from evoact.export import EXPORTERS
 from evoact.formula import DEFAULT_CONSTANT, constant_names
 from evoact.hooks import Hook
@@ -274,16 +274,20 @@ def tasks() -> None:
     from evoact.tasks import TASKS
 
     table = Table(title="built-in tasks", title_justify="left")
-    for col in ("name", "group", "metric", "measures", "description"):
+    for col in ("name", "group", "metric", "epochs", "measures", "description"):
         table.add_column(col, overflow="fold")
     for name, task in TASKS.items():
-        table.add_row(name, task_group(name) or "-", task.metric, task.measures, task.description)
+        epochs = f"{task.epochs:g}" if hasattr(task, "epochs") else "-"
+        table.add_row(name, task_group(name) or "-", task.metric, epochs, task.measures, task.description)
     console.print(table)
     console.print(
         "groups: search (the default fitness, --suite general), validation (what confirm adds and what settings are"
         " chosen by; once named heldout), test (only reported: evoact confirm RUN --group test; never searched on)."
         " GLU tasks (the function is the gate of each GLU feed-forward layer) have their own: search --suite glu,"
-        " validation glu-validation (what confirm adds to a GLU run), test glu-test"
+        " validation glu-validation (what confirm adds to a GLU run), test glu-test. epochs: each task's training at"
+        " the quick budget, which the others scale ("
+        + ", ".join(f"{name} {preset['epoch_scale']:g}" for name, preset in BUDGETS.items() if name != "quick")
+        + "); --epochs N trains every task N"
     )
     for name, members in SUITES.items():
         if name not in SUITE_ALIASES:

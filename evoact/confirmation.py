@@ -144,6 +144,11 @@ def confirm_run(
                 f"each task trains {scale:g} of its epochs, as this {config.budget} run did: too short for their"
                 " differences to say much of longer trainings (--epochs N trains every task N epochs)"
             )
+        elif not epochs and config.training.epochs is not None:
+            notes.append(
+                f"every task trains {config.training.epochs} epoch(s), as this run's did (--epochs), whatever its own"
+                " length (evoact tasks lists them; --epochs N chooses another)"
+            )
         params = run.space.learnable
         if not tasks:
             require_trusted(config.tasks, trust_user_tasks, "confirm")

@@ -232,6 +232,9 @@ def test_multi_task_pareto_search_shows_its_front(run_cli, tmp_path):
 def test_tasks_lists_the_built_in_tasks(run_cli):
     out = run_cli("tasks").stdout
     assert all(name in out for name in ("mnist1d-cnn", "mnist1d-mlp", "digits-cnn", "cifar10-resnet20"))
+    row = next(line for line in out.splitlines() if "mnist1d-mlp " in line)
+    assert [c.strip() for c in row.split("│")[1:5]] == ["mnist1d-mlp", "-", "accuracy", "25"]  # its quick length
+    assert "which the others scale (tiny 0.1, standard 2, thorough 4)" in " ".join(out.split())
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from evoact.confirmation import (
     fresh_seeds,
 )
 from evoact.driver import run_search
+from evoact.records import Outcome
 from evoact.store import CONFIG_FILE, DB_FILE, RunStore
 
 TASKS = ["mnist1d-mlp", "digits-cnn"]
@@ -357,6 +358,28 @@ def test_a_confirmation_at_a_short_run_s_length_says_so(confirmed, tmp_path):
     out = io.StringIO()
     confirm_run(run, top=1, seeds=2, tasks=["mnist1d-mlp"], epochs=1, workers=2, console=Console(file=out, width=400))
     assert "too short" not in out.getvalue()
+
+
+def test_a_confirmation_of_a_run_of_fixed_length_says_every_task_trains_it(tmp_path):
+    """A run made with --epochs trains every task that long, and so does its confirmation, held-out tasks included:
+    only a note says so (their own lengths differ)."""
+    import io
+
+    from rich.console import Console
+
+    from evoact.search_space import load_search_space
+
+    config = make_config("tiny", tasks=["mnist1d-mlp"], epochs=1).to_dict()
+    space = load_search_space("default")
+    fixed = RunStore.create(tmp_path / "fixed", {"config": config, "search_space": {"text": space.text, "source": "x"}})
+    cid = fixed.add_candidate("x*tanh(x)", "random", generation=0, nodes=3)
+    fixed.record_result(cid, Outcome("ok", fitness=0.9, val_acc=0.9))
+    fixed.close()
+    out = io.StringIO()
+    confirm_run(
+        tmp_path / "fixed", top=1, seeds=2, tasks=["mnist1d-mlp"], workers=2, console=Console(file=out, width=400)
+    )
+    assert "every task trains 1 epoch(s), as this run's did (--epochs), whatever its own length" in out.getvalue()
 
 
 def _copy_with_task(confirmed, path: Path, code: str) -> tuple[Path, str]:
