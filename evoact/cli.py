@@ -575,6 +575,11 @@ def compare(run_dirs: tuple[Path, ...], top: int) -> None:
 
 #: ``inspect``'s printed names for two sizes ``--json`` keeps under their keys: the formula's and the genome tree's
 _INSPECT_LABELS = {"nodes": "formula nodes", "tree_nodes": "tree nodes"}
+#: What a size counts: the two differ (the search's tree holds what simplification folds, and the reverse).
+_INSPECT_NOTES = {
+    "nodes": "of the formula as written here",
+    "tree_nodes": "of the tree the search built, as show counts",
+}
 
 
 @main.command()
@@ -622,6 +627,8 @@ def inspect(
         if key == "scores":  # a line per task, without the learning curves (--json has them)
             value = {task: _score_text(score, info["metrics"].get(task, "accuracy")) for task, score in value.items()}
         label = _INSPECT_LABELS.get(key, key)
+        if key in _INSPECT_NOTES:
+            value = f"{value} ({_INSPECT_NOTES[key]})"
         console.print(
             f"[bold]{label:>15}[/]  {shown(json.dumps(value) if isinstance(value, (dict, list)) else str(value))}",
             highlight=False,

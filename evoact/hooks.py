@@ -63,13 +63,18 @@ class BestSoFar:
 
     def __init__(self, evolved_only: bool = False) -> None:
         self.evolved_only = evolved_only
-        self._fitness: dict[int, tuple[float, int, str]] = {}  # candidate -> (its rank fitness, -id, name)
-        self._top: tuple[float, int, str] | None = None
+        self._fitness: dict[int, tuple[float, int, str, int]] = {}  # candidate -> (rank fitness, -id, name, seeds)
+        self._top: tuple[float, int, str, int] | None = None
 
     @property
     def best(self) -> tuple[float, str] | None:
         """The best fitness and its function's name (its label or formula), or None before any."""
         return None if self._top is None else (self._top[0], self._top[2])
+
+    @property
+    def seeds(self) -> int:
+        """How many seeds the best fitness is the mean of (1 unless racing trained it on more)."""
+        return 1 if self._top is None else self._top[3]
 
     def update(self, row: Candidate) -> None:
         """A candidate's outcome or raced mean, as it stands now."""
@@ -77,7 +82,7 @@ class BestSoFar:
         self._fitness.pop(row.id, None)
         counts = o.status in (Status.OK, Status.DUPLICATE) and not (row.raced_failed or o.duplicate_of)
         if counts and fitness is not None and math.isfinite(fitness) and not (self.evolved_only and row.label):
-            self._fitness[row.id] = entry = (fitness, -row.id, row.label or row.formula)
+            self._fitness[row.id] = entry = (fitness, -row.id, row.label or row.formula, row.raced_seeds or 1)
             if self._top is None or entry > self._top:
                 self._top = entry
                 return

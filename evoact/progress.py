@@ -106,8 +106,9 @@ class SearchProgress(Hook):
         return self._so_far.best
 
     def _best(self) -> str:
-        best = self.best
-        return f"{best[0]:.4f} {shorten(best[1], 12)}" if best else "-"
+        """The best as the ranking orders it; a raced mean says over how many seeds (a mean can fall as seeds come)."""
+        best, seeds = self.best, self._so_far.seeds
+        return f"{best[0]:.4f}{f' (mean of {seeds})' if seeds > 1 else ''} {shorten(best[1], 12)}" if best else "-"
 
     def _rejected(self) -> str:
         """The rejections, and how many of them the surrogate skipped (not trained, unlike the cascade's others)."""

@@ -46,7 +46,10 @@ def test_inspecting_a_run_candidate_prints_a_line_per_task_not_its_curves_or_emp
     assert '"mnist1d-cnn": "val acc 0.91 test acc 0.875"' in shown.output
     assert "1.25" not in shown.output  # the curve is --json's
     assert not any(line.split()[-1] == "None" for line in shown.output.splitlines() if line.strip())
-    sizes = [line.split() for line in shown.output.splitlines() if line.split()[1:2] == ["nodes"]]
-    assert sizes == [["formula", "nodes", "10"], ["tree", "nodes", "4"]]  # which size is which (show's column: tree)
+    sizes = [" ".join(line.split()) for line in shown.output.splitlines() if line.split()[1:2] == ["nodes"]]
+    assert sizes == [  # which size is which, said (show's column: the tree's)
+        "formula nodes 10 (of the formula as written here)",
+        "tree nodes 4 (of the tree the search built, as show counts)",
+    ]
     full = json.loads(CliRunner().invoke(main, ["inspect", str(run), str(cid), "--json"]).output)
     assert full["scores"]["mnist1d-cnn"]["curve"] == curve and full["error"] is None
