@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
 
 from evoact.compiler import derivatives, values_at  # noqa: E402
+from evoact.files import write_file
 from evoact.formula import as_expression, constant_values, parse  # noqa: E402
 
 REFERENCES = {"ReLU": "max(0, x)", "GELU": "gelu(x)", "SiLU": "silu(x)"}
@@ -63,5 +64,5 @@ def write_plot(
 ) -> Path:
     """Write ``plot_png`` to ``path``."""
     path = Path(path)
-    path.write_bytes(plot_png(formula, params, span))
+    write_file(path, plot_png(formula, params, span))
     return path

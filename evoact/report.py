@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from evoact.comparison import tables
 from evoact.config import BOUNDS
+from evoact.files import write_file
 from evoact.inspection import describe_formula
 from evoact.plotting import figure_png, plot_png, plt
 from evoact.records import Candidate, RaceResult, Status
@@ -446,5 +447,5 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
 def write_report(store: RunStore, path: str | Path, top: int = 10) -> Path:
     """Write the report to ``path``."""
     path = Path(path)
-    path.write_text(render_report(store, top), encoding="utf-8")
+    write_file(path, render_report(store, top))
     return path

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from evoact.compiler import lower
 from evoact.compiler.standalone import program_source, standalone_source
+from evoact.files import write_file
 from evoact.formula import DEFAULT_CONSTANT, check_params, learned_note, parse
 
 _TEMPLATE = '''"""Activation function exported by evoact as a JAX function.
@@ -43,7 +44,8 @@ def export_jax(
     program = lower(parse(formula))  # the op table's ops only: torch's natives have no JAX form here
     init = {p: params.get(p, DEFAULT_CONSTANT) for p in program.params}
     path = Path(path)
-    path.write_text(
+    write_file(
+        path,
         _TEMPLATE.format(
             formula=program.formula,
             learned=learned_note(learned, program.params),
@@ -53,6 +55,5 @@ def export_jax(
             param_args="".join(f", {p}={v!r}" for p, v in init.items()),
             body="\n".join("    " + line for line in program_source(program, "jax")),
         ),
-        encoding="utf-8",
     )
     return path

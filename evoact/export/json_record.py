@@ -9,6 +9,7 @@ from pathlib import Path
 import sympy as sp
 
 from evoact.compiler.standalone import standalone_source
+from evoact.files import write_file
 from evoact.formula import check_learned, check_params, constant_names, constant_values, parse, to_formula
 from evoact.version import VERSION
 
@@ -30,5 +31,5 @@ def export_json(
         "exported_by": f"evoact {VERSION}",
     }
     path = Path(path)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_file(path, json.dumps(record, indent=2) + "\n")
     return path

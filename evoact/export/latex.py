@@ -8,6 +8,7 @@ from pathlib import Path
 import sympy as sp
 
 from evoact.compiler.standalone import standalone_source
+from evoact.files import write_file
 from evoact.formula import check_params, constant_values, parse, to_formula
 
 
@@ -26,5 +27,5 @@ def export_latex(
         shown = ", ".join(f"{sp.latex(sp.Symbol(n))} = {v:.6g}" for n, v in values.items())
         lines.append(f"with ${shown}$" + (" (learned)" if learned else " (initial)") + ".")
     path = Path(path)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_file(path, "\n".join(lines) + "\n")
     return path

@@ -8,6 +8,7 @@ from pathlib import Path
 import sympy as sp
 
 from evoact.compiler.standalone import standalone_source
+from evoact.files import write_file
 from evoact.formula import check_params, constant_values, parse, to_formula
 
 _TEMPLATE = '''"""Activation function exported by evoact as a SymPy expression.
@@ -32,8 +33,8 @@ def export_sympy(
     expr, params = parse(formula), check_params(params)
     standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
     path = Path(path)
-    path.write_text(
+    write_file(
+        path,
         _TEMPLATE.format(formula=to_formula(expr), srepr=sp.srepr(expr), params=constant_values(expr, params)),
-        encoding="utf-8",
     )
     return path

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoact.compiler import CompiledActivation, compile_activation, standalone_source
+from evoact.files import write_file
 from evoact.formula import FormulaError, check_params
 
 
@@ -18,7 +19,7 @@ def export_torch_module(
 ) -> Path:
     """Write the standalone module file and return its path."""
     path = Path(path)
-    path.write_text(standalone_source(formula, params, learned), encoding="utf-8")
+    write_file(path, standalone_source(formula, params, learned))
     return path
 
 
