@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from evoact.config import DEFAULT_BUDGET, make_config, space_argument
+from evoact.config import DEFAULT_BUDGET, listed, make_config, space_argument
 from evoact.confirmation import confirm_run
 from evoact.driver import resume_search, run_dir_for, run_search
 from evoact.export import EXPORTERS
@@ -77,6 +77,10 @@ class Run(RunReader):
         "validation", "test"), ``epochs``, ``workers``, ``trust_user_tasks`` (``--trust-task``: run the user tasks the
         run's config names), ``also`` (formulas to confirm beside the top), ``baselines_from`` (a run whose baseline
         trainings are copied), ``address``, ``data_dir``; ``quiet`` hides the progress display."""
+        tasks, groups, also = (  # text would be split into characters
+            None if value is None else list(listed(name, value))
+            for name, value in (("tasks", tasks), ("groups", groups), ("also", also))
+        )
         return confirm_run(
             self.path,
             top,

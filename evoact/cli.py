@@ -126,7 +126,7 @@ def _overwritable(path: Path, suffixes: tuple[str, ...] = ()) -> None:
 def _file_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
     """An output option's file; a name ending in a separator names a folder (``Path`` would drop the separator and
     write a file of the folder's name)."""
-    if value is not None and value.endswith(("/", os.sep)):
+    if value is not None and os.path.basename(value) in ("", ".", ".."):
         raise click.BadParameter(f"{value}: a folder's name; give a file name", ctx, param)
     return None if value is None else Path(value)
 

@@ -170,7 +170,7 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         for name in _LISTS:
-            object.__setattr__(self, name, _listed(name, getattr(self, name)))
+            object.__setattr__(self, name, listed(name, getattr(self, name)))
         if isinstance(self.training, TrainConfig):
             object.__setattr__(self, "training", replace(self.training, seed=self.seed))
         self._validate()
@@ -346,7 +346,7 @@ def default_baselines(tasks: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 _LISTS = ("tasks", "baselines", "task_weights", "guesses", "warm_trees")  # the search settings that are lists
 
 
-def _listed(name: str, value: Any) -> tuple:
+def listed(name: str, value: Any) -> tuple:
     """A list setting as a tuple; a one-line error for text, which ``tuple`` would split into characters."""
     if isinstance(value, str):
         raise ValueError(f"{name} must be a list, got the text {value[:80]!r} (write [{value[:80]!r}])")
@@ -378,7 +378,7 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
         **{k: v for k, v in settings.items() if v is not None},
     }
     if "tasks" in chosen:
-        chosen["tasks"] = tuple(canonical_task_name(t) for t in _listed("tasks", chosen["tasks"]))
+        chosen["tasks"] = tuple(canonical_task_name(t) for t in listed("tasks", chosen["tasks"]))
     chosen.setdefault("baselines", default_baselines(chosen.get("tasks", SUITES["general"])))
     if chosen.get("data_dir"):
         chosen["data_dir"] = str(Path(chosen["data_dir"]).expanduser().resolve())  # resume and workers find it anywhere

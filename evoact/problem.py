@@ -262,8 +262,9 @@ class Problem:
             self.hooks.note(
                 f"the surrogate ranked {len(rows)} candidates and trains {len(rows) - skipped}"
                 + (
-                    f" (predicted {'ranks' if gate.surrogate.ranked else 'relative scores'}"
-                    f" {min(picked):.4f}-{max(picked):.4f})"
+                    f" (predicted percentiles {100 * min(picked):.1f}-{100 * max(picked):.1f})"
+                    if picked and gate.surrogate.ranked
+                    else f" (predicted relative scores {min(picked):.4f}-{max(picked):.4f})"
                     if picked
                     else ""
                 )

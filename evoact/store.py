@@ -209,18 +209,22 @@ def _quoted(key: object) -> str:
     return repr(str(key)[:40])
 
 
+#: A run directory's own entries: name -> kind.
+_OWN = {
+    CONFIG_FILE: "file",
+    DB_FILE: "file",
+    f"{DB_FILE}-wal": "file",
+    f"{DB_FILE}-shm": "file",
+    f"{DB_FILE}-journal": "file",
+    LOCK_FILE: "file",
+    CHECKPOINT_DIR: "folder",
+}
+
+
 def _closed_box(path: Path) -> None:
     """Refuse a run directory whose own files are links or not regular files: through them, reading, writing or
     pruning the run would reach files outside it."""
-    for name, kind in (
-        (CONFIG_FILE, "file"),
-        (DB_FILE, "file"),
-        (f"{DB_FILE}-wal", "file"),
-        (f"{DB_FILE}-shm", "file"),
-        (f"{DB_FILE}-journal", "file"),
-        (LOCK_FILE, "file"),
-        (CHECKPOINT_DIR, "folder"),
-    ):
+    for name, kind in _OWN.items():
         entry = path / name
         if entry.is_symlink():
             raise RunStoreError(f"{entry}: a symbolic link; a run directory's files must be its own")
@@ -275,29 +279,39 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 
 def check_target(path: Path, suffixes: tuple[str, ...] = ()) -> None:
     """A one-line ``ValueError``, before anything is written, where writing a file at ``path`` (an export, a report,
-    a plot) would lose what is saved or cannot succeed: a folder, a missing folder, a database (a run's results, the
-    fitness cache, a write-ahead log), a run's config, a symbolic link or anything but a regular file, or with
-    ``suffixes``, an existing file of another kind."""
+    a plot) would lose what is saved or cannot succeed: a folder, a missing folder, one of a run directory's own files
+    (its config, database, logs, writer lock or checkpoints), any SQLite database or its log, a symbolic link or
+    anything but a regular file, or with ``suffixes``, an existing file of another kind."""
     if path.is_symlink():  # a link in a received run directory may point at any file
         raise ValueError(f"{path}: a symbolic link; nothing was written through it (give another name)")
     if path.is_dir():
         raise ValueError(f"{path}: a folder; give a file name")
     if not path.parent.is_dir():
         raise ValueError(f"{path.parent}: no such folder")
+    if (path.name in _OWN and (path.parent / DB_FILE).is_file()) or (
+        path.parent.name == CHECKPOINT_DIR and (path.parent.parent / DB_FILE).is_file()
+    ):
+        raise ValueError(f"{path}: a run directory's own file; nothing was written (give another name)")
     if not path.exists():
         return
     if not path.is_file():  # a named pipe would block the write, a device take it
         raise ValueError(f"{path}: not a regular file; nothing was written (give another name)")
-    database = False
-    with contextlib.suppress(OSError), path.open("rb") as file:
-        database = file.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
-    run_file = path.name == CONFIG_FILE and (path.parent / DB_FILE).exists()
-    if database or run_file or path.name.endswith(("-wal", "-shm", "-journal")):
-        raise ValueError(f"{path} holds saved results ({'a database' if database else 'a run'}); nothing was written")
+    logged = [path.parent / path.name[: -len(end)] for end in ("-wal", "-shm", "-journal") if path.name.endswith(end)]
+    if _database(path) or any(_database(d) for d in logged):
+        raise ValueError(f"{path} holds saved results (a database or its log); nothing was written")
     if suffixes and path.suffix.lower() not in suffixes:
         raise ValueError(
             f"{path} exists and is not a {'/'.join(suffixes)} file; nothing was written (give another name)"
         )
+
+
+def _database(path: Path) -> bool:
+    """Whether ``path`` is a regular file that starts as every SQLite database does."""
+    if not path.is_file():
+        return False
+    with contextlib.suppress(OSError), path.open("rb") as file:
+        return file.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    return False
 
 
 def _immutable(path: Path) -> str:

@@ -161,18 +161,21 @@ def targets(examples: Sequence[Example]) -> np.ndarray:
 
 
 def schedule_ranks(y: np.ndarray, schedules: Sequence[float]) -> np.ndarray:
-    """Each task's targets as their rank among the examples measured at the same schedule, from 0 (the worst) to 1
-    (the best). Scores from a shorter training are on another scale than the run's (fast learners lead there, and the
-    spread differs), so a surrogate that learns from both fits their ranks, which share one: with a cheaper benchmark
-    table as its prior, a replayed search found a top-1% function in half the trainings
-    (``bench/results/quarter_goal_prior.md``)."""
+    """Each task's targets as their rank among the examples measured at the same schedule, from 0 (the worst, and
+    every example tied with it) to 1 (the best). Scores from a shorter training are on another scale than the run's
+    (fast learners lead there, and the spread differs), so a surrogate that learns from both fits their ranks, which
+    share one: with a cheaper benchmark table as its prior, a replayed search found a top-1% function in about half
+    the trainings it needed before (``bench/results/quarter_goal_prior.md``)."""
     from scipy.stats import rankdata  # here: scipy (scikit-learn's) is slow to import
 
     out = np.empty_like(y, dtype=float)
     at = np.asarray(schedules, float)
     for schedule in np.unique(at):
         rows = at == schedule
-        out[rows] = (rankdata(y[rows], axis=0) - 1) / max(1, int(rows.sum()) - 1)
+        n = int(rows.sum())
+        # ties take the lowest rank: the functions that did not train to the end, scored as the worst working one
+        # (``targets``), stay at the bottom however many they are; a lone example says nothing of where it stands
+        out[rows] = (rankdata(y[rows], method="min", axis=0) - 1) / (n - 1) if n > 1 else 0.5
     return out
 
 
@@ -219,17 +222,23 @@ class Decision:
                 f"the surrogate ranks it {place} of {of} (predicted {self.predicted_as}); the generation trains its top"
                 f" {train}"
             )
+        threshold = "-" if self.threshold is None else self.value(self.threshold)
         return (
-            f"the surrogate predicts {self.predicted_as}, below {self.threshold:.4f} (the top share of the functions"
-            " it knows)"
+            f"the surrogate predicts {self.predicted_as}, below {threshold} (the top share of the functions it knows)"
         )
 
     @property
     def predicted_as(self) -> str:
-        """The prediction in words: a score relative to the best baseline, or a rank among the known functions."""
+        """The prediction in words: a score relative to the best baseline, or a percentile of the known functions."""
+        if self.predicted is None:
+            return "nothing"
         if self.ranked:
-            return f"rank {self.predicted:.4f} among the functions it knows, 0 the worst and 1 the best"
+            return f"{self.value(self.predicted)} of the functions it knows (100: the best)"
         return f"score {self.predicted:.4f} relative to the best baseline"
+
+    def value(self, number: float) -> str:
+        """A prediction or threshold as its scale writes it: a percentile where ranked, else a relative score."""
+        return f"percentile {100 * number:.1f}" if self.ranked else f"{number:.4f}"
 
 
 @dataclass

@@ -462,13 +462,22 @@ def test_show_names_a_winner_and_nothing_overwrites_a_runs_saved_results(cli, sm
     assert "(0.9000 against 0.8000, more than their seeds' spread, sd 0.0200)" in shown and "note:" not in shown
     assert json.loads(cli("show", "runs/r", "--json").stdout)["verdict"]["wins"]
     saved = {f: (run / f).read_bytes() for f in ("candidates.db", "config.json")}
+    (run / "checkpoints").mkdir(exist_ok=True)
+    (run / ".writer.lock").touch()
     for args in (
         ["export", "runs/r", "-o", "runs/r/candidates.db", "--force"],
         ["export", "runs/r", "-o", "runs/r/config.json", "--format", "json", "--force"],
+        ["export", "runs/r", "-o", "runs/r/.writer.lock", "--force"],  # a second writer would go unseen
+        ["export", "runs/r", "-o", "runs/r/checkpoints/gen-00000.json", "--format", "json"],
         ["report", "runs/r", "-o", "runs/r/candidates.db"],
     ):
         refused = cli(*args, check=False)
-        assert refused.returncode == 1 and "holds saved results" in refused.stderr, args
+        assert refused.returncode == 1 and "a run directory's own file; nothing was written" in refused.stderr, args
+    (tmp_path / "db.sqlite").write_bytes((run / "candidates.db").read_bytes())  # anyone's database
+    refused = cli("export", "runs/r", "-o", "db.sqlite", "--force", check=False)
+    assert refused.returncode == 1 and "holds saved results (a database or its log)" in refused.stderr
+    (tmp_path / "notes-journal").write_text("mine")  # a name like a log's, of no database: written over when forced
+    assert cli("export", "runs/r", "-o", "notes-journal", "--force").returncode == 0
     assert {f: (run / f).read_bytes() for f in saved} == saved
     (run / "report.html").symlink_to("candidates.db")  # as a received run directory may hold
     refused = cli("report", "runs/r", check=False)
@@ -478,8 +487,10 @@ def test_show_names_a_winner_and_nothing_overwrites_a_runs_saved_results(cli, sm
     refused = cli("report", "runs/r", check=False)
     assert refused.returncode == 1 and "report.html: not a regular file" in refused.stderr
     assert {f: (run / f).read_bytes() for f in saved} == saved
-    refused = cli("export", "runs/r", "-o", "out/", check=False)
-    assert refused.returncode == 2 and "out/: a folder's name" in refused.stderr and not (tmp_path / "out").exists()
+    for name in ("out/", "out/."):
+        refused = cli("export", "runs/r", "-o", name, check=False)
+        assert refused.returncode == 2 and f"{name}: a folder's name" in refused.stderr, name
+    assert not (tmp_path / "out").exists()
 
 
 def test_text_from_a_run_directory_reaches_the_terminal_escaped(run_cli, small_run, tmp_path):
@@ -639,9 +650,7 @@ def test_report_and_plot_never_write_over_a_file_of_another_kind(small_run, tmp_
         ["plot", "--expr", "x", "-o", str(run / "config.json")],
     ):
         result = CliRunner().invoke(main, args)
-        assert (
-            result.exit_code == 1 and "exists and is not a" in result.stderr and "nothing was written" in result.stderr
-        )
+        assert result.exit_code == 1 and "a run directory's own file; nothing was written" in result.stderr
     assert {name: (run / name).read_bytes() for name in kept} == kept
     (tmp_path / "old.html").write_text("an earlier report")
     assert CliRunner().invoke(main, ["report", str(run), "-o", "old.html"]).exit_code == 0

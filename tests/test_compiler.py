@@ -204,6 +204,10 @@ def test_a_nan_input_gets_a_nan_gradient_as_torchs_own_give(mode):
         x = torch.tensor([0.0, 1.0, 92.0], requires_grad=True)
         gx, gb = torch.autograd.grad(act(x).sum(), [x, act.params["beta"]])
         assert torch.isfinite(gx).all() and torch.isfinite(gb), formula
+    act = compile_activation("sin(x)/x + beta", {"beta": 0.1}, mode=mode)  # beta's slope does not depend on x
+    x = torch.tensor([nan, 1.0, -2.0], requires_grad=True)
+    (gb,) = torch.autograd.grad((act(x) * torch.tensor([0.0, 1.0, 1.0])).sum(), act.params["beta"])
+    assert gb.item() == 2.0  # as autograd gives it: the masked NaN does not reach beta
 
 
 @pytest.mark.parametrize("mode", ["symbolic", "fused"])
@@ -424,7 +428,7 @@ def test_the_cuda_kernels_compute_what_the_interpreted_programs_compute(tmp_path
             params = {p: torch.tensor(CUDA_PARAMS[p], dtype=dtype) for p in fwd.params}
             want = [run_program(fwd, x, params)[0]]
             slopes = run_program(bwd, x, params)
-            want += [torch.where(x.isnan(), x, torch.nan_to_num(s.expand_as(x), nan=0.0)) for s in slopes]
+            want += [torch.where(x.isnan(), s, torch.nan_to_num(s, nan=0.0)).expand_as(x) for s in slopes]
             for column, values in enumerate(want):
                 torch.testing.assert_close(
                     rows[:, column],

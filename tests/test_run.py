@@ -335,9 +335,9 @@ def test_the_api_writes_no_report_or_export_over_saved_results_or_another_kind_o
     (tmp_path / "mine.py").write_text("print('my module')")
     run = open_run(tmp_path / "run")
     saved = (tmp_path / "run" / "candidates.db").read_bytes()
-    with pytest.raises(ValueError, match="holds saved results"):
+    with pytest.raises(ValueError, match="a run directory's own file"):
         run.report(tmp_path / "run" / "candidates.db")
-    with pytest.raises(ValueError, match="holds saved results"):
+    with pytest.raises(ValueError, match="a run directory's own file"):
         run.export(tmp_path / "run" / "candidates.db")
     with pytest.raises(ValueError, match=r"mine.py exists and is not a .html/.htm file"):
         run.report(tmp_path / "mine.py")
@@ -347,6 +347,9 @@ def test_the_api_writes_no_report_or_export_over_saved_results_or_another_kind_o
     assert run.export(tmp_path / "mine.py").read_text().startswith('"""')  # a module: as open(path, "w") would
     assert {"groups", "trust_user_tasks", "also", "epochs"} <= set(inspect.signature(run.confirm).parameters)
     assert "trust_user_tasks" in inspect.signature(run.resume).parameters
+    for name in ("tasks", "groups", "also"):  # text, which would be split into characters: refused before anything
+        with pytest.raises(ValueError, match=f"{name} must be a list, got the text 'test'"):
+            run.confirm(**{name: "test"})
     run.close()
 
 

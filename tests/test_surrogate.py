@@ -10,7 +10,16 @@ from evoact.benchtable import load_table
 from evoact.cli import main
 from evoact.config import fitness_protocol
 from evoact.screening import CACHE_FILE, FitnessCache
-from evoact.surrogate import Decision, Example, Gate, Surrogate, function_groups, schedule_ranks, table_examples
+from evoact.surrogate import (
+    Decision,
+    Example,
+    Gate,
+    Surrogate,
+    function_groups,
+    schedule_ranks,
+    table_examples,
+    targets,
+)
 
 
 def test_the_surrogate_ranks_functions_it_was_not_fitted_on():
@@ -53,11 +62,15 @@ def test_scores_from_a_shorter_schedule_inform_the_run_without_being_taken_for_i
 
 
 def test_schedule_ranks_put_each_schedule_and_task_on_one_scale():
-    y = np.array([[0.2, 9.0], [0.4, 7.0], [0.4, 8.0], [0.9, 1.0], [0.7, 1.0]])
-    ranks = schedule_ranks(y, [0.25, 0.25, 0.25, 1.0, 1.0])
-    assert ranks.tolist() == [[0.0, 1.0], [0.75, 0.0], [0.75, 0.5], [1.0, 0.5], [0.0, 0.5]]  # ties share a rank
+    y = np.array([[0.2, 9.0], [0.4, 7.0], [0.4, 8.0], [0.9, 1.0], [0.7, 1.0], [0.1, 0.1]])
+    ranks = schedule_ranks(y, [0.25, 0.25, 0.25, 1.0, 1.0, 0.5])
+    assert ranks.tolist() == [[0.0, 1.0], [0.5, 0.0], [0.5, 0.5], [1.0, 0.0], [0.0, 0.0], [0.5, 0.5]]
+    failed = targets([Example("a", (0.9,)), Example("b", (0.5,)), Example("c", None), Example("d", None)])
+    assert schedule_ranks(failed, [1.0, 0.5, 0.5, 0.5]).tolist() == [[0.5], [0.0], [0.0], [0.0]]  # broken: the bottom
     wording = Decision(False, 0.25, 0.75, ranked=True).reason
-    assert "predicts rank 0.2500 among the functions it knows, 0 the worst and 1 the best, below 0.7500" in wording
+    assert "predicts percentile 25.0 of the functions it knows (100: the best), below percentile 75.0" in wording
+    ranked = Decision(False, 0.25, None, ranked=True, rank=(5, 20, 4)).reason
+    assert ranked.startswith("the surrogate ranks it 5 of 20 (predicted percentile 25.0 of the functions it knows")
 
 
 def test_the_gate_s_top_share_is_judged_at_the_run_s_schedule_where_a_cheaper_table_scores_higher():

@@ -22,9 +22,9 @@ MAX_PARAMS = 6
 #: float's largest finite value: the backward maps an infinite slope to it, as ``torch.nan_to_num`` does.
 _FLOAT_MAX = "T(3.4028234663852886e38)"
 #: Every backward's first function: its slopes' guard for 0/0 at a measure-zero point (sinc at 0), NaN to 0 and
-#: infinite to finite, except at a NaN input, whose slopes are NaN (as torch's own activations give).
+#: infinite to finite, except at a NaN input, whose slopes stay as computed (as autograd gives them).
 GUARD = (
-    "template <typename T> T evoact_finite(T s, T x) { return x != x ? x :"
+    "template <typename T> T evoact_finite(T s, T x) { return x != x ? s :"
     f" (s != s ? T(0) : (s > {_FLOAT_MAX} ? {_FLOAT_MAX} : (s < -{_FLOAT_MAX} ? -{_FLOAT_MAX} : s))); }}\n"
 )
 

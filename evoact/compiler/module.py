@@ -114,9 +114,10 @@ def _can_mend(x: torch.Tensor) -> bool:
 
 
 def _finite(slope: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``slope`` with NaN as 0 and infinities as float's largest, except at a NaN input: there NaN, as torch's own
-    activations give, so a NaN reaching the activation shows in every gradient it touches."""
-    return torch.where(torch.isnan(x), x, torch.nan_to_num(slope, nan=0.0))
+    """``slope`` with NaN as 0 and infinities as float's largest, except at a NaN input: there as computed, as
+    autograd gives it (NaN where the slope depends on the input, so a NaN reaching the activation shows in the
+    gradients it touches; a constant's slope that does not, such as ``beta``'s in ``sin(x)/x + beta``, as it is)."""
+    return torch.where(torch.isnan(x), slope, torch.nan_to_num(slope, nan=0.0))
 
 
 def _gradients(grad: torch.Tensor, slopes: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -134,7 +135,7 @@ def _cut(
     slopes, the ops' graph stays."""
     if any(p.numel() != 1 for p in params.values()):
         return slope
-    bad = torch.isnan(torch.broadcast_tensors(slope.detach(), x)[0])
+    bad = torch.isnan(torch.broadcast_tensors(slope.detach(), x)[0]) & ~torch.isnan(x.detach())
     if not bad.any():
         return slope
     cut = {n: torch.where(bad, p.detach(), p) for n, p in params.items()}
@@ -153,7 +154,7 @@ def _mended(
     if not torch.isnan(slope).any() or any(p.numel() != 1 for p in params.values()):
         return slope
     slope, x = torch.broadcast_tensors(slope, x)
-    slope, bad = slope.clone(), torch.isnan(slope.detach())
+    slope, bad = slope.clone(), torch.isnan(slope.detach()) & ~torch.isnan(x.detach())  # a NaN input's stays NaN
     at = x[bad].double()
     wide = {n: p.double().reshape(()) for n, p in params.items()}
 

@@ -82,8 +82,8 @@ def _slopes(x, *params):
 
 
 def _finite(slope, x):
-    # NaN slopes as 0 (0/0 at a point, such as sinc's at 0), except at a NaN input: NaN there, as torch's own give
-    return torch.where(torch.isnan(x), x, torch.nan_to_num(slope, nan=0.0))
+    # NaN slopes as 0 (0/0 at a point, such as sinc's at 0), except at a NaN input: as computed there, as autograd has
+    return torch.where(torch.isnan(x), slope, torch.nan_to_num(slope, nan=0.0))
 
 
 def _gradients(grad, slopes):
@@ -110,7 +110,7 @@ def _mended_backward(x, grad, *params):
         if not torch.isnan(slope).any():
             continue
         slope, at = torch.broadcast_tensors(slope, x)
-        bad = torch.isnan(slope.detach())
+        bad = torch.isnan(slope.detach()) & ~torch.isnan(at.detach())  # a NaN input's slope stays NaN
         if torch.is_grad_enabled():
             cut = [torch.where(bad, p.detach(), p) for p in params]
             slope = torch.broadcast_tensors(_slopes(torch.where(bad, x.detach(), x), *cut)[k], x)[0]
