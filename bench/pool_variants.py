@@ -100,33 +100,28 @@ def _variant(variant: str, top: set[int]) -> None:
         S.Gate.select = bound
     elif variant.startswith("clip"):
         q = float(variant[4:])
-        plain = S.targets
-
-        def clipped(examples):
-            y = plain(examples)
-            schedules = np.array([e.schedule for e in examples])
-            for schedule in set(schedules.tolist()):
-                rows = schedules == schedule
-                y[rows] = np.maximum(y[rows], np.quantile(y[rows], q, axis=0))
-            return y
-
-        S.targets = clipped
-    elif variant == "rank":
+        _per_schedule(lambda y: np.maximum(y, np.quantile(y, q, axis=0)))
+    elif variant == "rank":  # ties as their average: the probe as it ran (the engine's ties take the lowest rank)
         from scipy.stats import rankdata
 
-        plain = S.targets
-
-        def ranked(examples):
-            y = plain(examples)
-            schedules = np.array([e.schedule for e in examples])
-            for schedule in set(schedules.tolist()):
-                rows = schedules == schedule
-                y[rows] = (rankdata(y[rows], axis=0) - 1) / max(1, rows.sum() - 1)
-            return y
-
-        S.targets = ranked
+        _per_schedule(lambda y: (rankdata(y, axis=0) - 1) / max(1, len(y) - 1))
     elif variant != "base":
         raise SystemExit(f"unknown variant {variant!r}: base, wK, ucbK, clipQ or rank")
+
+
+def _per_schedule(transform) -> None:
+    """Patch the surrogate's targets: ``transform`` applied to each schedule's examples, per task."""
+    plain = S.targets
+
+    def targets(examples):
+        y = plain(examples)
+        schedules = np.array([e.schedule for e in examples])
+        for schedule in set(schedules.tolist()):
+            rows = schedules == schedule
+            y[rows] = transform(y[rows])
+        return y
+
+    S.targets = targets
 
 
 def _job(job: tuple[str, int, int]) -> float:

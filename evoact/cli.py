@@ -131,6 +131,11 @@ def _file_path(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return None if value is None else Path(value)
 
 
+def _file_option(*decls: str, **kwargs: Any) -> Callable:
+    """An option naming a file to write (``_file_path``)."""
+    return click.option(*decls, type=click.Path(), callback=_file_path, **kwargs)
+
+
 def _score_text(score: dict[str, Any], metric: str) -> str:
     """One task's stored score in a few words: its validation and test measure, and whether it stopped early."""
     val, test = ("val_acc", "test_acc") if metric == "accuracy" else ("val_loss", "test_loss")
@@ -584,14 +589,7 @@ _INSPECT_NOTES = {
 
 @main.command()
 @_target_arguments("Describe")
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(),
-    callback=_file_path,
-    default=None,
-    help="Also write a PNG of f and f' with references.",
-)
+@_file_option("--plot", "plot_path", help="Also write a PNG of f and f' with references.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def inspect(
     run: Path | None,
@@ -671,14 +669,7 @@ def inspect(
     help="module: standalone torch file; sympy: a file rebuilding the SymPy expression; latex; json; jax: a"
     " jax.numpy function (needs only jax).",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(),
-    callback=_file_path,
-    required=True,
-    help="File to write (a new one, unless --force).",
-)
+@_file_option("-o", "--output", required=True, help="File to write (a new one, unless --force).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def export(
     run: Path | None,
@@ -715,14 +706,7 @@ def export(
 
 @main.command()
 @click.argument("run", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(),
-    callback=_file_path,
-    default=None,
-    help="HTML file to write [default: RUN/report.html].",
-)
+@_file_option("-o", "--output", help="HTML file to write [default: RUN/report.html].")
 @click.option("--top", type=int, default=10, show_default=True, help="Hall-of-fame entries to describe.")
 def report(run: Path, output: Path | None, top: int) -> None:
     """Write a self-contained HTML report of a run (config, progress, cascade, hall of fame with plots, baselines)."""
@@ -781,7 +765,7 @@ def dashboard(folder: Path, port: int, refresh: float, top: int) -> None:
 @main.command()
 @_target_arguments("Plot")
 @click.option("--range", "span", type=(float, float), default=(-5.0, 5.0), show_default=True, help="x range.")
-@click.option("-o", "--output", type=click.Path(), callback=_file_path, required=True, help="PNG file to write.")
+@_file_option("-o", "--output", required=True, help="PNG file to write.")
 def plot(
     run: Path | None,
     candidate_id: int | None,
