@@ -77,9 +77,8 @@ class Run(RunReader):
         "validation", "test"), ``epochs``, ``workers``, ``trust_user_tasks`` (``--trust-task``: run the user tasks the
         run's config names), ``also`` (formulas to confirm beside the top), ``baselines_from`` (a run whose baseline
         trainings are copied), ``address``, ``data_dir``; ``quiet`` hides the progress display."""
-        tasks, groups, also = (  # text would be split into characters
-            None if value is None else list(listed(name, value))
-            for name, value in (("tasks", tasks), ("groups", groups), ("also", also))
+        tasks, also = (  # text would be split into characters
+            None if value is None else list(listed(name, value)) for name, value in (("tasks", tasks), ("also", also))
         )
         return confirm_run(
             self.path,
@@ -92,7 +91,7 @@ class Run(RunReader):
             trust_user_tasks=trust_user_tasks,
             address=address,
             data_dir=data_dir,
-            groups=tuple(groups) if groups is not None else None,
+            groups=None if groups is None else listed("groups", groups),
             also=also,
             baselines_from=Path(baselines_from) if baselines_from is not None else None,
         )

@@ -282,8 +282,7 @@ def tasks() -> None:
     for col in ("name", "group", "metric", "epochs", "measures", "description"):
         table.add_column(col, overflow="fold")
     for name, task in TASKS.items():
-        epochs = f"{task.epochs:g}" if hasattr(task, "epochs") else "-"
-        table.add_row(name, task_group(name) or "-", task.metric, epochs, task.measures, task.description)
+        table.add_row(name, task_group(name) or "-", task.metric, f"{task.epochs:g}", task.measures, task.description)
     console.print(table)
     console.print(
         "groups: search (the default fitness, --suite general), validation (what confirm adds and what settings are"

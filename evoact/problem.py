@@ -259,16 +259,15 @@ class Problem:
                 )
         if train is not None and skipped:
             picked = [d.predicted for d in decisions if d.train and d.predicted is not None]
-            self.hooks.note(
-                f"the surrogate ranked {len(rows)} candidates and trains {len(rows) - skipped}"
-                + (
-                    f" (predicted percentiles {100 * min(picked):.1f}-{100 * max(picked):.1f})"
-                    if picked and gate.surrogate.ranked
-                    else f" (predicted relative scores {min(picked):.4f}-{max(picked):.4f})"
-                    if picked
-                    else ""
+            span = ""
+            if picked:
+                low, high = min(picked), max(picked)
+                span = (
+                    f" (predicted percentiles {100 * low:.1f}-{100 * high:.1f})"
+                    if gate.surrogate.ranked
+                    else f" (predicted relative scores {low:.4f}-{high:.4f})"
                 )
-            )
+            self.hooks.note(f"the surrogate ranked {len(rows)} candidates and trains {len(rows) - skipped}{span}")
         return kept
 
     # --- proposals -----------------------------------------------------------------------

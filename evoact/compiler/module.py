@@ -154,7 +154,10 @@ def _mended(
     if not torch.isnan(slope).any() or any(p.numel() != 1 for p in params.values()):
         return slope
     slope, x = torch.broadcast_tensors(slope, x)
-    slope, bad = slope.clone(), torch.isnan(slope.detach()) & ~torch.isnan(x.detach())  # a NaN input's stays NaN
+    bad = torch.isnan(slope.detach()) & ~torch.isnan(x.detach())  # a NaN input's slope stays NaN
+    if not bad.any():
+        return slope
+    slope = slope.clone()
     at = x[bad].double()
     wide = {n: p.double().reshape(()) for n, p in params.items()}
 

@@ -111,6 +111,8 @@ def _mended_backward(x, grad, *params):
             continue
         slope, at = torch.broadcast_tensors(slope, x)
         bad = torch.isnan(slope.detach()) & ~torch.isnan(at.detach())  # a NaN input's slope stays NaN
+        if not bad.any():
+            continue
         if torch.is_grad_enabled():
             cut = [torch.where(bad, p.detach(), p) for p in params]
             slope = torch.broadcast_tensors(_slopes(torch.where(bad, x.detach(), x), *cut)[k], x)[0]
