@@ -71,9 +71,11 @@ def paired_p_value(a: list[float], b: list[float]) -> float | None:
     diffs = [x - y for x, y in zip(a, b)]
     if len(diffs) < 2:
         return None
-    if all(d == 0 for d in diffs):
+    # measures come from float32 tensors: differences that agree to float32's resolution are equal, not a spread
+    resolution = 1e-6 * max(1.0, *(abs(v) for v in (*a, *b)))
+    if all(abs(d) <= resolution for d in diffs):
         return 1.0
-    if statistics.pstdev(diffs) <= 1e-12 * max(1.0, max(abs(d) for d in diffs)):
+    if statistics.pstdev(diffs) <= resolution:
         return None
     from scipy.stats import ttest_rel  # here: scipy.stats is slow to import, and every command imports this module
 

@@ -22,6 +22,15 @@ def test_paired_p_value_edge_cases_and_a_clear_difference():
     assert paired_p_value([0.9, 0.8], [0.85, 0.75]) is None  # a constant difference has no spread: undefined, not 0
 
 
+def test_paired_p_value_reads_float32_measures_that_differ_by_one_test_sample_on_every_seed_as_undefined():
+    """Two seeds on 36 test samples, each one sample apart: the float32 accuracies' differences agree to their last
+    digits, which is no spread at all, not a p-value of 1e-6."""
+    mine, theirs = [float(np.float32(k / 36)) for k in (32, 33)], [float(np.float32(k / 36)) for k in (33, 34)]
+    assert len({m - t for m, t in zip(mine, theirs)}) == 2  # not exactly equal in float64
+    assert paired_p_value(mine, theirs) is None
+    assert paired_p_value([float(np.float32(0.3)), 0.5], [0.3, 0.5]) == 1.0  # the same measures, rounded apart
+
+
 def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
     acc = TaskConfirmation(
         "gelu",
