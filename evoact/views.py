@@ -84,7 +84,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
     console.print(
         f"cascade: {b.proposed} proposed -> {b.rejected_static} rejected by static screening"
         + (f" ({shown(reasons)})" if reasons else "")
-        + f", {b.cache_hits} cache hits"
+        + f", {b.cache_hits} cache hit{'' if b.cache_hits == 1 else 's'} (functions met before: status duplicate)"
         + (f", {b.skipped_surrogate} skipped by the surrogate" if b.skipped_surrogate else "")
         + (
             f" (ranked below their generation's top; the pool proposes {config.screening.surrogate_pool}x)"

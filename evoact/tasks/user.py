@@ -21,7 +21,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
@@ -257,7 +257,7 @@ class UserTask(Task):
             raise TrainingError(
                 f"user task {self.name} must return a mapping with a numeric 'val_{measure}'"
                 + (" (or set its metric = 'loss' and return 'val_loss')" if measure == "acc" else "")
-                + f" ({type(exc).__name__}: {exc})"
+                + f"; it returned {_returned(metrics)} ({type(exc).__name__}: {exc})"
             ) from None
         named = {f"val_{measure}": val, f"test_{measure}": test, "train_loss": loss}
         if bad := [f"{k} {v}" for k, v in named.items() if v is not None and not math.isfinite(v)]:
@@ -289,6 +289,13 @@ class UserTask(Task):
             if Path(frame.f_code.co_filename).resolve() in own:
                 return f" at {frame.f_code.co_filename}:{line} in {frame.f_code.co_name}"
         return ""
+
+
+def _returned(metrics: Any) -> str:
+    """What a task function returned, in a few words: a mapping's keys, else its type."""
+    if isinstance(metrics, Mapping):
+        return "keys " + ", ".join(repr(k) for k in list(metrics)[:10]) if metrics else "an empty mapping"
+    return f"a {type(metrics).__name__}"
 
 
 def _number(value: Any) -> float:
