@@ -1,13 +1,15 @@
 """Live searches with and without the surrogate stage: what it skipped, the time it saved, and what the runs found.
 
-Run:  python bench/surrogate_live.py --with RUN [RUN ...] --without RUN [RUN ...] [--out FILE]
+Run:  python bench/surrogate_live.py --with RUN [RUN ...] --without RUN [RUN ...] [--earlier FILE] [--out FILE]
 
 The runs are finished default searches that differ only in ``--surrogate`` (or ``--surrogate-pool``) and are paired by
 their seed. Reads the runs (trains nothing): per run its wall time, full trainings, training seconds (racing
 included), the candidates the surrogate skipped and the training time its own estimate says that saved, the raced
 winner, and where the run holds one (``evoact confirm RUN --group test --seeds 10 --top 1``) the winner's two ratios of
 the held-out goal on the test group: the mean and the worst over the test tasks of its test measure relative to the
-best of GELU, SiLU and Mish there. Validation-group results come from ``bench/fitness_choice.py``.
+best of GELU, SiLU and Mish there. Validation-group results come from ``bench/fitness_choice.py``. ``--earlier`` takes
+the runs without the surrogate from an earlier output of this script, for the seeds that ``--without`` has no run of
+(their folders need not exist any more); the table marks them.
 """
 
 from __future__ import annotations
@@ -59,6 +61,47 @@ def measured(path: str) -> dict:
     return row
 
 
+_COLUMNS = (
+    "run",
+    "seed",
+    "surrogate",
+    "wall",
+    "trained",
+    "train",
+    "skipped",
+    "saved",
+    "per_training",
+    "winner",
+    "fitness",
+    "mean",
+    "worst",
+)
+
+
+def earlier(path: str) -> list[dict]:
+    """The rows without the surrogate of an earlier output of this script, as ``measured`` gives a run's."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != len(_COLUMNS) or cells[2] != "off" or not cells[1].isdigit():
+            continue
+        row = dict(zip(_COLUMNS, cells))
+        row.update(
+            run=f"{row['run']} (earlier: {Path(path).name})",
+            seed=int(row["seed"]),
+            surrogate=None,
+            winner=row["winner"].strip("`"),
+        )
+        for key in ("wall", "trained", "train", "skipped", "saved", "per_training"):
+            row[key] = float(row[key])
+        for key in ("fitness", "mean", "worst"):
+            row[key] = None if row[key] == "-" else float(row[key])
+        rows.append(row)
+    if not rows:
+        raise SystemExit(f"{path}: no rows without the surrogate in it")
+    return rows
+
+
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -66,15 +109,23 @@ def _num(value: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--with", dest="with_", nargs="+", required=True)
-    parser.add_argument("--without", nargs="+", required=True)
+    parser.add_argument("--without", nargs="*", default=[])
+    parser.add_argument("--earlier", help="an earlier output of this script: its runs without the surrogate")
     parser.add_argument("--out", default="bench/results/surrogate_live.md")
     args = parser.parse_args()
     on, off = [measured(p) for p in args.with_], [measured(p) for p in args.without]
+    if args.earlier:
+        seeds = {r["seed"] for r in off}
+        off += [r for r in earlier(args.earlier) if r["seed"] not in seeds]
+    if not off:
+        parser.error("give the runs without the surrogate: --without RUN ... or --earlier FILE")
     lines = [
         "# Live default searches with and without the surrogate stage",
         "",
-        f"Command: `python bench/surrogate_live.py --with {' '.join(args.with_)} --without {' '.join(args.without)}`"
-        " (reads the runs; trains nothing).",
+        f"Command: `python bench/surrogate_live.py --with {' '.join(args.with_)}"
+        + (f" --without {' '.join(args.without)}" if args.without else "")
+        + (f" --earlier {args.earlier}" if args.earlier else "")
+        + "` (reads the runs; trains nothing).",
         "",
         "| run | seed | surrogate | wall (s) | full trainings | training s (racing included) | skipped by the surrogate"
         " | saved by it (its estimate, s) | s per full training | raced winner | fitness | test mean ratio"
@@ -83,12 +134,14 @@ def main() -> None:
     ]
     for r in off + on:
         lines.append(
-            f"| {r['run']} | {r['seed']} | {r['surrogate'] or 'off'} | {r['wall']:.0f} | {r['trained']} |"
-            f" {r['train']:.0f} | {r['skipped']} | {r['saved']:.0f} | {r['per_training']:.1f} | `{r['winner']}` |"
+            f"| {r['run']} | {r['seed']} | {r['surrogate'] or 'off'} | {r['wall']:.0f} | {r['trained']:.0f} |"
+            f" {r['train']:.0f} | {r['skipped']:.0f} | {r['saved']:.0f} | {r['per_training']:.1f} | `{r['winner']}` |"
             f" {_num(r['fitness'])} | {_num(r['mean'])} | {_num(r['worst'])} |"
         )
     pairs = {r["seed"]: r for r in off}
     paired = [(pairs[r["seed"]], r) for r in on if r["seed"] in pairs]
+    if not paired:
+        parser.error("no seed has a run both with and without the surrogate: nothing to pair")
     lines += [
         "",
         f"Paired by seed ({len(paired)} pairs; two-sided paired t-test, a few seeds: read the means):"
