@@ -146,7 +146,10 @@ def test_a_search_with_the_surrogate_records_its_skips_and_without_it_skips_none
     cascade = whole.cascade()
     assert cascade.skipped_surrogate == len(skipped) and cascade.surrogate_seconds_saved > 0
     shown = CliRunner().invoke(main, ["show", str(whole.path)])
-    assert shown.exit_code == 0 and f"{len(skipped)} skipped by the surrogate" in shown.output.replace("\n", " ")
+    said = " ".join(shown.output.split())
+    assert shown.exit_code == 0 and f"{len(skipped)} skipped by the surrogate" in said
+    hits = cascade.cache_hits
+    assert f"{hits} cache hit{'' if hits == 1 else 's'} (functions met before: status duplicate)" in said
 
     off = evoact.search("tiny", name="off", runs_dir=tmp_path / "c", **{**SETTINGS, "surrogate": 0.0})
     assert not [r for r in off.store.candidates() if r.outcome.stage == "surrogate"]
