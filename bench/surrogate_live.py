@@ -61,20 +61,21 @@ def measured(path: str) -> dict:
     return row
 
 
+#: The table's columns: each row's key (as ``measured`` gives it) and its heading.
 _COLUMNS = (
-    "run",
-    "seed",
-    "surrogate",
-    "wall",
-    "trained",
-    "train",
-    "skipped",
-    "saved",
-    "per_training",
-    "winner",
-    "fitness",
-    "mean",
-    "worst",
+    ("run", "run"),
+    ("seed", "seed"),
+    ("surrogate", "surrogate"),
+    ("wall", "wall (s)"),
+    ("trained", "full trainings"),
+    ("train", "training s (racing included)"),
+    ("skipped", "skipped by the surrogate"),
+    ("saved", "saved by it (its estimate, s)"),
+    ("per_training", "s per full training"),
+    ("winner", "raced winner"),
+    ("fitness", "fitness"),
+    ("mean", "test mean ratio"),
+    ("worst", "test worst ratio"),
 )
 
 
@@ -85,7 +86,7 @@ def earlier(path: str) -> list[dict]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) != len(_COLUMNS) or cells[2] != "off" or not cells[1].isdigit():
             continue
-        row = dict(zip(_COLUMNS, cells))
+        row = dict(zip((key for key, _ in _COLUMNS), cells))
         row.update(
             run=f"{row['run']} (earlier: {Path(path).name})",
             seed=int(row["seed"]),
@@ -127,10 +128,8 @@ def main() -> None:
         + (f" --earlier {args.earlier}" if args.earlier else "")
         + "` (reads the runs; trains nothing).",
         "",
-        "| run | seed | surrogate | wall (s) | full trainings | training s (racing included) | skipped by the surrogate"
-        " | saved by it (its estimate, s) | s per full training | raced winner | fitness | test mean ratio"
-        " | test worst ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(heading for _, heading in _COLUMNS) + " |",
+        "|" + "---|" * len(_COLUMNS),
     ]
     for r in off + on:
         lines.append(
