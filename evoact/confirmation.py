@@ -242,7 +242,7 @@ def confirm_run(
                 missing = result["status"] == Status.OK and score.get(measured) is None
                 if missing:
                     result = {"status": "failed", "error": f"task {task} reported no {measured}, which confirm needs"}
-                if not result.get("transient"):
+                if not (result.get("transient") or result.get("task_fault")):  # neither is the function's outcome
                     store.add_confirmation(
                         entry["formula"],
                         entry["name"],
@@ -261,6 +261,8 @@ def confirm_run(
                     f"{entry['name']} on {task} seed {seed}: {outcome}"
                     + (" (not stored: run confirm again to retry)" if result.get("transient") else "")
                 )
+                if result.get("task_fault"):  # the task itself is broken: every other training there fails alike
+                    raise ValueError(f"{result['error']}; the trainings done so far are kept")
                 if missing and is_user_task(task):  # every other training of the task would miss it too: stop now
                     raise ValueError(
                         f"task {task} returned no {measured}, which confirm compares: add it to"

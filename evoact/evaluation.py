@@ -21,7 +21,7 @@ from evoact.scoring import fitness
 from evoact.screening.config import ScreeningConfig
 from evoact.screening.stability import stability_reason
 from evoact.tasks import get_task
-from evoact.training import Hurdle, TrainConfig, TrainingError
+from evoact.training import Hurdle, TaskError, TrainConfig, TrainingError
 
 
 def make_job(
@@ -119,6 +119,8 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
                     f"{'below' if hurdle.metric == 'accuracy' else 'above'} the hurdle {hurdle.limit:.4f}",
                     seconds=time.perf_counter() - start,
                 ).plain()
+    except TaskError as exc:
+        return Outcome(Status.FAILED, error=str(exc), seconds=time.perf_counter() - start, task_fault=True).plain()
     except TrainingError as exc:
         return Outcome(Status.FAILED, error=str(exc), seconds=time.perf_counter() - start).plain()
     except Exception as exc:  # a candidate must never stop the run: record why it failed, and where

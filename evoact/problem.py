@@ -105,7 +105,10 @@ class Problem:
         ]
         stored = self._read(rows)
         self._dispatch(self._screen(stored, baseline=True)[0])
-        self.drain()
+        while self._training:
+            self.poll()
+            if broken := next((self._rows[c] for c in rows if self._rows[c].outcome.task_fault), None):
+                self._stop_baselines(rows, broken)
         trained = [self._rows[cid] for cid in rows]
         if failed := baselines_failed(trained):  # nothing to score against: no search can mean anything
             own = any(is_user_task(t) for t in self.config.tasks)
@@ -117,6 +120,19 @@ class Problem:
         self._calibrate()
         self._warn_untested(trained)
         self.race_to_end(baselines=True)
+
+    def _stop_baselines(self, rows: list[int], broken: Candidate) -> None:
+        """A task that broke its contract (``TaskError``) fails every function alike: the baselines still to train are
+        failed with a pointer to why, so that a resume trains them all again, and the search stops now."""
+        for cid in rows:
+            if self._rows[cid].status == Status.PENDING:
+                error = f"not trained: {broken.label}'s training showed the task itself broken"
+                self._finish(cid, Outcome(Status.FAILED, error=error, seconds=0.0))
+        own = any(is_user_task(t) for t in self.config.tasks)
+        raise ValueError(
+            f"{broken.outcome.error}; no function can train on it, so the search stops at its first baseline: fix"
+            f" the task, then `evoact resume {self.store.path}{' --trust-task' if own else ''}` trains them again"
+        )
 
     def _warn_untested(self, baselines: list[Candidate]) -> None:
         """Say at once which user tasks return no test measure: the search needs none, but ``confirm`` compares them
@@ -433,7 +449,7 @@ class Problem:
                 done = self._finish(
                     row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == "ok" else outcome
                 )
-                self._cache(done, outcome.transient)
+                self._cache(done, outcome.transient or outcome.task_fault)
             self._resolve_waiting()
 
     def drain(self) -> None:
@@ -476,8 +492,9 @@ class Problem:
         )
 
     def _cache(self, row: Candidate, transient: bool = False) -> None:
-        """Share a trained function's outcome with later candidates and runs; a worker's death or a timeout is no
-        outcome of the function. Its fitness and relative scores need the references: until they are known it waits."""
+        """Share a trained function's outcome with later candidates and runs; a worker's death, a timeout or a broken
+        task is no outcome of the function. Its fitness and relative scores need the references: until they are known
+        it waits."""
         if self.cache is None or row.id not in self._fingerprints or transient:
             return
         if row.status == Status.OK and (row.outcome.fitness is None or self.references is None):

@@ -161,6 +161,8 @@ class Outcome(_Record):
     """What evaluating a candidate gave: a status, its measurements or the reason it failed or was rejected.
 
     ``transient``: a failure of the machinery (a worker died, a timeout), not of the function; never cached.
+    ``task_fault``: a failure of the task itself (``TaskError``), whatever the function; never cached. Neither is
+    stored.
     """
 
     status: Status = Status.PENDING
@@ -177,6 +179,7 @@ class Outcome(_Record):
     equivalent_to: str | None = None
     scores: Mapping[str, TaskScore] = field(default_factory=dict)
     transient: bool = False
+    task_fault: bool = False
     finished_at: float | None = None
 
     @property
@@ -286,9 +289,9 @@ class Candidate(_Record):
             raise RecordError(f"candidate #{self.id}: parents must be candidate ids")
 
     def row(self) -> dict[str, Any]:
-        """The candidate and its outcome as one flat JSON row (``transient`` is never stored)."""
+        """The candidate and its outcome as one flat JSON row (without the outcome's fields that are never stored)."""
         flat = {k: v for k, v in super().row().items() if k != "outcome"}
-        return {**flat, **{k: v for k, v in self.outcome.row().items() if k != "transient"}}
+        return {**flat, **{k: v for k, v in self.outcome.row().items() if k not in ("transient", "task_fault")}}
 
     @property
     def rank_fitness(self) -> float | None:

@@ -49,6 +49,11 @@ class TrainingError(RuntimeError):
     """Training broke down (non-finite loss or outputs): the candidate fails with this reason."""
 
 
+class TaskError(TrainingError):
+    """The task broke its contract (what it returns, whether its model uses the candidate), whatever the function: no
+    function can train on it, so a search stops at the first baseline that meets it."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The training protocol shared by every candidate and baseline of a run: what the tasks do not fix themselves.

@@ -307,6 +307,22 @@ def test_a_user_task_without_a_test_measure_stops_the_confirmation_at_its_first_
     assert out.getvalue().count(" seed 1000") < 6 * 3  # it stopped before training every function on every seed
 
 
+def test_a_user_task_that_breaks_its_contract_stops_the_confirmation_at_its_first_training(confirmed, tmp_path):
+    """A task returning the wrong keys fails every training alike: one training says so, and none is stored (the
+    failure is the task's, not the function's)."""
+    run = tmp_path / "run"
+    shutil.copytree(confirmed[0], run)
+    task = tmp_path / "keys.py"
+    task.write_text("def net(make_activation, seed, epochs):\n    make_activation()\n    return {'acc': 0.5}\n")
+    out = io.StringIO()
+    with pytest.raises(ValueError, match=r"it returned keys 'acc' .*; the trainings done so far are kept$"):
+        confirm_run(run, top=1, seeds=3, tasks=[f"{task}:net"], epochs=1, workers=1, console=Console(file=out))
+    assert out.getvalue().count(" seed 1000") == 1
+    store = RunStore.open(run)
+    assert not [c for c in store.confirmations() if c.task.endswith("keys.py:net")]
+    store.close()
+
+
 def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_fixed_task_trains_again(
     confirmed, tmp_path
 ):

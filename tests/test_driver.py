@@ -716,6 +716,44 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
     assert [f["label"] for f in store.meta()["baseline_failures"][0]] == [r.label for r in rows]
 
 
+def test_a_task_that_breaks_its_contract_stops_the_search_at_its_first_baseline_and_resumes_once_fixed(tmp_path):
+    """A user task that returns the wrong keys fails every function alike: the search says so after one training, not
+    after training every baseline to the same failure; the other baselines are failed with a pointer to why, and a
+    resume of the fixed task trains them all."""
+    calls = tmp_path / "calls"
+    (tmp_path / "wrong.py").write_text(
+        "def task(make_activation, seed, epochs):\n    make_activation()\n"
+        f"    open({str(calls)!r}, 'a').write('x')\n"
+        "    return {'accuracy': 0.9, 'test_accuracy': 0.8}\n"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^user task .*wrong\.py:task must return a mapping with a numeric 'val_acc'.* it returned keys"
+        r" 'accuracy', 'test_accuracy' .*; no function can train on it, so the search stops at its first baseline:"
+        r" fix the task, then `evoact resume .* --trust-task` trains them again$",
+    ):
+        evoact.search("tiny", tasks=[f"{tmp_path / 'wrong.py'}:task"], runs_dir=tmp_path, quiet=True, workers=1)
+    assert calls.read_text() == "x"  # one training, of four baselines
+    run_dir = next(tmp_path.glob("*/config.json")).parent
+    store = RunStore.open(run_dir)
+    first, *rest = [r for r in store.candidates() if r.label]
+    store.close()
+    assert "it returned keys 'accuracy'" in (first.outcome.error or "") and len(rest) == 3
+    assert all(
+        r.status == "failed"
+        and r.outcome.error == f"not trained: {first.label}'s training showed the task itself broken"
+        for r in rest
+    )
+    (tmp_path / "wrong.py").write_text(
+        "def task(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'val_acc': 0.5 + 0.1 * (seed % 3), 'test_acc': 0.5}\n"
+    )
+    resume_search(run_dir, Console(file=io.StringIO()), trust_user_tasks=True)
+    store = RunStore.open(run_dir)
+    assert all(r.status == "ok" for r in store.candidates() if r.label) and store.meta()["state"] == "finished"
+    store.close()
+
+
 def test_a_multi_task_search_tells_its_hooks_each_baseline_s_fitness_once_the_references_are_known(tmp_path):
     """A baseline finishes before the references exist (its scores make them), so its fitness is set afterwards: the
     hooks hear it (the progress line's best counts the baselines from the start, as after a resume)."""

@@ -28,7 +28,7 @@ from typing import Any
 
 from evoact.scoring import METRICS
 from evoact.tasks.base import COMPILER, ActivationFactory, Task, source_digest
-from evoact.training import Hurdle, TrainConfig, TrainingError, TrainResult
+from evoact.training import Hurdle, TaskError, TrainConfig, TrainingError, TrainResult
 
 #: The epochs a user task is asked for at the quick budget (scaled by the budget, or the run's ``--epochs``).
 EPOCHS = 25
@@ -239,12 +239,12 @@ class UserTask(Task):
         except SystemExit as exc:  # it would end the worker, and the error would say only that a worker died
             if hasattr(exc, "ray_terminate_msg"):  # Ray's own: the worker is told to stop (SIGTERM), not the task
                 raise
-            raise TrainingError(
+            raise TaskError(
                 f"user task {self.name} called sys.exit({exc.code!r}){self._where(exc)}: a task returns its measures"
                 " (argparse's parse_args() exits so, on arguments it does not know)"
             ) from None
         if calls == 0:
-            raise TrainingError(
+            raise TaskError(
                 f"user task {self.name} never called make_activation(): its model has no candidate in it, so every"
                 " function would score the same"
             )
@@ -254,7 +254,7 @@ class UserTask(Task):
             test = None if metrics.get(f"test_{measure}") is None else _number(metrics[f"test_{measure}"])
             loss = None if metrics.get("train_loss") is None else _number(metrics["train_loss"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise TrainingError(
+            raise TaskError(
                 f"user task {self.name} must return a mapping with a numeric 'val_{measure}'"
                 + (" (or set its metric = 'loss' and return 'val_loss')" if measure == "acc" else "")
                 + f"; it returned {_returned(metrics)} ({type(exc).__name__}: {exc})"
@@ -263,7 +263,7 @@ class UserTask(Task):
         if bad := [f"{k} {v}" for k, v in named.items() if v is not None and not math.isfinite(v)]:
             raise TrainingError(f"user task {self.name} returned a non-finite measure ({', '.join(bad)})")
         if measure == "acc" and (val < 0 or (test is not None and test < 0)):  # a score relative to the best baseline's
-            raise TrainingError(  # must be a ratio of non-negative numbers
+            raise TaskError(  # must be a ratio of non-negative numbers
                 f"user task {self.name} returned val_acc {val:.4g}: accuracies are non-negative, higher is better;"
                 " for a loss, set the function's metric = 'loss' and return 'val_loss' and 'test_loss'"
             )
