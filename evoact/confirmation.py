@@ -198,6 +198,7 @@ def confirm_run(
             for entry in trained_on(entries, task)
         }
         revisions = {name: task.revision() for name, task in loaded.items()}  # the tasks' code, as the cache keys it
+        shown = {(e["formula"], e["plain"]): e["name"] for e in reversed(entries)}  # "#6 = mish" says more than "mish"
 
         def stale(done: ConfirmationTraining, task: str) -> bool:
             """Done by other code of the task (a user's file edited since, another evoact; a training stored before
@@ -258,7 +259,7 @@ def confirm_run(
                     else f"{result['status']}: {result.get('error')}"
                 )
                 progress.update(
-                    f"{entry['name']} on {task} seed {seed}: {outcome}"
+                    f"{shown[entry['formula'], entry['plain']]} on {task} seed {seed}: {outcome}"
                     + (" (not stored: run confirm again to retry)" if result.get("transient") else "")
                 )
                 if result.get("task_fault"):  # the task itself is broken: every other training there fails alike
@@ -399,7 +400,8 @@ def _entries(
     fame's ``best`` (``RunReader.distinct``), the caller's formulas, then the ``baselines``, then the ``plain``
     baselines (each activation in the plain FFN at equal parameters; GLU tasks only).
 
-    A candidate equal to a baseline is named so (``#7 = mish``) and shares its trainings, which are keyed by formula.
+    A candidate or formula equal to a baseline is named so (``#7 = mish``, ``given 1 = gelu``) and shares its
+    trainings, which are keyed by formula.
     """
     params = params or {}
     if not best:
@@ -427,7 +429,13 @@ def _entries(
             for r in best
         ]
         + [
-            {"name": f"given {i}", "formula": formula, "baseline": False, "params": params, "plain": False}
+            {
+                "name": f"given {i}" + (f" = {named[formula]}" if formula in named else ""),
+                "formula": formula,
+                "baseline": False,
+                "params": params,
+                "plain": False,
+            }
             for i, formula in enumerate(dict.fromkeys(_canonical(f) for f in also), 1)
         ]
         + [

@@ -228,6 +228,8 @@ def test_a_formula_that_is_a_baseline_s_trains_once_per_seed(confirmed, tmp_path
     assert ratios and all(r.mean_low <= r.mean <= r.mean_high for r in ratios)  # 5 seeds: intervals over them
     # seeds 10002-10004 are new: one training per distinct formula and seed, never one per name
     assert f"{3 * distinct}/{3 * distinct} " in out.getvalue() and f"/{3 * len(entries)} " not in out.getvalue()
+    said = " ".join(out.getvalue().split())
+    assert "given 1 = gelu on mnist1d-mlp seed 10002: test acc" in said and f"/{3 * distinct} gelu on" not in said
     gelu = [r for r in RunStore.open(run).confirmations() if r.name == "gelu" and r.task == "mnist1d-mlp"]
     assert sorted(r.seed for r in gelu) == [10000, 10001, 10002, 10003, 10004]
 
