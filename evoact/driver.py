@@ -447,9 +447,10 @@ def run_generations(
 
 
 def _best(store: RunStore) -> float | None:
-    """The best evolved candidate's fitness as the ranking sees it (its raced mean where raced)."""
-    best = next((r for r in store.ranked() if r.label is None and r.status == Status.OK), None)
-    return None if best is None else best.rank_fitness
+    """The best evolved candidate's fitness as the ranking sees it (its raced mean where raced; a hit on another run's
+    result in the fitness cache counts, as ``show`` ranks it)."""
+    best = store.hall_of_fame(1)
+    return best[0].rank_fitness if best else None
 
 
 def _proposal(row: Candidate) -> Proposal:

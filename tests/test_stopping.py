@@ -68,7 +68,17 @@ def test_a_stopped_search_says_so_and_resume_finishes_it_as_an_uninterrupted_run
     ]
 
 
-@pytest.mark.slow
+def test_a_target_counts_what_the_fitness_cache_gave_as_the_ranking_does(tmp_path):
+    """Run again in the same folder, a search's every candidate is a hit on the first run's results: the target reads
+    the best as ``show`` ranks it, so the same command stops where it stopped before."""
+    settings = dict(tasks=("mnist1d-mlp",), runs_dir=tmp_path, quiet=True, generations=3, seed=4)
+    first = evoact.search("tiny", name="first", target_fitness=-1000, **settings)
+    again = evoact.search("tiny", name="again", target_fitness=-1000, **settings)
+    assert first.state == again.state == "stopped" and again.best is not None
+    assert again.best.status == "duplicate" and again.best.formula == first.best.formula
+    assert {r.generation for r in again.ranking()} == {0}
+
+
 class _Ends(Hook):
     """Hears how each session ends."""
 
