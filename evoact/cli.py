@@ -18,7 +18,7 @@ from rich.table import Table
 from evoact.api import Run, open_run
 from evoact.config import BOUNDS, BUDGETS, check, make_config
 from evoact.export import EXPORTERS
-from evoact.formula import DEFAULT_CONSTANT, constant_names
+from evoact.formula import DEFAULT_CONSTANT, constant_names, unknown_constant
 from evoact.hooks import Hook
 from evoact.interrupts import exit_stopped, stopping
 from evoact.loggers import LOGGERS, make_logger
@@ -99,13 +99,8 @@ def _target(
         formula = row.formula
     assert formula is not None  # checked above: either RUN ID or --expr
     expr = _checked(formula)
-    names = constant_names(expr)
-    for name in values:
-        if name not in names:
-            _fail(
-                f"--param {name}: the formula has no constant {name!r}"
-                + (f" (its constants: {', '.join(names)})" if names else " (it has no learnable constants)")
-            )
+    if problem := unknown_constant(expr, values):
+        _fail(f"--param {problem}")
     trained = _read(opened.constants, row) if opened is not None and row is not None else {}
     return opened, row, formula, expr, {**trained, **values}
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from evoact.compiler import CompileError, compile_activation, lower
-from evoact.formula import FormulaError, parse
+from evoact.formula import FormulaError, constant_values, parse
 from evoact.screening.kernel import Batch
 
 #: Where values and slopes are read: N(0, 1) quantiles and a wider grid.
@@ -123,7 +123,8 @@ def _networks(formula: str, params: dict[str, float]) -> np.ndarray:
     """log10 RMS of the activations after layers 2, 4 and 8 and of the first layer's weight gradient, in a plain
     He-initialised MLP and a residual MLP with LayerNorm (fixed random weights and inputs)."""
     try:
-        act = compile_activation(formula, params)
+        expr = parse(formula)
+        act = compile_activation(expr, constant_values(expr, params))
     except (FormulaError, CompileError):
         return np.zeros(len(NETWORKS))
     out = []

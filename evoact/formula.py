@@ -129,6 +129,18 @@ def constant_values(expr: sp.Expr, params: dict[str, float] | None = None) -> di
     return {name: float((params or {}).get(name, DEFAULT_CONSTANT)) for name in constant_names(expr)}
 
 
+def unknown_constant(expr: sp.Expr, params: Mapping[str, float]) -> str | None:
+    """``name: the formula has no constant 'name' (its constants: ...)`` for the first of ``params``' names that is
+    not a constant of ``expr`` (a typo would otherwise leave the constant at its default, silently), else None."""
+    names = constant_names(expr)
+    for name in params:
+        if name not in names:
+            return f"{name}: the formula has no constant {name!r}" + (
+                f" (its constants: {', '.join(names)})" if names else " (it has no learnable constants)"
+            )
+    return None
+
+
 def constant_name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a learnable constant, or None when it can."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):

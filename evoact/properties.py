@@ -123,7 +123,7 @@ def _measured_cost(expr: sp.Expr, params: dict[str, float], rounds: int = 15) ->
 
 
 def _timed_cost(expr: sp.Expr, params: dict[str, float], rounds: int) -> dict[str, float | list[float]]:
-    module = compile_activation(expr, params)
+    module = compile_activation(expr, constant_values(expr, params))
     x = torch.randn(1 << 14, requires_grad=True)
 
     def timed(fn) -> float:

@@ -109,6 +109,39 @@ def test_load_activation_rejects_files_that_are_not_exports(tmp_path, content, p
         read_torch_module(path)
 
 
+def test_load_activation_reads_every_export_that_holds_a_formula_under_any_name(tmp_path, monkeypatch):
+    """A JSON record and a SymPy file load back as the module file does, by a str path with any suffix; an existing
+    file wins over reading its name as a formula; LaTeX, which holds no formula to parse, is refused in one line."""
+    monkeypatch.chdir(tmp_path)
+    formula, x = "x*sigmoid(beta*x)", torch.linspace(-3, 3, 11)
+    expected = compile_activation(formula, {"beta": 1.5})(x)
+    for made in (
+        export_json(tmp_path / "a.json", formula, {"beta": 1.5}),
+        export_sympy(tmp_path / "a_sympy.py", formula, {"beta": 1.5}),
+        export_torch_module(tmp_path / "a.out", formula, {"beta": 1.5}),
+        export_json(tmp_path / "my_act", formula, {"beta": 1.5}),
+    ):
+        torch.testing.assert_close(load_activation(made.name)(x), expected)
+    assert load_activation("a.json", {"beta": 2.0}).params["beta"].item() == 2.0
+    (tmp_path / "tanh").write_text('{"formula": "x*tanh(x)"}')
+    torch.testing.assert_close(load_activation("tanh")(x), x * torch.tanh(x))
+    with pytest.raises(ValueError, match="a.tex: not a readable Python file"):
+        load_activation(str(export_latex(tmp_path / "a.tex", formula, {"beta": 1.5})))
+    (tmp_path / "bad.json").write_text('{"formula": 3}')
+    with pytest.raises(ValueError, match="bad.json: not an evoact JSON record"):
+        load_activation("bad.json")
+
+
+def test_a_constant_the_formula_lacks_is_ignored_with_a_warning(tmp_path):
+    """A typo (``bta``) would leave beta at its default unsaid; the command line refuses it, Python warns."""
+    with pytest.warns(UserWarning, match="bta: the formula has no constant 'bta' \\(its constants: beta\\); ignored"):
+        act = compile_activation("x*sigmoid(beta*x)", {"bta": 0.5})
+    assert act.params["beta"].item() == 1.0
+    path = export_torch_module(tmp_path / "act.py", "x*sigmoid(beta*x)", {"beta": 1.25})
+    with pytest.warns(UserWarning, match="no constant 'gamma'"):
+        assert load_activation(path, {"gamma": 2.0}).params["beta"].item() == 1.25
+
+
 def test_load_activation_parses_the_formula_in_a_file_safely(tmp_path):
     path = tmp_path / "sneaky.py"
     path.write_text("FORMULA = \"__import__('os').system('true')\"\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import types
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ from evoact.compiler import cuda
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
 from evoact.compiler.standalone import DIFFERENCE_STEP, standalone_module
-from evoact.formula import DEFAULT_CONSTANT, FormulaError, check_params, parse, to_formula
+from evoact.formula import DEFAULT_CONSTANT, FormulaError, check_params, parse, to_formula, unknown_constant
 from evoact.native import PROGRAM_OPS
 
 #: ``symbolic``: eager forward, generated backward from the saved input only (default);
@@ -304,11 +305,15 @@ def compile_activation(
     """Compile a formula (parsed safely) or a SymPy expression into a torch activation module.
 
     ``mode``: ``symbolic`` (default), ``fused``, ``autograd`` (see ``MODES``); ``inplace``: as torch's activations,
-    the input holds the result (where autograd does not need the input; out of place where it does).
+    the input holds the result (where autograd does not need the input; out of place where it does). A name in
+    ``params`` that is no constant of the formula is ignored with a ``UserWarning`` (a typo would otherwise leave the
+    constant at its default unsaid; one dict of values may serve several formulas).
     """
     expr = parse(formula_or_expr) if isinstance(formula_or_expr, str) else formula_or_expr
     if not isinstance(expr, sp.Expr):
         raise FormulaError(
             f"compile_activation needs a formula (text) or a SymPy expression, got {type(expr).__name__}"
         )
+    if isinstance(params, Mapping) and (problem := unknown_constant(expr, params)):
+        warnings.warn(f"compile_activation: {problem}; ignored", UserWarning, stacklevel=2)
     return CompiledActivation(expr, params, mode, inplace)

@@ -10,7 +10,15 @@ import sympy as sp
 
 from evoact.compiler.standalone import standalone_source
 from evoact.files import write_file
-from evoact.formula import check_learned, check_params, constant_names, constant_values, parse, to_formula
+from evoact.formula import (
+    FormulaError,
+    check_learned,
+    check_params,
+    constant_names,
+    constant_values,
+    parse,
+    to_formula,
+)
 from evoact.version import VERSION
 
 
@@ -33,3 +41,18 @@ def export_json(
     path = Path(path)
     write_file(path, json.dumps(record, indent=2) + "\n")
     return path
+
+
+def read_json_record(path: str | Path) -> tuple[str, dict[str, float]]:
+    """The formula and constants of a JSON record written by ``export_json``."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{path}: not a readable JSON record ({type(exc).__name__}: {str(exc)[:100]})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("formula"), str):
+        raise ValueError(f"{path}: not an evoact JSON record (no 'formula' string)")
+    try:
+        return record["formula"], check_params(record.get("params") or {})
+    except FormulaError as exc:
+        raise ValueError(f"{path}: 'params' must map constant names to numbers ({exc})") from None

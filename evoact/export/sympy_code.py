@@ -19,6 +19,7 @@ Formula: {formula}
 from sympy import *  # noqa: F401,F403  (the names srepr writes)
 
 EXPR = {srepr}
+FORMULA = {formula!r}
 PARAMS = {params!r}
 '''
 
@@ -29,7 +30,8 @@ def export_sympy(
     params: dict[str, float] | None = None,
     learned: Mapping[str, Sequence[float]] | None = None,
 ) -> Path:
-    """Write ``EXPR`` (exact ``srepr``: symbols keep their assumptions) and ``PARAMS``; returns the path."""
+    """Write ``EXPR`` (exact ``srepr``: symbols keep their assumptions), ``FORMULA`` (what ``load_activation``
+    reads) and ``PARAMS``; returns the path."""
     expr, params = parse(formula), check_params(params)
     standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
     path = Path(path)

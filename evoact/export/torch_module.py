@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoact.compiler import CompiledActivation, compile_activation, standalone_source
+from evoact.export.json_record import read_json_record
 from evoact.files import write_file
 from evoact.formula import FormulaError, check_params
 
@@ -57,8 +58,26 @@ def read_torch_module(path: str | Path) -> tuple[str, dict[str, float]]:
 
 
 def load_activation(path_or_formula: str | Path, params: dict[str, float] | None = None) -> CompiledActivation:
-    """An activation module from an exported ``.py`` file or from a formula; both go through the safe parser."""
-    if isinstance(path_or_formula, Path) or str(path_or_formula).endswith(".py"):
-        formula, stored = read_torch_module(path_or_formula)
+    """An activation module from an exported file (a module, a SymPy file or a JSON record: a ``Path``, a name
+    ending in ``.py``, or any existing file) or from a formula; both go through the safe parser."""
+    if isinstance(path_or_formula, Path) or str(path_or_formula).endswith(".py") or _is_file(str(path_or_formula)):
+        formula, stored = read_exported(path_or_formula)
         return compile_activation(formula, {**stored, **(params or {})})
     return compile_activation(str(path_or_formula), params)
+
+
+def read_exported(path: str | Path) -> tuple[str, dict[str, float]]:
+    """The formula and constants of any exported file that holds them: a JSON record, else a Python file's
+    ``FORMULA`` and ``PARAMS`` (a module's or a SymPy file's); never run."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size <= MAX_MODULE_BYTES and path.read_bytes()[:1] == b"{":
+        return read_json_record(path)
+    return read_torch_module(path)
+
+
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names an existing file (a formula is rarely a valid path, and too long or odd ones raise)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
