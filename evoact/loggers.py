@@ -17,18 +17,22 @@ Pass one to ``evoact.search(..., callbacks=[...])`` or give ``--log-to tensorboa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from evoact.hooks import BestSoFar, Hook
 from evoact.records import Candidate, RunState, Status
+from evoact.store import CONFIG_FILE, DB_FILE
 from evoact.tasks import is_user_task
 
 #: ``--log-to`` names and the extra each needs.
@@ -108,6 +112,34 @@ class _Logger(Hook):
         self._so_far.update(candidate)
 
 
+def _log_folder(log_dir: str | Path) -> Path:
+    """``log_dir`` as a logger's folder; a one-line ``ValueError`` where writing there could damage what is saved or
+    cannot work: a file, or a run directory (whose files are evoact's own)."""
+    folder = Path(log_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder; a logger writes into a folder")
+    if (folder / DB_FILE).exists() or (folder / CONFIG_FILE).exists():
+        raise ValueError(f"{folder}: a run directory; a logger writes into a folder of its own")
+    return folder
+
+
+def _mlflow_store(folder: Path) -> Path:
+    """``folder/mlflow.db``, refused where it is a link or a file other than an MLflow tracking store: MLflow would
+    create its tables in any database it is pointed at."""
+    store = folder / "mlflow.db"
+    if store.is_symlink():
+        raise ValueError(f"{store}: a symbolic link; nothing was written through it")
+    if store.exists():
+        try:
+            with contextlib.closing(sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True)) as db:
+                tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.Error:
+            tables = set()
+        if not {"experiments", "runs", "alembic_version"} <= tables:
+            raise ValueError(f"{store}: not an MLflow tracking store; nothing was written (log to another folder)")
+    return store
+
+
 class TensorBoardLogger(_Logger):
     """Writes a search's candidates, config and best-so-far curve as TensorBoard event files in ``log_dir``."""
 
@@ -118,7 +150,7 @@ class TensorBoardLogger(_Logger):
             raise ImportError(
                 "the TensorBoard logger needs the tensorboard package: pip install evoact[tensorboard]"
             ) from None
-        self.log_dir, self._writer_class = Path(log_dir), SummaryWriter
+        self.log_dir, self._writer_class = _log_folder(log_dir), SummaryWriter
         self._writer: Any = None
 
     @property
@@ -173,9 +205,12 @@ class MLflowLogger(_Logger):
             from mlflow.entities import Metric
         except ImportError:
             raise ImportError("the MLflow logger needs the mlflow package: pip install evoact[mlflow]") from None
-        folder = Path(log_dir).resolve()
+        folder = _log_folder(log_dir).resolve()
+        store = _mlflow_store(folder)
+        for name in ("mlflow", "alembic"):  # its set-up logs (tables created, migrations) are not the user's news
+            logging.getLogger(name).setLevel(logging.WARNING)
         folder.mkdir(parents=True, exist_ok=True)
-        self.client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+        self.client = MlflowClient(tracking_uri=f"sqlite:///{store}")
         self.metric = Metric
         known = self.client.get_experiment_by_name(experiment)
         self.experiment = (

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import evoact
 from evoact.hooks import HookError
+from evoact.loggers import make_logger
 from evoact.store import RunStore
 
 
@@ -87,6 +89,38 @@ def test_an_unknown_logger_is_a_one_line_error(run_cli):
     out = run_cli("search", "--budget", "tiny", "--log-to", "wandb", "x", check=False)
     assert out.returncode != 0 and "Invalid value for '--log-to': 'wandb'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_logger_never_writes_into_a_run_directory_a_file_or_a_database_not_mlflow_s(logs, run_cli, tmp_path):
+    """MLflow creates its tables in any database it is pointed at, a run's own through a link too: each such folder is
+    refused in one line, before the search starts, and nothing in it changes."""
+    import hashlib
+
+    run = logs / "runs" / "logged"
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "mlflow.db").symlink_to(run / "candidates.db")
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    shutil.copy(run / "candidates.db", renamed / "mlflow.db")
+    (tmp_path / "a_file").write_text("mine")
+    digest = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (run / "candidates.db", renamed / "mlflow.db")}
+    cases = [
+        ("mlflow", linked, "mlflow.db: a symbolic link; nothing was written through it"),
+        ("mlflow", renamed, "mlflow.db: not an MLflow tracking store; nothing was written"),
+        ("mlflow", run, "a run directory; a logger writes into a folder of its own"),
+        ("tensorboard", run, "a run directory; a logger writes into a folder of its own"),
+        ("mlflow", tmp_path / "a_file", "a_file: not a folder"),
+    ]
+    for kind, folder, said in cases:
+        with pytest.raises(ValueError, match=re.escape(said)):
+            make_logger(kind, folder)
+    out = run_cli("search", "--budget", "tiny", "--runs-dir", str(tmp_path / "runs"), "--log-to", "mlflow", str(linked),
+                  check=False)  # fmt: skip
+    assert out.returncode != 0 and cases[0][2] in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert digest == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in digest}
+    assert not (tmp_path / "runs").exists()
+    make_logger("mlflow", logs / "ml")  # the store an earlier search made is MLflow's own: taken
 
 
 def test_mlflow_takes_a_user_task_s_path_and_says_when_a_search_was_interrupted(tmp_path):
