@@ -292,12 +292,14 @@ def check_target(path: Path, suffixes: tuple[str, ...] = ()) -> None:
         path.parent.name == CHECKPOINT_DIR and (path.parent.parent / DB_FILE).is_file()
     ):
         raise ValueError(f"{path}: a run directory's own file; nothing was written (give another name)")
+    logged = [path.parent / path.name[: -len(end)] for end in ("-wal", "-shm", "-journal") if path.name.endswith(end)]
+    if any(_database(d) for d in logged):  # SQLite takes (or deletes) a file of that name, whether it exists yet or not
+        raise ValueError(f"{path}: the name of a database's log (SQLite's own file); nothing was written")
     if not path.exists():
         return
     if not path.is_file():  # a named pipe would block the write, a device take it
         raise ValueError(f"{path}: not a regular file; nothing was written (give another name)")
-    logged = [path.parent / path.name[: -len(end)] for end in ("-wal", "-shm", "-journal") if path.name.endswith(end)]
-    if _database(path) or any(_database(d) for d in logged):
+    if _database(path):
         raise ValueError(f"{path} holds saved results (a database or its log); nothing was written")
     if suffixes and path.suffix.lower() not in suffixes:
         raise ValueError(

@@ -476,6 +476,10 @@ def test_show_names_a_winner_and_nothing_overwrites_a_runs_saved_results(cli, sm
     (tmp_path / "db.sqlite").write_bytes((run / "candidates.db").read_bytes())  # anyone's database
     refused = cli("export", "runs/r", "-o", "db.sqlite", "--force", check=False)
     assert refused.returncode == 1 and "holds saved results (a database or its log)" in refused.stderr
+    for log in ("db.sqlite-wal", "db.sqlite-journal"):  # not there yet: SQLite would delete it at the next opening
+        refused = cli("export", "runs/r", "-o", log, "--force", check=False)
+        assert refused.returncode == 1 and f"{log}: the name of a database's log" in refused.stderr
+        assert not (tmp_path / log).exists()
     (tmp_path / "notes-journal").write_text("mine")  # a name like a log's, of no database: written over when forced
     assert cli("export", "runs/r", "-o", "notes-journal", "--force").returncode == 0
     assert {f: (run / f).read_bytes() for f in saved} == saved
