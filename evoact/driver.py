@@ -38,7 +38,7 @@ from evoact.stopping import Stopper, StopRules
 from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError
 from evoact.tasks import UserTask, get_task, require_trusted
 from evoact.version import VERSION
-from evoact.workers import WorkerPool
+from evoact.workers import WorkerPool, check_address
 
 _MAX_TOP_UPS = 25
 _CHECKPOINT_SECONDS = 1.0  # steady state: at most one checkpoint a second (results are in the store already)
@@ -292,6 +292,7 @@ def _drive(
                     f" by this evoact ({type(exc).__name__}: {exc})"
                 ) from None
             _check_population(store, algorithm, checkpoint.generation)
+        check_address(config.address)  # before the session is recorded: a run that cannot start keeps its state
         run = {"run_dir": str(store.path.resolve()), "run_started": store.meta().get("started_at")}
         hooks.start({**config.to_dict(), **run})
         if (planned := algorithm.planned()) is not None and planned <= total:  # else the budget ends the run first

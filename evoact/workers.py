@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -62,12 +63,35 @@ def start_ray(workers: int, address: str | None = None) -> bool:
     return True
 
 
+#: Seconds to wait for a Ray cluster's address to take a connection before saying it cannot be reached.
+CONNECT_SECONDS = 10.0
+
+
+def check_address(address: str | None) -> None:
+    """A one-line ``WorkerError`` at once where ``address`` (or ``$RAY_ADDRESS``) names a host and port that take no
+    connection: Ray itself retries for minutes, warning every few seconds, before it gives up."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():  # Ray says what is wrong with such an address
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise WorkerError(
+            f"cannot reach the Ray cluster at {address} ({reason}); is it running (`ray status`)?"
+        ) from None
+
+
 def _init(address: str | None, workers: int) -> None:
     """``ray.init`` on ``address``, or a new private local Ray of ``workers`` CPUs bound to loopback."""
     import ray
 
     quiet: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     if address:
+        check_address(address)
         package = str(Path(__file__).resolve().parent)
         try:
             ray.init(address=address, runtime_env={"py_modules": [package]}, **quiet)

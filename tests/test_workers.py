@@ -308,3 +308,29 @@ def test_a_sigterm_the_command_was_started_ignoring_stays_ignored_after_ray_star
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.stdout == "True\n", (done.stdout, done.stderr)  # not Ray's own handler, left there by start_ray
+
+
+def test_an_address_that_takes_no_connection_is_refused_at_once_and_the_run_keeps_its_state(
+    run_cli, small_run, tmp_path
+):
+    """Ray retries an unreachable cluster for minutes, warning every few seconds; evoact says so in one line at once,
+    before a resumed run records a session or loses why it stopped."""
+    import shutil
+
+    from evoact.store import RunStore
+
+    run = tmp_path / "stopped"
+    shutil.copytree(small_run, run)
+    store = RunStore.reopen(run)
+    store.set_meta("state", "stopped")
+    store.set_meta("stopped_because", "the session ran 61 s, its limit is 60 s")
+    before = store.meta()
+    store.close()
+    start = time.monotonic()
+    out = run_cli("resume", str(run), "--address", "127.0.0.1:1", check=False)
+    assert time.monotonic() - start < 60 and out.returncode != 0
+    assert out.stderr.strip().splitlines() == [
+        "Error: cannot reach the Ray cluster at 127.0.0.1:1 (Connection refused); is it running (`ray status`)?"
+    ]
+    after = RunStore.open(run).meta()
+    assert {key: after.get(key) for key in before} == before  # its state, why it stopped, its sessions
