@@ -323,6 +323,12 @@ class Genome:
                     return f"{name}({', '.join(self._written(p) for p in parts)})"
                 except TreeSyntaxError:
                     continue
+        if isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp > 2:  # SymPy collects x*x*x into x**3: no one primitive
+            half, odd = divmod(int(e.exp), 2)
+            if "square" in self.space.unary and not odd:
+                return f"square({self._written(e.base**half)})"
+            if "mul" in self.space.binary:
+                return f"mul({self._written(e.base ** (e.exp - 1))}, {self._written(e.base)})"
         if e.is_number:
             if e in self._numbers:
                 return self._numbers[e]
@@ -331,11 +337,24 @@ class Genome:
             )
         known = {abs(v) for v in self._leaves.values() if v.is_number} | {sp.Integer(1)}
         lacking = sorted({str(abs(n)) for n in _numbers(e) if abs(n) not in known})
+        missing = sorted({type(f).__name__ for f in e.atoms(sp.Function)} - self._functions)
         raise TreeSyntaxError(
             f"{e} cannot be written with this space's primitives ({', '.join(self.space.unary)},"
             f" {', '.join(self.space.binary)}) and constants"
+            + (f" (no primitive of it makes {', '.join(missing)})" if missing else "")
             + (f" (it needs the number(s) {', '.join(lacking)})" if lacking else "")
         )
+
+    @functools.cached_property
+    def _functions(self) -> set[str]:
+        """The SymPy functions the space's primitives make (softplus makes log and exp): a formula's others are what
+        the space lacks."""
+        made: set[str] = set()
+        for name in (*self.space.unary, *self.space.binary):
+            primitive = PRIMITIVES[name]
+            built = primitive.build(*sp.symbols(f"w0:{primitive.arity}"))
+            made |= {type(f).__name__ for f in built.atoms(sp.Function)}
+        return made
 
     # --- meaning -------------------------------------------------------------------------
     def to_expr(self, tree: gp.PrimitiveTree) -> sp.Expr:

@@ -60,6 +60,9 @@ def test_tree_string_round_trip(genome):
         ("Min(pi/4, -tanh(x))", "min(atan(1), neg(tanh(x)))"),  # SymPy evaluates a constant part: atan(1) is pi/4
         ("erf(Min(0, x) - log(1 + sqrt(2)))", "erf(add(neg(asinh(1)), min0(x)))"),
         ("x + 4", "add(square(2), x)"),
+        ("x**3", "mul(square(x), x)"),  # SymPy collects x*x*x into a power no one primitive makes
+        ("x**4", "square(square(x))"),
+        ("x**5/(1 + exp(-x))", "mul(mul(square(square(x)), x), sigmoid(x))"),
     ],
 )
 def test_a_formula_as_show_prints_it_gives_back_its_tree(printed, tree):
@@ -96,6 +99,12 @@ def test_parse_rejects_wrong_type_in_core_units():
     rama = Genome(load_search_space("ramachandran2017"))
     with pytest.raises(TreeSyntaxError, match="'tanh' cannot stand where a core unit b\\(u1\\(.\\), u2\\(.\\)\\)"):
         rama.parse("tanh(x)")  # a candidate must be a core unit b(u1, u2), said without the type's class name
+
+
+def test_a_formula_with_a_function_the_space_lacks_is_refused_by_name():
+    genome = Genome(load_search_space("default"))
+    with pytest.raises(TreeSyntaxError, match=r"\(no primitive of it makes cos, sinh\)$"):
+        genome.from_formula(parse("x*cos(x) + sinh(x)"))
 
 
 def test_a_formula_with_a_symbol_the_space_lacks_is_refused_by_name():
