@@ -26,6 +26,7 @@ from evoact.hooks import Hook
 from evoact.options import refuse_option_names
 from evoact.records import Candidate, RunState
 from evoact.run import RunReader
+from evoact.search_space import load_search_space
 from evoact.stopping import StopRules, parse_duration
 from evoact.store import RUNS_ROOT, RunStore, check_target
 from evoact.summaries import Confirmation
@@ -175,6 +176,12 @@ def search(
             existing.close()
             changed = ", ".join(sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)))
             raise ValueError(f"{run_dir} exists and was made with other settings ({changed}); choose another name")
+        if existing.space.text != load_search_space(config.space).text:  # the same path, a file edited since
+            existing.close()
+            raise ValueError(
+                f"{run_dir} exists and searched {existing.space.source} as it read then; the file has changed since"
+                " (a run keeps the space it started with): choose another name"
+            )
         if existing.state == RunState.RUNNING:  # its search goes on elsewhere: nothing finished to hand back yet
             existing.close()
             raise ValueError(

@@ -150,10 +150,12 @@ def with_warm_start(config: SearchConfig) -> SearchConfig:
         raise ValueError(f"--warm-start: {exc}") from None
     try:
         if source.space.text != (mine := load_search_space(config.space)).text:
-            raise ValueError(
-                f"--warm-start {config.warm_start}: that run searched {source.space.source}, this search"
-                f" {mine.source}; a warm start needs the same space"
+            searched = (
+                f"its space file {mine.source} has changed since that run read it"
+                if source.space.source == mine.source
+                else f"that run searched {source.space.source}, this search {mine.source}"
             )
+            raise ValueError(f"--warm-start {config.warm_start}: {searched}; a warm start needs the same space")
         trees = tuple(r.genome for r in source.ranking(max(1, config.evolution.population // 2)) if r.genome)
     finally:
         source.store.close()

@@ -297,6 +297,24 @@ def test_load_if_exists_finishes_a_stopped_run_opens_a_finished_one_and_refuses_
         writer.close()
 
 
+def test_a_space_file_edited_since_a_run_read_it_is_named_by_load_if_exists_and_a_warm_start(tmp_path):
+    """A run keeps the space it started with: reopened by name, or warm-started from, after its file changed, it says
+    that the file changed (a warm start said "that run searched F, this search F")."""
+    import shutil
+
+    from evoact.search_space import load_search_space
+
+    space = tmp_path / "mine.toml"
+    shutil.copy(load_search_space("default").source, space)
+    settings = dict(budget="tiny", seed=3, tasks=["mnist1d-mlp"], generations=1, space=str(space), quiet=True)
+    first = evoact.search(**settings, runs_dir=tmp_path, name="first", load_if_exists=True)
+    space.write_text(space.read_text().replace('"gauss", ', ""))
+    with pytest.raises(ValueError, match=r"first exists and searched .*mine\.toml as it read then; the file has chan"):
+        evoact.search(**settings, runs_dir=tmp_path, name="first", load_if_exists=True)
+    with pytest.raises(ValueError, match=r"^--warm-start .*first: its space file .*mine\.toml has changed since that"):
+        evoact.search(**settings, runs_dir=tmp_path, name="warm", warm_start=str(first.path))
+
+
 def test_the_verdict_names_a_winner_that_is_a_published_function(tmp_path):
     """The verdict says when the best evolved candidate is a published function (a guess of Mish makes that likely),
     and show says it too: a rediscovery is no new function."""
