@@ -208,13 +208,17 @@ class SearchConfig:
                 f" never searched on; search on the {suites['search']} or {suites['validation']} suite's tasks, or"
                 " your own"
             )
-        first = self.guesses + self.warm_trees
-        if len(first) > self.evolution.population or not all(
-            isinstance(t, str) and 0 < len(t) <= MAX_TEXT for t in first
-        ):
+        for guess in self.guesses:
+            if not isinstance(guess, str) or not guess.strip() or len(guess) > MAX_TEXT:
+                shown = repr(guess[:40] + "...") if isinstance(guess, str) and len(guess) > 40 else repr(guess)
+                raise ValueError(f"--guess {shown}: a formula or a tree of the space, of 1 to {MAX_TEXT} characters")
+        if not all(isinstance(t, str) and 0 < len(t) <= MAX_TEXT for t in self.warm_trees):
+            raise ValueError(f"warm-start trees must be tree strings of at most {MAX_TEXT} characters")
+        if (first := len(self.guesses) + len(self.warm_trees)) > self.evolution.population:
             raise ValueError(
-                f"guesses and warm-start trees: at most the population ({self.evolution.population}) tree strings of at"
-                f" most {MAX_TEXT} characters, got {len(first)}"
+                f"{len(self.guesses)} guess(es)"
+                + (f" and {len(self.warm_trees)} warm-start tree(s)" if self.warm_trees else "")
+                + f" make {first}, more than the population ({self.evolution.population}) they start"
             )
         if self.warm_trees and not self.warm_start:
             raise ValueError("warm-start trees need the run they came from (warm_start)")

@@ -48,6 +48,10 @@ def test_config_round_trips_to_json_ready_dict():
         ("quick", {"activation_mode": "triton"}, "unknown activation mode 'triton'"),
         ("quick", {"tasks": "digits-cnn"}, "tasks must be a list, got the text 'digits-cnn'"),
         ("quick", {"guesses": "x*tanh(x)"}, "guesses must be a list, got the text 'x*tanh(x)'"),  # not 9 guesses
+        ("quick", {"guesses": [""]}, "--guess '': a formula or a tree of the space, of 1 to 4096 characters"),
+        ("quick", {"guesses": ["x" * 5000]}, "--guess 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...': a formula"),
+        ("quick", {"guesses": [1]}, "--guess 1: a formula or a tree of the space"),
+        ("tiny", {"guesses": ["x"] * 7}, "7 guess(es) make 7, more than the population (6) they start"),
         ("quick", {"baselines": 3}, "baselines must be a list, got int"),
         ("quick", {"race_seeds": 1}, "race_seeds 1 races nothing"),  # quick races its top 5
     ],
