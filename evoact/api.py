@@ -54,6 +54,8 @@ class Run(RunReader):
         row = self.candidate(candidate) if candidate is not None else self._top()
         if row is None:
             raise ValueError(f"{self.path}: no evolved candidate has a fitness yet; nothing to export")
+        if row.unfit:
+            warnings.warn(f"{row.unfit}; exported as asked, but it has no fitness", UserWarning, stacklevel=2)
         return EXPORTERS[format](Path(path), row.formula, self.constants(row), self.learned(row))
 
     def confirm(

@@ -684,13 +684,9 @@ def export(
     if output.exists() and not force:
         _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
     opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
-    if row is not None and row.status in (Status.REJECTED, Status.FAILED):
+    if row is not None and row.unfit:
         console.print(
-            f"note: candidate #{row.id} {row.status}"
-            + (f" at {row.outcome.stage}" if row.outcome.stage else "")
-            + f" ({shown(row.outcome.error or 'no reason recorded')}); exported as asked, but it has no fitness",
-            highlight=False,
-            soft_wrap=True,
+            f"note: {shown(row.unfit)}; exported as asked, but it has no fitness", highlight=False, soft_wrap=True
         )
     EXPORTERS[fmt](output, formula, values, opened.learned(row) if opened and row else None)
     console.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)

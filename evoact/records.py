@@ -294,6 +294,15 @@ class Candidate(_Record):
         return {**flat, **{k: v for k, v in self.outcome.row().items() if k not in ("transient", "task_fault")}}
 
     @property
+    def unfit(self) -> str | None:
+        """``candidate #7 rejected at stability (why)`` for a candidate that was rejected or failed (it has no fitness,
+        and an export of it says so), else None."""
+        if self.status not in (Status.REJECTED, Status.FAILED):
+            return None
+        stage = f" at {self.outcome.stage}" if self.outcome.stage else ""
+        return f"candidate #{self.id} {self.status}{stage} ({self.outcome.error or 'no reason recorded'})"
+
+    @property
     def rank_fitness(self) -> float | None:
         """What the ranking orders by: the mean over the raced seeds once raced, else the one training's fitness."""
         return self.raced_fitness if self.raced_fitness is not None else self.outcome.fitness

@@ -14,6 +14,7 @@ import pytest
 import torch
 from onnx.reference import ReferenceEvaluator
 
+import evoact
 from evoact import load_activation
 from evoact.catalog import CATALOG
 from evoact.compiler import CompiledActivation, compile_activation
@@ -510,3 +511,22 @@ def test_a_constants_mean_over_layers_is_written_with_the_digits_each_layer_was_
     assert params == {"beta": 0.2}
     export_torch_module(tmp_path / "act.py", "x*sigmoid(beta*x)", params)
     assert "PARAMS = {'beta': 0.2}" in (tmp_path / "act.py").read_text()
+
+
+def test_a_rejected_candidate_exports_with_a_note_on_the_command_line_and_a_warning_in_python(cli, small_run, tmp_path):
+    """Both ways in say that the function has no fitness (the API said nothing)."""
+    import shutil
+
+    from evoact.store import RunStore
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    store = RunStore.reopen(run)
+    cid = store.add_candidate("sin(x)", "random", genome="sin(x)", generation=0, nodes=2)
+    store.record_result(cid, {"status": "rejected", "stage": "stability", "error": "exploding gradients"})
+    store.close()
+    said = f"candidate #{cid} rejected at stability (exploding gradients); exported as asked, but it has no fitness"
+    out = cli("export", str(run), str(cid), "-o", "a.py")
+    assert f"note: {said}" in " ".join(out.stdout.split())
+    with pytest.warns(UserWarning, match=re.escape(said)):
+        evoact.open_run(run).export(tmp_path / "b.py", candidate=cid)
