@@ -315,9 +315,11 @@ class MLflowLogger(_Logger):
 
     def end(self, state: str) -> None:
         """Write the candidates table and end the MLflow run: FINISHED when the search finished or a stopping rule
-        stopped it, KILLED when it was interrupted (a resume goes on in the same MLflow run)."""
+        stopped it, KILLED when it was interrupted (a resume goes on in the same MLflow run); the tag ``evoact.state``
+        says which of finished, stopped and interrupted (MLflow has no status for a stop that a resume continues)."""
         if self.run_id is not None:
             self.client.log_dict(self.run_id, {"candidates": list(self.rows.values())}, "candidates.json")
+            self.client.set_tag(self.run_id, "evoact.state", state)
             self.client.set_terminated(self.run_id, "KILLED" if state == RunState.INTERRUPTED else "FINISHED")
             self.run_id = None
 

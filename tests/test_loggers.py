@@ -64,6 +64,7 @@ def test_the_same_search_logged_to_mlflow_reads_back_as_the_run_stored_it(logs, 
     client = MlflowClient(tracking_uri=f"sqlite:///{logs / 'ml' / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("evoact").experiment_id])
     assert run.info.status == "FINISHED" and run.data.params["seed"] == "4"
+    assert run.data.tags["evoact.state"] == "finished"
     history = lambda key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}  # noqa: E731
     rows = [r for r in stored.candidates() if r.outcome.fitness is not None]
     assert history("fitness") == pytest.approx({r.id: r.outcome.fitness for r in rows}, rel=1e-6)
@@ -141,6 +142,7 @@ def test_mlflow_takes_a_user_task_s_path_and_says_when_a_search_was_interrupted(
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("evoact").experiment_id])
     assert run.info.status == "KILLED" and run.data.params["seed"] == "7"
+    assert run.data.tags["evoact.state"] == "interrupted"
     config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json", str(tmp_path))).read_text())
     assert config["tasks"] == [task] and len(config["warm_trees"]) == 200
     assert run.data.params["warm_trees"] == "(long: see config.json)"
@@ -296,6 +298,7 @@ def test_a_resumed_search_goes_on_in_its_tensorboard_folder_and_its_mlflow_run(t
     assert sorted(r.info.run_name for r in runs) == ["first (evoact seed 5)"] + ["second (evoact seed 6)"] * 2
     (first,) = [r for r in runs if r.info.run_name.startswith("first")]
     assert first.info.status == "FINISHED" and first.data.tags["evoact.run_dir"] == str(tmp_path / "runs" / "first")
+    assert first.data.tags["evoact.state"] == "finished"  # stopped, then resumed to its end
     history = {m.step: m.value for m in client.get_metric_history(first.info.run_id, "fitness")}
     assert history == pytest.approx(fitness, rel=1e-6)
     table = json.loads(Path(client.download_artifacts(first.info.run_id, "candidates.json", str(tmp_path))).read_text())
