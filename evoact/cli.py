@@ -140,12 +140,15 @@ def _score_text(score: dict[str, Any], metric: str) -> str:
     return text + (" (stopped at the quality hurdle)" if score.get("stopped") else "")
 
 
-def _constants_note(expr: sp.Expr, values: dict[str, float]) -> str | None:
-    """Name the learnable constants a formula has, so that a typo (``y + 1``) is seen to become one."""
+def _constants_note(expr: sp.Expr, values: dict[str, float], typed: bool) -> str | None:
+    """Name the learnable constants a formula has: for one ``typed`` (``--expr``), so that a typo (``y + 1``) is seen
+    to become one; for a run's candidate, with the values it starts from (the trained ones, or ``--param``'s)."""
     names = constant_names(expr)
     if not names:
         return None
     listed = ", ".join(f"{n} = {values.get(n, DEFAULT_CONSTANT):.6g}" for n in names)
+    if not typed:
+        return f"learnable constants: {shown(listed)} (its starting values: as trained in the run, or --param's)"
     return f"learnable constants: {shown(listed)} (every name that is neither x nor a function is a learnable constant)"
 
 
@@ -611,7 +614,7 @@ def inspect(
         click.echo(json.dumps(info, indent=2))
         return
     properties, nearest = info.pop("properties"), info.pop("nearest_known")
-    if note := _constants_note(expr, info["constant_values"]):
+    if note := _constants_note(expr, info["constant_values"], typed=row is None):
         console.print(note, highlight=False)
     for key, value in info.items():
         if value is None or value == {} or value == []:
@@ -690,7 +693,7 @@ def export(
         )
     EXPORTERS[fmt](output, formula, values, opened.learned(row) if opened and row else None)
     console.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
-    if note := _constants_note(expr, values):
+    if note := _constants_note(expr, values, typed=row is None):
         console.print(note, highlight=False)
 
 

@@ -513,8 +513,9 @@ def test_a_constants_mean_over_layers_is_written_with_the_digits_each_layer_was_
     assert "PARAMS = {'beta': 0.2}" in (tmp_path / "act.py").read_text()
 
 
-def test_a_rejected_candidate_exports_with_a_note_on_the_command_line_and_a_warning_in_python(cli, small_run, tmp_path):
-    """Both ways in say that the function has no fitness (the API said nothing)."""
+def test_notes_fit_a_run_s_candidate_a_rejected_one_exported_and_its_constants_shown(cli, small_run, tmp_path):
+    """Both ways of exporting a rejected candidate say it has no fitness (the API said nothing); inspect names a run
+    candidate's constants with their trained values, without the typed formula's note on names that become constants."""
     import shutil
 
     from evoact.store import RunStore
@@ -530,3 +531,10 @@ def test_a_rejected_candidate_exports_with_a_note_on_the_command_line_and_a_warn
     assert f"note: {said}" in " ".join(out.stdout.split())
     with pytest.warns(UserWarning, match=re.escape(said)):
         evoact.open_run(run).export(tmp_path / "b.py", candidate=cid)
+    store = RunStore.reopen(run)
+    beta = store.add_candidate("x*tanh(beta*x)", "random", genome="mul(x, tanh(mul(beta, x)))", generation=0, nodes=6)
+    store.record_result(beta, {"status": "ok", "fitness": 0.7, "learned": {"beta": [1.5, 2.5]}})
+    store.close()
+    shown = " ".join(cli("inspect", str(run), str(beta)).stdout.split())
+    assert "learnable constants: beta = 2 (its starting values: as trained in the run, or --param's)" in shown
+    assert "neither x nor a function" not in shown  # the note for a typed formula, whose names may be typos
