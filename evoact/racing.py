@@ -64,7 +64,10 @@ class Racing:
                 if seed in self._seeds.get(row.id, {}) or (row.id, seed) in busy:
                     continue
                 changed += 1
-                if (known := stored.get(seed) or self._cached(row, seed)) is not None:
+                if (known := stored.get(seed)) is not None:  # the hooks heard of it as the run was resumed
+                    self._know(known, announce=False)
+                    continue
+                if (known := self._cached(row, seed)) is not None:
                     self._know(known)
                     continue
                 job = make_job(
@@ -162,8 +165,9 @@ class Racing:
             self._protocols[seed] = f"{main} raced-for-seed-{self.config.seed}"
         return self._protocols[seed]
 
-    def _know(self, result: RaceResult) -> None:
-        """Count a seed's result in its candidate's raced mean (stored, and used for the next top ``race_top``)."""
+    def _know(self, result: RaceResult, announce: bool = True) -> None:
+        """Count a seed's result in its candidate's raced mean (stored, and used for the next top ``race_top``);
+        ``announce``: tell the hooks (not for a seed an earlier session stored: ``resumed`` told them)."""
         seeds = self._seeds.setdefault(result.candidate, {})
         seeds[result.seed] = result.fitness if result.status == Status.OK else None
         row = self.rows[result.candidate]
@@ -175,4 +179,5 @@ class Racing:
         self.rows[row.id] = replace(
             row, raced_fitness=mean, raced_std=std, raced_seeds=len(values), raced_failed=failed
         )
-        self.announce(self.rows[row.id])
+        if announce:
+            self.announce(self.rows[row.id])

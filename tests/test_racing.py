@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from evoact.api import open_run
 from evoact.cli import main
 from evoact.config import make_config
-from evoact.driver import run_search
+from evoact.driver import resume_search, run_search
 from evoact.hooks import Hook
 from evoact.store import RunStore
 
@@ -165,11 +165,14 @@ def test_a_raced_run_killed_mid_way_resumes_to_the_same_ranking(raced, tmp_path)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     before = {(r.candidate, r.seed): r.finished_at for r in RunStore.open(run).races()}
-    done = CliRunner().invoke(main, ["resume", str(run)])
-    assert done.exit_code == 0, done.output
+    heard = _Heard()
+    resume_search(run, callbacks=[heard])
     after = {(r.candidate, r.seed): r.finished_at for r in RunStore.open(run).races()}
     assert all(after[key] == at for key, at in before.items())  # stored races were not trained again
     assert _ranking(run) == _ranking(raced)
+    # the hooks hear of a seed once: one stored before the kill came with `resumed`, not as news of racing
+    learned = {candidate for candidate, seed in after.keys() - before.keys()}
+    assert heard.heard and {cid for cid, _, _ in heard.heard} <= learned
 
 
 @pytest.mark.slow
