@@ -10,6 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import sympy as sp
+
 from evoact.formula import constant_name_problem
 from evoact.primitives import BINARY_NAMES, PRIMITIVES, UNARY_NAMES
 
@@ -142,6 +144,9 @@ def parse_search_space(text: str, source: str = "<string>", stored: bool = False
                     f"primitives: {name}",
                     f"needs the learnable constant '{constant}'; declare it under [learnable] ({constant} = 1.0)",
                 )
+        if PRIMITIVES[name].constants and not _defined(name, learnable):
+            values = ", ".join(f"{c} = {learnable[c]:g}" for c in PRIMITIVES[name].constants)
+            raise fail(f"learnable ({values})", f"{name} is undefined there (every tree using it would be refused)")
 
     terminals = data.get("terminals", {})
     constants = tuple(
@@ -216,6 +221,13 @@ def _names(values: list, known: tuple[str, ...], entry: str, kind: str, fail) ->
     if len(set(values)) != len(values):
         raise fail(entry, "lists a primitive twice")
     return tuple(values)
+
+
+def _defined(name: str, learnable: dict[str, float]) -> bool:
+    """Whether primitive ``name`` gives a finite number with its constants at their starting values (snake divides
+    by alpha: at 0 it is undefined everywhere)."""
+    built = PRIMITIVES[name].build(*[sp.Rational(1, 2)] * PRIMITIVES[name].arity)
+    return bool(built.subs({s: sp.Float(learnable[s.name]) for s in built.free_symbols}).is_finite)
 
 
 def _number(value: Any, entry: str, fail) -> float:

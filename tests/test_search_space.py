@@ -42,6 +42,11 @@ binary = ["add"]
         ('name = "t"\n[primitives]\nunary = ["add"]', "primitives.unary[0]", "'add' is a binary primitive: list it"),
         ('name = "t"\n[primitives]\nbinary = ["tanhh"]', "primitives.binary[0]", "unknown binary primitive 'tanhh'"),
         ('name = "t"\n[primitives]\nunary = ["scale"]', "primitives: scale", "needs the learnable constant 'beta'"),
+        (
+            'name = "t"\n[primitives]\nunary = ["snake"]\n[learnable]\nalpha = 0.0',
+            "learnable (alpha = 0)",
+            "snake is undefined there (every tree using it would be refused)",
+        ),
         ('name = "t"\ncolour = 1\n[primitives]\nunary = ["tanh"]', "colour", "unknown key"),
         ('[primitives]\nunary = ["tanh"]', "name", "missing"),
         ('name = ""\n[primitives]\nunary = ["tanh"]', "name", "letters, digits"),
