@@ -239,11 +239,15 @@ def test_parse_of_known_formulas_is_what_the_kernel_sees():
         ("x*tanh(x*(beta + 1))", "0.00"),
         ("(x + log(exp(x) + 1))*tanh(x)", "0.42"),  # |x|-like for x < 0
         ("Min(x, beta - Abs(x))", "0.59"),
+        ("x*sigmoid(4*x)", "0.78"),  # keeps the sign, but its dip reverses the ranks of most negative inputs (docs)
     ],
 )
 def test_static_screening_rejects_units_that_lose_the_input_sign(formula, rho):
     (verdict,) = _static(formula)
-    assert verdict.reason == f"loses the input's sign: rank correlation with x on N(0, 1) is {rho} (minimum 0.8)"
+    assert verdict.reason == (
+        "too far from monotone in x to keep its sign (even, or a deep or wide dip): rank correlation with x on N(0, 1)"
+        f" is {rho} (minimum 0.8; --min-rank-correlation 0 turns it off)"
+    )
     (off,) = screen_static([formula], [None], {"beta": 1.0}, 12, ScreeningConfig(min_rank_correlation=0.0))
     assert off.reason is None
 

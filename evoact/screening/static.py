@@ -31,8 +31,8 @@ def static_reason(
         return f"affine function (slope {d.mean():.4g}): no nonlinearity"
     if not gate and config.min_rank_correlation > 0 and (rho := rank_correlation(values)) < config.min_rank_correlation:
         return (
-            f"loses the input's sign: rank correlation with x on N(0, 1) is {rho:.2f}"
-            f" (minimum {config.min_rank_correlation:g})"
+            f"too far from monotone in x to keep its sign (even, or a deep or wide dip): rank correlation with x on"
+            f" N(0, 1) is {rho:.2f} (minimum {config.min_rank_correlation:g}; --min-rank-correlation 0 turns it off)"
         )
     if nodes is not None and max_nodes is not None and nodes > max_nodes:
         return f"{nodes} nodes, over the space's limit of {max_nodes}"
