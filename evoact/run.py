@@ -100,7 +100,15 @@ class RunReader:
         stored = self.store.config().get("search_space")
         if not isinstance(stored, dict) or not isinstance(stored.get("text"), str):
             raise RunStoreError(f"{self.path / 'config.json'}: no search space text")
-        return parse_search_space(stored["text"], str(stored.get("source", "config.json")), stored=True)
+        source = str(stored.get("source", "config.json"))
+        try:
+            return parse_search_space(stored["text"], source, stored=True)
+        except SearchSpaceError as exc:  # the copy in config.json is at fault, not the file it was read from
+            problem = str(exc).removeprefix(f"{source}: ")
+            raise RunStoreError(
+                f"{self.path / 'config.json'}: the copy of the search space stored with the run (read from {source})"
+                f" is damaged: {problem}"
+            ) from None
 
     @functools.cached_property
     def metrics(self) -> dict[str, str]:
