@@ -610,7 +610,9 @@ class RunStore:
         return self._select("WHERE fingerprint=? ORDER BY id", (fingerprint,))
 
     def candidate(self, cid: int) -> Candidate | None:
-        """One candidate by id."""
+        """One candidate by id (None for an id no SQLite row can have: past 64 bits, not an integer)."""
+        if not isinstance(cid, int) or isinstance(cid, bool) or not -(2**63) <= cid < 2**63:
+            return None
         rows = self._select("WHERE id=?", (cid,))
         return rows[0] if rows else None
 

@@ -488,3 +488,13 @@ def test_a_damaged_space_copy_in_config_json_is_blamed_on_that_copy_not_the_file
     said = " ".join(out.stderr.split())
     assert out.returncode != 0 and "config.json: the copy of the search space stored with the run (read from" in said
     assert "default.toml) is damaged: not valid TOML" in said
+
+
+def test_an_id_past_64_bits_is_no_candidate_rather_than_a_damaged_file(cli, small_run):
+    """SQLite's integers stop at 64 bits: a larger id said "a damaged or unexpected file?"."""
+    for command in (["inspect", str(small_run)], ["export", str(small_run), "-o", "a.py"]):
+        out = cli(*command[:2], "99999999999999999999", *command[2:], check=False)
+        assert out.returncode != 0 and "no candidate with id 99999999999999999999" in out.stderr
+        assert "damaged" not in out.stderr
+    with pytest.raises(KeyError, match="no candidate with id 100000000000000000000"):
+        evoact.open_run(small_run).candidate(10**20)
