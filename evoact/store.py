@@ -692,10 +692,18 @@ class RunStore:
                 return list(self._read[1][where, args])
         cur = self._conn.execute(f"SELECT * FROM candidates {where}", args)
         names = [c[0] for c in cur.description]
-        rows = [_candidate(dict(zip(names, values))) for values in cur.fetchall()]
+        rows = [self._parsed(dict(zip(names, values))) for values in cur.fetchall()]
         if self._lock is None:
             self._read[1][where, args] = rows
         return list(rows)
+
+    def _parsed(self, row: dict[str, Any]) -> Candidate:
+        """A stored row as a record; a damaged one named by its id and database (one row of thousands is at fault)."""
+        try:
+            return _candidate(row)
+        except (ValueError, TypeError) as exc:  # a RecordError, or JSON that does not parse
+            said = str(exc).removeprefix(f"candidate #{row.get('id')}: ")
+            raise RunStoreError(f"{self.path / DB_FILE}: candidate #{row.get('id')}: {said}") from None
 
     # --- racing -------------------------------------------------------------------------
     def add_race(self, result: RaceResult) -> None:

@@ -255,6 +255,20 @@ def test_confirmation_trainings_read_back_as_records_and_a_damaged_one_is_named(
         store.confirmations()
 
 
+def test_a_damaged_candidate_row_is_named_by_its_id_and_database(small_run, tmp_path):
+    """One row of thousands is at fault: the error says which, where it said only what (adversary review)."""
+    import shutil
+    import sqlite3
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    with sqlite3.connect(run / DB_FILE) as db:
+        db.execute("UPDATE candidates SET fitness = 'abc' WHERE id = 2")
+    db_file = re.escape(str(run / DB_FILE))
+    with pytest.raises(RunStoreError, match=f"^{db_file}: candidate #2: Outcome.fitness must be a finite number"):
+        RunStore.open(run).candidates()
+
+
 def test_a_run_whose_database_fails_the_integrity_check_is_not_written(small_run, tmp_path):
     """Resume and confirm open a run to write: a damaged page (here: one b-tree page's cell pointers) that reading
     the facts does not reach must still stop them, before a row is added."""
