@@ -11,6 +11,7 @@ sits below the driver, the confirmation and the report, and this layer above the
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,6 +141,23 @@ def open_run(path: str | Path) -> Run:
     return Run(RunStore.open(path))
 
 
+def _check_arguments(
+    name: object, runs_dir: object, max_time: object, target_fitness: object, callbacks: object
+) -> None:
+    """``search``'s own arguments, each of the kind it must be: a ``TypeError`` naming the argument (Python's own
+    errors name what failed inside, not what was given)."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be text, got {type(name).__name__}")
+    if not isinstance(runs_dir, (str, os.PathLike)):
+        raise TypeError(f"runs_dir must be a path, got {type(runs_dir).__name__}")
+    if isinstance(max_time, bool) or not (max_time is None or isinstance(max_time, (int, float, str))):
+        raise TypeError(f"max_time must be seconds or a duration such as '10m', got {type(max_time).__name__}")
+    if isinstance(target_fitness, bool) or not (target_fitness is None or isinstance(target_fitness, (int, float))):
+        raise TypeError(f"target_fitness must be a number, got {type(target_fitness).__name__}")
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence):
+        raise TypeError(f"callbacks must be a list of evoact.hooks.Hook, got {type(callbacks).__name__}")
+
+
 def search(
     budget: str = DEFAULT_BUDGET,
     *,
@@ -165,6 +183,7 @@ def search(
     so is a run another process's search is writing now.
     """
     refuse_option_names(settings)
+    _check_arguments(name, runs_dir, max_time, target_fitness, callbacks)
     config = make_config(budget, **settings)
     run_dir = run_dir_for(config, Path(runs_dir), name)
     if load_if_exists and name and run_dir.exists():

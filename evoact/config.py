@@ -374,25 +374,33 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     A setting names a field of the search, evolution, training or screening config (``epochs``, ``population``,
     ``hurdle_ratio``...).
     """
-    if budget not in BUDGETS:
+    if not isinstance(budget, str) or budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
+    for name in ("space", "data_dir", "address", "warm_start"):  # paths and addresses: text, checked before use
+        if settings.get(name) is not None and not isinstance(settings[name], (str, os.PathLike)):
+            raise ValueError(f"{name} must be text, got {type(settings[name]).__name__}")
     chosen: dict[str, Any] = {
         "workers": os.cpu_count() or 1,
         **BUDGETS[budget],
         **{k: v for k, v in settings.items() if v is not None},
     }
     if "tasks" in chosen:
-        chosen["tasks"] = tuple(canonical_task_name(t) for t in listed("tasks", chosen["tasks"]))
+        tasks = listed("tasks", chosen["tasks"])
+        if wrong := next((t for t in tasks if not isinstance(t, str)), None):
+            raise ValueError(f"tasks must be task names (text), got {wrong!r}")
+        chosen["tasks"] = tuple(canonical_task_name(t) for t in tasks)
     chosen.setdefault("baselines", default_baselines(chosen.get("tasks", SUITES["general"])))
     if chosen.get("data_dir"):
         chosen["data_dir"] = str(Path(chosen["data_dir"]).expanduser().resolve())  # resume and workers find it anywhere
     if chosen.get("space"):
-        chosen["space"] = space_argument(chosen["space"])
+        chosen["space"] = space_argument(str(chosen["space"]))
+    if chosen.get("warm_start"):
+        chosen["warm_start"] = str(chosen["warm_start"])
     groups: dict[type, set[str]] = {
         cls: {f.name for f in fields(cls)} - {"seed"}
         for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig)
     }
-    known = set().union(*groups.values()) | {"seed"}
+    known = set().union(*groups.values()) - {"evolution", "training", "screening"} | {"seed"}  # parts, not settings
     unknown = set(chosen) - known
     if unknown:
         hints = [f"{u} (did you mean {m[0]}?)" if (m := get_close_matches(u, known, 1)) else u for u in sorted(unknown)]

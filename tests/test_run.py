@@ -498,3 +498,24 @@ def test_an_id_past_64_bits_is_no_candidate_rather_than_a_damaged_file(cli, smal
         assert "damaged" not in out.stderr
     with pytest.raises(KeyError, match="no candidate with id 100000000000000000000"):
         evoact.open_run(small_run).candidate(10**20)
+
+
+@pytest.mark.parametrize(
+    "arguments, error, said",
+    [
+        (dict(tasks=[1]), ValueError, "tasks must be task names (text), got 1"),
+        (dict(name=1), TypeError, "name must be text, got int"),
+        (dict(budget=["tiny"]), ValueError, "unknown budget ['tiny']"),
+        (dict(callbacks=None), TypeError, "callbacks must be a list of evoact.hooks.Hook, got NoneType"),
+        (dict(target_fitness="x"), TypeError, "target_fitness must be a number, got str"),
+        (dict(max_time=True), TypeError, "max_time must be seconds or a duration such as '10m', got bool"),
+        (dict(space=1), ValueError, "space must be text, got int"),
+        (dict(evolution={}), ValueError, "unknown setting(s): evolution"),
+    ],
+)
+def test_search_names_an_argument_of_the_wrong_kind_before_anything_starts(tmp_path, arguments, error, said):
+    """Python's own errors named what failed inside ("argument of type 'int' is not iterable")."""
+    arguments = {"budget": "tiny", "runs_dir": tmp_path / "runs", **arguments}
+    with pytest.raises(error, match=re.escape(said)):
+        evoact.search(arguments.pop("budget"), **arguments)
+    assert not (tmp_path / "runs").exists()
