@@ -29,7 +29,7 @@ from evoact.records import Candidate, RunState
 from evoact.run import RunReader
 from evoact.search_space import load_search_space
 from evoact.stopping import StopRules, parse_duration
-from evoact.store import RUNS_ROOT, RunStore, check_target
+from evoact.store import RUNS_ROOT, RunStore, check_target, no_fitness
 from evoact.summaries import Confirmation
 
 
@@ -54,7 +54,7 @@ class Run(RunReader):
         check_target(Path(path))
         row = self.candidate(candidate) if candidate is not None else self._top()
         if row is None:
-            raise ValueError(f"{self.path}: no evolved candidate has a fitness yet; nothing to export")
+            raise ValueError(f"{self.path}: {no_fitness(self.store)}; nothing to export")
         if row.unfit:
             warnings.warn(f"{row.unfit}; exported as asked, but it has no fitness", UserWarning, stacklevel=2)
         return EXPORTERS[format](Path(path), row.formula, self.constants(row), self.learned(row))

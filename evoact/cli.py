@@ -26,7 +26,7 @@ from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, setting
 from evoact.records import Candidate, RunState, Status
 from evoact.run import confirm_command
 from evoact.search_space import SearchSpaceError
-from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError, check_target
+from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError, check_target, no_fitness
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, require_trusted, task_group
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs, print_verdict
@@ -94,7 +94,7 @@ def _target(
             _fail(
                 f"{run}: no candidate with id {candidate_id}"
                 if candidate_id is not None
-                else f"{run}: no evolved candidate has a fitness yet; give an ID"
+                else f"{run}: {no_fitness(opened.store)}; give an ID"
             )
         formula = row.formula
     assert formula is not None  # checked above: either RUN ID or --expr

@@ -24,7 +24,7 @@ from evoact.interrupts import held
 from evoact.progress import CountProgress
 from evoact.records import Candidate, ConfirmationTraining, Status
 from evoact.run import RunReader
-from evoact.store import RunStore, RunStoreError
+from evoact.store import RunStore, RunStoreError, no_fitness
 from evoact.summaries import Confirmation
 from evoact.tasks import (
     GROUPS,
@@ -405,7 +405,7 @@ def _entries(
     """
     params = params or {}
     if not best:
-        raise ValueError(f"{store.path}: no evolved candidate has a fitness yet; nothing to confirm")
+        raise ValueError(f"{store.path}: {no_fitness(store)}; nothing to confirm")
     named = {baseline_formula(name): name for name in baselines}  # canonical formulas, as the store's are
     mine = [(f"#{r.id}", r.formula) for r in best] + [(f"--also {f}", _canonical(f)) for f in also]
     for who, formula in mine:

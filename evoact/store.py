@@ -277,6 +277,13 @@ def writer_active(path: Path) -> bool:
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+def no_fitness(store: RunStore) -> str:
+    """That no evolved candidate has a fitness: "yet" for a run still going or to be resumed; a finished run found
+    none (every candidate rejected or failed, or a space with nothing to propose)."""
+    finished = store.meta().get("state") == RunState.FINISHED
+    return "no evolved candidate has a fitness" + (" (the run finished without one)" if finished else " yet")
+
+
 def check_target(path: Path, suffixes: tuple[str, ...] = ()) -> None:
     """A one-line ``ValueError``, before anything is written, where writing a file at ``path`` (an export, a report,
     a plot) would lose what is saved or cannot succeed: a folder, a missing folder, one of a run directory's own files

@@ -519,3 +519,24 @@ def test_search_names_an_argument_of_the_wrong_kind_before_anything_starts(tmp_p
     with pytest.raises(error, match=re.escape(said)):
         evoact.search(arguments.pop("budget"), **arguments)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_finished_run_without_a_fitness_is_not_said_to_have_none_yet(cli, small_run, tmp_path):
+    import shutil
+
+    from evoact.store import RunStore
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    store = RunStore.reopen(run)
+    store.record_result(2, {"status": "rejected", "stage": "static", "error": "constant function"})
+    store.close()
+    out = cli("export", str(run), "-o", "a.py", check=False)  # interrupted: a resume may find one
+    assert out.returncode != 0 and "no evolved candidate has a fitness yet; give an ID" in out.stderr
+    store = RunStore.reopen(run)
+    store.set_meta("state", "finished")
+    store.close()
+    out = cli("export", str(run), "-o", "a.py", check=False)
+    assert "no evolved candidate has a fitness (the run finished without one); give an ID" in out.stderr
+    with pytest.raises(ValueError, match=re.escape("fitness (the run finished without one); nothing to export")):
+        evoact.open_run(run).export(tmp_path / "b.py")
