@@ -74,6 +74,11 @@ def builtin_spaces() -> list[str]:
 def load_search_space(name_or_path: str | Path) -> SearchSpace:
     """Load a shipped search space by name (``default``) or any ``.toml`` file by path."""
     path = Path(name_or_path)
+    if not str(name_or_path).strip():  # Path("") is the current folder
+        raise SearchSpaceError(
+            f"{str(name_or_path)!r}: no search space named; shipped ones are {', '.join(builtin_spaces())}, or give a"
+            " path to a .toml file"
+        )
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise SearchSpaceError(f"{path}: no such search-space file")

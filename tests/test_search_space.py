@@ -103,6 +103,8 @@ def test_unknown_name_and_missing_file(tmp_path: Path):
         load_search_space("nope")
     with pytest.raises(SearchSpaceError, match="no such search-space file"):
         load_search_space(tmp_path / "missing.toml")
+    with pytest.raises(SearchSpaceError, match="^'': no search space named; shipped ones are"):
+        load_search_space("")  # it said ".: no such search-space file"
 
 
 def test_binary_and_oversized_files_are_refused(tmp_path: Path):
