@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import sqlite3
@@ -104,6 +105,9 @@ def _target(
     trained = _read(opened.constants, row) if opened is not None and row is not None else {}
     return opened, row, formula, expr, {**trained, **values}
 
+
+#: The widest x range ``plot`` draws: far wider ones overflow (exp(x) at 1e308), and numpy warns through the drawing.
+PLOT_LIMIT = 1e4
 
 #: What a plot may be written over: an image (matplotlib picks the format by the suffix).
 IMAGES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
@@ -771,6 +775,8 @@ def plot(
     from evoact.plotting import write_plot
 
     _, _, _, expr, values = _target(run, candidate_id, formula, params)
+    if not all(math.isfinite(v) and abs(v) <= PLOT_LIMIT for v in span):  # numpy warns its way through the rest
+        _fail(f"--range {span[0]:g} {span[1]:g}: give finite numbers within ±{PLOT_LIMIT:g}")
     if not span[0] < span[1]:
         _fail(f"--range {span[0]:g} {span[1]:g}: the start must be below the end")
     _overwritable(output, IMAGES)

@@ -113,6 +113,8 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
         (["export", "runs/none", "3", "-o", "a.py"], "runs/none: no such run directory"),
         (["export", "--expr", "x", "--format", "pdf", "-o", "a.pdf"], "Invalid value for '--format'"),
         (["plot", "--expr", "x", "--range", "1", "0", "-o", "p.png"], "--range 1 0: the start must be below the end"),
+        (["plot", "--expr", "x", "--range", "-1e308", "1e308", "-o", "p.png"], "give finite numbers within ±10000"),
+        (["plot", "--expr", "x", "--range", "nan", "1", "-o", "p.png"], "--range nan 1: give finite numbers"),
         (["report", "runs/none", "-o", "r.html"], "runs/none: no such run directory"),
         (["report", "runs/none", "--top", "-1"], "--top must be at least 1, got -1"),
         (["export", "--expr", "x", "-o", "missing/a.py"], "missing: no such folder"),

@@ -19,7 +19,15 @@ from evoact.compiler import cuda
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
 from evoact.compiler.standalone import DIFFERENCE_STEP, standalone_module
-from evoact.formula import DEFAULT_CONSTANT, FormulaError, check_params, parse, to_formula, unknown_constant
+from evoact.formula import (
+    DEFAULT_CONSTANT,
+    FormulaError,
+    check_params,
+    constant_names,
+    parse,
+    to_formula,
+    unknown_constant,
+)
 from evoact.native import PROGRAM_OPS
 
 #: ``symbolic``: eager forward, generated backward from the saved input only (default);
@@ -306,8 +314,9 @@ def compile_activation(
 
     ``mode``: ``symbolic`` (default), ``fused``, ``autograd`` (see ``MODES``); ``inplace``: as torch's activations,
     the input holds the result (where autograd does not need the input; out of place where it does). A name in
-    ``params`` that is no constant of the formula is ignored with a ``UserWarning`` (a typo would otherwise leave the
-    constant at its default unsaid; one dict of values may serve several formulas).
+    ``params`` that is no constant of the formula is ignored, with a ``UserWarning`` where one of the formula's own
+    constants is then left at its default (a typo, ``bta`` for ``beta``); one dict of values may serve several
+    formulas.
     """
     expr = parse(formula_or_expr) if isinstance(formula_or_expr, str) else formula_or_expr
     if not isinstance(expr, sp.Expr):
@@ -315,5 +324,7 @@ def compile_activation(
             f"compile_activation needs a formula (text) or a SymPy expression, got {type(expr).__name__}"
         )
     if isinstance(params, Mapping) and (problem := unknown_constant(expr, params)):
-        warnings.warn(f"compile_activation: {problem}; ignored", UserWarning, stacklevel=2)
+        if left := [name for name in constant_names(expr) if name not in params]:
+            said = f"compile_activation: {problem}; ignored, and {', '.join(left)} starts at its default"
+            warnings.warn(said, UserWarning, stacklevel=2)
     return CompiledActivation(expr, params, mode, inplace)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoact.compiler import CompiledActivation, compile_activation, standalone_source
 from evoact.export.json_record import read_json_record
 from evoact.files import write_file
-from evoact.formula import FormulaError, check_params
+from evoact.formula import FormulaError, check_params, parse, unknown_constant
 
 
 def export_torch_module(
@@ -62,6 +63,8 @@ def load_activation(path_or_formula: str | Path, params: dict[str, float] | None
     ending in ``.py``, or any existing file) or from a formula; both go through the safe parser."""
     if isinstance(path_or_formula, Path) or str(path_or_formula).endswith(".py") or _is_file(str(path_or_formula)):
         formula, stored = read_exported(path_or_formula)
+        if params and (problem := unknown_constant(parse(formula), params)):  # the file gives every constant a value
+            warnings.warn(f"load_activation: {problem}; ignored", UserWarning, stacklevel=2)
         return compile_activation(formula, {**stored, **(params or {})})
     return compile_activation(str(path_or_formula), params)
 
