@@ -124,6 +124,18 @@ def small_run(tmp_path_factory) -> Path:
     return path
 
 
+def edited_copy(run: Path, to: Path, edit) -> Path:
+    """A copy of run directory ``run`` at ``to`` whose ``config.json`` ``edit`` changed in place (a hand-edited or
+    damaged run)."""
+    import json
+
+    shutil.copytree(run, to)
+    stored = json.loads((to / "config.json").read_text())
+    edit(stored)
+    (to / "config.json").write_text(json.dumps(stored))
+    return to
+
+
 @pytest.fixture
 def browser(tmp_path):
     """Headless Chromium driven by Selenium, offline; quit at the end of the test."""

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import edited_copy
 
 from evoact.cli import main
 from evoact.store import RunStore
@@ -500,11 +501,8 @@ def test_show_names_a_winner_and_nothing_overwrites_a_runs_saved_results(cli, sm
 
 
 def test_text_from_a_run_directory_reaches_the_terminal_escaped(run_cli, small_run, tmp_path):
-    run = tmp_path / "copied"
-    shutil.copytree(small_run, run)
-    stored = json.loads((run / "config.json").read_text())
-    stored["config"]["space"] = "\x1b]0;owned\x07\x1b[2J[bold red]spoofed[/]"
-    (run / "config.json").write_text(json.dumps(stored))
+    spoof = "\x1b]0;owned\x07\x1b[2J[bold red]spoofed[/]"
+    run = edited_copy(small_run, tmp_path / "copied", lambda stored: stored["config"].update(space=spoof))
     out = run_cli("show", str(run))
     assert "\x1b" not in out.stdout + out.stderr and "\\x1b]0;owned\\x07" in out.stdout, out.stdout
     assert "[bold red]spoofed[/]" in out.stdout  # markup shown as text, not interpreted

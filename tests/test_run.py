@@ -477,13 +477,9 @@ def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path
 
 
 def test_a_damaged_space_copy_in_config_json_is_blamed_on_that_copy_not_the_file_it_came_from(cli, small_run, tmp_path):
-    import shutil
+    from conftest import edited_copy
 
-    run = tmp_path / "run"
-    shutil.copytree(small_run, run)
-    made = json.loads((run / "config.json").read_text())
-    made["search_space"]["text"] = "[[[bad toml"
-    (run / "config.json").write_text(json.dumps(made))
+    run = edited_copy(small_run, tmp_path / "run", lambda stored: stored["search_space"].update(text="[[[bad toml"))
     out = cli("inspect", str(run), "2", check=False)
     said = " ".join(out.stderr.split())
     assert out.returncode != 0 and "config.json: the copy of the search space stored with the run (read from" in said
