@@ -327,7 +327,9 @@ class SearchConfig:
                 "race_top": 0,
                 **{k: v for k, v in data.items() if k not in nested and k != "task"},
             }
-            tasks = tuple(rest.get("tasks") or [data["task"]])  # runs before multi-task fitness named one task
+            if "tasks" not in rest and "task" not in data:
+                raise ValueError("not a search config this evoact understands: it names no tasks")
+            tasks = listed("tasks", rest.get("tasks") or ([data["task"]] if "task" in data else []))  # earlier: one
             return cls(
                 **{
                     **rest,

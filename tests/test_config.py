@@ -36,6 +36,15 @@ def test_config_round_trips_to_json_ready_dict():
     assert SearchConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config  # what resume reads back
     with pytest.raises(ValueError, match="not a search config this evoact understands"):
         SearchConfig.from_dict({**data, "training": {"epochz": 3}})
+    # a hand-edited config.json: each mistake named (they said "KeyError: 'task'", or split the text into letters)
+    with pytest.raises(
+        ValueError, match=re.escape("tasks must be one or more distinct task names (at most 32), got []")
+    ):
+        SearchConfig.from_dict({**data, "tasks": []})
+    with pytest.raises(ValueError, match=re.escape("tasks must be a list, got the text 'mnist1d-mlp'")):
+        SearchConfig.from_dict({**data, "tasks": "mnist1d-mlp"})
+    with pytest.raises(ValueError, match="it names no tasks"):
+        SearchConfig.from_dict({k: v for k, v in data.items() if k != "tasks"})
 
 
 @pytest.mark.parametrize(
