@@ -63,9 +63,10 @@ def load_activation(path_or_formula: str | Path, params: dict[str, float] | None
     ending in ``.py``, or any existing file) or from a formula; both go through the safe parser."""
     if isinstance(path_or_formula, Path) or str(path_or_formula).endswith(".py") or _is_file(str(path_or_formula)):
         formula, stored = read_exported(path_or_formula)
-        if params and (problem := unknown_constant(parse(formula), params)):  # the file gives every constant a value
+        expr = parse(formula)
+        if params and (problem := unknown_constant(expr, params)):  # the file gives every constant a value
             warnings.warn(f"load_activation: {problem}; ignored", UserWarning, stacklevel=2)
-        return compile_activation(formula, {**stored, **(params or {})})
+        return compile_activation(expr, {**stored, **(params or {})})
     return compile_activation(str(path_or_formula), params)
 
 
@@ -73,8 +74,10 @@ def read_exported(path: str | Path) -> tuple[str, dict[str, float]]:
     """The formula and constants of any exported file that holds them: a JSON record, else a Python file's
     ``FORMULA`` and ``PARAMS`` (a module's or a SymPy file's); never run."""
     path = Path(path)
-    if path.is_file() and path.stat().st_size <= MAX_MODULE_BYTES and path.read_bytes()[:1] == b"{":
-        return read_json_record(path)
+    if path.is_file() and path.stat().st_size <= MAX_MODULE_BYTES:  # a larger one is refused as no export, unread
+        with path.open("rb") as file:
+            if file.read(1) == b"{":
+                return read_json_record(path)
     return read_torch_module(path)
 
 
