@@ -43,6 +43,21 @@ class _Error(click.ClickException):
         return plain(self.message)
 
 
+class _UsageError(_Error):
+    """A command line evoact cannot parse: one line, with where its help is, not click's four."""
+
+    exit_code = 2
+
+
+def _one_line(exc: click.UsageError, ctx: click.Context) -> _UsageError:
+    """The usage error as one line that names the help of its command (``ctx``'s, or the subcommand it invoked)."""
+    if exc.ctx is not None:
+        command = exc.ctx.command_path
+    else:  # some parser errors carry no context
+        command = " ".join([ctx.command_path, *([ctx.invoked_subcommand] if ctx.invoked_subcommand else [])])
+    return _UsageError(f"{exc.format_message()} (see '{command} --help')")
+
+
 def _fail(message: str) -> NoReturn:
     raise _Error(message)
 
@@ -169,9 +184,19 @@ class _Commands(click.Group):
             ctx.fail(f"No such command {args[0]!r}; {_OTHER_NAMES[args[0]]}")
         return super().resolve_command(ctx, args)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:  # plain `evoact`: the help, as click shows it
+            raise
+        except click.UsageError as exc:
+            raise _one_line(exc, ctx) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc, ctx) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:

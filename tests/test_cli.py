@@ -522,11 +522,24 @@ def test_errors_are_one_line_with_the_documented_exit_code(run_cli, small_run, t
         and proc.stderr.count("\n") == 1
         and proc.stderr.startswith(f"Error: {run / 'config.json'}")
     )
-    assert run_cli("show", "--no-such-option", check=False).returncode == 2  # a usage error
-    for other, ours in (("list", "`evoact runs` lists runs"), ("run", "`evoact search` starts a search")):
-        told = CliRunner().invoke(main, [other])  # another tool's name for a command: told evoact's
-        assert told.exit_code == 2 and told.output.endswith(f"Error: No such command {other!r}; {ours}\n"), told.output
-    assert "Error: No such command 'lst'." in CliRunner().invoke(main, ["lst"]).output  # click's own otherwise
+    usage = run_cli("show", "--no-such-option", check=False)  # a usage error: one line, not click's four
+    assert usage.returncode == 2 and usage.stderr.count("\n") == 1, usage.stderr
+    assert usage.stderr.startswith("Error: No such option '--no-such-option'. (see '")
+    assert usage.stderr.endswith(" show --help')\n")
+    for args, told in (
+        (["list"], "No such command 'list'; `evoact runs` lists runs (see 'evoact --help')"),  # another tool's name
+        (["run"], "No such command 'run'; `evoact search` starts a search (see 'evoact --help')"),
+        (["shw"], "No such command 'shw'. Did you mean 'show'? (see 'evoact --help')"),  # click's own otherwise
+        (["--bad"], "No such option '--bad'. (see 'evoact --help')"),
+        (["export", "--expr"], "Option '--expr' requires an argument. (see 'evoact export --help')"),
+        (
+            ["search", "--workers", "two"],
+            "Invalid value for '--workers': 'two' is not a valid integer. (see 'evoact search --help')",
+        ),
+    ):
+        result = CliRunner().invoke(main, args, prog_name="evoact")
+        assert result.exit_code == 2 and result.output == f"Error: {told}\n", (args, result.output)
+    assert "Commands:" in CliRunner().invoke(main, []).output  # plain `evoact` shows the help
 
 
 def test_export_into_a_missing_folder_or_onto_a_folder_is_one_line_before_any_note(small_run, tmp_path):
