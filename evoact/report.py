@@ -22,7 +22,7 @@ from evoact.config import BOUNDS
 from evoact.files import write_file
 from evoact.inspection import describe_formula
 from evoact.plotting import figure_png, plot_png, plt
-from evoact.records import Candidate, RaceResult, Status
+from evoact.records import Candidate, RaceResult, Status, TaskScore
 from evoact.run import RunReader, confirm_command
 from evoact.store import RunStore
 from evoact.summaries import ConfirmedVerdict, ParetoPoint, TaskMean, Verdict
@@ -152,6 +152,15 @@ def _formula_png(formula: str, constants: tuple[tuple[str, float], ...]) -> byte
     return plot_png(formula, dict(constants), title=formula)
 
 
+def _score_note(row: Candidate, score: TaskScore | None) -> str:
+    """What a task's row of measures cannot show: a hurdle that stopped the training, or a fitness from the cache."""
+    if score is not None:
+        return "stopped at the quality hurdle" if score.stopped else ""
+    if row.outcome.stage == "cache":
+        return "fitness from the shared fitness cache, which keeps no per-task measures"
+    return ""
+
+
 def _task_scores(run: RunReader, row: Candidate, means: Mapping[str, TaskMean], races: Sequence[RaceResult]) -> str:
     """A candidate's measures per task (its first training; raced, the validation mean over its seeds too: ``means``),
     and its fitness on each of its raced seeds (``races``) with their spread."""
@@ -167,7 +176,7 @@ def _task_scores(run: RunReader, row: Candidate, means: Mapping[str, TaskMean], 
                 None if score is None else score.validation(metric),
                 *([_over_seeds(mean.mean, mean.std, mean.seeds)] if raced else []),
                 None if score is None else score.measure(metric),
-                "stopped at the quality hurdle" if score is not None and score.stopped else "",
+                _score_note(row, score),
             ]
         )
     head = [

@@ -13,7 +13,7 @@ from rich.table import Table
 from evoact.comparison import tables
 from evoact.config import SearchConfig
 from evoact.options import option_values
-from evoact.records import Candidate, RunState, Status
+from evoact.records import Candidate, RunState, Stage, Status
 from evoact.run import RunReader
 from evoact.summaries import (
     BaselineRow,
@@ -222,7 +222,8 @@ def _task_scores(metrics: dict[str, str], rows: list[tuple[Candidate, Mapping[st
     raced row's is the mean over its seeds, with their number."""
     table = Table(
         title="per task: validation accuracy (acc) or loss; a raced candidate's is the mean over its seeds (n);"
-        " 'rejected' marks the task whose quality hurdle a candidate missed",
+        " 'rejected' marks the task whose quality hurdle a candidate missed; 'cached' a fitness taken from the"
+        " shared fitness cache, which keeps no per-task measures (its source: evoact inspect)",
         title_justify="left",
     )
     table.add_column("id", justify="right")
@@ -236,8 +237,10 @@ def _task_scores(metrics: dict[str, str], rows: list[tuple[Candidate, Mapping[st
             s, mean = r.outcome.scores.get(task), means.get(task)
             if mean is not None and mean.mean is not None and (mean.seeds > 1 or s is None):
                 cells.append(f"{_num(mean.mean)} ({mean.seeds})")
+            elif s is None:
+                cells.append("cached" if r.outcome.stage == Stage.CACHE else "-")
             else:
-                cells.append("-" if s is None else "rejected" if s.stopped else _num(s.validation(metric)))
+                cells.append("rejected" if s.stopped else _num(s.validation(metric)))
         table.add_row(str(r.id), *cells)
     console.print(table)
 

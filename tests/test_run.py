@@ -443,6 +443,8 @@ def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path
     store.record_result(reused, Outcome("duplicate", fitness=1.02, stage="cache", equivalent_to="x*tanh(x) in b"))
     store.add_race(RaceResult(reused, 11, "ok", 1.0, 1.0, scores=scores(0.83, 0.41)))
     store.set_raced(reused, 1.01, 0.01, 2, 0)
+    unraced = store.add_candidate("x*sigmoid(x)", "mutation", generation=1, nodes=4)  # the cache's fitness only
+    store.record_result(unraced, Outcome("duplicate", fitness=1.0, stage="cache", equivalent_to="x*sigmoid(x) in b"))
     store.close()
     run = open_run(tmp_path / "run")
     means = run.task_means(run.candidate(best))
@@ -459,6 +461,10 @@ def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path
     text = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(tmp_path / "run")]).output
     assert "0.8700 (2)" in text and "0.4300 (2)" in text and "0.8600" in text
     assert "0.8300 (1)" in text  # reused from the cache: its raced seed is all it has per task
+    per_task = text[text.index("per task") :]
+    assert re.search(rf"^\W*{unraced}\W+cached\W+cached\W*$", per_task, re.M), per_task  # said, not "-"
+    page = render_report(RunStore.open(tmp_path / "run"), top=5)
+    assert page.count("fitness from the shared fitness cache, which keeps no per-task measures") == 2 * 2  # 2 reused
     shown = json.loads(CliRunner().invoke(main, ["show", str(tmp_path / "run"), "--json"]).output)
     row = next(r for r in shown["ranking"] if r["id"] == best)
     assert row["task_means"]["feynman-mlp"] == {
