@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 import numpy as np
 import sympy as sp
+from scipy.optimize import minimize_scalar
 
 from evoact.baselines import PAU_FORMULA, PAU_INIT
 from evoact.compiler import values_at
@@ -192,29 +193,52 @@ def nearest_known(formula: str | sp.Expr, params: dict[str, float] | None = None
         return _nearest(f, top)
 
 
+def _fit(f: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's best output scale for ``f`` and its relative RMS difference from ``f`` (inf for a row not finite)."""
+    finite = np.all(np.isfinite(rows), axis=1)
+    g = np.where(finite[:, None], rows, 0.0)
+    gg = np.einsum("kn,kn->k", g, g)
+    scale = np.divide(g @ f, gg, out=np.zeros_like(gg), where=gg > 0)
+    error = np.sqrt(np.mean((f[None, :] - scale[:, None] * g) ** 2, axis=1)) / np.sqrt(np.mean(f**2))
+    error[~finite] = np.inf
+    return scale, error
+
+
 def _nearest(f: np.ndarray, top: int) -> list[Match]:
     norm = float(np.sqrt(np.mean(f**2)))
     if not np.all(np.isfinite(f)) or norm == 0.0 or not math.isfinite(norm):
         return []
     matches = []
     for known, rows, betas in _catalog_values():
-        finite = np.all(np.isfinite(rows), axis=1)
-        if not finite.any():
-            continue
-        g = np.where(finite[:, None], rows, 0.0)
-        gg = np.einsum("kn,kn->k", g, g)
-        scale = np.divide(g @ f, gg, out=np.zeros_like(gg), where=gg > 0)
-        error = np.sqrt(np.mean((f[None, :] - scale[:, None] * g) ** 2, axis=1)) / norm
-        error[~finite] = np.inf
+        scale, error = _fit(f, rows)
         best = int(np.argmin(error))
-        matches.append(
-            Match(
-                known.name,
-                known.formula,
-                known.reference,
-                float(error[best]),
-                float(scale[best]),
-                None if betas is None else float(betas[best]),
+        if not math.isfinite(error[best]):
+            continue
+        beta = None
+        if betas is not None:  # the grid's best beta, refined between its neighbours
+            beta = float(betas[best])
+            low, high = betas[max(best - 1, 0)], betas[min(best + 1, len(betas) - 1)]
+            fitted = minimize_scalar(
+                functools.partial(_beta_error, f, known.formula), bounds=(low, high), method="bounded"
             )
-        )
+            if fitted.success and fitted.fun < error[best]:
+                beta = float(fitted.x)
+                (scale_at,), (error_at,) = _fit(f, _beta_row(known.formula, beta))
+                scale[best], error[best] = scale_at, error_at
+        matches.append(Match(known.name, known.formula, known.reference, float(error[best]), float(scale[best]), beta))
     return sorted(matches, key=lambda m: m.distance)[:top]
+
+
+def _beta_error(f: np.ndarray, formula: str, beta: float) -> float:
+    """A catalog entry's relative RMS difference from ``f`` at one ``beta``, after the best output scale."""
+    return float(_fit(f, _beta_row(formula, beta))[1][0])
+
+
+def _beta_row(formula: str, beta: float) -> np.ndarray:
+    """A catalog entry's values on the probe points at one ``beta``, as a row."""
+    return values_at(_parsed(formula), probe_points()[None, :], {"beta": np.array([[beta]])})
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(formula: str) -> sp.Expr:
+    return parse(formula)

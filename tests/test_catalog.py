@@ -29,8 +29,10 @@ def test_rediscoveries_are_named(formula, name):
 
 
 def test_a_learnable_scale_is_fitted_and_near_misses_are_not_rediscoveries():
-    swish = nearest_known("x*sigmoid(2*x)")[0]
-    assert swish.name == "SiLU / Swish" and swish.beta == pytest.approx(2.0, rel=0.05)
+    for beta in (2.0, 0.37, 7.3):  # the grid's best beta, refined: 2, not the grid point 2.01
+        swish = nearest_known(f"x*sigmoid({beta}*x)")[0]
+        assert swish.name == "SiLU / Swish" and swish.beta == pytest.approx(beta, rel=1e-4) and swish.distance < 1e-5
+    assert nearest_known("Max(0, x) + Min(0, x/5)")[0].beta == pytest.approx(0.2, rel=1e-4)  # PReLU
     near_gelu = {m.name: m for m in nearest_known("x*sigmoid(1.702*x)", top=5)}
     assert near_gelu["GELU"].distance < 0.01  # the sigmoid approximation of GELU
     novel = nearest_known("sin(x)*Min(x, asinh(x))")[0]

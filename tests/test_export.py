@@ -267,6 +267,26 @@ def test_an_exported_slope_that_overflows_on_the_way_is_the_functions(tmp_path, 
         assert torch.autograd.grad(slope.sum(), x)[0].tolist() == pytest.approx(expected, rel=1e-3), formula
 
 
+def test_an_exported_mish_is_differentiated_twice_as_compile_activations_is_not_nan_as_torchs(tmp_path):
+    """Torch's Mish has a NaN second derivative above 100 in float32; the exported file, calling it, does not."""
+    x = torch.tensor([-200.0, -3.0, 0.5, 3.0, 100.0, 200.0, 1e4], requires_grad=True)
+
+    def second(act):
+        (slope,) = torch.autograd.grad(act(x).sum(), x, create_graph=True)
+        return torch.autograd.grad(slope.sum(), x)[0]
+
+    for i, formula in enumerate(("mish(x)", "x + 2*mish(x)")):
+        mod = _load(export_torch_module(tmp_path / f"act{i}.py", formula))
+        compiled = compile_activation(formula)
+        assert mod.NATIVE and torch.isfinite(second(compiled)).all()
+        for act in (mod.Activation(), mod.Activation(fused=True), torch.compile(mod.Activation())):
+            slope = torch.autograd.grad(act(x).sum(), x)[0]  # a first derivative alone: torch's kernel
+            assert torch.equal(slope, torch.autograd.grad(compiled(x).sum(), x)[0]), formula
+            torch.testing.assert_close(second(act), second(compiled))
+        scripted = torch.jit.script(mod.Activation())  # TorchScript: torch's op, differentiated as torch does
+        torch.testing.assert_close(scripted(x), compiled(x))
+
+
 def test_an_exported_module_compiles_whole_in_a_fresh_import(tmp_path, monkeypatch):
     """torch.compile(fullgraph=True) before any eager call: the autograd.Function exists from the import on (made
     lazily, its class statement broke the graph: 'Invalid call to __build_class__')."""

@@ -20,17 +20,19 @@ from pathlib import Path
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import CompileError, Program, lower, lower_many
 from evoact.formula import DEFAULT_CONSTANT, check_params, learned_note, parse
-from evoact.native import NATIVES, PROGRAM_OPS
+from evoact.native import NATIVES, PROGRAM_OPS, STABLE_MISH
 from evoact.ops import ONNX_UNSUPPORTED
 
 
-def program_source(program: Program, dialect: str = "torch") -> list[str]:
+def program_source(program: Program, dialect: str = "torch", calls: Mapping[str, str] | None = None) -> list[str]:
     """Python source lines (assignments, then ``return``) computing the program's outputs with torch, or with
-    ``jax.numpy`` for ``dialect="jax"`` (the op table's ``jax`` templates; a program without natives)."""
+    ``jax.numpy`` for ``dialect="jax"`` (the op table's ``jax`` templates; a program without natives); ``calls``
+    replaces ops' templates by name."""
     lines = []
     for op in program.ops:
         entry = PROGRAM_OPS[op.fn]
         template = entry.template if dialect == "torch" else getattr(entry, "jax", "")
+        template = (calls or {}).get(op.fn, template)
         if not template:
             raise CompileError(f"{op.fn} has no {dialect} form")
         lines.append(f"{op.target} = " + template.format(*[a if isinstance(a, str) else repr(a) for a in op.args]))
@@ -52,7 +54,7 @@ import torch
 FORMULA = {formula_repr}
 PARAMS = {params_repr}
 NATIVE = {native}
-
+{stable}
 
 def _activation(x: torch.Tensor{tensor_args}) -> torch.Tensor:
 {forward}
@@ -190,7 +192,7 @@ def _function(fused: bool):
     @torch.jit.unused
     def _symbolic(self, x: torch.Tensor) -> torch.Tensor:
         if NATIVE:  # torch's own op: autograd differentiates it as torch does
-            return _activation(x{forward_args})
+            return {native_forward}(x{forward_args})
         return _function(self.fused).apply(x{forward_args})
 
     def extra_repr(self) -> str:
@@ -246,6 +248,7 @@ def standalone_source(
     init = {p: params.get(p, DEFAULT_CONSTANT) for p in program.params}
     owner = "params." if container else ""
     native = next(op.fn for op in program.ops if op.fn in NATIVES) if program.native else None
+    stable = native == "mish"  # torch's mish has a NaN second derivative above 100 in float32: evoact's own is finite
     return _TEMPLATE.format(
         formula=program.formula,
         formula_repr=repr(program.formula),
@@ -253,7 +256,12 @@ def standalone_source(
         native=native is not None,
         module_note=(
             f"``{class_name}()`` is an nn.Module calling torch's own {native} (numbers around it), differentiated as\n"
-            "torch differentiates it; ``fused`` changes nothing."
+            + (
+                "torch differentiates it, but twice through a stable form (torch's own second derivative is NaN above\n"
+                "100 in float32); ``fused`` changes nothing."
+                if stable
+                else "torch differentiates it; ``fused`` changes nothing."
+            )
             if native
             else f"``{class_name}()`` is an nn.Module whose backward is the symbolic derivative (it saves only\n"
             f"the input, like torch's own activations); ``{class_name}(fused=True)`` compiles forward and backward\n"
@@ -284,6 +292,12 @@ def standalone_source(
         forward_args="".join(f", self.{owner}{p}" for p in init),
         container=_CONTAINER if container else "",
         step=DIFFERENCE_STEP,
+        stable=f"\n\n{STABLE_MISH}\n\ndef _native(x: torch.Tensor) -> torch.Tensor:\n"
+        + "\n".join("    " + line for line in program_source(program, calls={"mish": "_mish({0})"}))
+        + "\n"
+        if stable
+        else "",
+        native_forward="_native" if stable else "_activation",
     )
 
 
