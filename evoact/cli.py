@@ -27,7 +27,7 @@ from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, setting
 from evoact.records import Candidate, RunState, Status
 from evoact.run import confirm_command
 from evoact.search_space import SearchSpaceError
-from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError, check_target, no_fitness
+from evoact.store import RUNS_ROOT, RunStore, RunStoreError, check_target, is_run_directory, no_fitness
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, require_trusted, task_group
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs, print_verdict
@@ -569,7 +569,7 @@ def runs(folder: Path, as_json: bool) -> None:
     command that runs each again. A run whose process died shows as interrupted."""
     from evoact.run import list_runs
 
-    if (folder / DB_FILE).is_file():  # a run, not a folder of runs
+    if is_run_directory(folder):  # a run, not a folder of runs
         _fail(f"{folder} is a run, not a folder of runs: evoact show {folder} describes it")
     listed, unreadable = list_runs(folder)
     overviews = [o for _, o in listed]
@@ -764,7 +764,7 @@ def dashboard(folder: Path, port: int, refresh: float, top: int) -> None:
     BOUNDS["report_top"].check("--top", top)
     if folder.exists() and not folder.is_dir():
         _fail(f"{folder}: not a folder")
-    if (folder / DB_FILE).is_file():
+    if is_run_directory(folder):
         _fail(f"{folder} is a run, not a folder of runs: evoact dashboard {folder.parent} shows it with its neighbours")
     try:
         server = make_server(folder, port, top, refresh)

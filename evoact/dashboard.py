@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from evoact.report import STYLE, html_table, image_tag, progress_png, render_report
 from evoact.run import RunReader, list_runs, read_run
-from evoact.store import CONFIG_FILE, DB_FILE, RunStoreError, writer_active
+from evoact.store import CONFIG_FILE, DB_FILE, RunStoreError, is_run_directory, writer_active
 from evoact.views import RUNS_HEADER, comparison_rows, run_row
 
 HOST = "127.0.0.1"
@@ -91,7 +91,7 @@ class Dashboard:
             or "/" in name
             or "\0" in name
             or path.is_symlink()
-            or not (path / DB_FILE).is_file()
+            or not is_run_directory(path)
         ):
             raise NotFound(f"no run called {name!r} in {self.folder}")
         return path
@@ -100,7 +100,7 @@ class Dashboard:
         """A short text that changes whenever the given runs (none: the folder's list of runs) change on disk."""
         if not names and not self.folder.is_dir():
             return "no-folder"
-        paths = [self.run_path(n) for n in names] or sorted(p for p in self.folder.iterdir() if (p / DB_FILE).is_file())
+        paths = [self.run_path(n) for n in names] or sorted(p for p in self.folder.iterdir() if is_run_directory(p))
         facts = []
         for path in paths:
             facts.append(path.name)

@@ -41,7 +41,7 @@ from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
 from evoact.search_space import SearchSpace, SearchSpaceError, parse_search_space
-from evoact.store import DB_FILE, RunStore, RunStoreError, writer_active
+from evoact.store import RunStore, RunStoreError, is_run_directory, writer_active
 from evoact.summaries import (
     BaselineRef,
     BaselineRow,
@@ -557,7 +557,7 @@ def list_runs(folder: str | Path) -> tuple[list[tuple[RunReader, RunOverview]], 
     could not be read (one damaged or crafted run hides no other). The caller closes the readers."""
     listed, unreadable = [], []
     for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
-        if path.name.startswith(".") or path.is_symlink() or not path.is_dir() or not (path / DB_FILE).is_file():
+        if path.name.startswith(".") or path.is_symlink() or not path.is_dir() or not is_run_directory(path):
             continue
         name = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         try:

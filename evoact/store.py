@@ -248,6 +248,11 @@ def _lock(path: Path) -> int:
     raise RunStoreError(f"{path} is being written by another evoact process; wait for it or stop it first")
 
 
+def is_run_directory(path: Path) -> bool:
+    """Whether ``path`` holds a run (its database): what every listing and check of runs asks."""
+    return (path / DB_FILE).is_file()
+
+
 def _folders(path: Path, limit: int = 1000) -> list[Path]:
     """At most ``limit`` of the folders in ``path`` (a folder of many files is not read to its end for a hint)."""
     try:
@@ -295,8 +300,8 @@ def check_target(path: Path, suffixes: tuple[str, ...] = ()) -> None:
         raise ValueError(f"{path}: a folder; give a file name")
     if not path.parent.is_dir():
         raise ValueError(f"{path.parent}: no such folder")
-    if (path.name in _OWN and (path.parent / DB_FILE).is_file()) or (
-        path.parent.name == CHECKPOINT_DIR and (path.parent.parent / DB_FILE).is_file()
+    if (path.name in _OWN and is_run_directory(path.parent)) or (
+        path.parent.name == CHECKPOINT_DIR and is_run_directory(path.parent.parent)
     ):
         raise ValueError(f"{path}: a run directory's own file; nothing was written (give another name)")
     logged = [path.parent / path.name[: -len(end)] for end in ("-wal", "-shm", "-journal") if path.name.endswith(end)]
@@ -461,13 +466,13 @@ class RunStore:
         db = path / DB_FILE
         if not path.is_dir():
             beside = RUNS_ROOT / path if not path.is_absolute() else None
-            hint = f" (did you mean {beside}?)" if beside is not None and (beside / DB_FILE).is_file() else ""
+            hint = f" (did you mean {beside}?)" if beside is not None and is_run_directory(beside) else ""
             if path.exists():
                 raise RunStoreError(f"{path}: a file, not a run directory{hint}")
             raise RunStoreError(f"{path}: no such run directory{hint}")
         _closed_box(path)
         if not db.is_file():
-            holds_runs = any((p / DB_FILE).is_file() for p in _folders(path))
+            holds_runs = any(is_run_directory(p) for p in _folders(path))
             raise RunStoreError(
                 f"{path}: not an evoact run directory (no {DB_FILE})"
                 + (f"; it holds runs: evoact runs {path} lists them" if holds_runs else "")
