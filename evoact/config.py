@@ -430,6 +430,11 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     return SearchConfig(budget=budget, seed=chosen.get("seed", 0), **pick(SearchConfig), **parts)
 
 
+#: The settings of where and how fast a run's code runs, not of what it computes: a resume takes them edited in its
+#: config.json (a bigger machine's workers), with a note; an edit of any other setting is refused.
+RUNTIME_SETTINGS = frozenset({"workers", "timeout", "gpus_per_job", "address", "data_dir"})
+
+
 def restated(
     config: SearchConfig, address: str | None = None, data_dir: str | None = None
 ) -> tuple[SearchConfig, list[str]]:

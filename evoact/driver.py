@@ -22,7 +22,7 @@ import torch
 from rich.console import Console
 
 from evoact.checkpoint import read_checkpoint
-from evoact.config import SearchConfig, restated
+from evoact.config import RUNTIME_SETTINGS, SearchConfig, restated
 from evoact.evolution import ALGORITHMS, Evolution, Proposal
 from evoact.formula import FormulaError, parse
 from evoact.genome import Genome, TreeSyntaxError
@@ -35,7 +35,7 @@ from evoact.records import USER_ORIGINS, Candidate, RunState, Stage, Status
 from evoact.run import RunReader, read_run
 from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
-from evoact.store import DB_FILE, RUNS_ROOT, RunStore, RunStoreError
+from evoact.store import CONFIG_FILE, DB_FILE, RUNS_ROOT, RunStore, RunStoreError, edited_settings
 from evoact.tasks import UserTask, get_task, require_trusted
 from evoact.version import VERSION
 from evoact.workers import WorkerPool, check_address
@@ -216,6 +216,18 @@ def resume_search(
             raise RunStoreError(f"{run_dir} already finished; there is nothing to resume")
         run = RunReader(store)  # the one reader of a run's config and space
         config, notes = restated(run.config, address, data_dir)
+        edited = edited_settings(store)
+        if results := [name for name in edited if name not in RUNTIME_SETTINGS]:
+            raise RunStoreError(
+                f"{store.path / CONFIG_FILE} was edited since the run started ({', '.join(results)}): its results so"
+                " far were made under the settings it started with, and a resume would rank both together; restore"
+                " them, or start a new search"
+            )
+        if used := [name for name in edited if name not in ("address", "data_dir")]:  # stored ones are never used
+            notes.append(
+                f"{CONFIG_FILE} was edited since the run started: resuming with "
+                + ", ".join(f"{name} {getattr(config, name)}" for name in used)
+            )
         require_trusted(config.tasks, trust_user_tasks, "resume")
         space = run.space
     except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import itertools
 import json
 import os
@@ -176,6 +177,10 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a digest per user task",
     ),
     "confirmation": (lambda v: v is None or isinstance(v, dict), "a confirmation record"),
+    "started_config": (
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(d, str) for k, d in v.items()),
+        "a digest per setting",
+    ),
     "pooled_generations": (
         lambda v: isinstance(v, list) and all(isinstance(g, int) and not isinstance(g, bool) for g in v),
         "a list of generations",
@@ -202,6 +207,28 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
         f"a list of at most {CACHE_PRIOR_LIMIT} [formula, scores or null]",
     ),
 }
+
+
+def _digests(config: dict[str, Any]) -> dict[str, str]:
+    """A short digest of each search setting of a run's config (``config``, nested ones by dotted name) and of its
+    search space's text (``search_space``): what tells a hand-edited config.json from the one the run started with."""
+    flat: dict[str, Any] = {"search_space": (config.get("search_space") or {}).get("text")}
+    for name, value in (config.get("config") or {}).items():
+        if isinstance(value, dict):
+            flat.update({f"{name}.{k}": v for k, v in value.items()})
+        else:
+            flat[name] = value
+    return {k: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:16] for k, v in flat.items()}
+
+
+def edited_settings(store: RunStore) -> list[str]:
+    """The settings of the run's config.json that differ from those it started with (none for a run made before
+    evoact recorded them)."""
+    started = store.meta().get("started_config")
+    if not started:
+        return []
+    now = _digests(store.config())
+    return sorted(k for k in {*started, *now} if started.get(k) != now.get(k))
 
 
 def _quoted(key: object) -> str:
@@ -385,7 +412,12 @@ class RunStore:
             (building / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             conn = _writer(building)
             conn.executescript(_SCHEMA)
-            facts = (("schema_version", SCHEMA_VERSION), ("state", RunState.RUNNING), ("started_at", time.time()))
+            facts = (
+                ("schema_version", SCHEMA_VERSION),
+                ("state", RunState.RUNNING),
+                ("started_at", time.time()),
+                ("started_config", _digests(config)),  # what a later edit of config.json is told from
+            )
             for key, value in facts:
                 conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
             conn.close()

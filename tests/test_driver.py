@@ -403,7 +403,12 @@ def test_resume_refuses_a_database_that_lost_rows_its_checkpoint_names_and_a_con
 
     run = tmp_path / "runs" / "cut"
     run_search(make_config("tiny", seed=1, workers=2, generations=2, tasks=("mnist1d-mlp",)), run)
-    for name, damage in (("rows", "rows"), ("tasks", "tasks")):
+    edits = {
+        "seed": lambda c: c["config"].update(seed=2),
+        "screening": lambda c: c["config"]["screening"].update(stability_steps=7),
+        "space": lambda c: c["search_space"].update(text=c["search_space"]["text"] + "\n# edited\n"),
+    }
+    for name, damage in (("rows", "rows"), ("tasks", "tasks"), *((n, "edit") for n in edits)):
         copy = tmp_path / name
         shutil.copytree(run, copy)
         store = RunStore.reopen(copy)
@@ -411,15 +416,34 @@ def test_resume_refuses_a_database_that_lost_rows_its_checkpoint_names_and_a_con
         if damage == "rows":
             store._conn.execute("DELETE FROM candidates WHERE generation >= 0")  # generation 0 and on: gone
         store.close()
+        config = json.loads((copy / "config.json").read_text())
         if damage == "tasks":
-            config = json.loads((copy / "config.json").read_text())
             config["config"]["tasks"] = ["feynman-mlp"]
             (copy / "config.json").write_text(json.dumps(config))
             with pytest.raises(RunStoreError, match="names the tasks feynman-mlp, but the run's results were made on"):
                 evoact.open_run(copy).summary()
-        match = "does not hold as such" if damage == "rows" else "names the tasks feynman-mlp"
+        if damage == "edit":  # any other setting the results depend on: refused, naming it
+            edits[name](config)
+            (copy / "config.json").write_text(json.dumps(config))
+        setting = {"seed": "seed", "screening": "screening.stability_steps", "space": "search_space"}.get(name)
+        match = {"rows": "does not hold as such", "tasks": "names the tasks feynman-mlp"}.get(
+            damage, rf"config.json was edited since the run started \({setting}\): its results so far"
+        )
         with pytest.raises(RunStoreError, match=match):
             resume_search(copy, Console(file=io.StringIO()))
+        assert RunStore.open(copy).meta()["state"] == "interrupted"  # refused before anything was recorded
+    copy = tmp_path / "workers"  # where and how fast it runs: taken, with a note
+    shutil.copytree(run, copy)
+    store = RunStore.reopen(copy)
+    store.set_meta("state", "interrupted")
+    store.close()
+    config = json.loads((copy / "config.json").read_text())
+    config["config"].update(workers=1, timeout=300.0)
+    (copy / "config.json").write_text(json.dumps(config))
+    said = io.StringIO()
+    resume_search(copy, Console(file=said, width=300))
+    assert "config.json was edited since the run started: resuming with timeout 300.0, workers 1" in said.getvalue()
+    assert RunStore.open(copy).meta()["state"] == "finished"
 
 
 def test_resume_refuses_a_finished_run_and_search_refuses_an_existing_one(tmp_path, run_cli):
