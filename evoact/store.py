@@ -365,6 +365,34 @@ def _immutable(path: Path) -> str:
     return "&immutable=1" if closed and not os.access(path, os.W_OK) and not writer_active(path) else ""
 
 
+def _unopenable(path: Path) -> bool:
+    """A run SQLite cannot open where it lies: a folder this process cannot write, holding the log of a database not
+    closed cleanly (a copy of a killed run on a read-only mount) but not the shared-memory file that reading the log
+    needs, which SQLite would have to create there."""
+    wal = path / f"{DB_FILE}-wal"
+    return (
+        wal.is_file()
+        and wal.stat().st_size > 0
+        and not (path / f"{DB_FILE}-shm").exists()
+        and not os.access(path, os.W_OK)
+        and not writer_active(path)
+    )
+
+
+def _snapshot(path: Path) -> sqlite3.Connection:
+    """The run's database with its log, read from a private copy into memory (the copy is removed at once)."""
+    with tempfile.TemporaryDirectory(prefix="evoact-read-") as folder:
+        for name in (DB_FILE, f"{DB_FILE}-wal"):
+            shutil.copyfile(path / name, Path(folder) / name)
+        source = sqlite3.connect(Path(folder) / DB_FILE)
+        try:
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            source.backup(memory)
+        finally:
+            source.close()
+    return memory
+
+
 def _writer(path: Path) -> sqlite3.Connection:
     conn = connect(path / DB_FILE)
     conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
@@ -509,7 +537,10 @@ class RunStore:
                 f"{path}: not an evoact run directory (no {DB_FILE})"
                 + (f"; it holds runs: evoact runs {path} lists them" if holds_runs else "")
             )
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro{_immutable(path)}", uri=True, isolation_level=None)
+        if _unopenable(path):
+            conn = _snapshot(path)
+        else:
+            conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro{_immutable(path)}", uri=True, isolation_level=None)
         conn.execute("PRAGMA busy_timeout=5000")
         store = cls(path, conn)
         try:

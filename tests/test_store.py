@@ -330,6 +330,34 @@ def test_a_cleanly_closed_run_in_a_folder_this_process_cannot_write_is_read_with
     writer.close()
 
 
+def test_a_killed_runs_copy_on_a_read_only_mount_is_read_whole_with_its_log(small_run, tmp_path, monkeypatch):
+    """A copy of a run killed mid-write (its database and log, no shared-memory file) in a folder this process cannot
+    write: SQLite alone cannot read the log there (it would create the -shm file), and the rows in the log count."""
+    import shutil
+
+    live = tmp_path / "live"
+    shutil.copytree(small_run, live)
+    writer = RunStore.reopen(live)
+    added = writer.add_candidate("sin(x)", "random", generation=0)  # committed to the log, not to the database
+    archived = tmp_path / "archived"
+    archived.mkdir()
+    for name in ("config.json", DB_FILE, f"{DB_FILE}-wal"):  # what a copy of the killed run holds
+        shutil.copyfile(live / name, archived / name)
+    writer.close()
+    assert (archived / f"{DB_FILE}-wal").stat().st_size > 0
+    before = sorted(p.name for p in archived.iterdir())
+    access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if mode == os.W_OK and Path(p) == archived else access(p, mode)
+    )
+    store = RunStore.open(archived)
+    assert store.candidate(added).formula == "sin(x)" and len(store.candidates()) == len(
+        RunStore.open(live).candidates()
+    )
+    store.close()
+    assert sorted(p.name for p in archived.iterdir()) == before  # nothing made in the folder
+
+
 def test_a_full_disk_is_named_with_the_database_and_keeps_what_was_saved(tmp_path):
     store = RunStore.create(tmp_path / "run", {"config": {"seed": 1}})
     kept = store.add_candidate("tanh(x)", "random", generation=0)
