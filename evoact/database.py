@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -37,10 +38,24 @@ class _Connection(sqlite3.Connection):
             raise _full(exc, self.path) from exc
 
 
+#: Free bytes under which SQLite's I/O error on a write is taken for a full disk: on a full tmpfs, growing the log or
+#: its shared-memory file fails as an I/O error, not as SQLITE_FULL.
+NEARLY_FULL = 1 << 20
+
+
 def _full(exc: sqlite3.OperationalError, path: str) -> Exception:
-    if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_FULL:
+    code = exc.sqlite_errorcode & 0xFF
+    if code != sqlite3.SQLITE_FULL and not (code == sqlite3.SQLITE_IOERR and _free(Path(path).parent) < NEARLY_FULL):
         return exc
     return OSError(errno.ENOSPC, "the disk is full (what was saved before is kept: free space, then resume)", path)
+
+
+def _free(folder: Path) -> int:
+    """Free bytes on the disk of ``folder`` (unknown: as if plenty)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return NEARLY_FULL
 
 
 def connect(path: str | Path, **kwargs: Any) -> sqlite3.Connection:

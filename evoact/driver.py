@@ -8,6 +8,7 @@ rejects), evaluate it, tell the algorithm, checkpoint.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import platform
 import re
@@ -111,10 +112,15 @@ def run_search(
     )
     try:
         return _drive(store, config, space, False, console, stop=stop, callbacks=callbacks)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(RunStoreError, sqlite3.Error):
             if not any(r.status != Status.PENDING for r in RunStore.open(run_dir).candidates()):
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing was evaluated: nothing to keep or resume
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not run_dir.exists():
+            raise RunStoreError(
+                f"{run_dir.parent}: the disk is full; no run was kept, as nothing was evaluated (free space, then"
+                " start it again)"
+            ) from None
         raise
 
 

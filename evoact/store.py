@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import itertools
@@ -433,8 +434,13 @@ class RunStore:
         """
         path = Path(path)
         cls.check_new(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent))
+        except OSError as exc:  # a read-only or missing folder: named, not the temporary name tried in it
+            raise RunStoreError(
+                f"{path.parent}: a run directory cannot be made there ({exc.strerror or type(exc).__name__})"
+            ) from None
         try:
             lock = _lock(building)
             (building / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -457,8 +463,12 @@ class RunStore:
                 raise RunStoreError(
                     f"{path} exists and is not empty; choose another --name (nothing was overwritten)"
                 ) from None
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(building, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # nothing was saved, so nothing to resume
+                raise RunStoreError(
+                    f"{path.parent}: the disk is full; no run was made (free space, then start it again)"
+                ) from None
             raise
         return cls(path, _writer(path), lock)
 

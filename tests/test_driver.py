@@ -1,6 +1,7 @@
 import io
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -897,3 +898,46 @@ def test_a_space_that_runs_out_of_new_functions_ends_the_search_finished_saying_
     assert 0 < run.overview().candidates < 10  # what the space holds, all of it proposed
     shown = " ".join(CliRunner().invoke(main, ["show", str(run.path)]).output.split())  # as wrapped anywhere
     assert "state: finished (search space 'tiny-space' seems exhausted" in shown and "resume continues" not in shown
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs (where this process may mount one: root, as CI runs here), filled but for ``free`` bytes."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+
+    def fill(free: int) -> None:
+        for stale in disk.iterdir():
+            stale.unlink() if stale.is_file() else shutil.rmtree(stale)
+        (disk / "fill").write_bytes(b"\0" * (os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize - free))
+
+    try:
+        yield disk, fill
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)  # lazy: a file this process still holds open
+
+
+def test_a_disk_too_full_or_read_only_to_start_a_run_says_so_and_leaves_nothing_to_resume(small_disk):
+    """Full while the run is made (SQLite's I/O error on a full tmpfs) or before anything is evaluated: no run is
+    left, and the error says to start it again, not to resume a run that does not exist. Read-only: the error names
+    the folder, not the temporary name tried in it."""
+    disk, fill = small_disk
+    config = make_config("tiny", workers=1, generations=1, tasks=("feynman-mlp",))
+    for free in (16 * 1024, 148 * 1024):
+        fill(free)
+        with pytest.raises(RunStoreError, match=r"the disk is full; no run was (made|kept).*then start it again"):
+            run_search(config, disk / "runs" / "full", Console(file=io.StringIO()))
+        assert not (disk / "runs" / "full").exists() and [p.name for p in (disk / "runs").iterdir()] in (
+            [],
+            ["fitness_cache.db"],
+        ), free
+    read_only = disk.parent / "read-only"
+    read_only.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(read_only)], check=True)
+    try:
+        with pytest.raises(RunStoreError, match=rf"^{read_only}: a run directory cannot be made there \(Read-only"):
+            run_search(config, read_only / "new", Console(file=io.StringIO()))
+    finally:
+        subprocess.run(["umount", str(read_only)], check=True)

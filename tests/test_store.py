@@ -358,6 +358,18 @@ def test_a_killed_runs_copy_on_a_read_only_mount_is_read_whole_with_its_log(smal
     assert sorted(p.name for p in archived.iterdir()) == before  # nothing made in the folder
 
 
+def test_a_run_that_cannot_be_made_in_its_folder_names_the_folder_not_a_temporary_name(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(RunStoreError, match=rf"^{tmp_path / 'afile'}: a run directory cannot be made there \("):
+        RunStore.create(tmp_path / "afile" / "run", {"config": {"seed": 1}})
+    if os.geteuid() == 0:  # root writes through permissions: test_driver checks a read-only mount
+        return
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    with pytest.raises(RunStoreError, match=rf"^{locked}: a run directory cannot be made there \(Permission denied\)"):
+        RunStore.create(locked / "run", {"config": {"seed": 1}})
+
+
 def test_a_full_disk_is_named_with_the_database_and_keeps_what_was_saved(tmp_path):
     store = RunStore.create(tmp_path / "run", {"config": {"seed": 1}})
     kept = store.add_candidate("tanh(x)", "random", generation=0)
