@@ -150,6 +150,22 @@ def test_a_constant_the_formula_lacks_is_ignored_with_a_warning_where_it_looks_l
         compile_activation("x*sigmoid(beta*x)", {"beta": 1.5, "alpha": 0.1})
 
 
+def test_load_activation_refuses_a_mistyped_path_or_a_folder_that_would_parse_as_a_constant(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    export_torch_module(tmp_path / "my_act.py", "x*sigmoid(beta*x)", {"beta": 1.5})
+    (tmp_path / "runs").mkdir()
+    for given, said in (
+        ("my_act", "'my_act' is no file, and as a formula it has no x"),  # the .py forgotten: not beta-like constants
+        ("runs/my_act", "'runs/my_act' is no file, and as a formula it has no x"),
+        ("runs", "runs is a folder; give an exported file in it"),
+        ("x*(", "'x\\*\\(' is no file, nor a formula: position 3"),
+    ):
+        with pytest.raises(ValueError, match=said):
+            load_activation(given)
+    assert load_activation("my_act.py").params["beta"].item() == 1.5
+    assert load_activation("x*sigmoid(beta*x)", {"beta": 2.0}).params["beta"].item() == 2.0
+
+
 def test_load_activation_parses_the_formula_in_a_file_safely(tmp_path):
     path = tmp_path / "sneaky.py"
     path.write_text("FORMULA = \"__import__('os').system('true')\"\n")

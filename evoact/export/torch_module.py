@@ -10,7 +10,7 @@ from pathlib import Path
 from evoact.compiler import CompiledActivation, compile_activation, standalone_source
 from evoact.export.json_record import read_json_record
 from evoact.files import write_file
-from evoact.formula import FormulaError, check_params, parse, unknown_constant
+from evoact.formula import FormulaError, X, check_params, parse, unknown_constant
 
 
 def export_torch_module(
@@ -67,7 +67,19 @@ def load_activation(path_or_formula: str | Path, params: dict[str, float] | None
         if params and (problem := unknown_constant(expr, params)):  # the file gives every constant a value
             warnings.warn(f"load_activation: {problem}; ignored", UserWarning, stacklevel=2)
         return compile_activation(expr, {**stored, **(params or {})})
-    return compile_activation(str(path_or_formula), params)
+    text = str(path_or_formula)
+    if _is_folder(text):
+        raise ValueError(f"load_activation: {text} is a folder; give an exported file in it (evoact export writes one)")
+    try:
+        expr = parse(text)
+    except FormulaError as exc:
+        raise FormulaError(f"{text!r} is no file, nor a formula: {exc}") from None
+    if X not in expr.free_symbols:  # a mistyped path parses as constants: a constant function is no activation
+        raise ValueError(
+            f"load_activation: {text!r} is no file, and as a formula it has no x (a constant function); give the"
+            " exported file's path (my_act.py, a .json or a SymPy file) or a formula in x"
+        )
+    return compile_activation(expr, params)
 
 
 def read_exported(path: str | Path) -> tuple[str, dict[str, float]]:
@@ -79,6 +91,14 @@ def read_exported(path: str | Path) -> tuple[str, dict[str, float]]:
             if file.read(1) == b"{":
                 return read_json_record(path)
     return read_torch_module(path)
+
+
+def _is_folder(text: str) -> bool:
+    """Whether ``text`` names an existing folder."""
+    try:
+        return Path(text).is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def _is_file(text: str) -> bool:
