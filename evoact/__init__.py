@@ -18,13 +18,17 @@ _API = {
     "to_formula": "evoact.formula",
     "load_search_space": "evoact.search_space",
 }
+#: The modules the README names by their dotted path (``evoact.hooks.Hook``), imported on first use as well.
+_MODULES = ("hooks", "loggers", "records", "summaries")
 __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:
-    """A name of the public API, from the module that defines it."""
+    """A name of the public API, from the module that defines it, or one of the modules the README names."""
     if name in _API:
         return getattr(importlib.import_module(_API[name]), name)
+    if name in _MODULES:
+        return importlib.import_module(f"evoact.{name}")
     raise AttributeError(f"module 'evoact' has no attribute {name!r}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -389,7 +390,7 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     if "tasks" in chosen:
         tasks = listed("tasks", chosen["tasks"])
         if wrong := next((t for t in tasks if not isinstance(t, str)), None):
-            raise ValueError(f"tasks must be task names (text), got {wrong!r}")
+            raise ValueError(f"tasks must be task names (text), got {wrong!r}{_as_name(wrong)}")
         chosen["tasks"] = tuple(canonical_task_name(t) for t in tasks)
     chosen.setdefault("baselines", default_baselines(chosen.get("tasks", SUITES["general"])))
     if chosen.get("data_dir"):
@@ -433,6 +434,21 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
 #: The settings of where and how fast a run's code runs, not of what it computes: a resume takes them edited in its
 #: config.json (a bigger machine's workers), with a note; an edit of any other setting is refused.
 RUNTIME_SETTINGS = frozenset({"workers", "timeout", "gpus_per_job", "address", "data_dir"})
+
+
+def _as_name(task: Any) -> str:
+    """For a function given as a task: how to name it instead (``'FILE.py:FUNCTION'``, which workers import)."""
+    try:
+        source = inspect.getsourcefile(task) if callable(task) else None
+    except TypeError:  # a built-in
+        source = None
+    if source is None or not Path(source).is_file() or not hasattr(task, "__name__"):  # a notebook's cell, say
+        return (
+            "; a user task is named 'FILE.py:FUNCTION', a function in a file that the workers import"
+            if callable(task)
+            else ""
+        )
+    return f"; name the function instead: tasks=[{f'{source}:{task.__name__}'!r}]"
 
 
 def restated(

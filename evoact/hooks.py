@@ -114,11 +114,13 @@ def _checked(subscriber: Any) -> Hook:
         )
     for event in EVENTS:  # an event method must take what the event gives, or it would fail mid-run
         mine, declared = (inspect.signature(getattr(hook, event)) for hook in (subscriber, Hook()))
-        if len(mine.parameters) != len(declared.parameters):  # events pass their arguments by position
+        try:
+            mine.bind(*declared.parameters)  # events pass their arguments by position; *args takes any
+        except TypeError:
             raise HookError(
                 f"hook {name}.{event} takes ({', '.join(mine.parameters)}); the event gives"
                 f" ({', '.join(declared.parameters)})"
-            )
+            ) from None
     return subscriber
 
 

@@ -1,5 +1,8 @@
 """Hooks: a subscriber is a declared ``Hook``; one with a method that no event calls is refused when registered."""
 
+import subprocess
+import sys
+
 import pytest
 
 from evoact.hooks import EVENTS, Checkpoints, Hook, HookError, Hooks
@@ -70,3 +73,22 @@ def test_an_event_method_that_takes_other_arguments_is_refused():
 
     with pytest.raises(HookError, match=r"Short.step takes \(index\); the event gives \(index, state\)"):
         Hooks(Short())
+
+
+def test_an_event_method_that_takes_anything_is_a_hook_and_the_hooks_module_is_named_from_evoact():
+    import evoact
+
+    heard = []
+
+    class Any(evoact.hooks.Hook):
+        def finished(self, *args, **kwargs) -> None:
+            heard.append(args)
+
+        def step(self, index, state=None, extra=None) -> None:
+            heard.append(index)
+
+    Hooks(Any()).step(3, {})
+    assert heard == [3]
+    script = "import evoact; print(evoact.hooks.Hook.__name__, evoact.loggers.MLflowLogger.__name__)"  # a fresh import
+    said = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert said.split() == ["Hook", "MLflowLogger"]

@@ -502,10 +502,16 @@ def test_an_id_past_64_bits_is_no_candidate_rather_than_a_damaged_file(cli, smal
         evoact.open_run(small_run).candidate(10**20)
 
 
+def _own_task(make_activation, seed, epochs):  # a notebook user's task, given as the function itself
+    return {"val_acc": 1.0}
+
+
 @pytest.mark.parametrize(
     "arguments, error, said",
     [
         (dict(tasks=[1]), ValueError, "tasks must be task names (text), got 1"),
+        (dict(tasks=[_own_task]), ValueError, f"; name the function instead: tasks=['{__file__}:_own_task']"),
+        (dict(tasks=[len]), ValueError, "; a user task is named 'FILE.py:FUNCTION', a function in a file that"),
         (dict(name=1), TypeError, "name must be text, got int"),
         (dict(budget=["tiny"]), ValueError, "unknown budget ['tiny']"),
         (dict(callbacks=None), TypeError, "callbacks must be a list of evoact.hooks.Hook, got NoneType"),
