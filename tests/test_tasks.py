@@ -1,3 +1,4 @@
+import os
 import pickle
 import re
 from pathlib import Path
@@ -417,6 +418,11 @@ def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
         get_task("my_tasks:godo")
     with pytest.raises(ValueError, match="cannot import no_such_module"):
         get_task("no_such_module:f")
+    with pytest.raises(ValueError, match=rf"imported from the folder the command runs in \({re.escape(os.getcwd())}\)"):
+        get_task("no_such_module:f")  # run from another folder than the search's: where it is looked for
+    (tmp_path / "needs.py").write_text("import not_installed_here\n")
+    with pytest.raises(ValueError, match="cannot import needs \\(No module named 'not_installed_here'\\)$"):
+        get_task("needs:f")  # the module is found; what it imports is not
     with pytest.raises(ValueError, match="no such file"):
         get_task(str(tmp_path / "absent.py") + ":f")
     (tmp_path / "typo.py").write_text("def f(make_activation, seed, epochs)\n    return {}\n")

@@ -165,6 +165,12 @@ def _import_failure(target: str, exc: BaseException) -> str:
     """Why importing a user's module failed, in one line, with the place in their file where Python can tell it."""
     if isinstance(exc, SyntaxError):
         return f"{exc.filename}, line {exc.lineno}: {exc.msg}"
+    if isinstance(exc, ModuleNotFoundError) and exc.name == target.split(".")[0] and not target.endswith(".py"):
+        return (
+            f"cannot import {target} (no module {exc.name!r} here): a MODULE:FUNCTION task is imported from the"
+            f" folder the command runs in ({os.getcwd()}) or PYTHONPATH; run it where the search ran, or name the"
+            " task by its file, FILE.py:FUNCTION"
+        )
     if isinstance(exc, ImportError):
         return f"cannot import {target} ({' '.join(str(exc).split())})"
     frames = traceback.extract_tb(exc.__traceback__)
