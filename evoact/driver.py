@@ -116,6 +116,7 @@ def run_search(
         with contextlib.suppress(RunStoreError, sqlite3.Error):
             if not any(r.status != Status.PENDING for r in RunStore.open(run_dir).candidates()):
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing was evaluated: nothing to keep or resume
+                exc.add_note(f"evoact: stopped before the first evaluation; no run directory was kept ({run_dir})")
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not run_dir.exists():
             raise RunStoreError(
                 f"{run_dir.parent}: the disk is full; no run was kept, as nothing was evaluated (free space, then"

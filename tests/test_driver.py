@@ -941,3 +941,17 @@ def test_a_disk_too_full_or_read_only_to_start_a_run_says_so_and_leaves_nothing_
             run_search(config, read_only / "new", Console(file=io.StringIO()))
     finally:
         subprocess.run(["umount", str(read_only)], check=True)
+
+
+def test_a_search_stopped_before_its_first_evaluation_keeps_no_run_and_says_so_from_python_too(tmp_path):
+    """The command line says "no run directory was kept"; a script's traceback says it too, with the path."""
+
+    class CtrlC(evoact.hooks.Hook):
+        def start(self, config) -> None:
+            raise KeyboardInterrupt
+
+    run = tmp_path / "runs" / "early"
+    with pytest.raises(KeyboardInterrupt) as caught:
+        run_search(make_config("tiny", tasks=("feynman-mlp",)), run, Console(file=io.StringIO()), callbacks=[CtrlC()])
+    assert not run.exists()
+    assert caught.value.__notes__ == [f"evoact: stopped before the first evaluation; no run directory was kept ({run})"]
