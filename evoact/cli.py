@@ -586,7 +586,15 @@ def runs(folder: Path, as_json: bool) -> None:
             and click.get_current_context().get_parameter_source("folder") != ParameterSource.DEFAULT
         ):
             _fail(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
-        console.print(f"no runs in {shown(str(folder))}", highlight=False)
+        if folder.is_dir():
+            console.print(f"no runs in {shown(str(folder))}", highlight=False)
+        else:  # the default folder, absent: probably run from another folder than the searches
+            console.print(
+                f"no runs: no {shown(str(folder))} folder in {shown(os.getcwd())} (searches make their runs in"
+                f" ./{RUNS_ROOT} of the folder they run in; give another folder: evoact runs FOLDER)",
+                highlight=False,
+                soft_wrap=True,
+            )
         return
     print_runs(folder, overviews, unreadable)
 

@@ -695,3 +695,14 @@ def test_a_report_into_a_run_on_a_read_only_disk_says_where_else_to_write_it(run
 def test_runs_and_dashboard_pointed_at_one_run_say_so(small_run, command):
     result = CliRunner().invoke(main, [*command, str(small_run)])
     assert result.exit_code == 1 and f"{small_run} is a run, not a folder of runs: evoact " in result.output
+
+
+def test_runs_in_a_folder_without_runs_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    said = CliRunner().invoke(main, ["runs"], terminal_width=300)
+    assert said.exit_code == 0 and " ".join(said.output.split()) == (
+        f"no runs: no runs folder in {tmp_path} (searches make their runs in ./runs of the folder they run in;"
+        " give another folder: evoact runs FOLDER)"
+    )
+    (tmp_path / "runs").mkdir()
+    assert CliRunner().invoke(main, ["runs"]).output == "no runs in runs\n"
