@@ -17,7 +17,7 @@ from click.core import ParameterSource
 from rich.table import Table
 
 from evoact.api import Run, open_run
-from evoact.config import BOUNDS, BUDGETS, check, make_config
+from evoact.config import BOUNDS, BUDGETS, SearchConfig, check, make_config
 from evoact.export import EXPORTERS
 from evoact.formula import DEFAULT_CONSTANT, constant_names, unknown_constant
 from evoact.hooks import Hook
@@ -291,8 +291,8 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     run_dir = run_dir_for(config, runs_dir, name)
     _read(RunStore.check_new, run_dir)  # before the run is announced
     console.print(
-        f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))} ({config.budget}"
-        f" budget, seed {config.seed}) into [bold]{shown(run_dir)}[/]",
+        f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))}"
+        f" ({_budget_said(config)}, seed {config.seed}) into [bold]{shown(run_dir)}[/]",
         highlight=False,
         soft_wrap=not console.is_terminal,  # a log keeps the run directory on the line that names it
     )
@@ -384,6 +384,26 @@ def resume(
             run, trust_user_tasks=trust, address=address, data_dir=data_dir, stop=stop, callbacks=callbacks
         ),
     )
+
+
+def _budget_said(config: SearchConfig) -> str:
+    """The budget, with the sizes given in place of its own, and its racing where they made the search smaller (racing
+    costs the same trainings however small the rest is)."""
+    budget = BUDGETS[config.budget]
+    sizes = {
+        "population": config.evolution.population,
+        "offspring": config.evolution.offspring,
+        "generations": config.generations,
+    }
+    changed = [f"{name} {value}" for name, value in sizes.items() if value != budget[name]]
+    if not changed:
+        return f"{config.budget} budget"
+    racing = (
+        f"; racing its top {config.race_top} on {config.race_seeds} seeds (--race 0 turns it off)"
+        if config.race_top and any(value < budget[name] for name, value in sizes.items())
+        else ""
+    )
+    return f"{config.budget} budget with {', '.join(changed)}{racing}"
 
 
 def _after_interrupt(run_dir: Path) -> str:

@@ -706,3 +706,16 @@ def test_runs_in_a_folder_without_runs_says_where_it_looked(tmp_path, monkeypatc
     )
     (tmp_path / "runs").mkdir()
     assert CliRunner().invoke(main, ["runs"]).output == "no runs in runs\n"
+
+
+def test_a_search_made_smaller_than_its_budget_says_so_and_how_to_turn_its_racing_off(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    common = ["search", "--task", "feynman-mlp", "--address", "127.0.0.1:1"]  # refused after the announcement
+    small = CliRunner().invoke(main, [*common, "--population", "8", "--offspring", "6", "--generations", "3"])
+    assert (
+        "(quick budget with population 8, offspring 6, generations 3; racing its top 5 on 3 seeds (--race 0 turns"
+        " it off), seed 0)" in " ".join(small.output.split())
+    )
+    plain = CliRunner().invoke(main, [*common, "--budget", "tiny", "--generations", "3"])
+    assert "(tiny budget with generations 3, seed 0)" in plain.output  # larger than tiny, which races nothing
+    assert "(quick budget, seed 0)" in CliRunner().invoke(main, common).output
