@@ -26,6 +26,8 @@ from evoact.screening.probe import probe_points
 #: Relative RMS difference under which a match counts as a rediscovery.
 REDISCOVERY = 0.01
 _BETAS = np.geomspace(0.05, 20.0, 121)
+#: How much closer a known function of -x must be than the function itself to be named instead.
+MIRROR_MARGIN = 1e-6
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ CATALOG: tuple[Known, ...] = (
 
 @dataclass(frozen=True)
 class Match:
-    """How close a formula is to a known activation."""
+    """How close a formula is to a known activation, or to it of ``-x`` (``Min(0, x)`` is ``-1 × ReLU of -x``)."""
 
     name: str
     formula: str
@@ -157,6 +159,7 @@ class Match:
     distance: float  # relative RMS difference on the probe points after fitting scale and beta
     scale: float
     beta: float | None
+    mirrored: bool = False  # the known function of -x: a network's weights flip the sign of its inputs for it
 
     @property
     def rediscovery(self) -> bool:
@@ -168,7 +171,7 @@ class Match:
         """The known function as the formula is it: scaled (``-2 × Mish``) and at its ``beta``, where they are not 1."""
         scale = "" if abs(self.scale - 1) < 1e-3 else f"{self.scale:.3g} × "
         beta = "" if self.beta is None or abs(self.beta - 1) < 1e-3 else f" (beta = {self.beta:.3g})"
-        return f"{scale}{self.name}{beta}"
+        return f"{scale}{self.name}{beta}{' of -x' if self.mirrored else ''}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -188,9 +191,11 @@ def _catalog_values() -> list[tuple[Known, np.ndarray, np.ndarray | None]]:
 def nearest_known(formula: str | sp.Expr, params: dict[str, float] | None = None, top: int = 3) -> list[Match]:
     """The ``top`` closest catalog entries to a formula (its constants at ``params``, default 1)."""
     expr = as_expression(formula)
-    f = values_at(expr, probe_points(), constant_values(expr, params))
+    values = constant_values(expr, params)
+    f = values_at(expr, probe_points(), values)
+    mirrored = values_at(expr, -probe_points(), values)
     with np.errstate(all="ignore"):  # values too large to square are no catalog entry's: they compare as no match
-        return _nearest(f, top)
+        return _nearest(f, mirrored, top)
 
 
 def _fit(f: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -204,29 +209,40 @@ def _fit(f: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return scale, error
 
 
-def _nearest(f: np.ndarray, top: int) -> list[Match]:
+def _nearest(f: np.ndarray, mirrored: np.ndarray, top: int) -> list[Match]:
+    """The closest catalog entries to the values ``f`` on the probe points, or to ``mirrored``, those at ``-x``."""
     norm = float(np.sqrt(np.mean(f**2)))
     if not np.all(np.isfinite(f)) or norm == 0.0 or not math.isfinite(norm):
         return []
     matches = []
     for known, rows, betas in _catalog_values():
-        scale, error = _fit(f, rows)
-        best = int(np.argmin(error))
-        if not math.isfinite(error[best]):
-            continue
-        beta = None
-        if betas is not None:  # the grid's best beta, refined between its neighbours
-            beta = float(betas[best])
-            low, high = betas[max(best - 1, 0)], betas[min(best + 1, len(betas) - 1)]
-            fitted = minimize_scalar(
-                functools.partial(_beta_error, f, known.formula), bounds=(low, high), method="bounded"
-            )
-            if fitted.success and fitted.fun < error[best]:
-                beta = float(fitted.x)
-                (scale_at,), (error_at,) = _fit(f, _beta_row(known.formula, beta))
-                scale[best], error[best] = scale_at, error_at
-        matches.append(Match(known.name, known.formula, known.reference, float(error[best]), float(scale[best]), beta))
+        direct, flipped = _match(known, rows, betas, f), _match(known, rows, betas, mirrored, True)
+        if flipped is not None and (direct is None or flipped.distance < direct.distance - MIRROR_MARGIN):
+            direct = flipped  # a function as close either way (an odd one: tanh of -x is -tanh) is the direct one
+        if direct is not None:
+            matches.append(direct)
     return sorted(matches, key=lambda m: m.distance)[:top]
+
+
+def _match(
+    known: Known, rows: np.ndarray, betas: np.ndarray | None, f: np.ndarray, mirrored: bool = False
+) -> Match | None:
+    """``known``'s best fit to ``f`` over its output scale and ``beta`` (the grid's best, refined between its
+    neighbours); None where no row is finite."""
+    scale, error = _fit(f, rows)
+    best = int(np.argmin(error))
+    if not math.isfinite(error[best]):
+        return None
+    beta = None
+    if betas is not None:
+        beta = float(betas[best])
+        low, high = betas[max(best - 1, 0)], betas[min(best + 1, len(betas) - 1)]
+        fitted = minimize_scalar(functools.partial(_beta_error, f, known.formula), bounds=(low, high), method="bounded")
+        if fitted.success and fitted.fun < error[best]:
+            beta = float(fitted.x)
+            (scale_at,), (error_at,) = _fit(f, _beta_row(known.formula, beta))
+            scale[best], error[best] = scale_at, error_at
+    return Match(known.name, known.formula, known.reference, float(error[best]), float(scale[best]), beta, mirrored)
 
 
 def _beta_error(f: np.ndarray, formula: str, beta: float) -> float:

@@ -693,14 +693,15 @@ def inspect(
         table.add_row(name, shown(str(p["value"])), p["how"], shown(detail))
     console.print(table)
     table = Table(
-        title="nearest known activations (relative RMS distance after fitting output scale and beta)",
+        title="nearest known activations (relative RMS distance after fitting output scale and beta; 'of -x': the"
+        " known function of -x, as a network whose weights flip sign learns it)",
         title_justify="left",
     )
     for col in ("name", "distance", "scale", "beta", "verdict", "reference"):
         table.add_column(col, overflow="fold")
     for m in nearest:
         table.add_row(
-            m["name"],
+            m["name"] + (" of -x" if m["mirrored"] else ""),
             f"{m['distance']:.4f}",
             f"{m['scale']:.3g}",
             "-" if m["beta"] is None else f"{m['beta']:.3g}",

@@ -443,7 +443,12 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
             html_table(
                 ["nearest known", "distance", "rediscovery", "reference"],
                 [
-                    [m["name"], m["distance"], "yes" if m["rediscovery"] else "no", m["reference"]]
+                    [
+                        m["name"] + (" of -x" if m["mirrored"] else ""),
+                        m["distance"],
+                        "yes" if m["rediscovery"] else "no",
+                        m["reference"],
+                    ]
                     for m in info["nearest_known"]
                 ],
             )

@@ -56,3 +56,18 @@ def test_learnable_constants_of_the_formula_take_the_given_values():
 def test_a_rediscovery_is_described_with_its_scale_and_beta(formula, described):
     (match,) = nearest_known(formula, top=1)
     assert match.rediscovery and match.described == described
+
+
+@pytest.mark.parametrize(
+    "formula, described",
+    [
+        ("Min(0, x)", "-1 × ReLU of -x"),  # as ReLU trains, with its weights' signs flipped: no new function
+        ("-x + Max(-x, x)", "2 × ReLU of -x"),
+        ("-x/(1 + exp(x))", "SiLU / Swish of -x"),
+        ("tanh(x)", "Tanh"),  # odd: as close either way, named directly
+        ("Max(x, 0) + Min(x/5, 0)", "PReLU (beta = 0.2)"),
+    ],
+)
+def test_a_known_function_of_minus_x_is_a_rediscovery_named_so(formula, described):
+    (match,) = nearest_known(formula, top=1)
+    assert match.rediscovery and match.described == described
