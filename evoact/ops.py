@@ -40,6 +40,44 @@ class Softplus(sp.Function):
         return self.args[0].is_extended_real
 
 
+class SincSlope(sp.Function):
+    """sinc's slope, ``(u*cos(u) - sin(u))/u**2``, as one function: written so, it cancels near 0 (float32 gives -5e14
+    at u = 1e-20), so its op computes it from its series there."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        u = self.args[0]
+        return -sp.sinc(u) - 2 * SincSlope(u) / u
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return self.args[0].is_extended_real
+
+
+class Sinc(sp.sinc):
+    """SymPy's sinc, differentiated to ``SincSlope``: what ``compiler.derivative`` differentiates in its place."""
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return SincSlope(self.args[0])
+
+
+#: Below this |u| sinc's slope is its series, whose four terms are exact to 1e-12 there; beyond it the quotient loses
+#: at most about 1e-6 of its value to cancellation in float32.
+SINC_SERIES = 0.5
+_SERIES = "{0} * (-1 / 3 + {0} * {0} * (1 / 30 + {0} * {0} * (-1 / 840 + {0} * {0} / 45360)))"
+_CUDA_SERIES = "{0} * (T(-1) / T(3) + {0} * {0} * (T(1) / T(30) + {0} * {0} * (T(-1) / T(840) + {0} * {0} / T(45360))))"
+# where the series is taken, the quotient is fed 1 instead: neither branch is then 0/0, whose NaN slope would reach a
+# second derivative through torch.where
+_STAND_IN = "torch.where({0}.abs() < " + repr(SINC_SERIES) + ", torch.ones_like({0}), {0})"
+_JAX_STAND_IN = "_jnp.where(_jnp.abs({0}) < " + repr(SINC_SERIES) + ", 1.0, {0})"
+
+
+def _sinc_slope(u: torch.Tensor) -> torch.Tensor:
+    """sinc's slope: its series near 0, the quotient elsewhere."""
+    s = torch.where(u.abs() < SINC_SERIES, torch.ones_like(u), u)
+    u2 = u * u
+    series = u * (-1 / 3 + u2 * (1 / 30 + u2 * (-1 / 840 + u2 / 45360)))
+    return torch.where(u.abs() < SINC_SERIES, series, (s * torch.cos(s) - torch.sin(s)) / (s * s))
+
+
 def sigmoid(u: sp.Expr) -> sp.Expr:
     """Logistic sigmoid in SymPy's own vocabulary, so that it simplifies and differentiates."""
     return 1 / (1 + sp.exp(-u))
@@ -369,6 +407,20 @@ _TABLE = (
         formula="sinc",
         jax="_jnp.sinc({0} * " + repr(_INV_PI) + ")",
         cuda="({0} == T(0) ? T(1) : std::sin({0}) / {0})",
+    ),
+    Operation(
+        "sinc_slope",  # in backward programs only: no formula names it
+        1,
+        _sinc_slope,
+        f"torch.where({{0}}.abs() < {SINC_SERIES!r}, {_SERIES},"
+        f" ({_STAND_IN} * torch.cos({_STAND_IN}) - torch.sin({_STAND_IN})) / ({_STAND_IN} * {_STAND_IN}))",
+        34,
+        onnx=False,
+        sympy=SincSlope,
+        jax=f"_jnp.where(_jnp.abs({{0}}) < {SINC_SERIES!r}, {_SERIES}, ({_JAX_STAND_IN} * _jnp.cos({_JAX_STAND_IN})"
+        f" - _jnp.sin({_JAX_STAND_IN})) / ({_JAX_STAND_IN} * {_JAX_STAND_IN}))",
+        cuda=f"(std::abs({{0}}) < T({SINC_SERIES!r}) ? {_CUDA_SERIES}"
+        " : ({0} * std::cos({0}) - std::sin({0})) / ({0} * {0}))",
     ),
     Operation(
         "heaviside",

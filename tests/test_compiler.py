@@ -497,3 +497,26 @@ def test_jit_mode_differentiates_twice_on_cuda():
         (g,) = torch.autograd.grad(act(x).sum(), x, create_graph=True)
         seconds.append(torch.autograd.grad(g.sum(), x)[0])
     torch.testing.assert_close(seconds[0], seconds[1])
+
+
+@pytest.mark.parametrize("mode", ["symbolic", "fused", "jit"])
+def test_sincs_slope_near_0_is_its_series_not_a_quotient_that_cancels(tmp_path, mode):
+    """sinc (core_unit, ramachandran2017): its slope written (cos(u) - sinc(u))/u gave -5e14 in float32 at 1e-20."""
+    import importlib.util
+
+    from evoact.export import export_torch_module
+
+    points = [1e-30, 1e-20, 1e-8, 1e-4, 0.0, 0.3, 0.5, 0.7, 3.0, -2.0, -1e-6]
+    truth = torch.tensor(points, dtype=torch.float64)
+    true_slope = torch.where(truth == 0, 0.0, (truth * torch.cos(truth) - torch.sin(truth)) / truth**2)
+    true_slope[truth.abs() < 1e-3] = -truth[truth.abs() < 1e-3] / 3  # the series, where the quotient cancels
+    spec = importlib.util.spec_from_file_location(f"sinc_{mode}", export_torch_module(tmp_path / "sinc.py", "sinc(x)"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    exported = module.Activation()
+    for act in (compile_activation("sinc(x)", mode=mode), exported):
+        x = torch.tensor(points, requires_grad=True)
+        (slope,) = torch.autograd.grad(act(x).sum(), x, create_graph=True)
+        torch.testing.assert_close(slope.double(), true_slope, rtol=1e-5, atol=1e-7)
+        curve = torch.autograd.grad(slope.sum(), x)[0]  # the second derivative: -1/3 at 0, finite everywhere
+        assert torch.isfinite(curve).all() and curve[:5].tolist() == pytest.approx([-1 / 3] * 5, rel=1e-6)

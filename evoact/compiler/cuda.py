@@ -21,7 +21,7 @@ from evoact.native import PROGRAM_OPS
 MAX_PARAMS = 6
 #: float's largest finite value: the backward maps an infinite slope to it, as ``torch.nan_to_num`` does.
 _FLOAT_MAX = "T(3.4028234663852886e38)"
-#: Every backward's first function: its slopes' guard for 0/0 at a measure-zero point (sinc at 0), NaN to 0 and
+#: Every backward's first function: its slopes' guard for 0/0 at a measure-zero point (sin(x)/x at 0), NaN to 0 and
 #: infinite to finite, except at a NaN input, whose slopes stay as computed (as autograd gives them).
 GUARD = (
     "template <typename T> T evoact_finite(T s, T x) { return x != x ? s :"

@@ -95,7 +95,7 @@ def _function(forward: Program, backward: Program, mode: str) -> type[torch.auto
         slopes = run_program(backward, x, dict(zip(names, params)))
         if keep:  # NaN kept, for the caller to mend (``_mended``)
             return _gradients(grad, slopes)
-        # 0/0 at a measure-zero point (e.g. sinc at 0) must not poison the gradient where the forward is finite.
+        # 0/0 at a measure-zero point (e.g. sin(x)/x at 0) must not poison the gradient where the forward is finite.
         return _gradients(grad, [_finite(s, x) for s in slopes])
 
     def mended(x: torch.Tensor, grad: torch.Tensor, *params: torch.Tensor) -> list[torch.Tensor]:
@@ -157,7 +157,7 @@ def _mended(
     """``slope`` (of the input for ``k`` = 0, else of the ``k``-th constant) with each NaN replaced by a central
     difference of the forward in float64, where that is finite (else 0, as ``nan_to_num`` makes it). The symbolic
     derivative gives NaN where a factor overflows against one that underflows (x*tanh(exp(x)) above x = 88 in
-    float32: exp(x)*(1 - tanh(...)**2) is inf*0), or at 0/0 (sinc at 0); the difference gives the slope the function
+    float32: exp(x)*(1 - tanh(...)**2) is inf*0), or at 0/0 (sin(x)/x at 0); the difference gives the slope the function
     has there. Where autograd records (``create_graph``), the difference keeps the graph of ``x`` and the constants:
     differentiated again, it gives a difference of the slope, the second derivative."""
     if not torch.isnan(slope).any() or any(p.numel() != 1 for p in params.values()):

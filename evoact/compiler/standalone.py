@@ -84,7 +84,7 @@ def _slopes(x, *params):
 
 
 def _finite(slope, x):
-    # NaN slopes as 0 (0/0 at a point, such as sinc's at 0), except at a NaN input: as computed there, as autograd has
+    # NaN slopes as 0 (0/0 at a point, as sin(x)/x's at 0), except at a NaN input: as computed there, as autograd has
     return torch.where(torch.isnan(x), slope, torch.nan_to_num(slope, nan=0.0))
 
 

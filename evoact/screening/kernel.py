@@ -14,7 +14,7 @@ import numpy as np
 
 from evoact.compiler import Program
 from evoact.formula import DEFAULT_CONSTANT
-from evoact.ops import KERNEL_CODES
+from evoact.ops import KERNEL_CODES, SINC_SERIES
 
 # The op table's op codes, as globals numba compiles into the branches below.
 _ADD, _SUB, _MUL, _DIV, _NEG, _RECIPROCAL = (KERNEL_CODES[n] for n in ("add", "sub", "mul", "div", "neg", "reciprocal"))
@@ -24,9 +24,10 @@ _ASINH, _ATAN, _ERF, _ERFC, _ABS, _SIGN = (KERNEL_CODES[n] for n in ("asinh", "a
 _SIGMOID, _SOFTPLUS, _SINC, _HEAVISIDE, _MAXIMUM, _MINIMUM = (
     KERNEL_CODES[n] for n in ("sigmoid", "softplus", "sinc", "heaviside", "maximum", "minimum")
 )
-_CLAMP_MIN, _CLAMP_MAX, _FULL_LIKE, _BROADCAST = (
-    KERNEL_CODES[n] for n in ("clamp_min", "clamp_max", "full_like", "broadcast")
+_CLAMP_MIN, _CLAMP_MAX, _FULL_LIKE, _BROADCAST, _SINC_SLOPE = (
+    KERNEL_CODES[n] for n in ("clamp_min", "clamp_max", "full_like", "broadcast", "sinc_slope")
 )
+_SINC_SERIES = SINC_SERIES
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
@@ -180,6 +181,14 @@ def _run(op, areg, aconst, breg, bconst, nops, out, nparams, params, xs, values,
                     else:
                         r = math.sin(a) / a
                         dr = (math.cos(a) - r) / a * da
+                elif code == _SINC_SLOPE:  # the op's series near 0, the quotient elsewhere (ops.SincSlope)
+                    a2 = a * a
+                    if abs(a) < _SINC_SERIES:
+                        r = a * (-1.0 / 3.0 + a2 * (1.0 / 30.0 + a2 * (-1.0 / 840.0 + a2 / 45360.0)))
+                        dr = (-1.0 / 3.0 + a2 * (0.1 + a2 * (-1.0 / 168.0 + a2 / 6480.0))) * da
+                    else:
+                        r = (a * math.cos(a) - math.sin(a)) / a2
+                        dr = (-math.sin(a) / a - 2.0 * r / a) * da
                 elif code == _HEAVISIDE:
                     r, dr = (1.0 if a > 0.0 else (0.0 if a < 0.0 else 0.5)), 0.0
                 elif code == _MAXIMUM:
