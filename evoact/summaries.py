@@ -149,18 +149,27 @@ class Verdict(_Summary):
         return w.std is None or self.margin <= max(s for s in (w.std, b.std) if s is not None)
 
     @property
+    def judged(self) -> bool:
+        """A confirmation on fresh seeds judged the winner somewhere (a p-value on some task)."""
+        return any(c.verdict != "-" for c in (self.confirmed or {}).values())
+
+    @property
     def wins(self) -> bool:
-        """The winner leads the best baseline beyond seed noise (or a confirmation on fresh seeds found it better
-        somewhere), and no confirmation found it worse."""
+        """The winner leads the best baseline and no confirmation found it worse; once a confirmation on fresh seeds
+        judged it, only where it found it better somewhere (the search's own seeds chose it, so its lead there holds
+        the luck of being chosen), else where the lead is beyond seed noise."""
         if self.margin is None or self.margin <= 0 or self.confirmed_as("worse"):
             return False
-        return not self.within_noise or bool(self.confirmed_as("better"))
+        if self.judged:
+            return bool(self.confirmed_as("better"))
+        return not self.within_noise
 
     @property
     def note(self) -> str | None:
         """A warning when the run's best evolved function is not better than its best baseline, or leads it only
-        within seed noise (and no confirmation found it better), or when a confirmation on fresh seeds found it
-        significantly worse than a task's best baseline; else None."""
+        within seed noise (and no confirmation found it better), or beyond it where a confirmation did not find it
+        better, or when a confirmation on fresh seeds found it significantly worse than a task's best baseline; else
+        None."""
         b, w, notes = self.best_baseline, self.winner, []
         if b is not None and self.margin is not None and self.margin <= 0:
             notes.append(
@@ -184,6 +193,13 @@ class Verdict(_Summary):
             notes.append(
                 f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f}, {noise}{advice}"
             )
+        elif b is not None and self.margin is not None and self.judged and not self.wins:
+            if not self.confirmed_as("worse"):  # a lead beyond the spread, not borne out on fresh seeds
+                notes.append(
+                    f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f} in the"
+                    " search, but on fresh seeds (evoact confirm) it was not found better: the search chose it on its"
+                    " own seeds, so its lead there holds the luck of being chosen"
+                )
         if worse := self.confirmed_as("worse"):
             notes.append(f"on fresh seeds (evoact confirm) #{w.id} was significantly worse than {worse}")
         return "; ".join(notes) or None

@@ -129,5 +129,11 @@ def test_a_lead_within_noise_is_a_win_once_a_confirmation_finds_it_better_and_ne
     assert verdict("better").wins and verdict("better").note is None  # fresh seeds settled it
     assert not verdict("better", "worse").wins and "significantly worse than gelu" in verdict("better", "worse").note
     assert verdict(std=0.001).wins and verdict(std=0.001).note is None  # beyond both spreads
+    beyond = verdict("no significant difference", "-", std=0.001)  # fresh seeds judge it: the search's lead is luck
+    assert (
+        not beyond.wins and "in the search, but on fresh seeds (evoact confirm) it was not found better" in beyond.note
+    )
+    assert verdict("better", "no significant difference", std=0.001).wins  # better somewhere, worse nowhere
+    assert verdict("-", std=0.001).wins  # a confirmation that could judge nothing leaves the search's verdict
     one = verdict(std=None)  # the winner on one seed, the baseline raced: its luck is unknown
     assert not one.wins and "on one seed, which says nothing of its seeds' spread" in one.note
