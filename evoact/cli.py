@@ -362,7 +362,7 @@ def resume(
 ) -> None:
     """Continue an interrupted search (killed, crashed, stopped with Ctrl-C or by a stopping rule) where it stopped;
     stopping rules given here apply to this session."""
-    from evoact.driver import resume_search
+    from evoact.driver import check_edits, resume_search
 
     try:
         stop = stop_rules_from(rules)
@@ -370,11 +370,17 @@ def resume(
         _fail(str(exc))
     opened = _open(run)  # what is wrong with the directory, and trust for its code, before it is announced
     state, tasks = opened.state, opened.config.tasks
-    opened.close()
-    if state == RunState.FINISHED:
-        _fail(f"{run} already finished; there is nothing to resume")
-    if state == RunState.RUNNING:
-        _fail(f"{run} is being written by another evoact process (its search is running); wait for it or stop it first")
+    try:
+        if state == RunState.FINISHED:
+            _fail(f"{run} already finished; there is nothing to resume")
+        if state == RunState.RUNNING:
+            _fail(
+                f"{run} is being written by another evoact process (its search is running); wait for it or stop it"
+                " first"
+            )
+        _read(check_edits, opened.store)
+    finally:
+        opened.close()
     require_trusted(tasks, trust, "resume")
     callbacks = _callbacks(log_to)
     console.print(f"evoact: resuming [bold]{shown(str(run))}[/]", highlight=False)

@@ -223,14 +223,7 @@ def resume_search(
             raise RunStoreError(f"{run_dir} already finished; there is nothing to resume")
         run = RunReader(store)  # the one reader of a run's config and space
         config, notes = restated(run.config, address, data_dir)
-        edited = edited_settings(store)
-        if results := [name for name in edited if name not in RUNTIME_SETTINGS]:
-            raise RunStoreError(
-                f"{store.path / CONFIG_FILE} was edited since the run started ({', '.join(results)}): its results so"
-                " far were made under the settings it started with, and a resume would rank both together; restore"
-                " them, or start a new search"
-            )
-        if used := [name for name in edited if name not in ("address", "data_dir")]:  # stored ones are never used
+        if used := [name for name in check_edits(store) if name not in ("address", "data_dir")]:  # never used
             notes.append(
                 f"{CONFIG_FILE} was edited since the run started: resuming with "
                 + ", ".join(f"{name} {getattr(config, name)}" for name in used)
@@ -241,6 +234,20 @@ def resume_search(
         store.close()
         raise
     return _drive(store, config, space, True, console, notes, stop, callbacks)
+
+
+def check_edits(store: RunStore) -> list[str]:
+    """The settings of the run's config.json edited since it started, where a resume may take them (where its code
+    runs: ``RUNTIME_SETTINGS``); a ``RunStoreError`` naming any other edited setting, since the run's results so far
+    were made under the first."""
+    edited = edited_settings(store)
+    if results := [name for name in edited if name not in RUNTIME_SETTINGS]:
+        raise RunStoreError(
+            f"{store.path / CONFIG_FILE} was edited since the run started ({', '.join(results)}): its results so"
+            " far were made under the settings it started with, and a resume would rank both together; restore"
+            " them, or start a new search"
+        )
+    return edited
 
 
 def _same_code(store: RunStore, stored: dict[str, str], codes: dict[str, str]) -> None:

@@ -219,7 +219,20 @@ def _digests(config: dict[str, Any]) -> dict[str, str]:
             flat.update({f"{name}.{k}": v for k, v in value.items()})
         else:
             flat[name] = value
-    return {k: hashlib.sha256(json.dumps(v, sort_keys=True).encode()).hexdigest()[:16] for k, v in flat.items()}
+    return {
+        k: hashlib.sha256(json.dumps(_canonical(v), sort_keys=True).encode()).hexdigest()[:16] for k, v in flat.items()
+    }
+
+
+def _canonical(value: Any) -> Any:
+    """A setting as its meaning: a whole float as its int (``10000.0``, as a tool like jq rewrites it, is ``10000``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
 
 
 def edited_settings(store: RunStore) -> list[str]:

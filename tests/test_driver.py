@@ -433,6 +433,19 @@ def test_resume_refuses_a_database_that_lost_rows_its_checkpoint_names_and_a_con
         with pytest.raises(RunStoreError, match=match):
             resume_search(copy, Console(file=io.StringIO()))
         assert RunStore.open(copy).meta()["state"] == "interrupted"  # refused before anything was recorded
+    refused = CliRunner().invoke(main, ["resume", str(tmp_path / "seed")])  # refused before it is announced
+    assert refused.exit_code == 1 and "resuming" not in refused.output and "(seed)" in refused.output
+    copy = tmp_path / "reformatted"  # numbers written anew (jq writes 10000.0 as 10000): the same settings
+    shutil.copytree(run, copy)
+    store = RunStore.reopen(copy)
+    store.set_meta("state", "interrupted")
+    store.close()
+    text = (copy / "config.json").read_text()
+    (copy / "config.json").write_text(re.sub(r'(": -?\d+)\.0(?=[,\s}])', r"\1", text))  # JSON numbers, not text
+    assert (copy / "config.json").read_text() != text
+    said = io.StringIO()
+    resume_search(copy, Console(file=said, width=300))
+    assert "edited" not in said.getvalue() and RunStore.open(copy).meta()["state"] == "finished"
     copy = tmp_path / "workers"  # where and how fast it runs: taken, with a note
     shutil.copytree(run, copy)
     store = RunStore.reopen(copy)
