@@ -19,7 +19,7 @@ _API = {
     "load_search_space": "evoact.search_space",
 }
 #: The modules the README names by their dotted path (``evoact.hooks.Hook``), imported on first use as well.
-_MODULES = ("hooks", "loggers", "records", "summaries")
+_MODULES = ("benchtable", "formula", "hooks", "loggers", "records", "summaries", "tasks")
 __all__ = ["__version__", *_API]
 
 

@@ -438,17 +438,22 @@ RUNTIME_SETTINGS = frozenset({"workers", "timeout", "gpus_per_job", "address", "
 
 def _as_name(task: Any) -> str:
     """For a function given as a task: how to name it instead (``'FILE.py:FUNCTION'``, which workers import)."""
+    if not callable(task):
+        return ""
+    generic = "; a user task is named 'FILE.py:FUNCTION', a function defined at the top of a file the workers import"
     try:
-        source = inspect.getsourcefile(task) if callable(task) else None
+        source = inspect.getsourcefile(task)
     except TypeError:  # a built-in
-        source = None
-    if source is None or not Path(source).is_file() or not hasattr(task, "__name__"):  # a notebook's cell, say
+        return generic
+    name = getattr(task, "__qualname__", "")
+    if source is None or not Path(source).is_file() or not name.isidentifier():  # a notebook's, a lambda, a method
+        return generic
+    if getattr(task, "__module__", None) == "__main__":  # importing the script would run its search again
         return (
-            "; a user task is named 'FILE.py:FUNCTION', a function in a file that the workers import"
-            if callable(task)
-            else ""
+            f"{generic}: move {name} from this script into a file of its own (the workers would import the script,"
+            f" running it again) and give that file's path"
         )
-    return f"; name the function instead: tasks=[{f'{source}:{task.__name__}'!r}]"
+    return f"; name the function instead: tasks=[{f'{source}:{name}'!r}]"
 
 
 def restated(

@@ -117,11 +117,17 @@ def _checked(subscriber: Any) -> Hook:
         try:
             mine.bind(*declared.parameters)  # events pass their arguments by position; *args takes any
         except TypeError:
-            raise HookError(
-                f"hook {name}.{event} takes ({', '.join(mine.parameters)}); the event gives"
-                f" ({', '.join(declared.parameters)})"
-            ) from None
+            raise HookError(f"hook {name}.{event} takes {_shape(mine)}; the event gives {_shape(declared)}") from None
     return subscriber
+
+
+def _shape(signature: inspect.Signature) -> str:
+    """A method's parameters as written, without annotations: ``(candidate, *args, flag)``."""
+    plain = [
+        p.replace(annotation=inspect.Parameter.empty, default=inspect.Parameter.empty)
+        for p in signature.parameters.values()
+    ]
+    return str(signature.replace(parameters=plain, return_annotation=inspect.Signature.empty))
 
 
 class Hooks(Hook):

@@ -506,12 +506,26 @@ def _own_task(make_activation, seed, epochs):  # a notebook user's task, given a
     return {"val_acc": 1.0}
 
 
+def test_a_task_given_as_a_function_of_the_script_itself_is_told_to_move_it(tmp_path):
+    """Named by the script's own path, the workers would import the script, and run its search again, and again."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import evoact\n"
+        "def task(make_activation, seed, epochs):\n    return {'val_acc': 1.0}\n"
+        "evoact.search('tiny', tasks=[task], runs_dir='runs')\n"
+    )
+    said = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path).stderr
+    assert "move task from this script into a file of its own (the workers would import the script" in said
+    assert "name the function instead" not in said
+
+
 @pytest.mark.parametrize(
     "arguments, error, said",
     [
         (dict(tasks=[1]), ValueError, "tasks must be task names (text), got 1"),
         (dict(tasks=[_own_task]), ValueError, f"; name the function instead: tasks=['{__file__}:_own_task']"),
-        (dict(tasks=[len]), ValueError, "; a user task is named 'FILE.py:FUNCTION', a function in a file that"),
+        (dict(tasks=[len]), ValueError, "; a user task is named 'FILE.py:FUNCTION', a function defined at the top of"),
+        (dict(tasks=[lambda m, seed, epochs: {}]), ValueError, "; a user task is named 'FILE.py:FUNCTION', a function"),
         (dict(name=1), TypeError, "name must be text, got int"),
         (dict(budget=["tiny"]), ValueError, "unknown budget ['tiny']"),
         (dict(callbacks=None), TypeError, "callbacks must be a list of evoact.hooks.Hook, got NoneType"),
