@@ -395,15 +395,22 @@ def _unopenable(path: Path) -> bool:
 
 def _snapshot(path: Path) -> sqlite3.Connection:
     """The run's database with its log, read from a private copy into memory (the copy is removed at once)."""
-    with tempfile.TemporaryDirectory(prefix="evoact-read-") as folder:
-        for name in (DB_FILE, f"{DB_FILE}-wal"):
-            shutil.copyfile(path / name, Path(folder) / name)
-        source = sqlite3.connect(Path(folder) / DB_FILE)
-        try:
-            memory = sqlite3.connect(":memory:", isolation_level=None)
-            source.backup(memory)
-        finally:
-            source.close()
+    try:
+        with tempfile.TemporaryDirectory(prefix="evoact-read-") as folder:
+            for name in (DB_FILE, f"{DB_FILE}-wal"):
+                shutil.copyfile(path / name, Path(folder) / name)
+            source = sqlite3.connect(Path(folder) / DB_FILE)
+            try:
+                memory = sqlite3.connect(":memory:", isolation_level=None)
+                source.backup(memory)
+            finally:
+                source.close()
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise RunStoreError(
+            f"{path}: a run left with its log ({DB_FILE}-wal) in a folder this process cannot write is read from a"
+            f" copy, and none could be made in {tempfile.gettempdir()} ({reason}); set TMPDIR to a folder with room"
+        ) from None
     return memory
 
 

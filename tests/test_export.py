@@ -295,7 +295,7 @@ def test_an_exported_mish_is_differentiated_twice_as_compile_activations_is_not_
         mod = _load(export_torch_module(tmp_path / f"act{i}.py", formula))
         compiled = compile_activation(formula)
         assert mod.NATIVE and torch.isfinite(second(compiled)).all()
-        for act in (mod.Activation(), mod.Activation(fused=True), torch.compile(mod.Activation())):
+        for act in (mod.Activation(), mod.Activation(fused=True), torch.compile(mod.Activation()), mod.activation):
             slope = torch.autograd.grad(act(x).sum(), x)[0]  # a first derivative alone: torch's kernel
             assert torch.equal(slope, torch.autograd.grad(compiled(x).sum(), x)[0]), formula
             torch.testing.assert_close(second(act), second(compiled))

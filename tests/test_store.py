@@ -356,6 +356,11 @@ def test_a_killed_runs_copy_on_a_read_only_mount_is_read_whole_with_its_log(smal
     )
     store.close()
     assert sorted(p.name for p in archived.iterdir()) == before  # nothing made in the folder
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-room"))  # no copy can be made: said, not "damaged"
+    with pytest.raises(RunStoreError, match=r"is read from a copy, and none could be made in .*no-room.*set TMPDIR"):
+        RunStore.open(archived)
 
 
 def test_a_run_that_cannot_be_made_in_its_folder_names_the_folder_not_a_temporary_name(tmp_path):

@@ -66,7 +66,7 @@ def _derivatives(x: torch.Tensor{tensor_args}):
 
 def activation(x: torch.Tensor{param_args}) -> torch.Tensor:
     """Apply the activation elementwise to a tensor of any shape."""
-    return _activation(x{tensor_casts})
+    return {native_forward}(x{tensor_casts})
 
 
 def activation_derivatives(x: torch.Tensor{param_args}):
