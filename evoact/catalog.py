@@ -221,7 +221,8 @@ def _nearest(f: np.ndarray, mirrored: np.ndarray, top: int) -> list[Match]:
             direct = flipped  # a function as close either way (an odd one: tanh of -x is -tanh) is the direct one
         if direct is not None:
             matches.append(direct)
-    return sorted(matches, key=lambda m: m.distance)[:top]
+    # of entries as close (to rounding: softplus of -x is -1 × logsigmoid), the one of x first
+    return sorted(matches, key=lambda m: (round(m.distance, 9), m.mirrored))[:top]
 
 
 def _match(

@@ -405,7 +405,7 @@ def _budget_said(config: SearchConfig) -> str:
     if not changed:
         return f"{config.budget} budget"
     racing = (
-        f"; racing its top {config.race_top} on {config.race_seeds} seeds (--race 0 turns it off)"
+        f"; racing the top {config.race_top} on {config.race_seeds} seeds, which --race 0 turns off"
         if config.race_top and any(value < budget[name] for name, value in sizes.items())
         else ""
     )
@@ -614,6 +614,8 @@ def runs(folder: Path, as_json: bool) -> None:
             _fail(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
         if folder.is_dir():
             console.print(f"no runs in {shown(str(folder))}", highlight=False)
+        elif folder.exists():
+            _fail(f"{folder}: not a folder")
         else:  # the default folder, absent: probably run from another folder than the searches
             console.print(
                 f"no runs: no {shown(str(folder))} folder in {shown(os.getcwd())} (searches make their runs in"

@@ -217,6 +217,11 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         print_confirmation(summary.confirmation)
 
 
+def _bare(described: str | None) -> str | None:
+    """A rediscovery's description without its input's sign (``Mish of -x`` is Mish, not rescaled)."""
+    return None if described is None else described.removesuffix(" of -x")
+
+
 def _task_scores(metrics: dict[str, str], rows: list[tuple[Candidate, Mapping[str, TaskMean]]]) -> None:
     """Each task's validation measure of the ranked rows: accuracy (higher is better) or loss (lower is better); a
     raced row's is the mean over its seeds, with their number."""
@@ -285,7 +290,7 @@ def print_verdict(verdict: Verdict | None, tables: str) -> None:
     if verdict.known_as:
         console.print(
             f"best evolved: #{verdict.winner.id} is {shown(verdict.rediscovery or verdict.known_as)}, a published"
-            f" function{'' if verdict.rediscovery in (None, verdict.known_as) else ' rescaled'} (a rediscovery:"
+            f" function{'' if _bare(verdict.rediscovery) in (None, verdict.known_as) else ' rescaled'} (a rediscovery:"
             " `evoact inspect` says how close)",
             highlight=False,
         )

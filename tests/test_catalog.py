@@ -66,6 +66,7 @@ def test_a_rediscovery_is_described_with_its_scale_and_beta(formula, described):
         ("-x/(1 + exp(x))", "SiLU / Swish of -x"),
         ("tanh(x)", "Tanh"),  # odd: as close either way, named directly
         ("Max(x, 0) + Min(x/5, 0)", "PReLU (beta = 0.2)"),
+        ("log(1 + exp(-x))", "-1 × LogSigmoid"),  # as close as Softplus of -x, to rounding: the one of x first
     ],
 )
 def test_a_known_function_of_minus_x_is_a_rediscovery_named_so(formula, described):

@@ -704,6 +704,9 @@ def test_runs_in_a_folder_without_runs_says_where_it_looked(tmp_path, monkeypatc
         f"no runs: no runs folder in {tmp_path} (searches make their runs in ./runs of the folder they run in;"
         " give another folder: evoact runs FOLDER)"
     )
+    (tmp_path / "runs").write_text("a file")
+    assert CliRunner().invoke(main, ["runs"]).output == "Error: runs: not a folder\n"
+    (tmp_path / "runs").unlink()
     (tmp_path / "runs").mkdir()
     assert CliRunner().invoke(main, ["runs"]).output == "no runs in runs\n"
 
@@ -713,8 +716,8 @@ def test_a_search_made_smaller_than_its_budget_says_so_and_how_to_turn_its_racin
     common = ["search", "--task", "feynman-mlp", "--address", "127.0.0.1:1"]  # refused after the announcement
     small = CliRunner().invoke(main, [*common, "--population", "8", "--offspring", "6", "--generations", "3"])
     assert (
-        "(quick budget with population 8, offspring 6, generations 3; racing its top 5 on 3 seeds (--race 0 turns"
-        " it off), seed 0)" in " ".join(small.output.split())
+        "(quick budget with population 8, offspring 6, generations 3; racing the top 5 on 3 seeds, which --race 0"
+        " turns off, seed 0)" in " ".join(small.output.split())
     )
     plain = CliRunner().invoke(main, [*common, "--budget", "tiny", "--generations", "3"])
     assert "(tiny budget with generations 3, seed 0)" in plain.output  # larger than tiny, which races nothing

@@ -157,12 +157,15 @@ def test_load_activation_refuses_a_mistyped_path_or_a_folder_that_would_parse_as
     for given, said in (
         ("my_act", "'my_act' is no file, and as a formula it has no x"),  # the .py forgotten: not beta-like constants
         ("runs/my_act", "'runs/my_act' is no file, and as a formula it has no x"),
-        ("runs", "runs is a folder; give an exported file in it"),
+        ("runs", r"runs is a folder; give an exported file \(of a run: evoact export RUN -o my_act.py\)"),
+        ("", "'' is no file, nor a formula: empty formula"),
         ("x*(", "'x\\*\\(' is no file, nor a formula: position 3"),
     ):
         with pytest.raises(ValueError, match=said):
             load_activation(given)
     assert load_activation("my_act.py").params["beta"].item() == 1.5
+    (tmp_path / "tanh(x)").mkdir()  # a formula in x is one, whatever folder bears its name
+    assert load_activation("tanh(x)").program.formula == "tanh(x)"
     assert load_activation("x*sigmoid(beta*x)", {"beta": 2.0}).params["beta"].item() == 2.0
 
 

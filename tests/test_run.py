@@ -562,3 +562,18 @@ def test_a_finished_run_without_a_fitness_is_not_said_to_have_none_yet(cli, smal
     assert "no evolved candidate has a fitness (the run finished without one); give an ID" in out.stderr
     with pytest.raises(ValueError, match=re.escape("fitness (the run finished without one); nothing to export")):
         evoact.open_run(run).export(tmp_path / "b.py")
+
+
+def test_a_best_evolved_candidate_that_is_a_known_function_of_minus_x_is_named_so_not_rescaled(small_run, tmp_path):
+    import shutil
+
+    from evoact.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    store = RunStore.reopen(run)
+    mirrored = store.add_candidate("-x*tanh(log(exp(-x) + 1))", "mutation", generation=1, nodes=7)  # Mish of -x
+    store.record_result(mirrored, Outcome("ok", fitness=0.99, val_acc=0.99))
+    store.close()
+    shown = " ".join(CliRunner().invoke(main, ["show", str(run)]).output.split())
+    assert f"best evolved: #{mirrored} is Mish of -x, a published function (a rediscovery" in shown

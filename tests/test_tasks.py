@@ -420,6 +420,8 @@ def test_user_task_from_a_module_and_bad_specs(tmp_path, monkeypatch):
         get_task("no_such_module:f")
     with pytest.raises(ValueError, match=rf"imported from the folder the command runs in \({re.escape(os.getcwd())}\)"):
         get_task("no_such_module:f")  # run from another folder than the search's: where it is looked for
+    with pytest.raises(ValueError, match=r"a path names a task by its file, with .py: nodir/nomod.py:FUNCTION"):
+        get_task("nodir/nomod:f")
     (tmp_path / "needs.py").write_text("import not_installed_here\n")
     with pytest.raises(ValueError, match="cannot import needs \\(No module named 'not_installed_here'\\)$"):
         get_task("needs:f")  # the module is found; what it imports is not

@@ -68,18 +68,22 @@ def load_activation(path_or_formula: str | Path, params: dict[str, float] | None
             warnings.warn(f"load_activation: {problem}; ignored", UserWarning, stacklevel=2)
         return compile_activation(expr, {**stored, **(params or {})})
     text = str(path_or_formula)
-    if _is_folder(text):
-        raise ValueError(f"load_activation: {text} is a folder; give an exported file in it (evoact export writes one)")
     try:
         expr = parse(text)
     except FormulaError as exc:
-        raise FormulaError(f"{text!r} is no file, nor a formula: {exc}") from None
-    if X not in expr.free_symbols:  # a mistyped path parses as constants: a constant function is no activation
-        raise ValueError(
+        expr, problem = None, f"{text!r} is no file, nor a formula: {exc}"
+    else:
+        problem = (
             f"load_activation: {text!r} is no file, and as a formula it has no x (a constant function); give the"
             " exported file's path (my_act.py, a .json or a SymPy file) or a formula in x"
         )
-    return compile_activation(expr, params)
+    if expr is not None and X in expr.free_symbols:  # a formula in x, even where a folder has its name
+        return compile_activation(expr, params)
+    if text.strip() and _is_folder(text):  # a mistyped path parses as constants: a constant function is no activation
+        raise ValueError(
+            f"load_activation: {text} is a folder; give an exported file (of a run: evoact export RUN -o my_act.py)"
+        )
+    raise (FormulaError if expr is None else ValueError)(problem)
 
 
 def read_exported(path: str | Path) -> tuple[str, dict[str, float]]:

@@ -165,11 +165,13 @@ def _import_failure(target: str, exc: BaseException) -> str:
     """Why importing a user's module failed, in one line, with the place in their file where Python can tell it."""
     if isinstance(exc, SyntaxError):
         return f"{exc.filename}, line {exc.lineno}: {exc.msg}"
+    if isinstance(exc, ModuleNotFoundError) and not target.endswith(".py") and "/" in target:
+        return f"cannot import {target}: a path names a task by its file, with .py: {target}.py:FUNCTION"
     if isinstance(exc, ModuleNotFoundError) and exc.name == target.split(".")[0] and not target.endswith(".py"):
         return (
             f"cannot import {target} (no module {exc.name!r} here): a MODULE:FUNCTION task is imported from the"
-            f" folder the command runs in ({os.getcwd()}) or PYTHONPATH; run it where the search ran, or name the"
-            " task by its file, FILE.py:FUNCTION"
+            f" folder the command runs in ({os.getcwd()}) or PYTHONPATH; run the command there, or name the task"
+            " by its file, FILE.py:FUNCTION"
         )
     if isinstance(exc, ImportError):
         return f"cannot import {target} ({' '.join(str(exc).split())})"
