@@ -59,23 +59,79 @@ class Sinc(sp.sinc):
         return SincSlope(self.args[0])
 
 
-#: Below this |u| sinc's slope is its series, whose four terms are exact to 1e-12 there; beyond it the quotient loses
-#: at most about 1e-6 of its value to cancellation in float32.
-SINC_SERIES = 0.5
-_SERIES = "{0} * (-1 / 3 + {0} * {0} * (1 / 30 + {0} * {0} * (-1 / 840 + {0} * {0} / 45360)))"
-_CUDA_SERIES = "{0} * (T(-1) / T(3) + {0} * {0} * (T(1) / T(30) + {0} * {0} * (T(-1) / T(840) + {0} * {0} / T(45360))))"
-# where the series is taken, the quotient is fed 1 instead: neither branch is then 0/0, whose NaN slope would reach a
-# second derivative through torch.where
-_STAND_IN = "torch.where({0}.abs() < " + repr(SINC_SERIES) + ", torch.ones_like({0}), {0})"
-_JAX_STAND_IN = "_jnp.where(_jnp.abs({0}) < " + repr(SINC_SERIES) + ", 1.0, {0})"
+#: Below this |u| sinc's slope is its series, ``SINC_TERMS`` terms of it, exact to 1e-13 of its value there; beyond
+#: it the quotient ``(cos(u) - sin(u)/u)/u`` loses at most about 1e-7 of its value to cancellation in float32 (it is
+#: never written with u**2, which overflows in float16 from 256).
+SINC_SERIES = 1.0
+#: The series' coefficients of u, u**3, ..., u**13: (-1)**k * 2k/(2k+1)!.
+SINC_TERMS = tuple((-1) ** k * 2 * k / math.factorial(2 * k + 1) for k in range(1, 8))
+
+
+def _horner(t: str, u2: str, number: Callable[[float], str]) -> str:
+    """The series of sinc's slope at ``t`` as source, with ``u2`` for t*t and ``number`` writing a coefficient."""
+    inner = number(SINC_TERMS[-1])
+    for c in reversed(SINC_TERMS[:-1]):
+        inner = f"{number(c)} + {u2} * ({inner})"
+    return f"{t} * ({inner})"
+
+
+# Each branch is fed a stand-in where the other is taken (0 to the series, 1 to the quotient): neither is then infinite
+# or 0/0, whose slope, times torch.where's zero, would be NaN in a second derivative.
+_TORCH_SLOPE = (
+    "(lambda u, t, s: torch.where(u.abs() < {limit}, {series}, (torch.cos(s) - torch.sin(s) / s) / s))"
+    "({{0}}, torch.where({{0}}.abs() < {limit}, {{0}}, torch.zeros_like({{0}})),"
+    " torch.where({{0}}.abs() < {limit}, torch.ones_like({{0}}), {{0}}))"
+).format(limit=SINC_SERIES, series=_horner("t", "t * t", repr))
+_JAX_SLOPE = (
+    "(lambda u, t, s: _jnp.where(_jnp.abs(u) < {limit}, {series}, (_jnp.cos(s) - _jnp.sin(s) / s) / s))"
+    "({{0}}, _jnp.where(_jnp.abs({{0}}) < {limit}, {{0}}, 0.0), _jnp.where(_jnp.abs({{0}}) < {limit}, 1.0, {{0}}))"
+).format(limit=SINC_SERIES, series=_horner("t", "t * t", repr))
+_CUDA_SLOPE = "(std::abs({{0}}) < T({limit}) ? {series} : (std::cos({{0}}) - std::sin({{0}}) / {{0}}) / {{0}})".format(
+    limit=SINC_SERIES, series=_horner("{0}", "{0} * {0}", lambda c: f"T({c!r})")
+)
 
 
 def _sinc_slope(u: torch.Tensor) -> torch.Tensor:
-    """sinc's slope: its series near 0, the quotient elsewhere."""
-    s = torch.where(u.abs() < SINC_SERIES, torch.ones_like(u), u)
-    u2 = u * u
-    series = u * (-1 / 3 + u2 * (1 / 30 + u2 * (-1 / 840 + u2 / 45360)))
-    return torch.where(u.abs() < SINC_SERIES, series, (s * torch.cos(s) - torch.sin(s)) / (s * s))
+    """sinc's slope: its series near 0, the quotient elsewhere (``_TORCH_SLOPE``'s computation)."""
+    small = u.abs() < SINC_SERIES
+    t = torch.where(small, u, torch.zeros_like(u))
+    s = torch.where(small, torch.ones_like(u), u)
+    u2 = t * t
+    series = t * SINC_TERMS[-1]
+    for c in reversed(SINC_TERMS[:-1]):
+        series = t * c + u2 * series
+    return torch.where(small, series, (torch.cos(s) - torch.sin(s) / s) / s)
+
+
+class _Sinc(torch.autograd.Function):
+    """Torch's sinc of u (not of u/pi), whose slope is ``_sinc_slope``: torch's own backward cancels near 0, and
+    differentiated again that is what a second derivative through it gives."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(u: torch.Tensor) -> torch.Tensor:
+        return torch.sinc(u * _INV_PI)
+
+    @staticmethod
+    def setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple, output: torch.Tensor) -> None:
+        ctx.save_for_backward(*inputs)
+        ctx.save_for_forward(*inputs)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        (u,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        return grad * _sinc_slope(u)
+
+    @staticmethod
+    def jvp(ctx: torch.autograd.function.FunctionCtx, tangent: torch.Tensor) -> torch.Tensor:
+        (u,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        return tangent * _sinc_slope(u)
+
+
+def _sinc(u: torch.Tensor) -> torch.Tensor:
+    """sinc of u, with the stable slope where it may be differentiated."""
+    return _Sinc.apply(u) if u.requires_grad and torch.is_grad_enabled() else torch.sinc(u * _INV_PI)
 
 
 def sigmoid(u: sp.Expr) -> sp.Expr:
@@ -399,7 +455,7 @@ _TABLE = (
     Operation(
         "sinc",
         1,
-        lambda u: torch.sinc(u * _INV_PI),
+        _sinc,
         "torch.sinc({0} * " + repr(_INV_PI) + ")",
         26,
         onnx=False,
@@ -412,15 +468,12 @@ _TABLE = (
         "sinc_slope",  # in backward programs only: no formula names it
         1,
         _sinc_slope,
-        f"torch.where({{0}}.abs() < {SINC_SERIES!r}, {_SERIES},"
-        f" ({_STAND_IN} * torch.cos({_STAND_IN}) - torch.sin({_STAND_IN})) / ({_STAND_IN} * {_STAND_IN}))",
+        _TORCH_SLOPE,
         34,
         onnx=False,
         sympy=SincSlope,
-        jax=f"_jnp.where(_jnp.abs({{0}}) < {SINC_SERIES!r}, {_SERIES}, ({_JAX_STAND_IN} * _jnp.cos({_JAX_STAND_IN})"
-        f" - _jnp.sin({_JAX_STAND_IN})) / ({_JAX_STAND_IN} * {_JAX_STAND_IN}))",
-        cuda=f"(std::abs({{0}}) < T({SINC_SERIES!r}) ? {_CUDA_SERIES}"
-        " : ({0} * std::cos({0}) - std::sin({0})) / ({0} * {0}))",
+        jax=_JAX_SLOPE,
+        cuda=_CUDA_SLOPE,
     ),
     Operation(
         "heaviside",

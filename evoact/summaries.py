@@ -197,8 +197,8 @@ class Verdict(_Summary):
             if not self.confirmed_as("worse"):  # a lead beyond the spread, not borne out on fresh seeds
                 notes.append(
                     f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f} in the"
-                    " search, but on fresh seeds (evoact confirm) it was not found better: the search chose it on its"
-                    " own seeds, so its lead there holds the luck of being chosen"
+                    " search, but on fresh seeds (evoact confirm) it was not found better on any task judged: the"
+                    " search chose it on its own seeds and tasks, so its lead there holds the luck of being chosen"
                 )
         if worse := self.confirmed_as("worse"):
             notes.append(f"on fresh seeds (evoact confirm) #{w.id} was significantly worse than {worse}")

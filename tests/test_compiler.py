@@ -499,24 +499,32 @@ def test_jit_mode_differentiates_twice_on_cuda():
     torch.testing.assert_close(seconds[0], seconds[1])
 
 
-@pytest.mark.parametrize("mode", ["symbolic", "fused", "jit"])
-def test_sincs_slope_near_0_is_its_series_not_a_quotient_that_cancels(tmp_path, mode):
-    """sinc (core_unit, ramachandran2017): its slope written (cos(u) - sinc(u))/u gave -5e14 in float32 at 1e-20."""
+@pytest.mark.parametrize("mode", ["symbolic", "fused", "jit", "autograd"])
+def test_sincs_slopes_are_the_functions_near_0_and_far_out_in_every_type(tmp_path, mode):
+    """sinc (core_unit, ramachandran2017): its slope written (cos(u) - sinc(u))/u gave -5e14 in float32 at 1e-20; a
+    series and a quotient side by side must not overflow (u**2 in float16 from 256) nor make a second derivative NaN
+    (torch.where's backward of an infinite branch)."""
     import importlib.util
 
     from evoact.export import export_torch_module
 
-    points = [1e-30, 1e-20, 1e-8, 1e-4, 0.0, 0.3, 0.5, 0.7, 3.0, -2.0, -1e-6]
-    truth = torch.tensor(points, dtype=torch.float64)
-    true_slope = torch.where(truth == 0, 0.0, (truth * torch.cos(truth) - torch.sin(truth)) / truth**2)
-    true_slope[truth.abs() < 1e-3] = -truth[truth.abs() < 1e-3] / 3  # the series, where the quotient cancels
-    spec = importlib.util.spec_from_file_location(f"sinc_{mode}", export_torch_module(tmp_path / "sinc.py", "sinc(x)"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    exported = module.Activation()
-    for act in (compile_activation("sinc(x)", mode=mode), exported):
-        x = torch.tensor(points, requires_grad=True)
-        (slope,) = torch.autograd.grad(act(x).sum(), x, create_graph=True)
-        torch.testing.assert_close(slope.double(), true_slope, rtol=1e-5, atol=1e-7)
-        curve = torch.autograd.grad(slope.sum(), x)[0]  # the second derivative: -1/3 at 0, finite everywhere
-        assert torch.isfinite(curve).all() and curve[:5].tolist() == pytest.approx([-1 / 3] * 5, rel=1e-6)
+    points = [1e-30, 1e-20, 1e-8, 1e-4, 0.0, 0.3, 0.999, 1.0, 1.001, 3.0, -2.0, 40.0, 300.0, 1000.0]
+    u = torch.tensor(points, dtype=torch.float64)  # x*sinc(x) is sin(x): its slopes are cos(x) and -sin(x)
+    truth = {"sinc(x)": (torch.where(u == 0, 0.0, (torch.cos(u) - torch.sinc(u / math.pi)) / u), None)}
+    truth["x*sinc(x)"] = (torch.cos(u), -torch.sin(u))
+    truth["sinc(x)"][0][u.abs() < 1e-3] = -u[u.abs() < 1e-3] / 3  # the series, where the quotient cancels in float64
+    for formula, (slope_truth, curve_truth) in truth.items():
+        path = export_torch_module(tmp_path / f"{mode}.py", formula)
+        spec = importlib.util.spec_from_file_location(f"sinc_{mode}_{len(formula)}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for act in (compile_activation(formula, mode=mode), module.Activation()):
+            for dtype, tolerance in ((torch.float32, 2e-6), (torch.float16, 4e-3)):
+                x = torch.tensor(points, dtype=dtype, requires_grad=True)
+                (slope,) = torch.autograd.grad(act.to(dtype)(x).sum(), x, create_graph=True)
+                expected = slope_truth.to(dtype).double()  # the inputs as the type holds them
+                torch.testing.assert_close(slope.double(), expected, rtol=tolerance * 10, atol=tolerance, msg=formula)
+                curve = torch.autograd.grad(slope.sum(), x)[0]
+                assert torch.isfinite(curve).all(), (formula, dtype, curve)
+                if curve_truth is not None and isinstance(act, type(compile_activation("x"))):  # the module's: exact
+                    torch.testing.assert_close(curve.double(), curve_truth, rtol=tolerance * 10, atol=tolerance)

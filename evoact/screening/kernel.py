@@ -14,7 +14,7 @@ import numpy as np
 
 from evoact.compiler import Program
 from evoact.formula import DEFAULT_CONSTANT
-from evoact.ops import KERNEL_CODES, SINC_SERIES
+from evoact.ops import KERNEL_CODES, SINC_SERIES, SINC_TERMS
 
 # The op table's op codes, as globals numba compiles into the branches below.
 _ADD, _SUB, _MUL, _DIV, _NEG, _RECIPROCAL = (KERNEL_CODES[n] for n in ("add", "sub", "mul", "div", "neg", "reciprocal"))
@@ -27,7 +27,7 @@ _SIGMOID, _SOFTPLUS, _SINC, _HEAVISIDE, _MAXIMUM, _MINIMUM = (
 _CLAMP_MIN, _CLAMP_MAX, _FULL_LIKE, _BROADCAST, _SINC_SLOPE = (
     KERNEL_CODES[n] for n in ("clamp_min", "clamp_max", "full_like", "broadcast", "sinc_slope")
 )
-_SINC_SERIES = SINC_SERIES
+_SINC_SERIES, _SINC_TERMS = SINC_SERIES, np.array(SINC_TERMS)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
@@ -182,12 +182,15 @@ def _run(op, areg, aconst, breg, bconst, nops, out, nparams, params, xs, values,
                         r = math.sin(a) / a
                         dr = (math.cos(a) - r) / a * da
                 elif code == _SINC_SLOPE:  # the op's series near 0, the quotient elsewhere (ops.SincSlope)
-                    a2 = a * a
                     if abs(a) < _SINC_SERIES:
-                        r = a * (-1.0 / 3.0 + a2 * (1.0 / 30.0 + a2 * (-1.0 / 840.0 + a2 / 45360.0)))
-                        dr = (-1.0 / 3.0 + a2 * (0.1 + a2 * (-1.0 / 168.0 + a2 / 6480.0))) * da
+                        r, dr, even = 0.0, 0.0, 1.0  # even: a**(2k) for the term c_k * a**(2k+1)
+                        for term in range(_SINC_TERMS.shape[0]):
+                            r += _SINC_TERMS[term] * even * a
+                            dr += _SINC_TERMS[term] * (2 * term + 1) * even
+                            even *= a * a
+                        dr *= da
                     else:
-                        r = (a * math.cos(a) - math.sin(a)) / a2
+                        r = (math.cos(a) - math.sin(a) / a) / a
                         dr = (-math.sin(a) / a - 2.0 * r / a) * da
                 elif code == _HEAVISIDE:
                     r, dr = (1.0 if a > 0.0 else (0.0 if a < 0.0 else 0.5)), 0.0
