@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from evoact.formula import X, parse, substitute
-from evoact.ops import OPS, Operation
+from evoact.ops import OPS, Operation, slope_function
 
 
 @dataclass(frozen=True)
@@ -47,41 +47,15 @@ def _gelu_tanh(u: torch.Tensor) -> torch.Tensor:
     return F.gelu(u, approximate="tanh")
 
 
-# The stable Mish below is written with torch alone: the exported file of a formula that is torch's mish holds this
-# same source (``compiler/standalone.py``).
-class _Mish(torch.autograd.Function):
-    """Torch's mish with torch's backward, and a second derivative that stays finite: torch's own is NaN for inputs
-    above about 100 in float32 (800 in float64). Usable by ``torch.func`` (vmap, grad of grad) and forward-mode
-    differentiation, as ``F.mish`` is."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(u: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.mish(u)
-
-    @staticmethod
-    def setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple, output: torch.Tensor) -> None:
-        ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
-
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
-        (u,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        if not torch.is_grad_enabled():  # a first derivative only: torch's kernel
-            return torch.ops.aten.mish_backward(grad, u)
-        return grad * _mish_slope(u)  # differentiated again (create_graph)
-
-    @staticmethod
-    def jvp(ctx: torch.autograd.function.FunctionCtx, tangent: torch.Tensor) -> torch.Tensor:
-        (u,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return tangent * _mish_slope(u)
-
-
 def _mish_slope(u: torch.Tensor) -> torch.Tensor:
     """Mish's derivative from ops whose own slopes are finite everywhere."""
     t = torch.tanh(torch.nn.functional.softplus(u))
     return t + u * torch.sigmoid(u) * (1 - t * t)
+
+
+#: Torch's mish with torch's backward, and a second derivative that stays finite: torch's own is NaN for inputs above
+#: about 100 in float32 (800 in float64).
+_Mish = slope_function(torch.nn.functional.mish, _mish_slope, torch.ops.aten.mish_backward)
 
 
 def _mish(u: torch.Tensor) -> torch.Tensor:
@@ -90,7 +64,14 @@ def _mish(u: torch.Tensor) -> torch.Tensor:
 
 
 #: The stable Mish as source for a file that imports only torch: ``_mish(u)`` there is ``_mish`` here.
-STABLE_MISH = "\n\n".join(inspect.getsource(f) for f in (_Mish, _mish_slope, _mish))
+STABLE_MISH = "\n\n".join(
+    [
+        inspect.getsource(slope_function),
+        inspect.getsource(_mish_slope),
+        "_Mish = slope_function(torch.nn.functional.mish, _mish_slope, torch.ops.aten.mish_backward)\n",
+        inspect.getsource(_mish),
+    ]
+)
 
 
 def _op(name: str, formula: str) -> Native:

@@ -103,30 +103,46 @@ def _sinc_slope(u: torch.Tensor) -> torch.Tensor:
     return torch.where(small, series, (torch.cos(s) - torch.sin(s) / s) / s)
 
 
-class _Sinc(torch.autograd.Function):
-    """Torch's sinc of u (not of u/pi), whose slope is ``_sinc_slope``: torch's own backward cancels near 0, and
-    differentiated again that is what a second derivative through it gives."""
+def slope_function(  # quoted annotations: an exported file holds this source, and imports only torch
+    value: "Callable[[torch.Tensor], torch.Tensor]",  # noqa: UP037
+    slope: "Callable[[torch.Tensor], torch.Tensor]",  # noqa: UP037
+    first: "Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None" = None,  # noqa: UP037
+) -> "type[torch.autograd.Function]":  # noqa: UP037
+    """An autograd Function computing ``value(u)`` whose slope is ``slope(u)``, written with ops whose own slopes are
+    finite, so that a second derivative through it is ``slope``'s; ``first(grad, u)``: torch's own backward kernel,
+    for a first derivative alone. Usable by ``torch.func`` (vmap, grad of grad) and forward-mode differentiation.
+    Written with torch alone: an exported file holds this same source (``compiler/standalone.py``)."""
 
-    generate_vmap_rule = True
+    class Stable(torch.autograd.Function):
+        generate_vmap_rule = True
 
-    @staticmethod
-    def forward(u: torch.Tensor) -> torch.Tensor:
-        return torch.sinc(u * _INV_PI)
+        @staticmethod
+        def forward(u: torch.Tensor) -> torch.Tensor:
+            return value(u)
 
-    @staticmethod
-    def setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple, output: torch.Tensor) -> None:
-        ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
+        @staticmethod
+        def setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple, output: torch.Tensor) -> None:
+            ctx.save_for_backward(*inputs)
+            ctx.save_for_forward(*inputs)
 
-    @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
-        (u,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return grad * _sinc_slope(u)
+        @staticmethod
+        def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+            (u,) = ctx.saved_tensors  # type: ignore[attr-defined]
+            if first is not None and not torch.is_grad_enabled():  # a first derivative only: torch's kernel
+                return first(grad, u)
+            return grad * slope(u)  # differentiated again (create_graph), or no kernel of torch's
 
-    @staticmethod
-    def jvp(ctx: torch.autograd.function.FunctionCtx, tangent: torch.Tensor) -> torch.Tensor:
-        (u,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return tangent * _sinc_slope(u)
+        @staticmethod
+        def jvp(ctx: torch.autograd.function.FunctionCtx, tangent: torch.Tensor) -> torch.Tensor:
+            (u,) = ctx.saved_tensors  # type: ignore[attr-defined]
+            return tangent * slope(u)
+
+    return Stable
+
+
+#: Torch's sinc of u (not of u/pi), whose slope is ``_sinc_slope``: torch's own backward cancels near 0, and a second
+#: derivative goes through it.
+_Sinc = slope_function(lambda u: torch.sinc(u * _INV_PI), _sinc_slope)
 
 
 def _sinc(u: torch.Tensor) -> torch.Tensor:
