@@ -171,7 +171,12 @@ class Match:
         """The known function as the formula is it: scaled (``-2 × Mish``) and at its ``beta``, where they are not 1."""
         scale = "" if abs(self.scale - 1) < 1e-3 else f"{self.scale:.3g} × "
         beta = "" if self.beta is None or abs(self.beta - 1) < 1e-3 else f" (beta = {self.beta:.3g})"
-        return f"{scale}{self.name}{beta}{' of -x' if self.mirrored else ''}"
+        return labelled(f"{scale}{self.name}{beta}", self.mirrored)
+
+
+def labelled(name: str, mirrored: bool) -> str:
+    """A known function's name as a match names it: ``ReLU``, or ``ReLU of -x`` for the function of -x."""
+    return f"{name} of -x" if mirrored else name
 
 
 @functools.lru_cache(maxsize=1)

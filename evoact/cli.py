@@ -17,6 +17,7 @@ from click.core import ParameterSource
 from rich.table import Table
 
 from evoact.api import Run, open_run
+from evoact.catalog import labelled
 from evoact.config import BOUNDS, BUDGETS, SearchConfig, check, make_config
 from evoact.export import EXPORTERS
 from evoact.formula import DEFAULT_CONSTANT, constant_names, unknown_constant
@@ -709,7 +710,7 @@ def inspect(
         table.add_column(col, overflow="fold")
     for m in nearest:
         table.add_row(
-            m["name"] + (" of -x" if m["mirrored"] else ""),
+            labelled(m["name"], m["mirrored"]),
             f"{m['distance']:.4f}",
             f"{m['scale']:.3g}",
             "-" if m["beta"] is None else f"{m['beta']:.3g}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -17,7 +16,15 @@ from evoact.genome import parse_shard
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.screening.cache import protocol_key
 from evoact.screening.config import ScreeningConfig
-from evoact.tasks import FAMILIES, SUITES, canonical_task_name, get_task, task_family, task_group
+from evoact.tasks import (
+    FAMILIES,
+    SUITES,
+    canonical_task_name,
+    get_task,
+    task_family,
+    task_function_hint,
+    task_group,
+)
 from evoact.training import TrainConfig
 
 #: Budget presets. ``generations`` counts the initial population as generation 0; ``epoch_scale`` multiplies each
@@ -390,7 +397,7 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     if "tasks" in chosen:
         tasks = listed("tasks", chosen["tasks"])
         if wrong := next((t for t in tasks if not isinstance(t, str)), None):
-            raise ValueError(f"tasks must be task names (text), got {wrong!r}{_as_name(wrong)}")
+            raise ValueError(f"tasks must be task names (text), got {wrong!r}{task_function_hint(wrong)}")
         chosen["tasks"] = tuple(canonical_task_name(t) for t in tasks)
     chosen.setdefault("baselines", default_baselines(chosen.get("tasks", SUITES["general"])))
     if chosen.get("data_dir"):
@@ -434,26 +441,6 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
 #: The settings of where and how fast a run's code runs, not of what it computes: a resume takes them edited in its
 #: config.json (a bigger machine's workers), with a note; an edit of any other setting is refused.
 RUNTIME_SETTINGS = frozenset({"workers", "timeout", "gpus_per_job", "address", "data_dir"})
-
-
-def _as_name(task: Any) -> str:
-    """For a function given as a task: how to name it instead (``'FILE.py:FUNCTION'``, which workers import)."""
-    if not callable(task):
-        return ""
-    generic = "; a user task is named 'FILE.py:FUNCTION', a function defined at the top of a file the workers import"
-    try:
-        source = inspect.getsourcefile(task)
-    except TypeError:  # a built-in
-        return generic
-    name = getattr(task, "__qualname__", "")
-    if source is None or not Path(source).is_file() or not name.isidentifier():  # a notebook's, a lambda, a method
-        return generic
-    if getattr(task, "__module__", None) == "__main__":  # importing the script would run its search again
-        return (
-            f"{generic}: move {name} from this script into a file of its own (the workers would import the script,"
-            f" running it again) and give that file's path"
-        )
-    return f"; name the function instead: tasks=[{f'{source}:{name}'!r}]"
 
 
 def restated(

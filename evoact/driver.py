@@ -38,6 +38,7 @@ from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
 from evoact.store import CONFIG_FILE, DB_FILE, RUNS_ROOT, RunStore, RunStoreError, edited_settings
 from evoact.tasks import UserTask, get_task, require_trusted
+from evoact.terminal import shorten
 from evoact.version import VERSION
 from evoact.workers import WorkerPool, check_address
 
@@ -243,9 +244,9 @@ def check_edits(store: RunStore) -> list[str]:
     edited = edited_settings(store)
     if results := [name for name in edited if name not in RUNTIME_SETTINGS]:
         raise RunStoreError(
-            f"{store.path / CONFIG_FILE} was edited since the run started ({', '.join(results)}): its results so"
-            " far were made under the settings it started with, and a resume would rank both together; restore"
-            " them, or start a new search"
+            f"{store.path / CONFIG_FILE} was edited since the run started ({shorten(', '.join(results), 200)}): its"
+            " results so far were made under the settings it started with, and a resume would rank both together;"
+            " restore them, or start a new search"
         )
     return edited
 

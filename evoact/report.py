@@ -17,6 +17,7 @@ from typing import Any
 
 from matplotlib.ticker import MaxNLocator
 
+from evoact.catalog import labelled
 from evoact.comparison import tables
 from evoact.config import BOUNDS
 from evoact.files import write_file
@@ -444,7 +445,7 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
                 ["nearest known", "distance", "rediscovery", "reference"],
                 [
                     [
-                        m["name"] + (" of -x" if m["mirrored"] else ""),
+                        labelled(m["name"], m["mirrored"]),
                         m["distance"],
                         "yes" if m["rediscovery"] else "no",
                         m["reference"],

@@ -127,6 +127,7 @@ class RunStoreError(RuntimeError):
 
 
 MAX_SESSIONS = 100_000  # a run's sessions (each a search or resume), as a run directory may claim them
+MAX_SETTINGS = 1000  # the settings a run's recorded digests may name (evoact writes about 80)
 _LAST_TIME = 1e11  # seconds since the epoch: the year 5138
 
 
@@ -179,8 +180,12 @@ _META: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "confirmation": (lambda v: v is None or isinstance(v, dict), "a confirmation record"),
     "started_config": (
-        lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(d, str) for k, d in v.items()),
-        "a digest per setting",
+        lambda v: (
+            isinstance(v, dict)
+            and len(v) <= MAX_SETTINGS
+            and all(isinstance(k, str) and len(k) <= 100 and isinstance(d, str) and len(d) <= 64 for k, d in v.items())
+        ),
+        f"at most {MAX_SETTINGS} digests, one per setting",
     ),
     "pooled_generations": (
         lambda v: isinstance(v, list) and all(isinstance(g, int) and not isinstance(g, bool) for g in v),

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from evoact.catalog import labelled
 from evoact.comparison import tables
 from evoact.config import SearchConfig
 from evoact.options import option_values
@@ -217,9 +218,11 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         print_confirmation(summary.confirmation)
 
 
-def _bare(described: str | None) -> str | None:
-    """A rediscovery's description without its input's sign (``Mish of -x`` is Mish, not rescaled)."""
-    return None if described is None else described.removesuffix(" of -x")
+def _unscaled(described: str | None, name: str | None) -> bool:
+    """Whether a rediscovery is the known function itself, of x or of -x (``Mish of -x`` is not rescaled)."""
+    if described is None:
+        return True
+    return name is not None and described in (name, labelled(name, True))
 
 
 def _task_scores(metrics: dict[str, str], rows: list[tuple[Candidate, Mapping[str, TaskMean]]]) -> None:
@@ -290,7 +293,7 @@ def print_verdict(verdict: Verdict | None, tables: str) -> None:
     if verdict.known_as:
         console.print(
             f"best evolved: #{verdict.winner.id} is {shown(verdict.rediscovery or verdict.known_as)}, a published"
-            f" function{'' if _bare(verdict.rediscovery) in (None, verdict.known_as) else ' rescaled'} (a rediscovery:"
+            f" function{'' if _unscaled(verdict.rediscovery, verdict.known_as) else ' rescaled'} (a rediscovery:"
             " `evoact inspect` says how close)",
             highlight=False,
         )

@@ -27,7 +27,7 @@ from evoact.tasks.photo import PhotoCoordinateMlp
 from evoact.tasks.source_code import SourceCharMlp
 from evoact.tasks.tabular import FriedmanMlp, TabularWideMlp
 from evoact.tasks.text import TextTransformer
-from evoact.tasks.user import UserTask, canonical_user_task, is_user_task
+from evoact.tasks.user import UserTask, canonical_user_task, is_user_task, task_function_hint
 
 #: Built-in task name -> class; a user task is named MODULE:FUNCTION or FILE.py:FUNCTION instead.
 TASKS: dict[str, type[DatasetTask]] = {
@@ -194,5 +194,6 @@ __all__ = [
     "group_tasks",
     "require_trusted",
     "task_family",
+    "task_function_hint",
     "task_group",
 ]

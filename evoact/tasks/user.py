@@ -199,6 +199,26 @@ def _check_signature(name: str, function: str, fn: Callable[..., Any]) -> None:
     )
 
 
+def task_function_hint(task: Any) -> str:
+    """For a function given as a task: how to name it instead (``'FILE.py:FUNCTION'``, which workers import)."""
+    if not callable(task):
+        return ""
+    generic = "; a user task is named 'FILE.py:FUNCTION', a function defined at the top of a file the workers import"
+    try:
+        source = inspect.getsourcefile(task)
+    except TypeError:  # a built-in
+        return generic
+    name = getattr(task, "__qualname__", "")
+    if source is None or not Path(source).is_file() or not name.isidentifier():  # a notebook's, a lambda, a method
+        return generic
+    if getattr(task, "__module__", None) == "__main__":  # importing the script would run its search again
+        return (
+            f"{generic}: move {name} from this script into a file of its own (the workers would import the script,"
+            f" running it again) and give that file's path"
+        )
+    return f"; name the function instead: tasks=[{f'{source}:{name}'!r}]"
+
+
 class UserTask(Task):
     """A user's function that builds, trains and scores a model from an activation factory."""
 
