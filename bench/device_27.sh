@@ -14,7 +14,7 @@
 # STEPS picks and orders the steps (all by default); PER_GPU the sharing section's trainings per GPU.
 set -u
 T0=$(date +%s)
-OUT=${OUT:-$(mktemp -d)}
+OUT=${OUT:-$(mktemp -d)}; mkdir -p "$OUT"
 BUDGET=${BUDGET:-540}
 export PYTHONUNBUFFERED=1 RAY_USAGE_STATS_ENABLED=0
 # evoact as installed (search_spaces/ becomes evoact.search_spaces, as pyproject.toml maps it), from this tree

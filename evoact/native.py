@@ -63,10 +63,10 @@ def _mish(u: torch.Tensor) -> torch.Tensor:
     return _Mish.apply(u) if u.requires_grad and torch.is_grad_enabled() else torch.nn.functional.mish(u)
 
 
-#: The stable Mish as source for a file that imports only torch: ``_mish(u)`` there is ``_mish`` here.
+#: The stable Mish as source for a file that imports only torch and holds ``slope_function``'s source: ``_mish(u)``
+#: there is ``_mish`` here.
 STABLE_MISH = "\n\n".join(
     [
-        inspect.getsource(slope_function),
         inspect.getsource(_mish_slope),
         "_Mish = slope_function(torch.nn.functional.mish, _mish_slope, torch.ops.aten.mish_backward)\n",
         inspect.getsource(_mish),

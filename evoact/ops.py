@@ -7,6 +7,7 @@ map, the interpreter, the generated code, the kernel's op codes and the ONNX not
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,6 +149,18 @@ _Sinc = slope_function(lambda u: torch.sinc(u * _INV_PI), _sinc_slope)
 def _sinc(u: torch.Tensor) -> torch.Tensor:
     """sinc of u, with the stable slope where it may be differentiated."""
     return _Sinc.apply(u) if u.requires_grad and torch.is_grad_enabled() else torch.sinc(u * _INV_PI)
+
+
+#: The stable sinc as source for a file that imports only torch and holds ``slope_function``'s source: ``_sinc(u)``
+#: there is ``_sinc`` here, its slope written from ``_TORCH_SLOPE``.
+STABLE_SINC = "\n\n".join(
+    [
+        f"_INV_PI = {_INV_PI!r}\n",
+        f"def _sinc_slope(u: torch.Tensor) -> torch.Tensor:\n    return {_TORCH_SLOPE.format('u')}\n",
+        "_Sinc = slope_function(lambda u: torch.sinc(u * _INV_PI), _sinc_slope)\n",
+        inspect.getsource(_sinc),
+    ]
+)
 
 
 def sigmoid(u: sp.Expr) -> sp.Expr:

@@ -306,6 +306,26 @@ def test_an_exported_mish_is_differentiated_twice_as_compile_activations_is_not_
         torch.testing.assert_close(scripted(x), compiled(x))
 
 
+def test_an_exported_sinc_is_differentiated_twice_as_compile_activations_is(tmp_path):
+    """Torch's sinc slope cancels near 0 (a second derivative of x*sinc(x) at 1e-4 was -7e-5 for -1e-4, and NaN through
+    ``activation``): the exported file differentiates its stable form, as the compiled module does."""
+    x = torch.tensor([-1e4, -3.0, -1e-4, 1e-20, 0.0, 1e-4, 0.5, 2.0, 1e3], requires_grad=True)
+
+    def second(act):
+        (slope,) = torch.autograd.grad(act(x).sum(), x, create_graph=True)
+        return torch.autograd.grad(slope.sum(), x)[0]
+
+    for i, formula in enumerate(("x*sinc(x)", "silu(x)*sinc(x)", "mish(x) + sinc(3*x)")):
+        mod = _load(export_torch_module(tmp_path / f"act{i}.py", formula))
+        compiled = compile_activation(formula)
+        for act in (mod.Activation(), mod.Activation(fused=True), mod.activation):
+            torch.testing.assert_close(second(act), second(compiled), rtol=1e-5, atol=1e-6, msg=formula)
+        if formula == "x*sinc(x)":  # sin(x), whose second derivative is -sin(x)
+            torch.testing.assert_close(second(mod.Activation()), -torch.sin(x.detach()), rtol=1e-5, atol=1e-6)
+        scripted = torch.jit.script(mod.Activation())
+        torch.testing.assert_close(scripted(x), compiled(x))
+
+
 def test_an_exported_module_compiles_whole_in_a_fresh_import(tmp_path, monkeypatch):
     """torch.compile(fullgraph=True) before any eager call: the autograd.Function exists from the import on (made
     lazily, its class statement broke the graph: 'Invalid call to __build_class__')."""

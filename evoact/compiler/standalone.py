@@ -11,6 +11,7 @@ import atexit
 import functools
 import hashlib
 import importlib.util
+import inspect
 import shutil
 import tempfile
 import types
@@ -21,7 +22,14 @@ from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import CompileError, Program, lower, lower_many
 from evoact.formula import DEFAULT_CONSTANT, check_params, learned_note, parse
 from evoact.native import NATIVES, PROGRAM_OPS, STABLE_MISH
-from evoact.ops import ONNX_UNSUPPORTED
+from evoact.ops import ONNX_UNSUPPORTED, STABLE_SINC, slope_function
+
+#: Ops the file computes through a stable form wherever autograd differentiates them (torch's own forms go wrong
+#: there): their source, their call, and why.
+_STABLE = {
+    "mish": (STABLE_MISH, "_mish({0})", "torch's own second derivative is NaN above 100 in float32"),
+    "sinc": (STABLE_SINC, "_sinc({0})", "torch's own slope cancels near 0"),
+}
 
 
 def program_source(program: Program, dialect: str = "torch", calls: Mapping[str, str] | None = None) -> list[str]:
@@ -248,7 +256,10 @@ def standalone_source(
     init = {p: params.get(p, DEFAULT_CONSTANT) for p in program.params}
     owner = "params." if container else ""
     native = next(op.fn for op in program.ops if op.fn in NATIVES) if program.native else None
-    stable = native == "mish"  # torch's mish has a NaN second derivative above 100 in float32: evoact's own is finite
+    # autograd differentiates a native forward, and a second derivative differentiates the derivatives' program
+    forward_stable = sorted({op.fn for op in program.ops} & _STABLE.keys())
+    backward_stable = sorted({op.fn for op in derivative.ops} & _STABLE.keys())
+    stable = sorted({*forward_stable, *backward_stable})
     return _TEMPLATE.format(
         formula=program.formula,
         formula_repr=repr(program.formula),
@@ -257,9 +268,10 @@ def standalone_source(
         module_note=(
             f"``{class_name}()`` is an nn.Module calling torch's own {native} (numbers around it), differentiated as\n"
             + (
-                "torch differentiates it, but twice through a stable form (torch's own second derivative is NaN above\n"
-                "100 in float32); ``fused`` changes nothing."
-                if stable
+                "torch differentiates it, but through a stable form of "
+                + "; ".join(f"{op} ({_STABLE[op][2]})" for op in forward_stable)
+                + ";\n``fused`` changes nothing."
+                if forward_stable
                 else "torch differentiates it; ``fused`` changes nothing."
             )
             if native
@@ -276,7 +288,7 @@ def standalone_source(
         param_names_doc="".join(f", d/d{p}" for p in init),
         grad_checks="".join(f" or self.{owner}{p}.requires_grad" for p in init),
         forward="\n".join("    " + line for line in program_source(program)),
-        backward="\n".join("    " + line for line in program_source(derivative)),
+        backward="\n".join("    " + line for line in program_source(derivative, calls=_calls(backward_stable))),
         module_doc=" with learnable " + ", ".join(init) if init else "",
         init_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),
         init_example=", ".join(f"{p}=..." for p in init) or "inplace=True",
@@ -292,13 +304,27 @@ def standalone_source(
         forward_args="".join(f", self.{owner}{p}" for p in init),
         container=_CONTAINER if container else "",
         step=DIFFERENCE_STEP,
-        stable=f"\n\n{STABLE_MISH}\n\ndef _native(x: torch.Tensor) -> torch.Tensor:\n"
-        + "\n".join("    " + line for line in program_source(program, calls={"mish": "_mish({0})"}))
-        + "\n"
-        if stable
-        else "",
-        native_forward="_native" if stable else "_activation",
+        stable=_stable_source(stable, program, forward_stable),
+        native_forward="_stable" if forward_stable else "_activation",
     )
+
+
+def _stable_source(ops: Sequence[str], forward: Program, forward_ops: Sequence[str]) -> str:
+    """The source of ``ops``' stable forms, and of ``_stable``: the ``forward`` program computed through its
+    ``forward_ops``' forms, which autograd differentiates (``activation``, and a native module)."""
+    if not ops:
+        return ""
+    parts = [inspect.getsource(slope_function)] + [_STABLE[op][0] for op in ops]
+    if forward_ops:
+        args = "".join(f", {p}: torch.Tensor" for p in forward.params)
+        body = "".join(f"    {line}\n" for line in program_source(forward, calls=_calls(forward_ops)))
+        parts.append(f"def _stable(x: torch.Tensor{args}) -> torch.Tensor:\n{body}")
+    return "".join(f"\n\n{part}" for part in parts)
+
+
+def _calls(ops: Sequence[str]) -> dict[str, str]:
+    """The stable forms' calls in place of ``ops``' templates."""
+    return {op: _STABLE[op][1] for op in ops}
 
 
 @functools.lru_cache(maxsize=256)
