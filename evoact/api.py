@@ -21,7 +21,7 @@ from rich.console import Console
 
 from evoact.config import DEFAULT_BUDGET, listed, make_config, space_argument
 from evoact.confirmation import confirm_run
-from evoact.driver import resume_search, run_dir_for, run_search
+from evoact.driver import resume_search, run_dir_for, run_search, with_guess_trees
 from evoact.export import EXPORTERS
 from evoact.hooks import Hook
 from evoact.options import refuse_option_names
@@ -188,9 +188,10 @@ def search(
     run_dir = run_dir_for(config, Path(runs_dir), name)
     if load_if_exists and name and run_dir.exists():
         existing = open_run(run_dir)
-        # the stored warm-start trees were read from that run once (it may have gone on since); its path, resolved
+        # the stored warm-start trees were read from that run once (it may have gone on since); its path, resolved;
+        # the guesses as the run stored them, formulas as the space's trees
         warm = str(Path(config.warm_start).resolve()) if config.warm_start else None
-        mine = dict(config.to_dict(), workers=None, address=None, warm_trees=None, warm_start=warm)
+        mine = dict(with_guess_trees(config).to_dict(), workers=None, address=None, warm_trees=None, warm_start=warm)
         theirs = dict(existing.config.to_dict(), workers=None, address=None, warm_trees=None)
         theirs["space"] = space_argument(theirs["space"])  # a run stored before spaces were kept by absolute path
         if mine != theirs:

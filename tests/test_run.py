@@ -299,7 +299,8 @@ def test_load_if_exists_finishes_a_stopped_run_opens_a_finished_one_and_refuses_
 
 def test_a_space_file_edited_since_a_run_read_it_is_named_by_load_if_exists_and_a_warm_start(tmp_path):
     """A run keeps the space it started with: reopened by name, or warm-started from, after its file changed, it says
-    that the file changed (a warm start said "that run searched F, this search F")."""
+    that the file changed (a warm start said "that run searched F, this search F"); unchanged, with a guess written as
+    a formula, it is opened (its guess was refused as "other settings")."""
     import shutil
 
     from evoact.search_space import load_search_space
@@ -307,7 +308,9 @@ def test_a_space_file_edited_since_a_run_read_it_is_named_by_load_if_exists_and_
     space = tmp_path / "mine.toml"
     shutil.copy(load_search_space("default").source, space)
     settings = dict(budget="tiny", seed=3, tasks=["mnist1d-mlp"], generations=1, space=str(space), quiet=True)
+    settings["guesses"] = ["x*sigmoid(2*x)"]  # a formula, stored as the space's tree: the same settings all the same
     first = evoact.search(**settings, runs_dir=tmp_path, name="first", load_if_exists=True)
+    assert evoact.search(**settings, runs_dir=tmp_path, name="first", load_if_exists=True).path == first.path
     space.write_text(space.read_text().replace('"gauss", ', ""))
     with pytest.raises(ValueError, match=r"first exists and searched .*mine\.toml as it read then; the file has chan"):
         evoact.search(**settings, runs_dir=tmp_path, name="first", load_if_exists=True)
