@@ -115,7 +115,9 @@ def run_search(
         return _drive(store, config, space, False, console, stop=stop, callbacks=callbacks)
     except BaseException as exc:
         with contextlib.suppress(RunStoreError, sqlite3.Error):
-            if not any(r.status != Status.PENDING for r in RunStore.open(run_dir).candidates()):
+            with contextlib.closing(RunStore.open(run_dir)) as written:
+                evaluated = any(r.status != Status.PENDING for r in written.candidates())
+            if not evaluated:
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing was evaluated: nothing to keep or resume
                 exc.add_note(f"evoact: stopped before the first evaluation; no run directory was kept ({run_dir})")
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not run_dir.exists():

@@ -495,27 +495,43 @@ class RunStore:
                     f"{path.parent}: the disk is full; no run was made (free space, then start it again)"
                 ) from None
             raise
-        return cls(path, _writer(path), lock)
+        return cls._holding(path, lock)
+
+    @classmethod
+    def _holding(cls, path: Path, lock: int) -> RunStore:
+        """The writer of ``path``, whose lock this process holds; the lock is let go where no writer opens."""
+        try:
+            return cls(path, _writer(path), lock)
+        except BaseException:
+            os.close(lock)
+            raise
 
     @classmethod
     def reopen(cls, path: str | Path) -> RunStore:
         """Open a run for writing again (to resume or confirm it); refuses while another process writes it."""
         path = Path(path)
         cls.open(path).close()  # the same checks as a reader
-        lock = _lock(path)
-        store = cls(path, _writer(path), lock)
+        store = cls._holding(path, _lock(path))
         try:
-            damage = [row[0] for row in store._conn.execute("PRAGMA quick_check(3)")]
-        except sqlite3.DatabaseError as exc:
-            damage = [str(exc)]
-        if damage != ["ok"]:  # a damaged file is left as it is: writing into it would mix new rows with the damage
-            store.close()
-            found = " ".join("; ".join(damage).split())[:200]
-            raise RunStoreError(
-                f"{path / DB_FILE}: fails SQLite's integrity check ({found}); nothing was written (restore it from a"
-                " copy, or read what it holds with evoact show)"
-            )
-        store._upgrade()
+            try:
+                damage = [row[0] for row in store._conn.execute("PRAGMA quick_check(3)")]
+            except sqlite3.DatabaseError as exc:
+                damage = [str(exc)]
+            if damage != ["ok"]:  # a damaged file is left as it is: writing into it would mix new rows with the damage
+                found = " ".join("; ".join(damage).split())[:200]
+                raise RunStoreError(
+                    f"{path / DB_FILE}: fails SQLite's integrity check ({found}); nothing was written (restore it from"
+                    " a copy, or read what it holds with evoact show)"
+                )
+            try:
+                store._upgrade()
+            except sqlite3.Error as exc:
+                raise RunStoreError(
+                    f"{path / DB_FILE}: cannot be brought to this evoact's version ({' '.join(str(exc).split())[:200]})"
+                ) from None
+        except BaseException:
+            store.close()  # a failed reopen lets the next one in (a caller of the Python API may try again)
+            raise
         return store
 
     def _upgrade(self) -> None:

@@ -425,3 +425,16 @@ def test_raced_scores_stored_before_their_constants_column_are_read_and_the_colu
     upgraded = RunStore.reopen(path)
     upgraded.add_race(RaceResult(cid, 8, "ok", 0.8, source="cache", learned={"beta": (1.2,)}))
     assert [r.learned for r in upgraded.races(cid)] == [{}, {"beta": (1.2,)}]
+
+
+def test_a_reopen_that_fails_lets_the_next_one_in(tmp_path):
+    """A run whose upgrade fails (here a version-4 run without its confirmations table) is refused with its file
+    named, and the failed reopen lets its lock go: a second one says the same, not "being written by another"."""
+    path = tmp_path / "run"
+    RunStore.create(path, {"config": {"seed": 1}}).close()
+    with sqlite3.connect(path / DB_FILE) as db:
+        db.execute("DROP TABLE confirmations")
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    for _ in range(2):
+        with pytest.raises(RunStoreError, match=r"candidates\.db: cannot be brought to this evoact's version \("):
+            RunStore.reopen(path)
