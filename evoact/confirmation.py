@@ -9,6 +9,7 @@ committed to the run as it finishes, so an interrupted confirmation continues wh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -220,9 +221,7 @@ def confirm_run(
             )
         if todo:
             progress = CountProgress(len(todo), "confirming", console, workers or config.workers)
-            timeout = config.timeout * (
-                max(1.0, epochs / config.training.epochs) if epochs and config.training.epochs else 1.0
-            )
+            timeout = training_timeout(config, loaded, train)
             pool = WorkerPool(workers or config.workers, config.address, timeout, config.gpus_per_job)
             jobs = [
                 make_job(
@@ -379,6 +378,13 @@ def _with_earlier(summary: Confirmation, earlier: object) -> Confirmation:
         return summary.after(Confirmation.from_json(earlier))
     except ValueError:
         return summary
+
+
+def training_timeout(config: SearchConfig, tasks: Mapping[str, Task], train: TrainConfig) -> float:
+    """A confirmation training's time limit: the run's, stretched by the most that ``train`` lengthens one of
+    ``tasks`` against the run's own training of it (``--epochs`` on a run that trained each task a share of its own)."""
+    stretch = (_epochs(task, train) / _epochs(task, config.training) for task in tasks.values())
+    return config.timeout * max([1.0, *stretch])
 
 
 def _epochs(task: Task, train: TrainConfig) -> float:

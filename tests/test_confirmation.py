@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,12 @@ from evoact.confirmation import (
     confirm_run,
     default_tasks,
     fresh_seeds,
+    training_timeout,
 )
 from evoact.driver import run_search
 from evoact.records import Outcome
 from evoact.store import CONFIG_FILE, DB_FILE, RunStore
+from evoact.tasks import get_task
 
 TASKS = ["mnist1d-mlp", "digits-cnn"]
 
@@ -535,3 +538,16 @@ def test_confirm_top_passes_over_a_variant_show_lists(tmp_path):
     assert sorted(confirmed) == sorted([f"#{ids['x*tanh(x)']}", f"#{ids['x + tanh(x)']}"])
     said = " ".join(out.getvalue().split())
     assert f"passed over #{ids['2*x*tanh(x)']} (a variant of #{ids['x*tanh(x)']})" in said
+
+
+def test_a_confirmation_training_has_time_for_the_epochs_asked_of_it():
+    """``--epochs`` on a run that trained each task a share of its own (the presets' epoch_scale) stretches the time
+    limit as much as it lengthens the longest-stretched task (it kept the run's: a tiny run's trainings, confirmed at
+    the tasks' full length, timed out each time)."""
+    config = make_config("tiny", timeout=100.0)  # each task trains 0.1 of its epochs
+    tasks = {name: get_task(name) for name in ("feynman-mlp", "mnist1d-mlp")}
+    assert training_timeout(config, tasks, config.training) == 100.0
+    longer = replace(config.training, epochs=20)
+    stretch = max(20 / task.schedule(config.training).epochs for task in tasks.values())
+    assert stretch > 1 and training_timeout(config, tasks, longer) == pytest.approx(100.0 * stretch)
+    assert training_timeout(config, tasks, replace(config.training, epochs=1)) == 100.0  # never shorter
