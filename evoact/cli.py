@@ -18,6 +18,7 @@ from rich.table import Table
 
 from evoact.api import Run, open_run
 from evoact.catalog import labelled
+from evoact.commands import confirm_command, resume_command
 from evoact.config import BOUNDS, BUDGETS, SearchConfig, check, make_config
 from evoact.export import EXPORTERS
 from evoact.formula import DEFAULT_CONSTANT, constant_names, unknown_constant
@@ -26,7 +27,6 @@ from evoact.interrupts import exit_stopped, stopping
 from evoact.loggers import LOGGERS, make_logger
 from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
 from evoact.records import Candidate, RunState, Status
-from evoact.run import confirm_command
 from evoact.search_space import SearchSpaceError
 from evoact.store import RUNS_ROOT, RunStore, RunStoreError, check_target, is_run_directory, no_fitness
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, require_trusted, task_group
@@ -418,15 +418,15 @@ def _after_interrupt(run_dir: Path) -> str:
     finished, look at it."""
     try:
         run = open_run(run_dir)
-        state, user = run.state, any(is_user_task(t) for t in run.config.tasks)
+        state, tasks = run.state, run.config.tasks
         run.close()
     except (RunStoreError, ValueError, sqlite3.Error, OSError):  # only a hint: never a traceback instead
-        state, user = RunState.INTERRUPTED, False
+        state, tasks = RunState.INTERRUPTED, ()
     if state == RunState.FINISHED:
         return f"interrupted after the run had finished; it is complete: evoact show {shown(str(run_dir))}"
     return (
         f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with:"
-        f" evoact resume {shown(str(run_dir))}{' --trust-task' if user else ''}"
+        f" {shown(resume_command(run_dir, tasks))}"
     )
 
 
@@ -448,7 +448,8 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
     print_run(finished, summary, top=10, status=None)  # its verdict's note included
     if finished.state == RunState.STOPPED:
         console.print(
-            f"\nstopped early: continue with evoact resume {shown(str(run_dir))} (with another stopping rule, or none)",
+            f"\nstopped early: continue with {shown(resume_command(run_dir, finished.config.tasks))} (with another"
+            " stopping rule, or none)",
             highlight=False,
             soft_wrap=True,
         )

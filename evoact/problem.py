@@ -16,6 +16,7 @@ import sympy as sp
 
 from evoact.baselines import baseline_formula, baseline_params
 from evoact.benchtable import table_for
+from evoact.commands import resume_command
 from evoact.compiler import CompileError, lower
 from evoact.config import SearchConfig, fitness_protocol
 from evoact.evaluation import make_job
@@ -112,9 +113,10 @@ class Problem:
         trained = [self._rows[cid] for cid in rows]
         if failed := baselines_failed(trained):  # nothing to score against: no search can mean anything
             own = any(is_user_task(t) for t in self.config.tasks)
+            resume = resume_command(self.store.path, self.config.tasks)
             raise ValueError(
-                f"{failed} (the tasks cannot score candidates), then `evoact resume {self.store.path}"
-                + (" --trust-task` trains them again" if own else "` (which takes --data-dir) trains them again")
+                f"{failed} (the tasks cannot score candidates), then `{resume}`"
+                + (" trains them again" if own else " (which takes --data-dir) trains them again")
                 + "; a --timeout too short for them needs a new search"
             )
         self._calibrate()
@@ -128,10 +130,9 @@ class Problem:
             if self._rows[cid].status == Status.PENDING:
                 error = f"not trained: {broken.label}'s training showed the task itself broken"
                 self._finish(cid, Outcome(Status.FAILED, error=error, seconds=0.0))
-        own = any(is_user_task(t) for t in self.config.tasks)
         raise ValueError(
             f"{broken.outcome.error}; no function can train on it, so the search stops at its first baseline: fix"
-            f" the task, then `evoact resume {self.store.path}{' --trust-task' if own else ''}` trains them again"
+            f" the task, then `{resume_command(self.store.path, self.config.tasks)}` trains them again"
         )
 
     def _warn_untested(self, baselines: list[Candidate]) -> None:

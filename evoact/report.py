@@ -18,13 +18,14 @@ from typing import Any
 from matplotlib.ticker import MaxNLocator
 
 from evoact.catalog import labelled
+from evoact.commands import confirm_command
 from evoact.comparison import tables
 from evoact.config import BOUNDS
 from evoact.files import write_file
 from evoact.inspection import describe_formula
 from evoact.plotting import figure_png, plot_png, plt
 from evoact.records import Candidate, RaceResult, Status, TaskScore
-from evoact.run import RunReader, confirm_command
+from evoact.run import RunReader
 from evoact.store import RunStore
 from evoact.summaries import ConfirmedVerdict, ParetoPoint, TaskMean, Verdict
 

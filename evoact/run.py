@@ -9,7 +9,6 @@ import functools
 import itertools
 import math
 import operator
-import shlex
 import sqlite3
 import statistics
 import time
@@ -57,7 +56,7 @@ from evoact.summaries import (
     Verdict,
     confirmed_verdict,
 )
-from evoact.tasks import TASKS, is_user_task
+from evoact.tasks import TASKS
 
 
 def _count(top: Any) -> int:
@@ -538,13 +537,6 @@ class RunReader:
     def close(self) -> None:
         """Close the store."""
         self.store.close()
-
-
-def confirm_command(run_dir: Path, tasks: Sequence[str]) -> str:
-    """The ``evoact confirm`` command for a run: on fresh seeds of its own tasks, with ``--trust-task``, where it
-    trained a user's code (confirm refuses such a run without it, and the built-in groups are not that network)."""
-    own = any(is_user_task(t) for t in tasks)
-    return f"evoact confirm {shlex.quote(str(run_dir))}" + (" --group search --trust-task" if own else "")
 
 
 def read_run(path: str | Path) -> RunReader:

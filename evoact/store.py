@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evoact.checkpoint import CHECKPOINT_DIR
+from evoact.commands import resume_command
 from evoact.database import connect, transaction
 from evoact.records import (
     STATUSES,
@@ -443,7 +444,7 @@ class RunStore:
             later = (
                 "another evoact process is writing it now"
                 if path.is_dir() and writer_active(path)
-                else f"an unfinished one continues with `evoact resume {path}`"
+                else f"an unfinished one continues with `{resume_command(path)}`"
             )
             raise RunStoreError(
                 f"{path} already holds a run (nothing was overwritten); choose another --name, or see it with"

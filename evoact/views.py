@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evoact.catalog import labelled
+from evoact.commands import resume_command
 from evoact.comparison import tables
 from evoact.config import SearchConfig
 from evoact.options import option_values
@@ -26,7 +27,7 @@ from evoact.summaries import (
     TaskMean,
     Verdict,
 )
-from evoact.tasks import SUITES, is_user_task
+from evoact.tasks import SUITES
 from evoact.terminal import shorten, shown
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -362,7 +363,6 @@ def run_row(o: RunOverview) -> list[str]:
     """One run as a row under ``RUNS_HEADER`` (plain text: each view escapes it its own way)."""
     best, base = o.best, o.best_baseline
     unfinished = o.state in (RunState.INTERRUPTED, RunState.STOPPED)
-    trust = " --trust-task" if any(is_user_task(t) for t in o.tasks) else ""
     return [
         o.name,
         o.state + (f" ({shorten(o.stopped_because.splitlines()[0], 90)})" if o.stopped_because else ""),
@@ -371,7 +371,7 @@ def run_row(o: RunOverview) -> list[str]:
         "-" if base is None else f"{_num(base.fitness)} {base.name}",
         str(o.candidates),
         _duration(o.seconds),
-        f"evoact resume {o.path}{trust}" if unfinished else o.command or "-",
+        resume_command(o.path, o.tasks) if unfinished else o.command or "-",
     ]
 
 

@@ -6,7 +6,6 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +17,6 @@ from evoact.cli import main
 from evoact.config import make_config
 from evoact.records import Outcome, RaceResult, TaskScore
 from evoact.report import render_report
-from evoact.run import confirm_command
 from evoact.search_space import load_search_space
 from evoact.store import RunStore, RunStoreError
 from evoact.views import run_row
@@ -174,12 +172,6 @@ def test_the_cost_of_a_full_training_is_the_median_so_a_workers_start_up_does_no
     cascade = open_run(tmp_path / "run").cascade()
     assert cascade.full_training_seconds == pytest.approx(0.04)
     assert cascade.train_seconds_saved == pytest.approx(0.04)  # the stability rejection saved one full training
-
-
-def test_the_confirm_command_trusts_a_users_task_only_where_the_run_trained_one():
-    assert confirm_command(Path("runs/a"), ("mnist1d-mlp",)) == "evoact confirm runs/a"
-    mine = confirm_command(Path("runs/a"), ("mnist1d-mlp", "my_task.py:net"))
-    assert mine == "evoact confirm runs/a --group search --trust-task"  # confirm refuses user code without it
 
 
 def test_compare_gives_each_rank_one_idea_and_counts_its_variants(cli, tmp_path):

@@ -1,0 +1,41 @@
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evoact.cli import main
+from evoact.commands import confirm_command, resume_command
+from evoact.config import make_config
+from evoact.search_space import load_search_space
+from evoact.store import RunStore, RunStoreError
+
+
+def test_the_confirm_command_trusts_a_users_task_only_where_the_run_trained_one():
+    assert confirm_command(Path("runs/a"), ("mnist1d-mlp",)) == "evoact confirm runs/a"
+    mine = confirm_command(Path("runs/a"), ("mnist1d-mlp", "my_task.py:net"))
+    assert mine == "evoact confirm runs/a --group search --trust-task"  # confirm refuses user code without it
+
+
+def test_the_resume_command_is_quoted_for_a_shell_and_trusts_a_users_task():
+    """A run named with a space (``--name "my run"`` is taken) is named so that its command pastes into a shell."""
+    assert resume_command(Path("runs/a")) == "evoact resume runs/a"
+    said = resume_command(Path("runs/my run"), ("my_task.py:net",))
+    assert said == "evoact resume 'runs/my run' --trust-task"
+    echoed = subprocess.run(["sh", "-c", "printf '%s\\n' " + said.removeprefix("evoact resume ")], capture_output=True)
+    assert echoed.stdout.decode().splitlines() == ["runs/my run", "--trust-task"]
+
+
+def test_a_taken_run_name_and_the_runs_table_say_resume_as_it_pastes(tmp_path, monkeypatch):
+    """The refusal of a taken name and ``evoact runs`` wrote ``evoact resume runs/my run``, which a shell splits."""
+    path = tmp_path / "my run"
+    config = make_config("tiny", tasks=["feynman-mlp"])
+    space = load_search_space(config.space)
+    written = {"config": config.to_dict(), "search_space": {"source": space.source, "text": space.text}}
+    RunStore.create(path, written).close()  # a search killed before its baselines finished
+    with pytest.raises(RunStoreError, match=f"continues with `evoact resume {shlex.quote(str(path))}`"):
+        RunStore.create(path, {"config": {"seed": 1}})
+    monkeypatch.chdir(tmp_path)
+    listed = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["runs", "."]).output
+    assert "evoact resume 'my run'" in listed, listed
