@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
-from evoact.config import DEFAULT_BUDGET, listed, make_config, space_argument
+from evoact.config import CONFIRM_SEEDS, CONFIRM_TOP, DEFAULT_BUDGET, listed, make_config, space_argument
 from evoact.confirmation import confirm_run
 from evoact.driver import resume_search, run_dir_for, run_search, with_guess_trees
 from evoact.export import EXPORTERS
@@ -46,9 +46,10 @@ class Run(RunReader):
         return super().best
 
     def export(self, path: str | Path, candidate: int | None = None, format: str = "module") -> Path:
-        """Write a candidate (default: the best) as ``module`` (standalone torch file), ``sympy``, ``latex`` or
-        ``json``; learnable constants start at the values the run trained. Writes over ``path`` as ``open(path, "w")``
-        would, except where it holds saved results (a run's database or config): a ``ValueError``, nothing written."""
+        """Write a candidate (default: the best) as ``module`` (standalone torch file), ``sympy``, ``latex``, ``json``
+        or ``jax``; learnable constants start at the values the run trained. Writes over ``path`` as
+        ``open(path, "w")`` would, except where it holds saved results (a run's database or config): a
+        ``ValueError``, nothing written."""
         if format not in EXPORTERS:
             raise ValueError(f"unknown export format {format!r}; use one of {', '.join(EXPORTERS)}")
         check_target(Path(path))
@@ -61,8 +62,8 @@ class Run(RunReader):
 
     def confirm(
         self,
-        top: int = 3,
-        seeds: int = 5,
+        top: int = CONFIRM_TOP,
+        seeds: int = CONFIRM_SEEDS,
         tasks: list[str] | None = None,
         quiet: bool = False,
         *,

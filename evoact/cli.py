@@ -1,4 +1,5 @@
-"""The ``evoact`` command line: search, resume, confirm, show, inspect, plot, report, export and tasks."""
+"""The ``evoact`` command line: search, resume, confirm, show, inspect, plot, report, export, runs, compare, dashboard
+and tasks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import shlex
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 import sympy as sp
@@ -19,7 +20,7 @@ from rich.table import Table
 from evoact.api import Run, open_run
 from evoact.catalog import labelled
 from evoact.commands import confirm_command, resume_command
-from evoact.config import BOUNDS, BUDGETS, SearchConfig, check, make_config
+from evoact.config import BOUNDS, BUDGETS, CONFIRM_SEEDS, CONFIRM_TOP, SearchConfig, check, make_config
 from evoact.export import EXPORTERS
 from evoact.formula import DEFAULT_CONSTANT, constant_names, unknown_constant
 from evoact.hooks import Hook
@@ -33,8 +34,6 @@ from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, require_tr
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs, print_verdict
 from evoact.workers import WorkerError
-
-T = TypeVar("T")
 
 
 class _Error(click.ClickException):
@@ -99,12 +98,12 @@ def _target(
     opened: Run | None = None
     row: Candidate | None = None
     if formula is None and run is not None:
-        opened = _open(run)
+        opened = open_run(run)
         if candidate_id is not None:
             row = opened.store.candidate(candidate_id)
         else:
-            row = next(iter(_read(opened.ranking, 1)), None)  # the best, as `show` ranks (its raced mean)
-            verdict = _read(opened.verdict)
+            row = next(iter(opened.ranking(1)), None)  # the best, as `show` ranks (its raced mean)
+            verdict = opened.verdict()
             if row is not None and verdict is not None and verdict.note:  # on stderr: --json output stays JSON
                 click.echo(f"note: {' '.join(verdict.note.split())}", err=True)
         if row is None:
@@ -118,7 +117,7 @@ def _target(
     expr = _checked(formula)
     if problem := unknown_constant(expr, values):
         _fail(f"--param {problem}")
-    trained = _read(opened.constants, row) if opened is not None and row is not None else {}
+    trained = opened.constants(row) if opened is not None and row is not None else {}
     return opened, row, formula, expr, {**trained, **values}
 
 
@@ -127,15 +126,6 @@ PLOT_LIMIT = 1e4
 
 #: What a plot may be written over: an image (matplotlib picks the format by the suffix).
 IMAGES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
-
-
-def _overwritable(path: Path, suffixes: tuple[str, ...] = ()) -> None:
-    """A one-line error before anything is written where ``path`` is a folder, holds saved results, or (with
-    ``suffixes``) is a file of another kind than the command writes: only a file of its own kind is written over."""
-    try:
-        check_target(path, suffixes)
-    except ValueError as exc:
-        _fail(str(exc))
 
 
 def _file_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
@@ -280,17 +270,14 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     from evoact.driver import check_search, run_dir_for, run_search, with_guess_trees, with_warm_start
 
     log_to = values.pop("log_to")
-    try:
-        stop = stop_rules_from({o.name: values.pop(o.name) for o in STOP_OPTIONS})
-        settings = settings_from(values)
-        config = make_config(settings.pop("budget"), **settings)
-    except ValueError as exc:
-        _fail(str(exc))
+    stop = stop_rules_from({o.name: values.pop(o.name) for o in STOP_OPTIONS})
+    settings = settings_from(values)
+    config = make_config(settings.pop("budget"), **settings)
     # what is wrong with the space, the tasks, a guess or a warm start, before the run is announced
     config = with_guess_trees(with_warm_start(config))
     check_search(config)
     run_dir = run_dir_for(config, runs_dir, name)
-    _read(RunStore.check_new, run_dir)  # before the run is announced
+    RunStore.check_new(run_dir)  # before the run is announced
     console.print(
         f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))}"
         f" ({_budget_said(config)}, seed {config.seed}) into [bold]{shown(run_dir)}[/]",
@@ -365,11 +352,8 @@ def resume(
     stopping rules given here apply to this session."""
     from evoact.driver import check_edits, resume_search
 
-    try:
-        stop = stop_rules_from(rules)
-    except ValueError as exc:
-        _fail(str(exc))
-    opened = _open(run)  # what is wrong with the directory, and trust for its code, before it is announced
+    stop = stop_rules_from(rules)
+    opened = open_run(run)  # what is wrong with the directory, and trust for its code, before it is announced
     state, tasks = opened.state, opened.config.tasks
     try:
         if state == RunState.FINISHED:
@@ -379,7 +363,7 @@ def resume(
                 f"{run} is being written by another evoact process (its search is running); wait for it or stop it"
                 " first"
             )
-        _read(check_edits, opened.store)
+        check_edits(opened.store)
     finally:
         opened.close()
     require_trusted(tasks, trust, "resume")
@@ -435,8 +419,6 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
     with stopping() as received:
         try:
             start()
-        except (SearchSpaceError, RunStoreError, WorkerError, ValueError) as exc:
-            _fail(str(exc))
         except KeyboardInterrupt:
             if run_dir.exists():
                 console.print(_after_interrupt(run_dir), highlight=False, soft_wrap=True)  # a command to copy: one line
@@ -444,7 +426,7 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
                 console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
             exit_stopped(received)
     finished = open_run(run_dir)
-    summary = _read(finished.summary, 10, None)
+    summary = finished.summary(10, None)
     print_run(finished, summary, top=10, status=None)  # its verdict's note included
     if finished.state == RunState.STOPPED:
         console.print(
@@ -475,11 +457,13 @@ def next_steps(run_dir: Path, tasks: tuple[str, ...]) -> str:
 @click.option(
     "--top",
     type=int,
-    default=3,
+    default=CONFIRM_TOP,
     show_default=True,
     help="How many of the hall of fame to confirm (a variant show nests under a better candidate is passed over).",
 )
-@click.option("--seeds", type=int, default=5, show_default=True, help="Fresh training seeds per function and task.")
+@click.option(
+    "--seeds", type=int, default=CONFIRM_SEEDS, show_default=True, help="Fresh training seeds per function and task."
+)
 @click.option(
     "--task",
     "tasks",
@@ -557,8 +541,6 @@ def confirm(
                 also=list(also),
                 baselines_from=baselines_from,
             )
-        except (RunStoreError, WorkerError, ValueError) as exc:
-            _fail(str(exc))
         except KeyboardInterrupt:
             click.echo("stopped; the trainings done are stored, and the same command again goes on", err=True)
             exit_stopped(received)
@@ -566,7 +548,7 @@ def confirm(
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
         print_confirmation(summary, markdown)
-        print_verdict(_read(_open(run).verdict), "the tables above")
+        print_verdict(open_run(run).verdict(), "the tables above")
 
 
 @main.command()
@@ -582,11 +564,11 @@ def confirm(
 def show(run: Path, top: int, status: str | None, as_json: bool) -> None:
     """Show a run's hall of fame (baselines marked) and status counts; works while it runs."""
     BOUNDS["show_top"].check("--top", top)
-    opened = _open(run)
+    opened = open_run(run)
     if as_json:
-        click.echo(json.dumps(_read(opened.summary, top, status).to_json(), indent=2))
+        click.echo(json.dumps(opened.summary(top, status).to_json(), indent=2))
         return
-    print_run(opened, _read(opened.summary, top, status), top, status)
+    print_run(opened, opened.summary(top, status), top, status)
 
 
 @main.command()
@@ -637,8 +619,8 @@ def compare(run_dirs: tuple[Path, ...], top: int) -> None:
     if len(run_dirs) < 2:
         _fail("compare needs two or more run directories")
     BOUNDS["compare_top"].check("--top", top)
-    opened = [_open(path) for path in run_dirs]
-    overviews = [_read(r.overview) for r in opened]
+    opened = [open_run(path) for path in run_dirs]
+    overviews = [r.overview() for r in opened]
     print_comparison(opened, overviews, top)
 
 
@@ -675,7 +657,7 @@ def inspect(
     if plot_path is not None:
         from evoact.plotting import write_plot
 
-        _overwritable(plot_path, IMAGES)
+        check_target(plot_path, IMAGES)
         write_plot(plot_path, expr, info["constant_values"])
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -751,7 +733,7 @@ def export(
     A run's learnable constants start at their trained values (the mean over layers and raced seeds); --param
     overrides.
     """
-    _overwritable(output)  # before the candidate is chosen and its notes printed
+    check_target(output)  # before the candidate is chosen and its notes printed
     if output.exists() and not force:
         _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
     opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
@@ -771,14 +753,11 @@ def export(
 @click.option("--top", type=int, default=10, show_default=True, help="Hall-of-fame entries to describe.")
 def report(run: Path, output: Path | None, top: int) -> None:
     """Write a self-contained HTML report of a run (config, progress, cascade, hall of fame with plots, baselines)."""
-    from evoact.report import write_report
-
     BOUNDS["report_top"].check("--top", top)
-    opened = _open(run)
+    opened = open_run(run)
     target = output or run / "report.html"
-    _overwritable(target, (".html", ".htm"))
     try:
-        write_report(opened.store, target, top)
+        opened.report(target, top)
     except OSError as exc:
         if output is not None or exc.filename is None:
             raise
@@ -843,7 +822,7 @@ def plot(
         _fail(f"--range {span[0]:g} {span[1]:g}: give finite numbers within ±{PLOT_LIMIT:g}")
     if not span[0] < span[1]:
         _fail(f"--range {span[0]:g} {span[1]:g}: the start must be below the end")
-    _overwritable(output, IMAGES)
+    check_target(output, IMAGES)
     write_plot(output, expr, values, span)
     console.print(f"wrote {output}", highlight=False)
 
@@ -871,21 +850,6 @@ def _params(pairs: tuple[str, ...]) -> dict[str, float]:
                 f"--param {pair!r}: " + (f"{value!r} is not a number" if "could not convert" in str(exc) else str(exc))
             )
     return out
-
-
-def _open(run: Path) -> Run:
-    try:
-        return open_run(run)
-    except RunStoreError as exc:
-        _fail(str(exc))
-
-
-def _read(read: Callable[..., T], *args: object) -> T:
-    """What a run directory says, or a one-line error naming what in it is broken."""
-    try:
-        return read(*args)
-    except (RunStoreError, SearchSpaceError) as exc:
-        _fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ def _text(number: float) -> str:
     return str(int(number)) if float(number).is_integer() and abs(number) < 1e15 else f"{number:g}"
 
 
+#: How many of the hall of fame a confirmation trains, and on how many fresh seeds, unless told.
+CONFIRM_TOP, CONFIRM_SEEDS = 3, 5
+
 #: The one table of bounds: every number a config, a command-line option, a resumed config.json or a checkpoint can
 #: set, by field name (nested configs' fields by their own names).
 BOUNDS: dict[str, Bound] = {

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from evoact.baselines import GLU_BASELINES, PLAIN_FFN_BASELINES, baseline_formula, baseline_params
 from evoact.comparison import PLAIN_PREFIX, RATIO_REFERENCES, listed, stored_task, summarise, trained_on
-from evoact.config import SearchConfig, check, restated
+from evoact.config import CONFIRM_SEEDS, CONFIRM_TOP, SearchConfig, check, restated
 from evoact.evaluation import make_job
 from evoact.formula import FormulaError, constant_values, parse, to_formula
 from evoact.interrupts import held
@@ -94,8 +94,8 @@ def _say(console: Console | None, note: str) -> None:
 
 def confirm_run(
     run_dir: Path,
-    top: int = 3,
-    seeds: int = 5,
+    top: int = CONFIRM_TOP,
+    seeds: int = CONFIRM_SEEDS,
     tasks: list[str] | None = None,
     epochs: int | None = None,
     workers: int | None = None,
@@ -107,12 +107,13 @@ def confirm_run(
     also: list[str] | None = None,
     baselines_from: Path | None = None,
 ) -> Confirmation:
-    """Train the top ``top`` candidates and the five baselines with ``seeds`` fresh seeds on each task; store and
-    return the summary.
+    """Train the top ``top`` candidates and the baselines (the task family's, ``FAMILY_BASELINES``, and the run's own)
+    with ``seeds`` fresh seeds on each task; store and return the summary.
 
     Tasks default to the run's own and the validation group's (``default_tasks``); ``groups`` chooses other groups
     (``test`` only reports). The summary labels each task's group and gives each group's ratios against the best of
-    GELU, SiLU and Mish. ``also``: formulas of the caller's to confirm beside the run's top.
+    the family's references (GELU, SiLU and Mish; GEGLU and SwiGLU on GLU tasks). ``also``: formulas of the caller's
+    to confirm beside the run's top.
     Each task trains as long as in the run (its own epochs at the run's budget), or ``epochs`` on every task.
     Tasks named on the command line are the caller's; user tasks that come from the run's config are run only
     with ``trust_user_tasks`` (a run directory from elsewhere must not run code by being confirmed).

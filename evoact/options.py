@@ -54,8 +54,8 @@ class Option:
     """One ``evoact search`` option.
 
     ``setting``: the config setting it sets (``make_config``'s name); ``kind``: ``int``, ``float``, ``str``, a tuple of
-    choices, ``FLAG``, ``MULTIPLE`` or ``NUMBERS``; ``default``: the command line's own default (None: the budget
-    preset's); ``flag_value``: what a ``FLAG`` sets its setting to.
+    choices, ``FLAG``, ``MULTIPLE``, ``NUMBERS`` or ``RACE`` (``K,N``); ``default``: the command line's own default
+    (None: the budget preset's); ``flag_value``: what a ``FLAG`` sets its setting to.
     """
 
     flag: str

@@ -172,7 +172,7 @@ class Problem:
         )
         self.store.set_meta("references", self.references)
         for row in baselines:
-            if row.status == "ok" and len(self.config.tasks) > 1:
+            if row.status == Status.OK and len(self.config.tasks) > 1:
                 fitness = self._fitness(row.outcome)
                 self.store.set_fitness(row.id, fitness)
                 self._rows[row.id] = replace(row, outcome=row.outcome.with_(fitness=fitness))
@@ -327,15 +327,19 @@ class Problem:
         Rows that already have an outcome (a resumed run) are counted as they were decided and not screened again;
         a resumed generation's pending rows were all let train (a screening commits whole), so they train again.
         """
-        done = [r for r in rows if r.status != "pending"]
+        done = [r for r in rows if r.status != Status.PENDING]
         if train is not None:
             trained = sum(r.outcome.stage not in (Stage.STATIC, Stage.CACHE, Stage.SURROGATE) for r in done)
             train = max(0, train - trained)
         for row in done:
-            if row.fingerprint and row.outcome.stage not in ("static", "cache") and row.outcome.duplicate_of is None:
+            if (
+                row.fingerprint
+                and row.outcome.stage not in (Stage.STATIC, Stage.CACHE)
+                and row.outcome.duplicate_of is None
+            ):
                 (self._baselines if baseline else self._batch).setdefault(row.fingerprint, row.id)
-        passed = sum(not (r.status == "rejected" and r.outcome.stage == "static") for r in done)
-        rows = [r for r in rows if r.status == "pending"]
+        passed = sum(not (r.status == Status.REJECTED and r.outcome.stage == Stage.STATIC) for r in done)
+        rows = [r for r in rows if r.status == Status.PENDING]
         if not self.screening.active:
             return [r for r in rows if not self._reuse_exact(r)], passed + len(rows)
         screen = functools.partial(screen_static, max_nodes=self.max_nodes, config=self.screening, gate=self.glu_gate)
@@ -372,16 +376,7 @@ class Problem:
         earlier = self.store.evaluated(row.formula)
         if earlier is None:
             return False
-        self._finish(
-            row.id,
-            earlier.outcome.with_(
-                status="duplicate",
-                stage="cache",
-                duplicate_of=earlier.id,
-                seconds=0.0,
-                equivalent_to=f"#{earlier.id} {earlier.formula}",
-            ),
-        )
+        self._finish(row.id, _duplicate_of(earlier))
         return True
 
     def _reuse_cached(self, cid: int, fp: str) -> bool:
@@ -390,7 +385,7 @@ class Problem:
         known = self.cache.get(self.protocol, fp)
         if known is None or known.status == Status.REJECTED:  # a rejection is under its settings' key (one under the
             known = self.cache.get(self.verdicts, fp)  # plain key is an earlier version's, under settings unknown)
-        if known is None or (known.status == "ok" and known.evaluations < self.screening.evaluations_per_hash):
+        if known is None or (known.status == Status.OK and known.evaluations < self.screening.evaluations_per_hash):
             return False
         same_run = self.store.candidates_with_fingerprint(fp)
         self._finish(
@@ -402,11 +397,13 @@ class Problem:
                 val_acc=known.fitness
                 if len(self.config.tasks) == 1 and not uses_loss(self.metrics[self.config.task], self.config.score)
                 else None,
-                error=known.reason if known.status != "ok" else None,
+                error=known.reason if known.status != Status.OK else None,
                 seconds=0.0,
                 duplicate_of=same_run[0].id if same_run and same_run[0].id != cid else None,
                 equivalent_to=f"{known.source} {known.formula} ({known.status}, {known.evaluations} evaluation(s))",
-                learned=self.cache.learned(self.protocol, fp, self._rows[cid].formula) if known.status == "ok" else {},
+                learned=self.cache.learned(self.protocol, fp, self._rows[cid].formula)
+                if known.status == Status.OK
+                else {},
             ),
         )
         return True
@@ -448,7 +445,7 @@ class Problem:
                 row = self._training.pop(ticket)
                 outcome = Outcome.from_plain(plain)
                 done = self._finish(
-                    row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == "ok" else outcome
+                    row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == Status.OK else outcome
                 )
                 self._cache(done, outcome.transient or outcome.task_fault)
             self._resolve_waiting()
@@ -563,24 +560,15 @@ class Problem:
                 del self._waiting[cid]
                 error = f"a functional duplicate of #{original}, which the surrogate skipped"
                 self._finish(cid, Outcome(Status.REJECTED, stage=Stage.SURROGATE, error=error, seconds=0.0))
-            elif done.status != "pending":
+            elif done.status != Status.PENDING:
                 del self._waiting[cid]
-                self._finish(
-                    cid,
-                    done.outcome.with_(
-                        status="duplicate",
-                        stage="cache",
-                        duplicate_of=original,
-                        seconds=0.0,
-                        equivalent_to=f"#{original} {done.formula}",
-                    ),
-                )
+                self._finish(cid, _duplicate_of(done))
 
     # --- what the algorithm is told --------------------------------------------------------
     def fitness(self, cid: int) -> Fitness | None:
         """The fitness, or Pareto objectives; None for rejected and failed candidates."""
         row = self._rows[cid]
-        if row.status not in ("ok", "duplicate"):
+        if row.status not in (Status.OK, Status.DUPLICATE):
             return None
         if self.config.selection == "pareto":
             return objectives(
@@ -597,13 +585,13 @@ class Problem:
         """Candidates a resumed asynchronous run awaits: those with an outcome are collected as finished, the others are
         screened and trained again."""
         rows = self._read(ids)
-        self._finished += [r for r in rows if r.status != "pending"]
-        self._dispatch(self._screen([r for r in rows if r.status == "pending"])[0])
+        self._finished += [r for r in rows if r.status != Status.PENDING]
+        self._dispatch(self._screen([r for r in rows if r.status == Status.PENDING])[0])
 
     def finish(self) -> None:
         """Rows a resumed run never proposed again (only if the code changed in between) are recorded as failed."""
         for cid in self._existing.unclaimed():
-            if self._stored(cid).status == "pending":  # rows this session never read
+            if self._stored(cid).status == Status.PENDING:  # rows this session never read
                 self.store.record_result(
                     cid, Outcome(Status.FAILED, error="not proposed again when the run was resumed")
                 )
@@ -645,3 +633,14 @@ class _Existing:
     def unclaimed(self) -> list[int]:
         """Stored rows nobody claimed."""
         return [cid for ids in self._rows.values() for cid in ids]
+
+
+def _duplicate_of(original: Candidate) -> Outcome:
+    """A duplicate's outcome: its original's measures, marked as taken from it."""
+    return original.outcome.with_(
+        status=Status.DUPLICATE,
+        stage=Stage.CACHE,
+        duplicate_of=original.id,
+        seconds=0.0,
+        equivalent_to=f"#{original.id} {original.formula}",
+    )

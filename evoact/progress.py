@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from evoact.hooks import BestSoFar, Hook
-from evoact.records import Candidate, Status
+from evoact.records import Candidate, Stage, Status
 from evoact.terminal import plain, shorten
 
 
@@ -135,16 +135,16 @@ class SearchProgress(Hook):
 
     def _uncounted(self, row: Candidate) -> bool:
         """Not one of the quota's trainings: a reuse or a ranked-out candidate, where the quota counts trainings."""
-        return self.trainings and not row.label and row.outcome.stage in ("cache", "surrogate")
+        return self.trainings and not row.label and row.outcome.stage in (Stage.CACHE, Stage.SURROGATE)
 
     def _count(self, row: Candidate) -> None:
         if row.id in self._counted:
             return
         self._counted.add(row.id)
         o = row.outcome
-        if o.stage is not None and (o.stage in ("static", "cache") or self._uncounted(row)):
+        if o.stage is not None and (o.stage in (Stage.STATIC, Stage.CACHE) or self._uncounted(row)):
             self.removed[o.stage] = self.removed.get(o.stage, 0) + 1
-        if o.stage == "static" and not self.every:  # refilled: not one of the budget's evaluations
+        if o.stage == Stage.STATIC and not self.every:  # refilled: not one of the budget's evaluations
             return
         if not self._uncounted(row):
             if row.label:
@@ -152,7 +152,7 @@ class SearchProgress(Hook):
             else:
                 self.done += 1
             self.rejected += o.status == Status.REJECTED
-            self.ranked_out += o.stage == "surrogate"
+            self.ranked_out += o.stage == Stage.SURROGATE
             self.failed += o.status == Status.FAILED
         self._best_of(row)
 
@@ -180,14 +180,14 @@ class SearchProgress(Hook):
         what = row.label or shorten(row.formula, 40)
         count = f"baseline {self.baselines_done}/{self.baselines}" if row.label else f"{self.done}/{self.total}"
         if self._uncounted(row):
-            if o.stage == "cache":
+            if o.stage == Stage.CACHE:
                 self._line(f"reused #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
             return
-        if o.stage == "static":
+        if o.stage == Stage.STATIC:
             self._line(
                 f"{f'{count} ' if self.every else ''}screened out #{row.id} {what}: {shorten(o.error or '', 60)}"
             )
-        elif o.stage == "cache":
+        elif o.stage == Stage.CACHE:
             self._line(f"{count} #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
         else:
             outcome = (
