@@ -36,7 +36,7 @@ from evoact.records import USER_ORIGINS, Candidate, RunState, Stage, Status
 from evoact.run import RunReader, read_run
 from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
-from evoact.store import CONFIG_FILE, DB_FILE, RUNS_ROOT, RunStore, RunStoreError, edited_settings
+from evoact.store import CONFIG_FILE, DB_FILE, RUNS_ROOT, RunStore, RunStoreError
 from evoact.tasks import UserTask, get_task, require_trusted
 from evoact.terminal import shorten
 from evoact.version import VERSION
@@ -243,7 +243,7 @@ def check_edits(store: RunStore) -> list[str]:
     """The settings of the run's config.json edited since it started, where a resume may take them (where its code
     runs: ``RUNTIME_SETTINGS``); a ``RunStoreError`` naming any other edited setting, since the run's results so far
     were made under the first."""
-    edited = edited_settings(store)
+    edited = store.edited_settings()
     if results := [name for name in edited if name not in RUNTIME_SETTINGS]:
         raise RunStoreError(
             f"{store.path / CONFIG_FILE} was edited since the run started ({shorten(', '.join(results), 200)}): its"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import itertools
 import json
 import os
@@ -14,7 +13,7 @@ import sqlite3
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,12 @@ from evoact.records import (
     RunState,
     finite_number,
 )
-from evoact.scoring import METRICS
+from evoact.run_facts import edited_settings, setting_digests, unfit_fact
 
 SCHEMA_VERSION = 5
 #: Older versions this evoact still reads (and upgrades when it writes them).
 READABLE_VERSIONS = (2, 3, 4, 5)
 CONFIG_FILE = "config.json"
-CACHE_PRIOR_LIMIT = 2000  # the newest results of the fitness cache a surrogate run starts from (a run fact's bound)
 DB_FILE = "candidates.db"
 #: Where run directories go unless the user names another folder.
 RUNS_ROOT = Path("runs")
@@ -125,130 +123,6 @@ _RACE_SCORES = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS race_scores") :
 
 class RunStoreError(RuntimeError):
     """A run directory is missing, not a run, or cannot be written where asked."""
-
-
-MAX_SESSIONS = 100_000  # a run's sessions (each a search or resume), as a run directory may claim them
-MAX_SETTINGS = 1000  # the settings a run's recorded digests may name (evoact writes about 80)
-_LAST_TIME = 1e11  # seconds since the epoch: the year 5138
-
-
-def _a_time(value: Any) -> bool:
-    """A time as evoact writes one: seconds since the epoch, not negative, not absurdly far ahead."""
-    return finite_number(value) and 0 <= value <= _LAST_TIME
-
-
-def _a_time_or_none(value: Any) -> bool:
-    """A time, or None where there is none (a session killed without a word has no end)."""
-    return value is None or _a_time(value)
-
-
-#: What each run fact must be: (check, what it is, for the error).
-_META: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "state": (
-        lambda v: v in tuple(RunState),
-        ", ".join(RunState),
-    ),
-    "stopped_because": (lambda v: v is None or isinstance(v, str), "a reason"),
-    "schema_version": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a version number"),
-    "started_at": (_a_time, "a time"),
-    "finished_at": (_a_time, "a time"),
-    "sessions": (
-        lambda v: (
-            isinstance(v, list)
-            and len(v) <= MAX_SESSIONS
-            and all(isinstance(s, list) and len(s) == 2 and _a_time(s[0]) and _a_time_or_none(s[1]) for s in v)
-        ),
-        f"a list of at most {MAX_SESSIONS:,} [start, end or null] times",
-    ),
-    "mode": (lambda v: v in ("generational", "async"), "generational or async"),
-    "ray_address": (lambda v: v is None or isinstance(v, str), "an address"),
-    "hurdle": (lambda v: v is None or finite_number(v), "a number"),
-    "hurdles": (
-        lambda v: (
-            isinstance(v, dict)
-            and all(
-                isinstance(h, dict) and finite_number(h.get("limit")) and isinstance(h.get("metric"), str)
-                for h in v.values()
-            )
-        ),
-        "hurdles per task",
-    ),
-    "references": (lambda v: isinstance(v, dict), "references per task"),
-    "metrics": (lambda v: isinstance(v, dict) and all(m in METRICS for m in v.values()), "a metric per task"),
-    "task_code": (
-        lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(c, str) for k, c in v.items()),
-        "a digest per user task",
-    ),
-    "confirmation": (lambda v: v is None or isinstance(v, dict), "a confirmation record"),
-    "started_config": (
-        lambda v: (
-            isinstance(v, dict)
-            and len(v) <= MAX_SETTINGS
-            and all(isinstance(k, str) and len(k) <= 100 and isinstance(d, str) and len(d) <= 64 for k, d in v.items())
-        ),
-        f"at most {MAX_SETTINGS} digests, one per setting",
-    ),
-    "pooled_generations": (
-        lambda v: isinstance(v, list) and all(isinstance(g, int) and not isinstance(g, bool) for g in v),
-        "a list of generations",
-    ),
-    "surrogate_prior": (
-        lambda v: (
-            isinstance(v, dict)
-            and all(isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool) for k, n in v.items())
-        ),
-        "counts per source",
-    ),
-    "surrogate_cache_prior": (
-        lambda v: (
-            isinstance(v, list)
-            and len(v) <= CACHE_PRIOR_LIMIT
-            and all(
-                isinstance(e, list)
-                and len(e) == 2
-                and isinstance(e[0], str)
-                and (e[1] is None or (isinstance(e[1], list) and all(finite_number(x) for x in e[1])))
-                for e in v
-            )
-        ),
-        f"a list of at most {CACHE_PRIOR_LIMIT} [formula, scores or null]",
-    ),
-}
-
-
-def _digests(config: dict[str, Any]) -> dict[str, str]:
-    """A short digest of each search setting of a run's config (``config``, nested ones by dotted name) and of its
-    search space's text (``search_space``): what tells a hand-edited config.json from the one the run started with."""
-    flat: dict[str, Any] = {"search_space": (config.get("search_space") or {}).get("text")}
-    for name, value in (config.get("config") or {}).items():
-        if isinstance(value, dict):
-            flat.update({f"{name}.{k}": v for k, v in value.items()})
-        else:
-            flat[name] = value
-    return {
-        k: hashlib.sha256(json.dumps(_canonical(v), sort_keys=True).encode()).hexdigest()[:16] for k, v in flat.items()
-    }
-
-
-def _canonical(value: Any) -> Any:
-    """A setting as its meaning: a whole float as its int (``10000.0``, as a tool like jq rewrites it, is ``10000``)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    return value
-
-
-def edited_settings(store: RunStore) -> list[str]:
-    """The settings of the run's config.json that differ from those it started with (none for a run made before
-    evoact recorded them)."""
-    started = store.meta().get("started_config")
-    if not started:
-        return []
-    now = _digests(store.config())
-    return sorted(k for k in {*started, *now} if started.get(k) != now.get(k))
 
 
 def _quoted(key: object) -> str:
@@ -476,7 +350,7 @@ class RunStore:
                 ("schema_version", SCHEMA_VERSION),
                 ("state", RunState.RUNNING),
                 ("started_at", time.time()),
-                ("started_config", _digests(config)),  # what a later edit of config.json is told from
+                ("started_config", setting_digests(config)),  # what a later edit of config.json is told from
             )
             for key, value in facts:
                 conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
@@ -646,6 +520,11 @@ class RunStore:
         """Record one run-level fact (state, timings, counters) as JSON."""
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
+    def edited_settings(self) -> list[str]:
+        """The settings of the run's config.json that differ from those it started with (none for a run made before
+        evoact recorded them)."""
+        return edited_settings(self.meta().get("started_config"), self.config())
+
     def meta(self) -> dict[str, Any]:
         """All run-level facts, each checked against what evoact writes there (a run directory is not trusted)."""
         out = {}
@@ -654,8 +533,7 @@ class RunStore:
                 value = json.loads(text)
             except (TypeError, ValueError):
                 raise RunStoreError(f"{self.path / DB_FILE}: the run fact {_quoted(key)} is not valid JSON") from None
-            fits, what = _META.get(key, (lambda v: True, ""))
-            if not fits(value):
+            if what := unfit_fact(key, value):
                 raise RunStoreError(
                     f"{self.path / DB_FILE}: the run fact {_quoted(key)} is {str(value)[:40]!r}, not {what}"
                 )

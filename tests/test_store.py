@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from evoact.records import Candidate, Outcome, RaceResult, RecordError, TaskScore
-from evoact.store import CACHE_PRIOR_LIMIT, DB_FILE, SCHEMA_VERSION, RunStore, RunStoreError
+from evoact.run_facts import CACHE_PRIOR_LIMIT
+from evoact.store import DB_FILE, SCHEMA_VERSION, RunStore, RunStoreError
 
 
 def _filled(path):
