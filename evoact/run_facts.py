@@ -75,6 +75,14 @@ _FACTS: dict[str, tuple[Callable[[Any], bool], str]] = {
         ),
         f"at most {MAX_SETTINGS} digests, one per setting",
     ),
+    "baseline_failures": (
+        lambda v: (
+            isinstance(v, list)
+            and len(v) <= MAX_SESSIONS
+            and all(isinstance(s, list) and all(isinstance(f, dict) for f in s) for s in v)
+        ),
+        "a list of the baselines' failures, one list per resume that trained them again",
+    ),
     "pooled_generations": (
         lambda v: isinstance(v, list) and all(isinstance(g, int) and not isinstance(g, bool) for g in v),
         "a list of generations",

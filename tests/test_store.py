@@ -221,6 +221,17 @@ def test_a_surrogate_snapshot_longer_than_any_run_writes_is_refused_in_one_line(
     store.close()
 
 
+def test_a_baseline_failures_record_that_evoact_would_not_write_is_refused_in_one_line(tmp_path):
+    """A resume appends to this record: a hand-made one that is no list (it raised a TypeError there) is named."""
+    store = RunStore.create(tmp_path / "run", {"config": {}})
+    store.set_meta("baseline_failures", [[{"label": "relu", "error": "no data"}]])
+    assert store.meta()["baseline_failures"][0][0]["label"] == "relu"
+    store.set_meta("baseline_failures", 5)
+    with pytest.raises(RunStoreError, match="the run fact 'baseline_failures' is '5', not a list of the baselines'"):
+        store.meta()
+    store.close()
+
+
 @pytest.mark.parametrize(
     "sessions",
     [[[0, 1e308], [0, 1e308]], [[-5.0, None]], [[1.0, None]] * 100_001, [[1.0]], "x"],
