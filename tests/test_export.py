@@ -155,8 +155,8 @@ def test_load_activation_refuses_a_mistyped_path_or_a_folder_that_would_parse_as
     export_torch_module(tmp_path / "my_act.py", "x*sigmoid(beta*x)", {"beta": 1.5})
     (tmp_path / "runs").mkdir()
     for given, said in (
-        ("my_act", "'my_act' is no file, and as a formula it has no x"),  # the .py forgotten: not beta-like constants
-        ("runs/my_act", "'runs/my_act' is no file, and as a formula it has no x"),
+        ("my_act", r"'my_act' is no file, and as a formula it has no x.* \(my_act.py is here: did you mean it\?\)$"),
+        ("runs/my_act", "'runs/my_act' is no file, and as a formula it has no x.* a formula in x$"),  # nothing near
         ("runs", r"runs is a folder; give an exported file \(of a run: evoact export RUN -o my_act.py\)"),
         ("", "'' is no file, nor a formula: empty formula"),
         ("x*(", "'x\\*\\(' is no file, nor a formula: position 3"),

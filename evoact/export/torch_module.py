@@ -83,7 +83,17 @@ def load_activation(path_or_formula: str | Path, params: dict[str, float] | None
         raise ValueError(
             f"load_activation: {text} is a folder; give an exported file (of a run: evoact export RUN -o my_act.py)"
         )
+    if text.strip() and (near := _exported_beside(text)):
+        problem += f" ({near} is here: did you mean it?)"
     raise (FormulaError if expr is None else ValueError)(problem)
+
+
+def _exported_beside(text: str) -> str | None:
+    """A file that ``text``, a name without its suffix, names with one (``act33`` for ``act33.py``), if one exists."""
+    for suffix in (".py", ".json"):
+        if _is_file(text + suffix):
+            return text + suffix
+    return None
 
 
 def read_exported(path: str | Path) -> tuple[str, dict[str, float]]:

@@ -54,6 +54,8 @@ def batches_folder(data_dir: str | None, task: str = "cifar10-resnet20") -> Path
             f" {FOLDER}/ (torchvision's layout); evoact never downloads it"
         )
     root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"--data-dir {data_dir}: no such folder ({task} reads {FOLDER}/ under it)")
     folder = root if root.name == FOLDER else root / FOLDER
     missing = [name for name in (*TRAIN_FILES, TEST_FILE) if not (folder / name).is_file()]
     if missing:
