@@ -397,9 +397,9 @@ def _budget_said(config: SearchConfig) -> str:
     return f"{config.budget} budget with {', '.join(changed)}{racing}"
 
 
-def _after_interrupt(run_dir: Path) -> str:
+def _after_interrupt(run_dir: Path) -> tuple[str, bool]:
     """What to do after Ctrl-C: resume the run (with --trust-task where it trains user code), or, where it had already
-    finished, look at it."""
+    finished, look at it; and whether it had."""
     try:
         run = open_run(run_dir)
         state, tasks = run.state, run.config.tasks
@@ -407,11 +407,10 @@ def _after_interrupt(run_dir: Path) -> str:
     except (RunStoreError, ValueError, sqlite3.Error, OSError):  # only a hint: never a traceback instead
         state, tasks = RunState.INTERRUPTED, ()
     if state == RunState.FINISHED:
-        return f"interrupted after the run had finished; it is complete: evoact show {shown(str(run_dir))}"
-    return (
-        f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with:"
-        f" {shown(resume_command(run_dir, tasks))}"
-    )
+        where = shown(shlex.quote(str(run_dir)))
+        return f"interrupted after the run had finished; it is complete: evoact show {where}", True
+    said = f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with:"
+    return f"{said} {shown(resume_command(run_dir, tasks))}", False
 
 
 def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
@@ -421,7 +420,10 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
             start()
         except KeyboardInterrupt:
             if run_dir.exists():
-                console.print(_after_interrupt(run_dir), highlight=False, soft_wrap=True)  # a command to copy: one line
+                said, finished = _after_interrupt(run_dir)
+                console.print(said, highlight=False, soft_wrap=True)  # a command to copy: one line
+                if finished:  # the search's work is done: a script sees success
+                    return
             else:
                 console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
             exit_stopped(received)

@@ -8,6 +8,7 @@ import fcntl
 import itertools
 import json
 import os
+import shlex
 import shutil
 import sqlite3
 import stat
@@ -294,6 +295,15 @@ def _snapshot(path: Path) -> sqlite3.Connection:
     return memory
 
 
+def _tasks_of(path: Path) -> list[str]:
+    """The task names the run at ``path`` says it trains (none where its config cannot say): for a hint only."""
+    try:
+        tasks = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))["config"]["tasks"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [t for t in tasks if isinstance(t, str)] if isinstance(tasks, list) else []
+
+
 def _writer(path: Path) -> sqlite3.Connection:
     conn = connect(path / DB_FILE)
     conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
@@ -318,11 +328,11 @@ class RunStore:
             later = (
                 "another evoact process is writing it now"
                 if path.is_dir() and writer_active(path)
-                else f"an unfinished one continues with `{resume_command(path)}`"
+                else f"an unfinished one continues with `{resume_command(path, _tasks_of(path))}`"
             )
             raise RunStoreError(
                 f"{path} already holds a run (nothing was overwritten); choose another --name, or see it with"
-                f" `evoact show {path}` ({later})"
+                f" `evoact show {shlex.quote(str(path))}` ({later})"
             )
 
     @classmethod

@@ -623,23 +623,33 @@ def test_a_full_disk_ends_in_one_line_and_loses_nothing(run_cli, small_run, tmp_
 
 def test_after_ctrl_c_the_hint_resumes_with_trust_for_user_code_and_a_finished_run_is_not_sent_to_resume(tmp_path):
     """What a search prints on Ctrl-C: the resume command to copy (with --trust-task where the run trains user code,
-    without which resume refuses), or, where the run had just finished, that there is nothing to resume."""
+    without which resume refuses) and exit code 130, or, where the run had just finished, that there is nothing to
+    resume, and success (it exited 130 for a complete run)."""
     import evoact
-    from evoact.cli import _after_interrupt
+    from evoact.cli import _after_interrupt, _run_to_end
+
+    def interrupted():
+        raise KeyboardInterrupt
 
     example = os.path.join(os.path.dirname(__file__), "..", "docs", "examples", "spirals_task.py") + ":spirals"
     settings = dict(budget="tiny", runs_dir=tmp_path, workers=2, quiet=True, generations=2, epoch_scale=0.2)
     stopped = evoact.search(name="mine", tasks=[example], target_fitness=-1e9, **settings)
     assert stopped.state == "stopped"
-    assert _after_interrupt(stopped.path).endswith(f"continue with: evoact resume {stopped.path} --trust-task")
+    said, finished = _after_interrupt(stopped.path)
+    assert said.endswith(f"continue with: evoact resume {stopped.path} --trust-task") and not finished
+    with pytest.raises(SystemExit) as stopped_exit:
+        _run_to_end(stopped.path, interrupted)
+    assert stopped_exit.value.code == 130
     refused = CliRunner().invoke(main, ["resume", str(stopped.path)])  # without it: refused before it is announced
     assert refused.exit_code == 1 and "resume runs it only with --trust-task" in refused.stderr
     assert "resuming" not in refused.stdout
     done = evoact.search(name="done", tasks=["mnist1d-mlp"], **settings)
     assert done.state == "finished"
     assert _after_interrupt(done.path) == (
-        f"interrupted after the run had finished; it is complete: evoact show {done.path}"
+        f"interrupted after the run had finished; it is complete: evoact show {done.path}",
+        True,
     )
+    _run_to_end(done.path, interrupted)  # no SystemExit: the command exits 0
     for run in (stopped, done):
         run.close()
 

@@ -36,6 +36,10 @@ def test_a_taken_run_name_and_the_runs_table_say_resume_as_it_pastes(tmp_path, m
     RunStore.create(path, written).close()  # a search killed before its baselines finished
     with pytest.raises(RunStoreError, match=f"continues with `evoact resume {shlex.quote(str(path))}`"):
         RunStore.create(path, {"config": {"seed": 1}})
+    mine = tmp_path / "mine"  # a run of a user's task: resume refuses it without --trust-task
+    RunStore.create(mine, {"config": {"tasks": ["my_task.py:net"]}}).close()
+    with pytest.raises(RunStoreError, match=f"continues with `evoact resume {mine} --trust-task`"):
+        RunStore.create(mine, {"config": {"seed": 1}})
     monkeypatch.chdir(tmp_path)
     listed = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["runs", "."]).output
     assert "evoact resume 'my run'" in listed, listed
