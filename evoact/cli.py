@@ -420,9 +420,9 @@ def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
             start()
         except KeyboardInterrupt:
             if run_dir.exists():
-                said, finished = _after_interrupt(run_dir)
+                said, complete = _after_interrupt(run_dir)
                 console.print(said, highlight=False, soft_wrap=True)  # a command to copy: one line
-                if finished:  # the search's work is done: a script sees success
+                if complete:  # the search's work is done: a script sees success
                     return
             else:
                 console.print("interrupted before the first evaluation; no run directory was kept", highlight=False)
