@@ -29,7 +29,7 @@ from evoact.run_facts import CACHE_PRIOR_LIMIT
 from evoact.scoring import fitness, objectives, references, uses_loss
 from evoact.screening import CACHE_FILE, FitnessCache, screen_static
 from evoact.search_space import SearchSpace
-from evoact.store import RunStore
+from evoact.store import CONFIG_FILE, RunStore
 from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_examples
 from evoact.tasks import is_user_task, task_family
 from evoact.training import Hurdle
@@ -118,7 +118,8 @@ class Problem:
             raise ValueError(
                 f"{failed} (the tasks cannot score candidates), then `{resume}`"
                 + (" trains them again" if own else " (which takes --data-dir) trains them again")
-                + "; a --timeout too short for them needs a new search"
+                + f'; for a --timeout too short for them, raise "timeout" in {self.store.path / CONFIG_FILE} first'
+                " (resume takes that edit)"
             )
         self._calibrate()
         self._warn_untested(trained)
