@@ -30,13 +30,30 @@ def static_reason(
     if not gate and np.ptp(d) <= config.flat_tolerance * (1.0 + np.abs(d).max()):
         return f"affine function (slope {d.mean():.4g}): no nonlinearity"
     if not gate and config.min_rank_correlation > 0 and (rho := rank_correlation(values)) < config.min_rank_correlation:
+        flat = flat_share(values)
+        why = (
+            f"constant on {flat:.0%} of N(0, 1), where x's sign is lost"
+            if flat >= FLAT_SHARE
+            else "even, or a deep or wide dip"
+        )
         return (
-            f"too far from monotone in x to keep its sign (even, or a deep or wide dip): rank correlation with x on"
-            f" N(0, 1) is {rho:.2f} (minimum {config.min_rank_correlation:g}; --min-rank-correlation 0 turns it off)"
+            f"too far from monotone in x to keep its sign ({why}): rank correlation with x on N(0, 1) is {rho:.2f}"
+            f" (minimum {config.min_rank_correlation:g}; --min-rank-correlation 0 turns it off)"
         )
     if nodes is not None and max_nodes is not None and nodes > max_nodes:
         return f"{nodes} nodes, over the space's limit of {max_nodes}"
     return None
+
+
+#: A unit constant on at least this share of the N(0, 1) sample is called flat there, not even, when its ranks fail.
+FLAT_SHARE = 0.25
+
+
+def flat_share(values: np.ndarray) -> float:
+    """The largest share of the probe's N(0, 1) sample on which a unit takes one value (its widest flat piece)."""
+    sample = values[:N_NORMAL]
+    sample = sample[np.isfinite(sample)]
+    return float(np.unique(sample, return_counts=True)[1].max() / N_NORMAL) if sample.size else 0.0
 
 
 def rank_correlation(values: np.ndarray) -> float:
