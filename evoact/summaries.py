@@ -412,10 +412,12 @@ class RankedCandidate(_Summary):
     task_means: Mapping[str, TaskMean] = field(default_factory=dict)  # per task, over its raced seeds too
 
     def to_json(self) -> dict[str, Any]:
-        """The candidate's flat JSON row with its rank, variant fields and per-task means."""
+        """The candidate's flat JSON row with its rank, what it is ranked by (``rank_fitness``: the raced mean once
+        raced, where ``fitness`` is its first training's), variant fields and per-task means."""
         return {
             **self.candidate.row(),
             "rank": self.rank,
+            "rank_fitness": self.candidate.rank_fitness,
             "variant_of": self.variant_of,
             "factor": self.factor,
             "task_means": _json(self.task_means),
@@ -431,8 +433,13 @@ class BaselineRow(_Summary):
     task_means: Mapping[str, TaskMean] = field(default_factory=dict)  # per task, over its raced seeds too
 
     def to_json(self) -> dict[str, Any]:
-        """The baseline's flat JSON row with its rank and per-task means."""
-        return {**self.candidate.row(), "rank": self.rank, "task_means": _json(self.task_means)}
+        """The baseline's flat JSON row with its rank, what it is ranked by and per-task means."""
+        return {
+            **self.candidate.row(),
+            "rank": self.rank,
+            "rank_fitness": self.candidate.rank_fitness,
+            "task_means": _json(self.task_means),
+        }
 
 
 @dataclass(frozen=True)

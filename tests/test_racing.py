@@ -80,6 +80,9 @@ def test_show_says_what_racing_spent_and_lists_seeds(raced):
     assert cascade["race_trainings"] == len(store.races()) > 0 and cascade["race_seconds"] > 0
     best = shown["ranking"][0]
     assert best["raced_seeds"] >= 1 and "raced_fitness" in best
+    ranks = [r["rank_fitness"] for r in shown["ranking"]]  # what show ranks by (fitness: the first seed's)
+    assert ranks == sorted(ranks, reverse=True) and best["rank_fitness"] == best["raced_fitness"]
+    assert all(b["rank_fitness"] == b["raced_fitness"] for b in shown["baselines"])
     text = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(raced)]).output
     assert "racing: each candidate in the top k = 3 trains on n = 3 seeds" in text and "± " in text
     assert open_run(raced).best.id == store.hall_of_fame(1)[0].id
