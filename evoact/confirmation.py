@@ -161,7 +161,7 @@ def confirm_run(
         loaded = {name: get_task(name, config.data_dir) for name in tasks}
         searched = store.meta().get("task_code") or {}  # the user tasks' code the search trained with
         if edited := [
-            n for n, t in loaded.items() if isinstance(t, UserTask) and searched.get(n) not in (None, t.code())
+            n for n, t in loaded.items() if isinstance(t, UserTask) and n in searched and searched[n] not in t.codes()
         ]:
             notes.append(
                 f"{', '.join(edited)} changed since the search trained with it (its file or a helper): this"

@@ -15,7 +15,7 @@ import re
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -253,11 +253,11 @@ def check_edits(store: RunStore) -> list[str]:
     return edited
 
 
-def _same_code(store: RunStore, stored: dict[str, str], codes: dict[str, str]) -> None:
+def _same_code(store: RunStore, stored: dict[str, str], tasks: Mapping[str, UserTask]) -> None:
     """Refuse to go on with user tasks whose code changed since the run trained with them (``stored``; none in a run
     made before codes were kept): its results so far are the earlier code's, and one ranking would hold both (a
     changed metric would even mix accuracies and losses)."""
-    changed = [name for name, code in codes.items() if stored.get(name) not in (None, code)]
+    changed = [name for name, task in tasks.items() if name in stored and stored[name] not in task.codes()]
     if changed and store.counts()[Status.OK]:  # with no result yet (every baseline failed), a fixed task goes on
         raise RunStoreError(
             f"{', '.join(changed)} changed since {store.path} trained with it (its file or a helper it imports): the"
@@ -296,11 +296,11 @@ def _drive(
     problem = None
     try:  # nothing below may leave the store open (and its writer lock held) if it fails
         tasks = [get_task(name, config.data_dir) for name in config.tasks]
-        codes = {name: task.code() for name, task in zip(config.tasks, tasks) if isinstance(task, UserTask)}
+        users = {name: task for name, task in zip(config.tasks, tasks) if isinstance(task, UserTask)}
         stored = store.meta().get("task_code") or {}
         if resuming:  # before anything is written: a refused resume leaves the run as it was
-            _same_code(store, stored, codes)
-        store.set_meta("task_code", {**stored, **codes})
+            _same_code(store, stored, users)
+        store.set_meta("task_code", {**stored, **{name: task.code() for name, task in users.items()}})
         metrics = {task.name: task.metric for task in tasks}
         store.set_meta("metrics", metrics)  # for the readers, which never import a user's task
         problem = Problem(store, config, space, hooks, metrics)

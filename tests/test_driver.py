@@ -1,8 +1,11 @@
+import hashlib
 import io
+import json
 import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -863,7 +866,9 @@ EDITED_TASK = (
 
 def test_a_user_task_edited_since_the_run_trained_with_it_is_not_resumed_and_confirm_says_so(tmp_path):
     """A resume after the task's file (or a helper) changed would rank results of both versions together (a changed
-    metric would even mix accuracies and losses): refused, with nothing written; put back, it goes on."""
+    metric would even mix accuracies and losses): refused, with nothing written; put back, it goes on (here from the
+    whole file's digest, which evoact recorded before). A comment or blank line added changes no code (it was called
+    a change too)."""
     import io
 
     from rich.console import Console
@@ -879,9 +884,16 @@ def test_a_user_task_edited_since_the_run_trained_with_it_is_not_resumed_and_con
         stopped.resume(quiet=True, trust_user_tasks=True)
     assert RunStore.open(stopped.path).meta() == meta  # refused before anything was written
     task.write_text(EDITED_TASK)
+    with sqlite3.connect(stopped.path / "candidates.db") as db:  # the whole file's digest, as evoact recorded it before
+        whole = hashlib.sha256(hashlib.sha256(EDITED_TASK.encode()).hexdigest()[:16].encode()).hexdigest()[:16]
+        db.execute("UPDATE meta SET value = ? WHERE key = 'task_code'", (json.dumps({f"{task}:net": whole}),))
     finished = stopped.resume(quiet=True, trust_user_tasks=True)
     assert finished.state == "finished"
-    task.write_text(EDITED_TASK + "# tuned\n")
+    task.write_text("# my task\n" + EDITED_TASK.replace("\n\n", "\n\n\n") + "# tuned\n")  # no code changed
+    out = io.StringIO()
+    finished.confirm(top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=1, console=Console(file=out, width=300))
+    assert "changed since the search trained with it" not in out.getvalue()
+    task.write_text(EDITED_TASK.replace("seed / 1e6", "seed / 1e5"))
     out = io.StringIO()
     finished.confirm(top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=1, console=Console(file=out, width=300))
     assert "mine.py:net changed since the search trained with it" in out.getvalue()

@@ -234,15 +234,26 @@ class UserTask(Task):
         return hashlib.sha256(f"{source_digest(*COMPILER)}:{self.code()}".encode()).hexdigest()[:16]
 
     def code(self) -> str:
-        """A digest of the file that defines the user's function and of the modules it loaded from its own folder
-        (its helpers): what a run records, so that a resume never ranks results of two versions of a task together."""
+        """A digest of the code of the file that defines the user's function and of the modules it loaded from its
+        own folder (its helpers), comments and layout aside: what a run records, so that a resume never ranks results
+        of two versions of a task together (a comment added is the same task)."""
+        return self._digest(_meaning)
+
+    def codes(self) -> frozenset[str]:
+        """Every digest a run may have recorded for this code: ``code``'s, and the whole files' (what evoact recorded
+        before comments were set aside)."""
+        return frozenset({self._digest(_meaning), self._digest(bytes)})
+
+    def _digest(self, text: Callable[[bytes], bytes]) -> str:
         function = _defining(self.function)
-        digest = hashlib.sha256(source_digest(function).encode())
         source = inspect.getsourcefile(function)
+        own = Path(source) if source and Path(source).is_file() else None
+        first = hashlib.sha256(text(own.read_bytes())).hexdigest()[:16] if own else source_digest(function)
+        digest = hashlib.sha256(first.encode())
         root = _import_root(Path(source).resolve(), function.__module__) if source else None
         for path in _helpers(function):  # named from the import root: the same code elsewhere is the same task
             name = path.relative_to(root) if root is not None and path.is_relative_to(root) else path.name
-            digest.update(str(name).encode() + b"\0" + path.read_bytes())
+            digest.update(str(name).encode() + b"\0" + text(path.read_bytes()))
         return digest.hexdigest()[:16]
 
     def run(
@@ -331,6 +342,14 @@ def _number(value: Any) -> float:
     if isinstance(value, (str, bytes, bool)):
         raise TypeError(f"{value!r} is not a number")
     return float(value)
+
+
+def _meaning(source: bytes) -> bytes:
+    """Python source as its syntax tree (comments, blank lines and layout left out), or as it is where it is none."""
+    try:
+        return ast.dump(ast.parse(source)).encode()
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return source
 
 
 def _helpers(function: Callable[..., Any]) -> list[Path]:
