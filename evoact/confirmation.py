@@ -200,12 +200,13 @@ def confirm_run(
             for entry in trained_on(entries, task)
         }
         revisions = {name: task.revision() for name, task in loaded.items()}  # the tasks' code, as the cache keys it
+        known = {name: task.revisions() for name, task in loaded.items()}  # what stored trainings of that code carry
         shown = {(e["formula"], e["plain"]): e["name"] for e in reversed(entries)}  # "#6 = mish" says more than "mish"
 
         def stale(done: ConfirmationTraining, task: str) -> bool:
             """Done by other code of the task (a user's file edited since, another evoact; a training stored before
             revisions were recorded is kept), or a user task's failure (what it needed may have been fixed since)."""
-            if done.revision not in (None, revisions[task]):
+            if done.revision is not None and done.revision not in known[task]:
                 return True
             return done.status != Status.OK and is_user_task(task)
 

@@ -893,6 +893,15 @@ def test_a_user_task_edited_since_the_run_trained_with_it_is_not_resumed_and_con
     out = io.StringIO()
     finished.confirm(top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=1, console=Console(file=out, width=300))
     assert "changed since the search trained with it" not in out.getvalue()
+    task.write_text(EDITED_TASK)  # the comments gone: the same code, so the same trainings, stored as evoact did before
+    user = get_task(f"{task}:net")
+    (older,) = user.revisions() - {user.revision()}
+    with sqlite3.connect(stopped.path / "candidates.db") as db:
+        db.execute("UPDATE confirmations SET revision = ?", (older,))
+    out = io.StringIO()
+    finished.confirm(top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=1, console=Console(file=out, width=300))
+    said = out.getvalue()
+    assert "trainings already stored (an earlier confirm): 0 to go" in said and "train again" not in said
     task.write_text(EDITED_TASK.replace("seed / 1e6", "seed / 1e5"))
     out = io.StringIO()
     finished.confirm(top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=1, console=Console(file=out, width=300))

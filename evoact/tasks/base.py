@@ -85,6 +85,10 @@ class Task(ABC):
         }
         return source_digest(type(self), Task, *parents.values(), train, *COMPILER)
 
+    def revisions(self) -> frozenset[str]:
+        """Every revision a stored result of this same code may carry (``revision``'s, and older evoacts' forms)."""
+        return frozenset({self.revision()})
+
     @abstractmethod
     def run(
         self,

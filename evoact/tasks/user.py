@@ -231,7 +231,14 @@ class UserTask(Task):
     def revision(self) -> str:
         """A digest of the user's code (``code``) and of the compiler: editing any of them starts a new cache
         revision."""
-        return hashlib.sha256(f"{source_digest(*COMPILER)}:{self.code()}".encode()).hexdigest()[:16]
+        return self._revision(self.code())
+
+    def revisions(self) -> frozenset[str]:
+        """``revision``'s, and the one made from the whole files' digest (before comments were set aside)."""
+        return frozenset(self._revision(code) for code in self.codes())
+
+    def _revision(self, code: str) -> str:
+        return hashlib.sha256(f"{source_digest(*COMPILER)}:{code}".encode()).hexdigest()[:16]
 
     def code(self) -> str:
         """A digest of the code of the file that defines the user's function and of the modules it loaded from its
