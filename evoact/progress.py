@@ -45,8 +45,9 @@ class SearchProgress(Hook):
     in training, or reused from the cache); ``total`` of them make the budget's number (96 at ``quick``), the
     ``baselines`` are counted apart (``baseline 2/4``), and generations are numbered from 0, as ``show``'s ``gen``
     column. The ETA comes from this session's own pace after its first wave of ``workers`` evaluations
-    (``_Pace``), so neither the start's cost nor a resumed run's earlier work hastens or slows it. Lines fit 80
-    columns: long formulas end in an ellipsis. ``trainings``: the quota counts trainings (``--surrogate-pool``), so
+    (``_Pace``), so neither the start's cost nor a resumed run's earlier work hastens or slows it. Racing's extra
+    seeds are counted apart (``raced 6``), outside the ETA. Lines fit 80 columns, the live display its terminal's
+    width: long formulas end in an ellipsis. ``trainings``: the quota counts trainings (``--surrogate-pool``), so
     reuses are shown uncounted and the candidates the surrogate ranked out not at all (the run's note says how many
     it ranked).
     """
@@ -65,6 +66,7 @@ class SearchProgress(Hook):
         self.total, self.generations, self.baselines = total, generations, baselines
         self.done = self.failed = self.rejected = self.skipped = self.baselines_done = 0
         self.ranked_out = 0  # of the rejected: candidates the surrogate stage did not train
+        self.race_done = 0  # racing's extra seeds this session (trained, or reused from the cache)
         self.every = False  # count every proposal, screened out or not (``planned``)
         self.removed: dict[str, int] = {}
         self._counted: set[int] = set()  # a resumed run's candidates may be reported twice: count each once
@@ -72,19 +74,21 @@ class SearchProgress(Hook):
         self.label = "baselines"
         self._pace = _Pace(workers)
         self._live = self.console.is_terminal
+        # the best's formula: 12 characters in 80 columns, more in a wider live display
+        self._width = max(12, min(60, self.console.width - 68)) if self._live else 12
         if self._live:
             self._bar = Progress(
                 TextColumn("[bold]{task.fields[generation]}"),
                 BarColumn(bar_width=10),
                 MofNCompleteColumn(),
                 TextColumn(
-                    "rej {task.fields[rejected]} fail {task.fields[failed]} best {task.fields[best]}"
-                    " ETA {task.fields[eta]}"
+                    "rej {task.fields[rejected]} fail {task.fields[failed]}{task.fields[raced]}"
+                    " best {task.fields[best]} ETA {task.fields[eta]}"
                 ),
                 console=self.console,
             )
             self._task = self._bar.add_task(
-                "search", total=total, generation=self.label, failed=0, rejected=0, best="-", eta="-"
+                "search", total=total, generation=self._stage(), failed=0, rejected=0, raced="", best="-", eta="-"
             )
             self._bar.start()
 
@@ -108,7 +112,13 @@ class SearchProgress(Hook):
     def _best(self) -> str:
         """The best as the ranking orders it; a raced mean says over how many seeds (a mean can fall as seeds come)."""
         best, seeds = self.best, self._so_far.seeds
-        return f"{best[0]:.4f}{f' (mean of {seeds})' if seeds > 1 else ''} {shorten(best[1], 12)}" if best else "-"
+        if best is None:
+            return "-"
+        return f"{best[0]:.4f}{f' (mean of {seeds})' if seeds > 1 else ''} {shorten(best[1], self._width)}"
+
+    def _stage(self) -> str:
+        """The generation, or the baselines done while they train (the bar counts the evaluations)."""
+        return f"baselines {self.baselines_done}/{self.baselines}" if self.label == "baselines" else self.label
 
     def _rejected(self) -> str:
         """The rejections, and how many of them the surrogate skipped (not trained, unlike the cascade's others)."""
@@ -126,8 +136,9 @@ class SearchProgress(Hook):
             self._bar.update(
                 self._task,
                 completed=self.done,
-                generation=self.label,
+                generation=self._stage(),
                 failed=self.failed,
+                raced=f" raced {self.race_done}" if self.race_done else "",
                 rejected=self._rejected(),
                 best=self._best(),
                 eta=self._eta(),
@@ -160,9 +171,15 @@ class SearchProgress(Hook):
         self._so_far.update(row)
 
     def raced(self, row: Candidate) -> None:
-        """Another seed of a raced candidate: the best shown follows the ranking's mean."""
+        """Another seed of a raced candidate: counted, and the best shown follows the ranking's mean."""
+        self.race_done += 1
         self._best_of(row)
         self._show()
+        if not self._live:
+            mean = "-" if row.raced_fitness is None else f"{row.raced_fitness:.4f}"
+            failed = f", {row.raced_failed} failed" if row.raced_failed else ""
+            what = row.label or shorten(row.formula, 40)
+            self._line(f"raced #{row.id} {what}: mean {mean} over {row.raced_seeds} seeds{failed}")
 
     def scored(self, row: Candidate) -> None:
         """A baseline's fitness, set once the references are known: it counts for the best shown, as after a
@@ -200,8 +217,9 @@ class SearchProgress(Hook):
             self._line(f"{count} #{row.id} {outcome} {what}")
 
     def _line(self, text: str) -> None:
+        raced = f" | raced {self.race_done}" if self.race_done else ""
         self.console.print(
-            f"[{self.label}] {text} | rejected {self._rejected()} | failed {self.failed} | best {self._best()}"
+            f"[{self.label}] {text} | rejected {self._rejected()} | failed {self.failed}{raced} | best {self._best()}"
             f" | ETA {self._eta()}",
             highlight=False,
             soft_wrap=True,

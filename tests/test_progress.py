@@ -129,3 +129,36 @@ def test_the_best_shown_follows_the_raced_mean_as_the_ranking_does():
     progress.raced(replace(gelu, raced_fitness=1.01, raced_seeds=2, raced_failed=1))
     progress.finished(Candidate(4, "sin(x)", "random", outcome=Outcome("rejected")))
     assert "best 0.9900 (mean of 3) x*tanh(x)" in progress.console.file.getvalue().splitlines()[-1]  # why it fell
+
+
+def test_the_live_display_counts_the_baselines_and_racing_and_uses_a_wide_terminal():
+    """On a terminal the display said only "baselines 0/38" (the evaluations) while baselines trained, stalled silently
+    while racing trained, and cut the best's formula to 12 characters on any terminal."""
+    from dataclasses import replace
+
+    out = io.StringIO()
+    progress = SearchProgress(38, 6, Console(file=out, force_terminal=True, width=160), baselines=4)
+    relu = Candidate(1, "Max(0, x)", "baseline", label="relu", outcome=Outcome("ok", fitness=1.0))
+    progress.finished(relu)
+    progress.close()
+    assert "baselines 1/4" in out.getvalue()
+    out = io.StringIO()
+    progress = SearchProgress(38, 6, Console(file=out, force_terminal=True, width=160), baselines=1)
+    progress.finished(relu)
+    progress.generation(0)
+    long = Candidate(2, "x*tanh(softplus(x)) + asinh(x)/4", "random", outcome=Outcome("ok", fitness=1.1))
+    progress.finished(long)
+    progress.raced(replace(long, raced_fitness=1.05, raced_std=0.01, raced_seeds=2))
+    progress.close()
+    assert "raced 1 best 1.0500 (mean of 2) x*tanh(softplus(x)) + asinh(x)/4" in out.getvalue()
+
+
+def test_plain_lines_say_each_raced_seed():
+    from dataclasses import replace
+
+    progress = SearchProgress(4, 1, Console(file=io.StringIO(), force_terminal=False, width=200), baselines=1)
+    lucky = Candidate(2, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=1.03))
+    progress.finished(lucky)
+    progress.raced(replace(lucky, raced_fitness=0.99, raced_std=0.04, raced_seeds=3, raced_failed=1))
+    last = progress.console.file.getvalue().splitlines()[-1]
+    assert "raced #2 x*tanh(x): mean 0.9900 over 3 seeds, 1 failed | rejected 0 | failed 0 | raced 1 | best" in last
