@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import site
 import sysconfig
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,38 @@ def make_job(
 def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
     """Compile the job's formula, train each task's model with it and return the plain ``Outcome``.
 
-    ``val_acc``, ``test_acc`` and ``learned`` are the first task's; ``scores`` holds every task's.
+    ``val_acc``, ``test_acc`` and ``learned`` are the first task's; ``scores`` holds every task's. Torch's
+    process-wide settings are as they were before, after the job: a worker runs the next one as it ran this.
     """
     torch.set_num_threads(threads)
+    with _torch_settings_kept():
+        return _evaluate(job)
+
+
+@contextlib.contextmanager
+def _torch_settings_kept() -> Iterator[None]:
+    """Torch's process-wide settings, restored after the block: a task that changes one (the default dtype or device,
+    grad mode, deterministic algorithms, anomaly detection, matmul precision, cuDNN's flags) and does not put it back
+    must not change the next job's training in the same worker (float64 weights failed every later candidate)."""
+    dtype, device, grad = torch.get_default_dtype(), torch.get_default_device(), torch.is_grad_enabled()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    anomaly, precision = torch.is_anomaly_enabled(), torch.get_float32_matmul_precision()
+    cudnn = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
+        if torch.get_default_device() != device:  # set only where changed: a default device costs every op a check
+            torch.set_default_device(None if device.type == "cpu" else device)
+        torch.set_grad_enabled(grad)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.autograd.set_detect_anomaly(anomaly)
+        torch.set_float32_matmul_precision(precision)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+
+
+def _evaluate(job: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     scores: dict[str, TaskScore] = {}
     metrics: dict[str, str] = {}

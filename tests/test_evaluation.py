@@ -88,3 +88,22 @@ def test_a_users_task_may_ask_for_inplace_activations_and_its_sys_exit_or_nan_is
     assert f" at {task}:11 in leaves: a task returns its measures" in left["error"]
     nan = evaluate(make_job("x*tanh(x)", (f"{task}:diverged",), FAST, {}))
     assert nan["status"] == "failed" and nan["error"].endswith("returned a non-finite measure (test_acc nan)")
+
+
+def test_a_task_that_changes_torchs_settings_leaves_the_next_job_as_it_found_it(tmp_path):
+    """A user task that switched the default dtype to float64 (and grad mode off, deterministic algorithms on) and
+    never switched back failed every later candidate in its worker: "mat1 and mat2 must have the same dtype"."""
+    import torch
+
+    task = tmp_path / "f64.py"
+    task.write_text(
+        "import torch\n\ndef net(make_activation, seed, epochs):\n"
+        "    torch.set_default_dtype(torch.float64)\n    torch.use_deterministic_algorithms(True)\n"
+        "    y = make_activation()(torch.linspace(-2, 2, 9)).detach()\n"
+        "    torch.set_grad_enabled(False)\n"
+        "    return {'val_acc': float(torch.sigmoid(y.mean())), 'test_acc': 0.5}\n"
+    )
+    assert evaluate(make_job("x*tanh(x)", (f"{task}:net",), FAST, {}))["status"] == "ok"
+    assert torch.get_default_dtype() == torch.float32 and torch.is_grad_enabled()
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert evaluate(make_job("x*tanh(x)", ("mnist1d-mlp",), FAST, {}))["status"] == "ok"
