@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import random
 import re
 import zlib
@@ -11,7 +12,7 @@ import zlib
 import sympy as sp
 from deap import gp
 
-from evoact.formula import X, symbol
+from evoact.formula import MAX_CONSTANT, X, symbol
 from evoact.primitives import PRIMITIVES
 from evoact.search_space import SearchSpace, SearchSpaceError
 
@@ -73,6 +74,15 @@ def in_shard(formula: str, shard: tuple[int, int]) -> bool:
     trees that write one formula share a part)."""
     k, n = shard
     return zlib.crc32(formula.encode()) % n == k - 1
+
+
+def _small(constant: sp.Expr) -> bool:
+    """Whether a constant is a real number of magnitude at most ``MAX_CONSTANT`` (what the parser lets through)."""
+    try:
+        value = complex(constant)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return value.imag == 0 and math.isfinite(value.real) and abs(value.real) <= MAX_CONSTANT
 
 
 class Genome:
@@ -358,12 +368,17 @@ class Genome:
 
     # --- meaning -------------------------------------------------------------------------
     def to_expr(self, tree: gp.PrimitiveTree) -> sp.Expr:
-        """The SymPy expression a tree denotes."""
+        """The SymPy expression a tree denotes; NaN (no admissible function) where a part of it without x is not a
+        real number of magnitude at most ``MAX_CONSTANT``, as the parser refuses such a constant: SymPy evaluates a
+        constant part at once, and ``sinh(exp(1e6))`` took it minutes."""
         stack: list[sp.Expr] = []
         for node in reversed(tree):
             if isinstance(node, gp.Primitive):
                 args = [stack.pop() for _ in range(node.arity)]
-                stack.append(PRIMITIVES[node.name].build(*args))
+                built = PRIMITIVES[node.name].build(*args)
+                if not built.free_symbols and not _small(built):
+                    return sp.nan
+                stack.append(built)
             else:
                 stack.append(self._leaves[node.name])
         return stack[0]

@@ -128,3 +128,23 @@ def test_a_typed_space_takes_any_of_its_formulas_as_show_prints_them(space):
         assert genome.to_expr(genome.from_formula(parse(str(expr)))) == expr, text
     with pytest.raises(TreeSyntaxError, match="cannot stand where a .* is expected"):
         genome.from_formula(parse("tanh(tanh(tanh(x)))"))  # no tree means it: refused as before
+
+
+def test_a_tree_with_a_constant_part_the_parser_would_refuse_means_no_function_and_is_built_at_once(tmp_path):
+    """SymPy evaluates a constant part as it is built: ``sinh(exp(1e6))`` from a space's constant 1e6 held the driver
+    for minutes. Such a part is beyond what the parser accepts (magnitude 1e30), so the tree means nothing (NaN,
+    which no search admits), found before its parent is built."""
+    import time
+
+    space = tmp_path / "extreme.toml"
+    space.write_text(
+        'name = "extreme"\nstructure = "free"\n[primitives]\nunary = ["exp", "sinh", "sigmoid"]\nbinary = ["mul"]\n'
+        "[terminals]\nconstants = [1000000.0]\n"
+    )
+    genome = Genome(load_search_space(str(space)))
+    start = time.perf_counter()
+    huge = ("mul(x, sigmoid(sinh(1000000.0)))", "sigmoid(exp(1000000.0))", "mul(x, exp(mul(1000000.0, 1000000.0)))")
+    for tree in huge:
+        assert genome.to_expr(genome.parse(tree)) is sp.nan, tree
+    assert time.perf_counter() - start < 30  # minutes before; a bound on a hang, not a speed target
+    assert genome.to_expr(genome.parse("mul(x, mul(1000000.0, 1000000.0))")) == 10**12 * X  # within the bound
