@@ -196,9 +196,30 @@ class _Lowering:
 
 
 def stable_form(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with every sigmoid and softplus pattern written as ``Sigmoid``/``Softplus`` functions."""
+    """``expr`` with every sigmoid and softplus pattern written as ``Sigmoid``/``Softplus`` functions, and ``sin(u)/u``
+    as ``sinc(u)``, whose slope does not cancel near 0 as the quotient's does."""
     expr = expr.replace(lambda e: e.free_symbols and _sigmoid_arg(e) is not None, lambda e: Sigmoid(_sigmoid_arg(e)))
-    return expr.replace(lambda e: e.free_symbols and _softplus_arg(e) is not None, lambda e: Softplus(_softplus_arg(e)))
+    expr = expr.replace(lambda e: e.free_symbols and _softplus_arg(e) is not None, lambda e: Softplus(_softplus_arg(e)))
+    return expr.replace(lambda e: _sinc_form(e) is not None, lambda e: _sinc_form(e))
+
+
+def _sinc_form(e: sp.Expr) -> sp.Expr | None:
+    """``sinc(u)*k`` when ``e`` is ``sin(u)*k/u`` and ``u`` divides ``e`` only there (``sin(x)/x``, ``sin(3*x)/(3*x)``,
+    ``2*sin(beta*x)/(beta*x)``), else None."""
+    if not e.is_Mul:
+        return None
+    for factor in e.args:
+        if factor.func == sp.sin and factor.args[0].free_symbols:
+            u = factor.args[0]
+            rest = sp.Mul(*[f for f in e.args if f is not factor])
+            if _divided_by(rest, u) and not _divided_by(k := rest * u, u):
+                return sp.sinc(u) * k
+    return None
+
+
+def _divided_by(e: sp.Expr, u: sp.Expr) -> bool:
+    """Whether a factor of ``e`` divides by something in ``u``'s symbols."""
+    return any(f.is_Pow and f.exp.is_negative and f.base.free_symbols & u.free_symbols for f in sp.Mul.make_args(e))
 
 
 def _softplus_arg(e: sp.Expr) -> sp.Expr | None:
