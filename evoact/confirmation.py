@@ -25,7 +25,7 @@ from evoact.interrupts import held
 from evoact.progress import CountProgress
 from evoact.records import Candidate, ConfirmationTraining, Status
 from evoact.run import RunReader
-from evoact.store import RunStore, RunStoreError, no_fitness
+from evoact.store import CONFIRM, RunStore, RunStoreError, no_fitness
 from evoact.summaries import Confirmation
 from evoact.tasks import (
     GROUPS,
@@ -134,7 +134,7 @@ def confirm_run(
     extra = [_canonical(f) for f in also or []]  # what is wrong with the arguments, before the run is opened to write
     if groups is not None:
         default_tasks((), groups)
-    store = RunStore.reopen(run_dir)
+    store = RunStore.reopen(run_dir, CONFIRM)
     pool = progress = None
     failing = False
     try:

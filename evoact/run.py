@@ -40,7 +40,7 @@ from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
 from evoact.search_space import SearchSpace, SearchSpaceError, parse_search_space
-from evoact.store import RunStore, RunStoreError, is_run_directory, writer_active
+from evoact.store import CONFIRM, RunStore, RunStoreError, is_run_directory, writer
 from evoact.summaries import (
     BaselineRef,
     BaselineRow,
@@ -251,10 +251,10 @@ class RunReader:
 
     @property
     def state(self) -> RunState:
-        """``finished``, ``running``, ``stopped`` (by a stopping rule; resumable) or ``interrupted``: a run whose writer
-        is gone (its lock is free) is not running, whatever its last word was."""
+        """``finished``, ``running``, ``stopped`` (by a stopping rule; resumable) or ``interrupted``: a run whose search
+        is gone (its lock is free, or a confirmation holds it) is not running, whatever its last word was."""
         state = self.store.meta().get("state")
-        if state == RunState.RUNNING and not writer_active(self.path):
+        if state == RunState.RUNNING and writer(self.path) in (None, CONFIRM):
             return RunState.INTERRUPTED
         return RunState(state) if state else RunState.INTERRUPTED
 

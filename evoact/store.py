@@ -154,8 +154,13 @@ def _closed_box(path: Path) -> None:
             raise RunStoreError(f"{entry}: not a regular {kind}")
 
 
-def _lock(path: Path) -> int:
-    """Hold ``path``'s writer lock for this process's lifetime (the OS drops it if the process dies)."""
+#: What a writer is doing, as its lock file says: a search (or resume) writes candidates, a confirmation trainings.
+SEARCH, CONFIRM = "search", "confirm"
+
+
+def _lock(path: Path, role: str = SEARCH) -> int:
+    """Hold ``path``'s writer lock for this process's lifetime (the OS drops it if the process dies); the file says
+    the ``role`` and the process, for whoever finds it held."""
     try:
         fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
@@ -163,11 +168,15 @@ def _lock(path: Path) -> int:
     for _ in range(20):  # a reader looking (``writer_active``) holds it shared for an instant: wait that out
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{role} {os.getpid()}\n".encode(), 0)
             return fd
         except BlockingIOError:
             time.sleep(0.025)
     os.close(fd)
-    raise RunStoreError(f"{path} is being written by another evoact process; wait for it or stop it first")
+    holder = writer(path)
+    doing = f" (evoact {holder})" if holder in (SEARCH, CONFIRM) else ""
+    raise RunStoreError(f"{path} is being written by another evoact process{doing}; wait for it or stop it first")
 
 
 def is_run_directory(path: Path) -> bool:
@@ -185,19 +194,26 @@ def _folders(path: Path, limit: int = 1000) -> list[Path]:
 
 def writer_active(path: Path) -> bool:
     """Whether a process holds ``path``'s writer lock now (a search or confirmation writing it)."""
+    return writer(path) is not None
+
+
+def writer(path: Path) -> str | None:
+    """What the process holding ``path``'s writer lock does (``SEARCH``, ``CONFIRM``, or "" where its lock file does
+    not say, as an older evoact's does not); None where none holds it."""
     try:  # non-blocking: a named pipe in a received run directory must not hang whoever looks
         fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return False
+        return None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
+            return None
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return True
+        said = os.pread(fd, 64, 0).split(maxsplit=1)
+        return said[0].decode("ascii", "replace") if said and said[0] in (b"search", b"confirm") else ""
     finally:
         os.close(fd)  # closing also releases the shared lock taken to look
-    return False
+    return None
 
 
 #: The first bytes of every SQLite database: a run's, the shared fitness cache, anyone's.
@@ -392,11 +408,12 @@ class RunStore:
             raise
 
     @classmethod
-    def reopen(cls, path: str | Path) -> RunStore:
-        """Open a run for writing again (to resume or confirm it); refuses while another process writes it."""
+    def reopen(cls, path: str | Path, role: str = SEARCH) -> RunStore:
+        """Open a run for writing again, to resume it (``SEARCH``) or confirm it (``CONFIRM``); refuses while another
+        process writes it."""
         path = Path(path)
         cls.open(path).close()  # the same checks as a reader
-        store = cls._holding(path, _lock(path))
+        store = cls._holding(path, _lock(path, role))
         try:
             try:
                 damage = [row[0] for row in store._conn.execute("PRAGMA quick_check(3)")]

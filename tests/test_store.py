@@ -450,3 +450,28 @@ def test_a_reopen_that_fails_lets_the_next_one_in(tmp_path):
     for _ in range(2):
         with pytest.raises(RunStoreError, match=r"candidates\.db: cannot be brought to this evoact's version \("):
             RunStore.reopen(path)
+
+
+def test_a_confirmation_holding_a_killed_run_does_not_make_it_running_and_is_named(tmp_path):
+    """A run killed mid-search says "running" in its meta; while `confirm` held its lock, readers took the search for
+    alive (`evoact runs` said running and counted its time on), and a resume was told its search was running."""
+    from evoact.run import read_run
+    from evoact.store import CONFIRM
+
+    path = tmp_path / "run"
+    RunStore.create(path, {"config": {"seed": 1}}).close()  # killed: its last word was "running"
+    confirming = RunStore.reopen(path, CONFIRM)
+    try:
+        assert read_run(path).state == "interrupted"
+        with pytest.raises(RunStoreError, match=r"run is being written by another evoact process \(evoact confirm\);"):
+            RunStore.reopen(path)
+    finally:
+        confirming.close()
+    searching = RunStore.reopen(path)
+    try:
+        assert read_run(path).state == "running"
+        with pytest.raises(RunStoreError, match=r"another evoact process \(evoact search\); wait"):
+            RunStore.reopen(path, CONFIRM)
+    finally:
+        searching.close()
+    assert read_run(path).state == "interrupted"
