@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evoact.catalog import labelled
-from evoact.commands import resume_command
+from evoact.commands import confirm_command, resume_command
 from evoact.comparison import tables
 from evoact.config import SearchConfig
 from evoact.options import option_values
@@ -217,6 +217,22 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         _pareto(summary.pareto_front or (), config)
     if summary.confirmation and not status:
         print_confirmation(summary.confirmation)
+        if unconfirmed := _unconfirmed_best(summary, run.path, config.tasks):
+            console.print(f"note: {shown(unconfirmed)}", highlight=False, soft_wrap=True)
+
+
+def _unconfirmed_best(summary: RunSummary, path: Path, tasks: Sequence[str]) -> str | None:
+    """A note where the run's best is not among the functions its confirmations trained (they were made before the
+    search went on, or of others), so that their tables are not read as the best's."""
+    assert summary.confirmation is not None
+    confirmed = {r.formula for t in summary.confirmation.tasks.values() for r in t.rows if not r.baseline}
+    best = next((r.candidate for r in summary.ranking if not r.candidate.label), None)
+    if best is None or best.formula in confirmed:
+        return None
+    return (
+        f"the confirmation above does not cover the run's best, #{best.id} (it confirmed others, or came before the"
+        f" search went on); {confirm_command(path, tasks)} trains it"
+    )
 
 
 def _unscaled(described: str | None, name: str | None) -> bool:

@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -551,3 +552,25 @@ def test_a_confirmation_training_has_time_for_the_epochs_asked_of_it():
     stretch = max(20 / task.schedule(config.training).epochs for task in tasks.values())
     assert stretch > 1 and training_timeout(config, tasks, longer) == pytest.approx(100.0 * stretch)
     assert training_timeout(config, tasks, replace(config.training, epochs=1)) == 100.0  # never shorter
+
+
+def test_show_notes_a_confirmation_that_does_not_cover_the_runs_best(confirmed, tmp_path):
+    """A confirmation made before the search went on (or of other functions) stayed in the run with no word, its
+    tables easily read as the best's."""
+    run, summary = confirmed
+    out = " ".join(CliRunner().invoke(main, ["show", str(run)], terminal_width=300).output.split())
+    assert "does not cover the run's best" not in out  # it confirmed the top 2
+    trained = {r.formula for t in summary.tasks.values() for r in t.rows if not r.baseline}
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    with sqlite3.connect(copy / DB_FILE) as db:  # as if the search had gone on and found a new best since
+        other = next(
+            cid
+            for cid, formula in db.execute("SELECT id, formula FROM candidates WHERE label IS NULL AND status = 'ok'")
+            if formula not in trained
+        )
+        db.execute("UPDATE candidates SET fitness = 9.0 WHERE id = ?", (other,))
+    assert evoact.open_run(copy).best.id == other
+    out = " ".join(CliRunner().invoke(main, ["show", str(copy)], terminal_width=300).output.split())
+    assert f"note: the confirmation above does not cover the run's best, #{other} (it confirmed others, or came" in out
+    assert f"evoact confirm {copy} trains it" in out
