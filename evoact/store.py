@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.commands import resume_command
@@ -155,24 +155,34 @@ def _closed_box(path: Path) -> None:
 
 
 #: What a writer is doing, as its lock file says: a search (or resume) writes candidates, a confirmation trainings.
-SEARCH, CONFIRM = "search", "confirm"
+SEARCH: Final = "search"
+CONFIRM: Final = "confirm"
 
 
-def _lock(path: Path, role: str = SEARCH) -> int:
+def _lock(path: Path, role: Literal["search", "confirm"] = SEARCH) -> int:
     """Hold ``path``'s writer lock for this process's lifetime (the OS drops it if the process dies); the file says
     the ``role`` and the process, for whoever finds it held."""
     try:
-        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as exc:
         raise RunStoreError(f"{path / LOCK_FILE}: cannot be opened as the run's lock file ({exc.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > 64:  # it is written: only its own
+        os.close(fd)
+        raise RunStoreError(f"{path / LOCK_FILE}: not a lock file evoact wrote (a link to another file, or too long)")
     for _ in range(20):  # a reader looking (``writer_active``) holds it shared for an instant: wait that out
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{role} {os.getpid()}\n".encode(), 0)
-            return fd
         except BlockingIOError:
             time.sleep(0.025)
+            continue
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{role} {os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise RunStoreError(f"{path / LOCK_FILE}: cannot be written ({exc.strerror})") from None
+        return fd
     os.close(fd)
     holder = writer(path)
     doing = f" (evoact {holder})" if holder in (SEARCH, CONFIRM) else ""
@@ -408,7 +418,7 @@ class RunStore:
             raise
 
     @classmethod
-    def reopen(cls, path: str | Path, role: str = SEARCH) -> RunStore:
+    def reopen(cls, path: str | Path, role: Literal["search", "confirm"] = SEARCH) -> RunStore:
         """Open a run for writing again, to resume it (``SEARCH``) or confirm it (``CONFIRM``); refuses while another
         process writes it."""
         path = Path(path)
@@ -535,6 +545,8 @@ class RunStore:
         """Close the database connection and let another writer in."""
         self._conn.close()
         if self._lock is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock, 0)  # an older evoact taking it next writes no role: none is left there
             os.close(self._lock)  # releases the flock
             self._lock = None
 

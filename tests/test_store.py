@@ -475,3 +475,16 @@ def test_a_confirmation_holding_a_killed_run_does_not_make_it_running_and_is_nam
     finally:
         searching.close()
     assert read_run(path).state == "interrupted"
+
+
+def test_a_lock_file_that_is_a_hard_link_to_a_runs_own_file_is_refused_not_written(tmp_path):
+    """The lock file says who holds it, so it is written: a run directory from elsewhere whose lock file is a hard link
+    to its config (or its database) would have had that file overwritten by a resume."""
+    path = tmp_path / "run"
+    RunStore.create(path, {"config": {"seed": 1}}).close()
+    config = (path / "config.json").read_text()
+    (path / ".writer.lock").unlink()
+    os.link(path / "config.json", path / ".writer.lock")
+    with pytest.raises(RunStoreError, match=r"\.writer\.lock: not a lock file evoact wrote \(a link to another file"):
+        RunStore.reopen(path)
+    assert (path / "config.json").read_text() == config
