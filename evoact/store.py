@@ -322,9 +322,13 @@ def _snapshot(path: Path) -> sqlite3.Connection:
 
 
 def _tasks_of(path: Path) -> list[str]:
-    """The task names the run at ``path`` says it trains (none where its config cannot say): for a hint only."""
+    """The task names the run at ``path`` says it trains (none where its config cannot say): for a hint only, so a
+    config that is no small regular file (a named pipe would hang the read) is not read."""
+    config = path / CONFIG_FILE
     try:
-        tasks = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))["config"]["tasks"]
+        if not config.is_file() or config.is_symlink() or config.stat().st_size > 1_000_000:
+            return []
+        tasks = json.loads(config.read_text(encoding="utf-8"))["config"]["tasks"]
     except (OSError, ValueError, KeyError, TypeError):
         return []
     return [t for t in tasks if isinstance(t, str)] if isinstance(tasks, list) else []

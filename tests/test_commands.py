@@ -1,5 +1,7 @@
+import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,13 @@ def test_a_taken_run_name_and_the_runs_table_say_resume_as_it_pastes(tmp_path, m
     monkeypatch.chdir(tmp_path)
     listed = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["runs", "."]).output
     assert "evoact resume 'my run'" in listed, listed
+
+
+def test_a_taken_name_whose_config_is_a_named_pipe_is_refused_without_reading_it(tmp_path):
+    """The refusal reads the run's tasks for its hint: a named pipe there must not hang it."""
+    path = tmp_path / "run"
+    path.mkdir()
+    os.mkfifo(path / "config.json")
+    code = f"from pathlib import Path; from evoact.store import RunStore; RunStore.check_new(Path({str(path)!r}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "already holds a run" in done.stderr and "continues with `evoact resume" in done.stderr
