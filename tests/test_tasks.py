@@ -544,3 +544,16 @@ def test_a_task_s_revision_without_a_source_file_is_the_same_for_every_copy_of_i
     del sys.modules["sourceless_task"]
     again = importlib.import_module("sourceless_task").f
     assert first is not again and source_digest(first) == source_digest(again)
+
+
+def test_a_user_tasks_code_digest_leaves_out_comments_and_is_the_same_in_every_python(tmp_path):
+    """What a run records of a user task's code: comments, blank lines and trailing spaces aside, and made from the
+    text, so that a newer Python (whose syntax-tree dumps differ) does not call the same task changed."""
+    task = tmp_path / "mine.py"
+    task.write_text("import torch\n\n\ndef net(make_activation, seed, epochs):  # mine\n    return {'val_acc': 0.5}\n")
+    first = get_task(f"{task}:net").code()
+    assert first == "802100b78a9379e9"  # on Python 3.11, 3.12 and 3.13 alike
+    task.write_text("# a note\nimport torch\ndef net(make_activation, seed, epochs):\n    return {'val_acc': 0.5}   \n")
+    assert get_task(f"{task}:net").code() == first
+    task.write_text("import torch\ndef net(make_activation, seed, epochs):\n    return {'val_acc': 0.6}\n")
+    assert get_task(f"{task}:net").code() != first

@@ -16,10 +16,12 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import io
 import math
 import os
 import sys
 import time
+import tokenize
 import traceback
 from collections.abc import Callable, Mapping
 from difflib import get_close_matches
@@ -242,7 +244,7 @@ class UserTask(Task):
 
     def code(self) -> str:
         """A digest of the code of the file that defines the user's function and of the modules it loaded from its
-        own folder (its helpers), comments and layout aside: what a run records, so that a resume never ranks results
+        own folder (its helpers), comments and blank lines aside: what a run records, so that a resume never ranks results
         of two versions of a task together (a comment added is the same task)."""
         return self._digest(_meaning)
 
@@ -352,11 +354,18 @@ def _number(value: Any) -> float:
 
 
 def _meaning(source: bytes) -> bytes:
-    """Python source as its syntax tree (comments, blank lines and layout left out), or as it is where it is none."""
+    """Python source without its comments, blank lines and trailing spaces (the same text in every Python version,
+    unlike a syntax tree's dump), or as it is where it does not tokenize."""
     try:
-        return ast.dump(ast.parse(source)).encode()
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        text = source.decode("utf-8")
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
         return source
+    lines = text.split("\n")
+    for token in reversed([t for t in tokens if t.type == tokenize.COMMENT]):
+        row, col = token.start
+        lines[row - 1] = lines[row - 1][:col]
+    return "\n".join(line.rstrip() for line in lines if line.strip()).encode()
 
 
 def _helpers(function: Callable[..., Any]) -> list[Path]:
