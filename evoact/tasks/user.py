@@ -244,8 +244,8 @@ class UserTask(Task):
 
     def code(self) -> str:
         """A digest of the code of the file that defines the user's function and of the modules it loaded from its
-        own folder (its helpers), comments and blank lines aside: what a run records, so that a resume never ranks results
-        of two versions of a task together (a comment added is the same task)."""
+        own folder (its helpers), comments and blank lines aside: what a run records, so that a resume never ranks
+        results of two versions of a task together (a comment added is the same task)."""
         return self._digest(_meaning)
 
     def codes(self) -> frozenset[str]:
