@@ -324,6 +324,7 @@ def test_an_exported_sinc_is_differentiated_twice_as_compile_activations_is(tmp_
             torch.testing.assert_close(second(mod.Activation()), -torch.sin(x.detach()), rtol=1e-5, atol=1e-6)
         scripted = torch.jit.script(mod.Activation())
         torch.testing.assert_close(scripted(x), compiled(x))
+        torch.testing.assert_close(torch.jit.script(mod.activation)(x), compiled(x))  # its plain form scripts too
 
 
 def test_an_exported_module_compiles_whole_in_a_fresh_import(tmp_path, monkeypatch):

@@ -74,12 +74,12 @@ def _derivatives(x: torch.Tensor{tensor_args}):
 
 def activation(x: torch.Tensor{param_args}) -> torch.Tensor:
     """Apply the activation elementwise to a tensor of any shape."""
-    return {native_forward}(x{tensor_casts})
+{activation_body}
 
 
 def activation_derivatives(x: torch.Tensor{param_args}):
     """Elementwise derivatives: d/dx{param_names_doc}."""
-    return _derivatives(x{tensor_casts})
+    return _derivatives(x{casts})
 
 
 def _forward(x, *params):
@@ -254,6 +254,7 @@ def standalone_source(
     program, derivative = lower(expr, natives=True), lower_many(derivatives(expr), expr)
     params = check_params(params)
     init = {p: params.get(p, DEFAULT_CONSTANT) for p in program.params}
+    casts = "".join(f", torch.tensor({p}, dtype=x.dtype, device=x.device)" for p in init)
     owner = "params." if container else ""
     native = next(op.fn for op in program.ops if op.fn in NATIVES) if program.native else None
     # autograd differentiates a native forward, and a second derivative differentiates the derivatives' program
@@ -284,7 +285,6 @@ def standalone_source(
         onnx=_onnx_note(onnx_unsupported(formula)),
         param_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),
         tensor_args="".join(f", {p}: torch.Tensor" for p in init),
-        tensor_casts="".join(f", torch.tensor({p}, dtype=x.dtype, device=x.device)" for p in init),
         param_names_doc="".join(f", d/d{p}" for p in init),
         grad_checks="".join(f" or self.{owner}{p}.requires_grad" for p in init),
         forward="\n".join("    " + line for line in program_source(program)),
@@ -306,6 +306,14 @@ def standalone_source(
         step=DIFFERENCE_STEP,
         stable=_stable_source(stable, program, forward_stable),
         native_forward="_stable" if forward_stable else "_activation",
+        casts=casts,
+        activation_body=(
+            "    if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function: autograd differentiates"
+            " the ops\n"
+            f"        return _activation(x{casts})\n    return _stable(x{casts})"
+            if forward_stable
+            else f"    return _activation(x{casts})"
+        ),
     )
 
 
@@ -318,7 +326,7 @@ def _stable_source(ops: Sequence[str], forward: Program, forward_ops: Sequence[s
     if forward_ops:
         args = "".join(f", {p}: torch.Tensor" for p in forward.params)
         body = "".join(f"    {line}\n" for line in program_source(forward, calls=_calls(forward_ops)))
-        parts.append(f"def _stable(x: torch.Tensor{args}) -> torch.Tensor:\n{body}")
+        parts.append(f"@torch.jit.unused\ndef _stable(x: torch.Tensor{args}) -> torch.Tensor:\n{body}")
     return "".join(f"\n\n{part}" for part in parts)
 
 
