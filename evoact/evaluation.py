@@ -74,13 +74,14 @@ def evaluate(job: dict[str, Any], threads: int = 1) -> dict[str, Any]:
 @contextlib.contextmanager
 def _torch_settings_kept() -> Iterator[None]:
     """Torch's process-wide settings, restored after the block: a task that changes one (the default dtype or device,
-    grad mode, deterministic algorithms, anomaly detection, matmul precision, cuDNN's flags) and does not put it back
-    must not change the next job's training in the same worker (float64 weights failed every later candidate)."""
+    grad mode, deterministic algorithms, anomaly detection, matmul precision and TF32, cuDNN's flags) and does not put
+    it back must not change the next job's training in the same worker (float64 weights failed every later one)."""
     dtype, device, grad = torch.get_default_dtype(), torch.get_default_device(), torch.is_grad_enabled()
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     anomaly, precision = torch.is_anomaly_enabled(), torch.get_float32_matmul_precision()
-    cudnn = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    cudnn = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, torch.backends.cudnn.allow_tf32
+    tf32 = torch.backends.cuda.matmul.allow_tf32
     try:
         yield
     finally:
@@ -91,7 +92,8 @@ def _torch_settings_kept() -> Iterator[None]:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         torch.autograd.set_detect_anomaly(anomaly)
         torch.set_float32_matmul_precision(precision)
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic, torch.backends.cudnn.allow_tf32 = cudnn
+        torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 def _evaluate(job: dict[str, Any]) -> dict[str, Any]:
