@@ -19,7 +19,7 @@ from rich.table import Table
 
 from evoact.api import Run, open_run
 from evoact.catalog import labelled
-from evoact.commands import confirm_command, resume_command
+from evoact.commands import confirm_command, resume_command, show_command
 from evoact.config import BOUNDS, BUDGETS, CONFIRM_SEEDS, CONFIRM_TOP, SearchConfig, check, make_config
 from evoact.export import EXPORTERS
 from evoact.formula import DEFAULT_CONSTANT, constant_names, unknown_constant
@@ -407,8 +407,7 @@ def _after_interrupt(run_dir: Path) -> tuple[str, bool]:
     except (RunStoreError, ValueError, sqlite3.Error, OSError):  # only a hint: never a traceback instead
         state, tasks = RunState.INTERRUPTED, ()
     if state == RunState.FINISHED:
-        where = shown(shlex.quote(str(run_dir)))
-        return f"interrupted after the run had finished; it is complete: evoact show {where}", True
+        return f"interrupted after the run had finished; it is complete: {shown(show_command(run_dir))}", True
     said = f"interrupted; everything finished so far is saved in {shown(str(run_dir))}; continue with:"
     return f"{said} {shown(resume_command(run_dir, tasks))}", False
 
@@ -449,7 +448,7 @@ def next_steps(run_dir: Path, tasks: tuple[str, ...]) -> str:
         " (fresh seeds on your tasks)" if own else " --task my_task.py:fn (your own network)"
     )
     return (
-        f"evoact show {where}   |   {confirm}   |   evoact export {where} ID -o my_act.py"
+        f"{shown(show_command(run_dir))}   |   {confirm}   |   evoact export {where} ID -o my_act.py"
         f"   |   evoact runs {shown(shlex.quote(str(run_dir.parent)))}"
     )
 
@@ -582,7 +581,7 @@ def runs(folder: Path, as_json: bool) -> None:
     from evoact.run import list_runs
 
     if is_run_directory(folder):  # a run, not a folder of runs
-        _fail(f"{folder} is a run, not a folder of runs: evoact show {folder} describes it")
+        _fail(f"{folder} is a run, not a folder of runs: {show_command(folder)} describes it")
     listed, unreadable = list_runs(folder)
     overviews = [o for _, o in listed]
     for run, _ in listed:

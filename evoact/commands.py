@@ -1,4 +1,5 @@
-"""The commands a message or a page tells a user to run on a run directory, quoted so that each pastes into a shell."""
+"""The commands a message or a page tells a user to run on a run directory (show, resume, confirm), quoted so that each
+pastes into a shell."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from evoact.tasks.user import is_user_task
+
+
+def show_command(run_dir: str | Path) -> str:
+    """The ``evoact show`` command for a run."""
+    return f"evoact show {shlex.quote(str(run_dir))}"
 
 
 def resume_command(run_dir: str | Path, tasks: Sequence[str] = ()) -> str:

@@ -8,7 +8,6 @@ import fcntl
 import itertools
 import json
 import os
-import shlex
 import shutil
 import sqlite3
 import stat
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from evoact.checkpoint import CHECKPOINT_DIR
-from evoact.commands import resume_command
+from evoact.commands import resume_command, show_command
 from evoact.database import connect, transaction
 from evoact.records import (
     STATUSES,
@@ -362,7 +361,7 @@ class RunStore:
             )
             raise RunStoreError(
                 f"{path} already holds a run (nothing was overwritten); choose another --name, or see it with"
-                f" `evoact show {shlex.quote(str(path))}` ({later})"
+                f" `{show_command(path)}` ({later})"
             )
 
     @classmethod
