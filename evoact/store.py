@@ -156,9 +156,10 @@ def _closed_box(path: Path) -> None:
 #: What a writer is doing, as its lock file says: a search (or resume) writes candidates, a confirmation trainings.
 SEARCH: Final = "search"
 CONFIRM: Final = "confirm"
+Role = Literal["search", "confirm"]
 
 
-def _lock(path: Path, role: Literal["search", "confirm"] = SEARCH) -> int:
+def _lock(path: Path, role: Role = SEARCH) -> int:
     """Hold ``path``'s writer lock for this process's lifetime (the OS drops it if the process dies); the file says
     the ``role`` and the process, for whoever finds it held."""
     try:
@@ -183,8 +184,7 @@ def _lock(path: Path, role: Literal["search", "confirm"] = SEARCH) -> int:
             raise RunStoreError(f"{path / LOCK_FILE}: cannot be written ({exc.strerror})") from None
         return fd
     os.close(fd)
-    holder = writer(path)
-    doing = f" (evoact {holder})" if holder in (SEARCH, CONFIRM) else ""
+    doing = f" (evoact {holder})" if (holder := writer(path)) else ""
     raise RunStoreError(f"{path} is being written by another evoact process{doing}; wait for it or stop it first")
 
 
@@ -218,8 +218,8 @@ def writer(path: Path) -> str | None:
             return None
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        said = os.pread(fd, 64, 0).split(maxsplit=1)
-        return said[0].decode("ascii", "replace") if said and said[0] in (b"search", b"confirm") else ""
+        said = os.pread(fd, 64, 0).decode("ascii", "replace").split(maxsplit=1)
+        return said[0] if said and said[0] in (SEARCH, CONFIRM) else ""
     finally:
         os.close(fd)  # closing also releases the shared lock taken to look
     return None
@@ -421,7 +421,7 @@ class RunStore:
             raise
 
     @classmethod
-    def reopen(cls, path: str | Path, role: Literal["search", "confirm"] = SEARCH) -> RunStore:
+    def reopen(cls, path: str | Path, role: Role = SEARCH) -> RunStore:
         """Open a run for writing again, to resume it (``SEARCH``) or confirm it (``CONFIRM``); refuses while another
         process writes it."""
         path = Path(path)

@@ -200,7 +200,7 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
     as ``sinc(u)``, whose slope does not cancel near 0 as the quotient's does."""
     expr = expr.replace(lambda e: e.free_symbols and _sigmoid_arg(e) is not None, lambda e: Sigmoid(_sigmoid_arg(e)))
     expr = expr.replace(lambda e: e.free_symbols and _softplus_arg(e) is not None, lambda e: Softplus(_softplus_arg(e)))
-    return expr.replace(lambda e: _sinc_form(e) is not None, lambda e: _sinc_form(e))
+    return expr.replace(lambda e: _sinc_form(e) is not None, _sinc_form)
 
 
 def _sinc_form(e: sp.Expr) -> sp.Expr | None:

@@ -255,6 +255,7 @@ def standalone_source(
     params = check_params(params)
     init = {p: params.get(p, DEFAULT_CONSTANT) for p in program.params}
     casts = "".join(f", torch.tensor({p}, dtype=x.dtype, device=x.device)" for p in init)
+    tensor_args = "".join(f", {p}: torch.Tensor" for p in init)
     owner = "params." if container else ""
     native = next(op.fn for op in program.ops if op.fn in NATIVES) if program.native else None
     # autograd differentiates a native forward, and a second derivative differentiates the derivatives' program
@@ -284,7 +285,7 @@ def standalone_source(
         cls=class_name,
         onnx=_onnx_note(onnx_unsupported(formula)),
         param_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),
-        tensor_args="".join(f", {p}: torch.Tensor" for p in init),
+        tensor_args=tensor_args,
         param_names_doc="".join(f", d/d{p}" for p in init),
         grad_checks="".join(f" or self.{owner}{p}.requires_grad" for p in init),
         forward="\n".join("    " + line for line in program_source(program)),
@@ -304,7 +305,7 @@ def standalone_source(
         forward_args="".join(f", self.{owner}{p}" for p in init),
         container=_CONTAINER if container else "",
         step=DIFFERENCE_STEP,
-        stable=_stable_source(stable, program, forward_stable),
+        stable=_stable_source(stable, program, forward_stable, tensor_args),
         native_forward="_stable" if forward_stable else "_activation",
         casts=casts,
         activation_body=(
@@ -317,14 +318,13 @@ def standalone_source(
     )
 
 
-def _stable_source(ops: Sequence[str], forward: Program, forward_ops: Sequence[str]) -> str:
-    """The source of ``ops``' stable forms, and of ``_stable``: the ``forward`` program computed through its
+def _stable_source(ops: Sequence[str], forward: Program, forward_ops: Sequence[str], args: str) -> str:
+    """The source of ``ops``' stable forms, and of ``_stable(x{args})``: the ``forward`` program computed through its
     ``forward_ops``' forms, which autograd differentiates (``activation``, and a native module)."""
     if not ops:
         return ""
     parts = [inspect.getsource(slope_function)] + [_STABLE[op][0] for op in ops]
     if forward_ops:
-        args = "".join(f", {p}: torch.Tensor" for p in forward.params)
         body = "".join(f"    {line}\n" for line in program_source(forward, calls=_calls(forward_ops)))
         parts.append(f"@torch.jit.unused\ndef _stable(x: torch.Tensor{args}) -> torch.Tensor:\n{body}")
     return "".join(f"\n\n{part}" for part in parts)

@@ -251,7 +251,7 @@ class UserTask(Task):
     def codes(self) -> frozenset[str]:
         """Every digest a run may have recorded for this code: ``code``'s, and the whole files' (what evoact recorded
         before comments were set aside)."""
-        return frozenset({self._digest(_meaning), self._digest(bytes)})
+        return frozenset({self.code(), self._digest(bytes)})
 
     def _digest(self, text: Callable[[bytes], bytes]) -> str:
         function = _defining(self.function)
@@ -362,9 +362,10 @@ def _meaning(source: bytes) -> bytes:
     except (tokenize.TokenError, SyntaxError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
         return source
     lines = text.split("\n")
-    for token in reversed([t for t in tokens if t.type == tokenize.COMMENT]):
-        row, col = token.start
-        lines[row - 1] = lines[row - 1][:col]
+    for token in tokens:  # a comment runs to its line's end: cut there
+        if token.type == tokenize.COMMENT:
+            row, col = token.start
+            lines[row - 1] = lines[row - 1][:col]
     return "\n".join(line.rstrip() for line in lines if line.strip()).encode()
 
 
