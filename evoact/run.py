@@ -317,6 +317,7 @@ class RunReader:
             seconds=self.duration(),
             command=self.command(),
             stopped_because=self._stopped_because(),
+            confirming=writer(self.path) == CONFIRM,
         )
 
     def confirmation(self) -> Confirmation | None:

@@ -235,6 +235,7 @@ class RunOverview(_Summary):
     seconds: float | None
     command: str | None
     stopped_because: str | None = None  # why it stopped short: a stop rule, its space run out, or its baselines
+    confirming: bool = False  # an ``evoact confirm`` holds the run now
 
 
 @dataclass(frozen=True)

@@ -381,7 +381,9 @@ def run_row(o: RunOverview) -> list[str]:
     unfinished = o.state in (RunState.INTERRUPTED, RunState.STOPPED)
     return [
         o.name,
-        o.state + (f" ({shorten(o.stopped_because.splitlines()[0], 90)})" if o.stopped_because else ""),
+        o.state
+        + (f" ({shorten(o.stopped_because.splitlines()[0], 90)})" if o.stopped_because else "")
+        + ("; being confirmed" if o.confirming else ""),
         _tasks_text(o.tasks),
         "-" if best is None else f"{_num(best.fitness)} #{best.id}",
         "-" if base is None else f"{_num(base.fitness)} {base.name}",

@@ -18,7 +18,7 @@ from evoact.config import make_config
 from evoact.records import Outcome, RaceResult, TaskScore
 from evoact.report import render_report
 from evoact.search_space import load_search_space
-from evoact.store import RunStore, RunStoreError
+from evoact.store import CONFIRM, RunStore, RunStoreError
 from evoact.views import run_row
 
 
@@ -119,6 +119,14 @@ def test_runs_lists_states_the_writer_lock_decides(api_run, tmp_path):
     finally:
         writer.close()
     assert json.loads(CliRunner().invoke(main, ["show", str(api_run.path), "--json"]).output)["state"] == "interrupted"
+    confirming = RunStore.reopen(api_run.path, CONFIRM)  # a confirmation holds it: the listing says so
+    try:
+        (entry,) = json.loads(CliRunner().invoke(main, ["runs", str(folder), "--json"]).output)
+        assert entry["state"] == "interrupted" and entry["confirming"] is True
+        assert run_row(open_run(api_run.path).overview())[1] == "interrupted; being confirmed"
+    finally:
+        confirming.close()
+    assert run_row(open_run(api_run.path).overview())[1] == "interrupted"
 
 
 def test_compare_gives_an_auto_mode_with_the_mode_it_ran_in(api_run, tmp_path):
