@@ -142,6 +142,10 @@ class TrainResult:
     curve: tuple[float, ...] = ()  # the validation loss after each epoch
 
 
+#: A validation measure: accuracy (None for regression) and mean loss.
+Measures = tuple[float | None, float]
+
+
 #: How many steps the training loop runs between reading the loss back from the device: each read waits for the
 #: device (on a GPU, every step's read would leave it idle between launches), so non-finite losses are caught late by
 #: at most this many steps, which changes nothing a result reports.
@@ -204,36 +208,40 @@ def train(
             if step == probe_step:
                 probe = measure(model, data.x_val, data.y_val, loss)
                 if hurdle is not None and hurdle.fails(*probe):
-                    return TrainResult(
-                        probe[0],
-                        None,
-                        loss_sum / batches,
-                        time.perf_counter() - start,
-                        probe[0],
-                        True,
-                        val_loss=probe[1],
-                        probe_loss=probe[1],
-                    )
+                    return stopped_at(probe, loss_sum / batches, time.perf_counter() - start)
             if step == total:
                 break
         if step < total:  # the last epoch's measure is the final one, below
             curve.append(measure(model, data.x_val, data.y_val, loss)[1])
     seconds = time.perf_counter() - start
-    (val_acc, val_loss), (test_acc, test_loss) = (
-        measure(model, data.x_val, data.y_val, loss),
-        measure(model, data.x_test, data.y_test, loss),
-    )
-    curve.append(val_loss)
+    return finished(lambda x, y: measure(model, x, y, loss), data, loss_sum / max(batches, 1), seconds, probe, curve)
+
+
+def stopped_at(probe: Measures, train_loss: float, seconds: float) -> TrainResult:
+    """A training stopped at its probe (short of the hurdle): its probe's measures are its validation ones."""
+    return TrainResult(probe[0], None, train_loss, seconds, probe[0], True, val_loss=probe[1], probe_loss=probe[1])
+
+
+def finished(
+    scores: Callable[[torch.Tensor, torch.Tensor], Measures],
+    data: Dataset,
+    train_loss: float,
+    seconds: float,
+    probe: Measures | None,
+    curve: list[float],
+) -> TrainResult:
+    """A whole training's result: validation and test measured by ``scores``; the curve ends with validation's loss."""
+    (val_acc, val_loss), (test_acc, test_loss) = scores(data.x_val, data.y_val), scores(data.x_test, data.y_test)
     return TrainResult(
         val_acc,
         test_acc,
-        loss_sum / max(batches, 1),
+        train_loss,
         seconds,
         probe and probe[0],
         val_loss=val_loss,
         test_loss=test_loss,
         probe_loss=probe and probe[1],
-        curve=tuple(curve),
+        curve=(*curve, val_loss),
     )
 
 

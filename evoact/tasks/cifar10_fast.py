@@ -30,7 +30,17 @@ from torch import nn
 
 from evoact.tasks.base import ActivationFactory, Dataset
 from evoact.tasks.cifar10 import FOLDER, TEST_FILE, TRAIN_FILES, Cifar10Task
-from evoact.training import READBACK_STEPS, Hurdle, Schedule, TrainConfig, TrainingError, TrainResult, read_back
+from evoact.training import (
+    READBACK_STEPS,
+    Hurdle,
+    Schedule,
+    TrainConfig,
+    TrainingError,
+    TrainResult,
+    finished,
+    read_back,
+    stopped_at,
+)
 
 WIDTHS = (64, 256, 256)
 MOMENTUM = 0.85
@@ -208,33 +218,15 @@ def train_fast(
             if step == probe_step:
                 probe = measure_fast(model, data.x_val, data.y_val, mixed)
                 if hurdle is not None and hurdle.fails(*probe):
-                    return TrainResult(
-                        probe[0], None, loss_sum / batches, time.perf_counter() - start, probe[0], True, probe[1],
-                        probe_loss=probe[1],
-                    )  # fmt: skip
+                    return stopped_at(probe, loss_sum / batches, time.perf_counter() - start)
             if step == total:
                 break
         loss_sum = read_back(running, epoch)
         if step < total:
             curve.append(measure_fast(model, data.x_val, data.y_val, mixed)[1])
     _lookahead(model, slow, 1.0)  # the end: the slow weights are the model
-    seconds = time.perf_counter() - start
-    (val_acc, val_loss), (test_acc, test_loss) = (
-        measure_fast(model, data.x_val, data.y_val, mixed),
-        measure_fast(model, data.x_test, data.y_test, mixed),
-    )
-    curve.append(val_loss)
-    return TrainResult(
-        val_acc,
-        test_acc,
-        loss_sum / max(batches, 1),
-        seconds,
-        probe and probe[0],
-        val_loss=val_loss,
-        test_loss=test_loss,
-        probe_loss=probe and probe[1],
-        curve=tuple(curve),
-    )
+    seconds, train_loss = time.perf_counter() - start, loss_sum / max(batches, 1)
+    return finished(lambda x, y: measure_fast(model, x, y, mixed), data, train_loss, seconds, probe, curve)
 
 
 def _triangle(progress: float) -> float:
