@@ -51,6 +51,7 @@ class Racing:
         self.tickets: dict[int, tuple[int, int]] = {}  # pool ticket -> (candidate, seed) of a racing training
         self._seeds: dict[int, dict[int, float | None]] = {}  # candidate -> seed -> fitness known to this session
         self._protocols: dict[int, str] = {}  # seed -> the fitness cache's key for trainings with that seed
+        self._lost: set[tuple[int, int]] = set()  # (candidate, seed) lost to the machinery this session
 
     def start(self, pool: WorkerPool, rows: list[Candidate]) -> int:
         """Start the seeds that ``rows`` lack, up to ``race_seeds`` in all; a seed already stored (a resumed run) or
@@ -61,7 +62,7 @@ class Racing:
             stored = {r.seed: r for r in self.store.races(row.id)}
             for index in range(1, self.config.race_seeds):
                 seed = race_seed(self.config.seed, index)
-                if seed in self._seeds.get(row.id, {}) or (row.id, seed) in busy:
+                if seed in self._seeds.get(row.id, {}) or (row.id, seed) in busy or (row.id, seed) in self._lost:
                     continue
                 changed += 1
                 if (known := stored.get(seed)) is not None:  # the hooks heard of it as the run was resumed
@@ -96,9 +97,13 @@ class Racing:
         return ranked[: self.config.race_top]
 
     def finished(self, ticket: int, outcome: Outcome) -> None:
-        """A racing training finished: its fitness under this seed is stored, cached and counted in the mean; a
-        failure of the machinery counts as a failed seed for this session only (it is not stored)."""
+        """A racing training finished: its fitness under this seed is stored, cached and counted in the mean. A
+        failure of the machinery (a timeout, a lost worker) is not the function's: that seed is neither stored nor
+        counted, and is not tried again this session (a resume trains it)."""
         cid, seed = self.tickets.pop(ticket)
+        if outcome.transient:
+            self._lost.add((cid, seed))
+            return
         ok = outcome.status == Status.OK
         result = RaceResult(
             cid,
@@ -110,19 +115,18 @@ class Racing:
             scores=outcome.scores if ok else {},
         )
         row = self.rows[cid]
-        if not outcome.transient:
-            self.store.add_race(result)
-            if self.cache is not None and row.fingerprint is not None:
-                self.cache.add(
-                    self._protocol(seed),
-                    row.fingerprint,
-                    result.status,
-                    result.fitness,
-                    result.error,
-                    row.formula,
-                    f"{self.store.path.name} #{cid}",
-                    learned=outcome.every_layer if ok else None,
-                )
+        self.store.add_race(result)
+        if self.cache is not None and row.fingerprint is not None:
+            self.cache.add(
+                self._protocol(seed),
+                row.fingerprint,
+                result.status,
+                result.fitness,
+                result.error,
+                row.formula,
+                f"{self.store.path.name} #{cid}",
+                learned=outcome.every_layer if ok else None,
+            )
         self._know(result)
 
     def raced(self, cid: int) -> bool:

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -111,6 +112,35 @@ def test_show_says_when_raced_seeds_failed_and_why(tmp_path):
     assert f"{cascade['race_trainings']} of them failed (the first: RuntimeError: seed 1000005 is bad second" in text
     assert "no evolved candidate has a mean over seeds yet: the ranking is by first seeds" in text
     assert "best by the mean" not in text
+
+
+def test_a_raced_seed_lost_to_the_machinery_is_not_counted_as_failed_and_a_resume_trains_it(tmp_path):
+    """A raced seed that timed out (or lost its worker) is the machinery's failure, not the function's: it used to
+    be stored as a failed seed in the candidate's raced counts, which ranks it below every candidate for good."""
+    (tmp_path / "sleepy.py").write_text(
+        "import time, torch\n\ndef net(make_activation, seed, epochs):\n"
+        "    y = make_activation()(torch.linspace(-2, 2, 9)).detach()\n"
+        "    if seed != 2 and not (__import__('pathlib').Path(__file__).parent / 'awake').exists():\n"
+        "        time.sleep(60)\n"
+        "    return {'val_acc': float(torch.sigmoid(y.mean())), 'test_acc': 0.5}\n"
+    )
+    task = f"{tmp_path / 'sleepy.py'}:net"
+    config = make_config(
+        "tiny", seed=2, workers=2, generations=1, population=4, tasks=(task,), race_top=1, race_seeds=2, timeout=3
+    )
+    run_search(config, tmp_path / "run")
+    store = RunStore.open(tmp_path / "run")
+    raced = [r for r in store.ranked() if r.raced_seeds]
+    assert raced and all(r.raced_failed == 0 and r.raced_seeds == 1 for r in raced) and not store.races()
+    store.close()
+    with sqlite3.connect(tmp_path / "run" / "candidates.db") as db:  # as if killed at its end
+        db.execute("UPDATE meta SET value = '\"running\"' WHERE key = 'state'")
+    (tmp_path / "awake").touch()  # the machine is well again: a resume trains the lost seeds
+    resume_search(tmp_path / "run", trust_user_tasks=True)
+    store = RunStore.open(tmp_path / "run")
+    top = store.ranked()[0]
+    assert top.raced_seeds == 2 and top.raced_failed == 0 and len(store.races()) >= 1
+    store.close()
 
 
 @pytest.mark.slow
