@@ -352,11 +352,7 @@ def _drive(
         stopper = Stopper(stop or StopRules())
     except BaseException:
         with held(failing=True):
-            hooks.end(RunState.INTERRUPTED)
-            hooks.close()
-            if problem is not None:
-                problem.close()
-            store.close()
+            _end_session(RunState.INTERRUPTED, hooks, None, problem, store)
         raise
     pool, failing = None, False
     try:
@@ -397,13 +393,21 @@ def _drive(
             store.set_meta("finished_at", now)
             *earlier, (began, _) = store.sessions()
             store.set_meta("sessions", [*earlier, [began, now]])
-            hooks.end(str(store.meta().get("state")))
-            hooks.close()
-            if pool is not None:
-                pool.close()
-            problem.close()
-            store.close()
+            _end_session(str(store.meta().get("state")), hooks, pool, problem, store)
     return store
+
+
+def _end_session(state: str, hooks: Hooks, pool: WorkerPool | None, problem: Problem | None, store: RunStore) -> None:
+    """Tell the hooks the session ended, then close them, the workers, the problem and the store (its writer lock):
+    each closes even where one before it raised (a user's hook, a logger's server), and then the error is raised."""
+    with contextlib.ExitStack() as closing:  # runs its callbacks last-in first-out: the store closes last
+        closing.callback(store.close)
+        if problem is not None:
+            closing.callback(problem.close)
+        if pool is not None:
+            closing.callback(pool.close)
+        closing.callback(hooks.close)
+        hooks.end(state)
 
 
 def _check_population(store: RunStore, algorithm: Evolution, generation: int) -> None:

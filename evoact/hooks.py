@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,12 +174,24 @@ class Hooks(Hook):
             subscriber.step(index, state)
 
     def end(self, state: str) -> None:
-        for subscriber in self.subscribers:
-            subscriber.end(state)
+        """Every subscriber hears the end, even after one of them raised (the first error is raised then)."""
+        _each(lambda subscriber: subscriber.end(state), self.subscribers)
 
     def close(self) -> None:
-        for subscriber in self.subscribers:
-            subscriber.close()
+        """Every subscriber closes (its files, its connections), even after one of them raised."""
+        _each(lambda subscriber: subscriber.close(), self.subscribers)
+
+
+def _each(call: Callable[[Hook], None], subscribers: Sequence[Hook]) -> None:
+    """``call`` on every subscriber, then the first error any of them raised."""
+    first: BaseException | None = None
+    for subscriber in subscribers:
+        try:
+            call(subscriber)
+        except BaseException as exc:
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 class Checkpoints(Hook):

@@ -832,6 +832,33 @@ def test_a_multi_task_search_tells_its_hooks_each_baseline_s_fitness_once_the_re
     assert again.scored_with == {}  # the stored baselines had their fitness already: heard as resumed, not again
 
 
+def test_a_hook_that_raises_at_the_end_still_lets_the_run_and_the_other_hooks_close(tmp_path, small_run):
+    """A logger or callback whose end raises (here after its start did) left the store open, its writer lock held (a
+    resume in the same notebook was told another process writes the run), and the later hooks unclosed."""
+    from evoact.hooks import Hook
+    from evoact.store import writer
+
+    class Broken(Hook):
+        def start(self, config: dict) -> None:
+            raise ConnectionError("the tracking server went away")
+
+        def end(self, state: str) -> None:
+            raise ConnectionError("the tracking server is still away")
+
+    class Closes(Hook):
+        closed = False
+
+        def close(self) -> None:
+            Closes.closed = True
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    with pytest.raises(ConnectionError, match="the tracking server is still away"):
+        resume_search(run, Console(file=io.StringIO()), callbacks=[Broken(), Closes()])
+    assert writer(run) is None and Closes.closed
+    RunStore.reopen(run).close()
+
+
 def test_a_user_task_without_a_test_measure_is_named_once_its_baselines_trained(tmp_path):
     """The search needs only val_acc, confirm compares test_acc: say so at the start, not after the search."""
     from evoact.hooks import Hook

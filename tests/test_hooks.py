@@ -40,6 +40,27 @@ def test_each_subscriber_hears_the_events_it_overrides_in_order():
     assert first.heard == second.heard == [("note", "hello"), ("finished", 3), ("close",)]
 
 
+def test_every_subscriber_ends_and_closes_though_one_before_it_raises():
+    class Broken(Hook):
+        def end(self, state: str) -> None:
+            raise OSError("disk full")
+
+        def close(self) -> None:
+            raise OSError("disk still full")
+
+    class Ends(Recorder):
+        def end(self, state: str) -> None:
+            self.heard.append(("end", state))
+
+    after = Ends()
+    hooks = Hooks(Broken(), after)
+    with pytest.raises(OSError, match="disk full"):
+        hooks.end("finished")
+    with pytest.raises(OSError, match="disk still full"):
+        hooks.close()
+    assert after.heard == [("end", "finished"), ("close",)]
+
+
 def test_a_misspelt_event_is_refused_when_registered():
     class Typo(Hook):
         def finnished(self, candidate: Candidate) -> None:  # never an event
