@@ -89,6 +89,10 @@ def test_a_cached_rejection_is_reused_only_under_the_same_hurdle_and_a_full_trai
     strict, lax = make_config("tiny", hurdle_ratio=0.99, **settings), make_config("tiny", hurdle_ratio=0.01, **settings)
     assert fitness_protocol(strict) == fitness_protocol(lax)  # full trainings are shared
     assert fitness_protocol(strict, verdicts=True) != fitness_protocol(lax, verdicts=True)
+    other = make_config("tiny", hurdle_ratio=0.99, baselines=("relu", "pau"), **settings)  # the hurdle is theirs
+    assert fitness_protocol(strict) == fitness_protocol(other)
+    assert fitness_protocol(strict, verdicts=True) != fitness_protocol(other, verdicts=True)
+    assert fitness_protocol(strict, seeded=False) != fitness_protocol(other, seeded=False)  # scores relative to them
     run_search(strict, tmp_path / "strict")
     run_search(lax, tmp_path / "lax")
     first, second = RunStore.open(tmp_path / "strict"), RunStore.open(tmp_path / "lax")
