@@ -59,6 +59,7 @@ class Bound:
     low: float
     high: float
     low_open: bool = False  # the low end itself is excluded (positive numbers)
+    why: str = ""  # why the low end is where it is, said when a value is below it
 
     def check(self, name: str, value: Any) -> None:
         """A one-line ``ValueError`` naming ``name`` unless ``value`` is of the kind and in range."""
@@ -71,8 +72,8 @@ class Bound:
             raise ValueError(f"{name} must be a finite {'integer' if self.kind is int else 'number'}, got {value!r}")
         if value < self.low or (self.low_open and value == self.low):
             raise ValueError(
-                f"{name} must be {'positive' if self.low_open and self.low == 0 else f'at least {_text(self.low)}'},"
-                f" got {value!r}"
+                f"{name} must be {'positive' if self.low_open and self.low == 0 else f'at least {_text(self.low)}'}"
+                f"{f' ({self.why})' if self.why else ''}, got {value!r}"
             )
         if value > self.high:
             raise ValueError(f"{name} must be at most {_text(self.high)}, got {value!r}")
@@ -119,7 +120,7 @@ BOUNDS: dict[str, Bound] = {
     "surrogate_pool": Bound(int, 1, 64),
     "task_weight": Bound(float, 0, 1e6),
     "confirm_top": Bound(int, 1, 1000),
-    "confirm_seeds": Bound(int, 2, 1000),
+    "confirm_seeds": Bound(int, 2, 1000, why="a paired test needs pairs"),
     "param": Bound(float, -1e6, 1e6),
     "show_top": Bound(int, 1, 1_000_000),
     "race_top": Bound(int, 0, 10_000),
@@ -501,7 +502,7 @@ def fitness_protocol(config: SearchConfig, seeded: bool = True, verdicts: bool =
         if (config.score, config.aggregate) == ("accuracy", "mean")
         else {"score": config.score, "aggregate": config.aggregate}
     )
-    single: str | dict[str, str | None] = (
+    single: str | dict[str, str | list[str] | None] = (
         config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
     )
     if config.score != "accuracy":
@@ -511,7 +512,7 @@ def fitness_protocol(config: SearchConfig, seeded: bool = True, verdicts: bool =
             "task": config.task,
             "data_dir": config.data_dir,
             "score": config.score,
-            "baselines": multi["baselines"],
+            "baselines": list(config.baselines),
         }
     tasks = {name: get_task(name, config.data_dir) for name in config.tasks}
     revisions = {name: task.revision() for name, task in tasks.items()}

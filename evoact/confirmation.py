@@ -18,7 +18,7 @@ from rich.console import Console
 
 from evoact.baselines import GLU_BASELINES, PLAIN_FFN_BASELINES, baseline_formula, baseline_params
 from evoact.comparison import PLAIN_PREFIX, RATIO_REFERENCES, listed, stored_task, summarise, trained_on
-from evoact.config import CONFIRM_SEEDS, CONFIRM_TOP, SearchConfig, check, restated
+from evoact.config import BOUNDS, CONFIRM_SEEDS, CONFIRM_TOP, SearchConfig, check, restated
 from evoact.evaluation import make_job
 from evoact.formula import FormulaError, constant_values, parse, to_formula
 from evoact.interrupts import held
@@ -122,12 +122,8 @@ def confirm_run(
     ``baselines_from``: another run confirmed under the same training protocol, whose baseline trainings (same
     formula, task, seed and length) are copied instead of trained again (``shared_baselines``).
     """
-    if isinstance(top, int) and isinstance(seeds, int) and (top < 1 or seeds < 2):
-        raise ValueError(
-            f"confirm needs --top >= 1 and --seeds >= 2 (a paired test needs pairs), got {top} and {seeds}"
-        )
-    check("confirm_top", top)
-    check("confirm_seeds", seeds)
+    BOUNDS["confirm_top"].check("--top", top)
+    BOUNDS["confirm_seeds"].check("--seeds", seeds)
     for name, value in (("epochs", epochs), ("workers", workers)):
         if value is not None:
             check(name, value)

@@ -129,8 +129,10 @@ def test_confirm_again_reuses_every_stored_training_and_show_and_report_print_it
 
 def test_confirm_refuses_bad_arguments(confirmed):
     run, _ = confirmed
-    with pytest.raises(ValueError, match="--seeds >= 2"):
+    with pytest.raises(ValueError, match=r"^--seeds must be at least 2 \(a paired test needs pairs\), got 1$"):
         confirm_run(run, seeds=1)
+    with pytest.raises(ValueError, match=r"^--top must be at least 1, got 0$"):
+        confirm_run(run, top=0)
     with pytest.raises(ValueError, match="unknown task 'nope'"):
         confirm_run(run, tasks=["nope"])
 
