@@ -313,6 +313,12 @@ class SearchConfig:
         return self.mode == "async" or (self.mode == "auto" and self.workers > self.evolution.offspring)
 
     @property
+    def evaluations(self) -> int:
+        """How many candidates past stage 1 the search evaluates: the first population, then each generation's offspring
+        (an asynchronous search evaluates as many)."""
+        return self.evolution.population + self.evolution.offspring * (self.generations - 1)
+
+    @property
     def racing(self) -> bool:
         """Whether candidates entering the top ``race_top`` train on more seeds."""
         return self.race_top > 0 and self.race_seeds > 1

@@ -276,7 +276,7 @@ def _drive(
     stop: StopRules | None = None,
     callbacks: Sequence[Hook] = (),
 ) -> RunStore:
-    total = config.evolution.population + config.evolution.offspring * (config.generations - 1)
+    total = config.evaluations
     try:
         hooks = Hooks(
             SearchProgress(
@@ -513,7 +513,7 @@ def run_steady(
     the rest. Returns why ``stopper`` ended the session after a checkpoint (evaluations in flight are re-run by a
     resume), or None.
     """
-    total = config.evolution.population + config.evolution.offspring * (config.generations - 1)
+    total = config.evaluations
     per_label = config.evolution.offspring  # progress and reports group evaluations by this many, like generations
     awaited: dict[int, Proposal] = {}
     kept = 0
