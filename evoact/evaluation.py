@@ -31,7 +31,6 @@ def make_job(
     train: TrainConfig,
     params: dict[str, float],
     screening: ScreeningConfig | None = None,
-    hurdle: float | None = None,
     data_dir: str | None = None,
     hurdles: dict[str, Hurdle] | None = None,
     score: str = "accuracy",
@@ -42,18 +41,17 @@ def make_job(
     ``plain``: train each task's plain-FFN form (``Task.plain``: GLU tasks only), the function its activation.
 
     Tasks are trained in order, cheapest first. With ``screening`` the worker runs the stability check first and
-    measures each task's quality hurdle (``hurdles``; ``hurdle``: the first task's accuracy) after ``hurdle_fraction``
-    of its training, rejecting the candidate at the first task it misses, without training on the rest (EvoNorms).
+    measures each task's quality hurdle (``hurdles``, by task) after ``hurdle_fraction`` of its training, rejecting
+    the candidate at the first task it misses, without training on the rest (EvoNorms).
     """
     names = [tasks] if isinstance(tasks, str) else list(tasks)
-    hurdles = dict(hurdles or {}) | ({names[0]: Hurdle("accuracy", hurdle)} if hurdle is not None else {})
     return {
         "formula": formula,
         "tasks": names,
         "train": asdict(train),
         "params": dict(params),
         "screening": asdict(screening) if screening and screening.active else None,
-        "hurdles": {name: asdict(h) for name, h in hurdles.items()},
+        "hurdles": {name: asdict(h) for name, h in (hurdles or {}).items()},
         "data_dir": data_dir,
         "score": score,
         "plain": plain,

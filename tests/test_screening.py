@@ -13,7 +13,7 @@ from evoact.screening import CacheError, FitnessCache, ScreeningConfig, protocol
 from evoact.screening.kernel import Batch
 from evoact.screening.probe import probe_points
 from evoact.search_space import load_search_space
-from evoact.training import TrainConfig
+from evoact.training import Hurdle, TrainConfig
 
 CONFIG = ScreeningConfig()
 KNOWN = ["relu(x)", "gelu(x)", "silu(x)", "mish(x)", "tanh(x)", "softplus(x)"]
@@ -208,12 +208,17 @@ def test_a_damaged_cache_file_is_named_in_one_line_and_left_as_it_was(tmp_path):
         FitnessCache(tmp_path / "folder")
 
 
+def _at(accuracy: float) -> dict[str, Hurdle]:
+    """A quality hurdle on mnist1d-cnn's accuracy."""
+    return {"mnist1d-cnn": Hurdle("accuracy", accuracy)}
+
+
 def test_quality_hurdle_stops_weak_candidates_and_leaves_survivors_untouched():
     train = TrainConfig(epochs=3)
-    weak = evaluate(make_job("tanh(x)", ("mnist1d-cnn",), train, {}, CONFIG, hurdle=0.99))
+    weak = evaluate(make_job("tanh(x)", ("mnist1d-cnn",), train, {}, CONFIG, hurdles=_at(0.99)))
     assert weak["status"] == "rejected" and weak["stage"] == "quality" and "below the hurdle 0.9900" in weak["error"]
     plain = evaluate(make_job("relu(x)", ("mnist1d-cnn",), train, {}))
-    screened = evaluate(make_job("relu(x)", ("mnist1d-cnn",), train, {}, CONFIG, hurdle=0.2))
+    screened = evaluate(make_job("relu(x)", ("mnist1d-cnn",), train, {}, CONFIG, hurdles=_at(0.2)))
     assert (
         screened["status"] == "ok"
         and screened["val_acc"] == plain["val_acc"]
@@ -223,7 +228,16 @@ def test_quality_hurdle_stops_weak_candidates_and_leaves_survivors_untouched():
 
 
 def test_unstable_candidates_are_rejected_in_the_worker_before_training():
-    result = evaluate(make_job("sin(1000*x)", ("mnist1d-cnn",), TrainConfig(epochs=3), {}, CONFIG, hurdle=0.2))
+    result = evaluate(
+        make_job(
+            "sin(1000*x)",
+            ("mnist1d-cnn",),
+            TrainConfig(epochs=3),
+            {},
+            CONFIG,
+            hurdles=_at(0.2),
+        )
+    )
     assert result["status"] == "rejected" and result["stage"] == "stability" and "train_seconds" not in result
 
 
