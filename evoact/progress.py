@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evoact.hooks import BestSoFar, Hook
 from evoact.records import Candidate, Stage, Status
@@ -257,20 +257,19 @@ class CountProgress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
+                TextColumn("ETA {task.fields[eta]}"),
                 console=self.console,
             )
-            self._task = self._bar.add_task(title, total=total)
+            self._task = self._bar.add_task(title, total=total, eta="-")
             self._bar.start()
 
     def update(self, message: str) -> None:
         """One job finished; ``message`` says which and how it went."""
         self.done += 1
-        if self._live:
-            self._bar.update(self._task, advance=1)
-            return
         eta = self._pace.remaining(self.done, self.total - self.done)
+        if self._live:
+            self._bar.update(self._task, advance=1, eta=eta)
+            return
         self.console.print(
             f"{self.done}/{self.total} {plain(message)} | ETA {eta}", highlight=False, soft_wrap=True, markup=False
         )

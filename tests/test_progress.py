@@ -42,6 +42,18 @@ def test_a_confirmation_s_eta_waits_for_its_workers_too():
     assert re.fullmatch(r"4/6 job 3: ok \| ETA \d+m\d\ds", lines[3])
 
 
+def test_a_confirmation_s_live_bar_on_a_terminal_shows_the_same_eta():
+    """On a terminal the bar showed rich's own estimate, which counts the start's cost (Ray, the data) in the pace."""
+    progress = CountProgress(6, "confirming", Console(file=io.StringIO(), force_terminal=True, width=120), workers=2)
+    progress.update("job 0: ok")
+    progress._bar.refresh()
+    assert progress.console.file.getvalue().rstrip().endswith("ETA -")  # one job of the first wave of two
+    for job in range(1, 4):
+        progress.update(f"job {job}: ok")
+    progress.close()
+    assert re.search(r"4/6\S* \S+ ETA \d+m\d\ds\n", progress.console.file.getvalue())
+
+
 def test_a_resumed_run_counts_on_from_what_was_finished_each_candidate_once():
     progress = SearchProgress(6, 2, Console(file=io.StringIO(), force_terminal=False, width=200))
     done = [Candidate(i, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=0.5, val_acc=0.5)) for i in (1, 2, 3)]
