@@ -23,7 +23,7 @@ from evoact.evaluation import make_job
 from evoact.formula import FormulaError, constant_values, parse, to_formula
 from evoact.interrupts import held
 from evoact.progress import CountProgress
-from evoact.records import Candidate, ConfirmationTraining, Status
+from evoact.records import Candidate, ConfirmationTraining, Outcome, Status, TaskScore
 from evoact.run import RunReader
 from evoact.store import CONFIRM, RunStore, RunStoreError, no_fitness
 from evoact.summaries import Confirmation
@@ -232,35 +232,39 @@ def confirm_run(
                 )
                 for e, task, seed in todo
             ]
-            for index, result in pool.imap(jobs):
+            for index, sent in pool.imap(jobs):
                 entry, task, seed = todo[index]
                 key = (entry["formula"], stored_task(entry, task), seed)
-                measured = "test_acc" if loaded[task].metric == "accuracy" else "test_loss"
-                score = result.get("scores", {}).get(task, {})
-                missing = result["status"] == Status.OK and score.get(measured) is None
+                metric = loaded[task].metric
+                measured = "test_acc" if metric == "accuracy" else "test_loss"
+                outcome = Outcome.from_plain(sent)
+                score = outcome.scores.get(task, TaskScore())
+                missing = outcome.status == Status.OK and score.measure(metric) is None
                 if missing:
-                    result = {"status": "failed", "error": f"task {task} reported no {measured}, which confirm needs"}
-                if not (result.get("transient") or result.get("task_fault")):  # neither is the function's outcome
-                    store.add_confirmation(
-                        entry["formula"],
-                        entry["name"],
-                        stored_task(entry, task),
-                        seed,
-                        length[task],
-                        {**result, "test_loss": score.get("test_loss"), "revision": revisions[task]},
+                    outcome = Outcome(Status.FAILED, error=f"task {task} reported no {measured}, which confirm needs")
+                if not (outcome.transient or outcome.task_fault):  # neither is the function's outcome
+                    training = ConfirmationTraining(
+                        *(entry["formula"], entry["name"], key[1], seed, length[task], outcome.status),
+                        val_acc=outcome.val_acc,
+                        test_acc=outcome.test_acc,
+                        test_loss=score.test_loss,
+                        learned=outcome.learned,
+                        error=outcome.error,
+                        revision=revisions[task],
                     )
+                    store.add_confirmation(training)
                     stored[key] = store.confirmation(*key, length[task])  # as it now stands in the run
-                outcome = (
-                    f"{measured.replace('_', ' ')} {score[measured]:.4f}"
-                    if result["status"] == Status.OK
-                    else f"{result['status']}: {result.get('error')}"
+                said = (
+                    f"{measured.replace('_', ' ')} {score.measure(metric):.4f}"
+                    if outcome.status == Status.OK
+                    else f"{outcome.status}: {outcome.error}"
                 )
                 progress.update(
-                    f"{shown[entry['formula'], entry['plain']]} on {task} seed {seed}: {outcome}"
-                    + (" (not stored: run confirm again to retry)" if result.get("transient") else "")
+                    f"{shown[entry['formula'], entry['plain']]} on {task} seed {seed}: {said}"
+                    + (" (not stored: run confirm again to retry)" if outcome.transient else "")
                 )
-                if result.get("task_fault"):  # the task itself is broken: every other training there fails alike
-                    raise ValueError(f"{result['error']}; the trainings done so far are kept")
+                if outcome.task_fault:  # the task itself is broken: every other training there fails alike
+                    raise ValueError(f"{outcome.error}; the trainings done so far are kept")
                 if missing and is_user_task(task):  # every other training of the task would miss it too: stop now
                     raise ValueError(
                         f"task {task} returned no {measured}, which confirm compares: add it to"
@@ -351,7 +355,7 @@ def shared_baselines(
                     row = source.confirmation(entry["formula"], key, seed, length[task])
                     if row is None or row.status != Status.OK or (row.test_acc, row.test_loss) == (None, None):
                         continue
-                    store.add_confirmation(entry["formula"], entry["name"], key, seed, length[task], row.row())
+                    store.add_confirmation(replace(row, name=entry["name"]))
                     copied += 1
         if copied:
             store.set_meta("baselines_from", str(Path(other).resolve()))

@@ -13,7 +13,6 @@ import sqlite3
 import stat
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -839,28 +838,27 @@ class RunStore:
                 raise RunStoreError(f"{self.path / DB_FILE}: a confirmation training's {what}") from None
         return out
 
-    def add_confirmation(
-        self, formula: str, name: str, task: str, seed: int, epochs: float, result: Mapping[str, Any]
-    ) -> None:
-        """Store one confirmation training (``result``: a worker's plain result, or another run's stored training's
-        ``row()``), committed at once."""
+    def add_confirmation(self, training: ConfirmationTraining) -> None:
+        """Store one confirmation training, stamped with the time it is stored (a copy from another run too),
+        committed at once."""
+        t = training
         self._conn.execute(
             "INSERT OR REPLACE INTO confirmations (formula, name, task, seed, epochs, status, val_acc, test_acc,"
             " learned, error, finished_at, test_loss, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                formula,
-                name,
-                task,
-                seed,
-                epochs,
-                result["status"],
-                result.get("val_acc"),
-                result.get("test_acc"),
-                json.dumps(result.get("learned") or {}),
-                result.get("error"),
+                t.formula,
+                t.name,
+                t.task,
+                t.seed,
+                t.epochs,
+                t.status,
+                t.val_acc,
+                t.test_acc,
+                json.dumps({k: list(v) for k, v in t.learned.items()}),
+                t.error,
                 time.time(),
-                result.get("test_loss"),
-                result.get("revision"),
+                t.test_loss,
+                t.revision,
             ),
         )
 

@@ -2,11 +2,12 @@ import errno
 import os
 import re
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from evoact.records import Candidate, Outcome, RaceResult, RecordError, TaskScore
+from evoact.records import Candidate, ConfirmationTraining, Outcome, RaceResult, RecordError, TaskScore
 from evoact.run_facts import CACHE_PRIOR_LIMIT
 from evoact.store import DB_FILE, SCHEMA_VERSION, RunStore, RunStoreError
 
@@ -197,7 +198,7 @@ def test_a_run_without_confirmation_revisions_is_read_as_it_is_and_gains_them_wh
     nullable column, so the format's version and earlier evoacts' readers are unchanged)."""
     path = tmp_path / "run"
     store = RunStore.create(path, {"config": {}})
-    store.add_confirmation("relu(x)", "relu", "mnist1d-mlp", 10000, 1, {"status": "ok", "test_acc": 0.5})
+    store.add_confirmation(ConfirmationTraining("relu(x)", "relu", "mnist1d-mlp", 10000, 1, "ok", test_acc=0.5))
     store._conn.execute("ALTER TABLE confirmations DROP COLUMN revision")
     store.close()
     old = RunStore.open(path)
@@ -207,7 +208,7 @@ def test_a_run_without_confirmation_revisions_is_read_as_it_is_and_gains_them_wh
     upgraded = RunStore.reopen(path)
     assert upgraded.meta()["schema_version"] == SCHEMA_VERSION == 5
     assert upgraded.confirmation("relu(x)", "mnist1d-mlp", 10000, 1).revision is None
-    upgraded.add_confirmation("relu(x)", "relu", "mnist1d-mlp", 10001, 1, {"status": "ok", "revision": "abc"})
+    upgraded.add_confirmation(ConfirmationTraining("relu(x)", "relu", "mnist1d-mlp", 10001, 1, "ok", revision="abc"))
     assert upgraded.confirmation("relu(x)", "mnist1d-mlp", 10001, 1).revision == "abc"
     upgraded.close()
 
@@ -248,15 +249,15 @@ def test_sessions_no_run_writes_are_refused_in_one_line(tmp_path, sessions):
 
 
 def test_confirmation_trainings_read_back_as_records_and_a_damaged_one_is_named(tmp_path):
-    from evoact.records import ConfirmationTraining
-
     store = RunStore.create(tmp_path / "run", {"config": {}})
-    result = {"status": "ok", "test_acc": 0.5, "learned": {"beta": [1.5, 2.0]}, "revision": "abc"}
-    store.add_confirmation("beta*x", "#3", "mnist1d-mlp", 10000, 1, result)
+    learned = {"beta": (1.5, 2.0)}
+    store.add_confirmation(
+        ConfirmationTraining("beta*x", "#3", "mnist1d-mlp", 10000, 1, "ok", test_acc=0.5, learned=learned, revision="a")
+    )
     read = store.confirmation("beta*x", "mnist1d-mlp", 10000, 1)
     assert isinstance(read, ConfirmationTraining) and read.status == "ok" and read.learned == {"beta": (1.5, 2.0)}
     assert (read.name, read.seed, read.measure("accuracy"), read.measure("loss")) == ("#3", 10000, 0.5, None)
-    store.add_confirmation("x", "relu", "mnist1d-mlp", 10000, 1, read.row())  # a copy, as --baselines-from makes
+    store.add_confirmation(replace(read, formula="x", name="relu"))  # a copy, as --baselines-from makes
     assert store.confirmation("x", "mnist1d-mlp", 10000, 1).learned == read.learned
     store._conn.execute("UPDATE confirmations SET status = 'bogus' WHERE formula = 'x'")
     db = re.escape(str(tmp_path / "run" / DB_FILE))
