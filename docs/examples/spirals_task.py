@@ -2,7 +2,8 @@
 
 evoact calls ``spirals(make_activation, seed=..., epochs=...)`` in each worker. Build the model with
 ``make_activation()`` wherever a nonlinearity goes, train it however you like, and return ``val_acc``
-(what the search selects on) and ``test_acc`` (what ``evoact confirm`` reports).
+(what the search selects on) and ``test_acc`` (what ``evoact confirm`` reports), fractions from 0 to 1. A score
+where lower is better (an MSE), or one that can fall below 0 (R²), is a loss: see ``regression_task.py``.
 
 ``epochs`` is evoact's, not yours: 25 at the ``quick`` budget, scaled by the budget (``tiny`` 2, ``standard`` 50,
 ``thorough`` 100), or what ``--epochs`` says; ``evoact confirm RUN --task this.py:spirals`` gives it the same as the

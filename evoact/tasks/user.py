@@ -310,15 +310,18 @@ class UserTask(Task):
         named = {f"val_{measure}": val, f"test_{measure}": test, "train_loss": loss}
         if bad := [f"{k} {v}" for k, v in named.items() if v is not None and not math.isfinite(v)]:
             raise TrainingError(f"user task {self.name} returned a non-finite measure ({', '.join(bad)})")
-        if measure == "acc" and (val < 0 or (test is not None and test < 0)):  # a score relative to the best baseline's
-            raise TaskError(  # must be a ratio of non-negative numbers
-                f"user task {self.name} returned val_acc {val:.4g}: accuracies are non-negative, higher is better;"
-                " for a loss, set the function's metric = 'loss' and return 'val_loss' and 'test_loss'"
+        measures = [(name, value) for name, value in named.items() if name != "train_loss" and value is not None]
+        if measure == "acc" and (out := [(k, v) for k, v in measures if not 0 <= v <= 1]):
+            raise TaskError(  # a fitness is the ratio to the best baseline's: an MSE here would be maximised
+                f"user task {self.name} returned {out[0][0]} {out[0][1]:.4g}: an accuracy is a fraction from 0 to 1,"
+                " higher is better (86% is 0.86); a score that leaves that range (an MSE, an R² that can fall below"
+                " 0) is a loss: set the function's metric = 'loss' and return 'val_loss' and 'test_loss', positive"
+                " and lower is better (for R², 1 - R²)"
             )
-        if measure == "loss" and (val <= 0 or (test is not None and test <= 0)):
+        if measure == "loss" and (out := [(k, v) for k, v in measures if v <= 0]):
             raise TrainingError(
-                f"user task {self.name} returned val_loss {val:.4g}: a loss must be positive (it is compared as the"
-                " best baseline's loss over the candidate's)"
+                f"user task {self.name} returned {out[0][0]} {out[0][1]:.4g}: a loss must be positive (it is compared"
+                " as the best baseline's loss over the candidate's)"
             )
         seconds = time.perf_counter() - start
         if measure == "acc":
