@@ -8,7 +8,7 @@ import math
 import os
 import shlex
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -285,7 +285,7 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
         soft_wrap=not console.is_terminal,  # a log keeps the run directory on the line that names it
     )
     callbacks = _callbacks(log_to)
-    _run_to_end(run_dir, lambda: run_search(config, run_dir, stop=stop, callbacks=callbacks))
+    _run_to_end(run_dir, lambda: run_search(config, run_dir, stop=stop, callbacks=callbacks), config.tasks)
 
 
 @main.command()
@@ -374,6 +374,7 @@ def resume(
         lambda: resume_search(
             run, trust_user_tasks=trust, address=address, data_dir=data_dir, stop=stop, callbacks=callbacks
         ),
+        tasks,
     )
 
 
@@ -412,9 +413,9 @@ def _after_interrupt(run_dir: Path) -> tuple[str, bool]:
     return f"{said} {shown(resume_command(run_dir, tasks))}", False
 
 
-def _run_to_end(run_dir: Path, start: Callable[[], object]) -> None:
-    """Run a search with clean errors; Ctrl-C or SIGTERM stops after saving (``interrupts.stopping``)."""
-    with stopping() as received:
+def _run_to_end(run_dir: Path, start: Callable[[], object], tasks: Sequence[str]) -> None:
+    """Run a search on ``tasks`` with clean errors; Ctrl-C or SIGTERM stops after saving (``interrupts.stopping``)."""
+    with stopping(resume_command(run_dir, tasks)) as received:
         try:
             start()
         except KeyboardInterrupt:
@@ -526,7 +527,7 @@ def confirm(
         _fail("give --task or --group, not both")
     from evoact.confirmation import confirm_run
 
-    with stopping() as received:
+    with stopping("the same command") as received:
         try:
             summary = confirm_run(
                 run,

@@ -16,11 +16,12 @@ _pending: list[int] = []  # a first signal that arrived while held
 
 
 @contextmanager
-def stopping() -> Iterator[list[int]]:
+def stopping(then: str = "") -> Iterator[list[int]]:
     """While it is open, Ctrl-C and SIGTERM (what ``timeout`` and batch schedulers send) stop the work as a
     ``KeyboardInterrupt`` after saying so (on stderr: stdout may be ``--json``), and a second signal of either kind
     stops at once; yields the signals received, so the caller can exit with 130 or 143. A signal the process was
-    started ignoring (a background job's Ctrl-C) stays ignored."""
+    started ignoring (a background job's Ctrl-C) stays ignored. ``then``: the command that goes on afterwards (a
+    resume), said with the first signal, since a second one leaves no time to say it."""
     received: list[int] = []
     kinds = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
 
@@ -30,7 +31,8 @@ def stopping() -> Iterator[list[int]]:
             signal.signal(kind, signal.SIG_DFL)
         said = "terminated (SIGTERM)" if signum == signal.SIGTERM else "Ctrl-C again to stop at once"
         lead = "\n" if sys.stderr.isatty() else ""  # below the live progress bar's line, not at its end
-        click.echo(f"{lead}stopping; {said} (what is finished is saved either way)", err=True)
+        later = f"; go on later with {then}" if then else ""
+        click.echo(f"{lead}stopping; {said} (what is finished is saved either way{later})", err=True)
         if _held[0]:
             _pending.append(signum)
             return

@@ -392,7 +392,9 @@ def test_a_second_ctrl_c_or_sigterm_stops_at_once_keeping_what_was_committed(tmp
     search.send_signal(second)
     assert search.wait(timeout=60) == -second  # killed by the signal itself: no cleanup was waited for
     said = "Ctrl-C again to stop at once" if first == signal.SIGINT else "terminated (SIGTERM)"
-    assert f"stopping; {said}" in search.stdout.read()
+    assert f"stopping; {said} (what is finished is saved either way; go on later with evoact resume {run})" in (
+        search.stdout.read()
+    )  # said with the first: the second leaves no time to
     assert sum(r.status != "pending" for r in RunStore.open(run).candidates()) >= 2
 
 

@@ -9,7 +9,7 @@ _RUN = (
     "import os, signal, time\n"
     "from evoact.interrupts import exit_stopped, held, stopping\n"
     "{setup}"
-    "with stopping() as received:\n"
+    "with stopping({then!r}) as received:\n"
     "    try:\n"
     "{body}"
     "    except KeyboardInterrupt:\n"
@@ -18,8 +18,8 @@ _RUN = (
 )
 
 
-def _run(body: str, setup: str = "") -> subprocess.CompletedProcess:
-    script = _RUN.format(setup=setup, body="".join(f"        {line}\n" for line in body.splitlines()))
+def _run(body: str, setup: str = "", then: str = "") -> subprocess.CompletedProcess:
+    script = _RUN.format(setup=setup, then=then, body="".join(f"        {line}\n" for line in body.splitlines()))
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
 
 
@@ -48,11 +48,15 @@ def test_sigterm_stops_the_command_saying_so_on_stderr(body, setup, printed):
     assert "stopping; terminated (SIGTERM)" in done.stderr
 
 
-def test_a_second_signal_during_cleanup_acts_at_once():
+def test_a_second_signal_during_cleanup_acts_at_once_and_the_first_said_how_to_go_on():
     done = _run(
         "with held():\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(0.2)\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(5)\n    print('cleanup done', flush=True)",
         setup="signal.signal(signal.SIGINT, signal.default_int_handler)\n",
+        then="evoact resume runs/a",
     )
     assert done.returncode == -2 and done.stdout == "", (done.stdout, done.stderr)  # killed by the signal itself
-    assert "stopping; Ctrl-C again to stop at once" in done.stderr
+    assert done.stderr == (
+        "stopping; Ctrl-C again to stop at once (what is finished is saved either way; go on later with evoact"
+        " resume runs/a)\n"
+    )
