@@ -116,7 +116,9 @@ CREATE TABLE IF NOT EXISTS race_scores (
 _CONFIRMATIONS = _SCHEMA[
     _SCHEMA.index("CREATE TABLE IF NOT EXISTS confirmations") : _SCHEMA.index("CREATE TABLE IF NOT EXISTS races")
 ]
-_RACES = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS races") :]
+_RACES = _SCHEMA[
+    _SCHEMA.index("CREATE TABLE IF NOT EXISTS races") : _SCHEMA.index("CREATE TABLE IF NOT EXISTS race_scores")
+]
 _RACE_SCORES = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS race_scores") :]
 
 
@@ -481,6 +483,7 @@ class RunStore:
             ):
                 self._conn.execute(f"ALTER TABLE candidates ADD COLUMN {column}")
             self._conn.execute(_RACES)
+            self._conn.execute(_RACE_SCORES)
         self.set_meta("schema_version", SCHEMA_VERSION)
         self._conn.execute("COMMIT")
 

@@ -440,6 +440,39 @@ def test_raced_scores_stored_before_their_constants_column_are_read_and_the_colu
     assert [r.learned for r in upgraded.races(cid)] == [{}, {"beta": (1.2,)}]
 
 
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_a_run_of_an_earlier_format_is_brought_to_this_one_and_written(tmp_path, small_run, version):
+    """Runs of formats 2 to 4 (before racing, before test losses, before confirmations) were read, but no resume or
+    confirm could write them: their upgrade ran two statements in one ``execute``, which SQLite refuses."""
+    import shutil
+
+    path = tmp_path / "run"
+    shutil.copytree(small_run, path)
+    with sqlite3.connect(path / DB_FILE) as db:  # as the earlier evoact wrote it
+        db.execute("DROP TABLE races")
+        db.execute("DROP TABLE race_scores")
+        for column in ("raced_fitness", "raced_std", "raced_seeds", "raced_failed"):
+            db.execute(f"ALTER TABLE candidates DROP COLUMN {column}")
+        if version == 3:
+            db.execute("ALTER TABLE confirmations DROP COLUMN test_loss")
+            db.execute("ALTER TABLE confirmations DROP COLUMN revision")
+        if version == 2:
+            db.execute("DROP TABLE confirmations")
+            db.execute("ALTER TABLE candidates DROP COLUMN scores")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+    before = [(r.id, r.formula, r.outcome.fitness) for r in RunStore.open(path).candidates()]
+    store = RunStore.reopen(path)
+    try:
+        assert store.meta()["schema_version"] == SCHEMA_VERSION
+        store.add_race(RaceResult(2, 7, "ok", 0.5, 1.0, scores={"mnist1d-cnn": TaskScore(val_acc=0.5)}))
+        store.add_confirmation(ConfirmationTraining("x", "#2", "mnist1d-cnn", 7, 1, "ok", test_loss=0.3))
+        assert [(r.candidate, r.seed) for r in store.races()] == [(2, 7)]
+        assert store.confirmation("x", "mnist1d-cnn", 7, 1).test_loss == 0.3
+        assert [(r.id, r.formula, r.outcome.fitness) for r in store.candidates()] == before
+    finally:
+        store.close()
+
+
 def test_a_reopen_that_fails_lets_the_next_one_in(tmp_path):
     """A run whose upgrade fails (here a version-4 run without its confirmations table) is refused with its file
     named, and the failed reopen lets its lock go: a second one says the same, not "being written by another"."""
