@@ -24,7 +24,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from evoact.report import STYLE, html_table, image_tag, progress_png, render_report
 from evoact.run import RunReader, list_runs, read_run
-from evoact.store import CONFIG_FILE, DB_FILE, RunStoreError, is_run_directory, writer_active
+from evoact.store import CONFIG_FILE, DB_FILE, RunStoreError, is_listed_run, listed_runs, writer_active
+from evoact.terminal import shorten
 from evoact.views import RUNS_HEADER, comparison_rows, run_row
 
 HOST = "127.0.0.1"
@@ -85,22 +86,15 @@ class Dashboard:
     def run_path(self, name: str) -> Path:
         """The run directory called ``name`` directly in the folder; ``NotFound`` for anything else (no paths)."""
         path = self.folder / name
-        if (
-            not name
-            or name.startswith(".")
-            or "/" in name
-            or "\0" in name
-            or path.is_symlink()
-            or not is_run_directory(path)
-        ):
-            raise NotFound(f"no run called {name!r} in {self.folder}")
+        if not name or "/" in name or "\0" in name or not is_listed_run(path):
+            raise NotFound(f"no run called {shorten(name, 80)!r} in {self.folder}")
         return path
 
     def stamp(self, names: Sequence[str] = ()) -> str:
         """A short text that changes whenever the given runs (none: the folder's list of runs) change on disk."""
         if not names and not self.folder.is_dir():
             return "no-folder"
-        paths = [self.run_path(n) for n in names] or sorted(p for p in self.folder.iterdir() if is_run_directory(p))
+        paths = [self.run_path(n) for n in names] or listed_runs(self.folder)
         facts = []
         for path in paths:
             facts.append(path.name)

@@ -40,7 +40,7 @@ from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
 from evoact.search_space import SearchSpace, SearchSpaceError, parse_search_space
-from evoact.store import CONFIRM, RunStore, RunStoreError, is_run_directory, writer
+from evoact.store import CONFIRM, RunStore, RunStoreError, listed_runs, writer
 from evoact.summaries import (
     BaselineRef,
     BaselineRow,
@@ -549,9 +549,7 @@ def list_runs(folder: str | Path) -> tuple[list[tuple[RunReader, RunOverview]], 
     """Every run directly inside ``folder`` with its overview, oldest first, and a line for each run directory that
     could not be read (one damaged or crafted run hides no other). The caller closes the readers."""
     listed, unreadable = [], []
-    for path in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
-        if path.name.startswith(".") or path.is_symlink() or not path.is_dir() or not is_run_directory(path):
-            continue
+    for path in listed_runs(Path(folder)):
         name = path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         try:
             path.name.encode("utf-8")

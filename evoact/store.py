@@ -194,6 +194,23 @@ def is_run_directory(path: Path) -> bool:
     return (path / DB_FILE).is_file()
 
 
+def listed_runs(folder: Path) -> list[Path]:
+    """The runs directly in ``folder``, by name, as ``runs`` and the dashboard list them (``is_listed_run``)."""
+    try:
+        return sorted(p for p in folder.iterdir() if is_listed_run(p)) if folder.is_dir() else []
+    except OSError:
+        return []
+
+
+def is_listed_run(path: Path) -> bool:
+    """Whether ``path`` is a run a folder's listing shows: not hidden, not reached through a link, holding a run (a
+    name the system refuses, such as one too long, is none)."""
+    try:
+        return not path.name.startswith(".") and not path.is_symlink() and path.is_dir() and is_run_directory(path)
+    except OSError:
+        return False
+
+
 def _folders(path: Path, limit: int = 1000) -> list[Path]:
     """At most ``limit`` of the folders in ``path`` (a folder of many files is not read to its end for a hint)."""
     try:

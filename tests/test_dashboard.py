@@ -115,12 +115,29 @@ def test_only_run_directories_of_the_folder_are_served(folder, serve, tmp_path):
     (folder / "elsewhere").symlink_to(folder / "first")
     shutil.copytree(folder / "first", folder / ".hidden")
     url = serve(folder)
-    for path in ("/run/..%2Frun", "/run/%2Fetc", "/run/elsewhere", "/run/.hidden", "/run/nothing", "/etc/passwd"):
+    long = "a" * 300  # a name the system refuses: the page and the poll said 500, with a traceback in the terminal
+    paths = ("/run/..%2Frun", "/run/%2Fetc", "/run/elsewhere", "/run/.hidden", "/run/nothing", "/etc/passwd")
+    for path in (*paths, f"/run/{long}", f"/stamp?run={long}"):
         status, page, _ = _get(url + path)
         assert status == 404, path
-        assert "id='error'" in page
+        assert "id='error'" in page or "no run called" in page
     status, _, _ = _get(f"{url}/", host="attacker.example:80")  # a rebound name is refused
     assert status == 403
+
+
+def test_a_name_the_system_refuses_is_no_run_and_what_the_list_hides_changes_no_stamp(folder):
+    """A run name too long for the system made the page and its poll fail (500, a traceback on the terminal); a link
+    or a hidden run, which the list leaves out, changed the list's stamp (a reload) all the same."""
+    dashboard = Dashboard(folder)
+    before = dashboard.stamp()
+    for name in ("a" * 300, "elsewhere", ".hidden"):
+        with pytest.raises(NotFound, match="no run called"):
+            dashboard.run_path(name)
+    (folder / "elsewhere").symlink_to(folder / "first")
+    shutil.copytree(folder / "first", folder / ".hidden")
+    assert dashboard.stamp() == before
+    with pytest.raises(NotFound, match="no run called"):
+        dashboard.stamp(["elsewhere"])
 
 
 def test_runs_side_by_side(folder, serve):
