@@ -171,8 +171,21 @@ def recognise(expr: sp.Expr) -> Match | None:
                 rest = _rest(expr, value)
                 if rest is None or argument.could_extract_minus_sign() and rest.coeff(SLOT).could_extract_minus_sign():
                     continue  # -f(-u) is another function, as direct in the op table: softplus(u) = -logsigmoid(-u)
+                if _far_scale(argument) or _far_scale(rest):
+                    continue
                 return Match(native, argument, value, rest)
     return None
+
+
+#: The largest scale a native's match may put in and take out again: x*sigmoid(c*x) is silu(c*x)/c, and in float16
+#: (its largest number 65,504, its smallest normal 6e-5) a c of 1e5 overflows from |x| = 0.65 on and a c of 1e-30 is 0,
+#: so such a formula is computed as written.
+SCALE_LIMIT = 1000
+
+
+def _far_scale(expr: sp.Expr) -> bool:
+    """Whether a number in ``expr`` lies beyond ``SCALE_LIMIT`` or within its inverse of 0."""
+    return any(abs(n) > SCALE_LIMIT or 0 < abs(n) < 1 / SCALE_LIMIT for n in expr.atoms(sp.Number) if n.is_finite)
 
 
 def _heads(expr: sp.Expr) -> frozenset[type]:

@@ -114,6 +114,17 @@ def test_formulas_without_a_native_are_lowered_as_before(formula):
     assert lower(expr, natives=True).ops == lower(expr).ops
 
 
+@pytest.mark.parametrize("formula", ["x*sigmoid(100000*x)", "x*sigmoid(1e-30*x)"])
+def test_a_scale_float16_cannot_hold_is_computed_as_written_not_by_the_native(formula):
+    """silu(c*x)/c overflows in float16 from |x| = 0.65 on for c = 1e5 (inf, NaN), and for c = 1e-30 is 0*1e30."""
+    assert recognise(parse(formula)) is None
+    x = torch.tensor([-2.0, -0.5, 0.5, 2.0], dtype=torch.float64)
+    for act in (compile_activation(formula), standalone_module(formula).Activation()):
+        half = act(x.half().requires_grad_())
+        half.sum().backward()
+        assert torch.allclose(half.double(), act(x), atol=2e-3) and torch.isfinite(half).all()
+
+
 def test_a_near_miss_is_not_its_native_but_may_hold_others():
     ops = {op.fn for op in lower(parse("Max(0, x) + 2*Min(0, exp(x) - 1)"), natives=True).ops}  # ELU with alpha = 2
     assert "relu" in ops and "elu" not in ops
