@@ -64,13 +64,13 @@ class BestSoFar:
 
     def __init__(self, evolved_only: bool = False) -> None:
         self.evolved_only = evolved_only
-        self._fitness: dict[int, tuple[float, int, str, int]] = {}  # candidate -> (rank fitness, -id, name, seeds)
-        self._top: tuple[float, int, str, int] | None = None
+        self._ranked: dict[int, tuple[tuple[bool, float, int], float, str, int]] = {}  # id -> key, fitness, name, seeds
+        self._top: tuple[tuple[bool, float, int], float, str, int] | None = None
 
     @property
     def best(self) -> tuple[float, str] | None:
         """The best fitness and its function's name (its label or formula), or None before any."""
-        return None if self._top is None else (self._top[0], self._top[2])
+        return None if self._top is None else (self._top[1], self._top[2])
 
     @property
     def seeds(self) -> int:
@@ -80,15 +80,15 @@ class BestSoFar:
     def update(self, row: Candidate) -> None:
         """A candidate's outcome or raced mean, as it stands now."""
         fitness, o = row.rank_fitness, row.outcome
-        self._fitness.pop(row.id, None)
+        self._ranked.pop(row.id, None)
         counts = o.status in (Status.OK, Status.DUPLICATE) and not (row.raced_failed or o.duplicate_of)
         if counts and fitness is not None and math.isfinite(fitness) and not (self.evolved_only and row.label):
-            self._fitness[row.id] = entry = (fitness, -row.id, row.label or row.formula, row.raced_seeds or 1)
-            if self._top is None or entry > self._top:
+            self._ranked[row.id] = entry = (row.rank_key, fitness, row.label or row.formula, row.raced_seeds or 1)
+            if self._top is None or entry[0] < self._top[0]:
                 self._top = entry
                 return
-        if self._top is not None and self._top[1] == -row.id and self._fitness.get(row.id) != self._top:
-            self._top = max(self._fitness.values(), default=None)  # the best fell (a raced mean): look again
+        if self._top is not None and self._top[0][2] == row.id and self._ranked.get(row.id) != self._top:
+            self._top = min(self._ranked.values(), default=None)  # the best fell (a raced mean): look again
 
 
 #: The events, by name: the public methods of ``Hook``.

@@ -93,7 +93,7 @@ class Racing:
             and r.outcome.duplicate_of is None
             and r.outcome.fitness is not None
         ]
-        ranked.sort(key=lambda r: (r.raced_failed > 0, -(r.rank_fitness or 0.0), r.id))  # as store.ranked()
+        ranked.sort(key=lambda r: r.rank_key)
         return ranked[: self.config.race_top]
 
     def finished(self, ticket: int, outcome: Outcome) -> None:

@@ -308,6 +308,13 @@ class Candidate(_Record):
         return self.raced_fitness if self.raced_fitness is not None else self.outcome.fitness
 
     @property
+    def rank_key(self) -> tuple[bool, float, int]:
+        """The ranking's order, best first when sorted (``RunStore.ranked`` orders its rows alike): one that failed a
+        raced seed after every one that did not, then the higher ``rank_fitness``, then the earlier id."""
+        fitness = self.rank_fitness
+        return self.raced_failed > 0, -fitness if fitness is not None else math.inf, self.id
+
+    @property
     def status(self) -> Status:
         """The outcome's status."""
         return self.outcome.status

@@ -473,6 +473,26 @@ def test_a_run_of_an_earlier_format_is_brought_to_this_one_and_written(tmp_path,
         store.close()
 
 
+def test_the_stored_ranking_is_the_order_of_each_row_s_rank_key(tmp_path):
+    """The store orders in SQL, racing and the progress line in Python: one key, ``Candidate.rank_key``, says it."""
+    from evoact.hooks import BestSoFar
+
+    store = RunStore.create(tmp_path / "run", {"config": {}})
+    raced = {1: (0.7, 0), 2: (0.9, 1), 3: (None, 0), 4: (0.8, 0), 5: (None, 0), 6: (0.95, 2)}  # mean, failed seeds
+    for cid, (mean, failed) in raced.items():
+        store.add_candidate(f"x*{cid}", "random")
+        store.record_result(cid, {"status": "ok", "fitness": 0.8 if cid != 5 else 0.75})
+        if mean is not None or failed:
+            store.set_raced(cid, mean, None, 3, failed)
+    ranked = store.ranked()
+    assert [r.id for r in ranked] == [3, 4, 5, 1, 6, 2] == [r.id for r in sorted(ranked, key=lambda r: r.rank_key)]
+    best = BestSoFar()
+    for row in reversed(ranked):
+        best.update(row)
+    assert best.best == (0.8, "x*3")  # the tie at 0.8 goes to the earlier id; the failed raced ones never count
+    store.close()
+
+
 def test_a_reopen_that_fails_lets_the_next_one_in(tmp_path):
     """A run whose upgrade fails (here a version-4 run without its confirmations table) is refused with its file
     named, and the failed reopen lets its lock go: a second one says the same, not "being written by another"."""
