@@ -11,7 +11,7 @@ from typing import Any
 
 from evoact.baselines import BASELINES, DEFAULT_BASELINES, GLU_BASELINES
 from evoact.compiler import choose_mode
-from evoact.evolution import ALGORITHMS, REPLACEMENTS, EvolutionConfig
+from evoact.evolution import ALGORITHMS, EvolutionConfig
 from evoact.genome import parse_shard
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.screening.cache import protocol_key
@@ -119,6 +119,9 @@ BOUNDS: dict[str, Bound] = {
     "surrogate": Bound(float, 0, 1),
     "surrogate_pool": Bound(int, 1, 64),
     "task_weight": Bound(float, 0, 1e6),
+    "max_time": Bound(float, 0, 1e9, low_open=True),  # a session's seconds
+    "target_fitness": Bound(float, -1e12, 1e12),
+    "patience": Bound(int, 1, 1_000_000),  # generations, or evaluations in async mode
     "confirm_top": Bound(int, 1, 1000),
     "confirm_seeds": Bound(int, 2, 1000, why="a paired test needs pairs"),
     "param": Bound(float, -1e6, 1e6),
@@ -250,10 +253,6 @@ class SearchConfig:
         if self.evolution.shard != "1/1" and self.algorithm != "enumeration":
             raise ValueError(
                 f"--shard {self.evolution.shard} splits an enumeration of the space: it needs --algorithm enumeration"
-            )
-        if self.evolution.replacement not in REPLACEMENTS:
-            raise ValueError(
-                f"unknown replacement {self.evolution.replacement!r}; use one of {', '.join(REPLACEMENTS)}"
             )
         choose_mode(self.training.activation_mode, 0)  # raises for an unknown mode
         if self.task_weights:

@@ -41,6 +41,10 @@ class EvolutionConfig:
     #: several machines or sessions build one benchmark table between them
     shard: str = "1/1"
 
+    def __post_init__(self) -> None:
+        if self.replacement not in REPLACEMENTS:
+            raise ValueError(f"unknown replacement {self.replacement!r}; use one of {', '.join(REPLACEMENTS)}")
+
 
 @dataclass(frozen=True)
 class Proposal:
@@ -93,8 +97,6 @@ class Evolution:
     )  # trees already proposed or refused (a shortcut, no state)
 
     def __post_init__(self) -> None:
-        if self.config.replacement not in REPLACEMENTS:
-            raise ValueError(f"unknown replacement {self.config.replacement!r}; use one of {', '.join(REPLACEMENTS)}")
         self._state = random.Random(self.seed).getstate()
 
     @contextlib.contextmanager

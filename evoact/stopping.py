@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from evoact.config import check
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)([smhd]))+?")
 
@@ -41,12 +43,9 @@ class StopRules:
     patience: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_time is not None and not (math.isfinite(self.max_time) and self.max_time > 0):
-            raise ValueError(f"max_time must be a positive number of seconds, got {self.max_time!r}")
-        if self.target_fitness is not None and not math.isfinite(self.target_fitness):
-            raise ValueError(f"target_fitness must be a finite number, got {self.target_fitness!r}")
-        if self.patience is not None and (isinstance(self.patience, bool) or not 1 <= self.patience <= 1_000_000):
-            raise ValueError(f"patience must be a whole number of steps from 1 to 1000000, got {self.patience!r}")
+        for name in ("max_time", "target_fitness", "patience"):
+            if (value := getattr(self, name)) is not None:
+                check(name, value)
 
     @property
     def any(self) -> bool:
