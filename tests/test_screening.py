@@ -208,6 +208,35 @@ def test_a_damaged_cache_file_is_named_in_one_line_and_left_as_it_was(tmp_path):
         FitnessCache(tmp_path / "folder")
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE outcomes SET fitness_sum = 'high'",
+        "UPDATE outcomes SET status = 'great'",
+        "UPDATE outcomes SET evaluations = -3",
+        "UPDATE details SET scores_sum = '[\"x\"]'",
+        "UPDATE details SET scores_sum = '{\"a\": 1}'",
+        "UPDATE details SET scores_sum = '[' || replace(hex(zeroblob(20000)), '00', '[') || '1'",
+    ],
+)
+def test_an_entry_the_cache_did_not_write_is_named_in_one_line(tmp_path, change):
+    """The cache is a file shared by a folder's runs (a received folder brings its own): a crafted entry raised a
+    TypeError where a search or the surrogate read it."""
+    import sqlite3
+
+    path = tmp_path / "cache.db"
+    cache = FitnessCache(path)
+    cache.add("p", "fp", "ok", 0.5, None, "tanh(x)", "run #1", scores=[0.9, 1.1], family="f")
+    cache.close()
+    with sqlite3.connect(path) as db:
+        db.execute(change)
+    cache = FitnessCache(path)
+    for read in (lambda: cache.get("p", "fp"), lambda: cache.known("f")):
+        with pytest.raises(CacheError, match=f"fitness cache {path} holds an entry evoact did not write .*no-cache"):
+            read()
+    cache.close()
+
+
 def _at(accuracy: float) -> dict[str, Hurdle]:
     """A quality hurdle on mnist1d-cnn's accuracy."""
     return {"mnist1d-cnn": Hurdle("accuracy", accuracy)}

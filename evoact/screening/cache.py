@@ -13,6 +13,8 @@ from typing import Any
 
 from evoact.database import connect, transaction
 from evoact.formula import check_learned, constant_names, parse
+from evoact.records import Status, finite_number
+from evoact.terminal import shorten
 
 CACHE_FILE = "fitness_cache.db"
 
@@ -87,10 +89,36 @@ def _scored(scored: int | None, evaluations: int, total: float | None) -> int:
     return evaluations if total is not None else 0
 
 
-def _outcome(row: tuple[Any, ...]) -> Outcome:
+#: The statuses an entry records: a training's outcome or a rejection.
+_STATUSES = frozenset({Status.OK, Status.REJECTED, Status.FAILED})
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _outcome(row: tuple[Any, ...], path: Path) -> Outcome:
+    """An entry as read, checked: the cache is a shared file, and a column holds whatever was put in it."""
     status, n, total, scored, reason, formula, source, scores_sum, scores_n = row
+    try:
+        scores = tuple(v / scores_n for v in json.loads(scores_sum)) if scores_sum and scores_n else None
+        sound = (
+            status in _STATUSES
+            and _count(n)
+            and (total is None or finite_number(total))
+            and (scored is None or _count(scored))
+            and all(isinstance(t, str) for t in (formula, source))
+            and (reason is None or isinstance(reason, str))
+            and (scores is None or all(finite_number(v) for v in scores))
+        )
+    except (TypeError, ValueError, ZeroDivisionError, RecursionError):  # JSON that is no list of numbers
+        sound = False
+    if not sound:
+        raise CacheError(
+            f"the fitness cache {path} holds an entry evoact did not write ({shorten(repr(row), 120)}): move it"
+            " aside (a new one starts empty; the runs themselves keep every result), or start a search with --no-cache"
+        )
     scored = _scored(scored, n, total)
-    scores = tuple(v / scores_n for v in json.loads(scores_sum)) if scores_sum and scores_n else None
     return Outcome(status, n, total / scored if total is not None and scored else None, reason, formula, source, scores)
 
 
@@ -134,7 +162,7 @@ class FitnessCache:
     def get(self, protocol: str, fp: str) -> Outcome | None:
         """The outcome recorded for a fingerprint, if any."""
         row = self._conn.execute(f"{_SELECT} WHERE o.protocol=? AND o.fingerprint=?", (protocol, fp)).fetchone()
-        return None if row is None else _outcome(row)
+        return None if row is None else _outcome(row, self.path)
 
     def learned(self, protocol: str, fp: str, formula: str) -> dict[str, tuple[float, ...]]:
         """The constants' trained values the last training of exactly ``formula`` recorded; none where none did, or
@@ -156,7 +184,7 @@ class FitnessCache:
     def known(self, family: str) -> list[Outcome]:
         """Every outcome recorded under a protocol of ``family`` (any training seed), oldest first."""
         rows = self._conn.execute(f"{_SELECT} WHERE d.family=? ORDER BY o.rowid", (family,))
-        return [_outcome(row) for row in rows]
+        return [_outcome(row, self.path) for row in rows]
 
     def add(
         self,
