@@ -300,7 +300,7 @@ class Gate:
         if self.threshold is None or n <= 0:
             return [Decision(j < n) for j in range(len(formulas))]
         decisions = self.decide(formulas)
-        order = sorted(range(len(formulas)), key=lambda j: -(decisions[j].predicted or 0.0))
+        order = sorted(range(len(formulas)), key=lambda j: _descending(decisions[j].predicted))
         explore = [j for j in order[n - 1 :] if decisions[j].explored][:1]
         chosen = set(order[: n - len(explore)] + explore)
         place = {j: k + 1 for k, j in enumerate(order)}
@@ -308,6 +308,12 @@ class Gate:
             replace(d, train=j in chosen, explored=j in explore, rank=(place[j], len(formulas), n))
             for j, d in enumerate(decisions)
         ]
+
+
+def _descending(predicted: float | None) -> float:
+    """A sort key that puts the highest prediction first and one that is missing or NaN last (a NaN compares false
+    with everything, which leaves a sort's order to where it stood)."""
+    return -predicted if predicted is not None and math.isfinite(predicted) else math.inf
 
 
 def _share(seed: int, formula: str) -> float:

@@ -1,3 +1,4 @@
+import math
 import shutil
 
 import numpy as np
@@ -109,6 +110,20 @@ def test_the_gate_trains_everything_until_fitted_then_the_predicted_top_share_an
     everything = Gate(Surrogate(("task",), {}, seed=3), keep=1.0, explore=0.1)  # the whole share: none skipped
     everything.refit(examples)
     assert all(d.train and not d.explored for d in everything.decide(formulas))
+
+
+def test_selecting_puts_a_prediction_that_is_nan_last():
+    """A NaN in the sort's key left the order where it stood: the formula after it was chosen whatever its rank."""
+    from evoact.surrogate import Decision
+
+    class Predicted(Gate):
+        def decide(self, formulas):
+            return [Decision(True, p, 0.5) for p in (0.2, math.nan, 0.1, 0.9, None, 0.3)]
+
+    gate = Predicted(Surrogate(("task",), {}, seed=3), keep=0.3, explore=0.0, threshold=0.5)
+    decisions = gate.select(["a", "b", "c", "d", "e", "f"], 3)
+    assert [d.train for d in decisions] == [True, False, False, True, False, True]
+    assert [d.rank[0] for d in decisions] == [3, 5, 4, 1, 6, 2]
 
 
 def test_selecting_trains_the_predicted_top_n_with_one_exploration_pick_and_ranks_the_rest():
