@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -91,6 +92,17 @@ class SearchProgress(Hook):
                 "search", total=total, generation=self._stage(), failed=0, rejected=0, raced="", best="-", eta="-"
             )
             self._bar.start()
+
+    def start(self, config: dict[str, Any]) -> None:
+        """Say what the first seconds do, before any result can be shown (Ray's start took about 17 s on a loaded
+        machine, in silence)."""
+        workers = self._pace.workers
+        self.console.print(
+            f"evoact: starting {workers} worker{'s' if workers > 1 else ''} (Ray) and loading the tasks' data",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
 
     def planned(self, proposals: int) -> None:
         """An enumeration's budget: its ``proposals``, all counted, static screening's too (the ETA's pace then

@@ -638,7 +638,7 @@ def test_after_ctrl_c_the_hint_resumes_with_trust_for_user_code_and_a_finished_r
     said, finished = _after_interrupt(stopped.path)
     assert said.endswith(f"continue with: evoact resume {stopped.path} --trust-task") and not finished
     with pytest.raises(SystemExit) as stopped_exit:
-        _run_to_end(stopped.path, interrupted)
+        _run_to_end(stopped.path, interrupted, (example,))
     assert stopped_exit.value.code == 130
     refused = CliRunner().invoke(main, ["resume", str(stopped.path)])  # without it: refused before it is announced
     assert refused.exit_code == 1 and "resume runs it only with --trust-task" in refused.stderr
@@ -649,7 +649,7 @@ def test_after_ctrl_c_the_hint_resumes_with_trust_for_user_code_and_a_finished_r
         f"interrupted after the run had finished; it is complete: evoact show {done.path}",
         True,
     )
-    _run_to_end(done.path, interrupted)  # no SystemExit: the command exits 0
+    _run_to_end(done.path, interrupted, ("mnist1d-mlp",))  # no SystemExit: the command exits 0
     for run in (stopped, done):
         run.close()
 

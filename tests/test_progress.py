@@ -33,6 +33,12 @@ def test_a_screened_out_candidate_is_not_an_evaluation():
     assert "2/5 #3 ok" in lines[2] and re.search(r"ETA \d+m\d\ds$", lines[2])  # one worker: a wave is one job
 
 
+def test_a_search_says_what_its_first_silent_seconds_do():
+    progress = SearchProgress(6, 2, Console(file=io.StringIO(), force_terminal=False, width=200), workers=2)
+    progress.start({"seed": 1})
+    assert progress.console.file.getvalue() == "evoact: starting 2 workers (Ray) and loading the tasks' data\n"
+
+
 def test_a_confirmation_s_eta_waits_for_its_workers_too():
     progress = CountProgress(6, "confirming", Console(file=io.StringIO(), force_terminal=False, width=200), workers=2)
     for job in range(4):
