@@ -349,7 +349,7 @@ def test_a_confirmation_whose_every_training_fails_keeps_the_earlier_one_and_a_f
     assert RunStore.open(run).meta()["confirmation"] == before
     task.write_text(
         "def net(make_activation, seed, epochs):\n    make_activation()\n"
-        "    return {'val_acc': 0.5 + seed / 1000, 'test_acc': 0.5}\n"
+        "    return {'val_acc': 0.5 + seed / 1e6, 'test_acc': 0.5}\n"
     )
     summary = confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2)
     stored = RunStore.open(run).confirmations()
