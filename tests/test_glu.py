@@ -93,6 +93,7 @@ def test_glu_tasks_are_their_own_family_with_search_and_held_out_groups():
         make_config("tiny", tasks=["mnist1d-mlp", "glu-text"])  # one fitness over gates and activations: no
 
 
+@pytest.mark.slow
 def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tmp_path):
     settings = dict(
         budget="tiny",
