@@ -40,7 +40,7 @@ from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
 from evoact.search_space import SearchSpace, SearchSpaceError, parse_search_space
-from evoact.store import CONFIRM, RunStore, RunStoreError, listed_runs, writer
+from evoact.store import CONFIRM, RunStore, RunStoreError, linked_runs, listed_runs, writer
 from evoact.summaries import (
     BaselineRef,
     BaselineRow,
@@ -565,5 +565,8 @@ def list_runs(folder: str | Path) -> tuple[list[tuple[RunReader, RunOverview]], 
             if run is not None:
                 run.close()
             unreadable.append(f"{name}: {' '.join(str(exc).split())[:200]}")
+    for link in linked_runs(Path(folder)):
+        name = link.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        unreadable.append(f"{name}: a link to a run elsewhere; a run is listed in the folder that holds it")
     listed.sort(key=lambda pair: pair[0].started_at or 0)
     return listed, unreadable

@@ -13,6 +13,7 @@ import sqlite3
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -196,8 +197,18 @@ def is_run_directory(path: Path) -> bool:
 
 def listed_runs(folder: Path) -> list[Path]:
     """The runs directly in ``folder``, by name, as ``runs`` and the dashboard list them (``is_listed_run``)."""
+    return _entries(folder, is_listed_run)
+
+
+def linked_runs(folder: Path) -> list[Path]:
+    """The links in ``folder`` to runs elsewhere, which its listing leaves out (a run is listed where it is)."""
+    return _entries(folder, lambda p: p.is_symlink() and is_run_directory(p))
+
+
+def _entries(folder: Path, keep: Callable[[Path], bool]) -> list[Path]:
+    """What ``folder`` holds that ``keep`` keeps, by name; nothing where it cannot be read."""
     try:
-        return sorted(p for p in folder.iterdir() if is_listed_run(p)) if folder.is_dir() else []
+        return sorted(p for p in folder.iterdir() if keep(p)) if folder.is_dir() else []
     except OSError:
         return []
 

@@ -100,6 +100,15 @@ def test_a_run_s_time_is_its_sessions_summed_and_a_killed_one_ends_at_its_last_r
     assert [entry["seconds"] for entry in listed] == [80]
 
 
+def test_a_link_to_a_run_is_named_not_listed(api_run, tmp_path):
+    """A run reached through a link is listed where it is; a folder holding only the link said "no runs"."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "linked").symlink_to(api_run.path)
+    shown = CliRunner().invoke(main, ["runs", str(tmp_path / "mine"), "--json"])
+    assert json.loads(shown.stdout) == []
+    assert "not listed: linked: a link to a run elsewhere; a run is listed in the folder that holds it" in shown.stderr
+
+
 def test_runs_lists_states_the_writer_lock_decides(api_run, tmp_path):
     folder = api_run.path.parent
     listed = json.loads(CliRunner().invoke(main, ["runs", str(folder), "--json"]).output)
