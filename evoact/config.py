@@ -493,10 +493,9 @@ _VERDICT_SETTINGS = (
 
 def fitness_protocol(config: SearchConfig, seeded: bool = True, verdicts: bool = False) -> str:
     """The fitness cache's key for ``config``: outcomes are shared only under the same tasks (at the same code
-    revision and on the same kind of device), weighting, scoring and training protocol. ``seeded=False``: the key
-    of its family, the same protocol under any training seed, whose scores are relative to the baselines. ``verdicts``:
-    the key of its rejections, which also depend on the cascade's stability and hurdle settings and on the baselines
-    (the hurdle is a share of theirs); a full training's outcome on one task does not."""
+    revision and on the same kind of device), baselines, weighting, scoring and training protocol. ``seeded=False``:
+    the key of its family, the same protocol under any training seed. ``verdicts``: the key of its rejections, which
+    also depend on the cascade's stability and hurdle settings (a full training's outcome does not)."""
     multi = {
         "tasks": list(config.tasks),
         "weights": list(config.task_weights),
@@ -507,18 +506,9 @@ def fitness_protocol(config: SearchConfig, seeded: bool = True, verdicts: bool =
         if (config.score, config.aggregate) == ("accuracy", "mean")
         else {"score": config.score, "aggregate": config.aggregate}
     )
-    single: str | dict[str, str | list[str] | None] = (
-        config.task if config.data_dir is None else {"task": config.task, "data_dir": config.data_dir}
-    )
-    if config.score != "accuracy":
-        single = {"task": config.task, "data_dir": config.data_dir, "score": config.score}
-    if verdicts or not seeded:  # the hurdle is set by the baselines, and the family's scores are relative to them
-        single = {
-            "task": config.task,
-            "data_dir": config.data_dir,
-            "score": config.score,
-            "baselines": list(config.baselines),
-        }
+    # one task: its fitness is its own measure, but the hurdle and the relative scores kept beside it are the
+    # baselines', so they are in its key too (a run with other baselines shares nothing with it)
+    single = {"task": config.task, "data_dir": config.data_dir, "score": config.score, "baselines": multi["baselines"]}
     tasks = {name: get_task(name, config.data_dir) for name in config.tasks}
     revisions = {name: task.revision() for name, task in tasks.items()}
     # a task trained on a GPU (in bfloat16 where it says so) measures apart from the CPU's: only then is it keyed

@@ -375,6 +375,12 @@ def _drive(
         if reason is None:
             problem.race_to_end()
             problem.finish()
+            if lost := problem.racing.lost:  # an unfinished ranking: a resume trains them
+                reason = (
+                    f"{lost} raced seed(s) were lost to timeouts or dead workers, not to the functions; a resume"
+                    " trains them"
+                )
+        if reason is None:
             if algorithm.ran_out:  # it ends as finished: there is nothing left to propose, and so none to resume
                 hooks.note(f"the search ends early: {algorithm.ran_out}")
                 store.set_meta("stopped_because", algorithm.ran_out)

@@ -439,18 +439,28 @@ class Problem:
         round, a result the run had not stored would come back from the cache as a duplicate of itself)."""
         assert self.pool is not None  # set by evaluate_baselines, before anything is trained
         arrived = list(self.pool.results())
+        broken = None  # a candidate's or a raced seed's training that showed the task itself broken
         with self.cache.transaction() if self.cache is not None else contextlib.nullcontext(), self.batch():
             for ticket, plain in arrived:
+                outcome = Outcome.from_plain(plain)
                 if ticket in self.racing.tickets:
-                    self.racing.finished(ticket, Outcome.from_plain(plain))
+                    self.racing.finished(ticket, outcome)
+                    broken = broken or (outcome.error if outcome.task_fault else None)
                     continue
                 row = self._training.pop(ticket)
-                outcome = Outcome.from_plain(plain)
                 done = self._finish(
                     row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == Status.OK else outcome
                 )
                 self._cache(done, outcome.transient or outcome.task_fault)
+                broken = broken or (outcome.error if outcome.task_fault and not row.label else None)
             self._resolve_waiting()
+        if broken:  # after the commit: what arrived with it is kept (the baselines' own stop says more, and first)
+            resume = resume_command(self.store.path, self.config.tasks)
+            raise ValueError(
+                f"{broken}; a task that breaks its contract fails every function alike, so the search stops here"
+                f" (what it finished is kept): fix the task or its data, then `{resume}` goes on (a task whose code"
+                " changed needs a new search)"
+            )
 
     def drain(self) -> None:
         """Wait until everything dispatched has an outcome, storing each as it arrives."""

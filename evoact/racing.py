@@ -98,10 +98,10 @@ class Racing:
 
     def finished(self, ticket: int, outcome: Outcome) -> None:
         """A racing training finished: its fitness under this seed is stored, cached and counted in the mean. A
-        failure of the machinery (a timeout, a lost worker) is not the function's: that seed is neither stored nor
-        counted, and is not tried again this session (a resume trains it)."""
+        failure of the machinery (a timeout, a lost worker) or of the task itself is not the function's: that seed is
+        neither stored nor counted, and is not tried again this session (``lost``: a resume trains it)."""
         cid, seed = self.tickets.pop(ticket)
-        if outcome.transient:
+        if outcome.transient or outcome.task_fault:
             self._lost.add((cid, seed))
             return
         ok = outcome.status == Status.OK
@@ -128,6 +128,11 @@ class Racing:
                 learned=outcome.every_layer if ok else None,
             )
         self._know(result)
+
+    @property
+    def lost(self) -> int:
+        """How many seeds this session lost to the machinery (or the task): the run is not finished without them."""
+        return len(self._lost)
 
     def raced(self, cid: int) -> bool:
         """Whether this session has raced candidate ``cid`` (only then does its stored raced mean count)."""

@@ -89,10 +89,9 @@ def test_a_cached_rejection_is_reused_only_under_the_same_hurdle_and_a_full_trai
     strict, lax = make_config("tiny", hurdle_ratio=0.99, **settings), make_config("tiny", hurdle_ratio=0.01, **settings)
     assert fitness_protocol(strict) == fitness_protocol(lax)  # full trainings are shared
     assert fitness_protocol(strict, verdicts=True) != fitness_protocol(lax, verdicts=True)
-    other = make_config("tiny", hurdle_ratio=0.99, baselines=("relu", "pau"), **settings)  # the hurdle is theirs
-    assert fitness_protocol(strict) == fitness_protocol(other)
-    assert fitness_protocol(strict, verdicts=True) != fitness_protocol(other, verdicts=True)
-    assert fitness_protocol(strict, seeded=False) != fitness_protocol(other, seeded=False)  # scores relative to them
+    other = make_config("tiny", hurdle_ratio=0.99, baselines=("relu", "pau"), **settings)  # the hurdle is theirs,
+    for key in ({}, {"verdicts": True}, {"seeded": False}):  # and so are the relative scores kept beside a fitness
+        assert fitness_protocol(strict, **key) != fitness_protocol(other, **key)
     run_search(strict, tmp_path / "strict")
     run_search(lax, tmp_path / "lax")
     first, second = RunStore.open(tmp_path / "strict"), RunStore.open(tmp_path / "lax")
@@ -863,6 +862,30 @@ def test_a_hook_that_raises_at_the_end_still_lets_the_run_and_the_other_hooks_cl
         resume_search(run, Console(file=io.StringIO()), callbacks=[Broken(), Closes()])
     assert writer(run) is None and Closes.closed
     RunStore.reopen(run).close()
+
+
+def test_a_candidate_that_finds_the_task_broken_stops_the_search_keeping_what_it_finished(tmp_path):
+    """A task that returns what is no accuracy (here above 1) for some function breaks its contract for all: the
+    search went on, failing each such candidate in silence ("failed 1"), where the baselines' stop says why."""
+    (tmp_path / "t.py").write_text(
+        "import torch\n\ndef f(make_activation, seed, epochs):\n"
+        "    y = make_activation()(torch.linspace(-2, 2, 9)).detach()\n"
+        "    return {'val_acc': float(y.abs().max()) / 2, 'test_acc': 0.5}\n"  # relu: 1.0; x + exp(x): 4.7
+    )
+    config = make_config(
+        "tiny", tasks=(f"{tmp_path / 't.py'}:f",), workers=2, generations=2, guesses=("add(x, exp(x))",)
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"returned val_acc [\d.]+: an accuracy is a fraction from 0 to 1.*a task that"
+        r" breaks its contract fails every function alike, so the search stops here \(what it",
+    ):
+        run_search(config, tmp_path / "run")
+    store = RunStore.open(tmp_path / "run")
+    assert store.meta()["state"] == "interrupted" and all(r.status == "ok" for r in store.baselines())
+    broken = [r for r in store.candidates() if r.status == "failed"]
+    assert broken and all("an accuracy is a fraction" in r.outcome.error and not r.label for r in broken)
+    store.close()
 
 
 def test_a_user_task_without_a_test_measure_is_named_once_its_baselines_trained(tmp_path):

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -116,7 +115,8 @@ def test_show_says_when_raced_seeds_failed_and_why(tmp_path):
 
 def test_a_raced_seed_lost_to_the_machinery_is_not_counted_as_failed_and_a_resume_trains_it(tmp_path):
     """A raced seed that timed out (or lost its worker) is the machinery's failure, not the function's: it used to
-    be stored as a failed seed in the candidate's raced counts, which ranks it below every candidate for good."""
+    be stored as a failed seed in the candidate's raced counts, which ranks it below every candidate for good. The
+    run ends stopped, saying so, since its ranking lacks those seeds, and a resume trains them."""
     (tmp_path / "sleepy.py").write_text(
         "import time, torch\n\ndef net(make_activation, seed, epochs):\n"
         "    y = make_activation()(torch.linspace(-2, 2, 9)).detach()\n"
@@ -130,16 +130,17 @@ def test_a_raced_seed_lost_to_the_machinery_is_not_counted_as_failed_and_a_resum
     )
     run_search(config, tmp_path / "run")
     store = RunStore.open(tmp_path / "run")
-    raced = [r for r in store.ranked() if r.raced_seeds]
-    assert raced and all(r.raced_failed == 0 and r.raced_seeds == 1 for r in raced) and not store.races()
+    assert all(r.raced_failed == 0 and r.raced_seeds == 1 for r in store.ranked()) and not store.races()
+    assert (
+        store.meta()["state"] == "stopped" and "raced seed(s) were lost to timeouts" in store.meta()["stopped_because"]
+    )
     store.close()
-    with sqlite3.connect(tmp_path / "run" / "candidates.db") as db:  # as if killed at its end
-        db.execute("UPDATE meta SET value = '\"running\"' WHERE key = 'state'")
     (tmp_path / "awake").touch()  # the machine is well again: a resume trains the lost seeds
     resume_search(tmp_path / "run", trust_user_tasks=True)
     store = RunStore.open(tmp_path / "run")
     top = store.ranked()[0]
     assert top.raced_seeds == 2 and top.raced_failed == 0 and len(store.races()) >= 1
+    assert store.meta()["state"] == "finished"
     store.close()
 
 
