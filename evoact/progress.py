@@ -96,9 +96,10 @@ class SearchProgress(Hook):
     def start(self, config: dict[str, Any]) -> None:
         """Say what the first seconds do, before any result can be shown (Ray's start took about 17 s on a loaded
         machine, in silence)."""
-        workers = self._pace.workers
+        workers = f"{self._pace.workers} worker{'s' if self._pace.workers > 1 else ''}"
+        ray = f"on the Ray cluster at {config['address']}" if config.get("address") else "(Ray)"
         self.console.print(
-            f"evoact: starting {workers} worker{'s' if workers > 1 else ''} (Ray) and loading the tasks' data",
+            f"evoact: starting {workers} {ray} and loading the tasks' data",
             highlight=False,
             soft_wrap=True,
             markup=False,

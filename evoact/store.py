@@ -202,15 +202,20 @@ def listed_runs(folder: Path) -> list[Path]:
 
 def linked_runs(folder: Path) -> list[Path]:
     """The links in ``folder`` to runs elsewhere, which its listing leaves out (a run is listed where it is)."""
-    return _entries(folder, lambda p: p.is_symlink() and is_run_directory(p))
+    return _entries(folder, lambda p: not p.name.startswith(".") and p.is_symlink() and is_run_directory(p))
 
 
 def _entries(folder: Path, keep: Callable[[Path], bool]) -> list[Path]:
-    """What ``folder`` holds that ``keep`` keeps, by name; nothing where it cannot be read."""
-    try:
-        return sorted(p for p in folder.iterdir() if keep(p)) if folder.is_dir() else []
-    except OSError:
+    """What ``folder`` holds that ``keep`` keeps, by name (an ``OSError`` where the folder cannot be read; an entry
+    that cannot be looked at is not kept)."""
+    if not folder.is_dir():
         return []
+    kept = []
+    for path in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if keep(path):
+                kept.append(path)
+    return sorted(kept)
 
 
 def is_listed_run(path: Path) -> bool:

@@ -313,7 +313,7 @@ class Gate:
 def _descending(predicted: float | None) -> float:
     """A sort key that puts the highest prediction first and one that is missing or NaN last (a NaN compares false
     with everything, which leaves a sort's order to where it stood)."""
-    return -predicted if predicted is not None and math.isfinite(predicted) else math.inf
+    return -predicted if predicted is not None and not math.isnan(predicted) else math.inf
 
 
 def _share(seed: int, formula: str) -> float:

@@ -36,7 +36,11 @@ def test_a_screened_out_candidate_is_not_an_evaluation():
 def test_a_search_says_what_its_first_silent_seconds_do():
     progress = SearchProgress(6, 2, Console(file=io.StringIO(), force_terminal=False, width=200), workers=2)
     progress.start({"seed": 1})
-    assert progress.console.file.getvalue() == "evoact: starting 2 workers (Ray) and loading the tasks' data\n"
+    progress.start({"seed": 1, "address": "10.0.0.5:6379"})
+    assert progress.console.file.getvalue().splitlines() == [
+        "evoact: starting 2 workers (Ray) and loading the tasks' data",
+        "evoact: starting 2 workers on the Ray cluster at 10.0.0.5:6379 and loading the tasks' data",
+    ]
 
 
 def test_a_confirmation_s_eta_waits_for_its_workers_too():
