@@ -915,7 +915,7 @@ EDITED_TASK = (
     "import torch\n\n"
     "def net(make_activation, seed, epochs):\n"
     "    y = make_activation()(torch.linspace(-2, 2, 9)).detach()\n"
-    "    score = float(torch.sigmoid(y.mean())) + seed / 1e6\n"
+    "    score = 0.8 * float(torch.sigmoid(y.mean())) + seed / 1e6\n"  # a fraction, with confirm seeds of 10^4 too
     "    return {'val_acc': score, 'test_acc': score}\n"
 )
 
