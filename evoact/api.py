@@ -11,11 +11,12 @@ sits below the driver, the confirmation and the report, and this layer above the
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from rich.console import Console
 
@@ -24,13 +25,32 @@ from evoact.confirmation import confirm_run
 from evoact.driver import resume_search, run_dir_for, run_search, with_guess_trees
 from evoact.export import EXPORTERS
 from evoact.hooks import Hook
-from evoact.options import refuse_option_names
+from evoact.options import in_python, refuse_option_names
 from evoact.records import Candidate, RunState
 from evoact.run import RunReader
 from evoact.search_space import load_search_space
 from evoact.stopping import StopRules, parse_duration
 from evoact.store import RUNS_ROOT, RunStore, check_target, no_fitness
 from evoact.summaries import Confirmation
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _python_names(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Errors of ``function`` that name a command-line flag name its Python keyword instead (``guesses=`` where the
+    command line's message says ``--guess``): the caller wrote the keyword."""
+
+    @functools.wraps(function)
+    def named(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return function(*args, **kwargs)
+        except ValueError as exc:
+            if exc.args and isinstance(exc.args[0], str):
+                exc.args = (in_python(exc.args[0]), *exc.args[1:])
+            raise
+
+    return named
 
 
 class Run(RunReader):
@@ -101,6 +121,7 @@ class Run(RunReader):
             baselines_from=Path(baselines_from) if baselines_from is not None else None,
         )
 
+    @_python_names
     def resume(
         self,
         max_time: float | str | None = None,
@@ -159,6 +180,7 @@ def _check_arguments(
         raise TypeError(f"callbacks must be a list of evoact.hooks.Hook, got {type(callbacks).__name__}")
 
 
+@_python_names
 def search(
     budget: str = DEFAULT_BUDGET,
     *,

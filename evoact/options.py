@@ -7,6 +7,7 @@ The command line builds its ``search`` options from ``SEARCH_OPTIONS`` and turns
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -351,6 +352,19 @@ def refuse_option_names(settings: Mapping[str, Any]) -> None:
             else f"{option.setting}=..."
         )
         raise ValueError(f"{key}: that is the command line's {option.flag}; in Python give {python}")
+
+
+def in_python(message: str) -> str:
+    """``message`` with a leading command-line flag named as the Python API's keyword (``--guess 'x'`` becomes
+    ``guesses='x'``), for errors that reach a Python caller."""
+    flag, _, rest = message.partition(" ")
+    option = next((o for o in (*SEARCH_OPTIONS, *STOP_OPTIONS) if o.flag == flag.removesuffix(":")), None)
+    if option is None:
+        return message
+    key = option.setting if option in SEARCH_OPTIONS else option.name
+    if flag.endswith(":"):
+        return f"{key}: {rest}"
+    return f"{key}={rest}" if re.match(r"('[^']*'|\S+):", rest) else f"{key} {rest}"  # a value, then what is wrong
 
 
 def option_values(config: SearchConfig) -> dict[str, str]:

@@ -14,7 +14,7 @@ import statistics
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from evoact.baselines import baseline_params
 from evoact.catalog import Match, nearest_known
 from evoact.compiler import CompileError, values_at
 from evoact.config import SearchConfig
-from evoact.formula import FormulaError, parse
+from evoact.formula import FormulaError, constant_names, parse
 from evoact.pareto import pareto_front
 from evoact.records import (
     USER_ORIGINS,
@@ -142,11 +142,12 @@ class RunReader:
         return f"{how} over the tasks of the validation {compared} relative to the best baseline's"
 
     def constants(self, row: Candidate, races: Sequence[RaceResult] | None = None) -> dict[str, float]:
-        """A candidate's constants: where they started (the space's values, or a baseline's own), replaced by the values
-        the run trained (means over every task's layers of every seed it trained on; ``races``: its stored raced
-        seeds, where read already)."""
+        """A candidate's constants, those its formula holds: where they started (the space's values, or a baseline's
+        own), replaced by the values the run trained (means over every task's layers of every seed it trained on;
+        ``races``: its stored raced seeds, where read already)."""
         start = baseline_params(row.label, self.space.learnable) if row.label else self.space.learnable
-        return {**start, **mean_learned(self.learned(row, races))}
+        held = set(constant_names(parse(row.formula)))
+        return {k: v for k, v in {**start, **mean_learned(self.learned(row, races))}.items() if k in held}
 
     def learned(self, row: Candidate, races: Sequence[RaceResult] | None = None) -> dict[str, tuple[float, ...]]:
         """Each learnable constant's trained values over every task's layers, first training first, then each raced
@@ -538,6 +539,13 @@ class RunReader:
     def close(self) -> None:
         """Close the store."""
         self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """``with evoact.open_run(path) as run:`` closes the run at the end of the block."""
+        self.close()
 
 
 def read_run(path: str | Path) -> RunReader:

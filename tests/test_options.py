@@ -200,3 +200,21 @@ def test_a_setting_given_by_its_command_line_name_says_the_python_name():
     ):
         with pytest.raises(ValueError, match=re.escape(expected)):
             evoact.search(budget="tiny", **given)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"max_time": "10 minutes"}, "max_time='10 minutes': give a duration such as 90s"),
+        ({"guesses": ["x*sigmod(x)"]}, "guesses='x*sigmod(x)': neither a tree of the space"),
+        ({"warm_start": "nowhere"}, "warm_start: nowhere: no such run directory"),
+        ({"patience": 0}, "patience must be at least 1, got 0"),
+    ],
+)
+def test_a_python_caller_is_told_the_keyword_not_the_command_line_flag(tmp_path, given, expected):
+    """A notebook that gave ``guesses=`` was told about ``--guess``: the message names what the caller wrote."""
+    import evoact
+
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}"):
+        evoact.search(budget="tiny", tasks=["mnist1d-mlp"], runs_dir=tmp_path, **given)
+    assert not any(tmp_path.iterdir())  # refused before anything was made

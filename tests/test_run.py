@@ -469,6 +469,7 @@ def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path
     assert verdict["feynman-mlp"].baseline_seeds == 2
     assert run.learned(run.candidate(best)) == {"beta": (1.0, 1.2, 1.4)}  # the raced seed's layers count too
     assert run.constants(run.candidate(best))["beta"] == pytest.approx(1.2)
+    assert run.constants(run.candidate(unraced)) == {}  # the space's beta is no constant of x*sigmoid(x)
     assert "PARAMS = {'beta': 1.2}" in run.export(tmp_path / "act.py", best, format="sympy").read_text()
     text = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(tmp_path / "run")]).output
     assert "0.8700 (2)" in text and "0.4300 (2)" in text and "0.8600" in text
@@ -492,6 +493,10 @@ def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path
     assert "raced: mean ± sd over its seeds" in page and "0.87 ± 0.04243 (2 seeds)" in page
     assert "0.44 ± 0.08485 (2 seeds) (relu)" in page
     assert "validation, raced: mean ± sd" in page
+    with open_run(tmp_path / "run") as again:  # a notebook's way to let the files go
+        assert again.candidate(best).id == best
+    with pytest.raises(sqlite3.ProgrammingError):
+        again.candidate(best)
 
 
 def test_a_damaged_space_copy_in_config_json_is_blamed_on_that_copy_not_the_file_it_came_from(cli, small_run, tmp_path):

@@ -312,11 +312,11 @@ def compile_activation(
 ) -> CompiledActivation:
     """Compile a formula (parsed safely) or a SymPy expression into a torch activation module.
 
-    ``mode``: ``symbolic`` (default), ``fused``, ``autograd`` (see ``MODES``); ``inplace``: as torch's activations,
-    the input holds the result (where autograd does not need the input; out of place where it does). A name in
-    ``params`` that is no constant of the formula is ignored, with a ``UserWarning`` where one of the formula's own
-    constants is then left at its default (a typo, ``bta`` for ``beta``); one dict of values may serve several
-    formulas.
+    ``mode``: ``symbolic`` (default), ``fused``, ``autograd`` or ``jit`` (CUDA; see ``MODES``); ``inplace``: as
+    torch's activations, the input holds the result (where autograd does not need the input; out of place where it
+    does). A name in ``params`` that is no constant of the formula is ignored, with a ``UserWarning`` where one of the
+    formula's own constants is then left at its default (a typo, ``bta`` for ``beta``); one dict of values may serve
+    several formulas.
     """
     expr = parse(formula_or_expr) if isinstance(formula_or_expr, str) else formula_or_expr
     if not isinstance(expr, sp.Expr):
