@@ -162,7 +162,10 @@ def parse_search_space(text: str, source: str = "<string>", stored: bool = False
     learn_terms = tuple(terminals.get("learnable", []))
     for i, name in enumerate(learn_terms):
         if not isinstance(name, str) or name not in learnable:
-            raise fail(f"terminals.learnable[{i}]", f"{name!r} is not declared under [learnable]")
+            used = {*learn_terms, *(c for p in unary + binary for c in PRIMITIVES[p].constants)}
+            unused = [k for k in learnable if k not in used]  # a misspelt declaration, likely
+            hint = f" (it declares {', '.join(repr(k) for k in unused)}, which nothing uses)" if unused else ""
+            raise fail(f"terminals.learnable[{i}]", f"{name!r} is not declared under [learnable]{hint}")
 
     limits = Limits(**{k: v for k, v in data.get("limits", {}).items()})
     for key in ("max_depth", "init_min_depth", "init_max_depth"):

@@ -65,6 +65,11 @@ binary = ["add"]
         (GOOD + "[terminals]\nconstants = [1e300]", "terminals.constants[0]", "finite number"),
         (GOOD + '[learnable]\nbeta = "one"', "learnable.beta", "at most 1e6, got 'one'"),  # text, quoted
         (GOOD + '[terminals]\nlearnable = ["alpha"]', "terminals.learnable[0]", "not declared under [learnable]"),
+        (
+            GOOD + '[terminals]\nlearnable = ["gamma"]\n[learnable]\ngama = 1.5',
+            "terminals.learnable[0]",
+            "'gamma' is not declared under [learnable] (it declares 'gama', which nothing uses)",
+        ),
         ('name = "t"\nstructure = "dag"\n[primitives]\nunary = ["tanh"]', "structure", "not one of"),
         ('name = "t"\n[primitives\nunary = ["tanh"]', "", "not valid TOML"),
         ("a = " + "[" * 5000 + "]" * 5000, "", "nests too deeply"),
