@@ -33,5 +33,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """The public API too, for tab completion (its names are imported on first use)."""
-    return sorted({*globals(), *__all__})
+    """The public API and the modules the README names, for tab completion (imported on first use); not the helpers
+    this file itself imports."""
+    return sorted({*__all__, *_MODULES})

@@ -25,7 +25,7 @@ from evoact.confirmation import confirm_run
 from evoact.driver import resume_search, run_dir_for, run_search, with_guess_trees
 from evoact.export import EXPORTERS
 from evoact.hooks import Hook
-from evoact.options import in_python, refuse_option_names
+from evoact.options import FLAG, RACE, SEARCH_OPTIONS, in_python, refuse_option_names
 from evoact.records import Candidate, RunState
 from evoact.run import RunReader
 from evoact.search_space import load_search_space
@@ -254,6 +254,26 @@ def search(
         callbacks=callbacks,
     )
     return open_run(run_dir)
+
+
+def _settings() -> str:
+    """``search``'s settings, one line each, from the options table (the command line's ``--help`` says the same)."""
+    said: dict[str, str] = {}
+    for option in SEARCH_OPTIONS:
+        keys = (
+            "race_top, race_seeds"
+            if option.kind == RACE
+            else f"{option.setting}={option.flag_value!r}"
+            if option.kind == FLAG
+            else option.setting
+        )
+        if keys != "budget":
+            said.setdefault(keys, option.help)
+    return "\n".join(f"    ``{keys}``: {text}" for keys, text in said.items())
+
+
+if search.__doc__:  # not under ``python -OO``
+    search.__doc__ += f"\n    The settings (``evoact search``'s options by their config names):\n\n{_settings()}\n"
 
 
 def _rules(max_time: float | str | None, target_fitness: float | None, patience: int | None) -> StopRules:

@@ -218,3 +218,13 @@ def test_a_python_caller_is_told_the_keyword_not_the_command_line_flag(tmp_path,
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}"):
         evoact.search(budget="tiny", tasks=["mnist1d-mlp"], runs_dir=tmp_path, **given)
     assert not any(tmp_path.iterdir())  # refused before anything was made
+
+
+def test_help_on_search_lists_every_setting_of_the_options_table():
+    """``help(evoact.search)`` named a few settings; the rest were only in ``evoact search --help``."""
+    import evoact
+
+    doc = evoact.search.__doc__
+    assert all(f"``{o.setting}" in doc for o in SEARCH_OPTIONS if o.setting not in ("budget", "race"))
+    assert "``race_top, race_seeds``: Racing the elite" in doc and "``active=False``: Disable the rejection" in doc
+    assert "importlib" not in dir(evoact) and "search" in dir(evoact)
