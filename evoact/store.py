@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.commands import resume_command, show_command
@@ -374,6 +374,19 @@ def _writer(path: Path) -> sqlite3.Connection:
     return conn
 
 
+class _Closed:
+    """Where a closed store's connection was: closing again does nothing, anything else says the run was closed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def close(self) -> None:
+        """Closed already."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RunStoreError(f"{self.path}: this run was closed; open it again to read it (evoact.open_run)")
+
+
 class RunStore:
     """One run directory. The search is its only writer; readers open it read-only."""
 
@@ -580,8 +593,10 @@ class RunStore:
         return transaction(self._conn)
 
     def close(self) -> None:
-        """Close the database connection and let another writer in."""
+        """Close the database connection and let another writer in; reading the closed run is then a
+        ``RunStoreError`` that says so (sqlite's own is "Cannot operate on a closed database")."""
         self._conn.close()
+        self._conn = cast(sqlite3.Connection, _Closed(self.path))
         if self._lock is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._lock, 0)  # an older evoact taking it next writes no role: none is left there

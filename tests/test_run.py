@@ -323,7 +323,7 @@ def test_a_space_file_edited_since_a_run_read_it_is_named_by_load_if_exists_and_
     space.write_text(space.read_text().replace('"gauss", ', ""))
     with pytest.raises(ValueError, match=r"first exists and searched .*mine\.toml as it read then; the file has chan"):
         evoact.search(**settings, runs_dir=tmp_path, name="first", load_if_exists=True)
-    with pytest.raises(ValueError, match=r"^--warm-start .*first: its space file .*mine\.toml has changed since that"):
+    with pytest.raises(ValueError, match=r"^warm_start=.*first: its space file .*mine\.toml has changed since that"):
         evoact.search(**settings, runs_dir=tmp_path, name="warm", warm_start=str(first.path))
 
 
@@ -495,8 +495,9 @@ def test_a_raced_winners_per_task_measures_are_the_means_over_its_seeds(tmp_path
     assert "validation, raced: mean ± sd" in page
     with open_run(tmp_path / "run") as again:  # a notebook's way to let the files go
         assert again.candidate(best).id == best
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(RunStoreError, match="this run was closed; open it again to read it"):
         again.candidate(best)
+    again.close()  # closing twice does nothing
 
 
 def test_a_damaged_space_copy_in_config_json_is_blamed_on_that_copy_not_the_file_it_came_from(cli, small_run, tmp_path):

@@ -252,5 +252,5 @@ def test_a_search_selecting_from_a_pool_trains_each_generation_s_quota_and_recor
     printed = " ".join(CliRunner().invoke(main, ["show", str(run.path)], terminal_width=400).output.split())
     assert f"{cascade.skipped_surrogate} skipped by the surrogate (ranked below their generation's top" in printed
     run.close()
-    with pytest.raises(ValueError, match="--surrogate-pool ranks each generation's proposals: it does not go with"):
+    with pytest.raises(ValueError, match="^surrogate_pool ranks each generation's proposals: it does not go with"):
         evoact.search("tiny", name="both", runs_dir=tmp_path, **{**settings, "surrogate": 0.3})
