@@ -125,9 +125,8 @@ def test_a_raced_seed_lost_to_the_machinery_is_not_counted_as_failed_and_a_resum
         "    return {'val_acc': float(torch.sigmoid(y.mean())), 'test_acc': 0.5}\n"
     )
     task = f"{tmp_path / 'sleepy.py'}:net"
-    config = make_config(
-        "tiny", seed=2, workers=2, generations=1, population=4, tasks=(task,), race_top=1, race_seeds=2, timeout=3
-    )
+    settings = dict(seed=2, workers=2, generations=1, population=4, race_top=1, race_seeds=2, timeout=3)
+    config = make_config("tiny", tasks=(task,), baselines=("relu", "gelu"), **settings)  # each baseline races too
     run_search(config, tmp_path / "run")
     store = RunStore.open(tmp_path / "run")
     assert all(r.raced_failed == 0 and r.raced_seeds == 1 for r in store.ranked()) and not store.races()
