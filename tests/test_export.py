@@ -223,8 +223,8 @@ def test_every_hall_of_fame_entry_of_a_real_run_exports_and_matches_the_run(tmp_
     run_cli(
         "search", "--budget", "tiny", "--seed", "4", "--workers", "2", "--name", "hof", "--space", "ramachandran2017"
     )
-    store = RunStore.open(tmp_path / "runs" / "hof")
-    entries = store.hall_of_fame()
+    run = evoact.open_run(tmp_path / "runs" / "hof")
+    entries = run.store.hall_of_fame()
     assert entries
     for row in entries:
         out = tmp_path / f"act{row.id}.py"
@@ -234,7 +234,8 @@ def test_every_hall_of_fame_entry_of_a_real_run_exports_and_matches_the_run(tmp_
                 [sys.executable, "-c", CHECK, str(out), json.dumps(PROBE)], capture_output=True, text=True, check=True
             ).stdout
         )
-        params = mean_learned(row.outcome.learned)
+        params = run.constants(row)  # the means over every task's layers, as the export starts from
+        assert params == mean_learned(row.outcome.every_layer) or not row.outcome.learned
         module = compile_activation(row.formula, params)
         x = torch.tensor(PROBE, requires_grad=True)
         y = module(x)
@@ -585,8 +586,6 @@ def test_notes_fit_a_run_s_candidate_a_rejected_one_exported_and_its_constants_s
     """Both ways of exporting a rejected candidate say it has no fitness (the API said nothing); inspect names a run
     candidate's constants with their trained values, without the typed formula's note on names that become constants."""
     import shutil
-
-    from evoact.store import RunStore
 
     run = tmp_path / "run"
     shutil.copytree(small_run, run)
