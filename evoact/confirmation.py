@@ -244,7 +244,12 @@ def confirm_run(
                     outcome = Outcome(Status.FAILED, error=f"task {task} reported no {measured}, which confirm needs")
                 if not (outcome.transient or outcome.task_fault):  # neither is the function's outcome
                     training = ConfirmationTraining(
-                        *(entry["formula"], entry["name"], key[1], seed, length[task], outcome.status),
+                        entry["formula"],
+                        entry["name"],
+                        key[1],
+                        seed,
+                        length[task],
+                        outcome.status,
                         val_acc=outcome.val_acc,
                         test_acc=outcome.test_acc,
                         test_loss=score.test_loss,

@@ -64,18 +64,19 @@ class BestSoFar:
 
     def __init__(self, evolved_only: bool = False) -> None:
         self.evolved_only = evolved_only
-        self._ranked: dict[int, tuple[tuple[bool, float, int], float, str, int]] = {}  # id -> key, fitness, name, seeds
-        self._top: tuple[tuple[bool, float, int], float, str, int] | None = None
+        self._ranked: dict[int, Candidate] = {}  # id -> the row as last told, where it counts
+        self._top: Candidate | None = None
 
     @property
     def best(self) -> tuple[float, str] | None:
         """The best fitness and its function's name (its label or formula), or None before any."""
-        return None if self._top is None else (self._top[1], self._top[2])
+        top = self._top
+        return None if top is None or top.rank_fitness is None else (top.rank_fitness, top.label or top.formula)
 
     @property
     def seeds(self) -> int:
         """How many seeds the best fitness is the mean of (1 unless racing trained it on more)."""
-        return 1 if self._top is None else self._top[3]
+        return 1 if self._top is None else self._top.raced_seeds or 1
 
     def update(self, row: Candidate) -> None:
         """A candidate's outcome or raced mean, as it stands now."""
@@ -83,12 +84,12 @@ class BestSoFar:
         self._ranked.pop(row.id, None)
         counts = o.status in (Status.OK, Status.DUPLICATE) and not (row.raced_failed or o.duplicate_of)
         if counts and fitness is not None and math.isfinite(fitness) and not (self.evolved_only and row.label):
-            self._ranked[row.id] = entry = (row.rank_key, fitness, row.label or row.formula, row.raced_seeds or 1)
-            if self._top is None or entry[0] < self._top[0]:
-                self._top = entry
+            self._ranked[row.id] = row
+            if self._top is None or row.rank_key < self._top.rank_key:
+                self._top = row
                 return
-        if self._top is not None and self._top[0][2] == row.id and self._ranked.get(row.id) != self._top:
-            self._top = min(self._ranked.values(), default=None)  # the best fell (a raced mean): look again
+        if self._top is not None and self._top.id == row.id and self._ranked.get(row.id) is not self._top:
+            self._top = min(self._ranked.values(), key=lambda r: r.rank_key, default=None)  # the best fell: look again
 
 
 #: The events, by name: the public methods of ``Hook``.

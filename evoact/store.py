@@ -892,24 +892,23 @@ class RunStore:
     def add_confirmation(self, training: ConfirmationTraining) -> None:
         """Store one confirmation training, stamped with the time it is stored (a copy from another run too),
         committed at once."""
-        t = training
         self._conn.execute(
             "INSERT OR REPLACE INTO confirmations (formula, name, task, seed, epochs, status, val_acc, test_acc,"
             " learned, error, finished_at, test_loss, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                t.formula,
-                t.name,
-                t.task,
-                t.seed,
-                t.epochs,
-                t.status,
-                t.val_acc,
-                t.test_acc,
-                json.dumps({k: list(v) for k, v in t.learned.items()}),
-                t.error,
+                training.formula,
+                training.name,
+                training.task,
+                training.seed,
+                training.epochs,
+                training.status,
+                training.val_acc,
+                training.test_acc,
+                json.dumps({k: list(v) for k, v in training.learned.items()}),
+                training.error,
                 time.time(),
-                t.test_loss,
-                t.revision,
+                training.test_loss,
+                training.revision,
             ),
         )
 
