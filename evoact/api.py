@@ -28,9 +28,10 @@ from evoact.hooks import Hook
 from evoact.options import FLAG, RACE, SEARCH_OPTIONS, in_python, refuse_option_names
 from evoact.records import Candidate, RunState
 from evoact.run import RunReader
+from evoact.run_files import RUNS_ROOT, check_target
 from evoact.search_space import load_search_space
 from evoact.stopping import StopRules, parse_duration
-from evoact.store import RUNS_ROOT, RunStore, check_target, no_fitness
+from evoact.store import RunStore, no_fitness
 from evoact.summaries import Confirmation
 
 _P = ParamSpec("_P")

@@ -28,8 +28,9 @@ from evoact.interrupts import exit_stopped, stopping
 from evoact.loggers import LOGGERS, make_logger
 from evoact.options import FLAG, MULTIPLE, SEARCH_OPTIONS, STOP_OPTIONS, settings_from, stop_rules_from
 from evoact.records import Candidate, RunState, Status
+from evoact.run_files import RUNS_ROOT, RunStoreError, check_target, is_run_directory
 from evoact.search_space import SearchSpaceError
-from evoact.store import RUNS_ROOT, RunStore, RunStoreError, check_target, is_run_directory, no_fitness
+from evoact.store import RunStore, no_fitness
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, require_trusted, task_group
 from evoact.terminal import plain, shown
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs, print_verdict

@@ -25,7 +25,8 @@ from evoact.interrupts import held
 from evoact.progress import CountProgress
 from evoact.records import Candidate, ConfirmationTraining, Outcome, Status, TaskScore
 from evoact.run import RunReader
-from evoact.store import CONFIRM, RunStore, RunStoreError, no_fitness
+from evoact.run_files import CONFIRM, RunStoreError
+from evoact.store import RunStore, no_fitness
 from evoact.summaries import Confirmation
 from evoact.tasks import (
     GROUPS,

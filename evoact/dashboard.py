@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from evoact.report import STYLE, html_table, image_tag, progress_png, render_report
 from evoact.run import RunReader, list_runs, read_run
-from evoact.store import CONFIG_FILE, DB_FILE, RunStoreError, is_listed_run, listed_runs, writer_active
+from evoact.run_files import CONFIG_FILE, DB_FILE, RunStoreError, is_listed_run, listed_runs, writer_active
 from evoact.terminal import shorten
 from evoact.views import RUNS_HEADER, comparison_rows, run_row
 

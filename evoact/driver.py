@@ -34,9 +34,10 @@ from evoact.problem import Problem
 from evoact.progress import SearchProgress
 from evoact.records import USER_ORIGINS, Candidate, RunState, Stage, Status
 from evoact.run import RunReader, read_run
+from evoact.run_files import CONFIG_FILE, DB_FILE, RUNS_ROOT, RunStoreError
 from evoact.search_space import SearchSpace, load_search_space
 from evoact.stopping import Stopper, StopRules
-from evoact.store import CONFIG_FILE, DB_FILE, RUNS_ROOT, RunStore, RunStoreError
+from evoact.store import RunStore
 from evoact.tasks import UserTask, get_task, require_trusted
 from evoact.terminal import shorten
 from evoact.version import VERSION

@@ -32,7 +32,7 @@ from typing import Any
 
 from evoact.hooks import BestSoFar, Hook
 from evoact.records import Candidate, RunState, Status
-from evoact.store import CONFIG_FILE, DB_FILE
+from evoact.run_files import CONFIG_FILE, DB_FILE
 from evoact.tasks import is_user_task
 
 #: ``--log-to`` names and the extra each needs.

@@ -29,10 +29,10 @@ from evoact.config import (
     make_config,
 )
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
+from evoact.run_files import RUNS_ROOT
 from evoact.scoring import AGGREGATES, SCORES
 from evoact.screening import ScreeningConfig
 from evoact.stopping import StopRules, parse_duration
-from evoact.store import RUNS_ROOT
 from evoact.surrogate import EXPLORE, MIN_TRAINED
 from evoact.tasks import SUITES, TEST_SUITES
 

@@ -26,10 +26,11 @@ from evoact.hooks import Hooks
 from evoact.racing import Racing
 from evoact.records import USER_ORIGINS, Candidate, Outcome, Stage, Status, baselines_failed
 from evoact.run_facts import CACHE_PRIOR_LIMIT
+from evoact.run_files import CONFIG_FILE
 from evoact.scoring import fitness, objectives, references, uses_loss
 from evoact.screening import CACHE_FILE, FitnessCache, screen_static
 from evoact.search_space import SearchSpace
-from evoact.store import CONFIG_FILE, RunStore
+from evoact.store import RunStore
 from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_examples
 from evoact.tasks import is_user_task, task_family
 from evoact.training import Hurdle

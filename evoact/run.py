@@ -36,11 +36,12 @@ from evoact.records import (
     joined_layers,
     mean_learned,
 )
+from evoact.run_files import CONFIRM, RunStoreError, linked_runs, listed_runs, writer
 from evoact.scoring import objectives, uses_loss
 from evoact.screening.fingerprint import scale_free_fingerprint
 from evoact.screening.probe import probe_points
 from evoact.search_space import SearchSpace, SearchSpaceError, parse_search_space
-from evoact.store import CONFIRM, RunStore, RunStoreError, linked_runs, listed_runs, writer
+from evoact.store import RunStore
 from evoact.summaries import (
     BaselineRef,
     BaselineRow,

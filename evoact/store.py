@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
-import itertools
 import json
 import os
 import shutil
 import sqlite3
-import stat
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import Any, cast
 
-from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.commands import resume_command, show_command
 from evoact.database import connect, transaction
 from evoact.records import (
@@ -30,15 +25,23 @@ from evoact.records import (
     finite_number,
 )
 from evoact.run_facts import edited_settings, setting_digests, unfit_fact
+from evoact.run_files import (
+    CONFIG_FILE,
+    DB_FILE,
+    RUNS_ROOT,
+    SEARCH,
+    Role,
+    RunStoreError,
+    closed_box,
+    is_run_directory,
+    some_folders,
+    take_lock,
+    writer_active,
+)
 
 SCHEMA_VERSION = 5
 #: Older versions this evoact still reads (and upgrades when it writes them).
 READABLE_VERSIONS = (2, 3, 4, 5)
-CONFIG_FILE = "config.json"
-DB_FILE = "candidates.db"
-#: Where run directories go unless the user names another folder.
-RUNS_ROOT = Path("runs")
-LOCK_FILE = ".writer.lock"
 
 _SCHEMA = (
     """
@@ -123,144 +126,9 @@ _RACES = _SCHEMA[
 _RACE_SCORES = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS race_scores") :]
 
 
-class RunStoreError(RuntimeError):
-    """A run directory is missing, not a run, or cannot be written where asked."""
-
-
 def _quoted(key: object) -> str:
     """A stored key, quoted and cut short for an error message."""
     return repr(str(key)[:40])
-
-
-#: A run directory's own entries: name -> kind.
-_OWN = {
-    CONFIG_FILE: "file",
-    DB_FILE: "file",
-    f"{DB_FILE}-wal": "file",
-    f"{DB_FILE}-shm": "file",
-    f"{DB_FILE}-journal": "file",
-    LOCK_FILE: "file",
-    CHECKPOINT_DIR: "folder",
-}
-
-
-def _closed_box(path: Path) -> None:
-    """Refuse a run directory whose own files are links or not regular files: through them, reading, writing or
-    pruning the run would reach files outside it."""
-    for name, kind in _OWN.items():
-        entry = path / name
-        if entry.is_symlink():
-            raise RunStoreError(f"{entry}: a symbolic link; a run directory's files must be its own")
-        if entry.exists() and not (entry.is_dir() if kind == "folder" else entry.is_file()):
-            raise RunStoreError(f"{entry}: not a regular {kind}")
-
-
-#: What a writer is doing, as its lock file says: a search (or resume) writes candidates, a confirmation trainings.
-SEARCH: Final = "search"
-CONFIRM: Final = "confirm"
-Role = Literal["search", "confirm"]
-
-
-def _lock(path: Path, role: Role = SEARCH) -> int:
-    """Hold ``path``'s writer lock for this process's lifetime (the OS drops it if the process dies); the file says
-    the ``role`` and the process, for whoever finds it held."""
-    try:
-        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-    except OSError as exc:
-        raise RunStoreError(f"{path / LOCK_FILE}: cannot be opened as the run's lock file ({exc.strerror})") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > 64:  # it is written: only its own
-        os.close(fd)
-        raise RunStoreError(f"{path / LOCK_FILE}: not a lock file evoact wrote (a link to another file, or too long)")
-    for _ in range(20):  # a reader looking (``writer_active``) holds it shared for an instant: wait that out
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            time.sleep(0.025)
-            continue
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{role} {os.getpid()}\n".encode(), 0)
-        except OSError as exc:
-            os.close(fd)
-            raise RunStoreError(f"{path / LOCK_FILE}: cannot be written ({exc.strerror})") from None
-        return fd
-    os.close(fd)
-    doing = f" (evoact {holder})" if (holder := writer(path)) else ""
-    raise RunStoreError(f"{path} is being written by another evoact process{doing}; wait for it or stop it first")
-
-
-def is_run_directory(path: Path) -> bool:
-    """Whether ``path`` holds a run (its database): what every listing and check of runs asks."""
-    return (path / DB_FILE).is_file()
-
-
-def listed_runs(folder: Path) -> list[Path]:
-    """The runs directly in ``folder``, by name, as ``runs`` and the dashboard list them (``is_listed_run``)."""
-    return _entries(folder, is_listed_run)
-
-
-def linked_runs(folder: Path) -> list[Path]:
-    """The links in ``folder`` to runs elsewhere, which its listing leaves out (a run is listed where it is)."""
-    return _entries(folder, lambda p: not p.name.startswith(".") and p.is_symlink() and is_run_directory(p))
-
-
-def _entries(folder: Path, keep: Callable[[Path], bool]) -> list[Path]:
-    """What ``folder`` holds that ``keep`` keeps, by name (an ``OSError`` where the folder cannot be read; an entry
-    that cannot be looked at is not kept)."""
-    if not folder.is_dir():
-        return []
-    kept = []
-    for path in folder.iterdir():
-        with contextlib.suppress(OSError):
-            if keep(path):
-                kept.append(path)
-    return sorted(kept)
-
-
-def is_listed_run(path: Path) -> bool:
-    """Whether ``path`` is a run a folder's listing shows: not hidden, not reached through a link, holding a run (a
-    name the system refuses, such as one too long, is none)."""
-    try:
-        return not path.name.startswith(".") and not path.is_symlink() and path.is_dir() and is_run_directory(path)
-    except OSError:
-        return False
-
-
-def _folders(path: Path, limit: int = 1000) -> list[Path]:
-    """At most ``limit`` of the folders in ``path`` (a folder of many files is not read to its end for a hint)."""
-    try:
-        return [p for p in itertools.islice(path.iterdir(), limit) if p.is_dir()]
-    except OSError:
-        return []
-
-
-def writer_active(path: Path) -> bool:
-    """Whether a process holds ``path``'s writer lock now (a search or confirmation writing it)."""
-    return writer(path) is not None
-
-
-def writer(path: Path) -> str | None:
-    """What the process holding ``path``'s writer lock does (``SEARCH``, ``CONFIRM``, or "" where its lock file does
-    not say, as an older evoact's does not); None where none holds it."""
-    try:  # non-blocking: a named pipe in a received run directory must not hang whoever looks
-        fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        said = os.pread(fd, 64, 0).decode("ascii", "replace").split(maxsplit=1)
-        return said[0] if said and said[0] in (SEARCH, CONFIRM) else ""
-    finally:
-        os.close(fd)  # closing also releases the shared lock taken to look
-    return None
-
-
-#: The first bytes of every SQLite database: a run's, the shared fitness cache, anyone's.
-_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def no_fitness(store: RunStore) -> str:
@@ -268,45 +136,6 @@ def no_fitness(store: RunStore) -> str:
     none (every candidate rejected or failed, or a space with nothing to propose)."""
     finished = store.meta().get("state") == RunState.FINISHED
     return "no evolved candidate has a fitness" + (" (the run finished without one)" if finished else " yet")
-
-
-def check_target(path: Path, suffixes: tuple[str, ...] = ()) -> None:
-    """A one-line ``ValueError``, before anything is written, where writing a file at ``path`` (an export, a report,
-    a plot) would lose what is saved or cannot succeed: a folder, a missing folder, one of a run directory's own files
-    (its config, database, logs, writer lock or checkpoints), any SQLite database or its log, a symbolic link or
-    anything but a regular file, or with ``suffixes``, an existing file of another kind."""
-    if path.is_symlink():  # a link in a received run directory may point at any file
-        raise ValueError(f"{path}: a symbolic link; nothing was written through it (give another name)")
-    if path.is_dir():
-        raise ValueError(f"{path}: a folder; give a file name")
-    if not path.parent.is_dir():
-        raise ValueError(f"{path.parent}: no such folder")
-    if (path.name in _OWN and is_run_directory(path.parent)) or (
-        path.parent.name == CHECKPOINT_DIR and is_run_directory(path.parent.parent)
-    ):
-        raise ValueError(f"{path}: a run directory's own file; nothing was written (give another name)")
-    logged = [path.parent / path.name[: -len(end)] for end in ("-wal", "-shm", "-journal") if path.name.endswith(end)]
-    if any(_database(d) for d in logged):  # SQLite takes (or deletes) a file of that name, whether it exists yet or not
-        raise ValueError(f"{path}: the name of a database's log (SQLite's own file); nothing was written")
-    if not path.exists():
-        return
-    if not path.is_file():  # a named pipe would block the write, a device take it
-        raise ValueError(f"{path}: not a regular file; nothing was written (give another name)")
-    if _database(path):
-        raise ValueError(f"{path} holds saved results (a database or its log); nothing was written")
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise ValueError(
-            f"{path} exists and is not a {'/'.join(suffixes)} file; nothing was written (give another name)"
-        )
-
-
-def _database(path: Path) -> bool:
-    """Whether ``path`` is a regular file that starts as every SQLite database does."""
-    if not path.is_file():
-        return False
-    with contextlib.suppress(OSError), path.open("rb") as file:
-        return file.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
-    return False
 
 
 def _immutable(path: Path) -> str:
@@ -428,7 +257,7 @@ class RunStore:
                 f"{path.parent}: a run directory cannot be made there ({exc.strerror or type(exc).__name__})"
             ) from None
         try:
-            lock = _lock(building)
+            lock = take_lock(building)
             (building / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             conn = _writer(building)
             conn.executescript(_SCHEMA)
@@ -473,7 +302,7 @@ class RunStore:
         process writes it."""
         path = Path(path)
         cls.open(path).close()  # the same checks as a reader
-        store = cls._holding(path, _lock(path, role))
+        store = cls._holding(path, take_lock(path, role))
         try:
             try:
                 damage = [row[0] for row in store._conn.execute("PRAGMA quick_check(3)")]
@@ -544,9 +373,9 @@ class RunStore:
             if path.exists():
                 raise RunStoreError(f"{path}: a file, not a run directory{hint}")
             raise RunStoreError(f"{path}: no such run directory{hint}")
-        _closed_box(path)
+        closed_box(path)
         if not db.is_file():
-            holds_runs = any(is_run_directory(p) for p in _folders(path))
+            holds_runs = any(is_run_directory(p) for p in some_folders(path))
             raise RunStoreError(
                 f"{path}: not an evoact run directory (no {DB_FILE})"
                 + (f"; it holds runs: evoact runs {path} lists them" if holds_runs else "")

@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from evoact.cli import main
 from evoact.commands import confirm_command, resume_command
 from evoact.config import make_config
+from evoact.run_files import RunStoreError
 from evoact.search_space import load_search_space
-from evoact.store import RunStore, RunStoreError
+from evoact.store import RunStore
 
 
 def test_the_confirm_command_trusts_a_users_task_only_where_the_run_trained_one():

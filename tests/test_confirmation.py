@@ -28,7 +28,8 @@ from evoact.confirmation import (
 )
 from evoact.driver import run_search
 from evoact.records import Outcome
-from evoact.store import CONFIG_FILE, DB_FILE, RunStore
+from evoact.run_files import CONFIG_FILE, DB_FILE
+from evoact.store import RunStore
 from evoact.tasks import get_task
 
 TASKS = ["mnist1d-mlp", "digits-cnn"]

@@ -20,8 +20,9 @@ from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.cli import main
 from evoact.config import fitness_protocol, make_config
 from evoact.driver import resume_search, run_search
+from evoact.run_files import RunStoreError
 from evoact.screening import CACHE_FILE, FitnessCache
-from evoact.store import RunStore, RunStoreError
+from evoact.store import RunStore
 from evoact.tasks import get_task
 from evoact.training import TrainConfig
 from evoact.views import run_row
@@ -841,7 +842,7 @@ def test_a_hook_that_raises_at_the_end_still_lets_the_run_and_the_other_hooks_cl
     """A logger or callback whose end raises (here after its start did) left the store open, its writer lock held (a
     resume in the same notebook was told another process writes the run), and the later hooks unclosed."""
     from evoact.hooks import Hook
-    from evoact.store import writer
+    from evoact.run_files import writer
 
     class Broken(Hook):
         def start(self, config: dict) -> None:

@@ -17,8 +17,9 @@ from evoact.cli import main
 from evoact.config import make_config
 from evoact.records import Outcome, RaceResult, TaskScore
 from evoact.report import render_report
+from evoact.run_files import CONFIRM, RunStoreError
 from evoact.search_space import load_search_space
-from evoact.store import CONFIRM, RunStore, RunStoreError
+from evoact.store import RunStore
 from evoact.views import run_row
 
 

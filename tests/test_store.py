@@ -9,7 +9,8 @@ import pytest
 
 from evoact.records import Candidate, ConfirmationTraining, Outcome, RaceResult, RecordError, TaskScore
 from evoact.run_facts import CACHE_PRIOR_LIMIT
-from evoact.store import DB_FILE, SCHEMA_VERSION, RunStore, RunStoreError
+from evoact.run_files import DB_FILE, RunStoreError
+from evoact.store import SCHEMA_VERSION, RunStore
 
 
 def _filled(path):
@@ -510,7 +511,7 @@ def test_a_confirmation_holding_a_killed_run_does_not_make_it_running_and_is_nam
     """A run killed mid-search says "running" in its meta; while `confirm` held its lock, readers took the search for
     alive (`evoact runs` said running and counted its time on), and a resume was told its search was running."""
     from evoact.run import read_run
-    from evoact.store import CONFIRM
+    from evoact.run_files import CONFIRM
 
     path = tmp_path / "run"
     RunStore.create(path, {"config": {"seed": 1}}).close()  # killed: its last word was "running"
