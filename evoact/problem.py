@@ -15,28 +15,25 @@ from dataclasses import asdict, replace
 import sympy as sp
 
 from evoact.baselines import baseline_formula, baseline_params
-from evoact.benchtable import table_for
 from evoact.commands import resume_command
 from evoact.compiler import CompileError, lower
 from evoact.config import SearchConfig, fitness_protocol
 from evoact.evaluation import make_job
 from evoact.evolution import Fitness, Proposal
-from evoact.formula import X, parse
+from evoact.formula import X
 from evoact.hooks import Hooks
 from evoact.racing import Racing
-from evoact.records import USER_ORIGINS, Candidate, Outcome, Stage, Status, baselines_failed
-from evoact.run_facts import CACHE_PRIOR_LIMIT
+from evoact.records import Candidate, Outcome, Stage, Status, baselines_failed
 from evoact.run_files import CONFIG_FILE
 from evoact.scoring import fitness, objectives, references, uses_loss
 from evoact.screening import CACHE_FILE, FitnessCache, screen_static
 from evoact.search_space import SearchSpace
 from evoact.store import RunStore
-from evoact.surrogate import EXPLORE, Example, Gate, Surrogate, relative_scores, table_examples
+from evoact.surrogate import relative_scores
+from evoact.surrogate_stage import SurrogateStage
 from evoact.tasks import is_user_task, task_family
 from evoact.training import Hurdle
 from evoact.workers import WorkerPool
-
-_CACHE_PRIOR = "surrogate_cache_prior"  # the run's meta key for its snapshot of the fitness cache
 
 
 class Problem:
@@ -69,9 +66,7 @@ class Problem:
         self._rows: dict[int, Candidate] = {}  # every candidate of this session, as last stored
         self._finished: list[Candidate] = []  # proposals that got an outcome since the last ``collect``
         self.racing = Racing(store, config, self.cache, self._rows, self._fitness, self.params_of, self.hooks.raced)
-        surrogate = self.screening.surrogate > 0 or self.screening.selecting
-        self.gate = self._gate() if self.screening.active and surrogate else None
-        self._gate_generation: int | None = None  # the generation the surrogate was last fitted for
+        self.surrogate = SurrogateStage.of(store, config, dict(self.params), self.cache, self.family, metrics)
 
     # --- what the algorithm may propose ----------------------------------------------------
     @staticmethod
@@ -185,110 +180,22 @@ class Problem:
         for row in waiting:  # one still without a fitness waits again, in the fresh list
             self._cache(self._rows[row.id])
 
-    def _gate(self) -> Gate | None:
-        """The surrogate stage (not for Pareto selection, whose fitness is no one number), starting from the shipped
-        benchmark table on this run's tasks whose schedule is nearest the run's, and from the shared fitness cache's
-        functions."""
-        if self.config.selection == "pareto":
-            return None
-        prior: list[Example] = []
-        table = table_for(self.config.tasks, self.config.training.epoch_scale)  # the schedule nearest the run's
-        if table is not None and self.config.score == "accuracy":  # the table's scoring
-            training = self.config.training
-            prior = table_examples(table, None if training.epochs else training.epoch_scale)
-        cached = self._cache_prior()
-        self.store.set_meta(
-            "surrogate_prior",
-            {"functions of the benchmark table": len(prior), "results in the shared fitness cache": len(cached)},
-        )
-        prior += cached
-        surrogate = Surrogate(self.config.tasks, dict(self.params), seed=self.config.seed)
-        return Gate(
-            surrogate, self.screening.surrogate, EXPLORE, self.config.aggregate, self.config.task_weights, prior
-        )
-
-    def _cache_prior(self) -> list[Example]:
-        """What earlier runs of this folder trained under this run's protocol (with any training seed), from the shared
-        fitness cache, as it was when this run started: the snapshot is stored in the run, so a resumed run learns
-        from the same functions however the cache has grown since (a run begun before snapshots existed has none)."""
-        meta = self.store.meta()
-        if _CACHE_PRIOR not in meta:
-            names = {X.name, *self.params}
-            cached = self.cache.known(self.family) if self.cache is not None and not self.store.candidates() else []
-            usable = [
-                known
-                for known in cached
-                if (known.status == Status.OK and known.scores and len(known.scores) == len(self.config.tasks))
-                or known.status in (Status.REJECTED, Status.FAILED)
-            ]
-            snapshot = [
-                [known.formula, list(known.scores) if known.scores else None]
-                for known in usable[-CACHE_PRIOR_LIMIT:]
-                if {s.name for s in parse(known.formula).free_symbols} <= names  # the constants this space has
-            ]
-            self.store.set_meta(_CACHE_PRIOR, snapshot)
-            meta[_CACHE_PRIOR] = snapshot
-        return [Example(formula, tuple(scores) if scores else None) for formula, scores in meta[_CACHE_PRIOR]]
-
-    def _fit_gate(self, generation: int) -> Gate:
-        """The surrogate fitted once per generation on the results of the generations before it (and the table), so
-        a resumed run, which has the same earlier generations, decides alike."""
-        assert self.gate is not None and self.references is not None
-        if self._gate_generation != generation:
-            self._gate_generation = generation
-            examples = []
-            for row in self.store.candidates():
-                if row.label is not None or row.generation is None or row.generation >= generation:
-                    continue
-                if row.status == Status.OK:
-                    scores = relative_scores(
-                        row.outcome.scores, self.references, self.config.tasks, self.metrics, self.config.score
-                    )
-                    examples.append(Example(row.formula, scores))
-                elif row.status == Status.FAILED or row.outcome.stage in (Stage.STABILITY, Stage.QUALITY):
-                    examples.append(Example(row.formula, None))
-            self.gate.refit(examples)
-        return self.gate
-
     def pool_factor(self, generation: int) -> int:
-        """How many times its quota a generation proposes: ``surrogate_pool`` once the surrogate can rank, else 1. A
-        pooled generation is recorded (``show`` counts only its quota's share of the cascade's rejections as saved)."""
-        if not self.screening.selecting or self.gate is None or self._fit_gate(generation).threshold is None:
+        """How many times its quota a generation proposes (the surrogate stage's pool, where it ranks one)."""
+        if self.surrogate is None:
             return 1
-        pooled = set(self.store.meta().get("pooled_generations", ())) | {generation}
-        self.store.set_meta("pooled_generations", sorted(pooled))
-        return self.screening.surrogate_pool
+        assert self.references is not None  # the baselines are in before any generation
+        return self.surrogate.pool_factor(generation, self.references)
 
     def _surrogate(self, rows: list[Candidate], train: int | None) -> list[Candidate]:
-        """The surrogate stage: the rows it lets train (those it predicts in the top share, or with ``train`` its
-        ``train`` best); the others are recorded as skipped, with the prediction or the rank. The user's own trees
-        (guesses, warm starts) always train."""
-        gate = self._fit_gate(rows[0].generation or 0)
-        kept = [r for r in rows if r.origin in USER_ORIGINS]
-        rows = [r for r in rows if r.origin not in USER_ORIGINS]
-        formulas = [r.formula for r in rows]
-        decisions = gate.decide(formulas) if train is None else gate.select(formulas, train - len(kept))
-        skipped = 0
-        for row, decision in zip(rows, decisions):
-            if decision.train:
-                kept.append(row)
-            else:
-                skipped += 1
-                self._finish(
-                    row.id, Outcome(Status.REJECTED, stage=Stage.SURROGATE, error=decision.reason, seconds=0.0)
-                )
-        if train is not None and skipped:
-            picked = [d.predicted for d in decisions if d.train and d.predicted is not None]
-            span = ""
-            if picked:
-                low, high = min(picked), max(picked)
-                span = (
-                    f" (predicted percentiles {100 * low:.1f}-{100 * high:.1f})"
-                    if gate.surrogate.ranked
-                    else f" (predicted relative scores {low:.4f}-{high:.4f})"
-                )
-            self.hooks.note(f"the surrogate ranked {len(rows)} candidates and trains {len(rows) - skipped}{span}")
-        return kept
+        """The rows the surrogate stage lets train; the others are recorded as skipped, with why."""
+        assert self.surrogate is not None and self.references is not None
+        split = self.surrogate.split(rows, train, self.references)
+        for row, decision in split.skipped:
+            self._finish(row.id, Outcome(Status.REJECTED, stage=Stage.SURROGATE, error=decision.reason, seconds=0.0))
+        if split.note:
+            self.hooks.note(split.note)
+        return split.train
 
     # --- proposals -----------------------------------------------------------------------
     def start_generation(self) -> None:
@@ -368,7 +275,7 @@ class Problem:
             else:
                 survivors.append(row)
                 (self._baselines if baseline else self._batch)[fp] = row.id
-        if self.gate is not None and not baseline and survivors:
+        if self.surrogate is not None and not baseline and survivors:
             survivors = self._surrogate(survivors, train)
         self._resolve_waiting()
         if train is not None:

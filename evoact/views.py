@@ -398,11 +398,16 @@ def print_runs(folder: Path, overviews: Sequence[RunOverview], unreadable: Seque
     table = Table(
         title=f"runs in {shown(str(folder))} (compare some: evoact compare RUN RUN ...)", title_justify="left"
     )
-    for col in RUNS_HEADER:
+    for col in RUNS_HEADER[:-1]:
         table.add_column(col, overflow="fold")
-    for o in overviews:
-        table.add_row(*(shown(cell) for cell in run_row(o)))
+    rows = [run_row(o) for o in overviews]
+    for row in rows:
+        table.add_row(*(shown(cell) for cell in row[:-1]))
     console.print(table)
+    if rows:  # a whole line each, to copy (a table's narrow column would fold them)
+        console.print(f"{RUNS_HEADER[-1]}:", highlight=False)
+    for row in rows:
+        console.print(f"  {shown(row[0])}: {shown(row[-1])}", highlight=False, soft_wrap=True)
     for line in unreadable:
         console.print(f"not listed: {shown(line)}", highlight=False)
 

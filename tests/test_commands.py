@@ -44,8 +44,8 @@ def test_a_taken_run_name_and_the_runs_table_say_resume_as_it_pastes(tmp_path, m
     with pytest.raises(RunStoreError, match=f"continues with `evoact resume {mine} --trust-task`"):
         RunStore.create(mine, {"config": {"seed": 1}})
     monkeypatch.chdir(tmp_path)
-    listed = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["runs", "."]).output
-    assert "evoact resume 'my run'" in listed, listed
+    listed = CliRunner(env={"COLUMNS": "60"}).invoke(main, ["runs", "."]).output  # a narrow terminal
+    assert "  my run: evoact resume 'my run'\n" in listed, listed  # a whole line to copy, not a folded cell
 
 
 def test_a_taken_name_whose_config_is_a_named_pipe_is_refused_without_reading_it(tmp_path):
