@@ -48,13 +48,15 @@ from evoact.config import make_config  # noqa: E402
 from evoact.driver import run_steady  # noqa: E402
 from evoact.evolution import Evolution  # noqa: E402
 from evoact.formula import parse  # noqa: E402
-from evoact.genome import Genome  # noqa: E402
+from evoact.genome import (
+    Genome,  # noqa: E402
+    load_search_space,  # noqa: E402
+)
 from evoact.hooks import Checkpoints, Hooks  # noqa: E402
 from evoact.problem import Problem  # noqa: E402
 from evoact.records import Outcome, TaskScore  # noqa: E402
 from evoact.screening import ScreeningConfig, screen_static  # noqa: E402
 from evoact.screening.probe import probe_points  # noqa: E402
-from evoact.search_space import load_search_space  # noqa: E402
 from evoact.store import RunStore  # noqa: E402
 
 KINDS = ("ok", "quality", "stability", "failed")

@@ -42,10 +42,9 @@ from rich.table import Table
 from evoact.compiler import CompileError, compile_activation, derivatives, lower, lower_many, run_program
 from evoact.compiler.module import _function, _own_code
 from evoact.formula import parse, to_formula
-from evoact.genome import Genome
+from evoact.genome import Genome, load_search_space
 from evoact.native import NATIVES
 from evoact.primitives import X
-from evoact.search_space import load_search_space
 
 
 def _pairwise(op):

@@ -26,8 +26,8 @@ from rich.table import Table
 from evoact.comparison import paired_p_value
 from evoact.config import make_config
 from evoact.driver import run_search
+from evoact.genome import load_search_space
 from evoact.plotting import plt
-from evoact.search_space import load_search_space
 from evoact.store import RunStore
 from evoact.tasks import SUITES
 

@@ -32,11 +32,13 @@ from evoact.catalog import CATALOG  # noqa: E402
 from evoact.confirmation import CONFIRM_BASELINES  # noqa: E402
 from evoact.evaluation import make_job  # noqa: E402
 from evoact.formula import parse, to_formula  # noqa: E402
-from evoact.genome import Genome  # noqa: E402
+from evoact.genome import (
+    Genome,  # noqa: E402
+    load_search_space,  # noqa: E402
+)
 from evoact.records import Candidate, Outcome, TaskScore  # noqa: E402
 from evoact.scoring import AGGREGATES, SCORES, fitness, references  # noqa: E402
 from evoact.screening import ScreeningConfig, screen_static  # noqa: E402
-from evoact.search_space import load_search_space  # noqa: E402
 from evoact.tasks import SUITES, TASKS, get_task  # noqa: E402
 from evoact.training import TrainConfig  # noqa: E402
 from evoact.workers import WorkerPool  # noqa: E402

@@ -35,7 +35,7 @@ import replay as R  # noqa: E402
 from quarter_goal import _seeds  # noqa: E402
 
 from evoact import surrogate as S  # noqa: E402
-from evoact.search_space import load_search_space  # noqa: E402
+from evoact.genome import load_search_space  # noqa: E402
 
 FULL = ROOT.parent / "evoact" / "data" / "benchtable_full.json.gz"
 SHORT = ROOT.parent / "evoact" / "data" / "benchtable.json.gz"

@@ -43,7 +43,7 @@ from replay import (  # noqa: E402
 from scipy.stats import wilcoxon  # noqa: E402
 
 from evoact.benchtable import load_table  # noqa: E402
-from evoact.search_space import load_search_space  # noqa: E402
+from evoact.genome import load_search_space  # noqa: E402
 
 #: method -> (trainings, (pool per generation, trained per generation)): as bench/replay.py and surrogate_selection.py
 METHODS = {"evolution": (300, (0, 0)), "evolution, ranked 8 of 128": (150, (128, 8))}

@@ -47,9 +47,9 @@ sys.path.insert(0, str(ROOT))
 from evoact.benchtable import BenchTable, TableError, load_table  # noqa: E402
 from evoact.config import BUDGETS  # noqa: E402
 from evoact.evolution import Evolution, EvolutionConfig, RandomSearch  # noqa: E402
-from evoact.genome import Genome  # noqa: E402
+from evoact.genome import Genome, load_search_space  # noqa: E402
 from evoact.records import Status, TaskScore  # noqa: E402
-from evoact.search_space import SearchSpace, load_search_space  # noqa: E402
+from evoact.search_space import SearchSpace  # noqa: E402
 from evoact.surrogate import (  # noqa: E402
     EXPLORE,
     Example,

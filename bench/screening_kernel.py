@@ -18,12 +18,11 @@ from rich.table import Table
 
 from evoact.compiler import CompileError, lower
 from evoact.formula import to_formula
-from evoact.genome import Genome
+from evoact.genome import Genome, load_search_space
 from evoact.primitives import X
 from evoact.screening import ScreeningConfig, screen_static
 from evoact.screening.kernel import Batch
 from evoact.screening.probe import probe_points
-from evoact.search_space import load_search_space
 
 
 def lambdify_screen(exprs: list[sp.Expr], xs: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray, int]:

@@ -16,7 +16,7 @@ _API = {
     "load_activation": "evoact.export",
     "parse": "evoact.formula",
     "to_formula": "evoact.formula",
-    "load_search_space": "evoact.search_space",
+    "load_search_space": "evoact.genome",
 }
 #: The modules the README names by their dotted path (``evoact.hooks.Hook``), imported on first use as well.
 _MODULES = ("benchtable", "formula", "hooks", "loggers", "records", "summaries", "tasks")

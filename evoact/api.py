@@ -25,11 +25,11 @@ from evoact.confirmation import confirm_run
 from evoact.driver import resume_search, run_dir_for, run_search, with_guess_trees
 from evoact.export import EXPORTERS
 from evoact.hooks import Hook
-from evoact.options import FLAG, RACE, SEARCH_OPTIONS, in_python, refuse_option_names
+from evoact.options import SEARCH_OPTIONS, in_python, refuse_option_names
 from evoact.records import Candidate, RunState
 from evoact.run import RunReader
 from evoact.run_files import RUNS_ROOT, check_target
-from evoact.search_space import load_search_space
+from evoact.search_space import read_search_space
 from evoact.stopping import StopRules, parse_duration
 from evoact.store import RunStore, no_fitness
 from evoact.summaries import Confirmation
@@ -222,7 +222,7 @@ def search(
             existing.close()
             changed = ", ".join(sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)))
             raise ValueError(f"{run_dir} exists and was made with other settings ({changed}); choose another name")
-        if existing.space.text != load_search_space(config.space).text:  # the same path, a file edited since
+        if existing.space.text != read_search_space(config.space).text:  # the same path, a file edited since
             existing.close()
             raise ValueError(
                 f"{run_dir} exists and searched {existing.space.source} as it read then; the file has changed since"
@@ -261,15 +261,8 @@ def _settings() -> str:
     """``search``'s settings, one line each, from the options table (the command line's ``--help`` says the same)."""
     said: dict[str, str] = {}
     for option in SEARCH_OPTIONS:
-        keys = (
-            "race_top, race_seeds"
-            if option.kind == RACE
-            else f"{option.setting}={option.flag_value!r}"
-            if option.kind == FLAG
-            else option.setting
-        )
-        if keys != "budget":
-            said.setdefault(keys, option.help)
+        if option.setting != "budget":  # the first argument
+            said.setdefault(option.in_python, option.help)
     return "\n".join(f"    ``{keys}``: {text}" for keys, text in said.items())
 
 

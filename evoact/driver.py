@@ -35,7 +35,7 @@ from evoact.progress import SearchProgress
 from evoact.records import USER_ORIGINS, Candidate, RunState, Stage, Status
 from evoact.run import RunReader, read_run
 from evoact.run_files import CONFIG_FILE, DB_FILE, RUNS_ROOT, RunStoreError
-from evoact.search_space import SearchSpace, load_search_space
+from evoact.search_space import SearchSpace, read_search_space
 from evoact.stopping import Stopper, StopRules
 from evoact.store import RunStore
 from evoact.tasks import UserTask, get_task, require_trusted
@@ -132,7 +132,7 @@ def run_search(
 def check_search(config: SearchConfig) -> SearchSpace:
     """The config's space with its seed trees, guesses and warm-start trees parsed, and its tasks found; raises what
     is wrong with them."""
-    space = load_search_space(config.space)
+    space = read_search_space(config.space)
     genome = Genome(space)  # a bad seed tree fails here
     for flag, trees in (("--guess", config.guesses), ("--warm-start", config.warm_trees)):
         for tree in trees:
@@ -160,7 +160,7 @@ def with_warm_start(config: SearchConfig) -> SearchConfig:
     except RunStoreError as exc:
         raise ValueError(f"--warm-start: {exc}") from None
     try:
-        if source.space.text != (mine := load_search_space(config.space)).text:
+        if source.space.text != (mine := read_search_space(config.space)).text:
             searched = (
                 f"its space file {mine.source} has changed since that run read it"
                 if source.space.source == mine.source
@@ -181,7 +181,7 @@ def with_guess_trees(config: SearchConfig) -> SearchConfig:
     nor a formula the space's vocabulary writes exactly."""
     if not config.guesses:
         return config
-    genome, trees = Genome(load_search_space(config.space)), []
+    genome, trees = Genome(read_search_space(config.space)), []
     for guess in config.guesses:
         try:
             genome.parse(guess)

@@ -8,13 +8,14 @@ import math
 import random
 import re
 import zlib
+from pathlib import Path
 
 import sympy as sp
 from deap import gp
 
 from evoact.formula import MAX_CONSTANT, X, symbol
 from evoact.primitives import PRIMITIVES
-from evoact.search_space import SearchSpace, SearchSpaceError
+from evoact.search_space import SearchSpace, SearchSpaceError, read_search_space
 
 
 class Real:
@@ -83,6 +84,14 @@ def _small(constant: sp.Expr) -> bool:
     except (TypeError, ValueError, OverflowError):
         return False
     return value.imag == 0 and math.isfinite(value.real) and abs(value.real) <= MAX_CONSTANT
+
+
+def load_search_space(name_or_path: str | Path) -> SearchSpace:
+    """Load a shipped search space by name (``default``) or any ``.toml`` file by path, its seeds checked as trees of
+    its own primitives within its limits (a one-line ``SearchSpaceError`` naming the seed), as a search checks them."""
+    space = read_search_space(name_or_path)
+    Genome(space)
+    return space
 
 
 class Genome:

@@ -71,6 +71,14 @@ class Option:
         """The keyword the command receives the option's value as."""
         return self.flag.removeprefix("--").replace("-", "_")
 
+    @property
+    def in_python(self) -> str:
+        """How ``evoact.search`` takes it: ``race_top=K, race_seeds=N``, a flag's ``setting=value``, else
+        ``setting=...``."""
+        if self.kind == RACE:
+            return "race_top=K, race_seeds=N"
+        return f"{self.setting}={self.flag_value!r}" if self.kind == FLAG else f"{self.setting}=..."
+
 
 SEARCH_OPTIONS: tuple[Option, ...] = (
     Option("--budget", "budget", tuple(BUDGETS), "Preset size of the search.", default=DEFAULT_BUDGET),
@@ -344,14 +352,7 @@ def refuse_option_names(settings: Mapping[str, Any]) -> None:
         option = by_name.get(key)
         if option is None or key in real:
             continue
-        python = (
-            "race_top=K, race_seeds=N"
-            if option.kind == RACE
-            else f"{option.setting}={option.flag_value!r}"
-            if option.kind == FLAG
-            else f"{option.setting}=..."
-        )
-        raise ValueError(f"{key}: that is the command line's {option.flag}; in Python give {python}")
+        raise ValueError(f"{key}: that is the command line's {option.flag}; in Python give {option.in_python}")
 
 
 def in_python(message: str) -> str:

@@ -71,8 +71,9 @@ def builtin_spaces() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("evoact.search_spaces").iterdir() if p.name.endswith(".toml"))
 
 
-def load_search_space(name_or_path: str | Path) -> SearchSpace:
-    """Load a shipped search space by name (``default``) or any ``.toml`` file by path."""
+def read_search_space(name_or_path: str | Path) -> SearchSpace:
+    """A shipped search space by name (``default``) or any ``.toml`` file by path, as written: its seeds are trees
+    of its own primitives only once ``genome.load_search_space`` has checked them."""
     path = Path(name_or_path)
     if not str(name_or_path).strip():  # Path("") is the current folder
         raise SearchSpaceError(

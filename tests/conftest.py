@@ -104,7 +104,7 @@ def small_run(tmp_path_factory) -> Path:
     checkpoint. Copy it before changing it."""
     from evoact.checkpoint import write_checkpoint
     from evoact.config import make_config
-    from evoact.search_space import load_search_space
+    from evoact.genome import load_search_space
     from evoact.store import RunStore
 
     path = tmp_path_factory.mktemp("small") / "run"

@@ -11,7 +11,7 @@ from evoact.catalog import nearest_known
 from evoact.compiler import values_at
 from evoact.config import make_config
 from evoact.formula import constant_names, parse
-from evoact.search_space import load_search_space
+from evoact.genome import load_search_space
 
 
 def test_pau_starts_as_leaky_relu_on_the_fitted_range_and_the_rational_space_starts_alike():

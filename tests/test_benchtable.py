@@ -8,8 +8,8 @@ import pytest
 import evoact
 from evoact.benchtable import BenchTable, TableError, from_runs, load_table, merge, table_for
 from evoact.evaluation import evaluate, make_job
+from evoact.genome import load_search_space
 from evoact.records import Outcome, Stage, Status
-from evoact.search_space import load_search_space
 from evoact.training import TrainConfig
 
 

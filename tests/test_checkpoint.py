@@ -8,8 +8,7 @@ import pytest
 from evoact.checkpoint import CHECKPOINT_DIR, KEEP, CheckpointError, read_checkpoint, write_checkpoint
 from evoact.config import make_config
 from evoact.evolution import Evolution
-from evoact.genome import Genome
-from evoact.search_space import load_search_space
+from evoact.genome import Genome, load_search_space
 
 
 def test_the_newest_checkpoint_is_read_back_and_old_ones_pruned(tmp_path):

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from evoact.cli import main
 from evoact.commands import confirm_command, resume_command
 from evoact.config import make_config
+from evoact.genome import load_search_space
 from evoact.run_files import RunStoreError
-from evoact.search_space import load_search_space
 from evoact.store import RunStore
 
 

@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from evoact.compiler import CompileError, compile_activation, lower, program_source
-from evoact.genome import Genome
+from evoact.genome import Genome, load_search_space
 from evoact.primitives import X
-from evoact.search_space import load_search_space
 
 KNOWN = [
     ("relu(x)", F.relu),

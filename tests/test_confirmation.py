@@ -392,7 +392,7 @@ def test_a_confirmation_of_a_run_of_fixed_length_says_every_task_trains_it(tmp_p
 
     from rich.console import Console
 
-    from evoact.search_space import load_search_space
+    from evoact.genome import load_search_space
 
     config = make_config("tiny", tasks=["mnist1d-mlp"], epochs=1).to_dict()
     space = load_search_space("default")
@@ -511,8 +511,8 @@ def test_confirm_top_passes_over_a_variant_show_lists(tmp_path):
     """`show` lists `2*x*tanh(x)` under `x*tanh(x)` as its variant (the same idea, rescaled): `--top 2` confirms two
     ideas, the best and the next distinct one, and says which it passed over."""
     from evoact.api import open_run
+    from evoact.genome import load_search_space
     from evoact.records import Outcome, TaskScore
-    from evoact.search_space import load_search_space
 
     config = make_config("tiny", tasks=("mnist1d-mlp",)).to_dict()
     space = load_search_space("default")

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from evoact.compiler import compile_activation
 from evoact.evolution import ALGORITHMS, Evolution, EvolutionConfig, RandomSearch
 from evoact.formula import to_formula
-from evoact.genome import Genome, in_shard
-from evoact.search_space import SearchSpaceError, load_search_space
+from evoact.genome import Genome, in_shard, load_search_space
+from evoact.search_space import SearchSpaceError
 
 GRID = torch.linspace(-4, 4, 201)
 

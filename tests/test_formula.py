@@ -6,9 +6,8 @@ import torch
 
 from evoact.compiler import compile_activation
 from evoact.formula import FormulaError, is_constant_name, parse, to_formula
-from evoact.genome import Genome
+from evoact.genome import Genome, load_search_space
 from evoact.primitives import X
-from evoact.search_space import load_search_space
 
 GRID = torch.linspace(-6, 6, 97, dtype=torch.float64)
 

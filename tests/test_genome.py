@@ -4,9 +4,8 @@ import pytest
 import sympy as sp
 
 from evoact.formula import parse
-from evoact.genome import Genome, TreeSyntaxError
+from evoact.genome import Genome, TreeSyntaxError, load_search_space
 from evoact.primitives import X
-from evoact.search_space import load_search_space
 
 
 @pytest.fixture(params=["default", "ramachandran2017"])

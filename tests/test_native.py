@@ -8,10 +8,9 @@ import torch.nn.functional as F
 
 from evoact.compiler import CompileError, compile_activation, lower, run_program, standalone_module, standalone_source
 from evoact.formula import X, parse, substitute
-from evoact.genome import Genome
+from evoact.genome import Genome, load_search_space
 from evoact.native import NATIVES, PROGRAM_OPS, SLOT, recognise
 from evoact.ops import OPS
-from evoact.search_space import load_search_space
 
 MODES = ["symbolic", "fused"]
 #: Native name -> torch's own function, as a user would call it.

@@ -116,9 +116,8 @@ def test_max_and_min_of_random_trees_are_sympys_functions_and_their_text_reads_b
 
     from evoact.compiler import values_at
     from evoact.formula import FormulaError, to_formula
-    from evoact.genome import Genome
+    from evoact.genome import Genome, load_search_space
     from evoact.primitives import PRIMITIVES
-    from evoact.search_space import load_search_space
 
     def sympys(tree) -> sp.Expr:
         """The tree built with SymPy's own (full) Max and Min."""

@@ -226,5 +226,6 @@ def test_help_on_search_lists_every_setting_of_the_options_table():
 
     doc = evoact.search.__doc__
     assert all(f"``{o.setting}" in doc for o in SEARCH_OPTIONS if o.setting not in ("budget", "race"))
-    assert "``race_top, race_seeds``: Racing the elite" in doc and "``active=False``: Disable the rejection" in doc
+    assert "``race_top=K, race_seeds=N``: Racing the elite" in doc and "``active=False``: Disable the rejection" in doc
+    assert "``epochs=...``: " in doc
     assert "importlib" not in dir(evoact) and "search" in dir(evoact)

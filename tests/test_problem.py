@@ -4,11 +4,10 @@ scored against the baselines and collected, with the counts the algorithm's quot
 from evoact.config import make_config
 from evoact.evolution import Proposal
 from evoact.formula import to_formula
-from evoact.genome import Genome
+from evoact.genome import Genome, load_search_space
 from evoact.hooks import Hook, Hooks
 from evoact.problem import Problem
 from evoact.records import Candidate, Stage, Status
-from evoact.search_space import load_search_space
 from evoact.store import RunStore
 from evoact.workers import WorkerPool
 

@@ -81,8 +81,8 @@ def test_the_verdict_calls_the_top_candidate_a_winner_only_when_it_beats_the_bes
 
 def test_the_hall_of_fame_marks_a_variant_as_show_does(tmp_path):
     """`2*x*tanh(x)` only rescales `x*tanh(x)`: the report's hall of fame says so, as `show` nests it."""
+    from evoact.genome import load_search_space
     from evoact.records import Outcome
-    from evoact.search_space import load_search_space
 
     config = make_config("tiny", tasks=("mnist1d-mlp",)).to_dict()
     space = load_search_space("default")
@@ -99,8 +99,8 @@ def test_the_hall_of_fame_marks_a_variant_as_show_does(tmp_path):
 
 def test_the_hall_of_fame_gives_a_learned_constant_as_its_mean_over_the_layers(tmp_path):
     """What the exported module starts from, with the layers' range: not the raw list of every layer's value."""
+    from evoact.genome import load_search_space
     from evoact.records import Outcome
-    from evoact.search_space import load_search_space
 
     config = make_config("tiny", tasks=("mnist1d-mlp",)).to_dict()
     space = load_search_space("default")

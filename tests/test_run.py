@@ -15,10 +15,10 @@ import evoact
 from evoact.api import open_run
 from evoact.cli import main
 from evoact.config import make_config
+from evoact.genome import load_search_space
 from evoact.records import Outcome, RaceResult, TaskScore
 from evoact.report import render_report
 from evoact.run_files import CONFIRM, RunStoreError
-from evoact.search_space import load_search_space
 from evoact.store import RunStore
 from evoact.views import run_row
 
@@ -313,7 +313,7 @@ def test_a_space_file_edited_since_a_run_read_it_is_named_by_load_if_exists_and_
     a formula, it is opened (its guess was refused as "other settings")."""
     import shutil
 
-    from evoact.search_space import load_search_space
+    from evoact.genome import load_search_space
 
     space = tmp_path / "mine.toml"
     shutil.copy(load_search_space("default").source, space)

@@ -8,11 +8,10 @@ import torch
 from evoact.compiler import compile_activation, lower
 from evoact.evaluation import evaluate, make_job
 from evoact.formula import parse
-from evoact.genome import Genome
+from evoact.genome import Genome, load_search_space
 from evoact.screening import CacheError, FitnessCache, ScreeningConfig, protocol_key, screen_static, stability_reason
 from evoact.screening.kernel import Batch
 from evoact.screening.probe import probe_points
-from evoact.search_space import load_search_space
 from evoact.training import Hurdle, TrainConfig
 
 CONFIG = ScreeningConfig()

@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from evoact.genome import Genome
-from evoact.search_space import SearchSpaceError, builtin_spaces, load_search_space, parse_search_space
+import evoact
+from evoact.genome import Genome, load_search_space
+from evoact.search_space import SearchSpaceError, builtin_spaces, parse_search_space
 
 
 def test_shipped_spaces_load():
@@ -137,6 +138,16 @@ def test_hostile_or_oversized_seeds_are_refused(seed, problem):
     space = parse_search_space(f"seeds = [{seed!r}]".replace("'", '"') + GOOD, "s.toml")
     with pytest.raises(SearchSpaceError, match=rf"s.toml: seeds\[0\]: .*{problem}"):
         Genome(space)
+
+
+def test_evoact_load_search_space_checks_a_files_seeds_as_a_search_does(tmp_path: Path):
+    """A notebook's ``evoact.load_search_space`` is told a bad seed at once, not by the search that uses the space."""
+    path = tmp_path / "mine.toml"
+    path.write_text('seeds = ["add(x, tanh(x))", "add(x, gelu(x))"]' + GOOD)
+    with pytest.raises(SearchSpaceError, match=r"mine.toml: seeds\[1\]: 'gelu' is not a primitive"):
+        evoact.load_search_space(path)
+    path.write_text('seeds = ["add(x, tanh(x))"]' + GOOD)
+    assert list(evoact.load_search_space(path).seeds) == ["add(x, tanh(x))"]
 
 
 def test_a_run_made_before_names_were_checked_still_reads_its_space():
