@@ -395,8 +395,8 @@ def render_report(store: RunStore, top: int = 10, head: str = "", nav: str = "")
         row, races = ranked.candidate, run.store.races(ranked.candidate.id)
         info = _described(row.formula, tuple(sorted(run.constants(row, races).items())))
         variant = (
-            f" <span class='muted'>(a variant of #{ranked.variant_of}: {_text(ranked.factor)} &times; it, the same"
-            " idea rescaled)</span>"
+            f" <span class='muted'>(a variant of #{ranked.variant_of}: {_text(ranked.factor)} &times; it"
+            f"{ranked.shifted}, the same idea {'shifted' if ranked.shifted else 'rescaled'})</span>"
             if ranked.variant_of is not None
             else ""
         )

@@ -57,7 +57,7 @@ from evoact.summaries import (
     Verdict,
     confirmed_verdict,
 )
-from evoact.tasks import TASKS
+from evoact.tasks import TASKS, task_family
 
 
 def _count(top: Any) -> int:
@@ -399,36 +399,42 @@ class RunReader:
 
     def _grouped(self, ranked: list[Candidate], top: int) -> tuple[RankedCandidate, ...]:
         """The ranking's first ``top`` rows; a function that only rescales a better-ranked one (a constant output
-        factor, sign included) is marked as that one's variant (``variant_of``, ``factor``): the same idea twice. A
-        baseline is never a variant: it keeps its own row."""
+        factor, sign included, and in a pointwise run an added constant) is marked as that one's variant
+        (``variant_of``, ``factor``, ``shift``): the same idea twice. A baseline is never a variant: it keeps its own
+        row."""
         races = self._races_of(ranked[:top])
         return tuple(
-            RankedCandidate(row, rank, head, factor, self.task_means(row, races[row.id]))
-            for rank, row, head, factor in itertools.islice(self._variants(ranked, races), top)
+            RankedCandidate(row, rank, head, factor, shift, self.task_means(row, races[row.id]))
+            for rank, row, head, factor, shift in itertools.islice(self._variants(ranked, races), top)
         )
 
     def _variants(
         self, ranked: Sequence[Candidate], races: dict[int, list[RaceResult]] | None = None
-    ) -> Iterator[tuple[int, Candidate, int | None, float | None]]:
-        """Each of ``ranked`` with its rank and, where it only rescales a better-ranked function, that one's id and
-        the factor (sign included); a baseline is never a variant. ``races``: raced seeds already read, by id."""
+    ) -> Iterator[tuple[int, Candidate, int | None, float | None, float | None]]:
+        """Each of ``ranked`` with its rank and, where it is ``factor`` times a better-ranked function (sign included)
+        plus ``shift``, that one's id, the factor and the shift; a baseline is never a variant. An added constant makes
+        a variant only where the function is a layer's activation, whose next layer's bias absorbs it, not where it is
+        a GLU gate (a gate shifted adds a linear path). ``races``: raced seeds already read, by id."""
+        shifted = task_family(self.config.tasks) == "pointwise"
         heads: dict[str, tuple[int, np.ndarray]] = {}
         for rank, row in enumerate(ranked, 1):
             try:
                 constants = self.constants(row, (races or {}).get(row.id))
                 values = values_at(parse(row.formula), probe_points(), constants)
             except (FormulaError, CompileError, ValueError):  # a damaged stored formula: a row of its own
-                yield rank, row, None, None
+                yield rank, row, None, None, None
                 continue
-            key = scale_free_fingerprint(values)
+            key = scale_free_fingerprint(values, shifted=shifted)
             if key in heads and not row.label:
                 head, reference = heads[key]
-                factor = float(np.sqrt(np.mean(values**2) / np.mean(reference**2)))
-                yield rank, row, head, factor * (1 if values @ reference >= 0 else -1)
+                level, head_level = (values.mean(), reference.mean()) if shifted else (0.0, 0.0)
+                mine, theirs = values - level, reference - head_level
+                factor = float(np.sqrt(np.mean(mine**2) / np.mean(theirs**2))) * (1 if mine @ theirs >= 0 else -1)
+                yield rank, row, head, factor, float(level - factor * head_level)
                 continue
             if key and key not in heads:
                 heads[key] = (row.id, values)
-            yield rank, row, None, None
+            yield rank, row, None, None, None
 
     def distinct(self, top: int) -> tuple[list[Candidate], list[tuple[Candidate, int]]]:
         """The best ``top`` evolved candidates, passing over each that only rescales a better-ranked evolved one (what
@@ -438,7 +444,7 @@ class RunReader:
         chosen: list[Candidate] = []
         passed: list[tuple[Candidate, int]] = []
         baselines: set[int] = set()
-        for _, row, head, _ in self._variants(self.store.ranked()):
+        for _, row, head, _, _ in self._variants(self.store.ranked()):
             if len(chosen) == top:
                 break
             if row.label:

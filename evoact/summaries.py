@@ -410,7 +410,15 @@ class RankedCandidate(_Summary):
     rank: int
     variant_of: int | None = None
     factor: float | None = None
+    shift: float | None = None  # a variant is ``factor`` times the function it varies, plus ``shift``
     task_means: Mapping[str, TaskMean] = field(default_factory=dict)  # per task, over its raced seeds too
+
+    @property
+    def shifted(self) -> str:
+        """How a variant's shift is written after its factor (`` + 1.35``), or "" where it has none to see."""
+        if self.shift is None or abs(self.shift) < 5e-4:
+            return ""
+        return f" {'+' if self.shift > 0 else '-'} {abs(self.shift):.3g}"
 
     def to_json(self) -> dict[str, Any]:
         """The candidate's flat JSON row with its rank, what it is ranked by (``rank_fitness``: the raced mean once
@@ -421,6 +429,7 @@ class RankedCandidate(_Summary):
             "rank_fitness": self.candidate.rank_fitness,
             "variant_of": self.variant_of,
             "factor": self.factor,
+            "shift": self.shift,
             "task_means": _json(self.task_means),
         }
 

@@ -10,7 +10,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from evoact.catalog import labelled
 from evoact.commands import confirm_command, resume_command
 from evoact.comparison import tables
 from evoact.config import SearchConfig
@@ -67,7 +66,14 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         console.print(
             "first generation also seeded with: "
             + ", ".join(
-                ([f"{len(config.guesses)} guesses (origin 'guess'{rejected('guess')})"] if config.guesses else [])
+                (
+                    [
+                        f"{len(config.guesses)} guess{'es' if len(config.guesses) > 1 else ''} (origin 'guess'"
+                        f"{rejected('guess')})"
+                    ]
+                    if config.guesses
+                    else []
+                )
                 + (
                     [
                         f"{len(config.warm_trees)} of {shown(str(config.warm_start))}'s best (origin 'warm start'"
@@ -186,7 +192,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         same = [v for v in variants.values() if v.variant_of == r.id]
         if same:
             formula += "\n" + "\n".join(
-                f"  [dim]rank {v.rank}: variant #{v.candidate.id} = {v.factor or 0:.3g} x this:"
+                f"  [dim]rank {v.rank}: variant #{v.candidate.id} = {v.factor or 0:.3g} x this{v.shifted}:"
                 f" {shown(v.candidate.formula)}"
                 f" ({_fitness(v.candidate)})[/]"
                 for v in same
@@ -235,11 +241,10 @@ def _unconfirmed_best(summary: RunSummary, path: Path, tasks: Sequence[str]) -> 
     )
 
 
-def _unscaled(described: str | None, name: str | None) -> bool:
-    """Whether a rediscovery is the known function itself, of x or of -x (``Mish of -x`` is not rescaled)."""
-    if described is None:
-        return True
-    return name is not None and described in (name, labelled(name, True))
+def _rescaled(described: str | None) -> bool:
+    """Whether a rediscovery is a known function times a factor (``2 × Mish``), as ``Match.described`` writes it; one
+    at its own ``beta`` (``SiLU / Swish (beta = 1.5)``), or of -x, is the function itself."""
+    return described is not None and " × " in described
 
 
 def _task_scores(metrics: dict[str, str], rows: list[tuple[Candidate, Mapping[str, TaskMean]]]) -> None:
@@ -310,7 +315,7 @@ def print_verdict(verdict: Verdict | None, tables: str) -> None:
     if verdict.known_as:
         console.print(
             f"best evolved: #{verdict.winner.id} is {shown(verdict.rediscovery or verdict.known_as)}, a published"
-            f" function{'' if _unscaled(verdict.rediscovery, verdict.known_as) else ' rescaled'} (a rediscovery:"
+            f" function{' rescaled' if _rescaled(verdict.rediscovery) else ''} (a rediscovery:"
             " `evoact inspect` says how close)",
             highlight=False,
         )

@@ -249,30 +249,54 @@ def test_a_pareto_runs_front_is_what_show_and_the_report_list(tmp_path):
     assert {int(i) for i in re.findall(r"<tr><td>(\d+)</td>", section)} == front
 
 
-def test_functions_that_only_rescale_a_better_one_are_its_variants(tmp_path):
-    config = make_config("tiny", tasks=("mnist1d-cnn",)).to_dict()
+def _ranked(tmp_path, task: str, rows: tuple[tuple[str, float], ...]) -> dict[str, tuple]:
+    """``show --json``'s variant marks (of, factor, shift) of a stored run's ``rows`` (formula, fitness) on ``task``,
+    with a half-SiLU baseline."""
+    config = make_config("tiny", tasks=(task,)).to_dict()
     store = RunStore.create(
         tmp_path / "run",
         {"config": config, "search_space": {"text": 'name = "t"\n[primitives]\nunary = ["sin"]\n', "source": "t"}},
     )
-    ok = lambda v: Outcome("ok", fitness=v, val_acc=v, scores={"mnist1d-cnn": TaskScore(val_acc=v)})  # noqa: E731
-    for formula, fitness in (
-        ("x/(1 + exp(-x))", 0.9),
-        ("-2*x/(1 + exp(-x))", 0.89),
-        ("x*tanh(x)", 0.85),
-        ("x/((1 + exp(-x))*(exp(-E) + 1))", 0.8),
-    ):
+    ok = lambda v: Outcome("ok", fitness=v, val_acc=v, scores={task: TaskScore(val_acc=v)})  # noqa: E731
+    for formula, fitness in rows:
         store.record_result(store.add_candidate(formula, "random", generation=0), ok(fitness))
     store.record_result(store.add_candidate("x/(2*(1 + exp(-x)))", "baseline", label="half-silu"), ok(0.7))
     store.close()
     ranking = json.loads(CliRunner().invoke(main, ["show", str(tmp_path / "run"), "--json"]).output)["ranking"]
-    marks = {r["formula"]: (r["variant_of"], r["factor"]) for r in ranking}
-    assert marks["x/(1 + exp(-x))"] == (None, None) and marks["x*tanh(x)"] == (None, None)
-    assert marks["-2*x/(1 + exp(-x))"][0] == 1 and marks["-2*x/(1 + exp(-x))"][1] == pytest.approx(-2.0)
+    return {r["formula"]: (r["variant_of"], r["factor"], r["shift"]) for r in ranking}
+
+
+def test_functions_that_only_rescale_or_shift_a_better_one_are_its_variants(tmp_path):
+    """A constant output factor, or an added constant (the next layer's bias absorbs it: the trial's `erf(x) + gamma`
+    ranked apart from `erf(x)`), makes a variant; a baseline keeps its row."""
+    marks = _ranked(
+        tmp_path,
+        "mnist1d-cnn",
+        (
+            ("x/(1 + exp(-x))", 0.9),
+            ("-2*x/(1 + exp(-x))", 0.89),
+            ("x/(1 + exp(-x)) + 3/2", 0.88),
+            ("x*tanh(x)", 0.85),
+            ("x/((1 + exp(-x))*(exp(-E) + 1))", 0.8),
+        ),
+    )
+    assert marks["x/(1 + exp(-x))"] == (None, None, None) and marks["x*tanh(x)"] == (None, None, None)
+    assert marks["-2*x/(1 + exp(-x))"] == (1, pytest.approx(-2.0), pytest.approx(0.0, abs=1e-9))
+    assert marks["x/(1 + exp(-x)) + 3/2"] == (1, pytest.approx(1.0), pytest.approx(1.5))
     assert marks["x/((1 + exp(-x))*(exp(-E) + 1))"][0] == 1
     shown = CliRunner(env={"COLUMNS": "200"}).invoke(main, ["show", str(tmp_path / "run")]).output
-    assert "rank 2: variant #2 = -2 x this" in shown  # its rank is said where the row folds it
-    assert marks["x/(2*(1 + exp(-x)))"] == (None, None) and "baseline half-silu" in shown  # a baseline keeps its row
+    assert "rank 2: variant #2 = -2 x this:" in shown  # its rank is said where the row folds it
+    assert "rank 3: variant #3 = 1 x this + 1.5:" in shown
+    assert marks["x/(2*(1 + exp(-x)))"] == (None, None, None) and "baseline half-silu" in shown
+
+
+def test_a_gate_shifted_is_no_variant(tmp_path):
+    """As a GLU gate, `f + c` adds a linear path to the block: another idea (a factor is still a variant)."""
+    marks = _ranked(
+        tmp_path, "glu-text", (("x/(1 + exp(-x))", 0.9), ("x/(1 + exp(-x)) + 3/2", 0.88), ("-2*x/(1 + exp(-x))", 0.8))
+    )
+    assert marks["x/(1 + exp(-x)) + 3/2"] == (None, None, None)
+    assert marks["-2*x/(1 + exp(-x))"][:2] == (1, pytest.approx(-2.0))
 
 
 def test_an_exported_module_of_the_api_needs_no_evoact(api_run, tmp_path):
@@ -596,3 +620,13 @@ def test_a_best_evolved_candidate_that_is_a_known_function_of_minus_x_is_named_s
     store.close()
     shown = " ".join(CliRunner().invoke(main, ["show", str(run)]).output.split())
     assert f"best evolved: #{mirrored} is Mish of -x, a published function (a rediscovery" in shown
+    for formula, fitness, said in (  # only an output factor rescales it: Swish at its own beta is itself (the trial)
+        ("x/(1 + exp(-3*x/2))", 1.0, "SiLU / Swish (beta = 1.5), a published function (a rediscovery"),
+        ("2*x/(1 + exp(-3*x/2))", 1.01, "2 × SiLU / Swish (beta = 1.5), a published function rescaled (a"),
+    ):
+        store = RunStore.reopen(run)
+        best = store.add_candidate(formula, "mutation", generation=1, nodes=7)
+        store.record_result(best, Outcome("ok", fitness=fitness, val_acc=fitness))
+        store.close()
+        shown = " ".join(CliRunner().invoke(main, ["show", str(run)]).output.split())
+        assert f"best evolved: #{best} is {said}" in shown, shown[:400]

@@ -26,13 +26,16 @@ def fingerprint(values: np.ndarray, derivs: np.ndarray, bits: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def scale_free_fingerprint(values: np.ndarray, bits: int = 10) -> str | None:
-    """Equal for functions that differ only by a constant output factor, sign included (``f`` and ``-2 f``): the
-    values divided by their RMS and signed so that the first clearly nonzero one is positive. None when the values
-    are not all finite or all zero."""
+def scale_free_fingerprint(values: np.ndarray, bits: int = 10, shifted: bool = False) -> str | None:
+    """Equal for functions that differ only by a constant output factor, sign included (``f`` and ``-2 f``), and with
+    ``shifted`` by an added constant too (``f`` and ``-2 f + 3``): the values (less their mean, where shifted) divided
+    by their RMS and signed so that the first clearly nonzero one is positive. None when the values are not all finite
+    or (so taken) all zero."""
     values = np.asarray(values, dtype=np.float64)
     if not np.all(np.isfinite(values)):
         return None
+    if shifted:
+        values = values - np.mean(values)
     with np.errstate(over="ignore"):
         scale = float(np.sqrt(np.mean(values**2)))
     if scale == 0.0 or not np.isfinite(scale):
