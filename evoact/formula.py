@@ -71,6 +71,7 @@ _RESERVED = {
     *_NOT_NUMBERS,
     *dir(builtins),
     *dir(torch.nn.Module()),
+    *dir(torch.nn.ParameterDict()),  # where a module keeps its constants, by name: keys, values, items...
 }
 _TOKEN = re.compile(
     r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(\*\*|[-+*/^(),]))"
@@ -186,6 +187,8 @@ def parse(text: str, learnable: tuple[str, ...] | None = None) -> sp.Expr:
 
 def check_params(params: dict[str, float] | None) -> dict[str, float]:
     """Constant values as finite floats of magnitude at most ``MAX_CONSTANT``; a ``FormulaError`` names any other."""
+    if params is not None and not isinstance(params, Mapping):
+        raise FormulaError(f"constants must map names to numbers ({{'beta': 1.0}}), not a {type(params).__name__}")
     out = {}
     for name, value in (params or {}).items():
         if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -369,9 +372,9 @@ class _Parser:
                 )
             number = float(value)
             if not math.isfinite(number) or abs(number) > MAX_LITERAL:
-                raise self.error(f"number {value} is larger than {MAX_LITERAL:g}")
+                raise self.error(f"number {value[:40]} is larger than {MAX_LITERAL:g}")
             if number and not 10.0**-MAX_DECIMAL_EXPONENT <= abs(number):
-                raise self.error(f"number {value} is smaller than 1e-{MAX_DECIMAL_EXPONENT}")
+                raise self.error(f"number {value[:40]} is smaller than 1e-{MAX_DECIMAL_EXPONENT}")
             self.i += 1
             return self.node(sp.Rational(value))
         if value == "(":

@@ -177,10 +177,10 @@ def recognise(expr: sp.Expr) -> Match | None:
     return None
 
 
-#: The largest scale a native's match may put in and take out again: x*sigmoid(c*x) is silu(c*x)/c, and in float16
-#: (its largest number 65,504, its smallest normal 6e-5) a c of 1e5 overflows from |x| = 0.65 on and a c of 1e-30 is 0,
-#: so such a formula is computed as written.
-SCALE_LIMIT = 1000
+#: The largest scale a native's match may put in and take out again: x*sigmoid(c*x) is silu(c*x)/c, which in float16
+#: (its largest number 65,504, its smallest normal 6e-5) overflows from |x| = 65,504/c on (c = 500: at 131, where the
+#: formula as written is finite) and loses digits near 0 for a small c, so such a formula is computed as written.
+SCALE_LIMIT = 16
 
 
 def _far_scale(expr: sp.Expr) -> bool:

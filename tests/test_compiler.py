@@ -7,7 +7,7 @@ import sympy as sp
 import torch
 import torch.nn.functional as F
 
-from evoact.compiler import CompileError, compile_activation, lower, program_source
+from evoact.compiler import CompiledActivation, CompileError, compile_activation, lower, program_source
 from evoact.genome import Genome, load_search_space
 from evoact.primitives import X
 
@@ -331,6 +331,25 @@ def test_a_pickled_module_comes_back_with_its_expression_not_its_rounded_text():
     assert torch.equal(*grads)
 
 
+def test_a_network_scripted_in_place_still_pickles_as_its_compiled_modules():
+    """torch.jit.script(net) puts each module's TorchScript twin in its place in net (torch's own doing): torch.save,
+    pickle and deepcopy of net failed to name the twin's class; they give the compiled module back, its mode and
+    constants kept."""
+    import copy
+    import io
+
+    act = compile_activation("x*sigmoid(beta*x)", {"beta": 1.3}, mode="autograd")
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3), act)
+    scripted = torch.jit.script(net)
+    x = torch.randn(4, 3)
+    saved = io.BytesIO()
+    torch.save(net, saved)
+    for back in (torch.load(io.BytesIO(saved.getvalue()), weights_only=False), copy.deepcopy(net)):
+        assert type(back[1]) is CompiledActivation and back[1].mode == "autograd"
+        assert float(back[1].params["beta"]) == pytest.approx(1.3)
+        torch.testing.assert_close(back(x), scripted(x))
+
+
 def test_scripting_networks_of_compiled_modules_is_reliable():
     """torch.jit.script remembers prepared modules by id(); a freed original must not lend its id to a twin's part."""
     for _ in range(30):
@@ -403,7 +422,7 @@ def test_the_cuda_kernels_compute_what_the_interpreted_programs_compute(tmp_path
 
     from evoact.compiler import run_program
 
-    xs = [-100.0, -7.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.0, 1.7, 3.0, 25.0, math.nan]
+    xs = [-100.0, -7.0, -2.5, -1.0, -0.3, 0.0, 0.2, 1.0, 1.7, 3.0, 25.0, 300.0, math.nan]  # 300: slopes beyond float's
     types = {"double": (torch.float64, "%.17g", 1e-9, 1e-12), "float": (torch.float32, "%.9g", 1e-4, 1e-5)}
     calls = []
     for ctype, (_, fmt, _, _) in types.items():

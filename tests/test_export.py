@@ -383,6 +383,10 @@ def test_sympy_latex_and_json_exports_read_back(tmp_path):
     record = json.loads(export_json(tmp_path / "a.json", formula, {"beta": 1.5}, {"beta": [1.4, 1.6]}).read_text())
     assert parse(record["formula"]) == parse(formula) and record["params"] == {"beta": 1.5}
     assert record["learned_per_layer"] == {"beta": [1.4, 1.6]}
+    resaved = tmp_path / "resaved.json"  # as an editor or json.dump(indent) saves it again: a BOM, a blank line
+    resaved.write_text("\ufeff\n  " + json.dumps(record, indent=2), encoding="utf-8")
+    loaded = load_activation(resaved)
+    assert loaded.program.formula == "x/(1 + exp(-beta*x))" and float(loaded.params["beta"]) == 1.5
 
 
 def test_a_hostile_run_directory_cannot_write_code_into_an_exported_module():

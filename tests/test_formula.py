@@ -5,7 +5,7 @@ import sympy as sp
 import torch
 
 from evoact.compiler import compile_activation
-from evoact.formula import FormulaError, is_constant_name, parse, to_formula
+from evoact.formula import FormulaError, check_params, is_constant_name, parse, to_formula
 from evoact.genome import Genome, load_search_space
 from evoact.primitives import X
 
@@ -82,11 +82,21 @@ def test_learnable_names_can_be_restricted():
         ("\u0445*x", "position 0: unexpected character"),  # Cyrillic look-alike of x
         ("x + 1" * 500, "characters long"),
         ("+".join([f"sin({i}*x)" for i in range(150)]), "more than 400 nodes"),
+        (
+            "(1e30*x)**64",
+            r"number 10{39} is larger than 1e\+30$",
+        ),  # its expanded number, cut: the line was 2,056 characters long
     ],
 )
 def test_hostile_formulas_are_bounded_and_explained(text, problem):
-    with pytest.raises(FormulaError, match=problem):
+    with pytest.raises(FormulaError, match=problem) as raised:
         parse(text)
+    assert len(str(raised.value)) < 400
+
+
+def test_constants_given_as_anything_but_a_mapping_are_named():
+    with pytest.raises(FormulaError, match=r"^constants must map names to numbers \(\{'beta': 1.0\}\), not a list$"):
+        check_params([1.0])
 
 
 @pytest.mark.parametrize(
@@ -102,6 +112,9 @@ def test_hostile_formulas_are_bounded_and_explained(text, problem):
         ("Beta", False),
         ("_b", False),
         ("self", False),
+        ("values", False),  # nn.ParameterDict's own: a module keeps its constants there by name
+        ("keys", False),
+        ("update", False),
     ],
 )
 def test_constant_names_cannot_collide_with_generated_code(name, ok):

@@ -38,6 +38,13 @@ def test_static_screening_rejects_broken_and_flat_functions(formula, reason):
     assert verdict.reason is not None and reason in verdict.reason
 
 
+def test_a_function_finite_nowhere_is_rejected_even_where_the_limit_allows_every_point():
+    """``max_nonfinite = 1`` (the bound's top) let a function finite nowhere past the limit, into an empty array."""
+    lenient = ScreeningConfig(max_nonfinite=1.0)
+    nowhere, somewhere = screen_static(["log(-Abs(x) - 1)", "x + tanh(x)"], [None, None], {}, 12, lenient)
+    assert "non-finite value or derivative on 100.0%" in nowhere.reason and somewhere.reason is None
+
+
 def test_static_screening_rejects_what_cannot_compile_and_what_is_too_large():
     verdicts = screen_static(["1/(x - x)", "tanh(x)"], [None, 20], {}, 12, CONFIG)
     assert "cannot be compiled" in verdicts[0].reason

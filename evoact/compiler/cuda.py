@@ -19,8 +19,9 @@ from evoact.native import PROGRAM_OPS
 
 #: jiterator takes at most 8 input tensors: ``x``, the incoming gradient and at most this many constants.
 MAX_PARAMS = 6
-#: float's largest finite value: the backward maps an infinite slope to it, as ``torch.nan_to_num`` does.
-_FLOAT_MAX = "T(3.4028234663852886e38)"
+#: The compute type's largest finite value (double's, or float's: the compute type of float, bfloat16 and half
+#: tensors): the backward maps an infinite slope to it, as ``torch.nan_to_num`` does, and leaves a finite one as it is.
+_FLOAT_MAX = "T(sizeof(T) == 8 ? 1.7976931348623157e308 : 3.4028234663852886e38)"
 #: Every backward's first function: its slopes' guard for 0/0 at a measure-zero point (sin(x)/x at 0), NaN to 0 and
 #: infinite to finite, except at a NaN input, whose slopes stay as computed (as autograd gives them).
 GUARD = (

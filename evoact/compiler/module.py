@@ -241,6 +241,11 @@ def _exported_names(module: CompiledActivation, state_dict: dict[str, Any], pref
             state_dict[prefix + "params." + name] = state_dict.pop(prefix + name)
 
 
+def _itself(module: nn.Module) -> nn.Module:
+    """What a scripted module's twin is unpickled as: the module it stood for (pickled as itself)."""
+    return module
+
+
 class CompiledActivation(nn.Module):
     """An activation compiled from a formula; learnable constants are ``nn.Parameter``s in ``params``."""
 
@@ -297,6 +302,9 @@ class CompiledActivation(nn.Module):
         # torch.jit.script remembers prepared modules by id(): this module must outlive the call, or a new module
         # could take its id (and its twin's place) while the network is scripted.
         twin.__dict__["_scripted_from"] = (self,)
+        # torch puts the twin in this module's place in the eager network too (pytorch#131022), where pickle,
+        # deepcopy and torch.save(model) could not name its class (made in this process): they take this module.
+        twin.__dict__["__reduce_ex__"] = lambda protocol: (_itself, (self,))
         return twin.train(self.training)
 
     def extra_repr(self) -> str:

@@ -47,7 +47,7 @@ def read_json_record(path: str | Path) -> tuple[str, dict[str, float]]:
     """The formula and constants of a JSON record written by ``export_json``."""
     path = Path(path)
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8-sig"))  # with or without a byte-order mark
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(f"{path}: not a readable JSON record ({type(exc).__name__}: {str(exc)[:100]})") from None
     if not isinstance(record, dict) or not isinstance(record.get("formula"), str):

@@ -20,7 +20,7 @@ def static_reason(
     layer's other projection: an affine gate makes a bilinear GLU and an even one keeps the sign through it, so only
     a constant gate (a linear layer) is rejected of the three."""
     bad = ~(np.isfinite(values) & np.isfinite(derivs))
-    if bad.mean() > config.max_nonfinite:
+    if bad.mean() > config.max_nonfinite or bad.all():  # a limit of 1 lets through all but the nowhere finite
         return (
             f"non-finite value or derivative on {bad.mean():.1%} of the probe points (limit {config.max_nonfinite:.1%})"
         )
