@@ -6,7 +6,7 @@ import builtins
 import keyword
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 import sympy as sp
@@ -20,7 +20,6 @@ MAX_NODES = 400
 MAX_EXPONENT = 64
 MAX_DECIMAL_EXPONENT = 30
 MAX_CONSTANT = 10.0**MAX_DECIMAL_EXPONENT  # a written number is 0 or within 1e-30 .. 1e30; a computed one at most 1e30
-MAX_LITERAL = MAX_CONSTANT
 MAX_DIGITS = 30  # significant digits of a written number (exact rationals from floats need 17)
 MAX_ARGS = 8  # arguments of Max and Min (SymPy compares them pairwise: their derivative grows fast)
 MAX_TOWER = 3  # powers whose exponent depends on x, stacked in one chain (x**x**x**x is 3)
@@ -221,19 +220,6 @@ def check_learned(learned: object, names: tuple[str, ...]) -> dict[str, list[flo
     return out
 
 
-def learned_note(learned: Mapping[str, Sequence[float]] | None, names: tuple[str, ...]) -> str:
-    """The exported file's line on a run's learned values (checked: numbers only, so a run directory writes no code
-    into the file), or nothing."""
-    checked = check_learned(learned, names) if learned else {}
-    values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in checked[k])}" for k in names if k in checked)
-    return (
-        f"Values learned per layer in the run (every task's layers in task order, first training then each raced"
-        f" seed's): {values}.\n"
-        if values
-        else ""
-    )
-
-
 def _tower(expr: sp.Expr, seen: dict) -> int:
     """How many powers with x in the exponent are stacked in ``expr``'s deepest chain (``exp`` is not counted: its
     towers merely overflow, and the symbolic steps on them are bounded in time)."""
@@ -367,12 +353,12 @@ class _Parser:
                     + (
                         f"smaller than 1e-{MAX_DECIMAL_EXPONENT}"
                         if written_exponent.startswith("-")
-                        else f"larger than {MAX_LITERAL:g}"
+                        else f"larger than {MAX_CONSTANT:g}"
                     )
                 )
             number = float(value)
-            if not math.isfinite(number) or abs(number) > MAX_LITERAL:
-                raise self.error(f"number {value[:40]} is larger than {MAX_LITERAL:g}")
+            if not math.isfinite(number) or abs(number) > MAX_CONSTANT:
+                raise self.error(f"number {value[:40]} is larger than {MAX_CONSTANT:g}")
             if number and not 10.0**-MAX_DECIMAL_EXPONENT <= abs(number):
                 raise self.error(f"number {value[:40]} is smaller than 1e-{MAX_DECIMAL_EXPONENT}")
             self.i += 1

@@ -134,10 +134,11 @@ class SearchProgress(Hook):
         return f"baselines {self.baselines_done}/{self.baselines}" if self.label == "baselines" else self.label
 
     def _rejected(self) -> str:
-        """The rejections, and how many of them the surrogate skipped (not trained, unlike the cascade's others)."""
-        return (
-            f"{self.rejected} ({self.ranked_out} skipped by the surrogate)" if self.ranked_out else str(self.rejected)
-        )
+        """The rejections, as ``show`` counts them (those screened out before training too, which are replaced, so
+        not among the evaluations), and how many of them the surrogate skipped (not trained, unlike the cascade's
+        others)."""
+        rejected = self.rejected + (0 if self.every else self.removed.get(Stage.STATIC, 0))
+        return f"{rejected} ({self.ranked_out} skipped by the surrogate)" if self.ranked_out else str(rejected)
 
     def _eta(self) -> str:
         done = self.done + self.baselines_done

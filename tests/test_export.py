@@ -373,6 +373,33 @@ def test_exported_modules_script_compile_and_export_to_onnx_or_say_why_not(tmp_p
     assert torch.allclose(torch.from_numpy(result), expected, atol=1e-6)
 
 
+def test_an_exported_files_derivatives_are_the_formulas_and_nan_where_the_module_mends_them(tmp_path):
+    """``activation_derivatives`` (d/dx, then d/d each constant) as autograd has them; where a factor overflows
+    against one that underflows (x*tanh(exp(x)) at 100 in float32) a NaN, where the module's backward takes the
+    function's slope."""
+    import importlib.util
+
+    def load(name: str, formula: str):
+        path = export_torch_module(tmp_path / f"{name}.py", formula, {"beta": 1.5})
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    swish = load("swish", "x*sigmoid(beta*x)")
+    x = torch.linspace(-4, 4, 9, dtype=torch.float64, requires_grad=True)
+    beta = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    want = torch.autograd.grad(x * torch.sigmoid(beta * x), (x, beta), torch.ones_like(x))
+    by_x, by_beta = swish.activation_derivatives(x.detach(), 1.5)
+    torch.testing.assert_close(by_x, want[0])
+    assert torch.isclose(by_beta.sum(), want[1])
+    far = load("far", "x*tanh(exp(x))")
+    at = torch.full((1,), 100.0, requires_grad=True)  # float32: exp(100) overflows, tanh's slope underflows
+    assert torch.isnan(far.activation_derivatives(at.detach())).all()
+    (mended,) = torch.autograd.grad(far.Activation()(at).sum(), at)
+    assert mended.item() == pytest.approx(1.0)
+
+
 def test_sympy_latex_and_json_exports_read_back(tmp_path):
     formula = "x*sigmoid(beta*x)"
     namespace: dict = {}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import CompileError, Program, lower, lower_many
-from evoact.formula import DEFAULT_CONSTANT, check_params, learned_note, parse
+from evoact.formula import DEFAULT_CONSTANT, check_learned, check_params, parse
 from evoact.native import NATIVES, PROGRAM_OPS, STABLE_MISH
 from evoact.ops import ONNX_UNSUPPORTED, STABLE_SINC, slope_function
 
@@ -78,7 +78,8 @@ def activation(x: torch.Tensor{param_args}) -> torch.Tensor:
 
 
 def activation_derivatives(x: torch.Tensor{param_args}):
-    """Elementwise derivatives: d/dx{param_names_doc}."""
+    """Elementwise derivatives as the formula's symbolic slopes: d/dx{param_names_doc}; NaN where a slope is (0/0 at a
+    point, a factor overflowing against one that underflows), which the module's backward mends."""
     return _derivatives(x{casts})
 
 
@@ -236,6 +237,24 @@ _CONTAINER = '''class _Constants(torch.nn.Module):
 
 
 '''
+
+
+def learned_note(learned: Mapping[str, Sequence[float]] | None, names: tuple[str, ...]) -> str:
+    """The exported file's line on a run's learned values (checked: numbers only, so a run directory writes no code
+    into the file), or nothing."""
+    checked = check_learned(learned, names) if learned else {}
+    values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in checked[k])}" for k in names if k in checked)
+    return (
+        f"Values learned per layer in the run (every task's layers in task order, first training then each raced"
+        f" seed's): {values}.\n"
+        if values
+        else ""
+    )
+
+
+def check_exportable(formula: str, params: dict[str, float]) -> None:
+    """A ``CompileError`` saying why where ``formula`` cannot be a standalone module: then no format exports it."""
+    standalone_source(formula, params)
 
 
 def standalone_source(

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evoact.compiler import lower
-from evoact.compiler.standalone import program_source, standalone_source
+from evoact.compiler.standalone import check_exportable, learned_note, program_source
 from evoact.files import write_file
-from evoact.formula import DEFAULT_CONSTANT, check_params, learned_note, parse
+from evoact.formula import DEFAULT_CONSTANT, check_params, parse
 
 _TEMPLATE = '''"""Activation function exported by evoact as a JAX function.
 
@@ -40,7 +40,7 @@ def export_jax(
 ) -> Path:
     """Write ``activation(x, **constants)`` in ``jax.numpy``, from the op table's JAX forms; returns the path."""
     params = check_params(params)
-    standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
+    check_exportable(formula, params)
     program = lower(parse(formula))  # the op table's ops only: torch's natives have no JAX form here
     init = {p: params.get(p, DEFAULT_CONSTANT) for p in program.params}
     path = Path(path)

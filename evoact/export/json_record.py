@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from evoact.compiler.standalone import standalone_source
+from evoact.compiler.standalone import check_exportable
 from evoact.files import write_file
 from evoact.formula import (
     FormulaError,
@@ -30,7 +30,7 @@ def export_json(
 ) -> Path:
     """Write the record (``formula`` parses back with ``evoact.parse``); returns the path."""
     expr, params = parse(formula), check_params(params)
-    standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
+    check_exportable(formula, params)
     record = {
         "formula": to_formula(expr),
         "latex": sp.latex(expr),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from evoact.compiler.standalone import standalone_source
+from evoact.compiler.standalone import check_exportable
 from evoact.files import write_file
 from evoact.formula import check_params, constant_values, parse, to_formula
 
@@ -20,7 +20,7 @@ def export_latex(
 ) -> Path:
     """Write ``f(x) = ...`` as a display equation, with the constants' values underneath; returns the path."""
     expr, params = parse(formula), check_params(params)
-    standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
+    check_exportable(formula, params)
     lines = [f"% {to_formula(expr)}", r"\begin{equation}", f"  f(x) = {sp.latex(expr)}", r"\end{equation}"]
     values = constant_values(expr, params)
     if values:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from evoact.compiler.standalone import standalone_source
+from evoact.compiler.standalone import check_exportable
 from evoact.files import write_file
 from evoact.formula import check_params, constant_values, parse, to_formula
 
@@ -33,7 +33,7 @@ def export_sympy(
     """Write ``EXPR`` (exact ``srepr``: symbols keep their assumptions), ``FORMULA`` (what ``load_activation``
     reads) and ``PARAMS``; returns the path."""
     expr, params = parse(formula), check_params(params)
-    standalone_source(formula, params)  # what cannot be a module is exported in no format (a CompileError says why)
+    check_exportable(formula, params)
     path = Path(path)
     write_file(
         path,
