@@ -92,7 +92,7 @@ BOUNDS: dict[str, Bound] = {
     "seed": Bound(int, 0, MAX_SEED),
     "generations": Bound(int, 1, 10_000),
     "workers": Bound(int, 1, 100_000),
-    "timeout": Bound(float, 0, 7 * 24 * 3600, low_open=True),
+    "timeout": Bound(float, 1, 7 * 24 * 3600, why="seconds a training may take"),
     "gpus_per_job": Bound(float, 0, 64),
     "population": Bound(int, 1, 100_000),
     "offspring": Bound(int, 1, 100_000),
@@ -409,6 +409,10 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
             raise ValueError(f"tasks must be task names (text), got {wrong!r}{task_function_hint(wrong)}")
         chosen["tasks"] = tuple(canonical_task_name(t) for t in tasks)
     chosen.setdefault("baselines", default_baselines(chosen.get("tasks", SUITES["general"])))
+    if isinstance(chosen["baselines"], (list, tuple)) and (
+        twice := next((b for i, b in enumerate(chosen["baselines"]) if b in chosen["baselines"][:i]), None)
+    ):  # a new run's: one a stored config lists twice still reads
+        raise ValueError(f"baselines name {twice!r} twice; each trains once")
     if chosen.get("data_dir"):
         chosen["data_dir"] = str(Path(chosen["data_dir"]).expanduser().resolve())  # resume and workers find it anywhere
     if chosen.get("space"):

@@ -20,7 +20,7 @@ from evoact.compiler import compile_activation, derivatives, values_at
 from evoact.features import one_thread
 from evoact.formula import X, as_expression, constant_values, symbol
 from evoact.screening.probe import N_NORMAL, probe_points
-from evoact.symbolic import WILD, limit, slope_at, value_at
+from evoact.symbolic import WILD, gaps, limit, slope_at, value_at
 
 _KINKS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside)
 _SYMBOLIC_SECONDS = 3.0  # for all SymPy steps of one activation together
@@ -156,8 +156,14 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     values = constant_values(expr, params)
     fixed = expr.subs({symbol(n): sp.Integer(int(v)) if v.is_integer() else sp.Float(v) for n, v in values.items()})
     slope = derivatives(fixed)[0]
-    smooth_everywhere = not fixed.has(*_KINKS)
+    kinked = fixed.has(*_KINKS)
     symbolic = _SymPyBudget(_SYMBOLIC_SECONDS)
+    # a pole or a gap in the domain (tan, 1/x, sqrt): where SymPy cannot tell, a NaN on [-10, 10] shows one
+    found = symbolic(gaps, fixed, X) if not kinked else None
+    gap, undefined_below, undefined_above = found if found is not None else (None, False, False)
+    undefined_seen = bool(np.isnan(values_at(fixed, _FINE, {})).any())
+    broken = (gap or None) if gap is not None else "NaN seen on [-10, 10]" if undefined_seen else None
+    smooth_everywhere = not kinked  # for SymPy's own steps: its limits crash on Max/Min
     out: dict[str, dict[str, Any]] = {}
 
     def put(name: str, value: Any, how: str, **detail: Any) -> None:
@@ -183,9 +189,14 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     else:
         put("f'(0)", round(float((left + right) / 2), 9), "numeric")  # finite differences: noise below 1e-9
 
-    for name, to, side in (("limit at -inf", -sp.oo, -1.0), ("limit at +inf", sp.oo, 1.0)):
-        exact = symbolic(limit, fixed, X, to) if smooth_everywhere else None
-        if exact is not None:
+    for name, to, side, undefined in (
+        ("limit at -inf", -sp.oo, -1.0, undefined_below),
+        ("limit at +inf", sp.oo, 1.0, undefined_above),
+    ):
+        exact = symbolic(limit, fixed, X, to) if smooth_everywhere and not undefined else None
+        if undefined:
+            put(name, None, "symbolic", note="undefined there")
+        elif exact is not None:
             put(name, exact, "symbolic")
         elif (found := _numeric_limit(near := f(side * _NEAR), f(side * _FURTHER))) is not None:
             put(name, found, "numeric")
@@ -198,18 +209,14 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     y = f(wide)
     limits = (out["limit at -inf"], out["limit at +inf"])
     how = "symbolic" if all(lim["how"] == "symbolic" for lim in limits) and smooth_everywhere else "numeric"
-    put(
-        "bounded above",
-        False if np.any(y == np.inf) else _bounded(limits, "inf"),
-        how,
-        sup_seen=np.nanmax(y),
-    )
-    put(
-        "bounded below",
-        False if np.any(y == -np.inf) else _bounded(limits, "-inf"),
-        how,
-        inf_seen=np.nanmin(y),
-    )
+    for name, infinity, seen in (("bounded above", "inf", {"sup_seen": np.nanmax(y)}), ("bounded below", "-inf", {})):
+        seen = seen or {"inf_seen": np.nanmin(y)}
+        if np.any(y == float(infinity)):
+            put(name, False, how, **seen)
+        elif broken and _bounded(limits, infinity) is not False:  # the limits say nothing of a pole's side
+            put(name, None, "numeric", **seen, note="undefined or not continuous somewhere: not told by its limits")
+        else:
+            put(name, _bounded(limits, infinity), how, **seen)
 
     f_fine, d_fine, d_wide = f(_FINE), df(_FINE), df(wide)
     steps = np.diff(f_fine)  # steps catch jumps the derivative misses
@@ -228,8 +235,11 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     decreasing = defined and bool(np.all(d_known <= tolerance) and np.all(steps <= 1e-12) and falling)
     put("monotonic", "increasing" if increasing else "decreasing" if decreasing else False, "numeric")
 
-    if smooth_everywhere:
-        put("smoothness", "C-infinity", "symbolic")
+    broken_how = "numeric" if gap is None else "symbolic"
+    if not kinked and not broken:
+        put("smoothness", "C-infinity", "symbolic" if gap == "" else "numeric")
+    elif broken:
+        put("smoothness", "undefined or not continuous somewhere", broken_how, where=broken[:100])
     elif _isolated_jumps(f_fine, 1e-6):
         put("smoothness", "discontinuous", "numeric")
     elif _isolated_jumps(d_fine, 1e-3):
@@ -252,12 +262,15 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     inner, outer = float(np.nanmax(np.abs(d_fine))), float(np.nanmax(np.abs(d_wide)))
     lipschitz = bool(np.isfinite(outer) and outer <= 1.1 * inner + 1e-9)
     put("max |f'| on [-10, 10]", inner, "numeric")
-    put(  # the constant is the steepest slope seen on either grid (the wide one is coarser than [-10, 10]'s)
-        "Lipschitz",
-        lipschitz,
-        "numeric",
-        **({"constant": max(inner, outer)} if lipschitz else {"max_slope_on_[-1000,1000]": max(inner, outer)}),
-    )
+    if broken:  # a pole's slopes grow without bound, however few a grid meets
+        put("Lipschitz", False, broken_how, note="undefined or not continuous somewhere")
+    else:
+        put(  # the constant is the steepest slope seen on either grid (the wide one is coarser than [-10, 10]'s)
+            "Lipschitz",
+            lipschitz,
+            "numeric",
+            **({"constant": max(inner, outer)} if lipschitz else {"max_slope_on_[-1000,1000]": max(inner, outer)}),
+        )
     if cost:
         measured = _measured_cost(expr, values)
         put(

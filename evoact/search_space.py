@@ -86,7 +86,7 @@ def read_search_space(name_or_path: str | Path) -> SearchSpace:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise SearchSpaceError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a search-space file")
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is no TOML
         except UnicodeDecodeError as exc:
             raise SearchSpaceError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         return parse_search_space(text, str(path))
@@ -142,6 +142,8 @@ def parse_search_space(text: str, source: str = "<string>", stored: bool = False
     for key, value in data.get("learnable", {}).items():
         if problem := constant_name_problem(key):
             raise fail(f"learnable.{key}", problem)
+        if key in PRIMITIVES:  # a tree names its leaves and its primitives alike
+            raise fail(f"learnable.{key}", f"{key!r} names a primitive; a constant needs a name of its own")
         learnable[key] = _number(value, f"learnable.{key}", fail)
     for name in unary + binary:
         for constant in PRIMITIVES[name].constants:
@@ -158,9 +160,14 @@ def parse_search_space(text: str, source: str = "<string>", stored: bool = False
     constants = tuple(
         _number(v, f"terminals.constants[{i}]", fail) for i, v in enumerate(terminals.get("constants", []))
     )
+    for i, value in enumerate(constants):
+        if 0 < abs(value) < 1e-6:  # its quotients and powers would be numbers no formula can hold (past 1e30)
+            raise fail(f"terminals.constants[{i}]", f"must be 0 or of magnitude from 1e-6 to 1e6, got {value:g}")
     if len(set(constants)) != len(constants):
         raise fail("terminals.constants", "lists a number twice")
     learn_terms = tuple(terminals.get("learnable", []))
+    if len(set(learn_terms)) != len(learn_terms):
+        raise fail("terminals.learnable", "lists a constant twice")
     for i, name in enumerate(learn_terms):
         if not isinstance(name, str) or name not in learnable:
             used = {*learn_terms, *(c for p in unary + binary for c in PRIMITIVES[p].constants)}
@@ -183,6 +190,16 @@ def parse_search_space(text: str, source: str = "<string>", stored: bool = False
             f"no tree can satisfy them: a tree of depth init_min_depth = {limits.init_min_depth} has at least"
             f" {fewest} nodes, more than max_nodes = {limits.max_nodes}",
         )
+
+    if structure == "core_units":  # a unit b(u(.), u(.)) is 2 deep, 5 nodes; each nested one adds 2 deep, 4 nodes
+        depth = max(2, limits.init_min_depth + limits.init_min_depth % 2)
+        if depth > limits.init_max_depth or 2 * depth + 1 > limits.max_nodes:
+            raise fail(
+                "limits",
+                f"no tree can satisfy them: a core-unit tree is 2, 4, 6 ... deep (at depth 2k, at least 4k + 1 nodes),"
+                f" and its first trees are {limits.init_min_depth} to {limits.init_max_depth} deep with at most"
+                f" {limits.max_nodes} node{'' if limits.max_nodes == 1 else 's'}",
+            )
 
     seeds = data.get("seeds", [])
     for i, seed in enumerate(seeds):

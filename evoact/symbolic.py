@@ -36,3 +36,16 @@ def slope_at(expr: sp.Expr, x: sp.Symbol, point: float) -> float | str | None:
 def limit(expr: sp.Expr, x: sp.Symbol, to: sp.Expr) -> float | str | None:
     """The limit of ``expr`` as ``x`` goes to ``to`` (``sp.oo`` or ``-sp.oo``)."""
     return number(sp.limit(expr, x, to))
+
+
+def gaps(expr: sp.Expr, x: sp.Symbol) -> tuple[str, bool, bool]:
+    """Where on the real line ``expr`` is undefined or not continuous, as SymPy writes the set ("" where nowhere), and
+    whether that holds all of x below -1e6 and all above 1e6 (a limit there means nothing); SymPy's
+    ``NotImplementedError`` where it cannot tell (erf, for one)."""
+    from sympy.calculus.util import continuous_domain
+
+    missing = sp.Complement(sp.S.Reals, continuous_domain(expr, x, sp.S.Reals))
+    if missing == sp.S.EmptySet:
+        return "", False, False
+    far = [sp.Interval(-sp.oo, -(10**6)).is_subset(missing), sp.Interval(10**6, sp.oo).is_subset(missing)]
+    return str(missing), far[0] is True, far[1] is True

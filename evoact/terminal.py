@@ -22,6 +22,7 @@ def shown(text: object) -> str:
 
 
 def shorten(text: str, width: int) -> str:
-    """``text`` made printable (``plain``) and cut to ``width`` characters, an ellipsis marking the cut."""
-    text = plain(text)
+    """``text`` made printable (``plain``) on one line (a task's error of several lines broke the progress line) and
+    cut to ``width`` characters, an ellipsis marking the cut."""
+    text = " ".join(plain(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"

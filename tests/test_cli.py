@@ -654,6 +654,15 @@ def test_after_ctrl_c_the_hint_resumes_with_trust_for_user_code_and_a_finished_r
         run.close()
 
 
+def test_a_search_says_it_imports_your_task_before_its_code_runs(tmp_path):
+    """A task whose import hangs kept the command silent; one that fails is told in one line after the notice."""
+    task = tmp_path / "broken_task.py"
+    task.write_text("raise ValueError('boom at import')\n\ndef f(make_activation, seed, epochs):\n    return {}\n")
+    said = CliRunner().invoke(main, ["search", "--budget", "tiny", "--task", f"{task}:f", "--runs-dir", str(tmp_path)])
+    assert said.exit_code == 1 and said.stderr.startswith(f"evoact: importing your task {task}:f to check\n")
+    assert "boom at import" in said.stderr and not (tmp_path / "runs").exists()
+
+
 def test_the_next_steps_after_a_search_on_your_own_tasks_confirm_there():
     from pathlib import Path
 

@@ -53,7 +53,8 @@ def test_config_round_trips_to_json_ready_dict():
         ("huge", {}, "unknown budget 'huge'"),
         ("quick", {"colour": "red"}, "unknown setting(s): colour"),
         ("quick", {"epochs": 0}, "epochs must be at least 1"),
-        ("quick", {"timeout": -1.0}, "timeout must be positive"),
+        ("quick", {"timeout": -1.0}, "timeout must be at least 1 (seconds a training may take), got -1.0"),
+        ("quick", {"timeout": 1e-9}, "timeout must be at least 1"),  # every training failed, blaming the cluster
         ("quick", {"activation_mode": "triton"}, "unknown activation mode 'triton'"),
         ("quick", {"tasks": "digits-cnn"}, "tasks must be a list, got the text 'digits-cnn'"),
         ("quick", {"guesses": "x*tanh(x)"}, "guesses must be a list, got the text 'x*tanh(x)'"),  # not 9 guesses
@@ -62,6 +63,7 @@ def test_config_round_trips_to_json_ready_dict():
         ("quick", {"guesses": [1]}, "--guess 1: a formula or a tree of the space"),
         ("tiny", {"guesses": ["x"] * 7}, "7 guess(es) make 7, more than the population (6) they start"),
         ("quick", {"baselines": 3}, "baselines must be a list, got int"),
+        ("quick", {"baselines": ["relu", "gelu", "relu"]}, "baselines name 'relu' twice; each trains once"),
         ("quick", {"race_seeds": 1}, "race_seeds 1 races nothing"),  # quick races its top 5
     ],
 )

@@ -414,6 +414,9 @@ def test_sympy_latex_and_json_exports_read_back(tmp_path):
     resaved.write_text("\ufeff\n  " + json.dumps(record, indent=2), encoding="utf-8")
     loaded = load_activation(resaved)
     assert loaded.program.formula == "x/(1 + exp(-beta*x))" and float(loaded.params["beta"]) == 1.5
+    (tmp_path / "broken.json").write_text("formula: x\n")  # named a record: told as one, not as a Python file
+    with pytest.raises(ValueError, match="broken.json: not a readable JSON record"):
+        load_activation(tmp_path / "broken.json")
 
 
 def test_a_hostile_run_directory_cannot_write_code_into_an_exported_module():

@@ -132,6 +132,28 @@ def test_a_slow_monotone_approach_is_not_called_oscillating(formula, expected):
     assert {k: values[k] for k in expected} == expected
 
 
+@pytest.mark.parametrize(
+    "formula, where, expected",
+    [  # the adversary's: each was "C-infinity | symbolic", tan and x/(x - 1) Lipschitz, 1/x bounded below
+        ("tan(x)", "ImageSet", {"bounded above": False, "bounded below": False}),
+        ("1/x", "{0}", {"bounded below": None}),
+        ("x/(x - 1)", "{1}", {"bounded below": None, "limit at -inf": 1.0}),
+        ("log(x)", "Interval(-oo, 0)", {"limit at -inf": None, "limit at +inf": "inf"}),  # log's limit at -inf: none
+        ("x**x", "Interval.open(-oo, 0)", {"limit at -inf": None}),
+        ("tan(x/10)/(x**2 + 1)", "ImageSet", {"bounded above": None, "bounded below": None}),
+    ],
+)
+def test_a_pole_or_a_gap_in_the_domain_is_no_smooth_lipschitz_function(formula, where, expected):
+    found = activation_properties(formula, cost=False)
+    assert (
+        found["smoothness"]["value"] == "undefined or not continuous somewhere"
+        and where in found["smoothness"]["where"]
+    )
+    assert found["smoothness"]["how"] == "symbolic" and found["Lipschitz"]["value"] is False
+    assert {k: found[k]["value"] for k in expected} == expected
+    assert _values("x*tanh(log(1 + exp(x)))")["smoothness"] == "C-infinity"
+
+
 def test_the_lipschitz_constant_is_never_below_the_steepest_slope_seen():
     """x/(|x**2 - 4| + 1) has slope 9 at its kinks (x = 2): the wide grid's coarse steps miss it, the fine grid's
     [-10, 10] does not, and the constant is the larger."""

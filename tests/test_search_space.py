@@ -88,6 +88,17 @@ binary = ["add"]
             "limits",
             "no tree can satisfy them",
         ),
+        # the adversary's: a constant named as a primitive (DEAP's assert, then trees that did not parse back), a
+        # constant listed twice, a constant whose quotients no formula holds, core units that no limits admit
+        (GOOD + '[terminals]\nlearnable = ["gauss"]\n[learnable]\ngauss = 1.0', "learnable.gauss", "names a primitive"),
+        (GOOD + '[terminals]\nlearnable = ["beta", "beta"]\n[learnable]\nbeta = 1.0', "terminals.learnable", "twice"),
+        (GOOD + "[terminals]\nconstants = [1e-300]", "terminals.constants[0]", "magnitude from 1e-6 to 1e6"),
+        (
+            'name = "t"\nstructure = "core_units"\n[primitives]\nunary = ["tanh"]\nbinary = ["add"]\n'
+            "[limits]\nmax_depth = 1\nmax_nodes = 3\ninit_min_depth = 1\ninit_max_depth = 1",
+            "limits",
+            "no tree can satisfy them: a core-unit tree is 2, 4, 6 ... deep",
+        ),
     ],
 )
 def test_malformed_files_name_file_entry_and_problem(text, entry, problem):
@@ -111,6 +122,12 @@ def test_unknown_name_and_missing_file(tmp_path: Path):
         load_search_space(tmp_path / "missing.toml")
     with pytest.raises(SearchSpaceError, match="^'': no search space named; shipped ones are"):
         load_search_space("")  # it said ".: no such search-space file"
+
+
+def test_a_file_an_editor_saved_with_a_byte_order_mark_loads(tmp_path: Path):
+    path = tmp_path / "bom.toml"
+    path.write_text("\ufeff" + GOOD, encoding="utf-8")  # TOML itself has no BOM: "Invalid statement" at 1, 1
+    assert load_search_space(path).name == "t"
 
 
 def test_binary_and_oversized_files_are_refused(tmp_path: Path):
