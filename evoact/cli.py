@@ -848,6 +848,8 @@ def _params(pairs: tuple[str, ...]) -> dict[str, float]:
         name, sep, value = pair.partition("=")
         if not sep:
             _fail(f"--param {pair!r}: expected NAME=VALUE")
+        if name.strip() in out:
+            _fail(f"--param {pair!r}: {name.strip()} was given a value already; give each constant once")
         try:
             out[name.strip()] = check("param", float(value))
         except ValueError as exc:

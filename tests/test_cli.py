@@ -111,6 +111,10 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
         (["inspect"], "give either RUN [ID] or --expr FORMULA"),
         (["export", "--expr", "import os", "-o", "a.py"], "invalid formula: position 0: unknown name 'import'"),
         (["export", "--expr", "x*beta", "--param", "beta", "-o", "a.py"], "expected NAME=VALUE"),
+        (
+            ["export", "--expr", "x*beta", "--param", "beta=1", "--param", "beta=2", "-o", "a.py"],
+            "--param 'beta=2': beta was given a value already; give each constant once",
+        ),
         (["export", "runs/none", "3", "-o", "a.py"], "runs/none: no such run directory"),
         (["export", "--expr", "x", "--format", "pdf", "-o", "a.pdf"], "Invalid value for '--format'"),
         (["plot", "--expr", "x", "--range", "1", "0", "-o", "p.png"], "--range 1 0: the start must be below the end"),
