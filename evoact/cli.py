@@ -277,7 +277,9 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     # what is wrong with the space, the tasks, a guess or a warm start, before the run is announced
     config = with_guess_trees(with_warm_start(config))
     if own := [t for t in config.tasks if is_user_task(t)]:  # its module's top level runs now: say so, should it hang
-        click.echo(f"evoact: importing your task{'s' if len(own) > 1 else ''} {', '.join(own)} to check", err=True)
+        click.echo(
+            f"evoact: importing your task{'s' if len(own) > 1 else ''} {plain(', '.join(own))} to check", err=True
+        )
     check_search(config)
     run_dir = run_dir_for(config, runs_dir, name)
     RunStore.check_new(run_dir)  # before the run is announced

@@ -92,7 +92,7 @@ BOUNDS: dict[str, Bound] = {
     "seed": Bound(int, 0, MAX_SEED),
     "generations": Bound(int, 1, 10_000),
     "workers": Bound(int, 1, 100_000),
-    "timeout": Bound(float, 1, 7 * 24 * 3600, why="seconds a training may take"),
+    "timeout": Bound(float, 0, 7 * 24 * 3600, low_open=True),
     "gpus_per_job": Bound(float, 0, 64),
     "population": Bound(int, 1, 100_000),
     "offspring": Bound(int, 1, 100_000),
@@ -434,6 +434,8 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
             f"{', '.join(gates)}: a GLU task searches a gate (multiplied by V x), the other tasks an activation, with"
             " other baselines and held-out groups; search them apart (--suite glu, or the pointwise tasks)"
         )
+    if isinstance(chosen.get("timeout"), (int, float)) and 0 < chosen["timeout"] < 1:  # here: runs stored so open
+        raise ValueError(f"timeout must be at least 1 (seconds a training may take), got {chosen['timeout']!r}")
     if chosen.get("race_top") and chosen.get("race_seeds") == 1:  # here, not in BOUNDS: runs stored so still open
         raise ValueError("race_seeds 1 races nothing (every candidate trains on 1 seed): give 2 or more, or race_top 0")
 

@@ -175,8 +175,8 @@ def confirm_run(
             named = ", ".join(f"#{row.id} (a variant of #{head})" for row, head in passed[:5])
             more = f" and {len(passed) - 5} more" if len(passed) > 5 else ""
             notes.append(
-                f"passed over {named}{more}: each only rescales a better-ranked candidate (evoact show nests it"
-                " there); --also FORMULA confirms one anyway"
+                f"passed over {named}{more}: each only rescales or shifts a better-ranked candidate (evoact show"
+                " nests it there); --also FORMULA confirms one anyway"
             )
         entries = _entries(store, best, extra, baselines, params, plain)
         seed_list = fresh_seeds(seeds, config.seed)

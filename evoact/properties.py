@@ -159,7 +159,7 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     kinked = fixed.has(*_KINKS)
     symbolic = _SymPyBudget(_SYMBOLIC_SECONDS)
     # a pole or a gap in the domain (tan, 1/x, sqrt): where SymPy cannot tell, a NaN on [-10, 10] shows one
-    found = symbolic(gaps, fixed, X) if not kinked else None
+    found = symbolic(gaps, fixed, X)
     gap, undefined_below, undefined_above = found if found is not None else (None, False, False)
     undefined_seen = bool(np.isnan(values_at(fixed, _FINE, {})).any())
     broken = (gap or None) if gap is not None else "NaN seen on [-10, 10]" if undefined_seen else None

@@ -57,7 +57,7 @@ from evoact.summaries import (
     Verdict,
     confirmed_verdict,
 )
-from evoact.tasks import TASKS, task_family
+from evoact.tasks import TASKS, is_user_task, task_family
 
 
 def _count(top: Any) -> int:
@@ -398,10 +398,10 @@ class RunReader:
         }
 
     def _grouped(self, ranked: list[Candidate], top: int) -> tuple[RankedCandidate, ...]:
-        """The ranking's first ``top`` rows; a function that only rescales a better-ranked one (a constant output
-        factor, sign included, and in a pointwise run an added constant) is marked as that one's variant
-        (``variant_of``, ``factor``, ``shift``): the same idea twice. A baseline is never a variant: it keeps its own
-        row."""
+        """The ranking's first ``top`` rows; a function that only rescales or shifts a better-ranked one (a constant
+        output factor, sign included, and in a built-in pointwise run an added constant) is marked as that one's
+        variant (``variant_of``, ``factor``, ``shift``): the same idea twice. A baseline is never a variant: it keeps
+        its own row."""
         races = self._races_of(ranked[:top])
         return tuple(
             RankedCandidate(row, rank, head, factor, shift, self.task_means(row, races[row.id]))
@@ -413,9 +413,11 @@ class RunReader:
     ) -> Iterator[tuple[int, Candidate, int | None, float | None, float | None]]:
         """Each of ``ranked`` with its rank and, where it is ``factor`` times a better-ranked function (sign included)
         plus ``shift``, that one's id, the factor and the shift; a baseline is never a variant. An added constant makes
-        a variant only where the function is a layer's activation, whose next layer's bias absorbs it, not where it is
-        a GLU gate (a gate shifted adds a linear path). ``races``: raced seeds already read, by id."""
-        shifted = task_family(self.config.tasks) == "pointwise"
+        a variant only where the function is a built-in network's activation, whose next layer's bias absorbs it, not
+        where it is a GLU gate (a gate shifted adds a linear path) or a user's network's (where the bias follows is
+        not known). ``races``: raced seeds already read, by id."""
+        tasks = self.config.tasks  # where a layer's bias follows is known of the built-in networks only
+        shifted = task_family(tasks) == "pointwise" and not any(is_user_task(t) for t in tasks)
         heads: dict[str, tuple[int, np.ndarray]] = {}
         for rank, row in enumerate(ranked, 1):
             try:
@@ -437,10 +439,10 @@ class RunReader:
             yield rank, row, None, None, None
 
     def distinct(self, top: int) -> tuple[list[Candidate], list[tuple[Candidate, int]]]:
-        """The best ``top`` evolved candidates, passing over each that only rescales a better-ranked evolved one (what
-        ``show`` lists as its variant): what ``confirm --top`` trains, so that N slots hold N ideas; and those passed
-        over on the way, each with the candidate it rescales. A variant of a baseline is kept (the run's best may be
-        one: the verdict reads its confirmation)."""
+        """The best ``top`` evolved candidates, passing over each that only rescales or shifts a better-ranked evolved
+        one (what ``show`` lists as its variant): what ``confirm --top`` trains, so that N slots hold N ideas; and
+        those passed over on the way, each with the candidate it varies. A variant of a baseline is kept (the run's
+        best may be one: the verdict reads its confirmation)."""
         chosen: list[Candidate] = []
         passed: list[tuple[Candidate, int]] = []
         baselines: set[int] = set()

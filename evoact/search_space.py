@@ -142,8 +142,8 @@ def parse_search_space(text: str, source: str = "<string>", stored: bool = False
     for key, value in data.get("learnable", {}).items():
         if problem := constant_name_problem(key):
             raise fail(f"learnable.{key}", problem)
-        if key in PRIMITIVES:  # a tree names its leaves and its primitives alike
-            raise fail(f"learnable.{key}", f"{key!r} names a primitive; a constant needs a name of its own")
+        if key in unary + binary and not stored:  # a tree names its leaves and its primitives alike
+            raise fail(f"learnable.{key}", f"{key!r} names a primitive of the space; give the constant another name")
         learnable[key] = _number(value, f"learnable.{key}", fail)
     for name in unary + binary:
         for constant in PRIMITIVES[name].constants:
@@ -160,13 +160,13 @@ def parse_search_space(text: str, source: str = "<string>", stored: bool = False
     constants = tuple(
         _number(v, f"terminals.constants[{i}]", fail) for i, v in enumerate(terminals.get("constants", []))
     )
-    for i, value in enumerate(constants):
+    for i, value in enumerate(constants if not stored else ()):
         if 0 < abs(value) < 1e-6:  # its quotients and powers would be numbers no formula can hold (past 1e30)
             raise fail(f"terminals.constants[{i}]", f"must be 0 or of magnitude from 1e-6 to 1e6, got {value:g}")
     if len(set(constants)) != len(constants):
         raise fail("terminals.constants", "lists a number twice")
     learn_terms = tuple(terminals.get("learnable", []))
-    if len(set(learn_terms)) != len(learn_terms):
+    if len(set(learn_terms)) != len(learn_terms) and not stored:
         raise fail("terminals.learnable", "lists a constant twice")
     for i, name in enumerate(learn_terms):
         if not isinstance(name, str) or name not in learnable:
@@ -191,15 +191,12 @@ def parse_search_space(text: str, source: str = "<string>", stored: bool = False
             f" {fewest} nodes, more than max_nodes = {limits.max_nodes}",
         )
 
-    if structure == "core_units":  # a unit b(u(.), u(.)) is 2 deep, 5 nodes; each nested one adds 2 deep, 4 nodes
-        depth = max(2, limits.init_min_depth + limits.init_min_depth % 2)
-        if depth > limits.init_max_depth or 2 * depth + 1 > limits.max_nodes:
-            raise fail(
-                "limits",
-                f"no tree can satisfy them: a core-unit tree is 2, 4, 6 ... deep (at depth 2k, at least 4k + 1 nodes),"
-                f" and its first trees are {limits.init_min_depth} to {limits.init_max_depth} deep with at most"
-                f" {limits.max_nodes} node{'' if limits.max_nodes == 1 else 's'}",
-            )
+    if structure == "core_units" and (limits.max_depth < 2 or limits.max_nodes < 5) and not stored:
+        raise fail(  # the first trees grow to a unit's depth whatever their initial depths say
+            "limits",
+            f"no tree can satisfy them: a core unit b(u(.), u(.)) is 2 deep with 5 nodes, and max_depth ="
+            f" {limits.max_depth}, max_nodes = {limits.max_nodes}",
+        )
 
     seeds = data.get("seeds", [])
     for i, seed in enumerate(seeds):

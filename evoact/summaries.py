@@ -404,7 +404,8 @@ def confirmed_verdict(result: TaskConfirmation, row: ConfirmationRow) -> Confirm
 
 @dataclass(frozen=True)
 class RankedCandidate(_Summary):
-    """A row of the ranking: the candidate, its rank, and the better-ranked function it only rescales, if any."""
+    """A row of the ranking: the candidate, its rank, and the better-ranked function it only rescales or shifts, if
+    any."""
 
     candidate: Candidate
     rank: int

@@ -39,13 +39,24 @@ def limit(expr: sp.Expr, x: sp.Symbol, to: sp.Expr) -> float | str | None:
 
 
 def gaps(expr: sp.Expr, x: sp.Symbol) -> tuple[str, bool, bool]:
-    """Where on the real line ``expr`` is undefined or not continuous, as SymPy writes the set ("" where nowhere), and
-    whether that holds all of x below -1e6 and all above 1e6 (a limit there means nothing); SymPy's
-    ``NotImplementedError`` where it cannot tell (erf, for one)."""
+    """Where on the real line ``expr`` is undefined or not continuous, as SymPy writes the set ("" where nowhere; a
+    point whose two one-sided limits agree, as sin(x)/x's 0, is not counted: the function has its value there), and
+    whether that holds all of x below -1e6 and all above 1e6 (a limit there means nothing); ``NotImplementedError``
+    where SymPy cannot tell (erf, for one, or a denominator whose roots it leaves complex and unsimplified)."""
     from sympy.calculus.util import continuous_domain
 
     missing = sp.Complement(sp.S.Reals, continuous_domain(expr, x, sp.S.Reals))
+    if missing.has(sp.I):
+        raise NotImplementedError("a set SymPy left holding complex numbers")
+    if isinstance(missing, sp.FiniteSet):
+        missing = sp.FiniteSet(*(point for point in missing if not _removable(expr, x, point)))
     if missing == sp.S.EmptySet:
         return "", False, False
     far = [sp.Interval(-sp.oo, -(10**6)).is_subset(missing), sp.Interval(10**6, sp.oo).is_subset(missing)]
     return str(missing), far[0] is True, far[1] is True
+
+
+def _removable(expr: sp.Expr, x: sp.Symbol, point: sp.Expr) -> bool:
+    """Whether ``expr``'s one-sided limits at ``point`` are one finite number."""
+    left, right = sp.limit(expr, x, point, "-"), sp.limit(expr, x, point, "+")
+    return bool(left.is_finite and left == right)

@@ -348,6 +348,7 @@ def test_a_network_scripted_in_place_still_pickles_as_its_compiled_modules():
         assert type(back[1]) is CompiledActivation and back[1].mode == "autograd"
         assert float(back[1].params["beta"]) == pytest.approx(1.3)
         torch.testing.assert_close(back(x), scripted(x))
+    assert copy.deepcopy(net.eval())[1].training is False  # as the twin is now, not as it was when scripted
 
 
 def test_scripting_networks_of_compiled_modules_is_reliable():

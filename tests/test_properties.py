@@ -151,7 +151,10 @@ def test_a_pole_or_a_gap_in_the_domain_is_no_smooth_lipschitz_function(formula, 
     )
     assert found["smoothness"]["how"] == "symbolic" and found["Lipschitz"]["value"] is False
     assert {k: found[k]["value"] for k in expected} == expected
-    assert _values("x*tanh(log(1 + exp(x)))")["smoothness"] == "C-infinity"
+    for smooth in ("x*tanh(log(1 + exp(x)))", "sin(x)/x", "x/(exp(x) - 1)", "1/(2 + x**3 + x**4)"):  # no real pole
+        values = _values(smooth)  # (0/0 at a point whose one-sided limits agree; a denominator's complex roots)
+        assert values["smoothness"] == "C-infinity" and values["Lipschitz"] is True, smooth
+    assert _values("Max(0, 1/x)")["smoothness"] == "undefined or not continuous somewhere"  # a kink beside the pole
 
 
 def test_the_lipschitz_constant_is_never_below_the_steepest_slope_seen():

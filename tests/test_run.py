@@ -290,6 +290,14 @@ def test_functions_that_only_rescale_or_shift_a_better_one_are_its_variants(tmp_
     assert marks["x/(2*(1 + exp(-x)))"] == (None, None, None) and "baseline half-silu" in shown
 
 
+def test_an_odd_function_rescaled_or_shifted_is_a_variant(tmp_path):
+    """Centred, an odd function's values held rounding's leftovers at 0, which hashed apart: 3*tanh(x) was no
+    variant of tanh(x) (the diff review's find)."""
+    marks = _ranked(tmp_path, "mnist1d-cnn", (("tanh(x)", 0.9), ("3*tanh(x)", 0.89), ("tanh(x) + 1", 0.88)))
+    assert marks["3*tanh(x)"] == (1, pytest.approx(3.0), pytest.approx(0.0, abs=1e-9))
+    assert marks["tanh(x) + 1"] == (1, pytest.approx(1.0), pytest.approx(1.0))
+
+
 def test_a_gate_shifted_is_no_variant(tmp_path):
     """As a GLU gate, `f + c` adds a linear path to the block: another idea (a factor is still a variant)."""
     marks = _ranked(

@@ -90,14 +90,18 @@ binary = ["add"]
         ),
         # the adversary's: a constant named as a primitive (DEAP's assert, then trees that did not parse back), a
         # constant listed twice, a constant whose quotients no formula holds, core units that no limits admit
-        (GOOD + '[terminals]\nlearnable = ["gauss"]\n[learnable]\ngauss = 1.0', "learnable.gauss", "names a primitive"),
+        (
+            'name = "t"\n[primitives]\nunary = ["gauss"]\n[terminals]\nlearnable = ["gauss"]\n[learnable]\ngauss = 1.0',
+            "learnable.gauss",
+            "names a primitive of the space",
+        ),
         (GOOD + '[terminals]\nlearnable = ["beta", "beta"]\n[learnable]\nbeta = 1.0', "terminals.learnable", "twice"),
         (GOOD + "[terminals]\nconstants = [1e-300]", "terminals.constants[0]", "magnitude from 1e-6 to 1e6"),
         (
             'name = "t"\nstructure = "core_units"\n[primitives]\nunary = ["tanh"]\nbinary = ["add"]\n'
             "[limits]\nmax_depth = 1\nmax_nodes = 3\ninit_min_depth = 1\ninit_max_depth = 1",
             "limits",
-            "no tree can satisfy them: a core-unit tree is 2, 4, 6 ... deep",
+            "no tree can satisfy them: a core unit b(u(.), u(.)) is 2 deep with 5 nodes",
         ),
     ],
 )
@@ -165,6 +169,23 @@ def test_evoact_load_search_space_checks_a_files_seeds_as_a_search_does(tmp_path
         evoact.load_search_space(path)
     path.write_text('seeds = ["add(x, tanh(x))"]' + GOOD)
     assert list(evoact.load_search_space(path).seeds) == ["add(x, tanh(x))"]
+
+
+def test_a_run_made_before_a_check_still_reads_its_space():
+    """The checks added since are for new spaces: a run's stored copy reads as it was accepted then."""
+    for text in (
+        'name = "t"\n[primitives]\nunary = ["gauss"]\n[terminals]\nlearnable = ["gauss"]\n[learnable]\ngauss = 1.0',
+        GOOD + "[terminals]\nconstants = [1e-7]",
+        'name = "t"\nstructure = "core_units"\n[primitives]\nunary = ["tanh"]\nbinary = ["add"]\n[limits]\n'
+        "max_depth = 1\nmax_nodes = 3\ninit_min_depth = 1\ninit_max_depth = 1",
+    ):
+        with pytest.raises(SearchSpaceError):
+            parse_search_space(text, "s.toml")
+        assert parse_search_space(text, "config.json", stored=True).name == "t"
+    spare = 'name = "t"\n[primitives]\nunary = ["tanh"]\n[terminals]\nlearnable = ["gauss"]\n[learnable]\ngauss = 1.0'
+    assert parse_search_space(spare, "s.toml").learnable == {"gauss": 1.0}  # a primitive the space lacks: no clash
+    units = 'name = "t"\nstructure = "core_units"\n[primitives]\nunary = ["tanh"]\nbinary = ["add"]\n[limits]\n'
+    assert parse_search_space(units + "max_depth = 2\nmax_nodes = 5\ninit_min_depth = 1\ninit_max_depth = 1", "s")
 
 
 def test_a_run_made_before_names_were_checked_still_reads_its_space():

@@ -304,7 +304,7 @@ class CompiledActivation(nn.Module):
         twin.__dict__["_scripted_from"] = (self,)
         # torch puts the twin in this module's place in the eager network too (pytorch#131022), where pickle,
         # deepcopy and torch.save(model) could not name its class (made in this process): they take this module.
-        twin.__dict__["__reduce_ex__"] = lambda protocol: (_itself, (self,))
+        twin.__dict__["__reduce_ex__"] = lambda protocol: (_itself, (self.train(twin.training),))  # as it is now
         return twin.train(self.training)
 
     def extra_repr(self) -> str:

@@ -41,5 +41,6 @@ def scale_free_fingerprint(values: np.ndarray, bits: int = 10, shifted: bool = F
     if scale == 0.0 or not np.isfinite(scale):
         return None
     unit = values / scale
+    unit[np.abs(unit) < 1e-9] = 0.0  # rounding's leftovers (an odd function's mean, centred away) hash as 0 does
     first = np.flatnonzero(np.abs(unit) > 1e-3)
     return fingerprint(unit * np.sign(unit[first[0]]), np.zeros_like(unit), bits)
