@@ -72,6 +72,12 @@ def test_bad_settings_are_named(budget, settings, message):
         make_config(budget, **settings)
 
 
+def test_a_stored_run_with_a_timeout_under_a_second_still_reads():
+    """The minimum is a new run's (make_config's), as race_seeds 1's refusal is: a stored config keeps opening."""
+    data = make_config("tiny").to_dict()
+    assert SearchConfig.from_dict({**data, "timeout": 0.5}).timeout == 0.5
+
+
 _FIELDS = {f.name for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig) for f in fields(cls)}
 
 
