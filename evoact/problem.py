@@ -66,7 +66,11 @@ class Problem:
         self._rows: dict[int, Candidate] = {}  # every candidate of this session, as last stored
         self._finished: list[Candidate] = []  # proposals that got an outcome since the last ``collect``
         self.racing = Racing(store, config, self.cache, self._rows, self._fitness, self.params_of, self.hooks.raced)
-        self.surrogate = SurrogateStage.of(store, config, dict(self.params), self.cache, self.family, metrics)
+        self.surrogate = (
+            SurrogateStage(store, config, dict(self.params), self.cache, self.family, metrics)
+            if SurrogateStage.asked(config)
+            else None
+        )
 
     # --- what the algorithm may propose ----------------------------------------------------
     @staticmethod

@@ -29,7 +29,8 @@ class Split:
 
 
 class SurrogateStage:
-    """The surrogate stage of one run (not for Pareto selection, whose fitness is no one number: ``of`` gives none)."""
+    """The surrogate stage of one run; it learns from the shared cache's results under ``family`` (the run's protocol
+    with any training seed)."""
 
     def __init__(
         self,
@@ -53,23 +54,13 @@ class SurrogateStage:
         )
         self._generation: int | None = None  # the generation the surrogate was last fitted for
 
-    @classmethod
-    def of(
-        cls,
-        store: RunStore,
-        config: SearchConfig,
-        params: dict[str, float],
-        cache: FitnessCache | None,
-        family: str,
-        metrics: dict[str, str],
-    ) -> SurrogateStage | None:
-        """The run's stage, where its config asks for one (and the cascade runs), else None; it learns from the
-        cache's results under ``family`` (the run's protocol with any training seed)."""
+    @staticmethod
+    def asked(config: SearchConfig) -> bool:
+        """Whether a run of ``config`` has the stage: asked for, with the cascade on, and a fitness that is one number
+        (not Pareto selection's)."""
         screening = config.screening
-        asked = screening.surrogate > 0 or screening.selecting
-        if not (screening.active and asked) or config.selection == "pareto":
-            return None
-        return cls(store, config, params, cache, family, metrics)
+        wanted = screening.surrogate > 0 or screening.selecting
+        return screening.active and wanted and config.selection != "pareto"
 
     def _table_prior(self) -> list[Example]:
         """The shipped benchmark table on this run's tasks, at the schedule nearest the run's, where it is scored as
