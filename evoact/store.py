@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -143,23 +144,31 @@ def _immutable(path: Path) -> str:
     was closed cleanly (no write-ahead log left) and that no process writes now: SQLite would otherwise need to create
     its shared-memory file there. A run with a log left, or a writer, is read as usual, which needs that file to exist
     already."""
-    wal = path / f"{DB_FILE}-wal"
-    closed = not wal.exists() or wal.stat().st_size == 0
-    return "&immutable=1" if closed and not os.access(path, os.W_OK) and not writer_active(path) else ""
+    if os.access(path, os.W_OK) or writer_active(path):
+        return ""
+    return "&immutable=1" if _log_bytes(path) == 0 else ""
 
 
 def _unopenable(path: Path) -> bool:
     """A run SQLite cannot open where it lies: a folder this process cannot write, holding the log of a database not
     closed cleanly (a copy of a killed run on a read-only mount) but not the shared-memory file that reading the log
     needs, which SQLite would have to create there."""
-    wal = path / f"{DB_FILE}-wal"
     return (
-        wal.is_file()
-        and wal.stat().st_size > 0
+        not os.access(path, os.W_OK)
+        and _log_bytes(path) > 0
         and not (path / f"{DB_FILE}-shm").exists()
-        and not os.access(path, os.W_OK)
         and not writer_active(path)
     )
+
+
+def _log_bytes(path: Path) -> int:
+    """The size of the run's write-ahead log: 0 where it has none, or none is left by the time it is looked at (a
+    writer closing the database removes it at any moment)."""
+    try:
+        info = (path / f"{DB_FILE}-wal").stat()
+    except OSError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
 
 def _snapshot(path: Path) -> sqlite3.Connection:
