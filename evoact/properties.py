@@ -156,14 +156,13 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     values = constant_values(expr, params)
     fixed = expr.subs({symbol(n): sp.Integer(int(v)) if v.is_integer() else sp.Float(v) for n, v in values.items()})
     slope = derivatives(fixed)[0]
-    kinked = fixed.has(*_KINKS)
+    kinked = fixed.has(*_KINKS)  # SymPy's limits crash on Max/Min: such a function's are estimated
     symbolic = _SymPyBudget(_SYMBOLIC_SECONDS)
-    # a pole or a gap in the domain (tan, 1/x, sqrt): where SymPy cannot tell, a NaN on [-10, 10] shows one
+    f_fine = values_at(fixed, _FINE, {})
+    # a pole or a gap in the domain (tan, 1/x, sqrt) in words, or "": where SymPy cannot tell, a NaN on [-10, 10]
     found = symbolic(gaps, fixed, X)
     gap, undefined_below, undefined_above = found if found is not None else (None, False, False)
-    undefined_seen = bool(np.isnan(values_at(fixed, _FINE, {})).any())
-    broken = (gap or None) if gap is not None else "NaN seen on [-10, 10]" if undefined_seen else None
-    smooth_everywhere = not kinked  # for SymPy's own steps: its limits crash on Max/Min
+    broken = gap if gap is not None else "NaN seen on [-10, 10]" if np.isnan(f_fine).any() else ""
     out: dict[str, dict[str, Any]] = {}
 
     def put(name: str, value: Any, how: str, **detail: Any) -> None:
@@ -178,10 +177,10 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
 
     h = 1e-6
     below, zero, above = f(np.array([-h, 0.0, h]))
-    at_zero = symbolic(value_at, fixed, X, 0) if smooth_everywhere else None
+    at_zero = symbolic(value_at, fixed, X, 0) if not kinked else None
     put("f(0)", at_zero, "symbolic") if isinstance(at_zero, float) else put("f(0)", float(zero), "numeric")
     left, right = (zero - below) / h, (above - zero) / h
-    slope_zero = symbolic(slope_at, fixed, X, 0) if smooth_everywhere else None
+    slope_zero = symbolic(slope_at, fixed, X, 0) if not kinked else None
     if isinstance(slope_zero, float):
         put("f'(0)", slope_zero, "symbolic")
     elif abs(left - right) > 1e-3 * max(1.0, abs(left), abs(right)):
@@ -193,7 +192,7 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
         ("limit at -inf", -sp.oo, -1.0, undefined_below),
         ("limit at +inf", sp.oo, 1.0, undefined_above),
     ):
-        exact = symbolic(limit, fixed, X, to) if smooth_everywhere and not undefined else None
+        exact = symbolic(limit, fixed, X, to) if not kinked and not undefined else None
         if undefined:
             put(name, None, "symbolic", note="undefined there")
         elif exact is not None:
@@ -208,9 +207,11 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     wide = np.concatenate([np.linspace(-1e3, 1e3, 200_001), probes])
     y = f(wide)
     limits = (out["limit at -inf"], out["limit at +inf"])
-    how = "symbolic" if all(lim["how"] == "symbolic" for lim in limits) and smooth_everywhere else "numeric"
-    for name, infinity, seen in (("bounded above", "inf", {"sup_seen": np.nanmax(y)}), ("bounded below", "-inf", {})):
-        seen = seen or {"inf_seen": np.nanmin(y)}
+    how = "symbolic" if all(lim["how"] == "symbolic" for lim in limits) and not kinked else "numeric"
+    for name, infinity, seen in (
+        ("bounded above", "inf", {"sup_seen": np.nanmax(y)}),
+        ("bounded below", "-inf", {"inf_seen": np.nanmin(y)}),
+    ):
         if np.any(y == float(infinity)):
             put(name, False, how, **seen)
         elif broken and _bounded(limits, infinity) is not False:  # the limits say nothing of a pole's side
@@ -218,7 +219,7 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
         else:
             put(name, _bounded(limits, infinity), how, **seen)
 
-    f_fine, d_fine, d_wide = f(_FINE), df(_FINE), df(wide)
+    d_fine, d_wide = df(_FINE), df(wide)
     steps = np.diff(f_fine)  # steps catch jumps the derivative misses
     steps = steps[~np.isnan(steps)]  # inf - inf: an overflowing function's steps say nothing there
     finite = np.abs(d_wide[np.isfinite(d_wide)])

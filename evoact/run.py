@@ -577,18 +577,8 @@ def list_runs(folder: str | Path) -> tuple[list[tuple[RunReader, RunOverview]], 
         try:
             run = read_run(path)
             listed.append((run, run.overview()))
-        except (
-            RunStoreError,
-            SearchSpaceError,
-            RecordError,
-            sqlite3.DatabaseError,
-            ValueError,
-            TypeError,
-            KeyError,
-            AttributeError,
-            OverflowError,
-            OSError,
-        ) as exc:  # fmt: skip  (OSError: a run removed while listed)
+        except (RunStoreError, SearchSpaceError, RecordError, sqlite3.DatabaseError, ValueError, TypeError, KeyError,
+                AttributeError, OverflowError, OSError) as exc:  # fmt: skip
             if run is not None:
                 run.close()
             unreadable.append(f"{name}: {' '.join(str(exc).split())[:200]}")

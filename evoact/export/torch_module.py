@@ -102,10 +102,9 @@ def read_exported(path: str | Path) -> tuple[str, dict[str, float]]:
     path = Path(path)
     if path.is_file() and path.stat().st_size <= MAX_MODULE_BYTES:  # a larger one is refused as no export, unread
         with path.open("rb") as file:  # a record saved again may start with a byte-order mark or white space
-            if path.suffix.lower() == ".json" or file.read(4096).decode("utf-8", "replace").lstrip(
-                "\ufeff \t\r\n"
-            ).startswith("{"):
-                return read_json_record(path)
+            head = file.read(4096).decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+        if path.suffix.lower() == ".json" or head.startswith("{"):
+            return read_json_record(path)
     return read_torch_module(path)
 
 
