@@ -13,12 +13,12 @@ import numpy as np
 import sympy as sp
 import torch
 from torch import nn
-from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from evoact.compiler import cuda
+from evoact.compiler.backward import autograd_function, plain_backward
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import Program, lower, lower_many
-from evoact.compiler.standalone import DIFFERENCE_STEP, standalone_module
+from evoact.compiler.standalone import standalone_module
 from evoact.formula import (
     DEFAULT_CONSTANT,
     FormulaError,
@@ -88,101 +88,20 @@ def _compiled(
 def _function(forward: Program, backward: Program, mode: str) -> type[torch.autograd.Function]:
     names = forward.params
 
-    def fwd(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+    def value(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
         return run_program(forward, x, dict(zip(names, params)))[0]
 
-    def bwd(x: torch.Tensor, grad: torch.Tensor, keep: bool, *params: torch.Tensor) -> list[torch.Tensor]:
-        slopes = run_program(backward, x, dict(zip(names, params)))
-        if keep:  # NaN kept, for the caller to mend (``_mended``)
-            return _gradients(grad, slopes)
-        # 0/0 at a measure-zero point (e.g. sin(x)/x at 0) must not poison the gradient where the forward is finite.
-        return _gradients(grad, [_finite(s, x) for s in slopes])
+    def slopes(x: torch.Tensor, *params: torch.Tensor) -> list[torch.Tensor]:
+        return run_program(backward, x, dict(zip(names, params)))
 
-    def mended(x: torch.Tensor, grad: torch.Tensor, *params: torch.Tensor) -> list[torch.Tensor]:
-        values = dict(zip(names, params))
-        slopes = run_program(backward, x, values)
-        if torch.is_grad_enabled():  # differentiated again (create_graph)
-            slopes = [_cut(backward, k, s, x, values) for k, s in enumerate(slopes)]
-        slopes = [_mended(s, k, forward, x, values) for k, s in enumerate(slopes)]
-        return _gradients(grad, [_finite(s, x) for s in slopes])
-
+    fwd, bwd = value, plain_backward(slopes)
     tag = hashlib.sha256(forward.formula.encode()).hexdigest()[:12]
     if mode == "fused":
         fwd, bwd = (torch.compile(_own_code(f, tag)) for f in (fwd, bwd))  # shapes specialise first: fastest code
     elif mode == "jit" and len(names) <= cuda.MAX_PARAMS:
         gpu_fwd, gpu_bwd = cuda.kernels(forward, backward, tag)
         fwd, bwd = _on_cuda(gpu_fwd, fwd), _on_cuda(lambda x, grad, keep, *params: gpu_bwd(x, grad, *params), bwd)
-    return _make_function(fwd, bwd, mended, forward.formula)
-
-
-def _can_mend(x: torch.Tensor) -> bool:
-    """Whether a backward may look for NaN slopes to mend: on the CPU, with values to look at. On a GPU looking would
-    wait on it, a graph torch.compile traces cannot branch on it, and under a dispatch mode (fake tensors, make_fx)
-    there are no values: there NaN slopes count as 0."""
-    return x.device.type == "cpu" and not torch.compiler.is_compiling() and _get_current_dispatch_mode() is None
-
-
-def _finite(slope: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``slope`` with NaN as 0 and infinities as float's largest, except at a NaN input: there as computed, as
-    autograd gives it (NaN where the slope depends on the input, so a NaN reaching the activation shows in the
-    gradients it touches; a constant's slope that does not, such as ``beta``'s in ``sin(x)/x + beta``, as it is)."""
-    return torch.where(torch.isnan(x), slope, torch.nan_to_num(slope, nan=0.0))
-
-
-def _gradients(grad: torch.Tensor, slopes: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The input's gradient, then each constant's (summed over the elements)."""
-    grads = [grad * s for s in slopes]
-    return [grads[0], *[g.sum() for g in grads[1:]]]
-
-
-def _cut(
-    backward: Program, k: int, slope: torch.Tensor, x: torch.Tensor, params: dict[str, torch.Tensor]
-) -> torch.Tensor:
-    """The ``k``-th slope again, from ``x`` and the constants detached where it is NaN, for a backward that is
-    differentiated again (``create_graph``): there ``_mended`` gives it, with its own slope, and the ops' NaN (inf*0)
-    must not reach the second derivatives through the zeros autograd sends back to them. Elsewhere, and in the other
-    slopes, the ops' graph stays."""
-    if any(p.numel() != 1 for p in params.values()):
-        return slope
-    bad = torch.isnan(torch.broadcast_tensors(slope.detach(), x)[0]) & ~torch.isnan(x.detach())
-    if not bad.any():
-        return slope
-    cut = {n: torch.where(bad, p.detach(), p) for n, p in params.items()}
-    return run_program(backward, torch.where(bad, x.detach(), x), cut)[k]
-
-
-def _mended(
-    slope: torch.Tensor, k: int, forward: Program, x: torch.Tensor, params: dict[str, torch.Tensor]
-) -> torch.Tensor:
-    """``slope`` (of the input for ``k`` = 0, else of the ``k``-th constant) with each NaN replaced by a central
-    difference of the forward in float64, where that is finite (else 0, as ``nan_to_num`` makes it). The symbolic
-    derivative gives NaN where a factor overflows against one that underflows (x*tanh(exp(x)) above x = 88 in
-    float32: exp(x)*(1 - tanh(...)**2) is inf*0), or at 0/0 (sin(x)/x at 0); the difference gives the slope the function
-    has there. Where autograd records (``create_graph``), the difference keeps the graph of ``x`` and the constants:
-    differentiated again, it gives a difference of the slope, the second derivative."""
-    if not torch.isnan(slope).any() or any(p.numel() != 1 for p in params.values()):
-        return slope
-    slope, x = torch.broadcast_tensors(slope, x)
-    bad = torch.isnan(slope.detach()) & ~torch.isnan(x.detach())  # a NaN input's slope stays NaN
-    if not bad.any():
-        return slope
-    slope = slope.clone()
-    at = x[bad].double()
-    wide = {n: p.double().reshape(()) for n, p in params.items()}
-
-    def value(point: torch.Tensor, values: dict[str, torch.Tensor]) -> torch.Tensor:
-        return run_program(forward, point, values)[0]
-
-    if k == 0:
-        step = DIFFERENCE_STEP * at.detach().abs().clamp(min=1.0)
-        difference = (value(at + step, wide) - value(at - step, wide)) / (2 * step)
-    else:
-        name = forward.params[k - 1]
-        step = DIFFERENCE_STEP * wide[name].detach().abs().clamp(min=1.0)
-        up, down = {**wide, name: wide[name] + step}, {**wide, name: wide[name] - step}
-        difference = (value(at, up) - value(at, down)) / (2 * step)
-    slope[bad] = torch.where(torch.isfinite(difference), difference, 0.0).to(slope.dtype)
-    return slope
+    return autograd_function(fwd, bwd, value, slopes, forward.formula)
 
 
 def _on_cuda(kernel: Callable, elsewhere: Callable) -> Callable:
@@ -202,28 +121,6 @@ def _own_code(fn: Callable, tag: str) -> Callable:
     one would evict each other (and fall back to eager after its recompile limit)."""
     code = fn.__code__.replace(co_name=f"{fn.__name__}_{tag}", co_qualname=f"{fn.__qualname__}_{tag}")
     return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
-
-
-def _make_function(fwd: Callable, bwd: Callable, mended: Callable, formula: str) -> type[torch.autograd.Function]:
-    class SymbolicActivation(torch.autograd.Function):
-        """Forward from the program; backward from the symbolic derivative, using only the saved input."""
-
-        @staticmethod
-        def forward(ctx, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-            ctx.save_for_backward(x, *params)
-            return fwd(x, *params)
-
-        @staticmethod
-        def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-            x, *params = ctx.saved_tensors
-            keep = _can_mend(x)
-            grads = bwd(x, grad.contiguous(), keep, *params)
-            if keep and bool(torch.isnan(torch.stack([g.sum() for g in grads])).any()):  # a slope to mend (or grad's)
-                grads = mended(x, grad.contiguous(), *params)
-            return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_input_grad))
-
-    SymbolicActivation.__qualname__ = f"SymbolicActivation[{formula}]"
-    return SymbolicActivation
 
 
 def _direct(program: Program) -> Callable[[torch.Tensor], torch.Tensor] | None:

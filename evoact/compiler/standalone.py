@@ -18,6 +18,7 @@ import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from evoact.compiler import backward
 from evoact.compiler.derivative import derivatives
 from evoact.compiler.lowering import CompileError, Program, lower, lower_many
 from evoact.formula import DEFAULT_CONSTANT, check_learned, check_params, parse
@@ -47,9 +48,17 @@ def program_source(program: Program, dialect: str = "torch", calls: Mapping[str,
     return lines + [f"return {', '.join(program.outputs)}"]
 
 
-#: A central difference's step where a symbolic slope is NaN, relative to the point's size: the cube root of
-#: float64's machine epsilon (the compiled module's ``_mended`` and the exported file's ``_mended_backward``).
-DIFFERENCE_STEP = 6.06e-6
+#: The compiled module's backward, as the exported file holds it.
+_BACKWARD_SOURCE = f"DIFFERENCE_STEP = {backward.DIFFERENCE_STEP!r}\n\n\n" + "\n\n".join(
+    inspect.getsource(f)
+    for f in (
+        backward._finite,
+        backward._gradients,
+        backward.plain_backward,
+        backward._mended_backward,
+        backward.autograd_function,
+    )
+)
 
 _TEMPLATE = '''"""Activation function exported by evoact.
 
@@ -92,87 +101,17 @@ def _slopes(x, *params):
     return [slopes] if isinstance(slopes, torch.Tensor) else list(slopes)
 
 
-def _finite(slope, x):
-    # NaN slopes as 0 (0/0 at a point, as sin(x)/x's at 0), except at a NaN input: as computed there, as autograd has
-    return torch.where(torch.isnan(x), slope, torch.nan_to_num(slope, nan=0.0))
+{backward_source}
 
-
-def _gradients(grad, slopes):
-    grads = [grad * s for s in slopes]
-    return [grads[0]] + [g.sum() for g in grads[1:]]
-
-
-def _backward(x, grad, keep, *params):
-    if keep:  # NaN kept for _mended_backward
-        return _gradients(grad, _slopes(x, *params))
-    return _gradients(grad, [_finite(s, x) for s in _slopes(x, *params)])
-
-
-def _mended_backward(x, grad, *params):
-    """The backward where a slope is NaN (a factor overflowing against one that underflows, or 0/0): those slopes from
-    a central difference of the function in float64 where that is finite, else 0. Differentiated again (create_graph),
-    such a slope is computed from inputs cut where it is NaN (the ops' NaN must not reach the second derivatives), and
-    the difference keeps the inputs' graph: its own slope is a difference of the slope."""
-    slopes = _slopes(x, *params)
-    if any(p.numel() != 1 for p in params):
-        return _gradients(grad, [_finite(s, x) for s in slopes])
-    wide = [p.double().reshape(()) for p in params]
-    for k, slope in enumerate(slopes):
-        if not torch.isnan(slope).any():
-            continue
-        slope, at = torch.broadcast_tensors(slope, x)
-        bad = torch.isnan(slope.detach()) & ~torch.isnan(at.detach())  # a NaN input's slope stays NaN
-        if not bad.any():
-            continue
-        if torch.is_grad_enabled():
-            cut = [torch.where(bad, p.detach(), p) for p in params]
-            slope = torch.broadcast_tensors(_slopes(torch.where(bad, x.detach(), x), *cut)[k], x)[0]
-        slope, at = slope.clone(), at[bad].double()
-        if k == 0:
-            step = {step!r} * at.detach().abs().clamp(min=1.0)
-            up, down = _activation(at + step, *wide), _activation(at - step, *wide)
-        else:
-            step = {step!r} * wide[k - 1].detach().abs().clamp(min=1.0)
-            up = _activation(at, *[w + step if j == k - 1 else w for j, w in enumerate(wide)])
-            down = _activation(at, *[w - step if j == k - 1 else w for j, w in enumerate(wide)])
-        difference = (up - down) / (2 * step)
-        slope[bad] = torch.where(torch.isfinite(difference), difference, torch.zeros_like(difference)).to(slope.dtype)
-        slopes[k] = slope
-    return _gradients(grad, [_finite(s, x) for s in slopes])
-
-
-def _make_function(forward, backward):
-    class _Activation(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, *params):
-            ctx.save_for_backward(x, *params)
-            return forward(x, *params)
-
-        @staticmethod
-        def backward(ctx, grad):
-            x, *params = ctx.saved_tensors
-            # NaN slopes mended on the CPU, with values to look at; on a GPU looking would wait on it, a traced graph
-            # cannot branch on it, and fake tensors have no values: there they count as 0
-            keep = (
-                x.device.type == "cpu"
-                and not torch.compiler.is_compiling()
-                and torch.utils._python_dispatch._get_current_dispatch_mode() is None
-            )
-            grads = backward(x, grad, keep, *params)
-            if keep and bool(torch.isnan(torch.stack([g.sum() for g in grads])).any()):
-                grads = _mended_backward(x, grad, *params)
-            return tuple(g if needed else None for g, needed in zip(grads, ctx.needs_input_grad))
-
-    return _Activation
-
-
-_FUNCTIONS = {{False: _make_function(_forward, _backward)}}  # made on import: torch.compile(fullgraph=True) cannot
+_BACKWARD = plain_backward(_slopes)
+# made on import: torch.compile(fullgraph=True) cannot
+_FUNCTIONS = {{False: autograd_function(_forward, _BACKWARD, _activation, _slopes, FORMULA)}}
 
 
 def _function(fused: bool):
     if fused not in _FUNCTIONS:
-        forward, backward = (torch.compile(_forward), torch.compile(_backward)) if fused else (_forward, _backward)
-        _FUNCTIONS[fused] = _make_function(forward, backward)
+        forward, backward = torch.compile(_forward), torch.compile(_BACKWARD)
+        _FUNCTIONS[fused] = autograd_function(forward, backward, _activation, _slopes, FORMULA)
     return _FUNCTIONS[fused]
 
 
@@ -281,7 +220,7 @@ def standalone_source(
     forward_stable = sorted({op.fn for op in program.ops} & _STABLE.keys())
     backward_stable = sorted({op.fn for op in derivative.ops} & _STABLE.keys())
     stable = sorted({*forward_stable, *backward_stable})
-    return _TEMPLATE.format(
+    source = _TEMPLATE.format(
         formula=program.formula,
         formula_repr=repr(program.formula),
         params_repr=repr(init),
@@ -323,7 +262,7 @@ def standalone_source(
         checkpoints=_CHECKPOINTS if init and not container else "",
         forward_args="".join(f", self.{owner}{p}" for p in init),
         container=_CONTAINER if container else "",
-        step=DIFFERENCE_STEP,
+        backward_source=_BACKWARD_SOURCE,
         stable=_stable_source(stable, program, forward_stable, tensor_args),
         native_forward="_stable" if forward_stable else "_activation",
         casts=casts,
@@ -335,6 +274,7 @@ def standalone_source(
             else f"    return _activation(x{casts})"
         ),
     )
+    return source.replace("  # noqa: UP037", "")  # this package's linter's word on the sources it holds
 
 
 def _stable_source(ops: Sequence[str], forward: Program, forward_ops: Sequence[str], args: str) -> str:
