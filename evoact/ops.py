@@ -92,16 +92,9 @@ _CUDA_SLOPE = "(std::abs({{0}}) < T({limit}) ? {series} : (std::cos({{0}}) - std
 )
 
 
-def _sinc_slope(u: torch.Tensor) -> torch.Tensor:
-    """sinc's slope: its series near 0, the quotient elsewhere (``_TORCH_SLOPE``'s computation)."""
-    small = u.abs() < SINC_SERIES
-    t = torch.where(small, u, torch.zeros_like(u))
-    s = torch.where(small, torch.ones_like(u), u)
-    u2 = t * t
-    series = t * SINC_TERMS[-1]
-    for c in reversed(SINC_TERMS[:-1]):
-        series = t * c + u2 * series
-    return torch.where(small, series, (torch.cos(s) - torch.sin(s) / s) / s)
+#: sinc's slope, its series near 0 and the quotient elsewhere: ``_TORCH_SLOPE``, the source an exported file holds,
+#: made a function of this process (from this module's own text, never from input).
+_sinc_slope: Callable[[torch.Tensor], torch.Tensor] = eval(f"lambda u: {_TORCH_SLOPE.format('u')}", {"torch": torch})
 
 
 def slope_function(  # quoted annotations: an exported file holds this source, and imports only torch
