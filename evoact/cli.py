@@ -8,6 +8,7 @@ import math
 import os
 import shlex
 import sqlite3
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -15,6 +16,7 @@ from typing import Any, NoReturn
 import click
 import sympy as sp
 from click.core import ParameterSource
+from rich.console import Console
 from rich.table import Table
 
 from evoact.api import Run, open_run
@@ -723,7 +725,7 @@ def inspect(
     help="module: standalone torch file; sympy: a file rebuilding the SymPy expression; latex; json; jax: a"
     " jax.numpy function (needs only jax).",
 )
-@_file_option("-o", "--output", required=True, help="File to write (a new one, unless --force).")
+@_file_option("-o", "--output", required=True, help="File to write (a new one, unless --force); '-': standard output.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def export(
     run: Path | None,
@@ -740,18 +742,27 @@ def export(
     A run's learnable constants start at their trained values (the mean over layers and raced seeds); --param
     overrides.
     """
-    check_target(output)  # before the candidate is chosen and its notes printed
-    if output.exists() and not force:
-        _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
+    piped = str(output) == "-"  # the file on standard output, the notes on standard error
+    if not piped:
+        check_target(output)  # before the candidate is chosen and its notes printed
+        if output.exists() and not force:
+            _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
+    said = Console(stderr=True, highlight=False, soft_wrap=True) if piped else console
     opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
     if row is not None and row.unfit:
-        console.print(
+        said.print(
             f"note: {shown(row.unfit)}; exported as asked, but it has no fitness", highlight=False, soft_wrap=True
         )
-    EXPORTERS[fmt](output, formula, values, opened.learned(row) if opened and row else None)
-    console.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
+    learned = opened.learned(row) if opened and row else None
+    if piped:
+        with tempfile.TemporaryDirectory(prefix="evoact-export-") as folder:
+            text = EXPORTERS[fmt](Path(folder) / "export", formula, values, learned).read_text(encoding="utf-8")
+        click.echo(text, nl=False)
+    else:
+        EXPORTERS[fmt](output, formula, values, learned)
+        said.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
     if note := _constants_note(expr, values, typed=row is None):
-        console.print(note, highlight=False)
+        said.print(note, highlight=False)
 
 
 @main.command()

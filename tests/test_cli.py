@@ -547,6 +547,16 @@ def test_errors_are_one_line_with_the_documented_exit_code(run_cli, small_run, t
     assert "Commands:" in CliRunner().invoke(main, []).output  # plain `evoact` shows the help
 
 
+def test_export_to_dash_writes_the_file_on_stdout_and_the_notes_on_stderr(run_cli, small_run, tmp_path):
+    piped = run_cli("export", "--expr", "x*sigmoid(beta*x)", "--param", "beta=1.5", "-o", "-")
+    namespace: dict = {}
+    exec(compile(piped.stdout, "piped.py", "exec"), namespace)  # the whole module, and nothing else
+    assert namespace["FORMULA"] == "x/(1 + exp(-beta*x))" and namespace["PARAMS"] == {"beta": 1.5}
+    assert "learnable constants: beta = 1.5" in piped.stderr and not (tmp_path / "-").exists()
+    best = run_cli("export", str(small_run), "--format", "json", "-o", "-")
+    assert json.loads(best.stdout)["formula"] and "wrote" not in best.stdout + best.stderr
+
+
 def test_export_into_a_missing_folder_or_onto_a_folder_is_one_line_before_any_note(small_run, tmp_path):
     for target, message in (
         (tmp_path / "nowhere" / "a.py", f"Error: {tmp_path / 'nowhere'}: no such folder"),
