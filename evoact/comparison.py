@@ -135,10 +135,11 @@ def summarise(
         baselines = [e["name"] for e in here if e["baseline"] and not e["plain"] and e["name"] in means]
         best = max if metric == "accuracy" else min
         best_baseline = best(baselines, key=lambda n: means[n]) if baselines else None
+        formulas = {e["name"]: e["formula"] for e in here}
         rows = []
         for e in here:
             name, values = e["name"], list(values_of[e["name"]].values())
-            tests = [_paired(values_of, name, ref) for ref in ("relu", best_baseline)]
+            tests = [_paired(values_of, name, ref, formulas) for ref in ("relu", best_baseline)]
             n, failed, learned_means = done_of[name]
             rows.append(
                 ConfirmationRow(
@@ -264,11 +265,14 @@ def _ratio_intervals(
     return (bounds[0], bounds[1], bounds[2], bounds[3]) if all(map(math.isfinite, bounds)) else nothing
 
 
-def _paired(values_of: dict[str, dict[int, float]], name: str, ref: str | None) -> tuple[float | None, float | None]:
+def _paired(
+    values_of: dict[str, dict[int, float]], name: str, ref: str | None, formulas: dict[str, str]
+) -> tuple[float | None, float | None]:
     """The paired p-value and mean difference of ``name`` against ``ref`` over the seeds both finished (None, None
-    against itself, against nothing, or without a shared seed)."""
+    against itself or its formula under another name, whose trainings are the same ones; against nothing; or without
+    a shared seed)."""
     pairs = [s for s in values_of[name] if ref in values_of and s in values_of[ref]]
-    if ref is None or ref == name or not pairs:
+    if ref is None or formulas.get(ref) == formulas[name] or not pairs:
         return None, None
     mine, theirs = [values_of[name][s] for s in pairs], [values_of[ref][s] for s in pairs]
     return paired_p_value(mine, theirs), statistics.fmean(mine) - statistics.fmean(theirs)
@@ -316,8 +320,8 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
             f" {metric} over {len(seeds)} fresh seeds ({'higher' if metric == 'accuracy' else 'lower'} is"
             f" better, so a difference {'above' if metric == 'accuracy' else 'below'} 0 is better;"
             f" {'?' if length is None else f'{length:g}'} epochs); best baseline {result.best_baseline};"
-            " p: two-sided paired t-test over seeds (1 where every pair is equal; -: none, from fewer than 2 seeds"
-            " or equal non-zero differences)"
+            " p: two-sided paired t-test over seeds (1 where every pair is equal; -: none, against the same function,"
+            " from fewer than 2 seeds or from equal non-zero differences)"
         )
         plain = [r.name for r in result.rows if r.baseline and r.name.startswith(PLAIN_PREFIX)]
         if plain:

@@ -224,13 +224,20 @@ def test_a_formula_that_is_a_baseline_s_trains_once_per_seed(confirmed, tmp_path
     shutil.copytree(source, run)
     from evoact.confirmation import _entries
 
-    entries = _entries(RunStore.open(run), _top(run), ["gelu(x)"])
+    entries = _entries(RunStore.open(run), _top(run), ["gelu(x)", "relu(x)"])
     distinct = len({e["formula"] for e in entries})
     assert distinct < len(entries)  # the given GELU is the baseline's formula (and the top may be one too)
     out = io.StringIO()
     summary = confirm_run(
-        run, top=1, seeds=5, tasks=["mnist1d-mlp"], epochs=1, also=["gelu(x)"], console=Console(file=out)
+        run, top=1, seeds=5, tasks=["mnist1d-mlp"], epochs=1, also=["gelu(x)", "relu(x)"], console=Console(file=out)
     )
+    result = summary.tasks["mnist1d-mlp"]
+    rows = {r.name: r for r in result.rows}
+    # no test of a function against its own trainings under another name; another function's has one
+    assert rows["given 2 = relu"].p_vs_relu is None and rows["given 2 = relu"].diff_vs_relu is None
+    assert rows["given 1 = gelu"].p_vs_relu is not None
+    same = [r for r in result.rows if r.formula == rows[result.best_baseline].formula]
+    assert all(r.p_vs_best_baseline is None and r.diff_vs_best_baseline is None for r in same)
     ratios = [r for r in summary.groups["search"].rows if r.mean is not None]
     assert ratios and all(r.mean_low <= r.mean <= r.mean_high for r in ratios)  # 5 seeds: intervals over them
     # seeds 10002-10004 are new: one training per distinct formula and seed, never one per name
