@@ -16,6 +16,7 @@ from evoact.config import SearchConfig
 from evoact.options import option_values
 from evoact.records import Candidate, RunState, Stage, Status
 from evoact.run import RunReader
+from evoact.run_files import DB_FILE
 from evoact.summaries import (
     BaselineRow,
     Confirmation,
@@ -56,6 +57,14 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         + ", ".join(f"{k} {v}" for k, v in summary.counts.items()),
         highlight=False,
     )
+    if not sum(summary.counts.values()) and summary.state != RunState.RUNNING:
+        console.print(
+            f"note: no candidate is stored: its search stopped before it stored one, or this folder was copied"
+            f" without {DB_FILE}-wal while a search wrote it (the database's log holds what was not yet moved into"
+            " the database; copy the folder again with it)",
+            highlight=False,
+            soft_wrap=True,
+        )
     print_verdict(summary.verdict, "the tables below")
 
     def rejected(origin: str) -> str:

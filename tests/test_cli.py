@@ -756,3 +756,17 @@ def test_a_search_made_smaller_than_its_budget_says_so_and_how_to_turn_its_racin
     plain = CliRunner().invoke(main, [*common, "--budget", "tiny", "--generations", "3"])
     assert "(tiny budget with generations 3, seed 0)" in plain.output  # larger than tiny, which races nothing
     assert "(quick budget, seed 0)" in CliRunner().invoke(main, common).output
+
+
+def test_show_says_why_a_run_may_hold_no_candidate_a_copy_without_its_database_log(cli, small_run, tmp_path):
+    from evoact.config import make_config
+
+    writing = RunStore.create(tmp_path / "writing", {"config": make_config("tiny").to_dict()})
+    writing.record_result(writing.add_candidate("Max(0, x)", "baseline", label="relu"), {"status": "ok", "fitness": 1})
+    logged = lambda folder, names: [n for n in names if n.endswith(("-wal", "-shm", ".lock"))]  # noqa: E731
+    shutil.copytree(tmp_path / "writing", tmp_path / "copied", ignore=logged)  # while the search writes its log
+    writing.close()
+    said = " ".join(cli("show", "copied").stdout.split())
+    assert "candidates: 0 proposed and 0 baselines" in said
+    assert "note: no candidate is stored" in said and "copied without candidates.db-wal" in said
+    assert "no candidate is stored" not in cli("show", str(small_run)).stdout
