@@ -88,6 +88,9 @@ CONFIRM_TOP, CONFIRM_SEEDS = 3, 5
 
 #: The one table of bounds: every number a config, a command-line option, a resumed config.json or a checkpoint can
 #: set, by field name (nested configs' fields by their own names).
+#: The smallest ``epoch_scale`` a new run takes (runs stored with less still open).
+MIN_EPOCH_SCALE = 0.01
+
 BOUNDS: dict[str, Bound] = {
     "seed": Bound(int, 0, MAX_SEED),
     "generations": Bound(int, 1, 10_000),
@@ -436,6 +439,12 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
         )
     if isinstance(chosen.get("timeout"), (int, float)) and 0 < chosen["timeout"] < 1:  # here: runs stored so open
         raise ValueError(f"timeout must be at least 1 (seconds a training may take), got {chosen['timeout']!r}")
+    if isinstance(chosen.get("epoch_scale"), (int, float)) and 0 < chosen["epoch_scale"] < MIN_EPOCH_SCALE:  # so too
+        raise ValueError(
+            f"epoch_scale must be at least {MIN_EPOCH_SCALE:g} (it multiplies each task's epochs: at"
+            f" {MIN_EPOCH_SCALE:g} the default suite's tasks train 2 to 10 steps, below it fewer, too few to tell"
+            f" activations apart), got {chosen['epoch_scale']!r}"
+        )
     if chosen.get("race_top") and chosen.get("race_seeds") == 1:  # here, not in BOUNDS: runs stored so still open
         raise ValueError("race_seeds 1 races nothing (every candidate trains on 1 seed): give 2 or more, or race_top 0")
 

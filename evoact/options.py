@@ -179,7 +179,8 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "--epoch-scale",
         "epoch_scale",
         float,
-        "Multiply each task's own training length by this (overrides the budget's; a fraction of an epoch is allowed).",
+        "Multiply each task's own training length by this, at least 0.01 (overrides the budget's; a fraction of an"
+        " epoch is allowed).",
     ),
     Option("--replacement", "replacement", REPLACEMENTS, "aging: regularized evolution; truncation: keep the best."),
     Option("--workers", "workers", int, "Parallel Ray workers (default: number of CPU cores)."),

@@ -55,6 +55,7 @@ def test_config_round_trips_to_json_ready_dict():
         ("quick", {"epochs": 0}, "epochs must be at least 1"),
         ("quick", {"timeout": -1.0}, "timeout must be positive, got -1.0"),
         ("quick", {"timeout": 1e-9}, "timeout must be at least 1 (seconds a training may take), got 1e-09"),
+        ("quick", {"epoch_scale": 1e-300}, "epoch_scale must be at least 0.01 (it multiplies each task's epochs"),
         ("quick", {"activation_mode": "triton"}, "unknown activation mode 'triton'"),
         ("quick", {"tasks": "digits-cnn"}, "tasks must be a list, got the text 'digits-cnn'"),
         ("quick", {"guesses": "x*tanh(x)"}, "guesses must be a list, got the text 'x*tanh(x)'"),  # not 9 guesses
@@ -72,10 +73,12 @@ def test_bad_settings_are_named(budget, settings, message):
         make_config(budget, **settings)
 
 
-def test_a_stored_run_with_a_timeout_under_a_second_still_reads():
-    """The minimum is a new run's (make_config's), as race_seeds 1's refusal is: a stored config keeps opening."""
+def test_a_stored_run_with_a_timeout_under_a_second_or_a_tiny_epoch_scale_still_reads():
+    """The minima are a new run's (make_config's), as race_seeds 1's refusal is: a stored config keeps opening."""
     data = make_config("tiny").to_dict()
     assert SearchConfig.from_dict({**data, "timeout": 0.5}).timeout == 0.5
+    training = {**data["training"], "epoch_scale": 1e-4}
+    assert SearchConfig.from_dict({**data, "training": training}).training.epoch_scale == 1e-4
 
 
 _FIELDS = {f.name for cls in (SearchConfig, EvolutionConfig, TrainConfig, ScreeningConfig) for f in fields(cls)}
