@@ -229,6 +229,7 @@ def _verdict(verdict: Verdict | None, confirm: str) -> str:
             if verdict.known_as
             else ""
         )
+        + (f", given to the search ({html.escape(w.given)}), not found by it" if w.given else "")
         + f", fitness {_text(w.fitness)}"
         + (
             ""

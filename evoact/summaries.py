@@ -59,6 +59,10 @@ class CascadeSummary(_Summary):
     surrogate_prior: Mapping[str, int] = field(default_factory=dict)
 
 
+#: The origins of a tree the search was given, not one it found, in words.
+GIVEN = {"seed": "a seed of the search space", "guess": "your --guess", "warm start": "from the --warm-start run"}
+
+
 @dataclass(frozen=True)
 class FunctionRef(_Summary):
     """An evolved candidate named by id, formula and fitness."""
@@ -68,11 +72,18 @@ class FunctionRef(_Summary):
     fitness: float | None
     std: float | None = None  # the spread of its raced seeds' fitness (None: one seed)
     seeds: int = 1
+    origin: str | None = None  # where its tree came from: evolved ("mutation", ...) or given ("seed", "guess", ...)
 
     @classmethod
     def of(cls, row: Candidate) -> FunctionRef:
         """A candidate as the ranking sees it: by its raced mean where raced, with the spread and number of seeds."""
-        return cls(row.id, row.formula, row.rank_fitness, row.raced_std, row.raced_seeds)
+        return cls(row.id, row.formula, row.rank_fitness, row.raced_std, row.raced_seeds, row.origin)
+
+    @property
+    def given(self) -> str | None:
+        """Who gave the search this function where it did not find it (a seed of the space, a --guess, a warm
+        start), in words; None for one it found."""
+        return GIVEN.get(self.origin or "")
 
 
 @dataclass(frozen=True)

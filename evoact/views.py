@@ -321,13 +321,20 @@ def print_verdict(verdict: Verdict | None, tables: str) -> None:
     where their numbers are)."""
     if verdict is None:
         return
+    given = verdict.winner.given
     if verdict.known_as:
         console.print(
             f"best evolved: #{verdict.winner.id} is {shown(verdict.rediscovery or verdict.known_as)}, a published"
-            f" function{' rescaled' if _rescaled(verdict.rediscovery) else ''} (a rediscovery:"
-            " `evoact inspect` says how close)",
+            f" function{' rescaled' if _rescaled(verdict.rediscovery) else ''}"
+            + (
+                f", given to the search ({given}), not found by it"
+                if given
+                else " (a rediscovery: `evoact inspect` says how close)"
+            ),
             highlight=False,
         )
+    elif given:
+        console.print(f"best evolved: #{verdict.winner.id} was given to the search ({given}), not found by it")
     if verdict.note:
         console.print(f"[yellow]note:[/] {shown(verdict.note)}", highlight=False)
     elif verdict.wins and (b := verdict.best_baseline) is not None and verdict.margin is not None:

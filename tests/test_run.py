@@ -638,3 +638,25 @@ def test_a_best_evolved_candidate_that_is_a_known_function_of_minus_x_is_named_s
         store.close()
         shown = " ".join(CliRunner().invoke(main, ["show", str(run)]).output.split())
         assert f"best evolved: #{best} is {said}" in shown, shown[:400]
+
+
+def test_a_best_candidate_the_search_was_given_is_named_so_not_a_rediscovery(small_run, tmp_path):
+    import shutil
+
+    from evoact.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    for formula, origin, fitness, said in (
+        ("x*tanh(log(exp(x) + 1))", "seed", 0.95, "is Mish, a published function, given to the search (a seed of"),
+        ("x*tanh(2*x)", "guess", 0.96, "was given to the search (your --guess), not found by it"),
+    ):
+        store = RunStore.reopen(run)
+        best = store.add_candidate(formula, origin, generation=0, nodes=7)
+        store.record_result(best, Outcome("ok", fitness=fitness, val_acc=fitness))
+        store.close()
+        shown = " ".join(CliRunner().invoke(main, ["show", str(run)]).output.split())
+        assert f"best evolved: #{best} {said}" in shown and "a rediscovery" not in shown, shown[:400]
+        assert evoact.open_run(run).verdict().winner.to_json()["origin"] == origin
+        report = evoact.open_run(run).report(tmp_path / "report.html").read_text()
+        assert "given to the search" in report
