@@ -23,6 +23,7 @@ from evoact.api import Run, open_run
 from evoact.catalog import labelled
 from evoact.commands import confirm_command, resume_command, show_command
 from evoact.config import BOUNDS, BUDGETS, CONFIRM_SEEDS, CONFIRM_TOP, SearchConfig, check, make_config
+from evoact.driver import evaluated
 from evoact.export import EXPORTERS
 from evoact.formula import DEFAULT_CONSTANT, constant_names, unknown_constant
 from evoact.hooks import Hook
@@ -422,7 +423,16 @@ def _after_interrupt(run_dir: Path) -> tuple[str, bool]:
 
 def _run_to_end(run_dir: Path, start: Callable[[], object], tasks: Sequence[str]) -> None:
     """Run a search on ``tasks`` with clean errors; Ctrl-C or SIGTERM stops after saving (``interrupts.stopping``)."""
-    with stopping(resume_command(run_dir, tasks)) as received:
+
+    def then() -> str | None:
+        """The resume command; None while nothing is evaluated (stopped then, the search keeps no run directory)."""
+        try:
+            kept = run_dir.exists() and evaluated(run_dir)
+        except (RunStoreError, sqlite3.Error):  # not readable now: say how it goes on, as it may
+            kept = True
+        return resume_command(run_dir, tasks) if kept else None
+
+    with stopping(then) as received:
         try:
             start()
         except KeyboardInterrupt:

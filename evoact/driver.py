@@ -116,9 +116,7 @@ def run_search(
         return _drive(store, config, space, False, console, stop=stop, callbacks=callbacks)
     except BaseException as exc:
         with contextlib.suppress(RunStoreError, sqlite3.Error):
-            with contextlib.closing(RunStore.open(run_dir)) as written:
-                evaluated = any(r.status != Status.PENDING for r in written.candidates())
-            if not evaluated:
+            if not evaluated(run_dir):
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing was evaluated: nothing to keep or resume
                 exc.add_note(f"evoact: stopped before the first evaluation; no run directory was kept ({run_dir})")
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not run_dir.exists():
@@ -127,6 +125,13 @@ def run_search(
                 " start it again)"
             ) from None
         raise
+
+
+def evaluated(run_dir: Path) -> bool:
+    """Whether the run at ``run_dir`` holds a finished evaluation: a search stopped before its first keeps no run
+    directory."""
+    with contextlib.closing(RunStore.open(run_dir)) as written:
+        return any(r.status != Status.PENDING for r in written.candidates())
 
 
 def check_search(config: SearchConfig) -> SearchSpace:

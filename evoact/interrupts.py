@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -16,12 +16,13 @@ _pending: list[int] = []  # a first signal that arrived while held
 
 
 @contextmanager
-def stopping(then: str = "") -> Iterator[list[int]]:
+def stopping(then: str | Callable[[], str | None] = "") -> Iterator[list[int]]:
     """While it is open, Ctrl-C and SIGTERM (what ``timeout`` and batch schedulers send) stop the work as a
     ``KeyboardInterrupt`` after saying so (on stderr: stdout may be ``--json``), and a second signal of either kind
     stops at once; yields the signals received, so the caller can exit with 130 or 143. A signal the process was
     started ignoring (a background job's Ctrl-C) stays ignored. ``then``: the command that goes on afterwards (a
-    resume), said with the first signal, since a second one leaves no time to say it."""
+    resume), said with the first signal, since a second one leaves no time to say it; or a function that says it
+    then, None where nothing is saved yet to go on from."""
     received: list[int] = []
     kinds = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
 
@@ -31,8 +32,10 @@ def stopping(then: str = "") -> Iterator[list[int]]:
             signal.signal(kind, signal.SIG_DFL)
         said = "terminated (SIGTERM)" if signum == signal.SIGTERM else "Ctrl-C again to stop at once"
         lead = "\n" if sys.stderr.isatty() else ""  # below the live progress bar's line, not at its end
-        later = f"; go on later with {then}" if then else ""
-        click.echo(f"{lead}stopping; {said} (what is finished is saved either way{later})", err=True)
+        command = then() if callable(then) else then
+        later = f"; go on later with {command}" if command else ""
+        kept = "nothing is finished yet, so nothing is kept" if command is None else "what is finished is saved"
+        click.echo(f"{lead}stopping; {said} ({kept}{'' if command is None else ' either way'}{later})", err=True)
         if _held[0]:
             _pending.append(signum)
             return

@@ -770,3 +770,27 @@ def test_show_says_why_a_run_may_hold_no_candidate_a_copy_without_its_database_l
     assert "candidates: 0 proposed and 0 baselines" in said
     assert "note: no candidate is stored" in said and "copied without candidates.db-wal" in said
     assert "no candidate is stored" not in cli("show", str(small_run)).stdout
+
+
+def test_a_first_ctrl_c_gives_the_resume_command_only_where_the_run_keeps_something(small_run, tmp_path, capsys):
+    import signal
+
+    from evoact.cli import _run_to_end
+    from evoact.config import make_config
+
+    def signalled() -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # its handler raises KeyboardInterrupt here
+
+    fresh = RunStore.create(tmp_path / "fresh", {"config": make_config("tiny").to_dict()})
+    fresh.add_candidate("Max(0, x)", "baseline", label="relu")  # proposed, not evaluated: nothing to keep
+    fresh.close()
+    kept = tmp_path / "kept"
+    shutil.copytree(small_run, kept)
+    for run, said in (
+        (tmp_path / "fresh", "(nothing is finished yet, so nothing is kept)"),
+        (tmp_path / "not-made-yet", "(nothing is finished yet, so nothing is kept)"),
+        (kept, f"(what is finished is saved either way; go on later with evoact resume {kept})"),
+    ):
+        with pytest.raises(SystemExit):
+            _run_to_end(run, signalled, ("mnist1d-cnn",))
+        assert f"stopping; Ctrl-C again to stop at once {said}" in capsys.readouterr().err
