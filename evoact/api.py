@@ -11,10 +11,11 @@ sits below the driver, the confirmation and the report, and this layer above the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -33,6 +34,7 @@ from evoact.search_space import read_search_space
 from evoact.stopping import StopRules, parse_duration
 from evoact.store import RunStore, no_fitness
 from evoact.summaries import Confirmation
+from evoact.tasks import is_user_task
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -139,15 +141,16 @@ class Run(RunReader):
         """``evoact resume``: continue this run where it stopped, under this session's stopping rules (``search``'s);
         returns it, reopened. ``trust_user_tasks`` (``--trust-task``): run the user tasks the run's config names;
         ``quiet`` hides the progress display."""
-        resume_search(
-            self.path,
-            console=console or Console(stderr=True, quiet=quiet),
-            trust_user_tasks=trust_user_tasks,
-            address=address,
-            data_dir=data_dir,
-            stop=_rules(max_time, target_fitness, patience),
-            callbacks=callbacks,
-        )
+        with _resumable(self.path, self.config.tasks):
+            resume_search(
+                self.path,
+                console=console or Console(stderr=True, quiet=quiet),
+                trust_user_tasks=trust_user_tasks,
+                address=address,
+                data_dir=data_dir,
+                stop=_rules(max_time, target_fitness, patience),
+                callbacks=callbacks,
+            )
         return open_run(self.path)
 
     def report(self, path: str | Path, top: int = 10) -> Path:
@@ -247,14 +250,31 @@ def search(
                 callbacks=callbacks,
             )
         return existing
-    run_search(
-        config,
-        run_dir,
-        Console(stderr=True, quiet=quiet),
-        stop=_rules(max_time, target_fitness, patience),
-        callbacks=callbacks,
-    )
+    with _resumable(run_dir, config.tasks):
+        run_search(
+            config,
+            run_dir,
+            Console(stderr=True, quiet=quiet),
+            stop=_rules(max_time, target_fitness, patience),
+            callbacks=callbacks,
+        )
     return open_run(run_dir)
+
+
+@contextlib.contextmanager
+def _resumable(run_dir: Path, tasks: Sequence[str]) -> Iterator[None]:
+    """A search stopped by Ctrl-C (a ``KeyboardInterrupt``) says, in a note on it, where its run is kept and how it
+    goes on, as the command line says it."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if run_dir.exists():
+            trust = "trust_user_tasks=True" if any(is_user_task(t) for t in tasks) else ""
+            exc.add_note(
+                f"evoact: stopped; what is finished is saved in {run_dir}: go on with"
+                f" evoact.open_run({str(run_dir)!r}).resume({trust})"
+            )
+        raise
 
 
 def _settings() -> str:

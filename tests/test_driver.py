@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -1033,6 +1034,26 @@ def test_a_disk_too_full_or_read_only_to_start_a_run_says_so_and_leaves_nothing_
             run_search(config, read_only / "new", Console(file=io.StringIO()))
     finally:
         subprocess.run(["umount", str(read_only)], check=True)
+
+
+def test_a_python_search_stopped_by_ctrl_c_says_where_its_run_is_kept_and_how_it_goes_on(tmp_path):
+    """The command line prints the resume command; a script's KeyboardInterrupt carries it as a note."""
+
+    class CtrlC(evoact.hooks.Hook):
+        def finished(self, candidate) -> None:
+            raise KeyboardInterrupt  # after the first evaluation is committed
+
+    spirals = Path(__file__).parent.parent / "docs" / "examples" / "spirals_task.py"
+    for tasks, trust in ((["feynman-mlp"], ""), ([f"{spirals}:spirals"], "trust_user_tasks=True")):
+        name = f"stopped-{len(trust)}"
+        with pytest.raises(KeyboardInterrupt) as caught:
+            evoact.search("tiny", name=name, runs_dir=tmp_path, tasks=tasks, quiet=True, callbacks=[CtrlC()])
+        run = tmp_path / name
+        said = f"evoact: stopped; what is finished is saved in {run}: go on with evoact.open_run({str(run)!r})"
+        assert caught.value.__notes__ == [f"{said}.resume({trust})"]
+        with pytest.raises(KeyboardInterrupt) as again:
+            evoact.open_run(run).resume(quiet=True, trust_user_tasks=True, callbacks=[CtrlC()])
+        assert again.value.__notes__ == [f"{said}.resume({trust})"]
 
 
 def test_a_search_stopped_before_its_first_evaluation_keeps_no_run_and_says_so_from_python_too(tmp_path):
