@@ -23,6 +23,7 @@ from evoact.catalog import Match, nearest_known
 from evoact.compiler import CompileError, values_at
 from evoact.config import SearchConfig
 from evoact.formula import FormulaError, constant_names, parse
+from evoact.options import reproduce_command
 from evoact.pareto import pareto_front
 from evoact.records import (
     USER_ORIGINS,
@@ -298,9 +299,13 @@ class RunReader:
         return total
 
     def command(self) -> str | None:
-        """The command that runs this search again, as recorded when it started."""
-        command = self.store.config().get("command")
-        return command if isinstance(command, str) else None
+        """The command that runs this search again into a new folder beside this run, naming the folder as this
+        process reaches it (the command recorded when it started named it from where that process ran)."""
+        try:
+            return reproduce_command(self.config, self.path)
+        except ValueError:  # a setting this evoact no longer takes: the recorded command, as it was
+            command = self.store.config().get("command")
+            return command if isinstance(command, str) else None
 
     def overview(self) -> RunOverview:
         """One line about the run, as ``evoact runs`` lists it: state, tasks, best against the best baseline, time."""

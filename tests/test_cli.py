@@ -794,3 +794,24 @@ def test_a_first_ctrl_c_gives_the_resume_command_only_where_the_run_keeps_someth
         with pytest.raises(SystemExit):
             _run_to_end(run, signalled, ("mnist1d-cnn",))
         assert f"stopping; Ctrl-C again to stop at once {said}" in capsys.readouterr().err
+
+
+def test_runs_gives_a_command_that_runs_again_beside_the_run_from_wherever_it_is_listed(small_run, tmp_path):
+    """The command recorded at the start named the folder from where that search ran (runs/, no --runs-dir): pasted
+    elsewhere it searched into another folder."""
+    work = tmp_path / "work"
+    recorded = "evoact search --budget tiny --seed 1 --task mnist1d-cnn --name mine-again"  # as made in work/
+    edited_copy(small_run, work / "runs" / "mine", lambda stored: stored.update(command=recorded))
+    store = RunStore.reopen(work / "runs" / "mine")
+    store.set_meta("state", "finished")
+    store.close()
+    listed = CliRunner().invoke(main, ["runs", str(work / "runs")], terminal_width=400).output
+    said = " ".join(listed.split())
+    assert f"--name mine-again --runs-dir {work / 'runs'}" in said, said
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        here = " ".join(CliRunner().invoke(main, ["runs"]).output.split())
+    finally:
+        os.chdir(cwd)
+    assert "--name mine-again" in here and "--runs-dir" not in here, here
