@@ -84,7 +84,9 @@ _BINARY = [
     Primitive("add", 2, "u1 + u2", "x1 + x2"),
     Primitive("mul", 2, "u1*u2", "x1 * x2"),
     Primitive("sub", 2, "u1 - u2", "x1 - x2"),
-    Primitive("div", 2, "u1/(u2 + 1/1000)", "x1/(x2 + eps), protected division"),
+    Primitive(
+        "div", 2, "u1/(u2 + 1/1000)", "x1/(x2 + eps), eps = 1/1000: the paper's division, with a pole at x2 = -eps"
+    ),
     Primitive("max", 2, "Max(u1, u2)", "max(x1, x2)"),
     Primitive("min", 2, "Min(u1, u2)", "min(x1, x2)"),
     Primitive("sigmul", 2, "sigmoid(u1)*u2", "sigmoid(x1) * x2"),

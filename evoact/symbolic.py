@@ -56,7 +56,16 @@ def gaps(expr: sp.Expr, x: sp.Symbol) -> tuple[str, bool, bool] | None:
     if missing == sp.S.EmptySet:
         return "", False, False
     far = [sp.Interval(-sp.oo, -(10**6)).is_subset(missing), sp.Interval(10**6, sp.oo).is_subset(missing)]
-    return str(missing), far[0] is True, far[1] is True
+    return _written(missing), far[0] is True, far[1] is True
+
+
+def _written(points: sp.Set) -> str:
+    """A set as SymPy writes it, its points where it lists them as numbers unless short (``{-0.001000000333}``, not
+    ``{log(3*sqrt(111111)/1001)}``; ``{0}``, ``{pi/2}`` as they are)."""
+    if not isinstance(points, sp.FiniteSet):
+        return str(points)
+    shown = [str(p) if p.is_Rational or len(str(p)) <= 8 else f"{float(p):.10g}" for p in points]
+    return "{" + ", ".join(shown) + "}"
 
 
 def _removable(expr: sp.Expr, x: sp.Symbol, point: sp.Expr) -> bool:

@@ -141,6 +141,7 @@ def test_a_slow_monotone_approach_is_not_called_oscillating(formula, expected):
         ("log(x)", "Interval(-oo, 0)", {"limit at -inf": None, "limit at +inf": "inf"}),  # log's limit at -inf: none
         ("x**x", "Interval.open(-oo, 0)", {"limit at -inf": None}),
         ("tan(x/10)/(x**2 + 1)", "ImageSet", {"bounded above": None, "bounded below": None}),
+        ("x/(tanh(x) + 1/1000)", "{-0.001000000333}", {}),  # div's pole, as a number (SymPy: log(3*sqrt(111111)/1001))
     ],
 )
 def test_a_pole_or_a_gap_in_the_domain_is_no_smooth_lipschitz_function(formula, where, expected):
