@@ -168,12 +168,20 @@ def parse_search_space(text: str, source: str = "<string>", stored: bool = False
     learn_terms = tuple(terminals.get("learnable", []))
     if len(set(learn_terms)) != len(learn_terms) and not stored:
         raise fail("terminals.learnable", "lists a constant twice")
+    used = {*learn_terms, *(c for p in unary + binary for c in PRIMITIVES[p].constants)}
+    unused = [k for k in learnable if k not in used]  # a misspelt declaration, likely
     for i, name in enumerate(learn_terms):
+        if isinstance(name, str) and (problem := constant_name_problem(name)):
+            raise fail(f"terminals.learnable[{i}]", problem)
         if not isinstance(name, str) or name not in learnable:
-            used = {*learn_terms, *(c for p in unary + binary for c in PRIMITIVES[p].constants)}
-            unused = [k for k in learnable if k not in used]  # a misspelt declaration, likely
             hint = f" (it declares {', '.join(repr(k) for k in unused)}, which nothing uses)" if unused else ""
             raise fail(f"terminals.learnable[{i}]", f"{name!r} is not declared under [learnable]{hint}")
+    if unused and not stored:
+        raise fail(
+            f"learnable.{unused[0]}",
+            "declared, but no primitive of the space and no entry of terminals.learnable uses it (list it there, or"
+            " remove it)",
+        )
 
     limits = Limits(**{k: v for k, v in data.get("limits", {}).items()})
     for key in ("max_depth", "init_min_depth", "init_max_depth"):

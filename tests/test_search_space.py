@@ -82,6 +82,13 @@ binary = ["add"]
         ),
         (GOOD + "[learnable]\n" + "".join(f"c{i} = 1.0\n" for i in range(33)), "learnable", "the limit is 32"),
         (GOOD + "[learnable]\ntraining = 1.0", "learnable.training", "reserved"),
+        # the new user's: a declared constant nothing uses (a typo unseen), a reserved name said to be undeclared
+        (GOOD + "[learnable]\ngamma = 2.0", "learnable.gamma", "declared, but no primitive of the space and no entry"),
+        (
+            GOOD + '[terminals]\nlearnable = ["beta", "tanh"]\n[learnable]\nbeta = 1.0',
+            "terminals.learnable[1]",
+            "'tanh' cannot name a constant",
+        ),
         (GOOD + "[learnable]\ne = 1.0", "learnable.e", "reserved"),
         (
             GOOD + "[limits]\nmax_nodes = 2\ninit_min_depth = 3\ninit_max_depth = 3",
