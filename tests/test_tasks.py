@@ -202,7 +202,12 @@ def test_a_user_regression_is_scored_by_its_loss_beside_an_accuracy_task(tmp_pat
         ("    return {'val_loss': 0.5}\nf.metric = 'loss'\n", None),
         ("    return {'val_loss': 0.0}\nf.metric = 'loss'\n", "returned val_loss 0: a loss must be positive"),
         ("    return {'val_acc': 0.5}\nf.metric = 'loss'\n", "must return a mapping with a numeric 'val_loss'"),
-        ("    return {'val_loss': 0.5}\n", "numeric 'val_acc' (or set its metric = 'loss' and return 'val_loss')"),
+        (
+            "    return {'val_loss': 0.5}\n",
+            "returned 'val_loss' and no 'val_acc': a task measured by its loss says so,"
+            ' f.metric = "loss" on a line after its def',
+        ),
+        ("    return {'val_loss': 0.5, 'val_acc': None}\n", "numeric 'val_acc' (or set its metric = 'loss' and return"),
         ("    return {'accuracy': 0.9, 'test_accuracy': 0.8}\n", "it returned keys 'accuracy', 'test_accuracy'"),
         ("    return 0.9\n", "it returned a float"),
         ("    return {'val_acc': 0.5}\n", "never called make_activation(): its model has no candidate in it"),

@@ -302,6 +302,12 @@ class UserTask(Task):
             test = None if metrics.get(f"test_{measure}") is None else _number(metrics[f"test_{measure}"])
             loss = None if metrics.get("train_loss") is None else _number(metrics["train_loss"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if measure == "acc" and isinstance(metrics, Mapping) and "val_loss" in metrics and "val_acc" not in metrics:
+                name = getattr(self.function, "__name__", "the function")
+                raise TaskError(
+                    f"user task {self.name} returned 'val_loss' and no 'val_acc': a task measured by its loss says so,"
+                    f' {name}.metric = "loss" on a line after its def (else its val_acc is what the search selects on)'
+                ) from None
             raise TaskError(
                 f"user task {self.name} must return a mapping with a numeric 'val_{measure}'"
                 + (" (or set its metric = 'loss' and return 'val_loss')" if measure == "acc" else "")
