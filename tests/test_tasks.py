@@ -569,3 +569,15 @@ def test_a_user_tasks_code_digest_leaves_out_comments_and_is_the_same_in_every_p
     assert get_task(f"{task}:net").code() == first
     task.write_text("import torch\ndef net(make_activation, seed, epochs):\n    return {'val_acc': 0.6}\n")
     assert get_task(f"{task}:net").code() != first
+
+
+def test_a_task_file_named_without_its_function_is_told_the_functions_it_defines(tmp_path):
+    (tmp_path / "two.py").write_text(
+        "def helper(x):\n    return x\n\n\ndef waves(make_activation, seed, epochs):\n    return {}\n\n\n"
+        "def waves_small(make_activation, seed=0, epochs=1):\n    return {}\n"
+    )
+    with pytest.raises(ValueError) as told:
+        get_task(str(tmp_path / "two.py"))
+    assert str(told.value).endswith(
+        f"FILE.py:FUNCTION ({tmp_path / 'two.py'}:waves); it defines waves, waves_small with a make_activation argument"
+    )

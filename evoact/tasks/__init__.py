@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 from evoact.tasks.base import Dataset, DatasetTask, Task
 from evoact.tasks.cifar10 import Cifar10ResNet20
@@ -27,7 +28,7 @@ from evoact.tasks.photo import PhotoCoordinateMlp
 from evoact.tasks.source_code import SourceCharMlp
 from evoact.tasks.tabular import FriedmanMlp, TabularWideMlp
 from evoact.tasks.text import TextTransformer
-from evoact.tasks.user import UserTask, canonical_user_task, is_user_task, task_function_hint
+from evoact.tasks.user import UserTask, canonical_user_task, is_user_task, task_function_hint, task_functions
 
 #: Built-in task name -> class; a user task is named MODULE:FUNCTION or FILE.py:FUNCTION instead.
 TASKS: dict[str, type[DatasetTask]] = {
@@ -151,7 +152,12 @@ def get_task(name: str, data_dir: str | None = None) -> Task:
         return UserTask(name)
     if name not in TASKS:
         if name.endswith(".py"):
-            raise ValueError(f"task {name!r}: name the function in it too, FILE.py:FUNCTION ({name}:my_task)")
+            found = task_functions(Path(name))
+            listed = f"; it defines {', '.join(found)} with a make_activation argument" if found else ""
+            raise ValueError(
+                f"task {name!r}: name the function in it too, FILE.py:FUNCTION ({name}:{(found or ['my_task'])[0]})"
+                + listed
+            )
         close = difflib.get_close_matches(name, TASKS, n=1)
         reported = sorted(n for n in TASKS if task_group(n) == "test")
         raise ValueError(

@@ -457,6 +457,21 @@ def _imported_files(path: Path, root: Path) -> list[Path]:
     return [f for f in files if root in f.parents and f.parts[len(root.parts)] != "evoact"]
 
 
+def task_functions(path: Path) -> list[str]:
+    """The functions ``path`` defines that take ``make_activation`` (read with ``ast``: the file never runs); []
+    where it cannot be read."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and any(a.arg == "make_activation" for a in node.args.posonlyargs + node.args.args)
+    ]
+
+
 @functools.lru_cache(maxsize=4096)
 def _imports(path: Path, mtime_ns: int, size: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
     """What ``path`` imports, as (relative level, dotted parts) with each from-import's names as possible
