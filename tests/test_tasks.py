@@ -581,3 +581,16 @@ def test_a_task_file_named_without_its_function_is_told_the_functions_it_defines
     assert str(told.value).endswith(
         f"FILE.py:FUNCTION ({tmp_path / 'two.py'}:waves); it defines waves, waves_small with a make_activation argument"
     )
+
+
+def test_a_nan_validation_accuracy_beside_a_finite_test_one_is_the_tasks_fault_not_the_functions(tmp_path):
+    """One network, one NaN accuracy: the task computes it wrongly, so every function would fail (a confirmation
+    trained all 12 to the same failure); a task fault stops at the first."""
+    from evoact.training import TaskError
+
+    (tmp_path / "t.py").write_text(
+        "def f(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'val_acc': float('nan'), 'test_acc': 0.5}\n"
+    )
+    with pytest.raises(TaskError, match=re.escape("returned val_acc nan beside test_acc 0.5: an accuracy is a")):
+        get_task(f"{tmp_path / 't.py'}:f").run(nn.ReLU, TrainConfig())

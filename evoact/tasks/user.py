@@ -314,7 +314,14 @@ class UserTask(Task):
                 + f"; it returned {_returned(metrics)} ({type(exc).__name__}: {exc})"
             ) from None
         named = {f"val_{measure}": val, f"test_{measure}": test, "train_loss": loss}
-        if bad := [f"{k} {v}" for k, v in named.items() if v is not None and not math.isfinite(v)]:
+        bad = [f"{k} {v}" for k, v in named.items() if v is not None and not math.isfinite(v)]
+        if measure == "acc" and math.isnan(val) and test is not None and math.isfinite(test):
+            raise TaskError(  # one network, one NaN accuracy: not a diverged training, and every function would fail
+                f"user task {self.name} returned val_acc nan beside test_acc {test:.4g}: an accuracy is a fraction of"
+                " examples classified right, never NaN, whatever the network does (an empty validation split, or a"
+                " division by its size, gives it)"
+            )
+        if bad:
             raise TrainingError(f"user task {self.name} returned a non-finite measure ({', '.join(bad)})")
         measures = [(name, value) for name, value in named.items() if name != "train_loss" and value is not None]
         if measure == "acc" and (out := [(k, v) for k, v in measures if not 0 <= v <= 1]):
