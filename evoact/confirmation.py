@@ -161,8 +161,9 @@ def confirm_run(
             n for n, t in loaded.items() if isinstance(t, UserTask) and n in searched and searched[n] not in t.codes()
         ]:
             notes.append(
-                f"{', '.join(edited)} changed since the search trained with it (its file or a helper): this"
-                " confirmation measures the new code, beside a ranking the earlier code made"
+                f"{', '.join(edited)} changed since the search trained with it (a task's code is its whole file and"
+                " the helpers it imports: an edit to another function of the file counts): this confirmation"
+                " measures the new code, beside a ranking the earlier code made"
             )
         length = {name: _epochs(task, train) for name, task in loaded.items()}
         family = task_family(config.tasks)

@@ -266,9 +266,10 @@ def _same_code(store: RunStore, stored: dict[str, str], tasks: Mapping[str, User
     changed = [name for name, task in tasks.items() if name in stored and stored[name] not in task.codes()]
     if changed and store.counts()[Status.OK]:  # with no result yet (every baseline failed), a fixed task goes on
         raise RunStoreError(
-            f"{', '.join(changed)} changed since {store.path} trained with it (its file or a helper it imports): the"
-            " run's results so far are the earlier code's, and a resume would rank both together; restore the"
-            " earlier code, or start a new search"
+            f"{', '.join(changed)} changed since {store.path} trained with it: a task's code is its whole file and"
+            " the helpers it imports (an edit to another function of the file counts); the run's results so far are"
+            " the earlier code's, and a resume would rank both together: restore the earlier code, or start a new"
+            " search (and keep task variants in files of their own)"
         )
 
 

@@ -938,7 +938,10 @@ def test_a_user_task_edited_since_the_run_trained_with_it_is_not_resumed_and_con
     assert stopped.state == "stopped"
     meta = RunStore.open(stopped.path).meta()
     task.write_text(EDITED_TASK.replace("sigmoid", "tanh").replace("'val_acc'", "'val_loss'").replace("acc'", "loss'"))
-    with pytest.raises(RunStoreError, match=r"mine\.py:net changed since .*edited trained with it .*restore the earl"):
+    with pytest.raises(
+        RunStoreError,
+        match=r"mine\.py:net changed since .*edited trained with it: a task.s code is its whole file .*restore the earl",
+    ):
         stopped.resume(quiet=True, trust_user_tasks=True)
     assert RunStore.open(stopped.path).meta() == meta  # refused before anything was written
     task.write_text(EDITED_TASK)
