@@ -940,7 +940,7 @@ def test_a_user_task_edited_since_the_run_trained_with_it_is_not_resumed_and_con
     task.write_text(EDITED_TASK.replace("sigmoid", "tanh").replace("'val_acc'", "'val_loss'").replace("acc'", "loss'"))
     with pytest.raises(
         RunStoreError,
-        match=r"mine\.py:net changed since .*edited trained with it: a task.s code is its whole file .*restore the earl",
+        match=r"mine\.py:net changed since .*edited trained with it: a task.s code is its whole file .*restore the",
     ):
         stopped.resume(quiet=True, trust_user_tasks=True)
     assert RunStore.open(stopped.path).meta() == meta  # refused before anything was written
