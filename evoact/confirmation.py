@@ -138,12 +138,8 @@ def confirm_run(
         run = RunReader(store)
         config, notes = restated(run.config, address, data_dir)
         scale = config.training.epoch_scale
-        if not epochs and config.training.epochs is None and scale < 1:
-            notes.append(
-                f"each task trains {scale:g} of its epochs, as this {config.budget} run did: too short for their"
-                " differences to say much of longer trainings (--epochs N trains every task N epochs)"
-            )
-        elif not epochs and config.training.epochs is not None:
+        shortened = len(notes)  # where the note on a shortened training goes, once the tasks are loaded
+        if not epochs and config.training.epochs is not None:
             notes.append(
                 f"every task trains {config.training.epochs} epoch(s), as this run's did (--epochs), whatever its own"
                 " length (evoact tasks lists them; --epochs N chooses another)"
@@ -166,6 +162,15 @@ def confirm_run(
                 " measures the new code, beside a ranking the earlier code made"
             )
         length = {name: _epochs(task, train) for name, task in loaded.items()}
+        if not epochs and config.training.epochs is None and scale < 1:
+            own = sorted({length[n] for n, t in loaded.items() if isinstance(t, UserTask)})
+            notes.insert(
+                shortened,
+                f"each task trains {scale:g} of its epochs, as this {config.budget} run did"
+                + (f" (a task of your own {' or '.join(f'{e:g}' for e in own)} of {USER_EPOCHS})" if own else "")
+                + ": too short for their differences to say much of longer trainings (--epochs N trains every task"
+                " N epochs)",
+            )
         family = task_family(config.tasks)
         if not tasks:
             raise ValueError(f"no tasks to confirm on: {family} tasks have no {listed(list(groups or ()))} group")
