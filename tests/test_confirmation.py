@@ -393,7 +393,7 @@ def test_a_confirmation_at_a_short_run_s_length_says_so(confirmed, tmp_path):
     out = io.StringIO()  # a task of one's own has no epochs of its own to take a tenth of: how many it trains
     spirals = f"{Path(__file__).parent.parent / 'docs' / 'examples' / 'spirals_task.py'}:spirals"
     confirm_run(run, top=1, seeds=2, tasks=[spirals], workers=2, console=Console(file=out, width=400))
-    assert "each task trains 0.1 of its epochs, as this tiny run did (a task of your own 2 of 25): too" in out.getvalue()
+    assert "each task trains 0.1 of its epochs, as this tiny run did (a task of your own 2 of 25):" in out.getvalue()
 
 
 def test_a_confirmation_of_a_run_of_fixed_length_says_every_task_trains_it(tmp_path):
