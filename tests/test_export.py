@@ -639,3 +639,23 @@ def test_notes_fit_a_run_s_candidate_a_rejected_one_exported_and_its_constants_s
     shown = " ".join(cli("inspect", str(run), str(beta)).stdout.split())
     assert "learnable constants: beta = 2 (its starting values: as trained in the run, or --param's)" in shown
     assert "neither x nor a function" not in shown  # the note for a typed formula, whose names may be typos
+
+
+def test_the_exported_files_function_is_differentiated_as_its_module(tmp_path):
+    """``activation(x)``, the file's plain form, took autograd's slope of the ops: NaN for TanhExp above x = 88 in
+    float32 (the README's example; the module mends it), and no graph at all for a constant formula."""
+    tanhexp = _load(export_torch_module(tmp_path / "tanhexp.py", "x*tanh(exp(x))"))
+    x = torch.tensor([10.0, 89.0, 100.0], requires_grad=True)
+    (plain,) = torch.autograd.grad(tanhexp.activation(x).sum(), x)
+    (module,) = torch.autograd.grad(tanhexp.Activation()(x).sum(), x)
+    assert plain.tolist() == module.tolist() == pytest.approx([1.0, 1.0, 1.0])
+    learned = _load(export_torch_module(tmp_path / "swish.py", "x*sigmoid(beta*x)", {"beta": 1.5}))
+    x = torch.linspace(-3, 3, 7, requires_grad=True)
+    (plain,) = torch.autograd.grad(learned.activation(x, beta=0.5).sum(), x)
+    (module,) = torch.autograd.grad(learned.Activation(beta=0.5)(x).sum(), x)
+    assert torch.allclose(plain, module)
+    constant = _load(export_torch_module(tmp_path / "constant.py", "x - x"))
+    x = torch.randn(2, 3, requires_grad=True)
+    constant.activation(x).sum().backward()
+    assert x.grad.tolist() == [[0.0] * 3] * 2
+    assert torch.jit.script(tanhexp.activation)(torch.tensor([1.0])).item() == pytest.approx(math.tanh(math.e))

@@ -82,8 +82,19 @@ def _derivatives(x: torch.Tensor{tensor_args}):
 
 
 def activation(x: torch.Tensor{param_args}) -> torch.Tensor:
-    """Apply the activation elementwise to a tensor of any shape."""
-{activation_body}
+    """Apply the activation elementwise to a tensor of any shape, differentiated as ``{cls}`` is."""
+    if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function: autograd differentiates the ops
+        return _activation(x{casts})
+    return _differentiated(x{casts})
+
+
+@torch.jit.unused
+def _differentiated(x: torch.Tensor{tensor_args}, fused: bool = False) -> torch.Tensor:
+    """``_activation`` as evoact's module differentiates it: torch's own op where the formula is one, else the
+    symbolic slopes, NaN ones mended."""
+    if NATIVE:
+        return {native_forward}(x{tensor_names})
+    return _function(fused).apply(x{tensor_names})
 
 
 def activation_derivatives(x: torch.Tensor{param_args}):
@@ -132,16 +143,10 @@ def _function(fused: bool):
         if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function: autograd differentiates the ops
             y = _activation(x{forward_args})
         else:
-            y = self._symbolic(x)
+            y = _differentiated(x{forward_args}, self.fused)
         if self.inplace and not (torch.is_grad_enabled() and (x.requires_grad{grad_checks})):
             return x.copy_(y)  # torch's inplace=True: x holds the result (out of place where autograd needs x)
         return y
-
-    @torch.jit.unused
-    def _symbolic(self, x: torch.Tensor) -> torch.Tensor:
-        if NATIVE:  # torch's own op: autograd differentiates it as torch does
-            return {native_forward}(x{forward_args})
-        return _function(self.fused).apply(x{forward_args})
 
     def extra_repr(self) -> str:
         return FORMULA + (", inplace=True" if self.inplace else "")
@@ -266,13 +271,7 @@ def standalone_source(
         stable=_stable_source(stable, program, forward_stable, tensor_args),
         native_forward="_stable" if forward_stable else "_activation",
         casts=casts,
-        activation_body=(
-            "    if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function: autograd differentiates"
-            " the ops\n"
-            f"        return _activation(x{casts})\n    return _stable(x{casts})"
-            if forward_stable
-            else f"    return _activation(x{casts})"
-        ),
+        tensor_names="".join(f", {p}" for p in init),
     )
     return source.replace("  # noqa: UP037", "")  # this package's linter's word on the sources it holds
 
