@@ -156,6 +156,17 @@ STABLE_SINC = "\n\n".join(
 )
 
 
+#: The stable sinc as source for an exported JAX file (``jax`` as ``_jax``, ``jax.numpy`` as ``_jnp``): ``_sinc(u)``,
+#: whose slope is ``_JAX_SLOPE`` (JAX's own slope of jnp.sinc cancels near 0: 2,300 times too large at 1e-5).
+JAX_STABLE_SINC = "\n\n".join(
+    [
+        f"@_jax.custom_jvp\ndef _sinc(u):\n    return _jnp.sinc(u * {_INV_PI!r})\n",
+        "@_sinc.defjvp\ndef _sinc_jvp(primals, tangents):\n    (u,), (du,) = primals, tangents\n"
+        f"    return _sinc(u), {_JAX_SLOPE.format('u')} * du\n",
+    ]
+)
+
+
 def sigmoid(u: sp.Expr) -> sp.Expr:
     """Logistic sigmoid in SymPy's own vocabulary, so that it simplifies and differentiates."""
     return 1 / (1 + sp.exp(-u))

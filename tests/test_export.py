@@ -594,6 +594,19 @@ def test_the_jax_export_of_every_published_function_matches_torch(tmp_path, know
     assert torch.allclose(got_slope, slope, rtol=1e-7, atol=1e-7, equal_nan=True)  # kinks included
 
 
+def test_the_jax_export_of_sinc_has_its_slope_near_0_as_torchs_module(tmp_path):
+    """JAX's own slope of jnp.sinc cancels near 0: -0.0078 at 1e-5 in float32, where the slope is -x/3."""
+    jax = pytest.importorskip("jax")
+    mod = _load(export_jax(tmp_path / "sinc_jax.py", "x*sinc(2*x) + sinc(x)"))
+    points = [1e-2, 1e-4, 1e-5, 1e-8, 0.0, -3.0, 50.0]
+    x = torch.tensor(points, requires_grad=True)
+    (slope,) = torch.autograd.grad(compile_activation("x*sinc(2*x) + sinc(x)")(x).sum(), x)
+    got = jax.vmap(jax.grad(mod.activation))(jax.numpy.asarray(points, dtype=jax.numpy.float32))
+    assert torch.allclose(torch.tensor(jax.device_get(got).tolist()), slope, rtol=1e-5, atol=1e-7)
+    second = jax.grad(jax.grad(mod.activation))(jax.numpy.float32(0.0))  # (x sinc(2x))'' is 4 sinc'(0) = 0 there
+    assert float(second) == pytest.approx(-1 / 3, rel=1e-6)
+
+
 def test_a_run_candidate_exports_to_jax_from_the_command_line(run_cli, small_run, tmp_path):
     jax = pytest.importorskip("jax")
     run_cli("export", str(small_run), "2", "--format", "jax", "-o", "act.py")

@@ -9,6 +9,7 @@ from evoact.compiler import lower
 from evoact.compiler.standalone import check_exportable, learned_note, program_source
 from evoact.files import write_file
 from evoact.formula import DEFAULT_CONSTANT, check_params, parse
+from evoact.ops import JAX_STABLE_SINC
 
 _TEMPLATE = '''"""Activation function exported by evoact as a JAX function.
 
@@ -24,7 +25,7 @@ import jax.scipy.special  # noqa: F401  (makes _jax.scipy.special available)
 
 FORMULA = {formula_repr}
 PARAMS = {params_repr}
-
+{stable}
 
 def activation(x{param_args}):
     """Apply the activation elementwise."""
@@ -43,6 +44,7 @@ def export_jax(
     check_exportable(formula, params)
     program = lower(parse(formula))  # the op table's ops only: torch's natives have no JAX form here
     init = {p: params.get(p, DEFAULT_CONSTANT) for p in program.params}
+    calls = {"sinc": "_sinc({0})"} if any(op.fn == "sinc" for op in program.ops) else {}
     path = Path(path)
     write_file(
         path,
@@ -53,7 +55,8 @@ def export_jax(
             formula_repr=repr(program.formula),
             params_repr=repr(init),
             param_args="".join(f", {p}={v!r}" for p, v in init.items()),
-            body="\n".join("    " + line for line in program_source(program, "jax")),
+            body="\n".join("    " + line for line in program_source(program, "jax", calls)),
+            stable=f"\n\n{JAX_STABLE_SINC}" if calls else "",
         ),
     )
     return path
