@@ -625,9 +625,15 @@ class RunStore:
                 self._read = (version, {})
             if (where, args) in self._read[1]:
                 return list(self._read[1][where, args])
-        cur = self._conn.execute(f"SELECT * FROM candidates {where}", args)
-        names = [c[0] for c in cur.description]
-        rows = [self._parsed(dict(zip(names, values))) for values in cur.fetchall()]
+        try:
+            cur = self._conn.execute(f"SELECT * FROM candidates {where}", args)
+            names = [c[0] for c in cur.description]
+            found = cur.fetchall()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, busy, out of memory: not the file's damage
+                raise
+            raise RunStoreError(f"{self.path / DB_FILE}: not a readable run database ({exc})") from None
+        rows = [self._parsed(dict(zip(names, values))) for values in found]
         if self._lock is None:
             self._read[1][where, args] = rows
         return list(rows)

@@ -1,6 +1,7 @@
 import errno
 import os
 import re
+import shutil
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -543,3 +544,22 @@ def test_a_lock_file_that_is_a_hard_link_to_a_runs_own_file_is_refused_not_writt
     with pytest.raises(RunStoreError, match=r"\.writer\.lock: not a lock file evoact wrote \(a link to another file"):
         RunStore.reopen(path)
     assert (path / "config.json").read_text() == config
+
+
+def test_a_damaged_candidates_table_is_named_by_its_database(small_run, tmp_path):
+    """A page of the table overwritten (a disk fault, a bad copy) read as SQLite's bare 'database disk image is
+    malformed', naming no file."""
+    import random
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    with sqlite3.connect(run / DB_FILE) as conn:
+        (page,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'candidates'").fetchone()
+        (size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    with open(run / DB_FILE, "r+b") as f:
+        f.seek((page - 1) * size + 8)
+        f.write(random.Random(0).randbytes(size - 8))
+    store = RunStore.open(run)
+    with pytest.raises(RunStoreError, match=rf"^{re.escape(str(run / DB_FILE))}: not a readable run database \("):
+        store.candidates()
