@@ -98,12 +98,15 @@ def _number(data: Any) -> float:
 
 def _learned(data: Any) -> dict[str, tuple[float, ...]]:
     if not isinstance(data, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in data.items()
-    ):
+        isinstance(k, str)
+        and isinstance(v, (list, tuple))
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        for k, v in data.items()
+    ):  # numbers as JSON writes them: text ("1.0") or true is a damaged row, never read as a number
         raise RecordError("learned must map constant names to lists of numbers")
     try:
         out = {k: tuple(float(x) for x in v) for k, v in data.items()}
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:  # an integer past float's range
         raise RecordError("learned must map constant names to lists of numbers") from None
     if not all(math.isfinite(x) for v in out.values() for x in v):
         raise RecordError("learned values must be finite numbers")

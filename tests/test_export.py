@@ -672,3 +672,11 @@ def test_the_exported_files_function_is_differentiated_as_its_module(tmp_path):
     constant.activation(x).sum().backward()
     assert x.grad.tolist() == [[0.0] * 3] * 2
     assert torch.jit.script(tanhexp.activation)(torch.tensor([1.0])).item() == pytest.approx(math.tanh(math.e))
+
+
+def test_a_constant_with_no_learned_values_writes_no_line_of_them(tmp_path):
+    """An empty list wrote "...each raced seed's): beta = ." into the file's docstring."""
+    text = export_torch_module(tmp_path / "a.py", "x*sigmoid(beta*x)", {"beta": 1.0}, {"beta": []}).read_text()
+    assert "Values learned per layer" not in text and "beta = ." not in text
+    text = export_torch_module(tmp_path / "b.py", "x*sigmoid(beta*x)", {"beta": 1.0}, {"beta": [1.5]}).read_text()
+    assert "seed's): beta = 1.5." in text

@@ -187,7 +187,7 @@ def learned_note(learned: Mapping[str, Sequence[float]] | None, names: tuple[str
     """The exported file's line on a run's learned values (checked: numbers only, so a run directory writes no code
     into the file), or nothing."""
     checked = check_learned(learned, names) if learned else {}
-    values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in checked[k])}" for k in names if k in checked)
+    values = "; ".join(f"{k} = {', '.join(f'{v:.6g}' for v in checked[k])}" for k in names if checked.get(k))
     return (
         f"Values learned per layer in the run (every task's layers in task order, first training then each raced"
         f" seed's): {values}.\n"
