@@ -476,8 +476,9 @@ def print_comparison(opened: Sequence[RunReader], overviews: Sequence[RunOvervie
     """Runs side by side: settings, results and each run's best functions."""
     table = Table(title="runs side by side", title_justify="left")
     table.add_column("")
-    for o in overviews:
-        table.add_column(shown(o.name), overflow="fold")
+    names = [o.name for o in overviews]
+    for o in overviews:  # runs of one name in other folders: by their paths
+        table.add_column(shown(o.name if names.count(o.name) == 1 else o.path), overflow="fold")
     for row in comparison_rows(opened, overviews, top):
         table.add_row(*(shown(cell) for cell in row))
     console.print(table)
