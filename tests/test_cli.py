@@ -823,4 +823,4 @@ def test_compare_names_runs_of_one_name_in_two_folders_by_their_paths(small_run,
     monkeypatch.chdir(tmp_path)  # short paths: a column never folds them
     shown = CliRunner().invoke(main, ["compare", "a/run", "b/run"])
     assert shown.exit_code == 0, shown.output
-    assert "│ a/run" in shown.output and "│ b/run" in shown.output, shown.output
+    assert "┃ a/run" in shown.output and "┃ b/run" in shown.output, shown.output
