@@ -135,7 +135,12 @@ class ConfirmedVerdict(_Summary):
     best_baseline: str | None
     diff: float | None
     p: float | None
-    verdict: str  # "better", "worse", "no significant difference" or "-" (p undefined)
+    verdict: str  # "better", "worse", "no significant difference", "the same function" or "-" (p undefined)
+
+    @property
+    def against(self) -> str:
+        """The word between the verdict and the baseline: "better than", "no significant difference from"..."""
+        return {"no significant difference": "from", "the same function": "as"}.get(self.verdict, "than")
 
 
 @dataclass(frozen=True)
@@ -197,7 +202,9 @@ class Verdict(_Summary):
                 advice = ": confirm it on fresh seeds before trusting the lead"
             elif self.confirmed_as("worse"):
                 advice = ""  # the note on what the confirmation found follows
-            elif all(c.verdict == "-" for c in self.confirmed.values()):
+            elif all(c.verdict == "the same function" for c in self.confirmed.values()):
+                advice = "; on fresh seeds (evoact confirm) it is each task's best baseline itself"
+            elif all(c.verdict in ("-", "the same function") for c in self.confirmed.values()):
                 advice = "; its confirmation could not judge it (no p-value): confirm it on more seeds"
             else:
                 advice = "; on fresh seeds (evoact confirm) it was not found better"
@@ -403,10 +410,13 @@ class Confirmation(_Summary):
 
 
 def confirmed_verdict(result: TaskConfirmation, row: ConfirmationRow) -> ConfirmedVerdict:
-    """A confirmation row against its task's best baseline, in words: better, worse or no significant difference."""
+    """A confirmation row against its task's best baseline, in words: better, worse, no significant difference, or
+    the same function (the baseline's formula, whose trainings it shares)."""
     diff, p = row.diff_vs_best_baseline, row.p_vs_best_baseline
     better = diff is not None and (diff > 0 if result.metric == "accuracy" else diff < 0)
-    if p is None:
+    if any(r.name == result.best_baseline and r.formula == row.formula for r in result.rows):
+        verdict = "the same function"
+    elif p is None:
         verdict = "-"
     else:
         verdict = ("better" if better else "worse") if p < 0.05 else "no significant difference"

@@ -352,9 +352,10 @@ def print_verdict(verdict: Verdict | None, tables: str) -> None:
             + ("" if verdict.confirmed else "; `evoact confirm` checks it on fresh seeds and held-out tasks"),
             highlight=False,
         )
+    said = {c.verdict: c.against for c in (verdict.confirmed or {}).values()}
     confirmed = [
-        f"{v} {'from' if v == 'no significant difference' else 'than'} {tasks}"
-        for v in ("better", "no significant difference", "worse")
+        f"{v} {said[v]} {tasks}"
+        for v in ("better", "no significant difference", "the same function", "worse")
         if (tasks := verdict.confirmed_as(v))
     ]
     if confirmed:

@@ -449,6 +449,9 @@ def test_the_verdict_warns_where_a_confirmation_found_the_winner_worse():
     )
     undecided = replace(lead, confirmed={"wine": ConfirmedVerdict(True, "tanh", 0.0, None, "-")})
     assert undecided.note.endswith("; its confirmation could not judge it (no p-value): confirm it on more seeds")
+    itself = replace(lead, confirmed={"wine": ConfirmedVerdict(True, "tanh", None, None, "the same function")})
+    assert itself.note.endswith("; on fresh seeds (evoact confirm) it is each task's best baseline itself")
+    assert not itself.wins and itself.confirmed["wine"].against == "as"  # more seeds would never judge it
     worse = replace(lead, confirmed={"diabetes": confirmed["diabetes"]})  # said once, by what the confirmation found
     assert worse.note.count("fresh seeds") == 1 and worse.note.endswith("worse than gelu on diabetes (p 0.015)")
     confirmed_lead = replace(lead, confirmed={"wine": confirmed["wine"]})  # what it asked for is done: not asked again
@@ -660,3 +663,19 @@ def test_a_best_candidate_the_search_was_given_is_named_so_not_a_rediscovery(sma
         assert evoact.open_run(run).verdict().winner.to_json()["origin"] == origin
         report = evoact.open_run(run).report(tmp_path / "report.html").read_text()
         assert "given to the search" in report
+
+
+def test_a_confirmed_winner_with_its_tasks_best_baselines_formula_is_that_function_not_a_tie():
+    from evoact.summaries import ConfirmationRow, TaskConfirmation, confirmed_verdict
+
+    def row(name, formula, p, diff, baseline=False):
+        return ConfirmationRow(name, formula, baseline, 3, 0, {}, 0.9, 0.01, None, None, p, diff)
+
+    rows = (
+        row("#7 = relu", "Max(0, x)", None, None),
+        row("#9", "x*tanh(x)", 0.2, 0.01),
+        row("relu", "Max(0, x)", None, None, True),
+    )
+    result = TaskConfirmation("relu", rows, "accuracy", True, 1.0, None, (10000, 10001, 10002))
+    assert confirmed_verdict(result, rows[0]).verdict == "the same function"
+    assert confirmed_verdict(result, rows[1]).verdict == "no significant difference"
