@@ -9,6 +9,7 @@ import functools
 import itertools
 import math
 import operator
+import os
 import sqlite3
 import statistics
 import time
@@ -301,9 +302,10 @@ class RunReader:
     def command(self) -> str | None:
         """The command that runs this search again into a new folder beside this run, naming the folder as this
         process reaches it (the command recorded when it started named it from where that process ran)."""
+        where = self.path if self.path.name not in ("", "..") else Path(os.path.abspath(self.path))  # opened as "."
         try:
-            return reproduce_command(self.config, self.path)
-        except ValueError:  # a setting this evoact no longer takes: the recorded command, as it was
+            return reproduce_command(self.config, where)
+        except ValueError:  # a config this evoact cannot restate (its budget unknown): the recorded command
             command = self.store.config().get("command")
             return command if isinstance(command, str) else None
 

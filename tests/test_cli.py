@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import edited_copy
 
+import evoact
 from evoact.cli import main
 from evoact.store import RunStore
 
@@ -815,6 +816,12 @@ def test_runs_gives_a_command_that_runs_again_beside_the_run_from_wherever_it_is
     finally:
         os.chdir(cwd)
     assert "--name mine-again" in here and "--runs-dir" not in here, here
+    os.chdir(work / "runs" / "mine")
+    try:  # a run opened as "." (a report written from inside it) has a name and a folder too
+        inside = evoact.open_run(".").command()
+    finally:
+        os.chdir(cwd)
+    assert inside.endswith(f"--name mine-again --runs-dir {work / 'runs'}"), inside
 
 
 def test_compare_names_runs_of_one_name_in_two_folders_by_their_paths(small_run, tmp_path, monkeypatch):
