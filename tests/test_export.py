@@ -680,3 +680,15 @@ def test_a_constant_with_no_learned_values_writes_no_line_of_them(tmp_path):
     assert "Values learned per layer" not in text and "beta = ." not in text
     text = export_torch_module(tmp_path / "b.py", "x*sigmoid(beta*x)", {"beta": 1.0}, {"beta": [1.5]}).read_text()
     assert "seed's): beta = 1.5." in text
+
+
+def test_the_exported_files_annotations_name_only_what_it_imports(tmp_path):
+    """The backward's source it holds is annotated with Callable: a type checker or get_type_hints in a user's
+    project read an undefined name."""
+    import typing
+
+    for i, formula in enumerate(("x*sigmoid(beta*x)", "sinc(x)", "silu(x)")):
+        mod = _load(export_torch_module(tmp_path / f"a{i}.py", formula))
+        for name in ("plain_backward", "_mended_backward", "autograd_function", "slope_function"):
+            if hasattr(mod, name):
+                typing.get_type_hints(getattr(mod, name))

@@ -66,6 +66,8 @@ Formula: {formula}
 {learned}{onnx}Needs only torch. {module_note} ``activation(x)`` is the plain functional form.
 """
 
+from collections.abc import Callable
+
 import torch
 
 FORMULA = {formula_repr}
