@@ -428,7 +428,7 @@ def _run_to_end(run_dir: Path, start: Callable[[], object], tasks: Sequence[str]
         """The resume command; None while nothing is evaluated (stopped then, the search keeps no run directory)."""
         try:
             kept = run_dir.exists() and evaluated(run_dir)
-        except (RunStoreError, sqlite3.Error):  # not readable now: say how it goes on, as it may
+        except Exception:  # in a signal handler, whatever the run holds: say how it goes on, as it may
             kept = True
         return resume_command(run_dir, tasks) if kept else None
 

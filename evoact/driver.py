@@ -131,7 +131,7 @@ def evaluated(run_dir: Path) -> bool:
     """Whether the run at ``run_dir`` holds a finished evaluation: a search stopped before its first keeps no run
     directory."""
     with contextlib.closing(RunStore.open(run_dir)) as written:
-        return any(r.status != Status.PENDING for r in written.candidates())
+        return any(n for status, n in written.counts().items() if status != Status.PENDING)
 
 
 def check_search(config: SearchConfig) -> SearchSpace:
