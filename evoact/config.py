@@ -86,11 +86,11 @@ def _text(number: float) -> str:
 #: How many of the hall of fame a confirmation trains, and on how many fresh seeds, unless told.
 CONFIRM_TOP, CONFIRM_SEEDS = 3, 5
 
-#: The one table of bounds: every number a config, a command-line option, a resumed config.json or a checkpoint can
-#: set, by field name (nested configs' fields by their own names).
-#: The smallest ``epoch_scale`` a new run takes (runs stored with less still open).
+#: The smallest ``epoch_scale`` a new run takes (runs stored with less still open: ``BOUNDS`` reads them).
 MIN_EPOCH_SCALE = 0.01
 
+#: The one table of bounds: every number a config, a command-line option, a resumed config.json or a checkpoint can
+#: set, by field name (nested configs' fields by their own names).
 BOUNDS: dict[str, Bound] = {
     "seed": Bound(int, 0, MAX_SEED),
     "generations": Bound(int, 1, 10_000),
