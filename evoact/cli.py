@@ -145,6 +145,11 @@ def _file_option(*decls: str, **kwargs: Any) -> Callable:
     return click.option(*decls, type=click.Path(), callback=_file_path, **kwargs)
 
 
+def _file_or_stdout(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """``_file_path``, or None for ``-`` as typed: standard output (``./-`` names a file)."""
+    return None if value == "-" else _file_path(ctx, param, value)
+
+
 def _score_text(score: dict[str, Any], metric: str) -> str:
     """One task's stored score in a few words: its validation and test measure, and whether it stopped early."""
     val, test = ("val_acc", "test_acc") if metric == "accuracy" else ("val_loss", "test_loss")
@@ -735,7 +740,14 @@ def inspect(
     help="module: standalone torch file; sympy: a file rebuilding the SymPy expression; latex; json; jax: a"
     " jax.numpy function (needs only jax).",
 )
-@_file_option("-o", "--output", required=True, help="File to write (a new one, unless --force); '-': standard output.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    callback=_file_or_stdout,
+    required=True,
+    help="File to write (a new one, unless --force); '-': standard output.",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 def export(
     run: Path | None,
@@ -743,7 +755,7 @@ def export(
     formula: str | None,
     params: tuple[str, ...],
     fmt: str,
-    output: Path,
+    output: Path | None,
     force: bool,
 ) -> None:
     """Export a candidate (RUN ID; RUN alone: its best) or a formula (--expr): a standalone torch module (imports only
@@ -752,8 +764,8 @@ def export(
     A run's learnable constants start at their trained values (the mean over layers and raced seeds); --param
     overrides.
     """
-    piped = str(output) == "-"  # the file on standard output, the notes on standard error
-    if not piped:
+    piped = output is None  # the file on standard output, the notes on standard error
+    if output is not None:
         check_target(output)  # before the candidate is chosen and its notes printed
         if output.exists() and not force:
             _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
@@ -768,7 +780,7 @@ def export(
         with tempfile.TemporaryDirectory(prefix="evoact-export-") as folder:
             text = EXPORTERS[fmt](Path(folder) / "export", formula, values, learned).read_text(encoding="utf-8")
         click.echo(text, nl=False)
-    else:
+    elif output is not None:
         EXPORTERS[fmt](output, formula, values, learned)
         said.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
     if note := _constants_note(expr, values, typed=row is None):

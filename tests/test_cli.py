@@ -556,6 +556,8 @@ def test_export_to_dash_writes_the_file_on_stdout_and_the_notes_on_stderr(run_cl
     assert "learnable constants: beta = 1.5" in piped.stderr and not (tmp_path / "-").exists()
     best = run_cli("export", str(small_run), "--format", "json", "-o", "-")
     assert json.loads(best.stdout)["formula"] and "wrote" not in best.stdout + best.stderr
+    run_cli("export", "--expr", "tanh(x)", "-o", "./-")  # a file of that name, as a shell user writes it
+    assert "FORMULA = 'tanh(x)'" in (tmp_path / "-").read_text()
 
 
 def test_export_into_a_missing_folder_or_onto_a_folder_is_one_line_before_any_note(small_run, tmp_path):
