@@ -95,6 +95,7 @@ _CUDA_SLOPE = "(std::abs({{0}}) < T({limit}) ? {series} : (std::cos({{0}}) - std
 #: sinc's slope, its series near 0 and the quotient elsewhere: ``_TORCH_SLOPE``, the source an exported file holds,
 #: made a function of this process (from this module's own text, never from input).
 _sinc_slope: Callable[[torch.Tensor], torch.Tensor] = eval(f"lambda u: {_TORCH_SLOPE.format('u')}", {"torch": torch})
+_sinc_slope.__module__, _sinc_slope.__name__, _sinc_slope.__qualname__ = __name__, "_sinc_slope", "_sinc_slope"
 
 
 def slope_function(  # quoted annotations: an exported file holds this source, and imports only torch

@@ -149,3 +149,16 @@ def test_max_and_min_of_random_trees_are_sympys_functions_and_their_text_reads_b
             )
         checked += 1
     assert checked >= 30
+
+
+def test_every_ops_function_pickles_by_name():
+    """An op's torch function is this module's, as pickle and torch.compile's logs name it (sinc's slope is made from
+    its source template)."""
+    import pickle
+
+    from evoact.native import PROGRAM_OPS
+
+    for name, op in PROGRAM_OPS.items():
+        if getattr(op.torch, "__name__", "") != "<lambda>":
+            assert pickle.loads(pickle.dumps(op.torch)) is op.torch, name
+    assert PROGRAM_OPS["sinc_slope"].torch.__name__ == "_sinc_slope"
