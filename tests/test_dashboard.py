@@ -48,7 +48,7 @@ def folder(tmp_path, small_run):
     hostile = runs / "x<script>alert(1)<\\script>"
     shutil.copytree(small_run, hostile)
     config = json.loads((hostile / "config.json").read_text())
-    config["command"] = "<img src=x onerror=alert(2)>"
+    config["config"]["space"] = "<img src=x onerror=alert(2)>"  # in the command that runs it again
     (hostile / "config.json").write_text(json.dumps(config))
     with sqlite3.connect(hostile / "candidates.db") as db:  # finished: the runs list shows the command that made it
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('state', '\"finished\"')")
