@@ -764,23 +764,22 @@ def export(
     A run's learnable constants start at their trained values (the mean over layers and raced seeds); --param
     overrides.
     """
-    piped = output is None  # the file on standard output, the notes on standard error
-    if output is not None:
+    if output is not None:  # else the file on standard output, the notes on standard error
         check_target(output)  # before the candidate is chosen and its notes printed
         if output.exists() and not force:
             _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
-    said = Console(stderr=True, highlight=False, soft_wrap=True) if piped else console
+    said = Console(stderr=True, highlight=False, soft_wrap=True) if output is None else console
     opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
     if row is not None and row.unfit:
         said.print(
             f"note: {shown(row.unfit)}; exported as asked, but it has no fitness", highlight=False, soft_wrap=True
         )
     learned = opened.learned(row) if opened and row else None
-    if piped:
+    if output is None:
         with tempfile.TemporaryDirectory(prefix="evoact-export-") as folder:
             text = EXPORTERS[fmt](Path(folder) / "export", formula, values, learned).read_text(encoding="utf-8")
         click.echo(text, nl=False)
-    elif output is not None:
+    else:
         EXPORTERS[fmt](output, formula, values, learned)
         said.print(f"wrote {shown(str(output))} ({fmt}): {shown(formula)}", highlight=False)
     if note := _constants_note(expr, values, typed=row is None):

@@ -135,11 +135,11 @@ def summarise(
         baselines = [e["name"] for e in here if e["baseline"] and not e["plain"] and e["name"] in means]
         best = max if metric == "accuracy" else min
         best_baseline = best(baselines, key=lambda n: means[n]) if baselines else None
-        formulas = {e["name"]: e["formula"] for e in here}
+        trained = {e["name"]: (e["formula"], stored_task(e, task)) for e in here}  # as its trainings are keyed
         rows = []
         for e in here:
             name, values = e["name"], list(values_of[e["name"]].values())
-            tests = [_paired(values_of, name, ref, formulas) for ref in ("relu", best_baseline)]
+            tests = [_paired(values_of, name, ref, trained) for ref in ("relu", best_baseline)]
             n, failed, learned_means = done_of[name]
             rows.append(
                 ConfirmationRow(
@@ -266,13 +266,13 @@ def _ratio_intervals(
 
 
 def _paired(
-    values_of: dict[str, dict[int, float]], name: str, ref: str | None, formulas: dict[str, str]
+    values_of: dict[str, dict[int, float]], name: str, ref: str | None, trained: dict[str, tuple[str, str]]
 ) -> tuple[float | None, float | None]:
     """The paired p-value and mean difference of ``name`` against ``ref`` over the seeds both finished (None, None
-    against itself or its formula under another name, whose trainings are the same ones; against nothing; or without
-    a shared seed)."""
+    against the same trainings, its own or its formula's under another name in the same network (``trained``: each
+    name's formula and stored task); against nothing; or without a shared seed)."""
     pairs = [s for s in values_of[name] if ref in values_of and s in values_of[ref]]
-    if ref is None or formulas.get(ref) == formulas[name] or not pairs:
+    if ref is None or trained.get(ref) == trained[name] or not pairs:
         return None, None
     mine, theirs = [values_of[name][s] for s in pairs], [values_of[ref][s] for s in pairs]
     return paired_p_value(mine, theirs), statistics.fmean(mine) - statistics.fmean(theirs)

@@ -124,6 +124,7 @@ def test_a_tiny_glu_search_resumes_confirms_on_held_out_glu_tasks_and_reports(tm
     rows = {r.name: r for r in result.rows}
     assert all(rows[n].n == 2 and rows[n].mean is not None for n in plain)
     assert rows["plain-relu"].formula == rows["relu"].formula and rows["plain-relu"].mean != rows["relu"].mean
+    assert rows["plain-relu"].p_vs_relu is not None  # its formula's, in another network: other trainings, a test
     stored = {(r.name, r.task) for r in run.store.confirmations()}
     assert ("plain-relu", "glu-docs [plain FFN]") in stored and ("relu", "glu-docs") in stored  # kept apart
     title = next(title for title, _, _ in tables(summary) if title.startswith("glu-docs"))
