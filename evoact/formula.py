@@ -13,6 +13,7 @@ import sympy as sp
 import torch
 
 from evoact.ops import OPS, maximum, sigmoid, softplus
+from evoact.records import MAX_LAYERS
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 60
@@ -198,9 +199,6 @@ def check_params(params: dict[str, float] | None) -> dict[str, float]:
             )
         out[name] = float(value)
     return out
-
-
-MAX_LAYERS = 10_000  # learned values per constant: one per activation layer of every task
 
 
 def check_learned(learned: object, names: tuple[str, ...]) -> dict[str, list[float]]:

@@ -96,14 +96,19 @@ def _number(data: Any) -> float:
     return float(data)
 
 
+#: Learned values per constant a record holds: one per activation layer of every task.
+MAX_LAYERS = 10_000
+
+
 def _learned(data: Any) -> dict[str, tuple[float, ...]]:
     if not isinstance(data, Mapping) or not all(
         isinstance(k, str)
         and isinstance(v, (list, tuple))
+        and len(v) <= MAX_LAYERS
         and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
         for k, v in data.items()
     ):  # numbers as JSON writes them: text ("1.0") or true is a damaged row, never read as a number
-        raise RecordError("learned must map constant names to lists of numbers")
+        raise RecordError(f"learned must map constant names to lists of at most {MAX_LAYERS} numbers")
     try:
         out = {k: tuple(float(x) for x in v) for k, v in data.items()}
     except OverflowError:  # an integer past float's range

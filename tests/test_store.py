@@ -1,4 +1,5 @@
 import errno
+import json
 import os
 import re
 import shutil
@@ -282,7 +283,8 @@ def test_a_damaged_candidate_row_is_named_by_its_id_and_database(small_run, tmp_
     db_file = re.escape(str(run / DB_FILE))
     with pytest.raises(RunStoreError, match=f"^{db_file}: candidate #2: Outcome.fitness must be a finite number"):
         RunStore.open(run).candidates()
-    for learned in ('{"beta": ["1.0"]}', '{"beta": [true]}', '{"beta": [1.0, "2"]}'):  # text or true is no number
+    many = json.dumps({"beta": [1.0] * 10_001})  # past one value per layer of every task: refused where read
+    for learned in ('{"beta": ["1.0"]}', '{"beta": [true]}', '{"beta": [1.0, "2"]}', many):  # text or true: no number
         with sqlite3.connect(run / DB_FILE) as db:
             db.execute("UPDATE candidates SET fitness = 0.9, learned = ? WHERE id = 2", (learned,))
         with pytest.raises(RunStoreError, match=f"^{db_file}: candidate #2: learned must map constant names to lists"):
