@@ -439,7 +439,9 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
         )
     if isinstance(chosen.get("timeout"), (int, float)) and 0 < chosen["timeout"] < 1:  # here: runs stored so open
         raise ValueError(f"timeout must be at least 1 (seconds a training may take), got {chosen['timeout']!r}")
-    if isinstance(chosen.get("epoch_scale"), (int, float)) and 0 < chosen["epoch_scale"] < MIN_EPOCH_SCALE:  # so too
+    if (
+        isinstance(chosen.get("epoch_scale"), (int, float)) and 0 < chosen["epoch_scale"] < MIN_EPOCH_SCALE
+    ):  # as timeout's
         raise ValueError(
             f"epoch_scale must be at least {MIN_EPOCH_SCALE:g} (it multiplies each task's epochs: at"
             f" {MIN_EPOCH_SCALE:g} the default suite's tasks train 2 to 10 steps, below it fewer, too few to tell"

@@ -138,7 +138,6 @@ def confirm_run(
         run = RunReader(store)
         config, notes = restated(run.config, address, data_dir)
         scale = config.training.epoch_scale
-        shortened = len(notes)  # where the note on a shortened training goes, once the tasks are loaded
         if not epochs and config.training.epochs is not None:
             notes.append(
                 f"every task trains {config.training.epochs} epoch(s), as this run's did (--epochs), whatever its own"
@@ -164,8 +163,7 @@ def confirm_run(
         length = {name: _epochs(task, train) for name, task in loaded.items()}
         if not epochs and config.training.epochs is None and scale < 1:
             own = sorted({length[n] for n, t in loaded.items() if isinstance(t, UserTask)})
-            notes.insert(
-                shortened,
+            notes.append(
                 f"each task trains {scale:g} of its epochs, as this {config.budget} run did"
                 + (f" (a task of your own {' or '.join(f'{e:g}' for e in own)} of {USER_EPOCHS})" if own else "")
                 + ": too short for their differences to say much of longer trainings (--epochs N trains every task"

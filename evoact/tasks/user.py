@@ -464,10 +464,16 @@ def _imported_files(path: Path, root: Path) -> list[Path]:
     return [f for f in files if root in f.parents and f.parts[len(root.parts)] != "evoact"]
 
 
+#: The largest file whose functions a task error lists (read only to name them).
+MAX_LISTED_BYTES = 1_000_000
+
+
 def task_functions(path: Path) -> list[str]:
     """The functions ``path`` defines that take ``make_activation`` (read with ``ast``: the file never runs); []
-    where it cannot be read."""
+    where it is no regular file of at most ``MAX_LISTED_BYTES`` or cannot be read (a pipe would block the read)."""
     try:
+        if not path.is_file() or path.stat().st_size > MAX_LISTED_BYTES:
+            return []
         tree = ast.parse(path.read_bytes())
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return []
