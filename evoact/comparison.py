@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from evoact.records import Status, mean_learned
+from evoact.scoring import LOSS_FLOOR
 from evoact.store import RunStore
 from evoact.summaries import Confirmation, ConfirmationRow, GroupRatio, GroupSummary, TaskConfirmation
 from evoact.tasks import task_family
@@ -71,8 +72,9 @@ def paired_p_value(a: list[float], b: list[float]) -> float | None:
     diffs = [x - y for x, y in zip(a, b)]
     if len(diffs) < 2:
         return None
-    # measures come from float32 tensors: differences that agree to float32's resolution are equal, not a spread
-    resolution = 1e-6 * max(1.0, *(abs(v) for v in (*a, *b)))
+    # measures come from float32 tensors: differences that agree to float32's resolution (relative to the measures,
+    # so a regression's losses of 1e-7 still differ) are equal, not a spread
+    resolution = 1e-6 * max(abs(v) for v in (*a, *b))
     if all(abs(d) <= resolution for d in diffs):
         return 1.0
     if statistics.pstdev(diffs) <= resolution:
@@ -188,8 +190,8 @@ def group_ratios(
             if best <= 0:  # no ratio to a reference that scored nothing (or a loss of 0)
                 continue
             for name, mean in means.items():
-                if result.metric == "accuracy" or mean > 0:
-                    ratios.setdefault(name, {})[task] = mean / best if result.metric == "accuracy" else best / mean
+                accuracy = result.metric == "accuracy"
+                ratios.setdefault(name, {})[task] = mean / best if accuracy else best / max(mean, LOSS_FLOOR)
         first = results[tasks[0]]
         rows = []
         for row in first.rows:
@@ -246,7 +248,7 @@ def _ratio_intervals(
         for accuracy, table, refs in columns:
             means = table[:, draw.astype(int)].mean(axis=-1)
             best = means[refs].max(axis=0) if accuracy else means[refs].min(axis=0)
-            ratios.append(means[0] / best if accuracy else best / means[0])
+            ratios.append(means[0] / best if accuracy else best / np.maximum(means[0], LOSS_FLOOR))
         return np.stack([np.mean(ratios, axis=0), np.min(ratios, axis=0)])
 
     from scipy.stats import bootstrap  # here, as ttest_rel above: scipy.stats is slow to import

@@ -23,6 +23,9 @@ METRICS = ("accuracy", "loss")
 SCORES = METRICS
 #: How per-task relative scores combine into one fitness: their (weighted) mean, the worst task, or the lower quartile.
 AGGREGATES = ("mean", "worst", "q25")
+#: The least loss a relative score divides by, float32's resolution: a confident classifier's cross-entropy rounds to
+#: exactly 0, which is as good as a loss gets, not a division by zero.
+LOSS_FLOOR = float(np.finfo(np.float32).eps)
 
 
 def uses_loss(metric: str, score: str) -> bool:
@@ -74,7 +77,7 @@ def normalised(
         value = _value(scores[task], metric, score) if task in scores and not scores[task].stopped else None
         if value is None or task not in refs:
             return None
-        out.append(refs[task] / value if uses_loss(metric, score) else value / refs[task])
+        out.append(refs[task] / max(value, LOSS_FLOOR) if uses_loss(metric, score) else value / refs[task])
     return out
 
 

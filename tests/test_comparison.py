@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from evoact.comparison import group_ratios, paired_p_value, tables
+from evoact.scoring import LOSS_FLOOR
 from evoact.summaries import Confirmation, ConfirmationRow, TaskConfirmation
 
 
@@ -20,6 +21,9 @@ def test_paired_p_value_edge_cases_and_a_clear_difference():
     assert paired_p_value(better, [b - d for b, d in zip(better, (0.05, 0.06, 0.04, 0.05, 0.07))]) < 0.001
     assert paired_p_value(better, [b + d for b, d in zip(better, (0.01, -0.01, 0.02, -0.02, 0.0))]) > 0.5
     assert paired_p_value([0.9, 0.8], [0.85, 0.75]) is None  # a constant difference has no spread: undefined, not 0
+    small = [1.0e-7, 1.2e-7, 0.9e-7, 1.1e-7, 1.0e-7]  # a regression's losses: five times better on every seed
+    assert paired_p_value(small, [5 * v + d for v, d in zip(small, (1e-8, -2e-8, 3e-8, 0.0, -1e-8))]) < 0.001
+    assert paired_p_value([0.0, 0.0], [0.0, 0.0]) == 1.0
 
 
 def test_paired_p_value_reads_float32_measures_that_differ_by_one_test_sample_on_every_seed_as_undefined():
@@ -72,6 +76,11 @@ def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
 def test_group_ratios_skip_a_task_whose_references_scored_nothing():
     zero = TaskConfirmation("gelu", (_row("#4", 0.5, False), _row("gelu", 0.0)), "accuracy", True, 1, "test")
     assert group_ratios({"z": zero})["test"].rows[0].mean is None
+
+
+def test_group_ratios_read_a_loss_that_rounds_to_zero_as_the_best_ratio_not_a_missing_one():
+    loss = TaskConfirmation("gelu", (_row("#4", 0.0, False), _row("gelu", 0.02)), "loss", True, 1, "test")
+    assert group_ratios({"z": loss})["test"].rows[0].mean == pytest.approx(0.02 / LOSS_FLOOR)
 
 
 def _task(metric, per_function, group="test"):

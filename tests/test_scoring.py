@@ -1,7 +1,7 @@
 import pytest
 
 from evoact.records import Candidate, Outcome, TaskScore
-from evoact.scoring import aggregate, fitness, normalised, references
+from evoact.scoring import LOSS_FLOOR, aggregate, fitness, normalised, references
 
 TASKS = ("deep", "regression", "lm")
 METRICS = {"deep": "accuracy", "regression": "loss", "lm": "loss"}
@@ -48,3 +48,10 @@ def test_aggregates_and_missing_tasks():
     assert fitness({"deep": TaskScore(val_acc=0.8)}, TASKS, refs, metrics=METRICS) is None  # not trained on every task
     assert fitness({"deep": TaskScore(val_acc=0.8)}, ("deep",), metrics=METRICS) == 0.8  # one task: its own measure
     assert fitness({"lm": TaskScore(val_loss=0.6)}, ("lm",), metrics=METRICS) == -0.6
+
+
+def test_a_loss_that_rounds_to_zero_is_the_best_score_not_a_division_by_zero():
+    refs = {"deep": 0.80, "regression": 0.020, "lm": 0.60}
+    perfect = {"deep": TaskScore(val_acc=0.8), "regression": TaskScore(val_loss=0.0), "lm": TaskScore(val_loss=0.6)}
+    assert normalised(perfect, refs, TASKS, METRICS) == pytest.approx([1.0, 0.020 / LOSS_FLOOR, 1.0])
+    assert fitness(perfect, TASKS, refs, metrics=METRICS) > 1.0

@@ -200,7 +200,7 @@ def test_a_user_regression_is_scored_by_its_loss_beside_an_accuracy_task(tmp_pat
         ("    return {'val_acc': 0.002, 'test_acc': -0.02}\n", "returned test_acc -0.02: an accuracy is a fraction"),
         ("    return {'val_loss': 0.5, 'test_loss': 0.0}\nf.metric = 'loss'\n", "returned test_loss 0: a loss must"),
         ("    return {'val_loss': 0.5}\nf.metric = 'loss'\n", None),
-        ("    return {'val_loss': 0.0}\nf.metric = 'loss'\n", "returned val_loss 0: a loss must be positive"),
+        ("    return {'val_loss': -0.5}\nf.metric = 'loss'\n", "returned val_loss -0.5: a loss is never negative"),
         ("    return {'val_acc': 0.5}\nf.metric = 'loss'\n", "must return a mapping with a numeric 'val_loss'"),
         (
             "    return {'val_loss': 0.5}\n",

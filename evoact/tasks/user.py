@@ -328,12 +328,12 @@ class UserTask(Task):
             raise TaskError(  # a fitness is the ratio to the best baseline's: an MSE here would be maximised
                 f"user task {self.name} returned {out[0][0]} {out[0][1]:.4g}: an accuracy is a fraction from 0 to 1,"
                 " higher is better (86% is 0.86); a score that leaves that range (an MSE, an R² that can fall below"
-                " 0) is a loss: set the function's metric = 'loss' and return 'val_loss' and 'test_loss', positive"
-                " and lower is better (for R², 1 - R²)"
+                " 0) is a loss: set the function's metric = 'loss' and return 'val_loss' and 'test_loss', never"
+                " negative and lower is better (for R², 1 - R²)"
             )
-        if measure == "loss" and (out := [(k, v) for k, v in measures if v <= 0]):
+        if measure == "loss" and (out := [(k, v) for k, v in measures if v < 0]):
             raise TrainingError(
-                f"user task {self.name} returned {out[0][0]} {out[0][1]:.4g}: a loss must be positive (it is compared"
+                f"user task {self.name} returned {out[0][0]} {out[0][1]:.4g}: a loss is never negative (it is compared"
                 " as the best baseline's loss over the candidate's)"
             )
         seconds = time.perf_counter() - start
