@@ -198,8 +198,12 @@ def test_a_user_regression_is_scored_by_its_loss_beside_an_accuracy_task(tmp_pat
             "returned val_acc 86: an accuracy is a fraction from 0 to 1",
         ),
         ("    return {'val_acc': 0.002, 'test_acc': -0.02}\n", "returned test_acc -0.02: an accuracy is a fraction"),
-        ("    return {'val_loss': 0.5, 'test_loss': 0.0}\nf.metric = 'loss'\n", "returned test_loss 0: a loss must"),
+        (
+            "    return {'val_loss': 0.5, 'test_loss': -1e-3}\nf.metric = 'loss'\n",
+            "returned test_loss -0.001: a loss is never",
+        ),
         ("    return {'val_loss': 0.5}\nf.metric = 'loss'\n", None),
+        ("    return {'val_loss': 0.0, 'test_loss': 0.0}\nf.metric = 'loss'\n", None),  # a perfect fit
         ("    return {'val_loss': -0.5}\nf.metric = 'loss'\n", "returned val_loss -0.5: a loss is never negative"),
         ("    return {'val_acc': 0.5}\nf.metric = 'loss'\n", "must return a mapping with a numeric 'val_loss'"),
         (
@@ -223,7 +227,7 @@ def test_a_user_task_returns_what_its_metric_says(tmp_path, body, message):
     (tmp_path / "t.py").write_text("import functools\ndef f(make_activation, seed, epochs):\n" + called + body)
     task = get_task(f"{tmp_path / 't.py'}:{'g' if 'partial' in body else 'f'}")
     if message is None:
-        assert task.metric == "loss" and task.run(nn.ReLU, TrainConfig()).val_loss == 0.5
+        assert task.metric == "loss" and task.run(nn.ReLU, TrainConfig()).val_loss == (0.0 if "0.0" in body else 0.5)
         return
     with pytest.raises(TrainingError, match=re.escape(message)):
         task.run(nn.ReLU, TrainConfig())
