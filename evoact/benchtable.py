@@ -8,6 +8,7 @@ instead of training (``bench/replay.py``), and the surrogate stage learns from i
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -16,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from evoact.files import write_file
 from evoact.formula import X, parse, to_formula
 from evoact.genome import Genome, in_shard, parse_shard
 from evoact.records import Candidate, RecordError, Stage, Status, TaskScore
@@ -198,8 +200,10 @@ class BenchTable:
     def save(self, path: str | Path) -> None:
         """Write the table as gzipped JSON (reproducibly: no timestamp in the gzip header)."""
         text = json.dumps(self.plain(), separators=(",", ":"), sort_keys=True).encode()
-        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as out:
+        packed = io.BytesIO()
+        with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0, filename="") as out:
             out.write(text)
+        write_file(path, packed.getvalue())  # atomic: a Ctrl-C while writing leaves the earlier table whole
 
 
 def from_runs(

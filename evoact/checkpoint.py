@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evoact.files import write_file
+
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = 1
 KEEP = 3
@@ -63,13 +65,8 @@ def write_checkpoint(run_dir: Path, generation: int, state: dict[str, Any]) -> P
     folder = _folder(run_dir)
     final = _path(run_dir, generation)
     folder.mkdir(exist_ok=True)
-    tmp = final.with_suffix(".json.tmp")
     payload = {"format": FORMAT, "generation": generation, "sha256": _digest(state), "state": state}
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
+    write_file(final, json.dumps(payload, sort_keys=True))  # a fresh temporary name: no planted link is followed
     directory = os.open(final.parent, os.O_RDONLY)
     try:
         os.fsync(directory)  # make the rename itself durable

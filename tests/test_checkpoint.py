@@ -50,13 +50,13 @@ def test_a_process_killed_while_writing_leaves_the_previous_checkpoint_intact(tm
         " write_checkpoint(__import__('pathlib').Path(sys.argv[1]), 1, {'seen': ['x' * 64] * 3_000_000})"
     )
     proc = subprocess.Popen([sys.executable, "-c", big, str(tmp_path)])
-    tmp = tmp_path / CHECKPOINT_DIR / "gen-00001.json.tmp"
-    while not tmp.exists() and proc.poll() is None:
+    folder = tmp_path / CHECKPOINT_DIR
+    while not list(folder.glob(".evoact-*.tmp")) and proc.poll() is None:
         pass
     proc.kill()
     proc.wait()
     checkpoint = read_checkpoint(tmp_path)
-    assert tmp.exists(), "the writer finished before it could be killed; the test proves nothing"
+    assert list(folder.glob(".evoact-*.tmp")), "the writer finished before it could be killed; the test proves nothing"
     assert checkpoint.generation == 0 and checkpoint.state == {"generation": 1}
 
 
@@ -128,3 +128,14 @@ def test_checkpoint_links_are_never_followed_read_or_pruned(tmp_path):
     assert checkpoint.generation == 5 and checkpoint.skipped == (
         "gen-00000.json: not a regular file (a symbolic link?); ignored",
     )
+
+
+def test_a_link_planted_as_a_temporary_file_is_not_written_through(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    run = tmp_path / "run"
+    (run / CHECKPOINT_DIR).mkdir(parents=True)
+    (run / CHECKPOINT_DIR / "gen-00003.json.tmp").symlink_to(victim)  # the name earlier versions wrote through
+    write_checkpoint(run, 3, {"generation": 4})
+    assert victim.read_text() == "precious"
+    assert read_checkpoint(run).state == {"generation": 4}
