@@ -9,6 +9,7 @@ committed to the run as it finishes, so an interrupted confirmation continues wh
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -305,12 +306,12 @@ def confirm_run(
         failing = True
         raise
     finally:
-        with held(failing):  # a signal now stops the command after Ray is shut down and the store closed
-            if progress is not None:
-                progress.close()
+        with held(failing), contextlib.ExitStack() as closing:  # a signal waits for Ray's shutdown and the store's
+            closing.callback(store.close)  # each closes even where one before it raised; the store last
             if pool is not None:
-                pool.close()
-            store.close()
+                closing.callback(pool.close)
+            if progress is not None:
+                closing.callback(progress.close)
 
 
 def shared_baselines(

@@ -402,11 +402,13 @@ def _drive(
         raise
     finally:
         with held(failing):  # a signal now stops the command after the session's end is recorded and Ray shut down
-            now = time.time()
-            store.set_meta("finished_at", now)
-            *earlier, (began, _) = store.sessions()
-            store.set_meta("sessions", [*earlier, [began, now]])
-            _end_session(str(store.meta().get("state")), hooks, pool, problem, store)
+            try:
+                now = time.time()
+                store.set_meta("finished_at", now)
+                *earlier, (began, _) = store.sessions()
+                store.set_meta("sessions", [*earlier, [began, now]])
+            finally:  # a full disk here still shuts Ray down and frees the writer lock
+                _end_session(str(store.meta().get("state")), hooks, pool, problem, store)
     return store
 
 

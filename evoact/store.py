@@ -265,29 +265,33 @@ class RunStore:
             raise RunStoreError(
                 f"{path.parent}: a run directory cannot be made there ({exc.strerror or type(exc).__name__})"
             ) from None
+        lock: int | None = None
         try:
             lock = take_lock(building)
             (building / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             conn = _writer(building)
-            conn.executescript(_SCHEMA)
-            facts = (
-                ("schema_version", SCHEMA_VERSION),
-                ("state", RunState.RUNNING),
-                ("started_at", time.time()),
-                ("started_config", setting_digests(config)),  # what a later edit of config.json is told from
-            )
-            for key, value in facts:
-                conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
-            conn.close()
+            try:
+                conn.executescript(_SCHEMA)
+                facts = (
+                    ("schema_version", SCHEMA_VERSION),
+                    ("state", RunState.RUNNING),
+                    ("started_at", time.time()),
+                    ("started_config", setting_digests(config)),  # what a later edit of config.json is told from
+                )
+                for key, value in facts:
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+            finally:
+                conn.close()
             os.chmod(building, 0o755)
             try:
                 os.rename(building, path)  # atomic; replaces only an empty directory
             except OSError:
-                os.close(lock)
                 raise RunStoreError(
                     f"{path} exists and is not empty; choose another --name (nothing was overwritten)"
                 ) from None
         except BaseException as exc:
+            if lock is not None:
+                os.close(lock)
             shutil.rmtree(building, ignore_errors=True)
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # nothing was saved, so nothing to resume
                 raise RunStoreError(

@@ -866,6 +866,37 @@ def test_a_hook_that_raises_at_the_end_still_lets_the_run_and_the_other_hooks_cl
     RunStore.reopen(run).close()
 
 
+def test_a_session_end_that_cannot_be_written_still_frees_the_run_and_closes_the_hooks(
+    tmp_path, small_run, monkeypatch
+):
+    """A full disk as the session's end is recorded left the writer lock held (a resume in the same notebook was told
+    another process writes the run), Ray up and the loggers open."""
+    from evoact.hooks import Hook
+    from evoact.run_files import writer
+
+    class Closes(Hook):
+        closed = False
+
+        def close(self) -> None:
+            Closes.closed = True
+
+    set_meta = RunStore.set_meta
+
+    def full_disk(store: RunStore, key: str, value: object) -> None:
+        if key == "finished_at":
+            raise sqlite3.OperationalError("database or disk is full")
+        set_meta(store, key, value)
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    monkeypatch.setattr(RunStore, "set_meta", full_disk)
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        resume_search(run, Console(file=io.StringIO()), callbacks=[Closes()])
+    assert writer(run) is None and Closes.closed
+    monkeypatch.undo()
+    RunStore.reopen(run).close()
+
+
 def test_a_candidate_that_finds_the_task_broken_stops_the_search_keeping_what_it_finished(tmp_path):
     """A task that returns what is no accuracy (here above 1) for some function breaks its contract for all: the
     search went on, failing each such candidate in silence ("failed 1"), where the baselines' stop says why."""

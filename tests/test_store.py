@@ -570,3 +570,14 @@ def test_a_damaged_candidates_table_is_named_by_its_database(small_run, tmp_path
     store = RunStore.open(run)
     with pytest.raises(RunStoreError, match=rf"^{re.escape(str(run / DB_FILE))}: not a readable run database \("):
         store.candidates()
+
+
+def test_a_run_that_cannot_be_made_leaves_no_folder_and_no_open_file(tmp_path):
+    """Each failed start (here a setting JSON cannot hold) kept its lock file's descriptor open: a notebook that
+    retried leaked one per try."""
+    open_files = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(TypeError):
+            RunStore.create(tmp_path / "run", {"space": object()})
+    assert len(os.listdir("/proc/self/fd")) == open_files and list(tmp_path.iterdir()) == []
+    RunStore.create(tmp_path / "run", {"space": "core"}).close()
