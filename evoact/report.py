@@ -211,7 +211,7 @@ def _pareto(run: RunReader, points: tuple[ParetoPoint, ...]) -> str:
 
 def _confirmed(c: ConfirmedVerdict) -> str:
     """What a confirmation said of the winner on a task, against the baseline it was compared with there."""
-    return f"{c.verdict} {c.against} {c.best_baseline} (diff {_text(c.diff)}, p {_text(c.p)})"
+    return f"{c.verdict} {c.against} {c.best_baseline} (diff {_text(c.diff)}, {c.p_text})"
 
 
 def _verdict(verdict: Verdict | None, confirm: str) -> str:

@@ -57,7 +57,7 @@ from evoact.summaries import (
     TaskMean,
     TaskVerdict,
     Verdict,
-    confirmed_verdict,
+    confirmed_verdicts,
 )
 from evoact.tasks import TASKS, is_user_task, task_family
 
@@ -359,11 +359,13 @@ class RunReader:
                 metric, mine.mean, name, value.mean, mine.std, mine.seeds, value.std, value.seeds
             )
         confirmation = self.confirmation()
-        confirmed = {}
-        for task, result in (confirmation.tasks if confirmation else {}).items():
-            row = next((r for r in result.rows if r.id == best.id), None)
-            if row is not None:
-                confirmed[task] = confirmed_verdict(result, row)
+        confirmed = confirmed_verdicts(
+            {
+                task: (result, row)
+                for task, result in (confirmation.tasks if confirmation else {}).items()
+                if (row := next((r for r in result.rows if r.id == best.id), None)) is not None
+            }
+        )
         head = baselines[0] if baselines else None
         known = self._rediscovers(best)
         return Verdict(

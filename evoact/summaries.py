@@ -136,6 +136,17 @@ class ConfirmedVerdict(_Summary):
     diff: float | None
     p: float | None
     verdict: str  # "better", "worse", "no significant difference", "the same function" or "-" (p undefined)
+    p_adjusted: float | None = None  # Holm's, over the tasks the confirmation judged: what the verdict reads
+
+    @property
+    def p_text(self) -> str:
+        """The p-value as a verdict is told, with Holm's where it differs: ``p 0.012, Holm 0.13``."""
+        if self.p is None:
+            return "p -"
+        holm = self.p_adjusted
+        return f"p {self.p:.2g}" + (
+            f", Holm {holm:.2g}" if holm is not None and f"{holm:.2g}" != f"{self.p:.2g}" else ""
+        )
 
     @property
     def against(self) -> str:
@@ -230,7 +241,7 @@ class Verdict(_Summary):
         """The tasks where the confirmation's verdict on the winner was ``verdict``, each with the baseline it was
         compared with and the p-value (``relu on mnist1d-mlp (p 0.012)``), or an empty string."""
         return ", ".join(
-            f"{c.best_baseline} on {task}" + (f" (p {c.p:.2g})" if c.p is not None else "")
+            f"{c.best_baseline} on {task}" + (f" ({c.p_text})" if c.p is not None else "")
             for task, c in (self.confirmed or {}).items()
             if c.verdict == verdict
         )
@@ -409,18 +420,43 @@ class Confirmation(_Summary):
         )
 
 
-def confirmed_verdict(result: TaskConfirmation, row: ConfirmationRow) -> ConfirmedVerdict:
-    """A confirmation row against its task's best baseline, in words: better, worse, no significant difference, or
-    the same function (the baseline's formula, whose trainings it shares)."""
-    diff, p = row.diff_vs_best_baseline, row.p_vs_best_baseline
-    better = diff is not None and (diff > 0 if result.metric == "accuracy" else diff < 0)
-    if any(r.name == result.best_baseline and r.formula == row.formula for r in result.rows):
-        verdict = "the same function"
-    elif p is None:
-        verdict = "-"
-    else:
-        verdict = ("better" if better else "worse") if p < 0.05 else "no significant difference"
-    return ConfirmedVerdict(result.held_out, result.best_baseline, diff, p, verdict)
+#: The level a confirmed verdict of better or worse holds at, over every task its confirmation judged.
+ALPHA = 0.05
+
+
+def holm(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Holm's step-down adjusted p-values: below ``ALPHA`` on any task, a difference holds at that level over them all
+    (each task's own p-value, over 11 tasks, finds one of two equal functions better somewhere one time in five)."""
+    adjusted, running = {}, 0.0
+    for rank, key in enumerate(sorted(p_values, key=lambda k: p_values[k])):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[key]))
+        adjusted[key] = running
+    return adjusted
+
+
+def confirmed_verdicts(rows: Mapping[str, tuple[TaskConfirmation, ConfirmationRow]]) -> dict[str, ConfirmedVerdict]:
+    """A function's confirmation rows (task -> its task's results and its row) in words, each against its task's best
+    baseline: better, worse, no significant difference (Holm-adjusted over the tasks judged), or the same function
+    (the baseline's formula, whose trainings it shares)."""
+    same = {
+        task
+        for task, (result, row) in rows.items()
+        if any(r.name == result.best_baseline and r.formula == row.formula for r in result.rows)
+    }
+    judged = {t: p for t, (_, row) in rows.items() if t not in same and (p := row.p_vs_best_baseline) is not None}
+    adjusted = holm(judged)
+    out = {}
+    for task, (result, row) in rows.items():
+        diff, p = row.diff_vs_best_baseline, row.p_vs_best_baseline
+        better = diff is not None and (diff > 0 if result.metric == "accuracy" else diff < 0)
+        if task in same:
+            verdict = "the same function"
+        elif task not in adjusted:
+            verdict = "-"
+        else:
+            verdict = ("better" if better else "worse") if adjusted[task] < ALPHA else "no significant difference"
+        out[task] = ConfirmedVerdict(result.held_out, result.best_baseline, diff, p, verdict, adjusted.get(task))
+    return out
 
 
 @dataclass(frozen=True)

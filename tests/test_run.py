@@ -665,8 +665,29 @@ def test_a_best_candidate_the_search_was_given_is_named_so_not_a_rediscovery(sma
         assert "given to the search" in report
 
 
+def test_a_win_on_one_task_of_many_must_hold_over_all_the_tasks_judged():
+    """Over 11 tasks, two equal functions differ at p < 0.05 somewhere one time in five: a confirmed verdict reads
+    Holm's adjusted p-values, so p 0.02 on one task of 11 is no win, where p 0.001 is."""
+    from evoact.summaries import ConfirmationRow, TaskConfirmation, confirmed_verdicts, holm
+
+    assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
+    assert holm({"a": 0.5, "b": 0.9}) == {"a": 1.0, "b": 1.0} and holm({}) == {}
+
+    def task(p, diff):
+        mine = ConfirmationRow("#9", "x*tanh(x)", False, 5, 0, {}, 0.9, 0.01, None, None, p, diff)
+        return TaskConfirmation("gelu", (mine,), "accuracy", True, 1.0, None, tuple(range(10000, 10005))), mine
+
+    ties = {f"t{i}": task(0.5, 0.001) for i in range(10)}
+    lucky = confirmed_verdicts({"best": task(0.02, 0.01), **ties})
+    assert lucky["best"].verdict == "no significant difference" and lucky["best"].p_adjusted == pytest.approx(0.22)
+    assert "p 0.02, Holm 0.22" in lucky["best"].p_text
+    clear = confirmed_verdicts({"best": task(0.001, 0.01), "worse": task(0.002, -0.01), **ties})
+    assert clear["best"].verdict == "better" and clear["worse"].verdict == "worse"
+    assert confirmed_verdicts({"only": task(0.02, 0.01)})["only"].p_text == "p 0.02"  # one task: nothing to adjust
+
+
 def test_a_confirmed_winner_with_its_tasks_best_baselines_formula_is_that_function_not_a_tie():
-    from evoact.summaries import ConfirmationRow, TaskConfirmation, confirmed_verdict
+    from evoact.summaries import ConfirmationRow, TaskConfirmation, confirmed_verdicts
 
     def row(name, formula, p, diff, baseline=False):
         return ConfirmationRow(name, formula, baseline, 3, 0, {}, 0.9, 0.01, None, None, p, diff)
@@ -677,5 +698,5 @@ def test_a_confirmed_winner_with_its_tasks_best_baselines_formula_is_that_functi
         row("relu", "Max(0, x)", None, None, True),
     )
     result = TaskConfirmation("relu", rows, "accuracy", True, 1.0, None, (10000, 10001, 10002))
-    assert confirmed_verdict(result, rows[0]).verdict == "the same function"
-    assert confirmed_verdict(result, rows[1]).verdict == "no significant difference"
+    said = confirmed_verdicts({"a": (result, rows[0]), "b": (result, rows[1])})
+    assert said["a"].verdict == "the same function" and said["b"].verdict == "no significant difference"
