@@ -24,6 +24,7 @@ from evoact.evaluation import make_job
 from evoact.formula import FormulaError, constant_values, parse, to_formula
 from evoact.interrupts import held
 from evoact.progress import CountProgress
+from evoact.racing import race_seed
 from evoact.records import Candidate, ConfirmationTraining, Outcome, Status, TaskScore
 from evoact.run import RunReader
 from evoact.run_files import CONFIRM, RunStoreError
@@ -62,9 +63,10 @@ DEFAULT_GROUPS = ("search", "validation")
 FRESH_SEED_BASE = 10_000
 
 
-def fresh_seeds(count: int, search_seed: int) -> list[int]:
-    """``count`` training seeds the search did not use."""
-    return [s for s in range(FRESH_SEED_BASE, FRESH_SEED_BASE + count + 1) if s != search_seed][:count]
+def fresh_seeds(count: int, search_seed: int, race_seeds: int = 1) -> list[int]:
+    """``count`` training seeds the search did not use: neither its own nor those racing trained on."""
+    used = {race_seed(search_seed, k) for k in range(max(race_seeds, 1))}
+    return [s for s in range(FRESH_SEED_BASE, FRESH_SEED_BASE + count + len(used)) if s not in used][:count]
 
 
 def default_tasks(run_tasks: tuple[str, ...] | list[str], groups: tuple[str, ...] = DEFAULT_GROUPS) -> list[str]:
@@ -184,7 +186,7 @@ def confirm_run(
                 " nests it there); --also FORMULA confirms one anyway"
             )
         entries = _entries(store, best, extra, baselines, params, plain)
-        seed_list = fresh_seeds(seeds, config.seed)
+        seed_list = fresh_seeds(seeds, config.seed, config.race_seeds)
         if baselines_from is not None:
             copied = shared_baselines(store, baselines_from, run.config, entries, tasks, seed_list, length)
             notes.append(f"{copied} baseline trainings copied from {baselines_from}")

@@ -321,7 +321,7 @@ class GroupRatio(_Summary):
     worst: float | None
     worst_task: str | None
     tasks: int
-    #: 95% intervals over the seeds (a percentile bootstrap; None where a function missed a seed, or stored before)
+    #: 95% intervals over the seeds (a basic bootstrap; None where a function missed a seed, or stored before)
     mean_low: float | None = None
     mean_high: float | None = None
     worst_low: float | None = None

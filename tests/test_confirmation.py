@@ -47,6 +47,7 @@ def confirmed(tmp_path_factory):
 def test_fresh_seeds_avoid_the_search_seed():
     assert fresh_seeds(3, 0) == [10000, 10001, 10002]
     assert fresh_seeds(3, 10001) == [10000, 10002, 10003]
+    assert fresh_seeds(3, 4293977293, race_seeds=3) == [10001, 10002, 10003]  # its second raced seed is 10000
 
 
 def test_confirm_trains_top_candidates_and_the_five_baselines_on_fresh_seeds(confirmed):
