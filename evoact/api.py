@@ -203,7 +203,7 @@ def search(
     ``settings`` are ``evoact search``'s options by their config names (``seed``, ``tasks``, ``epochs``,
     ``population``, ``workers``, ``mode``, ``space``...); ``quiet`` hides the progress display. Stopping rules end
     the session early: ``max_time`` (seconds, or a duration such as ``"10m"``), ``target_fitness``, ``patience``
-    (generations, or evaluations in async mode, without a better best); ``Run.resume`` continues a stopped run.
+    (generations, or candidates proposed in async mode, without a better best); ``Run.resume`` continues a stopped run.
     ``callbacks``: hooks that hear the search's events (``evoact.hooks.Hook``; ``evoact.loggers.TensorBoardLogger``).
     ``load_if_exists`` (with ``name``; Optuna's ``create_study`` has it too): a run of that name made with the same
     settings is opened instead of refused, and resumed first if it did not finish; other settings are an error, and

@@ -124,7 +124,7 @@ BOUNDS: dict[str, Bound] = {
     "task_weight": Bound(float, 0, 1e6),
     "max_time": Bound(float, 0, 1e9, low_open=True),  # a session's seconds
     "target_fitness": Bound(float, -1e12, 1e12),
-    "patience": Bound(int, 1, 1_000_000),  # generations, or evaluations in async mode
+    "patience": Bound(int, 1, 1_000_000),  # generations, or candidates proposed in async mode
     "confirm_top": Bound(int, 1, 1000),
     "confirm_seeds": Bound(int, 2, 1000, why="a paired test needs pairs"),
     "param": Bound(float, -1e6, 1e6),

@@ -2,7 +2,7 @@
 
 Each logs, per candidate, its fitness, its score on each task and its formula with the cascade's verdict (step: the
 candidate's id), and per run the config and the best fitness so far after each step (step: the generation, or
-evaluations in async mode):
+in async mode the candidates proposed):
 
 - ``TensorBoardLogger(DIR)``: TensorBoard event files in ``DIR/RUN_NAME START`` (each run TensorBoard's own, a
   resume going on in its run's; ``pip install evoact[tensorboard]``);

@@ -313,7 +313,8 @@ STOP_OPTIONS: tuple[Option, ...] = (
         "--patience",
         "patience",
         int,
-        "Stop after this many generations (evaluations in async mode) without a better best candidate.",
+        "Stop after this many generations (in async mode, candidates proposed, rejected ones too) without a better"
+        " best candidate.",
     ),
 )
 

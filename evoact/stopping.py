@@ -36,7 +36,7 @@ def parse_duration(text: str) -> float:
 class StopRules:
     """When a session ends before the run's last generation: ``max_time`` seconds of this session,
     ``target_fitness`` reached by the best evolved candidate (its raced mean where raced, as ``show`` ranks), or
-    ``patience`` steps without a better best (generations; evaluations in async mode)."""
+    ``patience`` steps without a better best (generations; in async mode candidates proposed, rejected ones too)."""
 
     max_time: float | None = None
     target_fitness: float | None = None
