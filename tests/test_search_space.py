@@ -212,3 +212,5 @@ def test_the_space_format_documents_every_primitive(repo_root):
             line for line in documented.splitlines() if line.startswith(f"| `{primitive.name}` | {primitive.arity} |")
         )
         assert all(f"uses `{c}`" in row for c in primitive.constants), row
+        meaning = row.split(" | ")[2].replace("\\|", "|").replace("\\*", "*")  # the table's cells, unescaped
+        assert meaning == primitive.meaning, row  # the docs' column is the table's field, word for word
