@@ -551,7 +551,8 @@ def test_sincs_slopes_are_the_functions_near_0_and_far_out_in_every_type(tmp_pat
 
 def test_sin_of_u_over_u_written_as_a_quotient_is_differentiated_as_sinc(tmp_path):
     """sin(x)/x's symbolic slope cos(x)/x - sin(x)/x**2 cancels near 0 (-5e14 in float32 at 1e-20, -3.4e38 at
-    1e-30); written so, with its argument scaled, or times a factor, it is differentiated as sinc(u) is."""
+    1e-30); written so, with its argument scaled, or times a factor, it is differentiated as sinc(u) is, and its
+    value at 0 is sinc's (the quotient as written is 0/0: NaN)."""
     import importlib.util
 
     from evoact.export import export_torch_module
@@ -569,6 +570,8 @@ def test_sin_of_u_over_u_written_as_a_quotient_is_differentiated_as_sinc(tmp_pat
         (slope,) = torch.autograd.grad(reference(x).sum(), x, create_graph=True)
         curve = torch.autograd.grad(slope.sum(), x)[0]
         for act in (compile_activation(formula), module.Activation()):  # fused: the same derivative program
+            zero = torch.tensor([0.0, *points])
+            torch.testing.assert_close(act(zero), reference(zero), msg=formula)
             (mine,) = torch.autograd.grad(act(x).sum(), x, create_graph=True)
             torch.testing.assert_close(mine, slope, rtol=1e-5, atol=1e-7, msg=formula)
             torch.testing.assert_close(torch.autograd.grad(mine.sum(), x)[0], curve, rtol=1e-5, atol=1e-6)

@@ -60,8 +60,10 @@ class Program:
 def lower(expr: sp.Expr, natives: bool = False) -> Program:
     """Turn an expression into a single-output program (remembered: a search lowers a proposal to judge it, then to
     screen it). With ``natives``, parts that are torch's own activations (``evoact.native``) become their native ops:
-    for torch modules; the screening kernel knows the op table's ops only."""
-    return lower_many([expr], expr, natives)
+    for torch modules; the screening kernel knows the op table's ops only. For torch modules ``sin(u)/u`` is computed
+    as ``sinc(u)`` too: 1 at u = 0, where the quotient as written is 0/0."""
+    written = expr.replace(lambda e: _sinc_form(e) is not None, _sinc_form) if natives else expr
+    return lower_many([written], expr, natives)
 
 
 def lower_many(exprs: list[sp.Expr], of: sp.Expr, natives: bool = False) -> Program:
