@@ -21,7 +21,7 @@ from evoact.baselines import GLU_BASELINES, PLAIN_FFN_BASELINES, baseline_formul
 from evoact.comparison import PLAIN_PREFIX, RATIO_REFERENCES, listed, stored_task, summarise, trained_on
 from evoact.config import BOUNDS, CONFIRM_SEEDS, CONFIRM_TOP, SearchConfig, check, restated
 from evoact.evaluation import make_job
-from evoact.formula import FormulaError, constant_values, parse, to_formula
+from evoact.formula import FormulaError, X, constant_values, parse, to_formula
 from evoact.interrupts import held
 from evoact.progress import CountProgress
 from evoact.racing import race_seed
@@ -485,6 +485,9 @@ def _entries(
 def _canonical(text: str) -> str:
     """A formula of the caller's in canonical form (read by the safe parser; a one-line error if it is none)."""
     try:
-        return to_formula(parse(text))
+        expr = parse(text)
     except FormulaError as exc:
         raise ValueError(f"--also {text!r}: {exc}") from None
+    if X not in expr.free_symbols:  # a typo (``foo``) parses as a learnable constant: a function of nothing
+        raise ValueError(f"--also {text!r}: no x in it (a constant function); an activation is a formula in x")
+    return to_formula(expr)

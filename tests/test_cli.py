@@ -572,7 +572,11 @@ def test_export_into_a_missing_folder_or_onto_a_folder_is_one_line_before_any_no
 def test_a_refused_confirmation_is_one_line_without_the_notes_a_confirmation_would_print(small_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(small_run, run)  # a tiny run: a confirmation would note its shortened epochs first
-    for args, message in ((["--task", "nope"], "unknown task 'nope'"), (["--also", "x +"], "--also")):
+    for args, message in (
+        (["--task", "nope"], "unknown task 'nope'"),
+        (["--also", "x +"], "--also"),
+        (["--also", "foo"], "--also 'foo': no x in it (a constant function)"),  # a typo: 440 trainings of a constant
+    ):
         refused = CliRunner().invoke(main, ["confirm", str(run), "--seeds", "2", *args])
         assert refused.exit_code == 1 and refused.output.count("\n") == 1 and message in refused.output, refused.output
 
