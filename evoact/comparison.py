@@ -197,6 +197,7 @@ def group_ratios(
         for row in first.rows:
             mine = ratios.get(row.name, {})
             worst = min(mine, key=lambda t: mine[t]) if mine else None
+            top = max(mine, key=lambda t: mine[t]) if mine else None
             spread = _ratio_intervals(results, list(mine), per_seed or {}, seeds, references, row.name)
             rows.append(
                 GroupRatio(
@@ -208,6 +209,8 @@ def group_ratios(
                     worst,
                     len(mine),
                     *spread,
+                    best_task=top,
+                    best=mine[top] if top else None,
                 )
             )
         out[group] = GroupSummary(tuple(tasks), references, tuple(rows))
@@ -350,7 +353,8 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
             f"{group} group ({len(ratios.tasks)} task{'s' if len(ratios.tasks) != 1 else ''}): test measure relative"
             " to the best of"
             f" {listed([_shown(n, ratios.tasks) for n in ratios.references])} on each task"
-            " (accuracy / best, or best loss / loss; above 1 is better), mean and worst over the tasks"
+            " (accuracy / best, or best loss / loss; above 1 is better), mean and worst over the tasks (a loss ratio"
+            " has no bound above: the best task says where one task carries the mean)"
         )
         if any(r.mean_low is not None for r in ratios.rows):
             title += f"; in brackets, {INTERVAL_NOTE}"
@@ -363,10 +367,12 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
                 with_interval(r.mean, r.mean_low, r.mean_high),
                 with_interval(r.worst, r.worst_low, r.worst_high),
                 r.worst_task or "-",
+                "-" if r.best_task is None or r.best is None else f"{r.best_task} ({r.best:.4f})",
             ]
             for r in ratios.rows
         ]
-        out.append((title, ("function", "formula", "mean ratio", "worst ratio", "worst task"), cells))
+        headers = ("function", "formula", "mean ratio", "worst ratio", "worst task", "best task (ratio)")
+        out.append((title, headers, cells))
     return out
 
 

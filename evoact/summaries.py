@@ -326,6 +326,10 @@ class GroupRatio(_Summary):
     mean_high: float | None = None
     worst_low: float | None = None
     worst_high: float | None = None
+    #: the task whose ratio is highest, and that ratio: a loss task's is unbounded above, so one noisy task can carry
+    #: the mean (None where stored before)
+    best_task: str | None = None
+    best: float | None = None
 
     @property
     def id(self) -> int | None:

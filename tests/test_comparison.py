@@ -58,6 +58,7 @@ def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
     mine = next(r for r in groups["test"].rows if r.name == "#4")
     assert mine.mean == pytest.approx((0.90 / 0.95 + 0.40 / 0.50) / 2) and mine.worst == pytest.approx(0.8)
     assert mine.worst_task == "b" and mine.tasks == 2
+    assert mine.best_task == "a" and mine.best == pytest.approx(0.90 / 0.95)  # where the mean is carried
     gelu = next(r for r in groups["test"].rows if r.name == "gelu")
     assert gelu.mean == pytest.approx((1.0 + 0.40 / 0.45) / 2)
     summary = Confirmation((1, 2), {"a": acc, "b": loss}, None, groups)
@@ -65,6 +66,8 @@ def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
     assert again == summary
     titles = [title for title, _, _ in tables(summary)]
     assert any("test group (2 tasks)" in t and "mean and worst" in t for t in titles)
+    (cells,) = [rows for title, _, rows in tables(summary) if title.startswith("test group")]
+    assert cells[0][-1] == f"a ({0.90 / 0.95:.4f})"
     assert any(t.startswith("a (test group: only reported") for t in titles)
     one = TaskConfirmation(
         "gelu", (ConfirmationRow("#4", "x", False, 1, 1, {}, 0.93, 0.0, *[None] * 4),), "accuracy", True, 1
