@@ -457,7 +457,7 @@ def write(table: BenchTable, truth: dict, results: dict, args: argparse.Namespac
             + f" | {'-' if to_top is None else f'{to_top:g}'}"
             + f" | {sum(len(r.trained) < args.trainings for r in results[method][0])} of {args.seeds} |"
         )
-    checks = [(n, kind) for n in (points[len(points) // 2], points[-1]) for kind in ("found", "chosen")]
+    checks = [(n, kind) for n in dict.fromkeys((points[len(points) // 2], points[-1])) for kind in ("found", "chosen")]
     pairs = (("evolution", "random"), ("evolution+racing", "evolution"), ("evolution+surrogate", "evolution"))
     tests = []
     for a, b in pairs:
