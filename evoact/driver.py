@@ -12,6 +12,7 @@ import errno
 import math
 import platform
 import re
+import shlex
 import shutil
 import sqlite3
 import time
@@ -251,10 +252,15 @@ def check_edits(store: RunStore) -> list[str]:
     were made under the first."""
     edited = store.edited_settings()
     if results := [name for name in edited if name not in RUNTIME_SETTINGS]:
+        why = (
+            "a run's length is fixed when it starts; restore it, or go on from this run's best in a new search"
+            f" (evoact search --warm-start {shlex.quote(str(store.path))} ...)"
+            if results == ["generations"]
+            else "its results so far were made under the settings it started with, and a resume would rank both"
+            " together; restore them, or start a new search"
+        )
         raise RunStoreError(
-            f"{store.path / CONFIG_FILE} was edited since the run started ({shorten(', '.join(results), 200)}): its"
-            " results so far were made under the settings it started with, and a resume would rank both together;"
-            " restore them, or start a new search"
+            f"{store.path / CONFIG_FILE} was edited since the run started ({shorten(', '.join(results), 200)}): {why}"
         )
     return edited
 

@@ -418,6 +418,7 @@ def test_resume_refuses_a_database_that_lost_rows_its_checkpoint_names_and_a_con
         "seed": lambda c: c["config"].update(seed=2),
         "screening": lambda c: c["config"]["screening"].update(stability_steps=7),
         "space": lambda c: c["search_space"].update(text=c["search_space"]["text"] + "\n# edited\n"),
+        "generations": lambda c: c["config"].update(generations=5),
     }
     for name, damage in (("rows", "rows"), ("tasks", "tasks"), *((n, "edit") for n in edits)):
         copy = tmp_path / name
@@ -440,6 +441,8 @@ def test_resume_refuses_a_database_that_lost_rows_its_checkpoint_names_and_a_con
         match = {"rows": "does not hold as such", "tasks": "names the tasks feynman-mlp"}.get(
             damage, rf"config.json was edited since the run started \({setting}\): its results so far"
         )
+        if name == "generations":  # a longer run: no ranking to mix, and a warm start goes on from it
+            match = r"\(generations\): a run's length is fixed when it starts; .*\(evoact search --warm-start "
         with pytest.raises(RunStoreError, match=match):
             resume_search(copy, Console(file=io.StringIO()))
         assert RunStore.open(copy).meta()["state"] == "interrupted"  # refused before anything was recorded
