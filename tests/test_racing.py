@@ -135,6 +135,10 @@ def test_a_raced_seed_lost_to_the_machinery_is_not_counted_as_failed_and_a_resum
     )
     store.close()
     (tmp_path / "awake").touch()  # the machine is well again: a resume trains the lost seeds
+    config_file = tmp_path / "run" / "config.json"  # with room for a loaded machine (a resume may raise the timeout)
+    stored = json.loads(config_file.read_text())
+    stored["config"]["timeout"] = 120
+    config_file.write_text(json.dumps(stored))
     resume_search(tmp_path / "run", trust_user_tasks=True)
     store = RunStore.open(tmp_path / "run")
     top = store.ranked()[0]
