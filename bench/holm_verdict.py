@@ -1,0 +1,82 @@
+"""How often a confirmation calls a function no better than its baseline a winner: simulated confirmations of two
+equal functions, judged by evoact's own verdict code, with each task's own p-value and with Holm's adjustment.
+
+Each trial is a confirmation on ``--tasks`` tasks with ``--seeds`` paired seeds: per task and seed, a seed effect both
+functions share and noise of each training's own, the same true mean for both. The verdict is a win when it finds the
+function better on some task and worse on none (``Verdict.wins`` after a confirmation).
+
+Run:  python bench/holm_verdict.py [--trials 4000] [--tasks 11] [--seeds 5] [--out bench/results/holm_verdict.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from evoact.comparison import paired_p_value
+from evoact.summaries import ALPHA, ConfirmationRow, TaskConfirmation, confirmed_verdicts
+
+
+def _confirmation(rng: np.random.Generator, tasks: int, seeds: int) -> dict[str, tuple]:
+    """One simulated confirmation of two equal functions: per task, its results and the function's row."""
+    out = {}
+    for task in range(tasks):
+        shared = rng.normal(0.0, 0.01, seeds)
+        mine, theirs = 0.8 + shared + rng.normal(0.0, 0.01, seeds), 0.8 + shared + rng.normal(0.0, 0.01, seeds)
+        p = paired_p_value(list(mine), list(theirs))
+        diff = float(mine.mean() - theirs.mean())
+        row = ConfirmationRow("#1", "f", False, seeds, 0, {}, float(mine.mean()), 0.0, None, None, p, diff)
+        out[f"t{task}"] = (TaskConfirmation("gelu", (row,), "accuracy", True, 1.0), row)
+    return out
+
+
+def _wins(verdicts: dict, adjusted: bool) -> bool:
+    """Better somewhere and worse nowhere: evoact's verdicts (Holm-adjusted), or each task's own p-value."""
+    if adjusted:
+        said = [v.verdict for v in verdicts.values()]
+    else:
+        found = [v for v in verdicts.values() if v.p is not None and v.p < ALPHA]
+        said = ["better" if v.diff > 0 else "worse" for v in found]
+    return "better" in said and "worse" not in said
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=4000)
+    parser.add_argument("--tasks", type=int, default=11)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--out", default="bench/results/holm_verdict.md")
+    args = parser.parse_args()
+    start, rng = time.time(), np.random.default_rng(0)
+    raw = holm = 0
+    for _ in range(args.trials):
+        verdicts = confirmed_verdicts(_confirmation(rng, args.tasks, args.seeds))
+        raw += _wins(verdicts, adjusted=False)
+        holm += _wins(verdicts, adjusted=True)
+    text = "\n".join(
+        [
+            "# Wins called between two equal functions",
+            "",
+            f"`python bench/holm_verdict.py --trials {args.trials} --tasks {args.tasks} --seeds {args.seeds}`",
+            "",
+            f"{args.trials} simulated confirmations on {args.tasks} tasks with {args.seeds} paired seeds, both"
+            " functions with the same true mean; a win is better on some task (p < 0.05) and worse on none.",
+            "",
+            "| p-values read | wins called |",
+            "|---|---|",
+            f"| each task's own | {raw / args.trials:.1%} |",
+            f"| Holm-adjusted over the tasks (evoact's verdict) | {holm / args.trials:.1%} |",
+            "",
+            f"{time.time() - start:.0f} s",
+            "",
+        ]
+    )
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
