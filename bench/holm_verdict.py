@@ -34,7 +34,8 @@ def _confirmation(rng: np.random.Generator, tasks: int, seeds: int) -> dict[str,
 
 
 def _wins(verdicts: dict, adjusted: bool) -> bool:
-    """Better somewhere and worse nowhere: evoact's verdicts (Holm-adjusted), or each task's own p-value."""
+    """Better somewhere and worse nowhere: by evoact's verdicts (better by Holm's p-value, worse by the task's own), or
+    both by each task's own p-value."""
     if adjusted:
         said = [v.verdict for v in verdicts.values()]
     else:
@@ -63,12 +64,12 @@ def main() -> None:
             f"`python bench/holm_verdict.py --trials {args.trials} --tasks {args.tasks} --seeds {args.seeds}`",
             "",
             f"{args.trials} simulated confirmations on {args.tasks} tasks with {args.seeds} paired seeds, both"
-            " functions with the same true mean; a win is better on some task (p < 0.05) and worse on none.",
+            " functions with the same true mean; a win is better on some task and worse on none (at p < 0.05).",
             "",
             "| p-values read | wins called |",
             "|---|---|",
             f"| each task's own | {raw / args.trials:.1%} |",
-            f"| Holm-adjusted over the tasks (evoact's verdict) | {holm / args.trials:.1%} |",
+            f"| evoact's: better by Holm's over the tasks, worse by each task's own | {holm / args.trials:.1%} |",
             "",
             f"{time.time() - start:.0f} s",
             "",

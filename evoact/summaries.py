@@ -136,7 +136,7 @@ class ConfirmedVerdict(_Summary):
     diff: float | None
     p: float | None
     verdict: str  # "better", "worse", "no significant difference", "the same function" or "-" (p undefined)
-    p_adjusted: float | None = None  # Holm's, over the tasks the confirmation judged: what the verdict reads
+    p_adjusted: float | None = None  # Holm's, over the tasks the confirmation judged: what "better" reads
 
     @property
     def p_text(self) -> str:
@@ -440,8 +440,9 @@ def holm(p_values: Mapping[str, float]) -> dict[str, float]:
 
 def confirmed_verdicts(rows: Mapping[str, tuple[TaskConfirmation, ConfirmationRow]]) -> dict[str, ConfirmedVerdict]:
     """A function's confirmation rows (task -> its task's results and its row) in words, each against its task's best
-    baseline: better, worse, no significant difference (Holm-adjusted over the tasks judged), or the same function
-    (the baseline's formula, whose trainings it shares)."""
+    baseline: better (by Holm's p-value over the tasks judged: a claim must hold over them all), worse (by the task's
+    own: a warning is not held to that bar, so a correction never lets a loss pass), no significant difference, or
+    the same function (the baseline's formula, whose trainings it shares)."""
     same = {
         task
         for task, (result, row) in rows.items()
@@ -457,8 +458,10 @@ def confirmed_verdicts(rows: Mapping[str, tuple[TaskConfirmation, ConfirmationRo
             verdict = "the same function"
         elif task not in adjusted:
             verdict = "-"
+        elif better:
+            verdict = "better" if adjusted[task] < ALPHA else "no significant difference"
         else:
-            verdict = ("better" if better else "worse") if adjusted[task] < ALPHA else "no significant difference"
+            verdict = "worse" if judged[task] < ALPHA else "no significant difference"
         out[task] = ConfirmedVerdict(result.held_out, result.best_baseline, diff, p, verdict, adjusted.get(task))
     return out
 

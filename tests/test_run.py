@@ -683,6 +683,8 @@ def test_a_win_on_one_task_of_many_must_hold_over_all_the_tasks_judged():
     assert "p 0.02, Holm 0.22" in lucky["best"].p_text
     clear = confirmed_verdicts({"best": task(0.001, 0.01), "worse": task(0.002, -0.01), **ties})
     assert clear["best"].verdict == "better" and clear["worse"].verdict == "worse"
+    worse = confirmed_verdicts({"best": task(0.001, 0.01), "worse": task(0.03, -0.01), **ties})  # Holm's 0.3
+    assert worse["worse"].verdict == "worse"  # a loss is told at the task's own p: no correction lets it pass
     assert confirmed_verdicts({"only": task(0.02, 0.01)})["only"].p_text == "p 0.02"  # one task: nothing to adjust
 
 
