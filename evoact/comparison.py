@@ -186,11 +186,11 @@ def group_ratios(
             refs = [means[n] for n in references if n in means]
             if not refs:
                 continue
-            best = max(refs) if result.metric == "accuracy" else min(refs)
-            if best <= 0:  # no ratio to a reference that scored nothing (or a loss of 0)
+            accuracy = result.metric == "accuracy"
+            best = max(refs) if accuracy else max(min(refs), LOSS_FLOOR)
+            if best <= 0:  # no ratio to a reference that classified nothing right
                 continue
             for name, mean in means.items():
-                accuracy = result.metric == "accuracy"
                 ratios.setdefault(name, {})[task] = mean / best if accuracy else best / max(mean, LOSS_FLOOR)
         first = results[tasks[0]]
         rows = []
@@ -250,7 +250,7 @@ def _ratio_intervals(
         ratios = []
         for accuracy, table, refs in columns:
             means = table[:, draw.astype(int)].mean(axis=-1)
-            best = means[refs].max(axis=0) if accuracy else means[refs].min(axis=0)
+            best = means[refs].max(axis=0) if accuracy else np.maximum(means[refs].min(axis=0), LOSS_FLOOR)
             ratios.append(means[0] / best if accuracy else best / np.maximum(means[0], LOSS_FLOOR))
         return np.stack([np.mean(ratios, axis=0), np.min(ratios, axis=0)])
 

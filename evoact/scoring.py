@@ -23,9 +23,10 @@ METRICS = ("accuracy", "loss")
 SCORES = METRICS
 #: How per-task relative scores combine into one fitness: their (weighted) mean, the worst task, or the lower quartile.
 AGGREGATES = ("mean", "worst", "q25")
-#: The least loss a relative score divides by, float32's resolution: a confident classifier's cross-entropy rounds to
-#: exactly 0, which is as good as a loss gets, not a division by zero.
-LOSS_FLOOR = float(np.finfo(np.float32).eps)
+#: The least loss a relative score reads, the reference's and the candidate's alike: a confident classifier's float32
+#: cross-entropy rounds to exactly 0, which is as good as a loss gets, not a division by zero; far below any loss a
+#: training reports apart from 0, so smaller losses still rank apart.
+LOSS_FLOOR = 1e-12
 
 
 def uses_loss(metric: str, score: str) -> bool:
@@ -56,8 +57,8 @@ def references(
             and (v := _value(row.outcome.scores[task], metric, score)) is not None
             and math.isfinite(v)
         ]
-        if uses_loss(metric, score) and values and min(values) > 0:
-            refs[task] = min(values)
+        if uses_loss(metric, score) and values and min(values) >= 0:
+            refs[task] = max(min(values), LOSS_FLOOR)
         elif not uses_loss(metric, score) and values and max(values) > 0:
             refs[task] = max(values)
     return refs
@@ -77,7 +78,8 @@ def normalised(
         value = _value(scores[task], metric, score) if task in scores and not scores[task].stopped else None
         if value is None or task not in refs:
             return None
-        out.append(refs[task] / max(value, LOSS_FLOOR) if uses_loss(metric, score) else value / refs[task])
+        loss = uses_loss(metric, score)
+        out.append(max(refs[task], LOSS_FLOOR) / max(value, LOSS_FLOOR) if loss else value / refs[task])
     return out
 
 

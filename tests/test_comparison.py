@@ -84,6 +84,10 @@ def test_group_ratios_skip_a_task_whose_references_scored_nothing():
 def test_group_ratios_read_a_loss_that_rounds_to_zero_as_the_best_ratio_not_a_missing_one():
     loss = TaskConfirmation("gelu", (_row("#4", 0.0, False), _row("gelu", 0.02)), "loss", True, 1, "test")
     assert group_ratios({"z": loss})["test"].rows[0].mean == pytest.approx(0.02 / LOSS_FLOOR)
+    tiny = TaskConfirmation("gelu", (_row("#4", 1e-8, False), _row("gelu", 5e-8)), "loss", True, 1, "test")
+    assert [r.mean for r in group_ratios({"t": tiny})["test"].rows] == pytest.approx([5.0, 1.0])
+    perfect = TaskConfirmation("gelu", (_row("#4", 0.02, False), _row("gelu", 0.0)), "loss", True, 1, "test")
+    assert [r.mean for r in group_ratios({"p": perfect})["test"].rows] == pytest.approx([LOSS_FLOOR / 0.02, 1.0])
 
 
 def _task(metric, per_function, group="test"):

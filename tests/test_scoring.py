@@ -55,3 +55,13 @@ def test_a_loss_that_rounds_to_zero_is_the_best_score_not_a_division_by_zero():
     perfect = {"deep": TaskScore(val_acc=0.8), "regression": TaskScore(val_loss=0.0), "lm": TaskScore(val_loss=0.6)}
     assert normalised(perfect, refs, TASKS, METRICS) == pytest.approx([1.0, 0.020 / LOSS_FLOOR, 1.0])
     assert fitness(perfect, TASKS, refs, metrics=METRICS) > 1.0
+
+
+def test_losses_below_float32s_resolution_rank_apart_and_a_baseline_of_loss_0_is_the_reference():
+    tasks, metrics = ("r",), {"r": "loss"}
+    tiny = {"r": TaskScore(val_loss=5e-9)}
+    assert normalised(tiny, {"r": 5e-8}, tasks, metrics) == pytest.approx([10.0])  # a regression fit to 1e-8
+    zero = Candidate(0, "x", "baseline", label="a", outcome=Outcome("ok", scores={"r": TaskScore(val_loss=0.0)}))
+    other = Candidate(1, "x", "baseline", label="b", outcome=Outcome("ok", scores={"r": TaskScore(val_loss=0.02)}))
+    refs = references([zero, other], tasks, metrics)
+    assert refs == {"r": LOSS_FLOOR} and normalised(zero.outcome.scores, refs, tasks, metrics) == [1.0]
