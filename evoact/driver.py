@@ -414,7 +414,11 @@ def _drive(
                 *earlier, (began, _) = store.sessions()
                 store.set_meta("sessions", [*earlier, [began, now]])
             finally:  # a full disk here still shuts Ray down and frees the writer lock
-                _end_session(str(store.meta().get("state")), hooks, pool, problem, store)
+                try:
+                    state = str(store.meta().get("state"))
+                except (sqlite3.Error, OSError, RunStoreError):  # unreadable now: the session did not end as meant
+                    state = str(RunState.INTERRUPTED)
+                _end_session(state, hooks, pool, problem, store)
     return store
 
 

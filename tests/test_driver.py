@@ -883,21 +883,31 @@ def test_a_session_end_that_cannot_be_written_still_frees_the_run_and_closes_the
         def close(self) -> None:
             Closes.closed = True
 
-    set_meta = RunStore.set_meta
+    set_meta, meta, broken = RunStore.set_meta, RunStore.meta, []
 
     def full_disk(store: RunStore, key: str, value: object) -> None:
         if key == "finished_at":
+            broken.append(key)
             raise sqlite3.OperationalError("database or disk is full")
         set_meta(store, key, value)
 
-    run = tmp_path / "run"
-    shutil.copytree(small_run, run)
-    monkeypatch.setattr(RunStore, "set_meta", full_disk)
-    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
-        resume_search(run, Console(file=io.StringIO()), callbacks=[Closes()])
-    assert writer(run) is None and Closes.closed
-    monkeypatch.undo()
-    RunStore.reopen(run).close()
+    def unreadable(store: RunStore) -> dict:
+        if broken and reading_fails:
+            raise sqlite3.OperationalError("disk I/O error")
+        return meta(store)
+
+    for reading_fails in (False, True):  # the run's state unreadable as the session ends, too
+        broken.clear()
+        run = tmp_path / f"run{reading_fails}"
+        shutil.copytree(small_run, run)
+        monkeypatch.setattr(RunStore, "set_meta", full_disk)
+        monkeypatch.setattr(RunStore, "meta", unreadable)
+        with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+            resume_search(run, Console(file=io.StringIO()), callbacks=[Closes()])
+        assert writer(run) is None and Closes.closed
+        monkeypatch.undo()
+        Closes.closed = False
+        RunStore.reopen(run).close()
 
 
 def test_a_candidate_that_finds_the_task_broken_stops_the_search_keeping_what_it_finished(tmp_path):
