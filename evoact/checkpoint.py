@@ -66,6 +66,9 @@ def write_checkpoint(run_dir: Path, generation: int, state: dict[str, Any]) -> P
     final = _path(run_dir, generation)
     folder.mkdir(exist_ok=True)
     payload = {"format": FORMAT, "generation": generation, "sha256": _digest(state), "state": state}
+    for stale in folder.glob(".evoact-*.tmp"):  # a writer killed mid-write left it; this one holds the writer lock
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink()
     write_file(final, json.dumps(payload, sort_keys=True))  # a fresh temporary name: no planted link is followed
     directory = os.open(final.parent, os.O_RDONLY)
     try:

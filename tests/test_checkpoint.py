@@ -58,6 +58,8 @@ def test_a_process_killed_while_writing_leaves_the_previous_checkpoint_intact(tm
     checkpoint = read_checkpoint(tmp_path)
     assert list(folder.glob(".evoact-*.tmp")), "the writer finished before it could be killed; the test proves nothing"
     assert checkpoint.generation == 0 and checkpoint.state == {"generation": 1}
+    write_checkpoint(tmp_path, 1, {"generation": 2})  # the next writer clears what the killed one left
+    assert not list(folder.glob(".evoact-*.tmp"))
 
 
 def test_writing_an_earlier_generation_replaces_a_damaged_future(tmp_path):
