@@ -211,7 +211,11 @@ def _simplified(cls: type[MinMaxBase], args: frozenset) -> sp.Expr:
 
     def beats(difference: sp.Expr) -> bool:
         """Whether ``a`` wins over ``b``, given the number ``a - b``."""
-        return bool(difference >= 0) if big else bool(difference <= 0)
+        decided = difference >= 0 if big else difference <= 0
+        if decided not in (sp.true, sp.false):  # a gap below SymPy's working precision (tanh(127) - 1 is -2e-110)
+            gap = difference.evalf(1000)
+            decided = (gap >= 0 if big else gap <= 0) if gap.is_Float else sp.true  # none seen at 1000 digits: a tie
+        return bool(decided)
 
     kept: list[sp.Expr] = []
     for a in (a for a in args if not a.is_comparable):
