@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from evoact.records import Status, mean_learned
-from evoact.scoring import LOSS_FLOOR
+from evoact.scoring import relative
 from evoact.store import RunStore
 from evoact.summaries import Confirmation, ConfirmationRow, GroupRatio, GroupSummary, TaskConfirmation
 from evoact.tasks import task_family
@@ -187,11 +187,11 @@ def group_ratios(
             if not refs:
                 continue
             accuracy = result.metric == "accuracy"
-            best = max(refs) if accuracy else max(min(refs), LOSS_FLOOR)
-            if best <= 0:  # no ratio to a reference that classified nothing right
+            best = max(refs) if accuracy else min(refs)
+            if accuracy and best <= 0:  # no ratio to a reference that classified nothing right
                 continue
             for name, mean in means.items():
-                ratios.setdefault(name, {})[task] = mean / best if accuracy else best / max(mean, LOSS_FLOOR)
+                ratios.setdefault(name, {})[task] = float(relative(mean, best, not accuracy))
         first = results[tasks[0]]
         rows = []
         for row in first.rows:
@@ -250,8 +250,8 @@ def _ratio_intervals(
         ratios = []
         for accuracy, table, refs in columns:
             means = table[:, draw.astype(int)].mean(axis=-1)
-            best = means[refs].max(axis=0) if accuracy else np.maximum(means[refs].min(axis=0), LOSS_FLOOR)
-            ratios.append(means[0] / best if accuracy else best / np.maximum(means[0], LOSS_FLOOR))
+            best = means[refs].max(axis=0) if accuracy else means[refs].min(axis=0)
+            ratios.append(relative(means[0], best, not accuracy))
         return np.stack([np.mean(ratios, axis=0), np.min(ratios, axis=0)])
 
     from scipy.stats import bootstrap  # here, as ttest_rel above: scipy.stats is slow to import

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,12 @@ def references(
     return refs
 
 
+def relative(value: Any, reference: Any, loss: bool) -> Any:
+    """A measure relative to its reference, 1.0 as good and above 1 better: accuracy over the reference's, or the
+    reference's loss over this one (each at least ``LOSS_FLOOR``); numbers or numpy arrays alike."""
+    return np.maximum(reference, LOSS_FLOOR) / np.maximum(value, LOSS_FLOOR) if loss else value / reference
+
+
 def normalised(
     scores: Mapping[str, TaskScore],
     refs: Mapping[str, float],
@@ -78,8 +85,7 @@ def normalised(
         value = _value(scores[task], metric, score) if task in scores and not scores[task].stopped else None
         if value is None or task not in refs:
             return None
-        loss = uses_loss(metric, score)
-        out.append(max(refs[task], LOSS_FLOOR) / max(value, LOSS_FLOOR) if loss else value / refs[task])
+        out.append(float(relative(value, refs[task], uses_loss(metric, score))))
     return out
 
 

@@ -424,7 +424,8 @@ class Confirmation(_Summary):
         )
 
 
-#: The level a confirmed verdict of better or worse holds at, over every task its confirmation judged.
+#: The level of a confirmed verdict: "better" holds at it over every task its confirmation judged (Holm), "worse" on
+#: its own task.
 ALPHA = 0.05
 
 

@@ -361,7 +361,7 @@ def print_verdict(verdict: Verdict | None, tables: str) -> None:
     if confirmed:
         console.print(
             f"confirmed on fresh seeds: #{verdict.winner.id} {'; '.join(confirmed)} (paired t-tests against each"
-            f" task's best baseline, Holm-adjusted over the tasks judged; {tables})",
+            f" task's best baseline, better Holm-adjusted over the tasks judged; {tables})",
             highlight=False,
         )
 
