@@ -337,6 +337,18 @@ class GroupRatio(_Summary):
         return _candidate_id(self.name)
 
 
+#: The ratio fields of a stored ``GroupRatio``: numbers or None, as read back.
+_RATIOS = ("mean", "worst", "mean_low", "mean_high", "worst_low", "worst_high", "best")
+
+
+def _group_ratio(row: Any) -> GroupRatio:
+    """A stored group ratio row, its ratios checked (a run directory is not trusted): a ``TypeError`` naming one that
+    is no number."""
+    if bad := [n for n in _RATIOS if not (row.get(n) is None or type(row.get(n)) in (int, float))]:
+        raise TypeError(f"the group ratio {bad[0]} of {str(row.get('name'))[:40]!r} is no number")
+    return GroupRatio(**{f.name: row.get(f.name) for f in fields(GroupRatio)})
+
+
 @dataclass(frozen=True)
 class GroupSummary(_Summary):
     """A group's tasks in this confirmation and each function's ratios over them."""
@@ -382,7 +394,7 @@ class Confirmation(_Summary):
                 str(name): GroupSummary(
                     tuple(group["tasks"]),
                     tuple(group["references"]),
-                    tuple(GroupRatio(**{f.name: row.get(f.name) for f in fields(GroupRatio)}) for row in group["rows"]),
+                    tuple(_group_ratio(row) for row in group["rows"]),
                 )
                 for name, group in (data.get("groups") or {}).items()
             }

@@ -64,6 +64,10 @@ def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
     summary = Confirmation((1, 2), {"a": acc, "b": loss}, None, groups)
     again = Confirmation.from_json(json.loads(json.dumps(summary.to_json())))
     assert again == summary
+    tampered = json.loads(json.dumps(summary.to_json()))  # a run directory is not trusted: its ratios are checked
+    tampered["groups"]["test"]["rows"][0]["best"] = "x"
+    with pytest.raises(ValueError, match="the group ratio best of '#4' is no number"):
+        Confirmation.from_json(tampered)
     titles = [title for title, _, _ in tables(summary)]
     assert any("test group (2 tasks)" in t and "mean and worst" in t for t in titles)
     (cells,) = [rows for title, _, rows in tables(summary) if title.startswith("test group")]
