@@ -391,7 +391,7 @@ def _drive(
             if lost := problem.racing.lost:  # an unfinished ranking: a resume trains them
                 reason = (
                     f"{lost} raced seed(s) were lost to timeouts or dead workers, not to the functions; a resume"
-                    " trains them"
+                    " trains them (a seed that runs past the timeout again counts as its function's failure)"
                 )
         if reason is None:
             if algorithm.ran_out:  # it ends as finished: there is nothing left to propose, and so none to resume

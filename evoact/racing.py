@@ -99,9 +99,13 @@ class Racing:
     def finished(self, ticket: int, outcome: Outcome) -> None:
         """A racing training finished: its fitness under this seed is stored, cached and counted in the mean. A
         failure of the machinery (a timeout, a lost worker) or of the task itself is not the function's: that seed is
-        neither stored nor counted, and is not tried again this session (``lost``: a resume trains it)."""
+        neither stored nor counted, and is not tried again this session (``lost``: a resume trains it). A seed that
+        ran past the timeout in an earlier session too fails as the function's: one that is slow on that seed would
+        otherwise stop every resume."""
         cid, seed = self.tickets.pop(ticket)
-        if outcome.transient or outcome.task_fault:
+        if outcome.timed_out and self._timed_out_before(cid, seed):
+            outcome = outcome.with_(error=f"{outcome.error}, in an earlier session too: counted as the function's")
+        elif outcome.transient or outcome.task_fault:
             self._lost.add((cid, seed))
             return
         ok = outcome.status == Status.OK
@@ -128,6 +132,14 @@ class Racing:
                 learned=outcome.every_layer if ok else None,
             )
         self._know(result)
+
+    def _timed_out_before(self, cid: int, seed: int) -> bool:
+        """Whether candidate ``cid``'s ``seed`` ran past the timeout in an earlier session; this one is recorded."""
+        earlier = [(c, s) for c, s in self.store.meta().get("races_timed_out", [])]
+        if (cid, seed) in earlier:
+            return True
+        self.store.set_meta("races_timed_out", sorted([*earlier, (cid, seed)]))
+        return False
 
     @property
     def lost(self) -> int:

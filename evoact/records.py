@@ -169,7 +169,8 @@ class Outcome(_Record):
     """What evaluating a candidate gave: a status, its measurements or the reason it failed or was rejected.
 
     ``transient``: a failure of the machinery (a worker died, a timeout), not of the function; never cached.
-    ``task_fault``: a failure of the task itself (``TaskError``), whatever the function; never cached. Neither is
+    ``task_fault``: a failure of the task itself (``TaskError``), whatever the function; never cached.
+    ``timed_out``: a transient failure that ran past the timeout once a worker had started it. None of these three is
     stored.
     """
 
@@ -188,6 +189,7 @@ class Outcome(_Record):
     scores: Mapping[str, TaskScore] = field(default_factory=dict)
     transient: bool = False
     task_fault: bool = False
+    timed_out: bool = False
     finished_at: float | None = None
 
     @property
@@ -299,7 +301,10 @@ class Candidate(_Record):
     def row(self) -> dict[str, Any]:
         """The candidate and its outcome as one flat JSON row (without the outcome's fields that are never stored)."""
         flat = {k: v for k, v in super().row().items() if k != "outcome"}
-        return {**flat, **{k: v for k, v in self.outcome.row().items() if k not in ("transient", "task_fault")}}
+        return {
+            **flat,
+            **{k: v for k, v in self.outcome.row().items() if k not in ("transient", "task_fault", "timed_out")},
+        }
 
     @property
     def unfit(self) -> str | None:

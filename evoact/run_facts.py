@@ -83,6 +83,16 @@ _FACTS: dict[str, tuple[Callable[[Any], bool], str]] = {
         ),
         "a list of the baselines' failures, one list per resume that trained them again",
     ),
+    "races_timed_out": (
+        lambda v: (
+            isinstance(v, list)
+            and all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(n, int) and not isinstance(n, bool) for n in p)
+                for p in v
+            )
+        ),
+        "a list of [candidate, seed] pairs",
+    ),
     "pooled_generations": (
         lambda v: isinstance(v, list) and all(isinstance(g, int) and not isinstance(g, bool) for g in v),
         "a list of generations",

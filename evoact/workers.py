@@ -267,7 +267,16 @@ class WorkerPool:
                 f" {self.needs}; `ray status` shows what the cluster has)"
             )
             out.append(
-                (ticket, {"status": "failed", "error": error, "seconds": now - (started or now), "transient": True})
+                (
+                    ticket,
+                    {
+                        "status": "failed",
+                        "error": error,
+                        "seconds": now - (started or now),
+                        "transient": True,
+                        "timed_out": started is not None,
+                    },
+                )
             )
         return out
 

@@ -147,6 +147,28 @@ def test_a_raced_seed_lost_to_the_machinery_is_not_counted_as_failed_and_a_resum
     store.close()
 
 
+def test_a_raced_seed_that_times_out_in_two_sessions_fails_as_the_functions(tmp_path):
+    """A function slow on a seed times out there again in every resume: once an earlier session lost that seed to
+    the timeout too, it is stored as the function's failure, so the run finishes instead of stopping every time."""
+    (tmp_path / "slow.py").write_text(  # ReLU (zero at -2) is slow on every seed but the search's own
+        "import time, torch\n\ndef net(make_activation, seed, epochs):\n"
+        "    y = make_activation()(torch.linspace(-2, 2, 9)).detach()\n"
+        "    if seed != 2 and float(y[0]) == 0.0:\n        time.sleep(60)\n"
+        "    return {'val_acc': float(torch.sigmoid(y.mean())), 'test_acc': 0.5}\n"
+    )
+    settings = dict(seed=2, workers=2, generations=1, population=3, race_top=1, race_seeds=2, timeout=3)
+    run = tmp_path / "run"
+    run_search(make_config("tiny", tasks=(f"{tmp_path / 'slow.py'}:net",), baselines=("relu",), **settings), run)
+    assert RunStore.open(run).meta()["state"] == "stopped"  # once: perhaps the machine, so a resume tries again
+    resume_search(run, trust_user_tasks=True)
+    store = RunStore.open(run)
+    assert store.meta()["state"] == "finished"
+    relu = next(r for r in store.ranked() if r.label == "relu")
+    assert relu.raced_failed == 1 and "timed out after 3 s, in an earlier session too" in store.races(relu.id)[0].error
+    assert all(r.status == "ok" for r in store.races() if r.candidate != relu.id)
+    store.close()
+
+
 @pytest.mark.slow
 def test_the_same_search_gives_the_same_raced_ranking(raced, tmp_path):
     run_search(make_config("tiny", **SETTINGS), tmp_path / "again" / "run")  # its own folder: its own cache
