@@ -1,6 +1,7 @@
 """Benchmark: does throwing away the input's sign predict failure on the validation group? (issue #25, point 3)
 
 Run:  python bench/sign_check.py [--runs runs/race-quick-s0 ...] [--out bench/results/sign_check.md]
+      python bench/sign_check.py --check tail [--also '(2 - x)*tanh(x)' ...]
 
 Trains nothing. Reads the pool of 84 functions that ``bench/fitness_transfer.py`` trained (its JSON: search tasks
 and validation tasks, two seeds each), computes each function's rank correlation with its input exactly as static
@@ -10,6 +11,11 @@ SiLU and Mish (mean over seeds), and the worst and mean of those ratios. For eac
 functions it would reject and how the rejected and the kept do there; the threshold is chosen here, on validation
 (the test group is never looked at to choose). With ``--runs``, it also lists which of each run's top candidates
 the check would have rejected.
+
+``--check tail`` asks the same of the tail check (``evoact.screening.static.tail_reversal``: how far a unit turns
+against its own trend away from 0, over [-10, 10], as a share of its range on N(0, 1)), for functions the rank check
+keeps, and writes ``bench/results/tail_check.md``; ``--also FORMULA`` lists other functions' statistics beside the
+pool (a search's traps, which have no validation scores).
 """
 
 from __future__ import annotations
@@ -32,17 +38,28 @@ from evoact.records import TaskScore, mean_learned  # noqa: E402
 from evoact.screening import ScreeningConfig  # noqa: E402
 from evoact.screening.kernel import Batch  # noqa: E402
 from evoact.screening.probe import probe_points  # noqa: E402
-from evoact.screening.static import rank_correlation  # noqa: E402
+from evoact.screening.static import rank_correlation, tail_reversal  # noqa: E402
 from evoact.tasks import TASKS  # noqa: E402
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.85, 0.9)
 DEFAULT = ScreeningConfig().min_rank_correlation
+TAIL_THRESHOLDS = (0.25, 0.5, 1.0, 2.0)
+TAIL_DEFAULT = ScreeningConfig().max_tail_reversal
 
 
 def correlation(formula: str, constants: dict[str, float]) -> float:
     """What static screening measures: |Spearman| of the unit with x on the probe's N(0, 1) sample."""
+    return rank_correlation(_values(formula, constants))
+
+
+def reversal(formula: str, constants: dict[str, float]) -> float:
+    """What the tail check measures: the unit's turn against its trend over [-10, 10], per its range on N(0, 1)."""
+    return tail_reversal(_values(formula, constants))
+
+
+def _values(formula: str, constants: dict[str, float]):
     values, _ = Batch([lower(parse(formula))], [constants]).evaluate(probe_points())
-    return rank_correlation(values[0])
+    return values[0]
 
 
 def main() -> None:
@@ -50,8 +67,11 @@ def main() -> None:
     parser.add_argument("--scores", default="bench/results/fitness_transfer.json")
     parser.add_argument("--runs", nargs="*", default=[])
     parser.add_argument("--top", type=int, default=8)
-    parser.add_argument("--out", default="bench/results/sign_check.md")
+    parser.add_argument("--check", choices=("rank", "tail"), default="rank")
+    parser.add_argument("--also", action="extend", nargs="+", default=[], help="formulas to list beside the pool")
+    parser.add_argument("--out")
     args = parser.parse_args()
+    args.out = args.out or f"bench/results/{'sign' if args.check == 'rank' else 'tail'}_check.md"
     recorded = json.loads(Path(args.scores).read_text())
     scores = {
         (n, t, int(s)): TaskScore.from_plain(v)
@@ -67,6 +87,11 @@ def main() -> None:
             rho = correlation(formula, {"beta": 1.0})
             rows.append((name, formula, rho, min(ratios.values()), statistics.fmean(ratios.values())))
     tasks = sorted(heldout_ratios("gelu", scores, search, recorded["seeds"], metrics))
+    if args.check == "tail":
+        text = tail_report(rows, recorded, tasks, args)
+        Path(args.out).write_text(text)
+        print(text)
+        return
     lines = [
         "# Does a unit that loses its input's sign fail on the validation group?",
         "",
@@ -121,6 +146,51 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
     print(text)
+
+
+def tail_report(rows: list[tuple], recorded: dict, tasks: list[str], args: argparse.Namespace) -> str:
+    """The tail check's table: for each threshold, what it rejects among the functions the rank check keeps."""
+    kept = [(*r, reversal(r[1], {"beta": 1.0})) for r in rows if r[2] >= DEFAULT]
+    command = "python bench/sign_check.py --check tail" + "".join(f" --also '{f}'" for f in args.also)
+    lines = [
+        "# Does a unit whose tails turn against its trend fail on the validation group?",
+        "",
+        f"Command: `{command}` (trains nothing: reads `{args.scores}`, made by `bench/fitness_transfer.py`).",
+        "",
+        f"Pool: the {len(kept)} of {len(rows)} functions that the rank check ({DEFAULT:g}) keeps, each trained with"
+        f" seeds {recorded['seeds']}. Validation tasks: {', '.join(tasks)}; ratios as in `sign_check.md` (test"
+        " measure over the best of GELU, SiLU and Mish; *worst* over those tasks). Tail reversal: how far the unit"
+        " turns against its own trend (the sign of its rank correlation on N(0, 1)) going out from 0 over the probe's"
+        " grid on [-10, 10], as a share of its range on N(0, 1), as static screening computes it.",
+        "",
+        "| threshold | rejected | of them worst >= 0.8 | best worst among rejected | kept | of them worst >= 0.8 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for tau in TAIL_THRESHOLDS:
+        out, stay = [r for r in kept if r[5] > tau], [r for r in kept if r[5] <= tau]
+        lines.append(
+            f"| {tau:g}{' (default)' if tau == TAIL_DEFAULT else ''} | {len(out)} | {sum(r[3] >= 0.8 for r in out)}"
+            f" | {max((r[3] for r in out), default=float('nan')):.3f} | {len(stay)}"
+            f" | {sum(r[3] >= 0.8 for r in stay)} |"
+        )
+    lines += [
+        "",
+        "Every function the rank check keeps, by tail reversal:",
+        "",
+        "| function | formula | rank correlation | tail reversal | worst | mean |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, formula, rho, worst, mean, turn in sorted(kept, key=lambda r: -r[5]):
+        lines.append(f"| {name} | `{formula}` | {rho:.2f} | {turn:.3f} | {worst:.3f} | {mean:.3f} |")
+    if args.also:
+        lines += ["", "Other functions (no validation scores):", "", "| formula | rank correlation | tail reversal |"]
+        lines += ["|---|---|---|"]
+        for formula in args.also:
+            constants = {"beta": 1.0}
+            lines.append(
+                f"| `{formula}` | {correlation(formula, constants):.2f} | {reversal(formula, constants):.3f} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

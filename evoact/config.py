@@ -109,6 +109,7 @@ BOUNDS: dict[str, Bound] = {
     "max_nonfinite": Bound(float, 0, 1),
     "flat_tolerance": Bound(float, 0, 1),
     "min_rank_correlation": Bound(float, 0, 1),
+    "max_tail_reversal": Bound(float, 0, 1e6),
     "fingerprint_bits": Bound(int, 1, 52),
     "evaluations_per_hash": Bound(int, 1, 1000),
     "stability_depth": Bound(int, 1, 64),
@@ -335,7 +336,9 @@ class SearchConfig:
         """The config ``to_dict`` wrote (a stored run's); a one-line error for anything else."""
         nested = {"evolution": EvolutionConfig, "training": TrainConfig, "screening": ScreeningConfig}
         try:
-            before = {"screening": {"min_rank_correlation": 0.0}}  # what runs before these settings did
+            before = {
+                "screening": {"min_rank_correlation": 0.0, "max_tail_reversal": 0.0}
+            }  # what runs before these settings did
             parts = {
                 name: kind(**{**before.get(name, {}), **{k: v for k, v in data[name].items() if k != "seed"}})
                 for name, kind in nested.items()

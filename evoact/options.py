@@ -259,6 +259,13 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         f" (default {_SCREENING.min_rank_correlation:g}; 0 turns the check off).",
     ),
     Option(
+        "--max-tail-reversal",
+        "max_tail_reversal",
+        float,
+        "Reject units that turn against their own trend away from 0 (over [-10, 10]) by more than this share of their"
+        f" range on N(0,1), such as (2 - x)*tanh(x) (default {_SCREENING.max_tail_reversal:g}; 0 turns it off).",
+    ),
+    Option(
         "--surrogate",
         "surrogate",
         float,

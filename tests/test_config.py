@@ -102,11 +102,12 @@ def test_every_bounded_number_refuses_nan_infinity_and_values_out_of_range_on_ev
     check(name, bound.high)  # the ends of the range are inside it
 
 
-def test_runs_made_before_the_sign_check_resume_without_it():
+def test_runs_made_before_the_sign_and_tail_checks_resume_without_them():
     stored = make_config("tiny").to_dict()
-    assert stored["screening"]["min_rank_correlation"] == 0.8
-    del stored["screening"]["min_rank_correlation"]
-    assert SearchConfig.from_dict(stored).screening.min_rank_correlation == 0.0
+    assert stored["screening"]["min_rank_correlation"] == 0.8 and stored["screening"]["max_tail_reversal"] == 0.5
+    del stored["screening"]["min_rank_correlation"], stored["screening"]["max_tail_reversal"]
+    screening = SearchConfig.from_dict(stored).screening
+    assert screening.min_rank_correlation == 0.0 and screening.max_tail_reversal == 0.0
 
 
 def test_a_space_file_is_kept_by_its_absolute_path_so_the_command_to_run_it_again_works_anywhere(tmp_path, monkeypatch):

@@ -57,6 +57,7 @@ CHANGED = {
     "--guess": ("mul(x, sigmoid(x))", "tanh(x)"),
     "--warm-start": "runs/an old run",
     "--min-rank-correlation": 0.5,
+    "--max-tail-reversal": 0.75,
     "--hurdle-ratio": 0.123456789,
     "--surrogate": 0.3,
     "--surrogate-pool": 8,

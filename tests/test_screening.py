@@ -66,7 +66,7 @@ def test_known_activations_pass_stages_1_and_3():
     ],
 )
 def test_stability_rejects_unstable_activations(formula, reason):
-    no_sign_check = ScreeningConfig(min_rank_correlation=0.0)  # x**2 and sin(1000*x) also lose the input's sign
+    no_sign_check = ScreeningConfig(min_rank_correlation=0.0, max_tail_reversal=0.0)  # they also lose x's sign
     assert screen_static([formula], [None], {}, 12, no_sign_check)[0].reason is None  # nothing else wrong statically
     assert reason in stability_reason(lambda: compile_activation(formula), CONFIG)
 
@@ -303,7 +303,7 @@ def test_static_screening_rejects_units_that_lose_the_input_sign(formula, why, r
         f" is {rho} (minimum 0.8; --min-rank-correlation 0 turns it off)"
     )
     (off,) = screen_static([formula], [None], {"beta": 1.0}, 12, ScreeningConfig(min_rank_correlation=0.0))
-    assert off.reason is None
+    assert off.reason is None or "its tails undo the sign" in off.reason  # the tail check, which such units fail too
 
 
 def test_a_glu_gate_may_be_affine_or_even_but_not_constant():
@@ -318,4 +318,37 @@ def test_a_glu_gate_may_be_affine_or_even_but_not_constant():
 
 def test_the_sign_check_keeps_mirror_images_and_non_monotone_units_that_keep_the_sign():
     kept = ["-Max(0, x)", "gelu(x)", "x + sin(x)**2", "exp(Max(0, x)**2)", "(x + tanh(x) + atan(x))/(1 + exp(-x))"]
+    assert [v.reason for v in _static(*kept)] == [None] * len(kept)
+
+
+@pytest.mark.parametrize(
+    "formula, turn",
+    [
+        ("(2 - x)*tanh(x)", "1.50"),  # rank correlation 0.89 on N(0, 1), yet both tails fall like -|x|
+        ("-(2 - x)*tanh(x)", "1.50"),  # its mirror image: a falling trend, turned against in the tails too
+        ("(x + 2)*tanh(tanh(x))", "1.48"),  # grows like |x| below -2
+        ("sin(x)", "1.00"),
+    ],
+)
+def test_the_tail_check_rejects_units_whose_tails_turn_against_the_sign_they_keep(formula, turn):
+    (verdict,) = _static(formula)
+    assert verdict.reason == (
+        f"its tails undo the sign it keeps near 0: over [-10, 10] it turns against its trend by {turn} of its range"
+        " on N(0, 1) (maximum 0.5; --max-tail-reversal 0 turns it off)"
+    )
+    (off,) = screen_static([formula], [None], {"beta": 1.0}, 12, ScreeningConfig(max_tail_reversal=0.0))
+    assert off.reason is None
+
+
+def test_the_tail_check_keeps_the_dips_of_published_units_and_the_readmes_winners():
+    kept = [
+        *KNOWN,
+        "-silu(x)",
+        "x*erf(log(exp(x) + 1))",  # Serf
+        "x*Max(0, Min(1, x/6 + 1/2))",  # HardSwish
+        "x + sin(x)**2",  # Snake: it wiggles, but never back below where it was
+        "x/(1 + exp(-x*exp(1/2)))",
+        "x*erf(1/(1 + exp(-x)))",
+        "(-x + erf(log(1 + exp(1/2))))/(1 + exp(-x))",
+    ]
     assert [v.reason for v in _static(*kept)] == [None] * len(kept)

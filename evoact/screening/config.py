@@ -16,6 +16,10 @@ class ScreeningConfig:
     #: the least |Spearman correlation| of f(x) with x on the probe's N(0, 1) sample: below it the unit throws away
     #: the input's sign (even functions such as x*erf(x) score 0); 0 turns the check off
     min_rank_correlation: float = 0.8
+    #: the most a unit may turn against its own trend away from 0 over [-10, 10] (falling after its peak for x > 0,
+    #: rising after its trough for x < 0), as a share of its range on N(0, 1): beyond it the unit's tails undo the
+    #: sign it keeps near 0, such as (2 - x)*tanh(x); 0 turns the check off
+    max_tail_reversal: float = 0.5
     # stage 2: functional-equivalence cache
     fingerprint_bits: int = 16
     evaluations_per_hash: int = 1

@@ -19,8 +19,13 @@ def probe_points() -> np.ndarray:
     return _points().copy()
 
 
+def probe_grid() -> np.ndarray:
+    """The grid part of the probe points, in order (``probe_points()[N_NORMAL:]``)."""
+    return np.linspace(*GRID)
+
+
 @lru_cache(maxsize=1)
 def _points() -> np.ndarray:
     normal = NormalDist()
     sample = [min(5.0, max(-5.0, normal.inv_cdf((i + 0.5) / N_NORMAL))) for i in range(N_NORMAL)]
-    return np.concatenate([np.array(sample), np.linspace(*GRID)])
+    return np.concatenate([np.array(sample), probe_grid()])
