@@ -5,7 +5,12 @@ Each trial is a confirmation on ``--tasks`` tasks with ``--seeds`` paired seeds:
 functions share and noise of each training's own, the same true mean for both. The verdict is a win when it finds the
 function better on some task and worse on none (``Verdict.wins`` after a confirmation).
 
-Run:  python bench/holm_verdict.py [--trials 4000] [--tasks 11] [--seeds 5] [--out bench/results/holm_verdict.md]
+With ``--baselines K`` the function is compared, as ``evoact confirm`` compares it, with the best of K baselines
+on each task, picked by their means on the same seeds; all K have the same true mean as the function. That pick
+favours the reference, so "worse" is called more often than its p-value says (the extreme case: confirm's five
+baselines all equal).
+
+Run:  python bench/holm_verdict.py [--trials 4000] [--tasks 11] [--seeds 5] [--baselines 1] [--out FILE]
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from evoact.comparison import paired_p_value
 from evoact.summaries import ALPHA, ConfirmationRow, TaskConfirmation, confirmed_verdicts
 
 
-def _confirmation(rng: np.random.Generator, tasks: int, seeds: int) -> dict[str, tuple]:
-    """One simulated confirmation of two equal functions: per task, its results and the function's row."""
+def _confirmation(rng: np.random.Generator, tasks: int, seeds: int, baselines: int = 1) -> dict[str, tuple]:
+    """One simulated confirmation of equal functions: per task, its results and the function's row, against the
+    best of ``baselines`` by mean."""
     out = {}
     for task in range(tasks):
         shared = rng.normal(0.0, 0.01, seeds)
         mine, theirs = 0.8 + shared + rng.normal(0.0, 0.01, seeds), 0.8 + shared + rng.normal(0.0, 0.01, seeds)
+        others = [0.8 + shared + rng.normal(0.0, 0.01, seeds) for _ in range(baselines - 1)]
+        theirs = max([theirs, *others], key=lambda values: values.mean())
         p = paired_p_value(list(mine), list(theirs))
         diff = float(mine.mean() - theirs.mean())
         row = ConfirmationRow("#1", "f", False, seeds, 0, {}, float(mine.mean()), 0.0, None, None, p, diff)
@@ -49,27 +57,36 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=4000)
     parser.add_argument("--tasks", type=int, default=11)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--out", default="bench/results/holm_verdict.md")
+    parser.add_argument("--baselines", type=int, default=1)
+    parser.add_argument("--out")
     args = parser.parse_args()
+    suffix = "" if args.baselines == 1 else f"_best_of_{args.baselines}"
+    args.out = args.out or f"bench/results/holm_verdict{suffix}.md"
     start, rng = time.time(), np.random.default_rng(0)
-    raw = holm = 0
+    raw = holm = worse = 0
     for _ in range(args.trials):
-        verdicts = confirmed_verdicts(_confirmation(rng, args.tasks, args.seeds))
+        verdicts = confirmed_verdicts(_confirmation(rng, args.tasks, args.seeds, args.baselines))
         raw += _wins(verdicts, adjusted=False)
         holm += _wins(verdicts, adjusted=True)
+        worse += any(v.verdict == "worse" for v in verdicts.values())
+    against = "the baseline" if args.baselines == 1 else f"the best of {args.baselines} baselines on these seeds"
     text = "\n".join(
         [
-            "# Wins called between two equal functions",
+            "# Wins called between equal functions",
             "",
-            f"`python bench/holm_verdict.py --trials {args.trials} --tasks {args.tasks} --seeds {args.seeds}`",
+            f"`python bench/holm_verdict.py --trials {args.trials} --tasks {args.tasks} --seeds {args.seeds}"
+            + (f" --baselines {args.baselines}`" if args.baselines != 1 else "`"),
             "",
-            f"{args.trials} simulated confirmations on {args.tasks} tasks with {args.seeds} paired seeds, both"
-            " functions with the same true mean; a win is better on some task and worse on none (at p < 0.05).",
+            f"{args.trials} simulated confirmations on {args.tasks} tasks with {args.seeds} paired seeds, the"
+            f" function against {against}, every function with the same true mean; a win is better on some task and"
+            " worse on none (at p < 0.05).",
             "",
             "| p-values read | wins called |",
             "|---|---|",
             f"| each task's own | {raw / args.trials:.1%} |",
             f"| evoact's: better by Holm's over the tasks, worse by each task's own | {holm / args.trials:.1%} |",
+            "",
+            f"evoact's verdict called the function worse on some task in {worse / args.trials:.1%} of them.",
             "",
             f"{time.time() - start:.0f} s",
             "",

@@ -174,8 +174,9 @@ def group_ratios(
     seeds: tuple[int, ...] = (),
 ) -> dict[str, GroupSummary]:
     """Per group: each function's test measure relative to the best of ``references`` on each task (accuracy
-    over the best accuracy, or the best loss over its loss: above 1 is better), its mean and worst over the tasks;
-    with ``per_seed`` (task -> function -> seed -> measure), their 95% intervals over the seeds as well."""
+    over the best accuracy, or the best loss over its loss: above 1 is better; 0 where every training failed), its
+    mean and worst over the tasks; with ``per_seed`` (task -> function -> seed -> measure), their 95% intervals over
+    the seeds as well."""
     out = {}
     for group in dict.fromkeys(r.group for r in results.values() if r.group):
         tasks = [t for t, r in results.items() if r.group == group]
@@ -192,6 +193,9 @@ def group_ratios(
                 continue
             for name, mean in means.items():
                 ratios.setdefault(name, {})[task] = float(relative(mean, best, not accuracy))
+            for row in result.rows:  # failed every training: it learned nothing there (a diverged loss is infinite)
+                if row.mean is None and row.failed:
+                    ratios.setdefault(row.name, {})[task] = 0.0
         first = results[tasks[0]]
         rows = []
         for row in first.rows:

@@ -17,6 +17,10 @@ from typing import Any
 USER_ORIGINS = ("guess", "warm start")
 
 
+#: What a task's selection can read: accuracy (higher is better) or loss (lower is better).
+METRICS = ("accuracy", "loss")
+
+
 class Status(StrEnum):
     """Where a candidate stands: waiting, trained, failed, rejected by the cascade, or a duplicate of another."""
 

@@ -8,8 +8,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from evoact.records import RunState, finite_number
-from evoact.scoring import METRICS
+from evoact.records import METRICS, RunState, finite_number
 
 #: The newest results of the fitness cache a surrogate run starts from (a run fact's bound).
 CACHE_PRIOR_LIMIT = 2000

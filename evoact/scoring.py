@@ -15,10 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from evoact.records import Candidate, TaskScore
-
-#: What a task's selection can read: accuracy (higher is better) or loss (lower is better).
-METRICS = ("accuracy", "loss")
+from evoact.records import METRICS, Candidate, TaskScore
 
 #: What a classification task is compared on: either measure it reports.
 SCORES = METRICS

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from evoact.records import Candidate
+from evoact.records import METRICS, Candidate
 
 
 def _json(value: Any) -> Any:
@@ -135,8 +135,10 @@ class ConfirmedVerdict(_Summary):
     best_baseline: str | None
     diff: float | None
     p: float | None
-    verdict: str  # "better", "worse", "no significant difference", "the same function" or "-" (p undefined)
+    verdict: str  # "better", "worse", FAILED_MORE, "no significant difference", "the same function" or "-" (no p)
     p_adjusted: float | None = None  # Holm's, over the tasks the confirmation judged: what "better" reads
+    failed: int = 0  # the function's trainings there that failed (its mean and p-value are over the others)
+    baseline_failed: int = 0  # the best baseline's
 
     @property
     def p_text(self) -> str:
@@ -147,6 +149,13 @@ class ConfirmedVerdict(_Summary):
         return f"p {self.p:.2g}" + (
             f", Holm {holm:.2g}" if holm is not None and f"{holm:.2g}" != f"{self.p:.2g}" else ""
         )
+
+    @property
+    def told(self) -> str:
+        """What a verdict on a task is told with: the p-value, or for failed trainings their counts."""
+        if self.verdict == FAILED_MORE:
+            return f"{self.failed} of its trainings failed, {self.baseline_failed} of {self.best_baseline}'s"
+        return self.p_text
 
     @property
     def against(self) -> str:
@@ -185,7 +194,7 @@ class Verdict(_Summary):
         """The winner leads the best baseline and no confirmation found it worse; once a confirmation on fresh seeds
         judged it, only where it found it better somewhere (the search's own seeds chose it, so its lead there holds
         the luck of being chosen), else where the lead is beyond seed noise."""
-        if self.margin is None or self.margin <= 0 or self.confirmed_as("worse"):
+        if self.margin is None or self.margin <= 0 or self.confirmed_as("worse") or self.confirmed_as(FAILED_MORE):
             return False
         if self.judged:
             return bool(self.confirmed_as("better"))
@@ -211,7 +220,7 @@ class Verdict(_Summary):
                 noise = f"no more than {whose} (sd {max(s for s in (w.std, b.std) if s is not None):.4f})"
             if not self.confirmed:
                 advice = ": confirm it on fresh seeds before trusting the lead"
-            elif self.confirmed_as("worse"):
+            elif self.confirmed_as("worse") or self.confirmed_as(FAILED_MORE):
                 advice = ""  # the note on what the confirmation found follows
             elif all(c.verdict == "the same function" for c in self.confirmed.values()):
                 advice = "; on fresh seeds (evoact confirm) it is each task's best baseline itself"
@@ -223,7 +232,7 @@ class Verdict(_Summary):
                 f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f}, {noise}{advice}"
             )
         elif b is not None and self.margin is not None and self.judged and not self.wins:
-            if not self.confirmed_as("worse"):  # a lead beyond the spread, not borne out on fresh seeds
+            if not (self.confirmed_as("worse") or self.confirmed_as(FAILED_MORE)):  # a lead not borne out
                 notes.append(
                     f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f} in the"
                     " search, but on fresh seeds (evoact confirm) it was not found better on any task judged: the"
@@ -231,6 +240,8 @@ class Verdict(_Summary):
                 )
         if worse := self.confirmed_as("worse"):
             notes.append(f"on fresh seeds (evoact confirm) #{w.id} was significantly worse than {worse}")
+        if failed := self.confirmed_as(FAILED_MORE):
+            notes.append(f"on fresh seeds (evoact confirm) #{w.id} failed more trainings than {failed}")
         return "; ".join(notes) or None
 
     def to_json(self) -> dict[str, Any]:
@@ -241,7 +252,7 @@ class Verdict(_Summary):
         """The tasks where the confirmation's verdict on the winner was ``verdict``, each with the baseline it was
         compared with and the p-value (``relu on mnist1d-mlp (p 0.012)``), or an empty string."""
         return ", ".join(
-            f"{c.best_baseline} on {task}" + (f" ({c.p_text})" if c.p is not None else "")
+            f"{c.best_baseline} on {task}" + (f" ({c.told})" if c.p is not None or c.verdict == FAILED_MORE else "")
             for task, c in (self.confirmed or {}).items()
             if c.verdict == verdict
         )
@@ -339,6 +350,33 @@ class GroupRatio(_Summary):
 
 #: The ratio fields of a stored ``GroupRatio``: numbers or None, as read back.
 _RATIOS = ("mean", "worst", "mean_low", "mean_high", "worst_low", "worst_high", "best")
+_MEASURES = ("mean", "std", "p_vs_relu", "diff_vs_relu", "p_vs_best_baseline", "diff_vs_best_baseline")
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _metric(metric: Any) -> str:
+    """A stored task's metric, one evoact knows (another would be read as a loss, and turn the verdicts round)."""
+    if metric not in METRICS:
+        raise TypeError(f"the confirmation's metric {str(metric)[:40]!r} is not one of {', '.join(METRICS)}")
+    return metric
+
+
+def _confirmation_row(row: Any) -> ConfirmationRow:
+    """A stored confirmation row, checked (a run directory is not trusted): a ``TypeError`` naming what is wrong."""
+    name = str(row.get("name"))[:40]
+    if bad := [n for n in _MEASURES if not (row.get(n) is None or _number(row.get(n)))]:
+        raise TypeError(f"the confirmation's {bad[0]} of {name!r} is no number")
+    if bad := [n for n in ("n", "failed") if not (type(row.get(n)) is int and row.get(n) >= 0)]:
+        raise TypeError(f"the confirmation's {bad[0]} of {name!r} is no count")
+    learned = row.get("learned") or {}
+    if not isinstance(learned, Mapping) or not all(isinstance(k, str) and _number(v) for k, v in learned.items()):
+        raise TypeError(f"the confirmation's learned constants of {name!r} are not names with numbers")
+    if not isinstance(row.get("name"), str) or not isinstance(row.get("formula"), str):
+        raise TypeError(f"the confirmation's row {name!r} has no name or formula")
+    return ConfirmationRow(**{f.name: row.get(f.name) for f in fields(ConfirmationRow)})
 
 
 def _group_ratio(row: Any) -> GroupRatio:
@@ -378,11 +416,8 @@ class Confirmation(_Summary):
             tasks = {
                 str(task): TaskConfirmation(
                     best_baseline=result.get("best_baseline"),
-                    rows=tuple(
-                        ConfirmationRow(**{f.name: row.get(f.name) for f in fields(ConfirmationRow)})
-                        for row in result["rows"]
-                    ),
-                    metric=result.get("metric", "accuracy"),
+                    rows=tuple(_confirmation_row(row) for row in result["rows"]),
+                    metric=_metric(result.get("metric", "accuracy")),
                     held_out=bool(result.get("held_out")),
                     epochs=result.get("epochs"),
                     group=result.get("group"),
@@ -440,6 +475,10 @@ class Confirmation(_Summary):
 #: its own task.
 ALPHA = 0.05
 
+#: The verdict on a task where the function failed more of its trainings than the best baseline: its mean and p-value
+#: there are over the seeds it finished, so they say nothing of the ones it did not. A veto, as "worse" is.
+FAILED_MORE = "failed more trainings"
+
 
 def holm(p_values: Mapping[str, float]) -> dict[str, float]:
     """Holm's step-down adjusted p-values: below ``ALPHA`` on any task, a difference holds at that level over them all
@@ -461,7 +500,16 @@ def confirmed_verdicts(rows: Mapping[str, tuple[TaskConfirmation, ConfirmationRo
         for task, (result, row) in rows.items()
         if any(r.name == result.best_baseline and r.formula == row.formula for r in result.rows)
     }
-    judged = {t: p for t, (_, row) in rows.items() if t not in same and (p := row.p_vs_best_baseline) is not None}
+    reference = {
+        task: next((r.failed for r in result.rows if r.name == result.best_baseline), 0)
+        for task, (result, _) in rows.items()
+    }
+    failing = {t for t, (result, row) in rows.items() if t not in same and row.failed > reference[t]}
+    judged = {  # a task it failed on counts in the family whether or not the trainings it finished have a p-value
+        t: p if p is not None else 1.0
+        for t, (_, row) in rows.items()
+        if t not in same and ((p := row.p_vs_best_baseline) is not None or t in failing)
+    }
     adjusted = holm(judged)
     out = {}
     for task, (result, row) in rows.items():
@@ -469,13 +517,17 @@ def confirmed_verdicts(rows: Mapping[str, tuple[TaskConfirmation, ConfirmationRo
         better = diff is not None and (diff > 0 if result.metric == "accuracy" else diff < 0)
         if task in same:
             verdict = "the same function"
+        elif task in failing:
+            verdict = FAILED_MORE
         elif task not in adjusted:
             verdict = "-"
         elif better:
             verdict = "better" if adjusted[task] < ALPHA else "no significant difference"
         else:
             verdict = "worse" if judged[task] < ALPHA else "no significant difference"
-        out[task] = ConfirmedVerdict(result.held_out, result.best_baseline, diff, p, verdict, adjusted.get(task))
+        out[task] = ConfirmedVerdict(
+            result.held_out, result.best_baseline, diff, p, verdict, adjusted.get(task), row.failed, reference[task]
+        )
     return out
 
 

@@ -18,6 +18,7 @@ from evoact.records import Candidate, RunState, Stage, Status
 from evoact.run import RunReader
 from evoact.run_files import DB_FILE
 from evoact.summaries import (
+    FAILED_MORE,
     BaselineRow,
     Confirmation,
     ParetoPoint,
@@ -355,7 +356,7 @@ def print_verdict(verdict: Verdict | None, tables: str) -> None:
     said = {c.verdict: c.against for c in (verdict.confirmed or {}).values()}
     confirmed = [
         f"{v} {said[v]} {tasks}"
-        for v in ("better", "no significant difference", "the same function", "worse")
+        for v in ("better", "no significant difference", "the same function", "worse", FAILED_MORE)
         if (tasks := verdict.confirmed_as(v))
     ]
     if confirmed:

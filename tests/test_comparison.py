@@ -1,6 +1,7 @@
 """Comparing confirmed functions (evoact/comparison.py): the paired test over seeds and each group's ratios."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -68,6 +69,20 @@ def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
     tampered["groups"]["test"]["rows"][0]["best"] = "x"
     with pytest.raises(ValueError, match="the group ratio best of '#4' is no number"):
         Confirmation.from_json(tampered)
+    for where, value, error in (  # and so are its rows: a metric it does not know was read as a loss
+        ("metric", "auc", "the confirmation's metric 'auc' is not one of accuracy, loss"),
+        ("mean", "0.9", "the confirmation's mean of '#4' is no number"),
+        ("p_vs_best_baseline", [0.1], "the confirmation's p_vs_best_baseline of '#4' is no number"),
+        ("failed", -1, "the confirmation's failed of '#4' is no count"),
+        ("learned", [1.0], "the confirmation's learned constants of '#4' are not names with numbers"),
+    ):
+        tampered = json.loads(json.dumps(summary.to_json()))
+        if where == "metric":
+            tampered["tasks"]["a"]["metric"] = value
+        else:
+            tampered["tasks"]["a"]["rows"][0][where] = value
+        with pytest.raises(ValueError, match=re.escape(error)):
+            Confirmation.from_json(tampered)
     titles = [title for title, _, _ in tables(summary)]
     assert any("test group (2 tasks)" in t and "mean and worst" in t for t in titles)
     (cells,) = [rows for title, _, rows in tables(summary) if title.startswith("test group")]
@@ -83,6 +98,20 @@ def test_group_ratios_compare_each_task_with_the_best_of_gelu_silu_and_mish():
 def test_group_ratios_skip_a_task_whose_references_scored_nothing():
     zero = TaskConfirmation("gelu", (_row("#4", 0.5, False), _row("gelu", 0.0)), "accuracy", True, 1, "test")
     assert group_ratios({"z": zero})["test"].rows[0].mean is None
+
+
+def test_a_function_that_failed_every_training_on_a_task_has_ratio_0_there_and_no_interval():
+    """It was averaged over the other tasks alone, with an interval, as though the failed task were not there."""
+    seeds = (1, 2, 3, 4, 5)
+    good, good_seeds = _task("accuracy", {"#7": dict.fromkeys(seeds, 0.81), "gelu": dict.fromkeys(seeds, 0.8)})
+    failed = ConfirmationRow("#7", "f_#7", False, 0, 5, {}, None, None, None, None, None, None)
+    bad = TaskConfirmation("gelu", (failed, _row("gelu", 0.8)), "accuracy", True, 1, "test")
+    groups = group_ratios(
+        {"a": good, "b": bad}, per_seed={"a": good_seeds, "b": {"gelu": good_seeds["gelu"]}}, seeds=seeds
+    )
+    row = next(r for r in groups["test"].rows if r.name == "#7")
+    assert (row.worst, row.worst_task, row.tasks) == (0.0, "b", 2) and row.mean == pytest.approx(0.81 / 0.8 / 2)
+    assert row.mean_low is None and row.worst_low is None
 
 
 def test_group_ratios_read_a_loss_that_rounds_to_zero_as_the_best_ratio_not_a_missing_one():

@@ -688,6 +688,38 @@ def test_a_win_on_one_task_of_many_must_hold_over_all_the_tasks_judged():
     assert confirmed_verdicts({"only": task(0.02, 0.01)})["only"].p_text == "p 0.02"  # one task: nothing to adjust
 
 
+def test_a_function_that_failed_trainings_its_best_baseline_finished_is_no_winner_whatever_the_rest_say():
+    """The mean and p-value of a task are over the seeds a function finished: one that diverged on 4 of 10 seeds and
+    did slightly better on the other 6 was called better there, and the run's winner."""
+    from evoact.summaries import (
+        FAILED_MORE,
+        BaselineRef,
+        ConfirmationRow,
+        FunctionRef,
+        TaskConfirmation,
+        Verdict,
+        confirmed_verdicts,
+    )
+
+    def task(failed, p, baseline_failed=0):
+        mine = ConfirmationRow("#3", "x*tanh(x)", False, 10 - failed, failed, {}, 0.9, 0.01, None, None, p, 0.01)
+        gelu = ConfirmationRow(
+            "gelu", "gelu(x)", True, 10 - baseline_failed, baseline_failed, {}, 0.89, 0.01, *[None] * 4
+        )
+        seeds = tuple(range(10000, 10010))
+        return TaskConfirmation("gelu", (mine, gelu), "accuracy", True, 1.0, None, seeds), mine
+
+    said = confirmed_verdicts({"a": task(4, 0.0002), "b": task(0, 0.0001), "c": task(10, None), "d": task(1, 0.3, 1)})
+    assert said["a"].verdict == said["c"].verdict == FAILED_MORE and said["b"].verdict == "better"
+    assert said["d"].verdict == "no significant difference"  # no more failures than the baseline's
+    assert said["b"].p_adjusted == pytest.approx(0.0004)  # the failed tasks count in Holm's family
+    verdict = Verdict(FunctionRef(3, "x*tanh(x)", 1.02), BaselineRef("gelu", 1.0), 0.02, {}, said)
+    assert not verdict.wins and verdict.confirmed_as("better") == "gelu on b (p 0.0001, Holm 0.0004)"
+    assert "#3 failed more trainings than gelu on a (4 of its trainings failed, 0 of gelu's), gelu on c (10 of" in (
+        verdict.note
+    )
+
+
 def test_a_confirmed_winner_with_its_tasks_best_baselines_formula_is_that_function_not_a_tie():
     from evoact.summaries import ConfirmationRow, TaskConfirmation, confirmed_verdicts
 

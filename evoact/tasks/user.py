@@ -28,7 +28,7 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from evoact.scoring import METRICS
+from evoact.records import METRICS
 from evoact.tasks.base import COMPILER, ActivationFactory, Task, source_digest
 from evoact.training import Hurdle, TaskError, TrainConfig, TrainingError, TrainResult
 
