@@ -151,9 +151,13 @@ class Racing:
         return cid in self._seeds
 
     def remember(self, cid: int) -> None:
-        """A resumed run: candidate ``cid``'s stored seeds count as raced by this session."""
-        for race in self.store.races(cid):
+        """A resumed run: candidate ``cid``'s stored seeds count as raced by this session, and its raced mean is
+        computed from them again (a session killed between storing a seed and its mean left the mean behind)."""
+        races = self.store.races(cid)
+        for race in races:
             self._seeds.setdefault(cid, {})[race.seed] = race.fitness if race.status == Status.OK else None
+        if races:
+            self._update(cid, announce=False)
 
     def _cached(self, row: Candidate, seed: int) -> RaceResult | None:
         """A seed's result from the fitness cache (stored here as this run's race), without training."""
@@ -189,9 +193,14 @@ class Racing:
     def _know(self, result: RaceResult, announce: bool = True) -> None:
         """Count a seed's result in its candidate's raced mean (stored, and used for the next top ``race_top``);
         ``announce``: tell the hooks (not for a seed an earlier session stored: ``resumed`` told them)."""
-        seeds = self._seeds.setdefault(result.candidate, {})
-        seeds[result.seed] = result.fitness if result.status == Status.OK else None
-        row = self.rows[result.candidate]
+        self._seeds.setdefault(result.candidate, {})[result.seed] = (
+            result.fitness if result.status == Status.OK else None
+        )
+        self._update(result.candidate, announce)
+
+    def _update(self, cid: int, announce: bool) -> None:
+        """Store candidate ``cid``'s raced mean over its first seed and the seeds this session knows."""
+        seeds, row = self._seeds[cid], self.rows[cid]
         values = [v for v in (row.outcome.fitness, *seeds.values()) if v is not None]
         failed = sum(v is None for v in seeds.values())
         mean = statistics.fmean(values) if values else None

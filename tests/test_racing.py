@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -16,6 +17,8 @@ from evoact.cli import main
 from evoact.config import make_config
 from evoact.driver import resume_search, run_search
 from evoact.hooks import Hook
+from evoact.racing import Racing
+from evoact.run import RunReader
 from evoact.store import RunStore
 
 #: A tiny search raced with k = 3, n = 3 on a task that trains in about a second.
@@ -156,7 +159,9 @@ def test_a_raced_seed_that_times_out_in_two_sessions_fails_as_the_functions(tmp_
         "    if seed != 2 and float(y[0]) == 0.0:\n        time.sleep(60)\n"
         "    return {'val_acc': float(torch.sigmoid(y.mean())), 'test_acc': 0.5}\n"
     )
-    settings = dict(seed=2, workers=2, generations=1, population=3, race_top=1, race_seeds=2, timeout=3)
+    settings = dict(
+        seed=2, workers=2, generations=1, population=3, race_top=1, race_seeds=2, timeout=8
+    )  # room for a loaded machine
     run = tmp_path / "run"
     run_search(make_config("tiny", tasks=(f"{tmp_path / 'slow.py'}:net",), baselines=("relu",), **settings), run)
     assert RunStore.open(run).meta()["state"] == "stopped"  # once: perhaps the machine, so a resume tries again
@@ -164,8 +169,23 @@ def test_a_raced_seed_that_times_out_in_two_sessions_fails_as_the_functions(tmp_
     store = RunStore.open(run)
     assert store.meta()["state"] == "finished"
     relu = next(r for r in store.ranked() if r.label == "relu")
-    assert relu.raced_failed == 1 and "timed out after 3 s, in an earlier session too" in store.races(relu.id)[0].error
-    assert all(r.status == "ok" for r in store.races() if r.candidate != relu.id)
+    assert relu.raced_failed == 1 and "timed out after 8 s, in an earlier session too" in store.races(relu.id)[0].error
+    store.close()
+
+
+def test_a_resumed_run_computes_a_raced_mean_again_from_its_stored_seeds(raced, tmp_path):
+    """A session killed between storing a raced seed and the candidate's mean left the mean behind; the resume took
+    the stored seeds as known and never stored the mean again."""
+    shutil.copytree(raced, tmp_path / "run")
+    store = RunStore.reopen(tmp_path / "run")  # as a resume opens it
+    row = store.hall_of_fame(1)[0]
+    expected = (row.raced_fitness, row.raced_std, row.raced_seeds)
+    store.set_raced(row.id, 0.123, None, 2, 0)  # as a kill left it: a seed stored, its mean not
+    config = RunReader(store).config
+    racing = Racing(store, config, None, {row.id: store.candidate(row.id)}, None, None, None)
+    racing.remember(row.id)
+    again = store.candidate(row.id)
+    assert (again.raced_fitness, again.raced_std, again.raced_seeds) == pytest.approx(expected)
     store.close()
 
 
