@@ -153,6 +153,9 @@ def _evaluate(job: dict[str, Any]) -> dict[str, Any]:
         return Outcome(Status.FAILED, error=str(exc), seconds=time.perf_counter() - start, task_fault=True).plain()
     except TrainingError as exc:
         return Outcome(Status.FAILED, error=str(exc), seconds=time.perf_counter() - start).plain()
+    except (MemoryError, torch.OutOfMemoryError) as exc:  # the machine's (a shared GPU), not the function's
+        error = f"out of memory ({type(exc).__name__}: {str(exc).strip()[:200]}){raised_at(exc)}"
+        return Outcome(Status.FAILED, error=error, seconds=time.perf_counter() - start, transient=True).plain()
     except Exception as exc:  # a candidate must never stop the run: record why it failed, and where
         error = f"{type(exc).__name__}: {exc}{raised_at(exc)}"
         return Outcome(Status.FAILED, error=error, seconds=time.perf_counter() - start).plain()

@@ -64,6 +64,21 @@ def test_a_failure_in_a_users_task_says_where_in_the_users_file(tmp_path):
     assert failed["error"].endswith(f" (at {task}:5 in net)")  # the user's line, not torch's innermost frame
 
 
+def test_running_out_of_memory_is_the_machines_failure_not_the_functions(tmp_path):
+    """A shared GPU (or a full host) out of memory failed the function for good: stored, and in racing ranked below
+    every candidate; it is transient, as a dead worker is, so a resume or a confirm trains it again."""
+    task = tmp_path / "mine.py"
+    task.write_text(
+        "import torch\n\ndef net(make_activation, seed, epochs):\n    make_activation()\n"
+        "    raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')\n"
+    )
+    failed = evaluate(make_job("x*tanh(x)", (f"{task}:net",), FAST, {}))
+    assert failed["status"] == "failed" and failed["transient"] and not failed.get("task_fault")
+    assert failed["error"].startswith(
+        "out of memory (OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB)"
+    )
+
+
 def test_a_users_task_may_ask_for_inplace_activations_and_its_sys_exit_or_nan_is_a_failure_that_says_which(tmp_path):
     """timm and torchvision build act_layer(inplace=True); sys.exit (or argparse's parse_args) in a task would end
     the worker, and the run would say only that a worker died."""
