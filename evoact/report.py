@@ -107,7 +107,8 @@ def progress_png(run: RunReader) -> bytes | None:
         axis.axhline(baselines[0].rank_fitness, color="grey", ls="--", label=f"best baseline ({baselines[0].label})")
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("generation")
-    axis.set_ylabel("fitness (validation accuracy)")
+    several = len(run.config.tasks) > 1  # then relative to the best baseline, which the measure's words also say
+    axis.set_ylabel(f"fitness ({'relative to the best baseline' if several else run.fitness_measure()})")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     return figure_png(fig)
@@ -211,7 +212,7 @@ def _pareto(run: RunReader, points: tuple[ParetoPoint, ...]) -> str:
 
 def _confirmed(c: ConfirmedVerdict) -> str:
     """What a confirmation said of the winner on a task, against the baseline it was compared with there."""
-    return f"{c.verdict} {c.against} {c.best_baseline} (diff {_text(c.diff)}, {c.p_text})"
+    return f"{c.verdict} {c.against} {c.best_baseline} (diff {_text(c.diff)}, {c.told})"
 
 
 def _verdict(verdict: Verdict | None, confirm: str) -> str:

@@ -3,9 +3,12 @@ import re
 
 import pytest
 
+import evoact.report
 from evoact.config import make_config
 from evoact.driver import run_search
-from evoact.report import render_report, write_report
+from evoact.records import Outcome
+from evoact.report import progress_png, render_report, write_report
+from evoact.run import RunReader
 from evoact.store import RunStore
 
 
@@ -137,3 +140,24 @@ def test_a_lead_within_noise_is_a_win_once_a_confirmation_finds_it_better_and_ne
     assert verdict("-", std=0.001).wins  # a confirmation that could judge nothing leaves the search's verdict
     one = verdict(std=None)  # the winner on one seed, the baseline raced: its luck is unknown
     assert not one.wins and "on one seed, which says nothing of its seeds' spread" in one.note
+
+
+@pytest.mark.parametrize(
+    "tasks, label",
+    [
+        (("mnist1d-mlp",), "fitness (validation accuracy)"),
+        (("feynman-mlp",), "fitness (minus validation loss)"),  # it was labelled accuracy
+        (("mnist1d-mlp", "feynman-mlp"), "fitness (relative to the best baseline)"),
+    ],
+)
+def test_the_progress_plot_says_what_the_runs_fitness_measures(tasks, label, tmp_path, monkeypatch):
+    config = make_config("tiny", tasks=tasks).to_dict()
+    store = RunStore.create(tmp_path / "run", {"config": config, "search_space": {"text": "", "source": "default"}})
+    for generation in (0, 1):
+        done = Outcome("ok", fitness=-0.5 + generation, val_acc=0.5)
+        store.record_result(store.add_candidate(f"x + {generation}*tanh(x)", "random", generation=generation), done)
+    drawn = []
+    monkeypatch.setattr(evoact.report, "figure_png", lambda fig: drawn.append(fig.axes[0].get_ylabel()) or b"")
+    progress_png(RunReader(store))
+    assert drawn == [label]
+    store.close()
