@@ -49,6 +49,7 @@ from evoact.summaries import (
     BaselineRow,
     CascadeSummary,
     Confirmation,
+    ConfirmedVerdict,
     FunctionRef,
     ParetoPoint,
     RankedCandidate,
@@ -327,6 +328,7 @@ class RunReader:
             command=self.command(),
             stopped_because=self._stopped_because(),
             confirming=writer(self.path) == CONFIRM,
+            confirmed=(self.confirmed(best) or None) if best is not None else None,
         )
 
     def confirmation(self) -> Confirmation | None:
@@ -338,6 +340,17 @@ class RunReader:
             return Confirmation.from_json(stored)
         except ValueError as exc:
             raise RunStoreError(f"{self.path}: {exc}") from None
+
+    def confirmed(self, row: Candidate) -> dict[str, ConfirmedVerdict]:
+        """What this run's confirmations said of candidate ``row``, on each task that confirmed it (none if not)."""
+        confirmation = self.confirmation()
+        return confirmed_verdicts(
+            {
+                task: (result, mine)
+                for task, result in (confirmation.tasks if confirmation else {}).items()
+                if (mine := next((r for r in result.rows if r.id == row.id), None)) is not None
+            }
+        )
 
     def verdict(self) -> Verdict | None:
         """What the run found, first: its best function against the best baseline, overall and per task (validation),
@@ -358,14 +371,7 @@ class RunReader:
             per_task[task] = TaskVerdict(
                 metric, mine.mean, name, value.mean, mine.std, mine.seeds, value.std, value.seeds
             )
-        confirmation = self.confirmation()
-        confirmed = confirmed_verdicts(
-            {
-                task: (result, row)
-                for task, result in (confirmation.tasks if confirmation else {}).items()
-                if (row := next((r for r in result.rows if r.id == best.id), None)) is not None
-            }
-        )
+        confirmed = self.confirmed(best)
         head = baselines[0] if baselines else None
         known = self._rediscovers(best)
         return Verdict(

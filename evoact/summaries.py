@@ -276,6 +276,7 @@ class RunOverview(_Summary):
     command: str | None
     stopped_because: str | None = None  # why it stopped short: a stop rule, its space run out, or its baselines
     confirming: bool = False  # an ``evoact confirm`` holds the run now
+    confirmed: Mapping[str, ConfirmedVerdict] | None = None  # what confirmations said of ``best``, per task
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from evoact.summaries import (
     FAILED_MORE,
     BaselineRow,
     Confirmation,
+    ConfirmedVerdict,
     ParetoPoint,
     RankedCandidate,
     RunOverview,
@@ -392,6 +394,7 @@ RUNS_HEADER = (
     "tasks",
     "best (fitness, id)",
     "best baseline",
+    "confirmed (tasks)",
     "candidates",
     "time",
     "continue or run again with",
@@ -410,10 +413,31 @@ def run_row(o: RunOverview) -> list[str]:
         _tasks_text(o.tasks),
         "-" if best is None else f"{_num(best.fitness)} #{best.id}",
         "-" if base is None else f"{_num(base.fitness)} {base.name}",
+        confirmed_text(o.confirmed),
         str(o.candidates),
         _duration(o.seconds),
         resume_command(o.path, o.tasks) if unfinished else o.command or "-",
     ]
+
+
+#: How ``confirmed_text`` counts each verdict.
+_VERDICT_WORDS = {
+    "better": "better",
+    "worse": "worse",
+    FAILED_MORE: "failed more",
+    "no significant difference": "tied",
+    "the same function": "the baseline itself",
+    "-": "undecided",
+}
+
+
+def confirmed_text(confirmed: Mapping[str, ConfirmedVerdict] | None) -> str:
+    """What confirmations said of a run's best, counted over its tasks (``1 better, 2 tied of 3``), or ``-``."""
+    if not confirmed:
+        return "-"
+    counts = Counter(v.verdict for v in confirmed.values())
+    said = [f"{counts[v]} {word}" for v, word in _VERDICT_WORDS.items() if counts[v]]
+    return f"{', '.join(said)} of {len(confirmed)}"
 
 
 def print_runs(folder: Path, overviews: Sequence[RunOverview], unreadable: Sequence[str]) -> None:
@@ -461,6 +485,7 @@ def comparison_rows(opened: Sequence[RunReader], overviews: Sequence[RunOverview
         ("candidates", lambda r, o: str(o.candidates)),
         ("time", lambda r, o: _duration(o.seconds)),
         ("best baseline", lambda r, o: best_baseline(o)),
+        ("rank 1 confirmed (tasks)", lambda r, o: confirmed_text(o.confirmed)),
     ]
     values = {id(r): option_values(r.config) for r in opened}
     for r in opened:  # auto is a setting, not a mode: with the mode it ran in, as show and the report say it

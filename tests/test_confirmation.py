@@ -31,6 +31,7 @@ from evoact.records import Outcome
 from evoact.run_files import CONFIG_FILE, DB_FILE
 from evoact.store import RunStore
 from evoact.tasks import get_task
+from evoact.views import confirmed_text
 
 TASKS = ["mnist1d-mlp", "digits-cnn"]
 
@@ -127,6 +128,16 @@ def test_confirm_again_reuses_every_stored_training_and_show_and_report_print_it
     from evoact.report import render_report
 
     assert "Confirmation on fresh seeds" in render_report(RunStore.open(run), top=1)
+    (listed,) = json.loads(CliRunner().invoke(main, ["runs", str(run.parent), "--json"]).output)
+    assert {t: v["verdict"] for t, v in listed["confirmed"].items()} == {
+        t: v.verdict for t, v in verdict.confirmed.items()
+    }  # `runs` and `compare` say what the confirmation found, not only `show`
+    counted = confirmed_text(verdict.confirmed)
+    assert counted.endswith(" of 2") and counted in " ".join(
+        CliRunner().invoke(main, ["runs", str(run.parent)], terminal_width=300).output.split()
+    )
+    compared = CliRunner().invoke(main, ["compare", str(run), str(run)], terminal_width=300).output
+    assert f"rank 1 confirmed (tasks) │ {counted}" in " ".join(compared.split())
 
 
 def test_confirm_refuses_bad_arguments(confirmed):
