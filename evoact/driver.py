@@ -35,7 +35,7 @@ from evoact.problem import Problem
 from evoact.progress import SearchProgress
 from evoact.records import USER_ORIGINS, Candidate, RunState, Stage, Status
 from evoact.run import RunReader, read_run
-from evoact.run_files import CONFIG_FILE, DB_FILE, RUNS_ROOT, RunStoreError
+from evoact.run_files import CONFIG_FILE, DB_FILE, RUNS_ROOT, RunStoreError, is_run_directory
 from evoact.search_space import SearchSpace, read_search_space
 from evoact.stopping import Stopper, StopRules
 from evoact.store import RunStore
@@ -53,6 +53,8 @@ def run_dir_for(config: SearchConfig, root: Path = RUNS_ROOT, name: str | None =
     a hidden name), or without a name (None or empty) ``root/<date>-<time>-<space>-<task>-s<seed>``."""
     if root.exists() and not root.is_dir():
         raise ValueError(f"runs folder {root}: a file, not a folder (give another --runs-dir)")
+    if is_run_directory(root):  # a run inside it would hide there: `evoact runs` lists neither it nor its parent
+        raise ValueError(f"runs folder {root}: a run, not a folder of runs (give its parent or another --runs-dir)")
     if not name:
         return _default_run_dir(config, root)
     if name.startswith(".") or len(name) > 200 or not name.isprintable() or re.search(r"[/\\]", name):

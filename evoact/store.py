@@ -238,7 +238,12 @@ class RunStore:
     @staticmethod
     def check_new(path: Path) -> None:
         """Refuse ``path`` for a new run where it holds one already (or is a file)."""
-        if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists() or (path.exists() and not path.is_dir()):
+        if (path / CONFIG_FILE).exists() and not (path / DB_FILE).exists():  # no run evoact made: it makes both at once
+            raise RunStoreError(
+                f"{path} holds a {CONFIG_FILE} but no {DB_FILE}, so it is no run evoact can open (nothing was"
+                " overwritten); choose another --name"
+            )
+        if (path / DB_FILE).exists() or (path.exists() and not path.is_dir()):
             later = (
                 "another evoact process is writing it now"
                 if path.is_dir() and writer_active(path)

@@ -101,6 +101,8 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
         (["search", "--task", "imagenet"], "unknown task 'imagenet'"),
         (["search", "--task", "mnist1d-mpl"], "unknown task 'mnist1d-mpl'; did you mean 'mnist1d-mlp'?"),
         (["search", "--task", "wine.py"], "task 'wine.py': name the function in it too, FILE.py:FUNCTION"),
+        (["search", "--task", "two.py"], "FILE.py:FUNCTION (two.py:net); it defines net, build with a make_activation"),
+        (["search", "--runs-dir", "runs/made"], "runs folder runs/made: a run, not a folder of runs (give its parent"),
         (["show", "."], ".: not an evoact run directory (no candidates.db); it holds runs: evoact runs . lists them"),
         (["show", "made"], "made: no such run directory (did you mean runs/made?)"),
         (["show", "notes.txt"], "notes.txt: a file, not a run directory"),
@@ -158,10 +160,13 @@ def test_bad_input_gets_a_one_line_error(tmp_path, monkeypatch, small_run, args,
     """In this process (the console script's own entry point, without a process start per case); the real process
     is checked below."""
     monkeypatch.chdir(tmp_path)
-    if args == ["show", "made"] or args == ["show", "."]:  # a run where a hurried user looks beside it
+    if args in (["show", "made"], ["show", "."]) or "runs/made" in args:  # a run where a hurried user looks beside it
         shutil.copytree(small_run, tmp_path / "runs" / "made")
         monkeypatch.chdir(tmp_path / "runs" if args[1] == "." else tmp_path)
     (tmp_path / "notes.txt").write_text("not a run")
+    (tmp_path / "two.py").write_text(  # a helper that builds, then the task: the task is the one to name
+        "def build(make_activation):\n    pass\n\ndef net(make_activation, seed, epochs):\n    pass\n"
+    )
     result = CliRunner().invoke(main, args)
     assert result.exit_code not in (0, None) and not isinstance(result.exception, AssertionError)
     _assert_one_line_error(result.stdout, result.stderr, message)

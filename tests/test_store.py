@@ -75,6 +75,11 @@ def test_existing_run_is_never_overwritten(tmp_path):
     with pytest.raises(RunStoreError, match="already holds a run .* continues with `evoact resume"):
         RunStore.create(tmp_path / "run", {})
     assert RunStore.open(tmp_path / "run").counts()["ok"] == 2
+    (tmp_path / "partial").mkdir()  # a config.json alone: sent to `show`, which said it is no run
+    (tmp_path / "partial" / "config.json").write_text("{}")
+    with pytest.raises(RunStoreError, match=r"partial holds a config.json but no candidates.db, so it is no run"):
+        RunStore.create(tmp_path / "partial", {})
+    assert (tmp_path / "partial" / "config.json").read_text() == "{}"
 
 
 def test_broken_run_directories_get_clear_errors(tmp_path):

@@ -469,20 +469,27 @@ MAX_LISTED_BYTES = 1_000_000
 
 
 def task_functions(path: Path) -> list[str]:
-    """The functions ``path`` defines that take ``make_activation`` (read with ``ast``: the file never runs); []
-    where it is no regular file of at most ``MAX_LISTED_BYTES`` or cannot be read (a pipe would block the read)."""
+    """The functions ``path`` defines that take ``make_activation`` (read with ``ast``: the file never runs), those
+    that also take ``seed`` and ``epochs`` (as a task is called) first; [] where it is no regular file of at most
+    ``MAX_LISTED_BYTES`` or cannot be read (a pipe would block the read)."""
     try:
         if not path.is_file() or path.stat().st_size > MAX_LISTED_BYTES:
             return []
         tree = ast.parse(path.read_bytes())
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return []
-    return [
-        node.name
+    found = [
+        node
         for node in tree.body
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and any(a.arg == "make_activation" for a in node.args.posonlyargs + node.args.args)
     ]
+
+    def callable_as_task(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        names = {a.arg for a in node.args.args + node.args.kwonlyargs}
+        return node.args.kwarg is not None or {"seed", "epochs"} <= names
+
+    return [node.name for node in sorted(found, key=lambda node: not callable_as_task(node))]
 
 
 @functools.lru_cache(maxsize=4096)
