@@ -24,13 +24,19 @@ def number(value: sp.Expr) -> float | str | None:
 
 
 def value_at(expr: sp.Expr, x: sp.Symbol, point: float) -> float | str | None:
-    """``expr`` at ``x = point``, exactly."""
-    return number(expr.subs(x, point))
+    """``expr`` at ``x = point``, exactly; where it is undefined there but its two one-sided limits agree (sin(x)/x at
+    0), their value, which the function is given there (as ``gaps`` counts it)."""
+    value = expr.subs(x, point)
+    if value.has(sp.nan, sp.zoo):
+        left, right = sp.limit(expr, x, point, "-"), sp.limit(expr, x, point, "+")
+        if left == right and left.is_finite:
+            value = left
+    return number(value)
 
 
 def slope_at(expr: sp.Expr, x: sp.Symbol, point: float) -> float | str | None:
-    """The derivative of ``expr`` in ``x`` at ``point``, exactly."""
-    return number(sp.diff(expr, x).subs(x, point))
+    """The derivative of ``expr`` in ``x`` at ``point``, exactly (its limit where ``value_at`` takes one)."""
+    return value_at(sp.diff(expr, x), x, point)
 
 
 def limit(expr: sp.Expr, x: sp.Symbol, to: sp.Expr) -> float | str | None:

@@ -158,6 +158,15 @@ def test_a_pole_or_a_gap_in_the_domain_is_no_smooth_lipschitz_function(formula, 
     assert _values("Max(0, 1/x)")["smoothness"] == "undefined or not continuous somewhere"  # a kink beside the pole
 
 
+def test_a_function_undefined_at_0_whose_one_sided_limits_agree_has_their_value_there():
+    """sin(x)/x is "C-infinity" (its 0/0 at 0 is no gap), so its f(0) is 1, not None beside that word."""
+    for formula, at_zero, slope in (("sin(x)/x", 1.0, 0.0), ("x/(exp(x) - 1)", 1.0, -0.5)):
+        found = activation_properties(formula, cost=False)
+        assert (found["f(0)"]["value"], found["f(0)"]["how"]) == (pytest.approx(at_zero), "symbolic"), formula
+        assert found["f'(0)"]["value"] == pytest.approx(slope), formula
+    assert activation_properties("1/x + 1", cost=False)["f(0)"]["value"] != 1.0  # a pole: its sides disagree
+
+
 def test_the_lipschitz_constant_is_never_below_the_steepest_slope_seen():
     """x/(|x**2 - 4| + 1) has slope 9 at its kinks (x = 2): the wide grid's coarse steps miss it, the fine grid's
     [-10, 10] does not, and the constant is the larger."""
