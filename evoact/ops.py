@@ -135,14 +135,24 @@ def slope_function(  # quoted annotations: an exported file holds this source, a
     return Stable
 
 
+def _sinc_value(u: torch.Tensor) -> torch.Tensor:
+    """sinc of u (sin(u)/u, 1 at 0); while torch exports to ONNX, in ops ONNX has (torch's exporter has no sinc)."""
+    if not torch.jit.is_scripting():  # TorchScript cannot compile the check below (and exports no sinc of its own)
+        if torch.onnx.is_in_onnx_export():
+            one = torch.ones_like(u)
+            safe = torch.where(u == 0, one, u)
+            return torch.where(u == 0, one, torch.sin(safe) / safe)
+    return torch.sinc(u * 0.3183098861837907)  # 1/pi (_INV_PI): TorchScript reads no module's floats
+
+
 #: Torch's sinc of u (not of u/pi), whose slope is ``_sinc_slope``: torch's own backward cancels near 0, and a second
 #: derivative goes through it.
-_Sinc = slope_function(lambda u: torch.sinc(u * _INV_PI), _sinc_slope)
+_Sinc = slope_function(_sinc_value, _sinc_slope)
 
 
 def _sinc(u: torch.Tensor) -> torch.Tensor:
     """sinc of u, with the stable slope where it may be differentiated."""
-    return _Sinc.apply(u) if u.requires_grad and torch.is_grad_enabled() else torch.sinc(u * _INV_PI)
+    return _Sinc.apply(u) if u.requires_grad and torch.is_grad_enabled() else _sinc_value(u)
 
 
 #: The stable sinc as source for a file that imports only torch and holds ``slope_function``'s source: ``_sinc(u)``
@@ -151,7 +161,8 @@ STABLE_SINC = "\n\n".join(
     [
         f"_INV_PI = {_INV_PI!r}\n",
         f"def _sinc_slope(u: torch.Tensor) -> torch.Tensor:\n    return {_TORCH_SLOPE.format('u')}\n",
-        "_Sinc = slope_function(lambda u: torch.sinc(u * _INV_PI), _sinc_slope)\n",
+        inspect.getsource(_sinc_value),
+        "_Sinc = slope_function(_sinc_value, _sinc_slope)\n",
         inspect.getsource(_sinc),
     ]
 )
@@ -496,7 +507,6 @@ _TABLE = (
         _sinc,
         "torch.sinc({0} * " + repr(_INV_PI) + ")",
         26,
-        onnx=False,
         sympy=sp.sinc,
         formula="sinc",
         jax="_jnp.sinc({0} * " + repr(_INV_PI) + ")",

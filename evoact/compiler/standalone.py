@@ -253,7 +253,7 @@ def standalone_source(
         tensor_args=tensor_args,
         param_names_doc="".join(f", d/d{p}" for p in init),
         grad_checks="".join(f" or self.{owner}{p}.requires_grad" for p in init),
-        forward="\n".join("    " + line for line in program_source(program)),
+        forward="\n".join("    " + line for line in program_source(program, calls=_values(forward_stable))),
         backward="\n".join("    " + line for line in program_source(derivative, calls=_calls(backward_stable))),
         module_doc=" with learnable " + ", ".join(init) if init else "",
         init_args="".join(f", {p}: float = {v!r}" for p, v in init.items()),
@@ -288,6 +288,12 @@ def _stable_source(ops: Sequence[str], forward: Program, forward_ops: Sequence[s
         body = "".join(f"    {line}\n" for line in program_source(forward, calls=_calls(forward_ops)))
         parts.append(f"@torch.jit.unused\ndef _stable(x: torch.Tensor{args}) -> torch.Tensor:\n{body}")
     return "".join(f"\n\n{part}" for part in parts)
+
+
+def _values(ops: Sequence[str]) -> dict[str, str]:
+    """A forward's calls in place of ``ops``' templates where torch's exporter lacks the op (sinc: ``_sinc_value``,
+    which computes it in ops ONNX has while torch exports, and is torch's own op otherwise)."""
+    return {"sinc": "_sinc_value({0})"} if "sinc" in ops else {}
 
 
 def _calls(ops: Sequence[str]) -> dict[str, str]:
