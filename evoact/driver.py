@@ -392,8 +392,9 @@ def _drive(
             problem.finish()
             if lost := problem.racing.lost:  # an unfinished ranking: a resume trains them
                 reason = (
-                    f"{lost} raced seed(s) were lost to timeouts or dead workers, not to the functions; a resume"
-                    " trains them (a seed that runs past the timeout again counts as its function's failure)"
+                    f"{lost} raced seed(s) were lost to timeouts, memory or dead workers, not to the functions; a"
+                    " resume trains them (a seed that runs past the timeout or out of memory again is its function's"
+                    " failure)"
                 )
         if reason is None:
             if algorithm.ran_out:  # it ends as finished: there is nothing left to propose, and so none to resume

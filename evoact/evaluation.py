@@ -24,6 +24,10 @@ from evoact.screening.stability import stability_reason
 from evoact.tasks import get_task
 from evoact.training import Hurdle, TaskError, TrainConfig, TrainingError
 
+#: What torch raises when a device runs out of memory: ``torch.OutOfMemoryError`` in newer torch; the torch 2.3 the
+#: project allows has only the CUDA one, which newer torch's is.
+_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
 
 def make_job(
     formula: str,
@@ -153,9 +157,12 @@ def _evaluate(job: dict[str, Any]) -> dict[str, Any]:
         return Outcome(Status.FAILED, error=str(exc), seconds=time.perf_counter() - start, task_fault=True).plain()
     except TrainingError as exc:
         return Outcome(Status.FAILED, error=str(exc), seconds=time.perf_counter() - start).plain()
-    except (MemoryError, torch.OutOfMemoryError) as exc:  # the machine's (a shared GPU), not the function's
+    except (MemoryError, _OUT_OF_MEMORY) as exc:  # the machine's (a shared GPU), not the function's: once
         error = f"out of memory ({type(exc).__name__}: {str(exc).strip()[:200]}){raised_at(exc)}"
-        return Outcome(Status.FAILED, error=error, seconds=time.perf_counter() - start, transient=True).plain()
+        failed = Outcome(
+            Status.FAILED, error=error, seconds=time.perf_counter() - start, transient=True, exhausted=True
+        )
+        return failed.plain()
     except Exception as exc:  # a candidate must never stop the run: record why it failed, and where
         error = f"{type(exc).__name__}: {exc}{raised_at(exc)}"
         return Outcome(Status.FAILED, error=error, seconds=time.perf_counter() - start).plain()

@@ -100,10 +100,10 @@ class Racing:
         """A racing training finished: its fitness under this seed is stored, cached and counted in the mean. A
         failure of the machinery (a timeout, a lost worker) or of the task itself is not the function's: that seed is
         neither stored nor counted, and is not tried again this session (``lost``: a resume trains it). A seed that
-        ran past the timeout in an earlier session too fails as the function's: one that is slow on that seed would
-        otherwise stop every resume."""
+        ran past the timeout or out of memory in an earlier session too fails as the function's (one that is slow or
+        large on that seed would otherwise stop every resume): stored, not cached (another machine may have more)."""
         cid, seed = self.tickets.pop(ticket)
-        if outcome.timed_out and self._timed_out_before(cid, seed):
+        if outcome.exhausted and self._exhausted_before(cid, seed):
             outcome = outcome.with_(error=f"{outcome.error}, in an earlier session too: counted as the function's")
         elif outcome.transient or outcome.task_fault:
             self._lost.add((cid, seed))
@@ -120,7 +120,7 @@ class Racing:
         )
         row = self.rows[cid]
         self.store.add_race(result)
-        if self.cache is not None and row.fingerprint is not None:
+        if self.cache is not None and row.fingerprint is not None and not outcome.exhausted:
             self.cache.add(
                 self._protocol(seed),
                 row.fingerprint,
@@ -133,12 +133,13 @@ class Racing:
             )
         self._know(result)
 
-    def _timed_out_before(self, cid: int, seed: int) -> bool:
-        """Whether candidate ``cid``'s ``seed`` ran past the timeout in an earlier session; this one is recorded."""
-        earlier = [(c, s) for c, s in self.store.meta().get("races_timed_out", [])]
+    def _exhausted_before(self, cid: int, seed: int) -> bool:
+        """Whether candidate ``cid``'s ``seed`` ran past the timeout or out of memory in an earlier session; this one is
+        recorded."""
+        earlier = [(c, s) for c, s in self.store.meta().get("races_exhausted", [])]
         if (cid, seed) in earlier:
             return True
-        self.store.set_meta("races_timed_out", sorted([*earlier, (cid, seed)]))
+        self.store.set_meta("races_exhausted", sorted([*earlier, (cid, seed)]))
         return False
 
     @property

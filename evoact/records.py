@@ -174,8 +174,8 @@ class Outcome(_Record):
 
     ``transient``: a failure of the machinery (a worker died, a timeout), not of the function; never cached.
     ``task_fault``: a failure of the task itself (``TaskError``), whatever the function; never cached.
-    ``timed_out``: a transient failure that ran past the timeout once a worker had started it. None of these three is
-    stored.
+    ``exhausted``: a transient failure the function may have caused, which a second time counts as its own: it ran past
+    the timeout once a worker had started it, or ran out of memory. None of these three is stored.
     """
 
     status: Status = Status.PENDING
@@ -193,7 +193,7 @@ class Outcome(_Record):
     scores: Mapping[str, TaskScore] = field(default_factory=dict)
     transient: bool = False
     task_fault: bool = False
-    timed_out: bool = False
+    exhausted: bool = False
     finished_at: float | None = None
 
     @property
@@ -307,7 +307,7 @@ class Candidate(_Record):
         flat = {k: v for k, v in super().row().items() if k != "outcome"}
         return {
             **flat,
-            **{k: v for k, v in self.outcome.row().items() if k not in ("transient", "task_fault", "timed_out")},
+            **{k: v for k, v in self.outcome.row().items() if k not in ("transient", "task_fault", "exhausted")},
         }
 
     @property

@@ -82,7 +82,7 @@ _FACTS: dict[str, tuple[Callable[[Any], bool], str]] = {
         ),
         "a list of the baselines' failures, one list per resume that trained them again",
     ),
-    "races_timed_out": (
+    "races_exhausted": (
         lambda v: (
             isinstance(v, list)
             and all(

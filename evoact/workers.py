@@ -274,7 +274,7 @@ class WorkerPool:
                         "error": error,
                         "seconds": now - (started or now),
                         "transient": True,
-                        "timed_out": started is not None,
+                        "exhausted": started is not None,
                     },
                 )
             )

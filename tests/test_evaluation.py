@@ -73,7 +73,7 @@ def test_running_out_of_memory_is_the_machines_failure_not_the_functions(tmp_pat
         "    raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')\n"
     )
     failed = evaluate(make_job("x*tanh(x)", (f"{task}:net",), FAST, {}))
-    assert failed["status"] == "failed" and failed["transient"] and not failed.get("task_fault")
+    assert failed["status"] == "failed" and failed["transient"] and failed["exhausted"] and not failed.get("task_fault")
     assert failed["error"].startswith(
         "out of memory (OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB)"
     )

@@ -18,7 +18,9 @@ from evoact.config import make_config
 from evoact.driver import resume_search, run_search
 from evoact.hooks import Hook
 from evoact.racing import Racing
+from evoact.records import Outcome
 from evoact.run import RunReader
+from evoact.screening import FitnessCache
 from evoact.store import RunStore
 
 #: A tiny search raced with k = 3, n = 3 on a task that trains in about a second.
@@ -165,6 +167,29 @@ def test_a_resumed_run_computes_a_raced_mean_again_from_its_stored_seeds(raced, 
     racing.remember(row.id)
     again = store.candidate(row.id)
     assert (again.raced_fitness, again.raced_std, again.raced_seeds) == pytest.approx(expected)
+    store.close()
+
+
+def test_a_raced_seed_out_of_memory_in_two_sessions_fails_as_the_functions_and_is_not_cached(raced, tmp_path):
+    """As a seed that times out twice: one that runs out of memory again in a resume stopped every resume. Neither
+    is shared through the fitness cache, whose key holds no timeout and no machine."""
+    shutil.copytree(raced, tmp_path / "run")
+    store = RunStore.reopen(tmp_path / "run")
+    row = store.hall_of_fame(1)[0]
+    cache = FitnessCache(tmp_path / "cache.db")
+    lost = Outcome(
+        "failed", error="out of memory (OutOfMemoryError: CUDA out of memory)", transient=True, exhausted=True
+    )
+    for session in (1, 2):
+        rows = {row.id: store.candidate(row.id)}
+        racing = Racing(store, RunReader(store).config, cache, rows, None, None, lambda row: None)
+        racing.tickets[7] = (row.id, 123)
+        racing.finished(7, lost)
+        assert racing.lost == (1 if session == 1 else 0) and len(store.races(row.id)) == 2 + (session == 2)
+    failed = next(r for r in store.races(row.id) if r.seed == 123)
+    assert failed.status == "failed" and failed.error.endswith("in an earlier session too: counted as the function's")
+    assert store.candidate(row.id).raced_failed == 1
+    assert cache.get(racing._protocol(123), row.fingerprint) is None  # another machine may have the memory
     store.close()
 
 
