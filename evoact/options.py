@@ -263,7 +263,8 @@ SEARCH_OPTIONS: tuple[Option, ...] = (
         "max_tail_reversal",
         float,
         "Reject units that turn against their own trend away from 0 (over [-10, 10]) by more than this share of their"
-        f" range on N(0,1), such as (2 - x)*tanh(x) (default {_SCREENING.max_tail_reversal:g}; 0 turns it off).",
+        f" range on N(0,1), such as (2 - x)*tanh(x) (default {_SCREENING.max_tail_reversal:g}; 0 turns it off, as"
+        " --min-rank-correlation 0 does).",
     ),
     Option(
         "--surrogate",

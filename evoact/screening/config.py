@@ -18,7 +18,7 @@ class ScreeningConfig:
     min_rank_correlation: float = 0.8
     #: the most a unit may turn against its own trend away from 0 over [-10, 10] (falling after its peak for x > 0,
     #: rising after its trough for x < 0), as a share of its range on N(0, 1): beyond it the unit's tails undo the
-    #: sign it keeps near 0, such as (2 - x)*tanh(x); 0 turns the check off
+    #: sign it keeps near 0, such as (2 - x)*tanh(x); 0 turns the check off, as min_rank_correlation = 0 does
     max_tail_reversal: float = 0.5
     # stage 2: functional-equivalence cache
     fingerprint_bits: int = 16

@@ -40,7 +40,13 @@ def static_reason(
             f"too far from monotone in x to keep its sign ({why}): rank correlation with x on N(0, 1) is {rho:.2f}"
             f" (minimum {config.min_rank_correlation:g}; --min-rank-correlation 0 turns it off)"
         )
-    if not gate and config.max_tail_reversal > 0 and (turn := tail_reversal(values)) > config.max_tail_reversal:
+    sign_checked = config.min_rank_correlation > 0  # the tail check refines the sign check: off with it
+    if (
+        not gate
+        and sign_checked
+        and config.max_tail_reversal > 0
+        and (turn := tail_reversal(values)) > config.max_tail_reversal
+    ):
         return (
             f"its tails undo the sign it keeps near 0: over [-10, 10] it turns against its trend by {turn:.2f} of its"
             f" range on N(0, 1) (maximum {config.max_tail_reversal:g}; --max-tail-reversal 0 turns it off)"
