@@ -277,6 +277,7 @@ class RunOverview(_Summary):
     stopped_because: str | None = None  # why it stopped short: a stop rule, its space run out, or its baselines
     confirming: bool = False  # an ``evoact confirm`` holds the run now
     confirmed: Mapping[str, ConfirmedVerdict] | None = None  # what confirmations said of ``best``, per task
+    confirmation_unreadable: str | None = None  # why the stored confirmation could not be read, if it could not
 
 
 @dataclass(frozen=True)
@@ -476,8 +477,9 @@ class Confirmation(_Summary):
 #: its own task.
 ALPHA = 0.05
 
-#: The verdict on a task where the function failed more of its trainings than the best baseline: its mean and p-value
-#: there are over the seeds it finished, so they say nothing of the ones it did not. A veto, as "worse" is.
+#: The verdict on a task where the function failed more of its trainings than the best baseline, beyond chance
+#: (``_fails_more``): its mean and p-value there are over the seeds it finished, so they say nothing of the ones it did
+#: not. A veto, as "worse" is; one that failed more but within chance is not called better there.
 FAILED_MORE = "failed more trainings"
 
 
@@ -502,10 +504,10 @@ def confirmed_verdicts(rows: Mapping[str, tuple[TaskConfirmation, ConfirmationRo
         if any(r.name == result.best_baseline and r.formula == row.formula for r in result.rows)
     }
     reference = {
-        task: next((r.failed for r in result.rows if r.name == result.best_baseline), 0)
+        task: next((r for r in result.rows if r.name == result.best_baseline and r.baseline), None)
         for task, (result, _) in rows.items()
     }
-    failing = {t for t, (result, row) in rows.items() if t not in same and row.failed > reference[t]}
+    failing = {t for t, (_, row) in rows.items() if t not in same and _fails_more(row, reference[t])}
     judged = {  # a task it failed on counts in the family whether or not the trainings it finished have a p-value
         t: p if p is not None else 1.0
         for t, (_, row) in rows.items()
@@ -516,20 +518,33 @@ def confirmed_verdicts(rows: Mapping[str, tuple[TaskConfirmation, ConfirmationRo
     for task, (result, row) in rows.items():
         diff, p = row.diff_vs_best_baseline, row.p_vs_best_baseline
         better = diff is not None and (diff > 0 if result.metric == "accuracy" else diff < 0)
+        ref = reference[task]
+        theirs = ref.failed if ref is not None else 0
         if task in same:
             verdict = "the same function"
         elif task in failing:
             verdict = FAILED_MORE
         elif task not in adjusted:
             verdict = "-"
-        elif better:
-            verdict = "better" if adjusted[task] < ALPHA else "no significant difference"
+        elif better:  # over the seeds it finished: where it failed more of them, no better than the baseline
+            verdict = "better" if adjusted[task] < ALPHA and row.failed <= theirs else "no significant difference"
         else:
             verdict = "worse" if judged[task] < ALPHA else "no significant difference"
         out[task] = ConfirmedVerdict(
-            result.held_out, result.best_baseline, diff, p, verdict, adjusted.get(task), row.failed, reference[task]
+            result.held_out, result.best_baseline, diff, p, verdict, adjusted.get(task), row.failed, theirs
         )
     return out
+
+
+def _fails_more(row: ConfirmationRow, reference: ConfirmationRow | None) -> bool:
+    """Whether ``row``'s function failed more of its trainings than the best baseline ``reference`` beyond chance:
+    Fisher's exact test, one-sided, at ``ALPHA`` (one failure more is what two equal functions often show)."""
+    if reference is None or row.failed <= reference.failed:
+        return False
+    from scipy.stats import fisher_exact  # here: scipy.stats is slow to import, and every command imports this
+
+    table = [[row.failed, row.n], [reference.failed, reference.n]]
+    return bool(fisher_exact(table, alternative="greater").pvalue < ALPHA)
 
 
 @dataclass(frozen=True)

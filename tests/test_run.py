@@ -701,20 +701,29 @@ def test_a_function_that_failed_trainings_its_best_baseline_finished_is_no_winne
         confirmed_verdicts,
     )
 
-    def task(failed, p, baseline_failed=0):
+    def task(failed, p, baseline_failed=0, best="gelu"):
         mine = ConfirmationRow("#3", "x*tanh(x)", False, 10 - failed, failed, {}, 0.9, 0.01, None, None, p, 0.01)
         gelu = ConfirmationRow(
             "gelu", "gelu(x)", True, 10 - baseline_failed, baseline_failed, {}, 0.89, 0.01, *[None] * 4
         )
         seeds = tuple(range(10000, 10010))
-        return TaskConfirmation("gelu", (mine, gelu), "accuracy", True, 1.0, None, seeds), mine
+        return TaskConfirmation(best, (mine, gelu), "accuracy", True, 1.0, None, seeds), mine
 
-    said = confirmed_verdicts({"a": task(4, 0.0002), "b": task(0, 0.0001), "c": task(10, None), "d": task(1, 0.3, 1)})
+    said = confirmed_verdicts(
+        {
+            "a": task(4, 0.0002),  # 4 of 10 against none: Fisher's one-sided p 0.043
+            "b": task(0, 0.0001),
+            "c": task(10, None),
+            "d": task(1, 0.3, 1),  # no more failures than the baseline's
+            "e": task(1, 0.0001),  # one more: chance (p 0.5), but no better over the seeds it finished
+            "f": task(2, None, 10, best=None),  # no baseline finished: none to fail more than
+        }
+    )
     assert said["a"].verdict == said["c"].verdict == FAILED_MORE and said["b"].verdict == "better"
-    assert said["d"].verdict == "no significant difference"  # no more failures than the baseline's
-    assert said["b"].p_adjusted == pytest.approx(0.0004)  # the failed tasks count in Holm's family
+    assert said["d"].verdict == said["e"].verdict == "no significant difference" and said["f"].verdict == "-"
+    assert said["b"].p_adjusted == pytest.approx(0.0005)  # five judged: the failed tasks count in Holm's family
     verdict = Verdict(FunctionRef(3, "x*tanh(x)", 1.02), BaselineRef("gelu", 1.0), 0.02, {}, said)
-    assert not verdict.wins and verdict.confirmed_as("better") == "gelu on b (p 0.0001, Holm 0.0004)"
+    assert not verdict.wins and verdict.confirmed_as("better") == "gelu on b (p 0.0001, Holm 0.0005)"
     assert "#3 failed more trainings than gelu on a (4 of its trainings failed, 0 of gelu's), gelu on c (10 of" in (
         verdict.note
     )
