@@ -328,8 +328,18 @@ class RunReader:
             command=self.command(),
             stopped_because=self._stopped_because(),
             confirming=writer(self.path) == CONFIRM,
-            confirmed=(self.confirmed(best) or None) if best is not None else None,
+            **self._confirmed_overview(best),
         )
+
+    def _confirmed_overview(self, best: Candidate | None) -> dict[str, Any]:
+        """What ``overview`` says of the confirmations of ``best``: a damaged one is named there, so that the run is
+        still listed (``show`` and ``confirm`` refuse it in one line)."""
+        if best is None:
+            return {}
+        try:
+            return {"confirmed": self.confirmed(best) or None}
+        except RunStoreError as exc:
+            return {"confirmation_unreadable": str(exc)}
 
     def confirmation(self) -> Confirmation | None:
         """What this run's confirmations found, if it was confirmed: each task's latest (``Confirmation.after``)."""

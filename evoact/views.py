@@ -413,7 +413,7 @@ def run_row(o: RunOverview) -> list[str]:
         _tasks_text(o.tasks),
         "-" if best is None else f"{_num(best.fitness)} #{best.id}",
         "-" if base is None else f"{_num(base.fitness)} {base.name}",
-        confirmed_text(o.confirmed),
+        "unreadable" if o.confirmation_unreadable else confirmed_text(o.confirmed),
         str(o.candidates),
         _duration(o.seconds),
         resume_command(o.path, o.tasks) if unfinished else o.command or "-",
@@ -485,7 +485,10 @@ def comparison_rows(opened: Sequence[RunReader], overviews: Sequence[RunOverview
         ("candidates", lambda r, o: str(o.candidates)),
         ("time", lambda r, o: _duration(o.seconds)),
         ("best baseline", lambda r, o: best_baseline(o)),
-        ("rank 1 confirmed (tasks)", lambda r, o: confirmed_text(o.confirmed)),
+        (
+            "rank 1 confirmed (tasks)",
+            lambda r, o: "unreadable" if o.confirmation_unreadable else confirmed_text(o.confirmed),
+        ),
     ]
     values = {id(r): option_values(r.config) for r in opened}
     for r in opened:  # auto is a setting, not a mode: with the mode it ran in, as show and the report say it

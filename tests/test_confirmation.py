@@ -438,6 +438,23 @@ def _copy_with_task(confirmed, path: Path, code: str) -> tuple[Path, str]:
     return run, f"{path}:net"
 
 
+def test_a_run_whose_stored_confirmation_is_damaged_is_still_listed_saying_so(confirmed, tmp_path):
+    """`runs` and `compare` read the confirmation for their column: a damaged one hid the run from the list."""
+    run, _ = confirmed
+    shutil.copytree(run, tmp_path / "runs" / "run")
+    with sqlite3.connect(tmp_path / "runs" / "run" / DB_FILE) as db:
+        (text,) = db.execute("SELECT value FROM meta WHERE key = 'confirmation'").fetchone()
+        stored = json.loads(text)
+        next(iter(stored["tasks"].values()))["metric"] = "Accuracy"
+        db.execute("UPDATE meta SET value = ? WHERE key = 'confirmation'", (json.dumps(stored),))
+    (listed,) = json.loads(CliRunner().invoke(main, ["runs", str(tmp_path / "runs"), "--json"]).output)
+    assert "the confirmation's metric 'Accuracy' is not one of accuracy, loss" in listed["confirmation_unreadable"]
+    shown = CliRunner().invoke(main, ["runs", str(tmp_path / "runs")], terminal_width=300).output
+    assert "unreadable" in shown and "not listed" not in shown
+    refused = CliRunner().invoke(main, ["show", str(tmp_path / "runs" / "run")])
+    assert refused.exit_code == 1 and "the confirmation's metric 'Accuracy'" in refused.output
+
+
 def test_confirming_on_other_tasks_adds_to_what_show_prints_and_a_task_confirmed_again_is_replaced(confirmed, tmp_path):
     """A run confirmed on its tasks, then on one of the user's: ``show`` and the report keep both (each task with its
     own number of seeds); confirming a task again replaces its results only."""
