@@ -156,7 +156,8 @@ def _function(fused: bool):
 
 
 def onnx_unsupported(formula: str) -> list[str]:
-    """The ops of ``formula``'s forward that torch.onnx.export cannot export (empty: it exports)."""
+    """The ops of ``formula``'s forward that torch.onnx.export's older exporter (``dynamo=False``) cannot export
+    (empty: it exports); the default exporter exports them all."""
     return sorted({op.fn for op in lower(parse(formula), natives=True).ops} & set(ONNX_UNSUPPORTED))
 
 
@@ -166,7 +167,10 @@ def _onnx_note(missing: list[str]) -> str:
             "Works with torch.jit.script, torch.compile and torch.onnx.export (its default exporter needs the\n"
             "onnxscript package; without it, pass dynamo=False).\n"
         )
-    return f"Works with torch.jit.script and torch.compile; torch.onnx.export cannot export {', '.join(missing)}.\n"
+    return (
+        "Works with torch.jit.script, torch.compile and torch.onnx.export (its default exporter needs the\n"
+        f"onnxscript package; with dynamo=False, torch's older exporter cannot export {', '.join(missing)}).\n"
+    )
 
 
 _CHECKPOINTS = '''def _compiled_names(module, state_dict, prefix, *_):
