@@ -53,6 +53,7 @@ def test_a_taken_name_whose_config_is_a_named_pipe_is_refused_without_reading_it
     path = tmp_path / "run"
     path.mkdir()
     os.mkfifo(path / "config.json")
+    (path / "candidates.db").touch()  # a run's (a config.json alone is no run: refused without a hint to build)
     code = f"from pathlib import Path; from evoact.store import RunStore; RunStore.check_new(Path({str(path)!r}))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "already holds a run" in done.stderr and "continues with `evoact resume" in done.stderr

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+import evoact.properties
 from evoact.properties import activation_properties
 
 
@@ -144,7 +145,10 @@ def test_a_slow_monotone_approach_is_not_called_oscillating(formula, expected):
         ("x/(tanh(x) + 1/1000)", "{-0.001000000333}", {}),  # div's pole, as a number (SymPy: log(3*sqrt(111111)/1001))
     ],
 )
-def test_a_pole_or_a_gap_in_the_domain_is_no_smooth_lipschitz_function(formula, where, expected):
+def test_a_pole_or_a_gap_in_the_domain_is_no_smooth_lipschitz_function(formula, where, expected, monkeypatch):
+    # SymPy's answers within its time budget: on a loaded machine (CI beside other work) the pole finder of
+    # x/(tanh(x) + 1/1000) ran past 3 s, and the numeric fallback cannot see a pole between its grid points
+    monkeypatch.setattr(evoact.properties, "_SYMBOLIC_SECONDS", 60.0)
     found = activation_properties(formula, cost=False)
     assert (
         found["smoothness"]["value"] == "undefined or not continuous somewhere"
