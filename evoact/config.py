@@ -336,9 +336,8 @@ class SearchConfig:
         """The config ``to_dict`` wrote (a stored run's); a one-line error for anything else."""
         nested = {"evolution": EvolutionConfig, "training": TrainConfig, "screening": ScreeningConfig}
         try:
-            before = {
-                "screening": {"min_rank_correlation": 0.0, "max_tail_reversal": 0.0}
-            }  # what runs before these settings did
+            # what runs before these settings did: neither the sign check nor the tail check
+            before = {"screening": {"min_rank_correlation": 0.0, "max_tail_reversal": 0.0}}
             parts = {
                 name: kind(**{**before.get(name, {}), **{k: v for k, v in data[name].items() if k != "seed"}})
                 for name, kind in nested.items()
