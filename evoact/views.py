@@ -413,7 +413,7 @@ def run_row(o: RunOverview) -> list[str]:
         _tasks_text(o.tasks),
         "-" if best is None else f"{_num(best.fitness)} #{best.id}",
         "-" if base is None else f"{_num(base.fitness)} {base.name}",
-        "unreadable" if o.confirmation_unreadable else confirmed_text(o.confirmed),
+        _confirmed_cell(o),
         str(o.candidates),
         _duration(o.seconds),
         resume_command(o.path, o.tasks) if unfinished else o.command or "-",
@@ -429,6 +429,11 @@ _VERDICT_WORDS = {
     "the same function": "the baseline itself",
     "-": "undecided",
 }
+
+
+def _confirmed_cell(o: RunOverview) -> str:
+    """A run's "confirmed" cell in ``runs`` and ``compare``: ``confirmed_text``, or why its confirmation is unread."""
+    return "unreadable" if o.confirmation_unreadable else confirmed_text(o.confirmed)
 
 
 def confirmed_text(confirmed: Mapping[str, ConfirmedVerdict] | None) -> str:
@@ -487,7 +492,7 @@ def comparison_rows(opened: Sequence[RunReader], overviews: Sequence[RunOverview
         ("best baseline", lambda r, o: best_baseline(o)),
         (
             "rank 1 confirmed (tasks)",
-            lambda r, o: "unreadable" if o.confirmation_unreadable else confirmed_text(o.confirmed),
+            lambda r, o: _confirmed_cell(o),
         ),
     ]
     values = {id(r): option_values(r.config) for r in opened}

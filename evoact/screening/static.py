@@ -29,7 +29,9 @@ def static_reason(
         return "constant function"
     if not gate and np.ptp(d) <= config.flat_tolerance * (1.0 + np.abs(d).max()):
         return f"affine function (slope {d.mean():.4g}): no nonlinearity"
-    if not gate and config.min_rank_correlation > 0 and (rho := rank_correlation(values)) < config.min_rank_correlation:
+    sign_checked = not gate and config.min_rank_correlation > 0  # the tail check refines it: off with it
+    spearman = _spearman(values) if sign_checked else 0.0  # once, for both checks
+    if sign_checked and (rho := abs(spearman)) < config.min_rank_correlation:
         flat = flat_share(values)
         why = (
             f"constant on {flat:.0%} of N(0, 1), where x's sign is lost"
@@ -40,12 +42,10 @@ def static_reason(
             f"too far from monotone in x to keep its sign ({why}): rank correlation with x on N(0, 1) is {rho:.2f}"
             f" (minimum {config.min_rank_correlation:g}; --min-rank-correlation 0 turns it off)"
         )
-    sign_checked = config.min_rank_correlation > 0  # the tail check refines the sign check: off with it
     if (
-        not gate
-        and sign_checked
+        sign_checked
         and config.max_tail_reversal > 0
-        and (turn := tail_reversal(values)) > config.max_tail_reversal
+        and (turn := tail_reversal(values, spearman)) > config.max_tail_reversal
     ):
         return (
             f"its tails undo the sign it keeps near 0: over [-10, 10] it turns against its trend by {turn:.2f} of its"
@@ -73,16 +73,17 @@ def rank_correlation(values: np.ndarray) -> float:
     return abs(_spearman(values))
 
 
-def tail_reversal(values: np.ndarray) -> float:
+def tail_reversal(values: np.ndarray, spearman: float | None = None) -> float:
     """How far a unit turns against its own trend (the sign of its rank correlation on N(0, 1)) away from 0, on the
     probe's grid over [-10, 10]: its largest fall below its running peak going out from 0 to 10, or rise above its
     running trough going out to -10 (mirrored for a falling unit), as a share of its range on N(0, 1). 0 for a
-    monotone unit, 0.05 for GELU's dip; 1.5 for (2 - x)*tanh(x), which falls like -x for large x."""
+    monotone unit, 0.05 for GELU's dip; 1.5 for (2 - x)*tanh(x), which falls like -x for large x. ``spearman``: that
+    rank correlation, where the caller has it."""
     sample, grid, xs = values[:N_NORMAL], values[N_NORMAL:], probe_grid()
     keep = np.isfinite(sample)
     if keep.sum() < 3 or np.ptp(sample[keep]) == 0:
         return 0.0
-    trend = -1.0 if _spearman(values) < 0 else 1.0
+    trend = -1.0 if (_spearman(values) if spearman is None else spearman) < 0 else 1.0
     scale = float(np.ptp(sample[keep]))
     right = trend * grid[xs >= 0]
     left = trend * grid[xs <= 0][::-1]  # from 0 out to -10
