@@ -16,7 +16,6 @@ from types import MappingProxyType
 
 import numpy as np
 import sympy as sp
-from scipy.optimize import minimize_scalar
 
 from evoact.baselines import PAU_FORMULA, PAU_INIT
 from evoact.compiler import values_at
@@ -241,6 +240,8 @@ def _match(
         return None
     beta = None
     if betas is not None:
+        from scipy.optimize import minimize_scalar  # here: slow to import, and every command imports this module
+
         beta = float(betas[best])
         low, high = betas[max(best - 1, 0)], betas[min(best + 1, len(betas) - 1)]
         fitted = minimize_scalar(functools.partial(_beta_error, f, known.formula), bounds=(low, high), method="bounded")

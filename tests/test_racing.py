@@ -134,7 +134,7 @@ def test_a_raced_seed_lost_to_the_machinery_is_not_counted_and_a_resume_trains_i
         "    return {'val_acc': float(torch.sigmoid(y.mean())), 'test_acc': 0.5}\n"
     )
     task = f"{tmp_path / 'sleepy.py'}:net"
-    settings = dict(seed=2, workers=2, generations=1, population=4, race_top=1, race_seeds=2, timeout=8)
+    settings = dict(seed=2, workers=2, generations=1, population=4, race_top=1, race_seeds=2, timeout=5)
     config = make_config("tiny", tasks=(task,), baselines=("relu", "gelu"), **settings)  # each baseline races too
     run_search(config, tmp_path / "run")
     store = RunStore.open(tmp_path / "run")
@@ -150,7 +150,7 @@ def test_a_raced_seed_lost_to_the_machinery_is_not_counted_and_a_resume_trains_i
     top = next(r for r in store.ranked() if not r.label)
     assert top.raced_seeds == 2 and top.raced_failed == 0 and store.races(top.id)[0].status == "ok"
     relu = next(r for r in store.ranked() if r.label == "relu")
-    assert relu.raced_failed == 1 and "timed out after 8 s, in an earlier session too" in store.races(relu.id)[0].error
+    assert relu.raced_failed == 1 and "timed out after 5 s, in an earlier session too" in store.races(relu.id)[0].error
     store.close()
 
 
@@ -199,9 +199,8 @@ def test_the_same_search_gives_the_same_raced_ranking(raced, tmp_path):
     assert _ranking(tmp_path / "again" / "run") == _ranking(raced)
 
 
-def test_race_results_are_shared_through_the_fitness_cache_per_seed(tmp_path):
-    first, second = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
-    run_search(make_config("tiny", **SETTINGS), first)
+def test_race_results_are_shared_through_the_fitness_cache_per_seed(raced):
+    first, second = raced, raced.parent / "again"
     run_search(make_config("tiny", **SETTINGS), second)  # the same folder: the same fitness cache
     trained = [r for r in RunStore.open(second).races() if r.source is None]
     reused = [r for r in RunStore.open(second).races() if r.source]
