@@ -30,6 +30,8 @@ class _Pace:
 
     def remaining(self, fresh: int, left: int) -> str:
         """The time ``left`` jobs take at the pace of the ``fresh`` ones done so far, or "-" while too few are."""
+        if left <= 0:  # a first wave that was the whole session's work has no pace, and needs none
+            return _eta(0)
         if self.wave_at is None:
             if fresh > 0 and fresh >= min(self.workers, fresh + left):
                 self.wave_at, self.wave = time.monotonic(), fresh

@@ -22,6 +22,22 @@ def test_the_eta_is_timed_from_the_first_wave_of_workers_and_said_after_the_seco
     assert re.search(r"ETA \d+m\d\ds$", lines[5]) and "6/12" in lines[5] and "best 0.5500" in lines[5]
 
 
+def test_a_session_whose_work_is_one_wave_says_it_is_done_after_it():
+    """A resumed run whose last evaluations are fewer than its workers, or a run with more workers than evaluations:
+    the first wave is the last, and the next line (racing's) divided by no jobs timed, ending the search."""
+    progress = SearchProgress(3, 1, Console(file=io.StringIO(), force_terminal=False, width=200), workers=2)
+    for i in (1, 2):
+        progress.resumed(Candidate(i, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=0.5, val_acc=0.5)))
+    progress.finished(Candidate(3, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=0.7, val_acc=0.7)))
+    progress.raced(Candidate(3, "x*tanh(x)", "random", raced_fitness=0.69, raced_seeds=2, outcome=Outcome("ok", 0.7)))
+    lines = progress.console.file.getvalue().splitlines()
+    assert "3/3 #3 ok" in lines[0] and lines[0].endswith("ETA 0m00s") and lines[1].endswith("ETA 0m00s")
+    counting = CountProgress(2, "confirming", Console(file=io.StringIO(), force_terminal=False, width=200), workers=4)
+    counting.update("job 0: ok")
+    counting.update("job 1: ok")
+    assert counting.console.file.getvalue().splitlines() == ["1/2 job 0: ok | ETA -", "2/2 job 1: ok | ETA 0m00s"]
+
+
 def test_a_screened_out_candidate_is_not_an_evaluation():
     progress = SearchProgress(5, 1, Console(file=io.StringIO(), force_terminal=False, width=200))
     lines = _lines(
