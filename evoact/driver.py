@@ -591,7 +591,7 @@ def run_steady(
                     },
                 )
                 if stopper is not None and not last:
-                    reason = stopper.check(algorithm.told, _best(problem.store))
+                    reason = stopper.check(algorithm.told, _best(problem.store), problem.race_settled())
                     if reason is not None:
                         return reason
         elif problem.in_flight:

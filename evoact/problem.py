@@ -388,6 +388,12 @@ class Problem:
         assert self.pool is not None  # set by evaluate_baselines, before anything is trained
         return self.racing.start(self.pool, self._baselines_trained() if baselines else self.racing.top())
 
+    def race_settled(self) -> bool:
+        """Whether no seed of the current top ``race_top`` candidates is training: only then is the best's raced mean
+        the one the ranking will keep (an asynchronous run's stop rules wait for it)."""
+        top = {row.id for row in self.racing.top()}
+        return not any(cid in top for cid, _ in self.racing.tickets.values())
+
     def race_to_end(self, baselines: bool = False) -> None:
         """Race until every candidate of the top ``race_top`` (or every baseline) has its seeds: a candidate pushed
         out of the top by a raced mean gets no more; one that enters it gets its seeds."""

@@ -67,18 +67,21 @@ class Stopper:
         """Whether the session's time is up: then the next step is checkpointed and checked at once."""
         return self.rules.max_time is not None and self.clock() - self.started >= self.rules.max_time
 
-    def check(self, step: int, best: float | None) -> str | None:
-        """Why the session should stop after ``step`` with this best fitness so far (None: go on)."""
+    def check(self, step: int, best: float | None, settled: bool = True) -> str | None:
+        """Why the session should stop after ``step`` with this best fitness so far (None: go on). Where the best is
+        not ``settled`` (its raced seeds still training), only the deadline is checked: a first seed's luck neither
+        reaches the target nor, kept as the best, holds patience back."""
         rules = self.rules
-        if best is not None and best > self.best:
-            self.best, self.improved_at = best, step
-        elif self.improved_at is None:
-            self.improved_at = step
-        if rules.target_fitness is not None and best is not None and best >= rules.target_fitness:
-            return f"the best fitness {best:.4f} reached the target {rules.target_fitness:g}"
-        if rules.patience is not None and step - self.improved_at >= rules.patience:
-            waited = step - self.improved_at
-            return f"no better fitness for {waited} step{'' if waited == 1 else 's'} (patience {rules.patience})"
+        if settled:
+            if best is not None and best > self.best:
+                self.best, self.improved_at = best, step
+            elif self.improved_at is None:
+                self.improved_at = step
+            if rules.target_fitness is not None and best is not None and best >= rules.target_fitness:
+                return f"the best fitness {best:.4f} reached the target {rules.target_fitness:g}"
+            if rules.patience is not None and step - self.improved_at >= rules.patience:
+                waited = step - self.improved_at
+                return f"no better fitness for {waited} step{'' if waited == 1 else 's'} (patience {rules.patience})"
         elapsed = self.clock() - self.started
         if rules.max_time is not None and elapsed >= rules.max_time:
             return f"the session ran {elapsed:.0f} s, its limit is {rules.max_time:g} s"

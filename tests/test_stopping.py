@@ -42,6 +42,31 @@ def test_the_stopper_says_why_once_a_rule_is_met():
     assert Stopper(StopRules()).check(5, None) is None
 
 
+def test_a_target_or_patience_waits_for_the_best_s_raced_seeds_and_a_deadline_does_not():
+    """An asynchronous run's checks may come while the top candidate's raced seeds train: its first seed's luck
+    reached the target there (a raced mean below it, in a real run), and a running best held patience back."""
+    now = [0.0]
+    stopper = Stopper(StopRules(max_time=60, target_fitness=0.9, patience=2), clock=lambda: now[0])
+    assert stopper.check(1, 0.80) is None
+    assert stopper.check(2, 0.95, settled=False) is None  # one lucky seed: not the target, and not the best
+    assert stopper.check(3, 0.85) is None  # raced down to 0.85, still better: patience starts again here
+    assert stopper.check(4, 0.85, settled=False) is None
+    assert stopper.check(5, 0.85) == "no better fitness for 2 steps (patience 2)"
+    now[0] = 61.0
+    assert stopper.check(6, 0.99, settled=False) == "the session ran 61 s, its limit is 60 s"
+
+
+def test_an_async_search_stops_at_its_target_only_once_the_best_has_its_raced_seeds(tmp_path):
+    run = evoact.search(
+        "tiny", name="target", runs_dir=tmp_path, tasks=("mnist1d-mlp",), mode="async", workers=2, race_top=2,
+        race_seeds=3, target_fitness=-1000, quiet=True,
+    )  # fmt: skip
+    assert run.state == "stopped" and "reached the target" in run.summary().stopped_because
+    top = run.ranking(2)
+    assert len(top) == 2 and all(r.raced_seeds == 3 for r in top), [(r.id, r.raced_seeds) for r in top]
+    run.close()
+
+
 @pytest.mark.slow  # the fast lane keeps a kill-and-resume (racing), determinism and a stop (async)
 def test_a_stopped_search_says_so_and_resume_finishes_it_as_an_uninterrupted_run(run_cli, tmp_path):
     args = ("--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "3", "--workers", "2", "--seed", "2")
