@@ -18,7 +18,6 @@ Pass one to ``evoact.search(..., callbacks=[...])`` or give ``--log-to tensorboa
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -32,7 +31,7 @@ from typing import Any
 
 from evoact.hooks import BestSoFar, Hook
 from evoact.records import Candidate, RunState, Status
-from evoact.run_files import CONFIG_FILE, DB_FILE
+from evoact.run_files import is_run_directory
 from evoact.tasks import is_user_task
 
 #: ``--log-to`` names and the extra each needs.
@@ -93,9 +92,12 @@ def _short(task: str) -> str:
 class _Logger(Hook):
     """What both loggers keep: the best evolved fitness so far, as the ranking orders it, for the per-step curve."""
 
-    @functools.cached_property
-    def _so_far(self) -> BestSoFar:
-        return BestSoFar(evolved_only=True)
+    def __init__(self) -> None:
+        self._so_far = BestSoFar(evolved_only=True)
+
+    def start(self, config: dict[str, Any]) -> None:
+        """A session begins: the best so far is its run's alone (one logger may log a loop of searches)."""
+        self._so_far = BestSoFar(evolved_only=True)
 
     @property
     def best(self) -> float:
@@ -118,7 +120,7 @@ def _log_folder(log_dir: str | Path) -> Path:
     folder = Path(log_dir)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{folder}: not a folder; a logger writes into a folder")
-    if (folder / DB_FILE).exists() or (folder / CONFIG_FILE).exists():
+    if is_run_directory(folder):
         raise ValueError(f"{folder}: a run directory; a logger writes into a folder of its own")
     return folder
 
@@ -150,8 +152,11 @@ class TensorBoardLogger(_Logger):
             raise ImportError(
                 "the TensorBoard logger needs the tensorboard package: pip install evoact[tensorboard]"
             ) from None
+        super().__init__()
         self.log_dir, self._writer_class = _log_folder(log_dir), SummaryWriter
         self._writer: Any = None
+        self._backfill = False  # the run's folder is new in a resumed run: what earlier sessions found is logged too
+        self._logged: set[int] = set()  # candidates logged by this session
 
     @property
     def writer(self) -> Any:
@@ -164,18 +169,34 @@ class TensorBoardLogger(_Logger):
         """Open the run's folder, ``log_dir/RUN_NAME START`` (two runs in one ``log_dir`` stay apart, a run made
         again under an old name too; a resumed run goes on in its own), and log the config (as text: TensorBoard's
         text tab)."""
-        if self._writer is None and (name := _run_label(config)):
-            self._writer = self._writer_class(str(self.log_dir / name))
+        super().start(config)
+        self.close()  # an earlier search's, where one logger logs several
+        folder = self.log_dir / name if (name := _run_label(config)) else self.log_dir
+        self._backfill, self._logged = name is not None and not folder.exists(), set()
+        self._writer = self._writer_class(str(folder))
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```", 0)
+
+    def resumed(self, candidate: Candidate) -> None:
+        """A candidate an earlier session finished: logged here too where the run's folder is new (the logger was
+        first given to a resume), and counted toward the best so far."""
+        if self._backfill:
+            self._log(candidate)
+        super().resumed(candidate)
 
     def finished(self, candidate: Candidate) -> None:
         """Log one candidate: fitness (its first seed's, as the algorithm is told it), per-task scores, formula and
         verdict."""
+        self._log(candidate)
+        super().resumed(candidate)
+
+    def _log(self, candidate: Candidate) -> None:
+        if candidate.id in self._logged:  # a resumed run may report a stored candidate twice
+            return
+        self._logged.add(candidate.id)
         name = candidate.label or f"#{candidate.id}"
         self.writer.add_text("candidates", f"{name} `{candidate.formula}` {_verdict(candidate)}", candidate.id)
         for key, value in _measures(candidate).items():
             self.writer.add_scalar(key, value, candidate.id)
-        self.resumed(candidate)
 
     def scored(self, candidate: Candidate) -> None:
         """Log a baseline's fitness, set after it finished (a multi-task search's)."""
@@ -192,6 +213,7 @@ class TensorBoardLogger(_Logger):
         """Write what is buffered and close the files."""
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
 
 
 class MLflowLogger(_Logger):
@@ -205,6 +227,7 @@ class MLflowLogger(_Logger):
             from mlflow.entities import Metric
         except ImportError:
             raise ImportError("the MLflow logger needs the mlflow package: pip install evoact[mlflow]") from None
+        super().__init__()
         folder = _log_folder(log_dir).resolve()
         store = _mlflow_store(folder)
         for name in ("mlflow", "alembic"):  # its set-up logs (tables created, migrations) are not the user's news
@@ -227,6 +250,8 @@ class MLflowLogger(_Logger):
         ``evoact.run``, its directory and start time, finds it; a run made again under an old name gets its own), and
         log the config as its parameters (nested settings as dotted names) and whole
         as the artifact ``config.json``."""
+        super().start(config)
+        self.rows, self.logged = {}, set()  # an earlier search's, where one logger logs several
         run_dir, identity = str(config.get("run_dir") or ""), f"{config.get('run_dir')}@{config.get('run_started')}"
         quote = next((q for q in "'\"" if q not in identity), None)
         earlier = (

@@ -236,6 +236,57 @@ def test_two_sessions_of_a_run_log_to_one_folder_and_one_mlflow_run_and_a_remade
     assert sorted(r["id"] for r in table["candidates"]) == [1, 2]  # each candidate once
 
 
+def test_one_logger_for_a_loop_of_searches_logs_each_apart_and_a_first_resume_logs_what_came_before(tmp_path):
+    """``for seed in ...: evoact.search(..., callbacks=[logger])``: the second search's events went into the first's
+    TensorBoard folder, its MLflow table held the first's rows, and its best-so-far was the first's. And TensorBoard,
+    first given to a resume, logged none of what earlier sessions had finished (MLflow's logger does)."""
+    os.environ.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    from mlflow import MlflowClient
+
+    from evoact.loggers import MLflowLogger, TensorBoardLogger
+    from evoact.records import Candidate, Outcome
+
+    def row(cid: int, fitness: float) -> Candidate:
+        return Candidate(cid, "x*tanh(x)", "random", outcome=Outcome("ok", fitness=fitness, val_acc=fitness))
+
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "config.json").write_text("{}")  # a project's own file: no run directory
+    loggers = [TensorBoardLogger(tmp_path / "project"), MLflowLogger(tmp_path / "ml")]
+    runs = [(f"seed{i}", 1_760_000_000.0 + 100 * i, fitnesses) for i, fitnesses in enumerate([[0.2, 0.9], [0.4]])]
+    for name, started, fitnesses in runs:
+        for logger in loggers:
+            logger.start({"seed": 0, "run_dir": str(tmp_path / "runs" / name), "run_started": started})
+            for cid, fitness in enumerate(fitnesses, 1):
+                logger.finished(row(cid, fitness))
+            logger.step(0, {})
+            logger.end("finished")
+            logger.close()
+    curves = {}
+    for folder in sorted((tmp_path / "project").glob("seed*")):
+        events = EventAccumulator(str(folder), size_guidance={"scalars": 0}).Reload()
+        fitness = [round(e.value, 6) for e in events.Scalars("fitness")]
+        curves[folder.name[:5]] = fitness, round(events.Scalars("best_fitness")[-1].value, 6)
+    assert curves == {"seed0": ([0.2, 0.9], 0.9), "seed1": ([0.4], 0.4)}
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'ml' / 'mlflow.db'}")
+    for run in client.search_runs([client.get_experiment_by_name("evoact").experiment_id]):
+        table = json.loads(
+            Path(client.download_artifacts(run.info.run_id, "candidates.json", str(tmp_path))).read_text()
+        )
+        best = client.get_metric_history(run.info.run_id, "best_fitness")[-1].value
+        expected = {"seed0 (evoact seed 0)": ([1, 2], 0.9), "seed1 (evoact seed 0)": ([1], 0.4)}[run.info.run_name]
+        assert ([r["id"] for r in table["candidates"]], best) == (expected[0], pytest.approx(expected[1]))
+
+    resumed = TensorBoardLogger(tmp_path / "tb")  # given to the run's second session only
+    resumed.start({"seed": 0, "run_dir": str(tmp_path / "runs" / "late"), "run_started": 1_760_000_500.0})
+    for candidate in (row(1, 0.5), row(2, 0.7), row(2, 0.7)):  # a stored candidate may be reported twice
+        resumed.resumed(candidate)
+    resumed.finished(row(3, 0.6))
+    resumed.close()
+    (folder,) = (tmp_path / "tb").iterdir()
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0}).Reload()
+    assert [(e.step, round(e.value, 6)) for e in events.Scalars("fitness")] == [(1, 0.5), (2, 0.7), (3, 0.6)]
+
+
 def test_a_session_that_crashed_after_its_last_table_is_not_logged_twice_when_resumed(tmp_path):
     """MLflow's candidates table is written once a generation: a session killed after it had logged candidate 2's
     metrics, but before its next table, leaves 2 out of the table; the resume gives 2 its row, not a second point."""
