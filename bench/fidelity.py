@@ -165,11 +165,11 @@ def _key(entry: Entry) -> str:
     return entry.label or entry.fingerprint or entry.formula
 
 
-def _value(entry: Entry, task: str) -> float:
-    """The mean validation measure, higher better (a loss negated)."""
-    value = entry.measure(task)
+def _value(entry: Entry, task: str, metric: str) -> float:
+    """The mean validation measure the task is scored by, higher better (a loss negated)."""
+    value = entry.measure(task, metric)
     assert value is not None  # both seeds trained to the end
-    return value if entry.trials[0].scores[task].val_acc is not None else -value
+    return value if metric == "accuracy" else -value
 
 
 def _seeds_rho(entries: list[Entry]) -> float:
@@ -202,11 +202,9 @@ def compare(short: BenchTable, full: BenchTable) -> list[str]:
         f"| fitness (mean of 2 seeds each) | {spearmanr(s, f).statistic:.3f} | {ceiling[0]:.3f} | {ceiling[1]:.3f} |",
     ]
     for task in short.tasks:
-        lines.append(
-            f"| {task} validation measure (mean of 2 seeds) |"
-            f" {spearmanr([_value(a, task) for a, _ in pairs], [_value(b, task) for _, b in pairs]).statistic:.3f}"
-            " | | |"
-        )
+        metric = short.protocol["metrics"][task]
+        values = [_value(a, task, metric) for a, _ in pairs], [_value(b, task, metric) for _, b in pairs]
+        lines.append(f"| {task} validation {metric} (mean of 2 seeds) | {spearmanr(*values).statistic:.3f} | | |")
     order_s = np.argsort(-s, kind="stable")
     order_f = np.argsort(-f, kind="stable")
     lines += [

@@ -109,17 +109,16 @@ class Entry:
             return None
         return sum(v for v in values if v is not None) / len(values)
 
-    def measure(self, task: str, split: str = "val") -> float | None:
-        """The mean over seeds of a task's validation (``val``) or test (``test``) accuracy, or its loss for a task
-        measured by loss; None unless every seed trained to the end."""
+    def measure(self, task: str, metric: str, split: str = "val") -> float | None:
+        """The mean over seeds of a task's validation (``val``) or test (``test``) measure ``metric`` names (accuracy,
+        or loss: a task measured by loss may report an accuracy too); None unless every seed trained to the end."""
         values = []
         for trial in self.trials:
             score = trial.scores.get(task)
             if trial.status != Status.OK or score is None:
                 return None
-            value = getattr(score, f"{split}_acc")
-            values.append(value if value is not None else getattr(score, f"{split}_loss"))
-        return None if not values or None in values else sum(values) / len(values)
+            values.append(score.validation(metric) if split == "val" else score.measure(metric))
+        return None if not values or None in values else sum(v for v in values if v is not None) / len(values)
 
     def plain(self) -> dict[str, Any]:
         """The JSON form of the table file."""
@@ -371,8 +370,14 @@ def load_table(path: str | Path | None = None, schedule: str = "short") -> Bench
         raise TableError(f"{name} is not an {FORMAT} file of version {VERSION}")
     try:
         protocol = data["protocol"]
-        if not isinstance(protocol, dict) or not all(k in protocol for k in ("space", "tasks", "seeds")):
-            raise RecordError("its protocol lacks the space, the tasks or the seeds")
-        return BenchTable(protocol, tuple(Entry.from_plain(e) for e in data["entries"]))
+        if not isinstance(protocol, dict) or not all(k in protocol for k in ("space", "tasks", "seeds", "epoch_scale")):
+            raise RecordError("its protocol lacks the space, the tasks, the seeds or the epoch scale")
+        entries = tuple(Entry.from_plain(e) for e in data["entries"])
+        for entry in entries:
+            if [t.seed for t in entry.trials] != list(protocol["seeds"]):
+                raise RecordError(
+                    f"{entry.formula} has trials for seeds {[t.seed for t in entry.trials]}, not the protocol's"
+                )
+        return BenchTable(protocol, entries)
     except (KeyError, TypeError, ValueError) as exc:
         raise TableError(f"{name}: a damaged benchmark table ({exc})") from None

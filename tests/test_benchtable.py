@@ -130,6 +130,17 @@ def test_damaged_tables_are_refused_in_one_line(tmp_path):
     bad.write_bytes(json.dumps({"format": "evoact-benchtable", "version": 1, "protocol": {}, "entries": []}).encode())
     with pytest.raises(TableError, match="damaged"):
         load_table(bad)
+    protocol = {"space": "core_unit", "tasks": ["a"], "seeds": [0, 1], "epoch_scale": 1.0, "metrics": {"a": "loss"}}
+    trial = {"seed": 0, "status": "ok", "scores": {"a": {"val_acc": 0.5, "val_loss": 0.25}}}
+    table = {"format": "evoact-benchtable", "version": 1, "protocol": protocol}
+    table["entries"] = [{"formula": "Max(0, x)", "label": "relu", "trials": [trial]}]  # seed 1 missing
+    bad.write_bytes(json.dumps(table).encode())
+    with pytest.raises(TableError, match=r"damaged benchmark table \(Max\(0, x\) has trials for seeds \[0\], not"):
+        load_table(bad)  # it loaded, and the surrogate's examples failed with an IndexError
+    table["entries"][0]["trials"].append({**trial, "seed": 1, "scores": {"a": {"val_acc": 0.7, "val_loss": 0.75}}})
+    bad.write_bytes(json.dumps(table).encode())
+    (entry,) = load_table(bad).entries  # a task measured by loss that reports an accuracy too: its loss is its measure
+    assert (entry.measure("a", "loss"), entry.measure("a", "accuracy")) == (0.5, pytest.approx(0.6))
     with pytest.raises(TableError, match="cannot read"):
         load_table(tmp_path / "missing.json.gz")
     with pytest.raises(TableError, match="no benchmark table is shipped for the schedule 'long'"):
