@@ -545,6 +545,10 @@ def run_steady(
     per_label = config.evolution.offspring  # progress and reports group evaluations by this many, like generations
     awaited: dict[int, Proposal] = {}
     kept = 0
+    if saved is None and any(r.label is None for r in problem.store.candidates()):
+        # no intact checkpoint: every stored candidate was proposed after it, and is told again as it is collected (a
+        # fresh algorithm's proposals would differ, and train a second budget); the seeds are among them
+        saved, algorithm.seeded = {"awaited": [], "asked_through": 0}, True
     if saved is not None:  # what the checkpoint awaited, and what was proposed after it, is in the store
         every = problem.store.candidates()
         rows = [r for r in every if r.label is None]

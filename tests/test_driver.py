@@ -473,6 +473,29 @@ def test_resume_refuses_a_database_that_lost_rows_its_checkpoint_names_and_a_con
     assert RunStore.open(copy).meta()["state"] == "finished"
 
 
+def test_an_async_run_resumed_without_an_intact_checkpoint_tells_its_stored_candidates_and_trains_no_second_budget(
+    tmp_path,
+):
+    """With every checkpoint damaged (or a kill before the first), a fresh algorithm's proposals differed from the
+    stored ones, so few were reused: a finished tiny run resumed so held 24 candidates past screening, not 14."""
+    path = tmp_path / "runs" / "a"
+    run_search(make_config("tiny", seed=3, workers=2, generations=2, tasks=("mnist1d-mlp",), mode="async"), path)
+    store = RunStore.open(path)
+    before = [(r.id, r.formula, r.status, r.outcome.finished_at) for r in store.candidates()]
+    races = [(r.candidate, r.seed, r.finished_at) for r in store.races()]
+    store.close()
+    for checkpoint in (path / CHECKPOINT_DIR).iterdir():
+        checkpoint.write_text(checkpoint.read_text()[:-20])  # a bad disk, or a copy cut short
+    with sqlite3.connect(path / "candidates.db") as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'state'", (json.dumps("interrupted"),))
+    resume_search(path)
+    store = RunStore.open(path)
+    assert store.meta()["state"] == "finished"
+    assert [(r.id, r.formula, r.status, r.outcome.finished_at) for r in store.candidates()] == before
+    assert [(r.candidate, r.seed, r.finished_at) for r in store.races()] == races
+    store.close()
+
+
 def test_resume_refuses_a_finished_run_and_search_refuses_an_existing_one(tmp_path, run_cli):
     run_search(
         make_config("tiny", seed=1, workers=2, generations=1, tasks=("mnist1d-mlp",)), tmp_path / "runs" / "done"
