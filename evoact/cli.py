@@ -209,10 +209,12 @@ class _Commands(click.Group):
                 raise
             if isinstance(exc, OSError) and exc.filename is not None:  # a path that cannot be written or read
                 raise _Error(f"{exc.filename}: {exc.strerror or type(exc).__name__}") from None
-            detail = " ".join(str(exc).split())[:300]
+            from evoact.evaluation import raised_at
+
+            detail, where = " ".join(str(exc).split())[:300], raised_at(exc).strip()[1:-1]  # "at FILE:LINE in F"
             raise _Error(
-                f"{detail + ' ' if detail else ''}({type(exc).__name__}; a damaged or unexpected file?"
-                " EVOACT_DEBUG=1 shows where)"
+                f"{detail + ' ' if detail else ''}({type(exc).__name__}{', ' + where if where else ''};"
+                " a damaged file, or a fault in evoact or in your code; EVOACT_DEBUG=1 shows the traceback)"
             ) from None
 
 

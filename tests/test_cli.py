@@ -553,6 +553,22 @@ def test_errors_are_one_line_with_the_documented_exit_code(run_cli, small_run, t
     assert "Commands:" in CliRunner().invoke(main, []).output  # plain `evoact` shows the help
 
 
+def test_an_unexpected_error_says_where_it_was_raised_in_its_one_line(small_run, monkeypatch):
+    """A fault in evoact's own code (the ETA's division by zero) was blamed on "a damaged or unexpected file"."""
+    import evoact.run
+
+    def faulty(*args, **kwargs):
+        return 1 / 0
+
+    monkeypatch.delenv("EVOACT_DEBUG", raising=False)
+    monkeypatch.setattr(evoact.run.RunReader, "summary", faulty)
+    result = CliRunner().invoke(main, ["show", str(small_run)])
+    said = result.output
+    assert result.exit_code == 1 and said.count("\n") == 1, said
+    assert said.startswith("Error: division by zero (ZeroDivisionError, at ") and "in faulty;" in said, said
+    assert said.endswith("a damaged file, or a fault in evoact or in your code; EVOACT_DEBUG=1 shows the traceback)\n")
+
+
 def test_export_to_dash_writes_the_file_on_stdout_and_the_notes_on_stderr(run_cli, small_run, tmp_path):
     piped = run_cli("export", "--expr", "x*sigmoid(beta*x)", "--param", "beta=1.5", "-o", "-")
     namespace: dict = {}
