@@ -277,6 +277,8 @@ def measure(
         if loss == "cross_entropy":
             correct += int((output.argmax(-1) == target.reshape(output.shape[:-1])).sum())
     model.train()
+    if not math.isfinite(total):  # finite outputs far from the targets: float32's squared error overflows
+        raise TrainingError("non-finite loss at evaluation")
     count = y.numel()
     return (correct / count if loss == "cross_entropy" else None), total / count
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from evoact.training import READBACK_STEPS, Dataset, Schedule, TrainingError, train
+from evoact.training import READBACK_STEPS, Dataset, Schedule, TrainingError, measure, train
 
 
 def _spirals(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,6 +75,18 @@ def test_a_loss_that_turns_non_finite_fails_the_training_at_the_next_read():
     with pytest.raises(TrainingError, match="non-finite loss in epoch 2"):
         train(model, DATA, SCHEDULE)
     assert model[1].calls == 33  # the read after the break, at step 32 (reads 16 steps apart), stopped it
+
+
+def test_finite_outputs_whose_squared_error_overflows_fail_the_measure():
+    """Outputs near 1e20 are finite, their float32 squared error is not: a validation loss of inf gave the candidate a
+    fitness of -inf, which the run could not store, so the search and every resume of it crashed."""
+    model = nn.Sequential(nn.Linear(2, 1))
+    with torch.no_grad():
+        model[0].weight.fill_(1e20)
+    x, y = torch.ones(8, 2), torch.zeros(8)
+    assert torch.isfinite(model(x)).all()
+    with pytest.raises(TrainingError, match="non-finite loss at evaluation"):
+        measure(model, x, y, "mse")
 
 
 def test_bf16_is_a_cuda_switch_that_the_cpu_ignores():

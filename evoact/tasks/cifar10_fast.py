@@ -278,6 +278,8 @@ def measure_fast(
         total += float(F.cross_entropy(output, target, reduction="sum"))
         correct += int((output.argmax(-1) == target).sum())
     model.train()
+    if not math.isfinite(total):
+        raise TrainingError("non-finite loss at evaluation")
     return correct / len(y), total / len(y)
 
 
