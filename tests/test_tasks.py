@@ -352,6 +352,19 @@ def test_a_user_tasks_code_is_its_own_files_through_a_decorator_and_wherever_the
             del sys.modules[module]
 
 
+def test_a_callable_object_is_a_task_whose_code_is_its_class_s_file(tmp_path):
+    """The signature check took an object with ``__call__``, and reading its code then failed with inspect's raw
+    TypeError (after the run's header was printed)."""
+    text = "class Task:\n    def __call__(self, make_activation, seed, epochs):\n        make_activation()\n"
+    text += "        return {'val_acc': 0.5, 'test_acc': 0.25}\n\ntask = Task()\n"
+    (tmp_path / "obj.py").write_text(text)
+    task = get_task(f"{tmp_path / 'obj.py'}:task")
+    code = task.code()
+    assert (task.run(nn.ReLU, TrainConfig()).val_acc, task.run(nn.ReLU, TrainConfig()).test_acc) == (0.5, 0.25)
+    (tmp_path / "obj.py").write_text(text.replace("0.25", "0.5"))
+    assert get_task(f"{tmp_path / 'obj.py'}:task").code() != code  # an edit of its class is an edit of the task
+
+
 def test_rays_own_stop_passes_through_a_user_task_and_the_tasks_sys_exit_does_not(tmp_path):
     """Ray stops a worker (SIGTERM) by raising SystemExit wherever it runs, a task's code too: that must end the
     worker (its job is retried elsewhere), not be stored as the task's failure."""

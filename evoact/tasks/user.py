@@ -140,9 +140,10 @@ def _load_user_function(name: str, stamp: tuple[tuple[str, int, int], ...] | Non
 
 
 def _defining(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The function a task is: itself, what a ``functools.partial`` of it calls, or what a decorator (with
-    ``functools.wraps``) wraps: the code whose edits change what it trains."""
-    return inspect.unwrap(getattr(fn, "func", fn))
+    """The function a task is: itself, what a ``functools.partial`` of it calls, what a decorator (with
+    ``functools.wraps``) wraps, or a callable object's class: the code whose edits change what it trains."""
+    fn = inspect.unwrap(getattr(fn, "func", fn))
+    return fn if inspect.isroutine(fn) or inspect.isclass(fn) else type(fn)
 
 
 def _metric_of(fn: Callable[..., Any]) -> str:
