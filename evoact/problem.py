@@ -118,8 +118,12 @@ class Problem:
             raise ValueError(
                 f"{failed} (the tasks cannot score candidates), then `{resume}`"
                 + (" trains them again" if own else " (which takes --data-dir) trains them again")
-                + f'; for a --timeout too short for them, raise "timeout" in {self.store.path / CONFIG_FILE} first'
-                " (resume takes that edit)"
+                + (
+                    f'; for a --timeout too short for them, raise "timeout" in {self.store.path / CONFIG_FILE} first'
+                    " (resume takes that edit)"
+                    if any(r.outcome.exhausted for r in trained)
+                    else ""
+                )
             )
         self._calibrate()
         self._warn_untested(trained)

@@ -753,8 +753,7 @@ def test_a_search_whose_every_baseline_fails_stops_in_one_line_and_resumes_once_
     with pytest.raises(
         ValueError,
         match=r"every baseline failed \(relu: .*no such file: data.npz \(at .*broken\.py:3 in task\)\); fix the task .*"
-        r" --trust-task` trains them again; for a --timeout too short for them, raise \"timeout\" in .*config\.json"
-        r" first \(resume takes that edit\)$",
+        r" --trust-task` trains them again$",  # none timed out: no word of raising the timeout
     ):
         evoact.search("tiny", tasks=[f"{tmp_path / 'broken.py'}:task"], runs_dir=tmp_path, quiet=True, workers=2)
     run_dir = next((tmp_path).glob("*/config.json")).parent

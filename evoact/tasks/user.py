@@ -333,7 +333,7 @@ class UserTask(Task):
                 " negative and lower is better (for R², 1 - R²)"
             )
         if measure == "loss" and (out := [(k, v) for k, v in measures if v < 0]):
-            raise TrainingError(
+            raise TaskError(  # a contract break, whatever the function: every one would fail alike
                 f"user task {self.name} returned {out[0][0]} {out[0][1]:.4g}: a loss is never negative (it is compared"
                 " as the best baseline's loss over the candidate's)"
             )
