@@ -92,9 +92,10 @@ def read_search_space(name_or_path: str | Path) -> SearchSpace:
         return parse_search_space(text, str(path))
     name = str(name_or_path)
     if name not in builtin_spaces():
+        mine = path.with_name(path.name + ".toml")
         raise SearchSpaceError(
             f"{name}: unknown search space; shipped ones are {', '.join(builtin_spaces())},"
-            " or give a path to a .toml file"
+            + (f"; {mine} is a file: name it with its .toml" if mine.is_file() else " or give a path to a .toml file")
         )
     text = resources.files("evoact.search_spaces").joinpath(f"{name}.toml").read_text(encoding="utf-8")
     return parse_search_space(text, f"search_spaces/{name}.toml")

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,9 @@ def test_unknown_name_and_missing_file(tmp_path: Path):
         load_search_space("nope")
     with pytest.raises(SearchSpaceError, match="no such search-space file"):
         load_search_space(tmp_path / "missing.toml")
+    (tmp_path / "mine.toml").write_text("")  # named without its .toml: the file beside it is named in the error
+    with pytest.raises(SearchSpaceError, match=f"unknown search space; .*; {re.escape(str(tmp_path))}/mine.toml is a"):
+        load_search_space(str(tmp_path / "mine"))
     with pytest.raises(SearchSpaceError, match="^'': no search space named; shipped ones are"):
         load_search_space("")  # it said ".: no such search-space file"
 
