@@ -187,6 +187,8 @@ def confirm_run(
             )
         entries = _entries(store, best, extra, baselines, params, plain)
         seed_list = fresh_seeds(seeds, config.seed, config.race_seeds)
+        if replaced := _fewer_seeds(store.meta().get("confirmation"), tasks, seeds):
+            notes.append(replaced)
         if baselines_from is not None:
             copied = shared_baselines(store, baselines_from, run.config, entries, tasks, seed_list, length)
             notes.append(f"{copied} baseline trainings copied from {baselines_from}")
@@ -382,6 +384,26 @@ def _made_by(versions: Any) -> list[str]:
     if not isinstance(versions, dict) or versions.get("evoact") is None:
         return []
     return [f"{name} {versions[name]}" for name in ("evoact", "python", "torch", "sympy") if name in versions]
+
+
+def _fewer_seeds(earlier: object, tasks: list[str], seeds: int) -> str | None:
+    """A note where this confirmation, on fewer seeds, takes the place of a stored one's result on some task: what
+    ``show``, the report and ``runs`` say of it would rest on less evidence, with no sign of it there."""
+    if earlier is None:
+        return None
+    try:
+        stored = Confirmation.from_json(earlier)
+    except ValueError:  # unreadable: replaced whole, as ``_with_earlier`` does
+        return None
+    had = {t: len(r.seeds if r.seeds is not None else stored.seeds) for t, r in stored.tasks.items()}
+    fewer = [t for t in tasks if had.get(t, 0) > seeds]
+    if not fewer:
+        return None
+    most = max(had[t] for t in fewer)
+    return (
+        f"the stored confirmation of {listed(fewer)} is over {most} seeds: this one's {seeds} take its place in show,"
+        f" the report and runs (its trainings stay stored: --seeds {most} says it again, training nothing new)"
+    )
 
 
 def _with_earlier(summary: Confirmation, earlier: object) -> Confirmation:

@@ -335,6 +335,29 @@ def test_a_user_task_without_a_test_measure_stops_the_confirmation_at_its_first_
     assert out.getvalue().count(" seed 1000") < 6 * 3  # it stopped before training every function on every seed
 
 
+def test_a_confirmation_on_fewer_seeds_than_the_stored_one_says_it_takes_its_place(confirmed, tmp_path):
+    """A quick second look (`--seeds 2` after `--seeds 3`) trained nothing new and silently replaced the verdict that
+    show, the report and runs gave with one on fewer seeds (a new user's "worse, p 1e-06" became "no difference")."""
+    run = tmp_path / "run"
+    shutil.copytree(confirmed[0], run)
+    task = tmp_path / "quick.py"
+    task.write_text(
+        "def net(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.5, 'test_acc': 0.5}\n"
+    )
+    confirm_run(run, top=1, seeds=3, tasks=[f"{task}:net"], epochs=1, workers=2, console=Console(file=io.StringIO()))
+    out = io.StringIO()
+    summary = confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=1, workers=2, console=Console(file=out))
+    said = " ".join(out.getvalue().split())
+    assert f"the stored confirmation of {task}:net is over 3 seeds: this one's 2 take its place in show" in said
+    assert "--seeds 3 says it again, training nothing new" in said and summary.tasks[f"{task}:net"].seeds == (
+        10000,
+        10001,
+    )
+    out = io.StringIO()
+    confirm_run(run, top=1, seeds=2, tasks=["mnist1d-mlp"], epochs=1, workers=2, console=Console(file=out))
+    assert "take its place" not in out.getvalue()  # as many seeds as the stored one: nothing to say
+
+
 def test_a_user_task_that_breaks_its_contract_stops_the_confirmation_at_its_first_training(confirmed, tmp_path):
     """A task returning the wrong keys fails every training alike: one training says so, and none is stored (the
     failure is the task's, not the function's)."""
