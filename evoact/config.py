@@ -9,11 +9,15 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from evoact import evaluation, scoring
 from evoact.baselines import BASELINES, DEFAULT_BASELINES, GLU_BASELINES
 from evoact.compiler import choose_mode
 from evoact.evolution import ALGORITHMS, EvolutionConfig
 from evoact.genome import parse_shard
 from evoact.scoring import AGGREGATES, SCORES
+from evoact.screening import stability
 from evoact.screening.cache import protocol_key
 from evoact.screening.config import ScreeningConfig
 from evoact.tasks import (
@@ -25,6 +29,7 @@ from evoact.tasks import (
     task_function_hint,
     task_group,
 )
+from evoact.tasks.base import source_digest
 from evoact.training import TrainConfig
 
 #: Budget presets. ``generations`` counts the initial population as generation 0; ``epoch_scale`` multiplies each
@@ -534,11 +539,17 @@ def fitness_protocol(config: SearchConfig, seeded: bool = True, verdicts: bool =
     # (the driver's view of the device: workers of a cluster with other hardware than the driver are not told apart)
     devices = {name: kind for name, task in tasks.items() if (kind := task.device().type) != "cpu"}
     gate = {"glu_gate": True} if task_family(config.tasks) == "glu" else {}  # screened as gates: rejections apart
+    # the code around the tasks' that decides an outcome too (how a job runs and is scored, and its stability check),
+    # and torch's version: an upgrade of either never reuses what the earlier one measured
+    code = {"evaluation": source_digest(evaluation, scoring), "torch": torch.__version__}
+    verdicts_of = (
+        {k: getattr(config.screening, k) for k in _VERDICT_SETTINGS} | gate | {"code": source_digest(stability)}
+    )
     return protocol_key(
         single if len(config.tasks) == 1 else multi,
         asdict(config.training)
-        | {"revisions": revisions}
+        | {"revisions": revisions, "code": code}
         | ({"devices": devices} if devices else {})
         | ({} if seeded else {"seed": None})
-        | ({"verdicts": {k: getattr(config.screening, k) for k in _VERDICT_SETTINGS} | gate} if verdicts else {}),
+        | ({"verdicts": verdicts_of} if verdicts else {}),
     )

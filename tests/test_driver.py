@@ -118,6 +118,29 @@ def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
     )
 
 
+def test_the_cache_key_holds_the_code_around_the_tasks_and_torch_s_version(monkeypatch):
+    """How a job runs and is scored, the stability check and torch's version decide outcomes too; a network block a
+    task imports from another task module is its code. None of them was keyed, so an upgrade reused stale fitness."""
+    import evoact.config
+    import evoact.tasks.digits
+
+    config = make_config("tiny", tasks=("mnist1d-mlp",))
+    fitness, verdicts = fitness_protocol(config), fitness_protocol(config, verdicts=True)
+    assert evoact.tasks.digits in get_task("clusters-resmlp").code_modules()  # its ResidualLayerNormBlock
+    monkeypatch.setattr(torch, "__version__", "9.9.9")
+    assert fitness_protocol(config) != fitness
+    monkeypatch.undo()
+    real = evoact.config.source_digest
+    for name in ("stability", "evaluation"):  # each module read as if its file had changed
+        monkeypatch.setattr(
+            evoact.config, "source_digest", lambda *m, name=name: real(*m) + ("!" if name in m[0].__name__ else "")
+        )
+        assert fitness_protocol(config, verdicts=True) != verdicts
+        assert (fitness_protocol(config) != fitness) == (name == "evaluation")  # stability decides rejections only
+    monkeypatch.undo()
+    assert (fitness_protocol(config), fitness_protocol(config, verdicts=True)) == (fitness, verdicts)
+
+
 @pytest.mark.parametrize("where", ["at the top", "inside the function", "in a subfolder's module"])
 def test_the_cache_key_changes_with_a_helper_module_beside_a_user_task(tmp_path, monkeypatch, where):
     """A task that reads its learning rate from a module beside it (imported at the top of its file, or only when it

@@ -76,14 +76,19 @@ class Task(ABC):
         raise ValueError(f"task {self.name} has no GLU layers, so it has no plain-FFN form")
 
     def revision(self) -> str:
-        """A digest of the code that decides this task's outcomes (its module and its parents' modules, the task base,
-        the training loop, the compiler): the fitness cache shares outcomes only within one revision, so changed code
-        never reuses stale fitness."""
-        own = {inspect.getsourcefile(type(self)), inspect.getsourcefile(Task)}
-        parents = {
-            file: c for c in type(self).__mro__ if issubclass(c, Task) and (file := inspect.getsourcefile(c)) not in own
-        }
-        return source_digest(type(self), Task, *parents.values(), train, *COMPILER)
+        """A digest of the code that decides this task's outcomes (``code_modules``): the fitness cache shares outcomes
+        only within one revision, so changed code never reuses stale fitness."""
+        return source_digest(*self.code_modules())
+
+    def code_modules(self) -> list[Any]:
+        """The modules whose code decides this task's outcomes: its own, those of its parent classes and of what it
+        imports from other task modules (a network block), the task base, the training loop and the compiler."""
+        mine = inspect.getmodule(type(self))
+        parents = [inspect.getmodule(c) for c in type(self).__mro__ if issubclass(c, Task)]
+        used = [inspect.getmodule(value) for value in vars(mine).values()] if mine is not None else []
+        helpers = [m for m in used if m is not None and m.__name__.startswith("evoact.tasks.")]
+        ordered = [mine, inspect.getmodule(Task), *parents, *sorted(helpers, key=lambda m: m.__name__)]
+        return [*dict.fromkeys(m for m in ordered if m is not None), inspect.getmodule(train), *COMPILER]
 
     def revisions(self) -> frozenset[str]:
         """Every revision a stored result of this same code may carry (``revision``'s, and older evoacts' forms)."""
