@@ -124,6 +124,11 @@ def _evaluate(job: dict[str, Any]) -> dict[str, Any]:
             probe = task.probe_step(config, screening.hurdle_fraction) if screening is not None else None
             hurdle = Hurdle(**job["hurdles"][name]) if name in (job.get("hurdles") or {}) else None
             result = task.run(make, config, probe, hurdle)
+            if job.get("score") == "loss" and result.val_loss is None:
+                raise TaskError(
+                    f"--score loss compares validation losses, and task {name} returned no val_loss (a task of your"
+                    " own returns it beside its val_acc)"
+                )
             scores[name] = TaskScore(
                 result.val_acc,
                 result.test_acc,

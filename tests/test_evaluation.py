@@ -64,6 +64,27 @@ def test_a_failure_in_a_users_task_says_where_in_the_users_file(tmp_path):
     assert failed["error"].endswith(f" (at {task}:5 in net)")  # the user's line, not torch's innermost frame
 
 
+def test_score_loss_reads_an_accuracy_task_s_losses_and_stops_where_it_returns_none(tmp_path):
+    """``--score loss`` on a task of your own measured by accuracy: its returned losses were dropped, so every
+    candidate finished with no fitness and the search ran blind to its end."""
+    task = tmp_path / "mine.py"
+    task.write_text(
+        "def both(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'val_acc': 0.75, 'test_acc': 0.5, 'val_loss': 0.25, 'test_loss': 0.5}\n\n"
+        "def accuracy_only(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'val_acc': 0.75, 'test_acc': 0.5}\n"
+    )
+    scored = evaluate(make_job("x*tanh(x)", (f"{task}:both",), FAST, {}, score="loss"))
+    assert (
+        scored["status"] == "ok" and scored["fitness"] == -0.25 and scored["scores"][f"{task}:both"]["test_loss"] == 0.5
+    )
+    blind = evaluate(make_job("x*tanh(x)", (f"{task}:accuracy_only",), FAST, {}, score="loss"))
+    assert blind["status"] == "failed" and blind["task_fault"]  # the task's fault: the search stops at its first
+    assert blind["error"] == f"--score loss compares validation losses, and task {task}:accuracy_only returned no" + (
+        " val_loss (a task of your own returns it beside its val_acc)"
+    )
+
+
 def test_running_out_of_memory_is_the_machines_failure_not_the_functions(tmp_path):
     """A shared GPU (or a full host) out of memory failed the function for good: stored, and in racing ranked below
     every candidate; it is transient, as a dead worker is, so a resume or a confirm trains it again."""

@@ -338,9 +338,24 @@ class UserTask(Task):
                 " as the best baseline's loss over the candidate's)"
             )
         seconds = time.perf_counter() - start
-        if measure == "acc":
-            return TrainResult(val, test, loss, seconds)
+        if measure == "acc":  # with its losses where it returns them: --score loss compares those
+            losses = [self._loss(metrics, f"{split}_loss") for split in ("val", "test")]
+            return TrainResult(val, test, loss, seconds, val_loss=losses[0], test_loss=losses[1])
         return TrainResult(None, None, loss, seconds, val_loss=val, test_loss=test)
+
+    def _loss(self, metrics: Mapping[str, Any], key: str) -> float | None:
+        """An accuracy task's ``val_loss`` or ``test_loss``, where it returns one: a finite number, never negative."""
+        if metrics.get(key) is None:
+            return None
+        try:
+            value = _number(metrics[key])
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise TaskError(f"user task {self.name} returned a {key} that is no number ({exc})") from None
+        if not math.isfinite(value):
+            raise TrainingError(f"user task {self.name} returned a non-finite measure ({key} {value})")
+        if value < 0:
+            raise TaskError(f"user task {self.name} returned {key} {value:.4g}: a loss is never negative")
+        return value
 
     def _where(self, exc: BaseException) -> str:
         """`` at FILE:LINE in FUNCTION``: the innermost frame of the traceback in the task's own files, if any."""
