@@ -21,6 +21,7 @@ from evoact.checkpoint import CHECKPOINT_DIR
 from evoact.cli import main
 from evoact.config import fitness_protocol, make_config
 from evoact.driver import resume_search, run_search
+from evoact.hooks import Hook
 from evoact.run_files import RunStoreError
 from evoact.screening import CACHE_FILE, FitnessCache
 from evoact.store import RunStore
@@ -116,6 +117,34 @@ def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
     assert fitness_protocol(make_config("tiny", tasks=("mnist1d-mlp",))) != fitness_protocol(
         make_config("tiny", tasks=("mnist1d-cnn",))
     )
+
+
+def test_a_run_whose_baseline_failed_shares_nothing_through_the_fitness_cache(tmp_path):
+    """Its references and hurdles are the other baselines': its fitness, relative to them, was cached under the key
+    of complete runs, and a later run of the folder took a candidate for better than ReLU on those numbers."""
+    (tmp_path / "picky.py").write_text(
+        "import torch\n\ndef net(make_activation, seed, epochs):\n"
+        "    y = make_activation()(torch.linspace(-2, 2, 9)).detach()\n"
+        "    if float(y[0]) == 0.0 and float(y[-1]) == 2.0:\n        raise RuntimeError('ReLU breaks this task')\n"
+        "    return {'val_acc': float(torch.sigmoid(y.mean())), 'test_acc': 0.5}\n"
+    )
+
+    class Notes(Hook):
+        def __init__(self) -> None:
+            self.said: list[str] = []
+
+        def note(self, message: str) -> None:
+            self.said.append(message)
+
+    notes = Notes()
+    task = f"{tmp_path / 'picky.py'}:net"
+    run = evoact.search(
+        "tiny", tasks=[task], runs_dir=tmp_path, quiet=True, workers=2, generations=1, race_top=0, callbacks=[notes]
+    )
+    assert any(n.startswith("baseline relu did not train: this run's hurdles and references are") for n in notes.said)
+    known = FitnessCache(tmp_path / CACHE_FILE).known(fitness_protocol(run.config, seeded=False))
+    assert run.store.counts()["ok"] > 1 and [o.formula for o in known] == ["Max(0, x)"]  # its own failure only
+    run.close()
 
 
 def test_the_cache_key_holds_the_code_around_the_tasks_and_torch_s_version(monkeypatch):
