@@ -22,6 +22,7 @@ from evoact.scoring import fitness
 from evoact.screening.config import ScreeningConfig
 from evoact.screening.stability import stability_reason
 from evoact.tasks import get_task
+from evoact.tasks.user import UserTask
 from evoact.training import Hurdle, TaskError, TrainConfig, TrainingError
 
 #: What torch raises when a device runs out of memory: ``torch.OutOfMemoryError`` in newer torch; the torch 2.3 the
@@ -39,10 +40,13 @@ def make_job(
     hurdles: dict[str, Hurdle] | None = None,
     score: str = "accuracy",
     plain: bool = False,
+    codes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A job is plain data (formula text, task names and numbers), so workers never unpickle evoact objects.
 
     ``plain``: train each task's plain-FFN form (``Task.plain``: GLU tasks only), the function its activation.
+    ``codes``: the user tasks' code (``UserTask.code``) the search began with; a worker that loads other code (the
+    file was edited meanwhile) fails the job as the task's fault, so one ranking never holds two versions.
 
     Tasks are trained in order, cheapest first. With ``screening`` the worker runs the stability check first and
     measures each task's quality hurdle (``hurdles``, by task) after ``hurdle_fraction`` of its training, rejecting
@@ -59,6 +63,7 @@ def make_job(
         "data_dir": data_dir,
         "score": score,
         "plain": plain,
+        "codes": dict(codes or {}),
     }
 
 
@@ -108,6 +113,12 @@ def _evaluate(job: dict[str, Any]) -> dict[str, Any]:
         screening = ScreeningConfig(**job["screening"]) if job.get("screening") else None
         for index, name in enumerate(job["tasks"]):
             task = get_task(name, job.get("data_dir"))
+            began = (job.get("codes") or {}).get(name)
+            if began is not None and isinstance(task, UserTask) and began not in task.codes():
+                raise TaskError(
+                    f"{name} changed since this search began with it (a task's code is its whole file and the helpers"
+                    " it imports): one ranking would hold results of both; restore its code"
+                )
             task = task.plain() if job.get("plain") else task
             metrics[name] = task.metric
             mode = choose_mode(config.activation_mode, task.steps(config), task.device().type)

@@ -46,6 +46,7 @@ class Problem:
         self.params, self.max_nodes = space.learnable, space.limits.max_nodes
         self.screening = config.screening
         self.baseline_formulas = {name: baseline_formula(name) for name in config.baselines}
+        self.task_code: dict[str, str] = store.meta().get("task_code") or {}  # what the session began with
         self.protocol = fitness_protocol(config)
         self.verdicts = fitness_protocol(config, verdicts=True)  # where this run's rejections are shared
         self.glu_gate = task_family(config.tasks) == "glu"  # the function is a GLU gate: screened as one
@@ -347,6 +348,7 @@ class Problem:
                 data_dir=self.config.data_dir,
                 hurdles=None if row.label else self.hurdles,
                 score=self.config.score,
+                codes=self.task_code,
             )
             self._training[self.pool.submit(job)] = row
 
@@ -371,11 +373,13 @@ class Problem:
                     broken = broken or (outcome.error if outcome.task_fault else None)
                     continue
                 row = self._training.pop(ticket)
+                if outcome.task_fault and not row.label:  # not the function's: it stays pending, a resume trains it
+                    broken = broken or outcome.error
+                    continue
                 done = self._finish(
                     row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == Status.OK else outcome
                 )
                 self._cache(done, outcome.transient or outcome.task_fault)
-                broken = broken or (outcome.error if outcome.task_fault and not row.label else None)
             self._resolve_waiting()
         if broken:  # after the commit: what arrived with it is kept (the baselines' own stop says more, and first)
             resume = resume_command(self.store.path, self.config.tasks)

@@ -49,6 +49,7 @@ class Racing:
         self.store, self.config, self.cache, self.rows = store, config, cache, rows
         self.score, self.params_of, self.announce = score, params_of, announce
         self.tickets: dict[int, tuple[int, int]] = {}  # pool ticket -> (candidate, seed) of a racing training
+        self.task_code: dict[str, str] = store.meta().get("task_code") or {}  # the user tasks' code it began with
         self._seeds: dict[int, dict[int, float | None]] = {}  # candidate -> seed -> fitness known to this session
         self._protocols: dict[int, str] = {}  # seed -> the fitness cache's key for trainings with that seed
         self._lost: set[tuple[int, int]] = set()  # (candidate, seed) lost to the machinery this session
@@ -79,6 +80,7 @@ class Racing:
                     self.config.screening,
                     data_dir=self.config.data_dir,
                     score=self.config.score,
+                    codes=self.task_code,
                 )
                 self.tickets[pool.submit(job)] = (row.id, seed)
         return changed

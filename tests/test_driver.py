@@ -1005,8 +1005,9 @@ def test_a_candidate_that_finds_the_task_broken_stops_the_search_keeping_what_it
         run_search(config, tmp_path / "run")
     store = RunStore.open(tmp_path / "run")
     assert store.meta()["state"] == "interrupted" and all(r.status == "ok" for r in store.baselines())
-    broken = [r for r in store.candidates() if r.status == "failed"]
-    assert broken and all("an accuracy is a fraction" in r.outcome.error and not r.label for r in broken)
+    # not the function's failure: it stays pending, and a resume of the fixed task trains it (it was failed for good)
+    assert not [r for r in store.candidates() if r.status == "failed"]
+    assert [r for r in store.candidates() if r.status == "pending" and not r.label]
     store.close()
 
 

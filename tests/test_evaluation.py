@@ -85,6 +85,23 @@ def test_score_loss_reads_an_accuracy_task_s_losses_and_stops_where_it_returns_n
     )
 
 
+def test_a_job_fails_as_the_task_s_fault_where_its_file_changed_since_the_search_began(tmp_path):
+    """Workers load a task file again when it changes: an edit during a search trained the rest of it on the new code,
+    beside the old code's results in one ranking (and under the old code's key in the fitness cache)."""
+    from evoact.tasks import get_task
+
+    task = tmp_path / "mine.py"
+    task.write_text("def net(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.5}\n")
+    name = f"{task}:net"
+    began = {name: get_task(name).code()}
+    assert evaluate(make_job("x*tanh(x)", (name,), FAST, {}, codes=began))["status"] == "ok"
+    task.write_text(task.read_text().replace("0.5", "0.75"))
+    edited = evaluate(make_job("x*tanh(x)", (name,), FAST, {}, codes=began))
+    assert edited["status"] == "failed" and edited["task_fault"]
+    assert edited["error"].startswith(f"{name} changed since this search began with it")
+    assert evaluate(make_job("x*tanh(x)", (name,), FAST, {}))["val_acc"] == 0.75  # confirm's jobs measure what is there
+
+
 def test_running_out_of_memory_is_the_machines_failure_not_the_functions(tmp_path):
     """A shared GPU (or a full host) out of memory failed the function for good: stored, and in racing ranked below
     every candidate; it is transient, as a dead worker is, so a resume or a confirm trains it again."""
