@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
+from typing import Any
 
 import sympy as sp
 
@@ -66,7 +67,9 @@ class Problem:
         self._uncached: list[Candidate] = []  # results whose fitness waited for the references
         self._rows: dict[int, Candidate] = {}  # every candidate of this session, as last stored
         self._finished: list[Candidate] = []  # proposals that got an outcome since the last ``collect``
-        self.racing = Racing(store, config, self.cache, self._rows, self._fitness, self.params_of, self.hooks.raced)
+        self._news: list[Callable[[], None]] | None = None  # what the hooks hear once the cache's write lock is let go
+        raced = functools.partial(self._tell, self.hooks.raced)
+        self.racing = Racing(store, config, self.cache, self._rows, self._fitness, self.params_of, raced)
         self.surrogate = (
             SurrogateStage(store, config, dict(self.params), self.cache, self.family, metrics)
             if SurrogateStage.asked(config)
@@ -364,23 +367,14 @@ class Problem:
         round, a result the run had not stored would come back from the cache as a duplicate of itself)."""
         assert self.pool is not None  # set by evaluate_baselines, before anything is trained
         arrived = list(self.pool.results())
-        broken = None  # a candidate's or a raced seed's training that showed the task itself broken
-        with self.cache.transaction() if self.cache is not None else contextlib.nullcontext(), self.batch():
-            for ticket, plain in arrived:
-                outcome = Outcome.from_plain(plain)
-                if ticket in self.racing.tickets:
-                    self.racing.finished(ticket, outcome)
-                    broken = broken or (outcome.error if outcome.task_fault else None)
-                    continue
-                row = self._training.pop(ticket)
-                if outcome.task_fault and not row.label:  # not the function's: it stays pending, a resume trains it
-                    broken = broken or outcome.error
-                    continue
-                done = self._finish(
-                    row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == Status.OK else outcome
-                )
-                self._cache(done, outcome.transient or outcome.task_fault)
-            self._resolve_waiting()
+        self._news = []  # a slow hook (a logger over the network) held the folder's cache from other runs' writes
+        try:
+            with self.cache.transaction() if self.cache is not None else contextlib.nullcontext(), self.batch():
+                broken = self._arrived(arrived)
+        finally:
+            news, self._news = self._news, None
+        for tell in news:
+            tell()
         if broken:  # after the commit: what arrived with it is kept (the baselines' own stop says more, and first)
             resume = resume_command(self.store.path, self.config.tasks)
             raise ValueError(
@@ -388,6 +382,33 @@ class Problem:
                 f" (what it finished is kept): fix the task or its data, then `{resume}` goes on (a task whose code"
                 " changed needs a new search)"
             )
+
+    def _arrived(self, arrived: list[tuple[int, dict[str, Any]]]) -> str | None:
+        """Store the outcomes that arrived; returns the error of one that showed the task itself broken, if any."""
+        broken = None
+        for ticket, plain in arrived:
+            outcome = Outcome.from_plain(plain)
+            if ticket in self.racing.tickets:
+                self.racing.finished(ticket, outcome)
+                broken = broken or (outcome.error if outcome.task_fault else None)
+                continue
+            row = self._training.pop(ticket)
+            if outcome.task_fault and not row.label:  # not the function's: it stays pending, a resume trains it
+                broken = broken or outcome.error
+                continue
+            done = self._finish(
+                row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == Status.OK else outcome
+            )
+            self._cache(done, outcome.transient or outcome.task_fault)
+        self._resolve_waiting()
+        return broken
+
+    def _tell(self, event: Callable[[Candidate], None], row: Candidate) -> None:
+        """A hook event now, or once the outcomes arriving together are committed (``poll``)."""
+        if self._news is None:
+            event(row)
+        else:
+            self._news.append(functools.partial(event, row))
 
     def drain(self) -> None:
         """Wait until everything dispatched has an outcome, storing each as it arrives."""
@@ -493,7 +514,7 @@ class Problem:
         done = self._rows[cid] = replace(self._rows[cid], outcome=outcome)
         if done.label is None:
             self._finished.append(done)
-        self.hooks.finished(done)
+        self._tell(self.hooks.finished, done)
         return done
 
     def _resolve_waiting(self) -> None:

@@ -147,6 +147,34 @@ def test_a_run_whose_baseline_failed_shares_nothing_through_the_fitness_cache(tm
     run.close()
 
 
+def test_hooks_hear_outcomes_once_the_folder_s_fitness_cache_is_let_go(tmp_path):
+    """Hooks heard each outcome inside the cache's write transaction: a slow one (a logger over the network) held the
+    folder's cache, and another run's writes to it failed after 30 s with "database is locked"."""
+
+    class Probe(Hook):
+        def __init__(self) -> None:
+            self.locked: list[bool] = []
+
+        def finished(self, candidate) -> None:
+            other = sqlite3.connect(tmp_path / CACHE_FILE, timeout=0)  # another run's process, as it would write
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                self.locked.append(False)
+            except sqlite3.OperationalError:
+                self.locked.append(True)
+            finally:
+                other.close()
+
+        def raced(self, candidate) -> None:
+            self.finished(candidate)
+
+    probe = Probe()
+    config = make_config("tiny", tasks=("mnist1d-mlp",), workers=2, generations=1, race_top=2, race_seeds=2)
+    run_search(config, tmp_path / "run", callbacks=[probe])
+    assert len(probe.locked) > 10 and not any(probe.locked)
+
+
 def test_the_cache_key_holds_the_code_around_the_tasks_and_torch_s_version(monkeypatch):
     """How a job runs and is scored, the stability check and torch's version decide outcomes too; a network block a
     task imports from another task module is its code. None of them was keyed, so an upgrade reused stale fitness."""
