@@ -35,7 +35,7 @@ from evoact.problem import Problem
 from evoact.progress import SearchProgress
 from evoact.records import USER_ORIGINS, Candidate, RunState, Stage, Status
 from evoact.run import RunReader, read_run
-from evoact.run_files import CONFIG_FILE, DB_FILE, RUNS_ROOT, RunStoreError, is_run_directory
+from evoact.run_files import CONFIG_FILE, DB_FILE, RESUME, RUNS_ROOT, RunStoreError, is_run_directory
 from evoact.search_space import SearchSpace, read_search_space
 from evoact.stopping import Stopper, StopRules
 from evoact.store import RunStore
@@ -229,7 +229,7 @@ def resume_search(
     Its stored Ray address and data directory are not used unless given again as ``address`` and ``data_dir``.
     ``stop``: this session's stopping rules (those of an earlier session are not kept).
     """
-    store = RunStore.reopen(run_dir)
+    store = RunStore.reopen(run_dir, RESUME)
     try:
         if store.meta().get("state") == RunState.FINISHED:
             raise RunStoreError(f"{run_dir} already finished; there is nothing to resume")

@@ -49,10 +49,11 @@ def closed_box(path: Path) -> None:
             raise RunStoreError(f"{entry}: not a regular {kind}")
 
 
-#: What a writer is doing, as its lock file says: a search (or resume) writes candidates, a confirmation trainings.
+#: What a writer is doing, as its lock file says: a search or a resume writes candidates, a confirmation trainings.
 SEARCH: Final = "search"
+RESUME: Final = "resume"
 CONFIRM: Final = "confirm"
-Role = Literal["search", "confirm"]
+Role = Literal["search", "resume", "confirm"]
 
 
 def take_lock(path: Path, role: Role = SEARCH) -> int:
@@ -135,8 +136,8 @@ def writer_active(path: Path) -> bool:
 
 
 def writer(path: Path) -> str | None:
-    """What the process holding ``path``'s writer lock does (``SEARCH``, ``CONFIRM``, or "" where its lock file does
-    not say, as an older evoact's does not); None where none holds it."""
+    """What the process holding ``path``'s writer lock does (``SEARCH``, ``RESUME``, ``CONFIRM``, or "" where its lock
+    file does not say, as an older evoact's does not); None where none holds it."""
     try:  # non-blocking: a named pipe in a received run directory must not hang whoever looks
         fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -147,7 +148,7 @@ def writer(path: Path) -> str | None:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         said = os.pread(fd, 64, 0).decode("ascii", "replace").split(maxsplit=1)
-        return said[0] if said and said[0] in (SEARCH, CONFIRM) else ""
+        return said[0] if said and said[0] in (SEARCH, RESUME, CONFIRM) else ""
     finally:
         os.close(fd)  # closing also releases the shared lock taken to look
     return None

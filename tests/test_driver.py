@@ -22,7 +22,7 @@ from evoact.cli import main
 from evoact.config import fitness_protocol, make_config
 from evoact.driver import resume_search, run_search
 from evoact.hooks import Hook
-from evoact.run_files import RunStoreError
+from evoact.run_files import RunStoreError, writer
 from evoact.screening import CACHE_FILE, FitnessCache
 from evoact.store import RunStore
 from evoact.tasks import get_task
@@ -568,7 +568,14 @@ def test_an_async_run_resumed_without_an_intact_checkpoint_tells_its_stored_cand
         checkpoint.write_text(checkpoint.read_text()[:-20])  # a bad disk, or a copy cut short
     with sqlite3.connect(path / "candidates.db") as db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'state'", (json.dumps("interrupted"),))
-    resume_search(path)
+
+    class Holder(Hook):
+        def start(self, config) -> None:
+            self.said = writer(path)  # what a confirm refused meanwhile is told ("evoact search" before)
+
+    holder = Holder()
+    resume_search(path, callbacks=[holder])
+    assert holder.said == "resume"
     store = RunStore.open(path)
     assert store.meta()["state"] == "finished"
     assert [(r.id, r.formula, r.status, r.outcome.finished_at) for r in store.candidates()] == before
