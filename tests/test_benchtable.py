@@ -149,8 +149,10 @@ def test_damaged_tables_are_refused_in_one_line(tmp_path):
 
 @pytest.mark.parametrize("schedule", ["short", pytest.param("full", marks=pytest.mark.slow)])
 def test_the_shipped_table_agrees_with_a_fresh_training_of_three_of_its_functions(schedule):
-    """Three functions (the best, the median and a poor one that trained) trained again on another seed: every task's
-    validation measure lies within four seed-to-seed standard deviations (pooled over the table) of the table's mean."""
+    """Three functions (the best, the median and a poor one that trained) trained again on the table's first seed: every
+    task's validation measure, the one it is scored by, is the table's to a quarter of one seed-to-seed standard
+    deviation (pooled over the table), so the table is what this code trains. (On another seed, the best function's
+    text-transformer loss lay 6 of those deviations from the table's mean: its accuracy had been compared instead.)"""
     try:
         table = load_table(schedule=schedule)
     except TableError:
@@ -158,28 +160,26 @@ def test_the_shipped_table_agrees_with_a_fresh_training_of_three_of_its_function
     assert len(table.entries) >= 1000 and len(table.trees) == 3087
     scored = sorted(table.scored(), key=lambda e: e.fitness)
     chosen = [scored[-1], scored[len(scored) // 2], scored[len(scored) // 10]]
-    train = TrainConfig(seed=2, epoch_scale=table.protocol["epoch_scale"])
+    seed = table.protocol["seeds"][0]
+    train = TrainConfig(seed=seed, epoch_scale=table.protocol["epoch_scale"])
     for entry in chosen:
         plain = evaluate(make_job(entry.formula, table.tasks, train, {"beta": 1.0}))
         fresh = Outcome.from_plain(plain)
         assert fresh.status == Status.OK, fresh.error
+        (stored,) = [t for t in entry.trials if t.seed == seed]
         for task in table.tasks:
-            spread = _seed_sd(table, task)
-            value = fresh.scores[task].val_acc
-            value = fresh.scores[task].val_loss if value is None else value
-            assert abs(value - entry.measure(task)) <= 4 * spread, (entry.formula, task, value, entry.measure(task))
+            metric = table.protocol["metrics"][task]  # text-transformer is scored by its loss, and reports accuracy
+            value, then = fresh.scores[task].validation(metric), stored.scores[task].validation(metric)
+            assert abs(value - then) <= _seed_sd(table, task) / 4, (entry.formula, task, value, then)
 
 
 def _seed_sd(table, task):
     """The standard deviation of one training's validation measure on ``task``, from the table's seed pairs: their
     root mean square difference, not their standard deviation, since a seed moves every function alike as well (the
-    full table's text-transformer accuracy is 0.019 apart between its seeds on average, 0.008 around that)."""
+    full table's text-transformer token accuracy is 0.019 apart between its seeds on average, 0.008 around that)."""
     pairs = []
     for entry in table.scored():
-        values = [
-            t.scores[task].val_acc if t.scores[task].val_acc is not None else t.scores[task].val_loss
-            for t in entry.trials
-        ]
+        values = [t.scores[task].validation(table.protocol["metrics"][task]) for t in entry.trials]
         pairs.append(values[0] - values[1])
     return float(np.sqrt(np.mean(np.square(pairs)) / 2))
 
