@@ -30,6 +30,10 @@ from evoact.training import Hurdle, TaskError, TrainConfig, TrainingError
 _OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
+class _TaskChanged(TaskError):
+    """The task's code is not what the search began with: its file was edited while the search ran."""
+
+
 def make_job(
     formula: str,
     tasks: str | tuple[str, ...] | list[str],
@@ -115,7 +119,7 @@ def _evaluate(job: dict[str, Any]) -> dict[str, Any]:
             task = get_task(name, job.get("data_dir"))
             began = (job.get("codes") or {}).get(name)
             if began is not None and isinstance(task, UserTask) and began not in task.codes():
-                raise TaskError(
+                raise _TaskChanged(
                     f"{name} changed since this search began with it (a task's code is its whole file and the helpers"
                     " it imports): one ranking would hold results of both; restore its code"
                 )
@@ -169,8 +173,10 @@ def _evaluate(job: dict[str, Any]) -> dict[str, Any]:
                     f"{'below' if hurdle.metric == 'accuracy' else 'above'} the hurdle {hurdle.limit:.4f}",
                     seconds=time.perf_counter() - start,
                 ).plain()
-    except TaskError as exc:
-        return Outcome(Status.FAILED, error=str(exc), seconds=time.perf_counter() - start, task_fault=True).plain()
+    except TaskError as exc:  # every function alike; an edit under the search is no fault of the function either
+        changed = isinstance(exc, _TaskChanged)
+        seconds = time.perf_counter() - start
+        return Outcome(Status.FAILED, error=str(exc), seconds=seconds, task_fault=True, transient=changed).plain()
     except TrainingError as exc:
         return Outcome(Status.FAILED, error=str(exc), seconds=time.perf_counter() - start).plain()
     except (MemoryError, _OUT_OF_MEMORY) as exc:  # the machine's (a shared GPU), not the function's: once

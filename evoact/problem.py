@@ -393,13 +393,15 @@ class Problem:
                 broken = broken or (outcome.error if outcome.task_fault else None)
                 continue
             row = self._training.pop(ticket)
-            if outcome.task_fault and not row.label:  # not the function's: it stays pending, a resume trains it
+            if outcome.task_fault and outcome.transient and not row.label:
+                # the task was edited under the search, no fault of the function: restored, a resume trains it
                 broken = broken or outcome.error
                 continue
             done = self._finish(
                 row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == Status.OK else outcome
             )
             self._cache(done, outcome.transient or outcome.task_fault)
+            broken = broken or (outcome.error if outcome.task_fault and not row.label else None)
         self._resolve_waiting()
         return broken
 

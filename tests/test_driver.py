@@ -1040,9 +1040,40 @@ def test_a_candidate_that_finds_the_task_broken_stops_the_search_keeping_what_it
         run_search(config, tmp_path / "run")
     store = RunStore.open(tmp_path / "run")
     assert store.meta()["state"] == "interrupted" and all(r.status == "ok" for r in store.baselines())
-    # not the function's failure: it stays pending, and a resume of the fixed task trains it (it was failed for good)
-    assert not [r for r in store.candidates() if r.status == "failed"]
-    assert [r for r in store.candidates() if r.status == "pending" and not r.label]
+    broken = [r for r in store.candidates() if r.status == "failed"]
+    assert broken and all("an accuracy is a fraction" in r.outcome.error and not r.label for r in broken)
+    store.close()
+
+
+def test_a_task_edited_under_a_search_stops_it_and_once_restored_a_resume_trains_what_met_the_edit(tmp_path):
+    """Workers load a task file again when it changes: the rest of the search trained on the edit, in one ranking
+    with the old code's results. Now the first training that loads the edit stops the search; the candidates that
+    met it stay pending (no fault of theirs), and a resume of the restored code trains them."""
+    task = tmp_path / "t.py"
+    text = (
+        "def net(make_activation, seed, epochs):\n    make_activation()\n    return {'val_acc': 0.5, 'test_acc': 0.5}\n"
+    )
+    task.write_text(text)
+
+    class Edits(Hook):
+        def __init__(self) -> None:
+            self.heard = 0
+
+        def finished(self, candidate) -> None:
+            self.heard += 1
+            if self.heard == 5:  # the baselines and one candidate
+                task.write_text(text.replace("'test_acc': 0.5", "'test_acc': 0.25"))
+
+    config = make_config("tiny", tasks=(f"{task}:net",), workers=2, generations=1, race_top=0)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(task))}:net changed since this search began with it"):
+        run_search(config, tmp_path / "run", callbacks=[Edits()])
+    store = RunStore.open(tmp_path / "run")
+    assert store.counts()["pending"] and not store.counts()["failed"]
+    store.close()
+    task.write_text(text)
+    resume_search(tmp_path / "run", Console(file=io.StringIO()), trust_user_tasks=True)
+    store = RunStore.open(tmp_path / "run")
+    assert store.meta()["state"] == "finished" and not store.counts()["pending"] and not store.counts()["failed"]
     store.close()
 
 
