@@ -142,7 +142,7 @@ def _evaluate(job: dict[str, Any]) -> dict[str, Any]:
             if job.get("score") == "loss" and result.val_loss is None:
                 raise TaskError(
                     f"--score loss compares validation losses, and task {name} returned no val_loss (a task of your"
-                    " own returns it beside its val_acc)"
+                    " own returns it beside its val_acc: a finite number, never negative)"
                 )
             scores[name] = TaskScore(
                 result.val_acc,

@@ -72,8 +72,12 @@ def test_score_loss_reads_an_accuracy_task_s_losses_and_stops_where_it_returns_n
         "def both(make_activation, seed, epochs):\n    make_activation()\n"
         "    return {'val_acc': 0.75, 'test_acc': 0.5, 'val_loss': 0.25, 'test_loss': 0.5}\n\n"
         "def accuracy_only(make_activation, seed, epochs):\n    make_activation()\n"
-        "    return {'val_acc': 0.75, 'test_acc': 0.5}\n"
+        "    return {'val_acc': 0.75, 'test_acc': 0.5}\n\n"
+        "def odd_losses(make_activation, seed, epochs):\n    make_activation()\n"
+        "    return {'val_acc': 0.75, 'test_acc': 0.5, 'val_loss': float('inf'), 'test_loss': -0.1}\n"
     )
+    odd = evaluate(make_job("x*tanh(x)", (f"{task}:odd_losses",), FAST, {}))  # the default score reads no loss
+    assert odd["status"] == "ok" and odd["fitness"] == 0.75 and odd["scores"][f"{task}:odd_losses"]["val_loss"] is None
     scored = evaluate(make_job("x*tanh(x)", (f"{task}:both",), FAST, {}, score="loss"))
     assert (
         scored["status"] == "ok" and scored["fitness"] == -0.25 and scored["scores"][f"{task}:both"]["test_loss"] == 0.5
@@ -81,7 +85,7 @@ def test_score_loss_reads_an_accuracy_task_s_losses_and_stops_where_it_returns_n
     blind = evaluate(make_job("x*tanh(x)", (f"{task}:accuracy_only",), FAST, {}, score="loss"))
     assert blind["status"] == "failed" and blind["task_fault"]  # the task's fault: the search stops at its first
     assert blind["error"] == f"--score loss compares validation losses, and task {task}:accuracy_only returned no" + (
-        " val_loss (a task of your own returns it beside its val_acc)"
+        " val_loss (a task of your own returns it beside its val_acc: a finite number, never negative)"
     )
 
 

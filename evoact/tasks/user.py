@@ -344,18 +344,13 @@ class UserTask(Task):
         return TrainResult(None, None, loss, seconds, val_loss=val, test_loss=test)
 
     def _loss(self, metrics: Mapping[str, Any], key: str) -> float | None:
-        """An accuracy task's ``val_loss`` or ``test_loss``, where it returns one: a finite number, never negative."""
-        if metrics.get(key) is None:
-            return None
+        """An accuracy task's ``val_loss`` or ``test_loss``, where it returns one that ``--score loss`` could compare (a
+        finite number, never negative); None otherwise: under the default score it is not read at all."""
         try:
-            value = _number(metrics[key])
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise TaskError(f"user task {self.name} returned a {key} that is no number ({exc})") from None
-        if not math.isfinite(value):
-            raise TrainingError(f"user task {self.name} returned a non-finite measure ({key} {value})")
-        if value < 0:
-            raise TaskError(f"user task {self.name} returned {key} {value:.4g}: a loss is never negative")
-        return value
+            value = None if metrics.get(key) is None else _number(metrics[key])
+        except (TypeError, ValueError, AttributeError):
+            return None
+        return value if value is not None and math.isfinite(value) and value >= 0 else None
 
     def _where(self, exc: BaseException) -> str:
         """`` at FILE:LINE in FUNCTION``: the innermost frame of the traceback in the task's own files, if any."""
