@@ -20,7 +20,7 @@ from typing import Any
 from evoact.files import write_file
 from evoact.formula import X, parse, to_formula
 from evoact.genome import Genome, in_shard, parse_shard
-from evoact.records import Candidate, RecordError, Stage, Status, TaskScore
+from evoact.records import METRICS, Candidate, RecordError, Stage, Status, TaskScore
 from evoact.search_space import SearchSpace
 
 FORMAT = "evoact-benchtable"
@@ -112,6 +112,8 @@ class Entry:
     def measure(self, task: str, metric: str, split: str = "val") -> float | None:
         """The mean over seeds of a task's validation (``val``) or test (``test``) measure ``metric`` names (accuracy,
         or loss: a task measured by loss may report an accuracy too); None unless every seed trained to the end."""
+        if metric not in METRICS:
+            raise ValueError(f"metric {metric!r}: accuracy or loss")
         values = []
         for trial in self.trials:
             score = trial.scores.get(task)
@@ -370,8 +372,8 @@ def load_table(path: str | Path | None = None, schedule: str = "short") -> Bench
         raise TableError(f"{name} is not an {FORMAT} file of version {VERSION}")
     try:
         protocol = data["protocol"]
-        if not isinstance(protocol, dict) or not all(k in protocol for k in ("space", "tasks", "seeds", "epoch_scale")):
-            raise RecordError("its protocol lacks the space, the tasks, the seeds or the epoch scale")
+        if not isinstance(protocol, dict) or not all(k in protocol for k in ("space", "tasks", "seeds")):
+            raise RecordError("its protocol lacks the space, the tasks or the seeds")
         entries = tuple(Entry.from_plain(e) for e in data["entries"])
         for entry in entries:
             if [t.seed for t in entry.trials] != list(protocol["seeds"]):

@@ -43,7 +43,11 @@ def test_enumeration_runs_make_a_table_that_maps_every_tree_and_reads_back(tmp_p
     assert [t.seed for t in swish.trials] == [0, 1] and swish.fitness is not None
     assert swish.fitness == pytest.approx(np.mean([t.fitness for t in swish.trials]))
     assert set(swish.trials[0].scores) == {"feynman-mlp", "mnist1d-mlp"}
-    assert swish.measure("mnist1d-mlp", "test") is not None
+    assert swish.measure("mnist1d-mlp", "accuracy", "test") == pytest.approx(
+        np.mean([t.scores["mnist1d-mlp"].test_acc for t in swish.trials])
+    )
+    with pytest.raises(ValueError, match="metric 'test': accuracy or loss"):
+        swish.measure("mnist1d-mlp", "test")  # the split where the metric goes
     even = table.entry("mul(identity(x), identity(x))")  # x**2 loses the input's sign: static screening
     assert even.static and even.fitness is None and all(not t.trained for t in even.trials)
     assert not swish.static
