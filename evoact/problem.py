@@ -371,10 +371,10 @@ class Problem:
         try:
             with self.cache.transaction() if self.cache is not None else contextlib.nullcontext(), self.batch():
                 broken = self._arrived(arrived)
-        finally:
+        finally:  # what the block stored is committed even where it was cut short (Ctrl-C): heard either way
             news, self._news = self._news, None
-        for tell in news:
-            tell()
+            for tell in news:
+                tell()
         if broken:  # after the commit: what arrived with it is kept (the baselines' own stop says more, and first)
             resume = resume_command(self.store.path, self.config.tasks)
             raise ValueError(

@@ -1,3 +1,4 @@
+import contextlib
 import hashlib
 import io
 import json
@@ -22,6 +23,7 @@ from evoact.cli import main
 from evoact.config import fitness_protocol, make_config
 from evoact.driver import resume_search, run_search
 from evoact.hooks import Hook
+from evoact.problem import Problem
 from evoact.run_files import RunStoreError, writer
 from evoact.screening import CACHE_FILE, FitnessCache
 from evoact.store import RunStore
@@ -147,7 +149,7 @@ def test_a_run_whose_baseline_failed_shares_nothing_through_the_fitness_cache(tm
     run.close()
 
 
-def test_hooks_hear_outcomes_once_the_folder_s_fitness_cache_is_let_go(tmp_path):
+def test_hooks_hear_outcomes_once_the_folder_s_fitness_cache_is_let_go(tmp_path, monkeypatch):
     """Hooks heard each outcome inside the cache's write transaction: a slow one (a logger over the network) held the
     folder's cache, and another run's writes to it failed after 30 s with "database is locked"."""
 
@@ -173,6 +175,32 @@ def test_hooks_hear_outcomes_once_the_folder_s_fitness_cache_is_let_go(tmp_path)
     config = make_config("tiny", tasks=("mnist1d-mlp",), workers=2, generations=1, race_top=2, race_seeds=2)
     run_search(config, tmp_path / "run", callbacks=[probe])
     assert len(probe.locked) > 10 and not any(probe.locked)
+
+    class Heard(Hook):  # a Ctrl-C as outcomes are stored: what the block stored is committed, and heard too
+        def __init__(self) -> None:
+            self.ids: set[int] = set()
+
+        def finished(self, candidate) -> None:
+            self.ids.add(candidate.id)
+
+    heard, stored, real = Heard(), [0], Problem._cache
+
+    def interrupted(self, row, transient=False):
+        real(self, row, transient)
+        stored[0] += row.label is None and row.status == "ok"
+        if stored[0] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Problem, "_cache", interrupted)
+    with contextlib.suppress(KeyboardInterrupt):  # the driver may take it as the session's end
+        run_search(
+            make_config("tiny", tasks=("mnist1d-mlp",), workers=2, generations=1),
+            tmp_path / "alone" / "cut",
+            callbacks=[heard],
+        )
+    store = RunStore.open(tmp_path / "alone" / "cut")
+    assert {r.id for r in store.candidates() if r.status != "pending"} <= heard.ids
+    store.close()
 
 
 def test_the_cache_key_holds_the_code_around_the_tasks_and_torch_s_version(monkeypatch):
