@@ -187,7 +187,7 @@ def confirm_run(
             )
         entries = _entries(store, best, extra, baselines, params, plain)
         seed_list = fresh_seeds(seeds, config.seed, config.race_seeds)
-        if replaced := _fewer_seeds(store.meta().get("confirmation"), tasks, seeds):
+        if replaced := _fewer_seeds(store.meta().get("confirmation"), tasks, seeds, length):
             notes.append(replaced)
         if baselines_from is not None:
             copied = shared_baselines(store, baselines_from, run.config, entries, tasks, seed_list, length)
@@ -386,7 +386,7 @@ def _made_by(versions: Any) -> list[str]:
     return [f"{name} {versions[name]}" for name in ("evoact", "python", "torch", "sympy") if name in versions]
 
 
-def _fewer_seeds(earlier: object, tasks: list[str], seeds: int) -> str | None:
+def _fewer_seeds(earlier: object, tasks: list[str], seeds: int, length: Mapping[str, float]) -> str | None:
     """A note where this confirmation, on fewer seeds, takes the place of a stored one's result on some task: what
     ``show``, the report and ``runs`` say of it would rest on less evidence, with no sign of it there."""
     if earlier is None:
@@ -400,9 +400,14 @@ def _fewer_seeds(earlier: object, tasks: list[str], seeds: int) -> str | None:
     if not fewer:
         return None
     most = max(had[t] for t in fewer)
+    then = {stored.tasks[t].epochs for t in fewer}  # the stored trainings' length: this one's, or one --epochs
+    same = then == {length[t] for t in fewer}
+    forced = len(then) == 1 and None not in then
+    again = f"--seeds {most}" + ("" if same or not forced else f" --epochs {next(iter(then)):g}")
     return (
         f"the stored confirmation of {listed(fewer)} is over {most} seeds: this one's {seeds} take its place in show,"
-        f" the report and runs (its trainings stay stored: --seeds {most} says it again, training nothing new)"
+        f" the report and runs (its trainings stay stored: {again} says it again"
+        + (", training nothing new)" if same or forced else ")")
     )
 
 

@@ -353,6 +353,10 @@ def test_a_confirmation_on_fewer_seeds_than_the_stored_one_says_it_takes_its_pla
         10000,
         10001,
     )
+    confirm_run(run, top=1, seeds=3, tasks=[f"{task}:net"], epochs=1, workers=2, console=Console(file=io.StringIO()))
+    out = io.StringIO()  # the stored one said again, then replaced by one of another length
+    confirm_run(run, top=1, seeds=2, tasks=[f"{task}:net"], epochs=2, workers=2, console=Console(file=out))
+    assert "--seeds 3 --epochs 1 says it again, training nothing new" in " ".join(out.getvalue().split())
     out = io.StringIO()
     confirm_run(run, top=1, seeds=2, tasks=["mnist1d-mlp"], epochs=1, workers=2, console=Console(file=out))
     assert "take its place" not in out.getvalue()  # as many seeds as the stored one: nothing to say
