@@ -316,7 +316,7 @@ class RunStore:
 
     @classmethod
     def reopen(cls, path: str | Path, role: Role = SEARCH) -> RunStore:
-        """Open a run for writing again, to resume it (``SEARCH``) or confirm it (``CONFIRM``); refuses while another
+        """Open a run for writing again, to resume it (``RESUME``) or confirm it (``CONFIRM``); refuses while another
         process writes it."""
         path = Path(path)
         cls.open(path).close()  # the same checks as a reader
