@@ -515,11 +515,15 @@ _VERDICT_SETTINGS = (
 )
 
 
-def fitness_protocol(config: SearchConfig, seeded: bool = True, verdicts: bool = False) -> str:
+def fitness_protocol(
+    config: SearchConfig, seeded: bool = True, verdicts: bool = False, untrained: tuple[str, ...] = ()
+) -> str:
     """The fitness cache's key for ``config``: outcomes are shared only under the same tasks (at the same code
     revision and on the same kind of device), baselines, weighting, scoring and training protocol. ``seeded=False``:
     the key of its family, the same protocol under any training seed. ``verdicts``: the key of its rejections, which
-    also depend on the cascade's stability and hurdle settings (a full training's outcome does not)."""
+    also depend on the cascade's stability and hurdle settings (a full training's outcome does not). ``untrained``:
+    the baselines that did not train in a run, whose hurdles and references (and so its relative fitness) are the
+    others': it shares outcomes only with runs where the same ones did not train."""
     multi = {
         "tasks": list(config.tasks),
         "weights": list(config.task_weights),
@@ -551,5 +555,6 @@ def fitness_protocol(config: SearchConfig, seeded: bool = True, verdicts: bool =
         | {"revisions": revisions, "code": code}
         | ({"devices": devices} if devices else {})
         | ({} if seeded else {"seed": None})
+        | ({"untrained_baselines": sorted(untrained)} if untrained else {})
         | ({"verdicts": verdicts_of} if verdicts else {}),
     )

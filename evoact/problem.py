@@ -172,13 +172,16 @@ class Problem:
         own fitness included.
         """
         baselines = [r for r in self._rows.values() if r.label]
-        if self.cache is not None and (failed := [r.label for r in baselines if r.status != Status.OK]):
-            self.hooks.note(
-                f"baseline {', '.join(str(name) for name in failed)} did not train: this run's hurdles and references"
-                " are the other baselines', so it takes nothing from the folder's fitness cache and adds nothing to it"
-            )
-            self.cache.close()
-            self.cache = self.racing.cache = None
+        if failed := tuple(sorted(str(r.label) for r in baselines if r.status != Status.OK)):
+            self.protocol = fitness_protocol(self.config, untrained=failed)
+            self.verdicts = fitness_protocol(self.config, verdicts=True, untrained=failed)
+            self.family = fitness_protocol(self.config, seeded=False, untrained=failed)
+            self.racing.untrained = failed
+            if self.cache is not None:
+                self.hooks.note(
+                    f"baseline {', '.join(failed)} did not train: this run's hurdles and references are the other"
+                    " baselines', so it shares the folder's fitness cache only with runs where the same did not train"
+                )
         if self.screening.active:
             self.hurdles = hurdles(baselines, self.metrics, self.screening.hurdle_ratio)
             self.store.set_meta("hurdles", {task: asdict(h) for task, h in self.hurdles.items()})

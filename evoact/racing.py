@@ -50,6 +50,7 @@ class Racing:
         self.score, self.params_of, self.announce = score, params_of, announce
         self.tickets: dict[int, tuple[int, int]] = {}  # pool ticket -> (candidate, seed) of a racing training
         self.task_code: dict[str, str] = store.meta().get("task_code") or {}  # the user tasks' code it began with
+        self.untrained: tuple[str, ...] = ()  # the baselines that did not train (``fitness_protocol``)
         self._seeds: dict[int, dict[int, float | None]] = {}  # candidate -> seed -> fitness known to this session
         self._protocols: dict[int, str] = {}  # seed -> the fitness cache's key for trainings with that seed
         self._lost: set[tuple[int, int]] = set()  # (candidate, seed) lost to the machinery this session
@@ -189,7 +190,7 @@ class Racing:
         if seed not in self._protocols:
             # its own key: a racing seed's fitness is scored against this run's references and skips the hurdle,
             # so it is shared with this search's racing seeds only, never with a search whose own seed it is
-            main = fitness_protocol(replace(self.config, seed=seed))
+            main = fitness_protocol(replace(self.config, seed=seed), untrained=self.untrained)
             self._protocols[seed] = f"{main} raced-for-seed-{self.config.seed}"
         return self._protocols[seed]
 

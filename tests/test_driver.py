@@ -121,7 +121,7 @@ def test_the_cache_key_changes_with_a_task_s_code(tmp_path):
     )
 
 
-def test_a_run_whose_baseline_failed_shares_nothing_through_the_fitness_cache(tmp_path):
+def test_a_run_whose_baseline_failed_shares_the_fitness_cache_only_with_runs_where_it_failed_too(tmp_path):
     """Its references and hurdles are the other baselines': its fitness, relative to them, was cached under the key
     of complete runs, and a later run of the folder took a candidate for better than ReLU on those numbers."""
     (tmp_path / "picky.py").write_text(
@@ -146,7 +146,10 @@ def test_a_run_whose_baseline_failed_shares_nothing_through_the_fitness_cache(tm
     assert any(n.startswith("baseline relu did not train: this run's hurdles and references are") for n in notes.said)
     known = FitnessCache(tmp_path / CACHE_FILE).known(fitness_protocol(run.config, seeded=False))
     assert run.store.counts()["ok"] > 1 and [o.formula for o in known] == ["Max(0, x)"]  # its own failure only
-    run.close()
+    again = evoact.search("tiny", tasks=[task], runs_dir=tmp_path, quiet=True, workers=2, generations=1, race_top=0)
+    assert again.cascade().cache_hits > 0  # where the same baseline fails (a function's failure is its own), they share
+    for opened in (run, again):
+        opened.close()
 
 
 def test_hooks_hear_outcomes_once_the_folder_s_fitness_cache_is_let_go(tmp_path, monkeypatch):
