@@ -169,7 +169,7 @@ class Problem:
 
         The hurdle is a fraction of the worst baseline's accuracy after the same short training; the references
         (best baseline per task, 1.0 where every baseline failed) normalise multi-task scores, the baselines'
-        own fitness included.
+        own fitness included. Where a baseline did not train, both are the others', so the fitness cache's keys name it.
         """
         baselines = [r for r in self._rows.values() if r.label]
         if failed := tuple(sorted(str(r.label) for r in baselines if r.status != Status.OK)):
