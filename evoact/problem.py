@@ -47,7 +47,6 @@ class Problem:
         self.params, self.max_nodes = space.learnable, space.limits.max_nodes
         self.screening = config.screening
         self.baseline_formulas = {name: baseline_formula(name) for name in config.baselines}
-        self.task_code: dict[str, str] = store.meta().get("task_code") or {}  # what the session began with
         self.protocol = fitness_protocol(config)
         self.verdicts = fitness_protocol(config, verdicts=True)  # where this run's rejections are shared
         self.glu_gate = task_family(config.tasks) == "glu"  # the function is a GLU gate: screened as one
@@ -354,7 +353,7 @@ class Problem:
                 data_dir=self.config.data_dir,
                 hurdles=None if row.label else self.hurdles,
                 score=self.config.score,
-                codes=self.task_code,
+                codes=self.racing.task_code,
             )
             self._training[self.pool.submit(job)] = row
 
