@@ -35,7 +35,7 @@ from evoact.run_files import RUNS_ROOT, RunStoreError, check_target, is_run_dire
 from evoact.search_space import SearchSpaceError
 from evoact.store import RunStore, no_fitness
 from evoact.tasks import GROUPS, SUITE_ALIASES, SUITES, is_user_task, require_trusted, task_group
-from evoact.terminal import plain, shown
+from evoact.terminal import plain, shown, survive_closed_pipes
 from evoact.views import console, print_comparison, print_confirmation, print_run, print_runs, print_verdict
 from evoact.workers import WorkerError
 
@@ -178,6 +178,10 @@ _OTHER_NAMES = {"list": _LISTS, "ls": _LISTS, "run": _STARTS, "start": _STARTS, 
 
 class _Commands(click.Group):
     """evoact's commands: whatever a damaged or hostile file, a bad input or a full disk raises ends in one line."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        survive_closed_pipes()  # `evoact search | head`: the search goes on when head has gone
+        return super().main(*args, **kwargs)
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         if args and args[0] in _OTHER_NAMES and args[0] not in self.commands and not ctx.resilient_parsing:

@@ -1,8 +1,12 @@
-"""Text from files and users, made safe to print: control characters shown, never sent, and Rich markup escaped."""
+"""Text from files and users, made safe to print: control characters shown, never sent, and Rich markup escaped;
+output whose reader has gone (``evoact search | head``) dropped instead of stopping the command."""
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from typing import Any, TextIO
 
 from rich.markup import escape
 
@@ -26,3 +30,46 @@ def shorten(text: str, width: int) -> str:
     cut to ``width`` characters, an ellipsis marking the cut."""
     text = " ".join(plain(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class _PipeGuard:
+    """A text stream that drops what is written once its reader has gone (a closed pipe), instead of raising: the
+    command goes on, a search keeps training and saving, and only its printing stops."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.gone = True
+        try:  # what the stream still buffers, flushed at exit, goes nowhere instead of raising again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def survive_closed_pipes() -> None:
+    """Make standard output and error drop their writes once their reader closes, rather than raise
+    ``BrokenPipeError`` out of the next print: a search piped to ``head`` ended interrupted there."""
+    if sys.stdout is not None and not isinstance(sys.stdout, _PipeGuard):
+        sys.stdout = _PipeGuard(sys.stdout)
+    if sys.stderr is not None and not isinstance(sys.stderr, _PipeGuard):
+        sys.stderr = _PipeGuard(sys.stderr)
