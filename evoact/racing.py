@@ -73,12 +73,13 @@ class Racing:
                 if (known := self._cached(row, seed)) is not None:
                     self._know(known)
                     continue
+                # no screening: the candidate passed the cascade on the search's seed, and a raced seed measures its
+                # training alone (the random-network stability check under another seed failed borderline ones)
                 job = make_job(
                     row.formula,
                     self.config.tasks,
                     replace(self.config.training, seed=seed),
                     self.params_of(row),
-                    self.config.screening,
                     data_dir=self.config.data_dir,
                     score=self.config.score,
                     codes=self.task_code,
@@ -188,10 +189,11 @@ class Racing:
     def _protocol(self, seed: int) -> str:
         """The fitness cache's key for a training with ``seed``: racing seeds are cached like a search's own."""
         if seed not in self._protocols:
-            # its own key: a racing seed's fitness is scored against this run's references and skips the hurdle,
+            # its own key: a racing seed's fitness is scored against this run's references and skips the cascade,
             # so it is shared with this search's racing seeds only, never with a search whose own seed it is
+            # ("training only": earlier versions' raced seeds were screened again, and some were rejected)
             main = fitness_protocol(replace(self.config, seed=seed), untrained=self.untrained)
-            self._protocols[seed] = f"{main} raced-for-seed-{self.config.seed}"
+            self._protocols[seed] = f"{main} raced-for-seed-{self.config.seed}, training only"
         return self._protocols[seed]
 
     def _know(self, result: RaceResult, announce: bool = True) -> None:

@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -116,6 +117,28 @@ def test_show_says_when_raced_seeds_failed_and_why(tmp_path):
     assert f"{cascade['race_trainings']} of them failed (the first: RuntimeError: seed 1000005 is bad second" in text
     assert "no evolved candidate has a mean over seeds yet: the ranking is by first seeds" in text
     assert "best by the mean" not in text
+
+
+def test_raced_seeds_measure_training_only_and_do_not_screen_the_candidate_again(tmp_path):
+    """A raced seed reran the random-network stability check under that seed: 0.32*ReLU, which passes it on the
+    search's seed 1 but not on the first two racing seeds, was ranked as failing two of its three seeds."""
+    (tmp_path / "likes.py").write_text(  # the task prefers exactly 0.32*ReLU (0.64 at 2); others score by their mean
+        "import torch\n\ndef net(make_activation, seed, epochs):\n"
+        "    y = make_activation()(torch.linspace(-2, 2, 9)).detach()\n"
+        "    best = abs(float(y[-1]) - 0.64) < 1e-6 and float(y[0]) == 0.0\n"
+        "    return {'val_acc': 0.9 if best else float(torch.sigmoid(y.mean())) / 2, 'test_acc': 0.5}\n"
+    )
+    space = (Path(__file__).parent.parent / "search_spaces" / "default.toml").read_text()
+    (tmp_path / "space.toml").write_text(space.replace("constants = [1.0, 0.5, 2.0]", "constants = [1.0, 0.32]"))
+    settings = dict(seed=1, workers=2, generations=1, population=4, race_top=1, race_seeds=3)
+    task, space = f"{tmp_path / 'likes.py'}:net", str(tmp_path / "space.toml")
+    config = make_config("tiny", tasks=(task,), space=space, guesses=("mul(0.32, relu(x))",), **settings)
+    run_search(config, tmp_path / "run")
+    store = RunStore.open(tmp_path / "run")
+    top = store.hall_of_fame(1)[0]
+    assert top.formula == "8*Max(0, x)/25" and (top.raced_seeds, top.raced_failed) == (3, 0)
+    assert [r.status for r in store.races(top.id)] == ["ok", "ok"] and top.raced_fitness == pytest.approx(0.9)
+    store.close()
 
 
 def test_a_raced_seed_lost_to_the_machinery_is_not_counted_and_a_resume_trains_it_or_fails_it_if_it_times_out_again(
