@@ -128,9 +128,6 @@ def _target(
 #: The widest x range ``plot`` draws: far wider ones overflow (exp(x) at 1e308), and numpy warns through the drawing.
 PLOT_LIMIT = 1e4
 
-#: What a plot may be written over: an image (matplotlib picks the format by the suffix).
-IMAGES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
-
 
 def _file_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
     """An output option's file; a name ending in a separator names a folder (``Path`` would drop the separator and
@@ -665,7 +662,7 @@ _INSPECT_NOTES = {
 
 @main.command()
 @_target_arguments("Describe")
-@_file_option("--plot", "plot_path", help="Also write a PNG of f and f' with references.")
+@_file_option("--plot", "plot_path", help="Also write an image (.png, .svg, .pdf or .jpg) of f and f' with references.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def inspect(
     run: Path | None,
@@ -677,7 +674,11 @@ def inspect(
 ) -> None:
     """Describe a candidate (RUN ID) or a formula (--expr): forms, properties, nearest known activations, lineage."""
     from evoact.inspection import describe_candidate, describe_formula
+    from evoact.plotting import IMAGE_FORMATS, image_format, write_plot
 
+    if plot_path is not None:  # refused before the work
+        check_target(plot_path, tuple(IMAGE_FORMATS))
+        image_format(plot_path)
     opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
     info = (
         describe_candidate(opened, row.id, values, expr)
@@ -685,9 +686,6 @@ def inspect(
         else describe_formula(formula, values, expr)
     )
     if plot_path is not None:
-        from evoact.plotting import write_plot
-
-        check_target(plot_path, IMAGES)
         write_plot(plot_path, expr, info["constant_values"])
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -850,7 +848,7 @@ def dashboard(folder: Path, port: int, refresh: float, top: int) -> None:
 @main.command()
 @_target_arguments("Plot")
 @click.option("--range", "span", type=(float, float), default=(-5.0, 5.0), show_default=True, help="x range.")
-@_file_option("-o", "--output", required=True, help="PNG file to write.")
+@_file_option("-o", "--output", required=True, help="Image to write: .png, .svg, .pdf or .jpg.")
 def plot(
     run: Path | None,
     candidate_id: int | None,
@@ -860,14 +858,15 @@ def plot(
     output: Path,
 ) -> None:
     """Plot a candidate (RUN ID) or a formula (--expr) and its derivative, with ReLU, GELU and SiLU for reference."""
-    from evoact.plotting import write_plot
+    from evoact.plotting import IMAGE_FORMATS, image_format, write_plot
 
+    check_target(output, tuple(IMAGE_FORMATS))
+    image_format(output)
     _, _, _, expr, values = _target(run, candidate_id, formula, params)
     if not all(math.isfinite(v) and abs(v) <= PLOT_LIMIT for v in span):  # numpy warns its way through the rest
         _fail(f"--range {span[0]:g} {span[1]:g}: give finite numbers within ±{PLOT_LIMIT:g}")
     if not span[0] < span[1]:
         _fail(f"--range {span[0]:g} {span[1]:g}: the start must be below the end")
-    check_target(output, IMAGES)
     write_plot(output, expr, values, span)
     console.print(f"wrote {output}", highlight=False)
 

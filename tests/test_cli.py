@@ -127,6 +127,8 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
         (["report", "runs/none", "--top", "-1"], "--top must be at least 1, got -1"),
         (["export", "--expr", "x", "-o", "missing/a.py"], "missing: no such folder"),
         (["plot", "--expr", "x", "-o", "missing/p.png"], "missing: no such folder"),
+        (["plot", "--expr", "x", "-o", "p.tiff"], "p.tiff: a plot is written as .png, .svg, .pdf, .jpg, .jpeg; end"),
+        (["inspect", "--expr", "x", "--plot", "p"], "p: a plot is written as .png, .svg, .pdf, .jpg, .jpeg; end the"),
         (["export", "--expr", "x", "-o", "newdir/"], "newdir/: a folder's name; give a file name"),
         (["resume", "runs/none"], "runs/none: no such run directory"),
         (["search", "--task", "mnist1d-cnn", "--weights", "1,x"], "--weights '1,x': expected comma-separated numbers"),
@@ -293,6 +295,9 @@ def test_inspect_and_export_a_formula(run_cli, cli, tmp_path):
     assert "rediscovery" in shown and "GELU" in shown and "Lipschitz" in shown
     cli("plot", "--expr", "x*sigmoid(x)", "--range", "-8", "8", "-o", "silu.png")
     assert (tmp_path / "silu.png").read_bytes().startswith(b"\x89PNG")
+    for name, magic in (("silu.svg", b"<?xml"), ("silu.PDF", b"%PDF"), ("silu.jpg", b"\xff\xd8")):  # were all PNG
+        cli("plot", "--expr", "x*sigmoid(x)", "-o", name)
+        assert (tmp_path / name).read_bytes().startswith(magic)
     cli("export", "--expr", "gelu(x)", "--format", "latex", "-o", "gelu.tex")
     assert "\\operatorname{erf}" in (tmp_path / "gelu.tex").read_text()
 
