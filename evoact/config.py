@@ -397,6 +397,27 @@ def space_argument(space: str) -> str:
     return space
 
 
+#: The screening settings that ``--no-screening`` leaves unused (``surrogate_pool``'s clash is SearchConfig's own).
+_SCREENING_ONLY = frozenset(f.name for f in fields(ScreeningConfig)) - {"active", "use_cache", "surrogate_pool"}
+
+
+def _unused(chosen: dict[str, Any], given: set[str]) -> str | None:
+    """Why settings ``given`` for a new search would be taken and then ignored by the others ``chosen``, or None."""
+    if {"epochs", "epoch_scale"} <= given:
+        return "--epochs sets every task's length, so --epoch-scale would be unused: give one of them"
+    if chosen.get("active") is False and (unused := given & _SCREENING_ONLY):
+        return f"{_flags(unused)}: screening setting(s), unused with --no-screening"
+    if chosen.get("selection") == "pareto" and (unused := given & {"evaluations_per_hash", "surrogate"}):
+        return f"{_flags(unused)}: unused with --selection pareto (it keeps no fitness cache, and no one fitness ranks)"
+    if chosen.get("algorithm", "evolution") != "evolution" and "replacement" in given:
+        return f"--replacement: unused with --algorithm {chosen['algorithm']} (only evolution replaces a population)"
+    return None
+
+
+def _flags(settings: set[str]) -> str:
+    return ", ".join(f"--{name.replace('_', '-')}" for name in sorted(settings))
+
+
 def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     """A config from a budget preset with settings on top (None keeps the preset).
 
@@ -456,6 +477,9 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
         )
     if chosen.get("race_top") and chosen.get("race_seeds") == 1:  # here, not in BOUNDS: runs stored so still open
         raise ValueError("race_seeds 1 races nothing (every candidate trains on 1 seed): give 2 or more, or race_top 0")
+    given = {k for k, v in settings.items() if v is not None and not (k == "surrogate" and not v)}
+    if unused := _unused(chosen, given):  # as race_seeds': runs stored so still open
+        raise ValueError(unused)
 
     def pick(cls: type) -> dict[str, Any]:
         return {k: v for k, v in chosen.items() if k in groups[cls]}

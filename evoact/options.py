@@ -366,16 +366,28 @@ def refuse_option_names(settings: Mapping[str, Any]) -> None:
 
 
 def in_python(message: str) -> str:
-    """``message`` with a leading command-line flag named as the Python API's keyword (``--guess 'x'`` becomes
-    ``guesses='x'``), for errors that reach a Python caller."""
+    """``message`` with its command-line flags named as the Python API's keywords (``--guess 'x'`` leading it becomes
+    ``guesses='x'``, ``--no-screening`` within it ``active=False``), for errors that reach a Python caller; a flag
+    named as the command line's stays."""
     flag, _, rest = message.partition(" ")
-    option = next((o for o in (*SEARCH_OPTIONS, *STOP_OPTIONS) if o.flag == flag.removesuffix(":")), None)
-    if option is None:
-        return message
-    key = option.setting if option in SEARCH_OPTIONS else option.name
+    rest = re.sub(r"(?<!command line's )--[a-z][a-z0-9-]*", lambda m: _keyword(m.group(), m.group()), rest)
+    key = _keyword(flag.removesuffix(":"), "", leading=True)
+    if not key:
+        return f"{flag} {rest}" if rest else flag
     if flag.endswith(":"):
         return f"{key}: {rest}"
     return f"{key}={rest}" if re.match(r"('[^']*'|\S+):", rest) else f"{key} {rest}"  # a value, then what is wrong
+
+
+def _keyword(flag: str, unknown: str, leading: bool = False) -> str:
+    """How the Python API names command-line ``flag``: its setting (within a message, ``active=False`` for a flag
+    that sets one value), ``unknown`` if it is no search or stop option."""
+    option = next((o for o in (*SEARCH_OPTIONS, *STOP_OPTIONS) if o.flag == flag), None)
+    if option is None:
+        return unknown
+    if option in STOP_OPTIONS:
+        return option.name
+    return f"{option.setting}={option.flag_value!r}" if option.kind == FLAG and not leading else option.setting
 
 
 def option_values(config: SearchConfig) -> dict[str, str]:

@@ -66,11 +66,27 @@ def test_config_round_trips_to_json_ready_dict():
         ("quick", {"baselines": 3}, "baselines must be a list, got int"),
         ("quick", {"baselines": ["relu", "gelu", "relu"]}, "baselines name 'relu' twice; each trains once"),
         ("quick", {"race_seeds": 1}, "race_seeds 1 races nothing"),  # quick races its top 5
+        # settings a search took and then ignored, without a word
+        ("quick", {"epochs": 3, "epoch_scale": 0.5}, "--epochs sets every task's length, so --epoch-scale would be"),
+        ("quick", {"active": False, "hurdle_ratio": 0.5}, "--hurdle-ratio: screening setting(s), unused with --no-"),
+        ("quick", {"active": False, "surrogate": 0.5, "stability_depth": 4}, "--stability-depth, --surrogate: scree"),
+        ("quick", {"selection": "pareto", "surrogate": 0.5}, "--surrogate: unused with --selection pareto (it keeps"),
+        ("quick", {"selection": "pareto", "evaluations_per_hash": 2}, "--evaluations-per-hash: unused with --sel"),
+        ("quick", {"algorithm": "random", "replacement": "truncation"}, "--replacement: unused with --algorithm ra"),
     ],
 )
 def test_bad_settings_are_named(budget, settings, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         make_config(budget, **settings)
+
+
+def test_settings_that_go_together_are_taken_and_a_stored_pair_that_would_be_unused_still_reads():
+    assert make_config("quick", active=False, surrogate=0.0, use_cache=False).screening.active is False  # asks less
+    assert make_config("quick", epochs=3).training.epochs == 3 and make_config("quick", epoch_scale=0.5)
+    assert make_config("quick", algorithm="random", selection="pareto").algorithm == "random"
+    data = make_config("tiny").to_dict()
+    stored = {**data, "training": {**data["training"], "epochs": 3, "epoch_scale": 0.5}}
+    assert SearchConfig.from_dict(stored).training.epochs == 3
 
 
 def test_a_stored_run_with_a_timeout_under_a_second_or_a_tiny_epoch_scale_still_reads():

@@ -110,8 +110,11 @@ def test_each_option_round_trips_through_the_rerun_command(option):
 
 def test_all_options_at_once_round_trip():
     args = ["--aggregate", "mean"]
+    own = ("--suite", "--aggregate", "--no-surrogate", "--surrogate-pool", "--shard")  # their own tests
+    # each of these leaves others unused (pareto the cache and the surrogate, random the replacement, ...): refused
+    unusing = ("--selection", "--complexity", "--algorithm", "--no-screening", "--epoch-scale")
     for flag, value in CHANGED.items():
-        if flag not in ("--suite", "--aggregate", "--no-surrogate", "--surrogate-pool", "--shard"):  # their own tests
+        if flag not in own + unusing:
             args += _args(flag, value)
     config = _parse("evoact search " + shlex.join(args))
     assert config.tasks == CHANGED["--task"] and config.task_weights == (1.0, 2.5)
@@ -210,6 +213,8 @@ def test_a_setting_given_by_its_command_line_name_says_the_python_name():
         ({"guesses": ["x*sigmod(x)"]}, "guesses='x*sigmod(x)': neither a tree of the space"),
         ({"warm_start": "nowhere"}, "warm_start: nowhere: no such run directory"),
         ({"patience": 0}, "patience must be at least 1, got 0"),
+        ({"epochs": 3, "epoch_scale": 0.5}, "epochs sets every task's length, so epoch_scale would be unused"),
+        ({"active": False, "hurdle_ratio": 0.5}, "hurdle_ratio: screening setting(s), unused with active=False"),
     ],
 )
 def test_a_python_caller_is_told_the_keyword_not_the_command_line_flag(tmp_path, given, expected):
