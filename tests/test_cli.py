@@ -631,6 +631,7 @@ def test_a_damaged_row_or_fact_ends_in_one_line_and_a_long_ancestry_stays_cheap(
             assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow
 def test_a_full_disk_ends_in_one_line_and_loses_nothing(run_cli, small_run, tmp_path):
     full = tmp_path / "full"
     full.mkdir()

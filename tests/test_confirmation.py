@@ -511,11 +511,8 @@ def test_confirming_on_other_tasks_adds_to_what_show_prints_and_a_task_confirmed
     assert again.groups["search"] == shown.groups["search"] and again.groups["validation"].tasks == (TASKS[1],)
 
 
-@pytest.mark.parametrize(
-    ("signum", "code"),
-    [pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow), (signal.SIGTERM, 143)],
-    ids=["ctrl-c", "sigterm"],
-)
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_or_sigterm_stops_a_confirmation_keeping_its_trainings_and_the_same_command_goes_on(
     confirmed, tmp_path, signum, code
 ):

@@ -418,6 +418,7 @@ evoact.search("tiny", runs_dir=sys.argv[1], name="run", seed=3, workers=1, gener
 """
 
 
+@pytest.mark.slow
 def test_a_run_killed_between_its_commit_and_the_caches_keeps_its_results(tmp_path):
     """A search stores an arriving result in the run and in the shared fitness cache. Killed between the two
     commits, a resumed run must not find its own unstored result in the cache and call it a duplicate of itself:
@@ -510,6 +511,7 @@ def test_a_second_ctrl_c_or_sigterm_stops_at_once_keeping_what_was_committed(tmp
     assert sum(r.status != "pending" for r in RunStore.open(run).candidates()) >= 2
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_search_as_ctrl_c_does_and_exits_143(tmp_path):
     run = tmp_path / "runs" / "run"
     code, out = _kill(_search_until_two_trained(run, tmp_path), signal.SIGTERM)

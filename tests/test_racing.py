@@ -141,6 +141,7 @@ def test_raced_seeds_measure_training_only_and_do_not_screen_the_candidate_again
     store.close()
 
 
+@pytest.mark.slow
 def test_a_raced_seed_lost_to_the_machinery_is_not_counted_and_a_resume_trains_it_or_fails_it_if_it_times_out_again(
     tmp_path,
 ):
@@ -246,6 +247,7 @@ def test_race_zero_turns_racing_off_and_bad_settings_are_refused(tmp_path):
     assert refused.exit_code != 0 and "--race '3,x'" in refused.output
 
 
+@pytest.mark.slow
 def test_a_raced_run_killed_mid_way_resumes_to_the_same_ranking(raced, tmp_path):
     run = tmp_path / "parts" / "run"
     args = ["--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "3", "--seed", "3", "--workers", "2"]
