@@ -19,6 +19,7 @@ from torch import nn
 
 from evoact.compiler import CompileError, compile_activation, lower
 from evoact.formula import FormulaError, constant_values, parse
+from evoact.screening import second_setting
 from evoact.screening.kernel import Batch
 
 #: Where values and slopes are read: N(0, 1) quantiles and a wider grid.
@@ -34,7 +35,6 @@ NETWORKS = tuple(
     for what, layers in (("act", (2, 4, 8)), ("grad", (1,)))
     for layer in layers
 )
-_SECOND = 0.5  # learnable constants are also read at this multiple of their initial value, as the fingerprint does
 #: The names of the columns ``features`` returns, in order.
 NAMES = (
     *(f"value@{x:.2f}" for x in POINTS),
@@ -83,8 +83,8 @@ def features(formulas: list[str], params: dict[str, float]) -> np.ndarray:
     with one_thread():
         batch = Batch(programs, [params] * len(programs))
         values, slopes = batch.evaluate(POINTS)
-        halved = [{k: v * _SECOND for k, v in params.items()}] * len(programs)
-        values2, slopes2 = Batch(programs, halved).evaluate(POINTS)
+        # learnable constants are also read at a second setting, as the fingerprint does (one that starts at 0 too)
+        values2, slopes2 = Batch(programs, [second_setting(params)] * len(programs)).evaluate(POINTS)
         nv, ns = batch.evaluate(_NORMAL)
         probes = 4 * len(POINTS)
         for row, i in enumerate(index):

@@ -32,3 +32,13 @@ def test_features_leave_torch_s_thread_count_as_they_found_it():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_learnable_constant_that_starts_at_0_is_read_at_a_second_setting_as_the_fingerprint_reads_it():
+    """Halving moved every constant but one that starts at 0: for it the two settings' columns were the same."""
+    first = [NAMES.index(f"value@{x:.2f}") for x in POINTS]
+    second = [NAMES.index(f"value@{x:.2f},constants/2") for x in POINTS]
+    (row,) = features(["x*sigmoid(x + c)"], {"c": 0.0})
+    assert not np.allclose(row[first], row[second])
+    (row,) = features(["x*sigmoid(x)"], {"c": 0.0})  # no constant in it: one function at both
+    assert np.array_equal(row[first], row[second])

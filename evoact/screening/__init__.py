@@ -20,6 +20,12 @@ _SECOND_SETTING = 0.5  # learnable constants are also probed at this multiple of
 _FROM_ZERO = 0.5  # and one that starts at 0 (which no multiple moves) at this value
 
 
+def second_setting(params: dict[str, float]) -> dict[str, float]:
+    """Learnable constants at the second setting a function is also read at (its fingerprint, the surrogate's
+    features): half their starting value, or ``_FROM_ZERO`` for one that starts at 0."""
+    return {k: v * _SECOND_SETTING if v else _FROM_ZERO for k, v in params.items()}
+
+
 @dataclass(frozen=True)
 class StaticVerdict:
     """Stage-1 outcome of one candidate, and its fingerprint when it has one."""
@@ -49,8 +55,7 @@ def screen_static(
         return verdicts
     xs = probe_points()
     values, derivs = Batch(programs, [params] * len(programs)).evaluate(xs)
-    varied = {k: v * _SECOND_SETTING if v else _FROM_ZERO for k, v in params.items()}
-    values2, derivs2 = Batch(programs, [varied] * len(programs)).evaluate(xs)
+    values2, derivs2 = Batch(programs, [second_setting(params)] * len(programs)).evaluate(xs)
     for row, i in enumerate(index):
         reason = static_reason(values[row], derivs[row], nodes[i], max_nodes, config, gate)
         fp = fingerprint(
@@ -69,5 +74,6 @@ __all__ = [
     "StaticVerdict",
     "protocol_key",
     "screen_static",
+    "second_setting",
     "stability_reason",
 ]
