@@ -108,9 +108,14 @@ def substitute(expr: sp.Expr, mapping: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
 
 
 def as_expression(formula: str | sp.Expr) -> sp.Expr:
-    """A formula parsed (safely), or an expression already parsed, as it is: parse a text once and pass the
-    result on."""
-    return parse(formula) if isinstance(formula, str) else formula
+    """A formula parsed (safely), or an expression already parsed, with its names made evoact's real symbols (one
+    built with ``sp.Symbol("x")`` differentiated to 0 against them): parse a text once and pass the result on."""
+    if isinstance(formula, str):
+        return parse(formula)
+    if not isinstance(formula, sp.Basic):
+        return formula  # the caller names what it needed
+    ours = {s: symbol(s.name) for s in formula.free_symbols if isinstance(s, sp.Symbol) and s != symbol(s.name)}
+    return formula.xreplace(ours) if ours else formula
 
 
 @lru_cache(maxsize=4096)

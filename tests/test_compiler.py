@@ -575,3 +575,18 @@ def test_sin_of_u_over_u_written_as_a_quotient_is_differentiated_as_sinc(tmp_pat
             (mine,) = torch.autograd.grad(act(x).sum(), x, create_graph=True)
             torch.testing.assert_close(mine, slope, rtol=1e-5, atol=1e-7, msg=formula)
             torch.testing.assert_close(torch.autograd.grad(mine.sum(), x)[0], curve, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["symbolic", "fused", "autograd"])
+def test_an_expression_of_plain_sympy_symbols_compiles_as_its_text_does(mode):
+    """``sp.Symbol("x")`` is not evoact's real x: the module's values were right and every slope was 0, so a
+    network trained nothing and beta never moved."""
+    x, beta = sp.Symbol("x"), sp.Symbol("beta")
+    built = compile_activation(beta * x * sp.tanh(x), {"beta": 0.7}, mode=mode)
+    written = compile_activation("beta*x*tanh(x)", {"beta": 0.7}, mode=mode)
+    grads = []
+    for act in (built, written):
+        t = torch.tensor([-1.5, 0.5, 2.0], requires_grad=True)
+        grads.append(torch.autograd.grad(act(t).sum(), [t, act.params["beta"]]))
+    torch.testing.assert_close(grads[0], grads[1])
+    assert grads[0][0].abs().min() > 0.1 and built.program.formula == written.program.formula

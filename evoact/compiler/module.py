@@ -22,6 +22,7 @@ from evoact.compiler.standalone import standalone_module
 from evoact.formula import (
     DEFAULT_CONSTANT,
     FormulaError,
+    as_expression,
     check_params,
     constant_names,
     parse,
@@ -223,7 +224,7 @@ def compile_activation(
     formula's own constants is then left at its default (a typo, ``bta`` for ``beta``); one dict of values may serve
     several formulas.
     """
-    expr = parse(formula_or_expr) if isinstance(formula_or_expr, str) else formula_or_expr
+    expr = as_expression(formula_or_expr)
     if not isinstance(expr, sp.Expr):
         raise FormulaError(
             f"compile_activation needs a formula (text) or a SymPy expression, got {type(expr).__name__}"
