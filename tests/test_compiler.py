@@ -590,3 +590,22 @@ def test_an_expression_of_plain_sympy_symbols_compiles_as_its_text_does(mode):
         grads.append(torch.autograd.grad(act(t).sum(), [t, act.params["beta"]]))
     torch.testing.assert_close(grads[0], grads[1])
     assert grads[0][0].abs().min() > 0.1 and built.program.formula == written.program.formula
+
+
+@pytest.mark.parametrize("mode", ["symbolic", "fused"])
+def test_an_infinite_slope_is_floats_largest_whatever_else_the_batch_holds(mode, tmp_path):
+    """sqrt(x)'s slope at 0 was inf in a batch with nothing to mend and float's largest beside a NaN slope (at -1)."""
+    import importlib.util
+
+    from evoact.export import export_torch_module
+
+    path = export_torch_module(tmp_path / "m.py", "sqrt(x) + x")
+    spec = importlib.util.spec_from_file_location(f"sqrt_{mode}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for act in (compile_activation("sqrt(x) + x", mode=mode), module.Activation()):
+        slopes = []
+        for points in ([0.0, 1.0], [0.0, 1.0, -1.0]):
+            x = torch.tensor(points, requires_grad=True)
+            slopes.append(torch.autograd.grad(act(x).sum(), x)[0][:2].tolist())
+        assert slopes[0] == slopes[1] == [torch.finfo(torch.float32).max, 1.5]

@@ -21,6 +21,12 @@ def _finite(slope: "torch.Tensor", x: "torch.Tensor") -> "torch.Tensor":  # noqa
     return torch.where(torch.isnan(x), slope, torch.nan_to_num(slope, nan=0.0))
 
 
+def _bounded(slope: "torch.Tensor", x: "torch.Tensor") -> "torch.Tensor":  # noqa: UP037
+    """``slope`` with infinities as float's largest (as ``_finite`` gives them), NaN kept for mending: an infinite
+    slope was inf or float's largest by whether another element of the batch needed mending."""
+    return torch.where(torch.isnan(x), slope, torch.nan_to_num(slope, nan=float("nan")))
+
+
 def _gradients(grad: "torch.Tensor", slopes: "list[torch.Tensor]") -> "list[torch.Tensor]":  # noqa: UP037
     """The input's gradient, then each constant's (summed over the elements)."""
     grads = [grad * s for s in slopes]
@@ -39,7 +45,7 @@ def plain_backward(slopes: "Callable[..., list[torch.Tensor]]") -> "Callable[...
         *params: "torch.Tensor",  # noqa: UP037
     ) -> "list[torch.Tensor]":  # noqa: UP037
         if keep:
-            return _gradients(grad, slopes(x, *params))
+            return _gradients(grad, [_bounded(s, x) for s in slopes(x, *params)])
         return _gradients(grad, [_finite(s, x) for s in slopes(x, *params)])
 
     return backward

@@ -53,6 +53,7 @@ _BACKWARD_SOURCE = f"DIFFERENCE_STEP = {backward.DIFFERENCE_STEP!r}\n\n\n" + "\n
     inspect.getsource(f)
     for f in (
         backward._finite,
+        backward._bounded,
         backward._gradients,
         backward.plain_backward,
         backward._mended_backward,
