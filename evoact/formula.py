@@ -339,6 +339,11 @@ class _Parser:
             raise self.error(f"({to_formula(base)})**({to_formula(exponent)}) is not a real number")
         if base.is_number and float(base) == 0 and not exponent.is_number:
             raise self.error(f"0**({to_formula(exponent)}) is infinite wherever its exponent is negative")
+        if base.is_number and float(base) < 0 and not exponent.is_number:
+            raise self.error(
+                f"({to_formula(base)})**({to_formula(exponent)}) is not a real number wherever its exponent is not an"
+                " integer"
+            )
         return self.node(base**exponent)
 
     def atom(self) -> sp.Expr:

@@ -1,5 +1,6 @@
 import math
 import random
+import re
 import shutil
 
 import pytest
@@ -98,6 +99,10 @@ def test_unsupported_functions_are_clear_errors():
         lower(sp.gamma(X))
     with pytest.raises(CompileError, match="not a real number"):
         lower(X + sp.log(-2))
+    for formula, part in (("Abs(sqrt(x))", "atan2"), ("x*sign(log(x))", "Derivative"), ("Abs(x**(1/3))", "atan2")):
+        with pytest.raises(CompileError, match=re.escape(f"the slope of {formula} takes complex parts ({part}): a")):
+            compile_activation(formula)  # it named SymPy's atan2(0, x), which the user never wrote
+    compile_activation("sqrt(Abs(x))")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -76,6 +76,7 @@ def test_learnable_names_can_be_restricted():
         ("exp(exp(exp(2)))*x", "not a real number of magnitude"),
         ("(-8)**(1/3)*x", "is not a real number"),
         ("0**x", "is infinite wherever its exponent is negative"),
+        ("(-2)**x", r"\(-2\)\*\*\(x\) is not a real number wherever its exponent is not an integer"),
         ("log(0) + x", "infinite or undefined"),
         ("sqrt(-1)*x", "not a real number"),
         ("x\x00", "position 1: unexpected character"),
