@@ -181,8 +181,12 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     put("f(0)", at_zero, "symbolic") if isinstance(at_zero, float) else put("f(0)", float(zero), "numeric")
     left, right = (zero - below) / h, (above - zero) / h
     slope_zero = symbolic(slope_at, fixed, X, 0) if not kinked else None
+    nearer_below, nearer_above = f(np.array([-h / 10, h / 10]))  # a jump's quotient grows as the step shrinks
+    jumps_at_zero = abs(nearer_above - nearer_below) > 0.5 * abs(above - below) > 1e-12
     if isinstance(slope_zero, float):
         put("f'(0)", slope_zero, "symbolic")
+    elif jumps_at_zero:
+        put("f'(0)", None, "numeric", note=f"not continuous at 0: it jumps from {below:.4g} to {above:.4g}")
     elif abs(left - right) > 1e-3 * max(1.0, abs(left), abs(right)):
         put("f'(0)", None, "numeric", note=f"not differentiable at 0: left {left:.4g}, right {right:.4g}")
     else:
@@ -232,8 +236,15 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     defined = not (np.isnan(y).any() or np.isnan(f_fine).any())  # undefined somewhere (sqrt(x)): not monotonic
     rising = np.all(wide_steps[judged] >= -1e-9 * scale[judged])
     falling = np.all(wide_steps[judged] <= 1e-9 * scale[judged])
+    # a finite limit beyond what the grids saw says it turns back out there (x*exp(-x/2000) peaks at 2000)
+    low, high = (lim["value"] if isinstance(lim["value"], float) else None for lim in limits)
+    seen_low, seen_high = float(np.nanmin(y)), float(np.nanmax(y))
+    slack = 1e-9 * max(1.0, abs(seen_low), abs(seen_high))  # a limit found numerically, or rounded, may fall short
+    turns_up = (high is not None and high < seen_high - slack) or (low is not None and low > seen_low + slack)
+    turns_down = (high is not None and high > seen_low + slack) or (low is not None and low < seen_high - slack)
     increasing = defined and bool(np.all(d_known >= -tolerance) and np.all(steps >= -1e-12) and rising)
     decreasing = defined and bool(np.all(d_known <= tolerance) and np.all(steps <= 1e-12) and falling)
+    increasing, decreasing = increasing and not turns_up, decreasing and not turns_down
     put("monotonic", "increasing" if increasing else "decreasing" if decreasing else False, "numeric")
 
     broken_how = "numeric" if gap is None else "symbolic"
@@ -251,8 +262,8 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     normal = f(probes[:N_NORMAL])
     rms = float(np.sqrt(np.mean(normal**2)))
     put(
-        "zero-centred",
-        bool(rms > 0 and abs(float(np.mean(normal))) <= 0.05 * rms),
+        "zero-centred",  # a mean and RMS that overflow (exp(exp(exp(x)))) are no evidence of it
+        bool(np.isfinite(rms) and rms > 0 and abs(float(np.mean(normal))) <= 0.05 * rms),
         "numeric",
         mean_on_normal=float(np.mean(normal)),
     )
@@ -265,6 +276,8 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     put("max |f'| on [-10, 10]", inner, "numeric")
     if broken:  # a pole's slopes grow without bound, however few a grid meets
         put("Lipschitz", False, broken_how, note="undefined or not continuous somewhere")
+    elif out["smoothness"]["value"] == "discontinuous" or jumps_at_zero:  # its slope is 0 but at the jumps
+        put("Lipschitz", False, "numeric", note="not continuous: it jumps")
     else:
         put(  # the constant is the steepest slope seen on either grid (the wide one is coarser than [-10, 10]'s)
             "Lipschitz",

@@ -106,7 +106,14 @@ def _values(formula):
                 "Lipschitz": False,
             },
         ),
-        ("x*Heaviside(abs(x) - 1/2)", {"smoothness": "discontinuous", "zero-centred": True}),
+        ("x*Heaviside(abs(x) - 1/2)", {"smoothness": "discontinuous", "zero-centred": True, "Lipschitz": False}),
+        # a jump: no slope at 0 and no Lipschitz constant (it said f'(0) 1e6 and Lipschitz with constant 0)
+        ("sign(x)", {"f'(0)": None, "Lipschitz": False, "smoothness": "discontinuous"}),
+        ("x + sign(x)", {"f'(0)": None, "Lipschitz": False}),
+        ("exp(exp(exp(x)))", {"zero-centred": False}),  # a mean and RMS that overflow said zero-centred
+        ("x*exp(-x/2000)", {"monotonic": False, "limit at +inf": 0.0}),  # it peaks at 2000, past the grids
+        ("-x*exp(-x/2000)", {"monotonic": False}),
+        ("tanh(x)", {"monotonic": "increasing", "f'(0)": 1.0}),
     ],
 )
 def test_properties_of_known_functions(formula, expected):
