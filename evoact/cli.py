@@ -25,7 +25,7 @@ from evoact.commands import confirm_command, resume_command, show_command
 from evoact.config import BOUNDS, BUDGETS, CONFIRM_SEEDS, CONFIRM_TOP, SearchConfig, check, make_config
 from evoact.driver import evaluated
 from evoact.export import EXPORTERS
-from evoact.formula import DEFAULT_CONSTANT, constant_names, unknown_constant
+from evoact.formula import DEFAULT_CONSTANT, X, constant_names, unknown_constant
 from evoact.hooks import Hook
 from evoact.interrupts import exit_stopped, stopping
 from evoact.loggers import LOGGERS, make_logger
@@ -774,6 +774,8 @@ def export(
             _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
     said = Console(stderr=True, highlight=False, soft_wrap=True) if output is None else console
     opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
+    if row is None and X not in expr.free_symbols:  # a typo (X*sigmoid(X)) made a constant with no slope
+        _fail(f"--expr {formula!r}: no x in it (a constant function); an activation is a formula in x")
     if row is not None and row.unfit:
         said.print(
             f"note: {shown(row.unfit)}; exported as asked, but it has no fitness", highlight=False, soft_wrap=True
