@@ -42,7 +42,7 @@ _WANTED: dict[type, str] = {
     Branch: "a unary primitive's branch u(.) of a core unit",
 }
 
-_TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|([(),]))")
+_TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)|([(),]))")
 
 
 MAX_TREE_TEXT = 2000

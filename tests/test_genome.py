@@ -46,6 +46,8 @@ def test_tree_string_round_trip(genome):
     for _ in range(200):
         tree = genome.random_tree()
         assert str(genome.parse(str(tree))) == str(tree)
+    # a number as the formula parser reads it (a seed `add(x, .5)` was an "unexpected character '.'")
+    assert str(genome.parse("add(x, .5)")) == str(genome.parse("add(x, 0.5)")) == "add(x, 0.5)"
 
 
 @pytest.mark.parametrize(
