@@ -20,6 +20,7 @@ from evoact.scoring import relative
 from evoact.store import RunStore
 from evoact.summaries import Confirmation, ConfirmationRow, GroupRatio, GroupSummary, TaskConfirmation
 from evoact.tasks import task_family
+from evoact.terminal import measure
 
 #: The fewest seeds a group's ratios get intervals from.
 INTERVAL_SEEDS = 5
@@ -312,7 +313,7 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
     report print. Held-out tasks say so in their title."""
 
     def diff(v: float | None) -> str:
-        return "-" if v is None else f"{v:+.4f}"
+        return "-" if v is None else measure(v, signed=True)
 
     def pval(v: float | None) -> str:
         return "-" if v is None else f"{v:.3g}"
@@ -341,7 +342,7 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
                 r.formula,
                 "-"
                 if r.mean is None
-                else f"{r.mean:.4f}" + (f" ± {r.std or 0:.4f}" if r.n > 1 else ""),  # one seed: no spread
+                else measure(r.mean) + (f" ± {measure(r.std or 0)}" if r.n > 1 else ""),  # one seed: no spread
                 str(r.n) + (f" ({r.failed} failed)" if r.failed else ""),
                 diff(r.diff_vs_relu),
                 pval(r.p_vs_relu),
@@ -371,7 +372,7 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
                 with_interval(r.mean, r.mean_low, r.mean_high),
                 with_interval(r.worst, r.worst_low, r.worst_high),
                 r.worst_task or "-",
-                "-" if r.best_task is None or r.best is None else f"{r.best_task} ({r.best:.4f})",
+                "-" if r.best_task is None or r.best is None else f"{r.best_task} ({measure(r.best)})",
             ]
             for r in ratios.rows
         ]
@@ -384,4 +385,4 @@ def with_interval(value: float | None, low: float | None, high: float | None) ->
     """A ratio, with its interval in brackets where one was computed."""
     if value is None:
         return "-"
-    return f"{value:.4f}" + ("" if low is None or high is None else f" [{low:.4f}, {high:.4f}]")
+    return measure(value) + ("" if low is None or high is None else f" [{measure(low)}, {measure(high)}]")

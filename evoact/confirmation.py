@@ -44,6 +44,7 @@ from evoact.tasks import (
 )
 from evoact.tasks.user import EPOCHS as USER_EPOCHS
 from evoact.tasks.user import is_user_task
+from evoact.terminal import measure
 from evoact.training import TrainConfig
 from evoact.workers import WorkerPool
 
@@ -270,7 +271,7 @@ def confirm_run(
                     store.add_confirmation(training)
                     stored[key] = store.confirmation(*key, length[task])  # as it now stands in the run
                 said = (
-                    f"{measured.replace('_', ' ')} {score.measure(metric):.4f}"
+                    f"{measured.replace('_', ' ')} {measure(score.measure(metric))}"
                     if outcome.status == Status.OK
                     else f"{outcome.status}: {outcome.error}"
                 )

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from evoact.hooks import BestSoFar, Hook
 from evoact.records import Candidate, Stage, Status
-from evoact.terminal import plain, shorten
+from evoact.terminal import measure, plain, shorten
 
 
 def _eta(seconds: float) -> str:
@@ -129,7 +129,7 @@ class SearchProgress(Hook):
         best, seeds = self.best, self._so_far.seeds
         if best is None:
             return "-"
-        return f"{best[0]:.4f}{f' (mean of {seeds})' if seeds > 1 else ''} {shorten(best[1], self._width)}"
+        return f"{measure(best[0])}{f' (mean of {seeds})' if seeds > 1 else ''} {shorten(best[1], self._width)}"
 
     def _stage(self) -> str:
         """The generation, or the baselines done while they train (the bar counts the evaluations)."""
@@ -192,7 +192,7 @@ class SearchProgress(Hook):
         self._best_of(row)
         self._show()
         if not self._live:
-            mean = "-" if row.raced_fitness is None else f"{row.raced_fitness:.4f}"
+            mean = "-" if row.raced_fitness is None else measure(row.raced_fitness)
             failed = f", {row.raced_failed} failed" if row.raced_failed else ""
             what = row.label or shorten(row.formula, 40)
             self._line(f"raced #{row.id} {what}: mean {mean} over {row.raced_seeds} seeds{failed}")
@@ -224,7 +224,7 @@ class SearchProgress(Hook):
             self._line(f"{count} #{row.id} {what}: duplicate of {shorten(o.equivalent_to or '', 50)}")
         else:
             outcome = (
-                f"{o.status} {o.fitness:.4f}"
+                f"{o.status} {measure(o.fitness)}"
                 if o.fitness is not None
                 else o.status
                 if o.status == Status.OK

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from evoact.config import check
+from evoact.terminal import measure
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)([smhd]))+?")
@@ -78,7 +79,7 @@ class Stopper:
             elif self.improved_at is None:
                 self.improved_at = step
             if rules.target_fitness is not None and best is not None and best >= rules.target_fitness:
-                return f"the best fitness {best:.4f} reached the target {rules.target_fitness:g}"
+                return f"the best fitness {measure(best)} reached the target {rules.target_fitness:g}"
             if rules.patience is not None and step - self.improved_at >= rules.patience:
                 waited = step - self.improved_at
                 return f"no better fitness for {waited} step{'' if waited == 1 else 's'} (patience {rules.patience})"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from evoact.records import METRICS, Candidate
+from evoact.terminal import measure
 
 
 def _json(value: Any) -> Any:
@@ -209,15 +210,15 @@ class Verdict(_Summary):
         b, w, notes = self.best_baseline, self.winner, []
         if b is not None and self.margin is not None and self.margin <= 0:
             notes.append(
-                f"the best evolved candidate #{w.id} (fitness {w.fitness:.4f}) is not better than the baseline"
-                f" {b.name} ({b.fitness:.4f}): this run found nothing to prefer to {b.name}"
+                f"the best evolved candidate #{w.id} (fitness {measure(w.fitness)}) is not better than the baseline"
+                f" {b.name} ({measure(b.fitness)}): this run found nothing to prefer to {b.name}"
             )
         elif b is not None and self.within_noise and not self.confirmed_as("better"):
             if w.std is None:
                 noise = "on one seed, which says nothing of its seeds' spread"
             else:
                 whose = "the larger of their seeds' spreads" if b.std is not None else f"#{w.id}'s seeds' spread"
-                noise = f"no more than {whose} (sd {max(s for s in (w.std, b.std) if s is not None):.4f})"
+                noise = f"no more than {whose} (sd {measure(max(s for s in (w.std, b.std) if s is not None))})"
             if not self.confirmed:
                 advice = ": confirm it on fresh seeds before trusting the lead"
             elif self.confirmed_as("worse") or self.confirmed_as(FAILED_MORE):
@@ -229,12 +230,13 @@ class Verdict(_Summary):
             else:
                 advice = "; on fresh seeds (evoact confirm) it was not found better"
             notes.append(
-                f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f}, {noise}{advice}"
+                f"the best evolved candidate #{w.id} leads the baseline {b.name} by {measure(self.margin)},"
+                f" {noise}{advice}"
             )
         elif b is not None and self.margin is not None and self.judged and not self.wins:
             if not (self.confirmed_as("worse") or self.confirmed_as(FAILED_MORE)):  # a lead not borne out
                 notes.append(
-                    f"the best evolved candidate #{w.id} leads the baseline {b.name} by {self.margin:.4f} in the"
+                    f"the best evolved candidate #{w.id} leads the baseline {b.name} by {measure(self.margin)} in the"
                     " search, but on fresh seeds (evoact confirm) it was not found better on any task judged: the"
                     " search chose it on its own seeds and tasks, so its lead there holds the luck of being chosen"
                 )

@@ -1,5 +1,6 @@
 """Text from files and users, made safe to print: control characters shown, never sent, and Rich markup escaped;
-output whose reader has gone (``evoact search | head``) dropped instead of stopping the command."""
+measures printed readably at any scale; output whose reader has gone (``evoact search | head``) dropped instead of
+stopping the command."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ def plain(text: object) -> str:
 def shown(text: object) -> str:
     """``plain(text)`` with Rich markup escaped: for strings printed with markup on."""
     return escape(plain(text))
+
+
+def measure(value: float | None, signed: bool = False) -> str:
+    """A fitness, score or difference as printed: four decimals, or three significant digits where four decimals
+    would show next to nothing (a regression's loss of 2.2e-06 read as 0.0000 in every table); "-" for none."""
+    if value is None:
+        return "-"
+    sign = "+" if signed else ""
+    if value != 0 and abs(value) < 1e-3 and value == value:
+        return f"{value:{sign}.3g}"
+    return f"{value:{sign}.4f}"
 
 
 def shorten(text: str, width: int) -> str:

@@ -31,7 +31,7 @@ from evoact.summaries import (
     Verdict,
 )
 from evoact.tasks import SUITES
-from evoact.terminal import shorten, shown
+from evoact.terminal import measure, shorten, shown
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -215,7 +215,7 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
             + (f" ({o.error})" if o.error else "")
             + (f" = #{o.duplicate_of}" if o.duplicate_of else "")
         )
-        measured = [_num(run.test_value(r))] if test else []
+        measured = [measure(run.test_value(r))] if test else []
         table.add_row(
             *([] if status else ["-" if rank is None else str(rank)]),
             str(r.id),
@@ -278,11 +278,11 @@ def _task_scores(metrics: dict[str, str], rows: list[tuple[Candidate, Mapping[st
         for task, metric in metrics.items():
             s, mean = r.outcome.scores.get(task), means.get(task)
             if mean is not None and mean.mean is not None and (mean.seeds > 1 or s is None):
-                cells.append(f"{_num(mean.mean)} ({mean.seeds})")
+                cells.append(f"{measure(mean.mean)} ({mean.seeds})")
             elif s is None:
                 cells.append("cached" if r.outcome.stage == Stage.CACHE else "-")
             else:
-                cells.append("rejected" if s.stopped else _num(s.validation(metric)))
+                cells.append("rejected" if s.stopped else measure(s.validation(metric)))
         table.add_row(str(r.id), *cells)
     console.print(table)
 
@@ -299,7 +299,7 @@ def _pareto(rows: tuple[ParetoPoint, ...], config: SearchConfig) -> None:
         table.add_row(
             str(r.candidate.id),
             shown(r.candidate.formula),
-            *(str(r.objectives[n]) if n == "nodes" else f"{r.objectives[n]:.4f}" for n in names),
+            *(str(r.objectives[n]) if n == "nodes" else measure(r.objectives[n]) for n in names),
         )
     console.print(table)
 
@@ -308,14 +308,10 @@ def _fitness(row: Candidate) -> str:
     """The fitness the ranking uses: one training's, or the mean ± std over the raced seeds (and how many)."""
     failed = f", {row.raced_failed} failed" if row.raced_failed else ""
     if row.raced_seeds > 1 and row.raced_fitness is not None:
-        return f"{row.raced_fitness:.4f} ± {row.raced_std or 0.0:.4f} ({row.raced_seeds}{failed})"
+        return f"{measure(row.raced_fitness)} ± {measure(row.raced_std or 0.0)} ({row.raced_seeds}{failed})"
     if failed:
-        return f"{_num(row.outcome.fitness)} (1{failed})"
-    return _num(row.outcome.fitness)
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+        return f"{measure(row.outcome.fitness)} (1{failed})"
+    return measure(row.outcome.fitness)
 
 
 def print_verdict(verdict: Verdict | None, tables: str) -> None:
@@ -345,9 +341,9 @@ def print_verdict(verdict: Verdict | None, tables: str) -> None:
         spread = [s for s in (w.std, b.std) if s is not None]
         console.print(
             f"[green]winner:[/] #{w.id} {shown(w.formula)} leads the best baseline {shown(b.name)} by"
-            f" {verdict.margin:+.4f} in fitness ({w.fitness:.4f} against {b.fitness:.4f}"
+            f" {measure(verdict.margin, signed=True)} in fitness ({measure(w.fitness)} against {measure(b.fitness)}"
             + (
-                f", more than their seeds' spread, sd {max(spread):.4f}"
+                f", more than their seeds' spread, sd {measure(max(spread))}"
                 if spread and verdict.margin > max(spread)
                 else ""
             )
@@ -411,8 +407,8 @@ def run_row(o: RunOverview) -> list[str]:
         + (f" ({shorten(o.stopped_because.splitlines()[0], 90)})" if o.stopped_because else "")
         + ("; being confirmed" if o.confirming else ""),
         _tasks_text(o.tasks),
-        "-" if best is None else f"{_num(best.fitness)} #{best.id}",
-        "-" if base is None else f"{_num(base.fitness)} {base.name}",
+        "-" if best is None else f"{measure(best.fitness)} #{best.id}",
+        "-" if base is None else f"{measure(base.fitness)} {base.name}",
         _confirmed_cell(o),
         str(o.candidates),
         _duration(o.seconds),
@@ -469,7 +465,7 @@ def comparison_rows(opened: Sequence[RunReader], overviews: Sequence[RunOverview
     one idea a rank, its variants counted)."""
 
     def best_baseline(o: RunOverview) -> str:
-        return "-" if o.best_baseline is None else f"{_num(o.best_baseline.fitness)} {o.best_baseline.name}"
+        return "-" if o.best_baseline is None else f"{measure(o.best_baseline.fitness)} {o.best_baseline.name}"
 
     best = {id(r): r.distinct(top) for r in opened}  # one idea a row, as confirm --top takes them
 

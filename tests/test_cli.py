@@ -15,6 +15,8 @@ from conftest import edited_copy
 
 import evoact
 from evoact.cli import main
+from evoact.config import make_config
+from evoact.genome import load_search_space
 from evoact.store import RunStore
 
 
@@ -723,6 +725,22 @@ def test_the_next_steps_after_a_search_on_your_own_tasks_confirm_there():
     odd = next_steps(Path("live/C<b>&x"), ("digits-cnn",))  # every command in it pastes into a shell alike
     assert "evoact show 'live/C<b>&x'" in odd and "evoact export 'live/C<b>&x' ID" in odd
     assert "evoact confirm 'live/C<b>&x'" in odd and odd.endswith("evoact runs live")
+
+
+def test_show_and_runs_print_a_regressions_small_losses_with_their_digits(tmp_path, cli):
+    """Losses of about 2e-06 (a regression on normalised targets) showed as -0.0000 against -0.0000."""
+    config, space = make_config("tiny", seed=1, tasks=("feynman-mlp",)), load_search_space("default")
+    meta = {"config": config.to_dict(), "search_space": {"text": space.text, "source": space.source}}
+    store = RunStore.create(tmp_path / "runs" / "small", meta)
+    for formula, kind, loss in (("Max(0, x)", "baseline", 2.5e-6), ("x*tanh(x)", "random", 2.2e-6)):
+        cid = store.add_candidate(formula, kind, **({"label": "relu"} if kind == "baseline" else {"generation": 0}))
+        scores = {"feynman-mlp": {"val_loss": loss, "test_loss": loss}}
+        store.record_result(cid, {"status": "ok", "fitness": -loss, "scores": scores})
+    store.set_meta("state", "finished")
+    store.close()
+    shown = cli("show", "runs/small").stdout
+    assert "-2.2e-06" in shown and "leads the baseline relu by 3e-07" in shown and "0.0000" not in shown
+    assert "-2.2e-06 #2" in cli("runs", "runs").stdout
 
 
 def test_report_and_plot_never_write_over_a_file_of_another_kind(small_run, tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from evoact.terminal import plain, shorten, survive_closed_pipes
+from evoact.terminal import measure, plain, shorten, survive_closed_pipes
 
 
 def test_a_cut_line_stays_one_line_and_shows_control_characters():
@@ -43,3 +43,15 @@ def test_a_command_whose_output_pipe_closes_exits_cleanly(tmp_path):
     )
     os.close(write)
     assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_a_measure_keeps_its_digits_at_any_scale():
+    """A regression's losses of about 2e-06 printed as 0.0000 in `show`, `runs`, the verdict and confirm's tables."""
+    assert [measure(v) for v in (0.95554, 0.0012, 0.0, -2.234e-06, None)] == [
+        "0.9555",
+        "0.0012",
+        "0.0000",
+        "-2.23e-06",
+        "-",
+    ]
+    assert measure(3e-07, signed=True) == "+3e-07" and measure(0.25, signed=True) == "+0.2500"
