@@ -296,7 +296,7 @@ def search(name: str | None, runs_dir: Path, **values: Any) -> None:
     RunStore.check_new(run_dir)  # before the run is announced
     console.print(
         f"evoact: {config.algorithm} over {shown(config.space)} on {shown(', '.join(config.tasks))}"
-        f" ({_budget_said(config)}, seed {config.seed}) into [bold]{shown(run_dir)}[/]",
+        f" ({_budget_said(config)}, seed {config.seed}{_mode_said(config)}) into [bold]{shown(run_dir)}[/]",
         highlight=False,
         soft_wrap=not console.is_terminal,  # a log keeps the run directory on the line that names it
     )
@@ -391,6 +391,17 @@ def resume(
             run, trust_user_tasks=trust, address=address, data_dir=data_dir, stop=stop, callbacks=callbacks
         ),
         tasks,
+    )
+
+
+def _mode_said(config: SearchConfig) -> str:
+    """Where ``--mode auto`` chose asynchronous evolution, that and why: its results depend on their arrival order, so
+    a rerun of the seed may differ."""
+    if config.mode != "auto" or not config.steady:
+        return ""
+    return (
+        f"; asynchronous, as its {config.workers} workers outnumber a generation's {config.evolution.offspring}"
+        " children: a rerun of the seed may differ (--mode generational repeats it)"
     )
 
 

@@ -51,7 +51,8 @@ def print_run(run: RunReader, summary: RunSummary, top: int, status: Status | st
         + f"  {config.algorithm} over {shown(config.space)}"
         f"  tasks: {shown(', '.join(config.tasks))}  selection: {config.selection}"
         + (f" (aggregate: {config.aggregate})" if len(config.tasks) > 1 else "")
-        + f"  seed: {config.seed}",
+        + f"  seed: {config.seed}"
+        + ("  mode: async (results in the order they arrived)" if config.steady else ""),
         highlight=False,
     )
     baselines = len(summary.baselines)

@@ -743,6 +743,21 @@ def test_show_and_runs_print_a_regressions_small_losses_with_their_digits(tmp_pa
     assert "-2.2e-06 #2" in cli("runs", "runs").stdout
 
 
+def test_a_search_that_auto_mode_makes_asynchronous_says_so_and_show_names_its_mode(tmp_path, cli):
+    """--workers 5 with tiny's 4 children per generation ran asynchronously, not repeatable by its seed, and neither
+    the search nor `show` said so."""
+    (tmp_path / "wrong.py").write_text("def net(make_activation, seed, epochs):\n    return {'accuracy': 0.9}\n")
+    args = ["search", "--budget", "tiny", "--task", "wrong.py:net", "--name", "a", "--workers", "5"]
+    out = cli(*args, check=False)  # the task breaks its contract: the search stops at its first baseline
+    said = " ".join(out.stdout.split())
+    assert (
+        "; asynchronous, as its 5 workers outnumber a generation's 4 children: a rerun of the seed may differ" in said
+    )
+    assert "mode: async (results in the order they arrived)" in " ".join(cli("show", "runs/a").stdout.split())
+    out = cli(*args[:-4], "--name", "g", "--workers", "4", check=False)
+    assert "asynchronous" not in out.stdout and "mode: async" not in cli("show", "runs/g").stdout
+
+
 def test_report_and_plot_never_write_over_a_file_of_another_kind(small_run, tmp_path, monkeypatch):
     """`report -o RUN/candidates.db` destroyed the run; an earlier report or image is written over as before."""
     run = tmp_path / "copied"
