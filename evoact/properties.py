@@ -106,6 +106,13 @@ def _bounded(limits: tuple[dict[str, Any], ...], infinity: str) -> bool | None:
     return None if any(lim["value"] is None and lim.get("moves") == towards for lim in limits) else True
 
 
+def _as_float(value: Any) -> float | None:
+    """A limit as a number (its infinities too: "inf" as written), None where it has none."""
+    if isinstance(value, str) and value in ("inf", "-inf"):
+        return float(value)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _isolated_jumps(values: np.ndarray, floor: float) -> bool:
     """A step between neighbours much larger than the steps around it: a jump, not steep smooth change."""
     step = np.abs(np.diff(values))
@@ -237,9 +244,10 @@ def _properties(formula: str | sp.Expr, params: dict[str, float] | None, cost: b
     rising = np.all(wide_steps[judged] >= -1e-9 * scale[judged])
     falling = np.all(wide_steps[judged] <= 1e-9 * scale[judged])
     # a finite limit beyond what the grids saw says it turns back out there (x*exp(-x/2000) peaks at 2000)
-    low, high = (lim["value"] if isinstance(lim["value"], float) else None for lim in limits)
+    low, high = (_as_float(lim["value"]) for lim in limits)
     seen_low, seen_high = float(np.nanmin(y)), float(np.nanmax(y))
-    slack = 1e-9 * max(1.0, abs(seen_low), abs(seen_high))  # a limit found numerically, or rounded, may fall short
+    finite_y = y[np.isfinite(y)]
+    slack = 1e-9 * max(1.0, float(np.max(np.abs(finite_y), initial=0.0)))  # a limit found numerically may fall short
     turns_up = (high is not None and high < seen_high - slack) or (low is not None and low > seen_low + slack)
     turns_down = (high is not None and high > seen_low + slack) or (low is not None and low < seen_high - slack)
     increasing = defined and bool(np.all(d_known >= -tolerance) and np.all(steps >= -1e-12) and rising)

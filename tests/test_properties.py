@@ -113,6 +113,7 @@ def _values(formula):
         ("exp(exp(exp(x)))", {"zero-centred": False}),  # a mean and RMS that overflow said zero-centred
         ("x*exp(-x/2000)", {"monotonic": False, "limit at +inf": 0.0}),  # it peaks at 2000, past the grids
         ("-x*exp(-x/2000)", {"monotonic": False}),
+        ("x - 1e-12*x**3", {"monotonic": False, "limit at +inf": "-inf"}),  # an infinite limit turning back too
         ("tanh(x)", {"monotonic": "increasing", "f'(0)": 1.0}),
     ],
 )
