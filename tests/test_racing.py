@@ -247,7 +247,6 @@ def test_race_zero_turns_racing_off_and_bad_settings_are_refused(tmp_path):
     assert refused.exit_code != 0 and "--race '3,x'" in refused.output
 
 
-@pytest.mark.slow
 def test_a_raced_run_killed_mid_way_resumes_to_the_same_ranking(raced, tmp_path):
     run = tmp_path / "parts" / "run"
     args = ["--budget", "tiny", "--task", "mnist1d-mlp", "--generations", "3", "--seed", "3", "--workers", "2"]
