@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from difflib import get_close_matches
 from pathlib import Path
@@ -401,21 +402,18 @@ def space_argument(space: str) -> str:
 _SCREENING_ONLY = frozenset(f.name for f in fields(ScreeningConfig)) - {"active", "use_cache", "surrogate_pool"}
 
 
-def _unused(chosen: dict[str, Any], given: set[str]) -> str | None:
-    """Why settings ``given`` for a new search would be taken and then ignored by the others ``chosen``, or None."""
+def unused_settings(chosen: Mapping[str, Any], given: set[str]) -> tuple[frozenset[str], str] | None:
+    """The settings of ``given`` that the others ``chosen`` would leave unused, and why (what a new search refuses
+    rather than ignores, and ``reproduce_command`` leaves out of a stored run's command), or None."""
     if {"epochs", "epoch_scale"} <= given:
-        return "--epochs sets every task's length, so --epoch-scale would be unused: give one of them"
+        return frozenset({"epoch_scale"}), "unused with --epochs, which sets every task's length: give one of them"
     if chosen.get("active") is False and (unused := given & _SCREENING_ONLY):
-        return f"{_flags(unused)}: screening setting(s), unused with --no-screening"
+        return frozenset(unused), "screening setting(s), unused with --no-screening"
     if chosen.get("selection") == "pareto" and (unused := given & {"evaluations_per_hash", "surrogate"}):
-        return f"{_flags(unused)}: unused with --selection pareto (it keeps no fitness cache, and no one fitness ranks)"
+        return frozenset(unused), "unused with --selection pareto (it keeps no fitness cache, and no one fitness ranks)"
     if chosen.get("algorithm", "evolution") != "evolution" and "replacement" in given:
-        return f"--replacement: unused with --algorithm {chosen['algorithm']} (only evolution replaces a population)"
+        return frozenset({"replacement"}), f"unused with --algorithm {chosen['algorithm']} (only evolution replaces)"
     return None
-
-
-def _flags(settings: set[str]) -> str:
-    return ", ".join(f"--{name.replace('_', '-')}" for name in sorted(settings))
 
 
 def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
@@ -478,8 +476,9 @@ def make_config(budget: str = DEFAULT_BUDGET, **settings: Any) -> SearchConfig:
     if chosen.get("race_top") and chosen.get("race_seeds") == 1:  # here, not in BOUNDS: runs stored so still open
         raise ValueError("race_seeds 1 races nothing (every candidate trains on 1 seed): give 2 or more, or race_top 0")
     given = {k for k, v in settings.items() if v is not None and not (k == "surrogate" and not v)}
-    if unused := _unused(chosen, given):  # as race_seeds': runs stored so still open
-        raise ValueError(unused)
+    if found := unused_settings(chosen, given):  # as race_seeds': runs stored so still open
+        names, why = found
+        raise ValueError(f"{', '.join('--' + n.replace('_', '-') for n in sorted(names))}: {why}")
 
     def pick(cls: type) -> dict[str, Any]:
         return {k: v for k, v in chosen.items() if k in groups[cls]}

@@ -7,6 +7,7 @@ The command line builds its ``search`` options from ``SEARCH_OPTIONS`` and turns
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from evoact.config import (
     SearchConfig,
     default_baselines,
     make_config,
+    unused_settings,
 )
 from evoact.evolution import ALGORITHMS, REPLACEMENTS
 from evoact.run_files import RUNS_ROOT
@@ -370,12 +372,13 @@ def in_python(message: str) -> str:
     ``guesses='x'``, ``--no-screening`` within it ``active=False``), for errors that reach a Python caller; a flag
     named as the command line's stays."""
     flag, _, rest = message.partition(" ")
-    rest = re.sub(r"(?<!command line's )--[a-z][a-z0-9-]*", lambda m: _keyword(m.group(), m.group()), rest)
-    key = _keyword(flag.removesuffix(":"), "", leading=True)
+    # a flag as a word of its own (not inside a path such as my--seed.py), unless named as the command line's
+    rest = re.sub(r"(?<![\w/.-])(?<!command line's )--[a-z][a-z0-9-]*", lambda m: _keyword(m.group(), m.group()), rest)
+    key = _keyword(flag.rstrip(":,"), "", leading=True)
     if not key:
         return f"{flag} {rest}" if rest else flag
-    if flag.endswith(":"):
-        return f"{key}: {rest}"
+    if flag.endswith((":", ",")):
+        return f"{key}{flag[-1]} {rest}"
     return f"{key}={rest}" if re.match(r"('[^']*'|\S+):", rest) else f"{key} {rest}"  # a value, then what is wrong
 
 
@@ -383,8 +386,9 @@ def _keyword(flag: str, unknown: str, leading: bool = False) -> str:
     """How the Python API names command-line ``flag``: its setting (within a message, ``active=False`` for a flag
     that sets one value), ``unknown`` if it is no search or stop option."""
     option = next((o for o in (*SEARCH_OPTIONS, *STOP_OPTIONS) if o.flag == flag), None)
-    if option is None:
-        return unknown
+    if option is None:  # a setting Python alone gives (--fingerprint-bits: fingerprint_bits), or no setting
+        name = flag.removeprefix("--").replace("-", "_")
+        return name if flag.startswith("--") and name in _python_only() else unknown
     if option in STOP_OPTIONS:
         return option.name
     return f"{option.setting}={option.flag_value!r}" if option.kind == FLAG and not leading else option.setting
@@ -486,9 +490,10 @@ def reproduce_command(config: SearchConfig, run_dir: Path | None = None) -> str:
     """The ``evoact search`` command that runs ``config`` again: every option whose value differs from the budget's
     default, read from ``SEARCH_OPTIONS`` (and ``--name`` for a new directory beside ``run_dir``)."""
     defaults = make_config(config.budget, workers=config.workers)
+    unused = _unused(config, defaults)  # a run stored before such settings were refused: its command would be
     parts = ["evoact search"]
     for option in SEARCH_OPTIONS:
-        if option.setting == "tasks":
+        if option.setting == "tasks" or option.setting in unused:
             continue
         value = setting_of(config, option.setting)
         if option.kind == FLAG:
@@ -517,11 +522,32 @@ def reproduce_command(config: SearchConfig, run_dir: Path | None = None) -> str:
         if run_dir.parent != RUNS_ROOT:
             parts.append(f"--runs-dir {shlex.quote(str(run_dir.parent))}")
     unsaid = [
-        f"{name}={_text(value)}" for name, value in _settings(config).items() if value != _settings(defaults)[name]
+        f"{name}={_text(value)}"
+        for name, value in _settings(config).items()
+        if value != _settings(defaults)[name] and name not in unused
     ]
     if unsaid:  # set from Python, with no option to say it: named, so that nobody re-runs something else unawares
         parts.append(f"  # and from Python: {', '.join(unsaid)}")
     return " ".join(parts)
+
+
+def _unused(config: SearchConfig, defaults: SearchConfig) -> set[str]:
+    """The settings of a stored ``config`` that its others leave unused (``unused_settings``), which a new search
+    would refuse: its command leaves them out, as the run itself did."""
+    chosen = {"active": config.screening.active, "selection": config.selection, "algorithm": config.algorithm}
+    parts = (config, config.evolution, config.training, config.screening)
+    names = {f.name for part in parts for f in fields(part)} - {"evolution", "training", "screening"}
+    given = {name for name in names if setting_of(config, name) != setting_of(defaults, name)}
+    out: set[str] = set()
+    while found := unused_settings(chosen, given - out):
+        out |= found[0]
+    return out
+
+
+@functools.cache
+def _python_only() -> frozenset[str]:
+    """The settings Python alone gives (no option sets them), which a message may name as flags all the same."""
+    return frozenset(_settings(make_config(DEFAULT_BUDGET, workers=1)))
 
 
 def _settings(config: SearchConfig) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def test_config_round_trips_to_json_ready_dict():
         ("quick", {"baselines": ["relu", "gelu", "relu"]}, "baselines name 'relu' twice; each trains once"),
         ("quick", {"race_seeds": 1}, "race_seeds 1 races nothing"),  # quick races its top 5
         # settings a search took and then ignored, without a word
-        ("quick", {"epochs": 3, "epoch_scale": 0.5}, "--epochs sets every task's length, so --epoch-scale would be"),
+        ("quick", {"epochs": 3, "epoch_scale": 0.5}, "--epoch-scale: unused with --epochs, which sets every task's"),
         ("quick", {"active": False, "hurdle_ratio": 0.5}, "--hurdle-ratio: screening setting(s), unused with --no-"),
         ("quick", {"active": False, "surrogate": 0.5, "stability_depth": 4}, "--stability-depth, --surrogate: scree"),
         ("quick", {"selection": "pareto", "surrogate": 0.5}, "--surrogate: unused with --selection pareto (it keeps"),

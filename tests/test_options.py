@@ -9,7 +9,7 @@ import click
 import pytest
 
 from evoact.cli import search
-from evoact.config import make_config
+from evoact.config import SearchConfig, make_config
 from evoact.options import (
     FLAG,
     MULTIPLE,
@@ -106,6 +106,18 @@ def test_each_option_round_trips_through_the_rerun_command(option):
     if option.flag not in ("--aggregate", "--no-surrogate"):  # these say the default
         assert config != default, f"{option.flag} changed nothing"
     assert _parse(reproduce_command(config)) == config
+
+
+def test_a_stored_run_with_settings_its_others_leave_unused_gets_a_command_that_runs():
+    """A run stored before such pairs were refused: `show`'s command to run it again was refused in its turn."""
+    stored = make_config("quick", tasks=("mnist1d-mlp",), active=False).to_dict()
+    stored["screening"]["hurdle_ratio"] = 0.5  # taken and ignored by that version
+    stored["training"] |= {"epochs": 3, "epoch_scale": 0.5}
+    config = SearchConfig.from_dict(stored)
+    command = reproduce_command(config)
+    assert "--hurdle-ratio" not in command and "--epoch-scale" not in command and "--epochs 3" in command
+    again = _parse(command)
+    assert again.screening.active is False and again.training.epochs == 3
 
 
 def test_all_options_at_once_round_trip():
@@ -213,8 +225,11 @@ def test_a_setting_given_by_its_command_line_name_says_the_python_name():
         ({"guesses": ["x*sigmod(x)"]}, "guesses='x*sigmod(x)': neither a tree of the space"),
         ({"warm_start": "nowhere"}, "warm_start: nowhere: no such run directory"),
         ({"patience": 0}, "patience must be at least 1, got 0"),
-        ({"epochs": 3, "epoch_scale": 0.5}, "epochs sets every task's length, so epoch_scale would be unused"),
+        ({"epochs": 3, "epoch_scale": 0.5}, "epoch_scale: unused with epochs, which sets every task's length"),
         ({"active": False, "hurdle_ratio": 0.5}, "hurdle_ratio: screening setting(s), unused with active=False"),
+        ({"active": False, "hurdle_ratio": 0.5, "surrogate": 0.3}, "hurdle_ratio, surrogate: screening setting(s)"),
+        ({"active": False, "vanish_rms": 1e-3}, "vanish_rms: screening setting(s), unused with active=False"),
+        ({"warm_start": "old--seed"}, "warm_start: old--seed: no such run directory"),  # a name's dashes: no flag
     ],
 )
 def test_a_python_caller_is_told_the_keyword_not_the_command_line_flag(tmp_path, given, expected):
