@@ -19,7 +19,7 @@ from evoact.baselines import baseline_formula, baseline_params
 from evoact.commands import resume_command
 from evoact.compiler import CompileError, lower
 from evoact.config import SearchConfig, fitness_protocol
-from evoact.evaluation import make_job
+from evoact.evaluation import EDITED, make_job
 from evoact.evolution import Fitness, Proposal
 from evoact.formula import X
 from evoact.hooks import Hooks
@@ -379,6 +379,11 @@ class Problem:
                 tell()
         if broken:  # after the commit: what arrived with it is kept (the baselines' own stop says more, and first)
             resume = resume_command(self.store.path, self.config.tasks)
+            if EDITED in broken:
+                raise ValueError(
+                    f"{broken}; so the search stops here (what it finished is kept): once the code is restored,"
+                    f" `{resume}` trains what met the edit; to search with the edited task, start a new search"
+                )
             raise ValueError(
                 f"{broken}; a task that breaks its contract fails every function alike, so the search stops here"
                 f" (what it finished is kept): fix the task or its data, then `{resume}` goes on (a task whose code"
