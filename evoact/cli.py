@@ -785,7 +785,7 @@ def export(
             _fail(f"{output} exists; nothing was written (pass --force to overwrite it)")
     said = Console(stderr=True, highlight=False, soft_wrap=True) if output is None else console
     opened, row, formula, expr, values = _target(run, candidate_id, formula, params)
-    if row is None and X not in expr.free_symbols:  # a typo (X*sigmoid(X)) made a constant with no slope
+    if row is None and X not in expr.free_symbols:  # a typo (z for x) made a constant with no slope
         _fail(f"--expr {formula!r}: no x in it (a constant function); an activation is a formula in x")
     if row is not None and row.unfit:
         said.print(

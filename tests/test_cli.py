@@ -122,7 +122,7 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
         ),
         (["export", "runs/none", "3", "-o", "a.py"], "runs/none: no such run directory"),
         (["export", "--expr", "x", "--format", "pdf", "-o", "a.pdf"], "Invalid value for '--format'"),
-        (["export", "--expr", "X*sigmoid(X)", "-o", "a.py"], "--expr 'X*sigmoid(X)': no x in it (a constant function)"),
+        (["export", "--expr", "2*sigmoid(y)", "-o", "a.py"], "--expr '2*sigmoid(y)': no x in it (a constant function)"),
         (["plot", "--expr", "x", "--range", "1", "0", "-o", "p.png"], "--range 1 0: the start must be below the end"),
         (["plot", "--expr", "x", "--range", "-1e308", "1e308", "-o", "p.png"], "give finite numbers within ±10000"),
         (["plot", "--expr", "x", "--range", "nan", "1", "-o", "p.png"], "--range nan 1: give finite numbers"),

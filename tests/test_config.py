@@ -53,7 +53,8 @@ def test_config_round_trips_to_json_ready_dict():
         ("huge", {}, "unknown budget 'huge'"),
         ("quick", {"colour": "red"}, "unknown setting(s): colour"),
         ("quick", {"epochs": 0}, "epochs must be at least 1"),
-        ("quick", {"timeout": -1.0}, "timeout must be positive, got -1.0"),
+        ("quick", {"timeout": -1.0}, "timeout must be at least 1 (seconds a training may take), got -1.0"),
+        ("quick", {"timeout": 0}, "timeout must be at least 1 (seconds a training may take), got 0"),  # not "positive"
         ("quick", {"timeout": 1e-9}, "timeout must be at least 1 (seconds a training may take), got 1e-09"),
         ("quick", {"epoch_scale": 1e-300}, "epoch_scale must be at least 0.01 (it multiplies each task's epochs"),
         ("quick", {"activation_mode": "triton"}, "unknown activation mode 'triton'"),
