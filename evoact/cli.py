@@ -59,7 +59,17 @@ def _one_line(exc: click.UsageError, ctx: click.Context) -> _UsageError:
         command = exc.ctx.command_path
     else:  # some parser errors carry no context
         command = " ".join([ctx.command_path, *([ctx.invoked_subcommand] if ctx.invoked_subcommand else [])])
-    return _UsageError(f"{exc.format_message()} (see '{command} --help')")
+    said = exc.format_message()
+    if isinstance(exc, click.NoSuchOption) and command.endswith(" resume") and exc.option_name in _EDITED_TO_RESUME:
+        said = (
+            f"{said.rstrip('.')}: resume takes the run's settings from its config.json, where"
+            f" {_EDITED_TO_RESUME[exc.option_name]} may be edited (the resume goes on with it, and says so)"
+        )
+    return _UsageError(f"{said} (see '{command} --help')")
+
+
+#: The search options a resume cannot take but the run's config.json may change (config.RUNTIME_SETTINGS).
+_EDITED_TO_RESUME = {"--workers": "workers", "--timeout": "timeout", "--gpus-per-job": "gpus_per_job"}
 
 
 def _fail(message: str) -> NoReturn:

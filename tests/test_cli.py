@@ -134,6 +134,10 @@ def test_tiny_search_then_show_and_export(run_cli, cli, tmp_path):
         (["inspect", "--expr", "x", "--plot", "p"], "p: a plot is written as .png, .svg, .pdf, .jpg, .jpeg; end the"),
         (["export", "--expr", "x", "-o", "newdir/"], "newdir/: a folder's name; give a file name"),
         (["resume", "runs/none"], "runs/none: no such run directory"),
+        (
+            ["resume", "runs/none", "--workers", "4"],
+            "No such option '--workers': resume takes the run's settings from its config.json, where workers may be",
+        ),
         (["search", "--task", "mnist1d-cnn", "--weights", "1,x"], "--weights '1,x': expected comma-separated numbers"),
         (["search", "--task", "mnist1d-cnn", "--weights", "1,2"], "give one finite non-negative weight per task (1)"),
         (["search", "--complexity"], "the complexity objective needs --selection pareto"),
