@@ -490,7 +490,7 @@ def reproduce_command(config: SearchConfig, run_dir: Path | None = None) -> str:
     """The ``evoact search`` command that runs ``config`` again: every option whose value differs from the budget's
     default, read from ``SEARCH_OPTIONS`` (and ``--name`` for a new directory beside ``run_dir``)."""
     defaults = make_config(config.budget, workers=config.workers)
-    unused = _unused(config, defaults)  # a run stored before such settings were refused: its command would be
+    unused = _unused(config, defaults)  # a run stored before such settings were refused: left out, as it left them
     parts = ["evoact search"]
     for option in SEARCH_OPTIONS:
         if option.setting == "tasks" or option.setting in unused:
