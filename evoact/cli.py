@@ -695,9 +695,10 @@ def inspect(
 ) -> None:
     """Describe a candidate (RUN ID) or a formula (--expr): forms, properties, nearest known activations, lineage."""
     from evoact.inspection import describe_candidate, describe_formula
-    from evoact.plotting import IMAGE_FORMATS, image_format, write_plot
 
     if plot_path is not None:  # refused before the work
+        from evoact.plotting import IMAGE_FORMATS, image_format, write_plot
+
         check_target(plot_path, tuple(IMAGE_FORMATS))
         image_format(plot_path)
     opened, row, formula, expr, values = _target(run, candidate_id, formula, params)

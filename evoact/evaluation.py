@@ -34,10 +34,6 @@ class _TaskChanged(TaskError):
     """The task's code is not what the search began with: its file was edited while the search ran."""
 
 
-#: What a job's error says of a user task edited under its search (``_TaskChanged``; plain text past the workers).
-EDITED = "changed since this search began with it"
-
-
 def make_job(
     formula: str,
     tasks: str | tuple[str, ...] | list[str],
@@ -124,7 +120,7 @@ def _evaluate(job: dict[str, Any]) -> dict[str, Any]:
             began = (job.get("codes") or {}).get(name)
             if began is not None and isinstance(task, UserTask) and began not in task.codes():
                 raise _TaskChanged(
-                    f"{name} {EDITED} (a task's code is its whole file and the helpers"
+                    f"{name} changed since this search began with it (a task's code is its whole file and the helpers"
                     " it imports): one ranking would hold results of both; restore its code"
                 )
             task = task.plain() if job.get("plain") else task

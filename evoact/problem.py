@@ -19,7 +19,7 @@ from evoact.baselines import baseline_formula, baseline_params
 from evoact.commands import resume_command
 from evoact.compiler import CompileError, lower
 from evoact.config import SearchConfig, fitness_protocol
-from evoact.evaluation import EDITED, make_job
+from evoact.evaluation import make_job
 from evoact.evolution import Fitness, Proposal
 from evoact.formula import X
 from evoact.hooks import Hooks
@@ -377,38 +377,38 @@ class Problem:
             news, self._news = self._news, None
             for tell in news:
                 tell()
-        if broken:  # after the commit: what arrived with it is kept (the baselines' own stop says more, and first)
+        if broken is not None:  # after the commit: what arrived with it is kept (the baselines' own stop says more)
             resume = resume_command(self.store.path, self.config.tasks)
-            if EDITED in broken:
+            if broken.transient:  # evaluation's one transient task fault: the task was edited under the search
                 raise ValueError(
-                    f"{broken}; so the search stops here (what it finished is kept): once the code is restored,"
+                    f"{broken.error}; so the search stops here (what it finished is kept): once the code is restored,"
                     f" `{resume}` trains what met the edit; to search with the edited task, start a new search"
                 )
             raise ValueError(
-                f"{broken}; a task that breaks its contract fails every function alike, so the search stops here"
+                f"{broken.error}; a task that breaks its contract fails every function alike, so the search stops here"
                 f" (what it finished is kept): fix the task or its data, then `{resume}` goes on (a task whose code"
                 " changed needs a new search)"
             )
 
-    def _arrived(self, arrived: list[tuple[int, dict[str, Any]]]) -> str | None:
-        """Store the outcomes that arrived; returns the error of one that showed the task itself broken, if any."""
-        broken = None
+    def _arrived(self, arrived: list[tuple[int, dict[str, Any]]]) -> Outcome | None:
+        """Store the outcomes that arrived; returns one that showed the task itself broken, if any."""
+        broken: Outcome | None = None
         for ticket, plain in arrived:
             outcome = Outcome.from_plain(plain)
             if ticket in self.racing.tickets:
                 self.racing.finished(ticket, outcome)
-                broken = broken or (outcome.error if outcome.task_fault else None)
+                broken = broken or (outcome if outcome.task_fault else None)
                 continue
             row = self._training.pop(ticket)
             if outcome.task_fault and outcome.transient and not row.label:
                 # the task was edited under the search, no fault of the function: restored, a resume trains it
-                broken = broken or outcome.error
+                broken = broken or outcome
                 continue
             done = self._finish(
                 row.id, outcome.with_(fitness=self._fitness(outcome)) if outcome.status == Status.OK else outcome
             )
             self._cache(done, outcome.transient or outcome.task_fault)
-            broken = broken or (outcome.error if outcome.task_fault and not row.label else None)
+            broken = broken or (outcome if outcome.task_fault and not row.label else None)
         self._resolve_waiting()
         return broken
 

@@ -4,6 +4,7 @@ stopping the command."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -32,7 +33,7 @@ def measure(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "-"
     sign = "+" if signed else ""
-    if value != 0 and abs(value) < 1e-3 and value == value:
+    if value != 0 and abs(value) < 1e-3:
         return f"{value:{sign}.3g}"
     return f"{value:{sign}.4f}"
 
@@ -69,10 +70,14 @@ class _PipeGuard:
 
     def _drop(self) -> None:
         self.gone = True
-        try:  # what the stream still buffers, flushed at exit, goes nowhere instead of raising again
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
+        # what the stream still buffers, flushed at exit, goes nowhere instead of raising again (a stream with no
+        # file descriptor has nothing below it to point elsewhere)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
