@@ -313,7 +313,7 @@ def tables(summary: Confirmation) -> list[tuple[str, tuple[str, ...], list[list[
     report print. Held-out tasks say so in their title."""
 
     def diff(v: float | None) -> str:
-        return "-" if v is None else measure(v, signed=True)
+        return measure(v, signed=True)
 
     def pval(v: float | None) -> str:
         return "-" if v is None else f"{v:.3g}"

@@ -192,7 +192,7 @@ class SearchProgress(Hook):
         self._best_of(row)
         self._show()
         if not self._live:
-            mean = "-" if row.raced_fitness is None else measure(row.raced_fitness)
+            mean = measure(row.raced_fitness)
             failed = f", {row.raced_failed} failed" if row.raced_failed else ""
             what = row.label or shorten(row.formula, 40)
             self._line(f"raced #{row.id} {what}: mean {mean} over {row.raced_seeds} seeds{failed}")
